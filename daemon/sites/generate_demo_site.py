@@ -1,0 +1,215 @@
+"""Regenerate ``demo-park.yaml``: ``python -m daemon.sites.generate_demo_site > daemon/sites/demo-park.yaml``.
+
+The demo site is fictional: a 3 km x 2 km chemical park on a river estuary, its boundary gas
+detectors, three weather stations, a ring of environmental gamma stations and the sealed
+sources used inside the park. Levels cite the shared REFERENCE.md sources.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+import yaml
+
+from detectors.substances import SUBSTANCES
+
+CENTER = (31.9000, 121.1000)
+M_PER_DEG_LAT = 111_320.0
+
+
+def offset(north_m: float, east_m: float) -> dict[str, float]:
+    """Position at a metre offset from the park centre."""
+    lat = CENTER[0] + north_m / M_PER_DEG_LAT
+    lon = CENTER[1] + east_m / (M_PER_DEG_LAT * math.cos(math.radians(CENTER[0])))
+    return {"lat": round(lat, 6), "lon": round(lon, 6)}
+
+
+def gas_sensor(device: str, gas: str) -> dict[str, Any]:
+    """A fixed point detector channel; levels per GB/T 50493-2019 (100 % / 200 % of the GBZ 2.1 limit)."""
+    limit = SUBSTANCES[gas].occupational_limit_ppm
+    return {
+        "id": f"{device}-{gas.lower()}",
+        "name": gas.lower(),
+        "kind": "gas",
+        "substance": gas,
+        "unit": "ppm",
+        "levels": {"high": round(limit, 3), "high_high": round(2 * limit, 3)},
+        "deadband": round(0.1 * limit, 3),
+        "on_delay_s": 10,
+        "full_scale": round(max(20 * limit, SUBSTANCES[gas].idlh * 2), 1),
+    }
+
+
+def build() -> dict[str, Any]:
+    """The whole site as plain data."""
+    zones = [
+        {"id": "boundary-north", "name": "North boundary (river side)", "type": "boundary"},
+        {"id": "boundary-east", "name": "East boundary (Haibin village)", "type": "boundary"},
+        {"id": "boundary-south", "name": "South boundary (new town)", "type": "boundary"},
+        {"id": "boundary-west", "name": "West boundary (highway)", "type": "boundary"},
+        {"id": "plant-chlor-alkali", "name": "Chlor-alkali plant", "type": "plant"},
+        {"id": "plant-fluoro", "name": "Fluorochemical plant", "type": "plant"},
+        {"id": "plant-ammonia", "name": "Ammonia and fertiliser plant", "type": "plant"},
+        {"id": "ring-residential", "name": "Residential ring (gamma network)", "type": "residential"},
+        {"id": "ring-industrial", "name": "Industrial ring (gamma network)", "type": "industrial"},
+    ]
+    devices: list[dict[str, Any]] = []
+    # 20 boundary stations x 2 gases = 40 gas sensors, 5 per side.
+    gases_by_side = {
+        "north": [("Cl2", "HCl"), ("Cl2", "COCl2"), ("HF", "HCl"), ("NH3", "H2S"), ("Cl2", "NH3")],
+        "east": [("Cl2", "HCl"), ("HF", "NH3"), ("H2S", "NH3"), ("COCl2", "Cl2"), ("HF", "HCl")],
+        "south": [("NH3", "H2S"), ("Cl2", "HCl"), ("HF", "COCl2"), ("NH3", "Cl2"), ("H2S", "HCl")],
+        "west": [("HF", "Cl2"), ("NH3", "HCl"), ("Cl2", "H2S"), ("COCl2", "HF"), ("NH3", "HCl")],
+    }
+    half_ns, half_ew = 1000.0, 1500.0
+    for side, pairs in gases_by_side.items():
+        for i, pair in enumerate(pairs):
+            frac = -0.8 + 0.4 * i
+            north, east = {
+                "north": (half_ns, frac * half_ew),
+                "south": (-half_ns, frac * half_ew),
+                "east": (frac * half_ns, half_ew),
+                "west": (frac * half_ns, -half_ew),
+            }[side]
+            device = f"gas-{side[0]}{i + 1:02d}"
+            devices.append(
+                {
+                    "id": device,
+                    "type": "gas_detector",
+                    "position": offset(north, east),
+                    "zone": f"boundary-{side}",
+                    "report_interval_s": 10,
+                    "sensors": [gas_sensor(device, gas) for gas in pair],
+                }
+            )
+    for i, (north, east, zone) in enumerate(
+        [(0.0, 0.0, "plant-chlor-alkali"), (1800.0, 2600.0, "ring-residential"), (-2200.0, -2400.0, "ring-industrial")]
+    ):
+        device = f"wx-{i + 1:02d}"
+        devices.append(
+            {
+                "id": device,
+                "type": "weather_station",
+                "position": offset(north, east),
+                "zone": zone,
+                "report_interval_s": 60,
+                "sensors": [
+                    {"id": f"{device}-wind-speed", "name": "wind_speed", "kind": "wind_speed", "unit": "m/s"},
+                    {"id": f"{device}-wind-dir", "name": "wind_dir", "kind": "wind_direction", "unit": "deg"},
+                    {"id": f"{device}-rain", "name": "rain", "kind": "rain_rate", "unit": "mm/h"},
+                    {"id": f"{device}-temp", "name": "temp", "kind": "temperature", "unit": "Cel"},
+                ],
+            }
+        )
+    # Ten gamma stations on a ring 2.5-6 km out; levels: RIVM 200 nSv/h (high) and Switzerland 1,000 nSv/h
+    # (high-high); background in the German/Dutch range 55-200 nSv/h.
+    for i in range(10):
+        angle = 2 * math.pi * i / 10
+        radius = 2500.0 + 3500.0 * (i % 3) / 2
+        device = f"gamma-{i + 1:02d}"
+        devices.append(
+            {
+                "id": device,
+                "type": "gamma_station",
+                "position": offset(radius * math.cos(angle), radius * math.sin(angle)),
+                "zone": "ring-residential" if i % 2 == 0 else "ring-industrial",
+                "report_interval_s": 60,
+                "sensors": [
+                    {
+                        "id": f"{device}-dose",
+                        "name": "dose_rate",
+                        "kind": "gamma_dose_rate",
+                        "unit": "nSv/h",
+                        "levels": {"high": 200, "high_high": 1000},
+                        "deadband": 20,
+                        "on_delay_s": 120,
+                        "full_scale": 1.0e7,
+                    }
+                ],
+            }
+        )
+    # Sealed sources: fixed level/density gauges and mobile Ir-192 radiography cameras.
+    sources = [
+        ("src-gauge-01", "plant-chlor-alkali", "Cs-137", 4, False, 400.0, (200.0, -300.0)),
+        ("src-gauge-02", "plant-chlor-alkali", "Cs-137", 5, False, 250.0, (150.0, -150.0)),
+        ("src-gauge-03", "plant-fluoro", "Co-60", 3, False, 900.0, (-300.0, 700.0)),
+        ("src-gauge-04", "plant-ammonia", "Cs-137", 4, False, 350.0, (-500.0, -800.0)),
+        ("src-gauge-05", "plant-fluoro", "Cs-137", 5, False, 220.0, (-250.0, 900.0)),
+        ("src-cam-01", "plant-fluoro", "Ir-192", 2, True, 1500.0, (-200.0, 800.0)),
+        ("src-cam-02", "plant-chlor-alkali", "Ir-192", 2, True, 1800.0, (300.0, -400.0)),
+        ("src-cam-03", "plant-ammonia", "Se-75", 2, True, 1200.0, (-600.0, -700.0)),
+    ]
+    for device, zone, nuclide, category, mobile, baseline, (north, east) in sources:
+        position = offset(north, east)
+        sensors: list[dict[str, Any]] = [
+            {
+                "id": f"{device}-dose",
+                "name": "dose_rate",
+                "kind": "source_dose_rate",
+                "unit": "nSv/h",
+                # low: source missing below 20 % of the commissioning baseline; high: shielding breach at 5x.
+                "levels": {"low": round(0.2 * baseline, 1), "high": round(5 * baseline, 1)},
+                "deadband": round(0.05 * baseline, 1),
+                "on_delay_s": 60,
+                "full_scale": 1.0e8,
+            },
+            {
+                "id": f"{device}-tamper",
+                "name": "tamper",
+                "kind": "tamper",
+                "unit": "bool",
+                "levels": {"high": 1},
+            },
+            {
+                "id": f"{device}-battery",
+                "name": "battery",
+                "kind": "battery_voltage",
+                "unit": "V",
+                "levels": {"low": 11.4},
+                "deadband": 0.2,
+                "on_delay_s": 60,
+            },
+            {"id": f"{device}-mains", "name": "mains", "kind": "mains_power", "unit": "bool", "levels": {"low": 0}},
+        ]
+        if mobile:
+            sensors += [
+                {"id": f"{device}-lat", "name": "lat", "kind": "latitude", "unit": "lat"},
+                {"id": f"{device}-lon", "name": "lon", "kind": "longitude", "unit": "lon"},
+                {"id": f"{device}-hdop", "name": "hdop", "kind": "hdop", "unit": "1"},
+            ]
+        spec: dict[str, Any] = {
+            "id": device,
+            "type": "source_monitor",
+            "position": position,
+            "zone": zone,
+            "report_interval_s": 30,
+            "source": {
+                "nuclide": nuclide,
+                "category": category,
+                "mobile": mobile,
+                "baseline_dose_rate_nsv_h": baseline,
+            },
+            "sensors": sensors,
+        }
+        if mobile:
+            spec["source"]["geofence"] = {"center": position, "radius_m": 600.0}
+        devices.append(spec)
+    return {
+        "site": "demo-park",
+        "name": "Binhai Fine Chemical Park (fictional demo site)",
+        "center": offset(0.0, 0.0),
+        "zones": zones,
+        "devices": devices,
+    }
+
+
+def main() -> None:
+    """Write the site YAML to standard output."""
+    sys.stdout.write("# Generated by daemon/sites/generate_demo_site.py - edit that script, not this file.\n")
+    yaml.safe_dump(build(), sys.stdout, sort_keys=False, allow_unicode=True, width=120)
+
+
+if __name__ == "__main__":
+    main()

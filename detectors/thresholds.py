@@ -1,0 +1,80 @@
+"""Level alarms per sensor: high, high-high and low, with deadband and on/off delays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from detectors.conditions import ConditionEvents
+from detectors.hysteresis import HysteresisState, SortedBatch, step, transitions
+
+HIGH = "threshold.high"
+HIGH_HIGH = "threshold.high_high"
+LOW = "threshold.low"
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdParams:
+    """Per-sensor parameters, arrays indexed by sensor number. A nan level disables that level."""
+
+    high: NDArray[np.float64]
+    high_high: NDArray[np.float64]
+    low: NDArray[np.float64]
+    deadband: NDArray[np.float64]
+    on_delay_s: NDArray[np.float64]
+    off_delay_s: NDArray[np.float64]
+
+
+@dataclass
+class ThresholdDetector:
+    """Debounced level comparisons for every sensor at once."""
+
+    params: ThresholdParams
+    states: dict[str, HysteresisState] = field(init=False)
+
+    def __post_init__(self) -> None:
+        n = self.params.high.shape[0]
+        self.states = {name: HysteresisState.new(n) for name in (HIGH, HIGH_HIGH, LOW)}
+
+    @property
+    def state_nbytes(self) -> int:
+        """Bytes of carried state for all sensors."""
+        return sum(s.nbytes for s in self.states.values())
+
+    def process(
+        self, batch: SortedBatch, value: NDArray[np.float64], valid: NDArray[np.bool_]
+    ) -> list[ConditionEvents]:
+        """Compare each reading with its sensor's levels; return the transitions of each level.
+
+        ``value`` and ``valid`` are in the batch's sorted order. Invalid readings (quality flags)
+        neither raise nor clear a level alarm: they are not decisive.
+        """
+        p = self.params
+        s = batch.sensor
+        db = p.deadband[s]
+        out: list[ConditionEvents] = []
+        for name, level, high_side in (
+            (HIGH, p.high[s], True),
+            (HIGH_HIGH, p.high_high[s], True),
+            (LOW, p.low[s], False),
+        ):
+            enabled = ~np.isnan(level) & valid
+            if not enabled.any() and not self.states[name].active[s].any():
+                continue
+            with np.errstate(invalid="ignore"):
+                if high_side:
+                    on = enabled & (value >= level)
+                    off = enabled & (value < level - db)
+                else:
+                    on = enabled & (value <= level)
+                    off = enabled & (value > level + db)
+            state = self.states[name]
+            before = state.active.copy()
+            active = step(batch, on, off, p.on_delay_s, p.off_delay_s, state)
+            idx = transitions(batch, active, before)
+            out.append(
+                ConditionEvents(name, s[idx], batch.time[idx], active[idx], value[idx], level[idx])
+            )
+        return out

@@ -1,0 +1,1 @@
+"""Rule model, site model, rule engine and the ISA-18.2 alarm lifecycle."""
