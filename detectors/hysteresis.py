@@ -29,9 +29,7 @@ class HysteresisState:
     @classmethod
     def new(cls, n_sensors: int) -> HysteresisState:
         """All sensors start off, with no history."""
-        return cls(
-            np.zeros(n_sensors, np.bool_), np.full(n_sensors, np.nan, np.float64), np.zeros(n_sensors, np.bool_)
-        )
+        return cls(np.zeros(n_sensors, np.bool_), np.full(n_sensors, np.nan, np.float64), np.zeros(n_sensors, np.bool_))
 
     @property
     def nbytes(self) -> int:
@@ -66,7 +64,9 @@ class SortedBatch:
         return cls(order, s, time[order], segment_first, is_last)
 
 
-def _carry_last(decisive: NDArray[np.bool_], segment_first: NDArray[np.intp]) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
+def _carry_last(
+    decisive: NDArray[np.bool_], segment_first: NDArray[np.intp]
+) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
     """Index of the last decisive reading at or before each reading in the same segment, and whether one exists."""
     idx = np.arange(decisive.shape[0], dtype=np.intp)
     last = np.maximum.accumulate(np.where(decisive, idx, -1)) if decisive.shape[0] else idx

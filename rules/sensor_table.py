@@ -63,9 +63,7 @@ class SensorTable:
             lon=np.array([d.position.lon for d in sensor_device], np.float64),
             report_interval_s=np.array([d.report_interval_s for d in sensor_device], np.float64),
             range_min=np.array([PHYSICAL_RANGE[s.kind][0] for s in sensors], np.float64),
-            range_max=np.array(
-                [min(PHYSICAL_RANGE[s.kind][1], s.full_scale or np.inf) for s in sensors], np.float64
-            ),
+            range_max=np.array([min(PHYSICAL_RANGE[s.kind][1], s.full_scale or np.inf) for s in sensors], np.float64),
             thresholds=ThresholdParams(
                 high=high,
                 high_high=np.array([_nan_if_none(s.levels.high_high) for s in sensors], np.float64),

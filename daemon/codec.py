@@ -1,0 +1,306 @@
+"""SenML JSON (RFC 8428) to reading batches, with every rejected input explained.
+
+A message is decoded record by record: good records become readings, bad ones become
+``Rejection``s (reason + detail) so nothing is silently dropped and nothing stops the service.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TypeGuard
+
+import numpy as np
+
+from detectors.kinds import BOOLEAN_KINDS, KINDS_BY_CODE
+from detectors.readings import FLAG_CLOCK_SKEW, FLAG_DEVICE_FAULT, FLAG_OUT_OF_RANGE, FLAG_SATURATED, ReadingBatch
+from detectors.units import UnknownUnitError, conversion
+from rules.sensor_table import SensorTable
+
+# RFC 8428 section 4.5.3: times below 2**28 are relative to now.
+RELATIVE_TIME_LIMIT = 2.0**28
+# Device status records that qualify the other readings of the same message.
+STATUS_FLAGS = {"fault": FLAG_DEVICE_FAULT, "saturated": FLAG_SATURATED}
+# A device clock this far ahead of our receive time is flagged as skewed (readings kept).
+CLOCK_SKEW_FLAG_S = 30.0
+
+
+class Reason(StrEnum):
+    """Why input was quarantined. A closed set: it is a metric label."""
+
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    INVALID_JSON = "invalid_json"
+    INVALID_SENML = "invalid_senml"
+    NON_FINITE_VALUE = "non_finite_value"
+    BAD_TOPIC = "bad_topic"
+    UNKNOWN_SITE = "unknown_site"
+    UNKNOWN_DEVICE = "unknown_device"
+    UNKNOWN_SENSOR = "unknown_sensor"
+    UNKNOWN_UNIT = "unknown_unit"
+    TIME_IN_FUTURE = "time_in_future"
+    TIME_TOO_OLD = "time_too_old"
+    BAD_STATUS = "bad_status"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Input that could not be used, with the reason and a human explanation."""
+
+    reason: Reason
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    """A device's retained online/offline state (also its MQTT last will)."""
+
+    device: int
+    online: bool
+    time: float
+
+
+@dataclass(slots=True)
+class BatchBuilder:
+    """Accumulates decoded readings as Python lists; ``build`` turns them into one numpy batch."""
+
+    sensor: list[int] = field(default_factory=list)
+    time: list[float] = field(default_factory=list)
+    value: list[float] = field(default_factory=list)
+    flags: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.sensor)
+
+    def build(self) -> ReadingBatch:
+        """The accumulated readings as a batch (the builder is emptied)."""
+        batch = ReadingBatch(
+            np.fromiter(self.sensor, np.int32, len(self.sensor)),
+            np.fromiter(self.time, np.float64, len(self.time)),
+            np.fromiter(self.value, np.float64, len(self.value)),
+            np.fromiter(self.flags, np.uint16, len(self.flags)),
+        )
+        self.sensor, self.time, self.value, self.flags = [], [], [], []
+        return batch
+
+
+@dataclass(slots=True)
+class DecodeResult:
+    """What one message produced besides the readings appended to the builder."""
+
+    readings: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+    status: DeviceStatus | None = None
+
+
+class SenmlDecoder:
+    """Decodes messages for one site, converting units to each kind's canonical unit."""
+
+    def __init__(
+        self,
+        table: SensorTable,
+        prefix: str,
+        max_payload_bytes: int,
+        max_future_skew_s: float,
+        max_past_age_s: float,
+    ) -> None:
+        self._table = table
+        self._prefix_parts = prefix.strip("/").split("/")
+        self._site = table.site.site
+        self._device_index = {device.id: i for i, device in enumerate(table.devices)}
+        self._max_payload = max_payload_bytes
+        self._max_future = max_future_skew_s
+        self._max_past = max_past_age_s
+        self._conversions: dict[tuple[int, str], tuple[float, float]] = {}
+        self._kinds = [KINDS_BY_CODE[code] for code in table.kind.tolist()]
+        self._range_min = table.range_min.tolist()
+        self._range_max = table.range_max.tolist()
+
+    def decode(self, topic: str, payload: bytes, received: float, out: BatchBuilder) -> DecodeResult:
+        """Decode one MQTT message received at ``received`` (unix seconds)."""
+        result = DecodeResult()
+        parts = topic.split("/")
+        n_prefix = len(self._prefix_parts)
+        if parts[:n_prefix] != self._prefix_parts or len(parts) not in (n_prefix + 2, n_prefix + 3):
+            result.rejections.append(Rejection(Reason.BAD_TOPIC, f"topic {topic!r} is not <prefix>/<site>/<device>"))
+            return result
+        site, device_id = parts[n_prefix], parts[n_prefix + 1]
+        if site != self._site:
+            result.rejections.append(Rejection(Reason.UNKNOWN_SITE, f"site {site!r} is not {self._site!r}"))
+            return result
+        device = self._device_index.get(device_id)
+        if device is None:
+            result.rejections.append(Rejection(Reason.UNKNOWN_DEVICE, f"device {device_id!r} is not in the site file"))
+            return result
+        if len(parts) == n_prefix + 3:
+            return self._decode_status(parts[-1], payload, device, received, result)
+        if len(payload) > self._max_payload:
+            result.rejections.append(
+                Rejection(Reason.PAYLOAD_TOO_LARGE, f"{len(payload)} bytes > limit {self._max_payload}")
+            )
+            return result
+        try:
+            records = json.loads(payload)
+        except (UnicodeDecodeError, ValueError) as exc:
+            result.rejections.append(Rejection(Reason.INVALID_JSON, str(exc)[:200]))
+            return result
+        if isinstance(records, dict):
+            records = [records]  # tolerate a lone record object
+        if not isinstance(records, list) or not records:
+            result.rejections.append(Rejection(Reason.INVALID_SENML, "payload is not a non-empty SenML array"))
+            return result
+        self._decode_records(records, device_id, received, out, result)
+        return result
+
+    def _decode_status(
+        self, leaf: str, payload: bytes, device: int, received: float, result: DecodeResult
+    ) -> DecodeResult:
+        text = payload.decode("utf-8", "replace").strip().lower()
+        if leaf != "status" or text not in ("online", "offline"):
+            result.rejections.append(
+                Rejection(
+                    Reason.BAD_STATUS, f"status topic leaf {leaf!r} payload {text[:40]!r}: expected online/offline"
+                )
+            )
+            return result
+        result.status = DeviceStatus(device, text == "online", received)
+        return result
+
+    def _decode_records(
+        self, records: list[object], device_id: str, received: float, out: BatchBuilder, result: DecodeResult
+    ) -> None:
+        base_name, base_time, base_unit = "", 0.0, None
+        start = len(out)
+        message_flags = 0
+        problems: dict[Reason, list[str]] = {}
+        lookup = self._table.by_device_name
+        for position, record in enumerate(records):
+            if not isinstance(record, dict):
+                problems.setdefault(Reason.INVALID_SENML, []).append(f"record {position} is not an object")
+                continue
+            bn, bt, bu = record.get("bn"), record.get("bt"), record.get("bu")
+            if bn is not None:
+                if not isinstance(bn, str):
+                    problems.setdefault(Reason.INVALID_SENML, []).append(f"record {position}: bn is not a string")
+                    continue
+                base_name = bn
+            if bt is not None:
+                if not _is_number(bt):
+                    problems.setdefault(Reason.INVALID_SENML, []).append(f"record {position}: bt is not a number")
+                    continue
+                base_time = float(bt)
+            if bu is not None:
+                base_unit = bu
+            name = record.get("n", "")
+            if not isinstance(name, str):
+                problems.setdefault(Reason.INVALID_SENML, []).append(f"record {position}: n is not a string")
+                continue
+            full_name = _local_name(base_name + name, device_id)
+            if not full_name and bn is not None and len(record) <= 4 and "v" not in record and "vb" not in record:
+                continue  # a pure base record
+            if full_name in STATUS_FLAGS:
+                vb = record.get("vb")
+                if not isinstance(vb, bool):
+                    problems.setdefault(Reason.INVALID_SENML, []).append(f"record {position}: {full_name} needs vb")
+                elif vb:
+                    message_flags |= int(STATUS_FLAGS[full_name])
+                continue
+            sensor = lookup.get((device_id, full_name))
+            if sensor is None:
+                problems.setdefault(Reason.UNKNOWN_SENSOR, []).append(f"{device_id}/{full_name!r}")
+                continue
+            kind = self._kinds[sensor]
+            if kind in BOOLEAN_KINDS:
+                raw: object = record.get("vb", record.get("v"))
+                if isinstance(raw, bool):
+                    value = 1.0 if raw else 0.0
+                elif _is_number(raw) and raw in (0, 1):
+                    value = float(raw)  # checked numeric above
+                else:
+                    problems.setdefault(Reason.INVALID_SENML, []).append(f"record {position}: {full_name} needs vb")
+                    continue
+            else:
+                raw = record.get("v")
+                if not _is_number(raw):
+                    problems.setdefault(Reason.INVALID_SENML, []).append(
+                        f"record {position}: {full_name} v is {type(raw).__name__}, not a number"
+                    )
+                    continue
+                value = float(raw)  # checked numeric above
+                if not math.isfinite(value):
+                    problems.setdefault(Reason.NON_FINITE_VALUE, []).append(f"record {position}: {full_name}={raw}")
+                    continue
+                # A device that omits `u` is taken to send its declared unit.
+                unit = record.get("u", base_unit) or self._table.sensors[sensor].unit
+                factor = self._conversion(sensor, unit)
+                if factor is None:
+                    problems.setdefault(Reason.UNKNOWN_UNIT, []).append(
+                        f"record {position}: {full_name} unit {unit!r} for {kind.value}"
+                    )
+                    continue
+                if factor != (1.0, 0.0):
+                    value = value * factor[0] + factor[1]
+            t = record.get("t", 0.0)
+            if not _is_number(t):
+                problems.setdefault(Reason.INVALID_SENML, []).append(f"record {position}: t is not a number")
+                continue
+            time = base_time + float(t)  # checked numeric above
+            if not math.isfinite(time):
+                problems.setdefault(Reason.NON_FINITE_VALUE, []).append(f"record {position}: time {time}")
+                continue
+            if abs(time) < RELATIVE_TIME_LIMIT:
+                time += received
+            if time > received + self._max_future:
+                problems.setdefault(Reason.TIME_IN_FUTURE, []).append(
+                    f"{full_name} at {time:.0f} (+{time - received:.0f}s)"
+                )
+                continue
+            if time < received - self._max_past:
+                problems.setdefault(Reason.TIME_TOO_OLD, []).append(
+                    f"{full_name} at {time:.0f} ({received - time:.0f}s old)"
+                )
+                continue
+            flags = 0
+            if time > received + CLOCK_SKEW_FLAG_S:
+                flags |= int(FLAG_CLOCK_SKEW)
+            if not self._range_min[sensor] <= value <= self._range_max[sensor]:
+                flags |= int(FLAG_OUT_OF_RANGE)
+            out.sensor.append(sensor)
+            out.time.append(time)
+            out.value.append(value)
+            out.flags.append(flags)
+        if message_flags:
+            for i in range(start, len(out)):
+                out.flags[i] |= message_flags
+        result.readings = len(out) - start
+        for reason, details in problems.items():
+            shown = "; ".join(details[:5]) + (f"; and {len(details) - 5} more" if len(details) > 5 else "")
+            result.rejections.append(Rejection(reason, shown))
+
+    def _conversion(self, sensor: int, unit: object) -> tuple[float, float] | None:
+        if not isinstance(unit, str):
+            return None
+        key = (sensor, unit)
+        cached = self._conversions.get(key)
+        if cached is None:
+            spec = self._table.sensors[sensor]
+            try:
+                cached = conversion(spec.kind, unit, spec.molar_mass())
+            except UnknownUnitError:
+                return None
+            self._conversions[key] = cached
+        return cached
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _local_name(name: str, device_id: str) -> str:
+    """Strip a base name that repeats the device id (``gas-n01:cl2`` or ``gas-n01/cl2`` -> ``cl2``)."""
+    for separator in (":", "/"):
+        head = device_id + separator
+        if name.startswith(head):
+            return name[len(head) :]
+    return name

@@ -1,0 +1,67 @@
+"""``hazwatch run``: start the service."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from daemon.config import load_config
+from daemon.errors import ConfigError
+from daemon.service import Service
+from daemon.site_file import load_site
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``run`` parser."""
+    parser = subparsers.add_parser("run", help="run the monitoring service")
+    parser.add_argument("--config", type=Path, help="service config (TOML); defaults built in")
+    parser.add_argument("--site", type=Path, help="site file (YAML); default: the demo park")
+    parser.add_argument("--broker", help="embedded[:HOST:PORT] (default) or mqtt[s]://[user[:pass]@]host[:port]")
+    parser.add_argument("--db", help="sqlite:///PATH (default sqlite:///hazwatch.db) or postgresql://USER@HOST/DB")
+    parser.add_argument("--http", metavar="HOST:PORT", help="HTTP listen address (default 127.0.0.1:8080)")
+    parser.add_argument("--demo", action="store_true", help="also publish demo readings with an event every 3 min")
+    parser.set_defaults(handler=run)
+
+
+def _parse_http(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError([f"--http {value!r}: expected HOST:PORT, e.g. 127.0.0.1:8080"])
+    return host, int(port)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load config, start the service, wait for Ctrl-C or SIGTERM, stop cleanly."""
+    config = load_config(args.config)
+    if args.site:
+        config.site_file = args.site
+    if args.broker:
+        config.mqtt.broker = args.broker
+    if args.db:
+        config.database.url = args.db
+    if args.http:
+        config.http.host, config.http.port = _parse_http(args.http)
+    logging.getLogger().setLevel(config.log_level)
+    site = load_site(config.site_file)
+    service = Service(config, site, demo=args.demo)
+    asyncio.run(_serve(service))
+    return 0
+
+
+async def _serve(service: Service) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await service.start()
+    log.info("hazwatch running for site %s (%d sensors); Ctrl-C to stop", service.site.site, len(service.table))
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down: flushing batches and closing the session")
+        await service.stop()

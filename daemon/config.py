@@ -1,0 +1,129 @@
+"""The service config (TOML), validated with pydantic. Every field has a default: no file is needed to start.
+
+Secrets never live in the file: ``HAZWATCH_MQTT_PASSWORD`` and ``HAZWATCH_DB_URL`` come from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from daemon.errors import ConfigError
+from daemon.yaml_lines import format_validation_error
+
+DEFAULT_SITE = Path(__file__).parent / "sites" / "demo-park.yaml"
+
+
+class Section(BaseModel):
+    """Base for config sections: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class MqttConfig(Section):
+    """How to reach the MQTT broker."""
+
+    broker: str = Field(
+        "embedded",
+        description="`embedded[:HOST:PORT]` starts an in-process broker; `mqtt://host:port` or `mqtts://host:port` "
+        "uses a real one.",
+    )
+    topic_prefix: str = Field("hazwatch", description="First topic level; the service subscribes to `<prefix>/#`.")
+    client_id: str = Field("hazwatch-service", description="Fixed client id, so the broker keeps our session.")
+    username: str | None = Field(None, description="Broker user name.")
+    password: SecretStr | None = Field(None, description="Broker password; prefer HAZWATCH_MQTT_PASSWORD.")
+    ca_file: Path | None = Field(None, description="CA bundle for mqtts:// (system CAs when unset).")
+    tls_insecure: bool = Field(False, description="Skip server certificate checks (test brokers only).")
+    keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keep-alive in seconds.")
+    reconnect_min_s: float = Field(0.5, gt=0, description="First reconnect back-off.")
+    reconnect_max_s: float = Field(30.0, gt=0, description="Longest reconnect back-off.")
+    max_queued_messages: int = Field(100_000, ge=100, description="Inbound queue bound before back-pressure.")
+
+
+class DatabaseConfig(Section):
+    """Where readings, alarms and quarantined input are stored."""
+
+    url: str = Field(
+        "sqlite:///hazwatch.db",
+        description="SQLAlchemy URL: `sqlite:///path` (WAL) or `postgresql://user@host/db`. HAZWATCH_DB_URL overrides.",
+    )
+    store_readings: bool = Field(True, description="Store every valid reading (disable for very large sites).")
+
+
+class HttpConfig(Section):
+    """The HTTP server for /healthz, /metrics, the API and the console."""
+
+    host: str = Field("127.0.0.1", description="Listen address.")
+    port: int = Field(8080, ge=0, le=65535, description="Listen port (0 picks a free one).")
+    max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest accepted request body.")
+
+
+class IngestConfig(Section):
+    """Input limits and batching."""
+
+    max_payload_bytes: int = Field(256 * 1024, ge=64, description="Larger messages are quarantined unparsed.")
+    max_future_skew_s: float = Field(300.0, gt=0, description="Readings timed further in the future are rejected.")
+    max_past_age_s: float = Field(7 * 86400.0, gt=0, description="Readings older than this are rejected.")
+    batch_max_messages: int = Field(2000, ge=1, description="A batch closes after this many messages ...")
+    batch_max_delay_s: float = Field(0.05, gt=0, description="... or this long after its first message.")
+    quarantine_log_interval_s: float = Field(60.0, gt=0, description="Log each quarantine reason at most this often.")
+
+
+class ServiceConfig(Section):
+    """Top-level service config."""
+
+    site_file: Path = Field(DEFAULT_SITE, description="Site file (YAML) declaring devices and sensors.")
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], Field(description="Logging level.")] = "INFO"
+
+
+def load_config(path: Path | None, environ: dict[str, str] | None = None) -> ServiceConfig:
+    """Read and validate a config file (or the defaults), then apply secrets from the environment."""
+    env = os.environ if environ is None else environ
+    data: dict[str, object] = {}
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"{path}: invalid TOML: {exc}"]) from exc
+    try:
+        config = ServiceConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, str(path or "<defaults>"), _toml_line_finder(path))) from exc
+    if password := env.get("HAZWATCH_MQTT_PASSWORD"):
+        config.mqtt.password = SecretStr(password)
+    if db_url := env.get("HAZWATCH_DB_URL"):
+        config.database.url = db_url
+    return config
+
+
+def _toml_line_finder(path: Path | None) -> dict[tuple[str, ...], int]:
+    """Best-effort map of dotted key paths to line numbers (tomllib keeps no positions)."""
+    if path is None:
+        return {}
+    lines: dict[tuple[str, ...], int] = {}
+    table: tuple[str, ...] = ()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            table = tuple(part.strip() for part in line.strip("[]").split("."))
+            lines.setdefault(table, number)
+        elif "=" in line and not line.startswith("#"):
+            key = line.split("=", 1)[0].strip().strip('"')
+            lines.setdefault((*table, key), number)
+    return lines

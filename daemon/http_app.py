@@ -1,0 +1,82 @@
+"""One aiohttp application: /healthz, /metrics and the JSON API."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from daemon.store import queries
+
+log = logging.getLogger(__name__)
+
+ENGINE: web.AppKey[AsyncEngine] = web.AppKey("engine", AsyncEngine)
+REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("registry", CollectorRegistry)
+BROKER_CONNECTED: web.AppKey[Callable[[], bool]] = web.AppKey("broker_connected")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """200 when the broker is connected and the database answers, else 503 with what is wrong."""
+    checks: dict[str, Any] = {"broker_connected": request.app[BROKER_CONNECTED]()}
+    try:
+        await queries.ping(request.app[ENGINE])
+        checks["database_ok"] = True
+    except Exception as exc:  # any driver error means "not healthy"; report it, don't crash the probe
+        log.warning("health check: database error: %s", exc)
+        checks["database_ok"] = False
+        checks["database_error"] = str(exc)[:200]
+    healthy = checks["broker_connected"] and checks["database_ok"]
+    checks["status"] = "ok" if healthy else "degraded"
+    return web.json_response(checks, status=200 if healthy else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text exposition of the service's registry."""
+    body = generate_latest(request.app[REGISTRY])
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response
+
+
+def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(reason=f"{name} must be an integer") from None
+    if not low <= value <= high:
+        raise web.HTTPBadRequest(reason=f"{name} must be between {low} and {high}")
+    return value
+
+
+async def list_alarms(request: web.Request) -> web.Response:
+    """Active alarms, then recent ones: ``?state=active`` for active only, ``?limit=N`` (1-1000)."""
+    state = request.query.get("state", "all")
+    if state not in ("all", "active"):
+        raise web.HTTPBadRequest(reason="state must be 'active' or 'all'")
+    limit = _int_param(request, "limit", 200, 1, 1000)
+    rows = await queries.list_alarms(request.app[ENGINE], active_only=state == "active", limit=limit)
+    for row in rows:
+        row["active"] = row["cleared_at"] is None
+    return web.json_response({"alarms": rows})
+
+
+def create_app(
+    engine: AsyncEngine, registry: CollectorRegistry, broker_connected: Callable[[], bool]
+) -> web.Application:
+    """Build the application; the caller runs it."""
+    app = web.Application()
+    app[ENGINE] = engine
+    app[REGISTRY] = registry
+    app[BROKER_CONNECTED] = broker_connected
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/alarms", list_alarms)
+    return app

@@ -1,0 +1,104 @@
+"""Everything that arrives (live MQTT, a replayed recording, the simulator) enters here.
+
+Messages are decoded into a growing batch; the batch goes through the pipeline when it is big
+enough or old enough. Bad input is counted, stored with its raw bytes, and logged at most once
+per reason per interval, and the service keeps going.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from daemon.clock import Clock
+from daemon.codec import BatchBuilder, DeviceStatus, Rejection, SenmlDecoder
+from daemon.metrics import Metrics
+from daemon.pipeline import Pipeline
+from daemon.store.writer import StoreWriter
+
+log = logging.getLogger(__name__)
+
+StatusListener = Callable[[DeviceStatus], None]
+
+
+class Intake:
+    """Decode, batch and hand over to the pipeline."""
+
+    def __init__(
+        self,
+        decoder: SenmlDecoder,
+        pipeline: Pipeline,
+        writer: StoreWriter,
+        metrics: Metrics,
+        clock: Clock,
+        *,
+        batch_max_messages: int,
+        batch_max_delay_s: float,
+        quarantine_log_interval_s: float = 60.0,
+    ) -> None:
+        self._decoder = decoder
+        self._pipeline = pipeline
+        self._writer = writer
+        self._metrics = metrics
+        self._clock = clock
+        self._builder = BatchBuilder()
+        self._messages_in_batch = 0
+        self._batch_opened_at = 0.0
+        self._max_messages = batch_max_messages
+        self._max_delay = batch_max_delay_s
+        self._log_interval = quarantine_log_interval_s
+        self._last_logged: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+        self._status_listeners: list[StatusListener] = []
+        self.device_online: dict[int, bool] = {}
+
+    def on_status(self, listener: StatusListener) -> None:
+        """Call ``listener`` for every device status message."""
+        self._status_listeners.append(listener)
+
+    def accept(self, topic: str, payload: bytes, received: float) -> None:
+        """Take one message; flush the batch when it is full."""
+        self._metrics.ingest_messages.inc()
+        if self._messages_in_batch == 0:
+            self._batch_opened_at = self._clock.now()
+        self._messages_in_batch += 1
+        result = self._decoder.decode(topic, payload, received, self._builder)
+        for rejection in result.rejections:
+            self._quarantine(topic, payload, received, rejection)
+        if result.status is not None:
+            self._status(result.status)
+        if self._messages_in_batch >= self._max_messages:
+            self.flush()
+
+    def flush_if_due(self) -> None:
+        """Flush a partial batch that has waited long enough (called by a timer)."""
+        if self._messages_in_batch and self._clock.now() - self._batch_opened_at >= self._max_delay:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send the current batch through the pipeline now."""
+        self._messages_in_batch = 0
+        if len(self._builder):
+            self._pipeline.process(self._builder.build())
+
+    def _status(self, status: DeviceStatus) -> None:
+        self.device_online[status.device] = status.online
+        self._metrics.devices_online.set(sum(self.device_online.values()))
+        device_id = self._pipeline.table.devices[status.device].id
+        self._writer.set_device_status(device_id, status.online, status.time)
+        for listener in self._status_listeners:
+            listener(status)
+
+    def _quarantine(self, topic: str, payload: bytes, received: float, rejection: Rejection) -> None:
+        reason = rejection.reason.value
+        self._metrics.quarantined.labels(reason).inc()
+        self._writer.add_quarantine(received, topic, reason, rejection.detail, payload)
+        now = self._clock.now()
+        last = self._last_logged.get(reason)
+        if last is None or now - last >= self._log_interval:
+            skipped = self._suppressed.pop(reason, 0)
+            more = f" ({skipped} more since last report)" if skipped else ""
+            log.warning("quarantined input from %s: %s: %s%s", topic, reason, rejection.detail, more)
+            self._last_logged[reason] = now
+        else:
+            self._suppressed[reason] = self._suppressed.get(reason, 0) + 1

@@ -1,0 +1,97 @@
+"""MQTT in: reconnect loop, fixed client id, persistent session, QoS 1 (nothing lost while we are away)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable
+
+import aiomqtt
+
+from daemon.broker_url import BrokerTarget
+from daemon.clock import Clock
+from daemon.config import MqttConfig
+from daemon.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+MessageHandler = Callable[[str, bytes, float], None]
+
+
+def tls_context(config: MqttConfig) -> ssl.SSLContext:
+    """TLS context for mqtts://: the configured CA bundle or the system's."""
+    context = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
+    if config.tls_insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class MqttIngest:
+    """Subscribes to ``<prefix>/#`` and hands every message to ``handler(topic, payload, received)``."""
+
+    def __init__(
+        self, target: BrokerTarget, config: MqttConfig, handler: MessageHandler, metrics: Metrics, clock: Clock
+    ) -> None:
+        self._target = target
+        self._config = config
+        self._handler = handler
+        self._metrics = metrics
+        self._clock = clock
+        self.connected = asyncio.Event()
+
+    def _client(self) -> aiomqtt.Client:
+        config, target = self._config, self._target
+        password = target.password
+        if password is None and config.password is not None:
+            password = config.password.get_secret_value()
+        return aiomqtt.Client(
+            target.host,
+            target.port,
+            identifier=config.client_id,
+            clean_session=False,
+            username=target.username or config.username,
+            password=password,
+            keepalive=config.keepalive_s,
+            tls_context=tls_context(config) if target.tls else None,
+            timeout=10,
+        )
+
+    async def run(self) -> None:
+        """Stay connected until cancelled, backing off exponentially after failures."""
+        backoff = self._config.reconnect_min_s
+        topic = f"{self._config.topic_prefix}/#"
+        while True:
+            try:
+                async with self._client() as client:
+                    await client.subscribe(topic, qos=1)
+                    self._metrics.mqtt_connected.set(1)
+                    self.connected.set()
+                    log.info("connected to MQTT %s:%d, subscribed to %s", self._target.host, self._target.port, topic)
+                    backoff = self._config.reconnect_min_s
+                    handler, clock = self._handler, self._clock
+                    async for message in client.messages:
+                        payload = message.payload
+                        if not isinstance(payload, bytes | bytearray):
+                            payload = b"" if payload is None else str(payload).encode()
+                        handler(message.topic.value, bytes(payload), clock.now())
+            except aiomqtt.MqttError as exc:
+                self._lost()
+                log.warning(
+                    "MQTT connection to %s:%d lost or refused: %s; retrying in %.1fs",
+                    self._target.host,
+                    self._target.port,
+                    exc,
+                    backoff,
+                )
+            except asyncio.CancelledError:
+                self._lost()
+                raise
+            await asyncio.sleep(backoff)
+            self._metrics.mqtt_reconnects.inc()
+            backoff = min(backoff * 2, self._config.reconnect_max_s)
+
+    def _lost(self) -> None:
+        self._metrics.mqtt_connected.set(0)
+        self.connected.clear()
