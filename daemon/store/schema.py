@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData()
@@ -56,6 +57,10 @@ alarms = Table(
     Column("acknowledged_by", String(64), nullable=True),
     Column("updated_at", Float, nullable=False),
     Column("drill", Boolean, nullable=False, default=False),
+    # revision 0002
+    Column("shelved_until", Float, nullable=True),
+    Column("latched", Boolean, nullable=False, default=False, server_default=false()),
+    Column("incident_id", BigInteger, nullable=True),
     Index("ix_alarms_state", "state"),
     Index("ix_alarms_raised_at", "raised_at"),
 )
@@ -93,4 +98,122 @@ device_status = Table(
     Column("device_id", String(64), primary_key=True),
     Column("online", Boolean, nullable=False),
     Column("changed_at", Float, nullable=False),
+)
+
+# --- revision 0002: alarm lifecycle, incidents, outbox, users, drills -------------------------------------
+
+sensor_service = Table(
+    "sensor_service",
+    metadata,
+    Column("sensor_id", String(64), primary_key=True),
+    Column("out_of_service", Boolean, nullable=False),
+    Column("since", Float, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("site", String(64), nullable=False),
+    Column("zone", String(64), nullable=True),
+    Column("title", Text, nullable=False),
+    Column("proposed_tier", String(16), nullable=False, comment="blue/yellow/orange/red, set by the plan engine"),
+    Column("confirmed_level", String(4), nullable=True, comment="IV/III/II/I, set by a person"),
+    Column("state", String(16), nullable=False, comment="open/closed"),
+    Column("opened_at", Float, nullable=False),
+    Column("closed_at", Float, nullable=True),
+    Column("closed_by", String(64), nullable=True),
+    Column("updated_at", Float, nullable=False),
+    Column("detail", Text, nullable=False, default="{}", comment="JSON: trigger, deadlines, engine state"),
+    Column("drill", Boolean, nullable=False, default=False),
+    Index("ix_incidents_state", "state"),
+)
+
+incident_events = Table(
+    "incident_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("incident_id", BigInteger, nullable=False),
+    Column("time", Float, nullable=False),
+    Column("type", String(32), nullable=False, comment="alarm_added/tier_changed/notification/ack/comment/..."),
+    Column("actor", String(64), nullable=False, default="system"),
+    Column("detail", Text, nullable=False, default="{}", comment="JSON"),
+    Column("drill", Boolean, nullable=False, default=False),
+    Index("ix_incident_events_incident", "incident_id", "time"),
+)
+
+checklist_items = Table(
+    "checklist_items",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("incident_id", BigInteger, nullable=False),
+    Column("tier", String(16), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("due_at", Float, nullable=True),
+    Column("done_at", Float, nullable=True),
+    Column("done_by", String(64), nullable=True),
+    Index("ix_checklist_incident", "incident_id"),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("idempotency_key", String(200), nullable=False, unique=True),
+    Column("incident_id", BigInteger, nullable=True),
+    Column("alarm_id", BigInteger, nullable=True),
+    Column("event", String(32), nullable=False, comment="opened/tier_changed/escalation/reminder/resolved/alarm"),
+    Column("channel", String(32), nullable=False, comment="webhook/alertmanager/smtp/wecom/dingtalk/console"),
+    Column("recipient", String(200), nullable=False),
+    Column("role", String(64), nullable=True),
+    Column("language", String(8), nullable=False, default="zh"),
+    Column("payload", Text, nullable=False, comment="JSON: everything the channel renders"),
+    Column("state", String(16), nullable=False, comment="pending/delivered/failed"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("delivered_at", Float, nullable=True),
+    Column("acknowledged_at", Float, nullable=True),
+    Column("acknowledged_by", String(64), nullable=True),
+    Column("drill", Boolean, nullable=False, default=False),
+    Index("ix_notifications_due", "state", "next_attempt_at"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(32), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("user_id", BigInteger, nullable=False),
+    Column("token_hash", String(128), nullable=False, unique=True, comment="sha256 hex of the bearer token"),
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float, nullable=True),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
+drill_runs = Table(
+    "drill_runs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("source", Text, nullable=False, comment="recording or scenario file"),
+    Column("speed", String(16), nullable=False),
+    Column("started_at", Float, nullable=False, comment="wall time the replay began"),
+    Column("finished_at", Float, nullable=True),
+    Column("sim_start", Float, nullable=True),
+    Column("sim_end", Float, nullable=True),
+    Column("status", String(16), nullable=False, comment="running/finished/failed"),
+    Column("report", Text, nullable=True, comment="JSON drill report"),
 )
