@@ -24,11 +24,9 @@ from pathlib import Path
 
 import aiomqtt
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from daemon.config import DEFAULT_SITE, ServiceConfig  # noqa: E402
-from daemon.service import Service  # noqa: E402
-from daemon.site_file import load_site  # noqa: E402
+from daemon.config import DEFAULT_SITE, ServiceConfig
+from daemon.service import Service
+from daemon.site_file import load_site
 
 READINGS_PER_MESSAGE = 10
 NO_STORE = "--no-store" in sys.argv
@@ -121,12 +119,12 @@ async def service_path(port: int, prefix: str, batch: list[tuple[str, bytes]], d
     await service.start()
     started = time.perf_counter()
     target = len(batch) * READINGS_PER_MESSAGE
-    while service.metrics.ingest_readings._value.get() < target:  # noqa: SLF001
+    while service.metrics.ingest_readings._value.get() < target:
         await asyncio.sleep(0.01)
         service.intake.flush_if_due()
     await service.writer.flush()
     elapsed = time.perf_counter() - started
-    readings = service.metrics.ingest_readings._value.get()  # noqa: SLF001
+    readings = service.metrics.ingest_readings._value.get()
     await service.stop()
     return len(batch) / elapsed, readings / elapsed
 

@@ -193,7 +193,10 @@ async def _insert_readings(connection: AsyncConnection, rows: list[tuple[str, fl
         )
     elif dialect == "postgresql":
         raw = await connection.get_raw_connection()
-        await raw.driver_connection.copy_records_to_table("readings", records=rows, columns=READING_COLUMNS)
+        driver = raw.driver_connection
+        if driver is None:
+            raise RuntimeError("asyncpg connection is closed")
+        await driver.copy_records_to_table("readings", records=rows, columns=READING_COLUMNS)
     else:
         await connection.execute(insert(readings), [dict(zip(READING_COLUMNS, row, strict=True)) for row in rows])
 
