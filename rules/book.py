@@ -98,7 +98,10 @@ class AlarmBook:
         return alarm
 
     def _on_event(self, event: AlarmEvent, out: list[AlarmTransition]) -> None:
+        is_new = event.alarm_id not in self.alarms
         alarm = self._alarm_for(event)
+        if is_new and alarm.out_of_service:
+            self._settle(alarm, event.time, SYSTEM, "sensor is out of service", out)
         alarm.value = event.value
         alarm.message_zh, alarm.message_en = event.message_zh, event.message_en
         if event.active == alarm.process_active:

@@ -85,7 +85,9 @@ def test_off_delay(table: SensorTable) -> None:
     assert [(e.time, e.active) for e in out] == [(90.0, False)]
 
 
-def test_level_rule_runs_on_batches_with_delay_and_ignores_invalid(table: SensorTable, default_rules: list[Rule]) -> None:
+def test_level_rule_runs_on_batches_with_delay_and_ignores_invalid(
+    table: SensorTable, default_rules: list[Rule]
+) -> None:
     engine = RuleEngine([r for r in default_rules if r.condition.name == "level"], table)
     g = table.index["gamma-01-dose"]
     stuck = int(FLAG_STUCK)
