@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import T0, Rig
+from plans_support import T0, Rig
 
 from plans.errors import IncidentActionError
 from plans.incident import IncidentStatus, NotificationKind

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import DEMO_SITE
+from plans_support import DEMO_SITE
 
 from plans.loading import DEFAULT_PLAN, DEFAULT_ROSTER
 from plans.validation import validate_files
@@ -95,7 +95,8 @@ def test_same_trigger_in_two_tiers_is_an_overlap(tmp_path: Path) -> None:
     text = text.replace(
         "  - tier: yellow\n    name: 较大 (III) / major\n    triggers:\n",
         "  - tier: yellow\n    name: 较大 (III) / major\n    triggers:\n"
-        "      - id: copy\n        description: copy\n        match: {conditions: [gas.level2], zone_type: [boundary]}\n",
+        "      - id: copy\n        description: copy\n"
+        "        match: {conditions: [gas.level2], zone_type: [boundary]}\n",
     )
     plan = tmp_path / "plan.yaml"
     plan.write_text(text, encoding="utf-8")

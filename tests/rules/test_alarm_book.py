@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import events
+from rules_support import events
 
 from rules.alarm import AlarmState
 from rules.book import AlarmBook, BookConfig

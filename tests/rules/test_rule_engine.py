@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import events
+from rules_support import events
 
 from detectors.readings import FLAG_STUCK, ReadingBatch
 from detectors.substances import SUBSTANCES
