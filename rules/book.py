@@ -69,7 +69,7 @@ class AlarmBook:
     # ---- condition changes
 
     def on_condition(self, events: Iterable[AlarmEvent], now: float) -> list[AlarmTransition]:
-        """Apply the rule engine's alarm events (in time order); ``now`` only bounds nothing, events carry time."""
+        """Apply the rule engine's alarm events (each carries its own time), then expire timers up to ``now``."""
         out: list[AlarmTransition] = []
         for event in sorted(events, key=lambda e: e.time):
             self._on_event(event, out)
