@@ -11,7 +11,6 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from daemon.alarm_tracker import AlarmTracker
 from daemon.broker_url import BrokerTarget, parse_broker
 from daemon.clock import Clock, WallClock
 from daemon.codec import SenmlDecoder
@@ -22,8 +21,7 @@ from daemon.http_app import create_app
 from daemon.intake import Intake
 from daemon.metrics import Metrics, SensorCollector
 from daemon.mqtt_ingest import MqttIngest
-from daemon.pipeline import Pipeline
-from daemon.store import queries
+from daemon.processing import AlarmSetup, build_pipeline, save
 from daemon.store.engine import create_engine, migrate
 from daemon.store.writer import StoreWriter
 from rules.sensor_table import SensorTable
@@ -46,6 +44,7 @@ class Service:
         self.table = SensorTable.build(self.site)
         self.metrics = Metrics(self.registry)
         self.target: BrokerTarget = parse_broker(self.config.mqtt.broker)
+        self.setup = AlarmSetup.load(self.config.alarms)
         self.engine: AsyncEngine = create_engine(self.config.database.url)  # connects lazily
         self.broker: EmbeddedBroker | None = None
         self.ingest: MqttIngest | None = None
@@ -60,11 +59,16 @@ class Service:
         await migrate(self.engine)
         self.writer = StoreWriter(self.engine, [s.id for s in self.table.sensors], self.metrics)
         self._writer_task = asyncio.create_task(self.writer.run(), name="store-writer")
-        self.alarms = AlarmTracker(self.table, self.writer, self.metrics, await queries.next_alarm_id(self.engine))
-        self.pipeline = Pipeline(
-            self.table, self.writer, self.alarms, self.metrics, store_readings=config.database.store_readings
+        self.pipeline = await build_pipeline(
+            self.engine,
+            self.table,
+            self.setup,
+            self.writer,
+            self.metrics,
+            self.clock,
+            drill=False,
+            store_readings=config.database.store_readings,
         )
-        await self._restore_alarms()
         self.registry.register(SensorCollector(self.table, self.pipeline.latest_value, self.pipeline.latest_time))
         self.intake = Intake(
             SenmlDecoder(
@@ -88,18 +92,11 @@ class Service:
         self.ingest = MqttIngest(self.target, config.mqtt, self.intake.accept, self.metrics, self.clock)
         self._tasks.append(asyncio.create_task(self.ingest.run(), name="mqtt-ingest"))
         self._tasks.append(asyncio.create_task(self._flush_timer(), name="batch-flush"))
+        self._tasks.append(asyncio.create_task(self._alarm_timer(), name="alarm-timers"))
         await self._start_http()
         if self.demo:
             feed = DemoFeed(self.site, self.target, config.mqtt.topic_prefix, self.clock)
             self._tasks.append(asyncio.create_task(feed.run(), name="demo-feed"))
-
-    async def _restore_alarms(self) -> None:
-        for row in await queries.open_alarms(self.engine, drill=False):
-            sensor = self.table.index.get(row["sensor_id"])
-            if sensor is None:
-                continue  # the sensor left the site file; its alarm stays open for a person to close
-            self.alarms.restore(row["rule"], sensor, row["id"], row["priority"])
-            self.pipeline.restore_open_alarm(row["rule"], sensor)
 
     async def _start_http(self) -> None:
         ingest = self.ingest
@@ -118,6 +115,18 @@ class Service:
         while True:
             await asyncio.sleep(interval)
             self.intake.flush_if_due()
+
+    async def _alarm_timer(self) -> None:
+        """Run time-driven alarm and plan logic, and checkpoint the state now and then."""
+        alarms = self.config.alarms
+        last_checkpoint = self.clock.now()
+        while True:
+            await asyncio.sleep(alarms.tick_interval_s)
+            now = self.clock.now()
+            self.pipeline.flow.tick(now)
+            if now - last_checkpoint >= alarms.checkpoint_interval_s:
+                save(self.pipeline, self.setup, self.writer, now)
+                last_checkpoint = now
 
     async def wait_connected(self) -> None:
         """Wait until the MQTT subscription is in place (tests and benchmarks bound it with a timeout)."""
@@ -140,6 +149,7 @@ class Service:
         self._tasks.clear()
         if hasattr(self, "intake"):
             self.intake.flush()
+            save(self.pipeline, self.setup, self.writer, self.clock.now())
         if self._writer_task is not None:
             self.writer.close()
             await self._writer_task
