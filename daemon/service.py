@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 
@@ -16,7 +17,8 @@ from daemon.clock import Clock, WallClock
 from daemon.codec import SenmlDecoder
 from daemon.config import ServiceConfig
 from daemon.demo_feed import DemoFeed
-from daemon.embedded_broker import EmbeddedBroker
+from daemon.embedded_broker import EmbeddedBroker, free_port, port_is_free
+from daemon.errors import HazwatchError
 from daemon.http_app import create_app
 from daemon.intake import Intake
 from daemon.metrics import Metrics, SensorCollector
@@ -87,6 +89,7 @@ class Service:
             quarantine_log_interval_s=config.ingest.quarantine_log_interval_s,
         )
         if self.target.embedded:
+            self._pick_embedded_port()
             self.broker = EmbeddedBroker(self.target.host, self.target.port)
             await self.broker.start()
         self.ingest = MqttIngest(self.target, config.mqtt, self.intake.accept, self.metrics, self.clock)
@@ -97,6 +100,25 @@ class Service:
         if self.demo:
             feed = DemoFeed(self.site, self.target, config.mqtt.topic_prefix, self.clock)
             self._tasks.append(asyncio.create_task(feed.run(), name="demo-feed"))
+
+    def _pick_embedded_port(self) -> None:
+        """Plain `embedded` prefers 1883; if another broker already has it, take a free port and say so."""
+        target = self.target
+        if port_is_free(target.host, target.port):
+            return
+        if target.port_chosen:
+            raise HazwatchError(
+                f"cannot start the embedded broker: {target.host}:{target.port} is in use; choose another port "
+                f"(--broker embedded:{target.host}:PORT) or use the broker that is there (--broker "
+                f"mqtt://{target.host}:{target.port})"
+            )
+        port = free_port(target.host)
+        log.warning(
+            "port %d is taken (another MQTT broker?); the embedded broker listens on %s:%d instead: "
+            "point devices there, or use --broker mqtt://%s:%d to use the existing broker",
+            target.port, target.host, port, target.host, target.port,
+        )  # fmt: skip
+        self.target = dataclasses.replace(target, port=port)
 
     async def _start_http(self) -> None:
         ingest = self.ingest
