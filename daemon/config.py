@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from daemon.errors import ConfigError
-from daemon.yaml_lines import format_validation_error
+from rules.yaml_source import YamlDocument, validation_issues
 
 DEFAULT_SITE = Path(__file__).parent / "sites" / "demo-park.yaml"
 
@@ -111,7 +111,8 @@ def load_config(path: Path | None, environ: dict[str, str] | None = None) -> Ser
     try:
         config = ServiceConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, str(path or "<defaults>"), _toml_line_finder(path))) from exc
+        document = YamlDocument(str(path or "<defaults>"), data, _toml_lines(path))
+        raise ConfigError.from_issues(validation_issues(document, exc)) from exc
     if password := env.get("HAZWATCH_MQTT_PASSWORD"):
         config.mqtt.password = SecretStr(password)
     if db_url := env.get("HAZWATCH_DB_URL"):
@@ -119,11 +120,11 @@ def load_config(path: Path | None, environ: dict[str, str] | None = None) -> Ser
     return config
 
 
-def _toml_line_finder(path: Path | None) -> dict[tuple[str, ...], int]:
+def _toml_lines(path: Path | None) -> dict[tuple[str | int, ...], int]:
     """Best-effort map of dotted key paths to line numbers (tomllib keeps no positions)."""
     if path is None:
         return {}
-    lines: dict[tuple[str, ...], int] = {}
+    lines: dict[tuple[str | int, ...], int] = {}
     table: tuple[str, ...] = ()
     try:
         text = path.read_text(encoding="utf-8")

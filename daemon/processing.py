@@ -47,7 +47,7 @@ class AlarmSetup:
             plan = load_plan(config.plan_file) if config.plan_file else load_plan()
             roster = load_roster(config.roster_file) if config.roster_file else load_roster()
         except ConfigFileError as exc:
-            raise ConfigError([f"{i.file}:{i.line}: {i.field}: {i.message}" for i in exc.issues]) from exc
+            raise ConfigError.from_issues(exc.issues) from exc
         return cls(rules, plan, roster)
 
     def fingerprint(self, table: SensorTable) -> str:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from daemon.config import DEFAULT_SITE, load_config
-from daemon.errors import ConfigError
+from daemon.errors import ConfigError, format_issue
 from daemon.site_file import load_site
 from plans.loading import DEFAULT_PLAN, DEFAULT_ROSTER
 from plans.validation import validate_files
@@ -67,7 +67,7 @@ def check_files(files: list[Path]) -> list[str]:
         for plan in plans:
             for roster in rosters:
                 for issue in validate_files(site, rules, plan, roster):
-                    line = f"{issue.file}:{issue.line}: {issue.field}: {issue.message}"
+                    line = format_issue(issue)
                     if issue.severity != "error":
                         line += f" ({issue.severity})"
                     if line not in problems:
