@@ -91,6 +91,11 @@ class AlarmFlow:
         events = self.state.rules.process(now, conditions, batch=batch, valid=valid, sorted_batch=sorted_batch)
         self._after_book(self.state.book.on_condition(events, now), now)
 
+    def on_conditions(self, now: float, conditions: Sequence[ConditionEvents]) -> None:
+        """Condition transitions that come without readings (time-driven detectors, device status, reloads)."""
+        if conditions:
+            self._after_book(self.state.book.on_condition(self.state.rules.process(now, conditions), now), now)
+
     def tick(self, now: float) -> None:
         """Time passing: delayed rule events, shelf expiry, re-alarm, escalation and report reminders."""
         events = self.state.rules.process(now)
@@ -158,6 +163,18 @@ class AlarmFlow:
         )
         if tr.to_state is AlarmState.NORMAL:
             del episodes[tr.alarm_id]
+
+    def end_episode(self, alarm_id: str, now: float, reason: str) -> None:
+        """Close the stored episode of an alarm that no longer exists (its rule was removed)."""
+        episode = self.state.episodes.pop(alarm_id, None)
+        if episode is None:
+            return
+        self._writer.update_alarm(episode.row_id, {"state": AlarmState.NORMAL.value, "updated_at": now})
+        self._writer.add_alarm_event(
+            {"alarm_id": episode.row_id, "time": now, "from_state": None, "to_state": AlarmState.NORMAL.value,
+             "actor": "system", "reason": reason}
+        )  # fmt: skip
+        self._update_active_gauge()
 
     def _insert_alarm(self, row_id: int, tr: AlarmTransition) -> None:
         table = self.table

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import numpy as np
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon import checkpoint
@@ -16,6 +17,7 @@ from daemon.metrics import Metrics
 from daemon.pipeline import Pipeline
 from daemon.store import queries
 from daemon.store.writer import StoreWriter
+from detectors.conditions import ConditionEvents
 from detectors.thresholds import ThresholdDetector
 from plans.engine import IncidentEngine
 from plans.loading import load_plan, load_roster
@@ -124,3 +126,52 @@ def save(pipeline: Pipeline, setup: AlarmSetup, writer: StoreWriter, now: float)
     """Queue a checkpoint of the pipeline's state, committed together with all rows queued before it."""
     data = checkpoint.dumps((pipeline.detector, pipeline.flow.state))
     writer.save_checkpoint(checkpoint.LIVE, now, setup.fingerprint(pipeline.table), data)
+
+
+def reload_rules(pipeline: Pipeline, old: AlarmSetup, new: AlarmSetup, now: float) -> None:
+    """Put new rules, plan and roster in force without losing the state of alarms that still exist.
+
+    Alarms whose rule is gone end (their row is closed with the reason); detectors keep their state;
+    open incidents continue under the new plan.
+    """
+    table = pipeline.table
+    state = pipeline.flow.state
+    kept = {rule.id for rule in new.rules}
+    rule_state = state.rules.snapshot()
+    rule_state["pending"] = [p for p in rule_state["pending"] if p["rule_id"] in kept]
+    rules = RuleEngine(new.rules, table)
+    rules.restore(rule_state)
+    book_state = state.book.snapshot()
+    dropped = [a for a in book_state["alarms"] if a["rule_id"] not in kept]
+    book_state["alarms"] = [a for a in book_state["alarms"] if a["rule_id"] in kept]
+    state.rules = rules
+    state.book = AlarmBook.from_snapshot(table, new.rules, book_state)
+    state.incidents.plan = new.plan
+    state.incidents.roster = new.roster
+    for alarm in dropped:
+        pipeline.flow.end_episode(alarm["alarm_id"], now, "rule removed by a configuration reload")
+    # A new rule on a condition that is already on would otherwise wait for the next transition.
+    pipeline.flow.on_conditions(now, active_conditions(pipeline, now))
+    log.info(
+        "reloaded %d rules (%d alarms kept, %d ended), plan %s, roster of %d people",
+        len(new.rules), len(book_state["alarms"]), len(dropped), new.plan.plan, len(new.roster.people),
+    )  # fmt: skip
+
+
+def active_conditions(pipeline: Pipeline, now: float) -> list[ConditionEvents]:
+    """Every condition the detectors hold on right now, as "on" events at ``now``."""
+    out: list[ConditionEvents] = []
+    for name, state in pipeline.detector.states.items():
+        sensors = np.flatnonzero(state.active).astype(np.int32)
+        if sensors.shape[0]:
+            out.append(
+                ConditionEvents(
+                    name,
+                    sensors,
+                    np.full(sensors.shape[0], now),
+                    np.ones(sensors.shape[0], np.bool_),
+                    pipeline.latest_value[sensors],
+                    np.full(sensors.shape[0], np.nan),
+                )
+            )
+    return out

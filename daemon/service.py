@@ -18,12 +18,12 @@ from daemon.codec import SenmlDecoder
 from daemon.config import ServiceConfig
 from daemon.demo_feed import DemoFeed
 from daemon.embedded_broker import EmbeddedBroker, free_port, port_is_free
-from daemon.errors import HazwatchError
+from daemon.errors import ConfigError, HazwatchError
 from daemon.http_app import create_app
 from daemon.intake import Intake
 from daemon.metrics import Metrics, SensorCollector
 from daemon.mqtt_ingest import MqttIngest
-from daemon.processing import AlarmSetup, build_pipeline, save
+from daemon.processing import AlarmSetup, build_pipeline, reload_rules, save
 from daemon.store.engine import create_engine, migrate
 from daemon.store.writer import StoreWriter
 from rules.sensor_table import SensorTable
@@ -149,6 +149,20 @@ class Service:
             if now - last_checkpoint >= alarms.checkpoint_interval_s:
                 save(self.pipeline, self.setup, self.writer, now)
                 last_checkpoint = now
+
+    def reload(self) -> bool:
+        """Re-read rule, plan and roster files; a bad file is rejected and the running rules stay in force."""
+        try:
+            new = AlarmSetup.load(self.config.alarms)
+        except ConfigError as exc:
+            # The located issues say everything; a traceback would bury them.
+            log.error("configuration reload rejected; the running rules stay in force:\n%s", "\n".join(exc.issues))  # noqa: TRY400
+            return False
+        now = self.clock.now()
+        reload_rules(self.pipeline, self.setup, new, now)
+        self.setup = new
+        save(self.pipeline, self.setup, self.writer, now)
+        return True
 
     async def wait_connected(self) -> None:
         """Wait until the MQTT subscription is in place (tests and benchmarks bound it with a timeout)."""
