@@ -11,25 +11,32 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from daemon.alarm_tracker import AlarmTracker
 from daemon.broker_url import BrokerTarget, parse_broker
 from daemon.clock import Clock, WallClock
-from daemon.codec import SenmlDecoder
 from daemon.config import ServiceConfig
 from daemon.demo_feed import DemoFeed
 from daemon.embedded_broker import EmbeddedBroker
 from daemon.http_app import create_app
-from daemon.intake import Intake
 from daemon.metrics import Metrics, SensorCollector
-from daemon.mqtt_ingest import MqttIngest
-from daemon.pipeline import Pipeline
+from daemon.drills.recording import RotatingRecorder
+from daemon.mqtt_ingest import MessageHandler, MqttIngest
+from daemon.processing import build_chain
 from daemon.store import queries
 from daemon.store.engine import create_engine, migrate
-from daemon.store.writer import StoreWriter
 from rules.sensor_table import SensorTable
 from rules.site import Site
 
 log = logging.getLogger(__name__)
+
+
+def _recording_handler(recorder: RotatingRecorder, accept: MessageHandler) -> MessageHandler:
+    """Record every message exactly as it arrived, then process it."""
+
+    def handle(topic: str, payload: bytes, received: float) -> None:
+        recorder(topic, payload, received)
+        accept(topic, payload, received)
+
+    return handle
 
 
 @dataclass
@@ -53,39 +60,26 @@ class Service:
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._writer_task: asyncio.Task[None] | None = None
+        self.recorder: RotatingRecorder | None = None
 
     async def start(self) -> None:
         """Open the database, start the broker if embedded, connect, serve HTTP."""
         config = self.config
         await migrate(self.engine)
-        self.writer = StoreWriter(self.engine, [s.id for s in self.table.sensors], self.metrics)
+        chain = await build_chain(config, self.table, self.engine, self.metrics, self.clock, drill=False)
+        self.writer, self.alarms, self.pipeline, self.intake = chain.writer, chain.alarms, chain.pipeline, chain.intake
         self._writer_task = asyncio.create_task(self.writer.run(), name="store-writer")
-        self.alarms = AlarmTracker(self.table, self.writer, self.metrics, await queries.next_alarm_id(self.engine))
-        self.pipeline = Pipeline(
-            self.table, self.writer, self.alarms, self.metrics, store_readings=config.database.store_readings
-        )
         await self._restore_alarms()
         self.registry.register(SensorCollector(self.table, self.pipeline.latest_value, self.pipeline.latest_time))
-        self.intake = Intake(
-            SenmlDecoder(
-                self.table,
-                config.mqtt.topic_prefix,
-                config.ingest.max_payload_bytes,
-                config.ingest.max_future_skew_s,
-                config.ingest.max_past_age_s,
-            ),
-            self.pipeline,
-            self.writer,
-            self.metrics,
-            self.clock,
-            batch_max_messages=config.ingest.batch_max_messages,
-            batch_max_delay_s=config.ingest.batch_max_delay_s,
-            quarantine_log_interval_s=config.ingest.quarantine_log_interval_s,
-        )
+        handler: MessageHandler = self.intake.accept
+        if config.recording.enabled:
+            rotate_bytes = config.recording.rotate_mb * 1024 * 1024
+            self.recorder = RotatingRecorder(config.recording.dir, rotate_bytes, self.site.site)
+            handler = _recording_handler(self.recorder, self.intake.accept)
         if self.target.embedded:
             self.broker = EmbeddedBroker(self.target.host, self.target.port)
             await self.broker.start()
-        self.ingest = MqttIngest(self.target, config.mqtt, self.intake.accept, self.metrics, self.clock)
+        self.ingest = MqttIngest(self.target, config.mqtt, handler, self.metrics, self.clock)
         self._tasks.append(asyncio.create_task(self.ingest.run(), name="mqtt-ingest"))
         self._tasks.append(asyncio.create_task(self._flush_timer(), name="batch-flush"))
         await self._start_http()
@@ -118,6 +112,8 @@ class Service:
         while True:
             await asyncio.sleep(interval)
             self.intake.flush_if_due()
+            if self.recorder is not None:
+                self.recorder.flush()
 
     async def wait_connected(self) -> None:
         """Wait until the MQTT subscription is in place (tests and benchmarks bound it with a timeout)."""
@@ -140,6 +136,8 @@ class Service:
         self._tasks.clear()
         if hasattr(self, "intake"):
             self.intake.flush()
+        if self.recorder is not None:
+            self.recorder.close()
         if self._writer_task is not None:
             self.writer.close()
             await self._writer_task
