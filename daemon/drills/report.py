@@ -286,7 +286,7 @@ def score(
             if start <= a["raised_at"] <= end
             and (
                 a["sensor"] in expected
-                or (device is not None and a["device"] == device)
+                or (not expected and device is not None and a["device"] == device)
                 or a["sensor"] == event.get("sensor")
             )
         ]
