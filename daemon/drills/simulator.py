@@ -237,7 +237,10 @@ class Simulator:
 
     # ------------------------------------------------------------------------------------------------ blocks
     def blocks(self) -> Iterator[Block]:
-        """Every block of the scenario, in time order."""
+        """Every block of the scenario, in time order (each call starts the same random stream afresh)."""
+        self._rng = np.random.default_rng([self.scenario.seed, 1])
+        self._washout_state = np.zeros(self.n_sensors)
+        self._stuck_value = {}
         for first in range(0, self.n_steps, BLOCK_STEPS):
             yield self._block(first, min(BLOCK_STEPS, self.n_steps - first))
 
