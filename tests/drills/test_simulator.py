@@ -53,7 +53,7 @@ def test_rain_raises_every_gamma_station_together_by_half_to_double_and_decays()
 
 
 def test_columnar_batches_hold_exactly_what_the_codec_decodes_from_the_senml_messages() -> None:
-    simulator = _simulator("sensor-fault-day", 3 * 3600)
+    simulator = _simulator("sensor-fault-day", 4 * 3600)
     table = simulator.table
     decoder = SenmlDecoder(table, "hazwatch", 256 * 1024, 300.0, 7 * 86400.0)
     builder = BatchBuilder()
