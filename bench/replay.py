@@ -79,7 +79,9 @@ def child(args: list[str]) -> None:
         config.database.url = f"sqlite:///{args[2]}"
         store = mode == "replay-store"
         result = asyncio.run(
-            replay_recording(path, config, load_site(config.site_file), ReplayOptions(store_readings=store), wall=WallClock())
+            replay_recording(
+                path, config, load_site(config.site_file), ReplayOptions(store_readings=store), wall=WallClock()
+            )
         )
         figures["readings"] = result.readings
     figures["seconds"] = time.perf_counter() - started
@@ -107,7 +109,10 @@ def simulate(hours: float, out: Path) -> None:
     simulator = Simulator(scenario, load_site(scenario.site_file))
     started = time.perf_counter()
     (write_columnar if out.suffix == ".hzc" else write_jsonl)(simulator, out)
-    print(f"simulated {hours:g} h -> {out.name}: {out.stat().st_size / 1e6:,.0f} MB in {time.perf_counter() - started:.1f} s")
+    print(
+        f"simulated {hours:g} h -> {out.name}: {out.stat().st_size / 1e6:,.0f} MB "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
 
 
 def main() -> None:
@@ -138,7 +143,10 @@ def main() -> None:
     replay = measure("replay-store", str(stored), str(work / "stored.db"))
     rows.append(("columnar + store every reading", read, replay))
     print()
-    print(f"{'form':32} {'readings':>12} {'read+decode s':>14} {'replay s':>9} {'readings/s':>12} {'ratio':>6} {'peak RSS MB':>12}")
+    print(
+        f"{'form':32} {'readings':>12} {'read+decode s':>14} {'replay s':>9} {'readings/s':>12} {'ratio':>6} "
+        f"{'peak RSS MB':>12}"
+    )
     for label, read, replay in rows:
         rate = replay["readings"] / replay["seconds"]
         print(

@@ -15,10 +15,10 @@ from daemon.broker_url import BrokerTarget, parse_broker
 from daemon.clock import Clock, WallClock
 from daemon.config import ServiceConfig
 from daemon.demo_feed import DemoFeed
+from daemon.drills.recording import RotatingRecorder
 from daemon.embedded_broker import EmbeddedBroker
 from daemon.http_app import create_app
 from daemon.metrics import Metrics, SensorCollector
-from daemon.drills.recording import RotatingRecorder
 from daemon.mqtt_ingest import MessageHandler, MqttIngest
 from daemon.processing import build_chain
 from daemon.store import queries

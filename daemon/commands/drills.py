@@ -9,10 +9,11 @@ import logging
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from daemon.broker_url import parse_broker
 from daemon.clock import WallClock
-from daemon.config import load_config
+from daemon.config import ServiceConfig, load_config
 from daemon.drills.recorder import record_broker, record_from_store
 from daemon.drills.recording import RecordingWriter
 from daemon.drills.replay import ReplayOptions, replay_recording
@@ -26,6 +27,7 @@ from daemon.site_file import load_site
 from daemon.store.engine import create_engine, migrate
 from daemon.store.schema import drill_runs
 from rules.sensor_table import SensorTable
+from rules.site import Site
 
 log = logging.getLogger(__name__)
 
@@ -151,10 +153,7 @@ def record_command(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _from_db(url: str, site: object, prefix: str, args: argparse.Namespace, writer: RecordingWriter) -> int:
-    from rules.site import Site
-
-    assert isinstance(site, Site)  # noqa: S101 - narrowed for mypy; load_site returns a Site
+async def _from_db(url: str, site: Site, prefix: str, args: argparse.Namespace, writer: RecordingWriter) -> int:
     engine = create_engine(url)
     try:
         await migrate(engine)
@@ -181,13 +180,9 @@ def replay_command(args: argparse.Namespace) -> int:
 
 
 async def run_drill(
-    path: Path, config: object, site: object, options: ReplayOptions, report_path: Path | None
-) -> dict[str, object]:
+    path: Path, config: ServiceConfig, site: Site, options: ReplayOptions, report_path: Path | None
+) -> dict[str, Any]:
     """Replay, build the report, store it on the drill run and write it out."""
-    from daemon.config import ServiceConfig
-    from rules.site import Site
-
-    assert isinstance(config, ServiceConfig) and isinstance(site, Site)  # noqa: S101 - narrowing
     result = await replay_recording(path, config, site, options, wall=WallClock(), progress_stream=sys.stderr)
     engine = create_engine(config.database.url)
     try:
@@ -199,7 +194,12 @@ async def run_drill(
     finally:
         await engine.dispose()
     if report_path is not None:
-        report_path.parent.mkdir(parents=True, exist_ok=True)
-        report_path.write_text(text, encoding="utf-8")
-        report_path.with_suffix(".html").write_text(render_html(report), encoding="utf-8")
+        write_report(report_path, text, render_html(report))
     return report
+
+
+def write_report(path: Path, text: str, page: str) -> None:
+    """Write the JSON report and the HTML page beside it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    path.with_suffix(".html").write_text(page, encoding="utf-8")

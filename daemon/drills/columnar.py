@@ -95,11 +95,7 @@ class ColumnarReader:
         self.path = path
         self._file: IO[bytes] = path.open("rb")
         try:
-            if self._file.read(len(MAGIC)) != MAGIC:
-                raise RecordingError(f"{path}: not a columnar hazwatch recording")
-            header = self._read_meta()
-            if header is None or header.get("version") != FORMAT_VERSION:
-                raise RecordingError(f"{path}: missing header or unsupported version")
+            header = self._read_header()
         except BaseException:
             self._file.close()
             raise
@@ -115,6 +111,14 @@ class ColumnarReader:
     def close(self) -> None:
         """Close the file."""
         self._file.close()
+
+    def _read_header(self) -> dict[str, Any]:
+        if self._file.read(len(MAGIC)) != MAGIC:
+            raise RecordingError(f"{self.path}: not a columnar hazwatch recording")
+        header = self._read_meta()
+        if header is None or header.get("version") != FORMAT_VERSION:
+            raise RecordingError(f"{self.path}: missing header or unsupported version")
+        return header
 
     def _read_meta(self) -> dict[str, Any] | None:
         raw = self._file.read(_LENGTH.size)

@@ -32,7 +32,7 @@ async def record_broker(
     client_id: str,
     ready: asyncio.Event | None = None,
 ) -> int:
-    """Write every message on ``topic`` (a filter such as ``hazwatch/#``) until ``duration_s`` passes; return the count."""
+    """Write every message on ``topic`` (a filter like ``hazwatch/#``) until ``duration_s`` passes; return the count."""
     async with aiomqtt.Client(
         target.host, target.port, identifier=client_id, username=target.username, password=target.password
     ) as client:

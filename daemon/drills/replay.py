@@ -216,9 +216,10 @@ async def replay_recording(
     progress_stream: TextIO | None = None,
 ) -> ReplayResult:
     """Replay ``path`` as a drill into ``config.database.url``; returns what ran (the caller builds the report)."""
-    if not path.exists():
-        raise ReplayError(f"{path}: no such recording")
-    columnar = is_columnar(path)
+    try:
+        columnar = is_columnar(path)
+    except OSError as exc:
+        raise ReplayError(f"{path}: cannot open the recording: {exc.strerror}") from exc
     try:
         source: ColumnarReader | RecordingReader = ColumnarReader(path) if columnar else RecordingReader(path)
     except RecordingError as exc:
@@ -254,25 +255,22 @@ async def _run(
     await migrate(engine)
     table = SensorTable.build(site)
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
-    start_hint = options.start if options.start is not None else truth.get("start", 0.0)
-    clock = ManualClock(float(start_hint or 0.0))
+    start_hint: float = options.start if options.start is not None else float(truth.get("start") or 0.0)
+    clock = ManualClock(start_hint)
     chain = await build_chain(config, table, engine, metrics, clock, drill=True, store_readings=options.store_readings)
     baseline = await capture_baseline(engine)
     speed_label = "max" if options.speed is None else f"{options.speed:g}"
     wall_start = wall.now()
     async with engine.begin() as connection:
-        run_id = int(
-            (
-                await connection.execute(
-                    insert(drill_runs).values(
-                        source=options.source_label or str(path),
-                        speed=speed_label,
-                        started_at=wall_start,
-                        status="running",
-                    )
-                )
-            ).inserted_primary_key[0]
+        inserted = await connection.execute(
+            insert(drill_runs).values(
+                source=options.source_label or str(path), speed=speed_label, started_at=wall_start, status="running"
+            )
         )
+    key = inserted.inserted_primary_key
+    if key is None:
+        raise ReplayError("the database did not return the drill run id")
+    run_id = int(key[0])
     writer_task = asyncio.create_task(chain.writer.run(), name="drill-store-writer")
     progress = Progress(progress_stream, wall, options.end or truth.get("end"))
     replayer = Replayer(chain, clock, wall, table, options, progress, metrics)

@@ -31,7 +31,7 @@ def timeline_svg(report: dict[str, Any]) -> str:
     plot_w = WIDTH - MARGIN - 20
 
     def x(t: float) -> float:
-        return MARGIN + (t - start) / span * plot_w
+        return float(MARGIN + (t - start) / span * plot_w)
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" font-size="11">']
     for incident in report.get("incidents", []):

@@ -1,4 +1,4 @@
-"""The scenario file (YAML): site, time span, weather, events, faults. Validated with pydantic, unknown keys rejected."""
+"""The scenario file (YAML): site, time span, weather, events, faults. Validated by pydantic, unknown keys rejected."""
 
 from __future__ import annotations
 

@@ -314,7 +314,8 @@ class Simulator:
         excess, final = lfilter([1.0], [1.0, -decay], drive, axis=0, zi=(decay * gamma_state)[None, :])
         self._washout_state[self._kind_mask(Kind.GAMMA_DOSE_RATE)] = excess[-1] if len(excess) else gamma_state
         del final
-        return np.minimum(excess, WASHOUT_CAP * background[None, :])
+        capped: NDArray[np.float64] = np.minimum(excess, WASHOUT_CAP * background[None, :])
+        return capped
 
     def _apply_events(
         self,
@@ -474,7 +475,9 @@ class Simulator:
                 }
                 for column, s in enumerate(sensors.tolist()):
                     level = self.high[s]
-                    above = np.flatnonzero(ppm[:, column] >= level) if not math.isnan(level) else []
+                    if math.isnan(level):
+                        continue
+                    above = np.flatnonzero(ppm[:, column] >= level)
                     if len(above):
                         expected[self.table.sensors[s].id] = self.t0 + float(rel[above[0]])
             elif isinstance(event, GammaRise):

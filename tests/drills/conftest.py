@@ -1,4 +1,4 @@
-"""Fixtures for the drill tests: simulate a shipped scenario (optionally shortened) and replay it into a fresh SQLite."""
+"""Drill test fixtures: simulate a shipped scenario (optionally shortened) and replay it into a fresh SQLite."""
 
 from __future__ import annotations
 

@@ -69,7 +69,8 @@ async def test_every_stored_row_of_a_replay_is_a_drill_row(tmp_path: Path) -> No
             bad = connection.execute(sa.select(quarantine.c.payload, quarantine.c.reason)).all()
             assert any(payload.startswith(b"\xff\xfe") for payload, _ in bad)
             run = connection.execute(sa.select(drill_runs)).mappings().one()
-            assert run["status"] == "finished" and run["sim_start"] == result.sim_start
+            assert run["status"] == "finished"
+            assert run["sim_start"] == result.sim_start
     finally:
         engine.dispose()
 
@@ -93,5 +94,6 @@ async def test_from_and_to_limit_the_replayed_span(tmp_path: Path) -> None:
     full = await replay_and_report(recording, f"sqlite:///{tmp_path / 'full.db'}")
     start = full["replay"]["sim_start"]
     part = await replay_and_report(recording, f"sqlite:///{tmp_path / 'part.db'}", start=start + 600, end=start + 1200)
-    assert start + 600 <= part["replay"]["sim_start"] and part["replay"]["sim_end"] < start + 1200
+    assert start + 600 <= part["replay"]["sim_start"]
+    assert part["replay"]["sim_end"] < start + 1200
     assert 0 < part["replay"]["readings"] < full["replay"]["readings"]

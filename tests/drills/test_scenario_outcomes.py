@@ -33,7 +33,8 @@ async def test_cl2_leak_reaches_orange(drill: Drill) -> None:
 async def test_hf_release_at_night_is_detected_at_the_east_boundary(drill: Drill) -> None:
     report = await drill("hf-night-low-wind")
     [event] = report["score"]["events"]
-    assert event["detected"] and "gas-e02-hf" in event["detected_sensors"]
+    assert event["detected"]
+    assert "gas-e02-hf" in event["detected_sensors"]
     assert report["score"]["false_alarms"] == []
 
 
