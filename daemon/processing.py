@@ -1,54 +1,140 @@
-"""The processing chain every input goes through (live MQTT, replayed recordings): intake, pipeline, alarms, store.
-
-Built in one place so a drill replay runs exactly what the live service runs.
-"""
+"""Build the processing chain (detectors → rules → alarm book → plan) for a live run or a drill."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from daemon.alarm_tracker import AlarmTracker
+from daemon import checkpoint
+from daemon.alarm_flow import AlarmFlow, FlowState
 from daemon.clock import Clock
 from daemon.codec import SenmlDecoder
-from daemon.config import ServiceConfig
+from daemon.config import AlarmConfig, ServiceConfig
+from daemon.errors import ConfigError
 from daemon.intake import Intake
 from daemon.metrics import Metrics
 from daemon.pipeline import Pipeline
 from daemon.store import queries
 from daemon.store.writer import StoreWriter
+from detectors.thresholds import ThresholdDetector
+from plans.engine import IncidentEngine
+from plans.loading import load_plan, load_roster
+from plans.model import Plan
+from plans.roster import Roster
+from rules.book import AlarmBook
+from rules.engine import RuleEngine
+from rules.loading import load_default_rules, load_rules
+from rules.model import Rule
 from rules.sensor_table import SensorTable
+from rules.yaml_source import ConfigFileError
+
+log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class ProcessingChain:
-    """The parts of one processing chain; the caller runs ``writer.run()`` as a task."""
+@dataclass(frozen=True)
+class AlarmSetup:
+    """The validated rules, plan and roster a run uses."""
 
-    writer: StoreWriter
-    alarms: AlarmTracker
-    pipeline: Pipeline
-    intake: Intake
+    rules: list[Rule]
+    plan: Plan
+    roster: Roster
+
+    @classmethod
+    def load(cls, config: AlarmConfig) -> AlarmSetup:
+        """Load from the configured files, or the shipped defaults."""
+        try:
+            rules = load_rules(config.rule_files) if config.rule_files else load_default_rules()
+            plan = load_plan(config.plan_file) if config.plan_file else load_plan()
+            roster = load_roster(config.roster_file) if config.roster_file else load_roster()
+        except ConfigFileError as exc:
+            raise ConfigError.from_issues(exc.issues) from exc
+        return cls(rules, plan, roster)
+
+    def fingerprint(self, table: SensorTable) -> str:
+        """Identifies the configuration a checkpoint belongs to."""
+        return checkpoint.fingerprint([table.site, *self.rules, self.plan, self.roster])
 
 
-async def build_chain(
-    config: ServiceConfig,
-    table: SensorTable,
+def fresh_state(table: SensorTable, setup: AlarmSetup, *, drill: bool) -> tuple[ThresholdDetector, FlowState]:
+    """Detectors and engines with no history."""
+    state = FlowState(
+        rules=RuleEngine(setup.rules, table),
+        book=AlarmBook(table, setup.rules),
+        incidents=IncidentEngine(setup.plan, setup.roster, table, drill=drill),
+    )
+    return ThresholdDetector(table.thresholds), state
+
+
+async def build_pipeline(
     engine: AsyncEngine,
+    table: SensorTable,
+    setup: AlarmSetup,
+    writer: StoreWriter,
     metrics: Metrics,
     clock: Clock,
     *,
     drill: bool,
-    store_readings: bool | None = None,
-) -> ProcessingChain:
-    """Build writer, alarm tracker, pipeline and intake; ``drill`` marks every row they write."""
-    writer = StoreWriter(engine, [s.id for s in table.sensors], metrics, drill=drill)
-    alarms = AlarmTracker(table, writer, metrics, await queries.next_alarm_id(engine))
-    keep_readings = config.database.store_readings if store_readings is None else store_readings
-    pipeline = Pipeline(table, writer, alarms, metrics, store_readings=keep_readings)
-    intake = Intake(
+    store_readings: bool = True,
+    resume: bool = True,
+) -> Pipeline:
+    """A pipeline resumed from the last checkpoint of this configuration (live), or fresh (drills)."""
+    restored = await checkpoint.load(engine, checkpoint.LIVE, setup.fingerprint(table)) if resume else None
+    detector, state = restored if restored is not None else fresh_state(table, setup, drill=drill)
+    if restored is not None:
+        log.info("resumed alarm state: %d alarms, %d incidents", len(state.book.alarms), len(state.incidents.incidents))
+    ids = await queries.next_ids(engine)
+    if resume:
+        await _close_orphans(engine, state, writer, clock, drill=drill)
+    flow = AlarmFlow(
+        table,
+        state,
+        writer,
+        metrics,
+        next_alarm_row=ids["alarms"],
+        next_incident_row=ids["incidents"],
+        next_checklist_row=ids["checklist_items"],
+    )
+    return Pipeline(table, detector, flow, writer, metrics, clock, store_readings=store_readings)
+
+
+async def _close_orphans(
+    engine: AsyncEngine, state: FlowState, writer: StoreWriter, clock: Clock, *, drill: bool
+) -> None:
+    """End alarm episodes the restored state does not know (rows written after the last checkpoint of a crash)."""
+    known = {episode.row_id for episode in state.episodes.values()}
+    now = clock.now()
+    for row in await queries.open_alarm_rows(engine, drill=drill):
+        if row["id"] in known:
+            continue
+        log.warning("closing alarm row %s (%s): its state was lost in an unclean stop", row["id"], row["alarm_key"])
+        writer.update_alarm(row["id"], {"state": "normal", "updated_at": now})
+        writer.add_alarm_event(
+            {
+                "alarm_id": row["id"],
+                "time": now,
+                "from_state": row["state"],
+                "to_state": "normal",
+                "actor": "system",
+                "reason": "closed at restart: not in the last saved state (unclean stop); raised again if still active",
+            }
+        )
+
+
+def save(pipeline: Pipeline, setup: AlarmSetup, writer: StoreWriter, now: float) -> None:
+    """Queue a checkpoint of the pipeline's state, committed together with all rows queued before it."""
+    data = checkpoint.dumps((pipeline.detector, pipeline.flow.state))
+    writer.save_checkpoint(checkpoint.LIVE, now, setup.fingerprint(pipeline.table), data)
+
+
+def build_intake(
+    config: ServiceConfig, pipeline: Pipeline, writer: StoreWriter, metrics: Metrics, clock: Clock
+) -> Intake:
+    """The codec and batching in front of a pipeline, as configured (live runs and drills alike)."""
+    return Intake(
         SenmlDecoder(
-            table,
+            pipeline.table,
             config.mqtt.topic_prefix,
             config.ingest.max_payload_bytes,
             config.ingest.max_future_skew_s,
@@ -62,4 +148,31 @@ async def build_chain(
         batch_max_delay_s=config.ingest.batch_max_delay_s,
         quarantine_log_interval_s=config.ingest.quarantine_log_interval_s,
     )
-    return ProcessingChain(writer, alarms, pipeline, intake)
+
+
+@dataclass(frozen=True, slots=True)
+class DrillChain:
+    """A drill's processing chain; the caller runs ``writer.run()`` as a task."""
+
+    writer: StoreWriter
+    pipeline: Pipeline
+    intake: Intake
+
+
+async def build_drill_chain(
+    config: ServiceConfig,
+    table: SensorTable,
+    engine: AsyncEngine,
+    metrics: Metrics,
+    clock: Clock,
+    *,
+    store_readings: bool | None = None,
+) -> DrillChain:
+    """The live chain with fresh state, every row it writes marked ``drill``, nothing resumed from a checkpoint."""
+    setup = AlarmSetup.load(config.alarms)
+    writer = StoreWriter(engine, [s.id for s in table.sensors], metrics, drill=True)
+    keep = config.database.store_readings if store_readings is None else store_readings
+    pipeline = await build_pipeline(
+        engine, table, setup, writer, metrics, clock, drill=True, store_readings=keep, resume=False
+    )
+    return DrillChain(writer, pipeline, build_intake(config, pipeline, writer, metrics, clock))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 
@@ -15,14 +16,15 @@ from daemon.broker_url import BrokerTarget, parse_broker
 from daemon.clock import Clock, WallClock
 from daemon.config import ServiceConfig
 from daemon.demo_feed import DemoFeed
-from daemon.drills.recording import RotatingRecorder
-from daemon.embedded_broker import EmbeddedBroker
+from daemon.embedded_broker import EmbeddedBroker, free_port, port_is_free
+from daemon.errors import HazwatchError
 from daemon.http_app import create_app
+from daemon.drills.recording import RotatingRecorder
 from daemon.metrics import Metrics, SensorCollector
 from daemon.mqtt_ingest import MessageHandler, MqttIngest
-from daemon.processing import build_chain
-from daemon.store import queries
+from daemon.processing import AlarmSetup, build_intake, build_pipeline, save
 from daemon.store.engine import create_engine, migrate
+from daemon.store.writer import StoreWriter
 from rules.sensor_table import SensorTable
 from rules.site import Site
 
@@ -53,6 +55,7 @@ class Service:
         self.table = SensorTable.build(self.site)
         self.metrics = Metrics(self.registry)
         self.target: BrokerTarget = parse_broker(self.config.mqtt.broker)
+        self.setup = AlarmSetup.load(self.config.alarms)
         self.engine: AsyncEngine = create_engine(self.config.database.url)  # connects lazily
         self.broker: EmbeddedBroker | None = None
         self.ingest: MqttIngest | None = None
@@ -66,34 +69,56 @@ class Service:
         """Open the database, start the broker if embedded, connect, serve HTTP."""
         config = self.config
         await migrate(self.engine)
-        chain = await build_chain(config, self.table, self.engine, self.metrics, self.clock, drill=False)
-        self.writer, self.alarms, self.pipeline, self.intake = chain.writer, chain.alarms, chain.pipeline, chain.intake
+        self.writer = StoreWriter(self.engine, [s.id for s in self.table.sensors], self.metrics)
         self._writer_task = asyncio.create_task(self.writer.run(), name="store-writer")
-        await self._restore_alarms()
+        self.pipeline = await build_pipeline(
+            self.engine,
+            self.table,
+            self.setup,
+            self.writer,
+            self.metrics,
+            self.clock,
+            drill=False,
+            store_readings=config.database.store_readings,
+        )
         self.registry.register(SensorCollector(self.table, self.pipeline.latest_value, self.pipeline.latest_time))
+        self.intake = build_intake(config, self.pipeline, self.writer, self.metrics, self.clock)
         handler: MessageHandler = self.intake.accept
         if config.recording.enabled:
             rotate_bytes = config.recording.rotate_mb * 1024 * 1024
             self.recorder = RotatingRecorder(config.recording.dir, rotate_bytes, self.site.site)
             handler = _recording_handler(self.recorder, self.intake.accept)
         if self.target.embedded:
+            self._pick_embedded_port()
             self.broker = EmbeddedBroker(self.target.host, self.target.port)
             await self.broker.start()
         self.ingest = MqttIngest(self.target, config.mqtt, handler, self.metrics, self.clock)
         self._tasks.append(asyncio.create_task(self.ingest.run(), name="mqtt-ingest"))
         self._tasks.append(asyncio.create_task(self._flush_timer(), name="batch-flush"))
+        self._tasks.append(asyncio.create_task(self._alarm_timer(), name="alarm-timers"))
         await self._start_http()
         if self.demo:
             feed = DemoFeed(self.site, self.target, config.mqtt.topic_prefix, self.clock)
             self._tasks.append(asyncio.create_task(feed.run(), name="demo-feed"))
 
-    async def _restore_alarms(self) -> None:
-        for row in await queries.open_alarms(self.engine, drill=False):
-            sensor = self.table.index.get(row["sensor_id"])
-            if sensor is None:
-                continue  # the sensor left the site file; its alarm stays open for a person to close
-            self.alarms.restore(row["rule"], sensor, row["id"], row["priority"])
-            self.pipeline.restore_open_alarm(row["rule"], sensor)
+    def _pick_embedded_port(self) -> None:
+        """Plain `embedded` prefers 1883; if another broker already has it, take a free port and say so."""
+        target = self.target
+        if port_is_free(target.host, target.port):
+            return
+        if target.port_chosen:
+            raise HazwatchError(
+                f"cannot start the embedded broker: {target.host}:{target.port} is in use; choose another port "
+                f"(--broker embedded:{target.host}:PORT) or use the broker that is there (--broker "
+                f"mqtt://{target.host}:{target.port})"
+            )
+        port = free_port(target.host)
+        log.warning(
+            "port %d is taken (another MQTT broker?); the embedded broker listens on %s:%d instead: "
+            "point devices there, or use --broker mqtt://%s:%d to use the existing broker",
+            target.port, target.host, port, target.host, target.port,
+        )  # fmt: skip
+        self.target = dataclasses.replace(target, port=port)
 
     async def _start_http(self) -> None:
         ingest = self.ingest
@@ -114,6 +139,18 @@ class Service:
             self.intake.flush_if_due()
             if self.recorder is not None:
                 self.recorder.flush()
+
+    async def _alarm_timer(self) -> None:
+        """Run time-driven alarm and plan logic, and checkpoint the state now and then."""
+        alarms = self.config.alarms
+        last_checkpoint = self.clock.now()
+        while True:
+            await asyncio.sleep(alarms.tick_interval_s)
+            now = self.clock.now()
+            self.pipeline.flow.tick(now)
+            if now - last_checkpoint >= alarms.checkpoint_interval_s:
+                save(self.pipeline, self.setup, self.writer, now)
+                last_checkpoint = now
 
     async def wait_connected(self) -> None:
         """Wait until the MQTT subscription is in place (tests and benchmarks bound it with a timeout)."""
@@ -136,6 +173,7 @@ class Service:
         self._tasks.clear()
         if hasattr(self, "intake"):
             self.intake.flush()
+            save(self.pipeline, self.setup, self.writer, self.clock.now())
         if self.recorder is not None:
             self.recorder.close()
         if self._writer_task is not None:

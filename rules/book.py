@@ -69,7 +69,7 @@ class AlarmBook:
     # ---- condition changes
 
     def on_condition(self, events: Iterable[AlarmEvent], now: float) -> list[AlarmTransition]:
-        """Apply the rule engine's alarm events (in time order); ``now`` only bounds nothing, events carry time."""
+        """Apply the rule engine's alarm events (each carries its own time), then expire timers up to ``now``."""
         out: list[AlarmTransition] = []
         for event in sorted(events, key=lambda e: e.time):
             self._on_event(event, out)
@@ -98,7 +98,10 @@ class AlarmBook:
         return alarm
 
     def _on_event(self, event: AlarmEvent, out: list[AlarmTransition]) -> None:
+        is_new = event.alarm_id not in self.alarms
         alarm = self._alarm_for(event)
+        if is_new and alarm.out_of_service:
+            self._settle(alarm, event.time, SYSTEM, "sensor is out of service", out)
         alarm.value = event.value
         alarm.message_zh, alarm.message_en = event.message_zh, event.message_en
         if event.active == alarm.process_active:
@@ -172,9 +175,7 @@ class AlarmBook:
         alarm.acked_at = now
         return self._settled(alarm, now, actor, reason or "reset")
 
-    def shelve(
-        self, alarm_id: str, actor: str, reason: str, duration_s: float, now: float
-    ) -> list[AlarmTransition]:
+    def shelve(self, alarm_id: str, actor: str, reason: str, duration_s: float, now: float) -> list[AlarmTransition]:
         """Shelve an alarm for at most ``config.max_shelve_s``; it returns by itself when the time ends."""
         alarm = self.get(alarm_id)
         if not alarm.shelvable:

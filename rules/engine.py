@@ -68,9 +68,11 @@ class RuleEngine:
     _level: list[tuple[Rule, ThresholdDetector]] = field(init=False, default_factory=list)
     _emitted: dict[str, bool] = field(init=False, default_factory=dict)  # alarm id -> last emitted state
     _pending: dict[str, _Pending] = field(init=False, default_factory=dict)
+    _rules_by_id: dict[str, Rule] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.table)
+        self._rules_by_id = {rule.id: rule for rule in self.rules}
         for rule in self.rules:
             mask = selected_sensors(rule.selector, self.table)
             params = rule.condition.params
@@ -101,9 +103,10 @@ class RuleEngine:
 
     def sensors_of(self, rule_id: str) -> list[str]:
         """Sensor ids a rule applies to."""
-        for rule, mask in [*(pair for pairs in self._by_condition.values() for pair in pairs)]:
-            if rule.id == rule_id:
-                return [self.table.sensors[i].id for i in np.flatnonzero(mask)]
+        for pairs in self._by_condition.values():
+            for rule, mask in pairs:
+                if rule.id == rule_id:
+                    return [self.table.sensors[i].id for i in np.flatnonzero(mask)]
         for rule, detector in self._level:
             if rule.id == rule_id:
                 p = detector.params
@@ -207,7 +210,7 @@ class RuleEngine:
         )
 
     def _rule(self, rule_id: str) -> Rule:
-        return next(r for r in self.rules if r.id == rule_id)
+        return self._rules_by_id[rule_id]
 
     def _offer(self, event: AlarmEvent, out: list[AlarmEvent]) -> None:
         """Emit now, hold for the rule's delay, or drop because it undoes a held event."""
@@ -278,8 +281,20 @@ def _delayed(pending: _Pending) -> AlarmEvent:
     """The held event, stamped with the moment its delay ran out."""
     e = pending.event
     return AlarmEvent(
-        e.alarm_id, e.rule_id, e.sensor, e.sensor_id, e.condition, pending.due, e.active, e.value, e.level,
-        e.priority, e.classification, e.latching, e.message_zh, e.message_en,
+        e.alarm_id,
+        e.rule_id,
+        e.sensor,
+        e.sensor_id,
+        e.condition,
+        pending.due,
+        e.active,
+        e.value,
+        e.level,
+        e.priority,
+        e.classification,
+        e.latching,
+        e.message_zh,
+        e.message_en,
     )
 
 

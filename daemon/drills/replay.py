@@ -26,7 +26,7 @@ from daemon.drills.progress import Progress
 from daemon.drills.recording import RecordedMessage, RecordingError, RecordingReader
 from daemon.errors import HazwatchError
 from daemon.metrics import Metrics
-from daemon.processing import ProcessingChain, build_chain
+from daemon.processing import DrillChain, build_drill_chain
 from daemon.store.engine import create_engine, migrate
 from daemon.store.schema import alarms, drill_runs, incidents, notifications, quarantine, readings
 from detectors.readings import ReadingBatch
@@ -100,13 +100,14 @@ class Replayer:
 
     def __init__(
         self,
-        chain: ProcessingChain,
+        chain: DrillChain,
         clock: ManualClock,
         wall: Clock,
         table: SensorTable,
         options: ReplayOptions,
         progress: Progress,
         metrics: Metrics,
+        tick_interval_s: float,
     ) -> None:
         self._metrics = metrics
         self._chain = chain
@@ -120,6 +121,8 @@ class Replayer:
         self.sim_start: float | None = None
         self.sim_end: float | None = None
         self._wall_start = 0.0
+        self._tick_interval = tick_interval_s
+        self._next_tick: float | None = None
 
     def _in_range(self, received: float) -> bool:
         start, end = self._options.start, self._options.end
@@ -140,6 +143,14 @@ class Replayer:
         if ahead > PACE_SLACK_S:
             await asyncio.sleep(ahead)
 
+    def _tick(self, now: float) -> None:
+        """Run the time-driven alarm and plan logic on the recording's clock, as the live timer does on the wall's."""
+        if self._next_tick is None:
+            self._next_tick = now + self._tick_interval
+        elif now >= self._next_tick:
+            self._chain.pipeline.flow.tick(now)
+            self._next_tick = now + self._tick_interval
+
     async def _breathe(self) -> None:
         if self.messages % BACKPRESSURE_EVERY_MESSAGES == 0:
             await self._chain.writer.flush()
@@ -158,6 +169,7 @@ class Replayer:
                 continue
             await self._pace(message.received)
             clock.set(message.received)
+            self._tick(message.received)
             intake.flush_if_due()
             intake.accept(message.topic, message.payload, message.received)
             self.messages += 1
@@ -186,6 +198,7 @@ class Replayer:
                 continue
             await self._pace(chunk.last_received)
             clock.set(chunk.last_received)
+            self._tick(chunk.last_received)
             if remap is not None:
                 batch = ReadingBatch(remap[batch.sensor], batch.time, batch.value, batch.flags)
             intake.accept_decoded(batch)
@@ -257,7 +270,7 @@ async def _run(
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
     start_hint: float = options.start if options.start is not None else float(truth.get("start") or 0.0)
     clock = ManualClock(start_hint)
-    chain = await build_chain(config, table, engine, metrics, clock, drill=True, store_readings=options.store_readings)
+    chain = await build_drill_chain(config, table, engine, metrics, clock, store_readings=options.store_readings)
     baseline = await capture_baseline(engine)
     speed_label = "max" if options.speed is None else f"{options.speed:g}"
     wall_start = wall.now()
@@ -273,7 +286,7 @@ async def _run(
     run_id = int(key[0])
     writer_task = asyncio.create_task(chain.writer.run(), name="drill-store-writer")
     progress = Progress(progress_stream, wall, options.end or truth.get("end"))
-    replayer = Replayer(chain, clock, wall, table, options, progress, metrics)
+    replayer = Replayer(chain, clock, wall, table, options, progress, metrics, config.alarms.tick_interval_s)
     metrics.drill_running.set(1)
     status = "failed"
     log.info("drill run %d: replaying %s at speed %s", run_id, path, speed_label)

@@ -6,12 +6,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from daemon.config import DEFAULT_SITE
 from daemon.errors import ConfigError
-from daemon.yaml_lines import format_validation_error, load_yaml_with_lines
 from detectors.substances import SUBSTANCES
+from rules.yaml_source import ConfigFileError, load_yaml, parse_model
 
 SCENARIO_LIBRARY = Path(__file__).parent / "scenarios"
 
@@ -176,13 +176,12 @@ class Scenario(ScenarioModel):
 
 def load_scenario(path: Path) -> Scenario:
     """Read and validate a scenario; the site path is resolved relative to the scenario file."""
-    data, lines = load_yaml_with_lines(path)
-    if not isinstance(data, dict):
-        raise ConfigError([f"{path}: a scenario is a mapping"])
     try:
-        scenario = Scenario.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, str(path), lines)) from exc
-    if "site_file" in data and not scenario.site_file.is_absolute():
+        document = load_yaml(path)
+        scenario = parse_model(document, Scenario)
+    except ConfigFileError as exc:
+        raise ConfigError.from_issues(exc.issues) from exc
+    data = document.data
+    if isinstance(data, dict) and "site_file" in data and not scenario.site_file.is_absolute():
         scenario = scenario.model_copy(update={"site_file": (path.parent / scenario.site_file).resolve()})
     return scenario

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import events
+from rules_support import events
 
 from detectors.readings import FLAG_STUCK, ReadingBatch
 from detectors.substances import SUBSTANCES
@@ -85,7 +85,9 @@ def test_off_delay(table: SensorTable) -> None:
     assert [(e.time, e.active) for e in out] == [(90.0, False)]
 
 
-def test_level_rule_runs_on_batches_with_delay_and_ignores_invalid(table: SensorTable, default_rules: list[Rule]) -> None:
+def test_level_rule_runs_on_batches_with_delay_and_ignores_invalid(
+    table: SensorTable, default_rules: list[Rule]
+) -> None:
     engine = RuleEngine([r for r in default_rules if r.condition.name == "level"], table)
     g = table.index["gamma-01-dose"]
     stuck = int(FLAG_STUCK)
@@ -142,3 +144,18 @@ def test_level_params_required_only_for_level() -> None:
     with pytest.raises(ValueError, match="params"):
         ConditionSpec.model_validate({"name": "gas.level1", "params": {"above": 1}})
     assert math.isclose(ConditionSpec.model_validate({"name": "level", "params": {"below": 1}}).params.below or 0, 1)
+
+
+def test_sensors_of_lists_selected_sensors(table: SensorTable, default_rules: list[Rule]) -> None:
+    engine = RuleEngine(default_rules, table)
+    cat_1_2 = engine.sensors_of("source-missing-cat-1-2")
+    assert cat_1_2
+    devices = [table.devices[int(table.device_of[table.index[s]])] for s in cat_1_2]
+    assert all(d.source is not None and d.source.category in (1, 2) for d in devices)
+    expected = {d.id for d in table.devices if d.source is not None and d.source.category <= 2}
+    assert {d.id for d in devices} == expected
+    gamma = engine.sensors_of("gamma-level-2000")
+    assert gamma
+    assert all(table.sensors[table.index[s]].kind == "gamma_dose_rate" for s in gamma)
+    with pytest.raises(KeyError):
+        engine.sensors_of("no-such-rule")
