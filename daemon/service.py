@@ -16,10 +16,10 @@ from daemon.broker_url import BrokerTarget, parse_broker
 from daemon.clock import Clock, WallClock
 from daemon.config import ServiceConfig
 from daemon.demo_feed import DemoFeed
+from daemon.drills.recording import RotatingRecorder
 from daemon.embedded_broker import EmbeddedBroker, free_port, port_is_free
 from daemon.errors import HazwatchError
 from daemon.http_app import create_app
-from daemon.drills.recording import RotatingRecorder
 from daemon.metrics import Metrics, SensorCollector
 from daemon.mqtt_ingest import MessageHandler, MqttIngest
 from daemon.processing import AlarmSetup, build_intake, build_pipeline, save
