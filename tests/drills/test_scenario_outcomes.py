@@ -22,9 +22,12 @@ async def test_cl2_leak_raises_gas_alarms_at_the_north_boundary_within_ten_minut
 
 
 async def test_cl2_leak_reaches_orange(drill: Drill) -> None:
-    """Needs the plan engine wired into the processing chain: until then no incident is stored and this fails."""
+    """Needs the gas exposure detectors (gas.aegl2_*) in the pipeline; until then no incident opens and this fails."""
     report = await drill("cl2-leak-orange")
-    assert report["incidents"], "no incident was opened: the plan engine is not wired into daemon/processing.py yet"
+    assert report["incidents"], (
+        "no incident was opened: the boundary Cl2 detector passed AEGL-2, but no gas.aegl2_* condition reached "
+        "the plan (the DetectionCore gas exposure windows, branch detectors, are not in the pipeline yet)"
+    )
     assert report["highest_tier"] == "orange"
     [event] = report["score"]["events"]
     assert event["tier_reached"] == "orange"
