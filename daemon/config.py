@@ -73,6 +73,14 @@ class IngestConfig(Section):
     quarantine_log_interval_s: float = Field(60.0, gt=0, description="Log each quarantine reason at most this often.")
 
 
+class RecordingConfig(Section):
+    """Continuous recording of everything that arrives over MQTT (for later replay as a drill)."""
+
+    enabled: bool = Field(False, description="Record every MQTT message as it arrives (JSON Lines).")
+    dir: Path = Field(Path("recordings"), description="Directory for the recording files.")
+    rotate_mb: int = Field(256, ge=1, description="Start a new file when the current one reaches this size (MiB).")
+
+
 class AlarmConfig(Section):
     """Rules, emergency plan and duty roster; empty means the shipped defaults."""
 
@@ -91,6 +99,7 @@ class ServiceConfig(Section):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    recording: RecordingConfig = Field(default_factory=RecordingConfig)
     alarms: AlarmConfig = Field(default_factory=AlarmConfig)
     log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], Field(description="Logging level.")] = "INFO"
 

@@ -11,8 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from daemon import checkpoint
 from daemon.alarm_flow import AlarmFlow, FlowState
 from daemon.clock import Clock
-from daemon.config import AlarmConfig
+from daemon.codec import SenmlDecoder
+from daemon.config import AlarmConfig, ServiceConfig
 from daemon.errors import ConfigError
+from daemon.intake import Intake
 from daemon.metrics import Metrics
 from daemon.pipeline import Pipeline
 from daemon.store import queries
@@ -175,3 +177,53 @@ def active_conditions(pipeline: Pipeline, now: float) -> list[ConditionEvents]:
                 )
             )
     return out
+
+
+def build_intake(
+    config: ServiceConfig, pipeline: Pipeline, writer: StoreWriter, metrics: Metrics, clock: Clock
+) -> Intake:
+    """The codec and batching in front of a pipeline, as configured (live runs and drills alike)."""
+    return Intake(
+        SenmlDecoder(
+            pipeline.table,
+            config.mqtt.topic_prefix,
+            config.ingest.max_payload_bytes,
+            config.ingest.max_future_skew_s,
+            config.ingest.max_past_age_s,
+        ),
+        pipeline,
+        writer,
+        metrics,
+        clock,
+        batch_max_messages=config.ingest.batch_max_messages,
+        batch_max_delay_s=config.ingest.batch_max_delay_s,
+        quarantine_log_interval_s=config.ingest.quarantine_log_interval_s,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DrillChain:
+    """A drill's processing chain; the caller runs ``writer.run()`` as a task."""
+
+    writer: StoreWriter
+    pipeline: Pipeline
+    intake: Intake
+
+
+async def build_drill_chain(
+    config: ServiceConfig,
+    table: SensorTable,
+    engine: AsyncEngine,
+    metrics: Metrics,
+    clock: Clock,
+    *,
+    store_readings: bool | None = None,
+) -> DrillChain:
+    """The live chain with fresh state, every row it writes marked ``drill``, nothing resumed from a checkpoint."""
+    setup = AlarmSetup.load(config.alarms)
+    writer = StoreWriter(engine, [s.id for s in table.sensors], metrics, drill=True)
+    keep = config.database.store_readings if store_readings is None else store_readings
+    pipeline = await build_pipeline(
+        engine, table, setup, writer, metrics, clock, drill=True, store_readings=keep, resume=False
+    )
+    return DrillChain(writer, pipeline, build_intake(config, pipeline, writer, metrics, clock))

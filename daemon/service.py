@@ -14,22 +14,31 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.broker_url import BrokerTarget, parse_broker
 from daemon.clock import Clock, WallClock
-from daemon.codec import SenmlDecoder
 from daemon.config import ServiceConfig
 from daemon.demo_feed import DemoFeed
+from daemon.drills.recording import RotatingRecorder
 from daemon.embedded_broker import EmbeddedBroker, free_port, port_is_free
 from daemon.errors import ConfigError, HazwatchError
 from daemon.http_app import create_app
-from daemon.intake import Intake
 from daemon.metrics import Metrics, SensorCollector
-from daemon.mqtt_ingest import MqttIngest
-from daemon.processing import AlarmSetup, build_pipeline, reload_rules, save
+from daemon.mqtt_ingest import MessageHandler, MqttIngest
+from daemon.processing import AlarmSetup, build_intake, build_pipeline, reload_rules, save
 from daemon.store.engine import create_engine, migrate
 from daemon.store.writer import StoreWriter
 from rules.sensor_table import SensorTable
 from rules.site import Site
 
 log = logging.getLogger(__name__)
+
+
+def _recording_handler(recorder: RotatingRecorder, accept: MessageHandler) -> MessageHandler:
+    """Record every message exactly as it arrived, then process it."""
+
+    def handle(topic: str, payload: bytes, received: float) -> None:
+        recorder(topic, payload, received)
+        accept(topic, payload, received)
+
+    return handle
 
 
 @dataclass
@@ -54,6 +63,7 @@ class Service:
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._writer_task: asyncio.Task[None] | None = None
+        self.recorder: RotatingRecorder | None = None
 
     async def start(self) -> None:
         """Open the database, start the broker if embedded, connect, serve HTTP."""
@@ -72,27 +82,17 @@ class Service:
             store_readings=config.database.store_readings,
         )
         self.registry.register(SensorCollector(self.table, self.pipeline.latest_value, self.pipeline.latest_time))
-        self.intake = Intake(
-            SenmlDecoder(
-                self.table,
-                config.mqtt.topic_prefix,
-                config.ingest.max_payload_bytes,
-                config.ingest.max_future_skew_s,
-                config.ingest.max_past_age_s,
-            ),
-            self.pipeline,
-            self.writer,
-            self.metrics,
-            self.clock,
-            batch_max_messages=config.ingest.batch_max_messages,
-            batch_max_delay_s=config.ingest.batch_max_delay_s,
-            quarantine_log_interval_s=config.ingest.quarantine_log_interval_s,
-        )
+        self.intake = build_intake(config, self.pipeline, self.writer, self.metrics, self.clock)
+        handler: MessageHandler = self.intake.accept
+        if config.recording.enabled:
+            rotate_bytes = config.recording.rotate_mb * 1024 * 1024
+            self.recorder = RotatingRecorder(config.recording.dir, rotate_bytes, self.site.site)
+            handler = _recording_handler(self.recorder, self.intake.accept)
         if self.target.embedded:
             self._pick_embedded_port()
             self.broker = EmbeddedBroker(self.target.host, self.target.port)
             await self.broker.start()
-        self.ingest = MqttIngest(self.target, config.mqtt, self.intake.accept, self.metrics, self.clock)
+        self.ingest = MqttIngest(self.target, config.mqtt, handler, self.metrics, self.clock)
         self._tasks.append(asyncio.create_task(self.ingest.run(), name="mqtt-ingest"))
         self._tasks.append(asyncio.create_task(self._flush_timer(), name="batch-flush"))
         self._tasks.append(asyncio.create_task(self._alarm_timer(), name="alarm-timers"))
@@ -137,6 +137,8 @@ class Service:
         while True:
             await asyncio.sleep(interval)
             self.intake.flush_if_due()
+            if self.recorder is not None:
+                self.recorder.flush()
 
     async def _alarm_timer(self) -> None:
         """Run time-driven alarm and plan logic, and checkpoint the state now and then."""
@@ -186,6 +188,8 @@ class Service:
         if hasattr(self, "intake"):
             self.intake.flush()
             save(self.pipeline, self.setup, self.writer, self.clock.now())
+        if self.recorder is not None:
+            self.recorder.close()
         if self._writer_task is not None:
             self.writer.close()
             await self._writer_task
