@@ -7,6 +7,7 @@ alarm book replace the mapping, keeping this module's store contract.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from daemon.metrics import Metrics
@@ -42,7 +43,14 @@ class AlarmTracker:
     def restore(self, condition: str, sensor: int, alarm_id: int, priority: str) -> None:
         """Take over an alarm left open by a previous run."""
         self.open[(condition, sensor)] = OpenAlarm(alarm_id, priority)
-        self._metrics.alarms_active.labels(priority).inc()
+
+    def active_conditions(self) -> Iterable[tuple[str, int]]:
+        """Open (condition, sensor) pairs, for the sensor-state metrics."""
+        return list(self.open)
+
+    def alarm_states(self) -> Iterable[tuple[str, str]]:
+        """(priority, state) of each open alarm; the spine never acknowledges, so all are active_unack."""
+        return [(alarm.priority, "active_unack") for alarm in self.open.values()]
 
     def apply(self, events: ConditionEvents) -> None:
         """Record every transition of one condition, in time order."""
@@ -100,7 +108,6 @@ class AlarmTracker:
             }
         )
         self._metrics.alarms_raised.labels(priority).inc()
-        self._metrics.alarms_active.labels(priority).inc()
 
     def _clear(self, key: tuple[str, int], time: float, value: float) -> None:
         alarm = self.open.pop(key)
@@ -117,4 +124,3 @@ class AlarmTracker:
                 "reason": f"returned to normal at {value:g}",
             }
         )
-        self._metrics.alarms_active.labels(alarm.priority).dec()

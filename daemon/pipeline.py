@@ -35,6 +35,7 @@ class Pipeline:
         self.thresholds = ThresholdDetector(table.thresholds)
         self.latest_value = np.full(len(table), np.nan)
         self.latest_time = np.full(len(table), np.nan)
+        self.latest_flags = np.zeros(len(table), np.uint16)  # quality bits of the latest reading (sensor state)
 
     def restore_open_alarm(self, condition: str, sensor: int) -> None:
         """Resume an alarm left open by the previous run so it can clear when the value returns."""
@@ -54,19 +55,20 @@ class Pipeline:
         for events in self.thresholds.process(sorted_batch, value, valid):
             if len(events):
                 self._alarms.apply(events)
-        self._update_latest(sorted_batch, value)
+        self._update_latest(sorted_batch, value, batch.flags[sorted_batch.order])
         self._count_flags(batch)
         if self._store_readings:
             self._writer.add_readings(batch)
         self._metrics.ingest_readings.inc(len(batch))
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
 
-    def _update_latest(self, batch: SortedBatch, value: np.ndarray) -> None:
+    def _update_latest(self, batch: SortedBatch, value: np.ndarray, flags: np.ndarray) -> None:
         last = batch.is_last
         sensors = batch.sensor[last]
         newer = ~(self.latest_time[sensors] > batch.time[last])  # nan (never seen) counts as older
         self.latest_value[sensors[newer]] = value[last][newer]
         self.latest_time[sensors[newer]] = batch.time[last][newer]
+        self.latest_flags[sensors[newer]] = flags[last][newer]
 
     def _count_flags(self, batch: ReadingBatch) -> None:
         flagged = batch.flags[batch.flags != 0]

@@ -20,9 +20,12 @@ from daemon.demo_feed import DemoFeed
 from daemon.embedded_broker import EmbeddedBroker
 from daemon.http_app import create_app
 from daemon.intake import Intake
-from daemon.metrics import Metrics, SensorCollector
+from daemon.metric_sources import MetricSources
+from daemon.metrics import Metrics
 from daemon.mqtt_ingest import MqttIngest
 from daemon.pipeline import Pipeline
+from daemon.sensor_metrics import SensorCollector, SensorStateCollector, SiteCollector
+from daemon.status_metrics import StatusCollector
 from daemon.store import queries
 from daemon.store.engine import create_engine, migrate
 from daemon.store.writer import StoreWriter
@@ -45,6 +48,7 @@ class Service:
     def __post_init__(self) -> None:
         self.table = SensorTable.build(self.site)
         self.metrics = Metrics(self.registry)
+        self.metric_sources = MetricSources(len(self.table))  # components replace its defaults when wired in
         self.target: BrokerTarget = parse_broker(self.config.mqtt.broker)
         self.engine: AsyncEngine = create_engine(self.config.database.url)  # connects lazily
         self.broker: EmbeddedBroker | None = None
@@ -65,7 +69,8 @@ class Service:
             self.table, self.writer, self.alarms, self.metrics, store_readings=config.database.store_readings
         )
         await self._restore_alarms()
-        self.registry.register(SensorCollector(self.table, self.pipeline.latest_value, self.pipeline.latest_time))
+        self.metric_sources.conditions = self.alarms
+        self.metric_sources.alarms = self.alarms
         self.intake = Intake(
             SenmlDecoder(
                 self.table,
@@ -82,6 +87,7 @@ class Service:
             batch_max_delay_s=config.ingest.batch_max_delay_s,
             quarantine_log_interval_s=config.ingest.quarantine_log_interval_s,
         )
+        self._register_collectors()
         if self.target.embedded:
             self.broker = EmbeddedBroker(self.target.host, self.target.port)
             await self.broker.start()
@@ -92,6 +98,18 @@ class Service:
         if self.demo:
             feed = DemoFeed(self.site, self.target, config.mqtt.topic_prefix, self.clock)
             self._tasks.append(asyncio.create_task(feed.run(), name="demo-feed"))
+
+    def _register_collectors(self) -> None:
+        """Scrape-time collectors over the pipeline's arrays and the providers in ``metric_sources``."""
+        self.metrics.start_time.set(self.clock.now())
+        self.metrics.drill_running.set(0)
+        table, pipeline = self.table, self.pipeline
+        self.registry.register(SiteCollector(table))
+        self.registry.register(SensorCollector(table, pipeline.latest_value, pipeline.latest_time))
+        self.registry.register(
+            SensorStateCollector(table, self.clock, pipeline, self.metric_sources, self.intake.device_online)
+        )
+        self.registry.register(StatusCollector(table, self.clock, self.metric_sources))
 
     async def _restore_alarms(self) -> None:
         for row in await queries.open_alarms(self.engine, drill=False):
