@@ -19,7 +19,7 @@ from rules.sensor_table import SensorTable
 from rules.site import DeviceType
 
 SENSOR_LABELS = ["site", "zone", "device", "sensor", "kind", "unit"]
-INFO_LABELS = ["site", "zone", "device", "device_type", "sensor", "kind", "substance", "unit", "lat", "lon"]
+INFO_LABELS = ["site", "zone", "zone_type", "device", "device_type", "sensor", "kind", "substance", "unit", "lat", "lon"]
 SOURCE_LABELS = ["site", "zone", "device", "nuclide", "category"]
 
 
@@ -104,6 +104,7 @@ class SiteCollector(Collector):
 
     def __init__(self, table: SensorTable) -> None:
         site = table.site.site
+        zone_type = {zone.id: zone.type.value for zone in table.site.zones}
         self._info: list[list[str]] = []
         self._levels: list[tuple[list[str], float]] = []
         for i, spec in enumerate(table.sensors):
@@ -112,6 +113,7 @@ class SiteCollector(Collector):
                 [
                     site,
                     device.zone,
+                    zone_type[device.zone],
                     device.id,
                     device.type.value,
                     spec.id,
