@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,16 +67,17 @@ def substitute(expr: str, values: dict[str, str]) -> str:
     return expr
 
 
-def resolve_variables(
-    board: dict[str, Any], label_values: Callable[[str | None, str], list[str]]
-) -> dict[str, list[str]]:
+LabelValues = Callable[[str | None, str], Awaitable[list[str]]]
+
+
+async def resolve_variables(board: dict[str, Any], label_values: LabelValues) -> dict[str, list[str]]:
     """Every query variable's options, via ``label_values(match, label)`` against the real Prometheus."""
     options: dict[str, list[str]] = {}
     for variable in variables(board):
         query = variable["query"] if isinstance(variable["query"], str) else variable["query"]["query"]
         found = LABEL_VALUES.match(substitute(query, {k: v[0] for k, v in options.items()}))
         assert found, f"{board['title']}: variable {variable['name']} is not a label_values() query: {query}"
-        options[variable["name"]] = label_values(found["match"], found["label"])
+        options[variable["name"]] = await label_values(found["match"], found["label"])
     return options
 
 
