@@ -19,7 +19,9 @@ from rules.sensor_table import SensorTable
 from rules.site import DeviceType
 
 SENSOR_LABELS = ["site", "zone", "device", "sensor", "kind", "unit"]
-INFO_LABELS = ["site", "zone", "zone_type", "device", "device_type", "sensor", "kind", "substance", "unit", "lat", "lon"]
+INFO_LABELS = [
+    *("site", "zone", "zone_type", "device", "device_type", "sensor", "kind", "substance", "unit", "lat", "lon")
+]
 SOURCE_LABELS = ["site", "zone", "device", "nuclide", "category"]
 
 
