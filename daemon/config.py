@@ -73,6 +73,16 @@ class IngestConfig(Section):
     quarantine_log_interval_s: float = Field(60.0, gt=0, description="Log each quarantine reason at most this often.")
 
 
+class AlarmConfig(Section):
+    """Rules, emergency plan and duty roster; empty means the shipped defaults."""
+
+    rule_files: list[Path] = Field(default_factory=list, description="Rule files (YAML); empty: rules/defaults/*.")
+    plan_file: Path | None = Field(None, description="Emergency plan (YAML); default: plans/defaults/city-plan.yaml.")
+    roster_file: Path | None = Field(None, description="Duty roster (YAML); default: plans/defaults/roster.yaml.")
+    tick_interval_s: float = Field(1.0, gt=0, description="How often timers (delays, shelving, escalation) run.")
+    checkpoint_interval_s: float = Field(30.0, gt=0, description="How often the alarm state is saved for restarts.")
+
+
 class ServiceConfig(Section):
     """Top-level service config."""
 
@@ -81,6 +91,7 @@ class ServiceConfig(Section):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    alarms: AlarmConfig = Field(default_factory=AlarmConfig)
     log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], Field(description="Logging level.")] = "INFO"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 
@@ -11,22 +12,22 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from daemon.alarm_tracker import AlarmTracker
 from daemon.broker_url import BrokerTarget, parse_broker
 from daemon.clock import Clock, WallClock
 from daemon.codec import SenmlDecoder
 from daemon.config import ServiceConfig
 from daemon.demo_feed import DemoFeed
-from daemon.embedded_broker import EmbeddedBroker
+from daemon.embedded_broker import EmbeddedBroker, free_port, port_is_free
+from daemon.errors import HazwatchError
 from daemon.http_app import create_app
 from daemon.intake import Intake
+from daemon.metric_adapters import AlarmBookMetrics, IncidentEngineMetrics
 from daemon.metric_sources import MetricSources
 from daemon.metrics import Metrics
 from daemon.mqtt_ingest import MqttIngest
-from daemon.pipeline import Pipeline
+from daemon.processing import AlarmSetup, build_pipeline, save
 from daemon.sensor_metrics import SensorCollector, SensorStateCollector, SiteCollector
 from daemon.status_metrics import StatusCollector
-from daemon.store import queries
 from daemon.store.engine import create_engine, migrate
 from daemon.store.writer import StoreWriter
 from rules.sensor_table import SensorTable
@@ -50,6 +51,7 @@ class Service:
         self.metrics = Metrics(self.registry)
         self.metric_sources = MetricSources(len(self.table))  # components replace its defaults when wired in
         self.target: BrokerTarget = parse_broker(self.config.mqtt.broker)
+        self.setup = AlarmSetup.load(self.config.alarms)
         self.engine: AsyncEngine = create_engine(self.config.database.url)  # connects lazily
         self.broker: EmbeddedBroker | None = None
         self.ingest: MqttIngest | None = None
@@ -64,13 +66,22 @@ class Service:
         await migrate(self.engine)
         self.writer = StoreWriter(self.engine, [s.id for s in self.table.sensors], self.metrics)
         self._writer_task = asyncio.create_task(self.writer.run(), name="store-writer")
-        self.alarms = AlarmTracker(self.table, self.writer, self.metrics, await queries.next_alarm_id(self.engine))
-        self.pipeline = Pipeline(
-            self.table, self.writer, self.alarms, self.metrics, store_readings=config.database.store_readings
+        self.pipeline = await build_pipeline(
+            self.engine,
+            self.table,
+            self.setup,
+            self.writer,
+            self.metrics,
+            self.clock,
+            drill=False,
+            store_readings=config.database.store_readings,
         )
-        await self._restore_alarms()
-        self.metric_sources.conditions = self.alarms
-        self.metric_sources.alarms = self.alarms
+        state = self.pipeline.flow.state
+        book_metrics = AlarmBookMetrics(state.book)
+        self.metric_sources.alarms = book_metrics
+        self.metric_sources.conditions = book_metrics
+        self.metric_sources.service_status = book_metrics
+        self.metric_sources.incidents = IncidentEngineMetrics(state.incidents)
         self.intake = Intake(
             SenmlDecoder(
                 self.table,
@@ -89,11 +100,13 @@ class Service:
         )
         self._register_collectors()
         if self.target.embedded:
+            self._pick_embedded_port()
             self.broker = EmbeddedBroker(self.target.host, self.target.port)
             await self.broker.start()
         self.ingest = MqttIngest(self.target, config.mqtt, self.intake.accept, self.metrics, self.clock)
         self._tasks.append(asyncio.create_task(self.ingest.run(), name="mqtt-ingest"))
         self._tasks.append(asyncio.create_task(self._flush_timer(), name="batch-flush"))
+        self._tasks.append(asyncio.create_task(self._alarm_timer(), name="alarm-timers"))
         await self._start_http()
         if self.demo:
             feed = DemoFeed(self.site, self.target, config.mqtt.topic_prefix, self.clock)
@@ -111,13 +124,24 @@ class Service:
         )
         self.registry.register(StatusCollector(table, self.clock, self.metric_sources))
 
-    async def _restore_alarms(self) -> None:
-        for row in await queries.open_alarms(self.engine, drill=False):
-            sensor = self.table.index.get(row["sensor_id"])
-            if sensor is None:
-                continue  # the sensor left the site file; its alarm stays open for a person to close
-            self.alarms.restore(row["rule"], sensor, row["id"], row["priority"])
-            self.pipeline.restore_open_alarm(row["rule"], sensor)
+    def _pick_embedded_port(self) -> None:
+        """Plain `embedded` prefers 1883; if another broker already has it, take a free port and say so."""
+        target = self.target
+        if port_is_free(target.host, target.port):
+            return
+        if target.port_chosen:
+            raise HazwatchError(
+                f"cannot start the embedded broker: {target.host}:{target.port} is in use; choose another port "
+                f"(--broker embedded:{target.host}:PORT) or use the broker that is there (--broker "
+                f"mqtt://{target.host}:{target.port})"
+            )
+        port = free_port(target.host)
+        log.warning(
+            "port %d is taken (another MQTT broker?); the embedded broker listens on %s:%d instead: "
+            "point devices there, or use --broker mqtt://%s:%d to use the existing broker",
+            target.port, target.host, port, target.host, target.port,
+        )  # fmt: skip
+        self.target = dataclasses.replace(target, port=port)
 
     async def _start_http(self) -> None:
         ingest = self.ingest
@@ -136,6 +160,18 @@ class Service:
         while True:
             await asyncio.sleep(interval)
             self.intake.flush_if_due()
+
+    async def _alarm_timer(self) -> None:
+        """Run time-driven alarm and plan logic, and checkpoint the state now and then."""
+        alarms = self.config.alarms
+        last_checkpoint = self.clock.now()
+        while True:
+            await asyncio.sleep(alarms.tick_interval_s)
+            now = self.clock.now()
+            self.pipeline.flow.tick(now)
+            if now - last_checkpoint >= alarms.checkpoint_interval_s:
+                save(self.pipeline, self.setup, self.writer, now)
+                last_checkpoint = now
 
     async def wait_connected(self) -> None:
         """Wait until the MQTT subscription is in place (tests and benchmarks bound it with a timeout)."""
@@ -158,6 +194,7 @@ class Service:
         self._tasks.clear()
         if hasattr(self, "intake"):
             self.intake.flush()
+            save(self.pipeline, self.setup, self.writer, self.clock.now())
         if self._writer_task is not None:
             self.writer.close()
             await self._writer_task
