@@ -39,6 +39,7 @@ class Pipeline:
         self._store_readings = store_readings
         self.latest_value = np.full(len(table), np.nan)
         self.latest_time = np.full(len(table), np.nan)
+        self.latest_flags = np.zeros(len(table), np.uint16)  # quality bits of the latest reading (sensor state)
 
     def process(self, batch: ReadingBatch) -> None:
         """Detect, run rules and plan, update latest values, queue the writes."""
@@ -50,19 +51,20 @@ class Pipeline:
         value_sorted = batch.value[sorted_batch.order]
         conditions = self.detector.process(sorted_batch, value_sorted, valid[sorted_batch.order])
         self.flow.on_batch(self._clock.now(), conditions, batch, valid, sorted_batch)
-        self._update_latest(sorted_batch, value_sorted)
+        self._update_latest(sorted_batch, value_sorted, batch.flags[sorted_batch.order])
         self._count_flags(batch)
         if self._store_readings:
             self._writer.add_readings(batch)
         self._metrics.ingest_readings.inc(len(batch))
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
 
-    def _update_latest(self, batch: SortedBatch, value: np.ndarray) -> None:
+    def _update_latest(self, batch: SortedBatch, value: np.ndarray, flags: np.ndarray) -> None:
         last = batch.is_last
         sensors = batch.sensor[last]
         newer = ~(self.latest_time[sensors] > batch.time[last])  # nan (never seen) counts as older
         self.latest_value[sensors[newer]] = value[last][newer]
         self.latest_time[sensors[newer]] = batch.time[last][newer]
+        self.latest_flags[sensors[newer]] = flags[last][newer]
 
     def _count_flags(self, batch: ReadingBatch) -> None:
         flagged = batch.flags[batch.flags != 0]

@@ -20,9 +20,13 @@ from daemon.drills.recording import RotatingRecorder
 from daemon.embedded_broker import EmbeddedBroker, free_port, port_is_free
 from daemon.errors import ConfigError, HazwatchError
 from daemon.http_app import create_app
-from daemon.metrics import Metrics, SensorCollector
+from daemon.metric_adapters import AlarmBookMetrics, IncidentEngineMetrics
+from daemon.metric_sources import MetricSources
+from daemon.metrics import Metrics
 from daemon.mqtt_ingest import MessageHandler, MqttIngest
 from daemon.processing import AlarmSetup, build_intake, build_pipeline, reload_rules, save
+from daemon.sensor_metrics import SensorCollector, SensorStateCollector, SiteCollector
+from daemon.status_metrics import StatusCollector
 from daemon.store.engine import create_engine, migrate
 from daemon.store.writer import StoreWriter
 from rules.sensor_table import SensorTable
@@ -54,6 +58,7 @@ class Service:
     def __post_init__(self) -> None:
         self.table = SensorTable.build(self.site)
         self.metrics = Metrics(self.registry)
+        self.metric_sources = MetricSources(len(self.table))  # components replace its defaults when wired in
         self.target: BrokerTarget = parse_broker(self.config.mqtt.broker)
         self.setup = AlarmSetup.load(self.config.alarms)
         self.engine: AsyncEngine = create_engine(self.config.database.url)  # connects lazily
@@ -81,13 +86,14 @@ class Service:
             drill=False,
             store_readings=config.database.store_readings,
         )
-        self.registry.register(SensorCollector(self.table, self.pipeline.latest_value, self.pipeline.latest_time))
+        self._plug_metric_sources()
         self.intake = build_intake(config, self.pipeline, self.writer, self.metrics, self.clock)
         handler: MessageHandler = self.intake.accept
         if config.recording.enabled:
             rotate_bytes = config.recording.rotate_mb * 1024 * 1024
             self.recorder = RotatingRecorder(config.recording.dir, rotate_bytes, self.site.site)
             handler = _recording_handler(self.recorder, self.intake.accept)
+        self._register_collectors()
         if self.target.embedded:
             self._pick_embedded_port()
             self.broker = EmbeddedBroker(self.target.host, self.target.port)
@@ -100,6 +106,27 @@ class Service:
         if self.demo:
             feed = DemoFeed(self.site, self.target, config.mqtt.topic_prefix, self.clock)
             self._tasks.append(asyncio.create_task(feed.run(), name="demo-feed"))
+
+    def _register_collectors(self) -> None:
+        """Scrape-time collectors over the pipeline's arrays and the providers in ``metric_sources``."""
+        self.metrics.start_time.set(self.clock.now())
+        self.metrics.drill_running.set(0)
+        table, pipeline = self.table, self.pipeline
+        self.registry.register(SiteCollector(table))
+        self.registry.register(SensorCollector(table, pipeline.latest_value, pipeline.latest_time))
+        self.registry.register(
+            SensorStateCollector(table, self.clock, pipeline, self.metric_sources, self.intake.device_online)
+        )
+        self.registry.register(StatusCollector(table, self.clock, self.metric_sources))
+
+    def _plug_metric_sources(self) -> None:
+        """Point the scrape-time collectors at the engines (again after a reload replaces them)."""
+        state = self.pipeline.flow.state
+        book_metrics = AlarmBookMetrics(state.book)
+        self.metric_sources.alarms = book_metrics
+        self.metric_sources.conditions = book_metrics
+        self.metric_sources.service_status = book_metrics
+        self.metric_sources.incidents = IncidentEngineMetrics(state.incidents)
 
     def _pick_embedded_port(self) -> None:
         """Plain `embedded` prefers 1883; if another broker already has it, take a free port and say so."""
@@ -163,6 +190,7 @@ class Service:
         now = self.clock.now()
         reload_rules(self.pipeline, self.setup, new, now)
         self.setup = new
+        self._plug_metric_sources()
         save(self.pipeline, self.setup, self.writer, now)
         return True
 
