@@ -29,9 +29,7 @@ class HysteresisState:
     @classmethod
     def new(cls, n_sensors: int) -> HysteresisState:
         """All sensors start off, with no history."""
-        return cls(
-            np.zeros(n_sensors, np.bool_), np.full(n_sensors, np.nan, np.float64), np.zeros(n_sensors, np.bool_)
-        )
+        return cls(np.zeros(n_sensors, np.bool_), np.full(n_sensors, np.nan, np.float64), np.zeros(n_sensors, np.bool_))
 
     @property
     def nbytes(self) -> int:
@@ -52,8 +50,21 @@ class SortedBatch:
     @classmethod
     def build(cls, sensor: NDArray[np.int32], time: NDArray[np.float64]) -> SortedBatch:
         """Sort by sensor, then time, stably (equal times keep arrival order)."""
-        order = np.lexsort((time, sensor))
-        s = sensor[order]
+        order = np.lexsort((time, sensor)).astype(np.intp, copy=False)
+        return cls.from_sorted(order, sensor[order], time[order])
+
+    def subset(self, keep: NDArray[np.bool_]) -> SortedBatch:
+        """The readings where ``keep`` (sorted order) is true, still sorted; ``order`` keeps batch positions."""
+        return SortedBatch.from_sorted(self.order[keep], self.sensor[keep], self.time[keep])
+
+    @property
+    def segment_starts(self) -> NDArray[np.intp]:
+        """Sorted-order index of the first reading of each sensor present."""
+        return np.flatnonzero(self.segment_first == np.arange(self.sensor.shape[0]))
+
+    @classmethod
+    def from_sorted(cls, order: NDArray[np.intp], s: NDArray[np.int32], time: NDArray[np.float64]) -> SortedBatch:
+        """Wrap arrays already sorted by (sensor, time)."""
         n = s.shape[0]
         starts = np.ones(n, np.bool_)
         if n:
@@ -63,10 +74,12 @@ class SortedBatch:
         is_last = np.ones(n, np.bool_)
         if n:
             is_last[:-1] = starts[1:]
-        return cls(order, s, time[order], segment_first, is_last)
+        return cls(order, s, time, segment_first, is_last)
 
 
-def _carry_last(decisive: NDArray[np.bool_], segment_first: NDArray[np.intp]) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
+def _carry_last(
+    decisive: NDArray[np.bool_], segment_first: NDArray[np.intp]
+) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
     """Index of the last decisive reading at or before each reading in the same segment, and whether one exists."""
     idx = np.arange(decisive.shape[0], dtype=np.intp)
     last = np.maximum.accumulate(np.where(decisive, idx, -1)) if decisive.shape[0] else idx

@@ -59,9 +59,7 @@ class ReadingBatch:
     @classmethod
     def empty(cls) -> ReadingBatch:
         """Return a batch with no readings."""
-        return cls(
-            np.empty(0, np.int32), np.empty(0, np.float64), np.empty(0, np.float64), np.empty(0, np.uint16)
-        )
+        return cls(np.empty(0, np.int32), np.empty(0, np.float64), np.empty(0, np.float64), np.empty(0, np.uint16))
 
     @classmethod
     def from_lists(
@@ -101,4 +99,5 @@ class ReadingBatch:
 
     def valid_mask(self) -> NDArray[np.bool_]:
         """Readings that carry no quality bit that makes them untrustworthy."""
-        return (self.flags & INVALID_MASK) == 0
+        valid: NDArray[np.bool_] = (self.flags & INVALID_MASK) == 0
+        return valid

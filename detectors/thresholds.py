@@ -74,7 +74,5 @@ class ThresholdDetector:
             before = state.active.copy()
             active = step(batch, on, off, p.on_delay_s, p.off_delay_s, state)
             idx = transitions(batch, active, before)
-            out.append(
-                ConditionEvents(name, s[idx], batch.time[idx], active[idx], value[idx], level[idx])
-            )
+            out.append(ConditionEvents(name, s[idx], batch.time[idx], active[idx], value[idx], level[idx]))
         return out
