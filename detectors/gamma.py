@@ -30,6 +30,9 @@ RAIN_MIN_MM_H = 0.5  # rain rate that counts as rain
 RAIN_LOOKBACK_S = 2 * 3600.0  # rain up to this long before the rise began explains it (progeny decay)
 NEIGHBOUR_WINDOW_S = 3600.0  # a neighbour's rise within this long of ours counts as "together"
 CLASSIFY_DELAY_S = 600.0  # wait this long into a rise so neighbours and rain gauges can report
+# A washout decays over hours and hovers near the decision level on its way down; hold the alarm this long
+# after the evidence is gone so one rise gives one alarm.
+RISE_OFF_DELAY_S = 1800.0
 _NATURAL = 1
 _SUSPICIOUS = 2
 
@@ -124,7 +127,8 @@ class GammaDetector:
         off = valid & (evidence < SPRT_H / 2)
         zero = np.zeros(c.n_sensors)
         before = self.rise.active.copy()
-        active = step(batch, on, off, zero, 2 * c.report_interval_s, self.rise)
+        off_delay = np.maximum(RISE_OFF_DELAY_S, 2 * c.report_interval_s)
+        active = step(batch, on, off, zero, off_delay, self.rise)
         change = transitions(batch, active, before)
         rise_events = ConditionEvents(
             RISE,
