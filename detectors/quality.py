@@ -114,7 +114,9 @@ class QualityDetector:
 
         prev_value = previous(batch, value, self.last_value)
         prev_time = previous(batch, t, self.last_time)
-        same = (value == prev_value) & finite & ~zero
+        # Readings at the bottom of the range are never "stuck": they are either normal (clean air, no rain)
+        # or a flatline (a dose rate of zero), which has its own test.
+        same = (value == prev_value) & finite & (value > c.range_min[s])
         run = consecutive(batch, same, ~same, self.same_count) + 1
         stuck = (c.stuck_count[s] > 0) & same & (run >= c.stuck_count[s])
         found |= np.where(stuck, FLAG_STUCK, 0).astype(np.uint16)

@@ -58,7 +58,7 @@ def mixed_site() -> MixedSite:
     low[10], deadband[10], on_delay[10] = 11.4, 0.2, 60.0
     full_scale = nan.copy()
     full_scale[:4] = 1e7
-    full_scale[6:8] = [20.0, 200.0]
+    full_scale[6:8] = [100.0, 500.0]
     full_scale[8] = 1e8
     neighbours = [[j for j in range(4) if j != i] for i in range(4)]
     offsets = np.zeros(n + 1, np.int32)
