@@ -64,14 +64,20 @@ def test_cl2_plume_raises_aegl_alarms_in_order() -> None:
     detected = {name: first_on(events, name, site.cl2) for name in AEGL_CONDITIONS}
     for name in AEGL_CONDITIONS:
         # Windows are judged on whole minutes when a minute closes: at most about two minutes late.
-        assert -60 <= detected[name] - truth[name] <= 150, (name, (detected[name] - start) / 60, (truth[name] - start) / 60)
+        assert -60 <= detected[name] - truth[name] <= 150, (
+            name,
+            (detected[name] - start) / 60,
+            (truth[name] - start) / 60,
+        )
     order = sorted(AEGL_CONDITIONS, key=truth.__getitem__)
     assert order[0] == "gas.aegl2_10min" and order[-1] == "gas.aegl3_60min"
     for earlier, later in zip(order, order[1:], strict=False):
         if truth[later] - truth[earlier] > 180:
             assert detected[earlier] < detected[later], (earlier, later)
     # Instant detector levels come first, orange (AEGL-2) before red (AEGL-3).
-    assert first_on(events, "gas.level1", site.cl2) <= first_on(events, "gas.level2", site.cl2) <= min(detected.values())
+    assert (
+        first_on(events, "gas.level1", site.cl2) <= first_on(events, "gas.level2", site.cl2) <= min(detected.values())
+    )
     assert max(detected[n] for n in AEGL_CONDITIONS if "aegl2" in n) < min(
         detected[n] for n in AEGL_CONDITIONS if "aegl3" in n
     )
