@@ -140,7 +140,7 @@ class GammaDetector:
         )
         raining = rain_valid & (rain_value >= RAIN_MIN_MM_H)
         rain_sensor, rain_time = rain.sensor[raining], rain.time[raining]
-        natural, suspicious = self._classify(batch, value, active, change, rain_sensor, rain_time)
+        natural, suspicious = self._classify(batch, value, valid, active, change, rain_sensor, rain_time)
         if rain_sensor.shape[0]:
             np.fmax.at(self.last_rain, rain_sensor, rain_time)
         score = np.where(tested, np.clip(evidence / SPRT_H, 0.0, 1.0), 0.0)
@@ -158,6 +158,7 @@ class GammaDetector:
         self,
         batch: SortedBatch,
         value: NDArray[np.float64],
+        valid: NDArray[np.bool_],
         active: NDArray[np.bool_],
         change: NDArray[np.intp],
         rain_sensor: NDArray[np.int32],
@@ -185,7 +186,8 @@ class GammaDetector:
         last_on_idx = np.maximum.accumulate(np.where(is_on, idx, -1)) if s.shape[0] else idx
         in_segment = last_on_idx >= batch.segment_first
         start = np.where(in_segment, t[np.where(in_segment, last_on_idx, 0)], self.rise_start[s])
-        due = active & (t - start >= CLASSIFY_DELAY_S)
+        # Decide on a trusted reading only (a stuck or saturated one says nothing about the rise).
+        due = active & valid & (t - start >= CLASSIFY_DELAY_S)
         # Walk this batch's rise on/off transitions and due readings per sensor in time order.
         # Only the first due reading of each rise needs a decision; later ones are already classified.
         prev_due = np.zeros_like(due)
