@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from detectors.core import DetectionCore
@@ -70,8 +72,9 @@ def test_cl2_plume_raises_aegl_alarms_in_order() -> None:
             (truth[name] - start) / 60,
         )
     order = sorted(AEGL_CONDITIONS, key=truth.__getitem__)
-    assert order[0] == "gas.aegl2_10min" and order[-1] == "gas.aegl3_60min"
-    for earlier, later in zip(order, order[1:], strict=False):
+    assert order[0] == "gas.aegl2_10min"
+    assert order[-1] == "gas.aegl3_60min"
+    for earlier, later in itertools.pairwise(order):
         if truth[later] - truth[earlier] > 180:
             assert detected[earlier] < detected[later], (earlier, later)
     # Instant detector levels come first, orange (AEGL-2) before red (AEGL-3).
@@ -104,7 +107,8 @@ def test_nh3_stel_and_twa() -> None:
     stel_on = first_on(events, "gas.stel_15min", site.nh3)
     assert T0 + 60 * 60 < stel_on <= T0 + 76 * 60
     twa_on = first_on(events, "gas.twa_8h", site.nh3)
-    assert np.isfinite(twa_on) and twa_on > T0 + 120 * 60
+    assert np.isfinite(twa_on)
+    assert twa_on > T0 + 120 * 60
 
 
 def test_clean_air_with_sensor_noise_is_quiet() -> None:

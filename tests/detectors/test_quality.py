@@ -45,7 +45,8 @@ def test_out_of_range_flatline_and_jump() -> None:
     flags = result.flags.reshape(10, 2)
     assert flags[2, 0] & FLAG_OUT_OF_RANGE
     assert [bool(f & FLAG_FLATLINE) for f in flags[:, 0]] == [False] * 7 + [True] + [False] * 2
-    assert flags[4, 1] & FLAG_JUMP and flags[5, 1] & FLAG_JUMP  # up and back down
+    assert flags[4, 1] & FLAG_JUMP
+    assert flags[5, 1] & FLAG_JUMP
     names = {e.condition for e in result.conditions}
     assert {"quality.out_of_range", "quality.flatline", "quality.jump"} <= names
 

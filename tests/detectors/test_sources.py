@@ -148,7 +148,7 @@ def test_battery_and_mains() -> None:
 
 
 def test_offline_heartbeat_and_last_will() -> None:
-    """Three missed intervals: offline + heartbeat lost; a reading brings the device back; the last will is immediate."""
+    """Three missed intervals: offline + heartbeat lost; a reading brings it back; the last will is immediate."""
     site = mixed_site()
     core = DetectionCore(site.config)
     core.process(stream([site.source_dose], T0, STEP_S, {site.source_dose: np.full(3, 1500.0)}))
