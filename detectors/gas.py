@@ -58,15 +58,24 @@ class SlotRing:
         """Bytes held."""
         return int(self.sums.nbytes + self.counts.nbytes + self.current.nbytes)
 
-    def window_means(self, rows: NDArray[np.intp], last_slot: NDArray[np.int64], width: int) -> NDArray[np.float64]:
-        """Mean over slots ``last_slot - width + 1 .. last_slot`` (nan where coverage is too thin)."""
-        cols = (last_slot[:, None] - np.arange(width)[None, :]) % self.n_slots
-        sums = self.sums[rows[:, None], cols].sum(axis=1)
+    def window_means(
+        self, rows: NDArray[np.intp], last_slot: NDArray[np.int64], widths: tuple[int, ...]
+    ) -> NDArray[np.float64]:
+        """Means over slots ``last_slot - width + 1 .. last_slot`` for each width, shape (len(widths), rows);
+        nan where coverage is too thin."""
+        longest = max(widths)
+        cols = (last_slot[:, None] - np.arange(longest)[None, :]) % self.n_slots
+        # One gather, newest slot first; cumulative sums then give every window ending at the newest slot.
+        sums = np.cumsum(self.sums[rows[:, None], cols], axis=1)
         counts = self.counts[rows[:, None], cols]
-        n = counts.sum(axis=1, dtype=np.int64)
-        covered = (counts > 0).sum(axis=1) >= MIN_COVERAGE * width
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(covered & (n > 0), sums / np.maximum(n, 1) / MICRO, np.nan)
+        n = np.cumsum(counts, axis=1, dtype=np.int64)
+        filled = np.cumsum(counts > 0, axis=1)
+        out = np.empty((len(widths), rows.shape[0]))
+        for i, width in enumerate(widths):
+            total, k = sums[:, width - 1], n[:, width - 1]
+            covered = (filled[:, width - 1] >= MIN_COVERAGE * width) & (k > 0)
+            out[i] = np.where(covered, total / np.maximum(k, 1) / MICRO, np.nan)
+        return out
 
     def advance_and_add(
         self, rows: NDArray[np.intp], slot: NDArray[np.int64], sums: NDArray[np.int64], counts: NDArray[np.int64]
@@ -167,7 +176,9 @@ class GasDetector:
         run_count = np.add.reduceat(valid.astype(np.int64), first)
         runs = SortedBatch.from_sorted(first, batch.sensor[first], batch.time[first])
         run_slot = slot[first]
-        means = np.full((len(windows), first.shape[0]), np.nan)
+        widths = tuple(sorted({width for _, width, _ in windows}))
+        column = {width: i for i, width in enumerate(widths)}
+        means = np.full((len(widths), first.shape[0]), np.nan)
         closes = np.zeros(first.shape[0], np.bool_)
         for idx in rank_steps(runs):
             rows = self.rows[runs.sensor[idx]]
@@ -175,8 +186,7 @@ class GasDetector:
             closing = (cur >= 0) & (run_slot[idx] > cur)
             if closing.any():
                 ci = idx[closing]
-                for w, (_, width, _) in enumerate(windows):
-                    means[w, ci] = ring.window_means(rows[closing], cur[closing], width)
+                means[:, ci] = ring.window_means(rows[closing], cur[closing], widths)
                 closes[ci] = True
             ring.advance_and_add(rows, run_slot[idx], run_sum[idx], run_count[idx])
         if not closes.any():
@@ -184,8 +194,8 @@ class GasDetector:
         judged = runs.subset(closes)
         zero = np.zeros(self.config.n_sensors)
         out = []
-        for w, (name, _, levels) in enumerate(windows):
-            mean = means[w, closes]
+        for name, width, levels in windows:
+            mean = means[column[width], closes]
             level = levels[judged.sensor]
             with np.errstate(invalid="ignore"):
                 on = mean >= level

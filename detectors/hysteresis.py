@@ -50,7 +50,12 @@ class SortedBatch:
     @classmethod
     def build(cls, sensor: NDArray[np.int32], time: NDArray[np.float64]) -> SortedBatch:
         """Sort by sensor, then time, stably (equal times keep arrival order)."""
-        order = np.lexsort((time, sensor)).astype(np.intp, copy=False)
+        if time.shape[0] < 2 or bool((time[1:] >= time[:-1]).all()):
+            # Already in time order (live feeds, replays): a stable sort on the sensor alone gives the same
+            # order, and numpy's radix sort for integers is several times faster than a lexsort.
+            order = np.argsort(sensor, kind="stable").astype(np.intp, copy=False)
+        else:
+            order = np.lexsort((time, sensor)).astype(np.intp, copy=False)
         return cls.from_sorted(order, sensor[order], time[order])
 
     def subset(self, keep: NDArray[np.bool_]) -> SortedBatch:
