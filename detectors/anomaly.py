@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from detectors.conditions import ConditionEvents
 from detectors.config import CoreConfig
 from detectors.hysteresis import HysteresisState, SortedBatch
-from detectors.streams import debounce, rank_steps
+from detectors.streams import debounce, rank_plan
 
 SPIKE = "anomaly.spike"
 SHIFT = "anomaly.shift"
@@ -75,40 +75,45 @@ class AnomalyDetector:
         shift_stat = np.zeros(n)
         drift_stat = np.zeros(n)
         scored = np.zeros(n, np.bool_)
-        for idx in rank_steps(batch):
-            s = batch.sensor[idx]
+        starts, alive = rank_plan(batch)
+        # Per-segment copies of the state, longest segment first: step k works on a contiguous prefix.
+        seg = batch.sensor[starts]
+        mean, var, learned = self.mean[seg], self.var[seg], self.learned[seg]
+        up, down, d_up, d_down = self.cusum_up[seg], self.cusum_down[seg], self.drift_up[seg], self.drift_down[seg]
+        floor = self.config.sigma_floor[seg]
+        for k, a in enumerate(alive):
+            idx = starts[:a] + k
             x = value[idx]
             ok = valid[idx]
-            m = self.mean[s]
-            sd = np.maximum(np.sqrt(self.var[s]), self.config.sigma_floor[s])
-            warm = self.learned[s] < WARMUP_READINGS
+            m, v, count = mean[:a], var[:a], learned[:a]
+            sd = np.maximum(np.sqrt(v), floor[:a])
+            warm = count < WARMUP_READINGS
             with np.errstate(divide="ignore", invalid="ignore"):
-                zi = np.where(self.learned[s] > 0, (x - m) / sd, 0.0)
-            zi = np.where(ok & np.isfinite(zi), zi, 0.0)
+                zi = (x - m) / sd
+            zi[~(ok & (count > 0) & np.isfinite(zi))] = 0.0
             test = ok & ~warm
             zc = np.clip(zi, -Z_CLIP, Z_CLIP)
-            up = np.where(test, np.clip(self.cusum_up[s] + zc - SHIFT_K, 0.0, 2 * SHIFT_H), self.cusum_up[s])
-            down = np.where(test, np.clip(self.cusum_down[s] - zc - SHIFT_K, 0.0, 2 * SHIFT_H), self.cusum_down[s])
             zd = np.clip(zi, -DRIFT_CLIP, DRIFT_CLIP)
-            d_up = np.where(test, np.clip(self.drift_up[s] + zd - DRIFT_K, 0.0, 2 * DRIFT_H), self.drift_up[s])
-            d_down = np.where(test, np.clip(self.drift_down[s] - zd - DRIFT_K, 0.0, 2 * DRIFT_H), self.drift_down[s])
-            quiet = (
-                (np.abs(zi) < Z_GATE) & (np.maximum(up, down) < SHIFT_H / 2) & (np.maximum(d_up, d_down) < DRIFT_H / 2)
-            )
+            u = np.where(test, np.clip(up[:a] + zc - SHIFT_K, 0.0, 2 * SHIFT_H), up[:a])
+            dn = np.where(test, np.clip(down[:a] - zc - SHIFT_K, 0.0, 2 * SHIFT_H), down[:a])
+            du = np.where(test, np.clip(d_up[:a] + zd - DRIFT_K, 0.0, 2 * DRIFT_H), d_up[:a])
+            dd = np.where(test, np.clip(d_down[:a] - zd - DRIFT_K, 0.0, 2 * DRIFT_H), d_down[:a])
+            shift = np.maximum(u, dn)
+            drift = np.maximum(du, dd)
+            quiet = (np.abs(zi) < Z_GATE) & (shift < SHIFT_H / 2) & (drift < DRIFT_H / 2)
             learn = ok & (warm | quiet)
-            alpha = np.where(warm, 1.0 / (self.learned[s] + 1.0), ALPHA)
+            alpha = np.where(warm, 1.0 / (count + 1.0), ALPHA)
             delta = x - m
-            self.mean[s] = np.where(learn, m + alpha * delta, m)
-            self.var[s] = np.where(learn, (1.0 - alpha) * (self.var[s] + alpha * delta * delta), self.var[s])
-            self.learned[s] = np.where(learn, np.minimum(self.learned[s] + 1, 1 << 30), self.learned[s])
-            self.cusum_up[s] = up
-            self.cusum_down[s] = down
-            self.drift_up[s] = d_up
-            self.drift_down[s] = d_down
+            mean[:a] = np.where(learn, m + alpha * delta, m)
+            var[:a] = np.where(learn, (1.0 - alpha) * (v + alpha * delta * delta), v)
+            learned[:a] = np.where(learn, np.minimum(count + 1, 1 << 30), count)
+            up[:a], down[:a], d_up[:a], d_down[:a] = u, dn, du, dd
             z[idx] = zi
-            shift_stat[idx] = np.maximum(up, down)
-            drift_stat[idx] = np.maximum(d_up, d_down)
+            shift_stat[idx] = shift
+            drift_stat[idx] = drift
             scored[idx] = test
+        self.mean[seg], self.var[seg], self.learned[seg] = mean, var, learned
+        self.cusum_up[seg], self.cusum_down[seg], self.drift_up[seg], self.drift_down[seg] = up, down, d_up, d_down
 
         c = self.config
         interval = c.report_interval_s

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from detectors.conditions import ConditionEvents
 from detectors.config import CoreConfig
 from detectors.hysteresis import HysteresisState, SortedBatch, step, transitions
-from detectors.streams import rank_steps
+from detectors.streams import rank_plan
 
 RISE = "gamma.rise"
 RISE_NATURAL = "gamma.rise_natural"
@@ -99,29 +99,44 @@ class GammaDetector:
         n = value.shape[0]
         evidence = np.zeros(n)
         tested = np.zeros(n, np.bool_)
-        for idx in rank_steps(batch):
-            s = batch.sensor[idx]
+        starts, alive = rank_plan(batch)
+        # Per-segment copies of the state, longest segment first: step k works on a contiguous prefix.
+        seg = batch.sensor[starts]
+        background, variance, learned, cusum = (
+            self.background[seg],
+            self.variance[seg],
+            self.learned[seg],
+            self.evidence[seg],
+        )
+        counts_per_unit = np.maximum(c.gamma_cps_per_nsv_h[seg] * c.report_interval_s[seg], 1e-12)
+        rise_fraction = c.gamma_rise_fraction[seg]
+        for k, a in enumerate(alive):
+            idx = starts[:a] + k
             x = value[idx]
             ok = valid[idx]
-            b = self.background[s]
-            warm = self.learned[s] < WARMUP_READINGS
-            counts_per_unit = c.gamma_cps_per_nsv_h[s] * c.report_interval_s[s]
+            b, count = background[:a], learned[:a]
+            warm = count < WARMUP_READINGS
             # sigma of one reading: Poisson noise of the counts behind it, or the learned scatter if larger.
-            poisson_var = np.maximum(b, 1.0) / np.maximum(counts_per_unit, 1e-12)
-            var = np.maximum(self.variance[s], poisson_var)
-            delta = c.gamma_rise_fraction[s] * np.maximum(b, 1.0)
-            llr = delta / var * (x - b - delta / 2.0)
+            var = np.maximum(variance[:a], np.maximum(b, 1.0) / counts_per_unit[:a])
+            delta = rise_fraction[:a] * np.maximum(b, 1.0)
             test = ok & ~warm
-            e = np.where(test, np.clip(self.evidence[s] + np.where(test, llr, 0.0), 0.0, 2 * SPRT_H), self.evidence[s])
-            self.evidence[s] = e
+            llr = np.where(test, delta / var * (x - b - delta / 2.0), 0.0)
+            e = np.where(test, np.clip(cusum[:a] + llr, 0.0, 2 * SPRT_H), cusum[:a])
+            cusum[:a] = e
             learn = ok & (warm | ((e < SPRT_H / 4) & (x < b + 3.0 * np.sqrt(var))))
-            alpha = np.where(warm, 1.0 / (self.learned[s] + 1.0), BACKGROUND_ALPHA)
+            alpha = np.where(warm, 1.0 / (count + 1.0), BACKGROUND_ALPHA)
             d = x - b
-            self.background[s] = np.where(learn, b + alpha * d, b)
-            self.variance[s] = np.where(learn, (1.0 - alpha) * (self.variance[s] + alpha * d * d), self.variance[s])
-            self.learned[s] = np.where(learn, np.minimum(self.learned[s] + 1, 1 << 30), self.learned[s])
+            background[:a] = np.where(learn, b + alpha * d, b)
+            variance[:a] = np.where(learn, (1.0 - alpha) * (variance[:a] + alpha * d * d), variance[:a])
+            learned[:a] = np.where(learn, np.minimum(count + 1, 1 << 30), count)
             evidence[idx] = e
             tested[idx] = test
+        self.background[seg], self.variance[seg], self.learned[seg], self.evidence[seg] = (
+            background,
+            variance,
+            learned,
+            cusum,
+        )
 
         on = tested & (evidence >= SPRT_H)
         off = valid & (evidence < SPRT_H / 2)

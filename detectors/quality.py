@@ -142,7 +142,7 @@ class QualityDetector:
         self.last_value[s[ends]] = value[ends]
         self.last_time[s[ends]] = np.fmax(t[ends], self.last_time[s[ends]])
         out = flags | found
-        self._count_hours(s, t, (out & INVALID_MASK) == 0)
+        self._count_hours(batch, (out & INVALID_MASK) == 0)
         return out
 
     def conditions(
@@ -177,8 +177,9 @@ class QualityDetector:
                 )
         return out
 
-    def _count_hours(self, sensor: NDArray[np.int32], time: NDArray[np.float64], valid: NDArray[np.bool_]) -> None:
+    def _count_hours(self, batch: SortedBatch, valid: NDArray[np.bool_]) -> None:
         """Add the readings to per-sensor hourly counters (a ring of 24 slots)."""
+        sensor, time = batch.sensor, batch.time
         if sensor.shape[0] == 0:
             return
         hour = np.floor(time / _HOUR_S).astype(np.int64)
@@ -191,9 +192,20 @@ class QualityDetector:
             self.hour_received[sensor[newer], slot[newer]] = 0
             self.hour_valid[sensor[newer], slot[newer]] = 0
         current = hour == self.hour_tag[sensor, slot]
-        np.add.at(self.hour_received, (sensor[current], slot[current]), np.uint16(1))
-        np.add.at(self.hour_valid, (sensor[current & valid], slot[current & valid]), np.uint16(1))
-        np.fmin.at(self.first_seen, sensor, time)
+        if sensor.shape[0] * 8 > self.hour_received.size:
+            # bincount over flat (sensor, slot) cells beats ufunc.at by far for replay-sized batches.
+            cells = self.hour_received.size
+            flat = sensor.astype(np.int64) * HOURS_KEPT + slot
+            received = np.bincount(flat[current], minlength=cells).reshape(self.hour_received.shape)
+            valid_counts = np.bincount(flat[current & valid], minlength=cells).reshape(self.hour_valid.shape)
+            self.hour_received += received.astype(np.uint16)
+            self.hour_valid += valid_counts.astype(np.uint16)
+        else:
+            np.add.at(self.hour_received, (sensor[current], slot[current]), np.uint16(1))
+            np.add.at(self.hour_valid, (sensor[current & valid], slot[current & valid]), np.uint16(1))
+        # Within a sorted batch the first reading of each sensor is its earliest.
+        starts = batch.segment_starts
+        self.first_seen[sensor[starts]] = np.fmin(self.first_seen[sensor[starts]], time[starts])
 
     def ratios(self, now: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Acquisition ratio (received / expected) and valid ratio (valid / expected) over the last 24 h."""

@@ -52,20 +52,28 @@ def consecutive(
     return counts
 
 
-def rank_steps(batch: SortedBatch) -> Iterator[NDArray[np.intp]]:
-    """Yield, for k = 0, 1, ..., the sorted-order indices of the k-th reading of every sensor that has one."""
+def rank_plan(batch: SortedBatch) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Segment starts ordered by segment length (longest first) and, for each k, how many have a k-th reading.
+
+    Step ``k`` of a recursion then touches the first ``alive[k]`` segments: ``starts[:alive[k]] + k`` are the
+    readings, and per-segment state kept in this order is a contiguous prefix (slices, not gathers).
+    """
     starts = batch.segment_starts
     if starts.shape[0] == 0:
-        return
+        return starts, np.zeros(0, np.intp)
     lengths = np.diff(np.append(starts, batch.sensor.shape[0]))
     by_length = np.argsort(-lengths, kind="stable")
-    starts = starts[by_length]
-    # lengths sorted descending: the first ``alive[k]`` segments have a k-th reading.
-    descending = lengths[by_length]
-    ascending = descending[::-1]
-    for k in range(int(descending[0])):
-        alive = ascending.shape[0] - int(np.searchsorted(ascending, k, side="right"))
-        yield starts[:alive] + k
+    ascending = lengths[by_length][::-1]
+    ks = np.arange(int(ascending[-1]))
+    alive = ascending.shape[0] - np.searchsorted(ascending, ks, side="right")
+    return starts[by_length], alive.astype(np.intp)
+
+
+def rank_steps(batch: SortedBatch) -> Iterator[NDArray[np.intp]]:
+    """Yield, for k = 0, 1, ..., the sorted-order indices of the k-th reading of every sensor that has one."""
+    starts, alive = rank_plan(batch)
+    for k, count in enumerate(alive):
+        yield starts[:count] + k
 
 
 def debounce(
