@@ -39,64 +39,93 @@ MICRO = 1_000_000.0  # fixed-point scale of the ring sums (micro-ppm)
 
 @dataclass
 class SlotRing:
-    """Per-row ring of time slots holding integer sums and counts of readings."""
+    """Per-row ring of time slots holding integer sums and counts, plus running sums of the windows that end
+    at the newest slot (updated as slots enter and leave, so judging a window costs O(1))."""
 
     n_rows: int
     n_slots: int
     slot_s: float
+    widths: tuple[int, ...]  # window lengths in slots, each <= n_slots
     sums: NDArray[np.int64] = field(init=False)
     counts: NDArray[np.uint16] = field(init=False)
-    current: NDArray[np.int64] = field(init=False)  # slot number last written, -1: none
+    current: NDArray[np.int64] = field(init=False)  # newest slot number, -1: none
+    window_sum: NDArray[np.int64] = field(init=False)  # (rows, widths)
+    window_count: NDArray[np.int64] = field(init=False)
+    window_filled: NDArray[np.int16] = field(init=False)  # slots in the window holding valid readings
+    _widths: NDArray[np.int64] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.sums = np.zeros((self.n_rows, self.n_slots), np.int64)
         self.counts = np.zeros((self.n_rows, self.n_slots), np.uint16)
         self.current = np.full(self.n_rows, -1, np.int64)
+        shape = (self.n_rows, len(self.widths))
+        self.window_sum = np.zeros(shape, np.int64)
+        self.window_count = np.zeros(shape, np.int64)
+        self.window_filled = np.zeros(shape, np.int16)
+        self._widths = np.asarray(self.widths, np.int64)
 
     @property
     def nbytes(self) -> int:
         """Bytes held."""
-        return int(self.sums.nbytes + self.counts.nbytes + self.current.nbytes)
+        arrays = (self.sums, self.counts, self.current, self.window_sum, self.window_count, self.window_filled)
+        return sum(int(a.nbytes) for a in arrays)
 
-    def window_means(
-        self, rows: NDArray[np.intp], last_slot: NDArray[np.int64], widths: tuple[int, ...]
-    ) -> NDArray[np.float64]:
-        """Means over slots ``last_slot - width + 1 .. last_slot`` for each width, shape (len(widths), rows);
-        nan where coverage is too thin."""
-        longest = max(widths)
-        cols = (last_slot[:, None] - np.arange(longest)[None, :]) % self.n_slots
-        # One gather, newest slot first; cumulative sums then give every window ending at the newest slot.
-        sums = np.cumsum(self.sums[rows[:, None], cols], axis=1)
-        counts = self.counts[rows[:, None], cols]
-        n = np.cumsum(counts, axis=1, dtype=np.int64)
-        filled = np.cumsum(counts > 0, axis=1)
-        out = np.empty((len(widths), rows.shape[0]))
-        for i, width in enumerate(widths):
-            total, k = sums[:, width - 1], n[:, width - 1]
-            covered = (filled[:, width - 1] >= MIN_COVERAGE * width) & (k > 0)
-            out[i] = np.where(covered, total / np.maximum(k, 1) / MICRO, np.nan)
-        return out
+    def window_means(self, rows: NDArray[np.intp]) -> NDArray[np.float64]:
+        """Means of the windows ending at each row's newest slot, shape (widths, rows); nan if coverage is thin."""
+        total, n = self.window_sum[rows], self.window_count[rows]
+        covered = (self.window_filled[rows] >= MIN_COVERAGE * self._widths[None, :]) & (n > 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means: NDArray[np.float64] = np.where(covered, total / np.maximum(n, 1) / MICRO, np.nan).T
+        return means
 
     def advance_and_add(
         self, rows: NDArray[np.intp], slot: NDArray[np.int64], sums: NDArray[np.int64], counts: NDArray[np.int64]
     ) -> None:
-        """Move rows to ``slot`` (clearing the slots skipped) and add a run's sum and count there."""
+        """Move rows (unique) to ``slot`` if it is newer, then add a run's sum and count to that slot."""
         cur = self.current[rows]
         ahead = slot > cur
         if ahead.any():
-            r = rows[ahead]
-            start = np.where(cur[ahead] < 0, slot[ahead], cur[ahead] + 1)
-            gap = np.minimum(slot[ahead] - start + 1, self.n_slots)
-            k = np.arange(self.n_slots)[None, :]
-            clear = ((k - start[:, None]) % self.n_slots) < gap[:, None]
-            self.sums[r] = np.where(clear, 0, self.sums[r])
-            self.counts[r] = np.where(clear, 0, self.counts[r])
-            self.current[r] = slot[ahead]
+            self._advance(rows[ahead], cur[ahead], slot[ahead])
+        cur = self.current[rows]
         # Late readings for a slot still in the ring are added; older ones are dropped.
-        keep = slot > self.current[rows] - self.n_slots
-        col = slot[keep] % self.n_slots
-        np.add.at(self.sums, (rows[keep], col), sums[keep])
-        np.add.at(self.counts, (rows[keep], col), np.minimum(counts[keep], 65535).astype(np.uint16))
+        keep = slot > cur - self.n_slots
+        r, sl, add_sum, add_count = rows[keep], slot[keep], sums[keep], np.minimum(counts[keep], 65535)
+        col = sl % self.n_slots
+        newly_filled = (self.counts[r, col] == 0) & (add_count > 0)
+        self.sums[r, col] += add_sum
+        self.counts[r, col] += add_count.astype(np.uint16)
+        inside = sl[:, None] > cur[keep][:, None] - self._widths[None, :]
+        self.window_sum[r] += np.where(inside, add_sum[:, None], 0)
+        self.window_count[r] += np.where(inside, add_count[:, None], 0)
+        self.window_filled[r] += (inside & newly_filled[:, None]).astype(np.int16)
+
+    def _advance(self, rows: NDArray[np.intp], cur: NDArray[np.int64], slot: NDArray[np.int64]) -> None:
+        """Slide windows from ``cur`` to ``slot`` (slots leave), then clear the ring slots entered."""
+        seen = cur >= 0
+        r, c, gap = rows[seen], cur[seen], slot[seen] - cur[seen]
+        widths = self._widths[None, :]
+        # Slots cur-w+1 .. cur-w+gap leave a window of w slots (all of it if gap >= w).
+        for j in range(int(min(gap.max(initial=0), self._widths.max()))):
+            leaving = (j < gap[:, None]) & (j < widths)
+            col = (c[:, None] - widths + 1 + j) % self.n_slots
+            out_sum = self.sums[r[:, None], col]
+            out_count = self.counts[r[:, None], col].astype(np.int64)
+            self.window_sum[r] -= np.where(leaving, out_sum, 0)
+            self.window_count[r] -= np.where(leaving, out_count, 0)
+            self.window_filled[r] -= (leaving & (out_count > 0)).astype(np.int16)
+        single = gap == 1
+        if single.any():
+            col1 = slot[seen][single] % self.n_slots
+            self.sums[r[single], col1] = 0
+            self.counts[r[single], col1] = 0
+        wide = ~single
+        if wide.any():
+            k = np.arange(self.n_slots)[None, :]
+            clear = ((k - (c[wide] + 1)[:, None]) % self.n_slots) < np.minimum(gap[wide], self.n_slots)[:, None]
+            rw = r[wide]
+            self.sums[rw] = np.where(clear, 0, self.sums[rw])
+            self.counts[rw] = np.where(clear, 0, self.counts[rw])
+        self.current[rows] = slot
 
 
 @dataclass
@@ -115,8 +144,9 @@ class GasDetector:
         self.rows = np.full(c.n_sensors, -1, np.intp)
         self.rows[monitored] = np.arange(int(monitored.sum()))
         n_rows = int(monitored.sum())
-        self.minutes = SlotRing(n_rows, 60, 60.0)
-        self.half_hours = SlotRing(n_rows, 16, 1800.0)
+        minute_widths = tuple(sorted({minutes for _, minutes in AEGL_WINDOWS} | {15}))
+        self.minutes = SlotRing(n_rows, 60, 60.0, minute_widths)
+        self.half_hours = SlotRing(n_rows, 16, 1800.0, (16,))
         names = (LEVEL1, LEVEL2, *AEGL_CONDITIONS, STEL_15MIN, TWA_8H)
         self.states = {name: HysteresisState.new(c.n_sensors) for name in names}
 
@@ -176,9 +206,8 @@ class GasDetector:
         run_count = np.add.reduceat(valid.astype(np.int64), first)
         runs = SortedBatch.from_sorted(first, batch.sensor[first], batch.time[first])
         run_slot = slot[first]
-        widths = tuple(sorted({width for _, width, _ in windows}))
-        column = {width: i for i, width in enumerate(widths)}
-        means = np.full((len(widths), first.shape[0]), np.nan)
+        column = {width: i for i, width in enumerate(ring.widths)}
+        means = np.full((len(ring.widths), first.shape[0]), np.nan)
         closes = np.zeros(first.shape[0], np.bool_)
         for idx in rank_steps(runs):
             rows = self.rows[runs.sensor[idx]]
@@ -186,7 +215,7 @@ class GasDetector:
             closing = (cur >= 0) & (run_slot[idx] > cur)
             if closing.any():
                 ci = idx[closing]
-                means[:, ci] = ring.window_means(rows[closing], cur[closing], widths)
+                means[:, ci] = ring.window_means(rows[closing])
                 closes[ci] = True
             ring.advance_and_add(rows, run_slot[idx], run_sum[idx], run_count[idx])
         if not closes.any():

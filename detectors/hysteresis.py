@@ -110,6 +110,10 @@ def step(
     if n == 0:
         return np.zeros(0, np.bool_)
     s, t, first = batch.sensor, batch.time, batch.segment_first
+    if not on.any() and not state.raw[s].any() and not state.active[s].any():
+        # Nothing raw-on before or during the batch: every reading stays off and the carried state is
+        # unchanged in every way that matters (raw_since only counts while raw is on or the alarm is active).
+        return np.zeros(n, np.bool_)
 
     # 1. raw state with hysteresis: the last decisive reading wins, else the carried state.
     last, found = _carry_last(on | off, first)
