@@ -46,6 +46,12 @@ HOURS_KEPT = 24
 _HOUR_S = 3600.0
 
 
+def _mark(found: NDArray[np.uint16], where: NDArray[np.bool_], bit: np.uint16) -> None:
+    """Set ``bit`` where ``where`` holds (most masks are empty, so test first)."""
+    if where.any():
+        found[where] |= bit
+
+
 @dataclass
 class QualityDetector:
     """Flags untrustworthy readings and keeps per-sensor quality history."""
@@ -109,8 +115,8 @@ class QualityDetector:
             out_of_range = ~finite | (value < c.range_min[s]) | (value > c.range_max[s])
             saturated = c.hazard[s] & (value >= c.full_scale[s]) & ~out_of_range
             zero = c.zero_implausible[s] & (value <= c.range_min[s])
-        found |= np.where(out_of_range, FLAG_OUT_OF_RANGE, 0).astype(np.uint16)
-        found |= np.where(saturated, FLAG_SATURATED, 0).astype(np.uint16)
+        _mark(found, out_of_range, FLAG_OUT_OF_RANGE)
+        _mark(found, saturated, FLAG_SATURATED)
 
         prev_value = previous(batch, value, self.last_value)
         prev_time = previous(batch, t, self.last_time)
@@ -119,24 +125,24 @@ class QualityDetector:
         same = (value == prev_value) & finite & (value > c.range_min[s])
         run = consecutive(batch, same, ~same, self.same_count) + 1
         stuck = (c.stuck_count[s] > 0) & same & (run >= c.stuck_count[s])
-        found |= np.where(stuck, FLAG_STUCK, 0).astype(np.uint16)
+        _mark(found, stuck, FLAG_STUCK)
 
         # Pinned at an implausible zero, or at full scale on a non-hazard channel (hazard channels at full
         # scale are saturated, above).
         with np.errstate(invalid="ignore"):
             pinned = zero | (~c.hazard[s] & (value >= c.full_scale[s]))
         pinned_run = consecutive(batch, pinned, ~pinned, self.pinned_count)
-        found |= np.where(pinned & (pinned_run >= FLATLINE_COUNT), FLAG_FLATLINE, 0).astype(np.uint16)
+        _mark(found, pinned & (pinned_run >= FLATLINE_COUNT), FLAG_FLATLINE)
 
         with np.errstate(invalid="ignore"):
             jump = np.abs(value - prev_value) > c.max_step[s]
-        found |= np.where(jump, FLAG_JUMP, 0).astype(np.uint16)
+        _mark(found, jump, FLAG_JUMP)
 
         # A reading older than the one before it means the device clock went backwards.
         skew = t < prev_time
         if received_at is not None:
             skew |= np.abs(t - received_at) > c.max_clock_skew_s
-        found |= np.where(skew, FLAG_CLOCK_SKEW, 0).astype(np.uint16)
+        _mark(found, skew, FLAG_CLOCK_SKEW)
 
         ends = batch.is_last
         self.last_value[s[ends]] = value[ends]

@@ -38,6 +38,10 @@ def consecutive(
     n = hit.shape[0]
     if n == 0:
         return np.zeros(0, np.int32)
+    if not hit.any() and reset.all():
+        # The common case (nothing stuck, nothing pinned): every count is zero.
+        carried[batch.sensor[batch.is_last]] = 0
+        return np.zeros(n, np.int32)
     first = batch.segment_first
     cumulative = np.cumsum(hit, dtype=np.int64)
     before_first = cumulative[first] - hit[first]
