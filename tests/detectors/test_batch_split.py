@@ -42,6 +42,13 @@ def test_scenario_raises_many_conditions() -> None:
         "source.battery_low",
         "source.mains_lost",
         "threshold.high",
+        "quality.stuck",
+        "quality.flatline",
+        "quality.out_of_range",
+        "anomaly.spike",
+        "anomaly.shift",
+        "gas.aegl1_60min",
+        "gamma.rise_natural",
     }
     assert expected <= set(events), expected - set(events)
 
