@@ -170,11 +170,13 @@ class QualityDetector:
         if fault.any() or self.states[DETECTOR_FAULT].active[s].any():
             events = debounce(DETECTOR_FAULT, batch, fault, ~fault, zero, zero, self.states[DETECTOR_FAULT], value, nan)
             is_source = c.kind[events.sensor] == SOURCE_DOSE
+            # Source-monitor faults are device-level: reported on the device's first sensor.
+            reported = np.where(is_source, c.device_first_sensor[c.device[events.sensor]], events.sensor)
             for name, keep in ((SOURCE_DETECTOR_FAULT, is_source), (DETECTOR_FAULT, ~is_source)):
                 out.append(
                     ConditionEvents(
                         name,
-                        events.sensor[keep],
+                        reported[keep].astype(np.int32),
                         events.time[keep],
                         events.active[keep],
                         events.value[keep],

@@ -77,6 +77,7 @@ class SourceDetector:
                     self.states[MISSING],
                     v,
                     missing_level,
+                    self.report_as,
                 )
             )
             breach_level = c.source_breach_level[s]
@@ -84,7 +85,18 @@ class SourceDetector:
                 on = ok & (v >= breach_level)
                 off = ok & (v < breach_level * (1.0 - BREACH_DEADBAND))
             out.append(
-                debounce(SHIELDING_BREACH, b, on, off, zero, zero, self.states[SHIELDING_BREACH], v, breach_level)
+                debounce(
+                    SHIELDING_BREACH,
+                    b,
+                    on,
+                    off,
+                    zero,
+                    zero,
+                    self.states[SHIELDING_BREACH],
+                    v,
+                    breach_level,
+                    self.report_as,
+                )
             )
 
         t = c.thresholds

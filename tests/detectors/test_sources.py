@@ -166,3 +166,18 @@ def test_offline_heartbeat_and_last_will() -> None:
     assert will["source.heartbeat_lost"].active.tolist() == [True]
     online = {e.condition: e for e in core.device_status(6, online=True, now=last + 220)}
     assert online["quality.offline"].active.tolist() == [False]
+
+
+def test_device_level_conditions_use_the_first_sensor() -> None:
+    """On a monitor whose first channel is the tamper switch, missing and tamper are both reported on it."""
+    from detectors.config import CoreConfig
+    from detectors.kinds import Kind
+
+    config = CoreConfig.build([Kind.TAMPER, Kind.SOURCE_DOSE_RATE], [0, 0], report_interval_s=np.array([30.0, 30.0]))
+    config = config.with_sources([1], [1500.0], [3])
+    dose = np.concatenate([np.full(5, 1500.0), np.full(5, 90.0)])
+    tamper = np.zeros(10)
+    tamper[8] = 1
+    events = run(DetectionCore(config), stream([0, 1], T0, STEP_S, {0: tamper, 1: dose}))
+    assert events["source.missing"] == [(0, T0 + 7 * STEP_S, True)]
+    assert events["source.tamper"][0] == (0, T0 + 8 * STEP_S, True)
