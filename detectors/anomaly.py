@@ -1,7 +1,14 @@
-"""Anomalies against each sensor's own learned baseline: spikes (robust z), shifts (CUSUM), drifts (Page-Hinkley).
+"""Anomalies against each sensor's own learned baseline: spikes (z-score), shifts (CUSUM), drifts (slow reference).
 
-The baseline is an exponentially weighted mean and variance. It is frozen while any test sees evidence of
-an anomaly, so an ongoing anomaly is never learned as the new normal.
+The baseline is an exponentially weighted mean and variance (about 100 readings of memory). A reading more
+than ``Z_GATE`` sigmas off is never learned, and nothing is learned while the shift test is in alarm, so an
+ongoing anomaly does not become the new normal. (Freezing earlier, on half-way evidence, locks in an
+estimate that happens to be off and turns noise into alarms; learning until the alarm keeps the false-alarm
+rate at the CUSUM's design value.)
+
+Drift is a change too slow for the CUSUM, which the baseline would follow: it is measured as the distance,
+in sigmas, between the baseline and a much slower reference level (about 2,000 readings of memory) that
+stops learning while a drift is reported.
 """
 
 from __future__ import annotations
@@ -20,16 +27,19 @@ SPIKE = "anomaly.spike"
 SHIFT = "anomaly.shift"
 DRIFT = "anomaly.drift"
 
-WARMUP_READINGS = 30  # readings learned before any test may alarm
-ALPHA = 0.02  # baseline weight of a new reading (about 50 readings of memory)
+WARMUP_READINGS = 100  # readings averaged before any test may alarm (baseline error ~ 0.1 sigma)
+ALPHA = 0.01  # baseline weight of a new reading
+REFERENCE_ALPHA = 0.0005  # slow reference level for the drift test
 Z_SPIKE = 6.0  # a reading this many sigmas off is a spike
 Z_GATE = 3.0  # readings further off than this are not learned
 Z_CLIP = 4.0  # one wild reading adds at most this much to the shift CUSUM
-SHIFT_K = 0.5  # CUSUM reference: detects shifts of about one sigma
-SHIFT_H = 8.0
-DRIFT_K = 0.05  # Page-Hinkley tolerance: slow, small persistent changes
-DRIFT_CLIP = 1.0  # a drift is small; larger departures are the shift test's business
-DRIFT_H = 25.0
+# Two-sided CUSUM with reference k = 0.5 sigma and decision level h = 15: in-control run length of about
+# 2 x 10^7 readings per side (Siegmund's approximation; about 10^6 measured with the estimated baseline),
+# a 2-sigma shift is found in about 10 readings, a 1-sigma shift in about 30.
+SHIFT_K = 0.5
+SHIFT_H = 15.0
+DRIFT_SIGMAS = 0.75  # baseline this many sigmas from the reference: drift (its noise is ~0.07 sigma)
+DRIFT_CLEAR_SIGMAS = 0.4
 
 
 @dataclass
@@ -42,8 +52,7 @@ class AnomalyDetector:
     learned: NDArray[np.int32] = field(init=False)
     cusum_up: NDArray[np.float64] = field(init=False)
     cusum_down: NDArray[np.float64] = field(init=False)
-    drift_up: NDArray[np.float64] = field(init=False)
-    drift_down: NDArray[np.float64] = field(init=False)
+    reference: NDArray[np.float64] = field(init=False)
     states: dict[str, HysteresisState] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -53,14 +62,13 @@ class AnomalyDetector:
         self.learned = np.zeros(n, np.int32)
         self.cusum_up = np.zeros(n)
         self.cusum_down = np.zeros(n)
-        self.drift_up = np.zeros(n)
-        self.drift_down = np.zeros(n)
+        self.reference = np.zeros(n)
         self.states = {name: HysteresisState.new(n) for name in (SPIKE, SHIFT, DRIFT)}
 
     @property
     def state_nbytes(self) -> int:
         """Bytes of carried state."""
-        arrays = (self.mean, self.var, self.learned, self.cusum_up, self.cusum_down, self.drift_up, self.drift_down)
+        arrays = (self.mean, self.var, self.learned, self.cusum_up, self.cusum_down, self.reference)
         return sum(a.nbytes for a in arrays) + sum(s.nbytes for s in self.states.values())
 
     def process(
@@ -79,41 +87,40 @@ class AnomalyDetector:
         # Per-segment copies of the state, longest segment first: step k works on a contiguous prefix.
         seg = batch.sensor[starts]
         mean, var, learned = self.mean[seg], self.var[seg], self.learned[seg]
-        up, down, d_up, d_down = self.cusum_up[seg], self.cusum_down[seg], self.drift_up[seg], self.drift_down[seg]
+        up, down, reference = self.cusum_up[seg], self.cusum_down[seg], self.reference[seg]
         floor = self.config.sigma_floor[seg]
         for k, a in enumerate(alive):
             idx = starts[:a] + k
             x = value[idx]
             ok = valid[idx]
-            m, v, count = mean[:a], var[:a], learned[:a]
+            m, v, count, ref = mean[:a], var[:a], learned[:a], reference[:a]
             sd = np.maximum(np.sqrt(v), floor[:a])
             warm = count < WARMUP_READINGS
             with np.errstate(divide="ignore", invalid="ignore"):
                 zi = (x - m) / sd
+                drift = np.abs(m - ref) / sd
             zi[~(ok & (count > 0) & np.isfinite(zi))] = 0.0
+            drift[~np.isfinite(drift)] = 0.0
             test = ok & ~warm
             zc = np.clip(zi, -Z_CLIP, Z_CLIP)
-            zd = np.clip(zi, -DRIFT_CLIP, DRIFT_CLIP)
             u = np.where(test, np.clip(up[:a] + zc - SHIFT_K, 0.0, 2 * SHIFT_H), up[:a])
             dn = np.where(test, np.clip(down[:a] - zc - SHIFT_K, 0.0, 2 * SHIFT_H), down[:a])
-            du = np.where(test, np.clip(d_up[:a] + zd - DRIFT_K, 0.0, 2 * DRIFT_H), d_up[:a])
-            dd = np.where(test, np.clip(d_down[:a] - zd - DRIFT_K, 0.0, 2 * DRIFT_H), d_down[:a])
             shift = np.maximum(u, dn)
-            drift = np.maximum(du, dd)
-            quiet = (np.abs(zi) < Z_GATE) & (shift < SHIFT_H / 2) & (drift < DRIFT_H / 2)
-            learn = ok & (warm | quiet)
+            learn = ok & (warm | ((np.abs(zi) < Z_GATE) & (shift < SHIFT_H)))
             alpha = np.where(warm, 1.0 / (count + 1.0), ALPHA)
             delta = x - m
             mean[:a] = np.where(learn, m + alpha * delta, m)
             var[:a] = np.where(learn, (1.0 - alpha) * (v + alpha * delta * delta), v)
+            learn_reference = learn & (warm | (drift < DRIFT_SIGMAS))
+            reference[:a] = np.where(learn_reference, ref + np.where(warm, alpha, REFERENCE_ALPHA) * (x - ref), ref)
             learned[:a] = np.where(learn, np.minimum(count + 1, 1 << 30), count)
-            up[:a], down[:a], d_up[:a], d_down[:a] = u, dn, du, dd
+            up[:a], down[:a] = u, dn
             z[idx] = zi
             shift_stat[idx] = shift
-            drift_stat[idx] = drift
+            drift_stat[idx] = np.where(test, drift, 0.0)
             scored[idx] = test
         self.mean[seg], self.var[seg], self.learned[seg] = mean, var, learned
-        self.cusum_up[seg], self.cusum_down[seg], self.drift_up[seg], self.drift_down[seg] = up, down, d_up, d_down
+        self.cusum_up[seg], self.cusum_down[seg], self.reference[seg] = up, down, reference
 
         c = self.config
         interval = c.report_interval_s
@@ -122,36 +129,16 @@ class AnomalyDetector:
         nan = np.full(n, np.nan)
         spike_on = scored & (abs_z >= Z_SPIKE)
         shift_on = scored & (shift_stat >= SHIFT_H)
-        drift_on = scored & (drift_stat >= DRIFT_H) & ~shift_on
+        drift_on = scored & (drift_stat >= DRIFT_SIGMAS)
+        spike_off = valid & (abs_z < Z_SPIKE)
+        shift_off = valid & (shift_stat < SHIFT_H / 2)
+        drift_off = valid & (drift_stat < DRIFT_CLEAR_SIGMAS)
         events = [
             # Held for a few intervals after the last spiky reading so one event gives one alarm.
-            debounce(
-                SPIKE, batch, spike_on, valid & (abs_z < Z_SPIKE), zero, 10 * interval, self.states[SPIKE], value, nan
-            ),
-            debounce(
-                SHIFT,
-                batch,
-                shift_on,
-                valid & (shift_stat < SHIFT_H / 2),
-                zero,
-                5 * interval,
-                self.states[SHIFT],
-                value,
-                nan,
-            ),
-            debounce(
-                DRIFT,
-                batch,
-                drift_on,
-                valid & (drift_stat < DRIFT_H / 2),
-                zero,
-                5 * interval,
-                self.states[DRIFT],
-                value,
-                nan,
-            ),
+            debounce(SPIKE, batch, spike_on, spike_off, zero, 10 * interval, self.states[SPIKE], value, nan),
+            debounce(SHIFT, batch, shift_on, shift_off, zero, 5 * interval, self.states[SHIFT], value, nan),
+            debounce(DRIFT, batch, drift_on, drift_off, zero, 5 * interval, self.states[DRIFT], value, nan),
         ]
-        score = np.where(
-            scored, np.clip(np.maximum.reduce([abs_z / Z_SPIKE, shift_stat / SHIFT_H, drift_stat / DRIFT_H]), 0, 1), 0.0
-        )
+        ratios = np.maximum(np.maximum(abs_z / Z_SPIKE, shift_stat / SHIFT_H), drift_stat / DRIFT_SIGMAS)
+        score = np.where(scored, np.clip(ratios, 0.0, 1.0), 0.0)
         return score, events
