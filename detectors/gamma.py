@@ -25,7 +25,7 @@ RISE_SUSPICIOUS = "gamma.rise_suspicious"
 
 WARMUP_READINGS = 30
 BACKGROUND_ALPHA = 1.0 / 60.0  # about an hour of memory at 60 s reports
-SPRT_H = 9.2  # ln(1/alpha) with alpha = 1e-4: false-alarm rate per decision
+SPRT_H = 13.8  # ln(1/alpha) with alpha = 1e-6: ~1 false rise per 10^6 readings with real (non-Poisson) scatter
 RAIN_MIN_MM_H = 0.5  # rain rate that counts as rain
 RAIN_LOOKBACK_S = 2 * 3600.0  # rain up to this long before the rise began explains it (progeny decay)
 NEIGHBOUR_WINDOW_S = 3600.0  # a neighbour's rise within this long of ours counts as "together"
