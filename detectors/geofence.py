@@ -96,7 +96,10 @@ class GeofenceDetector:
         if not keep.any():
             return ConditionEvents.empty(GEOFENCE_EXIT)
         device, component, t, v = device[keep], component[keep], time[keep], value[keep]
-        order = np.lexsort((t, device))
+        # Two stable sorts (time, then device as 16-bit keys for the radix sort) equal a lexsort, faster.
+        by_time = np.argsort(t, kind="stable")
+        key = device[by_time].astype(np.uint16) if int(device.max()) < 1 << 16 else device[by_time]
+        order = by_time[np.argsort(key, kind="stable")]
         device, component, t, v = device[order], component[order], t[order], v[order]
         stream = SortedBatch.from_sorted(order, device.astype(np.int32), t)
         n = t.shape[0]

@@ -191,26 +191,25 @@ class QualityDetector:
         if sensor.shape[0] == 0:
             return
         hour = np.floor(time / _HOUR_S).astype(np.int64)
-        slot = hour % HOURS_KEPT
-        tag = self.hour_tag[sensor, slot]
-        newer = hour > tag
+        # Readings are sorted by (sensor, time), so each (sensor, hour) is one run: count per run.
+        run_start = np.ones(hour.shape[0], np.bool_)
+        run_start[1:] = (sensor[1:] != sensor[:-1]) | (hour[1:] != hour[:-1])
+        first = np.flatnonzero(run_start)
+        run_sensor, run_hour = sensor[first], hour[first]
+        run_received = np.diff(np.append(first, hour.shape[0]))
+        run_valid = np.add.reduceat(valid.astype(np.int64), first)
+        slot = run_hour % HOURS_KEPT
+        newer = run_hour > self.hour_tag[run_sensor, slot]
         if newer.any():
             # A slot holding an older hour is reused for the new one.
-            self.hour_tag[sensor[newer], slot[newer]] = hour[newer].astype(np.int32)
-            self.hour_received[sensor[newer], slot[newer]] = 0
-            self.hour_valid[sensor[newer], slot[newer]] = 0
-        current = hour == self.hour_tag[sensor, slot]
-        if sensor.shape[0] * 8 > self.hour_received.size:
-            # bincount over flat (sensor, slot) cells beats ufunc.at by far for replay-sized batches.
-            cells = self.hour_received.size
-            flat = sensor.astype(np.int64) * HOURS_KEPT + slot
-            received = np.bincount(flat[current], minlength=cells).reshape(self.hour_received.shape)
-            valid_counts = np.bincount(flat[current & valid], minlength=cells).reshape(self.hour_valid.shape)
-            self.hour_received += received.astype(np.uint16)
-            self.hour_valid += valid_counts.astype(np.uint16)
-        else:
-            np.add.at(self.hour_received, (sensor[current], slot[current]), np.uint16(1))
-            np.add.at(self.hour_valid, (sensor[current & valid], slot[current & valid]), np.uint16(1))
+            self.hour_tag[run_sensor[newer], slot[newer]] = run_hour[newer].astype(np.int32)
+            self.hour_received[run_sensor[newer], slot[newer]] = 0
+            self.hour_valid[run_sensor[newer], slot[newer]] = 0
+        current = run_hour == self.hour_tag[run_sensor, slot]
+        # Runs are unique (sensor, hour) pairs, and one hour has one slot, so plain fancy += is safe.
+        cells = (run_sensor[current], slot[current])
+        self.hour_received[cells] += np.minimum(run_received[current], 65535).astype(np.uint16)
+        self.hour_valid[cells] += np.minimum(run_valid[current], 65535).astype(np.uint16)
         # Within a sorted batch the first reading of each sensor is its earliest.
         starts = batch.segment_starts
         self.first_seen[sensor[starts]] = np.fmin(self.first_seen[sensor[starts]], time[starts])
