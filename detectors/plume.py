@@ -86,12 +86,30 @@ def ground_concentration_g_m3(
     downwind_e, downwind_n = np.sin(towards), np.cos(towards)
     x = east * downwind_e + north * downwind_n
     y = -east * downwind_n + north * downwind_e
+    return plume_g_m3(x, y, release_g_s, wind_speed_m_s, stability, release_height_m, terrain)
+
+
+def plume_g_m3(
+    downwind_m: ArrayLike,
+    crosswind_m: ArrayLike,
+    release_g_s: float,
+    wind_speed_m_s: ArrayLike,
+    stability: str,
+    release_height_m: float = 0.0,
+    terrain: Terrain = Terrain.OPEN_COUNTRY,
+) -> NDArray[np.float64]:
+    """Ground-level concentration (g/m3) at receptors given along and across the wind; zero upwind.
+
+    Wind speed may be one value or one per receptor (a simulator's changing weather); it must be positive.
+    """
+    x = np.asarray(downwind_m, np.float64)
+    y = np.asarray(crosswind_m, np.float64)
     ahead = x > 0
     xs = np.where(ahead, x, 1.0)
     sigma_y, sigma_z = briggs_sigmas(xs, stability, terrain)
     c = (
         release_g_s
-        / (np.pi * wind_speed_m_s * sigma_y * sigma_z)
+        / (np.pi * np.asarray(wind_speed_m_s, np.float64) * sigma_y * sigma_z)
         * np.exp(-0.5 * (y / sigma_y) ** 2)
         * np.exp(-0.5 * (release_height_m / sigma_z) ** 2)
     )
