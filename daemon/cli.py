@@ -6,10 +6,10 @@ import argparse
 import logging
 import sys
 
-from daemon.commands import check_config, drills, run
+from daemon.commands import check_config, detect, drills, run
 from daemon.errors import ConfigError, HazwatchError
 
-COMMANDS = (run, check_config, drills)
+COMMANDS = (run, check_config, detect, drills)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -129,6 +129,7 @@ class Service:
         self.metric_sources.conditions = book_metrics
         self.metric_sources.service_status = book_metrics
         self.metric_sources.incidents = IncidentEngineMetrics(state.incidents)
+        self.metric_sources.quality = self.pipeline.detector.quality
 
     def _pick_embedded_port(self) -> None:
         """Plain `embedded` prefers 1883; if another broker already has it, take a free port and say so."""
