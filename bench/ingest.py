@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import resource
 import shutil
 import socket
@@ -59,7 +60,12 @@ def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
 
 
 def messages(prefix: str, site: str, n: int) -> list[tuple[str, bytes]]:
-    """N messages spread over the demo site's gas detectors, 10 readings each (5 per channel)."""
+    """N messages spread over the demo site's gas detectors, 10 readings each (5 per channel).
+
+    Values carry a little noise, as real detectors do: identical repeats would (rightly) be flagged
+    stuck and turn the benchmark into a test of the quality alarms.
+    """
+    rng = random.Random(1)
     now = time.time() - 3600
     out: list[tuple[str, bytes]] = []
     devices = [f"gas-{side}{i:02d}" for side in "nesw" for i in range(1, 6)]
@@ -69,7 +75,8 @@ def messages(prefix: str, site: str, n: int) -> list[tuple[str, bytes]]:
         device = devices[i % len(devices)]
         records: list[dict[str, object]] = [{"bn": f"{device}:", "bt": now + i * 0.01}]
         for k in range(READINGS_PER_MESSAGE):
-            records.append({"n": names[device][k % 2], "v": 0.01 * (k + 1), "u": "ppm", "t": k * 0.001})
+            value = round(0.02 + 0.01 * rng.random(), 5)
+            records.append({"n": names[device][k % 2], "v": value, "u": "ppm", "t": k * 0.001})
         out.append((f"{prefix}/{site}/{device}", json.dumps(records).encode()))
     return out
 
