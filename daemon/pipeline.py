@@ -46,9 +46,7 @@ class Pipeline:
             return
         started = time.perf_counter()
         now = self._clock.now()
-        # Clock skew is judged per message by the codec (a device clock ahead of our receive time); a batch
-        # delivered late from a persistent session is not skewed, so the core gets no receive time here.
-        result = self.detector.process(batch)
+        result = self.detector.process(batch, received_at=now)
         # Store and judge the readings with the quality bits the core found (stuck, jump, ...).
         batch = ReadingBatch(batch.sensor, batch.time, batch.value, result.flags)
         self.flow.on_batch(now, result.conditions, batch, batch.valid_mask(), None)

@@ -75,7 +75,12 @@ class DetectionCore:
         )
 
     def process(self, batch: ReadingBatch, received_at: float | None = None) -> CoreResult:
-        """Run every detector over ``batch`` (any order); ``received_at`` enables the clock-skew check."""
+        """Run every detector over ``batch`` (any order).
+
+        ``received_at`` is when the batch arrived: it enables the device-clock check and marks the devices
+        as heard from at that time, so a backlog of old readings delivered after an outage does not make
+        them look offline.
+        """
         n = len(batch)
         if n == 0:
             return CoreResult(np.zeros(0, np.uint16), np.zeros(0), [])
@@ -136,7 +141,8 @@ class DetectionCore:
         if gnss.any():
             events.append(self.geofence.process(s[gnss], sorted_batch.time[gnss], value[gnss], valid[gnss]))
 
-        events += self.liveness.seen(s, sorted_batch.time)
+        heard = sorted_batch.time if received_at is None else np.maximum(sorted_batch.time, received_at)
+        events += self.liveness.seen(s, heard)
         flags_out = np.empty(n, np.uint16)
         flags_out[order] = flags
         score_out = np.empty(n)

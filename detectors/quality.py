@@ -138,10 +138,11 @@ class QualityDetector:
             jump = np.abs(value - prev_value) > c.max_step[s]
         _mark(found, jump, FLAG_JUMP)
 
-        # A reading older than the one before it means the device clock went backwards.
+        # A reading older than the one before it means the device clock went backwards; one from the future
+        # means it runs fast. An old reading is not skew: a persistent session delivers backlog after an outage.
         skew = t < prev_time
         if received_at is not None:
-            skew |= np.abs(t - received_at) > c.max_clock_skew_s
+            skew |= (t - received_at) > c.max_clock_skew_s
         _mark(found, skew, FLAG_CLOCK_SKEW)
 
         ends = batch.is_last
