@@ -1,55 +1,17 @@
-"""The condition names the detection core reports, plus the ``level`` condition the rule engine evaluates."""
+"""The condition names rules may use: those the detection core reports, plus ``level``, evaluated by the rule engine."""
 
 from __future__ import annotations
 
+from detectors.conditions import CONDITION_NAMES
+from detectors.liveness import HEARTBEAT_LOST
+from detectors.quality import OFFLINE
+
 LEVEL = "level"
 
-THRESHOLD = frozenset({"threshold.high", "threshold.high_high", "threshold.low"})
-ANOMALY = frozenset({"anomaly.spike", "anomaly.shift", "anomaly.drift"})
-GAMMA = frozenset({"gamma.rise", "gamma.rise_natural", "gamma.rise_suspicious"})
-QUALITY = frozenset(
-    {
-        "quality.stuck",
-        "quality.flatline",
-        "quality.out_of_range",
-        "quality.jump",
-        "quality.offline",
-        "quality.clock_skew",
-        "quality.capture_low",
-    }
-)
-GAS = frozenset(
-    {
-        "gas.level1",
-        "gas.level2",
-        "gas.aegl1_60min",
-        "gas.aegl2_10min",
-        "gas.aegl2_30min",
-        "gas.aegl2_60min",
-        "gas.aegl3_10min",
-        "gas.aegl3_30min",
-        "gas.aegl3_60min",
-        "gas.stel_15min",
-        "gas.twa_8h",
-    }
-)
-SOURCE = frozenset(
-    {
-        "source.missing",
-        "source.shielding_breach",
-        "source.geofence_exit",
-        "source.tamper",
-        "source.battery_low",
-        "source.mains_lost",
-        "source.heartbeat_lost",
-        "source.detector_fault",
-    }
-)
-
 # Conditions that mean "the device is not reporting": every other alarm on that device depends on them.
-DEVICE_OFFLINE = frozenset({"quality.offline", "source.heartbeat_lost"})
+DEVICE_OFFLINE = frozenset({OFFLINE, HEARTBEAT_LOST})
 
 # Reported by the detection core; device-level ones arrive on the device's first sensor.
-DETECTED = THRESHOLD | ANOMALY | GAMMA | QUALITY | GAS | SOURCE
+DETECTED = frozenset(CONDITION_NAMES)
 
 KNOWN = DETECTED | {LEVEL}
