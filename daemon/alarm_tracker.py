@@ -7,14 +7,34 @@ alarm book replace the mapping, keeping this module's store contract.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import case
 
 from daemon.metrics import Metrics
+from daemon.store.schema import alarms
 from daemon.store.writer import StoreWriter
 from detectors.conditions import ConditionEvents
 from rules.sensor_table import SensorTable
 
 DEFAULT_PRIORITY = {"threshold.high": "medium", "threshold.high_high": "high", "threshold.low": "medium"}
+
+
+SERVICE_SITE_DEVICE = "hazwatch"
+
+
+class AlarmListener(Protocol):
+    """Told about every raise and return to normal (notifier routes, the console's event bus)."""
+
+    def alarm_raised(self, alarm: Mapping[str, Any]) -> None:
+        """A new alarm row was queued for the store."""
+        ...
+
+    def alarm_cleared(self, alarm: Mapping[str, Any], time: float) -> None:
+        """The alarm's condition returned to normal at ``time``."""
+        ...
 
 
 @dataclass(slots=True)
@@ -23,6 +43,7 @@ class OpenAlarm:
 
     id: int
     priority: str
+    row: dict[str, Any] = field(default_factory=dict)
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -38,11 +59,66 @@ class AlarmTracker:
         self._metrics = metrics
         self._next_id = next_id
         self.open: dict[tuple[str, int], OpenAlarm] = {}
+        self.service_open: dict[tuple[str, str], OpenAlarm] = {}
+        self.listeners: list[AlarmListener] = []
 
-    def restore(self, condition: str, sensor: int, alarm_id: int, priority: str) -> None:
+    def restore(
+        self, condition: str, sensor: int, alarm_id: int, priority: str, row: dict[str, Any] | None = None
+    ) -> None:
         """Take over an alarm left open by a previous run."""
-        self.open[(condition, sensor)] = OpenAlarm(alarm_id, priority)
+        self.open[(condition, sensor)] = OpenAlarm(alarm_id, priority, dict(row or {}))
         self._metrics.alarms_active.labels(priority).inc()
+
+    def restore_service(self, rule: str, subject: str, alarm_id: int, priority: str) -> None:
+        """Take over a service alarm (e.g. a failing notification channel) left open by a previous run."""
+        self.service_open[(rule, subject)] = OpenAlarm(alarm_id, priority)
+        self._metrics.alarms_active.labels(priority).inc()
+
+    def raise_service_alarm(self, rule: str, subject: str, message: str, now: float) -> None:
+        """Raise an alarm about the service itself, once per (rule, subject) until cleared."""
+        if (rule, subject) in self.service_open:
+            return
+        priority = "high"
+        alarm_id = self._next_id
+        self._next_id += 1
+        row = {
+            "id": alarm_id,
+            "rule": rule,
+            "sensor_id": subject,
+            "device_id": SERVICE_SITE_DEVICE,
+            "site": self._table.site.site,
+            "zone": SERVICE_SITE_DEVICE,
+            "kind": "service",
+            "priority": priority,
+            "state": "active_unacknowledged",
+            "classification": "service",
+            "message": message,
+            "value": None,
+            "level": None,
+            "raised_at": now,
+            "cleared_at": None,
+            "updated_at": now,
+        }
+        self.service_open[(rule, subject)] = OpenAlarm(alarm_id, priority, row)
+        self._writer.add_alarm(row)
+        self._writer.add_alarm_event(
+            {
+                "alarm_id": alarm_id,
+                "time": now,
+                "from_state": None,
+                "to_state": "active_unacknowledged",
+                "actor": "system",
+                "reason": message,
+            }
+        )
+        self._metrics.alarms_raised.labels(priority).inc()
+        self._metrics.alarms_active.labels(priority).inc()
+
+    def clear_service_alarm(self, rule: str, subject: str, now: float) -> None:
+        """Clear a service alarm raised by ``raise_service_alarm``."""
+        alarm = self.service_open.pop((rule, subject), None)
+        if alarm is not None:
+            self._close(alarm, now, "service recovered")
 
     def apply(self, events: ConditionEvents) -> None:
         """Record every transition of one condition, in time order."""
@@ -67,28 +143,27 @@ class AlarmTracker:
         priority = DEFAULT_PRIORITY.get(condition, "medium")
         alarm_id = self._next_id
         self._next_id += 1
-        self.open[(condition, sensor)] = OpenAlarm(alarm_id, priority)
         verb = "below" if condition.endswith("low") else "above"
-        self._writer.add_alarm(
-            {
-                "id": alarm_id,
-                "rule": condition,
-                "sensor_id": spec.id,
-                "device_id": device.id,
-                "site": table.site.site,
-                "zone": device.zone,
-                "kind": spec.kind.value,
-                "priority": priority,
-                "state": "active_unacknowledged",
-                "classification": None,
-                "message": f"{spec.id}: {value:g} {verb} {condition} level {level:g}",
-                "value": _finite_or_none(value),
-                "level": _finite_or_none(level),
-                "raised_at": time,
-                "cleared_at": None,
-                "updated_at": time,
-            }
-        )
+        row: dict[str, Any] = {
+            "id": alarm_id,
+            "rule": condition,
+            "sensor_id": spec.id,
+            "device_id": device.id,
+            "site": table.site.site,
+            "zone": device.zone,
+            "kind": spec.kind.value,
+            "priority": priority,
+            "state": "active_unacknowledged",
+            "classification": None,
+            "message": f"{spec.id}: {value:g} {verb} {condition} level {level:g}",
+            "value": _finite_or_none(value),
+            "level": _finite_or_none(level),
+            "raised_at": time,
+            "cleared_at": None,
+            "updated_at": time,
+        }
+        self.open[(condition, sensor)] = OpenAlarm(alarm_id, priority, row)
+        self._writer.add_alarm(row)
         self._writer.add_alarm_event(
             {
                 "alarm_id": alarm_id,
@@ -101,12 +176,16 @@ class AlarmTracker:
         )
         self._metrics.alarms_raised.labels(priority).inc()
         self._metrics.alarms_active.labels(priority).inc()
+        for listener in self.listeners:
+            listener.alarm_raised(row)
 
     def _clear(self, key: tuple[str, int], time: float, value: float) -> None:
-        alarm = self.open.pop(key)
-        self._writer.update_alarm(
-            alarm.id, {"state": "returned_unacknowledged", "cleared_at": time, "updated_at": time}
-        )
+        self._close(self.open.pop(key), time, f"returned to normal at {value:g}")
+
+    def _close(self, alarm: OpenAlarm, time: float, reason: str) -> None:
+        # An alarm a person already acknowledged goes back to normal; otherwise it waits for an acknowledgement.
+        state = case((alarms.c.acknowledged_at.is_not(None), "normal"), else_="returned_unacknowledged")
+        self._writer.update_alarm(alarm.id, {"state": state, "cleared_at": time, "updated_at": time})
         self._writer.add_alarm_event(
             {
                 "alarm_id": alarm.id,
@@ -114,7 +193,10 @@ class AlarmTracker:
                 "from_state": "active_unacknowledged",
                 "to_state": "returned_unacknowledged",
                 "actor": "system",
-                "reason": f"returned to normal at {value:g}",
+                "reason": reason,
             }
         )
         self._metrics.alarms_active.labels(alarm.priority).dec()
+        if alarm.row:
+            for listener in self.listeners:
+                listener.alarm_cleared(alarm.row, time)

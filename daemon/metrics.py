@@ -15,6 +15,7 @@ from detectors.readings import FLAG_NAMES
 from rules.sensor_table import SensorTable
 
 PRIORITIES = ("low", "medium", "high", "urgent")
+NOTIFY_CHANNELS = ("webhook", "alertmanager", "smtp", "wecom", "dingtalk")
 
 
 class SensorCollector(Collector):
@@ -109,3 +110,41 @@ class Metrics:
         self.devices_online = Gauge(
             "hazwatch_devices_online", "Devices whose last status message said online.", registry=registry
         )
+        self.notifications_sent = Counter(
+            "hazwatch_notifications_sent_total", "Notifications delivered, by channel.", ["channel"], registry=registry
+        )
+        self.notifications_failed = Counter(
+            "hazwatch_notifications_failed_total",
+            "Failed delivery attempts (retried with back-off until delivered or given up), by channel.",
+            ["channel"],
+            registry=registry,
+        )
+        self.notification_delivery_seconds = Histogram(
+            "hazwatch_notification_delivery_seconds",
+            "Time from queueing a notification to its delivery.",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0),
+            registry=registry,
+        )
+        self.notifications_pending = Gauge(
+            "hazwatch_notifications_pending", "Notifications queued and not yet delivered.", registry=registry
+        )
+        self.notifications_unacknowledged = Gauge(
+            "hazwatch_notifications_unacknowledged",
+            "Delivered notifications nobody has acknowledged yet.",
+            registry=registry,
+        )
+        self.notification_oldest_unacknowledged_age = Gauge(
+            "hazwatch_notification_oldest_unacknowledged_age_seconds",
+            "Age of the oldest delivered, unacknowledged notification (0 when none).",
+            registry=registry,
+        )
+        self.notification_channel_failing = Gauge(
+            "hazwatch_notification_channel_failing",
+            "1 while a channel's latest delivery attempt failed.",
+            ["channel"],
+            registry=registry,
+        )
+        for channel in NOTIFY_CHANNELS:
+            self.notifications_sent.labels(channel)
+            self.notifications_failed.labels(channel)
+            self.notification_channel_failing.labels(channel)

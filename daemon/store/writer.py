@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +15,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from daemon.metrics import Metrics
+from daemon.notify.model import NotificationIntent
+from daemon.notify.outbox import enqueue
 from daemon.store.schema import alarm_events, alarms, device_status, quarantine, readings
 from detectors.readings import ReadingBatch
 
@@ -31,6 +33,7 @@ class WriteGroup:
     alarm_updates: list[dict[str, Any]] = field(default_factory=list)
     alarm_events: list[dict[str, Any]] = field(default_factory=list)
     device_status: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notifications: list[tuple[NotificationIntent, float]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(
@@ -40,7 +43,11 @@ class WriteGroup:
             or self.alarm_updates
             or self.alarm_events
             or self.device_status
+            or self.notifications
         )
+
+
+CommitHook = Callable[[WriteGroup], None]
 
 
 class StoreWriter:
@@ -58,6 +65,7 @@ class StoreWriter:
         self._idle = asyncio.Event()
         self._idle.set()
         self._closing = False
+        self.after_commit: list[CommitHook] = []
 
     def add_readings(self, batch: ReadingBatch) -> None:
         """Queue a batch of readings."""
@@ -100,6 +108,11 @@ class StoreWriter:
     def add_alarm_event(self, row: dict[str, Any]) -> None:
         """Queue an alarm state transition."""
         self._pending.alarm_events.append({**row, "drill": self._drill})
+        self._signal()
+
+    def add_notification(self, intent: NotificationIntent, now: float) -> None:
+        """Queue a notification intent: its outbox rows commit in the same transaction as the rows queued with it."""
+        self._pending.notifications.append((intent, now))
         self._signal()
 
     def set_device_status(self, device_id: str, online: bool, changed_at: float) -> None:
@@ -149,6 +162,11 @@ class StoreWriter:
                 delay = min(delay * 2, 10.0)
                 continue
             self._metrics.store_seconds.observe(time.perf_counter() - started)
+            for hook in self.after_commit:
+                try:
+                    hook(group)
+                except Exception:  # a listener's bug must not stop the writer
+                    log.exception("after-commit hook failed")
         self._metrics.store_backlog.set(0)
         self._idle.set()
 
@@ -173,6 +191,8 @@ class StoreWriter:
                 set_={"online": statement.excluded.online, "changed_at": statement.excluded.changed_at},
             )
             await connection.execute(statement, rows)
+        for intent, now in group.notifications:
+            await enqueue(connection, intent, now)
 
 
 def _merge(first: WriteGroup, second: WriteGroup) -> WriteGroup:
@@ -183,4 +203,5 @@ def _merge(first: WriteGroup, second: WriteGroup) -> WriteGroup:
         alarm_updates=first.alarm_updates + second.alarm_updates,
         alarm_events=first.alarm_events + second.alarm_events,
         device_status={**first.device_status, **second.device_status},
+        notifications=first.notifications + second.notifications,
     )
