@@ -103,6 +103,7 @@ class DeliveryWorker:
         self._failing_since: dict[str, float] = {}
         self._alarmed: set[str] = set()
         self._last_resend = float("-inf")
+        self._pass_lock = asyncio.Lock()
 
     def poke(self) -> None:
         """Look for due rows now (called after a commit that queued notifications)."""
@@ -126,21 +127,41 @@ class DeliveryWorker:
 
     async def deliver_due(self) -> int:
         """Attempt every due row (up to ``batch_size``) concurrently; returns how many were attempted."""
-        now = self._clock.now()
+        async with self._pass_lock:  # one pass at a time: a row in flight is never picked twice
+            now = self._clock.now()
+            rows = await self._claim_due(now)
+            if not rows:
+                return 0
+            results = await asyncio.gather(*(self._attempt(row, now) for row in rows))
+            await self._record(results, now)
+            self._track_channels(results, now)
+            return len(rows)
+
+    async def _claim_due(self, now: float) -> list[dict[str, Any]]:
+        # Claiming pushes next_attempt_at past the attempt's time limit (a lease): a second service instance on the
+        # same database skips rows in flight, and a crash mid-attempt makes the row due again after the lease.
         query = (
             select(notifications)
             .where(notifications.c.state == "pending", notifications.c.next_attempt_at <= now)
             .order_by(notifications.c.next_attempt_at, notifications.c.id)
             .limit(self._config.batch_size)
         )
-        async with self._engine.connect() as connection:
-            rows = [dict(r) for r in (await connection.execute(query)).mappings().all()]
-        if not rows:
-            return 0
-        results = await asyncio.gather(*(self._attempt(row, now) for row in rows))
-        await self._record(results, now)
-        self._track_channels(results, now)
-        return len(rows)
+        lease_until = now + self._config.request_timeout_s * 2
+        claimed = []
+        async with self._engine.begin() as connection:
+            for row in (await connection.execute(query)).mappings().all():
+                result = await connection.execute(
+                    update(notifications)
+                    .where(
+                        notifications.c.id == row["id"],
+                        notifications.c.state == "pending",
+                        notifications.c.next_attempt_at <= now,
+                    )
+                    .values(next_attempt_at=lease_until)
+                )
+                if result.rowcount == 1:
+                    claimed.append(dict(row))
+        return claimed
 
     async def _attempt(self, row: dict[str, Any], now: float) -> AttemptResult:
         result = functools.partial(
