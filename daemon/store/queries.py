@@ -29,9 +29,7 @@ async def list_alarms(engine: AsyncEngine, *, active_only: bool = False, limit: 
 
 async def open_alarms(engine: AsyncEngine, *, drill: bool) -> list[dict[str, Any]]:
     """Alarms still open (not cleared) for the given drill flag."""
-    query = select(alarms.c.id, alarms.c.rule, alarms.c.sensor_id, alarms.c.priority).where(
-        alarms.c.cleared_at.is_(None), alarms.c.drill.is_(drill)
-    )
+    query = select(alarms).where(alarms.c.cleared_at.is_(None), alarms.c.drill.is_(drill))
     async with engine.connect() as connection:
         return [dict(row) for row in (await connection.execute(query)).mappings().all()]
 
