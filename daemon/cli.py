@@ -6,10 +6,10 @@ import argparse
 import logging
 import sys
 
-from daemon.commands import check_config, run
+from daemon.commands import check_config, run, user
 from daemon.errors import ConfigError, HazwatchError
 
-COMMANDS = (run, check_config)
+COMMANDS = (run, check_config, user)
 
 
 def build_parser() -> argparse.ArgumentParser:
