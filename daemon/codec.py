@@ -7,7 +7,6 @@ A message is decoded record by record: good records become readings, bad ones be
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeGuard
@@ -23,6 +22,8 @@ from rules.sensor_table import SensorTable
 RELATIVE_TIME_LIMIT = 2.0**28
 # Device status records that qualify the other readings of the same message.
 STATUS_FLAGS = {"fault": FLAG_DEVICE_FAULT, "saturated": FLAG_SATURATED}
+FLAG_CLOCK_SKEW_INT = int(FLAG_CLOCK_SKEW)
+FLAG_OUT_OF_RANGE_INT = int(FLAG_OUT_OF_RANGE)
 # A device clock this far ahead of our receive time is flagged as skewed (readings kept).
 CLOCK_SKEW_FLAG_S = 30.0
 
@@ -116,6 +117,10 @@ class SenmlDecoder:
         self._kinds = [KINDS_BY_CODE[code] for code in table.kind.tolist()]
         self._range_min = table.range_min.tolist()
         self._range_max = table.range_max.tolist()
+        self._declared_units = [sensor.unit for sensor in table.sensors]
+        self._is_boolean = [kind in BOOLEAN_KINDS for kind in self._kinds]
+        # Sensors whose declared unit is not the canonical one (e.g. a detector set to uSv/h).
+        self._rescaled = [conversion(spec.kind, spec.unit, spec.molar_mass()) != (1.0, 0.0) for spec in table.sensors]
 
     def decode(self, topic: str, payload: bytes, received: float, out: BatchBuilder) -> DecodeResult:
         """Decode one MQTT message received at ``received`` (unix seconds)."""
@@ -170,106 +175,122 @@ class SenmlDecoder:
     def _decode_records(
         self, records: list[object], device_id: str, received: float, out: BatchBuilder, result: DecodeResult
     ) -> None:
+        # Hot path: one pass, local names, no helper calls for the common record shape.
         base_name, base_time, base_unit = "", 0.0, None
         start = len(out)
         message_flags = 0
         problems: dict[Reason, list[str]] = {}
         lookup = self._table.by_device_name
+        declared_units = self._declared_units
+        is_boolean = self._is_boolean
+        rescaled = self._rescaled
+        range_min, range_max = self._range_min, self._range_max
+        earliest, latest = received - self._max_past, received + self._max_future
+        skew_limit = received + CLOCK_SKEW_FLAG_S
+        head_colon, head_slash = device_id + ":", device_id + "/"
+        out_sensor, out_time, out_value, out_flags = (
+            out.sensor.append,
+            out.time.append,
+            out.value.append,
+            out.flags.append,
+        )
         for position, record in enumerate(records):
-            if not isinstance(record, dict):
+            if type(record) is not dict:
                 problems.setdefault(Reason.INVALID_SENML, []).append(f"record {position} is not an object")
                 continue
-            bn, bt, bu = record.get("bn"), record.get("bt"), record.get("bu")
-            if bn is not None:
-                if not isinstance(bn, str):
+            if "bn" in record or "bt" in record or "bu" in record:
+                bn, bt, bu = record.get("bn"), record.get("bt"), record.get("bu")
+                if bn is not None and type(bn) is not str:
                     problems.setdefault(Reason.INVALID_SENML, []).append(f"record {position}: bn is not a string")
                     continue
-                base_name = bn
-            if bt is not None:
-                if not _is_number(bt):
+                if bt is not None and not _is_number(bt):
                     problems.setdefault(Reason.INVALID_SENML, []).append(f"record {position}: bt is not a number")
                     continue
-                base_time = float(bt)
-            if bu is not None:
-                base_unit = bu
+                base_name = bn if bn is not None else base_name
+                base_time = float(bt) if bt is not None else base_time
+                base_unit = bu if bu is not None else base_unit
+                if "n" not in record and "v" not in record and "vb" not in record:
+                    continue  # a pure base record
             name = record.get("n", "")
-            if not isinstance(name, str):
+            if type(name) is not str:
                 problems.setdefault(Reason.INVALID_SENML, []).append(f"record {position}: n is not a string")
                 continue
-            full_name = _local_name(base_name + name, device_id)
-            if not full_name and bn is not None and len(record) <= 4 and "v" not in record and "vb" not in record:
-                continue  # a pure base record
-            if full_name in STATUS_FLAGS:
-                vb = record.get("vb")
-                if not isinstance(vb, bool):
-                    problems.setdefault(Reason.INVALID_SENML, []).append(f"record {position}: {full_name} needs vb")
-                elif vb:
-                    message_flags |= int(STATUS_FLAGS[full_name])
-                continue
+            full_name = base_name + name if base_name else name
+            if full_name.startswith(head_colon) or full_name.startswith(head_slash):
+                full_name = full_name[len(head_colon) :]
             sensor = lookup.get((device_id, full_name))
             if sensor is None:
-                problems.setdefault(Reason.UNKNOWN_SENSOR, []).append(f"{device_id}/{full_name!r}")
+                if full_name in STATUS_FLAGS:
+                    vb = record.get("vb")
+                    if type(vb) is not bool:
+                        problems.setdefault(Reason.INVALID_SENML, []).append(f"record {position}: {full_name} needs vb")
+                    elif vb:
+                        message_flags |= int(STATUS_FLAGS[full_name])
+                else:
+                    problems.setdefault(Reason.UNKNOWN_SENSOR, []).append(f"{device_id}/{full_name!r}")
                 continue
-            kind = self._kinds[sensor]
-            if kind in BOOLEAN_KINDS:
-                raw: object = record.get("vb", record.get("v"))
-                if isinstance(raw, bool):
+            if is_boolean[sensor]:
+                raw = record.get("vb", record.get("v"))
+                if type(raw) is bool:
                     value = 1.0 if raw else 0.0
                 elif _is_number(raw) and raw in (0, 1):
-                    value = float(raw)  # checked numeric above
+                    value = float(raw)
                 else:
                     problems.setdefault(Reason.INVALID_SENML, []).append(f"record {position}: {full_name} needs vb")
                     continue
             else:
                 raw = record.get("v")
-                if not _is_number(raw):
+                kind_of_raw = type(raw)
+                if kind_of_raw is not float and kind_of_raw is not int:
                     problems.setdefault(Reason.INVALID_SENML, []).append(
-                        f"record {position}: {full_name} v is {type(raw).__name__}, not a number"
+                        f"record {position}: {full_name} v is {kind_of_raw.__name__}, not a number"
                     )
                     continue
-                value = float(raw)  # checked numeric above
-                if not math.isfinite(value):
+                value = float(raw)  # type: ignore[arg-type]  # checked int/float just above
+                if value - value != 0.0:  # nan or inf, without a function call
                     problems.setdefault(Reason.NON_FINITE_VALUE, []).append(f"record {position}: {full_name}={raw}")
                     continue
                 # A device that omits `u` is taken to send its declared unit.
-                unit = record.get("u", base_unit) or self._table.sensors[sensor].unit
-                factor = self._conversion(sensor, unit)
-                if factor is None:
-                    problems.setdefault(Reason.UNKNOWN_UNIT, []).append(
-                        f"record {position}: {full_name} unit {unit!r} for {kind.value}"
-                    )
-                    continue
-                if factor != (1.0, 0.0):
+                unit = record.get("u", base_unit)
+                if unit is None:
+                    unit = declared_units[sensor]
+                if unit != declared_units[sensor] or rescaled[sensor]:
+                    factor = self._conversion(sensor, unit)
+                    if factor is None:
+                        problems.setdefault(Reason.UNKNOWN_UNIT, []).append(
+                            f"record {position}: {full_name} unit {unit!r} for {self._kinds[sensor].value}"
+                        )
+                        continue
                     value = value * factor[0] + factor[1]
             t = record.get("t", 0.0)
-            if not _is_number(t):
+            if type(t) is not float and type(t) is not int:
                 problems.setdefault(Reason.INVALID_SENML, []).append(f"record {position}: t is not a number")
                 continue
-            time = base_time + float(t)  # checked numeric above
-            if not math.isfinite(time):
+            time = base_time + t
+            if time - time != 0.0:
                 problems.setdefault(Reason.NON_FINITE_VALUE, []).append(f"record {position}: time {time}")
                 continue
-            if abs(time) < RELATIVE_TIME_LIMIT:
+            if -RELATIVE_TIME_LIMIT < time < RELATIVE_TIME_LIMIT:
                 time += received
-            if time > received + self._max_future:
+            if time > latest:
                 problems.setdefault(Reason.TIME_IN_FUTURE, []).append(
                     f"{full_name} at {time:.0f} (+{time - received:.0f}s)"
                 )
                 continue
-            if time < received - self._max_past:
+            if time < earliest:
                 problems.setdefault(Reason.TIME_TOO_OLD, []).append(
                     f"{full_name} at {time:.0f} ({received - time:.0f}s old)"
                 )
                 continue
             flags = 0
-            if time > received + CLOCK_SKEW_FLAG_S:
-                flags |= int(FLAG_CLOCK_SKEW)
-            if not self._range_min[sensor] <= value <= self._range_max[sensor]:
-                flags |= int(FLAG_OUT_OF_RANGE)
-            out.sensor.append(sensor)
-            out.time.append(time)
-            out.value.append(value)
-            out.flags.append(flags)
+            if time > skew_limit:
+                flags = FLAG_CLOCK_SKEW_INT
+            if not range_min[sensor] <= value <= range_max[sensor]:
+                flags |= FLAG_OUT_OF_RANGE_INT
+            out_sensor(sensor)
+            out_time(time)
+            out_value(value)
+            out_flags(flags)
         if message_flags:
             for i in range(start, len(out)):
                 out.flags[i] |= message_flags
@@ -295,12 +316,3 @@ class SenmlDecoder:
 
 def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _local_name(name: str, device_id: str) -> str:
-    """Strip a base name that repeats the device id (``gas-n01:cl2`` or ``gas-n01/cl2`` -> ``cl2``)."""
-    for separator in (":", "/"):
-        head = device_id + separator
-        if name.startswith(head):
-            return name[len(head) :]
-    return name

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 class WriteGroup:
     """Rows to write in one transaction, collected between two commits."""
 
-    readings: list[dict[str, Any]] = field(default_factory=list)
+    readings: list[tuple[str, float, float, int, bool]] = field(default_factory=list)
     quarantine: list[dict[str, Any]] = field(default_factory=list)
     alarm_inserts: list[dict[str, Any]] = field(default_factory=list)
     alarm_updates: list[dict[str, Any]] = field(default_factory=list)
@@ -74,7 +74,7 @@ class StoreWriter:
         ids = self._sensor_ids
         drill = self._drill
         self._pending.readings.extend(
-            {"sensor_id": ids[s], "time": t, "value": v, "flags": f, "drill": drill}
+            (ids[s], t, v, f, drill)
             for s, t, v, f in zip(
                 batch.sensor.tolist(), batch.time.tolist(), batch.value.tolist(), batch.flags.tolist(), strict=True
             )
@@ -172,7 +172,7 @@ class StoreWriter:
 
     async def _write(self, connection: AsyncConnection, group: WriteGroup) -> None:
         if group.readings:
-            await connection.execute(insert(readings), group.readings)
+            await _insert_readings(connection, group.readings)
         if group.quarantine:
             await connection.execute(insert(quarantine), group.quarantine)
         if group.alarm_inserts:
@@ -193,6 +193,32 @@ class StoreWriter:
             await connection.execute(statement, rows)
         for intent, now in group.notifications:
             await enqueue(connection, intent, now)
+
+
+READING_COLUMNS = ("sensor_id", "time", "value", "flags", "drill")
+
+
+async def _insert_readings(connection: AsyncConnection, rows: list[tuple[str, float, float, int, bool]]) -> None:
+    """Bulk-insert readings the fastest way each backend offers.
+
+    Readings are the bulk of all writes (10+ rows per message); SQLAlchemy's per-row parameter
+    processing would cost more than the database itself. SQLite gets one executemany of plain
+    tuples, PostgreSQL a binary COPY on the same connection and transaction.
+    """
+    dialect = connection.dialect.name
+    if dialect == "sqlite":
+        await connection.exec_driver_sql(
+            f"INSERT INTO readings ({', '.join(READING_COLUMNS)}) VALUES (?, ?, ?, ?, ?)",  # noqa: S608 - constant
+            rows,
+        )
+    elif dialect == "postgresql":
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        if driver is None:
+            raise RuntimeError("asyncpg connection is closed")
+        await driver.copy_records_to_table("readings", records=rows, columns=READING_COLUMNS)
+    else:
+        await connection.execute(insert(readings), [dict(zip(READING_COLUMNS, row, strict=True)) for row in rows])
 
 
 def _merge(first: WriteGroup, second: WriteGroup) -> WriteGroup:

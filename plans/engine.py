@@ -1,0 +1,542 @@
+"""The incident engine: opens incidents from alarms, proposes and raises tiers, pages, escalates, reminds, closes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from plans.errors import IncidentActionError, UnknownIncidentError
+from plans.incident import (
+    ActionItem,
+    Incident,
+    IncidentChanges,
+    IncidentStatus,
+    NotificationIntent,
+    NotificationKind,
+    Recipient,
+    ReportItem,
+    TimelineEntry,
+)
+from plans.model import Plan, Tier
+from plans.roster import Roster
+from plans.triggers import AlarmView, TriggerHit, highest_hit
+from rules.alarm import AlarmTransition
+from rules.sensor_table import SensorTable
+
+SYSTEM = "system"
+
+
+@dataclass
+class _PageChain:
+    """A page and its escalation: the next role is paged each time the ack deadline passes unanswered."""
+
+    incident_id: str
+    tier: Tier
+    roles: tuple[str, ...]  # escalation roles after the first page
+    deadline_s: float
+    deadline: float
+    step: int = 0
+    notification_ids: list[str] = field(default_factory=list)
+    acked_by: str = ""
+    done: bool = False
+
+
+class IncidentEngine:
+    """In-memory incidents of one site; every method returns the changes for the daemon to store and deliver."""
+
+    def __init__(self, plan: Plan, roster: Roster, table: SensorTable, *, drill: bool = False) -> None:
+        self.plan = plan
+        self.roster = roster
+        self.table = table
+        self.drill = drill
+        self.site = table.site.site
+        self.views: dict[str, AlarmView] = {}
+        self.incidents: dict[str, Incident] = {}
+        self._chains: list[_PageChain] = []
+        self._seq = 0
+
+    # ---- queries
+
+    def current(self) -> Incident | None:
+        """The site's incident that is not closed, if any."""
+        return next((i for i in self.incidents.values() if i.status is not IncidentStatus.CLOSED), None)
+
+    def incident(self, incident_id: str) -> Incident:
+        """An incident by id."""
+        try:
+            return self.incidents[incident_id]
+        except KeyError:
+            raise UnknownIncidentError(incident_id) from None
+
+    # ---- alarms in
+
+    def on_transitions(self, transitions: Iterable[AlarmTransition], now: float) -> IncidentChanges:
+        """Follow the alarm book's transitions: group, open, raise tiers, page single alarms, note all-clear."""
+        changes = IncidentChanges()
+        newly_on: list[AlarmTransition] = []
+        for tr in sorted(transitions, key=lambda t: t.time):
+            view = self.views.get(tr.alarm_id)
+            was_on = view is not None and view.on
+            if view is None:
+                view = AlarmView(
+                    tr.alarm_id,
+                    tr.rule_id,
+                    tr.sensor,
+                    tr.condition,
+                    tr.priority,
+                    tr.classification,
+                    tr.to_state,
+                    tr.process_active,
+                    tr.time,
+                )
+                self.views[tr.alarm_id] = view
+            view.state, view.process_active = tr.to_state, tr.process_active
+            if view.on and not was_on:
+                view.raised_at = tr.time
+                newly_on.append(tr)
+            incident = self.current()
+            if incident is not None and tr.alarm_id in incident.alarm_ids:
+                self._log(
+                    incident, changes, time=tr.time, kind="alarm", actor=tr.actor, text=_alarm_text(tr), ref=tr.alarm_id
+                )
+            elif incident is not None and view.on:
+                self._group(incident, changes, tr)
+        self._evaluate(now, newly_on, changes)
+        return changes
+
+    def _group(self, incident: Incident, changes: IncidentChanges, tr: AlarmTransition) -> None:
+        """Add an alarm to the open incident: a timeline line, never a new page."""
+        incident.alarm_ids.append(tr.alarm_id)
+        self._log(
+            incident, changes, time=tr.time, kind="alarm_grouped", actor=SYSTEM, text=_alarm_text(tr), ref=tr.alarm_id
+        )
+
+    def _evaluate(self, now: float, newly_on: list[AlarmTransition], changes: IncidentChanges) -> None:
+        hit = highest_hit(self.plan, self.views.values(), self.table)
+        incident = self.current()
+        if hit is not None and incident is None:
+            incident = self._open(now, hit.tier, NotificationKind.OPEN, changes, hit)
+        elif hit is not None and incident is not None and _above(hit.tier, incident.proposed_tier):
+            self._raise(incident, now, hit, changes)
+        flooding = [tr for tr in newly_on if tr.flood and (incident is None or tr.alarm_id not in incident.alarm_ids)]
+        if flooding and incident is None:
+            incident = self._open(now, None, NotificationKind.FLOOD, changes, None)
+        if incident is not None:
+            for tr in newly_on:
+                if tr.alarm_id not in incident.alarm_ids and self.views[tr.alarm_id].on:
+                    self._group(incident, changes, tr)
+        else:
+            for tr in newly_on:
+                if tr.priority.rank >= self.plan.alarm_paging.min_priority.rank:
+                    self._page_alarm(tr, changes)
+        if incident is not None:
+            self._follow_all_clear(incident, now, changes)
+
+    def _open(
+        self, now: float, tier: Tier | None, kind: NotificationKind, changes: IncidentChanges, hit: TriggerHit | None
+    ) -> Incident:
+        self._seq += 1
+        prefix = "drill-" if self.drill else ""
+        incident = Incident(f"{prefix}{self.site}-{int(now)}-{self._seq}", self.site, now, self.drill, tier)
+        self.incidents[incident.incident_id] = incident
+        # gather every alarm that is on at the site: they are the same event until a person says otherwise
+        incident.alarm_ids.extend(v.alarm_id for v in sorted(self.views.values(), key=lambda v: v.raised_at) if v.on)
+        if hit is not None:
+            incident.trigger_ids.append(hit.trigger_id)
+        why = f"trigger {hit.trigger_id}" if hit else "alarm flood (more than 10 alarms in 10 min)"
+        tier_text = f"proposed tier {tier.value} ({tier.response_level})" if tier else "no tier yet"
+        self._log(incident, changes, time=now, kind="opened", actor=SYSTEM, text=f"incident opened: {why}; {tier_text}")
+        for alarm_id in incident.alarm_ids:
+            self._log(
+                incident,
+                changes,
+                time=now,
+                kind="alarm_grouped",
+                actor=SYSTEM,
+                text=f"{alarm_id} gathered at opening",
+                ref=alarm_id,
+            )
+        if tier is None:
+            roles = tuple(self.plan.alarm_paging.roles)
+            self._notify(
+                incident,
+                changes,
+                now=now,
+                kind=kind,
+                tier=None,
+                roles=roles,
+                subject=f"alarm flood at {self.site}",
+                deadline=None,
+                step=0,
+            )
+        else:
+            self._enter_tier(incident, tier, now, kind, changes)
+        return incident
+
+    def _raise(self, incident: Incident, now: float, hit: TriggerHit, changes: IncidentChanges) -> None:
+        old = incident.proposed_tier
+        incident.proposed_tier = hit.tier
+        incident.trigger_ids.append(hit.trigger_id)
+        old_text = old.value if old else "none"
+        self._log(
+            incident,
+            changes,
+            time=now,
+            kind="tier_raised",
+            actor=SYSTEM,
+            text=f"proposed tier {old_text} -> {hit.tier.value} ({hit.tier.response_level}): trigger {hit.trigger_id}",
+        )
+        self._enter_tier(incident, hit.tier, now, NotificationKind.TIER_CHANGE, changes)
+
+    def _enter_tier(
+        self, incident: Incident, tier: Tier, now: float, kind: NotificationKind, changes: IncidentChanges
+    ) -> None:
+        """Page the tier's roles, start its escalation chain, add its checklist and reports."""
+        spec = self.plan.tier(tier)
+        for chain in self._chains:
+            if chain.incident_id == incident.incident_id and not chain.done:
+                chain.done = True  # the new tier's page supersedes the lower tier's escalation
+        chain = _PageChain(
+            incident.incident_id, tier, tuple(spec.escalation), spec.ack_deadline_s, now + spec.ack_deadline_s
+        )
+        self._chains.append(chain)
+        subject = f"{spec.name}: {self.site}"
+        note = self._notify(
+            incident,
+            changes,
+            now=now,
+            kind=kind,
+            tier=tier,
+            roles=tuple(spec.notify),
+            subject=subject,
+            deadline=chain.deadline,
+            step=0,
+        )
+        chain.notification_ids.append(note.notification_id)
+        for action in spec.actions:
+            if action.id not in incident.actions:
+                incident.actions[action.id] = ActionItem(action.id, action.text, action.role, tier)
+        for report in spec.reports:
+            if report.id not in incident.reports:
+                incident.reports[report.id] = ReportItem(
+                    report.id, report.name, report.to, report.role, now + report.due_s
+                )
+                self._log(
+                    incident,
+                    changes,
+                    time=now,
+                    kind="report_due",
+                    actor=SYSTEM,
+                    text=f"{report.name} to {report.to} due within {report.due_s / 3600:g} h",
+                    ref=report.id,
+                )
+
+    def _page_alarm(self, tr: AlarmTransition, changes: IncidentChanges) -> None:
+        roles = tuple(self.plan.alarm_paging.roles)
+        changes.notifications.append(
+            NotificationIntent(
+                notification_id=f"alarm/{tr.alarm_id}/{tr.time:.3f}",
+                kind=NotificationKind.ALARM,
+                time=tr.time,
+                incident_id=None,
+                tier=None,
+                roles=roles,
+                recipients=self._recipients(roles, tr.time),
+                subject=self._subject(f"{tr.priority.value} alarm {tr.sensor_id}"),
+                body=f"{tr.message_zh}\n{tr.message_en}",
+                ack_deadline=None,  # the alarm itself is acknowledged; the alarm book re-alarms if left standing
+                alarm_ids=(tr.alarm_id,),
+                drill=self.drill,
+            )
+        )
+
+    def _follow_all_clear(self, incident: Incident, now: float, changes: IncidentChanges) -> None:
+        returned = all(self.views[a].returned for a in incident.alarm_ids if a in self.views)
+        if incident.status is IncidentStatus.OPEN and returned:
+            incident.status = IncidentStatus.ALL_CLEAR
+            self._log(
+                incident,
+                changes,
+                time=now,
+                kind="all_clear",
+                actor=SYSTEM,
+                text="every alarm returned to normal; a person may close",
+            )
+        elif incident.status is IncidentStatus.ALL_CLEAR and not returned:
+            incident.status = IncidentStatus.OPEN
+            self._log(
+                incident, changes, time=now, kind="reopened", actor=SYSTEM, text="an alarm of the incident is on again"
+            )
+
+    # ---- time
+
+    def tick(self, now: float) -> IncidentChanges:
+        """Escalate unacknowledged pages past their deadline and remind overdue reports."""
+        changes = IncidentChanges()
+        for chain in list(self._chains):
+            while not chain.done and not chain.acked_by and chain.deadline <= now:
+                self._escalate(chain, changes)
+        for incident in self.incidents.values():
+            if incident.status is IncidentStatus.CLOSED:
+                continue
+            for report in incident.reports.values():
+                if report.sent_at is not None or report.due_at > now:
+                    continue
+                last = report.last_reminder_at
+                if last is not None and now - last < self.plan.reminder_interval_s:
+                    continue
+                report.last_reminder_at = now
+                overdue_min = (now - report.due_at) / 60
+                self._log(
+                    incident,
+                    changes,
+                    time=now,
+                    kind="report_overdue",
+                    actor=SYSTEM,
+                    text=f"{report.name} overdue by {overdue_min:.0f} min",
+                    ref=report.report_id,
+                )
+                self._notify(
+                    incident,
+                    changes,
+                    now=now,
+                    kind=NotificationKind.REMINDER,
+                    tier=incident.proposed_tier,
+                    roles=(report.role,),
+                    subject=f"overdue: {report.name} to {report.to}",
+                    deadline=None,
+                    step=0,
+                )
+        return changes
+
+    def _escalate(self, chain: _PageChain, changes: IncidentChanges) -> None:
+        incident = self.incidents[chain.incident_id]
+        at = chain.deadline
+        if chain.step >= len(chain.roles):
+            chain.done = True
+            self._log(
+                incident,
+                changes,
+                time=at,
+                kind="escalation_exhausted",
+                actor=SYSTEM,
+                text="nobody acknowledged; escalation chain ended",
+            )
+            return
+        role = chain.roles[chain.step]
+        chain.step += 1
+        chain.deadline = at + chain.deadline_s
+        self._log(
+            incident,
+            changes,
+            time=at,
+            kind="escalated",
+            actor=SYSTEM,
+            text=f"page not acknowledged within {chain.deadline_s:g} s: escalated to {role}",
+        )
+        note = self._notify(
+            incident,
+            changes,
+            now=at,
+            kind=NotificationKind.ESCALATION,
+            tier=chain.tier,
+            roles=(role,),
+            subject=f"ESCALATED {self.plan.tier(chain.tier).name}: {self.site}",
+            deadline=chain.deadline,
+            step=chain.step,
+        )
+        chain.notification_ids.append(note.notification_id)
+
+    # ---- people
+
+    def acknowledge_notification(self, notification_id: str, actor: str, now: float) -> IncidentChanges:
+        """A person acknowledges a page: its escalation stops."""
+        chain = next((c for c in self._chains if notification_id in c.notification_ids), None)
+        if chain is None:
+            raise UnknownIncidentError(
+                f"no incident page {notification_id!r} (single-alarm pages are acked on the alarm)"
+            )
+        if chain.acked_by:
+            raise IncidentActionError(f"{notification_id} already acknowledged by {chain.acked_by}")
+        chain.acked_by = actor
+        changes = IncidentChanges()
+        incident = self.incidents[chain.incident_id]
+        self._log(
+            incident,
+            changes,
+            time=now,
+            kind="notification_ack",
+            actor=actor,
+            text=f"page acknowledged by {actor}",
+            ref=notification_id,
+        )
+        return changes
+
+    def confirm_level(self, incident_id: str, tier: Tier, actor: str, now: float, reason: str = "") -> IncidentChanges:
+        """A person sets the response level actually in force (it may differ from the proposed tier)."""
+        incident = self._open_incident(incident_id)
+        incident.confirmed_tier, incident.confirmed_by = tier, actor
+        changes = IncidentChanges()
+        text = f"response level confirmed: {tier.value} ({tier.response_level})" + (f": {reason}" if reason else "")
+        self._log(incident, changes, time=now, kind="level_confirmed", actor=actor, text=text)
+        return changes
+
+    def complete_action(self, incident_id: str, action_id: str, actor: str, now: float) -> IncidentChanges:
+        """Tick a checklist item."""
+        incident = self._open_incident(incident_id)
+        action = incident.actions.get(action_id)
+        if action is None:
+            raise UnknownIncidentError(f"{incident_id} has no action {action_id!r}")
+        if action.done_at is not None:
+            raise IncidentActionError(f"action {action_id} already done by {action.done_by}")
+        action.done_by, action.done_at = actor, now
+        changes = IncidentChanges()
+        self._log(
+            incident, changes, time=now, kind="checklist", actor=actor, text=f"done: {action.text}", ref=action_id
+        )
+        return changes
+
+    def report_sent(self, incident_id: str, report_id: str, actor: str, now: float) -> IncidentChanges:
+        """Record that a report went out; its reminders stop."""
+        incident = self._open_incident(incident_id)
+        report = incident.reports.get(report_id)
+        if report is None:
+            raise UnknownIncidentError(f"{incident_id} has no report {report_id!r}")
+        report.sent_by, report.sent_at = actor, now
+        changes = IncidentChanges()
+        late = " (late)" if now > report.due_at else ""
+        self._log(
+            incident,
+            changes,
+            time=now,
+            kind="report_sent",
+            actor=actor,
+            text=f"{report.name} sent to {report.to}{late}",
+            ref=report_id,
+        )
+        return changes
+
+    def comment(self, incident_id: str, actor: str, text: str, now: float) -> IncidentChanges:
+        """Add a comment to the timeline."""
+        incident = self.incident(incident_id)
+        changes = IncidentChanges()
+        self._log(incident, changes, time=now, kind="comment", actor=actor, text=text)
+        return changes
+
+    def close(self, incident_id: str, actor: str, now: float, reason: str = "") -> IncidentChanges:
+        """Close (terminate the response) - only once every alarm of the incident has returned to normal."""
+        incident = self._open_incident(incident_id)
+        on = [a for a in incident.alarm_ids if a in self.views and not self.views[a].returned]
+        if on:
+            raise IncidentActionError(f"{len(on)} alarm(s) still on or latched: {', '.join(on[:5])}")
+        incident.status = IncidentStatus.CLOSED
+        incident.closed_at, incident.closed_by = now, actor
+        for chain in self._chains:
+            if chain.incident_id == incident_id:
+                chain.done = True
+        changes = IncidentChanges()
+        self._log(
+            incident,
+            changes,
+            time=now,
+            kind="closed",
+            actor=actor,
+            text="incident closed" + (f": {reason}" if reason else ""),
+        )
+        roles = tuple(
+            self.plan.tier(incident.proposed_tier).notify if incident.proposed_tier else self.plan.alarm_paging.roles
+        )
+        self._notify(
+            incident,
+            changes,
+            now=now,
+            kind=NotificationKind.RESOLVE,
+            tier=incident.proposed_tier,
+            roles=roles,
+            subject=f"resolved: {self.site}",
+            deadline=None,
+            step=0,
+        )
+        return changes
+
+    def _open_incident(self, incident_id: str) -> Incident:
+        incident = self.incident(incident_id)
+        if incident.status is IncidentStatus.CLOSED:
+            raise IncidentActionError(f"{incident_id} is closed")
+        return incident
+
+    # ---- output
+
+    def _log(
+        self,
+        incident: Incident,
+        changes: IncidentChanges,
+        *,
+        time: float,
+        kind: str,
+        actor: str,
+        text: str,
+        ref: str = "",
+    ) -> None:
+        entry = TimelineEntry(incident.incident_id, time, kind, actor, text, ref, self.drill)
+        incident.timeline.append(entry)
+        changes.timeline.append(entry)
+
+    def _subject(self, text: str) -> str:
+        return f"[演练 DRILL] {text}" if self.drill else text
+
+    def _recipients(self, roles: tuple[str, ...], now: float) -> tuple[Recipient, ...]:
+        return tuple(
+            Recipient(p.id, p.name, role, tuple((c.type, c.address) for c in p.channels))
+            for role in roles
+            for p in self.roster.on_duty(role, now)
+        )
+
+    def _notify(
+        self,
+        incident: Incident,
+        changes: IncidentChanges,
+        *,
+        now: float,
+        kind: NotificationKind,
+        tier: Tier | None,
+        roles: tuple[str, ...],
+        subject: str,
+        deadline: float | None,
+        step: int,
+    ) -> NotificationIntent:
+        note = NotificationIntent(
+            notification_id=f"{incident.incident_id}/n{sum(e.kind == 'notification' for e in incident.timeline) + 1}",
+            kind=kind,
+            time=now,
+            incident_id=incident.incident_id,
+            tier=tier,
+            roles=roles,
+            recipients=self._recipients(roles, now),
+            subject=self._subject(subject),
+            body="\n".join(self.views[a].alarm_id for a in incident.alarm_ids if a in self.views),
+            ack_deadline=deadline,
+            escalation_step=step,
+            alarm_ids=tuple(incident.alarm_ids),
+            drill=self.drill,
+        )
+        changes.notifications.append(note)
+        names = ", ".join(f"{r.name} ({r.role})" for r in note.recipients) or "nobody on duty"
+        self._log(
+            incident,
+            changes,
+            time=now,
+            kind="notification",
+            actor=SYSTEM,
+            text=f"{kind.value} page to {names}",
+            ref=note.notification_id,
+        )
+        return note
+
+
+def _above(tier: Tier, current: Tier | None) -> bool:
+    return current is None or tier.rank > current.rank
+
+
+def _alarm_text(tr: AlarmTransition) -> str:
+    return f"{tr.alarm_id}: {tr.from_state.value} -> {tr.to_state.value} ({tr.reason}) {tr.message_en}"

@@ -1,0 +1,296 @@
+"""The rule engine: detector condition transitions and batch readings in, alarm events out."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from detectors.conditions import ConditionEvents
+from detectors.hysteresis import HysteresisState, SortedBatch
+from detectors.kinds import CANONICAL_UNIT
+from detectors.readings import ReadingBatch
+from detectors.thresholds import HIGH, LOW, ThresholdDetector, ThresholdParams
+from rules import condition_names
+from rules.model import Classification, Priority, Rule
+from rules.selector import selected_sensors
+from rules.sensor_table import SensorTable
+
+
+def alarm_id_of(rule_id: str, sensor_id: str) -> str:
+    """The stable id of the alarm a rule raises at a sensor."""
+    return f"{rule_id}@{sensor_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmEvent:
+    """A rule's condition turned on or off at a sensor (after the rule's on/off delay)."""
+
+    alarm_id: str
+    rule_id: str
+    sensor: int  # number in the sensor table
+    sensor_id: str
+    condition: str
+    time: float
+    active: bool
+    value: float
+    level: float
+    priority: Priority
+    classification: Classification
+    latching: bool
+    message_zh: str
+    message_en: str
+
+
+def _fmt(x: float) -> str:
+    return "-" if np.isnan(x) else f"{x:.4g}"
+
+
+@dataclass
+class _Pending:
+    """An event waiting out its rule's on- or off-delay."""
+
+    due: float
+    event: AlarmEvent
+
+
+@dataclass
+class RuleEngine:
+    """Matches condition transitions to rules and evaluates ``level`` rules on reading batches."""
+
+    rules: Sequence[Rule]
+    table: SensorTable
+    _by_condition: dict[str, list[tuple[Rule, NDArray[np.bool_]]]] = field(init=False, default_factory=dict)
+    _level: list[tuple[Rule, ThresholdDetector]] = field(init=False, default_factory=list)
+    _emitted: dict[str, bool] = field(init=False, default_factory=dict)  # alarm id -> last emitted state
+    _pending: dict[str, _Pending] = field(init=False, default_factory=dict)
+    _rules_by_id: dict[str, Rule] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.table)
+        self._rules_by_id = {rule.id: rule for rule in self.rules}
+        for rule in self.rules:
+            mask = selected_sensors(rule.selector, self.table)
+            params = rule.condition.params
+            if params is None:
+                self._by_condition.setdefault(rule.condition.name, []).append((rule, mask))
+                continue
+            nan = np.full(n, np.nan)
+
+            def level(value: float | None, mask: NDArray[np.bool_] = mask) -> NDArray[np.float64]:
+                return np.where(mask, np.nan if value is None else value, np.nan)
+
+            # one detector per level rule: the debouncing kernel carries per-sensor state for us
+            detector = ThresholdDetector(
+                ThresholdParams(
+                    high=level(params.above),
+                    high_high=nan,
+                    low=level(params.below),
+                    deadband=np.full(n, params.deadband),
+                    on_delay_s=np.full(n, rule.on_delay_s),
+                    off_delay_s=np.full(n, rule.off_delay_s),
+                )
+            )
+            self._level.append((rule, detector))
+
+    def rules_for(self, condition: str) -> list[Rule]:
+        """Rules that react to a detector condition."""
+        return [rule for rule, _ in self._by_condition.get(condition, [])]
+
+    def sensors_of(self, rule_id: str) -> list[str]:
+        """Sensor ids a rule applies to."""
+        for pairs in self._by_condition.values():
+            for rule, mask in pairs:
+                if rule.id == rule_id:
+                    return [self.table.sensors[i].id for i in np.flatnonzero(mask)]
+        for rule, detector in self._level:
+            if rule.id == rule_id:
+                p = detector.params
+                hit = ~np.isnan(p.high) | ~np.isnan(p.low)
+                return [self.table.sensors[i].id for i in np.flatnonzero(hit)]
+        raise KeyError(rule_id)
+
+    def process(
+        self,
+        now: float,
+        condition_events: Sequence[ConditionEvents] = (),
+        batch: ReadingBatch | None = None,
+        valid: NDArray[np.bool_] | None = None,
+        sorted_batch: SortedBatch | None = None,
+    ) -> list[AlarmEvent]:
+        """Turn this cycle's condition transitions and readings into alarm events, in time order.
+
+        ``valid`` is the batch's valid mask in batch order (default ``batch.valid_mask()``); pass the
+        ``sorted_batch`` the detection core already built to save a sort. Events still inside a rule's
+        on/off delay are held and released by a later call whose ``now`` is past the delay.
+        """
+        raw: list[AlarmEvent] = []
+        for events in condition_events:
+            for rule, mask in self._by_condition.get(events.condition, []):
+                raw.extend(self._events_for(rule, mask, events))
+        if batch is not None and len(batch) and self._level:
+            raw.extend(self._level_events(batch, valid, sorted_batch))
+        raw.sort(key=lambda e: e.time)
+        out: list[AlarmEvent] = []
+        for event in raw:
+            self._release_one(event.alarm_id, event.time, out)
+            self._offer(event, out)
+        self._release_due(now, out)
+        out.sort(key=lambda e: e.time)
+        return out
+
+    def _events_for(self, rule: Rule, mask: NDArray[np.bool_], events: ConditionEvents) -> list[AlarmEvent]:
+        hit = np.flatnonzero(mask[events.sensor])
+        return [
+            self._event(
+                rule,
+                int(events.sensor[i]),
+                time=float(events.time[i]),
+                active=bool(events.active[i]),
+                value=float(events.value[i]),
+                level=float(events.level[i]),
+            )
+            for i in hit
+        ]
+
+    def _level_events(
+        self, batch: ReadingBatch, valid: NDArray[np.bool_] | None, sorted_batch: SortedBatch | None
+    ) -> list[AlarmEvent]:
+        sb = sorted_batch if sorted_batch is not None else SortedBatch.build(batch.sensor, batch.time)
+        value = batch.value[sb.order]
+        ok = (valid if valid is not None else batch.valid_mask())[sb.order]
+        out: list[AlarmEvent] = []
+        for rule, detector in self._level:
+            for events in detector.process(sb, value, ok):
+                if events.condition not in (HIGH, LOW):
+                    continue
+                out.extend(
+                    self._event(rule, int(s), time=float(t), active=bool(a), value=float(v), level=float(lv))
+                    for s, t, a, v, lv in zip(
+                        events.sensor, events.time, events.active, events.value, events.level, strict=True
+                    )
+                )
+        return out
+
+    def _event(self, rule: Rule, sensor: int, *, time: float, active: bool, value: float, level: float) -> AlarmEvent:
+        spec = self.table.sensors[sensor]
+        device = self.table.devices[int(self.table.device_of[sensor])]
+        fields = {
+            "sensor": spec.id,
+            "device": device.id,
+            "zone": self.table.zone[sensor],
+            "site": self.table.site.site,
+            "value": _fmt(value),
+            "level": _fmt(level),
+            "unit": CANONICAL_UNIT[spec.kind],
+            "substance": spec.substance or "",
+            "nuclide": device.source.nuclide if device.source else "",
+            "category": device.source.category if device.source else "",
+            "rule": rule.id,
+        }
+        return AlarmEvent(
+            alarm_id=alarm_id_of(rule.id, spec.id),
+            rule_id=rule.id,
+            sensor=sensor,
+            sensor_id=spec.id,
+            condition=rule.condition.name,
+            time=time,
+            active=active,
+            value=value,
+            level=level,
+            priority=rule.priority,
+            classification=rule.classification,
+            latching=rule.latching,
+            message_zh=rule.message.zh.format(**fields),
+            message_en=rule.message.en.format(**fields),
+        )
+
+    def _rule(self, rule_id: str) -> Rule:
+        return self._rules_by_id[rule_id]
+
+    def _offer(self, event: AlarmEvent, out: list[AlarmEvent]) -> None:
+        """Emit now, hold for the rule's delay, or drop because it undoes a held event."""
+        if event.condition == condition_names.LEVEL:
+            # the threshold kernel has already applied the delays
+            self._emit(event, out)
+            return
+        self._pending.pop(event.alarm_id, None)
+        if event.active == self._emitted.get(event.alarm_id, False):
+            return  # the opposite transition was still waiting out its delay: the blip never happened
+        rule = self._rule(event.rule_id)
+        delay = rule.on_delay_s if event.active else rule.off_delay_s
+        if delay <= 0:
+            self._emit(event, out)
+        else:
+            self._pending[event.alarm_id] = _Pending(event.time + delay, event)
+
+    def _emit(self, event: AlarmEvent, out: list[AlarmEvent]) -> None:
+        self._emitted[event.alarm_id] = event.active
+        out.append(event)
+
+    def _release_one(self, alarm_id: str, time: float, out: list[AlarmEvent]) -> None:
+        pending = self._pending.get(alarm_id)
+        if pending is not None and pending.due <= time:
+            del self._pending[alarm_id]
+            self._emit(_delayed(pending), out)
+
+    def _release_due(self, now: float, out: list[AlarmEvent]) -> None:
+        due = [(p.due, alarm_id) for alarm_id, p in self._pending.items() if p.due <= now]
+        heapq.heapify(due)
+        while due:
+            _, alarm_id = heapq.heappop(due)
+            self._emit(_delayed(self._pending.pop(alarm_id)), out)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Carried state as plain data (JSON-able) for the daemon to persist."""
+        return {
+            "emitted": dict(self._emitted),
+            "pending": [_event_to_dict(p.event) | {"due": p.due} for p in self._pending.values()],
+            "level": {
+                rule.id: {
+                    name: {"raw": st.raw.tolist(), "raw_since": st.raw_since.tolist(), "active": st.active.tolist()}
+                    for name, st in detector.states.items()
+                }
+                for rule, detector in self._level
+            },
+        }
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Restore carried state saved by ``snapshot`` (rules and sensor table must be the same)."""
+        self._emitted = {str(k): bool(v) for k, v in snapshot["emitted"].items()}
+        self._pending = {}
+        for item in snapshot["pending"]:
+            data = dict(item)
+            due = float(data.pop("due"))
+            event = _event_from_dict(data)
+            self._pending[event.alarm_id] = _Pending(due, event)
+        for rule, detector in self._level:
+            for name, st in snapshot["level"].get(rule.id, {}).items():
+                detector.states[name] = HysteresisState(
+                    np.asarray(st["raw"], np.bool_),
+                    np.asarray(st["raw_since"], np.float64),
+                    np.asarray(st["active"], np.bool_),
+                )
+
+
+def _delayed(pending: _Pending) -> AlarmEvent:
+    """The held event, stamped with the moment its delay ran out."""
+    e = pending.event
+    return AlarmEvent(
+        e.alarm_id, e.rule_id, e.sensor, e.sensor_id, e.condition, pending.due, e.active, e.value, e.level,
+        e.priority, e.classification, e.latching, e.message_zh, e.message_en,
+    )
+
+
+def _event_to_dict(event: AlarmEvent) -> dict[str, Any]:
+    return {name: getattr(event, name) for name in AlarmEvent.__slots__}
+
+
+def _event_from_dict(data: dict[str, Any]) -> AlarmEvent:
+    return AlarmEvent(
+        **{**data, "priority": Priority(data["priority"]), "classification": Classification(data["classification"])}
+    )

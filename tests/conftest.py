@@ -1,0 +1,132 @@
+"""Shared fixtures: real brokers, real databases, a running service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from daemon.config import DEFAULT_SITE, ServiceConfig
+from daemon.service import Service
+from daemon.site_file import load_site
+from daemon.store.engine import create_engine
+from rules.site import Site
+
+MACHINE_BROKER = ("127.0.0.1", 1883)
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1/test"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def demo_site() -> Site:
+    """The shipped demo site."""
+    return load_site(DEFAULT_SITE)
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique token for topic prefixes, client ids and database names."""
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A fresh SQLite file."""
+    return f"sqlite:///{tmp_path / 'hazwatch.db'}"
+
+
+@contextlib.asynccontextmanager
+async def fresh_postgres(name: str) -> AsyncIterator[str]:
+    """Create a database on the machine's PostgreSQL for one test; drop it afterwards."""
+    admin = create_engine(POSTGRES_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql://postgres@127.0.0.1/{name}"
+    finally:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+@pytest.fixture
+async def postgres_url(unique: str) -> AsyncIterator[str]:
+    """A fresh database on the machine's PostgreSQL."""
+    async with fresh_postgres(f"hazwatch_test_{unique}") as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path, unique: str) -> AsyncIterator[str]:
+    """Each store test runs on a SQLite file and on the machine's PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'hazwatch.db'}"
+        return
+    async with fresh_postgres(f"hazwatch_test_{unique}") as url:
+        yield url
+
+
+@pytest.fixture
+def machine_broker() -> tuple[str, int]:
+    """The Mosquitto this machine runs; the test fails (not skips) when it is down."""
+    with socket.create_connection(MACHINE_BROKER, timeout=2):
+        pass
+    return MACHINE_BROKER
+
+
+@pytest.fixture
+def own_mosquitto(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    """A private Mosquitto on a free port, for tests that must stop or restart the broker."""
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    port = free_port()
+    config = tmp_path / "mosquitto.conf"
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    process = subprocess.Popen([binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            subprocess.run(["sleep", "0.05"], check=True)
+        yield ("127.0.0.1", port)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def service_config(broker: str, db_url: str, prefix: str, client_id: str) -> ServiceConfig:
+    """A config for an in-process test service: HTTP on a free port, unique topics and client id."""
+    config = ServiceConfig()
+    config.mqtt.broker = broker
+    config.mqtt.topic_prefix = prefix
+    config.mqtt.client_id = client_id
+    config.database.url = db_url
+    config.http.port = 0
+    config.ingest.batch_max_delay_s = 0.02
+    return config
+
+
+@contextlib.asynccontextmanager
+async def running_service(config: ServiceConfig, site: Site, **kwargs: object) -> AsyncIterator[Service]:
+    """Start a service, wait for its subscription, stop it afterwards."""
+    service = Service(config, site, **kwargs)  # type: ignore[arg-type]
+    await service.start()
+    try:
+        async with asyncio.timeout(15):
+            await service.wait_connected()
+        yield service
+    finally:
+        await service.stop()

@@ -1,0 +1,45 @@
+"""Shared fixtures for the plans tests: demo site, default rules, plan and roster, and an alarm-to-incident rig."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from plans_support import DEMO_SITE, Rig
+
+from plans.loading import load_plan, load_roster
+from plans.model import Plan
+from plans.roster import Roster
+from rules.loading import load_default_rules
+from rules.model import Rule
+from rules.sensor_table import SensorTable
+from rules.site import Site
+
+
+@pytest.fixture(scope="session")
+def table() -> SensorTable:
+    return SensorTable.build(Site.model_validate(yaml.safe_load(DEMO_SITE.read_text(encoding="utf-8"))))
+
+
+@pytest.fixture(scope="session")
+def default_rules() -> list[Rule]:
+    return load_default_rules()
+
+
+@pytest.fixture(scope="session")
+def plan() -> Plan:
+    return load_plan()
+
+
+@pytest.fixture(scope="session")
+def roster() -> Roster:
+    return load_roster()
+
+
+@pytest.fixture
+def rig(table: SensorTable, default_rules: list[Rule], plan: Plan, roster: Roster) -> Rig:
+    return Rig(table, default_rules, plan, roster, drill=False)
+
+
+@pytest.fixture
+def drill_rig(table: SensorTable, default_rules: list[Rule], plan: Plan, roster: Roster) -> Rig:
+    return Rig(table, default_rules, plan, roster, drill=True)
