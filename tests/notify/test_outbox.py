@@ -7,7 +7,6 @@ import json
 
 import pytest
 from aiohttp import web
-from notify_support import engine, intent_to, notify_config, start_receiver
 from prometheus_client import CollectorRegistry
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -25,8 +24,7 @@ from daemon.store.engine import create_engine
 from daemon.store.schema import alarms, notifications
 from daemon.store.writer import StoreWriter
 from rules.sensor_table import SensorTable
-
-__all__ = ["engine"]  # the fixture, re-exported so pytest finds it
+from tests.notify.notify_support import intent_to, notify_config, start_receiver
 
 ALARM_ROW = {
     "id": 7,

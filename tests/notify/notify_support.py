@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.notify.config import ChannelTarget, NotifyConfig, Recipient
 from daemon.notify.model import AlertFacts, ChecklistLine, NotificationIntent
-from daemon.store.engine import create_engine, migrate
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -53,15 +49,6 @@ async def start_receiver(handler: Handler) -> Receiver:
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     receiver.url = f"http://127.0.0.1:{port}"
     return receiver
-
-
-@pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    """A migrated SQLite file in a temp dir."""
-    db = create_engine(f"sqlite:///{tmp_path / 'hazwatch.db'}")
-    await migrate(db)
-    yield db
-    await db.dispose()
 
 
 def sample_facts(*, drill: bool = False, status: str = "firing", since: float = 1_700_000_000.0) -> AlertFacts:

@@ -20,7 +20,6 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
-from notify_support import free_port, sample_facts, start_receiver
 
 from daemon.notify.channels.alertmanager import AlertmanagerChannel
 from daemon.notify.channels.base import Delivery, DeliveryError
@@ -31,6 +30,7 @@ from daemon.notify.channels.webhook import SIGNATURE_HEADER, WebhookChannel
 from daemon.notify.config import ChannelTarget, SmtpConfig
 from daemon.notify.model import AlertFacts
 from daemon.notify.render import DRILL_LINE
+from tests.notify.notify_support import free_port, sample_facts, start_receiver
 
 
 def delivery(target: ChannelTarget, facts: AlertFacts, language: str = "zh", now: float = 1_700_000_100.0) -> Delivery:
