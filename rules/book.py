@@ -175,9 +175,7 @@ class AlarmBook:
         alarm.acked_at = now
         return self._settled(alarm, now, actor, reason or "reset")
 
-    def shelve(
-        self, alarm_id: str, actor: str, reason: str, duration_s: float, now: float
-    ) -> list[AlarmTransition]:
+    def shelve(self, alarm_id: str, actor: str, reason: str, duration_s: float, now: float) -> list[AlarmTransition]:
         """Shelve an alarm for at most ``config.max_shelve_s``; it returns by itself when the time ends."""
         alarm = self.get(alarm_id)
         if not alarm.shelvable:

@@ -281,8 +281,20 @@ def _delayed(pending: _Pending) -> AlarmEvent:
     """The held event, stamped with the moment its delay ran out."""
     e = pending.event
     return AlarmEvent(
-        e.alarm_id, e.rule_id, e.sensor, e.sensor_id, e.condition, pending.due, e.active, e.value, e.level,
-        e.priority, e.classification, e.latching, e.message_zh, e.message_en,
+        e.alarm_id,
+        e.rule_id,
+        e.sensor,
+        e.sensor_id,
+        e.condition,
+        pending.due,
+        e.active,
+        e.value,
+        e.level,
+        e.priority,
+        e.classification,
+        e.latching,
+        e.message_zh,
+        e.message_en,
     )
 
 

@@ -13,4 +13,3 @@ class AlarmActionError(RulesError):
 
 class UnknownAlarmError(RulesError, KeyError):
     """No alarm with that id exists."""
-
