@@ -2,10 +2,10 @@
 
 A private Mosquitto, the full service (ingest, detection, alarm, outbox commit in the alarm's transaction, delivery
 worker) on SQLite, a background publisher at ``--rate`` messages/s to the gamma stations (normal values), and a
-local webhook receiver. The load comes from a separate process (like a real device fleet) so the service's event loop
-does not pay for generating it. Each event publishes one message that crosses a chlorine high-high level (two readings 11 s
-apart in device time, so the 10 s on-delay is met inside the message); the clock stops when the webhook request
-arrives. Events go one at a time, rotating over the chlorine detectors; each is cleared before the next.
+local webhook receiver. The load comes from a separate process (like a real device fleet) so the service's event
+loop does not pay for generating it. Each event publishes one message that crosses a chlorine high-high level (two
+readings 11 s apart in device time, so the 10 s on-delay is met inside the message); the clock stops when the
+webhook request arrives. Events go one at a time, rotating over the chlorine detectors; each is cleared before the next.
 
     python bench/latency.py [--events 250] [--rate 1000]
 """

@@ -21,6 +21,7 @@ class BrokerTarget:
     tls: bool = False
     username: str | None = None
     password: str | None = None
+    port_chosen: bool = True  # False for plain `embedded`: another port may be used if the default is taken
 
 
 def parse_broker(value: str) -> BrokerTarget:
@@ -28,7 +29,7 @@ def parse_broker(value: str) -> BrokerTarget:
     if value == "embedded" or value.startswith("embedded:"):
         rest = value.removeprefix("embedded").removeprefix(":")
         if not rest:
-            return BrokerTarget(EMBEDDED_DEFAULT_HOST, EMBEDDED_DEFAULT_PORT, embedded=True)
+            return BrokerTarget(EMBEDDED_DEFAULT_HOST, EMBEDDED_DEFAULT_PORT, embedded=True, port_chosen=False)
         host, _, port_text = rest.rpartition(":")
         if not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
             raise ConfigError([f"--broker {value!r}: expected embedded:HOST:PORT, e.g. embedded:127.0.0.1:1883"])

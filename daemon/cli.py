@@ -6,10 +6,10 @@ import argparse
 import logging
 import sys
 
-from daemon.commands import check_config, run, user
+from daemon.commands import check_config, drills, run, user
 from daemon.errors import ConfigError, HazwatchError
 
-COMMANDS = (run, check_config, user)
+COMMANDS = (run, check_config, drills, user)
 
 
 def build_parser() -> argparse.ArgumentParser:

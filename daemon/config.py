@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from daemon.errors import ConfigError
 from daemon.notify.config import NotifyConfig
-from daemon.yaml_lines import format_validation_error
+from rules.yaml_source import YamlDocument, validation_issues
 
 DEFAULT_SITE = Path(__file__).parent / "sites" / "demo-park.yaml"
 
@@ -79,6 +79,24 @@ class IngestConfig(Section):
     quarantine_log_interval_s: float = Field(60.0, gt=0, description="Log each quarantine reason at most this often.")
 
 
+class RecordingConfig(Section):
+    """Continuous recording of everything that arrives over MQTT (for later replay as a drill)."""
+
+    enabled: bool = Field(False, description="Record every MQTT message as it arrives (JSON Lines).")
+    dir: Path = Field(Path("recordings"), description="Directory for the recording files.")
+    rotate_mb: int = Field(256, ge=1, description="Start a new file when the current one reaches this size (MiB).")
+
+
+class AlarmConfig(Section):
+    """Rules, emergency plan and duty roster; empty means the shipped defaults."""
+
+    rule_files: list[Path] = Field(default_factory=list, description="Rule files (YAML); empty: rules/defaults/*.")
+    plan_file: Path | None = Field(None, description="Emergency plan (YAML); default: plans/defaults/city-plan.yaml.")
+    roster_file: Path | None = Field(None, description="Duty roster (YAML); default: plans/defaults/roster.yaml.")
+    tick_interval_s: float = Field(1.0, gt=0, description="How often timers (delays, shelving, escalation) run.")
+    checkpoint_interval_s: float = Field(30.0, gt=0, description="How often the alarm state is saved for restarts.")
+
+
 class ServiceConfig(Section):
     """Top-level service config."""
 
@@ -87,6 +105,8 @@ class ServiceConfig(Section):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    recording: RecordingConfig = Field(default_factory=RecordingConfig)
+    alarms: AlarmConfig = Field(default_factory=AlarmConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], Field(description="Logging level.")] = "INFO"
 
@@ -107,7 +127,8 @@ def load_config(path: Path | None, environ: dict[str, str] | None = None) -> Ser
     try:
         config = ServiceConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, str(path or "<defaults>"), _toml_line_finder(path))) from exc
+        document = YamlDocument(str(path or "<defaults>"), data, _toml_lines(path))
+        raise ConfigError.from_issues(validation_issues(document, exc)) from exc
     if password := env.get("HAZWATCH_MQTT_PASSWORD"):
         config.mqtt.password = SecretStr(password)
     if db_url := env.get("HAZWATCH_DB_URL"):
@@ -115,11 +136,11 @@ def load_config(path: Path | None, environ: dict[str, str] | None = None) -> Ser
     return config
 
 
-def _toml_line_finder(path: Path | None) -> dict[tuple[str, ...], int]:
+def _toml_lines(path: Path | None) -> dict[tuple[str | int, ...], int]:
     """Best-effort map of dotted key paths to line numbers (tomllib keeps no positions)."""
     if path is None:
         return {}
-    lines: dict[tuple[str, ...], int] = {}
+    lines: dict[tuple[str | int, ...], int] = {}
     table: tuple[str, ...] = ()
     try:
         text = path.read_text(encoding="utf-8")

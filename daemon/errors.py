@@ -1,5 +1,11 @@
 """The daemon's error hierarchy."""
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rules.yaml_source import ConfigIssue
+
 
 class HazwatchError(Exception):
     """Base of every error hazwatch raises on purpose."""
@@ -14,3 +20,14 @@ class ConfigError(HazwatchError):
     def __init__(self, issues: list[str]) -> None:
         super().__init__("\n".join(issues))
         self.issues = issues
+
+    @classmethod
+    def from_issues(cls, issues: Iterable[ConfigIssue]) -> ConfigError:
+        """From located issues of the rules/plans loaders."""
+        return cls([format_issue(issue) for issue in issues])
+
+
+def format_issue(issue: ConfigIssue) -> str:
+    """``file:line: field: message`` (the field is left out when the whole file is at fault)."""
+    where = f"{issue.file}:{issue.line}" if issue.line else issue.file
+    return f"{where}: {issue.field}: {issue.message}" if issue.field else f"{where}: {issue.message}"

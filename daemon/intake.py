@@ -15,6 +15,7 @@ from daemon.codec import BatchBuilder, DeviceStatus, Rejection, SenmlDecoder
 from daemon.metrics import Metrics
 from daemon.pipeline import Pipeline
 from daemon.store.writer import StoreWriter
+from detectors.readings import ReadingBatch
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,11 @@ class Intake:
             self._status(result.status)
         if self._messages_in_batch >= self._max_messages:
             self.flush()
+
+    def accept_decoded(self, batch: ReadingBatch) -> None:
+        """Take readings the same codec already decoded (columnar recordings): flush what is pending, then process."""
+        self.flush()
+        self._pipeline.process(batch)
 
     def flush_if_due(self) -> None:
         """Flush a partial batch that has waited long enough (called by a timer)."""

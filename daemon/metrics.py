@@ -1,57 +1,37 @@
-"""The service's Prometheus metrics, on a registry that is passed in (tests use a fresh one each)."""
+"""The service's Prometheus metrics, on a registry that is passed in (tests use a fresh one each).
+
+Instruments updated as events happen (counters, histograms, a few gauges) live on ``Metrics``.
+Everything derived from per-sensor arrays or from another component's state is produced at scrape
+time by the collectors in ``daemon.sensor_metrics`` and ``daemon.status_metrics``, so the hot path
+does no per-reading Python work for metrics. The whole set is documented in ``docs/metrics.md``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from daemon.codec import Reason
-from detectors.kinds import CANONICAL_UNIT
+from daemon.sensor_metrics import SensorCollector
 from detectors.readings import FLAG_NAMES
-from rules.sensor_table import SensorTable
+
+__all__ = ["NOTIFICATION_CHANNELS", "PRIORITIES", "Metrics", "SensorCollector"]
 
 PRIORITIES = ("low", "medium", "high", "urgent")
-NOTIFY_CHANNELS = ("webhook", "alertmanager", "smtp", "wecom", "dingtalk")
-
-
-class SensorCollector(Collector):
-    """Latest value and time per sensor, read from the pipeline's arrays at scrape time (nothing on the hot path)."""
-
-    def __init__(self, table: SensorTable, latest_value: np.ndarray, latest_time: np.ndarray) -> None:
-        self._table = table
-        self._value = latest_value
-        self._time = latest_time
-
-    def collect(self) -> Iterable[Metric]:
-        """One series per sensor that has reported."""
-        table = self._table
-        labels = ["site", "zone", "device", "sensor", "kind", "unit"]
-        value = GaugeMetricFamily(
-            "hazwatch_sensor_value", "Latest reading per sensor, in the canonical unit of its kind.", labels=labels
-        )
-        seen = GaugeMetricFamily(
-            "hazwatch_sensor_last_reading_timestamp_seconds", "Time of the latest reading per sensor.", labels=labels
-        )
-        site = table.site.site
-        for i in np.flatnonzero(~np.isnan(self._time)).tolist():
-            spec = table.sensors[i]
-            device = table.devices[int(table.device_of[i])].id
-            label_values = [site, table.zone[i], device, spec.id, spec.kind.value, CANONICAL_UNIT[spec.kind]]
-            value.add_metric(label_values, float(self._value[i]))
-            seen.add_metric(label_values, float(self._time[i]))
-        yield value
-        yield seen
+# Delivery channels the notifier knows; pre-created so every channel's series exists from the start.
+NOTIFICATION_CHANNELS = ("console", "webhook", "alertmanager", "email", "wecom", "dingtalk")
+VERSION = "0.1.0"
 
 
 class Metrics:
-    """Every metric the service exports."""
+    """Every instrument the service updates as things happen."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        self.build_info = Info("hazwatch_build", "The running hazwatch version.", registry=registry)
+        self.build_info.info({"version": VERSION})
+        self.start_time = Gauge(
+            "hazwatch_start_time_seconds", "Unix time the service started (from its clock).", registry=registry
+        )
         self.ingest_messages = Counter("hazwatch_ingest_messages_total", "MQTT messages received.", registry=registry)
         self.ingest_readings = Counter(
             "hazwatch_ingest_readings_total", "Readings decoded and accepted into the pipeline.", registry=registry
@@ -96,10 +76,13 @@ class Metrics:
             registry=registry,
         )
         self.alarms_raised = Counter(
-            "hazwatch_alarms_raised_total", "Alarms raised, by priority.", ["priority"], registry=registry
+            "hazwatch_alarms_raised_total", "Alarms raised (annunciated), by priority.", ["priority"], registry=registry
         )
         self.alarms_active = Gauge(
-            "hazwatch_alarms_active", "Alarms currently active, by priority.", ["priority"], registry=registry
+            "hazwatch_alarms_active",
+            "Alarms annunciated as active (active or latched, acknowledged or not), by priority.",
+            ["priority"],
+            registry=registry,
         )
         for priority in PRIORITIES:
             self.alarms_raised.labels(priority)
@@ -110,23 +93,32 @@ class Metrics:
         self.devices_online = Gauge(
             "hazwatch_devices_online", "Devices whose last status message said online.", registry=registry
         )
+        self._notification_metrics(registry)
+
+    def _notification_metrics(self, registry: CollectorRegistry) -> None:
+        """The notifier's instruments: it increments and sets them, dashboards and alert rules read them."""
         self.notifications_sent = Counter(
             "hazwatch_notifications_sent_total", "Notifications delivered, by channel.", ["channel"], registry=registry
         )
         self.notifications_failed = Counter(
             "hazwatch_notifications_failed_total",
-            "Failed delivery attempts (retried with back-off until delivered or given up), by channel.",
+            "Notification delivery attempts that failed, by channel.",
             ["channel"],
             registry=registry,
         )
         self.notification_delivery_seconds = Histogram(
             "hazwatch_notification_delivery_seconds",
-            "Time from queueing a notification to its delivery.",
-            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0),
+            "Time from a notification entering the outbox to its delivery, by channel.",
+            ["channel"],
+            buckets=(0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0),
             registry=registry,
         )
+        for channel in NOTIFICATION_CHANNELS:
+            self.notifications_sent.labels(channel)
+            self.notifications_failed.labels(channel)
+            self.notification_delivery_seconds.labels(channel)
         self.notifications_pending = Gauge(
-            "hazwatch_notifications_pending", "Notifications queued and not yet delivered.", registry=registry
+            "hazwatch_notifications_pending", "Notifications waiting in the outbox for delivery.", registry=registry
         )
         self.notifications_unacknowledged = Gauge(
             "hazwatch_notifications_unacknowledged",
@@ -135,7 +127,7 @@ class Metrics:
         )
         self.notification_oldest_unacknowledged_age = Gauge(
             "hazwatch_notification_oldest_unacknowledged_age_seconds",
-            "Age of the oldest delivered, unacknowledged notification (0 when none).",
+            "Age of the oldest unacknowledged notification (0 when none).",
             registry=registry,
         )
         self.notification_channel_failing = Gauge(
@@ -144,7 +136,5 @@ class Metrics:
             ["channel"],
             registry=registry,
         )
-        for channel in NOTIFY_CHANNELS:
-            self.notifications_sent.labels(channel)
-            self.notifications_failed.labels(channel)
+        for channel in NOTIFICATION_CHANNELS:
             self.notification_channel_failing.labels(channel)

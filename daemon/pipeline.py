@@ -1,4 +1,4 @@
-"""One batch of decoded readings through detectors and alarms, then to the store. Synchronous CPU work."""
+"""One batch of decoded readings through detectors, rules, alarms and plan, then to the store. CPU work only."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import time
 
 import numpy as np
 
-from daemon.alarm_tracker import AlarmTracker
+from daemon.alarm_flow import AlarmFlow
+from daemon.clock import Clock
 from daemon.metrics import Metrics
 from daemon.store.writer import StoreWriter
 from detectors.hysteresis import SortedBatch
@@ -21,52 +22,49 @@ class Pipeline:
     def __init__(
         self,
         table: SensorTable,
+        detector: ThresholdDetector,
+        flow: AlarmFlow,
         writer: StoreWriter,
-        alarms: AlarmTracker,
         metrics: Metrics,
+        clock: Clock,
         *,
         store_readings: bool = True,
     ) -> None:
         self.table = table
+        self.detector = detector
+        self.flow = flow
         self._writer = writer
-        self._alarms = alarms
         self._metrics = metrics
+        self._clock = clock
         self._store_readings = store_readings
-        self.thresholds = ThresholdDetector(table.thresholds)
         self.latest_value = np.full(len(table), np.nan)
         self.latest_time = np.full(len(table), np.nan)
-
-    def restore_open_alarm(self, condition: str, sensor: int) -> None:
-        """Resume an alarm left open by the previous run so it can clear when the value returns."""
-        state = self.thresholds.states.get(condition)
-        if state is not None:
-            state.raw[sensor] = True
-            state.active[sensor] = True
+        self.latest_flags = np.zeros(len(table), np.uint16)  # quality bits of the latest reading (sensor state)
 
     def process(self, batch: ReadingBatch) -> None:
-        """Detect, raise/clear alarms, update latest values, queue the writes."""
+        """Detect, run rules and plan, update latest values, queue the writes."""
         if not len(batch):
             return
         started = time.perf_counter()
         sorted_batch = SortedBatch.build(batch.sensor, batch.time)
-        value = batch.value[sorted_batch.order]
-        valid = batch.valid_mask()[sorted_batch.order]
-        for events in self.thresholds.process(sorted_batch, value, valid):
-            if len(events):
-                self._alarms.apply(events)
-        self._update_latest(sorted_batch, value)
+        valid = batch.valid_mask()
+        value_sorted = batch.value[sorted_batch.order]
+        conditions = self.detector.process(sorted_batch, value_sorted, valid[sorted_batch.order])
+        self.flow.on_batch(self._clock.now(), conditions, batch, valid, sorted_batch)
+        self._update_latest(sorted_batch, value_sorted, batch.flags[sorted_batch.order])
         self._count_flags(batch)
         if self._store_readings:
             self._writer.add_readings(batch)
         self._metrics.ingest_readings.inc(len(batch))
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
 
-    def _update_latest(self, batch: SortedBatch, value: np.ndarray) -> None:
+    def _update_latest(self, batch: SortedBatch, value: np.ndarray, flags: np.ndarray) -> None:
         last = batch.is_last
         sensors = batch.sensor[last]
         newer = ~(self.latest_time[sensors] > batch.time[last])  # nan (never seen) counts as older
         self.latest_value[sensors[newer]] = value[last][newer]
         self.latest_time[sensors[newer]] = batch.time[last][newer]
+        self.latest_flags[sensors[newer]] = flags[last][newer]
 
     def _count_flags(self, batch: ReadingBatch) -> None:
         flagged = batch.flags[batch.flags != 0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 from collections.abc import Mapping
@@ -13,31 +14,44 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from daemon.alarm_tracker import AlarmTracker
 from daemon.api.context import ApiContext
 from daemon.api.operations import StoreOperations
 from daemon.broker_url import BrokerTarget, parse_broker
 from daemon.clock import Clock, WallClock
-from daemon.codec import SenmlDecoder
 from daemon.config import ServiceConfig
 from daemon.demo_feed import DemoFeed
-from daemon.embedded_broker import EmbeddedBroker
+from daemon.drills.recording import RotatingRecorder
+from daemon.embedded_broker import EmbeddedBroker, free_port, port_is_free
+from daemon.errors import ConfigError, HazwatchError
 from daemon.events import EventBus
 from daemon.http_app import create_app
-from daemon.intake import Intake
-from daemon.metrics import Metrics, SensorCollector
-from daemon.mqtt_ingest import MqttIngest
+from daemon.metric_adapters import AlarmBookMetrics, IncidentEngineMetrics
+from daemon.metric_sources import MetricSources
+from daemon.metrics import Metrics
+from daemon.mqtt_ingest import MessageHandler, MqttIngest
 from daemon.notify.channels.factory import ChannelSet
 from daemon.notify.routes import AlarmNotifier, AlarmRouter
-from daemon.notify.worker import CHANNEL_FAILING_RULE, DeliveryWorker
-from daemon.pipeline import Pipeline
-from daemon.store import queries
+from daemon.notify.worker import DeliveryWorker
+from daemon.processing import AlarmSetup, build_intake, build_pipeline, reload_rules, save
+from daemon.sensor_metrics import SensorCollector, SensorStateCollector, SiteCollector
+from daemon.status_metrics import StatusCollector
 from daemon.store.engine import create_engine, migrate
+from daemon.store.schema import alarms, incidents, notifications
 from daemon.store.writer import StoreWriter, WriteGroup
 from rules.sensor_table import SensorTable
 from rules.site import Site
 
 log = logging.getLogger(__name__)
+
+
+def _recording_handler(recorder: RotatingRecorder, accept: MessageHandler) -> MessageHandler:
+    """Record every message exactly as it arrived, then process it."""
+
+    def handle(topic: str, payload: bytes, received: float) -> None:
+        recorder(topic, payload, received)
+        accept(topic, payload, received)
+
+    return handle
 
 
 @dataclass
@@ -54,7 +68,9 @@ class Service:
     def __post_init__(self) -> None:
         self.table = SensorTable.build(self.site)
         self.metrics = Metrics(self.registry)
+        self.metric_sources = MetricSources(len(self.table))  # components replace its defaults when wired in
         self.target: BrokerTarget = parse_broker(self.config.mqtt.broker)
+        self.setup = AlarmSetup.load(self.config.alarms)
         self.engine: AsyncEngine = create_engine(self.config.database.url)  # connects lazily
         self.broker: EmbeddedBroker | None = None
         self.ingest: MqttIngest | None = None
@@ -62,6 +78,7 @@ class Service:
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._writer_task: asyncio.Task[None] | None = None
+        self.recorder: RotatingRecorder | None = None
         self.bus = EventBus()
         self.notifier: DeliveryWorker | None = None
         self._channels: ChannelSet | None = None
@@ -72,68 +89,104 @@ class Service:
         await migrate(self.engine)
         self.writer = StoreWriter(self.engine, [s.id for s in self.table.sensors], self.metrics)
         self._writer_task = asyncio.create_task(self.writer.run(), name="store-writer")
-        self.writer.after_commit.append(self._after_commit)
-        self.alarms = AlarmTracker(self.table, self.writer, self.metrics, await queries.next_alarm_id(self.engine))
-        self.alarms.listeners.append(
-            AlarmNotifier(AlarmRouter(config.notify, self.table), self.writer, self.clock, drill=False)
-        )
-        if config.notify.enabled:
-            self._channels = ChannelSet(config.notify, self.environ)
-            self.notifier = DeliveryWorker(
-                self.engine, self._channels.channels, self.clock, self.metrics, config.notify, self.alarms
-            )
-            self._tasks.append(asyncio.create_task(self.notifier.run(), name="notify-worker"))
-        self.pipeline = Pipeline(
-            self.table, self.writer, self.alarms, self.metrics, store_readings=config.database.store_readings
-        )
-        await self._restore_alarms()
-        self.registry.register(SensorCollector(self.table, self.pipeline.latest_value, self.pipeline.latest_time))
-        self.intake = Intake(
-            SenmlDecoder(
-                self.table,
-                config.mqtt.topic_prefix,
-                config.ingest.max_payload_bytes,
-                config.ingest.max_future_skew_s,
-                config.ingest.max_past_age_s,
-            ),
-            self.pipeline,
+        self.pipeline = await build_pipeline(
+            self.engine,
+            self.table,
+            self.setup,
             self.writer,
             self.metrics,
             self.clock,
-            batch_max_messages=config.ingest.batch_max_messages,
-            batch_max_delay_s=config.ingest.batch_max_delay_s,
-            quarantine_log_interval_s=config.ingest.quarantine_log_interval_s,
+            drill=False,
+            store_readings=config.database.store_readings,
         )
+        self._plug_metric_sources()
+        self._start_notifications()
+        self.intake = build_intake(config, self.pipeline, self.writer, self.metrics, self.clock)
+        handler: MessageHandler = self.intake.accept
+        if config.recording.enabled:
+            rotate_bytes = config.recording.rotate_mb * 1024 * 1024
+            self.recorder = RotatingRecorder(config.recording.dir, rotate_bytes, self.site.site)
+            handler = _recording_handler(self.recorder, self.intake.accept)
+        self._register_collectors()
         if self.target.embedded:
+            self._pick_embedded_port()
             self.broker = EmbeddedBroker(self.target.host, self.target.port)
             await self.broker.start()
-        self.ingest = MqttIngest(self.target, config.mqtt, self.intake.accept, self.metrics, self.clock)
+        self.ingest = MqttIngest(self.target, config.mqtt, handler, self.metrics, self.clock)
         self._tasks.append(asyncio.create_task(self.ingest.run(), name="mqtt-ingest"))
         self._tasks.append(asyncio.create_task(self._flush_timer(), name="batch-flush"))
+        self._tasks.append(asyncio.create_task(self._alarm_timer(), name="alarm-timers"))
         await self._start_http()
         if self.demo:
             feed = DemoFeed(self.site, self.target, config.mqtt.topic_prefix, self.clock)
             self._tasks.append(asyncio.create_task(feed.run(), name="demo-feed"))
 
-    async def _restore_alarms(self) -> None:
-        for row in await queries.open_alarms(self.engine, drill=False):
-            if row["rule"] == CHANNEL_FAILING_RULE:
-                self.alarms.restore_service(row["rule"], row["sensor_id"], row["id"], row["priority"])
-                continue
-            sensor = self.table.index.get(row["sensor_id"])
-            if sensor is None:
-                continue  # the sensor left the site file; its alarm stays open for a person to close
-            self.alarms.restore(row["rule"], sensor, row["id"], row["priority"], row)
-            self.pipeline.restore_open_alarm(row["rule"], sensor)
+    def _start_notifications(self) -> None:
+        """Direct alarm routes queue outbox rows with the alarm's own rows; the worker delivers them."""
+        config = self.config.notify
+        self.writer.after_commit.append(self._after_commit)
+        router = AlarmRouter(config, self.table)
+        self.pipeline.flow.listeners.append(AlarmNotifier(router, self.writer, self.clock, drill=False))
+        if config.enabled:
+            self._channels = ChannelSet(config, self.environ)
+            self.notifier = DeliveryWorker(
+                self.engine, self._channels.channels, self.clock, self.metrics, config, self.pipeline.flow
+            )
+            self._tasks.append(asyncio.create_task(self.notifier.run(), name="notify-worker"))
 
     def _after_commit(self, group: WriteGroup) -> None:
         # Published only once durable, so a console that reacts by fetching finds the rows.
-        for row in group.alarm_inserts:
-            self.bus.publish("alarm.raised", {"row": row})
-        for change in group.alarm_updates:
-            self.bus.publish("alarm.updated", {"row": {"id": change["id"]}})
-        if group.notifications and self.notifier is not None:
+        for row in group.inserts.get(alarms, []):
+            self.bus.publish("alarm.raised", {"row": {"id": row["id"], "sensor_id": row["sensor_id"]}})
+        for table, row_id, _ in group.updates:
+            if table is alarms:
+                self.bus.publish("alarm.updated", {"row": {"id": row_id}})
+            elif table is incidents:
+                self.bus.publish("incident.updated", {"row": {"id": row_id}})
+        if group.inserts.get(incidents):
+            self.bus.publish("incident.updated", {"row": {}})
+        if group.insert_once.get(notifications) and self.notifier is not None:
             self.notifier.poke()
+
+    def _register_collectors(self) -> None:
+        """Scrape-time collectors over the pipeline's arrays and the providers in ``metric_sources``."""
+        self.metrics.start_time.set(self.clock.now())
+        self.metrics.drill_running.set(0)
+        table, pipeline = self.table, self.pipeline
+        self.registry.register(SiteCollector(table))
+        self.registry.register(SensorCollector(table, pipeline.latest_value, pipeline.latest_time))
+        self.registry.register(
+            SensorStateCollector(table, self.clock, pipeline, self.metric_sources, self.intake.device_online)
+        )
+        self.registry.register(StatusCollector(table, self.clock, self.metric_sources))
+
+    def _plug_metric_sources(self) -> None:
+        """Point the scrape-time collectors at the engines (again after a reload replaces them)."""
+        state = self.pipeline.flow.state
+        book_metrics = AlarmBookMetrics(state.book)
+        self.metric_sources.alarms = book_metrics
+        self.metric_sources.conditions = book_metrics
+        self.metric_sources.service_status = book_metrics
+        self.metric_sources.incidents = IncidentEngineMetrics(state.incidents)
+
+    def _pick_embedded_port(self) -> None:
+        """Plain `embedded` prefers 1883; if another broker already has it, take a free port and say so."""
+        target = self.target
+        if port_is_free(target.host, target.port):
+            return
+        if target.port_chosen:
+            raise HazwatchError(
+                f"cannot start the embedded broker: {target.host}:{target.port} is in use; choose another port "
+                f"(--broker embedded:{target.host}:PORT) or use the broker that is there (--broker "
+                f"mqtt://{target.host}:{target.port})"
+            )
+        port = free_port(target.host)
+        log.warning(
+            "port %d is taken (another MQTT broker?); the embedded broker listens on %s:%d instead: "
+            "point devices there, or use --broker mqtt://%s:%d to use the existing broker",
+            target.port, target.host, port, target.host, target.port,
+        )  # fmt: skip
+        self.target = dataclasses.replace(target, port=port)
 
     async def _start_http(self) -> None:
         ingest = self.ingest
@@ -170,6 +223,35 @@ class Service:
         while True:
             await asyncio.sleep(interval)
             self.intake.flush_if_due()
+            if self.recorder is not None:
+                self.recorder.flush()
+
+    async def _alarm_timer(self) -> None:
+        """Run time-driven alarm and plan logic, and checkpoint the state now and then."""
+        alarms = self.config.alarms
+        last_checkpoint = self.clock.now()
+        while True:
+            await asyncio.sleep(alarms.tick_interval_s)
+            now = self.clock.now()
+            self.pipeline.flow.tick(now)
+            if now - last_checkpoint >= alarms.checkpoint_interval_s:
+                save(self.pipeline, self.setup, self.writer, now)
+                last_checkpoint = now
+
+    def reload(self) -> bool:
+        """Re-read rule, plan and roster files; a bad file is rejected and the running rules stay in force."""
+        try:
+            new = AlarmSetup.load(self.config.alarms)
+        except ConfigError as exc:
+            # The located issues say everything; a traceback would bury them.
+            log.error("configuration reload rejected; the running rules stay in force:\n%s", "\n".join(exc.issues))  # noqa: TRY400
+            return False
+        now = self.clock.now()
+        reload_rules(self.pipeline, self.setup, new, now)
+        self.setup = new
+        self._plug_metric_sources()
+        save(self.pipeline, self.setup, self.writer, now)
+        return True
 
     async def wait_connected(self) -> None:
         """Wait until the MQTT subscription is in place (tests and benchmarks bound it with a timeout)."""
@@ -192,6 +274,9 @@ class Service:
         self._tasks.clear()
         if hasattr(self, "intake"):
             self.intake.flush()
+            save(self.pipeline, self.setup, self.writer, self.clock.now())
+        if self.recorder is not None:
+            self.recorder.close()
         if self._writer_task is not None:
             self.writer.close()
             await self._writer_task

@@ -28,9 +28,11 @@ from daemon.store.schema import (
     notifications,
     sensor_service,
 )
+from rules.alarm import AlarmState
 
 RESPONSE_LEVELS = ("I", "II", "III", "IV")
-ACTIVE_STATES = ("active_unacknowledged", "active_acknowledged")
+# The alarm states of rules.alarm.AlarmState, as stored.
+ACTIVE_STATES = (AlarmState.ACTIVE_UNACK.value, AlarmState.ACTIVE_ACKED.value)
 
 
 class Operations(Protocol):
@@ -158,9 +160,11 @@ class StoreOperations:
             alarm = _row(
                 (await connection.execute(select(alarms).where(alarms.c.id == alarm_id))).first(), "alarm", alarm_id
             )
-        state = "normal" if alarm["cleared_at"] is not None and not alarm["latched"] else "active_acknowledged"
-        if alarm["latched"] and alarm["cleared_at"] is not None:
-            state = "latched_acknowledged"  # a latched alarm still needs a reset
+        state = {
+            AlarmState.ACTIVE_UNACK.value: AlarmState.ACTIVE_ACKED.value,
+            AlarmState.RETURNED_UNACK.value: AlarmState.NORMAL.value,
+            AlarmState.LATCHED_UNACK.value: AlarmState.LATCHED_ACKED.value,  # still needs a reset
+        }.get(alarm["state"], alarm["state"])
         row = await self._alarm_change(
             alarm_id,
             actor,
@@ -168,7 +172,7 @@ class StoreOperations:
             reason,
             "acknowledged",
             {"state": state, "acknowledged_at": now, "acknowledged_by": actor},
-            ("active_unacknowledged", "returned_unacknowledged"),
+            (AlarmState.ACTIVE_UNACK.value, AlarmState.RETURNED_UNACK.value, AlarmState.LATCHED_UNACK.value),
             "nothing to acknowledge",
         )
         async with self._engine.begin() as connection:
@@ -193,7 +197,7 @@ class StoreOperations:
             now,
             f"{reason} (for {duration_s:g} s)",
             "shelved",
-            {"state": "shelved", "shelved_until": now + duration_s},
+            {"state": AlarmState.SHELVED.value, "shelved_until": now + duration_s},
             ACTIVE_STATES,
             "only an active alarm can be shelved",
         )
@@ -205,9 +209,11 @@ class StoreOperations:
                 (await connection.execute(select(alarms).where(alarms.c.id == alarm_id))).first(), "alarm", alarm_id
             )
         if alarm["cleared_at"] is not None:
-            state = "normal"
+            state = AlarmState.NORMAL.value
+        elif alarm["acknowledged_at"] is not None:
+            state = AlarmState.ACTIVE_ACKED.value
         else:
-            state = "active_acknowledged" if alarm["acknowledged_at"] is not None else "active_unacknowledged"
+            state = AlarmState.ACTIVE_UNACK.value
         return await self._alarm_change(
             alarm_id,
             actor,
@@ -215,7 +221,7 @@ class StoreOperations:
             reason,
             "unshelved",
             {"state": state, "shelved_until": None},
-            ("shelved",),
+            (AlarmState.SHELVED.value,),
             "it is not shelved",
         )
 
@@ -230,7 +236,7 @@ class StoreOperations:
         if alarm["cleared_at"] is None:
             raise Conflict(f"alarm {alarm_id} is still active: reset after its condition clears")
         return await self._alarm_change(
-            alarm_id, actor, now, reason, "reset", {"state": "normal", "latched": False}, None, ""
+            alarm_id, actor, now, reason, "reset", {"state": AlarmState.NORMAL.value, "latched": False}, None, ""
         )
 
     async def comment_alarm(self, alarm_id: int, actor: str, now: float, text: str) -> dict[str, Any]:

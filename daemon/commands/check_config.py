@@ -1,23 +1,24 @@
-"""``hazwatch check-config``: validate config and site files, printing file, line and field of each error."""
+"""``hazwatch check-config``: validate config, site, rule, plan and roster files together.
+
+Every problem is printed as ``file:line: field: message``; the exit status is 2 when there is any.
+Files are recognised by suffix and top-level key; roles not given are checked with the shipped
+defaults, so a rule file is validated against the site and plan it will run with.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
-from daemon.config import load_config
-from daemon.errors import ConfigError
+from daemon.config import DEFAULT_SITE, load_config
+from daemon.errors import ConfigError, format_issue
 from daemon.site_file import load_site
+from plans.loading import DEFAULT_PLAN, DEFAULT_ROSTER
+from plans.validation import validate_files
+from rules.loading import default_rule_paths
 
 EXIT_INVALID = 2
-
-# Validators per file role; other packages add theirs (rules, plans, rosters).
-VALIDATORS: dict[str, Callable[[Path], object]] = {
-    "config": load_config,
-    "site": load_site,
-}
 
 
 def file_role(path: Path) -> str:
@@ -25,7 +26,7 @@ def file_role(path: Path) -> str:
     if path.suffix == ".toml":
         return "config"
     try:
-        head = path.read_text(encoding="utf-8")[:4096]
+        head = path.read_text(encoding="utf-8")[:65536]
     except OSError:
         return "site"
     for role, marker in (("site", "devices:"), ("rules", "rules:"), ("plan", "tiers:"), ("roster", "shifts:")):
@@ -37,34 +38,50 @@ def file_role(path: Path) -> str:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``check-config`` parser."""
     parser = subparsers.add_parser("check-config", help="validate config/site/rule/plan/roster files (exit 2 on error)")
-    parser.add_argument("files", nargs="*", type=Path, help="files to check; none: the built-in defaults")
+    parser.add_argument("files", nargs="*", type=Path, help="files to check; none: the configured defaults")
     parser.set_defaults(handler=check_config)
+
+
+def check_files(files: list[Path]) -> list[str]:
+    """Every problem in the given files (and the defaults they are combined with)."""
+    problems: list[str] = []
+    by_role: dict[str, list[Path]] = {}
+    for path in files:
+        by_role.setdefault(file_role(path), []).append(path)
+    config_site: Path = DEFAULT_SITE
+    for path in by_role.get("config", []):
+        try:
+            config_site = load_config(path).site_file
+        except ConfigError as exc:
+            problems += exc.issues
+    sites = by_role.get("site", []) or [config_site]
+    plans = by_role.get("plan", []) or [DEFAULT_PLAN]
+    rosters = by_role.get("roster", []) or [DEFAULT_ROSTER]
+    rules = by_role.get("rules", []) or default_rule_paths()
+    for site_path in sites:
+        try:
+            site = load_site(site_path)
+        except ConfigError as exc:
+            problems += exc.issues
+            continue
+        for plan in plans:
+            for roster in rosters:
+                for issue in validate_files(site, rules, plan, roster):
+                    line = format_issue(issue)
+                    if issue.severity != "error":
+                        line += f" ({issue.severity})"
+                    if line not in problems:
+                        problems.append(line)
+    return problems
 
 
 def check_config(args: argparse.Namespace) -> int:
     """Validate every file; print all problems; exit 2 if any."""
-    files: list[Path] = args.files
-    problems: list[str] = []
-    if not files:
-        try:
-            config = load_config(None)
-            load_site(config.site_file)
-        except ConfigError as exc:
-            problems += exc.issues
-    for path in files:
-        role = file_role(path)
-        validator = VALIDATORS.get(role)
-        if validator is None:
-            problems.append(f"{path}: looks like a {role} file, which this version cannot check yet")
-            continue
-        try:
-            validator(path)
-        except ConfigError as exc:
-            problems += exc.issues
+    problems = check_files(args.files)
     for problem in problems:
         sys.stderr.write(problem + "\n")
     if problems:
         sys.stderr.write(f"{len(problems)} problem(s) found\n")
         return EXIT_INVALID
-    sys.stdout.write(f"ok: {len(files) or 'default'} file(s) valid\n")
+    sys.stdout.write(f"ok: {len(args.files) or 'default'} file(s) valid\n")
     return 0

@@ -59,6 +59,7 @@ async def _serve(service: Service) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await service.start()
+    loop.add_signal_handler(signal.SIGHUP, service.reload)
     log.info("hazwatch running for site %s (%d sensors); Ctrl-C to stop", service.site.site, len(service.table))
     try:
         await stop.wait()

@@ -6,11 +6,14 @@ const PRIORITY_RANK = { urgent: 0, high: 1, medium: 2, low: 3 };
 const STATE_RANK = { alarm: 0, shelved: 1, offline: 2, out_of_service: 3, no_data: 4, ok: 5 };
 const TIER_ZH = { blue: "蓝色", yellow: "黄色", orange: "橙色", red: "红色" };
 const STATE_TEXT = {
-  active_unacknowledged: "未确认 / unacknowledged",
-  active_acknowledged: "已确认 / acknowledged",
-  returned_unacknowledged: "已恢复未确认 / returned, unacknowledged",
+  active_unack: "未确认 / unacknowledged",
+  active_acked: "已确认 / acknowledged",
+  returned_unack: "已恢复未确认 / returned, unacknowledged",
+  latched_unack: "锁存未确认 / latched, unacknowledged",
+  latched_acked: "锁存待复位 / latched, needs reset",
   shelved: "已搁置 / shelved",
-  latched_acknowledged: "已锁存 / latched",
+  suppressed: "已抑制 / suppressed",
+  out_of_service: "停用 / out of service",
 };
 
 const state = { alarms: [], incidents: [], site: null, selected: null, detail: null, refreshTimer: null };
@@ -89,11 +92,11 @@ function countdown(due) {
 function renderAlarms() {
   const rows = [...state.alarms].sort((a, b) =>
     (PRIORITY_RANK[a.priority] ?? 9) - (PRIORITY_RANK[b.priority] ?? 9) || b.raised_at - a.raised_at);
-  const unacked = rows.filter((a) => a.state.endsWith("unacknowledged")).length;
+  const unacked = rows.filter((a) => a.state.endsWith("_unack")).length;
   $("alarm-count").textContent = `${rows.length} (${unacked} 未确认 / unacknowledged)`;
   const body = $("alarm-rows");
   body.replaceChildren(...rows.map((alarm) => {
-    const unack = alarm.state.endsWith("unacknowledged");
+    const unack = alarm.state.endsWith("_unack");
     const actions = el("div", { class: "actions" });
     if (unack) {
       actions.append(el("button", {

@@ -10,7 +10,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-ChannelType = Literal["webhook", "alertmanager", "smtp", "wecom", "dingtalk"]
+ChannelType = Literal["webhook", "alertmanager", "email", "wecom", "dingtalk"]
 Language = Literal["zh", "en"]
 Priority = Literal["low", "medium", "high", "urgent"]
 PRIORITY_RANK: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "urgent": 3}
@@ -32,7 +32,7 @@ class ChannelTarget(NotifyModel):
         description="Endpoint for webhook / wecom / dingtalk (the robot's full webhook URL) and the Alertmanager "
         "base URL (`http://host:9093`); `${VAR}` placeholders are read from the environment.",
     )
-    address: str | None = Field(None, description="E-mail address for smtp; `${VAR}` placeholders allowed.")
+    address: str | None = Field(None, description="E-mail address for email; `${VAR}` placeholders allowed.")
     secret_env: str | None = Field(
         None,
         description="Environment variable holding the webhook HMAC-SHA256 key or the DingTalk signing secret.",
@@ -42,8 +42,8 @@ class ChannelTarget(NotifyModel):
     def _has_destination(self) -> Self:
         if self.type in URL_CHANNELS and not self.url:
             raise ValueError(f"a {self.type} target needs `url`")
-        if self.type == "smtp" and not self.address:
-            raise ValueError("an smtp target needs `address`")
+        if self.type == "email" and not self.address:
+            raise ValueError("an email target needs `address`")
         return self
 
 
@@ -70,7 +70,7 @@ class AlarmRoute(NotifyModel):
 
 
 class SmtpConfig(NotifyModel):
-    """The mail relay for the smtp channel."""
+    """The SMTP relay for the email channel."""
 
     host: str = Field("127.0.0.1", description="SMTP server host.")
     port: int = Field(25, ge=1, le=65535, description="SMTP server port.")

@@ -48,6 +48,7 @@ class AlertFacts:
     incident_id: int | None = None
     drill: bool = False
     checklist: tuple[ChecklistLine, ...] = ()
+    body: str = ""  # free text from the plan engine's pages
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (stored in the outbox row)."""

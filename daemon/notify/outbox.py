@@ -49,7 +49,6 @@ def outbox_rows(intent: NotificationIntent, now: float) -> list[dict[str, Any]]:
                     "state": "pending",
                     "attempts": 0,
                     "next_attempt_at": now,
-                    "last_error": None,
                     "created_at": now,
                     "drill": intent.facts.drill,
                 }

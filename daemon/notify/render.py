@@ -88,13 +88,18 @@ def render(facts: AlertFacts, language: str, utc_offset_h: float = 8.0) -> Rende
     else:
         title = f"[{tier} {label['tier']}] {status}: {facts.summary}"
     lines.append(title)
-    lines.append(f"{label['where']}: {facts.site_name} ({facts.site}) · {label['zone']}: {facts.zone}")
-    lines.append(f"{label['sensor']}: {facts.sensor_id} ({facts.device_id}, {facts.kind})")
+    lines.extend(line for line in facts.body.splitlines() if line.strip())
+    if facts.site:
+        lines.append(f"{label['where']}: {facts.site_name} ({facts.site}) · {label['zone']}: {facts.zone}")
+    if facts.sensor_id:
+        lines.append(f"{label['sensor']}: {facts.sensor_id} ({facts.device_id}, {facts.kind})")
     if facts.lat is not None and facts.lon is not None:
         lines.append(f"{label['position']}: {facts.lat:.5f}, {facts.lon:.5f}")
-    lines.append(
-        f"{label['value']}: {_number(facts.value)} {facts.unit} ({label['level']} {_number(facts.level)} {facts.unit})"
-    )
+    if facts.value is not None:
+        lines.append(
+            f"{label['value']}: {_number(facts.value)} {facts.unit} "
+            f"({label['level']} {_number(facts.level)} {facts.unit})"
+        )
     lines.append(f"{label['since']}: {local_time(facts.since, utc_offset_h)}")
     if facts.ended_at is not None:
         lines.append(f"{label['ended']}: {local_time(facts.ended_at, utc_offset_h)}")

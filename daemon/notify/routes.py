@@ -21,7 +21,7 @@ from rules.sensor_table import SensorTable
 class IntentSink(Protocol):
     """Where intents go: the store writer queues them with the rows of the same change."""
 
-    def add_notification(self, intent: NotificationIntent, now: float) -> None:
+    def add_notification_intent(self, intent: NotificationIntent, now: float) -> None:
         """Queue an intent for the next commit."""
         ...
 
@@ -116,22 +116,31 @@ class AlarmRouter:
 
 
 class AlarmNotifier:
-    """Alarm-tracker listener: queues the route intents for every raise and return to normal."""
+    """Alarm-flow listener: queues the route intents for every raise and return to normal.
+
+    It remembers the rows of alarms it notified about, so the "resolved" message can repeat their facts; an alarm
+    raised before a restart returns to normal without a resolved message (Alertmanager still expires it).
+    """
 
     def __init__(self, router: AlarmRouter, sink: IntentSink, clock: Clock, *, drill: bool = False) -> None:
         self._router = router
         self._sink = sink
         self._clock = clock
         self._drill = drill
+        self._notified: dict[int, dict[str, Any]] = {}
 
     def alarm_raised(self, alarm: Mapping[str, Any]) -> None:
         """Notify the routes matching a new alarm."""
         intent = self._router.intent(alarm, drill=self._drill)
         if intent is not None:
-            self._sink.add_notification(intent, self._clock.now())
+            self._notified[int(alarm["id"])] = dict(alarm)
+            self._sink.add_notification_intent(intent, self._clock.now())
 
-    def alarm_cleared(self, alarm: Mapping[str, Any], time: float) -> None:
+    def alarm_cleared(self, alarm_row_id: int, time: float) -> None:
         """Notify the routes that want to hear an alarm returned to normal."""
+        alarm = self._notified.pop(alarm_row_id, None)
+        if alarm is None:
+            return
         intent = self._router.intent(alarm, drill=self._drill, ended_at=time)
         if intent is not None:
-            self._sink.add_notification(intent, self._clock.now())
+            self._sink.add_notification_intent(intent, self._clock.now())

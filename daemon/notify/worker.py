@@ -60,13 +60,20 @@ def backoff(attempts: int, config: NotifyConfig) -> float:
     return float(min(config.retry_initial_s * config.retry_factor ** max(attempts - 1, 0), config.retry_max_s))
 
 
-def decode_row(row: Mapping[str, Any], now: float) -> Delivery:
-    """An outbox row as a Delivery; raises ValueError when the stored payload is unusable."""
+def decode_row(row: Mapping[str, Any], now: float, console_url: str = "") -> Delivery:
+    """An outbox row as a Delivery; raises ValueError when the stored payload is unusable.
+
+    Two payload forms are stored: the notifier's own (``facts`` + ``target``) and the plan engine's pages
+    (``subject``, ``body``, ``tier``; the row's channel and recipient address say where).
+    """
     try:
         payload = json.loads(row["payload"])
-        target = ChannelTarget.model_validate(payload["target"])
-        facts = AlertFacts.from_json(payload["facts"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValidationError) as exc:
+        if "facts" in payload:
+            target = ChannelTarget.model_validate(payload["target"])
+            facts = AlertFacts.from_json(payload["facts"])
+        else:
+            target, facts = _plan_page(row, payload, console_url)
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValidationError) as exc:
         raise ValueError(f"unusable payload: {exc}") from exc
     return Delivery(
         notification_id=int(row["id"]),
@@ -79,6 +86,39 @@ def decode_row(row: Mapping[str, Any], now: float) -> Delivery:
         extra=dict(payload.get("extra") or {}),
         now=now,
     )
+
+
+def _plan_page(row: Mapping[str, Any], payload: dict[str, Any], console_url: str) -> tuple[ChannelTarget, AlertFacts]:
+    channel = str(row["channel"])
+    address = str(row["recipient"])
+    target = ChannelTarget.model_validate(
+        {"type": channel, "address": address} if channel == "email" else {"type": channel, "url": address}
+    )
+    facts = AlertFacts(
+        rule=str(payload.get("kind") or row["event"]),
+        status="resolved" if payload.get("kind") == "resolve" else "firing",
+        tier=str(payload.get("tier") or "blue"),
+        priority="",
+        site="",
+        site_name="",
+        zone="",
+        sensor_id="",
+        device_id="",
+        kind="",
+        unit="",
+        lat=None,
+        lon=None,
+        value=None,
+        level=None,
+        since=float(row["created_at"]),
+        ended_at=None,
+        summary=str(payload.get("subject") or ""),
+        console_url=f"{console_url.rstrip('/')}/#incident-{row['incident_id']}" if row["incident_id"] else console_url,
+        incident_id=None if row["incident_id"] is None else int(row["incident_id"]),
+        drill=bool(row["drill"]),
+        body=str(payload.get("body") or ""),
+    )
+    return target, facts
 
 
 class DeliveryWorker:
@@ -142,7 +182,12 @@ class DeliveryWorker:
         # same database skips rows in flight, and a crash mid-attempt makes the row due again after the lease.
         query = (
             select(notifications)
-            .where(notifications.c.state == "pending", notifications.c.next_attempt_at <= now)
+            .where(
+                notifications.c.state == "pending",
+                notifications.c.next_attempt_at <= now,
+                # phone/sms/console pages have no sender here: they stay pending for the console to show
+                notifications.c.channel.in_(sorted(self._channels)),
+            )
             .order_by(notifications.c.next_attempt_at, notifications.c.id)
             .limit(self._config.batch_size)
         )
@@ -171,7 +216,7 @@ class DeliveryWorker:
         if channel is None:
             return result(f"no channel {row['channel']!r}", permanent=True)
         try:
-            delivery = decode_row(row, now)
+            delivery = decode_row(row, now, self._config.console_url)
         except ValueError as exc:
             return result(str(exc), permanent=True)
         try:
@@ -206,7 +251,9 @@ class DeliveryWorker:
         for result in results:
             if result.error is None:
                 self._metrics.notifications_sent.labels(result.channel).inc()
-                self._metrics.notification_delivery_seconds.observe(max(now - result.created_at, 0.0))
+                self._metrics.notification_delivery_seconds.labels(result.channel).observe(
+                    max(now - result.created_at, 0.0)
+                )
             else:
                 self._metrics.notifications_failed.labels(result.channel).inc()
                 log.warning("notification %d via %s failed: %s", result.row_id, result.channel, result.error)
@@ -261,7 +308,9 @@ class DeliveryWorker:
         sent = 0
         for row in rows:
             try:
-                await asyncio.wait_for(channel.send(decode_row(row, now)), self._config.request_timeout_s)
+                await asyncio.wait_for(
+                    channel.send(decode_row(row, now, self._config.console_url)), self._config.request_timeout_s
+                )
                 sent += 1
             except (DeliveryError, ValueError, TimeoutError) as exc:
                 log.warning("alertmanager re-send of notification %s failed: %s", row["id"], exc)

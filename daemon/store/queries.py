@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from daemon.store.schema import alarms
+from daemon.store.schema import alarms, checklist_items, incidents
 
 
 async def ping(engine: AsyncEngine) -> None:
@@ -27,15 +27,20 @@ async def list_alarms(engine: AsyncEngine, *, active_only: bool = False, limit: 
     return [dict(row) for row in rows]
 
 
-async def open_alarms(engine: AsyncEngine, *, drill: bool) -> list[dict[str, Any]]:
-    """Alarms still open (not cleared) for the given drill flag."""
-    query = select(alarms).where(alarms.c.cleared_at.is_(None), alarms.c.drill.is_(drill))
+async def next_ids(engine: AsyncEngine) -> dict[str, int]:
+    """One past the highest id of each table whose ids the service assigns itself."""
+    out: dict[str, int] = {}
+    async with engine.connect() as connection:
+        for name, table in (("alarms", alarms), ("incidents", incidents), ("checklist_items", checklist_items)):
+            highest = (await connection.execute(select(func.max(table.c.id)))).scalar()
+            out[name] = int(highest or 0) + 1
+    return out
+
+
+async def open_alarm_rows(engine: AsyncEngine, *, drill: bool) -> list[dict[str, Any]]:
+    """Alarm rows whose episode has not ended (state other than normal)."""
+    query = select(alarms.c.id, alarms.c.alarm_key, alarms.c.state).where(
+        alarms.c.state != "normal", alarms.c.drill.is_(drill)
+    )
     async with engine.connect() as connection:
         return [dict(row) for row in (await connection.execute(query)).mappings().all()]
-
-
-async def next_alarm_id(engine: AsyncEngine) -> int:
-    """One past the highest alarm id stored (ids are assigned by the service)."""
-    async with engine.connect() as connection:
-        highest = (await connection.execute(select(func.max(alarms.c.id)))).scalar()
-    return int(highest or 0) + 1

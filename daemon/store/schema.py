@@ -58,6 +58,8 @@ alarms = Table(
     Column("updated_at", Float, nullable=False),
     Column("drill", Boolean, nullable=False, default=False),
     # revision 0002
+    Column("alarm_key", String(200), nullable=True, comment="rule@sensor: the alarm's identity across episodes"),
+    Column("message_zh", Text, nullable=True, comment="the alarm text in Chinese (message holds English)"),
     Column("shelved_until", Float, nullable=True),
     Column("latched", Boolean, nullable=False, default=False, server_default=false()),
     Column("incident_id", BigInteger, nullable=True),
@@ -116,6 +118,7 @@ incidents = Table(
     "incidents",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("key", String(100), nullable=False, unique=True, comment="the incident engine's id"),
     Column("site", String(64), nullable=False),
     Column("zone", String(64), nullable=True),
     Column("title", Text, nullable=False),
@@ -140,6 +143,7 @@ incident_events = Table(
     Column("type", String(32), nullable=False, comment="alarm_added/tier_changed/notification/ack/comment/..."),
     Column("actor", String(64), nullable=False, default="system"),
     Column("detail", Text, nullable=False, default="{}", comment="JSON"),
+    Column("ref", String(200), nullable=False, default="", comment="alarm, notification, action or report id"),
     Column("drill", Boolean, nullable=False, default=False),
     Index("ix_incident_events_incident", "incident_id", "time"),
 )
@@ -216,4 +220,13 @@ drill_runs = Table(
     Column("sim_end", Float, nullable=True),
     Column("status", String(16), nullable=False, comment="running/finished/failed"),
     Column("report", Text, nullable=True, comment="JSON drill report"),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("time", Float, nullable=False, comment="clock time the state was taken"),
+    Column("fingerprint", String(64), nullable=False, comment="hash of site, rules and plan the state belongs to"),
+    Column("data", LargeBinary, nullable=False),
 )

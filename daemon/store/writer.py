@@ -9,15 +9,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import Table, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from daemon.metrics import Metrics
 from daemon.notify.model import NotificationIntent
-from daemon.notify.outbox import enqueue
-from daemon.store.schema import alarm_events, alarms, device_status, quarantine, readings
+from daemon.notify.outbox import outbox_rows
+from daemon.store.schema import (
+    alarm_events,
+    alarms,
+    checklist_items,
+    checkpoints,
+    device_status,
+    incident_events,
+    incidents,
+    notifications,
+    quarantine,
+    readings,
+)
 from detectors.readings import ReadingBatch
 
 log = logging.getLogger(__name__)
@@ -25,26 +36,34 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class WriteGroup:
-    """Rows to write in one transaction, collected between two commits."""
+    """Rows to write in one transaction, collected between two commits.
+
+    Inserts run before updates, so a row inserted and changed in the same group ends up changed.
+    """
 
     readings: list[tuple[str, float, float, int, bool]] = field(default_factory=list)
-    quarantine: list[dict[str, Any]] = field(default_factory=list)
-    alarm_inserts: list[dict[str, Any]] = field(default_factory=list)
-    alarm_updates: list[dict[str, Any]] = field(default_factory=list)
-    alarm_events: list[dict[str, Any]] = field(default_factory=list)
+    inserts: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
+    insert_once: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)  # skip rows whose key exists
+    updates: list[tuple[Table, int, dict[str, Any]]] = field(default_factory=list)
     device_status: dict[str, dict[str, Any]] = field(default_factory=dict)
-    notifications: list[tuple[NotificationIntent, float]] = field(default_factory=list)
+    checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(
-            self.readings
-            or self.quarantine
-            or self.alarm_inserts
-            or self.alarm_updates
-            or self.alarm_events
-            or self.device_status
-            or self.notifications
+            self.readings or self.inserts or self.insert_once or self.updates or self.device_status or self.checkpoints
         )
+
+    def merged_with(self, newer: WriteGroup) -> WriteGroup:
+        """This group followed by a newer one (used to retry a failed commit without reordering)."""
+        merged = WriteGroup(readings=self.readings + newer.readings, updates=self.updates + newer.updates)
+        for attribute in ("inserts", "insert_once"):
+            target: dict[Table, list[dict[str, Any]]] = getattr(merged, attribute)
+            for source in (getattr(self, attribute), getattr(newer, attribute)):
+                for table, rows in source.items():
+                    target.setdefault(table, []).extend(rows)
+        merged.device_status = {**self.device_status, **newer.device_status}
+        merged.checkpoints = {**self.checkpoints, **newer.checkpoints}
+        return merged
 
 
 CommitHook = Callable[[WriteGroup], None]
@@ -65,7 +84,7 @@ class StoreWriter:
         self._idle = asyncio.Event()
         self._idle.set()
         self._closing = False
-        self.after_commit: list[CommitHook] = []
+        self.after_commit: list[CommitHook] = []  # told about each committed group (event bus, notifier wake-up)
 
     def add_readings(self, batch: ReadingBatch) -> None:
         """Queue a batch of readings."""
@@ -83,41 +102,69 @@ class StoreWriter:
 
     def add_quarantine(self, received_at: float, topic: str, reason: str, detail: str, payload: bytes) -> None:
         """Queue one quarantined input with its raw payload."""
-        self._pending.quarantine.append(
-            {
-                "received_at": received_at,
-                "topic": topic,
-                "reason": reason,
-                "detail": detail,
-                "payload": payload,
-                "drill": self._drill,
-            }
+        self._insert(
+            quarantine,
+            {"received_at": received_at, "topic": topic, "reason": reason, "detail": detail, "payload": payload},
         )
-        self._signal()
 
     def add_alarm(self, row: dict[str, Any]) -> None:
         """Queue a new alarm row (with its application-assigned id)."""
-        self._pending.alarm_inserts.append({**row, "drill": self._drill})
-        self._signal()
+        self._insert(alarms, row)
 
     def update_alarm(self, alarm_id: int, changes: dict[str, Any]) -> None:
         """Queue changes to an alarm row."""
-        self._pending.alarm_updates.append({"id": alarm_id, **changes})
-        self._signal()
+        self._update(alarms, alarm_id, changes)
 
     def add_alarm_event(self, row: dict[str, Any]) -> None:
         """Queue an alarm state transition."""
-        self._pending.alarm_events.append({**row, "drill": self._drill})
+        self._insert(alarm_events, row)
+
+    def add_incident(self, row: dict[str, Any]) -> None:
+        """Queue a new incident row (application-assigned id)."""
+        self._insert(incidents, row)
+
+    def update_incident(self, incident_id: int, changes: dict[str, Any]) -> None:
+        """Queue changes to an incident row."""
+        self._update(incidents, incident_id, changes)
+
+    def add_incident_event(self, row: dict[str, Any]) -> None:
+        """Queue one line of an incident's timeline."""
+        self._insert(incident_events, row)
+
+    def add_checklist_item(self, row: dict[str, Any]) -> None:
+        """Queue a checklist item of an incident."""
+        self._insert(checklist_items, row, drill_column=False)
+
+    def update_checklist_item(self, item_id: int, changes: dict[str, Any]) -> None:
+        """Queue changes to a checklist item."""
+        self._update(checklist_items, item_id, changes)
+
+    def add_notification(self, row: dict[str, Any]) -> None:
+        """Queue an outbox row; a row whose idempotency key is already stored is skipped (never sent twice)."""
+        self._pending.insert_once.setdefault(notifications, []).append({**row, "drill": self._drill})
         self._signal()
 
-    def add_notification(self, intent: NotificationIntent, now: float) -> None:
-        """Queue a notification intent: its outbox rows commit in the same transaction as the rows queued with it."""
-        self._pending.notifications.append((intent, now))
-        self._signal()
+    def add_notification_intent(self, intent: NotificationIntent, now: float) -> None:
+        """Queue an intent's outbox rows, committed with the rows queued with them (duplicates skipped)."""
+        for row in outbox_rows(intent, now):
+            self.add_notification(row)
 
     def set_device_status(self, device_id: str, online: bool, changed_at: float) -> None:
         """Queue a device's latest online/offline state."""
         self._pending.device_status[device_id] = {"device_id": device_id, "online": online, "changed_at": changed_at}
+        self._signal()
+
+    def save_checkpoint(self, name: str, time: float, fingerprint: str, data: bytes) -> None:
+        """Queue the engines' state; it commits with every row queued before it, so both agree."""
+        self._pending.checkpoints[name] = {"name": name, "time": time, "fingerprint": fingerprint, "data": data}
+        self._signal()
+
+    def _insert(self, table: Table, row: dict[str, Any], *, drill_column: bool = True) -> None:
+        self._pending.inserts.setdefault(table, []).append({**row, "drill": self._drill} if drill_column else row)
+        self._signal()
+
+    def _update(self, table: Table, row_id: int, changes: dict[str, Any]) -> None:
+        self._pending.updates.append((table, row_id, changes))
         self._signal()
 
     def _signal(self) -> None:
@@ -157,7 +204,7 @@ class StoreWriter:
                 # Keep the rows: put them back in front of anything newer and retry with back-off.
                 self._metrics.store_errors.inc()
                 log.exception("database write failed; retrying in %.1fs", delay)
-                self._pending = _merge(group, self._pending)
+                self._pending = group.merged_with(self._pending)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
                 continue
@@ -173,26 +220,27 @@ class StoreWriter:
     async def _write(self, connection: AsyncConnection, group: WriteGroup) -> None:
         if group.readings:
             await _insert_readings(connection, group.readings)
-        if group.quarantine:
-            await connection.execute(insert(quarantine), group.quarantine)
-        if group.alarm_inserts:
-            await connection.execute(insert(alarms), group.alarm_inserts)
-        for change in group.alarm_updates:
-            values = {k: v for k, v in change.items() if k != "id"}
-            await connection.execute(update(alarms).where(alarms.c.id == change["id"]).values(**values))
-        if group.alarm_events:
-            await connection.execute(insert(alarm_events), group.alarm_events)
+        for table, rows in group.inserts.items():
+            await connection.execute(insert(table), rows)
+        upsert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+        for table, rows in group.insert_once.items():
+            await connection.execute(upsert(table).on_conflict_do_nothing(), rows)
+        for table, row_id, changes in group.updates:
+            await connection.execute(update(table).where(table.c.id == row_id).values(**changes))
         if group.device_status:
-            rows = list(group.device_status.values())
-            upsert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
             statement = upsert(device_status)
             statement = statement.on_conflict_do_update(
                 index_elements=["device_id"],
                 set_={"online": statement.excluded.online, "changed_at": statement.excluded.changed_at},
             )
-            await connection.execute(statement, rows)
-        for intent, now in group.notifications:
-            await enqueue(connection, intent, now)
+            await connection.execute(statement, list(group.device_status.values()))
+        if group.checkpoints:
+            statement = upsert(checkpoints)
+            statement = statement.on_conflict_do_update(
+                index_elements=["name"],
+                set_={name: statement.excluded[name] for name in ("time", "fingerprint", "data")},
+            )
+            await connection.execute(statement, list(group.checkpoints.values()))
 
 
 READING_COLUMNS = ("sensor_id", "time", "value", "flags", "drill")
@@ -219,15 +267,3 @@ async def _insert_readings(connection: AsyncConnection, rows: list[tuple[str, fl
         await driver.copy_records_to_table("readings", records=rows, columns=READING_COLUMNS)
     else:
         await connection.execute(insert(readings), [dict(zip(READING_COLUMNS, row, strict=True)) for row in rows])
-
-
-def _merge(first: WriteGroup, second: WriteGroup) -> WriteGroup:
-    return WriteGroup(
-        readings=first.readings + second.readings,
-        quarantine=first.quarantine + second.quarantine,
-        alarm_inserts=first.alarm_inserts + second.alarm_inserts,
-        alarm_updates=first.alarm_updates + second.alarm_updates,
-        alarm_events=first.alarm_events + second.alarm_events,
-        device_status={**first.device_status, **second.device_status},
-        notifications=first.notifications + second.notifications,
-    )

@@ -77,4 +77,4 @@ def test_check_config_cli(tmp_path: Path) -> None:
     assert result.returncode == EXIT_INVALID
     assert f"{bad_toml}:2: http.port: Input should be less than or equal to 65535" in result.stderr
     assert f"{bad_yaml}:" in result.stderr
-    assert "invalid YAML" in result.stderr
+    assert "not valid YAML" in result.stderr

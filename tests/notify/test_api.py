@@ -40,7 +40,7 @@ def _alarm(alarm_id: int, **extra: Any) -> dict[str, Any]:
         "zone": "boundary-north",
         "kind": "gas",
         "priority": "high",
-        "state": "active_unacknowledged",
+        "state": "active_unack",
         "message": "gas-n01-cl2 above high",
         "value": 5.0,
         "level": 1.0,
@@ -56,6 +56,7 @@ async def _seed(engine: AsyncEngine) -> None:
         await connection.execute(
             insert(incidents).values(
                 id=1,
+                key="INC-1",
                 site="demo-park",
                 zone="boundary-north",
                 title="Chlorine at the north boundary",
@@ -71,7 +72,7 @@ async def _seed(engine: AsyncEngine) -> None:
             insert(alarms),
             [
                 _alarm(7, incident_id=1, latched=False, cleared_at=None),
-                _alarm(8, latched=True, cleared_at=T0 + 60, state="returned_unacknowledged", incident_id=1),
+                _alarm(8, latched=True, cleared_at=T0 + 60, state="returned_unack", incident_id=1),
             ],
         )
         await connection.execute(
@@ -214,10 +215,10 @@ async def test_every_action_is_in_the_timeline_with_its_actor(api: Api) -> None:
     assert detail["checklist"][0]["done_by"] == "operator-user"
     _, alarm = await api.call("GET", "/api/alarms/7", "viewer")
     assert [(e["to_state"], e["actor"]) for e in alarm["events"]] == [
-        ("active_acknowledged", "operator-user"),
-        ("active_acknowledged", "operator-user"),
+        ("active_acked", "operator-user"),
+        ("active_acked", "operator-user"),
         ("shelved", "supervisor-user"),
-        ("active_acknowledged", "supervisor-user"),
+        ("active_acked", "supervisor-user"),
     ]
     assert alarm["alarm"]["acknowledged_by"] == "operator-user"
     _, latched = await api.call("GET", "/api/alarms/8", "viewer")

@@ -89,7 +89,7 @@ async def test_smtp_sends_text_and_html_with_the_drill_line_first() -> None:
     controller.start()
     try:
         channel = SmtpChannel(SmtpConfig(host="127.0.0.1", port=port, sender="hazwatch@example.org"), {}, 8.0)
-        target = ChannelTarget(type="smtp", address="duty@example.org")
+        target = ChannelTarget(type="email", address="duty@example.org")
         await channel.send(delivery(target, sample_facts(drill=True), "zh"))
     finally:
         controller.stop()
@@ -115,7 +115,7 @@ async def test_smtp_sends_text_and_html_with_the_drill_line_first() -> None:
 async def test_smtp_server_down_is_a_delivery_error() -> None:
     channel = SmtpChannel(SmtpConfig(host="127.0.0.1", port=free_port(), timeout_s=2), {}, 8.0)
     with pytest.raises(DeliveryError, match="smtp"):
-        await channel.send(delivery(ChannelTarget(type="smtp", address="a@b.c"), sample_facts()))
+        await channel.send(delivery(ChannelTarget(type="email", address="a@b.c"), sample_facts()))
 
 
 @pytest.fixture

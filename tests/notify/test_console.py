@@ -36,6 +36,7 @@ async def test_live_alarm_then_acknowledge_from_the_console(
             await connection.execute(
                 insert(incidents).values(
                     id=1,
+                    key="INC-1",
                     site=demo_site.site,
                     zone="boundary-north",
                     title="氯气泄漏 北边界 / Chlorine at the north boundary",
@@ -99,8 +100,8 @@ async def test_live_alarm_then_acknowledge_from_the_console(
 
                 rows = await eventually(acknowledged)
                 assert rows[0]["acknowledged_by"] == "li-na"
-                assert rows[0]["state"] == "active_acknowledged"
-                await page.wait_for_selector(f"tr#alarm-{rows[0]['id']}[data-state=active_acknowledged]")
+                assert rows[0]["state"] == "active_acked"
+                await page.wait_for_selector(f"tr#alarm-{rows[0]['id']}[data-state=active_acked]")
                 assert errors == []
                 await context.close()
             finally:

@@ -11,14 +11,14 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from daemon.alarm_tracker import AlarmTracker
 from daemon.clock import ManualClock, WallClock
-from daemon.config import DEFAULT_SITE
+from daemon.config import DEFAULT_SITE, AlarmConfig
 from daemon.metrics import Metrics
 from daemon.notify.channels.factory import ChannelSet
 from daemon.notify.config import ChannelTarget
 from daemon.notify.outbox import enqueue
 from daemon.notify.worker import CHANNEL_FAILING_RULE, DeliveryWorker, backoff
+from daemon.processing import AlarmSetup, build_pipeline
 from daemon.site_file import load_site
 from daemon.store.engine import create_engine
 from daemon.store.schema import alarms, notifications
@@ -35,7 +35,7 @@ ALARM_ROW = {
     "zone": "plant-a",
     "kind": "gas",
     "priority": "high",
-    "state": "active_unacknowledged",
+    "state": "active_unack",
     "message": "",
     "raised_at": 1_700_000_000.0,
     "updated_at": 1_700_000_000.0,
@@ -96,9 +96,11 @@ async def test_channel_down_for_an_hour_then_delivered_exactly_once(engine: Asyn
     table = SensorTable.build(load_site(DEFAULT_SITE))
     writer = StoreWriter(engine, [s.id for s in table.sensors], metrics)
     writer_task = asyncio.create_task(writer.run())
-    tracker = AlarmTracker(table, writer, metrics, next_id=1000)
+    pipeline = await build_pipeline(
+        engine, table, AlarmSetup.load(AlarmConfig()), writer, metrics, clock, drill=False, resume=False
+    )
     channels = ChannelSet(config, {})
-    worker = DeliveryWorker(engine, channels.channels, clock, metrics, config, service_alarms=tracker)
+    worker = DeliveryWorker(engine, channels.channels, clock, metrics, config, service_alarms=pipeline.flow)
     try:
         async with engine.begin() as connection:
             await connection.execute(insert(alarms), [ALARM_ROW])
@@ -130,7 +132,7 @@ async def test_channel_down_for_an_hour_then_delivered_exactly_once(engine: Asyn
         assert rows[0]["state"] == "delivered"
         assert rows[0]["delivered_at"] == clock.now() - 5 * config.retry_max_s
         assert registry.get_sample_value("hazwatch_notifications_sent_total", {"channel": "webhook"}) == 1
-        assert registry.get_sample_value("hazwatch_notification_delivery_seconds_count") == 1
+        assert registry.get_sample_value("hazwatch_notification_delivery_seconds_count", {"channel": "webhook"}) == 1
         await writer.flush()
         async with engine.connect() as connection:
             cleared = (

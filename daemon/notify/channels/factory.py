@@ -24,7 +24,7 @@ class ChannelSet:
             "alertmanager": AlertmanagerChannel(self._poster, environ, offset),
             "wecom": WecomChannel(self._poster, environ, offset),
             "dingtalk": DingtalkChannel(self._poster, environ, offset),
-            "smtp": SmtpChannel(config.smtp, environ, offset),
+            "email": SmtpChannel(config.smtp, environ, offset),
         }
 
     async def close(self) -> None:

@@ -19,6 +19,14 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 def upgrade() -> None:
     """Add the tables behind rules, plans, notifications, the API and drills."""
     with op.batch_alter_table("alarms") as batch:
+        batch.add_column(
+            sa.Column(
+                "alarm_key", sa.String(200), nullable=True, comment="rule@sensor: the alarm's identity across episodes"
+            )
+        )
+        batch.add_column(
+            sa.Column("message_zh", sa.Text, nullable=True, comment="the alarm text in Chinese (message holds English)")
+        )
         batch.add_column(sa.Column("shelved_until", sa.Float, nullable=True))
         batch.add_column(sa.Column("latched", sa.Boolean, nullable=False, server_default=sa.false()))
         batch.add_column(sa.Column("incident_id", sa.BigInteger, nullable=True))
@@ -33,6 +41,7 @@ def upgrade() -> None:
     op.create_table(
         "incidents",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
+        sa.Column("key", sa.String(100), nullable=False, unique=True, comment="the incident engine's id"),
         sa.Column("site", sa.String(64), nullable=False),
         sa.Column("zone", sa.String(64), nullable=True),
         sa.Column("title", sa.Text, nullable=False),
@@ -59,6 +68,7 @@ def upgrade() -> None:
         ),
         sa.Column("actor", sa.String(64), nullable=False),
         sa.Column("detail", sa.Text, nullable=False, comment="JSON"),
+        sa.Column("ref", sa.String(200), nullable=False, comment="alarm, notification, action or report id"),
         sa.Column("drill", sa.Boolean, nullable=False),
     )
     op.create_index("ix_incident_events_incident", "incident_events", ["incident_id", "time"])
@@ -128,11 +138,21 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False, comment="running/finished/failed"),
         sa.Column("report", sa.Text, nullable=True, comment="JSON drill report"),
     )
+    op.create_table(
+        "checkpoints",
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("time", sa.Float, nullable=False, comment="clock time the state was taken"),
+        sa.Column(
+            "fingerprint", sa.String(64), nullable=False, comment="hash of site, rules and plan the state belongs to"
+        ),
+        sa.Column("data", sa.LargeBinary, nullable=False),
+    )
 
 
 def downgrade() -> None:
     """Remove what the upgrade added."""
     for table in (
+        "checkpoints",
         "drill_runs",
         "api_tokens",
         "users",
@@ -147,3 +167,5 @@ def downgrade() -> None:
         batch.drop_column("incident_id")
         batch.drop_column("latched")
         batch.drop_column("shelved_until")
+        batch.drop_column("message_zh")
+        batch.drop_column("alarm_key")

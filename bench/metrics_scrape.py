@@ -1,0 +1,113 @@
+"""Cost of one /metrics scrape (all scrape-time collectors + exposition) for the demo site and bigger copies.
+
+    python bench/metrics_scrape.py [--copies 1 10 50] [--scrapes 50]
+
+The site is the demo site replicated ``copies`` times (ids suffixed); every sensor has reported, 5 % have an
+open condition. Prints sensors, series, bytes and milliseconds per scrape (median and p95).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+import yaml
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import generate_latest
+
+from daemon.clock import ManualClock
+from daemon.config import DEFAULT_SITE
+from daemon.metric_sources import MetricSources
+from daemon.metrics import Metrics
+from daemon.sensor_metrics import SensorCollector, SensorStateCollector, SiteCollector
+from daemon.status_metrics import StatusCollector
+from rules.sensor_table import SensorTable
+from rules.site import Site
+
+NOW = 1_800_000_000.0
+
+
+class Latest:
+    """Stand-in for the pipeline's arrays."""
+
+    def __init__(self, n: int, rng: np.random.Generator) -> None:
+        self.latest_value = rng.random(n) * 100
+        self.latest_time = NOW - rng.random(n) * 20
+        self.latest_flags = np.zeros(n, np.uint16)
+
+
+class Conditions:
+    """A fixed set of open conditions."""
+
+    def __init__(self, pairs: list[tuple[str, int]]) -> None:
+        self._pairs = pairs
+
+    def active_conditions(self) -> list[tuple[str, int]]:
+        """The pairs."""
+        return self._pairs
+
+    def alarm_states(self) -> list[tuple[str, str]]:
+        """One active_unack high alarm per pair."""
+        return [("high", "active_unack")] * len(self._pairs)
+
+
+def replicated_site(copies: int) -> Site:
+    """The demo site with its devices repeated ``copies`` times."""
+    data: dict[str, Any] = yaml.safe_load(DEFAULT_SITE.read_text(encoding="utf-8"))
+    devices = []
+    for copy in range(copies):
+        for device in data["devices"]:
+            clone = dict(device, id=f"{device['id']}-{copy}")
+            clone["sensors"] = [dict(s, id=f"{s['id']}-{copy}") for s in device["sensors"]]
+            devices.append(clone)
+    data["devices"] = devices
+    return Site.model_validate(data)
+
+
+def measure(copies: int, scrapes: int) -> None:
+    """Build the collectors for one site size and time the scrapes."""
+    table = SensorTable.build(replicated_site(copies))
+    n = len(table)
+    rng = np.random.default_rng(7)
+    registry = CollectorRegistry()
+    Metrics(registry)
+    latest = Latest(n, rng)
+    sources = MetricSources(n)
+    conditions = Conditions([("threshold.high", int(i)) for i in rng.choice(n, size=max(1, n // 20), replace=False)])
+    sources.conditions = conditions
+    sources.alarms = conditions
+    clock = ManualClock(NOW)
+    registry.register(SiteCollector(table))
+    registry.register(SensorCollector(table, latest.latest_value, latest.latest_time))
+    registry.register(SensorStateCollector(table, clock, latest, sources, {}))
+    registry.register(StatusCollector(table, clock, sources))
+    body = generate_latest(registry)
+    series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
+    times = []
+    for _ in range(scrapes):
+        started = time.perf_counter()
+        generate_latest(registry)
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
+    print(
+        f"sensors={n:6d} series={series:7d} bytes={len(body):9d} "
+        f"scrape_ms median={statistics.median(times):8.2f} p95={p95:8.2f}"
+    )
+
+
+def main() -> None:
+    """Parse arguments and run."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--copies", type=int, nargs="+", default=[1, 10, 50])
+    parser.add_argument("--scrapes", type=int, default=30)
+    args = parser.parse_args()
+    for copies in args.copies:
+        measure(copies, args.scrapes)
+
+
+if __name__ == "__main__":
+    main()

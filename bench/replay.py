@@ -1,0 +1,171 @@
+"""Replay throughput: a simulated day of the demo site at 1 Hz per sensor, through the live processing chain.
+
+Prints readings/s of the replay, the time needed only to read and decode the same file (the floor), their ratio,
+and peak RSS at two file sizes (memory must stay flat as the file grows). Each measurement runs in its own
+process so its peak RSS is its own. Usage: ``PYTHONPATH=. python bench/replay.py [--hours 24] [--keep DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGET_READINGS = 43_200_000  # a day of a 500-sensor park at 1 Hz
+TARGET_SECONDS = 180.0
+
+
+def scenario_yaml(hours: float) -> str:
+    """A day at 1 Hz with a chlorine leak in the morning."""
+    return f"""
+name: bench-day
+site_file: {Path(__file__).resolve().parents[1] / "daemon/sites/demo-park.yaml"}
+seed: 5
+start: 2024-06-03T00:00:00+08:00
+duration_s: {hours * 3600}
+report_interval_s: 1
+weather:
+  - {{at_s: 0, wind_speed_m_s: 3.0, wind_from_deg: 185, stability: D, temperature_c: 24}}
+events:
+  - {{type: toxic_release, id: leak, gas: Cl2, at: {{north_m: 250, east_m: -650}}, rate_g_s: 350,
+      start_s: 3600, duration_s: 1800}}
+"""
+
+
+def child(args: list[str]) -> None:
+    """One measurement in this process; prints a JSON line."""
+    mode, path = args[0], Path(args[1])
+    started = time.perf_counter()
+    figures: dict[str, float] = {}
+    if mode == "read-columnar":
+        from daemon.drills.columnar import ColumnarReader
+
+        count = 0
+        with ColumnarReader(path) as reader:
+            for chunk in reader:
+                count += len(chunk.readings)
+        figures["readings"] = count
+    elif mode == "read-jsonl":
+        from daemon.codec import BatchBuilder, SenmlDecoder
+        from daemon.config import ServiceConfig
+        from daemon.drills.recording import RecordingReader
+        from daemon.site_file import load_site
+        from rules.sensor_table import SensorTable
+
+        table = SensorTable.build(load_site(ServiceConfig().site_file))
+        decoder = SenmlDecoder(table, "hazwatch", 1 << 18, 300.0, 7 * 86400.0)
+        builder = BatchBuilder()
+        count = 0
+        with RecordingReader(path) as reader:
+            for i, message in enumerate(reader):
+                decoder.decode(message.topic, message.payload, message.received, builder)
+                if i % 2000 == 0:
+                    count += len(builder.build())
+        count += len(builder.build())
+        figures["readings"] = count
+    else:
+        from daemon.clock import WallClock
+        from daemon.config import ServiceConfig
+        from daemon.drills.replay import ReplayOptions, replay_recording
+        from daemon.site_file import load_site
+
+        config = ServiceConfig()
+        config.database.url = f"sqlite:///{args[2]}"
+        store = mode == "replay-store"
+        result = asyncio.run(
+            replay_recording(
+                path, config, load_site(config.site_file), ReplayOptions(store_readings=store), wall=WallClock()
+            )
+        )
+        figures["readings"] = result.readings
+    figures["seconds"] = time.perf_counter() - started
+    figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(figures))
+
+
+def measure(*args: str) -> dict[str, float]:
+    """Run one child measurement."""
+    out = subprocess.run([sys.executable, __file__, "--child", *args], check=True, capture_output=True, text=True)
+    figures: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def simulate(hours: float, out: Path) -> None:
+    """Write the bench scenario (columnar for .hzc, else JSON Lines)."""
+    from daemon.drills.scenario import load_scenario
+    from daemon.drills.simulate_output import write_columnar, write_jsonl
+    from daemon.drills.simulator import Simulator
+    from daemon.site_file import load_site
+
+    scenario_file = out.with_suffix(".yaml")
+    scenario_file.write_text(scenario_yaml(hours), encoding="utf-8")
+    scenario = load_scenario(scenario_file)
+    simulator = Simulator(scenario, load_site(scenario.site_file))
+    started = time.perf_counter()
+    (write_columnar if out.suffix == ".hzc" else write_jsonl)(simulator, out)
+    print(
+        f"simulated {hours:g} h -> {out.name}: {out.stat().st_size / 1e6:,.0f} MB "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+
+
+def main() -> None:
+    """Run every measurement and print the figures."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--hours", type=float, default=24.0)
+    parser.add_argument("--jsonl-hours", type=float, default=1.0)
+    parser.add_argument("--store-hours", type=float, default=1.0)
+    parser.add_argument("--keep", type=Path)
+    args = parser.parse_args()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="hazwatch-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    full, half = work / "day.hzc", work / "half.hzc"
+    lines, stored = work / "hour.jsonl", work / "store.hzc"
+    simulate(args.hours, full)
+    simulate(args.hours / 2, half)
+    simulate(args.jsonl_hours, lines)
+    simulate(args.store_hours, stored)
+    rows = []
+    for label, path in (("columnar, full", full), ("columnar, half", half)):
+        read = measure("read-columnar", str(path))
+        replay = measure("replay", str(path), str(work / f"{path.stem}.db"))
+        rows.append((label, read, replay))
+    read = measure("read-jsonl", str(lines))
+    replay = measure("replay", str(lines), str(work / "jsonl.db"))
+    rows.append(("json lines", read, replay))
+    read = measure("read-columnar", str(stored))
+    replay = measure("replay-store", str(stored), str(work / "stored.db"))
+    rows.append(("columnar + store every reading", read, replay))
+    print()
+    print(
+        f"{'form':32} {'readings':>12} {'read+decode s':>14} {'replay s':>9} {'readings/s':>12} {'ratio':>6} "
+        f"{'peak RSS MB':>12}"
+    )
+    for label, read, replay in rows:
+        rate = replay["readings"] / replay["seconds"]
+        print(
+            f"{label:32} {replay['readings']:>12,.0f} {read['seconds']:>14.2f} {replay['seconds']:>9.2f} "
+            f"{rate:>12,.0f} {replay['seconds'] / read['seconds']:>6.1f} {replay['peak_rss_mb']:>12.0f}"
+        )
+    best = rows[0][2]
+    rate = best["readings"] / best["seconds"]
+    print()
+    print(
+        f"extrapolation: {TARGET_READINGS:,} readings (500 sensors x 86,400 s) / {rate:,.0f} readings/s "
+        f"= {TARGET_READINGS / rate:,.0f} s (target {TARGET_SECONDS:.0f} s); linear in readings, because the "
+        "replay cost is per chunk of readings and chunk size grows with the sensor count"
+    )
+    print(f"files kept in {work}" if args.keep else f"scratch dir {work} (delete when done)")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(sys.argv[2:])
+    else:
+        main()

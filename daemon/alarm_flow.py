@@ -1,0 +1,428 @@
+"""Condition transitions → rules → ISA-18.2 alarm book → emergency-plan incidents, with every change stored.
+
+The engines in ``rules/`` and ``plans/`` are pure and in memory; this module is where their output
+becomes rows: one alarm row per episode (raise to normal), a journal row per transition, incident
+rows with their timeline and checklist, and outbox rows for every page, all queued on the same
+writer so they commit together.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from daemon.metrics import Metrics
+from daemon.store.writer import StoreWriter
+from detectors.conditions import ConditionEvents
+from detectors.hysteresis import SortedBatch
+from detectors.readings import ReadingBatch
+from plans.engine import IncidentEngine
+from plans.incident import IncidentChanges, NotificationIntent
+from rules.alarm import ANNUNCIATED_ACTIVE, AlarmState, AlarmTransition
+from rules.book import AlarmBook
+from rules.engine import RuleEngine
+from rules.sensor_table import SensorTable
+
+log = logging.getLogger(__name__)
+
+ACKED_STATES = frozenset({AlarmState.ACTIVE_ACKED, AlarmState.LATCHED_ACKED})
+
+
+class AlarmListener(Protocol):
+    """Told about every stored raise and return to normal (direct notification routes)."""
+
+    def alarm_raised(self, alarm: dict[str, Any]) -> None:
+        """A new alarm row was queued, annunciated (active, unacknowledged)."""
+        ...
+
+    def alarm_cleared(self, alarm_row_id: int, time: float) -> None:
+        """The alarm's process condition returned to normal at ``time``."""
+        ...
+
+
+@dataclass
+class Episode:
+    """The stored row of an alarm between its raise and its return to normal."""
+
+    row_id: int
+    priority: str
+    cleared: bool = False
+
+
+@dataclass
+class FlowState:
+    """Everything that must survive a restart besides the detectors: it is checkpointed as one unit."""
+
+    rules: RuleEngine
+    book: AlarmBook
+    incidents: IncidentEngine
+    episodes: dict[str, Episode] = field(default_factory=dict)
+    incident_rows: dict[str, int] = field(default_factory=dict)
+    checklist_rows: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+class AlarmFlow:
+    """Feeds the engines and turns what they return into queued writes and metrics."""
+
+    def __init__(
+        self,
+        table: SensorTable,
+        state: FlowState,
+        writer: StoreWriter,
+        metrics: Metrics,
+        *,
+        next_alarm_row: int,
+        next_incident_row: int,
+        next_checklist_row: int,
+    ) -> None:
+        self.table = table
+        self.state = state
+        self._writer = writer
+        self._metrics = metrics
+        self._next_alarm_row = next_alarm_row
+        self._next_incident_row = next_incident_row
+        self._next_checklist_row = next_checklist_row
+        self.listeners: list[AlarmListener] = []
+        self._service_alarms: dict[tuple[str, str], int] = {}
+
+    # ---- input
+
+    def on_batch(
+        self,
+        now: float,
+        conditions: Sequence[ConditionEvents],
+        batch: ReadingBatch,
+        valid: NDArray[np.bool_],
+        sorted_batch: SortedBatch,
+    ) -> None:
+        """One pipeline batch: rules see the condition transitions and run their own level comparisons."""
+        events = self.state.rules.process(now, conditions, batch=batch, valid=valid, sorted_batch=sorted_batch)
+        self._after_book(self.state.book.on_condition(events, now), now)
+
+    def on_conditions(self, now: float, conditions: Sequence[ConditionEvents]) -> None:
+        """Condition transitions that come without readings (time-driven detectors, device status, reloads)."""
+        if conditions:
+            self._after_book(self.state.book.on_condition(self.state.rules.process(now, conditions), now), now)
+
+    def tick(self, now: float) -> None:
+        """Time passing: delayed rule events, shelf expiry, re-alarm, escalation and report reminders."""
+        events = self.state.rules.process(now)
+        transitions = self.state.book.on_condition(events, now) if events else []
+        transitions += self.state.book.tick(now)
+        self._after_book(transitions, now)
+        self._store_incident_changes(self.state.incidents.tick(now), now)
+
+    def apply_transitions(self, transitions: list[AlarmTransition], now: float) -> None:
+        """Store transitions caused by a person (acknowledge, shelve, ...) and let the plan see them."""
+        self._after_book(transitions, now)
+
+    def apply_incident_changes(self, changes: IncidentChanges, now: float) -> None:
+        """Store incident changes caused by a person (confirm level, comment, close, ...)."""
+        self._store_incident_changes(changes, now)
+
+    def _after_book(self, transitions: list[AlarmTransition], now: float) -> None:
+        if not transitions:
+            return
+        for transition in transitions:
+            self._store_transition(transition)
+        self._update_active_gauge()
+        self._store_incident_changes(self.state.incidents.on_transitions(transitions, now), now)
+
+    # ---- alarms
+
+    def _store_transition(self, tr: AlarmTransition) -> None:
+        episodes = self.state.episodes
+        episode = episodes.get(tr.alarm_id)
+        if episode is None:
+            if tr.to_state is AlarmState.NORMAL:
+                return  # nothing was ever shown for it
+            episode = Episode(self._next_alarm_row, tr.priority.value)
+            self._next_alarm_row += 1
+            episodes[tr.alarm_id] = episode
+            self._insert_alarm(episode.row_id, tr)
+            if tr.to_state is AlarmState.ACTIVE_UNACK:
+                self._metrics.alarms_raised.labels(tr.priority.value).inc()
+        else:
+            changes: dict[str, object] = {"state": tr.to_state.value, "updated_at": tr.time, "value": _finite(tr.value)}
+            if not tr.process_active and not episode.cleared:
+                episode.cleared = True
+                changes["cleared_at"] = tr.time
+                for listener in self.listeners:
+                    listener.alarm_cleared(episode.row_id, tr.time)
+            elif tr.process_active and episode.cleared:
+                episode.cleared = False
+                changes["cleared_at"] = None
+            if tr.to_state in ACKED_STATES and tr.from_state not in ACKED_STATES:
+                changes["acknowledged_at"] = tr.time
+                changes["acknowledged_by"] = tr.actor
+            if tr.to_state is AlarmState.SHELVED:
+                changes["shelved_until"] = self.state.book.get(tr.alarm_id).shelved_until
+            elif tr.from_state is AlarmState.SHELVED:
+                changes["shelved_until"] = None
+            changes["latched"] = tr.to_state in (AlarmState.LATCHED_UNACK, AlarmState.LATCHED_ACKED)
+            self._writer.update_alarm(episode.row_id, changes)
+        self._writer.add_alarm_event(
+            {
+                "alarm_id": episode.row_id,
+                "time": tr.time,
+                "from_state": tr.from_state.value,
+                "to_state": tr.to_state.value,
+                "actor": tr.actor,
+                "reason": tr.reason,
+            }
+        )
+        if tr.to_state is AlarmState.NORMAL:
+            del episodes[tr.alarm_id]
+
+    def end_episode(self, alarm_id: str, now: float, reason: str) -> None:
+        """Close the stored episode of an alarm that no longer exists (its rule was removed)."""
+        episode = self.state.episodes.pop(alarm_id, None)
+        if episode is None:
+            return
+        self._writer.update_alarm(episode.row_id, {"state": AlarmState.NORMAL.value, "updated_at": now})
+        self._writer.add_alarm_event(
+            {"alarm_id": episode.row_id, "time": now, "from_state": None, "to_state": AlarmState.NORMAL.value,
+             "actor": "system", "reason": reason}
+        )  # fmt: skip
+        self._update_active_gauge()
+
+    def _insert_alarm(self, row_id: int, tr: AlarmTransition) -> None:
+        table = self.table
+        spec = table.sensors[tr.sensor]
+        device = table.devices[int(table.device_of[tr.sensor])]
+        alarm = self.state.book.alarms.get(tr.alarm_id)
+        row: dict[str, Any] = {
+            "id": row_id,
+            "alarm_key": tr.alarm_id,
+            "rule": tr.rule_id,
+            "sensor_id": tr.sensor_id,
+            "device_id": device.id,
+            "site": table.site.site,
+            "zone": device.zone,
+            "kind": spec.kind.value,
+            "priority": tr.priority.value,
+            "state": tr.to_state.value,
+            "classification": tr.classification.value,
+            "message": tr.message_en,
+            "message_zh": tr.message_zh,
+            "value": _finite(tr.value),
+            "level": None,
+            "raised_at": tr.time,
+            "cleared_at": None if tr.process_active else tr.time,
+            "updated_at": tr.time,
+            "latched": bool(alarm and alarm.latching and not tr.process_active),
+        }
+        self._writer.add_alarm(row)
+        if tr.to_state is AlarmState.ACTIVE_UNACK:
+            for listener in self.listeners:
+                listener.alarm_raised(row)
+
+    def raise_service_alarm(self, rule: str, subject: str, message: str, now: float) -> None:
+        """An alarm about the service itself (e.g. a failing notification channel), once until cleared."""
+        if (rule, subject) in self._service_alarms:
+            return
+        row_id = self._next_alarm_row
+        self._next_alarm_row += 1
+        self._service_alarms[(rule, subject)] = row_id
+        self._writer.add_alarm(
+            {"id": row_id, "alarm_key": f"{rule}/{subject}", "rule": rule, "sensor_id": subject,
+             "device_id": "hazwatch", "site": self.table.site.site, "zone": "hazwatch", "kind": "service",
+             "priority": "high", "state": AlarmState.ACTIVE_UNACK.value, "classification": "service",
+             "message": message, "message_zh": message, "value": None, "level": None, "raised_at": now,
+             "cleared_at": None, "updated_at": now, "latched": False}
+        )  # fmt: skip
+        self._writer.add_alarm_event(
+            {"alarm_id": row_id, "time": now, "from_state": None, "to_state": AlarmState.ACTIVE_UNACK.value,
+             "actor": "system", "reason": message}
+        )  # fmt: skip
+        self._metrics.alarms_raised.labels("high").inc()
+
+    def clear_service_alarm(self, rule: str, subject: str, now: float) -> None:
+        """Clear a service alarm raised by ``raise_service_alarm``."""
+        row_id = self._service_alarms.pop((rule, subject), None)
+        if row_id is None:
+            return
+        self._writer.update_alarm(row_id, {"state": AlarmState.NORMAL.value, "cleared_at": now, "updated_at": now})
+        self._writer.add_alarm_event(
+            {"alarm_id": row_id, "time": now, "from_state": AlarmState.ACTIVE_UNACK.value,
+             "to_state": AlarmState.NORMAL.value, "actor": "system", "reason": "service recovered"}
+        )  # fmt: skip
+
+    def _update_active_gauge(self) -> None:
+        counts = dict.fromkeys(("low", "medium", "high", "urgent"), 0)
+        for alarm in self.state.book.alarms.values():
+            if alarm.state in ANNUNCIATED_ACTIVE:
+                counts[alarm.priority.value] += 1
+        for priority, count in counts.items():
+            self._metrics.alarms_active.labels(priority).set(count)
+
+    # ---- incidents
+
+    def _store_incident_changes(self, changes: IncidentChanges, now: float) -> None:
+        if not changes:
+            return
+        touched: list[str] = []
+        for entry in changes.timeline:
+            row_id = self._incident_row(entry.incident_id, entry.time)
+            if entry.incident_id not in touched:
+                touched.append(entry.incident_id)
+            self._writer.add_incident_event(
+                {
+                    "incident_id": row_id,
+                    "time": entry.time,
+                    "type": entry.kind,
+                    "actor": entry.actor,
+                    "detail": json.dumps({"text": entry.text}, ensure_ascii=False),
+                    "ref": entry.ref,
+                }
+            )
+        for key in touched:
+            self._sync_incident(key, now)
+        for note in changes.notifications:
+            self._enqueue(note)
+
+    def _incident_row(self, key: str, time: float) -> int:
+        rows = self.state.incident_rows
+        if key not in rows:
+            incident = self.state.incidents.incident(key)
+            rows[key] = self._next_incident_row
+            self._next_incident_row += 1
+            self._writer.add_incident(
+                {
+                    "id": rows[key],
+                    "key": key,
+                    "site": incident.site,
+                    "zone": None,
+                    "title": f"{incident.site} incident opened {time:.0f}",
+                    "proposed_tier": incident.proposed_tier.value if incident.proposed_tier else "none",
+                    "confirmed_level": None,
+                    "state": incident.status.value,
+                    "opened_at": incident.opened_at,
+                    "updated_at": time,
+                    "detail": "{}",
+                }
+            )
+        return rows[key]
+
+    def _sync_incident(self, key: str, now: float) -> None:
+        incident = self.state.incidents.incident(key)
+        row_id = self.state.incident_rows[key]
+        zones = sorted(
+            {
+                self.table.zone[self.table.index[a.split("@", 1)[1]]]
+                for a in incident.alarm_ids
+                if a.split("@", 1)[-1] in self.table.index
+            }
+        )
+        detail = {
+            "alarm_ids": incident.alarm_ids,
+            "trigger_ids": incident.trigger_ids,
+            "zones": zones,
+            "reports": [
+                {
+                    "id": r.report_id,
+                    "name": r.name,
+                    "to": r.to,
+                    "role": r.role,
+                    "due_at": r.due_at,
+                    "sent_at": r.sent_at,
+                    "sent_by": r.sent_by,
+                }
+                for r in incident.reports.values()
+            ],
+        }
+        self._writer.update_incident(
+            row_id,
+            {
+                "proposed_tier": incident.proposed_tier.value if incident.proposed_tier else "none",
+                "confirmed_level": incident.confirmed_tier.response_level if incident.confirmed_tier else None,
+                "state": incident.status.value,
+                "zone": zones[0] if len(zones) == 1 else None,
+                "closed_at": incident.closed_at,
+                "closed_by": incident.closed_by or None,
+                "updated_at": now,
+                "detail": json.dumps(detail, ensure_ascii=False),
+            },
+        )
+        for position, action in enumerate(incident.actions.values()):
+            item = (key, action.action_id)
+            if item not in self.state.checklist_rows:
+                self.state.checklist_rows[item] = self._next_checklist_row
+                self._next_checklist_row += 1
+                self._writer.add_checklist_item(
+                    {
+                        "id": self.state.checklist_rows[item],
+                        "incident_id": row_id,
+                        "tier": action.tier.value,
+                        "position": position,
+                        "text": action.text,
+                        "due_at": None,
+                        "done_at": action.done_at,
+                        "done_by": action.done_by or None,
+                    }
+                )
+            elif action.done_at is not None:
+                self._writer.update_checklist_item(
+                    self.state.checklist_rows[item], {"done_at": action.done_at, "done_by": action.done_by}
+                )
+
+    def _enqueue(self, note: NotificationIntent) -> None:
+        incident_row = self.state.incident_rows.get(note.incident_id) if note.incident_id else None
+        alarm_row = None
+        if note.alarm_ids and note.incident_id is None:
+            episode = self.state.episodes.get(note.alarm_ids[0])
+            alarm_row = episode.row_id if episode else None
+        payload = {
+            "notification_id": note.notification_id,
+            "kind": note.kind.value,
+            "tier": note.tier.value if note.tier else None,
+            "response_level": note.tier.response_level if note.tier else None,
+            "subject": note.subject,
+            "body": note.body,
+            "incident": note.incident_id,
+            "alarm_ids": list(note.alarm_ids),
+            "roles": list(note.roles),
+            "ack_deadline": note.ack_deadline,
+            "escalation_step": note.escalation_step,
+            "drill": note.drill,
+        }
+        recipients = note.recipients or ()
+        targets: list[tuple[str, str, str, str | None, dict[str, object]]] = [
+            (
+                f"{note.notification_id}/{r.person_id}",
+                r.channels[0][0] if r.channels else "console",
+                r.channels[0][1] if r.channels else r.name,
+                r.role,
+                {"name": r.name, "channels": list(r.channels)},
+            )
+            for r in recipients
+        ] or [(f"{note.notification_id}/console", "console", "duty-console", None, {"name": "nobody on duty"})]
+        for key, channel, address, role, who in targets:
+            self._writer.add_notification(
+                {
+                    "idempotency_key": key,
+                    "incident_id": incident_row,
+                    "alarm_id": alarm_row,
+                    "event": note.kind.value,
+                    "channel": channel,
+                    "recipient": address,
+                    "role": role,
+                    "language": "zh",
+                    "payload": json.dumps({**payload, "recipient": who}, ensure_ascii=False),
+                    "state": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": note.time,
+                    "created_at": note.time,
+                }
+            )
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None

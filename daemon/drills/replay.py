@@ -1,0 +1,325 @@
+"""Replay a recording through the live processing chain as a drill, on the recording's clock, at any speed.
+
+Every message goes through ``Intake.accept`` (codec, batching, pipeline, alarms, store) with a ``ManualClock``
+set to the message's receive time; every stored row is marked ``drill``. The file is streamed, never loaded
+whole. At a finite speed the wall time is paced to recording time / speed; at ``max`` it runs flat out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+from prometheus_client import CollectorRegistry
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from daemon.clock import Clock, ManualClock
+from daemon.config import ServiceConfig
+from daemon.drills.columnar import ColumnarReader, is_columnar
+from daemon.drills.progress import Progress
+from daemon.drills.recording import RecordedMessage, RecordingError, RecordingReader
+from daemon.errors import HazwatchError
+from daemon.metrics import Metrics
+from daemon.processing import DrillChain, build_drill_chain
+from daemon.store.engine import create_engine, migrate
+from daemon.store.schema import alarms, drill_runs, incidents, notifications, quarantine, readings
+from detectors.readings import ReadingBatch
+from rules.sensor_table import SensorTable
+from rules.site import Site
+
+log = logging.getLogger(__name__)
+
+YIELD_EVERY_MESSAGES = 1000  # let the store writer run
+BACKPRESSURE_EVERY_MESSAGES = 20_000  # wait for the database so queued rows (and memory) stay bounded
+PACE_SLACK_S = 0.01
+
+
+class ReplayError(HazwatchError):
+    """A replay cannot run (bad file, site mismatch)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayOptions:
+    """How to replay: ``speed`` None means as fast as possible."""
+
+    speed: float | None = None
+    start: float | None = None
+    end: float | None = None
+    store_readings: bool | None = None
+    source_label: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """Highest row ids before the drill: everything above them (and marked drill) belongs to this run."""
+
+    alarm_id: int
+    incident_id: int
+    notification_id: int
+    reading_id: int
+    quarantine_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    """What a replay did."""
+
+    run_id: int
+    header: dict[str, Any]
+    baseline: Baseline
+    messages: int
+    readings: int
+    sim_start: float
+    sim_end: float
+    wall_seconds: float
+
+
+async def capture_baseline(engine: AsyncEngine) -> Baseline:
+    """Highest ids of the tables a drill writes to."""
+    async with engine.connect() as connection:
+        values = [
+            int((await connection.execute(select(func.max(table.c.id)))).scalar() or 0)
+            for table in (alarms, incidents, notifications, readings, quarantine)
+        ]
+    return Baseline(*values)
+
+
+def readings_counted(metrics: Metrics) -> int:
+    """Readings the pipeline has accepted so far (from the metrics registry)."""
+    return int(metrics.registry.get_sample_value("hazwatch_ingest_readings_total") or 0)
+
+
+class Replayer:
+    """Feeds one recording through a processing chain."""
+
+    def __init__(
+        self,
+        chain: DrillChain,
+        clock: ManualClock,
+        wall: Clock,
+        table: SensorTable,
+        options: ReplayOptions,
+        progress: Progress,
+        metrics: Metrics,
+        tick_interval_s: float,
+    ) -> None:
+        self._metrics = metrics
+        self._chain = chain
+        self._clock = clock
+        self._wall = wall
+        self._table = table
+        self._options = options
+        self._progress = progress
+        self.messages = 0
+        self.readings = 0
+        self.sim_start: float | None = None
+        self.sim_end: float | None = None
+        self._wall_start = 0.0
+        self._tick_interval = tick_interval_s
+        self._next_tick: float | None = None
+
+    def _in_range(self, received: float) -> bool:
+        start, end = self._options.start, self._options.end
+        return (start is None or received >= start) and (end is None or received < end)
+
+    def _readings_done(self) -> int:
+        return readings_counted(self._metrics)
+
+    async def _pace(self, received: float) -> None:
+        if self.sim_start is None:
+            self.sim_start = received
+            self._wall_start = self._wall.now()
+        self.sim_end = received
+        speed = self._options.speed
+        if speed is None:
+            return
+        ahead = self._wall_start + (received - self.sim_start) / speed - self._wall.now()
+        if ahead > PACE_SLACK_S:
+            await asyncio.sleep(ahead)
+
+    def _tick(self, now: float) -> None:
+        """Run the time-driven alarm and plan logic on the recording's clock, as the live timer does on the wall's."""
+        if self._next_tick is None:
+            self._next_tick = now + self._tick_interval
+        elif now >= self._next_tick:
+            self._chain.pipeline.flow.tick(now)
+            self._next_tick = now + self._tick_interval
+
+    async def _breathe(self) -> None:
+        if self.messages % BACKPRESSURE_EVERY_MESSAGES == 0:
+            await self._chain.writer.flush()
+        elif self.messages % YIELD_EVERY_MESSAGES == 0:
+            await asyncio.sleep(0)
+        if self._progress.due():
+            self._progress.update(self._readings_done(), self._clock.now())
+
+    async def run_messages(self, messages: Iterator[RecordedMessage]) -> None:
+        """Replay recorded messages one by one, flushing batches on the recording's clock as the live timer would."""
+        intake, clock = self._chain.intake, self._clock
+        for message in messages:
+            if not self._in_range(message.received):
+                if self._options.end is not None and message.received >= self._options.end:
+                    break
+                continue
+            await self._pace(message.received)
+            clock.set(message.received)
+            self._tick(message.received)
+            intake.flush_if_due()
+            intake.accept(message.topic, message.payload, message.received)
+            self.messages += 1
+            await self._breathe()
+        intake.flush()
+
+    async def run_chunks(self, reader: ColumnarReader) -> None:
+        """Replay a columnar recording chunk by chunk (readings already decoded by the codec)."""
+        remap = self._sensor_remap(reader.sensor_ids)
+        intake, clock = self._chain.intake, self._clock
+        for chunk in reader:
+            if self._options.end is not None and chunk.first_received >= self._options.end:
+                break
+            for message in chunk.messages:
+                if self._in_range(message.received):
+                    clock.set(message.received)
+                    intake.accept(message.topic, message.payload, message.received)
+                    self.messages += 1
+            batch = chunk.readings
+            if self._options.start is not None or self._options.end is not None:
+                mask = (batch.time >= (self._options.start or -float("inf"))) & (
+                    batch.time < (self._options.end or float("inf"))
+                )
+                batch = ReadingBatch(batch.sensor[mask], batch.time[mask], batch.value[mask], batch.flags[mask])
+            if not len(batch) and not chunk.messages:
+                continue
+            await self._pace(chunk.last_received)
+            clock.set(chunk.last_received)
+            self._tick(chunk.last_received)
+            if remap is not None:
+                batch = ReadingBatch(remap[batch.sensor], batch.time, batch.value, batch.flags)
+            intake.accept_decoded(batch)
+            self.messages += 1
+            await self._chain.writer.flush()  # one chunk is a large write group: keep one in flight
+            if self._progress.due():
+                self._progress.update(self._readings_done(), clock.now())
+        intake.flush()
+
+    def _sensor_remap(self, sensor_ids: list[str]) -> np.ndarray | None:
+        table_ids = [s.id for s in self._table.sensors]
+        if sensor_ids == table_ids:
+            return None
+        missing = [s for s in sensor_ids if s not in self._table.index]
+        if missing:
+            raise ReplayError(f"the recording has sensors the site file lacks: {', '.join(missing[:10])}")
+        return np.array([self._table.index[s] for s in sensor_ids], np.int32)
+
+
+async def replay_recording(
+    path: Path,
+    config: ServiceConfig,
+    site: Site,
+    options: ReplayOptions,
+    *,
+    wall: Clock,
+    registry: CollectorRegistry | None = None,
+    progress_stream: TextIO | None = None,
+) -> ReplayResult:
+    """Replay ``path`` as a drill into ``config.database.url``; returns what ran (the caller builds the report)."""
+    try:
+        columnar = is_columnar(path)
+    except OSError as exc:
+        raise ReplayError(f"{path}: cannot open the recording: {exc.strerror}") from exc
+    try:
+        source: ColumnarReader | RecordingReader = ColumnarReader(path) if columnar else RecordingReader(path)
+    except RecordingError as exc:
+        raise ReplayError(str(exc)) from exc
+    with source:
+        header = source.header
+        recorded_site = header.get("site")
+        if recorded_site is not None and recorded_site != site.site:
+            raise ReplayError(f"{path} was recorded for site {recorded_site!r}, the site file is {site.site!r}")
+        truth = header.get("ground_truth") or {}
+        engine = create_engine(config.database.url)
+        try:
+            return await _run(
+                path, source, header, truth, engine, config, site, options, wall, registry, progress_stream
+            )
+        finally:
+            await engine.dispose()
+
+
+async def _run(
+    path: Path,
+    source: ColumnarReader | RecordingReader,
+    header: dict[str, Any],
+    truth: dict[str, Any],
+    engine: AsyncEngine,
+    config: ServiceConfig,
+    site: Site,
+    options: ReplayOptions,
+    wall: Clock,
+    registry: CollectorRegistry | None,
+    progress_stream: TextIO | None,
+) -> ReplayResult:
+    await migrate(engine)
+    table = SensorTable.build(site)
+    metrics = Metrics(registry if registry is not None else CollectorRegistry())
+    start_hint: float = options.start if options.start is not None else float(truth.get("start") or 0.0)
+    clock = ManualClock(start_hint)
+    chain = await build_drill_chain(config, table, engine, metrics, clock, store_readings=options.store_readings)
+    baseline = await capture_baseline(engine)
+    speed_label = "max" if options.speed is None else f"{options.speed:g}"
+    wall_start = wall.now()
+    async with engine.begin() as connection:
+        inserted = await connection.execute(
+            insert(drill_runs).values(
+                source=options.source_label or str(path), speed=speed_label, started_at=wall_start, status="running"
+            )
+        )
+    key = inserted.inserted_primary_key
+    if key is None:
+        raise ReplayError("the database did not return the drill run id")
+    run_id = int(key[0])
+    writer_task = asyncio.create_task(chain.writer.run(), name="drill-store-writer")
+    progress = Progress(progress_stream, wall, options.end or truth.get("end"))
+    replayer = Replayer(chain, clock, wall, table, options, progress, metrics, config.alarms.tick_interval_s)
+    metrics.drill_running.set(1)
+    status = "failed"
+    log.info("drill run %d: replaying %s at speed %s", run_id, path, speed_label)
+    try:
+        if isinstance(source, ColumnarReader):
+            await replayer.run_chunks(source)
+        else:
+            await replayer.run_messages(iter(source))
+        status = "finished"
+    finally:
+        chain.writer.close()
+        await writer_task
+        metrics.drill_running.set(0)
+        readings_done = readings_counted(metrics)
+        progress.update(readings_done, clock.now(), final=True)
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(drill_runs)
+                .where(drill_runs.c.id == run_id)
+                .values(
+                    finished_at=wall.now(),
+                    sim_start=replayer.sim_start,
+                    sim_end=replayer.sim_end,
+                    status=status,
+                )
+            )
+    return ReplayResult(
+        run_id=run_id,
+        header=header,
+        baseline=baseline,
+        messages=replayer.messages,
+        readings=readings_done,
+        sim_start=replayer.sim_start if replayer.sim_start is not None else clock.now(),
+        sim_end=replayer.sim_end if replayer.sim_end is not None else clock.now(),
+        wall_seconds=wall.now() - wall_start,
+    )

@@ -1,0 +1,1 @@
+"""The shipped drill scenarios (YAML); ``hazwatch simulate NAME`` finds them by file stem."""

@@ -1,0 +1,229 @@
+"""Build the processing chain (detectors → rules → alarm book → plan) for a live run or a drill."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from daemon import checkpoint
+from daemon.alarm_flow import AlarmFlow, FlowState
+from daemon.clock import Clock
+from daemon.codec import SenmlDecoder
+from daemon.config import AlarmConfig, ServiceConfig
+from daemon.errors import ConfigError
+from daemon.intake import Intake
+from daemon.metrics import Metrics
+from daemon.pipeline import Pipeline
+from daemon.store import queries
+from daemon.store.writer import StoreWriter
+from detectors.conditions import ConditionEvents
+from detectors.thresholds import ThresholdDetector
+from plans.engine import IncidentEngine
+from plans.loading import load_plan, load_roster
+from plans.model import Plan
+from plans.roster import Roster
+from rules.book import AlarmBook
+from rules.engine import RuleEngine
+from rules.loading import load_default_rules, load_rules
+from rules.model import Rule
+from rules.sensor_table import SensorTable
+from rules.yaml_source import ConfigFileError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AlarmSetup:
+    """The validated rules, plan and roster a run uses."""
+
+    rules: list[Rule]
+    plan: Plan
+    roster: Roster
+
+    @classmethod
+    def load(cls, config: AlarmConfig) -> AlarmSetup:
+        """Load from the configured files, or the shipped defaults."""
+        try:
+            rules = load_rules(config.rule_files) if config.rule_files else load_default_rules()
+            plan = load_plan(config.plan_file) if config.plan_file else load_plan()
+            roster = load_roster(config.roster_file) if config.roster_file else load_roster()
+        except ConfigFileError as exc:
+            raise ConfigError.from_issues(exc.issues) from exc
+        return cls(rules, plan, roster)
+
+    def fingerprint(self, table: SensorTable) -> str:
+        """Identifies the configuration a checkpoint belongs to."""
+        return checkpoint.fingerprint([table.site, *self.rules, self.plan, self.roster])
+
+
+def fresh_state(table: SensorTable, setup: AlarmSetup, *, drill: bool) -> tuple[ThresholdDetector, FlowState]:
+    """Detectors and engines with no history."""
+    state = FlowState(
+        rules=RuleEngine(setup.rules, table),
+        book=AlarmBook(table, setup.rules),
+        incidents=IncidentEngine(setup.plan, setup.roster, table, drill=drill),
+    )
+    return ThresholdDetector(table.thresholds), state
+
+
+async def build_pipeline(
+    engine: AsyncEngine,
+    table: SensorTable,
+    setup: AlarmSetup,
+    writer: StoreWriter,
+    metrics: Metrics,
+    clock: Clock,
+    *,
+    drill: bool,
+    store_readings: bool = True,
+    resume: bool = True,
+) -> Pipeline:
+    """A pipeline resumed from the last checkpoint of this configuration (live), or fresh (drills)."""
+    restored = await checkpoint.load(engine, checkpoint.LIVE, setup.fingerprint(table)) if resume else None
+    detector, state = restored if restored is not None else fresh_state(table, setup, drill=drill)
+    if restored is not None:
+        log.info("resumed alarm state: %d alarms, %d incidents", len(state.book.alarms), len(state.incidents.incidents))
+    ids = await queries.next_ids(engine)
+    if resume:
+        await _close_orphans(engine, state, writer, clock, drill=drill)
+    flow = AlarmFlow(
+        table,
+        state,
+        writer,
+        metrics,
+        next_alarm_row=ids["alarms"],
+        next_incident_row=ids["incidents"],
+        next_checklist_row=ids["checklist_items"],
+    )
+    return Pipeline(table, detector, flow, writer, metrics, clock, store_readings=store_readings)
+
+
+async def _close_orphans(
+    engine: AsyncEngine, state: FlowState, writer: StoreWriter, clock: Clock, *, drill: bool
+) -> None:
+    """End alarm episodes the restored state does not know (rows written after the last checkpoint of a crash)."""
+    known = {episode.row_id for episode in state.episodes.values()}
+    now = clock.now()
+    for row in await queries.open_alarm_rows(engine, drill=drill):
+        if row["id"] in known:
+            continue
+        log.warning("closing alarm row %s (%s): its state was lost in an unclean stop", row["id"], row["alarm_key"])
+        writer.update_alarm(row["id"], {"state": "normal", "updated_at": now})
+        writer.add_alarm_event(
+            {
+                "alarm_id": row["id"],
+                "time": now,
+                "from_state": row["state"],
+                "to_state": "normal",
+                "actor": "system",
+                "reason": "closed at restart: not in the last saved state (unclean stop); raised again if still active",
+            }
+        )
+
+
+def save(pipeline: Pipeline, setup: AlarmSetup, writer: StoreWriter, now: float) -> None:
+    """Queue a checkpoint of the pipeline's state, committed together with all rows queued before it."""
+    data = checkpoint.dumps((pipeline.detector, pipeline.flow.state))
+    writer.save_checkpoint(checkpoint.LIVE, now, setup.fingerprint(pipeline.table), data)
+
+
+def reload_rules(pipeline: Pipeline, old: AlarmSetup, new: AlarmSetup, now: float) -> None:
+    """Put new rules, plan and roster in force without losing the state of alarms that still exist.
+
+    Alarms whose rule is gone end (their row is closed with the reason); detectors keep their state;
+    open incidents continue under the new plan.
+    """
+    table = pipeline.table
+    state = pipeline.flow.state
+    kept = {rule.id for rule in new.rules}
+    rule_state = state.rules.snapshot()
+    rule_state["pending"] = [p for p in rule_state["pending"] if p["rule_id"] in kept]
+    rules = RuleEngine(new.rules, table)
+    rules.restore(rule_state)
+    book_state = state.book.snapshot()
+    dropped = [a for a in book_state["alarms"] if a["rule_id"] not in kept]
+    book_state["alarms"] = [a for a in book_state["alarms"] if a["rule_id"] in kept]
+    state.rules = rules
+    state.book = AlarmBook.from_snapshot(table, new.rules, book_state)
+    state.incidents.plan = new.plan
+    state.incidents.roster = new.roster
+    for alarm in dropped:
+        pipeline.flow.end_episode(alarm["alarm_id"], now, "rule removed by a configuration reload")
+    # A new rule on a condition that is already on would otherwise wait for the next transition.
+    pipeline.flow.on_conditions(now, active_conditions(pipeline, now))
+    log.info(
+        "reloaded %d rules (%d alarms kept, %d ended), plan %s, roster of %d people",
+        len(new.rules), len(book_state["alarms"]), len(dropped), new.plan.plan, len(new.roster.people),
+    )  # fmt: skip
+
+
+def active_conditions(pipeline: Pipeline, now: float) -> list[ConditionEvents]:
+    """Every condition the detectors hold on right now, as "on" events at ``now``."""
+    out: list[ConditionEvents] = []
+    for name, state in pipeline.detector.states.items():
+        sensors = np.flatnonzero(state.active).astype(np.int32)
+        if sensors.shape[0]:
+            out.append(
+                ConditionEvents(
+                    name,
+                    sensors,
+                    np.full(sensors.shape[0], now),
+                    np.ones(sensors.shape[0], np.bool_),
+                    pipeline.latest_value[sensors],
+                    np.full(sensors.shape[0], np.nan),
+                )
+            )
+    return out
+
+
+def build_intake(
+    config: ServiceConfig, pipeline: Pipeline, writer: StoreWriter, metrics: Metrics, clock: Clock
+) -> Intake:
+    """The codec and batching in front of a pipeline, as configured (live runs and drills alike)."""
+    return Intake(
+        SenmlDecoder(
+            pipeline.table,
+            config.mqtt.topic_prefix,
+            config.ingest.max_payload_bytes,
+            config.ingest.max_future_skew_s,
+            config.ingest.max_past_age_s,
+        ),
+        pipeline,
+        writer,
+        metrics,
+        clock,
+        batch_max_messages=config.ingest.batch_max_messages,
+        batch_max_delay_s=config.ingest.batch_max_delay_s,
+        quarantine_log_interval_s=config.ingest.quarantine_log_interval_s,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DrillChain:
+    """A drill's processing chain; the caller runs ``writer.run()`` as a task."""
+
+    writer: StoreWriter
+    pipeline: Pipeline
+    intake: Intake
+
+
+async def build_drill_chain(
+    config: ServiceConfig,
+    table: SensorTable,
+    engine: AsyncEngine,
+    metrics: Metrics,
+    clock: Clock,
+    *,
+    store_readings: bool | None = None,
+) -> DrillChain:
+    """The live chain with fresh state, every row it writes marked ``drill``, nothing resumed from a checkpoint."""
+    setup = AlarmSetup.load(config.alarms)
+    writer = StoreWriter(engine, [s.id for s in table.sensors], metrics, drill=True)
+    keep = config.database.store_readings if store_readings is None else store_readings
+    pipeline = await build_pipeline(
+        engine, table, setup, writer, metrics, clock, drill=True, store_readings=keep, resume=False
+    )
+    return DrillChain(writer, pipeline, build_intake(config, pipeline, writer, metrics, clock))

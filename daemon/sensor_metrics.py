@@ -1,0 +1,211 @@
+"""Per-sensor metrics produced at scrape time from the pipeline's arrays (nothing on the hot path)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from daemon.clock import Clock
+from daemon.metric_sources import MetricSources
+from daemon.sensor_state import SENSOR_STATES, SOURCE_STATUSES, fold_conditions, sensor_states, source_statuses
+from detectors.kinds import CANONICAL_UNIT, Kind
+from detectors.substances import SUBSTANCES
+from rules.sensor_table import SensorTable
+from rules.site import DeviceType
+
+SENSOR_LABELS = ["site", "zone", "device", "sensor", "kind", "unit"]
+INFO_LABELS = [
+    *("site", "zone", "zone_type", "device", "device_type", "sensor", "kind", "substance", "unit", "lat", "lon")
+]
+SOURCE_LABELS = ["site", "zone", "device", "nuclide", "category"]
+
+
+class LatestReadings(Protocol):
+    """The pipeline's per-sensor arrays (allocated once, updated in place)."""
+
+    latest_value: NDArray[np.float64]
+    latest_time: NDArray[np.float64]
+    latest_flags: NDArray[np.uint16]
+
+
+def sensor_label_values(table: SensorTable, sensor: int) -> list[str]:
+    """Values for ``SENSOR_LABELS`` of one sensor."""
+    spec = table.sensors[sensor]
+    device = table.devices[int(table.device_of[sensor])].id
+    return [table.site.site, table.zone[sensor], device, spec.id, spec.kind.value, CANONICAL_UNIT[spec.kind]]
+
+
+def sensor_levels(table: SensorTable, sensor: int) -> list[tuple[str, float]]:
+    """Every level worth drawing for one sensor: its own alarm levels, gas reference levels, source baseline."""
+    spec = table.sensors[sensor]
+    levels: list[tuple[str, float | None]] = [
+        ("low", spec.levels.low),
+        ("high", spec.levels.high),
+        ("high_high", spec.levels.high_high),
+    ]
+    if spec.kind is Kind.GAS and spec.substance in SUBSTANCES:
+        gas = SUBSTANCES[spec.substance]
+        levels += [
+            ("aegl1_60min", gas.aegl1_60min),
+            ("aegl2_10min", gas.aegl2[0]),
+            ("aegl2_30min", gas.aegl2[1]),
+            ("aegl2_60min", gas.aegl2[2]),
+            ("aegl3_10min", gas.aegl3[0]),
+            ("aegl3_30min", gas.aegl3[1]),
+            ("aegl3_60min", gas.aegl3[2]),
+            ("erpg1", gas.erpg[0]),
+            ("erpg2", gas.erpg[1]),
+            ("erpg3", gas.erpg[2]),
+            ("idlh", gas.idlh),
+        ]
+    device = table.devices[int(table.device_of[sensor])]
+    if spec.kind is Kind.SOURCE_DOSE_RATE and device.source is not None:
+        levels.append(("baseline", device.source.baseline_dose_rate_nsv_h))
+    if spec.full_scale is not None:
+        levels.append(("full_scale", spec.full_scale))
+    return [(name, float(value)) for name, value in levels if value is not None]
+
+
+class SensorCollector(Collector):
+    """Latest value and time per sensor, read from the pipeline's arrays at scrape time."""
+
+    def __init__(self, table: SensorTable, latest_value: np.ndarray, latest_time: np.ndarray) -> None:
+        self._table = table
+        self._value = latest_value
+        self._time = latest_time
+        self._labels = [sensor_label_values(table, i) for i in range(len(table))]
+
+    def collect(self) -> Iterable[Metric]:
+        """One series per sensor that has reported."""
+        value = GaugeMetricFamily(
+            "hazwatch_sensor_value",
+            "Latest reading per sensor, in the canonical unit of its kind.",
+            labels=SENSOR_LABELS,
+        )
+        seen = GaugeMetricFamily(
+            "hazwatch_sensor_last_reading_timestamp_seconds",
+            "Time of the latest reading per sensor.",
+            labels=SENSOR_LABELS,
+        )
+        reported = np.flatnonzero(~np.isnan(self._time)).tolist()
+        values, times = self._value[reported].tolist(), self._time[reported].tolist()
+        for i, v, t in zip(reported, values, times, strict=True):
+            value.add_metric(self._labels[i], v)
+            seen.add_metric(self._labels[i], t)
+        yield value
+        yield seen
+
+
+class SiteCollector(Collector):
+    """What the site file fixes: sensor info (position, zone, substance) and every sensor's levels."""
+
+    def __init__(self, table: SensorTable) -> None:
+        site = table.site.site
+        zone_type = {zone.id: zone.type.value for zone in table.site.zones}
+        self._info: list[list[str]] = []
+        self._levels: list[tuple[list[str], float]] = []
+        for i, spec in enumerate(table.sensors):
+            device = table.devices[int(table.device_of[i])]
+            self._info.append(
+                [
+                    site,
+                    device.zone,
+                    zone_type[device.zone],
+                    device.id,
+                    device.type.value,
+                    spec.id,
+                    spec.kind.value,
+                    spec.substance or "",
+                    CANONICAL_UNIT[spec.kind],
+                    f"{device.position.lat:.6f}",
+                    f"{device.position.lon:.6f}",
+                ]
+            )
+            labels = sensor_label_values(table, i)
+            self._levels += [([*labels, name], value) for name, value in sensor_levels(table, i)]
+
+    def collect(self) -> Iterable[Metric]:
+        """Static series, the same at every scrape."""
+        info = GaugeMetricFamily(
+            "hazwatch_sensor_info", "Sensor metadata from the site file; always 1.", labels=INFO_LABELS
+        )
+        for labels in self._info:
+            info.add_metric(labels, 1.0)
+        level = GaugeMetricFamily(
+            "hazwatch_sensor_level",
+            "Alarm and reference levels per sensor, in the canonical unit of its kind.",
+            labels=[*SENSOR_LABELS, "level"],
+        )
+        for labels, value in self._levels:
+            level.add_metric(labels, value)
+        yield info
+        yield level
+
+
+class SensorStateCollector(Collector):
+    """Sensor state (one series per state, 1 for the current one) and sealed-source statuses."""
+
+    def __init__(
+        self,
+        table: SensorTable,
+        clock: Clock,
+        latest: LatestReadings,
+        sources: MetricSources,
+        device_online: Mapping[int, bool],
+    ) -> None:
+        self._table = table
+        self._clock = clock
+        self._latest = latest
+        self._sources = sources
+        self._device_online = device_online
+        self._labels = [sensor_label_values(table, i) for i in range(len(table))]
+        self._source_devices = [
+            (d, [table.site.site, device.zone, device.id, device.source.nuclide, str(device.source.category)])
+            for d, device in enumerate(table.devices)
+            if device.type is DeviceType.SOURCE_MONITOR and device.source is not None
+        ]
+
+    def collect(self) -> Iterable[Metric]:
+        """Compute every sensor's state now."""
+        table, latest, sources = self._table, self._latest, self._sources
+        n = len(table)
+        masks = fold_conditions(n, sources.conditions.active_conditions())
+        device_offline = np.zeros(len(table.devices), np.bool_)
+        for device, online in self._device_online.items():
+            device_offline[device] = not online
+        out_of_service = np.zeros(n, np.bool_)
+        out_of_service[[s for s in sources.service_status.out_of_service_sensors() if 0 <= s < n]] = True
+        state = sensor_states(
+            self._clock.now(),
+            latest.latest_time,
+            latest.latest_flags,
+            table.report_interval_s,
+            device_offline[table.device_of],
+            masks,
+            out_of_service,
+        )
+        family = GaugeMetricFamily(
+            "hazwatch_sensor_state",
+            "Sensor state: one series per state, 1 for the state the sensor is in, else 0.",
+            labels=[*SENSOR_LABELS, "state"],
+        )
+        codes = state.tolist()
+        for i in range(n):
+            for code, name in enumerate(SENSOR_STATES):
+                family.add_metric([*self._labels[i], name], 1.0 if codes[i] == code else 0.0)
+        yield family
+        source = GaugeMetricFamily(
+            "hazwatch_source_status",
+            "Sealed-source monitor status: one series per status, 1 where it holds (several can).",
+            labels=[*SOURCE_LABELS, "status"],
+        )
+        for device, labels in self._source_devices:
+            statuses = source_statuses(table, device, state, latest.latest_value, masks)
+            for name in SOURCE_STATUSES:
+                source.add_metric([*labels, name], 1.0 if statuses[name] else 0.0)
+        yield source

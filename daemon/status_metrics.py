@@ -1,0 +1,124 @@
+"""Scrape-time metrics for alarms, incidents and data quality, read from the providers in ``MetricSources``."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable
+
+import numpy as np
+from numpy.typing import NDArray
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from daemon.clock import Clock
+from daemon.metric_sources import MetricSources
+from daemon.metrics import PRIORITIES
+from daemon.sensor_metrics import sensor_label_values
+from rules.sensor_table import SensorTable
+from rules.site import DeviceType
+
+log = logging.getLogger(__name__)
+
+# ISA-18.2 states other than normal (names as ``rules.alarm.AlarmState`` spells them).
+ALARM_STATES = (
+    "active_unack",
+    "active_acked",
+    "returned_unack",
+    "latched_unack",
+    "latched_acked",
+    "shelved",
+    "suppressed",
+    "out_of_service",
+)
+# Warning colours of the emergency plan, lowest first (``plans.model.Tier``); rank = position + 1.
+TIERS = ("blue", "yellow", "orange", "red")
+NETWORKS = tuple(t.value for t in DeviceType)
+QUALITY_LABELS = ["site", "zone", "device", "sensor", "kind"]  # a ratio has no unit
+
+
+def network_ratio(ratio: NDArray[np.float64], weight: NDArray[np.float64]) -> float:
+    """Expected-reading-weighted mean of the known per-sensor ratios; nan when none is known."""
+    known = ~np.isnan(ratio)
+    total = float(weight[known].sum())
+    if not total:
+        return float("nan")
+    return float((ratio[known] * weight[known]).sum() / total)
+
+
+class StatusCollector(Collector):
+    """Alarms by priority and state, incidents by tier, data capture and valid ratios."""
+
+    def __init__(self, table: SensorTable, clock: Clock, sources: MetricSources) -> None:
+        self._table = table
+        self._clock = clock
+        self._sources = sources
+        self._site = table.site.site
+        self._labels = [sensor_label_values(table, i) for i in range(len(table))]
+        device_type = np.array([d.type.value for d in table.devices])[table.device_of]
+        self._network_of = {network: device_type == network for network in NETWORKS}
+        self._readings_per_s = 1.0 / table.report_interval_s  # what each sensor weighs in its network's ratio
+        self._unknown_logged: set[tuple[str, str]] = set()
+
+    def collect(self) -> Iterable[Metric]:
+        """Ask every provider for its state now."""
+        yield self._alarms()
+        yield from self._incidents()
+        yield from self._quality()
+
+    def _alarms(self) -> Metric:
+        counts = Counter(self._sources.alarms.alarm_states())
+        family = GaugeMetricFamily(
+            "hazwatch_alarms",
+            "Alarms not in the normal state, by priority and ISA-18.2 state.",
+            labels=["priority", "state"],
+        )
+        for pair in counts:
+            if (pair[0] not in PRIORITIES or pair[1] not in ALARM_STATES) and pair not in self._unknown_logged:
+                log.warning("alarm priority/state %r is not a known label pair; not exported", pair)
+                self._unknown_logged.add(pair)
+        for priority in PRIORITIES:
+            for state in ALARM_STATES:
+                family.add_metric([priority, state], float(counts.get((priority, state), 0)))
+        return family
+
+    def _incidents(self) -> Iterable[Metric]:
+        counts = Counter(self._sources.incidents.open_incident_tiers())
+        by_tier = GaugeMetricFamily("hazwatch_incidents_open", "Open incidents by current tier.", labels=["tier"])
+        highest = 0
+        for rank, tier in enumerate(TIERS, start=1):
+            by_tier.add_metric([tier], float(counts.get(tier, 0)))
+            if counts.get(tier):
+                highest = rank
+        yield by_tier
+        yield GaugeMetricFamily(
+            "hazwatch_incident_highest_tier",
+            "Highest tier among open incidents: 0 none, 1 blue, 2 yellow, 3 orange, 4 red.",
+            value=float(highest),
+        )
+
+    def _quality(self) -> Iterable[Metric]:
+        acquisition, valid = self._sources.quality.ratios(self._clock.now())
+        for name, ratios, what in (
+            ("data_capture", acquisition, "Readings received / readings expected"),
+            ("valid_data", valid, "Valid readings / readings expected"),
+        ):
+            per_sensor = GaugeMetricFamily(
+                f"hazwatch_sensor_{name}_ratio",
+                f"{what} per sensor over the last 24 h (nan: not known yet).",
+                labels=QUALITY_LABELS,
+            )
+            for i, ratio in enumerate(ratios.tolist()):
+                per_sensor.add_metric(self._labels[i][:5], ratio)
+            yield per_sensor
+            per_network = GaugeMetricFamily(
+                f"hazwatch_network_{name}_ratio",
+                f"{what} per network (device type) over the last 24 h (nan: not known yet).",
+                labels=["site", "network"],
+            )
+            for network, members in self._network_of.items():
+                if members.any():
+                    per_network.add_metric(
+                        [self._site, network], network_ratio(ratios[members], self._readings_per_s[members])
+                    )
+            yield per_network

@@ -1,0 +1,60 @@
+"""Fixtures for the metrics and dashboard tests: real services on free ports, with or without the demo feed."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from daemon.config import DEFAULT_SITE
+from daemon.service import Service
+from daemon.site_file import load_site
+from tests.conftest import free_port, service_config
+
+GRAFANA_DIR = Path(__file__).resolve().parents[2] / "grafana"
+
+ServiceFactory = Callable[..., Awaitable[Service]]
+
+
+@pytest.fixture
+async def make_service(tmp_path: Path) -> AsyncIterator[ServiceFactory]:
+    """Start services (embedded broker on a free port, HTTP port 0, SQLite temp file); stop them all at the end."""
+    started: list[Service] = []
+
+    async def start(*, demo: bool = False) -> Service:
+        tag = uuid.uuid4().hex[:8]
+        config = service_config(
+            f"embedded:127.0.0.1:{free_port()}",
+            f"sqlite:///{tmp_path / f'hazwatch-{tag}.db'}",
+            f"hw-{tag}",
+            f"hazwatch-test-{tag}",
+        )
+        service = Service(config, load_site(DEFAULT_SITE), registry=CollectorRegistry(), demo=demo)
+        started.append(service)
+        await service.start()
+        return service
+
+    yield start
+    for service in started:
+        await service.stop()
+
+
+async def wait_until(predicate: Callable[[], bool], timeout_s: float = 20.0, poll_s: float = 0.05) -> None:
+    """Poll ``predicate`` until it holds; the bound only stops a broken test from hanging."""
+    async with asyncio.timeout(timeout_s):
+        while not predicate():  # noqa: ASYNC110 - a counter in a registry has no event to wait on
+            await asyncio.sleep(poll_s)
+
+
+async def run_tool(*args: str, stdin: bytes = b"") -> tuple[int, str]:
+    """Run a command without blocking the event loop (the service under test keeps serving)."""
+    process = await asyncio.create_subprocess_exec(
+        *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    output, _ = await process.communicate(stdin)
+    assert process.returncode is not None
+    return process.returncode, output.decode()
