@@ -70,6 +70,7 @@ async def background_load(port: int, prefix: str, site: str, rate: int, seconds:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     async with aiomqtt.Client("127.0.0.1", port, identifier=f"bench-load-{port}") as client:
+        print("ready", flush=True)
         tick = 0.01
         per_tick = max(rate * tick, 1)
         started = time.perf_counter()
@@ -162,6 +163,9 @@ async def main() -> None:
     base = time.time() - 4 * 3600
     load_started = time.perf_counter()
     try:
+        assert load.stdout is not None
+        await asyncio.wait_for(load.stdout.readline(), 30)  # the load process is connected and publishing
+        load_started = time.perf_counter()
         await asyncio.sleep(1.0)  # let the load reach its rate
         async with aiomqtt.Client("127.0.0.1", port, identifier="bench-events") as client:
             for event in range(args.events):

@@ -46,6 +46,10 @@ class AlarmListener(Protocol):
         """The alarm's process condition returned to normal at ``time``."""
         ...
 
+    def alarm_reactivated(self, alarm_row_id: int, time: float, value: float | None) -> None:
+        """The condition came back before the episode ended (returned, not yet acknowledged)."""
+        ...
+
 
 @dataclass
 class Episode:
@@ -159,6 +163,8 @@ class AlarmFlow:
             elif tr.process_active and episode.cleared:
                 episode.cleared = False
                 changes["cleared_at"] = None
+                for listener in self.listeners:
+                    listener.alarm_reactivated(episode.row_id, tr.time, _finite(tr.value))
             if tr.to_state in ACKED_STATES and tr.from_state not in ACKED_STATES:
                 changes["acknowledged_at"] = tr.time
                 changes["acknowledged_by"] = tr.actor

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Protocol
 
 from daemon.clock import Clock
@@ -138,9 +139,22 @@ class AlarmNotifier:
 
     def alarm_cleared(self, alarm_row_id: int, time: float) -> None:
         """Notify the routes that want to hear an alarm returned to normal."""
-        alarm = self._notified.pop(alarm_row_id, None)
+        alarm = self._notified.get(alarm_row_id)
         if alarm is None:
             return
         intent = self._router.intent(alarm, drill=self._drill, ended_at=time)
         if intent is not None:
-            self._sink.add_notification_intent(intent, self._clock.now())
+            self._sink.add_notification_intent(
+                replace(intent, key=f"{intent.key}:{time:.3f}"), self._clock.now()
+            )  # each return to normal of the episode is its own event
+
+    def alarm_reactivated(self, alarm_row_id: int, time: float, value: float | None) -> None:
+        """A returned alarm fired again before anyone acknowledged it: a new event, notified again."""
+        alarm = self._notified.get(alarm_row_id)
+        if alarm is None:
+            return
+        alarm = {**alarm, "raised_at": time, "value": value}
+        self._notified[alarm_row_id] = alarm
+        intent = self._router.intent(alarm, drill=self._drill)
+        if intent is not None:
+            self._sink.add_notification_intent(replace(intent, key=f"{intent.key}:{time:.3f}"), self._clock.now())
