@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import resource
 import shutil
 import socket
@@ -24,9 +25,9 @@ from pathlib import Path
 
 import aiomqtt
 
-from daemon.config import DEFAULT_SITE, ServiceConfig
+from daemon.config import ServiceConfig
 from daemon.service import Service
-from daemon.site_file import load_site
+from rules.site import Site
 
 READINGS_PER_MESSAGE = 10
 NO_STORE = "--no-store" in sys.argv
@@ -58,19 +59,50 @@ def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
     return process, port
 
 
-def messages(prefix: str, site: str, n: int) -> list[tuple[str, bytes]]:
-    """N messages spread over the demo site's gas detectors, 10 readings each (5 per channel)."""
+def bench_site(devices: int) -> Site:
+    """A large park: ``devices`` boundary detectors with two gas channels each (a city-scale network)."""
+    gases = ("Cl2", "NH3", "HCl", "H2S", "HF")
+    return Site.model_validate(
+        {
+            "site": "bench-park",
+            "name": "benchmark park",
+            "center": {"lat": 31.9, "lon": 121.1},
+            "zones": [{"id": "boundary", "name": "boundary", "type": "boundary"}],
+            "devices": [
+                {
+                    "id": f"gas-{d:05d}",
+                    "type": "gas_detector",
+                    "position": {"lat": 31.9 + (d % 100) * 1e-4, "lon": 121.1 + (d // 100) * 1e-4},
+                    "zone": "boundary",
+                    "report_interval_s": 10,
+                    "sensors": [
+                        {"id": f"gas-{d:05d}-{k}", "name": f"ch{k}", "kind": "gas", "unit": "ppm",
+                         "substance": gases[(d + k) % len(gases)]}
+                        for k in range(2)
+                    ],
+                }
+                for d in range(devices)
+            ],
+        }
+    )  # fmt: skip
+
+
+def messages(prefix: str, site: Site, n: int) -> list[tuple[str, bytes]]:
+    """N messages round-robin over the site's detectors, 10 readings each (5 samples of 2 channels).
+
+    Values carry a little noise, as real detectors do: identical repeats would (rightly) be flagged
+    stuck and turn the benchmark into a test of the quality alarms.
+    """
+    rng = random.Random(1)
     now = time.time() - 3600
     out: list[tuple[str, bytes]] = []
-    devices = [f"gas-{side}{i:02d}" for side in "nesw" for i in range(1, 6)]
-    demo = load_site(DEFAULT_SITE)
-    names = {d.id: [s.name for s in d.sensors] for d in demo.devices}
     for i in range(n):
-        device = devices[i % len(devices)]
-        records: list[dict[str, object]] = [{"bn": f"{device}:", "bt": now + i * 0.01}]
+        device = site.devices[i % len(site.devices)]
+        records: list[dict[str, object]] = [{"bn": f"{device.id}:", "bt": now + i * 0.01}]
         for k in range(READINGS_PER_MESSAGE):
-            records.append({"n": names[device][k % 2], "v": 0.01 * (k + 1), "u": "ppm", "t": k * 0.001})
-        out.append((f"{prefix}/{site}/{device}", json.dumps(records).encode()))
+            value = round(0.02 + 0.01 * rng.random(), 5)
+            records.append({"n": device.sensors[k % 2].name, "v": value, "u": "ppm", "t": (k // 2) * 2.0})
+        out.append((f"{prefix}/{site.site}/{device.id}", json.dumps(records).encode()))
     return out
 
 
@@ -100,7 +132,9 @@ async def bare_subscriber(port: int, prefix: str, batch: list[tuple[str, bytes]]
     return received / elapsed
 
 
-async def service_path(port: int, prefix: str, batch: list[tuple[str, bytes]], db_url: str) -> tuple[float, float]:
+async def service_path(
+    port: int, prefix: str, batch: list[tuple[str, bytes]], db_url: str, site: Site
+) -> tuple[float, float]:
     """Messages/s and readings/s for the full service, counted when every reading is committed."""
     config = ServiceConfig()
     config.mqtt.broker = f"mqtt://127.0.0.1:{port}"
@@ -109,7 +143,6 @@ async def service_path(port: int, prefix: str, batch: list[tuple[str, bytes]], d
     config.database.url = db_url
     config.database.store_readings = not NO_STORE
     config.http.port = 0
-    site = load_site(DEFAULT_SITE)
     first = Service(config, site)
     await first.start()
     await first.wait_connected()
@@ -133,21 +166,26 @@ async def main() -> None:
     """Run both consumers on the same backlog and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument(
+        "--devices", type=int, default=1000, help="gas detectors in the benchmark site (2 channels each)"
+    )
     parser.add_argument("--no-store", action="store_true", help="do not store readings (alarms still stored)")
     parser.add_argument("--db", help="database URL for the service (default: a temp SQLite file)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         broker, port = start_mosquitto(Path(tmp))
         try:
-            batch_bare = messages("bench-bare", "demo-park", args.messages)
-            batch_service = messages("bench-svc", "demo-park", args.messages)
+            site = bench_site(args.devices)
+            batch_bare = messages("bench-bare", site, args.messages)
+            batch_service = messages("bench-svc", site, args.messages)
             bare = await bare_subscriber(port, "bench-bare", batch_bare)
             db_url = args.db or f"sqlite:///{Path(tmp) / 'bench.db'}"
-            msg_rate, reading_rate = await service_path(port, "bench-svc", batch_service, db_url)
+            msg_rate, reading_rate = await service_path(port, "bench-svc", batch_service, db_url, site)
         finally:
             broker.terminate()
             broker.wait()
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"site                       {args.devices} gas detectors, {2 * args.devices} sensors")
     print(f"messages per consumer      {args.messages} x {READINGS_PER_MESSAGE} readings")
     print(f"bare aiomqtt + json.loads  {bare:10.0f} messages/s")
     print(f"hazwatch end to end        {msg_rate:10.0f} messages/s  ({reading_rate:.0f} readings/s, stored)")

@@ -68,6 +68,7 @@ class FlowState:
     book: AlarmBook
     incidents: IncidentEngine
     episodes: dict[str, Episode] = field(default_factory=dict)
+    conditions_on: dict[tuple[str, int], float] = field(default_factory=dict)  # (condition, sensor) -> value
     incident_rows: dict[str, int] = field(default_factory=dict)
     checklist_rows: dict[tuple[str, str], int] = field(default_factory=dict)
 
@@ -104,16 +105,30 @@ class AlarmFlow:
         conditions: Sequence[ConditionEvents],
         batch: ReadingBatch,
         valid: NDArray[np.bool_],
-        sorted_batch: SortedBatch,
+        sorted_batch: SortedBatch | None,
     ) -> None:
         """One pipeline batch: rules see the condition transitions and run their own level comparisons."""
+        self._note(conditions)
         events = self.state.rules.process(now, conditions, batch=batch, valid=valid, sorted_batch=sorted_batch)
         self._after_book(self.state.book.on_condition(events, now), now)
 
     def on_conditions(self, now: float, conditions: Sequence[ConditionEvents]) -> None:
         """Condition transitions that come without readings (time-driven detectors, device status, reloads)."""
         if conditions:
+            self._note(conditions)
             self._after_book(self.state.book.on_condition(self.state.rules.process(now, conditions), now), now)
+
+    def _note(self, conditions: Sequence[ConditionEvents]) -> None:
+        """Remember which conditions are on, so rules added by a reload can see them at once."""
+        on = self.state.conditions_on
+        for events in conditions:
+            for sensor, active, value in zip(
+                events.sensor.tolist(), events.active.tolist(), events.value.tolist(), strict=True
+            ):
+                if active:
+                    on[(events.condition, sensor)] = value
+                else:
+                    on.pop((events.condition, sensor), None)
 
     def tick(self, now: float) -> None:
         """Time passing: delayed rule events, shelf expiry, re-alarm, escalation and report reminders."""

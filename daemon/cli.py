@@ -6,10 +6,10 @@ import argparse
 import logging
 import sys
 
-from daemon.commands import check_config, drills, run, user
+from daemon.commands import check_config, detect, drills, run, user
 from daemon.errors import ConfigError, HazwatchError
 
-COMMANDS = (run, check_config, drills, user)
+COMMANDS = (run, check_config, detect, drills, user)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,9 +10,8 @@ from daemon.alarm_flow import AlarmFlow
 from daemon.clock import Clock
 from daemon.metrics import Metrics
 from daemon.store.writer import StoreWriter
-from detectors.hysteresis import SortedBatch
+from detectors.core import DetectionCore
 from detectors.readings import FLAG_NAMES, ReadingBatch
-from detectors.thresholds import ThresholdDetector
 from rules.sensor_table import SensorTable
 
 
@@ -22,7 +21,7 @@ class Pipeline:
     def __init__(
         self,
         table: SensorTable,
-        detector: ThresholdDetector,
+        detector: DetectionCore,
         flow: AlarmFlow,
         writer: StoreWriter,
         metrics: Metrics,
@@ -46,25 +45,36 @@ class Pipeline:
         if not len(batch):
             return
         started = time.perf_counter()
-        sorted_batch = SortedBatch.build(batch.sensor, batch.time)
-        valid = batch.valid_mask()
-        value_sorted = batch.value[sorted_batch.order]
-        conditions = self.detector.process(sorted_batch, value_sorted, valid[sorted_batch.order])
-        self.flow.on_batch(self._clock.now(), conditions, batch, valid, sorted_batch)
-        self._update_latest(sorted_batch, value_sorted, batch.flags[sorted_batch.order])
+        now = self._clock.now()
+        result = self.detector.process(batch, received_at=now)
+        # Store and judge the readings with the quality bits the core found (stuck, jump, ...).
+        batch = ReadingBatch(batch.sensor, batch.time, batch.value, result.flags)
+        self.flow.on_batch(now, result.conditions, batch, batch.valid_mask(), None)
+        self._update_latest(batch)
         self._count_flags(batch)
         if self._store_readings:
             self._writer.add_readings(batch)
         self._metrics.ingest_readings.inc(len(batch))
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
 
-    def _update_latest(self, batch: SortedBatch, value: np.ndarray, flags: np.ndarray) -> None:
-        last = batch.is_last
-        sensors = batch.sensor[last]
-        newer = ~(self.latest_time[sensors] > batch.time[last])  # nan (never seen) counts as older
-        self.latest_value[sensors[newer]] = value[last][newer]
-        self.latest_time[sensors[newer]] = batch.time[last][newer]
-        self.latest_flags[sensors[newer]] = flags[last][newer]
+    def tick(self, now: float) -> None:
+        """Time-driven detection (offline, heartbeat, capture ratio), then the alarm and plan timers."""
+        self.flow.on_conditions(now, self.detector.tick(now))
+        self.flow.tick(now)
+
+    def device_status(self, device: int, online: bool, now: float) -> None:
+        """A device's MQTT status or last will."""
+        self.flow.on_conditions(now, self.detector.device_status(device, online, now))
+
+    def _update_latest(self, batch: ReadingBatch) -> None:
+        # Without a sort: the newest time per sensor, then the readings that carry it.
+        seen = np.where(np.isnan(self.latest_time), -np.inf, self.latest_time)
+        np.maximum.at(seen, batch.sensor, batch.time)
+        newest = batch.time == seen[batch.sensor]
+        sensors = batch.sensor[newest]
+        self.latest_time[sensors] = batch.time[newest]
+        self.latest_value[sensors] = batch.value[newest]
+        self.latest_flags[sensors] = batch.flags[newest]
 
     def _count_flags(self, batch: ReadingBatch) -> None:
         flagged = batch.flags[batch.flags != 0]

@@ -20,7 +20,7 @@ from daemon.pipeline import Pipeline
 from daemon.store import queries
 from daemon.store.writer import StoreWriter
 from detectors.conditions import ConditionEvents
-from detectors.thresholds import ThresholdDetector
+from detectors.core import DetectionCore
 from plans.engine import IncidentEngine
 from plans.loading import load_plan, load_roster
 from plans.model import Plan
@@ -59,14 +59,14 @@ class AlarmSetup:
         return checkpoint.fingerprint([table.site, *self.rules, self.plan, self.roster])
 
 
-def fresh_state(table: SensorTable, setup: AlarmSetup, *, drill: bool) -> tuple[ThresholdDetector, FlowState]:
+def fresh_state(table: SensorTable, setup: AlarmSetup, *, drill: bool) -> tuple[DetectionCore, FlowState]:
     """Detectors and engines with no history."""
     state = FlowState(
         rules=RuleEngine(setup.rules, table),
         book=AlarmBook(table, setup.rules),
         incidents=IncidentEngine(setup.plan, setup.roster, table, drill=drill),
     )
-    return ThresholdDetector(table.thresholds), state
+    return DetectionCore(table.core_config()), state
 
 
 async def build_pipeline(
@@ -162,20 +162,22 @@ def reload_rules(pipeline: Pipeline, old: AlarmSetup, new: AlarmSetup, now: floa
 
 def active_conditions(pipeline: Pipeline, now: float) -> list[ConditionEvents]:
     """Every condition the detectors hold on right now, as "on" events at ``now``."""
+    by_name: dict[str, list[tuple[int, float]]] = {}
+    for (name, sensor), value in pipeline.flow.state.conditions_on.items():
+        by_name.setdefault(name, []).append((sensor, value))
     out: list[ConditionEvents] = []
-    for name, state in pipeline.detector.states.items():
-        sensors = np.flatnonzero(state.active).astype(np.int32)
-        if sensors.shape[0]:
-            out.append(
-                ConditionEvents(
-                    name,
-                    sensors,
-                    np.full(sensors.shape[0], now),
-                    np.ones(sensors.shape[0], np.bool_),
-                    pipeline.latest_value[sensors],
-                    np.full(sensors.shape[0], np.nan),
-                )
+    for name, items in sorted(by_name.items()):
+        sensors = np.array([sensor for sensor, _ in items], np.int32)
+        out.append(
+            ConditionEvents(
+                name,
+                sensors,
+                np.full(sensors.shape[0], now),
+                np.ones(sensors.shape[0], np.bool_),
+                np.array([value for _, value in items], np.float64),
+                np.full(sensors.shape[0], np.nan),
             )
+        )
     return out
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -13,8 +13,11 @@ from prometheus_client.registry import Collector
 from daemon.clock import Clock
 from daemon.metric_sources import MetricSources
 from daemon.sensor_state import SENSOR_STATES, SOURCE_STATUSES, fold_conditions, sensor_states, source_statuses
+from detectors.config import CoreConfig
 from detectors.kinds import CANONICAL_UNIT, Kind
 from detectors.substances import SUBSTANCES
+from rules.model import Rule
+from rules.selector import selected_sensors
 from rules.sensor_table import SensorTable
 from rules.site import DeviceType
 
@@ -40,14 +43,47 @@ def sensor_label_values(table: SensorTable, sensor: int) -> list[str]:
     return [table.site.site, table.zone[sensor], device, spec.id, spec.kind.value, CANONICAL_UNIT[spec.kind]]
 
 
-def sensor_levels(table: SensorTable, sensor: int) -> list[tuple[str, float]]:
-    """Every level worth drawing for one sensor: its own alarm levels, gas reference levels, source baseline."""
-    spec = table.sensors[sensor]
-    levels: list[tuple[str, float | None]] = [
-        ("low", spec.levels.low),
-        ("high", spec.levels.high),
-        ("high_high", spec.levels.high_high),
+LevelRule = tuple[float, str, NDArray[np.bool_]]  # (level it is above, rule id, sensors it selects)
+
+
+def level_rules(rules: Sequence[Rule], table: SensorTable) -> list[LevelRule]:
+    """The ``level ... above`` rules with the sensors each selects (computed once, not per sensor)."""
+    return [
+        (float(rule.condition.params.above), rule.id, selected_sensors(rule.selector, table))
+        for rule in rules
+        if rule.condition.params is not None and rule.condition.params.above is not None
     ]
+
+
+def sensor_levels(
+    table: SensorTable, sensor: int, rules: Sequence[LevelRule] = (), core: CoreConfig | None = None
+) -> list[tuple[str, float]]:
+    """Every level worth drawing for one sensor, as the service will judge it.
+
+    ``high``/``high_high``/``low`` are the sensor's first and second alarm levels wherever they come from: the
+    site file, else the detection core (gas detector levels, sealed-source missing/breach), else the ``level``
+    rules that select it (lowest first; further rule levels are named after their rule). Reference levels
+    (AEGL, ERPG, IDLH, source baseline, full scale) follow.
+    """
+    spec = table.sensors[sensor]
+    first: dict[str, float | None] = {
+        "low": spec.levels.low,
+        "high": spec.levels.high,
+        "high_high": spec.levels.high_high,
+    }
+    extra: list[tuple[str, float | None]] = []
+    if core is not None:
+        if spec.kind is Kind.GAS and first["high"] is None and np.isfinite(core.gas_level1[sensor]):
+            first["high"], first["high_high"] = float(core.gas_level1[sensor]), float(core.gas_level2[sensor])
+        if spec.kind is Kind.SOURCE_DOSE_RATE and np.isfinite(core.source_missing_level[sensor]):
+            first["low"] = first["low"] if first["low"] is not None else float(core.source_missing_level[sensor])
+            first["high"] = first["high"] if first["high"] is not None else float(core.source_breach_level[sensor])
+    above = sorted((value, rule_id) for value, rule_id, selects in rules if selects[sensor])
+    for name in ("high", "high_high"):
+        if first[name] is None and above:
+            first[name] = above.pop(0)[0]
+    extra += [(rule_id, value) for value, rule_id in above]
+    levels: list[tuple[str, float | None]] = [*first.items(), *extra]
     if spec.kind is Kind.GAS and spec.substance in SUBSTANCES:
         gas = SUBSTANCES[spec.substance]
         levels += [
@@ -104,11 +140,11 @@ class SensorCollector(Collector):
 class SiteCollector(Collector):
     """What the site file fixes: sensor info (position, zone, substance) and every sensor's levels."""
 
-    def __init__(self, table: SensorTable) -> None:
+    def __init__(self, table: SensorTable, rules: Sequence[Rule] = (), core: CoreConfig | None = None) -> None:
+        self._table = table
         site = table.site.site
         zone_type = {zone.id: zone.type.value for zone in table.site.zones}
         self._info: list[list[str]] = []
-        self._levels: list[tuple[list[str], float]] = []
         for i, spec in enumerate(table.sensors):
             device = table.devices[int(table.device_of[i])]
             self._info.append(
@@ -126,8 +162,17 @@ class SiteCollector(Collector):
                     f"{device.position.lon:.6f}",
                 ]
             )
-            labels = sensor_label_values(table, i)
-            self._levels += [([*labels, name], value) for name, value in sensor_levels(table, i)]
+        self.update_levels(rules, core)
+
+    def update_levels(self, rules: Sequence[Rule], core: CoreConfig | None) -> None:
+        """Recompute the level series (at start and after a rules reload)."""
+        table = self._table
+        by_level = level_rules(rules, table)
+        self._levels = [
+            ([*sensor_label_values(table, i), name], value)
+            for i in range(len(table))
+            for name, value in sensor_levels(table, i, by_level, core)
+        ]
 
     def collect(self) -> Iterable[Metric]:
         """Static series, the same at every scrape."""

@@ -102,6 +102,7 @@ class Service:
         self._plug_metric_sources()
         self._start_notifications()
         self.intake = build_intake(config, self.pipeline, self.writer, self.metrics, self.clock)
+        self.intake.on_status(lambda status: self.pipeline.device_status(status.device, status.online, status.time))
         handler: MessageHandler = self.intake.accept
         if config.recording.enabled:
             rotate_bytes = config.recording.rotate_mb * 1024 * 1024
@@ -153,7 +154,8 @@ class Service:
         self.metrics.start_time.set(self.clock.now())
         self.metrics.drill_running.set(0)
         table, pipeline = self.table, self.pipeline
-        self.registry.register(SiteCollector(table))
+        self.site_collector = SiteCollector(table, self.setup.rules, pipeline.detector.config)
+        self.registry.register(self.site_collector)
         self.registry.register(SensorCollector(table, pipeline.latest_value, pipeline.latest_time))
         self.registry.register(
             SensorStateCollector(table, self.clock, pipeline, self.metric_sources, self.intake.device_online)
@@ -168,6 +170,7 @@ class Service:
         self.metric_sources.conditions = book_metrics
         self.metric_sources.service_status = book_metrics
         self.metric_sources.incidents = IncidentEngineMetrics(state.incidents)
+        self.metric_sources.quality = self.pipeline.detector.quality
 
     def _pick_embedded_port(self) -> None:
         """Plain `embedded` prefers 1883; if another broker already has it, take a free port and say so."""
@@ -233,7 +236,7 @@ class Service:
         while True:
             await asyncio.sleep(alarms.tick_interval_s)
             now = self.clock.now()
-            self.pipeline.flow.tick(now)
+            self.pipeline.tick(now)
             if now - last_checkpoint >= alarms.checkpoint_interval_s:
                 save(self.pipeline, self.setup, self.writer, now)
                 last_checkpoint = now
@@ -250,6 +253,7 @@ class Service:
         reload_rules(self.pipeline, self.setup, new, now)
         self.setup = new
         self._plug_metric_sources()
+        self.site_collector.update_levels(new.rules, self.pipeline.detector.config)
         save(self.pipeline, self.setup, self.writer, now)
         return True
 

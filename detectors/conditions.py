@@ -12,6 +12,47 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+# Every condition name the detectors emit (the rule files refer to these strings). Each detector module
+# defines its own constants; tests/detectors/test_conditions.py checks the two lists agree.
+CONDITION_NAMES: tuple[str, ...] = (
+    "threshold.high",
+    "threshold.high_high",
+    "threshold.low",
+    "anomaly.spike",
+    "anomaly.shift",
+    "anomaly.drift",
+    "gamma.rise",
+    "gamma.rise_natural",
+    "gamma.rise_suspicious",
+    "quality.stuck",
+    "quality.flatline",
+    "quality.out_of_range",
+    "quality.jump",
+    "quality.offline",
+    "quality.clock_skew",
+    "quality.capture_low",
+    "quality.detector_fault",
+    "gas.level1",
+    "gas.level2",
+    "gas.aegl1_60min",
+    "gas.aegl2_10min",
+    "gas.aegl2_30min",
+    "gas.aegl2_60min",
+    "gas.aegl3_10min",
+    "gas.aegl3_30min",
+    "gas.aegl3_60min",
+    "gas.stel_15min",
+    "gas.twa_8h",
+    "source.missing",
+    "source.shielding_breach",
+    "source.geofence_exit",
+    "source.tamper",
+    "source.battery_low",
+    "source.mains_lost",
+    "source.heartbeat_lost",
+    "source.detector_fault",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class ConditionEvents:

@@ -69,9 +69,14 @@ class AlarmBook:
     # ---- condition changes
 
     def on_condition(self, events: Iterable[AlarmEvent], now: float) -> list[AlarmTransition]:
-        """Apply the rule engine's alarm events (each carries its own time), then expire timers up to ``now``."""
+        """Apply the rule engine's alarm events (each carries its own time), then expire timers up to ``now``.
+
+        Timers (shelving, chatter hold, re-alarm) due before an event expire before it is applied, so a
+        large batch gives the same transitions as the same readings arriving one at a time.
+        """
         out: list[AlarmTransition] = []
         for event in sorted(events, key=lambda e: e.time):
+            out.extend(self._expire(event.time))
             self._on_event(event, out)
         out.extend(self._expire(now))
         return out

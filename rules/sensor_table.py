@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
-from detectors.kinds import KIND_CODES, PHYSICAL_RANGE
+from detectors.config import CoreConfig
+from detectors.geofence import distance_m
+from detectors.kinds import KIND_CODES, PHYSICAL_RANGE, Kind
 from detectors.thresholds import ThresholdParams
 from rules.site import DeviceSpec, SensorSpec, Site
+
+# Gamma stations closer than this are neighbours for the rain/neighbour classification of a rise.
+NEIGHBOUR_RADIUS_M = 10_000.0
 
 
 def _nan_if_none(value: float | None) -> float:
@@ -73,3 +78,76 @@ class SensorTable:
                 off_delay_s=np.array([s.off_delay_s for s in sensors], np.float64),
             ),
         )
+
+    def core_config(self, neighbour_radius_m: float = NEIGHBOUR_RADIUS_M) -> CoreConfig:
+        """The detection core's configuration: kinds, levels, gases, sealed sources, geofences, neighbours."""
+        kinds = [s.kind for s in self.sensors]
+        n = len(kinds)
+        config = CoreConfig.build(
+            kinds,
+            self.device_of,
+            substances=[s.substance for s in self.sensors],
+            report_interval_s=self.report_interval_s,
+        )
+        full_scale = np.array([_nan_if_none(s.full_scale) for s in self.sensors], np.float64)
+        gamma = np.flatnonzero(self.kind == KIND_CODES[Kind.GAMMA_DOSE_RATE])
+        rain = np.flatnonzero(self.kind == KIND_CODES[Kind.RAIN_RATE])
+        rain_sensor = np.full(n, -1, np.int32)
+        offsets = np.zeros(n + 1, np.int32)
+        neighbours: list[list[int]] = [[] for _ in range(n)]
+        for i in gamma:
+            if rain.shape[0]:
+                d = distance_m(self.lat[rain], self.lon[rain], self.lat[i], self.lon[i])
+                rain_sensor[i] = rain[int(np.argmin(d))]
+            d = distance_m(self.lat[gamma], self.lon[gamma], self.lat[i], self.lon[i])
+            neighbours[i] = [int(j) for j in gamma[(d <= neighbour_radius_m) & (gamma != i)]]
+        offsets[1:] = np.cumsum([len(x) for x in neighbours])
+        n_dev = len(self.devices)
+        fence_lat, fence_lon, fence_r = (np.full(n_dev, np.nan) for _ in range(3))
+        poly_offsets = np.zeros(n_dev + 1, np.int32)
+        poly_lat: list[float] = []
+        poly_lon: list[float] = []
+        source_sensor: list[int] = []
+        baseline: list[float] = []
+        category: list[int] = []
+        for d_index, device in enumerate(self.devices):
+            source = device.source
+            fence = source.geofence if source is not None else None
+            if fence is not None and fence.center is not None and fence.radius_m is not None:
+                fence_lat[d_index], fence_lon[d_index], fence_r[d_index] = (
+                    fence.center.lat,
+                    fence.center.lon,
+                    fence.radius_m,
+                )
+            if fence is not None and fence.polygon is not None:
+                poly_lat += [p.lat for p in fence.polygon]
+                poly_lon += [p.lon for p in fence.polygon]
+            poly_offsets[d_index + 1] = len(poly_lat)
+            if source is not None:
+                for sensor in device.sensors:
+                    if sensor.kind is Kind.SOURCE_DOSE_RATE:
+                        source_sensor.append(self.index[sensor.id])
+                        baseline.append(source.baseline_dose_rate_nsv_h)
+                        category.append(source.category)
+        config = replace(
+            config,
+            lat=self.lat,
+            lon=self.lon,
+            full_scale=full_scale,
+            thresholds=self.thresholds,
+            rain_sensor=rain_sensor,
+            neighbour_offsets=offsets,
+            neighbour_index=np.array([j for x in neighbours for j in x], np.int32),
+            geofence_lat=fence_lat,
+            geofence_lon=fence_lon,
+            geofence_radius_m=fence_r,
+            polygon_offsets=poly_offsets,
+            polygon_lat=np.array(poly_lat, np.float64),
+            polygon_lon=np.array(poly_lon, np.float64),
+        )
+        if source_sensor:
+            config = config.with_sources(source_sensor, baseline, category)
+        # Source monitors without a dose channel (GNSS-only trackers) are still source devices.
+        is_source = config.device_is_source.copy()
+        is_source[[i for i, d in enumerate(self.devices) if d.source is not None]] = True
+        return replace(config, device_is_source=is_source)

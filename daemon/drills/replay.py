@@ -148,7 +148,7 @@ class Replayer:
         if self._next_tick is None:
             self._next_tick = now + self._tick_interval
         elif now >= self._next_tick:
-            self._chain.pipeline.flow.tick(now)
+            self._chain.pipeline.tick(now)
             self._next_tick = now + self._tick_interval
 
     async def _breathe(self) -> None:
@@ -175,6 +175,7 @@ class Replayer:
             self.messages += 1
             await self._breathe()
         intake.flush()
+        self._chain.pipeline.tick(clock.now())
 
     async def run_chunks(self, reader: ColumnarReader) -> None:
         """Replay a columnar recording chunk by chunk (readings already decoded by the codec)."""
@@ -198,15 +199,17 @@ class Replayer:
                 continue
             await self._pace(chunk.last_received)
             clock.set(chunk.last_received)
-            self._tick(chunk.last_received)
             if remap is not None:
                 batch = ReadingBatch(remap[batch.sensor], batch.time, batch.value, batch.flags)
             intake.accept_decoded(batch)
+            # Timers run after the chunk's readings, as they would have by this time in a live run.
+            self._chain.pipeline.tick(chunk.last_received)
             self.messages += 1
             await self._chain.writer.flush()  # one chunk is a large write group: keep one in flight
             if self._progress.due():
                 self._progress.update(self._readings_done(), clock.now())
         intake.flush()
+        self._chain.pipeline.tick(clock.now())
 
     def _sensor_remap(self, sensor_ids: list[str]) -> np.ndarray | None:
         table_ids = [s.id for s in self._table.sensors]

@@ -316,6 +316,7 @@ def score(
                 "tier_reached": max(tiers, key=TIERS.index) if tiers else None,
             }
         )
+    explained |= _explained_as_natural(alarm_list)
     false_alarms = [
         {
             "id": a["id"],
@@ -369,3 +370,22 @@ async def _signals(engine: AsyncEngine, result: ReplayResult, sensors: list[str]
         step = max(1, len(rows) // SIGNAL_POINTS)
         signals[sensor] = [[row["time"], row["value"]] for row in rows[::step]]
     return signals
+
+
+# The core classes a rise natural up to this long after the rise began (it waits for rain and neighbours).
+NATURAL_LOOKBACK_S = 3600.0
+
+
+def _explained_as_natural(alarms: Sequence[dict[str, Any]]) -> set[int]:
+    """Alarms at a sensor while the core classed its rise as natural (rain washout): the early, unclassified
+    rise alarm of that sensor is explained by it, not a false alarm."""
+    natural = [a for a in alarms if a["classification"] == "natural"]
+    out: set[int] = set()
+    for alarm in alarms:
+        for cause in natural:
+            if cause["sensor"] != alarm["sensor"]:
+                continue
+            end = cause["cleared_at"] if cause["cleared_at"] is not None else float("inf")
+            if cause["raised_at"] - NATURAL_LOOKBACK_S <= alarm["raised_at"] <= end:
+                out.add(alarm["id"])
+    return out

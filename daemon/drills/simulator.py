@@ -18,7 +18,6 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.signal import lfilter
 
-from daemon.drills.plume_stand_in import plume_concentration_g_m3
 from daemon.drills.recording import RecordedMessage
 from daemon.drills.scenario import (
     GammaRise,
@@ -32,6 +31,7 @@ from daemon.drills.scenario import (
     ToxicRelease,
 )
 from detectors.kinds import BOOLEAN_KINDS, KIND_CODES, Kind
+from detectors.plume import plume_g_m3
 from detectors.readings import FLAG_DEVICE_FAULT, FLAG_OUT_OF_RANGE, ReadingBatch
 from detectors.substances import MOLAR_VOLUME_L, SUBSTANCES
 from rules.sensor_table import SensorTable
@@ -70,6 +70,9 @@ MALFORMED_PAYLOADS: tuple[bytes, ...] = (
     b"[]",
     b'[{"n":"%s","v":NaN}]',
 )
+
+
+MIN_PLUME_WIND_M_S = 1.0  # the plume is unreliable below ~1.5 m/s; never divide by a calm
 
 
 @dataclass
@@ -119,9 +122,9 @@ class Simulator:
         self._rng = rng
         # Per-device phase (multiple of the step) so devices do not all report in the same second.
         self.phase = (rng.integers(0, 1 << 30, self.n_devices) % (self.interval // self.step)) * self.step
-        self.high = table.thresholds.high
-        self.gas_bias = np.where(np.isnan(self.high), 0.01, self.high) * rng.uniform(0.01, 0.04, self.n_sensors)
         self.gamma_background = rng.uniform(*STATION_BACKGROUND_NSV_H, self.n_sensors)
+        self.high = self._first_alarm_level(table)
+        self.gas_bias = np.where(np.isnan(self.high), 0.01, self.high) * rng.uniform(0.01, 0.04, self.n_sensors)
         self.temperature_offset = rng.normal(0.0, 0.3, self.n_sensors)
         self.battery_nominal = rng.uniform(12.4, 12.9, self.n_sensors)
         self.rain_weight = rng.uniform(0.85, 1.15, self.n_sensors)
@@ -215,9 +218,9 @@ class Simulator:
         g_m3 = np.zeros_like(downwind)
         for p in np.unique(period).tolist():
             rows = period == p
-            g_m3[rows] = plume_concentration_g_m3(
-                event.rate_g_s, u[rows], downwind[rows], crosswind[rows], stability[p], event.height_m
-            )
+            # The model is unreliable below ~1.5 m/s; never divide by a calm.
+            wind = np.maximum(u[rows], MIN_PLUME_WIND_M_S)
+            g_m3[rows] = plume_g_m3(downwind[rows], crosswind[rows], event.rate_g_s, wind, stability[p], event.height_m)
         ppm = g_m3 * 1000.0 * MOLAR_VOLUME_L / SUBSTANCES[event.gas].molar_mass_g_mol
         return sensors, np.where(on, ppm, 0.0)
 
@@ -446,6 +449,20 @@ class Simulator:
             received = block.times + block.latency.max(axis=1)
             yield batch, block.extra, float(block.times[0]), float(received[-1])
 
+    def _first_alarm_level(self, table: SensorTable) -> NDArray[np.float64]:
+        """Where each sensor's first alarm starts, as the detection core will judge it (nan: no level).
+
+        Gas: the GB/T 50493 level 1 of its substance; gamma: the rise the counting test is tuned to catch
+        over this station's simulated background; else the site file's high level.
+        """
+        core = table.core_config()
+        level = table.thresholds.high.copy()
+        gas = ~np.isnan(core.gas_level1)
+        level[gas] = core.gas_level1[gas]
+        gamma = table.kind == KIND_CODES[Kind.GAMMA_DOSE_RATE]
+        level[gamma] = self.gamma_background[gamma] * (1.0 + core.gamma_rise_fraction[gamma])
+        return level
+
     # ---------------------------------------------------------------------------------------------- truth
     def ground_truth(self) -> dict[str, Any]:
         """What happens, where and when, and which sensors should detect it (noise-free signals vs. their levels)."""
@@ -491,15 +508,11 @@ class Simulator:
                         expected[self.table.sensors[s].id] = self.t0 + float(rel[above[0]])
             elif isinstance(event, SourceRemoved | SourceMoved | Tamper | MonitorSilent):
                 entry["device"] = event.device
-                kinds = {
-                    "source_removed": (Kind.SOURCE_DOSE_RATE,),
-                    "source_moved": (Kind.LATITUDE, Kind.LONGITUDE),
-                    "tamper": (Kind.TAMPER,),
-                    "monitor_silent": (),
-                }[event.type]
-                if kinds:
-                    for s in self._sensors_of(event.device, *kinds).tolist():
-                        expected[self.table.sensors[s].id] = self.t0 + event.start_s
+                # Device-level conditions (missing, geofence, tamper, heartbeat) are reported on the device's
+                # first sensor, its primary channel.
+                device = next(d for d in self.site.devices if d.id == event.device)
+                if event.type != "monitor_silent":
+                    expected[device.sensors[0].id] = self.t0 + event.start_s
                 if isinstance(event, Tamper) and event.duration_s is not None:
                     end_s = min(horizon, event.start_s + event.duration_s)
                 if isinstance(event, SourceMoved):

@@ -27,7 +27,9 @@ def offset(north_m: float, east_m: float) -> dict[str, float]:
 
 
 def gas_sensor(device: str, gas: str) -> dict[str, Any]:
-    """A fixed point detector channel; levels per GB/T 50493-2019 (100 % / 200 % of the GBZ 2.1 limit)."""
+    """A fixed point detector channel. Its alarm levels come from the gas (rules/defaults/gas.yaml and the
+    detection core: GB/T 50493-2019 level 1/2 at 100 %/200 % of the GBZ 2.1 limit, AEGL means), so none are set here.
+    """
     limit = SUBSTANCES[gas].occupational_limit_ppm
     return {
         "id": f"{device}-{gas.lower()}",
@@ -35,9 +37,6 @@ def gas_sensor(device: str, gas: str) -> dict[str, Any]:
         "kind": "gas",
         "substance": gas,
         "unit": "ppm",
-        "levels": {"high": round(limit, 3), "high_high": round(2 * limit, 3)},
-        "deadband": round(0.1 * limit, 3),
-        "on_delay_s": 10,
         "full_scale": round(max(20 * limit, SUBSTANCES[gas].idlh * 2), 1),
     }
 
@@ -103,8 +102,8 @@ def build() -> dict[str, Any]:
                 ],
             }
         )
-    # Ten gamma stations on a ring 2.5-6 km out; levels: RIVM 200 nSv/h (high) and Switzerland 1,000 nSv/h
-    # (high-high); background in the German/Dutch range 55-200 nSv/h.
+    # Ten gamma stations on a ring 2.5-6 km out; background in the German/Dutch range 55-200 nSv/h. Their levels
+    # (200 / 1,000 / 2,000 nSv/h) and the counting test live in rules/defaults/gamma.yaml.
     for i in range(10):
         angle = 2 * math.pi * i / 10
         radius = 2500.0 + 3500.0 * (i % 3) / 2
@@ -122,15 +121,14 @@ def build() -> dict[str, Any]:
                         "name": "dose_rate",
                         "kind": "gamma_dose_rate",
                         "unit": "nSv/h",
-                        "levels": {"high": 200, "high_high": 1000},
-                        "deadband": 20,
-                        "on_delay_s": 120,
                         "full_scale": 1.0e7,
                     }
                 ],
             }
         )
-    # Sealed sources: fixed level/density gauges and mobile Ir-192 radiography cameras.
+    # Sealed sources: fixed level/density gauges and mobile Ir-192 radiography cameras. Missing (below 20 % of the
+    # commissioning baseline), shielding breach, tamper, battery and mains come from the detection core and
+    # rules/defaults/sealed_sources.yaml, computed from the baseline below.
     sources = [
         ("src-gauge-01", "plant-chlor-alkali", "Cs-137", 4, False, 400.0, (200.0, -300.0)),
         ("src-gauge-02", "plant-chlor-alkali", "Cs-137", 5, False, 250.0, (150.0, -150.0)),
@@ -149,19 +147,10 @@ def build() -> dict[str, Any]:
                 "name": "dose_rate",
                 "kind": "source_dose_rate",
                 "unit": "nSv/h",
-                # low: source missing below 20 % of the commissioning baseline; high: shielding breach at 5x.
-                "levels": {"low": round(0.2 * baseline, 1), "high": round(5 * baseline, 1)},
-                "deadband": round(0.05 * baseline, 1),
-                "on_delay_s": 60,
                 "full_scale": 1.0e8,
             },
-            {
-                "id": f"{device}-tamper",
-                "name": "tamper",
-                "kind": "tamper",
-                "unit": "bool",
-                "levels": {"high": 1},
-            },
+            {"id": f"{device}-tamper", "name": "tamper", "kind": "tamper", "unit": "bool"},
+            # 12 V lead-acid pack: below 11.4 V it has about a day left (the core's battery-low level).
             {
                 "id": f"{device}-battery",
                 "name": "battery",
@@ -171,7 +160,7 @@ def build() -> dict[str, Any]:
                 "deadband": 0.2,
                 "on_delay_s": 60,
             },
-            {"id": f"{device}-mains", "name": "mains", "kind": "mains_power", "unit": "bool", "levels": {"low": 0}},
+            {"id": f"{device}-mains", "name": "mains", "kind": "mains_power", "unit": "bool"},
         ]
         if mobile:
             sensors += [

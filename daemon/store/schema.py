@@ -118,7 +118,7 @@ incidents = Table(
     "incidents",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("key", String(100), nullable=False, unique=True, comment="the incident engine's id"),
+    Column("key", String(100), nullable=False, comment="the incident engine's id (unique within one run)"),
     Column("site", String(64), nullable=False),
     Column("zone", String(64), nullable=True),
     Column("title", Text, nullable=False),
@@ -132,6 +132,7 @@ incidents = Table(
     Column("detail", Text, nullable=False, default="{}", comment="JSON: trigger, deadlines, engine state"),
     Column("drill", Boolean, nullable=False, default=False),
     Index("ix_incidents_state", "state"),
+    Index("ix_incidents_key", "key"),
 )
 
 incident_events = Table(

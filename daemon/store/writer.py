@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -244,6 +245,11 @@ class StoreWriter:
 
 
 READING_COLUMNS = ("sensor_id", "time", "value", "flags", "drill")
+SQLITE_BULK_INSERT = (
+    f"INSERT INTO readings ({', '.join(READING_COLUMNS)}) "  # noqa: S608 - constant column names
+    "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
+    "json_extract(value, '$[3]'), json_extract(value, '$[4]') FROM json_each(?)"
+)
 
 
 async def _insert_readings(connection: AsyncConnection, rows: list[tuple[str, float, float, int, bool]]) -> None:
@@ -255,10 +261,9 @@ async def _insert_readings(connection: AsyncConnection, rows: list[tuple[str, fl
     """
     dialect = connection.dialect.name
     if dialect == "sqlite":
-        await connection.exec_driver_sql(
-            f"INSERT INTO readings ({', '.join(READING_COLUMNS)}) VALUES (?, ?, ?, ?, ?)",  # noqa: S608 - constant
-            rows,
-        )
+        # One statement with the rows as one JSON text: SQLite unpacks it in C without the GIL, where an
+        # executemany would take the GIL per row from the writer thread and stall behind the ingest loop.
+        await connection.exec_driver_sql(SQLITE_BULK_INSERT, (json.dumps(rows),))
     elif dialect == "postgresql":
         raw = await connection.get_raw_connection()
         driver = raw.driver_connection

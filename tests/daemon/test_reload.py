@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from detectors.substances import SUBSTANCES
 from rules.site import Site
 from tests.conftest import free_port, running_service, service_config
 from tests.helpers import eventually, get_json, publish, senml
@@ -22,13 +23,14 @@ RULE = """rules:
 async def test_reload_good_and_bad_rule_files(tmp_path: Path, demo_site: Site, unique: str) -> None:
     """Bad file: rejected, old rule still raises. Good file: removed rule's alarm ends, new rule raises."""
     rules = tmp_path / "rules.yaml"
-    rules.write_text(RULE.format(rule_id="only-high", condition="threshold.high"))
+    rules.write_text(RULE.format(rule_id="only-level1", condition="gas.level1"))
     port = free_port()
     prefix = f"hwtest-{unique}"
     config = service_config(f"embedded:127.0.0.1:{port}", f"sqlite:///{tmp_path / 'db.sqlite'}", prefix, unique)
     config.alarms.rule_files = [rules]
-    topic = f"{prefix}/{demo_site.site}/gamma-05"
+    topic = f"{prefix}/{demo_site.site}/gas-e03"
     t0 = time.time() - 1000
+    level1 = SUBSTANCES[next(s for d in demo_site.devices if d.id == "gas-e03" for s in d.sensors).substance or ""]
 
     async with running_service(config, demo_site) as service:
         base = f"http://127.0.0.1:{service.http_port}"
@@ -37,22 +39,21 @@ async def test_reload_good_and_bad_rule_files(tmp_path: Path, demo_site: Site, u
             rows = (await get_json(f"{base}/api/alarms"))["alarms"]
             return [r for r in rows if r["rule"] == rule]
 
-        async def dose(value: float, t: float) -> None:
-            await publish(("127.0.0.1", port), [(topic, senml("gamma-05", [("dose_rate", value, "nSv/h")], t))])
+        async def gas(factor: float, t: float) -> None:
+            reading = ("h2s", factor * level1.occupational_limit_ppm, "ppm")
+            await publish(("127.0.0.1", port), [(topic, senml("gas-e03", [reading], t))])
 
-        await dose(5000.0, t0)
-        await dose(5000.0, t0 + 130)
-        await eventually(lambda: alarms("only-high"))
+        await gas(4.0, t0)
+        await eventually(lambda: alarms("only-level1"))
 
         rules.write_text("rules:\n  - id: broken\n    condition: {name: no.such.condition}\n")
         assert service.reload() is False
-        assert [r.id for r in service.setup.rules] == ["only-high"]
+        assert [r.id for r in service.setup.rules] == ["only-level1"]
 
-        rules.write_text(RULE.format(rule_id="only-high-high", condition="threshold.high_high"))
+        # The new rule watches a condition that is already on: it raises at once, with no new reading.
+        rules.write_text(RULE.format(rule_id="only-level2", condition="gas.level2"))
         assert service.reload() is True
-        await dose(5000.0, t0 + 200)
-        await dose(5000.0, t0 + 330)
-        await eventually(lambda: alarms("only-high-high"))
+        await eventually(lambda: alarms("only-level2"))
         await service.drain()
-        (old,) = await alarms("only-high")
+        (old,) = await alarms("only-level1")
         assert old["state"] == "normal"

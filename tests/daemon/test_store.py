@@ -18,6 +18,7 @@ from daemon.store.engine import create_engine, migrate
 from daemon.store.schema import alarm_events, metadata, quarantine, readings
 from daemon.store.writer import StoreWriter
 from detectors.readings import ReadingBatch
+from detectors.substances import SUBSTANCES
 from rules.sensor_table import SensorTable
 from rules.site import Site
 
@@ -48,9 +49,9 @@ async def test_writes_and_reads_round_trip(db_url: str, demo_site: Site) -> None
         task = asyncio.create_task(writer.run())
         pipeline = await build_pipeline(engine, table, setup, writer, metrics, clock, drill=False)
         cl2 = table.index["gas-n01-cl2"]
-        high_high = float(table.thresholds.high_high[cl2])
+        level2 = 2 * SUBSTANCES["Cl2"].occupational_limit_ppm
         n = 5000
-        values = [0.0] * (n - 2) + [high_high * 3] * 2
+        values = [0.01 * (i % 3) for i in range(n - 2)] + [level2 * 3] * 2
         pipeline.process(ReadingBatch.from_lists([cl2] * n, [100.0 + 20 * i for i in range(n)], values))
         writer.add_quarantine(5.0, "hazwatch/x/y", "invalid_json", "bad", b"\x00\xffraw")
         save(pipeline, setup, writer, clock.now())
@@ -60,10 +61,9 @@ async def test_writes_and_reads_round_trip(db_url: str, demo_site: Site) -> None
             assert (await connection.execute(select(quarantine.c.payload))).scalar_one() == b"\x00\xffraw"
             events = (await connection.execute(select(alarm_events.c.to_state))).scalars().all()
         rows = await queries.list_alarms(engine, active_only=True)
-        site_rows = {r["rule"]: r for r in rows if r["rule"].startswith("site-level")}
-        assert set(site_rows) == {"site-level-high", "site-level-high-high"}
-        # The site file's 10 s on-delay: raised at the second reading over the level.
-        assert {r["raised_at"] for r in site_rows.values()} == {100.0 + 20 * (n - 1)}
+        site_rows = {r["rule"]: r for r in rows if r["rule"] in ("cl2-level1", "cl2-level2")}
+        assert set(site_rows) == {"cl2-level1", "cl2-level2"}
+        assert {r["raised_at"] for r in site_rows.values()} == {100.0 + 20 * (n - 2)}
         assert events.count("active_unack") == len(rows)
         assert (await queries.next_ids(engine))["alarms"] == len(rows) + 1
 
@@ -72,7 +72,7 @@ async def test_writes_and_reads_round_trip(db_url: str, demo_site: Site) -> None
         # The resumed detector knows the level is exceeded: a normal reading clears the alarms.
         resumed.process(ReadingBatch.from_lists([cl2], [100.0 + 20 * n], [0.0]))
         await writer.flush()
-        cleared = {r["rule"]: r for r in await queries.list_alarms(engine) if r["rule"].startswith("site-level")}
+        cleared = {r["rule"]: r for r in await queries.list_alarms(engine) if r["rule"] in site_rows}
         assert {r["cleared_at"] for r in cleared.values()} == {100.0 + 20 * n}
         assert {r["id"] for r in cleared.values()} == {r["id"] for r in site_rows.values()}
         writer.close()

@@ -28,6 +28,7 @@ from daemon.site_file import load_site
 from daemon.status_metrics import StatusCollector, network_ratio
 from detectors.conditions import ConditionEvents
 from detectors.readings import FLAG_OUT_OF_SERVICE, FLAG_STUCK
+from detectors.substances import SUBSTANCES
 from plans.incident import Incident, IncidentStatus
 from plans.model import Tier
 from rules.book import AlarmBook
@@ -255,3 +256,19 @@ def test_metrics_pre_create_notification_channels() -> None:
     assert registry.get_sample_value("hazwatch_notifications_failed_total", {"channel": "webhook"}) == 0
     assert registry.get_sample_value("hazwatch_notification_oldest_unacknowledged_age_seconds") == 0
     assert registry.get_sample_value("hazwatch_build_info", {"version": "0.1.0"}) == 1
+
+
+def test_levels_come_from_the_core_and_the_rules_where_the_site_sets_none(table: SensorTable) -> None:
+    """Panels draw the levels the service judges by: gas detector levels, gamma level rules, source missing."""
+    registry = CollectorRegistry()
+    registry.register(SiteCollector(table, load_default_rules(), table.core_config()))
+
+    def level(sensor: str, name: str) -> float | None:
+        return registry.get_sample_value("hazwatch_sensor_level", _labels(table, sensor, level=name))
+
+    assert level("gas-n01-cl2", "high") == pytest.approx(SUBSTANCES["Cl2"].occupational_limit_ppm)
+    assert level("gas-n01-cl2", "high_high") == pytest.approx(2 * SUBSTANCES["Cl2"].occupational_limit_ppm)
+    assert (level("gamma-01-dose", "high"), level("gamma-01-dose", "high_high")) == (200.0, 1000.0)
+    assert level("gamma-01-dose", "gamma-level-2000") == 2000.0
+    assert level("src-gauge-01-dose", "low") == pytest.approx(max(100.0 + 3 * 15.0, 0.2 * 400.0))
+    assert level("src-gauge-01-battery", "low") == 11.4

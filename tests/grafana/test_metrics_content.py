@@ -8,6 +8,7 @@ import time
 
 import aiohttp
 import aiomqtt
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from daemon.service import Service
@@ -38,6 +39,9 @@ def _samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
+
+
+TIERS = ("blue", "yellow", "orange", "red")
 
 
 def _value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
@@ -85,10 +89,13 @@ async def test_metrics_pass_promtool_and_describe_the_readings(make_service: Ser
     assert _value(samples, "hazwatch_alarms", priority="high", state="active_unack") == 1.0
     assert _value(samples, "hazwatch_quarantined_messages_total", reason="invalid_json") == 1.0
     assert _value(samples, "hazwatch_sensor_level", sensor="gas-n01-cl2", level="aegl2_60min") == 2.0
-    assert _value(samples, "hazwatch_sensor_level", sensor="gas-n01-cl2", level="high_high") == 0.69
-    for tier in ("blue", "yellow", "orange", "red"):
-        assert _value(samples, "hazwatch_incidents_open", tier=tier) == 0.0
-    assert _value(samples, "hazwatch_incident_highest_tier") == 0.0
+    assert _value(samples, "hazwatch_sensor_level", sensor="gas-n01-cl2", level="high_high") == pytest.approx(
+        0.69, abs=1e-3
+    )
+    # Detector level 2 at a boundary sensor and an opened source container: the plan opens a blue incident.
+    open_by_tier = {tier: _value(samples, "hazwatch_incidents_open", tier=tier) for tier in TIERS}
+    assert open_by_tier == {"blue": 1.0, "yellow": 0.0, "orange": 0.0, "red": 0.0}
+    assert _value(samples, "hazwatch_incident_highest_tier") == 1.0
     assert _value(samples, "hazwatch_mqtt_connected") == 1.0
     info = [ls for (n, ls) in samples if n == "hazwatch_sensor_info"]
     assert len(info) == len(service.table)

@@ -131,6 +131,25 @@ def test_chattering_alarm_is_held(rig: Rig) -> None:
     assert "chatter hold released" in tr[0].reason
 
 
+def test_one_big_batch_gives_the_same_transitions_as_ticks_between_events(
+    table: SensorTable, default_rules: list[Rule]
+) -> None:
+    """A chatter hold that expires in the middle of a batch is released before the later events of that batch."""
+    s = "gas-n01-cl2"
+    pattern = [(0.0, True), (10.0, False), (20.0, True), (30.0, False), (500.0, True), (510.0, False), (900.0, True)]
+    stepwise = Rig(table, default_rules)
+    expected = []
+    for t, active in pattern:
+        expected += stepwise.book.tick(t)
+        expected += stepwise.cond("gas.level1", s, t, active)
+    expected += stepwise.book.tick(1000.0)
+    batched = Rig(table, default_rules)
+    out = batched.engine.process(1000.0, [events(table, "gas.level1", [(s, t, a) for t, a in pattern])])
+    got = batched.book.on_condition(out, 1000.0)
+    assert [(t.time, t.to_state) for t in got] == [(t.time, t.to_state) for t in expected]
+    assert any("chatter hold released" in t.reason for t in got)
+
+
 def test_flood_is_flagged_after_ten_alarms_in_ten_minutes(rig: Rig, table: SensorTable) -> None:
     gas_sensors = [s.id for s in table.sensors if s.kind == "gas"][:12]
     flags = []

@@ -41,7 +41,7 @@ def upgrade() -> None:
     op.create_table(
         "incidents",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
-        sa.Column("key", sa.String(100), nullable=False, unique=True, comment="the incident engine's id"),
+        sa.Column("key", sa.String(100), nullable=False, comment="the incident engine's id (unique within one run)"),
         sa.Column("site", sa.String(64), nullable=False),
         sa.Column("zone", sa.String(64), nullable=True),
         sa.Column("title", sa.Text, nullable=False),
@@ -58,6 +58,7 @@ def upgrade() -> None:
         sa.Column("drill", sa.Boolean, nullable=False),
     )
     op.create_index("ix_incidents_state", "incidents", ["state"])
+    op.create_index("ix_incidents_key", "incidents", ["key"])
     op.create_table(
         "incident_events",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),

@@ -1,0 +1,153 @@
+"""Throughput and state size of the detection core: 10,000 mixed sensors, live-sized and replay-sized batches.
+
+Run: ``PYTHONPATH=. python bench/core.py`` (prints figures; not a pass/fail test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from detectors.config import CoreConfig
+from detectors.core import DetectionCore
+from detectors.kinds import Kind
+from detectors.readings import ReadingBatch
+
+T0 = 1_750_000_000.0
+SOURCE_CHANNELS = [
+    Kind.SOURCE_DOSE_RATE,
+    Kind.TAMPER,
+    Kind.BATTERY_VOLTAGE,
+    Kind.MAINS_POWER,
+    Kind.LATITUDE,
+    Kind.LONGITUDE,
+    Kind.HDOP,
+]
+GASES = ["Cl2", "HF", "NH3", "H2S", "COCl2", "HCl"]
+
+
+def build_config(n_sensors: int) -> CoreConfig:
+    """Devices in a 4:2:1:3 mix of two-gas detectors, gamma stations, weather stations, sealed-source monitors."""
+    kinds: list[Kind] = []
+    device: list[int] = []
+    substances: list[str | None] = []
+    interval: list[float] = []
+    d = 0
+    while len(kinds) < n_sensors:
+        roll = d % 10
+        if roll < 4:  # a two-channel gas detector
+            chans = [Kind.GAS, Kind.GAS]
+            subs = [GASES[d % 6], GASES[(d + 1) % 6]]
+            every = 10.0
+        elif roll < 6:
+            chans, subs, every = [Kind.GAMMA_DOSE_RATE], [None], 60.0
+        elif roll < 7:
+            chans = [Kind.WIND_SPEED, Kind.WIND_DIRECTION, Kind.RAIN_RATE, Kind.TEMPERATURE]
+            subs, every = [None] * 4, 60.0
+        else:
+            chans, subs, every = SOURCE_CHANNELS, [None] * 7, 30.0
+        for k, s in zip(chans, subs, strict=True):
+            kinds.append(k)
+            substances.append(s)
+            device.append(d)
+            interval.append(every)
+        d += 1
+    kinds, device, substances, interval = (
+        kinds[:n_sensors],
+        device[:n_sensors],
+        substances[:n_sensors],
+        interval[:n_sensors],
+    )
+    config = CoreConfig.build(kinds, np.array(device), substances=substances, report_interval_s=np.array(interval))
+    dose = [i for i, k in enumerate(kinds) if k is Kind.SOURCE_DOSE_RATE]
+    config = config.with_sources(dose, [1500.0] * len(dose), [3] * len(dose))
+    is_source = config.device_is_source.copy()
+    lat0, lon0, radius = config.geofence_lat.copy(), config.geofence_lon.copy(), config.geofence_radius_m.copy()
+    lat0[is_source], lon0[is_source], radius[is_source] = 31.9, 121.1, 600.0
+    gamma = np.flatnonzero(config.kind == list(Kind).index(Kind.GAMMA_DOSE_RATE))
+    rain = np.flatnonzero(config.kind == list(Kind).index(Kind.RAIN_RATE))
+    rain_sensor = config.rain_sensor.copy()
+    rain_sensor[gamma] = rain[np.arange(gamma.shape[0]) % rain.shape[0]]
+    # Each gamma station has its two ring neighbours.
+    offsets = np.zeros(n_sensors + 1, np.int32)
+    counts = np.zeros(n_sensors, np.int32)
+    counts[gamma] = 2
+    offsets[1:] = np.cumsum(counts)
+    pos = np.arange(gamma.shape[0])
+    neighbours = np.stack([gamma[(pos - 1) % pos.shape[0]], gamma[(pos + 1) % pos.shape[0]]], axis=1).ravel()
+    return replace(
+        config,
+        geofence_lat=lat0,
+        geofence_lon=lon0,
+        geofence_radius_m=radius,
+        rain_sensor=rain_sensor,
+        neighbour_offsets=offsets,
+        neighbour_index=neighbours.astype(np.int32),
+    )
+
+
+def readings(config: CoreConfig, seconds: float, rng: np.random.Generator) -> ReadingBatch:
+    """Every sensor at its report interval for ``seconds``, in time order, with plausible values."""
+    n = config.n_sensors
+    per_sensor = np.maximum((seconds // config.report_interval_s).astype(np.int64), 1)
+    sensor = np.repeat(np.arange(n, dtype=np.int32), per_sensor)
+    k = np.arange(sensor.shape[0]) - np.repeat(np.cumsum(per_sensor) - per_sensor, per_sensor)
+    phase = rng.uniform(0, 1, n)[sensor]
+    t = T0 + (k + phase) * config.report_interval_s[sensor]
+    kind = config.kind[sensor]
+    typical = np.array([100.0, 1500.0, 0.05, 3.0, 180.0, 0.0, 15.0, 12.5, 1.0, 0.0, 31.9, 121.1, 1.2])
+    spread = np.array([4.0, 30.0, 0.02, 1.0, 30.0, 0.0, 0.5, 0.05, 0.0, 0.0, 1e-4, 1e-4, 0.2])
+    value = np.abs(typical[kind] + spread[kind] * rng.standard_normal(sensor.shape[0]))
+    order = np.argsort(t, kind="stable")
+    return ReadingBatch(sensor[order], t[order], value[order], np.zeros(sensor.shape[0], np.uint16))
+
+
+def measure(core: DetectionCore, batch: ReadingBatch, batch_size: int) -> float:
+    """Readings per second feeding ``batch`` in pieces of ``batch_size``."""
+    start = time.perf_counter()
+    for a in range(0, len(batch), batch_size):
+        core.process(batch.take(slice(a, a + batch_size)))
+    return len(batch) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    """Print readings/s for live-sized and replay-sized batches and the per-sensor state size."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sensors", type=int, default=10_000)
+    parser.add_argument("--live-seconds", type=float, default=600.0, help="simulated time fed in live batches")
+    parser.add_argument("--replay-seconds", type=float, default=6 * 3600.0, help="simulated time for replay")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per figure (the machine may be shared)")
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    config = build_config(args.sensors)
+    kinds, counts = np.unique(config.kind, return_counts=True)
+    print(
+        f"sensors: {config.n_sensors}, devices: {config.n_devices}, kinds: "
+        + ", ".join(f"{list(Kind)[k].value}={c}" for k, c in zip(kinds, counts, strict=True))
+    )
+
+    warm = readings(config, 3600.0, rng)  # an hour to get past every warm-up
+    replay = readings(config, args.replay_seconds, rng)
+    replay = ReadingBatch(replay.sensor, replay.time + 3600.0, replay.value, replay.flags)
+    live = readings(config, args.live_seconds, rng)
+    live = ReadingBatch(live.sensor, live.time + 3600.0, live.value, live.flags)
+    for name, batch, size in (("replay", replay, 1_000_000), ("live", live, 1_000)):
+        rates = []
+        for _ in range(args.repeats):
+            core = DetectionCore(config)
+            measure(core, warm, 1_000_000)
+            rates.append(measure(core, batch, size))
+        figures = ", ".join(f"{r:,.0f}" for r in rates)
+        print(
+            f"{name}: {len(batch):,} readings in batches of {size:,}: best {max(rates):,.0f} readings/s, "
+            f"median {statistics.median(rates):,.0f} (runs: {figures})"
+        )
+    print(f"state: {core.state_nbytes:,} bytes = {core.state_nbytes / config.n_sensors:,.0f} bytes per sensor")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""The detection core: one facade that runs every detector over a batch of readings and over the clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from detectors.anomaly import AnomalyDetector
+from detectors.conditions import ConditionEvents
+from detectors.config import (
+    BATTERY,
+    GAMMA,
+    GAS,
+    HDOP,
+    LATITUDE,
+    LONGITUDE,
+    MAINS,
+    RAIN,
+    SOURCE_DOSE,
+    TAMPER,
+    CoreConfig,
+)
+from detectors.gamma import GammaDetector
+from detectors.gas import GasDetector
+from detectors.geofence import GeofenceDetector
+from detectors.hysteresis import SortedBatch
+from detectors.liveness import LivenessTracker
+from detectors.quality import QualityDetector
+from detectors.readings import INVALID_MASK, ReadingBatch
+from detectors.sources import SourceDetector
+from detectors.streams import merge_events
+from detectors.thresholds import ThresholdDetector
+
+_SOURCE_CHANNELS = np.array([SOURCE_DOSE, TAMPER, BATTERY, MAINS], np.int8)
+_GNSS_CHANNELS = np.array([LATITUDE, LONGITUDE, HDOP], np.int8)
+
+
+@dataclass(frozen=True, slots=True)
+class CoreResult:
+    """What one batch produced: per-reading flags and anomaly scores (batch order) and condition transitions."""
+
+    flags: NDArray[np.uint16]
+    anomaly_score: NDArray[np.float64]
+    conditions: list[ConditionEvents]
+
+
+class DetectionCore:
+    """Runs thresholds, quality, anomaly, gamma, gas, sealed-source and geofence detectors with carried state."""
+
+    def __init__(self, config: CoreConfig) -> None:
+        self.config = config
+        self.thresholds = ThresholdDetector(config.thresholds)
+        self.quality = QualityDetector(config)
+        self.anomaly = AnomalyDetector(config)
+        self.gamma = GammaDetector(config)
+        self.gas = GasDetector(config)
+        self.sources = SourceDetector(config)
+        self.geofence = GeofenceDetector(config)
+        self.liveness = LivenessTracker(config)
+
+    @property
+    def state_nbytes(self) -> int:
+        """Bytes of per-sensor and per-device state carried between batches."""
+        return (
+            self.thresholds.state_nbytes
+            + self.quality.state_nbytes
+            + self.anomaly.state_nbytes
+            + self.gamma.state_nbytes
+            + self.gas.state_nbytes
+            + self.sources.state_nbytes
+            + self.geofence.state_nbytes
+            + self.liveness.state_nbytes
+        )
+
+    def process(self, batch: ReadingBatch, received_at: float | None = None) -> CoreResult:
+        """Run every detector over ``batch`` (any order).
+
+        ``received_at`` is when the batch arrived: it enables the device-clock check and marks the devices
+        as heard from at that time, so a backlog of old readings delivered after an outage does not make
+        them look offline.
+        """
+        n = len(batch)
+        if n == 0:
+            return CoreResult(np.zeros(0, np.uint16), np.zeros(0), [])
+        c = self.config
+        sorted_batch = SortedBatch.build(batch.sensor, batch.time)
+        order = sorted_batch.order
+        s = sorted_batch.sensor
+        value = batch.value[order]
+        flags = self.quality.flag(sorted_batch, value, batch.flags[order], received_at)
+        valid = (flags & INVALID_MASK) == 0
+        kind = c.kind[s]
+        score = np.zeros(n)
+        events: list[ConditionEvents] = []
+        events += self.thresholds.process(sorted_batch, value, valid)
+        events += self.quality.conditions(sorted_batch, value, flags)
+
+        anomalous = c.anomaly_enabled[s]
+        if anomalous.any():
+            part_score, part_events = self.anomaly.process(
+                sorted_batch.subset(anomalous), value[anomalous], valid[anomalous]
+            )
+            score[anomalous] = part_score
+            events += part_events
+
+        gamma = kind == GAMMA
+        if gamma.any():
+            rain = kind == RAIN
+            part_score, part_events = self.gamma.process(
+                sorted_batch.subset(gamma),
+                value[gamma],
+                valid[gamma],
+                sorted_batch.subset(rain),
+                value[rain],
+                valid[rain],
+            )
+            score[gamma] = np.maximum(score[gamma], part_score)
+            events += part_events
+        elif (kind == RAIN).any():
+            rain = kind == RAIN
+            self.gamma.process(
+                sorted_batch.subset(gamma),
+                value[gamma],
+                valid[gamma],
+                sorted_batch.subset(rain),
+                value[rain],
+                valid[rain],
+            )
+
+        gas = kind == GAS
+        if gas.any():
+            events += self.gas.process(sorted_batch.subset(gas), value[gas], valid[gas])
+
+        source = c.device_is_source[c.device[s]]
+        channels = source & np.isin(kind, _SOURCE_CHANNELS)
+        if channels.any():
+            events += self.sources.process(sorted_batch.subset(channels), value[channels], valid[channels])
+        gnss = source & np.isin(kind, _GNSS_CHANNELS)
+        if gnss.any():
+            events.append(self.geofence.process(s[gnss], sorted_batch.time[gnss], value[gnss], valid[gnss]))
+
+        heard = sorted_batch.time if received_at is None else np.maximum(sorted_batch.time, received_at)
+        events += self.liveness.seen(s, heard)
+        flags_out = np.empty(n, np.uint16)
+        flags_out[order] = flags
+        score_out = np.empty(n)
+        score_out[order] = score
+        return CoreResult(flags_out, score_out, merge_events(events))
+
+    def tick(self, now: float) -> list[ConditionEvents]:
+        """Time-driven conditions as of ``now``: offline, heartbeat lost, 24-hour capture too low."""
+        return merge_events([*self.liveness.tick(now), self.quality.capture_events(now)])
+
+    def device_status(self, device: int, online: bool, now: float) -> list[ConditionEvents]:
+        """Apply a device's MQTT status (``online``/``offline``, also its last will)."""
+        return merge_events(self.liveness.status(device, online, now))
+
+    def quality_ratios(self, now: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Per-sensor 24-hour acquisition ratio and valid-data ratio (0..1)."""
+        return self.quality.ratios(now)

@@ -1,0 +1,234 @@
+"""Toxic-gas exposure: instantaneous detector alarm levels (GB/T 50493) and rolling means against AEGL, STEL, TWA.
+
+Rolling means are kept in per-sensor rings of fixed time slots (1-minute slots for the 10/15/30/60-minute
+windows, 30-minute slots for the 8-hour TWA). A window is judged when a slot closes, over whole slots, and only
+if at least three quarters of its slots hold valid readings. Sums are integers of micro-ppm so that adding
+readings one at a time or a batch at a time gives bit-identical means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from detectors.conditions import ConditionEvents
+from detectors.config import AEGL_WINDOWS, CoreConfig
+from detectors.hysteresis import HysteresisState, SortedBatch
+from detectors.streams import debounce, rank_steps
+
+LEVEL1 = "gas.level1"
+LEVEL2 = "gas.level2"
+AEGL1_60MIN = "gas.aegl1_60min"
+AEGL2_10MIN = "gas.aegl2_10min"
+AEGL2_30MIN = "gas.aegl2_30min"
+AEGL2_60MIN = "gas.aegl2_60min"
+AEGL3_10MIN = "gas.aegl3_10min"
+AEGL3_30MIN = "gas.aegl3_30min"
+AEGL3_60MIN = "gas.aegl3_60min"
+STEL_15MIN = "gas.stel_15min"
+TWA_8H = "gas.twa_8h"
+AEGL_CONDITIONS: tuple[str, ...] = tuple(f"gas.{suffix}" for suffix, _ in AEGL_WINDOWS)
+
+LEVEL_DEADBAND = 0.1  # an instantaneous alarm clears below 90 % of its level
+WINDOW_DEADBAND = 0.05  # a rolling-mean alarm clears below 95 % of its level
+MIN_COVERAGE = 0.75  # fraction of a window's slots that must hold valid readings
+MICRO = 1_000_000.0  # fixed-point scale of the ring sums (micro-ppm)
+
+
+@dataclass
+class SlotRing:
+    """Per-row ring of time slots holding integer sums and counts, plus running sums of the windows that end
+    at the newest slot (updated as slots enter and leave, so judging a window costs O(1))."""
+
+    n_rows: int
+    n_slots: int
+    slot_s: float
+    widths: tuple[int, ...]  # window lengths in slots, each <= n_slots
+    sums: NDArray[np.int64] = field(init=False)
+    counts: NDArray[np.uint16] = field(init=False)
+    current: NDArray[np.int64] = field(init=False)  # newest slot number, -1: none
+    window_sum: NDArray[np.int64] = field(init=False)  # (rows, widths)
+    window_count: NDArray[np.int64] = field(init=False)
+    window_filled: NDArray[np.int16] = field(init=False)  # slots in the window holding valid readings
+    _widths: NDArray[np.int64] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.sums = np.zeros((self.n_rows, self.n_slots), np.int64)
+        self.counts = np.zeros((self.n_rows, self.n_slots), np.uint16)
+        self.current = np.full(self.n_rows, -1, np.int64)
+        shape = (self.n_rows, len(self.widths))
+        self.window_sum = np.zeros(shape, np.int64)
+        self.window_count = np.zeros(shape, np.int64)
+        self.window_filled = np.zeros(shape, np.int16)
+        self._widths = np.asarray(self.widths, np.int64)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held."""
+        arrays = (self.sums, self.counts, self.current, self.window_sum, self.window_count, self.window_filled)
+        return sum(int(a.nbytes) for a in arrays)
+
+    def window_means(self, rows: NDArray[np.intp]) -> NDArray[np.float64]:
+        """Means of the windows ending at each row's newest slot, shape (widths, rows); nan if coverage is thin."""
+        total, n = self.window_sum[rows], self.window_count[rows]
+        covered = (self.window_filled[rows] >= MIN_COVERAGE * self._widths[None, :]) & (n > 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means: NDArray[np.float64] = np.where(covered, total / np.maximum(n, 1) / MICRO, np.nan).T
+        return means
+
+    def advance_and_add(
+        self, rows: NDArray[np.intp], slot: NDArray[np.int64], sums: NDArray[np.int64], counts: NDArray[np.int64]
+    ) -> None:
+        """Move rows (unique) to ``slot`` if it is newer, then add a run's sum and count to that slot."""
+        cur = self.current[rows]
+        ahead = slot > cur
+        if ahead.any():
+            self._advance(rows[ahead], cur[ahead], slot[ahead])
+        cur = self.current[rows]
+        # Late readings for a slot still in the ring are added; older ones are dropped.
+        keep = slot > cur - self.n_slots
+        r, sl, add_sum, add_count = rows[keep], slot[keep], sums[keep], np.minimum(counts[keep], 65535)
+        col = sl % self.n_slots
+        newly_filled = (self.counts[r, col] == 0) & (add_count > 0)
+        self.sums[r, col] += add_sum
+        self.counts[r, col] += add_count.astype(np.uint16)
+        inside = sl[:, None] > cur[keep][:, None] - self._widths[None, :]
+        self.window_sum[r] += np.where(inside, add_sum[:, None], 0)
+        self.window_count[r] += np.where(inside, add_count[:, None], 0)
+        self.window_filled[r] += (inside & newly_filled[:, None]).astype(np.int16)
+
+    def _advance(self, rows: NDArray[np.intp], cur: NDArray[np.int64], slot: NDArray[np.int64]) -> None:
+        """Slide windows from ``cur`` to ``slot`` (slots leave), then clear the ring slots entered."""
+        seen = cur >= 0
+        r, c, gap = rows[seen], cur[seen], slot[seen] - cur[seen]
+        widths = self._widths[None, :]
+        # Slots cur-w+1 .. cur-w+gap leave a window of w slots (all of it if gap >= w).
+        for j in range(int(min(gap.max(initial=0), self._widths.max()))):
+            leaving = (j < gap[:, None]) & (j < widths)
+            col = (c[:, None] - widths + 1 + j) % self.n_slots
+            out_sum = self.sums[r[:, None], col]
+            out_count = self.counts[r[:, None], col].astype(np.int64)
+            self.window_sum[r] -= np.where(leaving, out_sum, 0)
+            self.window_count[r] -= np.where(leaving, out_count, 0)
+            self.window_filled[r] -= (leaving & (out_count > 0)).astype(np.int16)
+        single = gap == 1
+        if single.any():
+            col1 = slot[seen][single] % self.n_slots
+            self.sums[r[single], col1] = 0
+            self.counts[r[single], col1] = 0
+        wide = ~single
+        if wide.any():
+            k = np.arange(self.n_slots)[None, :]
+            clear = ((k - (c[wide] + 1)[:, None]) % self.n_slots) < np.minimum(gap[wide], self.n_slots)[:, None]
+            rw = r[wide]
+            self.sums[rw] = np.where(clear, 0, self.sums[rw])
+            self.counts[rw] = np.where(clear, 0, self.counts[rw])
+        self.current[rows] = slot
+
+
+@dataclass
+class GasDetector:
+    """Exposure tests for every gas sensor with a known substance."""
+
+    config: CoreConfig
+    rows: NDArray[np.intp] = field(init=False)  # sensor -> ring row, -1: not a monitored gas
+    minutes: SlotRing = field(init=False)
+    half_hours: SlotRing = field(init=False)
+    states: dict[str, HysteresisState] = field(init=False)
+
+    def __post_init__(self) -> None:
+        c = self.config
+        monitored = c.substance >= 0
+        self.rows = np.full(c.n_sensors, -1, np.intp)
+        self.rows[monitored] = np.arange(int(monitored.sum()))
+        n_rows = int(monitored.sum())
+        minute_widths = tuple(sorted({minutes for _, minutes in AEGL_WINDOWS} | {15}))
+        self.minutes = SlotRing(n_rows, 60, 60.0, minute_widths)
+        self.half_hours = SlotRing(n_rows, 16, 1800.0, (16,))
+        names = (LEVEL1, LEVEL2, *AEGL_CONDITIONS, STEL_15MIN, TWA_8H)
+        self.states = {name: HysteresisState.new(c.n_sensors) for name in names}
+
+    @property
+    def state_nbytes(self) -> int:
+        """Bytes of carried state."""
+        return (
+            self.minutes.nbytes
+            + self.half_hours.nbytes
+            + self.rows.nbytes
+            + sum(s.nbytes for s in self.states.values())
+        )
+
+    def process(
+        self, batch: SortedBatch, value: NDArray[np.float64], valid: NDArray[np.bool_]
+    ) -> list[ConditionEvents]:
+        """Return instantaneous-level and rolling-window transitions for the gas readings in ``batch``."""
+        c = self.config
+        keep = self.rows[batch.sensor] >= 0
+        if not keep.all():
+            batch, value, valid = batch.subset(keep), value[keep], valid[keep]
+        s = batch.sensor
+        zero = np.zeros(c.n_sensors)
+        out: list[ConditionEvents] = []
+        for name, level in ((LEVEL1, c.gas_level1[s]), (LEVEL2, c.gas_level2[s])):
+            with np.errstate(invalid="ignore"):
+                on = valid & (value >= level)
+                off = valid & (value < level * (1.0 - LEVEL_DEADBAND))
+            out.append(debounce(name, batch, on, off, zero, zero, self.states[name], value, level))
+        minute_windows = [
+            (name, width, c.gas_aegl[:, col])
+            for col, (name, (_, width)) in enumerate(zip(AEGL_CONDITIONS, AEGL_WINDOWS, strict=True))
+        ]
+        minute_windows.append((STEL_15MIN, 15, c.gas_stel))
+        out += self._windows(batch, value, valid, self.minutes, minute_windows)
+        out += self._windows(batch, value, valid, self.half_hours, [(TWA_8H, 16, c.gas_twa)])
+        return out
+
+    def _windows(
+        self,
+        batch: SortedBatch,
+        value: NDArray[np.float64],
+        valid: NDArray[np.bool_],
+        ring: SlotRing,
+        windows: list[tuple[str, int, NDArray[np.float64]]],
+    ) -> list[ConditionEvents]:
+        """Fold readings into ``ring`` run by run; judge each window when a slot closes."""
+        n = value.shape[0]
+        if n == 0:
+            return []
+        slot = np.floor(batch.time / ring.slot_s).astype(np.int64)
+        run_start = np.ones(n, np.bool_)
+        run_start[1:] = (batch.sensor[1:] != batch.sensor[:-1]) | (slot[1:] != slot[:-1])
+        first = np.flatnonzero(run_start)
+        micro = np.where(valid, np.rint(np.nan_to_num(value) * MICRO), 0).astype(np.int64)
+        run_sum = np.add.reduceat(micro, first)
+        run_count = np.add.reduceat(valid.astype(np.int64), first)
+        runs = SortedBatch.from_sorted(first, batch.sensor[first], batch.time[first])
+        run_slot = slot[first]
+        column = {width: i for i, width in enumerate(ring.widths)}
+        means = np.full((len(ring.widths), first.shape[0]), np.nan)
+        closes = np.zeros(first.shape[0], np.bool_)
+        for idx in rank_steps(runs):
+            rows = self.rows[runs.sensor[idx]]
+            cur = ring.current[rows]
+            closing = (cur >= 0) & (run_slot[idx] > cur)
+            if closing.any():
+                ci = idx[closing]
+                means[:, ci] = ring.window_means(rows[closing])
+                closes[ci] = True
+            ring.advance_and_add(rows, run_slot[idx], run_sum[idx], run_count[idx])
+        if not closes.any():
+            return []
+        judged = runs.subset(closes)
+        zero = np.zeros(self.config.n_sensors)
+        out = []
+        for name, width, levels in windows:
+            mean = means[column[width], closes]
+            level = levels[judged.sensor]
+            with np.errstate(invalid="ignore"):
+                on = mean >= level
+                off = mean < level * (1.0 - WINDOW_DEADBAND)
+            if on.any() or self.states[name].active[judged.sensor].any():
+                out.append(debounce(name, judged, on, off, zero, zero, self.states[name], mean, level))
+        return out

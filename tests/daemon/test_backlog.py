@@ -1,0 +1,58 @@
+"""A backlog of old readings, delivered after an outage, is processed without false alarms."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+from prometheus_client import CollectorRegistry
+
+from daemon.clock import ManualClock
+from daemon.config import AlarmConfig
+from daemon.metrics import Metrics
+from daemon.processing import AlarmSetup, build_pipeline
+from daemon.store.engine import create_engine, migrate
+from daemon.store.writer import StoreWriter
+from detectors.readings import FLAG_CLOCK_SKEW, ReadingBatch
+from rules.sensor_table import SensorTable
+from rules.site import Site
+
+
+async def test_hour_old_backlog_is_neither_offline_nor_skewed(sqlite_url: str, demo_site: Site) -> None:
+    """Devices that delivered an hour of buffered readings just now are online, and their clocks are fine."""
+    table = SensorTable.build(demo_site)
+    now = 1_800_000_000.0
+    clock = ManualClock(now)
+    engine = create_engine(sqlite_url)
+    metrics = Metrics(CollectorRegistry())
+    try:
+        await migrate(engine)
+        writer = StoreWriter(engine, [s.id for s in table.sensors], metrics)
+        task = asyncio.create_task(writer.run())
+        pipeline = await build_pipeline(
+            engine, table, AlarmSetup.load(AlarmConfig()), writer, metrics, clock, drill=False
+        )
+        gamma = [i for i, s in enumerate(table.sensors) if s.kind.value == "gamma_dose_rate"]
+        times = np.arange(now - 3600, now - 1800, 60.0)
+        rng = np.random.default_rng(3)
+        sensors = np.repeat(np.array(gamma, np.int32), times.shape[0])
+        batch = ReadingBatch(
+            sensors,
+            np.tile(times, len(gamma)),
+            90 + 5 * rng.random(sensors.shape[0]),
+            np.zeros(sensors.shape[0], np.uint16),
+        )
+        pipeline.process(batch)
+        pipeline.tick(now + 1)
+        on = pipeline.flow.state.conditions_on
+        assert not [key for key in on if key[0] == "quality.offline"]
+        assert not [key for key in on if key[0] == "quality.clock_skew"]
+        assert not (pipeline.latest_flags[gamma] & FLAG_CLOCK_SKEW).any()
+        # Silence from now on is noticed: three report intervals later, the stations are offline.
+        pipeline.tick(now + 4 * 60)
+        offline = {sensor for condition, sensor in on if condition == "quality.offline"}
+        assert offline == set(gamma)
+        writer.close()
+        await task
+    finally:
+        await engine.dispose()

@@ -1,0 +1,52 @@
+"""`hazwatch detect`: the back-testing command as a site engineer runs it."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from detectors.substances import SUBSTANCES
+
+
+def test_detect_marks_a_chlorine_excursion(tmp_path: Path) -> None:
+    """ISO timestamps in, the same column back out; the excursion over detector level 2 is an alarm."""
+    start = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+    level2 = 2 * SUBSTANCES["Cl2"].occupational_limit_ppm
+    rows = [((start + timedelta(seconds=10 * i)).isoformat(), 0.02 + 0.005 * (i % 4)) for i in range(120)]
+    rows[60:70] = [(t, 3 * level2) for t, _ in rows[60:70]]
+    source = tmp_path / "cl2.csv"
+    with source.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["timestamp", "value"])
+        writer.writerows(rows)
+    out = tmp_path / "scored.csv"
+    command = [sys.executable, "-m", "daemon.cli", "detect", str(source), "--kind", "gas", "--substance", "Cl2"]
+    result = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    with out.open(newline="") as handle:
+        scored = list(csv.DictReader(handle))
+    assert list(scored[0]) == ["timestamp", "value", "anomaly_score", "alarm", "flags", "conditions"]
+    alarms = [i for i, row in enumerate(scored) if row["alarm"] == "1"]
+    assert alarms
+    assert alarms[0] == 60
+    assert "gas.level2" in scored[61]["conditions"]
+    assert all(row["alarm"] == "0" for row in scored[:60])
+    assert all(0.0 <= float(row["anomaly_score"]) <= 1.0 for row in scored)
+
+
+def test_detect_explains_bad_input(tmp_path: Path) -> None:
+    """A bad row names the file and line; exit status 2."""
+    source = tmp_path / "bad.csv"
+    source.write_text("timestamp,value\n2026-05-01T08:00:00+00:00,1.0\nyesterday,2.0\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "daemon.cli", "detect", str(source)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert f"{source}:3" in result.stderr
