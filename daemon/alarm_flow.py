@@ -13,6 +13,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,6 +33,22 @@ from rules.sensor_table import SensorTable
 log = logging.getLogger(__name__)
 
 ACKED_STATES = frozenset({AlarmState.ACTIVE_ACKED, AlarmState.LATCHED_ACKED})
+
+
+class AlarmListener(Protocol):
+    """Told about every stored raise and return to normal (direct notification routes)."""
+
+    def alarm_raised(self, alarm: dict[str, Any]) -> None:
+        """A new alarm row was queued, annunciated (active, unacknowledged)."""
+        ...
+
+    def alarm_cleared(self, alarm_row_id: int, time: float) -> None:
+        """The alarm's process condition returned to normal at ``time``."""
+        ...
+
+    def alarm_reactivated(self, alarm_row_id: int, time: float, value: float | None) -> None:
+        """The condition came back before the episode ended (returned, not yet acknowledged)."""
+        ...
 
 
 @dataclass
@@ -77,6 +94,8 @@ class AlarmFlow:
         self._next_alarm_row = next_alarm_row
         self._next_incident_row = next_incident_row
         self._next_checklist_row = next_checklist_row
+        self.listeners: list[AlarmListener] = []
+        self._service_alarms: dict[tuple[str, str], int] = {}
 
     # ---- input
 
@@ -154,9 +173,13 @@ class AlarmFlow:
             if not tr.process_active and not episode.cleared:
                 episode.cleared = True
                 changes["cleared_at"] = tr.time
+                for listener in self.listeners:
+                    listener.alarm_cleared(episode.row_id, tr.time)
             elif tr.process_active and episode.cleared:
                 episode.cleared = False
                 changes["cleared_at"] = None
+                for listener in self.listeners:
+                    listener.alarm_reactivated(episode.row_id, tr.time, _finite(tr.value))
             if tr.to_state in ACKED_STATES and tr.from_state not in ACKED_STATES:
                 changes["acknowledged_at"] = tr.time
                 changes["acknowledged_by"] = tr.actor
@@ -196,29 +219,62 @@ class AlarmFlow:
         spec = table.sensors[tr.sensor]
         device = table.devices[int(table.device_of[tr.sensor])]
         alarm = self.state.book.alarms.get(tr.alarm_id)
+        row: dict[str, Any] = {
+            "id": row_id,
+            "alarm_key": tr.alarm_id,
+            "rule": tr.rule_id,
+            "sensor_id": tr.sensor_id,
+            "device_id": device.id,
+            "site": table.site.site,
+            "zone": device.zone,
+            "kind": spec.kind.value,
+            "priority": tr.priority.value,
+            "state": tr.to_state.value,
+            "classification": tr.classification.value,
+            "message": tr.message_en,
+            "message_zh": tr.message_zh,
+            "value": _finite(tr.value),
+            "level": None,
+            "raised_at": tr.time,
+            "cleared_at": None if tr.process_active else tr.time,
+            "updated_at": tr.time,
+            "latched": bool(alarm and alarm.latching and not tr.process_active),
+        }
+        self._writer.add_alarm(row)
+        if tr.to_state is AlarmState.ACTIVE_UNACK:
+            for listener in self.listeners:
+                listener.alarm_raised(row)
+
+    def raise_service_alarm(self, rule: str, subject: str, message: str, now: float) -> None:
+        """An alarm about the service itself (e.g. a failing notification channel), once until cleared."""
+        if (rule, subject) in self._service_alarms:
+            return
+        row_id = self._next_alarm_row
+        self._next_alarm_row += 1
+        self._service_alarms[(rule, subject)] = row_id
         self._writer.add_alarm(
-            {
-                "id": row_id,
-                "alarm_key": tr.alarm_id,
-                "rule": tr.rule_id,
-                "sensor_id": tr.sensor_id,
-                "device_id": device.id,
-                "site": table.site.site,
-                "zone": device.zone,
-                "kind": spec.kind.value,
-                "priority": tr.priority.value,
-                "state": tr.to_state.value,
-                "classification": tr.classification.value,
-                "message": tr.message_en,
-                "message_zh": tr.message_zh,
-                "value": _finite(tr.value),
-                "level": None,
-                "raised_at": tr.time,
-                "cleared_at": None if tr.process_active else tr.time,
-                "updated_at": tr.time,
-                "latched": bool(alarm and alarm.latching and not tr.process_active),
-            }
-        )
+            {"id": row_id, "alarm_key": f"{rule}/{subject}", "rule": rule, "sensor_id": subject,
+             "device_id": "hazwatch", "site": self.table.site.site, "zone": "hazwatch", "kind": "service",
+             "priority": "high", "state": AlarmState.ACTIVE_UNACK.value, "classification": "service",
+             "message": message, "message_zh": message, "value": None, "level": None, "raised_at": now,
+             "cleared_at": None, "updated_at": now, "latched": False}
+        )  # fmt: skip
+        self._writer.add_alarm_event(
+            {"alarm_id": row_id, "time": now, "from_state": None, "to_state": AlarmState.ACTIVE_UNACK.value,
+             "actor": "system", "reason": message}
+        )  # fmt: skip
+        self._metrics.alarms_raised.labels("high").inc()
+
+    def clear_service_alarm(self, rule: str, subject: str, now: float) -> None:
+        """Clear a service alarm raised by ``raise_service_alarm``."""
+        row_id = self._service_alarms.pop((rule, subject), None)
+        if row_id is None:
+            return
+        self._writer.update_alarm(row_id, {"state": AlarmState.NORMAL.value, "cleared_at": now, "updated_at": now})
+        self._writer.add_alarm_event(
+            {"alarm_id": row_id, "time": now, "from_state": AlarmState.ACTIVE_UNACK.value,
+             "to_state": AlarmState.NORMAL.value, "actor": "system", "reason": "service recovered"}
+        )  # fmt: skip
 
     def _update_active_gauge(self) -> None:
         counts = dict.fromkeys(("low", "medium", "high", "urgent"), 0)

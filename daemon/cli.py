@@ -6,10 +6,10 @@ import argparse
 import logging
 import sys
 
-from daemon.commands import check_config, detect, drills, run
+from daemon.commands import check_config, detect, drills, run, user
 from daemon.errors import ConfigError, HazwatchError
 
-COMMANDS = (run, check_config, detect, drills)
+COMMANDS = (run, check_config, detect, drills, user)
 
 
 def build_parser() -> argparse.ArgumentParser:

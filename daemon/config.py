@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from daemon.errors import ConfigError
+from daemon.notify.config import NotifyConfig
 from rules.yaml_source import YamlDocument, validation_issues
 
 DEFAULT_SITE = Path(__file__).parent / "sites" / "demo-park.yaml"
@@ -60,6 +61,11 @@ class HttpConfig(Section):
     host: str = Field("127.0.0.1", description="Listen address.")
     port: int = Field(8080, ge=0, le=65535, description="Listen port (0 picks a free one).")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest accepted request body.")
+    public_read: bool = Field(
+        False,
+        description="Let read-only API endpoints and the live event stream answer without a token (wall display).",
+    )
+    max_shelve_s: float = Field(8 * 3600.0, gt=0, description="Longest time an alarm may be shelved.")
 
 
 class IngestConfig(Section):
@@ -101,6 +107,7 @@ class ServiceConfig(Section):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
     alarms: AlarmConfig = Field(default_factory=AlarmConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
     log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], Field(description="Logging level.")] = "INFO"
 
 

@@ -1,9 +1,10 @@
-"""One aiohttp application: /healthz, /metrics and the JSON API."""
+"""One aiohttp application: /healthz, /metrics, the JSON API and the duty console."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -11,13 +12,14 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from daemon.api.context import API, ApiContext
+from daemon.api.routes import add_api_routes, json_errors, may_read
+from daemon.http_keys import BROKER_CONNECTED, ENGINE, REGISTRY
 from daemon.store import queries
 
 log = logging.getLogger(__name__)
-
-ENGINE: web.AppKey[AsyncEngine] = web.AppKey("engine", AsyncEngine)
-REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("registry", CollectorRegistry)
-BROKER_CONNECTED: web.AppKey[Callable[[], bool]] = web.AppKey("broker_connected")
+CONSOLE = Path(__file__).parent / "console"
+__all__ = ["API", "BROKER_CONNECTED", "ENGINE", "REGISTRY", "create_app"]
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -58,6 +60,8 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
 
 async def list_alarms(request: web.Request) -> web.Response:
     """Active alarms, then recent ones: ``?state=active`` for active only, ``?limit=N`` (1-1000)."""
+    if API in request.app:
+        await may_read(request)
     state = request.query.get("state", "all")
     if state not in ("all", "active"):
         raise web.HTTPBadRequest(reason="state must be 'active' or 'all'")
@@ -68,15 +72,35 @@ async def list_alarms(request: web.Request) -> web.Response:
     return web.json_response({"alarms": rows})
 
 
+async def console_index(request: web.Request) -> web.FileResponse:
+    """The duty console page."""
+    return web.FileResponse(CONSOLE / "index.html")
+
+
 def create_app(
-    engine: AsyncEngine, registry: CollectorRegistry, broker_connected: Callable[[], bool]
+    engine: AsyncEngine,
+    registry: CollectorRegistry,
+    broker_connected: Callable[[], bool],
+    api: ApiContext | None = None,
+    *,
+    max_body_bytes: int = 64 * 1024,
 ) -> web.Application:
-    """Build the application; the caller runs it."""
-    app = web.Application()
+    """Build the application; with ``api`` it also serves the full API and the console. The caller runs it."""
+    app = web.Application(middlewares=[json_errors], client_max_size=max_body_bytes)
     app[ENGINE] = engine
     app[REGISTRY] = registry
     app[BROKER_CONNECTED] = broker_connected
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/alarms", list_alarms)
+    if api is not None:
+        app[API] = api
+
+        async def end_event_streams(_: web.Application) -> None:
+            api.bus.close()  # open SSE responses return, so shutdown does not wait for them
+
+        app.on_shutdown.append(end_event_streams)
+        add_api_routes(app)
+        app.router.add_get("/", console_index)
+        app.router.add_static("/console/", CONSOLE, name="console")
     return app

@@ -130,3 +130,11 @@ class Metrics:
             "Age of the oldest unacknowledged notification (0 when none).",
             registry=registry,
         )
+        self.notification_channel_failing = Gauge(
+            "hazwatch_notification_channel_failing",
+            "1 while a channel's latest delivery attempt failed.",
+            ["channel"],
+            registry=registry,
+        )
+        for channel in NOTIFICATION_CHANNELS:
+            self.notification_channel_failing.labels(channel)

@@ -6,12 +6,16 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from daemon.api.context import ApiContext
+from daemon.api.operations import StoreOperations
 from daemon.broker_url import BrokerTarget, parse_broker
 from daemon.clock import Clock, WallClock
 from daemon.config import ServiceConfig
@@ -19,16 +23,21 @@ from daemon.demo_feed import DemoFeed
 from daemon.drills.recording import RotatingRecorder
 from daemon.embedded_broker import EmbeddedBroker, free_port, port_is_free
 from daemon.errors import ConfigError, HazwatchError
+from daemon.events import EventBus
 from daemon.http_app import create_app
 from daemon.metric_adapters import AlarmBookMetrics, IncidentEngineMetrics
 from daemon.metric_sources import MetricSources
 from daemon.metrics import Metrics
 from daemon.mqtt_ingest import MessageHandler, MqttIngest
+from daemon.notify.channels.factory import ChannelSet
+from daemon.notify.routes import AlarmNotifier, AlarmRouter
+from daemon.notify.worker import DeliveryWorker
 from daemon.processing import AlarmSetup, build_intake, build_pipeline, reload_rules, save
 from daemon.sensor_metrics import SensorCollector, SensorStateCollector, SiteCollector
 from daemon.status_metrics import StatusCollector
 from daemon.store.engine import create_engine, migrate
-from daemon.store.writer import StoreWriter
+from daemon.store.schema import alarms, incidents, notifications
+from daemon.store.writer import StoreWriter, WriteGroup
 from rules.sensor_table import SensorTable
 from rules.site import Site
 
@@ -54,6 +63,7 @@ class Service:
     clock: Clock = field(default_factory=WallClock)
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     demo: bool = False
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))  # channel secrets
 
     def __post_init__(self) -> None:
         self.table = SensorTable.build(self.site)
@@ -69,6 +79,9 @@ class Service:
         self._tasks: list[asyncio.Task[None]] = []
         self._writer_task: asyncio.Task[None] | None = None
         self.recorder: RotatingRecorder | None = None
+        self.bus = EventBus()
+        self.notifier: DeliveryWorker | None = None
+        self._channels: ChannelSet | None = None
 
     async def start(self) -> None:
         """Open the database, start the broker if embedded, connect, serve HTTP."""
@@ -87,6 +100,7 @@ class Service:
             store_readings=config.database.store_readings,
         )
         self._plug_metric_sources()
+        self._start_notifications()
         self.intake = build_intake(config, self.pipeline, self.writer, self.metrics, self.clock)
         self.intake.on_status(lambda status: self.pipeline.device_status(status.device, status.online, status.time))
         handler: MessageHandler = self.intake.accept
@@ -107,6 +121,33 @@ class Service:
         if self.demo:
             feed = DemoFeed(self.site, self.target, config.mqtt.topic_prefix, self.clock)
             self._tasks.append(asyncio.create_task(feed.run(), name="demo-feed"))
+
+    def _start_notifications(self) -> None:
+        """Direct alarm routes queue outbox rows with the alarm's own rows; the worker delivers them."""
+        config = self.config.notify
+        self.writer.after_commit.append(self._after_commit)
+        router = AlarmRouter(config, self.table)
+        self.pipeline.flow.listeners.append(AlarmNotifier(router, self.writer, self.clock, drill=False))
+        if config.enabled:
+            self._channels = ChannelSet(config, self.environ)
+            self.notifier = DeliveryWorker(
+                self.engine, self._channels.channels, self.clock, self.metrics, config, self.pipeline.flow
+            )
+            self._tasks.append(asyncio.create_task(self.notifier.run(), name="notify-worker"))
+
+    def _after_commit(self, group: WriteGroup) -> None:
+        # Published only once durable, so a console that reacts by fetching finds the rows.
+        for row in group.inserts.get(alarms, []):
+            self.bus.publish("alarm.raised", {"row": {"id": row["id"], "sensor_id": row["sensor_id"]}})
+        for table, row_id, _ in group.updates:
+            if table is alarms:
+                self.bus.publish("alarm.updated", {"row": {"id": row_id}})
+            elif table is incidents:
+                self.bus.publish("incident.updated", {"row": {"id": row_id}})
+        if group.inserts.get(incidents):
+            self.bus.publish("incident.updated", {"row": {}})
+        if group.insert_once.get(notifications) and self.notifier is not None:
+            self.notifier.poke()
 
     def _register_collectors(self) -> None:
         """Scrape-time collectors over the pipeline's arrays and the providers in ``metric_sources``."""
@@ -152,7 +193,23 @@ class Service:
 
     async def _start_http(self) -> None:
         ingest = self.ingest
-        app = create_app(self.engine, self.registry, lambda: ingest is not None and ingest.connected.is_set())
+        pipeline = self.pipeline
+        api = ApiContext(
+            operations=StoreOperations(self.engine, self.table.index),
+            bus=self.bus,
+            clock=self.clock,
+            table=self.table,
+            latest=lambda: (pipeline.latest_value, pipeline.latest_time),
+            public_read=self.config.http.public_read,
+            max_shelve_s=self.config.http.max_shelve_s,
+        )
+        app = create_app(
+            self.engine,
+            self.registry,
+            lambda: ingest is not None and ingest.connected.is_set(),
+            api,
+            max_body_bytes=self.config.http.max_body_bytes,
+        )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)
@@ -160,10 +217,12 @@ class Service:
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         self.http_port = sockets[0].getsockname()[1] if sockets else self.config.http.port
-        log.info("HTTP on http://%s:%s (/healthz, /metrics, /api/alarms)", self.config.http.host, self.http_port)
+        log.info("HTTP on http://%s:%s (console /, /api, /metrics)", self.config.http.host, self.http_port)
 
     async def _flush_timer(self) -> None:
-        interval = self.config.ingest.batch_max_delay_s
+        # Checking five times per batch delay bounds a batch's wait at 1.2x the delay (a full delay per tick could
+        # let a batch opened just after a tick wait twice as long), which keeps alarm latency low.
+        interval = self.config.ingest.batch_max_delay_s / 5
         while True:
             await asyncio.sleep(interval)
             self.intake.flush_if_due()
@@ -225,6 +284,9 @@ class Service:
         if self._writer_task is not None:
             self.writer.close()
             await self._writer_task
+        if self._channels is not None:
+            await self._channels.close()
+        self.bus.close()
         if self._runner is not None:
             await self._runner.cleanup()
         if self.broker is not None:

@@ -115,6 +115,7 @@ def service_config(broker: str, db_url: str, prefix: str, client_id: str) -> Ser
     config.mqtt.client_id = client_id
     config.database.url = db_url
     config.http.port = 0
+    config.http.public_read = True  # reads need a token by default; these tests read like the wall display
     config.ingest.batch_max_delay_s = 0.02
     return config
 

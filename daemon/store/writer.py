@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from daemon.metrics import Metrics
+from daemon.notify.model import NotificationIntent
+from daemon.notify.outbox import outbox_rows
 from daemon.store.schema import (
     alarm_events,
     alarms,
@@ -65,6 +67,9 @@ class WriteGroup:
         return merged
 
 
+CommitHook = Callable[[WriteGroup], None]
+
+
 class StoreWriter:
     """Accepts writes without waiting and commits them in the background, in arrival order."""
 
@@ -80,6 +85,7 @@ class StoreWriter:
         self._idle = asyncio.Event()
         self._idle.set()
         self._closing = False
+        self.after_commit: list[CommitHook] = []  # told about each committed group (event bus, notifier wake-up)
 
     def add_readings(self, batch: ReadingBatch) -> None:
         """Queue a batch of readings."""
@@ -138,6 +144,11 @@ class StoreWriter:
         """Queue an outbox row; a row whose idempotency key is already stored is skipped (never sent twice)."""
         self._pending.insert_once.setdefault(notifications, []).append({**row, "drill": self._drill})
         self._signal()
+
+    def add_notification_intent(self, intent: NotificationIntent, now: float) -> None:
+        """Queue an intent's outbox rows, committed with the rows queued with them (duplicates skipped)."""
+        for row in outbox_rows(intent, now):
+            self.add_notification(row)
 
     def set_device_status(self, device_id: str, online: bool, changed_at: float) -> None:
         """Queue a device's latest online/offline state."""
@@ -199,6 +210,11 @@ class StoreWriter:
                 delay = min(delay * 2, 10.0)
                 continue
             self._metrics.store_seconds.observe(time.perf_counter() - started)
+            for hook in self.after_commit:
+                try:
+                    hook(group)
+                except Exception:  # a listener's bug must not stop the writer
+                    log.exception("after-commit hook failed")
         self._metrics.store_backlog.set(0)
         self._idle.set()
 

@@ -1,0 +1,210 @@
+"""Alarm-to-notification latency under load: reading over threshold published -> webhook request received.
+
+A private Mosquitto, the full service (ingest, detection, alarm, outbox commit in the alarm's transaction, delivery
+worker) on SQLite, a background publisher at ``--rate`` messages/s to the gamma stations (normal values), and a
+local webhook receiver. The load comes from a separate process (like a real device fleet) so the service's event
+loop does not pay for generating it. Each event publishes one message that crosses a chlorine high-high level (two
+readings 11 s apart in device time, so the 10 s on-delay is met inside the message); the clock stops when the
+webhook request arrives. Events go one at a time, rotating over the chlorine detectors; each is cleared before the next.
+
+    python bench/latency.py [--events 250] [--rate 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiomqtt
+import numpy as np
+from aiohttp import web
+
+from daemon.config import DEFAULT_SITE, ServiceConfig
+from daemon.notify.config import NotifyConfig
+from daemon.service import Service
+from daemon.site_file import load_site
+
+GAMMA_DEVICES = [f"gamma-{i:02d}" for i in range(1, 11)]
+
+
+def free_port() -> int:
+    """A free loopback port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """A private broker on a free port."""
+    port = free_port()
+    conf = workdir / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n")
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    process = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return process, port
+
+
+def senml(device: str, records: list[tuple[str, float, float]]) -> bytes:
+    """SenML for (name, value, time) records."""
+    return json.dumps([{"bn": f"{device}:"}, *({"n": n, "v": v, "u": "ppm", "t": t} for n, v, t in records)]).encode()
+
+
+async def background_load(port: int, prefix: str, site: str, rate: int, seconds: float) -> None:
+    """Publish ``rate`` messages/s of normal gamma readings for ``seconds``; print how many were sent."""
+    sent = [0]
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    async with aiomqtt.Client("127.0.0.1", port, identifier=f"bench-load-{port}") as client:
+        print("ready", flush=True)
+        tick = 0.01
+        per_tick = max(rate * tick, 1)
+        started = time.perf_counter()
+        while not stop.is_set() and time.perf_counter() - started < seconds:
+            due = int((time.perf_counter() - started) * rate)
+            batch = min(due - sent[0], int(per_tick * 5))
+            now = time.time()
+            for k in range(batch):
+                device = GAMMA_DEVICES[(sent[0] + k) % len(GAMMA_DEVICES)]
+                payload = json.dumps([{"bn": f"{device}:", "bt": now}, {"n": "dose_rate", "v": 95.0, "u": "nSv/h"}])
+                await client.publish(f"{prefix}/{site}/{device}", payload.encode(), qos=0)
+            sent[0] += max(batch, 0)
+            await asyncio.sleep(tick)
+    elapsed = time.perf_counter() - started
+    print(f"{sent[0]} {elapsed:.3f}", flush=True)
+
+
+async def main() -> None:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=250)
+    parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--batch-delay", type=float, default=None, help="ingest.batch_max_delay_s (default: config's)")
+    parser.add_argument("--load-only", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the load subprocess
+    parser.add_argument("--seconds", type=float, default=0.0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.load_only:
+        await background_load(args.load_only, "bench", load_site(DEFAULT_SITE).site, args.rate, args.seconds)
+        return
+    site = load_site(DEFAULT_SITE)
+    chlorine = [d.id for d in site.devices if any(s.name == "cl2" for s in d.sensors)]
+    workdir = Path(tempfile.mkdtemp(prefix="hazwatch-latency-"))
+    broker, port = start_mosquitto(workdir)
+    arrivals: asyncio.Queue[tuple[float, str]] = asyncio.Queue()
+
+    async def hook(request: web.Request) -> web.Response:
+        document = await request.json()
+        arrivals.put_nowait((time.perf_counter(), document["facts"]["sensor_id"]))
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    receiver = web.TCPSite(runner, "127.0.0.1", 0)
+    await receiver.start()
+    hook_port = receiver._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    config = ServiceConfig()
+    config.mqtt.broker = f"mqtt://127.0.0.1:{port}"
+    config.mqtt.topic_prefix = "bench"
+    config.mqtt.client_id = f"bench-latency-{port}"
+    config.database.url = f"sqlite:///{workdir / 'bench.db'}"
+    config.http.port = 0
+    if args.batch_delay is not None:
+        config.ingest.batch_max_delay_s = args.batch_delay
+    config.notify = NotifyConfig.model_validate(
+        {
+            "people": [
+                {"name": "duty", "channels": [{"type": "webhook", "url": f"http://127.0.0.1:{hook_port}/hook"}]}
+            ],
+            "routes": [
+                {
+                    "name": "gas",
+                    "min_priority": "high",
+                    "kinds": ["gas"],
+                    "recipients": ["duty"],
+                    "send_resolved": False,
+                }
+            ],
+        }
+    )
+    service = Service(config, site)
+    await service.start()
+    await asyncio.wait_for(service.wait_connected(), 15)
+    # Long enough for every event at the slowest expected pace; stopped early when the events are done.
+    load = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--load-only",
+        str(port),
+        "--rate",
+        str(args.rate),
+        "--seconds",
+        str(10 + args.events * 0.5),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    latencies: list[float] = []
+    misses = 0
+    base = time.time() - 4 * 3600
+    load_started = time.perf_counter()
+    try:
+        assert load.stdout is not None
+        await asyncio.wait_for(load.stdout.readline(), 30)  # the load process is connected and publishing
+        load_started = time.perf_counter()
+        await asyncio.sleep(1.0)  # let the load reach its rate
+        async with aiomqtt.Client("127.0.0.1", port, identifier="bench-events") as client:
+            for event in range(args.events):
+                device = chlorine[event % len(chlorine)]
+                t = base + event * 40
+                topic = f"bench/{site.site}/{device}"
+                started = time.perf_counter()
+                await client.publish(topic, senml(device, [("cl2", 2.0, t), ("cl2", 2.0, t + 11)]), qos=1)
+                try:
+                    while True:
+                        arrived, sensor = await asyncio.wait_for(arrivals.get(), 5)
+                        if sensor == f"{device}-cl2":
+                            latencies.append(arrived - started)
+                            break
+                except TimeoutError:
+                    misses += 1
+                await client.publish(topic, senml(device, [("cl2", 0.0, t + 20)]), qos=1)
+                await asyncio.sleep(0.02)
+    finally:
+        elapsed = time.perf_counter() - load_started
+        load.send_signal(signal.SIGTERM)
+        output, _ = await load.communicate()
+        await service.stop()
+        await runner.cleanup()
+        broker.terminate()
+        broker.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+    ms = np.array(latencies) * 1000
+    lines = output.decode().split()
+    sent, load_seconds = (int(lines[0]), float(lines[1])) if len(lines) == 2 else (0, elapsed)
+    print(
+        f"background load: {sent} messages in {load_seconds:.1f} s = {sent / load_seconds:.0f} msg/s (separate process)"
+    )
+    print(f"ingest.batch_max_delay_s = {config.ingest.batch_max_delay_s:g} s")
+    print(f"events: {len(latencies)} delivered, {misses} missed (5 s limit)")
+    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+    print(f"publish -> webhook latency ms: p50 {p50:.1f}  p95 {p95:.1f}  p99 {p99:.1f}  max {ms.max():.1f}")
+    print(f"target p99 < 100 ms: {'met' if p99 < 100 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

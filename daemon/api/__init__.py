@@ -1,0 +1,1 @@
+"""The JSON API of the duty console: reads, authenticated actions, live events, OpenAPI description."""

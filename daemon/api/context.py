@@ -1,0 +1,30 @@
+"""What the API handlers need, held by the aiohttp application under one key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from daemon.api.operations import Operations
+from daemon.api.reads import LatestValues
+from daemon.clock import Clock
+from daemon.events import EventBus
+from rules.sensor_table import SensorTable
+
+
+@dataclass
+class ApiContext:
+    """Operations, event bus, clock, site and access policy of one running service."""
+
+    operations: Operations
+    bus: EventBus
+    clock: Clock
+    table: SensorTable
+    latest: LatestValues | None = None
+    public_read: bool = False
+    max_shelve_s: float = 8 * 3600.0
+    sse_heartbeat_s: float = 15.0
+
+
+API: web.AppKey[ApiContext] = web.AppKey("api", ApiContext)

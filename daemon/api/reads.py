@@ -1,0 +1,175 @@
+"""Read-side queries behind the API: alarms with history, incidents with timeline and checklist, the site map."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from daemon.api.errors import NotFound
+from daemon.store.schema import (
+    alarm_events,
+    alarms,
+    checklist_items,
+    device_status,
+    drill_runs,
+    incident_events,
+    incidents,
+    notifications,
+    sensor_service,
+)
+from detectors.kinds import CANONICAL_UNIT
+from rules.sensor_table import SensorTable
+
+LatestValues = Callable[[], tuple[np.ndarray, np.ndarray]]  # (value, time) per sensor number
+PRIORITY_ORDER = {"urgent": 0, "high": 1, "medium": 2, "low": 3}
+
+
+def _json(text: str | None) -> Any:
+    try:
+        return json.loads(text or "{}")
+    except json.JSONDecodeError:
+        return {"raw": text}
+
+
+def incident_row(row: dict[str, Any]) -> dict[str, Any]:
+    """An incident row with its JSON detail parsed and its reporting deadlines lifted out."""
+    row = dict(row)
+    row["detail"] = _json(row.get("detail"))
+    row["deadlines"] = row["detail"].get("deadlines", []) if isinstance(row["detail"], dict) else []
+    return row
+
+
+async def alarm_detail(engine: AsyncEngine, alarm_id: int) -> dict[str, Any]:
+    """One alarm with its history, oldest event first."""
+    async with engine.connect() as connection:
+        row = (await connection.execute(select(alarms).where(alarms.c.id == alarm_id))).mappings().first()
+        if row is None:
+            raise NotFound(f"no alarm {alarm_id}")
+        events = (
+            await connection.execute(
+                select(alarm_events).where(alarm_events.c.alarm_id == alarm_id).order_by(alarm_events.c.id)
+            )
+        ).mappings()
+        return {"alarm": {**row, "active": row["cleared_at"] is None}, "events": [dict(e) for e in events]}
+
+
+async def list_incidents(engine: AsyncEngine, *, open_only: bool, limit: int) -> list[dict[str, Any]]:
+    """Open incidents first (newest first), then closed ones."""
+    query = select(incidents)
+    if open_only:
+        query = query.where(incidents.c.state != "closed")
+    query = query.order_by((incidents.c.state == "closed").asc(), incidents.c.opened_at.desc()).limit(limit)
+    async with engine.connect() as connection:
+        return [incident_row(dict(r)) for r in (await connection.execute(query)).mappings()]
+
+
+async def incident_detail(engine: AsyncEngine, incident_id: int) -> dict[str, Any]:
+    """An incident with its timeline, checklist and alarms."""
+    async with engine.connect() as connection:
+        row = (await connection.execute(select(incidents).where(incidents.c.id == incident_id))).mappings().first()
+        if row is None:
+            raise NotFound(f"no incident {incident_id}")
+        timeline = (
+            await connection.execute(
+                select(incident_events)
+                .where(incident_events.c.incident_id == incident_id)
+                .order_by(incident_events.c.time, incident_events.c.id)
+            )
+        ).mappings()
+        checklist = (
+            await connection.execute(
+                select(checklist_items)
+                .where(checklist_items.c.incident_id == incident_id)
+                .order_by(checklist_items.c.position, checklist_items.c.id)
+            )
+        ).mappings()
+        linked = (
+            await connection.execute(
+                select(alarms).where(alarms.c.incident_id == incident_id).order_by(alarms.c.raised_at)
+            )
+        ).mappings()
+        return {
+            "incident": incident_row(dict(row)),
+            "timeline": [{**e, "detail": _json(e["detail"])} for e in timeline],
+            "checklist": [dict(c) for c in checklist],
+            "alarms": [{**a, "active": a["cleared_at"] is None} for a in linked],
+        }
+
+
+async def list_notifications(engine: AsyncEngine, *, unacknowledged_only: bool, limit: int) -> list[dict[str, Any]]:
+    """Recent notifications (without their payload), newest first."""
+    columns = [c for c in notifications.c if c.name != "payload"]
+    query = select(*columns)
+    if unacknowledged_only:
+        query = query.where(notifications.c.acknowledged_at.is_(None), notifications.c.event != "resolved")
+    query = query.order_by(notifications.c.created_at.desc(), notifications.c.id.desc()).limit(limit)
+    async with engine.connect() as connection:
+        return [dict(r) for r in (await connection.execute(query)).mappings()]
+
+
+async def site_view(engine: AsyncEngine, table: SensorTable, latest: LatestValues | None) -> dict[str, Any]:
+    """The site with every sensor's position, latest value and state, for the console's map."""
+    async with engine.connect() as connection:
+        active = (
+            await connection.execute(
+                select(alarms.c.sensor_id, alarms.c.priority, alarms.c.state).where(alarms.c.cleared_at.is_(None))
+            )
+        ).all()
+        service = {r.sensor_id: r for r in (await connection.execute(select(sensor_service))).all() if r.out_of_service}
+        offline = {r.device_id for r in (await connection.execute(select(device_status))).all() if not r.online}
+        drill = (
+            await connection.execute(
+                select(drill_runs.c.id, drill_runs.c.source).where(drill_runs.c.status == "running")
+            )
+        ).first()
+    worst: dict[str, tuple[str, str]] = {}
+    for sensor_id, priority, state in active:
+        current = worst.get(sensor_id)
+        if current is None or PRIORITY_ORDER.get(priority, 9) < PRIORITY_ORDER.get(current[0], 9):
+            worst[sensor_id] = (priority, state)
+    values, times = latest() if latest is not None else (None, None)
+    site = table.site
+    sensors = []
+    for number, spec in enumerate(table.sensors):
+        device = table.devices[int(table.device_of[number])]
+        value = None if values is None or math.isnan(values[number]) else float(values[number])
+        seen = None if times is None or math.isnan(times[number]) else float(times[number])
+        if spec.id in service:
+            state = "out_of_service"
+        elif spec.id in worst:
+            state = "shelved" if worst[spec.id][1] == "shelved" else "alarm"
+        elif device.id in offline:
+            state = "offline"
+        elif seen is None:
+            state = "no_data"
+        else:
+            state = "ok"
+        sensors.append(
+            {
+                "id": spec.id,
+                "device": device.id,
+                "kind": spec.kind.value,
+                "unit": CANONICAL_UNIT[spec.kind],
+                "zone": device.zone,
+                "lat": device.position.lat,
+                "lon": device.position.lon,
+                "value": value,
+                "time": seen,
+                "state": state,
+                "alarm_priority": worst[spec.id][0] if spec.id in worst else None,
+            }
+        )
+    return {
+        "site": site.site,
+        "name": site.name,
+        "center": {"lat": site.center.lat, "lon": site.center.lon},
+        "zones": [{"id": z.id, "name": z.name, "type": z.type.value} for z in site.zones],
+        "drill": None if drill is None else {"id": drill.id, "source": drill.source},
+        "sensors": sensors,
+    }

@@ -1,0 +1,340 @@
+"""HTTP handlers of the API. Reads may be public (wall display); every write needs a bearer token and a role."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from daemon.api import reads
+from daemon.api.auth import User, authenticate, require
+from daemon.api.context import API, ApiContext
+from daemon.api.errors import ApiError, InvalidRequest, Unauthorized
+from daemon.api.openapi import openapi_document
+from daemon.http_keys import ENGINE
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every API error, and aiohttp's own 4xx (404, 405, 413...), as a JSON body ``{"error", "status"}``."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return web.json_response({"error": str(exc), "status": exc.status}, status=exc.status)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return web.json_response({"error": exc.reason, "status": exc.status}, status=exc.status)
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return None
+
+
+async def _user(request: web.Request, action: str, token: str | None = None) -> User:
+    token = token or _bearer(request)
+    if token is None:
+        raise Unauthorized("this needs `Authorization: Bearer <token>` (see `hazwatch user add`)")
+    user = await authenticate(request.app[ENGINE], token, request.app[API].clock.now())
+    require(user, action)
+    return user
+
+
+async def may_read(request: web.Request, token: str | None = None) -> None:
+    """Raise unless reads are public or the request carries a valid token."""
+    if not request.app[API].public_read:
+        await _user(request, "read", token)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()  # aiohttp answers 413 past client_max_size
+    if not raw.strip():
+        return {}
+    try:
+        document = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidRequest(f"body is not valid JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise InvalidRequest("body must be a JSON object")
+    return document
+
+
+def _text(body: dict[str, Any], name: str, *, required: bool = False, limit: int = 2000) -> str:
+    value = body.get(name, "")
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{name} must be a string")
+    if required and not value.strip():
+        raise InvalidRequest(f"{name} is required")
+    if len(value) > limit:
+        raise InvalidRequest(f"{name} is longer than {limit} characters")
+    return value
+
+
+def _id(request: web.Request, name: str) -> int:
+    raw = request.match_info[name]
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidRequest(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _limit(request: web.Request) -> int:
+    raw = request.query.get("limit", "200")
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        raise InvalidRequest("limit must be an integer between 1 and 1000")
+    return int(raw)
+
+
+def _publish(context: ApiContext, type_: str, row: dict[str, Any], user: User) -> None:
+    context.bus.publish(type_, {"row": _jsonable(row), "actor": user.name})
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != "payload"}
+
+
+# --- reads --------------------------------------------------------------------------------------------------
+
+
+async def get_alarm(request: web.Request) -> web.Response:
+    """One alarm with its events."""
+    await may_read(request)
+    return web.json_response(await reads.alarm_detail(request.app[ENGINE], _id(request, "alarm_id")))
+
+
+async def get_incidents(request: web.Request) -> web.Response:
+    """Incidents, open first; ``?state=open`` for open only."""
+    await may_read(request)
+    state = request.query.get("state", "all")
+    if state not in ("all", "open"):
+        raise InvalidRequest("state must be 'open' or 'all'")
+    rows = await reads.list_incidents(request.app[ENGINE], open_only=state == "open", limit=_limit(request))
+    return web.json_response({"incidents": rows})
+
+
+async def get_incident(request: web.Request) -> web.Response:
+    """One incident with its timeline, checklist and alarms."""
+    await may_read(request)
+    return web.json_response(await reads.incident_detail(request.app[ENGINE], _id(request, "incident_id")))
+
+
+async def get_notifications(request: web.Request) -> web.Response:
+    """Recent notifications; ``?state=unacknowledged`` for those still awaiting an acknowledgement."""
+    await may_read(request)
+    state = request.query.get("state", "all")
+    if state not in ("all", "unacknowledged"):
+        raise InvalidRequest("state must be 'unacknowledged' or 'all'")
+    rows = await reads.list_notifications(
+        request.app[ENGINE], unacknowledged_only=state == "unacknowledged", limit=_limit(request)
+    )
+    return web.json_response({"notifications": rows})
+
+
+async def get_site(request: web.Request) -> web.Response:
+    """The site map: sensors with positions and current state, and the running drill if any."""
+    await may_read(request)
+    context = request.app[API]
+    return web.json_response(await reads.site_view(request.app[ENGINE], context.table, context.latest))
+
+
+async def get_me(request: web.Request) -> web.Response:
+    """Who the token belongs to (the console checks a token with it)."""
+    user = await _user(request, "read")
+    return web.json_response({"name": user.name, "role": user.role})
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 description of this API."""
+    return web.json_response(openapi_document())
+
+
+async def get_events(request: web.Request) -> web.StreamResponse:
+    """Server-Sent Events: every bus event as ``event: <type>`` with JSON data; ``?token=`` for EventSource."""
+    await may_read(request, request.query.get("token"))
+    context = request.app[API]
+    subscription = context.bus.subscribe()
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+    try:
+        await response.prepare(request)
+        await response.write(b"retry: 2000\nevent: hello\ndata: {}\n\n")
+        while True:
+            try:
+                event = await asyncio.wait_for(subscription.get(), context.sse_heartbeat_s)
+            except TimeoutError:
+                await response.write(b": keep-alive\n\n")
+                continue
+            if event is None:
+                break
+            data = json.dumps(event.data, ensure_ascii=False, default=str)
+            await response.write(f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n".encode())
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass  # the browser went away or the server is stopping
+    finally:
+        subscription.close()
+    with contextlib.suppress(ConnectionResetError):
+        await response.write_eof()
+    return response
+
+
+# --- writes -------------------------------------------------------------------------------------------------
+
+
+async def _alarm_action(request: web.Request, action: str) -> web.Response:
+    user = await _user(request, "comment" if action == "comment" else _ALARM_ROLE[action])
+    alarm_id = _id(request, "alarm_id")
+    body = await _body(request)
+    context = request.app[API]
+    ops, now = context.operations, context.clock.now()
+    if action == "acknowledge":
+        row = await ops.acknowledge_alarm(alarm_id, user.name, now, _text(body, "reason"))
+    elif action == "shelve":
+        duration = body.get("duration_s")
+        if isinstance(duration, bool) or not isinstance(duration, int | float) or duration <= 0:
+            raise InvalidRequest("duration_s must be a positive number of seconds")
+        if duration > context.max_shelve_s:
+            raise InvalidRequest(f"duration_s may be at most {context.max_shelve_s:g} s")
+        row = await ops.shelve_alarm(alarm_id, user.name, now, float(duration), _text(body, "reason", required=True))
+    elif action == "unshelve":
+        row = await ops.unshelve_alarm(alarm_id, user.name, now, _text(body, "reason"))
+    elif action == "reset":
+        row = await ops.reset_alarm(alarm_id, user.name, now, _text(body, "reason"))
+    else:
+        row = await ops.comment_alarm(alarm_id, user.name, now, _text(body, "text", required=True))
+    _publish(context, "alarm.updated", row, user)
+    return web.json_response({"alarm": row})
+
+
+_ALARM_ROLE = {"acknowledge": "acknowledge", "shelve": "shelve", "unshelve": "unshelve", "reset": "reset"}
+
+
+def _alarm_handler(action: str) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        return await _alarm_action(request, action)
+
+    handler.__doc__ = f"{action.capitalize()} an alarm."
+    return handler
+
+
+async def acknowledge_notification(request: web.Request) -> web.Response:
+    """Acknowledge one notification."""
+    user = await _user(request, "acknowledge")
+    await _body(request)
+    context = request.app[API]
+    row = await context.operations.acknowledge_notification(
+        _id(request, "notification_id"), user.name, context.clock.now()
+    )
+    _publish(context, "notification.updated", row, user)
+    return web.json_response({"notification": _jsonable(row)})
+
+
+async def _sensor_service(request: web.Request, out_of_service: bool) -> web.Response:
+    user = await _user(request, "sensor_service")
+    body = await _body(request)
+    context = request.app[API]
+    row = await context.operations.set_sensor_service(
+        request.match_info["sensor_id"],
+        out_of_service,
+        user.name,
+        context.clock.now(),
+        _text(body, "reason", required=out_of_service),
+    )
+    _publish(context, "sensor.updated", row, user)
+    return web.json_response({"sensor": row})
+
+
+async def sensor_out_of_service(request: web.Request) -> web.Response:
+    """Put a sensor out of service (reason required)."""
+    return await _sensor_service(request, True)
+
+
+async def sensor_in_service(request: web.Request) -> web.Response:
+    """Put a sensor back in service."""
+    return await _sensor_service(request, False)
+
+
+async def comment_incident(request: web.Request) -> web.Response:
+    """Add a comment to an incident's timeline."""
+    user = await _user(request, "comment")
+    body = await _body(request)
+    context = request.app[API]
+    row = await context.operations.comment_incident(
+        _id(request, "incident_id"), user.name, context.clock.now(), _text(body, "text", required=True)
+    )
+    _publish(context, "incident.updated", row, user)
+    return web.json_response({"incident": reads.incident_row(row)})
+
+
+async def tick_checklist_item(request: web.Request) -> web.Response:
+    """Mark a checklist item done."""
+    user = await _user(request, "tick_checklist")
+    await _body(request)
+    context = request.app[API]
+    incident_id = _id(request, "incident_id")
+    row = await context.operations.tick_checklist_item(
+        incident_id, _id(request, "item_id"), user.name, context.clock.now()
+    )
+    context.bus.publish("incident.updated", {"row": {"id": incident_id}, "actor": user.name})
+    return web.json_response({"item": row})
+
+
+async def confirm_level(request: web.Request) -> web.Response:
+    """Confirm an incident's response level (I-IV)."""
+    user = await _user(request, "confirm_level")
+    body = await _body(request)
+    context = request.app[API]
+    row = await context.operations.confirm_level(
+        _id(request, "incident_id"),
+        _text(body, "level", required=True, limit=4),
+        user.name,
+        context.clock.now(),
+        _text(body, "reason"),
+    )
+    _publish(context, "incident.updated", row, user)
+    return web.json_response({"incident": reads.incident_row(row)})
+
+
+async def close_incident(request: web.Request) -> web.Response:
+    """Close an incident."""
+    user = await _user(request, "close_incident")
+    body = await _body(request)
+    context = request.app[API]
+    row = await context.operations.close_incident(
+        _id(request, "incident_id"), user.name, context.clock.now(), _text(body, "reason")
+    )
+    _publish(context, "incident.updated", row, user)
+    return web.json_response({"incident": reads.incident_row(row)})
+
+
+def add_api_routes(app: web.Application) -> None:
+    """Register every API route on ``app`` (which must hold ENGINE and API)."""
+    router = app.router
+    router.add_get("/api/openapi.json", get_openapi)
+    router.add_get("/api/me", get_me)
+    router.add_get("/api/events", get_events)
+    router.add_get("/api/site", get_site)
+    router.add_get("/api/alarms/{alarm_id}", get_alarm)
+    router.add_get("/api/incidents", get_incidents)
+    router.add_get("/api/incidents/{incident_id}", get_incident)
+    router.add_get("/api/notifications", get_notifications)
+    for action in ("acknowledge", "shelve", "unshelve", "reset", "comment"):
+        router.add_post(f"/api/alarms/{{alarm_id}}/{action}", _alarm_handler(action))
+    router.add_post("/api/notifications/{notification_id}/acknowledge", acknowledge_notification)
+    router.add_post("/api/sensors/{sensor_id}/out-of-service", sensor_out_of_service)
+    router.add_post("/api/sensors/{sensor_id}/in-service", sensor_in_service)
+    router.add_post("/api/incidents/{incident_id}/comment", comment_incident)
+    router.add_post("/api/incidents/{incident_id}/checklist/{item_id}/done", tick_checklist_item)
+    router.add_post("/api/incidents/{incident_id}/confirm-level", confirm_level)
+    router.add_post("/api/incidents/{incident_id}/close", close_incident)

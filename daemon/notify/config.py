@@ -1,0 +1,122 @@
+"""Config models for notifications: the people to reach, their channels, direct alarm routes, delivery tuning.
+
+Secrets (HMAC keys, robot signing secrets, SMTP passwords) are never in the file: a field names the environment
+variable that holds them. URLs and addresses may contain ``${VAR}`` placeholders resolved from the environment.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ChannelType = Literal["webhook", "alertmanager", "email", "wecom", "dingtalk"]
+Language = Literal["zh", "en"]
+Priority = Literal["low", "medium", "high", "urgent"]
+PRIORITY_RANK: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "urgent": 3}
+URL_CHANNELS = ("webhook", "alertmanager", "wecom", "dingtalk")
+
+
+class NotifyModel(BaseModel):
+    """Base for notification config: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChannelTarget(NotifyModel):
+    """One place to deliver to: a webhook URL, an Alertmanager, an e-mail address or a group robot."""
+
+    type: ChannelType = Field(description="Channel type.")
+    url: str | None = Field(
+        None,
+        description="Endpoint for webhook / wecom / dingtalk (the robot's full webhook URL) and the Alertmanager "
+        "base URL (`http://host:9093`); `${VAR}` placeholders are read from the environment.",
+    )
+    address: str | None = Field(None, description="E-mail address for email; `${VAR}` placeholders allowed.")
+    secret_env: str | None = Field(
+        None,
+        description="Environment variable holding the webhook HMAC-SHA256 key or the DingTalk signing secret.",
+    )
+
+    @model_validator(mode="after")
+    def _has_destination(self) -> Self:
+        if self.type in URL_CHANNELS and not self.url:
+            raise ValueError(f"a {self.type} target needs `url`")
+        if self.type == "email" and not self.address:
+            raise ValueError("an email target needs `address`")
+        return self
+
+
+class Recipient(NotifyModel):
+    """A person (or a shared inbox / group robot) with their language and channels, most watched first."""
+
+    name: str = Field(description="Unique name; routes refer to it.", min_length=1, max_length=100)
+    language: Language = Field("zh", description="Language of the messages this recipient gets.")
+    channels: list[ChannelTarget] = Field(min_length=1, description="Where to deliver; every channel gets a copy.")
+
+
+class AlarmRoute(NotifyModel):
+    """Direct alarm route (until the plan engine pages by role): matching alarms notify these recipients."""
+
+    name: str = Field(description="Route name, for logs.")
+    min_priority: Priority = Field("low", description="Lowest alarm priority that matches.")
+    kinds: list[str] = Field(default_factory=list, description="Sensor kinds that match; empty matches all.")
+    zones: list[str] = Field(default_factory=list, description="Zone ids that match; empty matches all.")
+    recipients: list[str] = Field(min_length=1, description="Recipient names from `notify.people`.")
+    drill: bool = Field(
+        False, description="A drill route: receives only drill notifications (live ones never go to drill routes)."
+    )
+    send_resolved: bool = Field(True, description="Also notify when the alarm returns to normal.")
+
+
+class SmtpConfig(NotifyModel):
+    """The SMTP relay for the email channel."""
+
+    host: str = Field("127.0.0.1", description="SMTP server host.")
+    port: int = Field(25, ge=1, le=65535, description="SMTP server port.")
+    sender: str = Field("hazwatch@localhost", description="From address.")
+    username: str | None = Field(None, description="Login user, if the relay needs one.")
+    password_env: str | None = Field(None, description="Environment variable holding the SMTP password.")
+    starttls: bool = Field(False, description="Upgrade the connection with STARTTLS.")
+    timeout_s: float = Field(10.0, gt=0, description="Connect and command timeout.")
+
+
+class NotifyConfig(NotifyModel):
+    """Notification delivery: people, routes, channels and retry policy."""
+
+    enabled: bool = Field(True, description="Run the delivery worker.")
+    console_url: str = Field("http://127.0.0.1:8080/", description="Link to the duty console put in every message.")
+    utc_offset_h: float = Field(8.0, description="Offset of the local time shown in messages (China: +8).")
+    people: list[Recipient] = Field(default_factory=list, description="Recipients (roster for direct routes).")
+    routes: list[AlarmRoute] = Field(default_factory=list, description="Direct alarm routes.")
+    smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+    poll_interval_s: float = Field(1.0, gt=0, description="How often the worker looks for due rows when not woken.")
+    batch_size: int = Field(50, ge=1, le=1000, description="Rows delivered concurrently per pass.")
+    request_timeout_s: float = Field(10.0, gt=0, description="Time limit of one delivery attempt.")
+    retry_initial_s: float = Field(1.0, gt=0, description="First retry back-off.")
+    retry_max_s: float = Field(300.0, gt=0, description="Back-off cap: a recovered channel is retried within this.")
+    retry_factor: float = Field(2.0, ge=1.0, description="Back-off growth per failed attempt.")
+    give_up_after_s: float = Field(
+        7 * 86400.0, gt=0, description="A row still undelivered this long after creation is marked failed."
+    )
+    channel_failing_alarm_s: float = Field(
+        300.0, gt=0, description="A channel failing this long raises a `notify.channel_failing` alarm."
+    )
+    alertmanager_resend_s: float = Field(
+        60.0, gt=0, description="Firing alerts are re-sent to Alertmanager this often (keep below its resolve_timeout)."
+    )
+
+    @model_validator(mode="after")
+    def _routes_name_people(self) -> Self:
+        names = [p.name for p in self.people]
+        if len(set(names)) != len(names):
+            raise ValueError("notify.people names must be unique")
+        for route in self.routes:
+            unknown = sorted(set(route.recipients) - set(names))
+            if unknown:
+                raise ValueError(f"route {route.name!r} names unknown recipients {unknown}")
+        return self
+
+    def person(self, name: str) -> Recipient:
+        """A recipient by name."""
+        return next(p for p in self.people if p.name == name)

@@ -1,0 +1,73 @@
+"""What a notification is about (facts every channel renders) and the intent to notify some recipients."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from daemon.notify.config import Recipient
+
+# ISA-18.2 priority of a single alarm -> the warning colour shown when no incident tier exists yet.
+TIER_OF_PRIORITY = {"low": "blue", "medium": "yellow", "high": "orange", "urgent": "red"}
+TIER_COLOUR = {"blue": "#1e6fd9", "yellow": "#e0b000", "orange": "#f57c00", "red": "#d32f2f"}
+
+
+@dataclass(frozen=True, slots=True)
+class ChecklistLine:
+    """One thing to do, in both languages."""
+
+    zh: str
+    en: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFacts:
+    """Everything a message says: what, where, how much, since when, what to do, and where to look."""
+
+    rule: str
+    status: str  # "firing" or "resolved"
+    tier: str  # blue/yellow/orange/red
+    priority: str
+    site: str
+    site_name: str
+    zone: str
+    sensor_id: str
+    device_id: str
+    kind: str
+    unit: str
+    lat: float | None
+    lon: float | None
+    value: float | None
+    level: float | None
+    since: float
+    ended_at: float | None
+    summary: str
+    console_url: str
+    alarm_id: int | None = None
+    incident_id: int | None = None
+    drill: bool = False
+    checklist: tuple[ChecklistLine, ...] = ()
+    body: str = ""  # free text from the plan engine's pages
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (stored in the outbox row)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AlertFacts:
+        """Inverse of ``to_json``."""
+        checklist = tuple(ChecklistLine(**line) for line in data.get("checklist", ()))
+        return cls(**{**data, "checklist": checklist})
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationIntent:
+    """Notify ``recipients`` (every channel of each) about ``facts``; ``key`` makes the event unique."""
+
+    key: str  # e.g. "alarm:42:firing": the same key is never delivered twice
+    event: str  # alarm / resolved / opened / tier_changed / escalation / reminder
+    facts: AlertFacts
+    recipients: tuple[Recipient, ...]
+    role: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)

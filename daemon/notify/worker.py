@@ -1,0 +1,336 @@
+"""The delivery worker: picks due outbox rows, delivers them, retries with capped exponential back-off.
+
+Rows stay ``pending`` until a channel accepted them, so an outage or a restart loses nothing: the next worker
+resumes from the table. Delivery is at-least-once; a crash between the channel accepting and the row being marked
+delivered re-sends once, with the same ``Idempotency-Key`` so receivers can drop the copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from daemon.clock import Clock
+from daemon.metrics import Metrics
+from daemon.notify.channels.base import Channel, Delivery, DeliveryError
+from daemon.notify.config import ChannelTarget, NotifyConfig
+from daemon.notify.model import AlertFacts
+from daemon.store.schema import alarms, notifications
+
+log = logging.getLogger(__name__)
+CHANNEL_FAILING_RULE = "notify.channel_failing"
+
+
+class ServiceAlarms(Protocol):
+    """Where the worker raises and clears its own alarms (the alarm tracker implements it)."""
+
+    def raise_service_alarm(self, rule: str, subject: str, message: str, now: float) -> None:
+        """Raise (once) an alarm about the service itself."""
+        ...
+
+    def clear_service_alarm(self, rule: str, subject: str, now: float) -> None:
+        """Clear it again."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    """What happened to one row in one pass."""
+
+    row_id: int
+    channel: str
+    created_at: float
+    attempts: int
+    error: str | None  # None: delivered
+    permanent: bool = False  # the row cannot ever be delivered (corrupt payload, unknown channel)
+
+
+def backoff(attempts: int, config: NotifyConfig) -> float:
+    """Seconds to wait after the ``attempts``-th failure: initial * factor^(n-1), capped."""
+    return float(min(config.retry_initial_s * config.retry_factor ** max(attempts - 1, 0), config.retry_max_s))
+
+
+def decode_row(row: Mapping[str, Any], now: float, console_url: str = "") -> Delivery:
+    """An outbox row as a Delivery; raises ValueError when the stored payload is unusable.
+
+    Two payload forms are stored: the notifier's own (``facts`` + ``target``) and the plan engine's pages
+    (``subject``, ``body``, ``tier``; the row's channel and recipient address say where).
+    """
+    try:
+        payload = json.loads(row["payload"])
+        if "facts" in payload:
+            target = ChannelTarget.model_validate(payload["target"])
+            facts = AlertFacts.from_json(payload["facts"])
+        else:
+            target, facts = _plan_page(row, payload, console_url)
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValidationError) as exc:
+        raise ValueError(f"unusable payload: {exc}") from exc
+    return Delivery(
+        notification_id=int(row["id"]),
+        idempotency_key=str(row["idempotency_key"]),
+        event=str(row["event"]),
+        recipient=str(row["recipient"]),
+        language=str(row["language"]),
+        target=target,
+        facts=facts,
+        extra=dict(payload.get("extra") or {}),
+        now=now,
+    )
+
+
+def _plan_page(row: Mapping[str, Any], payload: dict[str, Any], console_url: str) -> tuple[ChannelTarget, AlertFacts]:
+    channel = str(row["channel"])
+    address = str(row["recipient"])
+    target = ChannelTarget.model_validate(
+        {"type": channel, "address": address} if channel == "email" else {"type": channel, "url": address}
+    )
+    facts = AlertFacts(
+        rule=str(payload.get("kind") or row["event"]),
+        status="resolved" if payload.get("kind") == "resolve" else "firing",
+        tier=str(payload.get("tier") or "blue"),
+        priority="",
+        site="",
+        site_name="",
+        zone="",
+        sensor_id="",
+        device_id="",
+        kind="",
+        unit="",
+        lat=None,
+        lon=None,
+        value=None,
+        level=None,
+        since=float(row["created_at"]),
+        ended_at=None,
+        summary=str(payload.get("subject") or ""),
+        console_url=f"{console_url.rstrip('/')}/#incident-{row['incident_id']}" if row["incident_id"] else console_url,
+        incident_id=None if row["incident_id"] is None else int(row["incident_id"]),
+        drill=bool(row["drill"]),
+        body=str(payload.get("body") or ""),
+    )
+    return target, facts
+
+
+class DeliveryWorker:
+    """One per process. ``run`` loops; tests may call ``deliver_due`` directly with a manual clock."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        channels: Mapping[str, Channel],
+        clock: Clock,
+        metrics: Metrics,
+        config: NotifyConfig,
+        service_alarms: ServiceAlarms | None = None,
+    ) -> None:
+        self._engine = engine
+        self._channels = channels
+        self._clock = clock
+        self._metrics = metrics
+        self._config = config
+        self._service_alarms = service_alarms
+        self._wakeup = asyncio.Event()
+        self._failing_since: dict[str, float] = {}
+        self._alarmed: set[str] = set()
+        self._last_resend = float("-inf")
+        self._pass_lock = asyncio.Lock()
+
+    def poke(self) -> None:
+        """Look for due rows now (called after a commit that queued notifications)."""
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Deliver until cancelled; database errors are logged and retried on the next pass."""
+        while True:
+            self._wakeup.clear()
+            busy = False
+            try:
+                busy = await self.deliver_due() >= self._config.batch_size
+                await self.resend_firing()
+                await self.refresh_gauges()
+            except Exception:  # the database may be briefly unavailable: keep the loop alive
+                log.exception("notification pass failed; retrying")
+            if busy:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self._config.poll_interval_s)
+
+    async def deliver_due(self) -> int:
+        """Attempt every due row (up to ``batch_size``) concurrently; returns how many were attempted."""
+        async with self._pass_lock:  # one pass at a time: a row in flight is never picked twice
+            now = self._clock.now()
+            rows = await self._claim_due(now)
+            if not rows:
+                return 0
+            results = await asyncio.gather(*(self._attempt(row, now) for row in rows))
+            await self._record(results, now)
+            self._track_channels(results, now)
+            return len(rows)
+
+    async def _claim_due(self, now: float) -> list[dict[str, Any]]:
+        # Claiming pushes next_attempt_at past the attempt's time limit (a lease): a second service instance on the
+        # same database skips rows in flight, and a crash mid-attempt makes the row due again after the lease.
+        query = (
+            select(notifications)
+            .where(
+                notifications.c.state == "pending",
+                notifications.c.next_attempt_at <= now,
+                # phone/sms/console pages have no sender here: they stay pending for the console to show
+                notifications.c.channel.in_(sorted(self._channels)),
+            )
+            .order_by(notifications.c.next_attempt_at, notifications.c.id)
+            .limit(self._config.batch_size)
+        )
+        lease_until = now + self._config.request_timeout_s * 2
+        claimed = []
+        async with self._engine.begin() as connection:
+            for row in (await connection.execute(query)).mappings().all():
+                result = await connection.execute(
+                    update(notifications)
+                    .where(
+                        notifications.c.id == row["id"],
+                        notifications.c.state == "pending",
+                        notifications.c.next_attempt_at <= now,
+                    )
+                    .values(next_attempt_at=lease_until)
+                )
+                if result.rowcount == 1:
+                    claimed.append(dict(row))
+        return claimed
+
+    async def _attempt(self, row: dict[str, Any], now: float) -> AttemptResult:
+        result = functools.partial(
+            AttemptResult, int(row["id"]), str(row["channel"]), float(row["created_at"]), int(row["attempts"]) + 1
+        )
+        channel = self._channels.get(str(row["channel"]))
+        if channel is None:
+            return result(f"no channel {row['channel']!r}", permanent=True)
+        try:
+            delivery = decode_row(row, now, self._config.console_url)
+        except ValueError as exc:
+            return result(str(exc), permanent=True)
+        try:
+            await asyncio.wait_for(channel.send(delivery), self._config.request_timeout_s)
+        except DeliveryError as exc:
+            return result(str(exc))
+        except TimeoutError:
+            return result("timed out")
+        return result(None)
+
+    async def _record(self, results: list[AttemptResult], now: float) -> None:
+        config = self._config
+        async with self._engine.begin() as connection:
+            for result in results:
+                where = and_(notifications.c.id == result.row_id, notifications.c.state == "pending")
+                if result.error is None:
+                    values: dict[str, Any] = {
+                        "state": "delivered",
+                        "delivered_at": now,
+                        "attempts": result.attempts,
+                        "last_error": None,
+                    }
+                else:
+                    give_up = result.permanent or now - result.created_at >= config.give_up_after_s
+                    values = {
+                        "state": "failed" if give_up else "pending",
+                        "attempts": result.attempts,
+                        "last_error": result.error[:1000],
+                        "next_attempt_at": now + backoff(result.attempts, config),
+                    }
+                await connection.execute(update(notifications).where(where).values(**values))
+        for result in results:
+            if result.error is None:
+                self._metrics.notifications_sent.labels(result.channel).inc()
+                self._metrics.notification_delivery_seconds.labels(result.channel).observe(
+                    max(now - result.created_at, 0.0)
+                )
+            else:
+                self._metrics.notifications_failed.labels(result.channel).inc()
+                log.warning("notification %d via %s failed: %s", result.row_id, result.channel, result.error)
+
+    def _track_channels(self, results: list[AttemptResult], now: float) -> None:
+        outcome: dict[str, bool] = {}
+        for result in results:
+            if result.permanent:
+                continue  # a corrupt row says nothing about the channel's health
+            outcome[result.channel] = outcome.get(result.channel, False) or result.error is None
+        for channel, succeeded in outcome.items():
+            self._metrics.notification_channel_failing.labels(channel).set(0 if succeeded else 1)
+            if succeeded:
+                self._failing_since.pop(channel, None)
+                if channel in self._alarmed and self._service_alarms is not None:
+                    self._service_alarms.clear_service_alarm(CHANNEL_FAILING_RULE, f"notify:{channel}", now)
+                self._alarmed.discard(channel)
+                continue
+            since = self._failing_since.setdefault(channel, now)
+            if now - since >= self._config.channel_failing_alarm_s and channel not in self._alarmed:
+                self._alarmed.add(channel)
+                log.error("notification channel %s failing for %.0f s", channel, now - since)
+                if self._service_alarms is not None:
+                    self._service_alarms.raise_service_alarm(
+                        CHANNEL_FAILING_RULE,
+                        f"notify:{channel}",
+                        f"notification channel {channel} failing for {now - since:.0f} s",
+                        now,
+                    )
+
+    async def resend_firing(self) -> int:
+        """Re-send delivered Alertmanager alerts whose alarm still fires (Alertmanager expires silent alerts)."""
+        now = self._clock.now()
+        if now - self._last_resend < self._config.alertmanager_resend_s:
+            return 0
+        self._last_resend = now
+        channel = self._channels.get("alertmanager")
+        if channel is None:
+            return 0
+        query = (
+            select(notifications)
+            .join(alarms, alarms.c.id == notifications.c.alarm_id)
+            .where(
+                notifications.c.channel == "alertmanager",
+                notifications.c.event == "alarm",
+                notifications.c.state == "delivered",
+                alarms.c.cleared_at.is_(None),
+            )
+        )
+        async with self._engine.connect() as connection:
+            rows = [dict(r) for r in (await connection.execute(query)).mappings().all()]
+        sent = 0
+        for row in rows:
+            try:
+                await asyncio.wait_for(
+                    channel.send(decode_row(row, now, self._config.console_url)), self._config.request_timeout_s
+                )
+                sent += 1
+            except (DeliveryError, ValueError, TimeoutError) as exc:
+                log.warning("alertmanager re-send of notification %s failed: %s", row["id"], exc)
+        return sent
+
+    async def refresh_gauges(self) -> None:
+        """Pending / unacknowledged counts and the oldest unacknowledged age, for /metrics."""
+        now = self._clock.now()
+        unacked = and_(
+            notifications.c.state == "delivered",
+            notifications.c.acknowledged_at.is_(None),
+            notifications.c.event != "resolved",
+        )
+        async with self._engine.connect() as connection:
+            pending = (
+                await connection.execute(select(func.count()).where(notifications.c.state == "pending"))
+            ).scalar_one()
+            count, oldest = (
+                await connection.execute(select(func.count(), func.min(notifications.c.created_at)).where(unacked))
+            ).one()
+        self._metrics.notifications_pending.set(pending)
+        self._metrics.notifications_unacknowledged.set(count)
+        self._metrics.notification_oldest_unacknowledged_age.set(0.0 if oldest is None else max(now - oldest, 0.0))
