@@ -11,6 +11,7 @@ from playwright.async_api import async_playwright
 from sqlalchemy import insert, select
 
 from daemon.api.auth import add_user
+from daemon.store.engine import create_engine, migrate
 from daemon.store.schema import alarms, checklist_items, drill_runs, incidents
 from rules.site import Site
 from tests.conftest import running_service, service_config
@@ -30,36 +31,40 @@ async def test_live_alarm_then_acknowledge_from_the_console(
     config = service_config(f"mqtt://{machine_broker[0]}:{machine_broker[1]}", sqlite_url, prefix, f"svc-{unique}")
     config.http.public_read = False  # the page must use its stored token
     now = time.time()
+    # Seed before the service starts: it numbers its own incidents and checklist items after what is stored.
+    seed = create_engine(sqlite_url)
+    await migrate(seed)
+    token = await add_user(seed, "li-na", "operator", now)
+    async with seed.begin() as connection:
+        await connection.execute(
+            insert(incidents).values(
+                id=1,
+                key="INC-1",
+                site=demo_site.site,
+                zone="boundary-north",
+                title="氯气泄漏 北边界 / Chlorine at the north boundary",
+                proposed_tier="orange",
+                state="open",
+                opened_at=now - 600,
+                updated_at=now - 600,
+                detail=json.dumps({"deadlines": [{"name": "初报 initial report", "due_at": now + 3000}]}),
+                drill=True,
+            )
+        )
+        await connection.execute(
+            insert(checklist_items),
+            [
+                {"incident_id": 1, "tier": "orange", "position": 1, "text": "联系企业 / call the plant"},
+                {"incident_id": 1, "tier": "orange", "position": 2, "text": "通知下风向 / warn downwind"},
+            ],
+        )
+        await connection.execute(
+            insert(drill_runs).values(
+                source="scenarios/cl2-leak.jsonl", speed="1x", started_at=now - 700, status="running"
+            )
+        )
+    await seed.dispose()
     async with running_service(config, demo_site) as service:
-        token = await add_user(service.engine, "li-na", "operator", now)
-        async with service.engine.begin() as connection:
-            await connection.execute(
-                insert(incidents).values(
-                    id=1,
-                    key="INC-1",
-                    site=demo_site.site,
-                    zone="boundary-north",
-                    title="氯气泄漏 北边界 / Chlorine at the north boundary",
-                    proposed_tier="orange",
-                    state="open",
-                    opened_at=now - 600,
-                    updated_at=now - 600,
-                    detail=json.dumps({"deadlines": [{"name": "初报 initial report", "due_at": now + 3000}]}),
-                    drill=True,
-                )
-            )
-            await connection.execute(
-                insert(checklist_items),
-                [
-                    {"incident_id": 1, "tier": "orange", "position": 1, "text": "联系企业 / call the plant"},
-                    {"incident_id": 1, "tier": "orange", "position": 2, "text": "通知下风向 / warn downwind"},
-                ],
-            )
-            await connection.execute(
-                insert(drill_runs).values(
-                    source="scenarios/cl2-leak.jsonl", speed="1x", started_at=now - 700, status="running"
-                )
-            )
         base = f"http://127.0.0.1:{service.http_port}"
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(

@@ -53,7 +53,7 @@ async def test_alarm_over_mqtt_reaches_the_routed_webhook_once(
             await publish(machine_broker, [(topic, senml(DEVICE, [("cl2", 2.0, "ppm")], t)) for t in (t0, t0 + 11)])
 
             async def delivered() -> list[object]:
-                return [a for a in arrived if a["facts"]["rule"] == "site-level-high-high"]  # type: ignore[index]
+                return [a for a in arrived if a["facts"]["sensor_id"] == "gas-n01-cl2"]  # type: ignore[index]
 
             await eventually(delivered)
             await service.drain()
