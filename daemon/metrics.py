@@ -65,7 +65,14 @@ class Metrics:
             "hazwatch_store_backlog_items", "Write groups waiting for the database.", registry=registry
         )
         self.store_errors = Counter(
-            "hazwatch_store_errors_total", "Failed database writes (retried).", registry=registry
+            "hazwatch_store_errors_total",
+            "Failed database writes (transient ones are retried; refused groups are written row by row).",
+            registry=registry,
+        )
+        self.store_rows_rejected = Counter(
+            "hazwatch_store_rows_rejected_total",
+            "Rows the database refused even on their own (logged with their content, then dropped).",
+            registry=registry,
         )
         self.mqtt_connected = Gauge(
             "hazwatch_mqtt_connected", "1 while connected to the MQTT broker.", registry=registry

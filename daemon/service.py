@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.api.context import ApiContext
-from daemon.api.operations import StoreOperations
+from daemon.api.engine_operations import EngineOperations
 from daemon.broker_url import BrokerTarget, parse_broker
 from daemon.clock import Clock, WallClock
 from daemon.config import ServiceConfig
@@ -195,7 +195,7 @@ class Service:
         ingest = self.ingest
         pipeline = self.pipeline
         api = ApiContext(
-            operations=StoreOperations(self.engine, self.table.index),
+            operations=EngineOperations(self.engine, self.table.index, lambda: self.pipeline.flow, self.writer),
             bus=self.bus,
             clock=self.clock,
             table=self.table,

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Table, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from daemon.metrics import Metrics
@@ -201,6 +202,11 @@ class StoreWriter:
             try:
                 async with self._engine.begin() as connection:
                     await self._write(connection, group)
+            except (IntegrityError, DataError, ProgrammingError):
+                # Retrying cannot fix a row the database refuses: save every other row, report the bad ones.
+                self._metrics.store_errors.inc()
+                log.exception("database refused part of a write group; writing its rows one by one")
+                await self._write_salvaging(group)
             except Exception:
                 # Keep the rows: put them back in front of anything newer and retry with back-off.
                 self._metrics.store_errors.inc()
@@ -217,6 +223,26 @@ class StoreWriter:
                     log.exception("after-commit hook failed")
         self._metrics.store_backlog.set(0)
         self._idle.set()
+
+    async def _write_salvaging(self, group: WriteGroup) -> None:
+        """Write each row of a refused group in its own transaction; log and count the ones still refused."""
+        singles: list[WriteGroup] = []
+        if group.readings:
+            singles.append(WriteGroup(readings=group.readings))
+        for table, rows in group.inserts.items():
+            singles += [WriteGroup(inserts={table: [row]}) for row in rows]
+        for table, rows in group.insert_once.items():
+            singles += [WriteGroup(insert_once={table: [row]}) for row in rows]
+        singles += [WriteGroup(updates=[update_]) for update_ in group.updates]
+        if group.device_status or group.checkpoints:
+            singles.append(WriteGroup(device_status=group.device_status, checkpoints=group.checkpoints))
+        for single in singles:
+            try:
+                async with self._engine.begin() as connection:
+                    await self._write(connection, single)
+            except (IntegrityError, DataError, ProgrammingError) as exc:
+                self._metrics.store_rows_rejected.inc()
+                log.error("database refused a row, dropped: %s; row: %.500r", exc.orig, single)  # noqa: TRY400
 
     async def _write(self, connection: AsyncConnection, group: WriteGroup) -> None:
         if group.readings:
