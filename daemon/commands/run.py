@@ -46,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
         config.database.url = args.db
     if args.http:
         config.http.host, config.http.port = _parse_http(args.http)
+    if args.demo and not config.http.public_read:
+        # A newcomer should see the demo at once; actions still need a token (`hazwatch user add`).
+        config.http.public_read = True
+        log.info("demo: read-only pages and API are open; create a user to act: hazwatch user add NAME --role operator")
     logging.getLogger().setLevel(config.log_level)
     site = load_site(config.site_file)
     service = Service(config, site, demo=args.demo)

@@ -41,6 +41,16 @@ async def test_run_demo_and_stop_cleanly(tmp_path: Path) -> None:
             async with session.get(f"http://127.0.0.1:{http_port}/healthz") as response:
                 assert response.status == 200
                 assert (await response.json())["status"] == "ok"
+            # The demo opens the read-only side to a newcomer: alarms and the console, no token needed.
+            async with session.get(f"http://127.0.0.1:{http_port}/api/alarms") as response:
+                assert response.status == 200
+                assert "alarms" in await response.json()
+            async with session.get(f"http://127.0.0.1:{http_port}/") as response:
+                assert response.status == 200
+                assert "hazwatch" in (await response.text()).lower()
+            # Acting still needs a token.
+            async with session.post(f"http://127.0.0.1:{http_port}/api/alarms/1/acknowledge", json={}) as response:
+                assert response.status == 401
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = await asyncio.wait_for(process.communicate(), 30)
