@@ -182,7 +182,13 @@ def active_conditions(pipeline: Pipeline, now: float) -> list[ConditionEvents]:
 
 
 def build_intake(
-    config: ServiceConfig, pipeline: Pipeline, writer: StoreWriter, metrics: Metrics, clock: Clock
+    config: ServiceConfig,
+    pipeline: Pipeline,
+    writer: StoreWriter,
+    metrics: Metrics,
+    clock: Clock,
+    *,
+    batch_max_delay_s: float | None = None,
 ) -> Intake:
     """The codec and batching in front of a pipeline, as configured (live runs and drills alike)."""
     return Intake(
@@ -198,7 +204,7 @@ def build_intake(
         metrics,
         clock,
         batch_max_messages=config.ingest.batch_max_messages,
-        batch_max_delay_s=config.ingest.batch_max_delay_s,
+        batch_max_delay_s=batch_max_delay_s or config.ingest.batch_max_delay_s,
         quarantine_log_interval_s=config.ingest.quarantine_log_interval_s,
     )
 
@@ -228,4 +234,9 @@ async def build_drill_chain(
     pipeline = await build_pipeline(
         engine, table, setup, writer, metrics, clock, drill=True, store_readings=keep, resume=False
     )
-    return DrillChain(writer, pipeline, build_intake(config, pipeline, writer, metrics, clock))
+    # On the recording's clock a live batch window (20 ms) would hold a reading or two: batch up to one timer
+    # tick instead. The replayer flushes before every tick, so timers still see everything received before them.
+    window = max(config.ingest.batch_max_delay_s, config.alarms.tick_interval_s)
+    return DrillChain(
+        writer, pipeline, build_intake(config, pipeline, writer, metrics, clock, batch_max_delay_s=window)
+    )
