@@ -15,15 +15,13 @@ import asyncio
 import json
 import random
 import resource
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import aiomqtt
+from private_broker import start_mosquitto
 
 from daemon.config import ServiceConfig
 from daemon.service import Service
@@ -31,32 +29,6 @@ from rules.site import Site
 
 READINGS_PER_MESSAGE = 10
 NO_STORE = "--no-store" in sys.argv
-
-
-def free_port() -> int:
-    """A free loopback port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """A private broker that queues without limit for offline persistent sessions."""
-    port = free_port()
-    conf = workdir / "mosquitto.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        "max_queued_messages 0\nmax_queued_bytes 0\nmax_inflight_messages 0\n"
-    )
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    process = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    return process, port
 
 
 def bench_site(devices: int) -> Site:

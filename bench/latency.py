@@ -17,8 +17,6 @@ import asyncio
 import json
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +25,7 @@ from pathlib import Path
 import aiomqtt
 import numpy as np
 from aiohttp import web
+from private_broker import start_mosquitto
 
 from daemon.config import DEFAULT_SITE, ServiceConfig
 from daemon.notify.config import NotifyConfig
@@ -34,29 +33,6 @@ from daemon.service import Service
 from daemon.site_file import load_site
 
 GAMMA_DEVICES = [f"gamma-{i:02d}" for i in range(1, 11)]
-
-
-def free_port() -> int:
-    """A free loopback port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """A private broker on a free port."""
-    port = free_port()
-    conf = workdir / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n")
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    process = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    return process, port
 
 
 def senml(device: str, records: list[tuple[str, float, float]]) -> bytes:
