@@ -69,6 +69,7 @@ class FlowState:
     incidents: IncidentEngine
     episodes: dict[str, Episode] = field(default_factory=dict)
     conditions_on: dict[tuple[str, int], float] = field(default_factory=dict)  # (condition, sensor) -> value
+    levels_on: dict[tuple[str, int], float] = field(default_factory=dict)  # (condition, sensor) -> level crossed
     incident_rows: dict[str, int] = field(default_factory=dict)
     checklist_rows: dict[tuple[str, str], int] = field(default_factory=dict)
 
@@ -120,15 +121,31 @@ class AlarmFlow:
 
     def _note(self, conditions: Sequence[ConditionEvents]) -> None:
         """Remember which conditions are on, so rules added by a reload can see them at once."""
-        on = self.state.conditions_on
+        on, levels = self.state.conditions_on, self.state.levels_on
         for events in conditions:
-            for sensor, active, value in zip(
-                events.sensor.tolist(), events.active.tolist(), events.value.tolist(), strict=True
+            for sensor, active, value, level in zip(
+                events.sensor.tolist(),
+                events.active.tolist(),
+                events.value.tolist(),
+                events.level.tolist(),
+                strict=True,
             ):
+                key = (events.condition, sensor)
                 if active:
-                    on[(events.condition, sensor)] = value
+                    on[key] = value
+                    levels[key] = level
                 else:
-                    on.pop((events.condition, sensor), None)
+                    on.pop(key, None)
+                    levels.pop(key, None)
+
+    def _level_of(self, tr: AlarmTransition) -> float | None:
+        """The level the alarm's value crossed: from its condition, or its rule's ``level`` parameters."""
+        level = self.state.levels_on.get((tr.condition, tr.sensor))
+        if level is None or not math.isfinite(level):
+            rule = self.state.book.rules.get(tr.rule_id)
+            params = rule.condition.params if rule is not None else None
+            level = None if params is None else params.above if params.above is not None else params.below
+        return None if level is None else _finite(level)
 
     def tick(self, now: float) -> None:
         """Time passing: delayed rule events, shelf expiry, re-alarm, escalation and report reminders."""
@@ -234,7 +251,7 @@ class AlarmFlow:
             "message": tr.message_en,
             "message_zh": tr.message_zh,
             "value": _finite(tr.value),
-            "level": None,
+            "level": self._level_of(tr),
             "raised_at": tr.time,
             "cleared_at": None if tr.process_active else tr.time,
             "updated_at": tr.time,
@@ -321,7 +338,7 @@ class AlarmFlow:
                     "key": key,
                     "site": incident.site,
                     "zone": None,
-                    "title": f"{incident.site} incident opened {time:.0f}",
+                    "title": _incident_title(self.table, incident.trigger_ids),
                     "proposed_tier": incident.proposed_tier.value if incident.proposed_tier else "none",
                     "confirmed_level": None,
                     "state": incident.status.value,
@@ -362,6 +379,7 @@ class AlarmFlow:
         self._writer.update_incident(
             row_id,
             {
+                "title": _incident_title(self.table, incident.trigger_ids),
                 "proposed_tier": incident.proposed_tier.value if incident.proposed_tier else "none",
                 "confirmed_level": incident.confirmed_tier.response_level if incident.confirmed_tier else None,
                 "state": incident.status.value,
@@ -447,3 +465,9 @@ class AlarmFlow:
 
 def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
+
+
+def _incident_title(table: SensorTable, trigger_ids: Sequence[str]) -> str:
+    """A readable title: the site and what opened the incident (the plan trigger, or an alarm flood)."""
+    cause = ", ".join(trigger_ids) if trigger_ids else "alarm flood"
+    return f"{table.site.name}: {cause}"

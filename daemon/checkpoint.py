@@ -22,11 +22,13 @@ from daemon.store.schema import checkpoints
 
 log = logging.getLogger(__name__)
 LIVE = "live"
+# Bump when the pickled state's shape changes: an older checkpoint is then ignored, not half-loaded.
+STATE_VERSION = "2"
 
 
 def fingerprint(models: Iterable[BaseModel]) -> str:
     """A hash of the configuration the state belongs to."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(STATE_VERSION.encode())
     for model in models:
         digest.update(model.model_dump_json().encode())
     return digest.hexdigest()

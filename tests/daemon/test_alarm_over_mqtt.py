@@ -37,6 +37,7 @@ async def _raise_and_clear(broker: tuple[str, int], broker_setting: str, db: str
 
         rows = await eventually(lambda: detector_levels(active=True))
         for row in rows:
+            assert row["level"] == pytest.approx(level2 if row["rule"] == "cl2-level2" else level1)
             assert row["value"] == pytest.approx(over)
             assert row["raised_at"] == pytest.approx(t0)
             assert row["state"] == "active_unack"

@@ -67,6 +67,7 @@ async def test_actions_reach_the_engines(
             incidents = (await get_json(f"{base}/api/incidents"))["incidents"]
             assert incidents, "a level-2 alarm at a boundary sensor opens an incident"
             incident = incidents[0]
+            assert incident["title"] == f"{demo_site.name}: gas-level2-boundary"
             await post(f"/api/incidents/{incident['id']}/confirm-level", leader, {"level": "IV", "reason": "one plant"})
             engine_incident = service.pipeline.flow.state.incidents.incident(incident["key"])
             assert engine_incident.confirmed_by == "wang-qiang"
