@@ -443,6 +443,9 @@ class AlarmFlow:
             )
             for r in recipients
         ] or [(f"{note.notification_id}/console", "console", "duty-console", None, {"name": "nobody on duty"})]
+        if note.drill:
+            # A drill never reaches a real person's phone or chat: its pages are recorded (console, report) only.
+            targets = [(key, "console", f"drill:{address}", role, who) for key, _, address, role, who in targets]
         for key, channel, address, role, who in targets:
             self._writer.add_notification(
                 {

@@ -11,7 +11,8 @@ from daemon.clock import WallClock
 from daemon.config import ServiceConfig
 from daemon.drills.replay import ReplayOptions, replay_recording
 from daemon.site_file import load_site
-from daemon.store.schema import alarm_events, alarms, drill_runs, quarantine, readings
+from daemon.store.engine import create_engine
+from daemon.store.schema import alarm_events, alarms, drill_runs, notifications, quarantine, readings
 from tests.drills.conftest import replay_and_report, simulate
 
 VOLATILE = {"id", "alarm_id"}
@@ -97,3 +98,18 @@ async def test_from_and_to_limit_the_replayed_span(tmp_path: Path) -> None:
     assert start + 600 <= part["replay"]["sim_start"]
     assert part["replay"]["sim_end"] < start + 1200
     assert 0 < part["replay"]["readings"] < full["replay"]["readings"]
+
+
+async def test_drill_pages_are_recorded_but_never_addressed_to_real_channels(tmp_path: Path) -> None:
+    """The Cl2 drill opens an incident and pages the roster: every page is a drill row on the console only."""
+    recording = simulate(tmp_path, "cl2-leak-orange", duration_s=3600)
+    db = tmp_path / "pages.db"
+    await replay_and_report(recording, f"sqlite:///{db}")
+    engine = create_engine(f"sqlite:///{db}")
+    try:
+        async with engine.connect() as connection:
+            rows = (await connection.execute(sa.select(notifications.c.channel, notifications.c.drill))).all()
+    finally:
+        await engine.dispose()
+    assert rows, "the drill should page someone"
+    assert {(channel, drill) for channel, drill in rows} == {("console", True)}
