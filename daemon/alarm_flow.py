@@ -25,7 +25,7 @@ from detectors.hysteresis import SortedBatch
 from detectors.readings import ReadingBatch
 from plans.engine import IncidentEngine
 from plans.incident import IncidentChanges, NotificationIntent
-from rules.alarm import ANNUNCIATED_ACTIVE, AlarmState, AlarmTransition
+from rules.alarm import AlarmState, AlarmTransition
 from rules.book import AlarmBook
 from rules.engine import RuleEngine
 from rules.sensor_table import SensorTable
@@ -168,7 +168,6 @@ class AlarmFlow:
             return
         for transition in transitions:
             self._store_transition(transition)
-        self._update_active_gauge()
         self._store_incident_changes(self.state.incidents.on_transitions(transitions, now), now)
 
     # ---- alarms
@@ -229,7 +228,6 @@ class AlarmFlow:
             {"alarm_id": episode.row_id, "time": now, "from_state": None, "to_state": AlarmState.NORMAL.value,
              "actor": "system", "reason": reason}
         )  # fmt: skip
-        self._update_active_gauge()
 
     def _insert_alarm(self, row_id: int, tr: AlarmTransition) -> None:
         table = self.table
@@ -292,16 +290,6 @@ class AlarmFlow:
             {"alarm_id": row_id, "time": now, "from_state": AlarmState.ACTIVE_UNACK.value,
              "to_state": AlarmState.NORMAL.value, "actor": "system", "reason": "service recovered"}
         )  # fmt: skip
-
-    def _update_active_gauge(self) -> None:
-        counts = dict.fromkeys(("low", "medium", "high", "urgent"), 0)
-        for alarm in self.state.book.alarms.values():
-            if alarm.state in ANNUNCIATED_ACTIVE:
-                counts[alarm.priority.value] += 1
-        for priority, count in counts.items():
-            self._metrics.alarms_active.labels(priority).set(count)
-
-    # ---- incidents
 
     def _store_incident_changes(self, changes: IncidentChanges, now: float) -> None:
         if not changes:

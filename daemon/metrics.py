@@ -85,15 +85,8 @@ class Metrics:
         self.alarms_raised = Counter(
             "hazwatch_alarms_raised_total", "Alarms raised (annunciated), by priority.", ["priority"], registry=registry
         )
-        self.alarms_active = Gauge(
-            "hazwatch_alarms_active",
-            "Alarms annunciated as active (active or latched, acknowledged or not), by priority.",
-            ["priority"],
-            registry=registry,
-        )
         for priority in PRIORITIES:
             self.alarms_raised.labels(priority)
-            self.alarms_active.labels(priority)
         self.drill_running = Gauge(
             "hazwatch_drill_running", "1 while this process runs a drill (replay or simulation).", registry=registry
         )

@@ -15,24 +15,18 @@ from daemon.clock import Clock
 from daemon.metric_sources import MetricSources
 from daemon.metrics import PRIORITIES
 from daemon.sensor_metrics import sensor_label_values
+from plans.model import Tier
+from rules.alarm import ANNUNCIATED_ACTIVE, AlarmState
 from rules.sensor_table import SensorTable
 from rules.site import DeviceType
 
 log = logging.getLogger(__name__)
 
-# ISA-18.2 states other than normal (names as ``rules.alarm.AlarmState`` spells them).
-ALARM_STATES = (
-    "active_unack",
-    "active_acked",
-    "returned_unack",
-    "latched_unack",
-    "latched_acked",
-    "shelved",
-    "suppressed",
-    "out_of_service",
-)
-# Warning colours of the emergency plan, lowest first (``plans.model.Tier``); rank = position + 1.
-TIERS = ("blue", "yellow", "orange", "red")
+# ISA-18.2 states other than normal, and those annunciated as active.
+ALARM_STATES = tuple(state.value for state in AlarmState if state is not AlarmState.NORMAL)
+ANNUNCIATED = frozenset(state.value for state in ANNUNCIATED_ACTIVE)
+# Warning colours of the emergency plan, lowest first; rank = position + 1.
+TIERS = tuple(tier.value for tier in Tier)
 NETWORKS = tuple(t.value for t in DeviceType)
 QUALITY_LABELS = ["site", "zone", "device", "sensor", "kind"]  # a ratio has no unit
 
@@ -62,11 +56,11 @@ class StatusCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         """Ask every provider for its state now."""
-        yield self._alarms()
+        yield from self._alarms()
         yield from self._incidents()
         yield from self._quality()
 
-    def _alarms(self) -> Metric:
+    def _alarms(self) -> Iterable[Metric]:
         counts = Counter(self._sources.alarms.alarm_states())
         family = GaugeMetricFamily(
             "hazwatch_alarms",
@@ -80,7 +74,16 @@ class StatusCollector(Collector):
         for priority in PRIORITIES:
             for state in ALARM_STATES:
                 family.add_metric([priority, state], float(counts.get((priority, state), 0)))
-        return family
+        yield family
+        # Derived from the same counts, so the two families always agree.
+        active = GaugeMetricFamily(
+            "hazwatch_alarms_active",
+            "Alarms annunciated as active (active or latched, acknowledged or not), by priority.",
+            labels=["priority"],
+        )
+        for priority in PRIORITIES:
+            active.add_metric([priority], float(sum(counts.get((priority, state), 0) for state in ANNUNCIATED)))
+        yield active
 
     def _incidents(self) -> Iterable[Metric]:
         counts = Counter(self._sources.incidents.open_incident_tiers())

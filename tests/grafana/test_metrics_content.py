@@ -87,6 +87,12 @@ async def test_metrics_pass_promtool_and_describe_the_readings(make_service: Ser
     assert _value(samples, "hazwatch_source_status", device="src-gauge-02", status="tamper") == 0.0
     assert _value(samples, "hazwatch_source_status", device="src-gauge-02", status="offline") == 1.0
     assert _value(samples, "hazwatch_alarms", priority="high", state="active_unack") == 1.0
+    for priority in ("low", "medium", "high", "urgent"):
+        annunciated = sum(
+            _value(samples, "hazwatch_alarms", priority=priority, state=state)
+            for state in ("active_unack", "active_acked", "latched_unack", "latched_acked")
+        )
+        assert _value(samples, "hazwatch_alarms_active", priority=priority) == annunciated
     assert _value(samples, "hazwatch_quarantined_messages_total", reason="invalid_json") == 1.0
     assert _value(samples, "hazwatch_sensor_level", sensor="gas-n01-cl2", level="aegl2_60min") == 2.0
     assert _value(samples, "hazwatch_sensor_level", sensor="gas-n01-cl2", level="high_high") == pytest.approx(
