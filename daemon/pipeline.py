@@ -49,7 +49,7 @@ class Pipeline:
         result = self.detector.process(batch, received_at=now)
         # Store and judge the readings with the quality bits the core found (stuck, jump, ...).
         batch = ReadingBatch(batch.sensor, batch.time, batch.value, result.flags)
-        self.flow.on_batch(now, result.conditions, batch, batch.valid_mask(), None)
+        self.flow.on_batch(now, result.conditions, batch, batch.valid_mask(), result.sorted_batch)
         self._update_latest(batch)
         self._count_flags(batch)
         if self._store_readings:

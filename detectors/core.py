@@ -44,6 +44,7 @@ class CoreResult:
     flags: NDArray[np.uint16]
     anomaly_score: NDArray[np.float64]
     conditions: list[ConditionEvents]
+    sorted_batch: SortedBatch | None = None  # the batch's (sensor, time) order, for callers that need it too
 
 
 class DetectionCore:
@@ -147,7 +148,7 @@ class DetectionCore:
         flags_out[order] = flags
         score_out = np.empty(n)
         score_out[order] = score
-        return CoreResult(flags_out, score_out, merge_events(events))
+        return CoreResult(flags_out, score_out, merge_events(events), sorted_batch)
 
     def tick(self, now: float) -> list[ConditionEvents]:
         """Time-driven conditions as of ``now``: offline, heartbeat lost, 24-hour capture too low."""
