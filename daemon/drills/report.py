@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import Column, Table, and_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.drills.replay import ReplayResult
@@ -83,6 +83,13 @@ async def _rows(engine: AsyncEngine, query: Any) -> list[dict[str, Any]]:
         return [dict(row) for row in (await connection.execute(query)).mappings().all()]
 
 
+async def _children(engine: AsyncEngine, table: Table, parent: Column[Any], ids: list[int]) -> list[dict[str, Any]]:
+    """The rows of ``table`` that belong to the given parents, in time order."""
+    if not ids:
+        return []
+    return await _rows(engine, select(table).where(parent.in_(ids)).order_by(table.c.time, table.c.id))
+
+
 async def build_report(engine: AsyncEngine, result: ReplayResult, sensor_kinds: dict[str, str]) -> dict[str, Any]:
     """Everything the drill planner needs, as plain JSON-ready data."""
     base = result.baseline
@@ -93,16 +100,7 @@ async def build_report(engine: AsyncEngine, result: ReplayResult, sensor_kinds: 
         .order_by(alarms.c.raised_at, alarms.c.id),
     )
     ids = [row["id"] for row in alarm_rows]
-    event_rows = (
-        await _rows(
-            engine,
-            select(alarm_events)
-            .where(alarm_events.c.alarm_id.in_(ids))
-            .order_by(alarm_events.c.time, alarm_events.c.id),
-        )
-        if ids
-        else []
-    )
+    event_rows = await _children(engine, alarm_events, alarm_events.c.alarm_id, ids)
     incident_rows = await _rows(
         engine,
         select(incidents)
@@ -110,16 +108,7 @@ async def build_report(engine: AsyncEngine, result: ReplayResult, sensor_kinds: 
         .order_by(incidents.c.id),
     )
     incident_ids = [row["id"] for row in incident_rows]
-    timeline_rows = (
-        await _rows(
-            engine,
-            select(incident_events)
-            .where(incident_events.c.incident_id.in_(incident_ids))
-            .order_by(incident_events.c.time, incident_events.c.id),
-        )
-        if incident_ids
-        else []
-    )
+    timeline_rows = await _children(engine, incident_events, incident_events.c.incident_id, incident_ids)
     notification_rows = await _rows(
         engine,
         select(notifications)
