@@ -13,7 +13,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.api.context import API, ApiContext
-from daemon.api.routes import add_api_routes, json_errors, may_read
+from daemon.api.routes import add_api_routes, json_errors
 from daemon.http_keys import BROKER_CONNECTED, ENGINE, REGISTRY
 from daemon.store import queries
 
@@ -45,33 +45,6 @@ async def metrics(request: web.Request) -> web.Response:
     return response
 
 
-def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise web.HTTPBadRequest(reason=f"{name} must be an integer") from None
-    if not low <= value <= high:
-        raise web.HTTPBadRequest(reason=f"{name} must be between {low} and {high}")
-    return value
-
-
-async def list_alarms(request: web.Request) -> web.Response:
-    """Active alarms, then recent ones: ``?state=active`` for active only, ``?limit=N`` (1-1000)."""
-    if API in request.app:
-        await may_read(request)
-    state = request.query.get("state", "all")
-    if state not in ("all", "active"):
-        raise web.HTTPBadRequest(reason="state must be 'active' or 'all'")
-    limit = _int_param(request, "limit", 200, 1, 1000)
-    rows = await queries.list_alarms(request.app[ENGINE], active_only=state == "active", limit=limit)
-    for row in rows:
-        row["active"] = row["cleared_at"] is None
-    return web.json_response({"alarms": rows})
-
-
 async def console_index(request: web.Request) -> web.FileResponse:
     """The duty console page."""
     return web.FileResponse(CONSOLE / "index.html")
@@ -92,7 +65,6 @@ def create_app(
     app[BROKER_CONNECTED] = broker_connected
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
-    app.router.add_get("/api/alarms", list_alarms)
     if api is not None:
         app[API] = api
 

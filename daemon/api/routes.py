@@ -17,6 +17,7 @@ from daemon.api.context import API, ApiContext
 from daemon.api.errors import ApiError, InvalidRequest, Unauthorized
 from daemon.api.openapi import openapi_document
 from daemon.http_keys import ENGINE
+from daemon.store import queries
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -105,6 +106,18 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- reads --------------------------------------------------------------------------------------------------
+
+
+async def get_alarms(request: web.Request) -> web.Response:
+    """Active alarms, then recent ones: ``?state=active`` for active only, ``?limit=N`` (1-1000)."""
+    await may_read(request)
+    state = request.query.get("state", "all")
+    if state not in ("all", "active"):
+        raise InvalidRequest("state must be 'active' or 'all'")
+    rows = await queries.list_alarms(request.app[ENGINE], active_only=state == "active", limit=_limit(request))
+    for row in rows:
+        row["active"] = row["cleared_at"] is None
+    return web.json_response({"alarms": rows})
 
 
 async def get_alarm(request: web.Request) -> web.Response:
@@ -325,6 +338,7 @@ def add_api_routes(app: web.Application) -> None:
     router.add_get("/api/me", get_me)
     router.add_get("/api/events", get_events)
     router.add_get("/api/site", get_site)
+    router.add_get("/api/alarms", get_alarms)
     router.add_get("/api/alarms/{alarm_id}", get_alarm)
     router.add_get("/api/incidents", get_incidents)
     router.add_get("/api/incidents/{incident_id}", get_incident)
