@@ -9,13 +9,12 @@ from collections import defaultdict
 from typing import Any
 
 import aiomqtt
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.broker_url import BrokerTarget
 from daemon.clock import Clock
 from daemon.drills.recording import RecordingWriter
-from daemon.store.schema import readings
+from daemon.store.reading_chunks import stream_readings
 from detectors.kinds import BOOLEAN_KINDS, CANONICAL_UNIT
 from rules.sensor_table import SensorTable
 
@@ -55,11 +54,6 @@ async def record_from_store(
     engine: AsyncEngine, table: SensorTable, prefix: str, since: float, until: float, writer: RecordingWriter
 ) -> int:
     """Rebuild the SenML messages each device sent from stored (non-drill) readings; one message per device and time."""
-    query = (
-        select(readings.c.sensor_id, readings.c.time, readings.c.value, readings.c.flags)
-        .where(readings.c.time >= since, readings.c.time < until, readings.c.drill.is_(False))
-        .order_by(readings.c.time, readings.c.id)
-    )
     pending: dict[str, list[dict[str, Any]]] = defaultdict(list)
     current_time: float | None = None
 
@@ -70,9 +64,10 @@ async def record_from_store(
             writer.write(float(current_time or 0.0), f"{prefix}/{table.site.site}/{device}", payload)
         pending.clear()
 
-    async with engine.connect() as connection:
-        result = await connection.stream(query)
-        async for sensor_id, time, value, _flags in result:
+    async for part in stream_readings(engine, since, until, drill=False):
+        for sensor_id, time, value in zip(
+            part.sensor_id.tolist(), part.time.tolist(), part.value.tolist(), strict=True
+        ):
             number = table.index.get(sensor_id)
             if number is None:
                 continue  # the sensor left the site file

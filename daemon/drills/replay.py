@@ -28,7 +28,7 @@ from daemon.errors import HazwatchError
 from daemon.metrics import Metrics
 from daemon.processing import DrillChain, build_drill_chain
 from daemon.store.engine import create_engine, migrate
-from daemon.store.schema import alarms, drill_runs, incidents, notifications, quarantine, readings
+from daemon.store.schema import alarms, drill_runs, incidents, notifications, quarantine, reading_chunks
 from detectors.readings import ReadingBatch
 from rules.sensor_table import SensorTable
 from rules.site import Site
@@ -62,7 +62,7 @@ class Baseline:
     alarm_id: int
     incident_id: int
     notification_id: int
-    reading_id: int
+    reading_chunk_id: int
     quarantine_id: int
 
 
@@ -85,7 +85,7 @@ async def capture_baseline(engine: AsyncEngine) -> Baseline:
     async with engine.connect() as connection:
         values = [
             int((await connection.execute(select(func.max(table.c.id)))).scalar() or 0)
-            for table in (alarms, incidents, notifications, readings, quarantine)
+            for table in (alarms, incidents, notifications, reading_chunks, quarantine)
         ]
     return Baseline(*values)
 

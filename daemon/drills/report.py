@@ -12,11 +12,12 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Column, Table, and_, select
+from sqlalchemy import Column, Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.drills.replay import ReplayResult
-from daemon.store.schema import alarm_events, alarms, incident_events, incidents, notifications, readings
+from daemon.store.reading_chunks import read_readings
+from daemon.store.schema import alarm_events, alarms, incident_events, incidents, notifications
 from rules.alarm import AlarmState, AlarmTransition
 from rules.kpi import alarm_kpis
 from rules.model import Classification, Priority
@@ -342,22 +343,15 @@ def _key_sensors(report: dict[str, Any], sensor_kinds: dict[str, str]) -> list[s
 
 async def _signals(engine: AsyncEngine, result: ReplayResult, sensors: list[str]) -> dict[str, list[list[float]]]:
     """Stored readings of the key sensors for the timeline plot, thinned to at most ``SIGNAL_POINTS`` each."""
+    async with engine.connect() as connection:
+        stored = await read_readings(
+            connection, drill=True, sensor_ids=sensors, after_chunk=result.baseline.reading_chunk_id
+        )
     signals: dict[str, list[list[float]]] = {}
     for sensor in sensors:
-        rows = await _rows(
-            engine,
-            select(readings.c.time, readings.c.value)
-            .where(
-                and_(
-                    readings.c.id > result.baseline.reading_id,
-                    readings.c.sensor_id == sensor,
-                    readings.c.drill.is_(True),
-                )
-            )
-            .order_by(readings.c.time),
-        )
-        step = max(1, len(rows) // SIGNAL_POINTS)
-        signals[sensor] = [[row["time"], row["value"]] for row in rows[::step]]
+        mine = stored.take(stored.sensor_id == sensor)
+        step = max(1, len(mine) // SIGNAL_POINTS)
+        signals[sensor] = [[t, v] for t, v in zip(mine.time[::step].tolist(), mine.value[::step].tolist(), strict=True)]
     return signals
 
 

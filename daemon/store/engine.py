@@ -50,15 +50,22 @@ def create_engine(url: str) -> AsyncEngine:
     return engine
 
 
-def _upgrade(connection: Connection) -> None:
+def _alembic(connection: Connection, revision: str, *, down: bool) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    (command.downgrade if down else command.upgrade)(config, revision)
 
 
-async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest Alembic revision."""
+async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
+    """Bring the schema up to an Alembic revision (the newest by default)."""
     async with engine.begin() as connection:
-        await connection.run_sync(_upgrade)
-    log.info("database schema is at head (%s)", engine.url.render_as_string(hide_password=True))
+        await connection.run_sync(_alembic, revision, down=False)
+    log.info("database schema is at %s (%s)", revision, engine.url.render_as_string(hide_password=True))
+
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    """Take the schema back down to an Alembic revision (data is converted where the migrations can)."""
+    async with engine.begin() as connection:
+        await connection.run_sync(_alembic, revision, down=True)
+    log.info("database schema is at %s (%s)", revision, engine.url.render_as_string(hide_password=True))

@@ -23,16 +23,24 @@ metadata = MetaData()
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
-readings = Table(
-    "readings",
+reading_chunks = Table(
+    "reading_chunks",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("sensor_id", String(64), nullable=False),
-    Column("time", Float, nullable=False, comment="unix seconds"),
-    Column("value", Float, nullable=False, comment="canonical unit of the sensor's kind"),
-    Column("flags", SmallInteger, nullable=False, default=0),
+    Column("time_min", Float, nullable=False, comment="earliest reading time in the chunk, unix seconds"),
+    Column("time_max", Float, nullable=False, comment="latest reading time in the chunk, unix seconds"),
+    Column("count", Integer, nullable=False, comment="readings in the chunk"),
     Column("drill", Boolean, nullable=False, default=False),
-    Index("ix_readings_sensor_time", "sensor_id", "time"),
+    Column("format", SmallInteger, nullable=False, comment="layout of `data` (see daemon/store/reading_chunks.py)"),
+    Column("sensors", Text, nullable=False, comment="JSON list of the sensor ids the packed indices refer to"),
+    Column(
+        "data",
+        LargeBinary,
+        nullable=False,
+        comment="packed little-endian columns: u4 sensor, f8 time, f8 value, u2 flags",
+    ),
+    Index("ix_reading_chunks_time_max", "time_max"),
+    Index("ix_reading_chunks_time_min", "time_min"),
 )
 
 alarms = Table(

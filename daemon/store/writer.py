@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -19,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from daemon.metrics import Metrics
 from daemon.notify.model import NotificationIntent
 from daemon.notify.outbox import outbox_rows
+from daemon.store.reading_chunks import encode_chunks
 from daemon.store.schema import (
     alarm_events,
     alarms,
@@ -29,7 +29,7 @@ from daemon.store.schema import (
     incidents,
     notifications,
     quarantine,
-    readings,
+    reading_chunks,
 )
 from detectors.readings import ReadingBatch
 
@@ -43,7 +43,7 @@ class WriteGroup:
     Inserts run before updates, so a row inserted and changed in the same group ends up changed.
     """
 
-    readings: list[tuple[str, float, float, int, bool]] = field(default_factory=list)
+    readings: list[ReadingBatch] = field(default_factory=list)  # packed into chunks when written
     inserts: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
     insert_once: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)  # skip rows whose key exists
     updates: list[tuple[Table, int, dict[str, Any]]] = field(default_factory=list)
@@ -89,17 +89,10 @@ class StoreWriter:
         self.after_commit: list[CommitHook] = []  # told about each committed group (event bus, notifier wake-up)
 
     def add_readings(self, batch: ReadingBatch) -> None:
-        """Queue a batch of readings."""
+        """Queue a batch of readings (the batch's arrays must not change afterwards)."""
         if not len(batch):
             return
-        ids = self._sensor_ids
-        drill = self._drill
-        self._pending.readings.extend(
-            (ids[s], t, v, f, drill)
-            for s, t, v, f in zip(
-                batch.sensor.tolist(), batch.time.tolist(), batch.value.tolist(), batch.flags.tolist(), strict=True
-            )
-        )
+        self._pending.readings.append(batch)
         self._signal()
 
     def add_quarantine(self, received_at: float, topic: str, reason: str, detail: str, payload: bytes) -> None:
@@ -246,7 +239,9 @@ class StoreWriter:
 
     async def _write(self, connection: AsyncConnection, group: WriteGroup) -> None:
         if group.readings:
-            await _insert_readings(connection, group.readings)
+            # Everything queued since the last commit becomes one chunk (or a few, for huge backlogs).
+            batch = group.readings[0] if len(group.readings) == 1 else ReadingBatch.concat(group.readings)
+            await connection.execute(insert(reading_chunks), encode_chunks(batch, self._sensor_ids, drill=self._drill))
         for table, rows in group.inserts.items():
             await connection.execute(insert(table), rows)
         upsert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
@@ -268,33 +263,3 @@ class StoreWriter:
                 set_={name: statement.excluded[name] for name in ("time", "fingerprint", "data")},
             )
             await connection.execute(statement, list(group.checkpoints.values()))
-
-
-READING_COLUMNS = ("sensor_id", "time", "value", "flags", "drill")
-SQLITE_BULK_INSERT = (
-    f"INSERT INTO readings ({', '.join(READING_COLUMNS)}) "  # noqa: S608 - constant column names
-    "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
-    "json_extract(value, '$[3]'), json_extract(value, '$[4]') FROM json_each(?)"
-)
-
-
-async def _insert_readings(connection: AsyncConnection, rows: list[tuple[str, float, float, int, bool]]) -> None:
-    """Bulk-insert readings the fastest way each backend offers.
-
-    Readings are the bulk of all writes (10+ rows per message); SQLAlchemy's per-row parameter
-    processing would cost more than the database itself. SQLite gets one executemany of plain
-    tuples, PostgreSQL a binary COPY on the same connection and transaction.
-    """
-    dialect = connection.dialect.name
-    if dialect == "sqlite":
-        # One statement with the rows as one JSON text: SQLite unpacks it in C without the GIL, where an
-        # executemany would take the GIL per row from the writer thread and stall behind the ingest loop.
-        await connection.exec_driver_sql(SQLITE_BULK_INSERT, (json.dumps(rows),))
-    elif dialect == "postgresql":
-        raw = await connection.get_raw_connection()
-        driver = raw.driver_connection
-        if driver is None:
-            raise RuntimeError("asyncpg connection is closed")
-        await driver.copy_records_to_table("readings", records=rows, columns=READING_COLUMNS)
-    else:
-        await connection.execute(insert(readings), [dict(zip(READING_COLUMNS, row, strict=True)) for row in rows])

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import func, select
-
-from daemon.store.schema import readings
+from daemon.store.reading_chunks import count_readings, read_readings
 from rules.site import Site
 from tests.conftest import running_service, service_config
 from tests.helpers import eventually, publish, senml
@@ -33,10 +31,10 @@ async def test_readings_published_while_down_are_stored(
         async def stored() -> int:
             await service.drain()
             async with service.engine.connect() as connection:
-                count = (await connection.execute(select(func.count()).select_from(readings))).scalar_one()
+                count = await count_readings(connection)
             return count if count >= N_READINGS else 0
 
         assert await eventually(stored, timeout=30) == N_READINGS
         async with service.engine.connect() as connection:
-            times = (await connection.execute(select(readings.c.time).order_by(readings.c.time))).scalars().all()
+            times = (await read_readings(connection)).time.tolist()
         assert times == [t0 + i for i in range(N_READINGS)]

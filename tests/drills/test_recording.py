@@ -21,7 +21,8 @@ from daemon.drills.recorder import record_broker, record_from_store
 from daemon.drills.recording import RecordedMessage, RecordingReader, RecordingWriter, RotatingRecorder
 from daemon.site_file import load_site
 from daemon.store.engine import create_engine, migrate
-from daemon.store.schema import quarantine, readings
+from daemon.store.reading_chunks import encode_chunks
+from daemon.store.schema import quarantine, reading_chunks
 from detectors.readings import ReadingBatch
 from rules.sensor_table import SensorTable
 from tests.drills.conftest import replay_and_report
@@ -133,14 +134,16 @@ async def test_record_from_the_store_rebuilds_senml_the_codec_reads_back(tmp_pat
     engine = create_engine(f"sqlite:///{tmp_path / 'store.db'}")
     try:
         await migrate(engine)
-        rows = [
-            {"sensor_id": "gas-n01-cl2", "time": 1717376400.0, "value": 0.02, "flags": 0, "drill": False},
-            {"sensor_id": "gas-n01-hcl", "time": 1717376400.0, "value": 0.5, "flags": 0, "drill": False},
-            {"sensor_id": "src-cam-01-tamper", "time": 1717376410.0, "value": 1.0, "flags": 0, "drill": False},
-            {"sensor_id": "gas-n02-cl2", "time": 1717376420.0, "value": 9.9, "flags": 0, "drill": True},
-        ]
+        ids = [sensor.id for sensor in table.sensors]
+        live = ReadingBatch.from_lists(
+            [table.index[s] for s in ("gas-n01-cl2", "gas-n01-hcl", "src-cam-01-tamper")],
+            [1717376400.0, 1717376400.0, 1717376410.0],
+            [0.02, 0.5, 1.0],
+        )
+        drill = ReadingBatch.from_lists([table.index["gas-n02-cl2"]], [1717376420.0], [9.9])
         async with engine.begin() as connection:
-            await connection.execute(sa.insert(readings), rows)
+            await connection.execute(sa.insert(reading_chunks), encode_chunks(live, ids, drill=False))
+            await connection.execute(sa.insert(reading_chunks), encode_chunks(drill, ids, drill=True))
         with RecordingWriter(tmp_path / "db.jsonl", "db", site=site.site) as writer:
             count = await record_from_store(engine, table, "hazwatch", 1717376000.0, 1717377000.0, writer)
     finally:

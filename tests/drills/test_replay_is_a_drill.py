@@ -12,7 +12,8 @@ from daemon.config import ServiceConfig
 from daemon.drills.replay import ReplayOptions, replay_recording
 from daemon.site_file import load_site
 from daemon.store.engine import create_engine
-from daemon.store.schema import alarm_events, alarms, drill_runs, notifications, quarantine, readings
+from daemon.store.reading_chunks import count_query
+from daemon.store.schema import alarm_events, alarms, drill_runs, notifications, quarantine, reading_chunks
 from tests.drills.conftest import replay_and_report, simulate
 
 VOLATILE = {"id", "alarm_id"}
@@ -62,10 +63,10 @@ async def test_every_stored_row_of_a_replay_is_a_drill_row(tmp_path: Path) -> No
     engine = sa.create_engine(f"sqlite:///{db}")
     try:
         with engine.connect() as connection:
-            for table in (readings, alarms, alarm_events, quarantine):
+            for table in (reading_chunks, alarms, alarm_events, quarantine):
                 flags = connection.execute(sa.select(table.c.drill, sa.func.count()).group_by(table.c.drill)).all()
                 assert all(drill for drill, _ in flags), (table.name, flags)
-            assert connection.execute(sa.select(sa.func.count()).select_from(readings)).scalar() == result.readings
+            assert connection.execute(count_query()).scalar() == result.readings
             # the malformed payloads were quarantined with their raw bytes, as drill rows
             bad = connection.execute(sa.select(quarantine.c.payload, quarantine.c.reason)).all()
             assert any(payload.startswith(b"\xff\xfe") for payload, _ in bad)
