@@ -7,11 +7,13 @@ A message is decoded record by record: good records become readings, bad ones be
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeGuard
 
 import numpy as np
+import orjson
 
 from detectors.kinds import BOOLEAN_KINDS, KINDS_BY_CODE
 from detectors.readings import FLAG_CLOCK_SKEW, FLAG_DEVICE_FAULT, FLAG_OUT_OF_RANGE, FLAG_SATURATED, ReadingBatch
@@ -114,6 +116,10 @@ class SenmlDecoder:
         self._max_future = max_future_skew_s
         self._max_past = max_past_age_s
         self._conversions: dict[tuple[int, str], tuple[float, float]] = {}
+        # Per device: (base name, name, unit as sent) -> (sensor, scale, offset, range min, range max), filled
+        # the first time a numeric record of that shape decodes cleanly. Devices repeat the same names and
+        # units in every message, so later records skip name resolution and unit checks.
+        self._known: dict[str, dict[tuple[str, object, object], tuple[int, float, float, float, float]]] = {}
         self._kinds = [KINDS_BY_CODE[code] for code in table.kind.tolist()]
         self._range_min = table.range_min.tolist()
         self._range_max = table.range_max.tolist()
@@ -146,10 +152,16 @@ class SenmlDecoder:
             )
             return result
         try:
-            records = json.loads(payload)
-        except (UnicodeDecodeError, ValueError) as exc:
-            result.rejections.append(Rejection(Reason.INVALID_JSON, str(exc)[:200]))
-            return result
+            records = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            # orjson is strict (UTF-8 only, no NaN/Infinity literals). The standard parser takes what it
+            # refuses, so a NaN is reported as a non-finite value rather than as broken JSON, and it
+            # words the error for the quarantine.
+            try:
+                records = json.loads(payload)
+            except (UnicodeDecodeError, ValueError) as exc:
+                result.rejections.append(Rejection(Reason.INVALID_JSON, str(exc)[:200]))
+                return result
         if isinstance(records, dict):
             records = [records]  # tolerate a lone record object
         if not isinstance(records, list) or not records:
@@ -194,6 +206,7 @@ class SenmlDecoder:
             out.value.append,
             out.flags.append,
         )
+        known = self._known.setdefault(device_id, {})
         for position, record in enumerate(records):
             if type(record) is not dict:
                 problems.setdefault(Reason.INVALID_SENML, []).append(f"record {position} is not an object")
@@ -207,11 +220,45 @@ class SenmlDecoder:
                     problems.setdefault(Reason.INVALID_SENML, []).append(f"record {position}: bt is not a number")
                     continue
                 base_name = bn if bn is not None else base_name
-                base_time = float(bt) if bt is not None else base_time
+                try:
+                    base_time = float(bt) if bt is not None else base_time
+                except OverflowError:
+                    problems.setdefault(Reason.NON_FINITE_VALUE, []).append(f"record {position}: bt is too large")
+                    continue
                 base_unit = bu if bu is not None else base_unit
                 if "n" not in record and "v" not in record and "vb" not in record:
                     continue  # a pure base record
             name = record.get("n", "")
+            sent_unit = record.get("u", base_unit)
+            try:
+                hit = known.get((base_name, name, sent_unit))
+            except TypeError:  # an unhashable name or unit: the full checks below explain it
+                hit = None
+            if hit is not None:
+                raw = record.get("v")
+                kind_of_raw = type(raw)
+                t = record.get("t", 0.0)
+                kind_of_t = type(t)
+                if (kind_of_raw is float or kind_of_raw is int) and (kind_of_t is float or kind_of_t is int):
+                    number, scale, offset, low, high = hit
+                    try:
+                        value = raw * scale + offset  # type: ignore[operator]  # checked int/float just above
+                        time = base_time + t
+                    except OverflowError:  # an integer beyond any float: the full checks report it
+                        value = time = math.nan
+                    if value - value == 0.0 and time - time == 0.0:
+                        if -RELATIVE_TIME_LIMIT < time < RELATIVE_TIME_LIMIT:
+                            time += received
+                        if earliest <= time <= latest:
+                            flags = FLAG_CLOCK_SKEW_INT if time > skew_limit else 0
+                            if not low <= value <= high:
+                                flags |= FLAG_OUT_OF_RANGE_INT
+                            out_sensor(number)
+                            out_time(time)
+                            out_value(value)
+                            out_flags(flags)
+                            continue
+                # Anything unusual about this record: the full checks below classify it.
             if type(name) is not str:
                 problems.setdefault(Reason.INVALID_SENML, []).append(f"record {position}: n is not a string")
                 continue
@@ -246,27 +293,37 @@ class SenmlDecoder:
                         f"record {position}: {full_name} v is {kind_of_raw.__name__}, not a number"
                     )
                     continue
-                value = float(raw)  # type: ignore[arg-type]  # checked int/float just above
+                try:
+                    value = float(raw)  # type: ignore[arg-type]  # checked int/float just above
+                except OverflowError:
+                    value = math.inf  # an integer beyond any float
                 if value - value != 0.0:  # nan or inf, without a function call
                     problems.setdefault(Reason.NON_FINITE_VALUE, []).append(f"record {position}: {full_name}={raw}")
                     continue
                 # A device that omits `u` is taken to send its declared unit.
-                unit = record.get("u", base_unit)
+                unit = sent_unit
                 if unit is None:
                     unit = declared_units[sensor]
+                factor = (1.0, 0.0)
                 if unit != declared_units[sensor] or rescaled[sensor]:
-                    factor = self._conversion(sensor, unit)
-                    if factor is None:
+                    converted = self._conversion(sensor, unit)
+                    if converted is None:
                         problems.setdefault(Reason.UNKNOWN_UNIT, []).append(
                             f"record {position}: {full_name} unit {unit!r} for {self._kinds[sensor].value}"
                         )
                         continue
+                    factor = converted
                     value = value * factor[0] + factor[1]
+                if type(sent_unit) is str or sent_unit is None:
+                    known[(base_name, name, sent_unit)] = (sensor, *factor, range_min[sensor], range_max[sensor])
             t = record.get("t", 0.0)
             if type(t) is not float and type(t) is not int:
                 problems.setdefault(Reason.INVALID_SENML, []).append(f"record {position}: t is not a number")
                 continue
-            time = base_time + t
+            try:
+                time = base_time + t
+            except OverflowError:
+                time = math.inf
             if time - time != 0.0:
                 problems.setdefault(Reason.NON_FINITE_VALUE, []).append(f"record {position}: time {time}")
                 continue

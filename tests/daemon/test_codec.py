@@ -89,33 +89,73 @@ def test_booleans(decoder: SenmlDecoder) -> None:
     assert out.value == [1.0, 0.0]
 
 
-@pytest.mark.parametrize(
-    ("payload", "reason"),
-    [
-        (b"{", Reason.INVALID_JSON),
-        (b"\xff\xfe", Reason.INVALID_JSON),
-        (b"[]", Reason.INVALID_SENML),
-        (b"42", Reason.INVALID_SENML),
-        ([{"n": "dose_rate", "v": "x"}], Reason.INVALID_SENML),
-        ([{"n": "dose_rate", "v": True}], Reason.INVALID_SENML),
-        ([{"n": "dose_rate", "v": 1, "t": "soon"}], Reason.INVALID_SENML),
-        ([{"bn": 7, "n": "dose_rate", "v": 1}], Reason.INVALID_SENML),
-        ([1, 2, 3], Reason.INVALID_SENML),
-        (b'[{"n":"dose_rate","v":NaN}]', Reason.NON_FINITE_VALUE),
-        (b'[{"n":"dose_rate","v":-Infinity}]', Reason.NON_FINITE_VALUE),
-        ([{"n": "dose_rate", "v": 1e400}], Reason.NON_FINITE_VALUE),
-        ([{"n": "alpha", "v": 1}], Reason.UNKNOWN_SENSOR),
-        ([{"n": "dose_rate", "v": 1, "u": "rem"}], Reason.UNKNOWN_UNIT),
-        ([{"n": "dose_rate", "v": 1, "t": NOW + 3600}], Reason.TIME_IN_FUTURE),
-        ([{"n": "dose_rate", "v": 1, "t": NOW - 8 * 86400}], Reason.TIME_TOO_OLD),
-        (b"[" + b" " * 5000 + b"]", Reason.PAYLOAD_TOO_LARGE),
-    ],
-)
+BAD_INPUTS = [
+    (b"{", Reason.INVALID_JSON),
+    (b"\xff\xfe", Reason.INVALID_JSON),
+    (b"[]", Reason.INVALID_SENML),
+    (b"42", Reason.INVALID_SENML),
+    ([{"n": "dose_rate", "v": "x"}], Reason.INVALID_SENML),
+    ([{"n": "dose_rate", "v": True}], Reason.INVALID_SENML),
+    ([{"n": "dose_rate", "v": 1, "t": "soon"}], Reason.INVALID_SENML),
+    ([{"bn": 7, "n": "dose_rate", "v": 1}], Reason.INVALID_SENML),
+    ([1, 2, 3], Reason.INVALID_SENML),
+    (b'[{"n":"dose_rate","v":NaN}]', Reason.NON_FINITE_VALUE),
+    (b'[{"n":"dose_rate","v":-Infinity}]', Reason.NON_FINITE_VALUE),
+    ([{"n": "dose_rate", "v": 1e400}], Reason.NON_FINITE_VALUE),
+    ([{"n": "alpha", "v": 1}], Reason.UNKNOWN_SENSOR),
+    ([{"n": "dose_rate", "v": 1, "u": "rem"}], Reason.UNKNOWN_UNIT),
+    ([{"n": "dose_rate", "v": 1, "t": NOW + 3600}], Reason.TIME_IN_FUTURE),
+    ([{"n": "dose_rate", "v": 1, "t": NOW - 8 * 86400}], Reason.TIME_TOO_OLD),
+    (b'[{"n":"dose_rate","v":1' + b"0" * 400 + b"}]", Reason.NON_FINITE_VALUE),
+    (b'[{"n":"dose_rate","v":1,"t":1' + b"0" * 400 + b"}]", Reason.NON_FINITE_VALUE),
+    (b'[{"bt":1' + b"0" * 400 + b',"n":"dose_rate","v":1}]', Reason.NON_FINITE_VALUE),
+    ([{"n": "dose_rate", "v": 1, "u": ["nSv/h"]}], Reason.UNKNOWN_UNIT),
+    ([{"n": ["dose_rate"], "v": 1}], Reason.INVALID_SENML),
+    (b"[" + b" " * 5000 + b"]", Reason.PAYLOAD_TOO_LARGE),
+]
+
+
+@pytest.mark.parametrize(("payload", "reason"), BAD_INPUTS)
 def test_every_bad_input_has_a_reason(decoder: SenmlDecoder, payload: object, reason: Reason) -> None:
     """Bad input is explained, and produces no reading."""
     out, reasons = decode(decoder, "gamma-01", payload)
     assert reasons == [reason.value]
     assert len(out) == 0
+
+
+@pytest.mark.parametrize(("payload", "reason"), BAD_INPUTS)
+def test_a_known_record_shape_does_not_let_bad_input_through(
+    decoder: SenmlDecoder, payload: object, reason: Reason
+) -> None:
+    """The decoder remembers each device's record shapes; a bad record of a remembered shape is still refused."""
+    for unit in ("nSv/h", "uSv/h", None):
+        record = {"n": "dose_rate", "v": 1, "t": NOW} | ({"u": unit} if unit else {})
+        primed, reasons = decode(decoder, "gamma-01", [record, record])
+        assert (len(primed), reasons) == (2, [])
+    out, reasons = decode(decoder, "gamma-01", payload)
+    assert reasons == [reason.value]
+    assert len(out) == 0
+
+
+def test_remembered_shapes_decode_exactly_like_the_first_time(decoder: SenmlDecoder) -> None:
+    """Converted units, range flags, base names and relative times: the second decode equals the first."""
+    payload = [
+        {"bn": "gamma-01:", "bt": NOW - 10, "n": "dose_rate", "v": 0.25, "u": "uSv/h"},
+        {"n": "dose_rate", "v": 90, "t": 1},
+        {"n": "dose_rate", "v": 5e9, "u": "nSv/h", "t": 2},
+        {"n": "dose_rate", "v": 3, "u": "uSv/h", "t": -4},
+    ]
+    first, first_reasons = decode(decoder, "gamma-01", payload)
+    second, second_reasons = decode(decoder, "gamma-01", payload)
+    assert first_reasons == second_reasons == []
+    assert (first.sensor, first.time, first.value, first.flags) == (
+        second.sensor,
+        second.time,
+        second.value,
+        second.flags,
+    )
+    assert first.value[0] == pytest.approx(250.0)
+    assert first.flags[2] & FLAG_OUT_OF_RANGE
 
 
 def test_bad_records_do_not_spoil_good_ones(decoder: SenmlDecoder) -> None:
