@@ -80,6 +80,13 @@ class IngestConfig(Section):
         gt=0,
         description="... or this long after its first message (bounds alarm latency; 20 ms keeps p99 < 100 ms).",
     )
+    batch_max_delay_late_s: float = Field(
+        0.25,
+        gt=0,
+        description="When readings arrive late (a backlog after an outage, or more input than the service keeps up "
+        "with), the batch window grows to a tenth of how late they are, up to this: bigger batches cost less per "
+        "reading, and a second-old reading loses little to 100 ms more. Equal to batch_max_delay_s: never grow.",
+    )
     quarantine_log_interval_s: float = Field(60.0, gt=0, description="Log each quarantine reason at most this often.")
 
 

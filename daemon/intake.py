@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+import numpy as np
+
 from daemon.clock import Clock
 from daemon.codec import BatchBuilder, DeviceStatus, Rejection, SenmlDecoder
 from daemon.metrics import Metrics
@@ -20,6 +22,8 @@ from detectors.readings import ReadingBatch
 log = logging.getLogger(__name__)
 
 StatusListener = Callable[[DeviceStatus], None]
+# Share of the readings' lateness that the batch window may grow to.
+LATENESS_SHARE = 0.1
 
 
 class Intake:
@@ -35,6 +39,7 @@ class Intake:
         *,
         batch_max_messages: int,
         batch_max_delay_s: float,
+        batch_max_delay_late_s: float | None = None,
         quarantine_log_interval_s: float = 60.0,
     ) -> None:
         self._decoder = decoder
@@ -46,7 +51,11 @@ class Intake:
         self._messages_in_batch = 0
         self._batch_opened_at = 0.0
         self._max_messages = batch_max_messages
+        self._base_delay = batch_max_delay_s
+        self._late_delay = max(batch_max_delay_late_s or batch_max_delay_s, batch_max_delay_s)
         self._max_delay = batch_max_delay_s
+        self._last_received = 0.0
+        metrics.batch_window.set(batch_max_delay_s)
         self._log_interval = quarantine_log_interval_s
         self._last_logged: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
@@ -63,6 +72,7 @@ class Intake:
         if self._messages_in_batch == 0:
             self._batch_opened_at = self._clock.now()
         self._messages_in_batch += 1
+        self._last_received = received
         result = self._decoder.decode(topic, payload, received, self._builder)
         for rejection in result.rejections:
             self._quarantine(topic, payload, received, rejection)
@@ -85,7 +95,26 @@ class Intake:
         """Send the current batch through the pipeline now."""
         self._messages_in_batch = 0
         if len(self._builder):
-            self._pipeline.process(self._builder.build())
+            batch = self._builder.build()
+            if self._late_delay > self._base_delay:
+                self._adapt_window(batch)
+            self._pipeline.process(batch)
+
+    @property
+    def batch_window(self) -> float:
+        """How long a batch may wait now (seconds)."""
+        return self._max_delay
+
+    def _adapt_window(self, batch: ReadingBatch) -> None:
+        # How late the readings arrive decides the window. Fresh readings keep the short window (alarm latency).
+        # Late ones (an outage's backlog, or input beyond what the service keeps up with) gain little from a few
+        # ms more and cost far less per reading in big batches, so the backlog drains faster and the window
+        # shrinks again as readings catch up with the clock. The median ignores the odd device with a wrong clock.
+        lateness = self._last_received - float(np.median(batch.time))
+        window = min(self._late_delay, max(self._base_delay, LATENESS_SHARE * lateness))
+        if window != self._max_delay:
+            self._max_delay = window
+            self._metrics.batch_window.set(window)
 
     def _status(self, status: DeviceStatus) -> None:
         self.device_online[status.device] = status.online

@@ -49,6 +49,11 @@ class Metrics:
         )
         for name in FLAG_NAMES.values():
             self.flagged.labels(name)
+        self.batch_window = Gauge(
+            "hazwatch_ingest_batch_window_seconds",
+            "Current batch window: batch_max_delay_s, or longer while readings arrive late (backlog).",
+            registry=registry,
+        )
         self.batch_seconds = Histogram(
             "hazwatch_pipeline_batch_duration_seconds",
             "Time to run one batch through decode-to-alarm processing.",

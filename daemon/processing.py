@@ -189,6 +189,7 @@ def build_intake(
     clock: Clock,
     *,
     batch_max_delay_s: float | None = None,
+    adapt_to_lateness: bool = True,
 ) -> Intake:
     """The codec and batching in front of a pipeline, as configured (live runs and drills alike)."""
     return Intake(
@@ -205,6 +206,7 @@ def build_intake(
         clock,
         batch_max_messages=config.ingest.batch_max_messages,
         batch_max_delay_s=batch_max_delay_s or config.ingest.batch_max_delay_s,
+        batch_max_delay_late_s=config.ingest.batch_max_delay_late_s if adapt_to_lateness else None,
         quarantine_log_interval_s=config.ingest.quarantine_log_interval_s,
     )
 
@@ -238,5 +240,7 @@ async def build_drill_chain(
     # tick instead. The replayer flushes before every tick, so timers still see everything received before them.
     window = max(config.ingest.batch_max_delay_s, config.alarms.tick_interval_s)
     return DrillChain(
-        writer, pipeline, build_intake(config, pipeline, writer, metrics, clock, batch_max_delay_s=window)
+        writer,
+        pipeline,
+        build_intake(config, pipeline, writer, metrics, clock, batch_max_delay_s=window, adapt_to_lateness=False),
     )

@@ -222,9 +222,8 @@ class Service:
     async def _flush_timer(self) -> None:
         # Checking five times per batch delay bounds a batch's wait at 1.2x the delay (a full delay per tick could
         # let a batch opened just after a tick wait twice as long), which keeps alarm latency low.
-        interval = self.config.ingest.batch_max_delay_s / 5
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(self.intake.batch_window / 5)
             self.intake.flush_if_due()
             if self.recorder is not None:
                 self.recorder.flush()

@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
+import pytest
 from prometheus_client import CollectorRegistry
 
 from daemon.clock import ManualClock
-from daemon.config import AlarmConfig
+from daemon.config import AlarmConfig, ServiceConfig
 from daemon.metrics import Metrics
-from daemon.processing import AlarmSetup, build_pipeline
+from daemon.processing import AlarmSetup, build_intake, build_pipeline
 from daemon.store.engine import create_engine, migrate
 from daemon.store.writer import StoreWriter
 from detectors.readings import FLAG_CLOCK_SKEW, ReadingBatch
 from rules.sensor_table import SensorTable
 from rules.site import Site
+from tests.helpers import senml
 
 
 async def test_hour_old_backlog_is_neither_offline_nor_skewed(sqlite_url: str, demo_site: Site) -> None:
@@ -52,6 +54,52 @@ async def test_hour_old_backlog_is_neither_offline_nor_skewed(sqlite_url: str, d
         pipeline.tick(now + 4 * 60)
         offline = {sensor for condition, sensor in on if condition == "quality.offline"}
         assert offline == set(gamma)
+        writer.close()
+        await task
+    finally:
+        await engine.dispose()
+
+
+async def test_batch_window_grows_while_readings_arrive_late_and_shrinks_when_they_catch_up(
+    sqlite_url: str, demo_site: Site
+) -> None:
+    """A backlog is drained in big batches; fresh readings go back to the short window (alarm latency)."""
+    config = ServiceConfig()
+    table = SensorTable.build(demo_site)
+    now = 1_800_000_000.0
+    clock = ManualClock(now)
+    engine = create_engine(sqlite_url)
+    metrics = Metrics(CollectorRegistry())
+    try:
+        await migrate(engine)
+        writer = StoreWriter(engine, [s.id for s in table.sensors], metrics)
+        task = asyncio.create_task(writer.run())
+        pipeline = await build_pipeline(
+            engine, table, AlarmSetup.load(config.alarms), writer, metrics, clock, drill=False
+        )
+        intake = build_intake(config, pipeline, writer, metrics, clock)
+        base, late = config.ingest.batch_max_delay_s, config.ingest.batch_max_delay_late_s
+        window = metrics.registry.get_sample_value
+
+        def deliver(lateness: float) -> float:
+            for device in ("gamma-01", "gamma-02", "gamma-03"):
+                payload = senml(device, [("dose_rate", 90.0, "nSv/h")], now - lateness)
+                intake.accept(f"hazwatch/{demo_site.site}/{device}", payload, clock.now())
+            intake.flush()
+            return intake.batch_window
+
+        assert deliver(0.05) == base
+        assert deliver(3600.0) == late  # an outage's backlog: as big as allowed
+        assert window("hazwatch_ingest_batch_window_seconds") == late
+        assert deliver(1.5) == pytest.approx(0.15)  # catching up: a tenth of the lateness
+        assert deliver(0.1) == base
+        assert window("hazwatch_ingest_batch_window_seconds") == base
+        drill = build_intake(config, pipeline, writer, metrics, clock, adapt_to_lateness=False)
+        drill.accept(
+            f"hazwatch/{demo_site.site}/gamma-01", senml("gamma-01", [("dose_rate", 90.0, None)], now - 3600), now
+        )
+        drill.flush()
+        assert drill.batch_window == base  # replays keep their windows: batch boundaries stay reproducible
         writer.close()
         await task
     finally:
