@@ -182,7 +182,8 @@ async def main() -> None:
         f"({median(reading_rates):.0f} readings/s, stored; median)"
     )
     print(f"ratio service / bare       {median(ratios):10.1%}   (median of rounds; target >= 80%)")
-    print(f"peak RSS                   {peak_mib:10.0f} MiB")
+    worker_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"peak RSS                   {peak_mib:10.0f} MiB (largest child process: {worker_mib:.0f} MiB)")
 
 
 if __name__ == "__main__":

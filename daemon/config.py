@@ -87,6 +87,16 @@ class IngestConfig(Section):
         "with), the batch window grows to a tenth of how late they are, up to this: bigger batches cost less per "
         "reading, and a second-old reading loses little to 100 ms more. Equal to batch_max_delay_s: never grow.",
     )
+    decode_workers: int = Field(
+        1,
+        ge=0,
+        le=32,
+        description="Worker processes that decode big batches (a backlog, a heavy stream) while the service goes on "
+        "receiving; 0 decodes everything in the service process.",
+    )
+    decode_offload_min_messages: int = Field(
+        100, ge=1, description="Batches of fewer messages are decoded in place (no process hop, no added latency)."
+    )
     quarantine_log_interval_s: float = Field(60.0, gt=0, description="Log each quarantine reason at most this often.")
 
 

@@ -7,13 +7,16 @@ per reason per interval, and the service keeps going.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
 
 import numpy as np
 
 from daemon.clock import Clock
-from daemon.codec import BatchBuilder, DeviceStatus, Rejection, SenmlDecoder
+from daemon.codec import DeviceStatus, Rejection, SenmlDecoder
+from daemon.decode_pool import DecodedBatch, DecodePool, RawMessage, decode_messages
 from daemon.metrics import Metrics
 from daemon.pipeline import Pipeline
 from daemon.store.writer import StoreWriter
@@ -41,14 +44,20 @@ class Intake:
         batch_max_delay_s: float,
         batch_max_delay_late_s: float | None = None,
         quarantine_log_interval_s: float = 60.0,
+        pool: DecodePool | None = None,
+        offload_min_messages: int = 100,
     ) -> None:
         self._decoder = decoder
         self._pipeline = pipeline
         self._writer = writer
         self._metrics = metrics
         self._clock = clock
-        self._builder = BatchBuilder()
-        self._messages_in_batch = 0
+        self._raw: list[RawMessage] = []  # messages of the open batch, decoded when it closes
+        self._pool = pool
+        self._offload_min = offload_min_messages
+        # Closed batches not yet through the pipeline, oldest first: decoding in a worker, or decoded in place
+        # behind one that is (batches reach the pipeline in the order they were received, whoever decodes them).
+        self._in_flight: deque[tuple[list[RawMessage], asyncio.Future[DecodedBatch] | DecodedBatch]] = deque()
         self._batch_opened_at = 0.0
         self._max_messages = batch_max_messages
         self._base_delay = batch_max_delay_s
@@ -68,34 +77,95 @@ class Intake:
 
     def accept(self, topic: str, payload: bytes, received: float) -> None:
         """Take one message; flush the batch when it is full."""
-        self._metrics.ingest_messages.inc()
-        if self._messages_in_batch == 0:
+        if not self._raw:
             self._batch_opened_at = self._clock.now()
-        self._messages_in_batch += 1
-        self._last_received = received
-        result = self._decoder.decode(topic, payload, received, self._builder)
-        for rejection in result.rejections:
-            self._quarantine(topic, payload, received, rejection)
-        if result.status is not None:
-            self._status(result.status)
-        if self._messages_in_batch >= self._max_messages:
+        self._raw.append((topic, payload, received))
+        if len(self._raw) >= self._max_messages:
             self.flush()
 
     def accept_decoded(self, batch: ReadingBatch) -> None:
         """Take readings the same codec already decoded (columnar recordings): flush what is pending, then process."""
         self.flush()
-        self._pipeline.process(batch)
+        if self._in_flight:
+            self._in_flight.append(([], DecodedBatch(batch)))
+        else:
+            self._pipeline.process(batch)
 
     def flush_if_due(self) -> None:
         """Flush a partial batch that has waited long enough (called by a timer)."""
-        if self._messages_in_batch and self._clock.now() - self._batch_opened_at >= self._max_delay:
+        if self._raw and self._clock.now() - self._batch_opened_at >= self._max_delay:
             self.flush()
 
     def flush(self) -> None:
-        """Send the current batch through the pipeline now."""
-        self._messages_in_batch = 0
-        if len(self._builder):
-            batch = self._builder.build()
+        """Close the current batch: decode it (here, or in a worker when it is big) and run it through the pipeline."""
+        raw, self._raw = self._raw, []
+        if not raw:
+            return
+        if self._pool is not None and len(raw) >= self._offload_min:
+            try:
+                future = self._pool.submit(raw)
+            except Exception:  # the pool broke (a worker was killed): replace it, decode this batch here
+                log.exception("decode workers unavailable; decoding a batch of %d messages in place", len(raw))
+                self._pool.restart()
+            else:
+                future.add_done_callback(self._decoded)
+                self._in_flight.append((raw, future))
+                return
+        decoded = decode_messages(self._decoder, raw)
+        if self._in_flight:
+            self._in_flight.append((raw, decoded))
+        else:
+            self._apply(raw, decoded)
+
+    async def settle(self) -> None:
+        """Close the current batch and wait until every closed batch has been through the pipeline."""
+        self.flush()
+        while self._in_flight:
+            pending = [item for _, item in self._in_flight if isinstance(item, asyncio.Future)]
+            if pending:
+                await asyncio.wait(pending)
+            self._decoded()
+
+    def start(self) -> None:
+        """Start the decode workers in the background, so the first big batch does not wait for them."""
+        if self._pool is not None:
+            self._pool.start()
+
+    def close(self) -> None:
+        """Stop the decode workers (call after ``settle``)."""
+        if self._pool is not None:
+            self._pool.close()
+
+    def _decoded(self, _future: object = None) -> None:
+        """Run every batch at the head of the line whose decoding is done, in order."""
+        while self._in_flight:
+            raw, item = self._in_flight[0]
+            if isinstance(item, asyncio.Future):
+                if not item.done():
+                    return
+                try:
+                    decoded = item.result()
+                except Exception:  # a worker died (or was stopped): decode here instead, lose nothing
+                    log.exception("decode worker failed on a batch of %d messages; decoding it in place", len(raw))
+                    if self._pool is not None:
+                        self._pool.restart()
+                    decoded = decode_messages(self._decoder, raw)
+            else:
+                decoded = item
+            self._in_flight.popleft()
+            self._apply(raw, decoded)
+
+    def _apply(self, raw: list[RawMessage], decoded: DecodedBatch) -> None:
+        self._metrics.ingest_messages.inc(len(raw))
+        for index, rejection in decoded.rejections:
+            topic, payload, received = raw[index]
+            self._quarantine(topic, payload, received, rejection)
+        for status in decoded.statuses:
+            self._status(status)
+        if raw:
+            self._last_received = raw[-1][2]
+        batch = decoded.readings
+        if len(batch):
             if self._late_delay > self._base_delay:
                 self._adapt_window(batch)
             self._pipeline.process(batch)

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from daemon import checkpoint
 from daemon.alarm_flow import AlarmFlow, FlowState
 from daemon.clock import Clock
-from daemon.codec import SenmlDecoder
 from daemon.config import AlarmConfig, ServiceConfig
+from daemon.decode_pool import DecodePool, DecoderSpec
 from daemon.errors import ConfigError
 from daemon.intake import Intake
 from daemon.metrics import Metrics
@@ -192,14 +192,17 @@ def build_intake(
     adapt_to_lateness: bool = True,
 ) -> Intake:
     """The codec and batching in front of a pipeline, as configured (live runs and drills alike)."""
+    spec = DecoderSpec(
+        pipeline.table.site,
+        config.mqtt.topic_prefix,
+        config.ingest.max_payload_bytes,
+        config.ingest.max_future_skew_s,
+        config.ingest.max_past_age_s,
+    )
+    # Live only: a replay decodes in place, so its batches go through in exactly the same way every time.
+    workers = config.ingest.decode_workers if adapt_to_lateness else 0
     return Intake(
-        SenmlDecoder(
-            pipeline.table,
-            config.mqtt.topic_prefix,
-            config.ingest.max_payload_bytes,
-            config.ingest.max_future_skew_s,
-            config.ingest.max_past_age_s,
-        ),
+        spec.build(pipeline.table),
         pipeline,
         writer,
         metrics,
@@ -208,6 +211,8 @@ def build_intake(
         batch_max_delay_s=batch_max_delay_s or config.ingest.batch_max_delay_s,
         batch_max_delay_late_s=config.ingest.batch_max_delay_late_s if adapt_to_lateness else None,
         quarantine_log_interval_s=config.ingest.quarantine_log_interval_s,
+        pool=DecodePool(spec, workers) if workers else None,
+        offload_min_messages=config.ingest.decode_offload_min_messages,
     )
 
 

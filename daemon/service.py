@@ -103,6 +103,7 @@ class Service:
         self._start_notifications()
         self.intake = build_intake(config, self.pipeline, self.writer, self.metrics, self.clock)
         self.intake.on_status(lambda status: self.pipeline.device_status(status.device, status.online, status.time))
+        self.intake.start()
         handler: MessageHandler = self.intake.accept
         if config.recording.enabled:
             rotate_bytes = config.recording.rotate_mb * 1024 * 1024
@@ -264,7 +265,7 @@ class Service:
 
     async def drain(self) -> None:
         """Process the partial batch and commit every queued write (tests and benchmarks)."""
-        self.intake.flush()
+        await self.intake.settle()
         await self.writer.flush()
 
     async def stop(self) -> None:
@@ -276,7 +277,8 @@ class Service:
                 await task
         self._tasks.clear()
         if hasattr(self, "intake"):
-            self.intake.flush()
+            await self.intake.settle()
+            self.intake.close()
             save(self.pipeline, self.setup, self.writer, self.clock.now())
         if self.recorder is not None:
             self.recorder.close()
