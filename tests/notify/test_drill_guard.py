@@ -18,11 +18,16 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.clock import ManualClock
+from daemon.config import ServiceConfig
+from daemon.errors import ConfigError
 from daemon.metrics import Metrics
 from daemon.notify.channels.factory import ChannelSet
 from daemon.notify.config import ChannelTarget, NotifyConfig
+from daemon.notify.drill_pages import check_drill_destinations
 from daemon.notify.outbox import outbox_rows
 from daemon.notify.worker import DeliveryWorker
+from daemon.processing import AlarmSetup
+from daemon.service import Service
 from daemon.store.engine import create_engine, migrate
 from daemon.store.schema import notifications
 from rules.site import Site
@@ -133,6 +138,21 @@ def test_a_destination_cannot_be_on_a_drill_route_and_a_live_route() -> None:
                 ],
             }
         )
+
+
+def test_a_drill_destination_cannot_be_a_roster_channel(demo_site: Site) -> None:
+    """The shipped roster reaches Li Na on WeCom: a drill route to the same robot is refused by service and replay."""
+    config = ServiceConfig()
+    config.notify = NotifyConfig.model_validate(
+        {
+            "people": [{"name": "drill-room", "channels": [{"type": "wecom", "url": "${HAZWATCH_WECOM_LI_NA}"}]}],
+            "routes": [{"name": "drills", "recipients": ["drill-room"], "drill": True}],
+        }
+    )
+    with pytest.raises(ConfigError, match="also a roster channel of li"):
+        check_drill_destinations(config.notify, AlarmSetup.load(config.alarms).roster)
+    with pytest.raises(ConfigError, match="also a roster channel"):
+        Service(config, demo_site)
 
 
 async def test_the_live_service_never_sends_a_drill_row(
