@@ -16,13 +16,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.clock import Clock
 from daemon.config import ServiceConfig
 from daemon.metrics import Metrics
-from daemon.notify.channels.factory import ChannelSet
 from daemon.notify.drill_pages import DrillPageRouter, check_drill_destinations
 from daemon.notify.model import NotificationIntent
 from daemon.notify.routes import AlarmNotifier, AlarmRouter
@@ -31,6 +31,9 @@ from daemon.processing import DrillChain
 from daemon.store.schema import notifications
 from daemon.store.writer import WriteGroup
 from rules.sensor_table import SensorTable
+
+if TYPE_CHECKING:
+    from daemon.notify.channels.factory import ChannelSet
 
 log = logging.getLogger(__name__)
 ENDED = "the drill ended before this page was delivered"
@@ -54,7 +57,7 @@ class DrillDelivery:
         check_drill_destinations(notify, chain.setup.roster)
         self.routes = tuple(route.name for route in notify.drill_routes())
         self._worker: DeliveryWorker | None = None
-        self._channels: ChannelSet | None = None
+        self._channels: ChannelSet | None = None  # the drill routes' channels, when they deliver
         self._task: asyncio.Task[None] | None = None
         self._writer = chain.writer
         self.queued = False  # pages queued since the last ``settle``
@@ -71,6 +74,9 @@ class DrillDelivery:
         if not notify.enabled:
             log.warning("drill run %d: notify.enabled is false: drill pages are stored, not delivered", run_id)
             return
+        # Imported here: the channels pull in aiohttp and the SMTP client, which a drill without routes never needs.
+        from daemon.notify.channels.factory import ChannelSet  # noqa: PLC0415
+
         self._channels = ChannelSet(notify, environ)
         self._worker = DeliveryWorker(engine, self._channels.channels, clock, metrics, notify, drill_run_id=run_id)
         chain.writer.after_commit.append(self._poke)
