@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from daemon.metrics import Metrics
+from daemon.store.row_ids import RowIds
 from daemon.store.writer import StoreWriter
 from detectors.conditions import ConditionEvents
 from detectors.hysteresis import SortedBatch
@@ -49,6 +50,33 @@ class AlarmListener(Protocol):
     def alarm_reactivated(self, alarm_row_id: int, time: float, value: float | None) -> None:
         """The condition came back before the episode ended (returned, not yet acknowledged)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedPage:
+    """A plan page as queued: the engine's intent, the rows it belongs to and the sensors of its alarms."""
+
+    page: NotificationIntent
+    incident_row: int | None
+    alarm_row: int | None
+    sensors: tuple[int, ...]  # table indices, for routes that filter by kind or zone
+
+
+class PageListener(Protocol):
+    """Told about every plan page after its outbox rows were queued (drill pages → drill routes)."""
+
+    def page_queued(self, queued: QueuedPage) -> None:
+        """The page's rows are queued on the writer; queue more with them if needed."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class FlowRowIds:
+    """Where the flow numbers the rows it creates (the live range, or its drill run's: ``daemon.store.row_ids``)."""
+
+    alarms: RowIds
+    incidents: RowIds
+    checklist_items: RowIds
 
 
 @dataclass
@@ -84,17 +112,18 @@ class AlarmFlow:
         writer: StoreWriter,
         metrics: Metrics,
         *,
-        next_alarm_row: int,
-        next_incident_row: int,
-        next_checklist_row: int,
+        row_ids: FlowRowIds,
+        page_key_prefix: str = "",
     ) -> None:
         self.table = table
         self.state = state
         self._writer = writer
         self._metrics = metrics
-        self._next_alarm_row = next_alarm_row
-        self._next_incident_row = next_incident_row
-        self._next_checklist_row = next_checklist_row
+        self._ids = row_ids
+        # Plan page ids repeat from run to run (a replay of the same file pages the same way): a drill's outbox keys
+        # carry its run, or a second drill into the same database would find its pages "already queued".
+        self._page_key_prefix = page_key_prefix
+        self.page_listeners: list[PageListener] = []
         self.listeners: list[AlarmListener] = []
         self._service_alarms: dict[tuple[str, str], int] = {}
 
@@ -178,8 +207,7 @@ class AlarmFlow:
         if episode is None:
             if tr.to_state is AlarmState.NORMAL:
                 return  # nothing was ever shown for it
-            episode = Episode(self._next_alarm_row, tr.priority.value)
-            self._next_alarm_row += 1
+            episode = Episode(self._ids.alarms.take(), tr.priority.value)
             episodes[tr.alarm_id] = episode
             self._insert_alarm(episode.row_id, tr)
             if tr.to_state is AlarmState.ACTIVE_UNACK:
@@ -264,8 +292,7 @@ class AlarmFlow:
         """An alarm about the service itself (e.g. a failing notification channel), once until cleared."""
         if (rule, subject) in self._service_alarms:
             return
-        row_id = self._next_alarm_row
-        self._next_alarm_row += 1
+        row_id = self._ids.alarms.take()
         self._service_alarms[(rule, subject)] = row_id
         self._writer.add_alarm(
             {"id": row_id, "alarm_key": f"{rule}/{subject}", "rule": rule, "sensor_id": subject,
@@ -318,8 +345,7 @@ class AlarmFlow:
         rows = self.state.incident_rows
         if key not in rows:
             incident = self.state.incidents.incident(key)
-            rows[key] = self._next_incident_row
-            self._next_incident_row += 1
+            rows[key] = self._ids.incidents.take()
             self._writer.add_incident(
                 {
                     "id": rows[key],
@@ -381,8 +407,7 @@ class AlarmFlow:
         for position, action in enumerate(incident.actions.values()):
             item = (key, action.action_id)
             if item not in self.state.checklist_rows:
-                self.state.checklist_rows[item] = self._next_checklist_row
-                self._next_checklist_row += 1
+                self.state.checklist_rows[item] = self._ids.checklist_items.take()
                 self._writer.add_checklist_item(
                     {
                         "id": self.state.checklist_rows[item],
@@ -423,14 +448,17 @@ class AlarmFlow:
         recipients = note.recipients or ()
         targets: list[tuple[str, str, str, str | None, dict[str, object]]] = [
             (
-                f"{note.notification_id}/{r.person_id}",
+                f"{self._page_key_prefix}{note.notification_id}/{r.person_id}",
                 r.channels[0][0] if r.channels else "console",
                 r.channels[0][1] if r.channels else r.name,
                 r.role,
                 {"name": r.name, "channels": list(r.channels)},
             )
             for r in recipients
-        ] or [(f"{note.notification_id}/console", "console", "duty-console", None, {"name": "nobody on duty"})]
+        ] or [
+            (f"{self._page_key_prefix}{note.notification_id}/console", "console", "duty-console", None,
+             {"name": "nobody on duty"})
+        ]  # fmt: skip
         if note.drill:
             # A drill never reaches a real person's phone or chat: its pages are recorded (console, report) only.
             targets = [(key, "console", f"drill:{address}", role, who) for key, _, address, role, who in targets]
@@ -452,6 +480,16 @@ class AlarmFlow:
                     "created_at": note.time,
                 }
             )
+        if self.page_listeners:
+            queued = QueuedPage(note, incident_row, alarm_row, self._page_sensors(note))
+            for listener in self.page_listeners:
+                listener.page_queued(queued)
+
+    def _page_sensors(self, note: NotificationIntent) -> tuple[int, ...]:
+        """The sensors of the alarms a page is about (alarm keys are ``rule@sensor``)."""
+        index = self.table.index
+        sensors = (key.split("@", 1)[-1] for key in note.alarm_ids)
+        return tuple(dict.fromkeys(index[s] for s in sensors if s in index))
 
 
 def _finite(value: float) -> float | None:

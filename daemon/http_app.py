@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.api.context import API, ApiContext
 from daemon.api.routes import add_api_routes, json_errors
-from daemon.http_keys import BROKER_CONNECTED, ENGINE, REGISTRY
+from daemon.http_keys import BEFORE_SCRAPE, BROKER_CONNECTED, ENGINE, REGISTRY
 from daemon.store import queries
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text exposition of the service's registry."""
+    for refresh in request.app[BEFORE_SCRAPE]:
+        await refresh()
     body = generate_latest(request.app[REGISTRY])
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
@@ -57,12 +59,17 @@ def create_app(
     api: ApiContext | None = None,
     *,
     max_body_bytes: int = 64 * 1024,
+    before_scrape: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> web.Application:
-    """Build the application; with ``api`` it also serves the full API and the console. The caller runs it."""
+    """Build the application; with ``api`` it also serves the full API and the console. The caller runs it.
+
+    ``before_scrape`` runs before each /metrics exposition (each must bound its own time and never raise).
+    """
     app = web.Application(middlewares=[json_errors], client_max_size=max_body_bytes)
     app[ENGINE] = engine
     app[REGISTRY] = registry
     app[BROKER_CONNECTED] = broker_connected
+    app[BEFORE_SCRAPE] = before_scrape
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     if api is not None:

@@ -9,7 +9,7 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon import checkpoint
-from daemon.alarm_flow import AlarmFlow, FlowState
+from daemon.alarm_flow import AlarmFlow, FlowRowIds, FlowState
 from daemon.clock import Clock
 from daemon.config import AlarmConfig, ServiceConfig
 from daemon.decode_pool import DecodePool, DecoderSpec
@@ -18,6 +18,7 @@ from daemon.intake import Intake
 from daemon.metrics import Metrics
 from daemon.pipeline import Pipeline
 from daemon.store import queries
+from daemon.store.row_ids import IdRange, RowIds
 from daemon.store.writer import StoreWriter
 from detectors.conditions import ConditionEvents
 from detectors.core import DetectionCore
@@ -80,13 +81,19 @@ async def build_pipeline(
     drill: bool,
     store_readings: bool = True,
     resume: bool = True,
+    id_range: IdRange | None = None,
+    page_key_prefix: str = "",
 ) -> Pipeline:
-    """A pipeline resumed from the last checkpoint of this configuration (live), or fresh (drills)."""
+    """A pipeline resumed from the last checkpoint of this configuration (live), or fresh (drills).
+
+    New alarm, incident and checklist rows are numbered in ``id_range`` (default: the live range).
+    """
     restored = await checkpoint.load(engine, checkpoint.LIVE, setup.fingerprint(table)) if resume else None
     detector, state = restored if restored is not None else fresh_state(table, setup, drill=drill)
     if restored is not None:
         log.info("resumed alarm state: %d alarms, %d incidents", len(state.book.alarms), len(state.incidents.incidents))
-    ids = await queries.next_ids(engine)
+    id_range = id_range or IdRange.live()
+    ids = await queries.next_ids(engine, id_range)
     if resume:
         await _close_orphans(engine, state, writer, clock, drill=drill)
     flow = AlarmFlow(
@@ -94,9 +101,12 @@ async def build_pipeline(
         state,
         writer,
         metrics,
-        next_alarm_row=ids["alarms"],
-        next_incident_row=ids["incidents"],
-        next_checklist_row=ids["checklist_items"],
+        row_ids=FlowRowIds(
+            alarms=RowIds("alarms", ids["alarms"], id_range),
+            incidents=RowIds("incidents", ids["incidents"], id_range),
+            checklist_items=RowIds("checklist_items", ids["checklist_items"], id_range),
+        ),
+        page_key_prefix=page_key_prefix,
     )
     return Pipeline(table, detector, flow, writer, metrics, clock, store_readings=store_readings)
 
@@ -223,6 +233,7 @@ class DrillChain:
     writer: StoreWriter
     pipeline: Pipeline
     intake: Intake
+    setup: AlarmSetup
 
 
 async def build_drill_chain(
@@ -232,14 +243,26 @@ async def build_drill_chain(
     metrics: Metrics,
     clock: Clock,
     *,
+    run_id: int,
     store_readings: bool | None = None,
 ) -> DrillChain:
-    """The live chain with fresh state, every row it writes marked ``drill``, nothing resumed from a checkpoint."""
+    """The live chain with fresh state, nothing resumed from a checkpoint, every row it writes marked ``drill``
+    and tagged with ``run_id``; the rows it numbers itself take the run's own id range, apart from live ones."""
     setup = AlarmSetup.load(config.alarms)
-    writer = StoreWriter(engine, [s.id for s in table.sensors], metrics, drill=True)
+    writer = StoreWriter(engine, [s.id for s in table.sensors], metrics, drill=True, drill_run_id=run_id)
     keep = config.database.store_readings if store_readings is None else store_readings
     pipeline = await build_pipeline(
-        engine, table, setup, writer, metrics, clock, drill=True, store_readings=keep, resume=False
+        engine,
+        table,
+        setup,
+        writer,
+        metrics,
+        clock,
+        drill=True,
+        store_readings=keep,
+        resume=False,
+        id_range=IdRange.drill_run(run_id),
+        page_key_prefix=f"drill-run-{run_id}/",
     )
     # On the recording's clock a live batch window (20 ms) would hold a reading or two: batch up to one timer
     # tick instead. The replayer flushes before every tick, so timers still see everything received before them.
@@ -248,4 +271,5 @@ async def build_drill_chain(
         writer,
         pipeline,
         build_intake(config, pipeline, writer, metrics, clock, batch_max_delay_s=window, adapt_to_lateness=False),
+        setup,
     )

@@ -20,6 +20,7 @@ from daemon.broker_url import BrokerTarget, parse_broker
 from daemon.clock import Clock, WallClock
 from daemon.config import ServiceConfig
 from daemon.demo_feed import DemoFeed
+from daemon.drills import runs
 from daemon.drills.recording import RotatingRecorder
 from daemon.embedded_broker import EmbeddedBroker, free_port, port_is_free
 from daemon.errors import ConfigError, HazwatchError
@@ -30,6 +31,7 @@ from daemon.metric_sources import MetricSources
 from daemon.metrics import Metrics
 from daemon.mqtt_ingest import MessageHandler, MqttIngest
 from daemon.notify.channels.factory import ChannelSet
+from daemon.notify.drill_pages import check_drill_destinations
 from daemon.notify.routes import AlarmNotifier, AlarmRouter
 from daemon.notify.worker import DeliveryWorker
 from daemon.processing import AlarmSetup, build_intake, build_pipeline, reload_rules, save
@@ -42,6 +44,7 @@ from rules.sensor_table import SensorTable
 from rules.site import Site
 
 log = logging.getLogger(__name__)
+DRILL_QUERY_TIMEOUT_S = 2.0  # a scrape waits at most this long for the drill runs
 
 
 def _recording_handler(recorder: RotatingRecorder, accept: MessageHandler) -> MessageHandler:
@@ -71,6 +74,7 @@ class Service:
         self.metric_sources = MetricSources(len(self.table))  # components replace its defaults when wired in
         self.target: BrokerTarget = parse_broker(self.config.mqtt.broker)
         self.setup = AlarmSetup.load(self.config.alarms)
+        check_drill_destinations(self.config.notify, self.setup.roster)
         self.engine: AsyncEngine = create_engine(self.config.database.url)  # connects lazily
         self.broker: EmbeddedBroker | None = None
         self.ingest: MqttIngest | None = None
@@ -210,6 +214,7 @@ class Service:
             lambda: ingest is not None and ingest.connected.is_set(),
             api,
             max_body_bytes=self.config.http.max_body_bytes,
+            before_scrape=[self._refresh_drill_running],
         )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -219,6 +224,16 @@ class Service:
         sockets = getattr(server, "sockets", None) or []
         self.http_port = sockets[0].getsockname()[1] if sockets else self.config.http.port
         log.info("HTTP on http://%s:%s (console /, /api, /metrics)", self.config.http.host, self.http_port)
+
+    async def _refresh_drill_running(self) -> None:
+        """``hazwatch_drill_running``: 1 while a replay writes into this service's database (its run is alive)."""
+        try:
+            async with asyncio.timeout(DRILL_QUERY_TIMEOUT_S):
+                running = await runs.count_running(self.engine, self.clock.now())
+        except Exception:  # a slow or failing database must not fail the scrape: keep the last value
+            log.warning("could not read the running drill runs for /metrics", exc_info=True)
+            return
+        self.metrics.drill_running.set(1 if running else 0)
 
     async def _flush_timer(self) -> None:
         # Checking five times per batch delay bounds a batch's wait at 1.2x the delay (a full delay per tick could
@@ -245,6 +260,7 @@ class Service:
         """Re-read rule, plan and roster files; a bad file is rejected and the running rules stay in force."""
         try:
             new = AlarmSetup.load(self.config.alarms)
+            check_drill_destinations(self.config.notify, new.roster)
         except ConfigError as exc:
             # The located issues say everything; a traceback would bury them.
             log.error("configuration reload rejected; the running rules stay in force:\n%s", "\n".join(exc.issues))  # noqa: TRY400

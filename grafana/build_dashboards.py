@@ -115,8 +115,10 @@ def stat(
     colour_mode: str = "background",
     text_mode: str = "value_and_name",
     orientation: str = "auto",
+    description: str | None = None,
 ) -> Panel:
-    """A big number (or word) readable across the room."""
+    """A big number (or word) readable across the room; ``description`` is the panel's (i) tooltip."""
+    extra: dict[str, Any] = {} if description is None else {"description": description}
     return panel(
         "stat",
         title,
@@ -131,6 +133,7 @@ def stat(
             "textMode": text_mode,
             "orientation": orientation,
         },
+        **extra,
     )
 
 
@@ -293,6 +296,9 @@ def wall_overview(center: tuple[float, float]) -> dict[str, Any]:
                 thresholds=thresholds((None, "green"), (1, "orange")),
             ),
             text_mode="value",
+            description="DRILL while a replay writes into this service's database (a drill run with a heartbeat in "
+            "the last 30 s), or while a replay process scraped by Prometheus runs. The counts and map here stay the "
+            "live service's own; the drill's alarms and incidents show on the duty console, marked DRILL.",
         ),
         panel(
             "geomap",

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.api.errors import NotFound
+from daemon.drills import runs
 from daemon.store.schema import (
     alarm_events,
     alarms,
@@ -113,8 +114,8 @@ async def list_notifications(engine: AsyncEngine, *, unacknowledged_only: bool, 
         return [dict(r) for r in (await connection.execute(query)).mappings()]
 
 
-async def site_view(engine: AsyncEngine, table: SensorTable, latest: LatestValues | None) -> dict[str, Any]:
-    """The site with every sensor's position, latest value and state, for the console's map."""
+async def site_view(engine: AsyncEngine, table: SensorTable, latest: LatestValues | None, now: float) -> dict[str, Any]:
+    """The site with every sensor's position, latest value and state, and the drill running at ``now``."""
     async with engine.connect() as connection:
         active = (
             await connection.execute(
@@ -123,11 +124,7 @@ async def site_view(engine: AsyncEngine, table: SensorTable, latest: LatestValue
         ).all()
         service = {r.sensor_id: r for r in (await connection.execute(select(sensor_service))).all() if r.out_of_service}
         offline = {r.device_id for r in (await connection.execute(select(device_status))).all() if not r.online}
-        drill = (
-            await connection.execute(
-                select(drill_runs.c.id, drill_runs.c.source).where(drill_runs.c.status == "running")
-            )
-        ).first()
+        drill = (await connection.execute(select(drill_runs.c.id, drill_runs.c.source).where(runs.alive(now)))).first()
     worst: dict[str, tuple[str, str]] = {}
     for sensor_id, priority, state in active:
         current = worst.get(sensor_id)

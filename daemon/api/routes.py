@@ -158,7 +158,9 @@ async def get_site(request: web.Request) -> web.Response:
     """The site map: sensors with positions and current state, and the running drill if any."""
     await may_read(request)
     context = request.app[API]
-    return web.json_response(await reads.site_view(request.app[ENGINE], context.table, context.latest))
+    return web.json_response(
+        await reads.site_view(request.app[ENGINE], context.table, context.latest, context.clock.now())
+    )
 
 
 async def get_me(request: web.Request) -> web.Response:

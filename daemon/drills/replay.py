@@ -8,27 +8,31 @@ whole. At a finite speed the wall time is paced to recording time / speed; at ``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Iterator
+import os
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 from prometheus_client import CollectorRegistry
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.clock import Clock, ManualClock
 from daemon.config import ServiceConfig
+from daemon.drills import runs
 from daemon.drills.columnar import ColumnarReader, is_columnar
+from daemon.drills.delivery import DrillDelivery
 from daemon.drills.progress import Progress
 from daemon.drills.recording import RecordedMessage, RecordingError, RecordingReader
 from daemon.errors import HazwatchError
 from daemon.metrics import Metrics
 from daemon.processing import DrillChain, build_drill_chain
 from daemon.store.engine import create_engine, migrate
-from daemon.store.schema import alarms, drill_runs, incidents, notifications, quarantine, reading_chunks
+from daemon.store.schema import reading_chunks
 from detectors.readings import ReadingBatch
 from rules.sensor_table import SensorTable
 from rules.site import Site
@@ -57,13 +61,10 @@ class ReplayOptions:
 
 @dataclass(frozen=True, slots=True)
 class Baseline:
-    """Highest row ids before the drill: everything above them (and marked drill) belongs to this run."""
+    """Highest reading chunk id before the drill: readings carry no run id, so the report takes this run's
+    from the chunks above it (drill-marked, within the run's time span)."""
 
-    alarm_id: int
-    incident_id: int
-    notification_id: int
     reading_chunk_id: int
-    quarantine_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,16 +79,22 @@ class ReplayResult:
     sim_start: float
     sim_end: float
     wall_seconds: float
+    drill_routes: tuple[str, ...] = ()  # the drill routes the pages were delivered to; empty: console only
+
+
+@dataclass(frozen=True, slots=True)
+class _Seams:
+    """What a replay takes from outside: the wall clock, how to wait for it, and the environment (channel secrets)."""
+
+    wall: Clock
+    sleep: Callable[[float], Awaitable[None]]
+    environ: Mapping[str, str]
 
 
 async def capture_baseline(engine: AsyncEngine) -> Baseline:
-    """Highest ids of the tables a drill writes to."""
+    """Highest reading chunk id before the drill."""
     async with engine.connect() as connection:
-        values = [
-            int((await connection.execute(select(func.max(table.c.id)))).scalar() or 0)
-            for table in (alarms, incidents, notifications, reading_chunks, quarantine)
-        ]
-    return Baseline(*values)
+        return Baseline(int((await connection.execute(select(func.max(reading_chunks.c.id)))).scalar() or 0))
 
 
 def readings_counted(metrics: Metrics) -> int:
@@ -108,8 +115,13 @@ class Replayer:
         progress: Progress,
         metrics: Metrics,
         tick_interval_s: float,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        delivery: DrillDelivery | None = None,
     ) -> None:
         self._metrics = metrics
+        self._sleep = sleep
+        self._delivery = delivery
         self._chain = chain
         self._clock = clock
         self._wall = wall
@@ -141,7 +153,7 @@ class Replayer:
             return
         ahead = self._wall_start + (received - self.sim_start) / speed - self._wall.now()
         if ahead > PACE_SLACK_S:
-            await asyncio.sleep(ahead)
+            await self._sleep(ahead)
 
     def _tick(self, now: float) -> None:
         """Run the time-driven alarm and plan logic on the recording's clock, as the live timer does on the wall's."""
@@ -153,6 +165,8 @@ class Replayer:
             self._next_tick = now + self._tick_interval
 
     async def _breathe(self) -> None:
+        if self._delivery is not None and self._delivery.queued:
+            await self._delivery.settle()  # pages are sent at the recording time they were raised at
         if self.messages % BACKPRESSURE_EVERY_MESSAGES == 0:
             await self._chain.writer.flush()
         elif self.messages % YIELD_EVERY_MESSAGES == 0:
@@ -207,6 +221,8 @@ class Replayer:
             self._chain.pipeline.tick(chunk.last_received)
             self.messages += 1
             await self._chain.writer.flush()  # one chunk is a large write group: keep one in flight
+            if self._delivery is not None and self._delivery.queued:
+                await self._delivery.settle()
             if self._progress.due():
                 self._progress.update(self._readings_done(), clock.now())
         intake.flush()
@@ -231,8 +247,15 @@ async def replay_recording(
     wall: Clock,
     registry: CollectorRegistry | None = None,
     progress_stream: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> ReplayResult:
-    """Replay ``path`` as a drill into ``config.database.url``; returns what ran (the caller builds the report)."""
+    """Replay ``path`` as a drill into ``config.database.url``; returns what ran (the caller builds the report).
+
+    ``environ`` holds the channel secrets of the drill routes (default: the process environment); ``sleep`` is
+    how pacing waits for ``wall`` (tests pass one that moves a manual wall clock).
+    """
+    seams = _Seams(wall, sleep, os.environ if environ is None else environ)
     try:
         columnar = is_columnar(path)
     except OSError as exc:
@@ -250,7 +273,7 @@ async def replay_recording(
         engine = create_engine(config.database.url)
         try:
             return await _run(
-                path, source, header, truth, engine, config, site, options, wall, registry, progress_stream
+                path, source, header, truth, engine, config, site, options, seams, registry, progress_stream
             )
         finally:
             await engine.dispose()
@@ -265,65 +288,82 @@ async def _run(
     config: ServiceConfig,
     site: Site,
     options: ReplayOptions,
-    wall: Clock,
+    seams: _Seams,
     registry: CollectorRegistry | None,
     progress_stream: TextIO | None,
 ) -> ReplayResult:
     await migrate(engine)
+    wall = seams.wall
     table = SensorTable.build(site)
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
     start_hint: float = options.start if options.start is not None else float(truth.get("start") or 0.0)
     clock = ManualClock(start_hint)
-    chain = await build_drill_chain(config, table, engine, metrics, clock, store_readings=options.store_readings)
     baseline = await capture_baseline(engine)
     speed_label = "max" if options.speed is None else f"{options.speed:g}"
     wall_start = wall.now()
-    async with engine.begin() as connection:
-        inserted = await connection.execute(
-            insert(drill_runs).values(
-                source=options.source_label or str(path), speed=speed_label, started_at=wall_start, status="running"
-            )
-        )
-    key = inserted.inserted_primary_key
-    if key is None:
-        raise ReplayError("the database did not return the drill run id")
-    run_id = int(key[0])
-    writer_task = asyncio.create_task(chain.writer.run(), name="drill-store-writer")
-    progress = Progress(progress_stream, wall, options.end or truth.get("end"))
-    replayer = Replayer(chain, clock, wall, table, options, progress, metrics, config.alarms.tick_interval_s)
-    metrics.drill_running.set(1)
+    run_id = await runs.open_run(engine, options.source_label or str(path), speed_label, wall_start)
+    heartbeat = asyncio.create_task(_heartbeat(engine, run_id, wall), name="drill-heartbeat")
     status = "failed"
-    log.info("drill run %d: replaying %s at speed %s", run_id, path, speed_label)
+    replayer: Replayer | None = None
+    metrics.drill_running.set(1)
     try:
-        if isinstance(source, ColumnarReader):
-            await replayer.run_chunks(source)
-        else:
-            await replayer.run_messages(iter(source))
-        status = "finished"
+        chain = await build_drill_chain(
+            config, table, engine, metrics, clock, run_id=run_id, store_readings=options.store_readings
+        )
+        delivery = DrillDelivery(config, table, chain, engine, clock, metrics, run_id, seams.environ)
+        writer_task = asyncio.create_task(chain.writer.run(), name="drill-store-writer")
+        delivery.start()
+        progress = Progress(progress_stream, wall, options.end or truth.get("end"))
+        replayer = Replayer(
+            chain,
+            clock,
+            wall,
+            table,
+            options,
+            progress,
+            metrics,
+            config.alarms.tick_interval_s,
+            sleep=seams.sleep,
+            delivery=delivery,
+        )
+        log.info("drill run %d: replaying %s at speed %s", run_id, path, speed_label)
+        try:
+            if isinstance(source, ColumnarReader):
+                await replayer.run_chunks(source)
+            else:
+                await replayer.run_messages(iter(source))
+            status = "finished"
+        finally:
+            chain.writer.close()
+            await writer_task
+            await delivery.finish(wall, config.notify.request_timeout_s * 3)
+            progress.update(readings_counted(metrics), clock.now(), final=True)
     finally:
-        chain.writer.close()
-        await writer_task
         metrics.drill_running.set(0)
-        readings_done = readings_counted(metrics)
-        progress.update(readings_done, clock.now(), final=True)
-        async with engine.begin() as connection:
-            await connection.execute(
-                update(drill_runs)
-                .where(drill_runs.c.id == run_id)
-                .values(
-                    finished_at=wall.now(),
-                    sim_start=replayer.sim_start,
-                    sim_end=replayer.sim_end,
-                    status=status,
-                )
-            )
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
+        sim_start = replayer.sim_start if replayer is not None else None
+        sim_end = replayer.sim_end if replayer is not None else None
+        await runs.close_run(engine, run_id, status, wall.now(), sim_start, sim_end)
     return ReplayResult(
         run_id=run_id,
         header=header,
         baseline=baseline,
         messages=replayer.messages,
-        readings=readings_done,
+        readings=readings_counted(metrics),
         sim_start=replayer.sim_start if replayer.sim_start is not None else clock.now(),
         sim_end=replayer.sim_end if replayer.sim_end is not None else clock.now(),
         wall_seconds=wall.now() - wall_start,
+        drill_routes=delivery.routes if delivery.delivers else (),
     )
+
+
+async def _heartbeat(engine: AsyncEngine, run_id: int, wall: Clock) -> None:
+    """Tell a service watching this database that the run is alive (``hazwatch_drill_running``)."""
+    while True:
+        await asyncio.sleep(runs.HEARTBEAT_INTERVAL_S)
+        try:
+            await runs.beat(engine, run_id, wall.now())
+        except Exception:  # a busy or briefly unreachable database must not stop the drill
+            log.warning("drill run %d: heartbeat not written", run_id, exc_info=True)

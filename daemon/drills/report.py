@@ -45,6 +45,7 @@ KIND_CLASSIFICATION = {
 }
 NOT_HAZARD = frozenset({Classification.QUALITY, Classification.EQUIPMENT, Classification.NATURAL})
 SIGNAL_POINTS = 400  # per sensor in the report's timeline
+SIGNAL_MARGIN_S = 600.0  # device times may lead or trail the receive times that bound the run
 
 
 def _state(value: str | None) -> AlarmState:
@@ -93,27 +94,21 @@ async def _children(engine: AsyncEngine, table: Table, parent: Column[Any], ids:
 
 async def build_report(engine: AsyncEngine, result: ReplayResult, sensor_kinds: dict[str, str]) -> dict[str, Any]:
     """Everything the drill planner needs, as plain JSON-ready data."""
-    base = result.baseline
+    run = result.run_id
     alarm_rows = await _rows(
-        engine,
-        select(alarms)
-        .where(alarms.c.id > base.alarm_id, alarms.c.drill.is_(True))
-        .order_by(alarms.c.raised_at, alarms.c.id),
+        engine, select(alarms).where(alarms.c.drill_run_id == run).order_by(alarms.c.raised_at, alarms.c.id)
     )
     ids = [row["id"] for row in alarm_rows]
     event_rows = await _children(engine, alarm_events, alarm_events.c.alarm_id, ids)
     incident_rows = await _rows(
-        engine,
-        select(incidents)
-        .where(incidents.c.id > base.incident_id, incidents.c.drill.is_(True))
-        .order_by(incidents.c.id),
+        engine, select(incidents).where(incidents.c.drill_run_id == run).order_by(incidents.c.id)
     )
     incident_ids = [row["id"] for row in incident_rows]
     timeline_rows = await _children(engine, incident_events, incident_events.c.incident_id, incident_ids)
     notification_rows = await _rows(
         engine,
         select(notifications)
-        .where(notifications.c.id > base.notification_id, notifications.c.drill.is_(True))
+        .where(notifications.c.drill_run_id == run)
         .order_by(notifications.c.created_at, notifications.c.id),
     )
     by_id = {row["id"]: row for row in alarm_rows}
@@ -156,6 +151,14 @@ async def build_report(engine: AsyncEngine, result: ReplayResult, sensor_kinds: 
         "alarms": alarm_list,
         "incidents": incident_list,
         "notifications": [_notification_entry(row) for row in notification_rows],
+        "delivery": {
+            "drill_routes": list(result.drill_routes),
+            "note": (
+                "pages were delivered to the drill routes; created_at and delivered_at are on the recording's clock"
+                if result.drill_routes
+                else "no drill route configured: pages were recorded on the console only, never sent"
+            ),
+        },
         "highest_tier": _highest_tier(incident_list),
         "kpis": {
             "alarms": kpis.alarms,
@@ -243,6 +246,8 @@ def _notification_entry(row: dict[str, Any]) -> dict[str, Any]:
         "created_at": row["created_at"],
         "delivered_at": row["delivered_at"],
         "acknowledged_at": row["acknowledged_at"],
+        "attempts": row["attempts"],
+        "last_error": row["last_error"],
         "drill": row["drill"],
     }
 
@@ -344,8 +349,14 @@ def _key_sensors(report: dict[str, Any], sensor_kinds: dict[str, str]) -> list[s
 async def _signals(engine: AsyncEngine, result: ReplayResult, sensors: list[str]) -> dict[str, list[list[float]]]:
     """Stored readings of the key sensors for the timeline plot, thinned to at most ``SIGNAL_POINTS`` each."""
     async with engine.connect() as connection:
+        # Another drill replaying at the same time writes drill readings too: keep to this run's span.
         stored = await read_readings(
-            connection, drill=True, sensor_ids=sensors, after_chunk=result.baseline.reading_chunk_id
+            connection,
+            since=result.sim_start - SIGNAL_MARGIN_S,
+            until=result.sim_end + SIGNAL_MARGIN_S,
+            drill=True,
+            sensor_ids=sensors,
+            after_chunk=result.baseline.reading_chunk_id,
         )
     signals: dict[str, list[list[float]]] = {}
     for sensor in sensors:

@@ -178,6 +178,28 @@ def render_html(report: dict[str, Any]) -> str:
         )
         if report["incidents"]
         else "<p>No incident was opened.</p>",
+        "<h2>Notifications</h2>",
+        f"<p>{_esc((report.get('delivery') or {}).get('note', ''))}</p>",
+        _table(
+            ["id", "incident", "alarm", "event", "channel", "recipient", "state", "created", "delivered", "error"],
+            [
+                [
+                    n["id"],
+                    n["incident_id"],
+                    n["alarm_id"],
+                    n["event"],
+                    n["channel"],
+                    n["recipient"],
+                    n["state"],
+                    _time(n["created_at"]),
+                    _time(n["delivered_at"]),
+                    n.get("last_error"),
+                ]
+                for n in report["notifications"]
+            ],
+        )
+        if report["notifications"]
+        else "<p>Nobody was paged.</p>",
     ]
     style = (
         "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"

@@ -38,6 +38,10 @@ class ChannelTarget(NotifyModel):
         description="Environment variable holding the webhook HMAC-SHA256 key or the DingTalk signing secret.",
     )
 
+    def key(self) -> tuple[str, str]:
+        """What identifies the destination: the type and the URL or address, as configured."""
+        return self.type, self.url or self.address or ""
+
     @model_validator(mode="after")
     def _has_destination(self) -> Self:
         if self.type in URL_CHANNELS and not self.url:
@@ -115,7 +119,31 @@ class NotifyConfig(NotifyModel):
             unknown = sorted(set(route.recipients) - set(names))
             if unknown:
                 raise ValueError(f"route {route.name!r} names unknown recipients {unknown}")
+        shared = sorted(self.drill_targets() & self.live_route_targets())
+        if shared:
+            # The delivery worker refuses a live page to a drill target and a drill page to anything else, so a
+            # destination on both kinds of route would lose live pages, or drills would reach a live destination.
+            raise ValueError(
+                "a destination is on a drill route and on a live route; give drills their own: "
+                + ", ".join(f"{kind} {where}" for kind, where in shared)
+            )
         return self
+
+    def drill_routes(self) -> list[AlarmRoute]:
+        """The routes drills notify."""
+        return [route for route in self.routes if route.drill]
+
+    def drill_targets(self) -> frozenset[tuple[str, str]]:
+        """Every destination of a drill route's recipients (``ChannelTarget.key``)."""
+        return self._targets(drill=True)
+
+    def live_route_targets(self) -> frozenset[tuple[str, str]]:
+        """Every destination of a live route's recipients."""
+        return self._targets(drill=False)
+
+    def _targets(self, *, drill: bool) -> frozenset[tuple[str, str]]:
+        names = {name for route in self.routes if route.drill == drill for name in route.recipients}
+        return frozenset(target.key() for name in names for target in self.person(name).channels)
 
     def person(self, name: str) -> Recipient:
         """A recipient by name."""

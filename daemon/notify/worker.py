@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pydantic import ValidationError
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.clock import Clock
@@ -132,8 +132,18 @@ class DeliveryWorker:
         metrics: Metrics,
         config: NotifyConfig,
         service_alarms: ServiceAlarms | None = None,
+        *,
+        drill_run_id: int | None = None,
     ) -> None:
         self._engine = engine
+        # A worker serves the live outbox (the service) or one drill run's rows (that replay), never both: the
+        # service never picks up a drill's pages, and a replay never sends a live page.
+        self._scope: ColumnElement[bool] = (
+            notifications.c.drill.is_(False)
+            if drill_run_id is None
+            else and_(notifications.c.drill.is_(True), notifications.c.drill_run_id == drill_run_id)
+        )
+        self._drill_targets = config.drill_targets()
         self._channels = channels
         self._clock = clock
         self._metrics = metrics
@@ -177,12 +187,42 @@ class DeliveryWorker:
             self._track_channels(results, now)
             return len(rows)
 
+    async def drain(self, wall: Clock, timeout_s: float) -> int:
+        """Deliver every due row, pass after pass, until none is left or ``timeout_s`` of ``wall`` time passed.
+
+        A replay calls it when the recording ends; a pass already in flight is waited for, not doubled.
+        """
+        deadline = wall.now() + timeout_s
+        attempted = 0
+        while wall.now() < deadline:
+            count = await self.deliver_due()
+            if not count:
+                break
+            attempted += count
+        return attempted
+
+    async def give_up_pending(self, reason: str) -> int:
+        """Mark this worker's undelivered rows on its channels failed with ``reason`` (a drill that ended)."""
+        last_error = func.coalesce(notifications.c.last_error + "; ", "") + reason
+        async with self._engine.begin() as connection:
+            result = await connection.execute(
+                update(notifications)
+                .where(
+                    self._scope,
+                    notifications.c.state == "pending",
+                    notifications.c.channel.in_(sorted(self._channels)),
+                )
+                .values(state="failed", last_error=last_error)
+            )
+        return max(result.rowcount, 0)
+
     async def _claim_due(self, now: float) -> list[dict[str, Any]]:
         # Claiming pushes next_attempt_at past the attempt's time limit (a lease): a second service instance on the
         # same database skips rows in flight, and a crash mid-attempt makes the row due again after the lease.
         query = (
             select(notifications)
             .where(
+                self._scope,
                 notifications.c.state == "pending",
                 notifications.c.next_attempt_at <= now,
                 # phone/sms/console pages have no sender here: they stay pending for the console to show
@@ -219,6 +259,10 @@ class DeliveryWorker:
             delivery = decode_row(row, now, self._config.console_url)
         except ValueError as exc:
             return result(str(exc), permanent=True)
+        refusal = self._refusal(bool(row["drill"]), delivery.target)
+        if refusal is not None:
+            log.error("notification %s not sent: %s", row["id"], refusal)
+            return result(refusal, permanent=True)
         try:
             await asyncio.wait_for(channel.send(delivery), self._config.request_timeout_s)
         except DeliveryError as exc:
@@ -226,6 +270,15 @@ class DeliveryWorker:
         except TimeoutError:
             return result("timed out")
         return result(None)
+
+    def _refusal(self, drill: bool, target: ChannelTarget) -> str | None:
+        """Why a row must not go to its target: defence in depth behind the routing, which should never ask."""
+        drill_target = target.key() in self._drill_targets
+        if drill and not drill_target:
+            return f"refused: a drill page goes only to drill-route destinations, not {target.type} {target.key()[1]}"
+        if not drill and drill_target:
+            return f"refused: a live page never goes to a drill-route destination ({target.type} {target.key()[1]})"
+        return None
 
     async def _record(self, results: list[AttemptResult], now: float) -> None:
         config = self._config
@@ -297,6 +350,7 @@ class DeliveryWorker:
             select(notifications)
             .join(alarms, alarms.c.id == notifications.c.alarm_id)
             .where(
+                self._scope,
                 notifications.c.channel == "alertmanager",
                 notifications.c.event == "alarm",
                 notifications.c.state == "delivered",
@@ -326,10 +380,12 @@ class DeliveryWorker:
         )
         async with self._engine.connect() as connection:
             pending = (
-                await connection.execute(select(func.count()).where(notifications.c.state == "pending"))
+                await connection.execute(select(func.count()).where(self._scope, notifications.c.state == "pending"))
             ).scalar_one()
             count, oldest = (
-                await connection.execute(select(func.count(), func.min(notifications.c.created_at)).where(unacked))
+                await connection.execute(
+                    select(func.count(), func.min(notifications.c.created_at)).where(self._scope, unacked)
+                )
             ).one()
         self._metrics.notifications_pending.set(pending)
         self._metrics.notifications_unacknowledged.set(count)

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from daemon.store.row_ids import IdRange
 from daemon.store.schema import alarms, checklist_items, incidents
 
 
@@ -27,13 +28,16 @@ async def list_alarms(engine: AsyncEngine, *, active_only: bool = False, limit: 
     return [dict(row) for row in rows]
 
 
-async def next_ids(engine: AsyncEngine) -> dict[str, int]:
-    """One past the highest id of each table whose ids the service assigns itself."""
+async def next_ids(engine: AsyncEngine, id_range: IdRange | None = None) -> dict[str, int]:
+    """One past the highest id within ``id_range`` (default: the live range) of each table the service numbers."""
+    id_range = id_range or IdRange.live()
     out: dict[str, int] = {}
     async with engine.connect() as connection:
         for name, table in (("alarms", alarms), ("incidents", incidents), ("checklist_items", checklist_items)):
-            highest = (await connection.execute(select(func.max(table.c.id)))).scalar()
-            out[name] = int(highest or 0) + 1
+            highest = (
+                await connection.execute(select(func.max(table.c.id)).where(table.c.id.between(*id_range.bounds)))
+            ).scalar()
+            out[name] = int(highest) + 1 if highest is not None else id_range.first
     return out
 
 

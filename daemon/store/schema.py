@@ -22,6 +22,8 @@ metadata = MetaData()
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# revision 0003: the rows a replay writes name their drill run, so a drill into the live database is told apart
+DRILL_RUN_COMMENT = "drill_runs.id of the replay that wrote the row; null for live rows"
 
 reading_chunks = Table(
     "reading_chunks",
@@ -71,8 +73,10 @@ alarms = Table(
     Column("shelved_until", Float, nullable=True),
     Column("latched", Boolean, nullable=False, default=False, server_default=false()),
     Column("incident_id", BigInteger, nullable=True),
+    Column("drill_run_id", BigInteger, nullable=True, comment=DRILL_RUN_COMMENT),
     Index("ix_alarms_state", "state"),
     Index("ix_alarms_raised_at", "raised_at"),
+    Index("ix_alarms_drill_run", "drill_run_id"),
 )
 
 alarm_events = Table(
@@ -86,6 +90,7 @@ alarm_events = Table(
     Column("actor", String(64), nullable=False, default="system"),
     Column("reason", Text, nullable=False, default=""),
     Column("drill", Boolean, nullable=False, default=False),
+    Column("drill_run_id", BigInteger, nullable=True, comment=DRILL_RUN_COMMENT),
     Index("ix_alarm_events_alarm", "alarm_id"),
 )
 
@@ -99,6 +104,7 @@ quarantine = Table(
     Column("detail", Text, nullable=False),
     Column("payload", LargeBinary, nullable=False),
     Column("drill", Boolean, nullable=False, default=False),
+    Column("drill_run_id", BigInteger, nullable=True, comment=DRILL_RUN_COMMENT),
     Index("ix_quarantine_reason", "reason"),
 )
 
@@ -139,8 +145,10 @@ incidents = Table(
     Column("updated_at", Float, nullable=False),
     Column("detail", Text, nullable=False, default="{}", comment="JSON: trigger, deadlines, engine state"),
     Column("drill", Boolean, nullable=False, default=False),
+    Column("drill_run_id", BigInteger, nullable=True, comment=DRILL_RUN_COMMENT),
     Index("ix_incidents_state", "state"),
     Index("ix_incidents_key", "key"),
+    Index("ix_incidents_drill_run", "drill_run_id"),
 )
 
 incident_events = Table(
@@ -154,6 +162,7 @@ incident_events = Table(
     Column("detail", Text, nullable=False, default="{}", comment="JSON"),
     Column("ref", String(200), nullable=False, default="", comment="alarm, notification, action or report id"),
     Column("drill", Boolean, nullable=False, default=False),
+    Column("drill_run_id", BigInteger, nullable=True, comment=DRILL_RUN_COMMENT),
     Index("ix_incident_events_incident", "incident_id", "time"),
 )
 
@@ -193,7 +202,9 @@ notifications = Table(
     Column("acknowledged_at", Float, nullable=True),
     Column("acknowledged_by", String(64), nullable=True),
     Column("drill", Boolean, nullable=False, default=False),
+    Column("drill_run_id", BigInteger, nullable=True, comment=DRILL_RUN_COMMENT),
     Index("ix_notifications_due", "state", "next_attempt_at"),
+    Index("ix_notifications_drill_run", "drill_run_id"),
 )
 
 users = Table(
@@ -229,6 +240,12 @@ drill_runs = Table(
     Column("sim_end", Float, nullable=True),
     Column("status", String(16), nullable=False, comment="running/finished/failed"),
     Column("report", Text, nullable=True, comment="JSON drill report"),
+    Column(
+        "heartbeat_at",
+        Float,
+        nullable=True,
+        comment="wall time the replay last said it is alive (revision 0003); a stale running row is a crashed replay",
+    ),
 )
 
 checkpoints = Table(

@@ -75,12 +75,22 @@ class StoreWriter:
     """Accepts writes without waiting and commits them in the background, in arrival order."""
 
     def __init__(
-        self, engine: AsyncEngine, sensor_ids: Sequence[str], metrics: Metrics, *, drill: bool = False
+        self,
+        engine: AsyncEngine,
+        sensor_ids: Sequence[str],
+        metrics: Metrics,
+        *,
+        drill: bool = False,
+        drill_run_id: int | None = None,
     ) -> None:
         self._engine = engine
         self._sensor_ids = list(sensor_ids)
         self._metrics = metrics
         self._drill = drill
+        # A drill's rows (all but readings and checklist items) name their run; live rows leave the column null.
+        self._marks: dict[str, Any] = (
+            {"drill": drill} if drill_run_id is None else {"drill": drill, "drill_run_id": drill_run_id}
+        )
         self._pending = WriteGroup()
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
@@ -136,7 +146,7 @@ class StoreWriter:
 
     def add_notification(self, row: dict[str, Any]) -> None:
         """Queue an outbox row; a row whose idempotency key is already stored is skipped (never sent twice)."""
-        self._pending.insert_once.setdefault(notifications, []).append({**row, "drill": self._drill})
+        self._pending.insert_once.setdefault(notifications, []).append({**row, **self._marks})
         self._signal()
 
     def add_notification_intent(self, intent: NotificationIntent, now: float) -> None:
@@ -155,7 +165,7 @@ class StoreWriter:
         self._signal()
 
     def _insert(self, table: Table, row: dict[str, Any], *, drill_column: bool = True) -> None:
-        self._pending.inserts.setdefault(table, []).append({**row, "drill": self._drill} if drill_column else row)
+        self._pending.inserts.setdefault(table, []).append({**row, **self._marks} if drill_column else row)
         self._signal()
 
     def _update(self, table: Table, row_id: int, changes: dict[str, Any]) -> None:

@@ -107,7 +107,7 @@ async def test_migration_converts_stored_readings_both_ways(db_url: str) -> None
         for i in range(2500)
     ]
     try:
-        await migrate(engine, "0002")
+        await migrate(engine, "0003")
         async with engine.begin() as connection:
             await connection.execute(sa.insert(old), rows)
         await migrate(engine)
@@ -120,7 +120,7 @@ async def test_migration_converts_stored_readings_both_ways(db_url: str) -> None
         assert live.value.tolist() == [r["value"] for r in expected_live]
         assert live.flags.tolist() == [r["flags"] for r in expected_live]
         assert drill.time.tolist() == [r["time"] for r in rows if r["drill"]]
-        await downgrade(engine, "0002")
+        await downgrade(engine, "0003")
         async with engine.connect() as connection:
             back = (
                 await connection.execute(

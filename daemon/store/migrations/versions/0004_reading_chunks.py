@@ -1,7 +1,7 @@
 """Readings move from one row each to chunks of packed arrays (``reading_chunks``); stored readings are converted.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 
 Format 1 is written out here rather than imported, so this migration keeps meaning what it
 meant when later versions change the code.
@@ -14,8 +14,8 @@ import numpy as np
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,127 @@
+"""Drill pages go to drill routes, and only there.
+
+In a drill the plan engine still pages roles from the roster, but ``AlarmFlow`` records those pages on the console
+only (addressed ``drill:<address>``, never sent), so a drill never reaches a real person's phone. This router
+addresses each incident page of a drill also to the recipients of the drill routes (``notify.routes`` with
+``drill = true``) that match it, so a drill exercises real delivery: to drill destinations only, every message
+marked DRILL / 演练 on its first line. A page matches a drill route when its tier is at least the route's
+``min_priority`` (blue ≥ low, yellow ≥ medium, orange ≥ high, red = urgent) and, where the route names kinds or zones,
+one of the page's alarms is of such a kind or in such a zone.
+
+Single-alarm pages are left to the direct alarm routes (``AlarmNotifier`` with ``drill=True``), which send the
+same alarm to the same drill routes with its full facts; routing both would page the drill room twice.
+"""
+
+from __future__ import annotations
+
+from daemon.alarm_flow import QueuedPage
+from daemon.errors import ConfigError
+from daemon.notify.config import PRIORITY_RANK, NotifyConfig, Recipient
+from daemon.notify.model import AlertFacts, NotificationIntent
+from daemon.notify.routes import IntentSink
+from plans.incident import NotificationKind
+from plans.roster import Roster
+from rules.sensor_table import SensorTable
+
+PRIORITY_OF_TIER = {"blue": "low", "yellow": "medium", "orange": "high", "red": "urgent"}
+
+
+def roster_conflicts(config: NotifyConfig, roster: Roster) -> list[str]:
+    """Drill destinations that are also a roster channel: a drill must never reach the people on duty."""
+    roster_targets: dict[tuple[str, str], str] = {
+        (channel.type, channel.address): person.id for person in roster.people for channel in person.channels
+    }
+    return [
+        f"notify: the drill destination {kind} {where} is also a roster channel of {roster_targets[(kind, where)]}; "
+        "give drills their own destination"
+        for kind, where in sorted(config.drill_targets())
+        if (kind, where) in roster_targets
+    ]
+
+
+def check_drill_destinations(config: NotifyConfig, roster: Roster) -> None:
+    """Raise ``ConfigError`` when a drill destination is a roster channel (live routes are checked by the config)."""
+    issues = roster_conflicts(config, roster)
+    if issues:
+        raise ConfigError(issues)
+
+
+class DrillPageRouter:
+    """Page listener of a drill's alarm flow: queues each incident page for the matching drill routes."""
+
+    def __init__(self, config: NotifyConfig, table: SensorTable, sink: IntentSink, *, key_prefix: str) -> None:
+        self._config = config
+        self._table = table
+        self._sink = sink
+        self._key_prefix = key_prefix  # the drill run, so keys of two runs of one recording differ
+
+    def page_queued(self, queued: QueuedPage) -> None:
+        """Queue the page's drill deliveries with its console rows (same commit)."""
+        page = queued.page
+        if not page.drill or page.kind is NotificationKind.ALARM:
+            return
+        recipients = self.recipients(queued)
+        if not recipients:
+            return
+        self._sink.add_notification_intent(
+            NotificationIntent(
+                key=f"{self._key_prefix}page:{page.notification_id}",
+                event=page.kind.value,
+                facts=self._facts(queued),
+                recipients=recipients,
+                role=page.roles[0] if page.roles else None,
+                extra={
+                    "roles": list(page.roles),
+                    "would_page": [{"name": r.name, "role": r.role} for r in page.recipients],
+                },
+            ),
+            page.time,
+        )
+
+    def recipients(self, queued: QueuedPage) -> tuple[Recipient, ...]:
+        """Everyone a matching drill route names, once each, in route order."""
+        tier = queued.page.tier
+        rank = PRIORITY_RANK[PRIORITY_OF_TIER[tier.value]] if tier is not None else 0
+        kinds = {self._table.sensors[s].kind.value for s in queued.sensors}
+        zones = {self._table.zone[s] for s in queued.sensors}
+        names: dict[str, None] = {}
+        for route in self._config.drill_routes():
+            if rank < PRIORITY_RANK[route.min_priority]:
+                continue
+            if route.kinds and not kinds.intersection(route.kinds):
+                continue
+            if route.zones and not zones.intersection(route.zones):
+                continue
+            names.update(dict.fromkeys(route.recipients))
+        return tuple(self._config.person(name) for name in names)
+
+    def _facts(self, queued: QueuedPage) -> AlertFacts:
+        page, table = queued.page, self._table
+        console = self._config.console_url.rstrip("/")
+        anchor = f"#incident-{queued.incident_row}" if queued.incident_row is not None else ""
+        zones = sorted({table.zone[s] for s in queued.sensors})
+        return AlertFacts(
+            rule=page.kind.value,
+            status="resolved" if page.kind is NotificationKind.RESOLVE else "firing",
+            tier=page.tier.value if page.tier is not None else "blue",
+            priority="",
+            site=table.site.site,
+            site_name=table.site.name,
+            zone=", ".join(zones),
+            sensor_id="",
+            device_id="",
+            kind="",
+            unit="",
+            lat=None,
+            lon=None,
+            value=None,
+            level=None,
+            since=page.time,
+            ended_at=None,
+            summary=page.subject,
+            console_url=f"{console}/{anchor}",
+            alarm_id=queued.alarm_row,
+            incident_id=queued.incident_row,
+            drill=True,
+            body=page.body,
+        )
