@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 StatusListener = Callable[[DeviceStatus], None]
 # Share of the readings' lateness that the batch window may grow to.
 LATENESS_SHARE = 0.1
+# After decode workers fail, batches are decoded in place this long before the workers are tried again.
+POOL_RETRY_S = 30.0
 
 
 class Intake:
@@ -55,6 +57,7 @@ class Intake:
         self._raw: list[RawMessage] = []  # messages of the open batch, decoded when it closes
         self._pool = pool
         self._offload_min = offload_min_messages
+        self._pool_retry_at = 0.0
         # Closed batches not yet through the pipeline, oldest first: decoding in a worker, or decoded in place
         # behind one that is (batches reach the pipeline in the order they were received, whoever decodes them).
         self._in_flight: deque[tuple[list[RawMessage], asyncio.Future[DecodedBatch] | DecodedBatch]] = deque()
@@ -101,12 +104,12 @@ class Intake:
         raw, self._raw = self._raw, []
         if not raw:
             return
-        if self._pool is not None and len(raw) >= self._offload_min:
+        if self._pool is not None and len(raw) >= self._offload_min and self._clock.now() >= self._pool_retry_at:
             try:
                 future = self._pool.submit(raw)
             except Exception:  # the pool broke (a worker was killed): replace it, decode this batch here
                 log.exception("decode workers unavailable; decoding a batch of %d messages in place", len(raw))
-                self._pool.restart()
+                self._pool_failed()
             else:
                 future.add_done_callback(self._decoded)
                 self._in_flight.append((raw, future))
@@ -147,13 +150,19 @@ class Intake:
                     decoded = item.result()
                 except Exception:  # a worker died (or was stopped): decode here instead, lose nothing
                     log.exception("decode worker failed on a batch of %d messages; decoding it in place", len(raw))
-                    if self._pool is not None:
-                        self._pool.restart()
+                    self._pool_failed()
                     decoded = decode_messages(self._decoder, raw)
             else:
                 decoded = item
             self._in_flight.popleft()
             self._apply(raw, decoded)
+
+    def _pool_failed(self) -> None:
+        # Replace the workers, and decode in place for a while: workers that cannot start must not cost a failed
+        # attempt (and a logged traceback) on every batch.
+        if self._pool is not None:
+            self._pool.restart()
+        self._pool_retry_at = self._clock.now() + POOL_RETRY_S
 
     def _apply(self, raw: list[RawMessage], decoded: DecodedBatch) -> None:
         self._metrics.ingest_messages.inc(len(raw))

@@ -64,40 +64,40 @@ async def test_a_backlog_goes_through_the_worker_in_order_and_survives_a_killed_
     async with running_service(config, demo_site):
         pass  # creates the persistent session
     t0 = time.time() - 5000
-    first = mixed_messages(demo_site, prefix, 1000, t0)
-    await publish(machine_broker, first, qos=1)
+    await publish(machine_broker, mixed_messages(demo_site, prefix, 1000, t0), qos=1)
     async with running_service(config, demo_site) as service:
         pool = service.intake._pool
         assert pool is not None
 
-        async def stored() -> int:
-            await service.drain()
-            async with service.engine.connect() as connection:
-                n = len(await read_readings(connection))
-            return n if n >= 960 else 0
+        async def stored(n: int) -> int:
+            async def count() -> int:
+                await service.drain()
+                async with service.engine.connect() as connection:
+                    stored = len(await read_readings(connection))
+                return stored if stored >= n else 0
 
-        assert await eventually(stored, timeout=60) == 960
+            return await eventually(count, timeout=60)
+
+        assert await stored(960) == 960
         killed = set(pool._executor._processes)
+        old_executor = pool._executor
         for pid in killed:
             os.kill(pid, signal.SIGKILL)
-        second = mixed_messages(demo_site, prefix, 1000, t0 + 1000)
-        await publish(machine_broker, second, qos=1)
-
-        async def all_stored() -> int:
-            await service.drain()
-            async with service.engine.connect() as connection:
-                n = len(await read_readings(connection))
-            return n if n >= 1920 else 0
-
-        assert await eventually(all_stored, timeout=60) == 1920
-        assert set(pool._executor._processes) - killed
+        await publish(machine_broker, mixed_messages(demo_site, prefix, 1000, t0 + 1000), qos=1)
+        assert await stored(1920) == 1920  # decoded in place meanwhile
         assert "decoding a batch of" in caplog.text
+        assert pool._executor is not old_executor  # replaced
+        service.intake._pool_retry_at = 0.0  # rather than wait the 30 s before workers are tried again
+        await publish(machine_broker, mixed_messages(demo_site, prefix, 1000, t0 + 2000), qos=1)
+        assert await stored(2880) == 2880
+        assert set(pool._executor._processes)
+        assert not set(pool._executor._processes) & killed  # the new worker took over
         async with service.engine.connect() as connection:
             chunks = (await connection.execute(sa.select(reading_chunks).order_by(reading_chunks.c.id))).all()
             bad = (await connection.execute(quarantine.select())).all()
         online = service.intake.device_online
     # Chunks in the order they were written, unsorted: the pipeline saw the readings in the order they were sent.
     arrival = np.concatenate([decode_chunk(c.format, c.sensors, c.data, c.count).time for c in chunks])
-    assert arrival.tolist() == [t0 + i for i in range(2000) if i % 50 not in (7, 9)]
-    assert [row.reason for row in bad] == ["invalid_json"] * 40
+    assert arrival.tolist() == [t0 + i for i in range(3000) if i % 50 not in (7, 9)]
+    assert [row.reason for row in bad] == ["invalid_json"] * 60
     assert online == {demo_site.devices.index(next(d for d in demo_site.devices if d.id == "gamma-05")): True}
