@@ -100,24 +100,14 @@ class DrillPageRouter:
         console = self._config.console_url.rstrip("/")
         anchor = f"#incident-{queued.incident_row}" if queued.incident_row is not None else ""
         zones = sorted({table.zone[s] for s in queued.sensors})
-        return AlertFacts(
+        return AlertFacts.plan_page(
             rule=page.kind.value,
-            status="resolved" if page.kind is NotificationKind.RESOLVE else "firing",
+            resolved=page.kind is NotificationKind.RESOLVE,
             tier=page.tier.value if page.tier is not None else "blue",
-            priority="",
             site=table.site.site,
             site_name=table.site.name,
             zone=", ".join(zones),
-            sensor_id="",
-            device_id="",
-            kind="",
-            unit="",
-            lat=None,
-            lon=None,
-            value=None,
-            level=None,
             since=page.time,
-            ended_at=None,
             summary=page.subject,
             console_url=f"{console}/{anchor}",
             alarm_id=queued.alarm_row,

@@ -55,6 +55,51 @@ class AlertFacts:
         return dataclasses.asdict(self)
 
     @classmethod
+    def plan_page(
+        cls,
+        *,
+        rule: str,
+        resolved: bool,
+        tier: str,
+        since: float,
+        summary: str,
+        console_url: str,
+        body: str,
+        drill: bool,
+        incident_id: int | None,
+        alarm_id: int | None = None,
+        site: str = "",
+        site_name: str = "",
+        zone: str = "",
+    ) -> AlertFacts:
+        """Facts of a page from the plan engine: about an incident, so no single sensor, value or level."""
+        return cls(
+            rule=rule,
+            status="resolved" if resolved else "firing",
+            tier=tier,
+            priority="",
+            site=site,
+            site_name=site_name,
+            zone=zone,
+            sensor_id="",
+            device_id="",
+            kind="",
+            unit="",
+            lat=None,
+            lon=None,
+            value=None,
+            level=None,
+            since=since,
+            ended_at=None,
+            summary=summary,
+            console_url=console_url,
+            alarm_id=alarm_id,
+            incident_id=incident_id,
+            drill=drill,
+            body=body,
+        )
+
+    @classmethod
     def from_json(cls, data: dict[str, Any]) -> AlertFacts:
         """Inverse of ``to_json``."""
         checklist = tuple(ChecklistLine(**line) for line in data.get("checklist", ()))

@@ -94,24 +94,11 @@ def _plan_page(row: Mapping[str, Any], payload: dict[str, Any], console_url: str
     target = ChannelTarget.model_validate(
         {"type": channel, "address": address} if channel == "email" else {"type": channel, "url": address}
     )
-    facts = AlertFacts(
+    facts = AlertFacts.plan_page(
         rule=str(payload.get("kind") or row["event"]),
-        status="resolved" if payload.get("kind") == "resolve" else "firing",
+        resolved=payload.get("kind") == "resolve",
         tier=str(payload.get("tier") or "blue"),
-        priority="",
-        site="",
-        site_name="",
-        zone="",
-        sensor_id="",
-        device_id="",
-        kind="",
-        unit="",
-        lat=None,
-        lon=None,
-        value=None,
-        level=None,
         since=float(row["created_at"]),
-        ended_at=None,
         summary=str(payload.get("subject") or ""),
         console_url=f"{console_url.rstrip('/')}/#incident-{row['incident_id']}" if row["incident_id"] else console_url,
         incident_id=None if row["incident_id"] is None else int(row["incident_id"]),

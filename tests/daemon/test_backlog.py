@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
 from daemon.clock import ManualClock
-from daemon.config import AlarmConfig, ServiceConfig
+from daemon.config import ServiceConfig
 from daemon.metrics import Metrics
+from daemon.pipeline import Pipeline
 from daemon.processing import AlarmSetup, build_intake, build_pipeline
 from daemon.store.engine import create_engine, migrate
 from daemon.store.writer import StoreWriter
@@ -19,55 +22,27 @@ from rules.sensor_table import SensorTable
 from rules.site import Site
 from tests.helpers import senml
 
-
-async def test_hour_old_backlog_is_neither_offline_nor_skewed(sqlite_url: str, demo_site: Site) -> None:
-    """Devices that delivered an hour of buffered readings just now are online, and their clocks are fine."""
-    table = SensorTable.build(demo_site)
-    now = 1_800_000_000.0
-    clock = ManualClock(now)
-    engine = create_engine(sqlite_url)
-    metrics = Metrics(CollectorRegistry())
-    try:
-        await migrate(engine)
-        writer = StoreWriter(engine, [s.id for s in table.sensors], metrics)
-        task = asyncio.create_task(writer.run())
-        pipeline = await build_pipeline(
-            engine, table, AlarmSetup.load(AlarmConfig()), writer, metrics, clock, drill=False
-        )
-        gamma = [i for i, s in enumerate(table.sensors) if s.kind.value == "gamma_dose_rate"]
-        times = np.arange(now - 3600, now - 1800, 60.0)
-        rng = np.random.default_rng(3)
-        sensors = np.repeat(np.array(gamma, np.int32), times.shape[0])
-        batch = ReadingBatch(
-            sensors,
-            np.tile(times, len(gamma)),
-            90 + 5 * rng.random(sensors.shape[0]),
-            np.zeros(sensors.shape[0], np.uint16),
-        )
-        pipeline.process(batch)
-        pipeline.tick(now + 1)
-        on = pipeline.flow.state.conditions_on
-        assert not [key for key in on if key[0] == "quality.offline"]
-        assert not [key for key in on if key[0] == "quality.clock_skew"]
-        assert not (pipeline.latest_flags[gamma] & FLAG_CLOCK_SKEW).any()
-        # Silence from now on is noticed: three report intervals later, the stations are offline.
-        pipeline.tick(now + 4 * 60)
-        offline = {sensor for condition, sensor in on if condition == "quality.offline"}
-        assert offline == set(gamma)
-        writer.close()
-        await task
-    finally:
-        await engine.dispose()
+NOW = 1_800_000_000.0
 
 
-async def test_batch_window_grows_while_readings_arrive_late_and_shrinks_when_they_catch_up(
-    sqlite_url: str, demo_site: Site
-) -> None:
-    """A backlog is drained in big batches; fresh readings go back to the short window (alarm latency)."""
+@dataclass
+class LivePipeline:
+    """A live pipeline on a real SQLite file, on a manual clock."""
+
+    config: ServiceConfig
+    table: SensorTable
+    pipeline: Pipeline
+    writer: StoreWriter
+    metrics: Metrics
+    clock: ManualClock
+
+
+@pytest.fixture
+async def live(sqlite_url: str, demo_site: Site) -> AsyncIterator[LivePipeline]:
+    """The live pipeline with its writer running; stopped and committed afterwards."""
     config = ServiceConfig()
     table = SensorTable.build(demo_site)
-    now = 1_800_000_000.0
-    clock = ManualClock(now)
+    clock = ManualClock(NOW)
     engine = create_engine(sqlite_url)
     metrics = Metrics(CollectorRegistry())
     try:
@@ -77,30 +52,68 @@ async def test_batch_window_grows_while_readings_arrive_late_and_shrinks_when_th
         pipeline = await build_pipeline(
             engine, table, AlarmSetup.load(config.alarms), writer, metrics, clock, drill=False
         )
-        intake = build_intake(config, pipeline, writer, metrics, clock)
-        base, late = config.ingest.batch_max_delay_s, config.ingest.batch_max_delay_late_s
-        window = metrics.registry.get_sample_value
-
-        def deliver(lateness: float) -> float:
-            for device in ("gamma-01", "gamma-02", "gamma-03"):
-                payload = senml(device, [("dose_rate", 90.0, "nSv/h")], now - lateness)
-                intake.accept(f"hazwatch/{demo_site.site}/{device}", payload, clock.now())
-            intake.flush()
-            return intake.batch_window
-
-        assert deliver(0.05) == base
-        assert deliver(3600.0) == late  # an outage's backlog: as big as allowed
-        assert window("hazwatch_ingest_batch_window_seconds") == late
-        assert deliver(1.5) == pytest.approx(0.15)  # catching up: a tenth of the lateness
-        assert deliver(0.1) == base
-        assert window("hazwatch_ingest_batch_window_seconds") == base
-        drill = build_intake(config, pipeline, writer, metrics, clock, adapt_to_lateness=False)
-        drill.accept(
-            f"hazwatch/{demo_site.site}/gamma-01", senml("gamma-01", [("dose_rate", 90.0, None)], now - 3600), now
-        )
-        drill.flush()
-        assert drill.batch_window == base  # replays keep their windows: batch boundaries stay reproducible
+        yield LivePipeline(config, table, pipeline, writer, metrics, clock)
         writer.close()
         await task
     finally:
         await engine.dispose()
+
+
+async def test_hour_old_backlog_is_neither_offline_nor_skewed(live: LivePipeline) -> None:
+    """Devices that delivered an hour of buffered readings just now are online, and their clocks are fine."""
+    table, pipeline, now = live.table, live.pipeline, NOW
+    gamma = [i for i, s in enumerate(table.sensors) if s.kind.value == "gamma_dose_rate"]
+    times = np.arange(now - 3600, now - 1800, 60.0)
+    rng = np.random.default_rng(3)
+    sensors = np.repeat(np.array(gamma, np.int32), times.shape[0])
+    batch = ReadingBatch(
+        sensors,
+        np.tile(times, len(gamma)),
+        90 + 5 * rng.random(sensors.shape[0]),
+        np.zeros(sensors.shape[0], np.uint16),
+    )
+    pipeline.process(batch)
+    pipeline.tick(now + 1)
+    on = pipeline.flow.state.conditions_on
+    assert not [key for key in on if key[0] == "quality.offline"]
+    assert not [key for key in on if key[0] == "quality.clock_skew"]
+    assert not (pipeline.latest_flags[gamma] & FLAG_CLOCK_SKEW).any()
+    # Silence from now on is noticed: three report intervals later, the stations are offline.
+    pipeline.tick(now + 4 * 60)
+    offline = {sensor for condition, sensor in on if condition == "quality.offline"}
+    assert offline == set(gamma)
+
+
+async def test_batch_window_grows_while_readings_arrive_late_and_shrinks_when_they_catch_up(
+    live: LivePipeline, demo_site: Site
+) -> None:
+    """A backlog is drained in big batches; fresh readings go back to the short window (alarm latency)."""
+    config, pipeline, writer, metrics, clock, now = (
+        live.config,
+        live.pipeline,
+        live.writer,
+        live.metrics,
+        live.clock,
+        NOW,
+    )
+    intake = build_intake(config, pipeline, writer, metrics, clock)
+    base, late = config.ingest.batch_max_delay_s, config.ingest.batch_max_delay_late_s
+    window = metrics.registry.get_sample_value
+
+    def deliver(lateness: float) -> float:
+        for device in ("gamma-01", "gamma-02", "gamma-03"):
+            payload = senml(device, [("dose_rate", 90.0, "nSv/h")], now - lateness)
+            intake.accept(f"hazwatch/{demo_site.site}/{device}", payload, clock.now())
+        intake.flush()
+        return intake.batch_window
+
+    assert deliver(0.05) == base
+    assert deliver(3600.0) == late  # an outage's backlog: as big as allowed
+    assert window("hazwatch_ingest_batch_window_seconds") == late
+    assert deliver(1.5) == pytest.approx(0.15)  # catching up: a tenth of the lateness
+    assert deliver(0.1) == base
+    assert window("hazwatch_ingest_batch_window_seconds") == base
+    drill = build_intake(config, pipeline, writer, metrics, clock, adapt_to_lateness=False)
+    drill.accept(f"hazwatch/{demo_site.site}/gamma-01", senml("gamma-01", [("dose_rate", 90.0, None)], now - 3600), now)
+    drill.flush()
+    assert drill.batch_window == base  # replays keep their windows: batch boundaries stay reproducible
