@@ -191,6 +191,17 @@ def active_conditions(pipeline: Pipeline, now: float) -> list[ConditionEvents]:
     return out
 
 
+def _decode_pool(spec: DecoderSpec, workers: int) -> DecodePool | None:
+    """Worker processes for big batches, or None: decoding in place when the platform cannot start them."""
+    if not workers:
+        return None
+    try:
+        return DecodePool(spec, workers)
+    except (OSError, ImportError, ValueError) as exc:  # e.g. no /dev/shm for multiprocessing's semaphores
+        log.warning("cannot start decode workers (%s): every batch is decoded in the service process", exc)
+        return None
+
+
 def build_intake(
     config: ServiceConfig,
     pipeline: Pipeline,
@@ -221,7 +232,7 @@ def build_intake(
         batch_max_delay_s=batch_max_delay_s or config.ingest.batch_max_delay_s,
         batch_max_delay_late_s=config.ingest.batch_max_delay_late_s if adapt_to_lateness else None,
         quarantine_log_interval_s=config.ingest.quarantine_log_interval_s,
-        pool=DecodePool(spec, workers) if workers else None,
+        pool=_decode_pool(spec, workers),
         offload_min_messages=config.ingest.decode_offload_min_messages,
     )
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from daemon import processing
 from daemon.decode_pool import DecodePool, DecoderSpec, RawMessage, decode_messages
 from daemon.store.reading_chunks import decode_chunk, read_readings
 from daemon.store.schema import quarantine, reading_chunks
@@ -101,3 +102,18 @@ async def test_a_backlog_goes_through_the_worker_in_order_and_survives_a_killed_
     assert arrival.tolist() == [t0 + i for i in range(3000) if i % 50 not in (7, 9)]
     assert [row.reason for row in bad] == ["invalid_json"] * 60
     assert online == {demo_site.devices.index(next(d for d in demo_site.devices if d.id == "gamma-05")): True}
+
+
+def test_a_platform_without_worker_processes_decodes_in_place(
+    demo_site: Site, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No /dev/shm (some containers): the service starts anyway and says it decodes in its own process."""
+
+    def refuse(*_args: object) -> DecodePool:
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(processing, "DecodePool", refuse)
+    spec = DecoderSpec(demo_site, "hazwatch", 4096, 300.0, 7 * 86400.0)
+    assert processing._decode_pool(spec, 1) is None
+    assert "decoded in the service process" in caplog.text
+    assert processing._decode_pool(spec, 0) is None
