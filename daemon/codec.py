@@ -116,10 +116,10 @@ class SenmlDecoder:
         self._max_future = max_future_skew_s
         self._max_past = max_past_age_s
         self._conversions: dict[tuple[int, str], tuple[float, float]] = {}
-        # Per device: (base name, name, unit as sent) -> (sensor, scale, offset, range min, range max), filled
+        # Per device: (base name, name, unit as sent) -> (sensor, scale, offset, full name), filled
         # the first time a numeric record of that shape decodes cleanly. Devices repeat the same names and
         # units in every message, so later records skip name resolution and unit checks.
-        self._known: dict[str, dict[tuple[str, object, object], tuple[int, float, float, float, float]]] = {}
+        self._known: dict[str, dict[tuple[str, object, object], tuple[int, float, float, str]]] = {}
         self._kinds = [KINDS_BY_CODE[code] for code in table.kind.tolist()]
         self._range_min = table.range_min.tolist()
         self._range_max = table.range_max.tolist()
@@ -207,6 +207,7 @@ class SenmlDecoder:
             out.flags.append,
         )
         known = self._known.setdefault(device_id, {})
+        nan = math.nan
         for position, record in enumerate(records):
             if type(record) is not dict:
                 problems.setdefault(Reason.INVALID_SENML, []).append(f"record {position} is not an object")
@@ -234,90 +235,82 @@ class SenmlDecoder:
                 hit = known.get((base_name, name, sent_unit))
             except TypeError:  # an unhashable name or unit: the full checks below explain it
                 hit = None
+            value = nan
             if hit is not None:
                 raw = record.get("v")
                 kind_of_raw = type(raw)
-                t = record.get("t", 0.0)
-                kind_of_t = type(t)
-                if (kind_of_raw is float or kind_of_raw is int) and (kind_of_t is float or kind_of_t is int):
-                    number, scale, offset, low, high = hit
+                if kind_of_raw is float or kind_of_raw is int:
+                    sensor, scale, offset, full_name = hit
                     try:
                         value = raw * scale + offset  # type: ignore[operator]  # checked int/float just above
-                        time = base_time + t
-                    except OverflowError:  # an integer beyond any float: the full checks report it
-                        value = time = math.nan
-                    if value - value == 0.0 and time - time == 0.0:
-                        if -RELATIVE_TIME_LIMIT < time < RELATIVE_TIME_LIMIT:
-                            time += received
-                        if earliest <= time <= latest:
-                            flags = FLAG_CLOCK_SKEW_INT if time > skew_limit else 0
-                            if not low <= value <= high:
-                                flags |= FLAG_OUT_OF_RANGE_INT
-                            out_sensor(number)
-                            out_time(time)
-                            out_value(value)
-                            out_flags(flags)
-                            continue
-                # Anything unusual about this record: the full checks below classify it.
-            if type(name) is not str:
-                problems.setdefault(Reason.INVALID_SENML, []).append(f"record {position}: n is not a string")
-                continue
-            full_name = base_name + name if base_name else name
-            if full_name.startswith(head_colon) or full_name.startswith(head_slash):
-                full_name = full_name[len(head_colon) :]
-            sensor = lookup.get((device_id, full_name))
-            if sensor is None:
-                if full_name in STATUS_FLAGS:
-                    vb = record.get("vb")
-                    if type(vb) is not bool:
+                    except OverflowError:
+                        value = math.nan  # an integer beyond any float: the full checks report it
+            if value - value != 0.0:
+                # No remembered shape, or something unusual about the value (nan, inf, not a number, a boolean
+                # sensor): the full checks resolve the name, convert the unit and say what is wrong.
+                if type(name) is not str:
+                    problems.setdefault(Reason.INVALID_SENML, []).append(f"record {position}: n is not a string")
+                    continue
+                full_name = base_name + name if base_name else name
+                if full_name.startswith(head_colon) or full_name.startswith(head_slash):
+                    full_name = full_name[len(head_colon) :]
+                found = lookup.get((device_id, full_name))
+                if found is None:
+                    if full_name in STATUS_FLAGS:
+                        vb = record.get("vb")
+                        if type(vb) is not bool:
+                            problems.setdefault(Reason.INVALID_SENML, []).append(
+                                f"record {position}: {full_name} needs vb"
+                            )
+                        elif vb:
+                            message_flags |= int(STATUS_FLAGS[full_name])
+                    else:
+                        problems.setdefault(Reason.UNKNOWN_SENSOR, []).append(f"{device_id}/{full_name!r}")
+                    continue
+                sensor = found
+                if is_boolean[sensor]:
+                    raw = record.get("vb", record.get("v"))
+                    if type(raw) is bool:
+                        value = 1.0 if raw else 0.0
+                    elif _is_number(raw) and raw in (0, 1):
+                        value = float(raw)
+                    else:
                         problems.setdefault(Reason.INVALID_SENML, []).append(f"record {position}: {full_name} needs vb")
-                    elif vb:
-                        message_flags |= int(STATUS_FLAGS[full_name])
+                        continue
                 else:
-                    problems.setdefault(Reason.UNKNOWN_SENSOR, []).append(f"{device_id}/{full_name!r}")
-                continue
-            if is_boolean[sensor]:
-                raw = record.get("vb", record.get("v"))
-                if type(raw) is bool:
-                    value = 1.0 if raw else 0.0
-                elif _is_number(raw) and raw in (0, 1):
-                    value = float(raw)
-                else:
-                    problems.setdefault(Reason.INVALID_SENML, []).append(f"record {position}: {full_name} needs vb")
-                    continue
-            else:
-                raw = record.get("v")
-                kind_of_raw = type(raw)
-                if kind_of_raw is not float and kind_of_raw is not int:
-                    problems.setdefault(Reason.INVALID_SENML, []).append(
-                        f"record {position}: {full_name} v is {kind_of_raw.__name__}, not a number"
-                    )
-                    continue
-                try:
-                    value = float(raw)  # type: ignore[arg-type]  # checked int/float just above
-                except OverflowError:
-                    value = math.inf  # an integer beyond any float
-                if value - value != 0.0:  # nan or inf, without a function call
-                    problems.setdefault(Reason.NON_FINITE_VALUE, []).append(f"record {position}: {full_name}={raw}")
-                    continue
-                # A device that omits `u` is taken to send its declared unit.
-                unit = sent_unit
-                if unit is None:
-                    unit = declared_units[sensor]
-                factor = (1.0, 0.0)
-                if unit != declared_units[sensor] or rescaled[sensor]:
-                    converted = self._conversion(sensor, unit)
-                    if converted is None:
-                        problems.setdefault(Reason.UNKNOWN_UNIT, []).append(
-                            f"record {position}: {full_name} unit {unit!r} for {self._kinds[sensor].value}"
+                    raw = record.get("v")
+                    kind_of_raw = type(raw)
+                    if kind_of_raw is not float and kind_of_raw is not int:
+                        problems.setdefault(Reason.INVALID_SENML, []).append(
+                            f"record {position}: {full_name} v is {kind_of_raw.__name__}, not a number"
                         )
                         continue
-                    factor = converted
-                    value = value * factor[0] + factor[1]
-                if type(sent_unit) is str or sent_unit is None:
-                    known[(base_name, name, sent_unit)] = (sensor, *factor, range_min[sensor], range_max[sensor])
+                    try:
+                        value = float(raw)  # type: ignore[arg-type]  # checked int/float just above
+                    except OverflowError:
+                        value = math.inf  # an integer beyond any float
+                    if value - value != 0.0:  # nan or inf, without a function call
+                        problems.setdefault(Reason.NON_FINITE_VALUE, []).append(f"record {position}: {full_name}={raw}")
+                        continue
+                    # A device that omits `u` is taken to send its declared unit.
+                    unit = sent_unit
+                    if unit is None:
+                        unit = declared_units[sensor]
+                    factor = (1.0, 0.0)
+                    if unit != declared_units[sensor] or rescaled[sensor]:
+                        converted = self._conversion(sensor, unit)
+                        if converted is None:
+                            problems.setdefault(Reason.UNKNOWN_UNIT, []).append(
+                                f"record {position}: {full_name} unit {unit!r} for {self._kinds[sensor].value}"
+                            )
+                            continue
+                        factor = converted
+                        value = value * factor[0] + factor[1]
+                    if type(sent_unit) is str or sent_unit is None:
+                        known[(base_name, name, sent_unit)] = (sensor, *factor, full_name)
             t = record.get("t", 0.0)
-            if type(t) is not float and type(t) is not int:
+            kind_of_t = type(t)
+            if kind_of_t is not float and kind_of_t is not int:
                 problems.setdefault(Reason.INVALID_SENML, []).append(f"record {position}: t is not a number")
                 continue
             try:
