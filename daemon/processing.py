@@ -210,9 +210,13 @@ def build_intake(
     clock: Clock,
     *,
     batch_max_delay_s: float | None = None,
-    adapt_to_lateness: bool = True,
+    live: bool = True,
 ) -> Intake:
-    """The codec and batching in front of a pipeline, as configured (live runs and drills alike)."""
+    """The codec and batching in front of a pipeline, as configured (live runs and drills alike).
+
+    ``live=False`` (replays): fixed batch windows and decoding in place, so a replay's batches go through in
+    exactly the same way every time.
+    """
     spec = DecoderSpec(
         pipeline.table.site,
         config.mqtt.topic_prefix,
@@ -220,8 +224,7 @@ def build_intake(
         config.ingest.max_future_skew_s,
         config.ingest.max_past_age_s,
     )
-    # Live only: a replay decodes in place, so its batches go through in exactly the same way every time.
-    workers = config.ingest.decode_workers if adapt_to_lateness else 0
+    workers = config.ingest.decode_workers if live else 0
     return Intake(
         spec.build(pipeline.table),
         pipeline,
@@ -230,7 +233,7 @@ def build_intake(
         clock,
         batch_max_messages=config.ingest.batch_max_messages,
         batch_max_delay_s=batch_max_delay_s or config.ingest.batch_max_delay_s,
-        batch_max_delay_late_s=config.ingest.batch_max_delay_late_s if adapt_to_lateness else None,
+        batch_max_delay_late_s=config.ingest.batch_max_delay_late_s if live else None,
         quarantine_log_interval_s=config.ingest.quarantine_log_interval_s,
         pool=_decode_pool(spec, workers),
         offload_min_messages=config.ingest.decode_offload_min_messages,
@@ -281,6 +284,6 @@ async def build_drill_chain(
     return DrillChain(
         writer,
         pipeline,
-        build_intake(config, pipeline, writer, metrics, clock, batch_max_delay_s=window, adapt_to_lateness=False),
+        build_intake(config, pipeline, writer, metrics, clock, batch_max_delay_s=window, live=False),
         setup,
     )

@@ -113,7 +113,7 @@ async def test_batch_window_grows_while_readings_arrive_late_and_shrinks_when_th
     assert deliver(1.5) == pytest.approx(0.15)  # catching up: a tenth of the lateness
     assert deliver(0.1) == base
     assert window("hazwatch_ingest_batch_window_seconds") == base
-    drill = build_intake(config, pipeline, writer, metrics, clock, adapt_to_lateness=False)
+    drill = build_intake(config, pipeline, writer, metrics, clock, live=False)
     drill.accept(f"hazwatch/{demo_site.site}/gamma-01", senml("gamma-01", [("dose_rate", 90.0, None)], now - 3600), now)
     drill.flush()
     assert drill.batch_window == base  # replays keep their windows: batch boundaries stay reproducible
