@@ -97,6 +97,14 @@ def _limit(request: web.Request) -> int:
     return int(raw)
 
 
+def _only(request: web.Request, subset: str) -> bool:
+    """``?state=``: True for ``subset`` only, False for ``all`` (the default); anything else is a 400."""
+    state = request.query.get("state", "all")
+    if state not in ("all", subset):
+        raise InvalidRequest(f"state must be '{subset}' or 'all'")
+    return state == subset
+
+
 def _publish(context: ApiContext, type_: str, row: dict[str, Any], user: User) -> None:
     context.bus.publish(type_, {"row": _jsonable(row), "actor": user.name})
 
@@ -111,10 +119,7 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
 async def get_alarms(request: web.Request) -> web.Response:
     """Active alarms, then recent ones: ``?state=active`` for active only, ``?limit=N`` (1-1000)."""
     await may_read(request)
-    state = request.query.get("state", "all")
-    if state not in ("all", "active"):
-        raise InvalidRequest("state must be 'active' or 'all'")
-    rows = await queries.list_alarms(request.app[ENGINE], active_only=state == "active", limit=_limit(request))
+    rows = await queries.list_alarms(request.app[ENGINE], active_only=_only(request, "active"), limit=_limit(request))
     for row in rows:
         row["active"] = row["cleared_at"] is None
     return web.json_response({"alarms": rows})
@@ -129,10 +134,7 @@ async def get_alarm(request: web.Request) -> web.Response:
 async def get_incidents(request: web.Request) -> web.Response:
     """Incidents, open first; ``?state=open`` for open only."""
     await may_read(request)
-    state = request.query.get("state", "all")
-    if state not in ("all", "open"):
-        raise InvalidRequest("state must be 'open' or 'all'")
-    rows = await reads.list_incidents(request.app[ENGINE], open_only=state == "open", limit=_limit(request))
+    rows = await reads.list_incidents(request.app[ENGINE], open_only=_only(request, "open"), limit=_limit(request))
     return web.json_response({"incidents": rows})
 
 
@@ -145,11 +147,8 @@ async def get_incident(request: web.Request) -> web.Response:
 async def get_notifications(request: web.Request) -> web.Response:
     """Recent notifications; ``?state=unacknowledged`` for those still awaiting an acknowledgement."""
     await may_read(request)
-    state = request.query.get("state", "all")
-    if state not in ("all", "unacknowledged"):
-        raise InvalidRequest("state must be 'unacknowledged' or 'all'")
     rows = await reads.list_notifications(
-        request.app[ENGINE], unacknowledged_only=state == "unacknowledged", limit=_limit(request)
+        request.app[ENGINE], unacknowledged_only=_only(request, "unacknowledged"), limit=_limit(request)
     )
     return web.json_response({"notifications": rows})
 
