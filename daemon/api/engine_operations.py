@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.alarm_flow import AlarmFlow
 from daemon.api.errors import Conflict, InvalidRequest, NotFound
-from daemon.api.operations import StoreOperations
+from daemon.api.operations import StoreOperations, check_shelve_request
 from daemon.store.schema import alarms, incidents, notifications
 from daemon.store.writer import StoreWriter
 from plans.errors import IncidentActionError, UnknownIncidentError
@@ -107,10 +107,7 @@ class EngineOperations(StoreOperations):
         self, alarm_id: int, actor: str, now: float, duration_s: float, reason: str
     ) -> dict[str, Any]:
         """Shelve through the alarm book (it enforces its own maximum and what may be shelved)."""
-        if duration_s <= 0:
-            raise InvalidRequest("duration_s must be positive")
-        if not reason.strip():
-            raise InvalidRequest("shelving needs a reason")
+        check_shelve_request(duration_s, reason)
         book = self._flow().state.book
         try:
             return await self._on_alarm(alarm_id, now, lambda key: book.shelve(key, actor, reason, duration_s, now))

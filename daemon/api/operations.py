@@ -35,6 +35,14 @@ RESPONSE_LEVELS = ("I", "II", "III", "IV")
 ACTIVE_STATES = (AlarmState.ACTIVE_UNACK.value, AlarmState.ACTIVE_ACKED.value)
 
 
+def check_shelve_request(duration_s: float, reason: str) -> None:
+    """A shelve request needs a positive duration and a reason (ISA-18.2: shelving is documented)."""
+    if duration_s <= 0:
+        raise InvalidRequest("duration_s must be positive")
+    if not reason.strip():
+        raise InvalidRequest("shelving needs a reason")
+
+
 class Operations(Protocol):
     """Actions on alarms, notifications, sensors and incidents."""
 
@@ -187,10 +195,7 @@ class StoreOperations:
         self, alarm_id: int, actor: str, now: float, duration_s: float, reason: str
     ) -> dict[str, Any]:
         """Shelve an active alarm until ``now + duration_s``."""
-        if duration_s <= 0:
-            raise InvalidRequest("duration_s must be positive")
-        if not reason.strip():
-            raise InvalidRequest("shelving needs a reason")
+        check_shelve_request(duration_s, reason)
         return await self._alarm_change(
             alarm_id,
             actor,
