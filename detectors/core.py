@@ -106,9 +106,9 @@ class DetectionCore:
             score[anomalous] = part_score
             events += part_events
 
-        gamma = kind == GAMMA
-        if gamma.any():
-            rain = kind == RAIN
+        gamma, rain = kind == GAMMA, kind == RAIN
+        has_gamma = gamma.any()
+        if has_gamma or rain.any():
             part_score, part_events = self.gamma.process(
                 sorted_batch.subset(gamma),
                 value[gamma],
@@ -117,18 +117,9 @@ class DetectionCore:
                 value[rain],
                 valid[rain],
             )
-            score[gamma] = np.maximum(score[gamma], part_score)
-            events += part_events
-        elif (kind == RAIN).any():
-            rain = kind == RAIN
-            self.gamma.process(
-                sorted_batch.subset(gamma),
-                value[gamma],
-                valid[gamma],
-                sorted_batch.subset(rain),
-                value[rain],
-                valid[rain],
-            )
+            if has_gamma:  # rain alone only moves the washout state on: nothing to score, no event to take
+                score[gamma] = np.maximum(score[gamma], part_score)
+                events += part_events
 
         gas = kind == GAS
         if gas.any():
