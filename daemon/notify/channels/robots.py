@@ -31,13 +31,20 @@ def signed_url(url: str, timestamp_ms: int, key: str) -> str:
     return f"{url}{joiner}timestamp={timestamp_ms}&sign={dingtalk_sign(timestamp_ms, key)}"
 
 
-class WecomChannel:
-    """WeCom group robot, markdown message."""
+class _GroupRobot:
+    """What both robots share: the HTTP poster (closed by its owner), the environment for ``${VAR}``, local time."""
 
     def __init__(self, poster: HttpPoster, environ: Mapping[str, str], utc_offset_h: float) -> None:
         self._poster = poster
         self._environ = environ
         self._utc_offset_h = utc_offset_h
+
+    async def close(self) -> None:
+        """Nothing of its own to close."""
+
+
+class WecomChannel(_GroupRobot):
+    """WeCom group robot, markdown message."""
 
     async def send(self, delivery: Delivery) -> None:
         """Deliver one message; a non-zero errcode is a failure."""
@@ -46,17 +53,9 @@ class WecomChannel:
         text = await self._poster.post_json(expand(delivery.target.url or "", self._environ), document)
         robot_errcode(text, "wecom")
 
-    async def close(self) -> None:
-        """Nothing of its own to close."""
 
-
-class DingtalkChannel:
+class DingtalkChannel(_GroupRobot):
     """DingTalk group robot, markdown message, signed when the target names a secret."""
-
-    def __init__(self, poster: HttpPoster, environ: Mapping[str, str], utc_offset_h: float) -> None:
-        self._poster = poster
-        self._environ = environ
-        self._utc_offset_h = utc_offset_h
 
     async def send(self, delivery: Delivery) -> None:
         """Deliver one message; a non-zero errcode is a failure."""
@@ -71,6 +70,3 @@ class DingtalkChannel:
             url = signed_url(url, int(delivery.now * 1000), key)
         text = await self._poster.post_json(url, document)
         robot_errcode(text, "dingtalk")
-
-    async def close(self) -> None:
-        """Nothing of its own to close."""
