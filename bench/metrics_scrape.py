@@ -20,10 +20,10 @@ from prometheus_client.exposition import generate_latest
 
 from daemon.clock import ManualClock
 from daemon.config import DEFAULT_SITE
-from daemon.metric_sources import MetricSources
-from daemon.metrics import Metrics
-from daemon.sensor_metrics import SensorCollector, SensorStateCollector, SiteCollector
-from daemon.status_metrics import StatusCollector
+from daemon.metrics.instruments import Metrics
+from daemon.metrics.sensors import SensorCollector, SensorStateCollector, SiteCollector
+from daemon.metrics.sources import MetricSources
+from daemon.metrics.status import StatusCollector
 from rules.sensor_table import SensorTable
 from rules.site import Site
 

@@ -52,9 +52,9 @@ def child(args: list[str]) -> None:
                 count += len(chunk.readings)
         figures["readings"] = count
     elif mode == "read-jsonl":
-        from daemon.codec import BatchBuilder, SenmlDecoder
         from daemon.config import ServiceConfig
         from daemon.drills.recording import RecordingReader
+        from daemon.ingest.senml import BatchBuilder, SenmlDecoder
         from daemon.site_file import load_site
         from rules.sensor_table import SensorTable
 

@@ -10,19 +10,17 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 
 from daemon.errors import ConfigError
 from daemon.notify.config import NotifyConfig
+from rules.strict import StrictModel
 from rules.yaml_source import YamlDocument, validation_issues
 
 DEFAULT_SITE = Path(__file__).parent / "sites" / "demo-park.yaml"
 
 
-class Section(BaseModel):
-    """Base for config sections: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid")
+Section = StrictModel  # the shared strict base (rules/strict.py)
 
 
 class MqttConfig(Section):

@@ -14,32 +14,33 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from daemon.api.context import ApiContext
-from daemon.api.engine_operations import EngineOperations
-from daemon.broker_url import BrokerTarget, parse_broker
+from daemon.chain.build import AlarmSetup, build_intake, build_pipeline, reload_rules, save
 from daemon.clock import Clock, WallClock
 from daemon.config import ServiceConfig
-from daemon.demo_feed import DemoFeed
 from daemon.drills import runs
 from daemon.drills.recording import RotatingRecorder
-from daemon.embedded_broker import EmbeddedBroker, free_port, port_is_free
 from daemon.errors import ConfigError, HazwatchError
-from daemon.events import EventBus
-from daemon.http_app import create_app
-from daemon.metric_adapters import AlarmBookMetrics, IncidentEngineMetrics
-from daemon.metric_sources import MetricSources
-from daemon.metrics import Metrics
-from daemon.mqtt_ingest import MessageHandler, MqttIngest
+from daemon.ingest.broker_url import BrokerTarget, parse_broker
+from daemon.ingest.demo_feed import DemoFeed
+from daemon.ingest.embedded_broker import EmbeddedBroker, free_port, port_is_free
+from daemon.ingest.mqtt import MessageHandler, MqttIngest
+from daemon.metrics.adapters import AlarmBookMetrics, IncidentEngineMetrics
+from daemon.metrics.instruments import Metrics
+from daemon.metrics.sensors import SensorCollector, SensorStateCollector, SiteCollector
+from daemon.metrics.sources import MetricSources
+from daemon.metrics.status import StatusCollector
 from daemon.notify.channels.factory import ChannelSet
 from daemon.notify.drill_pages import check_drill_destinations
+from daemon.notify.outbox import OutboxSink
 from daemon.notify.routes import AlarmNotifier, AlarmRouter
 from daemon.notify.worker import DeliveryWorker
-from daemon.processing import AlarmSetup, build_intake, build_pipeline, reload_rules, save
-from daemon.sensor_metrics import SensorCollector, SensorStateCollector, SiteCollector
-from daemon.status_metrics import StatusCollector
 from daemon.store.engine import create_engine, migrate
 from daemon.store.schema import alarms, incidents, notifications
 from daemon.store.writer import StoreWriter, WriteGroup
+from daemon.web.api.context import ApiContext
+from daemon.web.api.engine_operations import EngineOperations
+from daemon.web.app import create_app
+from daemon.web.events import EventBus
 from rules.sensor_table import SensorTable
 from rules.site import Site
 
@@ -132,7 +133,7 @@ class Service:
         config = self.config.notify
         self.writer.after_commit.append(self._after_commit)
         router = AlarmRouter(config, self.table)
-        self.pipeline.flow.listeners.append(AlarmNotifier(router, self.writer, self.clock, drill=False))
+        self.pipeline.flow.listeners.append(AlarmNotifier(router, OutboxSink(self.writer), self.clock, drill=False))
         if config.enabled:
             self._channels = ChannelSet(config, self.environ)
             self.notifier = DeliveryWorker(

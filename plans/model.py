@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import fnmatch
-from enum import StrEnum
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from detectors.kinds import Kind
 from rules import condition_names
 from rules.model import Classification, Priority
 from rules.site import DeviceType, ZoneType
+from rules.strict import FrozenModel, RankedEnum
+
+PlanModel = FrozenModel  # the shared strict base (rules/strict.py)
 
 
-class PlanModel(BaseModel):
-    """Base for plan config models: unknown keys are errors, models are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Tier(StrEnum):
+class Tier(RankedEnum):
     """Warning colour of the national plan for sudden environmental incidents (2014), lowest first."""
 
     BLUE = "blue"
@@ -29,9 +25,14 @@ class Tier(StrEnum):
     RED = "red"
 
     @property
-    def rank(self) -> int:
-        """0 for blue up to 3 for red."""
-        return list(Tier).index(self)
+    def alarm_priority(self) -> Priority:
+        """The alarm priority of the same rank (blue = low ... red = urgent)."""
+        return list(Priority)[self.rank]
+
+    @classmethod
+    def of_priority(cls, priority: Priority) -> Tier:
+        """The tier of the same rank as an alarm priority."""
+        return list(cls)[priority.rank]
 
     @property
     def response_level(self) -> str:

@@ -6,15 +6,14 @@ import datetime as dt
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from rules.strict import FrozenModel
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
-class RosterModel(BaseModel):
-    """Base for roster config models: unknown keys are errors, models are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+RosterModel = FrozenModel  # the shared strict base (rules/strict.py)
 
 
 class Channel(RosterModel):

@@ -6,11 +6,12 @@ import string
 from enum import StrEnum
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from detectors.kinds import Kind
 from rules import condition_names
 from rules.site import DeviceType, ZoneType
+from rules.strict import FrozenModel, RankedEnum
 
 # Placeholders a message template may use; the engine fills them per alarm.
 MESSAGE_FIELDS = frozenset(
@@ -18,24 +19,16 @@ MESSAGE_FIELDS = frozenset(
 )
 
 
-class RuleModel(BaseModel):
-    """Base for rule config models: unknown keys are errors, models are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+RuleModel = FrozenModel  # the shared strict base (rules/strict.py)
 
 
-class Priority(StrEnum):
+class Priority(RankedEnum):
     """ISA-18.2 alarm priority, lowest first."""
 
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
     URGENT = "urgent"
-
-    @property
-    def rank(self) -> int:
-        """0 for low up to 3 for urgent."""
-        return list(Priority).index(self)
 
 
 class Classification(StrEnum):

@@ -5,17 +5,14 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from detectors.kinds import Kind
 from detectors.substances import SUBSTANCES
 from detectors.units import UnknownUnitError, accepted_units, conversion
+from rules.strict import FrozenModel
 
-
-class StrictModel(BaseModel):
-    """Base for every config model: unknown keys are errors, models are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+StrictModel = FrozenModel  # the shared strict base (rules/strict.py)
 
 
 class Position(StrictModel):

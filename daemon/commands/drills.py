@@ -11,7 +11,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from daemon.broker_url import parse_broker
 from daemon.clock import WallClock
 from daemon.config import ServiceConfig, load_config
 from daemon.drills.recorder import record_broker, record_from_store
@@ -23,6 +22,7 @@ from daemon.drills.scenario import SCENARIO_LIBRARY, load_scenario
 from daemon.drills.simulate_output import publish_live, write_columnar, write_jsonl
 from daemon.drills.simulator import Simulator
 from daemon.errors import ConfigError
+from daemon.ingest.broker_url import parse_broker
 from daemon.site_file import load_site
 from daemon.store.engine import create_engine, migrate
 from daemon.store.schema import drill_runs

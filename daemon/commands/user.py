@@ -7,12 +7,12 @@ import asyncio
 import sys
 from pathlib import Path
 
-from daemon.api.auth import ROLES, add_user, list_users, revoke_user
-from daemon.api.errors import ApiError
 from daemon.clock import WallClock
 from daemon.config import load_config
 from daemon.errors import HazwatchError
 from daemon.store.engine import create_engine, migrate
+from daemon.web.api.auth import ROLES, add_user, list_users, revoke_user
+from daemon.web.api.errors import ApiError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -20,14 +20,15 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from daemon.chain.build import DrillChain
 from daemon.clock import Clock
 from daemon.config import ServiceConfig
-from daemon.metrics import Metrics
+from daemon.metrics.instruments import Metrics
 from daemon.notify.drill_pages import DrillPageRouter, check_drill_destinations
 from daemon.notify.model import NotificationIntent
+from daemon.notify.outbox import OutboxSink
 from daemon.notify.routes import AlarmNotifier, AlarmRouter
 from daemon.notify.worker import DeliveryWorker
-from daemon.processing import DrillChain
 from daemon.store.schema import notifications
 from daemon.store.writer import WriteGroup
 from rules.sensor_table import SensorTable
@@ -89,7 +90,7 @@ class DrillDelivery:
 
     def add_notification_intent(self, intent: NotificationIntent, now: float) -> None:
         """Intent sink of the drill's routers: queue on the writer, and remember to deliver before moving on."""
-        self._writer.add_notification_intent(intent, now)
+        OutboxSink(self._writer).add_notification_intent(intent, now)
         self.queued = self._worker is not None
 
     async def settle(self) -> None:

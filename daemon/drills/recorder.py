@@ -11,9 +11,9 @@ from typing import Any
 import aiomqtt
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from daemon.broker_url import BrokerTarget
 from daemon.clock import Clock
 from daemon.drills.recording import RecordingWriter
+from daemon.ingest.broker_url import BrokerTarget
 from daemon.store.reading_chunks import stream_readings
 from detectors.kinds import BOOLEAN_KINDS, CANONICAL_UNIT
 from rules.sensor_table import SensorTable

@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from daemon.chain.build import DrillChain, build_drill_chain
 from daemon.clock import Clock, ManualClock
 from daemon.config import ServiceConfig
 from daemon.drills import runs
@@ -29,8 +30,7 @@ from daemon.drills.delivery import DrillDelivery
 from daemon.drills.progress import Progress
 from daemon.drills.recording import RecordedMessage, RecordingError, RecordingReader
 from daemon.errors import HazwatchError
-from daemon.metrics import Metrics
-from daemon.processing import DrillChain, build_drill_chain
+from daemon.metrics.instruments import Metrics
 from daemon.store.engine import create_engine, migrate
 from daemon.store.schema import reading_chunks
 from detectors.readings import ReadingBatch

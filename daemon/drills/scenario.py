@@ -6,20 +6,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from daemon.config import DEFAULT_SITE
 from daemon.errors import ConfigError
 from detectors.substances import SUBSTANCES
+from rules.strict import FrozenModel
 from rules.yaml_source import ConfigFileError, load_yaml, parse_model
 
 SCENARIO_LIBRARY = Path(__file__).parent / "scenarios"
 
 
-class ScenarioModel(BaseModel):
-    """Base: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+ScenarioModel = FrozenModel  # the shared strict base (rules/strict.py)
 
 
 class Offset(ScenarioModel):

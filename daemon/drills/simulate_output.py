@@ -8,11 +8,11 @@ from pathlib import Path
 
 import aiomqtt
 
-from daemon.broker_url import BrokerTarget
 from daemon.clock import Clock
 from daemon.drills.columnar import ColumnarWriter
 from daemon.drills.recording import RecordingWriter, message_line
 from daemon.drills.simulator import Simulator
+from daemon.ingest.broker_url import BrokerTarget
 
 log = logging.getLogger(__name__)
 

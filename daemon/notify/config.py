@@ -8,19 +8,18 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from rules.model import Priority
+from rules.strict import StrictModel
 
 ChannelType = Literal["webhook", "alertmanager", "email", "wecom", "dingtalk"]
 Language = Literal["zh", "en"]
-Priority = Literal["low", "medium", "high", "urgent"]
-PRIORITY_RANK: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "urgent": 3}
+PRIORITY_RANK: dict[str, int] = {priority.value: priority.rank for priority in Priority}
 URL_CHANNELS = ("webhook", "alertmanager", "wecom", "dingtalk")
 
 
-class NotifyModel(BaseModel):
-    """Base for notification config: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid")
+NotifyModel = StrictModel  # the shared strict base (rules/strict.py)
 
 
 class ChannelTarget(NotifyModel):
@@ -63,7 +62,7 @@ class AlarmRoute(NotifyModel):
     """Direct alarm route (until the plan engine pages by role): matching alarms notify these recipients."""
 
     name: str = Field(description="Route name, for logs.")
-    min_priority: Priority = Field("low", description="Lowest alarm priority that matches.")
+    min_priority: Priority = Field(Priority.LOW, description="Lowest alarm priority that matches.")
     kinds: list[str] = Field(default_factory=list, description="Sensor kinds that match; empty matches all.")
     zones: list[str] = Field(default_factory=list, description="Zone ids that match; empty matches all.")
     recipients: list[str] = Field(min_length=1, description="Recipient names from `notify.people`.")

@@ -14,7 +14,7 @@ same alarm to the same drill routes with its full facts; routing both would page
 
 from __future__ import annotations
 
-from daemon.alarm_flow import QueuedPage
+from daemon.chain.alarm_flow import QueuedPage
 from daemon.errors import ConfigError
 from daemon.notify.config import PRIORITY_RANK, NotifyConfig, Recipient
 from daemon.notify.model import AlertFacts, NotificationIntent
@@ -22,8 +22,6 @@ from daemon.notify.routes import IntentSink
 from plans.incident import NotificationKind
 from plans.roster import Roster
 from rules.sensor_table import SensorTable
-
-PRIORITY_OF_TIER = {"blue": "low", "yellow": "medium", "orange": "high", "red": "urgent"}
 
 
 def roster_conflicts(config: NotifyConfig, roster: Roster) -> list[str]:
@@ -81,7 +79,7 @@ class DrillPageRouter:
     def recipients(self, queued: QueuedPage) -> tuple[Recipient, ...]:
         """Everyone a matching drill route names, once each, in route order."""
         tier = queued.page.tier
-        rank = PRIORITY_RANK[PRIORITY_OF_TIER[tier.value]] if tier is not None else 0
+        rank = tier.alarm_priority.rank if tier is not None else 0
         kinds = {self._table.sensors[s].kind.value for s in queued.sensors}
         zones = {self._table.zone[s] for s in queued.sensors}
         names: dict[str, None] = {}

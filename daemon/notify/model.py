@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from daemon.notify.config import Recipient
+from plans.model import Tier
+from rules.model import Priority
 
 # ISA-18.2 priority of a single alarm -> the warning colour shown when no incident tier exists yet.
-TIER_OF_PRIORITY = {"low": "blue", "medium": "yellow", "high": "orange", "urgent": "red"}
+TIER_OF_PRIORITY = {priority.value: Tier.of_priority(priority).value for priority in Priority}
 TIER_COLOUR = {"blue": "#1e6fd9", "yellow": "#e0b000", "orange": "#f57c00", "red": "#d32f2f"}
 
 

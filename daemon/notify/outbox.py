@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -71,3 +71,23 @@ async def enqueue(connection: AsyncConnection, intent: NotificationIntent, now: 
     if added < len(rows):
         log.info("outbox: %d of %d rows for %s already queued", len(rows) - added, len(rows), intent.key)
     return added
+
+
+class OutboxWriter(Protocol):
+    """Where outbox rows are queued to commit with their cause (the store writer)."""
+
+    def add_notification(self, row: dict[str, Any]) -> None:
+        """Queue one outbox row; a row whose idempotency key is already stored is skipped."""
+        ...
+
+
+class OutboxSink:
+    """Turns intents into outbox rows on a writer: the one place an intent becomes rows (store never imports notify)."""
+
+    def __init__(self, writer: OutboxWriter) -> None:
+        self._writer = writer
+
+    def add_notification_intent(self, intent: NotificationIntent, now: float) -> None:
+        """Queue an intent's outbox rows, committed with the rows queued with them (duplicates skipped)."""
+        for row in outbox_rows(intent, now):
+            self._writer.add_notification(row)

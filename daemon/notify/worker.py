@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.clock import Clock
-from daemon.metrics import Metrics
+from daemon.metrics.instruments import Metrics
 from daemon.notify.channels.base import Channel, Delivery, DeliveryError
 from daemon.notify.config import ChannelTarget, NotifyConfig
 from daemon.notify.model import AlertFacts

@@ -15,9 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from daemon.metrics import Metrics
-from daemon.notify.model import NotificationIntent
-from daemon.notify.outbox import outbox_rows
+from daemon.metrics.instruments import Metrics
 from daemon.store.reading_chunks import encode_chunks
 from daemon.store.schema import (
     alarm_events,
@@ -148,11 +146,6 @@ class StoreWriter:
         """Queue an outbox row; a row whose idempotency key is already stored is skipped (never sent twice)."""
         self._pending.insert_once.setdefault(notifications, []).append({**row, **self._marks})
         self._signal()
-
-    def add_notification_intent(self, intent: NotificationIntent, now: float) -> None:
-        """Queue an intent's outbox rows, committed with the rows queued with them (duplicates skipped)."""
-        for row in outbox_rows(intent, now):
-            self.add_notification(row)
 
     def set_device_status(self, device_id: str, online: bool, changed_at: float) -> None:
         """Queue a device's latest online/offline state."""

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
+from daemon.chain.build import AlarmSetup, build_intake, build_pipeline
+from daemon.chain.pipeline import Pipeline
 from daemon.clock import ManualClock
 from daemon.config import ServiceConfig
-from daemon.metrics import Metrics
-from daemon.pipeline import Pipeline
-from daemon.processing import AlarmSetup, build_intake, build_pipeline
+from daemon.metrics.instruments import Metrics
 from daemon.store.engine import create_engine, migrate
 from daemon.store.writer import StoreWriter
 from detectors.readings import FLAG_CLOCK_SKEW, ReadingBatch

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from daemon.codec import BatchBuilder, Reason, SenmlDecoder
+from daemon.ingest.senml import BatchBuilder, Reason, SenmlDecoder
 from detectors.readings import FLAG_CLOCK_SKEW, FLAG_DEVICE_FAULT, FLAG_OUT_OF_RANGE, FLAG_SATURATED
 from rules.sensor_table import SensorTable
 from rules.site import Site

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from daemon import processing
-from daemon.decode_pool import DecodePool, DecoderSpec, RawMessage, decode_messages
+from daemon.chain import build
+from daemon.ingest.decode_pool import DecodePool, DecoderSpec, RawMessage, decode_messages
 from daemon.store.reading_chunks import decode_chunk, read_readings
 from daemon.store.schema import quarantine, reading_chunks
 from rules.site import Site
@@ -112,8 +112,8 @@ def test_a_platform_without_worker_processes_decodes_in_place(
     def refuse(*_args: object) -> DecodePool:
         raise OSError(38, "Function not implemented")
 
-    monkeypatch.setattr(processing, "DecodePool", refuse)
+    monkeypatch.setattr(build, "DecodePool", refuse)
     spec = DecoderSpec(demo_site, "hazwatch", 4096, 300.0, 7 * 86400.0)
-    assert processing._decode_pool(spec, 1) is None
+    assert build._decode_pool(spec, 1) is None
     assert "decoded in the service process" in caplog.text
-    assert processing._decode_pool(spec, 0) is None
+    assert build._decode_pool(spec, 0) is None

@@ -9,10 +9,10 @@ from alembic.migration import MigrationContext
 from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
+from daemon.chain.build import AlarmSetup, build_pipeline, save
 from daemon.clock import ManualClock
 from daemon.config import AlarmConfig
-from daemon.metrics import Metrics
-from daemon.processing import AlarmSetup, build_pipeline, save
+from daemon.metrics.instruments import Metrics
 from daemon.store import queries
 from daemon.store.engine import create_engine, migrate
 from daemon.store.reading_chunks import count_readings

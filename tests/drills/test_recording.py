@@ -12,13 +12,13 @@ import aiomqtt
 import numpy as np
 import sqlalchemy as sa
 
-from daemon.broker_url import parse_broker
 from daemon.clock import ManualClock, WallClock
-from daemon.codec import BatchBuilder, SenmlDecoder
 from daemon.config import ServiceConfig
 from daemon.drills.columnar import ColumnarReader, ColumnarWriter
 from daemon.drills.recorder import record_broker, record_from_store
 from daemon.drills.recording import RecordedMessage, RecordingReader, RecordingWriter, RotatingRecorder
+from daemon.ingest.broker_url import parse_broker
+from daemon.ingest.senml import BatchBuilder, SenmlDecoder
 from daemon.site_file import load_site
 from daemon.store.engine import create_engine, migrate
 from daemon.store.reading_chunks import encode_chunks

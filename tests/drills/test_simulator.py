@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from daemon.codec import BatchBuilder, SenmlDecoder
 from daemon.drills.scenario import SCENARIO_LIBRARY, load_scenario
 from daemon.drills.simulator import Simulator
+from daemon.ingest.senml import BatchBuilder, SenmlDecoder
 from daemon.site_file import load_site
 from detectors.kinds import Kind
 

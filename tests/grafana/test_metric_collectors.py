@@ -11,11 +11,9 @@ from prometheus_client import CollectorRegistry
 
 from daemon.clock import ManualClock
 from daemon.config import DEFAULT_SITE
-from daemon.metric_adapters import AlarmBookMetrics, IncidentEngineMetrics
-from daemon.metric_sources import MetricSources
-from daemon.metrics import Metrics
-from daemon.sensor_metrics import SensorStateCollector, SiteCollector, sensor_label_values
-from daemon.sensor_state import (
+from daemon.metrics.adapters import AlarmBookMetrics, IncidentEngineMetrics
+from daemon.metrics.instruments import Metrics
+from daemon.metrics.sensor_state import (
     ALARM,
     FAULT,
     NORMAL,
@@ -24,8 +22,10 @@ from daemon.sensor_state import (
     fold_conditions,
     sensor_states,
 )
+from daemon.metrics.sensors import SensorStateCollector, SiteCollector, sensor_label_values
+from daemon.metrics.sources import MetricSources
+from daemon.metrics.status import StatusCollector, network_ratio
 from daemon.site_file import load_site
-from daemon.status_metrics import StatusCollector, network_ratio
 from detectors.conditions import ConditionEvents
 from detectors.readings import FLAG_OUT_OF_SERVICE, FLAG_STUCK
 from detectors.substances import SUBSTANCES

@@ -15,16 +15,16 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from daemon.api.auth import add_user
-from daemon.api.context import ApiContext
-from daemon.api.openapi import openapi_document
-from daemon.api.operations import StoreOperations
 from daemon.clock import ManualClock
 from daemon.config import DEFAULT_SITE
-from daemon.events import EventBus
-from daemon.http_app import create_app
 from daemon.site_file import load_site
 from daemon.store.schema import alarms, checklist_items, incidents, notifications
+from daemon.web.api.auth import add_user
+from daemon.web.api.context import ApiContext
+from daemon.web.api.openapi import openapi_document
+from daemon.web.api.operations import StoreOperations
+from daemon.web.app import create_app
+from daemon.web.events import EventBus
 from rules.sensor_table import SensorTable
 
 T0 = 1_700_000_000.0

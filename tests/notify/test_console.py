@@ -10,9 +10,9 @@ import pytest
 from playwright.async_api import async_playwright
 from sqlalchemy import insert, select
 
-from daemon.api.auth import add_user
 from daemon.store.engine import create_engine, migrate
 from daemon.store.schema import alarms, checklist_items, drill_runs, incidents
+from daemon.web.api.auth import add_user
 from rules.site import Site
 from tests.conftest import running_service, service_config
 from tests.helpers import eventually, publish, senml

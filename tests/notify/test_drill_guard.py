@@ -17,16 +17,16 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from daemon.chain.build import AlarmSetup
 from daemon.clock import ManualClock
 from daemon.config import ServiceConfig
 from daemon.errors import ConfigError
-from daemon.metrics import Metrics
+from daemon.metrics.instruments import Metrics
 from daemon.notify.channels.factory import ChannelSet
 from daemon.notify.config import ChannelTarget, NotifyConfig
 from daemon.notify.drill_pages import check_drill_destinations
 from daemon.notify.outbox import outbox_rows
 from daemon.notify.worker import DeliveryWorker
-from daemon.processing import AlarmSetup
 from daemon.service import Service
 from daemon.store.engine import create_engine, migrate
 from daemon.store.schema import notifications

@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from daemon.api.auth import add_user
+from daemon.web.api.auth import add_user
 from detectors.substances import SUBSTANCES
 from rules.alarm import AlarmState
 from rules.site import Site

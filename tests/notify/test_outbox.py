@@ -11,14 +11,14 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from daemon.chain.build import AlarmSetup, build_pipeline
 from daemon.clock import ManualClock, WallClock
 from daemon.config import DEFAULT_SITE, AlarmConfig
-from daemon.metrics import Metrics
+from daemon.metrics.instruments import Metrics
 from daemon.notify.channels.factory import ChannelSet
 from daemon.notify.config import ChannelTarget
 from daemon.notify.outbox import enqueue
 from daemon.notify.worker import CHANNEL_FAILING_RULE, DeliveryWorker, backoff
-from daemon.processing import AlarmSetup, build_pipeline
 from daemon.site_file import load_site
 from daemon.store.engine import create_engine
 from daemon.store.schema import alarms, notifications

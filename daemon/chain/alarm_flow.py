@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from daemon.metrics import Metrics
+from daemon.metrics.instruments import Metrics
 from daemon.store.row_ids import RowIds
 from daemon.store.writer import StoreWriter
 from detectors.conditions import ConditionEvents

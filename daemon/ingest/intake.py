@@ -14,11 +14,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from daemon.chain.pipeline import Pipeline
 from daemon.clock import Clock
-from daemon.codec import DeviceStatus, Rejection, SenmlDecoder
-from daemon.decode_pool import DecodedBatch, DecodePool, RawMessage, decode_messages
-from daemon.metrics import Metrics
-from daemon.pipeline import Pipeline
+from daemon.ingest.decode_pool import DecodedBatch, DecodePool, RawMessage, decode_messages
+from daemon.ingest.senml import DeviceStatus, Rejection, SenmlDecoder
+from daemon.metrics.instruments import Metrics
 from daemon.store.writer import StoreWriter
 from detectors.readings import ReadingBatch
 

@@ -11,7 +11,6 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from daemon.api.errors import NotFound
 from daemon.drills import runs
 from daemon.store.schema import (
     alarm_events,
@@ -24,11 +23,13 @@ from daemon.store.schema import (
     notifications,
     sensor_service,
 )
+from daemon.web.api.errors import NotFound
 from detectors.kinds import CANONICAL_UNIT
+from rules.model import Priority
 from rules.sensor_table import SensorTable
 
 LatestValues = Callable[[], tuple[np.ndarray, np.ndarray]]  # (value, time) per sensor number
-PRIORITY_ORDER = {"urgent": 0, "high": 1, "medium": 2, "low": 3}
+PRIORITY_ORDER = {priority.value: -priority.rank for priority in Priority}  # most urgent first
 
 
 def _json(text: str | None) -> Any:

@@ -9,10 +9,10 @@ from collections.abc import Callable
 
 import aiomqtt
 
-from daemon.broker_url import BrokerTarget
 from daemon.clock import Clock
 from daemon.config import MqttConfig
-from daemon.metrics import Metrics
+from daemon.ingest.broker_url import BrokerTarget
+from daemon.metrics.instruments import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from daemon.clock import Clock
-from daemon.metric_sources import MetricSources
-from daemon.sensor_state import SENSOR_STATES, SOURCE_STATUSES, fold_conditions, sensor_states, source_statuses
+from daemon.metrics.sensor_state import SENSOR_STATES, SOURCE_STATUSES, fold_conditions, sensor_states, source_statuses
+from daemon.metrics.sources import MetricSources
 from detectors.config import CoreConfig
 from detectors.kinds import CANONICAL_UNIT, Kind
 from detectors.substances import SUBSTANCES

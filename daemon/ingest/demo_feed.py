@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import aiomqtt
 
-from daemon.broker_url import BrokerTarget
 from daemon.clock import Clock
+from daemon.ingest.broker_url import BrokerTarget
 from detectors.kinds import Kind
 from rules.site import DeviceSpec, SensorSpec, Site
 

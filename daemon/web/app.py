@@ -12,14 +12,18 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from daemon.api.context import API, ApiContext
-from daemon.api.routes import add_api_routes, json_errors
-from daemon.http_keys import BEFORE_SCRAPE, BROKER_CONNECTED, ENGINE, REGISTRY
 from daemon.store import queries
+from daemon.web.api.context import API, ENGINE, ApiContext
+from daemon.web.api.routes import add_api_routes, json_errors
 
 log = logging.getLogger(__name__)
 CONSOLE = Path(__file__).parent / "console"
 __all__ = ["API", "BROKER_CONNECTED", "ENGINE", "REGISTRY", "create_app"]
+
+REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("registry", CollectorRegistry)
+BROKER_CONNECTED: web.AppKey[Callable[[], bool]] = web.AppKey("broker_connected")
+# Run before each /metrics exposition: values that live in the database (a replay's drill run), read at scrape time.
+BEFORE_SCRAPE: web.AppKey[Sequence[Callable[[], Awaitable[None]]]] = web.AppKey("before_scrape")
 
 
 async def healthz(request: web.Request) -> web.Response:

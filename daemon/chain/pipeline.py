@@ -6,9 +6,9 @@ import time
 
 import numpy as np
 
-from daemon.alarm_flow import AlarmFlow
+from daemon.chain.alarm_flow import AlarmFlow
 from daemon.clock import Clock
-from daemon.metrics import Metrics
+from daemon.metrics.instruments import Metrics
 from daemon.store.writer import StoreWriter
 from detectors.core import DetectionCore
 from detectors.readings import FLAG_NAMES, ReadingBatch

@@ -18,7 +18,6 @@ from typing import Any, Protocol
 from sqlalchemy import Row, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from daemon.api.errors import Conflict, InvalidRequest, NotFound
 from daemon.store.schema import (
     alarm_events,
     alarms,
@@ -28,6 +27,7 @@ from daemon.store.schema import (
     notifications,
     sensor_service,
 )
+from daemon.web.api.errors import Conflict, InvalidRequest, NotFound
 from rules.alarm import AlarmState
 
 RESPONSE_LEVELS = ("I", "II", "III", "IV")

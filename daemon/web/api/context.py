@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from daemon.api.operations import Operations
-from daemon.api.reads import LatestValues
 from daemon.clock import Clock
-from daemon.events import EventBus
+from daemon.web.api.operations import Operations
+from daemon.web.api.reads import LatestValues
+from daemon.web.events import EventBus
 from rules.sensor_table import SensorTable
 
 
@@ -28,3 +29,4 @@ class ApiContext:
 
 
 API: web.AppKey[ApiContext] = web.AppKey("api", ApiContext)
+ENGINE: web.AppKey[AsyncEngine] = web.AppKey("engine", AsyncEngine)  # also pinged by /healthz

@@ -11,8 +11,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from daemon.api.errors import Conflict, Forbidden, NotFound, Unauthorized
 from daemon.store.schema import api_tokens, users
+from daemon.web.api.errors import Conflict, Forbidden, NotFound, Unauthorized
 
 # Each role may do what the roles before it may.
 ROLES = ("viewer", "operator", "supervisor", "admin")

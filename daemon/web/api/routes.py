@@ -11,13 +11,12 @@ from typing import Any
 
 from aiohttp import web
 
-from daemon.api import reads
-from daemon.api.auth import User, authenticate, require
-from daemon.api.context import API, ApiContext
-from daemon.api.errors import ApiError, InvalidRequest, Unauthorized
-from daemon.api.openapi import openapi_document
-from daemon.http_keys import ENGINE
 from daemon.store import queries
+from daemon.web.api import reads
+from daemon.web.api.auth import User, authenticate, require
+from daemon.web.api.context import API, ENGINE, ApiContext
+from daemon.web.api.errors import ApiError, InvalidRequest, Unauthorized
+from daemon.web.api.openapi import openapi_document
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

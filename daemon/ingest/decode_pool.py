@@ -19,7 +19,7 @@ import signal
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from daemon.codec import BatchBuilder, DeviceStatus, Rejection, SenmlDecoder
+from daemon.ingest.senml import BatchBuilder, DeviceStatus, Rejection, SenmlDecoder
 from detectors.readings import ReadingBatch
 from rules.sensor_table import SensorTable
 from rules.site import Site

@@ -2,7 +2,7 @@
 
 Instruments updated as events happen (counters, histograms, a few gauges) live on ``Metrics``.
 Everything derived from per-sensor arrays or from another component's state is produced at scrape
-time by the collectors in ``daemon.sensor_metrics`` and ``daemon.status_metrics``, so the hot path
+time by the collectors in ``daemon.metrics.sensors`` and ``daemon.metrics.status``, so the hot path
 does no per-reading Python work for metrics. The whole set is documented in ``docs/metrics.md``.
 """
 
@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
-from daemon.codec import Reason
-from daemon.sensor_metrics import SensorCollector
+from daemon.ingest.senml import Reason
+from daemon.metrics.sensors import SensorCollector
 from detectors.readings import FLAG_NAMES
+from rules.model import Priority
 
 __all__ = ["NOTIFICATION_CHANNELS", "PRIORITIES", "Metrics", "SensorCollector"]
 
-PRIORITIES = ("low", "medium", "high", "urgent")
+PRIORITIES = tuple(priority.value for priority in Priority)
 # Delivery channels the notifier knows; pre-created so every channel's series exists from the start.
 NOTIFICATION_CHANNELS = ("console", "webhook", "alertmanager", "email", "wecom", "dingtalk")
 VERSION = "0.1.0"

@@ -12,9 +12,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from daemon.clock import Clock
-from daemon.metric_sources import MetricSources
-from daemon.metrics import PRIORITIES
-from daemon.sensor_metrics import sensor_label_values
+from daemon.metrics.instruments import PRIORITIES
+from daemon.metrics.sensors import sensor_label_values
+from daemon.metrics.sources import MetricSources
 from plans.model import Tier
 from rules.alarm import ANNUNCIATED_ACTIVE, AlarmState
 from rules.sensor_table import SensorTable

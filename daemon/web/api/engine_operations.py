@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from daemon.alarm_flow import AlarmFlow
-from daemon.api.errors import Conflict, InvalidRequest, NotFound
-from daemon.api.operations import StoreOperations, check_shelve_request
+from daemon.chain.alarm_flow import AlarmFlow
 from daemon.store.schema import alarms, incidents, notifications
 from daemon.store.writer import StoreWriter
+from daemon.web.api.errors import Conflict, InvalidRequest, NotFound
+from daemon.web.api.operations import StoreOperations, check_shelve_request
 from plans.errors import IncidentActionError, UnknownIncidentError
 from plans.incident import IncidentChanges
 from plans.model import Tier

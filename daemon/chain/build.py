@@ -8,15 +8,15 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from daemon import checkpoint
-from daemon.alarm_flow import AlarmFlow, FlowRowIds, FlowState
+from daemon.chain import checkpoint
+from daemon.chain.alarm_flow import AlarmFlow, FlowRowIds, FlowState
+from daemon.chain.pipeline import Pipeline
 from daemon.clock import Clock
 from daemon.config import AlarmConfig, ServiceConfig
-from daemon.decode_pool import DecodePool, DecoderSpec
 from daemon.errors import ConfigError
-from daemon.intake import Intake
-from daemon.metrics import Metrics
-from daemon.pipeline import Pipeline
+from daemon.ingest.decode_pool import DecodePool, DecoderSpec
+from daemon.ingest.intake import Intake
+from daemon.metrics.instruments import Metrics
 from daemon.store import queries
 from daemon.store.row_ids import IdRange, RowIds
 from daemon.store.writer import StoreWriter
