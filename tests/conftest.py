@@ -21,6 +21,12 @@ from daemon.store.engine import create_engine
 from rules.site import Site
 
 MACHINE_BROKER = ("127.0.0.1", 1883)
+# A test that uses one of these fixtures talks to that real part: it is marked so `-m "not broker"` etc. select it.
+MARK_BY_FIXTURE = {
+    "machine_broker": "broker",
+    "own_mosquitto": "broker",
+    "postgres_url": "postgres",
+}
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1/test"
 
 
@@ -131,3 +137,15 @@ async def running_service(config: ServiceConfig, site: Site, **kwargs: object) -
         yield service
     finally:
         await service.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by the real parts its fixtures reach (broker, postgres), so markers never drift from use."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        for fixture, marker in MARK_BY_FIXTURE.items():
+            if fixture in names:
+                item.add_marker(marker)
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("db_url") == "postgres":
+            item.add_marker("postgres")

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import yaml
 
+from daemon.config import DEFAULT_SITE
+from daemon.site_file import load_site
 from detectors.config import GAMMA, LATITUDE, LONGITUDE, RAIN, SOURCE_DOSE, SUBSTANCE_ORDER
 from detectors.core import DetectionCore
 from detectors.readings import ReadingBatch
 from rules.sensor_table import SensorTable
-from rules.site import Site
-
-DEMO = Path(__file__).parents[2] / "daemon" / "sites" / "demo-park.yaml"
 
 
 def _table() -> SensorTable:
-    return SensorTable.build(Site.model_validate(yaml.safe_load(DEMO.read_text())))
+    return SensorTable.build(load_site(DEFAULT_SITE))
 
 
 def test_demo_site_config() -> None:

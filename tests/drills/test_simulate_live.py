@@ -12,7 +12,7 @@ import aiomqtt
 
 from daemon.config import DEFAULT_SITE
 from daemon.site_file import load_site
-from tests.helpers import publish
+from tests.helpers import eventually, publish
 
 SPAN_S = 4
 
@@ -59,10 +59,14 @@ async def test_simulate_publishes_live_at_real_speed(
             cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
         output, _ = await asyncio.wait_for(process.communicate(), 60)
-        await asyncio.sleep(0.5)  # QoS 1 deliveries still on the way to this subscriber
+        assert process.returncode == 0, output.decode()
+        sent = int(output.decode().split("published ")[1].split()[0])
+
+        async def all_arrived() -> bool:  # QoS 1 deliveries may still be on the way to this subscriber
+            return len(arrived) >= sent
+
+        await eventually(all_arrived)
         listener.cancel()
-    assert process.returncode == 0, output.decode()
-    sent = int(output.decode().split("published ")[1].split()[0])
 
     status = [(topic, payload) for _, topic, payload in arrived if topic.endswith("/status")]
     readings = [(at, topic, json.loads(payload)) for at, topic, payload in arrived if not topic.endswith("/status")]

@@ -6,7 +6,6 @@ that the worker refuses them, and that the live service's worker does not even p
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -187,8 +186,7 @@ async def test_the_live_service_never_sends_a_drill_row(
             await eventually(delivered)
             await service.drain()
             assert service.notifier is not None
-            await service.notifier.deliver_due()
-            await asyncio.sleep(0.3)  # a poll interval: the background loop had its chance too
+            await service.notifier.deliver_due()  # one full delivery pass, the same one the background loop runs
             states = await _states(service.engine)
     finally:
         await _cleanup(live, drill)

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import pytest
-import yaml
-from plans_support import DEMO_SITE, Rig
+from plans_support import Rig
 
+from daemon.config import DEFAULT_SITE
+from daemon.site_file import load_site
 from plans.loading import load_plan, load_roster
 from plans.model import Plan
 from plans.roster import Roster
 from rules.loading import load_default_rules
 from rules.model import Rule
 from rules.sensor_table import SensorTable
-from rules.site import Site
 
 
 @pytest.fixture(scope="session")
 def table() -> SensorTable:
-    return SensorTable.build(Site.model_validate(yaml.safe_load(DEMO_SITE.read_text(encoding="utf-8"))))
+    return SensorTable.build(load_site(DEFAULT_SITE))
 
 
 @pytest.fixture(scope="session")

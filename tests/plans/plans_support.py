@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from detectors.conditions import ConditionEvents
@@ -16,8 +14,6 @@ from rules.engine import RuleEngine
 from rules.model import Rule
 from rules.sensor_table import SensorTable
 
-ROOT = Path(__file__).parents[2]
-DEMO_SITE = ROOT / "daemon" / "sites" / "demo-park.yaml"
 # Wednesday 2023-11-15 06:13 China Standard Time: the night duty officer (li-na) is on.
 T0 = 1_700_000_000.0
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from plans_support import DEMO_SITE
-
+from daemon.config import DEFAULT_SITE
 from plans.loading import DEFAULT_PLAN, DEFAULT_ROSTER
 from plans.validation import validate_files
 from rules.loading import default_rule_paths
@@ -63,7 +62,7 @@ rules:
 
 
 def test_shipped_defaults_are_clean() -> None:
-    assert validate_files(DEMO_SITE, default_rule_paths(), DEFAULT_PLAN, DEFAULT_ROSTER) == []
+    assert validate_files(DEFAULT_SITE, default_rule_paths(), DEFAULT_PLAN, DEFAULT_ROSTER) == []
 
 
 def test_errors_carry_file_line_and_field(tmp_path: Path) -> None:
@@ -71,7 +70,7 @@ def test_errors_carry_file_line_and_field(tmp_path: Path) -> None:
     plan.write_text(BAD_PLAN, encoding="utf-8")
     roster.write_text(ROSTER, encoding="utf-8")
     rules.write_text(BAD_RULES, encoding="utf-8")
-    issues = validate_files(DEMO_SITE, [rules], plan, roster)
+    issues = validate_files(DEFAULT_SITE, [rules], plan, roster)
     found = {(i.file, i.line, i.field): i.message for i in issues}
 
     def has(path: Path, line: int, field: str, text: str) -> None:
@@ -100,7 +99,7 @@ def test_same_trigger_in_two_tiers_is_an_overlap(tmp_path: Path) -> None:
     )
     plan = tmp_path / "plan.yaml"
     plan.write_text(text, encoding="utf-8")
-    issues = validate_files(DEMO_SITE, default_rule_paths(), plan, DEFAULT_ROSTER)
+    issues = validate_files(DEFAULT_SITE, default_rule_paths(), plan, DEFAULT_ROSTER)
     assert [(i.field, "overlapping tiers" in i.message) for i in issues] == [("tiers.1.triggers.0", True)]
     assert issues[0].line == text.splitlines().index("      - id: copy") + 1
 
@@ -108,7 +107,7 @@ def test_same_trigger_in_two_tiers_is_an_overlap(tmp_path: Path) -> None:
 def test_unreadable_yaml_is_an_issue_not_a_crash(tmp_path: Path) -> None:
     plan = tmp_path / "plan.yaml"
     plan.write_text("tiers: [\n  - a: b\n", encoding="utf-8")
-    issues = validate_files(DEMO_SITE, [], plan, DEFAULT_ROSTER)
+    issues = validate_files(DEFAULT_SITE, [], plan, DEFAULT_ROSTER)
     assert len(issues) == 1
     assert issues[0].file == str(plan)
     assert "not valid YAML" in issues[0].message

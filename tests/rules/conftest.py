@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 
 from rules.loading import load_default_rules
 from rules.model import Rule
 from rules.sensor_table import SensorTable
 from rules.site import Site
 
-DEMO_SITE = Path(__file__).parents[2] / "daemon" / "sites" / "demo-park.yaml"
-
 
 @pytest.fixture(scope="session")
-def site() -> Site:
-    return Site.model_validate(yaml.safe_load(DEMO_SITE.read_text(encoding="utf-8")))
+def site(demo_site: Site) -> Site:
+    """The shipped demo site, loaded once by the root conftest's loader (the one the service uses)."""
+    return demo_site
 
 
 @pytest.fixture(scope="session")
