@@ -41,7 +41,7 @@ def build_config(n_sensors: int) -> CoreConfig:
         roll = d % 10
         if roll < 4:  # a two-channel gas detector
             chans = [Kind.GAS, Kind.GAS]
-            subs = [GASES[d % 6], GASES[(d + 1) % 6]]
+            subs: list[str | None] = [GASES[d % 6], GASES[(d + 1) % 6]]
             every = 10.0
         elif roll < 6:
             chans, subs, every = [Kind.GAMMA_DOSE_RATE], [None], 60.0

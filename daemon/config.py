@@ -20,10 +20,7 @@ from rules.yaml_source import YamlDocument, validation_issues
 DEFAULT_SITE = Path(__file__).parent / "sites" / "demo-park.yaml"
 
 
-Section = StrictModel  # the shared strict base (rules/strict.py)
-
-
-class MqttConfig(Section):
+class MqttConfig(StrictModel):
     """How to reach the MQTT broker."""
 
     broker: str = Field(
@@ -43,7 +40,7 @@ class MqttConfig(Section):
     max_queued_messages: int = Field(100_000, ge=100, description="Inbound queue bound before back-pressure.")
 
 
-class DatabaseConfig(Section):
+class DatabaseConfig(StrictModel):
     """Where readings, alarms and quarantined input are stored."""
 
     url: str = Field(
@@ -53,7 +50,7 @@ class DatabaseConfig(Section):
     store_readings: bool = Field(True, description="Store every valid reading (disable for very large sites).")
 
 
-class HttpConfig(Section):
+class HttpConfig(StrictModel):
     """The HTTP server for /healthz, /metrics, the API and the console."""
 
     host: str = Field("127.0.0.1", description="Listen address.")
@@ -66,7 +63,7 @@ class HttpConfig(Section):
     max_shelve_s: float = Field(8 * 3600.0, gt=0, description="Longest time an alarm may be shelved.")
 
 
-class IngestConfig(Section):
+class IngestConfig(StrictModel):
     """Input limits and batching."""
 
     max_payload_bytes: int = Field(256 * 1024, ge=64, description="Larger messages are quarantined unparsed.")
@@ -98,7 +95,7 @@ class IngestConfig(Section):
     quarantine_log_interval_s: float = Field(60.0, gt=0, description="Log each quarantine reason at most this often.")
 
 
-class RecordingConfig(Section):
+class RecordingConfig(StrictModel):
     """Continuous recording of everything that arrives over MQTT (for later replay as a drill)."""
 
     enabled: bool = Field(False, description="Record every MQTT message as it arrives (JSON Lines).")
@@ -106,7 +103,7 @@ class RecordingConfig(Section):
     rotate_mb: int = Field(256, ge=1, description="Start a new file when the current one reaches this size (MiB).")
 
 
-class AlarmConfig(Section):
+class AlarmConfig(StrictModel):
     """Rules, emergency plan and duty roster; empty means the shipped defaults."""
 
     rule_files: list[Path] = Field(default_factory=list, description="Rule files (YAML); empty: rules/defaults/*.")
@@ -116,7 +113,7 @@ class AlarmConfig(Section):
     checkpoint_interval_s: float = Field(30.0, gt=0, description="How often the alarm state is saved for restarts.")
 
 
-class ServiceConfig(Section):
+class ServiceConfig(StrictModel):
     """Top-level service config."""
 
     site_file: Path = Field(DEFAULT_SITE, description="Site file (YAML) declaring devices and sensors.")

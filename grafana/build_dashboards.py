@@ -8,6 +8,7 @@ A test checks that the committed JSON equals this script's output.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,7 @@ def colour_overrides(colours: dict[str, str]) -> list[dict[str, Any]]:
     ]
 
 
-def value_text(mapping: list[tuple[float, str, str]]) -> list[dict[str, Any]]:
+def value_text(mapping: Sequence[tuple[float, str, str]]) -> list[dict[str, Any]]:
     """Value mappings number -> text and colour."""
     return [
         {

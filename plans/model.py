@@ -13,8 +13,6 @@ from rules.model import Classification, Priority
 from rules.site import DeviceType, ZoneType
 from rules.strict import FrozenModel, RankedEnum
 
-PlanModel = FrozenModel  # the shared strict base (rules/strict.py)
-
 
 class Tier(RankedEnum):
     """Warning colour of the national plan for sudden environmental incidents (2014), lowest first."""
@@ -40,7 +38,7 @@ class Tier(RankedEnum):
         return ("IV", "III", "II", "I")[self.rank]
 
 
-class AlarmMatch(PlanModel):
+class AlarmMatch(FrozenModel):
     """Which alarms a trigger counts. Fields combine with AND, list items with OR."""
 
     conditions: list[str] | None = Field(None, description="Condition names; a trailing `*` matches a prefix.")
@@ -62,7 +60,7 @@ class AlarmMatch(PlanModel):
         return self
 
 
-class Trigger(PlanModel):
+class Trigger(FrozenModel):
     """A tier holds when at least ``min_count`` distinct sensors/devices/zones have matching alarms."""
 
     id: str = Field(description="Trigger id, unique in the plan.", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
@@ -76,7 +74,7 @@ class Trigger(PlanModel):
     )
 
 
-class Action(PlanModel):
+class Action(FrozenModel):
     """One checklist item."""
 
     id: str = Field(
@@ -86,7 +84,7 @@ class Action(PlanModel):
     role: str = Field(description="Role responsible for it.")
 
 
-class Report(PlanModel):
+class Report(FrozenModel):
     """A report the incident owes, due a fixed time after the tier was reached."""
 
     id: str = Field(
@@ -99,7 +97,7 @@ class Report(PlanModel):
     role: str = Field(description="Role that writes and sends it; reminded when it is overdue.")
 
 
-class TierSpec(PlanModel):
+class TierSpec(FrozenModel):
     """One warning tier of the plan."""
 
     tier: Tier = Field(description="Warning colour.")
@@ -114,14 +112,14 @@ class TierSpec(PlanModel):
     reports: list[Report] = Field(default_factory=list, description="Reports owed at this tier.")
 
 
-class AlarmPaging(PlanModel):
+class AlarmPaging(FrozenModel):
     """Paging of single alarms that belong to no incident."""
 
     min_priority: Priority = Field(Priority.HIGH, description="Alarms of this priority or above are paged.")
     roles: list[str] = Field(min_length=1, description="Roles paged for a single alarm or an alarm flood.")
 
 
-class Plan(PlanModel):
+class Plan(FrozenModel):
     """An emergency plan for sudden environmental incidents."""
 
     plan: str = Field(description="Plan id.", pattern=r"^[a-z0-9][a-z0-9_.-]*$")

@@ -13,24 +13,21 @@ from rules.strict import FrozenModel
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
-RosterModel = FrozenModel  # the shared strict base (rules/strict.py)
-
-
-class Channel(RosterModel):
+class Channel(FrozenModel):
     """How to reach a person. Addresses are placeholders resolved by the notifier from the environment."""
 
     type: Literal["phone", "sms", "email", "wecom", "dingtalk", "webhook"] = Field(description="Channel type.")
     address: str = Field(description="Address or `${ENV_VAR}` placeholder; never a committed secret.")
 
 
-class Role(RosterModel):
+class Role(FrozenModel):
     """A duty role the plan can page."""
 
     id: str = Field(description="Role id used by plans.", pattern=r"^[a-z0-9][a-z0-9_]*$")
     name: str = Field(description="Role title.")
 
 
-class Person(RosterModel):
+class Person(FrozenModel):
     """Someone who can be paged."""
 
     id: str = Field(description="Person id.", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
@@ -39,7 +36,7 @@ class Person(RosterModel):
     channels: list[Channel] = Field(min_length=1, description="Channels, most preferred first.")
 
 
-class Shift(RosterModel):
+class Shift(FrozenModel):
     """A recurring duty shift; a shift whose end is not after its start runs past midnight."""
 
     role: str = Field(description="Role held during the shift.")
@@ -79,7 +76,7 @@ def _minutes(hhmm: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
-class Roster(RosterModel):
+class Roster(FrozenModel):
     """The duty roster of the emergency centre."""
 
     utc_offset_h: float = Field(8.0, description="Local time offset from UTC (China Standard Time is +8, no DST).")

@@ -19,9 +19,6 @@ MESSAGE_FIELDS = frozenset(
 )
 
 
-RuleModel = FrozenModel  # the shared strict base (rules/strict.py)
-
-
 class Priority(RankedEnum):
     """ISA-18.2 alarm priority, lowest first."""
 
@@ -42,7 +39,7 @@ class Classification(StrEnum):
     QUALITY = "quality"  # data cannot be trusted
 
 
-class Selector(RuleModel):
+class Selector(FrozenModel):
     """Which sensors a rule applies to. Fields combine with AND, list items with OR; an empty selector matches all."""
 
     site: list[str] | None = Field(None, description="Site ids.")
@@ -65,7 +62,7 @@ class Selector(RuleModel):
         return value
 
 
-class LevelParams(RuleModel):
+class LevelParams(FrozenModel):
     """Parameters of the ``level`` condition: one comparison with a deadband."""
 
     above: float | None = Field(None, description="Active when the reading is at or above this level.")
@@ -79,7 +76,7 @@ class LevelParams(RuleModel):
         return self
 
 
-class ConditionSpec(RuleModel):
+class ConditionSpec(FrozenModel):
     """The named condition that raises the alarm."""
 
     name: str = Field(description="A detector condition (e.g. `gas.aegl2_10min`) or `level`.")
@@ -99,7 +96,7 @@ class ConditionSpec(RuleModel):
         return self
 
 
-class Message(RuleModel):
+class Message(FrozenModel):
     """The alarm text in both languages; ``{sensor}``, ``{value}``, ``{level}``, ``{unit}``... are filled in."""
 
     zh: str = Field(description="Chinese text.")
@@ -115,7 +112,7 @@ class Message(RuleModel):
         return value
 
 
-class Rule(RuleModel):
+class Rule(FrozenModel):
     """One alarm rule."""
 
     id: str = Field(description="Unique rule id.", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
@@ -134,7 +131,7 @@ class Rule(RuleModel):
     shelvable: bool = Field(True, description="Whether operators may shelve it (false for safety-critical alarms).")
 
 
-class RuleFile(RuleModel):
+class RuleFile(FrozenModel):
     """A rule file: a list of rules."""
 
     rules: list[Rule] = Field(description="The rules in this file.")

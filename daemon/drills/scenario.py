@@ -17,17 +17,14 @@ from rules.yaml_source import ConfigFileError, load_yaml, parse_model
 SCENARIO_LIBRARY = Path(__file__).parent / "scenarios"
 
 
-ScenarioModel = FrozenModel  # the shared strict base (rules/strict.py)
-
-
-class Offset(ScenarioModel):
+class Offset(FrozenModel):
     """A place as metres north/east of the site centre."""
 
     north_m: float = Field(description="Metres north of the site centre (negative: south).")
     east_m: float = Field(description="Metres east of the site centre (negative: west).")
 
 
-class WeatherPeriod(ScenarioModel):
+class WeatherPeriod(FrozenModel):
     """Weather from ``at_s`` (seconds after the scenario start) until the next period."""
 
     at_s: float = Field(0.0, ge=0, description="Start of this period, seconds after the scenario start.")
@@ -40,7 +37,7 @@ class WeatherPeriod(ScenarioModel):
     meander_deg: float = Field(8.0, ge=0, le=90, description="Amplitude of slow wind-direction meander.")
 
 
-class RainPeriod(ScenarioModel):
+class RainPeriod(FrozenModel):
     """Rain over the site (or around ``center`` within ``radius_m``)."""
 
     start_s: float = Field(ge=0, description="Seconds after the scenario start.")
@@ -50,7 +47,7 @@ class RainPeriod(ScenarioModel):
     radius_m: float | None = Field(None, gt=0, description="Radius of the rain cell.")
 
 
-class EventBase(ScenarioModel):
+class EventBase(FrozenModel):
     """Common fields of every event."""
 
     id: str = Field(description="Event id, used in the ground truth and the drill report.")
@@ -136,7 +133,7 @@ Event = Annotated[
 ]
 
 
-class Scenario(ScenarioModel):
+class Scenario(FrozenModel):
     """A drill scenario: what the simulator generates and what the drill report scores against."""
 
     name: str = Field(description="Scenario id.")

@@ -19,10 +19,7 @@ PRIORITY_RANK: dict[str, int] = {priority.value: priority.rank for priority in P
 URL_CHANNELS = ("webhook", "alertmanager", "wecom", "dingtalk")
 
 
-NotifyModel = StrictModel  # the shared strict base (rules/strict.py)
-
-
-class ChannelTarget(NotifyModel):
+class ChannelTarget(StrictModel):
     """One place to deliver to: a webhook URL, an Alertmanager, an e-mail address or a group robot."""
 
     type: ChannelType = Field(description="Channel type.")
@@ -50,7 +47,7 @@ class ChannelTarget(NotifyModel):
         return self
 
 
-class Recipient(NotifyModel):
+class Recipient(StrictModel):
     """A person (or a shared inbox / group robot) with their language and channels, most watched first."""
 
     name: str = Field(description="Unique name; routes refer to it.", min_length=1, max_length=100)
@@ -58,7 +55,7 @@ class Recipient(NotifyModel):
     channels: list[ChannelTarget] = Field(min_length=1, description="Where to deliver; every channel gets a copy.")
 
 
-class AlarmRoute(NotifyModel):
+class AlarmRoute(StrictModel):
     """Direct alarm route (until the plan engine pages by role): matching alarms notify these recipients."""
 
     name: str = Field(description="Route name, for logs.")
@@ -72,7 +69,7 @@ class AlarmRoute(NotifyModel):
     send_resolved: bool = Field(True, description="Also notify when the alarm returns to normal.")
 
 
-class SmtpConfig(NotifyModel):
+class SmtpConfig(StrictModel):
     """The SMTP relay for the email channel."""
 
     host: str = Field("127.0.0.1", description="SMTP server host.")
@@ -84,7 +81,7 @@ class SmtpConfig(NotifyModel):
     timeout_s: float = Field(10.0, gt=0, description="Connect and command timeout.")
 
 
-class NotifyConfig(NotifyModel):
+class NotifyConfig(StrictModel):
     """Notification delivery: people, routes, channels and retry policy."""
 
     enabled: bool = Field(True, description="Run the delivery worker.")

@@ -98,7 +98,7 @@ async def test_a_backlog_goes_through_the_worker_in_order_and_survives_a_killed_
             bad = (await connection.execute(quarantine.select())).all()
         online = service.intake.device_online
     # Chunks in the order they were written, unsorted: the pipeline saw the readings in the order they were sent.
-    arrival = np.concatenate([decode_chunk(c.format, c.sensors, c.data, c.count).time for c in chunks])
+    arrival = np.concatenate([decode_chunk(c.format, c.sensors, c.data, c._mapping["count"]).time for c in chunks])
     assert arrival.tolist() == [t0 + i for i in range(3000) if i % 50 not in (7, 9)]
     assert [row.reason for row in bad] == ["invalid_json"] * 60
     assert online == {demo_site.devices.index(next(d for d in demo_site.devices if d.id == "gamma-05")): True}

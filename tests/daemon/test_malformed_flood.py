@@ -72,7 +72,7 @@ async def test_malformed_flood_is_quarantined_and_valid_data_kept(
 
         async def all_in() -> bool:
             await service.drain()
-            return service.metrics.ingest_messages._value.get() >= len(messages)
+            return bool(service.metrics.ingest_messages._value.get() >= len(messages))
 
         await eventually(all_in, timeout=90)
         await service.drain()
@@ -81,7 +81,7 @@ async def test_malformed_flood_is_quarantined_and_valid_data_kept(
                 service.registry.get_sample_value("hazwatch_quarantined_messages_total", {"reason": reason}) == count
             ), reason
         async with service.engine.connect() as connection:
-            stored = dict(
+            stored: dict[str, int] = dict(
                 (
                     await connection.execute(select(quarantine.c.reason, func.count()).group_by(quarantine.c.reason))
                 ).all()

@@ -85,7 +85,7 @@ async def test_columnar_replay_gives_the_same_alarms_as_json_lines(tmp_path: Pat
     assert by_lines["replay"]["readings"] == by_columns["replay"]["readings"]
 
     def key(report: dict[str, object]) -> list[tuple[object, ...]]:
-        return [(a["sensor"], a["rule"], a["raised_at"], a["cleared_at"]) for a in report["alarms"]]  # type: ignore[attr-defined, index]
+        return [(a["sensor"], a["rule"], a["raised_at"], a["cleared_at"]) for a in report["alarms"]]  # type: ignore[attr-defined]
 
     assert key(by_lines) == key(by_columns)
     assert key(by_lines)

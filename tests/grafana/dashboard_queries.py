@@ -63,7 +63,7 @@ def substitute(expr: str, values: dict[str, str]) -> str:
     for name in sorted(values, key=len, reverse=True):
         value = values[name]
         expr = expr.replace("${" + name + "}", value).replace("[[" + name + "]]", value)
-        expr = re.sub(r"\$" + re.escape(name) + r"(?![A-Za-z0-9_])", lambda _m, v=value: v, expr)
+        expr = re.sub(r"\$" + re.escape(name) + r"(?![A-Za-z0-9_])", lambda _m, v=value: v, expr)  # type: ignore[misc]  # default binds the loop value
     return expr
 
 

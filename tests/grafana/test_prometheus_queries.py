@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from daemon.service import Service
-from tests.grafana.conftest import GRAFANA_DIR, ServiceFactory, free_port
+from tests.conftest import free_port
+from tests.grafana.conftest import GRAFANA_DIR, ServiceFactory
 from tests.grafana.dashboard_queries import (
     BUILTINS,
     DASHBOARD_FILES,

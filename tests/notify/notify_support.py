@@ -83,7 +83,7 @@ def intent_to(
     targets: list[ChannelTarget], *, key: str = "alarm:7:firing", language: str = "zh", **facts: Any
 ) -> NotificationIntent:
     """An intent for one recipient reached on ``targets``."""
-    recipient = Recipient(name="duty", language=language, channels=targets)  # type: ignore[arg-type]
+    recipient = Recipient(name="duty", language=language, channels=targets)
     return NotificationIntent(key=key, event="alarm", facts=sample_facts(**facts), recipients=(recipient,))
 
 

@@ -234,7 +234,7 @@ async def test_every_action_is_in_the_timeline_with_its_actor(api: Api) -> None:
 
 
 async def test_bad_json_unknown_ids_oversized_bodies_and_state_conflicts(api: Api) -> None:
-    cases = [
+    cases: list[tuple[str, str, dict[str, Any], int, str]] = [
         ("POST", "/api/alarms/7/comment", {"raw": b"{not json"}, 400, "not valid JSON"),
         ("POST", "/api/alarms/7/comment", {"raw": b"[1, 2]"}, 400, "JSON object"),
         ("POST", "/api/alarms/7/comment", {"body": {"text": 5}}, 400, "text must be a string"),

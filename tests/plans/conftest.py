@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from plans_support import Rig
 
 from daemon.config import DEFAULT_SITE
 from daemon.site_file import load_site
@@ -13,6 +12,7 @@ from plans.roster import Roster
 from rules.loading import load_default_rules
 from rules.model import Rule
 from rules.sensor_table import SensorTable
+from tests.plans.plans_support import Rig
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from rules_support import events
 
 from rules.alarm import AlarmState
 from rules.book import AlarmBook, BookConfig
@@ -11,6 +10,7 @@ from rules.engine import RuleEngine
 from rules.errors import AlarmActionError
 from rules.model import Rule
 from rules.sensor_table import SensorTable
+from tests.rules.rules_support import events
 
 S = AlarmState
 

@@ -33,13 +33,13 @@ def test_rates_flood_periods_chatter_stale_and_priorities() -> None:
         history.append(tr("chat", start + t, S.ACTIVE_UNACK, S.NORMAL if k == 0 else S.RETURNED_UNACK))
         history.append(tr("chat", start + t + 5, S.RETURNED_UNACK, S.ACTIVE_UNACK))
     history.append(tr("late", end + 1, S.ACTIVE_UNACK))  # outside the window
-    k = alarm_kpis(history, start, end)
-    assert k.alarms == 15
-    assert k.alarms_per_10min == 2.5
-    assert k.peak_alarms_per_10min == 12
-    assert k.periods_in_flood_pct == 100.0 / 6
-    assert k.chattering_alarms == ("chat",)
-    assert "stale" in k.stale_alarms
-    assert "chat" not in k.stale_alarms
-    assert k.priority_share_pct[Priority.HIGH] == 20.0
-    assert k.priority_share_pct[Priority.LOW] == 80.0
+    kpis = alarm_kpis(history, start, end)
+    assert kpis.alarms == 15
+    assert kpis.alarms_per_10min == 2.5
+    assert kpis.peak_alarms_per_10min == 12
+    assert kpis.periods_in_flood_pct == 100.0 / 6
+    assert kpis.chattering_alarms == ("chat",)
+    assert "stale" in kpis.stale_alarms
+    assert "chat" not in kpis.stale_alarms
+    assert kpis.priority_share_pct[Priority.HIGH] == 20.0
+    assert kpis.priority_share_pct[Priority.LOW] == 80.0

@@ -6,7 +6,6 @@ import math
 from pathlib import Path
 
 import pytest
-from rules_support import events
 
 from detectors.readings import FLAG_STUCK, ReadingBatch
 from detectors.substances import SUBSTANCES
@@ -15,6 +14,7 @@ from rules.loading import load_rules
 from rules.model import ConditionSpec, Message, Priority, Rule, Selector
 from rules.sensor_table import SensorTable
 from rules.yaml_source import ConfigFileError
+from tests.rules.rules_support import events
 
 
 def test_default_rules_cover_every_gas_and_aegl_window(default_rules: list[Rule]) -> None:
@@ -143,7 +143,9 @@ def test_level_params_required_only_for_level() -> None:
         ConditionSpec(name="level")
     with pytest.raises(ValueError, match="params"):
         ConditionSpec.model_validate({"name": "gas.level1", "params": {"above": 1}})
-    assert math.isclose(ConditionSpec.model_validate({"name": "level", "params": {"below": 1}}).params.below or 0, 1)
+    params = ConditionSpec.model_validate({"name": "level", "params": {"below": 1}}).params
+    assert params is not None
+    assert math.isclose(params.below or 0, 1)
 
 
 def test_sensors_of_lists_selected_sensors(table: SensorTable, default_rules: list[Rule]) -> None:
