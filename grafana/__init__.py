@@ -1,0 +1,1 @@
+"""Grafana dashboards, provisioning and Prometheus rules for hazwatch; the dashboards are generated here."""

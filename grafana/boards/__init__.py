@@ -1,0 +1,1 @@
+"""One module per dashboard, each a few short functions over ``grafana.panels``."""
