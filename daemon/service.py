@@ -25,6 +25,7 @@ from daemon.ingest.demo_feed import DemoFeed
 from daemon.ingest.embedded_broker import EmbeddedBroker, free_port, port_is_free
 from daemon.ingest.mqtt import MessageHandler, MqttIngest
 from daemon.metrics.adapters import AlarmBookMetrics, IncidentEngineMetrics
+from daemon.metrics.exposition import Exposition
 from daemon.metrics.instruments import Metrics
 from daemon.metrics.sensors import SensorCollector, SensorStateCollector, SiteCollector
 from daemon.metrics.sources import MetricSources
@@ -161,12 +162,16 @@ class Service:
         self.metrics.drill_running.set(0)
         table, pipeline = self.table, self.pipeline
         self.site_collector = SiteCollector(table, self.setup.rules, pipeline.detector.config)
-        self.registry.register(self.site_collector)
-        self.registry.register(SensorCollector(table, pipeline.latest_value, pipeline.latest_time))
-        self.registry.register(
-            SensorStateCollector(table, self.clock, pipeline, self.metric_sources, self.intake.device_online)
+        # Per-sensor families grow with the site: rendered from snapshots off the event loop (metrics/exposition.py).
+        self.exposition = Exposition(
+            self.registry,
+            [
+                StatusCollector(table, self.clock, self.metric_sources),
+                self.site_collector,
+                SensorCollector(table, pipeline.latest_value, pipeline.latest_time),
+                SensorStateCollector(table, self.clock, pipeline, self.metric_sources, self.intake.device_online),
+            ],
         )
-        self.registry.register(StatusCollector(table, self.clock, self.metric_sources))
 
     def _plug_metric_sources(self) -> None:
         """Point the scrape-time collectors at the engines (again after a reload replaces them)."""
@@ -216,14 +221,14 @@ class Service:
             api,
             max_body_bytes=self.config.http.max_body_bytes,
             before_scrape=[self._refresh_drill_running],
+            exposition=self.exposition,
         )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)
         await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.http_port = sockets[0].getsockname()[1] if sockets else self.config.http.port
+        addresses = self._runner.addresses  # the bound (host, port, ...) tuples: port 0 becomes the real port
+        self.http_port = int(addresses[0][1]) if addresses else self.config.http.port
         log.info("HTTP on http://%s:%s (console /, /api, /metrics)", self.config.http.host, self.http_port)
 
     async def _refresh_drill_running(self) -> None:

@@ -100,6 +100,78 @@ def sensor_states(
     return state
 
 
+@dataclass(frozen=True, slots=True)
+class SourceDevices:
+    """The sensors of each sealed-source monitor, laid out once so statuses are computed for all in a few array ops."""
+
+    devices: NDArray[np.intp]  # device numbers, one row of the status table each
+    position: NDArray[np.intp]  # sensor -> row of its device, -1 for sensors of other devices
+    watched: NDArray[np.intp]  # per row, the sensors whose silence means "offline" (dose sensors, else all)
+    watched_starts: NDArray[np.intp]
+    tamper: NDArray[np.intp]  # tamper-switch sensors and ...
+    tamper_row: NDArray[np.intp]  # ... the row each belongs to
+    mains: NDArray[np.intp]
+    mains_row: NDArray[np.intp]
+
+    @classmethod
+    def build(cls, table: SensorTable, devices: Iterable[int]) -> SourceDevices:
+        """Index ``devices`` (source-monitor device numbers) of ``table``."""
+        rows = np.array(list(devices), np.intp)
+        position = np.full(len(table), -1, np.intp)
+        watched: list[NDArray[np.intp]] = []
+        for row, device in enumerate(rows.tolist()):
+            sensors = np.flatnonzero(table.device_of == device)
+            position[sensors] = row
+            dose = sensors[table.kind[sensors] == _SOURCE_DOSE]
+            watched.append(dose if dose.size else sensors)
+        sizes = np.array([w.size for w in watched], np.intp)
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp) if watched else np.zeros(0, np.intp)
+        owned = position >= 0
+        tamper = np.flatnonzero(owned & (table.kind == _TAMPER))
+        mains = np.flatnonzero(owned & (table.kind == _MAINS))
+        flat = np.concatenate(watched).astype(np.intp) if watched else np.zeros(0, np.intp)
+        return cls(rows, position, flat, starts, tamper, position[tamper], mains, position[mains])
+
+
+def source_status_table(
+    table: SensorTable,
+    index: SourceDevices,
+    state: NDArray[np.int8],
+    latest_value: NDArray[np.float64],
+    masks: ConditionMasks,
+) -> NDArray[np.bool_]:
+    """Which sealed-source statuses hold, one row per indexed device, one column per ``SOURCE_STATUSES`` entry.
+
+    Uses the detection core's ``source.*`` conditions when they are open, and until the full core runs, the
+    spine's level conditions and latest values (low container dose = missing, tamper switch at 1, mains at 0).
+    """
+    rows = len(index.devices)
+    missing = np.zeros(rows, np.bool_)
+    outside = np.zeros(rows, np.bool_)
+    tamper = np.zeros(rows, np.bool_)
+    low_battery = np.zeros(rows, np.bool_)
+    mains_lost = np.zeros(rows, np.bool_)
+    offline = np.zeros(rows, np.bool_)
+    if rows:
+        offline = np.logical_and.reduceat(state[index.watched] == OFFLINE, index.watched_starts)
+        np.logical_or.at(tamper, index.tamper_row, latest_value[index.tamper] >= 0.5)
+        np.logical_or.at(mains_lost, index.mains_row, latest_value[index.mains] < 0.5)
+    for sensor, names in masks.names.items():  # sparse: only sensors with open conditions
+        row = int(index.position[sensor]) if 0 <= sensor < index.position.shape[0] else -1
+        if row < 0:
+            continue
+        kind = int(table.kind[sensor])
+        missing[row] |= "source.missing" in names or (kind == _SOURCE_DOSE and "threshold.low" in names)
+        outside[row] |= "source.geofence_exit" in names
+        tamper[row] |= "source.tamper" in names or (
+            kind == _TAMPER and bool(names & {"threshold.high", "threshold.high_high"})
+        )
+        low_battery[row] |= "source.battery_low" in names or (kind == _BATTERY and "threshold.low" in names)
+        mains_lost[row] |= "source.mains_lost" in names
+    in_container = ~(missing | outside | offline)
+    return np.stack([in_container, missing, outside, tamper, offline, low_battery, mains_lost], axis=1)
+
+
 def source_statuses(
     table: SensorTable,
     device: int,
@@ -107,43 +179,6 @@ def source_statuses(
     latest_value: NDArray[np.float64],
     masks: ConditionMasks,
 ) -> dict[str, bool]:
-    """Which sealed-source statuses hold for one source-monitor device.
-
-    Uses the detection core's ``source.*`` conditions when they are open, and until the full core
-    runs, the spine's level conditions and latest values (low container dose = missing, tamper
-    switch at 1, mains at 0).
-    """
-    sensors = np.flatnonzero(table.device_of == device)
-    kinds = table.kind[sensors]
-    names: set[str] = set()
-    by_kind: dict[int, set[str]] = {}
-    for sensor, kind in zip(sensors.tolist(), kinds.tolist(), strict=True):
-        open_here = masks.names.get(sensor, set())
-        names |= open_here
-        by_kind.setdefault(kind, set()).update(open_here)
-
-    def latest_of(kind: int) -> NDArray[np.float64]:
-        values: NDArray[np.float64] = latest_value[sensors[kinds == kind]]
-        return values
-
-    dose_sensors = sensors[kinds == _SOURCE_DOSE]
-    watched = dose_sensors if dose_sensors.size else sensors
-    offline = bool(np.all(state[watched] == OFFLINE))
-    missing = "source.missing" in names or "threshold.low" in by_kind.get(_SOURCE_DOSE, set())
-    outside = "source.geofence_exit" in names
-    tamper = (
-        "source.tamper" in names
-        or bool(by_kind.get(_TAMPER, set()) & {"threshold.high", "threshold.high_high"})
-        or bool(np.any(latest_of(_TAMPER) >= 0.5))
-    )
-    low_battery = "source.battery_low" in names or "threshold.low" in by_kind.get(_BATTERY, set())
-    mains_lost = "source.mains_lost" in names or bool(np.any(latest_of(_MAINS) < 0.5))
-    return {
-        "in_container": not (missing or outside or offline),
-        "missing": missing,
-        "outside_geofence": outside,
-        "tamper": tamper,
-        "offline": offline,
-        "low_battery": low_battery,
-        "mains_lost": mains_lost,
-    }
+    """Which sealed-source statuses hold for one source-monitor device."""
+    row = source_status_table(table, SourceDevices.build(table, [device]), state, latest_value, masks)[0]
+    return dict(zip(SOURCE_STATUSES, row.tolist(), strict=True))

@@ -11,8 +11,24 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from daemon.clock import Clock
-from daemon.metrics.sensor_state import SENSOR_STATES, SOURCE_STATUSES, fold_conditions, sensor_states, source_statuses
+from daemon.metrics.sensor_state import (
+    SENSOR_STATES,
+    SOURCE_STATUSES,
+    SourceDevices,
+    fold_conditions,
+    sensor_states,
+    source_status_table,
+)
 from daemon.metrics.sources import MetricSources
+from daemon.metrics.text_format import (
+    Render,
+    family_header,
+    format_value,
+    format_values,
+    one_hot_blocks,
+    one_hot_text,
+    series_prefix,
+)
 from detectors.config import CoreConfig
 from detectors.kinds import CANONICAL_UNIT, Kind
 from detectors.substances import SUBSTANCES
@@ -26,6 +42,12 @@ INFO_LABELS = [
     *("site", "zone", "zone_type", "device", "device_type", "sensor", "kind", "substance", "unit", "lat", "lon")
 ]
 SOURCE_LABELS = ["site", "zone", "device", "nuclide", "category"]
+VALUE_HELP = "Latest reading per sensor, in the canonical unit of its kind."
+SEEN_HELP = "Time of the latest reading per sensor."
+INFO_HELP = "Sensor metadata from the site file; always 1."
+LEVEL_HELP = "Alarm and reference levels per sensor, in the canonical unit of its kind."
+STATE_HELP = "Sensor state: one series per state, 1 for the state the sensor is in, else 0."
+SOURCE_HELP = "Sealed-source monitor status: one series per status, 1 where it holds (several can)."
 
 
 class LatestReadings(Protocol):
@@ -115,19 +137,31 @@ class SensorCollector(Collector):
         self._value = latest_value
         self._time = latest_time
         self._labels = [sensor_label_values(table, i) for i in range(len(table))]
+        self._value_prefix = [series_prefix("hazwatch_sensor_value", SENSOR_LABELS, v) for v in self._labels]
+        self._seen_prefix = [
+            series_prefix("hazwatch_sensor_last_reading_timestamp_seconds", SENSOR_LABELS, v) for v in self._labels
+        ]
+
+    def snapshot(self) -> Render:
+        """Copy the reported sensors' values and times; render their two families from the copy."""
+        reported = np.flatnonzero(~np.isnan(self._time))
+        values, times = self._value[reported], self._time[reported]
+        sensors = reported.tolist()
+        value_prefix, seen_prefix = self._value_prefix, self._seen_prefix
+
+        def render() -> bytes:
+            lines = [family_header("hazwatch_sensor_value", VALUE_HELP)]
+            lines += [f"{value_prefix[i]}{v}\n" for i, v in zip(sensors, format_values(values), strict=True)]
+            lines.append(family_header("hazwatch_sensor_last_reading_timestamp_seconds", SEEN_HELP))
+            lines += [f"{seen_prefix[i]}{t}\n" for i, t in zip(sensors, format_values(times), strict=True)]
+            return "".join(lines).encode()
+
+        return render
 
     def collect(self) -> Iterable[Metric]:
         """One series per sensor that has reported."""
-        value = GaugeMetricFamily(
-            "hazwatch_sensor_value",
-            "Latest reading per sensor, in the canonical unit of its kind.",
-            labels=SENSOR_LABELS,
-        )
-        seen = GaugeMetricFamily(
-            "hazwatch_sensor_last_reading_timestamp_seconds",
-            "Time of the latest reading per sensor.",
-            labels=SENSOR_LABELS,
-        )
+        value = GaugeMetricFamily("hazwatch_sensor_value", VALUE_HELP, labels=SENSOR_LABELS)
+        seen = GaugeMetricFamily("hazwatch_sensor_last_reading_timestamp_seconds", SEEN_HELP, labels=SENSOR_LABELS)
         reported = np.flatnonzero(~np.isnan(self._time)).tolist()
         values, times = self._value[reported].tolist(), self._time[reported].tolist()
         for i, v, t in zip(reported, values, times, strict=True):
@@ -173,19 +207,28 @@ class SiteCollector(Collector):
             for i in range(len(table))
             for name, value in sensor_levels(table, i, by_level, core)
         ]
+        # Static between reloads: rendered once here, so a scrape only copies a reference to the text.
+        lines = [family_header("hazwatch_sensor_info", INFO_HELP)]
+        lines += [series_prefix("hazwatch_sensor_info", INFO_LABELS, labels) + "1.0\n" for labels in self._info]
+        lines.append(family_header("hazwatch_sensor_level", LEVEL_HELP))
+        level_labels = [*SENSOR_LABELS, "level"]
+        lines += [
+            series_prefix("hazwatch_sensor_level", level_labels, labels) + format_value(value) + "\n"
+            for labels, value in self._levels
+        ]
+        self._text = "".join(lines).encode()
+
+    def snapshot(self) -> Render:
+        """The text rendered at the last (re)load."""
+        text = self._text
+        return lambda: text
 
     def collect(self) -> Iterable[Metric]:
         """Static series, the same at every scrape."""
-        info = GaugeMetricFamily(
-            "hazwatch_sensor_info", "Sensor metadata from the site file; always 1.", labels=INFO_LABELS
-        )
+        info = GaugeMetricFamily("hazwatch_sensor_info", INFO_HELP, labels=INFO_LABELS)
         for labels in self._info:
             info.add_metric(labels, 1.0)
-        level = GaugeMetricFamily(
-            "hazwatch_sensor_level",
-            "Alarm and reference levels per sensor, in the canonical unit of its kind.",
-            labels=[*SENSOR_LABELS, "level"],
-        )
+        level = GaugeMetricFamily("hazwatch_sensor_level", LEVEL_HELP, labels=[*SENSOR_LABELS, "level"])
         for labels, value in self._levels:
             level.add_metric(labels, value)
         yield info
@@ -214,9 +257,34 @@ class SensorStateCollector(Collector):
             for d, device in enumerate(table.devices)
             if device.type is DeviceType.SOURCE_MONITOR and device.source is not None
         ]
+        self._state_blocks = one_hot_blocks(
+            [
+                [series_prefix("hazwatch_sensor_state", [*SENSOR_LABELS, "state"], [*labels, n]) for n in SENSOR_STATES]
+                for labels in self._labels
+            ]
+        )
+        self._source_index = SourceDevices.build(table, [d for d, _ in self._source_devices])
+        self._source_prefix = [
+            [series_prefix("hazwatch_source_status", [*SOURCE_LABELS, "status"], [*labels, n]) for n in SOURCE_STATUSES]
+            for _, labels in self._source_devices
+        ]
 
-    def collect(self) -> Iterable[Metric]:
-        """Compute every sensor's state now."""
+    def snapshot(self) -> Render:
+        """Compute states and statuses now (vectorised, on the loop); render their lines from the result."""
+        state, statuses = self._states_now()
+        codes = state.tolist()
+        (blocks, offsets), source_prefix = self._state_blocks, self._source_prefix
+
+        def render() -> bytes:
+            lines = [family_header("hazwatch_sensor_state", STATE_HELP), one_hot_text(blocks, offsets, codes)]
+            lines.append(family_header("hazwatch_source_status", SOURCE_HELP))
+            for prefixes, held in zip(source_prefix, statuses, strict=True):
+                lines += [f"{p}{'1.0' if on else '0.0'}\n" for p, on in zip(prefixes, held, strict=True)]
+            return "".join(lines).encode()
+
+        return render
+
+    def _states_now(self) -> tuple[NDArray[np.int8], list[list[bool]]]:
         table, latest, sources = self._table, self._latest, self._sources
         n = len(table)
         masks = fold_conditions(n, sources.conditions.active_conditions())
@@ -234,23 +302,22 @@ class SensorStateCollector(Collector):
             masks,
             out_of_service,
         )
-        family = GaugeMetricFamily(
-            "hazwatch_sensor_state",
-            "Sensor state: one series per state, 1 for the state the sensor is in, else 0.",
-            labels=[*SENSOR_LABELS, "state"],
-        )
+        statuses: list[list[bool]] = source_status_table(
+            table, self._source_index, state, latest.latest_value, masks
+        ).tolist()
+        return state, statuses
+
+    def collect(self) -> Iterable[Metric]:
+        """Compute every sensor's state now."""
+        state, statuses = self._states_now()
+        family = GaugeMetricFamily("hazwatch_sensor_state", STATE_HELP, labels=[*SENSOR_LABELS, "state"])
         codes = state.tolist()
-        for i in range(n):
+        for i in range(len(codes)):
             for code, name in enumerate(SENSOR_STATES):
                 family.add_metric([*self._labels[i], name], 1.0 if codes[i] == code else 0.0)
         yield family
-        source = GaugeMetricFamily(
-            "hazwatch_source_status",
-            "Sealed-source monitor status: one series per status, 1 where it holds (several can).",
-            labels=[*SOURCE_LABELS, "status"],
-        )
-        for device, labels in self._source_devices:
-            statuses = source_statuses(table, device, state, latest.latest_value, masks)
-            for name in SOURCE_STATUSES:
-                source.add_metric([*labels, name], 1.0 if statuses[name] else 0.0)
+        source = GaugeMetricFamily("hazwatch_source_status", SOURCE_HELP, labels=[*SOURCE_LABELS, "status"])
+        for (_, labels), held in zip(self._source_devices, statuses, strict=True):
+            for name, on in zip(SOURCE_STATUSES, held, strict=True):
+                source.add_metric([*labels, name], 1.0 if on else 0.0)
         yield source

@@ -9,12 +9,14 @@ from collections.abc import Iterable
 import numpy as np
 from numpy.typing import NDArray
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from daemon.clock import Clock
 from daemon.metrics.instruments import PRIORITIES
 from daemon.metrics.sensors import sensor_label_values
 from daemon.metrics.sources import MetricSources
+from daemon.metrics.text_format import Render, family_header, format_values, series_prefix
 from plans.model import Tier
 from rules.alarm import ANNUNCIATED_ACTIVE, AlarmState
 from rules.sensor_table import SensorTable
@@ -53,12 +55,39 @@ class StatusCollector(Collector):
         self._network_of = {network: device_type == network for network in NETWORKS}
         self._readings_per_s = 1.0 / table.report_interval_s  # what each sensor weighs in its network's ratio
         self._unknown_logged: set[tuple[str, str]] = set()
+        self._quality_prefix = {
+            name: [
+                series_prefix(f"hazwatch_sensor_{name}_ratio", QUALITY_LABELS, labels[:5]) for labels in self._labels
+            ]
+            for name in ("data_capture", "valid_data")
+        }
 
     def collect(self) -> Iterable[Metric]:
         """Ask every provider for its state now."""
         yield from self._alarms()
         yield from self._incidents()
         yield from self._quality()
+
+    def snapshot(self) -> Render:
+        """Ask the providers now (on the loop); the per-sensor ratio lines are rendered from copies, off the loop."""
+        small = _Families([*self._alarms(), *self._incidents()])
+        acquisition, valid = self._sources.quality.ratios(self._clock.now())
+        parts: list[tuple[str, str, NDArray[np.float64], Metric]] = [
+            (name, what, ratios.copy(), self._per_network(name, what, ratios))
+            for name, what, ratios in _ratios(acquisition, valid)
+        ]
+        prefixes = self._quality_prefix
+
+        def render() -> bytes:
+            lines = [generate_latest(small).decode("utf-8")]
+            for name, what, ratios, network in parts:
+                family = f"hazwatch_sensor_{name}_ratio"
+                lines.append(family_header(family, f"{what} per sensor over the last 24 h (nan: not known yet)."))
+                lines += [f"{p}{r}\n" for p, r in zip(prefixes[name], format_values(ratios), strict=True)]
+                lines.append(generate_latest(_Families([network])).decode("utf-8"))
+            return "".join(lines).encode()
+
+        return render
 
     def _alarms(self) -> Iterable[Metric]:
         counts = Counter(self._sources.alarms.alarm_states())
@@ -102,10 +131,7 @@ class StatusCollector(Collector):
 
     def _quality(self) -> Iterable[Metric]:
         acquisition, valid = self._sources.quality.ratios(self._clock.now())
-        for name, ratios, what in (
-            ("data_capture", acquisition, "Readings received / readings expected"),
-            ("valid_data", valid, "Valid readings / readings expected"),
-        ):
+        for name, what, ratios in _ratios(acquisition, valid):
             per_sensor = GaugeMetricFamily(
                 f"hazwatch_sensor_{name}_ratio",
                 f"{what} per sensor over the last 24 h (nan: not known yet).",
@@ -114,14 +140,37 @@ class StatusCollector(Collector):
             for i, ratio in enumerate(ratios.tolist()):
                 per_sensor.add_metric(self._labels[i][:5], ratio)
             yield per_sensor
-            per_network = GaugeMetricFamily(
-                f"hazwatch_network_{name}_ratio",
-                f"{what} per network (device type) over the last 24 h (nan: not known yet).",
-                labels=["site", "network"],
-            )
-            for network, members in self._network_of.items():
-                if members.any():
-                    per_network.add_metric(
-                        [self._site, network], network_ratio(ratios[members], self._readings_per_s[members])
-                    )
-            yield per_network
+            yield self._per_network(name, what, ratios)
+
+    def _per_network(self, name: str, what: str, ratios: NDArray[np.float64]) -> Metric:
+        per_network = GaugeMetricFamily(
+            f"hazwatch_network_{name}_ratio",
+            f"{what} per network (device type) over the last 24 h (nan: not known yet).",
+            labels=["site", "network"],
+        )
+        for network, members in self._network_of.items():
+            if members.any():
+                per_network.add_metric(
+                    [self._site, network], network_ratio(ratios[members], self._readings_per_s[members])
+                )
+        return per_network
+
+
+def _ratios(
+    acquisition: NDArray[np.float64], valid: NDArray[np.float64]
+) -> tuple[tuple[str, str, NDArray[np.float64]], ...]:
+    return (
+        ("data_capture", "Readings received / readings expected", acquisition),
+        ("valid_data", "Valid readings / readings expected", valid),
+    )
+
+
+class _Families:
+    """Already collected families, in the shape ``generate_latest`` reads."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        """The families as given."""
+        return self._families

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from daemon.metrics.exposition import Exposition
 from daemon.store import queries
 from daemon.web.api.context import API, ENGINE, ApiContext
 from daemon.web.api.routes import add_api_routes, json_errors
@@ -24,6 +25,7 @@ REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("registry", CollectorRegist
 BROKER_CONNECTED: web.AppKey[Callable[[], bool]] = web.AppKey("broker_connected")
 # Run before each /metrics exposition: values that live in the database (a replay's drill run), read at scrape time.
 BEFORE_SCRAPE: web.AppKey[Sequence[Callable[[], Awaitable[None]]]] = web.AppKey("before_scrape")
+EXPOSITION: web.AppKey[Exposition] = web.AppKey("exposition", Exposition)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -42,10 +44,11 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text exposition of the service's registry."""
+    """Prometheus text exposition: the registry, plus the per-sensor families rendered off the event loop."""
     for refresh in request.app[BEFORE_SCRAPE]:
         await refresh()
-    body = generate_latest(request.app[REGISTRY])
+    exposition = request.app.get(EXPOSITION)
+    body = await exposition.render() if exposition is not None else generate_latest(request.app[REGISTRY])
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response
@@ -64,6 +67,7 @@ def create_app(
     *,
     max_body_bytes: int = 64 * 1024,
     before_scrape: Sequence[Callable[[], Awaitable[None]]] = (),
+    exposition: Exposition | None = None,
 ) -> web.Application:
     """Build the application; with ``api`` it also serves the full API and the console. The caller runs it.
 
@@ -73,6 +77,8 @@ def create_app(
     app[ENGINE] = engine
     app[REGISTRY] = registry
     app[BROKER_CONNECTED] = broker_connected
+    if exposition is not None:
+        app[EXPOSITION] = exposition
     app[BEFORE_SCRAPE] = before_scrape
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
