@@ -115,7 +115,8 @@ def measure(copies: int, scrapes: int) -> None:
         before.append((time.perf_counter() - started) * 1000)
     print(
         f"sensors={n:6d} series={series:7d} bytes={len(body):9d} "
-        f"loop_ms {_stats(loop)}  render_ms {_stats(render)}  render_cpu_ms {_stats(render_cpu)}  old_ms {_stats(before)}"
+        f"loop_ms {_stats(loop)}  render_ms {_stats(render)}  render_cpu_ms {_stats(render_cpu)}  "
+        f"old_ms {_stats(before)}"
     )
 
 
