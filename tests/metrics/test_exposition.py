@@ -21,41 +21,16 @@ from daemon.metrics.text_format import SnapshotCollector, series_prefix
 from daemon.site_file import load_site
 from rules.loading import load_default_rules
 from rules.sensor_table import SensorTable
-
-NOW = 1_800_000_000.0
-
-
-class Latest:
-    """The pipeline's arrays: some sensors never reported, odd values included."""
-
-    def __init__(self, n: int, rng: np.random.Generator) -> None:
-        self.latest_value = rng.random(n) * 100
-        self.latest_value[:4] = [0.0, 1e-9, 123456789.0, np.inf]
-        self.latest_time = NOW - rng.random(n) * 600
-        self.latest_time[rng.random(n) < 0.2] = np.nan
-        self.latest_flags = np.zeros(n, np.uint16)
-
-
-class Conditions:
-    """Open conditions and alarm states as the chain reports them."""
-
-    def __init__(self, pairs: list[tuple[str, int]]) -> None:
-        self._pairs = pairs
-
-    def active_conditions(self) -> list[tuple[str, int]]:
-        """The open (condition, sensor) pairs."""
-        return self._pairs
-
-    def alarm_states(self) -> list[tuple[str, str]]:
-        """One unacknowledged high alarm per pair."""
-        return [("high", "active_unack")] * len(self._pairs)
+from tests.metrics.standins import NOW, Conditions, Latest
 
 
 def _collectors() -> tuple[list[SnapshotCollector], CollectorRegistry]:
     table = SensorTable.build(load_site(DEFAULT_SITE))
     n = len(table)
     rng = np.random.default_rng(11)
-    latest = Latest(n, rng)
+    latest = Latest(n, rng, spread_s=600.0)
+    latest.latest_value[:4] = [0.0, 1e-9, 123456789.0, np.inf]  # values that exercise Go's float formatting
+    latest.latest_time[rng.random(n) < 0.2] = np.nan  # sensors that never reported
     sources = MetricSources(n)
     pairs = [("threshold.high", int(i)) for i in rng.choice(n, size=10, replace=False)]
     pairs += [("quality.stuck", 3), ("source.tamper", next(i for i, s in enumerate(table.sensors) if "tamper" in s.id))]
