@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -326,6 +326,14 @@ class AlarmBook:
             "out_of_service_sensors": sorted(self.out_of_service_sensors),
             "flood_times": list(self.flood.times),
         }
+
+    def with_rules(self, rules: Sequence[Rule]) -> tuple[AlarmBook, list[str]]:
+        """A new book with ``rules`` in force, keeping alarms whose rule still exists; also the ids of those dropped."""
+        kept = {rule.id for rule in rules}
+        state = self.snapshot()
+        dropped = [a["alarm_id"] for a in state["alarms"] if a["rule_id"] not in kept]
+        state["alarms"] = [a for a in state["alarms"] if a["rule_id"] in kept]
+        return AlarmBook.from_snapshot(self.table, rules, state, self.config), dropped
 
     @classmethod
     def from_snapshot(

@@ -259,6 +259,15 @@ class RuleEngine:
             },
         }
 
+    def with_rules(self, rules: Sequence[Rule]) -> RuleEngine:
+        """A new engine with ``rules`` in force that keeps this one's carried state for rules that still exist."""
+        kept = {rule.id for rule in rules}
+        state = self.snapshot()
+        state["pending"] = [p for p in state["pending"] if p["rule_id"] in kept]
+        engine = RuleEngine(rules, self.table)
+        engine.restore(state)
+        return engine
+
     def restore(self, snapshot: dict[str, Any]) -> None:
         """Restore carried state saved by ``snapshot`` (rules and sensor table must be the same)."""
         self._emitted = {str(k): bool(v) for k, v in snapshot["emitted"].items()}

@@ -146,27 +146,18 @@ def reload_rules(pipeline: Pipeline, old: AlarmSetup, new: AlarmSetup, now: floa
     Alarms whose rule is gone end (their row is closed with the reason); detectors keep their state;
     open incidents continue under the new plan.
     """
-    table = pipeline.table
     state = pipeline.flow.state
-    kept = {rule.id for rule in new.rules}
-    rule_state = state.rules.snapshot()
-    rule_state["pending"] = [p for p in rule_state["pending"] if p["rule_id"] in kept]
-    rules = RuleEngine(new.rules, table)
-    rules.restore(rule_state)
-    book_state = state.book.snapshot()
-    dropped = [a for a in book_state["alarms"] if a["rule_id"] not in kept]
-    book_state["alarms"] = [a for a in book_state["alarms"] if a["rule_id"] in kept]
-    state.rules = rules
-    state.book = AlarmBook.from_snapshot(table, new.rules, book_state)
+    state.rules = state.rules.with_rules(new.rules)
+    state.book, dropped = state.book.with_rules(new.rules)
     state.incidents.plan = new.plan
     state.incidents.roster = new.roster
-    for alarm in dropped:
-        pipeline.flow.end_episode(alarm["alarm_id"], now, "rule removed by a configuration reload")
+    for alarm_id in dropped:
+        pipeline.flow.end_episode(alarm_id, now, "rule removed by a configuration reload")
     # A new rule on a condition that is already on would otherwise wait for the next transition.
     pipeline.flow.on_conditions(now, active_conditions(pipeline, now))
     log.info(
         "reloaded %d rules (%d alarms kept, %d ended), plan %s, roster of %d people",
-        len(new.rules), len(book_state["alarms"]), len(dropped), new.plan.plan, len(new.roster.people),
+        len(new.rules), len(state.book.alarms), len(dropped), new.plan.plan, len(new.roster.people),
     )  # fmt: skip
 
 
