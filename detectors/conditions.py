@@ -64,9 +64,18 @@ class ConditionEvents:
     active: NDArray[np.bool_]
     value: NDArray[np.float64]  # the measured value that caused the transition
     level: NDArray[np.float64]  # the level it was compared with (nan where not applicable)
+    # True where ``value`` is only a lower bound (a reading at or above full scale, or a window mean holding
+    # one); None: no transition is censored.
+    censored: NDArray[np.bool_] | None = None
 
     def __len__(self) -> int:
         return int(self.sensor.shape[0])
+
+    def censored_or_false(self) -> NDArray[np.bool_]:
+        """The censored mask, all False when none was given."""
+        if self.censored is None:
+            return np.zeros(self.sensor.shape[0], np.bool_)
+        return self.censored
 
     @classmethod
     def empty(cls, condition: str) -> ConditionEvents:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from detectors.kinds import KIND_CODES, PHYSICAL_RANGE, Kind
+from detectors.kinds import KIND_CODES, KINDS_BY_CODE, PHYSICAL_RANGE, Kind
 from detectors.substances import SUBSTANCES
 from detectors.thresholds import ThresholdParams
 
@@ -58,6 +58,18 @@ HAZARD_KINDS = frozenset({Kind.GAMMA_DOSE_RATE, Kind.SOURCE_DOSE_RATE, Kind.GAS}
 # Gamma stations are left to the Poisson-aware rise test (gamma.py): a generic EWMA test on counting data
 # would only repeat its alarms with worse statistics.
 _ANOMALY_KINDS = frozenset({Kind.SOURCE_DOSE_RATE, Kind.GAS})
+# Fold-back / dead-probe test (quality.py): a fall by FOLDBACK_RATIO or more, within two report intervals, from a
+# reading at or above the "high" level is not credible. GM counters paralyse in strong fields and read low or zero
+# (Knoll, Radiation Detection and Measurement, 4th ed., ch. 7, dead time); a field does not vanish by two orders of
+# magnitude in a minute at a fixed probe. High: 10 % of full scale, at most 10 uSv/h (100x natural background) for
+# dose rate; half of full scale for gas cells (a cell poisoned by a release drops from near full scale to zero).
+FOLDBACK_RATIO = 100.0
+_FOLDBACK_HIGH_FS_FRACTION: dict[Kind, float] = {
+    Kind.GAMMA_DOSE_RATE: 0.1,
+    Kind.SOURCE_DOSE_RATE: 0.1,
+    Kind.GAS: 0.5,
+}
+_FOLDBACK_HIGH_CAP: dict[Kind, float] = {Kind.GAMMA_DOSE_RATE: 1.0e4, Kind.SOURCE_DOSE_RATE: 1.0e4}
 # Smallest standard deviation the anomaly baseline assumes, so a perfectly quiet channel does not turn
 # every least-significant-bit change into a spike.
 _SIGMA_FLOOR: dict[Kind, float] = {Kind.GAMMA_DOSE_RATE: 5.0, Kind.SOURCE_DOSE_RATE: 5.0, Kind.GAS: 0.05}
@@ -85,6 +97,8 @@ class CoreConfig:
     zero_implausible: NDArray[np.bool_]
     max_step: NDArray[np.float64]
     hazard: NDArray[np.bool_]
+    foldback_high: NDArray[np.float64]  # nan: from full scale and kind (see foldback_levels)
+    foldback_ratio: NDArray[np.float64]
     # anomaly baseline
     anomaly_enabled: NDArray[np.bool_]
     sigma_floor: NDArray[np.float64]
@@ -187,6 +201,8 @@ class CoreConfig:
             zero_implausible=np.array([k in _ZERO_IMPLAUSIBLE for k in kinds], np.bool_),
             max_step=np.array([_MAX_STEP.get(k, np.nan) for k in kinds], np.float64),
             hazard=np.array([k in HAZARD_KINDS for k in kinds], np.bool_),
+            foldback_high=_f(n),
+            foldback_ratio=_f(n, FOLDBACK_RATIO),
             anomaly_enabled=np.array([k in _ANOMALY_KINDS for k in kinds], np.bool_),
             sigma_floor=np.array([_SIGMA_FLOOR.get(k, 0.0) for k in kinds], np.float64),
             gamma_cps_per_nsv_h=_f(n, 0.1),
@@ -223,6 +239,15 @@ class CoreConfig:
         if "report_interval_s" in overrides and "device_interval_s" not in overrides and n:
             config = replace(config, device_interval_s=config.report_interval_s[config.device_first_sensor])
         return config
+
+    def foldback_levels(self) -> NDArray[np.float64]:
+        """Per sensor, the reading from which a fall by ``foldback_ratio`` is not credible (nan: no test)."""
+        kinds = [KINDS_BY_CODE[int(k)] for k in self.kind]
+        fraction = np.array([_FOLDBACK_HIGH_FS_FRACTION.get(k, np.nan) for k in kinds], np.float64)
+        cap = np.array([_FOLDBACK_HIGH_CAP.get(k, np.inf) for k in kinds], np.float64)
+        from_scale = np.fmin(fraction * self.full_scale, cap)  # fmin: an unknown full scale leaves the cap
+        from_scale = np.where(np.isfinite(from_scale), from_scale, np.nan)
+        return np.where(np.isnan(self.foldback_high), from_scale, self.foldback_high)
 
     def with_sources(
         self,

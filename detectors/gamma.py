@@ -90,12 +90,16 @@ class GammaDetector:
         rain: SortedBatch,
         rain_value: NDArray[np.float64],
         rain_valid: NDArray[np.bool_],
+        censored: NDArray[np.bool_] | None = None,
     ) -> tuple[NDArray[np.float64], list[ConditionEvents]]:
         """Score gamma readings (evidence / decision level, 0..1) and return rise and classification transitions.
 
         ``batch`` holds the gamma stations' readings, ``rain`` the rain gauges' readings of the same batch.
+        A ``censored`` reading (at or above full scale, ``value`` its lower bound) only adds evidence, and raises
+        the rise at once when its lower bound is above the rise level; it is never learnt and clears nothing.
         """
         c = self.config
+        cens_all = np.zeros_like(valid) if censored is None else censored
         n = value.shape[0]
         evidence = np.zeros(n)
         tested = np.zeros(n, np.bool_)
@@ -114,14 +118,18 @@ class GammaDetector:
             idx = starts[:a] + k
             x = value[idx]
             ok = valid[idx]
+            cens = cens_all[idx]
             b, count = background[:a], learned[:a]
             warm = count < WARMUP_READINGS
             # sigma of one reading: Poisson noise of the counts behind it, or the learned scatter if larger.
             var = np.maximum(variance[:a], np.maximum(b, 1.0) / counts_per_unit[:a])
             delta = rise_fraction[:a] * np.maximum(b, 1.0)
-            test = ok & ~warm
+            test = (ok | cens) & ~warm
             llr = np.where(test, delta / var * (x - b - delta / 2.0), 0.0)
+            # A lower bound can only add evidence; one above the rise level is conclusive on its own.
+            llr = np.where(cens, np.maximum(llr, 0.0), llr)
             e = np.where(test, np.clip(cusum[:a] + llr, 0.0, 2 * SPRT_H), cusum[:a])
+            e = np.where(cens & test & (x >= b + delta), np.maximum(e, SPRT_H), e)
             cusum[:a] = e
             learn = ok & (warm | ((e < SPRT_H / 4) & (x < b + 3.0 * np.sqrt(var))))
             alpha = np.where(warm, 1.0 / (count + 1.0), BACKGROUND_ALPHA)
@@ -152,6 +160,7 @@ class GammaDetector:
             active[change],
             value[change],
             self.background[batch.sensor[change]] * (1 + c.gamma_rise_fraction[batch.sensor[change]]),
+            cens_all[change] if cens_all[change].any() else None,
         )
         raining = rain_valid & (rain_value >= RAIN_MIN_MM_H)
         rain_sensor, rain_time = rain.sensor[raining], rain.time[raining]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 
-from detectors.config import CoreConfig
+from detectors.config import HAZARD_KINDS, CoreConfig
 from detectors.geofence import distance_m
 from detectors.kinds import KIND_CODES, PHYSICAL_RANGE, Kind
 from detectors.thresholds import ThresholdParams
@@ -68,7 +68,17 @@ class SensorTable:
             lon=np.array([d.position.lon for d in sensor_device], np.float64),
             report_interval_s=np.array([d.report_interval_s for d in sensor_device], np.float64),
             range_min=np.array([PHYSICAL_RANGE[s.kind][0] for s in sensors], np.float64),
-            range_max=np.array([min(PHYSICAL_RANGE[s.kind][1], s.full_scale or np.inf) for s in sensors], np.float64),
+            # A hazard detector's full scale is not the end of its valid range: a reading there is censored (the
+            # true value is at least full scale), which the detection core treats as an alarm, never as bad data.
+            range_max=np.array(
+                [
+                    PHYSICAL_RANGE[s.kind][1]
+                    if s.kind in HAZARD_KINDS
+                    else min(PHYSICAL_RANGE[s.kind][1], s.full_scale or np.inf)
+                    for s in sensors
+                ],
+                np.float64,
+            ),
             thresholds=ThresholdParams(
                 high=high,
                 high_high=np.array([_nan_if_none(s.levels.high_high) for s in sensors], np.float64),

@@ -151,7 +151,9 @@ def eventful_stream(seed: int, steps: int, step_s: float = 30.0) -> tuple[MixedS
     dose[(k > steps * 0.3) & (k < steps * 0.45)] = 110.0 + rng.normal(
         0, 5, int(((k > steps * 0.3) & (k < steps * 0.45)).sum())
     )
-    dose[steps // 5 : steps // 5 + 3] = 1e8  # saturated at full scale
+    # Saturated at full scale, then back to the baseline at once: a fall no field makes (fold-back), so the channel
+    # stays "not credible" afterwards; it comes after the missing episode so that one is still exercised.
+    dose[steps * 4 // 5 : steps * 4 // 5 + 3] = 1e8
     values[site.source_dose] = dose
     values[site.tamper] = ((k % 37) == 5).astype(np.float64)
     values[site.battery] = np.linspace(12.6, 11.0, steps) + rng.normal(0, 0.05, steps)

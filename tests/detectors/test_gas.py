@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import scipy.signal
 
 from detectors.core import DetectionCore
 from detectors.gas import AEGL_CONDITIONS
@@ -25,7 +26,11 @@ def _cl2_boundary_series() -> tuple[np.ndarray, float, float]:
     # Wind from the west carries it east to the boundary detector: D stability, 4 m/s.
     unit = ground_concentration_g_m3([800.0], [0.0], 1.0, 4.0, 270.0, "D")[0]
     ppm_per_g_s = float(g_m3_to_ppm(unit, SUBSTANCES["Cl2"].molar_mass_g_mol))
-    series = np.concatenate([np.zeros(steps_clean), release_g_s * ppm_per_g_s, np.zeros(steps_clean)])
+    air = np.concatenate([np.zeros(steps_clean), release_g_s * ppm_per_g_s, np.zeros(steps_clean)])
+    # What the cell reads: an electrochemical cell follows the air with a first-order lag (T90 about 60 s for Cl2
+    # cells, i.e. a time constant of 60 / ln 10 s), so it cannot fall from tens of ppm to nothing in one report.
+    keep = float(np.exp(-STEP_S * np.log(10.0) / 60.0))
+    series = scipy.signal.lfilter([1.0 - keep], [1.0, -keep], air)
     start = T0 + steps_clean * STEP_S
     stop = start + leak_steps * STEP_S
     return series, start, stop
