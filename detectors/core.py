@@ -164,6 +164,10 @@ class DetectionCore:
         """Apply a device's MQTT status (``online``/``offline``, also its last will)."""
         return merge_events(self.liveness.status(device, online, now))
 
+    def reset_credibility(self, sensors: list[int]) -> None:
+        """Operator reset of "reading not credible" (fold-back, dead probe) at these sensors."""
+        self.quality.reset_credibility(sensors)
+
     def quality_ratios(self, now: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Per-sensor 24-hour acquisition ratio and valid-data ratio (0..1)."""
         return self.quality.ratios(now)
