@@ -24,6 +24,8 @@ CONDITION_NAMES: tuple[str, ...] = (
     "gamma.rise",
     "gamma.rise_natural",
     "gamma.rise_suspicious",
+    "gamma.rise_transient",
+    "gamma.rise_slow",
     "quality.stuck",
     "quality.flatline",
     "quality.out_of_range",

@@ -106,6 +106,9 @@ class CoreConfig:
     gamma_cps_per_nsv_h: NDArray[np.float64]
     gamma_rise_fraction: NDArray[np.float64]
     rain_sensor: NDArray[np.int32]  # nearest weather station's rain sensor, -1 none
+    # CSR: every rain sensor within the rain radius of station i, its own device's first (empty: use rain_sensor)
+    rain_gauge_offsets: NDArray[np.int32]
+    rain_gauge_index: NDArray[np.int32]
     neighbour_offsets: NDArray[np.int32]  # CSR: neighbours of i are neighbour_index[off[i]:off[i+1]]
     neighbour_index: NDArray[np.int32]
     # gases
@@ -208,6 +211,8 @@ class CoreConfig:
             gamma_cps_per_nsv_h=_f(n, 0.1),
             gamma_rise_fraction=_f(n, 0.3),
             rain_sensor=np.full(n, -1, np.int32),
+            rain_gauge_offsets=np.zeros(n + 1, np.int32),
+            rain_gauge_index=np.zeros(0, np.int32),
             neighbour_offsets=np.zeros(n + 1, np.int32),
             neighbour_index=np.zeros(0, np.int32),
             substance=substance_idx,
