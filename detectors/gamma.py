@@ -55,6 +55,7 @@ RAIN_END_GRACE_S = 10 * 60.0  # deposition may go on this long after the last ga
 DRY_RESET_S = 3 * 3600.0  # three hours after rain the washout is gone: its peak is forgotten
 WASHOUT_TOLERANCE = 1.2  # relative slack on the washout bound (the bound is already the slowest physical decay)
 WASHOUT_MARGIN = 0.08  # absolute slack, fraction of background (about 3 sigma of the smoothed excess)
+NEIGHBOUR_MATCH = 0.15  # an excess within this of a rained-on neighbour's is explained by the same rain
 ABOVE_NEIGHBOURS = 0.3  # "clearly above rained-on neighbours": 30 % of background more than twice their excess
 NEIGHBOUR_WINDOW_S = 3600.0  # a neighbour's rise within this long of ours counts as "together"
 NEIGHBOUR_WAIT_S = 1800.0  # a rise shared with neighbours waits this long for rain before it is suspicious
@@ -399,21 +400,24 @@ class GammaDetector:
         first_rain = float(self.first_rain[j])
         rained_just_after = bool(first_rain - rise_start <= RAIN_LEAD_S) and (together > 0 or neighbours.shape[0] == 0)
         if rained_before or rained_just_after:
+            wet_neighbours = []
+            for k in neighbours:
+                k_excess, k_wet = neighbour_state(int(k), ti)
+                if k_wet >= ti - RAIN_LOOKBACK_S:
+                    wet_neighbours.append(k_excess)
+            above = excess - max(wet_neighbours) if wet_neighbours else np.inf
+            if wet_neighbours and excess > ABOVE_NEIGHBOURS + 2.0 * max(*wet_neighbours, 0.0):
+                return _SUSPICIOUS, f"excess {excess:.0%} far above rained-on neighbours ({max(wet_neighbours):.0%})"
             dry_for = ti - wet_t
-            if dry_for > RAIN_END_GRACE_S:
+            # A gauge a few km off may see the rain end before the station does; rained-on neighbours still as
+            # high as this station show that, so only an excess above theirs can fail the decay test.
+            if dry_for > RAIN_END_GRACE_S and above > NEIGHBOUR_MATCH:
                 left = float(washout_fraction(np.asarray(dry_for - RAIN_END_GRACE_S)))
                 bound = float(r.peak[i]) * WASHOUT_TOLERANCE * left + WASHOUT_MARGIN
                 if excess > bound:
                     return _SUSPICIOUS, (
                         f"excess {excess:.0%} {dry_for / 60:.0f} min after the rain, washout allows {bound:.0%}"
                     )
-            wet_neighbours = []
-            for k in neighbours:
-                k_excess, k_wet = neighbour_state(int(k), ti)
-                if k_wet >= ti - RAIN_LOOKBACK_S:
-                    wet_neighbours.append(k_excess)
-            if wet_neighbours and excess > ABOVE_NEIGHBOURS + 2.0 * max(*wet_neighbours, 0.0):
-                return _SUSPICIOUS, f"excess {excess:.0%} far above rained-on neighbours ({max(wet_neighbours):.0%})"
             lead = "" if rained_before else f", rain reached the gauges {(first_rain - rise_start) / 60:.0f} min later"
             return _NATURAL, f"washout: rain at the gauges{lead}, {together} neighbour(s) rising, decay consistent"
         if r.evidence[i] < SPRT_H / 2 and not self.classified[j]:
