@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors.kinds import KIND_CODES, KINDS_BY_CODE, PHYSICAL_RANGE, Kind
-from detectors.substances import SUBSTANCES
+from detectors.substances import AEGL_DURATIONS_MIN, SUBSTANCES
 from detectors.thresholds import ThresholdParams
 
 GAMMA = KIND_CODES[Kind.GAMMA_DOSE_RATE]
@@ -25,15 +25,11 @@ HDOP = KIND_CODES[Kind.HDOP]
 
 # Order of substances for ``CoreConfig.substance`` (index into this tuple; -1 = none).
 SUBSTANCE_ORDER: tuple[str, ...] = tuple(SUBSTANCES)
-# Columns of ``CoreConfig.gas_aegl``: (condition suffix, window minutes).
-AEGL_WINDOWS: tuple[tuple[str, int], ...] = (
-    ("aegl1_60min", 60),
-    ("aegl2_10min", 10),
-    ("aegl2_30min", 30),
-    ("aegl2_60min", 60),
-    ("aegl3_10min", 10),
-    ("aegl3_30min", 30),
-    ("aegl3_60min", 60),
+# Columns of ``CoreConfig.gas_aegl``: (condition suffix, window minutes), every published AEGL duration per level.
+AEGL_WINDOWS: tuple[tuple[str, int], ...] = tuple(
+    (f"aegl{level}_{minutes}min" if minutes <= 60 else f"aegl{level}_{minutes // 60}h", minutes)
+    for level in (1, 2, 3)
+    for minutes in AEGL_DURATIONS_MIN
 )
 
 # Identical consecutive readings that make a sensor "stuck"; 0 disables. Gamma counting always
@@ -182,9 +178,9 @@ class CoreConfig:
             level1[i] = sub.occupational_limit_ppm
             level2[i] = 2.0 * sub.occupational_limit_ppm
             aegl[i] = [
-                np.nan if sub.aegl1_60min is None else sub.aegl1_60min,
-                *sub.aegl2,
-                *sub.aegl3,
+                np.nan if values is None else value
+                for values in (sub.aegl(1), sub.aegl(2), sub.aegl(3))
+                for value in (values if values is not None else (np.nan,) * len(AEGL_DURATIONS_MIN))
             ]
             if sub.twa_limit_mg_m3 is not None:
                 # Where a PC-TWA exists, the occupational limit in the table is the PC-STEL.

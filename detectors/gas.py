@@ -20,13 +20,21 @@ from detectors.streams import debounce, rank_steps
 
 LEVEL1 = "gas.level1"
 LEVEL2 = "gas.level2"
+AEGL1_10MIN = "gas.aegl1_10min"
+AEGL1_30MIN = "gas.aegl1_30min"
 AEGL1_60MIN = "gas.aegl1_60min"
+AEGL1_4H = "gas.aegl1_4h"
+AEGL1_8H = "gas.aegl1_8h"
 AEGL2_10MIN = "gas.aegl2_10min"
 AEGL2_30MIN = "gas.aegl2_30min"
 AEGL2_60MIN = "gas.aegl2_60min"
+AEGL2_4H = "gas.aegl2_4h"
+AEGL2_8H = "gas.aegl2_8h"
 AEGL3_10MIN = "gas.aegl3_10min"
 AEGL3_30MIN = "gas.aegl3_30min"
 AEGL3_60MIN = "gas.aegl3_60min"
+AEGL3_4H = "gas.aegl3_4h"
+AEGL3_8H = "gas.aegl3_8h"
 STEL_15MIN = "gas.stel_15min"
 TWA_8H = "gas.twa_8h"
 AEGL_CONDITIONS: tuple[str, ...] = tuple(f"gas.{suffix}" for suffix, _ in AEGL_WINDOWS)
@@ -147,9 +155,10 @@ class GasDetector:
         self.rows = np.full(c.n_sensors, -1, np.intp)
         self.rows[monitored] = np.arange(int(monitored.sum()))
         n_rows = int(monitored.sum())
-        minute_widths = tuple(sorted({minutes for _, minutes in AEGL_WINDOWS} | {15}))
+        minute_widths = tuple(sorted({minutes for _, minutes in AEGL_WINDOWS if minutes <= 60} | {15}))
         self.minutes = SlotRing(n_rows, 60, 60.0, minute_widths)
-        self.half_hours = SlotRing(n_rows, 16, 1800.0, (16,))
+        half_hour_widths = tuple(sorted({minutes // 30 for _, minutes in AEGL_WINDOWS if minutes > 60} | {16}))
+        self.half_hours = SlotRing(n_rows, 16, 1800.0, half_hour_widths)
         names = (LEVEL1, LEVEL2, *AEGL_CONDITIONS, STEL_15MIN, TWA_8H)
         self.states = {name: HysteresisState.new(c.n_sensors) for name in names}
         self.censored_slot = {ring.slot_s: np.full(n_rows, -1, np.int64) for ring in (self.minutes, self.half_hours)}
@@ -191,13 +200,21 @@ class GasDetector:
                 on = counted & (value >= level)
                 off = valid & (value < level * (1.0 - LEVEL_DEADBAND))
             out.append(debounce(name, batch, on, off, zero, zero, self.states[name], value, level, censored=cens))
+        # 10/30/60-minute windows on 1-minute slots; 4- and 8-hour windows (and the 8-h TWA) on 30-minute slots.
         minute_windows = [
-            (name, width, c.gas_aegl[:, col])
-            for col, (name, (_, width)) in enumerate(zip(AEGL_CONDITIONS, AEGL_WINDOWS, strict=True))
+            (name, minutes, c.gas_aegl[:, col])
+            for col, (name, (_, minutes)) in enumerate(zip(AEGL_CONDITIONS, AEGL_WINDOWS, strict=True))
+            if minutes <= 60
         ]
         minute_windows.append((STEL_15MIN, 15, c.gas_stel))
+        half_hour_windows = [
+            (name, minutes // 30, c.gas_aegl[:, col])
+            for col, (name, (_, minutes)) in enumerate(zip(AEGL_CONDITIONS, AEGL_WINDOWS, strict=True))
+            if minutes > 60
+        ]
+        half_hour_windows.append((TWA_8H, 16, c.gas_twa))
         out += self._windows(batch, value, valid, cens, self.minutes, minute_windows)
-        out += self._windows(batch, value, valid, cens, self.half_hours, [(TWA_8H, 16, c.gas_twa)])
+        out += self._windows(batch, value, valid, cens, self.half_hours, half_hour_windows)
         return out
 
     def _windows(
