@@ -24,6 +24,8 @@ CONDITION_NAMES: tuple[str, ...] = (
     "gamma.rise",
     "gamma.rise_natural",
     "gamma.rise_suspicious",
+    "gamma.rise_transient",
+    "gamma.rise_slow",
     "quality.stuck",
     "quality.flatline",
     "quality.out_of_range",
@@ -34,13 +36,21 @@ CONDITION_NAMES: tuple[str, ...] = (
     "quality.detector_fault",
     "gas.level1",
     "gas.level2",
+    "gas.aegl1_10min",
+    "gas.aegl1_30min",
     "gas.aegl1_60min",
+    "gas.aegl1_4h",
+    "gas.aegl1_8h",
     "gas.aegl2_10min",
     "gas.aegl2_30min",
     "gas.aegl2_60min",
+    "gas.aegl2_4h",
+    "gas.aegl2_8h",
     "gas.aegl3_10min",
     "gas.aegl3_30min",
     "gas.aegl3_60min",
+    "gas.aegl3_4h",
+    "gas.aegl3_8h",
     "gas.stel_15min",
     "gas.twa_8h",
     "source.missing",
@@ -64,9 +74,18 @@ class ConditionEvents:
     active: NDArray[np.bool_]
     value: NDArray[np.float64]  # the measured value that caused the transition
     level: NDArray[np.float64]  # the level it was compared with (nan where not applicable)
+    # True where ``value`` is only a lower bound (a reading at or above full scale, or a window mean holding
+    # one); None: no transition is censored.
+    censored: NDArray[np.bool_] | None = None
 
     def __len__(self) -> int:
         return int(self.sensor.shape[0])
+
+    def censored_or_false(self) -> NDArray[np.bool_]:
+        """The censored mask, all False when none was given."""
+        if self.censored is None:
+            return np.zeros(self.sensor.shape[0], np.bool_)
+        return self.censored
 
     @classmethod
     def empty(cls, condition: str) -> ConditionEvents:

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from detectors.kinds import KIND_CODES, PHYSICAL_RANGE, Kind
-from detectors.substances import SUBSTANCES
+from detectors.kinds import KIND_CODES, KINDS_BY_CODE, PHYSICAL_RANGE, Kind
+from detectors.substances import AEGL_DURATIONS_MIN, SUBSTANCES
 from detectors.thresholds import ThresholdParams
 
 GAMMA = KIND_CODES[Kind.GAMMA_DOSE_RATE]
@@ -25,15 +25,11 @@ HDOP = KIND_CODES[Kind.HDOP]
 
 # Order of substances for ``CoreConfig.substance`` (index into this tuple; -1 = none).
 SUBSTANCE_ORDER: tuple[str, ...] = tuple(SUBSTANCES)
-# Columns of ``CoreConfig.gas_aegl``: (condition suffix, window minutes).
-AEGL_WINDOWS: tuple[tuple[str, int], ...] = (
-    ("aegl1_60min", 60),
-    ("aegl2_10min", 10),
-    ("aegl2_30min", 30),
-    ("aegl2_60min", 60),
-    ("aegl3_10min", 10),
-    ("aegl3_30min", 30),
-    ("aegl3_60min", 60),
+# Columns of ``CoreConfig.gas_aegl``: (condition suffix, window minutes), every published AEGL duration per level.
+AEGL_WINDOWS: tuple[tuple[str, int], ...] = tuple(
+    (f"aegl{level}_{minutes}min" if minutes <= 60 else f"aegl{level}_{minutes // 60}h", minutes)
+    for level in (1, 2, 3)
+    for minutes in AEGL_DURATIONS_MIN
 )
 
 # Identical consecutive readings that make a sensor "stuck"; 0 disables. Gamma counting always
@@ -58,6 +54,18 @@ HAZARD_KINDS = frozenset({Kind.GAMMA_DOSE_RATE, Kind.SOURCE_DOSE_RATE, Kind.GAS}
 # Gamma stations are left to the Poisson-aware rise test (gamma.py): a generic EWMA test on counting data
 # would only repeat its alarms with worse statistics.
 _ANOMALY_KINDS = frozenset({Kind.SOURCE_DOSE_RATE, Kind.GAS})
+# Fold-back / dead-probe test (quality.py): a fall by FOLDBACK_RATIO or more, within two report intervals, from a
+# reading at or above the "high" level is not credible. GM counters paralyse in strong fields and read low or zero
+# (Knoll, Radiation Detection and Measurement, 4th ed., ch. 7, dead time); a field does not vanish by two orders of
+# magnitude in a minute at a fixed probe. High: 10 % of full scale, at most 10 uSv/h (100x natural background) for
+# dose rate; half of full scale for gas cells (a cell poisoned by a release drops from near full scale to zero).
+FOLDBACK_RATIO = 100.0
+_FOLDBACK_HIGH_FS_FRACTION: dict[Kind, float] = {
+    Kind.GAMMA_DOSE_RATE: 0.1,
+    Kind.SOURCE_DOSE_RATE: 0.1,
+    Kind.GAS: 0.5,
+}
+_FOLDBACK_HIGH_CAP: dict[Kind, float] = {Kind.GAMMA_DOSE_RATE: 1.0e4, Kind.SOURCE_DOSE_RATE: 1.0e4}
 # Smallest standard deviation the anomaly baseline assumes, so a perfectly quiet channel does not turn
 # every least-significant-bit change into a spike.
 _SIGMA_FLOOR: dict[Kind, float] = {Kind.GAMMA_DOSE_RATE: 5.0, Kind.SOURCE_DOSE_RATE: 5.0, Kind.GAS: 0.05}
@@ -85,6 +93,8 @@ class CoreConfig:
     zero_implausible: NDArray[np.bool_]
     max_step: NDArray[np.float64]
     hazard: NDArray[np.bool_]
+    foldback_high: NDArray[np.float64]  # nan: from full scale and kind (see foldback_levels)
+    foldback_ratio: NDArray[np.float64]
     # anomaly baseline
     anomaly_enabled: NDArray[np.bool_]
     sigma_floor: NDArray[np.float64]
@@ -92,6 +102,9 @@ class CoreConfig:
     gamma_cps_per_nsv_h: NDArray[np.float64]
     gamma_rise_fraction: NDArray[np.float64]
     rain_sensor: NDArray[np.int32]  # nearest weather station's rain sensor, -1 none
+    # CSR: every rain sensor within the rain radius of station i, its own device's first (empty: use rain_sensor)
+    rain_gauge_offsets: NDArray[np.int32]
+    rain_gauge_index: NDArray[np.int32]
     neighbour_offsets: NDArray[np.int32]  # CSR: neighbours of i are neighbour_index[off[i]:off[i+1]]
     neighbour_index: NDArray[np.int32]
     # gases
@@ -165,9 +178,9 @@ class CoreConfig:
             level1[i] = sub.occupational_limit_ppm
             level2[i] = 2.0 * sub.occupational_limit_ppm
             aegl[i] = [
-                np.nan if sub.aegl1_60min is None else sub.aegl1_60min,
-                *sub.aegl2,
-                *sub.aegl3,
+                np.nan if values is None else value
+                for values in (sub.aegl(1), sub.aegl(2), sub.aegl(3))
+                for value in (values if values is not None else (np.nan,) * len(AEGL_DURATIONS_MIN))
             ]
             if sub.twa_limit_mg_m3 is not None:
                 # Where a PC-TWA exists, the occupational limit in the table is the PC-STEL.
@@ -187,11 +200,15 @@ class CoreConfig:
             zero_implausible=np.array([k in _ZERO_IMPLAUSIBLE for k in kinds], np.bool_),
             max_step=np.array([_MAX_STEP.get(k, np.nan) for k in kinds], np.float64),
             hazard=np.array([k in HAZARD_KINDS for k in kinds], np.bool_),
+            foldback_high=_f(n),
+            foldback_ratio=_f(n, FOLDBACK_RATIO),
             anomaly_enabled=np.array([k in _ANOMALY_KINDS for k in kinds], np.bool_),
             sigma_floor=np.array([_SIGMA_FLOOR.get(k, 0.0) for k in kinds], np.float64),
             gamma_cps_per_nsv_h=_f(n, 0.1),
             gamma_rise_fraction=_f(n, 0.3),
             rain_sensor=np.full(n, -1, np.int32),
+            rain_gauge_offsets=np.zeros(n + 1, np.int32),
+            rain_gauge_index=np.zeros(0, np.int32),
             neighbour_offsets=np.zeros(n + 1, np.int32),
             neighbour_index=np.zeros(0, np.int32),
             substance=substance_idx,
@@ -223,6 +240,15 @@ class CoreConfig:
         if "report_interval_s" in overrides and "device_interval_s" not in overrides and n:
             config = replace(config, device_interval_s=config.report_interval_s[config.device_first_sensor])
         return config
+
+    def foldback_levels(self) -> NDArray[np.float64]:
+        """Per sensor, the reading from which a fall by ``foldback_ratio`` is not credible (nan: no test)."""
+        kinds = [KINDS_BY_CODE[int(k)] for k in self.kind]
+        fraction = np.array([_FOLDBACK_HIGH_FS_FRACTION.get(k, np.nan) for k in kinds], np.float64)
+        cap = np.array([_FOLDBACK_HIGH_CAP.get(k, np.inf) for k in kinds], np.float64)
+        from_scale = np.fmin(fraction * self.full_scale, cap)  # fmin: an unknown full scale leaves the cap
+        from_scale = np.where(np.isfinite(from_scale), from_scale, np.nan)
+        return np.where(np.isnan(self.foldback_high), from_scale, self.foldback_high)
 
     def with_sources(
         self,

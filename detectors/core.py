@@ -28,7 +28,7 @@ from detectors.geofence import GeofenceDetector
 from detectors.hysteresis import SortedBatch
 from detectors.liveness import LivenessTracker
 from detectors.quality import QualityDetector
-from detectors.readings import INVALID_MASK, ReadingBatch
+from detectors.readings import INVALID_MASK, ReadingBatch, censored_mask
 from detectors.sources import SourceDetector
 from detectors.streams import merge_events
 from detectors.thresholds import ThresholdDetector
@@ -92,10 +92,17 @@ class DetectionCore:
         value = batch.value[order]
         flags = self.quality.flag(sorted_batch, value, batch.flags[order], received_at)
         valid = (flags & INVALID_MASK) == 0
+        # Saturated hazard readings are censored: the true value is at least full scale. "Above" tests take
+        # that lower bound; tests needing the true value (clearing, learning) see them as invalid.
+        censored = censored_mask(flags)
+        any_censored = bool(censored.any())
+        if any_censored:
+            value = np.where(censored, np.fmax(value, c.full_scale[s]), value)
+        cens = censored if any_censored else None
         kind = c.kind[s]
         score = np.zeros(n)
         events: list[ConditionEvents] = []
-        events += self.thresholds.process(sorted_batch, value, valid)
+        events += self.thresholds.process(sorted_batch, value, valid, cens)
         events += self.quality.conditions(sorted_batch, value, flags)
 
         anomalous = c.anomaly_enabled[s]
@@ -116,6 +123,7 @@ class DetectionCore:
                 sorted_batch.subset(rain),
                 value[rain],
                 valid[rain],
+                None if cens is None else cens[gamma],
             )
             if has_gamma:  # rain alone only moves the washout state on: nothing to score, no event to take
                 score[gamma] = np.maximum(score[gamma], part_score)
@@ -123,12 +131,19 @@ class DetectionCore:
 
         gas = kind == GAS
         if gas.any():
-            events += self.gas.process(sorted_batch.subset(gas), value[gas], valid[gas])
+            events += self.gas.process(
+                sorted_batch.subset(gas), value[gas], valid[gas], None if cens is None else cens[gas]
+            )
 
         source = c.device_is_source[c.device[s]]
         channels = source & np.isin(kind, _SOURCE_CHANNELS)
         if channels.any():
-            events += self.sources.process(sorted_batch.subset(channels), value[channels], valid[channels])
+            events += self.sources.process(
+                sorted_batch.subset(channels),
+                value[channels],
+                valid[channels],
+                None if cens is None else cens[channels],
+            )
         gnss = source & np.isin(kind, _GNSS_CHANNELS)
         if gnss.any():
             events.append(self.geofence.process(s[gnss], sorted_batch.time[gnss], value[gnss], valid[gnss]))
@@ -148,6 +163,10 @@ class DetectionCore:
     def device_status(self, device: int, online: bool, now: float) -> list[ConditionEvents]:
         """Apply a device's MQTT status (``online``/``offline``, also its last will)."""
         return merge_events(self.liveness.status(device, online, now))
+
+    def reset_credibility(self, sensors: list[int]) -> None:
+        """Operator reset of "reading not credible" (fold-back, dead probe) at these sensors."""
+        self.quality.reset_credibility(sensors)
 
     def quality_ratios(self, now: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Per-sensor 24-hour acquisition ratio and valid-data ratio (0..1)."""

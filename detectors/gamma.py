@@ -1,70 +1,140 @@
 """Gamma dose-rate rises against each station's learned background, and their natural/suspicious classification.
 
-The test is Page's CUSUM of the sequential probability ratio (a repeated SPRT, Jarman et al. 2004) between
+The fast test is Page's CUSUM of the sequential probability ratio (a repeated SPRT, Jarman et al. 2004) between
 "background b" and "background + r*b", with a Gaussian approximation whose sigma is the larger of the learned
-scatter and the Poisson counting noise of the probe. Rain washes radon progeny down and raises every station
-nearby for a few hours; a rise with rain at the nearest weather station *and* a rise at a neighbouring station
-is classed natural, anything else (an isolated rise, a rise without rain) suspicious.
+scatter and the Poisson counting noise of the probe. A rise needs two consecutive readings at the decision level, so
+one counting fluctuation never raises it (a reading at or above full scale is conclusive on its own).
+
+Every rise is classified, and re-classified at each reading until it ends:
+
+* natural: rain at one of the station's gauges (every gauge within the configured radius, its own rain sensor
+  first) from two hours before the rise began, or within a few minutes after it while neighbours rise too (the rain
+  front reaches stations before their gauges), and the excess decays as radon-progeny washout must once the rain
+  has stopped (washout.py) and does not stand clearly above rained-on neighbours;
+* suspicious: anything else, as soon as it is evident: a rise without rain, an excess that fails to decay, one far
+  above its rained-on neighbours, a reading at or above full scale. A rise whose neighbours rise too, without rain
+  yet, waits up to half an hour for the rain before it is called suspicious;
+* transient: a rise whose readings were back at background before it could be classified (a burst of counts, a
+  vehicle passing): logged, not paged.
+
+A suspicious class that later turns out to be washout (the rain reached the gauges just after the rise began, while
+the neighbours rose) is withdrawn, and the reason is logged and kept in ``withdrawals``. Slow rises below the fast
+test's reach are gamma_slow.py's business.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 from detectors.conditions import ConditionEvents
-from detectors.config import CoreConfig
+from detectors.config import GAMMA, CoreConfig
+from detectors.gamma_slow import SLOW_RISE, SlowRiseTest
 from detectors.hysteresis import HysteresisState, SortedBatch, step, transitions
 from detectors.streams import rank_plan
+from detectors.washout import washout_fraction
 
 RISE = "gamma.rise"
 RISE_NATURAL = "gamma.rise_natural"
 RISE_SUSPICIOUS = "gamma.rise_suspicious"
+RISE_TRANSIENT = "gamma.rise_transient"
+RISE_SLOW = SLOW_RISE
 
 WARMUP_READINGS = 30
 BACKGROUND_ALPHA = 1.0 / 60.0  # about an hour of memory at 60 s reports
 SPRT_H = 13.8  # ln(1/alpha) with alpha = 1e-6: ~1 false rise per 10^6 readings with real (non-Poisson) scatter
+SMOOTH_ALPHA = 0.2  # the excess used for classification: an EWMA over about five readings
 RAIN_MIN_MM_H = 0.5  # rain rate that counts as rain
 RAIN_LOOKBACK_S = 2 * 3600.0  # rain up to this long before the rise began explains it (progeny decay)
+RAIN_LEAD_S = 15 * 60.0  # rain reaching the gauges this long after the rise began still explains it (with neighbours)
+RAIN_END_GRACE_S = 5 * 60.0  # deposition may go on this long after the last gauge report (drizzle, gauge spacing)
+DRY_RESET_S = 3 * 3600.0  # three hours after rain the washout is gone: its peak is forgotten
+WASHOUT_TOLERANCE = 1.1  # relative slack on the washout bound (the bound is already the slowest physical decay)
+WASHOUT_MARGIN = 0.08  # absolute slack, fraction of background (about 3 sigma of the smoothed excess)
+NEIGHBOUR_MATCH = 0.15  # an excess within this of a rained-on neighbour's is explained by the same rain
+ABOVE_NEIGHBOURS = 0.3  # "clearly above rained-on neighbours": 30 % of background more than twice their excess
 NEIGHBOUR_WINDOW_S = 3600.0  # a neighbour's rise within this long of ours counts as "together"
+NEIGHBOUR_WAIT_S = 1800.0  # a rise shared with neighbours waits this long for rain before it is suspicious
 CLASSIFY_DELAY_S = 600.0  # wait this long into a rise so neighbours and rain gauges can report
+WET_S = 3 * 3600.0  # the slow test skips hours with rain this recent
 # A washout decays over hours and hovers near the decision level on its way down; hold the alarm this long
 # after the evidence is gone so one rise gives one alarm.
 RISE_OFF_DELAY_S = 1800.0
 _NATURAL = 1
 _SUSPICIOUS = 2
+_TRANSIENT = 3
+_NAMES = {_NATURAL: RISE_NATURAL, _SUSPICIOUS: RISE_SUSPICIOUS, _TRANSIENT: RISE_TRANSIENT}
+MAX_WITHDRAWALS_KEPT = 1000
+
+log = logging.getLogger(__name__)
+
+
+def gauge_table(config: CoreConfig) -> NDArray[np.int32]:
+    """Per sensor, the rain gauges to consult (own first, -1 padded): the CSR list, else the nearest gauge."""
+    n = config.n_sensors
+    off, idx = config.rain_gauge_offsets, config.rain_gauge_index
+    counts = np.diff(off) if off.shape[0] == n + 1 else np.zeros(n, np.int32)
+    width = max(int(counts.max(initial=0)), 1)
+    table = np.full((n, width), -1, np.int32)
+    for i in np.flatnonzero(counts):  # config time, not the hot path
+        table[i, : counts[i]] = idx[off[i] : off[i + 1]]
+    fallback = (counts == 0) & (config.rain_sensor >= 0)
+    table[fallback, 0] = config.rain_sensor[fallback]
+    return table
 
 
 @dataclass
 class GammaDetector:
-    """Poisson-aware rise test per gamma station and the rain/neighbour classification."""
+    """Poisson-aware rise test per gamma station, its continual rain/washout classification, and the slow test."""
 
     config: CoreConfig
     background: NDArray[np.float64] = field(init=False)
     variance: NDArray[np.float64] = field(init=False)
     learned: NDArray[np.int32] = field(init=False)
     evidence: NDArray[np.float64] = field(init=False)  # log-likelihood ratio CUSUM
+    smooth: NDArray[np.float64] = field(init=False)  # short EWMA of the readings (the excess estimate)
+    wet_peak: NDArray[np.float32] = field(init=False)  # largest smoothed excess while it rained (fraction of b)
+    excess_last: NDArray[np.float32] = field(init=False)  # smoothed excess at the last reading (for neighbours)
+    wet_last: NDArray[np.float64] = field(init=False)  # latest rain at the station's gauges, as of its last reading
     rise: HysteresisState = field(init=False)
     rise_start: NDArray[np.float64] = field(init=False)
+    rain_at_start: NDArray[np.float64] = field(init=False)  # latest rain at the gauges when the rise began
+    first_rain: NDArray[np.float64] = field(init=False)  # first rain seen at the gauges after the rise began
     last_on: NDArray[np.float64] = field(init=False)
     last_off: NDArray[np.float64] = field(init=False)
     classified: NDArray[np.int8] = field(init=False)
-    last_rain: NDArray[np.float64] = field(init=False)
+    last_rain: NDArray[np.float64] = field(init=False)  # per rain gauge
+    gauges: NDArray[np.int32] = field(init=False)  # (sensors, k) gauges each station consults, -1 padded
+    slow: SlowRiseTest = field(init=False)
+    withdrawals: list[tuple[int, float, str]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
-        n = self.config.n_sensors
+        c = self.config
+        n = c.n_sensors
         self.background = np.zeros(n)
         self.variance = np.zeros(n)
         self.learned = np.zeros(n, np.int32)
         self.evidence = np.zeros(n)
+        self.smooth = np.full(n, np.nan)
+        self.wet_peak = np.zeros(n, np.float32)
+        self.excess_last = np.zeros(n, np.float32)
+        self.wet_last = np.full(n, np.nan)
         self.rise = HysteresisState.new(n)
         self.rise_start = np.full(n, np.nan)
+        self.rain_at_start = np.full(n, np.nan)
+        self.first_rain = np.full(n, np.nan)
         self.last_on = np.full(n, np.nan)
         self.last_off = np.full(n, np.nan)
         self.classified = np.zeros(n, np.int8)
         self.last_rain = np.full(n, np.nan)
+        is_gamma = c.kind == GAMMA
+        self.gauges = gauge_table(c)
+        self.gauges[~is_gamma] = -1
+        self.slow = SlowRiseTest(is_gamma, c.report_interval_s)
 
     @property
     def state_nbytes(self) -> int:
@@ -74,13 +144,47 @@ class GammaDetector:
             self.variance,
             self.learned,
             self.evidence,
+            self.smooth,
+            self.wet_peak,
+            self.excess_last,
+            self.wet_last,
             self.rise_start,
+            self.rain_at_start,
+            self.first_rain,
             self.last_on,
             self.last_off,
             self.classified,
             self.last_rain,
         )
-        return sum(a.nbytes for a in arrays) + self.rise.nbytes
+        return sum(int(a.nbytes) for a in arrays) + self.rise.nbytes + self.slow.nbytes
+
+    def _wet_times(
+        self, batch: SortedBatch, rain_sensor: NDArray[np.int32], rain_time: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """For each gamma reading, the latest rain at any of its station's gauges at or before it (nan: none)."""
+        gauges = self.gauges[batch.sensor]  # (readings, k)
+        has = gauges >= 0
+        carried = np.where(has, self.last_rain[np.maximum(gauges, 0)], np.nan)
+        out: NDArray[np.float64]
+        with np.errstate(invalid="ignore"):
+            out = np.fmax.reduce(np.where(carried <= batch.time[:, None], carried, np.nan), axis=1, initial=np.nan)
+        if rain_sensor.shape[0] == 0 or not has.any():
+            return out
+        # Rain events are sorted by (gauge, time): one key orders them, so one searchsorted finds the latest.
+        t0 = float(min(rain_time.min(), batch.time.min()))
+        span = 2.0**32
+        keys = rain_sensor.astype(np.float64) * span + (rain_time - t0)
+        for j in range(gauges.shape[1]):
+            g = gauges[:, j]
+            ok = g >= 0
+            if not ok.any():
+                continue
+            q = g[ok].astype(np.float64) * span + (batch.time[ok] - t0)
+            pos = np.searchsorted(keys, q, side="right") - 1
+            found = (pos >= 0) & (rain_sensor[np.maximum(pos, 0)] == g[ok])
+            latest = np.where(found, rain_time[np.maximum(pos, 0)], np.nan)
+            out[ok] = np.fmax(out[ok], latest)
+        return out
 
     def process(
         self,
@@ -90,14 +194,24 @@ class GammaDetector:
         rain: SortedBatch,
         rain_value: NDArray[np.float64],
         rain_valid: NDArray[np.bool_],
+        censored: NDArray[np.bool_] | None = None,
     ) -> tuple[NDArray[np.float64], list[ConditionEvents]]:
         """Score gamma readings (evidence / decision level, 0..1) and return rise and classification transitions.
 
         ``batch`` holds the gamma stations' readings, ``rain`` the rain gauges' readings of the same batch.
+        A ``censored`` reading (at or above full scale, ``value`` its lower bound) only adds evidence, and raises
+        the rise at once when its lower bound is above the rise level; it is never learnt and clears nothing.
         """
         c = self.config
+        cens_all = np.zeros_like(valid) if censored is None else censored
         n = value.shape[0]
+        raining = rain_valid & (rain_value >= RAIN_MIN_MM_H)
+        rain_sensor, rain_time = rain.sensor[raining], rain.time[raining]
+        wet_time = self._wet_times(batch, rain_sensor, rain_time) if n else np.zeros(0)
         evidence = np.zeros(n)
+        persist = np.zeros(n, np.bool_)
+        excess = np.zeros(n)
+        peak = np.zeros(n)
         tested = np.zeros(n, np.bool_)
         starts, alive = rank_plan(batch)
         # Per-segment copies of the state, longest segment first: step k works on a contiguous prefix.
@@ -108,20 +222,28 @@ class GammaDetector:
             self.learned[seg],
             self.evidence[seg],
         )
+        smooth, wet_peak = self.smooth[seg], self.wet_peak[seg].astype(np.float64)
         counts_per_unit = np.maximum(c.gamma_cps_per_nsv_h[seg] * c.report_interval_s[seg], 1e-12)
         rise_fraction = c.gamma_rise_fraction[seg]
         for k, a in enumerate(alive):
             idx = starts[:a] + k
             x = value[idx]
             ok = valid[idx]
+            cens = cens_all[idx]
             b, count = background[:a], learned[:a]
             warm = count < WARMUP_READINGS
             # sigma of one reading: Poisson noise of the counts behind it, or the learned scatter if larger.
             var = np.maximum(variance[:a], np.maximum(b, 1.0) / counts_per_unit[:a])
             delta = rise_fraction[:a] * np.maximum(b, 1.0)
-            test = ok & ~warm
+            test = (ok | cens) & ~warm
+            before = cusum[:a]
             llr = np.where(test, delta / var * (x - b - delta / 2.0), 0.0)
-            e = np.where(test, np.clip(cusum[:a] + llr, 0.0, 2 * SPRT_H), cusum[:a])
+            # A lower bound can only add evidence; one above the rise level is conclusive on its own.
+            llr = np.where(cens, np.maximum(llr, 0.0), llr)
+            e = np.where(test, np.clip(before + llr, 0.0, 2 * SPRT_H), before)
+            conclusive = cens & test & (x >= b + delta)
+            e = np.where(conclusive, np.maximum(e, SPRT_H), e)
+            persist[idx] = (before >= SPRT_H) | conclusive
             cusum[:a] = e
             learn = ok & (warm | ((e < SPRT_H / 4) & (x < b + 3.0 * np.sqrt(var))))
             alpha = np.where(warm, 1.0 / (count + 1.0), BACKGROUND_ALPHA)
@@ -129,22 +251,33 @@ class GammaDetector:
             background[:a] = np.where(learn, b + alpha * d, b)
             variance[:a] = np.where(learn, (1.0 - alpha) * (variance[:a] + alpha * d * d), variance[:a])
             learned[:a] = np.where(learn, np.minimum(count + 1, 1 << 30), count)
+            sm = np.where(np.isnan(smooth[:a]), x, smooth[:a] + SMOOTH_ALPHA * (x - smooth[:a]))
+            smooth[:a] = np.where(ok, sm, smooth[:a])
+            ex = np.where(warm, 0.0, smooth[:a] / np.maximum(background[:a], 1.0) - 1.0)
+            since_rain = batch.time[idx] - wet_time[idx]
+            wet_now = since_rain <= RAIN_END_GRACE_S
+            dry_long = ~(since_rain <= DRY_RESET_S)  # also true when it never rained
+            wet_peak[:a] = np.where(dry_long, 0.0, np.where(wet_now, np.maximum(wet_peak[:a], ex), wet_peak[:a]))
             evidence[idx] = e
             tested[idx] = test
+            excess[idx] = ex
+            peak[idx] = wet_peak[:a]
         self.background[seg], self.variance[seg], self.learned[seg], self.evidence[seg] = (
             background,
             variance,
             learned,
             cusum,
         )
+        self.smooth[seg], self.wet_peak[seg] = smooth, wet_peak.astype(np.float32)
 
-        on = tested & (evidence >= SPRT_H)
+        # Two consecutive readings at the decision level (persistence), or one conclusive censored reading.
+        on = tested & (evidence >= SPRT_H) & persist
         off = valid & (evidence < SPRT_H / 2)
         zero = np.zeros(c.n_sensors)
-        before = self.rise.active.copy()
+        before_active = self.rise.active.copy()
         off_delay = np.maximum(RISE_OFF_DELAY_S, 2 * c.report_interval_s)
         active = step(batch, on, off, zero, off_delay, self.rise)
-        change = transitions(batch, active, before)
+        change = transitions(batch, active, before_active)
         rise_events = ConditionEvents(
             RISE,
             batch.sensor[change],
@@ -152,101 +285,179 @@ class GammaDetector:
             active[change],
             value[change],
             self.background[batch.sensor[change]] * (1 + c.gamma_rise_fraction[batch.sensor[change]]),
+            cens_all[change] if cens_all[change].any() else None,
         )
-        raining = rain_valid & (rain_value >= RAIN_MIN_MM_H)
-        rain_sensor, rain_time = rain.sensor[raining], rain.time[raining]
-        natural, suspicious = self._classify(batch, value, valid, active, change, rain_sensor, rain_time)
+        readings = _Readings(value, valid | cens_all, cens_all, evidence, excess, peak, wet_time)
+        classes = self._classify(batch, readings, active, change)
+        if n:
+            ends = batch.is_last
+            self.excess_last[batch.sensor[ends]] = excess[ends]
+            self.wet_last[batch.sensor[ends]] = np.fmax(self.wet_last[batch.sensor[ends]], wet_time[ends])
         if rain_sensor.shape[0]:
             np.fmax.at(self.last_rain, rain_sensor, rain_time)
+        with np.errstate(invalid="ignore"):
+            wet = batch.time - wet_time <= WET_S
+        slow = self.slow.process(batch, value, valid, wet)
         score = np.where(tested, np.clip(evidence / SPRT_H, 0.0, 1.0), 0.0)
-        return score, [rise_events, natural, suspicious]
-
-    def _rain_before(
-        self, gauge: int, at: float, rain_sensor: NDArray[np.int32], rain_time: NDArray[np.float64]
-    ) -> float:
-        """Latest time at or before ``at`` that the gauge saw rain (nan: never)."""
-        in_batch = rain_time[(rain_sensor == gauge) & (rain_time <= at)]
-        latest = float(in_batch.max()) if in_batch.shape[0] else np.nan
-        return float(np.fmax(latest, self.last_rain[gauge]))
+        return score, [rise_events, *classes, slow]
 
     def _classify(
-        self,
-        batch: SortedBatch,
-        value: NDArray[np.float64],
-        valid: NDArray[np.bool_],
-        active: NDArray[np.bool_],
-        change: NDArray[np.intp],
-        rain_sensor: NDArray[np.int32],
-        rain_time: NDArray[np.float64],
-    ) -> tuple[ConditionEvents, ConditionEvents]:
-        """Decide natural/suspicious once per rise, ``CLASSIFY_DELAY_S`` after it began; clear with the rise."""
+        self, batch: SortedBatch, r: _Readings, active: NDArray[np.bool_], change: NDArray[np.intp]
+    ) -> list[ConditionEvents]:
+        """Classify every rise at each of its readings from ``CLASSIFY_DELAY_S`` on; clear the class with the rise."""
         c = self.config
         s = batch.sensor
         t = batch.time
+        n = s.shape[0]
+        changed = np.zeros(n, np.bool_)
+        changed[change] = True
+        # Start time of the rise each reading belongs to.
+        is_on = changed & active
+        idx = np.arange(n)
+        last_on_idx = np.maximum.accumulate(np.where(is_on, idx, -1)) if n else idx
+        in_segment = last_on_idx >= batch.segment_first
+        start = np.where(in_segment, t[np.where(in_segment, last_on_idx, 0)], self.rise_start[s])
+        due = active & r.usable & (t - start >= CLASSIFY_DELAY_S)
+        points = np.flatnonzero(changed | due)
+        if points.shape[0] == 0:
+            return []
         # Rise transitions in this batch, per sensor, in time order (they are rare: plain Python is fine).
         ons: dict[int, list[float]] = {}
         offs: dict[int, list[float]] = {}
         for i in change:
             (ons if active[i] else offs).setdefault(int(s[i]), []).append(float(t[i]))
+        segments = {int(s[a]): (int(a), int(b)) for a, b in _segment_bounds(batch)}
 
-        def on_off_before(j: int, at: float) -> tuple[float, float]:
-            last_on = max((x for x in ons.get(j, []) if x <= at), default=float(self.last_on[j]))
-            last_off = max((x for x in offs.get(j, []) if x <= at), default=float(self.last_off[j]))
-            return last_on, last_off
+        def rising(j: int, at: float, since: float) -> bool:
+            k_on = max((x for x in ons.get(j, []) if x <= at), default=float(self.last_on[j]))
+            k_off = max((x for x in offs.get(j, []) if x <= at), default=float(self.last_off[j]))
+            return bool(k_on <= at and (not k_off >= k_on or k_off >= since - NEIGHBOUR_WINDOW_S))
 
-        # Start time of the rise each reading belongs to.
-        is_on = np.zeros(s.shape[0], np.bool_)
-        is_on[change] = active[change]
-        idx = np.arange(s.shape[0])
-        last_on_idx = np.maximum.accumulate(np.where(is_on, idx, -1)) if s.shape[0] else idx
-        in_segment = last_on_idx >= batch.segment_first
-        start = np.where(in_segment, t[np.where(in_segment, last_on_idx, 0)], self.rise_start[s])
-        # Decide on a trusted reading only (a stuck or saturated one says nothing about the rise).
-        due = active & valid & (t - start >= CLASSIFY_DELAY_S)
-        # Walk this batch's rise on/off transitions and due readings per sensor in time order.
-        # Only the first due reading of each rise needs a decision; later ones are already classified.
-        prev_due = np.zeros_like(due)
-        prev_due[1:] = due[:-1]
-        prev_due[batch.segment_first == idx] = False
-        points = np.union1d(change, np.flatnonzero(due & ~prev_due))
-        changed = np.zeros(s.shape[0], np.bool_)
-        changed[change] = True
-        out: dict[int, list[tuple[int, float, bool, float]]] = {_NATURAL: [], _SUSPICIOUS: []}
+        def neighbour_state(j: int, at: float) -> tuple[float, float]:
+            """(smoothed excess, latest rain at its gauges) of station j as of ``at``."""
+            bounds = segments.get(j)
+            if bounds is not None:
+                a, b = bounds
+                pos = a + int(np.searchsorted(t[a:b], at, side="right")) - 1
+                if pos >= a:
+                    return float(r.excess[pos]), float(r.wet_time[pos])
+            return float(self.excess_last[j]), float(self.wet_last[j])
+
+        out: dict[int, list[tuple[int, float, bool, float]]] = {_NATURAL: [], _SUSPICIOUS: [], _TRANSIENT: []}
         for i in points:
             j = int(s[i])
             ti = float(t[i])
             if changed[i] and active[i]:
                 self.rise_start[j] = ti
                 self.last_on[j] = ti
+                self.rain_at_start[j] = r.wet_time[i]
+                self.first_rain[j] = np.nan
                 continue
             if changed[i]:  # the rise ended: clear its class
                 self.last_off[j] = ti
                 self.rise_start[j] = np.nan
                 if self.classified[j]:
-                    out[int(self.classified[j])].append((j, ti, False, float(value[i])))
+                    out[int(self.classified[j])].append((j, ti, False, float(r.value[i])))
                     self.classified[j] = 0
                 continue
-            if self.classified[j] or not due[i]:
-                continue
             rise_start = float(start[i])
-            gauge = int(c.rain_sensor[j])
-            rained = gauge >= 0 and self._rain_before(gauge, ti, rain_sensor, rain_time) >= rise_start - RAIN_LOOKBACK_S
+            wet_t = float(r.wet_time[i])
+            if wet_t > rise_start and np.isnan(self.first_rain[j]):
+                self.first_rain[j] = wet_t
             neighbours = c.neighbour_index[c.neighbour_offsets[j] : c.neighbour_offsets[j + 1]]
-            together = 0
-            for k in neighbours:
-                k_on, k_off = on_off_before(int(k), ti)
-                if k_on <= ti and (not k_off >= k_on or k_off >= rise_start - NEIGHBOUR_WINDOW_S):
-                    together += 1
-            natural = rained and (together > 0 or neighbours.shape[0] == 0)
-            kind = _NATURAL if natural else _SUSPICIOUS
+            kind, reason = self._decide(int(i), j, ti, rise_start, r, neighbours, rising, neighbour_state)
+            old = int(self.classified[j])
+            if kind in (old, 0):
+                continue
+            if old == _TRANSIENT:
+                continue  # a transient stays one until its rise ends (a new rise gets a new class)
+            if old:
+                out[old].append((j, ti, False, float(r.value[i])))
+            if old == _SUSPICIOUS and kind == _NATURAL:
+                self._withdraw(j, ti, reason)
             self.classified[j] = kind
-            out[kind].append((j, ti, True, float(value[i])))
-        return _events(RISE_NATURAL, out[_NATURAL]), _events(RISE_SUSPICIOUS, out[_SUSPICIOUS])
+            out[kind].append((j, ti, True, float(r.value[i])))
+        return [_events(_NAMES[k], rows) for k, rows in out.items() if rows]
+
+    def _decide(
+        self,
+        i: int,
+        j: int,
+        ti: float,
+        rise_start: float,
+        r: _Readings,
+        neighbours: NDArray[np.int32],
+        rising: _Rising,
+        neighbour_state: _NeighbourState,
+    ) -> tuple[int, str]:
+        """The class a rise has at reading ``i`` (0: not decided yet) and why."""
+        if r.censored[i]:
+            return _SUSPICIOUS, "at or above full scale: no washout comes near"
+        excess = float(r.excess[i])
+        wet_t = float(r.wet_time[i])
+        together = sum(rising(int(k), ti, rise_start) for k in neighbours)
+        rained_before = bool(self.rain_at_start[j] >= rise_start - RAIN_LOOKBACK_S)
+        first_rain = float(self.first_rain[j])
+        rained_just_after = bool(first_rain - rise_start <= RAIN_LEAD_S) and (together > 0 or neighbours.shape[0] == 0)
+        if rained_before or rained_just_after:
+            wet_neighbours = []
+            for k in neighbours:
+                k_excess, k_wet = neighbour_state(int(k), ti)
+                if k_wet >= ti - RAIN_LOOKBACK_S:
+                    wet_neighbours.append(k_excess)
+            above = excess - max(wet_neighbours) if wet_neighbours else np.inf
+            if wet_neighbours and excess > ABOVE_NEIGHBOURS + 2.0 * max(*wet_neighbours, 0.0):
+                return _SUSPICIOUS, f"excess {excess:.0%} far above rained-on neighbours ({max(wet_neighbours):.0%})"
+            dry_for = ti - wet_t
+            # A gauge a few km off may see the rain end before the station does; rained-on neighbours still as
+            # high as this station show that, so only an excess above theirs can fail the decay test.
+            if dry_for > RAIN_END_GRACE_S and above > NEIGHBOUR_MATCH:
+                left = float(washout_fraction(np.asarray(dry_for - RAIN_END_GRACE_S)))
+                bound = float(r.peak[i]) * WASHOUT_TOLERANCE * left + WASHOUT_MARGIN
+                if excess > bound:
+                    return _SUSPICIOUS, (
+                        f"excess {excess:.0%} {dry_for / 60:.0f} min after the rain, washout allows {bound:.0%}"
+                    )
+            lead = "" if rained_before else f", rain reached the gauges {(first_rain - rise_start) / 60:.0f} min later"
+            return _NATURAL, f"washout: rain at the gauges{lead}, {together} neighbour(s) rising, decay consistent"
+        if r.evidence[i] < SPRT_H / 2 and not self.classified[j]:
+            return _TRANSIENT, "readings back at background before the rise could be classified"
+        if together and ti - rise_start < NEIGHBOUR_WAIT_S:
+            return 0, "neighbours rising: waiting for rain at the gauges"
+        return _SUSPICIOUS, "no rain at the station's gauges" + (", neighbours rising too" if together else "")
+
+    def _withdraw(self, sensor: int, time: float, reason: str) -> None:
+        """Record (and log) why a suspicious class was withdrawn."""
+        log.info("gamma sensor %d: suspicious class withdrawn at %.0f: %s", sensor, time, reason)
+        self.withdrawals.append((sensor, time, reason))
+        del self.withdrawals[:-MAX_WITHDRAWALS_KEPT]
+
+
+@dataclass(frozen=True, slots=True)
+class _Readings:
+    """Per-reading quantities the classifier needs (sorted order)."""
+
+    value: NDArray[np.float64]
+    usable: NDArray[np.bool_]  # valid or censored
+    censored: NDArray[np.bool_]
+    evidence: NDArray[np.float64]
+    excess: NDArray[np.float64]  # smoothed excess, fraction of background
+    peak: NDArray[np.float64]  # largest smoothed excess while it rained
+    wet_time: NDArray[np.float64]  # latest rain at the station's gauges
+
+
+_Rising = Callable[[int, float, float], bool]
+_NeighbourState = Callable[[int, float], tuple[float, float]]
+
+
+def _segment_bounds(batch: SortedBatch) -> list[tuple[int, int]]:
+    """(first, end) sorted-order index range of each sensor's readings."""
+    starts = batch.segment_starts
+    ends = np.append(starts[1:], batch.sensor.shape[0])
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
 def _events(name: str, rows: list[tuple[int, float, bool, float]]) -> ConditionEvents:
-    if not rows:
-        return ConditionEvents.empty(name)
     sensor, time, active, value = zip(*rows, strict=True)
     return ConditionEvents(
         name,

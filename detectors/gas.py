@@ -20,13 +20,21 @@ from detectors.streams import debounce, rank_steps
 
 LEVEL1 = "gas.level1"
 LEVEL2 = "gas.level2"
+AEGL1_10MIN = "gas.aegl1_10min"
+AEGL1_30MIN = "gas.aegl1_30min"
 AEGL1_60MIN = "gas.aegl1_60min"
+AEGL1_4H = "gas.aegl1_4h"
+AEGL1_8H = "gas.aegl1_8h"
 AEGL2_10MIN = "gas.aegl2_10min"
 AEGL2_30MIN = "gas.aegl2_30min"
 AEGL2_60MIN = "gas.aegl2_60min"
+AEGL2_4H = "gas.aegl2_4h"
+AEGL2_8H = "gas.aegl2_8h"
 AEGL3_10MIN = "gas.aegl3_10min"
 AEGL3_30MIN = "gas.aegl3_30min"
 AEGL3_60MIN = "gas.aegl3_60min"
+AEGL3_4H = "gas.aegl3_4h"
+AEGL3_8H = "gas.aegl3_8h"
 STEL_15MIN = "gas.stel_15min"
 TWA_8H = "gas.twa_8h"
 AEGL_CONDITIONS: tuple[str, ...] = tuple(f"gas.{suffix}" for suffix, _ in AEGL_WINDOWS)
@@ -137,6 +145,9 @@ class GasDetector:
     minutes: SlotRing = field(init=False)
     half_hours: SlotRing = field(init=False)
     states: dict[str, HysteresisState] = field(init=False)
+    # Newest slot of each ring that held a censored reading (at or above full scale), per row; -1: none. A window
+    # reaching back to it has a mean that is only a lower bound.
+    censored_slot: dict[float, NDArray[np.int64]] = field(init=False)
 
     def __post_init__(self) -> None:
         c = self.config
@@ -144,11 +155,13 @@ class GasDetector:
         self.rows = np.full(c.n_sensors, -1, np.intp)
         self.rows[monitored] = np.arange(int(monitored.sum()))
         n_rows = int(monitored.sum())
-        minute_widths = tuple(sorted({minutes for _, minutes in AEGL_WINDOWS} | {15}))
+        minute_widths = tuple(sorted({minutes for _, minutes in AEGL_WINDOWS if minutes <= 60} | {15}))
         self.minutes = SlotRing(n_rows, 60, 60.0, minute_widths)
-        self.half_hours = SlotRing(n_rows, 16, 1800.0, (16,))
+        half_hour_widths = tuple(sorted({minutes // 30 for _, minutes in AEGL_WINDOWS if minutes > 60} | {16}))
+        self.half_hours = SlotRing(n_rows, 16, 1800.0, half_hour_widths)
         names = (LEVEL1, LEVEL2, *AEGL_CONDITIONS, STEL_15MIN, TWA_8H)
         self.states = {name: HysteresisState.new(c.n_sensors) for name in names}
+        self.censored_slot = {ring.slot_s: np.full(n_rows, -1, np.int64) for ring in (self.minutes, self.half_hours)}
 
     @property
     def state_nbytes(self) -> int:
@@ -158,31 +171,50 @@ class GasDetector:
             + self.half_hours.nbytes
             + self.rows.nbytes
             + sum(s.nbytes for s in self.states.values())
+            + sum(int(a.nbytes) for a in self.censored_slot.values())
         )
 
     def process(
-        self, batch: SortedBatch, value: NDArray[np.float64], valid: NDArray[np.bool_]
+        self,
+        batch: SortedBatch,
+        value: NDArray[np.float64],
+        valid: NDArray[np.bool_],
+        censored: NDArray[np.bool_] | None = None,
     ) -> list[ConditionEvents]:
-        """Return instantaneous-level and rolling-window transitions for the gas readings in ``batch``."""
+        """Return instantaneous-level and rolling-window transitions for the gas readings in ``batch``.
+
+        A ``censored`` reading (at or above full scale, ``value`` its lower bound) raises every level its lower
+        bound reaches and clears none; window means holding one are lower bounds and are marked so.
+        """
         c = self.config
+        cens = np.zeros_like(valid) if censored is None else censored
         keep = self.rows[batch.sensor] >= 0
         if not keep.all():
-            batch, value, valid = batch.subset(keep), value[keep], valid[keep]
+            batch, value, valid, cens = batch.subset(keep), value[keep], valid[keep], cens[keep]
         s = batch.sensor
         zero = np.zeros(c.n_sensors)
         out: list[ConditionEvents] = []
+        counted = valid | cens
         for name, level in ((LEVEL1, c.gas_level1[s]), (LEVEL2, c.gas_level2[s])):
             with np.errstate(invalid="ignore"):
-                on = valid & (value >= level)
+                on = counted & (value >= level)
                 off = valid & (value < level * (1.0 - LEVEL_DEADBAND))
-            out.append(debounce(name, batch, on, off, zero, zero, self.states[name], value, level))
+            out.append(debounce(name, batch, on, off, zero, zero, self.states[name], value, level, censored=cens))
+        # 10/30/60-minute windows on 1-minute slots; 4- and 8-hour windows (and the 8-h TWA) on 30-minute slots.
         minute_windows = [
-            (name, width, c.gas_aegl[:, col])
-            for col, (name, (_, width)) in enumerate(zip(AEGL_CONDITIONS, AEGL_WINDOWS, strict=True))
+            (name, minutes, c.gas_aegl[:, col])
+            for col, (name, (_, minutes)) in enumerate(zip(AEGL_CONDITIONS, AEGL_WINDOWS, strict=True))
+            if minutes <= 60
         ]
         minute_windows.append((STEL_15MIN, 15, c.gas_stel))
-        out += self._windows(batch, value, valid, self.minutes, minute_windows)
-        out += self._windows(batch, value, valid, self.half_hours, [(TWA_8H, 16, c.gas_twa)])
+        half_hour_windows = [
+            (name, minutes // 30, c.gas_aegl[:, col])
+            for col, (name, (_, minutes)) in enumerate(zip(AEGL_CONDITIONS, AEGL_WINDOWS, strict=True))
+            if minutes > 60
+        ]
+        half_hour_windows.append((TWA_8H, 16, c.gas_twa))
+        out += self._windows(batch, value, valid, cens, self.minutes, minute_windows)
+        out += self._windows(batch, value, valid, cens, self.half_hours, half_hour_windows)
         return out
 
     def _windows(
@@ -190,6 +222,7 @@ class GasDetector:
         batch: SortedBatch,
         value: NDArray[np.float64],
         valid: NDArray[np.bool_],
+        censored: NDArray[np.bool_],
         ring: SlotRing,
         windows: list[tuple[str, int, NDArray[np.float64]]],
     ) -> list[ConditionEvents]:
@@ -197,18 +230,23 @@ class GasDetector:
         n = value.shape[0]
         if n == 0:
             return []
+        counted = valid | censored
         slot = np.floor(batch.time / ring.slot_s).astype(np.int64)
         run_start = np.ones(n, np.bool_)
         run_start[1:] = (batch.sensor[1:] != batch.sensor[:-1]) | (slot[1:] != slot[:-1])
         first = np.flatnonzero(run_start)
-        micro = np.where(valid, np.rint(np.nan_to_num(value) * MICRO), 0).astype(np.int64)
+        micro = np.where(counted, np.rint(np.nan_to_num(value) * MICRO), 0).astype(np.int64)
         run_sum = np.add.reduceat(micro, first)
-        run_count = np.add.reduceat(valid.astype(np.int64), first)
+        run_count = np.add.reduceat(counted.astype(np.int64), first)
+        run_censored = np.add.reduceat(censored.astype(np.int64), first) > 0 if censored.any() else None
         runs = SortedBatch.from_sorted(first, batch.sensor[first], batch.time[first])
         run_slot = slot[first]
+        last_censored = self.censored_slot[ring.slot_s]
         column = {width: i for i, width in enumerate(ring.widths)}
         means = np.full((len(ring.widths), first.shape[0]), np.nan)
+        bounded = np.zeros((len(ring.widths), first.shape[0]), np.bool_)  # the mean is only a lower bound
         closes = np.zeros(first.shape[0], np.bool_)
+        widths = np.asarray(ring.widths, np.int64)[:, None]
         for idx in rank_steps(runs):
             rows = self.rows[runs.sensor[idx]]
             cur = ring.current[rows]
@@ -216,8 +254,12 @@ class GasDetector:
             if closing.any():
                 ci = idx[closing]
                 means[:, ci] = ring.window_means(rows[closing])
+                bounded[:, ci] = last_censored[rows[closing]][None, :] > cur[closing][None, :] - widths
                 closes[ci] = True
             ring.advance_and_add(rows, run_slot[idx], run_sum[idx], run_count[idx])
+            if run_censored is not None:
+                hit = run_censored[idx]
+                last_censored[rows[hit]] = np.maximum(last_censored[rows[hit]], run_slot[idx][hit])
         if not closes.any():
             return []
         judged = runs.subset(closes)
@@ -225,10 +267,14 @@ class GasDetector:
         out = []
         for name, width, levels in windows:
             mean = means[column[width], closes]
+            lower_bound = bounded[column[width], closes]
             level = levels[judged.sensor]
             with np.errstate(invalid="ignore"):
                 on = mean >= level
-                off = mean < level * (1.0 - WINDOW_DEADBAND)
+                # A lower-bound mean below the level says nothing about the true mean: it never clears.
+                off = (mean < level * (1.0 - WINDOW_DEADBAND)) & ~lower_bound
             if on.any() or self.states[name].active[judged.sensor].any():
-                out.append(debounce(name, judged, on, off, zero, zero, self.states[name], mean, level))
+                out.append(
+                    debounce(name, judged, on, off, zero, zero, self.states[name], mean, level, censored=lower_bound)
+                )
         return out

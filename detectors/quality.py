@@ -10,12 +10,13 @@ from numpy.typing import NDArray
 
 from detectors.conditions import ConditionEvents
 from detectors.config import SOURCE_DOSE, CoreConfig
-from detectors.hysteresis import HysteresisState, SortedBatch
+from detectors.hysteresis import HysteresisState, SortedBatch, step
 from detectors.readings import (
     FLAG_CLOCK_SKEW,
     FLAG_DEVICE_FAULT,
     FLAG_FLATLINE,
     FLAG_JUMP,
+    FLAG_NOT_CREDIBLE,
     FLAG_OUT_OF_RANGE,
     FLAG_SATURATED,
     FLAG_STUCK,
@@ -40,7 +41,9 @@ _FLAG_CONDITIONS: tuple[tuple[str, np.uint16], ...] = (
     (JUMP, FLAG_JUMP),
     (CLOCK_SKEW, FLAG_CLOCK_SKEW),
 )
-_FAULT_FLAGS = np.uint16(FLAG_DEVICE_FAULT | FLAG_SATURATED)
+_FAULT_FLAGS = np.uint16(FLAG_DEVICE_FAULT | FLAG_SATURATED | FLAG_NOT_CREDIBLE)
+_DEVICE_FLAGS = np.uint16(FLAG_DEVICE_FAULT | FLAG_SATURATED)  # what a device may say about its own detector
+FOLDBACK_INTERVALS = 2.0  # the fall must happen within this many report intervals of the high reading
 FLATLINE_COUNT = 3  # readings pinned at zero / full scale before the channel counts as flatlined
 HOURS_KEPT = 24
 _HOUR_S = 3600.0
@@ -59,6 +62,11 @@ class QualityDetector:
     config: CoreConfig
     last_value: NDArray[np.float64] = field(init=False)
     last_time: NDArray[np.float64] = field(init=False)
+    before_last_value: NDArray[np.float64] = field(init=False)  # the reading before the last one (fold-back)
+    before_last_time: NDArray[np.float64] = field(init=False)
+    foldback_high: NDArray[np.float64] = field(init=False)  # config, resolved once
+    foldback_from: NDArray[np.float64] = field(init=False)  # the high reading a not-credible fall came from
+    not_credible: HysteresisState = field(init=False)
     same_count: NDArray[np.int32] = field(init=False)
     pinned_count: NDArray[np.int32] = field(init=False)
     hour_tag: NDArray[np.int32] = field(init=False)  # (n, 24) hour number each slot counts
@@ -72,6 +80,11 @@ class QualityDetector:
         n = self.config.n_sensors
         self.last_value = np.full(n, np.nan)
         self.last_time = np.full(n, np.nan)
+        self.before_last_value = np.full(n, np.nan)
+        self.before_last_time = np.full(n, np.nan)
+        self.foldback_high = self.config.foldback_levels()
+        self.foldback_from = np.full(n, np.nan)
+        self.not_credible = HysteresisState.new(n)
         self.same_count = np.zeros(n, np.int32)
         self.pinned_count = np.zeros(n, np.int32)
         self.hour_tag = np.full((n, HOURS_KEPT), -1, np.int32)
@@ -88,6 +101,9 @@ class QualityDetector:
         arrays = (
             self.last_value,
             self.last_time,
+            self.before_last_value,
+            self.before_last_time,
+            self.foldback_from,
             self.same_count,
             self.pinned_count,
             self.hour_tag,
@@ -96,7 +112,16 @@ class QualityDetector:
             self.first_seen,
             self.capture_state,
         )
-        return sum(a.nbytes for a in arrays) + sum(s.nbytes for s in self.states.values())
+        states = sum(s.nbytes for s in self.states.values()) + self.not_credible.nbytes
+        return sum(a.nbytes for a in arrays) + states
+
+    def reset_credibility(self, sensors: NDArray[np.intp] | list[int]) -> None:
+        """Operator reset: readings of these sensors are credible again until the next implausible fall."""
+        idx = np.asarray(sensors, np.intp)
+        self.not_credible.raw[idx] = False
+        self.not_credible.active[idx] = False
+        self.not_credible.raw_since[idx] = np.nan
+        self.foldback_from[idx] = np.nan
 
     def flag(
         self,
@@ -122,7 +147,8 @@ class QualityDetector:
         prev_time = previous(batch, t, self.last_time)
         # Readings at the bottom of the range are never "stuck": they are either normal (clean air, no rain)
         # or a flatline (a dose rate of zero), which has its own test.
-        same = (value == prev_value) & finite & (value > c.range_min[s])
+        # Nor is a hazard detector held at full scale: that is a censored reading (an alarm), not a frozen one.
+        same = (value == prev_value) & finite & (value > c.range_min[s]) & ~saturated
         run = consecutive(batch, same, ~same, self.same_count) + 1
         stuck = (c.stuck_count[s] > 0) & same & (run >= c.stuck_count[s])
         _mark(found, stuck, FLAG_STUCK)
@@ -145,12 +171,68 @@ class QualityDetector:
             skew |= (t - received_at) > c.max_clock_skew_s
         _mark(found, skew, FLAG_CLOCK_SKEW)
 
+        before_prev_value = previous(batch, prev_value, self.before_last_value)
+        before_prev_time = previous(batch, prev_time, self.before_last_time)
+        device_flagged = (flags & _DEVICE_FLAGS) != 0
+        _mark(
+            found,
+            self._not_credible(
+                batch, value, prev_value, prev_time, before_prev_value, before_prev_time, device_flagged
+            ),
+            FLAG_NOT_CREDIBLE,
+        )
+
         ends = batch.is_last
+        self.before_last_value[s[ends]] = prev_value[ends]
+        self.before_last_time[s[ends]] = prev_time[ends]
         self.last_value[s[ends]] = value[ends]
         self.last_time[s[ends]] = np.fmax(t[ends], self.last_time[s[ends]])
         out = flags | found
         self._count_hours(batch, (out & INVALID_MASK) == 0)
         return out
+
+    def _not_credible(
+        self,
+        batch: SortedBatch,
+        value: NDArray[np.float64],
+        prev_value: NDArray[np.float64],
+        prev_time: NDArray[np.float64],
+        before_value: NDArray[np.float64],
+        before_time: NDArray[np.float64],
+        device_flagged: NDArray[np.bool_],
+    ) -> NDArray[np.bool_]:
+        """Readings after an implausible fall (fold-back or a dead probe) until a credible one, per sensor.
+
+        A fall is a reading below 1/ratio of a high reading (at least ``foldback_high``) taken within
+        ``FOLDBACK_INTERVALS`` report intervals before it, with no device flag. A credible reading is one back
+        within that ratio of the high it fell from; an operator reset (``reset_credibility``) also ends it.
+        """
+        s, t = batch.sensor, batch.time
+        high = self.foldback_high[s]
+        n = value.shape[0]
+        if not self.not_credible.active[s].any():
+            with np.errstate(invalid="ignore"):
+                any_high = (prev_value >= high) | (before_value >= high)
+            if not any_high.any():
+                return np.zeros(n, np.bool_)
+        ratio = self.config.foldback_ratio[s]
+        window = FOLDBACK_INTERVALS * self.config.report_interval_s[s] + 1e-6
+        with np.errstate(invalid="ignore"):
+            recent1 = np.where((t - prev_time <= window) & (prev_value >= high), prev_value, np.nan)
+            recent2 = np.where((t - before_time <= window) & (before_value >= high), before_value, np.nan)
+            came_from = np.fmax(recent1, recent2)
+            fall = ~device_flagged & np.isfinite(value) & (value < came_from / ratio)
+        idx = np.arange(n)
+        last_fall = np.maximum.accumulate(np.where(fall, idx, -1)) if n else idx
+        in_segment = last_fall >= batch.segment_first
+        source = np.where(in_segment, came_from[np.where(in_segment, last_fall, 0)], self.foldback_from[s])
+        with np.errstate(invalid="ignore"):
+            credible = ~fall & ~device_flagged & (value >= source / ratio)
+        zero = np.zeros(self.config.n_sensors)
+        held = step(batch, fall, credible, zero, zero, self.not_credible)
+        ends = batch.is_last
+        self.foldback_from[s[ends]] = np.where(held[ends], source[ends], np.nan)
+        return held
 
     def conditions(
         self, batch: SortedBatch, value: NDArray[np.float64], flags: NDArray[np.uint16]

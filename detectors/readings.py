@@ -16,6 +16,10 @@ FLAG_JUMP = np.uint16(1 << 4)  # an impossible jump from the previous reading
 FLAG_CLOCK_SKEW = np.uint16(1 << 5)  # device time far from receive time
 FLAG_OUT_OF_SERVICE = np.uint16(1 << 6)  # the sensor is in maintenance / out of service
 FLAG_FLATLINE = np.uint16(1 << 7)  # pinned at zero or at full scale
+# A fall of orders of magnitude from a high reading within a report interval or two, with no device flag: the
+# signature of GM-tube fold-back (dead time paralyses the counter in a strong field) or of a probe that died.
+# Held until a credible reading or an operator reset, so a folded-back probe can never clear a hazard alarm.
+FLAG_NOT_CREDIBLE = np.uint16(1 << 8)
 
 # Readings with any of these bits are not trusted for hazard decisions.
 INVALID_MASK = np.uint16(
@@ -26,7 +30,11 @@ INVALID_MASK = np.uint16(
     | FLAG_JUMP
     | FLAG_OUT_OF_SERVICE
     | FLAG_FLATLINE
+    | FLAG_NOT_CREDIBLE
 )
+# Bits that say nothing against a reading being a *lower bound*: a saturated hazard detector reads at or above
+# its full scale, so the true value is at least that (a censored reading, never a low one).
+_CENSOR_BLOCKERS = np.uint16(INVALID_MASK & ~FLAG_SATURATED)
 
 FLAG_NAMES: dict[int, str] = {
     int(FLAG_DEVICE_FAULT): "device_fault",
@@ -37,7 +45,17 @@ FLAG_NAMES: dict[int, str] = {
     int(FLAG_CLOCK_SKEW): "clock_skew",
     int(FLAG_OUT_OF_SERVICE): "out_of_service",
     int(FLAG_FLATLINE): "flatline",
+    int(FLAG_NOT_CREDIBLE): "not_credible",
 }
+
+
+def censored_mask(flags: NDArray[np.uint16]) -> NDArray[np.bool_]:
+    """Readings that are saturated and otherwise sound: their value is a lower bound of the true value.
+
+    They count in every "above" test (as at least their value) and in no test that needs the true value.
+    """
+    censored: NDArray[np.bool_] = ((flags & FLAG_SATURATED) != 0) & ((flags & _CENSOR_BLOCKERS) == 0)
+    return censored
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,9 +49,17 @@ class SourceDetector:
         return int(self.below_count.nbytes) + sum(s.nbytes for s in self.states.values())
 
     def process(
-        self, batch: SortedBatch, value: NDArray[np.float64], valid: NDArray[np.bool_]
+        self,
+        batch: SortedBatch,
+        value: NDArray[np.float64],
+        valid: NDArray[np.bool_],
+        censored: NDArray[np.bool_] | None = None,
     ) -> list[ConditionEvents]:
-        """Return source-monitor transitions for the readings of source devices in ``batch`` (sorted order)."""
+        """Return source-monitor transitions for the readings of source devices in ``batch`` (sorted order).
+
+        A ``censored`` dose reading (at or above full scale, ``value`` its lower bound) is a breach as soon as
+        its lower bound reaches the breach level, and clears neither a breach nor a missing source.
+        """
         c = self.config
         kind = c.kind[batch.sensor]
         out: list[ConditionEvents] = []
@@ -60,11 +68,12 @@ class SourceDetector:
         dose = kind == SOURCE_DOSE
         if dose.any():
             b, v, ok = batch.subset(dose), value[dose], valid[dose]
+            cens = np.zeros_like(ok) if censored is None else censored[dose]
             s = b.sensor
             missing_level = c.source_missing_level[s]
             with np.errstate(invalid="ignore"):
                 below = ok & (v < missing_level)
-                above = ok & (v >= missing_level)
+                above = ok & (v >= missing_level)  # a censored reading clears nothing (it may be a faulty flag)
             count = consecutive(b, below, above, self.below_count)
             out.append(
                 debounce(
@@ -82,7 +91,7 @@ class SourceDetector:
             )
             breach_level = c.source_breach_level[s]
             with np.errstate(invalid="ignore"):
-                on = ok & (v >= breach_level)
+                on = (ok | cens) & (v >= breach_level)
                 off = ok & (v < breach_level * (1.0 - BREACH_DEADBAND))
             out.append(
                 debounce(
@@ -96,6 +105,7 @@ class SourceDetector:
                     v,
                     breach_level,
                     self.report_as,
+                    cens,
                 )
             )
 

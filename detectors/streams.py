@@ -91,11 +91,12 @@ def debounce(
     value: NDArray[np.float64],
     level: NDArray[np.float64],
     report_as: NDArray[np.int32] | None = None,
+    censored: NDArray[np.bool_] | None = None,
 ) -> ConditionEvents:
     """Run the debounced state machine and return its transitions as ``name`` events.
 
     ``report_as`` maps the batch's keys to the sensor number the event is reported on (device-level
-    conditions are reported on the device's first sensor).
+    conditions are reported on the device's first sensor). ``censored`` marks values that are lower bounds.
     """
     if batch.sensor.shape[0] == 0:
         return ConditionEvents.empty(name)
@@ -103,7 +104,8 @@ def debounce(
     active = step(batch, on, off, on_delay_s, off_delay_s, state)
     idx = transitions(batch, active, before)
     sensors = batch.sensor[idx] if report_as is None else report_as[batch.sensor[idx]]
-    return ConditionEvents(name, sensors.astype(np.int32), batch.time[idx], active[idx], value[idx], level[idx])
+    cens = None if censored is None or not censored[idx].any() else censored[idx]
+    return ConditionEvents(name, sensors.astype(np.int32), batch.time[idx], active[idx], value[idx], level[idx], cens)
 
 
 def events_in_time_order(events: ConditionEvents) -> ConditionEvents:
@@ -116,6 +118,7 @@ def events_in_time_order(events: ConditionEvents) -> ConditionEvents:
         events.active[order],
         events.value[order],
         events.level[order],
+        None if events.censored is None else events.censored[order],
     )
 
 
@@ -134,6 +137,9 @@ def merge_events(events: list[ConditionEvents]) -> list[ConditionEvents]:
             np.concatenate([p.active for p in parts]),
             np.concatenate([p.value for p in parts]),
             np.concatenate([p.level for p in parts]),
+            np.concatenate([p.censored_or_false() for p in parts])
+            if any(p.censored is not None for p in parts)
+            else None,
         )
         out.append(events_in_time_order(joined))
     return out

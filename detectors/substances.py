@@ -11,19 +11,44 @@ from dataclasses import dataclass
 MOLAR_VOLUME_L = 24.45  # litres per mole at 25 degC and 1 atm
 
 
+# Exposure durations of the AEGL tables (US EPA / NRC: 10 and 30 min, 1, 4 and 8 h), in minutes.
+AEGL_DURATIONS_MIN: tuple[int, ...] = (10, 30, 60, 240, 480)
+FiveDurations = tuple[float, float, float, float, float]
+
+
 @dataclass(frozen=True, slots=True)
 class Substance:
     """Reference data for one gas. Levels are ppm; ``None`` means no value is published."""
 
     formula: str
     molar_mass_g_mol: float
-    aegl1_60min: float | None
-    aegl2: tuple[float, float, float]  # 10 / 30 / 60 min
-    aegl3: tuple[float, float, float]  # 10 / 30 / 60 min
+    aegl1_all: FiveDurations | None  # AEGL-1 at 10 / 30 / 60 min / 4 h / 8 h
+    aegl2_all: FiveDurations
+    aegl3_all: FiveDurations
+    ten_berge_n: float  # C^n x t = k, the exponent the AEGL technical support document scales time with
     erpg: tuple[float | None, float, float]  # ERPG-1 / 2 / 3
     idlh: float
     occupational_limit_mg_m3: float  # GBZ 2.1 MAC, or PC-STEL where no MAC exists
     twa_limit_mg_m3: float | None = None  # GBZ 2.1 PC-TWA where one exists
+
+    @property
+    def aegl1_60min(self) -> float | None:
+        """AEGL-1 for 60 minutes."""
+        return None if self.aegl1_all is None else self.aegl1_all[2]
+
+    @property
+    def aegl2(self) -> tuple[float, float, float]:
+        """AEGL-2 for 10 / 30 / 60 minutes."""
+        return self.aegl2_all[:3]
+
+    @property
+    def aegl3(self) -> tuple[float, float, float]:
+        """AEGL-3 for 10 / 30 / 60 minutes."""
+        return self.aegl3_all[:3]
+
+    def aegl(self, level: int) -> FiveDurations | None:
+        """AEGL-``level`` (1, 2, 3) at every published duration."""
+        return (self.aegl1_all, self.aegl2_all, self.aegl3_all)[level - 1]
 
     def mg_m3_to_ppm(self, mg_m3: float) -> float:
         """Convert a mass concentration to ppm by volume."""
@@ -35,13 +60,82 @@ class Substance:
         return self.mg_m3_to_ppm(self.occupational_limit_mg_m3)
 
 
+# AEGL values: US EPA, "Compiled AEGL Values" (final AEGLs), each from the National Research Council's "Acute Exposure
+# Guideline Levels for Selected Airborne Chemicals" technical support documents (TSD) cited per substance; the ten
+# Berge exponent n is the one each TSD uses to scale between durations (ten Berge, Zwart and Appelman, J. Hazard.
+# Mater. 13, 1986).
 SUBSTANCES: dict[str, Substance] = {
-    "Cl2": Substance("Cl2", 70.90, 0.5, (2.8, 2.8, 2.0), (50.0, 28.0, 20.0), (1.0, 3.0, 20.0), 10.0, 1.0),
-    "HF": Substance("HF", 20.01, 1.0, (95.0, 34.0, 24.0), (170.0, 62.0, 44.0), (2.0, 20.0, 50.0), 30.0, 2.0),
-    "NH3": Substance(
-        "NH3", 17.03, 30.0, (220.0, 220.0, 160.0), (2700.0, 1600.0, 1100.0), (25.0, 150.0, 750.0), 300.0, 30.0, 20.0
+    # Chlorine: NRC AEGL Vol. 4 (2004). AEGL-1 0.50 at every duration; n = 2 (ten Berge, from rat lethality).
+    "Cl2": Substance(
+        "Cl2",
+        70.90,
+        (0.50, 0.50, 0.50, 0.50, 0.50),
+        (2.8, 2.8, 2.0, 1.0, 0.71),
+        (50.0, 28.0, 20.0, 10.0, 7.1),
+        2.0,
+        (1.0, 3.0, 20.0),
+        10.0,
+        1.0,
     ),
-    "H2S": Substance("H2S", 34.08, 0.51, (41.0, 32.0, 27.0), (76.0, 59.0, 50.0), (0.1, 30.0, 100.0), 100.0, 10.0),
-    "COCl2": Substance("COCl2", 98.92, None, (0.60, 0.60, 0.30), (3.6, 1.5, 0.75), (None, 0.5, 1.5), 2.0, 0.5),
-    "HCl": Substance("HCl", 36.46, 1.8, (100.0, 43.0, 22.0), (620.0, 210.0, 100.0), (3.0, 20.0, 150.0), 50.0, 7.5),
+    # Hydrogen fluoride: NRC AEGL Vol. 4 (2004). n = 2 (TSD, from rat and mouse lethality).
+    "HF": Substance(
+        "HF",
+        20.01,
+        (1.0, 1.0, 1.0, 1.0, 1.0),
+        (95.0, 34.0, 24.0, 12.0, 12.0),
+        (170.0, 62.0, 44.0, 22.0, 22.0),
+        2.0,
+        (2.0, 20.0, 50.0),
+        30.0,
+        2.0,
+    ),
+    # Ammonia: NRC AEGL Vol. 6 (2008). n = 2 (TSD, ten Berge from rat and mouse lethality).
+    "NH3": Substance(
+        "NH3",
+        17.03,
+        (30.0, 30.0, 30.0, 30.0, 30.0),
+        (220.0, 220.0, 160.0, 110.0, 110.0),
+        (2700.0, 1600.0, 1100.0, 550.0, 390.0),
+        2.0,
+        (25.0, 150.0, 750.0),
+        300.0,
+        30.0,
+        20.0,
+    ),
+    # Hydrogen sulfide: NRC AEGL Vol. 9 (2010). n = 4.4 (TSD, ten Berge from rat lethality).
+    "H2S": Substance(
+        "H2S",
+        34.08,
+        (0.75, 0.60, 0.51, 0.36, 0.33),
+        (41.0, 32.0, 27.0, 20.0, 17.0),
+        (76.0, 59.0, 50.0, 37.0, 31.0),
+        4.4,
+        (0.1, 30.0, 100.0),
+        100.0,
+        10.0,
+    ),
+    # Phosgene: NRC AEGL Vol. 1 (2000). AEGL-1 not recommended; n = 1 (TSD: Haber's law holds for phosgene).
+    "COCl2": Substance(
+        "COCl2",
+        98.92,
+        None,
+        (0.60, 0.60, 0.30, 0.08, 0.04),
+        (3.6, 1.5, 0.75, 0.20, 0.09),
+        1.0,
+        (None, 0.5, 1.5),
+        2.0,
+        0.5,
+    ),
+    # Hydrogen chloride: NRC AEGL Vol. 4 (2004). AEGL-1 1.8 at every duration; n = 1 (TSD, ten Berge).
+    "HCl": Substance(
+        "HCl",
+        36.46,
+        (1.8, 1.8, 1.8, 1.8, 1.8),
+        (100.0, 43.0, 22.0, 11.0, 11.0),
+        (620.0, 210.0, 100.0, 26.0, 26.0),
+        1.0,
+        (3.0, 20.0, 150.0),
+        50.0,
+        7.5,
+    ),
 }

@@ -44,28 +44,36 @@ class ThresholdDetector:
         return sum(s.nbytes for s in self.states.values())
 
     def process(
-        self, batch: SortedBatch, value: NDArray[np.float64], valid: NDArray[np.bool_]
+        self,
+        batch: SortedBatch,
+        value: NDArray[np.float64],
+        valid: NDArray[np.bool_],
+        censored: NDArray[np.bool_] | None = None,
     ) -> list[ConditionEvents]:
         """Compare each reading with its sensor's levels; return the transitions of each level.
 
         ``value`` and ``valid`` are in the batch's sorted order. Invalid readings (quality flags)
-        neither raise nor clear a level alarm: they are not decisive.
+        neither raise nor clear a level alarm: they are not decisive. A ``censored`` reading (at or above
+        full scale; ``value`` is its lower bound) raises a high level it reaches and clears nothing.
         """
         p = self.params
         s = batch.sensor
         db = p.deadband[s]
+        cens = np.zeros_like(valid) if censored is None else censored
         out: list[ConditionEvents] = []
         for name, level, high_side in (
             (HIGH, p.high[s], True),
             (HIGH_HIGH, p.high_high[s], True),
             (LOW, p.low[s], False),
         ):
-            enabled = ~np.isnan(level) & valid
-            if not enabled.any() and not self.states[name].active[s].any():
+            has_level = ~np.isnan(level)
+            enabled = has_level & valid
+            raising = has_level & (valid | cens) if high_side else enabled
+            if not raising.any() and not self.states[name].active[s].any():
                 continue
             with np.errstate(invalid="ignore"):
                 if high_side:
-                    on = enabled & (value >= level)
+                    on = raising & (value >= level)
                     off = enabled & (value < level - db)
                 else:
                     on = enabled & (value <= level)
@@ -74,5 +82,6 @@ class ThresholdDetector:
             before = state.active.copy()
             active = step(batch, on, off, p.on_delay_s, p.off_delay_s, state)
             idx = transitions(batch, active, before)
-            out.append(ConditionEvents(name, s[idx], batch.time[idx], active[idx], value[idx], level[idx]))
+            flagged = cens[idx] if cens[idx].any() else None
+            out.append(ConditionEvents(name, s[idx], batch.time[idx], active[idx], value[idx], level[idx], flagged))
         return out

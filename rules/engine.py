@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from detectors.conditions import ConditionEvents
 from detectors.hysteresis import HysteresisState, SortedBatch
 from detectors.kinds import CANONICAL_UNIT
-from detectors.readings import ReadingBatch
+from detectors.readings import ReadingBatch, censored_mask
 from detectors.thresholds import HIGH, LOW, ThresholdDetector, ThresholdParams
 from rules import condition_names
 from rules.model import Classification, Priority, Rule
@@ -48,6 +48,12 @@ class AlarmEvent:
 
 def _fmt(x: float) -> str:
     return "-" if np.isnan(x) else f"{x:.4g}"
+
+
+# Said of a value that is only a lower bound: the detector read at or above its full scale (or a window mean
+# holds such readings), so the true value may be far higher.
+CENSORED_EN = " (at or above full scale: the true value may be higher)"
+CENSORED_ZH = "（读数达到或超过满量程，实际值可能更高）"  # noqa: RUF001 (Chinese punctuation)
 
 
 @dataclass
@@ -145,6 +151,7 @@ class RuleEngine:
 
     def _events_for(self, rule: Rule, mask: NDArray[np.bool_], events: ConditionEvents) -> list[AlarmEvent]:
         hit = np.flatnonzero(mask[events.sensor])
+        censored = events.censored_or_false()
         return [
             self._event(
                 rule,
@@ -153,6 +160,7 @@ class RuleEngine:
                 active=bool(events.active[i]),
                 value=float(events.value[i]),
                 level=float(events.level[i]),
+                censored=bool(censored[i]),
             )
             for i in hit
         ]
@@ -163,20 +171,42 @@ class RuleEngine:
         sb = sorted_batch if sorted_batch is not None else SortedBatch.build(batch.sensor, batch.time)
         value = batch.value[sb.order]
         ok = (valid if valid is not None else batch.valid_mask())[sb.order]
+        # A reading at or above full scale is a lower bound: it raises every level it reaches (its value is at
+        # least the reading) and clears none.
+        flags = batch.flags[sb.order]
+        censored = censored_mask(flags) if flags.any() else None
         out: list[AlarmEvent] = []
         for rule, detector in self._level:
-            for events in detector.process(sb, value, ok):
+            for events in detector.process(sb, value, ok, censored):
                 if events.condition not in (HIGH, LOW):
                     continue
                 out.extend(
-                    self._event(rule, int(s), time=float(t), active=bool(a), value=float(v), level=float(lv))
-                    for s, t, a, v, lv in zip(
-                        events.sensor, events.time, events.active, events.value, events.level, strict=True
+                    self._event(
+                        rule, int(s), time=float(t), active=bool(a), value=float(v), level=float(lv), censored=bool(c)
+                    )
+                    for s, t, a, v, lv, c in zip(
+                        events.sensor,
+                        events.time,
+                        events.active,
+                        events.value,
+                        events.level,
+                        events.censored_or_false(),
+                        strict=True,
                     )
                 )
         return out
 
-    def _event(self, rule: Rule, sensor: int, *, time: float, active: bool, value: float, level: float) -> AlarmEvent:
+    def _event(
+        self,
+        rule: Rule,
+        sensor: int,
+        *,
+        time: float,
+        active: bool,
+        value: float,
+        level: float,
+        censored: bool = False,
+    ) -> AlarmEvent:
         spec = self.table.sensors[sensor]
         device = self.table.devices[int(self.table.device_of[sensor])]
         fields = {
@@ -184,7 +214,7 @@ class RuleEngine:
             "device": device.id,
             "zone": self.table.zone[sensor],
             "site": self.table.site.site,
-            "value": _fmt(value),
+            "value": ("≥" if censored else "") + _fmt(value),
             "level": _fmt(level),
             "unit": CANONICAL_UNIT[spec.kind],
             "substance": spec.substance or "",
@@ -205,8 +235,8 @@ class RuleEngine:
             priority=rule.priority,
             classification=rule.classification,
             latching=rule.latching,
-            message_zh=rule.message.zh.format(**fields),
-            message_en=rule.message.en.format(**fields),
+            message_zh=rule.message.zh.format(**fields) + (CENSORED_ZH if censored else ""),
+            message_en=rule.message.en.format(**fields) + (CENSORED_EN if censored else ""),
         )
 
     def _rule(self, rule_id: str) -> Rule:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 
-from detectors.config import CoreConfig
+from detectors.config import HAZARD_KINDS, CoreConfig
 from detectors.geofence import distance_m
 from detectors.kinds import KIND_CODES, PHYSICAL_RANGE, Kind
 from detectors.thresholds import ThresholdParams
@@ -15,6 +15,9 @@ from rules.site import DeviceSpec, SensorSpec, Site
 
 # Gamma stations closer than this are neighbours for the rain/neighbour classification of a rise.
 NEIGHBOUR_RADIUS_M = 10_000.0
+# Rain gauges a gamma station consults: every one within this radius (its own rain sensor first). Convective rain
+# cells are a few km across; a gauge 15 km away still sees the same front within minutes.
+RAIN_RADIUS_M = 15_000.0
 
 
 def _nan_if_none(value: float | None) -> float:
@@ -68,7 +71,17 @@ class SensorTable:
             lon=np.array([d.position.lon for d in sensor_device], np.float64),
             report_interval_s=np.array([d.report_interval_s for d in sensor_device], np.float64),
             range_min=np.array([PHYSICAL_RANGE[s.kind][0] for s in sensors], np.float64),
-            range_max=np.array([min(PHYSICAL_RANGE[s.kind][1], s.full_scale or np.inf) for s in sensors], np.float64),
+            # A hazard detector's full scale is not the end of its valid range: a reading there is censored (the
+            # true value is at least full scale), which the detection core treats as an alarm, never as bad data.
+            range_max=np.array(
+                [
+                    PHYSICAL_RANGE[s.kind][1]
+                    if s.kind in HAZARD_KINDS
+                    else min(PHYSICAL_RANGE[s.kind][1], s.full_scale or np.inf)
+                    for s in sensors
+                ],
+                np.float64,
+            ),
             thresholds=ThresholdParams(
                 high=high,
                 high_high=np.array([_nan_if_none(s.levels.high_high) for s in sensors], np.float64),
@@ -79,8 +92,10 @@ class SensorTable:
             ),
         )
 
-    def core_config(self, neighbour_radius_m: float = NEIGHBOUR_RADIUS_M) -> CoreConfig:
-        """The detection core's configuration: kinds, levels, gases, sealed sources, geofences, neighbours."""
+    def core_config(
+        self, neighbour_radius_m: float = NEIGHBOUR_RADIUS_M, rain_radius_m: float = RAIN_RADIUS_M
+    ) -> CoreConfig:
+        """The detection core's configuration: kinds, levels, gases, sealed sources, geofences, neighbours, gauges."""
         kinds = [s.kind for s in self.sensors]
         n = len(kinds)
         config = CoreConfig.build(
@@ -95,10 +110,14 @@ class SensorTable:
         rain_sensor = np.full(n, -1, np.int32)
         offsets = np.zeros(n + 1, np.int32)
         neighbours: list[list[int]] = [[] for _ in range(n)]
+        gauges: list[list[int]] = [[] for _ in range(n)]
         for i in gamma:
             if rain.shape[0]:
                 d = distance_m(self.lat[rain], self.lon[rain], self.lat[i], self.lon[i])
                 rain_sensor[i] = rain[int(np.argmin(d))]
+                own = rain[self.device_of[rain] == self.device_of[i]]
+                near = rain[np.argsort(d, kind="stable")][np.sort(d) <= rain_radius_m]
+                gauges[i] = [int(g) for g in own] + [int(g) for g in near if g not in own]
             d = distance_m(self.lat[gamma], self.lon[gamma], self.lat[i], self.lon[i])
             neighbours[i] = [int(j) for j in gamma[(d <= neighbour_radius_m) & (gamma != i)]]
         offsets[1:] = np.cumsum([len(x) for x in neighbours])
@@ -138,6 +157,8 @@ class SensorTable:
             rain_sensor=rain_sensor,
             neighbour_offsets=offsets,
             neighbour_index=np.array([j for x in neighbours for j in x], np.int32),
+            rain_gauge_offsets=np.concatenate([[0], np.cumsum([len(x) for x in gauges])]).astype(np.int32),
+            rain_gauge_index=np.array([g for x in gauges for g in x], np.int32),
             geofence_lat=fence_lat,
             geofence_lon=fence_lon,
             geofence_radius_m=fence_r,

@@ -151,7 +151,9 @@ def eventful_stream(seed: int, steps: int, step_s: float = 30.0) -> tuple[MixedS
     dose[(k > steps * 0.3) & (k < steps * 0.45)] = 110.0 + rng.normal(
         0, 5, int(((k > steps * 0.3) & (k < steps * 0.45)).sum())
     )
-    dose[steps // 5 : steps // 5 + 3] = 1e8  # saturated at full scale
+    # Saturated at full scale, then back to the baseline at once: a fall no field makes (fold-back), so the channel
+    # stays "not credible" afterwards; it comes after the missing episode so that one is still exercised.
+    dose[steps * 4 // 5 : steps * 4 // 5 + 3] = 1e8
     values[site.source_dose] = dose
     values[site.tamper] = ((k % 37) == 5).astype(np.float64)
     values[site.battery] = np.linspace(12.6, 11.0, steps) + rng.normal(0, 0.05, steps)
@@ -162,3 +164,31 @@ def eventful_stream(seed: int, steps: int, step_s: float = 30.0) -> tuple[MixedS
     values[site.hdop] = np.where(rng.random(steps) < 0.2, 9.0, 1.2)
     sensors = list(range(site.config.n_sensors))
     return site, stream(sensors, T0, step_s, values, flags)
+
+
+PB214_DECAY_PER_S = np.log(2.0) / (26.8 * 60.0)
+BI214_DECAY_PER_S = np.log(2.0) / (19.9 * 60.0)
+
+
+def washout_excess(rain_mm_h: NDArray[np.float64], step_s: float, gain: float = 1.0) -> NDArray[np.float64]:
+    """Excess dose rate from radon progeny washed out by rain, as a fraction of background (the synthetic truth).
+
+    Rain deposits Pb-214 and Bi-214 at equal activity rates, growing with the rain rate and saturating in heavy rain;
+    on the ground Pb-214 (26.8 min) decays into Bi-214 (19.9 min), which decays in turn (Bateman). The dose rate is
+    weighted by gamma energy per decay (Bi-214 about 1.5 MeV, Pb-214 about 0.2 MeV). ``gain`` is the excess that
+    steady rain of 10 mm/h would hold (+100 % by default, the high end of what networks see).
+    """
+    deposit = gain * np.minimum(rain_mm_h / 10.0, 1.5) ** 0.7 * (rain_mm_h >= 0.2)  # activity per second
+    lam_pb, lam_bi = PB214_DECAY_PER_S, BI214_DECAY_PER_S
+    keep_pb, keep_bi = np.exp(-lam_pb * step_s), np.exp(-lam_bi * step_s)
+    w_bi = 1.5 / 1.7
+    w_pb = 1.0 - w_bi
+    steady = w_pb / lam_pb + w_bi * (1.0 / lam_bi + 1.0 / lam_pb)  # dose of steady deposition at rate 1
+    n_pb = n_bi = 0.0  # atoms on the ground (per unit deposition)
+    out = np.zeros(rain_mm_h.shape[0])
+    for k, d in enumerate(deposit):
+        decayed_pb = n_pb * (1.0 - keep_pb)
+        n_pb = n_pb * keep_pb + d * step_s / lam_pb
+        n_bi = n_bi * keep_bi + decayed_pb + d * step_s / lam_bi
+        out[k] = (w_pb * lam_pb * n_pb + w_bi * lam_bi * n_bi) / steady
+    return out

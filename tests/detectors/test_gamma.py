@@ -7,7 +7,7 @@ import pytest
 
 from detectors.core import DetectionCore
 from detectors.gamma import CLASSIFY_DELAY_S
-from tests.detectors.synthetic import T0, first_on, mixed_site, run, stream
+from tests.detectors.synthetic import T0, first_on, mixed_site, run, stream, washout_excess
 
 STEP_S = 60.0
 
@@ -57,13 +57,12 @@ def _rain_scenario(stations_rising: list[int], raining: bool):
     rng = np.random.default_rng(3)
     steps, at = 12 * 60, 3 * 60
     means = {g: np.full(steps, 90.0 + 5 * g) for g in range(4)}
+    shower = np.zeros(steps)
+    shower[at - 10 : at + 30] = 8.0
     for g in stations_rising:
-        # Radon progeny washout: +60 % within ~15 min, decaying over hours.
-        k = np.arange(steps - at)
-        means[g][at:] *= 1 + 0.6 * (1 - np.exp(-k / 5)) * np.exp(-k / 240)
-    rain = np.zeros(steps)
-    if raining:
-        rain[at - 10 : at + 30] = 8.0
+        # Radon progeny washout by a 40-minute shower: it builds while it rains, then decays with the progeny.
+        means[g] *= 1 + washout_excess(shower, STEP_S, gain=1.5)
+    rain = shower if raining else np.zeros(steps)
     site, batch = _gamma_stream(rng, means, rain)
     return site, run(DetectionCore(site.config), batch)
 

@@ -88,12 +88,13 @@ def test_saturated_or_faulty_reading_is_never_safe() -> None:
     assert "source.missing" not in events
     assert events["source.detector_fault"][0] == (site.source_dose, T0 + 10 * STEP_S, True)
 
-    # A reading pinned at full scale is saturated even without the device saying so.
+    # A reading pinned at full scale is saturated even without the device saying so, and censored: the dose is at
+    # least full scale, far above the breach level, so the shielding breach is raised at once (issue 12).
     dose2 = 1500 + rng.normal(0, 20, 40)
     dose2[10:13] = 1e8
     site, events = _dose_events(dose2)
     assert events["source.detector_fault"][0] == (site.source_dose, T0 + 10 * STEP_S, True)
-    assert "source.shielding_breach" not in events
+    assert events["source.shielding_breach"] == [(site.source_dose, T0 + 10 * STEP_S, True)]
 
     # Once missing, saturated low readings do not clear the alarm.
     dose3 = np.concatenate([np.full(10, 1500.0), np.full(30, 100.0)]) + rng.normal(0, 5, 40)
