@@ -19,7 +19,8 @@ from rules.sensor_table import SensorTable
 NORMAL, OUT_OF_SERVICE, OFFLINE, FAULT, ALARM = 0, 1, 2, 3, 4
 SENSOR_STATES: tuple[str, ...] = ("normal", "out_of_service", "offline", "fault", "alarm")
 
-# REFERENCE.md: offline after 3 missed report intervals.
+# Offline after 3 missed report intervals: one lost message and one late one are tolerated, a third miss is not
+# (a hazwatch default, tune per site; sealed-source monitors with a last will are offline at once).
 OFFLINE_AFTER_INTERVALS = 3.0
 
 # Conditions that say "no data" or "bad data" rather than "hazard".
