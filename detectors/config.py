@@ -32,17 +32,17 @@ AEGL_WINDOWS: tuple[tuple[str, int], ...] = tuple(
     for minutes in AEGL_DURATIONS_MIN
 )
 
-# Identical consecutive readings that make a sensor "stuck"; 0 disables. Gamma counting always
-# fluctuates, so ten equal values mean a frozen transmitter. Gas sensors legitimately sit at one value
-# in clean air, so only an hour of identical non-zero readings counts. Booleans, rain and positions of
-# fixed devices are constant by nature.
-_STUCK_COUNT: dict[Kind, int] = {
-    Kind.GAMMA_DOSE_RATE: 10,
-    Kind.SOURCE_DOSE_RATE: 10,
-    Kind.GAS: 360,
-    Kind.WIND_SPEED: 60,
-    Kind.WIND_DIRECTION: 60,
-    Kind.TEMPERATURE: 60,
+# How long identical readings must last before a sensor is "stuck" (seconds; 0 disables), whatever its report
+# interval (at least MIN_STUCK_READINGS readings too, quality.py). Gamma counting always fluctuates, so ten minutes
+# of equal values mean a frozen transmitter. Gas sensors legitimately sit at one value in clean air, so only an
+# hour of identical non-zero readings counts. Booleans, rain and positions of fixed devices are constant by nature.
+_STUCK_S: dict[Kind, float] = {
+    Kind.GAMMA_DOSE_RATE: 600.0,
+    Kind.SOURCE_DOSE_RATE: 600.0,
+    Kind.GAS: 3600.0,
+    Kind.WIND_SPEED: 3600.0,
+    Kind.WIND_DIRECTION: 3600.0,
+    Kind.TEMPERATURE: 3600.0,
 }
 # Largest credible change between two readings. None for hazard kinds: a real release can rise as fast
 # as it likes, and flagging it as a glitch would hide it.
@@ -89,7 +89,7 @@ class CoreConfig:
     full_scale: NDArray[np.float64]  # nan: not known
     thresholds: ThresholdParams
     # data quality
-    stuck_count: NDArray[np.int32]
+    stuck_s: NDArray[np.float64]
     zero_implausible: NDArray[np.bool_]
     max_step: NDArray[np.float64]
     hazard: NDArray[np.bool_]
@@ -196,7 +196,7 @@ class CoreConfig:
             range_max=np.array([PHYSICAL_RANGE[k][1] for k in kinds], np.float64),
             full_scale=_f(n),
             thresholds=ThresholdParams(_f(n), _f(n), _f(n), _f(n, 0.0), _f(n, 0.0), _f(n, 0.0)),
-            stuck_count=np.array([_STUCK_COUNT.get(k, 0) for k in kinds], np.int32),
+            stuck_s=np.array([_STUCK_S.get(k, 0.0) for k in kinds], np.float64),
             zero_implausible=np.array([k in _ZERO_IMPLAUSIBLE for k in kinds], np.bool_),
             max_step=np.array([_MAX_STEP.get(k, np.nan) for k in kinds], np.float64),
             hazard=np.array([k in HAZARD_KINDS for k in kinds], np.bool_),

@@ -142,6 +142,7 @@ class GasDetector:
 
     config: CoreConfig
     rows: NDArray[np.intp] = field(init=False)  # sensor -> ring row, -1: not a monitored gas
+    row_sensor: NDArray[np.int32] = field(init=False)  # row -> sensor
     minutes: SlotRing = field(init=False)
     half_hours: SlotRing = field(init=False)
     states: dict[str, HysteresisState] = field(init=False)
@@ -154,13 +155,14 @@ class GasDetector:
         monitored = c.substance >= 0
         self.rows = np.full(c.n_sensors, -1, np.intp)
         self.rows[monitored] = np.arange(int(monitored.sum()))
+        self.row_sensor = np.flatnonzero(monitored).astype(np.int32)
         n_rows = int(monitored.sum())
         minute_widths = tuple(sorted({minutes for _, minutes in AEGL_WINDOWS if minutes <= 60} | {15}))
         self.minutes = SlotRing(n_rows, 60, 60.0, minute_widths)
         half_hour_widths = tuple(sorted({minutes // 30 for _, minutes in AEGL_WINDOWS if minutes > 60} | {16}))
         self.half_hours = SlotRing(n_rows, 16, 1800.0, half_hour_widths)
         names = (LEVEL1, LEVEL2, *AEGL_CONDITIONS, STEL_15MIN, TWA_8H)
-        self.states = {name: HysteresisState.new(c.n_sensors) for name in names}
+        self.states = {name: HysteresisState.new(n_rows) for name in names}
         self.censored_slot = {ring.slot_s: np.full(n_rows, -1, np.int64) for ring in (self.minutes, self.half_hours)}
 
     @property
@@ -170,6 +172,7 @@ class GasDetector:
             self.minutes.nbytes
             + self.half_hours.nbytes
             + self.rows.nbytes
+            + self.row_sensor.nbytes
             + sum(s.nbytes for s in self.states.values())
             + sum(int(a.nbytes) for a in self.censored_slot.values())
         )
@@ -192,14 +195,21 @@ class GasDetector:
         if not keep.all():
             batch, value, valid, cens = batch.subset(keep), value[keep], valid[keep], cens[keep]
         s = batch.sensor
-        zero = np.zeros(c.n_sensors)
+        # From here on the batch is keyed by row (rows follow sensor order, so it stays sorted); events are
+        # reported on the sensor again (``report_as``).
+        batch = SortedBatch.from_sorted(batch.order, self.rows[s].astype(np.int32), batch.time)
+        zero = np.zeros(self.row_sensor.shape[0])
         out: list[ConditionEvents] = []
         counted = valid | cens
         for name, level in ((LEVEL1, c.gas_level1[s]), (LEVEL2, c.gas_level2[s])):
             with np.errstate(invalid="ignore"):
                 on = counted & (value >= level)
                 off = valid & (value < level * (1.0 - LEVEL_DEADBAND))
-            out.append(debounce(name, batch, on, off, zero, zero, self.states[name], value, level, censored=cens))
+            out.append(
+                debounce(
+                    name, batch, on, off, zero, zero, self.states[name], value, level, self.row_sensor, censored=cens
+                )
+            )
         # 10/30/60-minute windows on 1-minute slots; 4- and 8-hour windows (and the 8-h TWA) on 30-minute slots.
         minute_windows = [
             (name, minutes, c.gas_aegl[:, col])
@@ -248,7 +258,7 @@ class GasDetector:
         closes = np.zeros(first.shape[0], np.bool_)
         widths = np.asarray(ring.widths, np.int64)[:, None]
         for idx in rank_steps(runs):
-            rows = self.rows[runs.sensor[idx]]
+            rows = runs.sensor[idx].astype(np.intp)
             cur = ring.current[rows]
             closing = (cur >= 0) & (run_slot[idx] > cur)
             if closing.any():
@@ -263,18 +273,30 @@ class GasDetector:
         if not closes.any():
             return []
         judged = runs.subset(closes)
-        zero = np.zeros(self.config.n_sensors)
+        zero = np.zeros(self.row_sensor.shape[0])
         out = []
         for name, width, levels in windows:
             mean = means[column[width], closes]
             lower_bound = bounded[column[width], closes]
-            level = levels[judged.sensor]
+            level = levels[self.row_sensor[judged.sensor]]
             with np.errstate(invalid="ignore"):
                 on = mean >= level
                 # A lower-bound mean below the level says nothing about the true mean: it never clears.
                 off = (mean < level * (1.0 - WINDOW_DEADBAND)) & ~lower_bound
             if on.any() or self.states[name].active[judged.sensor].any():
                 out.append(
-                    debounce(name, judged, on, off, zero, zero, self.states[name], mean, level, censored=lower_bound)
+                    debounce(
+                        name,
+                        judged,
+                        on,
+                        off,
+                        zero,
+                        zero,
+                        self.states[name],
+                        mean,
+                        level,
+                        self.row_sensor,
+                        censored=lower_bound,
+                    )
                 )
         return out

@@ -22,7 +22,7 @@ from detectors.readings import (
     FLAG_STUCK,
     INVALID_MASK,
 )
-from detectors.streams import consecutive, debounce, previous
+from detectors.streams import consecutive, debounce, previous, run_since
 
 STUCK = "quality.stuck"
 FLATLINE = "quality.flatline"
@@ -44,7 +44,11 @@ _FLAG_CONDITIONS: tuple[tuple[str, np.uint16], ...] = (
 _FAULT_FLAGS = np.uint16(FLAG_DEVICE_FAULT | FLAG_SATURATED | FLAG_NOT_CREDIBLE)
 _DEVICE_FLAGS = np.uint16(FLAG_DEVICE_FAULT | FLAG_SATURATED)  # what a device may say about its own detector
 FOLDBACK_INTERVALS = 2.0  # the fall must happen within this many report intervals of the high reading
-FLATLINE_COUNT = 3  # readings pinned at zero / full scale before the channel counts as flatlined
+# Pinned at an implausible zero (or a non-hazard channel at full scale) this long (each reading standing for one
+# report interval), over at least two readings, before the channel counts as flatlined: three minutes, whatever
+# the report interval.
+FLATLINE_S = 180.0
+MIN_STUCK_READINGS = 3  # a slow reporter needs three identical readings, not two, to be stuck
 HOURS_KEPT = 24
 _HOUR_S = 3600.0
 
@@ -68,7 +72,9 @@ class QualityDetector:
     foldback_from: NDArray[np.float64] = field(init=False)  # the high reading a not-credible fall came from
     not_credible: HysteresisState = field(init=False)
     same_count: NDArray[np.int32] = field(init=False)
+    same_since: NDArray[np.float64] = field(init=False)  # when the current run of identical readings began
     pinned_count: NDArray[np.int32] = field(init=False)
+    pinned_since: NDArray[np.float64] = field(init=False)
     hour_tag: NDArray[np.int32] = field(init=False)  # (n, 24) hour number each slot counts
     hour_received: NDArray[np.uint16] = field(init=False)
     hour_valid: NDArray[np.uint16] = field(init=False)
@@ -87,6 +93,8 @@ class QualityDetector:
         self.not_credible = HysteresisState.new(n)
         self.same_count = np.zeros(n, np.int32)
         self.pinned_count = np.zeros(n, np.int32)
+        self.same_since = np.full(n, np.nan)
+        self.pinned_since = np.full(n, np.nan)
         self.hour_tag = np.full((n, HOURS_KEPT), -1, np.int32)
         self.hour_received = np.zeros((n, HOURS_KEPT), np.uint16)
         self.hour_valid = np.zeros((n, HOURS_KEPT), np.uint16)
@@ -106,6 +114,8 @@ class QualityDetector:
             self.foldback_from,
             self.same_count,
             self.pinned_count,
+            self.same_since,
+            self.pinned_since,
             self.hour_tag,
             self.hour_received,
             self.hour_valid,
@@ -150,7 +160,13 @@ class QualityDetector:
         # Nor is a hazard detector held at full scale: that is a censored reading (an alarm), not a frozen one.
         same = (value == prev_value) & finite & (value > c.range_min[s]) & ~saturated
         run = consecutive(batch, same, ~same, self.same_count) + 1
-        stuck = (c.stuck_count[s] > 0) & same & (run >= c.stuck_count[s])
+        # Stated in time: the run of identical readings began at the reading before its first repeat, and each
+        # reading stands for one report interval (ten readings a minute apart are ten minutes of data).
+        since = run_since(batch, same, prev_time, self.same_since)
+        interval = c.report_interval_s[s]
+        with np.errstate(invalid="ignore"):
+            lasted = t - since + interval
+            stuck = (c.stuck_s[s] > 0) & same & (run >= MIN_STUCK_READINGS) & (lasted >= c.stuck_s[s])
         _mark(found, stuck, FLAG_STUCK)
 
         # Pinned at an implausible zero, or at full scale on a non-hazard channel (hazard channels at full
@@ -158,7 +174,10 @@ class QualityDetector:
         with np.errstate(invalid="ignore"):
             pinned = zero | (~c.hazard[s] & (value >= c.full_scale[s]))
         pinned_run = consecutive(batch, pinned, ~pinned, self.pinned_count)
-        _mark(found, pinned & (pinned_run >= FLATLINE_COUNT), FLAG_FLATLINE)
+        pinned_since = run_since(batch, pinned, t, self.pinned_since)
+        with np.errstate(invalid="ignore"):
+            flat = pinned & (pinned_run >= 2) & (t - pinned_since + interval >= FLATLINE_S)
+        _mark(found, flat, FLAG_FLATLINE)
 
         with np.errstate(invalid="ignore"):
             jump = np.abs(value - prev_value) > c.max_step[s]

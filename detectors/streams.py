@@ -56,6 +56,37 @@ def consecutive(
     return counts
 
 
+def run_since(
+    batch: SortedBatch, hit: NDArray[np.bool_], opens_at: NDArray[np.float64], carried: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """For each reading in a run of hits, when that run began (nan where no hit).
+
+    A run that begins at reading i began at ``opens_at[i]``; ``carried`` (per sensor, nan: no open run) is the
+    start of a run still open before the batch, and is updated in place.
+    """
+    n = hit.shape[0]
+    out = np.full(n, np.nan)
+    if n == 0:
+        return out
+    if not hit.any():
+        carried[batch.sensor[batch.is_last]] = np.nan
+        return out
+    first = batch.segment_first
+    idx = np.arange(n, dtype=np.intp)
+    prev_hit = np.empty(n, np.bool_)
+    prev_hit[1:] = hit[:-1]
+    seg_start = first == idx
+    prev_hit[seg_start] = ~np.isnan(carried[batch.sensor[seg_start]])
+    opens = hit & ~prev_hit
+    last_open = np.maximum.accumulate(np.where(opens, idx, -1))
+    found = last_open >= first
+    began = np.where(found, opens_at[np.where(found, last_open, 0)], carried[batch.sensor])
+    out = np.where(hit, began, np.nan)
+    ends = batch.is_last
+    carried[batch.sensor[ends]] = out[ends]
+    return out
+
+
 def rank_plan(batch: SortedBatch) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     """Segment starts ordered by segment length (longest first) and, for each k, how many have a k-th reading.
 

@@ -75,9 +75,13 @@ class RuleEngine:
     _emitted: dict[str, bool] = field(init=False, default_factory=dict)  # alarm id -> last emitted state
     _pending: dict[str, _Pending] = field(init=False, default_factory=dict)
     _rules_by_id: dict[str, Rule] = field(init=False, default_factory=dict)
+    _full_scale: NDArray[np.float64] = field(init=False)
 
     def __post_init__(self) -> None:
         n = len(self.table)
+        self._full_scale = np.array(
+            [np.nan if s.full_scale is None else s.full_scale for s in self.table.sensors], np.float64
+        )
         self._rules_by_id = {rule.id: rule for rule in self.rules}
         for rule in self.rules:
             mask = selected_sensors(rule.selector, self.table)
@@ -175,6 +179,9 @@ class RuleEngine:
         # least the reading) and clears none.
         flags = batch.flags[sb.order]
         censored = censored_mask(flags) if flags.any() else None
+        if censored is not None and censored.any():
+            # A saturated detector's true value is at least its full scale, whatever it reported.
+            value = np.where(censored, np.fmax(value, self._full_scale[sb.sensor]), value)
         out: list[AlarmEvent] = []
         for rule, detector in self._level:
             for events in detector.process(sb, value, ok, censored):

@@ -84,3 +84,32 @@ def test_quality_ratios_and_capture_low() -> None:
     assert acquisition[site.gamma[3]] == 0.0  # never heard from
     fired = {e.condition: e for e in core.tick(now + 120)}
     assert g in fired["quality.capture_low"].sensor.tolist()
+
+
+def test_stuck_and_flatline_are_stated_in_time_whatever_the_report_interval() -> None:
+    """A gas cell frozen at a non-zero value is stuck after an hour whether it reports every second or every
+    minute; a dose rate pinned at zero is a flatline after three minutes at 10-s reports, and at the second
+    reading at 5-min reports (two readings, ten minutes)."""
+    from detectors.config import CoreConfig
+    from detectors.kinds import Kind
+
+    config = CoreConfig.build(
+        [Kind.GAS, Kind.GAS, Kind.GAMMA_DOSE_RATE, Kind.GAMMA_DOSE_RATE],
+        substances=["Cl2", "Cl2", None, None],
+        report_interval_s=np.array([1.0, 60.0, 10.0, 300.0]),
+    )
+    core = DetectionCore(config)
+    parts = []
+    for sensor, interval, seconds, value in ((0, 1.0, 5400, 0.12), (1, 60.0, 5400, 0.12)):
+        n = int(seconds / interval)
+        parts.append(ReadingBatch.from_lists([sensor] * n, list(T0 + interval * np.arange(n)), [value] * n))
+    for sensor, interval in ((2, 10.0), (3, 300.0)):
+        parts.append(ReadingBatch.from_lists([sensor] * 6, list(T0 + interval * np.arange(6)), [100.0] + [0.0] * 5))
+    batch = ReadingBatch.concat(parts)
+    result = core.process(batch)
+    stuck_at = {s: batch.time[(batch.sensor == s) & ((result.flags & FLAG_STUCK) != 0)].min() for s in (0, 1)}
+    for sensor, interval in ((0, 1.0), (1, 60.0)):
+        assert stuck_at[sensor] == T0 + 3600.0 - interval, (sensor, stuck_at[sensor] - T0)
+    flat = {s: batch.time[(batch.sensor == s) & ((result.flags & FLAG_FLATLINE) != 0)] for s in (2, 3)}
+    assert flat[2].tolist() == []  # five zero readings ten seconds apart: 50 s, not yet three minutes
+    assert flat[3].tolist() == [T0 + 600.0, T0 + 900.0, T0 + 1200.0, T0 + 1500.0]
