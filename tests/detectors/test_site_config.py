@@ -9,6 +9,7 @@ from daemon.site_file import load_site
 from detectors.config import GAMMA, LATITUDE, LONGITUDE, RAIN, SOURCE_DOSE, SUBSTANCE_ORDER
 from detectors.core import DetectionCore
 from detectors.readings import ReadingBatch
+from detectors.substances import SUBSTANCES
 from rules.sensor_table import SensorTable
 
 
@@ -24,7 +25,10 @@ def test_demo_site_config() -> None:
     cl2 = table.index["gas-n01-cl2"]
     assert SUBSTANCE_ORDER[config.substance[cl2]] == "Cl2"
     assert config.gas_level1[cl2] == np.float64(1.0 * 24.45 / 70.90)
-    assert config.gas_aegl[cl2].tolist() == [0.5, 2.8, 2.8, 2.0, 50.0, 28.0, 20.0]
+    chlorine = SUBSTANCES["Cl2"]
+    expected = [value for level in (1, 2, 3) for value in chlorine.aegl(level) or ()]
+    assert config.gas_aegl[cl2].tolist() == expected  # every published duration of AEGL-1, -2 and -3
+    assert expected[:5] == [0.5, 0.5, 0.5, 0.5, 0.5]  # Cl2 AEGL-1 is 0.5 ppm at 10 min to 8 h
     gamma = np.flatnonzero(config.kind == GAMMA)
     assert (config.kind[config.rain_sensor[gamma]] == RAIN).all()
     assert (np.diff(config.neighbour_offsets)[gamma] > 0).all()
