@@ -207,6 +207,8 @@ class Service:
             latest=lambda: (pipeline.latest_value, pipeline.latest_time),
             public_read=self.config.http.public_read,
             max_shelve_s=self.config.http.max_shelve_s,
+            roster=lambda: self.setup.roster,
+            map=self.config.map,
         )
         app = create_app(
             self.engine,

@@ -61,6 +61,25 @@ class IncidentEngine:
         """The site's incident that is not closed, if any."""
         return next((i for i in self.incidents.values() if i.status is not IncidentStatus.CLOSED), None)
 
+    def pending_page(self, incident_id: str) -> tuple[float, str | None] | None:
+        """When the incident's open page escalates next, and to which role (None: the chain then ends).
+
+        None when no page of the incident is waiting for an acknowledgement.
+        """
+        for chain in self._chains:
+            if chain.incident_id == incident_id and not chain.done and not chain.acked_by:
+                role = chain.roles[chain.step] if chain.step < len(chain.roles) else None
+                return chain.deadline, role
+        return None
+
+    def trigger_description(self, trigger_id: str) -> str:
+        """The plan's words for a trigger (the id itself if the plan no longer has it)."""
+        for spec in self.plan.tiers:
+            for trigger in spec.triggers:
+                if trigger.id == trigger_id:
+                    return trigger.description
+        return trigger_id
+
     def incident(self, incident_id: str) -> Incident:
         """An incident by id."""
         try:

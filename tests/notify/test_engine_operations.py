@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import aiohttp
+import pytest
 
 from daemon.api.auth import add_user
 from detectors.substances import SUBSTANCES
@@ -67,7 +68,15 @@ async def test_actions_reach_the_engines(
             incidents = (await get_json(f"{base}/api/incidents"))["incidents"]
             assert incidents, "a level-2 alarm at a boundary sensor opens an incident"
             incident = incidents[0]
-            assert incident["title"] == f"{demo_site.name}: gas-level2-boundary"
+            # The title is the plan trigger in words; the deadlines are the engine's (page ack, then each report).
+            assert incident["title"].startswith("园区边界任一气体探测器达到二级报警")
+            assert incident["zones"] == ["boundary-north"] and incident["kinds"] == ["gas"]
+            names = [d["name"] for d in incident["deadlines"]]
+            assert names[0].startswith("确认时限 / acknowledge by (then shift_leader)")
+            assert "初报 / initial report" in names
+            opened = incident["opened_at"]
+            initial = next(d for d in incident["deadlines"] if d["name"] == "初报 / initial report")
+            assert initial["due_at"] == pytest.approx(opened + 3600)
             await post(f"/api/incidents/{incident['id']}/confirm-level", leader, {"level": "IV", "reason": "one plant"})
             engine_incident = service.pipeline.flow.state.incidents.incident(incident["key"])
             assert engine_incident.confirmed_by == "wang-qiang"

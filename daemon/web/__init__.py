@@ -1,0 +1,1 @@
+"""The HTTP room: the API, the duty console and what they read."""
