@@ -70,7 +70,8 @@ async def test_actions_reach_the_engines(
             incident = incidents[0]
             # The title is the plan trigger in words; the deadlines are the engine's (page ack, then each report).
             assert incident["title"].startswith("园区边界任一气体探测器达到二级报警")
-            assert incident["zones"] == ["boundary-north"] and incident["kinds"] == ["gas"]
+            assert incident["zones"] == ["boundary-north"]
+            assert incident["kinds"] == ["gas"]
             names = [d["name"] for d in incident["deadlines"]]
             assert names[0].startswith("确认时限 / acknowledge by (then shift_leader)")
             assert "初报 / initial report" in names
