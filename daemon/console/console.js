@@ -131,13 +131,25 @@ function countdown(due) {
   return left < 0 ? `超时 / overdue ${text}` : `剩余 / left ${text}`;
 }
 
+function roleName(id) {
+  const role = state.duty.find((r) => r.role === id);
+  return role ? role.role_name : id;
+}
+
+function deadlineName(deadline) {
+  if (deadline.kind === "acknowledge") {
+    return deadline.next_role ? `确认时限，超时升级至 ${roleName(deadline.next_role)} / acknowledge by, else escalates` : "确认时限 / acknowledge by";
+  }
+  return `${deadline.name}${deadline.to ? ` → ${deadline.to}` : ""}`;
+}
+
 function deadlineNode(deadline) {
   if (deadline.done_at) {
     return el("div", { class: "deadline done" }, `✔ ${deadline.name}: 已完成 / done ${fmtTime(deadline.done_at)}`);
   }
   const overdue = deadline.due_at < Date.now() / 1000;
   return el("div", { class: `deadline${overdue ? " overdue" : ""}`, "data-due": deadline.due_at, "data-kind": deadline.kind },
-    el("span", { class: "deadline-name" }, `${deadline.name}${deadline.to ? ` → ${deadline.to}` : ""}`),
+    el("span", { class: "deadline-name" }, deadlineName(deadline)),
     el("span", { class: "deadline-left" }, countdown(deadline.due_at)),
     el("span", { class: "muted" }, ` (${fmtTime(deadline.due_at)})`));
 }
@@ -244,7 +256,7 @@ function renderDetail() {
   const detail = state.detail;
   if (!detail) return;
   const incident = detail.incident;
-  const timeline = el("ol", { class: "timeline", reversed: "reversed" }, ...detail.timeline.map((entry) =>
+  const timeline = el("ol", { class: "timeline", reversed: "reversed", tabindex: "0", "aria-label": "时间线 / timeline" }, ...detail.timeline.map((entry) =>
     el("li", { class: ROUTINE_EVENTS.has(entry.type) ? "routine" : `event-${entry.type}` },
       el("span", { class: "muted" }, fmtTime(entry.time)), ` ${entry.type} · ${entry.actor} `,
       el("div", {}, entry.detail && (entry.detail.text || entry.detail.reason || entry.detail.level || "")))));
@@ -327,7 +339,7 @@ function initMap(info) {
   map.lines = L.geoJSON(pick(["road", "river"]), { style: (f) => LAYER_STYLE[f.properties.layer], onEachFeature: label }).addTo(leaflet);
   map.receptors = L.geoJSON(pick(["residential", "school", "hospital"]), {
     style: (f) => LAYER_STYLE[f.properties.layer],
-    pointToLayer: (f, latlng) => L.marker(latlng, { icon: L.divIcon({ className: `receptor ${f.properties.layer}`, html: f.properties.layer === "hospital" ? "✚" : "🏫", iconSize: [22, 22] }), title: f.properties.name, keyboard: false }),
+    pointToLayer: (f, latlng) => L.marker(latlng, { icon: L.divIcon({ className: `receptor ${f.properties.layer}`, html: f.properties.layer === "hospital" ? "医" : "校", iconSize: [24, 24] }), title: f.properties.name, keyboard: false }),
     onEachFeature: label,
   }).addTo(leaflet);
   map.plume = L.layerGroup().addTo(leaflet);
@@ -357,7 +369,7 @@ function deviceGroups(site) {
 
 // The reading a marker labels: the gas concentrations, the dose rate, or wind speed; never battery or position.
 function headline(device) {
-  const shown = device.sensors.filter((s) => ["gas", "gamma_dose_rate", "source_dose_rate", "wind_speed"].includes(s.kind));
+  const shown = device.sensors.filter((s) => s.value !== null && ["gas", "gamma_dose_rate", "source_dose_rate", "wind_speed"].includes(s.kind));
   return shown.map((s) => `${s.substance ? `${s.substance} ` : ""}${withUnit(s.value, s.unit)}`).join(" · ");
 }
 
@@ -374,7 +386,11 @@ function renderMap() {
       html: `<span class="dot ${device.state}" data-device="${device.id}" data-state="${device.state}"></span>${text ? `<span class="value ${device.state}">${text}</span>` : ""}`,
       iconSize: null, iconAnchor: [9, 9],
     });
-    const marker = L.marker([device.lat, device.lon], { icon, title: `${device.name} (${device.zone}) ${device.state}`, riseOnHover: true, alt: device.name });
+    // Leaflet stacks markers by latitude; a device in alarm must never hide under a quiet neighbour.
+    const marker = L.marker([device.lat, device.lon], {
+      icon, title: `${device.name} (${device.zone}) ${device.state}`, riseOnHover: true, alt: device.name,
+      zIndexOffset: 1000 * (5 - (STATE_RANK[device.state] ?? 5)),
+    });
     marker.on("click", () => openSensorPanel(device));
     marker.addTo(map.sensors);
     const speed = device.sensors.find((s) => s.kind === "wind_speed");
@@ -513,7 +529,7 @@ function setupAlertControls() {
   const sound = $("sound");
   const paint = () => {
     const off = localStorage.getItem(SOUND_KEY) === "off";
-    sound.textContent = off ? "🔕 静音 / Muted" : "🔔 声音 / Sound";
+    sound.textContent = off ? "声音关 / Sound off" : "声音开 / Sound on";
     sound.setAttribute("aria-pressed", String(!off));
   };
   sound.addEventListener("click", () => {
