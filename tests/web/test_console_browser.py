@@ -190,44 +190,52 @@ async def bench(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bench
     shots = Path(os.environ.get("HAZWATCH_SCREENSHOTS") or folder / "shots")
     os.makedirs(shots, exist_ok=True)
     print(f"\nconsole screenshots: {shots}")  # where to look at them
-    async with running_service(config, site) as service:
-        tokens = {role: await add_user(service.engine, f"{role}-user", role, now) for role in ROLES}
-        t0 = now - 300
-        gas_topic = f"{prefix}/{site.site}/{GAS_DEVICE}"
-        source_topic = f"{prefix}/{site.site}/{SOURCE_DEVICE}"
-        # Cl2 over level 2 for a while, then back to zero: the alarm returns, nobody acknowledged it.
-        high = [(gas_topic, _gas(2.0, t0 + 10 * i)) for i in range(6)]
-        low = [(gas_topic, _gas(0.0, t0 + 60 + 10 * i)) for i in range(6)]
-        # The gauge's enclosure is opened and closed again: a latching urgent alarm that needs a reset.
-        tamper = [(source_topic, _gauge(value, t0 + 5 + 30 * i)) for i, value in enumerate([False, True, False])]
-        await publish(MACHINE_BROKER, high + tamper + low)
-        base = f"http://127.0.0.1:{service.http_port}"
+    try:
+        async with running_service(config, site) as service:
+            tokens = {role: await add_user(service.engine, f"{role}-user", role, now) for role in ROLES}
+            t0 = now - 300
+            gas_topic = f"{prefix}/{site.site}/{GAS_DEVICE}"
+            source_topic = f"{prefix}/{site.site}/{SOURCE_DEVICE}"
+            # Cl2 over level 2 for a while, then back to zero: the alarm returns, nobody acknowledged it.
+            high = [(gas_topic, _gas(2.0, t0 + 10 * i)) for i in range(6)]
+            low = [(gas_topic, _gas(0.0, t0 + 60 + 10 * i)) for i in range(6)]
+            # The gauge's enclosure is opened and closed again: a latching urgent alarm that needs a reset.
+            tamper = [(source_topic, _gauge(value, t0 + 5 + 30 * i)) for i, value in enumerate([False, True, False])]
+            base = f"http://127.0.0.1:{service.http_port}"
+            await publish(MACHINE_BROKER, high)
 
-        async def board() -> list[dict[str, Any]] | None:
-            rows = (await _get_json(base, tokens["operator"], "/api/alarms?state=needs_action"))["alarms"]
-            states = {r["state"] for r in rows}
-            return rows if {"returned_unack", "latched_unack"} <= states else None
+            async def incident() -> list[dict[str, Any]] | None:
+                return (await _get_json(base, tokens["operator"], "/api/incidents"))["incidents"] or None
 
-        await eventually(board, timeout=20)
+            await eventually(incident)  # the Cl2 alarm opened it; the tamper in another plant joins it below
+            await publish(MACHINE_BROKER, tamper + low)
 
-        async def keep_reporting() -> None:
-            """The devices keep sending normal readings, as real ones do (a silent device goes offline and the
-            alarm book suppresses its alarms by design)."""
-            while True:
-                await asyncio.sleep(5)
-                t = time.time()
-                await publish(MACHINE_BROKER, [(gas_topic, _gas(0.0, t)), (source_topic, _gauge(False, t))])
+            async def board() -> list[dict[str, Any]] | None:
+                rows = (await _get_json(base, tokens["operator"], "/api/alarms?state=needs_action"))["alarms"]
+                states = {r["state"] for r in rows}
+                return rows if {"returned_unack", "latched_unack"} <= states else None
 
-        reporting = asyncio.create_task(keep_reporting())
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-            try:
-                yield Bench(service, base, tiles, tokens, drill_run, browser, shots)
-            finally:
-                reporting.cancel()
-                await browser.close()
-    if tiles.runner is not None:
-        await tiles.runner.cleanup()
+            await eventually(board, timeout=20)
+
+            async def keep_reporting() -> None:
+                """The devices keep sending normal readings, as real ones do (a silent device goes offline and the
+                alarm book suppresses its alarms by design)."""
+                while True:
+                    await asyncio.sleep(5)
+                    t = time.time()
+                    await publish(MACHINE_BROKER, [(gas_topic, _gas(0.0, t)), (source_topic, _gauge(False, t))])
+
+            reporting = asyncio.create_task(keep_reporting())
+            async with async_playwright() as playwright:
+                browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+                try:
+                    yield Bench(service, base, tiles, tokens, drill_run, browser, shots)
+                finally:
+                    reporting.cancel()
+                    await browser.close()
+    finally:
+        if tiles.runner is not None:
+            await tiles.runner.cleanup()
 
 
 async def _open(
@@ -277,6 +285,8 @@ async def test_desk_shows_what_needs_action_and_by_when(bench: Bench) -> None:
         card_text = await card.inner_text()
         assert "园区边界任一气体探测器达到二级报警" in card_text
         assert "North boundary" in card_text
+        assert "Chlor-alkali plant" in card_text  # the tamper grouped into it keeps its own zone visible
+        assert "放射源" in card_text  # and its kind
         detail = page.locator("#incident-detail")
         await detail.locator(".deadline[data-kind=acknowledge]").wait_for()
         initial = detail.locator(".deadline[data-kind=report]", has_text="初报")
