@@ -23,7 +23,7 @@ from daemon.demo_feed import DemoFeed
 from daemon.drills import runs
 from daemon.drills.recording import RotatingRecorder
 from daemon.embedded_broker import EmbeddedBroker, free_port, port_is_free
-from daemon.errors import ConfigError, HazwatchError
+from daemon.errors import ConfigError, HazwatchError, PortInUseError
 from daemon.events import EventBus
 from daemon.http_app import create_app
 from daemon.metric_adapters import AlarmBookMetrics, IncidentEngineMetrics
@@ -90,6 +90,7 @@ class Service:
     async def start(self) -> None:
         """Open the database, start the broker if embedded, connect, serve HTTP."""
         config = self.config
+        self._check_http_port()
         await migrate(self.engine)
         self.writer = StoreWriter(self.engine, [s.id for s in self.table.sensors], self.metrics)
         self._writer_task = asyncio.create_task(self.writer.run(), name="store-writer")
@@ -177,6 +178,15 @@ class Service:
         self.metric_sources.incidents = IncidentEngineMetrics(state.incidents)
         self.metric_sources.quality = self.pipeline.detector.quality
 
+    def _check_http_port(self) -> None:
+        """Fail before starting anything when the HTTP address is taken (one line, not a traceback)."""
+        http = self.config.http
+        if http.port and not port_is_free(http.host, http.port):
+            raise PortInUseError(
+                f"cannot serve HTTP on {http.host}:{http.port}: the port is in use (another hazwatch?); "
+                f"choose another with --http {http.host}:PORT or [http] port in the config"
+            )
+
     def _pick_embedded_port(self) -> None:
         """Plain `embedded` prefers 1883; if another broker already has it, take a free port and say so."""
         target = self.target
@@ -221,7 +231,12 @@ class Service:
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:  # taken between the check at start and now
+            raise PortInUseError(
+                f"cannot serve HTTP on {self.config.http.host}:{self.config.http.port}: {exc.strerror}"
+            ) from exc
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         self.http_port = sockets[0].getsockname()[1] if sockets else self.config.http.port
