@@ -7,6 +7,7 @@ A test checks that the committed JSON equals this script's output.
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -247,7 +248,7 @@ def dashboard(
     return result
 
 
-def wall_overview(center: tuple[float, float]) -> dict[str, Any]:
+def wall_overview(center: tuple[float, float], zoom: float) -> dict[str, Any]:
     """The wall: site map by sensor state, incident tier, alarms, unacknowledged pages, data capture."""
     tier_mapping = [
         (0, "NO INCIDENT", "green"),
@@ -330,7 +331,7 @@ def wall_overview(center: tuple[float, float]) -> dict[str, Any]:
                 }
             ],
             options={
-                "view": {"id": "coords", "lat": center[0], "lon": center[1], "zoom": 13.5, "allLayers": True},
+                "view": {"id": "coords", "lat": center[0], "lon": center[1], "zoom": zoom, "allLayers": True},
                 "controls": {"showZoom": False, "mouseWheelZoom": False, "showAttribution": True},
                 "basemap": {"type": "default", "name": "Basemap", "config": {}},
                 "layers": [
@@ -882,12 +883,13 @@ def data_quality() -> dict[str, Any]:
     return dashboard("hazwatch-data-quality", "hazwatch · Data quality", panels, variables)
 
 
-def build() -> dict[str, dict[str, Any]]:
-    """Every dashboard by file name."""
-    site = yaml.safe_load(DEMO_SITE.read_text(encoding="utf-8"))
+def build(site_file: Path = DEMO_SITE) -> dict[str, dict[str, Any]]:
+    """Every dashboard by file name; the wall map takes its centre and zoom from the site file."""
+    site = yaml.safe_load(site_file.read_text(encoding="utf-8"))
     center = (float(site["center"]["lat"]), float(site["center"]["lon"]))
+    zoom = float(site.get("zoom", 14))  # rules/site.py's default
     return {
-        "wall-overview.json": wall_overview(center),
+        "wall-overview.json": wall_overview(center, zoom),
         "radiation.json": radiation(),
         "toxic-gas.json": toxic_gas(),
         "data-quality.json": data_quality(),
@@ -900,9 +902,12 @@ def render(board: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    """Write the dashboards."""
+    """Write the dashboards (``--site FILE``: centre the wall map on another site; default the demo park)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--site", type=Path, default=DEMO_SITE, help="site file whose centre and zoom the map uses")
+    args = parser.parse_args()
     DASHBOARDS.mkdir(exist_ok=True)
-    for name, board in build().items():
+    for name, board in build(args.site).items():
         (DASHBOARDS / name).write_text(render(board), encoding="utf-8")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -81,6 +82,25 @@ def test_committed_json_matches_the_generator() -> None:
             )
     finally:
         del sys.modules["build_dashboards"]
+
+
+def test_wall_map_is_centred_on_the_site_file(tmp_path: Path) -> None:
+    """The geomap's view is the site file's centre and zoom, not a hard-coded demo location."""
+    spec = importlib.util.spec_from_file_location("build_dashboards", GRAFANA_DIR / "build_dashboards.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["build_dashboards"] = module
+    try:
+        spec.loader.exec_module(module)
+        site = tmp_path / "site.yaml"
+        site.write_text("site: other\ncenter: {lat: 22.5, lon: 113.9}\nzoom: 11\n", encoding="utf-8")
+        board = module.build(site)["wall-overview.json"]
+    finally:
+        del sys.modules["build_dashboards"]
+    (geomap,) = [p for p in all_panels(board) if p["type"] == "geomap"]
+    view = geomap["options"]["view"]
+    assert (view["lat"], view["lon"], view["zoom"]) == (22.5, 113.9, 11.0)
 
 
 def test_provisioning_points_grafana_at_the_dashboards_and_prometheus() -> None:
