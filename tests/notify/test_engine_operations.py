@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -19,9 +20,10 @@ DEVICE = "gas-n03"
 
 
 async def test_actions_reach_the_engines(
-    machine_broker: tuple[str, int], sqlite_url: str, demo_site: Site, unique: str
+    machine_broker: tuple[str, int], sqlite_url: str, demo_site: Site, unique: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Acknowledge and shelve change the book; the next reading keeps the acknowledgement; the level is confirmed."""
+    caplog.set_level(logging.INFO, logger="daemon.alarm_flow")
     prefix = f"hwtest-{unique}"
     config = service_config(f"mqtt://{machine_broker[0]}:{machine_broker[1]}", sqlite_url, prefix, f"svc-{unique}")
     sensor = next(s for d in demo_site.devices if d.id == DEVICE for s in d.sensors)
@@ -83,3 +85,12 @@ async def test_actions_reach_the_engines(
             assert engine_incident.confirmed_by == "wang-qiang"
             detail = await get_json(f"{base}/api/incidents/{incident['id']}")
             assert any(e["actor"] == "wang-qiang" for e in detail["timeline"])
+    # The service log tells the story too, one INFO line per step (journald, log shippers).
+    story = [r.getMessage() for r in caplog.records if r.name == "daemon.alarm_flow"]
+    assert any(
+        m.startswith(f"alarm {level2_row['id']} raised: high {level2_row['rule']} on {sensor.id}") for m in story
+    )
+    assert any(
+        m.startswith(f"incident {incident['id']} opened: incident opened: trigger gas-level2-boundary") for m in story
+    )
+    assert any(m.startswith(f"incident {incident['id']} level_confirmed") for m in story)
