@@ -95,6 +95,7 @@ class Bench:
     drill_run: int
     browser: Browser
     shots: Path
+    prefix: str
 
 
 async def _start_tiles(port: int = 0) -> TileServer:
@@ -229,7 +230,7 @@ async def bench(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bench
             async with async_playwright() as playwright:
                 browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
                 try:
-                    yield Bench(service, base, tiles, tokens, drill_run, browser, shots)
+                    yield Bench(service, base, tiles, tokens, drill_run, browser, shots, prefix)
                 finally:
                     reporting.cancel()
                     await browser.close()
@@ -401,5 +402,38 @@ async def test_map_falls_back_to_site_layers_without_tiles(bench: Bench) -> None
         assert await page.locator(".receptor.hospital").count() == 1
         await page.screenshot(path=str(bench.shots / "offline-map-1920x1080.png"))
         assert errors == []
+    finally:
+        await context.close()
+
+
+async def test_new_alarm_sounds_notifies_and_flashes_the_title(bench: Bench) -> None:
+    context = await bench.browser.new_context(viewport={"width": 1920, "height": 1080})
+    await context.grant_permissions(["notifications"], origin=bench.base)
+    await context.add_init_script(
+        f"localStorage.setItem('hazwatch.token', {json.dumps(bench.tokens['operator'])});"
+        # record what the page asks of the Notification API and the audio device
+        "window.__notes = []; window.Notification = class { static permission = 'granted';"
+        " constructor(title, options) { window.__notes.push(title); } };"
+        "window.__beeps = 0; const Real = window.AudioContext;"
+        "window.AudioContext = class extends Real {"
+        " createOscillator() { window.__beeps++; return super.createOscillator(); } };"
+    )
+    page = await context.new_page()
+    try:
+        await page.goto(bench.base + "/")
+        await page.wait_for_selector("body[data-loaded=true]")
+        await page.wait_for_selector("#live.on")
+        # A new high alarm arrives over MQTT on another boundary detector while the page is open.
+        t = time.time()
+        topic = f"{bench.prefix}/demo-park/gas-e01"
+        await publish(
+            MACHINE_BROKER, [(topic, senml("gas-e01", [("cl2", 2.0, "ppm")], t - 20 + i * 10)) for i in range(3)]
+        )
+        await page.wait_for_selector("body[data-alerted]", timeout=20_000)
+        await page.wait_for_function("document.title.startsWith('【')", timeout=5_000)  # it flashes on and off
+        notes = await page.evaluate("window.__notes")
+        assert notes
+        assert "gas" in notes[0] or "气体" in notes[0]
+        assert await page.evaluate("window.__beeps") >= 1
     finally:
         await context.close()
