@@ -208,7 +208,7 @@ async def bench(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bench
             async def incident() -> list[dict[str, Any]] | None:
                 return (await _get_json(base, tokens["operator"], "/api/incidents"))["incidents"] or None
 
-            await eventually(incident)  # the Cl2 alarm opened it; the tamper in another plant joins it below
+            await eventually(incident)  # the Cl2 alarm opens the gas incident first, the tamper its own one below
             await publish(MACHINE_BROKER, tamper + low)
 
             async def board() -> list[dict[str, Any]] | None:
@@ -281,13 +281,19 @@ async def test_desk_shows_what_needs_action_and_by_when(bench: Bench) -> None:
         assert await latched.first.locator("button[data-action=reset]").count() == 1
         assert (await board.locator("article").first.get_attribute("class") or "").find("prio-urgent") >= 0
 
-        # The incident opened by the Cl2 alarm: a title in words, its zone and kind, and the engine's deadlines.
-        card = page.locator("#incident-list .card").first
-        card_text = await card.inner_text()
-        assert "园区边界任一气体探测器达到二级报警" in card_text
-        assert "North boundary" in card_text
-        assert "Chlor-alkali plant" in card_text  # the tamper grouped into it keeps its own zone visible
-        assert "放射源" in card_text  # and its kind
+        # Two incidents, in words: the Cl2 one at the north boundary and, apart from it (the plan's `grouping: hazard`),
+        # the tampered Cs-137 gauge in the chlor-alkali plant.
+        gas_card = page.locator("#incident-list .card", has_text="园区边界任一气体探测器达到二级报警")
+        gas_text = await gas_card.inner_text()
+        assert "North boundary" in gas_text
+        assert "有毒气体" in gas_text
+        assert "Chlor-alkali plant" not in gas_text
+        source_card = page.locator("#incident-list .card", has_text="IV/V 类放射源丢失、越界或被拆动")
+        source_text = await source_card.inner_text()
+        assert "Chlor-alkali plant" in source_text
+        assert "放射源" in source_text
+        await gas_card.click()
+        await page.wait_for_selector("#incident-list .card.selected:has-text('园区边界任一气体探测器达到二级报警')")
         detail = page.locator("#incident-detail")
         await detail.locator(".deadline[data-kind=acknowledge]").wait_for()
         initial = detail.locator(".deadline[data-kind=report]", has_text="初报")
