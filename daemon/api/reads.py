@@ -142,7 +142,8 @@ async def site_view(
         current = worst.get(sensor_id)
         if current is None or PRIORITY_ORDER.get(priority, 9) < PRIORITY_ORDER.get(current[0], 9):
             worst[sensor_id] = (priority, state)
-    values, times = latest() if latest is not None else (None, None)
+    # The live values belong to the live picture only: a drill view shows the drill's alarms, not today's readings.
+    values, times = latest() if latest is not None and scope.live else (None, None)
     site = table.site
     labels = sensor_labels(table)
     sensors = []
