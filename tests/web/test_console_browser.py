@@ -203,7 +203,8 @@ async def bench(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bench
             # The gauge's enclosure is opened and closed again: a latching urgent alarm that needs a reset.
             tamper = [(source_topic, _gauge(value, t0 + 5 + 30 * i)) for i, value in enumerate([False, True, False])]
             base = f"http://127.0.0.1:{service.http_port}"
-            await publish(MACHINE_BROKER, high)
+            wind = senml("wx-01", [("wind_speed", 3.2, "m/s"), ("wind_dir", 90.0, "deg")], t0)  # an east wind
+            await publish(MACHINE_BROKER, [*high, (f"{prefix}/{site.site}/wx-01", wind)])
 
             async def incident() -> list[dict[str, Any]] | None:
                 return (await _get_json(base, tokens["operator"], "/api/incidents"))["incidents"] or None
@@ -312,6 +313,10 @@ async def test_desk_shows_what_needs_action_and_by_when(bench: Bench) -> None:
         assert bench.tiles.requests
         assert await page.locator(".leaflet-tile-loaded").count() > 0
         assert await page.locator(".device-icon .dot[data-state=alarm]").count() >= 1
+        # The weather station's wind arrow points where an east wind blows: west (90 deg + 180).
+        arrow = page.locator(".wind-arrow")
+        assert await arrow.count() == 1
+        assert "rotate(270deg)" in (await arrow.get_attribute("style") or "")
         await page.screenshot(path=str(bench.shots / "desk-1920x1080.png"))
         violations = await _axe(page)
         assert violations == []
