@@ -394,6 +394,18 @@ async def test_phone_cards_and_sensor_chart(bench: Bench) -> None:
         await page.screenshot(path=str(bench.shots / "phone-sensor-panel.png"))
         violations = await _axe(page)
         assert violations == []
+        # The token dialog fits the phone and says where a token comes from.
+        await page.click("#sensor-close")
+        await page.click("#login")
+        dialog, field = page.locator("#token-dialog"), page.locator("#token-input")
+        await dialog.wait_for()
+        dialog_box, field_box = await dialog.bounding_box(), await field.bounding_box()
+        assert dialog_box is not None
+        assert field_box is not None
+        assert field_box["x"] + field_box["width"] <= dialog_box["x"] + dialog_box["width"]
+        assert dialog_box["x"] + dialog_box["width"] <= 390
+        assert "hazwatch user add" in await dialog.inner_text()
+        await page.screenshot(path=str(bench.shots / "phone-token-dialog.png"))
         assert errors == []
     finally:
         await context.close()
