@@ -63,6 +63,31 @@ class HttpConfig(StrictModel):
     max_shelve_s: float = Field(8 * 3600.0, gt=0, description="Longest time an alarm may be shelved.")
 
 
+class TileSource(StrictModel):
+    """A raster tile layer for the console map: XYZ (OpenStreetMap, the centre's own server) or WMTS KVP (Tianditu)."""
+
+    name: str = Field(description="Shown in the map's layer switcher.")
+    url: str = Field(
+        description="Tile URL template with {z}, {x}, {y} (and {s} for subdomains), e.g. "
+        "`https://tiles.example.cn/{z}/{x}/{y}.png`, or a WMTS GetTile URL with TILEMATRIX={z}&TILEROW={y}&TILECOL={x} "
+        "(Tianditu: `http://t{s}.tianditu.gov.cn/vec_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=vec"
+        "&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=KEY`).",
+    )
+    attribution: str = Field("", description="Attribution text the tile provider's terms require.")
+    subdomains: str = Field("", description="Letters or digits substituted for {s}, e.g. `01234567` for Tianditu.")
+    max_zoom: int = Field(18, ge=1, le=22, description="Deepest zoom level the server has.")
+
+
+class MapConfig(StrictModel):
+    """The console map: tile layers when a tile server is reachable; the site file's own layers always."""
+
+    tiles: list[TileSource] = Field(
+        default_factory=list,
+        description="Base layers, first shown by default. Empty: the map draws only the site file's GeoJSON layers "
+        "(outlines, roads, rivers, residential areas, schools, hospitals), which needs no network.",
+    )
+
+
 class IngestConfig(StrictModel):
     """Input limits and batching."""
 
@@ -120,6 +145,7 @@ class ServiceConfig(StrictModel):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
+    map: MapConfig = Field(default_factory=MapConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
     alarms: AlarmConfig = Field(default_factory=AlarmConfig)

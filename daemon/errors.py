@@ -10,6 +10,14 @@ from rules.yaml_source import ConfigIssue
 class HazwatchError(Exception):
     """Base of every error hazwatch raises on purpose."""
 
+    exit_code = 1  # what `hazwatch` exits with when this ends a command
+
+
+class PortInUseError(HazwatchError):
+    """A listen address is taken by another process: said in one line, exit status 2 (like invalid input)."""
+
+    exit_code = 2
+
 
 class ConfigError(HazwatchError):
     """A config, site, rule, plan or roster file is invalid.

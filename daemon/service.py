@@ -19,7 +19,7 @@ from daemon.clock import Clock, WallClock
 from daemon.config import ServiceConfig
 from daemon.drills import runs
 from daemon.drills.recording import RotatingRecorder
-from daemon.errors import ConfigError, HazwatchError
+from daemon.errors import ConfigError, HazwatchError, PortInUseError
 from daemon.ingest.broker_url import BrokerTarget, parse_broker
 from daemon.ingest.demo_feed import DemoFeed
 from daemon.ingest.embedded_broker import EmbeddedBroker, free_port, port_is_free
@@ -92,6 +92,7 @@ class Service:
     async def start(self) -> None:
         """Open the database, start the broker if embedded, connect, serve HTTP."""
         config = self.config
+        self._check_http_port()
         await migrate(self.engine)
         self.writer = StoreWriter(self.engine, [s.id for s in self.table.sensors], self.metrics)
         self._writer_task = asyncio.create_task(self.writer.run(), name="store-writer")
@@ -183,6 +184,15 @@ class Service:
         self.metric_sources.incidents = IncidentEngineMetrics(state.incidents)
         self.metric_sources.quality = self.pipeline.detector.quality
 
+    def _check_http_port(self) -> None:
+        """Fail before starting anything when the HTTP address is taken (one line, not a traceback)."""
+        http = self.config.http
+        if http.port and not port_is_free(http.host, http.port):
+            raise PortInUseError(
+                f"cannot serve HTTP on {http.host}:{http.port}: the port is in use (another hazwatch?); "
+                f"choose another with --http {http.host}:PORT or [http] port in the config"
+            )
+
     def _pick_embedded_port(self) -> None:
         """Plain `embedded` prefers 1883; if another broker already has it, take a free port and say so."""
         target = self.target
@@ -213,6 +223,8 @@ class Service:
             latest=lambda: (pipeline.latest_value, pipeline.latest_time),
             public_read=self.config.http.public_read,
             max_shelve_s=self.config.http.max_shelve_s,
+            roster=lambda: self.setup.roster,
+            map=self.config.map,
         )
         app = create_app(
             self.engine,
@@ -226,7 +238,12 @@ class Service:
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:  # taken between the check at start and now
+            raise PortInUseError(
+                f"cannot serve HTTP on {self.config.http.host}:{self.config.http.port}: {exc.strerror}"
+            ) from exc
         addresses = self._runner.addresses  # the bound (host, port, ...) tuples: port 0 becomes the real port
         self.http_port = int(addresses[0][1]) if addresses else self.config.http.port
         log.info("HTTP on http://%s:%s (console /, /api, /metrics)", self.config.http.host, self.http_port)

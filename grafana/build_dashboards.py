@@ -11,6 +11,7 @@ still run against a real Prometheus by tests/grafana.
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -28,11 +29,12 @@ DEMO_SITE = HERE.parent / "daemon" / "sites" / "demo-park.yaml"
 
 
 def build(site_file: Path = DEMO_SITE) -> dict[str, dict[str, Any]]:
-    """Every dashboard by file name; the wall's map is centred on the site file's centre."""
+    """Every dashboard by file name; the wall map takes its centre and zoom from the site file."""
     site = yaml.safe_load(site_file.read_text(encoding="utf-8"))
     center = (float(site["center"]["lat"]), float(site["center"]["lon"]))
+    zoom = float(site.get("zoom", 14))  # rules/site.py's default
     return {
-        "wall-overview.json": wall_overview(center),
+        "wall-overview.json": wall_overview(center, zoom),
         "radiation.json": radiation(),
         "toxic-gas.json": toxic_gas(),
         "data-quality.json": data_quality(),
@@ -45,9 +47,12 @@ def render(board: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    """Write the dashboards."""
+    """Write the dashboards (``--site FILE``: centre the wall map on another site; default the demo park)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--site", type=Path, default=DEMO_SITE, help="site file whose centre and zoom the map uses")
+    args = parser.parse_args()
     DASHBOARDS.mkdir(exist_ok=True)
-    for name, board in build().items():
+    for name, board in build(args.site).items():
         (DASHBOARDS / name).write_text(render(board), encoding="utf-8")
 
 

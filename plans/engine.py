@@ -17,13 +17,21 @@ from plans.incident import (
     ReportItem,
     TimelineEntry,
 )
-from plans.model import Plan, Tier
+from plans.model import Grouping, Plan, Tier
 from plans.roster import Roster
 from plans.triggers import AlarmView, TriggerHit, highest_hit
 from rules.alarm import AlarmTransition
 from rules.sensor_table import SensorTable
+from rules.site import DeviceType
 
 SYSTEM = "system"
+# Hazards under `grouping: hazard`: a chemical release and a radiation event are different incidents; weather
+# stations have no hazard of their own and form their own group (their alarms are data-quality alarms).
+_HAZARD_OF_DEVICE = {
+    DeviceType.GAS_DETECTOR: "toxic_gas",
+    DeviceType.GAMMA_STATION: "radiation",
+    DeviceType.SOURCE_MONITOR: "radiation",
+}
 
 
 @dataclass
@@ -57,9 +65,42 @@ class IncidentEngine:
 
     # ---- queries
 
-    def current(self) -> Incident | None:
-        """The site's incident that is not closed, if any."""
-        return next((i for i in self.incidents.values() if i.status is not IncidentStatus.CLOSED), None)
+    def current(self, group: str | None = None) -> Incident | None:
+        """The incident of ``group`` (any group with None) that is not closed, if any."""
+        return next(
+            (
+                i
+                for i in self.incidents.values()
+                if i.status is not IncidentStatus.CLOSED and (group is None or i.group == group)
+            ),
+            None,
+        )
+
+    def group_of(self, sensor: int) -> str:
+        """The incident group of a sensor's alarms under the plan's grouping rule."""
+        if self.plan.grouping is Grouping.SITE:
+            return "site"
+        device = self.table.devices[int(self.table.device_of[sensor])]
+        return _HAZARD_OF_DEVICE.get(device.type, device.type.value)
+
+    def pending_page(self, incident_id: str) -> tuple[float, str | None] | None:
+        """When the incident's open page escalates next, and to which role (None: the chain then ends).
+
+        None when no page of the incident is waiting for an acknowledgement.
+        """
+        for chain in self._chains:
+            if chain.incident_id == incident_id and not chain.done and not chain.acked_by:
+                role = chain.roles[chain.step] if chain.step < len(chain.roles) else None
+                return chain.deadline, role
+        return None
+
+    def trigger_description(self, trigger_id: str) -> str:
+        """The plan's words for a trigger (the id itself if the plan no longer has it)."""
+        for spec in self.plan.tiers:
+            for trigger in spec.triggers:
+                if trigger.id == trigger_id:
+                    return trigger.description
+        return trigger_id
 
     def incident(self, incident_id: str) -> Incident:
         """An incident by id."""
@@ -94,7 +135,7 @@ class IncidentEngine:
             if view.on and not was_on:
                 view.raised_at = tr.time
                 newly_on.append(tr)
-            incident = self.current()
+            incident = self.current(self.group_of(tr.sensor))
             if incident is not None and tr.alarm_id in incident.alarm_ids:
                 self._log(
                     incident, changes, time=tr.time, kind="alarm", actor=tr.actor, text=_alarm_text(tr), ref=tr.alarm_id
@@ -112,15 +153,24 @@ class IncidentEngine:
         )
 
     def _evaluate(self, now: float, newly_on: list[AlarmTransition], changes: IncidentChanges) -> None:
-        hit = highest_hit(self.plan, self.views.values(), self.table)
-        incident = self.current()
+        groups = sorted({self.group_of(v.sensor) for v in self.views.values()})
+        for group in groups:
+            views = [v for v in self.views.values() if self.group_of(v.sensor) == group]
+            mine = [tr for tr in newly_on if self.group_of(tr.sensor) == group]
+            self._evaluate_group(now, group, views, mine, changes)
+
+    def _evaluate_group(
+        self, now: float, group: str, views: list[AlarmView], newly_on: list[AlarmTransition], changes: IncidentChanges
+    ) -> None:
+        hit = highest_hit(self.plan, views, self.table)
+        incident = self.current(group)
         if hit is not None and incident is None:
-            incident = self._open(now, hit.tier, NotificationKind.OPEN, changes, hit)
+            incident = self._open(now, hit.tier, NotificationKind.OPEN, changes, hit, group)
         elif hit is not None and incident is not None and _above(hit.tier, incident.proposed_tier):
             self._raise(incident, now, hit, changes)
         flooding = [tr for tr in newly_on if tr.flood and (incident is None or tr.alarm_id not in incident.alarm_ids)]
         if flooding and incident is None:
-            incident = self._open(now, None, NotificationKind.FLOOD, changes, None)
+            incident = self._open(now, None, NotificationKind.FLOOD, changes, None, group)
         if incident is not None:
             for tr in newly_on:
                 if tr.alarm_id not in incident.alarm_ids and self.views[tr.alarm_id].on:
@@ -133,14 +183,22 @@ class IncidentEngine:
             self._follow_all_clear(incident, now, changes)
 
     def _open(
-        self, now: float, tier: Tier | None, kind: NotificationKind, changes: IncidentChanges, hit: TriggerHit | None
+        self,
+        now: float,
+        tier: Tier | None,
+        kind: NotificationKind,
+        changes: IncidentChanges,
+        hit: TriggerHit | None,
+        group: str,
     ) -> Incident:
         self._seq += 1
         prefix = "drill-" if self.drill else ""
         incident = Incident(f"{prefix}{self.site}-{int(now)}-{self._seq}", self.site, now, self.drill, tier)
+        incident.group = group
         self.incidents[incident.incident_id] = incident
-        # gather every alarm that is on at the site: they are the same event until a person says otherwise
-        incident.alarm_ids.extend(v.alarm_id for v in sorted(self.views.values(), key=lambda v: v.raised_at) if v.on)
+        # gather every alarm of the group that is on: the same event until a person says otherwise
+        ordered = sorted(self.views.values(), key=lambda v: v.raised_at)
+        incident.alarm_ids.extend(v.alarm_id for v in ordered if v.on and self.group_of(v.sensor) == group)
         if hit is not None:
             incident.trigger_ids.append(hit.trigger_id)
         why = f"trigger {hit.trigger_id}" if hit else "alarm flood (more than 10 alarms in 10 min)"

@@ -115,6 +115,8 @@ class Incident:
     timeline: list[TimelineEntry] = field(default_factory=list)
     closed_at: float | None = None
     closed_by: str = ""
+    # The group of alarms it gathers (plans.model.Grouping); a plain default, so older checkpoints unpickle as "site".
+    group: str = "site"
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+from enum import StrEnum
 from typing import Literal, Self
 
 from pydantic import Field, model_validator
@@ -119,11 +120,23 @@ class AlarmPaging(FrozenModel):
     roles: list[str] = Field(min_length=1, description="Roles paged for a single alarm or an alarm flood.")
 
 
+class Grouping(StrEnum):
+    """Which alarms one incident gathers."""
+
+    HAZARD = "hazard"  # one incident per hazard: toxic gas (gas detectors), radiation (gamma stations, sealed sources)
+    SITE = "site"  # one incident for everything at the site: every alarm is taken as the same event
+
+
 class Plan(FrozenModel):
     """An emergency plan for sudden environmental incidents."""
 
     plan: str = Field(description="Plan id.", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     name: str = Field(description="Plan title.")
+    grouping: Grouping = Field(
+        Grouping.HAZARD,
+        description="`hazard`: a radiation alarm never joins a toxic-gas incident (nor the reverse), each hazard has "
+        "its own incident, tier, pages and deadlines; `site`: every alarm at the site joins the one open incident.",
+    )
     reminder_interval_s: float = Field(900.0, gt=0, description="Seconds between reminders of an overdue report.")
     alarm_paging: AlarmPaging = Field(description="Paging of alarms outside incidents.")
     tiers: list[TierSpec] = Field(min_length=1, description="Tiers, any order.")

@@ -113,6 +113,7 @@ class DeviceSpec(StrictModel):
     """A field device: publishes on `<prefix>/<site>/<device id>`."""
 
     id: str = Field(description="Device id, the last MQTT topic level.", pattern=r"^[A-Za-z0-9_.:-]+$")
+    name: str | None = Field(None, description="What the duty officer calls it (console, map); the id when unset.")
     type: DeviceType
     position: Position
     zone: str = Field(description="Zone id the device belongs to.")
@@ -139,20 +140,67 @@ class ZoneSpec(StrictModel):
     type: ZoneType
 
 
+class MapLayer(StrEnum):
+    """Offline map layers drawn from the site file when no tile server is reachable."""
+
+    PLANT = "plant"  # plant outline (polygon)
+    ZONE = "zone"  # zone outline (polygon)
+    RESIDENTIAL = "residential"  # residential area (polygon)
+    ROAD = "road"  # line
+    RIVER = "river"  # line
+    SCHOOL = "school"  # point: a sensitive receptor
+    HOSPITAL = "hospital"  # point: a sensitive receptor
+
+
+LINE_LAYERS = frozenset({MapLayer.ROAD, MapLayer.RIVER})
+POINT_LAYERS = frozenset({MapLayer.SCHOOL, MapLayer.HOSPITAL})
+
+
+class MapFeature(StrictModel):
+    """One offline map feature: an outline, a line or a receptor point, in WGS-84."""
+
+    id: str = Field(description="Feature id, unique in the site.", pattern=r"^[A-Za-z0-9_.:-]+$")
+    name: str = Field(description="Label shown on the map.")
+    layer: MapLayer = Field(description="Layer; it fixes the shape: polygon, line (road, river) or point.")
+    zone: str | None = Field(None, description="Zone the outline belongs to (plant and zone outlines).")
+    points: list[Position] = Field(
+        min_length=1, description="Vertices in order (polygons close themselves), or one position for a point."
+    )
+
+    @model_validator(mode="after")
+    def _shape(self) -> Self:
+        need = 1 if self.layer in POINT_LAYERS else 2 if self.layer in LINE_LAYERS else 3
+        if self.layer in POINT_LAYERS and len(self.points) != 1:
+            raise ValueError(f"a {self.layer.value} is one position, got {len(self.points)}")
+        if len(self.points) < need:
+            raise ValueError(f"a {self.layer.value} needs at least {need} positions, got {len(self.points)}")
+        return self
+
+
 class Site(StrictModel):
     """A monitored site: its zones and devices."""
 
     site: str = Field(description="Site id, the second MQTT topic level.", pattern=r"^[A-Za-z0-9_.-]+$")
     name: str = Field(description="Human-readable site name.")
     center: Position
+    zoom: int = Field(14, ge=1, le=19, description="Web-map zoom level (0-19) showing the whole site around center.")
     zones: list[ZoneSpec] = Field(min_length=1)
     devices: list[DeviceSpec] = Field(min_length=1)
+    features: list[MapFeature] = Field(
+        default_factory=list, description="Offline map layers: outlines, roads, rivers, residential areas, receptors."
+    )
 
     @model_validator(mode="after")
     def _references(self) -> Self:
         zone_ids = [z.id for z in self.zones]
         if len(set(zone_ids)) != len(zone_ids):
             raise ValueError("zone ids must be unique")
+        feature_ids = [f.id for f in self.features]
+        if len(set(feature_ids)) != len(feature_ids):
+            raise ValueError("map feature ids must be unique")
+        for feature in self.features:
+            if feature.zone is not None and feature.zone not in zone_ids:
+                raise ValueError(f"map feature {feature.id!r} refers to unknown zone {feature.zone!r}")
         device_ids: set[str] = set()
         sensor_ids: set[str] = set()
         for device in self.devices:

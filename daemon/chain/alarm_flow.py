@@ -212,11 +212,20 @@ class AlarmFlow:
             self._insert_alarm(episode.row_id, tr)
             if tr.to_state is AlarmState.ACTIVE_UNACK:
                 self._metrics.alarms_raised.labels(tr.priority.value).inc()
+            log.info(
+                "alarm %d raised: %s %s on %s (%s), value %s%s",
+                episode.row_id, tr.priority.value, tr.rule_id, tr.sensor_id, tr.to_state.value,
+                _finite(tr.value), _drill_tag(self.state.incidents.drill),
+            )  # fmt: skip
         else:
             changes: dict[str, object] = {"state": tr.to_state.value, "updated_at": tr.time, "value": _finite(tr.value)}
             if not tr.process_active and not episode.cleared:
                 episode.cleared = True
                 changes["cleared_at"] = tr.time
+                log.info(
+                    "alarm %d cleared: %s on %s returned to normal (%s)%s",
+                    episode.row_id, tr.rule_id, tr.sensor_id, tr.to_state.value, _drill_tag(self.state.incidents.drill),
+                )  # fmt: skip
                 for listener in self.listeners:
                     listener.alarm_cleared(episode.row_id, tr.time)
             elif tr.process_active and episode.cleared:
@@ -326,6 +335,8 @@ class AlarmFlow:
             row_id = self._incident_row(entry.incident_id, entry.time)
             if entry.incident_id not in touched:
                 touched.append(entry.incident_id)
+            if entry.kind in _LOGGED_INCIDENT_EVENTS:
+                log.info("incident %d %s: %s%s", row_id, entry.kind, entry.text, _drill_tag(self.state.incidents.drill))
             self._writer.add_incident_event(
                 {
                     "incident_id": row_id,
@@ -352,7 +363,7 @@ class AlarmFlow:
                     "key": key,
                     "site": incident.site,
                     "zone": None,
-                    "title": _incident_title(self.table, incident.trigger_ids),
+                    "title": self._incident_title(incident.trigger_ids),
                     "proposed_tier": incident.proposed_tier.value if incident.proposed_tier else "none",
                     "confirmed_level": None,
                     "state": incident.status.value,
@@ -373,10 +384,22 @@ class AlarmFlow:
                 if a.split("@", 1)[-1] in self.table.index
             }
         )
+        kinds = sorted(
+            {
+                self.table.sensors[self.table.index[a.split("@", 1)[1]]].kind.value
+                for a in incident.alarm_ids
+                if a.split("@", 1)[-1] in self.table.index
+            }
+        )
+        page = self.state.incidents.pending_page(key) if incident.status.value != "closed" else None
         detail = {
             "alarm_ids": incident.alarm_ids,
             "trigger_ids": incident.trigger_ids,
+            "triggers": [self.state.incidents.trigger_description(t) for t in incident.trigger_ids],
             "zones": zones,
+            "kinds": kinds,
+            # the open page: nobody acknowledged it yet; at due_at it escalates to next_role (None: chain ends)
+            "escalation": None if page is None else {"due_at": page[0], "next_role": page[1]},
             "reports": [
                 {
                     "id": r.report_id,
@@ -393,7 +416,7 @@ class AlarmFlow:
         self._writer.update_incident(
             row_id,
             {
-                "title": _incident_title(self.table, incident.trigger_ids),
+                "title": self._incident_title(incident.trigger_ids),
                 "proposed_tier": incident.proposed_tier.value if incident.proposed_tier else "none",
                 "confirmed_level": incident.confirmed_tier.response_level if incident.confirmed_tier else None,
                 "state": incident.status.value,
@@ -424,6 +447,12 @@ class AlarmFlow:
                 self._writer.update_checklist_item(
                     self.state.checklist_rows[item], {"done_at": action.done_at, "done_by": action.done_by}
                 )
+
+    def _incident_title(self, trigger_ids: Sequence[str]) -> str:
+        """A readable title: what the plan says its latest trigger means, or that an alarm flood opened it."""
+        if not trigger_ids:
+            return f"报警泛滥 / alarm flood · {self.table.site.name}"
+        return self.state.incidents.trigger_description(trigger_ids[-1])
 
     def _enqueue(self, note: NotificationIntent) -> None:
         incident_row = self.state.incident_rows.get(note.incident_id) if note.incident_id else None
@@ -496,7 +525,11 @@ def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _incident_title(table: SensorTable, trigger_ids: Sequence[str]) -> str:
-    """A readable title: the site and what opened the incident (the plan trigger, or an alarm flood)."""
-    cause = ", ".join(trigger_ids) if trigger_ids else "alarm flood"
-    return f"{table.site.name}: {cause}"
+def _drill_tag(drill: bool) -> str:
+    return " [drill]" if drill else ""
+
+
+# Incident events a log shipper should see: the story of the incident, not every grouped alarm.
+_LOGGED_INCIDENT_EVENTS = frozenset(
+    {"opened", "tier_raised", "escalated", "escalation_exhausted", "level_confirmed", "closed", "reopened", "all_clear"}
+)

@@ -19,6 +19,7 @@ import aiomqtt
 from daemon.clock import Clock
 from daemon.ingest.broker_url import BrokerTarget
 from detectors.kinds import Kind
+from detectors.substances import SUBSTANCES
 from rules.site import DeviceSpec, SensorSpec, Site
 
 log = logging.getLogger(__name__)
@@ -27,9 +28,26 @@ EVENT_PERIOD_S = 180.0
 FIRST_EVENT_AFTER_S = 30.0
 
 
+# The level a demo excursion multiplies when the site file sets none: each kind's alarm level in the shipped rules.
+# Gas: GB/T 50493-2019 level 2 is 200 % of the GBZ 2.1 occupational limit (rules/defaults/gas.yaml); gamma: the
+# 1,000 nSv/h alarm level of rules/defaults/gamma.yaml. A multiple of a made-up 1.0 showed nothing (1.3 nSv/h).
+GAMMA_ALARM_NSV_H = 1000.0
+
+
+def alarm_level(sensor: SensorSpec) -> float:
+    """The level an excursion of ``sensor`` is measured against, in its canonical unit."""
+    if sensor.levels.high_high is not None or sensor.levels.high is not None:
+        return float(sensor.levels.high_high or sensor.levels.high or 0.0)
+    if sensor.kind is Kind.GAS and sensor.substance in SUBSTANCES:
+        return 2.0 * SUBSTANCES[sensor.substance].occupational_limit_ppm
+    if sensor.kind is Kind.GAMMA_DOSE_RATE:
+        return GAMMA_ALARM_NSV_H
+    return 1.0
+
+
 @dataclass(frozen=True, slots=True)
 class DemoEvent:
-    """A scripted excursion: ``sensor`` reads ``factor`` x its high-high (or high) level for ``duration_s``."""
+    """A scripted excursion: ``sensor`` reads ``factor`` x its alarm level (``alarm_level``) for ``duration_s``."""
 
     sensor_id: str
     factor: float
@@ -48,7 +66,7 @@ def _events(site: Site) -> list[DemoEvent]:
     if Kind.TAMPER in by_kind:
         events.append(DemoEvent(by_kind[Kind.TAMPER].id, 1.0, 60.0))
     if Kind.GAMMA_DOSE_RATE in by_kind:
-        events.append(DemoEvent(by_kind[Kind.GAMMA_DOSE_RATE].id, 1.3, 300.0))
+        events.append(DemoEvent(by_kind[Kind.GAMMA_DOSE_RATE].id, 1.5, 300.0))
     return events
 
 
@@ -77,8 +95,7 @@ class DemoFeed:
         if event is not None and event.sensor_id == sensor.id:
             if sensor.kind is Kind.TAMPER:
                 return True
-            level = sensor.levels.high_high or sensor.levels.high or 1.0
-            return round(level * event.factor * (1 + 0.05 * rnd.gauss(0, 1)), 4)
+            return round(alarm_level(sensor) * event.factor * (1 + 0.05 * rnd.gauss(0, 1)), 4)
         hour = (now % 86400) / 3600
         match sensor.kind:
             case Kind.GAS:

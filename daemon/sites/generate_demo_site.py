@@ -41,6 +41,45 @@ def gas_sensor(device: str, gas: str) -> dict[str, Any]:
     }
 
 
+def rectangle(north: tuple[float, float], east: tuple[float, float]) -> list[dict[str, float]]:
+    """The four corners of a north/east metre box, counter-clockwise from south-west."""
+    return [offset(north[0], east[0]), offset(north[0], east[1]), offset(north[1], east[1]), offset(north[1], east[0])]
+
+
+def map_features() -> list[dict[str, Any]]:
+    """Offline map layers: the park fence, plant outlines, the river, roads, the village and town, receptors."""
+    return [
+        {"id": "park-fence", "name": "园区边界 / park fence", "layer": "zone",
+         "points": rectangle((-1000, 1000), (-1500, 1500))},
+        {"id": "plant-chlor-alkali", "name": "氯碱厂 / chlor-alkali plant", "layer": "plant",
+         "zone": "plant-chlor-alkali",
+         "points": rectangle((-100, 450), (-550, 100))},
+        {"id": "plant-fluoro", "name": "氟化工厂 / fluorochemical plant", "layer": "plant", "zone": "plant-fluoro",
+         "points": rectangle((-450, -100), (550, 1050))},
+        {"id": "plant-ammonia", "name": "合成氨厂 / ammonia plant", "layer": "plant", "zone": "plant-ammonia",
+         "points": rectangle((-750, -350), (-1000, -550))},
+        {"id": "river", "name": "入海河道 / estuary river", "layer": "river",
+         "points": [offset(1250, -6000), offset(1400, -2000), offset(1300, 1000), offset(1500, 6000)]},
+        {"id": "highway-g15", "name": "沿海高速 / coastal highway", "layer": "road",
+         "points": [offset(-6000, -1900), offset(6000, -1800)]},
+        {"id": "park-avenue", "name": "园区大道 / park avenue", "layer": "road",
+         "points": [offset(-50, -1900), offset(-50, 3200)]},
+        {"id": "haibin-village", "name": "海滨村 / Haibin village", "layer": "residential",
+         "points": rectangle((-500, 800), (2000, 3000))},
+        {"id": "new-town", "name": "新城 / new town", "layer": "residential",
+         "points": rectangle((-2800, -1600), (-1200, 1500))},
+        {"id": "school-new-town", "name": "新城小学 / new town primary school", "layer": "school",
+         "points": [offset(-2000, 0)]},
+        {"id": "school-haibin", "name": "海滨村小学 / Haibin village school", "layer": "school",
+         "points": [offset(200, 2500)]},
+        {"id": "hospital-new-town", "name": "新城医院 / new town hospital", "layer": "hospital",
+         "points": [offset(-2300, 800)]},
+    ]  # fmt: skip
+
+
+SIDE_ZH = {"north": "北", "east": "东", "south": "南", "west": "西"}
+
+
 def build() -> dict[str, Any]:
     """The whole site as plain data."""
     zones = [
@@ -76,6 +115,7 @@ def build() -> dict[str, Any]:
             devices.append(
                 {
                     "id": device,
+                    "name": f"{SIDE_ZH[side]}边界气体 {side[0].upper()}{i + 1} / {side} boundary gas {i + 1}",
                     "type": "gas_detector",
                     "position": offset(north, east),
                     "zone": f"boundary-{side}",
@@ -90,6 +130,7 @@ def build() -> dict[str, Any]:
         devices.append(
             {
                 "id": device,
+                "name": f"气象站 {i + 1} / weather station {i + 1}",
                 "type": "weather_station",
                 "position": offset(north, east),
                 "zone": zone,
@@ -111,6 +152,7 @@ def build() -> dict[str, Any]:
         devices.append(
             {
                 "id": device,
+                "name": f"辐射环境自动站 {i + 1:02d} / gamma station {i + 1:02d}",
                 "type": "gamma_station",
                 "position": offset(radius * math.cos(angle), radius * math.sin(angle)),
                 "zone": "ring-residential" if i % 2 == 0 else "ring-industrial",
@@ -170,6 +212,8 @@ def build() -> dict[str, Any]:
             ]
         spec: dict[str, Any] = {
             "id": device,
+            "name": f"{nuclide} {'探伤机' if mobile else '料位计'} {device[-2:]} / "
+            f"{nuclide} {'radiography camera' if mobile else 'gauge'} {device[-2:]}",
             "type": "source_monitor",
             "position": position,
             "zone": zone,
@@ -189,8 +233,10 @@ def build() -> dict[str, Any]:
         "site": "demo-park",
         "name": "Binhai Fine Chemical Park (fictional demo site)",
         "center": offset(0.0, 0.0),
+        "zoom": 13,
         "zones": zones,
         "devices": devices,
+        "features": map_features(),
     }
 
 

@@ -1,1 +1,1 @@
-"""web room."""
+"""The HTTP room: the API, the duty console and what they read."""

@@ -86,7 +86,7 @@ def _mode() -> list[Panel]:
     ]
 
 
-def _sensor_map(center: tuple[float, float]) -> list[Panel]:
+def _sensor_map(center: tuple[float, float], zoom: float) -> list[Panel]:
     """Sensors by state; Unacknowledged pages; Oldest unacknowledged."""
     return [
         panel(
@@ -119,7 +119,7 @@ def _sensor_map(center: tuple[float, float]) -> list[Panel]:
                 }
             ],
             options={
-                "view": {"id": "coords", "lat": center[0], "lon": center[1], "zoom": 13.5, "allLayers": True},
+                "view": {"id": "coords", "lat": center[0], "lon": center[1], "zoom": zoom, "allLayers": True},
                 "controls": {"showZoom": False, "mouseWheelZoom": False, "showAttribution": True},
                 "basemap": {"type": "default", "name": "Basemap", "config": {}},
                 "layers": [
@@ -258,12 +258,12 @@ def _sensor_counts() -> list[Panel]:
     ]
 
 
-def wall_overview(center: tuple[float, float]) -> dict[str, Any]:
+def wall_overview(center: tuple[float, float], zoom: float) -> dict[str, Any]:
     """The wall: site map by sensor state, incident tier, alarms, unacknowledged pages, data capture."""
     panels = (
         _incidents_and_alarms()
         + _mode()
-        + _sensor_map(center)
+        + _sensor_map(center, zoom)
         + _pages_and_states()
         + _data_capture()
         + _service_health()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -57,3 +59,40 @@ async def test_run_demo_and_stop_cleanly(tmp_path: Path) -> None:
     assert process.returncode == 0, output.decode()
     assert b"hazwatch stopped cleanly" in output
     assert b"Traceback" not in output
+
+
+async def test_taken_http_port_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """Another process holds the HTTP port: one line on stderr, exit 2, and nothing started (no database file)."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "daemon.cli", "run",
+            "--broker", f"embedded:127.0.0.1:{free_port()}",
+            "--db", f"sqlite:///{tmp_path / 'taken.db'}",
+            "--http", f"127.0.0.1:{port}",
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 2
+    lines = stderr.decode().strip().splitlines()
+    assert lines == [f"hazwatch: cannot serve HTTP on 127.0.0.1:{port}: the port is in use (another hazwatch?); "
+                     f"choose another with --http 127.0.0.1:PORT or [http] port in the config"]  # fmt: skip
+    assert not (tmp_path / "taken.db").exists()
+
+
+def test_help_lists_every_command_without_importing_them() -> None:
+    """`hazwatch --help` builds only the top-level parser: no scipy, drill stack or database layer imported."""
+    probe = (
+        "import sys, contextlib, io\n"
+        "from daemon import cli\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    cli.main(['--help'])\n"
+        "heavy = [m for m in ('scipy', 'numpy', 'sqlalchemy', 'daemon.drills', 'daemon.service') if m in sys.modules]\n"
+        "print(heavy, 'replay' in out.getvalue() and 'user' in out.getvalue())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
+    assert result.stdout.strip() == "[] True"

@@ -80,3 +80,15 @@ async def test_writes_and_reads_round_trip(db_url: str, demo_site: Site) -> None
         await task
     finally:
         await engine.dispose()
+
+
+def test_head_revision_read_from_the_files_is_alembics() -> None:
+    """The at-head shortcut (no Alembic import) agrees with Alembic about which revision is the newest."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from daemon.store.engine import MIGRATIONS, head_revision
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert head_revision() == ScriptDirectory.from_config(config).get_current_head()

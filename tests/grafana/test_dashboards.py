@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -71,6 +72,16 @@ def test_committed_json_matches_the_generator() -> None:
         assert (DASHBOARD_DIR / name).read_text(encoding="utf-8") == build_dashboards.render(board), (
             f"{name} differs from grafana/boards/: run python -m grafana.build_dashboards and commit the result"
         )
+
+
+def test_wall_map_is_centred_on_the_site_file(tmp_path: Path) -> None:
+    """The geomap's view is the site file's centre and zoom, not a hard-coded demo location."""
+    site = tmp_path / "site.yaml"
+    site.write_text("site: other\ncenter: {lat: 22.5, lon: 113.9}\nzoom: 11\n", encoding="utf-8")
+    board = build_dashboards.build(site)["wall-overview.json"]
+    (geomap,) = [p for p in all_panels(board) if p["type"] == "geomap"]
+    view = geomap["options"]["view"]
+    assert (view["lat"], view["lon"], view["zoom"]) == (22.5, 113.9, 11.0)
 
 
 def test_provisioning_points_grafana_at_the_dashboards_and_prometheus() -> None:

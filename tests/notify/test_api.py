@@ -195,7 +195,7 @@ async def test_every_action_is_in_the_timeline_with_its_actor(api: Api) -> None:
     assert (await api.call("POST", "/api/incidents/1/close", "supervisor", {"reason": "all clear"}))[0] == 200
 
     _, detail = await api.call("GET", "/api/incidents/1", "viewer")
-    timeline = [(e["type"], e["actor"]) for e in detail["timeline"]]
+    timeline = [(e["type"], e["actor"]) for e in reversed(detail["timeline"])]  # the API lists newest first
     assert timeline == [
         ("alarm_acknowledged", "operator-user"),
         ("alarm_comment", "operator-user"),
@@ -290,6 +290,11 @@ async def test_openapi_describes_every_route_and_responses_validate(api: Api) ->
         ("/api/notifications", "/api/notifications"),
         ("/api/site", "/api/site"),
         ("/api/me", "/api/me"),
+        ("/api/alarms", "/api/alarms?state=needs_action"),
+        ("/api/map", "/api/map"),
+        ("/api/duty", "/api/duty"),
+        ("/api/drill-runs", "/api/drill-runs"),
+        ("/api/sensors/{sensor_id}/history", "/api/sensors/gas-n01-cl2/history?hours=1"),
     ]:
         status, body = await api.call("GET", concrete, "viewer")
         _validate(document, path, "get", status, body)

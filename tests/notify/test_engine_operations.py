@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 import aiohttp
+import pytest
 
 from daemon.web.api.auth import add_user
 from detectors.substances import SUBSTANCES
@@ -18,9 +20,10 @@ DEVICE = "gas-n03"
 
 
 async def test_actions_reach_the_engines(
-    machine_broker: tuple[str, int], sqlite_url: str, demo_site: Site, unique: str
+    machine_broker: tuple[str, int], sqlite_url: str, demo_site: Site, unique: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Acknowledge and shelve change the book; the next reading keeps the acknowledgement; the level is confirmed."""
+    caplog.set_level(logging.INFO, logger="daemon.chain.alarm_flow")
     prefix = f"hwtest-{unique}"
     config = service_config(f"mqtt://{machine_broker[0]}:{machine_broker[1]}", sqlite_url, prefix, f"svc-{unique}")
     sensor = next(s for d in demo_site.devices if d.id == DEVICE for s in d.sensors)
@@ -72,9 +75,27 @@ async def test_actions_reach_the_engines(
             incidents = (await get_json(f"{base}/api/incidents"))["incidents"]
             assert incidents, "a level-2 alarm at a boundary sensor opens an incident"
             incident = incidents[0]
-            assert incident["title"] == f"{demo_site.name}: gas-level2-boundary"
+            # The title is the plan trigger in words; the deadlines are the engine's (page ack, then each report).
+            assert incident["title"].startswith("园区边界任一气体探测器达到二级报警")
+            assert incident["zones"] == ["boundary-north"]
+            assert incident["kinds"] == ["gas"]
+            names = [d["name"] for d in incident["deadlines"]]
+            assert names[0].startswith("确认时限 / acknowledge by (then shift_leader)")
+            assert "初报 / initial report" in names
+            opened = incident["opened_at"]
+            initial = next(d for d in incident["deadlines"] if d["name"] == "初报 / initial report")
+            assert initial["due_at"] == pytest.approx(opened + 3600)
             await post(f"/api/incidents/{incident['id']}/confirm-level", leader, {"level": "IV", "reason": "one plant"})
             engine_incident = service.pipeline.flow.state.incidents.incident(incident["key"])
             assert engine_incident.confirmed_by == "wang-qiang"
             detail = await get_json(f"{base}/api/incidents/{incident['id']}")
             assert any(e["actor"] == "wang-qiang" for e in detail["timeline"])
+    # The service log tells the story too, one INFO line per step (journald, log shippers).
+    story = [r.getMessage() for r in caplog.records if r.name == "daemon.chain.alarm_flow"]
+    assert any(
+        m.startswith(f"alarm {level2_row['id']} raised: high {level2_row['rule']} on {sensor.id}") for m in story
+    )
+    assert any(
+        m.startswith(f"incident {incident['id']} opened: incident opened: trigger gas-level2-boundary") for m in story
+    )
+    assert any(m.startswith(f"incident {incident['id']} level_confirmed") for m in story)

@@ -6,7 +6,9 @@ import pytest
 
 from plans.errors import IncidentActionError
 from plans.incident import Incident, IncidentStatus, NotificationKind
-from plans.model import Tier
+from plans.model import Grouping, Plan, Tier
+from plans.roster import Roster
+from rules.model import Rule
 from rules.sensor_table import SensorTable
 from tests.plans.plans_support import T0, Rig
 
@@ -63,7 +65,11 @@ def test_tier_raised_when_conditions_worsen(rig: Rig) -> None:
     assert len(rig.incidents.incidents) == 1
 
 
-def test_no_new_page_for_alarms_grouped_into_an_open_incident(rig: Rig) -> None:
+def test_no_new_page_for_alarms_grouped_into_an_open_incident(
+    table: SensorTable, default_rules: list[Rule], plan: Plan, roster: Roster
+) -> None:
+    """Under the plan rule `grouping: site` every alarm at the site joins the open incident, paged or not."""
+    rig = Rig(table, default_rules, plan.model_copy(update={"grouping": Grouping.SITE}), roster, drill=False)
     rig.cond("gas.aegl2_10min", "gas-n01-cl2", T0)
     incident = rig.incidents.current()
     assert incident is not None
@@ -72,6 +78,26 @@ def test_no_new_page_for_alarms_grouped_into_an_open_incident(rig: Rig) -> None:
     assert changes.notifications == []
     assert [e.kind for e in changes.timeline] == ["alarm_grouped"]
     assert "source-detector-fault@src-gauge-01-dose" in incident.alarm_ids
+
+
+def test_radiation_and_gas_are_separate_incidents_under_the_shipped_plan(rig: Rig) -> None:
+    """The shipped plan says `grouping: hazard`: a tampered Cs-137 gauge never disappears into a Cl2 incident."""
+    assert rig.incidents.plan.grouping is Grouping.HAZARD
+    rig.cond("gas.level2", "gas-n01-cl2", T0)
+    gas = rig.incidents.current("toxic_gas")
+    assert gas is not None
+    changes = rig.cond("source.tamper", "src-gauge-01-dose", T0 + 30)  # category IV gauge: its own blue incident
+    radiation = rig.incidents.current("radiation")
+    assert radiation is not None
+    assert radiation is not gas
+    assert radiation.alarm_ids == ["source-tamper@src-gauge-01-dose"]
+    assert all(a.endswith("gas-n01-cl2") for a in gas.alarm_ids)
+    assert [n.kind for n in changes.notifications] == [K.OPEN]
+    assert [n.incident_id for n in changes.notifications] == [radiation.incident_id]
+    # a second gas alarm joins the gas incident, without a page
+    more = rig.cond("gas.level2", "gas-n02-cl2", T0 + 60)
+    assert more.notifications == []
+    assert any(a.endswith("gas-n02-cl2") for a in gas.alarm_ids)
 
 
 def test_single_alarm_outside_incidents_is_paged_by_priority(rig: Rig) -> None:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.clock import Clock
+from daemon.config import MapConfig
 from daemon.web.api.operations import Operations
 from daemon.web.api.reads import LatestValues
 from daemon.web.events import EventBus
+from plans.roster import Roster
 from rules.sensor_table import SensorTable
 
 
@@ -26,6 +29,8 @@ class ApiContext:
     public_read: bool = False
     max_shelve_s: float = 8 * 3600.0
     sse_heartbeat_s: float = 15.0
+    roster: Callable[[], Roster] | None = None  # the roster in force (a reload replaces it)
+    map: MapConfig = field(default_factory=MapConfig)
 
 
 API: web.AppKey[ApiContext] = web.AppKey("api", ApiContext)

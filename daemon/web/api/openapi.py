@@ -72,8 +72,19 @@ SCHEMAS: dict[str, Any] = {
             "drill": {"type": "boolean"},
             "deadlines": {
                 "type": "array",
-                "items": _obj(["name", "due_at"], {"name": {"type": "string"}, "due_at": {"type": "number"}}),
+                "description": "Soonest first: the open page's acknowledgement (then escalation) and each report owed.",
+                "items": _obj(
+                    ["kind", "name", "due_at"],
+                    {
+                        "kind": {"enum": ["acknowledge", "report"]},
+                        "name": {"type": "string"},
+                        "due_at": {"type": "number"},
+                        "done_at": NUM,
+                    },
+                ),
             },
+            "zones": {"type": "array", "items": {"type": "string"}},
+            "kinds": {"type": "array", "items": {"type": "string"}},
         },
     ),
     "TimelineEntry": _obj(
@@ -218,15 +229,22 @@ TEXT = {"text": {"type": "string", "maxLength": 2000}}
 ALARM = [_path_param("alarm_id")]
 INCIDENT = [_path_param("incident_id")]
 LIMIT = {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}
+DRILL_RUN = {
+    "name": "drill_run",
+    "in": "query",
+    "description": "Show this drill run's rows only; without it, live rows only (live and drill never mix).",
+    "schema": {"type": "integer"},
+}
 
 
 def openapi_document() -> dict[str, Any]:
     """The whole description."""
     paths: dict[str, Any] = {
         "/api/alarms": _read(
-            "Active alarms first, then recent ones",
+            "Active alarms first, then recent ones; `state=needs_action`: every alarm a person must act on, "
+            "by priority then newest, with `actions`, `unit`, `device_name`, `zone_name` and `reraised_at`",
             _obj(["alarms"], {"alarms": {"type": "array", "items": _ref("Alarm")}}),
-            [{"name": "state", "in": "query", "schema": {"enum": ["all", "active"]}}, LIMIT],
+            [{"name": "state", "in": "query", "schema": {"enum": ["all", "active", "needs_action"]}}, LIMIT, DRILL_RUN],
         ),
         "/api/alarms/{alarm_id}": _read(
             "One alarm with its history",
@@ -238,7 +256,7 @@ def openapi_document() -> dict[str, Any]:
         "/api/incidents": _read(
             "Incidents, open first",
             _obj(["incidents"], {"incidents": {"type": "array", "items": _ref("Incident")}}),
-            [{"name": "state", "in": "query", "schema": {"enum": ["all", "open"]}}, LIMIT],
+            [{"name": "state", "in": "query", "schema": {"enum": ["all", "open"]}}, LIMIT, DRILL_RUN],
         ),
         "/api/incidents/{incident_id}": _read(
             "One incident with timeline, checklist and alarms",
@@ -258,14 +276,49 @@ def openapi_document() -> dict[str, Any]:
             _obj(["notifications"], {"notifications": {"type": "array", "items": _ref("Notification")}}),
             [{"name": "state", "in": "query", "schema": {"enum": ["all", "unacknowledged"]}}, LIMIT],
         ),
-        "/api/site": _read("Site map: sensors, positions, states, running drill", _ref("Site")),
+        "/api/site": _read("Site map: sensors, positions, states, running drill", _ref("Site"), [DRILL_RUN]),
         "/api/me": _read(
-            "The token's user", _obj(["name", "role"], {"name": {"type": "string"}, "role": {"type": "string"}})
+            "The token's user and what the role may do",
+            _obj(
+                ["name", "role", "may"],
+                {"name": {"type": "string"}, "role": {"type": "string"}, "may": {"type": "object"}},
+            ),
+        ),
+        "/api/map": _read(
+            "Map centre, zoom, tile sources and the site's offline GeoJSON layers",
+            _obj(
+                ["center", "zoom", "tiles", "layers"],
+                {"zoom": {"type": "integer"}, "tiles": {"type": "array"}, "layers": {"type": "object"}},
+            ),
+        ),
+        "/api/duty": _read(
+            "Who is on duty now in each role, and how to reach them",
+            _obj(["roles"], {"roles": {"type": "array", "items": _obj(["role", "role_name", "people"], {})}}),
+        ),
+        "/api/drill-runs": _read(
+            "Drill runs written into this database, newest first",
+            _obj(["drill_runs"], {"drill_runs": {"type": "array", "items": _obj(["id", "source", "status"], {})}}),
+        ),
+        "/api/sensors/{sensor_id}/history": _read(
+            "A sensor's readings of the last hours (thinned to at most 1,500 points) and its open alarms",
+            _obj(
+                ["sensor", "unit", "times", "values", "alarms"],
+                {
+                    "times": {"type": "array", "items": {"type": "number"}},
+                    "values": {"type": "array", "items": {"type": "number"}},
+                    "alarms": {"type": "array", "items": _ref("Alarm")},
+                },
+            ),
+            [
+                _path_param("sensor_id", "string"),
+                {"name": "hours", "in": "query", "schema": {"type": "number", "exclusiveMinimum": 0, "maximum": 168}},
+                DRILL_RUN,
+            ],
         ),
         "/api/events": {
             "get": {
-                "summary": "Live events (Server-Sent Events); `?token=` authenticates an EventSource",
-                "parameters": [{"name": "token", "in": "query", "schema": {"type": "string"}}],
+                "summary": "Live events (Server-Sent Events); the token goes in the Authorization header, not the URL",
+                "security": [{"bearer": []}],
                 "responses": {"200": {"description": "text/event-stream", "content": {"text/event-stream": {}}}},
             }
         },

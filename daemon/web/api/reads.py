@@ -23,8 +23,12 @@ from daemon.store.schema import (
     notifications,
     sensor_service,
 )
+from daemon.web import incident_view
+from daemon.web.alarm_board import NEEDED_ACTIONS
 from daemon.web.api.errors import NotFound
-from detectors.kinds import CANONICAL_UNIT
+from daemon.web.drill_scope import DrillScope
+from daemon.web.sensor_names import sensor_labels
+from daemon.web.units import display_unit
 from rules.model import Priority
 from rules.sensor_table import SensorTable
 
@@ -39,12 +43,7 @@ def _json(text: str | None) -> Any:
         return {"raw": text}
 
 
-def incident_row(row: dict[str, Any]) -> dict[str, Any]:
-    """An incident row with its JSON detail parsed and its reporting deadlines lifted out."""
-    row = dict(row)
-    row["detail"] = _json(row.get("detail"))
-    row["deadlines"] = row["detail"].get("deadlines", []) if isinstance(row["detail"], dict) else []
-    return row
+incident_row = incident_view.incident_row
 
 
 async def alarm_detail(engine: AsyncEngine, alarm_id: int) -> dict[str, Any]:
@@ -61,9 +60,11 @@ async def alarm_detail(engine: AsyncEngine, alarm_id: int) -> dict[str, Any]:
         return {"alarm": {**row, "active": row["cleared_at"] is None}, "events": [dict(e) for e in events]}
 
 
-async def list_incidents(engine: AsyncEngine, *, open_only: bool, limit: int) -> list[dict[str, Any]]:
-    """Open incidents first (newest first), then closed ones."""
-    query = select(incidents)
+async def list_incidents(
+    engine: AsyncEngine, *, open_only: bool, limit: int, scope: DrillScope | None = None
+) -> list[dict[str, Any]]:
+    """Open incidents first (newest first), then closed ones; live ones only unless ``scope`` names a drill run."""
+    query = select(incidents).where((scope or DrillScope()).where(incidents))
     if open_only:
         query = query.where(incidents.c.state != "closed")
     query = query.order_by((incidents.c.state == "closed").asc(), incidents.c.opened_at.desc()).limit(limit)
@@ -98,7 +99,8 @@ async def incident_detail(engine: AsyncEngine, incident_id: int) -> dict[str, An
         ).mappings()
         return {
             "incident": incident_row(dict(row)),
-            "timeline": [{**e, "detail": _json(e["detail"])} for e in timeline],
+            # newest first: the escalation that just happened is at the top, not under an hour of alarm lines
+            "timeline": [{**e, "detail": _json(e["detail"])} for e in reversed(list(timeline))],
             "checklist": [dict(c) for c in checklist],
             "alarms": [{**a, "active": a["cleared_at"] is None} for a in linked],
         }
@@ -115,12 +117,22 @@ async def list_notifications(engine: AsyncEngine, *, unacknowledged_only: bool, 
         return [dict(r) for r in (await connection.execute(query)).mappings()]
 
 
-async def site_view(engine: AsyncEngine, table: SensorTable, latest: LatestValues | None, now: float) -> dict[str, Any]:
-    """The site with every sensor's position, latest value and state, and the drill running at ``now``."""
+async def site_view(
+    engine: AsyncEngine, table: SensorTable, latest: LatestValues | None, now: float, scope: DrillScope | None = None
+) -> dict[str, Any]:
+    """The site with every sensor's position, latest value and state, and the drill running at ``now``.
+
+    A sensor's alarm state comes from live alarms only (or from one drill run's, with ``scope``): a drill replayed
+    into the live database never paints a live sensor red. Every alarm that needs an action counts, latched and
+    returned-unacknowledged ones included.
+    """
+    scope = scope or DrillScope()
     async with engine.connect() as connection:
         active = (
             await connection.execute(
-                select(alarms.c.sensor_id, alarms.c.priority, alarms.c.state).where(alarms.c.cleared_at.is_(None))
+                select(alarms.c.sensor_id, alarms.c.priority, alarms.c.state).where(
+                    alarms.c.state.in_(list(NEEDED_ACTIONS)), scope.where(alarms)
+                )
             )
         ).all()
         service = {r.sensor_id: r for r in (await connection.execute(select(sensor_service))).all() if r.out_of_service}
@@ -131,8 +143,10 @@ async def site_view(engine: AsyncEngine, table: SensorTable, latest: LatestValue
         current = worst.get(sensor_id)
         if current is None or PRIORITY_ORDER.get(priority, 9) < PRIORITY_ORDER.get(current[0], 9):
             worst[sensor_id] = (priority, state)
-    values, times = latest() if latest is not None else (None, None)
+    # The live values belong to the live picture only: a drill view shows the drill's alarms, not today's readings.
+    values, times = latest() if latest is not None and scope.live else (None, None)
     site = table.site
+    labels = sensor_labels(table)
     sensors = []
     for number, spec in enumerate(table.sensors):
         device = table.devices[int(table.device_of[number])]
@@ -153,8 +167,12 @@ async def site_view(engine: AsyncEngine, table: SensorTable, latest: LatestValue
                 "id": spec.id,
                 "device": device.id,
                 "kind": spec.kind.value,
-                "unit": CANONICAL_UNIT[spec.kind],
+                "unit": display_unit(spec.kind.value),
+                "device_name": labels[spec.id].device_name,
+                "device_type": device.type.value,
+                "substance": spec.substance,
                 "zone": device.zone,
+                "zone_name": labels[spec.id].zone_name,
                 "lat": device.position.lat,
                 "lon": device.position.lon,
                 "value": value,
@@ -167,6 +185,8 @@ async def site_view(engine: AsyncEngine, table: SensorTable, latest: LatestValue
         "site": site.site,
         "name": site.name,
         "center": {"lat": site.center.lat, "lon": site.center.lon},
+        "zoom": site.zoom,
+        "drill_run": scope.run_id,
         "zones": [{"id": z.id, "name": z.name, "type": z.type.value} for z in site.zones],
         "drill": None if drill is None else {"id": drill.id, "source": drill.source},
         "sensors": sensors,

@@ -12,11 +12,13 @@ from typing import Any
 from aiohttp import web
 
 from daemon.store import queries
+from daemon.web import alarm_board
 from daemon.web.api import reads
 from daemon.web.api.auth import User, authenticate, require
 from daemon.web.api.context import API, ENGINE, ApiContext
 from daemon.web.api.errors import ApiError, InvalidRequest, Unauthorized
 from daemon.web.api.openapi import openapi_document
+from daemon.web.drill_scope import parse_drill_scope
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -116,8 +118,15 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def get_alarms(request: web.Request) -> web.Response:
-    """Active alarms, then recent ones: ``?state=active`` for active only, ``?limit=N`` (1-1000)."""
+    """Active alarms, then recent ones: ``?state=active`` for active only, ``?limit=N`` (1-1000).
+
+    ``?state=needs_action``: the alarm board, every alarm a person must act on (live, or ``?drill_run=N``).
+    """
     await may_read(request)
+    if request.query.get("state") == "needs_action":
+        scope = parse_drill_scope(request.query.get("drill_run"))
+        board = await alarm_board.needs_action(request.app[ENGINE], request.app[API].table, scope)
+        return web.json_response({"alarms": board})
     rows = await queries.list_alarms(request.app[ENGINE], active_only=_only(request, "active"), limit=_limit(request))
     for row in rows:
         row["active"] = row["cleared_at"] is None
@@ -133,7 +142,12 @@ async def get_alarm(request: web.Request) -> web.Response:
 async def get_incidents(request: web.Request) -> web.Response:
     """Incidents, open first; ``?state=open`` for open only."""
     await may_read(request)
-    rows = await reads.list_incidents(request.app[ENGINE], open_only=_only(request, "open"), limit=_limit(request))
+    rows = await reads.list_incidents(
+        request.app[ENGINE],
+        open_only=_only(request, "open"),
+        limit=_limit(request),
+        scope=parse_drill_scope(request.query.get("drill_run")),
+    )
     return web.json_response({"incidents": rows})
 
 
@@ -156,8 +170,9 @@ async def get_site(request: web.Request) -> web.Response:
     """The site map: sensors with positions and current state, and the running drill if any."""
     await may_read(request)
     context = request.app[API]
+    scope = parse_drill_scope(request.query.get("drill_run"))
     return web.json_response(
-        await reads.site_view(request.app[ENGINE], context.table, context.latest, context.clock.now())
+        await reads.site_view(request.app[ENGINE], context.table, context.latest, context.clock.now(), scope)
     )
 
 
@@ -173,8 +188,12 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 
 async def get_events(request: web.Request) -> web.StreamResponse:
-    """Server-Sent Events: every bus event as ``event: <type>`` with JSON data; ``?token=`` for EventSource."""
-    await may_read(request, request.query.get("token"))
+    """Server-Sent Events: every bus event as ``event: <type>`` with JSON data.
+
+    The token travels in the Authorization header (the console reads the stream with fetch), never in the URL,
+    where proxies and access logs would keep it.
+    """
+    await may_read(request)
     context = request.app[API]
     subscription = context.bus.subscribe()
     response = web.StreamResponse(
@@ -333,9 +352,11 @@ async def close_incident(request: web.Request) -> web.Response:
 
 def add_api_routes(app: web.Application) -> None:
     """Register every API route on ``app`` (which must hold ENGINE and API)."""
+    from daemon.web import console_routes  # noqa: PLC0415  # it imports this module's helpers
+
     router = app.router
     router.add_get("/api/openapi.json", get_openapi)
-    router.add_get("/api/me", get_me)
+    router.add_get("/api/me", console_routes.get_me)
     router.add_get("/api/events", get_events)
     router.add_get("/api/site", get_site)
     router.add_get("/api/alarms", get_alarms)
@@ -352,3 +373,4 @@ def add_api_routes(app: web.Application) -> None:
     router.add_post("/api/incidents/{incident_id}/checklist/{item_id}/done", tick_checklist_item)
     router.add_post("/api/incidents/{incident_id}/confirm-level", confirm_level)
     router.add_post("/api/incidents/{incident_id}/close", close_incident)
+    console_routes.add_console_routes(app)
