@@ -21,11 +21,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("daemon.commands.drills", "generate a recording from a scenario (or publish it live)"),
     "replay": ("daemon.commands.drills", "replay a recording through the service as a drill"),
     "user": ("daemon.commands.user", "manage API users and tokens"),
+    "rules": ("daemon.commands.rules", "show the rules in force, templates rendered"),
 }
 # Libraries that log every step at INFO: a terminal user wants the command's own output.
 QUIET_LOGGERS = ("transitions", "amqtt", "alembic")
 # Short commands a person runs at a terminal: only warnings and errors besides their own output.
-TERMINAL_COMMANDS = frozenset({"user", "check-config"})
+TERMINAL_COMMANDS = frozenset({"user", "check-config", "rules"})
 
 
 def _chosen(argv: list[str]) -> str | None:

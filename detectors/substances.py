@@ -30,6 +30,8 @@ class Substance:
     idlh: float
     occupational_limit_mg_m3: float  # GBZ 2.1 MAC, or PC-STEL where no MAC exists
     twa_limit_mg_m3: float | None = None  # GBZ 2.1 PC-TWA where one exists
+    name_en: str = ""  # how alarm messages name the gas (rules/defaults/gas.yaml renders one rule set per gas)
+    name_zh: str = ""
 
     @property
     def aegl1_60min(self) -> float | None:
@@ -76,6 +78,8 @@ SUBSTANCES: dict[str, Substance] = {
         (1.0, 3.0, 20.0),
         10.0,
         1.0,
+        name_en="chlorine",
+        name_zh="氯气",
     ),
     # Hydrogen fluoride: NRC AEGL Vol. 4 (2004). n = 2 (TSD, from rat and mouse lethality).
     "HF": Substance(
@@ -88,6 +92,8 @@ SUBSTANCES: dict[str, Substance] = {
         (2.0, 20.0, 50.0),
         30.0,
         2.0,
+        name_en="hydrogen fluoride",
+        name_zh="氟化氢",
     ),
     # Ammonia: NRC AEGL Vol. 6 (2008). n = 2 (TSD, ten Berge from rat and mouse lethality).
     "NH3": Substance(
@@ -101,6 +107,8 @@ SUBSTANCES: dict[str, Substance] = {
         300.0,
         30.0,
         20.0,
+        name_en="ammonia",
+        name_zh="氨",
     ),
     # Hydrogen sulfide: NRC AEGL Vol. 9 (2010). n = 4.4 (TSD, ten Berge from rat lethality).
     "H2S": Substance(
@@ -113,6 +121,8 @@ SUBSTANCES: dict[str, Substance] = {
         (0.1, 30.0, 100.0),
         100.0,
         10.0,
+        name_en="hydrogen sulfide",
+        name_zh="硫化氢",
     ),
     # Phosgene: NRC AEGL Vol. 1 (2000). AEGL-1 not recommended; n = 1 (TSD: Haber's law holds for phosgene).
     "COCl2": Substance(
@@ -125,6 +135,8 @@ SUBSTANCES: dict[str, Substance] = {
         (None, 0.5, 1.5),
         2.0,
         0.5,
+        name_en="phosgene",
+        name_zh="光气",
     ),
     # Hydrogen chloride: NRC AEGL Vol. 4 (2004). AEGL-1 1.8 at every duration; n = 1 (TSD, ten Berge).
     "HCl": Substance(
@@ -137,5 +149,7 @@ SUBSTANCES: dict[str, Substance] = {
         (3.0, 20.0, 150.0),
         50.0,
         7.5,
+        name_en="hydrogen chloride",
+        name_zh="氯化氢",
     ),
 }

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from plans.model import Plan
 from plans.roster import Roster
+from rules.loading import load_rule_document
 from rules.model import RuleFile
 from rules.site import Site
 from rules.yaml_source import ConfigFileError, ConfigIssue, YamlDocument, load_yaml, parse_model
@@ -19,7 +20,7 @@ M = TypeVar("M", bound=BaseModel)
 
 def _parse(path: str | Path, model: type[M], issues: list[ConfigIssue]) -> tuple[YamlDocument, M] | None:
     try:
-        doc = load_yaml(path)
+        doc = load_rule_document(path) if model is RuleFile else load_yaml(path)
         return doc, parse_model(doc, model)
     except ConfigFileError as exc:
         issues.extend(exc.issues)

@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from rules.model import Rule, RuleFile
-from rules.yaml_source import ConfigFileError, ConfigIssue, load_yaml, parse_model
+from rules.templates import expand_templates
+from rules.yaml_source import ConfigFileError, ConfigIssue, YamlDocument, load_yaml, parse_model
 
 DEFAULTS_DIR = Path(__file__).parent / "defaults"
 
@@ -16,6 +17,11 @@ def default_rule_paths() -> list[Path]:
     return sorted(DEFAULTS_DIR.glob("*.yaml"))
 
 
+def load_rule_document(path: str | Path) -> YamlDocument:
+    """A rule file as YAML with lines, its ``per_substance`` templates rendered (``rules.templates``)."""
+    return expand_templates(load_yaml(path))
+
+
 def load_rules(paths: Iterable[str | Path]) -> list[Rule]:
     """Load and validate rule files; rule ids must be unique across files. Raise ``ConfigFileError``."""
     rules: list[Rule] = []
@@ -23,7 +29,7 @@ def load_rules(paths: Iterable[str | Path]) -> list[Rule]:
     where: dict[str, str] = {}
     for path in paths:
         try:
-            doc = load_yaml(path)
+            doc = load_rule_document(path)
             loaded = parse_model(doc, RuleFile)
         except ConfigFileError as exc:
             issues.extend(exc.issues)

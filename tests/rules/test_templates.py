@@ -1,0 +1,100 @@
+"""Per-substance rule templates: one rule written once, rendered for every gas and every published AEGL duration."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from detectors.substances import AEGL_DURATIONS_MIN, SUBSTANCES
+from rules import templates
+from rules.loading import DEFAULTS_DIR, load_rules
+from rules.templates import window_name
+from rules.yaml_source import ConfigFileError
+
+
+def _expected_ids(formula: str) -> set[str]:
+    substance = SUBSTANCES[formula]
+    gas = formula.lower()
+    ids = {f"{gas}-level1", f"{gas}-level2", f"{gas}-idlh"}
+    for level in (1, 2, 3):
+        values = substance.aegl(level)
+        if values is None:
+            continue
+        ids |= {f"{gas}-aegl{level}-{window_name(m)}" for m, v in zip(AEGL_DURATIONS_MIN, values, strict=True) if v}
+    return ids
+
+
+def test_shipped_gas_rules_cover_every_substance_and_published_duration() -> None:
+    rules = {rule.id: rule for rule in load_rules([DEFAULTS_DIR / "gas.yaml"])}
+    for formula in SUBSTANCES:
+        gas = formula.lower()
+        assert {i for i in rules if i.startswith(f"{gas}-")} == _expected_ids(formula), formula
+        assert rules[f"{gas}-idlh"].condition.params is not None
+        assert rules[f"{gas}-idlh"].condition.params.above == SUBSTANCES[formula].idlh
+        assert rules[f"{gas}-level1"].selector.substance == [formula]
+        assert SUBSTANCES[formula].name_zh in rules[f"{gas}-level1"].message.zh
+    assert "cocl2-aegl1-60min" not in rules  # phosgene AEGL-1 is "not recommended": no rule, no false comfort
+    assert rules["cl2-aegl1-10min"].condition.name == "gas.aegl1_10min"
+    assert rules["nh3-aegl3-8h"].latching
+    assert "{sensor}" in rules["hf-aegl2-30min"].message.en  # the engine's own placeholders survive rendering
+
+
+def test_a_gas_added_to_the_table_gets_its_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Adding a substance is one entry in detectors/substances.py: the rules follow."""
+    sulfur_dioxide = replace(SUBSTANCES["Cl2"], formula="SO2", name_en="sulfur dioxide", name_zh="二氧化硫", idlh=100.0)
+    monkeypatch.setitem(SUBSTANCES, "SO2", sulfur_dioxide)
+    rules = {rule.id: rule for rule in load_rules([DEFAULTS_DIR / "gas.yaml"])}
+    assert {i for i in rules if i.startswith("so2-")} == _expected_ids("SO2")
+    assert rules["so2-idlh"].message.en.endswith("above IDLH (100.0 ppm)")
+
+
+def test_template_errors_point_at_the_template(tmp_path: Path) -> None:
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text(
+        "per_substance:\n  - id: '${id}-x'\n    selector: {kind: [gas]}\n    condition: {name: gas.level1}\n"
+        "    priority: medium\n    classification: hazard\n    message: {zh: '${nam_zh}', en: x}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigFileError, match=r"unknown placeholder \$\{nam_zh\}"):
+        load_rules([unknown])
+    invalid = tmp_path / "invalid.yaml"
+    invalid.write_text(
+        "per_substance:\n  - id: '${id}-x'\n    selector: {kind: [gas]}\n    condition: {name: gas.level1}\n"
+        "    priority: loudest\n    classification: hazard\n    message: {zh: x, en: x}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigFileError) as caught:
+        load_rules([invalid])
+    assert {(issue.line, issue.field.split(".")[-1]) for issue in caught.value.issues} == {(5, "priority")}
+    bad_each = tmp_path / "each.yaml"
+    bad_each.write_text("per_substance:\n  - for_each: aegl4\n    id: x\n", encoding="utf-8")
+    with pytest.raises(ConfigFileError, match="for_each must be one of"):
+        load_rules([bad_each])
+
+
+def test_a_whole_placeholder_keeps_its_type() -> None:
+    fields = {"idlh": 10.0, "id": "cl2"}
+    assert templates.render({"above": "${idlh}", "id": "${id}-x", "n": 3}, fields) == {
+        "above": 10.0,
+        "id": "cl2-x",
+        "n": 3,
+    }
+
+
+def test_rules_show_prints_the_rendered_rules() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "daemon.cli", "rules", "show", "--id", "h2s-aegl1-*"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    shown = yaml.safe_load(result.stdout)["rules"]
+    assert {rule["id"] for rule in shown} == {i for i in _expected_ids("H2S") if i.startswith("h2s-aegl1-")}
+    assert all(rule["condition"]["name"].startswith("gas.aegl1_") for rule in shown)
