@@ -16,6 +16,10 @@ FLAG_JUMP = np.uint16(1 << 4)  # an impossible jump from the previous reading
 FLAG_CLOCK_SKEW = np.uint16(1 << 5)  # device time far from receive time
 FLAG_OUT_OF_SERVICE = np.uint16(1 << 6)  # the sensor is in maintenance / out of service
 FLAG_FLATLINE = np.uint16(1 << 7)  # pinned at zero or at full scale
+# Instrument states that data loggers report per value (HJ 212-2017 data flags C and S): the value is not a
+# measurement of the air, so it is never judged as a hazard or as safe, and it is not valid data.
+FLAG_CALIBRATION = np.uint16(1 << 8)  # the analyser is calibrating (zero/span check)
+FLAG_MANUAL = np.uint16(1 << 9)  # the value was entered by hand
 
 # Readings with any of these bits are not trusted for hazard decisions.
 INVALID_MASK = np.uint16(
@@ -26,6 +30,8 @@ INVALID_MASK = np.uint16(
     | FLAG_JUMP
     | FLAG_OUT_OF_SERVICE
     | FLAG_FLATLINE
+    | FLAG_CALIBRATION
+    | FLAG_MANUAL
 )
 
 FLAG_NAMES: dict[int, str] = {
@@ -37,6 +43,8 @@ FLAG_NAMES: dict[int, str] = {
     int(FLAG_CLOCK_SKEW): "clock_skew",
     int(FLAG_OUT_OF_SERVICE): "out_of_service",
     int(FLAG_FLATLINE): "flatline",
+    int(FLAG_CALIBRATION): "calibration",
+    int(FLAG_MANUAL): "manual",
 }
 
 

@@ -5,17 +5,13 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from detectors.kinds import Kind
 from detectors.substances import SUBSTANCES
 from detectors.units import UnknownUnitError, accepted_units, conversion
-
-
-class StrictModel(BaseModel):
-    """Base for every config model: unknown keys are errors, models are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from rules.site_protocols import Hj212Link, ModbusLink
+from rules.strict_model import StrictModel
 
 
 class Position(StrictModel):
@@ -122,6 +118,28 @@ class DeviceSpec(StrictModel):
     report_interval_s: float = Field(60.0, gt=0, description="Nominal seconds between reports.")
     source: SealedSource | None = Field(None, description="For source monitors: the watched source.")
     sensors: list[SensorSpec] = Field(min_length=1)
+    hj212: Hj212Link | None = Field(None, description="The device is a data logger sending HJ 212-2017 over TCP.")
+    modbus: ModbusLink | None = Field(None, description="The device is a controller polled over Modbus TCP.")
+
+    @model_validator(mode="after")
+    def _protocol_names(self) -> Self:
+        names = {sensor.name for sensor in self.sensors}
+        if self.hj212 is not None:
+            for code, name in self.hj212.codes.items():
+                if name not in names:
+                    raise ValueError(f"hj212 code {code!r} maps to {name!r}, which is not a sensor name of this device")
+        if self.modbus is not None:
+            for value in self.modbus.values:
+                if value.sensor not in names:
+                    raise ValueError(
+                        f"modbus value at {value.address} feeds {value.sensor!r}: not a sensor of this device"
+                    )
+            for status in self.modbus.status:
+                if status.sensor is not None and status.sensor not in names:
+                    raise ValueError(f"modbus status at {status.address} names unknown sensor {status.sensor!r}")
+        if self.hj212 is not None and self.modbus is not None:
+            raise ValueError("a device speaks either hj212 or modbus, not both")
+        return self
 
 
 class ZoneType(StrEnum):
@@ -158,10 +176,15 @@ class Site(StrictModel):
             raise ValueError("zone ids must be unique")
         device_ids: set[str] = set()
         sensor_ids: set[str] = set()
+        mns: set[str] = set()
         for device in self.devices:
             if device.id in device_ids:
                 raise ValueError(f"duplicate device id {device.id!r}")
             device_ids.add(device.id)
+            if device.hj212 is not None:
+                if device.hj212.mn in mns:
+                    raise ValueError(f"two devices have hj212 MN {device.hj212.mn!r}")
+                mns.add(device.hj212.mn)
             if device.zone not in zone_ids:
                 raise ValueError(f"device {device.id!r} refers to unknown zone {device.zone!r}")
             names: set[str] = set()
