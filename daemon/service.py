@@ -26,6 +26,7 @@ from daemon.embedded_broker import EmbeddedBroker, free_port, port_is_free
 from daemon.errors import ConfigError, HazwatchError
 from daemon.events import EventBus
 from daemon.http_app import create_app
+from daemon.ingest.field_protocols import FieldProtocols, start_field_protocols
 from daemon.metric_adapters import AlarmBookMetrics, IncidentEngineMetrics
 from daemon.metric_sources import MetricSources
 from daemon.metrics import Metrics
@@ -86,6 +87,7 @@ class Service:
         self.bus = EventBus()
         self.notifier: DeliveryWorker | None = None
         self._channels: ChannelSet | None = None
+        self.field_protocols = FieldProtocols()
 
     async def start(self) -> None:
         """Open the database, start the broker if embedded, connect, serve HTTP."""
@@ -122,6 +124,7 @@ class Service:
         self._tasks.append(asyncio.create_task(self.ingest.run(), name="mqtt-ingest"))
         self._tasks.append(asyncio.create_task(self._flush_timer(), name="batch-flush"))
         self._tasks.append(asyncio.create_task(self._alarm_timer(), name="alarm-timers"))
+        self.field_protocols = await start_field_protocols(config, self.table, self.intake, self.metrics, self.clock)
         await self._start_http()
         if self.demo:
             feed = DemoFeed(self.site, self.target, config.mqtt.topic_prefix, self.clock)
@@ -281,6 +284,7 @@ class Service:
 
     async def drain(self) -> None:
         """Process the partial batch and commit every queued write (tests and benchmarks)."""
+        self.field_protocols.flush()
         await self.intake.settle()
         await self.writer.flush()
 
@@ -292,6 +296,7 @@ class Service:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.field_protocols.stop()
         if hasattr(self, "intake"):
             await self.intake.settle()
             self.intake.close()

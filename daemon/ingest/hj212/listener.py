@@ -65,7 +65,7 @@ class Hj212Listener:
         self._pending = BatchBuilder()
         self._flush_handle: asyncio.TimerHandle | None = None
         self._recent: dict[str, OrderedDict[tuple[str | None, int | None], None]] = {}
-        self._connections: set[asyncio.Task[None]] = set()
+        self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self.port: int | None = None
 
     async def start(self) -> None:
@@ -81,11 +81,12 @@ class Hj212Listener:
         """Stop accepting, close every connection, hand the last readings to the intake."""
         if self._server is not None:
             self._server.close()
-        for task in list(self._connections):
-            task.cancel()
-        for task in list(self._connections):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # Closing the sockets ends each connection's read, so its task finishes on its own (cancelling a
+        # stream server's connection task makes asyncio log it as an error).
+        for writer in list(self._connections.values()):
+            writer.transport.abort()
+        if self._connections:
+            await asyncio.wait(list(self._connections), timeout=5.0)
         if self._server is not None:
             await self._server.wait_closed()
         self.flush()
@@ -108,7 +109,7 @@ class Hj212Listener:
             writer.close()
             return
         if task is not None:
-            self._connections.add(task)
+            self._connections[task] = writer
         self._metrics.connections_accepted.inc()
         self._metrics.connections.inc()
         framer = Framer(self._config.max_data_bytes)
@@ -140,7 +141,7 @@ class Hj212Listener:
                 self._quarantine(source, leftover.problem.value, leftover.detail, leftover.raw, self._clock.now())
             self._metrics.connections.dec()
             if task is not None:
-                self._connections.discard(task)
+                self._connections.pop(task, None)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
