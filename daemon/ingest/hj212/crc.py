@@ -13,8 +13,7 @@ START = 0xFFFF
 
 
 def _table() -> tuple[int, ...]:
-    # The eight shift-and-XOR steps depend only on the register's low byte after the XOR, so they are
-    # precomputed for all 256 values (same result as the standard's bit loop, about 8x faster in Python).
+    # The eight shift-and-XOR steps of the standard applied to each 8-bit value.
     table = []
     for low in range(256):
         register = low
@@ -29,13 +28,13 @@ _TABLE = _table()
 
 def crc16(data: bytes) -> int:
     """CRC of an HJ 212-2017 data segment (HJ 212-2017 Annex A, ``CRC16_Checkout``)."""
+    # The standard's first step, ``(crc >> 8) ^ byte``, leaves only 8 bits in the register, so its eight
+    # shift-and-XOR steps that follow are exactly one table entry: the next register is
+    # ``TABLE[(crc >> 8) ^ byte]``. Same result as the bit loop (``crc16_bitwise``), several times faster.
     register = START
     table = _TABLE
     for byte in data:
-        register = (register >> 8) ^ byte
-        # The standard's loop shifts the whole register 8 times; the high byte (the part that is not the
-        # low byte) only moves right by 8 bits, XORed with the table entry of the low byte.
-        register = (register >> 8) ^ table[register & 0xFF]
+        register = table[(register >> 8) ^ byte]
     return register
 
 
