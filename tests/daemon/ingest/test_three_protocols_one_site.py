@@ -3,6 +3,8 @@ incidents and metrics, and bad HJ 212 frames are quarantined."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import time
 from typing import Any
 
@@ -97,6 +99,12 @@ async def test_hj212_modbus_and_mqtt_reach_the_same_alarms_incidents_and_metrics
                     line.startswith("hazwatch_sensor_value{") and f'sensor="{sensor}"' in line
                     for line in exposition.splitlines()
                 ), sensor
+            promtool = shutil.which("promtool")
+            assert promtool, "promtool missing: install the Debian package prometheus (.ci/run does)"
+            command = [promtool, "check", "metrics"]
+            checked = subprocess.run(command, input=exposition, capture_output=True, text=True, check=False)
+            assert checked.returncode == 0, checked.stdout + checked.stderr
+            assert 'hazwatch_modbus_polls_total{outcome="ok"}' in exposition
             assert 'hazwatch_quarantined_messages_total{reason="hj212_crc_mismatch"} 1.0' in exposition
             assert 'hazwatch_hj212_frames_total{outcome="accepted"} 3.0' in exposition
             await service.drain()
