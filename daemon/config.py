@@ -106,7 +106,6 @@ class Hj212Config(Section):
     enabled: bool = Field(False, description="Listen for data loggers.")
     host: str = Field("127.0.0.1", description="Listen address (0.0.0.0 for loggers on other hosts).")
     port: int = Field(9212, ge=0, le=65535, description="Listen port (0 picks a free one).")
-    timezone: str = Field("Asia/Shanghai", description="Time zone of the loggers' DataTime (local time).")
     max_data_bytes: int = Field(
         1024, ge=64, le=9999, description="Longest data segment accepted (HJ 212-2017 6.3.1 allows 1024)."
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Annotated, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, model_validator
 
@@ -166,11 +167,19 @@ class Site(StrictModel):
     site: str = Field(description="Site id, the second MQTT topic level.", pattern=r"^[A-Za-z0-9_.-]+$")
     name: str = Field(description="Human-readable site name.")
     center: Position
+    timezone: str = Field(
+        "Asia/Shanghai",
+        description="IANA time zone of the site: the local time HJ 212 loggers send, and the days of data review.",
+    )
     zones: list[ZoneSpec] = Field(min_length=1)
     devices: list[DeviceSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _references(self) -> Self:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {self.timezone!r}") from exc
         zone_ids = [z.id for z in self.zones]
         if len(set(zone_ids)) != len(zone_ids):
             raise ValueError("zone ids must be unique")

@@ -45,7 +45,7 @@ async def start_field_protocols(
     running = FieldProtocols()
     if config.hj212.enabled:
         ingest = config.ingest
-        decoder = Hj212Decoder(table, config.hj212.timezone, ingest.max_future_skew_s, ingest.max_past_age_s)
+        decoder = Hj212Decoder(table, table.site.timezone, ingest.max_future_skew_s, ingest.max_past_age_s)
         running.hj212 = Hj212Listener(config.hj212, decoder, intake, Hj212Metrics(metrics.registry, metrics), clock)
         await running.hj212.start()
     elif any(device.hj212 is not None for device in table.devices):

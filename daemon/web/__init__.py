@@ -1,0 +1,1 @@
+"""HTTP: the API, the duty console, the event stream."""
