@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 from daemon.api.auth import ROLES, add_user, list_users, revoke_user
-from daemon.review.workflow import REVIEW_ROLES
 from daemon.api.errors import ApiError
 from daemon.clock import WallClock
 from daemon.config import load_config
 from daemon.errors import HazwatchError
+from daemon.review.workflow import REVIEW_ROLES
 from daemon.store.engine import create_engine, migrate
 
 
