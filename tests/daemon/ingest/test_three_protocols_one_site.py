@@ -1,16 +1,19 @@
 """Done when: an HJ 212 logger, a Modbus controller and an MQTT device of one site reach the same alarms,
-incidents and metrics, and bad HJ 212 frames are quarantined."""
+incidents and metrics, bad HJ 212 frames are quarantined, and a reviewer's invalidation changes the day's ratios."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 import time
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from sqlalchemy import select
 
+from daemon.api.auth import add_user
 from daemon.store.schema import quarantine
 from rules.site import Site
 from tests.conftest import free_port, running_service, service_config
@@ -68,6 +71,9 @@ async def test_hj212_modbus_and_mqtt_reach_the_same_alarms_incidents_and_metrics
         async with running_service(config, site) as service:
             base = f"http://127.0.0.1:{service.http_port}"
             t0 = time.time() - 30
+            local = datetime.fromtimestamp(t0, ZoneInfo(site.timezone))
+            if local.hour == 0 and local.minute < 2:  # keep the three readings in one local day (for the review)
+                t0 -= 180
             logger = await LoggerClient.connect(service)
             for i, t in enumerate((t0, t0 + 11, t0 + 22)):
                 await logger.send(realtime_packet(t, {"a21024": (CL2_OVER, "N")}, qn=f"2026010100000000{i}"))
@@ -112,5 +118,26 @@ async def test_hj212_modbus_and_mqtt_reach_the_same_alarms_incidents_and_metrics
                 rows = (await connection.execute(select(quarantine.c.reason, quarantine.c.payload))).all()
             assert [(r.reason, r.payload) for r in rows] == [("hj212_crc_mismatch", bad[:-6] + b"FFFF\r\n")]
             await logger.close()
+
+            # A station reviewer invalidates the logger's readings of the release (a span check gone wrong, say):
+            # the day's valid ratio after review drops, the audit trail says who and why.
+            token = await add_user(service.engine, "zhao-min", "reviewer_station", service.clock.now())
+            day = datetime.fromtimestamp(t0, ZoneInfo(site.timezone)).date().isoformat()
+            before = await get_json(f"{base}/api/review/logger/{day}")
+            assert before["ratios"]["valid_after"] == before["ratios"]["valid_before"] > 0
+            body = {"from": t0 - 1, "to": t0 + 23, "reason_code": "calibration", "comment": "span gas left on"}
+            headers = {"Authorization": f"Bearer {token}"}
+            async with (
+                aiohttp.ClientSession() as session,
+                session.post(f"{base}/api/review/logger/{day}/invalidate", json=body, headers=headers) as response,
+            ):
+                assert response.status == 200, await response.text()
+                after = await response.json()
+            assert after["ratios"]["valid_after"] == 0
+            assert after["ratios"]["valid_before"] == before["ratios"]["valid_before"]
+            (action,) = after["actions"]
+            assert (action["actor"], action["reason_code"], action["comment"]) == (
+                "zhao-min", "calibration", "span gas left on",
+            )  # fmt: skip
     finally:
         await controller.stop()
