@@ -17,6 +17,7 @@ from collections import OrderedDict
 from daemon.clock import Clock
 from daemon.codec import BatchBuilder, DeviceStatus
 from daemon.config import Hj212Config
+from daemon.errors import HazwatchError
 from daemon.ingest.hj212.framing import BadFrame, Frame, FrameProblem, Framer
 from daemon.ingest.hj212.message import (
     CN_DATA_ACK,
@@ -70,7 +71,15 @@ class Hj212Listener:
 
     async def start(self) -> None:
         """Listen on the configured address."""
-        self._server = await asyncio.start_server(self._serve, self._config.host, self._config.port, limit=READ_CHUNK)
+        try:
+            self._server = await asyncio.start_server(
+                self._serve, self._config.host, self._config.port, limit=READ_CHUNK
+            )
+        except OSError as exc:
+            raise HazwatchError(
+                f"cannot listen for HJ 212 loggers on {self._config.host}:{self._config.port}: {exc.strerror}; "
+                "choose another [hj212] port"
+            ) from exc
         sockets = self._server.sockets
         self.port = sockets[0].getsockname()[1] if sockets else self._config.port
         log.info(
@@ -125,7 +134,7 @@ class Hj212Listener:
                 if not chunk:
                     break
                 received = self._clock.now()
-                answers = [self._handle(item, source, received, announced) for item in framer.feed(chunk)]
+                answers = [self._guarded(item, source, received, announced) for item in framer.feed(chunk)]
                 reply = b"".join(answer for answer in answers if answer)
                 if reply:
                     writer.write(reply)
@@ -145,6 +154,15 @@ class Hj212Listener:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    def _guarded(self, item: Frame | BadFrame, source: str, received: float, announced: set[int]) -> bytes | None:
+        """``_handle``, but a frame that trips a bug is quarantined and logged, and the connection goes on."""
+        try:
+            return self._handle(item, source, received, announced)
+        except Exception as exc:
+            log.exception("HJ 212: could not handle a frame from %s", source)
+            self._quarantine(source, Hj212Reason.INVALID_MESSAGE.value, f"internal error: {exc!r}", item.raw, received)
+            return None
 
     def _handle(self, item: Frame | BadFrame, source: str, received: float, announced: set[int]) -> bytes | None:
         """One frame or bad frame: feed, quarantine and answer (returns the answer packet, if any)."""
