@@ -140,6 +140,9 @@ class Hj212Listener:
                     writer.write(reply)
                     async with asyncio.timeout(self._config.write_timeout_s):
                         await writer.drain()
+                # Reads and drains of buffered data return without yielding: give the other connections their turn
+                # after each chunk, so a logger sending a flood shares the loop chunk by chunk.
+                await asyncio.sleep(0)
         except TimeoutError:
             log.warning("HJ 212: closing %s: it does not read its answers", source)
         except (ConnectionError, OSError) as exc:
