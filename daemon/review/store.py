@@ -159,6 +159,8 @@ async def review(engine: AsyncEngine, table: SensorTable, station_id: str, day: 
     return {
         "station": station_id,
         "day": day,
+        "day_start": start,
+        "day_end": end,
         "tier": row.tier if row is not None else 1,
         "state": row.state if row is not None else "not_started",
         "actions": actions,

@@ -19,6 +19,8 @@ REVIEW_SCHEMA: dict[str, Any] = {
     "properties": {
         "station": {"type": "string"},
         "day": {"type": "string"},
+        "day_start": {"type": "number", "description": "unix time the local day starts"},
+        "day_end": {"type": "number"},
         "tier": {"type": "integer", "minimum": 1, "maximum": 3},
         "state": {"enum": ["not_started", "in_review", "approved"]},
         "actions": {"type": "array", "items": {"type": "object"}},
