@@ -120,6 +120,32 @@ class IngestConfig(StrictModel):
     quarantine_log_interval_s: float = Field(60.0, gt=0, description="Log each quarantine reason at most this often.")
 
 
+class Hj212Config(StrictModel):
+    """The HJ 212-2017 TCP listener for data loggers (devices with an `hj212:` block in the site file)."""
+
+    enabled: bool = Field(False, description="Listen for data loggers.")
+    host: str = Field("127.0.0.1", description="Listen address (0.0.0.0 for loggers on other hosts).")
+    port: int = Field(9212, ge=0, le=65535, description="Listen port (0 picks a free one).")
+    max_data_bytes: int = Field(
+        1024, ge=64, le=9999, description="Longest data segment accepted (HJ 212-2017 6.3.1 allows 1024)."
+    )
+    max_connections: int = Field(1000, ge=1, description="Connections beyond this are closed at once.")
+    idle_timeout_s: float = Field(
+        600.0, gt=0, description="A connection that sends nothing this long is closed (loggers reconnect)."
+    )
+    write_timeout_s: float = Field(10.0, gt=0, description="An answer the logger does not read this long closes it.")
+    batch_max_delay_s: float = Field(
+        0.02, gt=0, description="Readings from all loggers are handed to the pipeline at least this often."
+    )
+
+
+class ModbusConfig(StrictModel):
+    """Modbus TCP polling of controllers (devices with a `modbus:` block in the site file)."""
+
+    enabled: bool = Field(True, description="Poll the site's Modbus devices.")
+    reconnect_max_s: float = Field(30.0, gt=0, description="Longest wait between connection attempts.")
+
+
 class RecordingConfig(StrictModel):
     """Continuous recording of everything that arrives over MQTT (for later replay as a drill)."""
 
@@ -148,6 +174,8 @@ class ServiceConfig(StrictModel):
     map: MapConfig = Field(default_factory=MapConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
+    hj212: Hj212Config = Field(default_factory=Hj212Config)
+    modbus: ModbusConfig = Field(default_factory=ModbusConfig)
     alarms: AlarmConfig = Field(default_factory=AlarmConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], Field(description="Logging level.")] = "INFO"

@@ -23,6 +23,7 @@ from daemon.errors import ConfigError, HazwatchError, PortInUseError
 from daemon.ingest.broker_url import BrokerTarget, parse_broker
 from daemon.ingest.demo_feed import DemoFeed
 from daemon.ingest.embedded_broker import EmbeddedBroker, free_port, port_is_free
+from daemon.ingest.field_protocols import FieldProtocols, start_field_protocols
 from daemon.ingest.mqtt import MessageHandler, MqttIngest
 from daemon.metrics.adapters import AlarmBookMetrics, IncidentEngineMetrics
 from daemon.metrics.exposition import Exposition
@@ -88,6 +89,7 @@ class Service:
         self.bus = EventBus()
         self.notifier: DeliveryWorker | None = None
         self._channels: ChannelSet | None = None
+        self.field_protocols = FieldProtocols()
 
     async def start(self) -> None:
         """Open the database, start the broker if embedded, connect, serve HTTP."""
@@ -125,6 +127,7 @@ class Service:
         self._tasks.append(asyncio.create_task(self.ingest.run(), name="mqtt-ingest"))
         self._tasks.append(asyncio.create_task(self._flush_timer(), name="batch-flush"))
         self._tasks.append(asyncio.create_task(self._alarm_timer(), name="alarm-timers"))
+        self.field_protocols = await start_field_protocols(config, self.table, self.intake, self.metrics, self.clock)
         await self._start_http()
         if self.demo:
             feed = DemoFeed(self.site, self.target, config.mqtt.topic_prefix, self.clock)
@@ -304,6 +307,7 @@ class Service:
 
     async def drain(self) -> None:
         """Process the partial batch and commit every queued write (tests and benchmarks)."""
+        self.field_protocols.flush()
         await self.intake.settle()
         await self.writer.flush()
 
@@ -315,6 +319,7 @@ class Service:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.field_protocols.stop()
         if hasattr(self, "intake"):
             await self.intake.settle()
             self.intake.close()

@@ -20,6 +20,10 @@ FLAG_FLATLINE = np.uint16(1 << 7)  # pinned at zero or at full scale
 # signature of GM-tube fold-back (dead time paralyses the counter in a strong field) or of a probe that died.
 # Held until a credible reading or an operator reset, so a folded-back probe can never clear a hazard alarm.
 FLAG_NOT_CREDIBLE = np.uint16(1 << 8)
+# Instrument states that data loggers report per value (HJ 212-2017 data flags C and S): the value is not a
+# measurement of the air, so it is never judged as a hazard or as safe, and it is not valid data.
+FLAG_CALIBRATION = np.uint16(1 << 9)  # the analyser is calibrating (zero/span check)
+FLAG_MANUAL = np.uint16(1 << 10)  # the value was entered by hand
 
 # Readings with any of these bits are not trusted for hazard decisions.
 INVALID_MASK = np.uint16(
@@ -31,6 +35,8 @@ INVALID_MASK = np.uint16(
     | FLAG_OUT_OF_SERVICE
     | FLAG_FLATLINE
     | FLAG_NOT_CREDIBLE
+    | FLAG_CALIBRATION
+    | FLAG_MANUAL
 )
 # Bits that say nothing against a reading being a *lower bound*: a saturated hazard detector reads at or above
 # its full scale, so the true value is at least that (a censored reading, never a low one).
@@ -46,6 +52,8 @@ FLAG_NAMES: dict[int, str] = {
     int(FLAG_OUT_OF_SERVICE): "out_of_service",
     int(FLAG_FLATLINE): "flatline",
     int(FLAG_NOT_CREDIBLE): "not_credible",
+    int(FLAG_CALIBRATION): "calibration",
+    int(FLAG_MANUAL): "manual",
 }
 
 

@@ -4,25 +4,25 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Annotated, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, model_validator
 
 from detectors.kinds import Kind
 from detectors.substances import SUBSTANCES
 from detectors.units import UnknownUnitError, accepted_units, conversion
+from rules.site_protocols import Hj212Link, ModbusLink
 from rules.strict import FrozenModel
 
-StrictModel = FrozenModel  # the shared strict base (rules/strict.py)
 
-
-class Position(StrictModel):
+class Position(FrozenModel):
     """A WGS-84 position."""
 
     lat: Annotated[float, Field(ge=-90, le=90, description="Latitude in degrees.")]
     lon: Annotated[float, Field(ge=-180, le=180, description="Longitude in degrees.")]
 
 
-class Levels(StrictModel):
+class Levels(FrozenModel):
     """Alarm levels in the kind's canonical unit. Any level may be left out."""
 
     high: float | None = Field(None, description="High (warning) level.")
@@ -36,7 +36,7 @@ class Levels(StrictModel):
         return self
 
 
-class SensorSpec(StrictModel):
+class SensorSpec(FrozenModel):
     """One measured channel of a device."""
 
     id: str = Field(description="Unique sensor id across the site.", pattern=r"^[A-Za-z0-9_.:-]+$")
@@ -84,7 +84,7 @@ class DeviceType(StrEnum):
     SOURCE_MONITOR = "source_monitor"
 
 
-class Geofence(StrictModel):
+class Geofence(FrozenModel):
     """Where a sealed source may be: a circle, or a polygon of positions."""
 
     center: Position | None = Field(None, description="Circle centre.")
@@ -99,7 +99,7 @@ class Geofence(StrictModel):
         return self
 
 
-class SealedSource(StrictModel):
+class SealedSource(FrozenModel):
     """The source a sealed-source monitor watches."""
 
     nuclide: str = Field(description="e.g. Cs-137, Co-60, Ir-192.")
@@ -109,7 +109,7 @@ class SealedSource(StrictModel):
     geofence: Geofence | None = Field(None, description="Allowed area; none for fixed gauges without GNSS.")
 
 
-class DeviceSpec(StrictModel):
+class DeviceSpec(FrozenModel):
     """A field device: publishes on `<prefix>/<site>/<device id>`."""
 
     id: str = Field(description="Device id, the last MQTT topic level.", pattern=r"^[A-Za-z0-9_.:-]+$")
@@ -120,6 +120,28 @@ class DeviceSpec(StrictModel):
     report_interval_s: float = Field(60.0, gt=0, description="Nominal seconds between reports.")
     source: SealedSource | None = Field(None, description="For source monitors: the watched source.")
     sensors: list[SensorSpec] = Field(min_length=1)
+    hj212: Hj212Link | None = Field(None, description="The device is a data logger sending HJ 212-2017 over TCP.")
+    modbus: ModbusLink | None = Field(None, description="The device is a controller polled over Modbus TCP.")
+
+    @model_validator(mode="after")
+    def _protocol_names(self) -> Self:
+        names = {sensor.name for sensor in self.sensors}
+        if self.hj212 is not None:
+            for code, name in self.hj212.codes.items():
+                if name not in names:
+                    raise ValueError(f"hj212 code {code!r} maps to {name!r}, which is not a sensor name of this device")
+        if self.modbus is not None:
+            for value in self.modbus.values:
+                if value.sensor not in names:
+                    raise ValueError(
+                        f"modbus value at {value.address} feeds {value.sensor!r}: not a sensor of this device"
+                    )
+            for status in self.modbus.status:
+                if status.sensor is not None and status.sensor not in names:
+                    raise ValueError(f"modbus status at {status.address} names unknown sensor {status.sensor!r}")
+        if self.hj212 is not None and self.modbus is not None:
+            raise ValueError("a device speaks either hj212 or modbus, not both")
+        return self
 
 
 class ZoneType(StrEnum):
@@ -132,7 +154,7 @@ class ZoneType(StrEnum):
     INDUSTRIAL = "industrial"
 
 
-class ZoneSpec(StrictModel):
+class ZoneSpec(FrozenModel):
     """A named area of the site."""
 
     id: str = Field(pattern=r"^[A-Za-z0-9_.:-]+$")
@@ -156,7 +178,7 @@ LINE_LAYERS = frozenset({MapLayer.ROAD, MapLayer.RIVER})
 POINT_LAYERS = frozenset({MapLayer.SCHOOL, MapLayer.HOSPITAL})
 
 
-class MapFeature(StrictModel):
+class MapFeature(FrozenModel):
     """One offline map feature: an outline, a line or a receptor point, in WGS-84."""
 
     id: str = Field(description="Feature id, unique in the site.", pattern=r"^[A-Za-z0-9_.:-]+$")
@@ -177,13 +199,17 @@ class MapFeature(StrictModel):
         return self
 
 
-class Site(StrictModel):
+class Site(FrozenModel):
     """A monitored site: its zones and devices."""
 
     site: str = Field(description="Site id, the second MQTT topic level.", pattern=r"^[A-Za-z0-9_.-]+$")
     name: str = Field(description="Human-readable site name.")
     center: Position
     zoom: int = Field(14, ge=1, le=19, description="Web-map zoom level (0-19) showing the whole site around center.")
+    timezone: str = Field(
+        "Asia/Shanghai",
+        description="IANA time zone of the site: the local time HJ 212 loggers send, and the days of data review.",
+    )
     zones: list[ZoneSpec] = Field(min_length=1)
     devices: list[DeviceSpec] = Field(min_length=1)
     features: list[MapFeature] = Field(
@@ -192,6 +218,10 @@ class Site(StrictModel):
 
     @model_validator(mode="after")
     def _references(self) -> Self:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {self.timezone!r}") from exc
         zone_ids = [z.id for z in self.zones]
         if len(set(zone_ids)) != len(zone_ids):
             raise ValueError("zone ids must be unique")
@@ -203,10 +233,15 @@ class Site(StrictModel):
                 raise ValueError(f"map feature {feature.id!r} refers to unknown zone {feature.zone!r}")
         device_ids: set[str] = set()
         sensor_ids: set[str] = set()
+        mns: set[str] = set()
         for device in self.devices:
             if device.id in device_ids:
                 raise ValueError(f"duplicate device id {device.id!r}")
             device_ids.add(device.id)
+            if device.hj212 is not None:
+                if device.hj212.mn in mns:
+                    raise ValueError(f"two devices have hj212 MN {device.hj212.mn!r}")
+                mns.add(device.hj212.mn)
             if device.zone not in zone_ids:
                 raise ValueError(f"device {device.id!r} refers to unknown zone {device.zone!r}")
             names: set[str] = set()

@@ -10,6 +10,7 @@ from pathlib import Path
 from daemon.clock import WallClock
 from daemon.config import load_config
 from daemon.errors import HazwatchError
+from daemon.review.workflow import REVIEW_ROLES
 from daemon.store.engine import create_engine, migrate
 from daemon.web.api.auth import ROLES, add_user, list_users, revoke_user
 from daemon.web.api.errors import ApiError
@@ -21,7 +22,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     actions = parser.add_subparsers(dest="user_command", required=True)
     add = actions.add_parser("add", help="create a user and print a new token once")
     add.add_argument("name")
-    add.add_argument("--role", required=True, choices=ROLES, help="viewer < operator < supervisor < admin")
+    add.add_argument(
+        "--role",
+        required=True,
+        choices=(*ROLES, *REVIEW_ROLES),
+        help="viewer < operator < supervisor < admin; data reviewers: reviewer_station, reviewer_centre, "
+        "reviewer_bureau (tiers 1-3, read-only otherwise)",
+    )
     listing = actions.add_parser("list", help="list users")
     revoke = actions.add_parser("revoke", help="disable a user and revoke their tokens")
     revoke.add_argument("name")

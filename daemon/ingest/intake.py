@@ -203,16 +203,23 @@ class Intake:
         for listener in self._status_listeners:
             listener(status)
 
+    def device_status(self, status: DeviceStatus) -> None:
+        """A device's online/offline state learnt by another ingest (a Modbus controller that stops answering)."""
+        self._status(status)
+
     def _quarantine(self, topic: str, payload: bytes, received: float, rejection: Rejection) -> None:
-        reason = rejection.reason.value
+        self.quarantine(topic, payload, received, rejection.reason.value, rejection.detail)
+
+    def quarantine(self, topic: str, payload: bytes, received: float, reason: str, detail: str) -> None:
+        """Keep input that cannot be used (any ingest): counted by reason, stored with its raw bytes, logged."""
         self._metrics.quarantined.labels(reason).inc()
-        self._writer.add_quarantine(received, topic, reason, rejection.detail, payload)
+        self._writer.add_quarantine(received, topic, reason, detail, payload)
         now = self._clock.now()
         last = self._last_logged.get(reason)
         if last is None or now - last >= self._log_interval:
             skipped = self._suppressed.pop(reason, 0)
             more = f" ({skipped} more since last report)" if skipped else ""
-            log.warning("quarantined input from %s: %s: %s%s", topic, reason, rejection.detail, more)
+            log.warning("quarantined input from %s: %s: %s%s", topic, reason, detail, more)
             self._last_logged[reason] = now
         else:
             self._suppressed[reason] = self._suppressed.get(reason, 0) + 1

@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors.kinds import KIND_CODES, Kind
-from detectors.readings import FLAG_OUT_OF_SERVICE, INVALID_MASK
+from detectors.readings import FLAG_CALIBRATION, FLAG_MANUAL, FLAG_OUT_OF_SERVICE, INVALID_MASK
 from rules.sensor_table import SensorTable
 
 # Sensor states, one of them per sensor. The code order is the wall's colour order (see docs/metrics.md).
@@ -40,7 +40,9 @@ SOURCE_STATUSES: tuple[str, ...] = (
     "mains_lost",
 )
 
-_FAULT_FLAGS = np.uint16(INVALID_MASK & ~FLAG_OUT_OF_SERVICE)
+# Calibration and manually set values (HJ 212-2017 flags C, S) are planned instrument states, shown like out of service.
+_NOT_MEASURING = np.uint16(FLAG_OUT_OF_SERVICE | FLAG_CALIBRATION | FLAG_MANUAL)
+_FAULT_FLAGS = np.uint16(INVALID_MASK & ~_NOT_MEASURING)
 _SOURCE_DOSE = KIND_CODES[Kind.SOURCE_DOSE_RATE]
 _TAMPER = KIND_CODES[Kind.TAMPER]
 _BATTERY = KIND_CODES[Kind.BATTERY_VOLTAGE]
@@ -97,7 +99,7 @@ def sensor_states(
     state[((latest_flags & _FAULT_FLAGS) != 0) | masks.fault] = FAULT
     state[stale | device_offline | masks.offline] = OFFLINE
     state[masks.alarm] = ALARM
-    state[((latest_flags & FLAG_OUT_OF_SERVICE) != 0) | out_of_service] = OUT_OF_SERVICE
+    state[((latest_flags & _NOT_MEASURING) != 0) | out_of_service] = OUT_OF_SERVICE
     return state
 
 

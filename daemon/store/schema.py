@@ -256,3 +256,36 @@ checkpoints = Table(
     Column("fingerprint", String(64), nullable=False, comment="hash of site, rules and plan the state belongs to"),
     Column("data", LargeBinary, nullable=False),
 )
+
+# --- revision 0005: tiered data review (audited; stored readings are never edited) --------------------------
+
+review_days = Table(
+    "review_days",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("station", String(64), nullable=False, comment="device id of the station under review"),
+    Column("day", String(10), nullable=False, comment="local date YYYY-MM-DD in the site's time zone"),
+    Column("tier", SmallInteger, nullable=False, comment="1 station, 2 centre, 3 bureau: who reviews it now"),
+    Column("state", String(16), nullable=False, comment="in_review or approved"),
+    Column("opened_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ux_review_days_station_day", "station", "day", unique=True),
+)
+
+review_actions = Table(
+    "review_actions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("review_id", BigInteger, nullable=False),
+    Column("at", Float, nullable=False, comment="clock time of the action"),
+    Column("actor", String(64), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("tier", SmallInteger, nullable=False, comment="tier the review was at when the action was taken"),
+    Column("action", String(16), nullable=False, comment="invalidate, confirm, qc, submit, approve, return"),
+    Column("sensor_id", String(64), nullable=True, comment="null: every sensor of the station"),
+    Column("time_from", Float, nullable=True, comment="start of the marked range (inclusive), unix seconds"),
+    Column("time_to", Float, nullable=True, comment="end of the marked range (exclusive), unix seconds"),
+    Column("reason_code", String(32), nullable=True),
+    Column("comment", Text, nullable=False, default=""),
+    Index("ix_review_actions_review", "review_id"),
+)

@@ -11,6 +11,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from daemon.review.workflow import REVIEW_ROLES
 from daemon.store.schema import api_tokens, users
 from daemon.web.api.errors import Conflict, Forbidden, NotFound, Unauthorized
 
@@ -47,6 +48,8 @@ def hash_token(token: str) -> str:
 
 def may(role: str, action: str) -> bool:
     """Whether ``role`` may perform ``action``."""
+    if role in REVIEW_ROLES:  # data reviewers read, and review (checked by the review workflow)
+        return action == "read"
     return role in ROLES and ROLES.index(role) >= ROLES.index(REQUIRED_ROLE[action])
 
 
@@ -77,8 +80,8 @@ async def authenticate(engine: AsyncEngine, token: str, now: float) -> User:
 
 async def add_user(engine: AsyncEngine, name: str, role: str, now: float) -> str:
     """Create a user with one token; returns the token (shown once, never stored in clear)."""
-    if role not in ROLES:
-        raise Conflict(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    if role not in ROLES and role not in REVIEW_ROLES:
+        raise Conflict(f"unknown role {role!r}; choose one of {', '.join((*ROLES, *REVIEW_ROLES))}")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     try:
         async with engine.begin() as connection:

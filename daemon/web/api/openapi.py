@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from daemon.web.review_openapi import review_paths
+
 NUM = {"type": ["number", "null"]}
 STR = {"type": ["string", "null"]}
 INT = {"type": ["integer", "null"]}
@@ -392,6 +394,7 @@ def openapi_document() -> dict[str, Any]:
             "Close an incident", "supervisor", _body([], REASON), "incident", "Incident", INCIDENT
         ),
     }
+    paths.update(review_paths())
     return {
         "openapi": "3.1.0",
         "info": {

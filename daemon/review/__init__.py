@@ -1,0 +1,1 @@
+"""Tiered data review: station, centre and bureau reviewers confirm or invalidate a station-day's data."""
