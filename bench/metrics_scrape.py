@@ -85,7 +85,7 @@ def measure(copies: int, scrapes: int) -> None:
     sources.conditions = conditions
     sources.alarms = conditions
     clock = ManualClock(NOW)
-    snapshots = [
+    snapshots: list[StatusCollector | SiteCollector | SensorCollector | SensorStateCollector] = [
         StatusCollector(table, clock, sources),
         SiteCollector(table),
         SensorCollector(table, latest.latest_value, latest.latest_time),

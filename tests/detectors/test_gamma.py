@@ -7,7 +7,8 @@ import pytest
 
 from detectors.core import DetectionCore
 from detectors.gamma import CLASSIFY_DELAY_S
-from tests.detectors.synthetic import T0, first_on, mixed_site, run, stream, washout_excess
+from detectors.readings import ReadingBatch
+from tests.detectors.synthetic import T0, MixedSite, first_on, mixed_site, run, stream, washout_excess
 
 STEP_S = 60.0
 
@@ -19,7 +20,9 @@ def _poisson_dose(rng: np.random.Generator, mean_nsv_h: np.ndarray, cps_per_nsv_
     return rng.poisson(mean_nsv_h * scatter * counts_per_unit) / counts_per_unit
 
 
-def _gamma_stream(rng: np.random.Generator, means: dict[int, np.ndarray], rain_mm_h: np.ndarray):
+def _gamma_stream(
+    rng: np.random.Generator, means: dict[int, np.ndarray], rain_mm_h: np.ndarray
+) -> tuple[MixedSite, ReadingBatch]:
     site = mixed_site()
     values = {g: _poisson_dose(rng, means[g]) for g in site.gamma}
     values[site.rain] = rain_mm_h
@@ -53,7 +56,9 @@ def test_normal_fluctuation_does_not_alarm() -> None:
     assert "anomaly.spike" not in events
 
 
-def _rain_scenario(stations_rising: list[int], raining: bool):
+def _rain_scenario(
+    stations_rising: list[int], raining: bool
+) -> tuple[MixedSite, dict[str, list[tuple[int, float, bool]]]]:
     rng = np.random.default_rng(3)
     steps, at = 12 * 60, 3 * 60
     means = {g: np.full(steps, 90.0 + 5 * g) for g in range(4)}

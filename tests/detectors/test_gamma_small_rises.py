@@ -83,7 +83,8 @@ def test_one_reading_spike_does_not_raise_a_rise() -> None:
     dose = _dose(rng, mean)
     dose[300] = 500.0
     n = dose.shape[0]
-    batch = ReadingBatch(np.zeros(n, np.int32), T0 + STEP_S * np.arange(n), dose, np.zeros(n, np.uint16))
+    times = np.asarray(T0 + STEP_S * np.arange(n), np.float64)
+    batch = ReadingBatch(np.zeros(n, np.int32), times, np.asarray(dose, np.float64), np.zeros(n, np.uint16))
     events = run(DetectionCore(_station()), batch)
     assert not [name for name in events if name.startswith("gamma.")]
 

@@ -69,7 +69,7 @@ def test_cl2_plume_raises_aegl_alarms_in_order() -> None:
     series, start, stop = _cl2_boundary_series()
     assert 50 < series.max() < 80  # above every Cl2 AEGL, as a serious boundary exposure would be
     rng = np.random.default_rng(5)
-    noisy = np.round(np.clip(series * (1 + rng.normal(0, 0.02, series.shape[0])), 0, None), 3)
+    noisy = np.asarray(np.round(np.clip(series * (1 + rng.normal(0, 0.02, series.shape[0])), 0, None), 3), np.float64)
     batch = stream([site.cl2], T0, STEP_S, {site.cl2: noisy})
     events = run(DetectionCore(site.config), batch)
     truth = _true_crossings(series)
@@ -125,7 +125,7 @@ def test_clean_air_with_sensor_noise_is_quiet() -> None:
     """Hours of zero-ish readings with LSB noise raise no gas condition."""
     site = mixed_site()
     rng = np.random.default_rng(1)
-    series = np.round(np.abs(rng.normal(0, 0.01, 6 * 360)), 2)
+    series = np.asarray(np.round(np.abs(rng.normal(0, 0.01, 6 * 360)), 2), np.float64)
     events = run(DetectionCore(site.config), stream([site.cl2], T0, STEP_S, {site.cl2: series}))
     assert not [name for name in events if name.startswith(("gas.", "threshold.", "anomaly."))]
 

@@ -74,7 +74,12 @@ def test_deadband_never_chatters(level: float, deadband_fraction: float, wiggle:
     values = [level] + [level - deadband + w * 2 * deadband for w in wiggle]
     t = T0 + 10.0 * np.arange(len(values))
     result = DetectionCore(config).process(
-        ReadingBatch(np.zeros(len(values), np.int32), t, np.array(values), np.zeros(len(values), np.uint16))
+        ReadingBatch(
+            np.zeros(len(values), np.int32),
+            np.asarray(t, np.float64),
+            np.array(values, np.float64),
+            np.zeros(len(values), np.uint16),
+        )
     )
     high = [e for e in result.conditions if e.condition == "threshold.high"]
     assert len(high) == 1

@@ -36,7 +36,7 @@ def test_out_of_range_flatline_and_jump() -> None:
     """Negative dose is out of range; zero dose three times is a flatline; a 25 degC jump is a glitch."""
     site = mixed_site()
     g, temp = site.gamma[1], site.temperature
-    dose = np.full(10, 100.0) + np.arange(10)
+    dose = np.full(10, 100.0) + np.arange(10, dtype=np.float64)
     dose[2] = -5.0
     dose[5:8] = 0.0
     t = np.full(10, 20.0) + 0.1 * np.arange(10)

@@ -6,12 +6,12 @@ import numpy as np
 
 from detectors.core import DetectionCore
 from detectors.readings import FLAG_DEVICE_FAULT, FLAG_SATURATED, ReadingBatch
-from tests.detectors.synthetic import T0, first_on, mixed_site, run, stream
+from tests.detectors.synthetic import T0, MixedSite, first_on, mixed_site, run, stream
 
 STEP_S = 30.0
 
 
-def _fixes(site, north_m: np.ndarray, hdop: np.ndarray) -> ReadingBatch:
+def _fixes(site: MixedSite, north_m: np.ndarray, hdop: np.ndarray) -> ReadingBatch:
     lat = site.fence_center[0] + north_m / 111_195.0
     lon = np.full(north_m.shape[0], site.fence_center[1])
     return stream([site.lat, site.lon, site.hdop], T0, STEP_S, {site.lat: lat, site.lon: lon, site.hdop: hdop})
@@ -60,7 +60,9 @@ def test_geofence_polygon() -> None:
     ]
 
 
-def _dose_events(dose: np.ndarray, flags: np.ndarray | None = None):
+def _dose_events(
+    dose: np.ndarray, flags: np.ndarray | None = None
+) -> tuple[MixedSite, dict[str, list[tuple[int, float, bool]]]]:
     site = mixed_site()
     f = {site.source_dose: flags} if flags is not None else None
     return site, run(DetectionCore(site.config), stream([site.source_dose], T0, STEP_S, {site.source_dose: dose}, f))

@@ -8,6 +8,7 @@ with their own rain sensor, some relying on gauges nearby.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -148,7 +149,7 @@ def test_afternoon_storms_over_24_stations_never_raise_a_suspicious_rise() -> No
     assert "gamma.rise_slow" not in events
 
 
-def _source_case(source_start_h: float, rain_hours: tuple[float, float] | None) -> tuple[float, float, list]:
+def _source_case(source_start_h: float, rain_hours: tuple[float, float] | None) -> tuple[float, float, list[Any]]:
     """Four stations 5 km apart sharing one gauge: a shower over all of them (or none), and a +30 % source at
     station 0 from ``source_start_h``. Returns (source start, rain end, station 0's class transitions)."""
     net = network(2, 2, own_gauge_every=4)
@@ -175,7 +176,7 @@ def _source_case(source_start_h: float, rain_hours: tuple[float, float] | None) 
     return T_DAY0 + at * STEP_S, rain_end, classes
 
 
-def _suspicious_at(classes: list, when: float) -> bool:
+def _suspicious_at(classes: list[Any], when: float) -> bool:
     state = {"gamma.rise_natural": False, "gamma.rise_suspicious": False}
     for t, name, a in classes:
         if t <= when:

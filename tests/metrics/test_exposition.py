@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 import numpy as np
 from prometheus_client import CollectorRegistry
@@ -17,14 +18,16 @@ from daemon.metrics.instruments import Metrics
 from daemon.metrics.sensors import SensorCollector, SensorStateCollector, SiteCollector
 from daemon.metrics.sources import MetricSources
 from daemon.metrics.status import StatusCollector
-from daemon.metrics.text_format import SnapshotCollector, series_prefix
+from daemon.metrics.text_format import series_prefix
 from daemon.site_file import load_site
 from rules.loading import load_default_rules
 from rules.sensor_table import SensorTable
 from tests.metrics.standins import NOW, Conditions, Latest
 
+Collectors = list[StatusCollector | SiteCollector | SensorCollector | SensorStateCollector]
 
-def _collectors() -> tuple[list[SnapshotCollector], CollectorRegistry]:
+
+def _collectors() -> tuple[Collectors, CollectorRegistry]:
     table = SensorTable.build(load_site(DEFAULT_SITE))
     n = len(table)
     rng = np.random.default_rng(11)
@@ -34,10 +37,10 @@ def _collectors() -> tuple[list[SnapshotCollector], CollectorRegistry]:
     sources = MetricSources(n)
     pairs = [("threshold.high", int(i)) for i in rng.choice(n, size=10, replace=False)]
     pairs += [("quality.stuck", 3), ("source.tamper", next(i for i, s in enumerate(table.sensors) if "tamper" in s.id))]
-    sources.conditions = sources.alarms = Conditions(pairs)  # type: ignore[assignment]
+    sources.conditions = sources.alarms = Conditions(pairs)
     clock = ManualClock(NOW)
     offline = {0: False, 5: False}
-    collectors = [
+    collectors: Collectors = [
         StatusCollector(table, clock, sources),
         SiteCollector(table, load_default_rules(), table.core_config()),
         SensorCollector(table, latest.latest_value, latest.latest_time),
@@ -45,7 +48,7 @@ def _collectors() -> tuple[list[SnapshotCollector], CollectorRegistry]:
     ]
     registry = CollectorRegistry()
     Metrics(registry)
-    return collectors, registry  # type: ignore[return-value]
+    return collectors, registry
 
 
 def test_snapshot_rendering_equals_prometheus_client_byte_for_byte() -> None:
@@ -60,7 +63,9 @@ def test_snapshot_rendering_equals_prometheus_client_byte_for_byte() -> None:
     assert {"hazwatch_sensor_value", "hazwatch_sensor_state", "hazwatch_sensor_level", "hazwatch_source_status"} <= set(
         families
     )
-    assert sum(1 for s in families["hazwatch_sensor_state"].samples if s.value == 1.0) == len(collectors[2]._labels)
+    assert sum(1 for s in families["hazwatch_sensor_state"].samples if s.value == 1.0) == len(
+        {s.labels["sensor"] for s in families["hazwatch_sensor_state"].samples}
+    )
 
 
 async def test_the_render_runs_in_a_worker_thread_and_keeps_the_registry() -> None:
@@ -68,16 +73,16 @@ async def test_the_render_runs_in_a_worker_thread_and_keeps_the_registry() -> No
     threads: list[str] = []
     render_of = collectors[2].snapshot
 
-    def spy() -> object:
+    def spy() -> Callable[[], bytes]:
         render = render_of()
 
-        def traced() -> str:
+        def traced() -> bytes:
             threads.append(threading.current_thread().name)
             return render()
 
         return traced
 
-    collectors[2].snapshot = spy  # type: ignore[method-assign, assignment]
+    collectors[2].snapshot = spy  # type: ignore[method-assign]  # the spy wraps the real snapshot
     body = await Exposition(registry, collectors).render()
     assert threads
     assert threads[0] != threading.current_thread().name  # not the event loop's thread

@@ -34,8 +34,9 @@ def test_shipped_gas_rules_cover_every_substance_and_published_duration() -> Non
     for formula in SUBSTANCES:
         gas = formula.lower()
         assert {i for i in rules if i.startswith(f"{gas}-")} == _expected_ids(formula), formula
-        assert rules[f"{gas}-idlh"].condition.params is not None
-        assert rules[f"{gas}-idlh"].condition.params.above == SUBSTANCES[formula].idlh
+        idlh = rules[f"{gas}-idlh"].condition.params
+        assert idlh is not None
+        assert idlh.above == SUBSTANCES[formula].idlh
         assert rules[f"{gas}-level1"].selector.substance == [formula]
         assert SUBSTANCES[formula].name_zh in rules[f"{gas}-level1"].message.zh
     assert "cocl2-aegl1-60min" not in rules  # phosgene AEGL-1 is "not recommended": no rule, no false comfort

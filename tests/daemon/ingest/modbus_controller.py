@@ -54,7 +54,7 @@ class Controller:
     async def stop(self) -> None:
         """Stop serving (a controller switched off or restarting)."""
         if self._server is not None:
-            await self._server.shutdown()
+            await self._server.shutdown()  # type: ignore[no-untyped-call]  # pymodbus ships it untyped
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task

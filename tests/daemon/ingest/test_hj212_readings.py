@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 
+import numpy as np
 import pytest
 
 from daemon.config import Hj212Config
@@ -41,7 +42,7 @@ def decode(decoder: Hj212Decoder, packet: bytes, received: float) -> tuple[Batch
 
 
 def test_every_value_flag_of_the_standard(decoder: Hj212Decoder) -> None:
-    expected = {
+    expected: dict[str, np.uint16 | int] = {
         "N": 0, "F": FLAG_OUT_OF_SERVICE, "M": FLAG_OUT_OF_SERVICE, "S": FLAG_MANUAL, "D": FLAG_DEVICE_FAULT,
         "C": FLAG_CALIBRATION, "T": FLAG_SATURATED, "B": FLAG_DEVICE_FAULT,
     }  # fmt: skip
