@@ -261,7 +261,7 @@ class CoreConfig:
     ) -> CoreConfig:
         """Mark dose channels as sealed-source monitors with their commissioning baselines.
 
-        Missing: below max(background + 3 sigma, 20 % of baseline) (REFERENCE.md sealed-source defaults).
+        Missing: below max(background + 3 sigma, 20 % of baseline) (hazwatch defaults, to be tuned per site).
         Shielding breach: above ``breach_factor`` x baseline unless a high level is given for the sensor.
         """
         baseline = self.source_baseline.copy()

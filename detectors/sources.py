@@ -1,6 +1,6 @@
 """Sealed-source monitor checks: source missing, shielding breach, tamper, battery low, mains lost.
 
-Defaults follow REFERENCE.md: the source is missing after 3 consecutive healthy samples below
+hazwatch defaults (tune per site): the source is missing after 3 consecutive healthy samples below
 max(background + 3 sigma, 20 % of the commissioning baseline). A faulty or saturated detector can fold back
 and under-read, so such readings never count as "below" and never clear an alarm: they are not evidence.
 """

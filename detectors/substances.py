@@ -1,6 +1,7 @@
 """Toxic gases the park monitors, with the reference levels in ppm.
 
-Sources (see shared REFERENCE.md): US EPA final AEGLs; AIHA ERPG handbook; NIOSH IDLH list;
+Sources: US EPA compiled final AEGLs (NRC technical support documents, cited per substance below); AIHA ERPG
+handbook; NIOSH Pocket Guide IDLH list;
 GBZ 2.1 occupational limits (mg/m3, converted here with ppm = mg/m3 x 24.45 / M at 25 degC, 1 atm).
 """
 
