@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+import numpy as np
+
 
 class Kind(StrEnum):
     """What a sensor measures. Every kind has one canonical unit that readings are converted to."""
@@ -21,6 +23,7 @@ class Kind(StrEnum):
     LATITUDE = "latitude"  # degrees (WGS-84 / CGCS2000)
     LONGITUDE = "longitude"  # degrees
     HDOP = "hdop"  # horizontal dilution of precision of the GNSS fix, dimensionless
+    GENERIC = "generic"  # any other series (flow, pressure, door counts, ...), in its own unit
 
 
 CANONICAL_UNIT: dict[Kind, str] = {
@@ -37,6 +40,7 @@ CANONICAL_UNIT: dict[Kind, str] = {
     Kind.LATITUDE: "lat",
     Kind.LONGITUDE: "lon",
     Kind.HDOP: "1",
+    Kind.GENERIC: "1",
 }
 
 # Kinds carried as SenML booleans (``vb``); they become 0.0 / 1.0 in a batch.
@@ -58,6 +62,7 @@ PHYSICAL_RANGE: dict[Kind, tuple[float, float]] = {
     Kind.LATITUDE: (-90.0, 90.0),
     Kind.LONGITUDE: (-180.0, 180.0),
     Kind.HDOP: (0.0, 100.0),
+    Kind.GENERIC: (-np.inf, np.inf),
 }
 
 KIND_CODES: dict[Kind, int] = {kind: code for code, kind in enumerate(Kind)}
