@@ -48,7 +48,10 @@ DRIFT = "anomaly.drift"
 NEW_NORMAL = "anomaly.new_normal"
 
 WARMUP_READINGS = 100  # readings averaged before any test may alarm (baseline error ~ 0.1 sigma)
-ALPHA = 0.01  # model weight of a new reading
+ALPHA = 0.01  # baseline weight of a new reading
+# The autocovariances learn ten times slower than the baseline: a level shift seen through a fast AR fit
+# looks like strong autocorrelation, which would widen the long-run scale and hide the shift.
+COV_ALPHA = 0.001
 REFERENCE_ALPHA = 0.0005  # slow reference level for the drift test
 PHI_MAX = 0.98  # beyond this an AR(1) is a random walk and the long-run scale would explode
 Z_SPIKE = 6.0  # a prediction error this many scales off is a spike
@@ -69,7 +72,7 @@ SURPRISE_ALPHA = 0.1
 SURPRISE_LONG_ALPHA = 0.001
 SURPRISE_PRIOR_MEAN = float(np.sqrt(2.0 / np.pi))
 SURPRISE_PRIOR_VAR = (1.0 - 2.0 / np.pi) * SURPRISE_ALPHA / (2.0 - SURPRISE_ALPHA)
-ALARM_DECADES = 4.0  # tail probability 1e-4 of the recent surprise: score 1
+ALARM_DECADES = 5.0  # tail probability 1e-5 of the recent surprise: score 1
 LONG_SEGMENT = 4096  # a sensor with this many readings in one batch is computed along time
 _LN10 = float(np.log(10.0))
 
@@ -173,9 +176,10 @@ def step(
     in_alarm = test & ((shift >= SHIFT_H) | (drift >= DRIFT_SIGMAS))
     learn = ok & (warm | ((abs_z < Z_GATE) & (shift < SHIFT_H)))
     alpha = np.where(warm, 1.0 / (count + 1.0), ALPHA)
+    beta = np.where(warm, alpha, COV_ALPHA)
     new_m = np.where(learn, m + alpha * d, m)
-    state[:, C0] = np.where(learn, (1.0 - alpha) * (c0 + alpha * d * d), c0)
-    state[:, C1] = np.where(learn & seen, c1 + alpha * (d * dprev - c1), c1)
+    state[:, C0] = np.where(learn, (1.0 - beta) * (c0 + beta * d * d), c0)
+    state[:, C1] = np.where(learn & seen, c1 + beta * (d * dprev - c1), c1)
     huber = MAE_TO_SIGMA * np.minimum(np.abs(e), Z_GATE * s_eff)
     state[:, SCALE] = np.where(
         warm, np.where(learn, np.sqrt(state[:, C0]), scale), np.where(ok & (shift < SHIFT_H), scale + alpha * (huber - scale), scale)
@@ -226,12 +230,13 @@ def _quiet_run(row: NDArray[np.float64], x: NDArray[np.float64], floor: float) -
     a = ALPHA
     m_before, m_after = _filter(a, 1.0 - a, x, row[MEAN])
     d = x - m_before
-    c0_before, c0_after = _filter((1.0 - a) * a, 1.0 - a, d * d, row[C0])
+    b = COV_ALPHA
+    c0_before, c0_after = _filter((1.0 - b) * b, 1.0 - b, d * d, row[C0])
     dev_after = x - m_after
     dprev = np.empty_like(x)
     dprev[0] = row[LAST_DEV]
     dprev[1:] = dev_after[:-1]
-    c1_before, c1_after = _filter(a, 1.0 - a, d * dprev, row[C1])
+    c1_before, c1_after = _filter(b, 1.0 - b, d * dprev, row[C1])
     with np.errstate(divide="ignore", invalid="ignore"):
         phi = np.where(c0_before > 0, np.minimum(np.maximum(c1_before / c0_before, 0.0), PHI_MAX), 0.0)
     e = d - phi * dprev
@@ -258,8 +263,8 @@ def _quiet_run(row: NDArray[np.float64], x: NDArray[np.float64], floor: float) -
     _, short_after = _filter(SURPRISE_ALPHA, 1.0 - SURPRISE_ALPHA, r, row[SHORT])
     lmean_before, lmean_after = _filter(SURPRISE_LONG_ALPHA, 1.0 - SURPRISE_LONG_ALPHA, short_after, row[LONG_MEAN])
     dl = short_after - lmean_before
-    b = SURPRISE_LONG_ALPHA
-    lvar_before, lvar_after = _filter((1.0 - b) * b, 1.0 - b, dl * dl, row[LONG_VAR])
+    g = SURPRISE_LONG_ALPHA
+    lvar_before, lvar_after = _filter((1.0 - g) * g, 1.0 - g, dl * dl, row[LONG_VAR])
     evidence = _evidence(short_after, lmean_before, lvar_before)
     new = row.copy()
     last = k - 1
