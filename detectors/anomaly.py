@@ -73,6 +73,7 @@ SURPRISE_LONG_ALPHA = 0.001
 SURPRISE_PRIOR_MEAN = float(np.sqrt(2.0 / np.pi))
 SURPRISE_PRIOR_VAR = (1.0 - 2.0 / np.pi) * SURPRISE_ALPHA / (2.0 - SURPRISE_ALPHA)
 ALARM_DECADES = 5.0  # tail probability 1e-5 of the recent surprise: score 1
+EVIDENCE_FROM = 1.0  # standard deviations of the recent surprise above its mean before it counts as evidence
 LONG_SEGMENT = 4096  # a sensor with this many readings in one batch is computed along time
 _LN10 = float(np.log(10.0))
 
@@ -120,11 +121,17 @@ def initial_state(n: int) -> NDArray[np.float64]:
 
 
 def _evidence(short: NDArray[np.float64], mean: NDArray[np.float64], var: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Decades of improbability of ``short`` under N(mean, var), over ``ALARM_DECADES``, clipped to 0..1."""
+    """Decades of improbability of ``short`` under N(mean, var), over ``ALARM_DECADES``, clipped to 0..1.
+
+    Within ``EVIDENCE_FROM`` standard deviations of its mean the recent surprise is ordinary: 0 (which also
+    spares the tail function on most readings).
+    """
     with np.errstate(divide="ignore", invalid="ignore"):
         zz = (short - mean) / np.sqrt(var)
-    decades = -log_ndtr(-np.nan_to_num(zz, nan=0.0)) / _LN10
-    return np.minimum(decades / ALARM_DECADES, 1.0)
+    out = np.zeros(zz.shape[0])
+    hit = zz > EVIDENCE_FROM
+    out[hit] = np.minimum(-log_ndtr(-zz[hit]) / (_LN10 * ALARM_DECADES), 1.0)
+    return out
 
 
 def step(
@@ -313,7 +320,7 @@ def run_along_time(
                 state[0] = new
                 state[0, HOLD_UNTIL] = hold_until
                 i += k
-                chunk = min(chunk * 2, 1 << 16) if k == chunk else max(256, chunk // 2)
+                chunk = min(max(2 * k, 1024), 1 << 16)
                 continue
         j = valid[i]
         out = step(state, x[j : j + 1], one, t[j : j + 1], floor_a, hold_a, rebase_a)
