@@ -30,6 +30,7 @@ stops learning; those readings are stepped exactly like the rank-by-rank path.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -74,7 +75,7 @@ SURPRISE_PRIOR_MEAN = float(np.sqrt(2.0 / np.pi))
 SURPRISE_PRIOR_VAR = (1.0 - 2.0 / np.pi) * SURPRISE_ALPHA / (2.0 - SURPRISE_ALPHA)
 ALARM_DECADES = 5.0  # tail probability 1e-5 of the recent surprise: score 1
 EVIDENCE_FROM = 1.0  # standard deviations of the recent surprise above its mean before it counts as evidence
-LONG_SEGMENT = 4096  # a sensor with this many readings in one batch is computed along time
+LONG_SEGMENT = 512  # a sensor with this many readings in one batch is computed along time
 _LN10 = float(np.log(10.0))
 
 # Columns of the per-sensor state matrix.
@@ -209,6 +210,75 @@ def step(
     return StepOut(z, np.where(rebased, 0.0, shift), np.where(rebased, 0.0, drift), score, test, rebased)
 
 
+def _step_one(
+    row: NDArray[np.float64], x: float, t: float, floor: float, hold_s: float, rebaseline_s: float
+) -> tuple[float, float, float, float, bool, bool]:
+    """``step`` for one valid reading of one sensor, in Python floats (a length-1 array costs far more).
+
+    Same formulas in the same order; returns z, shift, drift, score, tested, re-baselined.
+    """
+    count, m, c0, c1, dprev, scale = row[COUNT], row[MEAN], row[C0], row[C1], row[LAST_DEV], row[SCALE]
+    up, dn, ref = row[UP], row[DOWN], row[REFERENCE]
+    short, lmean, lvar = row[SHORT], row[LONG_MEAN], row[LONG_VAR]
+    warm = count < WARMUP_READINGS
+    seen = count > 0
+    d = x - m
+    s_eff = max(scale, max(floor, 1e-9 * abs(m)) + 1e-300)
+    phi = min(max(c1 / c0, 0.0), PHI_MAX) if c0 > 0 else 0.0
+    e = d - phi * dprev
+    long_run = s_eff / (1.0 - phi)
+    z, u, drift = e / s_eff, d / long_run, abs(m - ref) / long_run
+    if not (seen and math.isfinite(z)):
+        z, u, drift = 0.0, 0.0, 0.0
+    test = not warm
+    shift, score = 0.0, 0.0
+    abs_z = abs(z)
+    if test:
+        uc = min(max(u, -Z_CLIP), Z_CLIP)
+        up = min(max(up + uc - SHIFT_K, 0.0), 2 * SHIFT_H)
+        dn = min(max(dn - uc - SHIFT_K, 0.0), 2 * SHIFT_H)
+        shift = max(up, dn)
+        short = short + SURPRISE_ALPHA * (min(abs_z, SURPRISE_CAP) - short)
+        evidence = float(_evidence(np.array([short]), np.array([lmean]), np.array([lvar]))[0])
+        score = evidence if t >= row[HOLD_UNTIL] else 0.0
+        dl = short - lmean
+        row[LONG_MEAN] = lmean + SURPRISE_LONG_ALPHA * dl
+        row[LONG_VAR] = (1.0 - SURPRISE_LONG_ALPHA) * (lvar + SURPRISE_LONG_ALPHA * dl * dl)
+        row[SHORT] = short
+        if score >= 1.0:
+            row[HOLD_UNTIL] = t + hold_s
+    in_alarm = test and (shift >= SHIFT_H or drift >= DRIFT_SIGMAS)
+    learn = warm or (abs_z < Z_GATE and shift < SHIFT_H)
+    alpha = 1.0 / (count + 1.0) if warm else ALPHA
+    beta = alpha if warm else COV_ALPHA
+    new_m = m + alpha * d if learn else m
+    if learn:
+        row[C0] = (1.0 - beta) * (c0 + beta * d * d)
+        if seen:
+            row[C1] = c1 + beta * (d * dprev - c1)
+    if warm:
+        if learn:
+            row[SCALE] = math.sqrt(row[C0])
+    elif shift < SHIFT_H:
+        row[SCALE] = scale + alpha * (MAE_TO_SIGMA * min(abs(e), Z_GATE * s_eff) - scale)
+    if learn and (warm or drift < DRIFT_SIGMAS):
+        row[REFERENCE] = ref + (alpha if warm else REFERENCE_ALPHA) * (x - ref)
+    if learn:
+        row[COUNT] = min(count + 1.0, 2.0**30)
+    since = row[ALARM_SINCE]
+    if test:
+        since = (t if math.isnan(since) else since) if in_alarm else math.nan
+    rebased = test and since <= t - rebaseline_s
+    if rebased:
+        new_m = x
+        row[REFERENCE] = x
+        up, dn, since, shift, drift = 0.0, 0.0, math.nan, 0.0, 0.0
+    row[MEAN] = new_m
+    row[UP], row[DOWN], row[ALARM_SINCE] = up, dn, since
+    row[LAST_DEV] = x - new_m
+    return z, shift, drift, score, test, rebased
+
+
 def _filter(
     weight: float, forget: float, inputs: NDArray[np.float64], before: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -305,9 +375,7 @@ def run_along_time(
     valid = np.flatnonzero(ok)
     xv, tv = x[valid], t[valid]
     state = row.reshape(1, N_STATE).copy()
-    floor_a, hold_a, rebase_a = np.array([floor]), np.array([hold_s]), np.array([rebaseline_s])
     i, chunk = 0, 4096
-    one = np.ones(1, np.bool_)
     while i < valid.shape[0]:
         if state[0, COUNT] >= WARMUP_READINGS:
             k, out, new = _quiet_run(state[0], xv[i : i + chunk], floor)
@@ -323,9 +391,9 @@ def run_along_time(
                 chunk = min(max(2 * k, 1024), 1 << 16)
                 continue
         j = valid[i]
-        out = step(state, x[j : j + 1], one, t[j : j + 1], floor_a, hold_a, rebase_a)
-        z[j], shift[j], drift[j], score[j] = out.z[0], out.shift[0], out.drift[0], out.score[0]
-        tested[j], rebased[j] = out.tested[0], out.rebased[0]
+        z[j], shift[j], drift[j], score[j], tested[j], rebased[j] = _step_one(
+            state[0], float(x[j]), float(t[j]), floor, hold_s, rebaseline_s
+        )
         i += 1
     row[:] = state[0]
     return StepOut(z, shift, drift, score, tested, rebased)
