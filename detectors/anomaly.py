@@ -217,9 +217,7 @@ def _step_one(
 
     Same formulas in the same order; returns z, shift, drift, score, tested, re-baselined.
     """
-    count, m, c0, c1, dprev, scale = row[COUNT], row[MEAN], row[C0], row[C1], row[LAST_DEV], row[SCALE]
-    up, dn, ref = row[UP], row[DOWN], row[REFERENCE]
-    short, lmean, lvar = row[SHORT], row[LONG_MEAN], row[LONG_VAR]
+    count, m, c0, c1, dprev, scale, up, dn, ref, short, lmean, lvar, hold_until, since = row.tolist()
     warm = count < WARMUP_READINGS
     seen = count > 0
     d = x - m
@@ -240,7 +238,7 @@ def _step_one(
         shift = max(up, dn)
         short = short + SURPRISE_ALPHA * (min(abs_z, SURPRISE_CAP) - short)
         evidence = float(_evidence(np.array([short]), np.array([lmean]), np.array([lvar]))[0])
-        score = evidence if t >= row[HOLD_UNTIL] else 0.0
+        score = evidence if t >= hold_until else 0.0
         dl = short - lmean
         row[LONG_MEAN] = lmean + SURPRISE_LONG_ALPHA * dl
         row[LONG_VAR] = (1.0 - SURPRISE_LONG_ALPHA) * (lvar + SURPRISE_LONG_ALPHA * dl * dl)
@@ -265,7 +263,6 @@ def _step_one(
         row[REFERENCE] = ref + (alpha if warm else REFERENCE_ALPHA) * (x - ref)
     if learn:
         row[COUNT] = min(count + 1.0, 2.0**30)
-    since = row[ALARM_SINCE]
     if test:
         since = (t if math.isnan(since) else since) if in_alarm else math.nan
     rebased = test and since <= t - rebaseline_s
@@ -375,9 +372,11 @@ def run_along_time(
     valid = np.flatnonzero(ok)
     xv, tv = x[valid], t[valid]
     state = row.reshape(1, N_STATE).copy()
-    i, chunk = 0, 4096
+    # Chunks grow with the quiet runs found; where runs keep ending at once (a spiky or alarmed stretch) the
+    # readings are stepped one by one, longer each time, before the next try along time.
+    i, chunk, misses, stepped_left = 0, 4096, 0, 0
     while i < valid.shape[0]:
-        if state[0, COUNT] >= WARMUP_READINGS:
+        if stepped_left == 0 and state[0, COUNT] >= WARMUP_READINGS:
             k, out, new = _quiet_run(state[0], xv[i : i + chunk], floor)
             if k:
                 at = valid[i : i + k]
@@ -388,12 +387,17 @@ def run_along_time(
                 state[0] = new
                 state[0, HOLD_UNTIL] = hold_until
                 i += k
-                chunk = min(max(2 * k, 1024), 1 << 16)
+                chunk = min(max(2 * k, 64), 1 << 16)
+                misses = 0 if k >= 32 else misses
                 continue
+            misses += 1
+            stepped_left = min(1 << misses, 256)
+            chunk = 64
         j = valid[i]
         z[j], shift[j], drift[j], score[j], tested[j], rebased[j] = _step_one(
             state[0], float(x[j]), float(t[j]), floor, hold_s, rebaseline_s
         )
+        stepped_left = max(stepped_left - 1, 0)
         i += 1
     row[:] = state[0]
     return StepOut(z, shift, drift, score, tested, rebased)
