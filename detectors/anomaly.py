@@ -127,7 +127,7 @@ def _evidence(short: NDArray[np.float64], mean: NDArray[np.float64], var: NDArra
     Within ``EVIDENCE_FROM`` standard deviations of its mean the recent surprise is ordinary: 0 (which also
     spares the tail function on most readings).
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         zz = (short - mean) / np.sqrt(var)
     out = np.zeros(zz.shape[0])
     hit = zz > EVIDENCE_FROM
@@ -152,11 +152,11 @@ def step(
     seen = count > 0
     d = x - m
     s_eff = np.maximum(scale, np.maximum(floor, 1e-9 * np.abs(m)) + 1e-300)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         phi = np.where(c0 > 0, np.minimum(np.maximum(c1 / c0, 0.0), PHI_MAX), 0.0)
     e = d - phi * dprev
     long_run = s_eff / (1.0 - phi)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         z = e / s_eff
         u = d / long_run
         drift = np.abs(m - ref) / long_run
@@ -311,20 +311,22 @@ def _quiet_run(row: NDArray[np.float64], x: NDArray[np.float64], floor: float) -
     dprev[0] = row[LAST_DEV]
     dprev[1:] = dev_after[:-1]
     c1_before, c1_after = _filter(b, 1.0 - b, d * dprev, row[C1])
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         phi = np.where(c0_before > 0, np.minimum(np.maximum(c1_before / c0_before, 0.0), PHI_MAX), 0.0)
     e = d - phi * dprev
     abs_e = np.abs(e)
     s_before, s_after = _filter(a * MAE_TO_SIGMA, 1.0 - a, abs_e, row[SCALE])
     s_eff = np.maximum(s_before, np.maximum(floor, 1e-9 * np.abs(m_before)) + 1e-300)
-    z = e / s_eff
-    long_run = s_eff / (1.0 - phi)
-    u = d / long_run
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = e / s_eff
+        long_run = s_eff / (1.0 - phi)
+        u = d / long_run
     up = _lindley(row[UP], u - SHIFT_K)
     dn = _lindley(row[DOWN], -u - SHIFT_K)
     shift = np.maximum(up, dn)
     ref_before, ref_after = _filter(REFERENCE_ALPHA, 1.0 - REFERENCE_ALPHA, x, row[REFERENCE])
-    drift = np.abs(m_before - ref_before) / long_run
+    with np.errstate(over="ignore", invalid="ignore"):
+        drift = np.abs(m_before - ref_before) / long_run
     abs_z = np.abs(z)
     quiet = (abs_z < Z_GATE) & (np.abs(u) < Z_CLIP) & (shift < SHIFT_H) & (drift < DRIFT_SIGMAS) & np.isfinite(z)
     if not np.isnan(row[ALARM_SINCE]):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-import numpy as np
 
 
 class Kind(StrEnum):
@@ -62,7 +61,7 @@ PHYSICAL_RANGE: dict[Kind, tuple[float, float]] = {
     Kind.LATITUDE: (-90.0, 90.0),
     Kind.LONGITUDE: (-180.0, 180.0),
     Kind.HDOP: (0.0, 100.0),
-    Kind.GENERIC: (-np.inf, np.inf),
+    Kind.GENERIC: (-1.0e15, 1.0e15),  # no physics: any number of a sane size in its own unit
 }
 
 KIND_CODES: dict[Kind, int] = {kind: code for code, kind in enumerate(Kind)}
