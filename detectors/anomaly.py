@@ -15,7 +15,7 @@ exponentially weighted mean absolute error (a wild reading adds at most ``Z_GATE
 
 Nothing is learned from a reading beyond ``Z_GATE`` scales, nor while the shift test is in alarm, so an
 ongoing change is not learned away. A shift or drift that has lasted ``anomaly_rebaseline_s`` becomes the
-new normal: the baseline restarts at the current level, the alarm clears and an ``anomaly.new_normal``
+new normal: the baseline restarts at the mean level seen during the alarm, the alarm clears and an ``anomaly.new_normal``
 event says so; one change gives one episode.
 
 The per-reading score is evidence of a *new* anomaly: the recent prediction surprise (an EWMA of ``|e|/s``)
@@ -94,8 +94,10 @@ _LN10 = float(np.log(10.0))
     LONG_VAR,
     HOLD_UNTIL,
     ALARM_SINCE,
-) = range(14)
-N_STATE = 14
+    ALARM_MEAN,
+    ALARM_COUNT,
+) = range(16)
+N_STATE = 16
 
 
 @dataclass(slots=True)
@@ -175,9 +177,7 @@ def step(
     score = np.where(test & (t >= state[:, HOLD_UNTIL]), evidence, 0.0)
     dl = new_short - lmean
     state[:, LONG_MEAN] = np.where(test, lmean + SURPRISE_LONG_ALPHA * dl, lmean)
-    state[:, LONG_VAR] = np.where(
-        test, (1.0 - SURPRISE_LONG_ALPHA) * (lvar + SURPRISE_LONG_ALPHA * dl * dl), lvar
-    )
+    state[:, LONG_VAR] = np.where(test, (1.0 - SURPRISE_LONG_ALPHA) * (lvar + SURPRISE_LONG_ALPHA * dl * dl), lvar)
     state[:, SHORT] = new_short
     state[:, HOLD_UNTIL] = np.where(score >= 1.0, t + hold_s, state[:, HOLD_UNTIL])
 
@@ -189,9 +189,10 @@ def step(
     state[:, C0] = np.where(learn, (1.0 - beta) * (c0 + beta * d * d), c0)
     state[:, C1] = np.where(learn & seen, c1 + beta * (d * dprev - c1), c1)
     huber = MAE_TO_SIGMA * np.minimum(np.abs(e), Z_GATE * s_eff)
-    state[:, SCALE] = np.where(
-        warm, np.where(learn, np.sqrt(state[:, C0]), scale), np.where(ok & (shift < SHIFT_H), scale + alpha * (huber - scale), scale)
-    )
+    # During warm-up the scale is the marginal standard deviation (phi is not known yet: conservative).
+    warm_scale = np.where(learn, np.sqrt(state[:, C0]), scale)
+    tested_scale = np.where(ok & (shift < SHIFT_H), scale + alpha * (huber - scale), scale)
+    state[:, SCALE] = np.where(warm, warm_scale, tested_scale)
     learn_reference = learn & (warm | (drift < DRIFT_SIGMAS))
     state[:, REFERENCE] = np.where(learn_reference, ref + np.where(warm, alpha, REFERENCE_ALPHA) * (x - ref), ref)
     state[:, COUNT] = np.where(learn, np.minimum(count + 1.0, 2.0**30), count)
@@ -199,10 +200,18 @@ def step(
     # Re-baseline: a shift or drift that has lasted rebaseline_s is the new normal.
     since = np.where(in_alarm, np.where(np.isnan(state[:, ALARM_SINCE]), t, state[:, ALARM_SINCE]), np.nan)
     since = np.where(test, since, state[:, ALARM_SINCE])
+    # The level during the alarm (a running mean) is the new normal when it comes to that.
+    alarm_count = np.where(in_alarm, state[:, ALARM_COUNT] + 1.0, np.where(test, 0.0, state[:, ALARM_COUNT]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alarm_mean = np.where(
+            in_alarm, state[:, ALARM_MEAN] + (x - state[:, ALARM_MEAN]) / alarm_count, state[:, ALARM_MEAN]
+        )
     rebased = test & (since <= t - rebaseline_s)
-    new_m = np.where(rebased, x, new_m)
+    new_m = np.where(rebased, alarm_mean, new_m)
     state[:, MEAN] = new_m
-    state[:, REFERENCE] = np.where(rebased, x, state[:, REFERENCE])
+    state[:, REFERENCE] = np.where(rebased, alarm_mean, state[:, REFERENCE])
+    state[:, ALARM_COUNT] = np.where(rebased, 0.0, alarm_count)
+    state[:, ALARM_MEAN] = np.where(rebased | (alarm_count == 0), 0.0, alarm_mean)
     state[:, UP] = np.where(rebased, 0.0, new_up)
     state[:, DOWN] = np.where(rebased, 0.0, new_dn)
     state[:, ALARM_SINCE] = np.where(rebased, np.nan, since)
@@ -217,7 +226,9 @@ def _step_one(
 
     Same formulas in the same order; returns z, shift, drift, score, tested, re-baselined.
     """
-    count, m, c0, c1, dprev, scale, up, dn, ref, short, lmean, lvar, hold_until, since = row.tolist()
+    count, m, c0, c1, dprev, scale, up, dn, ref, short, lmean, lvar, hold_until, since, alarm_mean, alarm_count = (
+        row.tolist()
+    )
     warm = count < WARMUP_READINGS
     seen = count > 0
     d = x - m
@@ -265,11 +276,20 @@ def _step_one(
         row[COUNT] = min(count + 1.0, 2.0**30)
     if test:
         since = (t if math.isnan(since) else since) if in_alarm else math.nan
+    if in_alarm:
+        alarm_count += 1.0
+        alarm_mean = alarm_mean + (x - alarm_mean) / alarm_count
+    elif test:
+        alarm_count = 0.0
     rebased = test and since <= t - rebaseline_s
     if rebased:
-        new_m = x
-        row[REFERENCE] = x
+        new_m = alarm_mean
+        row[REFERENCE] = alarm_mean
         up, dn, since, shift, drift = 0.0, 0.0, math.nan, 0.0, 0.0
+        alarm_count = 0.0
+    if alarm_count == 0.0:
+        alarm_mean = 0.0
+    row[ALARM_MEAN], row[ALARM_COUNT] = alarm_mean, alarm_count
     row[MEAN] = new_m
     row[UP], row[DOWN], row[ALARM_SINCE] = up, dn, since
     row[LAST_DEV] = x - new_m
@@ -294,7 +314,9 @@ def _lindley(start: float, increments: NDArray[np.float64]) -> NDArray[np.float6
     return out
 
 
-def _quiet_run(row: NDArray[np.float64], x: NDArray[np.float64], floor: float) -> tuple[int, StepOut, NDArray[np.float64]]:
+def _quiet_run(
+    row: NDArray[np.float64], x: NDArray[np.float64], floor: float
+) -> tuple[int, StepOut, NDArray[np.float64]]:
     """Readings at the start of ``x`` (all valid, model warm) on which the model learns as usual.
 
     Returns how many there are, their outputs and the state after them. Within such a run every recursion is
@@ -350,6 +372,7 @@ def _quiet_run(row: NDArray[np.float64], x: NDArray[np.float64], floor: float) -
     new[UP], new[DOWN], new[REFERENCE] = up[last], dn[last], ref_after[last]
     new[SHORT], new[LONG_MEAN], new[LONG_VAR] = short_after[last], lmean_after[last], lvar_after[last]
     new[ALARM_SINCE] = np.nan
+    new[ALARM_MEAN], new[ALARM_COUNT] = 0.0, 0.0
     ones = np.ones(k, np.bool_)
     out = StepOut(z[:k], shift[:k], drift[:k], evidence, ones, ~ones)
     return k, out, new
@@ -415,10 +438,10 @@ def _hold_ends(
     ends = np.full(t.shape[0], hold_until)
     current = hold_until
     start = 0
-    for j in np.flatnonzero(evidence >= 1.0):
+    for j in np.flatnonzero(evidence >= 1.0).tolist():
         if t[j] >= current:
             ends[start : j + 1] = current
-            current = t[j] + hold_s
+            current = float(t[j]) + hold_s
             start = j + 1
     ends[start:] = current
     return ends, current

@@ -5,7 +5,6 @@ from __future__ import annotations
 from enum import StrEnum
 
 
-
 class Kind(StrEnum):
     """What a sensor measures. Every kind has one canonical unit that readings are converted to."""
 

@@ -56,9 +56,7 @@ def consecutive(
     return counts
 
 
-def rank_plan(
-    batch: SortedBatch, keep: NDArray[np.bool_] | None = None
-) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+def rank_plan(batch: SortedBatch, keep: NDArray[np.bool_] | None = None) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     """Segment starts ordered by segment length (longest first) and, for each k, how many have a k-th reading.
 
     Step ``k`` of a recursion then touches the first ``alive[k]`` segments: ``starts[:alive[k]] + k`` are the

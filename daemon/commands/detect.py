@@ -86,7 +86,7 @@ def _read(csv_in: Path) -> tuple[str, list[str], list[str]] | None:
         return time_column, [r[ti] for r in rows], [r[vi] for r in rows]
     except IndexError:
         line = next(i for i, r in enumerate(rows, start=2) if len(r) <= max(ti, vi))
-        log.error("%s:%d: missing columns", csv_in, line)
+        log.error("%s:%d: missing columns", csv_in, line)  # noqa: TRY400 (the row is the news, not a traceback)
         return None
 
 
@@ -97,7 +97,7 @@ def _first_bad(csv_in: Path, times: list[str], values: list[str]) -> None:
             parse_times([t])
             float(v)
         except ValueError:
-            log.error("%s:%d: %r, %r is not a time and a number", csv_in, line, t, v)
+            log.error("%s:%d: %r, %r is not a time and a number", csv_in, line, t, v)  # noqa: TRY400
             return
 
 

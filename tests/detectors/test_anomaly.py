@@ -96,7 +96,7 @@ def _generic_alarm_fraction(values: np.ndarray) -> tuple[float, dict[str, list[t
 
 
 def test_autocorrelated_noise_does_not_alarm() -> None:
-    """Stationary AR(1) noise with phi = 0.9 (20,000 readings): no shift or drift, in alarm well under 1 % of the time."""
+    """Stationary AR(1) noise, phi = 0.9 (20,000 readings): no shift or drift, in alarm well under 1 % of the time."""
     for seed in (1, 2, 3):
         fraction, events = _generic_alarm_fraction(100.0 + 5.0 * _ar1(20_000, 0.9, seed))
         assert "anomaly.shift" not in events
