@@ -15,8 +15,8 @@ exponentially weighted mean absolute error (a wild reading adds at most ``Z_GATE
 
 Nothing is learned from a reading beyond ``Z_GATE`` scales, nor while the shift test is in alarm, so an
 ongoing change is not learned away. A shift or drift that has lasted ``anomaly_rebaseline_s`` becomes the
-new normal: the baseline restarts at the mean level seen during the alarm, the alarm clears and an ``anomaly.new_normal``
-event says so; one change gives one episode.
+new normal: the baseline restarts at the mean level seen during the alarm, the alarm clears and an
+``anomaly.new_normal`` event says so; one change gives one episode.
 
 The per-reading score is evidence of a *new* anomaly: the recent prediction surprise (an EWMA of ``|e|/s``)
 against its own long-run distribution, as a normal tail probability in decades (the "anomaly likelihood"
