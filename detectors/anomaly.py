@@ -452,18 +452,22 @@ class AnomalyDetector:
     """Per-sensor AR(1) model with spike, shift and drift tests, re-baselining and an evidence score."""
 
     config: CoreConfig
+    slot: NDArray[np.int32] = field(init=False)  # row of each sensor in ``state``; -1: no anomaly tests
     state: NDArray[np.float64] = field(init=False)
     states: dict[str, HysteresisState] = field(init=False)
 
     def __post_init__(self) -> None:
         n = self.config.n_sensors
-        self.state = initial_state(n)
+        enabled = self.config.anomaly_enabled
+        # Model rows only for the sensors with anomaly tests (a third of a typical site's channels).
+        self.slot = np.where(enabled, np.cumsum(enabled) - 1, -1).astype(np.int32)
+        self.state = initial_state(int(enabled.sum()))
         self.states = {name: HysteresisState.new(n) for name in (SPIKE, SHIFT, DRIFT, NEW_NORMAL)}
 
     @property
     def state_nbytes(self) -> int:
         """Bytes of carried state."""
-        return int(self.state.nbytes) + sum(s.nbytes for s in self.states.values())
+        return int(self.state.nbytes + self.slot.nbytes) + sum(s.nbytes for s in self.states.values())
 
     def process(
         self, batch: SortedBatch, value: NDArray[np.float64], valid: NDArray[np.bool_]
@@ -484,7 +488,7 @@ class AnomalyDetector:
             sl = slice(int(start), int(start + length))
             sensor = int(batch.sensor[start])
             out = run_along_time(
-                self.state[sensor],
+                self.state[self.slot[sensor]],
                 value[sl],
                 valid[sl],
                 batch.time[sl],
@@ -497,14 +501,14 @@ class AnomalyDetector:
         starts, alive = rank_plan(batch, ~long_runs)
         # Per-segment copies of the state, longest segment first: step k works on a contiguous prefix.
         seg = batch.sensor[starts]
-        rows = self.state[seg]
+        rows = self.state[self.slot[seg]]
         floor, seg_hold, seg_rebase = c.sigma_floor[seg], hold[seg], rebase[seg]
         for k, a in enumerate(alive):
             idx = starts[:a] + k
             out = step(rows[:a], value[idx], valid[idx], batch.time[idx], floor[:a], seg_hold[:a], seg_rebase[:a])
             z[idx], shift_stat[idx], drift_stat[idx], score[idx] = out.z, out.shift, out.drift, out.score
             scored[idx], rebased[idx] = out.tested, out.rebased
-        self.state[seg] = rows
+        self.state[self.slot[seg]] = rows
 
         interval = c.report_interval_s
         zero = np.zeros(c.n_sensors)
