@@ -1,5 +1,6 @@
 """Throughput and state size of the detection core: 10,000 mixed sensors, live-sized and replay-sized batches.
 
+Also one long generic series through ``backtest`` (what ``hazwatch detect`` runs).
 Run: ``PYTHONPATH=. python bench/core.py`` (prints figures; not a pass/fail test).
 """
 
@@ -11,7 +12,9 @@ import time
 from dataclasses import replace
 
 import numpy as np
+from scipy.signal import lfilter
 
+from detectors.backtest import backtest
 from detectors.config import CoreConfig
 from detectors.core import DetectionCore
 from detectors.kinds import Kind
@@ -114,6 +117,25 @@ def measure(core: DetectionCore, batch: ReadingBatch, batch_size: int) -> float:
     return len(batch) / (time.perf_counter() - start)
 
 
+def single_series(n: int, repeats: int) -> None:
+    """Readings/s of one long generic series through ``backtest`` (what ``hazwatch detect`` runs), wall and CPU."""
+    rng = np.random.default_rng(1)
+    innovations = rng.normal(0.0, 1.0, n)
+    value = 20.0 + np.asarray(lfilter([1.0], [1.0, -0.9], innovations))  # AR(1) noise, phi = 0.9
+    value[n // 2 :] += 10.0  # one lasting change
+    t = T0 + 60.0 * np.arange(n)
+    walls, cpus = [], []
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        backtest(t, value, Kind.GENERIC)
+        walls.append(n / (time.perf_counter() - wall))
+        cpus.append(n / (time.process_time() - cpu))
+    print(
+        f"detect, one generic series of {n:,} readings: best {max(walls):,.0f} readings/s wall "
+        f"({max(cpus):,.0f} per CPU second; runs: {', '.join(f'{r:,.0f}' for r in walls)})"
+    )
+
+
 def main() -> None:
     """Print readings/s for live-sized and replay-sized batches and the per-sensor state size."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -121,7 +143,9 @@ def main() -> None:
     parser.add_argument("--live-seconds", type=float, default=600.0, help="simulated time fed in live batches")
     parser.add_argument("--replay-seconds", type=float, default=6 * 3600.0, help="simulated time for replay")
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (the machine may be shared)")
+    parser.add_argument("--series", type=int, default=1_000_000, help="readings in the single-series figure")
     args = parser.parse_args()
+    single_series(args.series, args.repeats)
     rng = np.random.default_rng(0)
     config = build_config(args.sensors)
     kinds, counts = np.unique(config.kind, return_counts=True)

@@ -15,6 +15,8 @@ from detectors.thresholds import ThresholdParams
 
 # Condition families that are hazard alarms (quality conditions describe the data, not the hazard).
 HAZARD_PREFIXES = ("threshold.", "anomaly.", "gamma.", "gas.", "source.")
+# Notices, not alarms: the anomaly baseline took a lasting change as the new normal.
+NOTICES = ("anomaly.new_normal",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +39,12 @@ def backtest(
     low: float | None = None,
     substance: str | None = None,
     report_interval_s: float | None = None,
+    full_scale: float | None = None,
 ) -> BacktestResult:
     """Score one sensor's series (times in unix seconds) as the live core would, with optional alarm levels.
 
-    The report interval defaults to the median spacing of the timestamps.
+    The report interval defaults to the median spacing of the timestamps. ``full_scale`` is the top of the
+    instrument's range (readings there are saturated, not measurements).
     """
     t = np.asarray(time, np.float64)
     v = np.asarray(value, np.float64)
@@ -61,6 +65,8 @@ def backtest(
     config = CoreConfig.build(
         [kind], substances=[substance], report_interval_s=np.array([report_interval_s]), thresholds=thresholds
     )
+    if full_scale is not None:
+        config = replace(config, full_scale=np.array([full_scale]))
     if kind is Kind.SOURCE_DOSE_RATE:
         config = replace(config.with_sources([0], [float(np.nanmedian(v)) if v.shape[0] else 1.0], [5]))
     core = DetectionCore(config)
@@ -81,7 +87,50 @@ def backtest(
             state[start:stop] = active
         names.append(events.condition)
         states.append(state[rank])
-    hazard = [s for name, s in zip(names, states, strict=True) if name.startswith(HAZARD_PREFIXES)]
+    hazard = [
+        s for name, s in zip(names, states, strict=True) if name.startswith(HAZARD_PREFIXES) and name not in NOTICES
+    ]
     alarm = np.logical_or.reduce(hazard) if hazard else np.zeros(n, np.bool_)
-    active = [tuple(name for name, s in zip(names, states, strict=True) if s[i]) for i in range(n)]
+    active = _active_names(names, states, n)
     return BacktestResult(result.anomaly_score, alarm, result.flags, active)
+
+
+def _active_names(names: list[str], states: list[NDArray[np.bool_]], n: int) -> list[tuple[str, ...]]:
+    """Per reading, the conditions that are on (one tuple per run of equal state, shared by its readings)."""
+    if not names or n == 0:
+        return [()] * n
+    table = np.stack(states, axis=1)
+    change = np.ones(n, np.bool_)
+    change[1:] = (table[1:] != table[:-1]).any(axis=1)
+    starts = np.flatnonzero(change)
+    runs = np.empty(starts.shape[0], object)
+    runs[:] = [tuple(name for name, on in zip(names, table[i], strict=True) if on) for i in starts]
+    run_of = np.cumsum(change) - 1
+    out: list[tuple[str, ...]] = runs[run_of].tolist()
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    """One alarm episode of a back-test: first and last reading (input order positions) and the conditions seen."""
+
+    start: int
+    end: int
+    conditions: tuple[str, ...]
+
+
+def episodes(result: BacktestResult, time: ArrayLike) -> list[Episode]:
+    """Runs of readings with a hazard alarm on, in time order."""
+    t = np.asarray(time, np.float64)
+    order = np.argsort(t, kind="stable")
+    on = result.alarm[order]
+    edges = np.diff(np.concatenate(([0], on.astype(np.int8), [0])))
+    out: list[Episode] = []
+    for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+        seen: dict[str, None] = {}
+        for i in order[a:b]:
+            for name in result.active_conditions[i]:
+                if name.startswith(HAZARD_PREFIXES) and name not in NOTICES:
+                    seen.setdefault(name)
+        out.append(Episode(int(order[a]), int(order[b - 1]), tuple(seen)))
+    return out

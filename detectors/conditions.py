@@ -21,6 +21,7 @@ CONDITION_NAMES: tuple[str, ...] = (
     "anomaly.spike",
     "anomaly.shift",
     "anomaly.drift",
+    "anomaly.new_normal",
     "gamma.rise",
     "gamma.rise_natural",
     "gamma.rise_suspicious",

@@ -53,7 +53,14 @@ _ZERO_IMPLAUSIBLE = frozenset({Kind.GAMMA_DOSE_RATE, Kind.SOURCE_DOSE_RATE})
 HAZARD_KINDS = frozenset({Kind.GAMMA_DOSE_RATE, Kind.SOURCE_DOSE_RATE, Kind.GAS})
 # Gamma stations are left to the Poisson-aware rise test (gamma.py): a generic EWMA test on counting data
 # would only repeat its alarms with worse statistics.
-_ANOMALY_KINDS = frozenset({Kind.SOURCE_DOSE_RATE, Kind.GAS})
+_ANOMALY_KINDS = frozenset({Kind.SOURCE_DOSE_RATE, Kind.GAS, Kind.GENERIC})
+# How long a shift or drift lasts before it becomes the new normal, in report intervals. A generic channel
+# (flow, pressure) that moved and stayed is news once; at a hazard channel a lasting anomaly is a finding
+# the hazard tests keep alarming on, so the anomaly baseline waits a day's worth of readings.
+_REBASELINE_INTERVALS: dict[Kind, float] = {Kind.GENERIC: 100.0}
+_HAZARD_REBASELINE_INTERVALS = 2880.0
+# After an onset the anomaly score stays 0 this many report intervals: one event is reported once.
+_HOLD_INTERVALS = 100.0
 # Fold-back / dead-probe test (quality.py): a fall by FOLDBACK_RATIO or more, within two report intervals, from a
 # reading at or above the "high" level is not credible. GM counters paralyse in strong fields and read low or zero
 # (Knoll, Radiation Detection and Measurement, 4th ed., ch. 7, dead time); a field does not vanish by two orders of
@@ -98,6 +105,8 @@ class CoreConfig:
     # anomaly baseline
     anomaly_enabled: NDArray[np.bool_]
     sigma_floor: NDArray[np.float64]
+    anomaly_rebaseline_s: NDArray[np.float64]  # a shift or drift this old becomes the new normal
+    anomaly_hold_s: NDArray[np.float64]  # the anomaly score stays 0 this long after an onset
     # gamma stations
     gamma_cps_per_nsv_h: NDArray[np.float64]
     gamma_rise_fraction: NDArray[np.float64]
@@ -204,6 +213,9 @@ class CoreConfig:
             foldback_ratio=_f(n, FOLDBACK_RATIO),
             anomaly_enabled=np.array([k in _ANOMALY_KINDS for k in kinds], np.bool_),
             sigma_floor=np.array([_SIGMA_FLOOR.get(k, 0.0) for k in kinds], np.float64),
+            anomaly_rebaseline_s=interval
+            * np.array([_REBASELINE_INTERVALS.get(k, _HAZARD_REBASELINE_INTERVALS) for k in kinds], np.float64),
+            anomaly_hold_s=interval * _HOLD_INTERVALS,
             gamma_cps_per_nsv_h=_f(n, 0.1),
             gamma_rise_fraction=_f(n, 0.3),
             rain_sensor=np.full(n, -1, np.int32),

@@ -21,6 +21,7 @@ class Kind(StrEnum):
     LATITUDE = "latitude"  # degrees (WGS-84 / CGCS2000)
     LONGITUDE = "longitude"  # degrees
     HDOP = "hdop"  # horizontal dilution of precision of the GNSS fix, dimensionless
+    GENERIC = "generic"  # any other series (flow, pressure, door counts, ...), in its own unit
 
 
 CANONICAL_UNIT: dict[Kind, str] = {
@@ -37,6 +38,7 @@ CANONICAL_UNIT: dict[Kind, str] = {
     Kind.LATITUDE: "lat",
     Kind.LONGITUDE: "lon",
     Kind.HDOP: "1",
+    Kind.GENERIC: "1",
 }
 
 # Kinds carried as SenML booleans (``vb``); they become 0.0 / 1.0 in a batch.
@@ -58,6 +60,7 @@ PHYSICAL_RANGE: dict[Kind, tuple[float, float]] = {
     Kind.LATITUDE: (-90.0, 90.0),
     Kind.LONGITUDE: (-180.0, 180.0),
     Kind.HDOP: (0.0, 100.0),
+    Kind.GENERIC: (-1.0e15, 1.0e15),  # no physics: any number of a sane size in its own unit
 }
 
 KIND_CODES: dict[Kind, int] = {kind: code for code, kind in enumerate(Kind)}

@@ -87,16 +87,19 @@ def run_since(
     return out
 
 
-def rank_plan(batch: SortedBatch) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+def rank_plan(batch: SortedBatch, keep: NDArray[np.bool_] | None = None) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     """Segment starts ordered by segment length (longest first) and, for each k, how many have a k-th reading.
 
     Step ``k`` of a recursion then touches the first ``alive[k]`` segments: ``starts[:alive[k]] + k`` are the
     readings, and per-segment state kept in this order is a contiguous prefix (slices, not gathers).
+    ``keep`` (per segment) leaves out segments handled another way.
     """
     starts = batch.segment_starts
+    lengths = np.diff(np.append(starts, batch.sensor.shape[0]))
+    if keep is not None:
+        starts, lengths = starts[keep], lengths[keep]
     if starts.shape[0] == 0:
         return starts, np.zeros(0, np.intp)
-    lengths = np.diff(np.append(starts, batch.sensor.shape[0]))
     by_length = np.argsort(-lengths, kind="stable")
     ascending = lengths[by_length][::-1]
     ks = np.arange(int(ascending[-1]))

@@ -1,8 +1,10 @@
 """``hazwatch detect FILE.csv``: back-test the detectors on one recorded series (CSV in, CSV out).
 
 How a site engineer tunes rules on history: the same detection core the service runs, over
-``timestamp,value`` rows (unix seconds or ISO 8601), writing each row back with its anomaly score,
-whether an alarm condition was on, the quality flags and the conditions that were on.
+``timestamp,value`` rows (unix seconds or ISO 8601), writing each row back (time and value exactly as given)
+with its anomaly score, whether an alarm condition was on, the quality flags and the conditions that were on,
+and a summary of the alarm episodes on standard error. The default kind, ``generic``, runs the anomaly
+detector alone, for series without physics of their own.
 """
 
 from __future__ import annotations
@@ -11,91 +13,156 @@ import argparse
 import csv
 import logging
 import sys
-from datetime import datetime
+import warnings
+from datetime import UTC, datetime
 from pathlib import Path
 
-from detectors.backtest import backtest
+import numpy as np
+from numpy.typing import NDArray
+
+from detectors.backtest import BacktestResult, backtest, episodes
 from detectors.kinds import Kind
 from detectors.substances import SUBSTANCES
 
 log = logging.getLogger(__name__)
 EXIT_BAD_INPUT = 2
 TIME_COLUMNS = ("timestamp", "time")
+MAX_EPISODES_LISTED = 50
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``detect`` parser."""
     parser = subparsers.add_parser("detect", help="back-test the detectors on a CSV of timestamp,value")
     parser.add_argument("csv_in", type=Path, metavar="FILE.csv", help="rows of timestamp,value (header required)")
-    parser.add_argument("--kind", default=Kind.GAMMA_DOSE_RATE.value, choices=[k.value for k in Kind])
+    parser.add_argument(
+        "--kind",
+        default=Kind.GENERIC.value,
+        choices=[k.value for k in Kind],
+        help="what the series measures (default: generic, for any series without physics of its own)",
+    )
     parser.add_argument("--substance", choices=sorted(SUBSTANCES), help="gas formula, for --kind gas")
     parser.add_argument("--high", type=float, help="a high level to test, in the kind's canonical unit")
     parser.add_argument("--high-high", type=float, help="a high-high level to test")
     parser.add_argument("--low", type=float, help="a low level to test")
+    parser.add_argument("--full-scale", type=float, help="top of the instrument's range (readings there are saturated)")
     parser.add_argument("--out", type=Path, help="output CSV (default: standard output)")
     parser.set_defaults(handler=lambda args: run(args.csv_in, args.kind, args.out, args))
 
 
-def _parse_time(text: str) -> float:
+def parse_times(texts: list[str]) -> NDArray[np.float64]:
+    """Unix seconds, or ISO 8601 times (naive ones are read as UTC so a daylight-saving change makes no gap)."""
     try:
-        return float(text)
+        return np.array(texts, np.float64)
     except ValueError:
-        return datetime.fromisoformat(text).timestamp()
+        pass
+    try:
+        with warnings.catch_warnings():
+            # numpy reads "+08:00" only with a warning: such times go the fromisoformat way.
+            warnings.simplefilter("error")
+            stamps = np.array(texts, "datetime64[us]")
+        return stamps.astype(np.int64).astype(np.float64) / 1e6
+    except (ValueError, Warning):
+        pass
+    out = np.empty(len(texts))
+    for i, text in enumerate(texts):
+        moment = datetime.fromisoformat(text)
+        out[i] = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    return out
+
+
+def _read(csv_in: Path) -> tuple[str, list[str], list[str]] | None:
+    """The time column's name, the times and the values as written; None (after logging why) if unreadable."""
+    try:
+        handle = csv_in.open(newline="", encoding="utf-8")
+    except OSError as exc:
+        log.error("%s: cannot read: %s", csv_in, exc.strerror)  # noqa: TRY400
+        return None
+    with handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        time_column = next((c for c in TIME_COLUMNS if c in header), None)
+        if time_column is None or "value" not in header:
+            log.error("%s: expected a header with 'timestamp' (or 'time') and 'value' columns", csv_in)
+            return None
+        rows = list(reader)
+    ti, vi = header.index(time_column), header.index("value")
+    try:
+        return time_column, [r[ti] for r in rows], [r[vi] for r in rows]
+    except IndexError:
+        line = next(i for i, r in enumerate(rows, start=2) if len(r) <= max(ti, vi))
+        log.error("%s:%d: missing columns", csv_in, line)  # noqa: TRY400 (the row is the news, not a traceback)
+        return None
+
+
+def _first_bad(csv_in: Path, times: list[str], values: list[str]) -> None:
+    """Log the first row that is not a time and a number."""
+    for line, (t, v) in enumerate(zip(times, values, strict=True), start=2):
+        try:
+            parse_times([t])
+            float(v)
+        except ValueError:
+            log.error("%s:%d: %r, %r is not a time and a number", csv_in, line, t, v)  # noqa: TRY400
+            return
+
+
+def _summary(result: BacktestResult, times: list[str], t: NDArray[np.float64]) -> list[str]:
+    """Lines describing the alarm episodes, for standard error."""
+    found = episodes(result, t)
+    lines = [f"{len(t)} readings, {len(found)} alarm episode(s), alarm on for {int(result.alarm.sum())} reading(s)"]
+    for e in found[:MAX_EPISODES_LISTED]:
+        readings = int(np.sum((t >= t[e.start]) & (t <= t[e.end])))
+        lines.append(f"  {times[e.start]} .. {times[e.end]} ({readings} readings): {', '.join(e.conditions)}")
+    if len(found) > MAX_EPISODES_LISTED:
+        lines.append(f"  ... and {len(found) - MAX_EPISODES_LISTED} more")
+    return lines
 
 
 def run(csv_in: Path, kind: str, out: Path | None, options: argparse.Namespace | None = None) -> int:
-    """Read the series, run the core, write it back with score, alarm, flags and conditions."""
+    """Read the series, run the core, write it back with score, alarm, flags and conditions; summary on stderr."""
     try:
         kind_enum = Kind(kind)
     except ValueError:
         log.error("unknown kind %r; choose one of %s", kind, ", ".join(k.value for k in Kind))  # noqa: TRY400
         return EXIT_BAD_INPUT
-    times: list[float] = []
-    values: list[float] = []
-    try:
-        handle = csv_in.open(newline="", encoding="utf-8")
-    except OSError as exc:
-        log.error("%s: cannot read: %s", csv_in, exc.strerror)  # noqa: TRY400
+    read = _read(csv_in)
+    if read is None:
         return EXIT_BAD_INPUT
-    with handle:
-        reader = csv.DictReader(handle)
-        columns = set(reader.fieldnames or ())
-        time_column = next((c for c in TIME_COLUMNS if c in columns), None)
-        if time_column is None or "value" not in columns:
-            log.error("%s: expected a header with 'timestamp' (or 'time') and 'value' columns", csv_in)
-            return EXIT_BAD_INPUT
-        for line, row in enumerate(reader, start=2):
-            try:
-                times.append(_parse_time(row[time_column]))
-                values.append(float(row["value"]))
-            except (TypeError, ValueError):
-                log.error("%s:%d: %r, %r is not a time and a number", csv_in, line, row[time_column], row["value"])  # noqa: TRY400
-                return EXIT_BAD_INPUT
+    time_column, times, value_texts = read
+    try:
+        t = parse_times(times)
+        values = np.array(value_texts, np.float64)
+    except ValueError:
+        _first_bad(csv_in, times, value_texts)
+        return EXIT_BAD_INPUT
     result = backtest(
-        times,
+        t,
         values,
         kind_enum,
         high=getattr(options, "high", None),
         high_high=getattr(options, "high_high", None),
         low=getattr(options, "low", None),
         substance=getattr(options, "substance", None),
+        full_scale=getattr(options, "full_scale", None),
     )
     target = out.open("w", newline="", encoding="utf-8") if out is not None else sys.stdout
     try:
         writer = csv.writer(target)
         writer.writerow([time_column, "value", "anomaly_score", "alarm", "flags", "conditions"])
-        for i, (t, v) in enumerate(zip(times, values, strict=True)):
-            writer.writerow(
-                [
-                    t,
-                    v,
-                    f"{result.anomaly_score[i]:.4f}",
-                    int(result.alarm[i]),
-                    int(result.flags[i]),
-                    ";".join(result.active_conditions[i]),
-                ]
+        # The time and value are written back exactly as given.
+        writer.writerows(
+            zip(
+                times,
+                value_texts,
+                np.char.mod("%.4f", result.anomaly_score).tolist(),
+                result.alarm.astype(np.int8).tolist(),
+                result.flags.tolist(),
+                [";".join(names) for names in result.active_conditions],
+                strict=True,
             )
+        )
     finally:
         if out is not None:
             target.close()
+    for line in _summary(result, times, t):
+        print(line, file=sys.stderr)
     return 0

@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from daemon.commands.detect import run
 from detectors.backtest import backtest
@@ -62,3 +63,31 @@ def test_detect_command_round_trip(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("time,value\n1,x\n")
     assert run(bad, "gas", out) == 2
+
+
+def test_detect_generic_keeps_timestamps_and_summarises_episodes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Default kind generic: timestamps written back as given, one lasting change is one episode on stderr."""
+    from daemon.cli import build_parser
+
+    rng = np.random.default_rng(3)
+    n = 1500
+    values = 20.0 + rng.normal(0.0, 1.0, n)
+    values[1000:] += 8.0
+    stamps = [f"2014-07-{1 + i // 1440:02d} {i // 60 % 24:02d}:{i % 60:02d}:00" for i in range(n)]
+    src = tmp_path / "series.csv"
+    src.write_text("timestamp,value\n" + "".join(f"{s},{v:.3f}\n" for s, v in zip(stamps, values, strict=True)))
+    out = tmp_path / "out.csv"
+    args = build_parser().parse_args(["detect", str(src), "--out", str(out), "--full-scale", "1000"])
+    assert args.kind == "generic"
+    assert args.handler(args) == 0
+    with out.open(newline="") as f:
+        got = list(csv.DictReader(f))
+    assert [row["timestamp"] for row in got] == stamps
+    assert not any(row["alarm"] == "1" for row in got[:1000])
+    assert got[1005]["alarm"] == "1"
+    assert "anomaly.shift" in got[1005]["conditions"]
+    err = capsys.readouterr().err
+    assert "1 alarm episode(s)" in err
+    assert "2014-07-01 16:40:00 .." in err  # reading 1000, in the input's own format

@@ -45,8 +45,6 @@ def test_scenario_raises_many_conditions() -> None:
         "quality.stuck",
         "quality.flatline",
         "quality.out_of_range",
-        "anomaly.spike",
-        "anomaly.shift",
         "gas.aegl1_60min",
         "gamma.rise_natural",
     }
