@@ -28,9 +28,18 @@ def test_demo_site_config() -> None:
     cl2 = table.index["gas-n01-cl2"]
     assert SUBSTANCE_ORDER[config.substance[cl2]] == "Cl2"
     assert config.gas_level1[cl2] == np.float64(1.0 * 24.45 / 70.90)
-    assert config.gas_aegl[cl2].tolist() == [0.5, 2.8, 2.8, 2.0, 50.0, 28.0, 20.0]
+    # AEGL-1, -2, -3 at 10 / 30 / 60 min, 4 h, 8 h (US EPA final AEGLs for chlorine).
+    assert config.gas_aegl[cl2].tolist() == [
+        *[0.5] * 5,
+        *[2.8, 2.8, 2.0, 1.0, 0.71],
+        *[50.0, 28.0, 20.0, 10.0, 7.1],
+    ]
     gamma = np.flatnonzero(config.kind == GAMMA)
     assert (config.kind[config.rain_sensor[gamma]] == RAIN).all()
+    # Every gauge within the rain radius, the nearest first (demo stations have no rain sensor of their own).
+    gauges = [config.rain_gauge_index[config.rain_gauge_offsets[i] : config.rain_gauge_offsets[i + 1]] for i in gamma]
+    assert all(g.shape[0] >= 1 and g[0] == config.rain_sensor[i] for g, i in zip(gauges, gamma, strict=True))
+    assert all((config.kind[g] == RAIN).all() for g in gauges)
     assert (np.diff(config.neighbour_offsets)[gamma] > 0).all()
     dose = np.flatnonzero(config.kind == SOURCE_DOSE)
     assert np.isfinite(config.source_missing_level[dose]).all()
