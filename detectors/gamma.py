@@ -327,10 +327,13 @@ class GammaDetector:
         for i in change:
             (ons if active[i] else offs).setdefault(int(s[i]), []).append(float(t[i]))
         segments = {int(s[a]): (int(a), int(b)) for a, b in _segment_bounds(batch)}
+        # Neighbours' rise times as they stood before this batch (the loop below moves them on, sensor by sensor,
+        # so reading them there would let a neighbour's later transitions leak into an earlier decision).
+        on_before, off_before = self.last_on.copy(), self.last_off.copy()
 
         def rising(j: int, at: float, since: float) -> bool:
-            k_on = max((x for x in ons.get(j, []) if x <= at), default=float(self.last_on[j]))
-            k_off = max((x for x in offs.get(j, []) if x <= at), default=float(self.last_off[j]))
+            k_on = max((x for x in ons.get(j, []) if x <= at), default=float(on_before[j]))
+            k_off = max((x for x in offs.get(j, []) if x <= at), default=float(off_before[j]))
             return bool(k_on <= at and (not k_off >= k_on or k_off >= since - NEIGHBOUR_WINDOW_S))
 
         def neighbour_state(j: int, at: float) -> tuple[float, float]:

@@ -141,7 +141,8 @@ def eventful_stream(seed: int, steps: int, step_s: float = 30.0) -> tuple[MixedS
     values[site.rain] = np.where((k > steps // 3) & (k < steps // 2 + 5), 5.0, 0.0)
     values[site.temperature] = 20 + rng.normal(0, 0.3, steps)
     values[site.temperature][steps // 4] = 45.0  # a glitch
-    values[site.temperature][steps // 2 : steps // 2 + 70] = 21.5  # a frozen transmitter (stuck after 60)
+    # A frozen transmitter: stuck once it has read the same for an hour (its report interval is 60 s).
+    values[site.temperature][steps // 3 : steps // 3 + 125] = 21.5
     values[site.gamma[3]][steps // 6 : steps // 6 + 5] = 0.0  # a dead tube (flatline)
     values[site.gamma[3]][steps // 7] = -1.0  # out of range
     plume = np.exp(-0.5 * ((k - steps * 0.6) / (steps * 0.1)) ** 2)

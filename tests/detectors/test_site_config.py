@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
 
-from daemon.config import DEFAULT_SITE
-from daemon.site_file import load_site
+import numpy as np
+import yaml
+
 from detectors.config import GAMMA, LATITUDE, LONGITUDE, RAIN, SOURCE_DOSE, SUBSTANCE_ORDER
 from detectors.core import DetectionCore
 from detectors.readings import ReadingBatch
-from detectors.substances import SUBSTANCES
 from rules.sensor_table import SensorTable
+from rules.site import Site
+
+DEMO = Path(__file__).parents[2] / "daemon" / "sites" / "demo-park.yaml"
 
 
 def _table() -> SensorTable:
-    return SensorTable.build(load_site(DEFAULT_SITE))
+    return SensorTable.build(Site.model_validate(yaml.safe_load(DEMO.read_text())))
 
 
 def test_demo_site_config() -> None:
@@ -25,12 +28,18 @@ def test_demo_site_config() -> None:
     cl2 = table.index["gas-n01-cl2"]
     assert SUBSTANCE_ORDER[config.substance[cl2]] == "Cl2"
     assert config.gas_level1[cl2] == np.float64(1.0 * 24.45 / 70.90)
-    chlorine = SUBSTANCES["Cl2"]
-    expected = [value for level in (1, 2, 3) for value in chlorine.aegl(level) or ()]
-    assert config.gas_aegl[cl2].tolist() == expected  # every published duration of AEGL-1, -2 and -3
-    assert expected[:5] == [0.5, 0.5, 0.5, 0.5, 0.5]  # Cl2 AEGL-1 is 0.5 ppm at 10 min to 8 h
+    # AEGL-1, -2, -3 at 10 / 30 / 60 min, 4 h, 8 h (US EPA final AEGLs for chlorine).
+    assert config.gas_aegl[cl2].tolist() == [
+        *[0.5] * 5,
+        *[2.8, 2.8, 2.0, 1.0, 0.71],
+        *[50.0, 28.0, 20.0, 10.0, 7.1],
+    ]
     gamma = np.flatnonzero(config.kind == GAMMA)
     assert (config.kind[config.rain_sensor[gamma]] == RAIN).all()
+    # Every gauge within the rain radius, the nearest first (demo stations have no rain sensor of their own).
+    gauges = [config.rain_gauge_index[config.rain_gauge_offsets[i] : config.rain_gauge_offsets[i + 1]] for i in gamma]
+    assert all(g.shape[0] >= 1 and g[0] == config.rain_sensor[i] for g, i in zip(gauges, gamma, strict=True))
+    assert all((config.kind[g] == RAIN).all() for g in gauges)
     assert (np.diff(config.neighbour_offsets)[gamma] > 0).all()
     dose = np.flatnonzero(config.kind == SOURCE_DOSE)
     assert np.isfinite(config.source_missing_level[dose]).all()
