@@ -26,7 +26,7 @@ Pure numpy/scipy: no I/O, no clock; the caller passes the time.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import numpy as np
@@ -54,6 +54,7 @@ class SensorErrorModel:
 
     log_sigma: float = 0.9  # total multiplicative spread (sensor gain ~0.2 plus plume-model error ~0.9)
     correlation_time_s: float = 300.0  # how long model errors persist; bins inside it are tempered
+    averaging_s: float = 300.0  # readings are compared as trailing means over this long (the plume is a mean)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +116,12 @@ class SearchGrid:
 class EstimatorSettings:
     """Grids and priors of the estimator."""
 
-    rate_min_g_s: float = 0.01
-    rate_max_g_s: float = 1.0e5
-    rate_steps: int = 36
+    rate_min_g_s: float = 0.1  # a pinhole leak
+    rate_max_g_s: float = 3.0e4  # a catastrophic vessel failure (tonnes in minutes)
+    rate_steps: int = 31
     start_lookback_s: float = 1800.0  # the earliest start considered before the first detection
     start_step_s: float = 60.0  # t0 grid step for candidates
-    free_start_step_s: float = 180.0  # coarser t0 grid for the free search, which has many cells
+    free_start_offsets_s: tuple[float, ...] = (-300.0, -120.0, 0.0)  # free cells: starts before the latest allowed
     candidate_prior: float = 0.85  # prior mass on the listed candidates holding the substance
     other_candidate_prior: float = 0.02  # prior mass on listed candidates not known to hold it
     release_height_m: float = 2.0  # for free-search cells
@@ -197,37 +198,32 @@ def _obs_loglik(
 ) -> NDArray[np.float64]:
     """Log-likelihood of each reading under model mean ``mu`` shaped (detector rows, bins, ...)."""
     extra = (None,) * (mu.ndim - 2)
-
-    def per_reading(arr: NDArray[np.generic]) -> NDArray[np.generic]:
-        return arr.T[det][(slice(None), slice(None), *extra)]
-
-    def per_detector(arr: NDArray[np.float64]) -> NDArray[np.float64]:
-        return arr[det][(slice(None), None, *extra)]
-
-    y = per_reading(obs.mean_ppm)
-    floor = per_detector(obs.noise_floor_ppm)
-    limit = per_detector(obs.detection_limit_ppm)
-    full = per_detector(obs.full_scale_ppm)
-    sat = per_reading(obs.saturated)
-    log_mu = np.log(mu + floor)
-    below = y <= limit
-    above = sat | (y >= full)
-    z_value = (np.log(np.maximum(y, 0.0) + floor) - log_mu) / log_sigma
-    z_limit = (np.log(limit + floor) - log_mu) / log_sigma
-    z_full = (np.log(np.minimum(full, 1e12) + floor) - log_mu) / log_sigma
-    out = np.where(
-        above,
-        log_ndtr(-z_full),
-        np.where(below, log_ndtr(z_limit), -0.5 * z_value**2 - math.log(log_sigma)),
-    )
-    return np.where(np.isnan(y), 0.0, out)
+    y = obs.mean_ppm.T[det]
+    floor = obs.noise_floor_ppm[det][:, None]
+    limit = obs.detection_limit_ppm[det][:, None]
+    full = obs.full_scale_ppm[det][:, None]
+    above = obs.saturated.T[det] | (y >= full)
+    below = ~above & (y <= limit)
+    missing = np.isnan(y)
+    # One reference level per reading: the value, the detection limit (censored below) or full scale (above).
+    level = np.where(above, np.minimum(full, 1e12), np.where(below, limit, np.nan_to_num(y)))
+    log_level = np.log(np.maximum(level, 0.0) + floor)[(slice(None), slice(None), *extra)]
+    t = (log_level - np.log(mu + floor[(slice(None), slice(None), *extra)])) / log_sigma
+    out = -0.5 * t**2 - math.log(log_sigma)
+    shape = (slice(None), slice(None), *extra)
+    below_all = np.broadcast_to(below[shape], t.shape)
+    above_all = np.broadcast_to(above[shape], t.shape)
+    out[below_all] = log_ndtr(t[below_all])
+    out[above_all] = log_ndtr(-t[above_all])
+    out[np.broadcast_to(missing[shape], t.shape)] = 0.0
+    return out
 
 
 @dataclass(frozen=True, slots=True)
 class _Evidence:
     log_evidence: NDArray[np.float64]  # per hypothesis
     rate_post: NDArray[np.float64]  # (hypotheses, rates), each row sums to 1
-    start_post: NDArray[np.float64]  # (hypotheses, starts)
+    start_post: NDArray[np.float64]  # (hypotheses, starts), over each hypothesis's own start values
 
 
 def _evaluate(
@@ -241,31 +237,34 @@ def _evaluate(
     starts: NDArray[np.float64],
     error: SensorErrorModel,
 ) -> _Evidence:
-    """Marginal likelihood of each hypothesis, and its conditional posteriors over rate and start."""
+    """Marginal likelihood of each hypothesis over ``rates`` and its ``starts`` (hypotheses x starts), and its
+    conditional posteriors over rate and start."""
     n_hyp, n_det = east.shape[0], obs.east_m.shape[0]
     n_bins = obs.bin_end_s.shape[0]
-    temper = min(1.0, obs.bin_s / error.correlation_time_s)
+    n_starts = starts.shape[1]
+    window = max(1, round(error.averaging_s / obs.bin_s))
+    temper = min(1.0, obs.bin_s / max(error.correlation_time_s, error.averaging_s))
     k, x, sigma_y = unit_plume_ppm(east, north, height, obs.east_m, obs.north_m, wind, molar_mass)
-    # Readings where no hypothesis can put any gas (mu = 0 for every rate and start) add a constant per reading.
+    # Readings where a hypothesis puts no gas (mu = 0 for every rate and start) add a constant per reading.
     zero_ll = _obs_loglik(np.zeros((n_det, n_bins)), obs, error.log_sigma, np.arange(n_det))
     zero_by_det = temper * zero_ll.sum(axis=1)
     # A (hypothesis, detector) pair matters when the largest rate puts gas there above a small share of the floor.
     reach = k.max(axis=2) * rates[-1]
-    active = reach > 0.02 * obs.noise_floor_ppm[None, :]
+    active = reach > 0.05 * obs.noise_floor_ppm[None, :]
     base = zero_by_det.sum() - (active * zero_by_det[None, :]).sum(axis=1)
-    loglik = np.broadcast_to(base[:, None, None], (n_hyp, starts.shape[0], rates.shape[0])).copy()
+    loglik = np.broadcast_to(base[:, None, None], (n_hyp, n_starts, rates.shape[0])).copy()
     hyp_idx, det_idx = np.nonzero(active)
     centre = obs.bin_end_s - obs.bin_s / 2
     u = np.maximum(wind.speed_m_s, 0.5)
-    chunk = max(1, 4_000_000 // max(1, n_bins * starts.shape[0] * rates.shape[0]))
+    chunk = max(1, 2_000_000 // max(1, n_bins * n_starts * rates.shape[0]))
     for first in range(0, hyp_idx.shape[0], chunk):
         h = hyp_idx[first : first + chunk]
         d = det_idx[first : first + chunk]
         kp, xp, syp = k[h, d], x[h, d], sigma_y[h, d]  # (pairs, bins)
         spread_s = np.hypot(syp, u * obs.bin_s / math.sqrt(12.0)) / u
         travel = xp / u
-        lag = centre[None, :, None] - starts[None, None, :] - travel[:, :, None]  # (pairs, bins, starts)
-        arrived = ndtr(lag / spread_s[:, :, None])
+        lag = centre[None, :, None] - starts[h][:, None, :] - travel[:, :, None]  # (pairs, bins, starts)
+        arrived = _trailing_mean(ndtr(lag / spread_s[:, :, None]), window)
         mu = (kp[:, :, None] * arrived)[..., None] * rates[None, None, None, :]
         ll = _obs_loglik(mu, obs, error.log_sigma, d).sum(axis=1) * temper  # (pairs, starts, rates)
         np.add.at(loglik, h, ll)
@@ -274,9 +273,57 @@ def _evaluate(
     weights = np.exp(flat - peak[:, None]).reshape(loglik.shape)
     total = weights.sum(axis=(1, 2))
     log_evidence = peak + np.log(total / weights[0].size)
-    return _Evidence(
-        log_evidence, weights.sum(axis=1) / total[:, None], weights.sum(axis=2) / total[:, None]
-    )
+    return _Evidence(log_evidence, weights.sum(axis=1) / total[:, None], weights.sum(axis=2) / total[:, None])
+
+
+def _trailing_mean(values: NDArray[np.float64], window: int) -> NDArray[np.float64]:
+    """Mean over the ``window`` bins ending at each bin (axis 1), fewer at the start."""
+    if window <= 1:
+        return values
+    cum = np.cumsum(values, axis=1)
+    shifted = np.zeros_like(cum)
+    shifted[:, window:] = cum[:, :-window]
+    count = np.minimum(np.arange(1, values.shape[1] + 1), window).astype(np.float64)
+    shape = [1] * values.ndim
+    shape[1] = values.shape[1]
+    out: NDArray[np.float64] = (cum - shifted) / count.reshape(shape)
+    return out
+
+
+def smooth_observations(obs: GasObservations, window: int) -> GasObservations:
+    """Trailing means of the binned readings (NaN-aware) and whether full scale was reached inside the window."""
+    if window <= 1:
+        return obs
+    have = ~np.isnan(obs.mean_ppm)
+    sums = _trailing_mean(np.where(have, obs.mean_ppm, 0.0).T[:, :, None], window)[:, :, 0].T
+    counts = _trailing_mean(have.astype(np.float64).T[:, :, None], window)[:, :, 0].T
+    saturated = _trailing_mean(obs.saturated.astype(np.float64).T[:, :, None], window)[:, :, 0].T > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(counts > 0, sums / counts, np.nan)
+    return replace(obs, mean_ppm=mean, saturated=saturated)
+
+
+def _arrival_starts(
+    east: NDArray[np.float64],
+    north: NDArray[np.float64],
+    obs: GasObservations,
+    wind: BinnedWind,
+    seeing_mask: NDArray[np.bool_],
+    offsets_s: NDArray[np.float64],
+    first_seen: float,
+) -> NDArray[np.float64]:
+    """Per free-search cell, a few start times around the latest start its first detections allow."""
+    towards = np.radians(float(np.mean(wind.from_deg)) + 180.0)
+    u = float(np.mean(np.maximum(wind.speed_m_s, 0.5)))
+    seen_any = seeing_mask.any(axis=0)
+    first_bin = np.where(seen_any, seeing_mask.argmax(axis=0), 0)
+    first_time = obs.bin_end_s[first_bin] - obs.bin_s
+    de = obs.east_m[None, :] - east[:, None]
+    dn = obs.north_m[None, :] - north[:, None]
+    downwind = np.maximum(de * math.sin(towards) + dn * math.cos(towards), 0.0)
+    implied = np.where(seen_any[None, :], first_time[None, :] - downwind / u, np.inf)
+    latest = np.minimum(implied.min(axis=1), first_seen)
+    return latest[:, None] + offsets_s[None, :]
 
 
 def _quantiles(grid: NDArray[np.float64], weights: NDArray[np.float64], qs: tuple[float, ...]) -> list[float]:
@@ -301,6 +348,7 @@ def estimate_source(
     settings = settings or EstimatorSettings()
     seeing_mask = (obs.mean_ppm > obs.detection_limit_ppm[None, :]) | obs.saturated
     seeing = int(seeing_mask.any(axis=0).sum())
+    obs = smooth_observations(obs, max(1, round(error.averaging_s / obs.bin_s)))
     n_det = int(obs.east_m.shape[0])
     cell_e, cell_n = grid.centres()
     if seeing == 0:
@@ -308,11 +356,16 @@ def estimate_source(
     first_seen = float(obs.bin_end_s[np.nonzero(seeing_mask.any(axis=1))[0][0]] - obs.bin_s)
     rates = np.geomspace(settings.rate_min_g_s, settings.rate_max_g_s, settings.rate_steps)
     starts = np.arange(first_seen, first_seen - settings.start_lookback_s - 1e-9, -settings.start_step_s)[::-1]
-    free_starts = starts[:: max(1, round(settings.free_start_step_s / settings.start_step_s))]
     cand_e = np.array([c.east_m for c in candidates], np.float64)
     cand_n = np.array([c.north_m for c in candidates], np.float64)
     cand_h = np.array([c.height_m for c in candidates], np.float64)
-    cand = _evaluate(cand_e, cand_n, cand_h, obs, wind, molar_mass_g_mol, rates, starts, error)
+    cand = _evaluate(
+        cand_e, cand_n, cand_h, obs, wind, molar_mass_g_mol, rates, np.tile(starts, (len(candidates), 1)), error
+    )
+    free_rates = rates[::2]
+    free_starts = _arrival_starts(
+        cell_e, cell_n, obs, wind, seeing_mask, np.array(settings.free_start_offsets_s), first_seen
+    )
     free = _evaluate(
         cell_e,
         cell_n,
@@ -320,7 +373,7 @@ def estimate_source(
         obs,
         wind,
         molar_mass_g_mol,
-        rates,
+        free_rates,
         free_starts,
         error,
     )
@@ -328,9 +381,7 @@ def estimate_source(
     n_holds, n_other = int(holds.sum()), int((~holds).sum())
     cand_mass = settings.candidate_prior if n_holds else 0.0
     other_mass = settings.other_candidate_prior if n_other else 0.0
-    prior_cand = np.where(
-        holds, cand_mass / max(n_holds, 1), other_mass / max(n_other, 1)
-    )
+    prior_cand = np.where(holds, cand_mass / max(n_holds, 1), other_mass / max(n_other, 1))
     prior_free = np.full(cell_e.shape, (1.0 - cand_mass - other_mass) / max(cell_e.shape[0], 1))
     log_post = np.concatenate(
         [cand.log_evidence + np.log(np.maximum(prior_cand, 1e-300)), free.log_evidence + np.log(prior_free)]
@@ -339,14 +390,15 @@ def estimate_source(
     post /= post.sum()
     n_cand = len(candidates)
     p_cand, p_free = post[:n_cand], post[n_cand:]
-    # Rate and start: mixtures over all hypotheses of their conditional posteriors.
-    rate_post = p_cand @ cand.rate_post + p_free @ free.rate_post
-    start_post = p_cand @ cand.start_post
-    start_post_free = p_free @ free.start_post
-    start_all = np.interp(starts, free_starts, start_post_free) if free_starts.shape[0] > 1 else start_post_free
-    start_all = start_post + start_all * (p_free.sum() / max(start_all.sum(), 1e-300))
+    # Rate and start: mixtures over all hypotheses of their conditional posteriors, on the candidates' grids.
+    free_rate = p_free @ free.rate_post
+    rate_post = p_cand @ cand.rate_post + np.interp(np.log(rates), np.log(free_rates), free_rate) / 2
+    start_index = np.clip(np.searchsorted(starts, free_starts.ravel()), 0, starts.shape[0] - 1)
+    start_post = p_cand @ cand.start_post + np.bincount(
+        start_index, (p_free[:, None] * free.start_post).ravel(), starts.shape[0]
+    )
     rate_q = _quantiles(np.log(rates), rate_post, (0.025, 0.5, 0.975))
-    start_q = _quantiles(starts, start_all, (0.025, 0.5, 0.975))
+    start_q = _quantiles(starts, start_post, (0.025, 0.5, 0.975))
     order = np.argsort(-post)
     inside = order[: int(np.searchsorted(np.cumsum(post[order]), 0.95) + 1)]
     region_cand = tuple(candidates[i].id for i in sorted(inside[inside < n_cand].tolist()))
@@ -359,10 +411,13 @@ def estimate_source(
     park_area = (grid.east_max - grid.east_min) * (grid.north_max - grid.north_min)
     top_cand = float(p_cand.max()) if n_cand else 0.0
     if top_cand >= LOCATED_PROBABILITY:
+        top = int(np.argmax(p_cand))
+        best_candidate, best_e, best_n = candidates[top].id, float(cand_e[top]), float(cand_n[top])
         status, reason = EstimateStatus.LOCATED, f"{best_candidate} holds {top_cand:.0%} of the posterior"
-        if best_candidate is None:
-            best_candidate = candidates[int(np.argmax(p_cand))].id
-            best_e, best_n = float(cand_e[int(np.argmax(p_cand))]), float(cand_n[int(np.argmax(p_cand))])
+        # Once the source is known, its rate and start are those given that source (the mixture would mix in the
+        # rates that far-off or nearby cells need, which are not this release's).
+        rate_q = _quantiles(np.log(rates), cand.rate_post[top], (0.025, 0.5, 0.975))
+        start_q = _quantiles(starts, cand.start_post[top], (0.025, 0.5, 0.975))
     elif p_free.sum() >= LOCATED_PROBABILITY and region_area <= 0.15 * park_area:
         status = EstimateStatus.UNLISTED_SOURCE
         reason = f"{p_free.sum():.0%} of the posterior lies away from the listed sources, in {region_area / 1e4:.0f} ha"
