@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.api.context import ApiContext
 from daemon.api.engine_operations import EngineOperations
+from daemon.assessment.runner import AssessmentRunner
 from daemon.broker_url import BrokerTarget, parse_broker
 from daemon.clock import Clock, WallClock
 from daemon.config import ServiceConfig
@@ -37,6 +38,7 @@ from daemon.notify.worker import DeliveryWorker
 from daemon.processing import AlarmSetup, build_intake, build_pipeline, reload_rules, save
 from daemon.sensor_metrics import SensorCollector, SensorStateCollector, SiteCollector
 from daemon.status_metrics import StatusCollector
+from daemon.web.assessment import add_assessment_routes
 from daemon.store.engine import create_engine, migrate
 from daemon.store.schema import alarms, incidents, notifications
 from daemon.store.writer import StoreWriter, WriteGroup
@@ -104,6 +106,8 @@ class Service:
             store_readings=config.database.store_readings,
         )
         self._plug_metric_sources()
+        self.assessment = AssessmentRunner(self.table, self.pipeline.flow)
+        self.pipeline.batch_listeners.append(self.assessment.on_batch)
         self._start_notifications()
         self.intake = build_intake(config, self.pipeline, self.writer, self.metrics, self.clock)
         self.intake.on_status(lambda status: self.pipeline.device_status(status.device, status.online, status.time))
@@ -216,6 +220,7 @@ class Service:
             max_body_bytes=self.config.http.max_body_bytes,
             before_scrape=[self._refresh_drill_running],
         )
+        add_assessment_routes(app, self.assessment, lambda: self.pipeline.flow)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)
@@ -252,6 +257,7 @@ class Service:
             await asyncio.sleep(alarms.tick_interval_s)
             now = self.clock.now()
             self.pipeline.tick(now)
+            self.assessment.tick(now)
             if now - last_checkpoint >= alarms.checkpoint_interval_s:
                 save(self.pipeline, self.setup, self.writer, now)
                 last_checkpoint = now
