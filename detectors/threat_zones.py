@@ -28,6 +28,7 @@ import shapely
 from numpy.typing import NDArray
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
+from shapely.ops import nearest_points
 
 from detectors.plume import Terrain, briggs_sigmas
 from detectors.substances import MOLAR_VOLUME_L, Substance
@@ -224,7 +225,7 @@ def assess_receptor(
     arrival = None
     if expected_zone is not None:
         inside = expected[levels[-1].name].intersection(outline)
-        nearest = shapely.ops.nearest_points(inside, shapely.Point(plume.east_m, plume.north_m))[0]
+        nearest = nearest_points(inside, shapely.Point(plume.east_m, plume.north_m))[0]
         distance = math.hypot(nearest.x - plume.east_m, nearest.y - plume.north_m)
         arrival = max(0.0, distance / max(plume.wind_speed_m_s, 0.5) - plume.travelled_s) / 60.0
     hours = 1.0

@@ -26,6 +26,7 @@ async def test_cl2_release_assessment_in_the_api(
     simulator = Simulator(scenario, demo_site)
     host, port = machine_broker
     config = service_config(f"mqtt://{host}:{port}", sqlite_url, unique, f"e2e-{unique}")
+    config.ingest.decode_workers = 0  # decode in place, so each flush is processed before the next minute's tick
     clock = ManualClock(scenario.start_unix)
     async with running_service(config, demo_site, clock=clock) as service:
         next_minute = scenario.start_unix + 60
@@ -40,6 +41,7 @@ async def test_cl2_release_assessment_in_the_api(
             service.intake.accept(message.topic, message.payload, message.received)
         await service.drain()
         assert "Cl2" in service.assessment.assessments
+        assert any(name == "assessment.aegl2_residential" for name, _ in service.pipeline.flow.state.conditions_on)
         base = f"http://127.0.0.1:{service.http_port}"
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{base}/api/incidents") as response:
