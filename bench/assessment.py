@@ -22,11 +22,11 @@ from numpy.typing import NDArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.assessment_truth import TrueRelease, measure, simulate  # noqa: E402
-from daemon.site_file import load_site  # noqa: E402
-from detectors.estimation_bins import bin_edges, bin_gas, bin_wind  # noqa: E402
-from detectors.plume import local_metres  # noqa: E402
-from detectors.source_estimation import (  # noqa: E402
+from bench.assessment_truth import TrueRelease, measure, simulate
+from daemon.site_file import load_site
+from detectors.estimation_bins import bin_edges, bin_gas, bin_wind
+from detectors.plume import local_metres
+from detectors.source_estimation import (
     BinnedWind,
     Candidate,
     EstimateStatus,
@@ -35,7 +35,7 @@ from detectors.source_estimation import (  # noqa: E402
     SourceEstimate,
     estimate_source,
 )
-from detectors.substances import SUBSTANCES  # noqa: E402
+from detectors.substances import SUBSTANCES
 
 SITE = Path(__file__).resolve().parent.parent / "daemon" / "sites" / "demo-park.yaml"
 BIN_S = 60.0
@@ -148,11 +148,11 @@ def run_case(
         ends,
         BIN_S,
     )
-    obs = GasObservations(
-        det_e, det_n, ends, BIN_S, mean, sat, full_scale, noise, 2 * noise
-    )
+    obs = GasObservations(det_e, det_n, ends, BIN_S, mean, sat, full_scale, noise, 2 * noise)
     wind = BinnedWind(speed_b, dir_b, sd_b, stability)
-    cand_here = [Candidate(c.id, c.east_m, c.north_m, c.height_m, gas in subs) for c, (_, subs) in zip(cands, held)]
+    cand_here = [
+        Candidate(c.id, c.east_m, c.north_m, c.height_m, gas in subs) for c, (_, subs) in zip(cands, held, strict=True)
+    ]
     started = time.process_time()
     estimate = estimate_source(obs, wind, cand_here, grid, substance.molar_mass_g_mol, now)
     seconds = time.process_time() - started
@@ -178,24 +178,43 @@ def summarise(cases: list[Case], label: str) -> None:
     if not done:
         print(f"{label}: no case alarmed")
         return
-    answered = [c for c in done if c.estimate is not None and c.estimate.status is not EstimateStatus.NOT_ENOUGH_INFORMATION]
+    answered = [
+        c for c in done if c.estimate is not None and c.estimate.status is not EstimateStatus.NOT_ENOUGH_INFORMATION
+    ]
     listed = [c for c in done if c.truth_id is not None]
     right = [c for c in listed if c.estimate is not None and c.estimate.best_candidate == c.truth_id]
-    errors = np.array([math.hypot(c.estimate.east_m - c.truth_e, c.estimate.north_m - c.truth_n) for c in done if c.estimate and math.isfinite(c.estimate.east_m)])
-    factors = np.array([max(c.estimate.rate_g_s / c.rate_g_s, c.rate_g_s / c.estimate.rate_g_s) for c in done if c.estimate and math.isfinite(c.estimate.rate_g_s)])
+    errors = np.array(
+        [
+            math.hypot(c.estimate.east_m - c.truth_e, c.estimate.north_m - c.truth_n)
+            for c in done
+            if c.estimate and math.isfinite(c.estimate.east_m)
+        ]
+    )
+    factors = np.array(
+        [
+            max(c.estimate.rate_g_s / c.rate_g_s, c.rate_g_s / c.estimate.rate_g_s)
+            for c in done
+            if c.estimate and math.isfinite(c.estimate.rate_g_s)
+        ]
+    )
     cover = np.array([covered(c) for c in done])
-    start_err = np.array([abs(c.estimate.start_s - c.start_s) for c in done if c.estimate and math.isfinite(c.estimate.start_s)])
+    start_err = np.array(
+        [abs(c.estimate.start_s - c.start_s) for c in done if c.estimate and math.isfinite(c.estimate.start_s)]
+    )
     secs = np.array([c.seconds for c in done])
-    print(f"\n{label}: {len(cases)} releases, {len(done)} alarmed, {len(answered)} answered (not 'not enough information')")
+    print(f"\n{label}: {len(cases)} releases, {len(done)} alarmed, {len(answered)} answered (not 'not enough info')")
     if listed:
         print(f"  right plant (top candidate)        {len(right) / len(listed):6.1%}   ({len(right)}/{len(listed)})")
     if errors.size:
         print(f"  location error median / p90        {np.median(errors):6.0f} / {np.percentile(errors, 90):.0f} m")
     if factors.size:
-        print(f"  rate within x2                     {np.mean(factors <= 2):6.1%}   (median factor {np.median(factors):.2f})")
+        within = np.mean(factors <= 2)
+        print(f"  rate within x2                     {within:6.1%}   (median factor {np.median(factors):.2f})")
     print(f"  true source in 95 % region         {cover.mean():6.1%}")
     if start_err.size:
-        print(f"  start time error median / p90      {np.median(start_err):6.0f} / {np.percentile(start_err, 90):.0f} s")
+        print(
+            f"  start time error median / p90      {np.median(start_err):6.0f} / {np.percentile(start_err, 90):.0f} s"
+        )
     print(f"  CPU per update median / max        {np.median(secs) * 1000:6.0f} / {secs.max() * 1000:.0f} ms")
 
 

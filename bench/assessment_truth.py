@@ -110,12 +110,7 @@ def simulate(
         sy, sz = martin_sigmas(travel, release.stability)
         sy = np.maximum(sy * PUFF_SHARE, 5.0)
         r2 = (det_east_m[None, :] - pe[:, None]) ** 2 + (det_north_m[None, :] - pn[:, None]) ** 2
-        puff = (
-            mass
-            / ((2 * math.pi) ** 1.5 * sy**2 * sz)
-            * 2.0
-            * np.exp(-0.5 * (release.height_m / sz) ** 2)
-        )
+        puff = mass / ((2 * math.pi) ** 1.5 * sy**2 * sz) * 2.0 * np.exp(-0.5 * (release.height_m / sz) ** 2)
         conc[i] = (puff[:, None] * np.exp(-0.5 * r2 / (sy[:, None] ** 2))).sum(axis=0) * to_ppm
     return times, conc, speed, np.degrees(towards) - 180.0
 

@@ -38,10 +38,10 @@ from daemon.notify.worker import DeliveryWorker
 from daemon.processing import AlarmSetup, build_intake, build_pipeline, reload_rules, save
 from daemon.sensor_metrics import SensorCollector, SensorStateCollector, SiteCollector
 from daemon.status_metrics import StatusCollector
-from daemon.web.assessment import add_assessment_routes
 from daemon.store.engine import create_engine, migrate
 from daemon.store.schema import alarms, incidents, notifications
 from daemon.store.writer import StoreWriter, WriteGroup
+from daemon.web.assessment import add_assessment_routes
 from rules.sensor_table import SensorTable
 from rules.site import Site
 

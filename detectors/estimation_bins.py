@@ -61,10 +61,10 @@ def bin_wind(
     start = bin_end_s[0] - bin_s
     index = np.clip(np.floor((times_s - start) / bin_s).astype(np.int64), 0, n_bins - 1)
     rad = np.radians(from_deg)
-    counts = np.bincount(index, minlength=n_bins).astype(np.float64)
-    mean_sin = np.bincount(index, np.sin(rad), n_bins)
-    mean_cos = np.bincount(index, np.cos(rad), n_bins)
-    mean_speed = np.bincount(index, speed_m_s, n_bins)
+    counts: NDArray[np.float64] = np.bincount(index, minlength=n_bins).astype(np.float64)
+    mean_sin: NDArray[np.float64] = np.bincount(index, np.sin(rad), n_bins).astype(np.float64)
+    mean_cos: NDArray[np.float64] = np.bincount(index, np.cos(rad), n_bins).astype(np.float64)
+    mean_speed: NDArray[np.float64] = np.bincount(index, speed_m_s, n_bins).astype(np.float64)
     have = counts > 0
     width = max(1, round(spread_window_s / bin_s))
     cum = [np.concatenate([[0.0], np.cumsum(a)]) for a in (mean_sin, mean_cos, counts)]

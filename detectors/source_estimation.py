@@ -315,7 +315,7 @@ def _arrival_starts(
     """Per free-search cell, a few start times around the latest start its first detections allow."""
     towards = np.radians(float(np.mean(wind.from_deg)) + 180.0)
     u = float(np.mean(np.maximum(wind.speed_m_s, 0.5)))
-    seen_any = seeing_mask.any(axis=0)
+    seen_any: NDArray[np.bool_] = np.asarray(seeing_mask.any(axis=0))
     first_bin = np.where(seen_any, seeing_mask.argmax(axis=0), 0)
     first_time = obs.bin_end_s[first_bin] - obs.bin_s
     de = obs.east_m[None, :] - east[:, None]
@@ -323,7 +323,8 @@ def _arrival_starts(
     downwind = np.maximum(de * math.sin(towards) + dn * math.cos(towards), 0.0)
     implied = np.where(seen_any[None, :], first_time[None, :] - downwind / u, np.inf)
     latest = np.minimum(implied.min(axis=1), first_seen)
-    return latest[:, None] + offsets_s[None, :]
+    out: NDArray[np.float64] = latest[:, None] + offsets_s[None, :]
+    return out
 
 
 def _quantiles(grid: NDArray[np.float64], weights: NDArray[np.float64], qs: tuple[float, ...]) -> list[float]:

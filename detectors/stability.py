@@ -40,16 +40,15 @@ def solar_elevation_deg(unix_time_s: float, lat_deg: float, lon_deg: float) -> f
     sidereal_deg = (280.46061837 + 360.98564736629 * days + lon_deg) % 360.0
     hour_angle = math.radians(sidereal_deg) - right_ascension
     lat = math.radians(lat_deg)
-    sin_elevation = math.sin(lat) * math.sin(declination) + math.cos(lat) * math.cos(declination) * math.cos(
-        hour_angle
-    )
+    sin_elevation = math.sin(lat) * math.sin(declination) + math.cos(lat) * math.cos(declination) * math.cos(hour_angle)
     return math.degrees(math.asin(max(-1.0, min(1.0, sin_elevation))))
 
 
 def clear_sky_radiation_w_m2(elevation_deg: float, cloud_fraction: float = 0.0) -> float:
     """Incoming solar radiation (W/m2) from elevation and cloud fraction 0-1 (Holtslag & van Ulden 1983)."""
     clear = 990.0 * math.sin(math.radians(elevation_deg)) - 30.0
-    return max(0.0, clear * (1.0 - 0.75 * max(0.0, min(1.0, cloud_fraction)) ** 3.4))
+    cover: float = max(0.0, min(1.0, cloud_fraction))
+    return max(0.0, clear * (1.0 - 0.75 * float(cover**3.4)))
 
 
 def stability_class(
@@ -68,14 +67,12 @@ def stability_class(
         return "D"  # overcast, day or night (Turner's note to table 1)
     elevation = solar_elevation_deg(unix_time_s, lat_deg, lon_deg)
     if elevation <= 0.0:
-        return _TABLE[row][3 if cloud >= 0.5 else 4]
-    radiation = (
-        solar_radiation_w_m2 if solar_radiation_w_m2 is not None else clear_sky_radiation_w_m2(elevation, cloud)
-    )
+        return str(_TABLE[row][3 if cloud >= 0.5 else 4])
+    radiation = solar_radiation_w_m2 if solar_radiation_w_m2 is not None else clear_sky_radiation_w_m2(elevation, cloud)
     if radiation >= STRONG_W_M2:
         column = 0
     elif radiation >= SLIGHT_BELOW_W_M2:
         column = 1
     else:
         column = 2
-    return _TABLE[row][column]
+    return str(_TABLE[row][column])

@@ -45,7 +45,13 @@ DEFAULT_AIR_CHANGES_PER_HOUR = {
     "nursing_home": 0.5,
     "workplace": 1.0,
 }
-DEFAULT_EVACUATION_MIN = {"residential": 30.0, "school": 20.0, "hospital": 120.0, "nursing_home": 90.0, "workplace": 20.0}
+DEFAULT_EVACUATION_MIN = {
+    "residential": 30.0,
+    "school": 20.0,
+    "hospital": 120.0,
+    "nursing_home": 90.0,
+    "workplace": 20.0,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +145,9 @@ def possible_footprint(
     return merged.convex_hull if not merged.is_empty else merged
 
 
-def concentration_ppm(plume: PlumeState, east_m: NDArray[np.float64], north_m: NDArray[np.float64]) -> NDArray[np.float64]:
+def concentration_ppm(
+    plume: PlumeState, east_m: NDArray[np.float64], north_m: NDArray[np.float64]
+) -> NDArray[np.float64]:
     """Ground-level plume concentration (ppm) at site points."""
     towards = math.radians(plume.wind_from_deg + 180.0)
     de, dn = east_m - plume.east_m, north_m - plume.north_m

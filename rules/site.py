@@ -173,9 +173,7 @@ class Receptor(StrictModel):
     air_changes_per_hour: float | None = Field(
         None, gt=0, description="Building air exchange rate with ventilation off; default by type."
     )
-    evacuation_time_min: float | None = Field(
-        None, gt=0, description="Minutes to get everyone out; default by type."
-    )
+    evacuation_time_min: float | None = Field(None, gt=0, description="Minutes to get everyone out; default by type.")
 
 
 class Site(StrictModel):

@@ -115,7 +115,9 @@ class AssessmentRunner:
             )
         self.receptors: list[ReceptorArea] = []
         for r in site.receptors:
-            e, n = local_metres(np.array([p.lat for p in r.polygon]), np.array([p.lon for p in r.polygon]), *self.origin)
+            e, n = local_metres(
+                np.array([p.lat for p in r.polygon]), np.array([p.lon for p in r.polygon]), *self.origin
+            )
             self.receptors.append(
                 ReceptorArea(
                     r.id, r.name, r.type.value, Polygon(np.column_stack([e, n])), r.population,
@@ -171,7 +173,9 @@ class AssessmentRunner:
         column = np.full(len(self.table), -1, np.int64)
         column[sensors] = np.arange(sensors.shape[0])
         mine = (column[sensor] >= 0) & ((flags & INVALID_MASK) == 0)
-        mean, saturated = bin_gas(when[mine], column[sensor[mine]], value[mine], sensors.shape[0], ends, BIN_S, full_scale)
+        mean, saturated = bin_gas(
+            when[mine], column[sensor[mine]], value[mine], sensors.shape[0], ends, BIN_S, full_scale
+        )
         obs = GasObservations(
             self.east[sensors], self.north[sensors], ends, BIN_S, mean, saturated, full_scale, floor, 2 * floor
         )
@@ -200,14 +204,18 @@ class AssessmentRunner:
                 possible[level.name] = possible_footprint(
                     plume, level.ppm, estimate.rate_interval_g_s[1], float(wind.direction_sd_deg[-1]), others
                 )
-            region = region_shape(estimate.region_cells_east_m, estimate.region_cells_north_m, estimate.cell_step_m, in_region)
+            region = region_shape(
+                estimate.region_cells_east_m, estimate.region_cells_north_m, estimate.cell_step_m, in_region
+            )
             impacts = [assess_receptor(r, plume, expected, possible, list(levels)) for r in self.receptors]
         return Assessment(
             substance, now, estimate, plume, levels, expected, possible, region, tuple(impacts),
             tuple(sensors.tolist()), time.process_time() - started, tuple(self.receptors),
         )  # fmt: skip
 
-    def _wind(self, sensor: np.ndarray, when: np.ndarray, value: np.ndarray, ends: np.ndarray, now: float) -> BinnedWind:
+    def _wind(
+        self, sensor: np.ndarray, when: np.ndarray, value: np.ndarray, ends: np.ndarray, now: float
+    ) -> BinnedWind:
         """Binned wind from every weather station (their readings pooled), and the stability class (Turner)."""
         speed_rows = np.isin(sensor, self.wind_speed)
         dir_rows = np.isin(sensor, self.wind_dir)
@@ -259,7 +267,11 @@ class AssessmentRunner:
         if assessment is None:
             return None
         if condition == AEGL2_RESIDENTIAL:
-            hits = [r for r in assessment.receptors if r.type == ReceptorType.RESIDENTIAL and r.expected_zone in ("AEGL-2", "AEGL-3")]
+            hits = [
+                r
+                for r in assessment.receptors
+                if r.type == ReceptorType.RESIDENTIAL and r.expected_zone in ("AEGL-2", "AEGL-3")
+            ]
         else:
             hits = [
                 r for r in assessment.receptors
