@@ -53,7 +53,7 @@ class SensorErrorModel:
     """Shifted-lognormal error model of a detector reading (see the module docstring)."""
 
     log_sigma: float = 0.9  # total multiplicative spread (sensor gain ~0.2 plus plume-model error ~0.9)
-    correlation_time_s: float = 300.0  # how long model errors persist; bins inside it are tempered
+    correlation_time_s: float = 600.0  # how long model errors persist; bins inside it are tempered
     averaging_s: float = 300.0  # readings are compared as trailing means over this long (the plume is a mean)
 
 
@@ -118,11 +118,11 @@ class EstimatorSettings:
 
     rate_min_g_s: float = 0.1  # a pinhole leak
     rate_max_g_s: float = 3.0e4  # a catastrophic vessel failure (tonnes in minutes)
-    rate_steps: int = 31
+    rate_steps: int = 25
     start_lookback_s: float = 1800.0  # the earliest start considered before the first detection
-    start_step_s: float = 60.0  # t0 grid step for candidates
+    start_step_s: float = 90.0  # t0 grid step for candidates
     free_start_offsets_s: tuple[float, ...] = (-300.0, -120.0, 0.0)  # free cells: starts before the latest allowed
-    candidate_prior: float = 0.85  # prior mass on the listed candidates holding the substance
+    candidate_prior: float = 0.95  # prior mass on the listed candidates holding the substance
     other_candidate_prior: float = 0.02  # prior mass on listed candidates not known to hold it
     release_height_m: float = 2.0  # for free-search cells
 
