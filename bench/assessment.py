@@ -149,7 +149,7 @@ def run_case(
         BIN_S,
     )
     obs = GasObservations(det_e, det_n, ends, BIN_S, mean, sat, full_scale, noise, 2 * noise)
-    wind = BinnedWind(speed_b, dir_b, sd_b, stability)
+    wind = BinnedWind(speed_b, dir_b, sd_b, stability, ends)
     cand_here = [
         Candidate(c.id, c.east_m, c.north_m, c.height_m, gas in subs) for c, (_, subs) in zip(cands, held, strict=True)
     ]

@@ -12,7 +12,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-MIN_DIRECTION_SD_DEG = 5.0  # vane error and the station far from the plume: never trust the direction better
+MIN_DIRECTION_SD_DEG = 2.0  # vane resolution: the spread of a steadier wind is within the Briggs sigmas anyway
 
 
 def bin_edges(end_s: float, bin_s: float, n_bins: int) -> NDArray[np.float64]:

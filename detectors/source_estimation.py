@@ -55,6 +55,7 @@ class SensorErrorModel:
     log_sigma: float = 0.9  # total multiplicative spread (sensor gain ~0.2 plus plume-model error ~0.9)
     correlation_time_s: float = 600.0  # how long model errors persist; bins inside it are tempered
     averaging_s: float = 300.0  # readings are compared as trailing means over this long (the plume is a mean)
+    intermittency: float = 0.1  # chance that a meandering plume misses a detector for a whole averaging window
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,7 @@ class BinnedWind:
     from_deg: NDArray[np.float64]
     direction_sd_deg: NDArray[np.float64]  # standard deviation of the direction inside the bin
     stability: str
+    bin_end_s: NDArray[np.float64]  # the bins' end times (as the observations')
     terrain: Terrain = Terrain.OPEN_COUNTRY
 
 
@@ -174,6 +176,19 @@ def unit_plume_ppm(
     dn = det_north_m[None, :, None] - north_m[:, None, None]
     sin_t, cos_t = np.sin(towards)[None, None, :], np.cos(towards)[None, None, :]
     downwind = de * sin_t + dn * cos_t
+    # The gas reaching a detector now left the source x/u ago and travelled with the winds since: steer it by the
+    # mean wind over its travel time, not by the wind of this minute alone (a plume bends when the wind turns).
+    n_bins = towards.shape[0]
+    bin_s = float(np.median(np.diff(wind_times))) if (wind_times := wind.bin_end_s).shape[0] > 1 else 60.0
+    u_now = np.maximum(wind.speed_m_s, 0.5)[None, None, :]
+    lag = np.clip(np.rint(np.maximum(downwind, 0.0) / u_now / bin_s), 0, np.arange(n_bins)[None, None, :])
+    upto = np.arange(1, n_bins + 1)[None, None, :]
+    first = (upto - 1 - lag).astype(np.intp)
+    cum_sin = np.concatenate([[0.0], np.cumsum(np.sin(towards))])
+    cum_cos = np.concatenate([[0.0], np.cumsum(np.cos(towards))])
+    path = np.arctan2(cum_sin[upto] - cum_sin[first], cum_cos[upto] - cum_cos[first])
+    sin_t, cos_t = np.sin(path), np.cos(path)
+    downwind = de * sin_t + dn * cos_t
     crosswind = -de * cos_t + dn * sin_t
     ahead = downwind > 0
     x = np.maximum(downwind, MIN_DISTANCE_M)
@@ -195,6 +210,7 @@ def _obs_loglik(
     obs: GasObservations,
     log_sigma: float,
     det: NDArray[np.intp],
+    intermittency: float = 0.0,
 ) -> NDArray[np.float64]:
     """Log-likelihood of each reading under model mean ``mu`` shaped (detector rows, bins, ...)."""
     extra = (None,) * (mu.ndim - 2)
@@ -208,13 +224,20 @@ def _obs_loglik(
     # One reference level per reading: the value, the detection limit (censored below) or full scale (above).
     level = np.where(above, np.minimum(full, 1e12), np.where(below, limit, np.nan_to_num(y)))
     log_level = np.log(np.maximum(level, 0.0) + floor)[(slice(None), slice(None), *extra)]
-    t = (log_level - np.log(mu + floor[(slice(None), slice(None), *extra)])) / log_sigma
-    out = -0.5 * t**2 - math.log(log_sigma)
+    # Intermittency: with probability p the meandering plume misses the detector for the whole window; otherwise
+    # the reading scatters around mu / (1 - p), which keeps the mean at mu.
+    inside = mu / (1.0 - intermittency)
+    t = (log_level - np.log(inside + floor[(slice(None), slice(None), *extra)])) / log_sigma
+    log_hit = math.log1p(-intermittency)
+    out = -0.5 * t**2 - math.log(log_sigma) + log_hit
     shape = (slice(None), slice(None), *extra)
     below_all = np.broadcast_to(below[shape], t.shape)
     above_all = np.broadcast_to(above[shape], t.shape)
-    out[below_all] = log_ndtr(t[below_all])
-    out[above_all] = log_ndtr(-t[above_all])
+    if intermittency > 0:
+        out[below_all] = np.logaddexp(math.log(intermittency), log_hit + log_ndtr(t[below_all]))
+    else:
+        out[below_all] = log_ndtr(t[below_all])
+    out[above_all] = log_hit + log_ndtr(-t[above_all])
     out[np.broadcast_to(missing[shape], t.shape)] = 0.0
     return out
 
@@ -246,7 +269,7 @@ def _evaluate(
     temper = min(1.0, obs.bin_s / max(error.correlation_time_s, error.averaging_s))
     k, x, sigma_y = unit_plume_ppm(east, north, height, obs.east_m, obs.north_m, wind, molar_mass)
     # Readings where a hypothesis puts no gas (mu = 0 for every rate and start) add a constant per reading.
-    zero_ll = _obs_loglik(np.zeros((n_det, n_bins)), obs, error.log_sigma, np.arange(n_det))
+    zero_ll = _obs_loglik(np.zeros((n_det, n_bins)), obs, error.log_sigma, np.arange(n_det), error.intermittency)
     zero_by_det = temper * zero_ll.sum(axis=1)
     # A (hypothesis, detector) pair matters when the largest rate puts gas there above a small share of the floor.
     reach = k.max(axis=2) * rates[-1]
@@ -266,7 +289,7 @@ def _evaluate(
         lag = centre[None, :, None] - starts[h][:, None, :] - travel[:, :, None]  # (pairs, bins, starts)
         arrived = _trailing_mean(ndtr(lag / spread_s[:, :, None]), window)
         mu = (kp[:, :, None] * arrived)[..., None] * rates[None, None, None, :]
-        ll = _obs_loglik(mu, obs, error.log_sigma, d).sum(axis=1) * temper  # (pairs, starts, rates)
+        ll = _obs_loglik(mu, obs, error.log_sigma, d, error.intermittency).sum(axis=1) * temper  # (pairs, starts, rates)
         np.add.at(loglik, h, ll)
     flat = loglik.reshape(n_hyp, -1)
     peak = flat.max(axis=1)

@@ -228,7 +228,7 @@ class AssessmentRunner:
         speed_b, dir_b, sd_b = bin_wind(when[dir_rows], speed_v[idx], value[dir_rows], ends, BIN_S)
         lat, lon = self.origin
         stability = stability_class(float(speed_b[-1]), now, lat, lon)
-        return BinnedWind(speed_b, dir_b, sd_b, stability)
+        return BinnedWind(speed_b, dir_b, sd_b, stability, ends)
 
     def _update_conditions(self, now: float, substances: list[str]) -> None:
         """Raise AEGL-2-at-residential and AEGL-3-at-school-or-hospital on the substance's highest sensor."""
