@@ -122,8 +122,8 @@ class EstimatorSettings:
     rate_max_g_s: float = 3.0e4  # a catastrophic vessel failure (tonnes in minutes)
     rate_steps: int = 25
     start_lookback_s: float = 1800.0  # the earliest start considered before the first detection
-    start_step_s: float = 90.0  # t0 grid step for candidates
-    free_start_offsets_s: tuple[float, ...] = (-300.0, -120.0, 0.0)  # free cells: starts before the latest allowed
+    start_step_s: float = 240.0  # t0 grid step for candidates (the start is the least certain thing anyway)
+    free_start_offsets_s: tuple[float, ...] = (-240.0, 0.0)  # free cells: starts before the latest allowed
     candidate_prior: float = 0.95  # prior mass on the listed candidates holding the substance
     other_candidate_prior: float = 0.02  # prior mass on listed candidates not known to hold it
     release_height_m: float = 2.0  # for free-search cells
@@ -273,7 +273,7 @@ def _evaluate(
     zero_by_det = temper * zero_ll.sum(axis=1)
     # A (hypothesis, detector) pair matters when the largest rate puts gas there above a small share of the floor.
     reach = k.max(axis=2) * rates[-1]
-    active = reach > 0.05 * obs.noise_floor_ppm[None, :]
+    active = reach > 0.3 * obs.noise_floor_ppm[None, :]
     base = zero_by_det.sum() - (active * zero_by_det[None, :]).sum(axis=1)
     loglik = np.broadcast_to(base[:, None, None], (n_hyp, n_starts, rates.shape[0])).copy()
     hyp_idx, det_idx = np.nonzero(active)
@@ -289,7 +289,9 @@ def _evaluate(
         lag = centre[None, :, None] - starts[h][:, None, :] - travel[:, :, None]  # (pairs, bins, starts)
         arrived = _trailing_mean(ndtr(lag / spread_s[:, :, None]), window)
         mu = (kp[:, :, None] * arrived)[..., None] * rates[None, None, None, :]
-        ll = _obs_loglik(mu, obs, error.log_sigma, d, error.intermittency).sum(axis=1) * temper  # (pairs, starts, rates)
+        ll = (
+            _obs_loglik(mu, obs, error.log_sigma, d, error.intermittency).sum(axis=1) * temper
+        )  # (pairs, starts, rates)
         np.add.at(loglik, h, ll)
     flat = loglik.reshape(n_hyp, -1)
     peak = flat.max(axis=1)
@@ -386,7 +388,7 @@ def estimate_source(
     cand = _evaluate(
         cand_e, cand_n, cand_h, obs, wind, molar_mass_g_mol, rates, np.tile(starts, (len(candidates), 1)), error
     )
-    free_rates = rates[::2]
+    free_rates = rates[::3]
     free_starts = _arrival_starts(
         cell_e, cell_n, obs, wind, seeing_mask, np.array(settings.free_start_offsets_s), first_seen
     )
@@ -416,7 +418,8 @@ def estimate_source(
     p_cand, p_free = post[:n_cand], post[n_cand:]
     # Rate and start: mixtures over all hypotheses of their conditional posteriors, on the candidates' grids.
     free_rate = p_free @ free.rate_post
-    rate_post = p_cand @ cand.rate_post + np.interp(np.log(rates), np.log(free_rates), free_rate) / 2
+    free_fine = np.interp(np.log(rates), np.log(free_rates), free_rate)
+    rate_post = p_cand @ cand.rate_post + free_fine * (free_rate.sum() / max(free_fine.sum(), 1e-300))
     start_index = np.clip(np.searchsorted(starts, free_starts.ravel()), 0, starts.shape[0] - 1)
     start_post = p_cand @ cand.start_post + np.bincount(
         start_index, (p_free[:, None] * free.start_post).ravel(), starts.shape[0]
