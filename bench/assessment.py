@@ -148,7 +148,7 @@ def run_case(
         ends,
         BIN_S,
     )
-    obs = GasObservations(det_e, det_n, ends, BIN_S, mean, sat, full_scale, noise, 2 * noise)
+    obs = GasObservations(det_e, det_n, ends, BIN_S, mean, sat, full_scale, noise, noise)
     wind = BinnedWind(speed_b, dir_b, sd_b, stability, ends)
     cand_here = [
         Candidate(c.id, c.east_m, c.north_m, c.height_m, gas in subs) for c, (_, subs) in zip(cands, held, strict=True)
@@ -210,6 +210,10 @@ def summarise(cases: list[Case], label: str) -> None:
     if factors.size:
         within = np.mean(factors <= 2)
         print(f"  rate within x2                     {within:6.1%}   (median factor {np.median(factors):.2f})")
+    inside = np.array(
+        [c.estimate.rate_interval_g_s[0] <= c.rate_g_s <= c.estimate.rate_interval_g_s[1] for c in done if c.estimate]
+    )
+    print(f"  true rate inside the 95 % interval {inside.mean():6.1%}")
     print(f"  true source in 95 % region         {cover.mean():6.1%}")
     if start_err.size:
         print(
@@ -229,6 +233,14 @@ def main() -> None:
     cands, held, grid = _site()
     cases = [run_case(rng, cands, held, grid, args.minutes) for _ in range(args.cases)]
     summarise(cases, f"listed sources, {args.minutes:g} min after the first alarm")
+    summarise(
+        [c for c in cases if c.estimate is not None and c.estimate.detectors_seeing >= 3],
+        "  of which: 3 or more detectors see the gas",
+    )
+    summarise(
+        [c for c in cases if c.estimate is not None and c.estimate.status is EstimateStatus.LOCATED],
+        "  of which: the estimator says 'located'",
+    )
     by_class = {s: [c for c in cases if c.stability == s] for s in CLASSES}
     for s, group in by_class.items():
         done = [c for c in group if c.estimate is not None]

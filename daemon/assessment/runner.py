@@ -177,7 +177,7 @@ class AssessmentRunner:
             when[mine], column[sensor[mine]], value[mine], sensors.shape[0], ends, BIN_S, full_scale
         )
         obs = GasObservations(
-            self.east[sensors], self.north[sensors], ends, BIN_S, mean, saturated, full_scale, floor, 2 * floor
+            self.east[sensors], self.north[sensors], ends, BIN_S, mean, saturated, full_scale, floor, floor
         )
         wind = self._wind(sensor, when, value, ends, now)
         candidates = [
