@@ -31,6 +31,7 @@ from enum import StrEnum
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.optimize import minimize_scalar
 from scipy.special import log_ndtr, ndtr
 
 from detectors.plume import Terrain, briggs_sigmas
@@ -247,6 +248,8 @@ class _Evidence:
     log_evidence: NDArray[np.float64]  # per hypothesis
     rate_post: NDArray[np.float64]  # (hypotheses, rates), each row sums to 1
     start_post: NDArray[np.float64]  # (hypotheses, starts), over each hypothesis's own start values
+    best_start: NDArray[np.intp]  # per hypothesis, grid index of the most likely start
+    best_rate: NDArray[np.intp]  # per hypothesis, grid index of the most likely rate
 
 
 def _evaluate(
@@ -298,7 +301,39 @@ def _evaluate(
     weights = np.exp(flat - peak[:, None]).reshape(loglik.shape)
     total = weights.sum(axis=(1, 2))
     log_evidence = peak + np.log(total / weights[0].size)
-    return _Evidence(log_evidence, weights.sum(axis=1) / total[:, None], weights.sum(axis=2) / total[:, None])
+    best = flat.argmax(axis=1)
+    return _Evidence(
+        log_evidence,
+        weights.sum(axis=1) / total[:, None],
+        weights.sum(axis=2) / total[:, None],
+        best // rates.shape[0],
+        best % rates.shape[0],
+    )
+
+
+def _most_likely_rate(
+    candidate: Candidate,
+    obs: GasObservations,
+    wind: BinnedWind,
+    molar_mass: float,
+    rates: NDArray[np.float64],
+    start_s: float,
+    rate_index: int,
+    error: SensorErrorModel,
+) -> float:
+    """The maximum-likelihood rate for one source and start, refined between the grid's neighbours."""
+    lo = math.log(rates[max(rate_index - 1, 0)])
+    hi = math.log(rates[min(rate_index + 1, rates.shape[0] - 1)])
+    if hi <= lo:
+        return float(rates[rate_index])
+    here = (np.array([candidate.east_m]), np.array([candidate.north_m]), np.array([candidate.height_m]))
+
+    def minus_loglik(log_rate: float) -> float:
+        rate = np.array([math.exp(log_rate)])
+        return -float(_evaluate(*here, obs, wind, molar_mass, rate, np.array([[start_s]]), error).log_evidence[0])
+
+    found = minimize_scalar(minus_loglik, bounds=(lo, hi), method="bounded", options={"xatol": 0.02})
+    return math.exp(float(found.x))
 
 
 def _trailing_mean(values: NDArray[np.float64], window: int) -> NDArray[np.float64]:
@@ -445,6 +480,13 @@ def estimate_source(
         # rates that far-off or nearby cells need, which are not this release's).
         rate_q = _quantiles(np.log(rates), cand.rate_post[top], (0.025, 0.5, 0.975))
         start_q = _quantiles(starts, cand.start_post[top], (0.025, 0.5, 0.975))
+        # The point estimate is the maximum likelihood (scipy.optimize), not the posterior median: with weak
+        # signals the posterior is one-sided ("at most this much") and its median follows the prior's lower end.
+        best_rate = _most_likely_rate(
+            candidates[top], obs, wind, molar_mass_g_mol, rates, float(starts[cand.best_start[top]]),
+            int(cand.best_rate[top]), error,
+        )  # fmt: skip
+        rate_q[1] = math.log(best_rate)
     elif p_free.sum() >= LOCATED_PROBABILITY and region_area <= 0.15 * park_area:
         status = EstimateStatus.UNLISTED_SOURCE
         reason = f"{p_free.sum():.0%} of the posterior lies away from the listed sources, in {region_area / 1e4:.0f} ha"
