@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+from shapely.geometry import Polygon
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -36,6 +37,7 @@ from detectors.source_estimation import (
     estimate_source,
 )
 from detectors.substances import SUBSTANCES
+from detectors.threat_zones import PlumeState, footprint
 
 SITE = Path(__file__).resolve().parent.parent / "daemon" / "sites" / "demo-park.yaml"
 BIN_S = 60.0
@@ -59,6 +61,8 @@ class Case:
     rate_g_s: float
     start_s: float
     seconds: float
+    receptors_right: int = 0  # receptors whose AEGL-2 membership the estimate got right
+    receptors_total: int = 0
 
 
 def _site() -> tuple[list[Candidate], list[tuple[str, list[str]]], SearchGrid]:
@@ -156,7 +160,48 @@ def run_case(
     started = time.process_time()
     estimate = estimate_source(obs, wind, cand_here, grid, substance.molar_mass_g_mol, now)
     seconds = time.process_time() - started
-    return Case(truth_id, n_det, stability, True, estimate, truth_e, truth_n, rate, 600.0, seconds)
+    right, total = _receptor_agreement(estimate, release, gas, float(speed_b[-1]), float(dir_b[-1]), now)
+    return Case(truth_id, n_det, stability, True, estimate, truth_e, truth_n, rate, 600.0, seconds, right, total)
+
+
+def _receptors() -> list[Polygon]:
+    site = load_site(SITE)
+    c = site.center
+    out = []
+    for r in site.receptors:
+        e, n = local_metres(np.array([p.lat for p in r.polygon]), np.array([p.lon for p in r.polygon]), c.lat, c.lon)
+        out.append(Polygon(np.column_stack([e, n])))
+    return out
+
+
+RECEPTORS = _receptors()
+
+
+def _receptor_agreement(
+    estimate: SourceEstimate, release: TrueRelease, gas: str, speed: float, wind_from: float, now: float
+) -> tuple[int, int]:
+    """Receptors inside the expected AEGL-2 zone drawn from the estimate vs from the true source, rate and start
+    (same zone model, the measured wind): how many the estimate classifies right. No estimate: all 'outside'."""
+    level = SUBSTANCES[gas].aegl2[2]
+    truth = footprint(
+        PlumeState(
+            release.east_m, release.north_m, release.height_m, release.rate_g_s, speed, wind_from,
+            release.stability, release.molar_mass_g_mol, now - release.start_s,
+        ),
+        level,
+    )  # fmt: skip
+    if estimate.status is EstimateStatus.NOT_ENOUGH_INFORMATION:
+        guess = Polygon()
+    else:
+        guess = footprint(
+            PlumeState(
+                estimate.east_m, estimate.north_m, release.height_m, estimate.rate_g_s, speed, wind_from,
+                release.stability, release.molar_mass_g_mol, max(0.0, now - estimate.start_s),
+            ),
+            level,
+        )  # fmt: skip
+    right = sum(truth.intersects(r) == guess.intersects(r) for r in RECEPTORS)
+    return right, len(RECEPTORS)
 
 
 def covered(case: Case) -> bool:
@@ -215,6 +260,10 @@ def summarise(cases: list[Case], label: str) -> None:
     )
     print(f"  true rate inside the 95 % interval {inside.mean():6.1%}")
     print(f"  true source in 95 % region         {cover.mean():6.1%}")
+    hit = [c for c in done if c.receptors_total]
+    exposed = [c for c in hit if c.receptors_right < c.receptors_total]
+    share = sum(c.receptors_right for c in hit) / max(sum(c.receptors_total for c in hit), 1)
+    print(f"  receptor AEGL-2 membership right   {share:6.1%}   ({len(exposed)} releases with a receptor wrong)")
     if start_err.size:
         print(
             f"  start time error median / p90      {np.median(start_err):6.0f} / {np.percentile(start_err, 90):.0f} s"
