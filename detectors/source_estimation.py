@@ -496,6 +496,22 @@ def estimate_source(
             f"the {seeing} detector(s) that see it cannot tell the sources apart "
             f"(best candidate {top_cand:.0%}, 95 % region {region_area / 1e4:.0f} ha)"
         )
+    if status is not EstimateStatus.LOCATED:
+        # The point rate is the maximum likelihood at the most probable place; the interval stays the mixture's.
+        if best < n_cand:
+            place, evidence, index = candidates[best], cand, best
+        else:
+            index = best - n_cand
+            place = Candidate("cell", best_e, best_n, settings.release_height_m)
+            evidence = free
+        grid_rates = rates if best < n_cand else free_rates
+        grid_starts = starts if best < n_cand else free_starts[index]
+        rate_q[1] = math.log(
+            _most_likely_rate(
+                place, obs, wind, molar_mass_g_mol, grid_rates, float(grid_starts[evidence.best_start[index]]),
+                int(evidence.best_rate[index]), error,
+            )
+        )  # fmt: skip
     return SourceEstimate(
         status=status,
         reason=reason,
