@@ -153,6 +153,8 @@ class AssessmentRunner:
         """Re-assess once per ``UPDATE_INTERVAL_S``; raise or clear the assessment conditions."""
         if now - self._last_run < UPDATE_INTERVAL_S:
             return
+        if self._last_run == -math.inf:
+            self._adopt_restored_conditions()
         self._last_run = now
         substances = self.alarmed_substances()
         for substance in substances:
@@ -260,6 +262,13 @@ class AssessmentRunner:
                 )  # fmt: skip
         if events:
             self.flow.on_conditions(now, events)
+
+    def _adopt_restored_conditions(self) -> None:
+        """Conditions restored from a checkpoint were raised by an earlier run: take them over so they can clear."""
+        for name, sensor in list(self.flow.state.conditions_on):
+            substance = self.table.sensors[sensor].substance
+            if name in ASSESSMENT_CONDITIONS and substance is not None:
+                self._raised[(name, substance)] = sensor
 
     @staticmethod
     def _holds(condition: str, assessment: Assessment | None) -> int | None:
