@@ -16,6 +16,7 @@ from daemon.api.context import API, ApiContext
 from daemon.api.routes import add_api_routes, json_errors
 from daemon.http_keys import BEFORE_SCRAPE, BROKER_CONNECTED, ENGINE, REGISTRY
 from daemon.store import queries
+from daemon.web.assessment import add_assessment_route
 
 log = logging.getLogger(__name__)
 CONSOLE = Path(__file__).parent / "console"
@@ -80,6 +81,7 @@ def create_app(
 
         app.on_shutdown.append(end_event_streams)
         add_api_routes(app)
+        add_assessment_route(app)
         app.router.add_get("/", console_index)
         app.router.add_static("/console/", CONSOLE, name="console")
     return app

@@ -41,7 +41,7 @@ from daemon.status_metrics import StatusCollector
 from daemon.store.engine import create_engine, migrate
 from daemon.store.schema import alarms, incidents, notifications
 from daemon.store.writer import StoreWriter, WriteGroup
-from daemon.web.assessment import add_assessment_routes
+from daemon.web.assessment import attach_assessment
 from rules.sensor_table import SensorTable
 from rules.site import Site
 
@@ -220,7 +220,7 @@ class Service:
             max_body_bytes=self.config.http.max_body_bytes,
             before_scrape=[self._refresh_drill_running],
         )
-        add_assessment_routes(app, self.assessment, lambda: self.pipeline.flow)
+        attach_assessment(app, self.assessment, lambda: self.pipeline.flow)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)

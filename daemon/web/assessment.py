@@ -145,8 +145,11 @@ def assessment_features(assessment: Assessment, origin: tuple[float, float]) -> 
 async def get_incident_assessment(request: web.Request) -> web.Response:
     """The assessment of the gases whose alarms belong to the incident, as a GeoJSON FeatureCollection."""
     await may_read(request)
-    runner = request.app[ASSESSMENT_RUNNER]
-    flow = request.app[FLOW]()
+    runner = request.app.get(ASSESSMENT_RUNNER)
+    flow_of = request.app.get(FLOW)
+    if runner is None or flow_of is None:
+        raise NotFound("this service runs no live release assessment")
+    flow = flow_of()
     try:
         row_id = int(request.match_info["incident_id"])
     except ValueError as exc:
@@ -183,8 +186,12 @@ async def get_incident_assessment(request: web.Request) -> web.Response:
     )
 
 
-def add_assessment_routes(app: web.Application, runner: AssessmentRunner, flow: Callable[[], AlarmFlow]) -> None:
-    """Serve the assessment endpoint from ``runner``'s latest results."""
+def add_assessment_route(app: web.Application) -> None:
+    """Serve ``GET /api/incidents/{id}/assessment`` (404 until a runner is attached)."""
+    app.router.add_get("/api/incidents/{incident_id}/assessment", get_incident_assessment)
+
+
+def attach_assessment(app: web.Application, runner: AssessmentRunner, flow: Callable[[], AlarmFlow]) -> None:
+    """Answer the assessment endpoint from ``runner``'s latest results (before the app starts)."""
     app[ASSESSMENT_RUNNER] = runner
     app[FLOW] = flow
-    app.router.add_get("/api/incidents/{incident_id}/assessment", get_incident_assessment)
