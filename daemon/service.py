@@ -257,7 +257,7 @@ class Service:
             await asyncio.sleep(alarms.tick_interval_s)
             now = self.clock.now()
             self.pipeline.tick(now)
-            self.assessment.tick(now)
+            await self.assessment.tick_in_thread(now)
             if now - last_checkpoint >= alarms.checkpoint_interval_s:
                 save(self.pipeline, self.setup, self.writer, now)
                 last_checkpoint = now

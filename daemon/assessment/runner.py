@@ -3,6 +3,7 @@ draw the threat zones, find the receptors in them, and raise the assessment cond
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -13,7 +14,7 @@ from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
 from daemon.alarm_flow import AlarmFlow
-from daemon.assessment.window import ReadingWindow
+from daemon.assessment.window import Readings, ReadingWindow
 from detectors.conditions import ConditionEvents
 from detectors.estimation_bins import bin_edges, bin_gas, bin_wind
 from detectors.kinds import KIND_CODES, Kind
@@ -151,24 +152,46 @@ class AssessmentRunner:
 
     def tick(self, now: float) -> None:
         """Re-assess once per ``UPDATE_INTERVAL_S``; raise or clear the assessment conditions."""
-        if now - self._last_run < UPDATE_INTERVAL_S:
+        if not self._due(now):
             return
+        substances = self.alarmed_substances()
+        self.assessments.update(self._assess_all(substances, self.window.readings(now), now))
+        self._update_conditions(now, substances)
+
+    async def tick_in_thread(self, now: float) -> None:
+        """``tick`` with the numeric work in a worker thread, so the event loop keeps receiving meanwhile.
+
+        The alarm state is read and changed only here, on the loop; the thread gets a snapshot of the readings.
+        """
+        if not self._due(now):
+            return
+        substances = self.alarmed_substances()
+        readings = self.window.readings(now)
+        self.assessments.update(await asyncio.to_thread(self._assess_all, substances, readings, now))
+        self._update_conditions(now, substances)
+
+    def _due(self, now: float) -> bool:
+        if now - self._last_run < UPDATE_INTERVAL_S:
+            return False
         if self._last_run == -math.inf:
             self._adopt_restored_conditions()
         self._last_run = now
-        substances = self.alarmed_substances()
+        return True
+
+    def _assess_all(self, substances: list[str], readings: Readings, now: float) -> dict[str, Assessment]:
+        out: dict[str, Assessment] = {}
         for substance in substances:
             try:
-                self.assessments[substance] = self.assess(substance, now)
+                out[substance] = self.assess(substance, now, readings)
             except Exception:  # a failed estimate must never stop the alarm chain; it is logged and retried
                 log.exception("assessment of %s failed at %s", substance, now)
-        self._update_conditions(now, substances)
+        return out
 
-    def assess(self, substance: str, now: float) -> Assessment:
-        """Estimate, zones and receptors for one substance from the kept readings."""
-        started = time.process_time()
+    def assess(self, substance: str, now: float, readings: Readings | None = None) -> Assessment:
+        """Estimate, zones and receptors for one substance from the kept readings (or the ``readings`` given)."""
+        started = time.thread_time()
         sensors = np.array([i for i in self.gas.tolist() if self.table.sensors[i].substance == substance], np.int64)
-        sensor, when, value, flags = self.window.readings(now)
+        sensor, when, value, flags = readings if readings is not None else self.window.readings(now)
         ends = bin_edges(math.floor(now / BIN_S) * BIN_S, BIN_S, N_BINS)
         full_scale = np.array([self.table.sensors[i].full_scale or math.inf for i in sensors.tolist()])
         floor = np.where(np.isfinite(full_scale), full_scale * NOISE_FLOOR_OF_FULL_SCALE, 0.05)
@@ -212,7 +235,7 @@ class AssessmentRunner:
             impacts = [assess_receptor(r, plume, expected, possible, list(levels)) for r in self.receptors]
         return Assessment(
             substance, now, estimate, plume, levels, expected, possible, region, tuple(impacts),
-            tuple(sensors.tolist()), time.process_time() - started, tuple(self.receptors),
+            tuple(sensors.tolist()), time.thread_time() - started, tuple(self.receptors),
         )  # fmt: skip
 
     def _wind(

@@ -10,6 +10,8 @@ from detectors.readings import ReadingBatch
 from rules.sensor_table import SensorTable
 
 KEEP_S = 1800.0
+# sensor index, time, value, quality flags
+Readings = tuple[NDArray[np.int32], NDArray[np.float64], NDArray[np.float64], NDArray[np.uint16]]
 
 
 class ReadingWindow:
@@ -27,9 +29,7 @@ class ReadingWindow:
         if keep.any():
             self._parts.append((batch.sensor[keep], batch.time[keep], batch.value[keep], batch.flags[keep]))
 
-    def readings(
-        self, now: float
-    ) -> tuple[NDArray[np.int32], NDArray[np.float64], NDArray[np.float64], NDArray[np.uint16]]:
+    def readings(self, now: float) -> Readings:
         """Every kept reading from the last ``keep_s`` before ``now`` (and prunes older ones)."""
         if not self._parts:
             empty = np.empty(0)

@@ -35,7 +35,7 @@ async def test_cl2_release_assessment_in_the_api(
                 clock.set(next_minute)
                 service.intake.flush()
                 service.pipeline.tick(next_minute)
-                service.assessment.tick(next_minute)
+                await service.assessment.tick_in_thread(next_minute)
                 next_minute += 60
             clock.set(message.received)
             service.intake.accept(message.topic, message.payload, message.received)
