@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon import checkpoint
 from daemon.alarm_flow import AlarmFlow, FlowRowIds, FlowState
+from daemon.assessment.runner import AssessmentRunner
 from daemon.clock import Clock
 from daemon.config import AlarmConfig, ServiceConfig
 from daemon.decode_pool import DecodePool, DecoderSpec
@@ -248,6 +249,7 @@ class DrillChain:
     pipeline: Pipeline
     intake: Intake
     setup: AlarmSetup
+    assessment: AssessmentRunner | None = None  # the live release assessment, run on the recording's clock
 
 
 async def build_drill_chain(
@@ -281,9 +283,12 @@ async def build_drill_chain(
     # On the recording's clock a live batch window (20 ms) would hold a reading or two: batch up to one timer
     # tick instead. The replayer flushes before every tick, so timers still see everything received before them.
     window = max(config.ingest.batch_max_delay_s, config.alarms.tick_interval_s)
+    assessment = AssessmentRunner(table, pipeline.flow)
+    pipeline.batch_listeners.append(assessment.on_batch)
     return DrillChain(
         writer,
         pipeline,
         build_intake(config, pipeline, writer, metrics, clock, batch_max_delay_s=window, live=False),
         setup,
+        assessment,
     )
