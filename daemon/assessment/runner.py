@@ -7,6 +7,7 @@ import asyncio
 import logging
 import math
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +60,7 @@ NOISE_FLOOR_OF_FULL_SCALE = 0.005  # electrochemical cells: resolution and zero 
 AEGL2_RESIDENTIAL = ASSESSMENT_AEGL2_RESIDENTIAL
 AEGL3_SCHOOL_HOSPITAL = ASSESSMENT_AEGL3_SCHOOL_HOSPITAL
 ASSESSMENT_CONDITIONS = (AEGL2_RESIDENTIAL, AEGL3_SCHOOL_HOSPITAL)
+HISTORY_LENGTH = 120  # assessments kept per gas (two hours of minutes) for drill reports
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,7 @@ class Assessment:
     sensors: tuple[int, ...]  # the substance's gas sensors
     compute_s: float
     receptor_areas: tuple[ReceptorArea, ...] = ()
+    loudest_sensor: int | None = None  # the gas sensor with the highest 1-minute mean in the window
 
     def summary(self) -> str:
         """One line for a page: source, rate, people in the AEGL-2 and AEGL-3 zones."""
@@ -133,6 +136,7 @@ class AssessmentRunner:
             float(ys.min()) - GRID_MARGIN_M, float(ys.max()) + GRID_MARGIN_M, GRID_STEP_M,
         )  # fmt: skip
         self.assessments: dict[str, Assessment] = {}
+        self.history: dict[str, deque[Assessment]] = {}  # the last two hours of assessments per gas
         self._last_run = -math.inf
         self._raised: dict[tuple[str, str], int] = {}  # (condition, substance) -> sensor it was raised on
 
@@ -155,7 +159,7 @@ class AssessmentRunner:
         if not self._due(now):
             return
         substances = self.alarmed_substances()
-        self.assessments.update(self._assess_all(substances, self.window.readings(now), now))
+        self._keep(self._assess_all(substances, self.window.readings(now), now))
         self._update_conditions(now, substances)
 
     async def tick_in_thread(self, now: float) -> None:
@@ -167,8 +171,13 @@ class AssessmentRunner:
             return
         substances = self.alarmed_substances()
         readings = self.window.readings(now)
-        self.assessments.update(await asyncio.to_thread(self._assess_all, substances, readings, now))
+        self._keep(await asyncio.to_thread(self._assess_all, substances, readings, now))
         self._update_conditions(now, substances)
+
+    def _keep(self, results: dict[str, Assessment]) -> None:
+        self.assessments.update(results)
+        for substance, assessment in results.items():
+            self.history.setdefault(substance, deque(maxlen=HISTORY_LENGTH)).append(assessment)
 
     def _due(self, now: float) -> bool:
         if now - self._last_run < UPDATE_INTERVAL_S:
@@ -205,6 +214,8 @@ class AssessmentRunner:
             self.east[sensors], self.north[sensors], ends, BIN_S, mean, saturated, full_scale, floor, floor
         )
         wind = self._wind(sensor, when, value, ends, now)
+        recent = np.where(np.isnan(mean), -np.inf, mean).max(axis=0)  # loudest over the window, not just now
+        loudest = int(sensors[int(np.argmax(recent))]) if sensors.shape[0] else None
         candidates = [
             Candidate(c.id, c.east_m, c.north_m, c.height_m, substance in held) for c, held in self.candidates
         ]
@@ -235,7 +246,7 @@ class AssessmentRunner:
             impacts = [assess_receptor(r, plume, expected, possible, list(levels)) for r in self.receptors]
         return Assessment(
             substance, now, estimate, plume, levels, expected, possible, region, tuple(impacts),
-            tuple(sensors.tolist()), time.thread_time() - started, tuple(self.receptors),
+            tuple(sensors.tolist()), time.thread_time() - started, tuple(self.receptors), loudest,
         )  # fmt: skip
 
     def _wind(
@@ -312,6 +323,8 @@ class AssessmentRunner:
         return sum(r.population for r in hits) if hits else None
 
     def _loudest(self, assessment: Assessment) -> int:
+        if assessment.loudest_sensor is not None:
+            return assessment.loudest_sensor
         latest = self.flow.state.conditions_on
         on = [s for s in assessment.sensors if any((n, s) in latest for n in ("gas.level1", "gas.level2"))]
         return on[0] if on else assessment.sensors[0]
