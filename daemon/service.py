@@ -14,6 +14,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from daemon.assessment.runner import AssessmentRunner
 from daemon.chain.build import AlarmSetup, build_intake, build_pipeline, reload_rules, save
 from daemon.clock import Clock, WallClock
 from daemon.config import ServiceConfig
@@ -42,6 +43,7 @@ from daemon.store.writer import StoreWriter, WriteGroup
 from daemon.web.api.context import ApiContext
 from daemon.web.api.engine_operations import EngineOperations
 from daemon.web.app import create_app
+from daemon.web.assessment import attach_assessment
 from daemon.web.events import EventBus
 from rules.sensor_table import SensorTable
 from rules.site import Site
@@ -109,6 +111,8 @@ class Service:
             store_readings=config.database.store_readings,
         )
         self._plug_metric_sources()
+        self.assessment = AssessmentRunner(self.table, self.pipeline.flow)
+        self.pipeline.batch_listeners.append(self.assessment.on_batch)
         self._start_notifications()
         self.intake = build_intake(config, self.pipeline, self.writer, self.metrics, self.clock)
         self.intake.on_status(lambda status: self.pipeline.device_status(status.device, status.online, status.time))
@@ -238,6 +242,7 @@ class Service:
             before_scrape=[self._refresh_drill_running],
             exposition=self.exposition,
         )
+        attach_assessment(app, self.assessment, lambda: self.pipeline.flow)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)
@@ -278,6 +283,7 @@ class Service:
             await asyncio.sleep(alarms.tick_interval_s)
             now = self.clock.now()
             self.pipeline.tick(now)
+            await self.assessment.tick_in_thread(now)
             if now - last_checkpoint >= alarms.checkpoint_interval_s:
                 save(self.pipeline, self.setup, self.writer, now)
                 last_checkpoint = now

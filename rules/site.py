@@ -162,6 +162,40 @@ class ZoneSpec(FrozenModel):
     type: ZoneType
 
 
+class CandidateSource(FrozenModel):
+    """A place a toxic release may come from (plant unit, tank, pipe rack), for source-term estimation."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.:-]+$", description="Unique candidate id.")
+    name: str = Field(description="Human-readable name, e.g. 'Chlor-alkali liquefaction unit'.")
+    position: Position = Field(description="Where the release would start.")
+    substances: list[str] = Field(min_length=1, description="Gas formulas held there (Cl2, HF, NH3, ...).")
+    release_height_m: float = Field(2.0, ge=0, description="Height of a release above ground, metres.")
+
+
+class ReceptorType(StrEnum):
+    """Kinds of place where people may be in the way of a toxic cloud."""
+
+    RESIDENTIAL = "residential"
+    SCHOOL = "school"
+    HOSPITAL = "hospital"
+    NURSING_HOME = "nursing_home"
+    WORKPLACE = "workplace"
+
+
+class Receptor(FrozenModel):
+    """People in the way: an area with its population, for threat-zone reports and protective-action advice."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.:-]+$", description="Unique receptor id.")
+    name: str = Field(description="Human-readable name.")
+    type: ReceptorType = Field(description="What kind of place; sets defaults for sheltering and evacuation.")
+    polygon: list[Position] = Field(min_length=3, description="Outline, vertices in order.")
+    population: int = Field(ge=0, description="People normally present (assumed spread evenly over the outline).")
+    air_changes_per_hour: float | None = Field(
+        None, gt=0, description="Building air exchange rate with ventilation off; default by type."
+    )
+    evacuation_time_min: float | None = Field(None, gt=0, description="Minutes to get everyone out; default by type.")
+
+
 class MapLayer(StrEnum):
     """Offline map layers drawn from the site file when no tile server is reachable."""
 
@@ -215,6 +249,10 @@ class Site(FrozenModel):
     features: list[MapFeature] = Field(
         default_factory=list, description="Offline map layers: outlines, roads, rivers, residential areas, receptors."
     )
+    sources: list[CandidateSource] = Field(
+        default_factory=list, description="Candidate release points for source-term estimation."
+    )
+    receptors: list[Receptor] = Field(default_factory=list, description="Populated areas for threat-zone reports.")
 
     @model_validator(mode="after")
     def _references(self) -> Self:
@@ -252,4 +290,7 @@ class Site(FrozenModel):
                     raise ValueError(f"device {device.id!r} has two sensors named {sensor.name!r}")
                 sensor_ids.add(sensor.id)
                 names.add(sensor.name)
+        for what, ids in (("source", [c.id for c in self.sources]), ("receptor", [r.id for r in self.receptors])):
+            if len(set(ids)) != len(ids):
+                raise ValueError(f"{what} ids must be unique")
         return self

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from daemon.assessment.runner import AssessmentRunner
 from daemon.chain import checkpoint
 from daemon.chain.alarm_flow import AlarmFlow, FlowRowIds, FlowState
 from daemon.chain.pipeline import Pipeline
@@ -239,6 +240,7 @@ class DrillChain:
     pipeline: Pipeline
     intake: Intake
     setup: AlarmSetup
+    assessment: AssessmentRunner | None = None  # the live release assessment, run on the recording's clock
 
 
 async def build_drill_chain(
@@ -272,9 +274,12 @@ async def build_drill_chain(
     # On the recording's clock a live batch window (20 ms) would hold a reading or two: batch up to one timer
     # tick instead. The replayer flushes before every tick, so timers still see everything received before them.
     window = max(config.ingest.batch_max_delay_s, config.alarms.tick_interval_s)
+    assessment = AssessmentRunner(table, pipeline.flow)
+    pipeline.batch_listeners.append(assessment.on_batch)
     return DrillChain(
         writer,
         pipeline,
         build_intake(config, pipeline, writer, metrics, clock, batch_max_delay_s=window, live=False),
         setup,
+        assessment,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -39,6 +40,7 @@ class Pipeline:
         self.latest_value = np.full(len(table), np.nan)
         self.latest_time = np.full(len(table), np.nan)
         self.latest_flags = np.zeros(len(table), np.uint16)  # quality bits of the latest reading (sensor state)
+        self.batch_listeners: list[Callable[[ReadingBatch], None]] = []  # e.g. the release assessment's window
 
     def process(self, batch: ReadingBatch) -> None:
         """Detect, run rules and plan, update latest values, queue the writes."""
@@ -51,6 +53,8 @@ class Pipeline:
         batch = ReadingBatch(batch.sensor, batch.time, batch.value, result.flags)
         self.flow.on_batch(now, result.conditions, batch, batch.valid_mask(), result.sorted_batch)
         self._update_latest(batch)
+        for listener in self.batch_listeners:
+            listener(batch)
         self._count_flags(batch)
         if self._store_readings:
             self._writer.add_readings(batch)

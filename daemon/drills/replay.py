@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from daemon.assessment.summary import estimates_of
 from daemon.chain.build import DrillChain, build_drill_chain
 from daemon.clock import Clock, ManualClock
 from daemon.config import ServiceConfig
@@ -80,6 +81,7 @@ class ReplayResult:
     sim_end: float
     wall_seconds: float
     drill_routes: tuple[str, ...] = ()  # the drill routes the pages were delivered to; empty: console only
+    assessments: dict[str, dict[str, Any]] = field(default_factory=dict)  # last release estimate per gas
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +164,8 @@ class Replayer:
         elif now >= self._next_tick:
             self._chain.intake.flush()  # timers see every reading received before them, as live
             self._chain.pipeline.tick(now)
+            if self._chain.assessment is not None:
+                self._chain.assessment.tick(now)
             self._next_tick = now + self._tick_interval
 
     async def _breathe(self) -> None:
@@ -356,6 +360,7 @@ async def _run(
         sim_end=replayer.sim_end if replayer.sim_end is not None else clock.now(),
         wall_seconds=wall.now() - wall_start,
         drill_routes=delivery.routes if delivery.delivers else (),
+        assessments=estimates_of(chain.assessment),
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Column, Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from daemon.assessment.summary import against_truth
 from daemon.drills.replay import ReplayResult
 from daemon.store.reading_chunks import read_readings
 from daemon.store.schema import alarm_events, alarms, incident_events, incidents, notifications
@@ -171,6 +172,7 @@ async def build_report(engine: AsyncEngine, result: ReplayResult, sensor_kinds: 
         },
         "ground_truth": truth,
         "score": score(truth, alarm_list, incident_list) if truth else None,
+        "assessment": {"estimates": result.assessments, "against_truth": against_truth(result.assessments, truth)},
     }
     report["signals"] = await _signals(engine, result, _key_sensors(report, sensor_kinds))
     return report

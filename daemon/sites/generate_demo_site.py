@@ -80,6 +80,47 @@ def map_features() -> list[dict[str, Any]]:
 SIDE_ZH = {"north": "北", "east": "东", "south": "南", "west": "西"}
 
 
+def candidate_sources() -> list[dict[str, Any]]:
+    """Plant units, tanks and pipe racks a release may come from (for source-term estimation)."""
+    units = [
+        ("cl2-liquefaction", "Chlor-alkali Cl2 liquefaction unit", (250.0, -650.0), ["Cl2"], 2.0),
+        ("cl2-tank-farm", "Chlor-alkali liquid Cl2 tank farm", (-150.0, -250.0), ["Cl2"], 3.0),
+        ("hcl-synthesis", "HCl synthesis furnace", (150.0, 150.0), ["HCl", "Cl2"], 5.0),
+        ("hf-storage", "Fluorochemical anhydrous HF storage", (-380.0, 700.0), ["HF"], 2.0),
+        ("phosgene-unit", "Phosgene unit", (-50.0, 1050.0), ["COCl2", "Cl2"], 4.0),
+        ("nh3-sphere", "Ammonia storage sphere", (-500.0, -900.0), ["NH3"], 3.0),
+        ("h2s-stripper", "Sour-water stripper", (-700.0, -550.0), ["H2S", "NH3"], 6.0),
+        ("pipe-rack-main", "Main pipe rack (Cl2 / NH3)", (450.0, 200.0), ["Cl2", "NH3"], 6.0),
+    ]
+    return [
+        {"id": sid, "name": name, "position": offset(north, east), "substances": gases, "release_height_m": height}
+        for sid, name, (north, east), gases, height in units
+    ]
+
+
+def receptors() -> list[dict[str, Any]]:
+    """Populated places around the park. Populations are invented for the demo."""
+    places = [
+        ("riverside-estate", "Riverside estate (north bank)", "residential", (1200.0, 1650.0, -950.0, -350.0), 2600),
+        ("haibin-village", "Haibin village", "residential", (-350.0, 350.0, 1800.0, 2400.0), 3200),
+        ("new-town", "New town (south)", "residential", (-2300.0, -1400.0, -1000.0, 900.0), 18000),
+        ("new-town-school", "New town No. 2 primary school", "school", (-1600.0, -1450.0, 150.0, 300.0), 1100),
+        ("binhai-hospital", "Binhai district hospital", "hospital", (-1900.0, -1750.0, -450.0, -300.0), 480),
+        ("haibin-care-home", "Haibin nursing home", "nursing_home", (400.0, 500.0, 2050.0, 2150.0), 120),
+        ("logistics-park", "West logistics park", "workplace", (-500.0, 500.0, -2300.0, -1750.0), 850),
+    ]
+    return [
+        {
+            "id": rid,
+            "name": name,
+            "type": kind,
+            "polygon": rectangle((box[0], box[1]), (box[2], box[3])),
+            "population": people,
+        }
+        for rid, name, kind, box, people in places
+    ]
+
+
 def build() -> dict[str, Any]:
     """The whole site as plain data."""
     zones = [
@@ -237,6 +278,8 @@ def build() -> dict[str, Any]:
         "zones": zones,
         "devices": devices,
         "features": map_features(),
+        "sources": candidate_sources(),
+        "receptors": receptors(),
     }
 
 

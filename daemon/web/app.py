@@ -16,6 +16,7 @@ from daemon.metrics.exposition import Exposition
 from daemon.store import queries
 from daemon.web.api.context import API, ENGINE, ApiContext
 from daemon.web.api.routes import add_api_routes, json_errors
+from daemon.web.assessment import add_assessment_route
 from daemon.web.review_routes import add_review_routes
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ def create_app(
         app.on_shutdown.append(end_event_streams)
         add_api_routes(app)
         add_review_routes(app)
+        add_assessment_route(app)
         app.router.add_get("/", console_index)
         app.router.add_static("/console/", CONSOLE, name="console")
     return app

@@ -68,3 +68,16 @@ async def test_sensor_fault_day_pages_nobody_about_a_hazard(drill: Drill) -> Non
     assert paged == []
     assert all(n["drill"] for n in report["notifications"])
     assert report["score"]["false_alarms"] == []
+
+
+async def test_cl2_drill_report_shows_the_estimate_against_the_true_source(drill: Drill) -> None:
+    """The drill report puts the release estimate beside the scenario's true source: the liquefaction unit
+    (250 m N, 650 m W), 350 g/s inside the rate interval. (The point rate is about 4x high: the runner derives class
+    B-C from the June morning sun where the scenario prescribes D; docs/assessment.md, limits.)"""
+    report = await drill("cl2-leak-orange")
+    [row] = report["assessment"]["against_truth"]
+    assert row["gas"] == "Cl2"
+    assert row["estimate"]["status"] == "located"
+    assert row["estimate"]["candidate"] == "cl2-liquefaction"
+    assert row["location_error_m"] < 50.0
+    assert row["rate_in_interval"]

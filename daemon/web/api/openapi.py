@@ -260,6 +260,24 @@ def openapi_document() -> dict[str, Any]:
             _obj(["incidents"], {"incidents": {"type": "array", "items": _ref("Incident")}}),
             [{"name": "state", "in": "query", "schema": {"enum": ["all", "open"]}}, LIMIT, DRILL_RUN],
         ),
+        "/api/incidents/{incident_id}/assessment": _read(
+            "The live release assessment of the incident's gases as GeoJSON (docs/assessment.md)",
+            _obj(
+                ["type", "features", "properties"],
+                {
+                    "type": {"const": "FeatureCollection"},
+                    "features": {
+                        "type": "array",
+                        "items": _obj(["type", "geometry", "properties"], {"type": {"const": "Feature"}}),
+                    },
+                    "properties": _obj(
+                        ["incident_id", "proposed_tier", "substances", "summary", "advice_label"],
+                        {"incident_id": {"type": "integer"}, "proposed_tier": STR},
+                    ),
+                },
+            ),
+            INCIDENT,
+        ),
         "/api/incidents/{incident_id}": _read(
             "One incident with timeline, checklist and alarms",
             _obj(

@@ -1,0 +1,330 @@
+"""Live assessment of a toxic release: every minute while gas alarms are on for a substance, estimate the source,
+draw the threat zones, find the receptors in them, and raise the assessment conditions the plan triggers use."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+from shapely.geometry import Polygon
+from shapely.geometry.base import BaseGeometry
+
+from daemon.assessment.threat_zones import (
+    DEFAULT_AIR_CHANGES_PER_HOUR,
+    DEFAULT_EVACUATION_MIN,
+    PlumeState,
+    ReceptorArea,
+    ReceptorImpact,
+    ZoneLevel,
+    assess_receptor,
+    footprint,
+    possible_footprint,
+    region_shape,
+    zone_levels,
+)
+from daemon.assessment.window import Readings, ReadingWindow
+from daemon.chain.alarm_flow import AlarmFlow
+from detectors.conditions import ConditionEvents
+from detectors.estimation_bins import bin_edges, bin_gas, bin_wind
+from detectors.kinds import KIND_CODES, Kind
+from detectors.plume import local_metres
+from detectors.readings import INVALID_MASK, ReadingBatch
+from detectors.source_estimation import (
+    BinnedWind,
+    Candidate,
+    EstimateStatus,
+    GasObservations,
+    SearchGrid,
+    SourceEstimate,
+    estimate_source,
+)
+from detectors.stability import stability_class
+from detectors.substances import SUBSTANCES
+from rules.condition_names import ASSESSMENT_AEGL2_RESIDENTIAL, ASSESSMENT_AEGL3_SCHOOL_HOSPITAL
+from rules.sensor_table import SensorTable
+from rules.site import ReceptorType
+
+log = logging.getLogger(__name__)
+
+UPDATE_INTERVAL_S = 60.0
+BIN_S = 60.0
+N_BINS = 25  # 25 minutes of 1-minute bins
+GRID_MARGIN_M = 300.0
+GRID_STEP_M = 200.0
+NOISE_FLOOR_OF_FULL_SCALE = 0.005  # electrochemical cells: resolution and zero drift about 0.5 % of full scale
+AEGL2_RESIDENTIAL = ASSESSMENT_AEGL2_RESIDENTIAL
+AEGL3_SCHOOL_HOSPITAL = ASSESSMENT_AEGL3_SCHOOL_HOSPITAL
+ASSESSMENT_CONDITIONS = (AEGL2_RESIDENTIAL, AEGL3_SCHOOL_HOSPITAL)
+HISTORY_LENGTH = 120  # assessments kept per gas (two hours of minutes) for drill reports
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """One substance's latest assessment, in site metres (the web layer turns it into GeoJSON)."""
+
+    substance: str
+    time_s: float
+    estimate: SourceEstimate
+    plume: PlumeState | None
+    levels: tuple[ZoneLevel, ...]
+    expected: dict[str, BaseGeometry]
+    possible: dict[str, BaseGeometry]
+    region: BaseGeometry
+    receptors: tuple[ReceptorImpact, ...]
+    sensors: tuple[int, ...]  # the substance's gas sensors
+    compute_s: float
+    receptor_areas: tuple[ReceptorArea, ...] = ()
+    loudest_sensor: int | None = None  # the gas sensor with the highest 1-minute mean in the window
+
+    def summary(self) -> str:
+        """One line for a page: source, rate, people in the AEGL-2 and AEGL-3 zones."""
+        e = self.estimate
+        if e.status is EstimateStatus.NOT_ENOUGH_INFORMATION:
+            return f"{self.substance}: source not yet known ({e.reason})"
+        where = e.best_candidate or f"{e.east_m:.0f} m E / {e.north_m:.0f} m N"
+        people = {name: sum(r.people_by_zone.get(name, 0) for r in self.receptors) for name in ("AEGL-3", "AEGL-2")}
+        return (
+            f"{self.substance} from {where} ~{e.rate_g_s:.0f} g/s "
+            f"({e.rate_interval_g_s[0]:.0f}-{e.rate_interval_g_s[1]:.0f}); "
+            f"AEGL-3 {people['AEGL-3']} people, AEGL-2 {people['AEGL-2']} people (estimate, advice only)"
+        )
+
+
+class AssessmentRunner:
+    """Keeps the readings it needs and re-assesses each substance with gas conditions on, once a minute."""
+
+    def __init__(self, table: SensorTable, flow: AlarmFlow) -> None:
+        self.table = table
+        self.flow = flow
+        self.window = ReadingWindow(table)
+        site = table.site
+        self.origin = (site.center.lat, site.center.lon)
+        self.kind = table.kind
+        self.gas = np.flatnonzero(table.kind == KIND_CODES[Kind.GAS])
+        self.wind_speed = np.flatnonzero(table.kind == KIND_CODES[Kind.WIND_SPEED])
+        self.wind_dir = np.flatnonzero(table.kind == KIND_CODES[Kind.WIND_DIRECTION])
+        lat = np.array([table.devices[int(table.device_of[i])].position.lat for i in range(len(table))])
+        lon = np.array([table.devices[int(table.device_of[i])].position.lon for i in range(len(table))])
+        self.east, self.north = local_metres(lat, lon, *self.origin)
+        self.candidates: list[tuple[Candidate, list[str]]] = []
+        for source in site.sources:
+            e, n = local_metres(source.position.lat, source.position.lon, *self.origin)
+            self.candidates.append(
+                (Candidate(source.id, float(e), float(n), source.release_height_m), source.substances)
+            )
+        self.receptors: list[ReceptorArea] = []
+        for r in site.receptors:
+            e, n = local_metres(
+                np.array([p.lat for p in r.polygon]), np.array([p.lon for p in r.polygon]), *self.origin
+            )
+            self.receptors.append(
+                ReceptorArea(
+                    r.id, r.name, r.type.value, Polygon(np.column_stack([e, n])), r.population,
+                    r.air_changes_per_hour or DEFAULT_AIR_CHANGES_PER_HOUR[r.type.value],
+                    r.evacuation_time_min or DEFAULT_EVACUATION_MIN[r.type.value],
+                )
+            )  # fmt: skip
+        xs = np.concatenate([self.east[self.gas], [c.east_m for c, _ in self.candidates]])
+        ys = np.concatenate([self.north[self.gas], [c.north_m for c, _ in self.candidates]])
+        self.grid = SearchGrid(
+            float(xs.min()) - GRID_MARGIN_M, float(xs.max()) + GRID_MARGIN_M,
+            float(ys.min()) - GRID_MARGIN_M, float(ys.max()) + GRID_MARGIN_M, GRID_STEP_M,
+        )  # fmt: skip
+        self.assessments: dict[str, Assessment] = {}
+        self.history: dict[str, deque[Assessment]] = {}  # the last two hours of assessments per gas
+        self._last_run = -math.inf
+        self._raised: dict[tuple[str, str], int] = {}  # (condition, substance) -> sensor it was raised on
+
+    def on_batch(self, batch: ReadingBatch) -> None:
+        """Keep the readings the estimator needs."""
+        self.window.add(batch)
+
+    def alarmed_substances(self) -> list[str]:
+        """Substances with a gas condition on at any of their sensors."""
+        out: set[str] = set()
+        for name, sensor in self.flow.state.conditions_on:
+            if name.startswith("gas.") and self.kind[sensor] == KIND_CODES[Kind.GAS]:
+                substance = self.table.sensors[sensor].substance
+                if substance in SUBSTANCES:
+                    out.add(substance)
+        return sorted(out)
+
+    def tick(self, now: float) -> None:
+        """Re-assess once per ``UPDATE_INTERVAL_S``; raise or clear the assessment conditions."""
+        if not self._due(now):
+            return
+        substances = self.alarmed_substances()
+        self._keep(self._assess_all(substances, self.window.readings(now), now))
+        self._update_conditions(now, substances)
+
+    async def tick_in_thread(self, now: float) -> None:
+        """``tick`` with the numeric work in a worker thread, so the event loop keeps receiving meanwhile.
+
+        The alarm state is read and changed only here, on the loop; the thread gets a snapshot of the readings.
+        """
+        if not self._due(now):
+            return
+        substances = self.alarmed_substances()
+        readings = self.window.readings(now)
+        self._keep(await asyncio.to_thread(self._assess_all, substances, readings, now))
+        self._update_conditions(now, substances)
+
+    def _keep(self, results: dict[str, Assessment]) -> None:
+        self.assessments.update(results)
+        for substance, assessment in results.items():
+            self.history.setdefault(substance, deque(maxlen=HISTORY_LENGTH)).append(assessment)
+
+    def _due(self, now: float) -> bool:
+        if now - self._last_run < UPDATE_INTERVAL_S:
+            return False
+        if self._last_run == -math.inf:
+            self._adopt_restored_conditions()
+        self._last_run = now
+        return True
+
+    def _assess_all(self, substances: list[str], readings: Readings, now: float) -> dict[str, Assessment]:
+        out: dict[str, Assessment] = {}
+        for substance in substances:
+            try:
+                out[substance] = self.assess(substance, now, readings)
+            except Exception:  # a failed estimate must never stop the alarm chain; it is logged and retried
+                log.exception("assessment of %s failed at %s", substance, now)
+        return out
+
+    def assess(self, substance: str, now: float, readings: Readings | None = None) -> Assessment:
+        """Estimate, zones and receptors for one substance from the kept readings (or the ``readings`` given)."""
+        started = time.thread_time()
+        sensors = np.array([i for i in self.gas.tolist() if self.table.sensors[i].substance == substance], np.int64)
+        sensor, when, value, flags = readings if readings is not None else self.window.readings(now)
+        ends = bin_edges(math.floor(now / BIN_S) * BIN_S, BIN_S, N_BINS)
+        full_scale = np.array([self.table.sensors[i].full_scale or math.inf for i in sensors.tolist()])
+        floor = np.where(np.isfinite(full_scale), full_scale * NOISE_FLOOR_OF_FULL_SCALE, 0.05)
+        column = np.full(len(self.table), -1, np.int64)
+        column[sensors] = np.arange(sensors.shape[0])
+        mine = (column[sensor] >= 0) & ((flags & INVALID_MASK) == 0)
+        mean, saturated = bin_gas(
+            when[mine], column[sensor[mine]], value[mine], sensors.shape[0], ends, BIN_S, full_scale
+        )
+        obs = GasObservations(
+            self.east[sensors], self.north[sensors], ends, BIN_S, mean, saturated, full_scale, floor, floor
+        )
+        wind = self._wind(sensor, when, value, ends, now)
+        recent = np.where(np.isnan(mean), -np.inf, mean).max(axis=0)  # loudest over the window, not just now
+        loudest = int(sensors[int(np.argmax(recent))]) if sensors.shape[0] else None
+        candidates = [
+            Candidate(c.id, c.east_m, c.north_m, c.height_m, substance in held) for c, held in self.candidates
+        ]
+        molar = SUBSTANCES[substance].molar_mass_g_mol
+        estimate = estimate_source(obs, wind, candidates, self.grid, molar, now)
+        levels = tuple(zone_levels(SUBSTANCES[substance]))
+        plume: PlumeState | None = None
+        expected: dict[str, BaseGeometry] = {level.name: Polygon() for level in levels}
+        possible: dict[str, BaseGeometry] = {level.name: Polygon() for level in levels}
+        region: BaseGeometry = Polygon()
+        impacts: list[ReceptorImpact] = []
+        if estimate.status is not EstimateStatus.NOT_ENOUGH_INFORMATION:
+            height = next((c.height_m for c in candidates if c.id == estimate.best_candidate), 2.0)
+            plume = PlumeState(
+                estimate.east_m, estimate.north_m, height, estimate.rate_g_s, float(wind.speed_m_s[-1]),
+                float(wind.from_deg[-1]), wind.stability, molar, max(0.0, now - estimate.start_s),
+            )  # fmt: skip
+            in_region = [(c.east_m, c.north_m) for c in candidates if c.id in estimate.region_candidates]
+            others = [p for p in in_region if p != (estimate.east_m, estimate.north_m)][:4]
+            for level in levels:
+                expected[level.name] = footprint(plume, level.ppm)
+                possible[level.name] = possible_footprint(
+                    plume, level.ppm, estimate.rate_interval_g_s[1], float(wind.direction_sd_deg[-1]), others
+                )
+            region = region_shape(
+                estimate.region_cells_east_m, estimate.region_cells_north_m, estimate.cell_step_m, in_region
+            )
+            impacts = [assess_receptor(r, plume, expected, possible, list(levels)) for r in self.receptors]
+        return Assessment(
+            substance, now, estimate, plume, levels, expected, possible, region, tuple(impacts),
+            tuple(sensors.tolist()), time.thread_time() - started, tuple(self.receptors), loudest,
+        )  # fmt: skip
+
+    def _wind(
+        self, sensor: np.ndarray, when: np.ndarray, value: np.ndarray, ends: np.ndarray, now: float
+    ) -> BinnedWind:
+        """Binned wind from every weather station (their readings pooled), and the stability class (Turner)."""
+        speed_rows = np.isin(sensor, self.wind_speed)
+        dir_rows = np.isin(sensor, self.wind_dir)
+        if not speed_rows.any() or not dir_rows.any():
+            raise ValueError("no wind readings in the last half hour: cannot assess the release")
+        # Pair each direction with the speed of the same device at the nearest time (stations send both at once).
+        order = np.argsort(when[speed_rows])
+        speed_t, speed_v = when[speed_rows][order], value[speed_rows][order]
+        idx = np.clip(np.searchsorted(speed_t, when[dir_rows]), 0, speed_t.shape[0] - 1)
+        speed_b, dir_b, sd_b = bin_wind(when[dir_rows], speed_v[idx], value[dir_rows], ends, BIN_S)
+        lat, lon = self.origin
+        stability = stability_class(float(speed_b[-1]), now, lat, lon)
+        return BinnedWind(speed_b, dir_b, sd_b, stability, ends)
+
+    def _update_conditions(self, now: float, substances: list[str]) -> None:
+        """Raise AEGL-2-at-residential and AEGL-3-at-school-or-hospital on the substance's highest sensor."""
+        events: list[ConditionEvents] = []
+        for condition in ASSESSMENT_CONDITIONS:
+            sensors: list[int] = []
+            active: list[bool] = []
+            values: list[float] = []
+            for substance in sorted({s for c, s in self._raised if c == condition} | set(substances)):
+                assessment = self.assessments.get(substance) if substance in substances else None
+                hit = self._holds(condition, assessment)
+                key = (condition, substance)
+                if hit is not None and key not in self._raised and assessment is not None:
+                    self._raised[key] = self._loudest(assessment)
+                    sensors.append(self._raised[key])
+                    active.append(True)
+                    values.append(float(hit))
+                elif hit is None and key in self._raised:
+                    sensors.append(self._raised.pop(key))
+                    active.append(False)
+                    values.append(0.0)
+            if sensors:
+                n = len(sensors)
+                events.append(
+                    ConditionEvents(
+                        condition, np.array(sensors, np.int32), np.full(n, now), np.array(active, np.bool_),
+                        np.array(values, np.float64), np.full(n, np.nan),
+                    )
+                )  # fmt: skip
+        if events:
+            self.flow.on_conditions(now, events)
+
+    def _adopt_restored_conditions(self) -> None:
+        """Conditions restored from a checkpoint were raised by an earlier run: take them over so they can clear."""
+        for name, sensor in list(self.flow.state.conditions_on):
+            substance = self.table.sensors[sensor].substance
+            if name in ASSESSMENT_CONDITIONS and substance is not None:
+                self._raised[(name, substance)] = sensor
+
+    @staticmethod
+    def _holds(condition: str, assessment: Assessment | None) -> int | None:
+        """People affected when the condition holds, else None."""
+        if assessment is None:
+            return None
+        if condition == AEGL2_RESIDENTIAL:
+            hits = [
+                r
+                for r in assessment.receptors
+                if r.type == ReceptorType.RESIDENTIAL and r.expected_zone in ("AEGL-2", "AEGL-3")
+            ]
+        else:
+            hits = [
+                r for r in assessment.receptors
+                if r.type in (ReceptorType.SCHOOL, ReceptorType.HOSPITAL) and r.expected_zone == "AEGL-3"
+            ]  # fmt: skip
+        return sum(r.population for r in hits) if hits else None
+
+    def _loudest(self, assessment: Assessment) -> int:
+        if assessment.loudest_sensor is not None:
+            return assessment.loudest_sensor
+        latest = self.flow.state.conditions_on
+        on = [s for s in assessment.sensors if any((n, s) in latest for n in ("gas.level1", "gas.level2"))]
+        return on[0] if on else assessment.sensors[0]

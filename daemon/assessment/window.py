@@ -1,0 +1,40 @@
+"""The last half hour of gas and wind readings, kept for the source-term estimator."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from detectors.kinds import KIND_CODES, Kind
+from detectors.readings import ReadingBatch
+from rules.sensor_table import SensorTable
+
+KEEP_S = 1800.0
+# sensor index, time, value, quality flags
+Readings = tuple[NDArray[np.int32], NDArray[np.float64], NDArray[np.float64], NDArray[np.uint16]]
+
+
+class ReadingWindow:
+    """Gas, wind-speed and wind-direction readings of the last ``keep_s`` seconds, as appended arrays."""
+
+    def __init__(self, table: SensorTable, keep_s: float = KEEP_S) -> None:
+        self.keep_s = keep_s
+        codes = [KIND_CODES[Kind.GAS], KIND_CODES[Kind.WIND_SPEED], KIND_CODES[Kind.WIND_DIRECTION]]
+        self._wanted = np.isin(table.kind, codes)
+        self._parts: list[tuple[NDArray[np.int32], NDArray[np.float64], NDArray[np.float64], NDArray[np.uint16]]] = []
+
+    def add(self, batch: ReadingBatch) -> None:
+        """Keep the batch's gas and wind readings."""
+        keep = self._wanted[batch.sensor]
+        if keep.any():
+            self._parts.append((batch.sensor[keep], batch.time[keep], batch.value[keep], batch.flags[keep]))
+
+    def readings(self, now: float) -> Readings:
+        """Every kept reading from the last ``keep_s`` before ``now`` (and prunes older ones)."""
+        if not self._parts:
+            empty = np.empty(0)
+            return empty.astype(np.int32), empty, empty, empty.astype(np.uint16)
+        sensor, time, value, flags = (np.concatenate(p) for p in zip(*self._parts, strict=True))
+        recent = time >= now - self.keep_s
+        self._parts = [(sensor[recent], time[recent], value[recent], flags[recent])]
+        return sensor[recent], time[recent], value[recent], flags[recent]

@@ -1,0 +1,558 @@
+"""Source-term estimation for a toxic-gas release: where, how much (g/s), since when, and how sure.
+
+Bayesian inversion of the Gaussian plume (``detectors.plume``: Pasquill-Gifford classes, Briggs open-country
+sigmas) over detector readings averaged in time bins, in the spirit of the sensor-network source-term estimation
+literature (Keats, Yee & Lien 2007, Atmos. Environ. 41, 465-479; Hutchinson, Oh & Chen 2017, "A review of source
+term estimation methods for atmospheric dispersion events using static or mobile sensors", Information Fusion 36,
+130-148). The hypotheses are the site's candidate sources plus a grid over the park ("free search"); for each, the
+release rate Q and start time t0 are marginalised on grids (log-uniform prior on Q, uniform on t0), which gives
+the posterior over candidates, the 95 % credible region, and the rate and start-time intervals in one pass.
+
+Forward model (per bin j, detector i): mu = Q * K_i(wind_j) * F_ij(t0), K the steady plume per unit rate, with
+the horizontal spread widened by the observed wind-direction fluctuation (Gifford 1959 meander: sigma_y^2 +
+(x sigma_theta)^2), and F the arrival of the plume front carried at the wind speed (a normal step whose width is
+the along-wind spread). The release is assumed continuous from t0 on.
+
+Sensor error model: a multiplicative lognormal error (sensor gain and, larger, the model's own error) on top of an
+additive noise floor a, written as the shifted lognormal log(y + a) ~ N(log(mu + a), s^2). Readings at or below
+the detection limit are censored below it (a detector that sees nothing says the plume is not there); readings at
+full scale are censored above it (>= full scale: the survival function), never taken at face value. Model errors
+persist for minutes (a wind bias does not change every bin), so bins are tempered by the correlation time: n bins
+of width dt count as n * dt / tau independent observations, which keeps the credible regions honest.
+
+Pure numpy/scipy: no I/O, no clock; the caller passes the time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import minimize_scalar
+from scipy.special import log_ndtr, ndtr
+
+from detectors.plume import Terrain, briggs_sigmas
+from detectors.substances import MOLAR_VOLUME_L
+
+MIN_DISTANCE_M = 20.0  # the plume formula blows up at the source; no detector is treated as closer
+LOCATED_PROBABILITY = 0.6  # a candidate (or the free search) must hold this much posterior to be "located"
+
+
+class EstimateStatus(StrEnum):
+    """How far the network can answer "where from"."""
+
+    LOCATED = "located"  # one candidate source holds most of the posterior
+    UNLISTED_SOURCE = "unlisted_source"  # the data point away from every listed source, to a compact region
+    NOT_ENOUGH_INFORMATION = "not_enough_information"
+
+
+@dataclass(frozen=True, slots=True)
+class SensorErrorModel:
+    """Shifted-lognormal error model of a detector reading (see the module docstring)."""
+
+    log_sigma: float = 0.9  # total multiplicative spread (sensor gain ~0.2 plus plume-model error ~0.9)
+    correlation_time_s: float = 600.0  # how long model errors persist; bins inside it are tempered
+    averaging_s: float = 300.0  # readings are compared as trailing means over this long (the plume is a mean)
+    intermittency: float = 0.1  # chance that a meandering plume misses a detector for a whole averaging window
+
+
+@dataclass(frozen=True, slots=True)
+class GasObservations:
+    """Readings of one substance's detectors in time bins (bins x detectors); NaN where a bin has none."""
+
+    east_m: NDArray[np.float64]  # detector positions, metres east of the site origin
+    north_m: NDArray[np.float64]
+    bin_end_s: NDArray[np.float64]  # end time of each bin (unix seconds), equally spaced
+    bin_s: float  # bin width
+    mean_ppm: NDArray[np.float64]  # (bins, detectors) mean reading
+    saturated: NDArray[np.bool_]  # (bins, detectors) some reading in the bin at or above full scale
+    full_scale_ppm: NDArray[np.float64]  # per detector, inf when unknown
+    noise_floor_ppm: NDArray[np.float64]  # per detector additive noise floor a
+    detection_limit_ppm: NDArray[np.float64]  # per detector; at or below counts as "sees nothing"
+
+
+@dataclass(frozen=True, slots=True)
+class BinnedWind:
+    """Wind per time bin (the same bins as the observations) and the stability class."""
+
+    speed_m_s: NDArray[np.float64]
+    from_deg: NDArray[np.float64]
+    direction_sd_deg: NDArray[np.float64]  # standard deviation of the direction inside the bin
+    stability: str
+    bin_end_s: NDArray[np.float64]  # the bins' end times (as the observations')
+    terrain: Terrain = Terrain.OPEN_COUNTRY
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A listed possible source (plant, tank, pipe rack) in site metres."""
+
+    id: str
+    east_m: float
+    north_m: float
+    height_m: float = 2.0
+    holds_substance: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SearchGrid:
+    """The free-search area: cell centres on a regular grid, metres."""
+
+    east_min: float
+    east_max: float
+    north_min: float
+    north_max: float
+    step_m: float
+
+    def centres(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Cell centres, flattened (east, north)."""
+        east = np.arange(self.east_min + self.step_m / 2, self.east_max, self.step_m)
+        north = np.arange(self.north_min + self.step_m / 2, self.north_max, self.step_m)
+        ee, nn = np.meshgrid(east, north)
+        return ee.ravel(), nn.ravel()
+
+
+@dataclass(frozen=True, slots=True)
+class EstimatorSettings:
+    """Grids and priors of the estimator."""
+
+    rate_min_g_s: float = 0.1  # a pinhole leak
+    rate_max_g_s: float = 3.0e4  # a catastrophic vessel failure (tonnes in minutes)
+    rate_steps: int = 25
+    start_lookback_s: float = 1800.0  # the earliest start considered before the first detection
+    start_step_s: float = 240.0  # t0 grid step for candidates (the start is the least certain thing anyway)
+    free_start_offsets_s: tuple[float, ...] = (-240.0, 0.0)  # free cells: starts before the latest allowed
+    candidate_prior: float = 0.95  # prior mass on the listed candidates holding the substance
+    other_candidate_prior: float = 0.02  # prior mass on listed candidates not known to hold it
+    release_height_m: float = 2.0  # for free-search cells
+
+
+@dataclass(frozen=True, slots=True)
+class CandidatePosterior:
+    """Posterior probability that a listed candidate is the source."""
+
+    id: str
+    probability: float
+
+
+@dataclass(frozen=True, slots=True)
+class SourceEstimate:
+    """What the network says about the release."""
+
+    status: EstimateStatus
+    reason: str
+    time_s: float
+    candidates: tuple[CandidatePosterior, ...]
+    free_probability: float  # posterior mass away from the listed candidates
+    east_m: float  # most probable location
+    north_m: float
+    best_candidate: str | None  # the candidate the location is, None when it is a free-search cell
+    rate_g_s: float  # posterior median
+    rate_interval_g_s: tuple[float, float]  # 95 %
+    start_s: float  # posterior median of the start time
+    start_interval_s: tuple[float, float]  # 95 %
+    region_candidates: tuple[str, ...]  # candidates inside the 95 % credible region
+    region_cells_east_m: NDArray[np.float64] = field(repr=False)  # free-search cells inside the 95 % region
+    region_cells_north_m: NDArray[np.float64] = field(repr=False)
+    cell_step_m: float = 0.0
+    detectors_seeing: int = 0
+    detectors_total: int = 0
+
+
+def unit_plume_ppm(
+    east_m: NDArray[np.float64],
+    north_m: NDArray[np.float64],
+    height_m: NDArray[np.float64],
+    det_east_m: NDArray[np.float64],
+    det_north_m: NDArray[np.float64],
+    wind: BinnedWind,
+    molar_mass_g_mol: float,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Concentration (ppm per g/s), downwind distance and along-wind spread, (sources, detectors, bins)."""
+    towards = np.radians(wind.from_deg + 180.0)
+    de = det_east_m[None, :, None] - east_m[:, None, None]
+    dn = det_north_m[None, :, None] - north_m[:, None, None]
+    sin_t, cos_t = np.sin(towards)[None, None, :], np.cos(towards)[None, None, :]
+    downwind = de * sin_t + dn * cos_t
+    # The gas reaching a detector now left the source x/u ago and travelled with the winds since: steer it by the
+    # mean wind over its travel time, not by the wind of this minute alone (a plume bends when the wind turns).
+    n_bins = towards.shape[0]
+    bin_s = float(np.median(np.diff(wind_times))) if (wind_times := wind.bin_end_s).shape[0] > 1 else 60.0
+    u_now = np.maximum(wind.speed_m_s, 0.5)[None, None, :]
+    lag = np.clip(np.rint(np.maximum(downwind, 0.0) / u_now / bin_s), 0, np.arange(n_bins)[None, None, :])
+    upto = np.arange(1, n_bins + 1)[None, None, :]
+    first = (upto - 1 - lag).astype(np.intp)
+    cum_sin = np.concatenate([[0.0], np.cumsum(np.sin(towards))])
+    cum_cos = np.concatenate([[0.0], np.cumsum(np.cos(towards))])
+    path = np.arctan2(cum_sin[upto] - cum_sin[first], cum_cos[upto] - cum_cos[first])
+    sin_t, cos_t = np.sin(path), np.cos(path)
+    downwind = de * sin_t + dn * cos_t
+    crosswind = -de * cos_t + dn * sin_t
+    ahead = downwind > 0
+    x = np.maximum(downwind, MIN_DISTANCE_M)
+    sigma_y, sigma_z = briggs_sigmas(x, wind.stability, wind.terrain)
+    meander = x * np.sin(np.radians(wind.direction_sd_deg))[None, None, :]
+    sigma_y = np.hypot(sigma_y, meander)
+    u = np.maximum(wind.speed_m_s, 0.5)[None, None, :]
+    to_ppm = 1000.0 * MOLAR_VOLUME_L / molar_mass_g_mol
+    c = (
+        to_ppm
+        / (np.pi * u * sigma_y * sigma_z)
+        * np.exp(-0.5 * (crosswind / sigma_y) ** 2 - 0.5 * (height_m[:, None, None] / sigma_z) ** 2)
+    )
+    return np.where(ahead, c, 0.0), np.where(ahead, x, np.inf), sigma_y
+
+
+def _obs_loglik(
+    mu: NDArray[np.float64],
+    obs: GasObservations,
+    log_sigma: float,
+    det: NDArray[np.intp],
+    intermittency: float = 0.0,
+) -> NDArray[np.float64]:
+    """Log-likelihood of each reading under model mean ``mu`` shaped (detector rows, bins, ...)."""
+    extra = (None,) * (mu.ndim - 2)
+    y = obs.mean_ppm.T[det]
+    floor = obs.noise_floor_ppm[det][:, None]
+    limit = obs.detection_limit_ppm[det][:, None]
+    full = obs.full_scale_ppm[det][:, None]
+    above = obs.saturated.T[det] | (y >= full)
+    below = ~above & (y <= limit)
+    missing = np.isnan(y)
+    # One reference level per reading: the value, the detection limit (censored below) or full scale (above).
+    level = np.where(above, np.minimum(full, 1e12), np.where(below, limit, np.nan_to_num(y)))
+    log_level = np.log(np.maximum(level, 0.0) + floor)[(slice(None), slice(None), *extra)]
+    # Intermittency: with probability p the meandering plume misses the detector for the whole window; otherwise
+    # the reading scatters around mu / (1 - p), which keeps the mean at mu.
+    inside = mu / (1.0 - intermittency)
+    t = (log_level - np.log(inside + floor[(slice(None), slice(None), *extra)])) / log_sigma
+    log_hit = math.log1p(-intermittency)
+    out = -0.5 * t**2 - math.log(log_sigma) + log_hit
+    shape = (slice(None), slice(None), *extra)
+    below_all = np.broadcast_to(below[shape], t.shape)
+    above_all = np.broadcast_to(above[shape], t.shape)
+    if intermittency > 0:
+        out[below_all] = np.logaddexp(math.log(intermittency), log_hit + log_ndtr(t[below_all]))
+    else:
+        out[below_all] = log_ndtr(t[below_all])
+    out[above_all] = log_hit + log_ndtr(-t[above_all])
+    out[np.broadcast_to(missing[shape], t.shape)] = 0.0
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Evidence:
+    log_evidence: NDArray[np.float64]  # per hypothesis
+    rate_post: NDArray[np.float64]  # (hypotheses, rates), each row sums to 1
+    start_post: NDArray[np.float64]  # (hypotheses, starts), over each hypothesis's own start values
+    best_start: NDArray[np.intp]  # per hypothesis, grid index of the most likely start
+    best_rate: NDArray[np.intp]  # per hypothesis, grid index of the most likely rate
+
+
+def _evaluate(
+    east: NDArray[np.float64],
+    north: NDArray[np.float64],
+    height: NDArray[np.float64],
+    obs: GasObservations,
+    wind: BinnedWind,
+    molar_mass: float,
+    rates: NDArray[np.float64],
+    starts: NDArray[np.float64],
+    error: SensorErrorModel,
+) -> _Evidence:
+    """Marginal likelihood of each hypothesis over ``rates`` and its ``starts`` (hypotheses x starts), and its
+    conditional posteriors over rate and start."""
+    n_hyp, n_det = east.shape[0], obs.east_m.shape[0]
+    n_bins = obs.bin_end_s.shape[0]
+    n_starts = starts.shape[1]
+    window = max(1, round(error.averaging_s / obs.bin_s))
+    temper = min(1.0, obs.bin_s / max(error.correlation_time_s, error.averaging_s))
+    k, x, sigma_y = unit_plume_ppm(east, north, height, obs.east_m, obs.north_m, wind, molar_mass)
+    # Readings where a hypothesis puts no gas (mu = 0 for every rate and start) add a constant per reading.
+    zero_ll = _obs_loglik(np.zeros((n_det, n_bins)), obs, error.log_sigma, np.arange(n_det), error.intermittency)
+    zero_by_det = temper * zero_ll.sum(axis=1)
+    # A (hypothesis, detector) pair matters when the largest rate puts gas there above a small share of the floor.
+    reach = k.max(axis=2) * rates[-1]
+    active = reach > 0.3 * obs.noise_floor_ppm[None, :]
+    base = zero_by_det.sum() - (active * zero_by_det[None, :]).sum(axis=1)
+    loglik = np.broadcast_to(base[:, None, None], (n_hyp, n_starts, rates.shape[0])).copy()
+    hyp_idx, det_idx = np.nonzero(active)
+    centre = obs.bin_end_s - obs.bin_s / 2
+    u = np.maximum(wind.speed_m_s, 0.5)
+    chunk = max(1, 2_000_000 // max(1, n_bins * n_starts * rates.shape[0]))
+    for first in range(0, hyp_idx.shape[0], chunk):
+        h = hyp_idx[first : first + chunk]
+        d = det_idx[first : first + chunk]
+        kp, xp, syp = k[h, d], x[h, d], sigma_y[h, d]  # (pairs, bins)
+        spread_s = np.hypot(syp, u * obs.bin_s / math.sqrt(12.0)) / u
+        travel = xp / u
+        lag = centre[None, :, None] - starts[h][:, None, :] - travel[:, :, None]  # (pairs, bins, starts)
+        arrived = _trailing_mean(ndtr(lag / spread_s[:, :, None]), window)
+        mu = (kp[:, :, None] * arrived)[..., None] * rates[None, None, None, :]
+        ll = (
+            _obs_loglik(mu, obs, error.log_sigma, d, error.intermittency).sum(axis=1) * temper
+        )  # (pairs, starts, rates)
+        np.add.at(loglik, h, ll)
+    flat = loglik.reshape(n_hyp, -1)
+    peak = flat.max(axis=1)
+    weights = np.exp(flat - peak[:, None]).reshape(loglik.shape)
+    total = weights.sum(axis=(1, 2))
+    log_evidence = peak + np.log(total / weights[0].size)
+    best = flat.argmax(axis=1)
+    return _Evidence(
+        log_evidence,
+        weights.sum(axis=1) / total[:, None],
+        weights.sum(axis=2) / total[:, None],
+        best // rates.shape[0],
+        best % rates.shape[0],
+    )
+
+
+def _most_likely_rate(
+    candidate: Candidate,
+    obs: GasObservations,
+    wind: BinnedWind,
+    molar_mass: float,
+    rates: NDArray[np.float64],
+    start_s: float,
+    rate_index: int,
+    error: SensorErrorModel,
+) -> float:
+    """The maximum-likelihood rate for one source and start, refined between the grid's neighbours."""
+    lo = math.log(rates[max(rate_index - 1, 0)])
+    hi = math.log(rates[min(rate_index + 1, rates.shape[0] - 1)])
+    if hi <= lo:
+        return float(rates[rate_index])
+    here = (np.array([candidate.east_m]), np.array([candidate.north_m]), np.array([candidate.height_m]))
+
+    def minus_loglik(log_rate: float) -> float:
+        rate = np.array([math.exp(log_rate)])
+        return -float(_evaluate(*here, obs, wind, molar_mass, rate, np.array([[start_s]]), error).log_evidence[0])
+
+    found = minimize_scalar(minus_loglik, bounds=(lo, hi), method="bounded", options={"xatol": 0.02})
+    return math.exp(float(found.x))
+
+
+def _trailing_mean(values: NDArray[np.float64], window: int) -> NDArray[np.float64]:
+    """Mean over the ``window`` bins ending at each bin (axis 1), fewer at the start."""
+    if window <= 1:
+        return values
+    cum = np.cumsum(values, axis=1)
+    shifted = np.zeros_like(cum)
+    shifted[:, window:] = cum[:, :-window]
+    count = np.minimum(np.arange(1, values.shape[1] + 1), window).astype(np.float64)
+    shape = [1] * values.ndim
+    shape[1] = values.shape[1]
+    out: NDArray[np.float64] = (cum - shifted) / count.reshape(shape)
+    return out
+
+
+def smooth_observations(obs: GasObservations, window: int) -> GasObservations:
+    """Trailing means of the binned readings (NaN-aware) and whether full scale was reached inside the window."""
+    if window <= 1:
+        return obs
+    have = ~np.isnan(obs.mean_ppm)
+    sums = _trailing_mean(np.where(have, obs.mean_ppm, 0.0).T[:, :, None], window)[:, :, 0].T
+    counts = _trailing_mean(have.astype(np.float64).T[:, :, None], window)[:, :, 0].T
+    saturated = _trailing_mean(obs.saturated.astype(np.float64).T[:, :, None], window)[:, :, 0].T > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(counts > 0, sums / counts, np.nan)
+    return replace(obs, mean_ppm=mean, saturated=saturated)
+
+
+def _arrival_starts(
+    east: NDArray[np.float64],
+    north: NDArray[np.float64],
+    obs: GasObservations,
+    wind: BinnedWind,
+    seeing_mask: NDArray[np.bool_],
+    offsets_s: NDArray[np.float64],
+    first_seen: float,
+) -> NDArray[np.float64]:
+    """Per free-search cell, a few start times around the latest start its first detections allow."""
+    towards = np.radians(float(np.mean(wind.from_deg)) + 180.0)
+    u = float(np.mean(np.maximum(wind.speed_m_s, 0.5)))
+    seen_any: NDArray[np.bool_] = np.asarray(seeing_mask.any(axis=0))
+    first_bin = np.where(seen_any, seeing_mask.argmax(axis=0), 0)
+    first_time = obs.bin_end_s[first_bin] - obs.bin_s
+    de = obs.east_m[None, :] - east[:, None]
+    dn = obs.north_m[None, :] - north[:, None]
+    downwind = np.maximum(de * math.sin(towards) + dn * math.cos(towards), 0.0)
+    implied = np.where(seen_any[None, :], first_time[None, :] - downwind / u, np.inf)
+    latest = np.minimum(implied.min(axis=1), first_seen)
+    out: NDArray[np.float64] = latest[:, None] + offsets_s[None, :]
+    return out
+
+
+def _quantiles(grid: NDArray[np.float64], weights: NDArray[np.float64], qs: tuple[float, ...]) -> list[float]:
+    """Quantiles of a discrete posterior on a sorted grid, interpolated in the grid's index."""
+    cdf = np.cumsum(weights) / weights.sum()
+    positions = np.interp(np.asarray(qs), cdf - weights / weights.sum() / 2, np.arange(grid.shape[0]))
+    return [float(np.interp(p, np.arange(grid.shape[0]), grid)) for p in positions]
+
+
+def estimate_source(
+    obs: GasObservations,
+    wind: BinnedWind,
+    candidates: list[Candidate],
+    grid: SearchGrid,
+    molar_mass_g_mol: float,
+    now_s: float,
+    error: SensorErrorModel | None = None,
+    settings: EstimatorSettings | None = None,
+) -> SourceEstimate:
+    """The posterior over candidates and the free search, the rate and the start time, from binned readings."""
+    error = error or SensorErrorModel()
+    settings = settings or EstimatorSettings()
+    seeing_mask = (obs.mean_ppm > obs.detection_limit_ppm[None, :]) | obs.saturated
+    seeing = int(seeing_mask.any(axis=0).sum())
+    obs = smooth_observations(obs, max(1, round(error.averaging_s / obs.bin_s)))
+    n_det = int(obs.east_m.shape[0])
+    cell_e, cell_n = grid.centres()
+    if seeing == 0:
+        return _no_information("no detector of this substance sees it above its detection limit", now_s, grid, n_det)
+    first_seen = float(obs.bin_end_s[np.nonzero(seeing_mask.any(axis=1))[0][0]] - obs.bin_s)
+    rates = np.geomspace(settings.rate_min_g_s, settings.rate_max_g_s, settings.rate_steps)
+    starts = np.arange(first_seen, first_seen - settings.start_lookback_s - 1e-9, -settings.start_step_s)[::-1]
+    cand_e = np.array([c.east_m for c in candidates], np.float64)
+    cand_n = np.array([c.north_m for c in candidates], np.float64)
+    cand_h = np.array([c.height_m for c in candidates], np.float64)
+    cand = _evaluate(
+        cand_e, cand_n, cand_h, obs, wind, molar_mass_g_mol, rates, np.tile(starts, (len(candidates), 1)), error
+    )
+    free_rates = rates[::3]
+    free_starts = _arrival_starts(
+        cell_e, cell_n, obs, wind, seeing_mask, np.array(settings.free_start_offsets_s), first_seen
+    )
+    free = _evaluate(
+        cell_e,
+        cell_n,
+        np.full(cell_e.shape, settings.release_height_m),
+        obs,
+        wind,
+        molar_mass_g_mol,
+        free_rates,
+        free_starts,
+        error,
+    )
+    holds = np.array([c.holds_substance for c in candidates], np.bool_)
+    n_holds, n_other = int(holds.sum()), int((~holds).sum())
+    cand_mass = settings.candidate_prior if n_holds else 0.0
+    other_mass = settings.other_candidate_prior if n_other else 0.0
+    prior_cand = np.where(holds, cand_mass / max(n_holds, 1), other_mass / max(n_other, 1))
+    prior_free = np.full(cell_e.shape, (1.0 - cand_mass - other_mass) / max(cell_e.shape[0], 1))
+    log_post = np.concatenate(
+        [cand.log_evidence + np.log(np.maximum(prior_cand, 1e-300)), free.log_evidence + np.log(prior_free)]
+    )
+    post = np.exp(log_post - log_post.max())
+    post /= post.sum()
+    n_cand = len(candidates)
+    p_cand, p_free = post[:n_cand], post[n_cand:]
+    # Rate and start: mixtures over all hypotheses of their conditional posteriors, on the candidates' grids.
+    free_rate = p_free @ free.rate_post
+    free_fine = np.interp(np.log(rates), np.log(free_rates), free_rate)
+    rate_post = p_cand @ cand.rate_post + free_fine * (free_rate.sum() / max(free_fine.sum(), 1e-300))
+    start_index = np.clip(np.searchsorted(starts, free_starts.ravel()), 0, starts.shape[0] - 1)
+    start_post = p_cand @ cand.start_post + np.bincount(
+        start_index, (p_free[:, None] * free.start_post).ravel(), starts.shape[0]
+    )
+    rate_q = _quantiles(np.log(rates), rate_post, (0.025, 0.5, 0.975))
+    start_q = _quantiles(starts, start_post, (0.025, 0.5, 0.975))
+    order = np.argsort(-post)
+    inside = order[: int(np.searchsorted(np.cumsum(post[order]), 0.95) + 1)]
+    region_cand = tuple(candidates[i].id for i in sorted(inside[inside < n_cand].tolist()))
+    region_cells = inside[inside >= n_cand] - n_cand
+    best = int(order[0])
+    best_candidate = candidates[best].id if best < n_cand else None
+    best_e = float(cand_e[best]) if best < n_cand else float(cell_e[best - n_cand])
+    best_n = float(cand_n[best]) if best < n_cand else float(cell_n[best - n_cand])
+    region_area = region_cells.shape[0] * grid.step_m**2
+    park_area = (grid.east_max - grid.east_min) * (grid.north_max - grid.north_min)
+    top_cand = float(p_cand.max()) if n_cand else 0.0
+    if top_cand >= LOCATED_PROBABILITY:
+        top = int(np.argmax(p_cand))
+        best_candidate, best_e, best_n = candidates[top].id, float(cand_e[top]), float(cand_n[top])
+        status, reason = EstimateStatus.LOCATED, f"{best_candidate} holds {top_cand:.0%} of the posterior"
+        # Once the source is known, its rate and start are those given that source (the mixture would mix in the
+        # rates that far-off or nearby cells need, which are not this release's).
+        rate_q = _quantiles(np.log(rates), cand.rate_post[top], (0.025, 0.5, 0.975))
+        start_q = _quantiles(starts, cand.start_post[top], (0.025, 0.5, 0.975))
+        # The point estimate is the maximum likelihood (scipy.optimize), not the posterior median: with weak
+        # signals the posterior is one-sided ("at most this much") and its median follows the prior's lower end.
+        best_rate = _most_likely_rate(
+            candidates[top], obs, wind, molar_mass_g_mol, rates, float(starts[cand.best_start[top]]),
+            int(cand.best_rate[top]), error,
+        )  # fmt: skip
+        rate_q[1] = math.log(best_rate)
+    elif p_free.sum() >= LOCATED_PROBABILITY and region_area <= 0.15 * park_area:
+        status = EstimateStatus.UNLISTED_SOURCE
+        reason = f"{p_free.sum():.0%} of the posterior lies away from the listed sources, in {region_area / 1e4:.0f} ha"
+    else:
+        status = EstimateStatus.NOT_ENOUGH_INFORMATION
+        reason = (
+            f"the {seeing} detector(s) that see it cannot tell the sources apart "
+            f"(best candidate {top_cand:.0%}, 95 % region {region_area / 1e4:.0f} ha)"
+        )
+    if status is not EstimateStatus.LOCATED:
+        # The point rate is the maximum likelihood at the most probable place; the interval stays the mixture's.
+        if best < n_cand:
+            place, evidence, index = candidates[best], cand, best
+        else:
+            index = best - n_cand
+            place = Candidate("cell", best_e, best_n, settings.release_height_m)
+            evidence = free
+        grid_rates = rates if best < n_cand else free_rates
+        grid_starts = starts if best < n_cand else free_starts[index]
+        rate_q[1] = math.log(
+            _most_likely_rate(
+                place, obs, wind, molar_mass_g_mol, grid_rates, float(grid_starts[evidence.best_start[index]]),
+                int(evidence.best_rate[index]), error,
+            )
+        )  # fmt: skip
+    return SourceEstimate(
+        status=status,
+        reason=reason,
+        time_s=now_s,
+        candidates=tuple(CandidatePosterior(c.id, float(p)) for c, p in zip(candidates, p_cand, strict=True)),
+        free_probability=float(p_free.sum()),
+        east_m=best_e,
+        north_m=best_n,
+        best_candidate=best_candidate,
+        rate_g_s=math.exp(rate_q[1]),
+        rate_interval_g_s=(math.exp(rate_q[0]), math.exp(rate_q[2])),
+        start_s=start_q[1],
+        start_interval_s=(start_q[0], start_q[2]),
+        region_candidates=region_cand,
+        region_cells_east_m=cell_e[region_cells],
+        region_cells_north_m=cell_n[region_cells],
+        cell_step_m=grid.step_m,
+        detectors_seeing=seeing,
+        detectors_total=n_det,
+    )
+
+
+def _no_information(reason: str, now_s: float, grid: SearchGrid, n_det: int) -> SourceEstimate:
+    empty = np.zeros(0, np.float64)
+    return SourceEstimate(
+        status=EstimateStatus.NOT_ENOUGH_INFORMATION,
+        reason=reason,
+        time_s=now_s,
+        candidates=(),
+        free_probability=0.0,
+        east_m=math.nan,
+        north_m=math.nan,
+        best_candidate=None,
+        rate_g_s=math.nan,
+        rate_interval_g_s=(math.nan, math.nan),
+        start_s=math.nan,
+        start_interval_s=(math.nan, math.nan),
+        region_candidates=(),
+        region_cells_east_m=empty,
+        region_cells_north_m=empty,
+        cell_step_m=grid.step_m,
+        detectors_seeing=0,
+        detectors_total=n_det,
+    )

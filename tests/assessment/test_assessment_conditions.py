@@ -1,0 +1,83 @@
+"""The assessment raises its plan conditions while they hold and clears them after, also across a restart."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+from shapely.geometry import Polygon
+
+from daemon.assessment.runner import AEGL2_RESIDENTIAL, Assessment, AssessmentRunner
+from daemon.assessment.threat_zones import ReceptorImpact
+from daemon.chain.build import AlarmSetup, build_pipeline
+from daemon.chain.pipeline import Pipeline
+from daemon.clock import ManualClock
+from daemon.config import ServiceConfig
+from daemon.metrics.instruments import Metrics
+from daemon.store.engine import create_engine, migrate
+from daemon.store.writer import StoreWriter
+from detectors.source_estimation import EstimateStatus, SourceEstimate
+from rules.sensor_table import SensorTable
+from rules.site import Site
+
+NOW = 1_800_000_000.0
+
+
+@pytest.fixture
+async def pipeline(sqlite_url: str, demo_site: Site) -> AsyncIterator[Pipeline]:
+    """A live pipeline on a real SQLite file with its writer running."""
+    table = SensorTable.build(demo_site)
+    engine = create_engine(sqlite_url)
+    metrics = Metrics(CollectorRegistry())
+    try:
+        await migrate(engine)
+        writer = StoreWriter(engine, [s.id for s in table.sensors], metrics)
+        task = asyncio.create_task(writer.run())
+        setup = AlarmSetup.load(ServiceConfig().alarms)
+        yield await build_pipeline(engine, table, setup, writer, metrics, ManualClock(NOW), drill=False)
+        writer.close()
+        await task
+    finally:
+        await engine.dispose()
+
+
+def fake_assessment(runner: AssessmentRunner, residential_zone: str | None) -> Assessment:
+    """A Cl2 assessment whose only receptor, a residential one, is in ``residential_zone``."""
+    sensors = tuple(i for i, s in enumerate(runner.table.sensors) if s.substance == "Cl2")
+    empty = np.zeros(0)
+    estimate = SourceEstimate(
+        EstimateStatus.LOCATED, "test", NOW, (), 0.0, 0.0, 0.0, "cl2-liquefaction", 100.0, (50.0, 200.0),
+        NOW - 600, (NOW - 900, NOW - 300), ("cl2-liquefaction",), empty, empty,
+    )  # fmt: skip
+    impact = ReceptorImpact(
+        "homes", "Homes", "residential", 500, residential_zone, residential_zone,
+        {residential_zone: 200} if residential_zone else {}, 3.0, 3.0, 0.6, "shelter in place", "test",
+    )  # fmt: skip
+    return Assessment("Cl2", NOW, estimate, None, (), {}, {}, Polygon(), (impact,), sensors, 0.0)
+
+
+def test_condition_raised_then_cleared(pipeline: Pipeline) -> None:
+    """AEGL-2 at homes raises the condition (and its alarm); when the zone no longer reaches them it clears."""
+    runner = AssessmentRunner(pipeline.table, pipeline.flow)
+    runner.assessments["Cl2"] = fake_assessment(runner, "AEGL-2")
+    runner._update_conditions(NOW, ["Cl2"])
+    on = [key for key in pipeline.flow.state.conditions_on if key[0] == AEGL2_RESIDENTIAL]
+    assert len(on) == 1
+    assert pipeline.flow.state.conditions_on[on[0]] == 500.0  # people in the receptors reached
+    runner.assessments["Cl2"] = fake_assessment(runner, None)
+    runner._update_conditions(NOW + 60, ["Cl2"])
+    assert not [key for key in pipeline.flow.state.conditions_on if key[0] == AEGL2_RESIDENTIAL]
+
+
+def test_restored_condition_is_cleared_by_a_new_runner(pipeline: Pipeline) -> None:
+    """After a restart the checkpointed condition is taken over and cleared once the gas alarms are gone."""
+    first = AssessmentRunner(pipeline.table, pipeline.flow)
+    first.assessments["Cl2"] = fake_assessment(first, "AEGL-3")
+    first._update_conditions(NOW, ["Cl2"])
+    assert any(key[0] == AEGL2_RESIDENTIAL for key in pipeline.flow.state.conditions_on)
+    second = AssessmentRunner(pipeline.table, pipeline.flow)  # a restarted service, state from the checkpoint
+    second.tick(NOW + 60)  # no gas alarm on: nothing to assess, so the condition no longer holds
+    assert not any(key[0] == AEGL2_RESIDENTIAL for key in pipeline.flow.state.conditions_on)

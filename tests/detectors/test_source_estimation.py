@@ -1,0 +1,131 @@
+"""Source-term estimation: the right candidate, the rate, honest "not enough information", zeros and saturation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from detectors.estimation_bins import bin_edges
+from detectors.source_estimation import (
+    BinnedWind,
+    Candidate,
+    EstimateStatus,
+    GasObservations,
+    SearchGrid,
+    estimate_source,
+    unit_plume_ppm,
+)
+from detectors.substances import SUBSTANCES
+
+CL2 = SUBSTANCES["Cl2"].molar_mass_g_mol
+NOW = 1_800_000_000.0
+BINS = 20
+GRID = SearchGrid(-1500.0, 1500.0, -1000.0, 1500.0, 250.0)
+# Wind from the south: plumes go north.
+WIND = BinnedWind(np.full(BINS, 3.0), np.full(BINS, 180.0), np.full(BINS, 5.0), "D", bin_edges(NOW, 60.0, BINS))
+CANDIDATES = [
+    Candidate("west", -600.0, 0.0),
+    Candidate("east", 600.0, 0.0),
+    Candidate("ammonia", 0.0, -300.0, 2.0, False),
+]
+# A row of detectors 1 km north of the plants, 150 m apart.
+DET_E = np.arange(-1200.0, 1201.0, 150.0)
+DET_N = np.full(DET_E.shape, 1000.0)
+
+
+def observe(
+    source: Candidate, rate_g_s: float, start_s: float, full_scale: float = 20.0, seed: int = 1
+) -> GasObservations:
+    """Readings from the estimator's own plume with 30 % lognormal noise, a floor, and full-scale clipping."""
+    k, x, _ = unit_plume_ppm(
+        np.array([source.east_m]), np.array([source.north_m]), np.array([source.height_m]), DET_E, DET_N, WIND, CL2
+    )
+    ends = WIND.bin_end_s
+    arrived = (ends[:, None] - 30.0 - start_s) >= (x[0].T / 3.0)
+    true = (k[0].T * rate_g_s) * arrived
+    rng = np.random.default_rng(seed)
+    reading: NDArray[np.float64] = true * np.exp(rng.normal(0, 0.3, true.shape)) + rng.uniform(0, 0.02, true.shape)
+    n = DET_E.shape[0]
+    return GasObservations(
+        DET_E, DET_N, ends, 60.0, np.minimum(reading, full_scale), reading >= full_scale,
+        np.full(n, full_scale), np.full(n, 0.1), np.full(n, 0.2),
+    )  # fmt: skip
+
+
+def test_finds_the_releasing_candidate_and_its_rate() -> None:
+    """The east plant releasing 200 g/s for 15 minutes is found, the rate within x2, the start within 5 min."""
+    start = NOW - 15 * 60
+    estimate = estimate_source(observe(CANDIDATES[1], 200.0, start), WIND, CANDIDATES, GRID, CL2, NOW)
+    assert estimate.status is EstimateStatus.LOCATED
+    assert estimate.best_candidate == "east"
+    assert {c.id: c.probability for c in estimate.candidates}["east"] > 0.9
+    assert 100.0 <= estimate.rate_g_s <= 400.0
+    assert estimate.rate_interval_g_s[0] <= 200.0 <= estimate.rate_interval_g_s[1]
+    assert abs(estimate.start_s - start) <= 300.0
+    assert "east" in estimate.region_candidates
+
+
+def test_no_gas_anywhere_is_not_enough_information() -> None:
+    """Zero readings everywhere: nothing to estimate, and it says so."""
+    obs = observe(CANDIDATES[1], 0.0, NOW - 600)
+    estimate = estimate_source(obs, WIND, CANDIDATES, GRID, CL2, NOW)
+    assert estimate.status is EstimateStatus.NOT_ENOUGH_INFORMATION
+    assert "no detector" in estimate.reason
+
+
+def test_zeros_count_against_a_candidate() -> None:
+    """Zeros north of the east plant count against it: with those detectors silent (no data) instead, the east
+    plant keeps much more of the posterior."""
+    obs = observe(CANDIDATES[0], 100.0, NOW - 900)
+    with_zeros = estimate_source(obs, WIND, CANDIDATES, GRID, CL2, NOW)
+    east_side = obs.east_m > 0
+    silent = GasObservations(
+        obs.east_m, obs.north_m, obs.bin_end_s, 60.0, np.where(east_side[None, :], np.nan, obs.mean_ppm),
+        obs.saturated, obs.full_scale_ppm, obs.noise_floor_ppm, obs.detection_limit_ppm,
+    )  # fmt: skip
+    without = estimate_source(silent, WIND, CANDIDATES, GRID, CL2, NOW)
+    assert with_zeros.best_candidate == "west"
+    p_zeros = {c.id: c.probability for c in with_zeros.candidates}["east"]
+    p_silent = {c.id: c.probability for c in without.candidates}["east"]
+    assert p_zeros < 0.5 * p_silent
+
+
+def test_saturated_readings_are_at_least_full_scale() -> None:
+    """With a low full scale the big release saturates the plume's detectors; censoring keeps the rate high
+    (treating the clipped values as true readings would put it near the rate that just reaches full scale)."""
+    obs = observe(CANDIDATES[1], 2000.0, NOW - 900, full_scale=5.0)
+    assert obs.saturated.any()
+    estimate = estimate_source(obs, WIND, CANDIDATES, GRID, CL2, NOW)
+    assert estimate.best_candidate == "east"
+    assert estimate.rate_interval_g_s[1] >= 2000.0
+    assert estimate.rate_g_s > 500.0
+
+
+def test_one_detector_cannot_tell_two_sources_on_its_line() -> None:
+    """A single detector straight downwind of two candidates cannot tell them apart: not enough information."""
+    on_line = [Candidate("near", 0.0, 400.0), Candidate("far", 0.0, -400.0)]
+    det_e, det_n = np.array([0.0]), np.array([1000.0])
+    k, _, _ = unit_plume_ppm(np.array([0.0]), np.array([400.0]), np.array([2.0]), det_e, det_n, WIND, CL2)
+    reading = np.tile(k[0].T * 50.0, 1)
+    obs = GasObservations(
+        det_e, det_n, WIND.bin_end_s, 60.0, reading, np.zeros_like(reading, np.bool_),
+        np.full(1, 20.0), np.full(1, 0.1), np.full(1, 0.2),
+    )  # fmt: skip
+    estimate = estimate_source(obs, WIND, on_line, GRID, CL2, NOW)
+    assert estimate.status is EstimateStatus.NOT_ENOUGH_INFORMATION
+    assert set(estimate.region_candidates) == {"near", "far"}
+
+
+@pytest.mark.parametrize("n_detectors", [5, 40])
+def test_update_returns_for_small_and_large_networks(n_detectors: int) -> None:
+    """Any network size gives a well-formed posterior (probabilities sum to at most 1 with the free search)."""
+    obs = observe(CANDIDATES[1], 200.0, NOW - 900)
+    pick = np.linspace(0, DET_E.shape[0] - 1, min(n_detectors, DET_E.shape[0])).astype(int)
+    sub = GasObservations(
+        obs.east_m[pick], obs.north_m[pick], obs.bin_end_s, 60.0, obs.mean_ppm[:, pick], obs.saturated[:, pick],
+        obs.full_scale_ppm[pick], obs.noise_floor_ppm[pick], obs.detection_limit_ppm[pick],
+    )  # fmt: skip
+    estimate = estimate_source(sub, WIND, CANDIDATES, GRID, CL2, NOW)
+    total = sum(c.probability for c in estimate.candidates) + estimate.free_probability
+    assert total == pytest.approx(1.0)
