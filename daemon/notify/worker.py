@@ -1,7 +1,9 @@
 """The delivery worker: picks due outbox rows, delivers them, retries with capped exponential back-off.
 
 Rows stay ``pending`` until a channel accepted them, so an outage or a restart loses nothing: the next worker
-resumes from the table. Delivery is at-least-once; a crash between the channel accepting and the row being marked
+resumes from the table. Every row ends in an explicit state: ``delivered``, ``acknowledged``, ``failed`` (with the
+error: permanent refusal, or no configured sender for its channel), ``given_up`` (retry budget spent) or
+``superseded``. Delivery is at-least-once; a crash between the channel accepting and the row being marked
 delivered re-sends once, with the same ``Idempotency-Key`` so receivers can drop the copy.
 """
 
@@ -23,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from daemon.clock import Clock
 from daemon.metrics import Metrics
 from daemon.notify.channels.base import Channel, Delivery, DeliveryError
+from daemon.notify.channels.registry import undeliverable_reason
 from daemon.notify.config import ChannelTarget, NotifyConfig
 from daemon.notify.model import AlertFacts
 from daemon.store.schema import alarms, notifications
@@ -166,6 +169,7 @@ class DeliveryWorker:
         """Attempt every due row (up to ``batch_size``) concurrently; returns how many were attempted."""
         async with self._pass_lock:  # one pass at a time: a row in flight is never picked twice
             now = self._clock.now()
+            await self.fail_undeliverable(now)
             rows = await self._claim_due(now)
             if not rows:
                 return 0
@@ -203,6 +207,32 @@ class DeliveryWorker:
             )
         return max(result.rowcount, 0)
 
+    async def fail_undeliverable(self, now: float) -> int:
+        """Fail at once, with the reason, every pending row whose channel no configured sender can deliver."""
+        async with self._engine.begin() as connection:
+            channels = (
+                await connection.execute(
+                    select(notifications.c.channel)
+                    .where(self._scope, notifications.c.state == "pending")
+                    .where(notifications.c.channel.not_in(sorted(self._channels)))
+                    .distinct()
+                )
+            ).scalars()
+            failed = 0
+            for channel in list(channels):
+                reason = undeliverable_reason(str(channel), self._channels)
+                if reason is None:
+                    continue  # the console shows these rows itself
+                result = await connection.execute(
+                    update(notifications)
+                    .where(self._scope, notifications.c.state == "pending", notifications.c.channel == channel)
+                    .values(state="failed", last_error=reason, next_attempt_at=now)
+                )
+                failed += max(result.rowcount, 0)
+                self._metrics.notifications_failed.labels(str(channel)).inc(max(result.rowcount, 0))
+                log.error("%d %s notifications cannot be delivered: %s", result.rowcount, channel, reason)
+        return failed
+
     async def _claim_due(self, now: float) -> list[dict[str, Any]]:
         # Claiming pushes next_attempt_at past the attempt's time limit (a lease): a second service instance on the
         # same database skips rows in flight, and a crash mid-attempt makes the row due again after the lease.
@@ -212,7 +242,7 @@ class DeliveryWorker:
                 self._scope,
                 notifications.c.state == "pending",
                 notifications.c.next_attempt_at <= now,
-                # phone/sms/console pages have no sender here: they stay pending for the console to show
+                # rows of channels without a sender were failed by fail_undeliverable; console rows wait for it
                 notifications.c.channel.in_(sorted(self._channels)),
             )
             .order_by(notifications.c.next_attempt_at, notifications.c.id)
@@ -253,7 +283,7 @@ class DeliveryWorker:
         try:
             await asyncio.wait_for(channel.send(delivery), self._config.request_timeout_s)
         except DeliveryError as exc:
-            return result(str(exc))
+            return result(str(exc), permanent=exc.permanent)
         except TimeoutError:
             return result("timed out")
         return result(None)
@@ -280,9 +310,9 @@ class DeliveryWorker:
                         "last_error": None,
                     }
                 else:
-                    give_up = result.permanent or now - result.created_at >= config.give_up_after_s
+                    out_of_budget = now - result.created_at >= config.give_up_after_s
                     values = {
-                        "state": "failed" if give_up else "pending",
+                        "state": "failed" if result.permanent else "given_up" if out_of_budget else "pending",
                         "attempts": result.attempts,
                         "last_error": result.error[:1000],
                         "next_attempt_at": now + backoff(result.attempts, config),
