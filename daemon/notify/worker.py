@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.clock import Clock
 from daemon.metrics import Metrics
+from daemon.notify.chains import advance_chains, unreachable_roles
 from daemon.notify.channels.base import Channel, Delivery, DeliveryError
 from daemon.notify.channels.registry import undeliverable_reason
 from daemon.notify.config import ChannelTarget, NotifyConfig
@@ -32,6 +33,7 @@ from daemon.store.schema import alarms, notifications
 
 log = logging.getLogger(__name__)
 CHANNEL_FAILING_RULE = "notify.channel_failing"
+PAGE_UNDELIVERABLE_RULE = "notify.page_undeliverable"
 
 
 class ServiceAlarms(Protocol):
@@ -56,6 +58,8 @@ class AttemptResult:
     attempts: int
     error: str | None  # None: delivered
     permanent: bool = False  # the row cannot ever be delivered (corrupt payload, unknown channel)
+    page_id: str | None = None  # person pages: the page and role the row belongs to
+    role: str | None = None
 
 
 def backoff(attempts: int, config: NotifyConfig) -> float:
@@ -63,19 +67,15 @@ def backoff(attempts: int, config: NotifyConfig) -> float:
     return float(min(config.retry_initial_s * config.retry_factor ** max(attempts - 1, 0), config.retry_max_s))
 
 
-def decode_row(row: Mapping[str, Any], now: float, console_url: str = "") -> Delivery:
+def decode_row(row: Mapping[str, Any], now: float) -> Delivery:
     """An outbox row as a Delivery; raises ValueError when the stored payload is unusable.
 
-    Two payload forms are stored: the notifier's own (``facts`` + ``target``) and the plan engine's pages
-    (``subject``, ``body``, ``tier``; the row's channel and recipient address say where).
+    Every row, a person's page or an alarm route's, stores the same form: ``facts``, ``target`` and ``extra``.
     """
     try:
         payload = json.loads(row["payload"])
-        if "facts" in payload:
-            target = ChannelTarget.model_validate(payload["target"])
-            facts = AlertFacts.from_json(payload["facts"])
-        else:
-            target, facts = _plan_page(row, payload, console_url)
+        target = ChannelTarget.model_validate(payload["target"])
+        facts = AlertFacts.from_json(payload["facts"])
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValidationError) as exc:
         raise ValueError(f"unusable payload: {exc}") from exc
     return Delivery(
@@ -89,26 +89,6 @@ def decode_row(row: Mapping[str, Any], now: float, console_url: str = "") -> Del
         extra=dict(payload.get("extra") or {}),
         now=now,
     )
-
-
-def _plan_page(row: Mapping[str, Any], payload: dict[str, Any], console_url: str) -> tuple[ChannelTarget, AlertFacts]:
-    channel = str(row["channel"])
-    address = str(row["recipient"])
-    target = ChannelTarget.model_validate(
-        {"type": channel, "address": address} if channel == "email" else {"type": channel, "url": address}
-    )
-    facts = AlertFacts.plan_page(
-        rule=str(payload.get("kind") or row["event"]),
-        resolved=payload.get("kind") == "resolve",
-        tier=str(payload.get("tier") or "blue"),
-        since=float(row["created_at"]),
-        summary=str(payload.get("subject") or ""),
-        console_url=f"{console_url.rstrip('/')}/#incident-{row['incident_id']}" if row["incident_id"] else console_url,
-        incident_id=None if row["incident_id"] is None else int(row["incident_id"]),
-        drill=bool(row["drill"]),
-        body=str(payload.get("body") or ""),
-    )
-    return target, facts
 
 
 class DeliveryWorker:
@@ -144,6 +124,8 @@ class DeliveryWorker:
         self._alarmed: set[str] = set()
         self._last_resend = float("-inf")
         self._pass_lock = asyncio.Lock()
+        self._unreachable_pages: set[tuple[str, str]] = set()
+        self._unreachable_roles: set[str] = set()
 
     def poke(self) -> None:
         """Look for due rows now (called after a commit that queued notifications)."""
@@ -169,13 +151,17 @@ class DeliveryWorker:
         """Attempt every due row (up to ``batch_size``) concurrently; returns how many were attempted."""
         async with self._pass_lock:  # one pass at a time: a row in flight is never picked twice
             now = self._clock.now()
-            await self.fail_undeliverable(now)
+            async with self._engine.begin() as connection:
+                await advance_chains(connection, self._scope, now)
+            ended = await self.fail_undeliverable(now)
             rows = await self._claim_due(now)
-            if not rows:
-                return 0
             results = await asyncio.gather(*(self._attempt(row, now) for row in rows))
-            await self._record(results, now)
-            self._track_channels(results, now)
+            if results:
+                await self._record(results, now)
+                self._track_channels(results, now)
+            ended |= {r.page_id for r in results if r.page_id is not None and r.error is not None}
+            await self._alarm_unreachable(ended, now)
+            self._clear_reached({r.role for r in results if r.error is None and r.role is not None}, now)
             return len(rows)
 
     async def drain(self, wall: Clock, timeout_s: float) -> int:
@@ -207,8 +193,11 @@ class DeliveryWorker:
             )
         return max(result.rowcount, 0)
 
-    async def fail_undeliverable(self, now: float) -> int:
-        """Fail at once, with the reason, every pending row whose channel no configured sender can deliver."""
+    async def fail_undeliverable(self, now: float) -> set[str]:
+        """Fail at once, with the reason, every pending row whose channel no configured sender can deliver.
+
+        Returns the pages those rows belong to (their people may now be unreachable).
+        """
         async with self._engine.begin() as connection:
             channels = (
                 await connection.execute(
@@ -218,20 +207,47 @@ class DeliveryWorker:
                     .distinct()
                 )
             ).scalars()
-            failed = 0
+            pages: set[str] = set()
             for channel in list(channels):
                 reason = undeliverable_reason(str(channel), self._channels)
                 if reason is None:
                     continue  # the console shows these rows itself
+                where = and_(self._scope, notifications.c.state == "pending", notifications.c.channel == channel)
+                found = await connection.execute(select(notifications.c.page_id).where(where).distinct())
+                pages |= {str(page) for page in found.scalars() if page is not None}
                 result = await connection.execute(
                     update(notifications)
                     .where(self._scope, notifications.c.state == "pending", notifications.c.channel == channel)
                     .values(state="failed", last_error=reason, next_attempt_at=now)
                 )
-                failed += max(result.rowcount, 0)
                 self._metrics.notifications_failed.labels(str(channel)).inc(max(result.rowcount, 0))
+                self._metrics.notification_deliveries.labels(str(channel), "failed").inc(max(result.rowcount, 0))
                 log.error("%d %s notifications cannot be delivered: %s", result.rowcount, channel, reason)
-        return failed
+        return pages
+
+    async def _alarm_unreachable(self, pages: set[str], now: float) -> None:
+        """A page that ended on every channel of every person of a role is an alarm: nobody was reached."""
+        if not pages:
+            return
+        async with self._engine.connect() as connection:
+            unreachable = await unreachable_roles(connection, pages)
+        for page_id, role, errors in unreachable:
+            if (page_id, role) in self._unreachable_pages:
+                continue
+            self._unreachable_pages.add((page_id, role))
+            self._metrics.pages_undeliverable.labels(role or "none").inc()
+            message = f"page {page_id} reached nobody of role {role or '(none)'}: {'; '.join(errors)[:500]}"
+            log.error("%s", message)
+            self._unreachable_roles.add(role)
+            if self._service_alarms is not None:
+                self._service_alarms.raise_service_alarm(PAGE_UNDELIVERABLE_RULE, f"notify:{role}", message, now)
+
+    def _clear_reached(self, roles: set[str], now: float) -> None:
+        """A role reached again clears its undeliverable alarm."""
+        for role in roles & self._unreachable_roles:
+            self._unreachable_roles.discard(role)
+            if self._service_alarms is not None:
+                self._service_alarms.clear_service_alarm(PAGE_UNDELIVERABLE_RULE, f"notify:{role}", now)
 
     async def _claim_due(self, now: float) -> list[dict[str, Any]]:
         # Claiming pushes next_attempt_at past the attempt's time limit (a lease): a second service instance on the
@@ -267,13 +283,19 @@ class DeliveryWorker:
 
     async def _attempt(self, row: dict[str, Any], now: float) -> AttemptResult:
         result = functools.partial(
-            AttemptResult, int(row["id"]), str(row["channel"]), float(row["created_at"]), int(row["attempts"]) + 1
+            AttemptResult,
+            int(row["id"]),
+            str(row["channel"]),
+            float(row["created_at"]),
+            int(row["attempts"]) + 1,
+            page_id=row["page_id"],
+            role=row["role"],
         )
         channel = self._channels.get(str(row["channel"]))
         if channel is None:
             return result(f"no channel {row['channel']!r}", permanent=True)
         try:
-            delivery = decode_row(row, now, self._config.console_url)
+            delivery = decode_row(row, now)
         except ValueError as exc:
             return result(str(exc), permanent=True)
         refusal = self._refusal(bool(row["drill"]), delivery.target)
@@ -319,6 +341,10 @@ class DeliveryWorker:
                     }
                 await connection.execute(update(notifications).where(where).values(**values))
         for result in results:
+            outcome = "delivered" if result.error is None else "failed" if result.permanent else "retry"
+            self._metrics.notification_deliveries.labels(result.channel, outcome).inc()
+            if result.error is None and result.page_id is not None:
+                self._metrics.page_first_delivery_seconds.observe(max(now - result.created_at, 0.0))
             if result.error is None:
                 self._metrics.notifications_sent.labels(result.channel).inc()
                 self._metrics.notification_delivery_seconds.labels(result.channel).observe(
@@ -379,9 +405,7 @@ class DeliveryWorker:
         sent = 0
         for row in rows:
             try:
-                await asyncio.wait_for(
-                    channel.send(decode_row(row, now, self._config.console_url)), self._config.request_timeout_s
-                )
+                await asyncio.wait_for(channel.send(decode_row(row, now)), self._config.request_timeout_s)
                 sent += 1
             except (DeliveryError, ValueError, TimeoutError) as exc:
                 log.warning("alertmanager re-send of notification %s failed: %s", row["id"], exc)
