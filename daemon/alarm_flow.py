@@ -436,6 +436,7 @@ class AlarmFlow:
         if note.alarm_ids and note.incident_id is None:
             episode = self.state.episodes.get(note.alarm_ids[0])
             alarm_row = episode.row_id if episode else None
+        self.person_pages.site = (self.table.site.site, self.table.site.name)
         page = self.person_pages.rows(
             note, incident_row=incident_row, alarm_row=alarm_row, key_prefix=self._page_key_prefix
         )

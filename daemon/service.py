@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.api.context import ApiContext
 from daemon.api.engine_operations import EngineOperations
+from daemon.api.errors import Conflict
 from daemon.broker_url import BrokerTarget, parse_broker
 from daemon.clock import Clock, WallClock
 from daemon.config import ServiceConfig
@@ -32,6 +33,8 @@ from daemon.metrics import Metrics
 from daemon.mqtt_ingest import MessageHandler, MqttIngest
 from daemon.notify.channels.factory import ChannelSet
 from daemon.notify.drill_pages import check_drill_destinations
+from daemon.notify.page_links import link_key
+from daemon.notify.person_pages import PersonPages
 from daemon.notify.routes import AlarmNotifier, AlarmRouter
 from daemon.notify.worker import DeliveryWorker
 from daemon.processing import AlarmSetup, build_intake, build_pipeline, reload_rules, save
@@ -40,6 +43,7 @@ from daemon.status_metrics import StatusCollector
 from daemon.store.engine import create_engine, migrate
 from daemon.store.schema import alarms, incidents, notifications
 from daemon.store.writer import StoreWriter, WriteGroup
+from daemon.web.page_ack import PageAckContext, add_page_ack_routes
 from rules.sensor_table import SensorTable
 from rules.site import Site
 
@@ -133,6 +137,8 @@ class Service:
         self.writer.after_commit.append(self._after_commit)
         router = AlarmRouter(config, self.table)
         self.pipeline.flow.listeners.append(AlarmNotifier(router, self.writer, self.clock, drill=False))
+        self.link_key = link_key(self.environ, config.ack_link_key_env)
+        self.pipeline.flow.person_pages = PersonPages(config, self.link_key)
         if config.enabled:
             self._channels = ChannelSet(config, self.environ)
             self.notifier = DeliveryWorker(
@@ -216,6 +222,7 @@ class Service:
             max_body_bytes=self.config.http.max_body_bytes,
             before_scrape=[self._refresh_drill_running],
         )
+        add_page_ack_routes(app, self._page_ack_context(api))
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)
@@ -224,6 +231,19 @@ class Service:
         sockets = getattr(server, "sockets", None) or []
         self.http_port = sockets[0].getsockname()[1] if sockets else self.config.http.port
         log.info("HTTP on http://%s:%s (console /, /api, /metrics)", self.config.http.host, self.http_port)
+
+    def _page_ack_context(self, api: ApiContext) -> PageAckContext:
+        """Acknowledging from a page's link goes through the same engine operation as the console's button."""
+        operations = api.operations
+
+        async def engine_ack(row_id: int, actor: str, now: float) -> None:
+            with contextlib.suppress(Conflict):  # the row was already acknowledged on the console
+                await operations.acknowledge_notification(row_id, actor, now)
+
+        secret = self.environ.get(self.config.notify.inbound_sms_secret_env or "", "") or None
+        return PageAckContext(
+            self.engine, self.link_key, self.clock, self.metrics, engine_ack, secret, self.config.notify.utc_offset_h
+        )
 
     async def _refresh_drill_running(self) -> None:
         """``hazwatch_drill_running``: 1 while a replay writes into this service's database (its run is alive)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -20,7 +19,11 @@ class RosterModel(BaseModel):
 class Channel(RosterModel):
     """How to reach a person. Addresses are placeholders resolved by the notifier from the environment."""
 
-    type: Literal["phone", "sms", "email", "wecom", "dingtalk", "webhook"] = Field(description="Channel type.")
+    type: str = Field(
+        description="Channel type: phone, sms, email, wecom_user, dingtalk_user, webhook, ... (the daemon's channel "
+        "registry lists them; check-config rejects an unknown one).",
+        pattern=r"^[a-z][a-z0-9_]*$",
+    )
     address: str = Field(description="Address or `${ENV_VAR}` placeholder; never a committed secret.")
 
 

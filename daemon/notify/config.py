@@ -109,6 +109,12 @@ class NotifyConfig(NotifyModel):
     people: list[Recipient] = Field(default_factory=list, description="Recipients (roster for direct routes).")
     routes: list[AlarmRoute] = Field(default_factory=list, description="Direct alarm routes.")
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+    ack_link_key_env: str = Field(
+        "HAZWATCH_ACK_LINK_KEY", description="Environment variable holding the key that signs acknowledgement links."
+    )
+    inbound_sms_secret_env: str | None = Field(
+        None, description="Environment variable holding the HMAC key the inbound-SMS callback checks; none: off."
+    )
     providers: ProvidersConfig = Field(
         default_factory=ProvidersConfig, description="SMS, voice and work-notification senders for people."
     )

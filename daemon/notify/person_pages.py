@@ -44,6 +44,7 @@ class PersonPages:
     def __init__(self, config: NotifyConfig, key: bytes) -> None:
         self._config = config
         self._key = key
+        self.site = ("", "")  # (site id, site name) the pages are about; the alarm flow sets it
 
     def rows(
         self, note: NotificationIntent, *, incident_row: int | None, alarm_row: int | None, key_prefix: str
@@ -116,6 +117,8 @@ class PersonPages:
             body=note.body,
             drill=note.drill,
             incident_id=incident_row,
+            site=self.site[0],
+            site_name=self.site[1],
         )
         payload = {
             "notification_id": note.notification_id,

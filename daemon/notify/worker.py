@@ -33,7 +33,7 @@ from daemon.store.schema import alarms, notifications
 
 log = logging.getLogger(__name__)
 CHANNEL_FAILING_RULE = "notify.channel_failing"
-PAGE_UNDELIVERABLE_RULE = "notify.page_undeliverable"
+PAGE_UNDELIVERABLE_RULE = "notify.page_undeliverable"  # /healthz reads it (daemon/web/paging_health.py)
 
 
 class ServiceAlarms(Protocol):

@@ -50,7 +50,7 @@ class AliyunSmsChannel:
     def parameters(self, delivery: Delivery, nonce: str) -> dict[str, str]:
         """Every request parameter but ``Signature``."""
         config = self._config
-        fields = page_fields(delivery, self._utc_offset_h)
+        fields = page_fields(delivery, self._utc_offset_h, self._environ)
         template = {name: fill(value, fields) for name, value in config.template_params.items()}
         return {
             "AccessKeyId": required_env(self._environ, config.access_key_id_env),

@@ -59,7 +59,8 @@ def expand(value: str, environ: Mapping[str, str]) -> str:
     def lookup(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in environ:
-            raise DeliveryError(f"environment variable {name} is not set")
+            # the process environment does not change while it runs: retrying cannot help
+            raise DeliveryError(f"environment variable {name} is not set", permanent=True)
         return environ[name]
 
     return _PLACEHOLDER.sub(lookup, value)

@@ -37,7 +37,7 @@ class HttpTemplateChannel:
     async def send(self, delivery: Delivery) -> None:
         """Send and judge the answer by status and JSON path."""
         config = self._config
-        fields = page_fields(delivery, self._utc_offset_h)
+        fields = page_fields(delivery, self._utc_offset_h, self._environ)
         try:
             url = fill(expand(config.url, self._environ), fields, "form")
             headers = {"Content-Type": CONTENT_TYPE[config.body_encoding]}

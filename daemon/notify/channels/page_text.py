@@ -11,7 +11,7 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from daemon.notify.channels.base import Delivery
+from daemon.notify.channels.base import Delivery, expand
 from daemon.notify.render import DRILL_LINE, TIER_NAME, local_time
 
 _FIELD = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
@@ -19,7 +19,7 @@ _PATH_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 Encoding = Literal["json", "form", "raw"]
 
 
-def page_fields(delivery: Delivery, utc_offset_h: float) -> dict[str, str]:
+def page_fields(delivery: Delivery, utc_offset_h: float, environ: Mapping[str, str]) -> dict[str, str]:
     """Every field a template may use: ``{{text}}``, ``{{voice}}``, ``{{to}}``, ``{{link}}``, ``{{code}}``, ..."""
     facts = delivery.facts
     zh = delivery.language == "zh"
@@ -40,7 +40,7 @@ def page_fields(delivery: Delivery, utc_offset_h: float) -> dict[str, str]:
     return {
         "text": text,
         "voice": voice,
-        "to": delivery.target.address or delivery.target.url or "",
+        "to": expand(delivery.target.address or delivery.target.url or "", environ),
         "tier": tier,
         "site": where,
         "zone": facts.zone,

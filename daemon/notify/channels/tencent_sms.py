@@ -36,7 +36,7 @@ class TencentSmsChannel:
     async def send(self, delivery: Delivery) -> None:
         """One SendSms call for one number."""
         config = self._config
-        fields = page_fields(delivery, self._utc_offset_h)
+        fields = page_fields(delivery, self._utc_offset_h, self._environ)
         document = {
             "PhoneNumberSet": [e164(fields["to"])],
             "SmsSdkAppId": config.sms_sdk_app_id,

@@ -31,7 +31,7 @@ class TencentVoiceChannel:
     async def send(self, delivery: Delivery) -> None:
         """One SendTtsVoice call; accepted when the answer names a CallId."""
         config = self._config
-        fields = page_fields(delivery, self._utc_offset_h)
+        fields = page_fields(delivery, self._utc_offset_h, self._environ)
         document = {
             "TemplateId": config.template_id,
             "CalledNumber": e164(fields["to"]),

@@ -73,7 +73,7 @@ class _WorkNotice:
 
     async def send(self, delivery: Delivery) -> None:
         """Post the page text to the user; a stale token is renewed once."""
-        fields = page_fields(delivery, self._utc_offset_h)
+        fields = page_fields(delivery, self._utc_offset_h, self._environ)
         body = json.dumps(self.document(fields["to"], fields["text"]), ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json; charset=utf-8"}
         for _ in range(2):

@@ -117,7 +117,9 @@ def _tencent_error(code: str) -> web.Response:
     return web.json_response({"Response": {"Error": {"Code": code, "Message": code}, "RequestId": "r-1"}})
 
 
-def tencent(secret_id: str, secret_key: str, action: str, version: str, seen: Seen) -> web.Application:
+def tencent(
+    secret_id: str, secret_key: str, action: str, version: str, seen: Seen, *, broke: bool = False
+) -> web.Application:
     """SMS SendSms or VMS SendTtsVoice (the real endpoints' host names start with the service: sms., vms.)."""
     service = "sms" if action == "SendSms" else "vms"
 
@@ -131,6 +133,8 @@ def tencent(secret_id: str, secret_key: str, action: str, version: str, seen: Se
         if request.headers.get("X-TC-Action") != action or request.headers.get("X-TC-Version") != version:
             return _tencent_error("InvalidAction")
         document = json.loads(body)
+        if broke:  # the account ran out of balance: every call is refused
+            return _tencent_error("FailedOperation.InsufficientBalance")
         number = document["PhoneNumberSet"][0] if action == "SendSms" else document["CalledNumber"]
         if number == "+86" + SLOW_NUMBER:
             await asyncio.sleep(SLOW_S)
