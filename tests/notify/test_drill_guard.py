@@ -145,7 +145,9 @@ def test_a_drill_destination_cannot_be_a_roster_channel(demo_site: Site) -> None
     config = ServiceConfig()
     config.notify = NotifyConfig.model_validate(
         {
-            "people": [{"name": "drill-room", "channels": [{"type": "wecom_user", "address": "${HAZWATCH_WECOM_USER_LI_NA}"}]}],
+            "people": [
+                {"name": "drill-room", "channels": [{"type": "wecom_user", "address": "${HAZWATCH_WECOM_USER_LI_NA}"}]}
+            ],
             "routes": [{"name": "drills", "recipients": ["drill-room"], "drill": True}],
         }
     )
