@@ -31,7 +31,9 @@ from daemon.metric_adapters import AlarmBookMetrics, IncidentEngineMetrics
 from daemon.metric_sources import MetricSources
 from daemon.metrics import Metrics
 from daemon.mqtt_ingest import MessageHandler, MqttIngest
+from daemon.notify.channels.demo_inbox import DemoInbox
 from daemon.notify.channels.factory import ChannelSet
+from daemon.notify.demo_roster import with_demo_inbox
 from daemon.notify.drill_pages import check_drill_destinations
 from daemon.notify.page_links import link_key
 from daemon.notify.person_pages import PersonPages
@@ -43,6 +45,7 @@ from daemon.status_metrics import StatusCollector
 from daemon.store.engine import create_engine, migrate
 from daemon.store.schema import alarms, incidents, notifications
 from daemon.store.writer import StoreWriter, WriteGroup
+from daemon.web.demo_inbox import add_demo_inbox_route
 from daemon.web.page_ack import PageAckContext, add_page_ack_routes
 from rules.sensor_table import SensorTable
 from rules.site import Site
@@ -78,6 +81,9 @@ class Service:
         self.metric_sources = MetricSources(len(self.table))  # components replace its defaults when wired in
         self.target: BrokerTarget = parse_broker(self.config.mqtt.broker)
         self.setup = AlarmSetup.load(self.config.alarms)
+        self.demo_inbox = DemoInbox() if self.demo else None
+        if self.demo:
+            self.setup = dataclasses.replace(self.setup, roster=with_demo_inbox(self.setup.roster))
         check_drill_destinations(self.config.notify, self.setup.roster)
         self.engine: AsyncEngine = create_engine(self.config.database.url)  # connects lazily
         self.broker: EmbeddedBroker | None = None
@@ -140,7 +146,7 @@ class Service:
         self.link_key = link_key(self.environ, config.ack_link_key_env)
         self.pipeline.flow.person_pages = PersonPages(config, self.link_key)
         if config.enabled:
-            self._channels = ChannelSet(config, self.environ)
+            self._channels = ChannelSet(config, self.environ, self.demo_inbox)
             self.notifier = DeliveryWorker(
                 self.engine, self._channels.channels, self.clock, self.metrics, config, self.pipeline.flow
             )
@@ -223,6 +229,8 @@ class Service:
             before_scrape=[self._refresh_drill_running],
         )
         add_page_ack_routes(app, self._page_ack_context(api))
+        if self.demo_inbox is not None:
+            add_demo_inbox_route(app, self.demo_inbox)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)

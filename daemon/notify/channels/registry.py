@@ -13,6 +13,7 @@ from typing import Literal
 from daemon.notify.channels.alertmanager import AlertmanagerChannel
 from daemon.notify.channels.aliyun_sms import AliyunSmsChannel
 from daemon.notify.channels.base import Channel
+from daemon.notify.channels.demo_inbox import DemoInbox, DemoInboxChannel
 from daemon.notify.channels.http_base import HttpPoster
 from daemon.notify.channels.http_template import HttpTemplateChannel
 from daemon.notify.channels.robots import DingtalkChannel, WecomChannel
@@ -31,6 +32,7 @@ class SenderContext:
     poster: HttpPoster
     environ: Mapping[str, str]
     config: NotifyConfig
+    demo_inbox: DemoInbox | None = None  # --demo: the in-memory inbox behind /demo/inbox
 
     @property
     def offset(self) -> float:
@@ -79,6 +81,12 @@ def _dingtalk_user(context: SenderContext) -> Channel | None:
     return None if app is None else DingtalkUserChannel(context.poster, app, context.environ, context.offset)
 
 
+def _demo_inbox(context: SenderContext) -> Channel | None:
+    if context.demo_inbox is None:
+        return None
+    return DemoInboxChannel(context.demo_inbox, context.environ, context.offset)
+
+
 CHANNEL_KINDS: dict[str, ChannelKind] = {
     kind.name: kind
     for kind in (
@@ -108,6 +116,7 @@ CHANNEL_KINDS: dict[str, ChannelKind] = {
         ChannelKind("wecom_user", "address", True, _wecom_user, "WeCom application message to a user id"),
         ChannelKind("dingtalk_user", "address", True, _dingtalk_user, "DingTalk work notification to a user id"),
         ChannelKind("console", "none", True, None, "the duty console (delivered when shown, acknowledged there)"),
+        ChannelKind("demo_inbox", "address", True, _demo_inbox, "the demo inbox page /demo/inbox (--demo only)"),
     )
 }
 
@@ -133,4 +142,6 @@ def undeliverable_reason(channel: str, senders: Mapping[str, Channel]) -> str | 
         return "no SMS sender configured (notify.providers.sms)"
     if channel == "phone":
         return "no voice-call sender configured (notify.providers.voice)"
+    if channel == "demo_inbox":
+        return "the demo inbox exists only with --demo"
     return f"no {channel} sender configured (notify.providers.{channel.removesuffix('_user')}_app)"
