@@ -109,6 +109,12 @@ class NotifyConfig(NotifyModel):
     people: list[Recipient] = Field(default_factory=list, description="Recipients (roster for direct routes).")
     routes: list[AlarmRoute] = Field(default_factory=list, description="Direct alarm routes.")
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+    storm_window_s: float = Field(
+        30.0,
+        ge=0,
+        description="Pages to one person and channel within this window go out as one message (0: never grouped); "
+        "the first page of a red tier in a window always goes out at once.",
+    )
     ack_link_key_env: str = Field(
         "HAZWATCH_ACK_LINK_KEY", description="Environment variable holding the key that signs acknowledgement links."
     )

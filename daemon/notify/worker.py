@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
@@ -29,6 +30,7 @@ from daemon.notify.channels.base import Channel, Delivery, DeliveryError
 from daemon.notify.channels.registry import undeliverable_reason
 from daemon.notify.config import ChannelTarget, NotifyConfig
 from daemon.notify.model import AlertFacts
+from daemon.notify.storms import URGENT_TIERS, person_of, plan_storms, tier_of
 from daemon.store.schema import alarms, notifications
 
 log = logging.getLogger(__name__)
@@ -154,8 +156,8 @@ class DeliveryWorker:
             async with self._engine.begin() as connection:
                 await advance_chains(connection, self._scope, now)
             ended = await self.fail_undeliverable(now)
-            rows = await self._claim_due(now)
-            results = await asyncio.gather(*(self._attempt(row, now) for row in rows))
+            rows = await self._group_storms(await self._claim_due(now), now)
+            results = await asyncio.gather(*(self._attempt(row, now, grouped) for row, grouped in rows))
             if results:
                 await self._record(results, now)
                 self._track_channels(results, now)
@@ -281,7 +283,42 @@ class DeliveryWorker:
                     claimed.append(dict(row))
         return claimed
 
-    async def _attempt(self, row: dict[str, Any], now: float) -> AttemptResult:
+    async def _group_storms(self, rows: list[dict[str, Any]], now: float) -> list[tuple[dict[str, Any], int]]:
+        """Apply the storm rule (``storms.plan_storms``): what goes now, what waits, what rides along."""
+        window = self._config.storm_window_s
+        if window <= 0 or not any(row["chain_key"] is not None for row in rows):
+            return [(row, 1) for row in rows]
+        recent = select(
+            notifications.c.chain_key, notifications.c.channel, notifications.c.delivered_at, notifications.c.payload
+        ).where(self._scope, notifications.c.chain_key.is_not(None), notifications.c.delivered_at >= now - window)
+        last_sent: dict[tuple[str, str], float] = {}
+        last_urgent: dict[tuple[str, str], float] = {}
+        async with self._engine.connect() as connection:
+            for found in (await connection.execute(recent)).mappings():
+                sent = dict(found)
+                key = (str(person_of(sent)), str(sent["channel"]))
+                last_sent[key] = max(last_sent.get(key, 0.0), float(sent["delivered_at"]))
+                if tier_of(sent) in URGENT_TIERS:
+                    last_urgent[key] = max(last_urgent.get(key, 0.0), float(sent["delivered_at"]))
+        decision = plan_storms(rows, last_sent, last_urgent, now, window)
+        async with self._engine.begin() as connection:
+            for row_id, until in decision.wait:
+                await connection.execute(
+                    update(notifications)
+                    .where(notifications.c.id == row_id, notifications.c.state == "pending")
+                    .values(next_attempt_at=until)
+                )
+            for row_id, carrier in decision.merged:
+                await connection.execute(
+                    update(notifications)
+                    .where(notifications.c.id == row_id, notifications.c.state == "pending")
+                    .values(
+                        state="delivered", delivered_at=now, last_error=f"sent together with notification {carrier}"
+                    )
+                )
+        return decision.send
+
+    async def _attempt(self, row: dict[str, Any], now: float, grouped: int = 1) -> AttemptResult:
         result = functools.partial(
             AttemptResult,
             int(row["id"]),
@@ -298,6 +335,8 @@ class DeliveryWorker:
             delivery = decode_row(row, now)
         except ValueError as exc:
             return result(str(exc), permanent=True)
+        if grouped > 1:
+            delivery = dataclasses.replace(delivery, extra={**delivery.extra, "grouped": grouped})
         refusal = self._refusal(bool(row["drill"]), delivery.target)
         if refusal is not None:
             log.error("notification %s not sent: %s", row["id"], refusal)

@@ -47,11 +47,18 @@ def config(url: str) -> NotifyConfig:
     )  # fmt: skip
 
 
-def page(*, sms: str = OK_NUMBER, all_channels: bool = False) -> NotificationIntent:
-    """An orange page to one duty officer with SMS first, then a call; 60 s per channel."""
+def page(
+    *,
+    sms: str = OK_NUMBER,
+    all_channels: bool = False,
+    page_id: str = "inc-1/n1",
+    tier: Tier = Tier.ORANGE,
+    at: float = T0,
+) -> NotificationIntent:
+    """A page to one duty officer with SMS first, then a call; 60 s per channel."""
     person = Recipient("zhang-wei", "张伟", "duty_officer", (("sms", sms), ("phone", OK_NUMBER)))
-    return NotificationIntent("inc-1/n1", NotificationKind.OPEN, T0, "inc-1", Tier.ORANGE, ("duty_officer",),
-                              (person,), "较大 (III): demo-park", "", T0 + 300, channel_timeout_s=60.0,
+    return NotificationIntent(page_id, NotificationKind.OPEN, at, "inc-1", tier, ("duty_officer",),
+                              (person,), "较大 (III): demo-park", "", at + 300, channel_timeout_s=60.0,
                               all_channels=all_channels)  # fmt: skip
 
 
@@ -141,3 +148,32 @@ async def test_urgent_pages_go_out_on_every_channel_at_once(engine: AsyncEngine,
     finally:
         await channels.close()
     assert await states(engine) == [("sms", "delivered"), ("phone", "delivered")]
+
+
+async def test_a_page_storm_reaches_the_person_as_one_message_but_red_goes_at_once(
+    engine: AsyncEngine, gateway: tuple[str, Seen]
+) -> None:
+    settings, clock = config(gateway[0]), ManualClock(T0)
+    delivery, channels = worker(engine, settings, clock)
+    try:
+        await queue(engine, settings, page(page_id="inc-1/n1"))
+        await delivery.deliver_due()  # the first page goes out at once
+        clock.advance(5)
+        await queue(engine, settings, page(page_id="inc-1/n2", at=clock.now()))
+        await queue(engine, settings, page(page_id="inc-1/n3", at=clock.now()))
+        await delivery.deliver_due()  # two more within the 30 s window: they wait
+        assert len(gateway[1].accepted) == 1
+        await queue(engine, settings, page(page_id="inc-1/n4", tier=Tier.RED, at=clock.now()))
+        await delivery.deliver_due()  # the first red page of the window does not wait
+        assert len(gateway[1].accepted) == 2
+        clock.advance(29)
+        await delivery.deliver_due()  # 29 s after the red message: still waiting
+        assert len(gateway[1].accepted) == 2
+        clock.advance(2)
+        await delivery.deliver_due()  # 30 s without a message: the two waiting pages go out as one
+    finally:
+        await channels.close()
+    texts = [str(m["text"]) for m in gateway[1].accepted]
+    assert len(texts) == 3
+    assert texts[1].startswith("【红色预警】")
+    assert "2 条新告警 / 2 new pages, 事件 incident 1" in texts[2]

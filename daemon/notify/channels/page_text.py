@@ -5,6 +5,7 @@ An SMS must fit on a lock screen and a call must be understood once: what, where
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import urllib.parse
@@ -27,8 +28,12 @@ def page_fields(delivery: Delivery, utc_offset_h: float, environ: Mapping[str, s
     link = str(delivery.extra.get("ack_url") or facts.console_url)
     code = str(delivery.extra.get("ack_code") or "")
     where = facts.site_name or facts.site
-    drill = f"[{DRILL_LINE}] " if facts.drill else ""
     incident = "" if facts.incident_id is None else str(facts.incident_id)
+    drill = f"[{DRILL_LINE}] " if facts.drill else ""
+    grouped = int(delivery.extra.get("grouped") or 1)
+    if grouped > 1:  # a page storm in one message (daemon/notify/storms.py)
+        summary = f"{grouped} 条新告警 / {grouped} new pages" + (f", 事件 incident {incident}" if incident else "")
+        facts = dataclasses.replace(facts, summary=f"{summary}: {facts.summary}")
     if zh:
         reply = f"回复 {code} 确认" if code else "请登录值班台确认"
         text = f"{drill}【{tier}预警】{where} {facts.summary}。确认: {link} {reply}"
