@@ -35,6 +35,7 @@ from daemon.store.schema import alarms, notifications
 
 log = logging.getLogger(__name__)
 CHANNEL_FAILING_RULE = "notify.channel_failing"
+MAX_ROUNDS = 3  # deliver, advance the chains, deliver what they released (a chain step per round at most)
 PAGE_UNDELIVERABLE_RULE = "notify.page_undeliverable"  # /healthz reads it (daemon/web/paging_health.py)
 
 
@@ -152,19 +153,35 @@ class DeliveryWorker:
     async def deliver_due(self) -> int:
         """Attempt every due row (up to ``batch_size``) concurrently; returns how many were attempted."""
         async with self._pass_lock:  # one pass at a time: a row in flight is never picked twice
-            now = self._clock.now()
-            async with self._engine.begin() as connection:
-                await advance_chains(connection, self._scope, now)
-            ended = await self.fail_undeliverable(now)
-            rows = await self._group_storms(await self._claim_due(now), now)
-            results = await asyncio.gather(*(self._attempt(row, now, grouped) for row, grouped in rows))
-            if results:
-                await self._record(results, now)
-                self._track_channels(results, now)
-            ended |= {r.page_id for r in results if r.page_id is not None and r.error is not None}
-            await self._alarm_unreachable(ended, now)
-            self._clear_reached({r.role for r in results if r.error is None and r.role is not None}, now)
-            return len(rows)
+            attempted = 0
+            # Due rows first (the latency that matters), then the chains; what that released goes out at once.
+            for _ in range(MAX_ROUNDS):
+                now = self._clock.now()
+                rows = await self._group_storms(await self._claim_due(now), now)
+                results = await asyncio.gather(*(self._attempt(row, now, grouped) for row, grouped in rows))
+                if results:
+                    await self._record(results, now)
+                    self._track_channels(results, now)
+                attempted += len(rows)
+                released = await self._advance_chains(now)
+                ended = await self.fail_undeliverable(now)
+                ended |= {r.page_id for r in results if r.page_id is not None and r.error is not None}
+                await self._alarm_unreachable(ended, now)
+                self._clear_reached({r.role for r in results if r.error is None and r.role is not None}, now)
+                if not released and not ended:
+                    break
+            return attempted
+
+    async def _advance_chains(self, now: float) -> int:
+        """Release and supersede chain steps (a write transaction only when some step is held)."""
+        async with self._engine.connect() as connection:
+            held = await connection.execute(
+                select(notifications.c.id).where(self._scope, notifications.c.state == "held").limit(1)
+            )
+            if held.first() is None:
+                return 0
+        async with self._engine.begin() as connection:
+            return (await advance_chains(connection, self._scope, now)).released
 
     async def drain(self, wall: Clock, timeout_s: float) -> int:
         """Deliver every due row, pass after pass, until none is left or ``timeout_s`` of ``wall`` time passed.
@@ -200,8 +217,8 @@ class DeliveryWorker:
 
         Returns the pages those rows belong to (their people may now be unreachable).
         """
-        async with self._engine.begin() as connection:
-            channels = (
+        async with self._engine.connect() as connection:  # read first: the common answer is "none"
+            found = (
                 await connection.execute(
                     select(notifications.c.channel)
                     .where(self._scope, notifications.c.state == "pending")
@@ -209,14 +226,16 @@ class DeliveryWorker:
                     .distinct()
                 )
             ).scalars()
+            channels = [c for c in found if undeliverable_reason(str(c), self._channels) is not None]
+        if not channels:
+            return set()
+        async with self._engine.begin() as connection:
             pages: set[str] = set()
-            for channel in list(channels):
-                reason = undeliverable_reason(str(channel), self._channels)
-                if reason is None:
-                    continue  # the console shows these rows itself
+            for channel in channels:
+                reason = undeliverable_reason(str(channel), self._channels) or ""
                 where = and_(self._scope, notifications.c.state == "pending", notifications.c.channel == channel)
-                found = await connection.execute(select(notifications.c.page_id).where(where).distinct())
-                pages |= {str(page) for page in found.scalars() if page is not None}
+                page_ids = await connection.execute(select(notifications.c.page_id).where(where).distinct())
+                pages |= {str(page) for page in page_ids.scalars() if page is not None}
                 result = await connection.execute(
                     update(notifications)
                     .where(self._scope, notifications.c.state == "pending", notifications.c.channel == channel)
