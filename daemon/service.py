@@ -250,7 +250,14 @@ class Service:
 
         secret = self.environ.get(self.config.notify.inbound_sms_secret_env or "", "") or None
         return PageAckContext(
-            self.engine, self.link_key, self.clock, self.metrics, engine_ack, secret, self.config.notify.utc_offset_h
+            self.engine,
+            self.link_key,
+            self.clock,
+            self.metrics,
+            engine_ack,
+            secret,
+            self.config.notify.utc_offset_h,
+            self.environ,
         )
 
     async def _refresh_drill_running(self) -> None:

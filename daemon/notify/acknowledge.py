@@ -8,7 +8,7 @@ from which channel and how (link or SMS reply).
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.metrics import Metrics
 from daemon.notify.chains import stop_page
+from daemon.notify.channels.base import DeliveryError, expand
 from daemon.notify.page_links import signature_matches, token_hash
 from daemon.store.schema import incident_events, notifications, page_links
 
@@ -67,11 +68,17 @@ async def acknowledge_link(
 
 
 async def acknowledge_code(
-    engine: AsyncEngine, sender: str, text: str, now: float, engine_ack: EngineAck, metrics: Metrics
+    engine: AsyncEngine,
+    sender: str,
+    text: str,
+    now: float,
+    engine_ack: EngineAck,
+    metrics: Metrics,
+    environ: Mapping[str, str],
 ) -> PageView:
     """An SMS reply: the code in the text, from the number the page was sent to, acknowledges it."""
     code = "".join(ch for ch in text if ch.isdigit())
-    number = sender.removeprefix("+86").strip()
+    number = _national(sender)
     async with engine.connect() as connection:
         candidates = (
             (
@@ -94,11 +101,23 @@ async def acknowledge_code(
                 .scalars()
                 .all()
             )
-            if any(str(a).removeprefix("+86").strip() == number for a in addresses):
+            if any(_national(_resolved(str(a), environ)) == number for a in addresses):
                 page = await _view_of(engine, dict(link))
                 await _acknowledge(engine, page, "acknowledged", "sms_reply", now, engine_ack, metrics)
                 return page
     raise PageLinkError(f"no open page with code {code!r} for this number", 404)
+
+
+def _national(number: str) -> str:
+    return number.strip().replace(" ", "").replace("-", "").removeprefix("+86")
+
+
+def _resolved(address: str, environ: Mapping[str, str]) -> str:
+    """The roster address with its ``${VAR}`` placeholders filled in ("" when one is unset)."""
+    try:
+        return expand(address, environ)
+    except DeliveryError:
+        return ""
 
 
 async def _link_by_token(engine: AsyncEngine, key: bytes, token: str) -> dict[str, Any]:

@@ -399,7 +399,16 @@ class DeliveryWorker:
                     }
                 await connection.execute(update(notifications).where(where).values(**values))
         for result in results:
-            outcome = "delivered" if result.error is None else "failed" if result.permanent else "retry"
+            out_of_budget = now - result.created_at >= config.give_up_after_s
+            outcome = (
+                "delivered"
+                if result.error is None
+                else "failed"
+                if result.permanent
+                else "given_up"
+                if out_of_budget
+                else "retry"
+            )
             self._metrics.notification_deliveries.labels(result.channel, outcome).inc()
             if result.error is None and result.page_id is not None:
                 self._metrics.page_first_delivery_seconds.observe(max(now - result.created_at, 0.0))

@@ -11,7 +11,8 @@ import hashlib
 import hmac
 import html
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -36,6 +37,7 @@ class PageAckContext:
     engine_ack: EngineAck
     inbound_secret: str | None
     utc_offset_h: float = 8.0
+    environ: Mapping[str, str] = field(default_factory=dict)  # resolves the roster's ${VAR} numbers
 
 
 PAGE_ACK: web.AppKey[PageAckContext] = web.AppKey("page_ack", PageAckContext)
@@ -123,7 +125,7 @@ async def inbound_sms(request: web.Request) -> web.Response:
         return web.json_response({"error": 'expected {"from": ..., "text": ...}'}, status=400)
     try:
         page = await acknowledge_code(
-            context.engine, sender, text, context.clock.now(), context.engine_ack, context.metrics
+            context.engine, sender, text, context.clock.now(), context.engine_ack, context.metrics, context.environ
         )
     except PageLinkError as exc:
         return web.json_response({"error": str(exc)}, status=exc.status)
