@@ -293,23 +293,30 @@ class AlarmFlow:
             for listener in self.listeners:
                 listener.alarm_raised(row)
 
-    def raise_service_alarm(self, rule: str, subject: str, message: str, now: float) -> None:
-        """An alarm about the service itself (e.g. a failing notification channel), once until cleared."""
+    def raise_service_alarm(
+        self, rule: str, subject: str, message: str, now: float, *, notify_routes: bool = False
+    ) -> None:
+        """An alarm about the service itself (e.g. a failing notification channel), once until cleared.
+
+        With ``notify_routes`` the alarm routes hear it too (a page that reached nobody goes to every system route).
+        """
         if (rule, subject) in self._service_alarms:
             return
         row_id = self._ids.alarms.take()
         self._service_alarms[(rule, subject)] = row_id
-        self._writer.add_alarm(
-            {"id": row_id, "alarm_key": f"{rule}/{subject}", "rule": rule, "sensor_id": subject,
+        row = {"id": row_id, "alarm_key": f"{rule}/{subject}", "rule": rule, "sensor_id": subject,
              "device_id": "hazwatch", "site": self.table.site.site, "zone": "hazwatch", "kind": "service",
              "priority": "high", "state": AlarmState.ACTIVE_UNACK.value, "classification": "service",
              "message": message, "message_zh": message, "value": None, "level": None, "raised_at": now,
-             "cleared_at": None, "updated_at": now, "latched": False}
-        )  # fmt: skip
+             "cleared_at": None, "updated_at": now, "latched": False}  # fmt: skip
+        self._writer.add_alarm(row)
         self._writer.add_alarm_event(
             {"alarm_id": row_id, "time": now, "from_state": None, "to_state": AlarmState.ACTIVE_UNACK.value,
              "actor": "system", "reason": message}
         )  # fmt: skip
+        if notify_routes:
+            for listener in self.listeners:
+                listener.alarm_raised(row)
         self._metrics.alarms_raised.labels("high").inc()
 
     def clear_service_alarm(self, rule: str, subject: str, now: float) -> None:

@@ -42,8 +42,10 @@ PAGE_UNDELIVERABLE_RULE = "notify.page_undeliverable"  # /healthz reads it (daem
 class ServiceAlarms(Protocol):
     """Where the worker raises and clears its own alarms (the alarm tracker implements it)."""
 
-    def raise_service_alarm(self, rule: str, subject: str, message: str, now: float) -> None:
-        """Raise (once) an alarm about the service itself."""
+    def raise_service_alarm(
+        self, rule: str, subject: str, message: str, now: float, *, notify_routes: bool = False
+    ) -> None:
+        """Raise (once) an alarm about the service itself; ``notify_routes``: the alarm routes hear it too."""
         ...
 
     def clear_service_alarm(self, rule: str, subject: str, now: float) -> None:
@@ -261,7 +263,9 @@ class DeliveryWorker:
             log.error("%s", message)
             self._unreachable_roles.add(role)
             if self._service_alarms is not None:
-                self._service_alarms.raise_service_alarm(PAGE_UNDELIVERABLE_RULE, f"notify:{role}", message, now)
+                self._service_alarms.raise_service_alarm(
+                    PAGE_UNDELIVERABLE_RULE, f"notify:{role}", message, now, notify_routes=True
+                )
 
     def _clear_reached(self, roles: set[str], now: float) -> None:
         """A role reached again clears its undeliverable alarm."""

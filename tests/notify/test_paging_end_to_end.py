@@ -20,6 +20,7 @@ from detectors.substances import SUBSTANCES
 from rules.site import Site
 from tests.conftest import running_service, service_config
 from tests.helpers import eventually, publish, senml
+from tests.notify.notify_support import start_receiver
 from tests.notify.providers import fake_providers as fake
 from tests.notify.providers.fake_providers import OK_NUMBER, Seen
 
@@ -172,7 +173,21 @@ async def test_every_channel_down_raises_the_undeliverable_alarm_and_degrades_he
 ) -> None:
     prefix = f"hwtest-{unique}"
     config = service_config(f"mqtt://{machine_broker[0]}:{machine_broker[1]}", sqlite_url, prefix, f"svc-{unique}")
-    config.notify = notify_config(None)  # no SMS, voice or work-notice sender: nobody can be reached
+    arrived: list[dict[str, object]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        arrived.append(await request.json())
+        return web.Response(text="ok")
+
+    receiver = await start_receiver(hook)
+    # No SMS, voice or work-notice sender: nobody can be reached. The operations room's webhook is a system route.
+    config.notify = NotifyConfig.model_validate(
+        {
+            "poll_interval_s": 0.1,
+            "people": [{"name": "ops-room", "channels": [{"type": "webhook", "url": receiver.url + "/ops"}]}],
+            "routes": [{"name": "service", "kinds": ["service"], "recipients": ["ops-room"]}],
+        }
+    )
     sensor = next(s for d in demo_site.devices if d.id == DEVICE for s in d.sensors)
     level1 = SUBSTANCES[sensor.substance or ""].occupational_limit_ppm
     topic = f"{prefix}/{demo_site.site}/{DEVICE}"
@@ -198,3 +213,10 @@ async def test_every_channel_down_raises_the_undeliverable_alarm_and_degrades_he
         assert {r["state"] for r in duty} == {"failed"}
         assert any("no voice-call sender configured" in str(r["last_error"]) for r in duty)
         assert any("no SMS sender configured" in str(r["last_error"]) for r in duty)
+
+        async def told_the_ops_room() -> list[dict[str, object]]:
+            return [a for a in arrived if a["facts"]["rule"] == PAGE_UNDELIVERABLE_RULE]  # type: ignore[index]
+
+        await eventually(told_the_ops_room)  # the undeliverable alarm goes to every remaining (system) channel
+    assert receiver.runner is not None
+    await receiver.runner.cleanup()
