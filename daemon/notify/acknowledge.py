@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from daemon.errors import HazwatchError
 from daemon.metrics import Metrics
 from daemon.notify.chains import stop_page
 from daemon.notify.channels.base import DeliveryError, expand
@@ -25,7 +26,7 @@ ANSWERS = ("acknowledged", "on_my_way")
 EngineAck = Callable[[int, str, float], Awaitable[Any]]  # (notification row id, actor, now): stops the escalation
 
 
-class PageLinkError(Exception):
+class PageLinkError(HazwatchError):
     """The link or code cannot acknowledge: unknown, forged, expired or already used (the text says which)."""
 
     def __init__(self, message: str, status: int) -> None:

@@ -7,6 +7,7 @@ import re
 import time
 
 import aiohttp
+import pytest
 from sqlalchemy import select
 
 from daemon.store.schema import notifications
@@ -15,6 +16,7 @@ from rules.site import Site
 from tests.conftest import running_service, service_config
 from tests.helpers import eventually, get_json, publish, senml
 
+pytestmark = pytest.mark.slow
 DEVICE = "gas-n03"
 
 

@@ -24,6 +24,7 @@ from tests.notify.notify_support import start_receiver
 from tests.notify.providers import fake_providers as fake
 from tests.notify.providers.fake_providers import OK_NUMBER, Seen
 
+pytestmark = pytest.mark.slow
 DEVICE = "gas-n03"
 VMS_VERSION = "2020-09-02"
 PEOPLE = ("ZHANG_WEI", "LI_NA", "WANG_QIANG", "CHEN_JING", "LIU_YANG", "ZHAO_MIN")
