@@ -130,6 +130,8 @@ class DeliveryWorker:
         self._last_resend = float("-inf")
         self._pass_lock = asyncio.Lock()
         self._unreachable_pages: set[tuple[str, str]] = set()
+        self._ended_pages: set[str] = set()  # pages with a row that ended undelivered, not yet checked
+        self._tidied_at = float("-inf")
         self._unreachable_roles: set[str] = set()
 
     def poke(self) -> None:
@@ -165,12 +167,15 @@ class DeliveryWorker:
                     await self._record(results, now)
                     self._track_channels(results, now)
                 attempted += len(rows)
-                released = await self._advance_chains(now)
-                ended = await self.fail_undeliverable(now)
-                ended |= {r.page_id for r in results if r.page_id is not None and r.error is not None}
-                await self._alarm_unreachable(ended, now)
+                self._ended_pages |= {r.page_id for r in results if r.page_id is not None and r.error is not None}
                 self._clear_reached({r.role for r in results if r.error is None and r.role is not None}, now)
-                if not released and not ended:
+                if self._wakeup.is_set() and now - self._tidied_at < self._config.poll_interval_s:
+                    break  # new rows were queued meanwhile: send them first, tidy the chains on the next pass
+                self._tidied_at = now
+                released = await self._advance_chains(now)
+                ended, self._ended_pages = self._ended_pages | await self.fail_undeliverable(now), set()
+                await self._alarm_unreachable(ended, now)
+                if not released:
                     break
             return attempted
 
