@@ -32,9 +32,13 @@ from daemon.metrics.instruments import Metrics
 from daemon.metrics.sensors import SensorCollector, SensorStateCollector, SiteCollector
 from daemon.metrics.sources import MetricSources
 from daemon.metrics.status import StatusCollector
+from daemon.notify.channels.demo_inbox import DemoInbox
 from daemon.notify.channels.factory import ChannelSet
+from daemon.notify.demo_roster import with_demo_inbox
 from daemon.notify.drill_pages import check_drill_destinations
 from daemon.notify.outbox import OutboxSink
+from daemon.notify.page_links import link_key
+from daemon.notify.person_pages import PersonPages
 from daemon.notify.routes import AlarmNotifier, AlarmRouter
 from daemon.notify.worker import DeliveryWorker
 from daemon.store.engine import create_engine, migrate
@@ -42,9 +46,12 @@ from daemon.store.schema import alarms, incidents, notifications
 from daemon.store.writer import StoreWriter, WriteGroup
 from daemon.web.api.context import ApiContext
 from daemon.web.api.engine_operations import EngineOperations
+from daemon.web.api.errors import Conflict
 from daemon.web.app import create_app
 from daemon.web.assessment import attach_assessment
+from daemon.web.demo_inbox import add_demo_inbox_route
 from daemon.web.events import EventBus
+from daemon.web.page_ack import PageAckContext, add_page_ack_routes
 from rules.sensor_table import SensorTable
 from rules.site import Site
 
@@ -79,6 +86,9 @@ class Service:
         self.metric_sources = MetricSources(len(self.table))  # components replace its defaults when wired in
         self.target: BrokerTarget = parse_broker(self.config.mqtt.broker)
         self.setup = AlarmSetup.load(self.config.alarms)
+        self.demo_inbox = DemoInbox() if self.demo else None
+        if self.demo:
+            self.setup = dataclasses.replace(self.setup, roster=with_demo_inbox(self.setup.roster))
         check_drill_destinations(self.config.notify, self.setup.roster)
         self.engine: AsyncEngine = create_engine(self.config.database.url)  # connects lazily
         self.broker: EmbeddedBroker | None = None
@@ -143,8 +153,10 @@ class Service:
         self.writer.after_commit.append(self._after_commit)
         router = AlarmRouter(config, self.table)
         self.pipeline.flow.listeners.append(AlarmNotifier(router, OutboxSink(self.writer), self.clock, drill=False))
+        self.link_key = link_key(self.environ, config.ack_link_key_env)
+        self.pipeline.flow.person_pages = PersonPages(config, self.link_key)
         if config.enabled:
-            self._channels = ChannelSet(config, self.environ)
+            self._channels = ChannelSet(config, self.environ, self.demo_inbox)
             self.notifier = DeliveryWorker(
                 self.engine, self._channels.channels, self.clock, self.metrics, config, self.pipeline.flow
             )
@@ -243,6 +255,9 @@ class Service:
             exposition=self.exposition,
         )
         attach_assessment(app, self.assessment, lambda: self.pipeline.flow)
+        add_page_ack_routes(app, self._page_ack_context(api))
+        if self.demo_inbox is not None:
+            add_demo_inbox_route(app, self.demo_inbox)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)
@@ -255,6 +270,26 @@ class Service:
         addresses = self._runner.addresses  # the bound (host, port, ...) tuples: port 0 becomes the real port
         self.http_port = int(addresses[0][1]) if addresses else self.config.http.port
         log.info("HTTP on http://%s:%s (console /, /api, /metrics)", self.config.http.host, self.http_port)
+
+    def _page_ack_context(self, api: ApiContext) -> PageAckContext:
+        """Acknowledging from a page's link goes through the same engine operation as the console's button."""
+        operations = api.operations
+
+        async def engine_ack(row_id: int, actor: str, now: float) -> None:
+            with contextlib.suppress(Conflict):  # the row was already acknowledged on the console
+                await operations.acknowledge_notification(row_id, actor, now)
+
+        secret = self.environ.get(self.config.notify.inbound_sms_secret_env or "", "") or None
+        return PageAckContext(
+            self.engine,
+            self.link_key,
+            self.clock,
+            self.metrics,
+            engine_ack,
+            secret,
+            self.config.notify.utc_offset_h,
+            self.environ,
+        )
 
     async def _refresh_drill_running(self) -> None:
         """``hazwatch_drill_running``: 1 while a replay writes into this service's database (its run is alive)."""

@@ -17,7 +17,7 @@ from plans.incident import (
     ReportItem,
     TimelineEntry,
 )
-from plans.model import Grouping, Plan, Tier
+from plans.model import Grouping, Plan, Tier, TierSpec
 from plans.roster import Roster
 from plans.triggers import AlarmView, TriggerHit, highest_hit
 from rules.alarm import AlarmTransition
@@ -254,9 +254,8 @@ class IncidentEngine:
         for chain in self._chains:
             if chain.incident_id == incident.incident_id and not chain.done:
                 chain.done = True  # the new tier's page supersedes the lower tier's escalation
-        chain = _PageChain(
-            incident.incident_id, tier, tuple(spec.escalation), spec.ack_deadline_s, now + spec.ack_deadline_s
-        )
+        deadline_s = self._deadline_s(spec, tuple(spec.notify), now)
+        chain = _PageChain(incident.incident_id, tier, tuple(spec.escalation), spec.ack_deadline_s, now + deadline_s)
         self._chains.append(chain)
         subject = f"{spec.name}: {self.site}"
         note = self._notify(
@@ -383,7 +382,7 @@ class IncidentEngine:
             return
         role = chain.roles[chain.step]
         chain.step += 1
-        chain.deadline = at + chain.deadline_s
+        chain.deadline = at + self._deadline_s(self.plan.tier(chain.tier), (role,), at)
         self._log(
             incident,
             changes,
@@ -543,6 +542,13 @@ class IncidentEngine:
     def _subject(self, text: str) -> str:
         return f"[演练 DRILL] {text}" if self.drill else text
 
+    def _deadline_s(self, spec: TierSpec, roles: tuple[str, ...], now: float) -> float:
+        """The ack deadline, stretched so that every channel of every paged person has had its time first."""
+        if spec.channel_timeout_s is None or spec.page_all_channels:
+            return spec.ack_deadline_s
+        longest = max((len(r.channels) for r in self._recipients(roles, now)), default=1)
+        return max(spec.ack_deadline_s, spec.channel_timeout_s * longest)
+
     def _recipients(self, roles: tuple[str, ...], now: float) -> tuple[Recipient, ...]:
         return tuple(
             Recipient(p.id, p.name, role, tuple((c.type, c.address) for c in p.channels))
@@ -577,6 +583,8 @@ class IncidentEngine:
             escalation_step=step,
             alarm_ids=tuple(incident.alarm_ids),
             drill=self.drill,
+            channel_timeout_s=None if tier is None else self.plan.tier(tier).channel_timeout_s,
+            all_channels=tier is not None and self.plan.tier(tier).page_all_channels,
         )
         changes.notifications.append(note)
         names = ", ".join(f"{r.name} ({r.role})" for r in note.recipients) or "nobody on duty"

@@ -68,6 +68,8 @@ class NotificationIntent:
     escalation_step: int = 0
     alarm_ids: tuple[str, ...] = ()
     drill: bool = False
+    channel_timeout_s: float | None = None  # per channel of a person; None: the ack deadline shared among them
+    all_channels: bool = False  # urgent: every channel of each person at once
 
 
 @dataclass

@@ -109,6 +109,16 @@ class TierSpec(FrozenModel):
     escalation: list[str] = Field(
         default_factory=list, description="Roles paged in turn while nobody acknowledges, one per deadline."
     )
+    channel_timeout_s: float | None = Field(
+        None,
+        gt=0,
+        description="Seconds each of a person's channels gets (not delivered or not acknowledged) before the next "
+        "one is tried; empty shares the ack deadline among the channels. Escalation never comes before every "
+        "channel of the paged people had its time.",
+    )
+    page_all_channels: bool = Field(
+        False, description="Page every channel of each person at once (for the most urgent tiers)."
+    )
     actions: list[Action] = Field(default_factory=list, description="Checklist added at this tier.")
     reports: list[Report] = Field(default_factory=list, description="Reports owed at this tier.")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -16,7 +15,11 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 class Channel(FrozenModel):
     """How to reach a person. Addresses are placeholders resolved by the notifier from the environment."""
 
-    type: Literal["phone", "sms", "email", "wecom", "dingtalk", "webhook"] = Field(description="Channel type.")
+    type: str = Field(
+        description="Channel type: phone, sms, email, wecom_user, dingtalk_user, webhook, ... (the daemon's channel "
+        "registry lists them; check-config rejects an unknown one).",
+        pattern=r"^[a-z][a-z0-9_]*$",
+    )
     address: str = Field(description="Address or `${ENV_VAR}` placeholder; never a committed secret.")
 
 

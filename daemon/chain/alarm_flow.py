@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -19,6 +20,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from daemon.metrics.instruments import Metrics
+from daemon.notify.config import NotifyConfig
+from daemon.notify.person_pages import PersonPages
 from daemon.store.row_ids import RowIds
 from daemon.store.writer import StoreWriter
 from detectors.conditions import ConditionEvents
@@ -125,6 +128,8 @@ class AlarmFlow:
         self._page_key_prefix = page_key_prefix
         self.page_listeners: list[PageListener] = []
         self.listeners: list[AlarmListener] = []
+        # Pages become per-person channel chains; the service replaces this with its configured one.
+        self.person_pages = PersonPages(NotifyConfig(), secrets.token_bytes(32))
         self._service_alarms: dict[tuple[str, str], int] = {}
 
     # ---- input
@@ -297,23 +302,30 @@ class AlarmFlow:
             for listener in self.listeners:
                 listener.alarm_raised(row)
 
-    def raise_service_alarm(self, rule: str, subject: str, message: str, now: float) -> None:
-        """An alarm about the service itself (e.g. a failing notification channel), once until cleared."""
+    def raise_service_alarm(
+        self, rule: str, subject: str, message: str, now: float, *, notify_routes: bool = False
+    ) -> None:
+        """An alarm about the service itself (e.g. a failing notification channel), once until cleared.
+
+        With ``notify_routes`` the alarm routes hear it too (a page that reached nobody goes to every system route).
+        """
         if (rule, subject) in self._service_alarms:
             return
         row_id = self._ids.alarms.take()
         self._service_alarms[(rule, subject)] = row_id
-        self._writer.add_alarm(
-            {"id": row_id, "alarm_key": f"{rule}/{subject}", "rule": rule, "sensor_id": subject,
+        row = {"id": row_id, "alarm_key": f"{rule}/{subject}", "rule": rule, "sensor_id": subject,
              "device_id": "hazwatch", "site": self.table.site.site, "zone": "hazwatch", "kind": "service",
              "priority": "high", "state": AlarmState.ACTIVE_UNACK.value, "classification": "service",
              "message": message, "message_zh": message, "value": None, "level": None, "raised_at": now,
-             "cleared_at": None, "updated_at": now, "latched": False}
-        )  # fmt: skip
+             "cleared_at": None, "updated_at": now, "latched": False}  # fmt: skip
+        self._writer.add_alarm(row)
         self._writer.add_alarm_event(
             {"alarm_id": row_id, "time": now, "from_state": None, "to_state": AlarmState.ACTIVE_UNACK.value,
              "actor": "system", "reason": message}
         )  # fmt: skip
+        if notify_routes:
+            for listener in self.listeners:
+                listener.alarm_raised(row)
         self._metrics.alarms_raised.labels("high").inc()
 
     def clear_service_alarm(self, rule: str, subject: str, now: float) -> None:
@@ -460,55 +472,14 @@ class AlarmFlow:
         if note.alarm_ids and note.incident_id is None:
             episode = self.state.episodes.get(note.alarm_ids[0])
             alarm_row = episode.row_id if episode else None
-        payload = {
-            "notification_id": note.notification_id,
-            "kind": note.kind.value,
-            "tier": note.tier.value if note.tier else None,
-            "response_level": note.tier.response_level if note.tier else None,
-            "subject": note.subject,
-            "body": note.body,
-            "incident": note.incident_id,
-            "alarm_ids": list(note.alarm_ids),
-            "roles": list(note.roles),
-            "ack_deadline": note.ack_deadline,
-            "escalation_step": note.escalation_step,
-            "drill": note.drill,
-        }
-        recipients = note.recipients or ()
-        targets: list[tuple[str, str, str, str | None, dict[str, object]]] = [
-            (
-                f"{self._page_key_prefix}{note.notification_id}/{r.person_id}",
-                r.channels[0][0] if r.channels else "console",
-                r.channels[0][1] if r.channels else r.name,
-                r.role,
-                {"name": r.name, "channels": list(r.channels)},
-            )
-            for r in recipients
-        ] or [
-            (f"{self._page_key_prefix}{note.notification_id}/console", "console", "duty-console", None,
-             {"name": "nobody on duty"})
-        ]  # fmt: skip
-        if note.drill:
-            # A drill never reaches a real person's phone or chat: its pages are recorded (console, report) only.
-            targets = [(key, "console", f"drill:{address}", role, who) for key, _, address, role, who in targets]
-        for key, channel, address, role, who in targets:
-            self._writer.add_notification(
-                {
-                    "idempotency_key": key,
-                    "incident_id": incident_row,
-                    "alarm_id": alarm_row,
-                    "event": note.kind.value,
-                    "channel": channel,
-                    "recipient": address,
-                    "role": role,
-                    "language": "zh",
-                    "payload": json.dumps({**payload, "recipient": who}, ensure_ascii=False),
-                    "state": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": note.time,
-                    "created_at": note.time,
-                }
-            )
+        self.person_pages.site = (self.table.site.site, self.table.site.name)
+        page = self.person_pages.rows(
+            note, incident_row=incident_row, alarm_row=alarm_row, key_prefix=self._page_key_prefix
+        )
+        for link in page.links:
+            self._writer.add_page_link(link)
+        for row in page.notifications:
+            self._writer.add_notification(row)
         if self.page_listeners:
             queued = QueuedPage(note, incident_row, alarm_row, self._page_sensors(note))
             for listener in self.page_listeners:

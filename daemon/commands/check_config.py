@@ -2,21 +2,27 @@
 
 Every problem is printed as ``file:line: field: message``; the exit status is 2 when there is any.
 Files are recognised by suffix and top-level key; roles not given are checked with the shipped
-defaults, so a rule file is validated against the site and plan it will run with.
+defaults, so a rule file is validated against the site and plan it will run with. The roster is checked for roles
+nobody fills at some hour of the week; with a config file, also for ``${VAR}`` placeholders the environment does not
+set and for people no configured channel can reach.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from daemon.config import DEFAULT_SITE, load_config
 from daemon.errors import ConfigError, format_issue
+from daemon.notify.config import NotifyConfig
+from daemon.notify.reachability import coverage_issues, delivery_issues, unknown_channel_types
 from daemon.site_file import load_site
-from plans.loading import DEFAULT_PLAN, DEFAULT_ROSTER
+from plans.loading import DEFAULT_PLAN, DEFAULT_ROSTER, load_roster
 from plans.validation import validate_files
 from rules.loading import default_rule_paths
+from rules.yaml_source import ConfigFileError
 
 EXIT_INVALID = 2
 
@@ -49,9 +55,12 @@ def check_files(files: list[Path]) -> list[str]:
     for path in files:
         by_role.setdefault(file_role(path), []).append(path)
     config_site: Path = DEFAULT_SITE
+    notify: list[NotifyConfig] = []
     for path in by_role.get("config", []):
         try:
-            config_site = load_config(path).site_file
+            config = load_config(path)
+            config_site = config.site_file
+            notify.append(config.notify)
         except ConfigError as exc:
             problems += exc.issues
     sites = by_role.get("site", []) or [config_site]
@@ -72,6 +81,22 @@ def check_files(files: list[Path]) -> list[str]:
                         line += f" ({issue.severity})"
                     if line not in problems:
                         problems.append(line)
+    problems += _reachability(rosters, notify)
+    return problems
+
+
+def _reachability(rosters: list[Path], notify: list[NotifyConfig]) -> list[str]:
+    """Whether the roster's people can be reached: always its shift coverage; with a config file, its channels."""
+    problems: list[str] = []
+    for path in rosters:
+        try:
+            roster = load_roster(path)
+        except ConfigFileError:
+            continue  # reported above with file and line
+        found = unknown_channel_types(roster) + coverage_issues(roster)
+        for config in notify:
+            found += delivery_issues(roster, config, os.environ)
+        problems += [f"{path}: {issue}" for issue in found]
     return problems
 
 

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from daemon.ingest.senml import Reason
 from daemon.metrics.sensors import SensorCollector
+from daemon.notify.channels.registry import CHANNEL_KINDS
 from detectors.readings import FLAG_NAMES
 from rules.model import Priority
 
@@ -19,7 +20,7 @@ __all__ = ["NOTIFICATION_CHANNELS", "PRIORITIES", "Metrics", "SensorCollector"]
 
 PRIORITIES = tuple(priority.value for priority in Priority)
 # Delivery channels the notifier knows; pre-created so every channel's series exists from the start.
-NOTIFICATION_CHANNELS = ("console", "webhook", "alertmanager", "email", "wecom", "dingtalk")
+NOTIFICATION_CHANNELS = tuple(CHANNEL_KINDS)
 VERSION = "0.1.0"
 
 
@@ -144,3 +145,32 @@ class Metrics:
         )
         for channel in NOTIFICATION_CHANNELS:
             self.notification_channel_failing.labels(channel)
+        self._paging_metrics(registry)
+
+    def _paging_metrics(self, registry: CollectorRegistry) -> None:
+        """Whether pages reach people: outcomes per channel, time to first delivery and to acknowledgement."""
+        self.notification_deliveries = Counter(
+            "hazwatch_notification_deliveries_total",
+            "Outcomes of delivery attempts and of rows, by channel and outcome "
+            "(delivered, retry, failed, given_up, superseded, acknowledged).",
+            ["channel", "outcome"],
+            registry=registry,
+        )
+        self.page_first_delivery_seconds = Histogram(
+            "hazwatch_page_first_delivery_seconds",
+            "Time from a person's page to its first delivered channel.",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0),
+            registry=registry,
+        )
+        self.page_ack_seconds = Histogram(
+            "hazwatch_page_ack_seconds",
+            "Time from a page to its acknowledgement.",
+            buckets=(5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0),
+            registry=registry,
+        )
+        self.pages_undeliverable = Counter(
+            "hazwatch_pages_undeliverable_total",
+            "Pages that failed on every channel of every person of a role, by role.",
+            ["role"],
+            registry=registry,
+        )

@@ -10,25 +10,38 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
+from daemon.notify.provider_config import ProvidersConfig
 from rules.model import Priority
 from rules.strict import StrictModel
 
-ChannelType = Literal["webhook", "alertmanager", "email", "wecom", "dingtalk"]
 Language = Literal["zh", "en"]
 PRIORITY_RANK: dict[str, int] = {priority.value: priority.rank for priority in Priority}
-URL_CHANNELS = ("webhook", "alertmanager", "wecom", "dingtalk")
+
+
+def channel_destination(channel_type: str) -> str:
+    """Which field a channel type's destination is in (``url``, ``address`` or ``none``); raises for unknown types."""
+    # Imported here: the registry builds senders from this config, so it cannot be imported at module level.
+    from daemon.notify.channels.registry import CHANNEL_KINDS  # noqa: PLC0415
+
+    if channel_type not in CHANNEL_KINDS:
+        raise ValueError(f"unknown channel type {channel_type!r}; known: {', '.join(sorted(CHANNEL_KINDS))}")
+    return CHANNEL_KINDS[channel_type].destination
 
 
 class ChannelTarget(StrictModel):
     """One place to deliver to: a webhook URL, an Alertmanager, an e-mail address or a group robot."""
 
-    type: ChannelType = Field(description="Channel type.")
+    type: str = Field(description="Channel type (daemon.notify.channels.registry lists them).")
     url: str | None = Field(
         None,
         description="Endpoint for webhook / wecom / dingtalk (the robot's full webhook URL) and the Alertmanager "
         "base URL (`http://host:9093`); `${VAR}` placeholders are read from the environment.",
     )
-    address: str | None = Field(None, description="E-mail address for email; `${VAR}` placeholders allowed.")
+    address: str | None = Field(
+        None,
+        description="E-mail address, mobile number (sms/phone) or user id (wecom_user/dingtalk_user); "
+        "`${VAR}` placeholders allowed.",
+    )
     secret_env: str | None = Field(
         None,
         description="Environment variable holding the webhook HMAC-SHA256 key or the DingTalk signing secret.",
@@ -40,10 +53,11 @@ class ChannelTarget(StrictModel):
 
     @model_validator(mode="after")
     def _has_destination(self) -> Self:
-        if self.type in URL_CHANNELS and not self.url:
+        destination = channel_destination(self.type)
+        if destination == "url" and not self.url:
             raise ValueError(f"a {self.type} target needs `url`")
-        if self.type == "email" and not self.address:
-            raise ValueError("an email target needs `address`")
+        if destination == "address" and not self.address:
+            raise ValueError(f"a {self.type} target needs `address`")
         return self
 
 
@@ -90,6 +104,21 @@ class NotifyConfig(StrictModel):
     people: list[Recipient] = Field(default_factory=list, description="Recipients (roster for direct routes).")
     routes: list[AlarmRoute] = Field(default_factory=list, description="Direct alarm routes.")
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+    storm_window_s: float = Field(
+        30.0,
+        ge=0,
+        description="Pages to one person and channel within this window go out as one message (0: never grouped); "
+        "the first page of a red tier in a window always goes out at once.",
+    )
+    ack_link_key_env: str = Field(
+        "HAZWATCH_ACK_LINK_KEY", description="Environment variable holding the key that signs acknowledgement links."
+    )
+    inbound_sms_secret_env: str | None = Field(
+        None, description="Environment variable holding the HMAC key the inbound-SMS callback checks; none: off."
+    )
+    providers: ProvidersConfig = Field(
+        default_factory=ProvidersConfig, description="SMS, voice and work-notification senders for people."
+    )
     poll_interval_s: float = Field(1.0, gt=0, description="How often the worker looks for due rows when not woken.")
     batch_size: int = Field(50, ge=1, le=1000, description="Rows delivered concurrently per pass.")
     request_timeout_s: float = Field(10.0, gt=0, description="Time limit of one delivery attempt.")
@@ -97,7 +126,7 @@ class NotifyConfig(StrictModel):
     retry_max_s: float = Field(300.0, gt=0, description="Back-off cap: a recovered channel is retried within this.")
     retry_factor: float = Field(2.0, ge=1.0, description="Back-off growth per failed attempt.")
     give_up_after_s: float = Field(
-        7 * 86400.0, gt=0, description="A row still undelivered this long after creation is marked failed."
+        7 * 86400.0, gt=0, description="A row still undelivered this long after creation is marked given_up."
     )
     channel_failing_alarm_s: float = Field(
         300.0, gt=0, description="A channel failing this long raises a `notify.channel_failing` alarm."

@@ -51,6 +51,12 @@ def outbox_rows(intent: NotificationIntent, now: float) -> list[dict[str, Any]]:
                     "next_attempt_at": now,
                     "created_at": now,
                     "drill": intent.facts.drill,
+                    # routes reach systems, every channel at once: no person chain
+                    "page_id": None,
+                    "chain_key": None,
+                    "chain_step": None,
+                    "step_timeout_s": None,
+                    "released_at": now,
                 }
             )
     return rows

@@ -1,7 +1,9 @@
 """The delivery worker: picks due outbox rows, delivers them, retries with capped exponential back-off.
 
 Rows stay ``pending`` until a channel accepted them, so an outage or a restart loses nothing: the next worker
-resumes from the table. Delivery is at-least-once; a crash between the channel accepting and the row being marked
+resumes from the table. Every row ends in an explicit state: ``delivered``, ``acknowledged``, ``failed`` (with the
+error: permanent refusal, or no configured sender for its channel), ``given_up`` (retry budget spent) or
+``superseded``. Delivery is at-least-once; a crash between the channel accepting and the row being marked
 delivered re-sends once, with the same ``Idempotency-Key`` so receivers can drop the copy.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
@@ -22,20 +25,27 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.clock import Clock
 from daemon.metrics.instruments import Metrics
+from daemon.notify.chains import advance_chains, unreachable_roles
 from daemon.notify.channels.base import Channel, Delivery, DeliveryError
+from daemon.notify.channels.registry import undeliverable_reason
 from daemon.notify.config import ChannelTarget, NotifyConfig
 from daemon.notify.model import AlertFacts
+from daemon.notify.storms import URGENT_TIERS, person_of, plan_storms, tier_of
 from daemon.store.schema import alarms, notifications
 
 log = logging.getLogger(__name__)
 CHANNEL_FAILING_RULE = "notify.channel_failing"
+MAX_ROUNDS = 3  # deliver, advance the chains, deliver what they released (a chain step per round at most)
+PAGE_UNDELIVERABLE_RULE = "notify.page_undeliverable"  # /healthz reads it (daemon/web/paging_health.py)
 
 
 class ServiceAlarms(Protocol):
     """Where the worker raises and clears its own alarms (the alarm tracker implements it)."""
 
-    def raise_service_alarm(self, rule: str, subject: str, message: str, now: float) -> None:
-        """Raise (once) an alarm about the service itself."""
+    def raise_service_alarm(
+        self, rule: str, subject: str, message: str, now: float, *, notify_routes: bool = False
+    ) -> None:
+        """Raise (once) an alarm about the service itself; ``notify_routes``: the alarm routes hear it too."""
         ...
 
     def clear_service_alarm(self, rule: str, subject: str, now: float) -> None:
@@ -53,6 +63,8 @@ class AttemptResult:
     attempts: int
     error: str | None  # None: delivered
     permanent: bool = False  # the row cannot ever be delivered (corrupt payload, unknown channel)
+    page_id: str | None = None  # person pages: the page and role the row belongs to
+    role: str | None = None
 
 
 def backoff(attempts: int, config: NotifyConfig) -> float:
@@ -60,19 +72,15 @@ def backoff(attempts: int, config: NotifyConfig) -> float:
     return float(min(config.retry_initial_s * config.retry_factor ** max(attempts - 1, 0), config.retry_max_s))
 
 
-def decode_row(row: Mapping[str, Any], now: float, console_url: str = "") -> Delivery:
+def decode_row(row: Mapping[str, Any], now: float) -> Delivery:
     """An outbox row as a Delivery; raises ValueError when the stored payload is unusable.
 
-    Two payload forms are stored: the notifier's own (``facts`` + ``target``) and the plan engine's pages
-    (``subject``, ``body``, ``tier``; the row's channel and recipient address say where).
+    Every row, a person's page or an alarm route's, stores the same form: ``facts``, ``target`` and ``extra``.
     """
     try:
         payload = json.loads(row["payload"])
-        if "facts" in payload:
-            target = ChannelTarget.model_validate(payload["target"])
-            facts = AlertFacts.from_json(payload["facts"])
-        else:
-            target, facts = _plan_page(row, payload, console_url)
+        target = ChannelTarget.model_validate(payload["target"])
+        facts = AlertFacts.from_json(payload["facts"])
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValidationError) as exc:
         raise ValueError(f"unusable payload: {exc}") from exc
     return Delivery(
@@ -86,26 +94,6 @@ def decode_row(row: Mapping[str, Any], now: float, console_url: str = "") -> Del
         extra=dict(payload.get("extra") or {}),
         now=now,
     )
-
-
-def _plan_page(row: Mapping[str, Any], payload: dict[str, Any], console_url: str) -> tuple[ChannelTarget, AlertFacts]:
-    channel = str(row["channel"])
-    address = str(row["recipient"])
-    target = ChannelTarget.model_validate(
-        {"type": channel, "address": address} if channel == "email" else {"type": channel, "url": address}
-    )
-    facts = AlertFacts.plan_page(
-        rule=str(payload.get("kind") or row["event"]),
-        resolved=payload.get("kind") == "resolve",
-        tier=str(payload.get("tier") or "blue"),
-        since=float(row["created_at"]),
-        summary=str(payload.get("subject") or ""),
-        console_url=f"{console_url.rstrip('/')}/#incident-{row['incident_id']}" if row["incident_id"] else console_url,
-        incident_id=None if row["incident_id"] is None else int(row["incident_id"]),
-        drill=bool(row["drill"]),
-        body=str(payload.get("body") or ""),
-    )
-    return target, facts
 
 
 class DeliveryWorker:
@@ -141,6 +129,10 @@ class DeliveryWorker:
         self._alarmed: set[str] = set()
         self._last_resend = float("-inf")
         self._pass_lock = asyncio.Lock()
+        self._unreachable_pages: set[tuple[str, str]] = set()
+        self._ended_pages: set[str] = set()  # pages with a row that ended undelivered, not yet checked
+        self._tidied_at = float("-inf")
+        self._unreachable_roles: set[str] = set()
 
     def poke(self) -> None:
         """Look for due rows now (called after a commit that queued notifications)."""
@@ -165,14 +157,38 @@ class DeliveryWorker:
     async def deliver_due(self) -> int:
         """Attempt every due row (up to ``batch_size``) concurrently; returns how many were attempted."""
         async with self._pass_lock:  # one pass at a time: a row in flight is never picked twice
-            now = self._clock.now()
-            rows = await self._claim_due(now)
-            if not rows:
+            attempted = 0
+            # Due rows first (the latency that matters), then the chains; what that released goes out at once.
+            for _ in range(MAX_ROUNDS):
+                now = self._clock.now()
+                rows = await self._group_storms(await self._claim_due(now), now)
+                results = await asyncio.gather(*(self._attempt(row, now, grouped) for row, grouped in rows))
+                if results:
+                    await self._record(results, now)
+                    self._track_channels(results, now)
+                attempted += len(rows)
+                self._ended_pages |= {r.page_id for r in results if r.page_id is not None and r.error is not None}
+                self._clear_reached({r.role for r in results if r.error is None and r.role is not None}, now)
+                if self._wakeup.is_set() and now - self._tidied_at < self._config.poll_interval_s:
+                    break  # new rows were queued meanwhile: send them first, tidy the chains on the next pass
+                self._tidied_at = now
+                released = await self._advance_chains(now)
+                ended, self._ended_pages = self._ended_pages | await self.fail_undeliverable(now), set()
+                await self._alarm_unreachable(ended, now)
+                if not released:
+                    break
+            return attempted
+
+    async def _advance_chains(self, now: float) -> int:
+        """Release and supersede chain steps (a write transaction only when some step is held)."""
+        async with self._engine.connect() as connection:
+            held = await connection.execute(
+                select(notifications.c.id).where(self._scope, notifications.c.state == "held").limit(1)
+            )
+            if held.first() is None:
                 return 0
-            results = await asyncio.gather(*(self._attempt(row, now) for row in rows))
-            await self._record(results, now)
-            self._track_channels(results, now)
-            return len(rows)
+        async with self._engine.begin() as connection:
+            return (await advance_chains(connection, self._scope, now)).released
 
     async def drain(self, wall: Clock, timeout_s: float) -> int:
         """Deliver every due row, pass after pass, until none is left or ``timeout_s`` of ``wall`` time passed.
@@ -203,6 +219,66 @@ class DeliveryWorker:
             )
         return max(result.rowcount, 0)
 
+    async def fail_undeliverable(self, now: float) -> set[str]:
+        """Fail at once, with the reason, every pending row whose channel no configured sender can deliver.
+
+        Returns the pages those rows belong to (their people may now be unreachable).
+        """
+        async with self._engine.connect() as connection:  # read first: the common answer is "none"
+            found = (
+                await connection.execute(
+                    select(notifications.c.channel)
+                    .where(self._scope, notifications.c.state == "pending")
+                    .where(notifications.c.channel.not_in(sorted(self._channels)))
+                    .distinct()
+                )
+            ).scalars()
+            channels = [c for c in found if undeliverable_reason(str(c), self._channels) is not None]
+        if not channels:
+            return set()
+        async with self._engine.begin() as connection:
+            pages: set[str] = set()
+            for channel in channels:
+                reason = undeliverable_reason(str(channel), self._channels) or ""
+                where = and_(self._scope, notifications.c.state == "pending", notifications.c.channel == channel)
+                page_ids = await connection.execute(select(notifications.c.page_id).where(where).distinct())
+                pages |= {str(page) for page in page_ids.scalars() if page is not None}
+                result = await connection.execute(
+                    update(notifications)
+                    .where(self._scope, notifications.c.state == "pending", notifications.c.channel == channel)
+                    .values(state="failed", last_error=reason, next_attempt_at=now)
+                )
+                self._metrics.notifications_failed.labels(str(channel)).inc(max(result.rowcount, 0))
+                self._metrics.notification_deliveries.labels(str(channel), "failed").inc(max(result.rowcount, 0))
+                log.error("%d %s notifications cannot be delivered: %s", result.rowcount, channel, reason)
+        return pages
+
+    async def _alarm_unreachable(self, pages: set[str], now: float) -> None:
+        """A page that ended on every channel of every person of a role is an alarm: nobody was reached."""
+        if not pages:
+            return
+        async with self._engine.connect() as connection:
+            unreachable = await unreachable_roles(connection, pages)
+        for page_id, role, errors in unreachable:
+            if (page_id, role) in self._unreachable_pages:
+                continue
+            self._unreachable_pages.add((page_id, role))
+            self._metrics.pages_undeliverable.labels(role or "none").inc()
+            message = f"page {page_id} reached nobody of role {role or '(none)'}: {'; '.join(errors)[:500]}"
+            log.error("%s", message)
+            self._unreachable_roles.add(role)
+            if self._service_alarms is not None:
+                self._service_alarms.raise_service_alarm(
+                    PAGE_UNDELIVERABLE_RULE, f"notify:{role}", message, now, notify_routes=True
+                )
+
+    def _clear_reached(self, roles: set[str], now: float) -> None:
+        """A role reached again clears its undeliverable alarm."""
+        for role in roles & self._unreachable_roles:
+            self._unreachable_roles.discard(role)
+            if self._service_alarms is not None:
+                self._service_alarms.clear_service_alarm(PAGE_UNDELIVERABLE_RULE, f"notify:{role}", now)
+
     async def _claim_due(self, now: float) -> list[dict[str, Any]]:
         # Claiming pushes next_attempt_at past the attempt's time limit (a lease): a second service instance on the
         # same database skips rows in flight, and a crash mid-attempt makes the row due again after the lease.
@@ -212,7 +288,7 @@ class DeliveryWorker:
                 self._scope,
                 notifications.c.state == "pending",
                 notifications.c.next_attempt_at <= now,
-                # phone/sms/console pages have no sender here: they stay pending for the console to show
+                # rows of channels without a sender were failed by fail_undeliverable; console rows wait for it
                 notifications.c.channel.in_(sorted(self._channels)),
             )
             .order_by(notifications.c.next_attempt_at, notifications.c.id)
@@ -235,17 +311,60 @@ class DeliveryWorker:
                     claimed.append(dict(row))
         return claimed
 
-    async def _attempt(self, row: dict[str, Any], now: float) -> AttemptResult:
+    async def _group_storms(self, rows: list[dict[str, Any]], now: float) -> list[tuple[dict[str, Any], int]]:
+        """Apply the storm rule (``storms.plan_storms``): what goes now, what waits, what rides along."""
+        window = self._config.storm_window_s
+        if window <= 0 or not any(row["chain_key"] is not None for row in rows):
+            return [(row, 1) for row in rows]
+        recent = select(
+            notifications.c.chain_key, notifications.c.channel, notifications.c.delivered_at, notifications.c.payload
+        ).where(self._scope, notifications.c.chain_key.is_not(None), notifications.c.delivered_at >= now - window)
+        last_sent: dict[tuple[str, str], float] = {}
+        last_urgent: dict[tuple[str, str], float] = {}
+        async with self._engine.connect() as connection:
+            for found in (await connection.execute(recent)).mappings():
+                sent = dict(found)
+                key = (str(person_of(sent)), str(sent["channel"]))
+                last_sent[key] = max(last_sent.get(key, 0.0), float(sent["delivered_at"]))
+                if tier_of(sent) in URGENT_TIERS:
+                    last_urgent[key] = max(last_urgent.get(key, 0.0), float(sent["delivered_at"]))
+        decision = plan_storms(rows, last_sent, last_urgent, now, window)
+        async with self._engine.begin() as connection:
+            for row_id, until in decision.wait:
+                await connection.execute(
+                    update(notifications)
+                    .where(notifications.c.id == row_id, notifications.c.state == "pending")
+                    .values(next_attempt_at=until)
+                )
+            for row_id, carrier in decision.merged:
+                await connection.execute(
+                    update(notifications)
+                    .where(notifications.c.id == row_id, notifications.c.state == "pending")
+                    .values(
+                        state="delivered", delivered_at=now, last_error=f"sent together with notification {carrier}"
+                    )
+                )
+        return decision.send
+
+    async def _attempt(self, row: dict[str, Any], now: float, grouped: int = 1) -> AttemptResult:
         result = functools.partial(
-            AttemptResult, int(row["id"]), str(row["channel"]), float(row["created_at"]), int(row["attempts"]) + 1
+            AttemptResult,
+            int(row["id"]),
+            str(row["channel"]),
+            float(row["created_at"]),
+            int(row["attempts"]) + 1,
+            page_id=row["page_id"],
+            role=row["role"],
         )
         channel = self._channels.get(str(row["channel"]))
         if channel is None:
             return result(f"no channel {row['channel']!r}", permanent=True)
         try:
-            delivery = decode_row(row, now, self._config.console_url)
+            delivery = decode_row(row, now)
         except ValueError as exc:
             return result(str(exc), permanent=True)
+        if grouped > 1:
+            delivery = dataclasses.replace(delivery, extra={**delivery.extra, "grouped": grouped})
         refusal = self._refusal(bool(row["drill"]), delivery.target)
         if refusal is not None:
             log.error("notification %s not sent: %s", row["id"], refusal)
@@ -253,7 +372,7 @@ class DeliveryWorker:
         try:
             await asyncio.wait_for(channel.send(delivery), self._config.request_timeout_s)
         except DeliveryError as exc:
-            return result(str(exc))
+            return result(str(exc), permanent=exc.permanent)
         except TimeoutError:
             return result("timed out")
         return result(None)
@@ -280,15 +399,28 @@ class DeliveryWorker:
                         "last_error": None,
                     }
                 else:
-                    give_up = result.permanent or now - result.created_at >= config.give_up_after_s
+                    out_of_budget = now - result.created_at >= config.give_up_after_s
                     values = {
-                        "state": "failed" if give_up else "pending",
+                        "state": "failed" if result.permanent else "given_up" if out_of_budget else "pending",
                         "attempts": result.attempts,
                         "last_error": result.error[:1000],
                         "next_attempt_at": now + backoff(result.attempts, config),
                     }
                 await connection.execute(update(notifications).where(where).values(**values))
         for result in results:
+            out_of_budget = now - result.created_at >= config.give_up_after_s
+            outcome = (
+                "delivered"
+                if result.error is None
+                else "failed"
+                if result.permanent
+                else "given_up"
+                if out_of_budget
+                else "retry"
+            )
+            self._metrics.notification_deliveries.labels(result.channel, outcome).inc()
+            if result.error is None and result.page_id is not None:
+                self._metrics.page_first_delivery_seconds.observe(max(now - result.created_at, 0.0))
             if result.error is None:
                 self._metrics.notifications_sent.labels(result.channel).inc()
                 self._metrics.notification_delivery_seconds.labels(result.channel).observe(
@@ -349,9 +481,7 @@ class DeliveryWorker:
         sent = 0
         for row in rows:
             try:
-                await asyncio.wait_for(
-                    channel.send(decode_row(row, now, self._config.console_url)), self._config.request_timeout_s
-                )
+                await asyncio.wait_for(channel.send(decode_row(row, now)), self._config.request_timeout_s)
                 sent += 1
             except (DeliveryError, ValueError, TimeoutError) as exc:
                 log.warning("alertmanager re-send of notification %s failed: %s", row["id"], exc)

@@ -203,8 +203,36 @@ notifications = Table(
     Column("acknowledged_by", String(64), nullable=True),
     Column("drill", Boolean, nullable=False, default=False),
     Column("drill_run_id", BigInteger, nullable=True, comment=DRILL_RUN_COMMENT),
+    # revision 0007: a person's page walks their channels in order (see daemon/notify/person_pages.py)
+    Column("page_id", String(200), nullable=True, comment="the page all its rows share"),
+    Column("chain_key", String(200), nullable=True, comment="one person's page"),
+    Column("chain_step", Integer, nullable=True, comment="channel order in the chain"),
+    Column("step_timeout_s", Float, nullable=True, comment="time this step gets before the next"),
+    Column("released_at", Float, nullable=True, comment="when this step was sent out"),
     Index("ix_notifications_due", "state", "next_attempt_at"),
     Index("ix_notifications_drill_run", "drill_run_id"),
+    Index("ix_notifications_chain", "chain_key", "chain_step"),
+    Index("ix_notifications_page", "page_id"),
+)
+
+# revision 0007: the signed, single-use acknowledgement link and SMS reply code of each person's page
+page_links = Table(
+    "page_links",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True, comment="sha256 of the link token"),
+    Column("code", String(16), nullable=False, comment="short code an SMS reply quotes"),
+    Column("page_id", String(200), nullable=False),
+    Column("chain_key", String(200), nullable=False),
+    Column("person_id", String(64), nullable=False),
+    Column("incident_id", BigInteger, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float, nullable=True),
+    Column("used_via", String(32), nullable=True, comment="link / sms_reply / console"),
+    Column("answer", String(32), nullable=True, comment="acknowledged / on_my_way"),
+    Column("drill", Boolean, nullable=False),
+    Index("ix_page_links_code", "code"),
 )
 
 users = Table(

@@ -26,6 +26,7 @@ from daemon.store.schema import (
     incident_events,
     incidents,
     notifications,
+    page_links,
     quarantine,
     reading_chunks,
 )
@@ -145,6 +146,11 @@ class StoreWriter:
     def add_notification(self, row: dict[str, Any]) -> None:
         """Queue an outbox row; a row whose idempotency key is already stored is skipped (never sent twice)."""
         self._pending.insert_once.setdefault(notifications, []).append({**row, **self._marks})
+        self._signal()
+
+    def add_page_link(self, row: dict[str, Any]) -> None:
+        """Queue the acknowledgement link of a person's page, committed with its outbox rows."""
+        self._pending.inserts.setdefault(page_links, []).append(row)
         self._signal()
 
     def set_device_status(self, device_id: str, online: bool, changed_at: float) -> None:

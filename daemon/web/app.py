@@ -17,6 +17,7 @@ from daemon.store import queries
 from daemon.web.api.context import API, ENGINE, ApiContext
 from daemon.web.api.routes import add_api_routes, json_errors
 from daemon.web.assessment import add_assessment_route
+from daemon.web.paging_health import pages_reach_people
 from daemon.web.review_routes import add_review_routes
 
 log = logging.getLogger(__name__)
@@ -36,11 +37,12 @@ async def healthz(request: web.Request) -> web.Response:
     try:
         await queries.ping(request.app[ENGINE])
         checks["database_ok"] = True
+        checks["pages_reach_people"] = await pages_reach_people(request.app[ENGINE])
     except Exception as exc:  # any driver error means "not healthy"; report it, don't crash the probe
         log.warning("health check: database error: %s", exc)
         checks["database_ok"] = False
         checks["database_error"] = str(exc)[:200]
-    healthy = checks["broker_connected"] and checks["database_ok"]
+    healthy = checks["broker_connected"] and checks["database_ok"] and checks.get("pages_reach_people", False)
     checks["status"] = "ok" if healthy else "degraded"
     return web.json_response(checks, status=200 if healthy else 503)
 

@@ -140,11 +140,13 @@ def test_a_destination_cannot_be_on_a_drill_route_and_a_live_route() -> None:
 
 
 def test_a_drill_destination_cannot_be_a_roster_channel(demo_site: Site) -> None:
-    """The shipped roster reaches Li Na on WeCom: a drill route to the same robot is refused by service and replay."""
+    """The shipped roster reaches Li Na on WeCom: a drill route to the same user is refused by service and replay."""
     config = ServiceConfig()
     config.notify = NotifyConfig.model_validate(
         {
-            "people": [{"name": "drill-room", "channels": [{"type": "wecom", "url": "${HAZWATCH_WECOM_LI_NA}"}]}],
+            "people": [
+                {"name": "drill-room", "channels": [{"type": "wecom_user", "address": "${HAZWATCH_WECOM_USER_LI_NA}"}]}
+            ],
             "routes": [{"name": "drills", "recipients": ["drill-room"], "drill": True}],
         }
     )

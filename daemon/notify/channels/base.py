@@ -15,7 +15,15 @@ _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class DeliveryError(HazwatchError):
-    """A delivery attempt failed; the row is retried with back-off."""
+    """A delivery attempt failed; the row is retried with back-off unless ``permanent``.
+
+    Permanent means another attempt on this channel cannot succeed (invalid number, no balance, unknown user): the
+    row fails at once so the person's next channel is tried without waiting for a retry budget.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +59,8 @@ def expand(value: str, environ: Mapping[str, str]) -> str:
     def lookup(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in environ:
-            raise DeliveryError(f"environment variable {name} is not set")
+            # the process environment does not change while it runs: retrying cannot help
+            raise DeliveryError(f"environment variable {name} is not set", permanent=True)
         return environ[name]
 
     return _PLACEHOLDER.sub(lookup, value)

@@ -1,31 +1,23 @@
-"""Build every channel from the notify config; one shared HTTP session for the HTTP-based ones."""
+"""Build every configured channel from the registry; one shared HTTP session for the HTTP-based ones."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from daemon.notify.channels.alertmanager import AlertmanagerChannel
 from daemon.notify.channels.base import Channel
+from daemon.notify.channels.demo_inbox import DemoInbox
 from daemon.notify.channels.http_base import HttpPoster
-from daemon.notify.channels.robots import DingtalkChannel, WecomChannel
-from daemon.notify.channels.smtp import SmtpChannel
-from daemon.notify.channels.webhook import WebhookChannel
+from daemon.notify.channels.registry import SenderContext, build_senders
 from daemon.notify.config import NotifyConfig
 
 
 class ChannelSet:
     """The channels by type name, and what must be closed at shutdown."""
 
-    def __init__(self, config: NotifyConfig, environ: Mapping[str, str]) -> None:
+    def __init__(self, config: NotifyConfig, environ: Mapping[str, str], demo_inbox: DemoInbox | None = None) -> None:
         self._poster = HttpPoster(config.request_timeout_s)
-        offset = config.utc_offset_h
-        self.channels: dict[str, Channel] = {
-            "webhook": WebhookChannel(self._poster, environ, offset),
-            "alertmanager": AlertmanagerChannel(self._poster, environ, offset),
-            "wecom": WecomChannel(self._poster, environ, offset),
-            "dingtalk": DingtalkChannel(self._poster, environ, offset),
-            "email": SmtpChannel(config.smtp, environ, offset),
-        }
+        context = SenderContext(self._poster, environ, config, demo_inbox)
+        self.channels: dict[str, Channel] = build_senders(context)
 
     async def close(self) -> None:
         """Close the shared HTTP session."""

@@ -22,6 +22,14 @@ class HttpPoster:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         return self._session
 
+    async def request(self, method: str, url: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, str]:
+        """Any request; returns status and text whatever the status; transport errors and time-outs raise."""
+        try:
+            async with self._client().request(method, url, data=body, headers=headers) as response:
+                return response.status, await response.text()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DeliveryError(f"{method} {_safe(url)}: {type(exc).__name__}: {exc}") from exc
+
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
         """POST ``body``; returns status and text; raises DeliveryError on transport errors or non-2xx."""
         try:

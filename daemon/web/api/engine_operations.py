@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.chain.alarm_flow import AlarmFlow
+from daemon.notify.chains import stop_page
 from daemon.store.schema import alarms, incidents, notifications
 from daemon.store.writer import StoreWriter
 from daemon.web.api.errors import Conflict, InvalidRequest, NotFound
@@ -166,7 +167,11 @@ class EngineOperations(StoreOperations):
             except (IncidentActionError, UnknownIncidentError):
                 changes = IncidentChanges()  # already acknowledged or not an incident page: the row still records it
             flow.apply_incident_changes(changes, now)
-        return await super().acknowledge_notification(notification_id, actor, now)
+        row = await super().acknowledge_notification(notification_id, actor, now)
+        if row.get("page_id"):
+            async with self._engine.begin() as connection:
+                await stop_page(connection, str(row["page_id"]), actor, now)  # every chain of the page stops
+        return row
 
     # --- incidents
 

@@ -122,7 +122,7 @@ SCHEMAS: dict[str, Any] = {
             "event": {"type": "string"},
             "channel": {"type": "string"},
             "recipient": {"type": "string"},
-            "state": {"enum": ["pending", "delivered", "failed"]},
+            "state": {"enum": ["pending", "delivered", "acknowledged", "failed", "given_up", "superseded"]},
             "attempts": {"type": "integer"},
             "last_error": STR,
             "created_at": {"type": "number"},

@@ -1,0 +1,85 @@
+"""SMS through Alibaba Cloud SMS: SendSms of Dysmsapi 2017-05-25, an RPC API signed with signature v1.
+
+The request is a form POST of the common parameters (AccessKeyId, Action, Format, RegionId, SignatureMethod,
+SignatureNonce, SignatureVersion, Timestamp, Version) and SendSms's own (PhoneNumbers, SignName, TemplateCode,
+TemplateParam, OutId), as the SendSms API reference lists them. The answer's ``Code`` is ``OK`` on success; the
+error codes of the SMS error-code page decide whether a retry can help.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Mapping
+
+from daemon.notify.channels.aliyun_signing import signed_query
+from daemon.notify.channels.base import Delivery, DeliveryError
+from daemon.notify.channels.http_base import HttpPoster
+from daemon.notify.channels.json_answer import json_answer
+from daemon.notify.channels.page_text import fill, page_fields
+from daemon.notify.channels.secrets import required_env
+from daemon.notify.provider_config import AliyunSmsConfig
+
+# Codes after which another attempt to this number cannot succeed: the person's next channel is tried at once.
+PERMANENT_CODES = frozenset(
+    {
+        "isv.MOBILE_NUMBER_ILLEGAL",  # not a valid mobile number
+        "isv.AMOUNT_NOT_ENOUGH",  # account balance insufficient
+        "isv.OUT_OF_SERVICE",  # service stopped (arrears)
+        "isv.MOBILE_COUNT_OVER_LIMIT",
+        "isv.SMS_SIGNATURE_ILLEGAL",
+        "isv.SMS_TEMPLATE_ILLEGAL",
+        "isv.TEMPLATE_MISSING_PARAMETERS",
+        "isv.DAY_LIMIT_CONTROL",  # daily limit of this number reached: not before tomorrow
+        "SignatureDoesNotMatch",
+        "InvalidAccessKeyId.NotFound",
+    }
+)
+
+
+class AliyunSmsChannel:
+    """Sends the page text through the configured approved template."""
+
+    def __init__(self, poster: HttpPoster, config: AliyunSmsConfig, environ: Mapping[str, str], utc_offset_h: float):
+        self._poster = poster
+        self._config = config
+        self._environ = environ
+        self._utc_offset_h = utc_offset_h
+
+    def parameters(self, delivery: Delivery, nonce: str) -> dict[str, str]:
+        """Every request parameter but ``Signature``."""
+        config = self._config
+        fields = page_fields(delivery, self._utc_offset_h, self._environ)
+        template = {name: fill(value, fields) for name, value in config.template_params.items()}
+        return {
+            "AccessKeyId": required_env(self._environ, config.access_key_id_env),
+            "Action": "SendSms",
+            "Format": "JSON",
+            "RegionId": config.region_id,
+            "SignatureMethod": "HMAC-SHA1",
+            "SignatureNonce": nonce,
+            "SignatureVersion": "1.0",
+            "Timestamp": dt.datetime.fromtimestamp(delivery.now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "Version": "2017-05-25",
+            "PhoneNumbers": fields["to"],
+            "SignName": config.sign_name,
+            "TemplateCode": config.template_code,
+            "TemplateParam": json.dumps(template, ensure_ascii=False, separators=(",", ":")),
+            "OutId": str(delivery.notification_id),
+        }
+
+    async def send(self, delivery: Delivery) -> None:
+        """One SendSms call; ``Code`` other than OK is an error, permanent for the codes above."""
+        secret = required_env(self._environ, self._config.access_key_secret_env)
+        body = signed_query("POST", self.parameters(delivery, uuid.uuid4().hex), secret).encode()
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        status, text = await self._poster.request("POST", self._config.endpoint, body, headers)
+        answer = json_answer("aliyun sms", status, text)
+        code = str(answer.get("Code", ""))
+        if code != "OK":
+            message = f"aliyun sms: {code or 'HTTP ' + str(status)}: {answer.get('Message', '')}"
+            raise DeliveryError(message, permanent=code in PERMANENT_CODES)
+
+    async def close(self) -> None:
+        """The poster is shared."""
