@@ -20,6 +20,7 @@ from daemon.config import ServiceConfig
 from daemon.drills import runs
 from daemon.drills.recording import RotatingRecorder
 from daemon.errors import ConfigError, HazwatchError
+from daemon.ha.pair import HaPair
 from daemon.ingest.broker_url import BrokerTarget, parse_broker
 from daemon.ingest.demo_feed import DemoFeed
 from daemon.ingest.embedded_broker import EmbeddedBroker, free_port, port_is_free
@@ -88,6 +89,8 @@ class Service:
         self.bus = EventBus()
         self.notifier: DeliveryWorker | None = None
         self._channels: ChannelSet | None = None
+        self._notify_task: asyncio.Task[None] | None = None
+        self.ha: HaPair | None = None  # set when this instance is one of a high-availability pair
 
     async def start(self) -> None:
         """Open the database, start the broker if embedded, connect, serve HTTP."""
@@ -107,6 +110,7 @@ class Service:
         )
         self._plug_metric_sources()
         self._start_notifications()
+        await self._start_ha()
         self.intake = build_intake(config, self.pipeline, self.writer, self.metrics, self.clock)
         self.intake.on_status(lambda status: self.pipeline.device_status(status.device, status.online, status.time))
         self.intake.start()
@@ -140,7 +144,38 @@ class Service:
             self.notifier = DeliveryWorker(
                 self.engine, self._channels.channels, self.clock, self.metrics, config, self.pipeline.flow
             )
-            self._tasks.append(asyncio.create_task(self.notifier.run(), name="notify-worker"))
+            if not self.config.ha.enabled:
+                self._start_delivery()
+
+    def _start_delivery(self) -> None:
+        if self.notifier is not None and self._notify_task is None:
+            self._notify_task = asyncio.create_task(self.notifier.run(), name="notify-worker")
+
+    async def _stop_delivery(self) -> None:
+        task, self._notify_task = self._notify_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _start_ha(self) -> None:
+        """One of a pair: follow (hold writes, no pages) until the advisory lock is ours (``daemon/ha/``)."""
+        if not self.config.ha.enabled:
+            return
+        if self.engine.dialect.name != "postgresql":
+            log.warning("[ha] enabled on %s: no lock to share, this instance leads", self.engine.dialect.name)
+            self._start_delivery()
+            return
+        self.ha = HaPair(
+            self.config.ha,
+            self.config.database.url,
+            self.engine,
+            self.writer,
+            self.pipeline,
+            start_delivery=self._start_delivery,
+            stop_delivery=self._stop_delivery,
+        )
+        await self.ha.start()
 
     def _after_commit(self, group: WriteGroup) -> None:
         # Published only once durable, so a console that reacts by fetching finds the rows.
@@ -292,6 +327,7 @@ class Service:
 
     async def stop(self) -> None:
         """Stop taking input, process what was received, commit, then close everything."""
+        await self._stop_delivery()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -314,5 +350,7 @@ class Service:
             await self._runner.cleanup()
         if self.broker is not None:
             await self.broker.stop()
+        if self.ha is not None:
+            await self.ha.stop()  # the lock goes last: the follower takes over once everything is committed
         await self.engine.dispose()
         log.info("hazwatch stopped cleanly")

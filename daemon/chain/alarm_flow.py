@@ -127,6 +127,11 @@ class AlarmFlow:
         self.listeners: list[AlarmListener] = []
         self._service_alarms: dict[tuple[str, str], int] = {}
 
+    @property
+    def row_ids(self) -> FlowRowIds:
+        """Where new rows are numbered (an HA takeover moves it past the ids the old leader stored)."""
+        return self._ids
+
     # ---- input
 
     def on_batch(
