@@ -11,8 +11,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 from sqlalchemy.engine import make_url
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class Leadership:
         self._interval = check_interval_s
         self._on_promote = on_promote
         self._on_demote = on_demote
-        self._connection: asyncpg.Connection | None = None
+        self._connection: Any = None  # asyncpg.Connection
         self.leader = False
         self.changed = asyncio.Event()  # set at every promotion or demotion (tests and the status page wait on it)
 
@@ -69,7 +70,7 @@ class Leadership:
         try:
             if self._connection is None or self._connection.is_closed():
                 await self._close()
-                self._connection = await asyncpg.connect(**self._dsn, timeout=self._interval * 3)  # type: ignore[arg-type]
+                self._connection = await asyncpg.connect(**self._dsn, timeout=self._interval * 3)
             async with asyncio.timeout(self._interval * 3):
                 if self.leader:
                     # The session is alive, so the session lock is still ours.
@@ -89,7 +90,16 @@ class Leadership:
     async def _set(self, *, leader: bool) -> None:
         self.leader = leader
         log.warning("HA: this instance is now the %s (lock %d)", "LEADER" if leader else "follower", self._key)
-        await (self._on_promote if leader else self._on_demote)()
+        try:
+            await (self._on_promote if leader else self._on_demote)()
+        except Exception:
+            if not leader:
+                raise
+            # A half-done takeover must not hold the lock: give it up (closing the session) and try again later.
+            log.exception("HA: takeover failed; giving the lock up")
+            self.leader = False
+            await self._close()
+            await self._on_demote()
         self.changed.set()
 
     async def _close(self) -> None:

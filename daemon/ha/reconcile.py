@@ -93,7 +93,7 @@ async def _new_numbered(connection: AsyncConnection, table: Table, rows: list[di
     what = NUMBERED[table.name]
     ids = [row["id"] for row in rows]
     query = select(table.c.id, table.c[what]).where(table.c.id.in_(ids))
-    stored = {row_id: value for row_id, value in (await connection.execute(query)).all()}
+    stored = dict((await connection.execute(query)).all())
     kept = []
     for row in rows:
         if row["id"] not in stored:
