@@ -20,6 +20,7 @@ from daemon.config import ServiceConfig
 from daemon.drills import runs
 from daemon.drills.recording import RotatingRecorder
 from daemon.errors import ConfigError, HazwatchError
+from daemon.ha.http_guard import follower_guard
 from daemon.ha.pair import HaPair
 from daemon.ingest.broker_url import BrokerTarget, parse_broker
 from daemon.ingest.demo_feed import DemoFeed
@@ -258,6 +259,9 @@ class Service:
             before_scrape=[self._refresh_drill_running],
             exposition=self.exposition,
         )
+        if self.ha is not None:
+            ha = self.ha
+            app.middlewares.append(follower_guard(lambda: ha.leader))
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
 from sqlalchemy import func, select
@@ -117,6 +119,15 @@ class Instance:
     def said(self, text: str) -> bool:
         return text in self.log.read_text(encoding="utf-8", errors="replace")
 
+    def http(self) -> str:
+        match = re.search(r"HTTP on (http://[0-9.]+:[0-9]+)", self.log.read_text(encoding="utf-8", errors="replace"))
+        assert match is not None, f"{self.log.name}: no HTTP address logged"
+        return match.group(1)
+
+    async def post_status(self, path: str) -> int:
+        async with aiohttp.ClientSession() as session, session.post(self.http() + path, json={}) as response:
+            return response.status
+
     async def wait_for(self, text: str, timeout: float = 30.0) -> None:
         async def probe() -> bool | None:
             return True if self.said(text) else None
@@ -187,11 +198,15 @@ async def test_follower_takes_over_mid_incident_every_page_once(
         # is all a sender can promise there; docs/operations.md.)
         await eventually(lambda: _delivered(engine), timeout=20)
         assert not [p for p in pages if p[0] == "/leader"], "escalated before the ack deadline"
+        # Operator actions go to the leader: the follower refuses them (its engines alone would change).
+        assert await follower.post_status("/api/alarms/1/acknowledge") == 503
+        assert await leader.post_status("/api/alarms/1/acknowledge") != 503
         assert leader.process is not None
         leader.process.send_signal(signal.SIGKILL)
         killed_at = time.monotonic()
         await follower.wait_for("now the LEADER", timeout=15)
         takeover_s = time.monotonic() - killed_at
+        assert await follower.post_status("/api/alarms/1/acknowledge") != 503
         # The follower's escalation timer fires: shift leader after one deadline, deputy after the next.
         await eventually(lambda: _some([p for p in pages if p[0] == "/deputy"]), timeout=30)
         await asyncio.sleep(1.5)  # a doubled page or escalation would arrive now
