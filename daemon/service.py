@@ -22,6 +22,7 @@ from daemon.drills.recording import RotatingRecorder
 from daemon.errors import ConfigError, HazwatchError
 from daemon.ha.http_guard import follower_guard
 from daemon.ha.pair import HaPair
+from daemon.ha.standby import StandbyHold
 from daemon.ingest.broker_url import BrokerTarget, parse_broker
 from daemon.ingest.demo_feed import DemoFeed
 from daemon.ingest.embedded_broker import EmbeddedBroker, free_port, port_is_free
@@ -98,6 +99,9 @@ class Service:
         config = self.config
         await migrate(self.engine)
         self.writer = StoreWriter(self.engine, [s.id for s in self.table.sensors], self.metrics)
+        if config.ha.enabled and self.engine.dialect.name == "postgresql":
+            # One of a pair: a follower until the lock is won, so not even the start-up writes may commit yet.
+            self.writer.hold = StandbyHold(config.ha.hold_s)
         self._writer_task = asyncio.create_task(self.writer.run(), name="store-writer")
         self.pipeline = await build_pipeline(
             self.engine,
@@ -163,7 +167,8 @@ class Service:
         """One of a pair: follow (hold writes, no pages) until the advisory lock is ours (``daemon/ha/``)."""
         if not self.config.ha.enabled:
             return
-        if self.engine.dialect.name != "postgresql":
+        hold = self.writer.hold
+        if not isinstance(hold, StandbyHold):  # installed with the writer on PostgreSQL only
             log.warning("[ha] enabled on %s: no lock to share, this instance leads", self.engine.dialect.name)
             self._start_delivery()
             return
@@ -172,6 +177,7 @@ class Service:
             self.config.database.url,
             self.engine,
             self.writer,
+            hold,
             self.pipeline,
             start_delivery=self._start_delivery,
             stop_delivery=self._stop_delivery,

@@ -29,6 +29,7 @@ class HaPair:
         url: str,
         engine: AsyncEngine,
         writer: StoreWriter,
+        hold: StandbyHold,
         pipeline: Pipeline,
         *,
         start_delivery: Callable[[], None],
@@ -36,7 +37,7 @@ class HaPair:
     ) -> None:
         self._engine = engine
         self._pipeline = pipeline
-        self.hold = StandbyHold(config.hold_s)
+        self.hold = hold
         sensor_ids = [s.id for s in pipeline.table.sensors]
         self.takeover = Takeover(
             engine,
