@@ -101,7 +101,7 @@ class Service:
         self.writer = StoreWriter(self.engine, [s.id for s in self.table.sensors], self.metrics)
         if config.ha.enabled and self.engine.dialect.name == "postgresql":
             # One of a pair: a follower until the lock is won, so not even the start-up writes may commit yet.
-            self.writer.hold = StandbyHold(config.ha.hold_s)
+            self.writer.hold = StandbyHold(config.ha.hold_s, after_keep=self.writer.after_commit)
         self._writer_task = asyncio.create_task(self.writer.run(), name="store-writer")
         self.pipeline = await build_pipeline(
             self.engine,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
+from collections.abc import Sequence
 
-from daemon.store.writer import WriteGroup
+from daemon.store.writer import CommitHook, WriteGroup
+
+log = logging.getLogger(__name__)
 
 
 class StandbyHold:
@@ -16,8 +20,10 @@ class StandbyHold:
     takeover the held rows the database lacks are written (``daemon.ha.reconcile``).
     """
 
-    def __init__(self, hold_s: float) -> None:
+    def __init__(self, hold_s: float, after_keep: Sequence[CommitHook] = ()) -> None:
         self._hold_s = hold_s
+        # Held is the follower's "done": the writer's after-commit hooks (event bus, message acknowledgement) run.
+        self._after_keep = after_keep
         self._groups: deque[tuple[float, WriteGroup]] = deque()
         self.holding = True
 
@@ -27,6 +33,11 @@ class StandbyHold:
         self._groups.append((now, group))
         while self._groups and now - self._groups[0][0] > self._hold_s:
             self._groups.popleft()
+        for hook in self._after_keep:
+            try:
+                hook(group)
+            except Exception:  # a listener's bug must not stop the writer
+                log.exception("after-keep hook failed")
 
     def take(self) -> WriteGroup:
         """Everything held, oldest first, as one group; the hold is empty afterwards."""

@@ -154,3 +154,11 @@ def test_the_hold_forgets_groups_older_than_its_window() -> None:
     assert len(hold) == 1
     assert [b.time.tolist() for b in hold.take().readings] == [[T0 + 1]]
     assert len(hold) == 0
+
+
+def test_held_groups_are_told_to_the_commit_hooks() -> None:
+    told: list[WriteGroup] = []
+    hold = StandbyHold(hold_s=60.0, after_keep=[told.append])
+    group = WriteGroup(readings=[readings([T0])])
+    hold.keep(group)
+    assert told == [group]
