@@ -181,6 +181,7 @@ class Service:
             self.pipeline,
             start_delivery=self._start_delivery,
             stop_delivery=self._stop_delivery,
+            registry=self.registry,
         )
         await self.ha.start()
 

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from prometheus_client import CollectorRegistry, Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.chain.pipeline import Pipeline
@@ -34,8 +35,13 @@ class HaPair:
         *,
         start_delivery: Callable[[], None],
         stop_delivery: Callable[[], Awaitable[None]],
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self._engine = engine
+        # Exactly one instance of a pair reports 1: alert on sum() != 1 across the pair.
+        self._leader_gauge = Gauge(
+            "hazwatch_ha_leader", "1 while this instance leads its high-availability pair", registry=registry
+        )
         self._pipeline = pipeline
         self.hold = hold
         sensor_ids = [s.id for s in pipeline.table.sensors]
@@ -52,8 +58,8 @@ class HaPair:
             url,
             config.lock_key,
             config.check_interval_s,
-            on_promote=self.takeover.promote,
-            on_demote=self.takeover.demote,
+            on_promote=self._promote,
+            on_demote=self._demote,
         )
         self._task: asyncio.Task[None] | None = None
         self._lock_key = config.lock_key
@@ -77,6 +83,14 @@ class HaPair:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+    async def _promote(self) -> None:
+        await self.takeover.promote()
+        self._leader_gauge.set(1)
+
+    async def _demote(self) -> None:
+        self._leader_gauge.set(0)
+        await self.takeover.demote()
 
     async def _resync_ids(self) -> None:
         # The old leader may have numbered rows this instance never saw (service alarms of its delivery worker).

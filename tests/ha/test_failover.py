@@ -128,6 +128,13 @@ class Instance:
         async with aiohttp.ClientSession() as session, session.post(self.http() + path, json={}) as response:
             return response.status
 
+    async def leader_gauge(self) -> float:
+        async with aiohttp.ClientSession() as session, session.get(self.http() + "/metrics") as response:
+            text = await response.text()
+        match = re.search(r"^hazwatch_ha_leader ([0-9.]+)$", text, re.MULTILINE)
+        assert match is not None, "hazwatch_ha_leader missing from /metrics"
+        return float(match.group(1))
+
     async def wait_for(self, text: str, timeout: float = 30.0) -> None:
         async def probe() -> bool | None:
             return True if self.said(text) else None
@@ -200,6 +207,7 @@ async def test_follower_takes_over_mid_incident_every_page_once(
         assert not [p for p in pages if p[0] == "/leader"], "escalated before the ack deadline"
         # Operator actions go to the leader: the follower refuses them (its engines alone would change).
         assert await follower.post_status("/api/alarms/1/acknowledge") == 503
+        assert (await leader.leader_gauge(), await follower.leader_gauge()) == (1.0, 0.0)
         assert await leader.post_status("/api/alarms/1/acknowledge") != 503
         assert leader.process is not None
         leader.process.send_signal(signal.SIGKILL)
@@ -207,6 +215,7 @@ async def test_follower_takes_over_mid_incident_every_page_once(
         await follower.wait_for("now the LEADER", timeout=15)
         takeover_s = time.monotonic() - killed_at
         assert await follower.post_status("/api/alarms/1/acknowledge") != 503
+        assert await follower.leader_gauge() == 1.0
         # The follower's escalation timer fires: shift leader after one deadline, deputy after the next.
         await eventually(lambda: _some([p for p in pages if p[0] == "/deputy"]), timeout=30)
         await asyncio.sleep(1.5)  # a doubled page or escalation would arrive now
