@@ -164,6 +164,28 @@ class AlarmConfig(StrictModel):
     checkpoint_interval_s: float = Field(30.0, gt=0, description="How often the alarm state is saved for restarts.")
 
 
+class HaConfig(StrictModel):
+    """A high-availability pair: two instances, one leader by a PostgreSQL advisory lock (PostgreSQL only)."""
+
+    enabled: bool = Field(
+        False,
+        description="Run as one of a pair: only the lock holder writes rows and sends pages; the other judges the "
+        "same stream and takes over when the lock is free. Ignored on SQLite (the only instance leads).",
+    )
+    lock_key: int = Field(
+        0x68617A77, ge=-(2**63), le=2**63 - 1, description="Advisory lock key; both instances of a pair use the same."
+    )
+    check_interval_s: float = Field(
+        1.0, gt=0, le=60, description="How often the follower tries for the lock and the leader checks its session."
+    )
+    hold_s: float = Field(
+        60.0,
+        gt=0,
+        description="How long the follower keeps the rows it would have written, to write the ones the leader did "
+        "not commit when it takes over.",
+    )
+
+
 class ServiceConfig(StrictModel):
     """Top-level service config."""
 
@@ -178,6 +200,7 @@ class ServiceConfig(StrictModel):
     modbus: ModbusConfig = Field(default_factory=ModbusConfig)
     alarms: AlarmConfig = Field(default_factory=AlarmConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    ha: HaConfig = Field(default_factory=HaConfig)
     log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], Field(description="Logging level.")] = "INFO"
 
 

@@ -21,6 +21,9 @@ from daemon.config import ServiceConfig
 from daemon.drills import runs
 from daemon.drills.recording import RotatingRecorder
 from daemon.errors import ConfigError, HazwatchError, PortInUseError
+from daemon.ha.http_guard import follower_guard
+from daemon.ha.pair import HaPair
+from daemon.ha.standby import StandbyHold
 from daemon.ingest.broker_url import BrokerTarget, parse_broker
 from daemon.ingest.demo_feed import DemoFeed
 from daemon.ingest.embedded_broker import EmbeddedBroker, free_port, port_is_free
@@ -102,6 +105,8 @@ class Service:
         self.notifier: DeliveryWorker | None = None
         self._channels: ChannelSet | None = None
         self.field_protocols = FieldProtocols()
+        self._notify_task: asyncio.Task[None] | None = None
+        self.ha: HaPair | None = None  # set when this instance is one of a high-availability pair
 
     async def start(self) -> None:
         """Open the database, start the broker if embedded, connect, serve HTTP."""
@@ -109,6 +114,9 @@ class Service:
         self._check_http_port()
         await migrate(self.engine)
         self.writer = StoreWriter(self.engine, [s.id for s in self.table.sensors], self.metrics)
+        if config.ha.enabled and self.engine.dialect.name == "postgresql":
+            # One of a pair: a follower until the lock is won, so not even the start-up writes may commit yet.
+            self.writer.hold = StandbyHold(config.ha.hold_s, after_keep=self.writer.after_commit)
         self._writer_task = asyncio.create_task(self.writer.run(), name="store-writer")
         self.pipeline = await build_pipeline(
             self.engine,
@@ -124,6 +132,7 @@ class Service:
         self.assessment = AssessmentRunner(self.table, self.pipeline.flow)
         self.pipeline.batch_listeners.append(self.assessment.on_batch)
         self._start_notifications()
+        await self._start_ha()
         self.intake = build_intake(config, self.pipeline, self.writer, self.metrics, self.clock)
         self.intake.on_status(lambda status: self.pipeline.device_status(status.device, status.online, status.time))
         self.intake.start()
@@ -160,7 +169,41 @@ class Service:
             self.notifier = DeliveryWorker(
                 self.engine, self._channels.channels, self.clock, self.metrics, config, self.pipeline.flow
             )
-            self._tasks.append(asyncio.create_task(self.notifier.run(), name="notify-worker"))
+            if not self.config.ha.enabled:
+                self._start_delivery()
+
+    def _start_delivery(self) -> None:
+        if self.notifier is not None and self._notify_task is None:
+            self._notify_task = asyncio.create_task(self.notifier.run(), name="notify-worker")
+
+    async def _stop_delivery(self) -> None:
+        task, self._notify_task = self._notify_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _start_ha(self) -> None:
+        """One of a pair: follow (hold writes, no pages) until the advisory lock is ours (``daemon/ha/``)."""
+        if not self.config.ha.enabled:
+            return
+        hold = self.writer.hold
+        if not isinstance(hold, StandbyHold):  # installed with the writer on PostgreSQL only
+            log.warning("[ha] enabled on %s: no lock to share, this instance leads", self.engine.dialect.name)
+            self._start_delivery()
+            return
+        self.ha = HaPair(
+            self.config.ha,
+            self.config.database.url,
+            self.engine,
+            self.writer,
+            hold,
+            self.pipeline,
+            start_delivery=self._start_delivery,
+            stop_delivery=self._stop_delivery,
+            registry=self.registry,
+        )
+        await self.ha.start()
 
     def _after_commit(self, group: WriteGroup) -> None:
         # Published only once durable, so a console that reacts by fetching finds the rows.
@@ -258,6 +301,9 @@ class Service:
         add_page_ack_routes(app, self._page_ack_context(api))
         if self.demo_inbox is not None:
             add_demo_inbox_route(app, self.demo_inbox)
+        if self.ha is not None:
+            ha = self.ha
+            app.middlewares.append(follower_guard(lambda: ha.leader))
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)
@@ -354,6 +400,7 @@ class Service:
 
     async def stop(self) -> None:
         """Stop taking input, process what was received, commit, then close everything."""
+        await self._stop_delivery()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -377,5 +424,7 @@ class Service:
             await self._runner.cleanup()
         if self.broker is not None:
             await self.broker.stop()
+        if self.ha is not None:
+            await self.ha.stop()  # the lock goes last: the follower takes over once everything is committed
         await self.engine.dispose()
         log.info("hazwatch stopped cleanly")

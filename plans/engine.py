@@ -193,12 +193,19 @@ class IncidentEngine:
     ) -> Incident:
         self._seq += 1
         prefix = "drill-" if self.drill else ""
-        incident = Incident(f"{prefix}{self.site}-{int(now)}-{self._seq}", self.site, now, self.drill, tier)
+        # gather every alarm of the group that is on: the same event until a person says otherwise
+        on = [
+            v
+            for v in sorted(self.views.values(), key=lambda v: v.raised_at)
+            if v.on and self.group_of(v.sensor) == group
+        ]
+        # Named by its first alarm's time (a reading's time), not the clock: both instances of a high-availability
+        # pair name the same incident alike, so its pages keep their idempotency keys across a takeover.
+        named_at = on[0].raised_at if on else now
+        incident = Incident(f"{prefix}{self.site}-{int(named_at)}-{self._seq}", self.site, now, self.drill, tier)
         incident.group = group
         self.incidents[incident.incident_id] = incident
-        # gather every alarm of the group that is on: the same event until a person says otherwise
-        ordered = sorted(self.views.values(), key=lambda v: v.raised_at)
-        incident.alarm_ids.extend(v.alarm_id for v in ordered if v.on and self.group_of(v.sensor) == group)
+        incident.alarm_ids.extend(v.alarm_id for v in on)
         if hit is not None:
             incident.trigger_ids.append(hit.trigger_id)
         why = f"trigger {hit.trigger_id}" if hit else "alarm flood (more than 10 alarms in 10 min)"

@@ -132,6 +132,11 @@ class AlarmFlow:
         self.person_pages = PersonPages(NotifyConfig(), secrets.token_bytes(32))
         self._service_alarms: dict[tuple[str, str], int] = {}
 
+    @property
+    def row_ids(self) -> FlowRowIds:
+        """Where new rows are numbered (an HA takeover moves it past the ids the old leader stored)."""
+        return self._ids
+
     # ---- input
 
     def on_batch(

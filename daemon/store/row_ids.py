@@ -61,3 +61,7 @@ class RowIds:
             raise IdRangeExhaustedError(f"no {self._table} ids left in {self._range.first}..{self._range.last}")
         self._next += 1
         return row_id
+
+    def skip_to(self, next_id: int) -> None:
+        """Never hand out an id below ``next_id`` (ids another instance stored: HA takeover)."""
+        self._next = max(self._next, next_id)

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Table, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -70,6 +70,16 @@ class WriteGroup:
 CommitHook = Callable[[WriteGroup], None]
 
 
+class Hold(Protocol):
+    """Where a follower's groups go instead of the database (high availability: ``daemon.ha.standby``)."""
+
+    holding: bool
+
+    def keep(self, group: WriteGroup) -> None:
+        """Hold one group instead of committing it."""
+        ...
+
+
 class StoreWriter:
     """Accepts writes without waiting and commits them in the background, in arrival order."""
 
@@ -96,6 +106,7 @@ class StoreWriter:
         self._idle.set()
         self._closing = False
         self.after_commit: list[CommitHook] = []  # told about each committed group (event bus, notifier wake-up)
+        self.hold: Hold | None = None  # an HA follower holds its groups; the leader writes them
 
     def add_readings(self, batch: ReadingBatch) -> None:
         """Queue a batch of readings (the batch's arrays must not change afterwards)."""
@@ -171,6 +182,12 @@ class StoreWriter:
         self._pending.updates.append((table, row_id, changes))
         self._signal()
 
+    def requeue(self, group: WriteGroup) -> None:
+        """Commit ``group`` before anything queued after it (an HA takeover's rows the old leader did not write)."""
+        if group:
+            self._pending = group.merged_with(self._pending)
+            self._signal()
+
     def _signal(self) -> None:
         self._idle.clear()
         self._metrics.store_backlog.set(1)
@@ -200,6 +217,9 @@ class StoreWriter:
         delay = 0.1
         while self._pending:
             group, self._pending = self._pending, WriteGroup()
+            if self.hold is not None and self.hold.holding:
+                self.hold.keep(group)
+                continue
             started = time.perf_counter()
             try:
                 async with self._engine.begin() as connection:

@@ -1,0 +1,101 @@
+"""One instance of a high-availability pair: the leadership loop wired to the takeover steps."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import CollectorRegistry, Gauge
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from daemon.chain.pipeline import Pipeline
+from daemon.config import HaConfig
+from daemon.ha.leadership import Leadership
+from daemon.ha.standby import StandbyHold
+from daemon.ha.takeover import Takeover
+from daemon.store import queries
+from daemon.store.writer import StoreWriter
+
+log = logging.getLogger(__name__)
+
+
+class HaPair:
+    """Starts as follower (writes held, no pages); becomes leader when it wins the advisory lock."""
+
+    def __init__(
+        self,
+        config: HaConfig,
+        url: str,
+        engine: AsyncEngine,
+        writer: StoreWriter,
+        hold: StandbyHold,
+        pipeline: Pipeline,
+        *,
+        start_delivery: Callable[[], None],
+        stop_delivery: Callable[[], Awaitable[None]],
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self._engine = engine
+        # Exactly one instance of a pair reports 1: alert on sum() != 1 across the pair.
+        self._leader_gauge = Gauge(
+            "hazwatch_ha_leader", "1 while this instance leads its high-availability pair", registry=registry
+        )
+        self._pipeline = pipeline
+        self.hold = hold
+        sensor_ids = [s.id for s in pipeline.table.sensors]
+        self.takeover = Takeover(
+            engine,
+            writer,
+            sensor_ids,
+            self.hold,
+            start_delivery=start_delivery,
+            stop_delivery=stop_delivery,
+            resync_ids=self._resync_ids,
+        )
+        self.leadership = Leadership(
+            url,
+            config.lock_key,
+            config.check_interval_s,
+            on_promote=self._promote,
+            on_demote=self._demote,
+        )
+        self._task: asyncio.Task[None] | None = None
+        self._lock_key = config.lock_key
+
+    @property
+    def leader(self) -> bool:
+        """Whether this instance holds the lock now."""
+        return self.leadership.leader
+
+    async def start(self) -> None:
+        """Try for the lock once (a lone instance leads from its first batch), then keep checking."""
+        await self.leadership.check()
+        if not self.leadership.leader:
+            log.warning("HA: following; the leader holds lock %d (writes held, no pages sent)", self._lock_key)
+        self._task = asyncio.create_task(self.leadership.run(), name="ha-leadership")
+
+    async def stop(self) -> None:
+        """Give up the lock (by closing its session)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _promote(self) -> None:
+        await self.takeover.promote()
+        self._leader_gauge.set(1)
+
+    async def _demote(self) -> None:
+        self._leader_gauge.set(0)
+        await self.takeover.demote()
+
+    async def _resync_ids(self) -> None:
+        # The old leader may have numbered rows this instance never saw (service alarms of its delivery worker).
+        stored = await queries.next_ids(self._engine)
+        ids = self._pipeline.flow.row_ids
+        ids.alarms.skip_to(stored["alarms"])
+        ids.incidents.skip_to(stored["incidents"])
+        ids.checklist_items.skip_to(stored["checklist_items"])
