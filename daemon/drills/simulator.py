@@ -434,20 +434,30 @@ class Simulator:
                 out.sort(key=lambda m: m.received)
                 yield from out
 
-    def batches(self) -> Iterator[tuple[ReadingBatch, list[RecordedMessage], float, float]]:
-        """The scenario as decoded reading batches (what the codec would produce) plus the raw status/bad messages."""
+    def batches(
+        self,
+    ) -> Iterator[tuple[ReadingBatch, list[RecordedMessage], float, float, NDArray[np.float64]]]:
+        """The scenario as decoded reading batches (what the codec would produce) plus the raw status/bad messages.
+
+        Readings come in the order ``messages()`` delivers them (receive time, then sensor), each with the receive
+        time of the message that carries it, so a replay batches them exactly as it batches the messages.
+        """
         table = self.table
         for block in self.blocks():
             publish = block.publish[:, self.device_of]
             steps, sensors = np.nonzero(publish)
+            devices = self.device_of[sensors]
+            received = block.times[steps] + block.latency[steps, devices]
+            order = np.argsort(received, kind="stable")
+            steps, sensors, devices, received = steps[order], sensors[order], devices[order], received[order]
             value = block.values[steps, sensors]
             flags = np.zeros(value.shape[0], np.uint16)
             out_of_range = (value < table.range_min[sensors]) | (value > table.range_max[sensors])
             flags[out_of_range] |= FLAG_OUT_OF_RANGE
-            flags[block.device_fault[steps, self.device_of[sensors]]] |= FLAG_DEVICE_FAULT
+            flags[block.device_fault[steps, devices]] |= FLAG_DEVICE_FAULT
             batch = ReadingBatch(sensors.astype(np.int32), block.times[steps], value, flags)
-            received = block.times + block.latency.max(axis=1)
-            yield batch, block.extra, float(block.times[0]), float(received[-1])
+            last = block.times + block.latency.max(axis=1)
+            yield batch, block.extra, float(block.times[0]), float(last[-1]), received
 
     def _first_alarm_level(self, table: SensorTable) -> NDArray[np.float64]:
         """Where each sensor's first alarm starts, as the detection core will judge it (nan: no level).
