@@ -322,17 +322,18 @@ class AlarmFlow:
         if not changes:
             return
         touched: list[str] = []
-        for entry in changes.timeline:
+        for position, entry in enumerate(changes.timeline):
             row_id = self._incident_row(entry.incident_id, entry.time)
             if entry.incident_id not in touched:
                 touched.append(entry.incident_id)
+            detail: dict[str, object] = {"text": entry.text, **changes.details.get(position, {})}
             self._writer.add_incident_event(
                 {
                     "incident_id": row_id,
                     "time": entry.time,
                     "type": entry.kind,
                     "actor": entry.actor,
-                    "detail": json.dumps({"text": entry.text}, ensure_ascii=False),
+                    "detail": json.dumps(detail, ensure_ascii=False),
                     "ref": entry.ref,
                 }
             )

@@ -205,14 +205,7 @@ def _incident_entry(
     row: dict[str, Any], timeline: Sequence[dict[str, Any]], sent: Sequence[dict[str, Any]]
 ) -> dict[str, Any]:
     own = [ev for ev in timeline if ev["incident_id"] == row["id"]]
-    tiers: list[dict[str, Any]] = []
-    for ev in own:
-        detail = _json(ev["detail"])
-        tier = detail.get("tier") or detail.get("to") or detail.get("proposed_tier")
-        if ev["type"] in ("opened", "tier_changed", "escalated", "tier_raised", "tier_lowered") and tier:
-            tiers.append({"time": ev["time"], "tier": tier, "type": ev["type"]})
-    if not tiers:
-        tiers.append({"time": row["opened_at"], "tier": row["proposed_tier"], "type": "opened"})
+    tiers = tier_history(own)
     return {
         "id": row["id"],
         "title": row["title"],
@@ -224,13 +217,49 @@ def _incident_entry(
         "confirmed_level": row["confirmed_level"],
         "tier_history": tiers,
         "escalations": [
-            {"time": ev["time"], "detail": _json(ev["detail"])} for ev in own if "escalat" in str(ev["type"])
+            {"time": ev["time"], "type": ev["type"], **(_json(ev["detail"]).get("escalation") or {})}
+            for ev in own
+            if "escalat" in str(ev["type"])
         ],
         "timeline": [
             {"time": ev["time"], "type": ev["type"], "actor": ev["actor"], "detail": _json(ev["detail"])} for ev in own
         ],
         "notifications": [_notification_entry(n) for n in sent if n["incident_id"] == row["id"]],
     }
+
+
+def tier_history(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every tier change of one incident, from the structured ``tier_change`` of its timeline rows, in time order.
+
+    ``tier`` is the tier in force after the change: the confirmed response level once a person confirmed one,
+    else the proposed tier; ``proposed`` and ``confirmed`` say which is which at that moment.
+    """
+    out: list[dict[str, Any]] = []
+    proposed: str | None = None
+    confirmed: str | None = None
+    for ev in events:
+        change = _json(ev["detail"]).get("tier_change")
+        if not isinstance(change, dict):
+            continue
+        if change.get("kind") == "confirmed":
+            confirmed = change.get("to")
+        else:
+            proposed = change.get("to")
+        out.append(
+            {
+                "time": ev["time"],
+                "tier": confirmed or proposed,
+                "from": change.get("from"),
+                "to": change.get("to"),
+                "kind": change.get("kind"),
+                "proposed": proposed,
+                "confirmed": confirmed,
+                "by": change.get("by"),
+                "why": change.get("why"),
+                "type": ev["type"],
+            }
+        )
+    return out
 
 
 def _notification_entry(row: dict[str, Any]) -> dict[str, Any]:
@@ -349,14 +378,14 @@ def _key_sensors(report: dict[str, Any], sensor_kinds: dict[str, str]) -> list[s
 async def _signals(engine: AsyncEngine, result: ReplayResult, sensors: list[str]) -> dict[str, list[list[float]]]:
     """Stored readings of the key sensors for the timeline plot, thinned to at most ``SIGNAL_POINTS`` each."""
     async with engine.connect() as connection:
-        # Another drill replaying at the same time writes drill readings too: keep to this run's span.
+        # Another drill (perhaps of the same recording) writes drill readings too: only this run's chunks.
         stored = await read_readings(
             connection,
             since=result.sim_start - SIGNAL_MARGIN_S,
             until=result.sim_end + SIGNAL_MARGIN_S,
             drill=True,
             sensor_ids=sensors,
-            after_chunk=result.baseline.reading_chunk_id,
+            drill_run_id=result.run_id,
         )
     signals: dict[str, list[list[float]]] = {}
     for sensor in sensors:
