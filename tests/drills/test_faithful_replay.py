@@ -4,6 +4,7 @@ from JSON Lines and columnar recordings, tier history as it happened, and readin
 from __future__ import annotations
 
 import asyncio
+import itertools
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -127,7 +128,7 @@ def test_tier_history_is_stored_as_tier_changes(theft_reports: dict[bool, dict[s
     assert history[0]["to"] == incident["proposed_tier"]
     assert history[0]["kind"] == "proposed"
     assert history[0]["why"]
-    for before, after in zip(history, history[1:], strict=False):
+    for before, after in itertools.pairwise(history):
         assert after["from"] == before["to"] or after["kind"] == "confirmed"
 
 
