@@ -17,12 +17,13 @@ from daemon.config import ServiceConfig, load_config
 from daemon.drills.recorder import record_broker, record_from_store
 from daemon.drills.recording import RecordingWriter
 from daemon.drills.replay import ReplayOptions, replay_recording
-from daemon.drills.report import build_report
+from daemon.drills.report import ReportContext, build_report
 from daemon.drills.report_html import render_html
 from daemon.drills.scenario import SCENARIO_LIBRARY, load_scenario
 from daemon.drills.simulate_output import publish_live, write_columnar, write_jsonl
 from daemon.drills.simulator import Simulator
 from daemon.errors import ConfigError
+from daemon.processing import AlarmSetup
 from daemon.site_file import load_site
 from daemon.store.engine import create_engine, migrate
 from daemon.store.schema import drill_runs
@@ -187,7 +188,8 @@ async def run_drill(
     engine = create_engine(config.database.url)
     try:
         table = SensorTable.build(site)
-        report = await build_report(engine, result, {s.id: s.kind.value for s in table.sensors})
+        context = ReportContext(AlarmSetup.load(config.alarms).roster, table)
+        report = await build_report(engine, result, {s.id: s.kind.value for s in table.sensors}, context)
         text = json.dumps(report, indent=1, ensure_ascii=False, default=str)
         async with engine.begin() as connection:
             await connection.execute(drill_runs.update().where(drill_runs.c.id == result.run_id).values(report=text))

@@ -10,17 +10,22 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Column, Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.drills.replay import ReplayResult
+from daemon.drills.report_people import duty_team, human_actions, name_recipients, sensor_meta
+from daemon.drills.verdict import verdict
 from daemon.store.reading_chunks import read_readings
 from daemon.store.schema import alarm_events, alarms, incident_events, incidents, notifications
+from plans.roster import Roster
 from rules.alarm import AlarmState, AlarmTransition
 from rules.kpi import alarm_kpis
 from rules.model import Classification, Priority
+from rules.sensor_table import SensorTable
 
 TIERS = ("blue", "yellow", "orange", "red")
 # An event counts as detected by alarms raised up to this long after it ends (plumes drift, averages lag).
@@ -92,8 +97,23 @@ async def _children(engine: AsyncEngine, table: Table, parent: Column[Any], ids:
     return await _rows(engine, select(table).where(parent.in_(ids)).order_by(table.c.time, table.c.id))
 
 
-async def build_report(engine: AsyncEngine, result: ReplayResult, sensor_kinds: dict[str, str]) -> dict[str, Any]:
-    """Everything the drill planner needs, as plain JSON-ready data."""
+@dataclass(frozen=True, slots=True)
+class ReportContext:
+    """What the record needs besides the database: the roster (names, roles) and the sensor table (units,
+    levels)."""
+
+    roster: Roster
+    table: SensorTable
+
+
+async def build_report(
+    engine: AsyncEngine,
+    result: ReplayResult,
+    sensor_kinds: dict[str, str],
+    context: ReportContext | None = None,
+) -> dict[str, Any]:
+    """Everything the drill planner needs, as plain JSON-ready data; with ``context``, also the duty team, names
+    of recipients and actors, every human action, and the units and levels of the plotted sensors."""
     run = result.run_id
     alarm_rows = await _rows(
         engine, select(alarms).where(alarms.c.drill_run_id == run).order_by(alarms.c.raised_at, alarms.c.id)
@@ -173,6 +193,15 @@ async def build_report(engine: AsyncEngine, result: ReplayResult, sensor_kinds: 
         "score": score(truth, alarm_list, incident_list) if truth else None,
     }
     report["signals"] = await _signals(engine, result, _key_sensors(report, sensor_kinds))
+    if context is not None:
+        name_recipients(report["notifications"], context.roster)
+        for incident in incident_list:
+            name_recipients(incident["notifications"], context.roster)
+        report["duty_team"] = duty_team(context.roster, result.sim_start)
+        report["human_actions"] = human_actions(report, context.roster)
+        report["signal_meta"] = sensor_meta(context.table, list(report["signals"]), alarm_list)
+        report["utc_offset_h"] = context.roster.utc_offset_h
+    report["verdict"] = verdict((truth or {}).get("expect"), report)
     return report
 
 
@@ -225,6 +254,7 @@ def _incident_entry(
             {"time": ev["time"], "type": ev["type"], "actor": ev["actor"], "detail": _json(ev["detail"])} for ev in own
         ],
         "notifications": [_notification_entry(n) for n in sent if n["incident_id"] == row["id"]],
+        "reports": _json(row["detail"]).get("reports", []),
     }
 
 
@@ -275,6 +305,7 @@ def _notification_entry(row: dict[str, Any]) -> dict[str, Any]:
         "created_at": row["created_at"],
         "delivered_at": row["delivered_at"],
         "acknowledged_at": row["acknowledged_at"],
+        "acknowledged_by": row.get("acknowledged_by"),
         "attempts": row["attempts"],
         "last_error": row["last_error"],
         "drill": row["drill"],

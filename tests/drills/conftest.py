@@ -11,10 +11,11 @@ import pytest
 from daemon.clock import WallClock
 from daemon.config import ServiceConfig
 from daemon.drills.replay import ReplayOptions, replay_recording
-from daemon.drills.report import build_report
+from daemon.drills.report import ReportContext, build_report
 from daemon.drills.scenario import SCENARIO_LIBRARY, load_scenario
 from daemon.drills.simulate_output import write_columnar, write_jsonl
 from daemon.drills.simulator import Simulator
+from daemon.processing import AlarmSetup
 from daemon.site_file import load_site
 from daemon.store.engine import create_engine
 from rules.sensor_table import SensorTable
@@ -41,8 +42,10 @@ async def replay_and_report(recording: Path, db_url: str, **options: Any) -> dic
     result = await replay_recording(recording, config, site, ReplayOptions(**options), wall=WallClock())
     engine = create_engine(db_url)
     try:
-        kinds = {s.id: s.kind.value for s in SensorTable.build(site).sensors}
-        return await build_report(engine, result, kinds)
+        table = SensorTable.build(site)
+        kinds = {s.id: s.kind.value for s in table.sensors}
+        context = ReportContext(AlarmSetup.load(config.alarms).roster, table)
+        return await build_report(engine, result, kinds, context)
     finally:
         await engine.dispose()
 
