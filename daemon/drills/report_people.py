@@ -16,6 +16,8 @@ from rules.sensor_table import SensorTable
 
 SYSTEM_ACTORS = frozenset({"system", "", None})
 DRILL_PREFIX = "drill:"
+# Rules whose level is a value of the sensor's own quantity (thresholds, gas levels and AEGLs, gamma levels).
+MEASURED_LEVEL_RULES = ("threshold", "level", "aegl", "stel", "twa", "high")
 
 
 def duty_team(roster: Roster, at: float) -> list[dict[str, str]]:
@@ -127,7 +129,9 @@ def sensor_meta(table: SensorTable, sensors: Sequence[str], alarms: Sequence[dic
                 levels[name] = float(value)
         for alarm in alarms:
             level = alarm.get("level")
-            if alarm["sensor"] == sensor_id and level is not None and np.isfinite(level):
+            # Only levels of the measured quantity: a geofence's metres or a heartbeat's seconds are not on this axis.
+            measured = any(word in str(alarm["rule"]) for word in MEASURED_LEVEL_RULES)
+            if alarm["sensor"] == sensor_id and measured and level is not None and np.isfinite(level):
                 levels.setdefault(str(alarm["rule"]), float(level))
         out[sensor_id] = {
             "kind": spec.kind.value,
