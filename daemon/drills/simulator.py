@@ -480,6 +480,8 @@ class Simulator:
         events: list[dict[str, Any]] = []
         horizon = scenario.duration_s
         for event in scenario.events:
+            if event.start_s >= horizon:
+                continue  # a shortened scenario ends before this event: it is not part of this drill
             entry: dict[str, Any] = {
                 "id": event.id,
                 "type": event.type,
@@ -536,6 +538,8 @@ class Simulator:
             ]
             events.append(entry)
         for i, rain in enumerate(scenario.rain):
+            if rain.start_s >= horizon:
+                continue
             events.append(
                 {
                     "id": f"rain-{i + 1}",
