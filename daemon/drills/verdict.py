@@ -46,6 +46,11 @@ def _max_tier(expected: object, report: dict[str, Any]) -> Point:
     return _point("max_tier", want or "none", got or "none", _rank(got) <= _rank(want), "no tier above this")
 
 
+def _min_tier(expected: object, report: dict[str, Any]) -> Point:
+    want, got = _tier_name(expected), report.get("highest_tier")
+    return _point("min_tier", want or "none", got or "none", _rank(got) >= _rank(want), "at least this tier")
+
+
 def _real_events(report: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for e in (report.get("score") or {}).get("events", []) if e.get("real")]
 
@@ -107,6 +112,15 @@ def _alarms(expected: object, report: dict[str, Any]) -> Point:
     return _point("alarms", wanted, rules, not missing, f"not raised: {', '.join(missing)}" if missing else "")
 
 
+def _alarm_sensors(expected: object, report: dict[str, Any]) -> Point:
+    wanted = [str(sensor) for sensor in expected] if isinstance(expected, list) else [str(expected)]
+    alarmed = sorted({a["sensor"] for a in _hazard_alarms(report)})
+    missing = [w for w in wanted if w not in alarmed]
+    return _point(
+        "alarm_sensors", wanted, alarmed, not missing, f"no hazard alarm at: {', '.join(missing)}" if missing else ""
+    )
+
+
 def _page_within_s(expected: object, report: dict[str, Any]) -> Point:
     limit = float(str(expected))
     alarms = _hazard_alarms(report)
@@ -148,12 +162,14 @@ def _reports_on_time(expected: object, report: dict[str, Any]) -> Point:
 CHECKS: dict[str, Callable[[object, dict[str, Any]], Point]] = {
     "tier": _tier,
     "max_tier": _max_tier,
+    "min_tier": _min_tier,
     "first_detection_within_s": _first_detection_within_s,
     "detect_within_s": _detect_within_s,
     "max_hazard_priority": _max_hazard_priority,
     "only_quality_alarms": _only_quality_alarms,
     "no_false_alarms": _no_false_alarms,
     "alarms": _alarms,
+    "alarm_sensors": _alarm_sensors,
     "page_within_s": _page_within_s,
     "acknowledged_in_time": _acknowledged_in_time,
     "reports_on_time": _reports_on_time,
