@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
+from daemon.drills.scenario import SCENARIO_LIBRARY
 from tests.drills.conftest import Drill
 
 HAZARD_CLASSES = {"hazard", "security", "suspicious"}
@@ -68,3 +73,34 @@ async def test_sensor_fault_day_pages_nobody_about_a_hazard(drill: Drill) -> Non
     assert paged == []
     assert all(n["drill"] for n in report["notifications"])
     assert report["score"]["false_alarms"] == []
+
+
+# Scenario length used where the shipped one is long: the same events, a shorter quiet tail.
+SHORTENED = {"rain-afternoon": 4 * 3600.0, "sensor-fault-day": 8 * 3600.0}
+# Scenarios the outcome tests above replay anyway (their verdict costs nothing more); the others are slow.
+REPLAYED_ABOVE = {"cl2-leak-orange", "hf-night-low-wind", "stolen-radiography-source", "rain-afternoon",
+                  "sensor-fault-day"}  # fmt: skip
+KNOWN_FINDINGS = {
+    "gamma-source-in-rain": "the source's rise at gamma-07 comes while washout already raised a natural-rise alarm "
+    "there; the core does not re-classify it as suspicious, so no gamma-rise-suspicious alarm and no blue incident "
+    "(the plan's gamma-suspicious-one-station trigger) - a finding of this drill for detectors/gamma.py",
+}
+
+
+def _scenario_params() -> list[Any]:
+    params = []
+    for name in sorted(path.stem for path in SCENARIO_LIBRARY.glob("*.yaml")):
+        marks: list[Any] = [] if name in REPLAYED_ABOVE else [pytest.mark.slow]
+        if name in KNOWN_FINDINGS:
+            marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_FINDINGS[name]))
+        params.append(pytest.param(name, marks=marks, id=name))
+    return params
+
+
+@pytest.mark.timeout(600)  # a scenario of hours replayed on a machine shared by many runs
+@pytest.mark.parametrize("name", _scenario_params())
+async def test_the_verdict_of_every_shipped_scenario_is_pass(drill: Drill, name: str) -> None:
+    """The scenario's expect: block, checked point by point, holds."""
+    report = await drill(name, duration_s=SHORTENED.get(name))
+    failed = [p for p in report["verdict"]["points"] if p["result"] != "PASS"]
+    assert report["verdict"]["overall"] == "PASS", failed
