@@ -101,6 +101,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     replay.add_argument("--from", dest="start", type=parse_time, help="start at this recording time")
     replay.add_argument("--to", dest="end", type=parse_time, help="stop at this recording time")
     replay.add_argument("--no-store-readings", action="store_true", help="do not store every reading (faster)")
+    replay.add_argument(
+        "--batch-window",
+        type=float,
+        help="batch window in recording seconds (default: the live 20 ms, every message judged when live would "
+        "have); coarser replays long recordings faster, with alarm and incident times up to one window late",
+    )
     _report_options(replay)
     replay.set_defaults(handler=replay_command)
 
@@ -202,7 +208,11 @@ def replay_command(args: argparse.Namespace) -> int:
         config.database.url = args.db
     site = load_site(args.site or config.site_file)
     options = ReplayOptions(
-        speed=args.speed, start=args.start, end=args.end, store_readings=False if args.no_store_readings else None
+        speed=args.speed,
+        start=args.start,
+        end=args.end,
+        store_readings=False if args.no_store_readings else None,
+        batch_window_s=args.batch_window,
     )
     report = asyncio.run(run_drill(args.file, config, site, options, args.report, _meta(args)))
     _summary(report, args)

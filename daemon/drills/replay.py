@@ -58,6 +58,10 @@ class ReplayOptions:
     end: float | None = None
     store_readings: bool | None = None
     source_label: str | None = None
+    # Batch window on the recording's clock; None: the live window (ingest.batch_max_delay_s), so every message is
+    # judged when live would have judged it. A coarser window replays long recordings faster, at the cost of
+    # alarm, incident and page times up to one window late.
+    batch_window_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +146,7 @@ class Replayer:
         self._wall_start = 0.0
         self._tick_interval = tick_interval_s
         self._next_tick = math.inf
+        self._window = options.batch_window_s or chain.intake.batch_window
 
     def _in_range(self, received: float) -> bool:
         start, end = self._options.start, self._options.end
@@ -173,7 +178,7 @@ class Replayer:
         intake = self._chain.intake
         while True:
             opened = intake.batch_opened_at
-            close = math.inf if opened is None else opened + intake.batch_window
+            close = math.inf if opened is None else opened + self._window
             due = min(close, self._next_tick)
             if due > until:
                 break
@@ -194,7 +199,7 @@ class Replayer:
         intake = self._chain.intake
         opened = intake.batch_opened_at
         if opened is not None:
-            await self._advance(opened + intake.batch_window)
+            await self._advance(opened + self._window)
         intake.flush()
         self._chain.pipeline.tick(self._clock.now())
         if self._delivery is not None and self._delivery.queued:
@@ -251,7 +256,7 @@ class Replayer:
                     continue
                 await self._arrive(next_reading)
                 opened = intake.batch_opened_at
-                close = (next_reading if opened is None else opened) + intake.batch_window
+                close = (next_reading if opened is None else opened) + self._window
                 # Everything received before the batch closes joins it, as the messages would have; a raw message
                 # in between is accepted in its place first.
                 limit = min(close, raw[m].received) if m < len(raw) else close

@@ -162,9 +162,9 @@ class Scenario(ScenarioModel):
     expect: dict[str, object] = Field(
         default_factory=dict,
         description="The outcome the plan requires, checked point by point by the drill verdict "
-        "(daemon/drills/verdict.py: tier, max_tier, min_tier, first_detection_within_s, detect_within_s, max_hazard_priority, "
-        "only_quality_alarms, no_false_alarms, alarms, alarm_sensors, page_within_s, acknowledged_in_time, "
-        "reports_on_time).",
+        "(daemon/drills/verdict.py: tier, max_tier, min_tier, first_detection_within_s, detect_within_s, "
+        "max_hazard_priority, only_quality_alarms, no_false_alarms, alarms, alarm_sensors, page_within_s, "
+        "acknowledged_in_time, reports_on_time).",
     )
 
     @model_validator(mode="after")
