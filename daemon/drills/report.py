@@ -20,7 +20,7 @@ from daemon.drills.replay import ReplayResult
 from daemon.drills.report_people import duty_team, human_actions, name_recipients, sensor_meta
 from daemon.drills.verdict import verdict
 from daemon.store.reading_chunks import read_readings
-from daemon.store.schema import alarm_events, alarms, incident_events, incidents, notifications
+from daemon.store.schema import alarm_events, alarms, drill_runs, incident_events, incidents, notifications
 from plans.roster import Roster
 from rules.alarm import AlarmState, AlarmTransition
 from rules.kpi import alarm_kpis
@@ -194,6 +194,9 @@ async def build_report(
     }
     report["signals"] = await _signals(engine, result, _key_sensors(report, sensor_kinds))
     if context is not None:
+        run_row = (await _rows(engine, select(drill_runs).where(drill_runs.c.id == run)))[0]
+        report["replay"]["wall_started_at"] = run_row["started_at"]
+        report["replay"]["speed"] = run_row["speed"]
         name_recipients(report["notifications"], context.roster)
         for incident in incident_list:
             name_recipients(incident["notifications"], context.roster)

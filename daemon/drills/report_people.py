@@ -16,6 +16,7 @@ from rules.sensor_table import SensorTable
 
 SYSTEM_ACTORS = frozenset({"system", "", None})
 DRILL_PREFIX = "drill:"
+WALL_CLOCK_MARGIN_S = 86_400.0  # an action stamped a day past the recording is on the wall clock
 # Rules whose level is a value of the sensor's own quantity (thresholds, gas levels and AEGLs, gamma levels).
 MEASURED_LEVEL_RULES = ("threshold", "level", "aegl", "stel", "twa", "high")
 
@@ -62,51 +63,76 @@ def actor_name(actor: str | None, roster: Roster) -> str:
     return roster.person(person_id).name if person_id is not None else str(actor)
 
 
+def exercise_time(report: dict[str, Any], time: float) -> float:
+    """An action's time on the exercise clock.
+
+    The duty console stamps actions with the wall clock, while the drill's rows carry the recording's: an action
+    stamped after the replay's recorded span is mapped onto it through the run's wall start and speed.
+    """
+    replay = report.get("replay", {})
+    started, speed = replay.get("wall_started_at"), replay.get("speed")
+    if started is None or time <= replay.get("sim_end", math.inf) + WALL_CLOCK_MARGIN_S:
+        return time
+    try:
+        factor = float(speed)
+    except (TypeError, ValueError):
+        return time  # "max": the drill had no human pace; keep the wall time
+    return float(replay["sim_start"]) + (time - float(started)) * factor
+
+
 def human_actions(report: dict[str, Any], roster: Roster) -> list[dict[str, Any]]:
-    """Every action a person took during the drill, with its delay from the event that called for it."""
+    """Every action a person took during the drill (on the exercise clock), with its delay from the event that
+    called for it."""
     actions: list[dict[str, Any]] = []
     for alarm in report.get("alarms", []):
         for step in alarm.get("transitions", []):
             if step["actor"] in SYSTEM_ACTORS:
                 continue
+            at = exercise_time(report, step["time"])
             actions.append(
                 {
-                    "time": step["time"],
+                    "time": at,
                     "actor": step["actor"],
                     "actor_name": actor_name(step["actor"], roster),
                     "what": f"alarm {alarm['rule']} at {alarm['sensor']}: {step['from']} -> {step['to']}",
                     "since": "alarm raised",
-                    "delay_s": round(step["time"] - alarm["raised_at"], 3),
+                    "delay_s": round(at - alarm["raised_at"], 3),
                 }
             )
     for incident in report.get("incidents", []):
         for entry in incident.get("timeline", []):
             if entry["actor"] in SYSTEM_ACTORS or entry["type"] == "notification_ack":  # page acks: below
                 continue
+            at = exercise_time(report, entry["time"])
             actions.append(
                 {
-                    "time": entry["time"],
+                    "time": at,
                     "actor": entry["actor"],
                     "actor_name": actor_name(entry["actor"], roster),
-                    "what": f"{entry['type']}: {entry['detail'].get('text', '')}",
+                    "what": f"{entry['type']}: {entry['detail'].get('text') or _plain(entry['detail'])}",
                     "since": "incident opened",
-                    "delay_s": round(entry["time"] - incident["opened_at"], 3),
+                    "delay_s": round(at - incident["opened_at"], 3),
                 }
             )
     for page in report.get("notifications", []):
         if page.get("acknowledged_at") is None:
             continue
+        at = exercise_time(report, page["acknowledged_at"])
         actions.append(
             {
-                "time": page["acknowledged_at"],
+                "time": at,
                 "actor": page.get("acknowledged_by"),
                 "actor_name": actor_name(page.get("acknowledged_by"), roster),
                 "what": f"acknowledged the {page['event']} page to {page.get('recipient_name', page['recipient'])}",
                 "since": "page sent",
-                "delay_s": round(page["acknowledged_at"] - page["created_at"], 3),
+                "delay_s": round(at - page["created_at"], 3),
             }
         )
     return sorted(actions, key=lambda a: a["time"])
+
+
+def _plain(detail: dict[str, Any]) -> str:
+    return "; ".join(f"{k}: {v}" for k, v in detail.items())
 
 
 def sensor_meta(table: SensorTable, sensors: Sequence[str], alarms: Sequence[dict[str, Any]]) -> dict[str, Any]:
