@@ -38,7 +38,7 @@ def _theft(tmp_path: Path, *, columnar: bool) -> Path:
             site_file: {SITE}
             seed: 3
             start: 2024-03-08T22:00:00+08:00
-            duration_s: 600
+            duration_s: 420
             weather:
               - {{at_s: 0, wind_speed_m_s: 2.5, wind_from_deg: 90, stability: E, temperature_c: 8}}
             events:
