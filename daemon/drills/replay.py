@@ -60,7 +60,7 @@ class ReplayOptions:
     source_label: str | None = None
     # Batch window on the recording's clock; None: the live window (ingest.batch_max_delay_s), so every message is
     # judged when live would have judged it. A coarser window replays long recordings faster, at the cost of
-    # alarm, incident and page times up to one window late.
+    # alarm, incident and page times up to one window late; a batch still closes at every timer tick.
     batch_window_s: float | None = None
 
 
@@ -187,6 +187,10 @@ class Replayer:
             if close <= self._next_tick:
                 intake.flush()
             else:
+                if self._window > self._tick_interval:
+                    # A window wider than a tick: the timers must still see every reading received before them,
+                    # or silence detection would take readings still waiting in the batch for a dead device.
+                    intake.flush()
                 self._chain.pipeline.tick(due)
                 self._next_tick = due + self._tick_interval
             if self._delivery is not None and self._delivery.queued:
