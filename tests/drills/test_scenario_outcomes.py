@@ -9,6 +9,10 @@ import pytest
 from daemon.drills.scenario import SCENARIO_LIBRARY
 from tests.drills.conftest import Drill
 
+# Faithful replays judge every message in its own 20 ms batch: a scenario of hours takes minutes on a loaded
+# machine, more than the suite's default timeout.
+pytestmark = pytest.mark.timeout(600)
+
 HAZARD_CLASSES = {"hazard", "security", "suspicious"}
 PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2, "urgent": 3}
 TIER_RANK = {None: -1, "blue": 0, "yellow": 1, "orange": 2, "red": 3}
