@@ -210,7 +210,15 @@ class IncidentEngine:
             incident.trigger_ids.append(hit.trigger_id)
         why = f"trigger {hit.trigger_id}" if hit else "alarm flood (more than 10 alarms in 10 min)"
         tier_text = f"proposed tier {tier.value} ({tier.response_level})" if tier else "no tier yet"
-        self._log(incident, changes, time=now, kind="opened", actor=SYSTEM, text=f"incident opened: {why}; {tier_text}")
+        self._log(
+            incident,
+            changes,
+            time=now,
+            kind="opened",
+            actor=SYSTEM,
+            text=f"incident opened: {why}; {tier_text}",
+            data=_tier_change(None, tier, "proposed", SYSTEM, hit.trigger_id if hit else "alarm flood"),
+        )
         for alarm_id in incident.alarm_ids:
             self._log(
                 incident,
@@ -250,6 +258,7 @@ class IncidentEngine:
             kind="tier_raised",
             actor=SYSTEM,
             text=f"proposed tier {old_text} -> {hit.tier.value} ({hit.tier.response_level}): trigger {hit.trigger_id}",
+            data=_tier_change(old, hit.tier, "proposed", SYSTEM, f"trigger {hit.trigger_id}"),
         )
         self._enter_tier(incident, hit.tier, now, NotificationKind.TIER_CHANGE, changes)
 
@@ -385,6 +394,7 @@ class IncidentEngine:
                 kind="escalation_exhausted",
                 actor=SYSTEM,
                 text="nobody acknowledged; escalation chain ended",
+                data={"escalation": {"step": chain.step, "role": None, "tier": chain.tier.value, "why": "exhausted"}},
             )
             return
         role = chain.roles[chain.step]
@@ -397,6 +407,15 @@ class IncidentEngine:
             kind="escalated",
             actor=SYSTEM,
             text=f"page not acknowledged within {chain.deadline_s:g} s: escalated to {role}",
+            data={
+                "escalation": {
+                    "step": chain.step,
+                    "role": role,
+                    "tier": chain.tier.value,
+                    "why": f"page not acknowledged within {chain.deadline_s:g} s",
+                    "unacknowledged": list(chain.notification_ids),
+                }
+            },
         )
         note = self._notify(
             incident,
@@ -439,10 +458,12 @@ class IncidentEngine:
     def confirm_level(self, incident_id: str, tier: Tier, actor: str, now: float, reason: str = "") -> IncidentChanges:
         """A person sets the response level actually in force (it may differ from the proposed tier)."""
         incident = self._open_incident(incident_id)
+        before = incident.confirmed_tier
         incident.confirmed_tier, incident.confirmed_by = tier, actor
         changes = IncidentChanges()
         text = f"response level confirmed: {tier.value} ({tier.response_level})" + (f": {reason}" if reason else "")
-        self._log(incident, changes, time=now, kind="level_confirmed", actor=actor, text=text)
+        data = _tier_change(before, tier, "confirmed", actor, reason)
+        self._log(incident, changes, time=now, kind="level_confirmed", actor=actor, text=text, data=data)
         return changes
 
     def complete_action(self, incident_id: str, action_id: str, actor: str, now: float) -> IncidentChanges:
@@ -541,10 +562,13 @@ class IncidentEngine:
         actor: str,
         text: str,
         ref: str = "",
+        data: dict[str, object] | None = None,
     ) -> None:
         entry = TimelineEntry(incident.incident_id, time, kind, actor, text, ref, self.drill)
         incident.timeline.append(entry)
         changes.timeline.append(entry)
+        if data:
+            changes.details[len(changes.timeline) - 1] = data
 
     def _subject(self, text: str) -> str:
         return f"[演练 DRILL] {text}" if self.drill else text
@@ -613,3 +637,19 @@ def _above(tier: Tier, current: Tier | None) -> bool:
 
 def _alarm_text(tr: AlarmTransition) -> str:
     return f"{tr.alarm_id}: {tr.from_state.value} -> {tr.to_state.value} ({tr.reason}) {tr.message_en}"
+
+
+def _tier_change(before: Tier | None, after: Tier | None, kind: str, by: str, why: str) -> dict[str, object] | None:
+    """A tier change as structured data: from/to tier, proposed (by measurements) or confirmed (by a person)."""
+    if after is None:
+        return None
+    return {
+        "tier_change": {
+            "from": before.value if before is not None else None,
+            "to": after.value,
+            "kind": kind,
+            "response_level": after.response_level,
+            "by": by,
+            "why": why,
+        }
+    }

@@ -123,10 +123,16 @@ class Incident:
 
 @dataclass
 class IncidentChanges:
-    """What one engine call produced: timeline lines to store and notifications to deliver."""
+    """What one engine call produced: timeline lines to store and notifications to deliver.
+
+    ``details`` holds structured facts about some timeline lines, by their position in ``timeline`` (a tier change's
+    from/to tier and whether it was proposed or confirmed; an escalation's step, role and why), so a record of the
+    incident need not parse the text.
+    """
 
     timeline: list[TimelineEntry] = field(default_factory=list)
     notifications: list[NotificationIntent] = field(default_factory=list)
+    details: dict[int, dict[str, object]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.timeline or self.notifications)

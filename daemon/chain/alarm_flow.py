@@ -348,10 +348,11 @@ class AlarmFlow:
         if not changes:
             return
         touched: list[str] = []
-        for entry in changes.timeline:
+        for position, entry in enumerate(changes.timeline):
             row_id = self._incident_row(entry.incident_id, entry.time)
             if entry.incident_id not in touched:
                 touched.append(entry.incident_id)
+            detail: dict[str, object] = {"text": entry.text, **changes.details.get(position, {})}
             if entry.kind in _LOGGED_INCIDENT_EVENTS:
                 log.info("incident %d %s: %s%s", row_id, entry.kind, entry.text, _drill_tag(self.state.incidents.drill))
             self._writer.add_incident_event(
@@ -360,7 +361,7 @@ class AlarmFlow:
                     "time": entry.time,
                     "type": entry.kind,
                     "actor": entry.actor,
-                    "detail": json.dumps({"text": entry.text}, ensure_ascii=False),
+                    "detail": json.dumps(detail, ensure_ascii=False),
                     "ref": entry.ref,
                 }
             )

@@ -271,15 +271,10 @@ async def build_drill_chain(
         id_range=IdRange.drill_run(run_id),
         page_key_prefix=f"drill-run-{run_id}/",
     )
-    # On the recording's clock a live batch window (20 ms) would hold a reading or two: batch up to one timer
-    # tick instead. The replayer flushes before every tick, so timers still see everything received before them.
-    window = max(config.ingest.batch_max_delay_s, config.alarms.tick_interval_s)
+    # The live batch window, on the recording's clock: the replayer closes each batch when live would have.
+    intake = build_intake(config, pipeline, writer, metrics, clock, live=False)
+    # Device status and last wills reach the detectors as they do live (``Service.start``).
+    intake.on_status(lambda status: pipeline.device_status(status.device, status.online, status.time))
     assessment = AssessmentRunner(table, pipeline.flow)
     pipeline.batch_listeners.append(assessment.on_batch)
-    return DrillChain(
-        writer,
-        pipeline,
-        build_intake(config, pipeline, writer, metrics, clock, batch_max_delay_s=window, live=False),
-        setup,
-        assessment,
-    )
+    return DrillChain(writer, pipeline, intake, setup, assessment)

@@ -3,9 +3,12 @@
 Layout: ``MAGIC``, then frames. Each frame is a little-endian u32 length, that many bytes of JSON, then the
 arrays the JSON announces. The first frame is the header (same keys as a JSON Lines header plus ``sensor_ids``).
 Every later frame is a chunk: ``n`` readings as raw int32 sensor / float64 time / float64 value / uint16 flags
-arrays, the receive-time span, and the raw messages of the same span that are not plain readings (device status,
-malformed input) so they still go through the codec on replay. Readings are in canonical units, exactly what the
-codec produced (or, for the simulator, what it would produce).
+arrays, then (when the frame says ``"rx": true``) a float64 array of each reading's receive time, the receive-time
+span, and the raw messages of the same span that are not plain readings (device status, malformed input) so they
+still go through the codec on replay. Readings are in canonical units, exactly what the codec produced (or, for the
+simulator, what it would produce), in receive order. The receive times let a replay batch the readings exactly as
+the live service batched the messages that carried them; files without them are replayed with each reading
+received at its own time.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from daemon.drills.recording import FORMAT_NAME, FORMAT_VERSION, RecordedMessage, RecordingError, message_line
 from daemon.drills.recording import parse_message as parse_message_line
@@ -47,6 +51,7 @@ class Chunk:
     messages: list[RecordedMessage]
     first_received: float
     last_received: float
+    received: NDArray[np.float64]  # per reading, non-decreasing
 
 
 class ColumnarWriter:
@@ -73,13 +78,27 @@ class ColumnarWriter:
         self._file.write(body)
 
     def write_chunk(
-        self, readings: ReadingBatch, messages: Sequence[RecordedMessage], first_received: float, last_received: float
+        self,
+        readings: ReadingBatch,
+        messages: Sequence[RecordedMessage],
+        first_received: float,
+        last_received: float,
+        received: NDArray[np.float64] | None = None,
     ) -> None:
-        """Append one chunk."""
+        """Append one chunk; ``received`` is each reading's receive time (non-decreasing), when known."""
         lines = [message_line(m.received, m.topic, m.payload) for m in messages]
-        self._frame({"n": len(readings), "t0": first_received, "t1": last_received, "messages": lines})
+        meta: dict[str, Any] = {"n": len(readings), "t0": first_received, "t1": last_received, "messages": lines}
+        if received is not None:
+            if len(received) != len(readings):
+                raise ValueError("one receive time per reading")
+            if len(received) > 1 and bool(np.any(np.diff(received) < 0)):
+                raise ValueError("readings must be written in receive order")
+            meta["rx"] = True
+        self._frame(meta)
         for name, dtype in _FIELDS:
             self._file.write(np.ascontiguousarray(getattr(readings, name), dtype).tobytes())
+        if received is not None:
+            self._file.write(np.ascontiguousarray(received, np.float64).tobytes())
         self.readings += len(readings)
 
     def close(self) -> None:
@@ -136,12 +155,21 @@ class ColumnarReader:
     def __iter__(self) -> Iterator[Chunk]:
         while (meta := self._read_meta()) is not None:
             n = int(meta["n"])
-            arrays = []
-            for _, dtype in _FIELDS:
-                size = n * np.dtype(dtype).itemsize
-                raw = self._file.read(size)
-                if len(raw) != size:
-                    raise RecordingError(f"{self.path}: truncated chunk")
-                arrays.append(np.frombuffer(raw, dtype))
+            arrays = [self._read_array(n, dtype) for _, dtype in _FIELDS]
+            batch = ReadingBatch(*arrays)
+            if meta.get("rx"):
+                received = self._read_array(n, np.float64)
+            else:  # an older file: each reading received at its own time, in that order
+                order = np.argsort(batch.time, kind="stable")
+                batch = batch.take(order)
+                received = batch.time
             messages = [parse_message_line(line, self.path, 0) for line in meta["messages"]]
-            yield Chunk(ReadingBatch(*arrays), messages, float(meta["t0"]), float(meta["t1"]))
+            messages.sort(key=lambda m: m.received)
+            yield Chunk(batch, messages, float(meta["t0"]), float(meta["t1"]), received)
+
+    def _read_array(self, n: int, dtype: type[np.generic]) -> NDArray[Any]:
+        size = n * np.dtype(dtype).itemsize
+        raw = self._file.read(size)
+        if len(raw) != size:
+            raise RecordingError(f"{self.path}: truncated chunk")
+        return np.frombuffer(raw, dtype)

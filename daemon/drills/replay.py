@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -58,6 +59,10 @@ class ReplayOptions:
     end: float | None = None
     store_readings: bool | None = None
     source_label: str | None = None
+    # Batch window on the recording's clock; None: the live window (ingest.batch_max_delay_s), so every message is
+    # judged when live would have judged it. A coarser window replays long recordings faster, at the cost of
+    # alarm, incident and page times up to one window late; a batch still closes at every timer tick.
+    batch_window_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +110,13 @@ def readings_counted(metrics: Metrics) -> int:
 
 
 class Replayer:
-    """Feeds one recording through a processing chain."""
+    """Feeds one recording through a processing chain, judging every message at the time the live service would.
+
+    Live, a batch closes ``batch_max_delay_s`` after its first message and the alarm timers run every
+    ``tick_interval_s``. A replay does the same on the recording's clock: before each message it closes the batches
+    and runs the timer ticks that fell due before it, each with the clock set to its own time, so alarms, incidents
+    and pages carry the times they would have carried live, whatever the recording's form and speed.
+    """
 
     def __init__(
         self,
@@ -136,7 +147,8 @@ class Replayer:
         self.sim_end: float | None = None
         self._wall_start = 0.0
         self._tick_interval = tick_interval_s
-        self._next_tick: float | None = None
+        self._next_tick = math.inf
+        self._window = options.batch_window_s or chain.intake.batch_window
 
     def _in_range(self, received: float) -> bool:
         start, end = self._options.start, self._options.end
@@ -145,32 +157,65 @@ class Replayer:
     def _readings_done(self) -> int:
         return readings_counted(self._metrics)
 
-    async def _pace(self, received: float) -> None:
-        if self.sim_start is None:
-            self.sim_start = received
-            self._wall_start = self._wall.now()
-        self.sim_end = received
+    async def _pace(self, at: float) -> None:
+        """Wait until the wall clock reaches recording time ``at`` at the chosen speed."""
         speed = self._options.speed
-        if speed is None:
+        if speed is None or self.sim_start is None:
             return
-        ahead = self._wall_start + (received - self.sim_start) / speed - self._wall.now()
+        ahead = self._wall_start + (at - self.sim_start) / speed - self._wall.now()
         if ahead > PACE_SLACK_S:
             await self._sleep(ahead)
 
-    def _tick(self, now: float) -> None:
-        """Run the time-driven alarm and plan logic on the recording's clock, as the live timer does on the wall's."""
-        if self._next_tick is None:
-            self._next_tick = now + self._tick_interval
-        elif now >= self._next_tick:
-            self._chain.intake.flush()  # timers see every reading received before them, as live
-            self._chain.pipeline.tick(now)
-            if self._chain.assessment is not None:
-                self._chain.assessment.tick(now)
-            self._next_tick = now + self._tick_interval
+    async def _arrive(self, received: float) -> None:
+        """A message arrives at ``received``: first run everything live would have run before it."""
+        if self.sim_start is None:
+            self.sim_start = received
+            self._wall_start = self._wall.now()
+            self._next_tick = received + self._tick_interval
+        await self._advance(received)
+        self.sim_end = received
+
+    async def _advance(self, until: float) -> None:
+        """Close the batches and run the timer ticks due up to ``until``, in time order, each at its own time."""
+        intake = self._chain.intake
+        while True:
+            opened = intake.batch_opened_at
+            close = math.inf if opened is None else opened + self._window
+            due = min(close, self._next_tick)
+            if due > until:
+                break
+            await self._pace(due)
+            self._clock.set(due)
+            if close <= self._next_tick:
+                intake.flush()
+            else:
+                if self._window > self._tick_interval:
+                    # A window wider than a tick: the timers must still see every reading received before them,
+                    # or silence detection would take readings still waiting in the batch for a dead device.
+                    intake.flush()
+                self._chain.pipeline.tick(due)
+                if self._chain.assessment is not None:
+                    self._chain.assessment.tick(due)
+                self._next_tick = due + self._tick_interval
+            if self._delivery is not None and self._delivery.queued:
+                await self._delivery.settle()  # pages are sent at the recording time they were raised at
+        await self._pace(until)
+        self._clock.set(max(until, self._clock.now()))
+
+    async def _finish(self) -> None:
+        """Close the last batch at its own time and run the timers once more."""
+        intake = self._chain.intake
+        opened = intake.batch_opened_at
+        if opened is not None:
+            await self._advance(opened + self._window)
+        intake.flush()
+        self._chain.pipeline.tick(self._clock.now())
+        if self._chain.assessment is not None:
+            self._chain.assessment.tick(self._clock.now())
+        if self._delivery is not None and self._delivery.queued:
+            await self._delivery.settle()
 
     async def _breathe(self) -> None:
-        if self._delivery is not None and self._delivery.queued:
-            await self._delivery.settle()  # pages are sent at the recording time they were raised at
         if self.messages % BACKPRESSURE_EVERY_MESSAGES == 0:
             await self._chain.writer.flush()
         elif self.messages % YIELD_EVERY_MESSAGES == 0:
@@ -179,58 +224,60 @@ class Replayer:
             self._progress.update(self._readings_done(), self._clock.now())
 
     async def run_messages(self, messages: Iterator[RecordedMessage]) -> None:
-        """Replay recorded messages one by one, flushing batches on the recording's clock as the live timer would."""
-        intake, clock = self._chain.intake, self._clock
+        """Replay recorded messages one by one, each judged at its own receive time."""
+        intake = self._chain.intake
         for message in messages:
             if not self._in_range(message.received):
                 if self._options.end is not None and message.received >= self._options.end:
                     break
                 continue
-            await self._pace(message.received)
-            clock.set(message.received)
-            self._tick(message.received)
-            intake.flush_if_due()
+            await self._arrive(message.received)
             intake.accept(message.topic, message.payload, message.received)
             self.messages += 1
             await self._breathe()
-        intake.flush()
-        self._chain.pipeline.tick(clock.now())
+        await self._finish()
 
     async def run_chunks(self, reader: ColumnarReader) -> None:
-        """Replay a columnar recording chunk by chunk (readings already decoded by the codec)."""
+        """Replay a columnar recording: readings join batches by their receive time, exactly as their messages
+        would (same windows, same clock), so the result equals the JSON Lines replay of the same data."""
         remap = self._sensor_remap(reader.sensor_ids)
-        intake, clock = self._chain.intake, self._clock
+        intake = self._chain.intake
         for chunk in reader:
             if self._options.end is not None and chunk.first_received >= self._options.end:
                 break
-            for message in chunk.messages:
-                if self._in_range(message.received):
-                    clock.set(message.received)
-                    intake.accept(message.topic, message.payload, message.received)
-                    self.messages += 1
-            batch = chunk.readings
+            batch, received = chunk.readings, chunk.received
             if self._options.start is not None or self._options.end is not None:
-                mask = (batch.time >= (self._options.start or -float("inf"))) & (
-                    batch.time < (self._options.end or float("inf"))
-                )
-                batch = ReadingBatch(batch.sensor[mask], batch.time[mask], batch.value[mask], batch.flags[mask])
-            if not len(batch) and not chunk.messages:
-                continue
-            await self._pace(chunk.last_received)
-            clock.set(chunk.last_received)
+                mask = (received >= (self._options.start or -math.inf)) & (received < (self._options.end or math.inf))
+                batch, received = batch.take(mask), received[mask]
             if remap is not None:
                 batch = ReadingBatch(remap[batch.sensor], batch.time, batch.value, batch.flags)
-            intake.accept_decoded(batch)
-            # Timers run after the chunk's readings, as they would have by this time in a live run.
-            self._chain.pipeline.tick(chunk.last_received)
-            self.messages += 1
+            raw = [m for m in chunk.messages if self._in_range(m.received)]
+            n = len(received)
+            # A reading's message is the run of readings with its receive time.
+            self.messages += len(raw) + (int(np.count_nonzero(np.diff(received))) + 1 if n else 0)
+            i, m = 0, 0
+            while i < n or m < len(raw):
+                next_reading = float(received[i]) if i < n else math.inf
+                if m < len(raw) and raw[m].received < next_reading:
+                    message = raw[m]
+                    await self._arrive(message.received)
+                    intake.accept(message.topic, message.payload, message.received)
+                    m += 1
+                    continue
+                await self._arrive(next_reading)
+                opened = intake.batch_opened_at
+                close = (next_reading if opened is None else opened) + self._window
+                # Everything received before the batch closes joins it, as the messages would have; a raw message
+                # in between is accepted in its place first.
+                limit = min(close, raw[m].received) if m < len(raw) else close
+                j = max(i + 1, int(np.searchsorted(received, limit, side="left")))
+                intake.accept_decoded(batch.take(slice(i, j)))
+                self.sim_end = float(received[j - 1])
+                i = j
             await self._chain.writer.flush()  # one chunk is a large write group: keep one in flight
-            if self._delivery is not None and self._delivery.queued:
-                await self._delivery.settle()
             if self._progress.due():
-                self._progress.update(self._readings_done(), clock.now())
-        intake.flush()
-        self._chain.pipeline.tick(clock.now())
+                self._progress.update(self._readings_done(), self._clock.now())
+        await self._finish()
 
     def _sensor_remap(self, sensor_ids: list[str]) -> np.ndarray | None:
         table_ids = [s.id for s in self._table.sensors]

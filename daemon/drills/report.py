@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Column, Table, select
@@ -17,11 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.assessment.summary import against_truth
 from daemon.drills.replay import ReplayResult
+from daemon.drills.report_people import duty_team, human_actions, name_recipients, sensor_meta
+from daemon.drills.verdict import verdict
 from daemon.store.reading_chunks import read_readings
-from daemon.store.schema import alarm_events, alarms, incident_events, incidents, notifications
+from daemon.store.schema import alarm_events, alarms, drill_runs, incident_events, incidents, notifications
+from plans.roster import Roster
 from rules.alarm import AlarmState, AlarmTransition
 from rules.kpi import alarm_kpis
 from rules.model import Classification, Priority
+from rules.sensor_table import SensorTable
 
 TIERS = ("blue", "yellow", "orange", "red")
 # An event counts as detected by alarms raised up to this long after it ends (plumes drift, averages lag).
@@ -93,8 +98,23 @@ async def _children(engine: AsyncEngine, table: Table, parent: Column[Any], ids:
     return await _rows(engine, select(table).where(parent.in_(ids)).order_by(table.c.time, table.c.id))
 
 
-async def build_report(engine: AsyncEngine, result: ReplayResult, sensor_kinds: dict[str, str]) -> dict[str, Any]:
-    """Everything the drill planner needs, as plain JSON-ready data."""
+@dataclass(frozen=True, slots=True)
+class ReportContext:
+    """What the record needs besides the database: the roster (names, roles) and the sensor table (units,
+    levels)."""
+
+    roster: Roster
+    table: SensorTable
+
+
+async def build_report(
+    engine: AsyncEngine,
+    result: ReplayResult,
+    sensor_kinds: dict[str, str],
+    context: ReportContext | None = None,
+) -> dict[str, Any]:
+    """Everything the drill planner needs, as plain JSON-ready data; with ``context``, also the duty team, names
+    of recipients and actors, every human action, and the units and levels of the plotted sensors."""
     run = result.run_id
     alarm_rows = await _rows(
         engine, select(alarms).where(alarms.c.drill_run_id == run).order_by(alarms.c.raised_at, alarms.c.id)
@@ -175,6 +195,18 @@ async def build_report(engine: AsyncEngine, result: ReplayResult, sensor_kinds: 
         "assessment": {"estimates": result.assessments, "against_truth": against_truth(result.assessments, truth)},
     }
     report["signals"] = await _signals(engine, result, _key_sensors(report, sensor_kinds))
+    if context is not None:
+        run_row = (await _rows(engine, select(drill_runs).where(drill_runs.c.id == run)))[0]
+        report["replay"]["wall_started_at"] = run_row["started_at"]
+        report["replay"]["speed"] = run_row["speed"]
+        name_recipients(report["notifications"], context.roster)
+        for incident in incident_list:
+            name_recipients(incident["notifications"], context.roster)
+        report["duty_team"] = duty_team(context.roster, result.sim_start)
+        report["human_actions"] = human_actions(report, context.roster)
+        report["signal_meta"] = sensor_meta(context.table, list(report["signals"]), alarm_list)
+        report["utc_offset_h"] = context.roster.utc_offset_h
+    report["verdict"] = verdict((truth or {}).get("expect"), report)
     return report
 
 
@@ -207,14 +239,7 @@ def _incident_entry(
     row: dict[str, Any], timeline: Sequence[dict[str, Any]], sent: Sequence[dict[str, Any]]
 ) -> dict[str, Any]:
     own = [ev for ev in timeline if ev["incident_id"] == row["id"]]
-    tiers: list[dict[str, Any]] = []
-    for ev in own:
-        detail = _json(ev["detail"])
-        tier = detail.get("tier") or detail.get("to") or detail.get("proposed_tier")
-        if ev["type"] in ("opened", "tier_changed", "escalated", "tier_raised", "tier_lowered") and tier:
-            tiers.append({"time": ev["time"], "tier": tier, "type": ev["type"]})
-    if not tiers:
-        tiers.append({"time": row["opened_at"], "tier": row["proposed_tier"], "type": "opened"})
+    tiers = tier_history(own)
     return {
         "id": row["id"],
         "title": row["title"],
@@ -226,13 +251,50 @@ def _incident_entry(
         "confirmed_level": row["confirmed_level"],
         "tier_history": tiers,
         "escalations": [
-            {"time": ev["time"], "detail": _json(ev["detail"])} for ev in own if "escalat" in str(ev["type"])
+            {"time": ev["time"], "type": ev["type"], **(_json(ev["detail"]).get("escalation") or {})}
+            for ev in own
+            if "escalat" in str(ev["type"])
         ],
         "timeline": [
             {"time": ev["time"], "type": ev["type"], "actor": ev["actor"], "detail": _json(ev["detail"])} for ev in own
         ],
         "notifications": [_notification_entry(n) for n in sent if n["incident_id"] == row["id"]],
+        "reports": _json(row["detail"]).get("reports", []),
     }
+
+
+def tier_history(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every tier change of one incident, from the structured ``tier_change`` of its timeline rows, in time order.
+
+    ``tier`` is the tier in force after the change: the confirmed response level once a person confirmed one,
+    else the proposed tier; ``proposed`` and ``confirmed`` say which is which at that moment.
+    """
+    out: list[dict[str, Any]] = []
+    proposed: str | None = None
+    confirmed: str | None = None
+    for ev in events:
+        change = _json(ev["detail"]).get("tier_change")
+        if not isinstance(change, dict):
+            continue
+        if change.get("kind") == "confirmed":
+            confirmed = change.get("to")
+        else:
+            proposed = change.get("to")
+        out.append(
+            {
+                "time": ev["time"],
+                "tier": confirmed or proposed,
+                "from": change.get("from"),
+                "to": change.get("to"),
+                "kind": change.get("kind"),
+                "proposed": proposed,
+                "confirmed": confirmed,
+                "by": change.get("by"),
+                "why": change.get("why"),
+                "type": ev["type"],
+            }
+        )
+    return out
 
 
 def _notification_entry(row: dict[str, Any]) -> dict[str, Any]:
@@ -248,6 +310,7 @@ def _notification_entry(row: dict[str, Any]) -> dict[str, Any]:
         "created_at": row["created_at"],
         "delivered_at": row["delivered_at"],
         "acknowledged_at": row["acknowledged_at"],
+        "acknowledged_by": row.get("acknowledged_by"),
         "attempts": row["attempts"],
         "last_error": row["last_error"],
         "drill": row["drill"],
@@ -351,14 +414,14 @@ def _key_sensors(report: dict[str, Any], sensor_kinds: dict[str, str]) -> list[s
 async def _signals(engine: AsyncEngine, result: ReplayResult, sensors: list[str]) -> dict[str, list[list[float]]]:
     """Stored readings of the key sensors for the timeline plot, thinned to at most ``SIGNAL_POINTS`` each."""
     async with engine.connect() as connection:
-        # Another drill replaying at the same time writes drill readings too: keep to this run's span.
+        # Another drill (perhaps of the same recording) writes drill readings too: only this run's chunks.
         stored = await read_readings(
             connection,
             since=result.sim_start - SIGNAL_MARGIN_S,
             until=result.sim_end + SIGNAL_MARGIN_S,
             drill=True,
             sensor_ids=sensors,
-            after_chunk=result.baseline.reading_chunk_id,
+            drill_run_id=result.run_id,
         )
     signals: dict[str, list[list[float]]] = {}
     for sensor in sensors:

@@ -127,8 +127,15 @@ class SensorFault(EventBase):
     every_s: float = Field(30.0, gt=0, description="For `malformed`: one bad payload this often.")
 
 
+class BrokerOutage(EventBase):
+    """The MQTT broker is down: nothing arrives; the devices' queued messages arrive together when it is back."""
+
+    type: Literal["broker_outage"]
+    duration_s: float = Field(gt=0, le=3600, description="How long the broker is down.")
+
+
 Event = Annotated[
-    ToxicRelease | SourceRemoved | SourceMoved | Tamper | MonitorSilent | GammaRise | SensorFault,
+    ToxicRelease | SourceRemoved | SourceMoved | Tamper | MonitorSilent | GammaRise | SensorFault | BrokerOutage,
     Field(discriminator="type"),
 ]
 
@@ -148,7 +155,11 @@ class Scenario(FrozenModel):
     rain: list[RainPeriod] = Field(default_factory=list, description="Rain periods.")
     events: list[Event] = Field(default_factory=list, description="Releases, source events, faults.")
     expect: dict[str, object] = Field(
-        default_factory=dict, description="Expected outcome for drill planners (free form, copied to the truth)."
+        default_factory=dict,
+        description="The outcome the plan requires, checked point by point by the drill verdict "
+        "(daemon/drills/verdict.py: tier, max_tier, min_tier, first_detection_within_s, detect_within_s, "
+        "max_hazard_priority, only_quality_alarms, no_false_alarms, alarms, alarm_sensors, page_within_s, "
+        "acknowledged_in_time, reports_on_time).",
     )
 
     @model_validator(mode="after")

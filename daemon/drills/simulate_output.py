@@ -29,8 +29,8 @@ def write_columnar(sim: Simulator, path: Path) -> int:
     """Write the scenario as a columnar recording; return the reading count."""
     ids = [s.id for s in sim.table.sensors]
     with ColumnarWriter(path, "simulator", ids, site=sim.site.site, ground_truth=sim.ground_truth()) as writer:
-        for batch, extra, first, last in sim.batches():
-            writer.write_chunk(batch, extra, first, last)
+        for batch, extra, first, last, received in sim.batches():
+            writer.write_chunk(batch, extra, first, last, received)
         return writer.readings
 
 

@@ -20,6 +20,7 @@ from scipy.signal import lfilter
 
 from daemon.drills.recording import RecordedMessage
 from daemon.drills.scenario import (
+    BrokerOutage,
     GammaRise,
     MonitorSilent,
     Offset,
@@ -32,7 +33,7 @@ from daemon.drills.scenario import (
 )
 from detectors.kinds import BOOLEAN_KINDS, KIND_CODES, Kind
 from detectors.plume import plume_g_m3
-from detectors.readings import FLAG_DEVICE_FAULT, FLAG_OUT_OF_RANGE, ReadingBatch
+from detectors.readings import FLAG_DEVICE_FAULT, FLAG_OUT_OF_RANGE, FLAG_SATURATED, ReadingBatch
 from detectors.substances import MOLAR_VOLUME_L, SUBSTANCES
 from rules.sensor_table import SensorTable
 from rules.site import Site
@@ -85,6 +86,7 @@ class Block:
     device_fault: NDArray[np.bool_]  # (steps, devices) the device flags its readings as faulty
     latency: NDArray[np.float64]  # (steps, devices) receive delay, s
     extra: list[RecordedMessage] = field(default_factory=list)  # status and malformed messages
+    saturated: NDArray[np.bool_] | None = None  # (steps, devices) a hazard channel of the device is at full scale
 
 
 def local_metres(lat: NDArray[np.float64], lon: NDArray[np.float64], site: Site) -> NDArray[np.float64]:
@@ -138,6 +140,11 @@ class Simulator:
             ]
         )
         self.decimals = np.array([DECIMALS.get(k, 0) for k in self.kind], np.int64)
+        # Hazard channels with a declared full scale (gas detectors) saturate there; everything else never does.
+        self.full_scale = np.array(
+            [s.full_scale if s.full_scale is not None and s.kind is Kind.GAS else np.inf for s in table.sensors],
+            np.float64,
+        )
         self._washout_state = np.zeros(self.n_sensors)
         self._stuck_value: dict[int, float] = {}
         self._check_references()
@@ -306,6 +313,13 @@ class Simulator:
         for decimals in np.unique(self.decimals).tolist():
             columns = self.decimals == decimals
             rounded[:, columns] = np.round(values[:, columns], decimals)
+        # A detector cannot read above its full scale: it reads full scale and says it is saturated.
+        over = rounded > self.full_scale[None, :]
+        rounded[over] = np.broadcast_to(self.full_scale[None, :], over.shape)[over]
+        block.saturated = np.zeros_like(publish)
+        if over.any():
+            steps, sensors = np.nonzero(over)
+            block.saturated[steps, self.device_of[sensors]] = True
         block.values = rounded
         block.extra.sort(key=lambda m: m.received)
         return block
@@ -364,6 +378,20 @@ class Simulator:
                     block.extra.append(RecordedMessage(will, f"{self.prefix}/{event.device}/status", b"offline"))
             elif isinstance(event, SensorFault):
                 self._apply_fault(event, block, rel)
+            elif isinstance(event, BrokerOutage):
+                self._apply_outage(event, block, rel)
+
+    def _apply_outage(self, outage: BrokerOutage, block: Block, rel: NDArray[np.float64]) -> None:
+        """Nothing arrives while the broker is down; the devices' queued messages (QoS 1, persistent session) arrive
+        together when it is back, in the order they were sent, before anything sent after the outage."""
+        end = outage.start_s + outage.duration_s
+        on = (rel >= outage.start_s) & (rel < end)
+        if not on.any():
+            return
+        # The backlog is delivered within 40 ms, earlier than the first message sent after the outage (>= 50 ms).
+        spread = min(5e-5, 0.04 / outage.duration_s)
+        waited = (end - rel[on])[:, None] + spread * (rel[on] - outage.start_s)[:, None]
+        block.latency[on] = waited + block.latency[on] * 1e-3
 
     def _apply_fault(self, fault: SensorFault, block: Block, rel: NDArray[np.float64]) -> None:
         s = self.table.index[fault.sensor]
@@ -423,6 +451,8 @@ class Simulator:
                         parts.append(f'"n":"{name}","u":"{unit}","{"vb" if boolean else "v"}":{value}}}')
                     if block.device_fault[step, d]:
                         parts.append('"n":"fault","vb":true}')
+                    if block.saturated is not None and block.saturated[step, d]:
+                        parts.append('"n":"saturated","vb":true}')
                     payload = bases[d] + repr(times[step]) + "," + ",{".join(parts) + "]"
                     out.append(
                         RecordedMessage(times[step] + float(block.latency[step, d]), topics[d], payload.encode())
@@ -434,20 +464,32 @@ class Simulator:
                 out.sort(key=lambda m: m.received)
                 yield from out
 
-    def batches(self) -> Iterator[tuple[ReadingBatch, list[RecordedMessage], float, float]]:
-        """The scenario as decoded reading batches (what the codec would produce) plus the raw status/bad messages."""
+    def batches(
+        self,
+    ) -> Iterator[tuple[ReadingBatch, list[RecordedMessage], float, float, NDArray[np.float64]]]:
+        """The scenario as decoded reading batches (what the codec would produce) plus the raw status/bad messages.
+
+        Readings come in the order ``messages()`` delivers them (receive time, then sensor), each with the receive
+        time of the message that carries it, so a replay batches them exactly as it batches the messages.
+        """
         table = self.table
         for block in self.blocks():
             publish = block.publish[:, self.device_of]
             steps, sensors = np.nonzero(publish)
+            devices = self.device_of[sensors]
+            received = block.times[steps] + block.latency[steps, devices]
+            order = np.argsort(received, kind="stable")
+            steps, sensors, devices, received = steps[order], sensors[order], devices[order], received[order]
             value = block.values[steps, sensors]
             flags = np.zeros(value.shape[0], np.uint16)
             out_of_range = (value < table.range_min[sensors]) | (value > table.range_max[sensors])
             flags[out_of_range] |= FLAG_OUT_OF_RANGE
-            flags[block.device_fault[steps, self.device_of[sensors]]] |= FLAG_DEVICE_FAULT
+            flags[block.device_fault[steps, devices]] |= FLAG_DEVICE_FAULT
+            if block.saturated is not None:
+                flags[block.saturated[steps, devices]] |= FLAG_SATURATED
             batch = ReadingBatch(sensors.astype(np.int32), block.times[steps], value, flags)
-            received = block.times + block.latency.max(axis=1)
-            yield batch, block.extra, float(block.times[0]), float(received[-1])
+            last = block.times + block.latency.max(axis=1)
+            yield batch, block.extra, float(block.times[0]), float(last[-1]), received
 
     def _first_alarm_level(self, table: SensorTable) -> NDArray[np.float64]:
         """Where each sensor's first alarm starts, as the detection core will judge it (nan: no level).
@@ -470,6 +512,8 @@ class Simulator:
         events: list[dict[str, Any]] = []
         horizon = scenario.duration_s
         for event in scenario.events:
+            if event.start_s >= horizon:
+                continue  # a shortened scenario ends before this event: it is not part of this drill
             entry: dict[str, Any] = {
                 "id": event.id,
                 "type": event.type,
@@ -520,12 +564,16 @@ class Simulator:
             elif isinstance(event, SensorFault):
                 end_s = min(horizon, event.start_s + event.duration_s)
                 entry.update(sensor=event.sensor, fault=event.fault)
+            elif isinstance(event, BrokerOutage):
+                end_s = min(horizon, event.start_s + event.duration_s)
             entry["end"] = self.t0 + end_s
             entry["expected_detections"] = [
                 {"sensor": k, "time": v} for k, v in sorted(expected.items(), key=lambda kv: kv[1])
             ]
             events.append(entry)
         for i, rain in enumerate(scenario.rain):
+            if rain.start_s >= horizon:
+                continue
             events.append(
                 {
                     "id": f"rain-{i + 1}",

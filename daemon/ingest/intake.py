@@ -55,6 +55,7 @@ class Intake:
         self._metrics = metrics
         self._clock = clock
         self._raw: list[RawMessage] = []  # messages of the open batch, decoded when it closes
+        self._predecoded: list[ReadingBatch] = []  # readings of the open batch the codec already decoded (replays)
         self._pool = pool
         self._offload_min = offload_min_messages
         self._pool_retry_at = 0.0
@@ -87,21 +88,29 @@ class Intake:
             self.flush()
 
     def accept_decoded(self, batch: ReadingBatch) -> None:
-        """Take readings the same codec already decoded (columnar recordings): flush what is pending, then process."""
-        self.flush()
-        if self._in_flight:
-            self._in_flight.append(([], DecodedBatch(batch)))
-        else:
-            self._pipeline.process(batch)
+        """Add readings the same codec already decoded (columnar recordings) to the open batch."""
+        if not len(batch):
+            return
+        if not self._raw and not self._predecoded:
+            self._batch_opened_at = self._clock.now()
+        self._predecoded.append(batch)
+
+    @property
+    def batch_opened_at(self) -> float | None:
+        """When the open batch took its first message (None: no batch is open)."""
+        return self._batch_opened_at if self._raw or self._predecoded else None
 
     def flush_if_due(self) -> None:
         """Flush a partial batch that has waited long enough (called by a timer)."""
-        if self._raw and self._clock.now() - self._batch_opened_at >= self._max_delay:
+        if (self._raw or self._predecoded) and self._clock.now() - self._batch_opened_at >= self._max_delay:
             self.flush()
 
     def flush(self) -> None:
         """Close the current batch: decode it (here, or in a worker when it is big) and run it through the pipeline."""
         raw, self._raw = self._raw, []
+        if self._predecoded:
+            self._flush_predecoded(raw)
+            return
         if not raw:
             return
         if self._pool is not None and len(raw) >= self._offload_min and self._clock.now() >= self._pool_retry_at:
@@ -115,6 +124,17 @@ class Intake:
                 self._in_flight.append((raw, future))
                 return
         decoded = decode_messages(self._decoder, raw)
+        if self._in_flight:
+            self._in_flight.append((raw, decoded))
+        else:
+            self._apply(raw, decoded)
+
+    def _flush_predecoded(self, raw: list[RawMessage]) -> None:
+        """Close a batch holding readings decoded ahead of time (and maybe raw messages): one pipeline pass, as the
+        same messages decoded here would have made."""
+        parts, self._predecoded = self._predecoded, []
+        decoded = decode_messages(self._decoder, raw) if raw else DecodedBatch(ReadingBatch.empty())
+        decoded.readings = ReadingBatch.concat([b for b in (decoded.readings, *parts) if len(b)])
         if self._in_flight:
             self._in_flight.append((raw, decoded))
         else:

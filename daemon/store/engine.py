@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -89,9 +91,22 @@ def _alembic(connection: Connection, revision: str, *, down: bool) -> None:
     (command.downgrade if down else command.upgrade)(config, revision)
 
 
+# Alembic's migration context is one per process: two migrations at once in one process (two drills started
+# together) would trip over each other, so they take turns.
+_MIGRATION_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _migration_lock() -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    lock = _MIGRATION_LOCKS.get(loop)
+    if lock is None:
+        lock = _MIGRATION_LOCKS[loop] = asyncio.Lock()
+    return lock
+
+
 async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the schema up to an Alembic revision (the newest by default)."""
-    async with engine.begin() as connection:
+    async with _migration_lock(), engine.begin() as connection:
         await connection.run_sync(_alembic, revision, down=False)
     log.info("database schema is at %s (%s)", revision, engine.url.render_as_string(hide_password=True))
 

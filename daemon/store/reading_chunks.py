@@ -43,8 +43,11 @@ class ChunkFormatError(ValueError):
     """A stored chunk that this version cannot read."""
 
 
-def encode_chunks(batch: ReadingBatch, sensor_ids: Sequence[str], *, drill: bool) -> list[dict[str, Any]]:
-    """Rows for ``reading_chunks`` holding ``batch`` (sensor numbers index ``sensor_ids``)."""
+def encode_chunks(
+    batch: ReadingBatch, sensor_ids: Sequence[str], *, drill: bool, drill_run_id: int | None = None
+) -> list[dict[str, Any]]:
+    """Rows for ``reading_chunks`` holding ``batch`` (sensor numbers index ``sensor_ids``), tagged with the drill
+    run that wrote them (None: live)."""
     rows = []
     for start in range(0, len(batch), MAX_CHUNK_READINGS):
         part = slice(start, start + MAX_CHUNK_READINGS)
@@ -60,6 +63,7 @@ def encode_chunks(batch: ReadingBatch, sensor_ids: Sequence[str], *, drill: bool
                 "time_max": float(times.max()),
                 "count": int(times.shape[0]),
                 "drill": drill,
+                "drill_run_id": drill_run_id,
                 "format": CHUNK_FORMAT,
                 "sensors": json.dumps([sensor_ids[i] for i in used.tolist()], separators=(",", ":")),
                 "data": payload,
@@ -117,9 +121,11 @@ def decode_chunk(fmt: int, sensors: str, data: bytes, count: int) -> StoredReadi
 
 
 def _chunk_filter(
-    since: float | None, until: float | None, drill: bool | None, after_chunk: int
+    since: float | None, until: float | None, drill: bool | None, after_chunk: int, drill_run_id: int | None = None
 ) -> ColumnElement[bool]:
     conditions: list[ColumnElement[bool]] = [reading_chunks.c.id > after_chunk]
+    if drill_run_id is not None:
+        conditions.append(reading_chunks.c.drill_run_id == drill_run_id)
     if since is not None:
         conditions.append(reading_chunks.c.time_max >= since)
     if until is not None:
@@ -137,15 +143,17 @@ async def read_readings(
     drill: bool | None = False,
     sensor_ids: Collection[str] | None = None,
     after_chunk: int = 0,
+    drill_run_id: int | None = None,
 ) -> StoredReadings:
     """Readings with ``since <= time < until``, ordered by time (ties keep the order they were stored in).
 
     ``drill``: False for live readings only, True for drill readings only, None for both.
-    ``after_chunk``: only chunks written after the one with this id (a replay's own readings).
+    ``after_chunk``: only chunks written after the one with this id.
+    ``drill_run_id``: only the readings that drill run wrote.
     """
     query = (
         select(reading_chunks.c.format, reading_chunks.c.sensors, reading_chunks.c.data, reading_chunks.c.count)
-        .where(_chunk_filter(since, until, drill, after_chunk))
+        .where(_chunk_filter(since, until, drill, after_chunk, drill_run_id))
         .order_by(reading_chunks.c.id)
     )
     wanted = None if sensor_ids is None else set(sensor_ids)

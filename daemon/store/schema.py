@@ -41,8 +41,10 @@ reading_chunks = Table(
         nullable=False,
         comment="packed little-endian columns: u4 sensor, f8 time, f8 value, u2 flags",
     ),
+    Column("drill_run_id", BigInteger, nullable=True, comment=DRILL_RUN_COMMENT),
     Index("ix_reading_chunks_time_max", "time_max"),
     Index("ix_reading_chunks_time_min", "time_min"),
+    Index("ix_reading_chunks_drill_run", "drill_run_id"),
 )
 
 alarms = Table(

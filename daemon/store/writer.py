@@ -96,7 +96,8 @@ class StoreWriter:
         self._sensor_ids = list(sensor_ids)
         self._metrics = metrics
         self._drill = drill
-        # A drill's rows (all but readings and checklist items) name their run; live rows leave the column null.
+        self._drill_run_id = drill_run_id
+        # A drill's rows (all but checklist items) name their run; live rows leave the column null.
         self._marks: dict[str, Any] = (
             {"drill": drill} if drill_run_id is None else {"drill": drill, "drill_run_id": drill_run_id}
         )
@@ -270,7 +271,10 @@ class StoreWriter:
         if group.readings:
             # Everything queued since the last commit becomes one chunk (or a few, for huge backlogs).
             batch = group.readings[0] if len(group.readings) == 1 else ReadingBatch.concat(group.readings)
-            await connection.execute(insert(reading_chunks), encode_chunks(batch, self._sensor_ids, drill=self._drill))
+            await connection.execute(
+                insert(reading_chunks),
+                encode_chunks(batch, self._sensor_ids, drill=self._drill, drill_run_id=self._drill_run_id),
+            )
         for table, rows in group.inserts.items():
             await connection.execute(insert(table), rows)
         upsert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert

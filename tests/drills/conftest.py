@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from daemon.chain.build import AlarmSetup
 from daemon.clock import WallClock
 from daemon.config import ServiceConfig
 from daemon.drills.replay import ReplayOptions, replay_recording
-from daemon.drills.report import build_report
+from daemon.drills.report import ReportContext, build_report
 from daemon.drills.scenario import SCENARIO_LIBRARY, load_scenario
 from daemon.drills.simulate_output import write_columnar, write_jsonl
 from daemon.drills.simulator import Simulator
@@ -41,18 +42,39 @@ async def replay_and_report(recording: Path, db_url: str, **options: Any) -> dic
     result = await replay_recording(recording, config, site, ReplayOptions(**options), wall=WallClock())
     engine = create_engine(db_url)
     try:
-        kinds = {s.id: s.kind.value for s in SensorTable.build(site).sensors}
-        return await build_report(engine, result, kinds)
+        table = SensorTable.build(site)
+        kinds = {s.id: s.kind.value for s in table.sensors}
+        context = ReportContext(AlarmSetup.load(config.alarms).roster, table)
+        return await build_report(engine, result, kinds, context)
     finally:
         await engine.dispose()
 
 
+class ScenarioRuns:
+    """Each shipped scenario simulated and replayed once per test session and form (the reports are read-only)."""
+
+    def __init__(self, work: Path) -> None:
+        self._work = work
+        self._reports: dict[tuple[str, float | None, bool], dict[str, Any]] = {}
+
+    async def report(self, name: str, *, duration_s: float | None = None, columnar: bool = False) -> dict[str, Any]:
+        """The report of ``name`` replayed from JSON Lines (or ``.hzc``), from the session's cache."""
+        key = (name, duration_s, columnar)
+        if key not in self._reports:
+            folder = self._work / f"{name}-{duration_s or 'full'}-{'hzc' if columnar else 'jsonl'}"
+            folder.mkdir(parents=True, exist_ok=True)
+            recording = simulate(folder, name, duration_s=duration_s, columnar=columnar)
+            self._reports[key] = await replay_and_report(recording, f"sqlite:///{folder / 'drill.db'}")
+        return self._reports[key]
+
+
+@pytest.fixture(scope="session")
+def scenario_runs(tmp_path_factory: pytest.TempPathFactory) -> ScenarioRuns:
+    """The session's cache of scenario replays."""
+    return ScenarioRuns(tmp_path_factory.mktemp("scenario-runs"))
+
+
 @pytest.fixture
-def drill(tmp_path: Path) -> Drill:
-    """``await drill(name, duration_s=...)``: simulate a shipped scenario and replay it into a fresh database."""
-
-    async def run(name: str, *, duration_s: float | None = None, columnar: bool = False) -> dict[str, Any]:
-        recording = simulate(tmp_path, name, duration_s=duration_s, columnar=columnar)
-        return await replay_and_report(recording, f"sqlite:///{tmp_path / (name + '.db')}")
-
-    return run
+def drill(scenario_runs: ScenarioRuns) -> Drill:
+    """``await drill(name, duration_s=...)``: a shipped scenario simulated and replayed (once per session)."""
+    return scenario_runs.report

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
@@ -24,6 +25,10 @@ from rules.site import Site
 from tests.conftest import running_service, service_config
 from tests.drills.conftest import simulate
 from tests.helpers import eventually, publish, senml
+
+# Faithful replays judge every message in its own 20 ms batch: a scenario of hours takes minutes on a loaded
+# machine, more than the suite's default timeout.
+pytestmark = pytest.mark.timeout(600)
 
 IDENTITY = ("id", "alarm_key", "sensor_id", "raised_at", "drill", "drill_run_id")
 

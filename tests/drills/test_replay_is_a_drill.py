@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 
@@ -15,6 +16,10 @@ from daemon.store.engine import create_engine
 from daemon.store.reading_chunks import count_query
 from daemon.store.schema import alarm_events, alarms, drill_runs, notifications, quarantine, reading_chunks
 from tests.drills.conftest import replay_and_report, simulate
+
+# Faithful replays judge every message in its own 20 ms batch: a scenario of hours takes minutes on a loaded
+# machine, more than the suite's default timeout.
+pytestmark = pytest.mark.timeout(600)
 
 VOLATILE = {"id", "alarm_id"}
 

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
+from daemon.drills.scenario import SCENARIO_LIBRARY
 from tests.drills.conftest import Drill
+
+# Faithful replays judge every message in its own 20 ms batch: a scenario of hours takes minutes on a loaded
+# machine, more than the suite's default timeout.
+pytestmark = pytest.mark.timeout(600)
 
 HAZARD_CLASSES = {"hazard", "security", "suspicious"}
 PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2, "urgent": 3}
@@ -81,3 +90,37 @@ async def test_cl2_drill_report_shows_the_estimate_against_the_true_source(drill
     assert row["estimate"]["candidate"] == "cl2-liquefaction"
     assert row["location_error_m"] < 50.0
     assert row["rate_in_interval"]
+
+
+# Scenario length used where the shipped one is long: the same events, a shorter quiet tail.
+SHORTENED = {"rain-afternoon": 4 * 3600.0, "sensor-fault-day": 8 * 3600.0}
+# Scenarios the outcome tests above replay anyway (their verdict costs nothing more); the others are slow.
+REPLAYED_ABOVE = {"cl2-leak-orange", "hf-night-low-wind", "stolen-radiography-source", "rain-afternoon",
+                  "sensor-fault-day"}  # fmt: skip
+KNOWN_FINDINGS = {
+    "hf-night-low-wind": "the scenario expects yellow but the run proposes blue: the HF plume reaches one east "
+    "boundary sensor, and the plan's yellow triggers need AEGL-1 at two boundary sensors of one zone or level 2 at "
+    "three - a finding for the scenario or the plan, not settled here",
+    "gamma-source-in-rain": "the source's rise at gamma-07 comes while washout already raised a natural-rise alarm "
+    "there; the core does not re-classify it as suspicious, so no gamma-rise-suspicious alarm and no blue incident "
+    "(the plan's gamma-suspicious-one-station trigger) - a finding of this drill for detectors/gamma.py",
+}
+
+
+def _scenario_params() -> list[Any]:
+    params = []
+    for name in sorted(path.stem for path in SCENARIO_LIBRARY.glob("*.yaml")):
+        marks: list[Any] = [] if name in REPLAYED_ABOVE else [pytest.mark.slow]
+        if name in KNOWN_FINDINGS:
+            marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_FINDINGS[name]))
+        params.append(pytest.param(name, marks=marks, id=name))
+    return params
+
+
+@pytest.mark.timeout(600)  # a scenario of hours replayed on a machine shared by many runs
+@pytest.mark.parametrize("name", _scenario_params())
+async def test_the_verdict_of_every_shipped_scenario_is_pass(drill: Drill, name: str) -> None:
+    """The scenario's expect: block, checked point by point, holds."""
+    report = await drill(name, duration_s=SHORTENED.get(name))
+    failed = [p for p in report["verdict"]["points"] if p["result"] != "PASS"]
+    assert report["verdict"]["overall"] == "PASS", failed

@@ -61,7 +61,7 @@ def test_columnar_batches_hold_exactly_what_the_codec_decodes_from_the_senml_mes
     for message in simulator.messages():
         decoder.decode(message.topic, message.payload, message.received, builder)
     decoded = builder.build()
-    batches = [batch for batch, _, _, _ in simulator.batches()]
+    batches = [batch for batch, *_ in simulator.batches()]
     sensor = np.concatenate([b.sensor for b in batches])
     time = np.concatenate([b.time for b in batches])
     value = np.concatenate([b.value for b in batches])

@@ -1,0 +1,75 @@
+"""What the duty team does on the drill console during a drill run is in the record: who, what, when (on the
+exercise clock) and how long after what called for it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from daemon.chain.build import AlarmSetup
+from daemon.clock import WallClock
+from daemon.config import ServiceConfig
+from daemon.drills.replay import ReplayOptions, replay_recording
+from daemon.drills.report import ReportContext, build_report
+from daemon.drills.report_html import render_html
+from daemon.site_file import load_site
+from daemon.store.engine import create_engine
+from daemon.store.schema import checklist_items, drill_runs, notifications
+from daemon.web.api.operations import StoreOperations
+from rules.sensor_table import SensorTable
+from tests.drills.test_faithful_replay import _theft
+
+WALL_START = 1_800_000_000.0  # when the drill started on the wall clock the console stamps actions with
+
+
+async def test_console_actions_during_a_drill_run_are_recorded_with_who_when_and_delay(tmp_path: Path) -> None:
+    recording = _theft(tmp_path, columnar=True)
+    config = ServiceConfig()
+    config.database.url = f"sqlite:///{tmp_path / 'service.db'}"
+    site = load_site(config.site_file)
+    table = SensorTable.build(site)
+    result = await replay_recording(recording, config, site, ReplayOptions(), wall=WallClock())
+    engine = create_engine(config.database.url)
+    try:
+        # The run was at 1x, started at WALL_START: the console's wall-clock stamps map onto the exercise clock.
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(drill_runs).where(drill_runs.c.id == result.run_id).values(speed="1", started_at=WALL_START)
+            )
+            page = (
+                await connection.execute(
+                    select(notifications.c.id, notifications.c.incident_id, notifications.c.created_at)
+                    .where(notifications.c.drill_run_id == result.run_id, notifications.c.role == "duty_officer")
+                    .order_by(notifications.c.id)
+                )
+            ).first()
+            assert page is not None
+            item = (
+                await connection.execute(
+                    select(checklist_items.c.id).where(checklist_items.c.incident_id == page.incident_id)
+                )
+            ).first()
+            assert item is not None
+        to_wall = WALL_START - result.sim_start
+        operations = StoreOperations(engine, [s.id for s in table.sensors])
+        await operations.acknowledge_notification(page.id, "li-na", page.created_at + 42.0 + to_wall)
+        await operations.comment_incident(page.incident_id, "li-na", page.created_at + 60.0 + to_wall, "on my way")
+        await operations.tick_checklist_item(page.incident_id, item.id, "li-na", page.created_at + 90.0 + to_wall)
+        await operations.confirm_level(page.incident_id, "II", "zhao-min", page.created_at + 120.0 + to_wall)
+        context = ReportContext(AlarmSetup.load(config.alarms).roster, table)
+        report = await build_report(engine, result, {s.id: s.kind.value for s in table.sensors}, context)
+    finally:
+        await engine.dispose()
+    actions = report["human_actions"]
+    by_what = {a["what"].split(":")[0].split(" the ")[0]: a for a in actions}
+    assert by_what["acknowledged"]["actor_name"] == "李娜"
+    assert by_what["acknowledged"]["delay_s"] == 42.0
+    assert by_what["acknowledged"]["since"] == "page sent"
+    assert {a["actor_name"] for a in actions} == {"李娜", "赵敏"}
+    assert len(actions) == 4
+    assert [a["time"] for a in actions] == sorted(a["time"] for a in actions)
+    assert all(result.sim_start <= a["time"] <= result.sim_end + 200 for a in actions)  # exercise clock
+    page_html = render_html(report)
+    assert "李娜" in page_html
+    assert "42.0 s" in page_html

@@ -1,0 +1,125 @@
+"""The drill report is a document a centre files: it opens in a browser with its title block, verdict, people and
+plots, and prints to an A4 PDF through Chromium with the title block and the verdict in it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.async_api import async_playwright
+from pypdf import PdfReader
+
+from daemon.drills.report_html import ReportMeta, _Clock, render_html, sensor_panel
+from daemon.drills.report_pdf import print_pdf
+from tests.drills.conftest import replay_and_report
+from tests.drills.test_faithful_replay import _theft
+
+META = ReportMeta(
+    exercise="2024 source-theft exercise",
+    organiser="City environmental emergency centre",
+    timezone="Asia/Shanghai",
+)
+
+
+@pytest.fixture(scope="module")
+def theft_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The short theft replayed once for this module."""
+    folder = tmp_path_factory.mktemp("report-document")
+    recording = _theft(folder, columnar=True)
+    return asyncio.run(replay_and_report(recording, f"sqlite:///{folder / 'drill.db'}"))
+
+
+@pytest.fixture
+def page_file(theft_report: dict[str, Any], tmp_path: Path) -> Path:
+    """The report rendered to an HTML file."""
+    path = tmp_path / "report.html"
+    path.write_text(render_html(theft_report, META), encoding="utf-8")
+    return path
+
+
+def test_the_page_shows_no_raw_data_structures_or_address_placeholders(page_file: Path) -> None:
+    text = page_file.read_text(encoding="utf-8")
+    assert "${HAZWATCH_" not in text
+    assert "{'" not in text  # no Python dict printed
+    assert "Asia/Shanghai (UTC+08:00)" in text  # the site's zone, stated with the date
+    assert "2024-03-08" in text
+
+
+@pytest.mark.browser
+async def test_the_report_opens_in_a_browser_with_title_block_verdict_people_and_plots(
+    page_file: Path, theft_report: dict[str, Any]
+) -> None:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            page = await browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            await page.goto(page_file.as_uri())
+            title_block = await page.inner_text("table.titleblock")
+            assert "2024 source-theft exercise" in title_block
+            assert "City environmental emergency centre" in title_block
+            assert "2024-03-08 22:00:00" in title_block  # local time (UTC+8) with the date
+            verdict = await page.inner_text(".verdict")
+            assert theft_report["verdict"]["overall"] in verdict
+            body = await page.inner_text("body")
+            # Verdict first: it comes before the people and the plots.
+            assert body.index("Verdict") < body.index("Who did what") < body.index("Measurements")
+            # Pages name their recipient and role, not a channel address.
+            assert "李娜" in body
+            assert "duty officer" in body
+            # One plot per key sensor, with its unit, alarm levels and a legend, inline (no network).
+            panels = page.locator(".panel svg")
+            assert await panels.count() >= 1
+            first = await panels.first.inner_html()
+            assert "nSv/h" in first
+            assert "alarm active" in first  # the legend
+            assert await page.locator("table.signoff").count() == 1
+            assert errors == []
+        finally:
+            await browser.close()
+
+
+@pytest.mark.browser
+def test_the_pdf_has_the_title_block_and_the_verdict(page_file: Path, theft_report: dict[str, Any]) -> None:
+    pdf = print_pdf(page_file, page_file.with_suffix(".pdf"))
+    reader = PdfReader(pdf)
+    box = reader.pages[0].mediabox
+    assert abs(float(box.width) - 595) < 3  # A4 in points
+    assert abs(float(box.height) - 842) < 3
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    assert "2024 source-theft exercise" in text
+    assert "City environmental emergency centre" in text
+    assert "Verdict" in text
+    assert theft_report["verdict"]["overall"] in text
+    assert "Approved (centre director)" in text
+
+
+def test_a_plot_draws_alarm_levels_as_lines_shades_alarm_periods_and_bands_the_tier() -> None:
+    report: dict[str, Any] = {
+        "replay": {"sim_start": 1717376400.0, "sim_end": 1717380000.0},
+        "alarms": [
+            {"sensor": "gas-n02-cl2", "raised_at": 1717377000.0, "cleared_at": 1717378000.0, "priority": "high",
+             "rule": "gas-aegl2-10min"},
+        ],
+        "incidents": [
+            {"tier_history": [{"time": 1717377001.0, "tier": "orange"}], "closed_at": None},
+        ],
+        "signal_meta": {
+            "gas-n02-cl2": {"kind": "gas", "unit": "ppm", "levels": [{"name": "AEGL-2 10 min", "value": 2.8}]}
+        },
+    }  # fmt: skip
+    points = [[1717376400.0 + 60 * i, 0.1 * i] for i in range(60)]
+    svg = sensor_panel(report, "gas-n02-cl2", points, _Clock(ZoneInfo("Asia/Shanghai")))
+    assert "ppm" in svg
+    assert 'stroke-dasharray="5,3"' in svg  # the level line
+    assert "AEGL-2 10 min 2.8" in svg  # ... named in the legend
+    assert 'fill-opacity="0.15"' in svg  # the shaded alarm period
+    assert 'fill="#e16f24"' in svg  # the orange tier band
+    assert "09:00" in svg  # local time ticks (UTC+8)
+    assert "2024-06-03 Asia/Shanghai (UTC+08:00)" in svg
