@@ -183,4 +183,5 @@ def test_roster_shows_who_is_on_duty_and_never_a_placeholder() -> None:
     (person,) = roles["duty_officer"]["people"]
     assert person["name"] == "张伟"
     assert person["channels"][0] == {"type": "phone", "address": "+86 138 0000 0000"}
-    assert person["channels"][1] == {"type": "wecom", "address": ""}  # not configured: no "${...}" shown
+    assert person["channels"][1] == {"type": "sms", "address": "+86 138 0000 0000"}
+    assert person["channels"][2] == {"type": "wecom_user", "address": ""}  # not configured: no "${...}" shown
