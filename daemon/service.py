@@ -9,21 +9,23 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from daemon.chain.build import AlarmSetup, build_intake, build_pipeline, reload_rules, save
+from daemon.chain.build import AlarmSetup, build_intake, build_pipeline, checkpoint_row, reload_rules, save
 from daemon.clock import Clock, WallClock
 from daemon.config import ServiceConfig
 from daemon.drills import runs
 from daemon.drills.recording import RotatingRecorder
 from daemon.errors import ConfigError, HazwatchError
+from daemon.health import ServiceHealth
 from daemon.ingest.broker_url import BrokerTarget, parse_broker
 from daemon.ingest.demo_feed import DemoFeed
 from daemon.ingest.embedded_broker import EmbeddedBroker, free_port, port_is_free
-from daemon.ingest.mqtt import MessageHandler, MqttIngest
+from daemon.ingest.mqtt import Ack, MessageHandler, MqttIngest
 from daemon.metrics.adapters import AlarmBookMetrics, IncidentEngineMetrics
 from daemon.metrics.instruments import Metrics
 from daemon.metrics.sensors import SensorCollector, SensorStateCollector, SiteCollector
@@ -35,8 +37,12 @@ from daemon.notify.outbox import OutboxSink
 from daemon.notify.routes import AlarmNotifier, AlarmRouter
 from daemon.notify.worker import DeliveryWorker
 from daemon.store.engine import create_engine, migrate
-from daemon.store.schema import alarms, incidents, notifications
+from daemon.store.quarantine_retention import delete_old_quarantine
+from daemon.store.reading_chunks import latest_readings
+from daemon.store.schema import alarm_events, alarms, incident_events, incidents, notifications
+from daemon.store.spool import read_spool, write_spool
 from daemon.store.writer import StoreWriter, WriteGroup
+from daemon.supervisor import Supervisor
 from daemon.web.api.context import ApiContext
 from daemon.web.api.engine_operations import EngineOperations
 from daemon.web.app import create_app
@@ -46,16 +52,26 @@ from rules.site import Site
 
 log = logging.getLogger(__name__)
 DRILL_QUERY_TIMEOUT_S = 2.0  # a scrape waits at most this long for the drill runs
+QUARANTINE_RETENTION_EVERY_S = 3600.0
+# Rows of these tables change what the alarm state means: the state is checkpointed with them (a raised alarm or
+# an acknowledgement survives a crash as it is, not as it was at the last periodic checkpoint).
+ALARM_STATE_TABLES = (alarms, alarm_events, incidents, incident_events)
 
 
 def _recording_handler(recorder: RotatingRecorder, accept: MessageHandler) -> MessageHandler:
     """Record every message exactly as it arrived, then process it."""
 
-    def handle(topic: str, payload: bytes, received: float) -> None:
+    def handle(topic: str, payload: bytes, received: float, ack: Ack | None) -> None:
         recorder(topic, payload, received)
-        accept(topic, payload, received)
+        accept(topic, payload, received, ack)
 
     return handle
+
+
+def _changes_alarm_state(group: WriteGroup) -> bool:
+    return any(table in group.inserts for table in ALARM_STATE_TABLES) or any(
+        table is alarms or table is incidents for table, _, _ in group.updates
+    )
 
 
 @dataclass
@@ -81,12 +97,25 @@ class Service:
         self.ingest: MqttIngest | None = None
         self.http_port: int | None = None
         self._runner: web.AppRunner | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self.supervisor = Supervisor(self.metrics, self.clock)
+        self.ready = False  # start() finished: reloads run at once (before, a SIGHUP is queued)
+        self._reload_queued = False
+        self._checkpointed_changes = -1
         self._writer_task: asyncio.Task[None] | None = None
         self.recorder: RotatingRecorder | None = None
         self.bus = EventBus()
         self.notifier: DeliveryWorker | None = None
         self._channels: ChannelSet | None = None
+
+    @property
+    def spool_path(self) -> Path:
+        """The spool file: as configured, else beside a SQLite database, else ``hazwatch.spool`` here."""
+        if self.config.database.spool_file is not None:
+            return self.config.database.spool_file
+        url = self.config.database.url
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            return Path(url.removeprefix("sqlite:///") + ".spool")
+        return Path("hazwatch.spool")
 
     async def start(self) -> None:
         """Open the database, start the broker if embedded, connect, serve HTTP."""
@@ -94,6 +123,12 @@ class Service:
         await migrate(self.engine)
         self.writer = StoreWriter(self.engine, [s.id for s in self.table.sensors], self.metrics)
         self._writer_task = asyncio.create_task(self.writer.run(), name="store-writer")
+        spooled = read_spool(self.spool_path, remove=False)
+        if spooled is not None:  # rows a shutdown could not write: into the database before anything new
+            log.info("writing the rows spooled at the last shutdown (%s)", self.spool_path)
+            self.writer.requeue(spooled)
+            await self.writer.flush()
+            self.spool_path.unlink()
         self.pipeline = await build_pipeline(
             self.engine,
             self.table,
@@ -104,11 +139,13 @@ class Service:
             drill=False,
             store_readings=config.database.store_readings,
         )
+        await self._remember_stored_readings()
+        self.writer.before_commit.append(self._checkpoint_alarm_changes)
         self._plug_metric_sources()
         self._start_notifications()
         self.intake = build_intake(config, self.pipeline, self.writer, self.metrics, self.clock)
         self.intake.on_status(lambda status: self.pipeline.device_status(status.device, status.online, status.time))
-        self.intake.start()
+        await self.intake.start()  # workers ready before the first (possibly backlogged) message arrives
         handler: MessageHandler = self.intake.accept
         if config.recording.enabled:
             rotate_bytes = config.recording.rotate_mb * 1024 * 1024
@@ -120,13 +157,42 @@ class Service:
             self.broker = EmbeddedBroker(self.target.host, self.target.port)
             await self.broker.start()
         self.ingest = MqttIngest(self.target, config.mqtt, handler, self.metrics, self.clock)
-        self._tasks.append(asyncio.create_task(self.ingest.run(), name="mqtt-ingest"))
-        self._tasks.append(asyncio.create_task(self._flush_timer(), name="batch-flush"))
-        self._tasks.append(asyncio.create_task(self._alarm_timer(), name="alarm-timers"))
+        self.supervisor.start("batch-flush", self._flush_timer)
+        self.supervisor.start("alarm-timers", self._alarm_timer)
+        self.supervisor.start("quarantine-retention", self._quarantine_retention)
+        self.supervisor.start("mqtt-ingest", self.ingest.run)
         await self._start_http()
         if self.demo:
             feed = DemoFeed(self.site, self.target, config.mqtt.topic_prefix, self.clock)
-            self._tasks.append(asyncio.create_task(feed.run(), name="demo-feed"))
+            self.supervisor.start("demo-feed", feed.run)
+        self.ready = True
+        if self._reload_queued:
+            self._reload_queued = False
+            self.reload()
+
+    async def _remember_stored_readings(self) -> None:
+        """Fill the pipeline's memory of stored readings, so messages the broker delivers again are dropped."""
+        limit = self.pipeline.seen.generation
+        batch = await latest_readings(self.engine, [s.id for s in self.table.sensors], limit)
+        self.pipeline.seen.remember(batch.sensor, batch.time)
+
+    def _checkpoint_alarm_changes(self, group: WriteGroup) -> None:
+        """Checkpoint the state with a group that changes alarms or incidents, or after a condition changed."""
+        changes = self.pipeline.flow.condition_changes
+        if group.checkpoints or (changes == self._checkpointed_changes and not _changes_alarm_state(group)):
+            return
+        self._checkpointed_changes = changes
+        row = checkpoint_row(self.pipeline, self.setup.fingerprint(self.table), self.clock.now())
+        group.checkpoints[str(row["name"])] = row
+
+    async def _quarantine_retention(self) -> None:
+        """Delete quarantine rows past their retention, at start and every hour."""
+        keep_s = self.config.ingest.quarantine_retention_days * 86400.0
+        while True:
+            deleted = await delete_old_quarantine(self.engine, self.clock.now() - keep_s)
+            if deleted:
+                log.info("deleted %d quarantine rows older than %.0f days", deleted, keep_s / 86400)
+            await asyncio.sleep(QUARANTINE_RETENTION_EVERY_S)
 
     def _start_notifications(self) -> None:
         """Direct alarm routes queue outbox rows with the alarm's own rows; the worker delivers them."""
@@ -139,7 +205,7 @@ class Service:
             self.notifier = DeliveryWorker(
                 self.engine, self._channels.channels, self.clock, self.metrics, config, self.pipeline.flow
             )
-            self._tasks.append(asyncio.create_task(self.notifier.run(), name="notify-worker"))
+            self.supervisor.start("notify-worker", self.notifier.run)
 
     def _after_commit(self, group: WriteGroup) -> None:
         # Published only once durable, so a console that reacts by fetching finds the rows.
@@ -209,6 +275,7 @@ class Service:
             public_read=self.config.http.public_read,
             max_shelve_s=self.config.http.max_shelve_s,
         )
+        health = ServiceHealth(self.intake, self.writer, self.supervisor, self.clock, self.config.ingest.stall_after_s)
         app = create_app(
             self.engine,
             self.registry,
@@ -216,6 +283,7 @@ class Service:
             api,
             max_body_bytes=self.config.http.max_body_bytes,
             before_scrape=[self._refresh_drill_running],
+            service_health=health.check,
         )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -225,6 +293,20 @@ class Service:
         sockets = getattr(server, "sockets", None) or []
         self.http_port = sockets[0].getsockname()[1] if sockets else self.config.http.port
         log.info("HTTP on http://%s:%s (console /, /api, /metrics)", self.config.http.host, self.http_port)
+
+    async def _stop_writer(self) -> None:
+        """Let the writer commit what it holds; past ``stop_timeout_s`` keep the rest in the spool file."""
+        assert self._writer_task is not None  # noqa: S101 - called only when it runs
+        self.writer.close()
+        done, _ = await asyncio.wait([self._writer_task], timeout=self.config.database.stop_timeout_s)
+        if done:
+            return
+        self._writer_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer_task
+        unwritten = self.writer.unwritten()
+        if unwritten:
+            write_spool(self.spool_path, unwritten, self.config.database.spool_max_bytes)
 
     async def _refresh_drill_running(self) -> None:
         """``hazwatch_drill_running``: 1 while a replay writes into this service's database (its run is alive)."""
@@ -257,6 +339,17 @@ class Service:
                 save(self.pipeline, self.setup, self.writer, now)
                 last_checkpoint = now
 
+    def request_reload(self) -> None:
+        """SIGHUP: reload now, or once ``start`` has finished (a signal that early is queued, not fatal)."""
+        if not self.ready:
+            log.info("reload requested while starting: it runs once the service is ready")
+            self._reload_queued = True
+            return
+        try:
+            self.reload()
+        except Exception:  # a signal handler must never take the service down
+            log.exception("configuration reload failed; the running rules stay in force")
+
     def reload(self) -> bool:
         """Re-read rule, plan and roster files; a bad file is rejected and the running rules stay in force."""
         try:
@@ -286,13 +379,15 @@ class Service:
         await self.writer.flush()
 
     async def stop(self) -> None:
-        """Stop taking input, process what was received, commit, then close everything."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        """Stop taking input, process what was received, commit (or spool, past a time limit), close everything."""
+        if hasattr(self, "intake"):
+            # Commit what arrived while the connection is still up, so its acknowledgements reach the broker
+            # (what arrives after this is acknowledged never and delivered again at the next start).
+            await self.intake.settle()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(2.0, self.config.database.stop_timeout_s / 2)):
+                    await self.writer.flush()
+        await self.supervisor.stop()
         if hasattr(self, "intake"):
             await self.intake.settle()
             self.intake.close()
@@ -300,8 +395,7 @@ class Service:
         if self.recorder is not None:
             self.recorder.close()
         if self._writer_task is not None:
-            self.writer.close()
-            await self._writer_task
+            await self._stop_writer()
         if self._channels is not None:
             await self._channels.close()
         self.bus.close()
@@ -309,5 +403,7 @@ class Service:
             await self._runner.cleanup()
         if self.broker is not None:
             await self.broker.stop()
-        await self.engine.dispose()
+        with contextlib.suppress(TimeoutError):  # a database that does not answer must not hold the exit
+            async with asyncio.timeout(self.config.database.stop_timeout_s):
+                await self.engine.dispose()
         log.info("hazwatch stopped cleanly")

@@ -126,6 +126,9 @@ class AlarmFlow:
         self.page_listeners: list[PageListener] = []
         self.listeners: list[AlarmListener] = []
         self._service_alarms: dict[tuple[str, str], int] = {}
+        # Condition transitions seen so far: the service checkpoints the state with the rows of a batch that changed
+        # one (a pending on-delay must survive a crash as much as a raised alarm).
+        self.condition_changes = 0
 
     # ---- input
 
@@ -152,6 +155,7 @@ class AlarmFlow:
         """Remember which conditions are on, so rules added by a reload can see them at once."""
         on, levels = self.state.conditions_on, self.state.levels_on
         for events in conditions:
+            self.condition_changes += len(events.sensor)
             for sensor, active, value, level in zip(
                 events.sensor.tolist(),
                 events.active.tolist(),

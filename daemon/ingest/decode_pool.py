@@ -13,13 +13,16 @@ site file and produces exactly what the loop's decoder would.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import multiprocessing
+import os
 import signal
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from daemon.ingest.senml import BatchBuilder, DeviceStatus, Rejection, SenmlDecoder
+from daemon.ingest.senml import BatchBuilder, DeviceStatus, Reason, Rejection, SenmlDecoder
 from detectors.readings import ReadingBatch
 from rules.sensor_table import SensorTable
 from rules.site import Site
@@ -45,7 +48,14 @@ def decode_messages(decoder: SenmlDecoder, raw: list[RawMessage]) -> DecodedBatc
     statuses: list[DeviceStatus] = []
     decode = decoder.decode
     for index, (topic, payload, received) in enumerate(raw):
-        result = decode(topic, payload, received, builder)
+        start = len(builder)
+        try:
+            result = decode(topic, payload, received, builder)
+        except Exception as exc:  # a decoder bug on one message must cost that message only, never the batch
+            builder.truncate(start)
+            log.exception("decoder failed on a message from %s; quarantined", topic)
+            rejections.append((index, Rejection(Reason.DECODE_ERROR, f"{type(exc).__name__}: {exc}"[:200])))
+            continue
         if result.rejections:
             rejections += [(index, rejection) for rejection in result.rejections]
         if result.status is not None:
@@ -77,7 +87,26 @@ class DecoderSpec:
 _worker_decoder: SenmlDecoder | None = None
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this worker when its parent (the forkserver, which ends with the service) dies.
+
+    Without it a SIGKILLed service left its worker, and with it the resource tracker, running for good.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        log.warning("decode worker: prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    if os.getppid() != parent:  # the parent died before the request was in place
+        os._exit(1)
+
+
 def _start_worker(spec: DecoderSpec) -> None:
+    _die_with_parent()
     # Ctrl-C reaches the whole process group; the service decides when its worker stops, not the terminal.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     global _worker_decoder  # noqa: PLW0603 - one decoder per worker process, built once
@@ -119,10 +148,14 @@ class DecodePool:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._executor = self._new_executor()
 
-    def start(self) -> None:
-        """Start the workers now (in the background) rather than on the first big batch."""
+    def start(self) -> list[asyncio.Future[bool]]:
+        """Start the workers now rather than on the first big batch; the futures end when each is ready."""
+        futures = []
         for _ in range(self.workers):
-            asyncio.get_running_loop().run_in_executor(self._executor, _ready).add_done_callback(_log_failure)
+            future = asyncio.get_running_loop().run_in_executor(self._executor, _ready)
+            future.add_done_callback(_log_failure)
+            futures.append(future)
+        return futures
 
     def submit(self, raw: list[RawMessage]) -> asyncio.Future[DecodedBatch]:
         """Decode ``raw`` in a worker."""

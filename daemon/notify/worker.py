@@ -25,6 +25,7 @@ from daemon.metrics.instruments import Metrics
 from daemon.notify.channels.base import Channel, Delivery, DeliveryError
 from daemon.notify.config import ChannelTarget, NotifyConfig
 from daemon.notify.model import AlertFacts
+from daemon.redaction import redact
 from daemon.store.schema import alarms, notifications
 
 log = logging.getLogger(__name__)
@@ -284,7 +285,7 @@ class DeliveryWorker:
                     values = {
                         "state": "failed" if give_up else "pending",
                         "attempts": result.attempts,
-                        "last_error": result.error[:1000],
+                        "last_error": redact(result.error)[:1000],  # GET /api/notifications shows it
                         "next_attempt_at": now + backoff(result.attempts, config),
                     }
                 await connection.execute(update(notifications).where(where).values(**values))
@@ -296,7 +297,7 @@ class DeliveryWorker:
                 )
             else:
                 self._metrics.notifications_failed.labels(result.channel).inc()
-                log.warning("notification %d via %s failed: %s", result.row_id, result.channel, result.error)
+                log.warning("notification %d via %s failed: %s", result.row_id, result.channel, redact(result.error))
 
     def _track_channels(self, results: list[AttemptResult], now: float) -> None:
         outcome: dict[str, bool] = {}
@@ -354,7 +355,7 @@ class DeliveryWorker:
                 )
                 sent += 1
             except (DeliveryError, ValueError, TimeoutError) as exc:
-                log.warning("alertmanager re-send of notification %s failed: %s", row["id"], exc)
+                log.warning("alertmanager re-send of notification %s failed: %s", row["id"], redact(str(exc)))
         return sent
 
     async def refresh_gauges(self) -> None:

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from daemon.redaction import redact
 from daemon.store import queries
 from daemon.web.api.context import API, ENGINE, ApiContext
 from daemon.web.api.routes import add_api_routes, json_errors
@@ -24,19 +25,24 @@ REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("registry", CollectorRegist
 BROKER_CONNECTED: web.AppKey[Callable[[], bool]] = web.AppKey("broker_connected")
 # Run before each /metrics exposition: values that live in the database (a replay's drill run), read at scrape time.
 BEFORE_SCRAPE: web.AppKey[Sequence[Callable[[], Awaitable[None]]]] = web.AppKey("before_scrape")
+# The service's own view of itself (stalls, ingest lag, failed tasks, failing writes): (healthy, details).
+SERVICE_HEALTH: web.AppKey[Callable[[], tuple[bool, dict[str, Any]]]] = web.AppKey("service_health")
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 when the broker is connected and the database answers, else 503 with what is wrong."""
+    """200 when the broker is connected, the database answers and the service does its job, else 503 with what is
+    wrong."""
     checks: dict[str, Any] = {"broker_connected": request.app[BROKER_CONNECTED]()}
+    service_ok, details = request.app[SERVICE_HEALTH]()
+    checks.update(details)
     try:
         await queries.ping(request.app[ENGINE])
         checks["database_ok"] = True
     except Exception as exc:  # any driver error means "not healthy"; report it, don't crash the probe
         log.warning("health check: database error: %s", exc)
         checks["database_ok"] = False
-        checks["database_error"] = str(exc)[:200]
-    healthy = checks["broker_connected"] and checks["database_ok"]
+        checks["database_error"] = redact(str(exc))[:200]
+    healthy = checks["broker_connected"] and checks["database_ok"] and service_ok
     checks["status"] = "ok" if healthy else "degraded"
     return web.json_response(checks, status=200 if healthy else 503)
 
@@ -64,6 +70,7 @@ def create_app(
     *,
     max_body_bytes: int = 64 * 1024,
     before_scrape: Sequence[Callable[[], Awaitable[None]]] = (),
+    service_health: Callable[[], tuple[bool, dict[str, Any]]] = lambda: (True, {}),
 ) -> web.Application:
     """Build the application; with ``api`` it also serves the full API and the console. The caller runs it.
 
@@ -74,6 +81,7 @@ def create_app(
     app[REGISTRY] = registry
     app[BROKER_CONNECTED] = broker_connected
     app[BEFORE_SCRAPE] = before_scrape
+    app[SERVICE_HEALTH] = service_health
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     if api is not None:
