@@ -13,12 +13,13 @@ site file and produces exactly what the loop's decoder would.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import multiprocessing
 import os
+import select
 import signal
-import sys
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -87,26 +88,35 @@ class DecoderSpec:
 _worker_decoder: SenmlDecoder | None = None
 
 
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
+def _exit_with_service(service_pid: int) -> None:
+    """End this worker as soon as the service process ends, however it ends.
 
-
-def _die_with_parent() -> None:
-    """Ask Linux to kill this worker when its parent (the forkserver, which ends with the service) dies.
-
-    Without it a SIGKILLed service left its worker, and with it the resource tracker, running for good.
+    A worker forked by the forkserver holds the forkserver's "alive" pipe, and the forkserver (and the resource
+    tracker) live as long as any holder does: without this, a SIGKILLed service left all three running for good.
+    A pidfd becomes readable when its process exits (pidfd_open(2), Linux 5.3); elsewhere the pid is polled.
     """
-    if not sys.platform.startswith("linux"):
-        return
-    parent = os.getppid()
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-        log.warning("decode worker: prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
-    if os.getppid() != parent:  # the parent died before the request was in place
-        os._exit(1)
+    try:
+        pidfd = os.pidfd_open(service_pid)
+    except (AttributeError, OSError):
+        pidfd = None
+
+    def watch() -> None:
+        if pidfd is not None:
+            select.select([pidfd], [], [])
+        else:
+            while True:
+                try:
+                    os.kill(service_pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-service", daemon=True).start()
 
 
-def _start_worker(spec: DecoderSpec) -> None:
-    _die_with_parent()
+def _start_worker(spec: DecoderSpec, service_pid: int) -> None:
+    _exit_with_service(service_pid)
     # Ctrl-C reaches the whole process group; the service decides when its worker stops, not the terminal.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     global _worker_decoder  # noqa: PLW0603 - one decoder per worker process, built once
@@ -141,7 +151,9 @@ class DecodePool:
     def _new_executor(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([__name__])
-        return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker, initargs=(self._spec,))
+        return ProcessPoolExecutor(
+            self.workers, mp_context=context, initializer=_start_worker, initargs=(self._spec, os.getpid())
+        )
 
     def restart(self) -> None:
         """Replace workers that died (a broken pool refuses every later batch)."""
