@@ -21,7 +21,7 @@ _SECRET_PARAM = re.compile(
 )
 # Long opaque path segments (Slack/Discord/Teams style webhook tokens): 16+ URL-safe characters with a digit.
 _TOKEN_SEGMENT = re.compile(
-    r"(?<=/)(?=[A-Za-z0-9_\-]*\d)(?=[A-Za-z0-9_\-]*[A-Za-z])[A-Za-z0-9_\-]{16,}(?=[/?#\s'\"]|$)"
+    r"(?<=/)(?=[A-Za-z0-9_\-]*\d)(?=[A-Za-z0-9_\-]*[A-Za-z])[A-Za-z0-9_\-]{16,}(?![A-Za-z0-9_\-])"
 )
 _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
 
