@@ -25,6 +25,7 @@ from daemon.site_file import load_site
 from daemon.store.engine import create_engine, migrate
 from daemon.web.api.auth import add_user
 from daemon.web.api.context import ApiContext
+from daemon.web.api.failed_auth import FailedAuthLimiter
 from daemon.web.api.operations import StoreOperations
 from daemon.web.app import create_app
 from daemon.web.events import EventBus
@@ -141,12 +142,14 @@ class ApiUnderTest:
 
 
 @asynccontextmanager
-async def api_under_test(directory: Path) -> AsyncIterator[ApiUnderTest]:
+async def api_under_test(directory: Path, *, rate_limited: bool = True) -> AsyncIterator[ApiUnderTest]:
     """Start the API app (no public reads: the token paths are fuzzed too) with one user per role."""
     engine: AsyncEngine = create_engine(f"sqlite:///{directory / 'fuzz.db'}")
     await migrate(engine)
     table = SensorTable.build(load_site(DEFAULT_SITE))
     context = ApiContext(StoreOperations(engine, table.index), EventBus(), ManualClock(T0), table, max_shelve_s=3600)
+    if not rate_limited:  # the fuzzer forges tokens by the thousand: keep every path reachable
+        context.failed_auth = FailedAuthLimiter(max_failures=2**62)
     app = create_app(engine, CollectorRegistry(), lambda: True, context, max_body_bytes=64 * 1024)
     tokens = {role: await add_user(engine, f"{role}-user", role, T0) for role in ROLES}
     runner = web.AppRunner(app, access_log=None)

@@ -14,7 +14,10 @@ from daemon.notify.channels.http_base import HttpPoster
 from daemon.redaction import redact
 from daemon.store.engine import create_engine, migrate
 from daemon.store.schema import notifications
+from daemon.web.api.errors import TooManyRequests
+from daemon.web.api.failed_auth import FailedAuthLimiter
 from daemon.web.api.reads import list_notifications
+from tests.faults.fuzz_targets import api_under_test
 
 PASSWORD = "s3cr3t-Passw0rd"
 TOKEN = "T0k3nAbCdEfGh1234567890xyz"
@@ -109,3 +112,27 @@ async def test_the_api_never_shows_a_webhook_secret(tmp_path: Path) -> None:
     assert PASSWORD not in text
     assert TOKEN not in text
     assert rows[0]["recipient"].startswith("https://hooks:***@alerts.example/")
+
+
+def test_failed_authentications_are_rate_limited_per_address() -> None:
+    """The 21st failure within a minute from one address is refused with 429; other addresses are not."""
+    limiter = FailedAuthLimiter(max_failures=20, window_s=60.0)
+    for n in range(20):
+        limiter.check("10.0.0.9", 100.0 + n)
+        limiter.failed("10.0.0.9", 100.0 + n)
+    with pytest.raises(TooManyRequests):
+        limiter.check("10.0.0.9", 120.0)
+    limiter.check("10.0.0.10", 120.0)  # another address
+    limiter.check("10.0.0.9", 161.0)  # the window moved past the first failures
+
+
+async def test_the_api_answers_429_after_repeated_bad_tokens(tmp_path: Path) -> None:
+    """Over real HTTP: bad tokens get 401 until the limit, then 429 even for a good token from that address."""
+    async with api_under_test(tmp_path) as api:
+        statuses = [
+            (await api.status("GET", "/api/me", {"Authorization": f"Bearer hzw_guess{n}"}, None))[0] for n in range(21)
+        ]
+        good = await api.status("GET", "/api/me", {"Authorization": "Bearer {viewer}"}, None)
+    assert statuses[:20] == [401] * 20
+    assert statuses[20] == 429
+    assert good[0] == 429

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.clock import Clock
+from daemon.web.api.failed_auth import FailedAuthLimiter
 from daemon.web.api.operations import Operations
 from daemon.web.api.reads import LatestValues
 from daemon.web.events import EventBus
@@ -26,6 +27,7 @@ class ApiContext:
     public_read: bool = False
     max_shelve_s: float = 8 * 3600.0
     sse_heartbeat_s: float = 15.0
+    failed_auth: FailedAuthLimiter = field(default_factory=FailedAuthLimiter)
 
 
 API: web.AppKey[ApiContext] = web.AppKey("api", ApiContext)

@@ -61,7 +61,14 @@ async def _user(request: web.Request, action: str, token: str | None = None) -> 
     token = token or _bearer(request)
     if token is None:
         raise Unauthorized("this needs `Authorization: Bearer <token>` (see `hazwatch user add`)")
-    user = await authenticate(request.app[ENGINE], token, request.app[API].clock.now())
+    context = request.app[API]
+    address, now = request.remote or "unknown", context.clock.now()
+    context.failed_auth.check(address, now)
+    try:
+        user = await authenticate(request.app[ENGINE], token, now)
+    except Unauthorized:
+        context.failed_auth.failed(address, now)
+        raise
     require(user, action)
     return user
 
