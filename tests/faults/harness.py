@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -26,6 +27,9 @@ from tests.conftest import free_port
 
 GAMMA_DEVICES = [f"gamma-{n:02d}" for n in range(1, 11)]
 REPO = Path(__file__).resolve().parents[2]
+# Mosquitto started as root drops to the `mosquitto` user, which cannot write a persistence file or read a key in
+# a test's private temp dir: it stays the user that runs the tests.
+RUN_AS = pwd.getpwuid(os.getuid()).pw_name
 
 
 def wait_port(port: int, timeout: float = 10.0) -> None:
@@ -51,7 +55,7 @@ class Mosquitto:
         self.directory.mkdir(parents=True, exist_ok=True)
         config = self.directory / "mosquitto.conf"
         config.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\nuser {RUN_AS}\n"
             f"persistence true\npersistence_location {self.directory}/\nautosave_interval 1\n"
             "max_queued_messages 0\nmax_queued_bytes 0\nmax_inflight_messages 0\n"
         )
