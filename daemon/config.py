@@ -123,6 +123,9 @@ class IngestConfig(Section):
         description="Worker processes that decode big batches (a backlog, a heavy stream) while the service goes on "
         "receiving; 0 decodes everything in the service process.",
     )
+    decode_workers_start_s: float = Field(
+        5.0, ge=0, description="How long the start waits for the decode workers before subscribing."
+    )
     decode_offload_min_messages: int = Field(
         100, ge=1, description="Batches of fewer messages are decoded in place (no process hop, no added latency)."
     )

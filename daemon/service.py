@@ -145,7 +145,7 @@ class Service:
         self._start_notifications()
         self.intake = build_intake(config, self.pipeline, self.writer, self.metrics, self.clock)
         self.intake.on_status(lambda status: self.pipeline.device_status(status.device, status.online, status.time))
-        await self.intake.start()  # workers ready before the first (possibly backlogged) message arrives
+        self.intake.start()
         handler: MessageHandler = self.intake.accept
         if config.recording.enabled:
             rotate_bytes = config.recording.rotate_mb * 1024 * 1024
@@ -156,6 +156,13 @@ class Service:
             self._pick_embedded_port()
             self.broker = EmbeddedBroker(self.target.host, self.target.port)
             await self.broker.start()
+        # Workers ready before subscribing, so a backlog delivered at once goes to them (bounded: until they are
+        # ready every batch is decoded in place; nothing waits for them, and nothing is acknowledged before commit).
+        if not await self.intake.wait_ready(config.ingest.decode_workers_start_s):
+            log.warning(
+                "decode workers not ready after %.0fs; decoding in place meanwhile",
+                config.ingest.decode_workers_start_s,
+            )
         self.ingest = MqttIngest(self.target, config.mqtt, handler, self.metrics, self.clock)
         self.supervisor.start("batch-flush", self._flush_timer)
         self.supervisor.start("alarm-timers", self._alarm_timer)

@@ -63,6 +63,8 @@ class Intake:
         self._pool = pool
         self._offload_min = offload_min_messages
         self._pool_retry_at = 0.0
+        self._pool_ready = False  # workers answered: until then every batch is decoded in place (nothing waits)
+        self._pool_starting: list[asyncio.Future[bool]] = []
         # Closed batches not yet through the pipeline, oldest first: decoding in a worker, or decoded in place
         # behind one that is (batches reach the pipeline in the order they were received, whoever decodes them).
         self._in_flight: deque[tuple[list[RawMessage], list[Ack], asyncio.Future[DecodedBatch] | DecodedBatch]] = (
@@ -115,7 +117,12 @@ class Intake:
         acks, self._acks = self._acks, []
         if not raw:
             return
-        if self._pool is not None and len(raw) >= self._offload_min and self._clock.now() >= self._pool_retry_at:
+        if (
+            self._pool is not None
+            and self._pool_ready
+            and len(raw) >= self._offload_min
+            and self._clock.now() >= self._pool_retry_at
+        ):
             try:
                 future = self._pool.submit(raw)
             except Exception:  # the pool broke (a worker was killed): replace it, decode this batch here
@@ -140,16 +147,28 @@ class Intake:
                 await asyncio.wait(pending)
             self._decoded()
 
-    async def start(self, timeout_s: float = 30.0) -> None:
-        """Start the decode workers and wait until they are ready (bounded), so a backlog that arrives right after
-        subscribing does not wait for them; workers that cannot start leave decoding in place."""
+    def start(self) -> None:
+        """Start the decode workers in the background; batches are decoded in place until they are ready."""
         if self._pool is None:
             return
-        futures = self._pool.start()
-        done, pending = await asyncio.wait(futures, timeout=timeout_s)
-        if pending or any(future.exception() is not None for future in done):
-            log.warning("decode workers not ready; decoding in place for %.0fs", POOL_RETRY_S)
+        self._pool_starting = self._pool.start()
+        for future in self._pool_starting:
+            future.add_done_callback(self._worker_started)
+
+    async def wait_ready(self, timeout_s: float) -> bool:
+        """Wait (at most ``timeout_s``) until the decode workers are ready, so a backlog delivered right after
+        subscribing goes to them; True when ready (or when there are none)."""
+        if self._pool is None or self._pool_ready:
+            return True
+        await asyncio.wait(self._pool_starting, timeout=timeout_s)
+        return self._pool_ready
+
+    def _worker_started(self, future: asyncio.Future[bool]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            log.warning("a decode worker did not start; decoding in place for %.0fs", POOL_RETRY_S)
             self._pool_failed()
+        elif all(f.done() and not f.cancelled() and f.exception() is None for f in self._pool_starting):
+            self._pool_ready = True
 
     def close(self) -> None:
         """Stop the decode workers (call after ``settle``)."""
@@ -179,6 +198,7 @@ class Intake:
         # attempt (and a logged traceback) on every batch.
         if self._pool is not None:
             self._pool.restart()
+            self._pool_ready = True  # the new executor starts its workers on the first batch after the pause
         self._pool_retry_at = self._clock.now() + POOL_RETRY_S
 
     def _apply(self, raw: list[RawMessage], acks: list[Ack], decoded: DecodedBatch) -> None:
