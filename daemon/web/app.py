@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from daemon.web.api.routes import add_api_routes, json_errors
 
 log = logging.getLogger(__name__)
 CONSOLE = Path(__file__).parent / "console"
+PING_TIMEOUT_S = 2.0
 __all__ = ["API", "BROKER_CONNECTED", "ENGINE", "REGISTRY", "create_app"]
 
 REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("registry", CollectorRegistry)
@@ -36,12 +38,13 @@ async def healthz(request: web.Request) -> web.Response:
     service_ok, details = request.app[SERVICE_HEALTH]()
     checks.update(details)
     try:
-        await queries.ping(request.app[ENGINE])
+        async with asyncio.timeout(PING_TIMEOUT_S):  # a database that does not answer must not hang the probe
+            await queries.ping(request.app[ENGINE])
         checks["database_ok"] = True
     except Exception as exc:  # any driver error means "not healthy"; report it, don't crash the probe
         log.warning("health check: database error: %s", exc)
         checks["database_ok"] = False
-        checks["database_error"] = redact(str(exc))[:200]
+        checks["database_error"] = redact(str(exc) or type(exc).__name__)[:200]
     healthy = checks["broker_connected"] and checks["database_ok"] and service_ok
     checks["status"] = "ok" if healthy else "degraded"
     return web.json_response(checks, status=200 if healthy else 503)
