@@ -142,6 +142,9 @@ class DeliveryWorker:
         self._alarmed: set[str] = set()
         self._last_resend = float("-inf")
         self._pass_lock = asyncio.Lock()
+        # Attempts in flight, each recorded on its own as soon as it ends: a destination that hangs holds only its
+        # own rows (until the attempt's time limit), never the pages to other destinations (issue 17).
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     def poke(self) -> None:
         """Look for due rows now (called after a commit that queued notifications)."""
@@ -149,19 +152,46 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         """Deliver until cancelled; database errors are logged and retried on the next pass."""
-        while True:
-            self._wakeup.clear()
-            busy = False
-            try:
-                busy = await self.deliver_due() >= self._config.batch_size
-                await self.resend_firing()
-                await self.refresh_gauges()
-            except Exception:  # the database may be briefly unavailable: keep the loop alive
-                log.exception("notification pass failed; retrying")
-            if busy:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self._config.poll_interval_s)
+        try:
+            while True:
+                self._wakeup.clear()
+                busy = False
+                try:
+                    busy = await self._dispatch_due() >= self._config.batch_size
+                    await self.resend_firing()
+                    await self.refresh_gauges()
+                except Exception:  # the database may be briefly unavailable: keep the loop alive
+                    log.exception("notification pass failed; retrying")
+                if busy:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self._config.poll_interval_s)
+        finally:
+            for task in self._in_flight:
+                task.cancel()
+
+    async def _dispatch_due(self) -> int:
+        """Start an attempt for every due row and return without waiting for them (``run``'s pass)."""
+        if len(self._in_flight) >= 4 * self._config.batch_size:
+            return 0  # many attempts hang already: claim more once some end
+        async with self._pass_lock:
+            now = self._clock.now()
+            rows = await self._claim_due(now)
+            for row in rows:
+                task = asyncio.create_task(self._attempt_and_record(row, now), name=f"notify-{row['id']}")
+                self._in_flight.add(task)
+                task.add_done_callback(self._in_flight.discard)
+            return len(rows)
+
+    async def _attempt_and_record(self, row: dict[str, Any], started: float) -> None:
+        result = await self._attempt(row, started)
+        now = self._clock.now()
+        try:
+            await self._record([result], now)
+        except Exception:  # the row keeps its lease and is attempted again when it ends (same Idempotency-Key)
+            log.exception("could not record the outcome of notification %s", result.row_id)
+            return
+        self._track_channels([result], now)
 
     async def deliver_due(self) -> int:
         """Attempt every due row (up to ``batch_size``) concurrently; returns how many were attempted."""
