@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +102,9 @@ class Service:
         self.ready = False  # start() finished: reloads run at once (before, a SIGHUP is queued)
         self._reload_queued = False
         self._checkpointed_changes = -1
+        self._state_dirty = False  # alarm rows committed without the state: checkpoint at the next timer tick
+        self._last_state_checkpoint = float("-inf")  # time.perf_counter() of the last checkpoint with alarm rows
+        self._checkpoint_cost_s = 0.0  # how long the last one took (pickling the whole state)
         self._writer_task: asyncio.Task[None] | None = None
         self.recorder: RotatingRecorder | None = None
         self.bus = EventBus()
@@ -139,6 +143,7 @@ class Service:
             drill=False,
             store_readings=config.database.store_readings,
         )
+        self._fingerprint = self.setup.fingerprint(self.table)
         await self._remember_stored_readings()
         self.writer.before_commit.append(self._checkpoint_alarm_changes)
         self._plug_metric_sources()
@@ -184,13 +189,31 @@ class Service:
         self.pipeline.seen.remember(batch.sensor, batch.time)
 
     def _checkpoint_alarm_changes(self, group: WriteGroup) -> None:
-        """Checkpoint the state with a group that changes alarms or incidents, or after a condition changed."""
+        """Checkpoint the state with a group that changes alarms or incidents, or after a condition changed.
+
+        Pickling the whole state costs milliseconds on a small site and up to a second on a city-scale one, so it
+        runs at most every max(1 s, 20x its own cost) (at most 5 % of the loop); rows committed in between are
+        covered by the next timer tick. A crash inside that window still closes and re-raises those alarms.
+        """
         changes = self.pipeline.flow.condition_changes
-        if group.checkpoints or (changes == self._checkpointed_changes and not _changes_alarm_state(group)):
+        if group.checkpoints:
+            self._after_checkpoint(changes)
             return
-        self._checkpointed_changes = changes
-        row = checkpoint_row(self.pipeline, self.setup.fingerprint(self.table), self.clock.now())
+        if changes == self._checkpointed_changes and not _changes_alarm_state(group):
+            return
+        if time.perf_counter() - self._last_state_checkpoint < max(1.0, 20 * self._checkpoint_cost_s):
+            self._state_dirty = True
+            return
+        started = time.perf_counter()
+        row = checkpoint_row(self.pipeline, self._fingerprint, self.clock.now())
+        self._checkpoint_cost_s = time.perf_counter() - started
         group.checkpoints[str(row["name"])] = row
+        self._after_checkpoint(changes)
+
+    def _after_checkpoint(self, changes: int) -> None:
+        self._checkpointed_changes = changes
+        self._state_dirty = False
+        self._last_state_checkpoint = time.perf_counter()
 
     async def _quarantine_retention(self) -> None:
         """Delete quarantine rows past their retention, at start and every hour."""
@@ -342,7 +365,7 @@ class Service:
             await asyncio.sleep(alarms.tick_interval_s)
             now = self.clock.now()
             self.pipeline.tick(now)
-            if now - last_checkpoint >= alarms.checkpoint_interval_s:
+            if self._state_dirty or now - last_checkpoint >= alarms.checkpoint_interval_s:
                 save(self.pipeline, self.setup, self.writer, now)
                 last_checkpoint = now
 
@@ -369,6 +392,7 @@ class Service:
         now = self.clock.now()
         reload_rules(self.pipeline, self.setup, new, now)
         self.setup = new
+        self._fingerprint = new.fingerprint(self.table)
         self._plug_metric_sources()
         self.site_collector.update_levels(new.rules, self.pipeline.detector.config)
         save(self.pipeline, self.setup, self.writer, now)
