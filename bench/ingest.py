@@ -88,11 +88,11 @@ async def publish(port: int, batch: list[tuple[str, bytes]]) -> None:
 
 async def bare_subscriber(port: int, prefix: str, batch: list[tuple[str, bytes]], client_id: str) -> float:
     """Messages/s for a client that only receives and parses JSON."""
-    async with aiomqtt.Client("127.0.0.1", port, identifier=client_id, clean_session=False) as client:
+    async with aiomqtt.Client("127.0.0.1", port, identifier=client_id, clean_session=False, timeout=120) as client:
         await client.subscribe(f"{prefix}/#", qos=1)
     await publish(port, batch)
     received = 0
-    async with aiomqtt.Client("127.0.0.1", port, identifier=client_id, clean_session=False) as client:
+    async with aiomqtt.Client("127.0.0.1", port, identifier=client_id, clean_session=False, timeout=120) as client:
         started = time.perf_counter()
         await client.subscribe(f"{prefix}/#", qos=1)
         async for message in client.messages:

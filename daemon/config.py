@@ -38,6 +38,28 @@ class MqttConfig(StrictModel):
     reconnect_min_s: float = Field(0.5, gt=0, description="First reconnect back-off.")
     reconnect_max_s: float = Field(30.0, gt=0, description="Longest reconnect back-off.")
     max_queued_messages: int = Field(100_000, ge=100, description="Inbound queue bound before back-pressure.")
+    protocol: Literal["5", "3.1.1"] = Field(
+        "5",
+        description="MQTT protocol version. 5 lets the service bound how many unacknowledged messages the broker "
+        "sends it (receive_maximum); the embedded broker always uses 3.1.1.",
+    )
+    session_expiry_s: int = Field(
+        7 * 86400,
+        ge=0,
+        le=0xFFFFFFFF,
+        description="MQTT 5 Session Expiry Interval: how long the broker keeps the session (and queues readings) "
+        "while the service is away.",
+    )
+    receive_maximum: int = Field(
+        20000,
+        ge=1,
+        le=65535,
+        description="MQTT 5 Receive Maximum: messages the broker may send before the service acknowledges them. "
+        "Messages are acknowledged after their readings commit, so this must cover several batches "
+        "(ingest.batch_max_messages) in flight while one commits: 20,000 kept bench/ingest.py at the throughput "
+        "of automatic acknowledgements (4,000 lost about a fifth). It also bounds what a stalled database can hold "
+        "in memory.",
+    )
 
 
 class DatabaseConfig(StrictModel):
@@ -48,6 +70,17 @@ class DatabaseConfig(StrictModel):
         description="SQLAlchemy URL: `sqlite:///path` (WAL) or `postgresql://user@host/db`. HAZWATCH_DB_URL overrides.",
     )
     store_readings: bool = Field(True, description="Store every valid reading (disable for very large sites).")
+    spool_file: Path | None = Field(
+        None,
+        description="Where rows the database did not take before a shutdown are kept until the next start "
+        "(default: beside a SQLite database, else `hazwatch.spool` in the working directory).",
+    )
+    spool_max_bytes: int = Field(256 * 1024 * 1024, ge=1024, description="Largest spool file.")
+    stop_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="A shutdown waits this long for the database, then spools what is unwritten and exits.",
+    )
 
 
 class HttpConfig(StrictModel):
@@ -114,10 +147,28 @@ class IngestConfig(StrictModel):
         description="Worker processes that decode big batches (a backlog, a heavy stream) while the service goes on "
         "receiving; 0 decodes everything in the service process.",
     )
+    decode_workers_start_s: float = Field(
+        5.0, ge=0, description="How long the start waits for the decode workers before subscribing."
+    )
     decode_offload_min_messages: int = Field(
         100, ge=1, description="Batches of fewer messages are decoded in place (no process hop, no added latency)."
     )
     quarantine_log_interval_s: float = Field(60.0, gt=0, description="Log each quarantine reason at most this often.")
+    quarantine_max_payload_bytes: int = Field(
+        4096, ge=0, description="A quarantined message keeps at most this many bytes of its payload."
+    )
+    quarantine_max_bytes_per_day: int = Field(
+        64 * 1024 * 1024,
+        ge=0,
+        description="Quarantine rows stored per UTC day, in bytes; past it rejections are only counted "
+        "(hazwatch_quarantine_not_stored_total).",
+    )
+    quarantine_retention_days: float = Field(30.0, gt=0, description="Quarantine rows older than this are deleted.")
+    stall_after_s: float = Field(
+        10.0,
+        gt=0,
+        description="/healthz reports a stall when messages wait and no batch went through for this long.",
+    )
 
 
 class Hj212Config(StrictModel):

@@ -7,15 +7,17 @@ import contextlib
 import dataclasses
 import logging
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.assessment.runner import AssessmentRunner
-from daemon.chain.build import AlarmSetup, build_intake, build_pipeline, reload_rules, save
+from daemon.chain.build import AlarmSetup, build_intake, build_pipeline, checkpoint_row, reload_rules, save
 from daemon.clock import Clock, WallClock
 from daemon.config import ServiceConfig
 from daemon.drills import runs
@@ -24,11 +26,12 @@ from daemon.errors import ConfigError, HazwatchError, PortInUseError
 from daemon.ha.http_guard import follower_guard
 from daemon.ha.pair import HaPair
 from daemon.ha.standby import StandbyHold
+from daemon.health import ServiceHealth
 from daemon.ingest.broker_url import BrokerTarget, parse_broker
 from daemon.ingest.demo_feed import DemoFeed
 from daemon.ingest.embedded_broker import EmbeddedBroker, free_port, port_is_free
 from daemon.ingest.field_protocols import FieldProtocols, start_field_protocols
-from daemon.ingest.mqtt import MessageHandler, MqttIngest
+from daemon.ingest.mqtt import Ack, MessageHandler, MqttIngest
 from daemon.metrics.adapters import AlarmBookMetrics, IncidentEngineMetrics
 from daemon.metrics.exposition import Exposition
 from daemon.metrics.instruments import Metrics
@@ -45,8 +48,12 @@ from daemon.notify.person_pages import PersonPages
 from daemon.notify.routes import AlarmNotifier, AlarmRouter
 from daemon.notify.worker import DeliveryWorker
 from daemon.store.engine import create_engine, migrate
-from daemon.store.schema import alarms, incidents, notifications
+from daemon.store.quarantine_retention import delete_old_quarantine
+from daemon.store.reading_chunks import latest_readings
+from daemon.store.schema import alarm_events, alarms, incident_events, incidents, notifications
+from daemon.store.spool import read_spool, write_spool
 from daemon.store.writer import StoreWriter, WriteGroup
+from daemon.supervisor import Supervisor
 from daemon.web.api.context import ApiContext
 from daemon.web.api.engine_operations import EngineOperations
 from daemon.web.api.errors import Conflict
@@ -60,16 +67,26 @@ from rules.site import Site
 
 log = logging.getLogger(__name__)
 DRILL_QUERY_TIMEOUT_S = 2.0  # a scrape waits at most this long for the drill runs
+QUARANTINE_RETENTION_EVERY_S = 3600.0
+# Rows of these tables change what the alarm state means: the state is checkpointed with them (a raised alarm or
+# an acknowledgement survives a crash as it is, not as it was at the last periodic checkpoint).
+ALARM_STATE_TABLES = (alarms, alarm_events, incidents, incident_events)
 
 
 def _recording_handler(recorder: RotatingRecorder, accept: MessageHandler) -> MessageHandler:
     """Record every message exactly as it arrived, then process it."""
 
-    def handle(topic: str, payload: bytes, received: float) -> None:
+    def handle(topic: str, payload: bytes, received: float, ack: Ack | None) -> None:
         recorder(topic, payload, received)
-        accept(topic, payload, received)
+        accept(topic, payload, received, ack)
 
     return handle
+
+
+def _changes_alarm_state(group: WriteGroup) -> bool:
+    return any(table in group.inserts for table in ALARM_STATE_TABLES) or any(
+        table is alarms or table is incidents for table, _, _ in group.updates
+    )
 
 
 @dataclass
@@ -98,15 +115,30 @@ class Service:
         self.ingest: MqttIngest | None = None
         self.http_port: int | None = None
         self._runner: web.AppRunner | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self.supervisor = Supervisor(self.metrics, self.clock)
+        self.ready = False  # start() finished: reloads run at once (before, a SIGHUP is queued)
+        self._reload_queued = False
+        self._checkpointed_changes = -1
+        self._state_dirty = False  # alarm rows committed without the state: checkpoint at the next timer tick
+        self._last_state_checkpoint = float("-inf")  # time.perf_counter() of the last checkpoint with alarm rows
+        self._checkpoint_cost_s = 0.0  # how long the last one took (pickling the whole state)
         self._writer_task: asyncio.Task[None] | None = None
         self.recorder: RotatingRecorder | None = None
         self.bus = EventBus()
         self.notifier: DeliveryWorker | None = None
         self._channels: ChannelSet | None = None
         self.field_protocols = FieldProtocols()
-        self._notify_task: asyncio.Task[None] | None = None
         self.ha: HaPair | None = None  # set when this instance is one of a high-availability pair
+
+    @property
+    def spool_path(self) -> Path:
+        """The spool file: as configured, else beside a SQLite database, else ``hazwatch.spool`` here."""
+        if self.config.database.spool_file is not None:
+            return self.config.database.spool_file
+        url = self.config.database.url
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            return Path(url.removeprefix("sqlite:///") + ".spool")
+        return Path("hazwatch.spool")
 
     async def start(self) -> None:
         """Open the database, start the broker if embedded, connect, serve HTTP."""
@@ -118,6 +150,12 @@ class Service:
             # One of a pair: a follower until the lock is won, so not even the start-up writes may commit yet.
             self.writer.hold = StandbyHold(config.ha.hold_s, after_keep=self.writer.after_commit)
         self._writer_task = asyncio.create_task(self.writer.run(), name="store-writer")
+        spooled = read_spool(self.spool_path, remove=False)
+        if spooled is not None:  # rows a shutdown could not write: into the database before anything new
+            log.info("writing the rows spooled at the last shutdown (%s)", self.spool_path)
+            self.writer.requeue(spooled)
+            await self.writer.flush()
+            self.spool_path.unlink()
         self.pipeline = await build_pipeline(
             self.engine,
             self.table,
@@ -128,6 +166,9 @@ class Service:
             drill=False,
             store_readings=config.database.store_readings,
         )
+        self._fingerprint = self.setup.fingerprint(self.table)
+        await self._remember_stored_readings()
+        self.writer.before_commit.append(self._checkpoint_alarm_changes)
         self._plug_metric_sources()
         self.assessment = AssessmentRunner(self.table, self.pipeline.flow)
         self.pipeline.batch_listeners.append(self.assessment.on_batch)
@@ -146,15 +187,69 @@ class Service:
             self._pick_embedded_port()
             self.broker = EmbeddedBroker(self.target.host, self.target.port)
             await self.broker.start()
+        # Workers ready before subscribing, so a backlog delivered at once goes to them (bounded: until they are
+        # ready every batch is decoded in place; nothing waits for them, and nothing is acknowledged before commit).
+        if not await self.intake.wait_ready(config.ingest.decode_workers_start_s):
+            log.warning(
+                "decode workers not ready after %.0fs; decoding in place meanwhile",
+                config.ingest.decode_workers_start_s,
+            )
         self.ingest = MqttIngest(self.target, config.mqtt, handler, self.metrics, self.clock)
-        self._tasks.append(asyncio.create_task(self.ingest.run(), name="mqtt-ingest"))
-        self._tasks.append(asyncio.create_task(self._flush_timer(), name="batch-flush"))
-        self._tasks.append(asyncio.create_task(self._alarm_timer(), name="alarm-timers"))
+        self.supervisor.start("batch-flush", self._flush_timer)
+        self.supervisor.start("alarm-timers", self._alarm_timer)
+        self.supervisor.start("quarantine-retention", self._quarantine_retention)
+        self.supervisor.start("mqtt-ingest", self.ingest.run)
         self.field_protocols = await start_field_protocols(config, self.table, self.intake, self.metrics, self.clock)
         await self._start_http()
         if self.demo:
             feed = DemoFeed(self.site, self.target, config.mqtt.topic_prefix, self.clock)
-            self._tasks.append(asyncio.create_task(feed.run(), name="demo-feed"))
+            self.supervisor.start("demo-feed", feed.run)
+        self.ready = True
+        if self._reload_queued:
+            self._reload_queued = False
+            self.reload()
+
+    async def _remember_stored_readings(self) -> None:
+        """Fill the pipeline's memory of stored readings, so messages the broker delivers again are dropped."""
+        limit = self.pipeline.seen.generation
+        batch = await latest_readings(self.engine, [s.id for s in self.table.sensors], limit)
+        self.pipeline.seen.remember(batch.sensor, batch.time)
+
+    def _checkpoint_alarm_changes(self, group: WriteGroup) -> None:
+        """Checkpoint the state with a group that changes alarms or incidents, or after a condition changed.
+
+        Pickling the whole state costs milliseconds on a small site and up to a second on a city-scale one, so it
+        runs at most every max(1 s, 20x its own cost) (at most 5 % of the loop); rows committed in between are
+        covered by the next timer tick. A crash inside that window still closes and re-raises those alarms.
+        """
+        changes = self.pipeline.flow.condition_changes
+        if group.checkpoints:
+            self._after_checkpoint(changes)
+            return
+        if changes == self._checkpointed_changes and not _changes_alarm_state(group):
+            return
+        if time.perf_counter() - self._last_state_checkpoint < max(1.0, 20 * self._checkpoint_cost_s):
+            self._state_dirty = True
+            return
+        started = time.perf_counter()
+        row = checkpoint_row(self.pipeline, self._fingerprint, self.clock.now())
+        self._checkpoint_cost_s = time.perf_counter() - started
+        group.checkpoints[str(row["name"])] = row
+        self._after_checkpoint(changes)
+
+    def _after_checkpoint(self, changes: int) -> None:
+        self._checkpointed_changes = changes
+        self._state_dirty = False
+        self._last_state_checkpoint = time.perf_counter()
+
+    async def _quarantine_retention(self) -> None:
+        """Delete quarantine rows past their retention, at start and every hour."""
+        keep_s = self.config.ingest.quarantine_retention_days * 86400.0
+        while True:
+            deleted = await delete_old_quarantine(self.engine, self.clock.now() - keep_s)
+            if deleted:
+                log.info("deleted %d quarantine rows older than %.0f days", deleted, keep_s / 86400)
+            await asyncio.sleep(QUARANTINE_RETENTION_EVERY_S)
 
     def _start_notifications(self) -> None:
         """Direct alarm routes queue outbox rows with the alarm's own rows; the worker delivers them."""
@@ -173,15 +268,11 @@ class Service:
                 self._start_delivery()
 
     def _start_delivery(self) -> None:
-        if self.notifier is not None and self._notify_task is None:
-            self._notify_task = asyncio.create_task(self.notifier.run(), name="notify-worker")
+        if self.notifier is not None and not self.supervisor.running("notify-worker"):
+            self.supervisor.start("notify-worker", self.notifier.run)
 
     async def _stop_delivery(self) -> None:
-        task, self._notify_task = self._notify_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self.supervisor.stop_one("notify-worker")
 
     async def _start_ha(self) -> None:
         """One of a pair: follow (hold writes, no pages) until the advisory lock is ours (``daemon/ha/``)."""
@@ -288,6 +379,7 @@ class Service:
             roster=lambda: self.setup.roster,
             map=self.config.map,
         )
+        health = ServiceHealth(self.intake, self.writer, self.supervisor, self.clock, self.config.ingest.stall_after_s)
         app = create_app(
             self.engine,
             self.registry,
@@ -296,6 +388,7 @@ class Service:
             max_body_bytes=self.config.http.max_body_bytes,
             before_scrape=[self._refresh_drill_running],
             exposition=self.exposition,
+            service_health=health.check,
         )
         attach_assessment(app, self.assessment, lambda: self.pipeline.flow)
         add_page_ack_routes(app, self._page_ack_context(api))
@@ -337,6 +430,20 @@ class Service:
             self.environ,
         )
 
+    async def _stop_writer(self) -> None:
+        """Let the writer commit what it holds; past ``stop_timeout_s`` keep the rest in the spool file."""
+        assert self._writer_task is not None  # noqa: S101 - called only when it runs
+        self.writer.close()
+        done, _ = await asyncio.wait([self._writer_task], timeout=self.config.database.stop_timeout_s)
+        if done:
+            return
+        self._writer_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer_task
+        unwritten = self.writer.unwritten()
+        if unwritten:
+            write_spool(self.spool_path, unwritten, self.config.database.spool_max_bytes)
+
     async def _refresh_drill_running(self) -> None:
         """``hazwatch_drill_running``: 1 while a replay writes into this service's database (its run is alive)."""
         try:
@@ -365,9 +472,20 @@ class Service:
             now = self.clock.now()
             self.pipeline.tick(now)
             await self.assessment.tick_in_thread(now)
-            if now - last_checkpoint >= alarms.checkpoint_interval_s:
+            if self._state_dirty or now - last_checkpoint >= alarms.checkpoint_interval_s:
                 save(self.pipeline, self.setup, self.writer, now)
                 last_checkpoint = now
+
+    def request_reload(self) -> None:
+        """SIGHUP: reload now, or once ``start`` has finished (a signal that early is queued, not fatal)."""
+        if not self.ready:
+            log.info("reload requested while starting: it runs once the service is ready")
+            self._reload_queued = True
+            return
+        try:
+            self.reload()
+        except Exception:  # a signal handler must never take the service down
+            log.exception("configuration reload failed; the running rules stay in force")
 
     def reload(self) -> bool:
         """Re-read rule, plan and roster files; a bad file is rejected and the running rules stay in force."""
@@ -381,6 +499,7 @@ class Service:
         now = self.clock.now()
         reload_rules(self.pipeline, self.setup, new, now)
         self.setup = new
+        self._fingerprint = new.fingerprint(self.table)
         self._plug_metric_sources()
         self.site_collector.update_levels(new.rules, self.pipeline.detector.config)
         save(self.pipeline, self.setup, self.writer, now)
@@ -399,14 +518,16 @@ class Service:
         await self.writer.flush()
 
     async def stop(self) -> None:
-        """Stop taking input, process what was received, commit, then close everything."""
+        """Stop taking input, process what was received, commit (or spool, past a time limit), close everything."""
         await self._stop_delivery()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        if hasattr(self, "intake"):
+            # Commit what arrived while the connection is still up, so its acknowledgements reach the broker
+            # (what arrives after this is acknowledged never and delivered again at the next start).
+            await self.intake.settle()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(2.0, self.config.database.stop_timeout_s / 2)):
+                    await self.writer.flush()
+        await self.supervisor.stop()
         await self.field_protocols.stop()
         if hasattr(self, "intake"):
             await self.intake.settle()
@@ -415,8 +536,7 @@ class Service:
         if self.recorder is not None:
             self.recorder.close()
         if self._writer_task is not None:
-            self.writer.close()
-            await self._writer_task
+            await self._stop_writer()
         if self._channels is not None:
             await self._channels.close()
         self.bus.close()
@@ -426,5 +546,7 @@ class Service:
             await self.broker.stop()
         if self.ha is not None:
             await self.ha.stop()  # the lock goes last: the follower takes over once everything is committed
-        await self.engine.dispose()
+        with contextlib.suppress(TimeoutError):  # a database that does not answer must not hold the exit
+            async with asyncio.timeout(self.config.database.stop_timeout_s):
+                await self.engine.dispose()
         log.info("hazwatch stopped cleanly")

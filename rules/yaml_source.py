@@ -69,6 +69,11 @@ def _index(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> None:
             _index(item, (*loc, i), lines)
 
 
+def text_line_of(data: bytes, offset: int) -> int:
+    """The 1-based line number of byte ``offset`` in ``data``."""
+    return data.count(b"\n", 0, offset) + 1
+
+
 def load_yaml(path: str | Path) -> YamlDocument:
     """Parse a YAML file with line marks; raise ``ConfigFileError`` if it is unreadable or not YAML."""
     name = str(path)
@@ -76,10 +81,16 @@ def load_yaml(path: str | Path) -> YamlDocument:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigFileError([ConfigIssue(name, 0, "", f"cannot read file: {exc}")]) from exc
+    except UnicodeDecodeError as exc:
+        # YAML 1.2 section 5.2: a file is UTF-8 (or UTF-16/32 with a BOM); say where the bad byte is.
+        line = text_line_of(Path(path).read_bytes(), exc.start)
+        raise ConfigFileError(
+            [ConfigIssue(name, line, "", f"not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at offset {exc.start}")]
+        ) from exc
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, RecursionError) as exc:  # a deeply nested file exhausts PyYAML's recursion
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         raise ConfigFileError([ConfigIssue(name, line, "", f"not valid YAML: {exc}")]) from exc

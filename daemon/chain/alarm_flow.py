@@ -131,6 +131,9 @@ class AlarmFlow:
         # Pages become per-person channel chains; the service replaces this with its configured one.
         self.person_pages = PersonPages(NotifyConfig(), secrets.token_bytes(32))
         self._service_alarms: dict[tuple[str, str], int] = {}
+        # Condition transitions seen so far: the service checkpoints the state with the rows of a batch that changed
+        # one (a pending on-delay must survive a crash as much as a raised alarm).
+        self.condition_changes = 0
 
     @property
     def row_ids(self) -> FlowRowIds:
@@ -162,6 +165,7 @@ class AlarmFlow:
         """Remember which conditions are on, so rules added by a reload can see them at once."""
         on, levels = self.state.conditions_on, self.state.levels_on
         for events in conditions:
+            self.condition_changes += len(events.sensor)
             for sensor, active, value, level in zip(
                 events.sensor.tolist(),
                 events.active.tolist(),

@@ -17,6 +17,7 @@ from daemon.config import AlarmConfig, ServiceConfig
 from daemon.errors import ConfigError
 from daemon.ingest.decode_pool import DecodePool, DecoderSpec
 from daemon.ingest.intake import Intake
+from daemon.ingest.quarantine_budget import QuarantineBudget
 from daemon.metrics.instruments import Metrics
 from daemon.store import queries
 from daemon.store.row_ids import IdRange, RowIds
@@ -141,6 +142,12 @@ def save(pipeline: Pipeline, setup: AlarmSetup, writer: StoreWriter, now: float)
     writer.save_checkpoint(checkpoint.LIVE, now, setup.fingerprint(pipeline.table), data)
 
 
+def checkpoint_row(pipeline: Pipeline, fingerprint: str, now: float) -> dict[str, object]:
+    """The ``checkpoints`` row of the pipeline's state right now (for a write group about to commit)."""
+    data = checkpoint.dumps((pipeline.detector, pipeline.flow.state))
+    return {"name": checkpoint.LIVE, "time": now, "fingerprint": fingerprint, "data": data}
+
+
 def reload_rules(pipeline: Pipeline, old: AlarmSetup, new: AlarmSetup, now: float) -> None:
     """Put new rules, plan and roster in force without losing the state of alarms that still exist.
 
@@ -229,6 +236,9 @@ def build_intake(
         quarantine_log_interval_s=config.ingest.quarantine_log_interval_s,
         pool=_decode_pool(spec, workers),
         offload_min_messages=config.ingest.decode_offload_min_messages,
+        quarantine_budget=QuarantineBudget(
+            config.ingest.quarantine_max_payload_bytes, config.ingest.quarantine_max_bytes_per_day
+        ),
     )
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from daemon.chain.alarm_flow import AlarmFlow
+from daemon.chain.seen_readings import SeenReadings
 from daemon.clock import Clock
 from daemon.metrics.instruments import Metrics
 from daemon.store.writer import StoreWriter
@@ -41,11 +42,18 @@ class Pipeline:
         self.latest_time = np.full(len(table), np.nan)
         self.latest_flags = np.zeros(len(table), np.uint16)  # quality bits of the latest reading (sensor state)
         self.batch_listeners: list[Callable[[ReadingBatch], None]] = []  # e.g. the release assessment's window
+        self.seen = SeenReadings()  # drops a redelivered reading before it is judged or stored a second time
 
     def process(self, batch: ReadingBatch) -> None:
         """Detect, run rules and plan, update latest values, queue the writes."""
         if not len(batch):
             return
+        fresh = self.seen.fresh(batch)
+        if fresh is not None:
+            self._metrics.duplicate_readings.inc(int(np.count_nonzero(~fresh)))
+            batch = batch.take(fresh)
+            if not len(batch):
+                return
         started = time.perf_counter()
         now = self._clock.now()
         result = self.detector.process(batch, received_at=now)

@@ -62,8 +62,9 @@ async def _serve(service: Service) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # Before start: a SIGHUP while starting is queued until the service is ready (its default action is to exit).
+    loop.add_signal_handler(signal.SIGHUP, service.request_reload)
     await service.start()
-    loop.add_signal_handler(signal.SIGHUP, service.reload)
     log.info("hazwatch running for site %s (%d sensors); Ctrl-C to stop", service.site.site, len(service.table))
     try:
         await stop.wait()

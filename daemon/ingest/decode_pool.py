@@ -15,11 +15,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import select
 import signal
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from daemon.ingest.senml import BatchBuilder, DeviceStatus, Rejection, SenmlDecoder
+from daemon.ingest.senml import BatchBuilder, DeviceStatus, Reason, Rejection, SenmlDecoder
 from detectors.readings import ReadingBatch
 from rules.sensor_table import SensorTable
 from rules.site import Site
@@ -45,7 +49,14 @@ def decode_messages(decoder: SenmlDecoder, raw: list[RawMessage]) -> DecodedBatc
     statuses: list[DeviceStatus] = []
     decode = decoder.decode
     for index, (topic, payload, received) in enumerate(raw):
-        result = decode(topic, payload, received, builder)
+        start = len(builder)
+        try:
+            result = decode(topic, payload, received, builder)
+        except Exception as exc:  # a decoder bug on one message must cost that message only, never the batch
+            builder.truncate(start)
+            log.exception("decoder failed on a message from %s; quarantined", topic)
+            rejections.append((index, Rejection(Reason.DECODE_ERROR, f"{type(exc).__name__}: {exc}"[:200])))
+            continue
         if result.rejections:
             rejections += [(index, rejection) for rejection in result.rejections]
         if result.status is not None:
@@ -77,7 +88,35 @@ class DecoderSpec:
 _worker_decoder: SenmlDecoder | None = None
 
 
-def _start_worker(spec: DecoderSpec) -> None:
+def _exit_with_service(service_pid: int) -> None:
+    """End this worker as soon as the service process ends, however it ends.
+
+    A worker forked by the forkserver holds the forkserver's "alive" pipe, and the forkserver (and the resource
+    tracker) live as long as any holder does: without this, a SIGKILLed service left all three running for good.
+    A pidfd becomes readable when its process exits (pidfd_open(2), Linux 5.3); elsewhere the pid is polled.
+    """
+    try:
+        pidfd = os.pidfd_open(service_pid)
+    except (AttributeError, OSError):
+        pidfd = None
+
+    def watch() -> None:
+        if pidfd is not None:
+            select.select([pidfd], [], [])
+        else:
+            while True:
+                try:
+                    os.kill(service_pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-service", daemon=True).start()
+
+
+def _start_worker(spec: DecoderSpec, service_pid: int) -> None:
+    _exit_with_service(service_pid)
     # Ctrl-C reaches the whole process group; the service decides when its worker stops, not the terminal.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     global _worker_decoder  # noqa: PLW0603 - one decoder per worker process, built once
@@ -112,17 +151,23 @@ class DecodePool:
     def _new_executor(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([__name__])
-        return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker, initargs=(self._spec,))
+        return ProcessPoolExecutor(
+            self.workers, mp_context=context, initializer=_start_worker, initargs=(self._spec, os.getpid())
+        )
 
     def restart(self) -> None:
         """Replace workers that died (a broken pool refuses every later batch)."""
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._executor = self._new_executor()
 
-    def start(self) -> None:
-        """Start the workers now (in the background) rather than on the first big batch."""
+    def start(self) -> list[asyncio.Future[bool]]:
+        """Start the workers now rather than on the first big batch; the futures end when each is ready."""
+        futures = []
         for _ in range(self.workers):
-            asyncio.get_running_loop().run_in_executor(self._executor, _ready).add_done_callback(_log_failure)
+            future = asyncio.get_running_loop().run_in_executor(self._executor, _ready)
+            future.add_done_callback(_log_failure)
+            futures.append(future)
+        return futures
 
     def submit(self, raw: list[RawMessage]) -> asyncio.Future[DecodedBatch]:
         """Decode ``raw`` in a worker."""

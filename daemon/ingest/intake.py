@@ -17,7 +17,9 @@ import numpy as np
 from daemon.chain.pipeline import Pipeline
 from daemon.clock import Clock
 from daemon.ingest.decode_pool import DecodedBatch, DecodePool, RawMessage, decode_messages
-from daemon.ingest.senml import DeviceStatus, Rejection, SenmlDecoder
+from daemon.ingest.mqtt import Ack
+from daemon.ingest.quarantine_budget import QuarantineBudget
+from daemon.ingest.senml import DeviceStatus, Reason, Rejection, SenmlDecoder
 from daemon.metrics.instruments import Metrics
 from daemon.store.writer import StoreWriter
 from detectors.readings import ReadingBatch
@@ -48,6 +50,7 @@ class Intake:
         quarantine_log_interval_s: float = 60.0,
         pool: DecodePool | None = None,
         offload_min_messages: int = 100,
+        quarantine_budget: QuarantineBudget | None = None,
     ) -> None:
         self._decoder = decoder
         self._pipeline = pipeline
@@ -56,12 +59,19 @@ class Intake:
         self._clock = clock
         self._raw: list[RawMessage] = []  # messages of the open batch, decoded when it closes
         self._predecoded: list[ReadingBatch] = []  # readings of the open batch the codec already decoded (replays)
+        self._acks: list[Ack] = []  # their broker acknowledgements, sent once their rows committed
+        self._budget = quarantine_budget or QuarantineBudget()
         self._pool = pool
         self._offload_min = offload_min_messages
         self._pool_retry_at = 0.0
+        self._pool_ready = False  # workers answered: until then every batch is decoded in place (nothing waits)
+        self._pool_starting: list[asyncio.Future[bool]] = []
         # Closed batches not yet through the pipeline, oldest first: decoding in a worker, or decoded in place
         # behind one that is (batches reach the pipeline in the order they were received, whoever decodes them).
-        self._in_flight: deque[tuple[list[RawMessage], asyncio.Future[DecodedBatch] | DecodedBatch]] = deque()
+        self._in_flight: deque[tuple[list[RawMessage], list[Ack], asyncio.Future[DecodedBatch] | DecodedBatch]] = (
+            deque()
+        )
+        self.last_applied_at: float | None = None  # when a batch last went through (stall detection)
         self._batch_opened_at = 0.0
         self._max_messages = batch_max_messages
         self._base_delay = batch_max_delay_s
@@ -79,11 +89,13 @@ class Intake:
         """Call ``listener`` for every device status message."""
         self._status_listeners.append(listener)
 
-    def accept(self, topic: str, payload: bytes, received: float) -> None:
-        """Take one message; flush the batch when it is full."""
+    def accept(self, topic: str, payload: bytes, received: float, ack: Ack | None = None) -> None:
+        """Take one message; flush the batch when it is full. ``ack`` is called once its rows have committed."""
         if not self._raw:
             self._batch_opened_at = self._clock.now()
         self._raw.append((topic, payload, received))
+        if ack is not None:
+            self._acks.append(ack)
         if len(self._raw) >= self._max_messages:
             self.flush()
 
@@ -108,12 +120,18 @@ class Intake:
     def flush(self) -> None:
         """Close the current batch: decode it (here, or in a worker when it is big) and run it through the pipeline."""
         raw, self._raw = self._raw, []
+        acks, self._acks = self._acks, []
         if self._predecoded:
-            self._flush_predecoded(raw)
+            self._flush_predecoded(raw, acks)
             return
         if not raw:
             return
-        if self._pool is not None and len(raw) >= self._offload_min and self._clock.now() >= self._pool_retry_at:
+        if (
+            self._pool is not None
+            and self._pool_ready
+            and len(raw) >= self._offload_min
+            and self._clock.now() >= self._pool_retry_at
+        ):
             try:
                 future = self._pool.submit(raw)
             except Exception:  # the pool broke (a worker was killed): replace it, decode this batch here
@@ -121,38 +139,56 @@ class Intake:
                 self._pool_failed()
             else:
                 future.add_done_callback(self._decoded)
-                self._in_flight.append((raw, future))
+                self._in_flight.append((raw, acks, future))
                 return
         decoded = decode_messages(self._decoder, raw)
         if self._in_flight:
-            self._in_flight.append((raw, decoded))
+            self._in_flight.append((raw, acks, decoded))
         else:
-            self._apply(raw, decoded)
+            self._apply(raw, acks, decoded)
 
-    def _flush_predecoded(self, raw: list[RawMessage]) -> None:
+    def _flush_predecoded(self, raw: list[RawMessage], acks: list[Ack]) -> None:
         """Close a batch holding readings decoded ahead of time (and maybe raw messages): one pipeline pass, as the
         same messages decoded here would have made."""
         parts, self._predecoded = self._predecoded, []
         decoded = decode_messages(self._decoder, raw) if raw else DecodedBatch(ReadingBatch.empty())
         decoded.readings = ReadingBatch.concat([b for b in (decoded.readings, *parts) if len(b)])
         if self._in_flight:
-            self._in_flight.append((raw, decoded))
+            self._in_flight.append((raw, acks, decoded))
         else:
-            self._apply(raw, decoded)
+            self._apply(raw, acks, decoded)
 
     async def settle(self) -> None:
         """Close the current batch and wait until every closed batch has been through the pipeline."""
         self.flush()
         while self._in_flight:
-            pending = [item for _, item in self._in_flight if isinstance(item, asyncio.Future)]
+            pending = [item for _, _, item in self._in_flight if isinstance(item, asyncio.Future)]
             if pending:
                 await asyncio.wait(pending)
             self._decoded()
 
     def start(self) -> None:
-        """Start the decode workers in the background, so the first big batch does not wait for them."""
-        if self._pool is not None:
-            self._pool.start()
+        """Start the decode workers in the background; batches are decoded in place until they are ready."""
+        if self._pool is None:
+            return
+        self._pool_starting = self._pool.start()
+        for future in self._pool_starting:
+            future.add_done_callback(self._worker_started)
+
+    async def wait_ready(self, timeout_s: float) -> bool:
+        """Wait (at most ``timeout_s``) until the decode workers are ready, so a backlog delivered right after
+        subscribing goes to them; True when ready (or when there are none)."""
+        if self._pool is None or self._pool_ready:
+            return True
+        await asyncio.wait(self._pool_starting, timeout=timeout_s)
+        return self._pool_ready
+
+    def _worker_started(self, future: asyncio.Future[bool]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            log.warning("a decode worker did not start; decoding in place for %.0fs", POOL_RETRY_S)
+            self._pool_failed()
+        elif all(f.done() and not f.cancelled() and f.exception() is None for f in self._pool_starting):
+            self._pool_ready = True
 
     def close(self) -> None:
         """Stop the decode workers (call after ``settle``)."""
@@ -162,7 +198,7 @@ class Intake:
     def _decoded(self, _future: object = None) -> None:
         """Run every batch at the head of the line whose decoding is done, in order."""
         while self._in_flight:
-            raw, item = self._in_flight[0]
+            raw, acks, item = self._in_flight[0]
             if isinstance(item, asyncio.Future):
                 if not item.done():
                     return
@@ -175,16 +211,18 @@ class Intake:
             else:
                 decoded = item
             self._in_flight.popleft()
-            self._apply(raw, decoded)
+            self._apply(raw, acks, decoded)
 
     def _pool_failed(self) -> None:
         # Replace the workers, and decode in place for a while: workers that cannot start must not cost a failed
         # attempt (and a logged traceback) on every batch.
         if self._pool is not None:
             self._pool.restart()
+            self._pool_ready = True  # the new executor starts its workers on the first batch after the pause
         self._pool_retry_at = self._clock.now() + POOL_RETRY_S
 
-    def _apply(self, raw: list[RawMessage], decoded: DecodedBatch) -> None:
+    def _apply(self, raw: list[RawMessage], acks: list[Ack], decoded: DecodedBatch) -> None:
+        self.last_applied_at = self._clock.now()
         self._metrics.ingest_messages.inc(len(raw))
         for index, rejection in decoded.rejections:
             topic, payload, received = raw[index]
@@ -197,7 +235,17 @@ class Intake:
         if len(batch):
             if self._late_delay > self._base_delay:
                 self._adapt_window(batch)
-            self._pipeline.process(batch)
+            try:
+                self._pipeline.process(batch)
+            except Exception as exc:
+                # A bug in the chain must not lose the input: every message of the batch is kept for inspection
+                # (and acknowledged with it), and the next batch goes through as usual.
+                log.exception("the processing chain failed on a batch of %d messages; quarantined", len(raw))
+                for topic, payload, received in raw:
+                    detail = f"processing failed: {type(exc).__name__}: {exc}"[:200]
+                    self._quarantine(topic, payload, received, Rejection(Reason.PROCESSING_ERROR, detail))
+        # After the rows above were queued: the writer sends these once they (and all before them) committed.
+        self._writer.add_acks(acks)
 
     @property
     def batch_window(self) -> float:
@@ -227,13 +275,28 @@ class Intake:
         """A device's online/offline state learnt by another ingest (a Modbus controller that stops answering)."""
         self._status(status)
 
+    def waiting(self) -> tuple[int, float | None]:
+        """Messages received but not yet through the pipeline, and the receive time of the oldest of them."""
+        count = len(self._raw) + sum(len(raw) for raw, _, _ in self._in_flight)
+        oldest: float | None = None
+        if self._in_flight and self._in_flight[0][0]:
+            oldest = self._in_flight[0][0][0][2]
+        elif self._raw:
+            oldest = self._raw[0][2]
+        return count, oldest
+
     def _quarantine(self, topic: str, payload: bytes, received: float, rejection: Rejection) -> None:
         self.quarantine(topic, payload, received, rejection.reason.value, rejection.detail)
 
     def quarantine(self, topic: str, payload: bytes, received: float, reason: str, detail: str) -> None:
         """Keep input that cannot be used (any ingest): counted by reason, stored with its raw bytes, logged."""
         self._metrics.quarantined.labels(reason).inc()
-        self._writer.add_quarantine(received, topic, reason, detail, payload)
+        kept = self._budget.admit(received, topic, detail, payload)
+        if kept is None:
+            self._metrics.quarantine_not_stored.inc()
+        else:
+            detail, stored = kept
+            self._writer.add_quarantine(received, topic, reason, detail, stored)
         now = self._clock.now()
         last = self._last_logged.get(reason)
         if last is None or now - last >= self._log_interval:

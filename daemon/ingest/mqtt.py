@@ -1,13 +1,27 @@
-"""MQTT in: reconnect loop, fixed client id, persistent session, QoS 1 (nothing lost while we are away)."""
+"""MQTT in: reconnect loop, fixed client id, persistent session, QoS 1, acknowledged after commit.
+
+paho acknowledges a QoS 1 message as soon as it is received; a crash before the readings are stored would then
+lose them, as the broker forgets a message once it is acknowledged. With paho's manual acknowledgements (aiomqtt 2
+does not wrap them yet, see aiomqtt PR #346) each message is acknowledged only after the transaction that stored
+its readings (or its quarantine row) committed: a crash at any point leaves it with the broker, which delivers it
+again, and the pipeline drops what it already stored. MQTT 5 lets the client tell the broker how many
+unacknowledged messages it may hold (Receive Maximum, MQTT 5.0 section 3.1.2.11.3), sized to a few batches so the
+stream does not stall while a batch commits; the Session Expiry Interval (section 3.1.2.11.2) keeps the session
+while the service is away.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 from collections.abc import Callable
 
 import aiomqtt
+import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from daemon.clock import Clock
 from daemon.config import MqttConfig
@@ -16,10 +30,14 @@ from daemon.metrics.instruments import Metrics
 
 log = logging.getLogger(__name__)
 
-MessageHandler = Callable[[str, bytes, float], None]
+Ack = Callable[[], None]  # tells the broker one message is safely stored; called at most once
+MessageHandler = Callable[[str, bytes, float, Ack | None], None]
+AckFactory = Callable[[aiomqtt.Message], Ack | None]
 
 
-def direct_delivery(handler: MessageHandler, clock: Clock) -> type[asyncio.Queue[aiomqtt.Message]]:
+def direct_delivery(
+    handler: MessageHandler, clock: Clock, ack_for: AckFactory = lambda _message: None
+) -> type[asyncio.Queue[aiomqtt.Message]]:
     """An aiomqtt queue type that hands each message to ``handler`` at once instead of queueing it.
 
     aiomqtt's ``async for message in client.messages`` costs two asyncio tasks per message; at
@@ -35,9 +53,10 @@ def direct_delivery(handler: MessageHandler, clock: Clock) -> type[asyncio.Queue
             if not isinstance(payload, bytes | bytearray):
                 payload = b"" if payload is None else str(payload).encode()
             try:
-                handler(item.topic.value, bytes(payload), clock.now())
+                handler(item.topic.value, bytes(payload), clock.now(), ack_for(item))
             except Exception:
-                # The handler quarantines bad input itself; anything escaping is a bug. Keep receiving.
+                # The handler quarantines bad input itself; anything escaping is a bug. Keep receiving (the
+                # message stays unacknowledged: the broker delivers it again after a reconnect).
                 log.exception("message handler failed on %s", item.topic.value)
 
     return DirectQueue
@@ -64,24 +83,49 @@ class MqttIngest:
         self._metrics = metrics
         self._clock = clock
         self.connected = asyncio.Event()
+        self._paho: paho.Client | None = None  # the connection acknowledgements go to (None: not connected)
+        self.protocol = "3.1.1" if target.embedded else config.protocol  # the embedded broker speaks 3.1.1 only
 
     def _client(self) -> aiomqtt.Client:
         config, target = self._config, self._target
         password = target.password
         if password is None and config.password is not None:
             password = config.password.get_secret_value()
-        return aiomqtt.Client(
+        v5 = self.protocol == "5"
+        properties = None
+        if v5:
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho leaves it untyped
+            properties.SessionExpiryInterval = config.session_expiry_s
+            properties.ReceiveMaximum = config.receive_maximum
+        client = aiomqtt.Client(
             target.host,
             target.port,
             identifier=config.client_id,
-            clean_session=False,
+            protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+            clean_session=None if v5 else False,
+            clean_start=False if v5 else paho.MQTT_CLEAN_START_FIRST_ONLY,
+            properties=properties,
             username=target.username or config.username,
             password=password,
             keepalive=config.keepalive_s,
             tls_context=tls_context(config) if target.tls else None,
             timeout=10,
-            queue_type=direct_delivery(self._handler, self._clock),
+            queue_type=direct_delivery(self._handler, self._clock, self._ack_for),
         )
+        # Before connecting: the broker redelivers the session's unacknowledged messages right after CONNACK.
+        client._client.manual_ack_set(True)
+        return client
+
+    def _ack_for(self, message: aiomqtt.Message) -> Ack | None:
+        if message.qos == 0 or self._paho is None:
+            return None  # QoS 0 is never acknowledged
+        return functools.partial(self._ack, self._paho, message.mid, message.qos)
+
+    def _ack(self, connection: paho.Client, mid: int, qos: int) -> None:
+        # A message received on an earlier connection is delivered again on this one (same session): its
+        # acknowledgement would name a packet id the broker may have reused, so it is not sent.
+        if connection is self._paho:
+            connection.ack(mid, qos)
 
     async def run(self) -> None:
         """Stay connected until cancelled, backing off exponentially after failures."""
@@ -89,7 +133,9 @@ class MqttIngest:
         topic = f"{self._config.topic_prefix}/#"
         while True:
             try:
-                async with self._client() as client:
+                client = self._client()
+                self._paho = client._client
+                async with client:
                     await client.subscribe(topic, qos=1)
                     self._metrics.mqtt_connected.set(1)
                     self.connected.set()
@@ -116,5 +162,6 @@ class MqttIngest:
             backoff = min(backoff * 2, self._config.reconnect_max_s)
 
     def _lost(self) -> None:
+        self._paho = None
         self._metrics.mqtt_connected.set(0)
         self.connected.clear()

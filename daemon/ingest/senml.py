@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeGuard
@@ -26,6 +27,11 @@ RELATIVE_TIME_LIMIT = 2.0**28
 STATUS_FLAGS = {"fault": FLAG_DEVICE_FAULT, "saturated": FLAG_SATURATED}
 FLAG_CLOCK_SKEW_INT = int(FLAG_CLOCK_SKEW)
 FLAG_OUT_OF_RANGE_INT = int(FLAG_OUT_OF_RANGE)
+# SenML is an array of flat records (depth 2); anything nested deeper than this is not SenML, and is refused
+# before a recursive parser sees it (a few KB of `[` exhaust the stdlib parser's recursion, see RFC 8259 section 9).
+MAX_JSON_DEPTH = 8
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKETS = re.compile(rb"[\[\]{}]")
 # A device clock this far ahead of our receive time is flagged as skewed (readings kept).
 CLOCK_SKEW_FLAG_S = 30.0
 
@@ -45,6 +51,9 @@ class Reason(StrEnum):
     TIME_IN_FUTURE = "time_in_future"
     TIME_TOO_OLD = "time_too_old"
     BAD_STATUS = "bad_status"
+    TOO_DEEP = "too_deep"
+    DECODE_ERROR = "decode_error"  # the decoder itself failed on this message (a bug): kept for inspection
+    PROCESSING_ERROR = "processing_error"  # the chain failed on the message's batch (a bug): kept for inspection
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +84,10 @@ class BatchBuilder:
 
     def __len__(self) -> int:
         return len(self.sensor)
+
+    def truncate(self, length: int) -> None:
+        """Forget the readings appended after the first ``length`` (a message that failed half way)."""
+        del self.sensor[length:], self.time[length:], self.value[length:], self.flags[length:]
 
     def build(self) -> ReadingBatch:
         """The accumulated readings as a batch (the builder is emptied)."""
@@ -154,12 +167,18 @@ class SenmlDecoder:
         try:
             records = orjson.loads(payload)
         except orjson.JSONDecodeError:
-            # orjson is strict (UTF-8 only, no NaN/Infinity literals). The standard parser takes what it
-            # refuses, so a NaN is reported as a non-finite value rather than as broken JSON, and it
-            # words the error for the quarantine.
+            # orjson is strict (UTF-8 only, no NaN/Infinity literals) and bounds its own depth. The standard
+            # parser takes what it refuses, so a NaN is reported as a non-finite value rather than as broken
+            # JSON, and it words the error for the quarantine; it recurses, so the depth is checked first.
+            depth = json_depth(payload)
+            if depth > MAX_JSON_DEPTH:
+                result.rejections.append(
+                    Rejection(Reason.TOO_DEEP, f"JSON nested {depth} deep > limit {MAX_JSON_DEPTH}")
+                )
+                return result
             try:
                 records = json.loads(payload)
-            except (UnicodeDecodeError, ValueError) as exc:
+            except (UnicodeDecodeError, ValueError, RecursionError) as exc:
                 result.rejections.append(Rejection(Reason.INVALID_JSON, str(exc)[:200]))
                 return result
         if isinstance(records, dict):
@@ -362,6 +381,18 @@ class SenmlDecoder:
                 return None
             self._conversions[key] = cached
         return cached
+
+
+def json_depth(document: bytes) -> int:
+    """How deeply arrays and objects nest in ``document`` (brackets inside strings do not count), without parsing."""
+    depth = deepest = 0
+    for bracket in _JSON_BRACKETS.findall(_JSON_STRING.sub(b"", document)):
+        if bracket in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
 
 
 def _is_number(value: object) -> TypeGuard[int | float]:

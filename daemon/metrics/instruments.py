@@ -89,6 +89,27 @@ class Metrics:
             "Connection attempts after a lost or failed connection.",
             registry=registry,
         )
+        self.mqtt_acks = Counter(
+            "hazwatch_mqtt_acks_total",
+            "QoS 1 messages acknowledged to the broker (after the rows they produced committed).",
+            registry=registry,
+        )
+        self.duplicate_readings = Counter(
+            "hazwatch_duplicate_readings_total",
+            "Readings dropped because the same sensor and time was already stored (a broker's redelivery).",
+            registry=registry,
+        )
+        self.quarantine_not_stored = Counter(
+            "hazwatch_quarantine_not_stored_total",
+            "Quarantined messages counted but not stored: the day's quarantine byte budget was spent.",
+            registry=registry,
+        )
+        self.task_restarts = Counter(
+            "hazwatch_task_restarts_total",
+            "Background tasks that failed and were restarted, by task.",
+            ["task"],
+            registry=registry,
+        )
         self.alarms_raised = Counter(
             "hazwatch_alarms_raised_total", "Alarms raised (annunciated), by priority.", ["priority"], registry=registry
         )

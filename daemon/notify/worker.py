@@ -31,6 +31,7 @@ from daemon.notify.channels.registry import undeliverable_reason
 from daemon.notify.config import ChannelTarget, NotifyConfig
 from daemon.notify.model import AlertFacts
 from daemon.notify.storms import URGENT_TIERS, person_of, plan_storms, tier_of
+from daemon.redaction import redact
 from daemon.store.schema import alarms, notifications
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,9 @@ class DeliveryWorker:
         self._ended_pages: set[str] = set()  # pages with a row that ended undelivered, not yet checked
         self._tidied_at = float("-inf")
         self._unreachable_roles: set[str] = set()
+        # Attempts in flight, each recorded on its own as soon as it ends: a destination that hangs holds only its
+        # own rows (until the attempt's time limit), never the pages to other destinations (issue 17).
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     def poke(self) -> None:
         """Look for due rows now (called after a commit that queued notifications)."""
@@ -140,19 +144,46 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         """Deliver until cancelled; database errors are logged and retried on the next pass."""
-        while True:
-            self._wakeup.clear()
-            busy = False
-            try:
-                busy = await self.deliver_due() >= self._config.batch_size
-                await self.resend_firing()
-                await self.refresh_gauges()
-            except Exception:  # the database may be briefly unavailable: keep the loop alive
-                log.exception("notification pass failed; retrying")
-            if busy:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self._config.poll_interval_s)
+        try:
+            while True:
+                self._wakeup.clear()
+                busy = False
+                try:
+                    busy = await self._dispatch_due() >= self._config.batch_size
+                    await self.resend_firing()
+                    await self.refresh_gauges()
+                except Exception:  # the database may be briefly unavailable: keep the loop alive
+                    log.exception("notification pass failed; retrying")
+                if busy:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self._config.poll_interval_s)
+        finally:
+            for task in self._in_flight:
+                task.cancel()
+
+    async def _dispatch_due(self) -> int:
+        """Start an attempt for every due row and return without waiting for them (``run``'s pass)."""
+        if len(self._in_flight) >= 4 * self._config.batch_size:
+            return 0  # many attempts hang already: claim more once some end
+        async with self._pass_lock:
+            now = self._clock.now()
+            rows = await self._claim_due(now)
+            for row in rows:
+                task = asyncio.create_task(self._attempt_and_record(row, now), name=f"notify-{row['id']}")
+                self._in_flight.add(task)
+                task.add_done_callback(self._in_flight.discard)
+            return len(rows)
+
+    async def _attempt_and_record(self, row: dict[str, Any], started: float) -> None:
+        result = await self._attempt(row, started)
+        now = self._clock.now()
+        try:
+            await self._record([result], now)
+        except Exception:  # the row keeps its lease and is attempted again when it ends (same Idempotency-Key)
+            log.exception("could not record the outcome of notification %s", result.row_id)
+            return
+        self._track_channels([result], now)
 
     async def deliver_due(self) -> int:
         """Attempt every due row (up to ``batch_size``) concurrently; returns how many were attempted."""
@@ -403,7 +434,7 @@ class DeliveryWorker:
                     values = {
                         "state": "failed" if result.permanent else "given_up" if out_of_budget else "pending",
                         "attempts": result.attempts,
-                        "last_error": result.error[:1000],
+                        "last_error": redact(result.error)[:1000],  # GET /api/notifications shows it
                         "next_attempt_at": now + backoff(result.attempts, config),
                     }
                 await connection.execute(update(notifications).where(where).values(**values))
@@ -428,7 +459,7 @@ class DeliveryWorker:
                 )
             else:
                 self._metrics.notifications_failed.labels(result.channel).inc()
-                log.warning("notification %d via %s failed: %s", result.row_id, result.channel, result.error)
+                log.warning("notification %d via %s failed: %s", result.row_id, result.channel, redact(result.error))
 
     def _track_channels(self, results: list[AttemptResult], now: float) -> None:
         outcome: dict[str, bool] = {}
@@ -484,7 +515,7 @@ class DeliveryWorker:
                 await asyncio.wait_for(channel.send(decode_row(row, now)), self._config.request_timeout_s)
                 sent += 1
             except (DeliveryError, ValueError, TimeoutError) as exc:
-                log.warning("alertmanager re-send of notification %s failed: %s", row["id"], exc)
+                log.warning("alertmanager re-send of notification %s failed: %s", row["id"], redact(str(exc)))
         return sent
 
     async def refresh_gauges(self) -> None:

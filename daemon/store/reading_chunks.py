@@ -197,3 +197,28 @@ async def count_readings(connection: AsyncConnection, *, drill: bool | None = No
     """How many readings are stored."""
     total = (await connection.execute(count_query(drill=drill, after_chunk=after_chunk))).scalar_one()
     return int(total)
+
+
+async def latest_readings(engine: AsyncEngine, sensor_ids: Sequence[str], limit: int) -> ReadingBatch:
+    """About the ``limit`` newest stored live readings (whole chunks, newest first), numbered as ``sensor_ids``."""
+    index = {sensor_id: number for number, sensor_id in enumerate(sensor_ids)}
+    parts: list[ReadingBatch] = []
+    total = 0
+    statement = (
+        select(reading_chunks.c.format, reading_chunks.c.sensors, reading_chunks.c.data, reading_chunks.c.count)
+        .where(reading_chunks.c.drill.is_(False))
+        .order_by(reading_chunks.c.id.desc())
+    )
+    async with engine.connect() as connection:
+        result = await connection.stream(statement)
+        async for row in result:
+            count = int(row[3])  # by position: Row.count is the tuple method
+            stored = decode_chunk(row.format, row.sensors, row.data, count)
+            numbers = np.array([index.get(name, -1) for name in stored.sensor_id.tolist()], np.int32)
+            known = numbers >= 0  # sensors removed from the site file since: nothing of theirs can come again
+            parts.append(ReadingBatch(numbers[known], stored.time[known], stored.value[known], stored.flags[known]))
+            total += count
+            if total >= limit:
+                break
+        await result.close()
+    return ReadingBatch.concat(parts) if parts else ReadingBatch.empty()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -48,15 +49,25 @@ class WriteGroup:
     updates: list[tuple[Table, int, dict[str, Any]]] = field(default_factory=list)
     device_status: dict[str, dict[str, Any]] = field(default_factory=dict)
     checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Broker acknowledgements of the messages these rows (and every earlier group's) came from: sent after commit.
+    acks: list[Callable[[], None]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(
-            self.readings or self.inserts or self.insert_once or self.updates or self.device_status or self.checkpoints
+            self.readings
+            or self.inserts
+            or self.insert_once
+            or self.updates
+            or self.device_status
+            or self.checkpoints
+            or self.acks
         )
 
     def merged_with(self, newer: WriteGroup) -> WriteGroup:
         """This group followed by a newer one (used to retry a failed commit without reordering)."""
-        merged = WriteGroup(readings=self.readings + newer.readings, updates=self.updates + newer.updates)
+        merged = WriteGroup(
+            readings=self.readings + newer.readings, updates=self.updates + newer.updates, acks=self.acks + newer.acks
+        )
         for attribute in ("inserts", "insert_once"):
             target: dict[Table, list[dict[str, Any]]] = getattr(merged, attribute)
             for source in (getattr(self, attribute), getattr(newer, attribute)):
@@ -78,6 +89,12 @@ class Hold(Protocol):
     def keep(self, group: WriteGroup) -> None:
         """Hold one group instead of committing it."""
         ...
+
+
+def _first_line() -> str:
+    """The current exception's message, first line only (a retry's log line)."""
+    exc = sys.exc_info()[1]
+    return str(exc).splitlines()[0][:200] if exc is not None and str(exc) else type(exc).__name__
 
 
 class StoreWriter:
@@ -102,10 +119,13 @@ class StoreWriter:
             {"drill": drill} if drill_run_id is None else {"drill": drill, "drill_run_id": drill_run_id}
         )
         self._pending = WriteGroup()
+        self._committing: WriteGroup | None = None  # the group in the transaction now (spooled if it never ends)
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._closing = False
+        self.failing_since: float | None = None  # wall time of the first failed commit of a run of failures
+        self.before_commit: list[CommitHook] = []  # may add to the group about to commit (a checkpoint of the state)
         self.after_commit: list[CommitHook] = []  # told about each committed group (event bus, notifier wake-up)
         self.hold: Hold | None = None  # an HA follower holds its groups; the leader writes them
 
@@ -165,6 +185,12 @@ class StoreWriter:
         self._pending.inserts.setdefault(page_links, []).append(row)
         self._signal()
 
+    def add_acks(self, acks: list[Callable[[], None]]) -> None:
+        """Acknowledge messages to the broker once everything queued so far has committed."""
+        if acks:
+            self._pending.acks.extend(acks)
+            self._signal()
+
     def set_device_status(self, device_id: str, online: bool, changed_at: float) -> None:
         """Queue a device's latest online/offline state."""
         self._pending.device_status[device_id] = {"device_id": device_id, "online": online, "changed_at": changed_at}
@@ -184,7 +210,8 @@ class StoreWriter:
         self._signal()
 
     def requeue(self, group: WriteGroup) -> None:
-        """Commit ``group`` before anything queued after it (an HA takeover's rows the old leader did not write)."""
+        """Commit ``group`` before anything queued after it (a spool's rows at start; at an HA takeover, the rows the
+        old leader did not write)."""
         if group:
             self._pending = group.merged_with(self._pending)
             self._signal()
@@ -205,7 +232,15 @@ class StoreWriter:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            await self._commit_pending()
+            try:
+                await self._commit_pending()
+            except Exception:  # a bug here must not stop every later write: keep the rows, try again
+                log.exception("the store writer failed; retrying in 1s")
+                if self._committing is not None:
+                    self._pending = self._committing.merged_with(self._pending)
+                    self._committing = None
+                self._wakeup.set()
+                await asyncio.sleep(1.0)
             if self._closing and not self._pending:
                 return
 
@@ -218,10 +253,17 @@ class StoreWriter:
         delay = 0.1
         while self._pending:
             group, self._pending = self._pending, WriteGroup()
+            for prepare in self.before_commit:
+                prepare(group)
             if self.hold is not None and self.hold.holding:
+                # A follower holds its rows for a takeover, but acknowledges its input as if committed: its own
+                # broker session would stall at the receive maximum otherwise (the leader stores the same stream).
+                acks, group.acks = group.acks, []
                 self.hold.keep(group)
+                self._acknowledge(acks)
                 continue
             started = time.perf_counter()
+            self._committing = group
             try:
                 async with self._engine.begin() as connection:
                     await self._write(connection, group)
@@ -233,12 +275,22 @@ class StoreWriter:
             except Exception:
                 # Keep the rows: put them back in front of anything newer and retry with back-off.
                 self._metrics.store_errors.inc()
-                log.exception("database write failed; retrying in %.1fs", delay)
+                if self.failing_since is None:
+                    self.failing_since = time.time()
+                    log.exception("database write failed; retrying in %.1fs", delay)
+                else:  # one traceback per outage, not one per retry
+                    log.warning("database write failed again (%s); retrying in %.1fs", _first_line(), delay)
                 self._pending = group.merged_with(self._pending)
+                self._committing = None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
                 continue
+            self._committing = None
             self._metrics.store_seconds.observe(time.perf_counter() - started)
+            if self.failing_since is not None:
+                log.warning("database writes work again after %.1fs", time.time() - self.failing_since)
+                self.failing_since = None
+            self._acknowledge(group.acks)
             for hook in self.after_commit:
                 try:
                     hook(group)
@@ -246,6 +298,31 @@ class StoreWriter:
                     log.exception("after-commit hook failed")
         self._metrics.store_backlog.set(0)
         self._idle.set()
+
+    def unwritten(self) -> WriteGroup:
+        """Everything not committed: the group in a transaction that never ended, then the queue (after a
+        ``close`` that timed out and cancelled ``run``)."""
+        if self._committing is None:
+            return self._pending
+        return self._committing.merged_with(self._pending)
+
+    def backlog_rows(self) -> int:
+        """Readings and rows queued and not yet committed."""
+        pending = self._pending
+        return (
+            sum(len(batch) for batch in pending.readings)
+            + sum(len(rows) for rows in pending.inserts.values())
+            + sum(len(rows) for rows in pending.insert_once.values())
+            + len(pending.updates)
+        )
+
+    def _acknowledge(self, acks: list[Callable[[], None]]) -> None:
+        for ack in acks:
+            try:
+                ack()
+            except Exception:  # a lost connection: the broker delivers the message again, the pipeline drops it
+                log.warning("could not acknowledge a message to the broker", exc_info=True)
+        self._metrics.mqtt_acks.inc(len(acks))
 
     async def _write_salvaging(self, group: WriteGroup) -> None:
         """Write each row of a refused group in its own transaction; log and count the ones still refused."""

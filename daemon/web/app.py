@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -13,6 +14,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.metrics.exposition import Exposition
+from daemon.redaction import redact
 from daemon.store import queries
 from daemon.web.api.context import API, ENGINE, ApiContext
 from daemon.web.api.routes import add_api_routes, json_errors
@@ -22,6 +24,7 @@ from daemon.web.review_routes import add_review_routes
 
 log = logging.getLogger(__name__)
 CONSOLE = Path(__file__).parent / "console"
+PING_TIMEOUT_S = 2.0
 __all__ = ["API", "BROKER_CONNECTED", "ENGINE", "REGISTRY", "create_app"]
 
 REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("registry", CollectorRegistry)
@@ -29,20 +32,28 @@ BROKER_CONNECTED: web.AppKey[Callable[[], bool]] = web.AppKey("broker_connected"
 # Run before each /metrics exposition: values that live in the database (a replay's drill run), read at scrape time.
 BEFORE_SCRAPE: web.AppKey[Sequence[Callable[[], Awaitable[None]]]] = web.AppKey("before_scrape")
 EXPOSITION: web.AppKey[Exposition] = web.AppKey("exposition", Exposition)
+# The service's own view of itself (stalls, ingest lag, failed tasks, failing writes): (healthy, details).
+SERVICE_HEALTH: web.AppKey[Callable[[], tuple[bool, dict[str, Any]]]] = web.AppKey("service_health")
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 when the broker is connected and the database answers, else 503 with what is wrong."""
+    """200 when the broker is connected, the database answers and the service does its job, else 503 with what is
+    wrong."""
     checks: dict[str, Any] = {"broker_connected": request.app[BROKER_CONNECTED]()}
+    service_ok, details = request.app[SERVICE_HEALTH]()
+    checks.update(details)
     try:
-        await queries.ping(request.app[ENGINE])
+        async with asyncio.timeout(PING_TIMEOUT_S):  # a database that does not answer must not hang the probe
+            await queries.ping(request.app[ENGINE])
         checks["database_ok"] = True
         checks["pages_reach_people"] = await pages_reach_people(request.app[ENGINE])
     except Exception as exc:  # any driver error means "not healthy"; report it, don't crash the probe
         log.warning("health check: database error: %s", exc)
         checks["database_ok"] = False
-        checks["database_error"] = str(exc)[:200]
-    healthy = checks["broker_connected"] and checks["database_ok"] and checks.get("pages_reach_people", False)
+        checks["database_error"] = redact(str(exc) or type(exc).__name__)[:200]
+    healthy = (
+        checks["broker_connected"] and checks["database_ok"] and service_ok and checks.get("pages_reach_people", False)
+    )
     checks["status"] = "ok" if healthy else "degraded"
     return web.json_response(checks, status=200 if healthy else 503)
 
@@ -72,6 +83,7 @@ def create_app(
     max_body_bytes: int = 64 * 1024,
     before_scrape: Sequence[Callable[[], Awaitable[None]]] = (),
     exposition: Exposition | None = None,
+    service_health: Callable[[], tuple[bool, dict[str, Any]]] = lambda: (True, {}),
 ) -> web.Application:
     """Build the application; with ``api`` it also serves the full API and the console. The caller runs it.
 
@@ -84,6 +96,7 @@ def create_app(
     if exposition is not None:
         app[EXPOSITION] = exposition
     app[BEFORE_SCRAPE] = before_scrape
+    app[SERVICE_HEALTH] = service_health
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     if api is not None:

@@ -16,7 +16,7 @@ async def test_on_sqlite_the_only_instance_leads(
     async with running_service(config, demo_site) as service:
         assert service.ha is None
         assert service.writer.hold is None  # commits like a service without [ha]
-        assert service._notify_task is not None  # pages go out
+        assert service.supervisor.running("notify-worker")  # pages go out
 
 
 async def test_a_lone_instance_on_postgres_takes_the_lock_at_start(
@@ -30,4 +30,4 @@ async def test_a_lone_instance_on_postgres_takes_the_lock_at_start(
         assert service.ha.leader
         assert service.writer.hold is not None
         assert not service.writer.hold.holding  # writes commit
-        assert service._notify_task is not None
+        assert service.supervisor.running("notify-worker")

@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 
 from daemon.notify.channels.base import DeliveryError
+from daemon.redaction import redact
 
 
 class HttpPoster:
@@ -37,9 +38,9 @@ class HttpPoster:
                 text = await response.text()
                 status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise DeliveryError(f"POST {_safe(url)}: {type(exc).__name__}: {exc}") from exc
+            raise DeliveryError(redact(f"POST {_safe(url)}: {type(exc).__name__}: {exc}")) from exc
         if not 200 <= status < 300:
-            raise DeliveryError(f"POST {_safe(url)}: HTTP {status}: {text[:200]}")
+            raise DeliveryError(redact(f"POST {_safe(url)}: HTTP {status}: {text[:200]}"))
         return status, text
 
     async def post_json(self, url: str, document: Any, headers: dict[str, str] | None = None) -> str:
@@ -55,8 +56,9 @@ class HttpPoster:
 
 
 def _safe(url: str) -> str:
-    # Robot URLs carry their access token in the query string: never log it.
-    return url.split("?", 1)[0]
+    # Robot URLs carry their access token in the query string, others a password or a token in the path: never
+    # log them.
+    return redact(url.split("?", 1)[0])
 
 
 def robot_errcode(text: str, channel: str) -> None:

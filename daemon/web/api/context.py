@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.clock import Clock
 from daemon.config import MapConfig
+from daemon.web.api.failed_auth import FailedAuthLimiter
 from daemon.web.api.operations import Operations
 from daemon.web.api.reads import LatestValues
 from daemon.web.events import EventBus
@@ -31,6 +32,7 @@ class ApiContext:
     sse_heartbeat_s: float = 15.0
     roster: Callable[[], Roster] | None = None  # the roster in force (a reload replaces it)
     map: MapConfig = field(default_factory=MapConfig)
+    failed_auth: FailedAuthLimiter = field(default_factory=FailedAuthLimiter)
 
 
 API: web.AppKey[ApiContext] = web.AppKey("api", ApiContext)

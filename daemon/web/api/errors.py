@@ -39,3 +39,9 @@ class Conflict(ApiError):
     """The action does not fit the current state (already acknowledged, not latched, already closed...)."""
 
     status = 409
+
+
+class TooManyRequests(ApiError):
+    """Too many failed authentications from this address: wait and retry."""
+
+    status = 429

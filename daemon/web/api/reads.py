@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.drills import runs
+from daemon.redaction import redact
 from daemon.store.schema import (
     alarm_events,
     alarms,
@@ -114,7 +115,13 @@ async def list_notifications(engine: AsyncEngine, *, unacknowledged_only: bool, 
         query = query.where(notifications.c.acknowledged_at.is_(None), notifications.c.event != "resolved")
     query = query.order_by(notifications.c.created_at.desc(), notifications.c.id.desc()).limit(limit)
     async with engine.connect() as connection:
-        return [dict(r) for r in (await connection.execute(query)).mappings()]
+        rows = [dict(r) for r in (await connection.execute(query)).mappings()]
+    # A webhook's URL (the recipient) and errors quoting it may carry its secret: viewers never see it.
+    for row in rows:
+        for name in ("recipient", "last_error"):
+            if isinstance(row.get(name), str):
+                row[name] = redact(row[name])
+    return rows
 
 
 async def site_view(

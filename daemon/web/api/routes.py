@@ -11,6 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
+from daemon.ingest.senml import json_depth
+from daemon.redaction import redact
 from daemon.store import queries
 from daemon.web import alarm_board
 from daemon.web.api import reads
@@ -24,17 +26,30 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+# Row ids are signed 64-bit integers in both databases: anything outside is no row (and would overflow a driver).
+MAX_ID = 2**63 - 1
+MAX_ID_DIGITS = len(str(MAX_ID))
+# Request bodies are flat objects of strings; nesting deeper than this is refused before the recursive parser.
+MAX_BODY_DEPTH = 8
+
+
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every API error, and aiohttp's own 4xx (404, 405, 413...), as a JSON body ``{"error", "status"}``."""
+    """Every API error, and aiohttp's own 4xx (404, 405, 413...), as a JSON body ``{"error", "status"}``.
+
+    Anything else is a bug: logged with its traceback, answered 500 with a JSON body that says nothing internal.
+    """
     try:
         return await handler(request)
     except ApiError as exc:
-        return web.json_response({"error": str(exc), "status": exc.status}, status=exc.status)
+        return web.json_response({"error": redact(str(exc)), "status": exc.status}, status=exc.status)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         return web.json_response({"error": exc.reason, "status": exc.status}, status=exc.status)
+    except Exception:
+        log.exception("internal error answering %s %s", request.method, redact(request.path))
+        return web.json_response({"error": "internal error (logged)", "status": 500}, status=500)
 
 
 def _bearer(request: web.Request) -> str | None:
@@ -48,7 +63,14 @@ async def _user(request: web.Request, action: str, token: str | None = None) -> 
     token = token or _bearer(request)
     if token is None:
         raise Unauthorized("this needs `Authorization: Bearer <token>` (see `hazwatch user add`)")
-    user = await authenticate(request.app[ENGINE], token, request.app[API].clock.now())
+    context = request.app[API]
+    address, now = request.remote or "unknown", context.clock.now()
+    context.failed_auth.check(address, now)
+    try:
+        user = await authenticate(request.app[ENGINE], token, now)
+    except Unauthorized:
+        context.failed_auth.failed(address, now)
+        raise
     require(user, action)
     return user
 
@@ -63,10 +85,13 @@ async def _body(request: web.Request) -> dict[str, Any]:
     raw = await request.read()  # aiohttp answers 413 past client_max_size
     if not raw.strip():
         return {}
+    depth = json_depth(raw)
+    if depth > MAX_BODY_DEPTH:
+        raise InvalidRequest(f"body nests {depth} levels deep; at most {MAX_BODY_DEPTH}")
     try:
         document = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(f"body is not valid JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # ValueError: bad JSON, bad UTF-8, an integer of 4,300+ digits
+        raise InvalidRequest(f"body is not valid JSON: {str(exc)[:200]}") from exc
     if not isinstance(document, dict):
         raise InvalidRequest("body must be a JSON object")
     return document
@@ -83,17 +108,21 @@ def _text(body: dict[str, Any], name: str, *, required: bool = False, limit: int
     return value
 
 
+def _ascii_digits(raw: str) -> bool:
+    # str.isdigit() also accepts '²' and other Unicode digits that int() refuses.
+    return raw.isascii() and raw.isdigit()
+
+
 def _id(request: web.Request, name: str) -> int:
     raw = request.match_info[name]
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidRequest(f"{name} must be an integer, got {raw!r}") from None
+    if not _ascii_digits(raw) or len(raw) > MAX_ID_DIGITS or not 1 <= int(raw) <= MAX_ID:
+        raise InvalidRequest(f"{name} must be an integer between 1 and {MAX_ID}, got {raw[:40]!r}")
+    return int(raw)
 
 
 def _limit(request: web.Request) -> int:
     raw = request.query.get("limit", "200")
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+    if not _ascii_digits(raw) or len(raw) > 4 or not 1 <= int(raw) <= 1000:
         raise InvalidRequest("limit must be an integer between 1 and 1000")
     return int(raw)
 

@@ -1,0 +1,44 @@
+"""What /healthz reports beyond a broker connection and a database ping: stalls, ingest lag, failed tasks, a store
+that cannot write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from daemon.clock import Clock
+from daemon.ingest.intake import Intake
+from daemon.store.writer import StoreWriter
+from daemon.supervisor import Supervisor
+
+
+@dataclass(slots=True)
+class ServiceHealth:
+    """Reads the running parts at each probe; ``check`` says whether the service does its job right now."""
+
+    intake: Intake
+    writer: StoreWriter
+    supervisor: Supervisor
+    clock: Clock
+    stall_after_s: float
+
+    def check(self) -> tuple[bool, dict[str, Any]]:
+        """(healthy, details): unhealthy when a batch is stuck, a task failed lately or writes keep failing."""
+        now = self.clock.now()
+        waiting, oldest = self.intake.waiting()
+        lag = 0.0 if oldest is None else max(0.0, now - oldest)
+        last = self.intake.last_applied_at
+        # Messages wait and nothing went through for a while: the chain is stuck (a dead timer, a hung worker).
+        stalled = waiting > 0 and lag > self.stall_after_s and (last is None or now - last > self.stall_after_s)
+        tasks = self.supervisor.problems(now)
+        failing_since = self.writer.failing_since
+        store_failing = failing_since is not None and now - failing_since > self.stall_after_s
+        details: dict[str, Any] = {
+            "messages_waiting": waiting,
+            "ingest_lag_s": round(lag, 3),
+            "stalled": stalled,
+            "failed_tasks": tasks,
+            "store_failing_s": None if failing_since is None else round(now - failing_since, 1),
+            "store_backlog_rows": self.writer.backlog_rows(),
+        }
+        return not (stalled or tasks or store_failing), details

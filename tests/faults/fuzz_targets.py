@@ -1,0 +1,240 @@
+"""Hypothesis strategies and targets for fuzzing the HTTP API and the SenML codec (tests and bench/fuzz.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import urllib.parse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from daemon.clock import ManualClock
+from daemon.config import DEFAULT_SITE
+from daemon.ingest.senml import BatchBuilder, SenmlDecoder
+from daemon.site_file import load_site
+from daemon.store.engine import create_engine, migrate
+from daemon.web.api.auth import add_user
+from daemon.web.api.context import ApiContext
+from daemon.web.api.failed_auth import FailedAuthLimiter
+from daemon.web.api.operations import StoreOperations
+from daemon.web.app import create_app
+from daemon.web.events import EventBus
+from rules.sensor_table import SensorTable
+
+T0 = 1_800_000_000.0
+ROLES = ("viewer", "operator", "supervisor", "admin")
+
+# Every route of the API with its placeholders (kept equal to add_api_routes by test_routes_are_all_fuzzed).
+ROUTES: tuple[tuple[str, str], ...] = (
+    ("GET", "/api/openapi.json"),
+    ("GET", "/api/me"),
+    ("GET", "/api/site"),
+    ("GET", "/api/alarms"),
+    ("GET", "/api/alarms/{alarm_id}"),
+    ("GET", "/api/incidents"),
+    ("GET", "/api/incidents/{incident_id}"),
+    ("GET", "/api/notifications"),
+    *(
+        ("POST", f"/api/alarms/{{alarm_id}}/{action}")
+        for action in ("acknowledge", "shelve", "unshelve", "reset", "comment")
+    ),
+    ("POST", "/api/notifications/{notification_id}/acknowledge"),
+    ("POST", "/api/sensors/{sensor_id}/out-of-service"),
+    ("POST", "/api/sensors/{sensor_id}/in-service"),
+    ("POST", "/api/incidents/{incident_id}/comment"),
+    ("POST", "/api/incidents/{incident_id}/checklist/{item_id}/done"),
+    ("POST", "/api/incidents/{incident_id}/confirm-level"),
+    ("POST", "/api/incidents/{incident_id}/close"),
+    ("GET", "/healthz"),
+    ("GET", "/metrics"),
+)
+
+# Values a path segment or query value takes: numbers of every size and sign, Unicode digits, text.
+segments = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
+    st.integers(min_value=0, max_value=9).map(lambda n: "1" * (4300 + n * 10)),  # past int()'s 4,300-digit limit
+    st.sampled_from(["0", "1", "7", "2", "²", "١٢", "0x10", "1e3", " 1", "1 ", "+1", "-0", "9" * 19, str(2**63)]),
+    st.text(min_size=1, max_size=30),
+)
+
+json_leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**80), max_value=2**80),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=50),
+)
+json_values = st.recursive(
+    json_leaves,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12,
+)
+body_objects = st.fixed_dictionaries(
+    {},
+    optional={
+        "reason": json_values,
+        "text": json_values,
+        "duration_s": st.one_of(st.floats(), st.integers(min_value=-(2**70), max_value=2**70), json_values),
+        "level": st.one_of(st.sampled_from(["I", "II", "III", "IV", "V", ""]), json_values),
+    },
+)
+bodies = st.one_of(
+    st.none(),
+    body_objects.map(lambda d: json.dumps(d).encode()),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    st.integers(min_value=1, max_value=3000).map(lambda n: b"[" * n),
+    st.integers(min_value=1, max_value=3000).map(lambda n: b'{"a":' * n),
+    st.integers(min_value=4300, max_value=6000).map(lambda n: b'{"duration_s": ' + b"9" * n + b"}"),
+    st.binary(max_size=200),
+    st.sampled_from([b"NaN", b'{"duration_s": NaN}', b'{"duration_s": 1e999}', b"\xff\xfe", b'"\\ud800"']),
+)
+
+
+@st.composite
+def requests(draw: st.DrawFn) -> tuple[str, str, dict[str, str], bytes | None]:
+    """A method, a URL path with query, headers and a body."""
+    method, template = draw(st.sampled_from(ROUTES))
+    path = template
+    for name in ("alarm_id", "incident_id", "notification_id", "item_id", "sensor_id"):
+        if "{" + name + "}" in path:
+            path = path.replace("{" + name + "}", urllib.parse.quote(draw(segments), safe=""))
+    query = draw(
+        st.dictionaries(
+            st.sampled_from(["limit", "state", "token", "x"]), segments | st.sampled_from(["active", "all"])
+        )
+    )
+    if query:
+        path += "?" + urllib.parse.urlencode(query)
+    # aiohttp refuses long request lines itself (a plain 400 before the application sees them): stay clear of it.
+    path = path[:4000]
+    role = draw(st.sampled_from((*ROLES, None, "forged")))
+    headers = {}
+    if role == "forged":
+        headers["Authorization"] = "Bearer " + draw(st.text(max_size=60).filter(lambda t: t.isprintable()))
+    elif role is not None:
+        headers["Authorization"] = f"Bearer {{{role}}}"
+    return method, path, headers, draw(bodies)
+
+
+@dataclass
+class ApiUnderTest:
+    """The API on a real SQLite file over real HTTP."""
+
+    base: str
+    tokens: dict[str, str]
+    session: aiohttp.ClientSession
+
+    async def status(self, method: str, path: str, headers: dict[str, str], body: bytes | None) -> tuple[int, str]:
+        """Send one request; the status and the body text."""
+        headers = {k: v.format(**self.tokens) if v.startswith("Bearer {") else v for k, v in headers.items()}
+        async with self.session.request(method, self.base + path, data=body, headers=headers) as response:
+            return response.status, await response.text()
+
+
+@asynccontextmanager
+async def api_under_test(directory: Path, *, rate_limited: bool = True) -> AsyncIterator[ApiUnderTest]:
+    """Start the API app (no public reads: the token paths are fuzzed too) with one user per role."""
+    engine: AsyncEngine = create_engine(f"sqlite:///{directory / 'fuzz.db'}")
+    await migrate(engine)
+    table = SensorTable.build(load_site(DEFAULT_SITE))
+    context = ApiContext(StoreOperations(engine, table.index), EventBus(), ManualClock(T0), table, max_shelve_s=3600)
+    if not rate_limited:  # the fuzzer forges tokens by the thousand: keep every path reachable
+        context.failed_auth = FailedAuthLimiter(max_failures=2**62)
+    app = create_app(engine, CollectorRegistry(), lambda: True, context, max_body_bytes=64 * 1024)
+    tokens = {role: await add_user(engine, f"{role}-user", role, T0) for role in ROLES}
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield ApiUnderTest(f"http://127.0.0.1:{port}", tokens, session)
+    finally:
+        await runner.cleanup()
+        await engine.dispose()
+
+
+def run_api_fuzz(loop: asyncio.AbstractEventLoop, api: ApiUnderTest, request: tuple[Any, ...]) -> None:
+    """One request: any answer but a 5xx, and every error a JSON body naming its status."""
+    method, path, headers, body = request
+    status, text = loop.run_until_complete(api.status(method, path, headers, body))
+    assert status < 500, (status, method, path, text[:300])
+    if status >= 400 and path.startswith("/api/"):
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError:
+            raise AssertionError(f"{status} without a JSON body ({len(path)} chars): {text[:300]!r}") from None
+        assert document["status"] == status
+
+
+# --- codec ---------------------------------------------------------------------------------------------------
+
+senml_records = st.fixed_dictionaries(
+    {},
+    optional={
+        "bn": st.one_of(st.sampled_from(["gamma-01:", "gas-n01:", "weather-01:"]), json_values),
+        "bt": st.one_of(st.floats(), st.integers(min_value=-(2**70), max_value=2**70), json_values),
+        "n": st.one_of(st.sampled_from(["dose_rate", "cl2", "saturated", "fault", "wind_speed"]), json_values),
+        "u": st.one_of(st.sampled_from(["nSv/h", "uSv/h", "ppm", "mg/m3", "m/s"]), json_values),
+        "v": st.one_of(st.floats(), st.integers(min_value=-(2**70), max_value=2**70), json_values),
+        "vb": json_values,
+        "t": st.one_of(st.floats(), st.integers(min_value=-(2**70), max_value=2**70), json_values),
+    },
+)
+
+
+def _dump(value: Any) -> bytes:
+    # NaN and Infinity as the standard library writes them: the codec must refuse them, not crash.
+    return json.dumps(value, allow_nan=True).encode()
+
+
+payloads = st.one_of(
+    st.lists(senml_records, max_size=8).map(_dump),
+    senml_records.map(_dump),
+    json_values.map(_dump),
+    st.binary(max_size=300),
+    st.integers(min_value=1, max_value=5000).map(lambda n: b"[" * n),
+    st.integers(min_value=1, max_value=2000).map(lambda n: b'[{"v":' * n),
+    st.integers(min_value=4300, max_value=5000).map(lambda n: b'[{"n":"dose_rate","v":' + b"1" * n + b"}]"),
+)
+topics = st.one_of(
+    st.sampled_from(
+        [
+            "hazwatch/demo-park/gamma-01",
+            "hazwatch/demo-park/gas-n01",
+            "hazwatch/demo-park/gamma-01/status",
+            "hazwatch/demo-park/nobody",
+            "hazwatch/other/gamma-01",
+        ]
+    ),
+    st.text(max_size=40),
+)
+
+
+def codec_decoder() -> SenmlDecoder:
+    """The demo site's decoder with the default limits."""
+    table = SensorTable.build(load_site(DEFAULT_SITE))
+    return SenmlDecoder(table, "hazwatch", 256 * 1024, 300.0, 7 * 86400.0)
+
+
+def run_codec_fuzz(decoder: SenmlDecoder, topic: str, payload: bytes) -> None:
+    """Decoding never raises; every reading it keeps is finite and names a known sensor."""
+    builder = BatchBuilder()
+    result = decoder.decode(topic, payload, T0, builder)
+    batch = builder.build()
+    assert result.readings == len(batch)
+    assert all(math.isfinite(v) for v in batch.value.tolist())
+    assert all(math.isfinite(t) for t in batch.time.tolist())
+    for rejection in result.rejections:
+        assert rejection.detail

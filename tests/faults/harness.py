@@ -1,0 +1,232 @@
+"""Real processes for the fault suite: a Mosquitto with persistence, the service as a subprocess, a publisher that
+numbers its readings, and a count of what the database holds."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import aiomqtt
+
+from daemon.store.reading_chunks import decode_chunk
+from tests.conftest import free_port
+
+GAMMA_DEVICES = [f"gamma-{n:02d}" for n in range(1, 11)]
+REPO = Path(__file__).resolve().parents[2]
+# Mosquitto started as root drops to the `mosquitto` user, which cannot write a persistence file or read a key in
+# a test's private temp dir: it stays the user that runs the tests.
+RUN_AS = pwd.getpwuid(os.getuid()).pw_name
+
+
+def wait_port(port: int, timeout: float = 10.0) -> None:
+    """Block until something accepts connections on ``port``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"nothing listens on port {port} after {timeout}s")
+
+
+@dataclass
+class Mosquitto:
+    """A private broker that keeps sessions and queued messages across its own restarts (persistence on)."""
+
+    directory: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start (or start again, on the same port and the same persistence file)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        config = self.directory / "mosquitto.conf"
+        config.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\nuser {RUN_AS}\n"
+            f"persistence true\npersistence_location {self.directory}/\nautosave_interval 1\n"
+            "max_queued_messages 0\nmax_queued_bytes 0\nmax_inflight_messages 0\n"
+        )
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.process = subprocess.Popen(
+            [binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_port(self.port)
+
+    def stop(self) -> None:
+        """Stop cleanly (Mosquitto saves its persistence file on SIGTERM)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+@dataclass
+class ServiceProcess:
+    """``hazwatch run`` in a subprocess, on its own config, SQLite file and HTTP port."""
+
+    directory: Path
+    broker_port: int
+    prefix: str
+    # Decoding in place: a worker process costs seconds at every start on a busy CI machine, and the kills here are
+    # about acknowledgements (test_decode_worker_dies_with_the_service covers the workers).
+    extra_config: str = "[ingest]\ndecode_workers = 0\n"
+    db_url: str | None = None  # default: a SQLite file in ``directory``
+    database_extra: str = ""  # more keys of the [database] table
+    http_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite file."""
+        return self.directory / "hazwatch.db"
+
+    def config_text(self) -> str:
+        """The TOML config."""
+        return (
+            f'[mqtt]\nbroker = "mqtt://127.0.0.1:{self.broker_port}"\ntopic_prefix = "{self.prefix}"\n'
+            f'client_id = "svc-{self.prefix}"\n'
+            f'[database]\nurl = "{self.db_url or f"sqlite:///{self.db_path}"}"\n{self.database_extra}'
+            f'[http]\nhost = "127.0.0.1"\nport = {self.http_port}\npublic_read = true\n'
+            f"{self.extra_config}"
+        )
+
+    def start(self) -> None:
+        """Start the service (the caller waits with ``wait_ready``)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        config = self.directory / "hazwatch.toml"
+        config.write_text(self.config_text())
+        with (self.directory / f"service-{self.starts}.log").open("wb") as log:  # the child keeps its own copy
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "daemon.cli", "run", "--config", str(config)],
+                cwd=self.directory,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONPATH": str(REPO)},
+            )
+        self.starts += 1
+
+    async def wait_ready(self, timeout: float = 60.0) -> dict[str, Any]:
+        """Wait until /healthz says the broker is connected; returns its body."""
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < deadline:
+                assert self.process is not None
+                if self.process.poll() is not None:
+                    raise AssertionError(f"service exited with {self.process.returncode}: {self.logs()[-3000:]}")
+                try:
+                    async with session.get(f"http://127.0.0.1:{self.http_port}/healthz") as response:
+                        last = await response.json()
+                        if last.get("broker_connected"):
+                            return dict(last)
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"service not ready after {timeout}s: {last}; {self.logs()[-3000:]}")
+
+    async def health(self) -> tuple[int, dict[str, Any]]:
+        """GET /healthz."""
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{self.http_port}/healthz") as response,
+        ):
+            return response.status, dict(await response.json())
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to flush, commit or acknowledge anything."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def terminate(self, timeout: float = 60.0) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+    def logs(self) -> str:
+        """Everything every run of the service wrote."""
+        return "\n".join(path.read_text(errors="replace") for path in sorted(self.directory.glob("service-*.log")))
+
+
+def stored_readings(db_path: Path) -> Counter[tuple[str, float]]:
+    """How often each (sensor, time) is stored in the SQLite file (live readings)."""
+    counts: Counter[tuple[str, float]] = Counter()
+    if not db_path.exists():
+        return counts
+    with contextlib.closing(sqlite3.connect(db_path, timeout=10)) as connection:
+        try:
+            rows = connection.execute(
+                "SELECT format, sensors, data, count FROM reading_chunks WHERE drill = 0"
+            ).fetchall()
+        except sqlite3.OperationalError:  # not migrated yet
+            return counts
+    for fmt, sensors, data, count in rows:
+        readings = decode_chunk(fmt, sensors, data, count)
+        counts.update(zip(readings.sensor_id.tolist(), readings.time.tolist(), strict=True))
+    return counts
+
+
+@dataclass
+class NumberedPublisher:
+    """Publishes one gamma reading per message, each with its own time, and remembers what it sent."""
+
+    port: int
+    prefix: str
+    start_time: float
+    sent: list[tuple[str, float]] = field(default_factory=list)
+
+    def message(self, number: int, value: float = 90.0) -> tuple[str, bytes, tuple[str, float]]:
+        """Message ``number``: its topic, payload and the (sensor, time) it carries."""
+        device = GAMMA_DEVICES[number % len(GAMMA_DEVICES)]
+        t = round(self.start_time + number * 0.01, 3)
+        payload = f'[{{"bn":"{device}:","bt":{t},"n":"dose_rate","u":"nSv/h","v":{value}}}]'.encode()
+        return f"{self.prefix}/demo-park/{device}", payload, (f"{device}-dose", t)
+
+    async def publish(self, count: int, rate: float, value: float = 90.0) -> None:
+        """Publish ``count`` more messages at about ``rate`` per second (QoS 1, each acknowledged by the broker)."""
+        async with aiomqtt.Client("127.0.0.1", self.port, identifier=f"pub-{self.prefix}") as client:
+            started = time.monotonic()
+            first = len(self.sent)
+            for i in range(count):
+                topic, payload, key = self.message(first + i, value)
+                await client.publish(topic, payload, qos=1)
+                self.sent.append(key)
+                delay = started + (i + 1) / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+
+
+async def wait_stored(db_path: Path, expected: int, timeout: float = 60.0) -> Counter[tuple[str, float]]:
+    """Poll the database until it holds at least ``expected`` readings (or the time is up); returns the counts."""
+    deadline = time.monotonic() + timeout
+    counts: Counter[tuple[str, float]] = Counter()
+    while time.monotonic() < deadline:
+        counts = stored_readings(db_path)
+        if sum(counts.values()) >= expected:
+            break
+        await asyncio.sleep(0.25)
+    return counts
+
+
+def lost_and_doubled(
+    sent: list[tuple[str, float]], counts: Counter[tuple[str, float]]
+) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+    """Readings published but not stored, and readings stored more than once."""
+    lost = [key for key in sent if counts.get(key, 0) == 0]
+    doubled = [key for key, n in counts.items() if n > 1]
+    return lost, doubled
