@@ -150,6 +150,7 @@ class DeliveryWorker:
                 busy = False
                 try:
                     busy = await self._dispatch_due() >= self._config.batch_size
+                    await self._tidy_chains()
                     await self.resend_firing()
                     await self.refresh_gauges()
                 except Exception:  # the database may be briefly unavailable: keep the loop alive
@@ -168,15 +169,15 @@ class DeliveryWorker:
             return 0  # many attempts hang already: claim more once some end
         async with self._pass_lock:
             now = self._clock.now()
-            rows = await self._claim_due(now)
-            for row in rows:
-                task = asyncio.create_task(self._attempt_and_record(row, now), name=f"notify-{row['id']}")
+            rows = await self._group_storms(await self._claim_due(now), now)
+            for row, grouped in rows:
+                task = asyncio.create_task(self._attempt_and_record(row, now, grouped), name=f"notify-{row['id']}")
                 self._in_flight.add(task)
                 task.add_done_callback(self._in_flight.discard)
             return len(rows)
 
-    async def _attempt_and_record(self, row: dict[str, Any], started: float) -> None:
-        result = await self._attempt(row, started)
+    async def _attempt_and_record(self, row: dict[str, Any], started: float, grouped: int = 1) -> None:
+        result = await self._attempt(row, started, grouped)
         now = self._clock.now()
         try:
             await self._record([result], now)
@@ -184,6 +185,21 @@ class DeliveryWorker:
             log.exception("could not record the outcome of notification %s", result.row_id)
             return
         self._track_channels([result], now)
+        if result.error is None and result.role is not None:
+            self._clear_reached({result.role}, now)
+        elif result.page_id is not None and result.error is not None:
+            self._ended_pages.add(result.page_id)
+            self.poke()  # the person's next channel is released on the next pass, not after a poll interval
+
+    async def _tidy_chains(self) -> None:
+        """``run``'s pass over the chains: release next steps, fail what nobody can deliver, alarm the unreachable."""
+        async with self._pass_lock:
+            now = self._clock.now()
+            released = await self._advance_chains(now)
+            ended, self._ended_pages = self._ended_pages | await self.fail_undeliverable(now), set()
+            await self._alarm_unreachable(ended, now)
+        if released:
+            self.poke()
 
     async def deliver_due(self) -> int:
         """Attempt every due row (up to ``batch_size``) concurrently; returns how many were attempted."""

@@ -142,7 +142,7 @@ def test_remembered_shapes_decode_exactly_like_the_first_time(decoder: SenmlDeco
     payload = [
         {"bn": "gamma-01:", "bt": NOW - 10, "n": "dose_rate", "v": 0.25, "u": "uSv/h"},
         {"n": "dose_rate", "v": 90, "t": 1},
-        {"n": "dose_rate", "v": 5e9, "u": "nSv/h", "t": 2},
+        {"n": "dose_rate", "v": 1e30, "u": "nSv/h", "t": 2},  # beyond any physical dose rate
         {"n": "dose_rate", "v": 3, "u": "uSv/h", "t": -4},
     ]
     first, first_reasons = decode(decoder, "gamma-01", payload)

@@ -44,6 +44,10 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("GET", "/api/incidents"),
     ("GET", "/api/incidents/{incident_id}"),
     ("GET", "/api/notifications"),
+    ("GET", "/api/duty"),
+    ("GET", "/api/map"),
+    ("GET", "/api/drill-runs"),
+    ("GET", "/api/sensors/{sensor_id}/history"),
     *(
         ("POST", f"/api/alarms/{{alarm_id}}/{action}")
         for action in ("acknowledge", "shelve", "unshelve", "reset", "comment")

@@ -98,9 +98,10 @@ async def test_metrics_pass_promtool_and_describe_the_readings(make_service: Ser
     assert _value(samples, "hazwatch_sensor_level", sensor="gas-n01-cl2", level="high_high") == pytest.approx(
         0.69, abs=1e-3
     )
-    # Detector level 2 at a boundary sensor and an opened source container: the plan opens a blue incident.
+    # Detector level 2 at a boundary sensor and an opened source container: two hazards (gas, radiation), so the
+    # plan's `grouping: hazard` opens two blue incidents.
     open_by_tier = {tier: _value(samples, "hazwatch_incidents_open", tier=tier) for tier in TIERS}
-    assert open_by_tier == {"blue": 1.0, "yellow": 0.0, "orange": 0.0, "red": 0.0}
+    assert open_by_tier == {"blue": 2.0, "yellow": 0.0, "orange": 0.0, "red": 0.0}
     assert _value(samples, "hazwatch_incident_highest_tier") == 1.0
     assert _value(samples, "hazwatch_mqtt_connected") == 1.0
     info = [ls for (n, ls) in samples if n == "hazwatch_sensor_info"]
