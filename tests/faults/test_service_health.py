@@ -115,7 +115,7 @@ async def test_sighup_while_starting_is_queued_not_fatal(tmp_path: Path, unique:
         service.start()
         assert service.process is not None
         # As soon as the event loop has its handlers (the first log line comes after them), well before ready.
-        await eventually(lambda: _logged(service, "migration"), timeout=60, interval=0.01)
+        await eventually(lambda: _logged(service, "database schema is at"), timeout=60, interval=0.01)
         service.process.send_signal(signal.SIGHUP)
         await service.wait_ready()
         service.process.send_signal(signal.SIGHUP)  # and once ready, a reload as usual

@@ -194,14 +194,16 @@ async def test_thousands_of_frames_from_many_loggers(hj212_service: Service) -> 
 
     async def one_logger(k: int) -> None:
         client = await LoggerClient.connect(service)
+        # Each logger reports its own times: one sensor at one time twice would be a redelivery (dropped, issue 17).
+        base = t + k * (n_frames + 1)
         packets = [
-            realtime_packet(t + i, {"a21026": (1.0 + i % 7, "N"), "a21024": (0.1, "N")}, qn=f"{k}{i:016d}", flag=4)
+            realtime_packet(base + i, {"a21026": (1.0 + i % 7, "N"), "a21024": (0.1, "N")}, qn=f"{k}{i:016d}", flag=4)
             for i in range(n_frames)
         ]
         for start in range(0, n_frames, 100):
             await client.send(b"".join(packets[start : start + 100]))
         # One last upload that asks for an answer: when it comes, everything before it was taken.
-        await client.send(realtime_packet(t, {"a21026": (1.0, "N")}, qn=f"{k}{'9' * 16}"))
+        await client.send(realtime_packet(base + n_frames, {"a21026": (1.0, "N")}, qn=f"{k}{'9' * 16}"))
         assert (await client.answer(timeout=30)).cn == "9014"
         await client.close()
 
