@@ -76,6 +76,23 @@ def field_config(unit: str = "short", **defaults: Any) -> dict[str, Any]:
     return {"defaults": {"unit": unit, **defaults}, "overrides": []}
 
 
+# City monitoring target for automatic stations: data acquisition and valid-data rate >= 95 %.
+CAPTURE_TARGET = 0.95
+
+
+def capture_ratio_config(**extra: Any) -> dict[str, Any]:
+    """A 0-1 capture or valid ratio, red below the 95 % target; ``extra`` adds field defaults after it."""
+    return field_config(
+        "percentunit",
+        min=0,
+        max=1,
+        decimals=1,
+        color={"mode": "thresholds"},
+        thresholds=thresholds((None, "red"), (CAPTURE_TARGET, "green")),
+        **extra,
+    )
+
+
 def colour_overrides(colours: dict[str, str]) -> list[dict[str, Any]]:
     """Fixed colour per series name (tier, priority)."""
     return [

@@ -7,6 +7,7 @@ from typing import Any
 from grafana.panels import (
     Panel,
     bargauge,
+    capture_ratio_config,
     dashboard,
     field_config,
     panel,
@@ -18,15 +19,7 @@ from grafana.panels import (
     value_text,
 )
 
-RATIO_CONFIG = field_config(
-    "percentunit",
-    min=0,
-    max=1,
-    decimals=1,
-    color={"mode": "thresholds"},
-    thresholds=thresholds((None, "red"), (0.95, "green")),
-    custom={"cellOptions": {"type": "color-background"}},
-)
+RATIO_CONFIG = capture_ratio_config(custom={"cellOptions": {"type": "color-background"}})
 
 
 def _capture_and_valid_ratios() -> list[Panel]:
@@ -61,15 +54,7 @@ def _capture_and_valid_ratios() -> list[Panel]:
                 target("hazwatch_network_data_capture_ratio", "{{network}} capture", instant=True),
                 target("hazwatch_network_valid_data_ratio", "{{network}} valid", instant=True),
             ],
-            field_config(
-                "percentunit",
-                min=0,
-                max=1,
-                decimals=1,
-                color={"mode": "thresholds"},
-                thresholds=thresholds((None, "red"), (0.95, "green")),
-                noValue="unknown",
-            ),
+            capture_ratio_config(noValue="unknown"),
         ),
     ]
 

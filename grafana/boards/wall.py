@@ -12,6 +12,7 @@ from grafana.panels import (
     TIER_COLOURS,
     Panel,
     bargauge,
+    capture_ratio_config,
     colour_overrides,
     dashboard,
     field_config,
@@ -191,15 +192,7 @@ def _data_capture() -> list[Panel]:
             "Data capture (24 h)",
             (16, 17, 8, 5),
             [target("min by (network) (hazwatch_network_data_capture_ratio)", "{{network}}", instant=True)],
-            field_config(
-                "percentunit",
-                min=0,
-                max=1,
-                decimals=1,
-                color={"mode": "thresholds"},
-                thresholds=thresholds((None, "red"), (0.95, "green")),
-                noValue="unknown",
-            ),
+            capture_ratio_config(noValue="unknown"),
         ),
     ]
 
