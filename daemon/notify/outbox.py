@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import Insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -13,6 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from daemon.notify.model import NotificationIntent
+from daemon.store.rows import NotificationRow
 from daemon.store.schema import notifications
 
 log = logging.getLogger(__name__)
@@ -28,10 +29,10 @@ def row_key(intent_key: str, recipient: str, index: int, channel: str) -> str:
     return f"{key[: KEY_LIMIT - 65]}#{digest}"
 
 
-def outbox_rows(intent: NotificationIntent, now: float) -> list[dict[str, Any]]:
+def outbox_rows(intent: NotificationIntent, now: float) -> list[NotificationRow]:
     """One pending row per recipient channel, each carrying everything needed to deliver it after a restart."""
     facts = intent.facts.to_json()
-    rows = []
+    rows: list[NotificationRow] = []
     for recipient in intent.recipients:
         for index, target in enumerate(recipient.channels):
             payload = {"facts": facts, "target": target.model_dump(), "extra": intent.extra}
@@ -82,7 +83,7 @@ async def enqueue(connection: AsyncConnection, intent: NotificationIntent, now: 
 class OutboxWriter(Protocol):
     """Where outbox rows are queued to commit with their cause (the store writer)."""
 
-    def add_notification(self, row: dict[str, Any]) -> None:
+    def add_notification(self, row: NotificationRow) -> None:
         """Queue one outbox row; a row whose idempotency key is already stored is skipped."""
         ...
 

@@ -15,6 +15,7 @@ from typing import Any
 from daemon.notify.config import NotifyConfig, channel_destination
 from daemon.notify.model import AlertFacts
 from daemon.notify.page_links import issue
+from daemon.store.rows import NotificationRow, PageLinkRow
 from plans.incident import NotificationIntent, Recipient
 
 DEFAULT_STEP_S = 120.0  # a page without an ack deadline (single alarm, reminder): each channel gets two minutes
@@ -25,8 +26,8 @@ LINK_LIFETIME_S = 24 * 3600.0
 class PageRows:
     """The outbox rows and link rows one page adds."""
 
-    notifications: list[dict[str, Any]] = field(default_factory=list)
-    links: list[dict[str, Any]] = field(default_factory=list)
+    notifications: list[NotificationRow] = field(default_factory=list)
+    links: list[PageLinkRow] = field(default_factory=list)
 
 
 def step_timeout_s(note: NotificationIntent, channels: int) -> float:
@@ -63,9 +64,9 @@ class PersonPages:
             expires_at = note.time + LINK_LIFETIME_S
             link = issue(self._key, page_id, person.person_id, expires_at)
             out.links.append(
-                {"token_hash": link.token_hash, "code": link.code, "page_id": page_id, "chain_key": chain_key,
-                 "person_id": person.person_id, "incident_id": incident_row, "created_at": note.time,
-                 "expires_at": expires_at, "used_at": None, "used_via": None, "answer": None, "drill": note.drill}
+                PageLinkRow(token_hash=link.token_hash, code=link.code, page_id=page_id, chain_key=chain_key,
+                            person_id=person.person_id, incident_id=incident_row, created_at=note.time,
+                            expires_at=expires_at, used_at=None, used_via=None, answer=None, drill=note.drill)
             )  # fmt: skip
             extra = {
                 "ack_url": f"{self._config.console_url.rstrip('/')}/a/{link.token}",
@@ -79,10 +80,10 @@ class PersonPages:
                 held = step > 0 and not note.all_channels
                 out.notifications.append(
                     self._row(
-                        note, page_id, chain_key, step, timeout, held, person, channel, address, extra, incident_row
+                        note, page_id, chain_key, step, timeout, held, person, channel, address, extra, incident_row,
+                        alarm_row,
                     )
-                    | {"incident_id": incident_row, "alarm_id": alarm_row}
-                )
+                )  # fmt: skip
         return out
 
     def _row(
@@ -98,7 +99,8 @@ class PersonPages:
         address: str,
         extra: dict[str, Any],
         incident_row: int | None,
-    ) -> dict[str, Any]:
+        alarm_row: int | None,
+    ) -> NotificationRow:
         destination = "address" if channel == "console" else channel_destination(channel)
         target = {"type": channel, "url": None, "address": None, "secret_env": None}
         if destination in ("url", "address"):
@@ -133,21 +135,24 @@ class PersonPages:
             "target": target,
             "extra": extra,
         }
-        return {
-            "idempotency_key": f"{chain_key}/{step}",
-            "event": note.kind.value,
-            "channel": channel,
-            "recipient": address,
-            "role": person.role or None,
-            "language": "zh",
-            "payload": json.dumps(payload, ensure_ascii=False),
-            "state": "held" if held else "pending",
-            "attempts": 0,
-            "next_attempt_at": note.time,
-            "created_at": note.time,
-            "page_id": page_id,
-            "chain_key": chain_key,
-            "chain_step": step,
-            "step_timeout_s": timeout,
-            "released_at": None if held else note.time,
-        }
+        return NotificationRow(
+            idempotency_key=f"{chain_key}/{step}",
+            incident_id=incident_row,
+            alarm_id=alarm_row,
+            event=note.kind.value,
+            channel=channel,
+            recipient=address,
+            role=person.role or None,
+            language="zh",
+            payload=json.dumps(payload, ensure_ascii=False),
+            state="held" if held else "pending",
+            attempts=0,
+            next_attempt_at=note.time,
+            created_at=note.time,
+            drill=note.drill,
+            page_id=page_id,
+            chain_key=chain_key,
+            chain_step=step,
+            step_timeout_s=timeout,
+            released_at=None if held else note.time,
+        )

@@ -23,6 +23,7 @@ from daemon.notify.config import ChannelTarget, NotifyConfig
 from daemon.notify.outbox import outbox_rows
 from daemon.notify.worker import DeliveryWorker
 from daemon.store.engine import create_engine, migrate
+from daemon.store.rows import NotificationRow
 from daemon.store.schema import notifications
 from tests.helpers import eventually
 from tests.notify.notify_support import intent_to, start_receiver
@@ -30,7 +31,7 @@ from tests.notify.notify_support import intent_to, start_receiver
 pytestmark = pytest.mark.timeout(60)
 
 
-def _row(url: str, key: str) -> dict[str, Any]:
+def _row(url: str, key: str) -> NotificationRow:
     [row] = outbox_rows(intent_to([ChannelTarget(type="webhook", url=url)], key=key), time.time() - 1)
     return row
 
