@@ -17,7 +17,7 @@ from daemon.chain.changes import ChangeSet
 from daemon.chain.flow_state import Episode, FlowState
 from daemon.chain.recorder import AlarmListener, ChangeRecorder, FlowRowIds, PageListener, QueuedPage
 from daemon.metrics.instruments import Metrics
-from daemon.notify.person_pages import PersonPages
+from daemon.notify.outbox import Outbox
 from daemon.store.writer import StoreWriter
 from detectors.conditions import ConditionEvents
 from detectors.hysteresis import SortedBatch
@@ -78,13 +78,13 @@ class AlarmFlow:
         return self.recorder.page_listeners
 
     @property
-    def person_pages(self) -> PersonPages:
-        """Turns plan pages into per-person channel chains."""
-        return self.recorder.person_pages
+    def outbox(self) -> Outbox:
+        """Turns plan pages into outbox rows (per-person channel chains)."""
+        return self.recorder.outbox
 
-    @person_pages.setter
-    def person_pages(self, pages: PersonPages) -> None:
-        self.recorder.person_pages = pages
+    @outbox.setter
+    def outbox(self, outbox: Outbox) -> None:
+        self.recorder.outbox = outbox
 
     @property
     def condition_changes(self) -> int:

@@ -17,7 +17,7 @@ from daemon.chain.changes import AlarmChange, ChangeSet, IncidentRecord
 from daemon.chain.flow_state import Episode, FlowState
 from daemon.metrics.instruments import Metrics
 from daemon.notify.config import NotifyConfig
-from daemon.notify.person_pages import PersonPages
+from daemon.notify.outbox import Outbox, OutboxSink
 from daemon.store.row_ids import RowIds
 from daemon.store.rows import AlarmEventRow, AlarmRow, AlarmUpdate, IncidentUpdate
 from daemon.store.writer import StoreWriter
@@ -98,7 +98,7 @@ class ChangeRecorder:
         self.page_listeners: list[PageListener] = []
         self.listeners: list[AlarmListener] = []
         # Pages become per-person channel chains; the service replaces this with its configured one.
-        self.person_pages = PersonPages(NotifyConfig(), secrets.token_bytes(32))
+        self.outbox = Outbox(NotifyConfig(), secrets.token_bytes(32))
         self._service_alarms: dict[tuple[str, str], int] = {}
 
     def record(self, changes: ChangeSet) -> None:
@@ -331,14 +331,9 @@ class ChangeRecorder:
         if note.alarm_ids and note.incident_id is None:
             episode = self.state.episodes.get(note.alarm_ids[0])
             alarm_row = episode.row_id if episode else None
-        self.person_pages.site = (self.table.site.site, self.table.site.name)
-        page = self.person_pages.rows(
-            note, incident_row=incident_row, alarm_row=alarm_row, key_prefix=self._page_key_prefix
-        )
-        for link in page.links:
-            self._writer.add_page_link(link)
-        for row in page.notifications:
-            self._writer.add_notification(row)
+        self.outbox.site = (self.table.site.site, self.table.site.name)
+        rows = self.outbox.rows(note, incident_row=incident_row, alarm_row=alarm_row, key_prefix=self._page_key_prefix)
+        OutboxSink(self._writer, self.outbox).queue(rows)
         if self.page_listeners:
             queued = QueuedPage(note, incident_row, alarm_row, self._page_sensors(note))
             for listener in self.page_listeners:
