@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+# Every state an outbox row can be in: held (a later channel of a person's chain, not yet released), pending, then one
+# end state. daemon.notify.chains moves rows between them; the API schema lists them from here.
+NOTIFICATION_STATES = ("held", "pending", "delivered", "acknowledged", "failed", "given_up", "superseded")
+
 
 class AlarmRow(TypedDict):
     """A new ``alarms`` row: one episode of an alarm, from its raise to its return to normal."""
