@@ -4,7 +4,7 @@ An intent (``plans.incident.NotificationIntent``, from the plan engine or an ala
 targets; the facts say what every channel renders. For a person the rows are a chain of their roster channels plus a
 signed acknowledgement link: the first channel is sent at once, each later one is ``held`` until the one before it
 failed, gave up or was not acknowledged within the step's time (``daemon.notify.chains`` releases it); urgent tiers
-page every channel at once, and a drill reaches people only as a console record. A system target (``notify.people``
+page every channel at once, and a drill reaches people only as a console record. A system target (``notify.targets``
 named by a route) gets every channel at once. Every row stores one payload form, ``RowPayload``.
 """
 
@@ -104,7 +104,7 @@ class Outbox:
                     out, intent, facts, person, incident_row, alarm_row, f"{key_prefix}{intent.notification_id}"
                 )
         for name in intent.targets:
-            target = self._config.person(name)
+            target = self._config.target(name)
             for index, channel in enumerate(target.channels):
                 key = row_key(f"{key_prefix}{intent.notification_id}", target.name, index, channel.type)
                 row = self._row(intent, facts, key, channel.model_dump(), target.name, {}, incident_row, alarm_row)
