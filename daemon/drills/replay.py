@@ -31,6 +31,7 @@ from daemon.drills.columnar import ColumnarReader, is_columnar
 from daemon.drills.delivery import DrillDelivery
 from daemon.drills.progress import Progress
 from daemon.drills.recording import RecordedMessage, RecordingError, RecordingReader
+from daemon.drills.report_map import map_layers
 from daemon.errors import HazwatchError
 from daemon.metrics.instruments import Metrics
 from daemon.store.engine import create_engine, migrate
@@ -87,6 +88,7 @@ class ReplayResult:
     wall_seconds: float
     drill_routes: tuple[str, ...] = ()  # the drill routes the pages were delivered to; empty: console only
     assessments: dict[str, dict[str, Any]] = field(default_factory=dict)  # last release estimate per gas
+    map_layers: dict[str, Any] = field(default_factory=dict)  # site layout and threat zones for the report's map
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,6 +410,7 @@ async def _run(
         wall_seconds=wall.now() - wall_start,
         drill_routes=delivery.routes if delivery.delivers else (),
         assessments=estimates_of(chain.assessment),
+        map_layers=map_layers(site, chain.assessment),
     )
 
 

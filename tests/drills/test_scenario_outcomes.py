@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from daemon.drills.report_map import map_svg
 from daemon.drills.scenario import SCENARIO_LIBRARY
 from tests.drills.conftest import Drill
 
@@ -40,6 +41,21 @@ async def test_cl2_leak_reaches_orange(drill: Drill) -> None:
     assert report["highest_tier"] == "orange"
     [event] = report["score"]["events"]
     assert event["tier_reached"] == "orange"
+
+
+async def test_cl2_drill_report_maps_the_threat_zones_around_the_estimated_source(drill: Drill) -> None:
+    """The map snapshot draws the assessment's zones (expected AEGL-1 at least), the true release and the north
+    boundary detector that alarmed, named."""
+    report = await drill("cl2-leak-orange")
+    [threat] = report["map"]["threat"]
+    assert threat["gas"] == "Cl2"
+    expected = {z["level"] for z in threat["zones"] if z["certainty"] == "expected"}
+    assert "AEGL-1" in expected
+    svg = map_svg(report)
+    assert "Cl2 AEGL-1 (expected)" in svg
+    assert "true release" in svg
+    n02 = next(d for d in report["map"]["devices"] if "gas-n02-cl2" in d["sensors"])
+    assert f">{n02['name']}</text>" in svg  # the alarmed detector is named on the map
 
 
 async def test_hf_release_at_night_is_detected_at_the_east_boundary(drill: Drill) -> None:
