@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from daemon.drills.simulator import Simulator
 from daemon.site_file import load_site
 from daemon.store.engine import create_engine
 from rules.sensor_table import SensorTable
+from rules.site import Site
 
 Drill = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -52,11 +54,17 @@ class Run:
     registry: CollectorRegistry
 
 
+@functools.cache
+def _site(path: Path) -> Site:
+    """The site file, parsed once per session (it is read-only, and parsing it costs more than a short replay)."""
+    return load_site(path)
+
+
 async def replay_run(recording: Path, db_url: str, **options: Any) -> Run:
     """Replay a recording as a drill into ``db_url``; the report and everything around it."""
     config = ServiceConfig()
     config.database.url = db_url
-    site = load_site(config.site_file)
+    site = _site(Path(config.site_file))
     registry = CollectorRegistry()
     result = await replay_recording(
         recording, config, site, ReplayOptions(**options), wall=WallClock(), registry=registry
