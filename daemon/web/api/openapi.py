@@ -122,7 +122,18 @@ SCHEMAS: dict[str, Any] = {
             "event": {"type": "string"},
             "channel": {"type": "string"},
             "recipient": {"type": "string"},
-            "state": {"enum": ["pending", "delivered", "acknowledged", "failed", "given_up", "superseded"]},
+            "state": {
+                "enum": [
+                    "pending",
+                    "sending",
+                    "delivered",
+                    "acknowledged",
+                    "failed",
+                    "given_up",
+                    "superseded",
+                    "outcome_unknown",
+                ]
+            },
             "attempts": {"type": "integer"},
             "last_error": STR,
             "created_at": {"type": "number"},
