@@ -77,6 +77,11 @@ class MemoryDelivery:
             for task in self._in_flight.values():
                 task.cancel()
 
+    async def settle(self) -> None:
+        """Wait for the attempts in flight (tests; a stop cancels them instead)."""
+        while self._in_flight:
+            await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+
     def check(self) -> int:
         """Start an attempt for every urgent row held too long; returns how many started."""
         if not self._tiers:
