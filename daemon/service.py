@@ -383,7 +383,10 @@ class Service:
             roster=lambda: self.setup.roster,
             map=self.config.map,
         )
-        health = ServiceHealth(self.intake, self.writer, self.supervisor, self.clock, self.config.ingest.stall_after_s)
+        health = ServiceHealth(
+            self.intake, self.writer, self.supervisor, self.clock, self.config.ingest.stall_after_s,
+            lag_degraded_s=self.config.ingest.lag_degraded_s, receive_window=self.config.mqtt.receive_maximum,
+        )  # fmt: skip
         app = create_app(
             self.engine,
             self.registry,

@@ -326,6 +326,11 @@ class StoreWriter:
             + len(pending.updates)
         )
 
+    def unacknowledged(self) -> int:
+        """Broker messages whose rows wait for a commit (they count against the MQTT receive window)."""
+        committing = 0 if self._committing is None else len(self._committing.acks)
+        return committing + len(self._pending.acks)
+
     def _acknowledge(self, acks: list[Callable[[], None]]) -> None:
         for ack in acks:
             try:
