@@ -35,6 +35,7 @@ from daemon.notify.channels.base import Channel, Delivery, DeliveryError
 from daemon.notify.channels.registry import undeliverable_reason
 from daemon.notify.config import ChannelTarget, NotifyConfig
 from daemon.notify.model import AlertFacts
+from daemon.notify.outbox import RowPayload
 from daemon.notify.storms import URGENT_TIERS, person_of, plan_storms, tier_of
 from daemon.redaction import redact
 from daemon.store.schema import alarms, notifications
@@ -100,10 +101,10 @@ def resend_is_safe(row: Mapping[str, Any]) -> bool:
 def decode_row(row: Mapping[str, Any], now: float) -> Delivery:
     """An outbox row as a Delivery; raises ValueError when the stored payload is unusable.
 
-    Every row, a person's page or an alarm route's, stores the same form: ``facts``, ``target`` and ``extra``.
+    Every row, a person's page or an alarm route's, stores one form (``daemon.notify.outbox.RowPayload``).
     """
     try:
-        payload = json.loads(row["payload"])
+        payload: RowPayload = json.loads(row["payload"])
         target = ChannelTarget.model_validate(payload["target"])
         facts = AlertFacts.from_json(payload["facts"])
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValidationError) as exc:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +17,11 @@ from daemon.metrics.instruments import Metrics
 from daemon.notify.channels.factory import ChannelSet
 from daemon.notify.config import ChannelTarget
 from daemon.notify.memory_delivery import MemoryDelivery
-from daemon.notify.outbox import outbox_rows
 from daemon.notify.worker import DeliveryWorker
 from daemon.store.engine import create_engine, migrate
 from daemon.store.schema import notifications
 from daemon.store.writer import StoreWriter
-from tests.notify.notify_support import intent_to, notify_config, start_receiver
+from tests.notify.notify_support import notify_config, rows_to, start_receiver
 
 T0 = 1_800_000_000.0
 
@@ -53,9 +52,10 @@ async def test_a_held_urgent_row_is_sent_from_memory_once_and_stored_delivered(t
     target = [ChannelTarget(type="webhook", url=receiver.url + "/duty")]
     try:
         for tier, key in (("orange", "alarm:1:firing"), ("blue", "alarm:2:firing")):
-            intent = intent_to(target, key=key)
-            intent = dataclasses.replace(intent, facts=dataclasses.replace(intent.facts, tier=tier))
-            [row] = outbox_rows(intent, T0)
+            [row] = rows_to(target, key=key, now=T0)
+            payload = json.loads(row["payload"])
+            payload["facts"]["tier"] = tier  # an alarm route's row takes its tier from the alarm's facts
+            row["payload"] = json.dumps(payload)
             writer.add_notification(row)
         assert memory.check() == 0  # first seen now
         clock.advance(1.0)
@@ -80,8 +80,9 @@ async def test_a_held_urgent_row_is_sent_from_memory_once_and_stored_delivered(t
 
 
 async def _insert_cut_row(engine: AsyncEngine, target: ChannelTarget, key: str) -> None:
-    [row] = outbox_rows(intent_to([target], key=key), T0)
-    row.update(state="sending", next_attempt_at=T0 + 6.0)  # claimed, request sent, then the process died
+    [row] = rows_to([target], key=key, now=T0)
+    row["state"] = "sending"  # claimed, its request sent, then the process died
+    row["next_attempt_at"] = T0 + 6.0  # the lease
     async with engine.begin() as connection:
         await connection.execute(insert(notifications), [row])
 
