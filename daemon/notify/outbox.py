@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypedDict
 
@@ -40,7 +41,7 @@ class RowPayload(TypedDict):
 
     notification_id: str
     kind: str
-    tier: str | None
+    tier: str  # blue/yellow/orange/red: the page's tier, else the colour of its alarm's priority (facts.tier)
     subject: str
     roles: list[str]
     ack_deadline: float | None
@@ -65,6 +66,14 @@ def row_key(intent_key: str, recipient: str, index: int, channel: str) -> str:
         return key
     digest = hashlib.sha256(key.encode()).hexdigest()
     return f"{key[: KEY_LIMIT - 65]}#{digest}"
+
+
+def row_tier(row: Mapping[str, Any]) -> str:
+    """The warning tier of an outbox row ("" when its payload cannot be read)."""
+    try:
+        return str(json.loads(row["payload"])["tier"] or "")
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return ""
 
 
 def step_timeout_s(note: NotificationIntent, channels: int) -> float:
@@ -192,7 +201,7 @@ class Outbox:
         payload = RowPayload(
             notification_id=intent.notification_id,
             kind=intent.kind.value,
-            tier=intent.tier.value if intent.tier else None,
+            tier=intent.tier.value if intent.tier else facts.tier,
             subject=intent.subject,
             roles=list(intent.roles),
             ack_deadline=intent.ack_deadline,

@@ -35,8 +35,8 @@ from daemon.notify.channels.base import Channel, Delivery, DeliveryError
 from daemon.notify.channels.registry import undeliverable_reason
 from daemon.notify.config import ChannelTarget, NotifyConfig
 from daemon.notify.model import AlertFacts
-from daemon.notify.outbox import RowPayload
-from daemon.notify.storms import URGENT_TIERS, person_of, plan_storms, tier_of
+from daemon.notify.outbox import RowPayload, row_tier
+from daemon.notify.storms import URGENT_TIERS, person_of, plan_storms
 from daemon.redaction import redact
 from daemon.store.schema import alarms, notifications
 
@@ -445,7 +445,7 @@ class DeliveryWorker:
                 sent = dict(found)
                 key = (str(person_of(sent)), str(sent["channel"]))
                 last_sent[key] = max(last_sent.get(key, 0.0), float(sent["delivered_at"]))
-                if tier_of(sent) in URGENT_TIERS:
+                if row_tier(sent) in URGENT_TIERS:
                     last_urgent[key] = max(last_urgent.get(key, 0.0), float(sent["delivered_at"]))
         decision = plan_storms(rows, last_sent, last_urgent, now, window)
         async with self._engine.begin() as connection:
