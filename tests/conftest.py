@@ -26,6 +26,10 @@ MARK_BY_FIXTURE = {
     "machine_broker": "broker",
     "own_mosquitto": "broker",
     "postgres_url": "postgres",
+    "promtool": "prometheus",
+    "prometheus_binary": "prometheus",
+    "alertmanager_binary": "prometheus",
+    "chromium": "browser",
 }
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1/test"
 
@@ -92,6 +96,37 @@ def machine_broker() -> tuple[str, int]:
     with socket.create_connection(MACHINE_BROKER, timeout=2):
         pass
     return MACHINE_BROKER
+
+
+def _binary(name: str, package: str) -> str:
+    """The path of a program the test runs; the test fails (not skips) when it is missing."""
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
+    assert path, f"{name} missing: install the Debian package {package} (.ci/run does)"
+    return path
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """promtool (Debian package prometheus)."""
+    return _binary("promtool", "prometheus")
+
+
+@pytest.fixture(scope="session")
+def prometheus_binary() -> str:
+    """The Prometheus server."""
+    return _binary("prometheus", "prometheus")
+
+
+@pytest.fixture(scope="session")
+def alertmanager_binary() -> str:
+    """The Prometheus Alertmanager."""
+    return _binary("prometheus-alertmanager", "prometheus-alertmanager")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Headless Chromium for Playwright (``executable_path``)."""
+    return _binary("chromium", "chromium")
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from tests.conftest import free_port
 from tests.helpers import eventually, run_cli
 
 
+@pytest.mark.slow  # a real interpreter, cold imports, decode workers and a clean stop: 10-30 s, and it must stay real
 async def test_run_demo_and_stop_cleanly(tmp_path: Path) -> None:
     """Healthy within seconds, readings flowing, exit 0 after SIGTERM with a clean-stop log line."""
     broker_port, http_port = free_port(), free_port()

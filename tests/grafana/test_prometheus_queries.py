@@ -27,10 +27,6 @@ from tests.grafana.dashboard_queries import (
     variables,
 )
 
-pytestmark = pytest.mark.prometheus
-
-PROMETHEUS = "/usr/bin/prometheus"
-
 
 @dataclass
 class Prometheus:
@@ -82,7 +78,7 @@ async def demo_service(make_service: ServiceFactory) -> Service:
 
 
 @pytest.fixture
-async def prometheus(tmp_path: Path, demo_service: Service) -> AsyncIterator[Prometheus]:
+async def prometheus(tmp_path: Path, demo_service: Service, prometheus_binary: str) -> AsyncIterator[Prometheus]:
     """A real Prometheus scraping the demo service every second, with hazwatch's rules loaded."""
     assert demo_service.http_port is not None
     config = _prometheus_config(tmp_path, demo_service.http_port)
@@ -90,7 +86,7 @@ async def prometheus(tmp_path: Path, demo_service: Service) -> AsyncIterator[Pro
     log_path = tmp_path / "prometheus.log"
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
-            PROMETHEUS,
+            prometheus_binary,
             f"--config.file={config}",
             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{port}",

@@ -37,7 +37,7 @@ from daemon.web.api.auth import add_user
 from tests.conftest import MACHINE_BROKER, running_service, service_config
 from tests.helpers import eventually, publish, senml
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 GAS_DEVICE, GAS_SENSOR = "gas-n01", "gas-n01-cl2"
@@ -175,7 +175,7 @@ async def _seed_drill(url: str, now: float) -> int:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def bench(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bench]:
+async def bench(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> AsyncIterator[Bench]:
     """One service for the module, with a returned-unacknowledged Cl2 alarm and a latched tamper from real readings."""
     folder = tmp_path_factory.mktemp("console")
     url = f"sqlite:///{folder / 'hazwatch.db'}"
@@ -229,7 +229,7 @@ async def bench(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bench
 
             reporting = asyncio.create_task(keep_reporting())
             async with async_playwright() as playwright:
-                browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+                browser = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
                 try:
                     yield Bench(service, base, tiles, tokens, drill_run, browser, shots, prefix)
                 finally:
