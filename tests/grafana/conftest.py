@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from daemon.config import DEFAULT_SITE
 from daemon.service import Service
-from daemon.site_file import load_site
+from rules.site import Site
 from tests.conftest import free_port, service_config
 
 GRAFANA_DIR = Path(__file__).resolve().parents[2] / "grafana"
@@ -21,7 +20,7 @@ ServiceFactory = Callable[..., Awaitable[Service]]
 
 
 @pytest.fixture
-async def make_service(tmp_path: Path) -> AsyncIterator[ServiceFactory]:
+async def make_service(tmp_path: Path, demo_site: Site) -> AsyncIterator[ServiceFactory]:
     """Start services (embedded broker on a free port, HTTP port 0, SQLite temp file); stop them all at the end."""
     started: list[Service] = []
 
@@ -33,7 +32,7 @@ async def make_service(tmp_path: Path) -> AsyncIterator[ServiceFactory]:
             f"hw-{tag}",
             f"hazwatch-test-{tag}",
         )
-        service = Service(config, load_site(DEFAULT_SITE), registry=CollectorRegistry(), demo=demo)
+        service = Service(config, demo_site, registry=CollectorRegistry(), demo=demo)
         started.append(service)
         await service.start()
         return service

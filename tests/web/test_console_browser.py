@@ -27,13 +27,13 @@ from aiohttp import web
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from sqlalchemy import insert
 
-from daemon.config import DEFAULT_SITE, TileSource
+from daemon.config import TileSource
 from daemon.service import Service
-from daemon.site_file import load_site
 from daemon.store.engine import create_engine, migrate
 from daemon.store.row_ids import IdRange
 from daemon.store.schema import alarms, drill_runs, incidents
 from daemon.web.api.auth import add_user
+from rules.site import Site
 from tests.conftest import MACHINE_BROKER, running_service, service_config
 from tests.helpers import eventually, publish, senml
 
@@ -175,7 +175,7 @@ async def _seed_drill(url: str, now: float) -> int:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def bench(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> AsyncIterator[Bench]:
+async def bench(tmp_path_factory: pytest.TempPathFactory, chromium: str, demo_site: Site) -> AsyncIterator[Bench]:
     """One service for the module, with a returned-unacknowledged Cl2 alarm and a latched tamper from real readings."""
     folder = tmp_path_factory.mktemp("console")
     url = f"sqlite:///{folder / 'hazwatch.db'}"
@@ -187,7 +187,7 @@ async def bench(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Asyn
     config = service_config(f"mqtt://{MACHINE_BROKER[0]}:{MACHINE_BROKER[1]}", url, prefix, f"svc-{unique}")
     config.http.public_read = False  # the page must send its token, including on the event stream
     config.map.tiles = [TileSource(name="local test tiles", url=f"http://127.0.0.1:{tiles.port}/{{z}}/{{x}}/{{y}}.png")]
-    site = load_site(DEFAULT_SITE)
+    site = demo_site
     shots = Path(os.environ.get("HAZWATCH_SCREENSHOTS") or folder / "shots")
     os.makedirs(shots, exist_ok=True)
     print(f"\nconsole screenshots: {shots}")  # where to look at them
