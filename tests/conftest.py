@@ -174,6 +174,15 @@ async def running_service(config: ServiceConfig, site: Site, **kwargs: object) -
         await service.stop()
 
 
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadgroup``: keep modules marked ``xdist_group`` on one worker (``tests/xdist_groups.py`` says why)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from tests.xdist_groups import ModuleGroupScheduling, grouped_modules  # only in the controller
+
+    return ModuleGroupScheduling(config, log, grouped_modules(config.rootpath))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark each test by the real parts its fixtures reach (broker, postgres), so markers never drift from use."""
     for item in items:

@@ -37,7 +37,8 @@ from rules.site import Site
 from tests.conftest import MACHINE_BROKER, running_service, service_config
 from tests.helpers import eventually, publish, senml
 
-pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+# One service and one browser serve the module: its tests stay on one xdist worker (`--dist loadgroup`).
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("console-browser")]
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 GAS_DEVICE, GAS_SENSOR = "gas-n01", "gas-n01-cl2"
