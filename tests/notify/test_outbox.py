@@ -24,14 +24,14 @@ from daemon.config import AlarmConfig
 from daemon.metrics.instruments import Metrics
 from daemon.notify.channels.factory import ChannelSet
 from daemon.notify.config import ChannelTarget
-from daemon.notify.outbox import OutboxSink
+from daemon.notify.outbox import Outbox, OutboxSink, PageRows
 from daemon.notify.worker import CHANNEL_FAILING_RULE, DeliveryWorker, backoff
 from daemon.store.engine import create_engine, migrate
 from daemon.store.schema import alarms, notifications
 from daemon.store.writer import StoreWriter
 from rules.sensor_table import SensorTable
 from rules.site import Site
-from tests.notify.notify_support import intent_to, notify_config, start_receiver
+from tests.notify.notify_support import notify_config, rows_to, start_receiver
 
 ALARM_ROW = {
     "id": 7,
@@ -65,10 +65,15 @@ async def store(engine: AsyncEngine) -> AsyncIterator[Store]:
     writer = StoreWriter(engine, [], metrics)
     task = asyncio.create_task(writer.run())
     try:
-        yield Store(writer, OutboxSink(writer), metrics)
+        yield Store(writer, _sink(writer), metrics)
     finally:
         writer.close()
         await task
+
+
+def _sink(writer: StoreWriter) -> OutboxSink:
+    """The sink the service's notifier queues through (these rows reach systems: no person's page, no link key)."""
+    return OutboxSink(writer, Outbox(notify_config(), b"unused: no person is paged"))
 
 
 async def _rows(engine: AsyncEngine) -> list[dict[str, object]]:
@@ -82,11 +87,11 @@ async def _alarm_ids(engine: AsyncEngine) -> list[int]:
 
 
 async def test_an_intent_commits_with_its_alarm_and_a_repeat_is_skipped(engine: AsyncEngine, store: Store) -> None:
-    intent = intent_to([ChannelTarget(type="webhook", url="http://127.0.0.1:9/hook")])
+    target = ChannelTarget(type="webhook", url="http://127.0.0.1:9/hook")
     store.writer.add_alarm(ALARM_ROW)
-    store.sink.add_notification_intent(intent, 100.0)
+    store.sink.queue(PageRows(rows_to([target], now=100.0)))
     await store.writer.flush()
-    store.sink.add_notification_intent(intent, 200.0)  # same event again (a replayed batch): never twice
+    store.sink.queue(PageRows(rows_to([target], now=200.0)))  # same event again (a replayed batch): never twice
     await store.writer.flush()
     rows = await _rows(engine)
     assert len(rows) == 1
@@ -108,9 +113,8 @@ async def test_a_failed_commit_keeps_neither_the_alarm_nor_its_notification(engi
     event.listen(engine.sync_engine, "before_cursor_execute", fail_the_outbox_insert)
     try:
         store.writer.add_alarm(ALARM_ROW)
-        store.sink.add_notification_intent(
-            intent_to([ChannelTarget(type="webhook", url="http://127.0.0.1:9/hook")], key="alarm:8:firing"), 100.0
-        )
+        target = ChannelTarget(type="webhook", url="http://127.0.0.1:9/hook")
+        store.sink.queue(PageRows(rows_to([target], key="alarm:8:firing", now=100.0)))
         async with asyncio.timeout(15):
             while not store.metrics.store_errors._value.get():  # noqa: ASYNC110 - a counter has no event to wait on
                 await asyncio.sleep(0.01)
@@ -153,8 +157,8 @@ async def test_channel_down_for_an_hour_then_delivered_exactly_once(engine: Asyn
     worker = DeliveryWorker(engine, channels.channels, clock, metrics, config, service_alarms=pipeline.flow)
     try:
         writer.add_alarm(ALARM_ROW)
-        OutboxSink(writer).add_notification_intent(
-            intent_to([ChannelTarget(type="webhook", url=receiver.url + "/hook")]), clock.now()
+        _sink(writer).queue(
+            PageRows(rows_to([ChannelTarget(type="webhook", url=receiver.url + "/hook")], now=clock.now()))
         )
         await writer.flush()
         started = clock.now()
@@ -215,7 +219,7 @@ async def test_killed_before_delivery_then_delivered_exactly_once_after_restart(
     writer = StoreWriter(first, [], Metrics(CollectorRegistry()))
     writer_task = asyncio.create_task(writer.run())
     writer.add_alarm(ALARM_ROW)  # the state change and its notification commit, then the process dies
-    OutboxSink(writer).add_notification_intent(intent_to([target]), 1.0)
+    _sink(writer).queue(PageRows(rows_to([target], now=1.0)))
     await writer.flush()
     writer_task.cancel()
     with pytest.raises(asyncio.CancelledError):
