@@ -27,26 +27,34 @@ from daemon.notify.config import ChannelTarget
 from daemon.notify.outbox import Outbox, OutboxSink, PageRows
 from daemon.notify.worker import CHANNEL_FAILING_RULE, DeliveryWorker, backoff
 from daemon.store.engine import create_engine, migrate
+from daemon.store.rows import AlarmRow
 from daemon.store.schema import alarms, notifications
 from daemon.store.writer import StoreWriter
 from rules.sensor_table import SensorTable
 from rules.site import Site
 from tests.notify.notify_support import notify_config, rows_to, start_receiver
 
-ALARM_ROW = {
-    "id": 7,
-    "rule": "threshold.high_high",
-    "sensor_id": "gas-01.cl2",
-    "device_id": "gas-01",
-    "site": "demo-park",
-    "zone": "plant-a",
-    "kind": "gas",
-    "priority": "high",
-    "state": "active_unack",
-    "message": "",
-    "raised_at": 1_700_000_000.0,
-    "updated_at": 1_700_000_000.0,
-}
+ALARM_ROW = AlarmRow(
+    id=7,
+    alarm_key="threshold.high_high|gas-01.cl2",
+    rule="threshold.high_high",
+    sensor_id="gas-01.cl2",
+    device_id="gas-01",
+    site="demo-park",
+    zone="plant-a",
+    kind="gas",
+    priority="high",
+    state="active_unack",
+    classification="",
+    message="",
+    message_zh="",
+    value=None,
+    level=None,
+    raised_at=1_700_000_000.0,
+    cleared_at=None,
+    updated_at=1_700_000_000.0,
+    latched=False,
+)
 
 
 @dataclass
