@@ -117,7 +117,7 @@ SUBSTANCES: dict[str, Substance] = {
         name_zh="氨",
     ),
     # Hydrogen sulfide: NRC AEGL Vol. 9 (2010). n = 4.4 (TSD, ten Berge from rat lethality).
-    # All 15 values checked (2026-12) against Table 3 of Rumbeiha et al., Nitric Oxide 71 (2017) 1-13, which cites
+    # All 15 values checked (2026-12) against Table 3 of the review in Nitric Oxide 71 (2017) 1-13 (PMC5777517), citing
     # the NRC volume.
     "H2S": Substance(
         "H2S",
