@@ -45,6 +45,9 @@ AEGL3_8H = "gas.aegl3_8h"
 STEL_15MIN = "gas.stel_15min"
 TWA_8H = "gas.twa_8h"
 AEGL_CONDITIONS: tuple[str, ...] = tuple(f"gas.{suffix}" for suffix, _ in AEGL_WINDOWS)
+# AIHA ERPGs are "the maximum airborne concentration below which nearly all individuals could be exposed for up
+# to 1 hour" (AIHA, Emergency Response Planning Guidelines): judged as the sliding 60-minute mean.
+ERPG_CONDITIONS: tuple[str, ...] = ("gas.erpg1_60min", "gas.erpg2_60min", "gas.erpg3_60min")
 
 LEVEL_DEADBAND = 0.1  # an instantaneous alarm clears below 90 % of its level
 WINDOW_DEADBAND = 0.05  # a rolling-mean alarm clears below 95 % of its level
@@ -228,7 +231,7 @@ class GasDetector:
         self.minutes = SlotRing(n_rows, max(minute_widths) + 1, 60.0, minute_widths)
         half_hour_widths = tuple(sorted({minutes // 30 for _, minutes in AEGL_WINDOWS if minutes > 60} | {16}))
         self.half_hours = SlotRing(n_rows, max(half_hour_widths) + 1, 1800.0, half_hour_widths)
-        names = (LEVEL1, LEVEL2, *AEGL_CONDITIONS, STEL_15MIN, TWA_8H)
+        names = (LEVEL1, LEVEL2, *AEGL_CONDITIONS, *ERPG_CONDITIONS, STEL_15MIN, TWA_8H)
         self.states = {name: HysteresisState.new(n_rows) for name in names}
         self.censored_slot = {ring.slot_s: np.full(n_rows, -1, np.int64) for ring in (self.minutes, self.half_hours)}
         aegl = c.gas_aegl[self.row_sensor]
@@ -287,13 +290,14 @@ class GasDetector:
             )
         # 10/15/30/60-minute windows on 1-minute slots; 4- and 8-hour windows (and the 8-h TWA) on 30-minute slots.
         # AEGL windows judge the toxic load as well as the mean; the occupational STEL and TWA are means by
-        # definition (GBZ 2.1).
+        # definition (GBZ 2.1), and ERPGs are 1-hour levels without a time scaling of their own.
         minute_windows = [
             (name, minutes, c.gas_aegl[:, col], True)
             for col, (name, (_, minutes)) in enumerate(zip(AEGL_CONDITIONS, AEGL_WINDOWS, strict=True))
             if minutes <= 60
         ]
         minute_windows.append((STEL_15MIN, 15, c.gas_stel, False))
+        minute_windows += [(name, 60, c.gas_erpg[:, tier], False) for tier, name in enumerate(ERPG_CONDITIONS)]
         half_hour_windows = [
             (name, minutes // 30, c.gas_aegl[:, col], True)
             for col, (name, (_, minutes)) in enumerate(zip(AEGL_CONDITIONS, AEGL_WINDOWS, strict=True))

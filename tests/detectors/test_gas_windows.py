@@ -131,3 +131,18 @@ def test_pegged_readings_in_a_window_make_it_a_lower_bound() -> None:
                 censored_on += [bool(c) for c, on in zip(e.censored_or_false(), e.active, strict=True) if on]
     assert censored_on
     assert all(censored_on)
+
+
+def test_erpg_levels_are_judged_on_the_sliding_hour() -> None:
+    """NH3 ERPG-2 is 150 ppm for up to an hour (AIHA): 160 ppm for an hour raises ERPG-2 (and ERPG-1, 25 ppm) but not
+    ERPG-3 (750 ppm); 160 ppm for 40 minutes is a 60-min mean of 107 ppm, under ERPG-2."""
+    erpg1, erpg2, erpg3 = SUBSTANCES["NH3"].erpg
+    assert (erpg1, erpg2, erpg3) == (25.0, 150.0, 750.0)
+    hour = _exposure(10.0, 1830.0, 3600.0, 160.0, total_s=3 * 3600.0)
+    events = run(_one_gas("NH3"), stream([0], T0, 10.0, {0: hour}))
+    assert np.isfinite(first_on(events, "gas.erpg2_60min", 0))
+    assert np.isfinite(first_on(events, "gas.erpg1_60min", 0))
+    assert "gas.erpg3_60min" not in events
+    short = _exposure(10.0, 1830.0, 2400.0, 160.0, total_s=3 * 3600.0)
+    events = run(_one_gas("NH3"), stream([0], T0, 10.0, {0: short}))
+    assert "gas.erpg2_60min" not in events
