@@ -15,6 +15,7 @@ summed in floating point from the slots at each judgement (no running sum to dri
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -47,15 +48,20 @@ TWA_8H = "gas.twa_8h"
 AEGL_CONDITIONS: tuple[str, ...] = tuple(f"gas.{suffix}" for suffix, _ in AEGL_WINDOWS)
 # AIHA ERPGs are "the maximum airborne concentration below which nearly all individuals could be exposed for up
 # to 1 hour" (AIHA, Emergency Response Planning Guidelines): judged as the sliding 60-minute mean.
-ERPG_CONDITIONS: tuple[str, ...] = ("gas.erpg1_60min", "gas.erpg2_60min", "gas.erpg3_60min")
+ERPG1_60MIN = "gas.erpg1_60min"
+ERPG2_60MIN = "gas.erpg2_60min"
+ERPG3_60MIN = "gas.erpg3_60min"
+ERPG_CONDITIONS: tuple[str, ...] = (ERPG1_60MIN, ERPG2_60MIN, ERPG3_60MIN)
 
 LEVEL_DEADBAND = 0.1  # an instantaneous alarm clears below 90 % of its level
 WINDOW_DEADBAND = 0.05  # a rolling-mean alarm clears below 95 % of its level
 MIN_COVERAGE = 0.75  # fraction of a window's slots that must hold valid readings
-MICRO = 1_000_000.0  # fixed-point scale of the ring sums (micro-ppm)
+MICRO = 1_000_000.0  # fixed-point scales of the ring sums (micro-ppm, milli-ppm)
+MILLI = 1_000.0
 # One reading counts at most LOAD_CAP reference units of (C / reference)^n: far past every AEGL-3, and far from
-# overflowing a float however many readings a window holds.
-LOAD_CAP = 1.0e200
+# overflowing the float32 slot sums however many readings a slot holds.
+LOAD_CAP = 1.0e30
+PEAK_MAX = 65504.0  # largest float16: slot peaks above it (6.5 % by volume) are kept as it, past every AEGL-3
 
 
 @dataclass
@@ -69,28 +75,34 @@ class SlotRing:
     n_slots: int
     slot_s: float
     widths: tuple[int, ...]  # window lengths in slots, each < n_slots
-    sums: NDArray[np.int64] = field(init=False)
+    # Fixed-point scale of the sums and their integer type: the minute ring keeps int32 sums of milli-ppm (a slot
+    # saturates at 2.1e6 ppm-readings, far past every level), the longer ring int64 micro-ppm.
+    scale: float = MICRO
+    sum_dtype: type[np.signedinteger[Any]] = np.int64
+    sums: NDArray[np.signedinteger[Any]] = field(init=False)
     counts: NDArray[np.uint16] = field(init=False)
-    loads: NDArray[np.float64] = field(init=False)  # sums of (C / reference)^n, see GasDetector
-    peaks: NDArray[np.float32] = field(init=False)  # highest counted reading of the slot
+    loads: NDArray[np.float32] = field(init=False)  # sums of (C / reference)^n, see GasDetector
+    peaks: NDArray[np.float16] = field(init=False)  # highest counted reading of the slot, rounded up
     current: NDArray[np.int64] = field(init=False)  # newest slot number, -1: none
     window_sum: NDArray[np.int64] = field(init=False)  # (rows, widths)
-    window_count: NDArray[np.int64] = field(init=False)
+    window_count: NDArray[np.int32] = field(init=False)
     window_filled: NDArray[np.int16] = field(init=False)  # slots in the window holding valid readings
     _widths: NDArray[np.int64] = field(init=False, repr=False)
+    _sum_max: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if max(self.widths) >= self.n_slots:
             raise ValueError("the ring must hold one slot more than its widest window")
         shape_slots = (self.n_rows, self.n_slots)
-        self.sums = np.zeros(shape_slots, np.int64)
+        self.sums = np.zeros(shape_slots, self.sum_dtype)
+        self._sum_max = int(np.iinfo(self.sum_dtype).max)
         self.counts = np.zeros(shape_slots, np.uint16)
-        self.loads = np.zeros(shape_slots, np.float64)
-        self.peaks = np.zeros(shape_slots, np.float32)
+        self.loads = np.zeros(shape_slots, np.float32)
+        self.peaks = np.zeros(shape_slots, np.float16)
         self.current = np.full(self.n_rows, -1, np.int64)
         shape = (self.n_rows, len(self.widths))
         self.window_sum = np.zeros(shape, np.int64)
-        self.window_count = np.zeros(shape, np.int64)
+        self.window_count = np.zeros(shape, np.int32)
         self.window_filled = np.zeros(shape, np.int16)
         self._widths = np.asarray(self.widths, np.int64)
 
@@ -114,7 +126,7 @@ class SlotRing:
         total, n = self.window_sum[rows], self.window_count[rows]
         covered = (self.window_filled[rows] >= MIN_COVERAGE * self._widths[None, :]) & (n > 0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            means: NDArray[np.float64] = np.where(covered, total / np.maximum(n, 1) / MICRO, np.nan).T
+            means: NDArray[np.float64] = np.where(covered, total / np.maximum(n, 1) / self.scale, np.nan).T
         return means
 
     def window_loads(self, rows: NDArray[np.intp]) -> NDArray[np.float64]:
@@ -124,11 +136,11 @@ class SlotRing:
         orders of magnitude (n up to 4.4), and floating-point sums that slots enter and leave would drift.
         """
         cols = (self.current[rows][:, None] - np.arange(int(self._widths.max()))[None, :]) % self.n_slots
-        total = np.cumsum(self.loads[rows[:, None], cols], axis=1)
+        total = np.cumsum(self.loads[rows[:, None], cols], axis=1, dtype=np.float64)
         picked: NDArray[np.float64] = total[:, self._widths - 1]
         return picked
 
-    def trailing(self, rows: NDArray[np.intp]) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    def trailing(self, rows: NDArray[np.intp]) -> tuple[NDArray[np.int64], NDArray[np.float16]]:
         """Count and highest reading of the slot just before each window (its trailing edge), shape (rows, widths)."""
         col = (self.current[rows][:, None] - self._widths[None, :]) % self.n_slots
         r = rows[:, None]
@@ -141,7 +153,7 @@ class SlotRing:
         sums: NDArray[np.int64],
         counts: NDArray[np.int64],
         loads: NDArray[np.float64] | None = None,
-        peaks: NDArray[np.float32] | None = None,
+        peaks: NDArray[np.float16] | None = None,
     ) -> None:
         """Move rows (unique) to ``slot`` if it is newer, then add a run's sum, count, load and peak to that slot."""
         self.advance(rows, slot)
@@ -152,14 +164,17 @@ class SlotRing:
         add_load = np.zeros(add_sum.shape[0]) if loads is None else loads[keep]
         col = sl % self.n_slots
         newly_filled = (self.counts[r, col] == 0) & (add_count > 0)
-        self.sums[r, col] += add_sum
+        before = self.sums[r, col].astype(np.int64)
+        after = np.clip(before + add_sum, -self._sum_max, self._sum_max)
+        self.sums[r, col] = after
+        add_sum = after - before  # what the slot took, so windows stay the sums of their slots
         self.counts[r, col] += add_count.astype(np.uint16)
         self.loads[r, col] += add_load
         if peaks is not None:
             self.peaks[r, col] = np.maximum(self.peaks[r, col], peaks[keep])
         inside = sl[:, None] > cur[keep][:, None] - self._widths[None, :]
         self.window_sum[r] += np.where(inside, add_sum[:, None], 0)
-        self.window_count[r] += np.where(inside, add_count[:, None], 0)
+        self.window_count[r] += np.where(inside, add_count[:, None], 0).astype(np.int32)
         self.window_filled[r] += (inside & newly_filled[:, None]).astype(np.int16)
 
     def advance(self, rows: NDArray[np.intp], slot: NDArray[np.int64]) -> None:
@@ -181,7 +196,7 @@ class SlotRing:
             out_sum = self.sums[r[:, None], col]
             out_count = self.counts[r[:, None], col].astype(np.int64)
             self.window_sum[r] -= np.where(leaving, out_sum, 0)
-            self.window_count[r] -= np.where(leaving, out_count, 0)
+            self.window_count[r] -= np.where(leaving, out_count, 0).astype(np.int32)
             self.window_filled[r] -= (leaving & (out_count > 0)).astype(np.int16)
         single = gap == 1
         if single.any():
@@ -199,8 +214,17 @@ class SlotRing:
             self.sums[rw] = np.where(clear, 0, self.sums[rw])
             self.counts[rw] = np.where(clear, 0, self.counts[rw])
             self.loads[rw] = np.where(clear, 0.0, self.loads[rw])
-            self.peaks[rw] = np.where(clear, np.float32(0.0), self.peaks[rw])
+            self.peaks[rw] = np.where(clear, np.float16(0.0), self.peaks[rw])
         self.current[rows] = slot
+
+
+def _round_up_half(x: NDArray[np.float64]) -> NDArray[np.float16]:
+    """``x`` as float16, rounded up (a slot's peak must stay an upper bound), at most PEAK_MAX."""
+    clipped = np.minimum(x, PEAK_MAX)
+    half = clipped.astype(np.float16)
+    low = half.astype(np.float64) < clipped
+    rounded: NDArray[np.float16] = np.where(low, np.nextafter(half, np.float16(np.inf)), half)
+    return rounded
 
 
 @dataclass
@@ -208,14 +232,14 @@ class GasDetector:
     """Exposure tests for every gas sensor with a known substance."""
 
     config: CoreConfig
-    rows: NDArray[np.intp] = field(init=False)  # sensor -> ring row, -1: not a monitored gas
+    rows: NDArray[np.int32] = field(init=False)  # sensor -> ring row, -1: not a monitored gas
     row_sensor: NDArray[np.int32] = field(init=False)  # row -> sensor
     minutes: SlotRing = field(init=False)
     half_hours: SlotRing = field(init=False)
     states: dict[str, HysteresisState] = field(init=False)
     # Newest slot of each ring that held a censored reading (at or above full scale), per row; -1: none. A window
     # reaching back to it has a mean that is only a lower bound.
-    censored_slot: dict[float, NDArray[np.int64]] = field(init=False)
+    censored_slot: dict[float, NDArray[np.int32]] = field(init=False)
     # Toxic load per row: the reference level (ppm) loads are expressed in and the ten Berge exponent n.
     load_reference: NDArray[np.float64] = field(init=False)
     load_exponent: NDArray[np.float64] = field(init=False)
@@ -223,17 +247,17 @@ class GasDetector:
     def __post_init__(self) -> None:
         c = self.config
         monitored = c.substance >= 0
-        self.rows = np.full(c.n_sensors, -1, np.intp)
+        self.rows = np.full(c.n_sensors, -1, np.int32)
         self.rows[monitored] = np.arange(int(monitored.sum()))
         self.row_sensor = np.flatnonzero(monitored).astype(np.int32)
         n_rows = int(monitored.sum())
         minute_widths = tuple(sorted({minutes for _, minutes in AEGL_WINDOWS if minutes <= 60} | {15}))
-        self.minutes = SlotRing(n_rows, max(minute_widths) + 1, 60.0, minute_widths)
+        self.minutes = SlotRing(n_rows, max(minute_widths) + 1, 60.0, minute_widths, MILLI, np.int32)
         half_hour_widths = tuple(sorted({minutes // 30 for _, minutes in AEGL_WINDOWS if minutes > 60} | {16}))
         self.half_hours = SlotRing(n_rows, max(half_hour_widths) + 1, 1800.0, half_hour_widths)
         names = (LEVEL1, LEVEL2, *AEGL_CONDITIONS, *ERPG_CONDITIONS, STEL_15MIN, TWA_8H)
         self.states = {name: HysteresisState.new(n_rows) for name in names}
-        self.censored_slot = {ring.slot_s: np.full(n_rows, -1, np.int64) for ring in (self.minutes, self.half_hours)}
+        self.censored_slot = {ring.slot_s: np.full(n_rows, -1, np.int32) for ring in (self.minutes, self.half_hours)}
         aegl = c.gas_aegl[self.row_sensor]
         with np.errstate(invalid="ignore"):
             reference = np.fmin.reduce(np.where(aegl > 0, aegl, np.nan), axis=1) if n_rows else np.zeros(0)
@@ -251,9 +275,7 @@ class GasDetector:
             + self.row_sensor.nbytes
             + sum(s.nbytes for s in self.states.values())
             + sum(int(a.nbytes) for a in self.censored_slot.values())
-            + self.load_reference.nbytes
-            + self.load_exponent.nbytes
-        )
+        )  # load_reference and load_exponent are configuration, not carried state
 
     def process(
         self,
@@ -315,6 +337,44 @@ class GasDetector:
             load: NDArray[np.float64] = np.minimum(ratio ** self.load_exponent[rows], LOAD_CAP)
         return load
 
+    def _load_grid(self, rows: NDArray[np.int32] | NDArray[np.intp], peaks: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``_load`` of a (rows, widths) grid of concentrations."""
+        flat = self._load(np.repeat(rows.astype(np.intp), peaks.shape[1]), peaks.ravel())
+        return flat.reshape(peaks.shape)
+
+    def _may_change(
+        self,
+        rows: NDArray[np.intp],
+        ring: SlotRing,
+        windows: list[tuple[str, int, NDArray[np.float64], bool]],
+        sum_bound: NDArray[np.float64],
+        load_bound: NDArray[np.float64],
+        count_bound: NDArray[np.int64],
+    ) -> NDArray[np.bool_]:
+        """Runs whose readings may turn a window on or off: an upper bound of any of their exposures reaches the
+        lowest level judged on that window, or a window of theirs is on. In clean air this skips nearly every
+        reading, which changes nothing: an off state with no reading above its level stays off.
+
+        ``sum_bound``, ``load_bound`` (rows, widths): the largest concentration and load sums any reading of the run
+        can see (its whole run, the whole trailing slot at its peak); ``count_bound``: the fewest readings.
+        """
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            mean = sum_bound / count_bound
+            equivalent = self.load_reference[rows][:, None] * (load_bound / count_bound) ** (
+                1.0 / self.load_exponent[rows][:, None]
+            )
+        column = {width: i for i, width in enumerate(ring.widths)}
+        may = np.zeros(rows.shape[0], np.bool_)
+        for name, width, levels, toxic_load in windows:
+            exposure = (
+                np.fmax(mean[:, column[width]], equivalent[:, column[width]]) if toxic_load else mean[:, column[width]]
+            )
+            with np.errstate(invalid="ignore"):
+                may |= exposure >= levels[self.row_sensor[rows]]
+            state = self.states[name]
+            may |= state.active[rows] | state.raw[rows]
+        return may
+
     def _windows(
         self,
         batch: SortedBatch,
@@ -341,14 +401,14 @@ class GasDetector:
         run_start = np.ones(n, np.bool_)
         run_start[1:] = (batch.sensor[1:] != batch.sensor[:-1]) | (slot[1:] != slot[:-1])
         first = np.flatnonzero(run_start)
-        micro = np.where(counted, np.rint(np.nan_to_num(value) * MICRO), 0).astype(np.int64)
+        micro = np.where(counted, np.rint(np.nan_to_num(value) * ring.scale), 0).astype(np.int64)
         load = np.where(counted, self._load(rows_r, value), 0.0)
         count = counted.astype(np.int64)
         cens_count = censored.astype(np.int64)
         run_sum = np.add.reduceat(micro, first)
         run_count = np.add.reduceat(count, first)
         run_load = np.add.reduceat(load, first)
-        run_peak = np.maximum.reduceat(np.where(counted, np.nan_to_num(value), 0.0).astype(np.float32), first)
+        run_peak = _round_up_half(np.maximum.reduceat(np.where(counted, np.nan_to_num(value), 0.0), first))
         run_censored = np.add.reduceat(cens_count, first) > 0
         runs = SortedBatch.from_sorted(first, batch.sensor[first], batch.time[first])
         run_slot = slot[first]
@@ -384,6 +444,19 @@ class GasDetector:
             ring.advance_and_add(rows, run_slot[idx], run_sum[idx], run_count[idx], run_load[idx], run_peak[idx])
             hit = run_censored[idx]
             last_censored[rows[hit]] = np.maximum(last_censored[rows[hit]], run_slot[idx][hit])
+        may = self._may_change(
+            runs.sensor.astype(np.intp),
+            ring,
+            windows,
+            (base_sum + np.maximum(run_sum, 0)[:, None]) / ring.scale + trail_count * trail_peak,
+            base_load + run_load[:, None] + trail_count * self._load_grid(runs.sensor, trail_peak),
+            np.maximum(base_count, 1),
+        )
+        # Once a run of a row may change a state, every later run of that row in the batch is judged too (the state
+        # it may have turned on must be able to turn off again).
+        idx = np.arange(n_runs)
+        since = np.maximum.accumulate(np.where(may, idx, -1))
+        judged_run &= since >= runs.segment_first
         run_of = np.cumsum(run_start) - 1
         judged = judged_run[run_of]
         if not judged.any():
@@ -413,7 +486,7 @@ class GasDetector:
         filled = base_filled[r] + (slot_empty[r][:, None] & (own_count > 0))
         covered = (filled >= MIN_COVERAGE * widths[None, :]) & (base_count[r] + own_count > 0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = ((base_sum[r] + own_sum) / MICRO + trail_n * trail_peak[r]) / n_total
+            mean = ((base_sum[r] + own_sum) / ring.scale + trail_n * trail_peak[r]) / n_total
             mean_load = (base_load[r] + own_load + trail_n * peak_load) / n_total
             equivalent = self.load_reference[row][:, None] * mean_load ** (1.0 / self.load_exponent[row][:, None])
         mean = np.where(covered, mean, np.nan)
