@@ -240,6 +240,8 @@ class GasDetector:
     # Newest slot of each ring that held a censored reading (at or above full scale), per row; -1: none. A window
     # reaching back to it has a mean that is only a lower bound.
     censored_slot: dict[float, NDArray[np.int32]] = field(init=False)
+    # Newest slot of each ring holding a reading at or above the lowest level judged on that ring, per row; -1: none.
+    hot_slot: dict[float, NDArray[np.int32]] = field(init=False)
     # Toxic load per row: the reference level (ppm) loads are expressed in and the ten Berge exponent n.
     load_reference: NDArray[np.float64] = field(init=False)
     load_exponent: NDArray[np.float64] = field(init=False)
@@ -258,6 +260,7 @@ class GasDetector:
         names = (LEVEL1, LEVEL2, *AEGL_CONDITIONS, *ERPG_CONDITIONS, STEL_15MIN, TWA_8H)
         self.states = {name: HysteresisState.new(n_rows) for name in names}
         self.censored_slot = {ring.slot_s: np.full(n_rows, -1, np.int32) for ring in (self.minutes, self.half_hours)}
+        self.hot_slot = {ring.slot_s: np.full(n_rows, -1, np.int32) for ring in (self.minutes, self.half_hours)}
         aegl = c.gas_aegl[self.row_sensor]
         with np.errstate(invalid="ignore"):
             reference = np.fmin.reduce(np.where(aegl > 0, aegl, np.nan), axis=1) if n_rows else np.zeros(0)
@@ -275,6 +278,7 @@ class GasDetector:
             + self.row_sensor.nbytes
             + sum(s.nbytes for s in self.states.values())
             + sum(int(a.nbytes) for a in self.censored_slot.values())
+            + sum(int(a.nbytes) for a in self.hot_slot.values())
         )  # load_reference and load_exponent are configuration, not carried state
 
     def process(
@@ -426,25 +430,47 @@ class GasDetector:
         base_bounded = np.zeros((n_runs, n_widths), np.bool_)
         slot_empty = np.zeros(n_runs, np.bool_)
         judged_run = np.zeros(n_runs, np.bool_)
+        # A window can reach its level only if some reading in it (or in its trailing slot) does: rows with no
+        # reading at or above the ring's lowest level within its widest window, no window on and no earlier
+        # candidate run in this batch are not judged, and their window state is not even gathered.
+        lowest = np.full(self.row_sensor.shape[0], np.nan)
+        active = np.zeros(self.row_sensor.shape[0], np.bool_)
+        for name, _, levels, _ in windows:
+            lowest = np.fmin(lowest, levels[self.row_sensor])
+            active |= self.states[name].active | self.states[name].raw
+        with np.errstate(invalid="ignore"):
+            hot_reading = counted & (value >= lowest[rows_r])
+        run_hot = np.add.reduceat(hot_reading.astype(np.int64), first) > 0
+        hot_slot = self.hot_slot[ring.slot_s]
+        touched = np.zeros(self.row_sensor.shape[0], np.bool_)
+        reach = int(widths.max())
         for idx in rank_steps(runs):
             rows = runs.sensor[idx].astype(np.intp)
             ring.advance(rows, run_slot[idx])
             cur = ring.current[rows]
-            now = run_slot[idx] == cur
+            now = (run_slot[idx] == cur) & (
+                (hot_slot[rows] >= cur - reach) | run_hot[idx] | active[rows] | touched[rows]
+            )
+            touched[rows[now]] = True
             ji, jr, jc = idx[now], rows[now], cur[now]
-            base_sum[ji] = ring.window_sum[jr]
-            base_count[ji] = ring.window_count[jr]
-            base_load[ji] = ring.window_loads(jr)
-            base_filled[ji] = ring.window_filled[jr]
-            tc, tp = ring.trailing(jr)
-            trail_count[ji], trail_peak[ji] = tc, tp
-            base_bounded[ji] = last_censored[jr][:, None] >= jc[:, None] - widths[None, :]
-            slot_empty[ji] = ring.counts[jr, jc % ring.n_slots] == 0
-            judged_run[ji] = True
+            if ji.shape[0]:
+                base_sum[ji] = ring.window_sum[jr]
+                base_count[ji] = ring.window_count[jr]
+                base_load[ji] = ring.window_loads(jr)
+                base_filled[ji] = ring.window_filled[jr]
+                tc, tp = ring.trailing(jr)
+                trail_count[ji], trail_peak[ji] = tc, tp
+                base_bounded[ji] = last_censored[jr][:, None] >= jc[:, None] - widths[None, :]
+                slot_empty[ji] = ring.counts[jr, jc % ring.n_slots] == 0
+                judged_run[ji] = True
             ring.advance_and_add(rows, run_slot[idx], run_sum[idx], run_count[idx], run_load[idx], run_peak[idx])
             hit = run_censored[idx]
             last_censored[rows[hit]] = np.maximum(last_censored[rows[hit]], run_slot[idx][hit])
-        may = self._may_change(
+            warm = run_hot[idx]
+            hot_slot[rows[warm]] = np.maximum(hot_slot[rows[warm]], run_slot[idx][warm])
+        if not judged_run.any():
+            return []
+        may = judged_run & self._may_change(
             runs.sensor.astype(np.intp),
             ring,
             windows,
