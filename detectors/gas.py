@@ -444,6 +444,15 @@ class GasDetector:
         hot_slot = self.hot_slot[ring.slot_s]
         touched = np.zeros(self.row_sensor.shape[0], np.bool_)
         reach = int(widths.max())
+        run_rows = runs.sensor.astype(np.intp)
+        if not (run_hot | (hot_slot[run_rows] >= run_slot - reach) | active[run_rows]).any():
+            # Clean air everywhere in the batch (the common case): only fold the readings in.
+            for idx in rank_steps(runs):
+                rows = run_rows[idx]
+                ring.advance_and_add(rows, run_slot[idx], run_sum[idx], run_count[idx], run_load[idx], run_peak[idx])
+                hit = run_censored[idx]
+                last_censored[rows[hit]] = np.maximum(last_censored[rows[hit]], run_slot[idx][hit])
+            return []
         for idx in rank_steps(runs):
             rows = runs.sensor[idx].astype(np.intp)
             ring.advance(rows, run_slot[idx])
