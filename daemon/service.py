@@ -384,7 +384,13 @@ class Service:
         ingest = self.ingest
         pipeline = self.pipeline
         api = ApiContext(
-            operations=EngineOperations(self.engine, self.table.index, lambda: self.pipeline.flow, self.writer),
+            operations=EngineOperations(
+                self.engine,
+                self.table.index,
+                lambda: self.pipeline.flow,
+                self.writer,
+                detector=lambda: self.pipeline.detector,
+            ),
             bus=self.bus,
             clock=self.clock,
             table=self.table,

@@ -178,6 +178,18 @@ function alarmActions(alarm) {
       },
     }, "搁置 / Shelve"));
   }
+  // A detector fault may hold "reading not credible" (GM fold-back, dead probe): after checking the probe an
+  // operator ends it, so the hazard alarms it holds can clear on the readings again. The server refuses (409) when
+  // the sensor holds nothing, and records who and why.
+  if (/detector-fault/.test(alarm.rule || "") && may("reset")) {
+    actions.append(el("button", {
+      "data-action": "reset-credibility", type: "button",
+      onclick: () => {
+        const reason = prompt("核查了什么? 读数将重新可信 / What was checked at the probe? Its readings count again", "");
+        if (reason) act(`/api/sensors/${encodeURIComponent(alarm.sensor_id)}/reset-credibility`, { reason });
+      },
+    }, "探头已核查 / Probe checked"));
+  }
   if (may("comment")) {
     actions.append(el("button", {
       "data-action": "comment", type: "button",
