@@ -259,6 +259,7 @@ class Service:
         self.pipeline.flow.listeners.append(AlarmNotifier(router, OutboxSink(self.writer), self.clock, drill=False))
         self.link_key = link_key(self.environ, config.ack_link_key_env)
         self.pipeline.flow.person_pages = PersonPages(config, self.link_key)
+        self.pipeline.flow.person_pages.assessment = self.assessment.page_summary  # pages carry the estimate
         if config.enabled:
             self._channels = ChannelSet(config, self.environ, self.demo_inbox)
             self.notifier = DeliveryWorker(

@@ -9,6 +9,8 @@ so the worker decodes one form.
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,8 +19,14 @@ from daemon.notify.model import AlertFacts
 from daemon.notify.page_links import issue
 from plans.incident import NotificationIntent, Recipient
 
+log = logging.getLogger(__name__)
+
 DEFAULT_STEP_S = 120.0  # a page without an ack deadline (single alarm, reminder): each channel gets two minutes
 LINK_LIFETIME_S = 24 * 3600.0
+
+
+def _no_assessment(alarm_keys: Sequence[str], incident_id: str | None) -> str:
+    return ""
 
 
 @dataclass
@@ -45,6 +53,8 @@ class PersonPages:
         self._config = config
         self._key = key
         self.site = ("", "")  # (site id, site name) the pages are about; the alarm flow sets it
+        # The live release assessment's lines for the alarms a page is about (the service sets it); none by default.
+        self.assessment: Callable[[Sequence[str], str | None], str] = _no_assessment
 
     def rows(
         self, note: NotificationIntent, *, incident_row: int | None, alarm_row: int | None, key_prefix: str
@@ -85,6 +95,13 @@ class PersonPages:
                 )
         return out
 
+    def _assessment_of(self, note: NotificationIntent) -> str:
+        try:
+            return self.assessment(note.alarm_ids, note.incident_id)
+        except Exception:  # the assessment is extra: a page goes out without it rather than not at all
+            log.exception("could not add the release assessment to page %s", note.notification_id)
+            return ""
+
     def _row(
         self,
         note: NotificationIntent,
@@ -119,6 +136,7 @@ class PersonPages:
             incident_id=incident_row,
             site=self.site[0],
             site_name=self.site[1],
+            assessment=self._assessment_of(note),
         )
         payload = {
             "notification_id": note.notification_id,
