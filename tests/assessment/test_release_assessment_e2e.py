@@ -63,7 +63,7 @@ async def test_cl2_release_assessment_in_the_api(
                 body = await response.json()
         flow = service.pipeline.flow
         incident_key = next(k for k, row in flow.state.incident_rows.items() if row == incident_id)
-        page_line = flow.person_pages.assessment((), incident_key)
+        page_line = flow.outbox.assessment((), incident_key)
     assert body["type"] == "FeatureCollection"
     props = body["properties"]
     assert props["proposed_tier"] == "orange"
