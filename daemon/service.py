@@ -16,6 +16,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from daemon.assessment.gamma_search import GammaSearch
 from daemon.assessment.runner import AssessmentRunner
 from daemon.chain.build import AlarmSetup, build_intake, build_pipeline, checkpoint_row, reload_rules, save
 from daemon.clock import Clock, WallClock
@@ -181,6 +182,7 @@ class Service:
         self._plug_metric_sources()
         self.assessment = AssessmentRunner(self.table, self.pipeline.flow)
         self.pipeline.batch_listeners.append(self.assessment.on_batch)
+        self.gamma_search = GammaSearch(self.table, self.pipeline.flow, self.pipeline.detector.gamma)
         self._start_notifications()
         await self._start_ha()
         self._intake = build_intake(config, self.pipeline, self.writer, self.metrics, self.clock)
@@ -409,7 +411,7 @@ class Service:
             exposition=self.exposition,
             service_health=health.check,
         )
-        attach_assessment(app, self.assessment, lambda: self.pipeline.flow)
+        attach_assessment(app, self.assessment, lambda: self.pipeline.flow, self.gamma_search)
         add_page_ack_routes(app, self._page_ack_context(api))
         if self.demo_inbox is not None:
             add_demo_inbox_route(app, self.demo_inbox)
@@ -491,6 +493,7 @@ class Service:
             now = self.clock.now()
             self.pipeline.tick(now)
             await self.assessment.tick_in_thread(now)
+            await self.gamma_search.tick_in_thread(now)
             if self._state_dirty or now - last_checkpoint >= alarms.checkpoint_interval_s:
                 save(self.pipeline, self.setup, self.writer, now)
                 last_checkpoint = now
