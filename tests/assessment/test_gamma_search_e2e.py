@@ -7,6 +7,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import shapely
+from playwright.async_api import async_playwright
 from shapely.geometry import shape
 
 from daemon.clock import ManualClock
@@ -15,12 +16,14 @@ from daemon.drills.simulator import Simulator
 from rules.site import Site
 from tests.conftest import running_service, service_config
 
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
 SCENARIO = Path(__file__).resolve().parents[2] / "daemon" / "drills" / "scenarios" / "stolen-radiography-source.yaml"
 
 
 @pytest.mark.slow
+@pytest.mark.browser
 async def test_dry_gamma_rise_gives_a_search_area_in_the_api(
-    machine_broker: tuple[str, int], sqlite_url: str, demo_site: Site, unique: str
+    machine_broker: tuple[str, int], sqlite_url: str, demo_site: Site, unique: str, tmp_path: Path
 ) -> None:
     """The bare source dumped near gamma-01 (no rain): once the core calls the rise suspicious, the incident's
     assessment carries the most probable position and the 95 % search area around gamma-01, which the other
@@ -56,7 +59,23 @@ async def test_dry_gamma_rise_gives_a_search_area_in_the_api(
                 async with http.get(f"{base}/api/incidents/{incident['id']}/assessment") as response:
                     assert response.status == 200
                     bodies.append(await response.json())
+        # The console map draws the search area as its own layer (dashed, apart from gas plumes).
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            try:
+                page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+                await page.goto(base + "/")
+                await page.wait_for_selector("body[data-loaded='true']", timeout=30_000)
+                await page.wait_for_selector("path.gamma-search-area", state="attached", timeout=30_000)
+                drawn = await page.locator("path.gamma-search-area").count()
+                marker = await page.locator("path.gamma-source-estimate").count()
+                await page.screenshot(path=str(tmp_path / "gamma-search-area.png"))
+            finally:
+                await browser.close()
     assert any(s.startswith("gamma-01") for s in rising), rising
+    assert drawn >= 1
+    assert marker == 1
+    print(f"console screenshot: {tmp_path / 'gamma-search-area.png'}")
     features = [f for body in bodies for f in body["features"] if f["properties"]["substance"] == "gamma"]
     assert features, "no incident's assessment carries the gamma search"
     point = next(f for f in features if f["properties"]["feature"] == "gamma_source_estimate")

@@ -420,6 +420,9 @@ function assessmentStyle(feature) {
   if (kind === "gamma_search_area") {
     return { className: "gamma-search-area", color: "#ffd600", weight: 2, dashArray: "6 4", fillColor: "#ffd600", fillOpacity: 0.2 };
   }
+  if (kind === "gamma_source_estimate") {
+    return { className: "gamma-source-estimate", color: "#ffd600", weight: 3, fillColor: "#ffd600", fillOpacity: 0.8 };
+  }
   return { className: `assessment-${kind}`, color: "#ff5252", weight: 2, fillColor: "#ff5252", fillOpacity: 0.25 };
 }
 
