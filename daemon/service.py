@@ -16,6 +16,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from daemon.assessment.gamma_search import GammaSearch
 from daemon.assessment.runner import AssessmentRunner
 from daemon.chain.build import AlarmSetup, build_intake, build_pipeline, checkpoint_row, reload_rules, save
 from daemon.clock import Clock, WallClock
@@ -181,6 +182,7 @@ class Service:
         self._plug_metric_sources()
         self.assessment = AssessmentRunner(self.table, self.pipeline.flow)
         self.pipeline.batch_listeners.append(self.assessment.on_batch)
+        self.gamma_search = GammaSearch(self.table, self.pipeline.flow, self.pipeline.detector.gamma)
         self._start_notifications()
         await self._start_ha()
         self._intake = build_intake(config, self.pipeline, self.writer, self.metrics, self.clock)
@@ -267,6 +269,7 @@ class Service:
         router = AlarmRouter(config, self.table)
         self.link_key = link_key(self.environ, config.ack_link_key_env)
         outbox = Outbox(config, self.link_key)  # plan pages and alarm routes: one intent type, one outbox
+        outbox.assessment = self.assessment.page_summary  # plan pages carry the release estimate
         self.pipeline.flow.outbox = outbox
         self.pipeline.flow.listeners.append(
             AlarmNotifier(router, OutboxSink(self.writer, outbox), self.clock, drill=False)
@@ -414,7 +417,7 @@ class Service:
             exposition=self.exposition,
             service_health=health.check,
         )
-        attach_assessment(app, self.assessment, lambda: self.pipeline.flow)
+        attach_assessment(app, self.assessment, lambda: self.pipeline.flow, self.gamma_search)
         add_page_ack_routes(app, self._page_ack_context(api))
         if self.demo_inbox is not None:
             add_demo_inbox_route(app, self.demo_inbox)
@@ -496,6 +499,7 @@ class Service:
             now = self.clock.now()
             self.pipeline.tick(now)
             await self.assessment.tick_in_thread(now)
+            await self.gamma_search.tick_in_thread(now)
             if self._state_dirty or now - last_checkpoint >= alarms.checkpoint_interval_s:
                 save(self.pipeline, self.setup, self.writer, now)
                 last_checkpoint = now
