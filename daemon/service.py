@@ -405,7 +405,8 @@ class Service:
         )
         health = ServiceHealth(
             self.intake, self.writer, self.supervisor, self.clock, self.config.ingest.stall_after_s,
-            lag_degraded_s=self.config.ingest.lag_degraded_s, receive_window=self.config.mqtt.receive_maximum,
+            lag_degraded_s=self.config.ingest.lag_degraded_s, behind_degraded_s=self.config.ingest.behind_degraded_s,
+            receive_window=self.config.mqtt.receive_maximum,
         )  # fmt: skip
         app = create_app(
             self.engine,
