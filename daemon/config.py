@@ -235,6 +235,21 @@ class HaConfig(StrictModel):
         description="How long the follower keeps the rows it would have written, to write the ones the leader did "
         "not commit when it takes over.",
     )
+    lease_s: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="How long the leader may go silent (paused, frozen, cut off) before PostgreSQL ends its session, "
+        "which frees the lock for the follower; a write transaction left idle that long is rolled back too. Keep it "
+        "well above check_interval_s and the longest event-loop stall.",
+    )
+    action_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="How long an operator action made on the follower waits for the leader to apply it before the "
+        "answer says it is recorded and still pending (the leader, or the next one, applies it).",
+    )
 
 
 class ServiceConfig(StrictModel):

@@ -23,8 +23,8 @@ from daemon.config import ServiceConfig
 from daemon.drills import runs
 from daemon.drills.recording import RotatingRecorder
 from daemon.errors import ConfigError, HazwatchError, PortInUseError
-from daemon.ha.http_guard import follower_guard
 from daemon.ha.pair import HaPair
+from daemon.ha.shared_operations import SharedOperations
 from daemon.ha.standby import StandbyHold
 from daemon.health import ServiceHealth
 from daemon.ingest.broker_url import BrokerTarget, parse_broker
@@ -292,9 +292,15 @@ class Service:
             self.pipeline,
             start_delivery=self._start_delivery,
             stop_delivery=self._stop_delivery,
+            local_operations=self._engine_operations(),
             registry=self.registry,
         )
+        if self.notifier is not None:
+            self.notifier.fence = self.ha.fence
         await self.ha.start()
+
+    def _engine_operations(self) -> EngineOperations:
+        return EngineOperations(self.engine, self.table.index, lambda: self.pipeline.flow, self.writer)
 
     def _after_commit(self, group: WriteGroup) -> None:
         # Published only once durable, so a console that reacts by fetching finds the rows.
@@ -369,7 +375,8 @@ class Service:
         ingest = self.ingest
         pipeline = self.pipeline
         api = ApiContext(
-            operations=EngineOperations(self.engine, self.table.index, lambda: self.pipeline.flow, self.writer),
+            # One of a pair: actions go through the shared log, so the leader applies them whoever took them.
+            operations=SharedOperations(self.ha.actions) if self.ha is not None else self._engine_operations(),
             bus=self.bus,
             clock=self.clock,
             table=self.table,
@@ -394,9 +401,6 @@ class Service:
         add_page_ack_routes(app, self._page_ack_context(api))
         if self.demo_inbox is not None:
             add_demo_inbox_route(app, self.demo_inbox)
-        if self.ha is not None:
-            ha = self.ha
-            app.middlewares.append(follower_guard(lambda: ha.leader))
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)

@@ -15,13 +15,13 @@ import dataclasses
 import functools
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pydantic import ValidationError
 from sqlalchemy import ColumnElement, and_, func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from daemon.clock import Clock
 from daemon.metrics.instruments import Metrics
@@ -137,6 +137,8 @@ class DeliveryWorker:
         # Attempts in flight, each recorded on its own as soon as it ends: a destination that hangs holds only its
         # own rows (until the attempt's time limit), never the pages to other destinations (issue 17).
         self._in_flight: set[asyncio.Task[None]] = set()
+        # An HA leader's fencing check (``daemon.ha.fence``): in the claim's transaction and again just before a send.
+        self.fence: Callable[[AsyncConnection], Awaitable[None]] | None = None
 
     def poke(self) -> None:
         """Look for due rows now (called after a commit that queued notifications)."""
@@ -177,6 +179,13 @@ class DeliveryWorker:
             return len(rows)
 
     async def _attempt_and_record(self, row: dict[str, Any], started: float, grouped: int = 1) -> None:
+        if self.fence is not None:
+            try:
+                async with self._engine.begin() as connection:
+                    await self.fence(connection)
+            except Exception as exc:  # fenced out or no database: the lease lets the leader send it
+                log.warning("notification %s not sent: %s", row["id"], exc)
+                return
         result = await self._attempt(row, started, grouped)
         now = self._clock.now()
         try:
@@ -344,6 +353,8 @@ class DeliveryWorker:
         lease_until = now + self._config.request_timeout_s * 2
         claimed = []
         async with self._engine.begin() as connection:
+            if self.fence is not None:
+                await self.fence(connection)
             for row in (await connection.execute(query)).mappings().all():
                 result = await connection.execute(
                     update(notifications)
