@@ -72,7 +72,7 @@ def replicated_site(copies: int) -> Site:
     return Site.model_validate(data)
 
 
-def measure(copies: int, scrapes: int) -> None:
+def measure(copies: int, scrapes: int, old_scrapes: int) -> None:
     """Build the collectors for one site size and time the scrapes."""
     table = SensorTable.build(replicated_site(copies))
     n = len(table)
@@ -109,14 +109,14 @@ def measure(copies: int, scrapes: int) -> None:
         done = time.perf_counter()
         loop.append((held - started) * 1000)
         render.append((done - held) * 1000)
-    for _ in range(max(3, scrapes // 5)):
+    for _ in range(old_scrapes):
         started = time.perf_counter()
         generate_latest(old)
         before.append((time.perf_counter() - started) * 1000)
     print(
         f"sensors={n:6d} series={series:7d} bytes={len(body):9d} "
         f"loop_ms {_stats(loop)}  render_ms {_stats(render)}  render_cpu_ms {_stats(render_cpu)}  "
-        f"old_ms {_stats(before)}"
+        f"old_ms {_stats(before) if before else '(not run)'}"
     )
 
 
@@ -131,9 +131,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--copies", type=int, nargs="+", default=[1, 10, 50, 97])
     parser.add_argument("--scrapes", type=int, default=30)
+    parser.add_argument("--old-scrapes", type=int, default=3, help="runs of the old all-on-the-loop path (0: none)")
     args = parser.parse_args()
     for copies in args.copies:
-        measure(copies, args.scrapes)
+        measure(copies, args.scrapes, args.old_scrapes)
 
 
 if __name__ == "__main__":

@@ -343,3 +343,17 @@ ha_leadership = Table(
     Column("holder", String(128), nullable=False, comment="host and process id of the leader"),
     Column("since", Float, nullable=False, comment="wall time of the takeover"),
 )
+
+# --- revision 0009: raw readings kept N days, then per-minute aggregates (PostgreSQL: live readings by day) -------
+
+reading_minutes = Table(
+    "reading_minutes",
+    metadata,
+    Column("sensor_id", String(64), primary_key=True),
+    Column("minute", Float, primary_key=True, comment="start of the minute, unix seconds"),
+    Column("count", Integer, nullable=False, comment="readings in the minute"),
+    Column("min", Float, nullable=False),
+    Column("max", Float, nullable=False),
+    Column("mean", Float, nullable=False),
+    Column("flagged", Integer, nullable=False, comment="readings in the minute with any quality flag set"),
+)
