@@ -76,6 +76,13 @@ class DatabaseConfig(StrictModel):
         "(default: beside a SQLite database, else `hazwatch.spool` in the working directory).",
     )
     spool_max_bytes: int = Field(256 * 1024 * 1024, ge=1024, description="Largest spool file.")
+    raw_readings_keep_days: float | None = Field(
+        None,
+        gt=0,
+        description="Keep raw live readings this many days, then only their per-minute aggregates (count, min, max, "
+        "mean; table reading_minutes). PostgreSQL drops whole day partitions; SQLite deletes by age without "
+        "aggregates. Unset: keep every reading.",
+    )
     stop_timeout_s: float = Field(
         10.0,
         gt=0,

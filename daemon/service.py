@@ -50,6 +50,7 @@ from daemon.notify.worker import DeliveryWorker
 from daemon.store.engine import create_engine, migrate
 from daemon.store.quarantine_retention import delete_old_quarantine
 from daemon.store.reading_chunks import latest_readings
+from daemon.store.reading_retention import DAY_S, apply_retention, ensure_day_partitions
 from daemon.store.schema import alarm_events, alarms, incident_events, incidents, notifications
 from daemon.store.spool import read_spool, write_spool
 from daemon.store.writer import StoreWriter, WriteGroup
@@ -249,7 +250,21 @@ class Service:
             deleted = await delete_old_quarantine(self.engine, self.clock.now() - keep_s)
             if deleted:
                 log.info("deleted %d quarantine rows older than %.0f days", deleted, keep_s / 86400)
+            await self._reading_retention()
             await asyncio.sleep(QUARANTINE_RETENTION_EVERY_S)
+
+    async def _reading_retention(self) -> None:
+        """Day partitions ahead (PostgreSQL) and raw readings past their days summarised; the leader only."""
+        if self.ha is not None and not self.ha.leader:
+            return
+        now = self.clock.now()
+        keep_days = self.config.database.raw_readings_keep_days
+        try:
+            await ensure_day_partitions(self.engine, now, now + 2 * DAY_S)
+            if keep_days is not None:
+                await apply_retention(self.engine, now, keep_days)
+        except Exception:  # the database may be briefly away: the next hourly pass catches up
+            log.exception("reading retention failed; trying again in an hour")
 
     def _start_notifications(self) -> None:
         """Direct alarm routes queue outbox rows with the alarm's own rows; the worker delivers them."""
