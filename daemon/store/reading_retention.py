@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import delete, text
+from sqlalchemy import Insert, delete, func, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -28,6 +28,8 @@ DAY_S = 86400.0
 # A chunk holds what the writer gathered in well under a minute; a day is dropped only once this much of the next
 # day is past the cutoff too, so a chunk that began before midnight never carries readings newer than the cutoff.
 SPILL_S = 3600.0
+CHUNKS_PER_BATCH = 2000  # chunks decoded at a time (a chunk holds at most a few thousand readings)
+ROWS_PER_INSERT = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,19 +129,44 @@ async def _day_partitions(connection: AsyncConnection) -> dict[str, float]:
 
 
 async def _summarise(connection: AsyncConnection, table: str, before: float | None) -> int:
-    """Write the per-minute aggregates of the chunks in ``table``; returns how many minute rows."""
-    # A partition has the columns of reading_chunks; it is named directly (SQLAlchemy knows only the parent).
+    """Add the per-minute aggregates of the chunks in ``table`` to ``reading_minutes``; returns rows written.
+
+    The chunks are read in batches (a city day is tens of millions of readings), so one minute can be summed from
+    two batches: the second merges into the first (counts and flags add, min/max widen, means weigh by count).
+    """
     # Table names are built here from constants and dates, never from input; the cutoff is a bound parameter.
-    sql = f"SELECT format, sensors, data, count FROM {table}"  # noqa: S608
+    sql = f"SELECT id, format, sensors, data, count FROM {table} WHERE id > :after"  # noqa: S608
     if before is not None:
-        sql += " WHERE time_max < :cutoff"
-    found = await connection.execute(text(sql), {"cutoff": before} if before is not None else {})
-    parts = [decode_chunk(*row) for row in found.all()]
-    rows = minute_aggregates(StoredReadings.concatenate(parts))
-    for start in range(0, len(rows), 5000):
-        statement_in = pg_insert(reading_minutes).values(rows[start : start + 5000])
-        await connection.execute(statement_in.on_conflict_do_nothing())
-    return len(rows)
+        sql += " AND time_max < :cutoff"
+    sql += " ORDER BY id LIMIT :limit"
+    written, after = 0, -1
+    while True:  # keyset pages: no cursor stays open on the partition about to be dropped
+        params = {"after": after, "limit": CHUNKS_PER_BATCH, "cutoff": before}
+        batch = (await connection.execute(text(sql), params)).all()
+        if not batch:
+            return written
+        after = int(batch[-1][0])
+        rows = minute_aggregates(StoredReadings.concatenate([decode_chunk(*row[1:]) for row in batch]))
+        for start in range(0, len(rows), ROWS_PER_INSERT):
+            await connection.execute(_merge(rows[start : start + ROWS_PER_INSERT]))
+        written += len(rows)
+
+
+def _merge(rows: list[dict[str, object]]) -> Insert:
+    """Insert minute rows; a minute already stored (an earlier batch) absorbs the new one."""
+    statement = pg_insert(reading_minutes).values(rows)
+    old, new = reading_minutes.c, statement.excluded
+    total = old.count + new.count
+    return statement.on_conflict_do_update(
+        index_elements=["sensor_id", "minute"],
+        set_={
+            "count": total,
+            "min": func.least(old.min, new.min),
+            "max": func.greatest(old.max, new.max),
+            "mean": (old.mean * old.count + new.mean * new.count) / total,
+            "flagged": old.flagged + new.flagged,
+        },
+    )
 
 
 def minute_aggregates(readings: StoredReadings) -> list[dict[str, object]]:
