@@ -69,7 +69,7 @@ def _expected(readings: list[Reading]) -> dict[tuple[str, float], tuple[int, flo
 async def test_postgres_drops_old_days_and_keeps_minute_aggregates(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # One chunk (16 readings) per batch: minutes (6 readings) are split across batches and must merge (counts add, means weigh).
+    # One chunk (16 readings) per batch: minutes (6 readings) split across batches and must merge.
     monkeypatch.setattr(reading_retention, "CHUNKS_PER_BATCH", 1)
     rng = np.random.default_rng(3)
     today = day_start(NOW)
