@@ -8,6 +8,14 @@ has reported, 5 % have an open condition. Prints sensors, series, bytes and, per
 the text rendering the service does in a worker thread (``render_cpu_ms``: its CPU time, which a loaded
 machine inflates less than the wall time), and ``old_ms``, the single-threaded prometheus_client
 rendering of everything that the service used before (all of it on the loop).
+
+Instruction counts (independent of the machine's load): run under callgrind twice, with ``--scrapes 0`` (set-up
+only) and ``--scrapes 3 --old-scrapes 0`` (set-up and four full scrapes, the first for the series count), and
+divide the difference of the two "Collected" totals by four:
+
+    valgrind --tool=callgrind --callgrind-out-file=/tmp/cg0 python bench/metrics_scrape.py --copies 97 --scrapes 0
+    valgrind --tool=callgrind --callgrind-out-file=/tmp/cg4 python bench/metrics_scrape.py --copies 97 --scrapes 3 \
+        --old-scrapes 0
 """
 
 from __future__ import annotations
@@ -96,6 +104,9 @@ def measure(copies: int, scrapes: int, old_scrapes: int) -> None:
     Metrics(old)
     for collector in snapshots:
         old.register(collector)
+    if scrapes == 0:  # set-up only: under callgrind, the baseline that a run with scrapes is compared to
+        print(f"sensors={n:6d} set up, no scrape")
+        return
     body = exposition.render_sync()
     series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
     loop, render, render_cpu, before = [], [], [], []
