@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypedDict
 
@@ -76,6 +76,10 @@ def row_tier(row: Mapping[str, Any]) -> str:
         return ""
 
 
+def _no_assessment(alarm_keys: Sequence[str], incident_id: str | None) -> str:
+    return ""
+
+
 def step_timeout_s(note: NotificationIntent, channels: int) -> float:
     """Time each channel gets: the tier's per-channel timeout, else the ack deadline shared among the channels."""
     if note.channel_timeout_s is not None:
@@ -92,6 +96,9 @@ class Outbox:
         self._config = config
         self._key = key
         self.site = ("", "")  # (site id, site name) of plan pages; the recorder sets it
+        # The live release assessment's lines for the alarms and incident a plan page is about (the service sets
+        # it to daemon.assessment's page_summary); none by default.
+        self.assessment: Callable[[Sequence[str], str | None], str] = _no_assessment
 
     def rows(
         self,
@@ -137,7 +144,15 @@ class Outbox:
             incident_id=incident_row,
             site=self.site[0],
             site_name=self.site[1],
+            assessment=self._assessment_of(intent),
         )
+
+    def _assessment_of(self, intent: NotificationIntent) -> str:
+        try:
+            return self.assessment(intent.alarm_ids, intent.incident_id)
+        except Exception:  # the assessment is extra: a page goes out without it rather than not at all
+            log.exception("could not add the release assessment to page %s", intent.notification_id)
+            return ""
 
     def _person(
         self,

@@ -178,6 +178,18 @@ function alarmActions(alarm) {
       },
     }, "搁置 / Shelve"));
   }
+  // A detector fault may hold "reading not credible" (GM fold-back, dead probe): after checking the probe an
+  // operator ends it, so the hazard alarms it holds can clear on the readings again. The server refuses (409) when
+  // the sensor holds nothing, and records who and why.
+  if (/detector-fault/.test(alarm.rule || "") && may("reset")) {
+    actions.append(el("button", {
+      "data-action": "reset-credibility", type: "button",
+      onclick: () => {
+        const reason = prompt("核查了什么? 读数将重新可信 / What was checked at the probe? Its readings count again", "");
+        if (reason) act(`/api/sensors/${encodeURIComponent(alarm.sensor_id)}/reset-credibility`, { reason });
+      },
+    }, "探头已核查 / Probe checked"));
+  }
   if (may("comment")) {
     actions.append(el("button", {
       "data-action": "comment", type: "button",
@@ -426,6 +438,28 @@ function renderMap() {
   }
 }
 
+// The gamma point-source search is a search area (where to send the survey team), not a plume: drawn apart.
+function assessmentStyle(feature) {
+  const kind = feature.properties.feature;
+  if (kind === "gamma_search_area") {
+    return { className: "gamma-search-area", color: "#ffd600", weight: 2, dashArray: "6 4", fillColor: "#ffd600", fillOpacity: 0.2 };
+  }
+  if (kind === "gamma_source_estimate") {
+    return { className: "gamma-source-estimate", color: "#ffd600", weight: 3, fillColor: "#ffd600", fillOpacity: 0.8 };
+  }
+  return { className: `assessment-${kind}`, color: "#ff5252", weight: 2, fillColor: "#ff5252", fillOpacity: 0.25 };
+}
+
+function assessmentPoint(feature, latlng) {
+  const gamma = feature.properties.feature === "gamma_source_estimate";
+  const marker = L.circleMarker(latlng, {
+    className: gamma ? "gamma-source-estimate" : "assessment-source-estimate",
+    radius: 7, color: gamma ? "#ffd600" : "#ff5252", weight: 3, fillOpacity: 0.8,
+  });
+  if (feature.properties.summary) marker.bindTooltip(feature.properties.summary);
+  return marker;
+}
+
 async function refreshPlumes() {
   if (!map.leaflet || Date.now() - state.plumeCheckedAt < 60000) return;
   state.plumeCheckedAt = Date.now();
@@ -435,7 +469,7 @@ async function refreshPlumes() {
       const response = await fetch(`/api/incidents/${incident.id}/assessment`, { headers: authHeaders() });
       if (!response.ok) continue; // 404: no assessment (yet, or the threat-zone work is not installed)
       const geojson = await response.json();
-      L.geoJSON(geojson, { style: () => ({ color: "#ff5252", weight: 2, fillColor: "#ff5252", fillOpacity: 0.25 }) }).addTo(map.plume);
+      L.geoJSON(geojson, { style: assessmentStyle, pointToLayer: assessmentPoint }).addTo(map.plume);
     } catch (error) { /* an assessment is an extra; the map works without it */ }
   }
 }
