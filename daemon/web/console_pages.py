@@ -58,8 +58,9 @@ async def _shown(request: web.Request, user: User, ids: list[int]) -> list[int]:
     now = context.clock.now()
     engine = request.app[ENGINE]
     changed = await mark_shown(engine, _viewer(request, user), ids, now)
-    if changed:
-        metrics = request.app[PAGE_ACK].metrics
+    paging = request.app.get(PAGE_ACK)
+    if changed and paging is not None:  # the service's metrics (an API-only app has none)
+        metrics = paging.metrics
         async with engine.connect() as connection:
             created = (
                 await connection.execute(
@@ -98,13 +99,15 @@ async def post_acknowledge(request: web.Request) -> web.Response:
         row: dict[str, Any] = dict(
             (await connection.execute(select(*columns).where(notifications.c.id == row_id))).one()._mapping
         )
-    request.app[PAGE_ACK].metrics.page_ack_seconds.observe(max(now - float(page["created_at"]), 0.0))
+    paging = request.app.get(PAGE_ACK)
+    if paging is not None:
+        paging.metrics.page_ack_seconds.observe(max(now - float(page["created_at"]), 0.0))
     context.bus.publish("notification.updated", {"row": {"id": row_id, "state": "acknowledged"}, "actor": user.name})
     return web.json_response({"notification": row})
 
 
 def add_console_page_routes(app: web.Application) -> None:
-    """Register the console channel's routes (the app holds API, ENGINE and PAGE_ACK)."""
+    """Register the console channel's routes (the app holds API and ENGINE; PAGE_ACK's metrics when it has them)."""
     app.router.add_get("/api/pages", get_pages)
     app.router.add_post("/api/pages/shown", post_shown)
     app.router.add_post("/api/pages/{notification_id}/acknowledge", post_acknowledge)

@@ -21,7 +21,6 @@ from daemon.clock import Clock
 from daemon.metrics.instruments import Metrics
 from daemon.notify.acknowledge import EngineAck, PageLinkError, PageView, acknowledge_code, acknowledge_link, view
 from daemon.notify.render import local_time
-from daemon.web.api.context import API
 
 SIGNATURE_HEADER = "X-Hazwatch-Signature"
 TIER_ZH = {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色"}
@@ -50,10 +49,6 @@ def add_page_ack_routes(app: web.Application, context: PageAckContext) -> None:
     app.router.add_get("/a/{token}", show_page)
     app.router.add_post("/a/{token}", answer_page)
     app.router.add_post("/sms/inbound", inbound_sms)
-    if API in app:  # with the API, the console channel's routes (they need both)
-        from daemon.web.console_pages import add_console_page_routes  # noqa: PLC0415  # it imports PAGE_ACK
-
-        add_console_page_routes(app)
 
 
 def _html(title: str, body: str, status: int = 200) -> web.Response:
