@@ -4,7 +4,9 @@ colleague in its role) has shown it, and acknowledged when acknowledged there.
 No sender pushes a console row: the browser reports which rows it put on screen (``mark_shown``), and only then does
 the row count as delivered. A fetch alone proves nothing (a tab in the background, a wall display, a script), so the
 console posts the ids it rendered while the page was visible. Until then the row stays ``pending``, and the chain's
-step timer moves the page on to the person's next channel exactly as for an SMS nobody received.
+step timer moves the page on to the person's next channel exactly as for an SMS nobody received. A console row with
+no next channel (the last of a chain, an urgent page's, the "nobody on duty" page) gives up at its step's time
+(``expire_unshown``), so it counts toward the page nobody could be reached for; shown later, it is delivered late.
 
 Who a console session is: the API user whose name is the roster person's id (``hazwatch user add zhang-wei``). A row
 is theirs when it pages that person, or pages a role that the person holds in the roster; the "nobody on duty"
@@ -18,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.store.schema import incident_events, notifications
@@ -26,7 +28,8 @@ from plans.roster import Roster
 
 CONSOLE = "console"
 NOBODY_ON_DUTY = "duty-console"  # the fallback recipient of a page nobody is rostered for (person_pages.py)
-OPEN_STATES = ("pending", "delivered")
+SHOWABLE = ("pending", "given_up")  # given up: nobody showed it in time; shown later is still delivered, late
+NOT_SHOWN = "not shown on a console of its person or role within {timeout:g} s"
 RECENT_S = 24 * 3600.0  # the console lists pages of the last day
 MAX_LISTED = 200
 
@@ -113,13 +116,13 @@ async def pages_for(engine: AsyncEngine, viewer: ConsoleViewer, now: float) -> l
 async def mark_shown(engine: AsyncEngine, viewer: ConsoleViewer, ids: Iterable[int], now: float) -> list[int]:
     """The browser showed these rows: each pending one addressed to the viewer becomes delivered, with who and when
     on the incident timeline. Returns the ids that changed (rows of others, or already delivered, are left alone)."""
-    rows = [row for row in await _candidates(engine, now, ids) if viewer.addressed(row) and row["state"] == "pending"]
+    rows = [row for row in await _candidates(engine, now, ids) if viewer.addressed(row) and row["state"] in SHOWABLE]
     changed: list[int] = []
     async with engine.begin() as connection:
         for row in rows:
             result = await connection.execute(
                 update(notifications)
-                .where(notifications.c.id == row["id"], notifications.c.state == "pending")
+                .where(notifications.c.id == row["id"], notifications.c.state == row["state"])
                 .values(state="delivered", delivered_at=now, attempts=notifications.c.attempts + 1, last_error=None)
             )
             if result.rowcount != 1:
@@ -139,3 +142,34 @@ async def mark_shown(engine: AsyncEngine, viewer: ConsoleViewer, ids: Iterable[i
                     )
                 )
     return changed
+
+
+async def expire_unshown(engine: AsyncEngine, scope: ColumnElement[bool], now: float) -> set[str]:
+    """Give up live console rows nobody showed within their step's time; returns their pages (maybe unreachable).
+
+    A row with a next channel never gets here: ``advance_chains`` superseded it when it released the next one.
+    """
+    due = (
+        scope,
+        notifications.c.channel == CONSOLE,
+        notifications.c.state == "pending",
+        notifications.c.drill.is_(False),
+        notifications.c.released_at + notifications.c.step_timeout_s <= now,
+    )
+    async with engine.connect() as connection:  # read first: the common answer is "none"
+        found = (await connection.execute(select(notifications.c.id, notifications.c.step_timeout_s).where(*due))).all()
+    if not found:
+        return set()
+    pages: set[str] = set()
+    async with engine.begin() as connection:
+        for row in found:
+            result = await connection.execute(
+                update(notifications)
+                .where(notifications.c.id == row.id, notifications.c.state == "pending")
+                .values(state="given_up", last_error=NOT_SHOWN.format(timeout=float(row.step_timeout_s)))
+                .returning(notifications.c.page_id)
+            )
+            page = result.scalar()
+            if page is not None:
+                pages.add(str(page))
+    return pages
