@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.clock import Clock
@@ -138,6 +138,7 @@ class DeliveryWorker:
         # Attempts in flight, each recorded on its own as soon as it ends: a destination that hangs holds only its
         # own rows (until the attempt's time limit), never the pages to other destinations (issue 17).
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._attempting: set[int] = set()  # row ids of those attempts (held in memory until their lease commits)
 
     def poke(self) -> None:
         """Look for due rows now (called after a commit that queued notifications)."""
@@ -170,21 +171,34 @@ class DeliveryWorker:
             return 0  # many attempts hang already: claim more once some end
         async with self._pass_lock:
             now = self._clock.now()
-            rows = await self._group_storms(await self._claim_due(now), now)
+            rows = await self._group_storms(await self._due_rows(now), now)
             for row, grouped in rows:
+                self._attempting.add(int(row["id"]))
                 task = asyncio.create_task(self._attempt_and_record(row, now, grouped), name=f"notify-{row['id']}")
                 self._in_flight.add(task)
                 task.add_done_callback(self._in_flight.discard)
             return len(rows)
 
     async def _attempt_and_record(self, row: dict[str, Any], started: float, grouped: int = 1) -> None:
-        result = await self._attempt(row, started, grouped)
-        now = self._clock.now()
+        # The lease is written while the request is already on its way: on SQLite it waits for the store writer's
+        # lock (tens of ms under load, measured with bench/latency.py), and the page must not wait for it. Until the
+        # lease is committed the row is held by ``_attempting``, so no pass of this worker picks it twice.
+        row_id = int(row["id"])
+        lease = asyncio.create_task(self._lease(row_id, started), name=f"notify-lease-{row_id}")
         try:
-            await self._record([result], now)
-        except Exception:  # the row keeps its lease and is attempted again when it ends (same Idempotency-Key)
-            log.exception("could not record the outcome of notification %s", result.row_id)
-            return
+            result = await self._attempt(row, started, grouped)
+            with contextlib.suppress(Exception):  # logged by _lease; the outcome is recorded all the same
+                await lease
+            now = self._clock.now()
+            try:
+                await self._record([result], now)
+            except Exception:  # the row keeps its lease and is attempted again when it ends (same Idempotency-Key)
+                log.exception("could not record the outcome of notification %s", result.row_id)
+                return
+        finally:
+            # Held until the lease is committed, even when the attempt broke: then the lease, not the next pass,
+            # decides when it is tried again.
+            lease.add_done_callback(lambda _: self._attempting.discard(row_id))
         self._track_channels([result], now)
         if result.error is None and result.role is not None:
             self._clear_reached({result.role}, now)
@@ -328,10 +342,8 @@ class DeliveryWorker:
             if self._service_alarms is not None:
                 self._service_alarms.clear_service_alarm(PAGE_UNDELIVERABLE_RULE, f"notify:{role}", now)
 
-    async def _claim_due(self, now: float) -> list[dict[str, Any]]:
-        # Claiming pushes next_attempt_at past the attempt's time limit (a lease): a second service instance on the
-        # same database skips rows in flight, and a crash mid-attempt makes the row due again after the lease.
-        query = (
+    def _due_query(self, now: float, limit: int) -> Select[Any]:
+        return (
             select(notifications)
             .where(
                 self._scope,
@@ -341,12 +353,43 @@ class DeliveryWorker:
                 notifications.c.channel.in_(sorted(self._channels)),
             )
             .order_by(notifications.c.next_attempt_at, notifications.c.id)
-            .limit(self._config.batch_size)
+            .limit(limit)
         )
+
+    async def _due_rows(self, now: float) -> list[dict[str, Any]]:
+        """Due rows not in flight, read without a write lock (``run``'s pass leases each one as it is sent).
+
+        One worker serves a database's live rows (with ``ha`` only the leader runs it), so what keeps a row from being
+        attempted twice at once is this worker's own ``_attempting``; the lease is for a crash mid-attempt.
+        """
+        query = self._due_query(now, self._config.batch_size + len(self._attempting))
+        async with self._engine.connect() as connection:
+            rows = [dict(r) for r in (await connection.execute(query)).mappings().all()]
+        return [row for row in rows if int(row["id"]) not in self._attempting][: self._config.batch_size]
+
+    async def _lease(self, row_id: int, now: float) -> None:
+        """Push a row's next attempt past the attempt's time limit: a crash mid-attempt retries it after that."""
+        try:
+            async with self._engine.begin() as connection:
+                await connection.execute(
+                    update(notifications)
+                    .where(notifications.c.id == row_id, notifications.c.state == "pending")
+                    .values(next_attempt_at=now + self._config.request_timeout_s * 2)
+                )
+        except Exception:
+            log.exception("could not lease notification %s (its attempt goes on)", row_id)
+            raise
+
+    async def _claim_due(self, now: float) -> list[dict[str, Any]]:
+        # Claiming pushes next_attempt_at past the attempt's time limit (a lease): a second service instance on the
+        # same database skips rows in flight, and a crash mid-attempt makes the row due again after the lease.
+        query = self._due_query(now, self._config.batch_size)
         lease_until = now + self._config.request_timeout_s * 2
         claimed = []
         async with self._engine.begin() as connection:
             for row in (await connection.execute(query)).mappings().all():
+                if int(row["id"]) in self._attempting:
+                    continue  # run's pass has it in flight
                 result = await connection.execute(
                     update(notifications)
                     .where(
