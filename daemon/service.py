@@ -31,6 +31,7 @@ from daemon.ingest.broker_url import BrokerTarget, parse_broker
 from daemon.ingest.demo_feed import DemoFeed
 from daemon.ingest.embedded_broker import EmbeddedBroker, free_port, port_is_free
 from daemon.ingest.field_protocols import FieldProtocols, start_field_protocols
+from daemon.ingest.intake import Intake
 from daemon.ingest.mqtt import Ack, MessageHandler, MqttIngest
 from daemon.metrics.adapters import AlarmBookMetrics, IncidentEngineMetrics
 from daemon.metrics.exposition import Exposition
@@ -42,9 +43,8 @@ from daemon.notify.channels.demo_inbox import DemoInbox
 from daemon.notify.channels.factory import ChannelSet
 from daemon.notify.demo_roster import with_demo_inbox
 from daemon.notify.drill_pages import check_drill_destinations
-from daemon.notify.outbox import OutboxSink
+from daemon.notify.outbox import Outbox, OutboxSink
 from daemon.notify.page_links import link_key
-from daemon.notify.person_pages import PersonPages
 from daemon.notify.routes import AlarmNotifier, AlarmRouter
 from daemon.notify.worker import DeliveryWorker
 from daemon.store.engine import create_engine, migrate
@@ -113,6 +113,7 @@ class Service:
         self.engine: AsyncEngine = create_engine(self.config.database.url)  # connects lazily
         self.broker: EmbeddedBroker | None = None
         self.ingest: MqttIngest | None = None
+        self._intake: Intake | None = None  # built by start(); stop() also runs after a start that failed before it
         self.http_port: int | None = None
         self._runner: web.AppRunner | None = None
         self.supervisor = Supervisor(self.metrics, self.clock)
@@ -129,6 +130,13 @@ class Service:
         self._channels: ChannelSet | None = None
         self.field_protocols = FieldProtocols()
         self.ha: HaPair | None = None  # set when this instance is one of a high-availability pair
+
+    @property
+    def intake(self) -> Intake:
+        """Where decoded readings enter the chain (built by ``start``)."""
+        if self._intake is None:
+            raise RuntimeError("start() the service first")
+        return self._intake
 
     @property
     def spool_path(self) -> Path:
@@ -174,7 +182,7 @@ class Service:
         self.pipeline.batch_listeners.append(self.assessment.on_batch)
         self._start_notifications()
         await self._start_ha()
-        self.intake = build_intake(config, self.pipeline, self.writer, self.metrics, self.clock)
+        self._intake = build_intake(config, self.pipeline, self.writer, self.metrics, self.clock)
         self.intake.on_status(lambda status: self.pipeline.device_status(status.device, status.online, status.time))
         self.intake.start()
         handler: MessageHandler = self.intake.accept
@@ -256,9 +264,12 @@ class Service:
         config = self.config.notify
         self.writer.after_commit.append(self._after_commit)
         router = AlarmRouter(config, self.table)
-        self.pipeline.flow.listeners.append(AlarmNotifier(router, OutboxSink(self.writer), self.clock, drill=False))
         self.link_key = link_key(self.environ, config.ack_link_key_env)
-        self.pipeline.flow.person_pages = PersonPages(config, self.link_key)
+        outbox = Outbox(config, self.link_key)  # plan pages and alarm routes: one intent type, one outbox
+        self.pipeline.flow.outbox = outbox
+        self.pipeline.flow.listeners.append(
+            AlarmNotifier(router, OutboxSink(self.writer, outbox), self.clock, drill=False)
+        )
         if config.enabled:
             self._channels = ChannelSet(config, self.environ, self.demo_inbox)
             self.notifier = DeliveryWorker(
@@ -520,7 +531,7 @@ class Service:
     async def stop(self) -> None:
         """Stop taking input, process what was received, commit (or spool, past a time limit), close everything."""
         await self._stop_delivery()
-        if hasattr(self, "intake"):
+        if self._intake is not None:
             # Commit what arrived while the connection is still up, so its acknowledgements reach the broker
             # (what arrives after this is acknowledged never and delivered again at the next start).
             await self.intake.settle()
@@ -529,7 +540,7 @@ class Service:
                     await self.writer.flush()
         await self.supervisor.stop()
         await self.field_protocols.stop()
-        if hasattr(self, "intake"):
+        if self._intake is not None:
             await self.intake.settle()
             self.intake.close()
             save(self.pipeline, self.setup, self.writer, self.clock.now())

@@ -63,6 +63,11 @@ class IncidentEngine:
         self._chains: list[_PageChain] = []
         self._seq = 0
 
+    def use_plan(self, plan: Plan, roster: Roster) -> None:
+        """A configuration reload: open incidents, their pages and escalations go on under the new plan and roster."""
+        self.plan = plan
+        self.roster = roster
+
     # ---- queries
 
     def current(self, group: str | None = None) -> Incident | None:

@@ -25,6 +25,7 @@ class NotificationKind(StrEnum):
     REMINDER = "reminder"
     RESOLVE = "resolve"
     ALARM = "alarm"  # a single alarm outside any incident
+    ALARM_RESOLVED = "resolved"  # a single alarm returned to normal (alarm routes only)
     FLOOD = "flood"  # an alarm flood opened a grouping incident
 
 
@@ -53,7 +54,13 @@ class Recipient:
 
 @dataclass(frozen=True, slots=True)
 class NotificationIntent:
-    """A page the notifier must deliver; drill pages go only to drill routes."""
+    """What to tell whom: the one intent type of the plan engine's pages and the daemon's alarm routes.
+
+    ``recipients`` are people from the roster, each paged down their channel chain; ``targets`` name configured
+    system destinations (webhooks, Alertmanager, group robots, e-mail lists: ``notify.people`` with ``notify.routes``),
+    which get every channel at once. ``daemon.notify.outbox`` is the one place an intent becomes outbox rows.
+    Drill pages reach people only as console records; only drill routes deliver them.
+    """
 
     notification_id: str
     kind: NotificationKind
@@ -70,6 +77,7 @@ class NotificationIntent:
     drill: bool = False
     channel_timeout_s: float | None = None  # per channel of a person; None: the ack deadline shared among them
     all_channels: bool = False  # urgent: every channel of each person at once
+    targets: tuple[str, ...] = ()  # system destinations by name, each channel at once, no acknowledgement
 
 
 @dataclass

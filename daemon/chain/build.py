@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import numpy as np
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.assessment.runner import AssessmentRunner
@@ -22,7 +21,6 @@ from daemon.metrics.instruments import Metrics
 from daemon.store import queries
 from daemon.store.row_ids import IdRange, RowIds
 from daemon.store.writer import StoreWriter
-from detectors.conditions import ConditionEvents
 from detectors.core import DetectionCore
 from plans.engine import IncidentEngine
 from plans.loading import load_plan, load_roster
@@ -154,40 +152,11 @@ def reload_rules(pipeline: Pipeline, old: AlarmSetup, new: AlarmSetup, now: floa
     Alarms whose rule is gone end (their row is closed with the reason); detectors keep their state;
     open incidents continue under the new plan.
     """
-    state = pipeline.flow.state
-    state.rules = state.rules.with_rules(new.rules)
-    state.book, dropped = state.book.with_rules(new.rules)
-    state.incidents.plan = new.plan
-    state.incidents.roster = new.roster
-    for alarm_id in dropped:
-        pipeline.flow.end_episode(alarm_id, now, "rule removed by a configuration reload")
-    # A new rule on a condition that is already on would otherwise wait for the next transition.
-    pipeline.flow.on_conditions(now, active_conditions(pipeline, now))
+    dropped = pipeline.flow.reload(new.rules, new.plan, new.roster, now)
     log.info(
         "reloaded %d rules (%d alarms kept, %d ended), plan %s, roster of %d people",
-        len(new.rules), len(state.book.alarms), len(dropped), new.plan.plan, len(new.roster.people),
+        len(new.rules), len(pipeline.flow.state.book.alarms), len(dropped), new.plan.plan, len(new.roster.people),
     )  # fmt: skip
-
-
-def active_conditions(pipeline: Pipeline, now: float) -> list[ConditionEvents]:
-    """Every condition the detectors hold on right now, as "on" events at ``now``."""
-    by_name: dict[str, list[tuple[int, float]]] = {}
-    for (name, sensor), value in pipeline.flow.state.conditions_on.items():
-        by_name.setdefault(name, []).append((sensor, value))
-    out: list[ConditionEvents] = []
-    for name, items in sorted(by_name.items()):
-        sensors = np.array([sensor for sensor, _ in items], np.int32)
-        out.append(
-            ConditionEvents(
-                name,
-                sensors,
-                np.full(sensors.shape[0], now),
-                np.ones(sensors.shape[0], np.bool_),
-                np.array([value for _, value in items], np.float64),
-                np.full(sensors.shape[0], np.nan),
-            )
-        )
-    return out
 
 
 def _decode_pool(spec: DecoderSpec, workers: int) -> DecodePool | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -25,12 +26,13 @@ from daemon.clock import Clock
 from daemon.config import ServiceConfig
 from daemon.metrics.instruments import Metrics
 from daemon.notify.drill_pages import DrillPageRouter, check_drill_destinations
-from daemon.notify.model import NotificationIntent
-from daemon.notify.outbox import OutboxSink
+from daemon.notify.model import AlertFacts
+from daemon.notify.outbox import Outbox, OutboxSink
 from daemon.notify.routes import AlarmNotifier, AlarmRouter
 from daemon.notify.worker import DeliveryWorker
 from daemon.store.schema import notifications
 from daemon.store.writer import WriteGroup
+from plans.incident import NotificationIntent
 from rules.sensor_table import SensorTable
 
 if TYPE_CHECKING:
@@ -61,6 +63,8 @@ class DrillDelivery:
         self._channels: ChannelSet | None = None  # the drill routes' channels, when they deliver
         self._task: asyncio.Task[None] | None = None
         self._writer = chain.writer
+        # Drill routes reach systems only (no person chain, so no acknowledgement link is ever signed with this key).
+        self._outbox = OutboxSink(chain.writer, Outbox(notify, secrets.token_bytes(32)))
         self.queued = False  # pages queued since the last ``settle``
         if not self.routes:
             log.warning(
@@ -88,9 +92,9 @@ class DrillDelivery:
         """Whether this drill sends its pages anywhere (a drill route exists and notifications are enabled)."""
         return self._worker is not None
 
-    def add_notification_intent(self, intent: NotificationIntent, now: float) -> None:
+    def add_intent(self, intent: NotificationIntent, facts: AlertFacts) -> None:
         """Intent sink of the drill's routers: queue on the writer, and remember to deliver before moving on."""
-        OutboxSink(self._writer).add_notification_intent(intent, now)
+        self._outbox.add_intent(intent, facts)
         self.queued = self._worker is not None
 
     async def settle(self) -> None:

@@ -22,13 +22,14 @@ from daemon.drills.report_people import duty_team, human_actions, name_recipient
 from daemon.drills.verdict import verdict
 from daemon.store.reading_chunks import read_readings
 from daemon.store.schema import alarm_events, alarms, drill_runs, incident_events, incidents, notifications
+from plans.model import Tier
 from plans.roster import Roster
 from rules.alarm import AlarmState, AlarmTransition
 from rules.kpi import alarm_kpis
 from rules.model import Classification, Priority
 from rules.sensor_table import SensorTable
 
-TIERS = ("blue", "yellow", "orange", "red")
+TIERS = tuple(tier.value for tier in Tier)  # lowest first
 # An event counts as detected by alarms raised up to this long after it ends (plumes drift, averages lag).
 DETECTION_GRACE_S = 1800.0
 # The spine's alarm tracker stores these state names; the alarm book uses rules.alarm.AlarmState values.

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-TIERS = ("blue", "yellow", "orange", "red")
+from plans.model import Tier
+
+TIERS = tuple(tier.value for tier in Tier)  # lowest first
 PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2, "urgent": 3}
 HAZARD_CLASSES = frozenset({"hazard", "security", "suspicious"})
 

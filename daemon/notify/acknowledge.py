@@ -19,6 +19,7 @@ from daemon.errors import HazwatchError
 from daemon.metrics.instruments import Metrics
 from daemon.notify.chains import stop_page
 from daemon.notify.channels.base import DeliveryError, expand
+from daemon.notify.outbox import RowPayload
 from daemon.notify.page_links import signature_matches, token_hash
 from daemon.store.schema import incident_events, notifications, page_links
 
@@ -158,17 +159,17 @@ async def _view_of(engine: AsyncEngine, link: dict[str, Any]) -> PageView:
         )
     if not rows:
         raise PageLinkError("the page of this link is gone", 404)
-    payload = json.loads(rows[0]["payload"])
+    payload: RowPayload = json.loads(rows[0]["payload"])
     reached = [r for r in rows if r["delivered_at"] is not None]
     channel = str((reached[-1] if reached else rows[0])["channel"])
-    facts = payload.get("facts", {})
+    facts = payload["facts"]
     return PageView(
         link=link,
-        subject=str(payload.get("subject") or facts.get("summary", "")),
-        site=str(facts.get("site_name") or facts.get("site") or ""),
-        tier=str(payload.get("tier") or facts.get("tier") or ""),
-        deadline=payload.get("ack_deadline"),
-        person=str(payload.get("extra", {}).get("person") or link["person_id"]),
+        subject=payload["subject"],
+        site=str(facts["site_name"] or facts["site"]),
+        tier=str(payload["tier"] or facts["tier"]),
+        deadline=payload["ack_deadline"],
+        person=str(payload["extra"].get("person") or link["person_id"]),
         channel=channel,
     )
 

@@ -23,11 +23,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from daemon.notify.outbox import NOBODY_ON_DUTY
 from daemon.store.schema import incident_events, notifications
 from plans.roster import Roster
 
 CONSOLE = "console"
-NOBODY_ON_DUTY = "duty-console"  # the fallback recipient of a page nobody is rostered for (person_pages.py)
 SHOWABLE = ("pending", "given_up")  # given up: nobody showed it in time; shown later is still delivered, late
 NOT_SHOWN = "not shown on a console of its person or role within {timeout:g} s"
 RECENT_S = 24 * 3600.0  # the console lists pages of the last day
@@ -58,7 +58,7 @@ class ConsoleViewer:
             return True
         if row["role"] and row["role"] in self.roles:
             return True
-        return person == NOBODY_ON_DUTY and self.may_acknowledge
+        return person == NOBODY_ON_DUTY.person_id and self.may_acknowledge
 
 
 def _person_of(row: dict[str, Any]) -> str | None:

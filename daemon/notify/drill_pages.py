@@ -14,10 +14,12 @@ same alarm to the same drill routes with its full facts; routing both would page
 
 from __future__ import annotations
 
-from daemon.chain.alarm_flow import QueuedPage
+from dataclasses import replace
+
+from daemon.chain.recorder import QueuedPage
 from daemon.errors import ConfigError
-from daemon.notify.config import PRIORITY_RANK, NotifyConfig, Recipient
-from daemon.notify.model import AlertFacts, NotificationIntent
+from daemon.notify.config import PRIORITY_RANK, NotifyConfig
+from daemon.notify.model import AlertFacts
 from daemon.notify.routes import IntentSink
 from plans.incident import NotificationKind
 from plans.roster import Roster
@@ -58,26 +60,17 @@ class DrillPageRouter:
         page = queued.page
         if not page.drill or page.kind is NotificationKind.ALARM:
             return
-        recipients = self.recipients(queued)
-        if not recipients:
+        targets = self.targets(queued)
+        if not targets:
             return
-        self._sink.add_notification_intent(
-            NotificationIntent(
-                key=f"{self._key_prefix}page:{page.notification_id}",
-                event=page.kind.value,
-                facts=self._facts(queued),
-                recipients=recipients,
-                role=page.roles[0] if page.roles else None,
-                extra={
-                    "roles": list(page.roles),
-                    "would_page": [{"name": r.name, "role": r.role} for r in page.recipients],
-                },
-            ),
-            page.time,
+        # The same intent, addressed to the drill routes' targets instead of the people (who got console records).
+        drill_page = replace(
+            page, notification_id=f"{self._key_prefix}page:{page.notification_id}", recipients=(), targets=targets
         )
+        self._sink.add_intent(drill_page, self._facts(queued))
 
-    def recipients(self, queued: QueuedPage) -> tuple[Recipient, ...]:
-        """Everyone a matching drill route names, once each, in route order."""
+    def targets(self, queued: QueuedPage) -> tuple[str, ...]:
+        """Every target a matching drill route names, once each, in route order."""
         tier = queued.page.tier
         rank = tier.alarm_priority.rank if tier is not None else 0
         kinds = {self._table.sensors[s].kind.value for s in queued.sensors}
@@ -91,7 +84,7 @@ class DrillPageRouter:
             if route.zones and not zones.intersection(route.zones):
                 continue
             names.update(dict.fromkeys(route.recipients))
-        return tuple(self._config.person(name) for name in names)
+        return tuple(names)
 
     def _facts(self, queued: QueuedPage) -> AlertFacts:
         page, table = queued.page, self._table

@@ -1,12 +1,11 @@
-"""What a notification is about (facts every channel renders) and the intent to notify some recipients."""
+"""What a notification is about: the facts every channel renders (the intent: ``plans.incident.NotificationIntent``)."""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from daemon.notify.config import Recipient
 from plans.model import Tier
 from rules.model import Priority
 
@@ -106,15 +105,3 @@ class AlertFacts:
         """Inverse of ``to_json``."""
         checklist = tuple(ChecklistLine(**line) for line in data.get("checklist", ()))
         return cls(**{**data, "checklist": checklist})
-
-
-@dataclass(frozen=True, slots=True)
-class NotificationIntent:
-    """Notify ``recipients`` (every channel of each) about ``facts``; ``key`` makes the event unique."""
-
-    key: str  # e.g. "alarm:42:firing": the same key is never delivered twice
-    event: str  # alarm / resolved / opened / tier_changed / escalation / reminder
-    facts: AlertFacts
-    recipients: tuple[Recipient, ...]
-    role: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,7 +1,9 @@
-"""Direct alarm routes: until the plan engine pages by role, matching alarms notify configured recipients.
+"""Direct alarm routes: matching alarms notify configured system targets (webhooks, Alertmanager, robots, e-mail).
 
-``AlarmNotifier`` listens to the alarm tracker and queues the intents on the store writer, so the outbox rows are
-committed in the same transaction as the alarm row that caused them.
+People are paged by the plan engine from the roster; routes are for systems. ``AlarmNotifier`` listens to the
+alarm recorder and queues the same intent type the plan engine emits (``plans.incident.NotificationIntent``, with
+``targets``) and the alarm's facts on the outbox, so the outbox rows commit in the same transaction as the alarm row
+that caused them.
 """
 
 from __future__ import annotations
@@ -13,17 +15,18 @@ from typing import Any, Protocol
 
 from daemon.clock import Clock
 from daemon.notify.checklists import checklist_for
-from daemon.notify.config import PRIORITY_RANK, AlarmRoute, NotifyConfig, Recipient
-from daemon.notify.model import TIER_OF_PRIORITY, AlertFacts, NotificationIntent
+from daemon.notify.config import PRIORITY_RANK, AlarmRoute, NotifyConfig
+from daemon.notify.model import TIER_OF_PRIORITY, AlertFacts
 from detectors.kinds import CANONICAL_UNIT, Kind
+from plans.incident import NotificationIntent, NotificationKind
 from rules.sensor_table import SensorTable
 
 
 class IntentSink(Protocol):
-    """Where intents go: the store writer queues them with the rows of the same change."""
+    """Where intents go: the outbox queues their rows on the store writer with the rows of the same change."""
 
-    def add_notification_intent(self, intent: NotificationIntent, now: float) -> None:
-        """Queue an intent for the next commit."""
+    def add_intent(self, intent: NotificationIntent, facts: AlertFacts) -> object:
+        """Queue an intent's rows for the next commit."""
         ...
 
 
@@ -89,31 +92,42 @@ class AlarmRouter:
             checklist=checklist_for(str(alarm["kind"])),
         )
 
-    def recipients(self, alarm: Mapping[str, Any], drill: bool, resolved: bool) -> tuple[Recipient, ...]:
-        """Everyone a matching route names, once each, in route order."""
+    def targets(self, alarm: Mapping[str, Any], drill: bool, resolved: bool) -> tuple[str, ...]:
+        """Every target a matching route names, once each, in route order."""
         names: dict[str, None] = {}
         for route in self._config.routes:
             if resolved and not route.send_resolved:
                 continue
             if _route_matches(route, alarm, drill):
                 names.update(dict.fromkeys(route.recipients))
-        return tuple(self._config.person(name) for name in names)
+        return tuple(names)
 
     def intent(
-        self, alarm: Mapping[str, Any], *, drill: bool, ended_at: float | None = None
-    ) -> NotificationIntent | None:
-        """The intent for an alarm raised (``ended_at`` None) or returned to normal; None when no route matches."""
+        self, alarm: Mapping[str, Any], now: float, *, drill: bool, ended_at: float | None = None
+    ) -> tuple[NotificationIntent, AlertFacts] | None:
+        """The intent and facts for an alarm raised (``ended_at`` None) or returned to normal; None: no route."""
         resolved = ended_at is not None
-        recipients = self.recipients(alarm, drill, resolved)
-        if not recipients:
+        targets = self.targets(alarm, drill, resolved)
+        if not targets:
             return None
         status = "resolved" if resolved else "firing"
-        return NotificationIntent(
-            key=f"{'drill:' if drill else ''}alarm:{alarm['id']}:{status}",
-            event="resolved" if resolved else "alarm",
-            facts=self.facts(alarm, status, ended_at, drill),
-            recipients=recipients,
+        facts = self.facts(alarm, status, ended_at, drill)
+        intent = NotificationIntent(
+            notification_id=f"{'drill:' if drill else ''}alarm:{alarm['id']}:{status}",
+            kind=NotificationKind.ALARM_RESOLVED if resolved else NotificationKind.ALARM,
+            time=now,
+            incident_id=None,
+            tier=None,
+            roles=(),
+            recipients=(),
+            subject=facts.summary,
+            body="",
+            ack_deadline=None,
+            alarm_ids=(str(alarm["alarm_key"]),) if alarm.get("alarm_key") else (),
+            drill=drill,
+            targets=targets,
         )
+        return intent, facts
 
 
 class AlarmNotifier:
@@ -132,21 +146,21 @@ class AlarmNotifier:
 
     def alarm_raised(self, alarm: Mapping[str, Any]) -> None:
         """Notify the routes matching a new alarm."""
-        intent = self._router.intent(alarm, drill=self._drill)
-        if intent is not None:
+        routed = self._router.intent(alarm, self._clock.now(), drill=self._drill)
+        if routed is not None:
             self._notified[int(alarm["id"])] = dict(alarm)
-            self._sink.add_notification_intent(intent, self._clock.now())
+            self._sink.add_intent(*routed)
 
     def alarm_cleared(self, alarm_row_id: int, time: float) -> None:
         """Notify the routes that want to hear an alarm returned to normal."""
         alarm = self._notified.get(alarm_row_id)
         if alarm is None:
             return
-        intent = self._router.intent(alarm, drill=self._drill, ended_at=time)
-        if intent is not None:
-            self._sink.add_notification_intent(
-                replace(intent, key=f"{intent.key}:{time:.3f}"), self._clock.now()
-            )  # each return to normal of the episode is its own event
+        routed = self._router.intent(alarm, self._clock.now(), drill=self._drill, ended_at=time)
+        if routed is not None:
+            intent, facts = routed
+            # each return to normal of the episode is its own event
+            self._sink.add_intent(replace(intent, notification_id=f"{intent.notification_id}:{time:.3f}"), facts)
 
     def alarm_reactivated(self, alarm_row_id: int, time: float, value: float | None) -> None:
         """A returned alarm fired again before anyone acknowledged it: a new event, notified again."""
@@ -155,6 +169,7 @@ class AlarmNotifier:
             return
         alarm = {**alarm, "raised_at": time, "value": value}
         self._notified[alarm_row_id] = alarm
-        intent = self._router.intent(alarm, drill=self._drill)
-        if intent is not None:
-            self._sink.add_notification_intent(replace(intent, key=f"{intent.key}:{time:.3f}"), self._clock.now())
+        routed = self._router.intent(alarm, self._clock.now(), drill=self._drill)
+        if routed is not None:
+            intent, facts = routed
+            self._sink.add_intent(replace(intent, notification_id=f"{intent.notification_id}:{time:.3f}"), facts)

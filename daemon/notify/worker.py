@@ -31,6 +31,7 @@ from daemon.notify.channels.registry import undeliverable_reason
 from daemon.notify.config import ChannelTarget, NotifyConfig
 from daemon.notify.console_pages import expire_unshown
 from daemon.notify.model import AlertFacts
+from daemon.notify.outbox import RowPayload
 from daemon.notify.storms import URGENT_TIERS, person_of, plan_storms, tier_of
 from daemon.redaction import redact
 from daemon.store.schema import alarms, notifications
@@ -77,10 +78,10 @@ def backoff(attempts: int, config: NotifyConfig) -> float:
 def decode_row(row: Mapping[str, Any], now: float) -> Delivery:
     """An outbox row as a Delivery; raises ValueError when the stored payload is unusable.
 
-    Every row, a person's page or an alarm route's, stores the same form: ``facts``, ``target`` and ``extra``.
+    Every row, a person's page or an alarm route's, stores one form (``daemon.notify.outbox.RowPayload``).
     """
     try:
-        payload = json.loads(row["payload"])
+        payload: RowPayload = json.loads(row["payload"])
         target = ChannelTarget.model_validate(payload["target"])
         facts = AlertFacts.from_json(payload["facts"])
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValidationError) as exc:

@@ -205,7 +205,7 @@ notifications = Table(
     Column("acknowledged_by", String(64), nullable=True),
     Column("drill", Boolean, nullable=False, default=False),
     Column("drill_run_id", BigInteger, nullable=True, comment=DRILL_RUN_COMMENT),
-    # revision 0007: a person's page walks their channels in order (see daemon/notify/person_pages.py)
+    # revision 0007: a person's page walks their channels in order (see daemon/notify/outbox.py)
     Column("page_id", String(200), nullable=True, comment="the page all its rows share"),
     Column("chain_key", String(200), nullable=True, comment="one person's page"),
     Column("chain_step", Integer, nullable=True, comment="channel order in the chain"),

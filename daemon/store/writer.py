@@ -6,7 +6,7 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -18,6 +18,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from daemon.metrics.instruments import Metrics
 from daemon.store.reading_chunks import encode_chunks
+from daemon.store.rows import (
+    AlarmEventRow,
+    AlarmRow,
+    AlarmUpdate,
+    ChecklistItemRow,
+    ChecklistItemUpdate,
+    IncidentEventRow,
+    IncidentRow,
+    IncidentUpdate,
+    NotificationRow,
+    PageLinkRow,
+)
 from daemon.store.schema import (
     alarm_events,
     alarms,
@@ -143,46 +155,46 @@ class StoreWriter:
             {"received_at": received_at, "topic": topic, "reason": reason, "detail": detail, "payload": payload},
         )
 
-    def add_alarm(self, row: dict[str, Any]) -> None:
+    def add_alarm(self, row: AlarmRow) -> None:
         """Queue a new alarm row (with its application-assigned id)."""
         self._insert(alarms, row)
 
-    def update_alarm(self, alarm_id: int, changes: dict[str, Any]) -> None:
+    def update_alarm(self, alarm_id: int, changes: AlarmUpdate) -> None:
         """Queue changes to an alarm row."""
         self._update(alarms, alarm_id, changes)
 
-    def add_alarm_event(self, row: dict[str, Any]) -> None:
+    def add_alarm_event(self, row: AlarmEventRow) -> None:
         """Queue an alarm state transition."""
         self._insert(alarm_events, row)
 
-    def add_incident(self, row: dict[str, Any]) -> None:
+    def add_incident(self, row: IncidentRow) -> None:
         """Queue a new incident row (application-assigned id)."""
         self._insert(incidents, row)
 
-    def update_incident(self, incident_id: int, changes: dict[str, Any]) -> None:
+    def update_incident(self, incident_id: int, changes: IncidentUpdate) -> None:
         """Queue changes to an incident row."""
         self._update(incidents, incident_id, changes)
 
-    def add_incident_event(self, row: dict[str, Any]) -> None:
+    def add_incident_event(self, row: IncidentEventRow) -> None:
         """Queue one line of an incident's timeline."""
         self._insert(incident_events, row)
 
-    def add_checklist_item(self, row: dict[str, Any]) -> None:
+    def add_checklist_item(self, row: ChecklistItemRow) -> None:
         """Queue a checklist item of an incident."""
         self._insert(checklist_items, row, drill_column=False)
 
-    def update_checklist_item(self, item_id: int, changes: dict[str, Any]) -> None:
+    def update_checklist_item(self, item_id: int, changes: ChecklistItemUpdate) -> None:
         """Queue changes to a checklist item."""
         self._update(checklist_items, item_id, changes)
 
-    def add_notification(self, row: dict[str, Any]) -> None:
+    def add_notification(self, row: NotificationRow) -> None:
         """Queue an outbox row; a row whose idempotency key is already stored is skipped (never sent twice)."""
         self._pending.insert_once.setdefault(notifications, []).append({**row, **self._marks})
         self._signal()
 
-    def add_page_link(self, row: dict[str, Any]) -> None:
+    def add_page_link(self, row: PageLinkRow) -> None:
         """Queue the acknowledgement link of a person's page, committed with its outbox rows."""
-        self._pending.inserts.setdefault(page_links, []).append(row)
+        self._pending.inserts.setdefault(page_links, []).append(dict(row))
         self._signal()
 
     def add_acks(self, acks: list[Callable[[], None]]) -> None:
@@ -201,12 +213,12 @@ class StoreWriter:
         self._pending.checkpoints[name] = {"name": name, "time": time, "fingerprint": fingerprint, "data": data}
         self._signal()
 
-    def _insert(self, table: Table, row: dict[str, Any], *, drill_column: bool = True) -> None:
-        self._pending.inserts.setdefault(table, []).append({**row, **self._marks} if drill_column else row)
+    def _insert(self, table: Table, row: Mapping[str, Any], *, drill_column: bool = True) -> None:
+        self._pending.inserts.setdefault(table, []).append({**row, **self._marks} if drill_column else dict(row))
         self._signal()
 
-    def _update(self, table: Table, row_id: int, changes: dict[str, Any]) -> None:
-        self._pending.updates.append((table, row_id, changes))
+    def _update(self, table: Table, row_id: int, changes: Mapping[str, Any]) -> None:
+        self._pending.updates.append((table, row_id, dict(changes)))
         self._signal()
 
     def requeue(self, group: WriteGroup) -> None:

@@ -24,11 +24,11 @@ from daemon.clock import Clock
 from daemon.metrics.instruments import Metrics
 from daemon.notify.acknowledge import EngineAck, PageLinkError, PageView, acknowledge_code, acknowledge_link, view
 from daemon.notify.inbound_sms import PROVIDERS, InboundFormatError, accepted_answer, parse_replies
-from daemon.notify.render import local_time
+from daemon.notify.render import TIER_NAME, local_time
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Hazwatch-Signature"
-TIER_ZH = {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色"}
+TIER_ZH = TIER_NAME["zh"]
 
 
 @dataclass(frozen=True, slots=True)

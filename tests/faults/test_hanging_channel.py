@@ -20,18 +20,18 @@ from daemon.clock import WallClock
 from daemon.metrics.instruments import Metrics
 from daemon.notify.channels.factory import ChannelSet
 from daemon.notify.config import ChannelTarget, NotifyConfig
-from daemon.notify.outbox import outbox_rows
 from daemon.notify.worker import DeliveryWorker
 from daemon.store.engine import create_engine, migrate
+from daemon.store.rows import NotificationRow
 from daemon.store.schema import notifications
 from tests.helpers import eventually
-from tests.notify.notify_support import intent_to, start_receiver
+from tests.notify.notify_support import rows_to, start_receiver
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def _row(url: str, key: str) -> dict[str, Any]:
-    [row] = outbox_rows(intent_to([ChannelTarget(type="webhook", url=url)], key=key), time.time() - 1)
+def _row(url: str, key: str) -> NotificationRow:
+    [row] = rows_to([ChannelTarget(type="webhook", url=url)], key=key, now=time.time() - 1)
     return row
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import numpy as np
 import pytest
@@ -17,6 +16,7 @@ from daemon.ha.takeover import Takeover
 from daemon.metrics.instruments import Metrics
 from daemon.store.engine import create_engine, migrate
 from daemon.store.reading_chunks import read_readings
+from daemon.store.rows import AlarmEventRow, AlarmRow, NotificationRow
 from daemon.store.schema import alarm_events, alarms, notifications
 from daemon.store.writer import StoreWriter, WriteGroup
 from detectors.readings import ReadingBatch
@@ -25,26 +25,29 @@ SENSORS = ["gas-n01-cl2", "gas-n01-hcl"]
 T0 = 1_800_000_000.0
 
 
-def alarm(row_id: int, key: str) -> dict[str, Any]:
+def alarm(row_id: int, key: str) -> AlarmRow:
     """A raised alarm row."""
-    return {
-        "id": row_id, "rule": "cl2-level2", "sensor_id": key.split("@")[1], "device_id": "gas-n01",
-        "site": "demo-park", "zone": "boundary-north", "kind": "gas", "priority": "high", "state": "active_unacked",
-        "raised_at": T0, "updated_at": T0, "alarm_key": key,
-    }  # fmt: skip
+    return AlarmRow(
+        id=row_id, rule="cl2-level2", sensor_id=key.split("@")[1], device_id="gas-n01",
+        site="demo-park", zone="boundary-north", kind="gas", priority="high", state="active_unacked",
+        raised_at=T0, updated_at=T0, alarm_key=key, classification="", message="", message_zh="", value=None,
+        level=None, cleared_at=None, latched=False,
+    )  # fmt: skip
 
 
-def event(alarm_id: int, t: float, to_state: str) -> dict[str, Any]:
+def event(alarm_id: int, t: float, to_state: str) -> AlarmEventRow:
     """One alarm journal line."""
-    return {"alarm_id": alarm_id, "time": t, "from_state": None, "to_state": to_state, "actor": "system"}
+    return AlarmEventRow(alarm_id=alarm_id, time=t, from_state=None, to_state=to_state, actor="system", reason="")
 
 
-def page(key: str) -> dict[str, Any]:
+def page(key: str) -> NotificationRow:
     """One outbox row."""
-    return {
-        "idempotency_key": key, "event": "opened", "channel": "console", "recipient": "duty", "payload": "{}",
-        "state": "pending", "attempts": 0, "next_attempt_at": T0, "created_at": T0,
-    }  # fmt: skip
+    return NotificationRow(
+        idempotency_key=key, event="opened", channel="console", recipient="duty", payload="{}",
+        state="pending", attempts=0, next_attempt_at=T0, created_at=T0, incident_id=None, alarm_id=None, role=None,
+        language="zh", drill=False, page_id=None, chain_key=None, chain_step=None, step_timeout_s=None,
+        released_at=None,
+    )  # fmt: skip
 
 
 def readings(times: list[float], sensor: int = 0) -> ReadingBatch:

@@ -9,8 +9,11 @@ from typing import Any
 
 from aiohttp import web
 
-from daemon.notify.config import ChannelTarget, NotifyConfig, Recipient
-from daemon.notify.model import AlertFacts, ChecklistLine, NotificationIntent
+from daemon.notify.config import ChannelTarget, NotifyConfig
+from daemon.notify.model import AlertFacts, ChecklistLine
+from daemon.notify.outbox import Outbox
+from daemon.store.rows import NotificationRow
+from plans.incident import NotificationIntent, NotificationKind
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -79,12 +82,19 @@ def sample_facts(*, drill: bool = False, status: str = "firing", since: float = 
     )
 
 
-def intent_to(
-    targets: list[ChannelTarget], *, key: str = "alarm:7:firing", language: str = "zh", **facts: Any
-) -> NotificationIntent:
-    """An intent for one recipient reached on ``targets``."""
-    recipient = Recipient(name="duty", language=language, channels=targets)
-    return NotificationIntent(key=key, event="alarm", facts=sample_facts(**facts), recipients=(recipient,))
+def rows_to(
+    targets: list[ChannelTarget], *, key: str = "alarm:7:firing", language: str = "zh", now: float, **facts: Any
+) -> list[NotificationRow]:
+    """The outbox rows of an alarm route's intent for one system target ``duty`` reached on ``targets``."""
+    config = NotifyConfig.model_validate(
+        {"people": [{"name": "duty", "language": language, "channels": [t.model_dump() for t in targets]}]}
+    )
+    alarm = sample_facts(**facts)
+    intent = NotificationIntent(
+        notification_id=key, kind=NotificationKind.ALARM, time=now, incident_id=None, tier=None, roles=(),
+        recipients=(), subject=alarm.summary, body="", ack_deadline=None, drill=alarm.drill, targets=("duty",),
+    )  # fmt: skip
+    return Outbox(config, b"unused: no person is paged").rows(intent, alarm).notifications
 
 
 def notify_config(**overrides: Any) -> NotifyConfig:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from daemon.clock import ManualClock
 from daemon.metrics.instruments import Metrics
 from daemon.notify.config import NotifyConfig
-from daemon.notify.person_pages import LINK_LIFETIME_S, PersonPages
+from daemon.notify.outbox import LINK_LIFETIME_S, Outbox
 from daemon.store.schema import incident_events, notifications, page_links
 from daemon.web.page_ack import PageAckContext, add_page_ack_routes
 from plans.incident import NotificationIntent, NotificationKind, Recipient
@@ -46,7 +46,7 @@ async def site(engine: AsyncEngine) -> AsyncIterator[tuple[str, ManualClock, lis
     )
     note = NotificationIntent("inc-1/n1", NotificationKind.OPEN, T0, "inc-1", Tier.ORANGE, ("duty_officer",), people,
                               "较大 (III): demo-park", "", T0 + 300)  # fmt: skip
-    pages = PersonPages(NotifyConfig(console_url="http://duty.example/"), KEY)
+    pages = Outbox(NotifyConfig(console_url="http://duty.example/"), KEY)
     rows = pages.rows(note, incident_row=7, alarm_row=None, key_prefix="")
     async with engine.begin() as connection:
         await connection.execute(insert(page_links), rows.links)

@@ -15,7 +15,7 @@ from daemon.metrics.instruments import Metrics
 from daemon.notify.chains import stop_page
 from daemon.notify.channels.factory import ChannelSet
 from daemon.notify.config import NotifyConfig
-from daemon.notify.person_pages import PersonPages
+from daemon.notify.outbox import Outbox
 from daemon.notify.worker import DeliveryWorker
 from daemon.store.schema import notifications, page_links
 from plans.incident import NotificationIntent, NotificationKind, Recipient
@@ -64,7 +64,7 @@ def page(
 
 async def queue(engine: AsyncEngine, settings: NotifyConfig, note: NotificationIntent) -> None:
     """Insert the page's rows as the alarm flow would."""
-    pages = PersonPages(settings, b"k")
+    pages = Outbox(settings, b"k")
     pages.site = ("demo-park", "Demo chemical park")
     rows = pages.rows(note, incident_row=1, alarm_row=None, key_prefix="")
     async with engine.begin() as connection:

@@ -16,7 +16,7 @@ from daemon.clock import ManualClock
 from daemon.metrics.instruments import Metrics
 from daemon.notify.channels.factory import ChannelSet
 from daemon.notify.console_pages import ConsoleViewer, mark_shown, pages_for
-from daemon.notify.person_pages import PersonPages
+from daemon.notify.outbox import Outbox
 from daemon.notify.worker import PAGE_UNDELIVERABLE_RULE, DeliveryWorker
 from daemon.store.schema import incident_events, notifications, page_links
 from plans.incident import NotificationIntent, NotificationKind, Recipient
@@ -75,7 +75,7 @@ async def queue(engine: AsyncEngine, gateway_url: str, channels: tuple[tuple[str
     people = (Recipient("zhang-wei", "张伟", "duty_officer", channels),) if channels else ()
     note = NotificationIntent(page_id, NotificationKind.OPEN, T0, "inc-1", Tier.ORANGE, ("duty_officer",), people,
                               "较大 (III): demo-park", "", T0 + 300, channel_timeout_s=60.0)  # fmt: skip
-    rows = PersonPages(config(gateway_url), b"k").rows(note, incident_row=1, alarm_row=None, key_prefix="")
+    rows = Outbox(config(gateway_url), b"k").rows(note, incident_row=1, alarm_row=None, key_prefix="")
     async with engine.begin() as connection:
         await connection.execute(insert(page_links), rows.links)
         await connection.execute(insert(notifications), rows.notifications)

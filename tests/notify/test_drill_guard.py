@@ -24,7 +24,6 @@ from daemon.metrics.instruments import Metrics
 from daemon.notify.channels.factory import ChannelSet
 from daemon.notify.config import ChannelTarget, NotifyConfig
 from daemon.notify.drill_pages import check_drill_destinations
-from daemon.notify.outbox import outbox_rows
 from daemon.notify.worker import DeliveryWorker
 from daemon.service import Service
 from daemon.store.engine import create_engine, migrate
@@ -32,7 +31,7 @@ from daemon.store.schema import notifications
 from rules.site import Site
 from tests.conftest import running_service, service_config
 from tests.helpers import eventually, publish, senml
-from tests.notify.notify_support import Receiver, intent_to, start_receiver
+from tests.notify.notify_support import Receiver, rows_to, start_receiver
 
 DEVICE = "gas-n01"
 
@@ -55,7 +54,7 @@ def _routes(live: Receiver, drill: Receiver, **overrides: Any) -> NotifyConfig:
 
 def _row(url: str, key: str, *, drill: bool, run: int | None) -> dict[str, Any]:
     """An outbox row addressed to ``url``, marked as ``drill`` of ``run`` whatever its destination is."""
-    [row] = outbox_rows(intent_to([ChannelTarget(type="webhook", url=url)], key=key, drill=drill), 100.0)
+    [row] = rows_to([ChannelTarget(type="webhook", url=url)], key=key, drill=drill, now=100.0)
     return {**row, "drill": drill, "drill_run_id": run}
 
 

@@ -23,7 +23,7 @@ async def test_actions_reach_the_engines(
     machine_broker: tuple[str, int], sqlite_url: str, demo_site: Site, unique: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Acknowledge and shelve change the book; the next reading keeps the acknowledgement; the level is confirmed."""
-    caplog.set_level(logging.INFO, logger="daemon.chain.alarm_flow")
+    caplog.set_level(logging.INFO, logger="daemon.chain.recorder")
     prefix = f"hwtest-{unique}"
     config = service_config(f"mqtt://{machine_broker[0]}:{machine_broker[1]}", sqlite_url, prefix, f"svc-{unique}")
     sensor = next(s for d in demo_site.devices if d.id == DEVICE for s in d.sensors)
@@ -91,7 +91,7 @@ async def test_actions_reach_the_engines(
             detail = await get_json(f"{base}/api/incidents/{incident['id']}")
             assert any(e["actor"] == "wang-qiang" for e in detail["timeline"])
     # The service log tells the story too, one INFO line per step (journald, log shippers).
-    story = [r.getMessage() for r in caplog.records if r.name == "daemon.chain.alarm_flow"]
+    story = [r.getMessage() for r in caplog.records if r.name == "daemon.chain.recorder"]
     assert any(
         m.startswith(f"alarm {level2_row['id']} raised: high {level2_row['rule']} on {sensor.id}") for m in story
     )

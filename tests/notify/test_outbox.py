@@ -24,7 +24,7 @@ from daemon.store.engine import create_engine
 from daemon.store.schema import alarms, notifications
 from daemon.store.writer import StoreWriter
 from rules.sensor_table import SensorTable
-from tests.notify.notify_support import intent_to, notify_config, start_receiver
+from tests.notify.notify_support import notify_config, rows_to, start_receiver
 
 ALARM_ROW = {
     "id": 7,
@@ -49,12 +49,12 @@ async def _rows(engine: AsyncEngine) -> list[dict[str, object]]:
 
 
 async def test_enqueue_commits_with_the_state_change_and_ignores_duplicates(engine: AsyncEngine) -> None:
-    intent = intent_to([ChannelTarget(type="webhook", url="http://127.0.0.1:9/hook")])
+    target = ChannelTarget(type="webhook", url="http://127.0.0.1:9/hook")
     async with engine.begin() as connection:
         await connection.execute(insert(alarms), [ALARM_ROW])
-        assert await enqueue(connection, intent, 100.0) == 1
+        assert await enqueue(connection, rows_to([target], now=100.0)) == 1
     async with engine.begin() as connection:
-        assert await enqueue(connection, intent, 200.0) == 0  # same event again: never twice
+        assert await enqueue(connection, rows_to([target], now=200.0)) == 0  # same event again: never twice
     rows = await _rows(engine)
     assert len(rows) == 1
     assert rows[0]["state"] == "pending"
@@ -62,11 +62,11 @@ async def test_enqueue_commits_with_the_state_change_and_ignores_duplicates(engi
 
 
 async def test_enqueue_rolls_back_with_a_failed_state_change(engine: AsyncEngine) -> None:
-    intent = intent_to([ChannelTarget(type="webhook", url="http://127.0.0.1:9/hook")], key="alarm:8:firing")
+    rows = rows_to([ChannelTarget(type="webhook", url="http://127.0.0.1:9/hook")], key="alarm:8:firing", now=100.0)
 
     async def failing_change() -> None:
         async with engine.begin() as connection:
-            await enqueue(connection, intent, 100.0)
+            await enqueue(connection, rows)
             raise RuntimeError("the state change failed")
 
     with pytest.raises(RuntimeError):
@@ -105,7 +105,7 @@ async def test_channel_down_for_an_hour_then_delivered_exactly_once(engine: Asyn
         async with engine.begin() as connection:
             await connection.execute(insert(alarms), [ALARM_ROW])
             await enqueue(
-                connection, intent_to([ChannelTarget(type="webhook", url=receiver.url + "/hook")]), clock.now()
+                connection, rows_to([ChannelTarget(type="webhook", url=receiver.url + "/hook")], now=clock.now())
             )
         started = clock.now()
         while clock.now() - started < 3600:  # an hour of outage, attempted whenever the back-off allows
@@ -166,7 +166,7 @@ async def test_killed_before_delivery_then_delivered_exactly_once_after_restart(
     target = ChannelTarget(type="webhook", url=receiver.url + "/hook")
     async with first.begin() as connection:  # the state change and its notification, then the process dies
         await connection.execute(insert(alarms), [ALARM_ROW])
-        await enqueue(connection, intent_to([target]), 1.0)
+        await enqueue(connection, rows_to([target], now=1.0))
     await first.dispose()
     assert receiver.requests == []
 

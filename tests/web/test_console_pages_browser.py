@@ -195,7 +195,12 @@ async def test_a_console_of_somebody_else_shows_nothing_and_the_chain_moves_on(
                 return [r for r in webhook.requests if r[0] == "/w"]
 
             await eventually(webhook_sent, timeout=30)
-            steps = [r for r in await officer_rows(service) if r["page_id"] == console_row["page_id"]]
+
+            async def recorded() -> list[dict[str, Any]]:
+                rows = [r for r in await officer_rows(service) if r["page_id"] == console_row["page_id"]]
+                return rows if rows[1]["state"] != "pending" else []  # the outcome is written after the answer
+
+            steps = await eventually(recorded)
             assert steps[0]["state"] == "superseded", steps[0]
             assert steps[0]["delivered_at"] is None  # the other person's console never counted as shown
             assert "not delivered within 6 s" in str(steps[0]["last_error"])

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from daemon.store.rows import NOTIFICATION_STATES
 from daemon.web.review_openapi import review_paths
+from plans.model import Tier
+from rules.model import Priority
+
+LEVELS = [tier.response_level for tier in reversed(Tier)]  # I (red) .. IV (blue)
 
 NUM = {"type": ["number", "null"]}
 STR = {"type": ["string", "null"]}
@@ -31,7 +36,7 @@ SCHEMAS: dict[str, Any] = {
             "site": {"type": "string"},
             "zone": {"type": "string"},
             "kind": {"type": "string"},
-            "priority": {"enum": ["low", "medium", "high", "urgent"]},
+            "priority": {"enum": [priority.value for priority in Priority]},
             "state": {"type": "string"},
             "message": {"type": "string"},
             "value": NUM,
@@ -65,8 +70,8 @@ SCHEMAS: dict[str, Any] = {
             "site": {"type": "string"},
             "zone": STR,
             "title": {"type": "string"},
-            "proposed_tier": {"enum": ["blue", "yellow", "orange", "red"]},
-            "confirmed_level": {"enum": ["I", "II", "III", "IV", None]},
+            "proposed_tier": {"enum": [*(tier.value for tier in Tier), "none"]},  # none: an alarm flood
+            "confirmed_level": {"enum": [*LEVELS, None]},
             "state": {"type": "string"},
             "opened_at": {"type": "number"},
             "closed_at": NUM,
@@ -123,7 +128,7 @@ SCHEMAS: dict[str, Any] = {
             "event": {"type": "string"},
             "channel": {"type": "string"},
             "recipient": {"type": "string"},
-            "state": {"enum": ["pending", "delivered", "acknowledged", "failed", "given_up", "superseded"]},
+            "state": {"enum": list(NOTIFICATION_STATES)},
             "attempts": {"type": "integer"},
             "last_error": STR,
             "created_at": {"type": "number"},
@@ -442,7 +447,7 @@ def openapi_document() -> dict[str, Any]:
         "/api/incidents/{incident_id}/confirm-level": _write(
             "Confirm the response level",
             "supervisor",
-            _body(["level"], {"level": {"enum": ["I", "II", "III", "IV"]}, **REASON}),
+            _body(["level"], {"level": {"enum": LEVELS}, **REASON}),
             "incident",
             "Incident",
             INCIDENT,
