@@ -169,6 +169,11 @@ class IngestConfig(StrictModel):
         gt=0,
         description="/healthz reports a stall when messages wait and no batch went through for this long.",
     )
+    lag_degraded_s: float = Field(
+        30.0,
+        gt=0,
+        description="/healthz says degraded when the oldest message waiting was received this long ago.",
+    )
 
 
 class Hj212Config(StrictModel):

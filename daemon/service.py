@@ -43,6 +43,7 @@ from daemon.notify.channels.demo_inbox import DemoInbox
 from daemon.notify.channels.factory import ChannelSet
 from daemon.notify.demo_roster import with_demo_inbox
 from daemon.notify.drill_pages import check_drill_destinations
+from daemon.notify.memory_delivery import MemoryDelivery
 from daemon.notify.outbox import Outbox, OutboxSink
 from daemon.notify.page_links import link_key
 from daemon.notify.routes import AlarmNotifier, AlarmRouter
@@ -281,9 +282,12 @@ class Service:
     def _start_delivery(self) -> None:
         if self.notifier is not None and not self.supervisor.running("notify-worker"):
             self.supervisor.start("notify-worker", self.notifier.run)
+            # urgent pages the database has not taken in time go out from memory (issue 17)
+            self.supervisor.start("notify-memory", MemoryDelivery(self.notifier, self.writer, self.clock).run)
 
     async def _stop_delivery(self) -> None:
         await self.supervisor.stop_one("notify-worker")
+        await self.supervisor.stop_one("notify-memory")
 
     async def _start_ha(self) -> None:
         """One of a pair: follow (hold writes, no pages) until the advisory lock is ours (``daemon/ha/``)."""
@@ -390,7 +394,10 @@ class Service:
             roster=lambda: self.setup.roster,
             map=self.config.map,
         )
-        health = ServiceHealth(self.intake, self.writer, self.supervisor, self.clock, self.config.ingest.stall_after_s)
+        health = ServiceHealth(
+            self.intake, self.writer, self.supervisor, self.clock, self.config.ingest.stall_after_s,
+            lag_degraded_s=self.config.ingest.lag_degraded_s, receive_window=self.config.mqtt.receive_maximum,
+        )  # fmt: skip
         app = create_app(
             self.engine,
             self.registry,

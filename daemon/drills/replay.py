@@ -28,9 +28,11 @@ from daemon.clock import Clock, ManualClock
 from daemon.config import ServiceConfig
 from daemon.drills import runs
 from daemon.drills.columnar import ColumnarReader, is_columnar
+from daemon.drills.console_feedback import ConsoleFeedback
 from daemon.drills.delivery import DrillDelivery
 from daemon.drills.progress import Progress
 from daemon.drills.recording import RecordedMessage, RecordingError, RecordingReader
+from daemon.drills.report_map import map_layers
 from daemon.errors import HazwatchError
 from daemon.metrics.instruments import Metrics
 from daemon.store.engine import create_engine, migrate
@@ -44,6 +46,7 @@ log = logging.getLogger(__name__)
 YIELD_EVERY_MESSAGES = 1000  # let the store writer run
 BACKPRESSURE_EVERY_MESSAGES = 20_000  # wait for the database so queued rows (and memory) stay bounded
 PACE_SLACK_S = 0.01
+FEEDBACK_POLL_WALL_S = 1.0  # how often a paced drill looks for the duty team's console actions (wall seconds)
 
 
 class ReplayError(HazwatchError):
@@ -87,6 +90,7 @@ class ReplayResult:
     wall_seconds: float
     drill_routes: tuple[str, ...] = ()  # the drill routes the pages were delivered to; empty: console only
     assessments: dict[str, dict[str, Any]] = field(default_factory=dict)  # last release estimate per gas
+    map_layers: dict[str, Any] = field(default_factory=dict)  # site layout and threat zones for the report's map
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +135,11 @@ class Replayer:
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         delivery: DrillDelivery | None = None,
+        feedback: ConsoleFeedback | None = None,
     ) -> None:
         self._metrics = metrics
+        self._feedback = feedback if options.speed is not None else None  # at max speed nobody is in the loop
+        self._next_poll = -math.inf
         self._sleep = sleep
         self._delivery = delivery
         self._chain = chain
@@ -189,6 +196,7 @@ class Replayer:
             if close <= self._next_tick:
                 intake.flush()
             else:
+                await self._console_actions(due)
                 if self._window > self._tick_interval:
                     # A window wider than a tick: the timers must still see every reading received before them,
                     # or silence detection would take readings still waiting in the batch for a dead device.
@@ -201,6 +209,14 @@ class Replayer:
                 await self._delivery.settle()  # pages are sent at the recording time they were raised at
         await self._pace(until)
         self._clock.set(max(until, self._clock.now()))
+
+    async def _console_actions(self, now: float) -> None:
+        """Before a timer tick: the duty team's new console actions reach the engines (paced drills only)."""
+        if self._feedback is None or self._wall.now() < self._next_poll:
+            return
+        self._next_poll = self._wall.now() + FEEDBACK_POLL_WALL_S
+        await self._chain.writer.flush()  # the engines' rows the console may act on are in the database
+        await self._feedback.poll(now)
 
     async def _finish(self) -> None:
         """Close the last batch at its own time and run the timers once more."""
@@ -376,6 +392,7 @@ async def _run(
             config.alarms.tick_interval_s,
             sleep=seams.sleep,
             delivery=delivery,
+            feedback=ConsoleFeedback(engine, run_id, lambda: chain.pipeline.flow),
         )
         log.info("drill run %d: replaying %s at speed %s", run_id, path, speed_label)
         try:
@@ -408,6 +425,7 @@ async def _run(
         wall_seconds=wall.now() - wall_start,
         drill_routes=delivery.routes if delivery.delivers else (),
         assessments=estimates_of(chain.assessment),
+        map_layers=map_layers(site, chain.assessment),
     )
 
 

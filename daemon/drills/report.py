@@ -193,6 +193,7 @@ async def build_report(
         },
         "ground_truth": truth,
         "score": score(truth, alarm_list, incident_list) if truth else None,
+        "map": result.map_layers,
         "assessment": {"estimates": result.assessments, "against_truth": against_truth(result.assessments, truth)},
     }
     report["signals"] = await _signals(engine, result, _key_sensors(report, sensor_kinds))

@@ -14,6 +14,8 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from daemon.drills.report_map import map_svg
+
 WIDTH, PANEL_HEIGHT, LEFT, RIGHT = 720, 150, 64, 12
 TIER_COLOURS = {"blue": "#1f6feb", "yellow": "#d4a72c", "orange": "#e16f24", "red": "#cf222e"}
 PRIORITY_COLOURS = {"low": "#6e7781", "medium": "#9a6700", "high": "#e16f24", "urgent": "#cf222e"}
@@ -487,6 +489,8 @@ def render_html(report: dict[str, Any], meta: ReportMeta | None = None) -> str:
         "<h2>监测曲线 / Measurements</h2>",
         _tier_legend(),
         "".join(panels) or "<p>No sensor raised an alarm: nothing to plot.</p>",
+        "<h2>态势图 / Map snapshot</h2>",
+        map_svg(report),
         "<h2>事件与检出 / Events and detection</h2>",
         _events(report, clock),
         "<h2>事件响应 / Incidents and tiers</h2>",

@@ -46,6 +46,11 @@ class ChannelTarget(StrictModel):
         None,
         description="Environment variable holding the webhook HMAC-SHA256 key or the DingTalk signing secret.",
     )
+    idempotent: bool = Field(
+        False,
+        description="The receiver drops a repeated `Idempotency-Key` (like PagerDuty's `dedup_key`): a page whose "
+        "sending was cut by a crash is sent again; otherwise it is marked `outcome_unknown` for the operator.",
+    )
 
     def key(self) -> tuple[str, str]:
         """What identifies the destination: the type and the URL or address, as configured."""
@@ -130,6 +135,16 @@ class NotifyConfig(StrictModel):
     )
     channel_failing_alarm_s: float = Field(
         300.0, gt=0, description="A channel failing this long raises a `notify.channel_failing` alarm."
+    )
+    memory_delivery_after_s: float = Field(
+        2.0,
+        gt=0,
+        description="An urgent page whose outbox row is not committed this long after it was queued (the database "
+        "is down or slow) is sent from memory; its outcome is stored once the database takes the row.",
+    )
+    memory_delivery_tiers: list[str] = Field(
+        default_factory=lambda: ["orange", "red"],
+        description="Warning tiers sent from memory during a database outage (empty: pages wait for the database).",
     )
     alertmanager_resend_s: float = Field(
         60.0, gt=0, description="Firing alerts are re-sent to Alertmanager this often (keep below its resolve_timeout)."

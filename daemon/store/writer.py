@@ -58,7 +58,8 @@ class WriteGroup:
     readings: list[ReadingBatch] = field(default_factory=list)  # packed into chunks when written
     inserts: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
     insert_once: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)  # skip rows whose key exists
-    updates: list[tuple[Table, int, dict[str, Any]]] = field(default_factory=list)
+    # (table, id or outbox idempotency key, changes): an outbox row sent from memory has no id yet
+    updates: list[tuple[Table, int | str, dict[str, Any]]] = field(default_factory=list)
     device_status: dict[str, dict[str, Any]] = field(default_factory=dict)
     checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Broker acknowledgements of the messages these rows (and every earlier group's) came from: sent after commit.
@@ -190,6 +191,15 @@ class StoreWriter:
     def add_notification(self, row: NotificationRow) -> None:
         """Queue an outbox row; a row whose idempotency key is already stored is skipped (never sent twice)."""
         self._pending.insert_once.setdefault(notifications, []).append({**row, **self._marks})
+        self._signal()
+
+    def uncommitted_notifications(self) -> list[dict[str, Any]]:
+        """Outbox rows queued and not in a transaction now (safe to change: ``daemon.notify.memory_delivery``)."""
+        return list(self._pending.insert_once.get(notifications, ()))
+
+    def update_notification(self, idempotency_key: str, changes: dict[str, Any]) -> None:
+        """Queue changes to the outbox row with this key (committed after the row's own insert)."""
+        self._pending.updates.append((notifications, idempotency_key, changes))
         self._signal()
 
     def add_page_link(self, row: PageLinkRow) -> None:
@@ -328,6 +338,11 @@ class StoreWriter:
             + len(pending.updates)
         )
 
+    def unacknowledged(self) -> int:
+        """Broker messages whose rows wait for a commit (they count against the MQTT receive window)."""
+        committing = 0 if self._committing is None else len(self._committing.acks)
+        return committing + len(self._pending.acks)
+
     def _acknowledge(self, acks: list[Callable[[], None]]) -> None:
         for ack in acks:
             try:
@@ -370,7 +385,8 @@ class StoreWriter:
         for table, rows in group.insert_once.items():
             await connection.execute(upsert(table).on_conflict_do_nothing(), rows)
         for table, row_id, changes in group.updates:
-            await connection.execute(update(table).where(table.c.id == row_id).values(**changes))
+            key = table.c.idempotency_key if isinstance(row_id, str) else table.c.id
+            await connection.execute(update(table).where(key == row_id).values(**changes))
         if group.device_status:
             statement = upsert(device_status)
             statement = statement.on_conflict_do_update(

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from daemon.chain.build import AlarmSetup
 from daemon.clock import WallClock
 from daemon.config import ServiceConfig
-from daemon.drills.replay import ReplayOptions, replay_recording
+from daemon.drills.replay import ReplayOptions, ReplayResult, replay_recording
 from daemon.drills.report import ReportContext, build_report
 from daemon.drills.scenario import SCENARIO_LIBRARY, load_scenario
 from daemon.drills.simulate_output import write_columnar, write_jsonl
@@ -19,6 +22,7 @@ from daemon.drills.simulator import Simulator
 from daemon.site_file import load_site
 from daemon.store.engine import create_engine
 from rules.sensor_table import SensorTable
+from rules.site import Site
 
 Drill = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -36,36 +40,68 @@ def simulate(tmp_path: Path, name: str, *, duration_s: float | None = None, colu
 
 async def replay_and_report(recording: Path, db_url: str, **options: Any) -> dict[str, Any]:
     """Replay a recording as a drill into ``db_url`` and build its report."""
+    return (await replay_run(recording, db_url, **options)).report
+
+
+@dataclass(frozen=True)
+class Run:
+    """One replay: its report, the recording and database it used, what the replay returned and its metrics."""
+
+    report: dict[str, Any]
+    recording: Path
+    db: Path | None
+    result: ReplayResult
+    registry: CollectorRegistry
+
+
+@functools.cache
+def _site(path: Path) -> Site:
+    """The site file, parsed once per session (it is read-only, and parsing it costs more than a short replay)."""
+    return load_site(path)
+
+
+async def replay_run(recording: Path, db_url: str, **options: Any) -> Run:
+    """Replay a recording as a drill into ``db_url``; the report and everything around it."""
     config = ServiceConfig()
     config.database.url = db_url
-    site = load_site(config.site_file)
-    result = await replay_recording(recording, config, site, ReplayOptions(**options), wall=WallClock())
+    site = _site(Path(config.site_file))
+    registry = CollectorRegistry()
+    result = await replay_recording(
+        recording, config, site, ReplayOptions(**options), wall=WallClock(), registry=registry
+    )
     engine = create_engine(db_url)
     try:
         table = SensorTable.build(site)
         kinds = {s.id: s.kind.value for s in table.sensors}
         context = ReportContext(AlarmSetup.load(config.alarms).roster, table)
-        return await build_report(engine, result, kinds, context)
+        report = await build_report(engine, result, kinds, context)
     finally:
         await engine.dispose()
+    db = Path(db_url.removeprefix("sqlite:///")) if db_url.startswith("sqlite:///") else None
+    return Run(report, recording, db, result, registry)
 
 
 class ScenarioRuns:
-    """Each shipped scenario simulated and replayed once per test session and form (the reports are read-only)."""
+    """Each shipped scenario simulated and replayed once per test session and form. The reports, recordings and
+    databases are shared by every test that needs that replay: read them, never change them."""
 
     def __init__(self, work: Path) -> None:
         self._work = work
-        self._reports: dict[tuple[str, float | None, bool], dict[str, Any]] = {}
+        self._runs: dict[tuple[str, float | None, bool], Run] = {}
 
-    async def report(self, name: str, *, duration_s: float | None = None, columnar: bool = False) -> dict[str, Any]:
-        """The report of ``name`` replayed from JSON Lines (or ``.hzc``), from the session's cache."""
+    async def run(self, name: str, *, duration_s: float | None = None, columnar: bool = False) -> Run:
+        """The replay of ``name`` from JSON Lines (or ``.hzc``), from the session's cache."""
         key = (name, duration_s, columnar)
-        if key not in self._reports:
+        if key not in self._runs:
             folder = self._work / f"{name}-{duration_s or 'full'}-{'hzc' if columnar else 'jsonl'}"
             folder.mkdir(parents=True, exist_ok=True)
             recording = simulate(folder, name, duration_s=duration_s, columnar=columnar)
-            self._reports[key] = await replay_and_report(recording, f"sqlite:///{folder / 'drill.db'}")
-        return self._reports[key]
+            self._runs[key] = await replay_run(recording, f"sqlite:///{folder / 'drill.db'}")
+        return self._runs[key]
+
+    async def report(self, name: str, *, duration_s: float | None = None, columnar: bool = False) -> dict[str, Any]:
+        """The report of ``name`` replayed from JSON Lines (or ``.hzc``), from the session's cache."""
+        return (await self.run(name, duration_s=duration_s, columnar=columnar)).report
 
 
 @pytest.fixture(scope="session")

@@ -28,9 +28,9 @@ SHIPPED = sorted(path.stem for path in SCENARIO_LIBRARY.glob("*.yaml"))
 SHORTENED = {"rain-afternoon": 4 * 3600.0, "sensor-fault-day": 8 * 3600.0}
 
 
-def _theft(tmp_path: Path, *, columnar: bool) -> Path:
+def _theft(tmp_path: Path, *, columnar: bool, duration_s: float = 420.0) -> Path:
     """A short theft: the camera is driven out of its geofence at 120 s; its monitor goes silent at 300 s and the
-    broker publishes its retained last will ``offline`` 45 s later."""
+    broker publishes its retained last will ``offline`` 45 s later (``duration_s``: how long the recording runs)."""
     scenario_file = tmp_path / "theft.yaml"
     scenario_file.write_text(
         textwrap.dedent(f"""\
@@ -38,7 +38,7 @@ def _theft(tmp_path: Path, *, columnar: bool) -> Path:
             site_file: {SITE}
             seed: 3
             start: 2024-03-08T22:00:00+08:00
-            duration_s: 420
+            duration_s: {duration_s}
             weather:
               - {{at_s: 0, wind_speed_m_s: 2.5, wind_from_deg: 90, stability: E, temperature_c: 8}}
             events:

@@ -3,12 +3,15 @@ exercise clock) and how long after what called for it."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.chain.build import AlarmSetup
-from daemon.clock import WallClock
+from daemon.clock import ManualClock, WallClock
 from daemon.config import ServiceConfig
 from daemon.drills.replay import ReplayOptions, replay_recording
 from daemon.drills.report import ReportContext, build_report
@@ -73,3 +76,64 @@ async def test_console_actions_during_a_drill_run_are_recorded_with_who_when_and
     page_html = render_html(report)
     assert "李娜" in page_html
     assert "42.0 s" in page_html
+
+
+async def _paced_theft(
+    recording: Path, db: Path, on_wait: Callable[[ManualClock, AsyncEngine], Awaitable[None]] | None
+) -> dict[str, Any]:
+    """The theft replayed at 60x on a manual wall clock that moves only while the replay waits; ``on_wait`` is the
+    duty team at the console, called (with the wall and the drill's database) whenever the replay waits."""
+    config = ServiceConfig()
+    config.database.url = f"sqlite:///{db}"
+    site = load_site(config.site_file)
+    table = SensorTable.build(site)
+    wall = ManualClock(WALL_START)
+    engine = create_engine(config.database.url)
+
+    async def sleep(seconds: float) -> None:
+        wall.advance(seconds)
+        if on_wait is not None:
+            await on_wait(wall, engine)
+
+    try:
+        result = await replay_recording(recording, config, site, ReplayOptions(speed=60.0), wall=wall, sleep=sleep)
+        context = ReportContext(AlarmSetup.load(config.alarms).roster, table)
+        return await build_report(engine, result, {s.id: s.kind.value for s in table.sensors}, context)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_page_acknowledged_on_the_console_during_a_paced_drill_stops_its_escalation(tmp_path: Path) -> None:
+    """Live, an acknowledged page stops escalating; in a drill at 60x the console's acknowledgement reaches the
+    replay's incident engine the same way. Without it, the same drill escalates once the ack deadline passes."""
+    recording = _theft(tmp_path, columnar=True, duration_s=900.0)
+    unanswered = await _paced_theft(recording, tmp_path / "unanswered.db", None)
+    [incident] = unanswered["incidents"]
+    assert incident["escalations"], "the unanswered page escalates once its deadline passes"
+    first_escalation = min(e["time"] for e in incident["escalations"])
+
+    acked: list[float] = []
+
+    async def duty_officer(wall: ManualClock, engine: AsyncEngine) -> None:
+        if acked:
+            return
+        async with engine.connect() as connection:
+            page = (
+                await connection.execute(
+                    select(notifications.c.id).where(
+                        notifications.c.role == "duty_officer", notifications.c.incident_id.is_not(None)
+                    )
+                )
+            ).first()
+        if page is not None:  # the console stamps the wall clock, as it does live
+            await StoreOperations(engine, []).acknowledge_notification(page.id, "li-na", wall.now())
+            acked.append(wall.now())
+
+    answered = await _paced_theft(recording, tmp_path / "answered.db", duty_officer)
+    assert acked, "the duty officer saw the page on the drill console"
+    [incident] = answered["incidents"]
+    ack_at = answered["replay"]["sim_start"] + (acked[0] - WALL_START) * 60.0
+    assert ack_at < first_escalation  # acknowledged before the deadline the unanswered run missed
+    assert incident["escalations"] == []
+    # The acknowledgement is recorded once (the console's line), not again by the engine.
+    assert [e["type"] for e in incident["timeline"]].count("notification_ack") == 1

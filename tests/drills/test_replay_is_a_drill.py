@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from prometheus_client import CollectorRegistry
 
-from daemon.clock import WallClock
-from daemon.config import ServiceConfig
-from daemon.drills.replay import ReplayOptions, replay_recording
-from daemon.site_file import load_site
 from daemon.store.engine import create_engine
 from daemon.store.reading_chunks import count_query
 from daemon.store.schema import alarm_events, alarms, drill_runs, notifications, quarantine, reading_chunks
-from tests.drills.conftest import replay_and_report, simulate
+from tests.drills.conftest import ScenarioRuns, replay_and_report
 
 # Faithful replays judge every message in its own 20 ms batch: a scenario of hours takes minutes on a loaded
 # machine, more than the suite's default timeout.
@@ -34,38 +30,38 @@ def _rows(db: Path, table: sa.Table, order: list[str]) -> list[dict[str, object]
         engine.dispose()
 
 
-async def test_two_replays_of_one_file_give_identical_alarms(tmp_path: Path) -> None:
-    recording = simulate(tmp_path, "stolen-radiography-source", duration_s=4800)
-    first, second = tmp_path / "first.db", tmp_path / "second.db"
-    await replay_and_report(recording, f"sqlite:///{first}")
-    await replay_and_report(recording, f"sqlite:///{second}")
+async def test_two_replays_of_one_file_give_identical_alarms(scenario_runs: ScenarioRuns, tmp_path: Path) -> None:
+    first = await scenario_runs.run("stolen-radiography-source")  # the session's replay of the scenario
+    assert first.db is not None
+    second = tmp_path / "second.db"
+    await replay_and_report(first.recording, f"sqlite:///{second}")
     for table, order in ((alarms, ["raised_at", "rule", "sensor_id"]), (alarm_events, ["time", "to_state", "reason"])):
-        assert _rows(first, table, order) == _rows(second, table, order)
-    assert _rows(first, alarms, ["raised_at"]), "the scenario must raise alarms for this test to mean anything"
+        assert _rows(first.db, table, order) == _rows(second, table, order)
+    assert _rows(second, alarms, ["raised_at"]), "the scenario must raise alarms for this test to mean anything"
 
 
-async def test_replaying_twice_into_one_database_reports_only_its_own_run(tmp_path: Path) -> None:
-    recording = simulate(tmp_path, "cl2-leak-orange", duration_s=3600)
-    db = f"sqlite:///{tmp_path / 'shared.db'}"
-    first = await replay_and_report(recording, db)
-    second = await replay_and_report(recording, db)
+async def test_replaying_twice_into_one_database_reports_only_its_own_run(
+    scenario_runs: ScenarioRuns, tmp_path: Path
+) -> None:
+    shared = await scenario_runs.run("cl2-leak-orange")
+    assert shared.db is not None
+    db = tmp_path / "shared.db"
+    shutil.copyfile(shared.db, db)  # the session's database, with its run, plus a second run of the same file
+    second = await replay_and_report(shared.recording, f"sqlite:///{db}")
+    first = shared.report
     strip = [{k: v for k, v in a.items() if k not in ("id", "transitions")} for a in first["alarms"]]
+    assert strip
     assert strip == [{k: v for k, v in a.items() if k not in ("id", "transitions")} for a in second["alarms"]]
     assert second["drill_run"] == first["drill_run"] + 1
     assert {a["id"] for a in first["alarms"]}.isdisjoint({a["id"] for a in second["alarms"]})
 
 
-async def test_every_stored_row_of_a_replay_is_a_drill_row(tmp_path: Path) -> None:
-    recording = simulate(tmp_path, "sensor-fault-day", duration_s=2 * 3600)
-    db = tmp_path / "drill.db"
-    registry = CollectorRegistry()
-    config = ServiceConfig()
-    config.database.url = f"sqlite:///{db}"
-    result = await replay_recording(
-        recording, config, load_site(config.site_file), ReplayOptions(), wall=WallClock(), registry=registry
-    )
-    assert registry.get_sample_value("hazwatch_drill_running") == 0
-    engine = sa.create_engine(f"sqlite:///{db}")
+async def test_every_stored_row_of_a_replay_is_a_drill_row(scenario_runs: ScenarioRuns) -> None:
+    run = await scenario_runs.run("sensor-fault-day", duration_s=8 * 3600)
+    assert run.db is not None
+    result = run.result
+    assert run.registry.get_sample_value("hazwatch_drill_running") == 0
+    engine = sa.create_engine(f"sqlite:///{run.db}")
     try:
         with engine.connect() as connection:
             for table in (reading_chunks, alarms, alarm_events, quarantine):
@@ -75,18 +71,16 @@ async def test_every_stored_row_of_a_replay_is_a_drill_row(tmp_path: Path) -> No
             # the malformed payloads were quarantined with their raw bytes, as drill rows
             bad = connection.execute(sa.select(quarantine.c.payload, quarantine.c.reason)).all()
             assert any(payload.startswith(b"\xff\xfe") for payload, _ in bad)
-            run = connection.execute(sa.select(drill_runs)).mappings().one()
-            assert run["status"] == "finished"
-            assert run["sim_start"] == result.sim_start
+            run_row = connection.execute(sa.select(drill_runs)).mappings().one()
+            assert run_row["status"] == "finished"
+            assert run_row["sim_start"] == result.sim_start
     finally:
         engine.dispose()
 
 
-async def test_columnar_replay_gives_the_same_alarms_as_json_lines(tmp_path: Path) -> None:
-    jsonl = simulate(tmp_path, "hf-night-low-wind", duration_s=4200)
-    columnar = simulate(tmp_path, "hf-night-low-wind", duration_s=4200, columnar=True)
-    by_lines = await replay_and_report(jsonl, f"sqlite:///{tmp_path / 'lines.db'}")
-    by_columns = await replay_and_report(columnar, f"sqlite:///{tmp_path / 'columns.db'}")
+async def test_columnar_replay_gives_the_same_alarms_as_json_lines(scenario_runs: ScenarioRuns) -> None:
+    by_lines = await scenario_runs.report("hf-night-low-wind")  # also replayed by the scenario outcome tests
+    by_columns = await scenario_runs.report("hf-night-low-wind", columnar=True)
     assert by_lines["replay"]["readings"] == by_columns["replay"]["readings"]
 
     def key(report: dict[str, object]) -> list[tuple[object, ...]]:
@@ -96,21 +90,21 @@ async def test_columnar_replay_gives_the_same_alarms_as_json_lines(tmp_path: Pat
     assert key(by_lines)
 
 
-async def test_from_and_to_limit_the_replayed_span(tmp_path: Path) -> None:
-    recording = simulate(tmp_path, "cl2-leak-orange", duration_s=3600)
-    full = await replay_and_report(recording, f"sqlite:///{tmp_path / 'full.db'}")
+async def test_from_and_to_limit_the_replayed_span(scenario_runs: ScenarioRuns, tmp_path: Path) -> None:
+    run = await scenario_runs.run("cl2-leak-orange")
+    full = run.report
     start = full["replay"]["sim_start"]
-    part = await replay_and_report(recording, f"sqlite:///{tmp_path / 'part.db'}", start=start + 600, end=start + 1200)
+    part = await replay_and_report(
+        run.recording, f"sqlite:///{tmp_path / 'part.db'}", start=start + 600, end=start + 1200
+    )
     assert start + 600 <= part["replay"]["sim_start"]
     assert part["replay"]["sim_end"] < start + 1200
     assert 0 < part["replay"]["readings"] < full["replay"]["readings"]
 
 
-async def test_drill_pages_are_recorded_but_never_addressed_to_real_channels(tmp_path: Path) -> None:
+async def test_drill_pages_are_recorded_but_never_addressed_to_real_channels(scenario_runs: ScenarioRuns) -> None:
     """The Cl2 drill opens an incident and pages the roster: every page is a drill row on the console only."""
-    recording = simulate(tmp_path, "cl2-leak-orange", duration_s=3600)
-    db = tmp_path / "pages.db"
-    await replay_and_report(recording, f"sqlite:///{db}")
+    db = (await scenario_runs.run("cl2-leak-orange")).db
     engine = create_engine(f"sqlite:///{db}")
     try:
         async with engine.connect() as connection:

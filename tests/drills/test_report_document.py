@@ -13,6 +13,7 @@ from playwright.async_api import async_playwright
 from pypdf import PdfReader
 
 from daemon.drills.report_html import ReportMeta, _Clock, render_html, sensor_panel
+from daemon.drills.report_map import map_svg
 from daemon.drills.report_pdf import print_pdf
 from tests.drills.conftest import replay_and_report
 from tests.drills.test_faithful_replay import _theft
@@ -123,3 +124,52 @@ def test_a_plot_draws_alarm_levels_as_lines_shades_alarm_periods_and_bands_the_t
     assert 'fill="#e16f24"' in svg  # the orange tier band
     assert "09:00" in svg  # local time ticks (UTC+8)
     assert "2024-06-03 Asia/Shanghai (UTC+08:00)" in svg
+
+
+def test_the_map_snapshot_draws_every_device_and_colours_the_ones_that_alarmed(theft_report: dict[str, Any]) -> None:
+    layers = theft_report["map"]
+    assert len(layers["devices"]) >= 10
+    assert layers["outlines"]
+    svg = map_svg(theft_report)
+    assert svg.count("<circle") == len(layers["devices"])
+    alarmed = {a["sensor"] for a in theft_report["alarms"]}
+    coloured = [d for d in layers["devices"] if set(d["sensors"]) & alarmed]
+    assert coloured, "the theft raised alarms on the camera's monitor"
+    for device in coloured:  # labelled on the map by name
+        assert f">{device['name']}</text>" in svg
+    assert "No threat zone was estimated" in svg  # a theft releases no gas
+    assert "http" not in svg.replace('xmlns="http://www.w3.org/2000/svg"', "")  # nothing fetched at view time
+
+
+def test_the_map_draws_threat_zones_nested_in_level_order_and_the_source_estimate() -> None:
+    square = [[-100.0, -100.0], [100.0, -100.0], [100.0, 100.0], [-100.0, 100.0], [-100.0, -100.0]]
+    report: dict[str, Any] = {
+        "replay": {"sim_start": 1000.0},
+        "alarms": [{"sensor": "gas-n02-cl2", "priority": "urgent"}, {"sensor": "gas-n02-cl2", "priority": "low"}],
+        "ground_truth": {"events": [{"id": "leak", "location": {"east_m": 5.0, "north_m": 5.0}}]},
+        "map": {
+            "outlines": [{"layer": "plant", "name": "plant", "points": square}],
+            "devices": [
+                {"id": "gas-n02", "name": "North 2", "sensors": ["gas-n02-cl2"], "at": [0.0, 300.0]},
+                {"id": "gas-s01", "name": "South 1", "sensors": ["gas-s01-cl2"], "at": [0.0, -300.0]},
+            ],
+            "threat": [{
+                "gas": "Cl2", "time": 1600.0, "source": [0.0, 0.0],
+                "zones": [
+                    {"level": "AEGL-3", "certainty": "expected", "rings": [square]},
+                    {"level": "AEGL-1", "certainty": "possible", "rings": [[[x * 3, y * 3] for x, y in square]]},
+                ],
+            }],
+        },
+    }  # fmt: skip
+    svg = map_svg(report)
+    # The wide possible AEGL-1 zone is drawn before (under) the expected AEGL-3 zone, dashed and unfilled.
+    assert svg.index("Cl2 AEGL-1 (possible)") < svg.index("Cl2 AEGL-3 (expected)")
+    assert 'fill="#cf222e" fill-opacity="0.28"' in svg
+    assert 'stroke="#d4a72c" stroke-width="1.2" stroke-dasharray="5 3"' in svg
+    assert "Cl2 source estimate" in svg
+    assert "true release leak" in svg
+    assert 'fill="#cf222e" stroke="#1f2328"' in svg  # North 2 in its worst (urgent) colour, not low
+    assert ">North 2</text>" in svg
+    assert ">South 1</text>" not in svg
+    assert "Cl2 as estimated at T+10 min" in svg
