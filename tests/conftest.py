@@ -149,7 +149,7 @@ def own_mosquitto(tmp_path: Path) -> Iterator[tuple[str, int]]:
 
 
 def service_config(broker: str, db_url: str, prefix: str, client_id: str) -> ServiceConfig:
-    """A config for an in-process test service: HTTP on a free port, unique topics and client id."""
+    """A config for an in-process test service: HTTP on a free port, unique topics and client id, no decode worker."""
     config = ServiceConfig()
     config.mqtt.broker = broker
     config.mqtt.topic_prefix = prefix
@@ -158,6 +158,10 @@ def service_config(broker: str, db_url: str, prefix: str, client_id: str) -> Ser
     config.http.port = 0
     config.http.public_read = True  # reads need a token by default; these tests read like the wall display
     config.ingest.batch_max_delay_s = 0.02
+    # Decoding in place: a worker process costs every start 1-8 s (the start waits up to 5 s for it on a loaded
+    # machine) and only batches of 100+ messages use it. The tests of the worker path ask for one: the decode pool's
+    # own tests (a worker decodes exactly what the service would), the malformed flood, and every real process.
+    config.ingest.decode_workers = 0
     return config
 
 
