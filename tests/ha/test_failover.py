@@ -215,7 +215,11 @@ async def test_follower_takes_over_mid_incident_every_page_once(
         await follower.wait_for("now the LEADER", timeout=15)
         takeover_s = time.monotonic() - killed_at
         assert await follower.post_status("/api/alarms/1/acknowledge") != 503
-        assert await follower.leader_gauge() == 1.0
+
+        async def gauge_says_leader() -> bool:  # set once the takeover's held rows are written, after the log line
+            return await follower.leader_gauge() == 1.0
+
+        assert await eventually(gauge_says_leader, timeout=30)
         # The follower's escalation timer fires: shift leader after one deadline, deputy after the next.
         await eventually(lambda: _some([p for p in pages if p[0] == "/deputy"]), timeout=30)
         await asyncio.sleep(1.5)  # a doubled page or escalation would arrive now
