@@ -94,3 +94,20 @@ async def test_the_render_runs_in_a_worker_thread_and_keeps_the_registry(demo_si
 def test_label_values_are_escaped_like_prometheus_client() -> None:
     prefix = series_prefix("m", ["b", "a"], ['quote " back \\ nl \n', "x"])
     assert prefix == 'm{a="x",b="quote \\" back \\\\ nl \\n"} '
+
+
+def test_state_text_is_reused_while_no_state_changes_and_redone_when_one_does(demo_site: Site) -> None:
+    table = SensorTable.build(demo_site)
+    sources = MetricSources(len(table))
+    sources.conditions = sources.alarms = Conditions([("threshold.high", 1)])
+    states = SensorStateCollector(table, ManualClock(NOW), Latest(len(table), np.random.default_rng(5)), sources, {})
+    reference = CollectorRegistry()
+    reference.register(states)
+    first = states.snapshot()()
+    again = states.snapshot()()
+    assert again is first, "the same states: the last text is reused, not rendered again"
+    # A condition opens on another sensor: its state changes, the text must follow (byte for byte).
+    sources.conditions = sources.alarms = Conditions([("threshold.high", 1), ("quality.stuck", 7)])
+    changed = states.snapshot()()
+    assert changed != first
+    assert changed == generate_latest(reference)

@@ -25,6 +25,8 @@ def _expected_ids(formula: str) -> set[str]:
         if values is None:
             continue
         ids |= {f"{gas}-aegl{level}-{window_name(m)}" for m, v in zip(AEGL_DURATIONS_MIN, values, strict=True) if v}
+    # One rule per published ERPG tier (phosgene has no ERPG-1).
+    ids |= {f"{gas}-erpg{tier}" for tier, value in enumerate(substance.erpg, start=1) if value is not None}
     return ids
 
 

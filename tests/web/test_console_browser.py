@@ -419,7 +419,8 @@ async def test_map_falls_back_to_site_layers_without_tiles(bench: Bench) -> None
     context, page, errors = await _open(bench, "operator", (1920, 1080))
     try:
         await page.wait_for_selector("body[data-tiles=failed]")
-        # The site file's outlines, roads, river and residential areas are drawn as vectors, the receptors as icons.
+        # The site file's outlines, roads, river and receptor areas are drawn as vectors; schools, hospitals and
+        # nursing homes also get an icon.
         site = await _get(bench, "/api/map")
         shapes = [f for f in site["layers"]["features"] if f["geometry"]["type"] != "Point"]
         assert await page.locator(".leaflet-overlay-pane path").count() >= len(shapes)
