@@ -24,8 +24,8 @@ from daemon.config import ServiceConfig
 from daemon.drills import runs
 from daemon.drills.recording import RotatingRecorder
 from daemon.errors import ConfigError, HazwatchError, PortInUseError
-from daemon.ha.http_guard import follower_guard
 from daemon.ha.pair import HaPair
+from daemon.ha.shared_operations import SharedOperations
 from daemon.ha.standby import StandbyHold
 from daemon.health import ServiceHealth
 from daemon.ingest.broker_url import BrokerTarget, parse_broker
@@ -52,6 +52,7 @@ from daemon.notify.worker import DeliveryWorker
 from daemon.store.engine import create_engine, migrate
 from daemon.store.quarantine_retention import delete_old_quarantine
 from daemon.store.reading_chunks import latest_readings
+from daemon.store.reading_retention import DAY_S, apply_retention, ensure_day_partitions
 from daemon.store.schema import alarm_events, alarms, incident_events, incidents, notifications
 from daemon.store.spool import read_spool, write_spool
 from daemon.store.writer import StoreWriter, WriteGroup
@@ -260,7 +261,21 @@ class Service:
             deleted = await delete_old_quarantine(self.engine, self.clock.now() - keep_s)
             if deleted:
                 log.info("deleted %d quarantine rows older than %.0f days", deleted, keep_s / 86400)
+            await self._reading_retention()
             await asyncio.sleep(QUARANTINE_RETENTION_EVERY_S)
+
+    async def _reading_retention(self) -> None:
+        """Day partitions ahead (PostgreSQL) and raw readings past their days summarised; the leader only."""
+        if self.ha is not None and not self.ha.leader:
+            return
+        now = self.clock.now()
+        keep_days = self.config.database.raw_readings_keep_days
+        try:
+            await ensure_day_partitions(self.engine, now, now + 2 * DAY_S)
+            if keep_days is not None:
+                await apply_retention(self.engine, now, keep_days)
+        except Exception:  # the database may be briefly away: the next hourly pass catches up
+            log.exception("reading retention failed; trying again in an hour")
 
     def _start_notifications(self) -> None:
         """Direct alarm routes queue outbox rows with the alarm's own rows; the worker delivers them."""
@@ -310,9 +325,21 @@ class Service:
             self.pipeline,
             start_delivery=self._start_delivery,
             stop_delivery=self._stop_delivery,
+            local_operations=self._engine_operations(),
             registry=self.registry,
         )
+        if self.notifier is not None:
+            self.notifier.fence = self.ha.fence
         await self.ha.start()
+
+    def _engine_operations(self) -> EngineOperations:
+        return EngineOperations(
+            self.engine,
+            self.table.index,
+            lambda: self.pipeline.flow,
+            self.writer,
+            detector=lambda: self.pipeline.detector,
+        )
 
     def _after_commit(self, group: WriteGroup) -> None:
         # Published only once durable, so a console that reacts by fetching finds the rows.
@@ -387,7 +414,8 @@ class Service:
         ingest = self.ingest
         pipeline = self.pipeline
         api = ApiContext(
-            operations=EngineOperations(self.engine, self.table.index, lambda: self.pipeline.flow, self.writer),
+            # One of a pair: actions go through the shared log, so the leader applies them whoever took them.
+            operations=SharedOperations(self.ha.actions) if self.ha is not None else self._engine_operations(),
             bus=self.bus,
             clock=self.clock,
             table=self.table,
@@ -399,7 +427,8 @@ class Service:
         )
         health = ServiceHealth(
             self.intake, self.writer, self.supervisor, self.clock, self.config.ingest.stall_after_s,
-            lag_degraded_s=self.config.ingest.lag_degraded_s, receive_window=self.config.mqtt.receive_maximum,
+            lag_degraded_s=self.config.ingest.lag_degraded_s, behind_degraded_s=self.config.ingest.behind_degraded_s,
+            receive_window=self.config.mqtt.receive_maximum,
         )  # fmt: skip
         app = create_app(
             self.engine,
@@ -415,9 +444,6 @@ class Service:
         add_page_ack_routes(app, self._page_ack_context(api))
         if self.demo_inbox is not None:
             add_demo_inbox_route(app, self.demo_inbox)
-        if self.ha is not None:
-            ha = self.ha
-            app.middlewares.append(follower_guard(lambda: ha.leader))
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)
