@@ -121,6 +121,17 @@ class Assessment:
         return "; ".join(parts) + f" ({ADVICE_LABEL})"
 
 
+def page_sensors(table: SensorTable, flow: AlarmFlow, alarm_keys: Sequence[str], incident_id: str | None) -> set[int]:
+    """The sensors a page is about: those named by its alarm keys (``rule@sensor``) and its incident's alarms."""
+    index = table.index
+    sensors = {index[key.split("@", 1)[-1]] for key in alarm_keys if key.split("@", 1)[-1] in index}
+    incidents = flow.state.incidents
+    if incident_id is not None and incident_id in incidents.incidents:
+        views = incidents.views
+        sensors |= {views[a].sensor for a in incidents.incident(incident_id).alarm_ids if a in views}
+    return sensors
+
+
 class AssessmentRunner:
     """Keeps the readings it needs and re-assesses each substance with gas conditions on, once a minute."""
 
@@ -169,12 +180,7 @@ class AssessmentRunner:
     def page_summary(self, alarm_keys: Sequence[str], incident_id: str | None = None) -> str:
         """The assessment lines for a page about the alarms ``alarm_keys`` (``rule@sensor``) and the incident
         ``incident_id``'s alarms: one per gas of those alarms that is alarmed now and assessed; empty when none."""
-        index = self.table.index
-        sensors = {index[key.split("@", 1)[-1]] for key in alarm_keys if key.split("@", 1)[-1] in index}
-        incidents = self.flow.state.incidents
-        if incident_id is not None and incident_id in incidents.incidents:
-            views = incidents.views
-            sensors |= {views[a].sensor for a in incidents.incident(incident_id).alarm_ids if a in views}
+        sensors = page_sensors(self.table, self.flow, alarm_keys, incident_id)
         alarmed = set(self.alarmed_substances())
         wanted = sorted({s for i in sensors if (s := self.table.sensors[i].substance) in alarmed})
         return "\n".join(self.assessments[s].page_line() for s in wanted if s in self.assessments)
