@@ -59,6 +59,9 @@ async def test_dry_gamma_rise_gives_a_search_area_in_the_api(
                 async with http.get(f"{base}/api/incidents/{incident['id']}/assessment") as response:
                     assert response.status == 200
                     bodies.append(await response.json())
+        # A page about the incident holding the rise carries the search's line (made the way plan pages make it).
+        flow = service.pipeline.flow
+        lines = {flow.outbox.assessment((), key) for key in flow.state.incident_rows}
         # The console map draws the search area as its own layer (dashed, apart from gas plumes).
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
@@ -73,6 +76,7 @@ async def test_dry_gamma_rise_gives_a_search_area_in_the_api(
             finally:
                 await browser.close()
     assert any(s.startswith("gamma-01") for s in rising), rising
+    assert any(line.startswith("gamma source not located: 1 of ") for line in lines), lines
     assert drawn >= 1
     assert marker == 1
     print(f"console screenshot: {tmp_path / 'gamma-search-area.png'}")
