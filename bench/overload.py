@@ -107,17 +107,27 @@ class BulkPublisher:
         self.next_number = 0
         self.sent: list[tuple[str, float]] = []
 
-    def send(self, count: int) -> None:
-        """Queue ``count`` more messages (round robin over the bulk devices)."""
+    def send(self, count: int, *, real_time: bool = False) -> None:
+        """Queue ``count`` more messages (round robin over the bulk devices).
+
+        ``real_time``: stamped with the sending time (a microsecond apart), as live devices do, so the service's
+        ``data_behind_s`` shows how far behind it is; otherwise the publisher's numbered times (10 ms apart).
+        """
         lines: dict[str, list[bytes]] = {device: [] for device in self.devices}
         produced = 0
+        now = time.time()
         while produced < count:
             number = self.next_number
             self.next_number += 1
-            _, payload, key = self.numbers.message(number)
             device = GAMMA_DEVICES[number % len(GAMMA_DEVICES)]
             if device not in lines:
                 continue
+            if real_time:
+                t = round(now + produced * 1e-6, 6)
+                payload = f'[{{"bn":"{device}:","bt":{t:.6f},"n":"dose_rate","u":"nSv/h","v":90.0}}]'.encode()
+                key = (f"{device}-dose", float(f"{t:.6f}"))
+            else:
+                _, payload, key = self.numbers.message(number)
             lines[device].append(payload + b"\n")
             self.sent.append(key)
             produced += 1
@@ -146,7 +156,7 @@ async def wait_count(db_path: Path, expected: int, limit_s: float) -> float:
 
 async def calibrate(service: ServiceProcess, broker: Mosquitto, count: int) -> float:
     """Messages per second the service drains from a backlog at the broker."""
-    bulk = BulkPublisher(broker.port, service.prefix, GAMMA_DEVICES[:-1], time.time() - 3600)
+    bulk = BulkPublisher(broker.port, service.prefix, GAMMA_DEVICES[:-1], time.time() - 7200 - count * 0.01)
     bulk.send(count)
     bulk.close()  # all at the broker now, the service is stopped
     before = stored_count(service.db_path)
@@ -200,7 +210,7 @@ async def main() -> None:
             rate = args.factor * capacity
             print(f"capacity {capacity:.0f} msg/s (wall, draining {args.calibrate}); driving {rate:.0f} msg/s "
                   f"for {args.seconds:.0f} s", flush=True)  # fmt: skip
-            bulk = BulkPublisher(broker.port, service.prefix, GAMMA_DEVICES[:-1], time.time() - 60)
+            bulk = BulkPublisher(broker.port, service.prefix, GAMMA_DEVICES[:-1], time.time())
             samples: list[dict[str, Any]] = []
             stop = asyncio.Event()
             sampler = asyncio.create_task(sample_health(service, samples, stop))
@@ -209,7 +219,7 @@ async def main() -> None:
             alarm_latency: float | None = None
             tick = 0.1
             while (elapsed := time.monotonic() - started) < args.seconds:
-                bulk.send(int(rate * tick))
+                bulk.send(int(rate * tick), real_time=True)
                 if hazard_at is None and elapsed >= args.seconds / 2:
                     hazard = NumberedPublisher(broker.port, service.prefix, time.time())
                     hazard.sent = []
@@ -265,6 +275,15 @@ async def main() -> None:
         if values:
             print(f"  {key}: max {max(values):.1f}, last {values[-1]:.1f}")
     print(f"  broker_queues_more in {sum(1 for s in during if s.get('broker_queues_more'))} samples")
+    causes = {
+        "stalled": [s for s in degraded if s.get("stalled")],
+        "broker_queues_more": [s for s in degraded if s.get("broker_queues_more")],
+        "data behind > 300 s": [s for s in degraded if float(s.get("data_behind_s") or 0.0) > 300.0],
+        "store failing": [s for s in degraded if s.get("store_failing_s") is not None],
+        "pages_reach_people false": [s for s in degraded if s.get("pages_reach_people") is False],
+        "failed tasks": [s for s in degraded if s.get("failed_tasks")],
+    }
+    print("  degraded samples by cause: " + ", ".join(f"{name} {len(found)}" for name, found in causes.items()))
     print(f"/healthz after the backlog drained: {[s['status'] for s in after][-5:]}")
 
 

@@ -181,6 +181,12 @@ class IngestConfig(StrictModel):
         gt=0,
         description="/healthz says degraded when the oldest message waiting was received this long ago.",
     )
+    behind_degraded_s: float = Field(
+        300.0,
+        gt=0,
+        description="/healthz says degraded when the readings of the last batch were this much older (median) than "
+        "their arrival: the broker queues more than the service takes, or devices deliver a backlog.",
+    )
 
 
 class Hj212Config(StrictModel):

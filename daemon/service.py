@@ -16,6 +16,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from daemon.assessment.gamma_search import GammaSearch
 from daemon.assessment.runner import AssessmentRunner
 from daemon.chain.build import AlarmSetup, build_intake, build_pipeline, checkpoint_row, reload_rules, save
 from daemon.clock import Clock, WallClock
@@ -182,6 +183,7 @@ class Service:
         self._plug_metric_sources()
         self.assessment = AssessmentRunner(self.table, self.pipeline.flow)
         self.pipeline.batch_listeners.append(self.assessment.on_batch)
+        self.gamma_search = GammaSearch(self.table, self.pipeline.flow, self.pipeline.detector.gamma)
         self._start_notifications()
         await self._start_ha()
         self._intake = build_intake(config, self.pipeline, self.writer, self.metrics, self.clock)
@@ -282,6 +284,7 @@ class Service:
         router = AlarmRouter(config, self.table)
         self.link_key = link_key(self.environ, config.ack_link_key_env)
         outbox = Outbox(config, self.link_key)  # plan pages and alarm routes: one intent type, one outbox
+        outbox.assessment = self.assessment.page_summary  # plan pages carry the release estimate
         self.pipeline.flow.outbox = outbox
         self.pipeline.flow.listeners.append(
             AlarmNotifier(router, OutboxSink(self.writer, outbox), self.clock, drill=False)
@@ -330,7 +333,13 @@ class Service:
         await self.ha.start()
 
     def _engine_operations(self) -> EngineOperations:
-        return EngineOperations(self.engine, self.table.index, lambda: self.pipeline.flow, self.writer)
+        return EngineOperations(
+            self.engine,
+            self.table.index,
+            lambda: self.pipeline.flow,
+            self.writer,
+            detector=lambda: self.pipeline.detector,
+        )
 
     def _after_commit(self, group: WriteGroup) -> None:
         # Published only once durable, so a console that reacts by fetching finds the rows.
@@ -418,7 +427,8 @@ class Service:
         )
         health = ServiceHealth(
             self.intake, self.writer, self.supervisor, self.clock, self.config.ingest.stall_after_s,
-            lag_degraded_s=self.config.ingest.lag_degraded_s, receive_window=self.config.mqtt.receive_maximum,
+            lag_degraded_s=self.config.ingest.lag_degraded_s, behind_degraded_s=self.config.ingest.behind_degraded_s,
+            receive_window=self.config.mqtt.receive_maximum,
         )  # fmt: skip
         app = create_app(
             self.engine,
@@ -430,7 +440,7 @@ class Service:
             exposition=self.exposition,
             service_health=health.check,
         )
-        attach_assessment(app, self.assessment, lambda: self.pipeline.flow)
+        attach_assessment(app, self.assessment, lambda: self.pipeline.flow, self.gamma_search)
         add_page_ack_routes(app, self._page_ack_context(api))
         if self.demo_inbox is not None:
             add_demo_inbox_route(app, self.demo_inbox)
@@ -509,6 +519,7 @@ class Service:
             now = self.clock.now()
             self.pipeline.tick(now)
             await self.assessment.tick_in_thread(now)
+            await self.gamma_search.tick_in_thread(now)
             if self._state_dirty or now - last_checkpoint >= alarms.checkpoint_interval_s:
                 save(self.pipeline, self.setup, self.writer, now)
                 last_checkpoint = now

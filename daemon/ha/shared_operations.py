@@ -77,3 +77,7 @@ class SharedOperations:
     async def close_incident(self, incident_id: int, actor: str, now: float, reason: str = "") -> dict[str, Any]:
         """Close an incident whose alarms have all cleared."""
         return await self._submit("close_incident", incident_id=incident_id, actor=actor, now=now, reason=reason)
+
+    async def reset_credibility(self, sensor_id: str, actor: str, now: float, reason: str) -> dict[str, Any]:
+        """Operator reset of "reading not credible" at a sensor (the leader's detection core holds the latch)."""
+        return await self._submit("reset_credibility", sensor_id=sensor_id, actor=actor, now=now, reason=reason)

@@ -4,6 +4,7 @@ service (a bad rule file is a rejected reload, a SIGHUP while starting is queued
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 import aiohttp
@@ -173,3 +174,32 @@ async def test_healthz_says_degraded_when_unacknowledged_input_fills_the_receive
         await eventually(drained, timeout=30)
     assert details["unacknowledged_messages"] == 10
     assert details["receive_window"] == 10
+
+
+async def test_healthz_says_degraded_while_the_data_judged_is_far_behind_its_arrival(
+    own_mosquitto: tuple[str, int], sqlite_url: str, demo_site: Site, unique: str
+) -> None:
+    """Readings arriving 600 s after they were taken (a queue somewhere upstream of the judging): degraded with the
+    figure; fresh readings again: healthy."""
+    host, port = own_mosquitto
+    config = service_config(f"mqtt://{host}:{port}", sqlite_url, f"hw{unique}", f"svc{unique}")
+    config.ingest.decode_workers = 0
+    topic = f"hw{unique}/demo-park/gamma-01"
+    async with running_service(config, demo_site) as service:
+        health = ServiceHealth(
+            service.intake, service.writer, service.supervisor, service.clock, stall_after_s=60.0, behind_degraded_s=300
+        )
+        await publish(own_mosquitto, [(topic, senml("gamma-01", [("dose_rate", 90.0, None)], time.time() - 600))])
+
+        async def behind() -> dict[str, object] | None:
+            healthy, details = health.check()
+            return details if not healthy else None
+
+        details = await eventually(behind, timeout=20)
+        await publish(own_mosquitto, [(topic, senml("gamma-01", [("dose_rate", 90.0, None)], time.time()))])
+
+        async def caught_up() -> bool:
+            return health.check()[0]
+
+        await eventually(caught_up, timeout=20)
+    assert 590 < float(str(details["data_behind_s"])) < 700
