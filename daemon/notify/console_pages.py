@@ -76,7 +76,6 @@ def _view(row: dict[str, Any]) -> dict[str, Any]:
         payload = json.loads(row["payload"])
     except ValueError:
         payload = {}
-    facts = payload.get("facts") or {}
     extra = payload.get("extra") or {}
     return {
         "id": row["id"],
@@ -89,8 +88,9 @@ def _view(row: dict[str, Any]) -> dict[str, Any]:
         "acknowledged_by": row["acknowledged_by"],
         "role": row["role"],
         "person": extra.get("person") or row["recipient"],
-        "subject": payload.get("subject") or facts.get("summary") or "",
-        "tier": payload.get("tier") or facts.get("tier"),
+        # Every row carries the one payload form (daemon.notify.outbox.RowPayload): subject and tier are always set.
+        "subject": payload.get("subject", ""),
+        "tier": payload.get("tier"),
         "ack_deadline": payload.get("ack_deadline"),
     }
 

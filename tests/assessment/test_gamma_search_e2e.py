@@ -23,7 +23,7 @@ SCENARIO = Path(__file__).resolve().parents[2] / "daemon" / "drills" / "scenario
 @pytest.mark.slow
 @pytest.mark.browser
 async def test_dry_gamma_rise_gives_a_search_area_in_the_api(
-    machine_broker: tuple[str, int], sqlite_url: str, demo_site: Site, unique: str, tmp_path: Path
+    machine_broker: tuple[str, int], sqlite_url: str, demo_site: Site, unique: str, tmp_path: Path, chromium: str
 ) -> None:
     """The bare source dumped near gamma-01 (no rain): once the core calls the rise suspicious, the incident's
     assessment carries the most probable position and the 95 % search area around gamma-01, which the other
@@ -61,7 +61,7 @@ async def test_dry_gamma_rise_gives_a_search_area_in_the_api(
                     bodies.append(await response.json())
         # The console map draws the search area as its own layer (dashed, apart from gas plumes).
         async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            browser = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             try:
                 page = await browser.new_page(viewport={"width": 1920, "height": 1080})
                 await page.goto(base + "/")
