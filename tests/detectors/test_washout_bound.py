@@ -66,7 +66,7 @@ def _feed(net: Network, batch: ReadingBatch) -> tuple[DetectionCore, dict[str, l
 
 
 def _at(minute: int) -> float:
-    return T_DAY0 + minute * STEP_S
+    return float(T_DAY0 + minute * STEP_S)
 
 
 @pytest.mark.parametrize("background", [55.0, 85.0, 130.0])
