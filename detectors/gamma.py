@@ -48,6 +48,9 @@ RISE_TRANSIENT = "gamma.rise_transient"
 RISE_SLOW = SLOW_RISE
 
 WARMUP_READINGS = 30
+WARMUP_GATE_READINGS = 5  # readings learnt before the warm-up rejects readings far above them
+WARMUP_GATE_SIGMA = 6.0  # "far above": 6 sigma of one reading, and at least
+WARMUP_GATE_FRACTION = 0.5  # 50 % of the background learnt so far (wider than any counting or radon scatter)
 BACKGROUND_ALPHA = 1.0 / 60.0  # about an hour of memory at 60 s reports
 SPRT_H = 13.8  # ln(1/alpha) with alpha = 1e-6: ~1 false rise per 10^6 readings with real (non-Poisson) scatter
 SMOOTH_ALPHA = 0.2  # the excess used for classification: an EWMA over about five readings
@@ -249,12 +252,17 @@ class GammaDetector:
             e = np.where(conclusive, np.maximum(e, SPRT_H), e)
             persist[idx] = (before >= SPRT_H) | conclusive
             cusum[:a] = e
-            learn = ok & (warm | ((e < SPRT_H / 4) & (x < b + 3.0 * np.sqrt(var))))
+            # A source that arrives while a station is still learning its background (a network, or a drill,
+            # started in the middle of an event) must not become its background: once a few readings are in, one
+            # far above them is counted towards the warm-up but not learnt, so the rise test sees it afterwards.
+            gate = np.maximum(WARMUP_GATE_SIGMA * np.sqrt(var), WARMUP_GATE_FRACTION * np.maximum(b, 1.0))
+            rejected = warm & (count >= WARMUP_GATE_READINGS) & (x > b + gate)
+            learn = ok & ((warm & ~rejected) | ((e < SPRT_H / 4) & (x < b + 3.0 * np.sqrt(var))))
             alpha = np.where(warm, 1.0 / (count + 1.0), BACKGROUND_ALPHA)
             d = x - b
             background[:a] = np.where(learn, b + alpha * d, b)
             variance[:a] = np.where(learn, (1.0 - alpha) * (variance[:a] + alpha * d * d), variance[:a])
-            learned[:a] = np.where(learn, np.minimum(count + 1, 1 << 30), count)
+            learned[:a] = np.where(learn | (ok & rejected), np.minimum(count + 1, 1 << 30), count)
             sm = np.where(np.isnan(smooth[:a]), x, smooth[:a] + SMOOTH_ALPHA * (x - smooth[:a]))
             smooth[:a] = np.where(ok, sm, smooth[:a])
             ex = np.where(warm, 0.0, smooth[:a] / np.maximum(background[:a], 1.0) - 1.0)
@@ -419,7 +427,7 @@ class GammaDetector:
             # washout, and the part above is judged as a possible source (so is fallout rained out network-wide).
             ceiling = washout_bound(peak, 0.0, WASHOUT_TOLERANCE, WASHOUT_MARGIN)
             if excess > ceiling:
-                return _SUSPICIOUS, _beyond(excess, ceiling, b, "washout never adds more"), ceiling
+                return _SUSPICIOUS, _beyond(excess, ceiling, b, "washout adds"), ceiling
             wet_neighbours = []
             for k in neighbours:
                 k_excess, k_wet = neighbour_state(int(k), ti)

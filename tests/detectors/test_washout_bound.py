@@ -24,23 +24,32 @@ RAIN_END = 3 * HOUR
 HEAVY_MM_H = 25.0  # a heavy shower (the drill's): 25 mm/h for two hours
 
 
-def _washout(steps: int, peak: float) -> np.ndarray:
-    """Washout excess (fraction of background) of two hours of heavy rain, scaled so its peak is ``peak``."""
+def _rain(steps: int, start: int = RAIN_START, end: int = RAIN_END) -> np.ndarray:
+    """Heavy rain (mm/h) from reading ``start`` to ``end``."""
     rain = np.zeros(steps)
-    rain[RAIN_START:RAIN_END] = HEAVY_MM_H
-    excess = washout_excess(rain, STEP_S)
+    rain[start:end] = HEAVY_MM_H
+    return rain
+
+
+def _washout(steps: int, peak: float, rain: np.ndarray | None = None) -> np.ndarray:
+    """Washout excess (fraction of background) of the heavy rain, scaled so its peak is ``peak``."""
+    excess = washout_excess(_rain(steps) if rain is None else rain, STEP_S)
     scaled: np.ndarray = excess * (peak / excess.max())
     return scaled
 
 
 def _batch(
-    net: Network, background: list[float], excess: list[np.ndarray], extra: dict[int, np.ndarray], seed: int
+    net: Network,
+    background: list[float],
+    excess: list[np.ndarray],
+    extra: dict[int, np.ndarray],
+    seed: int,
+    rain: np.ndarray | None = None,
 ) -> ReadingBatch:
     """Every station and own gauge, 60-s reports: Poisson counts of background x (1 + excess) + extra (nSv/h)."""
     rng = np.random.default_rng(seed)
     steps = excess[0].shape[0]
-    rain = np.zeros(steps)
-    rain[RAIN_START:RAIN_END] = HEAVY_MM_H
+    rain = _rain(steps) if rain is None else rain
     columns: dict[int, np.ndarray] = {}
     for i, g in enumerate(net.gamma):
         mean = background[i] * (1.0 + excess[i]) + extra.get(i, np.zeros(steps))
@@ -165,3 +174,25 @@ def test_source_in_heavy_rain_in_a_network_is_suspicious_at_its_station_only() -
     centre = net.gamma[4]
     assert _at(start) < first_on(events, RISE_SUSPICIOUS, centre) <= _at(start + 10), events.get(RISE_SUSPICIOUS)
     assert {s for s, _, a in events.get(RISE_SUSPICIOUS, []) if a} == {centre}
+
+
+@pytest.mark.parametrize("source", [0.0, 400.0])
+def test_cold_start_in_heavy_rain_learns_neither_the_washout_nor_a_source(source: float) -> None:
+    """The core starts (a new network, a drill) five minutes before heavy rain over nine stations; at one, a
+    +400 nSv/h source arrives twenty minutes in, while the stations are still learning their background. The
+    source must not become that station's background: it is suspicious within the first hour, and only there;
+    without the source, the cold start in rain raises nothing suspicious."""
+    net = network(3, 3)
+    steps = 3 * HOUR
+    rain = _rain(steps, 5, 35)
+    rng = np.random.default_rng(44)
+    background = list(rng.uniform(55.0, 85.0, 9))
+    excess = [_washout(steps, 0.9 * w, rain) for w in rng.uniform(0.9, 1.1, 9)]
+    extra = {4: _source(steps, 20, source)}
+    _, events = _feed(net, _batch(net, background, excess, extra, seed=45, rain=rain))
+    suspicious = {s for s, _, a in events.get(RISE_SUSPICIOUS, []) if a}
+    if source:
+        assert suspicious == {net.gamma[4]}, events.get(RISE_SUSPICIOUS)
+        assert first_on(events, RISE_SUSPICIOUS, net.gamma[4]) <= _at(60)
+    else:
+        assert not suspicious, events.get(RISE_SUSPICIOUS)

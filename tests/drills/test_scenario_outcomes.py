@@ -122,9 +122,6 @@ KNOWN_FINDINGS = {
     "hf-night-low-wind": "the scenario expects yellow but the run proposes blue: the HF plume reaches one east "
     "boundary sensor, and the plan's yellow triggers need AEGL-1 at two boundary sensors of one zone or level 2 at "
     "three - a finding for the scenario or the plan, not settled here",
-    "gamma-source-in-rain": "the source's rise at gamma-07 comes while washout already raised a natural-rise alarm "
-    "there; the core does not re-classify it as suspicious, so no gamma-rise-suspicious alarm and no blue incident "
-    "(the plan's gamma-suspicious-one-station trigger) - a finding of this drill for detectors/gamma.py",
 }
 
 # Product findings of the drills, strict: the run is deterministic, so a fix shows up as an unexpected pass.
