@@ -104,6 +104,8 @@ class ScenarioRuns:
         return (await self.run(name, duration_s=duration_s, columnar=columnar)).report
 
 
+# The cache is per process: under xdist, the tests that read it carry ``xdist_group("drill-scenario-runs")`` so that
+# ``--dist loadgroup`` runs them on one worker and each scenario is replayed once per suite, not once per worker.
 @pytest.fixture(scope="session")
 def scenario_runs(tmp_path_factory: pytest.TempPathFactory) -> ScenarioRuns:
     """The session's cache of scenario replays."""
