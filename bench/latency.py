@@ -7,7 +7,12 @@ loop does not pay for generating it. Each event publishes one message that cross
 readings 11 s apart in device time, so the 10 s on-delay is met inside the message); the clock stops when the
 webhook request arrives. Events go one at a time, rotating over the chlorine detectors; each is cleared before the next.
 
-    python bench/latency.py [--events 250] [--rate 1000]
+    python bench/latency.py [--events 250] [--rate 1000] [--copies 97 --scrape-every 1]
+
+``--copies N`` adds N-1 suffixed copies of the demo site's devices (97: 10,000 sensors; the extra sensors are
+declared and scraped, the load and the events still go to the original devices). ``--scrape-every S`` runs a
+separate process that GETs /metrics every S seconds for the whole run, like a Prometheus scraping a city site, and
+prints how many scrapes it made and their sizes and times: compare the latency figures with and without it.
 """
 
 from __future__ import annotations
@@ -20,10 +25,13 @@ import signal
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import numpy as np
+import yaml
 from aiohttp import web
 from private_broker import start_mosquitto
 
@@ -31,6 +39,7 @@ from daemon.config import DEFAULT_SITE, ServiceConfig
 from daemon.notify.config import NotifyConfig
 from daemon.service import Service
 from daemon.site_file import load_site
+from rules.site import Site
 
 GAMMA_DEVICES = [f"gamma-{i:02d}" for i in range(1, 11)]
 
@@ -64,6 +73,36 @@ async def background_load(port: int, prefix: str, site: str, rate: int, seconds:
     print(f"{sent[0]} {elapsed:.3f}", flush=True)
 
 
+def city_site(copies: int) -> Site:
+    """The demo site plus ``copies - 1`` copies of its devices with suffixed ids (the originals keep theirs)."""
+    data: dict[str, Any] = yaml.safe_load(DEFAULT_SITE.read_text(encoding="utf-8"))
+    devices = list(data["devices"])
+    for copy in range(1, copies):
+        for device in data["devices"]:
+            clone = dict(device, id=f"{device['id']}-{copy}")
+            clone["sensors"] = [dict(s, id=f"{s['id']}-{copy}") for s in device["sensors"]]
+            devices.append(clone)
+    data["devices"] = devices
+    return Site.model_validate(data)
+
+
+def scrape_loop(url: str, every: float, seconds: float) -> None:
+    """GET ``url`` every ``every`` seconds until ``seconds`` pass or SIGTERM; print count, bytes and wall times."""
+    stop = [False]
+    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__(0, True))
+    print("ready", flush=True)
+    times, sizes = [], []
+    started = time.perf_counter()
+    while not stop[0] and time.perf_counter() - started < seconds:
+        begun = time.perf_counter()
+        with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310  # our own service on localhost
+            sizes.append(len(response.read()))
+        times.append(time.perf_counter() - begun)
+        time.sleep(max(0.0, every - times[-1]))
+    median = float(np.median(times)) * 1000 if times else 0.0
+    print(f"{len(times)} {int(np.mean(sizes)) if sizes else 0} {median:.1f}", flush=True)
+
+
 async def main() -> None:
     """Run the benchmark and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -72,12 +111,18 @@ async def main() -> None:
     parser.add_argument("--batch-delay", type=float, default=None, help="ingest.batch_max_delay_s (default: config's)")
     parser.add_argument("--load-only", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the load subprocess
     parser.add_argument("--seconds", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--copies", type=int, default=1, help="site size: the demo site's devices this many times")
+    parser.add_argument("--scrape-every", type=float, default=0.0, help="GET /metrics every S seconds (0: never)")
+    parser.add_argument("--scrape-only", metavar="URL", help=argparse.SUPPRESS)  # the scraping subprocess
     args = parser.parse_args()
+    if args.scrape_only:
+        scrape_loop(args.scrape_only, args.scrape_every, args.seconds)
+        return
     if args.load_only:
         await background_load(args.load_only, "bench", load_site(DEFAULT_SITE).site, args.rate, args.seconds)
         return
-    site = load_site(DEFAULT_SITE)
-    chlorine = [d.id for d in site.devices if any(s.name == "cl2" for s in d.sensors)]
+    site = load_site(DEFAULT_SITE) if args.copies <= 1 else city_site(args.copies)
+    chlorine = [d.id for d in load_site(DEFAULT_SITE).devices if any(s.name == "cl2" for s in d.sensors)]
     workdir = Path(tempfile.mkdtemp(prefix="hazwatch-latency-"))
     broker, port = start_mosquitto(workdir)
     arrivals: asyncio.Queue[tuple[float, str]] = asyncio.Queue()
@@ -134,6 +179,15 @@ async def main() -> None:
         str(10 + args.events * 0.5),
         stdout=asyncio.subprocess.PIPE,
     )
+    scraper = None
+    if args.scrape_every > 0:
+        scraper = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--scrape-only", f"http://127.0.0.1:{service.http_port}/metrics",
+            "--scrape-every", str(args.scrape_every), "--seconds", str(60 + args.events * 2),
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert scraper.stdout is not None
+        await asyncio.wait_for(scraper.stdout.readline(), 30)
     latencies: list[float] = []
     misses = 0
     base = time.time() - 4 * 3600
@@ -165,6 +219,11 @@ async def main() -> None:
         if load.returncode is None:  # a slow run outlives the load process's own time limit
             load.send_signal(signal.SIGTERM)
         output, _ = await load.communicate()
+        scraped = b""
+        if scraper is not None:
+            if scraper.returncode is None:
+                scraper.send_signal(signal.SIGTERM)
+            scraped, _ = await scraper.communicate()
         await service.stop()
         await runner.cleanup()
         broker.terminate()
@@ -176,6 +235,10 @@ async def main() -> None:
     print(
         f"background load: {sent} messages in {load_seconds:.1f} s = {sent / load_seconds:.0f} msg/s (separate process)"
     )
+    print(f"site: {sum(len(d.sensors) for d in site.devices)} sensors")
+    if scraper is not None:
+        count, size, median = scraped.decode().split()
+        print(f"/metrics scraped {count} times every {args.scrape_every:g} s: {size} bytes, median {median} ms wall")
     print(f"ingest.batch_max_delay_s = {config.ingest.batch_max_delay_s:g} s")
     print(f"events: {len(latencies)} delivered, {misses} missed (5 s limit)")
     p50, p95, p99 = np.percentile(ms, [50, 95, 99])

@@ -1,5 +1,5 @@
-"""What /healthz reports beyond a broker connection and a database ping: stalls, ingest lag, failed tasks, a store
-that cannot write."""
+"""What /healthz reports beyond a broker connection and a database ping: stalls, ingest lag, a full receive window
+(the broker queues more than the service takes: overload), failed tasks, a store that cannot write."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from daemon.ingest.intake import Intake
 from daemon.store.writer import StoreWriter
 from daemon.supervisor import Supervisor
 
+# Share of the MQTT receive window in use from which the broker is taken to hold more than the service can see.
+WINDOW_FULL = 0.8
+
 
 @dataclass(slots=True)
 class ServiceHealth:
@@ -21,24 +24,41 @@ class ServiceHealth:
     supervisor: Supervisor
     clock: Clock
     stall_after_s: float
+    lag_degraded_s: float = 30.0
+    behind_degraded_s: float = 300.0
+    receive_window: int = 0  # the MQTT 5 Receive Maximum (0: unknown, not judged)
 
     def check(self) -> tuple[bool, dict[str, Any]]:
-        """(healthy, details): unhealthy when a batch is stuck, a task failed lately or writes keep failing."""
+        """(healthy, details): unhealthy when a batch is stuck, input piles up, a task failed lately or writes keep
+        failing."""
         now = self.clock.now()
         waiting, oldest = self.intake.waiting()
         lag = 0.0 if oldest is None else max(0.0, now - oldest)
         last = self.intake.last_applied_at
         # Messages wait and nothing went through for a while: the chain is stuck (a dead timer, a hung worker).
         stalled = waiting > 0 and lag > self.stall_after_s and (last is None or now - last > self.stall_after_s)
+        # Messages are acknowledged after their rows commit: when the unacknowledged ones fill the receive window,
+        # the broker stops sending and queues the rest, where the service cannot count it. Overload, said so.
+        unacknowledged = waiting + self.writer.unacknowledged()
+        window_full = self.receive_window > 0 and unacknowledged >= WINDOW_FULL * self.receive_window
+        lagging = lag > self.lag_degraded_s
         tasks = self.supervisor.problems(now)
         failing_since = self.writer.failing_since
         store_failing = failing_since is not None and now - failing_since > self.stall_after_s
+        behind = self.intake.behind_s
+        # When the service's own loop is the bottleneck the window never fills (TCP holds the rest): the age of the
+        # data it judges is then the only honest sign (bench/overload.py showed it).
+        behind_far = behind is not None and behind > self.behind_degraded_s
         details: dict[str, Any] = {
             "messages_waiting": waiting,
             "ingest_lag_s": round(lag, 3),
             "stalled": stalled,
+            "unacknowledged_messages": unacknowledged,
+            "receive_window": self.receive_window,
+            "broker_queues_more": window_full,
+            "data_behind_s": None if behind is None else round(behind, 1),
             "failed_tasks": tasks,
             "store_failing_s": None if failing_since is None else round(now - failing_since, 1),
             "store_backlog_rows": self.writer.backlog_rows(),
         }
-        return not (stalled or tasks or store_failing), details
+        return not (stalled or lagging or window_full or behind_far or tasks or store_failing), details

@@ -16,6 +16,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from daemon.assessment.gamma_search import GammaSearch
 from daemon.assessment.runner import AssessmentRunner
 from daemon.chain.build import AlarmSetup, build_intake, build_pipeline, checkpoint_row, reload_rules, save
 from daemon.clock import Clock, WallClock
@@ -23,8 +24,8 @@ from daemon.config import ServiceConfig
 from daemon.drills import runs
 from daemon.drills.recording import RotatingRecorder
 from daemon.errors import ConfigError, HazwatchError, PortInUseError
-from daemon.ha.http_guard import follower_guard
 from daemon.ha.pair import HaPair
+from daemon.ha.shared_operations import SharedOperations
 from daemon.ha.standby import StandbyHold
 from daemon.health import ServiceHealth
 from daemon.ingest.broker_url import BrokerTarget, parse_broker
@@ -43,6 +44,7 @@ from daemon.notify.channels.demo_inbox import DemoInbox
 from daemon.notify.channels.factory import ChannelSet
 from daemon.notify.demo_roster import with_demo_inbox
 from daemon.notify.drill_pages import check_drill_destinations
+from daemon.notify.memory_delivery import MemoryDelivery
 from daemon.notify.outbox import Outbox, OutboxSink
 from daemon.notify.page_links import link_key
 from daemon.notify.routes import AlarmNotifier, AlarmRouter
@@ -50,6 +52,7 @@ from daemon.notify.worker import DeliveryWorker
 from daemon.store.engine import create_engine, migrate
 from daemon.store.quarantine_retention import delete_old_quarantine
 from daemon.store.reading_chunks import latest_readings
+from daemon.store.reading_retention import DAY_S, apply_retention, ensure_day_partitions
 from daemon.store.schema import alarm_events, alarms, incident_events, incidents, notifications
 from daemon.store.spool import read_spool, write_spool
 from daemon.store.writer import StoreWriter, WriteGroup
@@ -180,6 +183,7 @@ class Service:
         self._plug_metric_sources()
         self.assessment = AssessmentRunner(self.table, self.pipeline.flow)
         self.pipeline.batch_listeners.append(self.assessment.on_batch)
+        self.gamma_search = GammaSearch(self.table, self.pipeline.flow, self.pipeline.detector.gamma)
         self._start_notifications()
         await self._start_ha()
         self._intake = build_intake(config, self.pipeline, self.writer, self.metrics, self.clock)
@@ -257,7 +261,21 @@ class Service:
             deleted = await delete_old_quarantine(self.engine, self.clock.now() - keep_s)
             if deleted:
                 log.info("deleted %d quarantine rows older than %.0f days", deleted, keep_s / 86400)
+            await self._reading_retention()
             await asyncio.sleep(QUARANTINE_RETENTION_EVERY_S)
+
+    async def _reading_retention(self) -> None:
+        """Day partitions ahead (PostgreSQL) and raw readings past their days summarised; the leader only."""
+        if self.ha is not None and not self.ha.leader:
+            return
+        now = self.clock.now()
+        keep_days = self.config.database.raw_readings_keep_days
+        try:
+            await ensure_day_partitions(self.engine, now, now + 2 * DAY_S)
+            if keep_days is not None:
+                await apply_retention(self.engine, now, keep_days)
+        except Exception:  # the database may be briefly away: the next hourly pass catches up
+            log.exception("reading retention failed; trying again in an hour")
 
     def _start_notifications(self) -> None:
         """Direct alarm routes queue outbox rows with the alarm's own rows; the worker delivers them."""
@@ -266,6 +284,7 @@ class Service:
         router = AlarmRouter(config, self.table)
         self.link_key = link_key(self.environ, config.ack_link_key_env)
         outbox = Outbox(config, self.link_key)  # plan pages and alarm routes: one intent type, one outbox
+        outbox.assessment = self.assessment.page_summary  # plan pages carry the release estimate
         self.pipeline.flow.outbox = outbox
         self.pipeline.flow.listeners.append(
             AlarmNotifier(router, OutboxSink(self.writer, outbox), self.clock, drill=False)
@@ -281,9 +300,12 @@ class Service:
     def _start_delivery(self) -> None:
         if self.notifier is not None and not self.supervisor.running("notify-worker"):
             self.supervisor.start("notify-worker", self.notifier.run)
+            # urgent pages the database has not taken in time go out from memory (issue 17)
+            self.supervisor.start("notify-memory", MemoryDelivery(self.notifier, self.writer, self.clock).run)
 
     async def _stop_delivery(self) -> None:
         await self.supervisor.stop_one("notify-worker")
+        await self.supervisor.stop_one("notify-memory")
 
     async def _start_ha(self) -> None:
         """One of a pair: follow (hold writes, no pages) until the advisory lock is ours (``daemon/ha/``)."""
@@ -303,9 +325,21 @@ class Service:
             self.pipeline,
             start_delivery=self._start_delivery,
             stop_delivery=self._stop_delivery,
+            local_operations=self._engine_operations(),
             registry=self.registry,
         )
+        if self.notifier is not None:
+            self.notifier.fence = self.ha.fence
         await self.ha.start()
+
+    def _engine_operations(self) -> EngineOperations:
+        return EngineOperations(
+            self.engine,
+            self.table.index,
+            lambda: self.pipeline.flow,
+            self.writer,
+            detector=lambda: self.pipeline.detector,
+        )
 
     def _after_commit(self, group: WriteGroup) -> None:
         # Published only once durable, so a console that reacts by fetching finds the rows.
@@ -380,7 +414,8 @@ class Service:
         ingest = self.ingest
         pipeline = self.pipeline
         api = ApiContext(
-            operations=EngineOperations(self.engine, self.table.index, lambda: self.pipeline.flow, self.writer),
+            # One of a pair: actions go through the shared log, so the leader applies them whoever took them.
+            operations=SharedOperations(self.ha.actions) if self.ha is not None else self._engine_operations(),
             bus=self.bus,
             clock=self.clock,
             table=self.table,
@@ -390,7 +425,11 @@ class Service:
             roster=lambda: self.setup.roster,
             map=self.config.map,
         )
-        health = ServiceHealth(self.intake, self.writer, self.supervisor, self.clock, self.config.ingest.stall_after_s)
+        health = ServiceHealth(
+            self.intake, self.writer, self.supervisor, self.clock, self.config.ingest.stall_after_s,
+            lag_degraded_s=self.config.ingest.lag_degraded_s, behind_degraded_s=self.config.ingest.behind_degraded_s,
+            receive_window=self.config.mqtt.receive_maximum,
+        )  # fmt: skip
         app = create_app(
             self.engine,
             self.registry,
@@ -401,13 +440,10 @@ class Service:
             exposition=self.exposition,
             service_health=health.check,
         )
-        attach_assessment(app, self.assessment, lambda: self.pipeline.flow)
+        attach_assessment(app, self.assessment, lambda: self.pipeline.flow, self.gamma_search)
         add_page_ack_routes(app, self._page_ack_context(api))
         if self.demo_inbox is not None:
             add_demo_inbox_route(app, self.demo_inbox)
-        if self.ha is not None:
-            ha = self.ha
-            app.middlewares.append(follower_guard(lambda: ha.leader))
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)
@@ -483,6 +519,7 @@ class Service:
             now = self.clock.now()
             self.pipeline.tick(now)
             await self.assessment.tick_in_thread(now)
+            await self.gamma_search.tick_in_thread(now)
             if self._state_dirty or now - last_checkpoint >= alarms.checkpoint_interval_s:
                 save(self.pipeline, self.setup, self.writer, now)
                 last_checkpoint = now

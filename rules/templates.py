@@ -9,7 +9,8 @@ template's lines, so a validation error points at the template. ``hazwatch rules
 
 Fields: ``id`` (formula in lower case), ``formula``, ``name_en``, ``name_zh``, ``idlh``, ``idlh_deadband`` (10 % of
 the IDLH), and for ``for_each`` entries ``window`` (``10min`` ... ``8h``, the core's condition suffix),
-``window_en`` (``10-min``), ``window_zh`` (``10 分钟``).
+``window_en`` (``10-min``), ``window_zh`` (``10 分钟``); ``for_each: erpg1`` (``erpg2``, ``erpg3``) renders one rule
+where that AIHA ERPG tier is published, with ``erpg`` its value.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from detectors.substances import AEGL_DURATIONS_MIN, SUBSTANCES, Substance
 from rules.yaml_source import ConfigFileError, Loc, YamlDocument
 
 PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
-FOR_EACH = {"aegl1": 1, "aegl2": 2, "aegl3": 3}
+FOR_EACH = {"aegl1": 1, "aegl2": 2, "aegl3": 3, "erpg1": -1, "erpg2": -2, "erpg3": -3}
 IDLH_DEADBAND = 0.1  # clears 10 % below the IDLH, so a reading hovering at the level does not chatter
 
 
@@ -72,6 +73,9 @@ def _renderings(template: dict[str, Any], substance: Substance) -> list[dict[str
     each = template.get("for_each")
     if each is None:
         return [render(body, fields)]
+    if each.startswith("erpg"):  # one rule if the AIHA publishes that ERPG tier for the substance
+        value = substance.erpg[-FOR_EACH[each] - 1]
+        return [] if value is None else [render(body, fields | {"erpg": value})]
     levels = substance.aegl(FOR_EACH[each])
     if levels is None:  # not published for this substance (e.g. phosgene AEGL-1: "not recommended")
         return []

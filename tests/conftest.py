@@ -26,6 +26,10 @@ MARK_BY_FIXTURE = {
     "machine_broker": "broker",
     "own_mosquitto": "broker",
     "postgres_url": "postgres",
+    "promtool": "prometheus",
+    "prometheus_binary": "prometheus",
+    "alertmanager_binary": "prometheus",
+    "chromium": "browser",
 }
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1/test"
 
@@ -94,6 +98,37 @@ def machine_broker() -> tuple[str, int]:
     return MACHINE_BROKER
 
 
+def _binary(name: str, package: str) -> str:
+    """The path of a program the test runs; the test fails (not skips) when it is missing."""
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
+    assert path, f"{name} missing: install the Debian package {package} (.ci/run does)"
+    return path
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """promtool (Debian package prometheus)."""
+    return _binary("promtool", "prometheus")
+
+
+@pytest.fixture(scope="session")
+def prometheus_binary() -> str:
+    """The Prometheus server."""
+    return _binary("prometheus", "prometheus")
+
+
+@pytest.fixture(scope="session")
+def alertmanager_binary() -> str:
+    """The Prometheus Alertmanager."""
+    return _binary("prometheus-alertmanager", "prometheus-alertmanager")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Headless Chromium for Playwright (``executable_path``)."""
+    return _binary("chromium", "chromium")
+
+
 @pytest.fixture
 def own_mosquitto(tmp_path: Path) -> Iterator[tuple[str, int]]:
     """A private Mosquitto on a free port, for tests that must stop or restart the broker."""
@@ -137,6 +172,15 @@ async def running_service(config: ServiceConfig, site: Site, **kwargs: object) -
         yield service
     finally:
         await service.stop()
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadgroup``: keep modules marked ``xdist_group`` on one worker (``tests/xdist_groups.py`` says why)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from tests.xdist_groups import ModuleGroupScheduling, grouped_modules  # only in the controller
+
+    return ModuleGroupScheduling(config, log, grouped_modules(config.rootpath))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -72,6 +72,7 @@ class Intake:
             deque()
         )
         self.last_applied_at: float | None = None  # when a batch last went through (stall detection)
+        self.behind_s: float | None = None  # receive time minus median reading time of the last batch (/healthz)
         self._batch_opened_at = 0.0
         self._max_messages = batch_max_messages
         self._base_delay = batch_max_delay_s
@@ -233,6 +234,8 @@ class Intake:
             self._last_received = raw[-1][2]
         batch = decoded.readings
         if len(batch):
+            # How old the data being judged is: grows without bound while the broker queues more than we take.
+            self.behind_s = max(0.0, self._last_received - float(np.median(batch.time)))
             if self._late_delay > self._base_delay:
                 self._adapt_window(batch)
             try:

@@ -160,7 +160,7 @@ async def _view_of(engine: AsyncEngine, link: dict[str, Any]) -> PageView:
         link=link,
         subject=payload["subject"],
         site=str(facts["site_name"] or facts["site"]),
-        tier=str(payload["tier"] or facts["tier"]),
+        tier=payload["tier"] or "",  # rows stored before the one payload form may have none
         deadline=payload["ack_deadline"],
         person=str(payload["extra"].get("person") or link["person_id"]),
         channel=channel,

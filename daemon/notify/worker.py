@@ -3,8 +3,13 @@
 Rows stay ``pending`` until a channel accepted them, so an outage or a restart loses nothing: the next worker
 resumes from the table. Every row ends in an explicit state: ``delivered``, ``acknowledged``, ``failed`` (with the
 error: permanent refusal, or no configured sender for its channel), ``given_up`` (retry budget spent) or
-``superseded``. Delivery is at-least-once; a crash between the channel accepting and the row being marked
-delivered re-sends once, with the same ``Idempotency-Key`` so receivers can drop the copy.
+``superseded``.
+
+Exactly once across a crash: a claimed row is marked ``sending`` (committed) before its request goes out, and its
+outcome replaces that mark. A ``sending`` row whose lease ran out belongs to a process that died mid-request: it may
+or may not have arrived. It is sent again, with the same ``Idempotency-Key``, only when its target is declared
+``idempotent`` (the receiver drops the copy); otherwise it ends ``outcome_unknown`` and a ``notify.outcome_unknown``
+alarm asks the operator to check with the receiver (never a blind second page).
 """
 
 from __future__ import annotations
@@ -15,13 +20,13 @@ import dataclasses
 import functools
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pydantic import ValidationError
 from sqlalchemy import ColumnElement, and_, func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from daemon.clock import Clock
 from daemon.metrics.instruments import Metrics
@@ -30,8 +35,8 @@ from daemon.notify.channels.base import Channel, Delivery, DeliveryError
 from daemon.notify.channels.registry import undeliverable_reason
 from daemon.notify.config import ChannelTarget, NotifyConfig
 from daemon.notify.model import AlertFacts
-from daemon.notify.outbox import RowPayload
-from daemon.notify.storms import URGENT_TIERS, person_of, plan_storms, tier_of
+from daemon.notify.outbox import RowPayload, row_tier
+from daemon.notify.storms import URGENT_TIERS, person_of, plan_storms
 from daemon.redaction import redact
 from daemon.store.schema import alarms, notifications
 
@@ -39,6 +44,15 @@ log = logging.getLogger(__name__)
 CHANNEL_FAILING_RULE = "notify.channel_failing"
 MAX_ROUNDS = 3  # deliver, advance the chains, deliver what they released (a chain step per round at most)
 PAGE_UNDELIVERABLE_RULE = "notify.page_undeliverable"  # /healthz reads it (daemon/web/paging_health.py)
+OUTCOME_UNKNOWN_RULE = "notify.outcome_unknown"
+OPEN_STATES = ("pending", "sending")  # a row that may still be delivered (sending: a request is in flight)
+# Alertmanager merges alerts with the same labels (https://prometheus.io/docs/alerting/latest/clients/): a re-post
+# is a no-op, so its rows are always safe to send again.
+IDEMPOTENT_CHANNELS = frozenset({"alertmanager"})
+OUTCOME_UNKNOWN = (
+    "outcome unknown: the service stopped while this was being sent and the receiver does not drop repeats; "
+    "check with the receiver whether it arrived"
+)
 
 
 class ServiceAlarms(Protocol):
@@ -72,6 +86,16 @@ class AttemptResult:
 def backoff(attempts: int, config: NotifyConfig) -> float:
     """Seconds to wait after the ``attempts``-th failure: initial * factor^(n-1), capped."""
     return float(min(config.retry_initial_s * config.retry_factor ** max(attempts - 1, 0), config.retry_max_s))
+
+
+def resend_is_safe(row: Mapping[str, Any]) -> bool:
+    """A row cut mid-request may be sent again: its receiver drops a repeated Idempotency-Key."""
+    if str(row["channel"]) in IDEMPOTENT_CHANNELS:
+        return True
+    try:
+        return bool(json.loads(row["payload"])["target"].get("idempotent"))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return False
 
 
 def decode_row(row: Mapping[str, Any], now: float) -> Delivery:
@@ -138,6 +162,19 @@ class DeliveryWorker:
         # Attempts in flight, each recorded on its own as soon as it ends: a destination that hangs holds only its
         # own rows (until the attempt's time limit), never the pages to other destinations (issue 17).
         self._in_flight: set[asyncio.Task[None]] = set()
+        # An HA leader's fencing check (``daemon.ha.fence``): in the claim's transaction and again just before a send.
+        self.fence: Callable[[AsyncConnection], Awaitable[None]] | None = None
+        self._unrecorded: list[AttemptResult] = []  # outcomes the database did not take yet (recorded first)
+
+    @property
+    def channels(self) -> Mapping[str, Channel]:
+        """The configured senders by channel type."""
+        return self._channels
+
+    @property
+    def config(self) -> NotifyConfig:
+        """The notification settings."""
+        return self._config
 
     def poke(self) -> None:
         """Look for due rows now (called after a commit that queued notifications)."""
@@ -145,6 +182,7 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         """Deliver until cancelled; database errors are logged and retried on the next pass."""
+        failing = False
         try:
             while True:
                 self._wakeup.clear()
@@ -154,8 +192,13 @@ class DeliveryWorker:
                     await self._tidy_chains()
                     await self.resend_firing()
                     await self.refresh_gauges()
-                except Exception:  # the database may be briefly unavailable: keep the loop alive
-                    log.exception("notification pass failed; retrying")
+                    failing = False
+                except Exception as exc:  # the database may be unavailable: keep the loop alive
+                    if not failing:  # one traceback per outage, not one per pass
+                        log.exception("notification pass failed; retrying")
+                    else:
+                        log.warning("notification pass failed again: %s", (str(exc) or type(exc).__name__)[:200])
+                    failing = True
                 if busy:
                     continue
                 with contextlib.suppress(TimeoutError):
@@ -168,6 +211,14 @@ class DeliveryWorker:
         """Start an attempt for every due row and return without waiting for them (``run``'s pass)."""
         if len(self._in_flight) >= 4 * self._config.batch_size:
             return 0  # many attempts hang already: claim more once some end
+        if self._unrecorded:  # outcomes first: a row the database still says is sending must not look orphaned
+            results, self._unrecorded = self._unrecorded, []
+            try:
+                await self._record(results, self._clock.now())
+            except Exception:
+                self._unrecorded = results + self._unrecorded
+                raise
+            log.warning("recorded %d delivery outcomes kept while the database was unavailable", len(results))
         async with self._pass_lock:
             now = self._clock.now()
             rows = await self._group_storms(await self._claim_due(now), now)
@@ -178,19 +229,44 @@ class DeliveryWorker:
             return len(rows)
 
     async def _attempt_and_record(self, row: dict[str, Any], started: float, grouped: int = 1) -> None:
+        if self.fence is not None:
+            try:
+                async with self._engine.begin() as connection:
+                    await self.fence(connection)
+            except Exception as exc:  # fenced out, or no database
+                log.warning("notification %s not sent: %s", row["id"], exc)
+                await self._release(row)
+                return
         result = await self._attempt(row, started, grouped)
         now = self._clock.now()
         try:
             await self._record([result], now)
-        except Exception:  # the row keeps its lease and is attempted again when it ends (same Idempotency-Key)
-            log.exception("could not record the outcome of notification %s", result.row_id)
+        except Exception:  # kept in memory and recorded first on the next pass: the row is never re-sent blindly
+            log.warning("could not record the outcome of notification %s; kept in memory", result.row_id)
+            self._unrecorded.append(result)
             return
-        self._track_channels([result], now)
         if result.error is None and result.role is not None:
             self._clear_reached({result.role}, now)
         elif result.page_id is not None and result.error is not None:
             self._ended_pages.add(result.page_id)
             self.poke()  # the person's next channel is released on the next pass, not after a poll interval
+
+    async def _release(self, row: Mapping[str, Any]) -> None:
+        """Give a claimed row back unsent (it was not sent: the leader sends it, not as a row cut mid-request).
+
+        Only while this claim's lease runs: nobody else can have claimed the row yet."""
+        now = self._clock.now()
+        with contextlib.suppress(Exception):  # no database: the row's lease ends and the cut-row rule applies
+            async with self._engine.begin() as connection:
+                await connection.execute(
+                    update(notifications)
+                    .where(
+                        notifications.c.id == row["id"],
+                        notifications.c.state == "sending",
+                        notifications.c.next_attempt_at > now,
+                    )
+                    .values(state="pending", next_attempt_at=now)
+                )
 
     async def _tidy_chains(self) -> None:
         """``run``'s pass over the chains: release next steps, fail what nobody can deliver, alarm the unreachable."""
@@ -213,7 +289,6 @@ class DeliveryWorker:
                 results = await asyncio.gather(*(self._attempt(row, now, grouped) for row, grouped in rows))
                 if results:
                     await self._record(results, now)
-                    self._track_channels(results, now)
                 attempted += len(rows)
                 self._ended_pages |= {r.page_id for r in results if r.page_id is not None and r.error is not None}
                 self._clear_reached({r.role for r in results if r.error is None and r.role is not None}, now)
@@ -330,11 +405,12 @@ class DeliveryWorker:
     async def _claim_due(self, now: float) -> list[dict[str, Any]]:
         # Claiming pushes next_attempt_at past the attempt's time limit (a lease): a second service instance on the
         # same database skips rows in flight, and a crash mid-attempt makes the row due again after the lease.
+        # A ``sending`` row past its lease was cut mid-request by a crash (its process would have recorded it).
         query = (
             select(notifications)
             .where(
                 self._scope,
-                notifications.c.state == "pending",
+                notifications.c.state.in_(OPEN_STATES),
                 notifications.c.next_attempt_at <= now,
                 # rows of channels without a sender were failed by fail_undeliverable; console rows wait for it
                 notifications.c.channel.in_(sorted(self._channels)),
@@ -344,20 +420,44 @@ class DeliveryWorker:
         )
         lease_until = now + self._config.request_timeout_s * 2
         claimed = []
+        unknown: list[dict[str, Any]] = []
         async with self._engine.begin() as connection:
-            for row in (await connection.execute(query)).mappings().all():
+            if self.fence is not None:
+                await self.fence(connection)
+            for found in (await connection.execute(query)).mappings().all():
+                row = dict(found)
+                cut = row["state"] == "sending"
+                values: dict[str, Any] = {"state": "sending", "next_attempt_at": lease_until}
+                if cut and not resend_is_safe(row):
+                    values = {"state": "outcome_unknown", "last_error": OUTCOME_UNKNOWN, "next_attempt_at": now}
                 result = await connection.execute(
                     update(notifications)
                     .where(
                         notifications.c.id == row["id"],
-                        notifications.c.state == "pending",
+                        notifications.c.state == row["state"],
                         notifications.c.next_attempt_at <= now,
                     )
-                    .values(next_attempt_at=lease_until)
+                    .values(**values)
                 )
-                if result.rowcount == 1:
-                    claimed.append(dict(row))
+                if result.rowcount != 1:
+                    continue
+                if values["state"] == "outcome_unknown":
+                    unknown.append(row)
+                    continue
+                if cut:
+                    log.warning("notification %s was cut mid-request by a crash: sent again, same Idempotency-Key "
+                                "(its receiver drops repeats)", row["id"])  # fmt: skip
+                claimed.append({**row, "state": "sending"})
+        for lost in unknown:
+            self._outcome_unknown(lost, now)
         return claimed
+
+    def _outcome_unknown(self, row: Mapping[str, Any], now: float) -> None:
+        message = f"notification {row['id']} via {row['channel']} to {redact(str(row['recipient']))}: {OUTCOME_UNKNOWN}"
+        log.error("%s", message)
+        self._metrics.notification_deliveries.labels(str(row["channel"]), "outcome_unknown").inc()
+        if self._service_alarms is not None:
+            self._service_alarms.raise_service_alarm(OUTCOME_UNKNOWN_RULE, f"notify:{row['id']}", message, now)
 
     async def _group_storms(self, rows: list[dict[str, Any]], now: float) -> list[tuple[dict[str, Any], int]]:
         """Apply the storm rule (``storms.plan_storms``): what goes now, what waits, what rides along."""
@@ -374,20 +474,20 @@ class DeliveryWorker:
                 sent = dict(found)
                 key = (str(person_of(sent)), str(sent["channel"]))
                 last_sent[key] = max(last_sent.get(key, 0.0), float(sent["delivered_at"]))
-                if tier_of(sent) in URGENT_TIERS:
+                if row_tier(sent) in URGENT_TIERS:
                     last_urgent[key] = max(last_urgent.get(key, 0.0), float(sent["delivered_at"]))
         decision = plan_storms(rows, last_sent, last_urgent, now, window)
         async with self._engine.begin() as connection:
             for row_id, until in decision.wait:
                 await connection.execute(
                     update(notifications)
-                    .where(notifications.c.id == row_id, notifications.c.state == "pending")
-                    .values(next_attempt_at=until)
+                    .where(notifications.c.id == row_id, notifications.c.state.in_(OPEN_STATES))
+                    .values(state="pending", next_attempt_at=until)
                 )
             for row_id, carrier in decision.merged:
                 await connection.execute(
                     update(notifications)
-                    .where(notifications.c.id == row_id, notifications.c.state == "pending")
+                    .where(notifications.c.id == row_id, notifications.c.state.in_(OPEN_STATES))
                     .values(
                         state="delivered", delivered_at=now, last_error=f"sent together with notification {carrier}"
                     )
@@ -434,27 +534,33 @@ class DeliveryWorker:
             return f"refused: a live page never goes to a drill-route destination ({target.type} {target.key()[1]})"
         return None
 
+    def outcome_values(self, result: AttemptResult, now: float) -> dict[str, Any]:
+        """The row's new columns after an attempt."""
+        if result.error is None:
+            return {"state": "delivered", "delivered_at": now, "attempts": result.attempts, "last_error": None}
+        out_of_budget = now - result.created_at >= self._config.give_up_after_s
+        return {
+            "state": "failed" if result.permanent else "given_up" if out_of_budget else "pending",
+            "attempts": result.attempts,
+            "last_error": redact(result.error)[:1000],  # GET /api/notifications shows it
+            "next_attempt_at": now + backoff(result.attempts, self._config),
+        }
+
+    async def attempt(self, row: dict[str, Any], now: float) -> AttemptResult:
+        """One attempt at a row (the memory path: ``daemon.notify.memory_delivery``); the caller records it."""
+        return await self._attempt(row, now)
+
     async def _record(self, results: list[AttemptResult], now: float) -> None:
-        config = self._config
         async with self._engine.begin() as connection:
             for result in results:
-                where = and_(notifications.c.id == result.row_id, notifications.c.state == "pending")
-                if result.error is None:
-                    values: dict[str, Any] = {
-                        "state": "delivered",
-                        "delivered_at": now,
-                        "attempts": result.attempts,
-                        "last_error": None,
-                    }
-                else:
-                    out_of_budget = now - result.created_at >= config.give_up_after_s
-                    values = {
-                        "state": "failed" if result.permanent else "given_up" if out_of_budget else "pending",
-                        "attempts": result.attempts,
-                        "last_error": redact(result.error)[:1000],  # GET /api/notifications shows it
-                        "next_attempt_at": now + backoff(result.attempts, config),
-                    }
+                where = and_(notifications.c.id == result.row_id, notifications.c.state.in_(OPEN_STATES))
+                values = self.outcome_values(result, now)
                 await connection.execute(update(notifications).where(where).values(**values))
+        self.count_outcomes(results, now)
+
+    def count_outcomes(self, results: list[AttemptResult], now: float) -> None:
+        """Metrics and log lines of recorded attempts, and the channels' failing state."""
+        config = self._config
         for result in results:
             out_of_budget = now - result.created_at >= config.give_up_after_s
             outcome = (
@@ -477,6 +583,7 @@ class DeliveryWorker:
             else:
                 self._metrics.notifications_failed.labels(result.channel).inc()
                 log.warning("notification %d via %s failed: %s", result.row_id, result.channel, redact(result.error))
+        self._track_channels(results, now)
 
     def _track_channels(self, results: list[AttemptResult], now: float) -> None:
         outcome: dict[str, bool] = {}
@@ -545,7 +652,9 @@ class DeliveryWorker:
         )
         async with self._engine.connect() as connection:
             pending = (
-                await connection.execute(select(func.count()).where(self._scope, notifications.c.state == "pending"))
+                await connection.execute(
+                    select(func.count()).where(self._scope, notifications.c.state.in_(OPEN_STATES))
+                )
             ).scalar_one()
             count, oldest = (
                 await connection.execute(

@@ -10,7 +10,18 @@ from typing import TypedDict
 
 # Every state an outbox row can be in: held (a later channel of a person's chain, not yet released), pending, then one
 # end state. daemon.notify.chains moves rows between them; the API schema lists them from here.
-NOTIFICATION_STATES = ("held", "pending", "delivered", "acknowledged", "failed", "given_up", "superseded")
+# sending: committed before its request goes out; outcome_unknown: cut mid-request by a crash, not sent again
+NOTIFICATION_STATES = (
+    "held",
+    "pending",
+    "sending",
+    "delivered",
+    "acknowledged",
+    "failed",
+    "given_up",
+    "superseded",
+    "outcome_unknown",
+)
 
 
 class AlarmRow(TypedDict):

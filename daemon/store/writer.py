@@ -6,7 +6,7 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -58,7 +58,8 @@ class WriteGroup:
     readings: list[ReadingBatch] = field(default_factory=list)  # packed into chunks when written
     inserts: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
     insert_once: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)  # skip rows whose key exists
-    updates: list[tuple[Table, int, dict[str, Any]]] = field(default_factory=list)
+    # (table, id or outbox idempotency key, changes): an outbox row sent from memory has no id yet
+    updates: list[tuple[Table, int | str, dict[str, Any]]] = field(default_factory=list)
     device_status: dict[str, dict[str, Any]] = field(default_factory=dict)
     checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Broker acknowledgements of the messages these rows (and every earlier group's) came from: sent after commit.
@@ -140,6 +141,8 @@ class StoreWriter:
         self.before_commit: list[CommitHook] = []  # may add to the group about to commit (a checkpoint of the state)
         self.after_commit: list[CommitHook] = []  # told about each committed group (event bus, notifier wake-up)
         self.hold: Hold | None = None  # an HA follower holds its groups; the leader writes them
+        # An HA leader's fencing check, first in every commit's transaction (``daemon.ha.fence``).
+        self.fence: Callable[[AsyncConnection], Awaitable[None]] | None = None
 
     def add_readings(self, batch: ReadingBatch) -> None:
         """Queue a batch of readings (the batch's arrays must not change afterwards)."""
@@ -190,6 +193,15 @@ class StoreWriter:
     def add_notification(self, row: NotificationRow) -> None:
         """Queue an outbox row; a row whose idempotency key is already stored is skipped (never sent twice)."""
         self._pending.insert_once.setdefault(notifications, []).append({**row, **self._marks})
+        self._signal()
+
+    def uncommitted_notifications(self) -> list[dict[str, Any]]:
+        """Outbox rows queued and not in a transaction now (safe to change: ``daemon.notify.memory_delivery``)."""
+        return list(self._pending.insert_once.get(notifications, ()))
+
+    def update_notification(self, idempotency_key: str, changes: dict[str, Any]) -> None:
+        """Queue changes to the outbox row with this key (committed after the row's own insert)."""
+        self._pending.updates.append((notifications, idempotency_key, changes))
         self._signal()
 
     def add_page_link(self, row: PageLinkRow) -> None:
@@ -328,6 +340,11 @@ class StoreWriter:
             + len(pending.updates)
         )
 
+    def unacknowledged(self) -> int:
+        """Broker messages whose rows wait for a commit (they count against the MQTT receive window)."""
+        committing = 0 if self._committing is None else len(self._committing.acks)
+        return committing + len(self._pending.acks)
+
     def _acknowledge(self, acks: list[Callable[[], None]]) -> None:
         for ack in acks:
             try:
@@ -357,6 +374,8 @@ class StoreWriter:
                 log.error("database refused a row, dropped: %s; row: %.500r", exc.orig, single)  # noqa: TRY400
 
     async def _write(self, connection: AsyncConnection, group: WriteGroup) -> None:
+        if self.fence is not None:
+            await self.fence(connection)
         if group.readings:
             # Everything queued since the last commit becomes one chunk (or a few, for huge backlogs).
             batch = group.readings[0] if len(group.readings) == 1 else ReadingBatch.concat(group.readings)
@@ -370,7 +389,8 @@ class StoreWriter:
         for table, rows in group.insert_once.items():
             await connection.execute(upsert(table).on_conflict_do_nothing(), rows)
         for table, row_id, changes in group.updates:
-            await connection.execute(update(table).where(table.c.id == row_id).values(**changes))
+            key = table.c.idempotency_key if isinstance(row_id, str) else table.c.id
+            await connection.execute(update(table).where(key == row_id).values(**changes))
         if group.device_status:
             statement = upsert(device_status)
             statement = statement.on_conflict_do_update(

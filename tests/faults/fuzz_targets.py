@@ -1,4 +1,4 @@
-"""Hypothesis strategies and targets for fuzzing the HTTP API and the SenML codec (tests and bench/fuzz.py)."""
+"""Hypothesis strategies and targets for fuzzing the HTTP API and the SenML codec (tests and bench/fuzz_*.py)."""
 
 from __future__ import annotations
 
@@ -55,6 +55,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("POST", "/api/notifications/{notification_id}/acknowledge"),
     ("POST", "/api/sensors/{sensor_id}/out-of-service"),
     ("POST", "/api/sensors/{sensor_id}/in-service"),
+    ("POST", "/api/sensors/{sensor_id}/reset-credibility"),
     ("POST", "/api/incidents/{incident_id}/comment"),
     ("POST", "/api/incidents/{incident_id}/checklist/{item_id}/done"),
     ("POST", "/api/incidents/{incident_id}/confirm-level"),
@@ -169,8 +170,8 @@ async def api_under_test(directory: Path, *, rate_limited: bool = True) -> Async
         await engine.dispose()
 
 
-def run_api_fuzz(loop: asyncio.AbstractEventLoop, api: ApiUnderTest, request: tuple[Any, ...]) -> None:
-    """One request: any answer but a 5xx, and every error a JSON body naming its status."""
+def run_api_fuzz(loop: asyncio.AbstractEventLoop, api: ApiUnderTest, request: tuple[Any, ...]) -> int:
+    """One request: any answer but a 5xx, and every error a JSON body naming its status; returns the status."""
     method, path, headers, body = request
     status, text = loop.run_until_complete(api.status(method, path, headers, body))
     assert status < 500, (status, method, path, text[:300])
@@ -180,6 +181,7 @@ def run_api_fuzz(loop: asyncio.AbstractEventLoop, api: ApiUnderTest, request: tu
         except json.JSONDecodeError:
             raise AssertionError(f"{status} without a JSON body ({len(path)} chars): {text[:300]!r}") from None
         assert document["status"] == status
+    return status
 
 
 # --- codec ---------------------------------------------------------------------------------------------------
@@ -232,8 +234,10 @@ def codec_decoder() -> SenmlDecoder:
     return SenmlDecoder(table, "hazwatch", 256 * 1024, 300.0, 7 * 86400.0)
 
 
-def run_codec_fuzz(decoder: SenmlDecoder, topic: str, payload: bytes) -> None:
-    """Decoding never raises; every reading it keeps is finite and names a known sensor."""
+def run_codec_fuzz(decoder: SenmlDecoder, topic: str, payload: bytes) -> tuple[int, list[str]]:
+    """Decoding never raises; every reading it keeps is finite and names a known sensor.
+
+    Returns the readings kept and the reason of each rejection."""
     builder = BatchBuilder()
     result = decoder.decode(topic, payload, T0, builder)
     batch = builder.build()
@@ -242,3 +246,4 @@ def run_codec_fuzz(decoder: SenmlDecoder, topic: str, payload: bytes) -> None:
     assert all(math.isfinite(t) for t in batch.time.tolist())
     for rejection in result.rejections:
         assert rejection.detail
+    return result.readings, [str(rejection.reason) for rejection in result.rejections]

@@ -1,86 +1,28 @@
 """PostgreSQL stopped under a running service, and a SIGTERM while it is down: nothing lost, nothing doubled, the
-shutdown bounded in time, /healthz degraded meanwhile.
+shutdown bounded in time, /healthz degraded meanwhile, and a Cl2 page sent during the outage (from memory) recorded
+once when the database is back, not sent again.
 
-The test runs its OWN PostgreSQL cluster (initdb/pg_ctl in a temp dir, as the postgres user since initdb refuses
-root): stopping the machine's shared PostgreSQL would break everyone else's work.
+Before, pages waited for the outbox commit: a Cl2 page during a 21 s outage was 20 s late, and never left while the
+database stayed down (``daemon/notify/memory_delivery.py`` now sends it).
+
+The test runs its OWN PostgreSQL cluster (``tests/faults/postgres_cluster.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import glob
-import os
-import pwd
-import shutil
-import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from tests.conftest import free_port
 from tests.faults.harness import Mosquitto, NumberedPublisher, ServiceProcess, lost_and_doubled
-from tests.helpers import eventually
+from tests.faults.paging_support import CountingReceiver, chlorine_messages, for_chlorine, notify_config
+from tests.faults.postgres_cluster import OwnPostgres
+from tests.helpers import eventually, publish
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(240)]
-
-
-def _pg_bin(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    assert found, f"no {name} under /usr/lib/postgresql/*/bin"
-    return found[-1]
-
-
-@dataclass
-class OwnPostgres:
-    """A throw-away PostgreSQL cluster on a free port."""
-
-    directory: Path
-    port: int
-
-    @property
-    def url(self) -> str:
-        """The service's database URL."""
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _as_postgres(self, *command: str) -> None:
-        prefix = [] if os.getuid() != 0 else ["runuser", "-u", "postgres", "--"]
-        subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=120)
-
-    def start(self) -> None:
-        """Start (again) and wait until it accepts connections."""
-        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._as_postgres(
-            _pg_bin("pg_ctl"), "-D", str(self.directory / "data"), "-o", options,
-            "-l", str(self.directory / "postgres.log"), "-w", "start",
-        )  # fmt: skip
-
-    def stop(self) -> None:
-        """Stop at once (like a crash or a pulled cable: connections are cut)."""
-        self._as_postgres(_pg_bin("pg_ctl"), "-D", str(self.directory / "data"), "-m", "immediate", "-w", "stop")
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[OwnPostgres]:
-    """initdb in a temp dir owned by the postgres user; removed afterwards."""
-    directory = Path(tempfile.mkdtemp(prefix="hazwatch-pg-"))
-    if os.getuid() == 0:
-        account = pwd.getpwnam("postgres")
-        os.chown(directory, account.pw_uid, account.pw_gid)
-    cluster = OwnPostgres(directory, free_port())
-    cluster._as_postgres(_pg_bin("initdb"), "-D", str(directory / "data"), "-U", "postgres", "--auth=trust")
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
-            cluster.stop()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 async def _stored(url: str) -> list[tuple[str, float]]:
@@ -100,17 +42,21 @@ async def _stored(url: str) -> list[tuple[str, float]]:
 
 
 async def test_database_outage_and_sigterm_while_down(tmp_path: Path, own_postgres: OwnPostgres, unique: str) -> None:
-    """Stop PostgreSQL mid-stream (degraded, readings wait at the broker), SIGTERM while it is down (bounded, the
-    unwritten rows spooled), start both again: every reading stored exactly once."""
+    """Stop PostgreSQL mid-stream (degraded, readings wait at the broker), a Cl2 alarm (paged during the outage),
+    SIGTERM while it is down (bounded, the unwritten rows spooled), start both again: every reading stored exactly
+    once, the page stored delivered after one attempt and received once."""
     from collections import Counter
 
+    receiver = CountingReceiver()
+    url = await receiver.start()
     broker = Mosquitto(tmp_path / "broker")
     broker.start()
     service = ServiceProcess(
         tmp_path / "service",
         broker.port,
         f"pg{unique}",
-        extra_config="[ingest]\ndecode_workers = 0\nstall_after_s = 2.0\n",
+        extra_config="[ingest]\ndecode_workers = 0\nstall_after_s = 2.0\n"
+        + notify_config([("duty", f"{url}/duty", False)]),
         db_url=own_postgres.url,
         database_extra=f'stop_timeout_s = 3.0\nspool_file = "{tmp_path / "spool.bin"}"\n',
     )
@@ -121,12 +67,14 @@ async def test_database_outage_and_sigterm_while_down(tmp_path: Path, own_postgr
         await publisher.publish(200, rate=400)
         own_postgres.stop()
         await publisher.publish(200, rate=400)
+        await publish(("127.0.0.1", broker.port), chlorine_messages(service.prefix, time.time() - 60))
 
-        async def degraded() -> bool:
+        async def degraded_and_paged() -> bool:
             status, body = await service.health()
-            return status == 503 and body.get("store_failing_s") is not None
+            paged = "delivered from memory" in service.logs() and for_chlorine(receiver.bodies("/duty"))
+            return status == 503 and body.get("store_failing_s") is not None and bool(paged)
 
-        await eventually(degraded, timeout=30)
+        await eventually(degraded_and_paged, timeout=30)  # the database is still down: nothing started it
         started = time.monotonic()
         assert service.terminate(timeout=60) == 0, service.logs()[-3000:]
         stop_seconds = time.monotonic() - started
@@ -141,14 +89,28 @@ async def test_database_outage_and_sigterm_while_down(tmp_path: Path, own_postgr
             return stored if len(stored) >= len(publisher.sent) else None
 
         stored = await eventually(all_stored, timeout=60)
-        await asyncio.sleep(1.0)  # anything doubled would be written by now
+        await asyncio.sleep(2.0)  # anything doubled would be written, a second page sent (0.2 s passes), by now
         stored = await _stored(own_postgres.url)
+        pages = await _pages(own_postgres.url, "duty")
         assert service.terminate() == 0
     finally:
         if service.process is not None and service.process.poll() is None:
             service.kill()
         broker.stop()
+        await receiver.stop()
     lost, doubled = lost_and_doubled(publisher.sent, Counter(stored))
     assert (len(lost), len(doubled)) == (0, 0), (lost[:5], doubled[:5])
     assert stop_seconds < 3.0 + 10.0  # the stop timeout and the rest of an orderly shutdown
     assert not (tmp_path / "spool.bin").exists()  # written to the database at the restart
+    assert pages == [("delivered", 1)]  # the memory attempt's outcome, spooled with its row, stored at the restart
+    assert len(for_chlorine(receiver.bodies("/duty"))) == 1
+
+
+async def _pages(url: str, recipient: str) -> list[tuple[str, int]]:
+    """(state, attempts) of the recipient's outbox rows."""
+    connection = await asyncpg.connect(url)
+    try:
+        rows = await connection.fetch("SELECT state, attempts FROM notifications WHERE recipient = $1", recipient)
+    finally:
+        await connection.close()
+    return [(str(row["state"]), int(row["attempts"])) for row in rows]

@@ -1,7 +1,7 @@
 """Bad input at volume: fuzzed HTTP requests never get a 5xx, fuzzed MQTT payloads never raise out of the codec.
 
-CI runs a few hundred examples per target (``HAZWATCH_FUZZ_EXAMPLES`` raises it); ``python bench/fuzz.py`` runs
-100,000 each and prints the figures.
+CI runs a few hundred examples per target (``HAZWATCH_FUZZ_EXAMPLES`` raises it); ``bench/fuzz_codec.py`` and
+``bench/fuzz_api.py`` run 100,000 each in seeded chunks and print the figures.
 """
 
 from __future__ import annotations

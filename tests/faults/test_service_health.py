@@ -4,6 +4,7 @@ service (a bad rule file is a rejected reload, a SIGHUP while starting is queued
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 import aiohttp
@@ -130,3 +131,75 @@ async def test_sighup_while_starting_is_queued_not_fatal(tmp_path: Path, unique:
 
 async def _logged(service: ServiceProcess, text: str) -> bool:
     return text in service.logs()
+
+
+async def test_healthz_says_degraded_when_unacknowledged_input_fills_the_receive_window(
+    own_mosquitto: tuple[str, int], sqlite_url: str, demo_site: Site, unique: str
+) -> None:
+    """Another connection holds the SQLite write lock: commits wait, so do the broker acknowledgements. When they
+    fill most of the receive window the broker queues the rest where the service cannot count it: degraded, with
+    the figures. Once the lock is released everything commits and the window empties."""
+    import sqlite3
+
+    host, port = own_mosquitto
+    config = service_config(f"mqtt://{host}:{port}", sqlite_url, f"hw{unique}", f"svc{unique}")
+    config.ingest.decode_workers = 0
+    async with running_service(config, demo_site) as service:
+        health = ServiceHealth(
+            service.intake, service.writer, service.supervisor, service.clock, stall_after_s=60.0, receive_window=10
+        )
+        assert health.check()[0]
+        blocker = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), timeout=10)
+        blocker.execute("BEGIN IMMEDIATE")  # the write lock: the writer's commits wait, then fail and retry
+        try:
+            now = service.clock.now()
+            messages = [
+                (f"hw{unique}/demo-park/gamma-01", senml("gamma-01", [("dose_rate", 90.0, None)], now - 10 + n))
+                for n in range(10)
+            ]
+            await publish(own_mosquitto, messages)
+
+            async def window_full() -> dict[str, object] | None:
+                healthy, details = health.check()
+                return details if not healthy and details["broker_queues_more"] else None
+
+            details = await eventually(window_full, timeout=20)
+        finally:
+            blocker.rollback()
+            blocker.close()
+
+        async def drained() -> bool:
+            return health.check()[0]
+
+        await eventually(drained, timeout=30)
+    assert details["unacknowledged_messages"] == 10
+    assert details["receive_window"] == 10
+
+
+async def test_healthz_says_degraded_while_the_data_judged_is_far_behind_its_arrival(
+    own_mosquitto: tuple[str, int], sqlite_url: str, demo_site: Site, unique: str
+) -> None:
+    """Readings arriving 600 s after they were taken (a queue somewhere upstream of the judging): degraded with the
+    figure; fresh readings again: healthy."""
+    host, port = own_mosquitto
+    config = service_config(f"mqtt://{host}:{port}", sqlite_url, f"hw{unique}", f"svc{unique}")
+    config.ingest.decode_workers = 0
+    topic = f"hw{unique}/demo-park/gamma-01"
+    async with running_service(config, demo_site) as service:
+        health = ServiceHealth(
+            service.intake, service.writer, service.supervisor, service.clock, stall_after_s=60.0, behind_degraded_s=300
+        )
+        await publish(own_mosquitto, [(topic, senml("gamma-01", [("dose_rate", 90.0, None)], time.time() - 600))])
+
+        async def behind() -> dict[str, object] | None:
+            healthy, details = health.check()
+            return details if not healthy else None
+
+        details = await eventually(behind, timeout=20)
+        await publish(own_mosquitto, [(topic, senml("gamma-01", [("dose_rate", 90.0, None)], time.time()))])
+
+        async def caught_up() -> bool:
+            return health.check()[0]
+
+        await eventually(caught_up, timeout=20)
+    assert 590 < float(str(details["data_behind_s"])) < 700

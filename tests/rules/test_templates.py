@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from rules import templates
 from rules.loading import DEFAULTS_DIR, load_rules
 from rules.templates import window_name
 from rules.yaml_source import ConfigFileError
+from tests.helpers import run_cli
 
 
 def _expected_ids(formula: str) -> set[str]:
@@ -26,6 +25,8 @@ def _expected_ids(formula: str) -> set[str]:
         if values is None:
             continue
         ids |= {f"{gas}-aegl{level}-{window_name(m)}" for m, v in zip(AEGL_DURATIONS_MIN, values, strict=True) if v}
+    # One rule per published ERPG tier (phosgene has no ERPG-1).
+    ids |= {f"{gas}-erpg{tier}" for tier, value in enumerate(substance.erpg, start=1) if value is not None}
     return ids
 
 
@@ -88,13 +89,7 @@ def test_a_whole_placeholder_keeps_its_type() -> None:
 
 
 def test_rules_show_prints_the_rendered_rules() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "daemon.cli", "rules", "show", "--id", "h2s-aegl1-*"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli("rules", "show", "--id", "h2s-aegl1-*")
     assert result.returncode == 0, result.stderr
     shown = yaml.safe_load(result.stdout)["rules"]
     assert {rule["id"] for rule in shown} == {i for i in _expected_ids("H2S") if i.startswith("h2s-aegl1-")}

@@ -146,6 +146,16 @@ SCHEMAS: dict[str, Any] = {
             "reason": {"type": "string"},
         },
     ),
+    "CredibilityReset": _obj(
+        ["sensor_id", "reset_at", "actor", "reason", "alarm_ids"],
+        {
+            "sensor_id": {"type": "string"},
+            "reset_at": {"type": "number"},
+            "actor": {"type": "string"},
+            "reason": {"type": "string"},
+            "alarm_ids": {"type": "array", "items": {"type": "integer"}},
+        },
+    ),
     "Site": _obj(
         ["site", "name", "center", "zones", "sensors", "drill"],
         {
@@ -392,6 +402,14 @@ def openapi_document() -> dict[str, Any]:
             _body([], REASON),
             "sensor",
             "SensorService",
+            [_path_param("sensor_id", "string")],
+        ),
+        "/api/sensors/{sensor_id}/reset-credibility": _write(
+            "Reset 'reading not credible' (fold-back, dead probe) after checking the probe",
+            "operator",
+            _body(["reason"], REASON),
+            "reset",
+            "CredibilityReset",
             [_path_param("sensor_id", "string")],
         ),
         "/api/incidents/{incident_id}/comment": _write(

@@ -1,0 +1,291 @@
+"""Overload: drive the service at a multiple (default 3x) of the rate it sustains and print what happened.
+
+    python bench/overload.py [--factor 3] [--seconds 60] [--calibrate 30000]
+
+Real processes, as in tests/faults: a Mosquitto with persistence, ``hazwatch run`` on SQLite, and ``mosquitto_pub``
+processes publishing one gamma reading per message at QoS 1 (each reading its own time, so every one is counted).
+
+1. Capacity: ``--calibrate`` messages wait at the broker while the service is stopped; the service is started and
+   the rate from ready to all stored is its capacity (messages/s, wall; its CPU time is printed too).
+2. Overload: ``factor x capacity`` messages/s for ``--seconds``. Halfway, one 5,000 nSv/h reading on a gamma
+   device outside the bulk stream: its alarm latency is the time until the alarm row is visible in the database.
+3. /healthz sampled every 0.5 s: how much of the overload it said "degraded" and the figures it gave.
+4. After the load: time until everything is stored, then readings lost / stored twice (every message checked),
+   and the service's peak RSS.
+
+Wall-clock figures depend on the machine's load (say what it was); CPU seconds of the service are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.faults.harness import (
+    GAMMA_DEVICES,
+    Mosquitto,
+    NumberedPublisher,
+    ServiceProcess,
+    lost_and_doubled,
+    stored_readings,
+)
+
+HAZARD_DEVICE = GAMMA_DEVICES[-1]  # not in the bulk stream: its alarm is the hazard reading's, nobody else's
+# The shipped 2,000 nSv/h rule without its 60 s on-delay: one reading raises the alarm (as in test_alarm_durability).
+RULES = """rules:
+  - id: gamma-level-2000
+    selector: {kind: [gamma_dose_rate]}
+    condition: {name: level, params: {above: 2000, deadband: 200}}
+    on_delay_s: 0
+    priority: urgent
+    classification: hazard
+    latching: true
+    shelvable: false
+    message:
+      zh: "{sensor} 剂量率 {value} {unit} 超过 2000 nSv/h"
+      en: "{sensor} dose rate {value} {unit} above 2,000 nSv/h"
+"""
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_bytes(pid: int) -> int:
+    """The process's peak resident set (VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def stored_count(db_path: Path) -> int:
+    """Readings stored (cheap: the chunks' counts)."""
+    if not db_path.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(db_path, timeout=10)) as connection:
+        try:
+            return int(connection.execute("SELECT coalesce(sum(count), 0) FROM reading_chunks").fetchone()[0])
+        except sqlite3.OperationalError:
+            return 0
+
+
+def hazard_alarm_visible(db_path: Path) -> bool:
+    """The hazard device's alarm row is committed."""
+    with contextlib.closing(sqlite3.connect(db_path, timeout=10)) as connection:
+        row = connection.execute("SELECT count(*) FROM alarms WHERE device_id = ?", (HAZARD_DEVICE,)).fetchone()
+    return bool(row[0])
+
+
+class BulkPublisher:
+    """``mosquitto_pub -l`` processes, one per device, fed lines at a paced rate; remembers what it sent."""
+
+    def __init__(self, broker_port: int, prefix: str, devices: list[str], start_time: float) -> None:
+        self.numbers = NumberedPublisher(broker_port, prefix, start_time)
+        self.devices = devices
+        self.processes = {
+            device: subprocess.Popen(
+                ["mosquitto_pub", "-p", str(broker_port), "-q", "1", "-l", "-t", f"{prefix}/demo-park/{device}",
+                 "-i", f"bulk-{prefix}-{device}"],
+                stdin=subprocess.PIPE,
+            )
+            for device in devices
+        }  # fmt: skip
+        self.next_number = 0
+        self.sent: list[tuple[str, float]] = []
+
+    def send(self, count: int, *, real_time: bool = False) -> None:
+        """Queue ``count`` more messages (round robin over the bulk devices).
+
+        ``real_time``: stamped with the sending time (a microsecond apart), as live devices do, so the service's
+        ``data_behind_s`` shows how far behind it is; otherwise the publisher's numbered times (10 ms apart).
+        """
+        lines: dict[str, list[bytes]] = {device: [] for device in self.devices}
+        produced = 0
+        now = time.time()
+        while produced < count:
+            number = self.next_number
+            self.next_number += 1
+            device = GAMMA_DEVICES[number % len(GAMMA_DEVICES)]
+            if device not in lines:
+                continue
+            if real_time:
+                t = round(now + produced * 1e-6, 6)
+                payload = f'[{{"bn":"{device}:","bt":{t:.6f},"n":"dose_rate","u":"nSv/h","v":90.0}}]'.encode()
+                key = (f"{device}-dose", float(f"{t:.6f}"))
+            else:
+                _, payload, key = self.numbers.message(number)
+            lines[device].append(payload + b"\n")
+            self.sent.append(key)
+            produced += 1
+        for device, chunk in lines.items():
+            stdin = self.processes[device].stdin
+            assert stdin is not None
+            stdin.write(b"".join(chunk))
+            stdin.flush()
+
+    def close(self) -> None:
+        """Let every mosquitto_pub publish what it was given and exit."""
+        for process in self.processes.values():
+            assert process.stdin is not None
+            process.stdin.close()
+        for process in self.processes.values():
+            process.wait(timeout=600)
+
+
+async def wait_count(db_path: Path, expected: int, limit_s: float) -> float:
+    """Seconds until ``expected`` readings are stored (or ``limit_s`` passed); polls the file (another process)."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit_s and stored_count(db_path) < expected:  # noqa: ASYNC110
+        await asyncio.sleep(0.25)
+    return time.monotonic() - started
+
+
+async def calibrate(service: ServiceProcess, broker: Mosquitto, count: int) -> float:
+    """Messages per second the service drains from a backlog at the broker."""
+    bulk = BulkPublisher(broker.port, service.prefix, GAMMA_DEVICES[:-1], time.time() - 7200 - count * 0.01)
+    bulk.send(count)
+    bulk.close()  # all at the broker now, the service is stopped
+    before = stored_count(service.db_path)
+    service.start()
+    # The backlog may drain before /healthz answers: rate from the first commit to the last, polled finely.
+    while (first := stored_count(service.db_path)) == before:  # noqa: ASYNC110 - another process's file
+        await asyncio.sleep(0.02)
+    started = time.monotonic()
+    while stored_count(service.db_path) < before + count:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    elapsed = time.monotonic() - started
+    if first - before > count / 2:
+        print(f"warning: {first - before} of {count} stored in the first commit; raise --calibrate")
+    await service.wait_ready()
+    return (before + count - first) / max(elapsed, 1e-3)
+
+
+async def sample_health(service: ServiceProcess, samples: list[dict[str, Any]], stop: asyncio.Event) -> None:
+    """GET /healthz every 0.5 s until ``stop``."""
+    while not stop.is_set():
+        with contextlib.suppress(Exception):
+            status, body = await service.health()
+            samples.append({"t": time.monotonic(), "status": status, **body})
+        await asyncio.sleep(0.5)
+
+
+async def main() -> None:
+    """Calibrate, overload, report."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--factor", type=float, default=3.0)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--calibrate", type=int, default=30_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="hazwatch-overload-") as directory:
+        root = Path(directory)
+        broker = Mosquitto(root / "broker")
+        broker.start()
+        rules = root / "rules.yaml"
+        rules.write_text(RULES, encoding="utf-8")
+        config = f'[ingest]\ndecode_workers = 0\n[alarms]\nrule_files = ["{rules}"]\n'
+        service = ServiceProcess(root / "service", broker.port, "overload", config)
+        try:
+            service.start()  # once, to create the persistent session the calibration backlog waits in
+            await service.wait_ready()
+            service.terminate()
+            capacity = await calibrate(service, broker, args.calibrate)
+            calibrated = stored_count(service.db_path)
+            assert service.process is not None
+            pid = service.process.pid
+            cpu_before = cpu_seconds(pid)
+            rate = args.factor * capacity
+            print(f"capacity {capacity:.0f} msg/s (wall, draining {args.calibrate}); driving {rate:.0f} msg/s "
+                  f"for {args.seconds:.0f} s", flush=True)  # fmt: skip
+            bulk = BulkPublisher(broker.port, service.prefix, GAMMA_DEVICES[:-1], time.time())
+            samples: list[dict[str, Any]] = []
+            stop = asyncio.Event()
+            sampler = asyncio.create_task(sample_health(service, samples, stop))
+            started = time.monotonic()
+            hazard_at: float | None = None
+            alarm_latency: float | None = None
+            tick = 0.1
+            while (elapsed := time.monotonic() - started) < args.seconds:
+                bulk.send(int(rate * tick), real_time=True)
+                if hazard_at is None and elapsed >= args.seconds / 2:
+                    hazard = NumberedPublisher(broker.port, service.prefix, time.time())
+                    hazard.sent = []
+                    number = len(GAMMA_DEVICES) - 1  # message 9 is the hazard device
+                    topic, payload, _ = hazard.message(number, 5000.0)
+                    one = await asyncio.create_subprocess_exec(
+                        "mosquitto_pub", "-p", str(broker.port), "-q", "1", "-t", topic, "-m", payload.decode()
+                    )
+                    await one.wait()
+                    hazard_at = time.monotonic()
+                if hazard_at is not None and alarm_latency is None and hazard_alarm_visible(service.db_path):
+                    alarm_latency = time.monotonic() - hazard_at
+                await asyncio.sleep(tick)
+            load_ended = time.monotonic()
+            stored_at_load_end = stored_count(service.db_path)
+            bulk.close()
+            published_s = time.monotonic() - started
+            expected = calibrated + len(bulk.sent) + 1
+            while stored_count(service.db_path) < expected and time.monotonic() - load_ended < 1800:
+                if hazard_at is not None and alarm_latency is None and hazard_alarm_visible(service.db_path):
+                    alarm_latency = time.monotonic() - hazard_at
+                await asyncio.sleep(0.25)
+            drained_s = time.monotonic() - load_ended
+            if alarm_latency is None and hazard_alarm_visible(service.db_path):
+                alarm_latency = time.monotonic() - (hazard_at or 0.0)
+            await asyncio.sleep(2.0)
+            stop.set()
+            await sampler
+            cpu_used = cpu_seconds(pid) - cpu_before
+            peak_rss = peak_rss_bytes(pid)
+            counts = stored_readings(service.db_path)
+            service.terminate()
+        finally:
+            if service.process is not None and service.process.poll() is None:
+                service.kill()
+            broker.stop()
+    lost, doubled = lost_and_doubled(bulk.sent, counts)
+    during = [s for s in samples if s["t"] <= load_ended]
+    degraded = [s for s in during if s["status"] != 200]
+    after = [s for s in samples if s["t"] > load_ended + drained_s]
+    offered = len(bulk.sent) / args.seconds
+    achieved = (stored_at_load_end - calibrated) / args.seconds
+    print(f"offered {len(bulk.sent)} messages in {args.seconds:.0f} s ({offered:.0f} msg/s = "
+          f"{offered / capacity:.1f}x capacity; the publishers took {published_s:.0f} s)")  # fmt: skip
+    print(f"stored during the load {achieved:.0f} msg/s: offered / stored = {offered / max(achieved, 1e-9):.1f}")
+    print(f"stored everything {drained_s:.0f} s after the load ended; lost {len(lost)}, stored twice {len(doubled)}")
+    print(f"service CPU {cpu_used:.1f} s over the run; peak RSS {peak_rss / 2**20:.0f} MB")
+    latency = "never" if alarm_latency is None else f"{alarm_latency:.1f} s"
+    print(f"hazard reading published at {args.seconds / 2:.0f} s: alarm stored after {latency}")
+    print(f"/healthz during the load: {len(degraded)} of {len(during)} samples degraded")
+    for key in ("unacknowledged_messages", "ingest_lag_s", "data_behind_s", "store_backlog_rows"):
+        values = [float(s[key]) for s in during if s.get(key) is not None]
+        if values:
+            print(f"  {key}: max {max(values):.1f}, last {values[-1]:.1f}")
+    print(f"  broker_queues_more in {sum(1 for s in during if s.get('broker_queues_more'))} samples")
+    causes = {
+        "stalled": [s for s in degraded if s.get("stalled")],
+        "broker_queues_more": [s for s in degraded if s.get("broker_queues_more")],
+        "data behind > 300 s": [s for s in degraded if float(s.get("data_behind_s") or 0.0) > 300.0],
+        "store failing": [s for s in degraded if s.get("store_failing_s") is not None],
+        "pages_reach_people false": [s for s in degraded if s.get("pages_reach_people") is False],
+        "failed tasks": [s for s in degraded if s.get("failed_tasks")],
+    }
+    print("  degraded samples by cause: " + ", ".join(f"{name} {len(found)}" for name, found in causes.items()))
+    print(f"/healthz after the backlog drained: {[s['status'] for s in after][-5:]}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,87 @@
+"""Pieces of the paging fault tests: a counting webhook receiver and the service's [notify] table pointing at it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from tests.helpers import senml
+from tests.notify.notify_support import Receiver, start_receiver
+
+GAS_DEVICE = "gas-n01"  # demo park: 2.0 ppm of Cl2 is over its high-high level (an orange page)
+
+
+@dataclass
+class CountingReceiver:
+    """A real HTTP receiver; ``hang_first`` paths hold their first request until ``release`` (a request in flight)."""
+
+    hang_first: set[str] = field(default_factory=set)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    receiver: Receiver | None = None
+
+    async def start(self) -> str:
+        """Serve; returns the base URL."""
+        seen: dict[str, int] = {}
+
+        async def handle(request: web.Request) -> web.Response:
+            seen[request.path] = seen.get(request.path, 0) + 1
+            if request.path in self.hang_first and seen[request.path] == 1:
+                await asyncio.wait_for(self.release.wait(), 120)
+            return web.Response(text="ok")
+
+        self.receiver = await start_receiver(handle)
+        return self.receiver.url
+
+    def bodies(self, path: str) -> list[dict[str, Any]]:
+        """The JSON documents received on ``path``, in order."""
+        assert self.receiver is not None
+        return [json.loads(body) for p, _, _, body in self.receiver.requests if p == path]
+
+    def keys(self, path: str) -> list[str]:
+        """The Idempotency-Key of each request on ``path``."""
+        assert self.receiver is not None
+        return [headers.get("Idempotency-Key", "") for p, _, headers, _ in self.receiver.requests if p == path]
+
+    async def stop(self) -> None:
+        """Let hanging handlers end, then stop serving."""
+        self.release.set()
+        if self.receiver is not None and self.receiver.runner is not None:
+            await self.receiver.runner.cleanup()
+
+
+def notify_config(people: list[tuple[str, str, bool]], *, request_timeout_s: float = 5.0) -> str:
+    """The service's [notify] tables: one webhook person per (name, url, idempotent), all on one gas route."""
+    lines = [
+        "[notify]",
+        "poll_interval_s = 0.2",
+        f"request_timeout_s = {request_timeout_s}",
+        "memory_delivery_after_s = 1.0",
+        "storm_window_s = 0",
+    ]
+    for name, url, idempotent in people:
+        flag = "true" if idempotent else "false"
+        lines += [
+            "[[notify.people]]",
+            f'name = "{name}"',
+            'language = "en"',
+            f'channels = [{{type = "webhook", url = "{url}", idempotent = {flag}}}]',
+        ]
+    names = ", ".join(f'"{name}"' for name, _, _ in people)
+    lines += ["[[notify.routes]]", 'name = "gas"', 'min_priority = "high"', 'kinds = ["gas"]']
+    lines.append(f"recipients = [{names}]")
+    return "\n".join(lines) + "\n"
+
+
+def chlorine_messages(prefix: str, t0: float) -> list[tuple[str, bytes]]:
+    """Two Cl2 readings over the high-high level 11 s apart (the alarm's on-delay passes): one orange alarm."""
+    topic = f"{prefix}/demo-park/{GAS_DEVICE}"
+    return [(topic, senml(GAS_DEVICE, [("cl2", 2.0, "ppm")], t)) for t in (t0, t0 + 11)]
+
+
+def for_chlorine(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The documents about the Cl2 sensor's alarm."""
+    return [b for b in bodies if b.get("facts", {}).get("sensor_id") == f"{GAS_DEVICE}-cl2"]
