@@ -112,8 +112,9 @@ class ScenarioRuns:
         return (await self.run(name, duration_s=duration_s, columnar=columnar)).report
 
 
-# The cache is per process: under xdist, the tests that read it carry ``xdist_group("drill-scenario-runs")`` so that
-# ``--dist loadgroup`` runs them on one worker and each scenario is replayed once per suite, not once per worker.
+# The cache is per process: under xdist, the modules that read it mark ``xdist_group("drill-scenario-runs")`` so that
+# ``--dist loadgroup`` (tests/xdist_groups.py) keeps each of them on one worker and a scenario is replayed once per
+# module at most, never once per test.
 @pytest.fixture(scope="session")
 def scenario_runs(tmp_path_factory: pytest.TempPathFactory) -> ScenarioRuns:
     """The session's cache of scenario replays."""
