@@ -47,8 +47,7 @@ async def test_cl2_drill_report_maps_the_threat_zones_around_the_estimated_sourc
     """The map snapshot draws the assessment's zones (expected AEGL-1 at least), the true release and the north
     boundary detector that alarmed, named."""
     report = await drill("cl2-leak-orange")
-    [threat] = report["map"]["threat"]
-    assert threat["gas"] == "Cl2"
+    [threat] = [t for t in report["map"]["threat"] if t["gas"] == "Cl2"]
     expected = {z["level"] for z in threat["zones"] if z["certainty"] == "expected"}
     assert "AEGL-1" in expected
     svg = map_svg(report)
