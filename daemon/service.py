@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -284,7 +284,7 @@ class Service:
         router = AlarmRouter(config, self.table)
         self.link_key = link_key(self.environ, config.ack_link_key_env)
         outbox = Outbox(config, self.link_key)  # plan pages and alarm routes: one intent type, one outbox
-        outbox.assessment = self.assessment.page_summary  # plan pages carry the release estimate
+        outbox.assessment = self._page_assessment  # plan pages carry the release estimate and the gamma search
         self.pipeline.flow.outbox = outbox
         self.pipeline.flow.listeners.append(
             AlarmNotifier(router, OutboxSink(self.writer, outbox), self.clock, drill=False)
@@ -523,6 +523,13 @@ class Service:
             if self._state_dirty or now - last_checkpoint >= alarms.checkpoint_interval_s:
                 save(self.pipeline, self.setup, self.writer, now)
                 last_checkpoint = now
+
+    def _page_assessment(self, alarm_keys: Sequence[str], incident_id: str | None) -> str:
+        parts = (
+            self.assessment.page_summary(alarm_keys, incident_id),
+            self.gamma_search.page_summary(alarm_keys, incident_id),
+        )
+        return "\n".join(p for p in parts if p)
 
     def request_reload(self) -> None:
         """SIGHUP: reload now, or once ``start`` has finished (a signal that early is queued, not fatal)."""

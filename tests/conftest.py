@@ -19,6 +19,7 @@ from daemon.service import Service
 from daemon.site_file import load_site
 from daemon.store.engine import create_engine
 from rules.site import Site
+from tests.seam import Chain, live_chain
 
 MACHINE_BROKER = ("127.0.0.1", 1883)
 # A test that uses one of these fixtures talks to that real part: it is marked so `-m "not broker"` etc. select it.
@@ -32,6 +33,7 @@ MARK_BY_FIXTURE = {
     "chromium": "browser",
 }
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1/test"
+CHAIN_T0 = 1_800_000_000.0  # when the ``chain`` harness starts its manual clock
 
 
 def free_port() -> int:
@@ -88,6 +90,14 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path, unique: str) ->
         return
     async with fresh_postgres(f"hazwatch_test_{unique}") as url:
         yield url
+
+
+@pytest.fixture
+async def chain(sqlite_url: str, demo_site: Site) -> AsyncIterator[Chain]:
+    """The default harness: the demo site's live chain from ``Intake.accept`` to a SQLite file, on a manual clock
+    (``tests/seam.py``). No broker, no wall time: use it unless the test is about the broker or the process."""
+    async with live_chain(sqlite_url, demo_site, CHAIN_T0) as built:
+        yield built
 
 
 @pytest.fixture
@@ -149,7 +159,7 @@ def own_mosquitto(tmp_path: Path) -> Iterator[tuple[str, int]]:
 
 
 def service_config(broker: str, db_url: str, prefix: str, client_id: str) -> ServiceConfig:
-    """A config for an in-process test service: HTTP on a free port, unique topics and client id."""
+    """A config for an in-process test service: HTTP on a free port, unique topics and client id, no decode worker."""
     config = ServiceConfig()
     config.mqtt.broker = broker
     config.mqtt.topic_prefix = prefix
@@ -158,6 +168,10 @@ def service_config(broker: str, db_url: str, prefix: str, client_id: str) -> Ser
     config.http.port = 0
     config.http.public_read = True  # reads need a token by default; these tests read like the wall display
     config.ingest.batch_max_delay_s = 0.02
+    # Decoding in place: a worker process costs every start 1-8 s (the start waits up to 5 s for it on a loaded
+    # machine) and only batches of 100+ messages use it. The tests of the worker path ask for one: the decode pool's
+    # own tests (a worker decodes exactly what the service would), the malformed flood, and every real process.
+    config.ingest.decode_workers = 0
     return config
 
 

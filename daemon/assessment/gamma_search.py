@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 from shapely.geometry.base import BaseGeometry
 
+from daemon.assessment.runner import page_sensors
 from daemon.assessment.threat_zones import region_shape
 from daemon.chain.alarm_flow import AlarmFlow
 from detectors.gamma import RISE_SLOW, RISE_SUSPICIOUS, WARMUP_READINGS, GammaDetector
@@ -86,6 +88,13 @@ class GammaSearch:
             self.cells_east, self.cells_north = ee.ravel(), nn.ravel()
         self.latest: GammaSearchResult | None = None
         self._last_run = -math.inf
+
+    def page_summary(self, alarm_keys: Sequence[str], incident_id: str | None = None) -> str:
+        """The search's line for a page about alarms or an incident that hold a dry gamma rise; else empty."""
+        result = self.latest
+        if result is None or not page_sensors(self.table, self.flow, alarm_keys, incident_id) & set(result.rising):
+            return ""
+        return result.summary()
 
     def rising(self) -> tuple[int, ...]:
         """Gamma sensors with a rise that rain does not explain."""

@@ -121,6 +121,17 @@ class Assessment:
         return "; ".join(parts) + f" ({ADVICE_LABEL})"
 
 
+def page_sensors(table: SensorTable, flow: AlarmFlow, alarm_keys: Sequence[str], incident_id: str | None) -> set[int]:
+    """The sensors a page is about: those named by its alarm keys (``rule@sensor``) and its incident's alarms."""
+    index = table.index
+    sensors = {index[key.split("@", 1)[-1]] for key in alarm_keys if key.split("@", 1)[-1] in index}
+    incidents = flow.state.incidents
+    if incident_id is not None and incident_id in incidents.incidents:
+        views = incidents.views
+        sensors |= {views[a].sensor for a in incidents.incident(incident_id).alarm_ids if a in views}
+    return sensors
+
+
 class AssessmentRunner:
     """Keeps the readings it needs and re-assesses each substance with gas conditions on, once a minute."""
 
@@ -169,12 +180,7 @@ class AssessmentRunner:
     def page_summary(self, alarm_keys: Sequence[str], incident_id: str | None = None) -> str:
         """The assessment lines for a page about the alarms ``alarm_keys`` (``rule@sensor``) and the incident
         ``incident_id``'s alarms: one per gas of those alarms that is alarmed now and assessed; empty when none."""
-        index = self.table.index
-        sensors = {index[key.split("@", 1)[-1]] for key in alarm_keys if key.split("@", 1)[-1] in index}
-        incidents = self.flow.state.incidents
-        if incident_id is not None and incident_id in incidents.incidents:
-            views = incidents.views
-            sensors |= {views[a].sensor for a in incidents.incident(incident_id).alarm_ids if a in views}
+        sensors = page_sensors(self.table, self.flow, alarm_keys, incident_id)
         alarmed = set(self.alarmed_substances())
         wanted = sorted({s for i in sensors if (s := self.table.sensors[i].substance) in alarmed})
         return "\n".join(self.assessments[s].page_line() for s in wanted if s in self.assessments)
@@ -302,6 +308,14 @@ class AssessmentRunner:
         speed_t, speed_v = when[speed_rows][order], value[speed_rows][order]
         idx = np.clip(np.searchsorted(speed_t, when[dir_rows]), 0, speed_t.shape[0] - 1)
         speed_b, dir_b, sd_b = bin_wind(when[dir_rows], speed_v[idx], value[dir_rows], ends, BIN_S)
+        # The meander is each vane's own spread: pooling stations would add their offsets to it.
+        per_station = [
+            bin_wind(when[mine], np.ones(int(mine.sum())), value[mine], ends, BIN_S)[2]
+            for station in self.wind_dir.tolist()
+            if (mine := sensor == station).sum() >= 2
+        ]
+        if per_station:
+            sd_b = np.median(np.stack(per_station), axis=0)
         lat, lon = self.origin
         sigma_theta = self._sigma_theta(sensor, when, value, now)
         if sigma_theta is None:

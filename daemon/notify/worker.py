@@ -34,6 +34,7 @@ from daemon.notify.chains import advance_chains, unreachable_roles
 from daemon.notify.channels.base import Channel, Delivery, DeliveryError
 from daemon.notify.channels.registry import undeliverable_reason
 from daemon.notify.config import ChannelTarget, NotifyConfig
+from daemon.notify.console_pages import expire_unshown
 from daemon.notify.model import AlertFacts
 from daemon.notify.outbox import RowPayload, row_tier
 from daemon.notify.storms import URGENT_TIERS, person_of, plan_storms
@@ -345,8 +346,10 @@ class DeliveryWorker:
     async def fail_undeliverable(self, now: float) -> set[str]:
         """Fail at once, with the reason, every pending row whose channel no configured sender can deliver.
 
-        Returns the pages those rows belong to (their people may now be unreachable).
+        Returns the pages those rows belong to (their people may now be unreachable). Console rows nobody showed
+        within their step's time give up here too.
         """
+        pages = await expire_unshown(self._engine, self._scope, now)
         async with self._engine.connect() as connection:  # read first: the common answer is "none"
             found = (
                 await connection.execute(
@@ -358,9 +361,8 @@ class DeliveryWorker:
             ).scalars()
             channels = [c for c in found if undeliverable_reason(str(c), self._channels) is not None]
         if not channels:
-            return set()
+            return pages
         async with self._engine.begin() as connection:
-            pages: set[str] = set()
             for channel in channels:
                 reason = undeliverable_reason(str(channel), self._channels) or ""
                 where = and_(self._scope, notifications.c.state == "pending", notifications.c.channel == channel)
@@ -412,7 +414,7 @@ class DeliveryWorker:
                 self._scope,
                 notifications.c.state.in_(OPEN_STATES),
                 notifications.c.next_attempt_at <= now,
-                # rows of channels without a sender were failed by fail_undeliverable; console rows wait for it
+                # rows of channels without a sender were failed by fail_undeliverable; console rows wait to be shown
                 notifications.c.channel.in_(sorted(self._channels)),
             )
             .order_by(notifications.c.next_attempt_at, notifications.c.id)

@@ -23,7 +23,7 @@ SCENARIO = Path(__file__).resolve().parents[2] / "daemon" / "drills" / "scenario
 @pytest.mark.slow
 @pytest.mark.browser
 async def test_dry_gamma_rise_gives_a_search_area_in_the_api(
-    machine_broker: tuple[str, int], sqlite_url: str, demo_site: Site, unique: str, tmp_path: Path
+    machine_broker: tuple[str, int], sqlite_url: str, demo_site: Site, unique: str, tmp_path: Path, chromium: str
 ) -> None:
     """The bare source dumped near gamma-01 (no rain): once the core calls the rise suspicious, the incident's
     assessment carries the most probable position and the 95 % search area around gamma-01, which the other
@@ -59,9 +59,12 @@ async def test_dry_gamma_rise_gives_a_search_area_in_the_api(
                 async with http.get(f"{base}/api/incidents/{incident['id']}/assessment") as response:
                     assert response.status == 200
                     bodies.append(await response.json())
+        # A page about the incident holding the rise carries the search's line (made the way plan pages make it).
+        flow = service.pipeline.flow
+        lines = {flow.outbox.assessment((), key) for key in flow.state.incident_rows}
         # The console map draws the search area as its own layer (dashed, apart from gas plumes).
         async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            browser = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             try:
                 page = await browser.new_page(viewport={"width": 1920, "height": 1080})
                 await page.goto(base + "/")
@@ -73,6 +76,7 @@ async def test_dry_gamma_rise_gives_a_search_area_in_the_api(
             finally:
                 await browser.close()
     assert any(s.startswith("gamma-01") for s in rising), rising
+    assert any(line.startswith("gamma source not located: 1 of ") for line in lines), lines
     assert drawn >= 1
     assert marker == 1
     print(f"console screenshot: {tmp_path / 'gamma-search-area.png'}")

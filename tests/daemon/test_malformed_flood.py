@@ -59,6 +59,7 @@ async def test_malformed_flood_is_quarantined_and_valid_data_kept(
     prefix = f"hwtest-{unique}"
     base = f"{prefix}/{demo_site.site}"
     config = service_config(f"mqtt://{machine_broker[0]}:{machine_broker[1]}", sqlite_url, prefix, f"svc-{unique}")
+    config.ingest.decode_workers = 1  # big batches of bad input go through the worker, as in production
     rng = random.Random(42)
     now = time.time() - 3600
     kinds = _bad_payloads(now)

@@ -46,3 +46,20 @@ def test_running_windows_match_brute_force(steps: list[tuple[int, int, int, int]
                 assert np.isnan(got[i])
             else:
                 assert got[i] == expected
+
+
+def test_int32_slots_saturate_and_windows_stay_the_sums_of_their_slots() -> None:
+    """A milli-ppm int32 slot that would overflow saturates (a lower bound, still far past every level); the window
+    sums keep what the slots took, so the slot leaving the window takes exactly its share with it."""
+    ring = SlotRing(1, 4, 60.0, (3,), 1000.0, np.int32)
+    big = np.array([2_000_000_000], np.int64)
+    one = np.array([1], np.int64)
+    row = np.array([0])
+    ring.advance_and_add(row, np.array([10], np.int64), big, one)
+    ring.advance_and_add(row, np.array([10], np.int64), big, one)  # 4e9 does not fit: the slot saturates
+    assert ring.sums[0, 10 % 4] == np.iinfo(np.int32).max
+    assert ring.window_sum[0, 0] == np.iinfo(np.int32).max
+    ring.advance_and_add(row, np.array([11], np.int64), np.array([5_000], np.int64), one)
+    ring.advance_and_add(row, np.array([13], np.int64), np.array([7_000], np.int64), one)  # slot 10 leaves
+    assert ring.window_sum[0, 0] == 12_000
+    assert ring.window_count[0, 0] == 2

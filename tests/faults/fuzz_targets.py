@@ -53,6 +53,9 @@ ROUTES: tuple[tuple[str, str], ...] = (
         for action in ("acknowledge", "shelve", "unshelve", "reset", "comment")
     ),
     ("POST", "/api/notifications/{notification_id}/acknowledge"),
+    ("GET", "/api/pages"),
+    ("POST", "/api/pages/shown"),
+    ("POST", "/api/pages/{notification_id}/acknowledge"),
     ("POST", "/api/sensors/{sensor_id}/out-of-service"),
     ("POST", "/api/sensors/{sensor_id}/in-service"),
     ("POST", "/api/sensors/{sensor_id}/reset-credibility"),

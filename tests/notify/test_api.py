@@ -313,6 +313,7 @@ async def test_openapi_describes_every_route_and_responses_validate(api: Api, de
         ("/api/map", "/api/map"),
         ("/api/duty", "/api/duty"),
         ("/api/drill-runs", "/api/drill-runs"),
+        ("/api/pages", "/api/pages"),
         ("/api/sensors/{sensor_id}/history", "/api/sensors/gas-n01-cl2/history?hours=1"),
     ]:
         status, body = await api.call("GET", concrete, "viewer")
@@ -322,6 +323,9 @@ async def test_openapi_describes_every_route_and_responses_validate(api: Api, de
         ("/api/alarms/{alarm_id}/shelve", "/api/alarms/7/shelve", {"duration_s": 60, "reason": "r"}),
         ("/api/alarms/{alarm_id}/shelve", "/api/alarms/7/shelve", {"duration_s": 60, "reason": "r"}),  # 409
         ("/api/notifications/{notification_id}/acknowledge", "/api/notifications/1/acknowledge", {}),
+        ("/api/pages/shown", "/api/pages/shown", {"ids": [1, 2]}),
+        ("/api/pages/shown", "/api/pages/shown", {"ids": "1"}),  # 400
+        ("/api/pages/{notification_id}/acknowledge", "/api/pages/1/acknowledge", {}),  # 404: not the caller's page
         ("/api/sensors/{sensor_id}/out-of-service", "/api/sensors/gas-n01-cl2/out-of-service", {"reason": "r"}),
         ("/api/incidents/{incident_id}/checklist/{item_id}/done", "/api/incidents/1/checklist/2/done", {}),
         ("/api/incidents/{incident_id}/confirm-level", "/api/incidents/1/confirm-level", {"level": "IV"}),

@@ -117,6 +117,7 @@ SCHEMAS: dict[str, Any] = {
             "done_by": STR,
         },
     ),
+    "NotificationIds": {"type": "array", "items": {"type": "integer"}},
     "Notification": _obj(
         ["id", "event", "channel", "recipient", "state", "attempts", "created_at"],
         {
@@ -242,6 +243,24 @@ def _body(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
 
 
 REASON = {"reason": {"type": "string", "maxLength": 2000}}
+CONSOLE_PAGE = _obj(
+    ["id", "page_id", "state", "created_at", "subject"],
+    {
+        "id": {"type": "integer"},
+        "page_id": STR,
+        "incident_id": INT,
+        "state": {"type": "string"},
+        "created_at": {"type": "number"},
+        "delivered_at": NUM,
+        "acknowledged_at": NUM,
+        "acknowledged_by": STR,
+        "role": STR,
+        "person": {"type": "string"},
+        "subject": {"type": "string"},
+        "tier": STR,
+        "ack_deadline": NUM,
+    },
+)
 TEXT = {"text": {"type": "string", "maxLength": 2000}}
 ALARM = [_path_param("alarm_id")]
 INCIDENT = [_path_param("incident_id")]
@@ -382,6 +401,26 @@ def openapi_document() -> dict[str, Any]:
         ),
         "/api/notifications/{notification_id}/acknowledge": _write(
             "Acknowledge a notification",
+            "operator",
+            _body([], {}),
+            "notification",
+            "Notification",
+            [_path_param("notification_id")],
+        ),
+        "/api/pages": _read(
+            "The caller's console pages of the last day (a page for their roster person or role), newest first",
+            _obj(["user", "pages"], {"user": {"type": "string"}, "pages": {"type": "array", "items": CONSOLE_PAGE}}),
+        ),
+        "/api/pages/shown": _write(
+            "The console shows these page rows on a visible screen: the caller's pending ones become delivered",
+            "viewer",
+            _body(["ids"], {"ids": {"type": "array", "items": {"type": "integer"}, "maxItems": 200}}),
+            "delivered",
+            "NotificationIds",
+            [],
+        ),
+        "/api/pages/{notification_id}/acknowledge": _write(
+            "Acknowledge one of the caller's console pages (stops the page's chains and escalation)",
             "operator",
             _body([], {}),
             "notification",

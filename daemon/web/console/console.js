@@ -35,7 +35,7 @@ const DRILL_RUN = params.get("drill_run") || "";
 
 const state = {
   alarms: [], incidents: [], site: null, duty: [], mapInfo: null, selected: null, detail: null,
-  me: null, refreshTimer: null, seenAlerts: null, flashTimer: null, plumes: new Map(), plumeCheckedAt: 0,
+  me: null, pages: [], refreshTimer: null, seenAlerts: null, flashTimer: null, plumes: new Map(), plumeCheckedAt: 0,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -315,6 +315,57 @@ function renderDuty() {
       ...person.channels.map((c) => (c.address && c.type === "phone"
         ? el("a", { href: `tel:${c.address}`, class: "chip" }, `☎ ${c.address}`)
         : el("span", { class: "chip" }, `${c.type}${c.address ? `: ${c.address}` : ""}`))))))));
+}
+
+// --- console pages: pages addressed to this person; the browser tells the service which ones are on screen ---------
+
+const PAGE_STATE_TEXT = {
+  pending: "新呼叫 / new", delivered: "已显示，待确认 / shown, to acknowledge", acknowledged: "已确认 / acknowledged",
+  superseded: "已转其他渠道 / moved on", failed: "失败 / failed", given_up: "已放弃 / given up",
+};
+
+function renderPages() {
+  const box = $("pages-box");
+  box.hidden = !state.me;
+  if (!state.me) return;
+  const open = state.pages.filter((p) => p.state === "pending" || p.state === "delivered");
+  $("page-count").textContent = `${open.length} 待确认 / to acknowledge`;
+  const list = $("page-list");
+  if (!state.pages.length) { list.replaceChildren(el("li", { class: "muted" }, "无 / none")); return; }
+  list.replaceChildren(...state.pages.map((page) => el("li", {
+    class: `card page-row tier-${page.tier || "none"} ${page.state}`, "data-page": page.id, "data-state": page.state,
+  },
+  el("div", {}, el("span", { class: `badge ${page.tier || ""}` }, TIER_ZH[page.tier] || page.tier || ""), " ", page.subject),
+  el("div", { class: "muted" }, `${page.person}${page.role ? ` · ${roleName(page.role)}` : ""} · ${fmtTime(page.created_at)} · ${PAGE_STATE_TEXT[page.state] || page.state}`,
+    page.acknowledged_by ? ` · ${page.acknowledged_by}` : ""),
+  page.ack_deadline && (page.state === "pending" || page.state === "delivered") ? deadlineNode({ name: "确认时限 / acknowledge by", due_at: page.ack_deadline, kind: "page" }) : null,
+  (page.state === "pending" || page.state === "delivered") && may("acknowledge")
+    ? el("div", { class: "actions" }, el("button", { type: "button", class: "primary", "data-action": "page-ack",
+      onclick: () => act(`/api/pages/${page.id}/acknowledge`) }, "我已收到 / Acknowledge"))
+    : null)));
+}
+
+// Only what is on a visible screen counts as shown: a tab in the background has shown nothing to anybody.
+async function reportShown() {
+  if (document.visibilityState !== "visible" || !state.me) return;
+  const ids = state.pages.filter((p) => p.state === "pending").map((p) => p.id);
+  if (!ids.length) return;
+  try {
+    await api("/api/pages/shown", { method: "POST", body: JSON.stringify({ ids }) });
+    for (const page of state.pages) if (ids.includes(page.id)) page.state = "delivered";
+    renderPages();
+  } catch (error) { /* shown again on the next refresh */ }
+}
+
+async function refreshPages() {
+  if (!state.me) { state.pages = []; renderPages(); return; }
+  try {
+    state.pages = (await api("/api/pages")).pages;
+  } catch (error) { return; }
+  const fresh = state.pages.some((p) => p.state === "pending");
+  renderPages();
+  if (fresh) { beep(); flashTitle("新呼叫 NEW PAGE"); }
+  await reportShown();
 }
 
 // --- map ---------------------------------------------------------------------------------------------------
@@ -640,6 +691,7 @@ async function refresh() {
     if (state.selected === null && state.incidents.length) state.selected = (open[0] || state.incidents[0]).id;
     if (state.selected !== null) await selectIncident(state.selected);
     refreshPlumes();
+    await refreshPages();
     document.body.dataset.loaded = "true";
   } catch (error) {
     toast(`加载失败 / load failed: ${error.message}`);
@@ -738,6 +790,8 @@ $("token-dialog").addEventListener("close", async () => {
   refresh();
 });
 setInterval(tick, 1000);
+setInterval(refreshPages, 5000); // pages must show even when no event arrives
+document.addEventListener("visibilitychange", reportShown);
 setupAlertControls();
 (async () => {
   await Promise.all([showUser(), setupViews()]);

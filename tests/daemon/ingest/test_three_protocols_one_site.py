@@ -65,7 +65,6 @@ async def test_hj212_modbus_and_mqtt_reach_the_same_alarms_incidents_and_metrics
     config = service_config(f"mqtt://{machine_broker[0]}:{machine_broker[1]}", sqlite_url, prefix, unique)
     config.hj212.enabled = True
     config.hj212.port = 0
-    config.ingest.decode_workers = 0
     try:
         async with running_service(config, site) as service:
             base = f"http://127.0.0.1:{service.http_port}"

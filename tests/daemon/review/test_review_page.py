@@ -21,7 +21,6 @@ async def test_review_a_day_from_the_page(
     machine_broker: tuple[str, int], sqlite_url: str, unique: str, chromium: str
 ) -> None:
     config = service_config(f"mqtt://{machine_broker[0]}:{machine_broker[1]}", sqlite_url, f"hw-{unique}", unique)
-    config.ingest.decode_workers = 0
     local_day = (datetime.now(ZONE) - timedelta(days=2)).date()
     start = datetime(local_day.year, local_day.month, local_day.day, tzinfo=ZONE).timestamp()
     async with running_service(config, Site.model_validate(LOGGER_SITE)) as service:
