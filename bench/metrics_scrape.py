@@ -8,6 +8,14 @@ has reported, 5 % have an open condition. Prints sensors, series, bytes and, per
 the text rendering the service does in a worker thread (``render_cpu_ms``: its CPU time, which a loaded
 machine inflates less than the wall time), and ``old_ms``, the single-threaded prometheus_client
 rendering of everything that the service used before (all of it on the loop).
+
+Instruction counts (independent of the machine's load): run under callgrind twice, with ``--scrapes 0`` (set-up
+only) and ``--scrapes 3 --old-scrapes 0`` (set-up and four full scrapes, the first for the series count), and
+divide the difference of the two "Collected" totals by four:
+
+    valgrind --tool=callgrind --callgrind-out-file=/tmp/cg0 python bench/metrics_scrape.py --copies 97 --scrapes 0
+    valgrind --tool=callgrind --callgrind-out-file=/tmp/cg4 python bench/metrics_scrape.py --copies 97 --scrapes 3 \
+        --old-scrapes 0
 """
 
 from __future__ import annotations
@@ -72,7 +80,7 @@ def replicated_site(copies: int) -> Site:
     return Site.model_validate(data)
 
 
-def measure(copies: int, scrapes: int) -> None:
+def measure(copies: int, scrapes: int, old_scrapes: int) -> None:
     """Build the collectors for one site size and time the scrapes."""
     table = SensorTable.build(replicated_site(copies))
     n = len(table)
@@ -96,6 +104,9 @@ def measure(copies: int, scrapes: int) -> None:
     Metrics(old)
     for collector in snapshots:
         old.register(collector)
+    if scrapes == 0:  # set-up only: under callgrind, the baseline that a run with scrapes is compared to
+        print(f"sensors={n:6d} set up, no scrape")
+        return
     body = exposition.render_sync()
     series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
     loop, render, render_cpu, before = [], [], [], []
@@ -109,14 +120,14 @@ def measure(copies: int, scrapes: int) -> None:
         done = time.perf_counter()
         loop.append((held - started) * 1000)
         render.append((done - held) * 1000)
-    for _ in range(max(3, scrapes // 5)):
+    for _ in range(old_scrapes):
         started = time.perf_counter()
         generate_latest(old)
         before.append((time.perf_counter() - started) * 1000)
     print(
         f"sensors={n:6d} series={series:7d} bytes={len(body):9d} "
         f"loop_ms {_stats(loop)}  render_ms {_stats(render)}  render_cpu_ms {_stats(render_cpu)}  "
-        f"old_ms {_stats(before)}"
+        f"old_ms {_stats(before) if before else '(not run)'}"
     )
 
 
@@ -131,9 +142,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--copies", type=int, nargs="+", default=[1, 10, 50, 97])
     parser.add_argument("--scrapes", type=int, default=30)
+    parser.add_argument("--old-scrapes", type=int, default=3, help="runs of the old all-on-the-loop path (0: none)")
     args = parser.parse_args()
     for copies in args.copies:
-        measure(copies, args.scrapes)
+        measure(copies, args.scrapes, args.old_scrapes)
 
 
 if __name__ == "__main__":

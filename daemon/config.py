@@ -76,6 +76,13 @@ class DatabaseConfig(StrictModel):
         "(default: beside a SQLite database, else `hazwatch.spool` in the working directory).",
     )
     spool_max_bytes: int = Field(256 * 1024 * 1024, ge=1024, description="Largest spool file.")
+    raw_readings_keep_days: float | None = Field(
+        None,
+        gt=0,
+        description="Keep raw live readings this many days, then only their per-minute aggregates (count, min, max, "
+        "mean; table reading_minutes). PostgreSQL drops whole day partitions; SQLite deletes by age without "
+        "aggregates. Unset: keep every reading.",
+    )
     stop_timeout_s: float = Field(
         10.0,
         gt=0,
@@ -245,6 +252,21 @@ class HaConfig(StrictModel):
         gt=0,
         description="How long the follower keeps the rows it would have written, to write the ones the leader did "
         "not commit when it takes over.",
+    )
+    lease_s: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="How long the leader may go silent (paused, frozen, cut off) before PostgreSQL ends its session, "
+        "which frees the lock for the follower; a write transaction left idle that long is rolled back too. Keep it "
+        "well above check_interval_s and the longest event-loop stall.",
+    )
+    action_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="How long an operator action made on the follower waits for the leader to apply it before the "
+        "answer says it is recorded and still pending (the leader, or the next one, applies it).",
     )
 
 

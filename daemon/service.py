@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from daemon.assessment.gamma_search import GammaSearch
 from daemon.assessment.runner import AssessmentRunner
 from daemon.chain.build import AlarmSetup, build_intake, build_pipeline, checkpoint_row, reload_rules, save
 from daemon.clock import Clock, WallClock
@@ -23,8 +24,8 @@ from daemon.config import ServiceConfig
 from daemon.drills import runs
 from daemon.drills.recording import RotatingRecorder
 from daemon.errors import ConfigError, HazwatchError, PortInUseError
-from daemon.ha.http_guard import follower_guard
 from daemon.ha.pair import HaPair
+from daemon.ha.shared_operations import SharedOperations
 from daemon.ha.standby import StandbyHold
 from daemon.health import ServiceHealth
 from daemon.ingest.broker_url import BrokerTarget, parse_broker
@@ -51,6 +52,7 @@ from daemon.notify.worker import DeliveryWorker
 from daemon.store.engine import create_engine, migrate
 from daemon.store.quarantine_retention import delete_old_quarantine
 from daemon.store.reading_chunks import latest_readings
+from daemon.store.reading_retention import DAY_S, apply_retention, ensure_day_partitions
 from daemon.store.schema import alarm_events, alarms, incident_events, incidents, notifications
 from daemon.store.spool import read_spool, write_spool
 from daemon.store.writer import StoreWriter, WriteGroup
@@ -181,6 +183,7 @@ class Service:
         self._plug_metric_sources()
         self.assessment = AssessmentRunner(self.table, self.pipeline.flow)
         self.pipeline.batch_listeners.append(self.assessment.on_batch)
+        self.gamma_search = GammaSearch(self.table, self.pipeline.flow, self.pipeline.detector.gamma)
         self._start_notifications()
         await self._start_ha()
         self._intake = build_intake(config, self.pipeline, self.writer, self.metrics, self.clock)
@@ -258,7 +261,21 @@ class Service:
             deleted = await delete_old_quarantine(self.engine, self.clock.now() - keep_s)
             if deleted:
                 log.info("deleted %d quarantine rows older than %.0f days", deleted, keep_s / 86400)
+            await self._reading_retention()
             await asyncio.sleep(QUARANTINE_RETENTION_EVERY_S)
+
+    async def _reading_retention(self) -> None:
+        """Day partitions ahead (PostgreSQL) and raw readings past their days summarised; the leader only."""
+        if self.ha is not None and not self.ha.leader:
+            return
+        now = self.clock.now()
+        keep_days = self.config.database.raw_readings_keep_days
+        try:
+            await ensure_day_partitions(self.engine, now, now + 2 * DAY_S)
+            if keep_days is not None:
+                await apply_retention(self.engine, now, keep_days)
+        except Exception:  # the database may be briefly away: the next hourly pass catches up
+            log.exception("reading retention failed; trying again in an hour")
 
     def _start_notifications(self) -> None:
         """Direct alarm routes queue outbox rows with the alarm's own rows; the worker delivers them."""
@@ -267,6 +284,7 @@ class Service:
         router = AlarmRouter(config, self.table)
         self.link_key = link_key(self.environ, config.ack_link_key_env)
         outbox = Outbox(config, self.link_key)  # plan pages and alarm routes: one intent type, one outbox
+        outbox.assessment = self._page_assessment  # plan pages carry the release estimate and the gamma search
         self.pipeline.flow.outbox = outbox
         self.pipeline.flow.listeners.append(
             AlarmNotifier(router, OutboxSink(self.writer, outbox), self.clock, drill=False)
@@ -307,9 +325,21 @@ class Service:
             self.pipeline,
             start_delivery=self._start_delivery,
             stop_delivery=self._stop_delivery,
+            local_operations=self._engine_operations(),
             registry=self.registry,
         )
+        if self.notifier is not None:
+            self.notifier.fence = self.ha.fence
         await self.ha.start()
+
+    def _engine_operations(self) -> EngineOperations:
+        return EngineOperations(
+            self.engine,
+            self.table.index,
+            lambda: self.pipeline.flow,
+            self.writer,
+            detector=lambda: self.pipeline.detector,
+        )
 
     def _after_commit(self, group: WriteGroup) -> None:
         # Published only once durable, so a console that reacts by fetching finds the rows.
@@ -384,7 +414,8 @@ class Service:
         ingest = self.ingest
         pipeline = self.pipeline
         api = ApiContext(
-            operations=EngineOperations(self.engine, self.table.index, lambda: self.pipeline.flow, self.writer),
+            # One of a pair: actions go through the shared log, so the leader applies them whoever took them.
+            operations=SharedOperations(self.ha.actions) if self.ha is not None else self._engine_operations(),
             bus=self.bus,
             clock=self.clock,
             table=self.table,
@@ -409,13 +440,10 @@ class Service:
             exposition=self.exposition,
             service_health=health.check,
         )
-        attach_assessment(app, self.assessment, lambda: self.pipeline.flow)
+        attach_assessment(app, self.assessment, lambda: self.pipeline.flow, self.gamma_search)
         add_page_ack_routes(app, self._page_ack_context(api))
         if self.demo_inbox is not None:
             add_demo_inbox_route(app, self.demo_inbox)
-        if self.ha is not None:
-            ha = self.ha
-            app.middlewares.append(follower_guard(lambda: ha.leader))
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)
@@ -491,9 +519,17 @@ class Service:
             now = self.clock.now()
             self.pipeline.tick(now)
             await self.assessment.tick_in_thread(now)
+            await self.gamma_search.tick_in_thread(now)
             if self._state_dirty or now - last_checkpoint >= alarms.checkpoint_interval_s:
                 save(self.pipeline, self.setup, self.writer, now)
                 last_checkpoint = now
+
+    def _page_assessment(self, alarm_keys: Sequence[str], incident_id: str | None) -> str:
+        parts = (
+            self.assessment.page_summary(alarm_keys, incident_id),
+            self.gamma_search.page_summary(alarm_keys, incident_id),
+        )
+        return "\n".join(p for p in parts if p)
 
     def request_reload(self) -> None:
         """SIGHUP: reload now, or once ``start`` has finished (a signal that early is queued, not fatal)."""

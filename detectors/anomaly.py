@@ -412,7 +412,9 @@ def run_along_time(
                 state[0] = new
                 state[0, HOLD_UNTIL] = hold_until
                 i += k
-                chunk = min(max(2 * k, 64), 1 << 16)
+                # A run that filled its chunk may go on: double it. One that ended inside: the next is likely
+                # about as long (every reading computed past a run's end is thrown away).
+                chunk = min(2 * k, 1 << 16) if k == min(chunk, valid.shape[0] - (i - k)) else max(k + k // 4, 64)
                 misses = 0 if k >= 32 else misses
                 continue
             misses += 1

@@ -123,6 +123,7 @@ class CoreConfig:
     gas_aegl: NDArray[np.float64]  # (n, len(AEGL_WINDOWS))
     gas_stel: NDArray[np.float64]
     gas_twa: NDArray[np.float64]
+    gas_erpg: NDArray[np.float64]  # (n, 3): ERPG-1/2/3, nan where none is published
     # sealed sources (per sensor: the dose channel)
     source_baseline: NDArray[np.float64]
     source_category: NDArray[np.int8]  # 0: not a source monitor
@@ -180,6 +181,7 @@ class CoreConfig:
         substance_idx = np.array([SUBSTANCE_ORDER.index(s) if s in SUBSTANCES else -1 for s in subs], np.int16)
         level1, level2, stel, twa = _f(n), _f(n), _f(n), _f(n)
         aegl = np.full((n, len(AEGL_WINDOWS)), np.nan)
+        erpg = np.full((n, 3), np.nan)
         for i, name in enumerate(subs):
             if name not in SUBSTANCES:
                 continue
@@ -191,6 +193,7 @@ class CoreConfig:
                 for values in (sub.aegl(1), sub.aegl(2), sub.aegl(3))
                 for value in (values if values is not None else (np.nan,) * len(AEGL_DURATIONS_MIN))
             ]
+            erpg[i] = [np.nan if value is None else value for value in sub.erpg]
             if sub.twa_limit_mg_m3 is not None:
                 # Where a PC-TWA exists, the occupational limit in the table is the PC-STEL.
                 stel[i] = sub.occupational_limit_ppm
@@ -229,6 +232,7 @@ class CoreConfig:
             gas_aegl=aegl,
             gas_stel=stel,
             gas_twa=twa,
+            gas_erpg=erpg,
             source_baseline=_f(n),
             source_category=np.zeros(n, np.int8),
             source_missing_level=_f(n),

@@ -164,6 +164,10 @@ class DetectionCore:
         """Apply a device's MQTT status (``online``/``offline``, also its last will)."""
         return merge_events(self.liveness.status(device, online, now))
 
+    def not_credible(self, sensor: int) -> bool:
+        """Whether the sensor's readings are held as not credible (fold-back, dead probe) until reset."""
+        return bool(self.quality.not_credible.active[sensor])
+
     def reset_credibility(self, sensors: list[int]) -> None:
         """Operator reset of "reading not credible" (fold-back, dead probe) at these sensors."""
         self.quality.reset_credibility(sensors)

@@ -1,22 +1,30 @@
-"""Toxic-gas exposure: instantaneous detector alarm levels (GB/T 50493) and rolling means against AEGL, STEL, TWA.
+"""Toxic-gas exposure: instantaneous detector alarm levels (GB/T 50493) and sliding windows against AEGL, STEL, TWA.
 
-Rolling means are kept in per-sensor rings of fixed time slots (1-minute slots for the 10/15/30/60-minute
-windows, 30-minute slots for the 8-hour TWA). A window is judged when a slot closes, over whole slots, and only
-if at least three quarters of its slots hold valid readings. Sums are integers of micro-ppm so that adding
-readings one at a time or a batch at a time gives bit-identical means.
+Windows slide over the readings' own times: every reading is judged against the window (t - W, t] ending at it.
+Per-sensor rings of fixed time slots (1-minute slots for the 10/15/30/60-minute windows, 30-minute slots for the
+4- and 8-hour ones and the 8-hour TWA) keep the sums; the slot at a window's trailing edge counts pro rata and at
+its highest reading (see ``GasDetector._windows``). A window is judged only if at least three quarters of its
+slots hold valid readings. AEGL windows judge the toxic load C^n t as well as the mean (ten Berge, Zwart and
+Appelman, "Concentration-time mortality response relationship of irritant and systemically acting vapours and
+gases", J. Hazard. Mater. 13 (1986) 301-309; the exponent n of each substance is the one its AEGL technical support
+document uses, detectors/substances.py). Concentration sums are integers of micro-ppm so that adding readings one
+at a time or a batch at a time gives bit-identical means; toxic loads span too many decades for integers and are
+summed in floating point from the slots at each judgement (no running sum to drift).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from detectors.conditions import ConditionEvents
-from detectors.config import AEGL_WINDOWS, CoreConfig
+from detectors.config import AEGL_WINDOWS, SUBSTANCE_ORDER, CoreConfig
 from detectors.hysteresis import HysteresisState, SortedBatch
 from detectors.streams import debounce, rank_steps
+from detectors.substances import SUBSTANCES
 
 LEVEL1 = "gas.level1"
 LEVEL2 = "gas.level2"
@@ -38,44 +46,79 @@ AEGL3_8H = "gas.aegl3_8h"
 STEL_15MIN = "gas.stel_15min"
 TWA_8H = "gas.twa_8h"
 AEGL_CONDITIONS: tuple[str, ...] = tuple(f"gas.{suffix}" for suffix, _ in AEGL_WINDOWS)
+# AIHA ERPGs are "the maximum airborne concentration below which nearly all individuals could be exposed for up
+# to 1 hour" (AIHA, Emergency Response Planning Guidelines): judged as the sliding 60-minute mean.
+ERPG1_60MIN = "gas.erpg1_60min"
+ERPG2_60MIN = "gas.erpg2_60min"
+ERPG3_60MIN = "gas.erpg3_60min"
+ERPG_CONDITIONS: tuple[str, ...] = (ERPG1_60MIN, ERPG2_60MIN, ERPG3_60MIN)
 
 LEVEL_DEADBAND = 0.1  # an instantaneous alarm clears below 90 % of its level
 WINDOW_DEADBAND = 0.05  # a rolling-mean alarm clears below 95 % of its level
 MIN_COVERAGE = 0.75  # fraction of a window's slots that must hold valid readings
-MICRO = 1_000_000.0  # fixed-point scale of the ring sums (micro-ppm)
+MICRO = 1_000_000.0  # fixed-point scales of the ring sums (micro-ppm, milli-ppm)
+MILLI = 1_000.0
+# One reading counts at most LOAD_CAP reference units of (C / reference)^n: far past every AEGL-3, and far from
+# overflowing the float32 slot sums however many readings a slot holds.
+LOAD_CAP = 1.0e30
+PEAK_MAX = 65504.0  # largest float16: slot peaks above it (6.5 % by volume) are kept as it, past every AEGL-3
 
 
 @dataclass
 class SlotRing:
-    """Per-row ring of time slots holding integer sums and counts, plus running sums of the windows that end
-    at the newest slot (updated as slots enter and leave, so judging a window costs O(1))."""
+    """Per-row ring of time slots holding integer sums, counts, toxic loads and each slot's highest reading, plus
+    running sums of the windows that end at the newest slot (updated as slots enter and leave, so judging a
+    window costs O(1)). The ring keeps one slot more than its widest window: the slot at a sliding window's
+    trailing edge."""
 
     n_rows: int
     n_slots: int
     slot_s: float
-    widths: tuple[int, ...]  # window lengths in slots, each <= n_slots
-    sums: NDArray[np.int64] = field(init=False)
+    widths: tuple[int, ...]  # window lengths in slots, each < n_slots
+    # Fixed-point scale of the sums and their integer type: the minute ring keeps int32 sums of milli-ppm (a slot
+    # saturates at 2.1e6 ppm-readings, far past every level), the longer ring int64 micro-ppm.
+    scale: float = MICRO
+    sum_dtype: type[np.signedinteger[Any]] = np.int64
+    sums: NDArray[np.signedinteger[Any]] = field(init=False)
     counts: NDArray[np.uint16] = field(init=False)
+    loads: NDArray[np.float32] = field(init=False)  # sums of (C / reference)^n, see GasDetector
+    peaks: NDArray[np.float16] = field(init=False)  # highest counted reading of the slot, rounded up
     current: NDArray[np.int64] = field(init=False)  # newest slot number, -1: none
     window_sum: NDArray[np.int64] = field(init=False)  # (rows, widths)
-    window_count: NDArray[np.int64] = field(init=False)
+    window_count: NDArray[np.int32] = field(init=False)
     window_filled: NDArray[np.int16] = field(init=False)  # slots in the window holding valid readings
     _widths: NDArray[np.int64] = field(init=False, repr=False)
+    _sum_max: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.sums = np.zeros((self.n_rows, self.n_slots), np.int64)
-        self.counts = np.zeros((self.n_rows, self.n_slots), np.uint16)
+        if max(self.widths) >= self.n_slots:
+            raise ValueError("the ring must hold one slot more than its widest window")
+        shape_slots = (self.n_rows, self.n_slots)
+        self.sums = np.zeros(shape_slots, self.sum_dtype)
+        self._sum_max = int(np.iinfo(self.sum_dtype).max)
+        self.counts = np.zeros(shape_slots, np.uint16)
+        self.loads = np.zeros(shape_slots, np.float32)
+        self.peaks = np.zeros(shape_slots, np.float16)
         self.current = np.full(self.n_rows, -1, np.int64)
         shape = (self.n_rows, len(self.widths))
         self.window_sum = np.zeros(shape, np.int64)
-        self.window_count = np.zeros(shape, np.int64)
+        self.window_count = np.zeros(shape, np.int32)
         self.window_filled = np.zeros(shape, np.int16)
         self._widths = np.asarray(self.widths, np.int64)
 
     @property
     def nbytes(self) -> int:
         """Bytes held."""
-        arrays = (self.sums, self.counts, self.current, self.window_sum, self.window_count, self.window_filled)
+        arrays = (
+            self.sums,
+            self.counts,
+            self.loads,
+            self.peaks,
+            self.current,
+            self.window_sum,
+            self.window_count,
+            self.window_filled,
+        )
         return sum(int(a.nbytes) for a in arrays)
 
     def window_means(self, rows: NDArray[np.intp]) -> NDArray[np.float64]:
@@ -83,29 +126,63 @@ class SlotRing:
         total, n = self.window_sum[rows], self.window_count[rows]
         covered = (self.window_filled[rows] >= MIN_COVERAGE * self._widths[None, :]) & (n > 0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            means: NDArray[np.float64] = np.where(covered, total / np.maximum(n, 1) / MICRO, np.nan).T
+            means: NDArray[np.float64] = np.where(covered, total / np.maximum(n, 1) / self.scale, np.nan).T
         return means
 
+    def window_loads(self, rows: NDArray[np.intp]) -> NDArray[np.float64]:
+        """Toxic loads of the windows ending at each row's newest slot, shape (rows, widths).
+
+        Summed from the slots each time, newest first, rather than kept as a running sum: the loads span many
+        orders of magnitude (n up to 4.4), and floating-point sums that slots enter and leave would drift.
+        """
+        cols = (self.current[rows][:, None] - np.arange(int(self._widths.max()))[None, :]) % self.n_slots
+        total = np.cumsum(self.loads[rows[:, None], cols], axis=1, dtype=np.float64)
+        picked: NDArray[np.float64] = total[:, self._widths - 1]
+        return picked
+
+    def trailing(self, rows: NDArray[np.intp]) -> tuple[NDArray[np.int64], NDArray[np.float16]]:
+        """Count and highest reading of the slot just before each window (its trailing edge), shape (rows, widths)."""
+        col = (self.current[rows][:, None] - self._widths[None, :]) % self.n_slots
+        r = rows[:, None]
+        return self.counts[r, col].astype(np.int64), self.peaks[r, col]
+
     def advance_and_add(
-        self, rows: NDArray[np.intp], slot: NDArray[np.int64], sums: NDArray[np.int64], counts: NDArray[np.int64]
+        self,
+        rows: NDArray[np.intp],
+        slot: NDArray[np.int64],
+        sums: NDArray[np.int64],
+        counts: NDArray[np.int64],
+        loads: NDArray[np.float64] | None = None,
+        peaks: NDArray[np.float16] | None = None,
     ) -> None:
-        """Move rows (unique) to ``slot`` if it is newer, then add a run's sum and count to that slot."""
-        cur = self.current[rows]
-        ahead = slot > cur
-        if ahead.any():
-            self._advance(rows[ahead], cur[ahead], slot[ahead])
+        """Move rows (unique) to ``slot`` if it is newer, then add a run's sum, count, load and peak to that slot."""
+        self.advance(rows, slot)
         cur = self.current[rows]
         # Late readings for a slot still in the ring are added; older ones are dropped.
         keep = slot > cur - self.n_slots
         r, sl, add_sum, add_count = rows[keep], slot[keep], sums[keep], np.minimum(counts[keep], 65535)
+        add_load = np.zeros(add_sum.shape[0]) if loads is None else loads[keep]
         col = sl % self.n_slots
         newly_filled = (self.counts[r, col] == 0) & (add_count > 0)
-        self.sums[r, col] += add_sum
+        before = self.sums[r, col].astype(np.int64)
+        after = np.clip(before + add_sum, -self._sum_max, self._sum_max)
+        self.sums[r, col] = after
+        add_sum = after - before  # what the slot took, so windows stay the sums of their slots
         self.counts[r, col] += add_count.astype(np.uint16)
+        self.loads[r, col] += add_load
+        if peaks is not None:
+            self.peaks[r, col] = np.maximum(self.peaks[r, col], peaks[keep])
         inside = sl[:, None] > cur[keep][:, None] - self._widths[None, :]
         self.window_sum[r] += np.where(inside, add_sum[:, None], 0)
-        self.window_count[r] += np.where(inside, add_count[:, None], 0)
+        self.window_count[r] += np.where(inside, add_count[:, None], 0).astype(np.int32)
         self.window_filled[r] += (inside & newly_filled[:, None]).astype(np.int16)
+
+    def advance(self, rows: NDArray[np.intp], slot: NDArray[np.int64]) -> None:
+        """Move rows (unique) whose newest slot is older than ``slot`` on to it."""
+        cur = self.current[rows]
+        ahead = slot > cur
+        if ahead.any():
+            self._advance(rows[ahead], cur[ahead], slot[ahead])
 
     def _advance(self, rows: NDArray[np.intp], cur: NDArray[np.int64], slot: NDArray[np.int64]) -> None:
         """Slide windows from ``cur`` to ``slot`` (slots leave), then clear the ring slots entered."""
@@ -119,13 +196,16 @@ class SlotRing:
             out_sum = self.sums[r[:, None], col]
             out_count = self.counts[r[:, None], col].astype(np.int64)
             self.window_sum[r] -= np.where(leaving, out_sum, 0)
-            self.window_count[r] -= np.where(leaving, out_count, 0)
+            self.window_count[r] -= np.where(leaving, out_count, 0).astype(np.int32)
             self.window_filled[r] -= (leaving & (out_count > 0)).astype(np.int16)
         single = gap == 1
         if single.any():
             col1 = slot[seen][single] % self.n_slots
-            self.sums[r[single], col1] = 0
-            self.counts[r[single], col1] = 0
+            rs = r[single]
+            self.sums[rs, col1] = 0
+            self.counts[rs, col1] = 0
+            self.loads[rs, col1] = 0
+            self.peaks[rs, col1] = 0.0
         wide = ~single
         if wide.any():
             k = np.arange(self.n_slots)[None, :]
@@ -133,7 +213,18 @@ class SlotRing:
             rw = r[wide]
             self.sums[rw] = np.where(clear, 0, self.sums[rw])
             self.counts[rw] = np.where(clear, 0, self.counts[rw])
+            self.loads[rw] = np.where(clear, 0.0, self.loads[rw])
+            self.peaks[rw] = np.where(clear, np.float16(0.0), self.peaks[rw])
         self.current[rows] = slot
+
+
+def _round_up_half(x: NDArray[np.float64]) -> NDArray[np.float16]:
+    """``x`` as float16, rounded up (a slot's peak must stay an upper bound), at most PEAK_MAX."""
+    clipped = np.minimum(x, PEAK_MAX)
+    half = clipped.astype(np.float16)
+    low = half.astype(np.float64) < clipped
+    rounded: NDArray[np.float16] = np.where(low, np.nextafter(half, np.float16(np.inf)), half)
+    return rounded
 
 
 @dataclass
@@ -141,29 +232,41 @@ class GasDetector:
     """Exposure tests for every gas sensor with a known substance."""
 
     config: CoreConfig
-    rows: NDArray[np.intp] = field(init=False)  # sensor -> ring row, -1: not a monitored gas
+    rows: NDArray[np.int32] = field(init=False)  # sensor -> ring row, -1: not a monitored gas
     row_sensor: NDArray[np.int32] = field(init=False)  # row -> sensor
     minutes: SlotRing = field(init=False)
     half_hours: SlotRing = field(init=False)
     states: dict[str, HysteresisState] = field(init=False)
     # Newest slot of each ring that held a censored reading (at or above full scale), per row; -1: none. A window
     # reaching back to it has a mean that is only a lower bound.
-    censored_slot: dict[float, NDArray[np.int64]] = field(init=False)
+    censored_slot: dict[float, NDArray[np.int32]] = field(init=False)
+    # Newest slot of each ring holding a reading at or above the lowest level judged on that ring, per row; -1: none.
+    hot_slot: dict[float, NDArray[np.int32]] = field(init=False)
+    # Toxic load per row: the reference level (ppm) loads are expressed in and the ten Berge exponent n.
+    load_reference: NDArray[np.float64] = field(init=False)
+    load_exponent: NDArray[np.float64] = field(init=False)
 
     def __post_init__(self) -> None:
         c = self.config
         monitored = c.substance >= 0
-        self.rows = np.full(c.n_sensors, -1, np.intp)
+        self.rows = np.full(c.n_sensors, -1, np.int32)
         self.rows[monitored] = np.arange(int(monitored.sum()))
         self.row_sensor = np.flatnonzero(monitored).astype(np.int32)
         n_rows = int(monitored.sum())
         minute_widths = tuple(sorted({minutes for _, minutes in AEGL_WINDOWS if minutes <= 60} | {15}))
-        self.minutes = SlotRing(n_rows, 60, 60.0, minute_widths)
+        self.minutes = SlotRing(n_rows, max(minute_widths) + 1, 60.0, minute_widths, MILLI, np.int32)
         half_hour_widths = tuple(sorted({minutes // 30 for _, minutes in AEGL_WINDOWS if minutes > 60} | {16}))
-        self.half_hours = SlotRing(n_rows, 16, 1800.0, half_hour_widths)
-        names = (LEVEL1, LEVEL2, *AEGL_CONDITIONS, STEL_15MIN, TWA_8H)
+        self.half_hours = SlotRing(n_rows, max(half_hour_widths) + 1, 1800.0, half_hour_widths)
+        names = (LEVEL1, LEVEL2, *AEGL_CONDITIONS, *ERPG_CONDITIONS, STEL_15MIN, TWA_8H)
         self.states = {name: HysteresisState.new(n_rows) for name in names}
-        self.censored_slot = {ring.slot_s: np.full(n_rows, -1, np.int64) for ring in (self.minutes, self.half_hours)}
+        self.censored_slot = {ring.slot_s: np.full(n_rows, -1, np.int32) for ring in (self.minutes, self.half_hours)}
+        self.hot_slot = {ring.slot_s: np.full(n_rows, -1, np.int32) for ring in (self.minutes, self.half_hours)}
+        aegl = c.gas_aegl[self.row_sensor]
+        with np.errstate(invalid="ignore"):
+            reference = np.fmin.reduce(np.where(aegl > 0, aegl, np.nan), axis=1) if n_rows else np.zeros(0)
+        self.load_reference = np.where(np.isfinite(reference), reference, 1.0)
+        exponents = np.array([SUBSTANCES[name].ten_berge_n for name in SUBSTANCE_ORDER], np.float64)
+        self.load_exponent = exponents[c.substance[self.row_sensor]] if n_rows else np.zeros(0)
 
     @property
     def state_nbytes(self) -> int:
@@ -175,7 +278,8 @@ class GasDetector:
             + self.row_sensor.nbytes
             + sum(s.nbytes for s in self.states.values())
             + sum(int(a.nbytes) for a in self.censored_slot.values())
-        )
+            + sum(int(a.nbytes) for a in self.hot_slot.values())
+        )  # load_reference and load_exponent are configuration, not carried state
 
     def process(
         self,
@@ -184,7 +288,7 @@ class GasDetector:
         valid: NDArray[np.bool_],
         censored: NDArray[np.bool_] | None = None,
     ) -> list[ConditionEvents]:
-        """Return instantaneous-level and rolling-window transitions for the gas readings in ``batch``.
+        """Return instantaneous-level and sliding-window transitions for the gas readings in ``batch``.
 
         A ``censored`` reading (at or above full scale, ``value`` its lower bound) raises every level its lower
         bound reaches and clears none; window means holding one are lower bounds and are marked so.
@@ -210,22 +314,70 @@ class GasDetector:
                     name, batch, on, off, zero, zero, self.states[name], value, level, self.row_sensor, censored=cens
                 )
             )
-        # 10/30/60-minute windows on 1-minute slots; 4- and 8-hour windows (and the 8-h TWA) on 30-minute slots.
+        # 10/15/30/60-minute windows on 1-minute slots; 4- and 8-hour windows (and the 8-h TWA) on 30-minute slots.
+        # AEGL windows judge the toxic load as well as the mean; the occupational STEL and TWA are means by
+        # definition (GBZ 2.1), and ERPGs are 1-hour levels without a time scaling of their own.
         minute_windows = [
-            (name, minutes, c.gas_aegl[:, col])
+            (name, minutes, c.gas_aegl[:, col], True)
             for col, (name, (_, minutes)) in enumerate(zip(AEGL_CONDITIONS, AEGL_WINDOWS, strict=True))
             if minutes <= 60
         ]
-        minute_windows.append((STEL_15MIN, 15, c.gas_stel))
+        minute_windows.append((STEL_15MIN, 15, c.gas_stel, False))
+        minute_windows += [(name, 60, c.gas_erpg[:, tier], False) for tier, name in enumerate(ERPG_CONDITIONS)]
         half_hour_windows = [
-            (name, minutes // 30, c.gas_aegl[:, col])
+            (name, minutes // 30, c.gas_aegl[:, col], True)
             for col, (name, (_, minutes)) in enumerate(zip(AEGL_CONDITIONS, AEGL_WINDOWS, strict=True))
             if minutes > 60
         ]
-        half_hour_windows.append((TWA_8H, 16, c.gas_twa))
+        half_hour_windows.append((TWA_8H, 16, c.gas_twa, False))
         out += self._windows(batch, value, valid, cens, self.minutes, minute_windows)
         out += self._windows(batch, value, valid, cens, self.half_hours, half_hour_windows)
         return out
+
+    def _load(self, rows: NDArray[np.intp], value: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Toxic load per reading in reference units, (C / reference)^n, capped (see LOAD_CAP)."""
+        ratio = np.maximum(np.nan_to_num(value), 0.0) / self.load_reference[rows]
+        with np.errstate(over="ignore"):
+            load: NDArray[np.float64] = np.minimum(ratio ** self.load_exponent[rows], LOAD_CAP)
+        return load
+
+    def _load_grid(self, rows: NDArray[np.int32] | NDArray[np.intp], peaks: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``_load`` of a (rows, widths) grid of concentrations."""
+        flat = self._load(np.repeat(rows.astype(np.intp), peaks.shape[1]), peaks.ravel())
+        return flat.reshape(peaks.shape)
+
+    def _may_change(
+        self,
+        rows: NDArray[np.intp],
+        ring: SlotRing,
+        windows: list[tuple[str, int, NDArray[np.float64], bool]],
+        sum_bound: NDArray[np.float64],
+        load_bound: NDArray[np.float64],
+        count_bound: NDArray[np.int64],
+    ) -> NDArray[np.bool_]:
+        """Runs whose readings may turn a window on or off: an upper bound of any of their exposures reaches the
+        lowest level judged on that window, or a window of theirs is on. In clean air this skips nearly every
+        reading, which changes nothing: an off state with no reading above its level stays off.
+
+        ``sum_bound``, ``load_bound`` (rows, widths): the largest concentration and load sums any reading of the run
+        can see (its whole run, the whole trailing slot at its peak); ``count_bound``: the fewest readings.
+        """
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            mean = sum_bound / count_bound
+            equivalent = self.load_reference[rows][:, None] * (load_bound / count_bound) ** (
+                1.0 / self.load_exponent[rows][:, None]
+            )
+        column = {width: i for i, width in enumerate(ring.widths)}
+        may = np.zeros(rows.shape[0], np.bool_)
+        for name, width, levels, toxic_load in windows:
+            exposure = (
+                np.fmax(mean[:, column[width]], equivalent[:, column[width]]) if toxic_load else mean[:, column[width]]
+            )
+            with np.errstate(invalid="ignore"):
+                may |= exposure >= levels[self.row_sensor[rows]]
+            state = self.states[name]
+            may |= state.active[rows] | state.raw[rows]
+        return may
 
     def _windows(
         self,
@@ -234,66 +386,173 @@ class GasDetector:
         valid: NDArray[np.bool_],
         censored: NDArray[np.bool_],
         ring: SlotRing,
-        windows: list[tuple[str, int, NDArray[np.float64]]],
+        windows: list[tuple[str, int, NDArray[np.float64], bool]],
     ) -> list[ConditionEvents]:
-        """Fold readings into ``ring`` run by run; judge each window when a slot closes."""
+        """Fold readings into ``ring`` run by run and judge every window at every reading.
+
+        The window ending at a reading at time t spans (t - W, t]: the whole slots after the one holding t - W,
+        the readings so far of the current slot, and the part of the trailing slot after t - W. How that slot's
+        readings fall inside it is not kept, so they count pro rata by time and at the slot's highest reading:
+        the judged mean and load are never below the true sliding ones, and equal them when that slot was level
+        (an exposure of exactly W that starts mid-slot is caught).
+        """
         n = value.shape[0]
         if n == 0:
             return []
         counted = valid | censored
+        rows_r = batch.sensor.astype(np.intp)
         slot = np.floor(batch.time / ring.slot_s).astype(np.int64)
         run_start = np.ones(n, np.bool_)
         run_start[1:] = (batch.sensor[1:] != batch.sensor[:-1]) | (slot[1:] != slot[:-1])
         first = np.flatnonzero(run_start)
-        micro = np.where(counted, np.rint(np.nan_to_num(value) * MICRO), 0).astype(np.int64)
+        micro = np.where(counted, np.rint(np.nan_to_num(value) * ring.scale), 0).astype(np.int64)
+        load = np.where(counted, self._load(rows_r, value), 0.0)
+        count = counted.astype(np.int64)
+        cens_count = censored.astype(np.int64)
         run_sum = np.add.reduceat(micro, first)
-        run_count = np.add.reduceat(counted.astype(np.int64), first)
-        run_censored = np.add.reduceat(censored.astype(np.int64), first) > 0 if censored.any() else None
+        run_count = np.add.reduceat(count, first)
+        run_load = np.add.reduceat(load, first)
+        run_peak = _round_up_half(np.maximum.reduceat(np.where(counted, np.nan_to_num(value), 0.0), first))
+        run_censored = np.add.reduceat(cens_count, first) > 0
         runs = SortedBatch.from_sorted(first, batch.sensor[first], batch.time[first])
         run_slot = slot[first]
         last_censored = self.censored_slot[ring.slot_s]
-        column = {width: i for i, width in enumerate(ring.widths)}
-        means = np.full((len(ring.widths), first.shape[0]), np.nan)
-        bounded = np.zeros((len(ring.widths), first.shape[0]), np.bool_)  # the mean is only a lower bound
-        closes = np.zeros(first.shape[0], np.bool_)
-        widths = np.asarray(ring.widths, np.int64)[:, None]
-        for idx in rank_steps(runs):
-            rows = runs.sensor[idx].astype(np.intp)
-            cur = ring.current[rows]
-            closing = (cur >= 0) & (run_slot[idx] > cur)
-            if closing.any():
-                ci = idx[closing]
-                means[:, ci] = ring.window_means(rows[closing])
-                bounded[:, ci] = last_censored[rows[closing]][None, :] > cur[closing][None, :] - widths
-                closes[ci] = True
-            ring.advance_and_add(rows, run_slot[idx], run_sum[idx], run_count[idx])
-            if run_censored is not None:
+        n_runs, n_widths = first.shape[0], len(ring.widths)
+        widths = np.asarray(ring.widths, np.int64)
+        # Each run's window state just before its readings are added (runs for a slot older than the newest are
+        # late data: added, not judged).
+        base_sum = np.zeros((n_runs, n_widths), np.int64)
+        base_count = np.zeros((n_runs, n_widths), np.int64)
+        base_load = np.zeros((n_runs, n_widths), np.float64)
+        base_filled = np.zeros((n_runs, n_widths), np.int64)
+        trail_count = np.zeros((n_runs, n_widths), np.int64)
+        trail_peak = np.zeros((n_runs, n_widths), np.float64)
+        base_bounded = np.zeros((n_runs, n_widths), np.bool_)
+        slot_empty = np.zeros(n_runs, np.bool_)
+        judged_run = np.zeros(n_runs, np.bool_)
+        # A window can reach its level only if some reading in it (or in its trailing slot) does: rows with no
+        # reading at or above the ring's lowest level within its widest window, no window on and no earlier
+        # candidate run in this batch are not judged, and their window state is not even gathered.
+        lowest = np.full(self.row_sensor.shape[0], np.nan)
+        active = np.zeros(self.row_sensor.shape[0], np.bool_)
+        for name, _, levels, _ in windows:
+            lowest = np.fmin(lowest, levels[self.row_sensor])
+            active |= self.states[name].active | self.states[name].raw
+        with np.errstate(invalid="ignore"):
+            hot_reading = counted & (value >= lowest[rows_r])
+        run_hot = np.add.reduceat(hot_reading.astype(np.int64), first) > 0
+        hot_slot = self.hot_slot[ring.slot_s]
+        touched = np.zeros(self.row_sensor.shape[0], np.bool_)
+        reach = int(widths.max())
+        run_rows = runs.sensor.astype(np.intp)
+        if not (run_hot | (hot_slot[run_rows] >= run_slot - reach) | active[run_rows]).any():
+            # Clean air everywhere in the batch (the common case): only fold the readings in.
+            for idx in rank_steps(runs):
+                rows = run_rows[idx]
+                ring.advance_and_add(rows, run_slot[idx], run_sum[idx], run_count[idx], run_load[idx], run_peak[idx])
                 hit = run_censored[idx]
                 last_censored[rows[hit]] = np.maximum(last_censored[rows[hit]], run_slot[idx][hit])
-        if not closes.any():
             return []
-        judged = runs.subset(closes)
+        for idx in rank_steps(runs):
+            rows = runs.sensor[idx].astype(np.intp)
+            ring.advance(rows, run_slot[idx])
+            cur = ring.current[rows]
+            now = (run_slot[idx] == cur) & (
+                (hot_slot[rows] >= cur - reach) | run_hot[idx] | active[rows] | touched[rows]
+            )
+            touched[rows[now]] = True
+            ji, jr, jc = idx[now], rows[now], cur[now]
+            if ji.shape[0]:
+                base_sum[ji] = ring.window_sum[jr]
+                base_count[ji] = ring.window_count[jr]
+                base_load[ji] = ring.window_loads(jr)
+                base_filled[ji] = ring.window_filled[jr]
+                tc, tp = ring.trailing(jr)
+                trail_count[ji], trail_peak[ji] = tc, tp
+                base_bounded[ji] = last_censored[jr][:, None] >= jc[:, None] - widths[None, :]
+                slot_empty[ji] = ring.counts[jr, jc % ring.n_slots] == 0
+                judged_run[ji] = True
+            ring.advance_and_add(rows, run_slot[idx], run_sum[idx], run_count[idx], run_load[idx], run_peak[idx])
+            hit = run_censored[idx]
+            last_censored[rows[hit]] = np.maximum(last_censored[rows[hit]], run_slot[idx][hit])
+            warm = run_hot[idx]
+            hot_slot[rows[warm]] = np.maximum(hot_slot[rows[warm]], run_slot[idx][warm])
+        if not judged_run.any():
+            return []
+        may = judged_run & self._may_change(
+            runs.sensor.astype(np.intp),
+            ring,
+            windows,
+            (base_sum + np.maximum(run_sum, 0)[:, None]) / ring.scale + trail_count * trail_peak,
+            base_load + run_load[:, None] + trail_count * self._load_grid(runs.sensor, trail_peak),
+            np.maximum(base_count, 1),
+        )
+        # Once a run of a row may change a state, every later run of that row in the batch is judged too (the state
+        # it may have turned on must be able to turn off again).
+        idx = np.arange(n_runs)
+        since = np.maximum.accumulate(np.where(may, idx, -1))
+        judged_run &= since >= runs.segment_first
+        run_of = np.cumsum(run_start) - 1
+        judged = judged_run[run_of]
+        if not judged.any():
+            return []
+
+        def prefix(x: NDArray[np.int64]) -> NDArray[np.int64]:
+            """Sum of x over the reading's run up to and including it."""
+            total = np.cumsum(x)
+            own: NDArray[np.int64] = total - (total[first] - x[first])[run_of]
+            return own
+
+        r = run_of[judged]
+        own_sum, own_count = prefix(micro)[judged][:, None], prefix(count)[judged][:, None]
+        # Loads of one run are summed relative to the run's largest, so that a batch whose earlier runs held loads
+        # decades larger does not swamp this run's prefix sums in rounding.
+        scale = np.maximum.reduceat(load, first)
+        scale = np.where(scale > 0, scale, 1.0)[run_of]
+        relative = np.cumsum(load / scale)
+        own_load = ((relative - (relative[first] - (load / scale)[first])[run_of]) * scale)[judged][:, None]
+        own_cens = prefix(cens_count)[judged]
+        row = rows_r[judged]
+        time = batch.time[judged]
+        fraction = np.clip(run_slot[r] + 1 - time / ring.slot_s, 0.0, 1.0)[:, None]
+        trail_n = fraction * trail_count[r]
+        peak_load = self._load(np.repeat(row, n_widths), trail_peak[r].ravel()).reshape(trail_n.shape)
+        n_total = base_count[r] + own_count + trail_n
+        filled = base_filled[r] + (slot_empty[r][:, None] & (own_count > 0))
+        covered = (filled >= MIN_COVERAGE * widths[None, :]) & (base_count[r] + own_count > 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = ((base_sum[r] + own_sum) / ring.scale + trail_n * trail_peak[r]) / n_total
+            mean_load = (base_load[r] + own_load + trail_n * peak_load) / n_total
+            equivalent = self.load_reference[row][:, None] * mean_load ** (1.0 / self.load_exponent[row][:, None])
+        mean = np.where(covered, mean, np.nan)
+        # The concentration that, held for the whole window, gives the same C^n t (ten Berge et al. 1986): above the
+        # mean whenever the exposure fluctuates and n > 1.
+        equivalent = np.where(covered, np.fmax(equivalent, mean), np.nan)
+        bounded = base_bounded[r] | (own_cens > 0)[:, None]
+        judged_batch = batch.subset(judged)
         zero = np.zeros(self.row_sensor.shape[0])
+        column = {width: i for i, width in enumerate(ring.widths)}
         out = []
-        for name, width, levels in windows:
-            mean = means[column[width], closes]
-            lower_bound = bounded[column[width], closes]
-            level = levels[self.row_sensor[judged.sensor]]
+        for name, width, levels, toxic_load in windows:
+            col = column[width]
+            exposure = equivalent[:, col] if toxic_load else mean[:, col]
+            lower_bound = bounded[:, col]
+            level = levels[self.row_sensor[row]]
             with np.errstate(invalid="ignore"):
-                on = mean >= level
-                # A lower-bound mean below the level says nothing about the true mean: it never clears.
-                off = (mean < level * (1.0 - WINDOW_DEADBAND)) & ~lower_bound
-            if on.any() or self.states[name].active[judged.sensor].any():
+                on = exposure >= level
+                # A lower-bound exposure below the level says nothing about the true one: it never clears.
+                off = (exposure < level * (1.0 - WINDOW_DEADBAND)) & ~lower_bound
+            if on.any() or self.states[name].active[judged_batch.sensor].any():
                 out.append(
                     debounce(
                         name,
-                        judged,
+                        judged_batch,
                         on,
                         off,
                         zero,
                         zero,
                         self.states[name],
-                        mean,
+                        exposure,
                         level,
                         self.row_sensor,
                         censored=lower_bound,

@@ -19,6 +19,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 AIR_MU_PER_M_CS137 = 0.0093
+# The strongest source that can be lost, stolen or dumped: IAEA category 1 mobile sources (teletherapy heads,
+# a few hundred TBq of Co-60) give some tens of Sv/h at 1 m (Co-60: about 0.36 mSv/h per GBq at 1 m); 1000 Sv/h
+# leaves a wide margin. Without a bound, one station's rise is "explained" by an absurd source far away.
+MAX_STRENGTH_NSV_H_AT_1M = 1.0e12
 MIN_DISTANCE_M = 1.0
 
 
@@ -44,6 +48,7 @@ def estimate_gamma_source(
     cells_north_m: NDArray[np.float64],
     cell_step_m: float,
     mu_per_m: float = AIR_MU_PER_M_CS137,
+    max_strength_nsv_h_at_1m: float = MAX_STRENGTH_NSV_H_AT_1M,
 ) -> GammaSourceEstimate:
     """Posterior over grid cells for a point source from station dose rates above their backgrounds."""
     excess = dose_rate_nsv_h - background_nsv_h
@@ -55,7 +60,8 @@ def estimate_gamma_source(
         MIN_DISTANCE_M,
     )
     g = np.exp(-mu_per_m * r) / r**2  # dose per unit strength, (cells, stations)
-    strength = np.maximum((g * weight * excess).sum(axis=1) / (g**2 * weight).sum(axis=1), 0.0)
+    best_fit = (g * weight * excess).sum(axis=1) / (g**2 * weight).sum(axis=1)
+    strength = np.clip(best_fit, 0.0, max_strength_nsv_h_at_1m)
     chi2 = ((excess[None, :] - strength[:, None] * g) ** 2 * weight).sum(axis=1)
     log_post = -0.5 * chi2
     post = np.exp(log_post - log_post.max())

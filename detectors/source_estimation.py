@@ -290,8 +290,11 @@ def _evaluate(
         spread_s = np.hypot(syp, u * obs.bin_s / math.sqrt(12.0)) / u
         travel = xp / u
         lag = centre[None, :, None] - starts[h][:, None, :] - travel[:, :, None]  # (pairs, bins, starts)
-        arrived = _trailing_mean(ndtr(lag / spread_s[:, :, None]), window)
-        mu = (kp[:, :, None] * arrived)[..., None] * rates[None, None, None, :]
+        # The readings are compared as trailing means over the averaging window, so the model is averaged over the
+        # same window: the mean of (plume per unit rate) x (front arrived) over its bins, not the product of means
+        # (the wind turns inside the window, and the plume with it).
+        arrived = _trailing_mean(kp[:, :, None] * ndtr(lag / spread_s[:, :, None]), window)
+        mu = arrived[..., None] * rates[None, None, None, :]
         ll = (
             _obs_loglik(mu, obs, error.log_sigma, d, error.intermittency).sum(axis=1) * temper
         )  # (pairs, starts, rates)

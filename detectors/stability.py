@@ -76,3 +76,42 @@ def stability_class(
     else:
         column = 2
     return str(_TABLE[row][column])
+
+
+# The sigma-theta method (Irwin 1980, "Dispersion estimate suggestion #8: estimation of Pasquill stability
+# categories", US EPA; as given in EPA-454/R-99-005, 2000, tables 6-7 and 6-8 and in EPA-454/R-87-013): an initial
+# class from the standard deviation of the horizontal wind direction over 15-60 minutes, then adjusted by the
+# 10-m wind speed - by day a steady wind cannot be more stable than D, and by night a meandering one is not
+# unstable. Used when the stations report the direction often enough to measure its spread; the insolation table
+# above (which needs the cloud cover) is the fallback.
+_SIGMA_THETA_LOWER_DEG = ((22.5, "A"), (17.5, "B"), (12.5, "C"), (7.5, "D"), (3.8, "E"), (0.0, "F"))
+# Daytime: initial class -> ((upper wind bound m/s, final class), ...), from table 6-8.
+_DAY_ADJUST: dict[str, tuple[tuple[float, str], ...]] = {
+    "A": ((3.0, "A"), (4.0, "B"), (6.0, "C"), (math.inf, "D")),
+    "B": ((4.0, "B"), (6.0, "C"), (math.inf, "D")),
+    "C": ((6.0, "C"), (math.inf, "D")),
+    "D": ((math.inf, "D"),),
+    "E": ((math.inf, "D"),),
+    "F": ((math.inf, "D"),),
+}
+# Night-time: a wide direction spread in a light wind is the meander of a stable layer, not convection, so A-C
+# become stable or neutral by wind speed; D, E and F stand.
+_NIGHT_ADJUST: dict[str, tuple[tuple[float, str], ...]] = {
+    "A": ((2.9, "F"), (3.6, "E"), (math.inf, "D")),
+    "B": ((2.4, "F"), (3.0, "E"), (math.inf, "D")),
+    "C": ((2.4, "E"), (math.inf, "D")),
+    "D": ((math.inf, "D"),),
+    "E": ((math.inf, "E"),),
+    "F": ((math.inf, "F"),),
+}
+
+
+def stability_from_sigma_theta(
+    sigma_theta_deg: float, wind_speed_m_s: float, unix_time_s: float, lat_deg: float, lon_deg: float
+) -> str:
+    """Pasquill-Gifford class A-F from the wind direction's standard deviation and the wind speed (sigma-theta
+    method); day and night from the sun's elevation."""
+    initial = next(c for lower, c in _SIGMA_THETA_LOWER_DEG if sigma_theta_deg >= lower)
+    day = solar_elevation_deg(unix_time_s, lat_deg, lon_deg) > 0.0
+    table = _DAY_ADJUST if day else _NIGHT_ADJUST
+    return next(c for bound, c in table[initial] if wind_speed_m_s < bound)

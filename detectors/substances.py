@@ -69,6 +69,8 @@ class Substance:
 # Mater. 13, 1986).
 SUBSTANCES: dict[str, Substance] = {
     # Chlorine: NRC AEGL Vol. 4 (2004). AEGL-1 0.50 at every duration; n = 2 (ten Berge, from rat lethality).
+    # All 15 values checked (2026-12) against the EPA chlorine table reproduced in the "Acute Exposure Guideline
+    # Levels" encyclopaedia article.
     "Cl2": Substance(
         "Cl2",
         70.90,
@@ -83,6 +85,8 @@ SUBSTANCES: dict[str, Substance] = {
         name_zh="氯气",
     ),
     # Hydrogen fluoride: NRC AEGL Vol. 4 (2004). n = 2 (TSD, from rat and mouse lethality).
+    # Checked (2026-12) against the TSD summary (NRC Vol. 4, p. 124): C^2 t = k from the lethality regressions, and
+    # AEGL-1 1 ppm (3 ppm / UF 3) applied up to 8 h. The AEGL-2/3 numbers were not re-checked against a source.
     "HF": Substance(
         "HF",
         20.01,
@@ -97,6 +101,7 @@ SUBSTANCES: dict[str, Substance] = {
         name_zh="氟化氢",
     ),
     # Ammonia: NRC AEGL Vol. 6 (2008). n = 2 (TSD, ten Berge from rat and mouse lethality).
+    # Not re-checked against a source in 2026-12 (no copy of the Vol. 6 summary table was reachable).
     "NH3": Substance(
         "NH3",
         17.03,
@@ -112,6 +117,8 @@ SUBSTANCES: dict[str, Substance] = {
         name_zh="氨",
     ),
     # Hydrogen sulfide: NRC AEGL Vol. 9 (2010). n = 4.4 (TSD, ten Berge from rat lethality).
+    # All 15 values checked (2026-12) against Table 3 of the review in Nitric Oxide 71 (2017) 1-13 (PMC5777517), citing
+    # the NRC volume.
     "H2S": Substance(
         "H2S",
         34.08,
@@ -126,6 +133,7 @@ SUBSTANCES: dict[str, Substance] = {
         name_zh="硫化氢",
     ),
     # Phosgene: NRC AEGL Vol. 1 (2000). AEGL-1 not recommended; n = 1 (TSD: Haber's law holds for phosgene).
+    # Not re-checked against a source in 2026-12 (the Vol. 1 summary table was not reachable).
     "COCl2": Substance(
         "COCl2",
         98.92,
@@ -140,6 +148,9 @@ SUBSTANCES: dict[str, Substance] = {
         name_zh="光气",
     ),
     # Hydrogen chloride: NRC AEGL Vol. 4 (2004). AEGL-1 1.8 at every duration; n = 1 (TSD, ten Berge).
+    # Checked (2026-12) against the TSD summary (NRC Vol. 4, p. 78): AEGL-1 1.8 ppm (45-min NOAEL in exercising
+    # asthmatics) at all durations, AEGL-2 30 min 1,300 ppm / 30 = 43 ppm, scaled to 1 h with n = 1 (22 ppm). The
+    # other AEGL-2/3 numbers were not re-checked against a source.
     "HCl": Substance(
         "HCl",
         36.46,

@@ -197,37 +197,43 @@ class Receptor(FrozenModel):
 
 
 class MapLayer(StrEnum):
-    """Offline map layers drawn from the site file when no tile server is reachable."""
+    """Offline map layers drawn from the site file when no tile server is reachable (populated places: receptors)."""
 
     PLANT = "plant"  # plant outline (polygon)
     ZONE = "zone"  # zone outline (polygon)
-    RESIDENTIAL = "residential"  # residential area (polygon)
     ROAD = "road"  # line
     RIVER = "river"  # line
-    SCHOOL = "school"  # point: a sensitive receptor
-    HOSPITAL = "hospital"  # point: a sensitive receptor
 
 
 LINE_LAYERS = frozenset({MapLayer.ROAD, MapLayer.RIVER})
-POINT_LAYERS = frozenset({MapLayer.SCHOOL, MapLayer.HOSPITAL})
+# Layers older site files drew populated places on; those places are ``receptors:`` now, the one definition the map
+# and the release assessment both read.
+MOVED_TO_RECEPTORS = frozenset({"residential", "school", "hospital"})
 
 
 class MapFeature(FrozenModel):
-    """One offline map feature: an outline, a line or a receptor point, in WGS-84."""
+    """One offline map feature: a plant or zone outline, a road or a river, in WGS-84."""
 
     id: str = Field(description="Feature id, unique in the site.", pattern=r"^[A-Za-z0-9_.:-]+$")
     name: str = Field(description="Label shown on the map.")
-    layer: MapLayer = Field(description="Layer; it fixes the shape: polygon, line (road, river) or point.")
+    layer: MapLayer = Field(description="Layer; it fixes the shape: polygon (plant, zone) or line (road, river).")
     zone: str | None = Field(None, description="Zone the outline belongs to (plant and zone outlines).")
-    points: list[Position] = Field(
-        min_length=1, description="Vertices in order (polygons close themselves), or one position for a point."
-    )
+    points: list[Position] = Field(min_length=1, description="Vertices in order (polygons close themselves).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _populated_places_are_receptors(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("layer") in MOVED_TO_RECEPTORS:
+            raise ValueError(
+                f"map feature {data.get('id')!r} is a {data['layer']}: populated places are `receptors:` now (id, "
+                "name, type, polygon, population), the one list the map and the release assessment both read; "
+                "move it there"
+            )
+        return data
 
     @model_validator(mode="after")
     def _shape(self) -> Self:
-        need = 1 if self.layer in POINT_LAYERS else 2 if self.layer in LINE_LAYERS else 3
-        if self.layer in POINT_LAYERS and len(self.points) != 1:
-            raise ValueError(f"a {self.layer.value} is one position, got {len(self.points)}")
+        need = 2 if self.layer in LINE_LAYERS else 3
         if len(self.points) < need:
             raise ValueError(f"a {self.layer.value} needs at least {need} positions, got {len(self.points)}")
         return self
@@ -247,12 +253,15 @@ class Site(FrozenModel):
     zones: list[ZoneSpec] = Field(min_length=1)
     devices: list[DeviceSpec] = Field(min_length=1)
     features: list[MapFeature] = Field(
-        default_factory=list, description="Offline map layers: outlines, roads, rivers, residential areas, receptors."
+        default_factory=list, description="Offline map layers: plant and zone outlines, roads, rivers."
     )
     sources: list[CandidateSource] = Field(
         default_factory=list, description="Candidate release points for source-term estimation."
     )
-    receptors: list[Receptor] = Field(default_factory=list, description="Populated areas for threat-zone reports.")
+    receptors: list[Receptor] = Field(
+        default_factory=list,
+        description="Populated places: drawn on the map, and counted in threat-zone reports and plan triggers.",
+    )
 
     @model_validator(mode="after")
     def _references(self) -> Self:

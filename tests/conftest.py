@@ -19,6 +19,7 @@ from daemon.service import Service
 from daemon.site_file import load_site
 from daemon.store.engine import create_engine
 from rules.site import Site
+from tests.seam import Chain, live_chain
 
 MACHINE_BROKER = ("127.0.0.1", 1883)
 # A test that uses one of these fixtures talks to that real part: it is marked so `-m "not broker"` etc. select it.
@@ -26,8 +27,13 @@ MARK_BY_FIXTURE = {
     "machine_broker": "broker",
     "own_mosquitto": "broker",
     "postgres_url": "postgres",
+    "promtool": "prometheus",
+    "prometheus_binary": "prometheus",
+    "alertmanager_binary": "prometheus",
+    "chromium": "browser",
 }
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1/test"
+CHAIN_T0 = 1_800_000_000.0  # when the ``chain`` harness starts its manual clock
 
 
 def free_port() -> int:
@@ -87,11 +93,50 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path, unique: str) ->
 
 
 @pytest.fixture
+async def chain(sqlite_url: str, demo_site: Site) -> AsyncIterator[Chain]:
+    """The default harness: the demo site's live chain from ``Intake.accept`` to a SQLite file, on a manual clock
+    (``tests/seam.py``). No broker, no wall time: use it unless the test is about the broker or the process."""
+    async with live_chain(sqlite_url, demo_site, CHAIN_T0) as built:
+        yield built
+
+
+@pytest.fixture
 def machine_broker() -> tuple[str, int]:
     """The Mosquitto this machine runs; the test fails (not skips) when it is down."""
     with socket.create_connection(MACHINE_BROKER, timeout=2):
         pass
     return MACHINE_BROKER
+
+
+def _binary(name: str, package: str) -> str:
+    """The path of a program the test runs; the test fails (not skips) when it is missing."""
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
+    assert path, f"{name} missing: install the Debian package {package} (.ci/run does)"
+    return path
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """promtool (Debian package prometheus)."""
+    return _binary("promtool", "prometheus")
+
+
+@pytest.fixture(scope="session")
+def prometheus_binary() -> str:
+    """The Prometheus server."""
+    return _binary("prometheus", "prometheus")
+
+
+@pytest.fixture(scope="session")
+def alertmanager_binary() -> str:
+    """The Prometheus Alertmanager."""
+    return _binary("prometheus-alertmanager", "prometheus-alertmanager")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Headless Chromium for Playwright (``executable_path``)."""
+    return _binary("chromium", "chromium")
 
 
 @pytest.fixture
@@ -114,7 +159,7 @@ def own_mosquitto(tmp_path: Path) -> Iterator[tuple[str, int]]:
 
 
 def service_config(broker: str, db_url: str, prefix: str, client_id: str) -> ServiceConfig:
-    """A config for an in-process test service: HTTP on a free port, unique topics and client id."""
+    """A config for an in-process test service: HTTP on a free port, unique topics and client id, no decode worker."""
     config = ServiceConfig()
     config.mqtt.broker = broker
     config.mqtt.topic_prefix = prefix
@@ -123,6 +168,10 @@ def service_config(broker: str, db_url: str, prefix: str, client_id: str) -> Ser
     config.http.port = 0
     config.http.public_read = True  # reads need a token by default; these tests read like the wall display
     config.ingest.batch_max_delay_s = 0.02
+    # Decoding in place: a worker process costs every start 1-8 s (the start waits up to 5 s for it on a loaded
+    # machine) and only batches of 100+ messages use it. The tests of the worker path ask for one: the decode pool's
+    # own tests (a worker decodes exactly what the service would), the malformed flood, and every real process.
+    config.ingest.decode_workers = 0
     return config
 
 
@@ -137,6 +186,15 @@ async def running_service(config: ServiceConfig, site: Site, **kwargs: object) -
         yield service
     finally:
         await service.stop()
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadgroup``: keep modules marked ``xdist_group`` on one worker (``tests/xdist_groups.py`` says why)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from tests.xdist_groups import ModuleGroupScheduling, grouped_modules  # only in the controller
+
+    return ModuleGroupScheduling(config, log, grouped_modules(config.rootpath))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -8,6 +8,7 @@ import logging
 import math
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
 from daemon.assessment.threat_zones import (
+    ADVICE_LABEL,
     DEFAULT_AIR_CHANGES_PER_HOUR,
     DEFAULT_EVACUATION_MIN,
     PlumeState,
@@ -30,7 +32,7 @@ from daemon.assessment.threat_zones import (
 from daemon.assessment.window import Readings, ReadingWindow
 from daemon.chain.alarm_flow import AlarmFlow
 from detectors.conditions import ConditionEvents
-from detectors.estimation_bins import bin_edges, bin_gas, bin_wind
+from detectors.estimation_bins import bin_edges, bin_gas, bin_wind, direction_sd_deg
 from detectors.kinds import KIND_CODES, Kind
 from detectors.plume import local_metres
 from detectors.readings import INVALID_MASK, ReadingBatch
@@ -43,7 +45,7 @@ from detectors.source_estimation import (
     SourceEstimate,
     estimate_source,
 )
-from detectors.stability import stability_class
+from detectors.stability import stability_class, stability_from_sigma_theta
 from detectors.substances import SUBSTANCES
 from rules.condition_names import ASSESSMENT_AEGL2_RESIDENTIAL, ASSESSMENT_AEGL3_SCHOOL_HOSPITAL
 from rules.sensor_table import SensorTable
@@ -60,6 +62,12 @@ NOISE_FLOOR_OF_FULL_SCALE = 0.005  # electrochemical cells: resolution and zero 
 AEGL2_RESIDENTIAL = ASSESSMENT_AEGL2_RESIDENTIAL
 AEGL3_SCHOOL_HOSPITAL = ASSESSMENT_AEGL3_SCHOOL_HOSPITAL
 ASSESSMENT_CONDITIONS = (AEGL2_RESIDENTIAL, AEGL3_SCHOOL_HOSPITAL)
+# The class comes from the measured wind-direction spread (sigma-theta method, detectors.stability) when a station
+# gave at least this many directions in the last 15 minutes (EPA-454/R-99-005 recommends 15-minute statistics);
+# otherwise from the sun and wind speed (Turner), with the cloud cover unknown.
+SIGMA_THETA_WINDOW_S = 900.0
+SIGMA_THETA_BINS = 15
+SIGMA_THETA_MIN_READINGS = 10
 HISTORY_LENGTH = 120  # assessments kept per gas (two hours of minutes) for drill reports
 
 
@@ -93,6 +101,35 @@ class Assessment:
             f"({e.rate_interval_g_s[0]:.0f}-{e.rate_interval_g_s[1]:.0f}); "
             f"AEGL-3 {people['AEGL-3']} people, AEGL-2 {people['AEGL-2']} people (estimate, advice only)"
         )
+
+    def page_line(self) -> str:
+        """What a page says about the release: substance, source, people per zone, the receptors in the zones and
+        the advice for each, labelled as advice (SMS and voice read it out, so it stays one line)."""
+        e = self.estimate
+        if e.status is EstimateStatus.NOT_ENOUGH_INFORMATION:
+            return f"{self.substance}: source not yet known, {e.detectors_seeing} detector(s) see it ({ADVICE_LABEL})"
+        where = e.best_candidate or f"{e.east_m:.0f} m E / {e.north_m:.0f} m N of the site centre"
+        parts = [f"{self.substance} from {where} ~{e.rate_g_s:.3g} g/s"]
+        for name in ("AEGL-3", "AEGL-2"):
+            inside = [r for r in self.receptors if r.people_by_zone.get(name, 0) > 0]
+            people = sum(r.people_by_zone[name] for r in inside)
+            places = ", ".join(r.name for r in inside) or "no receptor"
+            parts.append(f"{name} zone: {people} people ({places})")
+        advice = [f"{r.advice} {r.name}" for r in self.receptors if r.expected_zone or r.possible_zone]
+        if advice:
+            parts.append("recommended: " + ", ".join(advice))
+        return "; ".join(parts) + f" ({ADVICE_LABEL})"
+
+
+def page_sensors(table: SensorTable, flow: AlarmFlow, alarm_keys: Sequence[str], incident_id: str | None) -> set[int]:
+    """The sensors a page is about: those named by its alarm keys (``rule@sensor``) and its incident's alarms."""
+    index = table.index
+    sensors = {index[key.split("@", 1)[-1]] for key in alarm_keys if key.split("@", 1)[-1] in index}
+    incidents = flow.state.incidents
+    if incident_id is not None and incident_id in incidents.incidents:
+        views = incidents.views
+        sensors |= {views[a].sensor for a in incidents.incident(incident_id).alarm_ids if a in views}
+    return sensors
 
 
 class AssessmentRunner:
@@ -139,6 +176,14 @@ class AssessmentRunner:
         self.history: dict[str, deque[Assessment]] = {}  # the last two hours of assessments per gas
         self._last_run = -math.inf
         self._raised: dict[tuple[str, str], int] = {}  # (condition, substance) -> sensor it was raised on
+
+    def page_summary(self, alarm_keys: Sequence[str], incident_id: str | None = None) -> str:
+        """The assessment lines for a page about the alarms ``alarm_keys`` (``rule@sensor``) and the incident
+        ``incident_id``'s alarms: one per gas of those alarms that is alarmed now and assessed; empty when none."""
+        sensors = page_sensors(self.table, self.flow, alarm_keys, incident_id)
+        alarmed = set(self.alarmed_substances())
+        wanted = sorted({s for i in sensors if (s := self.table.sensors[i].substance) in alarmed})
+        return "\n".join(self.assessments[s].page_line() for s in wanted if s in self.assessments)
 
     def on_batch(self, batch: ReadingBatch) -> None:
         """Keep the readings the estimator needs."""
@@ -201,7 +246,8 @@ class AssessmentRunner:
         started = time.thread_time()
         sensors = np.array([i for i in self.gas.tolist() if self.table.sensors[i].substance == substance], np.int64)
         sensor, when, value, flags = readings if readings is not None else self.window.readings(now)
-        ends = bin_edges(math.floor(now / BIN_S) * BIN_S, BIN_S, N_BINS)
+        # Bins end now, not at the last whole minute: the readings that raised the alarm are in the newest bin.
+        ends = bin_edges(now, BIN_S, N_BINS)
         full_scale = np.array([self.table.sensors[i].full_scale or math.inf for i in sensors.tolist()])
         floor = np.where(np.isfinite(full_scale), full_scale * NOISE_FLOOR_OF_FULL_SCALE, 0.05)
         column = np.full(len(self.table), -1, np.int64)
@@ -262,9 +308,34 @@ class AssessmentRunner:
         speed_t, speed_v = when[speed_rows][order], value[speed_rows][order]
         idx = np.clip(np.searchsorted(speed_t, when[dir_rows]), 0, speed_t.shape[0] - 1)
         speed_b, dir_b, sd_b = bin_wind(when[dir_rows], speed_v[idx], value[dir_rows], ends, BIN_S)
+        # The meander is each vane's own spread: pooling stations would add their offsets to it.
+        per_station = [
+            bin_wind(when[mine], np.ones(int(mine.sum())), value[mine], ends, BIN_S)[2]
+            for station in self.wind_dir.tolist()
+            if (mine := sensor == station).sum() >= 2
+        ]
+        if per_station:
+            sd_b = np.median(np.stack(per_station), axis=0)
         lat, lon = self.origin
-        stability = stability_class(float(speed_b[-1]), now, lat, lon)
+        sigma_theta = self._sigma_theta(sensor, when, value, now)
+        if sigma_theta is None:
+            stability = stability_class(float(speed_b[-1]), now, lat, lon)
+        else:
+            stability = stability_from_sigma_theta(
+                sigma_theta, float(np.mean(speed_b[-SIGMA_THETA_BINS:])), now, lat, lon
+            )
         return BinnedWind(speed_b, dir_b, sd_b, stability, ends)
+
+    def _sigma_theta(self, sensor: np.ndarray, when: np.ndarray, value: np.ndarray, now: float) -> float | None:
+        """The median over the weather stations of each one's wind-direction spread in the last 15 minutes, or None
+        when no station reported often enough. Per station, so that two vanes' offsets are not read as turbulence."""
+        spreads = []
+        recent = when > now - SIGMA_THETA_WINDOW_S
+        for station in self.wind_dir.tolist():
+            mine = recent & (sensor == station)
+            if int(mine.sum()) >= SIGMA_THETA_MIN_READINGS:
+                spreads.append(direction_sd_deg(value[mine]))
+        return float(np.median(spreads)) if spreads else None
 
     def _update_conditions(self, now: float, substances: list[str]) -> None:
         """Raise AEGL-2-at-residential and AEGL-3-at-school-or-hospital on the substance's highest sensor."""

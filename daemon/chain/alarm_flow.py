@@ -16,9 +16,7 @@ from daemon.chain.alarm_chain import AlarmChain
 from daemon.chain.changes import ChangeSet
 from daemon.chain.flow_state import Episode, FlowState
 from daemon.chain.recorder import AlarmListener, ChangeRecorder, FlowRowIds, PageListener, QueuedPage
-from daemon.metrics.instruments import Metrics
 from daemon.notify.outbox import Outbox
-from daemon.store.writer import StoreWriter
 from detectors.conditions import ConditionEvents
 from detectors.hysteresis import SortedBatch
 from detectors.readings import ReadingBatch
@@ -27,7 +25,6 @@ from plans.model import Plan
 from plans.roster import Roster
 from rules.alarm import AlarmTransition
 from rules.model import Rule
-from rules.sensor_table import SensorTable
 
 # Checkpoints written before the split name ``daemon.chain.alarm_flow.FlowState`` and ``.Episode``: pickle finds
 # them here.
@@ -45,20 +42,13 @@ __all__ = [
 class AlarmFlow:
     """Feeds the chain and records what each step changed."""
 
-    def __init__(
-        self,
-        table: SensorTable,
-        state: FlowState,
-        writer: StoreWriter,
-        metrics: Metrics,
-        *,
-        row_ids: FlowRowIds,
-        page_key_prefix: str = "",
-    ) -> None:
-        self.table = table
-        self.state = state
-        self.chain = AlarmChain(table, state)
-        self.recorder = ChangeRecorder(table, state, writer, metrics, row_ids=row_ids, page_key_prefix=page_key_prefix)
+    def __init__(self, chain: AlarmChain, recorder: ChangeRecorder) -> None:
+        if chain.state is not recorder.state:
+            raise ValueError("the chain and its recorder must share one state (it is checkpointed as one unit)")
+        self.table = chain.table
+        self.state = chain.state
+        self.chain = chain
+        self.recorder = recorder
 
     # ---- what the service, drills and API attach to the recorder
 

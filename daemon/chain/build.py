@@ -9,8 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.assessment.runner import AssessmentRunner
 from daemon.chain import checkpoint
-from daemon.chain.alarm_flow import AlarmFlow, FlowRowIds, FlowState
+from daemon.chain.alarm_chain import AlarmChain
+from daemon.chain.alarm_flow import AlarmFlow, FlowState
 from daemon.chain.pipeline import Pipeline
+from daemon.chain.recorder import ChangeRecorder, FlowRowIds
 from daemon.clock import Clock
 from daemon.config import AlarmConfig, ServiceConfig
 from daemon.errors import ConfigError
@@ -96,18 +98,13 @@ async def build_pipeline(
     ids = await queries.next_ids(engine, id_range)
     if resume:
         await _close_orphans(engine, state, writer, clock, drill=drill)
-    flow = AlarmFlow(
-        table,
-        state,
-        writer,
-        metrics,
-        row_ids=FlowRowIds(
-            alarms=RowIds("alarms", ids["alarms"], id_range),
-            incidents=RowIds("incidents", ids["incidents"], id_range),
-            checklist_items=RowIds("checklist_items", ids["checklist_items"], id_range),
-        ),
-        page_key_prefix=page_key_prefix,
+    row_ids = FlowRowIds(
+        alarms=RowIds("alarms", ids["alarms"], id_range),
+        incidents=RowIds("incidents", ids["incidents"], id_range),
+        checklist_items=RowIds("checklist_items", ids["checklist_items"], id_range),
     )
+    recorder = ChangeRecorder(table, state, writer, metrics, row_ids=row_ids, page_key_prefix=page_key_prefix)
+    flow = AlarmFlow(AlarmChain(table, state), recorder)
     return Pipeline(table, detector, flow, writer, metrics, clock, store_readings=store_readings)
 
 

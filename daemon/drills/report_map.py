@@ -35,6 +35,7 @@ LAYER_STYLE = {
     "road": 'fill="none" stroke="#afb8c1" stroke-width="2"',
     "river": 'fill="none" stroke="#54aeff" stroke-width="2"',
 }
+LAYER_STYLE["nursing_home"] = LAYER_STYLE["workplace"] = LAYER_STYLE["residential"]  # populated, like homes
 
 
 def _metres(site: Site, lat: list[float], lon: list[float]) -> list[list[float]]:
@@ -72,9 +73,9 @@ def map_layers(site: Site, runner: AssessmentRunner | None) -> dict[str, Any]:
         }
         for f in site.features
     ]
-    outlines += [
+    outlines += [  # populated places: the receptors the assessment counts people in, drawn by their type
         {
-            "layer": "residential",
+            "layer": r.type.value,
             "name": r.name,
             "points": _metres(site, [p.lat for p in r.polygon], [p.lon for p in r.polygon]),
         }
@@ -182,7 +183,10 @@ def map_svg(report: dict[str, Any]) -> str:
     for outline in layers["outlines"]:
         layer = outline["layer"]
         if layer in ("school", "hospital"):
-            x, y = (float(v) for v in frame.xy(outline["points"][0]).split(","))
+            points = outline["points"]
+            centre = [sum(p[0] for p in points) / len(points), sum(p[1] for p in points) / len(points)]
+            parts.append(f'<path d="{frame.path(points, True)}" {LAYER_STYLE["residential"]}/>')
+            x, y = (float(v) for v in frame.xy(centre).split(","))
             parts.append(
                 f'<rect x="{x - 4}" y="{y - 4}" width="8" height="8" fill="#8250df">'
                 f"<title>{html.escape(outline['name'])} ({layer})</title></rect>"

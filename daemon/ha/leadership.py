@@ -3,6 +3,13 @@
 PostgreSQL releases a session-level advisory lock when the session ends, so a leader that dies (SIGKILL, power
 loss, a severed connection) gives the lock up as soon as the server notices the session is gone; the follower's
 next ``pg_try_advisory_lock`` wins it (PostgreSQL documentation, "Advisory Locks", section 13.3.5).
+
+A leader that is alive but silent (paused by SIGSTOP, frozen) keeps its session open, so the lock connection sets
+``idle_session_timeout`` (PostgreSQL 14+, "Client Connection Defaults"): the server ends a session that sends nothing
+for ``lease_s``, which releases the lock. The leader pings far more often than that.
+
+Each takeover increments the epoch in ``ha_leadership``; ``daemon.ha.fence`` checks it on every write that must
+happen once.
 """
 
 from __future__ import annotations
@@ -10,14 +17,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from daemon.ha.fence import Fence
+
 log = logging.getLogger(__name__)
 Transition = Callable[[], Awaitable[None]]
+HOLDER = f"{socket.gethostname()}:{os.getpid()}"
+NEXT_EPOCH = """
+INSERT INTO ha_leadership (lock_key, epoch, holder, since) VALUES ($1, 1, $2, $3)
+ON CONFLICT (lock_key) DO UPDATE SET epoch = ha_leadership.epoch + 1, holder = EXCLUDED.holder, since = EXCLUDED.since
+RETURNING epoch
+"""
 
 
 def asyncpg_dsn(url: str) -> dict[str, object]:
@@ -46,10 +64,13 @@ class Leadership:
         *,
         on_promote: Transition,
         on_demote: Transition,
+        lease_s: float = 10.0,
     ) -> None:
         self._dsn = asyncpg_dsn(url)
         self._key = lock_key
         self._interval = check_interval_s
+        self._lease_s = lease_s
+        self.fence = Fence(lock_key, lease_s)
         self._on_promote = on_promote
         self._on_demote = on_demote
         self._connection: Any = None  # asyncpg.Connection
@@ -70,15 +91,23 @@ class Leadership:
         try:
             if self._connection is None or self._connection.is_closed():
                 await self._close()
-                self._connection = await asyncpg.connect(**self._dsn, timeout=self._interval * 3)
+                self._connection = await asyncpg.connect(
+                    **self._dsn,
+                    timeout=self._interval * 3,
+                    server_settings={"idle_session_timeout": str(max(1, int(self._lease_s * 1000)))},
+                )
             async with asyncio.timeout(self._interval * 3):
                 if self.leader:
                     # The session is alive, so the session lock is still ours.
                     await self._connection.fetchval("SELECT 1")
                     return
                 won = bool(await self._connection.fetchval("SELECT pg_try_advisory_lock($1)", self._key))
+                if won:
+                    # The fencing token: waits for any write transaction the old leader still has open.
+                    self.fence.epoch = int(await self._connection.fetchval(NEXT_EPOCH, self._key, HOLDER, time.time()))
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("leadership connection failed (%s)", exc)
+            self.fence.epoch = None  # the lock is gone with the session (a half-won one too)
             await self._close()
             if self.leader:
                 # The session is gone, so is the lock: the other instance may hold it already.
@@ -89,7 +118,12 @@ class Leadership:
 
     async def _set(self, *, leader: bool) -> None:
         self.leader = leader
-        log.warning("HA: this instance is now the %s (lock %d)", "LEADER" if leader else "follower", self._key)
+        if not leader:
+            self.fence.epoch = None
+        log.warning(
+            "HA: this instance is now the %s (lock %d, epoch %s)",
+            "LEADER" if leader else "follower", self._key, self.fence.epoch,
+        )  # fmt: skip
         try:
             await (self._on_promote if leader else self._on_demote)()
         except Exception:
@@ -98,6 +132,7 @@ class Leadership:
             # A half-done takeover must not hold the lock: give it up (closing the session) and try again later.
             log.exception("HA: takeover failed; giving the lock up")
             self.leader = False
+            self.fence.epoch = None
             await self._close()
             await self._on_demote()
         self.changed.set()

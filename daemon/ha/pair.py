@@ -12,11 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.chain.pipeline import Pipeline
 from daemon.config import HaConfig
+from daemon.ha.fence import Fence
 from daemon.ha.leadership import Leadership
+from daemon.ha.operator_actions import ActionLog
 from daemon.ha.standby import StandbyHold
 from daemon.ha.takeover import Takeover
 from daemon.store import queries
 from daemon.store.writer import StoreWriter
+from daemon.web.api.operations import Operations
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,7 @@ class HaPair:
         *,
         start_delivery: Callable[[], None],
         stop_delivery: Callable[[], Awaitable[None]],
+        local_operations: Operations,
         registry: CollectorRegistry | None = None,
     ) -> None:
         self._engine = engine
@@ -45,6 +49,24 @@ class HaPair:
         self._pipeline = pipeline
         self.hold = hold
         sensor_ids = [s.id for s in pipeline.table.sensors]
+        self.leadership = Leadership(
+            url,
+            config.lock_key,
+            config.check_interval_s,
+            on_promote=self._promote,
+            on_demote=self._demote,
+            lease_s=config.lease_s,
+        )
+        self.actions = ActionLog(
+            engine,
+            url,
+            local_operations,
+            lambda: pipeline.flow,
+            self.leadership.fence,
+            lambda: self.leadership.leader,
+            timeout_s=config.action_timeout_s,
+        )
+        writer.fence = self.leadership.fence
         self.takeover = Takeover(
             engine,
             writer,
@@ -53,16 +75,15 @@ class HaPair:
             start_delivery=start_delivery,
             stop_delivery=stop_delivery,
             resync_ids=self._resync_ids,
+            catch_up=self.actions.mirror_applied,
         )
-        self.leadership = Leadership(
-            url,
-            config.lock_key,
-            config.check_interval_s,
-            on_promote=self._promote,
-            on_demote=self._demote,
-        )
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._lock_key = config.lock_key
+
+    @property
+    def fence(self) -> Fence:
+        """The fencing check for writes and sends that must happen once."""
+        return self.leadership.fence
 
     @property
     def leader(self) -> bool:
@@ -74,19 +95,23 @@ class HaPair:
         await self.leadership.check()
         if not self.leadership.leader:
             log.warning("HA: following; the leader holds lock %d (writes held, no pages sent)", self._lock_key)
-        self._task = asyncio.create_task(self.leadership.run(), name="ha-leadership")
+        self._tasks = [
+            asyncio.create_task(self.leadership.run(), name="ha-leadership"),
+            asyncio.create_task(self.actions.run(), name="ha-operator-actions"),
+        ]
 
     async def stop(self) -> None:
-        """Give up the lock (by closing its session)."""
-        if self._task is not None:
-            self._task.cancel()
+        """Stop listening for actions, give up the lock (by closing its session)."""
+        for task in reversed(self._tasks):
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        self._tasks = []
 
     async def _promote(self) -> None:
         await self.takeover.promote()
         self._leader_gauge.set(1)
+        self.actions.wake()  # apply what was submitted while nobody led
 
     async def _demote(self) -> None:
         self._leader_gauge.set(0)

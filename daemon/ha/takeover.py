@@ -27,6 +27,7 @@ class Takeover:
         start_delivery: Callable[[], None],
         stop_delivery: Callable[[], Awaitable[None]],
         resync_ids: Callable[[], Awaitable[None]],
+        catch_up: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._engine = engine
         self._writer = writer
@@ -35,10 +36,15 @@ class Takeover:
         self._start_delivery = start_delivery
         self._stop_delivery = stop_delivery
         self._resync_ids = resync_ids
+        self._catch_up = catch_up
         writer.hold = hold
 
     async def promote(self) -> None:
-        """Write the held rows the database lacks, number new rows past the stored ones, start paging."""
+        """Mirror the operator actions the old leader applied, write the held rows the database lacks, number new
+        rows past the stored ones, start paging."""
+        if self._catch_up is not None:
+            # Before the hold opens: what the mirror writes is reconciled with what the old leader stored.
+            await self._catch_up()
         missing = WriteGroup()
         # New groups keep arriving while the database is asked: hold them too, until the hold is empty when the
         # last answer comes back; then stop holding in the same step, so nothing slips in between.

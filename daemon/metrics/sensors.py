@@ -264,6 +264,7 @@ class SensorStateCollector(Collector):
             ]
         )
         self._source_index = SourceDevices.build(table, [d for d, _ in self._source_devices])
+        self._rendered: tuple[list[int], list[list[bool]], bytes] | None = None  # the last text and its state
         self._source_prefix = [
             [series_prefix("hazwatch_source_status", [*SOURCE_LABELS, "status"], [*labels, n]) for n in SOURCE_STATUSES]
             for _, labels in self._source_devices
@@ -274,13 +275,21 @@ class SensorStateCollector(Collector):
         state, statuses = self._states_now()
         codes = state.tolist()
         (blocks, offsets), source_prefix = self._state_blocks, self._source_prefix
+        # States change rarely (a sensor going stale, an alarm): the last scrape's text is reused while the whole
+        # state is the same, which is most scrapes. The cache is one tuple, replaced whole (atomic for threads).
+        cached = self._rendered
+        if cached is not None and cached[0] == codes and cached[1] == statuses:
+            text = cached[2]
+            return lambda: text
 
         def render() -> bytes:
             lines = [family_header("hazwatch_sensor_state", STATE_HELP), one_hot_text(blocks, offsets, codes)]
             lines.append(family_header("hazwatch_source_status", SOURCE_HELP))
             for prefixes, held in zip(source_prefix, statuses, strict=True):
                 lines += [f"{p}{'1.0' if on else '0.0'}\n" for p, on in zip(prefixes, held, strict=True)]
-            return "".join(lines).encode()
+            body = "".join(lines).encode()
+            self._rendered = (codes, statuses, body)
+            return body
 
         return render
 

@@ -111,7 +111,14 @@ async def acknowledge_code(
 
 
 def _national(number: str) -> str:
-    return number.strip().replace(" ", "").replace("-", "").removeprefix("+86")
+    """A mainland number without its country code, in any form the providers write it: +86, 0086, 86 or none
+    (Alibaba's SendSms reference lists all four); other countries keep theirs."""
+    digits = number.strip().replace(" ", "").replace("-", "")
+    for prefix in ("+86", "0086", "86"):
+        rest = digits.removeprefix(prefix)
+        if rest != digits and len(rest) == 11 and rest.startswith("1"):
+            return rest
+    return digits
 
 
 def _resolved(address: str, environ: Mapping[str, str]) -> str:
@@ -160,7 +167,7 @@ async def _view_of(engine: AsyncEngine, link: dict[str, Any]) -> PageView:
         link=link,
         subject=payload["subject"],
         site=str(facts["site_name"] or facts["site"]),
-        tier=str(payload["tier"] or facts["tier"]),
+        tier=payload["tier"] or "",  # rows stored before the one payload form may have none
         deadline=payload["ack_deadline"],
         person=str(payload["extra"].get("person") or link["person_id"]),
         channel=channel,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 
 from daemon.notify.provider_config import ProvidersConfig
 from rules.model import Priority
@@ -66,11 +66,15 @@ class ChannelTarget(StrictModel):
         return self
 
 
-class Recipient(StrictModel):
-    """A person (or a shared inbox / group robot) with their language and channels, most watched first."""
+class SystemTarget(StrictModel):
+    """A system alarm routes notify (a webhook, an Alertmanager, a group robot, an e-mail list): every channel at once.
+
+    People are not listed here: the duty roster is the one list of people, and the plan pages them down their
+    channel chains.
+    """
 
     name: str = Field(description="Unique name; routes refer to it.", min_length=1, max_length=100)
-    language: Language = Field("zh", description="Language of the messages this recipient gets.")
+    language: Language = Field("zh", description="Language of the messages this target gets.")
     channels: list[ChannelTarget] = Field(min_length=1, description="Where to deliver; every channel gets a copy.")
 
 
@@ -81,7 +85,7 @@ class AlarmRoute(StrictModel):
     min_priority: Priority = Field(Priority.LOW, description="Lowest alarm priority that matches.")
     kinds: list[str] = Field(default_factory=list, description="Sensor kinds that match; empty matches all.")
     zones: list[str] = Field(default_factory=list, description="Zone ids that match; empty matches all.")
-    recipients: list[str] = Field(min_length=1, description="Recipient names from `notify.people`.")
+    recipients: list[str] = Field(min_length=1, description="Target names from `notify.targets`.")
     drill: bool = Field(
         False, description="A drill route: receives only drill notifications (live ones never go to drill routes)."
     )
@@ -101,12 +105,17 @@ class SmtpConfig(StrictModel):
 
 
 class NotifyConfig(StrictModel):
-    """Notification delivery: people, routes, channels and retry policy."""
+    """Notification delivery: system targets and their routes, channel providers and retry policy."""
 
     enabled: bool = Field(True, description="Run the delivery worker.")
     console_url: str = Field("http://127.0.0.1:8080/", description="Link to the duty console put in every message.")
     utc_offset_h: float = Field(8.0, description="Offset of the local time shown in messages (China: +8).")
-    people: list[Recipient] = Field(default_factory=list, description="Recipients (roster for direct routes).")
+    targets: list[SystemTarget] = Field(
+        default_factory=list,
+        # `people` is the name this list had before the roster became the one list of people; old files still load.
+        validation_alias=AliasChoices("targets", "people"),
+        description="Systems the alarm routes notify (older files call this list `people`).",
+    )
     routes: list[AlarmRoute] = Field(default_factory=list, description="Direct alarm routes.")
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
     storm_window_s: float = Field(
@@ -152,9 +161,9 @@ class NotifyConfig(StrictModel):
 
     @model_validator(mode="after")
     def _routes_name_people(self) -> Self:
-        names = [p.name for p in self.people]
+        names = [target.name for target in self.targets]
         if len(set(names)) != len(names):
-            raise ValueError("notify.people names must be unique")
+            raise ValueError("notify.targets names must be unique")
         for route in self.routes:
             unknown = sorted(set(route.recipients) - set(names))
             if unknown:
@@ -183,8 +192,8 @@ class NotifyConfig(StrictModel):
 
     def _targets(self, *, drill: bool) -> frozenset[tuple[str, str]]:
         names = {name for route in self.routes if route.drill == drill for name in route.recipients}
-        return frozenset(target.key() for name in names for target in self.person(name).channels)
+        return frozenset(channel.key() for name in names for channel in self.target(name).channels)
 
-    def person(self, name: str) -> Recipient:
-        """A recipient by name."""
-        return next(p for p in self.people if p.name == name)
+    def target(self, name: str) -> SystemTarget:
+        """A system target by name."""
+        return next(target for target in self.targets if target.name == name)

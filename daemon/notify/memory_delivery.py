@@ -18,12 +18,11 @@ the first (``held`` rows) need the database and wait for it.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import Mapping
 from typing import Any, Protocol
 
 from daemon.clock import Clock
+from daemon.notify.outbox import row_tier
 from daemon.notify.worker import AttemptResult, DeliveryWorker
 
 log = logging.getLogger(__name__)
@@ -40,15 +39,6 @@ class HeldOutbox(Protocol):
     def update_notification(self, idempotency_key: str, changes: dict[str, Any]) -> None:
         """Queue changes to the row with this key."""
         ...
-
-
-def row_tier(row: Mapping[str, Any]) -> str:
-    """The warning tier of a row's page: a person's page stores it at the top, a route row in its facts."""
-    try:
-        payload = json.loads(row["payload"])
-        return str(payload.get("tier") or payload.get("facts", {}).get("tier") or "")
-    except (ValueError, TypeError, KeyError, AttributeError):
-        return ""
 
 
 class MemoryDelivery:

@@ -50,6 +50,7 @@ class AlertFacts:
     drill: bool = False
     checklist: tuple[ChecklistLine, ...] = ()
     body: str = ""  # free text from the plan engine's pages
+    assessment: str = ""  # the live release assessment's page lines (advice, labelled so), when one exists
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (stored in the outbox row)."""
@@ -72,6 +73,7 @@ class AlertFacts:
         site: str = "",
         site_name: str = "",
         zone: str = "",
+        assessment: str = "",
     ) -> AlertFacts:
         """Facts of a page from the plan engine: about an incident, so no single sensor, value or level."""
         return cls(
@@ -98,6 +100,7 @@ class AlertFacts:
             incident_id=incident_id,
             drill=drill,
             body=body,
+            assessment=assessment,
         )
 
     @classmethod

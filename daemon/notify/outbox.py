@@ -4,7 +4,7 @@ An intent (``plans.incident.NotificationIntent``, from the plan engine or an ala
 targets; the facts say what every channel renders. For a person the rows are a chain of their roster channels plus a
 signed acknowledgement link: the first channel is sent at once, each later one is ``held`` until the one before it
 failed, gave up or was not acknowledged within the step's time (``daemon.notify.chains`` releases it); urgent tiers
-page every channel at once, and a drill reaches people only as a console record. A system target (``notify.people``
+page every channel at once, and a drill reaches people only as a console record. A system target (``notify.targets``
 named by a route) gets every channel at once. Every row stores one payload form, ``RowPayload``.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypedDict
 
@@ -40,7 +41,7 @@ class RowPayload(TypedDict):
 
     notification_id: str
     kind: str
-    tier: str | None
+    tier: str  # blue/yellow/orange/red: the page's tier, else the colour of its alarm's priority (facts.tier)
     subject: str
     roles: list[str]
     ack_deadline: float | None
@@ -67,6 +68,18 @@ def row_key(intent_key: str, recipient: str, index: int, channel: str) -> str:
     return f"{key[: KEY_LIMIT - 65]}#{digest}"
 
 
+def row_tier(row: Mapping[str, Any]) -> str:
+    """The warning tier of an outbox row ("" when its payload cannot be read)."""
+    try:
+        return str(json.loads(row["payload"])["tier"] or "")
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return ""
+
+
+def _no_assessment(alarm_keys: Sequence[str], incident_id: str | None) -> str:
+    return ""
+
+
 def step_timeout_s(note: NotificationIntent, channels: int) -> float:
     """Time each channel gets: the tier's per-channel timeout, else the ack deadline shared among the channels."""
     if note.channel_timeout_s is not None:
@@ -83,6 +96,9 @@ class Outbox:
         self._config = config
         self._key = key
         self.site = ("", "")  # (site id, site name) of plan pages; the recorder sets it
+        # The live release assessment's lines for the alarms and incident a plan page is about (the service sets
+        # it to daemon.assessment's page_summary); none by default.
+        self.assessment: Callable[[Sequence[str], str | None], str] = _no_assessment
 
     def rows(
         self,
@@ -104,7 +120,7 @@ class Outbox:
                     out, intent, facts, person, incident_row, alarm_row, f"{key_prefix}{intent.notification_id}"
                 )
         for name in intent.targets:
-            target = self._config.person(name)
+            target = self._config.target(name)
             for index, channel in enumerate(target.channels):
                 key = row_key(f"{key_prefix}{intent.notification_id}", target.name, index, channel.type)
                 row = self._row(intent, facts, key, channel.model_dump(), target.name, {}, incident_row, alarm_row)
@@ -128,7 +144,15 @@ class Outbox:
             incident_id=incident_row,
             site=self.site[0],
             site_name=self.site[1],
+            assessment=self._assessment_of(intent),
         )
+
+    def _assessment_of(self, intent: NotificationIntent) -> str:
+        try:
+            return self.assessment(intent.alarm_ids, intent.incident_id)
+        except Exception:  # the assessment is extra: a page goes out without it rather than not at all
+            log.exception("could not add the release assessment to page %s", intent.notification_id)
+            return ""
 
     def _person(
         self,
@@ -192,7 +216,7 @@ class Outbox:
         payload = RowPayload(
             notification_id=intent.notification_id,
             kind=intent.kind.value,
-            tier=intent.tier.value if intent.tier else None,
+            tier=intent.tier.value if intent.tier else facts.tier,
             subject=intent.subject,
             roles=list(intent.roles),
             ack_deadline=intent.ack_deadline,

@@ -28,6 +28,7 @@ LABELS = {
         "todo": "处置要点",
         "console": "值班台",
         "tier": "预警",
+        "assessment": "研判(建议, 非指令)",
     },
     "en": {
         "firing": "ALARM",
@@ -43,6 +44,7 @@ LABELS = {
         "todo": "What to do",
         "console": "Console",
         "tier": "warning",
+        "assessment": "Assessment (advice, not an order)",
     },
 }
 # WeCom markdown knows three font colours; map tiers onto the closest.
@@ -89,6 +91,7 @@ def render(facts: AlertFacts, language: str, utc_offset_h: float = 8.0) -> Rende
         title = f"[{tier} {label['tier']}] {status}: {facts.summary}"
     lines.append(title)
     lines.extend(line for line in facts.body.splitlines() if line.strip())
+    lines.extend(f"{label['assessment']}: {line}" for line in facts.assessment.splitlines() if line.strip())
     if facts.site:
         lines.append(f"{label['where']}: {facts.site_name} ({facts.site}) · {label['zone']}: {facts.zone}")
     if facts.sensor_id:

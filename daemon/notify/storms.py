@@ -8,11 +8,12 @@ was sent recently, and applies the decision.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from daemon.notify.outbox import row_tier
 
 URGENT_TIERS = frozenset({"red"})
 
@@ -30,14 +31,6 @@ def person_of(row: Mapping[str, Any]) -> str | None:
     """The person a chain row pages (the chain key ends in the person id); None for route rows."""
     chain = row.get("chain_key")
     return None if chain is None else str(chain).rsplit("/", 1)[-1]
-
-
-def tier_of(row: Mapping[str, Any]) -> str:
-    """The warning tier a row's page is about ("" when unknown)."""
-    try:
-        return str(json.loads(row["payload"]).get("tier") or "")
-    except (ValueError, TypeError, AttributeError):
-        return ""
 
 
 def plan_storms(
@@ -64,7 +57,7 @@ def plan_storms(
         members.sort(key=lambda r: (float(r["created_at"]), int(r["id"])))
         last = last_sent.get(key)
         if last is not None and now - last < window_s:
-            urgent = next((r for r in members if tier_of(r) in URGENT_TIERS), None)
+            urgent = next((r for r in members if row_tier(r) in URGENT_TIERS), None)
             urgent_sent = last_urgent.get(key)
             if urgent is None or (urgent_sent is not None and now - urgent_sent < window_s):
                 urgent = None  # no urgent page, or one already went out in this window

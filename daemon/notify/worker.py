@@ -20,13 +20,13 @@ import dataclasses
 import functools
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pydantic import ValidationError
 from sqlalchemy import ColumnElement, and_, func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from daemon.clock import Clock
 from daemon.metrics.instruments import Metrics
@@ -34,9 +34,10 @@ from daemon.notify.chains import advance_chains, unreachable_roles
 from daemon.notify.channels.base import Channel, Delivery, DeliveryError
 from daemon.notify.channels.registry import undeliverable_reason
 from daemon.notify.config import ChannelTarget, NotifyConfig
+from daemon.notify.console_pages import expire_unshown
 from daemon.notify.model import AlertFacts
-from daemon.notify.outbox import RowPayload
-from daemon.notify.storms import URGENT_TIERS, person_of, plan_storms, tier_of
+from daemon.notify.outbox import RowPayload, row_tier
+from daemon.notify.storms import URGENT_TIERS, person_of, plan_storms
 from daemon.redaction import redact
 from daemon.store.schema import alarms, notifications
 
@@ -162,6 +163,8 @@ class DeliveryWorker:
         # Attempts in flight, each recorded on its own as soon as it ends: a destination that hangs holds only its
         # own rows (until the attempt's time limit), never the pages to other destinations (issue 17).
         self._in_flight: set[asyncio.Task[None]] = set()
+        # An HA leader's fencing check (``daemon.ha.fence``): in the claim's transaction and again just before a send.
+        self.fence: Callable[[AsyncConnection], Awaitable[None]] | None = None
         self._unrecorded: list[AttemptResult] = []  # outcomes the database did not take yet (recorded first)
 
     @property
@@ -227,6 +230,14 @@ class DeliveryWorker:
             return len(rows)
 
     async def _attempt_and_record(self, row: dict[str, Any], started: float, grouped: int = 1) -> None:
+        if self.fence is not None:
+            try:
+                async with self._engine.begin() as connection:
+                    await self.fence(connection)
+            except Exception as exc:  # fenced out, or no database
+                log.warning("notification %s not sent: %s", row["id"], exc)
+                await self._release(row)
+                return
         result = await self._attempt(row, started, grouped)
         now = self._clock.now()
         try:
@@ -240,6 +251,23 @@ class DeliveryWorker:
         elif result.page_id is not None and result.error is not None:
             self._ended_pages.add(result.page_id)
             self.poke()  # the person's next channel is released on the next pass, not after a poll interval
+
+    async def _release(self, row: Mapping[str, Any]) -> None:
+        """Give a claimed row back unsent (it was not sent: the leader sends it, not as a row cut mid-request).
+
+        Only while this claim's lease runs: nobody else can have claimed the row yet."""
+        now = self._clock.now()
+        with contextlib.suppress(Exception):  # no database: the row's lease ends and the cut-row rule applies
+            async with self._engine.begin() as connection:
+                await connection.execute(
+                    update(notifications)
+                    .where(
+                        notifications.c.id == row["id"],
+                        notifications.c.state == "sending",
+                        notifications.c.next_attempt_at > now,
+                    )
+                    .values(state="pending", next_attempt_at=now)
+                )
 
     async def _tidy_chains(self) -> None:
         """``run``'s pass over the chains: release next steps, fail what nobody can deliver, alarm the unreachable."""
@@ -318,8 +346,10 @@ class DeliveryWorker:
     async def fail_undeliverable(self, now: float) -> set[str]:
         """Fail at once, with the reason, every pending row whose channel no configured sender can deliver.
 
-        Returns the pages those rows belong to (their people may now be unreachable).
+        Returns the pages those rows belong to (their people may now be unreachable). Console rows nobody showed
+        within their step's time give up here too.
         """
+        pages = await expire_unshown(self._engine, self._scope, now)
         async with self._engine.connect() as connection:  # read first: the common answer is "none"
             found = (
                 await connection.execute(
@@ -331,9 +361,8 @@ class DeliveryWorker:
             ).scalars()
             channels = [c for c in found if undeliverable_reason(str(c), self._channels) is not None]
         if not channels:
-            return set()
+            return pages
         async with self._engine.begin() as connection:
-            pages: set[str] = set()
             for channel in channels:
                 reason = undeliverable_reason(str(channel), self._channels) or ""
                 where = and_(self._scope, notifications.c.state == "pending", notifications.c.channel == channel)
@@ -385,7 +414,7 @@ class DeliveryWorker:
                 self._scope,
                 notifications.c.state.in_(OPEN_STATES),
                 notifications.c.next_attempt_at <= now,
-                # rows of channels without a sender were failed by fail_undeliverable; console rows wait for it
+                # rows of channels without a sender were failed by fail_undeliverable; console rows wait to be shown
                 notifications.c.channel.in_(sorted(self._channels)),
             )
             .order_by(notifications.c.next_attempt_at, notifications.c.id)
@@ -395,6 +424,8 @@ class DeliveryWorker:
         claimed = []
         unknown: list[dict[str, Any]] = []
         async with self._engine.begin() as connection:
+            if self.fence is not None:
+                await self.fence(connection)
             for found in (await connection.execute(query)).mappings().all():
                 row = dict(found)
                 cut = row["state"] == "sending"
@@ -445,7 +476,7 @@ class DeliveryWorker:
                 sent = dict(found)
                 key = (str(person_of(sent)), str(sent["channel"]))
                 last_sent[key] = max(last_sent.get(key, 0.0), float(sent["delivered_at"]))
-                if tier_of(sent) in URGENT_TIERS:
+                if row_tier(sent) in URGENT_TIERS:
                     last_urgent[key] = max(last_urgent.get(key, 0.0), float(sent["delivered_at"]))
         decision = plan_storms(rows, last_sent, last_urgent, now, window)
         async with self._engine.begin() as connection:

@@ -47,7 +47,7 @@ def rectangle(north: tuple[float, float], east: tuple[float, float]) -> list[dic
 
 
 def map_features() -> list[dict[str, Any]]:
-    """Offline map layers: the park fence, plant outlines, the river, roads, the village and town, receptors."""
+    """Offline map layers: the park fence, plant outlines, the river and roads (populated places are receptors)."""
     return [
         {"id": "park-fence", "name": "园区边界 / park fence", "layer": "zone",
          "points": rectangle((-1000, 1000), (-1500, 1500))},
@@ -64,16 +64,6 @@ def map_features() -> list[dict[str, Any]]:
          "points": [offset(-6000, -1900), offset(6000, -1800)]},
         {"id": "park-avenue", "name": "园区大道 / park avenue", "layer": "road",
          "points": [offset(-50, -1900), offset(-50, 3200)]},
-        {"id": "haibin-village", "name": "海滨村 / Haibin village", "layer": "residential",
-         "points": rectangle((-500, 800), (2000, 3000))},
-        {"id": "new-town", "name": "新城 / new town", "layer": "residential",
-         "points": rectangle((-2800, -1600), (-1200, 1500))},
-        {"id": "school-new-town", "name": "新城小学 / new town primary school", "layer": "school",
-         "points": [offset(-2000, 0)]},
-        {"id": "school-haibin", "name": "海滨村小学 / Haibin village school", "layer": "school",
-         "points": [offset(200, 2500)]},
-        {"id": "hospital-new-town", "name": "新城医院 / new town hospital", "layer": "hospital",
-         "points": [offset(-2300, 800)]},
     ]  # fmt: skip
 
 
@@ -101,13 +91,31 @@ def candidate_sources() -> list[dict[str, Any]]:
 def receptors() -> list[dict[str, Any]]:
     """Populated places around the park. Populations are invented for the demo."""
     places = [
-        ("riverside-estate", "Riverside estate (north bank)", "residential", (1200.0, 1650.0, -950.0, -350.0), 2600),
-        ("haibin-village", "Haibin village", "residential", (-350.0, 350.0, 1800.0, 2400.0), 3200),
-        ("new-town", "New town (south)", "residential", (-2300.0, -1400.0, -1000.0, 900.0), 18000),
-        ("new-town-school", "New town No. 2 primary school", "school", (-1600.0, -1450.0, 150.0, 300.0), 1100),
-        ("binhai-hospital", "Binhai district hospital", "hospital", (-1900.0, -1750.0, -450.0, -300.0), 480),
-        ("haibin-care-home", "Haibin nursing home", "nursing_home", (400.0, 500.0, 2050.0, 2150.0), 120),
-        ("logistics-park", "West logistics park", "workplace", (-500.0, 500.0, -2300.0, -1750.0), 850),
+        (
+            "riverside-estate",
+            "河畔小区 / Riverside estate (north bank)",
+            "residential",
+            (1200.0, 1650.0, -950.0, -350.0),
+            2600,
+        ),
+        ("haibin-village", "海滨村 / Haibin village", "residential", (-350.0, 350.0, 1800.0, 2400.0), 3200),
+        ("new-town", "新城 / New town (south)", "residential", (-2300.0, -1400.0, -1000.0, 900.0), 18000),
+        (
+            "new-town-school",
+            "新城第二小学 / New town No. 2 primary school",
+            "school",
+            (-1600.0, -1450.0, 150.0, 300.0),
+            1100,
+        ),
+        (
+            "binhai-hospital",
+            "滨海区医院 / Binhai district hospital",
+            "hospital",
+            (-1900.0, -1750.0, -450.0, -300.0),
+            480,
+        ),
+        ("haibin-care-home", "海滨养老院 / Haibin nursing home", "nursing_home", (400.0, 500.0, 2050.0, 2150.0), 120),
+        ("logistics-park", "西部物流园 / West logistics park", "workplace", (-500.0, 500.0, -2300.0, -1750.0), 850),
     ]
     return [
         {

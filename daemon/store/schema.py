@@ -319,3 +319,41 @@ review_actions = Table(
     Column("comment", Text, nullable=False, default=""),
     Index("ix_review_actions_review", "review_id"),
 )
+
+# --- revision 0008: a high-availability pair shares operator actions and fences an old leader -----------------
+
+operator_actions = Table(
+    "operator_actions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False, comment="the operation: acknowledge_alarm, close_incident, ..."),
+    Column("args", Text, nullable=False, comment="JSON object of the operation's arguments (actor and time included)"),
+    Column("submitted_at", Float, nullable=False, comment="clock time the person acted"),
+    Column("state", String(16), nullable=False, comment="pending, applying, done or refused"),
+    Column("epoch", BigInteger, nullable=True, comment="leadership epoch of the leader that applied it"),
+    Column("result", Text, nullable=True, comment="JSON answer (done) or {status, error} (refused)"),
+    Index("ix_operator_actions_state", "state"),
+)
+
+ha_leadership = Table(
+    "ha_leadership",
+    metadata,
+    Column("lock_key", BigInteger, primary_key=True, autoincrement=False),
+    Column("epoch", BigInteger, nullable=False, comment="fencing token: incremented at every takeover"),
+    Column("holder", String(128), nullable=False, comment="host and process id of the leader"),
+    Column("since", Float, nullable=False, comment="wall time of the takeover"),
+)
+
+# --- revision 0009: raw readings kept N days, then per-minute aggregates (PostgreSQL: live readings by day) -------
+
+reading_minutes = Table(
+    "reading_minutes",
+    metadata,
+    Column("sensor_id", String(64), primary_key=True),
+    Column("minute", Float, primary_key=True, comment="start of the minute, unix seconds"),
+    Column("count", Integer, nullable=False, comment="readings in the minute"),
+    Column("min", Float, nullable=False),
+    Column("max", Float, nullable=False),
+    Column("mean", Float, nullable=False),
+    Column("flagged", Integer, nullable=False, comment="readings in the minute with any quality flag set"),
+)

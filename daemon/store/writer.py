@@ -6,7 +6,7 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -141,6 +141,8 @@ class StoreWriter:
         self.before_commit: list[CommitHook] = []  # may add to the group about to commit (a checkpoint of the state)
         self.after_commit: list[CommitHook] = []  # told about each committed group (event bus, notifier wake-up)
         self.hold: Hold | None = None  # an HA follower holds its groups; the leader writes them
+        # An HA leader's fencing check, first in every commit's transaction (``daemon.ha.fence``).
+        self.fence: Callable[[AsyncConnection], Awaitable[None]] | None = None
 
     def add_readings(self, batch: ReadingBatch) -> None:
         """Queue a batch of readings (the batch's arrays must not change afterwards)."""
@@ -372,6 +374,8 @@ class StoreWriter:
                 log.error("database refused a row, dropped: %s; row: %.500r", exc.orig, single)  # noqa: TRY400
 
     async def _write(self, connection: AsyncConnection, group: WriteGroup) -> None:
+        if self.fence is not None:
+            await self.fence(connection)
         if group.readings:
             # Everything queued since the last commit becomes one chunk (or a few, for huge backlogs).
             batch = group.readings[0] if len(group.readings) == 1 else ReadingBatch.concat(group.readings)

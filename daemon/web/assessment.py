@@ -18,6 +18,7 @@ from aiohttp import web
 from numpy.typing import NDArray
 from shapely.geometry.base import BaseGeometry
 
+from daemon.assessment.gamma_search import GammaSearch, GammaSearchResult
 from daemon.assessment.runner import Assessment, AssessmentRunner
 from daemon.assessment.threat_zones import ADVICE_LABEL, as_multipolygon
 from daemon.chain.alarm_flow import AlarmFlow
@@ -27,6 +28,7 @@ from detectors.geofence import METRES_PER_DEGREE
 
 ASSESSMENT_RUNNER: web.AppKey[AssessmentRunner] = web.AppKey("assessment_runner", AssessmentRunner)
 FLOW: web.AppKey[Callable[[], AlarmFlow]] = web.AppKey("assessment_flow")
+GAMMA_SEARCH: web.AppKey[GammaSearch] = web.AppKey("gamma_search", GammaSearch)
 
 
 def _to_lon_lat(origin: tuple[float, float]) -> Callable[[NDArray[np.float64]], NDArray[np.float64]]:
@@ -142,6 +144,38 @@ def assessment_features(assessment: Assessment, origin: tuple[float, float]) -> 
     return features
 
 
+def gamma_features(
+    result: GammaSearchResult, sensor_ids: list[str], origin: tuple[float, float]
+) -> list[dict[str, Any]]:
+    """The gamma point-source search as GeoJSON: the most probable position and the 95 % search area."""
+    e = result.estimate
+    common = {"substance": "gamma", "time": result.time_s, "rising_sensors": [sensor_ids[s] for s in result.rising]}
+    out: list[dict[str, Any]] = [
+        {
+            "type": "Feature",
+            "geometry": _geometry(shapely.Point(e.east_m, e.north_m), origin),
+            "properties": {
+                **common,
+                "feature": "gamma_source_estimate",
+                "located": result.located,
+                "strength_nsv_h_at_1m": _finite(e.strength_nsv_h_at_1m),
+                "stations_seeing": e.stations_seeing,
+                "stations_used": len(result.stations),
+                "summary": result.summary(),
+            },
+        }
+    ]
+    if not result.area.is_empty:
+        out.append(
+            {
+                "type": "Feature",
+                "geometry": _geometry(as_multipolygon(result.area), origin),
+                "properties": {**common, "feature": "gamma_search_area", "credibility": 0.95},
+            }
+        )
+    return out
+
+
 async def get_incident_assessment(request: web.Request) -> web.Response:
     """The assessment of the gases whose alarms belong to the incident, as a GeoJSON FeatureCollection."""
     await may_read(request)
@@ -170,6 +204,12 @@ async def get_incident_assessment(request: web.Request) -> web.Response:
     for substance in substances:
         if substance in runner.assessments:
             features.extend(assessment_features(runner.assessments[substance], runner.origin))
+    # A dry gamma rise among the incident's alarms: the point-source search area.
+    gamma = request.app.get(GAMMA_SEARCH)
+    result = gamma.latest if gamma is not None else None
+    incident_sensors = {views[a].sensor for a in incident.alarm_ids if a in views}
+    if result is not None and incident_sensors & set(result.rising):
+        features.extend(gamma_features(result, [s.id for s in runner.table.sensors], runner.origin))
     return web.json_response(
         {
             "type": "FeatureCollection",
@@ -191,7 +231,11 @@ def add_assessment_route(app: web.Application) -> None:
     app.router.add_get("/api/incidents/{incident_id}/assessment", get_incident_assessment)
 
 
-def attach_assessment(app: web.Application, runner: AssessmentRunner, flow: Callable[[], AlarmFlow]) -> None:
-    """Answer the assessment endpoint from ``runner``'s latest results (before the app starts)."""
+def attach_assessment(
+    app: web.Application, runner: AssessmentRunner, flow: Callable[[], AlarmFlow], gamma: GammaSearch | None = None
+) -> None:
+    """Answer the assessment endpoint from ``runner``'s (and ``gamma``'s) latest results (before the app starts)."""
     app[ASSESSMENT_RUNNER] = runner
     app[FLOW] = flow
+    if gamma is not None:
+        app[GAMMA_SEARCH] = gamma

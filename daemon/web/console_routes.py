@@ -12,6 +12,7 @@ from daemon.web.api.auth import REQUIRED_ROLE, may
 from daemon.web.api.context import API, ENGINE
 from daemon.web.api.errors import InvalidRequest
 from daemon.web.api.routes import _user, may_read
+from daemon.web.console_pages import add_console_page_routes
 from daemon.web.drill_scope import parse_drill_scope
 from daemon.web.duty_roster import on_duty_now
 from daemon.web.map_layers import map_settings
@@ -81,3 +82,4 @@ def add_console_routes(app: web.Application) -> None:
     router.add_get("/api/duty", get_duty)
     router.add_get("/api/drill-runs", get_drill_runs)
     router.add_get("/api/sensors/{sensor_id}/history", get_sensor_history)
+    add_console_page_routes(app)

@@ -16,7 +16,7 @@ def _json(text: str | None) -> Any:
 def deadlines(detail: dict[str, Any]) -> list[dict[str, Any]]:
     """The incident's deadlines, soonest first: the open page's acknowledgement/escalation and each report owed.
 
-    The incident engine stores them in ``detail.escalation`` and ``detail.reports[]`` (daemon/chain/alarm_flow.py).
+    The incident engine stores them in ``detail.escalation`` and ``detail.reports[]`` (daemon/chain/alarm_chain.py).
     """
     out: list[dict[str, Any]] = []
     escalation = detail.get("escalation")

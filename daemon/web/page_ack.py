@@ -1,8 +1,10 @@
 """The acknowledgement page a page's short link opens, and the inbound-SMS callback that takes reply codes.
 
 ``GET /a/{token}`` shows what, where, tier and deadline with two buttons; ``POST /a/{token}`` answers
-(``acknowledged`` or ``on_my_way``). ``POST /sms/inbound`` takes ``{"from": ..., "text": ...}`` from the SMS
+(``acknowledged`` or ``on_my_way``). ``POST /sms/inbound`` takes ``{"from": ..., "text": ...}`` from an SMS
 gateway, signed like outgoing webhooks: ``X-Hazwatch-Signature: sha256=<hex HMAC-SHA256 of the body>``.
+``POST /sms/inbound/aliyun/<secret>`` and ``/sms/inbound/tencent/<secret>`` take the cloud providers' own reply
+pushes (``daemon.notify.inbound_sms``), which carry no signature: the secret in the URL authenticates them.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import hashlib
 import hmac
 import html
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -20,8 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from daemon.clock import Clock
 from daemon.metrics.instruments import Metrics
 from daemon.notify.acknowledge import EngineAck, PageLinkError, PageView, acknowledge_code, acknowledge_link, view
+from daemon.notify.inbound_sms import PROVIDERS, InboundFormatError, accepted_answer, parse_replies
 from daemon.notify.render import TIER_NAME, local_time
 
+log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Hazwatch-Signature"
 TIER_ZH = TIER_NAME["zh"]
 
@@ -49,6 +54,7 @@ def add_page_ack_routes(app: web.Application, context: PageAckContext) -> None:
     app.router.add_get("/a/{token}", show_page)
     app.router.add_post("/a/{token}", answer_page)
     app.router.add_post("/sms/inbound", inbound_sms)
+    app.router.add_post("/sms/inbound/{provider}/{secret}", inbound_provider_sms)
 
 
 def _html(title: str, body: str, status: int = 200) -> web.Response:
@@ -130,3 +136,40 @@ async def inbound_sms(request: web.Request) -> web.Response:
     except PageLinkError as exc:
         return web.json_response({"error": str(exc)}, status=exc.status)
     return web.json_response({"acknowledged": page.link["page_id"], "person": page.link["person_id"]})
+
+
+async def inbound_provider_sms(request: web.Request) -> web.Response:
+    """Reply SMS pushed by Alibaba Cloud (SmsUp) or Tencent Cloud (SMS reply callback), in their documented form.
+
+    A reply that matches no open page is answered as taken (pushing it again cannot help) and logged; a database
+    failure is a 500, so the provider pushes again later.
+    """
+    context = request.app[PAGE_ACK]
+    provider = request.match_info["provider"]
+    if not context.inbound_secret or provider not in PROVIDERS:
+        return web.json_response({"error": "inbound SMS is not configured for this provider"}, status=404)
+    if not hmac.compare_digest(request.match_info["secret"].encode(), context.inbound_secret.encode()):
+        return web.json_response({"error": "bad callback secret"}, status=401)
+    try:
+        replies = parse_replies(provider, await request.read())
+    except InboundFormatError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    acknowledged: list[str] = []
+    unmatched: list[str] = []
+    for reply in replies:
+        try:
+            page = await acknowledge_code(
+                context.engine,
+                reply.sender,
+                reply.text,
+                context.clock.now(),
+                context.engine_ack,
+                context.metrics,
+                context.environ,
+            )
+        except PageLinkError as exc:
+            log.warning("%s reply SMS acknowledged nothing: %s", provider, exc)
+            unmatched.append(str(exc))
+            continue
+        acknowledged.append(str(page.link["page_id"]))
+    return web.json_response({**accepted_answer(provider), "acknowledged": acknowledged, "unmatched": unmatched})

@@ -2,66 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
-from prometheus_client import CollectorRegistry
 
-from daemon.chain.build import AlarmSetup, build_intake, build_pipeline
-from daemon.chain.pipeline import Pipeline
-from daemon.clock import ManualClock
-from daemon.config import ServiceConfig
-from daemon.metrics.instruments import Metrics
-from daemon.store.engine import create_engine, migrate
-from daemon.store.writer import StoreWriter
+from daemon.chain.build import build_intake
 from detectors.readings import FLAG_CLOCK_SKEW, ReadingBatch
-from rules.sensor_table import SensorTable
 from rules.site import Site
 from tests.helpers import senml
-
-NOW = 1_800_000_000.0
-
-
-@dataclass
-class LivePipeline:
-    """A live pipeline on a real SQLite file, on a manual clock."""
-
-    config: ServiceConfig
-    table: SensorTable
-    pipeline: Pipeline
-    writer: StoreWriter
-    metrics: Metrics
-    clock: ManualClock
+from tests.seam import Chain
 
 
-@pytest.fixture
-async def live(sqlite_url: str, demo_site: Site) -> AsyncIterator[LivePipeline]:
-    """The live pipeline with its writer running; stopped and committed afterwards."""
-    config = ServiceConfig()
-    table = SensorTable.build(demo_site)
-    clock = ManualClock(NOW)
-    engine = create_engine(sqlite_url)
-    metrics = Metrics(CollectorRegistry())
-    try:
-        await migrate(engine)
-        writer = StoreWriter(engine, [s.id for s in table.sensors], metrics)
-        task = asyncio.create_task(writer.run())
-        pipeline = await build_pipeline(
-            engine, table, AlarmSetup.load(config.alarms), writer, metrics, clock, drill=False
-        )
-        yield LivePipeline(config, table, pipeline, writer, metrics, clock)
-        writer.close()
-        await task
-    finally:
-        await engine.dispose()
-
-
-async def test_hour_old_backlog_is_neither_offline_nor_skewed(live: LivePipeline) -> None:
+async def test_hour_old_backlog_is_neither_offline_nor_skewed(chain: Chain) -> None:
     """Devices that delivered an hour of buffered readings just now are online, and their clocks are fine."""
-    table, pipeline, now = live.table, live.pipeline, NOW
+    table, pipeline, now = chain.table, chain.pipeline, chain.clock.now()
     gamma = [i for i, s in enumerate(table.sensors) if s.kind.value == "gamma_dose_rate"]
     times = np.arange(now - 3600, now - 1800, 60.0)
     rng = np.random.default_rng(3)
@@ -85,18 +38,18 @@ async def test_hour_old_backlog_is_neither_offline_nor_skewed(live: LivePipeline
 
 
 async def test_batch_window_grows_while_readings_arrive_late_and_shrinks_when_they_catch_up(
-    live: LivePipeline, demo_site: Site
+    chain: Chain, demo_site: Site
 ) -> None:
     """A backlog is drained in big batches; fresh readings go back to the short window (alarm latency)."""
-    config, pipeline, writer, metrics, clock, now = (
-        live.config,
-        live.pipeline,
-        live.writer,
-        live.metrics,
-        live.clock,
-        NOW,
+    config, pipeline, writer, metrics, clock, intake = (
+        chain.config,
+        chain.pipeline,
+        chain.writer,
+        chain.metrics,
+        chain.clock,
+        chain.intake,
     )
-    intake = build_intake(config, pipeline, writer, metrics, clock)
+    now = clock.now()
     base, late = config.ingest.batch_max_delay_s, config.ingest.batch_max_delay_late_s
     window = metrics.registry.get_sample_value
 

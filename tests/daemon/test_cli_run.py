@@ -10,11 +10,13 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.conftest import free_port
-from tests.helpers import eventually
+from tests.helpers import eventually, run_cli
 
 
+@pytest.mark.slow  # a real interpreter, cold imports, decode workers and a clean stop: 10-30 s, and it must stay real
 async def test_run_demo_and_stop_cleanly(tmp_path: Path) -> None:
     """Healthy within seconds, readings flowing, exit 0 after SIGTERM with a clean-stop log line."""
     broker_port, http_port = free_port(), free_port()
@@ -61,27 +63,28 @@ async def test_run_demo_and_stop_cleanly(tmp_path: Path) -> None:
     assert b"Traceback" not in output
 
 
-async def test_taken_http_port_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    """Another process holds the HTTP port: one line on stderr, exit 2, and nothing started (no database file)."""
+def test_taken_http_port_is_one_line_and_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process holds the HTTP port: one line on stderr, exit 2, and nothing started (no database file).
+
+    In this process (``run_cli``): the check, its message and the exit status are ``main``'s; a cold interpreter adds
+    nothing to them but seconds (the process itself is proven by the demo run above)."""
+    monkeypatch.chdir(tmp_path)
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "daemon.cli", "run",
+        result = run_cli(
+            "run",
             "--broker", f"embedded:127.0.0.1:{free_port()}",
             "--db", f"sqlite:///{tmp_path / 'taken.db'}",
             "--http", f"127.0.0.1:{port}",
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
-        _, stderr = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 2
-    lines = stderr.decode().strip().splitlines()
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
     assert lines == [f"hazwatch: cannot serve HTTP on 127.0.0.1:{port}: the port is in use (another hazwatch?); "
                      f"choose another with --http 127.0.0.1:PORT or [http] port in the config"]  # fmt: skip
     assert not (tmp_path / "taken.db").exists()
+    assert list(tmp_path.iterdir()) == []  # nothing else either (no spool, no recording folder)
 
 
 def test_help_lists_every_command_without_importing_them() -> None:

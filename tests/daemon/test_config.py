@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,13 +10,7 @@ from daemon.commands.check_config import EXIT_INVALID
 from daemon.config import DEFAULT_SITE, load_config
 from daemon.errors import ConfigError
 from daemon.site_file import load_site
-
-
-def hazwatch(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the CLI in a subprocess, as a user would."""
-    return subprocess.run(
-        [sys.executable, "-m", "daemon.cli", *args], capture_output=True, text=True, timeout=60, check=False
-    )
+from tests.helpers import run_cli as hazwatch
 
 
 def test_no_file_needed() -> None:

@@ -43,7 +43,6 @@ def day_readings(table_index: dict[str, int], start: float) -> ReadingBatch:
 
 async def test_tiered_review_of_a_station_day(machine_broker: tuple[str, int], sqlite_url: str, unique: str) -> None:
     config = service_config(f"mqtt://{machine_broker[0]}:{machine_broker[1]}", sqlite_url, f"hw-{unique}", unique)
-    config.ingest.decode_workers = 0
     site = Site.model_validate(LOGGER_SITE)
     local_day = (datetime.now(ZONE) - timedelta(days=2)).date()
     day = local_day.isoformat()

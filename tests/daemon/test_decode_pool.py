@@ -61,6 +61,7 @@ async def test_a_backlog_goes_through_the_worker_in_order_and_survives_a_killed_
     """Every reading is stored in time order, every bad payload quarantined, also after the worker is killed."""
     prefix = f"hwtest-{unique}"
     config = service_config(f"mqtt://{machine_broker[0]}:{machine_broker[1]}", sqlite_url, prefix, f"svc-{unique}")
+    config.ingest.decode_workers = 1
     config.ingest.decode_offload_min_messages = 10  # small batches too, so this backlog takes many trips
     async with running_service(config, demo_site):
         pass  # creates the persistent session

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from detectors.substances import SUBSTANCES
+from tests.helpers import run_cli
 
 
 def test_detect_marks_a_chlorine_excursion(tmp_path: Path) -> None:
@@ -23,8 +22,7 @@ def test_detect_marks_a_chlorine_excursion(tmp_path: Path) -> None:
         writer.writerow(["timestamp", "value"])
         writer.writerows(rows)
     out = tmp_path / "scored.csv"
-    command = [sys.executable, "-m", "daemon.cli", "detect", str(source), "--kind", "gas", "--substance", "Cl2"]
-    result = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, timeout=60, check=False)
+    result = run_cli("detect", str(source), "--kind", "gas", "--substance", "Cl2", "--out", str(out))
     assert result.returncode == 0, result.stderr
     with out.open(newline="") as handle:
         scored = list(csv.DictReader(handle))
@@ -41,12 +39,6 @@ def test_detect_explains_bad_input(tmp_path: Path) -> None:
     """A bad row names the file and line; exit status 2."""
     source = tmp_path / "bad.csv"
     source.write_text("timestamp,value\n2026-05-01T08:00:00+00:00,1.0\nyesterday,2.0\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "daemon.cli", "detect", str(source)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli("detect", str(source))
     assert result.returncode == 2
     assert f"{source}:3" in result.stderr

@@ -40,7 +40,8 @@ def _cl2_boundary_series() -> tuple[np.ndarray, float, float]:
 
 
 def _true_crossings(series: np.ndarray) -> dict[str, float]:
-    """First time each exact rolling mean (over readings) reaches its level, from the noiseless series."""
+    """First time each exact sliding exposure over readings reaches its level, from the noiseless series: the mean,
+    or the concentration that held for the window gives the same C^n t (n = 2 for Cl2, NRC AEGL Vol. 4)."""
     cl2 = SUBSTANCES["Cl2"]
     levels = {
         "gas.aegl1_10min": (cl2.aegl1_all[0], 10),  # type: ignore[index]
@@ -54,11 +55,13 @@ def _true_crossings(series: np.ndarray) -> dict[str, float]:
         "gas.aegl3_60min": (cl2.aegl3[2], 60),
     }
     cumulative = np.concatenate([[0.0], np.cumsum(series)])
+    cumulative_load = np.concatenate([[0.0], np.cumsum(series**2.0)])
     out = {}
     for name, (level, minutes) in levels.items():
         w = int(minutes * 60 / STEP_S)
         means = (cumulative[w:] - cumulative[:-w]) / w  # mean of readings i-w+1..i, for i >= w-1
-        i = int(np.argmax(means >= level)) + w - 1
+        equivalent = np.sqrt((cumulative_load[w:] - cumulative_load[:-w]) / w)
+        i = int(np.argmax(np.maximum(means, equivalent) >= level)) + w - 1
         out[name] = T0 + i * STEP_S
     return out
 
@@ -75,15 +78,15 @@ def test_cl2_plume_raises_aegl_alarms_in_order() -> None:
     truth = _true_crossings(series)
     detected = {name: first_on(events, name, site.cl2) for name in SHORT_WINDOWS}
     for name in SHORT_WINDOWS:
-        # Windows are judged on whole minutes when a minute closes: at most about two minutes late.
-        assert -60 <= detected[name] - truth[name] <= 150, (
+        # Windows slide reading by reading; the trailing slot counted at its peak can only make them early.
+        assert -60 <= detected[name] - truth[name] <= 30, (
             name,
             (detected[name] - start) / 60,
             (truth[name] - start) / 60,
         )
     order = sorted(SHORT_WINDOWS, key=truth.__getitem__)
     assert order[0] == "gas.aegl1_10min"
-    assert order[-1] == "gas.aegl3_60min"
+    assert order[-1].startswith("gas.aegl3_")
     for earlier, later in itertools.pairwise(order):
         if truth[later] - truth[earlier] > 180:
             assert detected[earlier] < detected[later], (earlier, later)
@@ -138,14 +141,18 @@ def test_every_published_aegl_duration_is_judged() -> None:
     series[120:126] = 2.0 * np.exp(-np.arange(1, 7) * STEP_S * np.log(10.0) / 60.0)  # the cell's own decay
     events = run(DetectionCore(site.config), stream([site.cl2], T0, STEP_S, {site.cl2: np.round(series, 3)}))
     on = first_on(events, "gas.aegl1_10min", site.cl2)
-    # The 10-min mean reaches 0.5 ppm after 2.5 min at 2 ppm; windows close on whole minutes.
-    assert T0 + 60 * STEP_S + 150 <= on <= T0 + 60 * STEP_S + 150 + 120
+    # The 10-min mean reaches 0.5 ppm only after 2.5 min at 2 ppm, but the toxic load does sooner: with n = 2
+    # (NRC AEGL Vol. 4), 2 ppm for k of the 60 readings in 10 minutes is 0.5 ppm held for 10 minutes once
+    # 4 k / 60 >= 0.25, i.e. at the 4th reading (30 s after the first).
+    k = int(np.ceil(0.5**2 * 60 / 2.0**2))
+    assert on == T0 + (60 + k - 1) * STEP_S
     assert "gas.aegl2_10min" not in events
 
 
 def test_four_and_eight_hour_aegls() -> None:
-    """NH3 at 120 ppm for five hours after a clean morning: the 4-h mean passes the 4-h AEGL-2 (110 ppm) after
-    110/120 x 4 h (on 30-minute slots: at most an hour late); never the 60-min (160 ppm) or 8-h (110 ppm) ones."""
+    """NH3 at 120 ppm for five hours after a clean morning: the 4-h toxic load C^2 t (n = 2, NRC AEGL Vol. 6) reaches
+    that of the 4-h AEGL-2 (110 ppm for 4 h) after (110/120)^2 x 4 h, sooner than the mean would (110/120 x 4 h);
+    never the 60-min (160 ppm) or 8-h (110 ppm) ones (the 8-h load needs (110/120)^2 x 8 h = 6.7 h)."""
     site = mixed_site()
     per_hour = int(3600 / STEP_S)
     series = np.zeros(11 * per_hour)
@@ -154,7 +161,8 @@ def test_four_and_eight_hour_aegls() -> None:
     series = np.round(series * (1 + rng.normal(0, 0.01, series.shape[0])), 2)
     events = run(DetectionCore(site.config), stream([site.nh3], T0, STEP_S, {site.nh3: series}))
     on = first_on(events, "gas.aegl2_4h", site.nh3)
-    crossing = T0 + 6 * 3600 + 110 / 120 * 4 * 3600
-    assert crossing <= on <= crossing + 3600
+    crossing = T0 + 6 * 3600 + (110 / 120) ** 2 * 4 * 3600
+    # 1 % noise moves the crossing by a few readings either way.
+    assert crossing - 120 <= on <= crossing + 120
     assert "gas.aegl2_60min" not in events
     assert "gas.aegl2_8h" not in events

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from detectors.stability import solar_elevation_deg, stability_class
+from detectors.stability import solar_elevation_deg, stability_class, stability_from_sigma_theta
 
 LAT, LON = 31.9, 121.1
 NOON_SUMMER = datetime(2024, 6, 21, 4, 0, tzinfo=UTC).timestamp()  # about local solar noon at 121 E
@@ -40,3 +40,21 @@ def test_turner_table(wind: float, time: float, cloud: float, expected: str) -> 
 def test_measured_radiation_overrides_the_estimate() -> None:
     """A pyranometer reading of slight insolation at noon gives the slight-sun class."""
     assert stability_class(2.5, NOON_SUMMER, LAT, LON, cloud_fraction=0.0, solar_radiation_w_m2=150.0) == "C"
+
+
+@pytest.mark.parametrize(
+    ("sigma_theta", "wind", "time", "expected"),
+    [
+        (25.0, 2.0, NOON_SUMMER, "A"),  # a wide spread in a light wind by day: convection
+        (25.0, 5.0, NOON_SUMMER, "C"),  # the same spread in a stronger wind is less unstable
+        (14.0, 3.0, NOON_SUMMER, "C"),
+        (5.0, 3.0, NOON_SUMMER, "D"),  # a steady wind by day is neutral, never stable
+        (25.0, 2.0, MIDNIGHT, "F"),  # a wide spread in a light wind at night: meander of a stable layer
+        (25.0, 5.0, MIDNIGHT, "D"),
+        (5.0, 2.0, MIDNIGHT, "E"),
+        (2.5, 1.5, MIDNIGHT, "F"),
+    ],
+)
+def test_sigma_theta_method(sigma_theta: float, wind: float, time: float, expected: str) -> None:
+    """The class from the wind-direction spread and the wind speed, by day and by night."""
+    assert stability_from_sigma_theta(sigma_theta, wind, time, LAT, LON) == expected

@@ -53,8 +53,12 @@ ROUTES: tuple[tuple[str, str], ...] = (
         for action in ("acknowledge", "shelve", "unshelve", "reset", "comment")
     ),
     ("POST", "/api/notifications/{notification_id}/acknowledge"),
+    ("GET", "/api/pages"),
+    ("POST", "/api/pages/shown"),
+    ("POST", "/api/pages/{notification_id}/acknowledge"),
     ("POST", "/api/sensors/{sensor_id}/out-of-service"),
     ("POST", "/api/sensors/{sensor_id}/in-service"),
+    ("POST", "/api/sensors/{sensor_id}/reset-credibility"),
     ("POST", "/api/incidents/{incident_id}/comment"),
     ("POST", "/api/incidents/{incident_id}/checklist/{item_id}/done"),
     ("POST", "/api/incidents/{incident_id}/confirm-level"),

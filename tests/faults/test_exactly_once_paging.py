@@ -54,7 +54,7 @@ async def test_a_held_urgent_row_is_sent_from_memory_once_and_stored_delivered(t
         for tier, key in (("orange", "alarm:1:firing"), ("blue", "alarm:2:firing")):
             [row] = rows_to(target, key=key, now=T0)
             payload = json.loads(row["payload"])
-            payload["facts"]["tier"] = tier  # an alarm route's row takes its tier from the alarm's facts
+            payload["tier"] = payload["facts"]["tier"] = tier  # a route row's tier is its alarm's colour
             row["payload"] = json.dumps(payload)
             writer.add_notification(row)
         assert memory.check() == 0  # first seen now

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -10,9 +11,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from daemon.config import DEFAULT_SITE
 from daemon.service import Service
-from daemon.site_file import load_site
+from rules.site import Site
 from tests.conftest import free_port, service_config
 
 GRAFANA_DIR = Path(__file__).resolve().parents[2] / "grafana"
@@ -20,27 +20,36 @@ GRAFANA_DIR = Path(__file__).resolve().parents[2] / "grafana"
 ServiceFactory = Callable[..., Awaitable[Service]]
 
 
-@pytest.fixture
-async def make_service(tmp_path: Path) -> AsyncIterator[ServiceFactory]:
-    """Start services (embedded broker on a free port, HTTP port 0, SQLite temp file); stop them all at the end."""
+@contextlib.asynccontextmanager
+async def service_factory(folder: Path, site: Site) -> AsyncIterator[ServiceFactory]:
+    """Start services (embedded broker on a free port, HTTP port 0, SQLite file in ``folder``); stop them at the end."""
     started: list[Service] = []
 
     async def start(*, demo: bool = False) -> Service:
         tag = uuid.uuid4().hex[:8]
         config = service_config(
             f"embedded:127.0.0.1:{free_port()}",
-            f"sqlite:///{tmp_path / f'hazwatch-{tag}.db'}",
+            f"sqlite:///{folder / f'hazwatch-{tag}.db'}",
             f"hw-{tag}",
             f"hazwatch-test-{tag}",
         )
-        service = Service(config, load_site(DEFAULT_SITE), registry=CollectorRegistry(), demo=demo)
+        service = Service(config, site, registry=CollectorRegistry(), demo=demo)
         started.append(service)
         await service.start()
         return service
 
-    yield start
-    for service in started:
-        await service.stop()
+    try:
+        yield start
+    finally:
+        for service in started:
+            await service.stop()
+
+
+@pytest.fixture
+async def make_service(tmp_path: Path, demo_site: Site) -> AsyncIterator[ServiceFactory]:
+    """Services for one test."""
+    async with service_factory(tmp_path, demo_site) as start:
+        yield start
 
 
 async def wait_until(predicate: Callable[[], bool], timeout_s: float = 20.0, poll_s: float = 0.05) -> None:

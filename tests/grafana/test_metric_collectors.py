@@ -10,7 +10,6 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from daemon.clock import ManualClock
-from daemon.config import DEFAULT_SITE
 from daemon.metrics.adapters import AlarmBookMetrics, IncidentEngineMetrics
 from daemon.metrics.instruments import Metrics
 from daemon.metrics.sensor_state import (
@@ -25,7 +24,6 @@ from daemon.metrics.sensor_state import (
 from daemon.metrics.sensors import SensorStateCollector, SiteCollector, sensor_label_values
 from daemon.metrics.sources import MetricSources
 from daemon.metrics.status import StatusCollector, network_ratio
-from daemon.site_file import load_site
 from detectors.conditions import ConditionEvents
 from detectors.readings import FLAG_OUT_OF_SERVICE, FLAG_STUCK
 from detectors.substances import SUBSTANCES
@@ -35,13 +33,14 @@ from rules.book import AlarmBook
 from rules.engine import RuleEngine
 from rules.loading import load_default_rules
 from rules.sensor_table import SensorTable
+from rules.site import Site
 
 NOW = 1_800_000_000.0
 
 
 @pytest.fixture(scope="module")
-def table() -> SensorTable:
-    return SensorTable.build(load_site(DEFAULT_SITE))
+def table(demo_site: Site) -> SensorTable:
+    return SensorTable.build(demo_site)
 
 
 class Latest:

@@ -50,7 +50,7 @@ def _value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: s
     return matches[0]
 
 
-async def test_metrics_pass_promtool_and_describe_the_readings(make_service: ServiceFactory) -> None:
+async def test_metrics_pass_promtool_and_describe_the_readings(make_service: ServiceFactory, promtool: str) -> None:
     service = await make_service()
     async with asyncio.timeout(20):
         await service.wait_connected()
@@ -73,7 +73,7 @@ async def test_metrics_pass_promtool_and_describe_the_readings(make_service: Ser
     await _wait_for_messages(service, len(messages))
     text = await _scrape(service)
 
-    returncode, output = await run_tool("/usr/bin/promtool", "check", "metrics", stdin=text.encode())
+    returncode, output = await run_tool(promtool, "check", "metrics", stdin=text.encode())
     assert returncode == 0, output
     assert not output.strip(), output
 

@@ -1,4 +1,7 @@
-"""Every dashboard query and every rule, run by a real Prometheus scraping a real service fed by the demo feed."""
+"""Every dashboard query and every rule, run by a real Prometheus scraping a real service fed by the demo feed.
+
+The tests only read: one service and one Prometheus serve the whole module (kept on one xdist worker by its group).
+"""
 
 from __future__ import annotations
 
@@ -11,11 +14,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+import pytest_asyncio
 import yaml
 
 from daemon.service import Service
+from rules.site import Site
 from tests.conftest import free_port
-from tests.grafana.conftest import GRAFANA_DIR, ServiceFactory
+from tests.grafana.conftest import GRAFANA_DIR, service_factory
 from tests.grafana.dashboard_queries import (
     BUILTINS,
     DASHBOARD_FILES,
@@ -27,9 +32,7 @@ from tests.grafana.dashboard_queries import (
     variables,
 )
 
-pytestmark = pytest.mark.prometheus
-
-PROMETHEUS = "/usr/bin/prometheus"
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("prometheus-demo")]
 
 
 @dataclass
@@ -72,25 +75,29 @@ def _prometheus_config(tmp_path: Path, http_port: int) -> Path:
     return path
 
 
-@pytest.fixture
-async def demo_service(make_service: ServiceFactory) -> Service:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def demo_service(tmp_path_factory: pytest.TempPathFactory, demo_site: Site) -> AsyncIterator[Service]:
     """The service with the demo feed publishing every device of the demo site."""
-    service = await make_service(demo=True)
-    async with asyncio.timeout(20):
-        await service.wait_connected()
-    return service
+    async with service_factory(tmp_path_factory.mktemp("demo-service"), demo_site) as start:
+        service = await start(demo=True)
+        async with asyncio.timeout(20):
+            await service.wait_connected()
+        yield service
 
 
-@pytest.fixture
-async def prometheus(tmp_path: Path, demo_service: Service) -> AsyncIterator[Prometheus]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def prometheus(
+    tmp_path_factory: pytest.TempPathFactory, demo_service: Service, prometheus_binary: str
+) -> AsyncIterator[Prometheus]:
     """A real Prometheus scraping the demo service every second, with hazwatch's rules loaded."""
     assert demo_service.http_port is not None
+    tmp_path = tmp_path_factory.mktemp("prometheus")
     config = _prometheus_config(tmp_path, demo_service.http_port)
     port = free_port()
     log_path = tmp_path / "prometheus.log"
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
-            PROMETHEUS,
+            prometheus_binary,
             f"--config.file={config}",
             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{port}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from collections.abc import Callable
 
@@ -12,23 +13,22 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from daemon.clock import ManualClock
-from daemon.config import DEFAULT_SITE
-from daemon.metrics.exposition import Exposition
+from daemon.metrics.exposition import RENDER_SWITCH_INTERVAL_S, Exposition
 from daemon.metrics.instruments import Metrics
 from daemon.metrics.sensors import SensorCollector, SensorStateCollector, SiteCollector
 from daemon.metrics.sources import MetricSources
 from daemon.metrics.status import StatusCollector
 from daemon.metrics.text_format import series_prefix
-from daemon.site_file import load_site
 from rules.loading import load_default_rules
 from rules.sensor_table import SensorTable
+from rules.site import Site
 from tests.metrics.standins import NOW, Conditions, Latest
 
 Collectors = list[StatusCollector | SiteCollector | SensorCollector | SensorStateCollector]
 
 
-def _collectors() -> tuple[Collectors, CollectorRegistry]:
-    table = SensorTable.build(load_site(DEFAULT_SITE))
+def _collectors(site: Site) -> tuple[Collectors, CollectorRegistry]:
+    table = SensorTable.build(site)
     n = len(table)
     rng = np.random.default_rng(11)
     latest = Latest(n, rng, spread_s=600.0)
@@ -51,8 +51,8 @@ def _collectors() -> tuple[Collectors, CollectorRegistry]:
     return collectors, registry
 
 
-def test_snapshot_rendering_equals_prometheus_client_byte_for_byte() -> None:
-    collectors, _ = _collectors()
+def test_snapshot_rendering_equals_prometheus_client_byte_for_byte(demo_site: Site) -> None:
+    collectors, _ = _collectors(demo_site)
     reference = CollectorRegistry()
     for collector in collectors:
         reference.register(collector)
@@ -68,9 +68,11 @@ def test_snapshot_rendering_equals_prometheus_client_byte_for_byte() -> None:
     )
 
 
-async def test_the_render_runs_in_a_worker_thread_and_keeps_the_registry() -> None:
-    collectors, registry = _collectors()
+async def test_the_render_runs_in_a_worker_thread_and_keeps_the_registry(demo_site: Site) -> None:
+    collectors, registry = _collectors(demo_site)
     threads: list[str] = []
+    intervals: list[float] = []
+    before = sys.getswitchinterval()
     render_of = collectors[2].snapshot
 
     def spy() -> Callable[[], bytes]:
@@ -78,6 +80,7 @@ async def test_the_render_runs_in_a_worker_thread_and_keeps_the_registry() -> No
 
         def traced() -> bytes:
             threads.append(threading.current_thread().name)
+            intervals.append(sys.getswitchinterval())
             return render()
 
         return traced
@@ -86,6 +89,9 @@ async def test_the_render_runs_in_a_worker_thread_and_keeps_the_registry() -> No
     body = await Exposition(registry, collectors).render()
     assert threads
     assert threads[0] != threading.current_thread().name  # not the event loop's thread
+    # The GIL changes hands often while the render runs (other threads' commits are not convoyed), then as before.
+    assert intervals == [RENDER_SWITCH_INTERVAL_S]
+    assert sys.getswitchinterval() == before
     text = body.decode()
     assert "hazwatch_ingest_messages_total" in text or "hazwatch_ingest_readings_total" in text  # the small registry
     assert text.count("# TYPE hazwatch_sensor_value gauge") == 1
@@ -95,3 +101,20 @@ async def test_the_render_runs_in_a_worker_thread_and_keeps_the_registry() -> No
 def test_label_values_are_escaped_like_prometheus_client() -> None:
     prefix = series_prefix("m", ["b", "a"], ['quote " back \\ nl \n', "x"])
     assert prefix == 'm{a="x",b="quote \\" back \\\\ nl \\n"} '
+
+
+def test_state_text_is_reused_while_no_state_changes_and_redone_when_one_does(demo_site: Site) -> None:
+    table = SensorTable.build(demo_site)
+    sources = MetricSources(len(table))
+    sources.conditions = sources.alarms = Conditions([("threshold.high", 1)])
+    states = SensorStateCollector(table, ManualClock(NOW), Latest(len(table), np.random.default_rng(5)), sources, {})
+    reference = CollectorRegistry()
+    reference.register(states)
+    first = states.snapshot()()
+    again = states.snapshot()()
+    assert again is first, "the same states: the last text is reused, not rendered again"
+    # A condition opens on another sensor: its state changes, the text must follow (byte for byte).
+    sources.conditions = sources.alarms = Conditions([("threshold.high", 1), ("quality.stuck", 7)])
+    changed = states.snapshot()()
+    assert changed != first
+    assert changed == generate_latest(reference)

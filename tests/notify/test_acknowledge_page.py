@@ -123,3 +123,63 @@ async def test_an_sms_reply_acknowledges_only_signed_and_from_the_number_paged(
             assert response.status == 200, await response.text()
             assert (await response.json())["person"] == "zhang-wei"
     assert [actor for _, actor in acked] == ["zhang-wei"]
+
+
+async def test_an_alibaba_smsup_push_acknowledges_from_the_number_paged(
+    site: tuple[str, ManualClock, list[tuple[int, str]], list[str]], engine: AsyncEngine
+) -> None:
+    url, _, acked, sms = site
+    zhang, li = (s.rsplit(" ", 1)[1] for s in sms)
+    # The documented HTTP batch push: a JSON array, possibly several replies in one request.
+    push = [
+        {"phone_number": "13700000000", "content": zhang, "send_time": "2026-12-02 09:00:00", "dest_code": "1234",
+         "sequence_id": 1001},  # right code, a number that was never paged
+        {"phone_number": "8613900000000", "content": f"收到 {li}", "send_time": "2026-12-02 09:00:01",
+         "dest_code": "1234", "sequence_id": "1002"},
+    ]  # fmt: skip
+    body = json.dumps(push, ensure_ascii=False).encode()
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{url}/sms/inbound/aliyun/not-the-secret", data=body) as response:
+            assert response.status == 401
+        async with http.post(f"{url}/sms/inbound/aliyun/{SECRET}", data=b'{"phone_number": "1"}') as response:
+            assert response.status == 400
+            assert "array" in (await response.json())["error"]
+        async with http.post(f"{url}/sms/inbound/aliyun/{SECRET}", data=body) as response:
+            answer = await response.json()
+            assert response.status == 200, answer
+        assert answer["code"] == 0  # Alibaba pushes again unless the answer's code is a number with HTTP 200
+        assert len(answer["acknowledged"]) == 1
+        assert len(answer["unmatched"]) == 1
+        async with http.post(f"{url}/sms/inbound/aliyun/{SECRET}", data=body) as response:
+            again = await response.json()
+        assert again["code"] == 0  # a push repeated after a lost answer is taken and changes nothing
+        assert again["acknowledged"] == []
+    assert [actor for _, actor in acked] == ["li-na"]
+    async with engine.connect() as connection:
+        event = (await connection.execute(select(incident_events))).mappings().one()
+    assert json.loads(event["detail"])["via"] == "sms_reply"
+
+
+async def test_a_tencent_sms_reply_callback_acknowledges_from_the_number_paged(
+    site: tuple[str, ManualClock, list[tuple[int, str]], list[str]],
+) -> None:
+    url, _, acked, sms = site
+    code = sms[0].rsplit(" ", 1)[1]
+    reply = {"extend": "", "mobile": "13800000000", "nationcode": "86", "sign": "某市环境应急", "text": code,
+             "time": int(T0) + 60}  # fmt: skip
+    abroad = {**reply, "nationcode": "852"}  # the same digits from another country are another number
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{url}/sms/inbound/tencent/{SECRET}x", json=reply) as response:
+            assert response.status == 401
+        async with http.post(f"{url}/sms/inbound/tencent/{SECRET}", json={**reply, "mobile": ""}) as response:
+            assert response.status == 400
+        async with http.post(f"{url}/sms/inbound/tencent/{SECRET}", json=abroad) as response:
+            assert (await response.json())["acknowledged"] == []
+        async with http.post(f"{url}/sms/inbound/tencent/{SECRET}", json=reply) as response:
+            answer = await response.json()
+            assert response.status == 200, answer
+        assert (answer["result"], answer["errmsg"]) == (0, "OK")
+        assert len(answer["acknowledged"]) == 1
+        async with http.post(f"{url}/sms/inbound/other/{SECRET}", json=reply) as response:
+            assert response.status == 404
+    assert [actor for _, actor in acked] == ["zhang-wei"]

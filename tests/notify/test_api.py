@@ -1,7 +1,13 @@
-"""The HTTP API over real HTTP and a real SQLite file: auth and roles, timeline with actors, 4xx errors, OpenAPI."""
+"""The HTTP API over real HTTP and a real SQLite file: auth and roles, timeline with actors, 4xx errors, OpenAPI.
+
+The API runs on ``EngineOperations`` over a live pipeline and store writer, as the service wires it. The rows here are
+seeded history the running engines do not know, so each action takes the engines' fallback to the store; actions on
+alarms the engines raised are proven in ``test_engine_operations.py``.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,17 +21,21 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from daemon.chain.build import AlarmSetup, build_pipeline
 from daemon.clock import ManualClock
-from daemon.config import DEFAULT_SITE
-from daemon.site_file import load_site
+from daemon.config import AlarmConfig
+from daemon.metrics.instruments import Metrics
 from daemon.store.schema import alarms, checklist_items, incidents, notifications
+from daemon.store.writer import StoreWriter
 from daemon.web.api.auth import add_user
 from daemon.web.api.context import ApiContext
+from daemon.web.api.engine_operations import EngineOperations
 from daemon.web.api.openapi import openapi_document
 from daemon.web.api.operations import StoreOperations
 from daemon.web.app import create_app
 from daemon.web.events import EventBus
 from rules.sensor_table import SensorTable
+from rules.site import Site
 
 T0 = 1_700_000_000.0
 
@@ -126,13 +136,20 @@ class Api:
 
 
 @pytest.fixture
-async def api(engine: AsyncEngine) -> AsyncIterator[Api]:
-    """The API app on a free port, with one user per role."""
+async def api(engine: AsyncEngine, demo_site: Site) -> AsyncIterator[Api]:
+    """The API app on a free port, on the live engines and store writer, with one user per role."""
     await _seed(engine)
     clock = ManualClock(T0 + 100)
-    table = SensorTable.build(load_site(DEFAULT_SITE))
+    table = SensorTable.build(demo_site)
     bus = EventBus()
-    context = ApiContext(StoreOperations(engine, table.index), bus, clock, table, max_shelve_s=3600)
+    metrics = Metrics(CollectorRegistry())
+    writer = StoreWriter(engine, [s.id for s in table.sensors], metrics)
+    writer_task = asyncio.create_task(writer.run())
+    pipeline = await build_pipeline(
+        engine, table, AlarmSetup.load(AlarmConfig()), writer, metrics, clock, drill=False, resume=False
+    )
+    operations = EngineOperations(engine, table.index, lambda: pipeline.flow, writer)
+    context = ApiContext(operations, bus, clock, table, max_shelve_s=3600)
     app = create_app(engine, CollectorRegistry(), lambda: True, context, max_body_bytes=2048)
     tokens = {role: await add_user(engine, f"{role}-user", role, T0) for role in ("viewer", "operator", "supervisor")}
     runner = web.AppRunner(app, access_log=None)
@@ -144,6 +161,8 @@ async def api(engine: AsyncEngine) -> AsyncIterator[Api]:
         yield Api(f"http://127.0.0.1:{port}", engine, clock, bus, tokens)
     finally:
         await runner.cleanup()
+        writer.close()
+        await writer_task
 
 
 async def test_writes_need_a_token_and_a_role(api: Api) -> None:
@@ -263,7 +282,7 @@ def _validate(document: dict[str, Any], path: str, method: str, status: int, bod
     jsonschema.Draft202012Validator({**schema, "components": document["components"]}).validate(body)
 
 
-async def test_openapi_describes_every_route_and_responses_validate(api: Api) -> None:
+async def test_openapi_describes_every_route_and_responses_validate(api: Api, demo_site: Site) -> None:
     status, document = await api.call("GET", "/api/openapi.json")
     assert status == 200
     assert document == json.loads(json.dumps(openapi_document()))
@@ -272,7 +291,7 @@ async def test_openapi_describes_every_route_and_responses_validate(api: Api) ->
         api.engine,
         CollectorRegistry(),
         lambda: True,
-        ApiContext(StoreOperations(api.engine, []), api.bus, api.clock, SensorTable.build(load_site(DEFAULT_SITE))),
+        ApiContext(StoreOperations(api.engine, []), api.bus, api.clock, SensorTable.build(demo_site)),
     )
     routes = {
         (route.method.lower(), route.resource.canonical)
@@ -294,6 +313,7 @@ async def test_openapi_describes_every_route_and_responses_validate(api: Api) ->
         ("/api/map", "/api/map"),
         ("/api/duty", "/api/duty"),
         ("/api/drill-runs", "/api/drill-runs"),
+        ("/api/pages", "/api/pages"),
         ("/api/sensors/{sensor_id}/history", "/api/sensors/gas-n01-cl2/history?hours=1"),
     ]:
         status, body = await api.call("GET", concrete, "viewer")
@@ -303,6 +323,9 @@ async def test_openapi_describes_every_route_and_responses_validate(api: Api) ->
         ("/api/alarms/{alarm_id}/shelve", "/api/alarms/7/shelve", {"duration_s": 60, "reason": "r"}),
         ("/api/alarms/{alarm_id}/shelve", "/api/alarms/7/shelve", {"duration_s": 60, "reason": "r"}),  # 409
         ("/api/notifications/{notification_id}/acknowledge", "/api/notifications/1/acknowledge", {}),
+        ("/api/pages/shown", "/api/pages/shown", {"ids": [1, 2]}),
+        ("/api/pages/shown", "/api/pages/shown", {"ids": "1"}),  # 400
+        ("/api/pages/{notification_id}/acknowledge", "/api/pages/1/acknowledge", {}),  # 404: not the caller's page
         ("/api/sensors/{sensor_id}/out-of-service", "/api/sensors/gas-n01-cl2/out-of-service", {"reason": "r"}),
         ("/api/incidents/{incident_id}/checklist/{item_id}/done", "/api/incidents/1/checklist/2/done", {}),
         ("/api/incidents/{incident_id}/confirm-level", "/api/incidents/1/confirm-level", {"level": "IV"}),

@@ -119,14 +119,14 @@ async def test_smtp_server_down_is_a_delivery_error() -> None:
 
 
 @pytest.fixture
-async def alertmanager(tmp_path: Path) -> AsyncIterator[str]:
+async def alertmanager(tmp_path: Path, alertmanager_binary: str) -> AsyncIterator[str]:
     """A real Alertmanager on a free port, with a null receiver."""
     config = tmp_path / "alertmanager.yml"
     config.write_text("route:\n  receiver: 'null'\n  group_wait: 1s\nreceivers:\n  - name: 'null'\n")
     port = free_port()
     process = subprocess.Popen(
         [
-            "/usr/bin/prometheus-alertmanager",
+            alertmanager_binary,
             f"--config.file={config}",
             f"--storage.path={tmp_path / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
@@ -160,7 +160,6 @@ async def _alerts(url: str) -> list[dict[str, Any]]:
         return list(await response.json())
 
 
-@pytest.mark.prometheus
 async def test_alertmanager_lists_the_alert_then_resolves_it(alertmanager: str, poster: HttpPoster) -> None:
     channel = AlertmanagerChannel(poster, {}, 8.0)
     target = ChannelTarget(type="alertmanager", url=alertmanager)

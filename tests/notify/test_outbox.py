@@ -1,46 +1,87 @@
-"""The outbox: same-transaction enqueue, no duplicates, nothing lost across an outage or a restart."""
+"""The outbox: an intent's rows commit with their cause, no duplicates, nothing lost across an outage or a restart.
+
+Rows are queued the way production queues them: ``OutboxSink`` (what ``AlarmNotifier`` and drill deliveries call) on
+the one ``StoreWriter``, in the same write group as the alarm row that caused them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from sqlalchemy import func, insert, select
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.chain.build import AlarmSetup, build_pipeline
 from daemon.clock import ManualClock, WallClock
-from daemon.config import DEFAULT_SITE, AlarmConfig
+from daemon.config import AlarmConfig
 from daemon.metrics.instruments import Metrics
 from daemon.notify.channels.factory import ChannelSet
 from daemon.notify.config import ChannelTarget
-from daemon.notify.outbox import enqueue
+from daemon.notify.outbox import Outbox, OutboxSink, PageRows
 from daemon.notify.worker import CHANNEL_FAILING_RULE, DeliveryWorker, backoff
-from daemon.site_file import load_site
-from daemon.store.engine import create_engine
+from daemon.store.engine import create_engine, migrate
+from daemon.store.rows import AlarmRow
 from daemon.store.schema import alarms, notifications
 from daemon.store.writer import StoreWriter
 from rules.sensor_table import SensorTable
+from rules.site import Site
 from tests.notify.notify_support import notify_config, rows_to, start_receiver
 
-ALARM_ROW = {
-    "id": 7,
-    "rule": "threshold.high_high",
-    "sensor_id": "gas-01.cl2",
-    "device_id": "gas-01",
-    "site": "demo-park",
-    "zone": "plant-a",
-    "kind": "gas",
-    "priority": "high",
-    "state": "active_unack",
-    "message": "",
-    "raised_at": 1_700_000_000.0,
-    "updated_at": 1_700_000_000.0,
-    "drill": False,
-}
+ALARM_ROW = AlarmRow(
+    id=7,
+    alarm_key="threshold.high_high|gas-01.cl2",
+    rule="threshold.high_high",
+    sensor_id="gas-01.cl2",
+    device_id="gas-01",
+    site="demo-park",
+    zone="plant-a",
+    kind="gas",
+    priority="high",
+    state="active_unack",
+    classification="",
+    message="",
+    message_zh="",
+    value=None,
+    level=None,
+    raised_at=1_700_000_000.0,
+    cleared_at=None,
+    updated_at=1_700_000_000.0,
+    latched=False,
+)
+
+
+@dataclass
+class Store:
+    """The production writer on a database, with the sink the notifier queues intents through."""
+
+    writer: StoreWriter
+    sink: OutboxSink
+    metrics: Metrics
+
+
+@pytest.fixture
+async def store(engine: AsyncEngine) -> AsyncIterator[Store]:
+    """A running ``StoreWriter`` (live rows) on the test database; closed after the test."""
+    metrics = Metrics(CollectorRegistry())
+    writer = StoreWriter(engine, [], metrics)
+    task = asyncio.create_task(writer.run())
+    try:
+        yield Store(writer, _sink(writer), metrics)
+    finally:
+        writer.close()
+        await task
+
+
+def _sink(writer: StoreWriter) -> OutboxSink:
+    """The sink the service's notifier queues through (these rows reach systems: no person's page, no link key)."""
+    return OutboxSink(writer, Outbox(notify_config(), b"unused: no person is paged"))
 
 
 async def _rows(engine: AsyncEngine) -> list[dict[str, object]]:
@@ -48,30 +89,51 @@ async def _rows(engine: AsyncEngine) -> list[dict[str, object]]:
         return [dict(r) for r in (await connection.execute(select(notifications))).mappings().all()]
 
 
-async def test_enqueue_commits_with_the_state_change_and_ignores_duplicates(engine: AsyncEngine) -> None:
+async def _alarm_ids(engine: AsyncEngine) -> list[int]:
+    async with engine.connect() as connection:
+        return list((await connection.execute(select(alarms.c.id))).scalars())
+
+
+async def test_an_intent_commits_with_its_alarm_and_a_repeat_is_skipped(engine: AsyncEngine, store: Store) -> None:
     target = ChannelTarget(type="webhook", url="http://127.0.0.1:9/hook")
-    async with engine.begin() as connection:
-        await connection.execute(insert(alarms), [ALARM_ROW])
-        assert await enqueue(connection, rows_to([target], now=100.0)) == 1
-    async with engine.begin() as connection:
-        assert await enqueue(connection, rows_to([target], now=200.0)) == 0  # same event again: never twice
+    store.writer.add_alarm(ALARM_ROW)
+    store.sink.queue(PageRows(rows_to([target], now=100.0)))
+    await store.writer.flush()
+    store.sink.queue(PageRows(rows_to([target], now=200.0)))  # same event again (a replayed batch): never twice
+    await store.writer.flush()
     rows = await _rows(engine)
     assert len(rows) == 1
     assert rows[0]["state"] == "pending"
+    assert rows[0]["created_at"] == 100.0
+    assert rows[0]["drill"] is False
     assert json.loads(str(rows[0]["payload"]))["facts"]["alarm_id"] == 7
+    assert await _alarm_ids(engine) == [7]
 
 
-async def test_enqueue_rolls_back_with_a_failed_state_change(engine: AsyncEngine) -> None:
-    rows = rows_to([ChannelTarget(type="webhook", url="http://127.0.0.1:9/hook")], key="alarm:8:firing", now=100.0)
+async def test_a_failed_commit_keeps_neither_the_alarm_nor_its_notification(engine: AsyncEngine, store: Store) -> None:
+    """The database fails mid-transaction: the alarm row is rolled back with its outbox row, then both commit."""
+    failing = {"on": True}
 
-    async def failing_change() -> None:
-        async with engine.begin() as connection:
-            await enqueue(connection, rows)
-            raise RuntimeError("the state change failed")
+    def fail_the_outbox_insert(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if failing["on"] and "INSERT INTO notifications" in statement:
+            raise OperationalError(statement, None, Exception("disk I/O error"))
 
-    with pytest.raises(RuntimeError):
-        await failing_change()
-    assert await _rows(engine) == []
+    event.listen(engine.sync_engine, "before_cursor_execute", fail_the_outbox_insert)
+    try:
+        store.writer.add_alarm(ALARM_ROW)
+        target = ChannelTarget(type="webhook", url="http://127.0.0.1:9/hook")
+        store.sink.queue(PageRows(rows_to([target], key="alarm:8:firing", now=100.0)))
+        async with asyncio.timeout(15):
+            while not store.metrics.store_errors._value.get():  # noqa: ASYNC110 - a counter has no event to wait on
+                await asyncio.sleep(0.01)
+        assert await _rows(engine) == []
+        assert await _alarm_ids(engine) == []  # the alarm insert ran first in that transaction, and was rolled back
+        failing["on"] = False
+        await store.writer.flush()  # the writer kept the group and retries it whole
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", fail_the_outbox_insert)
+    assert await _alarm_ids(engine) == [7]
+    assert len(await _rows(engine)) == 1
 
 
 def test_backoff_grows_and_is_capped() -> None:
@@ -79,7 +141,7 @@ def test_backoff_grows_and_is_capped() -> None:
     assert [backoff(n, config) for n in (1, 2, 3, 4, 5, 6)] == [2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
 
 
-async def test_channel_down_for_an_hour_then_delivered_exactly_once(engine: AsyncEngine) -> None:
+async def test_channel_down_for_an_hour_then_delivered_exactly_once(engine: AsyncEngine, demo_site: Site) -> None:
     state = {"down": True, "accepted": 0}
 
     async def hook(_: web.Request) -> web.Response:
@@ -93,7 +155,7 @@ async def test_channel_down_for_an_hour_then_delivered_exactly_once(engine: Asyn
     registry = CollectorRegistry()
     metrics = Metrics(registry)
     config = notify_config()
-    table = SensorTable.build(load_site(DEFAULT_SITE))
+    table = SensorTable.build(demo_site)
     writer = StoreWriter(engine, [s.id for s in table.sensors], metrics)
     writer_task = asyncio.create_task(writer.run())
     pipeline = await build_pipeline(
@@ -102,11 +164,11 @@ async def test_channel_down_for_an_hour_then_delivered_exactly_once(engine: Asyn
     channels = ChannelSet(config, {})
     worker = DeliveryWorker(engine, channels.channels, clock, metrics, config, service_alarms=pipeline.flow)
     try:
-        async with engine.begin() as connection:
-            await connection.execute(insert(alarms), [ALARM_ROW])
-            await enqueue(
-                connection, rows_to([ChannelTarget(type="webhook", url=receiver.url + "/hook")], now=clock.now())
-            )
+        writer.add_alarm(ALARM_ROW)
+        _sink(writer).queue(
+            PageRows(rows_to([ChannelTarget(type="webhook", url=receiver.url + "/hook")], now=clock.now()))
+        )
+        await writer.flush()
         started = clock.now()
         while clock.now() - started < 3600:  # an hour of outage, attempted whenever the back-off allows
             await worker.deliver_due()
@@ -159,14 +221,17 @@ async def test_killed_before_delivery_then_delivered_exactly_once_after_restart(
 
     receiver = await start_receiver(hook)
     url = f"sqlite:///{tmp_path / 'restart.db'}"
-    from daemon.store.engine import migrate
-
     first = create_engine(url)
     await migrate(first)
     target = ChannelTarget(type="webhook", url=receiver.url + "/hook")
-    async with first.begin() as connection:  # the state change and its notification, then the process dies
-        await connection.execute(insert(alarms), [ALARM_ROW])
-        await enqueue(connection, rows_to([target], now=1.0))
+    writer = StoreWriter(first, [], Metrics(CollectorRegistry()))
+    writer_task = asyncio.create_task(writer.run())
+    writer.add_alarm(ALARM_ROW)  # the state change and its notification commit, then the process dies
+    _sink(writer).queue(PageRows(rows_to([target], now=1.0)))
+    await writer.flush()
+    writer_task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await writer_task
     await first.dispose()
     assert receiver.requests == []
 

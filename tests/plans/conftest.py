@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from daemon.config import DEFAULT_SITE
-from daemon.site_file import load_site
 from plans.loading import load_plan, load_roster
 from plans.model import Plan
 from plans.roster import Roster
 from rules.loading import load_default_rules
 from rules.model import Rule
 from rules.sensor_table import SensorTable
+from rules.site import Site
 from tests.plans.plans_support import Rig
 
 
 @pytest.fixture(scope="session")
-def table() -> SensorTable:
-    return SensorTable.build(load_site(DEFAULT_SITE))
+def table(demo_site: Site) -> SensorTable:
+    return SensorTable.build(demo_site)
 
 
 @pytest.fixture(scope="session")

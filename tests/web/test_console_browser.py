@@ -27,17 +27,18 @@ from aiohttp import web
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from sqlalchemy import insert
 
-from daemon.config import DEFAULT_SITE, TileSource
+from daemon.config import TileSource
 from daemon.service import Service
-from daemon.site_file import load_site
 from daemon.store.engine import create_engine, migrate
 from daemon.store.row_ids import IdRange
 from daemon.store.schema import alarms, drill_runs, incidents
 from daemon.web.api.auth import add_user
+from rules.site import Site
 from tests.conftest import MACHINE_BROKER, running_service, service_config
 from tests.helpers import eventually, publish, senml
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+# One service and one browser serve the module: its tests stay on one xdist worker (`--dist loadgroup`).
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("console-browser")]
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 GAS_DEVICE, GAS_SENSOR = "gas-n01", "gas-n01-cl2"
@@ -175,7 +176,7 @@ async def _seed_drill(url: str, now: float) -> int:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def bench(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bench]:
+async def bench(tmp_path_factory: pytest.TempPathFactory, chromium: str, demo_site: Site) -> AsyncIterator[Bench]:
     """One service for the module, with a returned-unacknowledged Cl2 alarm and a latched tamper from real readings."""
     folder = tmp_path_factory.mktemp("console")
     url = f"sqlite:///{folder / 'hazwatch.db'}"
@@ -187,7 +188,7 @@ async def bench(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bench
     config = service_config(f"mqtt://{MACHINE_BROKER[0]}:{MACHINE_BROKER[1]}", url, prefix, f"svc-{unique}")
     config.http.public_read = False  # the page must send its token, including on the event stream
     config.map.tiles = [TileSource(name="local test tiles", url=f"http://127.0.0.1:{tiles.port}/{{z}}/{{x}}/{{y}}.png")]
-    site = load_site(DEFAULT_SITE)
+    site = demo_site
     shots = Path(os.environ.get("HAZWATCH_SCREENSHOTS") or folder / "shots")
     os.makedirs(shots, exist_ok=True)
     print(f"\nconsole screenshots: {shots}")  # where to look at them
@@ -229,7 +230,7 @@ async def bench(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bench
 
             reporting = asyncio.create_task(keep_reporting())
             async with async_playwright() as playwright:
-                browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+                browser = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
                 try:
                     yield Bench(service, base, tiles, tokens, drill_run, browser, shots, prefix)
                 finally:
@@ -418,7 +419,8 @@ async def test_map_falls_back_to_site_layers_without_tiles(bench: Bench) -> None
     context, page, errors = await _open(bench, "operator", (1920, 1080))
     try:
         await page.wait_for_selector("body[data-tiles=failed]")
-        # The site file's outlines, roads, river and residential areas are drawn as vectors, the receptors as icons.
+        # The site file's outlines, roads, river and receptor areas are drawn as vectors; schools, hospitals and
+        # nursing homes also get an icon.
         site = await _get(bench, "/api/map")
         shapes = [f for f in site["layers"]["features"] if f["geometry"]["type"] != "Point"]
         assert await page.locator(".leaflet-overlay-pane path").count() >= len(shapes)

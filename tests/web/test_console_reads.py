@@ -161,14 +161,21 @@ def test_site_layers_are_geojson_and_feature_shapes_are_checked(demo_site: Site)
     layers = site_geojson(demo_site)
     kinds = {f["properties"]["layer"]: f["geometry"]["type"] for f in layers["features"]}
     assert kinds == {
-        "zone": "Polygon", "plant": "Polygon", "residential": "Polygon", "road": "LineString",
-        "river": "LineString", "school": "Point", "hospital": "Point",
+        "zone": "Polygon", "plant": "Polygon", "road": "LineString", "river": "LineString",
+        "residential": "Polygon", "school": "Polygon", "hospital": "Polygon", "nursing_home": "Polygon",
+        "workplace": "Polygon",
     }  # fmt: skip
     ring = next(f for f in layers["features"] if f["geometry"]["type"] == "Polygon")["geometry"]["coordinates"][0]
     assert ring[0] == ring[-1]  # RFC 7946: a closed ring
     assert -180 <= ring[0][0] <= 180  # lon first
-    with pytest.raises(ValidationError, match="a school is one position"):
-        MapFeature(id="s", name="s", layer="school", points=[{"lat": 1, "lon": 1}, {"lat": 2, "lon": 2}])
+    # Populated places come from the one list the release assessment reads, with their population.
+    drawn = {f["id"]: f["properties"] for f in layers["features"] if f["properties"]["receptor"]}
+    assert drawn == {
+        r.id: {"name": r.name, "layer": r.type.value, "zone": None, "receptor": True, "population": r.population}
+        for r in demo_site.receptors
+    }
+    with pytest.raises(ValidationError, match="populated places are `receptors:` now"):
+        MapFeature(id="s", name="s", layer="school", points=[{"lat": 1, "lon": 1}])
     with pytest.raises(ValidationError, match="a road needs at least 2 positions"):
         MapFeature(id="r", name="r", layer="road", points=[{"lat": 1, "lon": 1}])
     settings = map_settings(demo_site, MapConfig(tiles=[TileSource(name="osm", url="http://t/{z}/{x}/{y}.png")]))

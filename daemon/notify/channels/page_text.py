@@ -34,14 +34,21 @@ def page_fields(delivery: Delivery, utc_offset_h: float, environ: Mapping[str, s
     if grouped > 1:  # a page storm in one message (daemon/notify/storms.py)
         summary = f"{grouped} 条新告警 / {grouped} new pages" + (f", 事件 incident {incident}" if incident else "")
         facts = dataclasses.replace(facts, summary=f"{summary}: {facts.summary}")
+    # The release assessment (source, people in the zones, advice) when one exists, labelled as advice.
+    assessment = " / ".join(line for line in facts.assessment.splitlines() if line.strip())
     if zh:
         reply = f"回复 {code} 确认" if code else "请登录值班台确认"
-        text = f"{drill}【{tier}预警】{where} {facts.summary}。确认: {link} {reply}"
-        voice = f"{drill}{tier}预警。{where}、{facts.summary}。请查看短信链接确认或回复短信 {code}。"
+        advice = f"研判(建议, 非指令): {assessment}。" if assessment else ""
+        text = f"{drill}【{tier}预警】{where} {facts.summary}。{advice}确认: {link} {reply}"
+        voice = f"{drill}{tier}预警。{where}、{facts.summary}。{advice}请查看短信链接确认或回复短信 {code}。"
     else:
         reply = f"reply {code} to acknowledge" if code else "acknowledge on the console"
-        text = f"{drill}[{tier}] {where}: {facts.summary}. Ack: {link} or {reply}"
-        voice = f"{drill}{tier} warning. {where}. {facts.summary}. Acknowledge from the text message link or {reply}."
+        advice = f" Assessment (advice, not an order): {assessment}." if assessment else ""
+        text = f"{drill}[{tier}] {where}: {facts.summary}.{advice} Ack: {link} or {reply}"
+        voice = (
+            f"{drill}{tier} warning. {where}. {facts.summary}.{advice} "
+            f"Acknowledge from the text message link or {reply}."
+        )
     return {
         "text": text,
         "voice": voice,
@@ -50,6 +57,7 @@ def page_fields(delivery: Delivery, utc_offset_h: float, environ: Mapping[str, s
         "site": where,
         "zone": facts.zone,
         "summary": facts.summary,
+        "assessment": assessment,
         "incident": incident,
         "link": link,
         "code": code,

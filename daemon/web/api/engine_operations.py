@@ -8,7 +8,8 @@ Rows the running engines do not know (history, or rows written by hand) fall bac
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection
+import logging
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -20,6 +21,8 @@ from daemon.store.schema import alarms, incidents, notifications
 from daemon.store.writer import StoreWriter
 from daemon.web.api.errors import Conflict, InvalidRequest, NotFound
 from daemon.web.api.operations import StoreOperations, check_shelve_request
+from detectors.core import DetectionCore
+from detectors.quality import DETECTOR_FAULT, SOURCE_DETECTOR_FAULT
 from plans.errors import IncidentActionError, UnknownIncidentError
 from plans.incident import IncidentChanges
 from plans.model import Tier
@@ -27,17 +30,30 @@ from rules.alarm import AlarmTransition
 from rules.errors import AlarmActionError, UnknownAlarmError
 
 TIER_OF_LEVEL = {tier.response_level: tier for tier in Tier}
+log = logging.getLogger(__name__)
 
 
 class EngineOperations(StoreOperations):
     """Actions applied through the engines of a running pipeline."""
 
     def __init__(
-        self, engine: AsyncEngine, sensor_ids: Collection[str], flow: Callable[[], AlarmFlow], writer: StoreWriter
+        self,
+        engine: AsyncEngine,
+        sensor_ids: Collection[str],
+        flow: Callable[[], AlarmFlow],
+        writer: StoreWriter,
+        detector: Callable[[], DetectionCore] | None = None,
     ) -> None:
         super().__init__(engine, sensor_ids)
         self._flow = flow  # a callable: a rules reload replaces the engines inside the flow's state
         self._writer = writer
+        self._detector = detector
+        # The sensor table's index (id -> number) when given, else numbers in the order given.
+        self._sensor_index: dict[str, int] = (
+            {str(k): int(v) for k, v in sensor_ids.items()}
+            if isinstance(sensor_ids, Mapping)
+            else {sensor_id: i for i, sensor_id in enumerate(sensor_ids)}
+        )
 
     # --- lookups from row ids to engine ids
 
@@ -140,6 +156,42 @@ class EngineOperations(StoreOperations):
         flow.apply_transitions(flow.state.book.set_out_of_service(sensor_id, out_of_service, actor, now, reason), now)
         await self._writer.flush()
         return row
+
+    async def reset_credibility(self, sensor_id: str, actor: str, now: float, reason: str) -> dict[str, Any]:
+        """End "reading not credible" at a sensor: its readings count again, so hazard alarms held latched on a
+        fold-back or dead probe can clear on them. Who, when and why go into the history of the sensor's
+        detector-fault alarms (the alarm board shows them) and the service log."""
+        if sensor_id not in self._sensor_index:
+            raise NotFound(f"no sensor {sensor_id}")
+        if not reason.strip():
+            raise InvalidRequest("a credibility reset needs a reason (what was checked at the probe)")
+        if self._detector is None:
+            return await super().reset_credibility(sensor_id, actor, now, reason)
+        index = self._sensor_index[sensor_id]
+        core = self._detector()
+        if not core.not_credible(index):
+            raise Conflict(f"readings of sensor {sensor_id} are not held as not credible: nothing to reset")
+        core.reset_credibility([index])
+        flow = self._flow()
+        recorded = []
+        for key, episode in flow.state.episodes.items():
+            alarm = flow.state.book.get(key)
+            if alarm.sensor_id == sensor_id and alarm.condition in (DETECTOR_FAULT, SOURCE_DETECTOR_FAULT):
+                state = alarm.state.value
+                self._writer.add_alarm_event(
+                    {
+                        "alarm_id": episode.row_id,
+                        "time": now,
+                        "from_state": state,
+                        "to_state": state,
+                        "actor": actor,
+                        "reason": f"reading credibility reset: {reason}",
+                    }
+                )
+                recorded.append(episode.row_id)
+        await self._writer.flush()
+        log.info("sensor %s: reading credibility reset by %s (%s)", sensor_id, actor, reason)
+        return {"sensor_id": sensor_id, "reset_at": now, "actor": actor, "reason": reason, "alarm_ids": recorded}
 
     async def _acknowledge_notifications_of(self, alarm_id: int, actor: str, now: float) -> None:
         async with self._engine.connect() as connection:

@@ -117,6 +117,7 @@ SCHEMAS: dict[str, Any] = {
             "done_by": STR,
         },
     ),
+    "NotificationIds": {"type": "array", "items": {"type": "integer"}},
     "Notification": _obj(
         ["id", "event", "channel", "recipient", "state", "attempts", "created_at"],
         {
@@ -144,6 +145,16 @@ SCHEMAS: dict[str, Any] = {
             "since": {"type": "number"},
             "actor": {"type": "string"},
             "reason": {"type": "string"},
+        },
+    ),
+    "CredibilityReset": _obj(
+        ["sensor_id", "reset_at", "actor", "reason", "alarm_ids"],
+        {
+            "sensor_id": {"type": "string"},
+            "reset_at": {"type": "number"},
+            "actor": {"type": "string"},
+            "reason": {"type": "string"},
+            "alarm_ids": {"type": "array", "items": {"type": "integer"}},
         },
     ),
     "Site": _obj(
@@ -232,6 +243,24 @@ def _body(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
 
 
 REASON = {"reason": {"type": "string", "maxLength": 2000}}
+CONSOLE_PAGE = _obj(
+    ["id", "page_id", "state", "created_at", "subject"],
+    {
+        "id": {"type": "integer"},
+        "page_id": STR,
+        "incident_id": INT,
+        "state": {"type": "string"},
+        "created_at": {"type": "number"},
+        "delivered_at": NUM,
+        "acknowledged_at": NUM,
+        "acknowledged_by": STR,
+        "role": STR,
+        "person": {"type": "string"},
+        "subject": {"type": "string"},
+        "tier": STR,
+        "ack_deadline": NUM,
+    },
+)
 TEXT = {"text": {"type": "string", "maxLength": 2000}}
 ALARM = [_path_param("alarm_id")]
 INCIDENT = [_path_param("incident_id")]
@@ -378,6 +407,26 @@ def openapi_document() -> dict[str, Any]:
             "Notification",
             [_path_param("notification_id")],
         ),
+        "/api/pages": _read(
+            "The caller's console pages of the last day (a page for their roster person or role), newest first",
+            _obj(["user", "pages"], {"user": {"type": "string"}, "pages": {"type": "array", "items": CONSOLE_PAGE}}),
+        ),
+        "/api/pages/shown": _write(
+            "The console shows these page rows on a visible screen: the caller's pending ones become delivered",
+            "viewer",
+            _body(["ids"], {"ids": {"type": "array", "items": {"type": "integer"}, "maxItems": 200}}),
+            "delivered",
+            "NotificationIds",
+            [],
+        ),
+        "/api/pages/{notification_id}/acknowledge": _write(
+            "Acknowledge one of the caller's console pages (stops the page's chains and escalation)",
+            "operator",
+            _body([], {}),
+            "notification",
+            "Notification",
+            [_path_param("notification_id")],
+        ),
         "/api/sensors/{sensor_id}/out-of-service": _write(
             "Put a sensor out of service",
             "supervisor",
@@ -392,6 +441,14 @@ def openapi_document() -> dict[str, Any]:
             _body([], REASON),
             "sensor",
             "SensorService",
+            [_path_param("sensor_id", "string")],
+        ),
+        "/api/sensors/{sensor_id}/reset-credibility": _write(
+            "Reset 'reading not credible' (fold-back, dead probe) after checking the probe",
+            "operator",
+            _body(["reason"], REASON),
+            "reset",
+            "CredibilityReset",
             [_path_param("sensor_id", "string")],
         ),
         "/api/incidents/{incident_id}/comment": _write(

@@ -78,6 +78,10 @@ class Operations(Protocol):
         """Put a sensor out of service or back in service."""
         ...
 
+    async def reset_credibility(self, sensor_id: str, actor: str, now: float, reason: str) -> dict[str, Any]:
+        """Operator reset of "reading not credible" (GM fold-back, dead probe) at a sensor."""
+        ...
+
     async def comment_incident(self, incident_id: int, actor: str, now: float, text: str) -> dict[str, Any]:
         """Add a comment to an incident's timeline."""
         ...
@@ -277,6 +281,12 @@ class StoreOperations:
         return row
 
     # --- sensors ----------------------------------------------------------------------------------------
+
+    async def reset_credibility(self, sensor_id: str, actor: str, now: float, reason: str) -> dict[str, Any]:
+        """Only a running detection core holds the not-credible latch: the store alone cannot reset it."""
+        if sensor_id not in self._sensor_ids:
+            raise NotFound(f"no sensor {sensor_id}")
+        raise Conflict("no running detection core here: a credibility reset needs the live service")
 
     async def set_sensor_service(
         self, sensor_id: str, out_of_service: bool, actor: str, now: float, reason: str

@@ -326,6 +326,18 @@ async def sensor_in_service(request: web.Request) -> web.Response:
     return await _sensor_service(request, False)
 
 
+async def reset_credibility(request: web.Request) -> web.Response:
+    """Operator reset of "reading not credible" at a sensor (GM fold-back or dead probe checked on site)."""
+    user = await _user(request, "reset")
+    body = await _body(request)
+    context = request.app[API]
+    row = await context.operations.reset_credibility(
+        request.match_info["sensor_id"], user.name, context.clock.now(), _text(body, "reason", required=True)
+    )
+    _publish(context, "sensor.updated", row, user)
+    return web.json_response({"reset": row})
+
+
 async def comment_incident(request: web.Request) -> web.Response:
     """Add a comment to an incident's timeline."""
     user = await _user(request, "comment")
@@ -398,6 +410,7 @@ def add_api_routes(app: web.Application) -> None:
     router.add_post("/api/notifications/{notification_id}/acknowledge", acknowledge_notification)
     router.add_post("/api/sensors/{sensor_id}/out-of-service", sensor_out_of_service)
     router.add_post("/api/sensors/{sensor_id}/in-service", sensor_in_service)
+    router.add_post("/api/sensors/{sensor_id}/reset-credibility", reset_credibility)
     router.add_post("/api/incidents/{incident_id}/comment", comment_incident)
     router.add_post("/api/incidents/{incident_id}/checklist/{item_id}/done", tick_checklist_item)
     router.add_post("/api/incidents/{incident_id}/confirm-level", confirm_level)

@@ -35,7 +35,7 @@ const DRILL_RUN = params.get("drill_run") || "";
 
 const state = {
   alarms: [], incidents: [], site: null, duty: [], mapInfo: null, selected: null, detail: null,
-  me: null, refreshTimer: null, seenAlerts: null, flashTimer: null, plumes: new Map(), plumeCheckedAt: 0,
+  me: null, pages: [], refreshTimer: null, seenAlerts: null, flashTimer: null, plumes: new Map(), plumeCheckedAt: 0,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -178,6 +178,18 @@ function alarmActions(alarm) {
       },
     }, "搁置 / Shelve"));
   }
+  // A detector fault may hold "reading not credible" (GM fold-back, dead probe): after checking the probe an
+  // operator ends it, so the hazard alarms it holds can clear on the readings again. The server refuses (409) when
+  // the sensor holds nothing, and records who and why.
+  if (/detector-fault/.test(alarm.rule || "") && may("reset")) {
+    actions.append(el("button", {
+      "data-action": "reset-credibility", type: "button",
+      onclick: () => {
+        const reason = prompt("核查了什么? 读数将重新可信 / What was checked at the probe? Its readings count again", "");
+        if (reason) act(`/api/sensors/${encodeURIComponent(alarm.sensor_id)}/reset-credibility`, { reason });
+      },
+    }, "探头已核查 / Probe checked"));
+  }
   if (may("comment")) {
     actions.append(el("button", {
       "data-action": "comment", type: "button",
@@ -305,6 +317,57 @@ function renderDuty() {
         : el("span", { class: "chip" }, `${c.type}${c.address ? `: ${c.address}` : ""}`))))))));
 }
 
+// --- console pages: pages addressed to this person; the browser tells the service which ones are on screen ---------
+
+const PAGE_STATE_TEXT = {
+  pending: "新呼叫 / new", delivered: "已显示，待确认 / shown, to acknowledge", acknowledged: "已确认 / acknowledged",
+  superseded: "已转其他渠道 / moved on", failed: "失败 / failed", given_up: "已放弃 / given up",
+};
+
+function renderPages() {
+  const box = $("pages-box");
+  box.hidden = !state.me;
+  if (!state.me) return;
+  const open = state.pages.filter((p) => p.state === "pending" || p.state === "delivered");
+  $("page-count").textContent = `${open.length} 待确认 / to acknowledge`;
+  const list = $("page-list");
+  if (!state.pages.length) { list.replaceChildren(el("li", { class: "muted" }, "无 / none")); return; }
+  list.replaceChildren(...state.pages.map((page) => el("li", {
+    class: `card page-row tier-${page.tier || "none"} ${page.state}`, "data-page": page.id, "data-state": page.state,
+  },
+  el("div", {}, el("span", { class: `badge ${page.tier || ""}` }, TIER_ZH[page.tier] || page.tier || ""), " ", page.subject),
+  el("div", { class: "muted" }, `${page.person}${page.role ? ` · ${roleName(page.role)}` : ""} · ${fmtTime(page.created_at)} · ${PAGE_STATE_TEXT[page.state] || page.state}`,
+    page.acknowledged_by ? ` · ${page.acknowledged_by}` : ""),
+  page.ack_deadline && (page.state === "pending" || page.state === "delivered") ? deadlineNode({ name: "确认时限 / acknowledge by", due_at: page.ack_deadline, kind: "page" }) : null,
+  (page.state === "pending" || page.state === "delivered") && may("acknowledge")
+    ? el("div", { class: "actions" }, el("button", { type: "button", class: "primary", "data-action": "page-ack",
+      onclick: () => act(`/api/pages/${page.id}/acknowledge`) }, "我已收到 / Acknowledge"))
+    : null)));
+}
+
+// Only what is on a visible screen counts as shown: a tab in the background has shown nothing to anybody.
+async function reportShown() {
+  if (document.visibilityState !== "visible" || !state.me) return;
+  const ids = state.pages.filter((p) => p.state === "pending").map((p) => p.id);
+  if (!ids.length) return;
+  try {
+    await api("/api/pages/shown", { method: "POST", body: JSON.stringify({ ids }) });
+    for (const page of state.pages) if (ids.includes(page.id)) page.state = "delivered";
+    renderPages();
+  } catch (error) { /* shown again on the next refresh */ }
+}
+
+async function refreshPages() {
+  if (!state.me) { state.pages = []; renderPages(); return; }
+  try {
+    state.pages = (await api("/api/pages")).pages;
+  } catch (error) { return; }
+  const fresh = state.pages.some((p) => p.state === "pending");
+  renderPages();
+  if (fresh) { beep(); flashTitle("新呼叫 NEW PAGE"); }
+  await reportShown();
+}
+
 // --- map ---------------------------------------------------------------------------------------------------
 
 const map = { leaflet: null, sensors: null, wind: null, zones: null, receptors: null, lines: null, plume: null, fitted: false, tileOk: false };
@@ -313,6 +376,10 @@ const LAYER_STYLE = {
   zone: { color: "#8fa3bf", weight: 2, dashArray: "6 4", fill: false },
   plant: { color: "#e0b000", weight: 2, fillColor: "#e0b000", fillOpacity: 0.12 },
   residential: { color: "#4fc3f7", weight: 1, fillColor: "#4fc3f7", fillOpacity: 0.15 },
+  school: { color: "#ff8a65", weight: 1, fillColor: "#ff8a65", fillOpacity: 0.25 },
+  hospital: { color: "#ef5350", weight: 1, fillColor: "#ef5350", fillOpacity: 0.25 },
+  nursing_home: { color: "#ba68c8", weight: 1, fillColor: "#ba68c8", fillOpacity: 0.25 },
+  workplace: { color: "#90a4ae", weight: 1, fillColor: "#90a4ae", fillOpacity: 0.15 },
   road: { color: "#b0b8c4", weight: 3 },
   river: { color: "#3d8bfd", weight: 5, opacity: 0.8 },
 };
@@ -337,11 +404,19 @@ function initMap(info) {
   const label = (feature, layer) => layer.bindTooltip(feature.properties.name, { sticky: true });
   map.zones = L.geoJSON(pick(["zone", "plant"]), { style: (f) => LAYER_STYLE[f.properties.layer], onEachFeature: label, className: "geo-zone" }).addTo(leaflet);
   map.lines = L.geoJSON(pick(["road", "river"]), { style: (f) => LAYER_STYLE[f.properties.layer], onEachFeature: label }).addTo(leaflet);
-  map.receptors = L.geoJSON(pick(["residential", "school", "hospital"]), {
-    style: (f) => LAYER_STYLE[f.properties.layer],
-    pointToLayer: (f, latlng) => L.marker(latlng, { icon: L.divIcon({ className: `receptor ${f.properties.layer}`, html: f.properties.layer === "hospital" ? "医" : "校", iconSize: [24, 24] }), title: f.properties.name, keyboard: false }),
-    onEachFeature: label,
+  // Populated places are the site's receptors (the same areas the release assessment counts people in); sensitive
+  // ones also get an icon at their centre.
+  const RECEPTOR_ICON = { school: "校", hospital: "医", nursing_home: "老" };
+  const receptorIcons = [];
+  map.receptors = L.geoJSON({ type: "FeatureCollection", features: features.filter((f) => f.properties.receptor) }, {
+    style: (f) => LAYER_STYLE[f.properties.layer] || LAYER_STYLE.residential,
+    onEachFeature: (f, layer) => {
+      label(f, layer);
+      const html = RECEPTOR_ICON[f.properties.layer];
+      if (html) receptorIcons.push(L.marker(layer.getBounds().getCenter(), { icon: L.divIcon({ className: `receptor ${f.properties.layer}`, html, iconSize: [24, 24] }), title: f.properties.name, keyboard: false }));
+    },
   }).addTo(leaflet);
+  for (const icon of receptorIcons) map.receptors.addLayer(icon);
   map.plume = L.layerGroup().addTo(leaflet);
   map.wind = L.layerGroup().addTo(leaflet);
   map.sensors = L.layerGroup().addTo(leaflet);
@@ -414,6 +489,28 @@ function renderMap() {
   }
 }
 
+// The gamma point-source search is a search area (where to send the survey team), not a plume: drawn apart.
+function assessmentStyle(feature) {
+  const kind = feature.properties.feature;
+  if (kind === "gamma_search_area") {
+    return { className: "gamma-search-area", color: "#ffd600", weight: 2, dashArray: "6 4", fillColor: "#ffd600", fillOpacity: 0.2 };
+  }
+  if (kind === "gamma_source_estimate") {
+    return { className: "gamma-source-estimate", color: "#ffd600", weight: 3, fillColor: "#ffd600", fillOpacity: 0.8 };
+  }
+  return { className: `assessment-${kind}`, color: "#ff5252", weight: 2, fillColor: "#ff5252", fillOpacity: 0.25 };
+}
+
+function assessmentPoint(feature, latlng) {
+  const gamma = feature.properties.feature === "gamma_source_estimate";
+  const marker = L.circleMarker(latlng, {
+    className: gamma ? "gamma-source-estimate" : "assessment-source-estimate",
+    radius: 7, color: gamma ? "#ffd600" : "#ff5252", weight: 3, fillOpacity: 0.8,
+  });
+  if (feature.properties.summary) marker.bindTooltip(feature.properties.summary);
+  return marker;
+}
+
 async function refreshPlumes() {
   if (!map.leaflet || Date.now() - state.plumeCheckedAt < 60000) return;
   state.plumeCheckedAt = Date.now();
@@ -423,7 +520,7 @@ async function refreshPlumes() {
       const response = await fetch(`/api/incidents/${incident.id}/assessment`, { headers: authHeaders() });
       if (!response.ok) continue; // 404: no assessment (yet, or the threat-zone work is not installed)
       const geojson = await response.json();
-      L.geoJSON(geojson, { style: () => ({ color: "#ff5252", weight: 2, fillColor: "#ff5252", fillOpacity: 0.25 }) }).addTo(map.plume);
+      L.geoJSON(geojson, { style: assessmentStyle, pointToLayer: assessmentPoint }).addTo(map.plume);
     } catch (error) { /* an assessment is an extra; the map works without it */ }
   }
 }
@@ -594,6 +691,7 @@ async function refresh() {
     if (state.selected === null && state.incidents.length) state.selected = (open[0] || state.incidents[0]).id;
     if (state.selected !== null) await selectIncident(state.selected);
     refreshPlumes();
+    await refreshPages();
     document.body.dataset.loaded = "true";
   } catch (error) {
     toast(`加载失败 / load failed: ${error.message}`);
@@ -692,6 +790,8 @@ $("token-dialog").addEventListener("close", async () => {
   refresh();
 });
 setInterval(tick, 1000);
+setInterval(refreshPages, 5000); // pages must show even when no event arrives
+document.addEventListener("visibilitychange", reportShown);
 setupAlertControls();
 (async () => {
   await Promise.all([showUser(), setupViews()]);

@@ -19,6 +19,5 @@ async def hj212_service(machine_broker: tuple[str, int], sqlite_url: str, unique
     config.hj212.enabled = True
     config.hj212.port = 0
     config.hj212.idle_timeout_s = 1.0
-    config.ingest.decode_workers = 0  # no SenML volume here: spare the test a worker process start and stop
     async with running_service(config, Site.model_validate(LOGGER_SITE)) as service:
         yield service

@@ -62,7 +62,6 @@ async def service_for(
     site: Site, machine_broker: tuple[str, int], sqlite_url: str, unique: str
 ) -> AsyncIterator[Service]:
     config = service_config(f"mqtt://{machine_broker[0]}:{machine_broker[1]}", sqlite_url, f"hw-{unique}", unique)
-    config.ingest.decode_workers = 0  # no SenML volume here: spare the test a worker process start and stop
     async with running_service(config, site) as service:
         yield service
 

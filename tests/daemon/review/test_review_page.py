@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
 from playwright.async_api import async_playwright
 
 from daemon.web.api.auth import add_user
@@ -18,10 +17,10 @@ from tests.helpers import eventually
 ZONE = ZoneInfo("Asia/Shanghai")
 
 
-@pytest.mark.browser
-async def test_review_a_day_from_the_page(machine_broker: tuple[str, int], sqlite_url: str, unique: str) -> None:
+async def test_review_a_day_from_the_page(
+    machine_broker: tuple[str, int], sqlite_url: str, unique: str, chromium: str
+) -> None:
     config = service_config(f"mqtt://{machine_broker[0]}:{machine_broker[1]}", sqlite_url, f"hw-{unique}", unique)
-    config.ingest.decode_workers = 0
     local_day = (datetime.now(ZONE) - timedelta(days=2)).date()
     start = datetime(local_day.year, local_day.month, local_day.day, tzinfo=ZONE).timestamp()
     async with running_service(config, Site.model_validate(LOGGER_SITE)) as service:
@@ -29,7 +28,7 @@ async def test_review_a_day_from_the_page(machine_broker: tuple[str, int], sqlit
         await service.drain()
         token = await add_user(service.engine, "zhao-min", "reviewer_station", service.clock.now())
         async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium")
+            browser = await playwright.chromium.launch(executable_path=chromium)
             try:
                 page = await browser.new_page()
                 await page.goto(f"http://127.0.0.1:{service.http_port}/console/review.html")
