@@ -101,16 +101,17 @@ def scrape_loop(url: str, every: float, seconds: float) -> None:
     stop = [False]
     signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__(0, True))
     print("ready", flush=True)
-    times, sizes = [], []
+    times, sizes, spans = [], [], []
     started = time.perf_counter()
     while not stop[0] and time.perf_counter() - started < seconds:
-        begun = time.perf_counter()
+        begun, wall = time.perf_counter(), time.time()
         with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310  # our own service on localhost
             sizes.append(len(response.read()))
         times.append(time.perf_counter() - begun)
+        spans.append(f"{wall:.3f}:{wall + times[-1]:.3f}")  # wall clock: the main process compares its events
         time.sleep(max(0.0, every - times[-1]))
     median = float(np.median(times)) * 1000 if times else 0.0
-    print(f"{len(times)} {int(np.mean(sizes)) if sizes else 0} {median:.1f}", flush=True)
+    print(f"{len(times)} {int(np.mean(sizes)) if sizes else 0} {median:.1f} {','.join(spans)}", flush=True)
 
 
 async def main() -> None:
@@ -200,6 +201,7 @@ async def main() -> None:
         assert scraper.stdout is not None
         await asyncio.wait_for(scraper.stdout.readline(), 30)
     latencies: list[float] = []
+    event_walls: list[tuple[float, float]] = []  # (wall time published, latency s) for the scrape overlap split
     published: list[tuple[float, str]] = []  # (wall time of publish, sensor) to compare with the row's created_at
     misses = 0
     profile = cProfile.Profile() if args.profile else None
@@ -219,14 +221,15 @@ async def main() -> None:
                 device = chlorine[event % len(chlorine)]
                 t = base + event * 40
                 topic = f"bench/{site.site}/{device}"
-                started = time.perf_counter()
-                published.append((time.time(), f"{device}-cl2"))
+                started, published_wall = time.perf_counter(), time.time()
+                published.append((published_wall, f"{device}-cl2"))
                 await client.publish(topic, senml(device, [("cl2", 2.0, t), ("cl2", 2.0, t + 11)]), qos=1)
                 try:
                     while True:
                         arrived, sensor = await asyncio.wait_for(arrivals.get(), 5)
                         if sensor == f"{device}-cl2":
                             latencies.append(arrived - started)
+                            event_walls.append((published_wall, arrived - started))
                             break
                 except TimeoutError:
                     misses += 1
@@ -261,8 +264,16 @@ async def main() -> None:
     )
     print(f"site: {sum(len(d.sensors) for d in site.devices)} sensors")
     if scraper is not None:
-        count, size, median = scraped.decode().split()
+        count, size, median, *rest = scraped.decode().split()
         print(f"/metrics scraped {count} times every {args.scrape_every:g} s: {size} bytes, median {median} ms wall")
+        spans = [tuple(map(float, span.split(":"))) for span in (rest[0].split(",") if rest else [])]
+        # The same run, split: events whose alarm was in flight while a scrape was being served, and the others.
+        during = [lat for wall, lat in event_walls if any(a <= wall + lat and wall <= b for a, b in spans)]
+        apart = [lat for wall, lat in event_walls if not any(a <= wall + lat and wall <= b for a, b in spans)]
+        for name, group in (("during a scrape", during), ("no scrape in flight", apart)):
+            if group:
+                p50, p95 = np.percentile(np.array(group) * 1000, [50, 95])
+                print(f"  events {name}: {len(group)}, latency ms p50 {p50:.1f} p95 {p95:.1f}")
     print(f"ingest.batch_max_delay_s = {config.ingest.batch_max_delay_s:g} s")
     print(f"events: {len(latencies)} delivered, {misses} missed (5 s limit)")
     p50, p95, p99 = np.percentile(ms, [50, 95, 99])

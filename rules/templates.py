@@ -10,7 +10,8 @@ template's lines, so a validation error points at the template. ``hazwatch rules
 Fields: ``id`` (formula in lower case), ``formula``, ``name_en``, ``name_zh``, ``idlh``, ``idlh_deadband`` (10 % of
 the IDLH), and for ``for_each`` entries ``window`` (``10min`` ... ``8h``, the core's condition suffix),
 ``window_en`` (``10-min``), ``window_zh`` (``10 分钟``); ``for_each: erpg1`` (``erpg2``, ``erpg3``) renders one rule
-where that AIHA ERPG tier is published, with ``erpg`` its value.
+where that AIHA ERPG tier is published and the AEGL of the same tier is not (the DOE PAC hierarchy), with ``erpg``
+its value.
 """
 
 from __future__ import annotations
@@ -73,9 +74,13 @@ def _renderings(template: dict[str, Any], substance: Substance) -> list[dict[str
     each = template.get("for_each")
     if each is None:
         return [render(body, fields)]
-    if each.startswith("erpg"):  # one rule if the AIHA publishes that ERPG tier for the substance
-        value = substance.erpg[-FOR_EACH[each] - 1]
-        return [] if value is None else [render(body, fields | {"erpg": value})]
+    if each.startswith("erpg"):
+        # The US DOE Protective Action Criteria hierarchy (PAC Rev. 29, 2016): an AEGL where one is published, the
+        # ERPG only where that AEGL tier is missing. Judging both would page on the lower of two guidelines for the
+        # same effect (H2S: ERPG-1 0.1 ppm, an odour level, far under its AEGL-1 of 0.51 ppm for 1 h).
+        tier = -FOR_EACH[each]
+        value = substance.erpg[tier - 1]
+        return [] if value is None or substance.aegl(tier) is not None else [render(body, fields | {"erpg": value})]
     levels = substance.aegl(FOR_EACH[each])
     if levels is None:  # not published for this substance (e.g. phosgene AEGL-1: "not recommended")
         return []

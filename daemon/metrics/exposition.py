@@ -3,12 +3,41 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 
 from daemon.metrics.text_format import Render, SnapshotCollector
+
+# While a render thread runs, every other thread (aiosqlite's, which commits the alarm rows) must win the GIL back
+# at each of its many small steps, and a CPU-bound holder gives it up only every switch interval (5 ms by default):
+# the commit crawls (the "convoy effect", Beazley, "Understanding the Python GIL", PyCon 2010). A short interval
+# while a render is in flight lets the others through; it is restored when the last render ends.
+RENDER_SWITCH_INTERVAL_S = 0.0005
+
+
+class _ShortSwitchInterval:
+    """Counts renders in flight; the interpreter's switch interval is short while there is one."""
+
+    def __init__(self) -> None:
+        self._active = 0
+        self._saved = sys.getswitchinterval()
+
+    def __enter__(self) -> None:
+        if self._active == 0:
+            self._saved = sys.getswitchinterval()
+            sys.setswitchinterval(min(self._saved, RENDER_SWITCH_INTERVAL_S))
+        self._active += 1
+
+    def __exit__(self, *_: object) -> None:
+        self._active -= 1
+        if self._active == 0:
+            sys.setswitchinterval(self._saved)
+
+
+_SHORT_SWITCH = _ShortSwitchInterval()  # entered and left on the event loop only, so the count needs no lock
 
 
 def _render_all(renders: Sequence[Render]) -> bytes:
@@ -34,4 +63,5 @@ class Exposition:
     async def render(self) -> bytes:
         """The whole exposition; the expensive text formatting runs in a worker thread, off the event loop."""
         head, renders = self.snapshot()
-        return head + await asyncio.to_thread(_render_all, renders)
+        with _SHORT_SWITCH:
+            return head + await asyncio.to_thread(_render_all, renders)

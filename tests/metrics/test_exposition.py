@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from collections.abc import Callable
 
@@ -12,7 +13,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from daemon.clock import ManualClock
-from daemon.metrics.exposition import Exposition
+from daemon.metrics.exposition import RENDER_SWITCH_INTERVAL_S, Exposition
 from daemon.metrics.instruments import Metrics
 from daemon.metrics.sensors import SensorCollector, SensorStateCollector, SiteCollector
 from daemon.metrics.sources import MetricSources
@@ -70,6 +71,8 @@ def test_snapshot_rendering_equals_prometheus_client_byte_for_byte(demo_site: Si
 async def test_the_render_runs_in_a_worker_thread_and_keeps_the_registry(demo_site: Site) -> None:
     collectors, registry = _collectors(demo_site)
     threads: list[str] = []
+    intervals: list[float] = []
+    before = sys.getswitchinterval()
     render_of = collectors[2].snapshot
 
     def spy() -> Callable[[], bytes]:
@@ -77,6 +80,7 @@ async def test_the_render_runs_in_a_worker_thread_and_keeps_the_registry(demo_si
 
         def traced() -> bytes:
             threads.append(threading.current_thread().name)
+            intervals.append(sys.getswitchinterval())
             return render()
 
         return traced
@@ -85,6 +89,9 @@ async def test_the_render_runs_in_a_worker_thread_and_keeps_the_registry(demo_si
     body = await Exposition(registry, collectors).render()
     assert threads
     assert threads[0] != threading.current_thread().name  # not the event loop's thread
+    # The GIL changes hands often while the render runs (other threads' commits are not convoyed), then as before.
+    assert intervals == [RENDER_SWITCH_INTERVAL_S]
+    assert sys.getswitchinterval() == before
     text = body.decode()
     assert "hazwatch_ingest_messages_total" in text or "hazwatch_ingest_readings_total" in text  # the small registry
     assert text.count("# TYPE hazwatch_sensor_value gauge") == 1

@@ -25,8 +25,12 @@ def _expected_ids(formula: str) -> set[str]:
         if values is None:
             continue
         ids |= {f"{gas}-aegl{level}-{window_name(m)}" for m, v in zip(AEGL_DURATIONS_MIN, values, strict=True) if v}
-    # One rule per published ERPG tier (phosgene has no ERPG-1).
-    ids |= {f"{gas}-erpg{tier}" for tier, value in enumerate(substance.erpg, start=1) if value is not None}
+    # An ERPG rule only where that ERPG tier is published and the AEGL of the same tier is not (DOE PAC hierarchy).
+    ids |= {
+        f"{gas}-erpg{tier}"
+        for tier, value in enumerate(substance.erpg, start=1)
+        if value is not None and substance.aegl(tier) is None
+    }
     return ids
 
 
@@ -53,6 +57,21 @@ def test_a_gas_added_to_the_table_gets_its_rules(monkeypatch: pytest.MonkeyPatch
     rules = {rule.id: rule for rule in load_rules([DEFAULTS_DIR / "gas.yaml"])}
     assert {i for i in rules if i.startswith("so2-")} == _expected_ids("SO2")
     assert rules["so2-idlh"].message.en.endswith("above IDLH (100.0 ppm)")
+
+
+def test_an_erpg_rule_stands_in_only_where_the_aegl_of_its_tier_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """H2S ERPG-1 (0.1 ppm, an odour level) is under its AEGL-1: with the AEGL published it raises nothing of its own;
+    a gas whose AEGL-1 is not published is judged against its ERPG-1 instead."""
+    rules = {rule.id: rule for rule in load_rules([DEFAULTS_DIR / "gas.yaml"])}
+    assert "h2s-erpg1" not in rules
+    assert "h2s-aegl1-60min" in rules
+    no_aegl1 = replace(SUBSTANCES["NH3"], formula="XNH3", aegl1_all=None, name_en="ammonia without AEGL-1")
+    monkeypatch.setitem(SUBSTANCES, "XNH3", no_aegl1)
+    rules = {rule.id: rule for rule in load_rules([DEFAULTS_DIR / "gas.yaml"])}
+    assert "xnh3-erpg1" in rules
+    assert "xnh3-erpg2" not in rules
+    assert not any(i.startswith("xnh3-aegl1-") for i in rules)
+    assert rules["xnh3-erpg1"].condition.name == "gas.erpg1_60min"
 
 
 def test_template_errors_point_at_the_template(tmp_path: Path) -> None:
