@@ -255,8 +255,10 @@ class GammaDetector:
             # A source that arrives while a station is still learning its background (a network, or a drill,
             # started in the middle of an event) must not become its background: once a few readings are in, one
             # far above them is counted towards the warm-up but not learnt, so the rise test sees it afterwards.
-            gate = np.maximum(WARMUP_GATE_SIGMA * np.sqrt(var), WARMUP_GATE_FRACTION * np.maximum(b, 1.0))
-            rejected = warm & (count >= WARMUP_GATE_READINGS) & (x > b + gate)
+            rejected = np.zeros(a, np.bool_)
+            if warm.any():  # rare after start-up: skip the gate's arithmetic in steady state
+                gate = np.maximum(WARMUP_GATE_SIGMA * np.sqrt(var), WARMUP_GATE_FRACTION * np.maximum(b, 1.0))
+                rejected = warm & (count >= WARMUP_GATE_READINGS) & (x > b + gate)
             learn = ok & ((warm & ~rejected) | ((e < SPRT_H / 4) & (x < b + 3.0 * np.sqrt(var))))
             alpha = np.where(warm, 1.0 / (count + 1.0), BACKGROUND_ALPHA)
             d = x - b
