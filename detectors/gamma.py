@@ -11,7 +11,8 @@ Every rise is classified, and re-classified at each reading until it ends:
   first) from two hours before the rise began, or within a few minutes after it while neighbours rise too (the rain
   front reaches stations before their gauges), and the excess decays as radon-progeny washout must once the rain
   has stopped (washout.py), stays under the ceiling washout never exceeds (washout.py: 1.5x the largest published
-  rain peak, relative to the station's own background) and does not stand clearly above rained-on neighbours;
+  rain peak, +100 % of the station's own background or +100 nSv/h, whichever is larger) and does not stand clearly
+  above rained-on neighbours;
 * suspicious: anything else, as soon as it is evident: a rise without rain, an excess above the washout ceiling even
   while it rains, an excess that fails to decay, one far above its rained-on neighbours, a reading at or above full
   scale. The reason says how much of the rise washout explains and that the rest is judged as a possible source.
@@ -427,7 +428,7 @@ class GammaDetector:
             peak = float(r.peak[i])
             # Washout has a ceiling (washout.py): whatever the rain and the neighbours, a rise above it is not all
             # washout, and the part above is judged as a possible source (so is fallout rained out network-wide).
-            ceiling = washout_bound(peak, 0.0, WASHOUT_TOLERANCE, WASHOUT_MARGIN)
+            ceiling = washout_bound(peak, 0.0, WASHOUT_TOLERANCE, WASHOUT_MARGIN, b)
             if excess > ceiling:
                 return _SUSPICIOUS, _beyond(excess, ceiling, b, "washout adds"), ceiling
             wet_neighbours = []
@@ -444,7 +445,7 @@ class GammaDetector:
             # A gauge a few km off may see the rain end before the station does; rained-on neighbours still as
             # high as this station show that, so only an excess above theirs can fail the decay test.
             if dry_for > RAIN_END_GRACE_S and above > NEIGHBOUR_MATCH:
-                bound = washout_bound(peak, dry_for - RAIN_END_GRACE_S, WASHOUT_TOLERANCE, WASHOUT_MARGIN)
+                bound = washout_bound(peak, dry_for - RAIN_END_GRACE_S, WASHOUT_TOLERANCE, WASHOUT_MARGIN, b)
                 if excess > bound:
                     why = f"{dry_for / 60:.0f} min after the rain, the progeny decay leaves washout"
                     return _SUSPICIOUS, _beyond(excess, bound, b, why), bound
