@@ -12,6 +12,7 @@ from shapely.geometry import Polygon
 
 from daemon.assessment.runner import AEGL2_RESIDENTIAL, Assessment, AssessmentRunner
 from daemon.assessment.threat_zones import ReceptorImpact
+from daemon.assessment.triggers import check_triggers
 from daemon.chain.build import AlarmSetup, build_pipeline
 from daemon.chain.pipeline import Pipeline
 from daemon.clock import ManualClock
@@ -19,7 +20,6 @@ from daemon.config import ServiceConfig
 from daemon.metrics.instruments import Metrics
 from daemon.store.engine import create_engine, migrate
 from daemon.store.writer import StoreWriter
-from daemon.assessment.triggers import check_triggers
 from detectors.source_estimation import EstimateStatus, Hypothesis, SourceEstimate
 from rules.sensor_table import SensorTable
 from rules.site import Site
@@ -65,9 +65,7 @@ def fake_assessment(
         {"AEGL-3": p / 2, "AEGL-2": p},
     )  # fmt: skip
     triggers = check_triggers(estimate, (impact,), 0.5)
-    return Assessment(
-        "Cl2", NOW, estimate, None, (), {}, {}, Polygon(), (impact,), sensors, 0.0, triggers=triggers
-    )
+    return Assessment("Cl2", NOW, estimate, None, (), {}, {}, Polygon(), (impact,), sensors, 0.0, triggers=triggers)
 
 
 def test_condition_raised_then_cleared(pipeline: Pipeline) -> None:
@@ -102,4 +100,6 @@ def test_condition_needs_the_stated_probability(pipeline: Pipeline) -> None:
     assert not [key for key in pipeline.flow.state.conditions_on if key[0] == AEGL2_RESIDENTIAL]
     check = runner.assessments["Cl2"].triggers[AEGL2_RESIDENTIAL]
     assert not check.holds
-    assert check.reason.startswith("not raised") and "30%" in check.reason and "50%" in check.reason
+    assert check.reason.startswith("not raised")
+    assert "30%" in check.reason
+    assert "50%" in check.reason

@@ -115,7 +115,8 @@ def test_one_detector_cannot_tell_two_sources_on_its_line() -> None:
     )  # fmt: skip
     estimate = estimate_source(obs, WIND, on_line, GRID, CL2, NOW)
     assert estimate.status is EstimateStatus.CANDIDATES
-    assert "near" in estimate.reason and "far" in estimate.reason
+    assert "near" in estimate.reason
+    assert "far" in estimate.reason
     assert set(estimate.region_candidates) == {"near", "far"}
     places = {h.candidate for h in estimate.hypotheses if h.probability > 0.2}
     assert places == {"near", "far"}
