@@ -7,8 +7,9 @@ plume is linear in the rate, so the probability that a point exceeds a level L i
     P(C > L) = sum_h p_h sum_d w_d P(Q > L / k_hd(point) | h)
 
 with k_hd the plume per unit rate from place h in wind direction d. The mean wind of the coming hour is uncertain
-too: it is integrated with a three-point Gauss-Hermite rule (offsets 0 and +-sqrt(3) sd, weights 2/3 and 1/6;
-Abramowitz & Stegun 1964, 25.4.46) over the observed direction spread, floored at 5 degrees (a vane's bias).
+too: it is integrated over a normal direction error with the observed direction spread as its standard deviation,
+floored at 5 degrees (a vane's bias), on seven equally spaced directions over +-2 sd weighted by the normal density
+(a three-point rule would give a narrow plume's centreline only its 2/3 centre weight).
 The "expected" zone of a level is where P >= 50 %, the "possible" zone where P >= 5 % (cf. the probabilistic
 hazard areas of Hutchinson, Oh & Chen 2017, Information Fusion 36, 130-148, and ALOHA's confidence lines). A
 receptor is in a zone when its most exposed point is; the plan triggers read that probability.
@@ -43,9 +44,9 @@ from detectors.source_estimation import Hypothesis
 EXPECTED_PROBABILITY = 0.5  # the expected zone: more likely than not over the level
 POSSIBLE_PROBABILITY = 0.05  # the uncertainty zone
 MIN_DIRECTION_SD_DEG = 5.0
-_GH_OFFSETS = (-math.sqrt(3.0), 0.0, math.sqrt(3.0))
-_GH_WEIGHTS = (1.0 / 6.0, 2.0 / 3.0, 1.0 / 6.0)
-RASTER_CELLS = 160  # zone raster cells per side (the extent sets the cell size)
+_DIR_OFFSETS = np.linspace(-2.0, 2.0, 7)
+_DIR_WEIGHTS = np.exp(-0.5 * _DIR_OFFSETS**2) / np.exp(-0.5 * _DIR_OFFSETS**2).sum()
+RASTER_CELLS = 120  # zone raster cells per side (the extent sets the cell size)
 MIN_CELL_M = 10.0
 RECEPTOR_GRID = 7  # interior sample points per side of a receptor's bounding box
 
@@ -71,7 +72,7 @@ def _plume(h: Hypothesis, wind: MixtureWind, offset_deg: float, rate: float, now
 
 def _offsets(wind: MixtureWind) -> list[tuple[float, float]]:
     sd = max(wind.direction_sd_deg, MIN_DIRECTION_SD_DEG)
-    return [(o * sd, w) for o, w in zip(_GH_OFFSETS, _GH_WEIGHTS, strict=True)]
+    return [(float(o) * sd, float(w)) for o, w in zip(_DIR_OFFSETS, _DIR_WEIGHTS, strict=True)]
 
 
 def _survival(h: Hypothesis, threshold_g_s: NDArray[np.float64]) -> NDArray[np.float64]:
