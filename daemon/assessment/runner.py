@@ -98,7 +98,7 @@ class Assessment:
         e = self.estimate
         if e.status is EstimateStatus.NOT_ENOUGH_INFORMATION:
             return f"{self.substance}: source not yet known ({e.reason})"
-        where = e.best_candidate or f"{e.east_m:.0f} m E / {e.north_m:.0f} m N"
+        where = _where(e, f"{e.east_m:.0f} m E / {e.north_m:.0f} m N")
         people = {name: sum(r.people_by_zone.get(name, 0) for r in self.receptors) for name in ("AEGL-3", "AEGL-2")}
         return (
             f"{self.substance} from {where} ~{e.rate_g_s:.0f} g/s "
@@ -112,7 +112,7 @@ class Assessment:
         e = self.estimate
         if e.status is EstimateStatus.NOT_ENOUGH_INFORMATION:
             return f"{self.substance}: source not yet known, {e.detectors_seeing} detector(s) see it ({ADVICE_LABEL})"
-        where = e.best_candidate or f"{e.east_m:.0f} m E / {e.north_m:.0f} m N of the site centre"
+        where = _where(e, f"{e.east_m:.0f} m E / {e.north_m:.0f} m N of the site centre")
         parts = [f"{self.substance} from {where} ~{e.rate_g_s:.3g} g/s"]
         for name in ("AEGL-3", "AEGL-2"):
             inside = [r for r in self.receptors if r.people_by_zone.get(name, 0) > 0]
@@ -123,6 +123,14 @@ class Assessment:
         if advice:
             parts.append("recommended: " + ", ".join(advice))
         return "; ".join(parts) + f" ({ADVICE_LABEL})"
+
+
+def _where(e: SourceEstimate, place: str) -> str:
+    """The source as a page says it: the located candidate, or the candidates with their probabilities."""
+    if e.status is EstimateStatus.CANDIDATES:
+        top = sorted(e.candidates, key=lambda c: -c.probability)[:3]
+        return "one of " + ", ".join(f"{c.id} ({c.probability:.0%})" for c in top)
+    return e.best_candidate or place
 
 
 def page_sensors(table: SensorTable, flow: AlarmFlow, alarm_keys: Sequence[str], incident_id: str | None) -> set[int]:
