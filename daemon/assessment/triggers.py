@@ -63,7 +63,7 @@ def check_triggers(
         source = (
             f"source {estimate.best_candidate or 'unlisted'} ({estimate.status.value})"
             if estimate.status is EstimateStatus.LOCATED
-            else f"over the candidate sources ({estimate.status.value}: {estimate.reason})"
+            else f"over the candidate sources ({estimate.reason})"
         )
         if hits:
             names = ", ".join(f"{r.name} {chance(r):.0%}" for r in hits)
