@@ -28,7 +28,7 @@ from assessment_truth import TrueRelease, measure, simulate
 from daemon.assessment.mixture_zones import EXPECTED_PROBABILITY, MixtureWind, exceedance, receptor_points
 from daemon.assessment.threat_zones import PlumeState, footprint
 from daemon.site_file import load_site
-from detectors.estimation_bins import bin_edges, bin_gas, bin_wind
+from detectors.estimation_bins import bin_edges, bin_gas, bin_wind, direction_sd_deg
 from detectors.plume import local_metres
 from detectors.source_estimation import (
     BinnedWind,
@@ -167,7 +167,8 @@ def run_case(
     estimate = estimate_source(obs, wind, cand_here, grid, substance.molar_mass_g_mol, now)
     seconds = time.process_time() - started
     started = time.process_time()
-    agree = _receptor_agreement(estimate, release, gas, float(speed_b[-1]), float(dir_b[-1]), float(sd_b[-1]), now)
+    wander = direction_sd_deg(dir_b[-15:])  # as the runner: the wander of the minute means, not the turbulence
+    agree = _receptor_agreement(estimate, release, gas, float(speed_b[-1]), float(dir_b[-1]), wander, now)
     zone_seconds = time.process_time() - started
     return Case(
         truth_id, n_det, stability, True, estimate, truth_e, truth_n, rate, 600.0, seconds, *agree, zone_seconds

@@ -7,8 +7,8 @@ plume is linear in the rate, so the probability that a point exceeds a level L i
     P(C > L) = sum_h p_h sum_d w_d P(Q > L / k_hd(point) | h)
 
 with k_hd the plume per unit rate from place h in wind direction d. The mean wind of the coming hour is uncertain
-too: it is integrated over a normal direction error with the observed direction spread as its standard deviation,
-floored at 5 degrees (a vane's bias), on seven equally spaced directions over +-2 sd weighted by the normal density
+too: it is integrated over a normal direction error whose standard deviation is how much the minute-mean wind
+wandered over the last quarter hour (the caller passes it), floored at 5 degrees (a vane's bias), on seven equally spaced directions over +-2 sd weighted by the normal density
 (a three-point rule would give a narrow plume's centreline only its 2/3 centre weight).
 The "expected" zone of a level is where P >= 50 %, the "possible" zone where P >= 5 % (cf. the probabilistic
 hazard areas of Hutchinson, Oh & Chen 2017, Information Fusion 36, 130-148, and ALOHA's confidence lines). A
@@ -53,7 +53,7 @@ RECEPTOR_GRID = 7  # interior sample points per side of a receptor's bounding bo
 
 @dataclass(frozen=True, slots=True)
 class MixtureWind:
-    """The wind the outlook assumes: latest mean speed and direction, the direction's spread, the class."""
+    """The wind the outlook assumes: latest mean speed and direction, the error of that direction, the class."""
 
     speed_m_s: float
     from_deg: float

@@ -293,9 +293,13 @@ class AssessmentRunner:
                 estimate.east_m, estimate.north_m, height, estimate.rate_g_s, float(wind.speed_m_s[-1]),
                 float(wind.from_deg[-1]), wind.stability, molar, max(0.0, now - estimate.start_s),
             )  # fmt: skip
+            # The outlook's direction error is how much the minute-mean wind has wandered over the last quarter hour
+            # (the spread of the bin means), not the turbulence inside a minute: that is in the plume's sigma_y.
+            recent_dirs = wind.from_deg[-SIGMA_THETA_BINS:]
+            recent_dirs = recent_dirs[np.isfinite(recent_dirs)]
+            wander = direction_sd_deg(recent_dirs) if recent_dirs.shape[0] >= 2 else 0.0
             mix_wind = MixtureWind(
-                float(wind.speed_m_s[-1]), float(wind.from_deg[-1]), float(wind.direction_sd_deg[-1]),
-                wind.stability, molar,
+                float(wind.speed_m_s[-1]), float(wind.from_deg[-1]), wander, wind.stability, molar,
             )  # fmt: skip
             for level in levels:
                 expected[level.name], possible[level.name] = probability_zones(
