@@ -8,8 +8,9 @@ plume is linear in the rate, so the probability that a point exceeds a level L i
 
 with k_hd the plume per unit rate from place h in wind direction d. The mean wind of the coming hour is uncertain
 too: it is integrated over a normal direction error whose standard deviation is how much the minute-mean wind
-wandered over the last quarter hour (the caller passes it), floored at 5 degrees (a vane's bias), on seven equally spaced directions over +-2 sd weighted by the normal density
-(a three-point rule would give a narrow plume's centreline only its 2/3 centre weight).
+wandered over the last quarter hour (the caller passes it), floored at 5 degrees (a vane's bias), on seven
+equally spaced directions over +-2 sd weighted by the normal density (a three-point rule would give a narrow
+plume's centreline only its 2/3 centre weight).
 The "expected" zone of a level is where P >= 50 %, the "possible" zone where P >= 5 % (cf. the probabilistic
 hazard areas of Hutchinson, Oh & Chen 2017, Information Fusion 36, 130-148, and ALOHA's confidence lines). A
 receptor is in a zone when its most exposed point is; the plan triggers read that probability.
