@@ -130,13 +130,13 @@ KNOWN_FINDINGS = {
 
 # Product findings of the drills, strict: the run is deterministic, so a fix shows up as an unexpected pass.
 OPEN_FINDINGS = {
-    "gas-night-residential": "the estimate's posterior, not one point, still makes this drill red at the end: the "
-    "triggers now need P(receptor over AEGL-n) >= 50 % over the posterior mixture (places x rate x wind direction), "
-    "which keeps the hospital out of the AEGL-3 zone for most of the run (8-45 %) where the old point estimate "
-    "fired; but 40 min in the posterior swings back to the wrong cl2-tank-farm (58 %, ~13 kg/s, 'located' with a "
-    "x40 rate interval) and puts the hospital at 50 %, which fires assessment-aegl3-school-hospital. At the true "
-    "60 g/s the AEGL-3 zone ends ~650 m downwind (class F, 1.5 m/s), short of the hospital 2 km away; the scenario "
-    "expects orange. A finding for the inversion (why the tank farm explains the readings this well), issue 15",
+    "gas-night-residential": "the estimate's posterior, not one point, still makes this drill red: the triggers now "
+    "need P(receptor over AEGL-n) >= 50 % over the posterior mixture (places x rate x wind direction), which keeps "
+    "the hospital below it in 40 of the 42 minutes assessed (7-48 %); but 16 min in the posterior holds ~60 % on the "
+    "wrong cl2-tank-farm at 5-7 kg/s ('located', 90 % rate interval x40) and puts the hospital at 53 %, which fires "
+    "assessment-aegl3-school-hospital (again at 51 % 40 min in). At the true 60 g/s the AEGL-3 zone ends ~650 m "
+    "downwind (class F, 1.5 m/s), short of the hospital 2 km away; the scenario expects orange. A finding for the "
+    "inversion (why the tank farm at ~100x the rate explains the readings this well), issue 15",
 }
 
 
