@@ -59,7 +59,7 @@ def test_non_finite_readings_score_zero_and_are_skipped() -> None:
 def test_context_score_is_in_time_order_and_bounded() -> None:
     """Shuffled input gives the shuffled scores; the blend with the evidence score stays in 0..1."""
     values = _cycle(10)
-    time = 1.7e9 + 3600.0 * np.arange(values.shape[0])
+    time = 1.7e9 + 3600.0 * np.arange(values.shape[0], dtype=np.float64)
     evidence = np.linspace(0.0, 3.0, values.shape[0])  # evidence above 1 is capped
     forward = context_score(time, values, evidence)
     perm = np.random.default_rng(1).permutation(values.shape[0])
