@@ -71,6 +71,9 @@ SUBSTANCES: dict[str, Substance] = {
     # Chlorine: NRC AEGL Vol. 4 (2004). AEGL-1 0.50 at every duration; n = 2 (ten Berge, from rat lethality).
     # All 15 values checked (2026-12) against the EPA chlorine table reproduced in the "Acute Exposure Guideline
     # Levels" encyclopaedia article.
+    # IDLH 10 ppm (revised; the original SCP value was 30): NIOSH, "Immediately Dangerous to Life or Health
+    # Concentrations: Chlorine" (May 1994), https://cdc.gov/niosh/idlh/7782505.HTML. ERPGs 1 / 3 / 20: not checked
+    # against the AIHA handbook (a secondary web table gives ERPG-1 0.5; not trusted, left at 1).
     "Cl2": Substance(
         "Cl2",
         70.90,
@@ -85,8 +88,16 @@ SUBSTANCES: dict[str, Substance] = {
         name_zh="氯气",
     ),
     # Hydrogen fluoride: NRC AEGL Vol. 4 (2004). n = 2 (TSD, from rat and mouse lethality).
-    # Checked (2026-12) against the TSD summary (NRC Vol. 4, p. 124): C^2 t = k from the lethality regressions, and
-    # AEGL-1 1 ppm (3 ppm / UF 3) applied up to 8 h. The AEGL-2/3 numbers were not re-checked against a source.
+    # Checked (2026-12) against the TSD summary (NRC Vol. 4, p. 124, http://www.nap.edu/openbook.php?record_id=10902&
+    # page=124): C^2 t = k from the lethality regressions, and AEGL-1 1 ppm (3 ppm / UF 3) applied up to 8 h.
+    # AEGL-2/3: no source giving the numbers was reachable (2026-12); they are kept as published in the EPA compiled
+    # table from memory and are only consistent with the TSD's n = 2 (30 min = 1 h x sqrt 2: 34, 62; 4 h = 1 h / 2:
+    # 12, 22; 8 h held at the 4-h value; the 10-min values come from separate short-exposure data).
+    # IDLH 30 ppm: NIOSH, "Immediately Dangerous to Life or Health Concentrations: Hydrogen fluoride" (May 1994),
+    # http://www.cdc.gov/niosh/idlh/7664393.html, and OSHA Chemical Sampling Information, Hydrogen Fluoride
+    # (archived https://webarchive.library.unt.edu/web/20090509084351/http://www.osha.gov/dts/chemicalsampling/data/
+    # CH_246500.html). ERPG-2 20 ppm (AIHA): Table 3 of PMC6290397 (https://pmc.ncbi.nlm.nih.gov/articles/PMC6290397/
+    # table/T3). ERPG-1 2 and ERPG-3 50 not checked against a source.
     "HF": Substance(
         "HF",
         20.01,
@@ -100,8 +111,14 @@ SUBSTANCES: dict[str, Substance] = {
         name_en="hydrogen fluoride",
         name_zh="氟化氢",
     ),
-    # Ammonia: NRC AEGL Vol. 6 (2008). n = 2 (TSD, ten Berge from rat and mouse lethality).
-    # Not re-checked against a source in 2026-12 (no copy of the Vol. 6 summary table was reachable).
+    # Ammonia: NRC AEGL Vol. 6 (2008), chapter 2 (https://www.nap.edu/read/12018/chapter/58.html). n = 2 (TSD, ten
+    # Berge from rat and mouse lethality).
+    # AEGL-1/2/3 and n: the Vol. 6 summary table was not reachable in 2026-12; not checked against a source. The
+    # AEGL-3 row is consistent with n = 2 from the 1-h 1,100 ppm (10 min 2,700, 30 min 1,600, 4 h 550, 8 h 390).
+    # IDLH 300 ppm: Minnesota Department of Agriculture ammonia safety page (https://www.mda.state.mn.us/, search
+    # "ammonia IDLH"), quoting NIOSH; the NIOSH 1994 IDLH document (http://www.cdc.gov/niosh/idlh/7664417.html) was
+    # only reachable for its original 500 ppm SCP value. ERPGs 25 / 150 / 750: not checked against the AIHA
+    # handbook (its table was not reachable); the later AIHA handbooks may give ERPG-3 1,500 ppm -- open question.
     "NH3": Substance(
         "NH3",
         17.03,
@@ -119,6 +136,9 @@ SUBSTANCES: dict[str, Substance] = {
     # Hydrogen sulfide: NRC AEGL Vol. 9 (2010). n = 4.4 (TSD, ten Berge from rat lethality).
     # All 15 values checked (2026-12) against Table 3 of the review in Nitric Oxide 71 (2017) 1-13 (PMC5777517), citing
     # the NRC volume.
+    # ERPGs 0.1 / 30 / 100 and IDLH 100 ppm checked (2026-12) against the same table
+    # (https://pmc.ncbi.nlm.nih.gov/articles/PMC5777517/table/T3, citing AIHA and NIOSH) and the NIOSH 1994 IDLH
+    # document, which quotes the 1991 AIHA ERPGs 0.1 / 30 / 100 (http://www.cdc.gov/niosh/idlh/7783064.html).
     "H2S": Substance(
         "H2S",
         34.08,
@@ -132,8 +152,17 @@ SUBSTANCES: dict[str, Substance] = {
         name_en="hydrogen sulfide",
         name_zh="硫化氢",
     ),
-    # Phosgene: NRC AEGL Vol. 1 (2000). AEGL-1 not recommended; n = 1 (TSD: Haber's law holds for phosgene).
-    # Not re-checked against a source in 2026-12 (the Vol. 1 summary table was not reachable).
+    # Phosgene: NRC AEGL Vol. 1 (2000). AEGL-1 not recommended (NR, held as None, never a number); n = 1 (TSD:
+    # Haber's law holds for phosgene).
+    # AEGL-2/3: the Vol. 1 summary table was not reachable in 2026-12; not checked against a source. The rows are
+    # consistent with n = 1 from the 1-h values (AEGL-2 0.30 -> 30 min 0.60, 4 h 0.08, 8 h 0.04, 10 min held at the
+    # 30-min value; AEGL-3 0.75 -> 30 min 1.5, 8 h 0.09).
+    # IDLH 2 ppm: NIOSH, "Immediately Dangerous to Life or Health Concentrations: Phosgene" (May 1994),
+    # http://origin.cdc.gov/niosh/idlh/75445.html, and NLM WISER, Phosgene, Range of Toxicity
+    # (https://webwiser.nlm.nih.gov/substance?substanceId=59&identifier=Phosgene&identifierType=name&menuItemId=70&
+    # catId=86). ERPG-1 none, ERPG-2 0.5, ERPG-3 1.5: not checked against the AIHA handbook; AIHA proposed new
+    # phosgene ERPGs for comment in December 2022 (https://www.aiha.org/news/221215-additional-proposed-erpgs-
+    # available-for-public-comment), so these may be superseded.
     "COCl2": Substance(
         "COCl2",
         98.92,
@@ -148,9 +177,17 @@ SUBSTANCES: dict[str, Substance] = {
         name_zh="光气",
     ),
     # Hydrogen chloride: NRC AEGL Vol. 4 (2004). AEGL-1 1.8 at every duration; n = 1 (TSD, ten Berge).
-    # Checked (2026-12) against the TSD summary (NRC Vol. 4, p. 78): AEGL-1 1.8 ppm (45-min NOAEL in exercising
-    # asthmatics) at all durations, AEGL-2 30 min 1,300 ppm / 30 = 43 ppm, scaled to 1 h with n = 1 (22 ppm). The
-    # other AEGL-2/3 numbers were not re-checked against a source.
+    # Checked (2026-12) against the TSD summary (NRC Vol. 4, p. 78, http://www.nap.edu/openbook.php?record_id=10902&
+    # page=78): AEGL-1 1.8 ppm (45-min NOAEL in exercising asthmatics) at all durations, AEGL-2 30 min 1,300 ppm /
+    # 30 = 43 ppm, scaled to 1 h with n = 1 (22 ppm). AEGL-3 checked against the TSD derivation summary (p. 122,
+    # http://www.nap.edu/openbook.php?record_id=10902&page=122): n = 1, 10 / 30 min and 4 h scaled from the 1-h
+    # value, the 4-h value adopted for 8 h, and 50 ppm "already 2 times" the (8-h) AEGL-3: consistent with 620 / 210
+    # / 100 / 26 / 26, though the page does not print the numbers. AEGL-2 10 min 100 and 4 / 8 h 11: not checked.
+    # IDLH 45 ppm (was 50, the 1994 value): NIOSH's IDLH value profile for hydrogen chloride, draft 2023
+    # (https://www.aiha.org/news/230817-niosh-requests-technical-review-of-draft-idlh-value-profile-for-hcl;
+    # https://cdc.gov/niosh/peer-review/idlh-hydrogen-chloride.html), published 2025 ("Three New IDLH Profiles
+    # Available from NIOSH", AIHA news 2025-07-24, /news/250724-three-new-idlh-profiles-available-from-niosh, read
+    # from the copy at aiha.devurlonly.com). ERPGs 3 / 20 / 150: not checked against a source.
     "HCl": Substance(
         "HCl",
         36.46,
@@ -159,7 +196,7 @@ SUBSTANCES: dict[str, Substance] = {
         (620.0, 210.0, 100.0, 26.0, 26.0),
         1.0,
         (3.0, 20.0, 150.0),
-        50.0,
+        45.0,
         7.5,
         name_en="hydrogen chloride",
         name_zh="氯化氢",

@@ -12,11 +12,16 @@ from tests.drills.conftest import Drill
 
 # Faithful replays judge every message in its own 20 ms batch: a scenario of hours takes minutes on a loaded
 # machine, more than the suite's default timeout.
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.xdist_group("drill-scenario-runs")]
 
 HAZARD_CLASSES = {"hazard", "security", "suspicious"}
 PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2, "urgent": 3}
 TIER_RANK = {None: -1, "blue": 0, "yellow": 1, "orange": 2, "red": 3}
+SENSOR_FAULT_DAY_H2S = (
+    "found on main as of 2026-12-02 (75064cd): a day with no release raises h2s-aegl1-4h at gas-e03-h2s (4-h mean "
+    "0.398 ppm) and gas-s01-h2s (0.342 ppm) and h2s-aegl1-8h (0.330 ppm): either the simulator's H2S background "
+    "(0.3-0.4 ppm, where an urban background is about 0.1-1 ppb) or the toxic-load AEGL windows are wrong - open"
+)
 
 
 async def test_cl2_leak_raises_gas_alarms_at_the_north_boundary_within_ten_minutes(drill: Drill) -> None:
@@ -47,8 +52,7 @@ async def test_cl2_drill_report_maps_the_threat_zones_around_the_estimated_sourc
     """The map snapshot draws the assessment's zones (expected AEGL-1 at least), the true release and the north
     boundary detector that alarmed, named."""
     report = await drill("cl2-leak-orange")
-    [threat] = report["map"]["threat"]
-    assert threat["gas"] == "Cl2"
+    [threat] = [t for t in report["map"]["threat"] if t["gas"] == "Cl2"]
     expected = {z["level"] for z in threat["zones"] if z["certainty"] == "expected"}
     assert "AEGL-1" in expected
     svg = map_svg(report)
@@ -83,6 +87,7 @@ async def test_rain_afternoon_raises_no_hazard_alarm_above_low_and_no_incident_a
     assert report["score"]["false_alarms"] == []
 
 
+@pytest.mark.xfail(strict=True, reason=SENSOR_FAULT_DAY_H2S)
 async def test_sensor_fault_day_pages_nobody_about_a_hazard(drill: Drill) -> None:
     report = await drill("sensor-fault-day", duration_s=8 * 3600)
     hazard = [a for a in report["alarms"] if a["classification"] in HAZARD_CLASSES]
@@ -119,13 +124,16 @@ SHORTENED = {"rain-afternoon": 4 * 3600.0, "sensor-fault-day": 8 * 3600.0}
 REPLAYED_ABOVE = {"cl2-leak-orange", "hf-night-low-wind", "stolen-radiography-source", "rain-afternoon",
                   "sensor-fault-day"}  # fmt: skip
 KNOWN_FINDINGS = {
-    "hf-night-low-wind": "the scenario expects yellow but the run proposes blue: the HF plume reaches one east "
-    "boundary sensor, and the plan's yellow triggers need AEGL-1 at two boundary sensors of one zone or level 2 at "
-    "three - a finding for the scenario or the plan, not settled here",
+    "hf-night-low-wind": "the release assessment makes this drill orange where the plan gives blue (one east "
+    "boundary detector at level 2 and AEGL-1): its first estimate (T+1801 s) puts the source at the right place, "
+    "hf-storage, but at ~350 g/s, 60x the true 6 g/s, so the expected AEGL-2 zone reaches Haibin village and fires "
+    "assessment-aegl2-residential; from T+2161 s it says ~8-10 g/s and the village is in AEGL-1 only - a finding "
+    "for daemon/assessment (its first located estimates are 40-60x high)",
     "gamma-source-in-rain": "the source's rise at gamma-07 comes while washout already raised a natural-rise alarm "
     "there; the core does not re-classify it as suspicious, so no gamma-rise-suspicious alarm and no blue incident "
     "(the plan's gamma-suspicious-one-station trigger) - a finding of this drill for detectors/gamma.py",
 }
+
 
 # Product findings of the drills, strict: the run is deterministic, so a fix shows up as an unexpected pass.
 OPEN_FINDINGS = {
@@ -137,6 +145,7 @@ OPEN_FINDINGS = {
     "plan's answer is orange (gas-aegl2-boundary at gas-s02-cl2) as the scenario expects; the estimate settles on "
     "cl2-liquefaction at ~95 g/s only from T+2161 s. A finding for daemon/assessment (a 'located' status with a "
     "150x-wide rate interval), not for the scenario",
+    "sensor-fault-day": SENSOR_FAULT_DAY_H2S,
 }
 
 

@@ -144,7 +144,9 @@ class ApiUnderTest:
 
     async def status(self, method: str, path: str, headers: dict[str, str], body: bytes | None) -> tuple[int, str]:
         """Send one request; the status and the body text."""
-        headers = {k: v.format(**self.tokens) if v.startswith("Bearer {") else v for k, v in headers.items()}
+        # Only the exact role placeholders become tokens: a forged token may itself contain braces.
+        roles = {f"Bearer {{{role}}}": f"Bearer {token}" for role, token in self.tokens.items()}
+        headers = {k: roles.get(v, v) for k, v in headers.items()}
         async with self.session.request(method, self.base + path, data=body, headers=headers) as response:
             return response.status, await response.text()
 

@@ -100,7 +100,9 @@ async def test_database_outage_and_sigterm_while_down(tmp_path: Path, own_postgr
         await receiver.stop()
     lost, doubled = lost_and_doubled(publisher.sent, Counter(stored))
     assert (len(lost), len(doubled)) == (0, 0), (lost[:5], doubled[:5])
-    assert stop_seconds < 3.0 + 10.0  # the stop timeout and the rest of an orderly shutdown
+    # Bounded by the stop timeout plus an orderly shutdown (about 13 s on a quiet machine); the margin is for a loaded
+    # CI machine: the failure this guards against is a stop that waits for the database for ever.
+    assert stop_seconds < 40.0
     assert not (tmp_path / "spool.bin").exists()  # written to the database at the restart
     assert pages == [("delivered", 1)]  # the memory attempt's outcome, spooled with its row, stored at the restart
     assert len(for_chlorine(receiver.bodies("/duty"))) == 1
