@@ -21,6 +21,7 @@ from daemon.drills.simulate_output import write_columnar, write_jsonl
 from daemon.drills.simulator import Simulator
 from daemon.site_file import load_site
 from daemon.store.engine import create_engine
+from plans.roster import Roster
 from rules.sensor_table import SensorTable
 from rules.site import Site
 
@@ -32,7 +33,7 @@ def simulate(tmp_path: Path, name: str, *, duration_s: float | None = None, colu
     scenario = load_scenario(SCENARIO_LIBRARY / f"{name}.yaml")
     if duration_s is not None:
         scenario = scenario.model_copy(update={"duration_s": duration_s})
-    simulator = Simulator(scenario, load_site(scenario.site_file))
+    simulator = Simulator(scenario, _site(Path(scenario.site_file)))
     path = tmp_path / (f"{name}.hzc" if columnar else f"{name}.jsonl")
     (write_columnar if columnar else write_jsonl)(simulator, path)
     return path
@@ -60,6 +61,13 @@ def _site(path: Path) -> Site:
     return load_site(path)
 
 
+@functools.cache
+def _roster() -> Roster:
+    """The default roster, loaded once per session (the report names people from it; loading parses every rule,
+    plan and roster file, about as long as replaying a quiet hour)."""
+    return AlarmSetup.load(ServiceConfig().alarms).roster
+
+
 async def replay_run(recording: Path, db_url: str, **options: Any) -> Run:
     """Replay a recording as a drill into ``db_url``; the report and everything around it."""
     config = ServiceConfig()
@@ -73,7 +81,7 @@ async def replay_run(recording: Path, db_url: str, **options: Any) -> Run:
     try:
         table = SensorTable.build(site)
         kinds = {s.id: s.kind.value for s in table.sensors}
-        context = ReportContext(AlarmSetup.load(config.alarms).roster, table)
+        context = ReportContext(_roster(), table)
         report = await build_report(engine, result, kinds, context)
     finally:
         await engine.dispose()
@@ -104,6 +112,9 @@ class ScenarioRuns:
         return (await self.run(name, duration_s=duration_s, columnar=columnar)).report
 
 
+# The cache is per process: under xdist, the modules that read it mark ``xdist_group("drill-scenario-runs")`` so that
+# ``--dist loadgroup`` (tests/xdist_groups.py) keeps each of them on one worker and a scenario is replayed once per
+# module at most, never once per test.
 @pytest.fixture(scope="session")
 def scenario_runs(tmp_path_factory: pytest.TempPathFactory) -> ScenarioRuns:
     """The session's cache of scenario replays."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from daemon.chain.build import AlarmSetup
 from daemon.clock import ManualClock, WallClock
 from daemon.config import ServiceConfig
+from daemon.drills.console_feedback import without_lines_of
 from daemon.drills.replay import ReplayOptions, replay_recording
 from daemon.drills.report import ReportContext, build_report
 from daemon.drills.report_html import render_html
@@ -20,6 +21,7 @@ from daemon.site_file import load_site
 from daemon.store.engine import create_engine
 from daemon.store.schema import checklist_items, drill_runs, notifications
 from daemon.web.api.operations import StoreOperations
+from plans.incident import IncidentChanges, NotificationIntent, TimelineEntry
 from rules.sensor_table import SensorTable
 from tests.drills.test_faithful_replay import _theft
 
@@ -137,3 +139,18 @@ async def test_a_page_acknowledged_on_the_console_during_a_paced_drill_stops_its
     assert incident["escalations"] == []
     # The acknowledgement is recorded once (the console's line), not again by the engine.
     assert [e["type"] for e in incident["timeline"]].count("notification_ack") == 1
+
+
+def test_the_engines_own_lines_are_kept_and_the_persons_line_is_not_stored_twice() -> None:
+    """A confirmation the console already stored: the engine's tier line (system) and its pages stay, with their
+    structured details re-indexed; the person's own line goes."""
+    person = TimelineEntry("inc-1", 10.0, "level_confirmed", "zhao-min", "level II confirmed")
+    tier = TimelineEntry("inc-1", 10.0, "tier_change", "system", "orange -> red")
+    note = cast(NotificationIntent, object())  # passed through untouched: its fields do not matter here
+    changes = IncidentChanges(
+        timeline=[person, tier], notifications=[note], details={0: {"level": "II"}, 1: {"from": "orange"}}
+    )
+    kept = without_lines_of(changes, "zhao-min")
+    assert kept.timeline == [tier]
+    assert kept.details == {0: {"from": "orange"}}
+    assert kept.notifications == [note]

@@ -15,7 +15,7 @@ from tests.drills.conftest import ScenarioRuns, replay_and_report
 
 # Faithful replays judge every message in its own 20 ms batch: a scenario of hours takes minutes on a loaded
 # machine, more than the suite's default timeout.
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.xdist_group("drill-scenario-runs")]
 
 VOLATILE = {"id", "alarm_id"}
 

@@ -12,7 +12,7 @@ from tests.drills.conftest import Drill
 
 # Faithful replays judge every message in its own 20 ms batch: a scenario of hours takes minutes on a loaded
 # machine, more than the suite's default timeout.
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.xdist_group("drill-scenario-runs")]
 
 HAZARD_CLASSES = {"hazard", "security", "suspicious"}
 PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2, "urgent": 3}
@@ -47,8 +47,7 @@ async def test_cl2_drill_report_maps_the_threat_zones_around_the_estimated_sourc
     """The map snapshot draws the assessment's zones (expected AEGL-1 at least), the true release and the north
     boundary detector that alarmed, named."""
     report = await drill("cl2-leak-orange")
-    [threat] = report["map"]["threat"]
-    assert threat["gas"] == "Cl2"
+    [threat] = [t for t in report["map"]["threat"] if t["gas"] == "Cl2"]
     expected = {z["level"] for z in threat["zones"] if z["certainty"] == "expected"}
     assert "AEGL-1" in expected
     svg = map_svg(report)
@@ -120,13 +119,16 @@ SHORTENED = {"rain-afternoon": 4 * 3600.0, "sensor-fault-day": 8 * 3600.0}
 REPLAYED_ABOVE = {"cl2-leak-orange", "hf-night-low-wind", "stolen-radiography-source", "rain-afternoon",
                   "sensor-fault-day"}  # fmt: skip
 KNOWN_FINDINGS = {
-    "hf-night-low-wind": "the scenario expects yellow but the run proposes blue: the HF plume reaches one east "
-    "boundary sensor, and the plan's yellow triggers need AEGL-1 at two boundary sensors of one zone or level 2 at "
-    "three - a finding for the scenario or the plan, not settled here",
+    "hf-night-low-wind": "the release assessment makes this drill orange where the plan gives blue (one east "
+    "boundary detector at level 2 and AEGL-1): its first estimate (T+1801 s) puts the source at the right place, "
+    "hf-storage, but at ~350 g/s, 60x the true 6 g/s, so the expected AEGL-2 zone reaches Haibin village and fires "
+    "assessment-aegl2-residential; from T+2161 s it says ~8-10 g/s and the village is in AEGL-1 only - a finding "
+    "for daemon/assessment (its first located estimates are 40-60x high)",
     "gamma-source-in-rain": "the source's rise at gamma-07 comes while washout already raised a natural-rise alarm "
     "there; the core does not re-classify it as suspicious, so no gamma-rise-suspicious alarm and no blue incident "
     "(the plan's gamma-suspicious-one-station trigger) - a finding of this drill for detectors/gamma.py",
 }
+
 
 # Product findings of the drills, strict: the run is deterministic, so a fix shows up as an unexpected pass.
 OPEN_FINDINGS = {
