@@ -74,6 +74,7 @@ async def _replay(recording: Path, config: ServiceConfig) -> dict[str, Any]:
         await engine.dispose()
 
 
+@pytest.mark.slow
 async def test_the_cl2_drill_pages_the_drill_webhook_and_never_the_live_one(
     tmp_path: Path, receivers: tuple[Receiver, Documents, Receiver, Documents]
 ) -> None:
@@ -113,6 +114,7 @@ async def test_the_cl2_drill_pages_the_drill_webhook_and_never_the_live_one(
     assert all(run.first <= i["id"] <= run.last for i in report["incidents"])
 
 
+@pytest.mark.slow
 async def test_without_a_drill_route_pages_stay_on_the_console_and_the_replay_says_so_once(
     tmp_path: Path,
     receivers: tuple[Receiver, Documents, Receiver, Documents],

@@ -87,6 +87,7 @@ def _outcome(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("columnar", [False, True], ids=["jsonl", "hzc"])
 def test_a_last_will_in_the_recording_raises_the_offline_alarm_at_its_time(
     theft_reports: dict[bool, dict[str, Any]], columnar: bool
@@ -132,6 +133,7 @@ def test_tier_history_is_stored_as_tier_changes(theft_reports: dict[bool, dict[s
         assert after["from"] == before["to"] or after["kind"] == "confirmed"
 
 
+@pytest.mark.slow
 async def test_two_replays_of_one_recording_at_once_keep_their_readings_apart(tmp_path: Path) -> None:
     recording = _theft(tmp_path, columnar=False)
     url = f"sqlite:///{tmp_path / 'shared.db'}"

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, cast
 
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -105,6 +106,7 @@ async def _paced_theft(
         await engine.dispose()
 
 
+@pytest.mark.slow
 async def test_a_page_acknowledged_on_the_console_during_a_paced_drill_stops_its_escalation(tmp_path: Path) -> None:
     """Live, an acknowledged page stops escalating; in a drill at 60x the console's acknowledgement reaches the
     replay's incident engine the same way. Without it, the same drill escalates once the ack deadline passes."""

@@ -50,6 +50,7 @@ async def _rows(service: Service, table: sa.Table) -> list[dict[str, Any]]:
         return [dict(r) for r in (await connection.execute(sa.select(table).order_by(table.c.id))).mappings()]
 
 
+@pytest.mark.slow
 async def test_a_replay_into_the_live_database_never_collides_with_the_live_service(
     machine_broker: tuple[str, int], db_url: str, demo_site: Site, unique: str, tmp_path: Path
 ) -> None:

@@ -30,6 +30,7 @@ def _rows(db: Path, table: sa.Table, order: list[str]) -> list[dict[str, object]
         engine.dispose()
 
 
+@pytest.mark.slow
 async def test_two_replays_of_one_file_give_identical_alarms(scenario_runs: ScenarioRuns, tmp_path: Path) -> None:
     first = await scenario_runs.run("stolen-radiography-source")  # the session's replay of the scenario
     assert first.db is not None
@@ -40,6 +41,7 @@ async def test_two_replays_of_one_file_give_identical_alarms(scenario_runs: Scen
     assert _rows(second, alarms, ["raised_at"]), "the scenario must raise alarms for this test to mean anything"
 
 
+@pytest.mark.slow
 async def test_replaying_twice_into_one_database_reports_only_its_own_run(
     scenario_runs: ScenarioRuns, tmp_path: Path
 ) -> None:
@@ -56,6 +58,7 @@ async def test_replaying_twice_into_one_database_reports_only_its_own_run(
     assert {a["id"] for a in first["alarms"]}.isdisjoint({a["id"] for a in second["alarms"]})
 
 
+@pytest.mark.slow
 async def test_every_stored_row_of_a_replay_is_a_drill_row(scenario_runs: ScenarioRuns) -> None:
     run = await scenario_runs.run("sensor-fault-day", duration_s=8 * 3600)
     assert run.db is not None
@@ -78,6 +81,7 @@ async def test_every_stored_row_of_a_replay_is_a_drill_row(scenario_runs: Scenar
         engine.dispose()
 
 
+@pytest.mark.slow
 async def test_columnar_replay_gives_the_same_alarms_as_json_lines(scenario_runs: ScenarioRuns) -> None:
     by_lines = await scenario_runs.report("hf-night-low-wind")  # also replayed by the scenario outcome tests
     by_columns = await scenario_runs.report("hf-night-low-wind", columnar=True)
@@ -90,6 +94,7 @@ async def test_columnar_replay_gives_the_same_alarms_as_json_lines(scenario_runs
     assert key(by_lines)
 
 
+@pytest.mark.slow
 async def test_from_and_to_limit_the_replayed_span(scenario_runs: ScenarioRuns, tmp_path: Path) -> None:
     run = await scenario_runs.run("cl2-leak-orange")
     full = run.report
@@ -102,6 +107,7 @@ async def test_from_and_to_limit_the_replayed_span(scenario_runs: ScenarioRuns, 
     assert 0 < part["replay"]["readings"] < full["replay"]["readings"]
 
 
+@pytest.mark.slow
 async def test_drill_pages_are_recorded_but_never_addressed_to_real_channels(scenario_runs: ScenarioRuns) -> None:
     """The Cl2 drill opens an incident and pages the roster: every page is a drill row on the console only."""
     db = (await scenario_runs.run("cl2-leak-orange")).db

@@ -19,6 +19,7 @@ PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2, "urgent": 3}
 TIER_RANK = {None: -1, "blue": 0, "yellow": 1, "orange": 2, "red": 3}
 
 
+@pytest.mark.slow
 async def test_cl2_leak_raises_gas_alarms_at_the_north_boundary_within_ten_minutes(drill: Drill) -> None:
     report = await drill("cl2-leak-orange")
     [event] = report["score"]["events"]
@@ -31,6 +32,7 @@ async def test_cl2_leak_raises_gas_alarms_at_the_north_boundary_within_ten_minut
     assert report["score"]["false_alarms"] == []
 
 
+@pytest.mark.slow
 async def test_cl2_leak_reaches_orange(drill: Drill) -> None:
     """Needs the gas exposure detectors (gas.aegl2_*) in the pipeline; until then no incident opens and this fails."""
     report = await drill("cl2-leak-orange")
@@ -43,6 +45,7 @@ async def test_cl2_leak_reaches_orange(drill: Drill) -> None:
     assert event["tier_reached"] == "orange"
 
 
+@pytest.mark.slow
 async def test_cl2_drill_report_maps_the_threat_zones_around_the_estimated_source(drill: Drill) -> None:
     """The map snapshot draws the assessment's zones (expected AEGL-1 at least), the true release and the north
     boundary detector that alarmed, named."""
@@ -57,6 +60,7 @@ async def test_cl2_drill_report_maps_the_threat_zones_around_the_estimated_sourc
     assert f">{n02['name']}</text>" in svg  # the alarmed detector is named on the map
 
 
+@pytest.mark.slow
 async def test_hf_release_at_night_is_detected_at_the_east_boundary(drill: Drill) -> None:
     report = await drill("hf-night-low-wind")
     [event] = report["score"]["events"]
@@ -65,6 +69,7 @@ async def test_hf_release_at_night_is_detected_at_the_east_boundary(drill: Drill
     assert report["score"]["false_alarms"] == []
 
 
+@pytest.mark.slow
 async def test_stolen_source_tamper_removal_and_gamma_rise_are_detected(drill: Drill) -> None:
     report = await drill("stolen-radiography-source")
     events = {e["id"]: e for e in report["score"]["events"]}
@@ -74,6 +79,7 @@ async def test_stolen_source_tamper_removal_and_gamma_rise_are_detected(drill: D
     assert report["score"]["false_alarms"] == []
 
 
+@pytest.mark.slow
 async def test_rain_afternoon_raises_no_hazard_alarm_above_low_and_no_incident_above_blue(drill: Drill) -> None:
     report = await drill("rain-afternoon", duration_s=4 * 3600)
     hazard = [a for a in report["alarms"] if a["classification"] in HAZARD_CLASSES]
@@ -82,6 +88,7 @@ async def test_rain_afternoon_raises_no_hazard_alarm_above_low_and_no_incident_a
     assert report["score"]["false_alarms"] == []
 
 
+@pytest.mark.slow
 async def test_sensor_fault_day_pages_nobody_about_a_hazard(drill: Drill) -> None:
     report = await drill("sensor-fault-day", duration_s=8 * 3600)
     hazard = [a for a in report["alarms"] if a["classification"] in HAZARD_CLASSES]
@@ -94,6 +101,7 @@ async def test_sensor_fault_day_pages_nobody_about_a_hazard(drill: Drill) -> Non
     assert report["score"]["false_alarms"] == []
 
 
+@pytest.mark.slow
 @pytest.mark.xfail(
     strict=False,
     reason="not the replay's timing (the window holds every reading): one boundary detector sees the plume and "
@@ -115,16 +123,7 @@ async def test_cl2_drill_report_shows_the_estimate_against_the_true_source(drill
 
 # Scenario length used where the shipped one is long: the same events, a shorter quiet tail.
 SHORTENED = {"rain-afternoon": 4 * 3600.0, "sensor-fault-day": 8 * 3600.0}
-# Scenarios the outcome tests above replay anyway (their verdict costs nothing more); the others are slow.
-REPLAYED_ABOVE = {"cl2-leak-orange", "hf-night-low-wind", "stolen-radiography-source", "rain-afternoon",
-                  "sensor-fault-day"}  # fmt: skip
-KNOWN_FINDINGS = {
-    "hf-night-low-wind": "the release assessment makes this drill orange where the plan gives blue (one east "
-    "boundary detector at level 2 and AEGL-1): its first estimate (T+1801 s) puts the source at the right place, "
-    "hf-storage, but at ~350 g/s, 60x the true 6 g/s, so the expected AEGL-2 zone reaches Haibin village and fires "
-    "assessment-aegl2-residential; from T+2161 s it says ~8-10 g/s and the village is in AEGL-1 only - a finding "
-    "for daemon/assessment (its first located estimates are 40-60x high)",
-}
+KNOWN_FINDINGS: dict[str, str] = {}  # expectations a scenario cannot meet by the plan itself (none today)
 
 
 # Product findings of the drills, strict: the run is deterministic, so a fix shows up as an unexpected pass.
@@ -142,7 +141,8 @@ OPEN_FINDINGS = {
 def _scenario_params() -> list[Any]:
     params = []
     for name in sorted(path.stem for path in SCENARIO_LIBRARY.glob("*.yaml")):
-        marks: list[Any] = [] if name in REPLAYED_ABOVE else [pytest.mark.slow]
+        # Every verdict replays a whole scenario (tens of seconds to minutes): the full suite runs them.
+        marks: list[Any] = [pytest.mark.slow]
         if name in KNOWN_FINDINGS:
             marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_FINDINGS[name]))
         if name in OPEN_FINDINGS:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import aiomqtt
+import pytest
 
 from daemon.config import DEFAULT_SITE
 from daemon.site_file import load_site
@@ -36,6 +37,7 @@ weather:
     return path
 
 
+@pytest.mark.slow
 async def test_simulate_publishes_live_at_real_speed(
     machine_broker: tuple[str, int], tmp_path: Path, unique: str
 ) -> None:

@@ -10,6 +10,7 @@ import asyncio
 import os
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from daemon.web.api.routes import add_api_routes
@@ -84,6 +85,7 @@ def test_known_500s_are_4xx_now(tmp_path: Path) -> None:
         loop.close()
 
 
+@pytest.mark.slow
 def test_codec_never_raises() -> None:
     """Any topic and payload: readings or counted rejections, never an exception (deep nesting included)."""
     decoder = codec_decoder()

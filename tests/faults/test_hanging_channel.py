@@ -35,6 +35,7 @@ def _row(url: str, key: str) -> NotificationRow:
     return row
 
 
+@pytest.mark.slow
 async def test_a_hanging_failing_or_resetting_webhook_does_not_delay_a_healthy_one(tmp_path: Path) -> None:
     """Pages to the healthy webhook arrive within a second while the others hang, fail or reset."""
     healthy_at: list[float] = []

@@ -140,6 +140,7 @@ async def _wait_for_data(prometheus: Prometheus, n_sensors: int) -> None:
             await refresh()
 
 
+@pytest.mark.slow
 async def test_every_dashboard_query_and_rule_runs_on_real_prometheus(
     prometheus: Prometheus, demo_service: Service
 ) -> None:
