@@ -182,7 +182,8 @@ async def serve(
     reader = await asyncio.create_subprocess_exec(
         sys.executable, "-c", _READER, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
     )
-    assert reader.stdin is not None and reader.stdout is not None
+    assert reader.stdin is not None
+    assert reader.stdout is not None
     worst = [0.0]
 
     async def tick() -> None:
