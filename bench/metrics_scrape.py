@@ -141,8 +141,15 @@ def measure(copies: int, scrapes: int, old_scrapes: int, served: int) -> None:
         f"old_ms {_stats(before) if before else '(not run)'}"
     )
     if served:
-        for name, handler in (("streamed (service)", metrics), ("one body (before)", _one_body)):
-            stall, cpu_ms, wall_ms = asyncio.run(serve(exposition, registry, handler, served))
+        walls: list[float] = []
+        for name, handler in (("streamed (service)", metrics), ("one body (before)", _one_body), ("no scrape", None)):
+            if handler is None:
+                stall, cpu_ms, wall_ms = asyncio.run(
+                    serve(exposition, registry, metrics, served, statistics.median(walls) / 1000)
+                )
+            else:
+                stall, cpu_ms, wall_ms = asyncio.run(serve(exposition, registry, handler, served))
+                walls += wall_ms
             print(
                 f"  served {name:18s}: loop stall ms (1 ms ticker) {_stats(stall)}  max={max(stall):8.2f}  "
                 f"cpu_ms {_stats(cpu_ms)}  wall_ms {_stats(wall_ms)}"
@@ -169,8 +176,12 @@ async def serve(
     registry: CollectorRegistry,
     handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
     scrapes: int,
+    idle: float = 0.0,
 ) -> tuple[list[float], list[float], list[float]]:
-    """Serve ``scrapes`` GETs to a reader process; per scrape the longest 1 ms-ticker stall, CPU ms and wall ms."""
+    """Serve ``scrapes`` GETs to a reader process; per scrape the longest 1 ms-ticker stall, CPU ms and wall ms.
+
+    With ``idle`` (seconds), no GET: each "scrape" is that long a wait, the baseline of the ticker's stalls.
+    """
     app = web.Application()
     app[REGISTRY], app[EXPOSITION], app[BEFORE_SCRAPE] = registry, exposition, ()
     app.router.add_get("/metrics", handler)
@@ -201,9 +212,12 @@ async def serve(
             await asyncio.sleep(0.05)
             worst[0] = 0.0
             started, cpu_started = time.perf_counter(), time.process_time()
-            reader.stdin.write(f"http://127.0.0.1:{port}/metrics\n".encode())
-            size = int(await reader.stdout.readline())
-            assert size > 0
+            if idle:  # no scrape: what the ticker sees from the machine's load alone, over a scrape's time
+                await asyncio.sleep(idle)
+            else:
+                reader.stdin.write(f"http://127.0.0.1:{port}/metrics\n".encode())
+                size = int(await reader.stdout.readline())
+                assert size > 0
             wall.append((time.perf_counter() - started) * 1000)
             cpu.append((time.process_time() - cpu_started) * 1000)
             stalls.append(worst[0] * 1000)

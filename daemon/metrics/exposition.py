@@ -67,13 +67,15 @@ class Exposition:
     async def render_parts(self) -> list[bytes]:
         """The exposition as the parts to send one after the other (never joined: 25 MB at city scale).
 
-        Each collector renders in its own worker-thread call, so the loop runs between them; collectors whose text
-        did not change since the last scrape (the site's info and levels, mostly the states) hand back the bytes
-        they already hold without any work.
+        On the loop: only the collectors' snapshots. Each collector renders in its own worker-thread call, so the
+        loop runs between them; collectors whose text did not change since the last scrape (the site's info and
+        levels, mostly the states) hand back the bytes they already hold without any work.
         """
-        head, renders = self.snapshot()
-        parts = [head]
+        renders = [collector.snapshot() for collector in self.snapshots]
         with _SHORT_SWITCH:
+            # The registry holds only prometheus_client's own counters, gauges and histograms, whose values sit
+            # behind locks, so it renders safely from a thread too (~2 ms less on the loop at each scrape).
+            parts = [await asyncio.to_thread(generate_latest, self.registry)]
             for render in renders:
                 parts.append(await asyncio.to_thread(render))
         return parts
