@@ -9,7 +9,9 @@ then run, from the repository root:
 
     PYTHONPATH=. .venv/bin/python bench/nab.py /tmp/nab --scorer-python /tmp/nabenv/bin/python
 
-For every data file under ``NAB/data`` this runs ``hazwatch detect`` (kind generic) and writes NAB's result
+For every data file under ``NAB/data`` this runs ``hazwatch detect`` (kind generic, ``--score context`` by
+default: the context-novelty score of ``detectors.context``; ``--score evidence`` for the live core's AR(1)
+evidence score alone) and writes NAB's result
 format (``timestamp,value,anomaly_score,label``) to ``NAB/results/hazwatch/<category>/hazwatch_<file>.csv``,
 then runs ``run.py -d hazwatch --optimize --score --normalize --skipConfirmation`` in the NAB directory and
 prints the normalised standard, reward-low-FP and reward-low-FN scores.
@@ -31,18 +33,20 @@ from daemon.commands.detect import run as detect
 DETECTOR = "hazwatch"
 
 
-def write_results(nab: Path) -> tuple[int, float]:
-    """Detect over every NAB data file and write NAB result files; return readings and seconds spent in detect."""
+def write_results(nab: Path, scoring: str) -> tuple[int, float, float]:
+    """Detect over every NAB data file and write NAB result files; return readings, wall and CPU seconds in detect."""
     labels: dict[str, list[str]] = json.loads((nab / "labels" / "combined_labels.json").read_text())
-    readings, spent = 0, 0.0
+    readings, spent, cpu = 0, 0.0, 0.0
+    options = argparse.Namespace(score=scoring)
     with tempfile.TemporaryDirectory() as tmp:
         for data in sorted((nab / "data").glob("*/*.csv")):
             relative = f"{data.parent.name}/{data.name}"
             out = Path(tmp) / data.name
-            start = time.perf_counter()
-            if detect(data, "generic", out) != 0:
+            start, start_cpu = time.perf_counter(), time.process_time()
+            if detect(data, "generic", out, options) != 0:
                 raise SystemExit(f"detect failed on {relative}")
             spent += time.perf_counter() - start
+            cpu += time.process_time() - start_cpu
             anomalies = {label[:19] for label in labels.get(relative, [])}
             target = nab / "results" / DETECTOR / data.parent.name / f"{DETECTOR}_{data.name}"
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -53,7 +57,7 @@ def write_results(nab: Path) -> tuple[int, float]:
                     label = int(row["timestamp"][:19] in anomalies)
                     writer.writerow([row["timestamp"], row["value"], row["anomaly_score"], label])
                     readings += 1
-    return readings, spent
+    return readings, spent, cpu
 
 
 def score(nab: Path, python: str) -> dict[str, float]:
@@ -72,10 +76,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("nab", type=Path, help="a NAB checkout (https://github.com/numenta/NAB)")
     parser.add_argument("--scorer-python", default=sys.executable, help="a Python with pandas for NAB's run.py")
+    parser.add_argument("--score", choices=("context", "evidence"), default="context", help="hazwatch detect --score")
     parser.add_argument("--detect-only", action="store_true", help="write result files, do not score")
     args = parser.parse_args()
-    readings, spent = write_results(args.nab)
-    print(f"detect: {readings:,} readings in {spent:.1f} s ({1e6 * spent / readings:.2f} us per reading, CSV included)")
+    readings, spent, cpu = write_results(args.nab, args.score)
+    print(
+        f"detect --score {args.score}: {readings:,} readings in {spent:.1f} s wall, {cpu:.1f} s CPU "
+        f"({readings / cpu:,.0f} readings per CPU-second, CSV included)"
+    )
     if args.detect_only:
         return
     scores = score(args.nab, args.scorer_python)

@@ -5,6 +5,11 @@ How a site engineer tunes rules on history: the same detection core the service 
 with its anomaly score, whether an alarm condition was on, the quality flags and the conditions that were on,
 and a summary of the alarm episodes on standard error. The default kind, ``generic``, runs the anomaly
 detector alone, for series without physics of their own.
+
+``--score evidence`` (the default) writes the live core's anomaly score (1 = alarm-level evidence of a new
+anomaly). ``--score context`` writes instead the context-novelty score of ``detectors.context`` blended with
+it, a 0..1 ranking of how new each reading's recent pattern is, for benchmarks that threshold a score
+(it has no alarm level; the alarm column is the same either way).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors.backtest import BacktestResult, backtest, episodes
+from detectors.context import context_score
 from detectors.kinds import Kind
 from detectors.substances import SUBSTANCES
 
@@ -28,6 +34,7 @@ log = logging.getLogger(__name__)
 EXIT_BAD_INPUT = 2
 TIME_COLUMNS = ("timestamp", "time")
 MAX_EPISODES_LISTED = 50
+SCORES = ("evidence", "context")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,6 +52,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--high-high", type=float, help="a high-high level to test")
     parser.add_argument("--low", type=float, help="a low level to test")
     parser.add_argument("--full-scale", type=float, help="top of the instrument's range (readings there are saturated)")
+    parser.add_argument(
+        "--score",
+        choices=SCORES,
+        default=SCORES[0],
+        help="anomaly_score column: the live core's evidence (default) or context novelty blended with it",
+    )
     parser.add_argument("--out", type=Path, help="output CSV (default: standard output)")
     parser.set_defaults(handler=lambda args: run(args.csv_in, args.kind, args.out, args))
 
@@ -144,6 +157,9 @@ def run(csv_in: Path, kind: str, out: Path | None, options: argparse.Namespace |
         substance=getattr(options, "substance", None),
         full_scale=getattr(options, "full_scale", None),
     )
+    score = result.anomaly_score
+    if getattr(options, "score", SCORES[0]) == "context":
+        score = context_score(t, values, score)
     target = out.open("w", newline="", encoding="utf-8") if out is not None else sys.stdout
     try:
         writer = csv.writer(target)
@@ -153,7 +169,7 @@ def run(csv_in: Path, kind: str, out: Path | None, options: argparse.Namespace |
             zip(
                 times,
                 value_texts,
-                np.char.mod("%.4f", result.anomaly_score).tolist(),
+                np.char.mod("%.4f", score).tolist(),
                 result.alarm.astype(np.int8).tolist(),
                 result.flags.tolist(),
                 [";".join(names) for names in result.active_conditions],

@@ -126,7 +126,7 @@ class Simulator:
         self.phase = (rng.integers(0, 1 << 30, self.n_devices) % (self.interval // self.step)) * self.step
         self.gamma_background = rng.uniform(*STATION_BACKGROUND_NSV_H, self.n_sensors)
         self.high = self._first_alarm_level(table)
-        self.gas_bias = np.where(np.isnan(self.high), 0.01, self.high) * rng.uniform(0.01, 0.04, self.n_sensors)
+        self.gas_bias = _quiet_gas_scale(table, self.high) * rng.uniform(0.01, 0.04, self.n_sensors)
         self.temperature_offset = rng.normal(0.0, 0.3, self.n_sensors)
         self.battery_nominal = rng.uniform(12.4, 12.9, self.n_sensors)
         self.rain_weight = rng.uniform(0.85, 1.15, self.n_sensors)
@@ -615,3 +615,21 @@ class Simulator:
 def truth_json(truth: dict[str, Any]) -> str:
     """Ground truth as compact JSON (tests compare it)."""
     return json.dumps(truth, sort_keys=True, separators=(",", ":"))
+
+
+def _quiet_gas_scale(table: SensorTable, first_alarm: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per sensor, the level a quiet day's gas reading is a few per cent of: the detector's first alarm level, or the
+    substance's 8-hour AEGL-1 (AEGL-2 where AEGL-1 is not recommended) if that is lower. Ambient air sits far below
+    the level at which the public would feel discomfort over 8 hours; a background scaled to the detector level alone
+    put H2S (level 1 = 7 ppm) at 0.1-0.4 ppm, above its 8-h AEGL-1 of 0.33 ppm, so a day without a release alarmed.
+    Sensors without either level get 0.01."""
+    scale = np.where(np.isnan(first_alarm), 0.01, first_alarm)
+    for i, sensor in enumerate(table.sensors):
+        substance = SUBSTANCES.get(sensor.substance or "")
+        if substance is None:
+            continue
+        long_term = substance.aegl(1) or substance.aegl(2)
+        if long_term is not None:
+            scale[i] = min(scale[i], long_term[-1])
+    return scale
+

@@ -42,3 +42,25 @@ def test_detect_explains_bad_input(tmp_path: Path) -> None:
     result = run_cli("detect", str(source))
     assert result.returncode == 2
     assert f"{source}:3" in result.stderr
+
+
+def test_detect_context_score_keeps_the_columns(tmp_path: Path) -> None:
+    """``--score context`` writes the context novelty in the same column, 0..1; a broken cycle scores highest."""
+    start = datetime(2026, 5, 1, tzinfo=UTC)
+    values = [10.0 + 5.0 * ((i % 24) >= 12) for i in range(24 * 30)]
+    values[24 * 25 + 13 : 24 * 25 + 17] = [10.0] * 4  # the high half-day fails to come: values seen before
+    source = tmp_path / "cycle.csv"
+    with source.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["timestamp", "value"])
+        writer.writerows(((start + timedelta(hours=i)).isoformat(), v) for i, v in enumerate(values))
+    out = tmp_path / "scored.csv"
+    result = run_cli("detect", str(source), "--score", "context", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    with out.open(newline="") as handle:
+        scored = list(csv.DictReader(handle))
+    assert list(scored[0]) == ["timestamp", "value", "anomaly_score", "alarm", "flags", "conditions"]
+    score = [float(row["anomaly_score"]) for row in scored]
+    assert all(0.0 <= s <= 1.0 for s in score)
+    assert max(score[24 * 5 :]) == max(score[24 * 25 + 13 : 24 * 25 + 17])
+    assert max(score[24 * 5 : 24 * 25]) < 0.5 * max(score[24 * 25 + 13 : 24 * 25 + 17])

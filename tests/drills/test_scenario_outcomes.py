@@ -17,11 +17,6 @@ pytestmark = [pytest.mark.timeout(600), pytest.mark.xdist_group("drill-scenario-
 HAZARD_CLASSES = {"hazard", "security", "suspicious"}
 PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2, "urgent": 3}
 TIER_RANK = {None: -1, "blue": 0, "yellow": 1, "orange": 2, "red": 3}
-SENSOR_FAULT_DAY_H2S = (
-    "found on main as of 2026-12-02 (75064cd): a day with no release raises h2s-aegl1-4h at gas-e03-h2s (4-h mean "
-    "0.398 ppm) and gas-s01-h2s (0.342 ppm) and h2s-aegl1-8h (0.330 ppm): either the simulator's H2S background "
-    "(0.3-0.4 ppm, where an urban background is about 0.1-1 ppb) or the toxic-load AEGL windows are wrong - open"
-)
 
 
 async def test_cl2_leak_raises_gas_alarms_at_the_north_boundary_within_ten_minutes(drill: Drill) -> None:
@@ -87,7 +82,6 @@ async def test_rain_afternoon_raises_no_hazard_alarm_above_low_and_no_incident_a
     assert report["score"]["false_alarms"] == []
 
 
-@pytest.mark.xfail(strict=True, reason=SENSOR_FAULT_DAY_H2S)
 async def test_sensor_fault_day_pages_nobody_about_a_hazard(drill: Drill) -> None:
     report = await drill("sensor-fault-day", duration_s=8 * 3600)
     hazard = [a for a in report["alarms"] if a["classification"] in HAZARD_CLASSES]
@@ -145,7 +139,6 @@ OPEN_FINDINGS = {
     "plan's answer is orange (gas-aegl2-boundary at gas-s02-cl2) as the scenario expects; the estimate settles on "
     "cl2-liquefaction at ~95 g/s only from T+2161 s. A finding for daemon/assessment (a 'located' status with a "
     "150x-wide rate interval), not for the scenario",
-    "sensor-fault-day": SENSOR_FAULT_DAY_H2S,
 }
 
 
