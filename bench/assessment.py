@@ -25,9 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assessment_truth import TrueRelease, measure, simulate
 
+from daemon.assessment.mixture_zones import EXPECTED_PROBABILITY, MixtureWind, exceedance, receptor_points
 from daemon.assessment.threat_zones import PlumeState, footprint
 from daemon.site_file import load_site
-from detectors.estimation_bins import bin_edges, bin_gas, bin_wind
+from detectors.estimation_bins import bin_edges, bin_gas, bin_wind, direction_sd_deg
 from detectors.plume import local_metres
 from detectors.source_estimation import (
     BinnedWind,
@@ -62,8 +63,12 @@ class Case:
     rate_g_s: float
     start_s: float
     seconds: float
-    receptors_right: int = 0  # receptors whose AEGL-2 membership the estimate got right
+    receptors_right: int = 0  # receptors whose AEGL-2 membership the point estimate's plume got right
     receptors_total: int = 0
+    receptors_false_in: int = 0  # receptors the point estimate puts in the AEGL-2 zone that the truth does not
+    mixture_right: int = 0  # the same from the posterior mixture (in: P(AEGL-2) >= 50 % at its most exposed point)
+    mixture_false_in: int = 0
+    zone_seconds: float = 0.0  # CPU for the mixture's receptor probabilities
 
 
 def _site() -> tuple[list[Candidate], list[tuple[str, list[str]]], SearchGrid]:
@@ -161,8 +166,13 @@ def run_case(
     started = time.process_time()
     estimate = estimate_source(obs, wind, cand_here, grid, substance.molar_mass_g_mol, now)
     seconds = time.process_time() - started
-    right, total = _receptor_agreement(estimate, release, gas, float(speed_b[-1]), float(dir_b[-1]), now)
-    return Case(truth_id, n_det, stability, True, estimate, truth_e, truth_n, rate, 600.0, seconds, right, total)
+    started = time.process_time()
+    wander = direction_sd_deg(dir_b[-15:])  # as the runner: the wander of the minute means, not the turbulence
+    agree = _receptor_agreement(estimate, release, gas, float(speed_b[-1]), float(dir_b[-1]), wander, now)
+    zone_seconds = time.process_time() - started
+    return Case(
+        truth_id, n_det, stability, True, estimate, truth_e, truth_n, rate, 600.0, seconds, *agree, zone_seconds
+    )
 
 
 def _receptors() -> list[Polygon]:
@@ -179,10 +189,11 @@ RECEPTORS = _receptors()
 
 
 def _receptor_agreement(
-    estimate: SourceEstimate, release: TrueRelease, gas: str, speed: float, wind_from: float, now: float
-) -> tuple[int, int]:
-    """Receptors inside the expected AEGL-2 zone drawn from the estimate vs from the true source, rate and start
-    (same zone model, the measured wind): how many the estimate classifies right. No estimate: all 'outside'."""
+    estimate: SourceEstimate, release: TrueRelease, gas: str, speed: float, wind_from: float, sd: float, now: float
+) -> tuple[int, int, int, int, int]:
+    """Receptors inside the AEGL-2 zone drawn from the true source, rate and start (the zone model with the measured
+    wind) against (a) the expected zone of the point estimate and (b) the posterior mixture (P >= 50 %): right,
+    total, wrongly in for (a), then right and wrongly in for (b). No estimate: all 'outside'."""
     level = SUBSTANCES[gas].aegl2[2]
     truth = footprint(
         PlumeState(
@@ -191,9 +202,10 @@ def _receptor_agreement(
         ),
         level,
     )  # fmt: skip
-    if estimate.status is EstimateStatus.NOT_ENOUGH_INFORMATION:
-        guess = Polygon()
-    else:
+    known = estimate.status is not EstimateStatus.NOT_ENOUGH_INFORMATION
+    guess = Polygon()
+    mixture = [False] * len(RECEPTORS)
+    if known:
         guess = footprint(
             PlumeState(
                 estimate.east_m, estimate.north_m, release.height_m, estimate.rate_g_s, speed, wind_from,
@@ -201,8 +213,20 @@ def _receptor_agreement(
             ),
             level,
         )  # fmt: skip
-    right = sum(truth.intersects(r) == guess.intersects(r) for r in RECEPTORS)
-    return right, len(RECEPTORS)
+        wind = MixtureWind(speed, wind_from, sd, release.stability, release.molar_mass_g_mol)
+        for i, r in enumerate(RECEPTORS):
+            east, north = receptor_points(r)
+            p = exceedance(estimate.hypotheses, wind, level, east, north, now)
+            mixture[i] = bool(p.max() >= EXPECTED_PROBABILITY)
+    inside = [truth.intersects(r) for r in RECEPTORS]
+    point = [guess.intersects(r) for r in RECEPTORS]
+    return (
+        sum(a == b for a, b in zip(inside, point, strict=True)),
+        len(RECEPTORS),
+        sum(b and not a for a, b in zip(inside, point, strict=True)),
+        sum(a == b for a, b in zip(inside, mixture, strict=True)),
+        sum(b and not a for a, b in zip(inside, mixture, strict=True)),
+    )
 
 
 def covered(case: Case) -> bool:
@@ -265,11 +289,49 @@ def summarise(cases: list[Case], label: str) -> None:
     exposed = [c for c in hit if c.receptors_right < c.receptors_total]
     share = sum(c.receptors_right for c in hit) / max(sum(c.receptors_total for c in hit), 1)
     print(f"  receptor AEGL-2 membership right   {share:6.1%}   ({len(exposed)} releases with a receptor wrong)")
+    false_in = sum(c.receptors_false_in for c in hit)
+    print(f"    point estimate: receptors put in the zone wrongly   {false_in}")
+    mix_share = sum(c.mixture_right for c in hit) / max(sum(c.receptors_total for c in hit), 1)
+    mix_wrong = [c for c in hit if c.mixture_right < c.receptors_total]
+    mix_false = sum(c.mixture_false_in for c in hit)
+    print(
+        f"  ... from the posterior mixture     {mix_share:6.1%}   ({len(mix_wrong)} releases with a receptor wrong, "
+        f"{mix_false} receptors put in wrongly)"
+    )
+    _claims(done)
     if start_err.size:
         print(
             f"  start time error median / p90      {np.median(start_err):6.0f} / {np.percentile(start_err, 90):.0f} s"
         )
     print(f"  CPU per update median / max        {np.median(secs) * 1000:6.0f} / {secs.max() * 1000:.0f} ms")
+    zone_secs = np.array([c.zone_seconds for c in done])
+    print(f"  CPU receptor probabilities med/max {np.median(zone_secs) * 1000:6.0f} / {zone_secs.max() * 1000:.0f} ms")
+
+
+def _claims(done: list[Case]) -> None:
+    """How often each status is claimed and, for listed releases, how often its top candidate is right; and the
+    calibration of the top candidate's posterior probability (claimed vs observed share right)."""
+    listed = [c for c in done if c.truth_id is not None and c.estimate is not None]
+    for status in EstimateStatus:
+        group = [c for c in listed if c.estimate is not None and c.estimate.status is status]
+        right = sum(c.estimate is not None and c.estimate.best_candidate == c.truth_id for c in group)
+        if group:
+            print(f"  claims '{status.value}': {len(group):3d}, top candidate right {right / len(group):.0%}")
+    for low, high in ((0.0, 0.3), (0.3, 0.6), (0.6, 0.9), (0.9, 1.01)):
+        calib: list[tuple[float, bool]] = []
+        for c in listed:
+            assert c.estimate is not None
+            top = max((p.probability for p in c.estimate.candidates), default=0.0)
+            if low <= top < high:
+                best = max(c.estimate.candidates, key=lambda p: p.probability)
+                calib.append((top, best.id == c.truth_id))
+        if calib:
+            said = float(np.mean([g[0] for g in calib]))
+            seen = float(np.mean([g[1] for g in calib]))
+            print(
+                f"  top candidate at {low:.0%}-{min(high, 1.0):.0%}: {len(calib):3d} cases, "
+                f"says {said:.0%}, right {seen:.0%}"
+            )
 
 
 def main() -> None:

@@ -39,12 +39,21 @@ from detectors.substances import MOLAR_VOLUME_L
 
 MIN_DISTANCE_M = 20.0  # the plume formula blows up at the source; no detector is treated as closer
 LOCATED_PROBABILITY = 0.6  # a candidate (or the free search) must hold this much posterior to be "located"
+# "Located" also needs the rate pinned down: the 90 % interval given that source no wider than this factor
+# (high / low), i.e. about x7 either way of its centre. The error model's own spread (log sigma 0.9 per reading,
+# tempered) gives x10-x40 for a well-seen release; an interval over two decades (x100 and more) means the rate is
+# open (the source is too far from the detectors, or only seen at the edge of its plume).
+LOCATED_RATE_FACTOR = 50.0
+MIXTURE_MASS = 0.99  # the hypotheses kept for the zones cover this much of the posterior
+MIXTURE_MAX = 24  # and are at most this many (the rest is renormalised away)
+REPORTED_CANDIDATES = 3  # "candidates": the top few listed sources, with their probabilities
 
 
 class EstimateStatus(StrEnum):
     """How far the network can answer "where from"."""
 
-    LOCATED = "located"  # one candidate source holds most of the posterior
+    LOCATED = "located"  # one candidate source holds most of the posterior and its rate is constrained
+    CANDIDATES = "candidates"  # a few listed sources share the posterior, or the rate is open: no single answer
     UNLISTED_SOURCE = "unlisted_source"  # the data point away from every listed source, to a compact region
     NOT_ENOUGH_INFORMATION = "not_enough_information"
 
@@ -139,6 +148,20 @@ class CandidatePosterior:
 
 
 @dataclass(frozen=True, slots=True)
+class Hypothesis:
+    """One place the release may be, its posterior probability and its rate posterior given that place."""
+
+    candidate: str | None  # listed candidate id, None for a free-search cell
+    east_m: float
+    north_m: float
+    height_m: float
+    probability: float  # renormalised over the kept hypotheses
+    rates_g_s: NDArray[np.float64] = field(repr=False)  # the rate grid
+    rate_weights: NDArray[np.float64] = field(repr=False)  # posterior over the grid given this place, sums to 1
+    start_s: float  # most likely start given this place
+
+
+@dataclass(frozen=True, slots=True)
 class SourceEstimate:
     """What the network says about the release."""
 
@@ -160,6 +183,10 @@ class SourceEstimate:
     cell_step_m: float = 0.0
     detectors_seeing: int = 0
     detectors_total: int = 0
+    # The posterior as a mixture of places with their rate posteriors: zones and triggers are drawn from it, not
+    # from the single point above (which is only the most probable place).
+    hypotheses: tuple[Hypothesis, ...] = ()
+    rate_factor_90: float = math.inf  # high / low of the 90 % rate interval given the most probable place
 
 
 def unit_plume_ppm(
@@ -475,10 +502,20 @@ def estimate_source(
     region_area = region_cells.shape[0] * grid.step_m**2
     park_area = (grid.east_max - grid.east_min) * (grid.north_max - grid.north_min)
     top_cand = float(p_cand.max()) if n_cand else 0.0
-    if top_cand >= LOCATED_PROBABILITY:
-        top = int(np.argmax(p_cand))
+    top = int(np.argmax(p_cand)) if n_cand else -1
+    top_factor = math.inf
+    if n_cand:
+        q90 = _quantiles(np.log(rates), cand.rate_post[top], (0.05, 0.95))
+        top_factor = math.exp(q90[1] - q90[0])
+    ranked = sorted(zip(p_cand.tolist(), (c.id for c in candidates), strict=True), reverse=True)
+    listing = ", ".join(f"{cid} {p:.0%}" for p, cid in ranked[:REPORTED_CANDIDATES])
+    if top_cand >= LOCATED_PROBABILITY and top_factor <= LOCATED_RATE_FACTOR:
         best_candidate, best_e, best_n = candidates[top].id, float(cand_e[top]), float(cand_n[top])
-        status, reason = EstimateStatus.LOCATED, f"{best_candidate} holds {top_cand:.0%} of the posterior"
+        status = EstimateStatus.LOCATED
+        reason = (
+            f"{best_candidate} holds {top_cand:.0%} of the posterior and its 90 % rate interval spans "
+            f"x{top_factor:.1f} (located needs >= {LOCATED_PROBABILITY:.0%} and <= x{LOCATED_RATE_FACTOR:g})"
+        )
         # Once the source is known, its rate and start are those given that source (the mixture would mix in the
         # rates that far-off or nearby cells need, which are not this release's).
         rate_q = _quantiles(np.log(rates), cand.rate_post[top], (0.025, 0.5, 0.975))
@@ -493,11 +530,20 @@ def estimate_source(
     elif p_free.sum() >= LOCATED_PROBABILITY and region_area <= 0.15 * park_area:
         status = EstimateStatus.UNLISTED_SOURCE
         reason = f"{p_free.sum():.0%} of the posterior lies away from the listed sources, in {region_area / 1e4:.0f} ha"
+    elif sum(p for p, _ in ranked[:REPORTED_CANDIDATES]) >= LOCATED_PROBABILITY:
+        status = EstimateStatus.CANDIDATES
+        why = (
+            f"the rate given {ranked[0][1]} is open (90 % interval x{top_factor:.0f}, located needs "
+            f"<= x{LOCATED_RATE_FACTOR:g})"
+            if top_cand >= LOCATED_PROBABILITY
+            else f"no candidate holds {LOCATED_PROBABILITY:.0%}"
+        )
+        reason = f"candidates {listing}; {why}; zones are drawn over all of them"
     else:
         status = EstimateStatus.NOT_ENOUGH_INFORMATION
         reason = (
             f"the {seeing} detector(s) that see it cannot tell the sources apart "
-            f"(best candidate {top_cand:.0%}, 95 % region {region_area / 1e4:.0f} ha)"
+            f"(best candidates {listing or 'none'}, 95 % region {region_area / 1e4:.0f} ha)"
         )
     if status is not EstimateStatus.LOCATED:
         # The point rate is the maximum likelihood at the most probable place; the interval stays the mixture's.
@@ -534,7 +580,57 @@ def estimate_source(
         cell_step_m=grid.step_m,
         detectors_seeing=seeing,
         detectors_total=n_det,
+        hypotheses=_mixture(
+            post, candidates, cand, rates, starts, cell_e, cell_n, free, free_rates, free_starts, settings
+        ),
+        rate_factor_90=top_factor if status is EstimateStatus.LOCATED else _rate_factor(rate_post, rates),
     )
+
+
+def _rate_factor(weights: NDArray[np.float64], rates: NDArray[np.float64]) -> float:
+    """High / low of the 90 % interval of a rate posterior on a log grid."""
+    q = _quantiles(np.log(rates), weights, (0.05, 0.95))
+    return math.exp(q[1] - q[0])
+
+
+def _mixture(
+    post: NDArray[np.float64],
+    candidates: list[Candidate],
+    cand: _Evidence,
+    rates: NDArray[np.float64],
+    starts: NDArray[np.float64],
+    cell_e: NDArray[np.float64],
+    cell_n: NDArray[np.float64],
+    free: _Evidence,
+    free_rates: NDArray[np.float64],
+    free_starts: NDArray[np.float64],
+    settings: EstimatorSettings,
+) -> tuple[Hypothesis, ...]:
+    """The most probable places covering ``MIXTURE_MASS`` of the posterior, each with its rate posterior."""
+    order = np.argsort(-post)
+    keep = order[: min(MIXTURE_MAX, int(np.searchsorted(np.cumsum(post[order]), MIXTURE_MASS)) + 1)]
+    total = float(post[keep].sum())
+    n_cand = len(candidates)
+    out: list[Hypothesis] = []
+    for i in keep.tolist():
+        p = float(post[i]) / total
+        if i < n_cand:
+            c = candidates[i]
+            out.append(
+                Hypothesis(
+                    c.id, c.east_m, c.north_m, c.height_m, p, rates, cand.rate_post[i],
+                    float(starts[cand.best_start[i]]),
+                )
+            )  # fmt: skip
+        else:
+            j = i - n_cand
+            out.append(
+                Hypothesis(
+                    None, float(cell_e[j]), float(cell_n[j]), settings.release_height_m, p, free_rates,
+                    free.rate_post[j], float(free_starts[j, free.best_start[j]]),
+                )
+            )  # fmt: skip
+    return tuple(out)
 
 
 def _no_information(reason: str, now_s: float, grid: SearchGrid, n_det: int) -> SourceEstimate:

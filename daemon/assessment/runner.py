@@ -9,12 +9,18 @@ import math
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
+from daemon.assessment.mixture_zones import (
+    EXPECTED_PROBABILITY,
+    MixtureWind,
+    assess_receptor_mixture,
+    probability_zones,
+)
 from daemon.assessment.threat_zones import (
     ADVICE_LABEL,
     DEFAULT_AIR_CHANGES_PER_HOUR,
@@ -23,12 +29,10 @@ from daemon.assessment.threat_zones import (
     ReceptorArea,
     ReceptorImpact,
     ZoneLevel,
-    assess_receptor,
-    footprint,
-    possible_footprint,
     region_shape,
     zone_levels,
 )
+from daemon.assessment.triggers import TriggerCheck, check_triggers
 from daemon.assessment.window import Readings, ReadingWindow
 from daemon.chain.alarm_flow import AlarmFlow
 from detectors.conditions import ConditionEvents
@@ -49,7 +53,6 @@ from detectors.stability import stability_class, stability_from_sigma_theta
 from detectors.substances import SUBSTANCES
 from rules.condition_names import ASSESSMENT_AEGL2_RESIDENTIAL, ASSESSMENT_AEGL3_SCHOOL_HOSPITAL
 from rules.sensor_table import SensorTable
-from rules.site import ReceptorType
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +91,14 @@ class Assessment:
     compute_s: float
     receptor_areas: tuple[ReceptorArea, ...] = ()
     loudest_sensor: int | None = None  # the gas sensor with the highest 1-minute mean in the window
+    triggers: dict[str, TriggerCheck] = field(default_factory=dict)  # per assessment condition: holds, and why
 
     def summary(self) -> str:
         """One line for a page: source, rate, people in the AEGL-2 and AEGL-3 zones."""
         e = self.estimate
         if e.status is EstimateStatus.NOT_ENOUGH_INFORMATION:
             return f"{self.substance}: source not yet known ({e.reason})"
-        where = e.best_candidate or f"{e.east_m:.0f} m E / {e.north_m:.0f} m N"
+        where = _where(e, f"{e.east_m:.0f} m E / {e.north_m:.0f} m N")
         people = {name: sum(r.people_by_zone.get(name, 0) for r in self.receptors) for name in ("AEGL-3", "AEGL-2")}
         return (
             f"{self.substance} from {where} ~{e.rate_g_s:.0f} g/s "
@@ -108,7 +112,7 @@ class Assessment:
         e = self.estimate
         if e.status is EstimateStatus.NOT_ENOUGH_INFORMATION:
             return f"{self.substance}: source not yet known, {e.detectors_seeing} detector(s) see it ({ADVICE_LABEL})"
-        where = e.best_candidate or f"{e.east_m:.0f} m E / {e.north_m:.0f} m N of the site centre"
+        where = _where(e, f"{e.east_m:.0f} m E / {e.north_m:.0f} m N of the site centre")
         parts = [f"{self.substance} from {where} ~{e.rate_g_s:.3g} g/s"]
         for name in ("AEGL-3", "AEGL-2"):
             inside = [r for r in self.receptors if r.people_by_zone.get(name, 0) > 0]
@@ -119,6 +123,14 @@ class Assessment:
         if advice:
             parts.append("recommended: " + ", ".join(advice))
         return "; ".join(parts) + f" ({ADVICE_LABEL})"
+
+
+def _where(e: SourceEstimate, place: str) -> str:
+    """The source as a page says it: the located candidate, or the candidates with their probabilities."""
+    if e.status is EstimateStatus.CANDIDATES:
+        top = sorted(e.candidates, key=lambda c: -c.probability)[:3]
+        return "one of " + ", ".join(f"{c.id} ({c.probability:.0%})" for c in top)
+    return e.best_candidate or place
 
 
 def page_sensors(table: SensorTable, flow: AlarmFlow, alarm_keys: Sequence[str], incident_id: str | None) -> set[int]:
@@ -273,26 +285,38 @@ class AssessmentRunner:
         possible: dict[str, BaseGeometry] = {level.name: Polygon() for level in levels}
         region: BaseGeometry = Polygon()
         impacts: list[ReceptorImpact] = []
-        if estimate.status is not EstimateStatus.NOT_ENOUGH_INFORMATION:
+        if estimate.status is not EstimateStatus.NOT_ENOUGH_INFORMATION and estimate.hypotheses:
+            # The plume drawn as "the" source is the most probable place at its median rate (for the map and the
+            # arrival times); the zones and the receptors come from the whole posterior mixture.
             height = next((c.height_m for c in candidates if c.id == estimate.best_candidate), 2.0)
             plume = PlumeState(
                 estimate.east_m, estimate.north_m, height, estimate.rate_g_s, float(wind.speed_m_s[-1]),
                 float(wind.from_deg[-1]), wind.stability, molar, max(0.0, now - estimate.start_s),
             )  # fmt: skip
-            in_region = [(c.east_m, c.north_m) for c in candidates if c.id in estimate.region_candidates]
-            others = [p for p in in_region if p != (estimate.east_m, estimate.north_m)][:4]
+            # The outlook's direction error is how much the minute-mean wind has wandered over the last quarter hour
+            # (the spread of the bin means), not the turbulence inside a minute: that is in the plume's sigma_y.
+            recent_dirs = wind.from_deg[-SIGMA_THETA_BINS:]
+            recent_dirs = recent_dirs[np.isfinite(recent_dirs)]
+            wander = direction_sd_deg(recent_dirs) if recent_dirs.shape[0] >= 2 else 0.0
+            mix_wind = MixtureWind(
+                float(wind.speed_m_s[-1]), float(wind.from_deg[-1]), wander, wind.stability, molar,
+            )  # fmt: skip
             for level in levels:
-                expected[level.name] = footprint(plume, level.ppm)
-                possible[level.name] = possible_footprint(
-                    plume, level.ppm, estimate.rate_interval_g_s[1], float(wind.direction_sd_deg[-1]), others
+                expected[level.name], possible[level.name] = probability_zones(
+                    estimate.hypotheses, mix_wind, level.ppm, now
                 )
+            in_region = [(c.east_m, c.north_m) for c in candidates if c.id in estimate.region_candidates]
             region = region_shape(
                 estimate.region_cells_east_m, estimate.region_cells_north_m, estimate.cell_step_m, in_region
             )
-            impacts = [assess_receptor(r, plume, expected, possible, list(levels)) for r in self.receptors]
+            impacts = [
+                assess_receptor_mixture(r, estimate.hypotheses, mix_wind, list(levels), expected, now)
+                for r in self.receptors
+            ]
+        triggers = check_triggers(estimate, tuple(impacts), EXPECTED_PROBABILITY)
         return Assessment(
             substance, now, estimate, plume, levels, expected, possible, region, tuple(impacts),
-            tuple(sensors.tolist()), time.thread_time() - started, tuple(self.receptors), loudest,
+            tuple(sensors.tolist()), time.thread_time() - started, tuple(self.receptors), loudest, triggers,
         )  # fmt: skip
 
     def _wind(
@@ -344,25 +368,30 @@ class AssessmentRunner:
             sensors: list[int] = []
             active: list[bool] = []
             values: list[float] = []
+            levels: list[float] = []
             for substance in sorted({s for c, s in self._raised if c == condition} | set(substances)):
                 assessment = self.assessments.get(substance) if substance in substances else None
-                hit = self._holds(condition, assessment)
+                check = assessment.triggers.get(condition) if assessment is not None else None
                 key = (condition, substance)
-                if hit is not None and key not in self._raised and assessment is not None:
+                if check is not None and check.holds and key not in self._raised and assessment is not None:
                     self._raised[key] = self._loudest(assessment)
                     sensors.append(self._raised[key])
                     active.append(True)
-                    values.append(float(hit))
-                elif hit is None and key in self._raised:
+                    values.append(float(check.people))
+                    levels.append(round(100.0 * check.probability, 1))  # the rule message's {level}: percent
+                    log.info("%s for %s %s", condition, substance, check.reason)
+                elif (check is None or not check.holds) and key in self._raised:
                     sensors.append(self._raised.pop(key))
                     active.append(False)
                     values.append(0.0)
+                    levels.append(round(100.0 * check.probability, 1) if check is not None else math.nan)
+                    log.info("%s for %s cleared: %s", condition, substance, check.reason if check else "no alarm")
             if sensors:
                 n = len(sensors)
                 events.append(
                     ConditionEvents(
                         condition, np.array(sensors, np.int32), np.full(n, now), np.array(active, np.bool_),
-                        np.array(values, np.float64), np.full(n, np.nan),
+                        np.array(values, np.float64), np.array(levels, np.float64),
                     )
                 )  # fmt: skip
         if events:
@@ -374,24 +403,6 @@ class AssessmentRunner:
             substance = self.table.sensors[sensor].substance
             if name in ASSESSMENT_CONDITIONS and substance is not None:
                 self._raised[(name, substance)] = sensor
-
-    @staticmethod
-    def _holds(condition: str, assessment: Assessment | None) -> int | None:
-        """People affected when the condition holds, else None."""
-        if assessment is None:
-            return None
-        if condition == AEGL2_RESIDENTIAL:
-            hits = [
-                r
-                for r in assessment.receptors
-                if r.type == ReceptorType.RESIDENTIAL and r.expected_zone in ("AEGL-2", "AEGL-3")
-            ]
-        else:
-            hits = [
-                r for r in assessment.receptors
-                if r.type in (ReceptorType.SCHOOL, ReceptorType.HOSPITAL) and r.expected_zone == "AEGL-3"
-            ]  # fmt: skip
-        return sum(r.population for r in hits) if hits else None
 
     def _loudest(self, assessment: Assessment) -> int:
         if assessment.loudest_sensor is not None:

@@ -28,6 +28,12 @@ def _entry(assessment: Assessment) -> dict[str, Any]:
         "rate_interval_g_s": [_finite(v) for v in e.rate_interval_g_s],
         "start_time": _finite(e.start_s),
         "region_candidates": list(e.region_candidates),
+        "candidates": {c.id: round(c.probability, 3) for c in e.candidates},
+        "rate_factor_90": _finite(e.rate_factor_90),
+        "triggers": {
+            name: {"holds": t.holds, "probability": t.probability, "reason": t.reason}
+            for name, t in assessment.triggers.items()
+        },
         "people_in_zone": {
             level.name: sum(r.people_by_zone.get(level.name, 0) for r in assessment.receptors)
             for level in assessment.levels
@@ -52,6 +58,7 @@ def estimates_of(runner: AssessmentRunner | None) -> dict[str, dict[str, Any]]:
                     "status": a.estimate.status.value,
                     "candidate": a.estimate.best_candidate,
                     "rate_g_s": _finite(a.estimate.rate_g_s),
+                    "triggers": {name: t.reason for name, t in a.triggers.items()},
                 }
                 for a in history
             ],

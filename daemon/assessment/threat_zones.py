@@ -23,7 +23,7 @@ the duty officer, never an order.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
@@ -200,6 +200,9 @@ class ReceptorImpact:
     indoor_ppm: float  # hour-mean indoor concentration if sheltering (ventilation off)
     advice: str
     advice_reason: str
+    # Per level, the probability that the receptor's most exposed point exceeds it (from the source posterior);
+    # empty when the zones come from a single plume.
+    zone_probability: dict[str, float] = field(default_factory=dict)
 
 
 def indoor_mean_ppm(outdoor_ppm: float, air_changes_per_hour: float, hours: float) -> float:
@@ -240,16 +243,17 @@ def assess_receptor(
         arrival = max(0.0, distance / max(plume.wind_speed_m_s, 0.5) - plume.travelled_s) / 60.0
     hours = 1.0
     indoor = indoor_mean_ppm(outdoor, receptor.air_changes_per_hour, hours)
-    advice, reason = _advice(receptor, expected_zone or possible_zone, arrival, indoor, levels)
+    advice, reason = advice_for(receptor, expected_zone or possible_zone, arrival, indoor, levels)
     return ReceptorImpact(
         receptor.id, receptor.name, receptor.type, receptor.population, expected_zone, possible_zone, people,
         arrival, outdoor, indoor, advice, reason,
     )  # fmt: skip
 
 
-def _advice(
+def advice_for(
     receptor: ReceptorArea, zone: str | None, arrival_min: float | None, indoor_ppm: float, levels: list[ZoneLevel]
 ) -> tuple[str, str]:
+    """Shelter, evacuate or nothing for a receptor in ``zone`` (None: outside), and why."""
     if zone is None:
         return "no action", "outside every zone, including the uncertainty zone"
     aegl2 = next(level.ppm for level in levels if level.name == "AEGL-2")

@@ -632,4 +632,3 @@ def _quiet_gas_scale(table: SensorTable, first_alarm: NDArray[np.float64]) -> ND
         if long_term is not None:
             scale[i] = min(scale[i], long_term[-1])
     return scale
-

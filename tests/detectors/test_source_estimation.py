@@ -103,7 +103,8 @@ def test_saturated_readings_are_at_least_full_scale() -> None:
 
 
 def test_one_detector_cannot_tell_two_sources_on_its_line() -> None:
-    """A single detector straight downwind of two candidates cannot tell them apart: not enough information."""
+    """A single detector straight downwind of two candidates cannot tell them apart: it reports both as
+    candidates with their probabilities, never one as located, and the mixture keeps both places."""
     on_line = [Candidate("near", 0.0, 400.0), Candidate("far", 0.0, -400.0)]
     det_e, det_n = np.array([0.0]), np.array([1000.0])
     k, _, _ = unit_plume_ppm(np.array([0.0]), np.array([400.0]), np.array([2.0]), det_e, det_n, WIND, CL2)
@@ -113,8 +114,13 @@ def test_one_detector_cannot_tell_two_sources_on_its_line() -> None:
         np.full(1, 20.0), np.full(1, 0.1), np.full(1, 0.2),
     )  # fmt: skip
     estimate = estimate_source(obs, WIND, on_line, GRID, CL2, NOW)
-    assert estimate.status is EstimateStatus.NOT_ENOUGH_INFORMATION
+    assert estimate.status is EstimateStatus.CANDIDATES
+    assert "near" in estimate.reason
+    assert "far" in estimate.reason
     assert set(estimate.region_candidates) == {"near", "far"}
+    places = {h.candidate for h in estimate.hypotheses if h.probability > 0.2}
+    assert places == {"near", "far"}
+    assert sum(h.probability for h in estimate.hypotheses) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("n_detectors", [5, 40])

@@ -1,0 +1,219 @@
+"""Threat zones and receptor exposure from the whole source posterior, not from one point estimate.
+
+The estimate (``detectors.source_estimation``) is a mixture: places (listed candidates, free-search cells) with
+their posterior probabilities, each with a posterior over the release rate. The concentration of the Gaussian
+plume is linear in the rate, so the probability that a point exceeds a level L is, exactly within the model,
+
+    P(C > L) = sum_h p_h sum_d w_d P(Q > L / k_hd(point) | h)
+
+with k_hd the plume per unit rate from place h in wind direction d. The mean wind of the coming hour is uncertain
+too: it is integrated over a normal direction error whose standard deviation is how much the minute-mean wind
+wandered over the last quarter hour (the caller passes it), floored at 5 degrees (a vane's bias), on seven
+equally spaced directions over +-2 sd weighted by the normal density (a three-point rule would give a narrow
+plume's centreline only its 2/3 centre weight).
+The "expected" zone of a level is where P >= 50 %, the "possible" zone where P >= 5 % (cf. the probabilistic
+hazard areas of Hutchinson, Oh & Chen 2017, Information Fusion 36, 130-148, and ALOHA's confidence lines). A
+receptor is in a zone when its most exposed point is; the plan triggers read that probability.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+from shapely.geometry import Polygon
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import nearest_points
+
+from daemon.assessment.threat_zones import (
+    OUTLOOK_S,
+    PlumeState,
+    ReceptorArea,
+    ReceptorImpact,
+    ZoneLevel,
+    advice_for,
+    concentration_ppm,
+    footprint,
+    indoor_mean_ppm,
+)
+from detectors.plume import Terrain
+from detectors.source_estimation import Hypothesis
+
+EXPECTED_PROBABILITY = 0.5  # the expected zone: more likely than not over the level
+POSSIBLE_PROBABILITY = 0.05  # the uncertainty zone
+MIN_DIRECTION_SD_DEG = 5.0
+_DIR_OFFSETS = np.linspace(-2.0, 2.0, 7)
+_DIR_WEIGHTS = np.exp(-0.5 * _DIR_OFFSETS**2) / np.exp(-0.5 * _DIR_OFFSETS**2).sum()
+RASTER_CELLS = 120  # zone raster cells per side (the extent sets the cell size)
+MIN_CELL_M = 10.0
+RECEPTOR_GRID = 7  # interior sample points per side of a receptor's bounding box
+
+
+@dataclass(frozen=True, slots=True)
+class MixtureWind:
+    """The wind the outlook assumes: latest mean speed and direction, the error of that direction, the class."""
+
+    speed_m_s: float
+    from_deg: float
+    direction_sd_deg: float
+    stability: str
+    molar_mass_g_mol: float
+    terrain: Terrain = Terrain.OPEN_COUNTRY
+
+
+def _plume(h: Hypothesis, wind: MixtureWind, offset_deg: float, rate: float, now_s: float) -> PlumeState:
+    return PlumeState(
+        h.east_m, h.north_m, h.height_m, rate, wind.speed_m_s, wind.from_deg + offset_deg, wind.stability,
+        wind.molar_mass_g_mol, max(0.0, now_s - h.start_s), wind.terrain,
+    )  # fmt: skip
+
+
+def _offsets(wind: MixtureWind) -> list[tuple[float, float]]:
+    sd = max(wind.direction_sd_deg, MIN_DIRECTION_SD_DEG)
+    return [(float(o) * sd, float(w)) for o, w in zip(_DIR_OFFSETS, _DIR_WEIGHTS, strict=True)]
+
+
+def _survival(h: Hypothesis, threshold_g_s: NDArray[np.float64]) -> NDArray[np.float64]:
+    """P(Q > threshold | h) from the rate posterior on its grid."""
+    tail = np.concatenate([np.cumsum(h.rate_weights[::-1])[::-1], [0.0]])
+    index = np.searchsorted(h.rates_g_s, threshold_g_s, side="right")
+    out: NDArray[np.float64] = tail[index]
+    return out
+
+
+def exceedance(
+    hypotheses: tuple[Hypothesis, ...],
+    wind: MixtureWind,
+    level_ppm: float,
+    east_m: NDArray[np.float64],
+    north_m: NDArray[np.float64],
+    now_s: float,
+) -> NDArray[np.float64]:
+    """Probability that the hour-outlook concentration at each point exceeds ``level_ppm``."""
+    out = np.zeros(east_m.shape, np.float64)
+    for h in hypotheses:
+        for offset, weight in _offsets(wind):
+            unit = concentration_ppm(_plume(h, wind, offset, 1.0, now_s), east_m, north_m)
+            with np.errstate(divide="ignore"):
+                needed = np.where(unit > 0, level_ppm / np.maximum(unit, 1e-300), np.inf)
+            out += h.probability * weight * _survival(h, needed)
+    return np.clip(out, 0.0, 1.0)
+
+
+def _bounds(
+    hypotheses: tuple[Hypothesis, ...], wind: MixtureWind, level_ppm: float, now_s: float
+) -> tuple[float, float, float, float] | None:
+    """A box holding every place any kept hypothesis at its top rate can push the level to, in any direction."""
+    boxes = []
+    for h in hypotheses:
+        top = float(h.rates_g_s[np.nonzero(h.rate_weights > 1e-6)[0][-1]]) if (h.rate_weights > 1e-6).any() else 0.0
+        shape = footprint(_plume(h, wind, 0.0, top, now_s), level_ppm)
+        if shape.is_empty:
+            continue
+        ring = np.asarray(shape.exterior.coords)
+        radius = float(np.hypot(ring[:, 0] - h.east_m, ring[:, 1] - h.north_m).max())
+        boxes.append((h.east_m - radius, h.north_m - radius, h.east_m + radius, h.north_m + radius))
+    if not boxes:
+        return None
+    arr = np.array(boxes)
+    return float(arr[:, 0].min()), float(arr[:, 1].min()), float(arr[:, 2].max()), float(arr[:, 3].max())
+
+
+def probability_zones(
+    hypotheses: tuple[Hypothesis, ...],
+    wind: MixtureWind,
+    level_ppm: float,
+    now_s: float,
+    thresholds: tuple[float, ...] = (EXPECTED_PROBABILITY, POSSIBLE_PROBABILITY),
+) -> list[BaseGeometry]:
+    """The areas where P(concentration > level) reaches each threshold, as shapes (a raster, merged by rows)."""
+    bounds = _bounds(hypotheses, wind, level_ppm, now_s)
+    if bounds is None:
+        return [Polygon() for _ in thresholds]
+    e0, n0, e1, n1 = bounds
+    cell = max(MIN_CELL_M, max(e1 - e0, n1 - n0) / RASTER_CELLS)
+    east = np.arange(e0 + cell / 2, e1, cell)
+    north = np.arange(n0 + cell / 2, n1, cell)
+    ee, nn = np.meshgrid(east, north)
+    prob = exceedance(hypotheses, wind, level_ppm, ee.ravel(), nn.ravel(), now_s).reshape(ee.shape)
+    shapes: list[BaseGeometry] = []
+    for threshold in thresholds:
+        boxes = []
+        for row, y in enumerate(north.tolist()):
+            on = np.concatenate([[False], prob[row] >= threshold, [False]])
+            edges = np.flatnonzero(np.diff(on.astype(np.int8)))
+            for first, last in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+                boxes.append(shapely.box(east[first] - cell / 2, y - cell / 2, east[last - 1] + cell / 2, y + cell / 2))
+        shapes.append(shapely.unary_union(boxes) if boxes else Polygon())
+    return shapes
+
+
+def receptor_points(outline: Polygon) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Sample points of a receptor: its vertices, centroid and a grid over its inside."""
+    ring = np.asarray(outline.exterior.coords)
+    e0, n0, e1, n1 = outline.bounds
+    ge, gn = np.meshgrid(np.linspace(e0, e1, RECEPTOR_GRID), np.linspace(n0, n1, RECEPTOR_GRID))
+    inside = shapely.contains_xy(outline, ge.ravel(), gn.ravel())
+    east = np.concatenate([ring[:, 0], [outline.centroid.x], ge.ravel()[inside]])
+    north = np.concatenate([ring[:, 1], [outline.centroid.y], gn.ravel()[inside]])
+    return east, north
+
+
+def _median_peak_ppm(
+    hypotheses: tuple[Hypothesis, ...], wind: MixtureWind, east: NDArray[np.float64], north: NDArray[np.float64],
+    now_s: float,
+) -> float:  # fmt: skip
+    """The mixture's median of the highest concentration over the points."""
+    values, weights = [], []
+    for h in hypotheses:
+        for offset, weight in _offsets(wind):
+            peak = float(concentration_ppm(_plume(h, wind, offset, 1.0, now_s), east, north).max())
+            values.append(peak * h.rates_g_s)
+            weights.append(h.probability * weight * h.rate_weights)
+    v, w = np.concatenate(values), np.concatenate(weights)
+    order = np.argsort(v)
+    cdf = np.cumsum(w[order])
+    return float(v[order][min(int(np.searchsorted(cdf, 0.5 * cdf[-1])), v.shape[0] - 1)])
+
+
+def assess_receptor_mixture(
+    receptor: ReceptorArea,
+    hypotheses: tuple[Hypothesis, ...],
+    wind: MixtureWind,
+    levels: list[ZoneLevel],
+    expected: dict[str, BaseGeometry],
+    now_s: float,
+) -> ReceptorImpact:
+    """Per level the probability that the receptor's most exposed point exceeds it, the people in the expected
+    (>= 50 %) zone, arrival of that zone, the median outdoor and sheltered concentrations, and advice."""
+    east, north = receptor_points(receptor.outline)
+    probability: dict[str, float] = {}
+    people: dict[str, int] = {}
+    expected_zone = possible_zone = None
+    for level in levels:  # highest first
+        p = exceedance(hypotheses, wind, level.ppm, east, north, now_s)
+        probability[level.name] = round(float(p.max()), 4)
+        if p.max() >= EXPECTED_PROBABILITY:
+            expected_zone = expected_zone or level.name
+            people[level.name] = round(receptor.population * float(np.mean(p >= EXPECTED_PROBABILITY)))
+        if p.max() >= POSSIBLE_PROBABILITY:
+            possible_zone = possible_zone or level.name
+    outdoor = _median_peak_ppm(hypotheses, wind, east, north, now_s)
+    arrival = None
+    zone = expected[levels[-1].name]
+    if expected_zone is not None and not zone.is_empty and zone.intersects(receptor.outline):
+        top = max(hypotheses, key=lambda h: h.probability)
+        nearest = nearest_points(zone.intersection(receptor.outline), shapely.Point(top.east_m, top.north_m))[0]
+        distance = math.hypot(nearest.x - top.east_m, nearest.y - top.north_m)
+        arrival = max(0.0, distance / max(wind.speed_m_s, 0.5) - max(0.0, now_s - top.start_s)) / 60.0
+    elif expected_zone is not None:
+        arrival = 0.0
+    indoor = indoor_mean_ppm(outdoor, receptor.air_changes_per_hour, OUTLOOK_S / 3600.0)
+    advice, reason = advice_for(receptor, expected_zone or possible_zone, arrival, indoor, levels)
+    return ReceptorImpact(
+        receptor.id, receptor.name, receptor.type, receptor.population, expected_zone, possible_zone, people,
+        arrival, outdoor, indoor, advice, reason, probability,
+    )  # fmt: skip
