@@ -12,7 +12,8 @@ webhook request arrives. Events go one at a time, rotating over the chlorine det
 ``--copies N`` adds N-1 suffixed copies of the demo site's devices (97: 10,000 sensors; the extra sensors are
 declared and scraped, the load and the events still go to the original devices). ``--scrape-every S`` runs a
 separate process that GETs /metrics every S seconds for the whole run, like a Prometheus scraping a city site, and
-prints how many scrapes it made and their sizes and times: compare the latency figures with and without it.
+prints how many scrapes it made and their sizes and times: compare the latency figures with and without it, and
+the events published while a scrape was being served with the others of the same run.
 
 Besides wall-clock latency (inflated on a loaded machine) it prints the CPU time this process (broker client, service,
 receiver: everything but the load generator, the scraper and the broker) spent per event, from
