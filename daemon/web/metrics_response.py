@@ -20,6 +20,9 @@ async def send_exposition(request: web.Request, parts: Sequence[bytes]) -> web.S
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST  # as prometheus_client's own server sends it
     response.content_length = sum(len(part) for part in parts)
     await response.prepare(request)
+    if request.method == "HEAD":  # aiohttp sends whatever a StreamResponse writes, even to HEAD (RFC 9110 9.3.2)
+        await response.write_eof()
+        return response
     for part in parts:
         view = memoryview(part)
         for start in range(0, len(view), SLICE_BYTES):

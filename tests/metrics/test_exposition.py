@@ -131,6 +131,16 @@ async def test_served_metrics_are_the_exposition_sent_in_slices(
             assert response.status == 200
             assert response.headers["Content-Type"] == "text/plain; version=1.0.0; charset=utf-8"
             assert int(response.headers["Content-Length"]) == len(body)
+        # HEAD: the headers only, and the connection (kept alive) still answers a GET after it.
+        async with ClientSession() as session:
+            url = f"http://127.0.0.1:{runner.addresses[0][1]}/metrics"
+            async with session.head(url) as head:
+                assert head.status == 200
+                assert int(head.headers["Content-Length"]) > 10 * 4096
+                assert await head.read() == b""
+            async with session.get(url) as again:
+                assert again.status == 200
+                assert len(await again.read()) == int(again.headers["Content-Length"])
     finally:
         await runner.cleanup()
     assert len(body) > 10 * 4096
