@@ -10,10 +10,14 @@ Every rise is classified, and re-classified at each reading until it ends:
 * natural: rain at one of the station's gauges (every gauge within the configured radius, its own rain sensor
   first) from two hours before the rise began, or within a few minutes after it while neighbours rise too (the rain
   front reaches stations before their gauges), and the excess decays as radon-progeny washout must once the rain
-  has stopped (washout.py) and does not stand clearly above rained-on neighbours;
-* suspicious: anything else, as soon as it is evident: a rise without rain, an excess that fails to decay, one far
-  above its rained-on neighbours, a reading at or above full scale. A rise whose neighbours rise too, without rain
-  yet, waits up to half an hour for the rain before it is called suspicious;
+  has stopped (washout.py), stays under the ceiling washout never exceeds (washout.py: 1.5x the largest published
+  rain peak, +100 % of the station's own background or +100 nSv/h, whichever is larger) and does not stand clearly
+  above rained-on neighbours;
+* suspicious: anything else, as soon as it is evident: a rise without rain, an excess above the washout ceiling even
+  while it rains, an excess that fails to decay, one far above its rained-on neighbours, a reading at or above full
+  scale. The reason says how much of the rise washout explains and that the rest is judged as a possible source.
+  A rise whose neighbours rise too, without rain yet, waits up to half an hour for the rain before it is called
+  suspicious;
 * transient: a rise whose readings were back at background before it could be classified (a burst of counts, a
   vehicle passing): logged, not paged.
 
@@ -36,7 +40,7 @@ from detectors.config import GAMMA, CoreConfig
 from detectors.gamma_slow import SLOW_RISE, SlowRiseTest
 from detectors.hysteresis import HysteresisState, SortedBatch, step, transitions
 from detectors.streams import rank_plan
-from detectors.washout import washout_fraction
+from detectors.washout import washout_bound
 
 RISE = "gamma.rise"
 RISE_NATURAL = "gamma.rise_natural"
@@ -45,6 +49,9 @@ RISE_TRANSIENT = "gamma.rise_transient"
 RISE_SLOW = SLOW_RISE
 
 WARMUP_READINGS = 30
+WARMUP_GATE_READINGS = 5  # readings learnt before the warm-up rejects readings far above them
+WARMUP_GATE_SIGMA = 6.0  # "far above": 6 sigma of one reading, and at least
+WARMUP_GATE_FRACTION = 0.5  # 50 % of the background learnt so far (wider than any counting or radon scatter)
 BACKGROUND_ALPHA = 1.0 / 60.0  # about an hour of memory at 60 s reports
 SPRT_H = 13.8  # ln(1/alpha) with alpha = 1e-6: ~1 false rise per 10^6 readings with real (non-Poisson) scatter
 SMOOTH_ALPHA = 0.2  # the excess used for classification: an EWMA over about five readings
@@ -111,6 +118,7 @@ class GammaDetector:
     gauges: NDArray[np.int32] = field(init=False)  # (sensors, k) gauges each station consults, -1 padded
     slow: SlowRiseTest = field(init=False)
     withdrawals: list[tuple[int, float, str]] = field(init=False, default_factory=list)
+    reasons: dict[int, str] = field(init=False, default_factory=dict)  # why each sensor's rise has its latest class
 
     def __post_init__(self) -> None:
         c = self.config
@@ -245,12 +253,19 @@ class GammaDetector:
             e = np.where(conclusive, np.maximum(e, SPRT_H), e)
             persist[idx] = (before >= SPRT_H) | conclusive
             cusum[:a] = e
-            learn = ok & (warm | ((e < SPRT_H / 4) & (x < b + 3.0 * np.sqrt(var))))
+            # A source that arrives while a station is still learning its background (a network, or a drill,
+            # started in the middle of an event) must not become its background: once a few readings are in, one
+            # far above them is counted towards the warm-up but not learnt, so the rise test sees it afterwards.
+            rejected = np.zeros(a, np.bool_)
+            if warm.any():  # rare after start-up: skip the gate's arithmetic in steady state
+                gate = np.maximum(WARMUP_GATE_SIGMA * np.sqrt(var), WARMUP_GATE_FRACTION * np.maximum(b, 1.0))
+                rejected = warm & (count >= WARMUP_GATE_READINGS) & (x > b + gate)
+            learn = ok & ((warm & ~rejected) | ((e < SPRT_H / 4) & (x < b + 3.0 * np.sqrt(var))))
             alpha = np.where(warm, 1.0 / (count + 1.0), BACKGROUND_ALPHA)
             d = x - b
             background[:a] = np.where(learn, b + alpha * d, b)
             variance[:a] = np.where(learn, (1.0 - alpha) * (variance[:a] + alpha * d * d), variance[:a])
-            learned[:a] = np.where(learn, np.minimum(count + 1, 1 << 30), count)
+            learned[:a] = np.where(learn | (ok & rejected), np.minimum(count + 1, 1 << 30), count)
             sm = np.where(np.isnan(smooth[:a]), x, smooth[:a] + SMOOTH_ALPHA * (x - smooth[:a]))
             smooth[:a] = np.where(ok, sm, smooth[:a])
             ex = np.where(warm, 0.0, smooth[:a] / np.maximum(background[:a], 1.0) - 1.0)
@@ -346,7 +361,7 @@ class GammaDetector:
                     return float(r.excess[pos]), float(r.wet_time[pos])
             return float(self.excess_last[j]), float(self.wet_last[j])
 
-        out: dict[int, list[tuple[int, float, bool, float]]] = {_NATURAL: [], _SUSPICIOUS: [], _TRANSIENT: []}
+        out: dict[int, list[_Row]] = {_NATURAL: [], _SUSPICIOUS: [], _TRANSIENT: []}
         for i in points:
             j = int(s[i])
             ti = float(t[i])
@@ -360,7 +375,7 @@ class GammaDetector:
                 self.last_off[j] = ti
                 self.rise_start[j] = np.nan
                 if self.classified[j]:
-                    out[int(self.classified[j])].append((j, ti, False, float(r.value[i])))
+                    out[int(self.classified[j])].append((j, ti, False, float(r.value[i]), np.nan))
                     self.classified[j] = 0
                 continue
             rise_start = float(start[i])
@@ -368,18 +383,23 @@ class GammaDetector:
             if wet_t > rise_start and np.isnan(self.first_rain[j]):
                 self.first_rain[j] = wet_t
             neighbours = c.neighbour_index[c.neighbour_offsets[j] : c.neighbour_offsets[j + 1]]
-            kind, reason = self._decide(int(i), j, ti, rise_start, r, neighbours, rising, neighbour_state)
+            kind, reason, explained = self._decide(int(i), j, ti, rise_start, r, neighbours, rising, neighbour_state)
             old = int(self.classified[j])
             if kind in (old, 0):
                 continue
             if old == _TRANSIENT:
                 continue  # a transient stays one until its rise ends (a new rise gets a new class)
             if old:
-                out[old].append((j, ti, False, float(r.value[i])))
+                out[old].append((j, ti, False, float(r.value[i]), np.nan))
             if old == _SUSPICIOUS and kind == _NATURAL:
                 self._withdraw(j, ti, reason)
             self.classified[j] = kind
-            out[kind].append((j, ti, True, float(r.value[i])))
+            self.reasons[j] = reason
+            if kind == _SUSPICIOUS:
+                log.info("gamma sensor %d: rise suspicious at %.0f: %s", j, ti, reason)
+            # A suspicious rise beyond washout carries the dose rate washout explains as its level.
+            level = float(self.background[j]) * (1.0 + explained)
+            out[kind].append((j, ti, True, float(r.value[i]), level))
         return [_events(_NAMES[k], rows) for k, rows in out.items() if rows]
 
     def _decide(
@@ -392,10 +412,11 @@ class GammaDetector:
         neighbours: NDArray[np.int32],
         rising: _Rising,
         neighbour_state: _NeighbourState,
-    ) -> tuple[int, str]:
-        """The class a rise has at reading ``i`` (0: not decided yet) and why."""
+    ) -> tuple[int, str, float]:
+        """The class a rise has at reading ``i`` (0: not decided yet), why, and the excess (fraction of background)
+        that washout explains when the rise goes beyond it (nan otherwise)."""
         if r.censored[i]:
-            return _SUSPICIOUS, "at or above full scale: no washout comes near"
+            return _SUSPICIOUS, "at or above full scale: no washout comes near", np.nan
         excess = float(r.excess[i])
         wet_t = float(r.wet_time[i])
         together = sum(rising(int(k), ti, rise_start) for k in neighbours)
@@ -403,6 +424,13 @@ class GammaDetector:
         first_rain = float(self.first_rain[j])
         rained_just_after = bool(first_rain - rise_start <= RAIN_LEAD_S) and (together > 0 or neighbours.shape[0] == 0)
         if rained_before or rained_just_after:
+            b = float(self.background[j])
+            peak = float(r.peak[i])
+            # Washout has a ceiling (washout.py): whatever the rain and the neighbours, a rise above it is not all
+            # washout, and the part above is judged as a possible source (so is fallout rained out network-wide).
+            ceiling = washout_bound(peak, 0.0, WASHOUT_TOLERANCE, WASHOUT_MARGIN, b)
+            if excess > ceiling:
+                return _SUSPICIOUS, _beyond(excess, ceiling, b, "washout adds"), ceiling
             wet_neighbours = []
             for k in neighbours:
                 k_excess, k_wet = neighbour_state(int(k), ti)
@@ -410,24 +438,25 @@ class GammaDetector:
                     wet_neighbours.append(k_excess)
             above = excess - max(wet_neighbours) if wet_neighbours else np.inf
             if wet_neighbours and excess > ABOVE_NEIGHBOURS + 2.0 * max(*wet_neighbours, 0.0):
-                return _SUSPICIOUS, f"excess {excess:.0%} far above rained-on neighbours ({max(wet_neighbours):.0%})"
+                shared = ABOVE_NEIGHBOURS + 2.0 * max(*wet_neighbours, 0.0)
+                why = f"rained-on neighbours rise only {max(wet_neighbours):.0%}, the same rain explains"
+                return _SUSPICIOUS, _beyond(excess, shared, b, why), shared
             dry_for = ti - wet_t
             # A gauge a few km off may see the rain end before the station does; rained-on neighbours still as
             # high as this station show that, so only an excess above theirs can fail the decay test.
             if dry_for > RAIN_END_GRACE_S and above > NEIGHBOUR_MATCH:
-                left = float(washout_fraction(np.asarray(dry_for - RAIN_END_GRACE_S)))
-                bound = float(r.peak[i]) * WASHOUT_TOLERANCE * left + WASHOUT_MARGIN
+                bound = washout_bound(peak, dry_for - RAIN_END_GRACE_S, WASHOUT_TOLERANCE, WASHOUT_MARGIN, b)
                 if excess > bound:
-                    return _SUSPICIOUS, (
-                        f"excess {excess:.0%} {dry_for / 60:.0f} min after the rain, washout allows {bound:.0%}"
-                    )
+                    why = f"{dry_for / 60:.0f} min after the rain, the progeny decay leaves washout"
+                    return _SUSPICIOUS, _beyond(excess, bound, b, why), bound
             lead = "" if rained_before else f", rain reached the gauges {(first_rain - rise_start) / 60:.0f} min later"
-            return _NATURAL, f"washout: rain at the gauges{lead}, {together} neighbour(s) rising, decay consistent"
+            reason = f"washout: rain at the gauges{lead}, {together} neighbour(s) rising, decay consistent"
+            return _NATURAL, reason, np.nan
         if r.evidence[i] < SPRT_H / 2 and not self.classified[j]:
-            return _TRANSIENT, "readings back at background before the rise could be classified"
+            return _TRANSIENT, "readings back at background before the rise could be classified", np.nan
         if together and ti - rise_start < NEIGHBOUR_WAIT_S:
-            return 0, "neighbours rising: waiting for rain at the gauges"
-        return _SUSPICIOUS, "no rain at the station's gauges" + (", neighbours rising too" if together else "")
+            return 0, "neighbours rising: waiting for rain at the gauges", np.nan
+        return _SUSPICIOUS, "no rain at the station's gauges" + (", neighbours rising too" if together else ""), np.nan
 
     def _withdraw(self, sensor: int, time: float, reason: str) -> None:
         """Record (and log) why a suspicious class was withdrawn."""
@@ -460,13 +489,25 @@ def _segment_bounds(batch: SortedBatch) -> list[tuple[int, int]]:
     return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
-def _events(name: str, rows: list[tuple[int, float, bool, float]]) -> ConditionEvents:
-    sensor, time, active, value = zip(*rows, strict=True)
+def _beyond(excess: float, bound: float, background: float, why: str) -> str:
+    """The reason for a rise that goes beyond what washout (or the shared rain) explains, in % and nSv/h."""
+    return (
+        f"excess {excess:.0%} ({excess * background:.0f} nSv/h) over background; {why} at most {bound:.0%} "
+        f"({bound * background:.0f} nSv/h): the {(excess - bound) * background:.0f} nSv/h above that is not washout "
+        "and is judged as a possible source"
+    )
+
+
+_Row = tuple[int, float, bool, float, float]  # (sensor, time, active, value, level)
+
+
+def _events(name: str, rows: list[_Row]) -> ConditionEvents:
+    sensor, time, active, value, level = zip(*rows, strict=True)
     return ConditionEvents(
         name,
         np.asarray(sensor, np.int32),
         np.asarray(time, np.float64),
         np.asarray(active, np.bool_),
         np.asarray(value, np.float64),
-        np.full(len(rows), np.nan),
+        np.asarray(level, np.float64),
     )

@@ -13,6 +13,16 @@ Most of the dose rate comes from Bi-214 (about 1.5 MeV of gamma rays per decay a
 the excess at time t after the rain is at most ``washout_fraction(t)`` of the excess when it stopped: about 0.4 after
 one hour, 0.2 after ninety minutes and under 0.05 after three hours (Mercier et al., J. Environ. Radioact. 100, 2009;
 Livesay et al., J. Environ. Radioact. 137, 2014, observe the same two-to-three-hour return to background).
+
+How much washout can add is bounded too. Networks see rain raise the ambient dose rate by typically 10-50 % of the
+station's background and rarely by more than about 100 % even in heavy showers (Mercier et al. 2009; Livesay et al.
+2014; the German BfS ODL network reports rain peaks of up to about twice background), because the
+progeny activity in the rained-out air column is itself bounded by the radon in it; in absolute terms the reported
+peaks stay within about +100 nSv/h. The washout excess comes from the air, not from the station's soil, so at a
+low-background station (30-50 nSv/h) the absolute figure, not the relative one, is the limit: the ceiling is the
+larger of ``WASHOUT_MAX_EXCESS`` x background and ``WASHOUT_MAX_NSV_H``. ``washout_bound`` adds a safety factor for
+stations and storms beyond the published ones, so only a rise clearly above anything washout has been seen to do is
+judged by it.
 """
 
 from __future__ import annotations
@@ -28,6 +38,11 @@ _K = _L_BI / (_L_BI - _L_PB)
 # Share of the progeny dose rate from each nuclide, by gamma energy emitted per decay.
 _W_BI = 1.5 / (1.5 + 0.2)
 _W_PB = 1.0 - _W_BI
+# Largest washout excess networks report, as a fraction of the station's own background (see the module docstring).
+WASHOUT_MAX_EXCESS = 1.0
+WASHOUT_MAX_NSV_H = 100.0  # the same ceiling in absolute terms (what limits it at low-background stations)
+# Safety factor on it: the bound is 1.5x the largest published peak, so rain alone never reaches it.
+WASHOUT_CAP_FACTOR = 1.5
 
 
 def washout_fraction(dt_s: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -37,3 +52,18 @@ def washout_fraction(dt_s: NDArray[np.float64]) -> NDArray[np.float64]:
     bi = _K * pb - (_K - 1.0) * np.exp(-_L_BI * t)
     out: NDArray[np.float64] = np.minimum(_W_PB * pb + _W_BI * bi, 1.0)
     return out
+
+
+def washout_bound(peak: float, dry_s: float, tolerance: float, margin: float, background: float) -> float:
+    """Largest excess (fraction of background) washout can explain ``dry_s`` seconds after deposition stopped.
+
+    ``peak`` is the largest excess seen while it rained; only the part of it washout can have made (up to the capped
+    published ceiling) may decay as washout, the rest is not washout in the first place. While it rains
+    (``dry_s`` <= 0) the bound is the ceiling itself. ``tolerance`` is relative slack on the decay, ``margin`` absolute
+    slack for the noise of the excess estimate; ``background`` (nSv/h) turns the absolute ceiling into a fraction.
+    """
+    cap = WASHOUT_CAP_FACTOR * max(WASHOUT_MAX_EXCESS, WASHOUT_MAX_NSV_H / max(background, 1.0))
+    if dry_s <= 0.0:
+        return cap + margin
+    left = float(washout_fraction(np.asarray(dry_s, np.float64)))
+    return min(max(peak, 0.0), cap) * min(tolerance * left, 1.0) + margin

@@ -124,9 +124,6 @@ KNOWN_FINDINGS = {
     "hf-storage, but at ~350 g/s, 60x the true 6 g/s, so the expected AEGL-2 zone reaches Haibin village and fires "
     "assessment-aegl2-residential; from T+2161 s it says ~8-10 g/s and the village is in AEGL-1 only - a finding "
     "for daemon/assessment (its first located estimates are 40-60x high)",
-    "gamma-source-in-rain": "the source's rise at gamma-07 comes while washout already raised a natural-rise alarm "
-    "there; the core does not re-classify it as suspicious, so no gamma-rise-suspicious alarm and no blue incident "
-    "(the plan's gamma-suspicious-one-station trigger) - a finding of this drill for detectors/gamma.py",
 }
 
 
