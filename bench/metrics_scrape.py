@@ -1,6 +1,6 @@
 """Cost of one /metrics scrape for the demo site and bigger copies, the way the service renders it.
 
-    python bench/metrics_scrape.py [--copies 1 10 50 97] [--scrapes 30]
+    python bench/metrics_scrape.py [--copies 1 10 50 97] [--scrapes 30] [--served 10]
 
 The site is the demo site replicated ``copies`` times (ids suffixed; 97 copies = 10,000 sensors); every sensor
 has reported, 5 % have an open condition. Prints sensors, series, bytes and, per scrape (median and p95):
@@ -8,6 +8,13 @@ has reported, 5 % have an open condition. Prints sensors, series, bytes and, per
 the text rendering the service does in a worker thread (``render_cpu_ms``: its CPU time, which a loaded
 machine inflates less than the wall time), and ``old_ms``, the single-threaded prometheus_client
 rendering of everything that the service used before (all of it on the loop).
+
+``--served N`` then serves /metrics N times over HTTP with the service's handler (``daemon.web.app.metrics``) to a
+reader in a separate process, while an asyncio task on the same loop ticks every 1 ms, and prints the longest
+stall of that ticker during a scrape (how long an alarm due on the loop would wait; the cost of the scrape to the
+rest of the service), the CPU time of the serving process per scrape and its wall time; then the same with the
+body sent the way the service did before (joined whole, one ``web.Response``), and the ticker with no scrape at all
+over the same time (the stalls that the machine's load alone causes), for comparison.
 
 Instruction counts (independent of the machine's load): run under callgrind twice, with ``--scrapes 0`` (set-up
 only) and ``--scrapes 3 --old-scrapes 0`` (set-up and four full scrapes, the first for the series count), and
@@ -21,12 +28,16 @@ divide the difference of the two "Collected" totals by four:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
+import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
 import yaml
+from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 
@@ -37,6 +48,7 @@ from daemon.metrics.instruments import Metrics
 from daemon.metrics.sensors import SensorCollector, SensorStateCollector, SiteCollector
 from daemon.metrics.sources import MetricSources
 from daemon.metrics.status import StatusCollector
+from daemon.web.app import BEFORE_SCRAPE, EXPOSITION, REGISTRY, metrics
 from rules.sensor_table import SensorTable
 from rules.site import Site
 
@@ -80,7 +92,7 @@ def replicated_site(copies: int) -> Site:
     return Site.model_validate(data)
 
 
-def measure(copies: int, scrapes: int, old_scrapes: int) -> None:
+def measure(copies: int, scrapes: int, old_scrapes: int, served: int) -> None:
     """Build the collectors for one site size and time the scrapes."""
     table = SensorTable.build(replicated_site(copies))
     n = len(table)
@@ -129,6 +141,96 @@ def measure(copies: int, scrapes: int, old_scrapes: int) -> None:
         f"loop_ms {_stats(loop)}  render_ms {_stats(render)}  render_cpu_ms {_stats(render_cpu)}  "
         f"old_ms {_stats(before) if before else '(not run)'}"
     )
+    if served:
+        walls: list[float] = []
+        for name, handler in (("streamed (service)", metrics), ("one body (before)", _one_body), ("no scrape", None)):
+            if handler is None:
+                stall, cpu_ms, wall_ms = asyncio.run(
+                    serve(exposition, registry, metrics, served, statistics.median(walls) / 1000)
+                )
+            else:
+                stall, cpu_ms, wall_ms = asyncio.run(serve(exposition, registry, handler, served))
+                walls += wall_ms
+            print(
+                f"  served {name:20s}: loop stall ms (1 ms ticker) {_stats(stall)}  max={max(stall):8.2f}  "
+                f"cpu_ms {_stats(cpu_ms)}  wall_ms {_stats(wall_ms)}"
+            )
+
+
+async def _one_body(request: web.Request) -> web.Response:
+    """The sending as it was: the exposition joined into one 25 MB body and sent as one ``web.Response``.
+
+    (The rendering is today's, so this row isolates what sending in slices changes.)
+    """
+    body = await request.app[EXPOSITION].render()
+    return web.Response(body=body, headers={"Content-Type": "text/plain; version=1.0.0; charset=utf-8"})
+
+
+# The reader: one GET per line on stdin, prints the size read (a separate process, like Prometheus).
+_READER = """
+import sys, urllib.request
+for line in sys.stdin:
+    with urllib.request.urlopen(line.strip(), timeout=120) as r:
+        print(len(r.read()), flush=True)
+"""
+
+
+async def serve(
+    exposition: Exposition,
+    registry: CollectorRegistry,
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    scrapes: int,
+    idle: float = 0.0,
+) -> tuple[list[float], list[float], list[float]]:
+    """Serve ``scrapes`` GETs to a reader process; per scrape the longest 1 ms-ticker stall, CPU ms and wall ms.
+
+    With ``idle`` (seconds), no GET: each "scrape" is that long a wait, the baseline of the ticker's stalls.
+    """
+    app = web.Application()
+    app[REGISTRY], app[EXPOSITION], app[BEFORE_SCRAPE] = registry, exposition, ()
+    app.router.add_get("/metrics", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    reader = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _READER, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+    )
+    assert reader.stdin is not None
+    assert reader.stdout is not None
+    worst = [0.0]
+
+    async def tick() -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            worst[0] = max(worst[0], now - last - 0.001)
+            last = now
+
+    ticker = asyncio.create_task(tick())
+    stalls, cpu, wall = [], [], []
+    try:
+        for _ in range(scrapes + 1):  # the first one warms up (caches, the reader's imports) and is not counted
+            await asyncio.sleep(0.05)
+            worst[0] = 0.0
+            started, cpu_started = time.perf_counter(), time.process_time()
+            if idle:  # no scrape: what the ticker sees from the machine's load alone, over a scrape's time
+                await asyncio.sleep(idle)
+            else:
+                reader.stdin.write(f"http://127.0.0.1:{port}/metrics\n".encode())
+                size = int(await reader.stdout.readline())
+                assert size > 0
+            wall.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - cpu_started) * 1000)
+            stalls.append(worst[0] * 1000)
+    finally:
+        ticker.cancel()
+        reader.stdin.close()
+        await reader.wait()
+        await runner.cleanup()
+    return stalls[1:], cpu[1:], wall[1:]
 
 
 def _stats(times: list[float]) -> str:
@@ -143,9 +245,10 @@ def main() -> None:
     parser.add_argument("--copies", type=int, nargs="+", default=[1, 10, 50, 97])
     parser.add_argument("--scrapes", type=int, default=30)
     parser.add_argument("--old-scrapes", type=int, default=3, help="runs of the old all-on-the-loop path (0: none)")
+    parser.add_argument("--served", type=int, default=0, help="scrapes served over HTTP with a loop-stall probe")
     args = parser.parse_args()
     for copies in args.copies:
-        measure(copies, args.scrapes, args.old_scrapes)
+        measure(copies, args.scrapes, args.old_scrapes, args.served)
 
 
 if __name__ == "__main__":

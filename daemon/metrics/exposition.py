@@ -62,6 +62,20 @@ class Exposition:
 
     async def render(self) -> bytes:
         """The whole exposition; the expensive text formatting runs in a worker thread, off the event loop."""
-        head, renders = self.snapshot()
+        return b"".join(await self.render_parts())
+
+    async def render_parts(self) -> list[bytes]:
+        """The exposition as the parts to send one after the other (never joined: 25 MB at city scale).
+
+        On the loop: only the collectors' snapshots. Each collector renders in its own worker-thread call, so the
+        loop runs between them; collectors whose text did not change since the last scrape (the site's info and
+        levels, mostly the states) hand back the bytes they already hold without any work.
+        """
+        renders = [collector.snapshot() for collector in self.snapshots]
         with _SHORT_SWITCH:
-            return head + await asyncio.to_thread(_render_all, renders)
+            # The registry holds only prometheus_client's own counters, gauges and histograms, whose values sit
+            # behind locks, so it renders safely from a thread too (~2 ms less on the loop at each scrape).
+            parts = [await asyncio.to_thread(generate_latest, self.registry)]
+            for render in renders:
+                parts.append(await asyncio.to_thread(render))
+        return parts

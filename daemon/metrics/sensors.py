@@ -24,10 +24,10 @@ from daemon.metrics.text_format import (
     Render,
     family_header,
     format_value,
-    format_values,
     one_hot_blocks,
     one_hot_text,
     series_prefix,
+    value_lines,
 )
 from detectors.config import CoreConfig
 from detectors.kinds import CANONICAL_UNIT, Kind
@@ -150,11 +150,14 @@ class SensorCollector(Collector):
         value_prefix, seen_prefix = self._value_prefix, self._seen_prefix
 
         def render() -> bytes:
-            lines = [family_header("hazwatch_sensor_value", VALUE_HELP)]
-            lines += [f"{value_prefix[i]}{v}\n" for i, v in zip(sensors, format_values(values), strict=True)]
-            lines.append(family_header("hazwatch_sensor_last_reading_timestamp_seconds", SEEN_HELP))
-            lines += [f"{seen_prefix[i]}{t}\n" for i, t in zip(sensors, format_values(times), strict=True)]
-            return "".join(lines).encode()
+            return b"".join(
+                [
+                    family_header("hazwatch_sensor_value", VALUE_HELP).encode(),
+                    value_lines([value_prefix[i] for i in sensors], values),
+                    family_header("hazwatch_sensor_last_reading_timestamp_seconds", SEEN_HELP).encode(),
+                    value_lines([seen_prefix[i] for i in sensors], times),
+                ]
+            )
 
         return render
 

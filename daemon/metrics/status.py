@@ -16,7 +16,7 @@ from daemon.clock import Clock
 from daemon.metrics.instruments import PRIORITIES
 from daemon.metrics.sensors import sensor_label_values
 from daemon.metrics.sources import MetricSources
-from daemon.metrics.text_format import Render, family_header, format_values, series_prefix
+from daemon.metrics.text_format import Render, family_header, series_prefix, value_lines
 from plans.model import Tier
 from rules.alarm import ANNUNCIATED_ACTIVE, AlarmState
 from rules.sensor_table import SensorTable
@@ -79,13 +79,13 @@ class StatusCollector(Collector):
         prefixes = self._quality_prefix
 
         def render() -> bytes:
-            lines = [generate_latest(small).decode("utf-8")]
+            chunks = [generate_latest(small)]
             for name, what, ratios, network in parts:
                 family = f"hazwatch_sensor_{name}_ratio"
-                lines.append(family_header(family, f"{what} per sensor over the last 24 h (nan: not known yet)."))
-                lines += [f"{p}{r}\n" for p, r in zip(prefixes[name], format_values(ratios), strict=True)]
-                lines.append(generate_latest(_Families([network])).decode("utf-8"))
-            return "".join(lines).encode()
+                help_text = f"{what} per sensor over the last 24 h (nan: not known yet)."
+                chunks += [family_header(family, help_text).encode(), value_lines(prefixes[name], ratios)]
+                chunks.append(generate_latest(_Families([network])))
+            return b"".join(chunks)
 
         return render
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.metrics.exposition import Exposition
@@ -19,6 +19,7 @@ from daemon.store import queries
 from daemon.web.api.context import API, ENGINE, ApiContext
 from daemon.web.api.routes import add_api_routes, json_errors
 from daemon.web.assessment import add_assessment_route
+from daemon.web.metrics_response import send_exposition
 from daemon.web.paging_health import pages_reach_people
 from daemon.web.review_routes import add_review_routes
 
@@ -58,15 +59,13 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(checks, status=200 if healthy else 503)
 
 
-async def metrics(request: web.Request) -> web.Response:
+async def metrics(request: web.Request) -> web.StreamResponse:
     """Prometheus text exposition: the registry, plus the per-sensor families rendered off the event loop."""
     for refresh in request.app[BEFORE_SCRAPE]:
         await refresh()
     exposition = request.app.get(EXPOSITION)
-    body = await exposition.render() if exposition is not None else generate_latest(request.app[REGISTRY])
-    response = web.Response(body=body)
-    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
-    return response
+    parts = await exposition.render_parts() if exposition is not None else [generate_latest(request.app[REGISTRY])]
+    return await send_exposition(request, parts)
 
 
 async def console_index(request: web.Request) -> web.FileResponse:

@@ -8,17 +8,22 @@ import threading
 from collections.abc import Callable
 
 import numpy as np
+import pytest
+from aiohttp import ClientSession, web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from daemon.clock import ManualClock
+from daemon.metrics import text_format
 from daemon.metrics.exposition import RENDER_SWITCH_INTERVAL_S, Exposition
 from daemon.metrics.instruments import Metrics
 from daemon.metrics.sensors import SensorCollector, SensorStateCollector, SiteCollector
 from daemon.metrics.sources import MetricSources
 from daemon.metrics.status import StatusCollector
-from daemon.metrics.text_format import series_prefix
+from daemon.metrics.text_format import LINES_PER_BLOCK, series_prefix
+from daemon.web import metrics_response
+from daemon.web.app import BEFORE_SCRAPE, EXPOSITION, REGISTRY, metrics
 from rules.loading import load_default_rules
 from rules.sensor_table import SensorTable
 from rules.site import Site
@@ -51,7 +56,12 @@ def _collectors(site: Site) -> tuple[Collectors, CollectorRegistry]:
     return collectors, registry
 
 
-def test_snapshot_rendering_equals_prometheus_client_byte_for_byte(demo_site: Site) -> None:
+@pytest.mark.parametrize("lines_per_block", [LINES_PER_BLOCK, 7, 1])
+def test_snapshot_rendering_equals_prometheus_client_byte_for_byte(
+    demo_site: Site, lines_per_block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The demo site has fewer sensors than a block: small blocks check that the seams between blocks are invisible.
+    monkeypatch.setattr(text_format, "LINES_PER_BLOCK", lines_per_block)
     collectors, _ = _collectors(demo_site)
     reference = CollectorRegistry()
     for collector in collectors:
@@ -96,6 +106,47 @@ async def test_the_render_runs_in_a_worker_thread_and_keeps_the_registry(demo_si
     assert "hazwatch_ingest_messages_total" in text or "hazwatch_ingest_readings_total" in text  # the small registry
     assert text.count("# TYPE hazwatch_sensor_value gauge") == 1
     await asyncio.sleep(0)
+
+
+async def test_served_metrics_are_the_exposition_sent_in_slices(
+    demo_site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small slices, so that the demo site's exposition crosses many slice and part boundaries over a real socket.
+    monkeypatch.setattr(metrics_response, "SLICE_BYTES", 4096)
+    collectors, registry = _collectors(demo_site)
+    exposition = Exposition(registry, collectors)
+    app = web.Application()
+    app[REGISTRY], app[EXPOSITION], app[BEFORE_SCRAPE] = registry, exposition, ()
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        async with (
+            ClientSession() as session,
+            session.get(f"http://127.0.0.1:{runner.addresses[0][1]}/metrics") as response,
+        ):
+            body = await response.read()
+            assert response.status == 200
+            assert response.headers["Content-Type"] == "text/plain; version=1.0.0; charset=utf-8"
+            assert int(response.headers["Content-Length"]) == len(body)
+        # HEAD: the headers only, and the connection (kept alive) still answers a GET after it.
+        async with ClientSession() as session:
+            url = f"http://127.0.0.1:{runner.addresses[0][1]}/metrics"
+            async with session.head(url) as head:
+                assert head.status == 200
+                assert int(head.headers["Content-Length"]) > 10 * 4096
+                assert await head.read() == b""
+            async with session.get(url) as again:
+                assert again.status == 200
+                assert len(await again.read()) == int(again.headers["Content-Length"])
+    finally:
+        await runner.cleanup()
+    assert len(body) > 10 * 4096
+    # The same scrape rendered in one piece (the clock and the readings did not move; the registry's own counters
+    # are the same objects, untouched between the two).
+    assert body == exposition.render_sync()
 
 
 def test_label_values_are_escaped_like_prometheus_client() -> None:
