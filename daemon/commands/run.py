@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 from pathlib import Path
 
@@ -14,6 +16,9 @@ from daemon.service import Service
 from daemon.site_file import load_site
 
 log = logging.getLogger(__name__)
+STOP_GRACE_S = 30.0  # beyond the database's stop timeout: what an orderly stop may take before it is given up
+EXIT_STOP_TIMEOUT = 3
+START_ABANDON_S = 5.0  # how long a cancelled start may take to unwind before the stop goes ahead anyway
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -64,10 +69,42 @@ async def _serve(service: Service) -> None:
         loop.add_signal_handler(sig, stop.set)
     # Before start: a SIGHUP while starting is queued until the service is ready (its default action is to exit).
     loop.add_signal_handler(signal.SIGHUP, service.request_reload)
-    await service.start()
-    log.info("hazwatch running for site %s (%d sensors); Ctrl-C to stop", service.site.site, len(service.table))
+    # A stop asked for while starting (a broker or database that does not answer yet) ends the start: a SIGTERM
+    # must never wait on something that may not come.
+    starting = asyncio.create_task(service.start(), name="start")
+    stopping = asyncio.create_task(stop.wait(), name="wait-for-stop")
+    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if starting.done():
+        if starting.exception() is not None:
+            stopping.cancel()
+            starting.result()  # a start that failed says why (and exits non-zero) as before
+        log.info("hazwatch running for site %s (%d sensors); Ctrl-C to stop", service.site.site, len(service.table))
+    else:
+        log.warning("stop requested while starting: the start is abandoned")
+        starting.cancel()
+        await asyncio.wait({starting}, timeout=START_ABANDON_S)  # bounded: the stop below is what must happen
     try:
-        await stop.wait()
+        await stopping
     finally:
         log.info("shutting down: flushing batches and closing the session")
-        await service.stop()
+        await _stop_within_deadline(service)
+
+
+async def _stop_within_deadline(service: Service) -> None:
+    """Stop cleanly, or, past the deadline, say which tasks hold the exit and leave (a supervisor restarts us).
+
+    Every step of ``Service.stop`` is bounded on its own; this is the last line, so a SIGTERM always ends the
+    process (systemd's stop timeout would otherwise SIGKILL it and lose the spool it was writing)."""
+    deadline = service.config.database.stop_timeout_s + STOP_GRACE_S
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(deadline):
+            await service.stop()
+        return
+    current = asyncio.current_task()
+    for task in asyncio.all_tasks():
+        if task is not current and not task.done():
+            frames = task.get_stack(limit=3)
+            where = ", ".join(f"{f.f_code.co_filename}:{f.f_lineno}" for f in frames) or "?"
+            log.error("stop still waiting after %.0f s on task %s at %s", deadline, task.get_name(), where)
+    logging.shutdown()
+    os._exit(EXIT_STOP_TIMEOUT)  # the tasks above would hold asyncio.run's own clean-up as well

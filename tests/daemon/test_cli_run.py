@@ -99,3 +99,38 @@ def test_help_lists_every_command_without_importing_them() -> None:
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
     assert result.stdout.strip() == "[] True"
+
+
+async def test_sigterm_while_the_start_waits_on_a_silent_database_ends_the_process(tmp_path: Path) -> None:
+    """A database that accepts connections and never answers holds the start (migrations wait on it); SIGTERM then
+    abandons the start and the process exits instead of waiting for an answer that never comes."""
+    silent = socket.create_server(("127.0.0.1", 0))  # connections are accepted; nobody ever answers them
+    silent.setblocking(False)
+    port = silent.getsockname()[1]
+    held: list[socket.socket] = []
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "daemon.cli", "run",
+        "--broker", f"embedded:127.0.0.1:{free_port()}",
+        "--db", f"postgresql://hazwatch@127.0.0.1:{port}/hazwatch",
+        "--http", f"127.0.0.1:{free_port()}",
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        # The start is under way (signal handlers in place) once it connects to the silent database.
+        connection, _ = await asyncio.wait_for(asyncio.get_running_loop().sock_accept(silent), 60)
+        held.append(connection)
+        await asyncio.sleep(0.5)
+        assert process.returncode is None, "the start did not wait on the silent database"
+        process.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        for connection in held:
+            connection.close()
+        silent.close()
+    text = output.decode(errors="replace")
+    assert "stop requested while starting" in text, text[-2000:]
