@@ -3,6 +3,7 @@ service (a bad rule file is a rejected reload, a SIGHUP while starting is queued
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from pathlib import Path
@@ -149,8 +150,10 @@ async def test_healthz_says_degraded_when_unacknowledged_input_fills_the_receive
             service.intake, service.writer, service.supervisor, service.clock, stall_after_s=60.0, receive_window=10
         )
         assert health.check()[0]
-        blocker = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), timeout=10)
-        blocker.execute("BEGIN IMMEDIATE")  # the write lock: the writer's commits wait, then fail and retry
+        blocker = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), timeout=30, check_same_thread=False)
+        # The write lock: the writer's commits wait, then fail and retry. Taken in a thread: the service shares this
+        # event loop, and a commit it has in flight needs the loop to finish and let go of the lock.
+        await asyncio.to_thread(blocker.execute, "BEGIN IMMEDIATE")
         try:
             now = service.clock.now()
             messages = [
