@@ -39,6 +39,9 @@ class Tier(RankedEnum):
         return ("IV", "III", "II", "I")[self.rank]
 
 
+TIER_OF_LEVEL = {tier.response_level: tier for tier in Tier}  # "IV" -> blue ... "I" -> red
+
+
 class AlarmMatch(FrozenModel):
     """Which alarms a trigger counts. Fields combine with AND, list items with OR."""
 

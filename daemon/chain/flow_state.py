@@ -35,3 +35,11 @@ class FlowState:
     levels_on: dict[tuple[str, int], float] = field(default_factory=dict)  # (condition, sensor) -> level crossed
     incident_rows: dict[str, int] = field(default_factory=dict)
     checklist_rows: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def alarm_key(self, row_id: int) -> str | None:
+        """The alarm book's key of the live episode stored as alarm row ``row_id`` (None: not live here)."""
+        return next((key for key, episode in self.episodes.items() if episode.row_id == row_id), None)
+
+    def incident_key(self, row_id: int) -> str | None:
+        """The incident engine's key of incident row ``row_id`` (None: not live here)."""
+        return next((key for key, row in self.incident_rows.items() if row == row_id), None)

@@ -18,10 +18,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.chain.alarm_flow import AlarmFlow
+from daemon.notify.outbox import engine_page_id
 from daemon.store.schema import alarms, incident_events, incidents, notifications
-from daemon.web.api.engine_operations import TIER_OF_LEVEL, _engine_notification_id
 from plans.errors import IncidentActionError, UnknownIncidentError
 from plans.incident import IncidentChanges
+from plans.model import TIER_OF_LEVEL
 from rules.alarm import AlarmState
 from rules.errors import AlarmActionError, UnknownAlarmError
 
@@ -90,7 +91,7 @@ class ConsoleFeedback:
         for page in pages:
             if page.id not in self._seen_pages:
                 self._seen_pages.add(page.id)
-                self._page_acknowledged(_engine_notification_id(page.payload), str(page.acknowledged_by), now)
+                self._page_acknowledged(engine_page_id(page.payload), str(page.acknowledged_by), now)
         for alarm in acked:
             if alarm.id not in self._seen_alarms:
                 self._seen_alarms.add(alarm.id)
@@ -115,7 +116,7 @@ class ConsoleFeedback:
 
     def _alarm_acknowledged(self, row_id: int, actor: str, now: float) -> None:
         flow = self._flow()
-        key = next((k for k, episode in flow.state.episodes.items() if episode.row_id == row_id), None)
+        key = flow.state.alarm_key(row_id)
         if key is None:
             return
         book = flow.state.book
@@ -135,7 +136,7 @@ class ConsoleFeedback:
 
     def _incident_decided(self, row_id: int, kind: str, actor: str, detail: str | None, now: float) -> None:
         flow = self._flow()
-        key = next((k for k, v in flow.state.incident_rows.items() if v == row_id), None)
+        key = flow.state.incident_key(row_id)
         if key is None:
             return
         engine = flow.state.incidents

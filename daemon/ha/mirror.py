@@ -9,7 +9,6 @@ Actions that only touch stored rows (a comment on an alarm) have no engine side 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,15 +17,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.chain.alarm_flow import AlarmFlow
+from daemon.notify.outbox import engine_page_id
 from daemon.store.schema import notifications
 from plans.errors import IncidentActionError, UnknownIncidentError
 from plans.incident import IncidentChanges
-from plans.model import Tier
+from plans.model import TIER_OF_LEVEL
 from rules.errors import AlarmActionError, UnknownAlarmError
 
 log = logging.getLogger(__name__)
 Mirror = Callable[[AlarmFlow, AsyncEngine, dict[str, Any]], Awaitable[None]]
-TIER_OF_LEVEL = {tier.response_level: tier for tier in Tier}
 REFUSED = (AlarmActionError, UnknownAlarmError, IncidentActionError, UnknownIncidentError)
 
 
@@ -42,27 +41,17 @@ async def mirror(kind: str, flow: AlarmFlow, engine: AsyncEngine, args: dict[str
 
 
 def _alarm_key(flow: AlarmFlow, row_id: int) -> str:
-    key = next((k for k, episode in flow.state.episodes.items() if episode.row_id == row_id), None)
+    key = flow.state.alarm_key(row_id)
     if key is None:
         raise UnknownAlarmError(f"alarm row {row_id} is not live here")
     return key
 
 
 def _incident_key(flow: AlarmFlow, row_id: int) -> str:
-    key = next((k for k, v in flow.state.incident_rows.items() if v == row_id), None)
+    key = flow.state.incident_key(row_id)
     if key is None:
         raise UnknownIncidentError(f"incident row {row_id} is not live here")
     return key
-
-
-def _engine_page_id(payload: str | None) -> str | None:
-    """The incident engine's id of a page, kept in the outbox row's payload."""
-    try:
-        data = json.loads(payload or "")
-    except ValueError:
-        return None
-    value = data.get("notification_id") if isinstance(data, dict) else None
-    return value if isinstance(value, str) else None
 
 
 def _ack_page(flow: AlarmFlow, page: str | None, actor: str, now: float) -> None:
@@ -84,14 +73,14 @@ async def _acknowledge_alarm(flow: AlarmFlow, engine: AsyncEngine, args: dict[st
         query = select(notifications.c.payload).where(notifications.c.alarm_id == args["alarm_id"])
         payloads = (await connection.execute(query)).scalars().all()
     for payload in payloads:  # the leader acknowledged every page of the alarm with it
-        _ack_page(flow, _engine_page_id(payload), actor, now)
+        _ack_page(flow, engine_page_id(payload), actor, now)
 
 
 async def _acknowledge_notification(flow: AlarmFlow, engine: AsyncEngine, args: dict[str, Any]) -> None:
     async with engine.connect() as connection:
         query = select(notifications.c.payload).where(notifications.c.id == args["notification_id"])
         payload = (await connection.execute(query)).scalar()
-    _ack_page(flow, _engine_page_id(payload), args["actor"], args["now"])
+    _ack_page(flow, engine_page_id(payload), args["actor"], args["now"])
 
 
 async def _shelve_alarm(flow: AlarmFlow, _engine: AsyncEngine, args: dict[str, Any]) -> None:

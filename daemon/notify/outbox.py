@@ -76,6 +76,18 @@ def row_tier(row: Mapping[str, Any]) -> str:
         return ""
 
 
+def engine_page_id(payload: str | None) -> str | None:
+    """The incident engine's id of a page (``RowPayload.notification_id``), from an outbox row's payload column."""
+    if not payload:
+        return None
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return None
+    value = data.get("notification_id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def _no_assessment(alarm_keys: Sequence[str], incident_id: str | None) -> str:
     return ""
 

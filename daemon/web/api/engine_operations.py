@@ -7,7 +7,6 @@ Rows the running engines do not know (history, or rows written by hand) fall bac
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
@@ -17,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.chain.alarm_flow import AlarmFlow
 from daemon.notify.chains import stop_page
+from daemon.notify.outbox import engine_page_id
 from daemon.store.schema import alarms, incidents, notifications
 from daemon.store.writer import StoreWriter
 from daemon.web.api.errors import Conflict, InvalidRequest, NotFound
@@ -25,11 +25,10 @@ from detectors.core import DetectionCore
 from detectors.quality import DETECTOR_FAULT, SOURCE_DETECTOR_FAULT
 from plans.errors import IncidentActionError, UnknownIncidentError
 from plans.incident import IncidentChanges
-from plans.model import Tier
+from plans.model import TIER_OF_LEVEL
 from rules.alarm import AlarmTransition
 from rules.errors import AlarmActionError, UnknownAlarmError
 
-TIER_OF_LEVEL = {tier.response_level: tier for tier in Tier}
 log = logging.getLogger(__name__)
 
 
@@ -58,13 +57,10 @@ class EngineOperations(StoreOperations):
     # --- lookups from row ids to engine ids
 
     def _alarm_key(self, row_id: int) -> str | None:
-        for key, episode in self._flow().state.episodes.items():
-            if episode.row_id == row_id:
-                return key
-        return None
+        return self._flow().state.alarm_key(row_id)
 
     def _incident_key(self, row_id: int) -> str | None:
-        return next((k for k, v in self._flow().state.incident_rows.items() if v == row_id), None)
+        return self._flow().state.incident_key(row_id)
 
     async def _alarm_row(self, row_id: int) -> dict[str, Any]:
         await self._writer.flush()
@@ -211,7 +207,7 @@ class EngineOperations(StoreOperations):
             payload = (
                 await connection.execute(select(notifications.c.payload).where(notifications.c.id == notification_id))
             ).scalar()
-        engine_id = _engine_notification_id(payload)
+        engine_id = engine_page_id(payload)
         if engine_id is not None:
             flow = self._flow()
             try:
@@ -269,15 +265,3 @@ class EngineOperations(StoreOperations):
             return await self._on_incident(incident_id, now, lambda key: engine.close(key, actor, now, reason))
         except LookupError:
             return await super().close_incident(incident_id, actor, now, reason)
-
-
-def _engine_notification_id(payload: str | None) -> str | None:
-    """The incident engine's id of a page, kept in the outbox row's payload."""
-    if not payload:
-        return None
-    try:
-        data = json.loads(payload)
-    except ValueError:
-        return None
-    value = data.get("notification_id") if isinstance(data, dict) else None
-    return value if isinstance(value, str) else None
