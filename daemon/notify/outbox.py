@@ -17,16 +17,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypedDict
 
-from sqlalchemy import Insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from daemon.notify.config import NotifyConfig, channel_destination
 from daemon.notify.model import AlertFacts
 from daemon.notify.page_links import issue
 from daemon.store.rows import NotificationRow, PageLinkRow
-from daemon.store.schema import notifications
 from plans.incident import NotificationIntent, NotificationKind, Recipient
 
 log = logging.getLogger(__name__)
@@ -258,22 +252,6 @@ class Outbox:
             step_timeout_s=None,
             released_at=intent.time,
         )
-
-
-def _insert_ignoring_duplicates(connection: AsyncConnection) -> Insert:
-    dialect_insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    return dialect_insert(notifications).on_conflict_do_nothing(index_elements=["idempotency_key"])
-
-
-async def enqueue(connection: AsyncConnection, rows: list[NotificationRow]) -> int:
-    """Insert outbox rows in the caller's transaction; duplicates of a key are ignored. Returns rows added."""
-    if not rows:
-        return 0
-    result = await connection.execute(_insert_ignoring_duplicates(connection), rows)
-    added = max(result.rowcount, 0)
-    if added < len(rows):
-        log.info("outbox: %d of %d rows already queued", len(rows) - added, len(rows))
-    return added
 
 
 class OutboxWriter(Protocol):
