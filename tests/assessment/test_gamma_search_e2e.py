@@ -14,6 +14,7 @@ from daemon.clock import ManualClock
 from daemon.drills.scenario import load_scenario
 from daemon.drills.simulator import Simulator
 from rules.site import Site
+from tests.assessment.feeding import feed_minute_by_minute
 from tests.conftest import running_service, service_config
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
@@ -35,17 +36,9 @@ async def test_dry_gamma_rise_gives_a_search_area_in_the_api(
     config.ingest.decode_workers = 0  # decode in place, so each flush is processed before the next minute's tick
     clock = ManualClock(scenario.start_unix)
     async with running_service(config, demo_site, clock=clock) as service:
-        next_minute = scenario.start_unix + 60
-        for message in simulator.messages():
-            while message.received >= next_minute:
-                clock.set(next_minute)
-                service.intake.flush()
-                service.pipeline.tick(next_minute)
-                await service.gamma_search.tick_in_thread(next_minute)
-                next_minute += 60
-            clock.set(message.received)
-            service.intake.accept(message.topic, message.payload, message.received)
-        await service.drain()
+        await feed_minute_by_minute(
+            service, clock, simulator.messages(), scenario.start_unix, service.gamma_search.tick_in_thread
+        )
         result = service.gamma_search.latest
         assert result is not None, "no dry gamma rise was searched"
         table = service.table

@@ -21,6 +21,7 @@ from daemon.notify.render import render
 from daemon.store.engine import create_engine
 from daemon.store.schema import notifications
 from rules.site import Site
+from tests.assessment.feeding import feed_minute_by_minute
 from tests.conftest import running_service, service_config
 
 SCENARIO = Path(__file__).resolve().parents[2] / "daemon" / "drills" / "scenarios" / "cl2-leak-orange.yaml"
@@ -39,17 +40,9 @@ async def test_cl2_release_assessment_in_the_api(
     config.ingest.decode_workers = 0  # decode in place, so each flush is processed before the next minute's tick
     clock = ManualClock(scenario.start_unix)
     async with running_service(config, demo_site, clock=clock) as service:
-        next_minute = scenario.start_unix + 60
-        for message in simulator.messages():
-            while message.received >= next_minute:
-                clock.set(next_minute)
-                service.intake.flush()
-                service.pipeline.tick(next_minute)
-                await service.assessment.tick_in_thread(next_minute)
-                next_minute += 60
-            clock.set(message.received)
-            service.intake.accept(message.topic, message.payload, message.received)
-        await service.drain()
+        await feed_minute_by_minute(
+            service, clock, simulator.messages(), scenario.start_unix, service.assessment.tick_in_thread
+        )
         assert "Cl2" in service.assessment.assessments
         assert any(name == "assessment.aegl2_residential" for name, _ in service.pipeline.flow.state.conditions_on)
         base = f"http://127.0.0.1:{service.http_port}"
