@@ -12,6 +12,9 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 HOLDING_FC, INPUT_FC = 3, 4
 
 
+STOP_TIMEOUT_S = 5.0
+
+
 class Controller:
     """A pymodbus server on 127.0.0.1:``port`` whose unit ``unit_id`` has ``size`` holding and input registers."""
 
@@ -53,9 +56,15 @@ class Controller:
 
     async def stop(self) -> None:
         """Stop serving (a controller switched off or restarting)."""
-        if self._server is not None:
-            await self._server.shutdown()  # type: ignore[no-untyped-call]  # pymodbus ships it untyped
+        # Bounded: pymodbus's shutdown can wait on a client connection that is still open (the service's poller),
+        # and a switched-off controller does not wait for its clients. Past the bound the serving task is cancelled,
+        # which closes the listening socket all the same.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STOP_TIMEOUT_S):
+                if self._server is not None:
+                    await self._server.shutdown()  # type: ignore[no-untyped-call]  # pymodbus ships it untyped
         if self._task is not None:
+            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._server = self._task = None
