@@ -75,12 +75,13 @@ class DetectionCore:
             + self.liveness.state_nbytes
         )
 
-    def process(self, batch: ReadingBatch, received_at: float | None = None) -> CoreResult:
+    def process(self, batch: ReadingBatch, received_at: float | NDArray[np.float64] | None = None) -> CoreResult:
         """Run every detector over ``batch`` (any order).
 
         ``received_at`` is when the batch arrived: it enables the device-clock check and marks the devices
         as heard from at that time, so a backlog of old readings delivered after an outage does not make
-        them look offline.
+        them look offline. It may be one time per reading (batch order): a replay that runs many batches as one
+        block passes each reading the time its own batch arrived, which gives what those batches would have given.
         """
         n = len(batch)
         if n == 0:
@@ -90,6 +91,8 @@ class DetectionCore:
         order = sorted_batch.order
         s = sorted_batch.sensor
         value = batch.value[order]
+        if isinstance(received_at, np.ndarray):
+            received_at = received_at[order]
         flags = self.quality.flag(sorted_batch, value, batch.flags[order], received_at)
         valid = (flags & INVALID_MASK) == 0
         # Saturated hazard readings are censored: the true value is at least full scale. "Above" tests take

@@ -138,7 +138,7 @@ class QualityDetector:
         batch: SortedBatch,
         value: NDArray[np.float64],
         flags: NDArray[np.uint16],
-        received_at: float | None,
+        received_at: float | NDArray[np.float64] | None,
     ) -> NDArray[np.uint16]:
         """Return ``flags`` with the quality bits found for each reading (sorted order); update history."""
         c = self.config

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -386,6 +387,25 @@ class IncidentEngine:
                     step=0,
                 )
         return changes
+
+    def next_due(self) -> float:
+        """The earliest time ``tick`` can do anything (a page escalates, an overdue report is reminded); inf: never.
+
+        Before it, ``tick`` changes nothing (a replay skips those calls).
+        """
+        due = math.inf
+        for chain in self._chains:
+            if not chain.done and not chain.acked_by:
+                due = min(due, chain.deadline)
+        for incident in self.incidents.values():
+            if incident.status is IncidentStatus.CLOSED:
+                continue
+            for report in incident.reports.values():
+                if report.sent_at is None:
+                    last = report.last_reminder_at
+                    at = report.due_at if last is None else max(report.due_at, last + self.plan.reminder_interval_s)
+                    due = min(due, at)
+        return due
 
     def _escalate(self, chain: _PageChain, changes: IncidentChanges) -> None:
         incident = self.incidents[chain.incident_id]

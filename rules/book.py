@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -236,6 +237,25 @@ class AlarmBook:
     def tick(self, now: float) -> list[AlarmTransition]:
         """Advance time: end shelving, release chatter holds, re-alarm alarms left active too long."""
         return self._expire(now)
+
+    def next_due(self) -> float:
+        """The earliest time a timer of ``tick`` can fire (shelf end, chatter hold release, re-alarm); inf: none.
+
+        Before it, ``tick`` and an empty ``on_condition`` change nothing (a replay skips those calls).
+        """
+        due = math.inf
+        for alarm in self.alarms.values():
+            if alarm.shelved_until is not None:
+                due = min(due, alarm.shelved_until)
+            if alarm.chatter_hold and not alarm.process_active and alarm.clear_since is not None:
+                due = min(due, alarm.clear_since + self.config.chatter_hold_s)
+            if (
+                alarm.state is AlarmState.ACTIVE_ACKED
+                and alarm.realarm_after_s is not None
+                and alarm.acked_at is not None
+            ):
+                due = min(due, alarm.acked_at + alarm.realarm_after_s)
+        return due
 
     def _expire(self, now: float) -> list[AlarmTransition]:
         out: list[AlarmTransition] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -281,6 +282,31 @@ class RuleEngine:
         while due:
             _, alarm_id = heapq.heappop(due)
             self._emit(_delayed(self._pending.pop(alarm_id)), out)
+
+    def next_due(self) -> float:
+        """When the first event held for its rule's delay is released; inf: none is held."""
+        return min((p.due for p in self._pending.values()), default=math.inf)
+
+    def level_states(self) -> list[dict[str, HysteresisState]]:
+        """The level rules' carried states, copied (a replay restores them when it undoes a trial block)."""
+        return [
+            {
+                name: HysteresisState(st.raw.copy(), st.raw_since.copy(), st.active.copy())
+                for name, st in d.states.items()
+            }
+            for _, d in self._level
+        ]
+
+    def restore_level_states(self, states: list[dict[str, HysteresisState]]) -> None:
+        """Put back states taken by ``level_states``."""
+        for (_, detector), kept in zip(self._level, states, strict=True):
+            detector.states = kept
+
+    def level_events(
+        self, batch: ReadingBatch, valid: NDArray[np.bool_] | None, sorted_batch: SortedBatch | None
+    ) -> list[AlarmEvent]:
+        """The ``level`` rules' transitions over ``batch`` (state carried; no held events are released)."""
+        return self._level_events(batch, valid, sorted_batch) if len(batch) and self._level else []
 
     def snapshot(self) -> dict[str, Any]:
         """Carried state as plain data (JSON-able) for the daemon to persist."""

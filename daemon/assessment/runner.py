@@ -211,6 +211,11 @@ class AssessmentRunner:
                     out.add(substance)
         return sorted(out)
 
+    def idle(self) -> bool:
+        """Whether a ``tick`` now would only keep the schedule: no gas alarm to assess, no assessment condition on,
+        nothing restored from a checkpoint to take over (a replay holds such ticks)."""
+        return not self._raised and self._last_run > -math.inf and not self.alarmed_substances()
+
     def tick(self, now: float) -> None:
         """Re-assess once per ``UPDATE_INTERVAL_S``; raise or clear the assessment conditions."""
         if not self._due(now):

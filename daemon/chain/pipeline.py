@@ -60,6 +60,12 @@ class Pipeline:
         # Store and judge the readings with the quality bits the core found (stuck, jump, ...).
         batch = ReadingBatch(batch.sensor, batch.time, batch.value, result.flags)
         self.flow.on_batch(now, result.conditions, batch, batch.valid_mask(), result.sorted_batch)
+        self.after_detection(batch)
+        self._metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    def after_detection(self, batch: ReadingBatch) -> None:
+        """What follows the chain for judged readings (with the core's flags): latest values, listeners, counts and
+        the store. A replay calls it once for a block of quiet batches (``daemon.drills.block_replay``)."""
         self._update_latest(batch)
         for listener in self.batch_listeners:
             listener(batch)
@@ -67,7 +73,6 @@ class Pipeline:
         if self._store_readings:
             self._writer.add_readings(batch)
         self._metrics.ingest_readings.inc(len(batch))
-        self._metrics.batch_seconds.observe(time.perf_counter() - started)
 
     def tick(self, now: float) -> None:
         """Time-driven detection (offline, heartbeat, capture ratio), then the alarm and plan timers."""

@@ -63,6 +63,15 @@ class SeenReadings:
             mask &= ~np.isin(keys, np.fromiter(hits, np.uint64, len(hits)))
         return mask
 
+    def any_seen(self, keys: NDArray[np.uint64]) -> bool:
+        """Whether any of these keys (``reading_keys``) was seen already; remembers nothing."""
+        listed: list[int] = keys.tolist()
+        return not (self._current.isdisjoint(listed) and self._previous.isdisjoint(listed))
+
+    def remember_keys(self, keys: NDArray[np.uint64]) -> None:
+        """Mark keys seen, as ``fresh`` does for a batch of new readings."""
+        self._add(keys.tolist())
+
     def _add(self, keys: list[int]) -> None:
         if len(self._current) + len(keys) > self._generation:
             self._previous, self._current = self._current, set()

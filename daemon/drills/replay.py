@@ -27,6 +27,7 @@ from daemon.chain.build import DrillChain, build_drill_chain
 from daemon.clock import Clock, ManualClock
 from daemon.config import ServiceConfig
 from daemon.drills import runs
+from daemon.drills.block_replay import BlockRunner
 from daemon.drills.columnar import ColumnarReader, is_columnar
 from daemon.drills.console_feedback import ConsoleFeedback
 from daemon.drills.delivery import DrillDelivery
@@ -66,6 +67,10 @@ class ReplayOptions:
     # judged when live would have judged it. A coarser window replays long recordings faster, at the cost of
     # alarm, incident and page times up to one window late; a batch still closes at every timer tick.
     batch_window_s: float | None = None
+    # At max speed, quiet stretches (no condition changes, no timer due) run through the detectors as one block
+    # (``daemon.drills.block_replay``): the same alarms, incidents and pages at the same times, at a fraction of
+    # the cost. False: every batch through the pipeline on its own (the reference the blocks are tested against).
+    blocks: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,9 +258,17 @@ class Replayer:
             await self._breathe()
         await self._finish()
 
+    def _blocks_apply(self) -> bool:
+        """Whether quiet stretches may run as blocks: at max speed (nobody acts on the console meanwhile) and with
+        batches no wider than a tick (a wider window flushes at ticks, which blocks do not model)."""
+        return self._options.blocks and self._options.speed is None and self._window <= self._tick_interval
+
     async def run_chunks(self, reader: ColumnarReader) -> None:
         """Replay a columnar recording: readings join batches by their receive time, exactly as their messages
         would (same windows, same clock), so the result equals the JSON Lines replay of the same data."""
+        if self._blocks_apply():
+            await self._run_chunks_in_blocks(reader)
+            return
         remap = self._sensor_remap(reader.sensor_ids)
         intake = self._chain.intake
         for chunk in reader:
@@ -294,6 +307,121 @@ class Replayer:
             if self._progress.due():
                 self._progress.update(self._readings_done(), self._clock.now())
         await self._finish()
+
+    # ---- quiet stretches as blocks (max speed)
+
+    async def _run_chunks_in_blocks(self, reader: ColumnarReader) -> None:
+        """``run_chunks`` with the batches and ticks that change nothing held and run as blocks: the batches
+        are formed exactly as there (same windows, same close times), only their processing is grouped."""
+        remap = self._sensor_remap(reader.sensor_ids)
+        self._runner = BlockRunner(self._chain, self._clock, self._after_step)
+        self._open_at: float | None = None
+        self._open_parts: list[ReadingBatch] = []
+        self._open_raw: list[RecordedMessage] = []
+        self._now = self._clock.now()
+        for chunk in reader:
+            if self._options.end is not None and chunk.first_received >= self._options.end:
+                break
+            batch, received = chunk.readings, chunk.received
+            if self._options.start is not None or self._options.end is not None:
+                mask = (received >= (self._options.start or -math.inf)) & (received < (self._options.end or math.inf))
+                batch, received = batch.take(mask), received[mask]
+            if remap is not None:
+                batch = ReadingBatch(remap[batch.sensor], batch.time, batch.value, batch.flags)
+            raw = [m for m in chunk.messages if self._in_range(m.received)]
+            n = len(received)
+            self.messages += len(raw) + (int(np.count_nonzero(np.diff(received))) + 1 if n else 0)
+            i, m = 0, 0
+            while i < n or m < len(raw):
+                next_reading = float(received[i]) if i < n else math.inf
+                if m < len(raw) and raw[m].received < next_reading:
+                    await self._arrive_in_blocks(raw[m].received)
+                    if self._open_at is None:
+                        self._open_at = raw[m].received
+                    self._open_raw.append(raw[m])
+                    m += 1
+                    continue
+                await self._arrive_in_blocks(next_reading)
+                if self._open_at is None:
+                    self._open_at = next_reading
+                close = self._open_at + self._window
+                limit = min(close, raw[m].received) if m < len(raw) else close
+                j = max(i + 1, int(np.searchsorted(received, limit, side="left")))
+                self._open_parts.append(batch.take(slice(i, j)))
+                self.sim_end = float(received[j - 1])
+                i = j
+            await self._chain.writer.flush()  # one chunk is a large write group: keep one in flight
+            if self._progress.due():
+                self._progress.update(self._readings_done(), self._now)
+        if self._open_at is not None:
+            await self._advance_in_blocks(self._open_at + self._window)
+        await self._runner.settle()
+        self._clock.set(self._now)
+        await self._finish()
+        log.info(
+            "replayed %d quiet stretches as blocks, %d batches on their own",
+            self._runner.blocks,
+            self._runner.single_batches,
+        )
+
+    async def _arrive_in_blocks(self, received: float) -> None:
+        if self.sim_start is None:
+            self.sim_start = received
+            self._wall_start = self._wall.now()
+            self._next_tick = received + self._tick_interval
+        await self._advance_in_blocks(received)
+        self.sim_end = received
+
+    async def _advance_in_blocks(self, until: float) -> None:
+        """``_advance``: the closes and ticks due up to ``until`` in time order, held while they change nothing."""
+        runner = self._runner
+        while True:
+            close = math.inf if self._open_at is None else self._open_at + self._window
+            due = min(close, self._next_tick)
+            if due > until:
+                break
+            self._now = due
+            if close <= self._next_tick:
+                await self._close_in_blocks(close)
+            else:
+                if runner.tick_may_wait(due):
+                    runner.defer_tick(due)
+                else:
+                    await runner.settle()
+                    await runner.run_tick(due)
+                    runner.refresh()
+                self._next_tick = due + self._tick_interval
+        self._now = max(until, self._now)
+
+    async def _close_in_blocks(self, close: float) -> None:
+        runner = self._runner
+        opened, parts, raw = self._open_at, self._open_parts, self._open_raw
+        self._open_at, self._open_parts, self._open_raw = None, [], []
+        if raw:
+            # Raw messages (device status, bad input) go through the codec: the batch runs through the intake.
+            await runner.settle()
+            intake = self._chain.intake
+            self._clock.set(opened if opened is not None else close)
+            for message in raw:
+                intake.accept(message.topic, message.payload, message.received)
+            for part in parts:
+                intake.accept_decoded(part)
+            self._clock.set(close)
+            intake.flush()
+            await self._after_step()
+            runner.refresh()
+            return
+        readings = ReadingBatch.concat(parts) if len(parts) > 1 else parts[0]
+        if runner.batch_may_wait(close):
+            runner.defer_batch(close, readings)
+        else:
+            await runner.settle()
+            await runner.run_batch(close, readings)
+            runner.refresh()
+
+    async def _after_step(self) -> None:
+        if self._delivery is not None and self._delivery.queued:
+            await self._delivery.settle()  # pages are sent at the recording time they were raised at
 
     def _sensor_remap(self, sensor_ids: list[str]) -> np.ndarray | None:
         table_ids = [s.id for s in self._table.sensors]

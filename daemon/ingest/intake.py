@@ -92,7 +92,7 @@ class Intake:
 
     def accept(self, topic: str, payload: bytes, received: float, ack: Ack | None = None) -> None:
         """Take one message; flush the batch when it is full. ``ack`` is called once its rows have committed."""
-        if not self._raw:
+        if not self._raw and not self._predecoded:
             self._batch_opened_at = self._clock.now()
         self._raw.append((topic, payload, received))
         if ack is not None:

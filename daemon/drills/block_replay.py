@@ -1,0 +1,245 @@
+"""Quiet stretches of a replay run as one block: many live batches through the detectors in one pass.
+
+A faithful replay closes a batch every 20 ms of recording time and runs the timers every second, and each pass
+through the detection core costs about the same whatever its size, so a replay of a quiet day was almost all
+per-batch overhead. Most batches change nothing downstream: no condition turns on or off, no ``level`` rule
+fires, no timer is due. The detectors carry their state per sensor so that any split of the readings gives the
+same result (``detectors.hysteresis``, ``detectors.streams``), so such batches can go through the core together,
+each reading stamped with the time its own batch closed.
+
+``BlockRunner`` holds the batches and the timer ticks of a stretch (``defer``) and runs them (``settle``):
+
+- It first runs the readings of the whole stretch through the core and the ``level`` rules as one block. When
+  that produces no condition transition, no level event and no duplicate reading, the stretch was quiet: nothing
+  reached the alarm chain, and the block's flags, latest values and stored readings are what the batches one by
+  one would have produced.
+- Otherwise the core and the level rules are put back as they were and the stretch is split in two, each half
+  tried again, down to single batches, which go through the pipeline exactly as live (``Pipeline.process`` at
+  the batch's close time). So every batch that does change something is judged alone, at its own time.
+
+A tick is held only while it is certain to do nothing: no device can fall silent by then (from the last time each
+was heard, counting the held batches), no sensor has the day of history the capture check needs, no rule, alarm
+or incident timer is due, and the release assessment has no gas alarm to assess. A tick that may act, and a batch
+that closes when an alarm timer is due, run the held stretch first and then themselves, as live.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from daemon.chain.build import DrillChain
+from daemon.chain.seen_readings import reading_keys
+from daemon.clock import ManualClock
+from detectors.core import DetectionCore
+from detectors.readings import ReadingBatch
+
+CAPTURE_HISTORY_S = 86_400.0  # ``QualityDetector.capture_events``: a sensor is judged after a day of history
+MAX_BLOCK_READINGS = 100_000  # a held stretch is run once it holds this many readings (memory stays bounded)
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """A live batch: its readings and the time it closed (when live would have judged it)."""
+
+    close: float
+    readings: ReadingBatch
+
+
+@dataclass(frozen=True, slots=True)
+class _Tick:
+    """A timer tick that was certain to do nothing when it was held."""
+
+    at: float
+
+
+_Step = _Batch | _Tick
+
+
+class BlockRunner:
+    """Holds the quiet batches and ticks of a replay and runs them as blocks (see the module docstring)."""
+
+    def __init__(
+        self,
+        chain: DrillChain,
+        clock: ManualClock,
+        after_step: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._chain = chain
+        self._clock = clock
+        self._after_step = after_step  # sends the pages a step queued (at the recording time they were raised)
+        self._steps: list[_Step] = []
+        self._held_readings = 0
+        core = chain.pipeline.detector
+        config = core.config
+        self._device_of = config.device
+        self._limit = config.offline_intervals * config.device_interval_s  # silence that makes a device offline
+        self._heard = core.liveness.last_seen.copy()  # per device, counting the held batches
+        self._chain_due = math.inf
+        self.blocks = 0  # stretches that ran as one block
+        self.single_batches = 0  # batches that went through the pipeline alone
+        self.refresh()
+
+    # ---- what may be held
+
+    def refresh(self) -> None:
+        """Read the timers again after anything ran through the chain."""
+        state = self._chain.pipeline.flow.state
+        self._chain_due = min(state.rules.next_due(), state.book.next_due(), state.incidents.next_due())
+        self._heard = self._chain.pipeline.detector.liveness.last_seen.copy()
+        for step in self._steps:
+            if isinstance(step, _Batch):
+                self._hear(step)
+
+    def _hear(self, batch: _Batch) -> None:
+        r = batch.readings
+        np.fmax.at(self._heard, self._device_of[r.sensor], np.maximum(r.time, batch.close))
+
+    def batch_may_wait(self, close: float) -> bool:
+        """Whether a batch closing at ``close`` can be held: no alarm timer is due by then."""
+        return close < self._chain_due and self._held_readings < MAX_BLOCK_READINGS
+
+    def tick_may_wait(self, at: float) -> bool:
+        """Whether the tick at ``at`` is certain to do nothing (so it can be held with the batches around it)."""
+        if at >= self._chain_due:
+            return False
+        core = self._chain.pipeline.detector
+        liveness = core.liveness
+        watched = ~liveness.offline & ~np.isnan(self._heard)
+        if watched.any() and bool(np.any(at - self._heard[watched] > self._limit[watched])):
+            return False  # a device may fall silent (counting only what was heard before the tick)
+        first_seen = core.quality.first_seen
+        if not np.isnan(first_seen).all() and at - float(np.nanmin(first_seen)) >= CAPTURE_HISTORY_S:
+            return False
+        assessment = self._chain.assessment
+        return assessment is None or assessment.idle()
+
+    def defer_batch(self, close: float, readings: ReadingBatch) -> None:
+        """Hold a batch (call ``batch_may_wait`` first)."""
+        step = _Batch(close, readings)
+        self._steps.append(step)
+        self._held_readings += len(readings)
+        self._hear(step)
+
+    def defer_tick(self, at: float) -> None:
+        """Hold a tick (call ``tick_may_wait`` first)."""
+        self._steps.append(_Tick(at))
+
+    @property
+    def holding(self) -> bool:
+        """Whether anything is held."""
+        return bool(self._steps)
+
+    # ---- running
+
+    async def settle(self) -> None:
+        """Run everything held, in time order, as live would have."""
+        steps, self._steps, self._held_readings = self._steps, [], 0
+        await self._run(steps)
+        self.refresh()
+
+    async def _run(self, steps: list[_Step]) -> None:
+        batches = [step for step in steps if isinstance(step, _Batch)]
+        if not batches:
+            for step in steps:
+                if isinstance(step, _Tick):
+                    await self.run_tick(step.at)
+            return
+        if self._try_block(batches):
+            self.blocks += 1
+            assessment = self._chain.assessment
+            for step in steps:
+                if isinstance(step, _Tick) and assessment is not None:
+                    assessment.tick(step.at)  # idle: it only keeps its schedule (the window holds the block)
+            return
+        if len(batches) == 1:
+            for step in steps:
+                if isinstance(step, _Batch):
+                    await self.run_batch(step.close, step.readings)
+                else:
+                    await self.run_tick(step.at)
+            return
+        middle = steps.index(batches[len(batches) // 2])
+        await self._run(steps[:middle])
+        self.refresh()
+        # The first half may have raised an alarm or opened an incident: the rest is held again step by step,
+        # each step judged against the state the first half left.
+        await self._feed(steps[middle:])
+
+    async def _feed(self, steps: list[_Step]) -> None:
+        """Hold what may wait, run what may not (after what is held), then run the rest."""
+        for step in steps:
+            if isinstance(step, _Batch):
+                if self.batch_may_wait(step.close):
+                    self.defer_batch(step.close, step.readings)
+                    continue
+                await self.settle()
+                await self.run_batch(step.close, step.readings)
+            else:
+                if self.tick_may_wait(step.at):
+                    self.defer_tick(step.at)
+                    continue
+                await self.settle()
+                await self.run_tick(step.at)
+            self.refresh()
+        await self.settle()
+
+    async def run_batch(self, close: float, readings: ReadingBatch) -> None:
+        """One batch through the pipeline at its close time, exactly as live."""
+        self.single_batches += 1
+        self._clock.set(close)
+        self._chain.pipeline.process(readings)
+        await self._after_step()
+
+    async def run_tick(self, at: float) -> None:
+        """One timer tick, exactly as live."""
+        self._clock.set(at)
+        self._chain.pipeline.tick(at)
+        if self._chain.assessment is not None:
+            self._chain.assessment.tick(at)
+        await self._after_step()
+
+    def _try_block(self, batches: list[_Batch]) -> bool:
+        """Run the batches' readings as one block; False (and nothing changed) when the block was not quiet."""
+        pipeline = self._chain.pipeline
+        readings = ReadingBatch.concat([b.readings for b in batches])
+        received = np.repeat(
+            np.array([b.close for b in batches]), np.array([len(b.readings) for b in batches], np.intp)
+        )
+        keys = reading_keys(readings.sensor, readings.time)
+        if pipeline.seen.any_seen(keys) or np.unique(keys).shape[0] != keys.shape[0]:
+            return False  # a repeated reading: the batches one by one drop it where it repeats
+        core = pipeline.detector
+        kept = _copy_core(core)
+        rules = pipeline.flow.state.rules
+        levels = rules.level_states()
+        result = core.process(readings, received_at=received)
+        if any(len(events) for events in result.conditions):
+            pipeline.detector = kept
+            return False
+        flagged = ReadingBatch(readings.sensor, readings.time, readings.value, result.flags)
+        if rules.level_events(flagged, flagged.valid_mask(), result.sorted_batch):
+            pipeline.detector = kept
+            rules.restore_level_states(levels)
+            return False
+        # Quiet: what the batches one by one would have left behind, in the order they would have left it.
+        for batch in batches:
+            pipeline.seen.remember_keys(reading_keys(batch.readings.sensor, batch.readings.time))
+        self._clock.set(batches[-1].close)
+        pipeline.after_detection(flagged)
+        return True
+
+
+def _copy_core(core: DetectionCore) -> DetectionCore:
+    """A copy of the detectors' carried state; the configuration (read-only, and most of the bytes) is shared."""
+    memo: dict[int, object] = {id(core.config): core.config}
+    for value in vars(core.config).values() if hasattr(core.config, "__dict__") else ():
+        memo[id(value)] = value
+    for name in getattr(type(core.config), "__slots__", ()):
+        value = getattr(core.config, name)
+        memo[id(value)] = value
+    return copy.deepcopy(core, memo)
