@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
+from numpy.typing import NDArray
 from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -35,6 +36,7 @@ from daemon.drills.progress import Progress
 from daemon.drills.recording import RecordedMessage, RecordingError, RecordingReader
 from daemon.drills.report_map import map_layers
 from daemon.errors import HazwatchError
+from daemon.ingest.senml import BatchBuilder
 from daemon.metrics.instruments import Metrics
 from daemon.store.engine import create_engine, migrate
 from daemon.store.schema import reading_chunks
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 YIELD_EVERY_MESSAGES = 1000  # let the store writer run
 BACKPRESSURE_EVERY_MESSAGES = 20_000  # wait for the database so queued rows (and memory) stay bounded
 PACE_SLACK_S = 0.01
+SEGMENT_MESSAGES = 5000  # messages decoded ahead at a time by the block replay
 FEEDBACK_POLL_WALL_S = 1.0  # how often a paced drill looks for the duty team's console actions (wall seconds)
 
 
@@ -96,6 +99,17 @@ class ReplayResult:
     drill_routes: tuple[str, ...] = ()  # the drill routes the pages were delivered to; empty: console only
     assessments: dict[str, dict[str, Any]] = field(default_factory=dict)  # last release estimate per gas
     map_layers: dict[str, Any] = field(default_factory=dict)  # site layout and threat zones for the report's map
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    """A stretch of a recording for the block replay: readings in receive order with each one's receive time, the
+    messages that must go through the codec, and how many messages the stretch held."""
+
+    readings: ReadingBatch
+    received: NDArray[np.float64]
+    raw: list[RecordedMessage]
+    messages: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +260,9 @@ class Replayer:
 
     async def run_messages(self, messages: Iterator[RecordedMessage]) -> None:
         """Replay recorded messages one by one, each judged at its own receive time."""
+        if self._blocks_apply():
+            await self._run_segments_in_blocks(self._decoded_segments(messages))
+            return
         intake = self._chain.intake
         for message in messages:
             if not self._in_range(message.received):
@@ -267,7 +284,7 @@ class Replayer:
         """Replay a columnar recording: readings join batches by their receive time, exactly as their messages
         would (same windows, same clock), so the result equals the JSON Lines replay of the same data."""
         if self._blocks_apply():
-            await self._run_chunks_in_blocks(reader)
+            await self._run_segments_in_blocks(self._chunk_segments(reader))
             return
         remap = self._sensor_remap(reader.sensor_ids)
         intake = self._chain.intake
@@ -310,15 +327,9 @@ class Replayer:
 
     # ---- quiet stretches as blocks (max speed)
 
-    async def _run_chunks_in_blocks(self, reader: ColumnarReader) -> None:
-        """``run_chunks`` with the batches and ticks that change nothing held and run as blocks: the batches
-        are formed exactly as there (same windows, same close times), only their processing is grouped."""
+    def _chunk_segments(self, reader: ColumnarReader) -> Iterator[_Segment]:
+        """A columnar recording's chunks, limited to the replayed span, in the site's sensor numbers."""
         remap = self._sensor_remap(reader.sensor_ids)
-        self._runner = BlockRunner(self._chain, self._clock, self._after_step)
-        self._open_at: float | None = None
-        self._open_parts: list[ReadingBatch] = []
-        self._open_raw: list[RecordedMessage] = []
-        self._now = self._clock.now()
         for chunk in reader:
             if self._options.end is not None and chunk.first_received >= self._options.end:
                 break
@@ -330,7 +341,55 @@ class Replayer:
                 batch = ReadingBatch(remap[batch.sensor], batch.time, batch.value, batch.flags)
             raw = [m for m in chunk.messages if self._in_range(m.received)]
             n = len(received)
-            self.messages += len(raw) + (int(np.count_nonzero(np.diff(received))) + 1 if n else 0)
+            # A reading's message is the run of readings with its receive time.
+            messages = len(raw) + (int(np.count_nonzero(np.diff(received))) + 1 if n else 0)
+            yield _Segment(batch, received, raw, messages)
+
+    def _decoded_segments(self, messages: Iterator[RecordedMessage]) -> Iterator[_Segment]:
+        """Recorded messages decoded ahead, a few thousand at a time: a message that is plain readings becomes its
+        readings with its receive time (what the intake would have decoded); any other (device status, input the
+        codec rejects or that holds no reading) stays a message and goes through the intake in its batch."""
+        decoder = self._chain.intake.decoder
+        builder = BatchBuilder()
+        received: list[float] = []
+        raw: list[RecordedMessage] = []
+        count = 0
+        for message in messages:
+            if not self._in_range(message.received):
+                if self._options.end is not None and message.received >= self._options.end:
+                    break
+                continue
+            count += 1
+            start = len(builder)
+            try:
+                result = decoder.decode(message.topic, message.payload, message.received, builder)
+                plain = not result.rejections and result.status is None and len(builder) > start
+            except Exception:  # the intake decodes it again, and quarantines it as live would
+                plain = False
+            if plain:
+                received.extend([message.received] * (len(builder) - start))
+            else:
+                builder.truncate(start)
+                raw.append(message)
+            if count >= SEGMENT_MESSAGES:
+                yield _Segment(builder.build(), np.array(received, np.float64), raw, count)
+                builder, received, raw, count = BatchBuilder(), [], [], 0
+        if count:
+            yield _Segment(builder.build(), np.array(received, np.float64), raw, count)
+
+    async def _run_segments_in_blocks(self, segments: Iterator[_Segment]) -> None:
+        """``run_chunks``/``run_messages`` with the batches and ticks that change nothing held and run as blocks
+        (``daemon.drills.block_replay``): the batches are formed exactly as there (same windows, same close
+        times), only their processing is grouped."""
+        self._runner = BlockRunner(self._chain, self._clock, self._after_step)
+        self._open_at: float | None = None
+        self._open_parts: list[ReadingBatch] = []
+        self._open_raw: list[RecordedMessage] = []
+        self._now = self._clock.now()
+        for segment in segments:
+            batch, received, raw = segment.readings, segment.received, segment.raw
+            n = len(received)
+            self.messages += segment.messages
             i, m = 0, 0
             while i < n or m < len(raw):
                 next_reading = float(received[i]) if i < n else math.inf
@@ -350,7 +409,7 @@ class Replayer:
                 self._open_parts.append(batch.take(slice(i, j)))
                 self.sim_end = float(received[j - 1])
                 i = j
-            await self._chain.writer.flush()  # one chunk is a large write group: keep one in flight
+            await self._chain.writer.flush()  # one segment can be a large write group: keep one in flight
             if self._progress.due():
                 self._progress.update(self._readings_done(), self._now)
         if self._open_at is not None:

@@ -86,6 +86,11 @@ class Intake:
         self._status_listeners: list[StatusListener] = []
         self.device_online: dict[int, bool] = {}
 
+    @property
+    def decoder(self) -> SenmlDecoder:
+        """The codec this intake decodes with (a replay decodes ahead with the same one)."""
+        return self._decoder
+
     def on_status(self, listener: StatusListener) -> None:
         """Call ``listener`` for every device status message."""
         self._status_listeners.append(listener)
