@@ -99,6 +99,9 @@ class ReplayResult:
     drill_routes: tuple[str, ...] = ()  # the drill routes the pages were delivered to; empty: console only
     assessments: dict[str, dict[str, Any]] = field(default_factory=dict)  # last release estimate per gas
     map_layers: dict[str, Any] = field(default_factory=dict)  # site layout and threat zones for the report's map
+    # Block replay (max speed): how many quiet stretches ran as one block, and how many batches ran alone.
+    blocks: int = 0
+    single_batches: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +178,8 @@ class Replayer:
         self._tick_interval = tick_interval_s
         self._next_tick = math.inf
         self._window = options.batch_window_s or chain.intake.batch_window
+        self.blocks = 0  # quiet stretches run as one block (block replay only)
+        self.single_batches = 0  # batches of a block replay that ran alone
 
     def _in_range(self, received: float) -> bool:
         start, end = self._options.start, self._options.end
@@ -417,11 +422,8 @@ class Replayer:
         await self._runner.settle()
         self._clock.set(self._now)
         await self._finish()
-        log.info(
-            "replayed %d quiet stretches as blocks, %d batches on their own",
-            self._runner.blocks,
-            self._runner.single_batches,
-        )
+        self.blocks, self.single_batches = self._runner.blocks, self._runner.single_batches
+        log.info("replayed %d quiet stretches as blocks, %d batches on their own", self.blocks, self.single_batches)
 
     async def _arrive_in_blocks(self, received: float) -> None:
         if self.sim_start is None:
@@ -613,6 +615,8 @@ async def _run(
         drill_routes=delivery.routes if delivery.delivers else (),
         assessments=estimates_of(chain.assessment),
         map_layers=map_layers(site, chain.assessment),
+        blocks=replayer.blocks,
+        single_batches=replayer.single_batches,
     )
 
 

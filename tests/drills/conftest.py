@@ -95,16 +95,23 @@ class ScenarioRuns:
 
     def __init__(self, work: Path) -> None:
         self._work = work
-        self._runs: dict[tuple[str, float | None, bool], Run] = {}
+        self._runs: dict[tuple[str, float | None, bool, bool], Run] = {}
+        self._recordings: dict[tuple[str, float | None, bool], Path] = {}
 
-    async def run(self, name: str, *, duration_s: float | None = None, columnar: bool = False) -> Run:
-        """The replay of ``name`` from JSON Lines (or ``.hzc``), from the session's cache."""
-        key = (name, duration_s, columnar)
+    async def run(
+        self, name: str, *, duration_s: float | None = None, columnar: bool = False, blocks: bool = True
+    ) -> Run:
+        """The replay of ``name`` from JSON Lines (or ``.hzc``), from the session's cache; ``blocks=False``: every
+        batch through the pipeline on its own (the reference for the block replay)."""
+        key = (name, duration_s, columnar, blocks)
         if key not in self._runs:
+            form = (name, duration_s, columnar)
             folder = self._work / f"{name}-{duration_s or 'full'}-{'hzc' if columnar else 'jsonl'}"
-            folder.mkdir(parents=True, exist_ok=True)
-            recording = simulate(folder, name, duration_s=duration_s, columnar=columnar)
-            self._runs[key] = await replay_run(recording, f"sqlite:///{folder / 'drill.db'}")
+            if form not in self._recordings:
+                folder.mkdir(parents=True, exist_ok=True)
+                self._recordings[form] = simulate(folder, name, duration_s=duration_s, columnar=columnar)
+            db = folder / ("drill.db" if blocks else "drill-batch-by-batch.db")
+            self._runs[key] = await replay_run(self._recordings[form], f"sqlite:///{db}", blocks=blocks)
         return self._runs[key]
 
     async def report(self, name: str, *, duration_s: float | None = None, columnar: bool = False) -> dict[str, Any]:

@@ -1,0 +1,81 @@
+"""The block replay (quiet stretches through the detectors as one block) stores exactly what the replay of every
+batch on its own stores: the same alarms and alarm events, incidents and their timelines, checklists, pages and
+device states, row for row, at the same times."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.drills.conftest import Run, ScenarioRuns, replay_run
+from tests.drills.test_faithful_replay import SHIPPED, SHORTENED, _theft
+
+# Every table a replay writes its judgement to (readings are compared by count and by the report's signals).
+JUDGEMENT_TABLES = (
+    "alarms",
+    "alarm_events",
+    "incidents",
+    "incident_events",
+    "checklist_items",
+    "notifications",
+    "device_status",
+    "quarantine",
+)
+# Each page carries a fresh random acknowledgement link and code (daemon/notify): the one thing two runs never share.
+_ACK_TOKEN = re.compile(r'"ack_(url|code)": "[^"]*"')
+
+
+def _rows(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the judgement tables, in id order, without the random acknowledgement tokens."""
+    with sqlite3.connect(db) as connection:
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        for table in JUDGEMENT_TABLES:
+            cursor = connection.execute(f"SELECT * FROM {table} ORDER BY 1")  # noqa: S608 (fixed table names)
+            out[table] = [
+                tuple(_ACK_TOKEN.sub("", value) if isinstance(value, str) else value for value in row)
+                for row in cursor.fetchall()
+            ]
+    return out
+
+
+def _assert_same(blocks: Run, batches: Run) -> None:
+    assert blocks.db is not None
+    assert batches.db is not None
+    by_blocks, by_batches = _rows(blocks.db), _rows(batches.db)
+    for table in JUDGEMENT_TABLES:
+        assert by_blocks[table] == by_batches[table], table
+    assert blocks.result.readings == batches.result.readings
+    assert blocks.result.messages == batches.result.messages
+    assert blocks.report["signals"] == batches.report["signals"]
+    assert batches.result.blocks == 0
+
+
+@pytest.mark.slow  # two replays each, about 25 s on a loaded machine
+@pytest.mark.parametrize("columnar", [False, True], ids=["jsonl", "hzc"])
+async def test_a_short_theft_stores_the_same_rows_in_blocks_as_batch_by_batch(tmp_path: Path, columnar: bool) -> None:
+    """The theft drives a camera out of its geofence (alarm, incident, pages, escalations) and its monitor's last
+    will arrives as a device status: blocks must stop at each of them and give what the batches give."""
+    recording = _theft(tmp_path, columnar=columnar)
+    blocks = await replay_run(recording, f"sqlite:///{tmp_path / 'blocks.db'}")
+    batches = await replay_run(recording, f"sqlite:///{tmp_path / 'batches.db'}", blocks=False)
+    _assert_same(blocks, batches)
+    assert blocks.result.blocks > 0  # the quiet part did run as blocks
+    assert blocks.result.single_batches < batches.result.messages / 4
+    assert _rows(blocks.db or tmp_path)["alarms"], "the drill raised nothing: the comparison proves little"
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("drill-scenario-runs")
+@pytest.mark.timeout(900)  # a scenario of hours replayed batch by batch on a machine shared by many runs
+@pytest.mark.parametrize("name", SHIPPED)
+async def test_every_shipped_scenario_stores_the_same_rows_in_blocks_as_batch_by_batch(
+    scenario_runs: ScenarioRuns, name: str
+) -> None:
+    duration = SHORTENED.get(name)
+    blocks = await scenario_runs.run(name, duration_s=duration, columnar=True)
+    batches = await scenario_runs.run(name, duration_s=duration, columnar=True, blocks=False)
+    _assert_same(blocks, batches)
