@@ -135,7 +135,11 @@ class DetectionCore:
         gas = kind == GAS
         if gas.any():
             events += self.gas.process(
-                sorted_batch.subset(gas), value[gas], valid[gas], None if cens is None else cens[gas]
+                sorted_batch.subset(gas),
+                value[gas],
+                valid[gas],
+                None if cens is None else cens[gas],
+                received_at[gas] if isinstance(received_at, np.ndarray) else None,
             )
 
         source = c.device_is_source[c.device[s]]

@@ -287,17 +287,22 @@ class GasDetector:
         value: NDArray[np.float64],
         valid: NDArray[np.bool_],
         censored: NDArray[np.bool_] | None = None,
+        arrival: NDArray[np.float64] | None = None,
     ) -> list[ConditionEvents]:
         """Return instantaneous-level and sliding-window transitions for the gas readings in ``batch``.
 
         A ``censored`` reading (at or above full scale, ``value`` its lower bound) raises every level its lower
-        bound reaches and clears none; window means holding one are lower bounds and are marked so.
+        bound reaches and clears none; window means holding one are lower bounds and are marked so. ``arrival``
+        (sorted order) is when each reading's own batch arrived, for a block of batches run at once: a slot then
+        takes each batch's readings as a separate addition, as the batches one by one would have (floating-point
+        load sums depend on how they are grouped).
         """
         c = self.config
         cens = np.zeros_like(valid) if censored is None else censored
         keep = self.rows[batch.sensor] >= 0
         if not keep.all():
             batch, value, valid, cens = batch.subset(keep), value[keep], valid[keep], cens[keep]
+            arrival = None if arrival is None else arrival[keep]
         s = batch.sensor
         # From here on the batch is keyed by row (rows follow sensor order, so it stays sorted); events are
         # reported on the sensor again (``report_as``).
@@ -330,8 +335,8 @@ class GasDetector:
             if minutes > 60
         ]
         half_hour_windows.append((TWA_8H, 16, c.gas_twa, False))
-        out += self._windows(batch, value, valid, cens, self.minutes, minute_windows)
-        out += self._windows(batch, value, valid, cens, self.half_hours, half_hour_windows)
+        out += self._windows(batch, value, valid, cens, self.minutes, minute_windows, arrival)
+        out += self._windows(batch, value, valid, cens, self.half_hours, half_hour_windows, arrival)
         return out
 
     def _load(self, rows: NDArray[np.intp], value: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -387,6 +392,7 @@ class GasDetector:
         censored: NDArray[np.bool_],
         ring: SlotRing,
         windows: list[tuple[str, int, NDArray[np.float64], bool]],
+        arrival: NDArray[np.float64] | None = None,
     ) -> list[ConditionEvents]:
         """Fold readings into ``ring`` run by run and judge every window at every reading.
 
@@ -404,6 +410,8 @@ class GasDetector:
         slot = np.floor(batch.time / ring.slot_s).astype(np.int64)
         run_start = np.ones(n, np.bool_)
         run_start[1:] = (batch.sensor[1:] != batch.sensor[:-1]) | (slot[1:] != slot[:-1])
+        if arrival is not None:
+            run_start[1:] |= arrival[1:] != arrival[:-1]
         first = np.flatnonzero(run_start)
         micro = np.where(counted, np.rint(np.nan_to_num(value) * ring.scale), 0).astype(np.int64)
         load = np.where(counted, self._load(rows_r, value), 0.0)

@@ -13,9 +13,11 @@ each reading stamped with the time its own batch closed.
   that produces no condition transition, no level event and no duplicate reading, the stretch was quiet: nothing
   reached the alarm chain, and the block's flags, latest values and stored readings are what the batches one by
   one would have produced.
-- Otherwise the core and the level rules are put back as they were and the stretch is split in two, each half
-  tried again, down to single batches, which go through the pipeline exactly as live (``Pipeline.process`` at
-  the batch's close time). So every batch that does change something is judged alone, at its own time.
+- Otherwise the core and the level rules are put back as they were. Nothing happens after the close of the batch
+  that caused it, so the batches that closed before the first change run again as one (quiet) block; the next
+  batch goes through the pipeline alone, exactly as live (``Pipeline.process`` at its close time), and the rest
+  is held again, in blocks that start at one batch and double while they stay quiet. So every batch that does
+  change something is judged alone, at its own time.
 
 A tick is held only while it is certain to do nothing: no device can fall silent by then (from the last time each
 was heard, counting the held batches), no sensor has the day of history the capture check needs, no rule, alarm
@@ -40,6 +42,7 @@ from detectors.readings import ReadingBatch
 
 CAPTURE_HISTORY_S = 86_400.0  # ``QualityDetector.capture_events``: a sensor is judged after a day of history
 MAX_BLOCK_READINGS = 100_000  # a held stretch is run once it holds this many readings (memory stays bounded)
+MAX_BLOCK_BATCHES = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,8 @@ class BlockRunner:
         self._after_step = after_step  # sends the pages a step queued (at the recording time they were raised)
         self._steps: list[_Step] = []
         self._held_readings = 0
+        self._held_batches = 0
+        self._cap = MAX_BLOCK_BATCHES
         core = chain.pipeline.detector
         config = core.config
         self._device_of = config.device
@@ -100,8 +105,9 @@ class BlockRunner:
         np.fmax.at(self._heard, self._device_of[r.sensor], np.maximum(r.time, batch.close))
 
     def batch_may_wait(self, close: float) -> bool:
-        """Whether a batch closing at ``close`` can be held: no alarm timer is due by then."""
-        return close < self._chain_due and self._held_readings < MAX_BLOCK_READINGS
+        """Whether a batch closing at ``close`` can be held: no alarm timer is due by then, and the block is not
+        full (its size doubles with each quiet block, from one batch after a busy one)."""
+        return close < self._chain_due and self._held_readings < MAX_BLOCK_READINGS and self._held_batches < self._cap
 
     def tick_may_wait(self, at: float) -> bool:
         """Whether the tick at ``at`` is certain to do nothing (so it can be held with the batches around it)."""
@@ -123,6 +129,7 @@ class BlockRunner:
         step = _Batch(close, readings)
         self._steps.append(step)
         self._held_readings += len(readings)
+        self._held_batches += 1
         self._hear(step)
 
     def defer_tick(self, at: float) -> None:
@@ -138,7 +145,7 @@ class BlockRunner:
 
     async def settle(self) -> None:
         """Run everything held, in time order, as live would have."""
-        steps, self._steps, self._held_readings = self._steps, [], 0
+        steps, self._steps, self._held_readings, self._held_batches = self._steps, [], 0, 0
         await self._run(steps)
         self.refresh()
 
@@ -149,26 +156,40 @@ class BlockRunner:
                 if isinstance(step, _Tick):
                     await self.run_tick(step.at)
             return
-        if self._try_block(batches):
-            self.blocks += 1
-            assessment = self._chain.assessment
-            for step in steps:
-                if isinstance(step, _Tick) and assessment is not None:
-                    assessment.tick(step.at)  # idle: it only keeps its schedule (the window holds the block)
-            return
-        if len(batches) == 1:
+        if len(batches) == 1:  # nothing to group: the batch runs as live, with its ticks in their places
             for step in steps:
                 if isinstance(step, _Batch):
                     await self.run_batch(step.close, step.readings)
                 else:
                     await self.run_tick(step.at)
             return
-        middle = steps.index(batches[len(batches) // 2])
-        await self._run(steps[:middle])
-        self.refresh()
-        # The first half may have raised an alarm or opened an incident: the rest is held again step by step,
-        # each step judged against the state the first half left.
-        await self._feed(steps[middle:])
+        first_change = self._try_block(batches)
+        if first_change is None:
+            self.blocks += 1
+            self._cap = min(self._cap * 2, MAX_BLOCK_BATCHES)
+            assessment = self._chain.assessment
+            for step in steps:
+                if isinstance(step, _Tick) and assessment is not None:
+                    assessment.tick(step.at)  # idle: it only keeps its schedule (the window holds the block)
+            return
+        self._cap = 1  # a busy stretch: hold little, then more while it stays quiet
+        # Whatever changed happened at a reading's time or a batch's close, never after the close of the batch
+        # that caused it: the batches that closed before the first change were quiet, and are one block.
+        quiet = next((i for i, step in enumerate(steps) if isinstance(step, _Batch) and step.close >= first_change), 0)
+        if any(isinstance(step, _Batch) for step in steps[:quiet]):
+            await self._run(steps[:quiet])
+            self.refresh()
+            steps = steps[quiet:]
+        # The first batch that may have changed something runs alone (with the ticks before it); the rest is held
+        # again step by step, each step judged against the state that batch left.
+        alone = next(i for i, step in enumerate(steps) if isinstance(step, _Batch))
+        for step in steps[: alone + 1]:
+            if isinstance(step, _Batch):
+                await self.run_batch(step.close, step.readings)
+            else:
+                await self.run_tick(step.at)
+            self.refresh()
+        await self._feed(steps[alone + 1 :])
 
     async def _feed(self, steps: list[_Step]) -> None:
         """Hold what may wait, run what may not (after what is held), then run the rest."""
@@ -203,16 +224,21 @@ class BlockRunner:
             self._chain.assessment.tick(at)
         await self._after_step()
 
-    def _try_block(self, batches: list[_Batch]) -> bool:
-        """Run the batches' readings as one block; False (and nothing changed) when the block was not quiet."""
+    def _try_block(self, batches: list[_Batch]) -> float | None:
+        """Run the batches' readings as one block: None when it was quiet (and is done); else nothing changed and
+        this is the earliest time at which something happened (-inf: unknown)."""
         pipeline = self._chain.pipeline
         readings = ReadingBatch.concat([b.readings for b in batches])
         received = np.repeat(
             np.array([b.close for b in batches]), np.array([len(b.readings) for b in batches], np.intp)
         )
+        by_sensor = np.argsort(readings.sensor, kind="stable")
+        sensor, time = readings.sensor[by_sensor], readings.time[by_sensor]
+        if bool(np.any((sensor[1:] == sensor[:-1]) & (time[1:] < time[:-1]))):
+            return -math.inf  # a sensor's readings out of time order: the core sorts a block, the batches do not
         keys = reading_keys(readings.sensor, readings.time)
         if pipeline.seen.any_seen(keys) or np.unique(keys).shape[0] != keys.shape[0]:
-            return False  # a repeated reading: the batches one by one drop it where it repeats
+            return -math.inf  # a repeated reading: the batches one by one drop it where it repeats
         core = pipeline.detector
         kept = _copy_core(core)
         rules = pipeline.flow.state.rules
@@ -220,18 +246,19 @@ class BlockRunner:
         result = core.process(readings, received_at=received)
         if any(len(events) for events in result.conditions):
             pipeline.detector = kept
-            return False
+            return min(float(events.time.min()) for events in result.conditions if len(events))
         flagged = ReadingBatch(readings.sensor, readings.time, readings.value, result.flags)
-        if rules.level_events(flagged, flagged.valid_mask(), result.sorted_batch):
+        level_events = rules.level_events(flagged, flagged.valid_mask(), result.sorted_batch)
+        if level_events:
             pipeline.detector = kept
             rules.restore_level_states(levels)
-            return False
+            return min(event.time for event in level_events)
         # Quiet: what the batches one by one would have left behind, in the order they would have left it.
         for batch in batches:
             pipeline.seen.remember_keys(reading_keys(batch.readings.sensor, batch.readings.time))
         self._clock.set(batches[-1].close)
         pipeline.after_detection(flagged)
-        return True
+        return None
 
 
 def _copy_core(core: DetectionCore) -> DetectionCore:
