@@ -31,9 +31,10 @@ TARGET_READINGS = 43_200_000  # a day of a 500-sensor park at 1 Hz
 TARGET_SECONDS = 60.0  # issue 16: the day in under a minute
 
 
-def scenario_yaml(hours: float) -> str:
-    """A day at 1 Hz with a chlorine leak in the morning."""
-    return f"""
+def scenario_yaml(hours: float, *, leak: bool = True) -> str:
+    """A day at 1 Hz with a chlorine leak in the morning (``leak=False``: a quiet day)."""
+    events = "" if leak else "events: []\n"
+    text = f"""
 name: bench-day
 site_file: {Path(__file__).resolve().parents[1] / "daemon/sites/demo-park.yaml"}
 seed: 5
@@ -46,6 +47,7 @@ events:
   - {{type: toxic_release, id: leak, gas: Cl2, at: {{north_m: 250, east_m: -650}}, rate_g_s: 350,
       start_s: 3600, duration_s: 1800}}
 """
+    return text if leak else text[: text.index("events:")] + events
 
 
 def child(args: list[str]) -> None:
@@ -107,7 +109,7 @@ def measure(*args: str) -> dict[str, float]:
     return figures
 
 
-def simulate(hours: float, out: Path) -> None:
+def simulate(hours: float, out: Path, *, leak: bool = True) -> None:
     """Write the bench scenario (columnar for .hzc, else JSON Lines)."""
     from daemon.drills.scenario import load_scenario
     from daemon.drills.simulate_output import write_columnar, write_jsonl
@@ -115,7 +117,7 @@ def simulate(hours: float, out: Path) -> None:
     from daemon.site_file import load_site
 
     scenario_file = out.with_suffix(".yaml")
-    scenario_file.write_text(scenario_yaml(hours), encoding="utf-8")
+    scenario_file.write_text(scenario_yaml(hours, leak=leak), encoding="utf-8")
     scenario = load_scenario(scenario_file)
     simulator = Simulator(scenario, load_site(scenario.site_file))
     started = time.perf_counter()
@@ -134,6 +136,9 @@ def main() -> None:
     parser.add_argument("--store-hours", type=float, default=1.0)
     parser.add_argument("--window", type=float, default=60.0, help="batch window of the windowed replays, s")
     parser.add_argument("--faithful-hours", type=float, default=0.05, help="length of the faithful replays")
+    parser.add_argument(
+        "--no-leak", action="store_true", help="a quiet recording (no chlorine leak, so no release assessment runs)"
+    )
     parser.add_argument("--keep", type=Path)
     parser.add_argument("--faithful-only", action="store_true", help="only the faithful replays (no day to simulate)")
     args = parser.parse_args()
@@ -142,15 +147,16 @@ def main() -> None:
     full, half = work / "day.hzc", work / "half.hzc"
     lines, stored = work / "hour.jsonl", work / "store.hzc"
     faithful_columnar, faithful_lines = work / "faithful.hzc", work / "faithful.jsonl"
-    simulate(args.faithful_hours, faithful_columnar)
-    simulate(args.faithful_hours, faithful_lines)
+    leak = not args.no_leak
+    simulate(args.faithful_hours, faithful_columnar, leak=leak)
+    simulate(args.faithful_hours, faithful_lines, leak=leak)
     window = f"{args.window:g}"
     rows = []
     if not args.faithful_only:
-        simulate(args.hours, full)
-        simulate(args.hours / 2, half)
-        simulate(args.jsonl_hours, lines)
-        simulate(args.store_hours, stored)
+        simulate(args.hours, full, leak=leak)
+        simulate(args.hours / 2, half, leak=leak)
+        simulate(args.jsonl_hours, lines, leak=leak)
+        simulate(args.store_hours, stored, leak=leak)
         for label, path in ((f"columnar, full, {window} s window", full), (f"columnar, half, {window} s window", half)):
             read = measure("read-columnar", str(path))
             replay = measure("replay", str(path), str(work / f"{path.stem}.db"), window)

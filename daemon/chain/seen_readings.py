@@ -68,6 +68,10 @@ class SeenReadings:
         listed: list[int] = keys.tolist()
         return not (self._current.isdisjoint(listed) and self._previous.isdisjoint(listed))
 
+    def room(self) -> int:
+        """How many more keys the current generation takes before it turns over."""
+        return self._generation - len(self._current)
+
     def remember_keys(self, keys: NDArray[np.uint64]) -> None:
         """Mark keys seen, as ``fresh`` does for a batch of new readings."""
         self._add(keys.tolist())

@@ -84,6 +84,7 @@ class BlockRunner:
         self._device_of = config.device
         self._limit = config.offline_intervals * config.device_interval_s  # silence that makes a device offline
         self._heard = core.liveness.last_seen.copy()  # per device, counting the held batches
+        self._unheard: list[_Batch] = []  # held batches not yet counted in _heard
         self._chain_due = math.inf
         self.blocks = 0  # stretches that ran as one block
         self.single_batches = 0  # batches that went through the pipeline alone
@@ -96,13 +97,23 @@ class BlockRunner:
         state = self._chain.pipeline.flow.state
         self._chain_due = min(state.rules.next_due(), state.book.next_due(), state.incidents.next_due())
         self._heard = self._chain.pipeline.detector.liveness.last_seen.copy()
+        self._unheard = []
         for step in self._steps:
             if isinstance(step, _Batch):
                 self._hear(step)
 
     def _hear(self, batch: _Batch) -> None:
-        r = batch.readings
-        np.fmax.at(self._heard, self._device_of[r.sensor], np.maximum(r.time, batch.close))
+        self._unheard.append(batch)
+
+    def _fold_heard(self) -> None:
+        """Count the held batches not yet counted in ``_heard`` (once per tick, not once per batch)."""
+        if not self._unheard:
+            return
+        batches, self._unheard = self._unheard, []
+        sensor = np.concatenate([b.readings.sensor for b in batches])
+        time = np.concatenate([b.readings.time for b in batches])
+        close = np.repeat(np.array([b.close for b in batches]), [len(b.readings) for b in batches])
+        np.fmax.at(self._heard, self._device_of[sensor], np.maximum(time, close))
 
     def batch_may_wait(self, close: float) -> bool:
         """Whether a batch closing at ``close`` can be held: no alarm timer is due by then, and the block is not
@@ -113,6 +124,7 @@ class BlockRunner:
         """Whether the tick at ``at`` is certain to do nothing (so it can be held with the batches around it)."""
         if at >= self._chain_due:
             return False
+        self._fold_heard()
         core = self._chain.pipeline.detector
         liveness = core.liveness
         watched = ~liveness.offline & ~np.isnan(self._heard)
@@ -254,8 +266,14 @@ class BlockRunner:
             rules.restore_level_states(levels)
             return min(event.time for event in level_events)
         # Quiet: what the batches one by one would have left behind, in the order they would have left it.
-        for batch in batches:
-            pipeline.seen.remember_keys(reading_keys(batch.readings.sensor, batch.readings.time))
+        if pipeline.seen.room() >= keys.shape[0]:
+            pipeline.seen.remember_keys(keys)  # no generation turns over: one addition is the same as many
+        else:
+            start = 0
+            for batch in batches:
+                end = start + len(batch.readings)
+                pipeline.seen.remember_keys(keys[start:end])
+                start = end
         self._clock.set(batches[-1].close)
         pipeline.after_detection(flagged)
         return None
