@@ -31,7 +31,9 @@ with the contexts learned. No wall clock, no random numbers.
 
 from __future__ import annotations
 
+import itertools
 import math
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,6 +42,7 @@ BASE_THRESHOLD = 0.75  # cad_ose.py baseThreshold: a raw score this high starts 
 MAX_LEFT_SEMI_CONTEXT_LENGTH = 7  # cad_ose.py maxLeftSemiContextsLenght: longest partial left side kept
 MAX_ACTIVE_NEURONS = 15  # cad_ose.py maxActiveNeuronsNum
 VALUE_BITS = 3  # cad_ose.py numNormValueBits: 8 levels
+MAX_LEVEL = 2**VALUE_BITS - 1
 NEURON_FACT_OFFSET = 2**31  # cad_ose.py: a neuron's fact is 2**31 + its context id
 PROBATION_FRACTION = 0.15  # NAB config: probationaryPercent
 PROBATION_CAP = 750  # NAB nab/util.py getProbationPeriod: min(floor(0.15 n), 0.15 * 5000)
@@ -104,75 +107,102 @@ def py2_dict_order(keys: list[int]) -> list[int]:
     return [k for k in table if k is not None]
 
 
-class _SemiContexts:
-    """One side's semi-contexts: fact tuples by hash, sizes, hashes, and which semi-contexts hold each fact."""
+def _grown(array: NDArray[Any], needed: int) -> NDArray[Any]:
+    """The array itself, or a copy with room for at least ``needed`` entries (capacity doubles)."""
+    if needed <= array.shape[0]:
+        return array
+    bigger = np.zeros(max(needed, 2 * array.shape[0]), array.dtype)
+    bigger[: array.shape[0]] = array
+    return bigger
 
-    __slots__ = ("by_fact", "hashes", "ids", "sizes")
+
+# Number of set bits of every 8-bit mask: how many of a semi-context's sensor facts are present.
+_POPCOUNT = np.array([bin(m).count("1") for m in range(256)], np.int64)
+
+
+class _SemiContexts:
+    """One side's semi-contexts as arrays: sensor-fact bit masks, sizes, hashes; neuron facts indexed by fact."""
 
     def __init__(self) -> None:
-        self.ids: dict[int, int] = {}
-        self.sizes: list[int] = []
-        self.hashes: list[int] = []
-        self.by_fact: dict[int, list[int]] = {}
+        # CAD-OSE keys semi-contexts by the hash of their facts; by the facts themselves is the same bar a
+        # 64-bit hash collision, and saves computing the hash of every lookup.
+        self.ids: dict[tuple[int, ...], int] = {}
+        self.facts: list[tuple[int, ...]] = []
+        self.sensor_mask = np.zeros(64, np.int64)
+        self.sizes = np.zeros(64, np.int64)
+        self.hashes = np.zeros(64, np.int64)
+        self.with_neuron: dict[int, list[int]] = {}
+
+    def __len__(self) -> int:
+        return len(self.facts)
 
     def get_or_add(self, facts: tuple[int, ...]) -> int:
-        """The id of the semi-context with these facts (sorted), stored now if new (keyed by hash, as CAD-OSE)."""
-        key = py2_tuple_hash(facts)
-        found = self.ids.get(key)
+        """The id of the semi-context with these facts (sorted), stored now if new."""
+        found = self.ids.get(facts)
         if found is not None:
             return found
-        new = len(self.sizes)
-        self.ids[key] = new
-        self.sizes.append(len(facts))
-        self.hashes.append(key)
+        new = len(self.facts)
+        self.ids[facts] = new
+        self.facts.append(facts)
+        self.sensor_mask = _grown(self.sensor_mask, new + 1)
+        self.sizes = _grown(self.sizes, new + 1)
+        self.hashes = _grown(self.hashes, new + 1)
+        self.sensor_mask[new] = _sensor_mask(facts)
+        self.sizes[new] = len(facts)
+        self.hashes[new] = py2_tuple_hash(facts)
         for fact in facts:
-            self.by_fact.setdefault(fact, []).append(new)
+            if fact >= NEURON_FACT_OFFSET:
+                self.with_neuron.setdefault(fact, []).append(new)
         return new
 
-    def cross(self, facts: tuple[int, ...]) -> dict[int, list[int]]:
-        """For every semi-context sharing a fact with ``facts`` (sorted): the shared facts, in order."""
-        crossed: dict[int, list[int]] = {}
-        for fact in facts:
-            for semi in self.by_fact.get(fact, ()):
-                shared = crossed.get(semi)
-                if shared is None:
-                    crossed[semi] = [fact]
-                else:
-                    shared.append(fact)
-        return crossed
+    def cross(self, facts: tuple[int, ...]) -> NDArray[np.int64]:
+        """How many of ``facts`` each semi-context holds."""
+        n = len(self.facts)
+        shared: NDArray[np.int64] = _POPCOUNT[self.sensor_mask[:n] & _sensor_mask(facts)]
+        holders = [self.with_neuron.get(fact, []) for fact in facts if fact >= NEURON_FACT_OFFSET]
+        if holders:
+            shared += np.bincount(np.fromiter(itertools.chain.from_iterable(holders), np.int64), minlength=n)
+        return shared
+
+
+def _sensor_mask(facts: tuple[int, ...]) -> int:
+    """Bit f set for every sensor fact f (facts below 2 * VALUE_BITS; levels are 0..7 so no more occur)."""
+    mask = 0
+    for fact in facts:
+        if fact < NEURON_FACT_OFFSET:
+            mask |= 1 << fact
+    return mask
 
 
 class ContextualAnomalyDetector:
-    """CAD-OSE over one series, one reading at a time (``score``), with the value range given up front."""
+    """CAD-OSE's learner over one series, one reading at a time (``raw_score``), the value range given up front.
 
-    def __init__(self, min_value: float, max_value: float, rest: int) -> None:
+    Contexts are numpy arrays (left and right semi-context ids, activation counts, zero-level flags), so one
+    step's activation pass is a handful of array operations over every context rather than a Python loop.
+    """
+
+    def __init__(self, min_value: float, max_value: float) -> None:
         self.min_value = float(min_value)
         full_range = float(max_value) - self.min_value
-        max_level = 2.0**VALUE_BITS - 1.0
-        self.level_step = (full_range if full_range != 0.0 else max_level) / max_level
-        self.rest = rest
+        self.level_step = (full_range if full_range != 0.0 else float(MAX_LEVEL)) / float(MAX_LEVEL)
         self.left = _SemiContexts()
         self.right = _SemiContexts()
-        # Per left semi-context: right semi-context id -> context id, and those right ids in CPython 2.7 order.
+        # Per left semi-context: right semi-context id -> context id, in insertion order.
         self.contexts_of_left: list[dict[int, int]] = []
-        self.right_order: list[list[int]] = []
-        self.right_inserted: list[list[int]] = []
-        self.count: list[int] = []  # times each context was active
-        self.zero_level: list[bool] = []  # the context was once stored as a whole step's (left, right) pair
-        self.left_of: list[int] = []
-        self.right_of: list[int] = []
+        self.n = 0  # contexts stored
+        self.left_of = np.zeros(256, np.int64)
+        self.right_of = np.zeros(256, np.int64)
+        self.count = np.zeros(256, np.int64)  # times each context was active
+        self.zero_level = np.zeros(256, np.bool_)  # once stored as a whole step's (left, right) pair
+        self.order_in_left = np.zeros(256, np.int64)  # its place in its left semi-context's CPython 2.7 dict
         self.left_facts: tuple[int, ...] = ()
-        self.left_crossed: dict[int, list[int]] = {}
-        self.steps = 0
-        self.last_high = 0  # step index (1-based, 0 = CAD-OSE's initial score history of 1.0) of a raw score >= 0.75
+        self.left_shared = np.zeros(0, np.int64)  # facts each left semi-context shared with the last left facts
 
     def _context(self, left: tuple[int, ...], right: tuple[int, ...], zero_level: bool) -> tuple[int, bool]:
         """The id of context (left, right) and whether it is new; a zero-level lookup marks it zero-level."""
         lid = self.left.get_or_add(left)
         if lid == len(self.contexts_of_left):
             self.contexts_of_left.append({})
-            self.right_order.append([])
-            self.right_inserted.append([])
         rid = self.right.get_or_add(right)
         by_right = self.contexts_of_left[lid]
         cid = by_right.get(rid)
@@ -180,21 +210,28 @@ class ContextualAnomalyDetector:
             if zero_level:
                 self.zero_level[cid] = True
             return cid, False
-        cid = len(self.count)
+        cid = self.n
+        self.n += 1
+        self.left_of = _grown(self.left_of, self.n)
+        self.right_of = _grown(self.right_of, self.n)
+        self.count = _grown(self.count, self.n)
+        self.zero_level = _grown(self.zero_level, self.n)
+        self.order_in_left = _grown(self.order_in_left, self.n)
+        self.left_of[cid] = lid
+        self.right_of[cid] = rid
+        self.zero_level[cid] = zero_level
         by_right[rid] = cid
-        self.right_inserted[lid].append(rid)
-        self.right_order[lid] = py2_dict_order(self.right_inserted[lid])
-        self.count.append(0)
-        self.zero_level.append(zero_level)
-        self.left_of.append(lid)
-        self.right_of.append(rid)
+        for place, r in enumerate(py2_dict_order(list(by_right))):
+            self.order_in_left[by_right[r]] = place
         return cid, True
 
     def _facts(self, value: float) -> tuple[int, ...]:
-        """The reading's sensor facts: bit p of its level (0..7, truncated) as fact 2p + bit."""
-        level = int((value - self.min_value) / self.level_step)
-        bits = max(VALUE_BITS, level.bit_length())
-        return tuple(sorted(2 * p + ((level >> p) & 1) for p in range(bits)))
+        """The reading's sensor facts: bit p of its level (0..7, truncated) as fact 2p + bit.
+
+        A reading outside the range given is clamped into it (NAB's harness gives the file's own range).
+        """
+        level = min(max(int((value - self.min_value) / self.level_step), 0), MAX_LEVEL)
+        return tuple(sorted(2 * p + ((level >> p) & 1) for p in range(VALUE_BITS)))
 
     def _step(self, sensor: tuple[int, ...]) -> tuple[float, float]:
         """Learn one step; the fraction of selected contexts that are active and of candidates that were new."""
@@ -203,58 +240,86 @@ class ContextualAnomalyDetector:
         # CAD-OSE skips one context id in the activation pass: the zero-level context just stored, or else
         # id 0 (it compares with False, which equals 0).
         skip = 0
-        if self.left_facts:
-            candidates.add((self.left_facts, sensor))
-            cid, new_zero = self._context(self.left_facts, sensor, zero_level=True)
+        previous = self.left_facts
+        if previous:
+            candidates.add((previous, sensor))
+            cid, new_zero = self._context(previous, sensor, zero_level=True)
             if new_zero:
                 skip = cid
-        right_crossed = self.right.cross(sensor)
-        active: list[int] = []
-        selected = 0
+        n = self.n
+        left_of, right_of = self.left_of[:n], self.right_of[:n]
+        # Left semi-contexts stored since the last crossing shared nothing with it.
+        left_shared = np.zeros(len(self.left), np.int64)
+        left_shared[: self.left_shared.shape[0]] = self.left_shared
+        shared_left = left_shared[left_of]
+        whole_left = shared_left == self.left.sizes[left_of]
+        shared_right = self.right.cross(sensor)[right_of]
+        whole_right = shared_right == self.right.sizes[right_of]
+        counted = np.ones(n, np.bool_)
+        if skip < n:
+            counted[skip] = False
+        selected = whole_left & counted
+        active = np.flatnonzero(selected & whole_right)
+        self.count[active] += 1
         proposed: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
-        sizes_left, sizes_right = self.left.sizes, self.right.sizes
-        for lid in sorted(self.left_crossed):
-            shared_left = self.left_crossed[lid]
-            whole_left = len(shared_left) == sizes_left[lid]
-            by_right = self.contexts_of_left[lid]
-            for rid in self.right_order[lid]:
-                cid = by_right[rid]
-                if cid == skip:
-                    continue
-                shared_right = right_crossed.get(rid)
-                if whole_left:
-                    selected += 1
-                    if shared_right is None:
-                        continue
-                    if len(shared_right) == sizes_right[rid]:
-                        self.count[cid] += 1
-                        active.append(cid)
-                        continue
-                elif shared_right is None:
-                    continue
-                if self.zero_level[cid] and new_zero and len(shared_left) <= MAX_LEFT_SEMI_CONTEXT_LENGTH:
-                    proposed.append((tuple(shared_left), tuple(shared_right)))
-        candidates.update(proposed)
-        active_fraction = len(active) / selected if selected > 0 else 0.0
-        hashes_left, hashes_right = self.left.hashes, self.right.hashes
-        active.sort(key=lambda c: (self.count[c], hashes_left[self.left_of[c]], hashes_right[self.right_of[c]]))
-        neurons = {NEURON_FACT_OFFSET + c for c in active[-MAX_ACTIVE_NEURONS:]}
+        if new_zero:
+            # A stored zero-level context that the input overlaps in part on both sides proposes that overlap.
+            partial = (
+                counted
+                & self.zero_level[:n]
+                & (shared_left > 0)
+                & (shared_left <= MAX_LEFT_SEMI_CONTEXT_LENGTH)
+                & (shared_right > 0)
+                & ~(whole_left & whole_right)
+            )
+            found = np.flatnonzero(partial)
+            # CAD-OSE proposes in left semi-context order, then in the iteration order of that one's dict.
+            found = found[np.lexsort((self.order_in_left[found], left_of[found]))]
+            kept_left, kept_right = set(previous), set(sensor)
+            left_facts, right_facts = self.left.facts, self.right.facts
+            overlap_left: dict[int, tuple[int, ...]] = {}
+            overlap_right: dict[int, tuple[int, ...]] = {}
+            for lid, rid in zip(left_of[found].tolist(), right_of[found].tolist(), strict=True):
+                left_part = overlap_left.get(lid)
+                if left_part is None:
+                    left_part = overlap_left[lid] = tuple(f for f in left_facts[lid] if f in kept_left)
+                right_part = overlap_right.get(rid)
+                if right_part is None:
+                    right_part = overlap_right[rid] = tuple(f for f in right_facts[rid] if f in kept_right)
+                proposed.append((left_part, right_part))
+            candidates.update(proposed)
+        n_selected = int(np.count_nonzero(selected))
+        active_fraction = active.shape[0] / n_selected if n_selected > 0 else 0.0
+        ranked = active[
+            np.lexsort((self.right.hashes[right_of[active]], self.left.hashes[left_of[active]], self.count[active]))
+        ]
+        neurons = {NEURON_FACT_OFFSET + c for c in ranked[-MAX_ACTIVE_NEURONS:].tolist()}
         self.left_facts = tuple(sorted(neurons.union(sensor)))
         added = sum(self._context(left, right, zero_level=False)[1] for left, right in proposed)
-        self.left_crossed = self.left.cross(self.left_facts)
+        self.left_shared = self.left.cross(self.left_facts)
         added += new_zero
         new_fraction = added / len(candidates) if new_zero and candidates else 0.0
         return active_fraction, new_fraction
 
-    def score(self, value: float) -> float:
-        """The reported anomaly score of the next reading (0..1)."""
+    def raw_score(self, value: float) -> float:
+        """Learn the next reading; its raw anomaly score (0..1), before the rest period."""
         active_fraction, new_fraction = self._step(self._facts(value))
-        raw = (1.0 - active_fraction + new_fraction) / 2.0
-        self.steps += 1
-        resting = self.rest <= 0 or self.last_high >= self.steps - self.rest
-        if raw >= BASE_THRESHOLD:
-            self.last_high = self.steps
-        return 0.0 if resting else raw
+        return (1.0 - active_fraction + new_fraction) / 2.0
+
+
+def rested(raw: NDArray[np.float64], rest: int) -> NDArray[np.float64]:
+    """The reported scores: 0 while a raw score of the ``rest`` readings before reached 0.75, and for the first
+    ``rest`` readings (CAD-OSE starts its score history with 1.0); the raw score otherwise.
+
+    CAD-OSE's ``max(aScoresHistory[-restPeriod:]) < baseThreshold`` test, along the whole series at once.
+    """
+    n = raw.shape[0]
+    if rest <= 0:
+        return np.zeros(n)
+    at = np.arange(n)
+    last_high = np.maximum.accumulate(np.where(raw >= BASE_THRESHOLD, at, -1))
+    before = np.concatenate(([-1], last_high[:-1]))
+    return np.where((at < rest) | (before >= at - rest), 0.0, raw)
 
 
 def nab_rest(readings: int) -> int:
@@ -263,8 +328,8 @@ def nab_rest(readings: int) -> int:
     return int(probation / REST_DIVISOR)
 
 
-def cad_ose_score(value: NDArray[np.float64]) -> NDArray[np.float64]:
-    """CAD-OSE scores (0..1) of a series in time order, scaled over its finite range with NAB's rest period.
+def cad_ose_raw(value: NDArray[np.float64]) -> NDArray[np.float64]:
+    """CAD-OSE's raw scores (0..1) of a series in time order, scaled over its finite range.
 
     Non-finite readings score 0 and are not learned.
     """
@@ -273,6 +338,17 @@ def cad_ose_score(value: NDArray[np.float64]) -> NDArray[np.float64]:
     if not finite.any():
         return out
     kept = value[finite]
-    detector = ContextualAnomalyDetector(float(kept.min()), float(kept.max()), nab_rest(kept.shape[0]))
-    out[finite] = [detector.score(v) for v in kept.tolist()]
+    detector = ContextualAnomalyDetector(float(kept.min()), float(kept.max()))
+    out[finite] = [detector.raw_score(v) for v in kept.tolist()]
+    return out
+
+
+def cad_ose_score(value: NDArray[np.float64]) -> NDArray[np.float64]:
+    """CAD-OSE's reported scores (0..1) of a series in time order, with NAB's rest period (NAB's contextOSE).
+
+    Non-finite readings score 0 and are neither learned nor counted in the rest period.
+    """
+    out = np.zeros(value.shape[0])
+    finite = np.isfinite(value)
+    out[finite] = rested(cad_ose_raw(value[finite]), nab_rest(int(finite.sum())))
     return out
