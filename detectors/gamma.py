@@ -11,8 +11,9 @@ Every rise is classified, and re-classified at each reading until it ends:
   first) from two hours before the rise began, or within a few minutes after it while neighbours rise too (the rain
   front reaches stations before their gauges), and the excess decays as radon-progeny washout must once the rain
   has stopped (washout.py), stays under the ceiling washout never exceeds (washout.py: 1.5x the largest published
-  rain peak, +100 % of the station's own background or +100 nSv/h, whichever is larger) and does not stand clearly
-  above rained-on neighbours;
+  rain peak, +100 % of the station's own background or +100 nSv/h, whichever is larger, in heavy rain; scaled down
+  as the square root of the rain rate when the station's own rain sensor measured lighter rain) and does not stand
+  clearly above rained-on neighbours;
 * suspicious: anything else, as soon as it is evident: a rise without rain, an excess above the washout ceiling even
   while it rains, an excess that fails to decay, one far above its rained-on neighbours, a reading at or above full
   scale. The reason says how much of the rise washout explains and that the rest is judged as a possible source.
