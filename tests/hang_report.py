@@ -12,6 +12,7 @@ import asyncio
 import sys
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -28,10 +29,12 @@ def _timeout_of(item: pytest.Item) -> float:
 
 
 def _report(name: str) -> None:
+    # asyncio keeps every task of every loop in this WeakSet; read from this thread (the loop is stuck anyway).
+    every: set[asyncio.Task[Any]] = getattr(asyncio.tasks, "_all_tasks")  # noqa: B009 - private, untyped
     try:
-        tasks = list(asyncio.tasks._all_tasks)  # noqa: SLF001 - read from this thread; the loop is stuck anyway
+        tasks = list(every)
     except RuntimeError:  # the set changed while being copied: one more try
-        tasks = list(asyncio.tasks._all_tasks)  # noqa: SLF001
+        tasks = list(every)
     pending = [t for t in tasks if not t.done()]
     lines = [f"\n+++ {name}: {MARGIN_S:.0f}s before its timeout, {len(pending)} asyncio tasks are waiting +++"]
     for task in pending:
