@@ -12,8 +12,8 @@ Every rise is classified, and re-classified at each reading until it ends:
   front reaches stations before their gauges), and the excess decays as radon-progeny washout must once the rain
   has stopped (washout.py), stays under the ceiling washout never exceeds (washout.py: 1.5x the largest published
   rain peak, +100 % of the station's own background or +100 nSv/h, whichever is larger, in heavy rain; scaled down
-  as the square root of the rain rate when the station's own rain sensor measured lighter rain) and does not stand
-  clearly above rained-on neighbours;
+  as the square root of the rain rate when the rain sensor at the station, its own or a weather station's close by,
+  measured lighter rain) and does not stand clearly above rained-on neighbours;
 * suspicious: anything else, as soon as it is evident: a rise without rain, an excess above the washout ceiling even
   while it rains, an excess that fails to decay, one far above its rained-on neighbours, a reading at or above full
   scale. The reason says how much of the rise washout explains and that the rest is judged as a possible source.
@@ -95,13 +95,6 @@ def gauge_table(config: CoreConfig) -> NDArray[np.int32]:
     return table
 
 
-def own_gauge(config: CoreConfig, table: NDArray[np.int32]) -> NDArray[np.int32]:
-    """Per sensor, its own device's rain sensor (the first of its gauges when it is on the same device), -1 none."""
-    first = table[:, 0]
-    same = (first >= 0) & (config.device[np.maximum(first, 0)] == config.device)
-    return np.where(same, first, -1).astype(np.int32)
-
-
 @dataclass
 class GammaDetector:
     """Poisson-aware rise test per gamma station, its continual rain/washout classification, and the slow test."""
@@ -113,7 +106,7 @@ class GammaDetector:
     evidence: NDArray[np.float64] = field(init=False)  # log-likelihood ratio CUSUM
     smooth: NDArray[np.float64] = field(init=False)  # short EWMA of the readings (the excess estimate)
     wet_peak: NDArray[np.float32] = field(init=False)  # largest smoothed excess while it rained (fraction of b)
-    # Largest rain rate (mm/h) its own rain sensor measured while it rained (inf: it has none; 0: none measured).
+    # Largest rain rate (mm/h) its rate sensor measured while it rained (inf: it has none; 0: none measured).
     wet_rate: NDArray[np.float32] = field(init=False)
     excess_last: NDArray[np.float32] = field(init=False)  # smoothed excess at the last reading (for neighbours)
     wet_last: NDArray[np.float64] = field(init=False)  # latest rain at the station's gauges, as of its last reading
@@ -127,7 +120,7 @@ class GammaDetector:
     last_rain: NDArray[np.float64] = field(init=False)  # per rain gauge
     last_rate: NDArray[np.float32] = field(init=False)  # per rain gauge: its latest valid reading (mm/h)
     gauges: NDArray[np.int32] = field(init=False)  # (sensors, k) gauges each station consults, -1 padded
-    own: NDArray[np.int32] = field(init=False)  # each station's own rain sensor, -1 none
+    rate_gauge: NDArray[np.int32] = field(init=False)  # the rain sensor measuring the rate at each station, -1 none
     slow: SlowRiseTest = field(init=False)
     withdrawals: list[tuple[int, float, str]] = field(init=False, default_factory=list)
     reasons: dict[int, str] = field(init=False, default_factory=dict)  # why each sensor's rise has its latest class
@@ -156,7 +149,7 @@ class GammaDetector:
         is_gamma = c.kind == GAMMA
         self.gauges = gauge_table(c)
         self.gauges[~is_gamma] = -1
-        self.own = own_gauge(c, self.gauges)
+        self.rate_gauge = np.where(is_gamma, c.rain_rate_sensor, -1).astype(np.int32)
         self.slow = SlowRiseTest(is_gamma, c.report_interval_s)
 
     @property
@@ -211,18 +204,18 @@ class GammaDetector:
             out[ok] = np.fmax(out[ok], latest)
         return out
 
-    def _own_rates(
+    def _station_rates(
         self, batch: SortedBatch, rain: SortedBatch, rain_value: NDArray[np.float64], rain_valid: NDArray[np.bool_]
     ) -> NDArray[np.float64]:
-        """For each gamma reading, the rain rate its station's own rain sensor last reported at or before it (inf:
-        the station has none, so the rate there is unknown)."""
-        own = self.own[batch.sensor]
+        """For each gamma reading, the rain rate its station's rate sensor (config.rain_rate_sensor) last reported at
+        or before it (inf: the station has none, so the rate there is unknown)."""
+        own = self.rate_gauge[batch.sensor]
         has = own >= 0
         out = np.where(has, self.last_rate[np.maximum(own, 0)].astype(np.float64), np.inf)
         g, t, v = rain.sensor[rain_valid], rain.time[rain_valid], rain_value[rain_valid]
         if g.shape[0] == 0 or not has.any():
             return out
-        # Same (gauge, time) key as _wet_times: one searchsorted finds each station's latest own reading.
+        # Same (gauge, time) key as _wet_times: one searchsorted finds each station's latest rate reading.
         t0 = float(min(t.min(), batch.time.min()))
         span = 2.0**32
         keys = g.astype(np.float64) * span + (t - t0)
@@ -254,7 +247,7 @@ class GammaDetector:
         raining = rain_valid & (rain_value >= RAIN_MIN_MM_H)
         rain_sensor, rain_time = rain.sensor[raining], rain.time[raining]
         wet_time = self._wet_times(batch, rain_sensor, rain_time) if n else np.zeros(0)
-        own_rate = self._own_rates(batch, rain, rain_value, rain_valid) if n else np.zeros(0)
+        station_rate = self._station_rates(batch, rain, rain_value, rain_valid) if n else np.zeros(0)
         rate = np.zeros(n)
         evidence = np.zeros(n)
         persist = np.zeros(n, np.bool_)
@@ -314,10 +307,10 @@ class GammaDetector:
             wet_now = since_rain <= RAIN_END_GRACE_S
             dry_long = ~(since_rain <= DRY_RESET_S)  # also true when it never rained
             wet_peak[:a] = np.where(dry_long, 0.0, np.where(wet_now, np.maximum(wet_peak[:a], ex), wet_peak[:a]))
-            # The heaviest rain the station's own sensor measured while it rained sets how much washout can add. An
-            # own sensor that saw no rain while the gauges around did (a blocked funnel, a shower's edge) says
-            # nothing sure about the rain at the station: its rate is unknown there, as without a sensor.
-            wr = np.where(wet_now, np.maximum(wet_rate[:a], own_rate[idx]), wet_rate[:a])
+            # The heaviest rain the station's rate sensor measured while it rained sets how much washout can add. A
+            # sensor that saw no rain while the gauges around did (a blocked funnel, a shower's edge) says nothing
+            # sure about the rain at the station: its rate is unknown there, as without a sensor.
+            wr = np.where(wet_now, np.maximum(wet_rate[:a], station_rate[idx]), wet_rate[:a])
             wet_rate[:a] = np.where(dry_long, 0.0, wr)
             rate[idx] = np.where(wet_rate[:a] > 0.0, wet_rate[:a], np.inf)
             evidence[idx] = e
@@ -530,7 +523,7 @@ class _Readings:
     excess: NDArray[np.float64]  # smoothed excess, fraction of background
     peak: NDArray[np.float64]  # largest smoothed excess while it rained
     wet_time: NDArray[np.float64]  # latest rain at the station's gauges
-    rate: NDArray[np.float64]  # heaviest rain (mm/h) at the station's own sensor while it rained (inf: none)
+    rate: NDArray[np.float64]  # heaviest rain (mm/h) at the station's rate sensor while it rained (inf: unknown)
 
 
 _Rising = Callable[[int, float, float], bool]

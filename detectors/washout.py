@@ -30,9 +30,10 @@ daughters' activity", Atmos. Environ. 238, 117728, 2020: a power law fitted to s
 spectroscopy), and it saturates in heavy rain, where the radon progeny in the air column, not the rain, is the limit
 (PTB: +90 nSv/h after 14 mm in 15 min, i.e. 56 mm/h, no more than the ceiling). So the ceiling is scaled by
 ``rain_level(R) = min(sqrt(R / HEAVY_RAIN_MM_H), 1)``, R the largest rain rate measured at the station during the
-rain: full from 10 mm/h (heavy rain), a third of it in 1 mm/h drizzle (about +50 nSv/h). Where no rain rate is
-measured at the station itself (only gauges kilometres away, which in convective rain can see drizzle while the
-station is under the core of the cell), the rate is unknown and the heavy-rain ceiling applies.
+rain (by its own rain sensor, or a weather station's within 2 km: rules/sensor_table.py): full from 10 mm/h (heavy
+rain), a third of it in 1 mm/h drizzle (about +50 nSv/h). Where no rain rate is measured at the station (only gauges
+kilometres away, which in convective rain can see drizzle while the station is under the core of the cell), the rate
+is unknown and the heavy-rain ceiling applies.
 """
 
 from __future__ import annotations
