@@ -92,8 +92,9 @@ REFERENCE_SOURCES: dict[str, dict[str, str]] = {
         "ERPG-2": "source: Table 3 of PMC6290397 (pmc.ncbi.nlm.nih.gov/articles/PMC6290397/table/T3), 20 ppm "
         "'according to AIHA' (secondary)",
         "ERPG-3": f"{UNVERIFIED} 50 ppm: no AIHA table reachable; kept",
-        "IDLH": "source: OSHA Chemical Sampling Information, Hydrogen Fluoride (web archive of osha.gov CH_246500), "
-        "NIOSH IDLH 30 ppm; the same table of PMC6290397",
+        "IDLH": "source: NIOSH, IDLH documentation, Hydrogen fluoride, May 1994 (cdc.gov/niosh/idlh/7664393.html): "
+        "original IDLH 30 ppm, not revised; also OSHA Chemical Sampling Information (web archive of osha.gov "
+        "CH_246500) and Table 3 of PMC6290397",
     },
     "NH3": {
         "AEGL-1": f"{UNVERIFIED} 30 at all durations: NRC AEGL Vol. 6 (2008) ch. 2 was reachable only for its "
