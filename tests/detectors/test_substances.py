@@ -124,13 +124,13 @@ def test_reference_levels_are_the_cited_values(formula: str) -> None:
     Sources (2026-12, per row in detectors/substances.py REFERENCE_SOURCES): Cl2 AEGLs, the chlorine example table
     of Wikipedia's "Acute Exposure Guideline Levels" (EPA final values, NRC AEGL Vol. 4, 2004); Cl2 ERPG-1/2, The
     Chlorine Institute's "Chlorine health hazards" quoting AIHA; Cl2 IDLH, NIOSH IDLH documentation (May 1994); HF
-    AEGL-1, NRC AEGL Vol. 4 p. 124; HF ERPG-2 and IDLH, Table 3 of PMC6290397 and OSHA Chemical Sampling
-    Information; NH3 ERPG-1, NIOSH IDLH documentation (1994) quoting the 1988 AIHA ERPGs; NH3 IDLH, the Minnesota
-    Department of Agriculture's ammonia page; H2S all fifteen AEGLs, ERPGs and IDLH, Table 3 of PMC5777517 (Nitric
-    Oxide 71, 2017, citing NRC AEGL Vol. 9, AIHA and NIOSH); COCl2 IDLH, NIOSH IDLH documentation (1994); HCl
-    AEGL-1 and the 30-min / 1-h AEGL-2, NRC AEGL Vol. 4 p. 78; HCl IDLH 45 ppm, NIOSH's 2025 IDLH profile as AIHA
-    reported it. The rows in UNVERIFIED_ROWS had no reachable source: their numbers are the ones the table carried,
-    not new ones, and their source entry says so.
+    AEGL-1, NRC AEGL Vol. 4 p. 124; HF ERPG-2, Table 3 of PMC6290397; HF IDLH, NIOSH IDLH documentation (1994);
+    NH3 ERPG-1, NIOSH IDLH documentation (1994) quoting the 1988 AIHA ERPGs; NH3 IDLH, the Minnesota Department of
+    Agriculture's ammonia page; H2S all fifteen AEGLs, ERPGs and IDLH, Table 3 of PMC5777517 (Nitric Oxide 71,
+    2017, citing NRC AEGL Vol. 9, AIHA and NIOSH); COCl2 IDLH, NIOSH IDLH documentation (1994); HCl AEGL-1 and the
+    30-min / 1-h AEGL-2, NRC AEGL Vol. 4 p. 78; HCl IDLH 45 ppm, NIOSH's 2025 IDLH profile as AIHA reported it.
+    The rows in UNVERIFIED_ROWS had no reachable source: their numbers are the ones the table carried, not new
+    ones, and their source entry says so.
     """
     substance = SUBSTANCES[formula]
     pinned = PINNED[formula]
