@@ -31,7 +31,6 @@ with the contexts learned. No wall clock, no random numbers.
 
 from __future__ import annotations
 
-import itertools
 import math
 from typing import Any
 
@@ -131,7 +130,8 @@ class _SemiContexts:
         self.sensor_mask = np.zeros(64, np.int64)
         self.sizes = np.zeros(64, np.int64)
         self.hashes = np.zeros(64, np.int64)
-        self.with_neuron: dict[int, list[int]] = {}
+        # Per neuron fact: the semi-contexts holding it (an array with spare room) and how many there are.
+        self.with_neuron: dict[int, tuple[NDArray[np.int64], int]] = {}
 
     def __len__(self) -> int:
         return len(self.facts)
@@ -152,16 +152,20 @@ class _SemiContexts:
         self.hashes[new] = py2_tuple_hash(facts)
         for fact in facts:
             if fact >= NEURON_FACT_OFFSET:
-                self.with_neuron.setdefault(fact, []).append(new)
+                holders, used = self.with_neuron.get(fact, (np.zeros(4, np.int64), 0))
+                holders = _grown(holders, used + 1)
+                holders[used] = new
+                self.with_neuron[fact] = holders, used + 1
         return new
 
     def cross(self, facts: tuple[int, ...]) -> NDArray[np.int64]:
         """How many of ``facts`` each semi-context holds."""
         n = len(self.facts)
         shared: NDArray[np.int64] = _POPCOUNT[self.sensor_mask[:n] & _sensor_mask(facts)]
-        holders = [self.with_neuron.get(fact, []) for fact in facts if fact >= NEURON_FACT_OFFSET]
-        if holders:
-            shared += np.bincount(np.fromiter(itertools.chain.from_iterable(holders), np.int64), minlength=n)
+        held = [self.with_neuron.get(fact) for fact in facts if fact >= NEURON_FACT_OFFSET]
+        parts = [holders[:used] for holders, used in filter(None, held)]
+        if parts:
+            shared += np.bincount(np.concatenate(parts), minlength=n)
         return shared
 
 
