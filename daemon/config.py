@@ -88,6 +88,12 @@ class DatabaseConfig(StrictModel):
         gt=0,
         description="A shutdown waits this long for the database, then spools what is unwritten and exits.",
     )
+    write_retry_max_s: float = Field(
+        10.0,
+        gt=0,
+        description="A failed commit is retried after 0.1 s, doubling up to this pause: the longest a recovered "
+        "database waits to be written again.",
+    )
 
 
 class HttpConfig(StrictModel):

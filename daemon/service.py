@@ -156,7 +156,12 @@ class Service:
         config = self.config
         self._check_http_port()
         await migrate(self.engine)
-        self.writer = StoreWriter(self.engine, [s.id for s in self.table.sensors], self.metrics)
+        self.writer = StoreWriter(
+            self.engine,
+            [s.id for s in self.table.sensors],
+            self.metrics,
+            retry_max_s=config.database.write_retry_max_s,
+        )
         if config.ha.enabled and self.engine.dialect.name == "postgresql":
             # One of a pair: a follower until the lock is won, so not even the start-up writes may commit yet.
             self.writer.hold = StandbyHold(config.ha.hold_s, after_keep=self.writer.after_commit)
