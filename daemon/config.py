@@ -147,6 +147,14 @@ class IngestConfig(StrictModel):
         "with), the batch window grows to a tenth of how late they are, up to this: bigger batches cost less per "
         "reading, and a second-old reading loses little to 100 ms more. Equal to batch_max_delay_s: never grow.",
     )
+    lookahead_messages: int = Field(
+        10_000,
+        ge=1,
+        description="Under overload (input still waiting on the connection) up to this many received messages wait "
+        "in the service instead of the socket and the broker, so urgent ones (pre-screened: a reading beyond its "
+        "sensor's first alarm level, a device in alarm, a change of state, a device status) are judged ahead of the "
+        "routine backlog. At most half the MQTT receive window (the rest covers rows being committed).",
+    )
     decode_workers: int = Field(
         1,
         ge=0,
