@@ -218,6 +218,7 @@ def build_intake(
         ),
         lookahead_messages=lookahead,
         prescreen=prescreen,
+        lateness_rise_s=config.ingest.behind_floor_rise_s,
     )
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from daemon.chain.pipeline import Pipeline
 from daemon.clock import Clock
 from daemon.ingest.decode_pool import DecodedBatch, DecodePool, RawMessage, decode_messages
+from daemon.ingest.lateness import LatenessFloor
 from daemon.ingest.mqtt import Ack
 from daemon.ingest.priority import Prescreen
 from daemon.ingest.quarantine_budget import QuarantineBudget
@@ -60,6 +61,7 @@ class Intake:
         quarantine_budget: QuarantineBudget | None = None,
         lookahead_messages: int | None = None,
         prescreen: Prescreen | None = None,
+        lateness_rise_s: float = 600.0,
     ) -> None:
         self._decoder = decoder
         self._pipeline = pipeline
@@ -82,6 +84,9 @@ class Intake:
         )
         self.last_applied_at: float | None = None  # when a batch last went through (stall detection)
         self.behind_s: float | None = None  # receive time minus median reading time of the last batch (/healthz)
+        # How much later than each sensor's usual lateness the last batch arrived (/healthz judges this).
+        self.behind_excess_s: float | None = None
+        self._lateness = LatenessFloor(len(pipeline.table), lateness_rise_s)
         self._batch_opened_at = 0.0
         self._max_messages = batch_max_messages
         # Messages that may wait here while more input is pending (None: a batch's worth, no look-ahead).
@@ -298,6 +303,7 @@ class Intake:
         if len(batch):
             # How old the data being judged is: grows without bound while the broker queues more than we take.
             self.behind_s = max(0.0, self._last_received - float(np.median(batch.time)))
+            self.behind_excess_s = self._lateness.excess(batch, self._last_received)
             if self._late_delay > self._base_delay:
                 self._adapt_window(batch)
             try:
