@@ -50,7 +50,11 @@ class ServiceHealth:
         # When the service's own loop is the bottleneck the window never fills (TCP holds the rest): how much later
         # than usual the data it judges arrived is then the honest sign (bench/overload.py showed it). Judged against
         # each sensor's usual lateness, so a growing backlog counts within seconds and a skewed clock never does.
-        behind_far = excess is not None and excess > self.behind_degraded_s
+        # Caught up (nothing unacknowledged) for stall_after_s: the last batch's lateness is history, not a backlog
+        # (a backlog's tail stays the last figure until fresh data comes; the broker sends all it holds while the
+        # window is open).
+        recent = last is not None and now - last <= self.stall_after_s
+        behind_far = excess is not None and excess > self.behind_degraded_s and (unacknowledged > 0 or recent)
         details: dict[str, Any] = {
             "messages_waiting": waiting,
             "ingest_lag_s": round(lag, 3),

@@ -83,7 +83,7 @@ class Intake:
             deque()
         )
         self.last_applied_at: float | None = None  # when a batch last went through (stall detection)
-        self.behind_s: float | None = None  # receive time minus median reading time of the last batch (/healthz)
+        self.behind_s: float | None = None  # judging time minus median reading time of the last batch (/healthz)
         # How much later than each sensor's usual lateness the last batch arrived (/healthz judges this).
         self.behind_excess_s: float | None = None
         self._lateness = LatenessFloor(len(pipeline.table), lateness_rise_s)
@@ -302,8 +302,10 @@ class Intake:
         batch = decoded.readings
         if len(batch):
             # How old the data being judged is: grows without bound while the broker queues more than we take.
-            self.behind_s = max(0.0, self._last_received - float(np.median(batch.time)))
-            self.behind_excess_s = self._lateness.excess(batch, self._last_received)
+            # Judged now, not at receipt: under overload a message may wait in the look-ahead after it was read.
+            judged_at = max(self._clock.now(), self._last_received)
+            self.behind_s = max(0.0, judged_at - float(np.median(batch.time)))
+            self.behind_excess_s = self._lateness.excess(batch, judged_at)
             if self._late_delay > self._base_delay:
                 self._adapt_window(batch)
             try:
