@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 StatusListener = Callable[[DeviceStatus], None]
 # Share of the readings' lateness that the batch window may grow to.
 LATENESS_SHARE = 0.1
+# Read ahead once the data judged is this much later than its sensors' usual lateness (a backlog, not a burst): at
+# normal load the socket is often readable too, and judging must not wait for the look-ahead to fill then.
+# hazwatch default, tune per site.
+READ_AHEAD_LATE_S = 1.0
 # After decode workers fail, batches are decoded in place this long before the workers are tried again.
 POOL_RETRY_S = 30.0
 
@@ -128,7 +132,7 @@ class Intake:
             and prescreen.urgent(topic, payload, received)
         ):
             self._urgent_topics.update(prescreen.topics_of(topic))
-        if depth + 1 >= self._lookahead or (depth + 1 == self._max_messages and not self.input_pending()):
+        if depth + 1 >= self._lookahead or (depth + 1 == self._max_messages and not self._reading_ahead()):
             self._close(self._max_messages)
 
     def accept_decoded(self, batch: ReadingBatch) -> None:
@@ -147,15 +151,20 @@ class Intake:
     def flush_if_due(self) -> None:
         """Judge urgent messages now, and a batch that has waited long enough (called by a timer).
 
-        A backlog deeper than a batch waits while more input is pending (the look-ahead fills; ``accept`` closes
+        While behind with more input pending, the waiting messages stay (the look-ahead fills; ``accept`` closes
         the oldest batch when it is full): the pre-screen then sees what the socket held.
         """
         if self._urgent_topics:
             self._flush_urgent()
         if (self._raw or self._predecoded) and self._clock.now() - self._batch_opened_at >= self._max_delay:
-            if len(self._raw) > self._max_messages and self.input_pending():
+            if len(self._raw) < self._lookahead and self._reading_ahead():
                 return
             self.flush()
+
+    def _reading_ahead(self) -> bool:
+        """Behind (the data judged is later than usual) and more input waits: fill the look-ahead first."""
+        excess = self.behind_excess_s
+        return excess is not None and excess > READ_AHEAD_LATE_S and self.input_pending()
 
     def _flush_urgent(self) -> None:
         """Close a batch of every waiting message of the urgent devices (in arrival order); the rest wait on."""

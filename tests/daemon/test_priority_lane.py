@@ -31,6 +31,7 @@ def _live_intake(chain: Chain) -> Intake:
     rules = AlarmSetup.load(chain.config.alarms).rules
     intake = build_intake(chain.config, chain.pipeline, chain.writer, chain.metrics, chain.clock, rules=rules)
     intake.input_pending = lambda: True
+    intake.behind_excess_s = 60.0  # the data judged is a minute later than usual: behind, so it reads ahead
     return intake
 
 
@@ -93,6 +94,7 @@ async def test_an_alarm_level_reading_jumps_the_backlog_with_its_device_in_order
 async def test_routine_readings_within_the_next_batch_are_not_pre_screened(chain: Chain) -> None:
     """No backlog (fewer waiting than a batch): nothing jumps, nothing costs a pre-screen; the timer judges all."""
     intake = _live_intake(chain)
+    intake.behind_excess_s = 0.0  # not behind: a burst, not a backlog
     now = chain.clock.now()
     intake.accept(chain.topic(ROUTINE[0]), _reading(ROUTINE[0], now - 1, 90.0), now)
     intake.accept(chain.topic(HAZARD), _reading(HAZARD, now - 0.5, 5000.0), now)
