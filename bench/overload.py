@@ -209,6 +209,7 @@ async def main() -> None:
     parser.add_argument("--factor", type=float, default=3.0)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--calibrate", type=int, default=30_000)
+    parser.add_argument("--timeline", action="store_true", help="print every /healthz sample of the load")
     parser.add_argument("--receive-maximum", type=int, default=None, help="[mqtt] receive_maximum (default 20,000)")
     parser.add_argument("--lookahead", type=int, default=None, help="[ingest] lookahead_messages (default 10,000)")
     args = parser.parse_args()
@@ -271,7 +272,7 @@ async def main() -> None:
             drained_s = time.monotonic() - load_ended
             if alarm_latency is None and hazard_alarm_visible(service.db_path):
                 alarm_latency = time.monotonic() - (hazard_at or 0.0)
-            await asyncio.sleep(2.0)
+            await asyncio.sleep(12.0)  # /healthz judges a finished backlog's tail as history after stall_after_s (10 s)
             stop.set()
             await sampler
             cpu_used = cpu_seconds(pid) - cpu_before
@@ -322,6 +323,11 @@ async def main() -> None:
     }
     print("  degraded samples by cause: " + ", ".join(f"{name} {len(found)}" for name, found in causes.items()))
     print(f"/healthz after the backlog drained: {[s['http_status'] for s in after][-5:]}")
+    if args.timeline:
+        for sample in samples:
+            print(f"  {sample['t'] - started:6.1f} s {sample['http_status']} behind {sample.get('data_behind_s')} "
+                  f"later {sample.get('data_later_than_usual_s')} waiting {sample.get('messages_waiting')} "
+                  f"unacked {sample.get('unacknowledged_messages')}")  # fmt: skip
     first_degraded = next((s["t"] - started for s in during if s["http_status"] != 200), None)
     print(f"/healthz first degraded {first_degraded and round(first_degraded, 1)} s into the load")
     if after and after[-1]["http_status"] != 200:

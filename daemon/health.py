@@ -46,7 +46,8 @@ class ServiceHealth:
         failing_since = self.writer.failing_since
         store_failing = failing_since is not None and now - failing_since > self.stall_after_s
         behind = self.intake.behind_s
-        excess = self.intake.behind_excess_s
+        # What waits unjudged is late by its wait too, before any batch of it says so (the look-ahead fills first).
+        excess = None if self.intake.behind_excess_s is None else max(self.intake.behind_excess_s, lag)
         # When the service's own loop is the bottleneck the window never fills (TCP holds the rest): how much later
         # than usual the data it judges arrived is then the honest sign (bench/overload.py showed it). Judged against
         # each sensor's usual lateness, so a growing backlog counts within seconds and a skewed clock never does.

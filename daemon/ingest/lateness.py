@@ -5,7 +5,7 @@ a device's sampling-to-send delay, and a device clock that is off (an unsynchron
 a minute of lateness for ever). A fixed bar high enough to ignore those (``/healthz`` once waited for 300 s) lets a
 growing backlog go unreported for minutes. So each sensor keeps a floor of its usual lateness: it follows a lower
 lateness at once and a higher one only slowly (time constant ``rise_s``), the way a baseline tracker rides under a
-signal. The excess over the floor, in the median over a batch's readings, is what the backlog added: at 2.6x
+signal. The excess over the floor, in the median over a batch's sensors, is what the backlog added: at 2.6x
 capacity it grows by 1.6 s every second, so it crosses a bar of seconds within seconds, while a skewed clock or a
 slow link (steady) adds nothing once learnt.
 """
@@ -26,17 +26,19 @@ class LatenessFloor:
         self._rise_s = rise_s
 
     def excess(self, batch: ReadingBatch, received: float) -> float:
-        """The batch's median lateness beyond its sensors' floors (seconds, >= 0); then learn from the batch."""
-        lateness = received - batch.time
-        floor = self._floor[batch.sensor]
-        known = ~np.isnan(floor)
-        excess = float(np.median(lateness[known] - floor[known])) if known.any() else 0.0
-        # The lowest lateness each sensor showed in this batch moves its floor.
+        """How much later than usual the batch's sensors reported (median over its sensors, seconds, >= 0); then
+        learn from the batch.
+
+        Each sensor counts with its newest reading (its lowest lateness in the batch): a device that sends a minute
+        of buffered readings in one message is as late as its newest one, not as its median.
+        """
         lowest = np.full(self._floor.shape[0], np.inf)
-        np.minimum.at(lowest, batch.sensor, lateness)
+        np.minimum.at(lowest, batch.sensor, received - batch.time)
         sensors = np.flatnonzero(np.isfinite(lowest))
         old, new = self._floor[sensors], lowest[sensors]
+        known = ~np.isnan(old)
+        excess = float(np.median(new[known] - old[known])) if known.any() else 0.0
         share = np.clip((received - self._updated[sensors]) / self._rise_s, 0.0, 1.0)
-        self._floor[sensors] = np.where(np.isnan(old) | (new < old), new, old + (new - old) * share)
+        self._floor[sensors] = np.where(~known | (new < old), new, old + (new - old) * share)
         self._updated[sensors] = received
         return max(0.0, excess)

@@ -37,3 +37,14 @@ def test_a_growing_backlog_is_late_within_seconds_and_a_skewed_clock_never() -> 
     assert first_over <= 8  # seconds, not minutes (a fixed 300 s bar took over three minutes at this rate)
     now = T0 + 3700
     assert floor.excess(_batch([now - late for late in usual]), now) == 0.0  # caught up: a lower lateness is usual
+
+
+def test_a_device_sending_a_minute_of_buffered_readings_is_as_late_as_its_newest() -> None:
+    """60 readings a second apart in every message, the newest 0.3 s old: never later than usual."""
+    floor = LatenessFloor(SENSORS, rise_s=600.0)
+    excesses = []
+    for minute in range(30):
+        now = T0 + 60 * minute
+        times = [now - 0.3 - k for k in range(60)]
+        excesses.append(floor.excess(_batch(times, [0] * 60), now))
+    assert max(excesses) < 1.0
