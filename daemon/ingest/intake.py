@@ -158,6 +158,8 @@ class Intake:
             self._flush_urgent()
         if (self._raw or self._predecoded) and self._clock.now() - self._batch_opened_at >= self._max_delay:
             if len(self._raw) < self._lookahead and self._reading_ahead():
+                if self._predecoded:  # other ingests (HJ 212, Modbus) are not part of the MQTT backlog: no waiting
+                    self._flush_predecoded([], [])
                 return
             self.flush()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
+import numpy as np
 from sqlalchemy import select
 
 from daemon.chain.build import AlarmSetup, build_intake
@@ -16,6 +17,7 @@ from daemon.ingest.intake import Intake
 from daemon.ingest.priority import Prescreen
 from daemon.store.reading_chunks import decode_chunk
 from daemon.store.schema import reading_chunks
+from detectors.readings import ReadingBatch
 from tests.seam import Chain
 
 ROUTINE = [f"gamma-{n:02d}" for n in range(1, 10)]
@@ -120,3 +122,21 @@ def test_prescreen_tells_urgent_from_routine(chain: Chain) -> None:
     screen.devices_in_alarm = frozenset({int(chain.table.device_of[chain.table.index["gamma-01-dose"]])})
     assert screen.urgent(topic, _reading("gamma-01", now, 90.0), now)  # its device is in alarm
     assert screen.topics_of(topic + "/status") == (topic, topic + "/status")
+
+
+async def test_readings_of_other_ingests_do_not_wait_in_the_mqtt_look_ahead(chain: Chain) -> None:
+    """Behind on MQTT with 3,000 messages waiting: a Modbus/HJ 212 batch (decoded ahead) goes through at the tick."""
+    intake = _live_intake(chain)
+    now = chain.clock.now()
+    for number in range(3000):
+        device = ROUTINE[number % len(ROUTINE)]
+        intake.accept(chain.topic(device), _reading(device, now - 60 + number * 0.001, 90.0), now)
+    sensor = chain.table.index[f"{HAZARD}-dose"]
+    intake.accept_decoded(
+        ReadingBatch(np.array([sensor], np.int32), np.array([now - 0.5]), np.array([95.0]), np.zeros(1, np.uint16))
+    )
+    chain.clock.advance(2 * intake.batch_window)
+    intake.flush_if_due()
+    await chain.writer.flush()
+    assert await _judged_in_order(chain) == [(f"{HAZARD}-dose", now - 0.5)]
+    assert intake.waiting()[0] == 3000
