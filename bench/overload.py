@@ -34,6 +34,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from daemon.store.reading_chunks import decode_chunk
 from tests.faults.harness import (
     GAMMA_DEVICES,
     Mosquitto,
@@ -181,6 +182,27 @@ async def calibrate(service: ServiceProcess, broker: Mosquitto, count: int) -> f
     return (before + count - first) / max(elapsed, 1e-3)
 
 
+def hazard_jump(db_path: Path, hazard_key: tuple[str, float], since: float) -> tuple[int, int]:
+    """Of the bulk readings taken during the load before the hazard reading: how many were judged after it (it
+    jumped them) and how many before it (it waited behind them). Judged order is the stored order: chunk by chunk,
+    arrival order inside. A figure of order, not of wall time, so runs on a loaded machine compare."""
+    with contextlib.closing(sqlite3.connect(db_path, timeout=10)) as connection:
+        rows = connection.execute(
+            "SELECT format, sensors, data, count FROM reading_chunks WHERE drill = 0 ORDER BY id"
+        ).fetchall()
+    jumped = waited = 0
+    seen_hazard = False
+    for fmt, sensors, data, count in rows:
+        chunk = decode_chunk(fmt, sensors, data, count)
+        for sensor, time_taken in zip(chunk.sensor_id.tolist(), chunk.time.tolist(), strict=True):
+            if sensor == hazard_key[0] and round(time_taken, 3) == hazard_key[1]:
+                seen_hazard = True
+            elif since <= time_taken < hazard_key[1] and sensor != hazard_key[0]:
+                jumped += seen_hazard
+                waited += not seen_hazard
+    return jumped, waited
+
+
 async def metric_value(service: ServiceProcess, name: str) -> float | None:
     """One unlabelled sample of the service's /metrics (None: not exposed)."""
     async with (
@@ -237,12 +259,14 @@ async def main() -> None:
             rate = args.factor * capacity
             print(f"capacity {capacity:.0f} msg/s (wall, draining {args.calibrate}); driving {rate:.0f} msg/s "
                   f"for {args.seconds:.0f} s", flush=True)  # fmt: skip
-            bulk = BulkPublisher(broker.port, service.prefix, GAMMA_DEVICES[:-1], time.time())
+            load_started_wall = time.time()
+            bulk = BulkPublisher(broker.port, service.prefix, GAMMA_DEVICES[:-1], load_started_wall)
             samples: list[dict[str, Any]] = []
             stop = asyncio.Event()
             sampler = asyncio.create_task(sample_health(service, samples, stop))
             started = time.monotonic()
             hazard_at: float | None = None
+            hazard_key = ("", 0.0)
             alarm_latency: float | None = None
             tick = 0.1
             while (elapsed := time.monotonic() - started) < args.seconds:
@@ -251,7 +275,7 @@ async def main() -> None:
                     hazard = NumberedPublisher(broker.port, service.prefix, time.time())
                     hazard.sent = []
                     number = len(GAMMA_DEVICES) - 1  # message 9 is the hazard device
-                    topic, payload, _ = hazard.message(number, 5000.0)
+                    topic, payload, hazard_key = hazard.message(number, 5000.0)
                     one = await asyncio.create_subprocess_exec(
                         "mosquitto_pub", "-p", str(broker.port), "-q", "1", "-t", topic, "-m", payload.decode()
                     )
@@ -279,6 +303,7 @@ async def main() -> None:
             peak_rss = peak_rss_bytes(pid)
             counts = stored_readings(service.db_path)
             urgent_count = await metric_value(service, "hazwatch_ingest_urgent_messages_total")
+            jumped = hazard_jump(service.db_path, hazard_key, load_started_wall) if hazard_at is not None else None
             service.terminate()
         finally:
             if service.process is not None and service.process.poll() is None:
@@ -298,6 +323,8 @@ async def main() -> None:
     latency = "never" if alarm_latency is None else f"{alarm_latency:.1f} s"
     print(f"hazard reading published at {args.seconds / 2:.0f} s: alarm stored after {latency}")
     print(f"urgent messages judged ahead of the backlog: {urgent_count}")
+    if jumped is not None:
+        print(f"hazard reading judged ahead of {jumped[0]} readings taken before it; behind {jumped[1]}")
     print(f"/healthz during the load: {len(degraded)} of {len(during)} samples degraded")
     for key in (
         "unacknowledged_messages",
