@@ -98,8 +98,8 @@ class Intake:
         self.prescreen = prescreen
         self._urgent_topics: set[str] = set()  # topics whose waiting messages go next, ahead of the backlog
         self._followed_changes = -1
-        # Whether more input waits on the connection (the service asks the MQTT socket): while it does, a backlog
-        # deeper than one batch waits for the look-ahead to fill instead of closing on the timer.
+        # Whether more input waits on the connection (the service asks the MQTT socket): while it does and the service
+        # is behind, the waiting messages stay until the look-ahead fills instead of closing on the timer.
         self.input_pending: Callable[[], bool] = lambda: False
         self._base_delay = batch_max_delay_s
         self._late_delay = max(batch_max_delay_late_s or batch_max_delay_s, batch_max_delay_s)

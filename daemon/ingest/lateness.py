@@ -32,10 +32,11 @@ class LatenessFloor:
         Each sensor counts with its newest reading (its lowest lateness in the batch): a device that sends a minute
         of buffered readings in one message is as late as its newest one, not as its median.
         """
-        lowest = np.full(self._floor.shape[0], np.inf)
-        np.minimum.at(lowest, batch.sensor, received - batch.time)
-        sensors = np.flatnonzero(np.isfinite(lowest))
-        old, new = self._floor[sensors], lowest[sensors]
+        # Over the batch's own sensors only: a city site has 100,000 sensors, a 20 ms batch a few dozen.
+        sensors, inverse = np.unique(batch.sensor, return_inverse=True)
+        new = np.full(sensors.shape[0], np.inf)
+        np.minimum.at(new, inverse, received - batch.time)
+        old = self._floor[sensors]
         known = ~np.isnan(old)
         excess = float(np.median(new[known] - old[known])) if known.any() else 0.0
         share = np.clip((received - self._updated[sensors]) / self._rise_s, 0.0, 1.0)
