@@ -594,7 +594,7 @@ class Service:
         await self.field_protocols.stop()
         if self._intake is not None:
             await self.intake.settle()
-            self.intake.close()
+            await self.intake.close()
             save(self.pipeline, self.setup, self.writer, self.clock.now())
         if self.recorder is not None:
             self.recorder.close()
