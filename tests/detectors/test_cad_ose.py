@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import numpy as np
@@ -101,8 +100,8 @@ def test_cpython27_hash_and_dict_order() -> None:
     assert sorted(py2_dict_order(list(range(40, 0, -1)))) == list(range(1, 41))
 
 
-# NAB (https://github.com/numenta/NAB) is not part of this repository: point HAZWATCH_NAB at a checkout.
-NAB = Path(os.environ.get("HAZWATCH_NAB", "/nonexistent"))
+# Three NAB series and NAB's published contextOSE scores for them, kept in the repository (tests/data/nab/README.md).
+NAB = Path(__file__).parent.parent / "data" / "nab"
 NAB_FILES = (
     "artificialWithAnomaly/art_daily_jumpsup.csv",
     "realAdExchange/exchange-2_cpc_results.csv",
@@ -110,8 +109,6 @@ NAB_FILES = (
 )
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not (NAB / "results" / "contextOSE").is_dir(), reason="HAZWATCH_NAB is not a NAB checkout")
 @pytest.mark.parametrize("relative", NAB_FILES)
 def test_reproduces_nab_published_context_ose_scores(relative: str) -> None:
     """Every score equals NAB's published contextOSE result (written with 12 significant digits)."""
