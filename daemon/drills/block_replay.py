@@ -249,7 +249,7 @@ class BlockRunner:
         if bool(np.any((sensor[1:] == sensor[:-1]) & (time[1:] < time[:-1]))):
             return -math.inf  # a sensor's readings out of time order: the core sorts a block, the batches do not
         keys = reading_keys(readings.sensor, readings.time)
-        if pipeline.seen.any_seen(keys) or np.unique(keys).shape[0] != keys.shape[0]:
+        if pipeline.seen.any_seen(keys) or len(set(keys)) != len(keys):
             return -math.inf  # a repeated reading: the batches one by one drop it where it repeats
         core = pipeline.detector
         kept = _copy_core(core)
@@ -266,7 +266,7 @@ class BlockRunner:
             rules.restore_level_states(levels)
             return min(event.time for event in level_events)
         # Quiet: what the batches one by one would have left behind, in the order they would have left it.
-        if pipeline.seen.room() >= keys.shape[0]:
+        if pipeline.seen.room() >= len(keys):
             pipeline.seen.remember_keys(keys)  # no generation turns over: one addition is the same as many
         else:
             start = 0
