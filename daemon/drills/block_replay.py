@@ -16,7 +16,8 @@ each reading stamped with the time its own batch closed.
 - Otherwise the core and the level rules are put back as they were. Nothing happens after the close of the batch
   that caused it, so the batches that closed before the first change run again as one (quiet) block; the next
   batch goes through the pipeline alone, exactly as live (``Pipeline.process`` at its close time), and the rest
-  is held again, in blocks that start at one batch and double while they stay quiet. So every batch that does
+  is held again, in blocks that start at one batch and double while they stay quiet (fewer than four held
+  batches run one by one, without a trial). So every batch that does
   change something is judged alone, at its own time.
 
 A tick is held only while it is certain to do nothing: no device can fall silent by then (from the last time each
@@ -43,6 +44,7 @@ from detectors.readings import ReadingBatch
 CAPTURE_HISTORY_S = 86_400.0  # ``QualityDetector.capture_events``: a sensor is judged after a day of history
 MAX_BLOCK_READINGS = 100_000  # a held stretch is run once it holds this many readings (memory stays bounded)
 MAX_BLOCK_BATCHES = 1 << 16
+MIN_BLOCK_BATCHES = 4  # fewer held batches run one by one: a trial costs a state copy and, if busy, a second pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +170,9 @@ class BlockRunner:
                 if isinstance(step, _Tick):
                     await self.run_tick(step.at)
             return
-        if len(batches) == 1:  # nothing to group: the batch runs as live, with its ticks in their places
+        if len(batches) < MIN_BLOCK_BATCHES:
+            # Too few to be worth a trial (a busy stretch holds few): they run as live, with their ticks in place.
+            self._cap = min(self._cap * 2, MAX_BLOCK_BATCHES)
             for step in steps:
                 if isinstance(step, _Batch):
                     await self.run_batch(step.close, step.readings)
@@ -189,7 +193,7 @@ class BlockRunner:
         # that caused it: the batches that closed before the first change were quiet, and are one block.
         quiet = next((i for i, step in enumerate(steps) if isinstance(step, _Batch) and step.close >= first_change), 0)
         if any(isinstance(step, _Batch) for step in steps[:quiet]):
-            await self._run(steps[:quiet])
+            await self._run(steps[:quiet])  # quiet, so it runs as one block (or, if short, one by one)
             self.refresh()
             steps = steps[quiet:]
         # The first batch that may have changed something runs alone (with the ticks before it); the rest is held
