@@ -83,3 +83,44 @@ def test_any_split_equals_one_batch(seed: int, cuts: list[int]) -> None:
     """Any cut of the stream into batches gives the same transitions, flags and scores (one pass each way)."""
     site, batch = eventful_stream(seed, STEPS)
     _assert_same(_feed(DetectionCore(site.config), batch, []), _feed(DetectionCore(site.config), batch, sorted(cuts)))
+
+
+def _gas_loads(core: DetectionCore) -> list[np.ndarray]:
+    return [core.gas.minutes.loads.copy(), core.gas.half_hours.loads.copy()]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), cuts=st.lists(st.integers(1, 15 * STEPS - 1), min_size=1, max_size=40, unique=True))
+def test_a_block_with_each_batchs_arrival_equals_the_batches(seed: int, cuts: list[int]) -> None:
+    """A replay runs quiet batches as one block, each reading stamped with its own batch's arrival
+    (daemon/drills/block_replay.py): transitions, flags, scores, device last-heard times and the gas rings' float
+    load sums (whose rounding depends on how readings are grouped) equal the batches fed one by one."""
+    site, batch = eventful_stream(seed, STEPS)
+    bounds = [0, *sorted(cuts), len(batch)]
+    # Each batch arrives a little after its newest reading, as a live batch closes after its last message.
+    arrivals = [float(batch.time[a:b].max()) + 0.02 for a, b in itertools.pairwise(bounds)]
+    one_by_one = DetectionCore(site.config)
+    events: Events = {}
+    flags, scores = [], []
+    for (a, b), arrival in zip(itertools.pairwise(bounds), arrivals, strict=True):
+        result = one_by_one.process(batch.take(slice(a, b)), received_at=arrival)
+        for e in result.conditions:
+            events.setdefault(e.condition, []).extend(
+                (int(s), float(t), bool(on)) for s, t, on in zip(e.sensor, e.time, e.active, strict=True)
+            )
+        flags.append(result.flags)
+        scores.append(result.anomaly_score)
+    block = DetectionCore(site.config)
+    received = np.repeat(np.array(arrivals), np.diff(bounds))
+    result = block.process(batch, received_at=received)
+    block_events: Events = {}
+    for e in result.conditions:
+        block_events.setdefault(e.condition, []).extend(
+            (int(s), float(t), bool(on)) for s, t, on in zip(e.sensor, e.time, e.active, strict=True)
+        )
+    assert {k: sorted(v) for k, v in block_events.items()} == {k: sorted(v) for k, v in events.items()}
+    np.testing.assert_array_equal(result.flags, np.concatenate(flags))
+    np.testing.assert_array_equal(result.anomaly_score, np.concatenate(scores))
+    np.testing.assert_array_equal(block.liveness.last_seen, one_by_one.liveness.last_seen)
+    for mine, theirs in zip(_gas_loads(block), _gas_loads(one_by_one), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
