@@ -16,7 +16,8 @@ Stages, in order:
 - outbox_queued: the page's outbox row was queued on the store writer (rules, alarm book, plan, outbox);
 - commit_started: the writer began the transaction holding the row (waiting for the commit before it);
 - committed: that transaction committed (the commit itself, fsync included);
-- handed_over: the delivery worker took the row (woken by the commit, a claim transaction of its own);
+- handed_over: the delivery worker took the row (claimed in the commit and handed over by the after-commit hook;
+  before that: woken by the commit, a claim transaction of its own);
 - send_started: the channel's ``send`` began;
 - request_received: the receiver got the request (set by the bench).
 """
@@ -177,6 +178,7 @@ def installed(probe: StageProbe, channel_type: type) -> Iterator[None]:
     _wrap(StoreWriter, "add_notification", lambda *_, **__: probe.mark("outbox_queued"), None)
     _wrap(StoreWriter, "_write", on_write, None)
     _wrap(DeliveryWorker, "_claim_due", None, lambda _w, rows, *_, **__: probe.mark("handed_over") if rows else None)
+    _wrap(DeliveryWorker, "hand_over", lambda _w, rows, *_, **__: probe.mark("handed_over") if rows else None, None)
     _wrap(channel_type, "send", lambda *_, **__: probe.mark("send_started"), None)
     try:
         yield

@@ -240,6 +240,12 @@ class Service:
             return
         if changes == self._checkpointed_changes and not _changes_alarm_state(group):
             return
+        if group.insert_once.get(notifications):
+            # A commit that carries pages does not also carry the pickled state (milliseconds on a small site, up
+            # to a second on a city-scale one): the page goes out after this commit. The state follows at the next
+            # timer tick, the same window as the rate limit below.
+            self._state_dirty = True
+            return
         if time.perf_counter() - self._last_state_checkpoint < max(1.0, 20 * self._checkpoint_cost_s):
             self._state_dirty = True
             return
@@ -294,6 +300,7 @@ class Service:
             self.notifier = DeliveryWorker(
                 self.engine, self._channels.channels, self.clock, self.metrics, config, self.pipeline.flow
             )
+            self.writer.page_claim = self.notifier  # pages are claimed by the commit that stores their alarm
             if not self.config.ha.enabled:
                 self._start_delivery()
 
@@ -352,8 +359,8 @@ class Service:
                 self.bus.publish("incident.updated", {"row": {"id": row_id}})
         if group.inserts.get(incidents):
             self.bus.publish("incident.updated", {"row": {}})
-        if group.insert_once.get(notifications) and self.notifier is not None:
-            self.notifier.poke()
+        if self.notifier is not None:
+            self.notifier.after_commit(group)
 
     def _register_collectors(self) -> None:
         """Scrape-time collectors over the pipeline's arrays and the providers in ``metric_sources``."""
