@@ -1,8 +1,8 @@
 """A page is claimed by the commit that stores its alarm and goes to its sender from the after-commit hook.
 
-The production pieces on a SQLite file and on PostgreSQL: ``StoreWriter`` with the running ``DeliveryWorker`` as its ``page_claim`` and
-after-commit hook (as ``Service`` wires them), a real local webhook receiver. Every statement the database receives
-is recorded, so the tests see what happens between the commit and the request.
+The production pieces on a SQLite file and on PostgreSQL: ``StoreWriter`` with the running ``DeliveryWorker`` as
+its ``page_claim`` and after-commit hook (as ``Service`` wires them), a real local webhook receiver. Every statement
+the database receives is recorded, so the tests see what happens between the commit and the request.
 """
 
 from __future__ import annotations
