@@ -212,9 +212,17 @@ class DeliveryWorker:
         ]
 
     def after_commit(self, group: WriteGroup) -> None:
-        """The store writer committed ``group``: send the pages it claimed, look for any other new row."""
+        """The store writer committed ``group``: send the pages it claimed; wake the pass for any other due row.
+
+        A person's later channels are inserted ``held``: they wait for the chains' timer, so they wake nobody (a
+        pass woken for them would hold the pass lock, and the storm rule of the claimed page waits for it).
+        """
         self.hand_over(group.claimed_pages)
-        if len(group.insert_once.get(notifications, ())) > len(group.claimed_pages):
+        claimed = {str(row["idempotency_key"]) for row in group.claimed_pages}
+        if any(
+            row["state"] == "pending" and str(row["idempotency_key"]) not in claimed
+            for row in group.insert_once.get(notifications, ())
+        ):
             self.poke()
 
     def hand_over(self, rows: list[dict[str, Any]]) -> None:

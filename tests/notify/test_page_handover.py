@@ -22,10 +22,13 @@ from daemon.clock import WallClock
 from daemon.metrics.instruments import Metrics
 from daemon.notify.channels.factory import ChannelSet
 from daemon.notify.config import ChannelTarget
+from daemon.notify.outbox import Outbox, OutboxSink
 from daemon.notify.worker import DeliveryWorker
 from daemon.store.engine import create_engine, migrate
 from daemon.store.schema import notifications
 from daemon.store.writer import StoreWriter
+from plans.incident import NotificationIntent, NotificationKind, Recipient
+from plans.model import Tier
 from tests.notify.notify_support import Receiver, notify_config, rows_to, start_receiver
 
 
@@ -174,3 +177,23 @@ async def test_pages_do_not_run_the_housekeeping_queries_on_every_wake(engine: A
     since = paging.statements[before:]
     assert not [s for s in since if "count(" in s]  # refresh_gauges
     assert not [s for s in since if "notifications.state =" in s and "LIMIT" in s]  # the chains' look for held steps
+
+
+async def test_a_persons_first_channel_goes_out_without_waking_the_pass_for_the_held_ones(
+    engine: AsyncEngine, paging: Paging
+) -> None:
+    """A person's later channels are inserted held: they must not wake the table pass (its claim holds the pass
+    lock the first channel's storm rule waits for); the pass finds them when the chains release them."""
+    now = WallClock().now()
+    person = Recipient("zhang-wei", "张伟", "duty_officer",
+                       (("webhook", f"{paging.receiver.url}/hook"), ("email", "zhang@example.org")))  # fmt: skip
+    note = NotificationIntent("inc-1/n1", NotificationKind.OPEN, now, "inc-1", Tier.BLUE, ("duty_officer",),
+                              (person,), "一般 (IV): demo-park", "", now + 300)  # fmt: skip
+    before = len(paging.statements)
+    OutboxSink(paging.writer, Outbox(notify_config(), b"link-key")).queue(Outbox(notify_config(), b"k").rows(note))
+    async with asyncio.timeout(15):
+        await paging.arrived.wait()
+    await _wait_delivered(engine, 1)
+    await asyncio.sleep(0.3)  # time for a pass that was woken to run
+    assert not [s for s in paging.statements[before:] if "notifications.next_attempt_at <=" in s]  # no pass ran
+    assert sorted(await _states(engine)) == ["delivered", "held"]
