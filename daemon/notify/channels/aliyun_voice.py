@@ -28,7 +28,7 @@ from daemon.notify.channels.aliyun_signing import signed_query
 from daemon.notify.channels.base import Delivery, DeliveryError
 from daemon.notify.channels.http_base import HttpPoster
 from daemon.notify.channels.json_answer import json_answer
-from daemon.notify.channels.page_text import fill, page_fields
+from daemon.notify.channels.page_text import fill, page_fields, shorten
 from daemon.notify.channels.secrets import required_env
 from daemon.notify.provider_config import AliyunVoiceConfig
 
@@ -55,14 +55,6 @@ PERMANENT_CODES = frozenset(
         "InvalidAccessKeyId.NotFound",
     }
 )
-
-
-def shorten(text: str, limit: int) -> str:
-    """``text`` within ``limit`` characters, keeping its end: the voice text ends with how to acknowledge."""
-    if len(text) <= limit:
-        return text
-    tail = min(40, limit // 3)
-    return f"{text[: limit - tail - 1]}…{text[-tail:]}"
 
 
 class AliyunVoiceChannel:

@@ -223,17 +223,21 @@ async def test_voice_call_reads_a_short_text_that_says_how_to_acknowledge(
             assert error.value.permanent == permanent, number
 
 
-async def test_aliyun_voice_keeps_a_long_text_under_the_template_limit_with_the_reply_code(
-    poster: HttpPoster, servers: dict[str, tuple[str, Seen]]
+@pytest.mark.parametrize(("voice", "limit"), [("aliyun", 249), ("tencent", 350)])
+async def test_a_long_voice_text_is_cut_in_the_middle_and_still_reads_the_reply_code(
+    poster: HttpPoster, servers: dict[str, tuple[str, Seen]], voice: str, limit: int
 ) -> None:
-    """SingleCallByTts refuses variables of 250 characters or more: a long summary is cut in the middle, so the
-    end of the text (how to acknowledge, with the reply code) is still read out."""
-    channel = senders(poster, servers, "aliyun", "aliyun")["phone"]
+    """SingleCallByTts refuses variables of 250 characters or more, SendTtsVoice takes at most 350: a long summary is
+    cut in the middle, so the end of the text (how to acknowledge, with the reply code) is still read out."""
+    channel = senders(poster, servers, "aliyun", voice)["phone"]
     long = delivery("phone", OK_NUMBER)
     long = dataclasses.replace(long, facts=dataclasses.replace(long.facts, summary="氯气浓度持续上升" * 60))
     await channel.send(long)
-    text = json.loads(servers["aliyun_vms"][1].accepted[0]["TtsParam"])["text"]
-    assert len(text) < 250
+    if voice == "aliyun":
+        text = json.loads(servers["aliyun_vms"][1].accepted[0]["TtsParam"])["text"]
+    else:
+        text = servers["tencent_vms"][1].accepted[0]["TemplateParamSet"][0]
+    assert len(text) <= limit
     assert text.endswith("回复短信 4711。")
 
 
