@@ -308,7 +308,7 @@ async def main() -> None:
     if commit_ms.size:
         c50, c95, c99 = np.percentile(commit_ms, [50, 95, 99])
         print(f"publish -> outbox row created ms: p50 {c50:.1f}  p95 {c95:.1f}  p99 {c99:.1f}")
-    print("where the time goes, per stage (since the stage before; CPU: this process, every thread):")
+    print("where the time goes, per stage (since the stage before; CPU: this process, every thread; loop: its thread):")
     for line in probe.report():
         print(f"  {line}")
     events = max(len(latencies) + misses, 1)

@@ -4,8 +4,10 @@ The bench arms the probe before it publishes an event (one at a time) and reads 
 wraps the methods each stage passes through, at class level and before the service is built (a bound method
 captured at start would not see a later patch); each wrapper marks its stage the first time it runs after the stage
 before it was marked, so the unrelated background traffic (gamma readings, other commits) does not move the marks.
-Every mark keeps the wall time (``perf_counter``) and this process's CPU time (``process_time``, every thread): on a
-machine shared with other work, the wall time between two marks includes waiting for a core, the CPU time does not.
+Every mark keeps the wall time (``perf_counter``), this process's CPU time (``process_time``, every thread) and the
+event loop thread's CPU time (``thread_time``; every mark is made on the loop's thread): on a machine shared with
+other work, the wall time between two marks includes waiting for a core, the CPU times do not, and the loop's
+column leaves out the other threads (the writer's database thread, the assessment's).
 
 Stages, in order:
 
@@ -58,8 +60,8 @@ class StageProbe:
 
     def __init__(self) -> None:
         self.topic: str | None = None
-        self.marks: dict[str, tuple[float, float]] = {}
-        self.events: list[dict[str, tuple[float, float]]] = []
+        self.marks: dict[str, tuple[float, float, float]] = {}
+        self.events: list[dict[str, tuple[float, float, float]]] = []
 
     def arm(self, topic: str) -> None:
         """The next event goes to ``topic``; marks start now (publish)."""
@@ -83,27 +85,28 @@ class StageProbe:
         required = STAGES[index - 1] if index else None
         if required is not None and required not in self.marks:
             return
-        self.marks[stage] = (time.perf_counter(), time.process_time())
+        self.marks[stage] = (time.perf_counter(), time.process_time(), time.thread_time())
 
     def reached(self, stage: str) -> bool:
         """Whether the armed event passed ``stage``."""
         return stage in self.marks
 
     def report(self) -> list[str]:
-        """Per stage: median and p99 of the wall time and the CPU time spent since the stage before."""
-        lines = [f"{'stage':<18}{'wall p50':>10}{'wall p99':>10}{'CPU p50':>10}{'CPU p99':>10}  (ms, n)"]
+        """Per stage: median and p99 of the wall time, the process's CPU time and the event loop thread's CPU time
+        spent since the stage before (every mark is made on the loop's thread)."""
+        header = ("wall p50", "wall p99", "CPU p50", "CPU p99", "loop p50", "loop p99")
+        lines = [f"{'stage':<18}" + "".join(f"{h:>10}" for h in header) + "  (ms, n)"]
         for stage in STAGES[1:]:
-            walls, cpus = [], []
+            spans: list[list[float]] = [[], [], []]
             for marks in self.events:
                 if stage not in marks:
                     continue
                 before = next(s for s in reversed(STAGES[: STAGES.index(stage)]) if s in marks)
-                walls.append((marks[stage][0] - marks[before][0]) * 1000)
-                cpus.append((marks[stage][1] - marks[before][1]) * 1000)
-            if walls:
-                w50, w99 = np.percentile(walls, [50, 99])
-                c50, c99 = np.percentile(cpus, [50, 99])
-                lines.append(f"{stage:<18}{w50:>10.1f}{w99:>10.1f}{c50:>10.1f}{c99:>10.1f}  ({len(walls)})")
+                for column in range(3):
+                    spans[column].append((marks[stage][column] - marks[before][column]) * 1000)
+            if spans[0]:
+                figures = [float(np.percentile(column, q)) for column in spans for q in (50, 99)]
+                lines.append(f"{stage:<18}" + "".join(f"{f:>10.1f}" for f in figures) + f"  ({len(spans[0])})")
         totals = [(m["request_received"][1] - m["publish"][1]) * 1000 for m in self.events if "request_received" in m]
         if totals:
             t50, t99 = np.percentile(totals, [50, 99])
