@@ -23,7 +23,9 @@ Every rise is classified, and re-classified at each reading until it ends:
   vehicle passing): logged, not paged.
 
 A suspicious class that later turns out to be washout (the rain reached the gauges just after the rise began, while
-the neighbours rose) is withdrawn, and the reason is logged and kept in ``withdrawals``. Slow rises below the fast
+the neighbours rose) is withdrawn, and the reason is logged and kept in ``withdrawals``. A rise that was once beyond
+what washout can make never is: heavier rain later, or its excess decaying below the ceiling (a source taken away
+while washout lingers), does not make it washout, and it stays suspicious until it ends. Slow rises below the fast
 test's reach are gamma_slow.py's business.
 """
 
@@ -117,6 +119,9 @@ class GammaDetector:
     last_on: NDArray[np.float64] = field(init=False)
     last_off: NDArray[np.float64] = field(init=False)
     classified: NDArray[np.int8] = field(init=False)
+    # The rise went beyond what washout can make (ceiling, neighbours, decay, full scale) at some reading: no later
+    # rain makes it washout, so its suspicious class stays until the rise ends.
+    beyond_washout: NDArray[np.bool_] = field(init=False)
     last_rain: NDArray[np.float64] = field(init=False)  # per rain gauge
     last_rate: NDArray[np.float32] = field(init=False)  # per rain gauge: its latest valid reading (mm/h)
     gauges: NDArray[np.int32] = field(init=False)  # (sensors, k) gauges each station consults, -1 padded
@@ -144,6 +149,7 @@ class GammaDetector:
         self.last_on = np.full(n, np.nan)
         self.last_off = np.full(n, np.nan)
         self.classified = np.zeros(n, np.int8)
+        self.beyond_washout = np.zeros(n, np.bool_)
         self.last_rain = np.full(n, np.nan)
         self.last_rate = np.zeros(n, np.float32)
         is_gamma = c.kind == GAMMA
@@ -171,15 +177,21 @@ class GammaDetector:
             self.last_on,
             self.last_off,
             self.classified,
+            self.beyond_washout,
             self.last_rain,
             self.last_rate,
         )
         return sum(int(a.nbytes) for a in arrays) + self.rise.nbytes + self.slow.nbytes
 
     def _wet_times(
-        self, batch: SortedBatch, rain_sensor: NDArray[np.int32], rain_time: NDArray[np.float64]
+        self,
+        batch: SortedBatch,
+        rain_sensor: NDArray[np.int32],
+        rain_time: NDArray[np.float64],
+        rain_order: NDArray[np.intp],
     ) -> NDArray[np.float64]:
-        """For each gamma reading, the latest rain at any of its station's gauges at or before it (nan: none)."""
+        """For each gamma reading, the latest rain at any of its station's gauges at or before it (nan: none), among
+        the rain readings that arrived before it (``_arrived_before``)."""
         gauges = self.gauges[batch.sensor]  # (readings, k)
         has = gauges >= 0
         carried = np.where(has, self.last_rain[np.maximum(gauges, 0)], np.nan)
@@ -198,7 +210,9 @@ class GammaDetector:
             if not ok.any():
                 continue
             q = g[ok].astype(np.float64) * span + (batch.time[ok] - t0)
-            pos = np.searchsorted(keys, q, side="right") - 1
+            pos = _arrived_before(
+                np.searchsorted(keys, q, side="right") - 1, rain_sensor, rain_order, g[ok], batch.order[ok]
+            )
             found = (pos >= 0) & (rain_sensor[np.maximum(pos, 0)] == g[ok])
             latest = np.where(found, rain_time[np.maximum(pos, 0)], np.nan)
             out[ok] = np.fmax(out[ok], latest)
@@ -220,7 +234,9 @@ class GammaDetector:
         span = 2.0**32
         keys = g.astype(np.float64) * span + (t - t0)
         q = own[has].astype(np.float64) * span + (batch.time[has] - t0)
-        pos = np.searchsorted(keys, q, side="right") - 1
+        pos = _arrived_before(
+            np.searchsorted(keys, q, side="right") - 1, g, rain.order[rain_valid], own[has], batch.order[has]
+        )
         found = (pos >= 0) & (g[np.maximum(pos, 0)] == own[has])
         out[has] = np.where(found, v[np.maximum(pos, 0)], out[has])
         return out
@@ -246,7 +262,7 @@ class GammaDetector:
         n = value.shape[0]
         raining = rain_valid & (rain_value >= RAIN_MIN_MM_H)
         rain_sensor, rain_time = rain.sensor[raining], rain.time[raining]
-        wet_time = self._wet_times(batch, rain_sensor, rain_time) if n else np.zeros(0)
+        wet_time = self._wet_times(batch, rain_sensor, rain_time, rain.order[raining]) if n else np.zeros(0)
         station_rate = self._station_rates(batch, rain, rain_value, rain_valid) if n else np.zeros(0)
         rate = np.zeros(n)
         evidence = np.zeros(n)
@@ -382,26 +398,31 @@ class GammaDetector:
         if points.shape[0] == 0:
             return []
         # Rise transitions in this batch, per sensor, in time order (they are rare: plain Python is fine).
-        ons: dict[int, list[float]] = {}
-        offs: dict[int, list[float]] = {}
+        # (time, arrival position in the batch): a decision reads only what arrived before its reading, so any cut
+        # of the stream into batches decides the same (readings of one time step arrive one after another).
+        ons: dict[int, list[tuple[float, int]]] = {}
+        offs: dict[int, list[tuple[float, int]]] = {}
+        arrival = batch.order
         for i in change:
-            (ons if active[i] else offs).setdefault(int(s[i]), []).append(float(t[i]))
+            (ons if active[i] else offs).setdefault(int(s[i]), []).append((float(t[i]), int(arrival[i])))
         segments = {int(s[a]): (int(a), int(b)) for a, b in _segment_bounds(batch)}
         # Neighbours' rise times as they stood before this batch (the loop below moves them on, sensor by sensor,
         # so reading them there would let a neighbour's later transitions leak into an earlier decision).
         on_before, off_before = self.last_on.copy(), self.last_off.copy()
 
-        def rising(j: int, at: float, since: float) -> bool:
-            k_on = max((x for x in ons.get(j, []) if x <= at), default=float(on_before[j]))
-            k_off = max((x for x in offs.get(j, []) if x <= at), default=float(off_before[j]))
+        def rising(j: int, at: float, since: float, before: int) -> bool:
+            k_on = max((x for x, o in ons.get(j, []) if x <= at and o < before), default=float(on_before[j]))
+            k_off = max((x for x, o in offs.get(j, []) if x <= at and o < before), default=float(off_before[j]))
             return bool(k_on <= at and (not k_off >= k_on or k_off >= since - NEIGHBOUR_WINDOW_S))
 
-        def neighbour_state(j: int, at: float) -> tuple[float, float]:
-            """(smoothed excess, latest rain at its gauges) of station j as of ``at``."""
+        def neighbour_state(j: int, at: float, before: int) -> tuple[float, float]:
+            """(smoothed excess, latest rain at its gauges) of station j as of ``at``, from what arrived ``before``."""
             bounds = segments.get(j)
             if bounds is not None:
                 a, b = bounds
                 pos = a + int(np.searchsorted(t[a:b], at, side="right")) - 1
+                while pos >= a and arrival[pos] > before:
+                    pos -= 1
                 if pos >= a:
                     return float(r.excess[pos]), float(r.wet_time[pos])
             return float(self.excess_last[j]), float(self.wet_last[j])
@@ -415,10 +436,12 @@ class GammaDetector:
                 self.last_on[j] = ti
                 self.rain_at_start[j] = r.wet_time[i]
                 self.first_rain[j] = np.nan
+                self.beyond_washout[j] = False
                 continue
             if changed[i]:  # the rise ended: clear its class
                 self.last_off[j] = ti
                 self.rise_start[j] = np.nan
+                self.beyond_washout[j] = False
                 if self.classified[j]:
                     out[int(self.classified[j])].append((j, ti, False, float(r.value[i]), np.nan))
                     self.classified[j] = 0
@@ -428,10 +451,16 @@ class GammaDetector:
             if wet_t > rise_start and np.isnan(self.first_rain[j]):
                 self.first_rain[j] = wet_t
             neighbours = c.neighbour_index[c.neighbour_offsets[j] : c.neighbour_offsets[j + 1]]
-            kind, reason, explained = self._decide(int(i), j, ti, rise_start, r, neighbours, rising, neighbour_state)
+            kind, reason, explained = self._decide(
+                int(i), j, ti, int(arrival[i]), rise_start, r, neighbours, rising, neighbour_state
+            )
+            if kind == _SUSPICIOUS and (bool(r.censored[i]) or not np.isnan(explained)):
+                self.beyond_washout[j] = True
             old = int(self.classified[j])
             if kind in (old, 0):
                 continue
+            if old == _SUSPICIOUS and kind == _NATURAL and self.beyond_washout[j]:
+                continue  # it was beyond washout: heavier rain since, or a decay to below the ceiling, cannot undo that
             if old == _TRANSIENT:
                 continue  # a transient stays one until its rise ends (a new rise gets a new class)
             if old:
@@ -452,6 +481,7 @@ class GammaDetector:
         i: int,
         j: int,
         ti: float,
+        before: int,
         rise_start: float,
         r: _Readings,
         neighbours: NDArray[np.int32],
@@ -464,7 +494,7 @@ class GammaDetector:
             return _SUSPICIOUS, "at or above full scale: no washout comes near", np.nan
         excess = float(r.excess[i])
         wet_t = float(r.wet_time[i])
-        together = sum(rising(int(k), ti, rise_start) for k in neighbours)
+        together = sum(rising(int(k), ti, rise_start, before) for k in neighbours)
         rained_before = bool(self.rain_at_start[j] >= rise_start - RAIN_LOOKBACK_S)
         first_rain = float(self.first_rain[j])
         rained_just_after = bool(first_rain - rise_start <= RAIN_LEAD_S) and (together > 0 or neighbours.shape[0] == 0)
@@ -480,7 +510,7 @@ class GammaDetector:
                 return _SUSPICIOUS, _beyond(excess, ceiling, b, f"washout {_in_rain(rate)} adds"), ceiling
             wet_neighbours = []
             for k in neighbours:
-                k_excess, k_wet = neighbour_state(int(k), ti)
+                k_excess, k_wet = neighbour_state(int(k), ti, before)
                 if k_wet >= ti - RAIN_LOOKBACK_S:
                     wet_neighbours.append(k_excess)
             above = excess - max(wet_neighbours) if wet_neighbours else np.inf
@@ -526,8 +556,29 @@ class _Readings:
     rate: NDArray[np.float64]  # heaviest rain (mm/h) at the station's rate sensor while it rained (inf: unknown)
 
 
-_Rising = Callable[[int, float, float], bool]
-_NeighbourState = Callable[[int, float], tuple[float, float]]
+_Rising = Callable[[int, float, float, int], bool]
+_NeighbourState = Callable[[int, float, int], tuple[float, float]]
+
+
+def _arrived_before(
+    pos: NDArray[np.intp],
+    sensor: NDArray[np.int32],
+    order: NDArray[np.intp],
+    wanted: NDArray[np.int32],
+    before: NDArray[np.intp],
+) -> NDArray[np.intp]:
+    """Step each found position ``pos`` (the latest reading of sensor ``wanted`` at or before a time, in a batch
+    sorted by sensor and time) back past readings that arrived after the reading asking (``order`` > ``before``):
+    a rain reading of the same minute that comes later in the batch is not yet known, as it would not be had the
+    batch been cut between them. Rarely more than one step."""
+    pos = pos.copy()
+    while True:
+        ok = pos >= 0
+        late = np.zeros(pos.shape, np.bool_)
+        late[ok] = (sensor[pos[ok]] == wanted[ok]) & (order[pos[ok]] > before[ok])
+        if not late.any():
+            return pos
+        pos[late] -= 1
 
 
 def _segment_bounds(batch: SortedBatch) -> list[tuple[int, int]]:

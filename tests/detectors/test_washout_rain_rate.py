@@ -190,3 +190,23 @@ def test_only_a_rate_measured_at_the_station_lowers_its_ceiling(caplog: pytest.L
     assert "0.8 mm/h" in _first_suspicious_reason(caplog, first)
     assert first_on(events, RISE_NATURAL, second) < _at(RAIN_END), events
     assert second not in {s for s, _, a in events.get(RISE_SUSPICIOUS, []) if a}
+
+
+def test_a_rise_once_beyond_washout_is_never_withdrawn_as_washout_while_it_lasts() -> None:
+    """The +80 nSv/h source of the light-rain test, then the rain turns heavy (25 mm/h) half an hour later: heavy
+    rain's ceiling (+150 nSv/h) would now cover the excess, but a rise that went beyond what the rain measured
+    during it can make is not washout, whatever rain follows: it stays suspicious as long as the rise lasts (a
+    duty officer told "possible source" must not see it quietly re-labelled natural while the source is there)."""
+    net = network(1, 1)
+    steps = 6 * HOUR
+    start = RAIN_START + 60
+    rain = _rain(steps, 1.5)
+    rain[start + 30 : RAIN_END] = 25.0
+    washout = 80.0 * washout_excess(rain, STEP_S)
+    _, events = _feed(net, rain, [80.0 + washout + _ramp(steps, start, 80.0, 2)], seed=11)
+    g = net.gamma[0]
+    called = first_on(events, RISE_SUSPICIOUS, g)
+    assert _at(start) < called <= _at(start + 20), events
+    later = [(t, active) for s, t, active in events.get(RISE_SUSPICIOUS, []) if s == g and t > called]
+    assert later == [], f"the suspicious class changed after {called}: {later}"
+    assert [t for s, t, a in events.get(RISE_NATURAL, []) if s == g and a and t > called] == []
