@@ -239,11 +239,13 @@ class DeliveryWorker:
             for row in rows:
                 await self._release(row)
             return
+        grouped = [(row, 1) for row in rows]
         if any(row["chain_key"] is not None for row in rows):  # a person's pages: the storm rule applies
-            async with self._pass_lock:
-                grouped = await self._group_storms(rows, now)
-        else:
-            grouped = [(row, 1) for row in rows]
+            try:
+                async with self._pass_lock:
+                    grouped = await self._group_storms(rows, now)
+            except Exception:  # the rule needs the database; the claimed pages go out ungrouped rather than late
+                log.exception("storm grouping of %d claimed pages failed; sending them one by one", len(rows))
         for row, count in grouped:
             task = asyncio.create_task(self._attempt_and_record(row, now, count), name=f"notify-{row['id']}")
             self._in_flight.add(task)

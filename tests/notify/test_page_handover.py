@@ -197,3 +197,27 @@ async def test_a_persons_first_channel_goes_out_without_waking_the_pass_for_the_
     await asyncio.sleep(0.3)  # time for a pass that was woken to run
     assert not [s for s in paging.statements[before:] if "notifications.next_attempt_at <=" in s]  # no pass ran
     assert sorted(await _states(engine)) == ["delivered", "held"]
+
+
+async def test_a_claimed_page_goes_out_ungrouped_when_the_storm_rule_cannot_read_the_database(
+    engine: AsyncEngine, paging: Paging
+) -> None:
+    """The storm rule reads the person's recent pages; if that read fails, the claimed page (already ``sending``)
+    must still be sent, not left to its lease."""
+
+    def fail_the_storm_read(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "notifications.delivered_at >=" in statement:
+            raise OperationalError(statement, None, Exception("database is locked"))
+
+    now = WallClock().now()
+    person = Recipient("zhang-wei", "张伟", "duty_officer", (("webhook", f"{paging.receiver.url}/hook"),))
+    note = NotificationIntent("inc-2/n1", NotificationKind.OPEN, now, "inc-2", Tier.BLUE, ("duty_officer",),
+                              (person,), "一般 (IV): demo-park", "", now + 300)  # fmt: skip
+    event.listen(engine.sync_engine, "before_cursor_execute", fail_the_storm_read)
+    try:
+        OutboxSink(paging.writer, Outbox(notify_config(), b"k")).queue(Outbox(notify_config(), b"k").rows(note))
+        async with asyncio.timeout(15):
+            await paging.arrived.wait()
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", fail_the_storm_read)
+    await _wait_delivered(engine, 1)
