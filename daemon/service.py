@@ -313,6 +313,11 @@ class Service:
     async def _stop_delivery(self) -> None:
         await self.supervisor.stop_one("notify-worker")
         await self.supervisor.stop_one("notify-memory")
+        if self.notifier is not None:
+            # Claimed pages whose request never started go back to the table: the next leader or start sends them
+            # (left ``sending``, they would end outcome_unknown after their lease without ever having been sent).
+            with contextlib.suppress(Exception):  # no database: the lease ends and the cut-mid-request rule applies
+                await self.notifier.release_unsent()
 
     async def _start_ha(self) -> None:
         """One of a pair: follow (hold writes, no pages) until the advisory lock is ours (``daemon/ha/``)."""

@@ -169,6 +169,9 @@ class DeliveryWorker:
         self.fence: Callable[[AsyncConnection], Awaitable[None]] | None = None
         self._unrecorded: list[AttemptResult] = []  # outcomes the database did not take yet (recorded first)
         self._running = False  # ``run`` is delivering: new rows may be claimed at insert and handed over
+        # Claimed rows whose request has not started: a stop gives them back (``release_unsent``) instead of leaving
+        # them ``sending`` for the cut-mid-request rule (they were never sent).
+        self._unsent: dict[int, dict[str, Any]] = {}
         self._housekept_at = float("-inf")
         self._chains_due = False  # a page ended undelivered: its person's next channel is released at once
 
@@ -229,6 +232,7 @@ class DeliveryWorker:
         """Send rows claimed at insert (``claim_at_insert``), now committed with their ids; called after commit."""
         if not rows:
             return
+        self._unsent.update((int(row["id"]), row) for row in rows)
         task = asyncio.create_task(self._send_handed_over(rows), name=f"notify-handover-{rows[0]['id']}")
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
@@ -236,8 +240,7 @@ class DeliveryWorker:
     async def _send_handed_over(self, rows: list[dict[str, Any]]) -> None:
         now = self._clock.now()
         if not self._running:  # delivery stopped between the commit and now: the rows go back to the table
-            for row in rows:
-                await self._release(row)
+            await self.release_unsent()
             return
         grouped = [(row, 1) for row in rows]
         if any(row["chain_key"] is not None for row in rows):  # a person's pages: the storm rule applies
@@ -246,10 +249,19 @@ class DeliveryWorker:
                     grouped = await self._group_storms(rows, now)
             except Exception:  # the rule needs the database; the claimed pages go out ungrouped rather than late
                 log.exception("storm grouping of %d claimed pages failed; sending them one by one", len(rows))
+        for held_back in {int(row["id"]) for row in rows} - {int(row["id"]) for row, _ in grouped}:
+            self._unsent.pop(held_back, None)  # waits for its storm window, or rode along in another message
         for row, count in grouped:
             task = asyncio.create_task(self._attempt_and_record(row, now, count), name=f"notify-{row['id']}")
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
+
+    async def release_unsent(self) -> int:
+        """Give back every claimed row whose request never started (after ``run`` stopped); returns how many."""
+        rows, self._unsent = list(self._unsent.values()), {}
+        for row in rows:
+            await self._release(row)
+        return len(rows)
 
     async def run(self) -> None:
         """Deliver until cancelled; database errors are logged and retried on the next pass.
@@ -306,6 +318,7 @@ class DeliveryWorker:
         async with self._pass_lock:
             now = self._clock.now()
             rows = await self._group_storms(await self._claim_due(now), now)
+            self._unsent.update((int(row["id"]), row) for row, _ in rows)
             for row, grouped in rows:
                 task = asyncio.create_task(self._attempt_and_record(row, now, grouped), name=f"notify-{row['id']}")
                 self._in_flight.add(task)
@@ -319,9 +332,11 @@ class DeliveryWorker:
                     await self.fence(connection)
             except Exception as exc:  # fenced out, or no database
                 log.warning("notification %s not sent: %s", row["id"], exc)
+                self._unsent.pop(int(row["id"]), None)
                 await self._release(row)
                 return
         result = await self._attempt(row, started, grouped)
+        self._unsent.pop(int(row["id"]), None)  # refused before any request, or attempted: recorded below
         now = self._clock.now()
         try:
             await self._record([result], now)
@@ -604,6 +619,7 @@ class DeliveryWorker:
         if refusal is not None:
             log.error("notification %s not sent: %s", row["id"], refusal)
             return result(refusal, permanent=True)
+        self._unsent.pop(int(row["id"]), None)  # from here on the request may reach the receiver
         try:
             async with asyncio.timeout(self._config.request_timeout_s):
                 await channel.send(delivery)

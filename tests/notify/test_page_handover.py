@@ -26,7 +26,7 @@ from daemon.notify.outbox import Outbox, OutboxSink
 from daemon.notify.worker import DeliveryWorker
 from daemon.store.engine import create_engine, migrate
 from daemon.store.schema import notifications
-from daemon.store.writer import StoreWriter
+from daemon.store.writer import StoreWriter, WriteGroup
 from plans.incident import NotificationIntent, NotificationKind, Recipient
 from plans.model import Tier
 from tests.notify.notify_support import Receiver, notify_config, rows_to, start_receiver
@@ -221,3 +221,34 @@ async def test_a_claimed_page_goes_out_ungrouped_when_the_storm_rule_cannot_read
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", fail_the_storm_read)
     await _wait_delivered(engine, 1)
+
+
+async def test_a_stop_gives_back_claimed_pages_whose_request_never_started(engine: AsyncEngine, paging: Paging) -> None:
+    """Delivery stops right after a commit claimed a page: the page was never sent, so it goes back to ``pending``
+    (the next start sends it) instead of staying ``sending`` and ending outcome_unknown after its lease."""
+    config = notify_config(poll_interval_s=60.0)
+    channels = ChannelSet(config, {})
+    worker = DeliveryWorker(engine, channels.channels, WallClock(), Metrics(CollectorRegistry()), config)
+    gauges = sum("min(notifications.created_at)" in s for s in paging.statements)
+    running = asyncio.create_task(worker.run())
+    async with asyncio.timeout(10):  # its first pass is over (the gauges are its last query): it waits for a wake-up
+        while sum("min(notifications.created_at)" in s for s in paging.statements) == gauges:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+
+    def commit_then_stop(group: WriteGroup) -> None:
+        running.cancel()  # the stop is under way as the commit lands: the worker's task ends first
+        worker.after_commit(group)
+
+    paging.writer.page_claim = worker
+    paging.writer.after_commit[:] = [commit_then_stop]
+    target = ChannelTarget(type="webhook", url=f"{paging.receiver.url}/hook")
+    for row in rows_to([target], now=WallClock().now()):
+        paging.writer.add_notification(row)
+    await paging.writer.flush()
+    await asyncio.gather(running, return_exceptions=True)
+    assert await _states(engine) == ["sending"]  # claimed by the commit, never sent
+    assert await worker.release_unsent() == 1
+    assert await _states(engine) == ["pending"]
+    assert paging.receiver.requests == []
+    await channels.close()
