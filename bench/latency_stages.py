@@ -166,8 +166,8 @@ def installed(probe: StageProbe, channel_type: type) -> Iterator[None]:
         if topic == probe.topic:
             probe.mark("received")
 
-    def on_flush(intake: Intake, *_: Any, **__: Any) -> None:
-        if probe.reached("received") and intake.batch_opened_at is not None:
+    def on_submit(_intake: Intake, raw: list[tuple[str, bytes, float]], *_: Any, **__: Any) -> None:
+        if any(message[0] == probe.topic for message in raw):  # the closed batch holds the event's message
             probe.mark("batch_closed")
 
     def on_write(_writer: StoreWriter, _connection: Any, group: WriteGroup) -> None:
@@ -175,7 +175,7 @@ def installed(probe: StageProbe, channel_type: type) -> Iterator[None]:
             probe.mark("commit_started")
 
     _wrap(Intake, "accept", on_accept, None)
-    _wrap(Intake, "flush", on_flush, None)
+    _wrap(Intake, "_submit", on_submit, None)
     _wrap(Intake, "_apply", lambda *_, **__: probe.mark("decoded"), None)
     _wrap(DetectionCore, "process", None, lambda *_, **__: probe.mark("detected"))
     _wrap(StoreWriter, "add_notification", lambda *_, **__: probe.mark("outbox_queued"), None)
