@@ -10,12 +10,11 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 
-from daemon.metrics.render_process import RenderProcess, RenderProcessError
+from daemon.metrics.render_process import Rendered, RenderProcess, RenderProcessError
 from daemon.metrics.text_format import Frame, Render, SnapshotCollector
 
 log = logging.getLogger(__name__)
@@ -55,21 +54,20 @@ def _render_all(renders: Sequence[Render]) -> bytes:
 
 @dataclass
 class Scrape:
-    """One exposition: ``parts`` (bytes, in order), then the ``file`` of ``file_size`` bytes when there is one."""
+    """One exposition: ``parts`` (bytes, in order), then the first ``size`` bytes of ``rendered.file`` if any."""
 
     parts: list[bytes]
-    file: BinaryIO | None = None
-    file_size: int = 0
+    rendered: Rendered | None = None
 
     @property
     def size(self) -> int:
         """Bytes in all."""
-        return sum(len(part) for part in self.parts) + self.file_size
+        return sum(len(part) for part in self.parts) + (self.rendered.size if self.rendered is not None else 0)
 
     def close(self) -> None:
-        """Free the file (it is already unlinked)."""
-        if self.file is not None:
-            self.file.close()
+        """Give the rendered file back."""
+        if self.rendered is not None:
+            self.rendered.close()
 
 
 class Exposition:
@@ -116,11 +114,9 @@ class Exposition:
             head = await asyncio.to_thread(generate_latest, self.registry)
         if self.process is not None:
             try:
-                file, size = await self.process.render(frames)
+                return Scrape([head], await self.process.render(frames))
             except RenderProcessError as exc:
                 log.warning("/metrics: %s; rendering this scrape in threads", exc)
-            else:
-                return Scrape([head], file, size)
         return Scrape([head, *await self._render_in_threads(frames)])
 
     async def _render_in_threads(self, frames: Sequence[Frame]) -> list[bytes]:

@@ -5,8 +5,9 @@
 Imports the modules whose layouts it renders and says ``ready`` on stdout. Then reads requests on stdin, each an
 8-byte big-endian length and a pickle of ``(number, frames)``, where a frame is ``(key, layout or None, state)``:
 a layout is sent once and kept by its key, later frames name it only. Renders the frames in order into
-``DIRECTORY/<number>.prom`` and answers one line on stdout: ``ok <bytes>`` or ``error <text>``. Exits at the end
-of stdin (the service stopped, or died: no orphan outlives it).
+``DIRECTORY/<number>.prom`` (over the old content, keeping its pages: see ``render_process``) and answers one
+line on stdout: ``ok <bytes>`` or ``error <text>``. Exits at the end of stdin (the service stopped, or died: no
+orphan outlives it).
 
 The pickles come from the service that started this process over its own pipe, never from anywhere else.
 """
@@ -71,9 +72,10 @@ def _render(path: Path, frames: list[tuple[int, Layout | None, Any]], layouts: d
     for key in [k for k in layouts if k not in wanted]:  # replaced by a reload: the service no longer sends it
         del layouts[key]
     size = 0
-    with path.open("wb") as out:
+    with path.open("r+b" if path.exists() else "wb") as out:  # r+b: no truncation, the pages are written over
         for key, _, state in frames:
             size += out.write(layouts[key].render(state))
+        out.truncate(size)
     return size
 
 

@@ -193,9 +193,9 @@ async def test_a_dead_or_hung_render_process_is_replaced_and_a_hung_one_costs_on
 
     async def scraped_by_child() -> bytes:
         scrape = await exposition.scrape()
-        assert scrape.file is not None, "rendered by the child"
+        assert scrape.rendered is not None, "rendered by the child"
         try:
-            return scrape.parts[0] + scrape.file.read()
+            return scrape.parts[0] + scrape.rendered.file.read(scrape.rendered.size)
         finally:
             scrape.close()
 
@@ -205,6 +205,13 @@ async def test_a_dead_or_hung_render_process_is_replaced_and_a_hung_one_costs_on
         collectors[1].update_levels([], None)  # type: ignore[union-attr]  # the SiteCollector
         expected = exposition.render_sync()
         assert await scraped_by_child() == expected
+        # Each scrape wrote over the last one's file (its pages reused); one still being sent gets another.
+        assert process._directory is not None
+        assert sorted(p.name for p in process._directory.iterdir()) == ["0.prom"]
+        held = await exposition.scrape()
+        assert await scraped_by_child() == expected
+        held.close()
+        assert sorted(p.name for p in process._directory.iterdir()) == ["0.prom", "1.prom"]
 
         child = process._process
         assert child is not None
@@ -217,7 +224,7 @@ async def test_a_dead_or_hung_render_process_is_replaced_and_a_hung_one_costs_on
         assert child is not None
         child.send_signal(signal.SIGSTOP)  # hung: the scrape waits for it no longer than the timeout
         fallback = await exposition.scrape()
-        assert fallback.file is None, "rendered in this process's threads"
+        assert fallback.rendered is None, "rendered in this process's threads"
         assert b"".join(fallback.parts) == expected
         assert "rendering this scrape in threads" in caplog.text
         assert child.returncode is not None, "the hung child was stopped"
