@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -82,6 +83,9 @@ def _render(path: Path, frames: list[tuple[int, Layout | None, Any]], layouts: d
 def main() -> None:
     """Serve the directory given as the one argument."""
     directory = Path(sys.argv[1])
+    # Ctrl-C in a terminal reaches the whole process group: the service stops itself and then this process (end of
+    # stdin), so the child must not die first with a traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):  # not allowed here: render at the service's priority
         os.nice(NICENESS)
     sys.stdout.buffer.write(b"ready\n")
