@@ -98,10 +98,10 @@ class RenderProcess:
         self._known = set()
         self.starts += 1
         assert self._process.stdout is not None  # noqa: S101 - asked for above
-        try:
-            ready = await asyncio.wait_for(self._process.stdout.readline(), self._start_timeout_s)
-        except TimeoutError:
-            ready = b""
+        ready = b""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._start_timeout_s):
+                ready = await self._process.stdout.readline()
         if ready.strip() != b"ready":
             await self._stop_child()
             raise OSError(f"the render process did not start (it said {ready[:200]!r})")
@@ -140,7 +140,8 @@ class RenderProcess:
                 except OSError as exc:
                     raise RenderProcessError(f"cannot start the render process: {exc}") from exc
             try:
-                return await asyncio.wait_for(self._render(frames), self._timeout_s)
+                async with asyncio.timeout(self._timeout_s):
+                    return await self._render(frames)
             except (OSError, EOFError, TimeoutError, asyncio.IncompleteReadError, RenderProcessError) as exc:
                 await self._stop_child()  # whatever state it is in, the next scrape starts a fresh one
                 if isinstance(exc, RenderProcessError):
@@ -190,7 +191,8 @@ class RenderProcess:
         if process.stdin is not None:
             process.stdin.close()  # end of requests: the child exits
         try:
-            await asyncio.wait_for(process.wait(), 2.0)
+            async with asyncio.timeout(2.0):
+                await process.wait()
         except TimeoutError:  # hung or stopped: SIGKILL ends a stopped process too (signal(7))
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
