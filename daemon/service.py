@@ -57,7 +57,7 @@ from daemon.store.reading_retention import DAY_S, apply_retention, ensure_day_pa
 from daemon.store.schema import alarm_events, alarms, incident_events, incidents, notifications
 from daemon.store.spool import read_spool, write_spool
 from daemon.store.writer import StoreWriter, WriteGroup
-from daemon.supervisor import Supervisor
+from daemon.supervisor import Supervisor, end_task
 from daemon.web.api.context import ApiContext
 from daemon.web.api.engine_operations import EngineOperations
 from daemon.web.api.errors import Conflict
@@ -490,9 +490,7 @@ class Service:
         done, _ = await asyncio.wait([self._writer_task], timeout=self.config.database.stop_timeout_s)
         if done:
             return
-        self._writer_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._writer_task
+        await end_task(self._writer_task)
         unwritten = self.writer.unwritten()
         if unwritten:
             write_spool(self.spool_path, unwritten, self.config.database.spool_max_bytes)
