@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from daemon.metrics.text_format import Frame
+from daemon.supervisor import end_task
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +123,7 @@ class RenderProcess:
     async def close(self) -> None:
         """Stop the child and remove its directory."""
         if self._starting is not None:
-            self._starting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._starting
+            await end_task(self._starting)
             self._starting = None
         await self._stop_child()
         if self._directory is not None:
