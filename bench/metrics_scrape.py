@@ -12,12 +12,13 @@ rendering of everything that the service used before (all of it on the loop).
 ``--served N`` then serves /metrics N times over HTTP with the service's handler (``daemon.web.app.metrics``) to a
 reader in a separate process, while an asyncio task on the same loop ticks every 1 ms, and prints the longest
 stall of that ticker during a scrape (how long an alarm due on the loop would wait; the cost of the scrape to the
-rest of the service), the CPU time of the serving process per scrape and its wall time. Rows: the service's way
-(the families rendered by the render process, ``daemon.metrics.render_process``, whose own CPU per scrape is
-``child_cpu_ms``, read from /proc at clock-tick resolution), the same rendered in worker threads and streamed in
-slices, the threads with the body sent as before (joined whole, one ``web.Response``), and the ticker with no
-scrape at all over the same time (the stalls that the machine's load alone causes), for comparison. The ticker's
-own CPU grows with the wall time, so compare ``cpu_ms`` with the no-scrape row's.
+rest of the service), the CPU time of the serving process and of its event loop's thread per scrape and its wall
+time. Rows: the service's way (the families rendered by the render process, ``daemon.metrics.render_process``,
+whose own CPU per scrape is ``child_cpu_ms``, read from /proc at clock-tick resolution), the same rendered in
+worker threads and streamed in slices, the threads with the body sent as before (joined whole, one
+``web.Response``), and the ticker with no scrape at all over the same time (the stalls that the machine's load
+alone causes), for comparison. The ticker's own CPU grows with the wall time, so compare ``cpu_ms`` and
+``loop_thread_cpu_ms`` with the no-scrape row's.
 
 Instruction counts (independent of the machine's load): run under callgrind twice, with ``--scrapes 0`` (set-up
 only) and ``--scrapes 3 --old-scrapes 0`` (set-up and four full scrapes, the first for the series count), and
@@ -157,16 +158,18 @@ def measure(copies: int, scrapes: int, old_scrapes: int, served: int) -> None:
         ]
         for name, handler, in_process in rows:
             if handler is None:
-                stall, cpu_ms, child_ms, wall_ms = asyncio.run(
+                stall, cpu_ms, loop_ms, child_ms, wall_ms = asyncio.run(
                     serve(exposition, registry, metrics, served, False, statistics.median(walls) / 1000)
                 )
             else:
-                stall, cpu_ms, child_ms, wall_ms = asyncio.run(serve(exposition, registry, handler, served, in_process))
+                stall, cpu_ms, loop_ms, child_ms, wall_ms = asyncio.run(
+                    serve(exposition, registry, handler, served, in_process)
+                )
                 walls += wall_ms
             child = f"  child_cpu_ms {_stats(child_ms)}" if in_process else ""
             print(
                 f"  served {name:26s}: loop stall ms (1 ms ticker) {_stats(stall)}  max={max(stall):8.2f}  "
-                f"cpu_ms {_stats(cpu_ms)}{child}  wall_ms {_stats(wall_ms)}"
+                f"cpu_ms {_stats(cpu_ms)}  loop_thread_cpu_ms {_stats(loop_ms)}{child}  wall_ms {_stats(wall_ms)}"
             )
 
 
@@ -202,9 +205,11 @@ async def serve(
     scrapes: int,
     in_process: bool,
     idle: float = 0.0,
-) -> tuple[list[float], list[float], list[float], list[float]]:
+) -> tuple[list[float], list[float], list[float], list[float], list[float]]:
     """Serve ``scrapes`` GETs to a reader process; per scrape the longest 1 ms-ticker stall, CPU ms of this process,
-    CPU ms of the render process (``in_process``; clock-tick resolution, 10 ms) and wall ms.
+    CPU ms of its event loop's thread (what the scrape takes from the alarm path on that thread; waits for the GIL
+    are not CPU and do not show here), CPU ms of the render process (``in_process``; clock-tick resolution, 10 ms)
+    and wall ms.
 
     With ``idle`` (seconds), no GET: each "scrape" is that long a wait, the baseline of the ticker's stalls.
     """
@@ -234,7 +239,7 @@ async def serve(
             last = now
 
     ticker = asyncio.create_task(tick())
-    stalls, cpu, child_cpu, wall = [], [], [], []
+    stalls, cpu, loop_cpu, child_cpu, wall = [], [], [], [], []
     process = exposition.process
 
     def child_ms() -> float:
@@ -246,6 +251,7 @@ async def serve(
             await asyncio.sleep(0.05)
             worst[0] = 0.0
             started, cpu_started, child_started = time.perf_counter(), time.process_time(), child_ms()
+            loop_started = time.thread_time()  # this thread runs the event loop
             if idle:  # no scrape: what the ticker sees from the machine's load alone, over a scrape's time
                 await asyncio.sleep(idle)
             else:
@@ -254,6 +260,7 @@ async def serve(
                 assert size > 0
             wall.append((time.perf_counter() - started) * 1000)
             cpu.append((time.process_time() - cpu_started) * 1000)
+            loop_cpu.append((time.thread_time() - loop_started) * 1000)
             child_cpu.append(child_ms() - child_started)
             stalls.append(worst[0] * 1000)
     finally:
@@ -263,7 +270,7 @@ async def serve(
         await runner.cleanup()
         await exposition.close()
         exposition.process = None
-    return stalls[1:], cpu[1:], child_cpu[1:], wall[1:]
+    return stalls[1:], cpu[1:], loop_cpu[1:], child_cpu[1:], wall[1:]
 
 
 def _stats(times: list[float]) -> str:
