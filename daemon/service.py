@@ -158,7 +158,12 @@ class Service:
         config = self.config
         self._check_http_port()
         await migrate(self.engine)
-        self.writer = StoreWriter(self.engine, [s.id for s in self.table.sensors], self.metrics)
+        self.writer = StoreWriter(
+            self.engine,
+            [s.id for s in self.table.sensors],
+            self.metrics,
+            retry_max_s=config.database.write_retry_max_s,
+        )
         if config.ha.enabled and self.engine.dialect.name == "postgresql":
             # One of a pair: a follower until the lock is won, so not even the start-up writes may commit yet.
             self.writer.hold = StandbyHold(config.ha.hold_s, after_keep=self.writer.after_commit)
@@ -188,7 +193,9 @@ class Service:
         self.gamma_search = GammaSearch(self.table, self.pipeline.flow, self.pipeline.detector.gamma)
         self._start_notifications()
         await self._start_ha()
-        self._intake = build_intake(config, self.pipeline, self.writer, self.metrics, self.clock)
+        self._intake = build_intake(
+            config, self.pipeline, self.writer, self.metrics, self.clock, rules=self.setup.rules
+        )
         self.intake.on_status(lambda status: self.pipeline.device_status(status.device, status.online, status.time))
         self.intake.start()
         handler: MessageHandler = self.intake.accept
@@ -209,6 +216,7 @@ class Service:
                 config.ingest.decode_workers_start_s,
             )
         self.ingest = MqttIngest(self.target, config.mqtt, handler, self.metrics, self.clock)
+        self.intake.input_pending = self.ingest.input_pending
         self.supervisor.start("batch-flush", self._flush_timer)
         self.supervisor.start("alarm-timers", self._alarm_timer)
         self.supervisor.start("quarantine-retention", self._quarantine_retention)
@@ -561,6 +569,8 @@ class Service:
         self._fingerprint = new.fingerprint(self.table)
         self._plug_metric_sources()
         self.site_collector.update_levels(new.rules, self.pipeline.detector.config)
+        if self.intake.prescreen is not None:
+            self.intake.prescreen.update_levels(new.rules, self.pipeline.detector.config)
         save(self.pipeline, self.setup, self.writer, now)
         return True
 
@@ -590,7 +600,7 @@ class Service:
         await self.field_protocols.stop()
         if self._intake is not None:
             await self.intake.settle()
-            self.intake.close()
+            await self.intake.close()
             save(self.pipeline, self.setup, self.writer, self.clock.now())
         if self.recorder is not None:
             self.recorder.close()
