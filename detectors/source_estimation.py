@@ -8,10 +8,16 @@ term estimation methods for atmospheric dispersion events using static or mobile
 release rate Q and start time t0 are marginalised on grids (log-uniform prior on Q, uniform on t0), which gives
 the posterior over candidates, the 95 % credible region, and the rate and start-time intervals in one pass.
 
-Forward model (per bin j, detector i): mu = Q * K_i(wind_j) * F_ij(t0), K the steady plume per unit rate, with
-the horizontal spread widened by the observed wind-direction fluctuation (Gifford 1959 meander: sigma_y^2 +
-(x sigma_theta)^2), and F the arrival of the plume front carried at the wind speed (a normal step whose width is
-the along-wind spread). The release is assumed continuous from t0 on.
+Forward model (per bin j, detector i): mu = Q * K_i(wind_j) * F_ij(t0), K the steady plume per unit rate, steered
+by the mean of the minute-mean winds over the gas's travel time, and F the arrival of the plume front carried at the
+wind speed (a normal step whose width is the along-wind spread). The release is assumed continuous from t0 on. The
+horizontal spread about the steered axis is Briggs's sigma_y alone: the Pasquill-Gifford/Briggs curves describe
+roughly ten-minute averages and so already contain the meander at those scales (Turner 1970, Workbook of
+Atmospheric Dispersion Estimates, ch. 3; Gifford 1976, Nuclear Safety 17, 68-86), and the steering follows the
+meander that the minute means resolve. Widening sigma_y again by the spread of those same minute means (Gifford's
+meander term) counted the meander two or three times: the plume's flanks grew so fat that a source a few hundred
+metres to the side, at a hundred times the rate, explained a detector on the true source's axis as well as the
+true source did.
 
 Sensor error model: a multiplicative lognormal error (sensor gain and, larger, the model's own error) on top of an
 additive noise floor a, written as the shifted lognormal log(y + a) ~ N(log(mu + a), s^2). Readings at or below
@@ -89,7 +95,6 @@ class BinnedWind:
 
     speed_m_s: NDArray[np.float64]
     from_deg: NDArray[np.float64]
-    direction_sd_deg: NDArray[np.float64]  # standard deviation of the direction inside the bin
     stability: str
     bin_end_s: NDArray[np.float64]  # the bins' end times (as the observations')
     terrain: Terrain = Terrain.OPEN_COUNTRY
@@ -221,8 +226,6 @@ def unit_plume_ppm(
     ahead = downwind > 0
     x = np.maximum(downwind, MIN_DISTANCE_M)
     sigma_y, sigma_z = briggs_sigmas(x, wind.stability, wind.terrain)
-    meander = x * np.sin(np.radians(wind.direction_sd_deg))[None, None, :]
-    sigma_y = np.hypot(sigma_y, meander)
     u = np.maximum(wind.speed_m_s, 0.5)[None, None, :]
     to_ppm = 1000.0 * MOLAR_VOLUME_L / molar_mass_g_mol
     c = (

@@ -331,15 +331,7 @@ class AssessmentRunner:
         order = np.argsort(when[speed_rows])
         speed_t, speed_v = when[speed_rows][order], value[speed_rows][order]
         idx = np.clip(np.searchsorted(speed_t, when[dir_rows]), 0, speed_t.shape[0] - 1)
-        speed_b, dir_b, sd_b = bin_wind(when[dir_rows], speed_v[idx], value[dir_rows], ends, BIN_S)
-        # The meander is each vane's own spread: pooling stations would add their offsets to it.
-        per_station = [
-            bin_wind(when[mine], np.ones(int(mine.sum())), value[mine], ends, BIN_S)[2]
-            for station in self.wind_dir.tolist()
-            if (mine := sensor == station).sum() >= 2
-        ]
-        if per_station:
-            sd_b = np.median(np.stack(per_station), axis=0)
+        speed_b, dir_b, _ = bin_wind(when[dir_rows], speed_v[idx], value[dir_rows], ends, BIN_S)
         lat, lon = self.origin
         sigma_theta = self._sigma_theta(sensor, when, value, now)
         if sigma_theta is None:
@@ -348,7 +340,7 @@ class AssessmentRunner:
             stability = stability_from_sigma_theta(
                 sigma_theta, float(np.mean(speed_b[-SIGMA_THETA_BINS:])), now, lat, lon
             )
-        return BinnedWind(speed_b, dir_b, sd_b, stability, ends)
+        return BinnedWind(speed_b, dir_b, stability, ends)
 
     def _sigma_theta(self, sensor: np.ndarray, when: np.ndarray, value: np.ndarray, now: float) -> float | None:
         """The median over the weather stations of each one's wind-direction spread in the last 15 minutes, or None
