@@ -20,7 +20,10 @@ metres to the side, at a hundred times the rate, explained a detector on the tru
 true source did.
 
 Sensor error model: a multiplicative lognormal error (sensor gain and, larger, the model's own error) on top of an
-additive noise floor a, written as the shifted lognormal log(y + a) ~ N(log(mu + a), s^2). Readings at or below
+additive noise floor a, written as the shifted lognormal log(y + a) ~ N(log(mu + a), s^2), where s blends the two
+by the delta method: s^2 = (s_model mu / (mu + a))^2 + (s_noise / (mu + a))^2, s_noise a third of the detection
+limit. Where a hypothesis puts gas, s is the model's error; where it puts none, s is the sensor's noise, so a
+reading a few times the floor is evidence of gas, not a scatter of "no gas" by the model's error. Readings at or below
 the detection limit are censored below it (a detector that sees nothing says the plume is not there); readings at
 full scale are censored above it (>= full scale: the survival function), never taken at face value. Model errors
 persist for minutes (a wind bias does not change every bin), so bins are tempered by the correlation time: n bins
@@ -43,6 +46,7 @@ from scipy.special import log_ndtr, ndtr
 from detectors.plume import Terrain, briggs_sigmas
 from detectors.substances import MOLAR_VOLUME_L
 
+NOISE_SIGMAS_AT_LIMIT = 3.0  # the detection limit is three standard deviations of the sensor's blank noise
 MIN_DISTANCE_M = 20.0  # the plume formula blows up at the source; no detector is treated as closer
 LOCATED_PROBABILITY = 0.6  # a candidate (or the free search) must hold this much posterior to be "located"
 # "Located" also needs the rate pinned down: the 90 % interval given that source no wider than this factor
@@ -258,10 +262,17 @@ def _obs_loglik(
     # Intermittency: with probability p the meandering plume misses the detector for the whole window; otherwise
     # the reading scatters around mu / (1 - p), which keeps the mean at mu.
     inside = mu / (1.0 - intermittency)
-    t = (log_level - np.log(inside + floor[(slice(None), slice(None), *extra)])) / log_sigma
-    log_hit = math.log1p(-intermittency)
-    out = -0.5 * t**2 - math.log(log_sigma) + log_hit
     shape = (slice(None), slice(None), *extra)
+    # The spread of log(y + a) is the model's multiplicative error where the model puts gas and the sensor's additive
+    # noise where it puts none (delta method on y = mu e + n): a reading of a few times the floor is then as unlikely
+    # as noise makes it, not a 2-sigma scatter of "no gas" by the plume model's factor-2.5 error. The noise's sigma is
+    # a third of the detection limit (the IUPAC limit of detection is three standard deviations of the blank: Currie
+    # 1968, Anal. Chem. 40, 586-593; IUPAC 1995, Pure Appl. Chem. 67, 1699-1723).
+    scale = inside + floor[shape]
+    sigma = np.hypot(log_sigma * inside / scale, limit[shape] / NOISE_SIGMAS_AT_LIMIT / scale)
+    t = (log_level - np.log(scale)) / sigma
+    log_hit = math.log1p(-intermittency)
+    out = -0.5 * t**2 - np.log(sigma) + log_hit
     below_all = np.broadcast_to(below[shape], t.shape)
     above_all = np.broadcast_to(above[shape], t.shape)
     if intermittency > 0:

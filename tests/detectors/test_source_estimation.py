@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from numpy.typing import NDArray
@@ -179,3 +181,23 @@ def test_a_detector_on_one_sources_axis_is_not_explained_by_anothers_flank() -> 
     assert p["axis"] > 0.8, estimate.reason
     assert p["flank"] < 0.1, estimate.reason
     assert estimate.rate_interval_g_s[0] <= 60.0 <= estimate.rate_interval_g_s[1]
+
+
+def test_a_weak_plume_a_few_times_the_floor_is_not_taken_for_noise() -> None:
+    """40 g/s from the east plant: the detectors on its axis read 0.2-0.6 ppm, a few times the 0.1 ppm floor. A
+    candidate whose plume reaches no detector explains them as sensor noise, whose sigma is a third of the detection
+    limit: that is 4-7 sigma, not the plume model's factor-2.5 scatter around 'no gas' that let such a candidate
+    share the posterior and left the rate open down to the prior's 0.1 g/s."""
+    upwind_of_all = Candidate("beyond", 0.0, 1300.0)  # north of the detector row: its plume goes away from them
+    sources = [*CANDIDATES[:2], upwind_of_all]
+    obs = observe(CANDIDATES[1], 40.0, NOW - 15 * 60)
+    obs = replace(obs, detection_limit_ppm=obs.noise_floor_ppm)  # as the live runner sets them: both 0.5 % of FS
+    seen = obs.mean_ppm[-1][obs.mean_ppm[-1] > 0.1]
+    assert seen.shape[0] >= 2
+    assert seen.max() < 1.0  # a weak signal
+    estimate = estimate_source(obs, WIND, sources, GRID, CL2, NOW)
+    p = {c.id: c.probability for c in estimate.candidates}
+    assert p["east"] > 0.9, estimate.reason
+    assert p["beyond"] < 0.05
+    assert estimate.status is EstimateStatus.LOCATED, estimate.reason
+    assert 40.0 / 5 <= estimate.rate_interval_g_s[0] <= 40.0 <= estimate.rate_interval_g_s[1] <= 40.0 * 10
