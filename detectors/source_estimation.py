@@ -141,7 +141,10 @@ class EstimatorSettings:
     rate_max_g_s: float = 3.0e4  # a catastrophic vessel failure (tonnes in minutes)
     rate_steps: int = 25
     start_lookback_s: float = 1800.0  # the earliest start considered before the first detection
-    start_step_s: float = 240.0  # t0 grid step for candidates (the start is the least certain thing anyway)
+    # t0 grid step for candidates: the bins' width. The plume front reaches a detector within sigma_x/u (tens of
+    # seconds) of t0 + x/u, so a coarser grid misplaces the onset of a source seen head-on by up to half a step and
+    # penalises it against sources whose onset the veering wind, not the front, explains.
+    start_step_s: float = 60.0
     free_start_offsets_s: tuple[float, ...] = (-240.0, 0.0)  # free cells: starts before the latest allowed
     candidate_prior: float = 0.95  # prior mass on the listed candidates holding the substance
     other_candidate_prior: float = 0.02  # prior mass on listed candidates not known to hold it
