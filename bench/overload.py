@@ -30,8 +30,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from daemon.store.reading_chunks import decode_chunk
 from tests.faults.harness import (
     GAMMA_DEVICES,
     Mosquitto,
@@ -112,8 +115,8 @@ class BulkPublisher:
         """Queue ``count`` more messages (round robin over the bulk devices).
 
         ``real_time``: stamped with the sending time, as live devices do, so the service's ``data_behind_s`` shows how
-        far behind it is (a device's readings at least 1 ms apart: at more than 1,000 msg/s per device its clock
-        falls behind the wall clock); otherwise the publisher's numbered times (10 ms apart).
+        far behind it is (a device's readings at least 1 us apart, which the service keeps apart since its
+        redelivery keys are microseconds); otherwise the publisher's numbered times (10 ms apart).
         """
         lines: dict[str, list[bytes]] = {device: [] for device in self.devices}
         produced = 0
@@ -125,11 +128,11 @@ class BulkPublisher:
             if device not in lines:
                 continue
             if real_time:
-                # The service takes a sensor's readings a millisecond apart as distinct (seen_readings.py).
-                t = max(round(now, 3), self.last_time.get(device, 0.0) + 0.001)
+                # The service takes a sensor's readings a microsecond apart as distinct (seen_readings.py).
+                t = round(max(now, self.last_time.get(device, 0.0) + 1e-6), 6)
                 self.last_time[device] = t
-                payload = f'[{{"bn":"{device}:","bt":{t:.3f},"n":"dose_rate","u":"nSv/h","v":90.0}}]'.encode()
-                key = (f"{device}-dose", float(f"{t:.3f}"))
+                payload = f'[{{"bn":"{device}:","bt":{t:.6f},"n":"dose_rate","u":"nSv/h","v":90.0}}]'.encode()
+                key = (f"{device}-dose", float(f"{t:.6f}"))
             else:
                 _, payload, key = self.numbers.message(number)
             lines[device].append(payload + b"\n")
@@ -179,6 +182,40 @@ async def calibrate(service: ServiceProcess, broker: Mosquitto, count: int) -> f
     return (before + count - first) / max(elapsed, 1e-3)
 
 
+def hazard_jump(db_path: Path, hazard_key: tuple[str, float], since: float) -> tuple[int, int]:
+    """Of the bulk readings taken during the load before the hazard reading: how many were judged after it (it
+    jumped them) and how many before it (it waited behind them). Judged order is the stored order: chunk by chunk,
+    arrival order inside. A figure of order, not of wall time, so runs on a loaded machine compare."""
+    with contextlib.closing(sqlite3.connect(db_path, timeout=10)) as connection:
+        rows = connection.execute(
+            "SELECT format, sensors, data, count FROM reading_chunks WHERE drill = 0 ORDER BY id"
+        ).fetchall()
+    jumped = waited = 0
+    seen_hazard = False
+    for fmt, sensors, data, count in rows:
+        chunk = decode_chunk(fmt, sensors, data, count)
+        for sensor, time_taken in zip(chunk.sensor_id.tolist(), chunk.time.tolist(), strict=True):
+            if sensor == hazard_key[0] and round(time_taken, 3) == hazard_key[1]:
+                seen_hazard = True
+            elif since <= time_taken < hazard_key[1] and sensor != hazard_key[0]:
+                jumped += seen_hazard
+                waited += not seen_hazard
+    return jumped, waited
+
+
+async def metric_value(service: ServiceProcess, name: str) -> float | None:
+    """One unlabelled sample of the service's /metrics (None: not exposed)."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{service.http_port}/metrics") as response,
+    ):
+        text = await response.text()
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
 async def sample_health(service: ServiceProcess, samples: list[dict[str, Any]], stop: asyncio.Event) -> None:
     """GET /healthz every 0.5 s until ``stop``."""
     while not stop.is_set():
@@ -194,6 +231,9 @@ async def main() -> None:
     parser.add_argument("--factor", type=float, default=3.0)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--calibrate", type=int, default=30_000)
+    parser.add_argument("--timeline", action="store_true", help="print every /healthz sample of the load")
+    parser.add_argument("--receive-maximum", type=int, default=None, help="[mqtt] receive_maximum (default 20,000)")
+    parser.add_argument("--lookahead", type=int, default=None, help="[ingest] lookahead_messages (default 10,000)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hazwatch-overload-") as directory:
         root = Path(directory)
@@ -203,8 +243,10 @@ async def main() -> None:
         rules.write_text(RULES, encoding="utf-8")
         # No paging: the bench roster has no SMS or voice provider, and "pages reach nobody" would make every
         # /healthz sample degraded for a reason that has nothing to do with load.
-        config = f'[ingest]\ndecode_workers = 0\n[alarms]\nrule_files = ["{rules}"]\n[notify]\nenabled = false\n'
-        service = ServiceProcess(root / "service", broker.port, "overload", config)
+        ingest = "decode_workers = 0\n" + (f"lookahead_messages = {args.lookahead}\n" if args.lookahead else "")
+        mqtt = f"receive_maximum = {args.receive_maximum}\n" if args.receive_maximum else ""
+        config = f'[ingest]\n{ingest}[alarms]\nrule_files = ["{rules}"]\n[notify]\nenabled = false\n'
+        service = ServiceProcess(root / "service", broker.port, "overload", config, mqtt_extra=mqtt)
         try:
             service.start()  # once, to create the persistent session the calibration backlog waits in
             await service.wait_ready()
@@ -217,12 +259,14 @@ async def main() -> None:
             rate = args.factor * capacity
             print(f"capacity {capacity:.0f} msg/s (wall, draining {args.calibrate}); driving {rate:.0f} msg/s "
                   f"for {args.seconds:.0f} s", flush=True)  # fmt: skip
-            bulk = BulkPublisher(broker.port, service.prefix, GAMMA_DEVICES[:-1], time.time())
+            load_started_wall = time.time()
+            bulk = BulkPublisher(broker.port, service.prefix, GAMMA_DEVICES[:-1], load_started_wall)
             samples: list[dict[str, Any]] = []
             stop = asyncio.Event()
             sampler = asyncio.create_task(sample_health(service, samples, stop))
             started = time.monotonic()
             hazard_at: float | None = None
+            hazard_key = ("", 0.0)
             alarm_latency: float | None = None
             tick = 0.1
             while (elapsed := time.monotonic() - started) < args.seconds:
@@ -231,7 +275,7 @@ async def main() -> None:
                     hazard = NumberedPublisher(broker.port, service.prefix, time.time())
                     hazard.sent = []
                     number = len(GAMMA_DEVICES) - 1  # message 9 is the hazard device
-                    topic, payload, _ = hazard.message(number, 5000.0)
+                    topic, payload, hazard_key = hazard.message(number, 5000.0)
                     one = await asyncio.create_subprocess_exec(
                         "mosquitto_pub", "-p", str(broker.port), "-q", "1", "-t", topic, "-m", payload.decode()
                     )
@@ -252,12 +296,14 @@ async def main() -> None:
             drained_s = time.monotonic() - load_ended
             if alarm_latency is None and hazard_alarm_visible(service.db_path):
                 alarm_latency = time.monotonic() - (hazard_at or 0.0)
-            await asyncio.sleep(2.0)
+            await asyncio.sleep(12.0)  # /healthz judges a finished backlog's tail as history after stall_after_s (10 s)
             stop.set()
             await sampler
             cpu_used = cpu_seconds(pid) - cpu_before
             peak_rss = peak_rss_bytes(pid)
             counts = stored_readings(service.db_path)
+            urgent_count = await metric_value(service, "hazwatch_ingest_urgent_messages_total")
+            jumped = hazard_jump(service.db_path, hazard_key, load_started_wall) if hazard_at is not None else None
             service.terminate()
         finally:
             if service.process is not None and service.process.poll() is None:
@@ -276,8 +322,17 @@ async def main() -> None:
     print(f"service CPU {cpu_used:.1f} s over the run; peak RSS {peak_rss / 2**20:.0f} MB")
     latency = "never" if alarm_latency is None else f"{alarm_latency:.1f} s"
     print(f"hazard reading published at {args.seconds / 2:.0f} s: alarm stored after {latency}")
+    print(f"urgent messages judged ahead of the backlog: {urgent_count}")
+    if jumped is not None:
+        print(f"hazard reading judged ahead of {jumped[0]} readings taken before it; behind {jumped[1]}")
     print(f"/healthz during the load: {len(degraded)} of {len(during)} samples degraded")
-    for key in ("unacknowledged_messages", "ingest_lag_s", "data_behind_s", "store_backlog_rows"):
+    for key in (
+        "unacknowledged_messages",
+        "ingest_lag_s",
+        "data_behind_s",
+        "data_later_than_usual_s",
+        "store_backlog_rows",
+    ):
         values = [float(s[key]) for s in during if s.get(key) is not None]
         if values:
             print(f"  {key}: max {max(values):.1f}, last {values[-1]:.1f}")
@@ -285,7 +340,7 @@ async def main() -> None:
     causes = {
         "stalled": [s for s in degraded if s.get("stalled")],
         "broker_queues_more": [s for s in degraded if s.get("broker_queues_more")],
-        "data behind > 300 s": [s for s in degraded if float(s.get("data_behind_s") or 0.0) > 300.0],
+        "data later than usual > 10 s": [s for s in degraded if float(s.get("data_later_than_usual_s") or 0.0) > 10.0],
         "store failing": [s for s in degraded if s.get("store_failing_s") is not None],
         "pages_reach_people false": [s for s in degraded if s.get("pages_reach_people") is False],
         "failed tasks": [s for s in degraded if s.get("failed_tasks")],
@@ -295,6 +350,15 @@ async def main() -> None:
     }
     print("  degraded samples by cause: " + ", ".join(f"{name} {len(found)}" for name, found in causes.items()))
     print(f"/healthz after the backlog drained: {[s['http_status'] for s in after][-5:]}")
+    if args.timeline:
+        for sample in samples:
+            print(f"  {sample['t'] - started:6.1f} s {sample['http_status']} behind {sample.get('data_behind_s')} "
+                  f"later {sample.get('data_later_than_usual_s')} waiting {sample.get('messages_waiting')} "
+                  f"unacked {sample.get('unacknowledged_messages')}")  # fmt: skip
+    first_degraded = next((s["t"] - started for s in during if s["http_status"] != 200), None)
+    print(f"/healthz first degraded {first_degraded and round(first_degraded, 1)} s into the load")
+    if after and after[-1]["http_status"] != 200:
+        print(f"  last sample: {after[-1]}")
 
 
 if __name__ == "__main__":

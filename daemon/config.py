@@ -147,6 +147,14 @@ class IngestConfig(StrictModel):
         "with), the batch window grows to a tenth of how late they are, up to this: bigger batches cost less per "
         "reading, and a second-old reading loses little to 100 ms more. Equal to batch_max_delay_s: never grow.",
     )
+    lookahead_messages: int = Field(
+        10_000,
+        ge=1,
+        description="Under overload (input still waiting on the connection) up to this many received messages wait "
+        "in the service instead of the socket and the broker, so urgent ones (pre-screened: a reading beyond its "
+        "sensor's first alarm level, a device in alarm, a change of state, a device status) are judged ahead of the "
+        "routine backlog. At most half the MQTT receive window (the rest covers rows being committed).",
+    )
     decode_workers: int = Field(
         1,
         ge=0,
@@ -182,10 +190,18 @@ class IngestConfig(StrictModel):
         description="/healthz says degraded when the oldest message waiting was received this long ago.",
     )
     behind_degraded_s: float = Field(
-        300.0,
+        10.0,
         gt=0,
-        description="/healthz says degraded when the readings of the last batch were this much older (median) than "
-        "their arrival: the broker queues more than the service takes, or devices deliver a backlog.",
+        description="/healthz says degraded when the readings of the last batch arrived this much later (median) "
+        "than their sensors' usual lateness (a floor each sensor learns: transit, a device clock that is off): the "
+        "broker queues more than the service takes, or devices deliver a backlog. At 2.6x capacity the excess grows "
+        "1.6 s a second, so 10 s is crossed within seconds; a steadily skewed clock never crosses it.",
+    )
+    behind_floor_rise_s: float = Field(
+        600.0,
+        gt=0,
+        description="How slowly a sensor's usual lateness follows a higher one (time constant, seconds): a lower "
+        "lateness is taken at once. Long enough that a backlog is not learnt as usual while it grows.",
     )
 
 

@@ -25,7 +25,7 @@ class ServiceHealth:
     clock: Clock
     stall_after_s: float
     lag_degraded_s: float = 30.0
-    behind_degraded_s: float = 300.0
+    behind_degraded_s: float = 10.0  # beyond the sensors' usual lateness (ingest/lateness.py)
     receive_window: int = 0  # the MQTT 5 Receive Maximum (0: unknown, not judged)
 
     def check(self) -> tuple[bool, dict[str, Any]]:
@@ -46,9 +46,16 @@ class ServiceHealth:
         failing_since = self.writer.failing_since
         store_failing = failing_since is not None and now - failing_since > self.stall_after_s
         behind = self.intake.behind_s
-        # When the service's own loop is the bottleneck the window never fills (TCP holds the rest): the age of the
-        # data it judges is then the only honest sign (bench/overload.py showed it).
-        behind_far = behind is not None and behind > self.behind_degraded_s
+        # What waits unjudged is late by its wait too, before any batch of it says so (the look-ahead fills first).
+        excess = None if self.intake.behind_excess_s is None else max(self.intake.behind_excess_s, lag)
+        # When the service's own loop is the bottleneck the window never fills (TCP holds the rest): how much later
+        # than usual the data it judges arrived is then the honest sign (bench/overload.py showed it). Judged against
+        # each sensor's usual lateness, so a growing backlog counts within seconds and a skewed clock never does.
+        # Caught up (nothing unacknowledged) for stall_after_s: the last batch's lateness is history, not a backlog
+        # (a backlog's tail stays the last figure until fresh data comes; the broker sends all it holds while the
+        # window is open).
+        recent = last is not None and now - last <= self.stall_after_s
+        behind_far = excess is not None and excess > self.behind_degraded_s and (unacknowledged > 0 or recent)
         details: dict[str, Any] = {
             "messages_waiting": waiting,
             "ingest_lag_s": round(lag, 3),
@@ -57,6 +64,7 @@ class ServiceHealth:
             "receive_window": self.receive_window,
             "broker_queues_more": window_full,
             "data_behind_s": None if behind is None else round(behind, 1),
+            "data_later_than_usual_s": None if excess is None else round(excess, 1),
             "failed_tasks": tasks,
             "store_failing_s": None if failing_since is None else round(now - failing_since, 1),
             "store_backlog_rows": self.writer.backlog_rows(),

@@ -56,7 +56,7 @@ from daemon.store.reading_retention import DAY_S, apply_retention, ensure_day_pa
 from daemon.store.schema import alarm_events, alarms, incident_events, incidents, notifications
 from daemon.store.spool import read_spool, write_spool
 from daemon.store.writer import StoreWriter, WriteGroup
-from daemon.supervisor import Supervisor
+from daemon.supervisor import Supervisor, end_task
 from daemon.web.api.context import ApiContext
 from daemon.web.api.engine_operations import EngineOperations
 from daemon.web.api.errors import Conflict
@@ -186,7 +186,9 @@ class Service:
         self.gamma_search = GammaSearch(self.table, self.pipeline.flow, self.pipeline.detector.gamma)
         self._start_notifications()
         await self._start_ha()
-        self._intake = build_intake(config, self.pipeline, self.writer, self.metrics, self.clock)
+        self._intake = build_intake(
+            config, self.pipeline, self.writer, self.metrics, self.clock, rules=self.setup.rules
+        )
         self.intake.on_status(lambda status: self.pipeline.device_status(status.device, status.online, status.time))
         self.intake.start()
         handler: MessageHandler = self.intake.accept
@@ -207,6 +209,7 @@ class Service:
                 config.ingest.decode_workers_start_s,
             )
         self.ingest = MqttIngest(self.target, config.mqtt, handler, self.metrics, self.clock)
+        self.intake.input_pending = self.ingest.input_pending
         self.supervisor.start("batch-flush", self._flush_timer)
         self.supervisor.start("alarm-timers", self._alarm_timer)
         self.supervisor.start("quarantine-retention", self._quarantine_retention)
@@ -484,9 +487,7 @@ class Service:
         done, _ = await asyncio.wait([self._writer_task], timeout=self.config.database.stop_timeout_s)
         if done:
             return
-        self._writer_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._writer_task
+        await end_task(self._writer_task)
         unwritten = self.writer.unwritten()
         if unwritten:
             write_spool(self.spool_path, unwritten, self.config.database.spool_max_bytes)
@@ -557,6 +558,8 @@ class Service:
         self._fingerprint = new.fingerprint(self.table)
         self._plug_metric_sources()
         self.site_collector.update_levels(new.rules, self.pipeline.detector.config)
+        if self.intake.prescreen is not None:
+            self.intake.prescreen.update_levels(new.rules, self.pipeline.detector.config)
         save(self.pipeline, self.setup, self.writer, now)
         return True
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import traceback
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from types import CoroutineType
 from typing import Any
 
 from daemon.clock import Clock
@@ -21,6 +23,10 @@ log = logging.getLogger(__name__)
 RECENT_FAILURE_S = 300.0
 RESTART_MIN_S = 0.1
 RESTART_MAX_S = 30.0
+# A cancelled task that has not ended after this long lost its cancellation (e.g. Python 3.11's wait_for drops one
+# that arrives as the awaited thing completes, CPython gh-86296): log where it is and cancel it again, so a stop
+# never waits for ever on one task.
+CANCEL_GRACE_S = 5.0
 
 TaskFactory = Callable[[], Coroutine[Any, Any, None]]
 
@@ -38,8 +44,9 @@ class TaskHealth:
 class Supervisor:
     """Runs named tasks, restarting each (with back-off) whenever it raises."""
 
-    def __init__(self, metrics: Metrics, clock: Clock) -> None:
+    def __init__(self, metrics: Metrics, clock: Clock, cancel_grace_s: float = CANCEL_GRACE_S) -> None:
         self._metrics = metrics
+        self._cancel_grace_s = cancel_grace_s
         self._clock = clock
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.health: dict[str, TaskHealth] = {}
@@ -83,9 +90,7 @@ class Supervisor:
         """Cancel task ``name`` (if it runs) and wait for it: a follower of a high-availability pair sends no pages."""
         task = self._tasks.pop(name, None)
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await end_task(task, self._cancel_grace_s)
 
     def problems(self, now: float) -> dict[str, str]:
         """Tasks that failed recently, with why."""
@@ -102,6 +107,33 @@ class Supervisor:
         for task in self._tasks.values():
             task.cancel()
         for task in self._tasks.values():
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await end_task(task, self._cancel_grace_s)
         self._tasks.clear()
+
+
+async def end_task(task: asyncio.Task[Any], grace_s: float = CANCEL_GRACE_S) -> None:
+    """Cancel ``task`` and wait until it has ended, cancelling it again (and saying where it was) each time it runs
+    on ``grace_s`` after a cancellation."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=grace_s)
+        if not task.done():
+            log.error(
+                "background task %s still runs %.1fs after it was cancelled; cancelling it again. It is at:\n%s",
+                task.get_name(),
+                grace_s,
+                await_chain(task),
+            )
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def await_chain(task: asyncio.Task[Any]) -> str:
+    """Where ``task`` is suspended: each coroutine down its chain of awaits (``print_stack`` shows only the top)."""
+    frames: list[traceback.FrameSummary] = []
+    awaited: object = task.get_coro()
+    while isinstance(awaited, CoroutineType) and awaited.cr_frame is not None:
+        frame = awaited.cr_frame
+        frames.append(traceback.FrameSummary(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name))
+        awaited = awaited.cr_await
+    return "".join(traceback.format_list(frames)) + (f"  awaiting {awaited!r}\n" if awaited is not None else "")

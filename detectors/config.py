@@ -82,6 +82,16 @@ def _f(n: int, value: float = np.nan) -> NDArray[np.float64]:
     return np.full(n, value, np.float64)
 
 
+def _own_rain_sensor(kinds: list[Kind], device: NDArray[np.int32]) -> NDArray[np.int32]:
+    """Per gamma station, its own device's rain sensor (-1 none, and for every other sensor)."""
+    out = np.full(len(kinds), -1, np.int32)
+    rain = {int(device[i]): i for i, k in enumerate(kinds) if k is Kind.RAIN_RATE}
+    for i, k in enumerate(kinds):
+        if k is Kind.GAMMA_DOSE_RATE:
+            out[i] = rain.get(int(device[i]), -1)
+    return out
+
+
 @dataclass(frozen=True)
 class CoreConfig:
     """Everything the detection core needs, as arrays indexed by sensor (or device) number."""
@@ -114,6 +124,10 @@ class CoreConfig:
     # CSR: every rain sensor within the rain radius of station i, its own device's first (empty: use rain_sensor)
     rain_gauge_offsets: NDArray[np.int32]
     rain_gauge_index: NDArray[np.int32]
+    # The rain sensor whose rate stands for the rain at station i (washout.py scales the washout ceiling with it): its
+    # own device's, else a weather station's close enough to share its rain (rules/sensor_table.py); -1: none, the
+    # rain rate at the station is unknown.
+    rain_rate_sensor: NDArray[np.int32]
     neighbour_offsets: NDArray[np.int32]  # CSR: neighbours of i are neighbour_index[off[i]:off[i+1]]
     neighbour_index: NDArray[np.int32]
     # gases
@@ -224,6 +238,7 @@ class CoreConfig:
             rain_sensor=np.full(n, -1, np.int32),
             rain_gauge_offsets=np.zeros(n + 1, np.int32),
             rain_gauge_index=np.zeros(0, np.int32),
+            rain_rate_sensor=_own_rain_sensor(kinds, dev),
             neighbour_offsets=np.zeros(n + 1, np.int32),
             neighbour_index=np.zeros(0, np.int32),
             substance=substance_idx,

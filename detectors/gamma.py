@@ -11,8 +11,9 @@ Every rise is classified, and re-classified at each reading until it ends:
   first) from two hours before the rise began, or within a few minutes after it while neighbours rise too (the rain
   front reaches stations before their gauges), and the excess decays as radon-progeny washout must once the rain
   has stopped (washout.py), stays under the ceiling washout never exceeds (washout.py: 1.5x the largest published
-  rain peak, +100 % of the station's own background or +100 nSv/h, whichever is larger) and does not stand clearly
-  above rained-on neighbours;
+  rain peak, +100 % of the station's own background or +100 nSv/h, whichever is larger, in heavy rain; scaled down
+  as the square root of the rain rate when the rain sensor at the station, its own or a weather station's close by,
+  measured lighter rain) and does not stand clearly above rained-on neighbours;
 * suspicious: anything else, as soon as it is evident: a rise without rain, an excess above the washout ceiling even
   while it rains, an excess that fails to decay, one far above its rained-on neighbours, a reading at or above full
   scale. The reason says how much of the rise washout explains and that the rest is judged as a possible source.
@@ -22,7 +23,9 @@ Every rise is classified, and re-classified at each reading until it ends:
   vehicle passing): logged, not paged.
 
 A suspicious class that later turns out to be washout (the rain reached the gauges just after the rise began, while
-the neighbours rose) is withdrawn, and the reason is logged and kept in ``withdrawals``. Slow rises below the fast
+the neighbours rose) is withdrawn, and the reason is logged and kept in ``withdrawals``. A rise that was once beyond
+what washout can make never is: heavier rain later, or its excess decaying below the ceiling (a source taken away
+while washout lingers), does not make it washout, and it stays suspicious until it ends. Slow rises below the fast
 test's reach are gamma_slow.py's business.
 """
 
@@ -105,6 +108,8 @@ class GammaDetector:
     evidence: NDArray[np.float64] = field(init=False)  # log-likelihood ratio CUSUM
     smooth: NDArray[np.float64] = field(init=False)  # short EWMA of the readings (the excess estimate)
     wet_peak: NDArray[np.float32] = field(init=False)  # largest smoothed excess while it rained (fraction of b)
+    # Largest rain rate (mm/h) its rate sensor measured while it rained (inf: it has none; 0: none measured).
+    wet_rate: NDArray[np.float32] = field(init=False)
     excess_last: NDArray[np.float32] = field(init=False)  # smoothed excess at the last reading (for neighbours)
     wet_last: NDArray[np.float64] = field(init=False)  # latest rain at the station's gauges, as of its last reading
     rise: HysteresisState = field(init=False)
@@ -114,8 +119,13 @@ class GammaDetector:
     last_on: NDArray[np.float64] = field(init=False)
     last_off: NDArray[np.float64] = field(init=False)
     classified: NDArray[np.int8] = field(init=False)
+    # The rise went beyond what washout can make (ceiling, neighbours, decay, full scale) at some reading: no later
+    # rain makes it washout, so its suspicious class stays until the rise ends.
+    beyond_washout: NDArray[np.bool_] = field(init=False)
     last_rain: NDArray[np.float64] = field(init=False)  # per rain gauge
+    last_rate: NDArray[np.float32] = field(init=False)  # per rain gauge: its latest valid reading (mm/h)
     gauges: NDArray[np.int32] = field(init=False)  # (sensors, k) gauges each station consults, -1 padded
+    rate_gauge: NDArray[np.int32] = field(init=False)  # the rain sensor measuring the rate at each station, -1 none
     slow: SlowRiseTest = field(init=False)
     withdrawals: list[tuple[int, float, str]] = field(init=False, default_factory=list)
     reasons: dict[int, str] = field(init=False, default_factory=dict)  # why each sensor's rise has its latest class
@@ -129,6 +139,7 @@ class GammaDetector:
         self.evidence = np.zeros(n)
         self.smooth = np.full(n, np.nan)
         self.wet_peak = np.zeros(n, np.float32)
+        self.wet_rate = np.zeros(n, np.float32)
         self.excess_last = np.zeros(n, np.float32)
         self.wet_last = np.full(n, np.nan)
         self.rise = HysteresisState.new(n)
@@ -138,10 +149,13 @@ class GammaDetector:
         self.last_on = np.full(n, np.nan)
         self.last_off = np.full(n, np.nan)
         self.classified = np.zeros(n, np.int8)
+        self.beyond_washout = np.zeros(n, np.bool_)
         self.last_rain = np.full(n, np.nan)
+        self.last_rate = np.zeros(n, np.float32)
         is_gamma = c.kind == GAMMA
         self.gauges = gauge_table(c)
         self.gauges[~is_gamma] = -1
+        self.rate_gauge = np.where(is_gamma, c.rain_rate_sensor, -1).astype(np.int32)
         self.slow = SlowRiseTest(is_gamma, c.report_interval_s)
 
     @property
@@ -154,6 +168,7 @@ class GammaDetector:
             self.evidence,
             self.smooth,
             self.wet_peak,
+            self.wet_rate,
             self.excess_last,
             self.wet_last,
             self.rise_start,
@@ -162,14 +177,21 @@ class GammaDetector:
             self.last_on,
             self.last_off,
             self.classified,
+            self.beyond_washout,
             self.last_rain,
+            self.last_rate,
         )
         return sum(int(a.nbytes) for a in arrays) + self.rise.nbytes + self.slow.nbytes
 
     def _wet_times(
-        self, batch: SortedBatch, rain_sensor: NDArray[np.int32], rain_time: NDArray[np.float64]
+        self,
+        batch: SortedBatch,
+        rain_sensor: NDArray[np.int32],
+        rain_time: NDArray[np.float64],
+        rain_order: NDArray[np.intp],
     ) -> NDArray[np.float64]:
-        """For each gamma reading, the latest rain at any of its station's gauges at or before it (nan: none)."""
+        """For each gamma reading, the latest rain at any of its station's gauges at or before it (nan: none), among
+        the rain readings that arrived before it (``_arrived_before``)."""
         gauges = self.gauges[batch.sensor]  # (readings, k)
         has = gauges >= 0
         carried = np.where(has, self.last_rain[np.maximum(gauges, 0)], np.nan)
@@ -188,10 +210,35 @@ class GammaDetector:
             if not ok.any():
                 continue
             q = g[ok].astype(np.float64) * span + (batch.time[ok] - t0)
-            pos = np.searchsorted(keys, q, side="right") - 1
+            pos = _arrived_before(
+                np.searchsorted(keys, q, side="right") - 1, rain_sensor, rain_order, g[ok], batch.order[ok]
+            )
             found = (pos >= 0) & (rain_sensor[np.maximum(pos, 0)] == g[ok])
             latest = np.where(found, rain_time[np.maximum(pos, 0)], np.nan)
             out[ok] = np.fmax(out[ok], latest)
+        return out
+
+    def _station_rates(
+        self, batch: SortedBatch, rain: SortedBatch, rain_value: NDArray[np.float64], rain_valid: NDArray[np.bool_]
+    ) -> NDArray[np.float64]:
+        """For each gamma reading, the rain rate its station's rate sensor (config.rain_rate_sensor) last reported at
+        or before it (inf: the station has none, so the rate there is unknown)."""
+        own = self.rate_gauge[batch.sensor]
+        has = own >= 0
+        out = np.where(has, self.last_rate[np.maximum(own, 0)].astype(np.float64), np.inf)
+        g, t, v = rain.sensor[rain_valid], rain.time[rain_valid], rain_value[rain_valid]
+        if g.shape[0] == 0 or not has.any():
+            return out
+        # Same (gauge, time) key as _wet_times: one searchsorted finds each station's latest rate reading.
+        t0 = float(min(t.min(), batch.time.min()))
+        span = 2.0**32
+        keys = g.astype(np.float64) * span + (t - t0)
+        q = own[has].astype(np.float64) * span + (batch.time[has] - t0)
+        pos = _arrived_before(
+            np.searchsorted(keys, q, side="right") - 1, g, rain.order[rain_valid], own[has], batch.order[has]
+        )
+        found = (pos >= 0) & (g[np.maximum(pos, 0)] == own[has])
+        out[has] = np.where(found, v[np.maximum(pos, 0)], out[has])
         return out
 
     def process(
@@ -215,7 +262,9 @@ class GammaDetector:
         n = value.shape[0]
         raining = rain_valid & (rain_value >= RAIN_MIN_MM_H)
         rain_sensor, rain_time = rain.sensor[raining], rain.time[raining]
-        wet_time = self._wet_times(batch, rain_sensor, rain_time) if n else np.zeros(0)
+        wet_time = self._wet_times(batch, rain_sensor, rain_time, rain.order[raining]) if n else np.zeros(0)
+        station_rate = self._station_rates(batch, rain, rain_value, rain_valid) if n else np.zeros(0)
+        rate = np.zeros(n)
         evidence = np.zeros(n)
         persist = np.zeros(n, np.bool_)
         excess = np.zeros(n)
@@ -231,6 +280,7 @@ class GammaDetector:
             self.evidence[seg],
         )
         smooth, wet_peak = self.smooth[seg], self.wet_peak[seg].astype(np.float64)
+        wet_rate = self.wet_rate[seg].astype(np.float64)
         counts_per_unit = np.maximum(c.gamma_cps_per_nsv_h[seg] * c.report_interval_s[seg], 1e-12)
         rise_fraction = c.gamma_rise_fraction[seg]
         for k, a in enumerate(alive):
@@ -273,6 +323,12 @@ class GammaDetector:
             wet_now = since_rain <= RAIN_END_GRACE_S
             dry_long = ~(since_rain <= DRY_RESET_S)  # also true when it never rained
             wet_peak[:a] = np.where(dry_long, 0.0, np.where(wet_now, np.maximum(wet_peak[:a], ex), wet_peak[:a]))
+            # The heaviest rain the station's rate sensor measured while it rained sets how much washout can add. A
+            # sensor that saw no rain while the gauges around did (a blocked funnel, a shower's edge) says nothing
+            # sure about the rain at the station: its rate is unknown there, as without a sensor.
+            wr = np.where(wet_now, np.maximum(wet_rate[:a], station_rate[idx]), wet_rate[:a])
+            wet_rate[:a] = np.where(dry_long, 0.0, wr)
+            rate[idx] = np.where(wet_rate[:a] > 0.0, wet_rate[:a], np.inf)
             evidence[idx] = e
             tested[idx] = test
             excess[idx] = ex
@@ -284,6 +340,7 @@ class GammaDetector:
             cusum,
         )
         self.smooth[seg], self.wet_peak[seg] = smooth, wet_peak.astype(np.float32)
+        self.wet_rate[seg] = wet_rate.astype(np.float32)
 
         # Two consecutive readings at the decision level (persistence), or one conclusive censored reading.
         on = tested & (evidence >= SPRT_H) & persist
@@ -302,7 +359,7 @@ class GammaDetector:
             self.background[batch.sensor[change]] * (1 + c.gamma_rise_fraction[batch.sensor[change]]),
             cens_all[change] if cens_all[change].any() else None,
         )
-        readings = _Readings(value, valid | cens_all, cens_all, evidence, excess, peak, wet_time)
+        readings = _Readings(value, valid | cens_all, cens_all, evidence, excess, peak, wet_time, rate)
         classes = self._classify(batch, readings, active, change)
         if n:
             ends = batch.is_last
@@ -310,6 +367,10 @@ class GammaDetector:
             self.wet_last[batch.sensor[ends]] = np.fmax(self.wet_last[batch.sensor[ends]], wet_time[ends])
         if rain_sensor.shape[0]:
             np.fmax.at(self.last_rain, rain_sensor, rain_time)
+        if rain_valid.any():  # sorted by (gauge, time): the last valid reading of each gauge is its latest
+            g = rain.sensor[rain_valid]
+            last = np.append(g[1:] != g[:-1], True)
+            self.last_rate[g[last]] = rain_value[rain_valid][last]
         with np.errstate(invalid="ignore"):
             wet = batch.time - wet_time <= WET_S
         slow = self.slow.process(batch, value, valid, wet)
@@ -337,26 +398,31 @@ class GammaDetector:
         if points.shape[0] == 0:
             return []
         # Rise transitions in this batch, per sensor, in time order (they are rare: plain Python is fine).
-        ons: dict[int, list[float]] = {}
-        offs: dict[int, list[float]] = {}
+        # (time, arrival position in the batch): a decision reads only what arrived before its reading, so any cut
+        # of the stream into batches decides the same (readings of one time step arrive one after another).
+        ons: dict[int, list[tuple[float, int]]] = {}
+        offs: dict[int, list[tuple[float, int]]] = {}
+        arrival = batch.order
         for i in change:
-            (ons if active[i] else offs).setdefault(int(s[i]), []).append(float(t[i]))
+            (ons if active[i] else offs).setdefault(int(s[i]), []).append((float(t[i]), int(arrival[i])))
         segments = {int(s[a]): (int(a), int(b)) for a, b in _segment_bounds(batch)}
         # Neighbours' rise times as they stood before this batch (the loop below moves them on, sensor by sensor,
         # so reading them there would let a neighbour's later transitions leak into an earlier decision).
         on_before, off_before = self.last_on.copy(), self.last_off.copy()
 
-        def rising(j: int, at: float, since: float) -> bool:
-            k_on = max((x for x in ons.get(j, []) if x <= at), default=float(on_before[j]))
-            k_off = max((x for x in offs.get(j, []) if x <= at), default=float(off_before[j]))
+        def rising(j: int, at: float, since: float, before: int) -> bool:
+            k_on = max((x for x, o in ons.get(j, []) if x <= at and o < before), default=float(on_before[j]))
+            k_off = max((x for x, o in offs.get(j, []) if x <= at and o < before), default=float(off_before[j]))
             return bool(k_on <= at and (not k_off >= k_on or k_off >= since - NEIGHBOUR_WINDOW_S))
 
-        def neighbour_state(j: int, at: float) -> tuple[float, float]:
-            """(smoothed excess, latest rain at its gauges) of station j as of ``at``."""
+        def neighbour_state(j: int, at: float, before: int) -> tuple[float, float]:
+            """(smoothed excess, latest rain at its gauges) of station j as of ``at``, from what arrived ``before``."""
             bounds = segments.get(j)
             if bounds is not None:
                 a, b = bounds
                 pos = a + int(np.searchsorted(t[a:b], at, side="right")) - 1
+                while pos >= a and arrival[pos] > before:
+                    pos -= 1
                 if pos >= a:
                     return float(r.excess[pos]), float(r.wet_time[pos])
             return float(self.excess_last[j]), float(self.wet_last[j])
@@ -370,10 +436,12 @@ class GammaDetector:
                 self.last_on[j] = ti
                 self.rain_at_start[j] = r.wet_time[i]
                 self.first_rain[j] = np.nan
+                self.beyond_washout[j] = False
                 continue
             if changed[i]:  # the rise ended: clear its class
                 self.last_off[j] = ti
                 self.rise_start[j] = np.nan
+                self.beyond_washout[j] = False
                 if self.classified[j]:
                     out[int(self.classified[j])].append((j, ti, False, float(r.value[i]), np.nan))
                     self.classified[j] = 0
@@ -383,10 +451,16 @@ class GammaDetector:
             if wet_t > rise_start and np.isnan(self.first_rain[j]):
                 self.first_rain[j] = wet_t
             neighbours = c.neighbour_index[c.neighbour_offsets[j] : c.neighbour_offsets[j + 1]]
-            kind, reason, explained = self._decide(int(i), j, ti, rise_start, r, neighbours, rising, neighbour_state)
+            kind, reason, explained = self._decide(
+                int(i), j, ti, int(arrival[i]), rise_start, r, neighbours, rising, neighbour_state
+            )
+            if kind == _SUSPICIOUS and (bool(r.censored[i]) or not np.isnan(explained)):
+                self.beyond_washout[j] = True
             old = int(self.classified[j])
             if kind in (old, 0):
                 continue
+            if old == _SUSPICIOUS and kind == _NATURAL and self.beyond_washout[j]:
+                continue  # it was beyond washout: heavier rain since, or a decay to below the ceiling, cannot undo that
             if old == _TRANSIENT:
                 continue  # a transient stays one until its rise ends (a new rise gets a new class)
             if old:
@@ -407,6 +481,7 @@ class GammaDetector:
         i: int,
         j: int,
         ti: float,
+        before: int,
         rise_start: float,
         r: _Readings,
         neighbours: NDArray[np.int32],
@@ -419,21 +494,23 @@ class GammaDetector:
             return _SUSPICIOUS, "at or above full scale: no washout comes near", np.nan
         excess = float(r.excess[i])
         wet_t = float(r.wet_time[i])
-        together = sum(rising(int(k), ti, rise_start) for k in neighbours)
+        together = sum(rising(int(k), ti, rise_start, before) for k in neighbours)
         rained_before = bool(self.rain_at_start[j] >= rise_start - RAIN_LOOKBACK_S)
         first_rain = float(self.first_rain[j])
         rained_just_after = bool(first_rain - rise_start <= RAIN_LEAD_S) and (together > 0 or neighbours.shape[0] == 0)
         if rained_before or rained_just_after:
             b = float(self.background[j])
             peak = float(r.peak[i])
-            # Washout has a ceiling (washout.py): whatever the rain and the neighbours, a rise above it is not all
-            # washout, and the part above is judged as a possible source (so is fallout rained out network-wide).
-            ceiling = washout_bound(peak, 0.0, WASHOUT_TOLERANCE, WASHOUT_MARGIN, b)
+            rate = float(r.rate[i])
+            # Washout has a ceiling (washout.py), lower in lighter rain: whatever the rain and the neighbours, a rise
+            # above it is not all washout, and the part above is judged as a possible source (so is fallout rained
+            # out network-wide).
+            ceiling = washout_bound(peak, 0.0, WASHOUT_TOLERANCE, WASHOUT_MARGIN, b, rate)
             if excess > ceiling:
-                return _SUSPICIOUS, _beyond(excess, ceiling, b, "washout adds"), ceiling
+                return _SUSPICIOUS, _beyond(excess, ceiling, b, f"washout {_in_rain(rate)} adds"), ceiling
             wet_neighbours = []
             for k in neighbours:
-                k_excess, k_wet = neighbour_state(int(k), ti)
+                k_excess, k_wet = neighbour_state(int(k), ti, before)
                 if k_wet >= ti - RAIN_LOOKBACK_S:
                     wet_neighbours.append(k_excess)
             above = excess - max(wet_neighbours) if wet_neighbours else np.inf
@@ -445,7 +522,7 @@ class GammaDetector:
             # A gauge a few km off may see the rain end before the station does; rained-on neighbours still as
             # high as this station show that, so only an excess above theirs can fail the decay test.
             if dry_for > RAIN_END_GRACE_S and above > NEIGHBOUR_MATCH:
-                bound = washout_bound(peak, dry_for - RAIN_END_GRACE_S, WASHOUT_TOLERANCE, WASHOUT_MARGIN, b)
+                bound = washout_bound(peak, dry_for - RAIN_END_GRACE_S, WASHOUT_TOLERANCE, WASHOUT_MARGIN, b, rate)
                 if excess > bound:
                     why = f"{dry_for / 60:.0f} min after the rain, the progeny decay leaves washout"
                     return _SUSPICIOUS, _beyond(excess, bound, b, why), bound
@@ -476,10 +553,32 @@ class _Readings:
     excess: NDArray[np.float64]  # smoothed excess, fraction of background
     peak: NDArray[np.float64]  # largest smoothed excess while it rained
     wet_time: NDArray[np.float64]  # latest rain at the station's gauges
+    rate: NDArray[np.float64]  # heaviest rain (mm/h) at the station's rate sensor while it rained (inf: unknown)
 
 
-_Rising = Callable[[int, float, float], bool]
-_NeighbourState = Callable[[int, float], tuple[float, float]]
+_Rising = Callable[[int, float, float, int], bool]
+_NeighbourState = Callable[[int, float, int], tuple[float, float]]
+
+
+def _arrived_before(
+    pos: NDArray[np.intp],
+    sensor: NDArray[np.int32],
+    order: NDArray[np.intp],
+    wanted: NDArray[np.int32],
+    before: NDArray[np.intp],
+) -> NDArray[np.intp]:
+    """Step each found position ``pos`` (the latest reading of sensor ``wanted`` at or before a time, in a batch
+    sorted by sensor and time) back past readings that arrived after the reading asking (``order`` > ``before``):
+    a rain reading of the same minute that comes later in the batch is not yet known, as it would not be had the
+    batch been cut between them. Rarely more than one step."""
+    pos = pos.copy()
+    while True:
+        ok = pos >= 0
+        late = np.zeros(pos.shape, np.bool_)
+        late[ok] = (sensor[pos[ok]] == wanted[ok]) & (order[pos[ok]] > before[ok])
+        if not late.any():
+            return pos
+        pos[late] -= 1
 
 
 def _segment_bounds(batch: SortedBatch) -> list[tuple[int, int]]:
@@ -487,6 +586,13 @@ def _segment_bounds(batch: SortedBatch) -> list[tuple[int, int]]:
     starts = batch.segment_starts
     ends = np.append(starts[1:], batch.sensor.shape[0])
     return list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+
+def _in_rain(rate_mm_h: float) -> str:
+    """How the reason names the rain the washout ceiling was set by."""
+    if not rate_mm_h < np.inf:
+        return "in rain of unknown rate at the station (heavy rain assumed)"
+    return f"in rain of at most {rate_mm_h:.1f} mm/h at the station"
 
 
 def _beyond(excess: float, bound: float, background: float, why: str) -> str:

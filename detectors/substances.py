@@ -63,6 +63,91 @@ class Substance:
         return self.mg_m3_to_ppm(self.occupational_limit_mg_m3)
 
 
+# Where each reference number comes from, per substance and per row (AEGL-n: its five durations; ERPG-n; IDLH), as
+# checked with the stored public copies the project's search reaches (2026-12). "source:" names the text the number
+# was read from; "UNVERIFIED:" says no text giving the number was reachable, and why the number is kept (it is never
+# a new number). Secondary sources are named as such, with the primary text they cite. tests/detectors/
+# test_substances.py pins every number and every status here, so a change to either is deliberate.
+UNVERIFIED = "UNVERIFIED:"
+REFERENCE_SOURCES: dict[str, dict[str, str]] = {
+    "Cl2": {
+        "AEGL-1": "source: Wikipedia 'Acute Exposure Guideline Levels', its chlorine example table (secondary; the EPA "
+        "final values of NRC AEGL Vol. 4, 2004), all five durations 0.50",
+        "AEGL-2": "source: the same table, 2.8 / 2.8 / 2.0 / 1.0 / 0.71",
+        "AEGL-3": "source: the same table, 50 / 28 / 20 / 10 / 7.1",
+        "ERPG-1": "source: The Chlorine Institute, 'Chlorine health hazards' (chlorineinstitute.org/chlorine-health-"
+        "hazards), quoting AIHA ERPG-1 1 ppm (secondary)",
+        "ERPG-2": "source: the same page, AIHA ERPG-2 3 ppm (secondary)",
+        "ERPG-3": f"{UNVERIFIED} 20 ppm not in the reachable part of that page nor any other stored text; kept",
+        "IDLH": "source: NIOSH, IDLH documentation, Chlorine, May 1994 (cdc.gov/niosh/idlh/7782505.html): revised "
+        "IDLH 10 ppm",
+    },
+    "HF": {
+        "AEGL-1": "source: NRC AEGL Vol. 4 (2004) p. 124 (nap.edu openbook record 10902): 3 ppm / UF 3 = 1 ppm, "
+        "applied for up to 8 h",
+        "AEGL-2": f"{UNVERIFIED} 95 / 34 / 24 / 12 / 12: the TSD summary table and the EPA compiled table were not "
+        "reachable; kept, consistent with the TSD's C^2 t = k (p. 124) from the 1-h value",
+        "AEGL-3": f"{UNVERIFIED} 170 / 62 / 44 / 22 / 22: as AEGL-2; kept, consistent with n = 2",
+        "ERPG-1": f"{UNVERIFIED} 2 ppm: no AIHA table reachable; kept",
+        "ERPG-2": "source: Table 3 of PMC6290397 (pmc.ncbi.nlm.nih.gov/articles/PMC6290397/table/T3), 20 ppm "
+        "'according to AIHA' (secondary)",
+        "ERPG-3": f"{UNVERIFIED} 50 ppm: no AIHA table reachable; kept",
+        "IDLH": "source: NIOSH, IDLH documentation, Hydrogen fluoride, May 1994 (cdc.gov/niosh/idlh/7664393.html): "
+        "original IDLH 30 ppm, not revised; also OSHA Chemical Sampling Information (web archive of osha.gov "
+        "CH_246500) and Table 3 of PMC6290397",
+    },
+    "NH3": {
+        "AEGL-1": f"{UNVERIFIED} 30 at all durations: NRC AEGL Vol. 6 (2008) ch. 2 was reachable only for its "
+        "preface and summary text, not its values; kept",
+        "AEGL-2": f"{UNVERIFIED} 220 / 220 / 160 / 110 / 110: as AEGL-1; kept",
+        "AEGL-3": f"{UNVERIFIED} 2,700 / 1,600 / 1,100 / 550 / 390: as AEGL-1; kept, consistent with n = 2 from the "
+        "1-h value",
+        "ERPG-1": "source: NIOSH IDLH documentation, Ammonia, May 1994 (cdc.gov/niosh/idlh/7664417.html), quoting the "
+        "1988 AIHA ERPG-1 25 ppm (a superseded edition; the current handbook was not reachable)",
+        "ERPG-2": f"{UNVERIFIED} 150 ppm: the 1994 NIOSH text quotes the 1988 value 200 ppm, since revised; the "
+        "current AIHA handbook (studylib copy of the 2018 ERPG/WEEL Handbook) was reachable only for its preface; "
+        "kept",
+        "ERPG-3": f"{UNVERIFIED} 750 ppm: the 1994 NIOSH text quotes the 1988 value 1,000 ppm; later handbooks may "
+        "give 1,500 ppm (open question); kept",
+        "IDLH": "source: Minnesota Department of Agriculture ammonia safety page (mda.state.mn.us), 'The IDLH for "
+        "ammonia is 300 ppm' (secondary; the NIOSH 1994 text was reachable only up to its original 500 ppm)",
+    },
+    "H2S": {
+        "AEGL-1": "source: Table 3 of Nitric Oxide 71 (2017) 1-13 (PMC5777517), citing NRC AEGL Vol. 9 (secondary): "
+        "0.75 / 0.60 / 0.51 / 0.36 / 0.33",
+        "AEGL-2": "source: the same table, 41 / 32 / 27 / 20 / 17",
+        "AEGL-3": "source: the same table, 76 / 59 / 50 / 37 / 31",
+        "ERPG-1": "source: the same table, AIHA ERPG-1 0.1",
+        "ERPG-2": "source: the same table, AIHA ERPG-2 30",
+        "ERPG-3": "source: the same table, AIHA ERPG-3 100",
+        "IDLH": "source: the same table, NIOSH IDLH 100",
+    },
+    "COCl2": {
+        "AEGL-1": f"{UNVERIFIED} not recommended (held as None), as NRC AEGL Vol. 1 (2000) is cited for; its text "
+        "was not reachable",
+        "AEGL-2": f"{UNVERIFIED} 0.60 / 0.60 / 0.30 / 0.08 / 0.04: the Vol. 1 summary and the EPA compiled table were "
+        "not reachable; kept, consistent with the TSD's n = 1",
+        "AEGL-3": f"{UNVERIFIED} 3.6 / 1.5 / 0.75 / 0.20 / 0.09: as AEGL-2; kept",
+        "ERPG-1": f"{UNVERIFIED} none published (held as None): no AIHA table reachable; kept",
+        "ERPG-2": f"{UNVERIFIED} 0.5 ppm: no AIHA table reachable; AIHA proposed new phosgene ERPGs for comment "
+        "(aiha.org news 2022-12-15), which may supersede it; kept",
+        "ERPG-3": f"{UNVERIFIED} 1.5 ppm: as ERPG-2; kept",
+        "IDLH": "source: NIOSH IDLH documentation, Phosgene, May 1994 (origin.cdc.gov/niosh/idlh/75445.html): 2 ppm",
+    },
+    "HCl": {
+        "AEGL-1": "source: NRC AEGL Vol. 4 (2004) p. 78 (nap.edu openbook record 10902): 1.8 ppm at all durations",
+        "AEGL-2": "source for 30 min 43 and 1 h 22 only: the same page (1,300 ppm / 30, scaled with n = 1); "
+        f"{UNVERIFIED} 10 min 100 and 4 / 8 h 11 not printed on any reachable page; kept",
+        "AEGL-3": f"{UNVERIFIED} 620 / 210 / 100 / 26 / 26: NRC Vol. 4 p. 122 states the derivation (n = 1, 4-h value "
+        "adopted for 8 h) without the numbers; kept, consistent with it",
+        "ERPG-1": f"{UNVERIFIED} 3 ppm: no AIHA table reachable; kept",
+        "ERPG-2": f"{UNVERIFIED} 20 ppm: as ERPG-1; kept",
+        "ERPG-3": f"{UNVERIFIED} 150 ppm: as ERPG-1; kept",
+        "IDLH": "source: AIHA news 2025-07-24 'Three New IDLH Profiles Available from NIOSH' (copy at "
+        "aiha.devurlonly.com): NIOSH IDLH 45 ppm (was 50, OSHA Chemical Sampling Information, HCl)",
+    },
+}
+
 # AEGL values: US EPA, "Compiled AEGL Values" (final AEGLs), each from the National Research Council's "Acute Exposure
 # Guideline Levels for Selected Airborne Chemicals" technical support documents (TSD) cited per substance; the ten
 # Berge exponent n is the one each TSD uses to scale between durations (ten Berge, Zwart and Appelman, J. Hazard.

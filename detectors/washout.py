@@ -23,6 +23,17 @@ low-background station (30-50 nSv/h) the absolute figure, not the relative one, 
 larger of ``WASHOUT_MAX_EXCESS`` x background and ``WASHOUT_MAX_NSV_H``. ``washout_bound`` adds a safety factor for
 stations and storms beyond the published ones, so only a rise clearly above anything washout has been seen to do is
 judged by it.
+
+That ceiling is what heavy rain does. Lighter rain brings down less: the sudden rise of the Pb-214 activity on the
+ground at the onset of rain grows as the square root of the rain rate (Bottardi et al., "Rain rate and radon
+daughters' activity", Atmos. Environ. 238, 117728, 2020: a power law fitted to seven months of proximal gamma-ray
+spectroscopy), and it saturates in heavy rain, where the radon progeny in the air column, not the rain, is the limit
+(PTB: +90 nSv/h after 14 mm in 15 min, i.e. 56 mm/h, no more than the ceiling). So the ceiling is scaled by
+``rain_level(R) = min(sqrt(R / HEAVY_RAIN_MM_H), 1)``, R the largest rain rate measured at the station during the
+rain (by its own rain sensor, or a weather station's within 2 km: rules/sensor_table.py): full from 10 mm/h (heavy
+rain), a third of it in 1 mm/h drizzle (about +50 nSv/h). Where no rain rate is measured at the station (only gauges
+kilometres away, which in convective rain can see drizzle while the station is under the core of the cell), the rate
+is unknown and the heavy-rain ceiling applies.
 """
 
 from __future__ import annotations
@@ -43,6 +54,9 @@ WASHOUT_MAX_EXCESS = 1.0
 WASHOUT_MAX_NSV_H = 100.0  # the same ceiling in absolute terms (what limits it at low-background stations)
 # Safety factor on it: the bound is 1.5x the largest published peak, so rain alone never reaches it.
 WASHOUT_CAP_FACTOR = 1.5
+# Rain rate from which the full ceiling applies: "heavy rain" (American Meteorological Society glossary: more than
+# 7.6 mm/h; 10 mm/h is the usual round figure). Below it the ceiling falls as the square root of the rate.
+HEAVY_RAIN_MM_H = 10.0
 
 
 def washout_fraction(dt_s: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -54,15 +68,32 @@ def washout_fraction(dt_s: NDArray[np.float64]) -> NDArray[np.float64]:
     return out
 
 
-def washout_bound(peak: float, dry_s: float, tolerance: float, margin: float, background: float) -> float:
+def rain_level(rate_mm_h: float) -> float:
+    """Share of the heavy-rain washout ceiling that rain of ``rate_mm_h`` can reach (1 for an unknown rate, inf/nan)."""
+    if not rate_mm_h < np.inf:  # inf or nan: no rain rate measured at the station
+        return 1.0
+    return float(min(np.sqrt(max(rate_mm_h, 0.0) / HEAVY_RAIN_MM_H), 1.0))
+
+
+def washout_ceiling(background: float, rate_mm_h: float = np.inf) -> float:
+    """Largest washout excess (fraction of ``background``) rain of ``rate_mm_h`` can explain, safety factor in."""
+    heavy = WASHOUT_CAP_FACTOR * max(WASHOUT_MAX_EXCESS, WASHOUT_MAX_NSV_H / max(background, 1.0))
+    return heavy * rain_level(rate_mm_h)
+
+
+def washout_bound(
+    peak: float, dry_s: float, tolerance: float, margin: float, background: float, rate_mm_h: float = np.inf
+) -> float:
     """Largest excess (fraction of background) washout can explain ``dry_s`` seconds after deposition stopped.
 
     ``peak`` is the largest excess seen while it rained; only the part of it washout can have made (up to the capped
-    published ceiling) may decay as washout, the rest is not washout in the first place. While it rains
-    (``dry_s`` <= 0) the bound is the ceiling itself. ``tolerance`` is relative slack on the decay, ``margin`` absolute
-    slack for the noise of the excess estimate; ``background`` (nSv/h) turns the absolute ceiling into a fraction.
+    published ceiling for the rain's rate) may decay as washout, the rest is not washout in the first place. While
+    it rains (``dry_s`` <= 0) the bound is the ceiling itself. ``tolerance`` is relative slack on the decay,
+    ``margin`` absolute slack for the noise of the excess estimate; ``background`` (nSv/h) turns the absolute
+    ceiling into a fraction; ``rate_mm_h`` is the largest rain rate measured at the station during the rain
+    (inf: not measured there, the heavy-rain ceiling applies).
     """
-    cap = WASHOUT_CAP_FACTOR * max(WASHOUT_MAX_EXCESS, WASHOUT_MAX_NSV_H / max(background, 1.0))
+    cap = washout_ceiling(background, rate_mm_h)
     if dry_s <= 0.0:
         return cap + margin
     left = float(washout_fraction(np.asarray(dry_s, np.float64)))

@@ -18,6 +18,11 @@ NEIGHBOUR_RADIUS_M = 10_000.0
 # Rain gauges a gamma station consults: every one within this radius (its own rain sensor first). Convective rain
 # cells are a few km across; a gauge 15 km away still sees the same front within minutes.
 RAIN_RADIUS_M = 15_000.0
+# A weather station this close stands for the rain *rate* at a gamma station without a rain sensor of its own
+# (hazwatch default). The rate, unlike the rain's arrival, varies within a convective cell: 2 km is a fraction of a
+# cell, and since the washout ceiling goes as the square root of the rate (detectors/washout.py), a gauge seeing half
+# the station's rate still allows 70 % of what the station's rain can do. Farther gauges say only that it rains.
+RAIN_RATE_RADIUS_M = 2_000.0
 
 
 def _nan_if_none(value: float | None) -> float:
@@ -108,6 +113,7 @@ class SensorTable:
         gamma = np.flatnonzero(self.kind == KIND_CODES[Kind.GAMMA_DOSE_RATE])
         rain = np.flatnonzero(self.kind == KIND_CODES[Kind.RAIN_RATE])
         rain_sensor = np.full(n, -1, np.int32)
+        rate_sensor = config.rain_rate_sensor.copy()  # own device's rain sensor, from CoreConfig.build
         offsets = np.zeros(n + 1, np.int32)
         neighbours: list[list[int]] = [[] for _ in range(n)]
         gauges: list[list[int]] = [[] for _ in range(n)]
@@ -118,6 +124,8 @@ class SensorTable:
                 own = rain[self.device_of[rain] == self.device_of[i]]
                 near = rain[np.argsort(d, kind="stable")][np.sort(d) <= rain_radius_m]
                 gauges[i] = [int(g) for g in own] + [int(g) for g in near if g not in own]
+                if rate_sensor[i] < 0 and float(np.min(d)) <= RAIN_RATE_RADIUS_M:
+                    rate_sensor[i] = rain_sensor[i]
             d = distance_m(self.lat[gamma], self.lon[gamma], self.lat[i], self.lon[i])
             neighbours[i] = [int(j) for j in gamma[(d <= neighbour_radius_m) & (gamma != i)]]
         offsets[1:] = np.cumsum([len(x) for x in neighbours])
@@ -155,6 +163,7 @@ class SensorTable:
             full_scale=full_scale,
             thresholds=self.thresholds,
             rain_sensor=rain_sensor,
+            rain_rate_sensor=rate_sensor,
             neighbour_offsets=offsets,
             neighbour_index=np.array([j for x in neighbours for j in x], np.int32),
             rain_gauge_offsets=np.concatenate([[0], np.cumsum([len(x) for x in gauges])]).astype(np.int32),

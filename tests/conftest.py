@@ -19,6 +19,7 @@ from daemon.service import Service
 from daemon.site_file import load_site
 from daemon.store.engine import create_engine
 from rules.site import Site
+from tests.hang_report import report_tasks_before_a_timeout  # noqa: F401 - an autouse fixture for every test
 from tests.seam import Chain, live_chain
 
 MACHINE_BROKER = ("127.0.0.1", 1883)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,6 +19,7 @@ from daemon.config import AlarmConfig, ServiceConfig
 from daemon.errors import ConfigError
 from daemon.ingest.decode_pool import DecodePool, DecoderSpec
 from daemon.ingest.intake import Intake
+from daemon.ingest.priority import Prescreen
 from daemon.ingest.quarantine_budget import QuarantineBudget
 from daemon.metrics.instruments import Metrics
 from daemon.store import queries
@@ -176,11 +178,13 @@ def build_intake(
     *,
     batch_max_delay_s: float | None = None,
     live: bool = True,
+    rules: Sequence[Rule] | None = None,
 ) -> Intake:
     """The codec and batching in front of a pipeline, as configured (live runs and drills alike).
 
     ``live=False`` (replays): fixed batch windows and decoding in place, so a replay's batches go through in
-    exactly the same way every time.
+    exactly the same way every time (and no look-ahead: a replay is never behind its own clock).
+    ``rules``: live runs pre-screen the look-ahead for urgent messages against these rules' levels.
     """
     spec = DecoderSpec(
         pipeline.table.site,
@@ -190,6 +194,13 @@ def build_intake(
         config.ingest.max_past_age_s,
     )
     workers = config.ingest.decode_workers if live else 0
+    lookahead = None
+    prescreen = None
+    if live:
+        # Half the receive window: the other half covers messages judged but not yet committed and acknowledged.
+        lookahead = min(config.ingest.lookahead_messages, max(1, config.mqtt.receive_maximum // 2))
+        prescreen = Prescreen(spec.build(pipeline.table), pipeline.table, config.mqtt.topic_prefix)
+        prescreen.update_levels(rules or (), pipeline.detector.config)
     return Intake(
         spec.build(pipeline.table),
         pipeline,
@@ -205,6 +216,9 @@ def build_intake(
         quarantine_budget=QuarantineBudget(
             config.ingest.quarantine_max_payload_bytes, config.ingest.quarantine_max_bytes_per_day
         ),
+        lookahead_messages=lookahead,
+        prescreen=prescreen,
+        lateness_rise_s=config.ingest.behind_floor_rise_s,
     )
 
 

@@ -13,7 +13,6 @@ in the report, and the replay says so once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections.abc import Mapping
@@ -32,6 +31,7 @@ from daemon.notify.routes import AlarmNotifier, AlarmRouter
 from daemon.notify.worker import DeliveryWorker
 from daemon.store.schema import notifications
 from daemon.store.writer import WriteGroup
+from daemon.supervisor import end_task
 from plans.incident import NotificationIntent
 from rules.sensor_table import SensorTable
 
@@ -123,8 +123,6 @@ class DrillDelivery:
                     log.warning("%d drill pages were not delivered before the drill ended", failed)
         finally:
             if self._task is not None:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+                await end_task(self._task)
             if self._channels is not None:
                 await self._channels.close()

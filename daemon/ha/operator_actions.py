@@ -200,7 +200,8 @@ class ActionLog:
                 if connection is None or connection.is_closed():
                     connection = await self._listen()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._poll_s)
+                    async with asyncio.timeout(self._poll_s):
+                        await self._wakeup.wait()
                 self._wakeup.clear()
                 try:
                     await (self.apply_pending() if self._is_leader() else self.mirror_applied())

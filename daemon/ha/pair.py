@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -19,6 +18,7 @@ from daemon.ha.standby import StandbyHold
 from daemon.ha.takeover import Takeover
 from daemon.store import queries
 from daemon.store.writer import StoreWriter
+from daemon.supervisor import end_task
 from daemon.web.api.operations import Operations
 
 log = logging.getLogger(__name__)
@@ -103,9 +103,7 @@ class HaPair:
     async def stop(self) -> None:
         """Stop listening for actions, give up the lock (by closing its session)."""
         for task in reversed(self._tasks):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await end_task(task)
         self._tasks = []
 
     async def _promote(self) -> None:

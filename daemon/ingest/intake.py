@@ -3,6 +3,12 @@
 Messages are decoded into a growing batch; the batch goes through the pipeline when it is big
 enough or old enough. Bad input is counted, stored with its raw bytes, and logged at most once
 per reason per interval, and the service keeps going.
+
+Under overload (more input waits on the connection than the pipeline takes) the intake reads ahead: up to
+``lookahead_messages`` received messages wait here, oldest judged first, instead of in the socket and the broker,
+where nothing can be told apart. Each message behind a full batch is pre-screened (``priority.Prescreen``), and an
+urgent one is judged at the next timer tick together with every waiting message of its device, in order, ahead of
+the routine backlog. Unacknowledged messages are bounded by the MQTT receive window, so the look-ahead is too.
 """
 
 from __future__ import annotations
@@ -10,14 +16,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from daemon.chain.pipeline import Pipeline
 from daemon.clock import Clock
 from daemon.ingest.decode_pool import DecodedBatch, DecodePool, RawMessage, decode_messages
+from daemon.ingest.lateness import LatenessFloor
 from daemon.ingest.mqtt import Ack
+from daemon.ingest.priority import Prescreen
 from daemon.ingest.quarantine_budget import QuarantineBudget
 from daemon.ingest.senml import DeviceStatus, Reason, Rejection, SenmlDecoder
 from daemon.metrics.instruments import Metrics
@@ -29,6 +37,10 @@ log = logging.getLogger(__name__)
 StatusListener = Callable[[DeviceStatus], None]
 # Share of the readings' lateness that the batch window may grow to.
 LATENESS_SHARE = 0.1
+# Read ahead once the data judged is this much later than its sensors' usual lateness (a backlog, not a burst): at
+# normal load the socket is often readable too, and judging must not wait for the look-ahead to fill then.
+# hazwatch default, tune per site.
+READ_AHEAD_LATE_S = 1.0
 # After decode workers fail, batches are decoded in place this long before the workers are tried again.
 POOL_RETRY_S = 30.0
 
@@ -51,6 +63,9 @@ class Intake:
         pool: DecodePool | None = None,
         offload_min_messages: int = 100,
         quarantine_budget: QuarantineBudget | None = None,
+        lookahead_messages: int | None = None,
+        prescreen: Prescreen | None = None,
+        lateness_rise_s: float = 600.0,
     ) -> None:
         self._decoder = decoder
         self._pipeline = pipeline
@@ -59,7 +74,7 @@ class Intake:
         self._clock = clock
         self._raw: list[RawMessage] = []  # messages of the open batch, decoded when it closes
         self._predecoded: list[ReadingBatch] = []  # readings of the open batch the codec already decoded (replays)
-        self._acks: list[Ack] = []  # their broker acknowledgements, sent once their rows committed
+        self._acks: list[Ack | None] = []  # their broker acknowledgements (one per message), sent after commit
         self._budget = quarantine_budget or QuarantineBudget()
         self._pool = pool
         self._offload_min = offload_min_messages
@@ -72,9 +87,20 @@ class Intake:
             deque()
         )
         self.last_applied_at: float | None = None  # when a batch last went through (stall detection)
-        self.behind_s: float | None = None  # receive time minus median reading time of the last batch (/healthz)
+        self.behind_s: float | None = None  # judging time minus median reading time of the last batch (/healthz)
+        # How much later than each sensor's usual lateness the last batch arrived (/healthz judges this).
+        self.behind_excess_s: float | None = None
+        self._lateness = LatenessFloor(len(pipeline.table), lateness_rise_s)
         self._batch_opened_at = 0.0
         self._max_messages = batch_max_messages
+        # Messages that may wait here while more input is pending (None: a batch's worth, no look-ahead).
+        self._lookahead = max(batch_max_messages, lookahead_messages or batch_max_messages)
+        self.prescreen = prescreen
+        self._urgent_topics: set[str] = set()  # topics whose waiting messages go next, ahead of the backlog
+        self._followed_changes = -1
+        # Whether more input waits on the connection (the service asks the MQTT socket): while it does and the service
+        # is behind, the waiting messages stay until the look-ahead fills instead of closing on the timer.
+        self.input_pending: Callable[[], bool] = lambda: False
         self._base_delay = batch_max_delay_s
         self._late_delay = max(batch_max_delay_late_s or batch_max_delay_s, batch_max_delay_s)
         self._max_delay = batch_max_delay_s
@@ -94,11 +120,20 @@ class Intake:
         """Take one message; flush the batch when it is full. ``ack`` is called once its rows have committed."""
         if not self._raw:
             self._batch_opened_at = self._clock.now()
+        depth = len(self._raw)
         self._raw.append((topic, payload, received))
-        if ack is not None:
-            self._acks.append(ack)
-        if len(self._raw) >= self._max_messages:
-            self.flush()
+        self._acks.append(ack)
+        # Only behind a full batch: a message within the next batch is judged with it anyway.
+        prescreen = self.prescreen
+        if (
+            depth >= self._max_messages
+            and prescreen is not None
+            and topic not in self._urgent_topics
+            and prescreen.urgent(topic, payload, received)
+        ):
+            self._urgent_topics.update(prescreen.topics_of(topic))
+        if depth + 1 >= self._lookahead or (depth + 1 == self._max_messages and not self._reading_ahead()):
+            self._close(self._max_messages)
 
     def accept_decoded(self, batch: ReadingBatch) -> None:
         """Add readings the same codec already decoded (columnar recordings) to the open batch."""
@@ -114,19 +149,62 @@ class Intake:
         return self._batch_opened_at if self._raw or self._predecoded else None
 
     def flush_if_due(self) -> None:
-        """Flush a partial batch that has waited long enough (called by a timer)."""
+        """Judge urgent messages now, and a batch that has waited long enough (called by a timer).
+
+        While behind with more input pending, the waiting messages stay (the look-ahead fills; ``accept`` closes
+        the oldest batch when it is full): the pre-screen then sees what the socket held.
+        """
+        if self._urgent_topics:
+            self._flush_urgent()
         if (self._raw or self._predecoded) and self._clock.now() - self._batch_opened_at >= self._max_delay:
+            if len(self._raw) < self._lookahead and self._reading_ahead():
+                if self._predecoded:  # other ingests (HJ 212, Modbus) are not part of the MQTT backlog: no waiting
+                    self._flush_predecoded([], [])
+                return
             self.flush()
 
-    def flush(self) -> None:
-        """Close the current batch: decode it (here, or in a worker when it is big) and run it through the pipeline."""
-        raw, self._raw = self._raw, []
-        acks, self._acks = self._acks, []
-        if self._predecoded:
-            self._flush_predecoded(raw, acks)
+    def _reading_ahead(self) -> bool:
+        """Behind (the data judged is later than usual) and more input waits: fill the look-ahead first."""
+        excess = self.behind_excess_s
+        return excess is not None and excess > READ_AHEAD_LATE_S and self.input_pending()
+
+    def _flush_urgent(self) -> None:
+        """Close a batch of every waiting message of the urgent devices (in arrival order); the rest wait on."""
+        topics, self._urgent_topics = self._urgent_topics, set()
+        raw, acks = self._raw, self._acks
+        taken = [i for i, message in enumerate(raw) if message[0] in topics]
+        if not taken:
             return
+        chosen = set(taken)
+        self._raw = [message for i, message in enumerate(raw) if i not in chosen]
+        self._acks = [ack for i, ack in enumerate(acks) if i not in chosen]
+        self._metrics.ingest_urgent.inc(len(taken))
+        self._submit([raw[i] for i in taken], [acks[i] for i in taken])
+
+    def flush(self) -> None:
+        """Close everything waiting, urgent devices first, in batches of at most ``batch_max_messages``."""
+        if self._urgent_topics:
+            self._flush_urgent()
+        while len(self._raw) > self._max_messages:
+            self._close(self._max_messages)
+        self._close(len(self._raw))
+
+    def _close(self, count: int) -> None:
+        """Close a batch of the ``count`` oldest waiting messages (and any readings decoded ahead of time)."""
+        raw, self._raw = self._raw[:count], self._raw[count:]
+        acks, self._acks = self._acks[:count], self._acks[count:]
+        if self._raw:
+            self._batch_opened_at = self._clock.now()
+        if self._predecoded:
+            self._flush_predecoded(raw, [ack for ack in acks if ack is not None])
+            return
+        self._submit(raw, acks)
+
+    def _submit(self, raw: list[RawMessage], message_acks: Sequence[Ack | None]) -> None:
+        """Decode a closed batch (here, or in a worker when it is big) and run it through the pipeline in turn."""
         if not raw:
             return
+        acks = [ack for ack in message_acks if ack is not None]
         if (
             self._pool is not None
             and self._pool_ready
@@ -235,11 +313,15 @@ class Intake:
         batch = decoded.readings
         if len(batch):
             # How old the data being judged is: grows without bound while the broker queues more than we take.
-            self.behind_s = max(0.0, self._last_received - float(np.median(batch.time)))
+            # Judged now, not at receipt: under overload a message may wait in the look-ahead after it was read.
+            judged_at = max(self._clock.now(), self._last_received)
+            self.behind_s = max(0.0, judged_at - float(np.median(batch.time)))
+            self.behind_excess_s = self._lateness.excess(batch, judged_at)
             if self._late_delay > self._base_delay:
                 self._adapt_window(batch)
             try:
                 self._pipeline.process(batch)
+                self._follow()
             except Exception as exc:
                 # A bug in the chain must not lose the input: every message of the batch is kept for inspection
                 # (and acknowledged with it), and the next batch goes through as usual.
@@ -249,6 +331,13 @@ class Intake:
                     self._quarantine(topic, payload, received, Rejection(Reason.PROCESSING_ERROR, detail))
         # After the rows above were queued: the writer sends these once they (and all before them) committed.
         self._writer.add_acks(acks)
+
+    def _follow(self) -> None:
+        # The pre-screen learns the devices in alarm when a condition changed (not at every batch: it reads the book).
+        changes = self._pipeline.flow.condition_changes
+        if self.prescreen is not None and changes != self._followed_changes:
+            self._followed_changes = changes
+            self.prescreen.follow(self._pipeline.latest_value, self._pipeline.flow.state.book)
 
     @property
     def batch_window(self) -> float:

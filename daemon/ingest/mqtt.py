@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import select
 import ssl
 from collections.abc import Callable
 
@@ -115,6 +116,21 @@ class MqttIngest:
         # Before connecting: the broker redelivers the session's unacknowledged messages right after CONNACK.
         client._client.manual_ack_set(True)
         return client
+
+    def input_pending(self) -> bool:
+        """More bytes wait on the connection than were read (overload: the loop reads them after judging a batch).
+
+        One non-blocking poll of paho's socket; the intake asks it once per full batch and per timer tick.
+        """
+        client = self._paho
+        sock = None if client is None else client.socket()
+        if sock is None:
+            return False
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+        except (OSError, ValueError):  # closed under us: nothing more to read from it
+            return False
+        return bool(readable)
 
     def _ack_for(self, message: aiomqtt.Message) -> Ack | None:
         if message.qos == 0 or self._paho is None:

@@ -35,6 +35,11 @@ class Metrics:
             "hazwatch_start_time_seconds", "Unix time the service started (from its clock).", registry=registry
         )
         self.ingest_messages = Counter("hazwatch_ingest_messages_total", "MQTT messages received.", registry=registry)
+        self.ingest_urgent = Counter(
+            "hazwatch_ingest_urgent_messages_total",
+            "Messages judged ahead of the routine backlog (pre-screened urgent, with their device's earlier ones).",
+            registry=registry,
+        )
         self.ingest_readings = Counter(
             "hazwatch_ingest_readings_total", "Readings decoded and accepted into the pipeline.", registry=registry
         )

@@ -203,7 +203,8 @@ class DeliveryWorker:
                 if busy:
                     continue
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._config.poll_interval_s)
+                    async with asyncio.timeout(self._config.poll_interval_s):
+                        await self._wakeup.wait()
         finally:
             for task in self._in_flight:
                 task.cancel()
@@ -520,7 +521,8 @@ class DeliveryWorker:
             log.error("notification %s not sent: %s", row["id"], refusal)
             return result(refusal, permanent=True)
         try:
-            await asyncio.wait_for(channel.send(delivery), self._config.request_timeout_s)
+            async with asyncio.timeout(self._config.request_timeout_s):
+                await channel.send(delivery)
         except DeliveryError as exc:
             return result(str(exc), permanent=exc.permanent)
         except TimeoutError:
@@ -638,7 +640,8 @@ class DeliveryWorker:
         sent = 0
         for row in rows:
             try:
-                await asyncio.wait_for(channel.send(decode_row(row, now)), self._config.request_timeout_s)
+                async with asyncio.timeout(self._config.request_timeout_s):
+                    await channel.send(decode_row(row, now))
                 sent += 1
             except (DeliveryError, ValueError, TimeoutError) as exc:
                 log.warning("alertmanager re-send of notification %s failed: %s", row["id"], redact(str(exc)))

@@ -77,3 +77,19 @@ def test_demo_site_runs_quietly_on_ordinary_readings() -> None:
             if not events.condition.startswith("quality."):
                 hazard.add(events.condition)
     assert hazard == set()
+
+
+def test_the_rain_rate_at_a_gamma_station_comes_from_a_weather_station_within_2_km_only() -> None:
+    """Demo park: gamma-07 is 0.95 km from weather station wx-03, whose rain rate stands for the rain there (the
+    washout ceiling scales with it); gamma-01's nearest weather station is 2.5 km off, so the rate at gamma-01 is
+    unknown (-1) although wx-01's gauge still tells it whether it rains."""
+    table = _table()
+    config = table.core_config()
+    assert config.rain_rate_sensor[table.index["gamma-07-dose"]] == table.index["wx-03-rain"]
+    gamma_01 = table.index["gamma-01-dose"]
+    assert config.rain_rate_sensor[gamma_01] == -1
+    assert config.rain_sensor[gamma_01] == table.index["wx-01-rain"]
+    gamma = np.flatnonzero(config.kind == GAMMA)
+    rated = config.rain_rate_sensor[gamma]
+    assert (config.kind[rated[rated >= 0]] == RAIN).all()
+    assert (config.rain_rate_sensor[config.kind != GAMMA] == -1).all()

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from detectors.substances import AEGL_DURATIONS_MIN, SUBSTANCES, Substance
+from detectors.substances import AEGL_DURATIONS_MIN, REFERENCE_SOURCES, SUBSTANCES, UNVERIFIED, Substance
 
 
 @pytest.mark.parametrize("formula", sorted(SUBSTANCES))
@@ -43,3 +43,109 @@ def test_not_recommended_levels_are_absent_not_numbers() -> None:
     assert phosgene.aegl(1) is None
     assert phosgene.aegl1_60min is None
     assert phosgene.erpg[0] is None
+
+
+# The reference numbers as the sources give them (ppm; None: none published or not recommended), and which rows no
+# reachable source gave (detectors/substances.py REFERENCE_SOURCES says why each is kept).
+PINNED: dict[str, dict[str, tuple[float | None, ...] | float | None]] = {
+    "Cl2": {
+        "AEGL-1": (0.50, 0.50, 0.50, 0.50, 0.50),
+        "AEGL-2": (2.8, 2.8, 2.0, 1.0, 0.71),
+        "AEGL-3": (50.0, 28.0, 20.0, 10.0, 7.1),
+        "ERPG": (1.0, 3.0, 20.0),
+        "IDLH": 10.0,
+    },
+    "HF": {
+        "AEGL-1": (1.0, 1.0, 1.0, 1.0, 1.0),
+        "AEGL-2": (95.0, 34.0, 24.0, 12.0, 12.0),
+        "AEGL-3": (170.0, 62.0, 44.0, 22.0, 22.0),
+        "ERPG": (2.0, 20.0, 50.0),
+        "IDLH": 30.0,
+    },
+    "NH3": {
+        "AEGL-1": (30.0, 30.0, 30.0, 30.0, 30.0),
+        "AEGL-2": (220.0, 220.0, 160.0, 110.0, 110.0),
+        "AEGL-3": (2700.0, 1600.0, 1100.0, 550.0, 390.0),
+        "ERPG": (25.0, 150.0, 750.0),
+        "IDLH": 300.0,
+    },
+    "H2S": {
+        "AEGL-1": (0.75, 0.60, 0.51, 0.36, 0.33),
+        "AEGL-2": (41.0, 32.0, 27.0, 20.0, 17.0),
+        "AEGL-3": (76.0, 59.0, 50.0, 37.0, 31.0),
+        "ERPG": (0.1, 30.0, 100.0),
+        "IDLH": 100.0,
+    },
+    "COCl2": {
+        "AEGL-1": None,
+        "AEGL-2": (0.60, 0.60, 0.30, 0.08, 0.04),
+        "AEGL-3": (3.6, 1.5, 0.75, 0.20, 0.09),
+        "ERPG": (None, 0.5, 1.5),
+        "IDLH": 2.0,
+    },
+    "HCl": {
+        "AEGL-1": (1.8, 1.8, 1.8, 1.8, 1.8),
+        "AEGL-2": (100.0, 43.0, 22.0, 11.0, 11.0),
+        "AEGL-3": (620.0, 210.0, 100.0, 26.0, 26.0),
+        "ERPG": (3.0, 20.0, 150.0),
+        "IDLH": 45.0,
+    },
+}
+UNVERIFIED_ROWS = {
+    ("Cl2", "ERPG-3"),
+    ("HF", "AEGL-2"),
+    ("HF", "AEGL-3"),
+    ("HF", "ERPG-1"),
+    ("HF", "ERPG-3"),
+    ("NH3", "AEGL-1"),
+    ("NH3", "AEGL-2"),
+    ("NH3", "AEGL-3"),
+    ("NH3", "ERPG-2"),
+    ("NH3", "ERPG-3"),
+    ("COCl2", "AEGL-1"),
+    ("COCl2", "AEGL-2"),
+    ("COCl2", "AEGL-3"),
+    ("COCl2", "ERPG-1"),
+    ("COCl2", "ERPG-2"),
+    ("COCl2", "ERPG-3"),
+    ("HCl", "AEGL-2"),
+    ("HCl", "AEGL-3"),
+    ("HCl", "ERPG-1"),
+    ("HCl", "ERPG-2"),
+    ("HCl", "ERPG-3"),
+}
+ROWS = ("AEGL-1", "AEGL-2", "AEGL-3", "ERPG-1", "ERPG-2", "ERPG-3", "IDLH")
+
+
+@pytest.mark.parametrize("formula", sorted(PINNED))
+def test_reference_levels_are_the_cited_values(formula: str) -> None:
+    """Every AEGL (10 / 30 min, 1 / 4 / 8 h), ERPG and IDLH of the table, pinned to the number its source gives.
+
+    Sources (2026-12, per row in detectors/substances.py REFERENCE_SOURCES): Cl2 AEGLs, the chlorine example table
+    of Wikipedia's "Acute Exposure Guideline Levels" (EPA final values, NRC AEGL Vol. 4, 2004); Cl2 ERPG-1/2, The
+    Chlorine Institute's "Chlorine health hazards" quoting AIHA; Cl2 IDLH, NIOSH IDLH documentation (May 1994); HF
+    AEGL-1, NRC AEGL Vol. 4 p. 124; HF ERPG-2, Table 3 of PMC6290397; HF IDLH, NIOSH IDLH documentation (1994);
+    NH3 ERPG-1, NIOSH IDLH documentation (1994) quoting the 1988 AIHA ERPGs; NH3 IDLH, the Minnesota Department of
+    Agriculture's ammonia page; H2S all fifteen AEGLs, ERPGs and IDLH, Table 3 of PMC5777517 (Nitric Oxide 71,
+    2017, citing NRC AEGL Vol. 9, AIHA and NIOSH); COCl2 IDLH, NIOSH IDLH documentation (1994); HCl AEGL-1 and the
+    30-min / 1-h AEGL-2, NRC AEGL Vol. 4 p. 78; HCl IDLH 45 ppm, NIOSH's 2025 IDLH profile as AIHA reported it.
+    The rows in UNVERIFIED_ROWS had no reachable source: their numbers are the ones the table carried, not new
+    ones, and their source entry says so.
+    """
+    substance = SUBSTANCES[formula]
+    pinned = PINNED[formula]
+    for level in (1, 2, 3):
+        assert substance.aegl(level) == pinned[f"AEGL-{level}"], (formula, level)
+    assert substance.erpg == pinned["ERPG"]
+    assert substance.idlh == pinned["IDLH"]
+
+
+def test_every_reference_row_names_its_source_or_says_it_is_unverified() -> None:
+    """Each row of every substance has an entry; exactly the rows listed as unverified say so."""
+    assert set(REFERENCE_SOURCES) == set(SUBSTANCES)
+    for formula, rows in REFERENCE_SOURCES.items():
+        assert set(rows) == set(ROWS), formula
+        for row, text in rows.items():
+            unverified = UNVERIFIED in text
+            assert unverified == ((formula, row) in UNVERIFIED_ROWS), (formula, row, text)
+            assert unverified or text.startswith("source"), (formula, row, text)

@@ -29,6 +29,7 @@ from daemon.web.api.failed_auth import FailedAuthLimiter
 from daemon.web.api.operations import StoreOperations
 from daemon.web.app import create_app
 from daemon.web.events import EventBus
+from detectors.kinds import BOOLEAN_KINDS
 from rules.sensor_table import SensorTable
 
 T0 = 1_800_000_000.0
@@ -219,6 +220,128 @@ payloads = st.one_of(
     st.integers(min_value=1, max_value=2000).map(lambda n: b'[{"v":' * n),
     st.integers(min_value=4300, max_value=5000).map(lambda n: b'[{"n":"dose_rate","v":' + b"1" * n + b"}]"),
 )
+# --- structure-aware: valid SenML for the demo site, then mutated ------------------------------------------------
+# Random bytes and random records almost never name a known device, sensor and unit at a plausible time, so they stop
+# at the first check (unknown device, bad JSON). Starting from a message the codec accepts whole and changing a few
+# things (as AFL's and libFuzzer's dictionary and structure mutators do) reaches unit conversion, the shape cache,
+# status flags, time checks and range flags with inputs that are almost right.
+
+_SITE_TABLE = SensorTable.build(load_site(DEFAULT_SITE))
+# (device, name, declared unit, boolean) of every sensor: the names a device really uses.
+_SENSORS = [
+    (
+        _SITE_TABLE.devices[int(_SITE_TABLE.device_of[i])].id,
+        name,
+        spec.unit,
+        spec.kind in BOOLEAN_KINDS,
+    )
+    for (_device, name), i in _SITE_TABLE.by_device_name.items()
+    for spec in (_SITE_TABLE.sensors[i],)
+]
+_UNITS = ["nSv/h", "uSv/h", "mSv/h", "ppm", "ppb", "mg/m3", "ug/m3", "m/s", "km/h", "Cel", "K", "V", "%RH", "deg"]
+_NUMBERS = st.one_of(
+    st.floats(min_value=-1e3, max_value=1e5),
+    st.sampled_from([0, -0.0, 1e-300, 1e308, -1e308, 2**53 + 1, 2**63, 2**64, float("nan"), float("inf")]),
+    st.integers(min_value=-(2**70), max_value=2**70),
+)
+
+
+@st.composite
+def valid_senml(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]]]:
+    """A message the codec accepts whole: one device's sensors, declared units, times around T0 (topic, records)."""
+    device = draw(st.sampled_from(sorted({d for d, _, _, _ in _SENSORS})))
+    own = [entry for entry in _SENSORS if entry[0] == device]
+    chosen = draw(st.lists(st.sampled_from(own), min_size=1, max_size=6))
+    base_time = T0 - draw(st.floats(min_value=0, max_value=3600))
+    records: list[dict[str, Any]] = []
+    for position, (_, name, unit, boolean) in enumerate(chosen):
+        record: dict[str, Any] = {"n": name, "t": -position * draw(st.sampled_from([0.0, 0.0004, 1.0, 60.0]))}
+        if boolean:
+            record["vb"] = draw(st.booleans())
+        else:
+            record["v"] = draw(st.floats(min_value=0, max_value=1e4))
+            record["u"] = unit
+        records.append(record)
+    records[0].update({"bn": f"{device}:", "bt": base_time})
+    return f"hazwatch/demo-park/{device}", records
+
+
+def _mutate_record(draw: st.DrawFn, records: list[dict[str, Any]]) -> None:
+    """One structural change to one record (or to the list)."""
+    if not records:
+        return
+    index = draw(st.integers(0, len(records) - 1))
+    record = records[index]
+    kind = draw(
+        st.sampled_from(["drop", "value", "unit", "name", "time", "base", "type", "dup", "status", "extra", "remove"])
+    )
+    keys = sorted(record)
+    if kind == "drop" and keys:
+        del record[draw(st.sampled_from(keys))]
+    elif kind == "value":
+        record[draw(st.sampled_from(["v", "vb", "vs", "vd"]))] = draw(st.one_of(_NUMBERS, json_leaves))
+    elif kind == "unit":
+        record[draw(st.sampled_from(["u", "bu"]))] = draw(st.one_of(st.sampled_from(_UNITS), json_leaves))
+    elif kind == "name":
+        name = str(record.get("n", ""))
+        record["n"] = draw(st.sampled_from([name.upper(), name + "x", "", "fault", "saturated", "../" + name]))
+    elif kind == "time":
+        record[draw(st.sampled_from(["t", "bt"]))] = draw(
+            st.one_of(_NUMBERS, st.sampled_from([T0 + 301, T0 - 8 * 86400, 2**28 - 1, 2**28, -(2**28), 1e20]))
+        )
+    elif kind == "base":
+        record["bn"] = draw(st.sampled_from(["", "gamma-01:", "gas-n01/", "nobody:", "gamma-01:gamma-01:"]))
+    elif kind == "type":
+        key = draw(st.sampled_from(keys or ["n"]))
+        record[key] = draw(json_values)
+    elif kind == "dup":
+        records.insert(index, dict(record))
+    elif kind == "status":
+        records.append(
+            {"n": draw(st.sampled_from(["fault", "saturated"])), "vb": draw(st.one_of(st.booleans(), json_leaves))}
+        )
+    elif kind == "extra":
+        record[draw(st.text(max_size=4))] = draw(json_values)
+    else:
+        del records[index]
+
+
+def _mutate_bytes(draw: st.DrawFn, payload: bytes) -> bytes:
+    """A byte-level change: truncate, flip, insert or repeat."""
+    if not payload:
+        return payload
+    at = draw(st.integers(0, len(payload) - 1))
+    kind = draw(st.sampled_from(["truncate", "flip", "insert", "repeat"]))
+    if kind == "truncate":
+        return payload[:at]
+    if kind == "flip":
+        return payload[:at] + bytes([payload[at] ^ (1 << draw(st.integers(0, 7)))]) + payload[at + 1 :]
+    if kind == "insert":
+        return (
+            payload[:at]
+            + draw(st.sampled_from([b"[", b"{", b'"', b",", b"\\", b"\xff", b"NaN", b"1e999"]))
+            + payload[at:]
+        )
+    return payload[:at] + payload[at:] * draw(st.integers(2, 4))
+
+
+@st.composite
+def mutated_senml(draw: st.DrawFn) -> tuple[str, bytes]:
+    """A valid message with a few structural mutations and, sometimes, one byte-level one (topic, payload)."""
+    topic, records = draw(valid_senml())
+    for _ in range(draw(st.integers(0, 3))):
+        _mutate_record(draw, records)
+    document: Any = records
+    if draw(st.integers(0, 9)) == 0:
+        document = records[0] if records else {}  # a lone record object
+    payload = _dump(document)
+    if draw(st.integers(0, 4)) == 0:
+        payload = _mutate_bytes(draw, payload)
+    if draw(st.integers(0, 9)) == 0:
+        topic = draw(st.sampled_from([topic + "/status", topic.replace("demo-park", "other"), topic + "x"]))
+    return topic, payload
+
+
 topics = st.one_of(
     st.sampled_from(
         [
@@ -231,6 +354,10 @@ topics = st.one_of(
     ),
     st.text(max_size=40),
 )
+
+
+# What the codec fuzz draws: mostly mutated valid messages (deep paths), the rest anything at all (shallow paths).
+messages = st.one_of(mutated_senml(), mutated_senml(), mutated_senml(), st.tuples(topics, payloads))
 
 
 def codec_decoder() -> SenmlDecoder:

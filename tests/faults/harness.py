@@ -85,6 +85,7 @@ class ServiceProcess:
     extra_config: str = "[ingest]\ndecode_workers = 0\n"
     db_url: str | None = None  # default: a SQLite file in ``directory``
     database_extra: str = ""  # more keys of the [database] table
+    mqtt_extra: str = ""  # more keys of the [mqtt] table
     http_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
@@ -98,7 +99,7 @@ class ServiceProcess:
         """The TOML config."""
         return (
             f'[mqtt]\nbroker = "mqtt://127.0.0.1:{self.broker_port}"\ntopic_prefix = "{self.prefix}"\n'
-            f'client_id = "svc-{self.prefix}"\n'
+            f'client_id = "svc-{self.prefix}"\n{self.mqtt_extra}'
             f'[database]\nurl = "{self.db_url or f"sqlite:///{self.db_path}"}"\n{self.database_extra}'
             f'[http]\nhost = "127.0.0.1"\nport = {self.http_port}\npublic_read = true\n'
             f"{self.extra_config}"

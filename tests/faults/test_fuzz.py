@@ -18,11 +18,10 @@ from tests.faults.fuzz_targets import (
     ROUTES,
     api_under_test,
     codec_decoder,
-    payloads,
+    messages,
     requests,
     run_api_fuzz,
     run_codec_fuzz,
-    topics,
 )
 
 EXAMPLES = int(os.environ.get("HAZWATCH_FUZZ_EXAMPLES", "300"))
@@ -91,8 +90,8 @@ def test_codec_never_raises() -> None:
     decoder = codec_decoder()
 
     @settings(max_examples=EXAMPLES * 2, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(topics, payloads)
-    def one(topic: str, payload: bytes) -> None:
-        run_codec_fuzz(decoder, topic, payload)
+    @given(messages)
+    def one(message: tuple[str, bytes]) -> None:
+        run_codec_fuzz(decoder, *message)
 
     one()

@@ -182,16 +182,23 @@ async def test_healthz_says_degraded_when_unacknowledged_input_fills_the_receive
 async def test_healthz_says_degraded_while_the_data_judged_is_far_behind_its_arrival(
     own_mosquitto: tuple[str, int], sqlite_url: str, demo_site: Site, unique: str
 ) -> None:
-    """Readings arriving 600 s after they were taken (a queue somewhere upstream of the judging): degraded with the
-    figure; fresh readings again: healthy."""
+    """A fresh reading teaches the sensor's usual lateness; then readings arriving 600 s after they were taken (a
+    queue somewhere upstream of the judging): degraded with the figure; fresh readings again: healthy."""
     host, port = own_mosquitto
     config = service_config(f"mqtt://{host}:{port}", sqlite_url, f"hw{unique}", f"svc{unique}")
     config.ingest.decode_workers = 0
     topic = f"hw{unique}/demo-park/gamma-01"
     async with running_service(config, demo_site) as service:
         health = ServiceHealth(
-            service.intake, service.writer, service.supervisor, service.clock, stall_after_s=60.0, behind_degraded_s=300
+            service.intake, service.writer, service.supervisor, service.clock, stall_after_s=60.0, behind_degraded_s=10
         )
+        await publish(own_mosquitto, [(topic, senml("gamma-01", [("dose_rate", 90.0, None)], time.time() - 0.5))])
+
+        async def judged() -> bool:
+            return service.intake.behind_excess_s is not None
+
+        await eventually(judged, timeout=20)
+        assert health.check()[0]
         await publish(own_mosquitto, [(topic, senml("gamma-01", [("dose_rate", 90.0, None)], time.time() - 600))])
 
         async def behind() -> dict[str, object] | None:
@@ -206,3 +213,4 @@ async def test_healthz_says_degraded_while_the_data_judged_is_far_behind_its_arr
 
         await eventually(caught_up, timeout=20)
     assert 590 < float(str(details["data_behind_s"])) < 700
+    assert 590 < float(str(details["data_later_than_usual_s"])) < 700

@@ -9,7 +9,6 @@ offline (the same device status path as an MQTT last will); the next answered po
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from daemon.ingest.modbus.registers import (
     width,
 )
 from daemon.ingest.senml import BatchBuilder, DeviceStatus, Reason
+from daemon.supervisor import end_task
 from detectors.readings import FLAG_OUT_OF_RANGE
 from detectors.units import conversion
 from rules.sensor_table import SensorTable
@@ -262,6 +262,5 @@ class ModbusPoller:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await end_task(task)
         self._tasks.clear()

@@ -233,7 +233,8 @@ async def get_events(request: web.Request) -> web.StreamResponse:
         await response.write(b"retry: 2000\nevent: hello\ndata: {}\n\n")
         while True:
             try:
-                event = await asyncio.wait_for(subscription.get(), context.sse_heartbeat_s)
+                async with asyncio.timeout(context.sse_heartbeat_s):
+                    event = await subscription.get()
             except TimeoutError:
                 await response.write(b": keep-alive\n\n")
                 continue

@@ -1,0 +1,66 @@
+"""Readings of one sensor less than a millisecond apart are distinct readings; a redelivery is still one reading.
+
+The keys of ``SeenReadings`` were milliseconds: a second reading 0.4 ms after the first was dropped as a
+"redelivery" (counted in hazwatch_duplicate_readings_total, never stored or judged). On SQLite and PostgreSQL, both
+are stored now, and after a restart (the memory refilled from the store) the same messages delivered again are not.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from daemon.chain.seen_readings import SeenReadings
+from daemon.store.reading_chunks import latest_readings, read_readings
+from detectors.readings import ReadingBatch
+from rules.site import Site
+from tests.seam import Chain, live_chain
+
+T0 = 1_800_000_000.0
+TIMES = (T0, T0 + 0.0004, T0 + 0.0009, T0 + 0.001)  # three within one millisecond, one on the next
+
+
+def _message(t: float) -> bytes:
+    return json.dumps([{"bn": "gamma-01:", "bt": t, "n": "dose_rate", "u": "nSv/h", "v": 90.0}]).encode()
+
+
+async def _stored(chain: Chain) -> list[float]:
+    async with chain.engine.connect() as connection:
+        readings = await read_readings(connection)
+    return [t for s, t in zip(readings.sensor_id.tolist(), readings.time.tolist(), strict=True) if s == "gamma-01-dose"]
+
+
+def _count(chain: Chain, name: str) -> float:
+    return chain.metrics.registry.get_sample_value(name) or 0.0
+
+
+async def test_sub_millisecond_readings_are_kept_and_redeliveries_dropped(db_url: str, demo_site: Site) -> None:
+    """Four readings within 1 ms all stored and judged; the same four delivered again after a restart: none."""
+    async with live_chain(db_url, demo_site, T0 + 1) as chain:
+        for t in TIMES:
+            chain.accept("gamma-01", _message(t))
+        await chain.settle()
+        assert await _stored(chain) == list(TIMES)
+        assert _count(chain, "hazwatch_duplicate_readings_total") == 0
+        assert _count(chain, "hazwatch_ingest_readings_total") == len(TIMES)
+    async with live_chain(db_url, demo_site, T0 + 2) as chain:  # a restart: memory refilled from the store
+        assert len(chain.pipeline.seen) == 0
+        stored = await latest_readings(chain.engine, [s.id for s in chain.table.sensors], 1000)
+        chain.pipeline.seen.remember(stored.sensor, stored.time)
+        for t in (*TIMES, T0 + 0.0001):  # the broker delivers all four again, and one new reading
+            chain.accept("gamma-01", _message(t))
+        await chain.settle()
+        assert sorted(await _stored(chain)) == sorted([*TIMES, T0 + 0.0001])
+        assert _count(chain, "hazwatch_duplicate_readings_total") == len(TIMES)
+
+
+def test_keys_tell_microseconds_apart_and_not_less() -> None:
+    """A microsecond apart: two readings; the same time from another float path (a sum): one."""
+    seen = SeenReadings()
+    sensors = np.array([3, 3, 3, 4], np.int32)
+    times = np.array([T0, T0 + 1e-6, (T0 - 0.25) + 0.25, T0], np.float64)
+    flags = np.zeros(4, np.uint16)
+    mask = seen.fresh(ReadingBatch(sensors, times, np.ones(4), flags))
+    assert mask is not None
+    assert mask.tolist() == [True, True, False, True]
