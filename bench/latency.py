@@ -7,7 +7,8 @@ loop does not pay for generating it. Each event publishes one message that cross
 readings 11 s apart in device time, so the 10 s on-delay is met inside the message); the clock stops when the
 webhook request arrives. Events go one at a time, rotating over the chlorine detectors; each is cleared before the next.
 
-    python bench/latency.py [--events 250] [--rate 1000] [--copies 97 --scrape-every 1] [--profile out.prof]
+    python bench/latency.py [--events 250] [--rate 1000] [--copies 97 --scrape-every 1] [--render threads]
+        [--profile out.prof]
 
 ``--copies N`` adds N-1 suffixed copies of the demo site's devices (97: 10,000 sensors; the extra sensors are
 declared and scraped, the load and the events still go to the original devices). ``--scrape-every S`` runs a
@@ -127,6 +128,12 @@ async def main() -> None:
     parser.add_argument("--copies", type=int, default=1, help="site size: the demo site's devices this many times")
     parser.add_argument("--scrape-every", type=float, default=0.0, help="GET /metrics every S seconds (0: never)")
     parser.add_argument("--scrape-only", metavar="URL", help=argparse.SUPPRESS)  # the scraping subprocess
+    parser.add_argument(
+        "--render",
+        choices=["process", "threads"],
+        default="process",
+        help="where /metrics renders the per-sensor families (http.metrics_render_process)",
+    )
     args = parser.parse_args()
     if args.scrape_only:
         scrape_loop(args.scrape_only, args.scrape_every, args.seconds)
@@ -161,6 +168,7 @@ async def main() -> None:
     config.http.port = 0
     if args.batch_delay is not None:
         config.ingest.batch_max_delay_s = args.batch_delay
+    config.http.metrics_render_process = args.render == "process"
     config.notify = NotifyConfig.model_validate(
         {
             "people": [

@@ -11,7 +11,7 @@ then run, from the repository root:
 
 For every data file under ``NAB/data`` this runs ``hazwatch detect`` (kind generic, ``--score context`` by
 default: the context-novelty score of ``detectors.context``; ``--score evidence`` for the live core's AR(1)
-evidence score alone) and writes NAB's result
+evidence score alone; ``--score cad-ose`` for ``detectors.cad_ose``) and writes NAB's result
 format (``timestamp,value,anomaly_score,label``) to ``NAB/results/hazwatch/<category>/hazwatch_<file>.csv``,
 then runs ``run.py -d hazwatch --optimize --score --normalize --skipConfirmation`` in the NAB directory and
 prints the normalised standard, reward-low-FP and reward-low-FN scores.
@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from daemon.commands.detect import SCORES
 from daemon.commands.detect import run as detect
 
 DETECTOR = "hazwatch"
@@ -76,7 +77,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("nab", type=Path, help="a NAB checkout (https://github.com/numenta/NAB)")
     parser.add_argument("--scorer-python", default=sys.executable, help="a Python with pandas for NAB's run.py")
-    parser.add_argument("--score", choices=("context", "evidence"), default="context", help="hazwatch detect --score")
+    parser.add_argument("--score", choices=SCORES, default="context", help="hazwatch detect --score")
     parser.add_argument("--detect-only", action="store_true", help="write result files, do not score")
     args = parser.parse_args()
     readings, spent, cpu = write_results(args.nab, args.score)

@@ -88,6 +88,12 @@ class DatabaseConfig(StrictModel):
         gt=0,
         description="A shutdown waits this long for the database, then spools what is unwritten and exits.",
     )
+    write_retry_max_s: float = Field(
+        10.0,
+        gt=0,
+        description="A failed commit is retried after 0.1 s, doubling up to this pause: the longest a recovered "
+        "database waits to be written again.",
+    )
 
 
 class HttpConfig(StrictModel):
@@ -101,6 +107,11 @@ class HttpConfig(StrictModel):
         description="Let read-only API endpoints and the live event stream answer without a token (wall display).",
     )
     max_shelve_s: float = Field(8 * 3600.0, gt=0, description="Longest time an alarm may be shelved.")
+    metrics_render_process: bool = Field(
+        True,
+        description="Render the per-sensor /metrics families in a child process (off the event loop's interpreter "
+        "lock); false renders them in threads of the service.",
+    )
 
 
 class TileSource(StrictModel):

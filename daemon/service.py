@@ -37,6 +37,7 @@ from daemon.ingest.mqtt import Ack, MessageHandler, MqttIngest
 from daemon.metrics.adapters import AlarmBookMetrics, IncidentEngineMetrics
 from daemon.metrics.exposition import Exposition
 from daemon.metrics.instruments import Metrics
+from daemon.metrics.render_process import RenderProcess
 from daemon.metrics.sensors import SensorCollector, SensorStateCollector, SiteCollector
 from daemon.metrics.sources import MetricSources
 from daemon.metrics.status import StatusCollector
@@ -119,6 +120,7 @@ class Service:
         self._intake: Intake | None = None  # built by start(); stop() also runs after a start that failed before it
         self.http_port: int | None = None
         self._runner: web.AppRunner | None = None
+        self._render_process: RenderProcess | None = None  # the /metrics render child; stop() ends it
         self.supervisor = Supervisor(self.metrics, self.clock)
         self.ready = False  # start() finished: reloads run at once (before, a SIGHUP is queued)
         self._reload_queued = False
@@ -156,7 +158,12 @@ class Service:
         config = self.config
         self._check_http_port()
         await migrate(self.engine)
-        self.writer = StoreWriter(self.engine, [s.id for s in self.table.sensors], self.metrics)
+        self.writer = StoreWriter(
+            self.engine,
+            [s.id for s in self.table.sensors],
+            self.metrics,
+            retry_max_s=config.database.write_retry_max_s,
+        )
         if config.ha.enabled and self.engine.dialect.name == "postgresql":
             # One of a pair: a follower until the lock is won, so not even the start-up writes may commit yet.
             self.writer.hold = StandbyHold(config.ha.hold_s, after_keep=self.writer.after_commit)
@@ -215,6 +222,7 @@ class Service:
         self.supervisor.start("quarantine-retention", self._quarantine_retention)
         self.supervisor.start("mqtt-ingest", self.ingest.run)
         self.field_protocols = await start_field_protocols(config, self.table, self.intake, self.metrics, self.clock)
+        self.exposition.start_soon()
         await self._start_http()
         if self.demo:
             feed = DemoFeed(self.site, self.target, config.mqtt.topic_prefix, self.clock)
@@ -364,7 +372,9 @@ class Service:
         self.metrics.drill_running.set(0)
         table, pipeline = self.table, self.pipeline
         self.site_collector = SiteCollector(table, self.setup.rules, pipeline.detector.config)
-        # Per-sensor families grow with the site: rendered from snapshots off the event loop (metrics/exposition.py).
+        # Per-sensor families grow with the site: rendered from snapshots in a child process (metrics/exposition.py).
+        process = RenderProcess() if self.config.http.metrics_render_process else None
+        self._render_process = process
         self.exposition = Exposition(
             self.registry,
             [
@@ -373,6 +383,7 @@ class Service:
                 SensorCollector(table, pipeline.latest_value, pipeline.latest_time),
                 SensorStateCollector(table, self.clock, pipeline, self.metric_sources, self.intake.device_online),
             ],
+            process,
         )
 
     def _plug_metric_sources(self) -> None:
@@ -589,7 +600,7 @@ class Service:
         await self.field_protocols.stop()
         if self._intake is not None:
             await self.intake.settle()
-            self.intake.close()
+            await self.intake.close()
             save(self.pipeline, self.setup, self.writer, self.clock.now())
         if self.recorder is not None:
             self.recorder.close()
@@ -600,6 +611,8 @@ class Service:
         self.bus.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._render_process is not None:
+            await self._render_process.close()
         if self.broker is not None:
             await self.broker.stop()
         if self.ha is not None:

@@ -85,7 +85,7 @@ async def live_chain(url: str, site: Site, now: float, config: ServiceConfig | N
             yield Chain(config, table, engine, pipeline, writer, intake, metrics, clock)
             await intake.settle()
         finally:
-            intake.close()
+            await intake.close()
             writer.close()
             await task
     finally:

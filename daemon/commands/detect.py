@@ -9,7 +9,8 @@ detector alone, for series without physics of their own.
 ``--score evidence`` (the default) writes the live core's anomaly score (1 = alarm-level evidence of a new
 anomaly). ``--score context`` writes instead the context-novelty score of ``detectors.context`` blended with
 it, a 0..1 ranking of how new each reading's recent pattern is, for benchmarks that threshold a score
-(it has no alarm level; the alarm column is the same either way).
+(it has no alarm level; the alarm column is the same either way). ``--score cad-ose`` writes the score of
+``detectors.cad_ose``, the Contextual Anomaly Detector (NAB's "contextOSE"), scaled over the file's range.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import csv
 import logging
 import sys
 import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors.backtest import BacktestResult, backtest, episodes
+from detectors.cad_ose import cad_ose_score
 from detectors.context import context_score
 from detectors.kinds import Kind
 from detectors.substances import SUBSTANCES
@@ -34,7 +37,7 @@ log = logging.getLogger(__name__)
 EXIT_BAD_INPUT = 2
 TIME_COLUMNS = ("timestamp", "time")
 MAX_EPISODES_LISTED = 50
-SCORES = ("evidence", "context")
+SCORES = ("evidence", "context", "cad-ose")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--score",
         choices=SCORES,
         default=SCORES[0],
-        help="anomaly_score column: the live core's evidence (default) or context novelty blended with it",
+        help="anomaly_score column: the live core's evidence (default), context novelty blended with it, or CAD-OSE",
     )
     parser.add_argument("--out", type=Path, help="output CSV (default: standard output)")
     parser.set_defaults(handler=lambda args: run(args.csv_in, args.kind, args.out, args))
@@ -130,6 +133,16 @@ def _summary(result: BacktestResult, times: list[str], t: NDArray[np.float64]) -
     return lines
 
 
+def in_time_order(
+    t: NDArray[np.float64], values: NDArray[np.float64], scorer: Callable[[NDArray[np.float64]], NDArray[np.float64]]
+) -> NDArray[np.float64]:
+    """A series scorer's output in input order, the series given to it in time order (stable for equal times)."""
+    order = np.argsort(t, kind="stable")
+    out = np.empty(values.shape[0])
+    out[order] = scorer(values[order])
+    return out
+
+
 def run(csv_in: Path, kind: str, out: Path | None, options: argparse.Namespace | None = None) -> int:
     """Read the series, run the core, write it back with score, alarm, flags and conditions; summary on stderr."""
     try:
@@ -158,8 +171,11 @@ def run(csv_in: Path, kind: str, out: Path | None, options: argparse.Namespace |
         full_scale=getattr(options, "full_scale", None),
     )
     score = result.anomaly_score
-    if getattr(options, "score", SCORES[0]) == "context":
+    scoring = getattr(options, "score", SCORES[0])
+    if scoring == "context":
         score = context_score(t, values, score)
+    elif scoring == "cad-ose":
+        score = in_time_order(t, values, cad_ose_score)
     target = out.open("w", newline="", encoding="utf-8") if out is not None else sys.stdout
     try:
         writer = csv.writer(target)

@@ -31,6 +31,7 @@ from rules.site import Site
 log = logging.getLogger(__name__)
 
 RawMessage = tuple[str, bytes, float]  # topic, payload, receive time
+CLOSE_TIMEOUT_S = 5.0
 
 
 @dataclass(slots=True)
@@ -173,6 +174,17 @@ class DecodePool:
         """Decode ``raw`` in a worker."""
         return asyncio.get_running_loop().run_in_executor(self._executor, _decode_in_worker, raw)
 
-    def close(self) -> None:
-        """Stop the workers (after the batches already submitted)."""
-        self._executor.shutdown(wait=True)
+    async def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+        """Stop the workers (after the batches already submitted), off the event loop: a worker still starting (a
+        stop soon after the start) held a blocking shutdown, and with it the whole loop, for seconds. Workers that
+        have not ended after ``timeout_s`` are killed (they hold nothing: the service decodes a batch again itself
+        when its worker fails)."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await asyncio.to_thread(self._executor.shutdown, wait=True)
+        except TimeoutError:
+            processes = dict(getattr(self._executor, "_processes", None) or {})  # private: no public way to kill
+            log.warning("%d decode workers still running %.0fs into the stop: killing them", len(processes), timeout_s)
+            for process in processes.values():
+                process.kill()
+            self._executor.shutdown(wait=False, cancel_futures=True)

@@ -269,10 +269,10 @@ class Intake:
         elif all(f.done() and not f.cancelled() and f.exception() is None for f in self._pool_starting):
             self._pool_ready = True
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """Stop the decode workers (call after ``settle``)."""
         if self._pool is not None:
-            self._pool.close()
+            await self._pool.close()
 
     def _decoded(self, _future: object = None) -> None:
         """Run every batch at the head of the line whose decoding is done, in order."""

@@ -121,8 +121,10 @@ class StoreWriter:
         *,
         drill: bool = False,
         drill_run_id: int | None = None,
+        retry_max_s: float = 10.0,
     ) -> None:
         self._engine = engine
+        self._retry_max_s = retry_max_s  # the longest pause between retries of a failed commit
         self._sensor_ids = list(sensor_ids)
         self._metrics = metrics
         self._drill = drill
@@ -274,7 +276,7 @@ class StoreWriter:
         self._wakeup.set()
 
     async def _commit_pending(self) -> None:
-        delay = 0.1
+        delay = min(0.1, self._retry_max_s)
         while self._pending:
             group, self._pending = self._pending, WriteGroup()
             for prepare in self.before_commit:
@@ -307,7 +309,7 @@ class StoreWriter:
                 self._pending = group.merged_with(self._pending)
                 self._committing = None
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+                delay = min(delay * 2, self._retry_max_s)
                 continue
             self._committing = None
             self._metrics.store_seconds.observe(time.perf_counter() - started)

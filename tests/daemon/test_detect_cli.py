@@ -64,3 +64,26 @@ def test_detect_context_score_keeps_the_columns(tmp_path: Path) -> None:
     assert all(0.0 <= s <= 1.0 for s in score)
     assert max(score[24 * 5 :]) == max(score[24 * 25 + 13 : 24 * 25 + 17])
     assert max(score[24 * 5 : 24 * 25]) < 0.5 * max(score[24 * 25 + 13 : 24 * 25 + 17])
+
+
+def test_detect_cad_ose_score_finds_a_broken_cycle(tmp_path: Path) -> None:
+    """``--score cad-ose`` writes CAD-OSE's score in the same column; a peak that fails to come scores highest."""
+    start = datetime(2026, 5, 1, tzinfo=UTC)
+    values = [10.0 + 5.0 * ((i % 24) >= 12) for i in range(24 * 40)]
+    values[24 * 35 + 13 : 24 * 35 + 17] = [10.0] * 4
+    source = tmp_path / "cycle.csv"
+    with source.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["timestamp", "value"])
+        writer.writerows(((start + timedelta(hours=i)).isoformat(), v) for i, v in enumerate(values))
+    out = tmp_path / "scored.csv"
+    result = run_cli("detect", str(source), "--score", "cad-ose", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    with out.open(newline="") as handle:
+        scored = list(csv.DictReader(handle))
+    assert [row["timestamp"] for row in scored] == [(start + timedelta(hours=i)).isoformat() for i in range(24 * 40)]
+    score = [float(row["anomaly_score"]) for row in scored]
+    assert all(0.0 <= s <= 1.0 for s in score)
+    broken = max(score[24 * 35 + 13 : 24 * 35 + 17])
+    assert broken >= 0.75
+    assert max(score[24 * 10 : 24 * 35 + 13]) < broken

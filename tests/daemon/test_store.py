@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from prometheus_client import CollectorRegistry
@@ -92,3 +94,40 @@ def test_head_revision_read_from_the_files_is_alembics() -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     assert head_revision() == ScriptDirectory.from_config(config).get_current_head()
+
+
+async def test_a_failed_commit_is_retried_with_pauses_doubling_up_to_the_ceiling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database that cannot be opened: the writer keeps the rows and retries after 0.1 s, doubling the pause up to
+    ``retry_max_s`` (``database.write_retry_max_s``); once the file can be opened the rows are committed."""
+    folder = tmp_path / "not-yet"  # SQLite cannot create a file in a folder that does not exist: every commit fails
+    url = f"sqlite:///{folder / 'hazwatch.db'}"
+    engine = create_engine(url)
+    writer = StoreWriter(engine, [], Metrics(CollectorRegistry()), retry_max_s=0.25)
+    pauses: list[float] = []
+    sleep = asyncio.sleep
+
+    async def recorded(delay: float) -> None:
+        pauses.append(delay)
+        if len(pauses) == 5:  # the database is back before the fifth retry
+            folder.mkdir()
+            back = create_engine(url)
+            await migrate(back)
+            await back.dispose()
+        await sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", recorded)
+    writer.add_quarantine(5.0, "hazwatch/x/y", "invalid_json", "bad", b"kept")
+    task = asyncio.create_task(writer.run())
+    try:
+        async with asyncio.timeout(30):
+            await writer.flush()
+        async with engine.connect() as connection:
+            assert (await connection.execute(select(quarantine.c.payload))).scalars().all() == [b"kept"]
+    finally:
+        writer.close()
+        await task
+        await engine.dispose()
+    assert pauses == [0.1, 0.2, 0.25, 0.25, 0.25]
+    assert writer.failing_since is None

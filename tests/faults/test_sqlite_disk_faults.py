@@ -63,6 +63,9 @@ async def test_sqlite_fault_keeps_judging_paging_and_catches_up(tmp_path: Path, 
         f"disk{unique}",
         extra_config="[ingest]\ndecode_workers = 0\nstall_after_s = 2.0\n"
         + notify_config([("duty", f"{url}/duty", False)]),
+        # Retries at most 0.5 s apart: the catch-up starts within 0.5 s of the lift, not after a back-off of up to
+        # 10 s that the fault's length (longer on a loaded machine) decides.
+        database_extra="write_retry_max_s = 0.5\n",
     )
     publisher = NumberedPublisher(broker.port, service.prefix, time.time() - 120)
     lift: Callable[[], None] | None = None
