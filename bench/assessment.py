@@ -151,7 +151,7 @@ def run_case(
     mean, sat = bin_gas(t_all[seen].ravel(), cols[seen].ravel(), reading[seen].ravel(), n_det, ends, BIN_S, full_scale)
     # The weather station reports once a minute with a vane error of a few degrees.
     wx = (times % 60.0) == 0
-    speed_b, dir_b, sd_b = bin_wind(
+    speed_b, dir_b, _ = bin_wind(
         times[wx],
         wind_speed[wx] * (1 + 0.05 * rng.standard_normal(int(wx.sum()))),
         wind_from[wx] + 3.0 * rng.standard_normal(int(wx.sum())),
@@ -159,7 +159,7 @@ def run_case(
         BIN_S,
     )
     obs = GasObservations(det_e, det_n, ends, BIN_S, mean, sat, full_scale, noise, noise)
-    wind = BinnedWind(speed_b, dir_b, sd_b, stability, ends)
+    wind = BinnedWind(speed_b, dir_b, stability, ends)
     cand_here = [
         Candidate(c.id, c.east_m, c.north_m, c.height_m, gas in subs) for c, (_, subs) in zip(cands, held, strict=True)
     ]

@@ -7,7 +7,8 @@ loop does not pay for generating it. Each event publishes one message that cross
 readings 11 s apart in device time, so the 10 s on-delay is met inside the message); the clock stops when the
 webhook request arrives. Events go one at a time, rotating over the chlorine detectors; each is cleared before the next.
 
-    python bench/latency.py [--events 250] [--rate 1000] [--copies 97 --scrape-every 1] [--profile out.prof]
+    python bench/latency.py [--events 250] [--rate 1000] [--copies 97 --scrape-every 1] [--render threads]
+        [--profile out.prof]
 
 ``--copies N`` adds N-1 suffixed copies of the demo site's devices (97: 10,000 sensors; the extra sensors are
 declared and scraped, the load and the events still go to the original devices). ``--scrape-every S`` runs a
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import json
 import os
@@ -42,10 +44,12 @@ import aiomqtt
 import numpy as np
 import yaml
 from aiohttp import web
+from latency_stages import StageProbe, commit_hook, installed
 from private_broker import start_mosquitto
 from sqlalchemy import select
 
 from daemon.config import DEFAULT_SITE, ServiceConfig
+from daemon.notify.channels.webhook import WebhookChannel
 from daemon.notify.config import NotifyConfig
 from daemon.service import Service
 from daemon.site_file import load_site
@@ -127,6 +131,12 @@ async def main() -> None:
     parser.add_argument("--copies", type=int, default=1, help="site size: the demo site's devices this many times")
     parser.add_argument("--scrape-every", type=float, default=0.0, help="GET /metrics every S seconds (0: never)")
     parser.add_argument("--scrape-only", metavar="URL", help=argparse.SUPPRESS)  # the scraping subprocess
+    parser.add_argument(
+        "--render",
+        choices=["process", "threads"],
+        default="process",
+        help="where /metrics renders the per-sensor families (http.metrics_render_process)",
+    )
     args = parser.parse_args()
     if args.scrape_only:
         scrape_loop(args.scrape_only, args.scrape_every, args.seconds)
@@ -139,10 +149,15 @@ async def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="hazwatch-latency-"))
     broker, port = start_mosquitto(workdir)
     arrivals: asyncio.Queue[tuple[float, str]] = asyncio.Queue()
+    probe = StageProbe()
+    probed_sensor = [""]
 
     async def hook(request: web.Request) -> web.Response:
+        arrived = time.perf_counter()
         document = await request.json()
-        arrivals.put_nowait((time.perf_counter(), document["facts"]["sensor_id"]))
+        if document["facts"]["sensor_id"] == probed_sensor[0]:
+            probe.finish()
+        arrivals.put_nowait((arrived, document["facts"]["sensor_id"]))
         return web.Response(text="ok")
 
     app = web.Application()
@@ -161,6 +176,7 @@ async def main() -> None:
     config.http.port = 0
     if args.batch_delay is not None:
         config.ingest.batch_max_delay_s = args.batch_delay
+    config.http.metrics_render_process = args.render == "process"
     config.notify = NotifyConfig.model_validate(
         {
             "people": [
@@ -177,8 +193,11 @@ async def main() -> None:
             ],
         }
     )
+    patches = contextlib.ExitStack()
+    patches.enter_context(installed(probe, WebhookChannel))
     service = Service(config, site)
     await service.start()
+    service.writer.after_commit.insert(0, commit_hook(probe))
     await asyncio.wait_for(service.wait_connected(), 15)
     # Long enough for every event at the slowest expected pace; stopped early when the events are done.
     load = await asyncio.create_subprocess_exec(
@@ -222,6 +241,8 @@ async def main() -> None:
                 device = chlorine[event % len(chlorine)]
                 t = base + event * 40
                 topic = f"bench/{site.site}/{device}"
+                probed_sensor[0] = f"{device}-cl2"
+                probe.arm(topic)
                 started, published_wall = time.perf_counter(), time.time()
                 published.append((published_wall, f"{device}-cl2"))
                 await client.publish(topic, senml(device, [("cl2", 2.0, t), ("cl2", 2.0, t + 11)]), qos=1)
@@ -253,6 +274,7 @@ async def main() -> None:
                 scraper.send_signal(signal.SIGTERM)
             scraped, _ = await scraper.communicate()
         await service.stop()
+        patches.close()
         await runner.cleanup()
         broker.terminate()
         broker.wait(timeout=10)
@@ -294,6 +316,9 @@ async def main() -> None:
     if commit_ms.size:
         c50, c95, c99 = np.percentile(commit_ms, [50, 95, 99])
         print(f"publish -> outbox row created ms: p50 {c50:.1f}  p95 {c95:.1f}  p99 {c99:.1f}")
+    print("where the time goes, per stage (since the stage before; CPU: this process, every thread; loop: its thread):")
+    for line in probe.report():
+        print(f"  {line}")
     events = max(len(latencies) + misses, 1)
     print(
         f"CPU of this process during the events: {cpu_used:.2f} s in {wall_used:.1f} s wall "

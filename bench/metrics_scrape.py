@@ -12,9 +12,13 @@ rendering of everything that the service used before (all of it on the loop).
 ``--served N`` then serves /metrics N times over HTTP with the service's handler (``daemon.web.app.metrics``) to a
 reader in a separate process, while an asyncio task on the same loop ticks every 1 ms, and prints the longest
 stall of that ticker during a scrape (how long an alarm due on the loop would wait; the cost of the scrape to the
-rest of the service), the CPU time of the serving process per scrape and its wall time; then the same with the
-body sent the way the service did before (joined whole, one ``web.Response``), and the ticker with no scrape at all
-over the same time (the stalls that the machine's load alone causes), for comparison.
+rest of the service), the CPU time of the serving process and of its event loop's thread per scrape and its wall
+time. Rows: the service's way (the families rendered by the render process, ``daemon.metrics.render_process``,
+whose own CPU per scrape is ``child_cpu_ms``, read from /proc at clock-tick resolution), the same rendered in
+worker threads and streamed in slices, the threads with the body sent as before (joined whole, one
+``web.Response``), and the ticker with no scrape at all over the same time (the stalls that the machine's load
+alone causes), for comparison. The ticker's own CPU grows with the wall time, so compare ``cpu_ms`` and
+``loop_thread_cpu_ms`` with the no-scrape row's.
 
 Instruction counts (independent of the machine's load): run under callgrind twice, with ``--scrapes 0`` (set-up
 only) and ``--scrapes 3 --old-scrapes 0`` (set-up and four full scrapes, the first for the series count), and
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import time
@@ -45,6 +50,7 @@ from daemon.clock import ManualClock
 from daemon.config import DEFAULT_SITE
 from daemon.metrics.exposition import Exposition
 from daemon.metrics.instruments import Metrics
+from daemon.metrics.render_process import RenderProcess
 from daemon.metrics.sensors import SensorCollector, SensorStateCollector, SiteCollector
 from daemon.metrics.sources import MetricSources
 from daemon.metrics.status import StatusCollector
@@ -53,6 +59,7 @@ from rules.sensor_table import SensorTable
 from rules.site import Site
 
 NOW = 1_800_000_000.0
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Latest:
@@ -111,7 +118,7 @@ def measure(copies: int, scrapes: int, old_scrapes: int, served: int) -> None:
         SensorCollector(table, latest.latest_value, latest.latest_time),
         SensorStateCollector(table, clock, latest, sources, {}),
     ]
-    exposition = Exposition(registry, snapshots)
+    exposition = Exposition(registry, snapshots)  # the render process is set per row in serve()
     old = CollectorRegistry()
     Metrics(old)
     for collector in snapshots:
@@ -143,17 +150,26 @@ def measure(copies: int, scrapes: int, old_scrapes: int, served: int) -> None:
     )
     if served:
         walls: list[float] = []
-        for name, handler in (("streamed (service)", metrics), ("one body (before)", _one_body), ("no scrape", None)):
+        rows: list[tuple[str, Handler | None, bool]] = [
+            ("render process (service)", metrics, True),
+            ("threads, streamed", metrics, False),
+            ("threads, one body", _one_body, False),
+            ("no scrape", None, False),
+        ]
+        for name, handler, in_process in rows:
             if handler is None:
-                stall, cpu_ms, wall_ms = asyncio.run(
-                    serve(exposition, registry, metrics, served, statistics.median(walls) / 1000)
+                stall, cpu_ms, loop_ms, child_ms, wall_ms = asyncio.run(
+                    serve(exposition, registry, metrics, served, False, statistics.median(walls) / 1000)
                 )
             else:
-                stall, cpu_ms, wall_ms = asyncio.run(serve(exposition, registry, handler, served))
+                stall, cpu_ms, loop_ms, child_ms, wall_ms = asyncio.run(
+                    serve(exposition, registry, handler, served, in_process)
+                )
                 walls += wall_ms
+            child = f"  child_cpu_ms {_stats(child_ms)}" if in_process else ""
             print(
-                f"  served {name:20s}: loop stall ms (1 ms ticker) {_stats(stall)}  max={max(stall):8.2f}  "
-                f"cpu_ms {_stats(cpu_ms)}  wall_ms {_stats(wall_ms)}"
+                f"  served {name:26s}: loop stall ms (1 ms ticker) {_stats(stall)}  max={max(stall):8.2f}  "
+                f"cpu_ms {_stats(cpu_ms)}  loop_thread_cpu_ms {_stats(loop_ms)}{child}  wall_ms {_stats(wall_ms)}"
             )
 
 
@@ -175,17 +191,30 @@ for line in sys.stdin:
 """
 
 
+def _cpu_ms_of(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc (proc(5): fields 14 and 15 of stat)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 async def serve(
     exposition: Exposition,
     registry: CollectorRegistry,
-    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    handler: Handler,
     scrapes: int,
+    in_process: bool,
     idle: float = 0.0,
-) -> tuple[list[float], list[float], list[float]]:
-    """Serve ``scrapes`` GETs to a reader process; per scrape the longest 1 ms-ticker stall, CPU ms and wall ms.
+) -> tuple[list[float], list[float], list[float], list[float], list[float]]:
+    """Serve ``scrapes`` GETs to a reader process; per scrape the longest 1 ms-ticker stall, CPU ms of this process,
+    CPU ms of its event loop's thread (what the scrape takes from the alarm path on that thread; waits for the GIL
+    are not CPU and do not show here), CPU ms of the render process (``in_process``; clock-tick resolution, 10 ms)
+    and wall ms.
 
     With ``idle`` (seconds), no GET: each "scrape" is that long a wait, the baseline of the ticker's stalls.
     """
+    exposition.process = RenderProcess() if in_process else None
+    await exposition.start()
     app = web.Application()
     app[REGISTRY], app[EXPOSITION], app[BEFORE_SCRAPE] = registry, exposition, ()
     app.router.add_get("/metrics", handler)
@@ -210,12 +239,19 @@ async def serve(
             last = now
 
     ticker = asyncio.create_task(tick())
-    stalls, cpu, wall = [], [], []
+    stalls, cpu, loop_cpu, child_cpu, wall = [], [], [], [], []
+    process = exposition.process
+
+    def child_ms() -> float:
+        child = process._process if process is not None else None
+        return _cpu_ms_of(child.pid) if child is not None else 0.0
+
     try:
         for _ in range(scrapes + 1):  # the first one warms up (caches, the reader's imports) and is not counted
             await asyncio.sleep(0.05)
             worst[0] = 0.0
-            started, cpu_started = time.perf_counter(), time.process_time()
+            started, cpu_started, child_started = time.perf_counter(), time.process_time(), child_ms()
+            loop_started = time.thread_time()  # this thread runs the event loop
             if idle:  # no scrape: what the ticker sees from the machine's load alone, over a scrape's time
                 await asyncio.sleep(idle)
             else:
@@ -224,13 +260,17 @@ async def serve(
                 assert size > 0
             wall.append((time.perf_counter() - started) * 1000)
             cpu.append((time.process_time() - cpu_started) * 1000)
+            loop_cpu.append((time.thread_time() - loop_started) * 1000)
+            child_cpu.append(child_ms() - child_started)
             stalls.append(worst[0] * 1000)
     finally:
         ticker.cancel()
         reader.stdin.close()
         await reader.wait()
         await runner.cleanup()
-    return stalls[1:], cpu[1:], wall[1:]
+        await exposition.close()
+        exposition.process = None
+    return stalls[1:], cpu[1:], loop_cpu[1:], child_cpu[1:], wall[1:]
 
 
 def _stats(times: list[float]) -> str:

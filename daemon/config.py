@@ -107,6 +107,11 @@ class HttpConfig(StrictModel):
         description="Let read-only API endpoints and the live event stream answer without a token (wall display).",
     )
     max_shelve_s: float = Field(8 * 3600.0, gt=0, description="Longest time an alarm may be shelved.")
+    metrics_render_process: bool = Field(
+        True,
+        description="Render the per-sensor /metrics families in a child process (off the event loop's interpreter "
+        "lock); false renders them in threads of the service.",
+    )
 
 
 class TileSource(StrictModel):

@@ -37,6 +37,7 @@ from daemon.ingest.mqtt import Ack, MessageHandler, MqttIngest
 from daemon.metrics.adapters import AlarmBookMetrics, IncidentEngineMetrics
 from daemon.metrics.exposition import Exposition
 from daemon.metrics.instruments import Metrics
+from daemon.metrics.render_process import RenderProcess
 from daemon.metrics.sensors import SensorCollector, SensorStateCollector, SiteCollector
 from daemon.metrics.sources import MetricSources
 from daemon.metrics.status import StatusCollector
@@ -119,6 +120,7 @@ class Service:
         self._intake: Intake | None = None  # built by start(); stop() also runs after a start that failed before it
         self.http_port: int | None = None
         self._runner: web.AppRunner | None = None
+        self._render_process: RenderProcess | None = None  # the /metrics render child; stop() ends it
         self.supervisor = Supervisor(self.metrics, self.clock)
         self.ready = False  # start() finished: reloads run at once (before, a SIGHUP is queued)
         self._reload_queued = False
@@ -220,6 +222,7 @@ class Service:
         self.supervisor.start("quarantine-retention", self._quarantine_retention)
         self.supervisor.start("mqtt-ingest", self.ingest.run)
         self.field_protocols = await start_field_protocols(config, self.table, self.intake, self.metrics, self.clock)
+        self.exposition.start_soon()
         await self._start_http()
         if self.demo:
             feed = DemoFeed(self.site, self.target, config.mqtt.topic_prefix, self.clock)
@@ -247,6 +250,12 @@ class Service:
             self._after_checkpoint(changes)
             return
         if changes == self._checkpointed_changes and not _changes_alarm_state(group):
+            return
+        if group.insert_once.get(notifications):
+            # A commit that carries pages does not also carry the pickled state (milliseconds on a small site, up
+            # to a second on a city-scale one): the page goes out after this commit. The state follows at the next
+            # timer tick, the same window as the rate limit below.
+            self._state_dirty = True
             return
         if time.perf_counter() - self._last_state_checkpoint < max(1.0, 20 * self._checkpoint_cost_s):
             self._state_dirty = True
@@ -302,6 +311,7 @@ class Service:
             self.notifier = DeliveryWorker(
                 self.engine, self._channels.channels, self.clock, self.metrics, config, self.pipeline.flow
             )
+            self.writer.page_claim = self.notifier  # pages are claimed by the commit that stores their alarm
             if not self.config.ha.enabled:
                 self._start_delivery()
 
@@ -314,6 +324,11 @@ class Service:
     async def _stop_delivery(self) -> None:
         await self.supervisor.stop_one("notify-worker")
         await self.supervisor.stop_one("notify-memory")
+        if self.notifier is not None:
+            # Claimed pages whose request never started go back to the table: the next leader or start sends them
+            # (left ``sending``, they would end outcome_unknown after their lease without ever having been sent).
+            with contextlib.suppress(Exception):  # no database: the lease ends and the cut-mid-request rule applies
+                await self.notifier.release_unsent()
 
     async def _start_ha(self) -> None:
         """One of a pair: follow (hold writes, no pages) until the advisory lock is ours (``daemon/ha/``)."""
@@ -360,8 +375,8 @@ class Service:
                 self.bus.publish("incident.updated", {"row": {"id": row_id}})
         if group.inserts.get(incidents):
             self.bus.publish("incident.updated", {"row": {}})
-        if group.insert_once.get(notifications) and self.notifier is not None:
-            self.notifier.poke()
+        if self.notifier is not None:
+            self.notifier.after_commit(group)
 
     def _register_collectors(self) -> None:
         """Scrape-time collectors over the pipeline's arrays and the providers in ``metric_sources``."""
@@ -369,7 +384,9 @@ class Service:
         self.metrics.drill_running.set(0)
         table, pipeline = self.table, self.pipeline
         self.site_collector = SiteCollector(table, self.setup.rules, pipeline.detector.config)
-        # Per-sensor families grow with the site: rendered from snapshots off the event loop (metrics/exposition.py).
+        # Per-sensor families grow with the site: rendered from snapshots in a child process (metrics/exposition.py).
+        process = RenderProcess() if self.config.http.metrics_render_process else None
+        self._render_process = process
         self.exposition = Exposition(
             self.registry,
             [
@@ -378,6 +395,7 @@ class Service:
                 SensorCollector(table, pipeline.latest_value, pipeline.latest_time),
                 SensorStateCollector(table, self.clock, pipeline, self.metric_sources, self.intake.device_online),
             ],
+            process,
         )
 
     def _plug_metric_sources(self) -> None:
@@ -605,6 +623,8 @@ class Service:
         self.bus.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._render_process is not None:
+            await self._render_process.close()
         if self.broker is not None:
             await self.broker.stop()
         if self.ha is not None:

@@ -8,13 +8,22 @@ term estimation methods for atmospheric dispersion events using static or mobile
 release rate Q and start time t0 are marginalised on grids (log-uniform prior on Q, uniform on t0), which gives
 the posterior over candidates, the 95 % credible region, and the rate and start-time intervals in one pass.
 
-Forward model (per bin j, detector i): mu = Q * K_i(wind_j) * F_ij(t0), K the steady plume per unit rate, with
-the horizontal spread widened by the observed wind-direction fluctuation (Gifford 1959 meander: sigma_y^2 +
-(x sigma_theta)^2), and F the arrival of the plume front carried at the wind speed (a normal step whose width is
-the along-wind spread). The release is assumed continuous from t0 on.
+Forward model (per bin j, detector i): mu = Q * K_i(wind_j) * F_ij(t0), K the steady plume per unit rate, steered
+by the mean of the minute-mean winds over the gas's travel time, and F the arrival of the plume front carried at the
+wind speed (a normal step whose width is the along-wind spread). The release is assumed continuous from t0 on. The
+horizontal spread about the steered axis is Briggs's sigma_y alone: the Pasquill-Gifford/Briggs curves describe
+roughly ten-minute averages and so already contain the meander at those scales (Turner 1970, Workbook of
+Atmospheric Dispersion Estimates, ch. 3; Gifford 1976, Nuclear Safety 17, 68-86), and the steering follows the
+meander that the minute means resolve. Widening sigma_y again by the spread of those same minute means (Gifford's
+meander term) counted the meander two or three times: the plume's flanks grew so fat that a source a few hundred
+metres to the side, at a hundred times the rate, explained a detector on the true source's axis as well as the
+true source did.
 
 Sensor error model: a multiplicative lognormal error (sensor gain and, larger, the model's own error) on top of an
-additive noise floor a, written as the shifted lognormal log(y + a) ~ N(log(mu + a), s^2). Readings at or below
+additive noise floor a, written as the shifted lognormal log(y + a) ~ N(log(mu + a), s^2), where s blends the two
+by the delta method: s^2 = (s_model mu / (mu + a))^2 + (s_noise / (mu + a))^2, s_noise a third of the detection
+limit. Where a hypothesis puts gas, s is the model's error; where it puts none, s is the sensor's noise, so a
+reading a few times the floor is evidence of gas, not a scatter of "no gas" by the model's error. Readings at or below
 the detection limit are censored below it (a detector that sees nothing says the plume is not there); readings at
 full scale are censored above it (>= full scale: the survival function), never taken at face value. Model errors
 persist for minutes (a wind bias does not change every bin), so bins are tempered by the correlation time: n bins
@@ -37,6 +46,7 @@ from scipy.special import log_ndtr, ndtr
 from detectors.plume import Terrain, briggs_sigmas
 from detectors.substances import MOLAR_VOLUME_L
 
+NOISE_SIGMAS_AT_LIMIT = 3.0  # the detection limit is three standard deviations of the sensor's blank noise
 MIN_DISTANCE_M = 20.0  # the plume formula blows up at the source; no detector is treated as closer
 LOCATED_PROBABILITY = 0.6  # a candidate (or the free search) must hold this much posterior to be "located"
 # "Located" also needs the rate pinned down: the 90 % interval given that source no wider than this factor
@@ -89,7 +99,6 @@ class BinnedWind:
 
     speed_m_s: NDArray[np.float64]
     from_deg: NDArray[np.float64]
-    direction_sd_deg: NDArray[np.float64]  # standard deviation of the direction inside the bin
     stability: str
     bin_end_s: NDArray[np.float64]  # the bins' end times (as the observations')
     terrain: Terrain = Terrain.OPEN_COUNTRY
@@ -132,7 +141,10 @@ class EstimatorSettings:
     rate_max_g_s: float = 3.0e4  # a catastrophic vessel failure (tonnes in minutes)
     rate_steps: int = 25
     start_lookback_s: float = 1800.0  # the earliest start considered before the first detection
-    start_step_s: float = 240.0  # t0 grid step for candidates (the start is the least certain thing anyway)
+    # t0 grid step for candidates: the bins' width. The plume front reaches a detector within sigma_x/u (tens of
+    # seconds) of t0 + x/u, so a coarser grid misplaces the onset of a source seen head-on by up to half a step and
+    # penalises it against sources whose onset the veering wind, not the front, explains.
+    start_step_s: float = 60.0
     free_start_offsets_s: tuple[float, ...] = (-240.0, 0.0)  # free cells: starts before the latest allowed
     candidate_prior: float = 0.95  # prior mass on the listed candidates holding the substance
     other_candidate_prior: float = 0.02  # prior mass on listed candidates not known to hold it
@@ -221,8 +233,6 @@ def unit_plume_ppm(
     ahead = downwind > 0
     x = np.maximum(downwind, MIN_DISTANCE_M)
     sigma_y, sigma_z = briggs_sigmas(x, wind.stability, wind.terrain)
-    meander = x * np.sin(np.radians(wind.direction_sd_deg))[None, None, :]
-    sigma_y = np.hypot(sigma_y, meander)
     u = np.maximum(wind.speed_m_s, 0.5)[None, None, :]
     to_ppm = 1000.0 * MOLAR_VOLUME_L / molar_mass_g_mol
     c = (
@@ -255,10 +265,17 @@ def _obs_loglik(
     # Intermittency: with probability p the meandering plume misses the detector for the whole window; otherwise
     # the reading scatters around mu / (1 - p), which keeps the mean at mu.
     inside = mu / (1.0 - intermittency)
-    t = (log_level - np.log(inside + floor[(slice(None), slice(None), *extra)])) / log_sigma
-    log_hit = math.log1p(-intermittency)
-    out = -0.5 * t**2 - math.log(log_sigma) + log_hit
     shape = (slice(None), slice(None), *extra)
+    # The spread of log(y + a) is the model's multiplicative error where the model puts gas and the sensor's additive
+    # noise where it puts none (delta method on y = mu e + n): a reading of a few times the floor is then as unlikely
+    # as noise makes it, not a 2-sigma scatter of "no gas" by the plume model's factor-2.5 error. The noise's sigma is
+    # a third of the detection limit (the IUPAC limit of detection is three standard deviations of the blank: Currie
+    # 1968, Anal. Chem. 40, 586-593; IUPAC 1995, Pure Appl. Chem. 67, 1699-1723).
+    scale = inside + floor[shape]
+    sigma = np.hypot(log_sigma * inside / scale, limit[shape] / NOISE_SIGMAS_AT_LIMIT / scale)
+    t = (log_level - np.log(scale)) / sigma
+    log_hit = math.log1p(-intermittency)
+    out = -0.5 * t**2 - np.log(sigma) + log_hit
     below_all = np.broadcast_to(below[shape], t.shape)
     above_all = np.broadcast_to(above[shape], t.shape)
     if intermittency > 0:

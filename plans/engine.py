@@ -533,6 +533,13 @@ class IncidentEngine:
         self._log(incident, changes, time=now, kind="comment", actor=actor, text=text)
         return changes
 
+    def note(self, incident_id: str, kind: str, text: str, now: float, ref: str = "") -> IncidentChanges:
+        """A line the system adds to an incident's timeline (why an assessment condition that fired a trigger holds)."""
+        incident = self.incident(incident_id)
+        changes = IncidentChanges()
+        self._log(incident, changes, time=now, kind=kind, actor=SYSTEM, text=text, ref=ref)
+        return changes
+
     def close(self, incident_id: str, actor: str, now: float, reason: str = "") -> IncidentChanges:
         """Close (terminate the response) - only once every alarm of the incident has returned to normal."""
         incident = self._open_incident(incident_id)

@@ -13,7 +13,8 @@ equally spaced directions over +-2 sd weighted by the normal density (a three-po
 plume's centreline only its 2/3 centre weight).
 The "expected" zone of a level is where P >= 50 %, the "possible" zone where P >= 5 % (cf. the probabilistic
 hazard areas of Hutchinson, Oh & Chen 2017, Information Fusion 36, 130-148, and ALOHA's confidence lines). A
-receptor is in a zone when its most exposed point is; the plan triggers read that probability.
+receptor is in a zone when the level is exceeded somewhere on it with that probability (per place and direction
+the smallest rate that reaches any of its points, then the mixture); the plan triggers read that probability.
 """
 
 from __future__ import annotations
@@ -103,13 +104,44 @@ def exceedance(
     return np.clip(out, 0.0, 1.0)
 
 
+def reach_probability(
+    hypotheses: tuple[Hypothesis, ...],
+    wind: MixtureWind,
+    level_ppm: float,
+    east_m: NDArray[np.float64],
+    north_m: NDArray[np.float64],
+    now_s: float,
+) -> float:
+    """Probability that the concentration exceeds ``level_ppm`` somewhere among the points (the zone reaches the
+    area they sample): per place and wind direction the smallest rate that does it anywhere, then the mixture.
+    The largest per-point probability is smaller whenever the direction is uncertain: each direction puts the plume
+    on a different part of a wide receptor, and a per-point probability counts only the directions through that
+    point."""
+    total = 0.0
+    for h in hypotheses:
+        for offset, weight in _offsets(wind):
+            unit = float(concentration_ppm(_plume(h, wind, offset, 1.0, now_s), east_m, north_m).max())
+            if unit > 0:
+                total += h.probability * weight * float(_survival(h, np.array([level_ppm / unit]))[0])
+    return min(1.0, total)
+
+
 def _bounds(
-    hypotheses: tuple[Hypothesis, ...], wind: MixtureWind, level_ppm: float, now_s: float
+    hypotheses: tuple[Hypothesis, ...], wind: MixtureWind, level_ppm: float, now_s: float, min_probability: float
 ) -> tuple[float, float, float, float] | None:
-    """A box holding every place any kept hypothesis at its top rate can push the level to, in any direction."""
+    """A box holding every place where P(C > level) can reach ``min_probability``, in any direction.
+
+    The mixture is an average over places, so a point reaches it only if some place's P(Q > needed rate) does: the
+    rate that matters is one grid step above the highest rate with at least that much posterior at or above it.
+    (The highest rate with any weight at all, up to 30 kg/s, made the box ~40 km wide and the raster cells ~330 m,
+    wider than a plume 1 km out, so the expected zone of a well-located release could come out empty.)"""
     boxes = []
     for h in hypotheses:
-        top = float(h.rates_g_s[np.nonzero(h.rate_weights > 1e-6)[0][-1]]) if (h.rate_weights > 1e-6).any() else 0.0
+        tail = np.cumsum(h.rate_weights[::-1])[::-1]
+        reaching = np.nonzero(tail >= min_probability)[0]
+        top = float(h.rates_g_s[min(int(reaching[-1]) + 1, h.rates_g_s.shape[0] - 1)]) if reaching.shape[0] else 0.0
+        if top <= 0.0:
+            continue
         shape = footprint(_plume(h, wind, 0.0, top, now_s), level_ppm)
         if shape.is_empty:
             continue
@@ -130,7 +162,7 @@ def probability_zones(
     thresholds: tuple[float, ...] = (EXPECTED_PROBABILITY, POSSIBLE_PROBABILITY),
 ) -> list[BaseGeometry]:
     """The areas where P(concentration > level) reaches each threshold, as shapes (a raster, merged by rows)."""
-    bounds = _bounds(hypotheses, wind, level_ppm, now_s)
+    bounds = _bounds(hypotheses, wind, level_ppm, now_s, min(thresholds))
     if bounds is None:
         return [Polygon() for _ in thresholds]
     e0, n0, e1, n1 = bounds
@@ -187,19 +219,22 @@ def assess_receptor_mixture(
     expected: dict[str, BaseGeometry],
     now_s: float,
 ) -> ReceptorImpact:
-    """Per level the probability that the receptor's most exposed point exceeds it, the people in the expected
-    (>= 50 %) zone, arrival of that zone, the median outdoor and sheltered concentrations, and advice."""
+    """Per level the probability that the zone reaches the receptor (the level exceeded somewhere on it), the
+    expected people over the level when that is >= 50 %, arrival of the zone, the median outdoor and sheltered
+    concentrations, and advice."""
     east, north = receptor_points(receptor.outline)
     probability: dict[str, float] = {}
     people: dict[str, int] = {}
     expected_zone = possible_zone = None
     for level in levels:  # highest first
         p = exceedance(hypotheses, wind, level.ppm, east, north, now_s)
-        probability[level.name] = round(float(p.max()), 4)
-        if p.max() >= EXPECTED_PROBABILITY:
+        reach = reach_probability(hypotheses, wind, level.ppm, east, north, now_s)
+        probability[level.name] = round(reach, 4)
+        if reach >= EXPECTED_PROBABILITY:
             expected_zone = expected_zone or level.name
-            people[level.name] = round(receptor.population * float(np.mean(p >= EXPECTED_PROBABILITY)))
-        if p.max() >= POSSIBLE_PROBABILITY:
+            # Where on the receptor is uncertain: the expected number of people over the level.
+            people[level.name] = round(receptor.population * float(np.mean(p)))
+        if reach >= POSSIBLE_PROBABILITY:
             possible_zone = possible_zone or level.name
     outdoor = _median_peak_ppm(hypotheses, wind, east, north, now_s)
     arrival = None

@@ -336,15 +336,7 @@ class AssessmentRunner:
         order = np.argsort(when[speed_rows])
         speed_t, speed_v = when[speed_rows][order], value[speed_rows][order]
         idx = np.clip(np.searchsorted(speed_t, when[dir_rows]), 0, speed_t.shape[0] - 1)
-        speed_b, dir_b, sd_b = bin_wind(when[dir_rows], speed_v[idx], value[dir_rows], ends, BIN_S)
-        # The meander is each vane's own spread: pooling stations would add their offsets to it.
-        per_station = [
-            bin_wind(when[mine], np.ones(int(mine.sum())), value[mine], ends, BIN_S)[2]
-            for station in self.wind_dir.tolist()
-            if (mine := sensor == station).sum() >= 2
-        ]
-        if per_station:
-            sd_b = np.median(np.stack(per_station), axis=0)
+        speed_b, dir_b, _ = bin_wind(when[dir_rows], speed_v[idx], value[dir_rows], ends, BIN_S)
         lat, lon = self.origin
         sigma_theta = self._sigma_theta(sensor, when, value, now)
         if sigma_theta is None:
@@ -353,7 +345,7 @@ class AssessmentRunner:
             stability = stability_from_sigma_theta(
                 sigma_theta, float(np.mean(speed_b[-SIGMA_THETA_BINS:])), now, lat, lon
             )
-        return BinnedWind(speed_b, dir_b, sd_b, stability, ends)
+        return BinnedWind(speed_b, dir_b, stability, ends)
 
     def _sigma_theta(self, sensor: np.ndarray, when: np.ndarray, value: np.ndarray, now: float) -> float | None:
         """The median over the weather stations of each one's wind-direction spread in the last 15 minutes, or None
@@ -369,6 +361,7 @@ class AssessmentRunner:
     def _update_conditions(self, now: float, substances: list[str]) -> None:
         """Raise AEGL-2-at-residential and AEGL-3-at-school-or-hospital on the substance's highest sensor."""
         events: list[ConditionEvents] = []
+        raised: list[tuple[str, str, int, TriggerCheck]] = []  # (condition, substance, sensor, check)
         for condition in ASSESSMENT_CONDITIONS:
             sensors: list[int] = []
             active: list[bool] = []
@@ -385,6 +378,7 @@ class AssessmentRunner:
                     values.append(float(check.people))
                     levels.append(round(100.0 * check.probability, 1))  # the rule message's {level}: percent
                     log.info("%s for %s %s", condition, substance, check.reason)
+                    raised.append((condition, substance, self._raised[key], check))
                 elif (check is None or not check.holds) and key in self._raised:
                     sensors.append(self._raised.pop(key))
                     active.append(False)
@@ -400,7 +394,34 @@ class AssessmentRunner:
                     )
                 )  # fmt: skip
         if events:
+            incidents = self.flow.state.incidents.incidents
+            triggers_before = {i: len(incident.trigger_ids) for i, incident in incidents.items()}
             self.flow.on_conditions(now, events)
+            self._note_trigger_reasons(now, raised, triggers_before)
+
+    def _note_trigger_reasons(
+        self, now: float, raised: list[tuple[str, str, int, TriggerCheck]], triggers_before: dict[str, int]
+    ) -> None:
+        """Put on the incident's timeline why each assessment condition just raised holds (its receptors, their
+        probabilities and the source), beside the plan triggers its alarm fired: the tier line alone names only the
+        trigger, and the officer confirming the tier needs the model's reason."""
+        engine = self.flow.state.incidents
+        for condition, substance, sensor, check in raised:
+            incident = engine.current(engine.group_of(sensor))
+            if incident is None:
+                continue
+            alarms = [
+                a for a in incident.alarm_ids
+                if (view := engine.views.get(a)) is not None and view.condition == condition and view.sensor == sensor
+            ]  # fmt: skip
+            if not alarms:
+                continue
+            fired = incident.trigger_ids[triggers_before.get(incident.incident_id, 0) :]
+            because = f"plan trigger {', '.join(fired)} fired: " if fired else ""
+            text = f"{because}{condition} for {substance} {check.reason}"
+            self.flow.apply_incident_changes(
+                engine.note(incident.incident_id, "trigger_reason", text, now, ref=alarms[-1]), now
+            )
 
     def _adopt_restored_conditions(self) -> None:
         """Conditions restored from a checkpoint were raised by an earlier run: take them over so they can clear."""

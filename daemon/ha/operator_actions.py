@@ -21,10 +21,9 @@ import asyncpg
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from daemon.chain.alarm_flow import AlarmFlow
 from daemon.ha.fence import Fence
 from daemon.ha.leadership import asyncpg_dsn
-from daemon.ha.mirror import mirror
+from daemon.ha.mirror import Engines, mirror
 from daemon.store.schema import operator_actions
 from daemon.web.api.errors import ApiError, Conflict, Forbidden, InvalidRequest, NotFound
 from daemon.web.api.operations import Operations
@@ -49,7 +48,7 @@ class ActionLog:
         engine: AsyncEngine,
         url: str,
         local: Operations,
-        flow: Callable[[], AlarmFlow],
+        engines: Callable[[], Engines],
         fence: Fence,
         is_leader: Callable[[], bool],
         *,
@@ -59,7 +58,7 @@ class ActionLog:
         self._engine = engine
         self._dsn = asyncpg_dsn(url)
         self._local = local
-        self._flow = flow
+        self._engines = engines  # called at each mirror: a rules reload replaces the flow's engines
         self._fence = fence
         self._is_leader = is_leader
         self._timeout_s = timeout_s
@@ -141,7 +140,7 @@ class ActionLog:
             if row["state"] not in FINAL:
                 return  # applied in order: nothing after an unapplied action is mirrored before it
             if row["state"] == "done":
-                await mirror(row["kind"], self._flow(), self._engine, json.loads(row["args"]))
+                await mirror(row["kind"], self._engines(), self._engine, json.loads(row["args"]))
             await self._answered(int(row["id"]), _answer(row["state"], row["result"]))
 
     async def _claim(self, action_id: int, epoch: int) -> bool:

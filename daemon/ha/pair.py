@@ -13,6 +13,7 @@ from daemon.chain.pipeline import Pipeline
 from daemon.config import HaConfig
 from daemon.ha.fence import Fence
 from daemon.ha.leadership import Leadership
+from daemon.ha.mirror import Engines
 from daemon.ha.operator_actions import ActionLog
 from daemon.ha.standby import StandbyHold
 from daemon.ha.takeover import Takeover
@@ -61,7 +62,7 @@ class HaPair:
             engine,
             url,
             local_operations,
-            lambda: pipeline.flow,
+            lambda: Engines(pipeline.flow, pipeline.detector, pipeline.table.index),
             self.leadership.fence,
             lambda: self.leadership.leader,
             timeout_s=config.action_timeout_s,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,9 +21,11 @@ from daemon.metrics.sensor_state import (
 )
 from daemon.metrics.sources import MetricSources
 from daemon.metrics.text_format import (
+    Frame,
     Render,
     family_header,
     format_value,
+    layout_key,
     one_hot_blocks,
     one_hot_text,
     series_prefix,
@@ -129,6 +131,78 @@ def sensor_levels(
     return [(name, float(value)) for name, value in levels if value is not None]
 
 
+class ValueLayout:
+    """The series prefixes of the value and last-reading families; a state is (sensors, values, times)."""
+
+    def __init__(self, key: int, value_prefix: list[str], seen_prefix: list[str]) -> None:
+        self.key = key
+        self.value_prefix = value_prefix
+        self.seen_prefix = seen_prefix
+
+    def render(self, state: tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.float64]]) -> bytes:
+        """The two families for the sensors that have reported."""
+        reported, values, times = state
+        sensors = reported.tolist()
+        value_prefix, seen_prefix = self.value_prefix, self.seen_prefix
+        return b"".join(
+            [
+                family_header("hazwatch_sensor_value", VALUE_HELP).encode(),
+                value_lines([value_prefix[i] for i in sensors], values),
+                family_header("hazwatch_sensor_last_reading_timestamp_seconds", SEEN_HELP).encode(),
+                value_lines([seen_prefix[i] for i in sensors], times),
+            ]
+        )
+
+
+class StaticLayout:
+    """Text that is the same at every scrape (the site's info and levels); a state is ``None``."""
+
+    def __init__(self, key: int, text: bytes) -> None:
+        self.key = key
+        self.text = text
+
+    def render(self, state: None) -> bytes:
+        """The text."""
+        return self.text
+
+
+class StateLayout:
+    """The one-hot state lines per sensor and the sealed-source status lines; a state is (codes, statuses).
+
+    States change rarely (a sensor going stale, an alarm): the last text is reused while the whole state is the
+    same, which is most scrapes. The cache lives with the layout, wherever it renders (this process's threads or
+    the render process), and is not pickled.
+    """
+
+    def __init__(self, key: int, blocks: tuple[list[str], list[list[int]]], source_prefix: list[list[str]]) -> None:
+        self.key = key
+        self.blocks = blocks
+        self.source_prefix = source_prefix
+        self._rendered: tuple[NDArray[np.int8], NDArray[np.bool_], bytes] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"key": self.key, "blocks": self.blocks, "source_prefix": self.source_prefix}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._rendered = None
+
+    def render(self, state: tuple[NDArray[np.int8], NDArray[np.bool_]]) -> bytes:
+        """Both families; the last text again when no state changed."""
+        codes, statuses = state
+        cached = self._rendered  # one tuple, replaced whole (atomic for threads)
+        if cached is not None and np.array_equal(cached[0], codes) and np.array_equal(cached[1], statuses):
+            return cached[2]
+        blocks, offsets = self.blocks
+        lines = [family_header("hazwatch_sensor_state", STATE_HELP), one_hot_text(blocks, offsets, codes.tolist())]
+        lines.append(family_header("hazwatch_source_status", SOURCE_HELP))
+        for prefixes, held in zip(self.source_prefix, statuses.tolist(), strict=True):
+            lines += [f"{p}{'1.0' if on else '0.0'}\n" for p, on in zip(prefixes, held, strict=True)]
+        body = "".join(lines).encode()
+        self._rendered = (codes, statuses, body)
+        return body
+
+
 class SensorCollector(Collector):
     """Latest value and time per sensor, read from the pipeline's arrays at scrape time."""
 
@@ -137,29 +211,20 @@ class SensorCollector(Collector):
         self._value = latest_value
         self._time = latest_time
         self._labels = [sensor_label_values(table, i) for i in range(len(table))]
-        self._value_prefix = [series_prefix("hazwatch_sensor_value", SENSOR_LABELS, v) for v in self._labels]
-        self._seen_prefix = [
+        value_prefix = [series_prefix("hazwatch_sensor_value", SENSOR_LABELS, v) for v in self._labels]
+        seen_prefix = [
             series_prefix("hazwatch_sensor_last_reading_timestamp_seconds", SENSOR_LABELS, v) for v in self._labels
         ]
+        self._layout = ValueLayout(layout_key(), value_prefix, seen_prefix)
+
+    def frame(self) -> Frame:
+        """Copy the reported sensors' values and times; their two families are rendered from the copy."""
+        reported = np.flatnonzero(~np.isnan(self._time))
+        return Frame(self._layout.key, self._layout, (reported, self._value[reported], self._time[reported]))
 
     def snapshot(self) -> Render:
-        """Copy the reported sensors' values and times; render their two families from the copy."""
-        reported = np.flatnonzero(~np.isnan(self._time))
-        values, times = self._value[reported], self._time[reported]
-        sensors = reported.tolist()
-        value_prefix, seen_prefix = self._value_prefix, self._seen_prefix
-
-        def render() -> bytes:
-            return b"".join(
-                [
-                    family_header("hazwatch_sensor_value", VALUE_HELP).encode(),
-                    value_lines([value_prefix[i] for i in sensors], values),
-                    family_header("hazwatch_sensor_last_reading_timestamp_seconds", SEEN_HELP).encode(),
-                    value_lines([seen_prefix[i] for i in sensors], times),
-                ]
-            )
-
-        return render
+        """The render of a frame taken now."""
+        return self.frame().render
 
     def collect(self) -> Iterable[Metric]:
         """One series per sensor that has reported."""
@@ -219,12 +284,15 @@ class SiteCollector(Collector):
             series_prefix("hazwatch_sensor_level", level_labels, labels) + format_value(value) + "\n"
             for labels, value in self._levels
         ]
-        self._text = "".join(lines).encode()
+        self._layout = StaticLayout(layout_key(), "".join(lines).encode())
+
+    def frame(self) -> Frame:
+        """The text rendered at the last (re)load (a new layout after each)."""
+        return Frame(self._layout.key, self._layout, None)
 
     def snapshot(self) -> Render:
         """The text rendered at the last (re)load."""
-        text = self._text
-        return lambda: text
+        return self.frame().render
 
     def collect(self) -> Iterable[Metric]:
         """Static series, the same at every scrape."""
@@ -260,43 +328,29 @@ class SensorStateCollector(Collector):
             for d, device in enumerate(table.devices)
             if device.type is DeviceType.SOURCE_MONITOR and device.source is not None
         ]
-        self._state_blocks = one_hot_blocks(
+        source_prefix = [
+            [series_prefix("hazwatch_source_status", [*SOURCE_LABELS, "status"], [*labels, n]) for n in SOURCE_STATUSES]
+            for _, labels in self._source_devices
+        ]
+        state_blocks = one_hot_blocks(
             [
                 [series_prefix("hazwatch_sensor_state", [*SENSOR_LABELS, "state"], [*labels, n]) for n in SENSOR_STATES]
                 for labels in self._labels
             ]
         )
+        self._layout = StateLayout(layout_key(), state_blocks, source_prefix)
         self._source_index = SourceDevices.build(table, [d for d, _ in self._source_devices])
-        self._rendered: tuple[list[int], list[list[bool]], bytes] | None = None  # the last text and its state
-        self._source_prefix = [
-            [series_prefix("hazwatch_source_status", [*SOURCE_LABELS, "status"], [*labels, n]) for n in SOURCE_STATUSES]
-            for _, labels in self._source_devices
-        ]
+
+    def frame(self) -> Frame:
+        """Compute states and statuses now (vectorised, on the loop); their lines are rendered from the result."""
+        state, statuses = self._states_now()
+        return Frame(self._layout.key, self._layout, (state, statuses))
 
     def snapshot(self) -> Render:
-        """Compute states and statuses now (vectorised, on the loop); render their lines from the result."""
-        state, statuses = self._states_now()
-        codes = state.tolist()
-        (blocks, offsets), source_prefix = self._state_blocks, self._source_prefix
-        # States change rarely (a sensor going stale, an alarm): the last scrape's text is reused while the whole
-        # state is the same, which is most scrapes. The cache is one tuple, replaced whole (atomic for threads).
-        cached = self._rendered
-        if cached is not None and cached[0] == codes and cached[1] == statuses:
-            text = cached[2]
-            return lambda: text
+        """The render of a frame taken now."""
+        return self.frame().render
 
-        def render() -> bytes:
-            lines = [family_header("hazwatch_sensor_state", STATE_HELP), one_hot_text(blocks, offsets, codes)]
-            lines.append(family_header("hazwatch_source_status", SOURCE_HELP))
-            for prefixes, held in zip(source_prefix, statuses, strict=True):
-                lines += [f"{p}{'1.0' if on else '0.0'}\n" for p, on in zip(prefixes, held, strict=True)]
-            body = "".join(lines).encode()
-            self._rendered = (codes, statuses, body)
-            return body
-
-        return render
-
-    def _states_now(self) -> tuple[NDArray[np.int8], list[list[bool]]]:
+    def _states_now(self) -> tuple[NDArray[np.int8], NDArray[np.bool_]]:
         table, latest, sources = self._table, self._latest, self._sources
         n = len(table)
         masks = fold_conditions(n, sources.conditions.active_conditions())
@@ -314,9 +368,7 @@ class SensorStateCollector(Collector):
             masks,
             out_of_service,
         )
-        statuses: list[list[bool]] = source_status_table(
-            table, self._source_index, state, latest.latest_value, masks
-        ).tolist()
+        statuses = source_status_table(table, self._source_index, state, latest.latest_value, masks)
         return state, statuses
 
     def collect(self) -> Iterable[Metric]:
@@ -329,7 +381,7 @@ class SensorStateCollector(Collector):
                 family.add_metric([*self._labels[i], name], 1.0 if codes[i] == code else 0.0)
         yield family
         source = GaugeMetricFamily("hazwatch_source_status", SOURCE_HELP, labels=[*SOURCE_LABELS, "status"])
-        for (_, labels), held in zip(self._source_devices, statuses, strict=True):
+        for (_, labels), held in zip(self._source_devices, statuses.tolist(), strict=True):
             for name, on in zip(SOURCE_STATUSES, held, strict=True):
                 source.add_metric([*labels, name], 1.0 if on else 0.0)
         yield source

@@ -16,7 +16,7 @@ from daemon.clock import Clock
 from daemon.metrics.instruments import PRIORITIES
 from daemon.metrics.sensors import sensor_label_values
 from daemon.metrics.sources import MetricSources
-from daemon.metrics.text_format import Render, family_header, series_prefix, value_lines
+from daemon.metrics.text_format import Frame, Render, family_header, layout_key, series_prefix, value_lines
 from plans.model import Tier
 from rules.alarm import ANNUNCIATED_ACTIVE, AlarmState
 from rules.sensor_table import SensorTable
@@ -42,6 +42,28 @@ def network_ratio(ratio: NDArray[np.float64], weight: NDArray[np.float64]) -> fl
     return float((ratio[known] * weight[known]).sum() / total)
 
 
+RatioPart = tuple[str, str, NDArray[np.float64], Metric]  # family, what it counts, per-sensor ratios, per network
+
+
+class RatioLayout:
+    """The per-sensor ratio series prefixes; a state is (alarm and incident families, ratio parts)."""
+
+    def __init__(self, key: int, prefixes: dict[str, list[str]]) -> None:
+        self.key = key
+        self.prefixes = prefixes
+
+    def render(self, state: tuple[list[Metric], list[RatioPart]]) -> bytes:
+        """The small families as prometheus_client writes them, then each ratio family and its per-network one."""
+        small, parts = state
+        chunks = [generate_latest(_Families(small))]
+        for name, what, ratios, network in parts:
+            family = f"hazwatch_sensor_{name}_ratio"
+            help_text = f"{what} per sensor over the last 24 h (nan: not known yet)."
+            chunks += [family_header(family, help_text).encode(), value_lines(self.prefixes[name], ratios)]
+            chunks.append(generate_latest(_Families([network])))
+        return b"".join(chunks)
+
+
 class StatusCollector(Collector):
     """Alarms by priority and state, incidents by tier, data capture and valid ratios."""
 
@@ -55,12 +77,16 @@ class StatusCollector(Collector):
         self._network_of = {network: device_type == network for network in NETWORKS}
         self._readings_per_s = 1.0 / table.report_interval_s  # what each sensor weighs in its network's ratio
         self._unknown_logged: set[tuple[str, str]] = set()
-        self._quality_prefix = {
-            name: [
-                series_prefix(f"hazwatch_sensor_{name}_ratio", QUALITY_LABELS, labels[:5]) for labels in self._labels
-            ]
-            for name in ("data_capture", "valid_data")
-        }
+        self._layout = RatioLayout(
+            layout_key(),
+            {
+                name: [
+                    series_prefix(f"hazwatch_sensor_{name}_ratio", QUALITY_LABELS, labels[:5])
+                    for labels in self._labels
+                ]
+                for name in ("data_capture", "valid_data")
+            },
+        )
 
     def collect(self) -> Iterable[Metric]:
         """Ask every provider for its state now."""
@@ -68,26 +94,19 @@ class StatusCollector(Collector):
         yield from self._incidents()
         yield from self._quality()
 
-    def snapshot(self) -> Render:
+    def frame(self) -> Frame:
         """Ask the providers now (on the loop); the per-sensor ratio lines are rendered from copies, off the loop."""
-        small = _Families([*self._alarms(), *self._incidents()])
+        small = [*self._alarms(), *self._incidents()]
         acquisition, valid = self._sources.quality.ratios(self._clock.now())
-        parts: list[tuple[str, str, NDArray[np.float64], Metric]] = [
+        parts = [
             (name, what, ratios.copy(), self._per_network(name, what, ratios))
             for name, what, ratios in _ratios(acquisition, valid)
         ]
-        prefixes = self._quality_prefix
+        return Frame(self._layout.key, self._layout, (small, parts))
 
-        def render() -> bytes:
-            chunks = [generate_latest(small)]
-            for name, what, ratios, network in parts:
-                family = f"hazwatch_sensor_{name}_ratio"
-                help_text = f"{what} per sensor over the last 24 h (nan: not known yet)."
-                chunks += [family_header(family, help_text).encode(), value_lines(prefixes[name], ratios)]
-                chunks.append(generate_latest(_Families([network])))
-            return b"".join(chunks)
-
-        return render
+    def snapshot(self) -> Render:
+        """The render of a frame taken now."""
+        return self.frame().render
 
     def _alarms(self) -> Iterable[Metric]:
         counts = Counter(self._sources.alarms.alarm_states())

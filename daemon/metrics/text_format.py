@@ -10,8 +10,10 @@ compares both renderings sample by sample.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -77,11 +79,47 @@ def one_hot_text(blocks: Sequence[str], offsets: Sequence[Sequence[int]], hot: S
     return "".join(parts)
 
 
+class Layout(Protocol):
+    """What a collector's text is made of that does not change between scrapes (names, labels, static text).
+
+    Picklable: the render process (``daemon.metrics.render_process``) receives it once, then only states.
+    """
+
+    def render(self, state: Any) -> bytes:
+        """The collector's families for one scrape's state."""
+        ...
+
+
+_LAYOUT_IDS = itertools.count(1)
+
+
+def layout_key() -> int:
+    """A key for a new layout, unique in this process (a changed layout, after a reload, gets a new one)."""
+    return next(_LAYOUT_IDS)
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One collector's part of a scrape: its layout (by key) and the state copied on the loop for this scrape."""
+
+    key: int
+    layout: Layout
+    state: Any  # picklable and small (arrays of a few values per sensor)
+
+    def render(self) -> bytes:
+        """The text, in whatever thread or process calls it."""
+        return self.layout.render(self.state)
+
+
 class SnapshotCollector(Protocol):
     """A collector that can render its families from a snapshot taken on the event loop."""
 
+    def frame(self) -> Frame:
+        """Copy what the render needs (cheap, on the loop); the frame renders it (expensive, any thread/process)."""
+        ...
+
     def snapshot(self) -> Render:
-        """Copy what the render needs (cheap, on the loop) and return the render (expensive, any thread)."""
+        """The frame's render (for callers that render in this process)."""
         ...
 
 

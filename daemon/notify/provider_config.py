@@ -64,6 +64,29 @@ class TencentVoiceConfig(TencentCredentials):
     play_times: int = Field(2, ge=1, le=3, description="How often the text is read (the API allows 1 to 3).")
 
 
+class AliyunVoiceConfig(ProviderModel):
+    """Alibaba Cloud voice messages (Dyvmsapi 2017-05-25, SingleCallByTts, RPC signature v1)."""
+
+    endpoint: str = Field("https://dyvmsapi.aliyuncs.com/", description="API endpoint (a local server in tests).")
+    region_id: str = Field("cn-hangzhou", description="RegionId parameter.")
+    access_key_id_env: str = Field(description="Environment variable holding the AccessKey ID.")
+    access_key_secret_env: str = Field(description="Environment variable holding the AccessKey secret.")
+    called_show_number: str | None = Field(
+        None,
+        description="CalledShowNumber: the number or service instance the call shows (dedicated mode); none: the "
+        "public number pool (public mode). The TTS template must be of the same mode.",
+    )
+    tts_code: str = Field(description="TtsCode: the approved text-to-speech template id, e.g. TTS_100000001.")
+    tts_params: dict[str, str] = Field(
+        default_factory=lambda: {"text": "{{voice}}"},
+        description="Template variable -> value template over the page fields, sent as TtsParam JSON (all values "
+        "together under 250 characters, no links).",
+    )
+    play_times: int = Field(2, ge=1, le=3, description="PlayTimes: how often the text is read (1 to 3).")
+    volume: int = Field(100, ge=0, le=100, description="Volume (0 to 100).")
+    speed: int = Field(0, ge=-500, le=500, description="Speed of the speech (-500 to 500).")
+
+
 class HttpTemplateConfig(ProviderModel):
     """A generic HTTP request: an on-premises SMS gateway, a GSM modem server or a call server."""
 
@@ -119,12 +142,13 @@ class ProvidersConfig(ProviderModel):
     sms: Literal["aliyun", "tencent", "http"] | None = Field(
         None, description="SMS sender; none: SMS is undeliverable."
     )
-    voice: Literal["tencent", "http"] | None = Field(
+    voice: Literal["aliyun", "tencent", "http"] | None = Field(
         None, description="Voice-call sender; none: calls are undeliverable."
     )
     aliyun_sms: AliyunSmsConfig | None = None
     tencent_sms: TencentSmsConfig | None = None
     http_sms: HttpTemplateConfig | None = None
+    aliyun_voice: AliyunVoiceConfig | None = None
     tencent_voice: TencentVoiceConfig | None = None
     http_voice: HttpTemplateConfig | None = None
     wecom_app: WecomAppConfig | None = None
@@ -141,7 +165,15 @@ class ProvidersConfig(ProviderModel):
     def secret_variables(self) -> list[str]:
         """Every environment variable a configured sender reads (for check-config)."""
         names: list[str] = []
-        for section in (self.aliyun_sms, self.tencent_sms, self.tencent_voice, self.wecom_app, self.dingtalk_app):
+        sections = (
+            self.aliyun_sms,
+            self.tencent_sms,
+            self.aliyun_voice,
+            self.tencent_voice,
+            self.wecom_app,
+            self.dingtalk_app,
+        )
+        for section in sections:
             if section is None:
                 continue
             names += [str(v) for k, v in section.model_dump().items() if k.endswith("_env")]

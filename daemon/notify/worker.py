@@ -40,6 +40,7 @@ from daemon.notify.outbox import RowPayload, row_tier
 from daemon.notify.storms import URGENT_TIERS, person_of, plan_storms
 from daemon.redaction import redact
 from daemon.store.schema import alarms, notifications
+from daemon.store.writer import WriteGroup
 
 log = logging.getLogger(__name__)
 CHANNEL_FAILING_RULE = "notify.channel_failing"
@@ -145,6 +146,7 @@ class DeliveryWorker:
             if drill_run_id is None
             else and_(notifications.c.drill.is_(True), notifications.c.drill_run_id == drill_run_id)
         )
+        self._scope_is_live = drill_run_id is None
         self._drill_targets = config.drill_targets()
         self._channels = channels
         self._clock = clock
@@ -166,6 +168,12 @@ class DeliveryWorker:
         # An HA leader's fencing check (``daemon.ha.fence``): in the claim's transaction and again just before a send.
         self.fence: Callable[[AsyncConnection], Awaitable[None]] | None = None
         self._unrecorded: list[AttemptResult] = []  # outcomes the database did not take yet (recorded first)
+        self._running = False  # ``run`` is delivering: new rows may be claimed at insert and handed over
+        # Claimed rows whose request has not started: a stop gives them back (``release_unsent``) instead of leaving
+        # them ``sending`` for the cut-mid-request rule (they were never sent).
+        self._unsent: dict[int, dict[str, Any]] = {}
+        self._housekept_at = float("-inf")
+        self._chains_due = False  # a page ended undelivered: its person's next channel is released at once
 
     @property
     def channels(self) -> Mapping[str, Channel]:
@@ -181,18 +189,103 @@ class DeliveryWorker:
         """Look for due rows now (called after a commit that queued notifications)."""
         self._wakeup.set()
 
+    def claim_at_insert(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Outbox rows about to be inserted, those this worker sends right after the commit marked claimed.
+
+        The store writer calls it inside the transaction that inserts the rows (``StoreWriter.page_claim``), so a
+        page is claimed by the same commit that stores its alarm, and ``hand_over`` sends it with no second
+        transaction (a claim is a write: on SQLite it also waits for the writer's lock). Claimed as ``_claim_due``
+        would: ``sending`` under the attempt's lease, so a crash between the commit and the request leaves the row
+        to the cut-mid-request rule, exactly like a row claimed from the table. Only while ``run`` delivers, only
+        rows due now on a channel with a sender, and not beyond the in-flight cap (the table path takes the rest).
+        """
+        if not self._running or len(self._in_flight) >= 4 * self._config.batch_size:
+            return rows
+        now = self._clock.now()
+        lease_until = now + self._config.request_timeout_s * 2
+        live = self._scope_is_live
+        return [
+            {**row, "state": "sending", "next_attempt_at": lease_until}
+            if row["state"] == "pending"
+            and float(row["next_attempt_at"]) <= now
+            and str(row["channel"]) in self._channels
+            and bool(row.get("drill")) is not live
+            else row
+            for row in rows
+        ]
+
+    def after_commit(self, group: WriteGroup) -> None:
+        """The store writer committed ``group``: send the pages it claimed; wake the pass for any other due row.
+
+        A person's later channels are inserted ``held``: they wait for the chains' timer, so they wake nobody (a
+        pass woken for them would hold the pass lock, and the storm rule of the claimed page waits for it).
+        """
+        self.hand_over(group.claimed_pages)
+        claimed = {str(row["idempotency_key"]) for row in group.claimed_pages}
+        if any(
+            row["state"] == "pending" and str(row["idempotency_key"]) not in claimed
+            for row in group.insert_once.get(notifications, ())
+        ):
+            self.poke()
+
+    def hand_over(self, rows: list[dict[str, Any]]) -> None:
+        """Send rows claimed at insert (``claim_at_insert``), now committed with their ids; called after commit."""
+        if not rows:
+            return
+        self._unsent.update((int(row["id"]), row) for row in rows)
+        task = asyncio.create_task(self._send_handed_over(rows), name=f"notify-handover-{rows[0]['id']}")
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def _send_handed_over(self, rows: list[dict[str, Any]]) -> None:
+        now = self._clock.now()
+        if not self._running:  # delivery stopped between the commit and now: the rows go back to the table
+            await self.release_unsent()
+            return
+        grouped = [(row, 1) for row in rows]
+        if any(row["chain_key"] is not None for row in rows):  # a person's pages: the storm rule applies
+            try:
+                async with self._pass_lock:
+                    grouped = await self._group_storms(rows, now)
+            except Exception:  # the rule needs the database; the claimed pages go out ungrouped rather than late
+                log.exception("storm grouping of %d claimed pages failed; sending them one by one", len(rows))
+        for held_back in {int(row["id"]) for row in rows} - {int(row["id"]) for row, _ in grouped}:
+            self._unsent.pop(held_back, None)  # waits for its storm window, or rode along in another message
+        for row, count in grouped:
+            task = asyncio.create_task(self._attempt_and_record(row, now, count), name=f"notify-{row['id']}")
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def release_unsent(self) -> int:
+        """Give back every claimed row whose request never started (after ``run`` stopped); returns how many."""
+        rows, self._unsent = list(self._unsent.values()), {}
+        for row in rows:
+            await self._release(row)
+        return len(rows)
+
     async def run(self) -> None:
-        """Deliver until cancelled; database errors are logged and retried on the next pass."""
+        """Deliver until cancelled; database errors are logged and retried on the next pass.
+
+        A pass claims and sends the due rows at every wake-up; the housekeeping (chains, undeliverable rows,
+        Alertmanager re-sends, gauges) runs once per ``poll_interval_s``, or at once when a page ended undelivered
+        (its person's next channel is released without waiting). It used to run at every wake-up, i.e. after every
+        commit that queued a page, costing five queries on the loop while that page was being sent.
+        """
         failing = False
+        self._running = True
         try:
             while True:
                 self._wakeup.clear()
                 busy = False
                 try:
                     busy = await self._dispatch_due() >= self._config.batch_size
-                    await self._tidy_chains()
-                    await self.resend_firing()
-                    await self.refresh_gauges()
+                    now = self._clock.now()
+                    if self._chains_due or now - self._housekept_at >= self._config.poll_interval_s:
+                        self._chains_due = False
+                        self._housekept_at = now
+                        await self._tidy_chains()
+                        await self.resend_firing()
+                        await self.refresh_gauges()
                     failing = False
                 except Exception as exc:  # the database may be unavailable: keep the loop alive
                     if not failing:  # one traceback per outage, not one per pass
@@ -206,6 +299,7 @@ class DeliveryWorker:
                     async with asyncio.timeout(self._config.poll_interval_s):
                         await self._wakeup.wait()
         finally:
+            self._running = False
             for task in self._in_flight:
                 task.cancel()
 
@@ -224,6 +318,7 @@ class DeliveryWorker:
         async with self._pass_lock:
             now = self._clock.now()
             rows = await self._group_storms(await self._claim_due(now), now)
+            self._unsent.update((int(row["id"]), row) for row, _ in rows)
             for row, grouped in rows:
                 task = asyncio.create_task(self._attempt_and_record(row, now, grouped), name=f"notify-{row['id']}")
                 self._in_flight.add(task)
@@ -237,9 +332,11 @@ class DeliveryWorker:
                     await self.fence(connection)
             except Exception as exc:  # fenced out, or no database
                 log.warning("notification %s not sent: %s", row["id"], exc)
+                self._unsent.pop(int(row["id"]), None)
                 await self._release(row)
                 return
         result = await self._attempt(row, started, grouped)
+        self._unsent.pop(int(row["id"]), None)  # refused before any request, or attempted: recorded below
         now = self._clock.now()
         try:
             await self._record([result], now)
@@ -251,6 +348,7 @@ class DeliveryWorker:
             self._clear_reached({result.role}, now)
         elif result.page_id is not None and result.error is not None:
             self._ended_pages.add(result.page_id)
+            self._chains_due = True
             self.poke()  # the person's next channel is released on the next pass, not after a poll interval
 
     async def _release(self, row: Mapping[str, Any]) -> None:
@@ -278,6 +376,7 @@ class DeliveryWorker:
             ended, self._ended_pages = self._ended_pages | await self.fail_undeliverable(now), set()
             await self._alarm_unreachable(ended, now)
         if released:
+            self._chains_due = True  # what the release made due goes out, and its chains are tidied again
             self.poke()
 
     async def deliver_due(self) -> int:
@@ -520,6 +619,7 @@ class DeliveryWorker:
         if refusal is not None:
             log.error("notification %s not sent: %s", row["id"], refusal)
             return result(refusal, permanent=True)
+        self._unsent.pop(int(row["id"]), None)  # from here on the request may reach the receiver
         try:
             async with asyncio.timeout(self._config.request_timeout_s):
                 await channel.send(delivery)

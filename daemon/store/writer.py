@@ -64,6 +64,9 @@ class WriteGroup:
     checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Broker acknowledgements of the messages these rows (and every earlier group's) came from: sent after commit.
     acks: list[Callable[[], None]] = field(default_factory=list)
+    # Set by the commit, not queued: the outbox rows this commit inserted already claimed for the local delivery
+    # worker (``StoreWriter.page_claim``), with their ids; the after-commit hooks hand them over.
+    claimed_pages: list[dict[str, Any]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(
@@ -92,6 +95,15 @@ class WriteGroup:
 
 
 CommitHook = Callable[[WriteGroup], None]
+
+
+class PageClaim(Protocol):
+    """The local delivery worker's side of claiming outbox rows in the transaction that inserts them."""
+
+    def claim_at_insert(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows as they are to be inserted: copies of those the worker sends right after this commit, marked
+        claimed (``sending`` under a lease); the others unchanged. The queued rows themselves are not changed."""
+        ...
 
 
 class Hold(Protocol):
@@ -145,6 +157,9 @@ class StoreWriter:
         self.hold: Hold | None = None  # an HA follower holds its groups; the leader writes them
         # An HA leader's fencing check, first in every commit's transaction (``daemon.ha.fence``).
         self.fence: Callable[[AsyncConnection], Awaitable[None]] | None = None
+        # Outbox rows are claimed for the delivery worker in their own insert (no second transaction before a page
+        # goes out); None: the worker claims them from the table.
+        self.page_claim: PageClaim | None = None
 
     def add_readings(self, batch: ReadingBatch) -> None:
         """Queue a batch of readings (the batch's arrays must not change afterwards)."""
@@ -370,12 +385,42 @@ class StoreWriter:
         for single in singles:
             try:
                 async with self._engine.begin() as connection:
-                    await self._write(connection, single)
+                    # no after-commit hook hears these: their pages are left to the worker's own claim
+                    await self._write(connection, single, claim_pages=False)
             except (IntegrityError, DataError, ProgrammingError) as exc:
                 self._metrics.store_rows_rejected.inc()
                 log.error("database refused a row, dropped: %s; row: %.500r", exc.orig, single)  # noqa: TRY400
 
-    async def _write(self, connection: AsyncConnection, group: WriteGroup) -> None:
+    async def _insert_claiming(
+        self,
+        connection: AsyncConnection,
+        claim: PageClaim,
+        statement: Any,
+        rows: list[dict[str, Any]],
+        group: WriteGroup,
+    ) -> None:
+        """Insert outbox rows, some claimed for the local worker; note the claimed ones that were inserted.
+
+        A row whose idempotency key is already stored is skipped by the insert and not returned, so a page is
+        never handed over twice (a redelivered message raising the same alarm again).
+        """
+        prepared = claim.claim_at_insert(rows)
+        claimed = {
+            str(row["idempotency_key"]): row for row, queued in zip(prepared, rows, strict=True) if row is not queued
+        }
+        if not claimed:
+            await connection.execute(statement, prepared)
+            return
+        inserted = await connection.execute(
+            statement.returning(notifications.c.id, notifications.c.idempotency_key), prepared
+        )
+        for row_id, key in inserted:
+            row = claimed.get(str(key))
+            if row is not None:
+                group.claimed_pages.append({**row, "id": int(row_id)})
+
+    async def _write(self, connection: AsyncConnection, group: WriteGroup, *, claim_pages: bool = True) -> None:
+        """Every row of ``group`` in ``connection``'s transaction (``claim_pages``: outbox rows may be claimed)."""
         if self.fence is not None:
             await self.fence(connection)
         if group.readings:
@@ -388,7 +433,12 @@ class StoreWriter:
         for table, rows in group.inserts.items():
             await connection.execute(insert(table), rows)
         upsert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+        group.claimed_pages = []
         for table, rows in group.insert_once.items():
+            if table is notifications and self.page_claim is not None and claim_pages:
+                claim = self.page_claim
+                await self._insert_claiming(connection, claim, upsert(table).on_conflict_do_nothing(), rows, group)
+                continue
             await connection.execute(upsert(table).on_conflict_do_nothing(), rows)
         for table, row_id, changes in group.updates:
             key = table.c.idempotency_key if isinstance(row_id, str) else table.c.id

@@ -19,7 +19,7 @@ from daemon.store import queries
 from daemon.web.api.context import API, ENGINE, ApiContext
 from daemon.web.api.routes import add_api_routes, json_errors
 from daemon.web.assessment import add_assessment_route
-from daemon.web.metrics_response import send_exposition
+from daemon.web.metrics_response import send_exposition, send_scrape
 from daemon.web.paging_health import pages_reach_people
 from daemon.web.review_routes import add_review_routes
 
@@ -64,8 +64,9 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     for refresh in request.app[BEFORE_SCRAPE]:
         await refresh()
     exposition = request.app.get(EXPOSITION)
-    parts = await exposition.render_parts() if exposition is not None else [generate_latest(request.app[REGISTRY])]
-    return await send_exposition(request, parts)
+    if exposition is None:
+        return await send_exposition(request, [generate_latest(request.app[REGISTRY])])
+    return await send_scrape(request, await exposition.scrape())
 
 
 async def console_index(request: web.Request) -> web.FileResponse:

@@ -103,3 +103,23 @@ def test_condition_needs_the_stated_probability(pipeline: Pipeline) -> None:
     assert check.reason.startswith("not raised")
     assert "30%" in check.reason
     assert "50%" in check.reason
+
+
+def test_the_timeline_says_why_the_assessment_trigger_fired(pipeline: Pipeline) -> None:
+    """When the AEGL-2-at-homes condition opens an incident through the plan trigger, the incident's timeline says
+    why it holds: the trigger, the receptor and its probability, and the source, referring to the alarm."""
+    runner = AssessmentRunner(pipeline.table, pipeline.flow)
+    runner.assessments["Cl2"] = fake_assessment(runner, "AEGL-2")
+    runner._update_conditions(NOW, ["Cl2"])
+    incident = pipeline.flow.state.incidents.current()
+    assert incident is not None
+    assert "assessment-aegl2-residential" in incident.trigger_ids
+    [line] = [e for e in incident.timeline if e.kind == "trigger_reason"]
+    assert line.actor == "system"
+    assert line.text.startswith("plan trigger assessment-aegl2-residential fired: assessment.aegl2_residential")
+    assert "Homes 90% inside the AEGL-2 zone with probability >= 50%" in line.text
+    assert "source cl2-liquefaction (located)" in line.text
+    assert line.ref in incident.alarm_ids
+    runner.assessments["Cl2"] = fake_assessment(runner, "AEGL-2")
+    runner._update_conditions(NOW + 60, ["Cl2"])  # still holding: not raised again, no second line
+    assert len([e for e in incident.timeline if e.kind == "trigger_reason"]) == 1

@@ -11,6 +11,7 @@ from daemon.assessment.mixture_zones import (
     assess_receptor_mixture,
     exceedance,
     probability_zones,
+    receptor_points,
 )
 from daemon.assessment.threat_zones import PlumeState, ReceptorArea, concentration_ppm, zone_levels
 from detectors.source_estimation import Hypothesis
@@ -78,3 +79,31 @@ def test_an_open_rate_spreads_the_probability() -> None:
     # direction's share.
     assert 0.25 * share < p <= share + 1e-9
     assert 0.1 < p < 0.4
+
+
+def test_a_thin_tail_of_huge_rates_does_not_coarsen_the_expected_zone() -> None:
+    """All but 1e-5 of the rate posterior at ~300 g/s, the rest at 10 kg/s (the estimator's grids reach 30 kg/s).
+    The raster once spanned what the largest rate with any weight could reach (tens of km, cells of ~300 m, wider
+    than the plume 1 km out), and the expected zone of a located release came out empty (cl2 release e2e test)."""
+    weights = np.zeros_like(RATES)
+    weights[int(np.argmin(np.abs(np.log(RATES / 300.0))))] = 1.0 - 1e-5
+    weights[-1] = 1e-5
+    h = Hypothesis(None, 0.0, 0.0, 2.0, 1.0, RATES, weights, NOW - 600.0)
+    expected, _ = probability_zones((h,), WIND, 2.0, NOW)
+    assert expected.contains(Point(0.0, 500.0))
+
+
+def test_a_wide_receptor_is_reached_more_surely_than_any_one_of_its_points() -> None:
+    """With the wind direction uncertain (sd 8 degrees), a 600 m wide estate 1 km downwind is inside the zone for
+    most directions, each through a different part of it: the probability that the zone reaches it is that, not the
+    largest probability of any single point (which counts only the directions through that point)."""
+    wind = MixtureWind(3.0, 180.0, 8.0, "D", CL2.molar_mass_g_mol)
+    h = place(0.0, 1.0, 300.0)
+    estate = ReceptorArea("e", "Estate", "residential", box(-300.0, 1000.0, 300.0, 1300.0), 2000, 0.5, 30.0)
+    levels = zone_levels(CL2)
+    impact = assess_receptor_mixture(estate, (h,), wind, levels, {"AEGL-1": box(0, 0, 1, 1)}, NOW)
+    east, north = receptor_points(estate.outline)
+    per_point = float(exceedance((h,), wind, levels[1].ppm, east, north, NOW).max())
+    assert levels[1].name == "AEGL-2"
+    assert impact.zone_probability["AEGL-2"] > per_point + 0.1
+    assert impact.zone_probability["AEGL-2"] > 0.9

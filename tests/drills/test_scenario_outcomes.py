@@ -102,13 +102,6 @@ async def test_sensor_fault_day_pages_nobody_about_a_hazard(drill: Drill) -> Non
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="not the replay's timing (the window holds every reading): one boundary detector sees the plume and "
-    "two Cl2 units lie upwind of it, so 10 minutes in the liquefaction unit holds 59 % of the posterior, under the "
-    "60 % 'located' threshold: the estimate honestly says 'candidates' (cl2-liquefaction 59 %, cl2-tank-farm 35 %) "
-    "and draws the zones over both; 'located' (rate interval x<=50) a minute later, ~300 g/s, truth 350 - issue 15",
-)
 async def test_cl2_drill_report_shows_the_estimate_against_the_true_source(drill: Drill) -> None:
     """The drill report puts the release estimate beside the scenario's true source: the liquefaction unit
     (250 m N, 650 m W), 350 g/s inside the rate interval."""
@@ -127,15 +120,7 @@ KNOWN_FINDINGS: dict[str, str] = {}  # expectations a scenario cannot meet by th
 
 
 # Product findings of the drills, strict: the run is deterministic, so a fix shows up as an unexpected pass.
-OPEN_FINDINGS = {
-    "gas-night-residential": "the estimate's posterior, not one point, still makes this drill red: the triggers now "
-    "need P(receptor over AEGL-n) >= 50 % over the posterior mixture (places x rate x wind direction), which keeps "
-    "the hospital below it in 40 of the 42 minutes assessed (7-48 %); but 16 min in the posterior holds ~60 % on the "
-    "wrong cl2-tank-farm at 5-7 kg/s ('located', 90 % rate interval x40) and puts the hospital at 53 %, which fires "
-    "assessment-aegl3-school-hospital (again at 51 % 40 min in). At the true 60 g/s the AEGL-3 zone ends ~650 m "
-    "downwind (class F, 1.5 m/s), short of the hospital 2 km away; the scenario expects orange. A finding for the "
-    "inversion (why the tank farm at ~100x the rate explains the readings this well), issue 15",
-}
+OPEN_FINDINGS: dict[str, str] = {}  # none today
 
 
 def _scenario_params() -> list[Any]:

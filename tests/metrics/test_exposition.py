@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 import threading
-from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -18,6 +18,7 @@ from daemon.clock import ManualClock
 from daemon.metrics import text_format
 from daemon.metrics.exposition import RENDER_SWITCH_INTERVAL_S, Exposition
 from daemon.metrics.instruments import Metrics
+from daemon.metrics.render_process import RenderProcess
 from daemon.metrics.sensors import SensorCollector, SensorStateCollector, SiteCollector
 from daemon.metrics.sources import MetricSources
 from daemon.metrics.status import StatusCollector
@@ -83,19 +84,22 @@ async def test_the_render_runs_in_a_worker_thread_and_keeps_the_registry(demo_si
     threads: list[str] = []
     intervals: list[float] = []
     before = sys.getswitchinterval()
-    render_of = collectors[2].snapshot
+    frame_of = collectors[2].frame
 
-    def spy() -> Callable[[], bytes]:
-        render = render_of()
+    class Traced:
+        def __init__(self, layout: text_format.Layout) -> None:
+            self.layout = layout
 
-        def traced() -> bytes:
+        def render(self, state: object) -> bytes:
             threads.append(threading.current_thread().name)
             intervals.append(sys.getswitchinterval())
-            return render()
+            return self.layout.render(state)
 
-        return traced
+    def spy() -> text_format.Frame:
+        frame = frame_of()
+        return text_format.Frame(frame.key, Traced(frame.layout), frame.state)
 
-    collectors[2].snapshot = spy  # type: ignore[method-assign]  # the spy wraps the real snapshot
+    collectors[2].frame = spy  # type: ignore[method-assign]  # the spy wraps the real frame
     body = await Exposition(registry, collectors).render()
     assert threads
     assert threads[0] != threading.current_thread().name  # not the event loop's thread
@@ -108,13 +112,15 @@ async def test_the_render_runs_in_a_worker_thread_and_keeps_the_registry(demo_si
     await asyncio.sleep(0)
 
 
-async def test_served_metrics_are_the_exposition_sent_in_slices(
-    demo_site: Site, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("in_process", [True, False], ids=["render-process", "threads"])
+async def test_served_metrics_are_the_exposition(
+    demo_site: Site, monkeypatch: pytest.MonkeyPatch, in_process: bool
 ) -> None:
     # Small slices, so that the demo site's exposition crosses many slice and part boundaries over a real socket.
     monkeypatch.setattr(metrics_response, "SLICE_BYTES", 4096)
     collectors, registry = _collectors(demo_site)
-    exposition = Exposition(registry, collectors)
+    exposition = Exposition(registry, collectors, RenderProcess() if in_process else None)
+    await exposition.start()
     app = web.Application()
     app[REGISTRY], app[EXPOSITION], app[BEFORE_SCRAPE] = registry, exposition, ()
     app.router.add_get("/metrics", metrics)
@@ -141,8 +147,14 @@ async def test_served_metrics_are_the_exposition_sent_in_slices(
             async with session.get(url) as again:
                 assert again.status == 200
                 assert len(await again.read()) == int(again.headers["Content-Length"])
+        if in_process:  # the body came from the child's file, and the child still runs for the next scrape
+            assert exposition.process is not None
+            assert exposition.process.running
+            assert exposition.process.starts == 1
     finally:
         await runner.cleanup()
+        await exposition.close()
+    assert exposition.process is None or not exposition.process.running, "the child ends with the exposition"
     assert len(body) > 10 * 4096
     # The same scrape rendered in one piece (the clock and the readings did not move; the registry's own counters
     # are the same objects, untouched between the two).
@@ -169,3 +181,54 @@ def test_state_text_is_reused_while_no_state_changes_and_redone_when_one_does(de
     changed = states.snapshot()()
     assert changed != first
     assert changed == generate_latest(reference)
+
+
+async def test_a_dead_or_hung_render_process_is_replaced_and_a_hung_one_costs_one_scrape_in_threads(
+    demo_site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    collectors, registry = _collectors(demo_site)
+    process = RenderProcess(timeout_s=5.0)  # the demo site renders in milliseconds
+    exposition = Exposition(registry, collectors, process)
+    await exposition.start()
+
+    async def scraped_by_child() -> bytes:
+        scrape = await exposition.scrape()
+        assert scrape.rendered is not None, "rendered by the child"
+        try:
+            return scrape.parts[0] + scrape.rendered.file.read(scrape.rendered.size)
+        finally:
+            scrape.close()
+
+    try:
+        assert await scraped_by_child() == exposition.render_sync()
+        # A layout changes (a rules reload): the new one reaches the child, the old one is dropped there.
+        collectors[1].update_levels([], None)  # type: ignore[union-attr]  # the SiteCollector
+        expected = exposition.render_sync()
+        assert await scraped_by_child() == expected
+        # Each scrape wrote over the last one's file (its pages reused); one still being sent gets another.
+        assert process._directory is not None
+        assert sorted(p.name for p in process._directory.iterdir()) == ["0.prom"]
+        held = await exposition.scrape()
+        assert await scraped_by_child() == expected
+        held.close()
+        assert sorted(p.name for p in process._directory.iterdir()) == ["0.prom", "1.prom"]
+
+        child = process._process
+        assert child is not None
+        child.kill()  # dead between scrapes (the kernel's OOM killer): the next scrape starts another
+        await child.wait()
+        assert await scraped_by_child() == expected
+        assert process.starts == 2
+
+        child = process._process
+        assert child is not None
+        child.send_signal(signal.SIGSTOP)  # hung: the scrape waits for it no longer than the timeout
+        fallback = await exposition.scrape()
+        assert fallback.rendered is None, "rendered in this process's threads"
+        assert b"".join(fallback.parts) == expected
+        assert "rendering this scrape in threads" in caplog.text
+        assert child.returncode is not None, "the hung child was stopped"
+        assert await scraped_by_child() == expected
+        assert process.starts == 3
+    finally:
+        await exposition.close()

@@ -229,3 +229,20 @@ def test_drill_flag_on_every_incident_page_and_timeline_entry(drill_rig: Rig) ->
     assert notes
     assert all(n.drill and n.subject.startswith("[演练 DRILL]") for n in notes)
     assert all(e.drill for e in incident.timeline)
+
+
+def test_the_same_alarm_after_its_incident_was_closed_opens_a_new_incident_and_pages(rig: Rig) -> None:
+    """A second release a minute after the first incident was closed is a new event: a new incident, a new page
+    (a benchmark loop once saw no second page and suspected the engine; it is not the engine)."""
+    rig.cond("gas.aegl2_10min", "gas-n01-cl2", T0)
+    first = rig.incidents.current()
+    assert first is not None
+    rig.cond("gas.aegl2_10min", "gas-n01-cl2", T0 + 20, active=False)
+    rig.incidents.on_transitions(rig.book.reset("cl2-aegl2-10min@gas-n01-cl2", "li-na", T0 + 30), T0 + 30)
+    rig.incidents.close(first.incident_id, "wang-qiang", T0 + 40, "done")
+    changes = rig.cond("gas.aegl2_10min", "gas-n01-cl2", T0 + 60)
+    second = rig.incidents.current()
+    assert second is not None
+    assert second.incident_id != first.incident_id
+    assert [n.kind for n in changes.notifications] == [K.OPEN]
+    assert status(first) is IncidentStatus.CLOSED

@@ -67,6 +67,15 @@ def page_fields(delivery: Delivery, utc_offset_h: float, environ: Mapping[str, s
     }
 
 
+def shorten(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters, cut in the middle: a voice text ends with how to acknowledge (the
+    reply code), which a call must still read out."""
+    if len(text) <= limit:
+        return text
+    tail = min(40, limit // 3)
+    return f"{text[: limit - tail - 1]}…{text[-tail:]}"
+
+
 def fill(template: str, fields: Mapping[str, str], encoding: Encoding = "raw") -> str:
     """Replace ``{{name}}`` with the field, escaped for a JSON string, a form value or not at all."""
 

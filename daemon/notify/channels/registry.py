@@ -12,6 +12,7 @@ from typing import Literal
 
 from daemon.notify.channels.alertmanager import AlertmanagerChannel
 from daemon.notify.channels.aliyun_sms import AliyunSmsChannel
+from daemon.notify.channels.aliyun_voice import AliyunVoiceChannel
 from daemon.notify.channels.base import Channel
 from daemon.notify.channels.demo_inbox import DemoInbox, DemoInboxChannel
 from daemon.notify.channels.http_base import HttpPoster
@@ -64,6 +65,8 @@ def _sms(context: SenderContext) -> Channel | None:
 
 def _voice(context: SenderContext) -> Channel | None:
     providers, environ, offset, poster = context.config.providers, context.environ, context.offset, context.poster
+    if providers.voice == "aliyun" and providers.aliyun_voice is not None:
+        return AliyunVoiceChannel(poster, providers.aliyun_voice, environ, offset)
     if providers.voice == "tencent" and providers.tencent_voice is not None:
         return TencentVoiceChannel(poster, providers.tencent_voice, environ, offset)
     if providers.voice == "http" and providers.http_voice is not None:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from daemon.notify.channels.base import Delivery, DeliveryError
 from daemon.notify.channels.http_base import HttpPoster
-from daemon.notify.channels.page_text import fill, page_fields
+from daemon.notify.channels.page_text import fill, page_fields, shorten
 from daemon.notify.channels.tencent_api import call
 from daemon.notify.channels.tencent_sms import e164
 from daemon.notify.provider_config import TencentVoiceConfig
@@ -36,7 +36,7 @@ class TencentVoiceChannel:
             "TemplateId": config.template_id,
             "CalledNumber": e164(fields["to"]),
             "VoiceSdkAppid": config.voice_sdk_app_id,
-            "TemplateParamSet": [fill(value, fields)[:MAX_VOICE_CHARS] for value in config.template_params],
+            "TemplateParamSet": [shorten(fill(value, fields), MAX_VOICE_CHARS) for value in config.template_params],
             "PlayTimes": config.play_times,
             "SessionContext": delivery.idempotency_key[:128],
         }

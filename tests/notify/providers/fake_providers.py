@@ -95,6 +95,62 @@ def aliyun_sms(key_id: str, secret: str, seen: Seen) -> web.Application:
     return app
 
 
+def aliyun_vms(key_id: str, secret: str, seen: Seen) -> web.Application:
+    """Dyvmsapi SingleCallByTts (2017-05-25): the same signature check, the call's own parameter rules.
+
+    Answers as the VMS error-code page lists: isv.BUSINESS_LIMIT_CONTROL (flow control), isv.MOBILE_NUMBER_ILLEGAL,
+    isv.AMOUNT_NOT_ENOUGH; OK with a CallId otherwise.
+    """
+
+    async def handle(request: web.Request) -> web.Response:
+        form = dict(urllib.parse.parse_qsl((await request.read()).decode(), keep_blank_values=True))
+        if form.get("AccessKeyId") != key_id or not hmac.compare_digest(
+            form.get("Signature", ""), aliyun_expected_signature(request.method, form, secret)
+        ):
+            seen.rejected_signatures += 1
+            refusal = {"Code": "SignatureDoesNotMatch", "Message": "Specified signature is not matched"}
+            return web.json_response(refusal, status=400)
+        required = {"Action": "SingleCallByTts", "Version": "2017-05-25", "SignatureMethod": "HMAC-SHA1",
+                    "SignatureVersion": "1.0", "Format": "JSON"}  # fmt: skip
+        for name, value in required.items():
+            if form.get(name) != value:
+                return web.json_response({"Code": "MissingParameter", "Message": name}, status=400)
+        dt.datetime.strptime(form["Timestamp"], "%Y-%m-%dT%H:%M:%SZ")
+        if form["SignatureNonce"] in seen.nonces:
+            return web.json_response({"Code": "SignatureNonceUsed", "Message": "nonce used"}, status=400)
+        seen.nonces.add(form["SignatureNonce"])
+        variables = json.loads(form["TtsParam"])
+        invalid = (
+            not form.get("TtsCode")
+            or sum(len(str(v)) for v in variables.values()) >= 250  # "整体长度必须小于 250 个字符"
+            or any("://" in str(v) for v in variables.values())  # "不支持传入链接"
+            or not 1 <= int(form.get("PlayTimes", "3")) <= 3
+            or not 0 <= int(form.get("Volume", "100")) <= 100
+            or not -500 <= int(form.get("Speed", "0")) <= 500
+            or not 1 <= len(form.get("OutId", "x").encode()) <= 15
+        )
+        if invalid:
+            return web.json_response({"Code": "isv.INVALID_PARAMETERS", "Message": "参数异常"})
+        number = form["CalledNumber"]
+        if number == SLOW_NUMBER:
+            await asyncio.sleep(SLOW_S)
+        answers = {
+            THROTTLED_NUMBER: "isv.BUSINESS_LIMIT_CONTROL",
+            INVALID_NUMBER: "isv.MOBILE_NUMBER_ILLEGAL",
+            BROKE_NUMBER: "isv.AMOUNT_NOT_ENOUGH",
+        }
+        code = answers.get(number, "OK")
+        if code != "OK":
+            return web.json_response({"Code": code, "Message": code, "RequestId": "r-1"})
+        seen.accepted.append(form)
+        answer = {"Code": "OK", "Message": "OK", "RequestId": "r-1", "CallId": f"116012354148^{len(seen.accepted)}"}
+        return web.json_response(answer)
+
+    app = web.Application()
+    app.router.add_post("/", handle)
+    return app
+
+
 # ---------------------------------------------------------------------------- Tencent Cloud API 3.0 (TC3-HMAC-SHA256)
 def tc3_expected_authorization(
     secret_id: str, secret_key: str, service: str, headers: dict[str, str], body: bytes

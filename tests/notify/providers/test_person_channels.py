@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -60,6 +61,7 @@ async def servers() -> AsyncIterator[dict[str, tuple[str, Seen]]]:
     runners: list[web.AppRunner] = []
     apps: dict[str, Callable[[Seen], web.Application]] = {
         "aliyun": lambda seen: fake.aliyun_sms("LTAI-test-id", "aliyun-secret", seen),
+        "aliyun_vms": lambda seen: fake.aliyun_vms("LTAI-test-id", "aliyun-secret", seen),
         "tencent_sms": lambda seen: fake.tencent("AKID-test", "tencent-key", "SendSms", "2021-01-11", seen),
         "tencent_vms": lambda seen: fake.tencent("AKID-test", "tencent-key", "SendTtsVoice", "2020-09-02", seen),
         "gateway": lambda seen: fake.sms_gateway("gw-token", seen),
@@ -88,6 +90,9 @@ def providers(servers: dict[str, tuple[str, Seen]], sms: str, voice: str = "tenc
             "tencent_sms": {"endpoint": servers["tencent_sms"][0] + "/", "secret_id_env": "TC_ID",
                             "secret_key_env": "TC_KEY", "sms_sdk_app_id": "1400000001", "sign_name": "某市环境应急",
                             "template_id": "2000001", "template_params": ["{{tier}}", "{{site}}", "{{code}}"]},
+            "aliyun_voice": {"endpoint": servers["aliyun_vms"][0] + "/", "access_key_id_env": "ALIYUN_ID",
+                             "access_key_secret_env": "ALIYUN_SECRET", "tts_code": "TTS_100000001",
+                             "called_show_number": "057100000000"},
             "tencent_voice": {"endpoint": servers["tencent_vms"][0] + "/", "secret_id_env": "TC_ID",
                               "secret_key_env": "TC_KEY", "voice_sdk_app_id": "1400000002", "template_id": "3000001"},
             "http_sms": {"url": servers["gateway"][0] + "/send", "headers": GATEWAY_AUTH,
@@ -184,24 +189,68 @@ async def test_a_missing_secret_fails_at_once_naming_the_variable(
     assert missing.value.permanent
 
 
-@pytest.mark.parametrize(("voice", "server"), [("tencent", "tencent_vms"), ("http", "gateway")])
+@pytest.mark.parametrize(
+    ("voice", "server"), [("aliyun", "aliyun_vms"), ("tencent", "tencent_vms"), ("http", "gateway")]
+)
 async def test_voice_call_reads_a_short_text_that_says_how_to_acknowledge(
     poster: HttpPoster, servers: dict[str, tuple[str, Seen]], voice: str, server: str
 ) -> None:
     channel = senders(poster, servers, "aliyun", voice)["phone"]
     await channel.send(delivery("phone", OK_NUMBER))
     document = servers[server][1].accepted[0]
-    text = document["TemplateParamSet"][0] if voice == "tencent" else document["text"]
+    assert servers[server][1].rejected_signatures == 0
+    text = {
+        "aliyun": lambda: json.loads(document["TtsParam"])["text"],
+        "tencent": lambda: document["TemplateParamSet"][0],
+        "http": lambda: document["text"],
+    }[voice]()
     assert "橙色预警" in text
     assert "4711" in text  # the reply code is read out
     assert len(text) <= 350
+    if voice == "aliyun":
+        assert document["CalledNumber"] == OK_NUMBER  # mainland numbers go without the country code
+        assert document["CalledShowNumber"] == "057100000000"
+        assert document["TtsCode"] == "TTS_100000001"
+        assert document["PlayTimes"] == "2"
+        assert document["OutId"] == "9"
     if voice == "tencent":
         assert document["CalledNumber"] == "+8613800000000"
         assert document["PlayTimes"] == 2
+    if voice != "http":
         for number, permanent in ((THROTTLED_NUMBER, False), (INVALID_NUMBER, True), (BROKE_NUMBER, True)):
             with pytest.raises(DeliveryError) as error:
                 await channel.send(delivery("phone", number))
             assert error.value.permanent == permanent, number
+
+
+@pytest.mark.parametrize(("voice", "limit"), [("aliyun", 249), ("tencent", 350)])
+async def test_a_long_voice_text_is_cut_in_the_middle_and_still_reads_the_reply_code(
+    poster: HttpPoster, servers: dict[str, tuple[str, Seen]], voice: str, limit: int
+) -> None:
+    """SingleCallByTts refuses variables of 250 characters or more, SendTtsVoice takes at most 350: a long summary is
+    cut in the middle, so the end of the text (how to acknowledge, with the reply code) is still read out."""
+    channel = senders(poster, servers, "aliyun", voice)["phone"]
+    long = delivery("phone", OK_NUMBER)
+    long = dataclasses.replace(long, facts=dataclasses.replace(long.facts, summary="氯气浓度持续上升" * 60))
+    await channel.send(long)
+    if voice == "aliyun":
+        text = json.loads(servers["aliyun_vms"][1].accepted[0]["TtsParam"])["text"]
+    else:
+        text = servers["tencent_vms"][1].accepted[0]["TemplateParamSet"][0]
+    assert len(text) <= limit
+    assert text.endswith("回复短信 4711。")
+
+
+async def test_aliyun_voice_with_a_wrong_secret_is_refused_and_permanent(
+    poster: HttpPoster, servers: dict[str, tuple[str, Seen]]
+) -> None:
+    config = NotifyConfig(providers=providers(servers, "aliyun", "aliyun"))
+    wrong = build_senders(SenderContext(poster, {**ENVIRON, "ALIYUN_SECRET": "wrong"}, config))
+    with pytest.raises(DeliveryError, match="SignatureDoesNotMatch") as refused:
+        await wrong["phone"].send(delivery("phone", OK_NUMBER))
+    assert refused.value.permanent
+    assert servers["aliyun_vms"][1].rejected_signatures == 1
+    assert servers["aliyun_vms"][1].accepted == []
 
 
 @pytest.mark.parametrize("flavour", ["wecom", "dingtalk"])
