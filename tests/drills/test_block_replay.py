@@ -4,6 +4,7 @@ device states, row for row, at the same times."""
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from pathlib import Path
@@ -27,6 +28,15 @@ JUDGEMENT_TABLES = (
 )
 # Each page carries a fresh random acknowledgement link and code (daemon/notify): the one thing two runs never share.
 _ACK_TOKEN = re.compile(r'"ack_(url|code)": "[^"]*"')
+# The batch-by-batch reference replay costs what every drill test cost before the block replay (minutes each on a
+# shared CI machine, all on one worker through the scenario cache): the suite compares four scenarios that between
+# them exercise gas load sums, incidents and pages, rain and gamma, a sealed source and full scale.
+# HAZWATCH_COMPARE_ALL_SCENARIOS=1 compares all of them (done by hand for this change: identical on all ten).
+COMPARED = (
+    SHIPPED
+    if os.environ.get("HAZWATCH_COMPARE_ALL_SCENARIOS") == "1"
+    else ["cl2-leak-orange", "gamma-source-in-rain", "stolen-radiography-source", "detector-saturating-in-plume"]
+)
 
 
 def _rows(db: Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -71,7 +81,7 @@ async def test_a_short_theft_stores_the_same_rows_in_blocks_as_batch_by_batch(tm
 @pytest.mark.slow
 @pytest.mark.xdist_group("drill-scenario-runs")
 @pytest.mark.timeout(900)  # a scenario of hours replayed batch by batch on a machine shared by many runs
-@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("name", COMPARED)
 async def test_every_shipped_scenario_stores_the_same_rows_in_blocks_as_batch_by_batch(
     scenario_runs: ScenarioRuns, name: str
 ) -> None:
