@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import shutil
 import signal
 import sys
 import traceback
@@ -46,7 +47,14 @@ def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
 
 
 def serve(directory: Path, requests: BinaryIO, answers: BinaryIO) -> None:
-    """Answer requests until ``requests`` ends."""
+    """Answer requests until ``requests`` ends or nobody reads the answers (the service died mid-request)."""
+    try:
+        _serve(directory, requests, answers)
+    except BrokenPipeError:  # a SIGKILLed service: its log must not get this process's traceback
+        return
+
+
+def _serve(directory: Path, requests: BinaryIO, answers: BinaryIO) -> None:
     layouts: dict[int, Layout] = {}
     while True:
         header = _read_exactly(requests, HEADER_BYTES)
@@ -58,10 +66,11 @@ def serve(directory: Path, requests: BinaryIO, answers: BinaryIO) -> None:
         try:
             number, frames = pickle.loads(body)  # noqa: S301 - the service's own pipe (see the module's doc)
             size = _render(directory / f"{int(number)}.prom", frames, layouts)
-            answers.write(f"ok {size}\n".encode())
         except Exception as exc:  # answer with what went wrong; the service renders this scrape itself
             traceback.print_exc(file=sys.stderr)
             answers.write(f"error {type(exc).__name__}: {exc}".replace("\n", " ").encode() + b"\n")
+        else:
+            answers.write(f"ok {size}\n".encode())
         answers.flush()
 
 
@@ -88,9 +97,14 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):  # not allowed here: render at the service's priority
         os.nice(NICENESS)
+    service = os.getppid()
     sys.stdout.buffer.write(b"ready\n")
     sys.stdout.buffer.flush()
     serve(directory, sys.stdin.buffer, sys.stdout.buffer)
+    if os.getppid() != service:  # the service died (this process was re-parented): nobody else removes the files
+        shutil.rmtree(directory, ignore_errors=True)
+    with contextlib.suppress(BrokenPipeError):  # the interpreter's own flush at exit, to a pipe nobody reads
+        sys.stdout.close()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,64 @@
+"""The metrics render process outlives a SIGKILLed service by nothing: no traceback in the service's log, no files
+left in /dev/shm (a kill-and-restart test found its traceback in the killed service's log)."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from daemon.metrics.render_worker import serve
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_an_answer_nobody_reads_ends_the_worker_quietly(tmp_path: Path) -> None:
+    body = pickle.dumps((1, []))
+    requests = io.BytesIO(len(body).to_bytes(8, "big") + body)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the service is gone
+    with os.fdopen(write_end, "wb", buffering=0) as answers:
+        serve(tmp_path, requests, answers)  # returns, no BrokenPipeError
+
+
+def test_a_killed_service_leaves_no_render_process_no_files_and_no_traceback(tmp_path: Path) -> None:
+    directory = tmp_path / "shm"
+    directory.mkdir()
+    log = tmp_path / "service.log"
+    pid_file = tmp_path / "worker.pid"
+    service = f"""
+import os, pickle, subprocess, sys
+with open({str(log)!r}, "wb") as log:
+    worker = subprocess.Popen([sys.executable, "-m", "daemon.metrics.render_worker", {str(directory)!r}],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+assert worker.stdout.readline() == b"ready\\n"
+open({str(pid_file)!r}, "w").write(str(worker.pid))
+body = pickle.dumps((1, []))
+worker.stdin.write(len(body).to_bytes(8, "big") + body)
+worker.stdin.flush()
+os.kill(os.getpid(), 9)  # SIGKILL before reading the answer
+"""
+    environment = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", service], cwd=REPO, env=environment, check=False)
+    assert done.returncode == -9
+    worker = int(pid_file.read_text())
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (_alive(worker) or directory.exists()):
+        time.sleep(0.05)
+    assert not _alive(worker), "the render process outlived the service"
+    assert not directory.exists(), "the render files were left behind"
+    assert "Traceback" not in log.read_text(errors="replace")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (not yet reaped by init) counts as gone
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(")")[-1].split()[0] != "Z"
