@@ -93,7 +93,7 @@ class RenderProcess:
         if self._directory is None:
             self._directory = Path(tempfile.mkdtemp(prefix="hazwatch-metrics-", dir=_scratch_parent()))
         self._process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "daemon.metrics.render_worker", str(self._directory),
+            sys.executable, "-m", "daemon.metrics.render_worker", str(self._directory), str(os.getpid()),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         self._known = set()

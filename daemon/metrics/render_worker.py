@@ -1,6 +1,6 @@
 """The render process: writes the per-sensor families of each scrape to a file, away from the service's GIL.
 
-    python -m daemon.metrics.render_worker DIRECTORY
+    python -m daemon.metrics.render_worker DIRECTORY SERVICE_PID
 
 Imports the modules whose layouts it renders and says ``ready`` on stdout. Then reads requests on stdin, each an
 8-byte big-endian length and a pickle of ``(number, frames)``, where a frame is ``(key, layout or None, state)``:
@@ -97,10 +97,12 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):  # not allowed here: render at the service's priority
         os.nice(NICENESS)
-    service = os.getppid()
-    sys.stdout.buffer.write(b"ready\n")
-    sys.stdout.buffer.flush()
-    serve(directory, sys.stdin.buffer, sys.stdout.buffer)
+    # The service passes its pid: read here, getppid() may already name init if it died while this one imported.
+    service = int(sys.argv[2]) if len(sys.argv) > 2 else os.getppid()
+    with contextlib.suppress(BrokenPipeError):  # killed while this process was starting: nobody reads "ready"
+        sys.stdout.buffer.write(b"ready\n")
+        sys.stdout.buffer.flush()
+        serve(directory, sys.stdin.buffer, sys.stdout.buffer)
     if os.getppid() != service:  # the service died (this process was re-parented): nobody else removes the files
         shutil.rmtree(directory, ignore_errors=True)
     with contextlib.suppress(BrokenPipeError):  # the interpreter's own flush at exit, to a pipe nobody reads

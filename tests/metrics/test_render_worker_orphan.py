@@ -33,8 +33,8 @@ def test_a_killed_service_leaves_no_render_process_no_files_and_no_traceback(tmp
     service = f"""
 import os, pickle, subprocess, sys
 with open({str(log)!r}, "wb") as log:
-    worker = subprocess.Popen([sys.executable, "-m", "daemon.metrics.render_worker", {str(directory)!r}],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+    command = [sys.executable, "-m", "daemon.metrics.render_worker", {str(directory)!r}, str(os.getpid())]
+    worker = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
 assert worker.stdout.readline() == b"ready\\n"
 open({str(pid_file)!r}, "w").write(str(worker.pid))
 body = pickle.dumps((1, []))
@@ -51,6 +51,33 @@ os.kill(os.getpid(), 9)  # SIGKILL before reading the answer
         time.sleep(0.05)
     assert not _alive(worker), "the render process outlived the service"
     assert not directory.exists(), "the render files were left behind"
+    assert "Traceback" not in log.read_text(errors="replace")
+
+
+def test_a_service_killed_while_its_render_process_starts_leaves_no_traceback(tmp_path: Path) -> None:
+    """The service starts the render process at its own start; a SIGKILL before "ready" was read made the child's
+    "ready" a broken pipe, and its traceback landed in the service's log (seen in test_kill_and_restart)."""
+    directory = tmp_path / "shm"
+    directory.mkdir()
+    log = tmp_path / "service.log"
+    pid_file = tmp_path / "worker.pid"
+    service = f"""
+import os, subprocess, sys
+with open({str(log)!r}, "wb") as log:
+    command = [sys.executable, "-m", "daemon.metrics.render_worker", {str(directory)!r}, str(os.getpid())]
+    worker = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+open({str(pid_file)!r}, "w").write(str(worker.pid))
+os.kill(os.getpid(), 9)  # before the worker has said ready
+"""
+    environment = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", service], cwd=REPO, env=environment, check=False)
+    assert done.returncode == -9
+    worker = int(pid_file.read_text())
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (_alive(worker) or directory.exists()):
+        time.sleep(0.05)
+    assert not _alive(worker)
+    assert not directory.exists()
     assert "Traceback" not in log.read_text(errors="replace")
 
 
