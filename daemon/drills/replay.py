@@ -291,21 +291,11 @@ class Replayer:
         if self._blocks_apply():
             await self._run_segments_in_blocks(self._chunk_segments(reader))
             return
-        remap = self._sensor_remap(reader.sensor_ids)
         intake = self._chain.intake
-        for chunk in reader:
-            if self._options.end is not None and chunk.first_received >= self._options.end:
-                break
-            batch, received = chunk.readings, chunk.received
-            if self._options.start is not None or self._options.end is not None:
-                mask = (received >= (self._options.start or -math.inf)) & (received < (self._options.end or math.inf))
-                batch, received = batch.take(mask), received[mask]
-            if remap is not None:
-                batch = ReadingBatch(remap[batch.sensor], batch.time, batch.value, batch.flags)
-            raw = [m for m in chunk.messages if self._in_range(m.received)]
+        for segment in self._chunk_segments(reader):
+            batch, received, raw = segment.readings, segment.received, segment.raw
             n = len(received)
-            # A reading's message is the run of readings with its receive time.
-            self.messages += len(raw) + (int(np.count_nonzero(np.diff(received))) + 1 if n else 0)
+            self.messages += segment.messages
             i, m = 0, 0
             while i < n or m < len(raw):
                 next_reading = float(received[i]) if i < n else math.inf

@@ -26,6 +26,26 @@ def test_an_answer_nobody_reads_ends_the_worker_quietly(tmp_path: Path) -> None:
 
 
 def test_a_killed_service_leaves_no_render_process_no_files_and_no_traceback(tmp_path: Path) -> None:
+    _kill_the_service(
+        tmp_path,
+        """
+assert worker.stdout.readline() == b"ready\\n"
+body = pickle.dumps((1, []))
+worker.stdin.write(len(body).to_bytes(8, "big") + body)
+worker.stdin.flush()
+""",  # then SIGKILL before reading the answer
+    )
+
+
+def test_a_service_killed_while_its_render_process_starts_leaves_no_traceback(tmp_path: Path) -> None:
+    """The service starts the render process at its own start; a SIGKILL before "ready" was read made the child's
+    "ready" a broken pipe, and its traceback landed in the service's log (seen in test_kill_and_restart)."""
+    _kill_the_service(tmp_path, "")
+
+
+def _kill_the_service(tmp_path: Path, then: str) -> None:
+    """A stand-in service starts the render process as the service does, runs ``then``, and is SIGKILLed: the worker
+    must end, remove its files and write no traceback to the service's log."""
     directory = tmp_path / "shm"
     directory.mkdir()
     log = tmp_path / "service.log"
@@ -35,39 +55,9 @@ import os, pickle, subprocess, sys
 with open({str(log)!r}, "wb") as log:
     command = [sys.executable, "-m", "daemon.metrics.render_worker", {str(directory)!r}, str(os.getpid())]
     worker = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
-assert worker.stdout.readline() == b"ready\\n"
 open({str(pid_file)!r}, "w").write(str(worker.pid))
-body = pickle.dumps((1, []))
-worker.stdin.write(len(body).to_bytes(8, "big") + body)
-worker.stdin.flush()
-os.kill(os.getpid(), 9)  # SIGKILL before reading the answer
-"""
-    environment = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-c", service], cwd=REPO, env=environment, check=False)
-    assert done.returncode == -9
-    worker = int(pid_file.read_text())
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and (_alive(worker) or directory.exists()):
-        time.sleep(0.05)
-    assert not _alive(worker), "the render process outlived the service"
-    assert not directory.exists(), "the render files were left behind"
-    assert "Traceback" not in log.read_text(errors="replace")
-
-
-def test_a_service_killed_while_its_render_process_starts_leaves_no_traceback(tmp_path: Path) -> None:
-    """The service starts the render process at its own start; a SIGKILL before "ready" was read made the child's
-    "ready" a broken pipe, and its traceback landed in the service's log (seen in test_kill_and_restart)."""
-    directory = tmp_path / "shm"
-    directory.mkdir()
-    log = tmp_path / "service.log"
-    pid_file = tmp_path / "worker.pid"
-    service = f"""
-import os, subprocess, sys
-with open({str(log)!r}, "wb") as log:
-    command = [sys.executable, "-m", "daemon.metrics.render_worker", {str(directory)!r}, str(os.getpid())]
-    worker = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
-open({str(pid_file)!r}, "w").write(str(worker.pid))
-os.kill(os.getpid(), 9)  # before the worker has said ready
+{then}
+os.kill(os.getpid(), 9)
 """
     environment = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run([sys.executable, "-c", service], cwd=REPO, env=environment, check=False)
@@ -76,8 +66,8 @@ os.kill(os.getpid(), 9)  # before the worker has said ready
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (_alive(worker) or directory.exists()):
         time.sleep(0.05)
-    assert not _alive(worker)
-    assert not directory.exists()
+    assert not _alive(worker), "the render process outlived the service"
+    assert not directory.exists(), "the render files were left behind"
     assert "Traceback" not in log.read_text(errors="replace")
 
 

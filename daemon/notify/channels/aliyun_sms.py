@@ -13,10 +13,9 @@ import json
 import uuid
 from collections.abc import Mapping
 
-from daemon.notify.channels.aliyun_signing import signed_query
-from daemon.notify.channels.base import Delivery, DeliveryError
+from daemon.notify.channels import aliyun_rpc
+from daemon.notify.channels.base import Delivery
 from daemon.notify.channels.http_base import HttpPoster
-from daemon.notify.channels.json_answer import json_answer
 from daemon.notify.channels.page_text import fill, page_fields
 from daemon.notify.channels.secrets import required_env
 from daemon.notify.provider_config import AliyunSmsConfig
@@ -72,14 +71,8 @@ class AliyunSmsChannel:
     async def send(self, delivery: Delivery) -> None:
         """One SendSms call; ``Code`` other than OK is an error, permanent for the codes above."""
         secret = required_env(self._environ, self._config.access_key_secret_env)
-        body = signed_query("POST", self.parameters(delivery, uuid.uuid4().hex), secret).encode()
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        status, text = await self._poster.request("POST", self._config.endpoint, body, headers)
-        answer = json_answer("aliyun sms", status, text)
-        code = str(answer.get("Code", ""))
-        if code != "OK":
-            message = f"aliyun sms: {code or 'HTTP ' + str(status)}: {answer.get('Message', '')}"
-            raise DeliveryError(message, permanent=code in PERMANENT_CODES)
+        parameters = self.parameters(delivery, uuid.uuid4().hex)
+        await aliyun_rpc.call(self._poster, self._config.endpoint, parameters, secret, "aliyun sms", PERMANENT_CODES)
 
     async def close(self) -> None:
         """The poster is shared."""

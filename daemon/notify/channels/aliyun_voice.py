@@ -24,10 +24,9 @@ import json
 import uuid
 from collections.abc import Mapping
 
-from daemon.notify.channels.aliyun_signing import signed_query
+from daemon.notify.channels import aliyun_rpc
 from daemon.notify.channels.base import Delivery, DeliveryError
 from daemon.notify.channels.http_base import HttpPoster
-from daemon.notify.channels.json_answer import json_answer
 from daemon.notify.channels.page_text import fill, page_fields, shorten
 from daemon.notify.channels.secrets import required_env
 from daemon.notify.provider_config import AliyunVoiceConfig
@@ -99,14 +98,10 @@ class AliyunVoiceChannel:
     async def send(self, delivery: Delivery) -> None:
         """One SingleCallByTts call; accepted when ``Code`` is OK and a ``CallId`` came back."""
         secret = required_env(self._environ, self._config.access_key_secret_env)
-        body = signed_query("POST", self.parameters(delivery, uuid.uuid4().hex), secret).encode()
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        status, text = await self._poster.request("POST", self._config.endpoint, body, headers)
-        answer = json_answer("aliyun vms", status, text)
-        code = str(answer.get("Code", ""))
-        if code != "OK":
-            message = f"aliyun vms: {code or 'HTTP ' + str(status)}: {answer.get('Message', '')}"
-            raise DeliveryError(message, permanent=code in PERMANENT_CODES)
+        parameters = self.parameters(delivery, uuid.uuid4().hex)
+        answer = await aliyun_rpc.call(
+            self._poster, self._config.endpoint, parameters, secret, "aliyun vms", PERMANENT_CODES
+        )
         if not answer.get("CallId"):
             raise DeliveryError(f"aliyun vms: no CallId in answer (RequestId {answer.get('RequestId')})")
 

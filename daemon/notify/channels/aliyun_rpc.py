@@ -1,0 +1,32 @@
+"""One signed Alibaba Cloud RPC call (SMS SendSms, VMS SingleCallByTts): POST the signed form, read the JSON answer,
+turn a ``Code`` other than ``OK`` into a DeliveryError (permanent for the codes the caller names)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from daemon.notify.channels.aliyun_signing import signed_query
+from daemon.notify.channels.base import DeliveryError
+from daemon.notify.channels.http_base import HttpPoster
+from daemon.notify.channels.json_answer import json_answer
+
+
+async def call(
+    poster: HttpPoster,
+    endpoint: str,
+    parameters: Mapping[str, str],
+    access_key_secret: str,
+    provider: str,
+    permanent_codes: Collection[str],
+) -> dict[str, Any]:
+    """The answer of an accepted call (``Code`` OK); ``provider`` names the API in errors ("aliyun sms")."""
+    body = signed_query("POST", parameters, access_key_secret).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    status, text = await poster.request("POST", endpoint, body, headers)
+    answer = json_answer(provider, status, text)
+    code = str(answer.get("Code", ""))
+    if code != "OK":
+        message = f"{provider}: {code or 'HTTP ' + str(status)}: {answer.get('Message', '')}"
+        raise DeliveryError(message, permanent=code in permanent_codes)
+    return answer
