@@ -197,12 +197,16 @@ class Replayer:
         if ahead > PACE_SLACK_S:
             await self._sleep(ahead)
 
-    async def _arrive(self, received: float) -> None:
-        """A message arrives at ``received``: first run everything live would have run before it."""
+    def _begin(self, received: float) -> None:
+        """At the first message: the replay's start, its wall-clock anchor and its first timer tick."""
         if self.sim_start is None:
             self.sim_start = received
             self._wall_start = self._wall.now()
             self._next_tick = received + self._tick_interval
+
+    async def _arrive(self, received: float) -> None:
+        """A message arrives at ``received``: first run everything live would have run before it."""
+        self._begin(received)
         await self._advance(received)
         self.sim_end = received
 
@@ -416,10 +420,7 @@ class Replayer:
         log.info("replayed %d quiet stretches as blocks, %d batches on their own", self.blocks, self.single_batches)
 
     async def _arrive_in_blocks(self, received: float) -> None:
-        if self.sim_start is None:
-            self.sim_start = received
-            self._wall_start = self._wall.now()
-            self._next_tick = received + self._tick_interval
+        self._begin(received)
         await self._advance_in_blocks(received)
         self.sim_end = received
 

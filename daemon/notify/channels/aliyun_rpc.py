@@ -3,6 +3,7 @@ turn a ``Code`` other than ``OK`` into a DeliveryError (permanent for the codes 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -10,6 +11,22 @@ from daemon.notify.channels.aliyun_signing import signed_query
 from daemon.notify.channels.base import DeliveryError
 from daemon.notify.channels.http_base import HttpPoster
 from daemon.notify.channels.json_answer import json_answer
+
+
+def common_parameters(action: str, access_key_id: str, region_id: str, nonce: str, now: float) -> dict[str, str]:
+    """The parameters every RPC call carries (Dysmsapi and Dyvmsapi are both API version 2017-05-25), ``Signature``
+    aside."""
+    return {
+        "AccessKeyId": access_key_id,
+        "Action": action,
+        "Format": "JSON",
+        "RegionId": region_id,
+        "SignatureMethod": "HMAC-SHA1",
+        "SignatureNonce": nonce,
+        "SignatureVersion": "1.0",
+        "Timestamp": dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "Version": "2017-05-25",
+    }
 
 
 async def call(

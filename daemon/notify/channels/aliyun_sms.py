@@ -8,7 +8,6 @@ error codes of the SMS error-code page decide whether a retry can help.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import uuid
 from collections.abc import Mapping
@@ -51,16 +50,9 @@ class AliyunSmsChannel:
         config = self._config
         fields = page_fields(delivery, self._utc_offset_h, self._environ)
         template = {name: fill(value, fields) for name, value in config.template_params.items()}
+        key_id = required_env(self._environ, config.access_key_id_env)
         return {
-            "AccessKeyId": required_env(self._environ, config.access_key_id_env),
-            "Action": "SendSms",
-            "Format": "JSON",
-            "RegionId": config.region_id,
-            "SignatureMethod": "HMAC-SHA1",
-            "SignatureNonce": nonce,
-            "SignatureVersion": "1.0",
-            "Timestamp": dt.datetime.fromtimestamp(delivery.now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "Version": "2017-05-25",
+            **aliyun_rpc.common_parameters("SendSms", key_id, config.region_id, nonce, delivery.now),
             "PhoneNumbers": fields["to"],
             "SignName": config.sign_name,
             "TemplateCode": config.template_code,

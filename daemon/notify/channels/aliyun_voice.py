@@ -19,7 +19,6 @@ The answer's ``Code`` is ``OK`` with a ``CallId``; the error codes of the VMS "A
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import uuid
 from collections.abc import Mapping
@@ -73,16 +72,9 @@ class AliyunVoiceChannel:
         fields = page_fields(delivery, self._utc_offset_h, self._environ)
         share = MAX_TTS_PARAM_CHARS // max(len(config.tts_params), 1)
         variables = {name: shorten(fill(value, fields), share) for name, value in config.tts_params.items()}
+        key_id = required_env(self._environ, config.access_key_id_env)
         parameters = {
-            "AccessKeyId": required_env(self._environ, config.access_key_id_env),
-            "Action": "SingleCallByTts",
-            "Format": "JSON",
-            "RegionId": config.region_id,
-            "SignatureMethod": "HMAC-SHA1",
-            "SignatureNonce": nonce,
-            "SignatureVersion": "1.0",
-            "Timestamp": dt.datetime.fromtimestamp(delivery.now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "Version": "2017-05-25",
+            **aliyun_rpc.common_parameters("SingleCallByTts", key_id, config.region_id, nonce, delivery.now),
             "CalledNumber": fields["to"],
             "TtsCode": config.tts_code,
             "TtsParam": json.dumps(variables, ensure_ascii=False, separators=(",", ":")),
