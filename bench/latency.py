@@ -47,10 +47,10 @@ from aiohttp import web
 from latency_stages import StageProbe, commit_hook, installed
 from private_broker import start_mosquitto
 from sqlalchemy import select
+from webhook_service import start_receiver, webhook_paging_config
 
-from daemon.config import DEFAULT_SITE, ServiceConfig
+from daemon.config import DEFAULT_SITE
 from daemon.notify.channels.webhook import WebhookChannel
-from daemon.notify.config import NotifyConfig
 from daemon.service import Service
 from daemon.site_file import load_site
 from daemon.store.schema import notifications
@@ -160,39 +160,11 @@ async def main() -> None:
         arrivals.put_nowait((arrived, document["facts"]["sensor_id"]))
         return web.Response(text="ok")
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    receiver = web.TCPSite(runner, "127.0.0.1", 0)
-    await receiver.start()
-    hook_port = receiver._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    config = ServiceConfig()
-    config.mqtt.broker = f"mqtt://127.0.0.1:{port}"
-    config.mqtt.topic_prefix = "bench"
-    config.mqtt.client_id = f"bench-latency-{port}"
-    config.database.url = f"sqlite:///{workdir / 'bench.db'}"
-    config.http.port = 0
+    runner, hook_url = await start_receiver(hook)
+    config = webhook_paging_config(port, workdir, hook_url, f"bench-latency-{port}")
     if args.batch_delay is not None:
         config.ingest.batch_max_delay_s = args.batch_delay
     config.http.metrics_render_process = args.render == "process"
-    config.notify = NotifyConfig.model_validate(
-        {
-            "people": [
-                {"name": "duty", "channels": [{"type": "webhook", "url": f"http://127.0.0.1:{hook_port}/hook"}]}
-            ],
-            "routes": [
-                {
-                    "name": "gas",
-                    "min_priority": "high",
-                    "kinds": ["gas"],
-                    "recipients": ["duty"],
-                    "send_resolved": False,
-                }
-            ],
-        }
-    )
     patches = contextlib.ExitStack()
     patches.enter_context(installed(probe, WebhookChannel))
     service = Service(config, site)
