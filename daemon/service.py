@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.assessment.gamma_search import GammaSearch
+from daemon.assessment.page_line import PageAssessment
 from daemon.assessment.runner import AssessmentRunner
 from daemon.chain.build import AlarmSetup, build_intake, build_pipeline, checkpoint_row, reload_rules, save
 from daemon.clock import Clock, WallClock
@@ -301,7 +302,8 @@ class Service:
         router = AlarmRouter(config, self.table)
         self.link_key = link_key(self.environ, config.ack_link_key_env)
         outbox = Outbox(config, self.link_key)  # plan pages and alarm routes: one intent type, one outbox
-        outbox.assessment = self._page_assessment  # plan pages carry the release estimate and the gamma search
+        # Plan pages carry the release estimate and the gamma search.
+        outbox.assessment = PageAssessment(self.assessment, self.gamma_search)
         self.pipeline.flow.outbox = outbox
         self.pipeline.flow.listeners.append(
             AlarmNotifier(router, OutboxSink(self.writer, outbox), self.clock, drill=False)
@@ -547,13 +549,6 @@ class Service:
             if self._state_dirty or now - last_checkpoint >= alarms.checkpoint_interval_s:
                 save(self.pipeline, self.setup, self.writer, now)
                 last_checkpoint = now
-
-    def _page_assessment(self, alarm_keys: Sequence[str], incident_id: str | None) -> str:
-        parts = (
-            self.assessment.page_summary(alarm_keys, incident_id),
-            self.gamma_search.page_summary(alarm_keys, incident_id),
-        )
-        return "\n".join(p for p in parts if p)
 
     def request_reload(self) -> None:
         """SIGHUP: reload now, or once ``start`` has finished (a signal that early is queued, not fatal)."""
