@@ -184,7 +184,7 @@ class Service:
             drill=False,
             store_readings=config.database.store_readings,
         )
-        self._fingerprint = self.setup.fingerprint(self.table)
+        self._checkpoint_config = self.setup.checkpoint_configuration(self.table, self.pipeline.detector.config)
         await self._remember_stored_readings()
         self.writer.before_commit.append(self._checkpoint_alarm_changes)
         self._plug_metric_sources()
@@ -261,7 +261,7 @@ class Service:
             self._state_dirty = True
             return
         started = time.perf_counter()
-        row = checkpoint_row(self.pipeline, self._fingerprint, self.clock.now())
+        row = checkpoint_row(self.pipeline, self._checkpoint_config, self.clock.now())
         self._checkpoint_cost_s = time.perf_counter() - started
         group.checkpoints[str(row["name"])] = row
         self._after_checkpoint(changes)
@@ -545,7 +545,7 @@ class Service:
             await self.assessment.tick_in_thread(now)
             await self.gamma_search.tick_in_thread(now)
             if self._state_dirty or now - last_checkpoint >= alarms.checkpoint_interval_s:
-                save(self.pipeline, self.setup, self.writer, now)
+                save(self.pipeline, self._checkpoint_config, self.writer, now)
                 last_checkpoint = now
 
     def _page_assessment(self, alarm_keys: Sequence[str], incident_id: str | None) -> str:
@@ -578,12 +578,12 @@ class Service:
         now = self.clock.now()
         reload_rules(self.pipeline, self.setup, new, now)
         self.setup = new
-        self._fingerprint = new.fingerprint(self.table)
+        self._checkpoint_config = new.checkpoint_configuration(self.table, self.pipeline.detector.config)
         self._plug_metric_sources()
         self.site_collector.update_levels(new.rules, self.pipeline.detector.config)
         if self.intake.prescreen is not None:
             self.intake.prescreen.update_levels(new.rules, self.pipeline.detector.config)
-        save(self.pipeline, self.setup, self.writer, now)
+        save(self.pipeline, self._checkpoint_config, self.writer, now)
         return True
 
     async def wait_connected(self) -> None:
@@ -613,7 +613,7 @@ class Service:
         if self._intake is not None:
             await self.intake.settle()
             await self.intake.close()
-            save(self.pipeline, self.setup, self.writer, self.clock.now())
+            save(self.pipeline, self._checkpoint_config, self.writer, self.clock.now())
         if self.recorder is not None:
             self.recorder.close()
         if self._writer_task is not None:
