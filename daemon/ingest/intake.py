@@ -9,12 +9,18 @@ Under overload (more input waits on the connection than the pipeline takes) the 
 where nothing can be told apart. Each message behind a full batch is pre-screened (``priority.Prescreen``), and an
 urgent one is judged at the next timer tick together with every waiting message of its device, in order, ahead of
 the routine backlog. Unacknowledged messages are bounded by the MQTT receive window, so the look-ahead is too.
+
+Without a backlog every message is pre-screened too, and an urgent one closes the open batch at once (with the
+messages before it, in order) instead of waiting out the batch window: an alarm-level reading is judged within
+milliseconds of its arrival. At most one batch per window closes early, so a flood of urgent messages costs at most
+twice the usual number of batches (``_may_close_early``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import deque
 from collections.abc import Callable, Sequence
 
@@ -92,6 +98,7 @@ class Intake:
         self.behind_excess_s: float | None = None
         self._lateness = LatenessFloor(len(pipeline.table), lateness_rise_s)
         self._batch_opened_at = 0.0
+        self._closed_early_at = -math.inf  # when an urgent message last closed its batch before the window
         self._max_messages = batch_max_messages
         # Messages that may wait here while more input is pending (None: a batch's worth, no look-ahead).
         self._lookahead = max(batch_max_messages, lookahead_messages or batch_max_messages)
@@ -128,17 +135,16 @@ class Intake:
         depth = len(self._raw)
         self._raw.append((topic, payload, received))
         self._acks.append(ack)
-        # Only behind a full batch: a message within the next batch is judged with it anyway.
         prescreen = self.prescreen
-        if (
-            depth >= self._max_messages
-            and prescreen is not None
-            and topic not in self._urgent_topics
-            and prescreen.urgent(topic, payload, received)
-        ):
-            self._urgent_topics.update(prescreen.topics_of(topic))
+        urgent = False
+        if prescreen is not None and topic not in self._urgent_topics and prescreen.urgent(topic, payload, received):
+            urgent = True
+            if depth >= self._max_messages:  # behind a full batch: it jumps the backlog at the next tick
+                self._urgent_topics.update(prescreen.topics_of(topic))
         if depth + 1 >= self._lookahead or (depth + 1 == self._max_messages and not self._reading_ahead()):
             self._close(self._max_messages)
+        elif urgent and depth < self._max_messages and self._may_close_early():
+            self._close(depth + 1)  # within the next batch: judged now with what came before it, not a window later
 
     def accept_decoded(self, batch: ReadingBatch) -> None:
         """Add readings the same codec already decoded (columnar recordings) to the open batch."""
@@ -167,6 +173,19 @@ class Intake:
                     self._flush_predecoded([], [])
                 return
             self.flush()
+
+    def _may_close_early(self) -> bool:
+        """An urgent message closes its batch at once, at most once per batch window and never while reading ahead.
+
+        The bound keeps a flood of urgent messages (a device in alarm sending fast, a city in an emergency) from
+        shrinking every batch to one message: at most one early batch per window on top of the usual ones, and an
+        urgent message that comes sooner waits no longer than the window, as every message did before.
+        """
+        now = self._clock.now()
+        if now - self._closed_early_at < self._max_delay or self._reading_ahead():
+            return False
+        self._closed_early_at = now
+        return True
 
     def _reading_ahead(self) -> bool:
         """Behind (the data judged is later than usual) and more input waits: fill the look-ahead first."""

@@ -93,18 +93,60 @@ async def test_an_alarm_level_reading_jumps_the_backlog_with_its_device_in_order
     assert judged[len(hazard_times)][1] == t0  # the routine backlog starts at its oldest message
 
 
-async def test_routine_readings_within_the_next_batch_are_not_pre_screened(chain: Chain) -> None:
-    """No backlog (fewer waiting than a batch): nothing jumps, nothing costs a pre-screen; the timer judges all."""
+async def test_an_urgent_reading_closes_its_batch_at_once_with_the_messages_before_it(chain: Chain) -> None:
+    """No backlog: an alarm-level reading does not wait out the batch window; routine readings still do.
+
+    Every message is pre-screened now (the CPU it costs: ``bench/intake_cpu.py``); nothing jumps, so the urgent
+    counter (messages judged ahead of a backlog) stays 0.
+    """
     intake = _live_intake(chain)
     intake.behind_excess_s = 0.0  # not behind: a burst, not a backlog
     now = chain.clock.now()
     intake.accept(chain.topic(ROUTINE[0]), _reading(ROUTINE[0], now - 1, 90.0), now)
     intake.accept(chain.topic(HAZARD), _reading(HAZARD, now - 0.5, 5000.0), now)
+    intake.accept(chain.topic(ROUTINE[1]), _reading(ROUTINE[1], now - 0.4, 90.0), now)
+    await chain.writer.flush()  # no timer tick, no time passed
+    assert await _judged_in_order(chain) == [(f"{ROUTINE[0]}-dose", now - 1), (f"{HAZARD}-dose", now - 0.5)]
+    assert intake.waiting()[0] == 1  # the routine reading after it waits for the window
     chain.clock.advance(2 * intake.batch_window)
     intake.flush_if_due()
     await chain.writer.flush()
-    assert await _judged_in_order(chain) == [(f"{ROUTINE[0]}-dose", now - 1), (f"{HAZARD}-dose", now - 0.5)]
+    assert (await _judged_in_order(chain))[-1] == (f"{ROUTINE[1]}-dose", now - 0.4)
     assert chain.metrics.registry.get_sample_value("hazwatch_ingest_urgent_messages_total") == 0
+
+
+async def test_urgent_readings_close_at_most_one_batch_early_per_window(chain: Chain) -> None:
+    """A flood of urgent messages: the first closes its batch at once, the next ones within the same window wait for
+    the window (as before), so urgent traffic at most doubles the number of batches."""
+    intake = _live_intake(chain)
+    intake.behind_excess_s = 0.0
+    now = chain.clock.now()
+    times = [now - 0.5 + 0.01 * k for k in range(4)]
+    intake.accept(chain.topic(HAZARD), _reading(HAZARD, times[0], 5000.0), now)
+    intake.accept(chain.topic(HAZARD), _reading(HAZARD, times[1], 5000.0), now)
+    await chain.writer.flush()
+    assert await _judged_in_order(chain) == [(f"{HAZARD}-dose", times[0])]
+    chain.clock.advance(intake.batch_window / 2)
+    intake.accept(chain.topic(HAZARD), _reading(HAZARD, times[2], 5000.0), chain.clock.now())
+    assert intake.waiting()[0] == 2  # still inside the window of the early batch
+    chain.clock.advance(intake.batch_window)
+    intake.flush_if_due()  # the window of the batch opened by the second message has passed
+    intake.accept(chain.topic(HAZARD), _reading(HAZARD, times[3], 5000.0), chain.clock.now())  # a window later
+    await chain.writer.flush()
+    assert await _judged_in_order(chain) == [(f"{HAZARD}-dose", t) for t in times]
+    assert intake.waiting()[0] == 0
+
+
+async def test_an_urgent_reading_does_not_close_a_batch_early_while_reading_ahead(chain: Chain) -> None:
+    """Behind, with more input waiting: the look-ahead decides (urgent devices jump at the next tick), not the
+    message's arrival."""
+    intake = _live_intake(chain)
+    now = chain.clock.now()
+    intake.accept(chain.topic(ROUTINE[0]), _reading(ROUTINE[0], now - 60, 90.0), now)
+    intake.accept(chain.topic(HAZARD), _reading(HAZARD, now - 59, 5000.0), now)
+    await chain.writer.flush()
+    assert await _judged_in_order(chain) == []
+    assert intake.waiting()[0] == 2
 
 
 def test_prescreen_tells_urgent_from_routine(chain: Chain) -> None:
