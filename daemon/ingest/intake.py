@@ -6,14 +6,13 @@ per reason per interval, and the service keeps going.
 
 Under overload (more input waits on the connection than the pipeline takes) the intake reads ahead: up to
 ``lookahead_messages`` received messages wait here, oldest judged first, instead of in the socket and the broker,
-where nothing can be told apart. Each message behind a full batch is pre-screened (``priority.Prescreen``), and an
-urgent one is judged at the next timer tick together with every waiting message of its device, in order, ahead of
-the routine backlog. Unacknowledged messages are bounded by the MQTT receive window, so the look-ahead is too.
-
-Without a backlog every message is pre-screened too, and an urgent one closes the open batch at once (with the
-messages before it, in order) instead of waiting out the batch window: an alarm-level reading is judged within
-milliseconds of its arrival. At most one batch per window closes early, so a flood of urgent messages costs at most
-twice the usual number of batches (``_may_close_early``).
+where nothing can be told apart. Every message is pre-screened (``priority.Prescreen``, about 4 us). An urgent one
+behind a full batch is judged at the next timer tick together with every waiting message of its device, in order,
+ahead of the routine backlog; an urgent one within the next batch's worth closes that batch at once (with the messages
+before it, in order) instead of waiting out the batch window or the look-ahead, so an alarm-level reading is judged
+within milliseconds of its arrival. At most one batch per window closes early: a flood of urgent messages costs at
+most twice the usual number of batches (``_may_close_early``). Unacknowledged messages are bounded by the MQTT receive
+window, so the look-ahead is too.
 """
 
 from __future__ import annotations
@@ -175,14 +174,15 @@ class Intake:
             self.flush()
 
     def _may_close_early(self) -> bool:
-        """An urgent message closes its batch at once, at most once per batch window and never while reading ahead.
+        """An urgent message closes its batch at once, at most once per batch window.
 
         The bound keeps a flood of urgent messages (a device in alarm sending fast, a city in an emergency) from
         shrinking every batch to one message: at most one early batch per window on top of the usual ones, and an
-        urgent message that comes sooner waits no longer than the window, as every message did before.
+        urgent message that comes sooner waits no longer than the window, as every message did before. While reading
+        ahead it holds too: an urgent message among the first batch's worth does not wait for the look-ahead to fill.
         """
         now = self._clock.now()
-        if now - self._closed_early_at < self._max_delay or self._reading_ahead():
+        if now - self._closed_early_at < self._max_delay:
             return False
         self._closed_early_at = now
         return True

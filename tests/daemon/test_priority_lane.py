@@ -137,16 +137,19 @@ async def test_urgent_readings_close_at_most_one_batch_early_per_window(chain: C
     assert intake.waiting()[0] == 0
 
 
-async def test_an_urgent_reading_does_not_close_a_batch_early_while_reading_ahead(chain: Chain) -> None:
-    """Behind, with more input waiting: the look-ahead decides (urgent devices jump at the next tick), not the
-    message's arrival."""
+async def test_an_urgent_reading_within_the_first_batch_does_not_wait_for_the_look_ahead(chain: Chain) -> None:
+    """Behind, with more input waiting: routine messages wait in the look-ahead, but an urgent one among the first
+    batch's worth closes that batch at once (before, it waited until the look-ahead filled or the socket ran dry)."""
     intake = _live_intake(chain)
     now = chain.clock.now()
     intake.accept(chain.topic(ROUTINE[0]), _reading(ROUTINE[0], now - 60, 90.0), now)
-    intake.accept(chain.topic(HAZARD), _reading(HAZARD, now - 59, 5000.0), now)
+    chain.clock.advance(2 * intake.batch_window)
+    intake.flush_if_due()  # reading ahead: the routine message waits
     await chain.writer.flush()
     assert await _judged_in_order(chain) == []
-    assert intake.waiting()[0] == 2
+    intake.accept(chain.topic(HAZARD), _reading(HAZARD, now - 59, 5000.0), chain.clock.now())
+    await chain.writer.flush()
+    assert await _judged_in_order(chain) == [(f"{ROUTINE[0]}-dose", now - 60), (f"{HAZARD}-dose", now - 59)]
 
 
 def test_prescreen_tells_urgent_from_routine(chain: Chain) -> None:
