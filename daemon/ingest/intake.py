@@ -174,15 +174,17 @@ class Intake:
             self.flush()
 
     def _may_close_early(self) -> bool:
-        """An urgent message closes its batch at once, at most once per batch window.
+        """An urgent message closes its batch at once, at most once per configured batch window.
 
         The bound keeps a flood of urgent messages (a device in alarm sending fast, a city in an emergency) from
-        shrinking every batch to one message: at most one early batch per window on top of the usual ones, and an
-        urgent message that comes sooner waits no longer than the window, as every message did before. While reading
-        ahead it holds too: an urgent message among the first batch's worth does not wait for the look-ahead to fill.
+        shrinking every batch to one message: at most one early batch per ``batch_max_delay_s`` on top of the usual
+        ones, and an urgent message that comes sooner waits no longer than the window, as every message did before.
+        The configured window, not the grown one: a small early batch of late readings (a device sending hours-old
+        data) grows the window, and the next urgent message must not wait for that. While reading ahead it holds too:
+        an urgent message among the first batch's worth does not wait for the look-ahead to fill.
         """
         now = self._clock.now()
-        if now - self._closed_early_at < self._max_delay:
+        if now - self._closed_early_at < self._base_delay:
             return False
         self._closed_early_at = now
         return True

@@ -120,21 +120,39 @@ async def test_urgent_readings_close_at_most_one_batch_early_per_window(chain: C
     the window (as before), so urgent traffic at most doubles the number of batches."""
     intake = _live_intake(chain)
     intake.behind_excess_s = 0.0
+    window = chain.config.ingest.batch_max_delay_s  # the configured one (the half-second-late readings grow it)
     now = chain.clock.now()
     times = [now - 0.5 + 0.01 * k for k in range(4)]
     intake.accept(chain.topic(HAZARD), _reading(HAZARD, times[0], 5000.0), now)
     intake.accept(chain.topic(HAZARD), _reading(HAZARD, times[1], 5000.0), now)
     await chain.writer.flush()
     assert await _judged_in_order(chain) == [(f"{HAZARD}-dose", times[0])]
-    chain.clock.advance(intake.batch_window / 2)
+    chain.clock.advance(window / 2)
     intake.accept(chain.topic(HAZARD), _reading(HAZARD, times[2], 5000.0), chain.clock.now())
     assert intake.waiting()[0] == 2  # still inside the window of the early batch
     chain.clock.advance(intake.batch_window)
-    intake.flush_if_due()  # the window of the batch opened by the second message has passed
+    intake.flush_if_due()  # the (grown) window of the batch opened by the second message has passed
+    assert intake.waiting()[0] == 0
     intake.accept(chain.topic(HAZARD), _reading(HAZARD, times[3], 5000.0), chain.clock.now())  # a window later
     await chain.writer.flush()
     assert await _judged_in_order(chain) == [(f"{HAZARD}-dose", t) for t in times]
     assert intake.waiting()[0] == 0
+
+
+async def test_a_window_grown_by_late_readings_does_not_hold_back_the_next_urgent_reading(chain: Chain) -> None:
+    """An early batch of hours-old readings grows the batch window; the next urgent message a configured window later
+    still closes its batch at once."""
+    intake = _live_intake(chain)
+    intake.behind_excess_s = 0.0
+    window = chain.config.ingest.batch_max_delay_s
+    now = chain.clock.now()
+    old = now - 4 * 3600
+    intake.accept(chain.topic(HAZARD), _reading(HAZARD, old, 5000.0), now)
+    assert intake.batch_window > 2 * window  # grown by the late reading
+    chain.clock.advance(1.5 * window)
+    intake.accept(chain.topic(HAZARD), _reading(HAZARD, old + 1, 5000.0), chain.clock.now())
+    await chain.writer.flush()
+    assert await _judged_in_order(chain) == [(f"{HAZARD}-dose", old), (f"{HAZARD}-dose", old + 1)]
 
 
 async def test_an_urgent_reading_within_the_first_batch_does_not_wait_for_the_look_ahead(chain: Chain) -> None:
