@@ -98,6 +98,7 @@ class Intake:
         self._lateness = LatenessFloor(len(pipeline.table), lateness_rise_s)
         self._batch_opened_at = 0.0
         self._closed_early_at = -math.inf  # when an urgent message last closed its batch before the window
+        self._urgent_held = 0  # waiting messages up to an urgent one the bound held back (0: none)
         self._max_messages = batch_max_messages
         # Messages that may wait here while more input is pending (None: a batch's worth, no look-ahead).
         self._lookahead = max(batch_max_messages, lookahead_messages or batch_max_messages)
@@ -142,8 +143,11 @@ class Intake:
                 self._urgent_topics.update(prescreen.topics_of(topic))
         if depth + 1 >= self._lookahead or (depth + 1 == self._max_messages and not self._reading_ahead()):
             self._close(self._max_messages)
-        elif urgent and depth < self._max_messages and self._may_close_early():
-            self._close(depth + 1)  # within the next batch: judged now with what came before it, not a window later
+        elif urgent and depth < self._max_messages:
+            # Within the next batch: judged now with what came before it, not a window later (or held to the bound).
+            self._urgent_held = depth + 1
+            if self._may_close_early():
+                self._close(depth + 1)
 
     def accept_decoded(self, batch: ReadingBatch) -> None:
         """Add readings the same codec already decoded (columnar recordings) to the open batch."""
@@ -166,6 +170,8 @@ class Intake:
         """
         if self._urgent_topics:
             self._flush_urgent()
+        if self._urgent_held and self._may_close_early():
+            self._close(min(self._urgent_held, len(self._raw)))
         if (self._raw or self._predecoded) and self._clock.now() - self._batch_opened_at >= self._max_delay:
             if len(self._raw) < self._lookahead and self._reading_ahead():
                 if self._predecoded:  # other ingests (HJ 212, Modbus) are not part of the MQTT backlog: no waiting
@@ -178,7 +184,8 @@ class Intake:
 
         The bound keeps a flood of urgent messages (a device in alarm sending fast, a city in an emergency) from
         shrinking every batch to one message: at most one early batch per ``batch_max_delay_s`` on top of the usual
-        ones, and an urgent message that comes sooner waits no longer than the window, as every message did before.
+        ones; an urgent message that comes sooner is closed by the timer once the bound allows, so it never waits
+        longer than that window (a grown one included), as every message did before.
         The configured window, not the grown one: a small early batch of late readings (a device sending hours-old
         data) grows the window, and the next urgent message must not wait for that. While reading ahead it holds too:
         an urgent message among the first batch's worth does not wait for the look-ahead to fill.
@@ -219,6 +226,7 @@ class Intake:
         """Close a batch of the ``count`` oldest waiting messages (and any readings decoded ahead of time)."""
         raw, self._raw = self._raw[:count], self._raw[count:]
         acks, self._acks = self._acks[:count], self._acks[count:]
+        self._urgent_held = max(0, self._urgent_held - count)
         if self._raw:
             self._batch_opened_at = self._clock.now()
         if self._predecoded:
