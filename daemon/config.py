@@ -150,7 +150,7 @@ class IngestConfig(StrictModel):
         0.02,
         gt=0,
         description="... or this long after its first message (bounds the latency of routine readings; a message the "
-        "live pre-screen finds urgent closes its batch at once, at most once per window).",
+        "live pre-screen finds urgent closes its batch at once; past a burst of two, once per window).",
     )
     batch_max_delay_late_s: float = Field(
         0.25,

@@ -10,9 +10,9 @@ where nothing can be told apart. Every message is pre-screened (``priority.Presc
 behind a full batch is judged at the next timer tick together with every waiting message of its device, in order,
 ahead of the routine backlog; an urgent one within the next batch's worth closes that batch at once (with the messages
 before it, in order) instead of waiting out the batch window or the look-ahead, so an alarm-level reading is judged
-within milliseconds of its arrival. At most one batch per window closes early: a flood of urgent messages costs at
-most twice the usual number of batches (``_may_close_early``). Unacknowledged messages are bounded by the MQTT receive
-window, so the look-ahead is too.
+within milliseconds of its arrival. Past a burst of two, at most one batch per window closes early: a flood of
+urgent messages costs at most twice the usual number of batches (``_may_close_early``). Unacknowledged messages are
+bounded by the MQTT receive window, so the look-ahead is too.
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ LATENESS_SHARE = 0.1
 # normal load the socket is often readable too, and judging must not wait for the look-ahead to fill then.
 # hazwatch default, tune per site.
 READ_AHEAD_LATE_S = 1.0
+# Urgent messages that may close their batch early in quick succession; past them, one per configured batch window
+# (two urgent devices of one plume both go at once; a flood costs at most one extra batch per window). hazwatch default.
+EARLY_CLOSE_BURST = 2
 # After decode workers fail, batches are decoded in place this long before the workers are tried again.
 POOL_RETRY_S = 30.0
 
@@ -97,7 +100,9 @@ class Intake:
         self.behind_excess_s: float | None = None
         self._lateness = LatenessFloor(len(pipeline.table), lateness_rise_s)
         self._batch_opened_at = 0.0
-        self._closed_early_at = -math.inf  # when an urgent message last closed its batch before the window
+        # Early closes allowed now (up to EARLY_CLOSE_BURST, one more per configured window) and when last counted.
+        self._early_credit = float(EARLY_CLOSE_BURST)
+        self._early_credit_at = -math.inf
         self._urgent_held = 0  # waiting messages up to an urgent one the bound held back (0: none)
         self._max_messages = batch_max_messages
         # Messages that may wait here while more input is pending (None: a batch's worth, no look-ahead).
@@ -180,20 +185,23 @@ class Intake:
             self.flush()
 
     def _may_close_early(self) -> bool:
-        """An urgent message closes its batch at once, at most once per configured batch window.
+        """Whether an urgent message may close its batch at once (and count it): a token bucket of early closes.
 
         The bound keeps a flood of urgent messages (a device in alarm sending fast, a city in an emergency) from
-        shrinking every batch to one message: at most one early batch per ``batch_max_delay_s`` on top of the usual
-        ones; an urgent message that comes sooner is closed by the timer once the bound allows, so it never waits
-        longer than that window (a grown one included), as every message did before.
-        The configured window, not the grown one: a small early batch of late readings (a device sending hours-old
-        data) grows the window, and the next urgent message must not wait for that. While reading ahead it holds too:
-        an urgent message among the first batch's worth does not wait for the look-ahead to fill.
+        shrinking every batch to one message: past a burst of ``EARLY_CLOSE_BURST``, at most one early batch per
+        configured ``batch_max_delay_s`` on top of the usual ones; an urgent message held back is closed by the timer
+        once the bucket allows, so it never waits longer than that window (a grown one included), as every message
+        did before. The configured window, not the grown one: a small early batch of late readings (a device sending
+        hours-old data) grows the window, and the next urgent message must not wait for that. While reading ahead it
+        holds too: an urgent message among the first batch's worth does not wait for the look-ahead to fill.
         """
         now = self._clock.now()
-        if now - self._closed_early_at < self._base_delay:
+        gained = (now - self._early_credit_at) / self._base_delay
+        self._early_credit = min(float(EARLY_CLOSE_BURST), self._early_credit + gained)
+        self._early_credit_at = now
+        if self._early_credit < 1.0:
             return False
-        self._closed_early_at = now
+        self._early_credit -= 1.0
         return True
 
     def _reading_ahead(self) -> bool:
