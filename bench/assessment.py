@@ -280,6 +280,13 @@ def summarise(cases: list[Case], label: str) -> None:
     if factors.size:
         within = np.mean(factors <= 2)
         print(f"  rate within x2                     {within:6.1%}   (median factor {np.median(factors):.2f})")
+    flagged = [c for c in done if c.estimate is not None and math.isfinite(c.estimate.rate_g_s)]
+    for uncertain in (True, False):
+        group = [c for c in flagged if c.estimate is not None and c.estimate.rate_uncertain is uncertain]
+        if group:
+            ok = np.mean([c.estimate is not None and 0.5 <= c.estimate.rate_g_s / c.rate_g_s <= 2 for c in group])
+            label = "flagged 'rate uncertain'" if uncertain else "not flagged          "
+            print(f"    {label}          {ok:6.1%}   ({len(group)} releases)")
     inside = np.array(
         [c.estimate.rate_interval_g_s[0] <= c.rate_g_s <= c.estimate.rate_interval_g_s[1] for c in done if c.estimate]
     )

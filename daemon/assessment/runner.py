@@ -102,7 +102,7 @@ class Assessment:
         where = _where(e, f"{e.east_m:.0f} m E / {e.north_m:.0f} m N")
         people = {name: sum(r.people_by_zone.get(name, 0) for r in self.receptors) for name in ("AEGL-3", "AEGL-2")}
         return (
-            f"{self.substance} from {where} ~{e.rate_g_s:.0f} g/s "
+            f"{self.substance} from {where} ~{e.rate_g_s:.0f} g/s{_rate_caveat(e)} "
             f"({e.rate_interval_g_s[0]:.0f}-{e.rate_interval_g_s[1]:.0f}); "
             f"AEGL-3 {people['AEGL-3']} people, AEGL-2 {people['AEGL-2']} people (estimate, advice only)"
         )
@@ -114,7 +114,7 @@ class Assessment:
         if e.status is EstimateStatus.NOT_ENOUGH_INFORMATION:
             return f"{self.substance}: source not yet known, {e.detectors_seeing} detector(s) see it ({ADVICE_LABEL})"
         where = _where(e, f"{e.east_m:.0f} m E / {e.north_m:.0f} m N of the site centre")
-        parts = [f"{self.substance} from {where} ~{e.rate_g_s:.3g} g/s"]
+        parts = [f"{self.substance} from {where} ~{e.rate_g_s:.3g} g/s{_rate_caveat(e)}"]
         for name in ("AEGL-3", "AEGL-2"):
             inside = [r for r in self.receptors if r.people_by_zone.get(name, 0) > 0]
             people = sum(r.people_by_zone[name] for r in inside)
@@ -124,6 +124,13 @@ class Assessment:
         if advice:
             parts.append("recommended: " + ", ".join(advice))
         return "; ".join(parts) + f" ({ADVICE_LABEL})"
+
+
+def _rate_caveat(e: SourceEstimate) -> str:
+    """What a line says beside the rate when only one detector sees the gas (SourceEstimate.rate_uncertain)."""
+    if not e.rate_uncertain:
+        return ""
+    return f", rate uncertain (one detector; 95 % {e.rate_interval_g_s[0]:.3g}-{e.rate_interval_g_s[1]:.3g} g/s)"
 
 
 def _latest(stations: np.ndarray, sensor: np.ndarray, when: np.ndarray, value: np.ndarray, now: float) -> float | None:
