@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from daemon.chain.build import AlarmSetup
 from daemon.config import ServiceConfig
 from daemon.service import Service
 from daemon.store.schema import notifications
@@ -24,6 +25,8 @@ def _service(chain: Chain, site: Site, sqlite_url: str) -> Service:
     service = Service(config, site)
     service.pipeline = chain.pipeline
     service.writer = chain.writer
+    setup = AlarmSetup.load(config.alarms)
+    service._checkpoint_config = setup.checkpoint_configuration(chain.table, chain.pipeline.detector.config)
     return service
 
 
