@@ -136,6 +136,12 @@ async def main() -> None:
     parser.add_argument("--scrape-every", type=float, default=0.0, help="GET /metrics every S seconds (0: never)")
     parser.add_argument("--scrape-only", metavar="URL", help=argparse.SUPPRESS)  # the scraping subprocess
     parser.add_argument(
+        "--scraper-nice",
+        type=int,
+        default=0,
+        help="run the scraper at this niceness (Prometheus reads from another machine: 19 leaves it spare CPU only)",
+    )
+    parser.add_argument(
         "--broker-nagle",
         action="store_true",
         help="run Mosquitto with its default set_tcp_nodelay false (Nagle's algorithm on its client sockets)",
@@ -148,6 +154,7 @@ async def main() -> None:
     )
     args = parser.parse_args()
     if args.scrape_only:
+        os.nice(args.scraper_nice)
         scrape_loop(args.scrape_only, args.scrape_every, args.seconds)
         return
     if args.load_only:
@@ -197,6 +204,7 @@ async def main() -> None:
         scraper = await asyncio.create_subprocess_exec(
             sys.executable, __file__, "--scrape-only", f"http://127.0.0.1:{service.http_port}/metrics",
             "--scrape-every", str(args.scrape_every), "--seconds", str(60 + args.events * 2),
+            "--scraper-nice", str(args.scraper_nice),
             stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         assert scraper.stdout is not None
