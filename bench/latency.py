@@ -136,6 +136,12 @@ async def main() -> None:
     parser.add_argument("--scrape-every", type=float, default=0.0, help="GET /metrics every S seconds (0: never)")
     parser.add_argument("--scrape-only", metavar="URL", help=argparse.SUPPRESS)  # the scraping subprocess
     parser.add_argument(
+        "--scraper-nice",
+        type=int,
+        default=0,
+        help="run the scraper at this niceness (Prometheus reads from another machine: 19 leaves it spare CPU only)",
+    )
+    parser.add_argument(
         "--broker-nagle",
         action="store_true",
         help="run Mosquitto with its default set_tcp_nodelay false (Nagle's algorithm on its client sockets)",
@@ -148,6 +154,7 @@ async def main() -> None:
     )
     args = parser.parse_args()
     if args.scrape_only:
+        os.nice(args.scraper_nice)
         scrape_loop(args.scrape_only, args.scrape_every, args.seconds)
         return
     if args.load_only:
@@ -197,11 +204,13 @@ async def main() -> None:
         scraper = await asyncio.create_subprocess_exec(
             sys.executable, __file__, "--scrape-only", f"http://127.0.0.1:{service.http_port}/metrics",
             "--scrape-every", str(args.scrape_every), "--seconds", str(60 + args.events * 2),
+            "--scraper-nice", str(args.scraper_nice),
             stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         assert scraper.stdout is not None
         await asyncio.wait_for(scraper.stdout.readline(), 30)
     latencies: list[float] = []
+    cpu_waits: list[float] = []  # per delivered event: how long the loop's thread waited for a core meanwhile (s)
     event_walls: list[tuple[float, float]] = []  # (wall time published, latency s) for the scrape overlap split
     published: list[tuple[float, str]] = []  # (wall time of publish, sensor) to compare with the row's created_at
     misses = 0
@@ -224,7 +233,7 @@ async def main() -> None:
                 topic = f"bench/{site.site}/{device}"
                 probed_sensor[0] = f"{device}-cl2"
                 probe.arm(topic)
-                started, published_wall = time.perf_counter(), time.time()
+                started, published_wall, waited = time.perf_counter(), time.time(), _run_queue_wait_s()
                 published.append((published_wall, f"{device}-cl2"))
                 await client.publish(topic, senml(device, [("cl2", 2.0, t), ("cl2", 2.0, t + 11)]), qos=1)
                 try:
@@ -233,6 +242,7 @@ async def main() -> None:
                         if sensor == f"{device}-cl2":
                             latencies.append(arrived - started)
                             event_walls.append((published_wall, arrived - started))
+                            cpu_waits.append(_run_queue_wait_s() - waited)
                             break
                 except TimeoutError:
                     misses += 1
@@ -282,11 +292,16 @@ async def main() -> None:
         # The event loop thread's CPU from publish to page (every probe mark is made on that thread): wall time
         # on a loaded machine includes waiting for a core, this does not. probe.events pairs with event_walls
         # (both grow only when the armed event's page arrives).
+        # The thread's wait for a core (Linux schedstat) is the part of the wall time a busier machine adds.
         loop_cpu = [(m["request_received"][2] - m["publish"][2]) * 1000 for m in probe.events]
         for name, flag in (("during a scrape", True), ("with no scrape in flight", False)):
             group = [cpu for cpu, d in zip(loop_cpu, during, strict=False) if d is flag]
+            waits = [w * 1000 for w, d in zip(cpu_waits, during, strict=True) if d is flag]
             if group:
-                print(f"  event loop CPU, publish -> page, events published {name}: p50 {np.median(group):.1f} ms")
+                print(
+                    f"  event loop thread, publish -> page, events published {name}: CPU p50 {np.median(group):.1f} ms,"
+                    f" waiting for a core p50 {np.median(waits):.1f} ms"
+                )
         overlap = [lat for wall, lat in event_walls if any(a <= wall + lat and wall <= b for a, b in spans)]
         apart = [lat for wall, lat in event_walls if not any(a <= wall + lat and wall <= b for a, b in spans)]
         for name, group in (
@@ -316,6 +331,14 @@ async def main() -> None:
         f"= {cpu_used / events * 1000:.1f} ms CPU per event (incl. the 1,000 msg/s background ingest)"
     )
     print(f"load average (1/5/15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+
+
+def _run_queue_wait_s() -> float:
+    """Seconds this thread has waited for a core so far (Linux ``schedstat``; 0 where there is none)."""
+    try:
+        return int(Path("/proc/thread-self/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def _cpu_seconds() -> float:
