@@ -10,7 +10,9 @@ detector alone, for series without physics of their own.
 anomaly). ``--score context`` writes instead the context-novelty score of ``detectors.context`` blended with
 it, a 0..1 ranking of how new each reading's recent pattern is, for benchmarks that threshold a score
 (it has no alarm level; the alarm column is the same either way). ``--score cad-ose`` writes the score of
-``detectors.cad_ose``, the Contextual Anomaly Detector (NAB's "contextOSE"), scaled over the file's range.
+``detectors.cad_ose``, the Contextual Anomaly Detector (NAB's "contextOSE"), scaled over the file's range;
+``--score range-context`` the score of ``detectors.range_context``, CAD-OSE's scaling and rest period with a plain
+context memory computed along the whole series at once (about a hundred times faster).
 """
 
 from __future__ import annotations
@@ -31,13 +33,14 @@ from detectors.backtest import BacktestResult, backtest, episodes
 from detectors.cad_ose import cad_ose_score
 from detectors.context import context_score
 from detectors.kinds import Kind
+from detectors.range_context import range_context_score
 from detectors.substances import SUBSTANCES
 
 log = logging.getLogger(__name__)
 EXIT_BAD_INPUT = 2
 TIME_COLUMNS = ("timestamp", "time")
 MAX_EPISODES_LISTED = 50
-SCORES = ("evidence", "context", "cad-ose")
+SCORES = ("evidence", "context", "cad-ose", "range-context")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -59,7 +62,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--score",
         choices=SCORES,
         default=SCORES[0],
-        help="anomaly_score column: the live core's evidence (default), context novelty blended with it, or CAD-OSE",
+        help="anomaly_score column: the live core's evidence (default), context novelty blended with it, CAD-OSE, "
+        "or range-context novelty",
     )
     parser.add_argument("--out", type=Path, help="output CSV (default: standard output)")
     parser.set_defaults(handler=lambda args: run(args.csv_in, args.kind, args.out, args))
@@ -176,6 +180,8 @@ def run(csv_in: Path, kind: str, out: Path | None, options: argparse.Namespace |
         score = context_score(t, values, score)
     elif scoring == "cad-ose":
         score = in_time_order(t, values, cad_ose_score)
+    elif scoring == "range-context":
+        score = in_time_order(t, values, range_context_score)
     target = out.open("w", newline="", encoding="utf-8") if out is not None else sys.stdout
     try:
         writer = csv.writer(target)
