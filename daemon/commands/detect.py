@@ -138,12 +138,14 @@ def _summary(result: BacktestResult, times: list[str], t: NDArray[np.float64]) -
 
 
 def in_time_order(
-    t: NDArray[np.float64], values: NDArray[np.float64], scorer: Callable[[NDArray[np.float64]], NDArray[np.float64]]
+    t: NDArray[np.float64],
+    values: NDArray[np.float64],
+    scorer: Callable[[NDArray[np.float64], NDArray[np.float64]], NDArray[np.float64]],
 ) -> NDArray[np.float64]:
-    """A series scorer's output in input order, the series given to it in time order (stable for equal times)."""
+    """A series scorer's output in input order, the times and values given to it in time order (stable for ties)."""
     order = np.argsort(t, kind="stable")
     out = np.empty(values.shape[0])
-    out[order] = scorer(values[order])
+    out[order] = scorer(t[order], values[order])
     return out
 
 
@@ -179,7 +181,7 @@ def run(csv_in: Path, kind: str, out: Path | None, options: argparse.Namespace |
     if scoring == "context":
         score = context_score(t, values, score)
     elif scoring == "cad-ose":
-        score = in_time_order(t, values, cad_ose_score)
+        score = in_time_order(t, values, lambda _, v: cad_ose_score(v))
     elif scoring == "range-context":
         score = in_time_order(t, values, range_context_score)
     target = out.open("w", newline="", encoding="utf-8") if out is not None else sys.stdout
