@@ -21,12 +21,25 @@ NOTICES = ("anomaly.new_normal",)
 
 @dataclass(frozen=True, slots=True)
 class BacktestResult:
-    """Per reading, in input order: anomaly score (0..1), hazard alarm active, quality flags, active conditions."""
+    """Per reading, in input order: anomaly score (0..1), hazard alarm active, quality flags, active conditions.
+
+    ``condition_runs`` are the distinct sets of active conditions in order of first appearance and
+    ``condition_run`` each reading's index into them (what ``active_conditions`` lists reading by reading).
+    """
 
     anomaly_score: NDArray[np.float64]
     alarm: NDArray[np.bool_]
     flags: NDArray[np.uint16]
-    active_conditions: list[tuple[str, ...]]
+    condition_runs: list[tuple[str, ...]]
+    condition_run: NDArray[np.intp]
+
+    @property
+    def active_conditions(self) -> list[tuple[str, ...]]:
+        """The conditions on at each reading."""
+        runs = np.empty(len(self.condition_runs), object)
+        runs[:] = self.condition_runs
+        out: list[tuple[str, ...]] = runs[self.condition_run].tolist()
+        return out
 
 
 def backtest(
@@ -91,23 +104,24 @@ def backtest(
         s for name, s in zip(names, states, strict=True) if name.startswith(HAZARD_PREFIXES) and name not in NOTICES
     ]
     alarm = np.logical_or.reduce(hazard) if hazard else np.zeros(n, np.bool_)
-    active = _active_names(names, states, n)
-    return BacktestResult(result.anomaly_score, alarm, result.flags, active)
+    runs, run_of = _active_names(names, states, n)
+    return BacktestResult(result.anomaly_score, alarm, result.flags, runs, run_of)
 
 
-def _active_names(names: list[str], states: list[NDArray[np.bool_]], n: int) -> list[tuple[str, ...]]:
-    """Per reading, the conditions that are on (one tuple per run of equal state, shared by its readings)."""
+def _active_names(
+    names: list[str], states: list[NDArray[np.bool_]], n: int
+) -> tuple[list[tuple[str, ...]], NDArray[np.intp]]:
+    """The distinct sets of conditions on, and each reading's index into them."""
     if not names or n == 0:
-        return [()] * n
+        return [()], np.zeros(n, np.intp)
     table = np.stack(states, axis=1)
     change = np.ones(n, np.bool_)
     change[1:] = (table[1:] != table[:-1]).any(axis=1)
     starts = np.flatnonzero(change)
-    runs = np.empty(starts.shape[0], object)
-    runs[:] = [tuple(name for name, on in zip(names, table[i], strict=True) if on) for i in starts]
-    run_of = np.cumsum(change) - 1
-    out: list[tuple[str, ...]] = runs[run_of].tolist()
-    return out
+    # Distinct states among the runs' (few) first readings; each reading takes its run's.
+    distinct, run_state = np.unique(table[starts], axis=0, return_inverse=True)
+    runs = [tuple(name for name, on in zip(names, row, strict=True) if on) for row in distinct.tolist()]
+    return runs, run_state.reshape(-1).astype(np.intp)[np.cumsum(change) - 1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +143,7 @@ def episodes(result: BacktestResult, time: ArrayLike) -> list[Episode]:
     for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
         seen: dict[str, None] = {}
         for i in order[a:b]:
-            for name in result.active_conditions[i]:
+            for name in result.condition_runs[result.condition_run[i]]:
                 if name.startswith(HAZARD_PREFIXES) and name not in NOTICES:
                     seen.setdefault(name)
         out.append(Episode(int(order[a]), int(order[b - 1]), tuple(seen)))

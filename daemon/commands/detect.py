@@ -18,7 +18,6 @@ context memory computed along the whole series at once (about a hundred times fa
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 import sys
 import warnings
@@ -29,6 +28,16 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from daemon.commands.series_csv import (
+    LINE_END,
+    Series,
+    SeriesFileError,
+    Texts,
+    fixed_point,
+    integers,
+    join_rows,
+    read_series,
+)
 from detectors.backtest import BacktestResult, backtest, episodes
 from detectors.cad_ose import cad_ose_score
 from detectors.context import context_score
@@ -38,8 +47,8 @@ from detectors.substances import SUBSTANCES
 
 log = logging.getLogger(__name__)
 EXIT_BAD_INPUT = 2
-TIME_COLUMNS = ("timestamp", "time")
 MAX_EPISODES_LISTED = 50
+DATE_LENGTH = len("2026-01-01")  # a '-' past the date is a zone offset
 SCORES = ("evidence", "context", "cad-ose", "range-context")
 
 
@@ -71,18 +80,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def parse_times(texts: list[str]) -> NDArray[np.float64]:
     """Unix seconds, or ISO 8601 times (naive ones are read as UTC so a daylight-saving change makes no gap)."""
-    try:
-        return np.array(texts, np.float64)
-    except ValueError:
-        pass
-    try:
-        with warnings.catch_warnings():
-            # numpy reads "+08:00" only with a warning: such times go the fromisoformat way.
-            warnings.simplefilter("error")
-            stamps = np.array(texts, "datetime64[us]")
-        return stamps.astype(np.int64).astype(np.float64) / 1e6
-    except (ValueError, Warning):
-        pass
+    fast = _parse_times_in_bulk(np.array(texts, np.str_))
+    if fast is not None:
+        return fast
     out = np.empty(len(texts))
     for i, text in enumerate(texts):
         moment = datetime.fromisoformat(text)
@@ -90,28 +90,38 @@ def parse_times(texts: list[str]) -> NDArray[np.float64]:
     return out
 
 
-def _read(csv_in: Path) -> tuple[str, list[str], list[str]] | None:
-    """The time column's name, the times and the values as written; None (after logging why) if unreadable."""
+def _parse_times_in_bulk(texts: NDArray[np.str_]) -> NDArray[np.float64] | None:
+    """Unix seconds, or times numpy reads without a time zone; None when each must go through fromisoformat."""
     try:
-        handle = csv_in.open(newline="", encoding="utf-8")
-    except OSError as exc:
-        log.error("%s: cannot read: %s", csv_in, exc.strerror)  # noqa: TRY400
+        return texts.astype(np.float64)
+    except ValueError:
+        pass
+    # numpy reads a zone ("+08:00", "-05:00", "Z") only with a warning, and turning that warning into an error
+    # inside the cast can crash the interpreter (numpy 2.4): such times go the fromisoformat way untried.
+    zoned = (np.strings.find(texts, "+") >= 0) | (np.strings.rfind(texts, "-") >= DATE_LENGTH)
+    if np.any(zoned | np.strings.endswith(texts, "Z")):
         return None
-    with handle:
-        reader = csv.reader(handle)
-        header = next(reader, [])
-        time_column = next((c for c in TIME_COLUMNS if c in header), None)
-        if time_column is None or "value" not in header:
-            log.error("%s: expected a header with 'timestamp' (or 'time') and 'value' columns", csv_in)
-            return None
-        rows = list(reader)
-    ti, vi = header.index(time_column), header.index("value")
     try:
-        return time_column, [r[ti] for r in rows], [r[vi] for r in rows]
-    except IndexError:
-        line = next(i for i, r in enumerate(rows, start=2) if len(r) <= max(ti, vi))
-        log.error("%s:%d: missing columns", csv_in, line)  # noqa: TRY400 (the row is the news, not a traceback)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            stamps = texts.astype("datetime64[us]")
+    except (ValueError, Warning):
         return None
+    out: NDArray[np.float64] = stamps.astype(np.int64).astype(np.float64) / 1e6
+    return out
+
+
+def _parse(csv_in: Path, series: Series) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+    """Times (unix seconds) and values; None (after logging the first bad row) if a row is not a time and a number."""
+    try:
+        t = _parse_times_in_bulk(series.time_texts().astype(np.str_))
+        if t is None:
+            t = parse_times(series.times.decoded())
+        values = series.value_numbers()
+    except ValueError:
+        _first_bad(csv_in, series.times.decoded(), series.values.decoded())
+        return None
+    return t, values
 
 
 def _first_bad(csv_in: Path, times: list[str], values: list[str]) -> None:
@@ -125,13 +135,13 @@ def _first_bad(csv_in: Path, times: list[str], values: list[str]) -> None:
             return
 
 
-def _summary(result: BacktestResult, times: list[str], t: NDArray[np.float64]) -> list[str]:
+def _summary(result: BacktestResult, times: Texts, t: NDArray[np.float64]) -> list[str]:
     """Lines describing the alarm episodes, for standard error."""
     found = episodes(result, t)
     lines = [f"{len(t)} readings, {len(found)} alarm episode(s), alarm on for {int(result.alarm.sum())} reading(s)"]
     for e in found[:MAX_EPISODES_LISTED]:
         readings = int(np.sum((t >= t[e.start]) & (t <= t[e.end])))
-        lines.append(f"  {times[e.start]} .. {times[e.end]} ({readings} readings): {', '.join(e.conditions)}")
+        lines.append(f"  {times.text(e.start)} .. {times.text(e.end)} ({readings} readings): {', '.join(e.conditions)}")
     if len(found) > MAX_EPISODES_LISTED:
         lines.append(f"  ... and {len(found) - MAX_EPISODES_LISTED} more")
     return lines
@@ -156,16 +166,18 @@ def run(csv_in: Path, kind: str, out: Path | None, options: argparse.Namespace |
     except ValueError:
         log.error("unknown kind %r; choose one of %s", kind, ", ".join(k.value for k in Kind))  # noqa: TRY400
         return EXIT_BAD_INPUT
-    read = _read(csv_in)
-    if read is None:
-        return EXIT_BAD_INPUT
-    time_column, times, value_texts = read
     try:
-        t = parse_times(times)
-        values = np.array(value_texts, np.float64)
-    except ValueError:
-        _first_bad(csv_in, times, value_texts)
+        series = read_series(csv_in)
+    except OSError as exc:
+        log.error("%s: cannot read: %s", csv_in, exc.strerror)  # noqa: TRY400
         return EXIT_BAD_INPUT
+    except SeriesFileError as exc:
+        log.error("%s%s", csv_in, exc)  # noqa: TRY400 (the row is the news, not a traceback)
+        return EXIT_BAD_INPUT
+    parsed = _parse(csv_in, series)
+    if parsed is None:
+        return EXIT_BAD_INPUT
+    t, values = parsed
     result = backtest(
         t,
         values,
@@ -184,25 +196,15 @@ def run(csv_in: Path, kind: str, out: Path | None, options: argparse.Namespace |
         score = in_time_order(t, values, lambda _, v: cad_ose_score(v))
     elif scoring == "range-context":
         score = in_time_order(t, values, range_context_score)
-    target = out.open("w", newline="", encoding="utf-8") if out is not None else sys.stdout
-    try:
-        writer = csv.writer(target)
-        writer.writerow([time_column, "value", "anomaly_score", "alarm", "flags", "conditions"])
-        # The time and value are written back exactly as given.
-        writer.writerows(
-            zip(
-                times,
-                value_texts,
-                np.char.mod("%.4f", score).tolist(),
-                result.alarm.astype(np.int8).tolist(),
-                result.flags.tolist(),
-                [";".join(names) for names in result.active_conditions],
-                strict=True,
-            )
-        )
-    finally:
-        if out is not None:
-            target.close()
-    for line in _summary(result, times, t):
+    header = f"{series.time_column},value,anomaly_score,alarm,flags,conditions".encode() + LINE_END
+    conditions = Texts.table([";".join(names).encode() for names in result.condition_runs], result.condition_run)
+    alarm = Texts.table([b"0", b"1"], result.alarm.astype(np.intp))
+    body = join_rows([*series.written(), fixed_point(score, 4), alarm, integers(result.flags), conditions])
+    if out is not None:
+        with out.open("wb") as target:
+            target.write(header + body)
+    else:
+        sys.stdout.write((header + body).decode("utf-8"))
+    for line in _summary(result, series.times, t):
         print(line, file=sys.stderr)
     return 0

@@ -1,0 +1,257 @@
+"""A ``timestamp,value`` CSV as byte ranges of one buffer, read and written back with numpy over the whole file.
+
+``hazwatch detect`` reads a series, scores it and writes every row back (time and value exactly as given) with
+its added columns. Python's csv module costs about 2 us a row each way, far more than the detection core on a
+long series; here a file without quotes is split on its commas and line ends with array operations, numbers
+are parsed from fixed-width byte arrays, and the output is assembled by scattering each column's bytes into
+one buffer. A file with quotes (or anything else unusual) is read by the csv module; the output is the same
+either way, byte for byte what ``csv.writer`` (excel dialect: ``\\r\\n`` line ends, minimal quoting) writes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+TIME_COLUMNS = ("timestamp", "time")
+_NEWLINE, _COMMA, _QUOTE, _CR = 10, 44, 34, 13
+LINE_END = b"\r\n"  # csv.writer's excel dialect
+
+
+class SeriesFileError(ValueError):
+    """The file is not a CSV of time and value rows; the message says where."""
+
+
+@dataclass(frozen=True, slots=True)
+class Texts:
+    """One text per row: byte ranges of a shared buffer."""
+
+    buffer: NDArray[np.uint8]
+    start: NDArray[np.int64]
+    length: NDArray[np.int64]
+
+    @classmethod
+    def of(cls, texts: list[bytes]) -> Texts:
+        """Texts held as Python bytes, packed into one buffer."""
+        length = np.fromiter(map(len, texts), np.int64, len(texts))
+        start = np.concatenate(([0], np.cumsum(length)[:-1])) if texts else np.zeros(0, np.int64)
+        return cls(np.frombuffer(b"".join(texts), np.uint8), start.astype(np.int64), length)
+
+    @classmethod
+    def table(cls, entries: list[bytes], index: NDArray[np.intp]) -> Texts:
+        """Row i holds ``entries[index[i]]``."""
+        packed = cls.of(entries)
+        return cls(packed.buffer, packed.start[index], packed.length[index])
+
+    def fixed_width(self) -> NDArray[np.bytes_]:
+        """The texts as a numpy bytes array (shorter ones padded with NULs, which numpy ignores)."""
+        n = self.start.shape[0]
+        width = int(self.length.max()) if n else 1
+        at = self.start[:, None] + np.arange(width)
+        inside = np.arange(width) < self.length[:, None]
+        padded = np.where(inside, self.buffer[np.where(inside, at, 0)] if self.buffer.shape[0] else 0, 0)
+        return np.ascontiguousarray(padded.astype(np.uint8)).view(f"S{max(width, 1)}").reshape(n)
+
+    def text(self, i: int) -> str:
+        """Row i's text."""
+        start = int(self.start[i])
+        return self.buffer[start : start + int(self.length[i])].tobytes().decode("utf-8")
+
+    def decoded(self) -> list[str]:
+        """The texts as Python strings (for messages and slow paths)."""
+        raw = self.buffer.tobytes()
+        return [raw[s : s + n].decode("utf-8") for s, n in zip(self.start.tolist(), self.length.tolist(), strict=True)]
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """The time column's name and each row's time and value text, as written in the file."""
+
+    time_column: str
+    times: Texts
+    values: Texts
+    # Each row's bytes, when they are exactly "time,value" (the output can copy them whole).
+    rows: Texts | None = None
+    # Read by the csv module: a field may need quotes again when written.
+    quoted_fields: bool = False
+    # The rows' bytes for numpy's own CSV parser (files without quotes), and the two columns' positions.
+    body: bytes | None = None
+    columns: tuple[int, int] = (0, 1)
+
+    def time_texts(self) -> NDArray[np.bytes_]:
+        """The time column as a numpy bytes array."""
+        if self.body is None:
+            return self.times.fixed_width()
+        return np.loadtxt(
+            io.BytesIO(self.body), np.bytes_, delimiter=",", comments=None, usecols=self.columns[0], ndmin=1
+        )
+
+    def value_numbers(self) -> NDArray[np.float64]:
+        """The value column as numbers; ValueError if one is not a number."""
+        if self.body is None:
+            out: NDArray[np.float64] = self.values.fixed_width().astype(np.float64)
+            return out
+        return np.loadtxt(
+            io.BytesIO(self.body), np.float64, delimiter=",", comments=None, usecols=self.columns[1], ndmin=1
+        )
+
+    def written(self) -> list[Texts]:
+        """The time and value columns as csv.writer writes them back."""
+        if self.rows is not None:
+            return [self.rows]
+        if not self.quoted_fields:
+            return [self.times, self.values]
+        return [Texts.of([_quoted(f.encode()) for f in column.decoded()]) for column in (self.times, self.values)]
+
+
+def read_series(path: Path) -> Series:
+    """The file's time and value columns; raises SeriesFileError (OSError if unreadable)."""
+    data = path.read_bytes()
+    first_end = data.find(b"\n")
+    header_line = data if first_end < 0 else data[:first_end]
+    header = next(csv.reader(io.StringIO(header_line.decode("utf-8"), newline="")), [])
+    time_column = next((c for c in TIME_COLUMNS if c in header), None)
+    if time_column is None or "value" not in header:
+        raise SeriesFileError(": expected a header with 'timestamp' (or 'time') and 'value' columns")
+    ti, vi = header.index(time_column), header.index("value")
+    body = data[first_end + 1 :] if first_end >= 0 else b""
+    fast = _split(body, len(header), ti, vi)
+    if fast is None:
+        return _read_with_csv(body, time_column, ti, vi)
+    return Series(time_column, *fast, body=body if fast[0].start.shape[0] else None, columns=(ti, vi))
+
+
+def _split(body: bytes, columns: int, ti: int, vi: int) -> tuple[Texts, Texts, Texts | None] | None:
+    """Rows and fields by array operations, or None where the csv module must read the file."""
+    if b'"' in body or b"\r" in body.replace(b"\r\n", b"\n"):
+        return None
+    raw = body.replace(b"\r\n", b"\n")
+    buffer = np.frombuffer(raw, np.uint8)
+    ends = np.flatnonzero(buffer == _NEWLINE)
+    if buffer.shape[0] and buffer[-1] != _NEWLINE:
+        ends = np.append(ends, buffer.shape[0])
+    starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
+    n = ends.shape[0]
+    if n == 0:
+        empty = Texts(buffer, np.zeros(0, np.int64), np.zeros(0, np.int64))
+        return empty, empty, empty
+    if np.any(ends == starts):
+        return None  # a blank line: the csv module's reading reports it
+    commas = np.flatnonzero(buffer == _COMMA)
+    if commas.shape[0] != n * (columns - 1):
+        return None
+    line_of_comma = np.searchsorted(ends, commas)
+    if np.any(np.bincount(line_of_comma, minlength=n) != columns - 1):
+        return None
+    # Field f of row r runs from bounds[r, f] to bounds[r, f + 1] - 1 (a comma or the line end).
+    bounds = np.empty((n, columns + 1), np.int64)
+    bounds[:, 0] = starts - 1
+    bounds[:, 1:columns] = commas.reshape(n, columns - 1)
+    bounds[:, columns] = ends
+
+    def field(f: int) -> Texts:
+        return Texts(buffer, bounds[:, f] + 1, bounds[:, f + 1] - bounds[:, f] - 1)
+
+    rows = Texts(buffer, starts, ends - starts) if (columns, ti, vi) == (2, 0, 1) else None
+    return field(ti), field(vi), rows
+
+
+def _read_with_csv(body: bytes, time_column: str, ti: int, vi: int) -> Series:
+    """The csv module's reading (quotes, blank lines, ragged rows)."""
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8"), newline="")))
+    try:
+        times = [r[ti].encode("utf-8") for r in rows]
+        values = [r[vi].encode("utf-8") for r in rows]
+    except IndexError:
+        line = next(i for i, r in enumerate(rows, start=2) if len(r) <= max(ti, vi))
+        raise SeriesFileError(f":{line}: missing columns") from None
+    return Series(time_column, Texts.of(times), Texts.of(values), quoted_fields=True)
+
+
+def _quoted(field: bytes) -> bytes:
+    """The field as csv.writer's minimal quoting writes it."""
+    if any(c in field for c in (b",", b'"', b"\r", b"\n")):
+        return b'"' + field.replace(b'"', b'""') + b'"'
+    return field
+
+
+def join_rows(columns: list[Texts]) -> bytes:
+    """Rows of the columns' texts joined by commas, each ended as csv.writer ends it."""
+    n = columns[0].start.shape[0]
+    line_length = np.full(n, len(columns) - 1 + len(LINE_END), np.int64)
+    for column in columns:
+        line_length += column.length
+    size = int(line_length.sum())
+    at = np.concatenate(([0], np.cumsum(line_length)[:-1])).astype(np.int64)
+    out = np.empty(size, np.uint8)
+    for k, column in enumerate(columns):
+        if k:
+            out[at] = _COMMA
+            at += 1
+        _copy(out, at, column)
+        at += column.length
+    for k, byte in enumerate(LINE_END):
+        out[at + k] = byte
+    return out.tobytes()
+
+
+def _copy(out: NDArray[np.uint8], at: NDArray[np.int64], column: Texts) -> None:
+    """Each row's text into ``out`` from position ``at`` of the row."""
+    n = column.length.shape[0]
+    if n == 0:
+        return
+    # Positions as 32-bit integers where they fit: these index arrays are the bulk of the work.
+    index: type[np.signedinteger[Any]] = np.int32 if max(out.shape[0], column.buffer.shape[0]) < 2**31 else np.int64
+    width = int(column.length[0])
+    if np.all(column.length == width):
+        within = np.arange(width, dtype=index)
+        out[at.astype(index)[:, None] + within] = column.buffer[column.start.astype(index)[:, None] + within]
+        return
+    total = int(column.length.sum())
+    first = np.cumsum(column.length) - column.length
+    source = np.arange(total, dtype=index) + np.repeat((column.start - first).astype(index), column.length)
+    out[source + np.repeat((at - column.start).astype(index), column.length)] = column.buffer[source]
+
+
+def fixed_point(x: NDArray[np.float64], decimals: int) -> Texts:
+    """``"%.{decimals}f" % x`` for every entry: by integer arithmetic for 0 <= x < 10, by Python otherwise.
+
+    Integer rounding equals printf's wherever x * 10**decimals is not within 1e-6 of a half; those entries,
+    like those out of range or not finite, are formatted by Python.
+    """
+    n = x.shape[0]
+    scale = 10.0**decimals
+    with np.errstate(invalid="ignore"):
+        scaled = x * scale
+        near_half = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
+        fast = (x >= 0.0) & (x < 10.0 - 0.5 / scale) & ~near_half
+    units = np.where(fast, np.rint(np.where(fast, scaled, 0.0)), 0.0).astype(np.int64)
+    width = 2 + decimals
+    digits = np.empty((n, width), np.uint8)
+    digits[:, 0] = 48 + units // 10**decimals
+    digits[:, 1] = ord(".")
+    for d in range(decimals):
+        digits[:, 2 + d] = 48 + (units // 10 ** (decimals - 1 - d)) % 10
+    buffer = digits.reshape(-1)
+    start = np.arange(n, dtype=np.int64) * width
+    length = np.full(n, width, np.int64)
+    slow = np.flatnonzero(~fast)
+    if slow.shape[0]:
+        extra = Texts.of([f"{v:.{decimals}f}".encode() for v in x[slow].tolist()])
+        start[slow] = buffer.shape[0] + extra.start
+        length[slow] = extra.length
+        buffer = np.concatenate((buffer, extra.buffer))
+    return Texts(buffer, start, length)
+
+
+def integers(x: NDArray[np.integer]) -> Texts:
+    """Decimal text of small non-negative integers (flags), through a table of the values present."""
+    present = np.unique(x)
+    index = np.searchsorted(present, x)
+    return Texts.table([str(v).encode() for v in present.tolist()], index)
