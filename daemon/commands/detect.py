@@ -113,6 +113,9 @@ def _parse_times_in_bulk(texts: NDArray[np.str_]) -> NDArray[np.float64] | None:
 
 def _parse(csv_in: Path, series: Series) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
     """Times (unix seconds) and values; None (after logging the first bad row) if a row is not a time and a number."""
+    both = series.numbers()
+    if both is not None:
+        return both[:, 0].copy(), both[:, 1].copy()
     try:
         t = _parse_times_in_bulk(series.time_texts().astype(np.str_))
         if t is None:

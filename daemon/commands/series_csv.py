@@ -35,6 +35,8 @@ class Texts:
     buffer: NDArray[np.uint8]
     start: NDArray[np.int64]
     length: NDArray[np.int64]
+    # All the texts one after another, when that is at hand (the output then fills the rest of each row with it).
+    concatenated: bytes | None = None
 
     @classmethod
     def of(cls, texts: list[bytes]) -> Texts:
@@ -57,6 +59,15 @@ class Texts:
         inside = np.arange(width) < self.length[:, None]
         padded = np.where(inside, self.buffer[np.where(inside, at, 0)] if self.buffer.shape[0] else 0, 0)
         return np.ascontiguousarray(padded.astype(np.uint8)).view(f"S{max(width, 1)}").reshape(n)
+
+    def in_row_order(self) -> NDArray[np.uint8]:
+        """All the texts one after another."""
+        if self.concatenated is not None:
+            return np.frombuffer(self.concatenated, np.uint8)
+        total = int(self.length.sum())
+        first = np.cumsum(self.length) - self.length
+        out: NDArray[np.uint8] = self.buffer[np.arange(total) + np.repeat(self.start - first, self.length)]
+        return out
 
     def text(self, i: int) -> str:
         """Row i's text."""
@@ -86,20 +97,32 @@ class Series:
 
     def time_texts(self) -> NDArray[np.bytes_]:
         """The time column as a numpy bytes array."""
-        if self.body is None:
-            return self.times.fixed_width()
-        return np.loadtxt(
-            io.BytesIO(self.body), np.bytes_, delimiter=",", comments=None, usecols=self.columns[0], ndmin=1
-        )
+        return self._column(self.columns[0], np.bytes_) if self.body is not None else self.times.fixed_width()
 
     def value_numbers(self) -> NDArray[np.float64]:
         """The value column as numbers; ValueError if one is not a number."""
-        if self.body is None:
-            out: NDArray[np.float64] = self.values.fixed_width().astype(np.float64)
-            return out
-        return np.loadtxt(
-            io.BytesIO(self.body), np.float64, delimiter=",", comments=None, usecols=self.columns[1], ndmin=1
+        out: NDArray[np.float64] = (
+            self._column(self.columns[1], np.float64)
+            if self.body is not None
+            else self.values.fixed_width().astype(np.float64)
         )
+        return out
+
+    def numbers(self) -> NDArray[np.float64] | None:
+        """Time (unix seconds) and value columns, when both are numbers in a file numpy's parser reads."""
+        if self.body is None:
+            return None
+        try:
+            out: NDArray[np.float64] = np.loadtxt(
+                io.BytesIO(self.body), np.float64, delimiter=",", comments=None, usecols=self.columns, ndmin=2
+            )
+        except ValueError:
+            return None
+        return out
+
+    def _column(self, column: int, dtype: type[np.generic]) -> Any:
+        """One column by numpy's CSV parser."""
+        return np.loadtxt(io.BytesIO(self.body or b""), dtype, delimiter=",", comments=None, usecols=column, ndmin=1)
 
     def written(self) -> list[Texts]:
         """The time and value columns as csv.writer writes them back."""
@@ -158,7 +181,8 @@ def _split(body: bytes, columns: int, ti: int, vi: int) -> tuple[Texts, Texts, T
     def field(f: int) -> Texts:
         return Texts(buffer, bounds[:, f] + 1, bounds[:, f + 1] - bounds[:, f] - 1)
 
-    rows = Texts(buffer, starts, ends - starts) if (columns, ti, vi) == (2, 0, 1) else None
+    verbatim = (columns, ti, vi) == (2, 0, 1)
+    rows = Texts(buffer, starts, ends - starts, raw.replace(b"\n", b"")) if verbatim else None
     return field(ti), field(vi), rows
 
 
@@ -182,41 +206,47 @@ def _quoted(field: bytes) -> bytes:
 
 
 def join_rows(columns: list[Texts]) -> bytes:
-    """Rows of the columns' texts joined by commas, each ended as csv.writer ends it."""
+    """Rows of the columns' texts joined by commas, each ended as csv.writer ends it.
+
+    Each row is a sequence of pieces: variable-length columns, and blocks (n x width) of fixed-width bytes made
+    of the commas, the line end and every column whose texts are all as long. A piece-number array over the
+    output, made by one ``repeat``, tells where each piece's bytes go; each piece is then one masked copy.
+    """
     n = columns[0].start.shape[0]
-    line_length = np.full(n, len(columns) - 1 + len(LINE_END), np.int64)
-    for column in columns:
-        line_length += column.length
-    size = int(line_length.sum())
-    at = np.concatenate(([0], np.cumsum(line_length)[:-1])).astype(np.int64)
-    out = np.empty(size, np.uint8)
+    comma = np.full((n, 1), _COMMA, np.uint8)
+    lengths: list[NDArray[np.int64] | int] = []
+    contents: list[NDArray[np.uint8]] = []
+    block: list[NDArray[np.uint8]] = []
+
+    def end_block() -> None:
+        if block:
+            joined = np.concatenate(block, axis=1)
+            lengths.append(joined.shape[1])
+            contents.append(joined.reshape(-1))
+            block.clear()
+
     for k, column in enumerate(columns):
         if k:
-            out[at] = _COMMA
-            at += 1
-        _copy(out, at, column)
-        at += column.length
-    for k, byte in enumerate(LINE_END):
-        out[at + k] = byte
+            block.append(comma)
+        width = int(column.length[0]) if n else 0
+        if column.concatenated is None and np.all(column.length == width):
+            block.append(column.buffer[column.start[:, None] + np.arange(width)])
+            continue
+        end_block()
+        lengths.append(column.length)
+        contents.append(column.in_row_order())
+    block.append(np.tile(np.frombuffer(LINE_END, np.uint8), (n, 1)))
+    end_block()
+    counts = np.empty((n, len(lengths)), np.int64)
+    for p, length in enumerate(lengths):
+        counts[:, p] = length
+    piece = np.repeat(np.tile(np.arange(len(lengths), dtype=np.uint8), n), counts.reshape(-1))
+    if len(contents) == 1:
+        return contents[0].tobytes()
+    out = np.empty(piece.shape[0], np.uint8)
+    for p, content in enumerate(contents):
+        out[piece == p] = content
     return out.tobytes()
-
-
-def _copy(out: NDArray[np.uint8], at: NDArray[np.int64], column: Texts) -> None:
-    """Each row's text into ``out`` from position ``at`` of the row."""
-    n = column.length.shape[0]
-    if n == 0:
-        return
-    # Positions as 32-bit integers where they fit: these index arrays are the bulk of the work.
-    index: type[np.signedinteger[Any]] = np.int32 if max(out.shape[0], column.buffer.shape[0]) < 2**31 else np.int64
-    width = int(column.length[0])
-    if np.all(column.length == width):
-        within = np.arange(width, dtype=index)
-        out[at.astype(index)[:, None] + within] = column.buffer[column.start.astype(index)[:, None] + within]
-        return
-    total = int(column.length.sum())
-    first = np.cumsum(column.length) - column.length
-    source = np.arange(total, dtype=index) + np.repeat((column.start - first).astype(index), column.length)
-    out[source + np.repeat((at - column.start).astype(index), column.length)] = column.buffer[source]
 
 
 def fixed_point(x: NDArray[np.float64], decimals: int) -> Texts:
