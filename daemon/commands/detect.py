@@ -24,13 +24,14 @@ import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
 
 from daemon.commands.series_csv import (
     LINE_END,
-    Series,
+    SeriesFile,
     SeriesFileError,
     Texts,
     fixed_point,
@@ -111,7 +112,7 @@ def _parse_times_in_bulk(texts: NDArray[np.str_]) -> NDArray[np.float64] | None:
     return out
 
 
-def _parse(csv_in: Path, series: Series) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+def _parse(csv_in: Path, series: SeriesFile) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
     """Times (unix seconds) and values; None (after logging the first bad row) if a row is not a time and a number."""
     both = series.numbers()
     if both is not None:
@@ -119,10 +120,10 @@ def _parse(csv_in: Path, series: Series) -> tuple[NDArray[np.float64], NDArray[n
     try:
         t = _parse_times_in_bulk(series.time_texts().astype(np.str_))
         if t is None:
-            t = parse_times(series.times.decoded())
+            t = parse_times(series.times_decoded())
         values = series.value_numbers()
     except ValueError:
-        _first_bad(csv_in, series.times.decoded(), series.values.decoded())
+        _first_bad(csv_in, series.times_decoded(), series.values_decoded())
         return None
     return t, values
 
@@ -138,16 +139,25 @@ def _first_bad(csv_in: Path, times: list[str], values: list[str]) -> None:
             return
 
 
-def _summary(result: BacktestResult, times: Texts, t: NDArray[np.float64]) -> list[str]:
+def _summary(result: BacktestResult, series: SeriesFile, t: NDArray[np.float64]) -> list[str]:
     """Lines describing the alarm episodes, for standard error."""
     found = episodes(result, t)
     lines = [f"{len(t)} readings, {len(found)} alarm episode(s), alarm on for {int(result.alarm.sum())} reading(s)"]
     for e in found[:MAX_EPISODES_LISTED]:
         readings = int(np.sum((t >= t[e.start]) & (t <= t[e.end])))
-        lines.append(f"  {times.text(e.start)} .. {times.text(e.end)} ({readings} readings): {', '.join(e.conditions)}")
+        span = f"{series.time_text(e.start)} .. {series.time_text(e.end)}"
+        lines.append(f"  {span} ({readings} readings): {', '.join(e.conditions)}")
     if len(found) > MAX_EPISODES_LISTED:
         lines.append(f"  ... and {len(found) - MAX_EPISODES_LISTED} more")
     return lines
+
+
+def _write(target: BinaryIO | None, data: bytes) -> None:
+    """To the output file, or to standard output (text, as the tests and a terminal take it)."""
+    if target is not None:
+        target.write(data)
+    else:
+        sys.stdout.write(data.decode("utf-8"))
 
 
 def in_time_order(
@@ -202,12 +212,19 @@ def run(csv_in: Path, kind: str, out: Path | None, options: argparse.Namespace |
     header = f"{series.time_column},value,anomaly_score,alarm,flags,conditions".encode() + LINE_END
     conditions = Texts.table([";".join(names).encode() for names in result.condition_runs], result.condition_run)
     alarm = Texts.table([b"0", b"1"], result.alarm.astype(np.intp))
-    body = join_rows([*series.written(), fixed_point(score, 4), alarm, integers(result.flags), conditions])
-    if out is not None:
-        with out.open("wb") as target:
-            target.write(header + body)
-    else:
-        sys.stdout.write((header + body).decode("utf-8"))
-    for line in _summary(result, series.times, t):
+    flags = integers(result.flags)
+    target = out.open("wb") if out is not None else None
+    try:
+        _write(target, header)
+        first = 0
+        for block in series.blocks:
+            rows = slice(first, first + block.times.start.shape[0])
+            added = [fixed_point(score[rows], 4), alarm[rows], flags[rows], conditions[rows]]
+            _write(target, join_rows([*block.written(), *added]))
+            first = rows.stop
+    finally:
+        if target is not None:
+            target.close()
+    for line in _summary(result, series, t):
         print(line, file=sys.stderr)
     return 0
