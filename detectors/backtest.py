@@ -92,7 +92,7 @@ def backtest(
     result = _process_in_chunks(core, t, v)
 
     # Rebuild each condition's state after every reading from its transitions.
-    order = np.argsort(t, kind="stable")
+    order = time_order(t)
     rank = np.empty(n, np.intp)
     rank[order] = np.arange(n)
     names: list[str] = []
@@ -113,6 +113,13 @@ def backtest(
     return BacktestResult(result.anomaly_score, alarm, result.flags, runs, run_of)
 
 
+def time_order(t: NDArray[np.float64]) -> NDArray[np.intp]:
+    """Positions in time order (stable for equal times); a series already in order costs no sort."""
+    if t.shape[0] < 2 or bool(np.all(t[1:] >= t[:-1])):
+        return np.arange(t.shape[0])
+    return np.argsort(t, kind="stable")
+
+
 def _process_in_chunks(core: DetectionCore, t: NDArray[np.float64], v: NDArray[np.float64]) -> CoreResult:
     """The series through the core as consecutive batches of ``CHUNK_READINGS`` in time order, as a live feed.
 
@@ -123,7 +130,7 @@ def _process_in_chunks(core: DetectionCore, t: NDArray[np.float64], v: NDArray[n
     n = t.shape[0]
     if n <= CHUNK_READINGS:
         return core.process(ReadingBatch(np.zeros(n, np.int32), t, v, np.zeros(n, np.uint16)))
-    order = np.argsort(t, kind="stable")
+    order = time_order(t)
     flags = np.zeros(n, np.uint16)
     score = np.zeros(n)
     events: list[ConditionEvents] = []
@@ -165,7 +172,7 @@ class Episode:
 def episodes(result: BacktestResult, time: ArrayLike) -> list[Episode]:
     """Runs of readings with a hazard alarm on, in time order."""
     t = np.asarray(time, np.float64)
-    order = np.argsort(t, kind="stable")
+    order = time_order(t)
     on = result.alarm[order]
     edges = np.diff(np.concatenate(([0], on.astype(np.int8), [0])))
     out: list[Episode] = []

@@ -39,7 +39,7 @@ from daemon.commands.series_csv import (
     join_rows,
     read_series,
 )
-from detectors.backtest import BacktestResult, backtest, episodes
+from detectors.backtest import BacktestResult, backtest, episodes, time_order
 from detectors.cad_ose import cad_ose_score
 from detectors.context import context_score
 from detectors.kinds import Kind
@@ -166,7 +166,7 @@ def in_time_order(
     scorer: Callable[[NDArray[np.float64], NDArray[np.float64]], NDArray[np.float64]],
 ) -> NDArray[np.float64]:
     """A series scorer's output in input order, the times and values given to it in time order (stable for ties)."""
-    order = np.argsort(t, kind="stable")
+    order = time_order(t)
     out = np.empty(values.shape[0])
     out[order] = scorer(t[order], values[order])
     return out
@@ -210,16 +210,20 @@ def run(csv_in: Path, kind: str, out: Path | None, options: argparse.Namespace |
     elif scoring == "range-context":
         score = in_time_order(t, values, range_context_score)
     header = f"{series.time_column},value,anomaly_score,alarm,flags,conditions".encode() + LINE_END
-    conditions = Texts.table([";".join(names).encode() for names in result.condition_runs], result.condition_run)
-    alarm = Texts.table([b"0", b"1"], result.alarm.astype(np.intp))
-    flags = integers(result.flags)
+    conditions = Texts.of([";".join(names).encode() for names in result.condition_runs])
+    alarm = Texts.of([b"0", b"1"])
     target = out.open("wb") if out is not None else None
     try:
         _write(target, header)
         first = 0
         for block in series.blocks:
             rows = slice(first, first + block.times.start.shape[0])
-            added = [fixed_point(score[rows], 4), alarm[rows], flags[rows], conditions[rows]]
+            added = [
+                fixed_point(score[rows], 4),
+                alarm.pick(result.alarm[rows].astype(np.intp)),
+                integers(result.flags[rows]),
+                conditions.pick(result.condition_run[rows]),
+            ]
             _write(target, join_rows([*block.written(), *added]))
             first = rows.stop
     finally:

@@ -48,11 +48,9 @@ class Texts:
         start = np.concatenate(([0], np.cumsum(length)[:-1])) if texts else np.zeros(0, np.int64)
         return cls(np.frombuffer(b"".join(texts), np.uint8), start.astype(np.int64), length)
 
-    @classmethod
-    def table(cls, entries: list[bytes], index: NDArray[np.intp]) -> Texts:
-        """Row i holds ``entries[index[i]]``."""
-        packed = cls.of(entries)
-        return cls(packed.buffer, packed.start[index], packed.length[index])
+    def pick(self, index: NDArray[np.intp]) -> Texts:
+        """Row i holds this table's text ``index[i]``."""
+        return Texts(self.buffer, self.start[index], self.length[index])
 
     def fixed_width(self) -> NDArray[np.bytes_]:
         """The texts as a numpy bytes array (shorter ones padded with NULs, which numpy ignores)."""
@@ -62,10 +60,6 @@ class Texts:
         inside = np.arange(width) < self.length[:, None]
         padded = np.where(inside, self.buffer[np.where(inside, at, 0)] if self.buffer.shape[0] else 0, 0)
         return np.ascontiguousarray(padded.astype(np.uint8)).view(f"S{max(width, 1)}").reshape(n)
-
-    def __getitem__(self, rows: slice) -> Texts:
-        """The texts of these rows."""
-        return Texts(self.buffer, self.start[rows], self.length[rows])
 
     def in_row_order(self) -> NDArray[np.uint8]:
         """All the texts one after another."""
@@ -337,5 +331,4 @@ def fixed_point(x: NDArray[np.float64], decimals: int) -> Texts:
 def integers(x: NDArray[np.integer]) -> Texts:
     """Decimal text of small non-negative integers (flags), through a table of the values present."""
     present = np.unique(x)
-    index = np.searchsorted(present, x)
-    return Texts.table([str(v).encode() for v in present.tolist()], index)
+    return Texts.of([str(v).encode() for v in present.tolist()]).pick(np.searchsorted(present, x))
