@@ -137,6 +137,19 @@ def _evidence(short: NDArray[np.float64], mean: NDArray[np.float64], var: NDArra
     return out
 
 
+def evidence_of(short: float, mean: float, var: float) -> float:
+    """``_evidence`` of one reading in Python floats (a length-1 array costs far more): the same value."""
+    if var > 0.0:
+        zz = (short - mean) / math.sqrt(var)
+    elif var == 0.0 and short != mean:
+        zz = math.copysign(math.inf, short - mean)
+    else:
+        return 0.0  # a variance that is negative or not a number gives no evidence, as the array form gives
+    if not zz > EVIDENCE_FROM:
+        return 0.0
+    return min(-float(log_ndtr(-zz)) / (_LN10 * ALARM_DECADES), 1.0)
+
+
 def step(
     state: NDArray[np.float64],
     x: NDArray[np.float64],
@@ -248,7 +261,7 @@ def _step_one(
         dn = min(max(dn - uc - SHIFT_K, 0.0), 2 * SHIFT_H)
         shift = max(up, dn)
         short = short + SURPRISE_ALPHA * (min(abs_z, SURPRISE_CAP) - short)
-        evidence = float(_evidence(np.array([short]), np.array([lmean]), np.array([lvar]))[0])
+        evidence = evidence_of(short, lmean, lvar)
         score = evidence if t >= hold_until else 0.0
         dl = short - lmean
         row[LONG_MEAN] = lmean + SURPRISE_LONG_ALPHA * dl

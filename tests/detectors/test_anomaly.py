@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from detectors.anomaly import _evidence, evidence_of
 from detectors.config import CoreConfig
 from detectors.core import CoreResult, DetectionCore
 from detectors.kinds import Kind
@@ -171,3 +172,15 @@ def test_along_time_equals_rank_by_rank() -> None:
         assert got == transitions(parts)
         assert any(name == "anomaly.spike" for name, _, _ in got)
         np.testing.assert_allclose(whole.anomaly.state, pieces.anomaly.state, rtol=1e-9, atol=1e-12)
+
+
+def test_evidence_of_one_reading_equals_the_array_form() -> None:
+    """The scalar evidence the stepped path uses is the array form's, edge cases included."""
+    rng = np.random.default_rng(9)
+    short = np.concatenate((rng.normal(1.0, 0.5, 2000), [1.0, 2.0, 0.5, 3.0, 1.0, np.nan, 2.0, 1e300]))
+    mean = np.concatenate((rng.normal(0.8, 0.1, 2000), [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, np.nan, 0.0]))
+    var = np.concatenate((rng.gamma(1.0, 0.05, 2000), [0.0, 0.0, 0.0, -1.0, np.nan, 0.01, 0.01, 1e-300]))
+    expected = _evidence(short, mean, var)
+    got = [evidence_of(s, m, v) for s, m, v in zip(short.tolist(), mean.tolist(), var.tolist(), strict=True)]
+    np.testing.assert_array_equal(got, expected)
+    assert 0.0 < expected[:2000].max() <= 1.0
