@@ -280,6 +280,13 @@ def summarise(cases: list[Case], label: str) -> None:
     if factors.size:
         within = np.mean(factors <= 2)
         print(f"  rate within x2                     {within:6.1%}   (median factor {np.median(factors):.2f})")
+    flagged = [c for c in done if c.estimate is not None and math.isfinite(c.estimate.rate_g_s)]
+    for uncertain in (True, False):
+        group = [c for c in flagged if c.estimate is not None and c.estimate.rate_uncertain is uncertain]
+        if group:
+            ok = np.mean([c.estimate is not None and 0.5 <= c.estimate.rate_g_s / c.rate_g_s <= 2 for c in group])
+            label = "flagged 'rate uncertain'" if uncertain else "not flagged"
+            print(f"    {label:<30} {ok:6.1%}   ({len(group)} releases)")
     inside = np.array(
         [c.estimate.rate_interval_g_s[0] <= c.rate_g_s <= c.estimate.rate_interval_g_s[1] for c in done if c.estimate]
     )
@@ -357,7 +364,11 @@ def main() -> None:
     for s, group in by_class.items():
         done = [c for c in group if c.estimate is not None]
         right = [c for c in done if c.estimate is not None and c.estimate.best_candidate == c.truth_id]
-        print(f"    class {s}: {len(done):3d} alarmed, right plant {len(right) / max(len(done), 1):.0%}")
+        close = [c for c in done if c.estimate is not None and 0.5 <= c.estimate.rate_g_s / c.rate_g_s <= 2]
+        print(
+            f"    class {s}: {len(done):3d} alarmed, right plant {len(right) / max(len(done), 1):.0%}, "
+            f"rate within x2 {len(close) / max(len(done), 1):.0%}"
+        )
     unlisted = [run_case(rng, cands, held, grid, args.minutes, unlisted=True) for _ in range(max(10, args.cases // 6))]
     summarise(unlisted, "unlisted sources (free search)")
     big = [run_case(rng, cands, held, grid, args.minutes, n_det=100) for _ in range(5)]

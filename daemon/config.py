@@ -149,7 +149,8 @@ class IngestConfig(StrictModel):
     batch_max_delay_s: float = Field(
         0.02,
         gt=0,
-        description="... or this long after its first message (bounds alarm latency; 20 ms keeps p99 < 100 ms).",
+        description="... or this long after its first message (bounds the latency of routine readings; a message the "
+        "live pre-screen finds urgent closes its batch at once; past a burst of two, once per window).",
     )
     batch_max_delay_late_s: float = Field(
         0.25,

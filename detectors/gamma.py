@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -79,6 +80,7 @@ _SUSPICIOUS = 2
 _TRANSIENT = 3
 _NAMES = {_NATURAL: RISE_NATURAL, _SUSPICIOUS: RISE_SUSPICIOUS, _TRANSIENT: RISE_TRANSIENT}
 MAX_WITHDRAWALS_KEPT = 1000
+_DERIVED = ("gauges", "rate_gauge")  # GammaDetector's tables made from the configuration (see ``_derive``)
 
 log = logging.getLogger(__name__)
 
@@ -152,11 +154,23 @@ class GammaDetector:
         self.beyond_washout = np.zeros(n, np.bool_)
         self.last_rain = np.full(n, np.nan)
         self.last_rate = np.zeros(n, np.float32)
-        is_gamma = c.kind == GAMMA
-        self.gauges = gauge_table(c)
+        self._derive()
+        self.slow = SlowRiseTest(c.kind == GAMMA, c.report_interval_s)
+
+    def _derive(self) -> None:
+        """The tables that follow from the configuration alone (not carried state: a checkpoint leaves them out)."""
+        is_gamma = self.config.kind == GAMMA
+        self.gauges = gauge_table(self.config)
         self.gauges[~is_gamma] = -1
-        self.rate_gauge = np.where(is_gamma, c.rain_rate_sensor, -1).astype(np.int32)
-        self.slow = SlowRiseTest(is_gamma, c.report_interval_s)
+        self.rate_gauge = np.where(is_gamma, self.config.rain_rate_sensor, -1).astype(np.int32)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The gauge table is (sensors x most gauges near one station): the largest array here, and configuration.
+        return {k: v for k, v in self.__dict__.items() if k not in _DERIVED}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._derive()
 
     @property
     def state_nbytes(self) -> int:

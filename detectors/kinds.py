@@ -22,6 +22,10 @@ class Kind(StrEnum):
     LONGITUDE = "longitude"  # degrees
     HDOP = "hdop"  # horizontal dilution of precision of the GNSS fix, dimensionless
     GENERIC = "generic"  # any other series (flow, pressure, door counts, ...), in its own unit
+    # Weather-station channels for the stability class (detectors.stability). Appended after GENERIC so that the
+    # kind codes stored with earlier sensor tables keep their meaning.
+    SOLAR_RADIATION = "solar_radiation"  # global horizontal irradiance from a pyranometer, W/m2
+    CLOUD_COVER = "cloud_cover"  # sky fraction covered by cloud, 0-1 (ceilometer, all-sky camera, observer)
 
 
 CANONICAL_UNIT: dict[Kind, str] = {
@@ -39,6 +43,8 @@ CANONICAL_UNIT: dict[Kind, str] = {
     Kind.LONGITUDE: "lon",
     Kind.HDOP: "1",
     Kind.GENERIC: "1",
+    Kind.SOLAR_RADIATION: "W/m2",
+    Kind.CLOUD_COVER: "/",
 }
 
 # Kinds carried as SenML booleans (``vb``); they become 0.0 / 1.0 in a batch.
@@ -61,6 +67,8 @@ PHYSICAL_RANGE: dict[Kind, tuple[float, float]] = {
     Kind.LONGITUDE: (-180.0, 180.0),
     Kind.HDOP: (0.0, 100.0),
     Kind.GENERIC: (-1.0e15, 1.0e15),  # no physics: any number of a sane size in its own unit
+    Kind.SOLAR_RADIATION: (0.0, 1500.0),  # the solar constant is 1361 W/m2
+    Kind.CLOUD_COVER: (0.0, 1.0),
 }
 
 KIND_CODES: dict[Kind, int] = {kind: code for code, kind in enumerate(Kind)}

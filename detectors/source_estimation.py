@@ -200,6 +200,14 @@ class SourceEstimate:
     hypotheses: tuple[Hypothesis, ...] = ()
     rate_factor_90: float = math.inf  # high / low of the 90 % rate interval given the most probable place
 
+    @property
+    def rate_uncertain(self) -> bool:
+        """The point rate is a guess, not a measurement: only one detector sees the gas, so the rate hangs on where
+        across the plume it sits, which a few degrees of wind direction decide. (Benchmark, seeds 1-3: within x2
+        in 59 % of such releases against 70 % with two or more; the 95 % interval holds the truth in 92 % of both.)
+        Pages and the console say so beside the rate and point to the interval."""
+        return self.detectors_seeing < 2
+
 
 def unit_plume_ppm(
     east_m: NDArray[np.float64],

@@ -115,3 +115,39 @@ def stability_from_sigma_theta(
     day = solar_elevation_deg(unix_time_s, lat_deg, lon_deg) > 0.0
     table = _DAY_ADJUST if day else _NIGHT_ADJUST
     return next(c for bound, c in table[initial] if wind_speed_m_s < bound)
+
+
+def assessment_stability(
+    wind_speed_m_s: float,
+    unix_time_s: float,
+    lat_deg: float,
+    lon_deg: float,
+    *,
+    sigma_theta_deg: float | None = None,
+    cloud_fraction: float | None = None,
+    solar_radiation_w_m2: float | None = None,
+) -> str:
+    """The class the release assessment uses, from what the weather stations give.
+
+    - A measured cloud cover or solar radiation: Turner's table with them, by day and by night (the insolation and
+      the night's cloud are what Pasquill's classes are defined by).
+    - Night without them: Turner's night columns with the cloud unknown. The sigma-theta method is not used after
+      sunset: in a light wind under a stable layer the vane's minute means swing with the slow meander of the
+      layer (Hanna 1983, J. Clim. Appl. Meteor. 22, 1424-1430; Mahrt 2009, Boundary-Layer Meteor. 130, 1-14), which the
+      estimator already follows by steering the plume with those minute means, so reading it as turbulence as
+      well gives D/E where the night is E/F (the gas-night-residential drill: 1.5 m/s, clear, F).
+    - Day without them: the sigma-theta method when the stations give ``sigma_theta_deg``, else Turner's table with
+      the sun's elevation and half cloud cover.
+    """
+    measured = cloud_fraction is not None or solar_radiation_w_m2 is not None
+    night = solar_elevation_deg(unix_time_s, lat_deg, lon_deg) <= 0.0
+    if measured or night or sigma_theta_deg is None:
+        return stability_class(
+            wind_speed_m_s,
+            unix_time_s,
+            lat_deg,
+            lon_deg,
+            cloud_fraction=cloud_fraction,
+            solar_radiation_w_m2=solar_radiation_w_m2,
+        )
+    return stability_from_sigma_theta(sigma_theta_deg, wind_speed_m_s, unix_time_s, lat_deg, lon_deg)

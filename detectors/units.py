@@ -32,6 +32,8 @@ _LINEAR: dict[Kind, dict[str, tuple[float, float]]] = {
     Kind.LATITUDE: {"lat": (1.0, 0.0), "deg": (1.0, 0.0)},
     Kind.LONGITUDE: {"lon": (1.0, 0.0), "deg": (1.0, 0.0)},
     Kind.HDOP: {"1": (1.0, 0.0), "": (1.0, 0.0)},
+    Kind.SOLAR_RADIATION: {"W/m2": (1.0, 0.0), "kW/m2": (1e3, 0.0)},
+    Kind.CLOUD_COVER: {"/": (1.0, 0.0), "%": (0.01, 0.0), "okta": (0.125, 0.0)},
 }
 _LINEAR[Kind.SOURCE_DOSE_RATE] = _LINEAR[Kind.GAMMA_DOSE_RATE]
 

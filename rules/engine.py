@@ -65,6 +65,10 @@ class _Pending:
     event: AlarmEvent
 
 
+# RuleEngine's fields made from its rules and table in ``__post_init__`` (see ``__getstate__``).
+_DERIVED = ("_by_condition", "_level", "_rules_by_id", "_full_scale")
+
+
 @dataclass
 class RuleEngine:
     """Matches condition transitions to rules and evaluates ``level`` rules on reading batches."""
@@ -107,6 +111,21 @@ class RuleEngine:
                 )
             )
             self._level.append((rule, detector))
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Masks, level parameters and lookups follow from the rules and the table (a checkpoint names those); only
+        # the level rules' carried states go with the rest of the carried state.
+        state = {k: v for k, v in self.__dict__.items() if k not in _DERIVED}
+        state["_level_states"] = [detector.states for _, detector in self._level]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        level_states = state.pop("_level_states", None)
+        self.__dict__.update(state)
+        if level_states is not None:  # else saved whole, before the derived fields were left out
+            self._by_condition, self._level = {}, []
+            self.__post_init__()
+            self.restore_level_states(level_states)
 
     def rules_for(self, condition: str) -> list[Rule]:
         """Rules that react to a detector condition."""

@@ -49,7 +49,7 @@ from detectors.source_estimation import (
     SourceEstimate,
     estimate_source,
 )
-from detectors.stability import stability_class, stability_from_sigma_theta
+from detectors.stability import assessment_stability
 from detectors.substances import SUBSTANCES
 from rules.condition_names import ASSESSMENT_AEGL2_RESIDENTIAL, ASSESSMENT_AEGL3_SCHOOL_HOSPITAL
 from rules.sensor_table import SensorTable
@@ -65,9 +65,10 @@ NOISE_FLOOR_OF_FULL_SCALE = 0.005  # electrochemical cells: resolution and zero 
 AEGL2_RESIDENTIAL = ASSESSMENT_AEGL2_RESIDENTIAL
 AEGL3_SCHOOL_HOSPITAL = ASSESSMENT_AEGL3_SCHOOL_HOSPITAL
 ASSESSMENT_CONDITIONS = (AEGL2_RESIDENTIAL, AEGL3_SCHOOL_HOSPITAL)
-# The class comes from the measured wind-direction spread (sigma-theta method, detectors.stability) when a station
-# gave at least this many directions in the last 15 minutes (EPA-454/R-99-005 recommends 15-minute statistics);
-# otherwise from the sun and wind speed (Turner), with the cloud cover unknown.
+# The class (detectors.stability.assessment_stability): Turner's table with a station's cloud cover or solar
+# radiation when one reports them, and always at night; by day without them the measured wind-direction spread
+# (sigma-theta method) when a station gave at least this many directions in the last 15 minutes (EPA-454/R-99-005
+# recommends 15-minute statistics), else Turner with the cloud cover unknown.
 SIGMA_THETA_WINDOW_S = 900.0
 SIGMA_THETA_BINS = 15
 SIGMA_THETA_MIN_READINGS = 10
@@ -101,7 +102,7 @@ class Assessment:
         where = _where(e, f"{e.east_m:.0f} m E / {e.north_m:.0f} m N")
         people = {name: sum(r.people_by_zone.get(name, 0) for r in self.receptors) for name in ("AEGL-3", "AEGL-2")}
         return (
-            f"{self.substance} from {where} ~{e.rate_g_s:.0f} g/s "
+            f"{self.substance} from {where} ~{e.rate_g_s:.0f} g/s{_rate_caveat(e)} "
             f"({e.rate_interval_g_s[0]:.0f}-{e.rate_interval_g_s[1]:.0f}); "
             f"AEGL-3 {people['AEGL-3']} people, AEGL-2 {people['AEGL-2']} people (estimate, advice only)"
         )
@@ -113,7 +114,7 @@ class Assessment:
         if e.status is EstimateStatus.NOT_ENOUGH_INFORMATION:
             return f"{self.substance}: source not yet known, {e.detectors_seeing} detector(s) see it ({ADVICE_LABEL})"
         where = _where(e, f"{e.east_m:.0f} m E / {e.north_m:.0f} m N of the site centre")
-        parts = [f"{self.substance} from {where} ~{e.rate_g_s:.3g} g/s"]
+        parts = [f"{self.substance} from {where} ~{e.rate_g_s:.3g} g/s{_rate_caveat(e)}"]
         for name in ("AEGL-3", "AEGL-2"):
             inside = [r for r in self.receptors if r.people_by_zone.get(name, 0) > 0]
             people = sum(r.people_by_zone[name] for r in inside)
@@ -123,6 +124,24 @@ class Assessment:
         if advice:
             parts.append("recommended: " + ", ".join(advice))
         return "; ".join(parts) + f" ({ADVICE_LABEL})"
+
+
+def _rate_caveat(e: SourceEstimate) -> str:
+    """What a line says beside the rate when only one detector sees the gas (SourceEstimate.rate_uncertain)."""
+    if not e.rate_uncertain:
+        return ""
+    return f", rate uncertain (one detector; 95 % {e.rate_interval_g_s[0]:.3g}-{e.rate_interval_g_s[1]:.3g} g/s)"
+
+
+def _latest(stations: np.ndarray, sensor: np.ndarray, when: np.ndarray, value: np.ndarray, now: float) -> float | None:
+    """The median over ``stations`` of each one's latest reading in the last 15 minutes, None when none reported."""
+    recent = (when > now - SIGMA_THETA_WINDOW_S) & (when <= now)
+    latest = []
+    for station in stations.tolist():
+        mine = np.flatnonzero(recent & (sensor == station))
+        if mine.shape[0]:
+            latest.append(float(value[mine[np.argmax(when[mine])]]))
+    return float(np.median(latest)) if latest else None
 
 
 def _where(e: SourceEstimate, place: str) -> str:
@@ -157,6 +176,8 @@ class AssessmentRunner:
         self.gas = np.flatnonzero(table.kind == KIND_CODES[Kind.GAS])
         self.wind_speed = np.flatnonzero(table.kind == KIND_CODES[Kind.WIND_SPEED])
         self.wind_dir = np.flatnonzero(table.kind == KIND_CODES[Kind.WIND_DIRECTION])
+        self.solar = np.flatnonzero(table.kind == KIND_CODES[Kind.SOLAR_RADIATION])
+        self.cloud = np.flatnonzero(table.kind == KIND_CODES[Kind.CLOUD_COVER])
         lat = np.array([table.devices[int(table.device_of[i])].position.lat for i in range(len(table))])
         lon = np.array([table.devices[int(table.device_of[i])].position.lon for i in range(len(table))])
         self.east, self.north = local_metres(lat, lon, *self.origin)
@@ -327,7 +348,7 @@ class AssessmentRunner:
     def _wind(
         self, sensor: np.ndarray, when: np.ndarray, value: np.ndarray, ends: np.ndarray, now: float
     ) -> BinnedWind:
-        """Binned wind from every weather station (their readings pooled), and the stability class (Turner)."""
+        """Binned wind from every weather station (their readings pooled), and the stability class."""
         speed_rows = np.isin(sensor, self.wind_speed)
         dir_rows = np.isin(sensor, self.wind_dir)
         if not speed_rows.any() or not dir_rows.any():
@@ -339,12 +360,16 @@ class AssessmentRunner:
         speed_b, dir_b, _ = bin_wind(when[dir_rows], speed_v[idx], value[dir_rows], ends, BIN_S)
         lat, lon = self.origin
         sigma_theta = self._sigma_theta(sensor, when, value, now)
-        if sigma_theta is None:
-            stability = stability_class(float(speed_b[-1]), now, lat, lon)
-        else:
-            stability = stability_from_sigma_theta(
-                sigma_theta, float(np.mean(speed_b[-SIGMA_THETA_BINS:])), now, lat, lon
-            )
+        speed = float(speed_b[-1]) if sigma_theta is None else float(np.mean(speed_b[-SIGMA_THETA_BINS:]))
+        stability = assessment_stability(
+            speed,
+            now,
+            lat,
+            lon,
+            sigma_theta_deg=sigma_theta,
+            cloud_fraction=_latest(self.cloud, sensor, when, value, now),
+            solar_radiation_w_m2=_latest(self.solar, sensor, when, value, now),
+        )
         return BinnedWind(speed_b, dir_b, stability, ends)
 
     def _sigma_theta(self, sensor: np.ndarray, when: np.ndarray, value: np.ndarray, now: float) -> float | None:

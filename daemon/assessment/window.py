@@ -1,4 +1,4 @@
-"""The last half hour of gas and wind readings, kept for the source-term estimator."""
+"""The last half hour of gas, wind, solar-radiation and cloud readings, kept for the source-term estimator."""
 
 from __future__ import annotations
 
@@ -15,16 +15,19 @@ Readings = tuple[NDArray[np.int32], NDArray[np.float64], NDArray[np.float64], ND
 
 
 class ReadingWindow:
-    """Gas, wind-speed and wind-direction readings of the last ``keep_s`` seconds, as appended arrays."""
+    """Gas, wind, solar-radiation and cloud-cover readings of the last ``keep_s`` seconds, as appended arrays."""
 
     def __init__(self, table: SensorTable, keep_s: float = KEEP_S) -> None:
         self.keep_s = keep_s
-        codes = [KIND_CODES[Kind.GAS], KIND_CODES[Kind.WIND_SPEED], KIND_CODES[Kind.WIND_DIRECTION]]
+        codes = [
+            KIND_CODES[kind]
+            for kind in (Kind.GAS, Kind.WIND_SPEED, Kind.WIND_DIRECTION, Kind.SOLAR_RADIATION, Kind.CLOUD_COVER)
+        ]
         self._wanted = np.isin(table.kind, codes)
         self._parts: list[tuple[NDArray[np.int32], NDArray[np.float64], NDArray[np.float64], NDArray[np.uint16]]] = []
 
     def add(self, batch: ReadingBatch) -> None:
-        """Keep the batch's gas and wind readings."""
+        """Keep the batch's gas and weather readings."""
         keep = self._wanted[batch.sensor]
         if keep.any():
             self._parts.append((batch.sensor[keep], batch.time[keep], batch.value[keep], batch.flags[keep]))

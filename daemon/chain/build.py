@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -25,6 +26,7 @@ from daemon.metrics.instruments import Metrics
 from daemon.store import queries
 from daemon.store.row_ids import IdRange, RowIds
 from daemon.store.writer import StoreWriter
+from detectors.config import CoreConfig
 from detectors.core import DetectionCore
 from plans.engine import IncidentEngine
 from plans.loading import load_plan, load_roster
@@ -59,19 +61,21 @@ class AlarmSetup:
             raise ConfigError.from_issues(exc.issues) from exc
         return cls(rules, plan, roster)
 
-    def fingerprint(self, table: SensorTable) -> str:
-        """Identifies the configuration a checkpoint belongs to."""
-        return checkpoint.fingerprint([table.site, *self.rules, self.plan, self.roster])
+    def checkpoint_configuration(self, table: SensorTable, core: CoreConfig) -> checkpoint.Configuration:
+        """What a checkpoint belongs to and names instead of copying (once per configuration: it walks the site)."""
+        return checkpoint.Configuration([table.site, *self.rules, self.plan, self.roster], [table, core, self.rules])
 
 
-def fresh_state(table: SensorTable, setup: AlarmSetup, *, drill: bool) -> tuple[DetectionCore, FlowState]:
-    """Detectors and engines with no history."""
+def fresh_state(
+    table: SensorTable, setup: AlarmSetup, *, drill: bool, core: CoreConfig | None = None
+) -> tuple[DetectionCore, FlowState]:
+    """Detectors (on ``core``, default: the table's) and engines with no history."""
     state = FlowState(
         rules=RuleEngine(setup.rules, table),
         book=AlarmBook(table, setup.rules),
         incidents=IncidentEngine(setup.plan, setup.roster, table, drill=drill),
     )
-    return DetectionCore(table.core_config()), state
+    return DetectionCore(core or table.core_config()), state
 
 
 async def build_pipeline(
@@ -92,8 +96,10 @@ async def build_pipeline(
 
     New alarm, incident and checklist rows are numbered in ``id_range`` (default: the live range).
     """
-    restored = await checkpoint.load(engine, checkpoint.LIVE, setup.fingerprint(table)) if resume else None
-    detector, state = restored if restored is not None else fresh_state(table, setup, drill=drill)
+    core = table.core_config()
+    configuration = setup.checkpoint_configuration(table, core) if resume else None
+    restored = await checkpoint.load(engine, checkpoint.LIVE, configuration) if configuration is not None else None
+    detector, state = restored if restored is not None else fresh_state(table, setup, drill=drill, core=core)
     if restored is not None:
         log.info("resumed alarm state: %d alarms, %d incidents", len(state.book.alarms), len(state.incidents.incidents))
     id_range = id_range or IdRange.live()
@@ -133,16 +139,16 @@ async def _close_orphans(
         )
 
 
-def save(pipeline: Pipeline, setup: AlarmSetup, writer: StoreWriter, now: float) -> None:
+def save(pipeline: Pipeline, configuration: checkpoint.Configuration, writer: StoreWriter, now: float) -> None:
     """Queue a checkpoint of the pipeline's state, committed together with all rows queued before it."""
-    data = checkpoint.dumps((pipeline.detector, pipeline.flow.state))
-    writer.save_checkpoint(checkpoint.LIVE, now, setup.fingerprint(pipeline.table), data)
+    row = checkpoint_row(pipeline, configuration, now)
+    writer.save_checkpoint(checkpoint.LIVE, now, configuration.fingerprint, row["data"])
 
 
-def checkpoint_row(pipeline: Pipeline, fingerprint: str, now: float) -> dict[str, object]:
+def checkpoint_row(pipeline: Pipeline, configuration: checkpoint.Configuration, now: float) -> dict[str, Any]:
     """The ``checkpoints`` row of the pipeline's state right now (for a write group about to commit)."""
-    data = checkpoint.dumps((pipeline.detector, pipeline.flow.state))
-    return {"name": checkpoint.LIVE, "time": now, "fingerprint": fingerprint, "data": data}
+    data = configuration.dumps((pipeline.detector, pipeline.flow.state))
+    return {"name": checkpoint.LIVE, "time": now, "fingerprint": configuration.fingerprint, "data": data}
 
 
 def reload_rules(pipeline: Pipeline, old: AlarmSetup, new: AlarmSetup, now: float) -> None:

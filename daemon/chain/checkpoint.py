@@ -16,9 +16,10 @@ from __future__ import annotations
 import collections
 import dataclasses
 import hashlib
+import io
 import logging
 import pickle
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -44,9 +45,67 @@ def fingerprint(models: Iterable[BaseModel]) -> str:
     return digest.hexdigest()
 
 
-def dumps(state: Any) -> bytes:
-    """Serialise the state."""
-    return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+class Configuration:
+    """The configuration a state belongs to: its fingerprint, and its objects, which a checkpoint names, not copies.
+
+    The state refers to the site's sensors, the rules, the plan, the roster, the sensor table and the detectors'
+    configuration arrays. Pickling them copied the whole site into every checkpoint (tens of thousands of pydantic
+    objects: half a second of the event loop per checkpoint at 10,000 sensors), although a checkpoint is only ever
+    loaded into the configuration with the same fingerprint. So each of those objects is pickled as its number in a
+    walk of the configuration (with its type, checked at load), and loading puts the running configuration's own
+    objects in their place.
+    """
+
+    def __init__(self, models: Sequence[BaseModel], objects: Sequence[object] = ()) -> None:
+        self.fingerprint = fingerprint(models)
+        self._objects: list[object] = []  # held, so the ids below stay theirs
+        self._numbers: dict[int, tuple[int, str]] = {}
+        todo: list[object] = [*reversed(objects), *reversed(models)]
+        while todo:
+            obj = todo.pop()
+            if id(obj) in self._numbers or isinstance(obj, _ATOMS):
+                continue
+            self._numbers[id(obj)] = (len(self._objects), type(obj).__qualname__)
+            self._objects.append(obj)
+            todo.extend(reversed(_parts(obj)))
+
+    def dumps(self, state: Any) -> bytes:
+        """Serialise the state, naming the configuration's objects."""
+        out = io.BytesIO()
+        pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
+        numbers = self._numbers
+        pickler.persistent_id = lambda obj: numbers.get(id(obj))  # type: ignore[method-assign]
+        pickler.dump(state)
+        return out.getvalue()
+
+    def loads(self, data: bytes) -> Any:
+        """Read a state saved by ``dumps`` of an equal configuration (or by plain pickle, before there were names)."""
+        unpickler = pickle.Unpickler(io.BytesIO(data))  # noqa: S301 - our own state, from our own database
+        unpickler.persistent_load = self._object  # type: ignore[method-assign]
+        return unpickler.load()
+
+    def _object(self, name: tuple[int, str]) -> object:
+        number, type_name = name
+        obj = self._objects[number] if 0 <= number < len(self._objects) else None
+        if type(obj).__qualname__ != type_name:
+            raise pickle.UnpicklingError(f"configuration object {number} is not a {type_name}")
+        return obj
+
+
+_ATOMS = (str, bytes, int, float, bool, type(None), type, np.generic)
+
+
+def _parts(obj: object) -> list[object]:
+    """The objects ``obj`` holds, in a fixed order (not sets: their order changes with the process's string hash)."""
+    if isinstance(obj, BaseModel):
+        return list(obj.__dict__.values())
+    if dataclasses.is_dataclass(obj):
+        return [getattr(obj, f.name) for f in dataclasses.fields(obj) if hasattr(obj, f.name)]
+    if isinstance(obj, list | tuple):
+        return list(obj)
+    if isinstance(obj, dict):
+        return list(obj.values())
+    return []
 
 
 def missing_fields(state: Any) -> list[str]:
@@ -81,17 +140,17 @@ def _slots(cls: type) -> tuple[str, ...]:
     return (slots,) if isinstance(slots, str) else tuple(slots)
 
 
-async def load(engine: AsyncEngine, name: str, expected_fingerprint: str) -> Any | None:
+async def load(engine: AsyncEngine, name: str, configuration: Configuration) -> Any | None:
     """The last checkpoint of this configuration, or None (first start, or the configuration changed)."""
     async with engine.connect() as connection:
         row = (await connection.execute(select(checkpoints).where(checkpoints.c.name == name))).first()
     if row is None:
         return None
-    if row.fingerprint != expected_fingerprint:
+    if row.fingerprint != configuration.fingerprint:
         log.warning("site, rules or plan changed since the last checkpoint: starting with fresh alarm state")
         return None
     try:
-        state = pickle.loads(row.data)  # noqa: S301 - our own state, from our own database
+        state = configuration.loads(row.data)
     except Exception:
         log.exception("checkpoint %r cannot be read (written by another version?): starting fresh", name)
         return None

@@ -6,15 +6,20 @@ per reason per interval, and the service keeps going.
 
 Under overload (more input waits on the connection than the pipeline takes) the intake reads ahead: up to
 ``lookahead_messages`` received messages wait here, oldest judged first, instead of in the socket and the broker,
-where nothing can be told apart. Each message behind a full batch is pre-screened (``priority.Prescreen``), and an
-urgent one is judged at the next timer tick together with every waiting message of its device, in order, ahead of
-the routine backlog. Unacknowledged messages are bounded by the MQTT receive window, so the look-ahead is too.
+where nothing can be told apart. Every message is pre-screened (``priority.Prescreen``, about 4 us). An urgent one
+behind a full batch is judged at the next timer tick together with every waiting message of its device, in order,
+ahead of the routine backlog; an urgent one within the next batch's worth closes that batch at once (with the messages
+before it, in order) instead of waiting out the batch window or the look-ahead, so an alarm-level reading is judged
+within milliseconds of its arrival. Past a burst of two, at most one batch per window closes early: a flood of
+urgent messages costs at most twice the usual number of batches (``_may_close_early``). Unacknowledged messages are
+bounded by the MQTT receive window, so the look-ahead is too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import deque
 from collections.abc import Callable, Sequence
 
@@ -41,6 +46,9 @@ LATENESS_SHARE = 0.1
 # normal load the socket is often readable too, and judging must not wait for the look-ahead to fill then.
 # hazwatch default, tune per site.
 READ_AHEAD_LATE_S = 1.0
+# Urgent messages that may close their batch early in quick succession; past them, one per configured batch window
+# (two urgent devices of one plume both go at once; a flood costs at most one extra batch per window). hazwatch default.
+EARLY_CLOSE_BURST = 2
 # After decode workers fail, batches are decoded in place this long before the workers are tried again.
 POOL_RETRY_S = 30.0
 
@@ -92,6 +100,10 @@ class Intake:
         self.behind_excess_s: float | None = None
         self._lateness = LatenessFloor(len(pipeline.table), lateness_rise_s)
         self._batch_opened_at = 0.0
+        # Early closes allowed now (up to EARLY_CLOSE_BURST, one more per configured window) and when last counted.
+        self._early_credit = float(EARLY_CLOSE_BURST)
+        self._early_credit_at = -math.inf
+        self._urgent_held = 0  # waiting messages up to an urgent one the bound held back (0: none)
         self._max_messages = batch_max_messages
         # Messages that may wait here while more input is pending (None: a batch's worth, no look-ahead).
         self._lookahead = max(batch_max_messages, lookahead_messages or batch_max_messages)
@@ -128,17 +140,19 @@ class Intake:
         depth = len(self._raw)
         self._raw.append((topic, payload, received))
         self._acks.append(ack)
-        # Only behind a full batch: a message within the next batch is judged with it anyway.
         prescreen = self.prescreen
-        if (
-            depth >= self._max_messages
-            and prescreen is not None
-            and topic not in self._urgent_topics
-            and prescreen.urgent(topic, payload, received)
-        ):
-            self._urgent_topics.update(prescreen.topics_of(topic))
+        urgent = False
+        if prescreen is not None and topic not in self._urgent_topics and prescreen.urgent(topic, payload, received):
+            urgent = True
+            if depth >= self._max_messages:  # behind a full batch: it jumps the backlog at the next tick
+                self._urgent_topics.update(prescreen.topics_of(topic))
         if depth + 1 >= self._lookahead or (depth + 1 == self._max_messages and not self._reading_ahead()):
             self._close(self._max_messages)
+        elif urgent and depth < self._max_messages:
+            # Within the next batch: judged now with what came before it, not a window later (or held to the bound).
+            self._urgent_held = depth + 1
+            if self._may_close_early():
+                self._close(depth + 1)
 
     def accept_decoded(self, batch: ReadingBatch) -> None:
         """Add readings the same codec already decoded (columnar recordings) to the open batch."""
@@ -161,12 +175,34 @@ class Intake:
         """
         if self._urgent_topics:
             self._flush_urgent()
+        if self._urgent_held and self._may_close_early():
+            self._close(min(self._urgent_held, len(self._raw)))
         if (self._raw or self._predecoded) and self._clock.now() - self._batch_opened_at >= self._max_delay:
             if len(self._raw) < self._lookahead and self._reading_ahead():
                 if self._predecoded:  # other ingests (HJ 212, Modbus) are not part of the MQTT backlog: no waiting
                     self._flush_predecoded([], [])
                 return
             self.flush()
+
+    def _may_close_early(self) -> bool:
+        """Whether an urgent message may close its batch at once (and count it): a token bucket of early closes.
+
+        The bound keeps a flood of urgent messages (a device in alarm sending fast, a city in an emergency) from
+        shrinking every batch to one message: past a burst of ``EARLY_CLOSE_BURST``, at most one early batch per
+        configured ``batch_max_delay_s`` on top of the usual ones; an urgent message held back is closed by the timer
+        once the bucket allows, so it never waits longer than that window (a grown one included), as every message
+        did before. The configured window, not the grown one: a small early batch of late readings (a device sending
+        hours-old data) grows the window, and the next urgent message must not wait for that. While reading ahead it
+        holds too: an urgent message among the first batch's worth does not wait for the look-ahead to fill.
+        """
+        now = self._clock.now()
+        gained = (now - self._early_credit_at) / self._base_delay
+        self._early_credit = min(float(EARLY_CLOSE_BURST), self._early_credit + gained)
+        self._early_credit_at = now
+        if self._early_credit < 1.0:
+            return False
+        self._early_credit -= 1.0
+        return True
 
     def _reading_ahead(self) -> bool:
         """Behind (the data judged is later than usual) and more input waits: fill the look-ahead first."""
@@ -198,6 +234,7 @@ class Intake:
         """Close a batch of the ``count`` oldest waiting messages (and any readings decoded ahead of time)."""
         raw, self._raw = self._raw[:count], self._raw[count:]
         acks, self._acks = self._acks[:count], self._acks[count:]
+        self._urgent_held = max(0, self._urgent_held - count)
         if self._raw:
             self._batch_opened_at = self._clock.now()
         if self._predecoded:

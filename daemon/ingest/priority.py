@@ -1,4 +1,7 @@
-"""Which waiting messages jump the routine backlog: a cheap pre-screen of each message behind a deep queue.
+"""Which messages are urgent: a cheap pre-screen of each message before its batch is judged.
+
+An urgent message closes its batch at once instead of waiting out the batch window (``Intake.accept``), and under
+overload it jumps the routine backlog.
 
 Under overload the intake holds a backlog of received messages (``Intake``'s look-ahead). An alarm-level reading
 at the back of it would wait for everything before it; a monitoring system must judge it first. ISA-18.2 (and

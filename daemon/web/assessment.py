@@ -71,6 +71,7 @@ def assessment_features(assessment: Assessment, origin: tuple[float, float]) -> 
                     "unlisted_probability": round(e.free_probability, 4),
                     "rate_g_s": _finite(e.rate_g_s),
                     "rate_interval_g_s": [_finite(v) for v in e.rate_interval_g_s],
+                    "rate_uncertain": e.rate_uncertain,
                     "start_time": _finite(e.start_s),
                     "start_interval": [_finite(v) for v in e.start_interval_s],
                     "detectors_seeing": e.detectors_seeing,

@@ -13,7 +13,7 @@ import numpy as np
 from sqlalchemy import select
 
 from daemon.chain.build import AlarmSetup, build_intake
-from daemon.ingest.intake import Intake
+from daemon.ingest.intake import EARLY_CLOSE_BURST, Intake
 from daemon.ingest.priority import Prescreen
 from daemon.store.reading_chunks import decode_chunk
 from daemon.store.schema import reading_chunks
@@ -93,18 +93,86 @@ async def test_an_alarm_level_reading_jumps_the_backlog_with_its_device_in_order
     assert judged[len(hazard_times)][1] == t0  # the routine backlog starts at its oldest message
 
 
-async def test_routine_readings_within_the_next_batch_are_not_pre_screened(chain: Chain) -> None:
-    """No backlog (fewer waiting than a batch): nothing jumps, nothing costs a pre-screen; the timer judges all."""
+async def test_an_urgent_reading_closes_its_batch_at_once_with_the_messages_before_it(chain: Chain) -> None:
+    """No backlog: an alarm-level reading does not wait out the batch window; routine readings still do.
+
+    Every message is pre-screened now (the CPU it costs: ``bench/intake_cpu.py``); nothing jumps, so the urgent
+    counter (messages judged ahead of a backlog) stays 0.
+    """
     intake = _live_intake(chain)
     intake.behind_excess_s = 0.0  # not behind: a burst, not a backlog
     now = chain.clock.now()
     intake.accept(chain.topic(ROUTINE[0]), _reading(ROUTINE[0], now - 1, 90.0), now)
     intake.accept(chain.topic(HAZARD), _reading(HAZARD, now - 0.5, 5000.0), now)
+    intake.accept(chain.topic(ROUTINE[1]), _reading(ROUTINE[1], now - 0.4, 90.0), now)
+    await chain.writer.flush()  # no timer tick, no time passed
+    assert await _judged_in_order(chain) == [(f"{ROUTINE[0]}-dose", now - 1), (f"{HAZARD}-dose", now - 0.5)]
+    assert intake.waiting()[0] == 1  # the routine reading after it waits for the window
     chain.clock.advance(2 * intake.batch_window)
     intake.flush_if_due()
     await chain.writer.flush()
-    assert await _judged_in_order(chain) == [(f"{ROUTINE[0]}-dose", now - 1), (f"{HAZARD}-dose", now - 0.5)]
+    assert (await _judged_in_order(chain))[-1] == (f"{ROUTINE[1]}-dose", now - 0.4)
     assert chain.metrics.registry.get_sample_value("hazwatch_ingest_urgent_messages_total") == 0
+
+
+async def test_urgent_readings_close_at_most_one_batch_early_per_window_past_a_burst(chain: Chain) -> None:
+    """A flood of urgent messages: the first two close their batch at once, the next ones wait for the timer to close
+    them once a configured window has passed, so urgent traffic at most doubles the number of batches and none waits
+    longer than the configured window."""
+    intake = _live_intake(chain)
+    intake.behind_excess_s = 0.0
+    window = chain.config.ingest.batch_max_delay_s  # the configured one (the half-second-late readings grow it)
+    assert EARLY_CLOSE_BURST == 2
+    now = chain.clock.now()
+    times = [now - 0.5 + 0.01 * k for k in range(5)]
+    for t in times[:3]:
+        intake.accept(chain.topic(HAZARD), _reading(HAZARD, t, 5000.0), now)
+    await chain.writer.flush()
+    assert await _judged_in_order(chain) == [(f"{HAZARD}-dose", t) for t in times[:2]]
+    chain.clock.advance(window / 2)
+    intake.accept(chain.topic(HAZARD), _reading(HAZARD, times[3], 5000.0), chain.clock.now())
+    intake.flush_if_due()
+    assert intake.waiting()[0] == 2  # the bucket is empty: still held
+    chain.clock.advance(window)
+    assert chain.clock.now() - now < intake.batch_window  # the (grown) window of the third message's batch runs on
+    intake.flush_if_due()  # but the bucket has one early close again: the held ones close now
+    assert intake.waiting()[0] == 0
+    chain.clock.advance(1.5 * window)
+    intake.accept(chain.topic(HAZARD), _reading(HAZARD, times[4], 5000.0), chain.clock.now())  # past the bound
+    await chain.writer.flush()
+    assert await _judged_in_order(chain) == [(f"{HAZARD}-dose", t) for t in times]
+    assert intake.waiting()[0] == 0
+
+
+async def test_a_window_grown_by_late_readings_does_not_hold_back_the_next_urgent_reading(chain: Chain) -> None:
+    """An early batch of hours-old readings grows the batch window; the next urgent message a configured window later
+    still closes its batch at once."""
+    intake = _live_intake(chain)
+    intake.behind_excess_s = 0.0
+    window = chain.config.ingest.batch_max_delay_s
+    now = chain.clock.now()
+    old = now - 4 * 3600
+    intake.accept(chain.topic(HAZARD), _reading(HAZARD, old, 5000.0), now)
+    assert intake.batch_window > 2 * window  # grown by the late reading
+    chain.clock.advance(1.5 * window)
+    intake.accept(chain.topic(HAZARD), _reading(HAZARD, old + 1, 5000.0), chain.clock.now())
+    await chain.writer.flush()
+    assert await _judged_in_order(chain) == [(f"{HAZARD}-dose", old), (f"{HAZARD}-dose", old + 1)]
+
+
+async def test_an_urgent_reading_within_the_first_batch_does_not_wait_for_the_look_ahead(chain: Chain) -> None:
+    """Behind, with more input waiting: routine messages wait in the look-ahead, but an urgent one among the first
+    batch's worth closes that batch at once (before, it waited until the look-ahead filled or the socket ran dry)."""
+    intake = _live_intake(chain)
+    now = chain.clock.now()
+    intake.accept(chain.topic(ROUTINE[0]), _reading(ROUTINE[0], now - 60, 90.0), now)
+    chain.clock.advance(2 * intake.batch_window)
+    intake.flush_if_due()  # reading ahead: the routine message waits
+    await chain.writer.flush()
+    assert await _judged_in_order(chain) == []
+    intake.accept(chain.topic(HAZARD), _reading(HAZARD, now - 59, 5000.0), chain.clock.now())
+    await chain.writer.flush()
+    assert await _judged_in_order(chain) == [(f"{ROUTINE[0]}-dose", now - 60), (f"{HAZARD}-dose", now - 59)]
 
 
 def test_prescreen_tells_urgent_from_routine(chain: Chain) -> None:

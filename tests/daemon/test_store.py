@@ -57,7 +57,7 @@ async def test_writes_and_reads_round_trip(db_url: str, demo_site: Site) -> None
         values = [0.01 * (i % 3) for i in range(n - 2)] + [level2 * 3] * 2
         pipeline.process(ReadingBatch.from_lists([cl2] * n, [100.0 + 20 * i for i in range(n)], values))
         writer.add_quarantine(5.0, "hazwatch/x/y", "invalid_json", "bad", b"\x00\xffraw")
-        save(pipeline, setup, writer, clock.now())
+        save(pipeline, setup.checkpoint_configuration(table, pipeline.detector.config), writer, clock.now())
         await writer.flush()
         async with engine.connect() as connection:
             assert await count_readings(connection) == n

@@ -201,3 +201,18 @@ def test_a_weak_plume_a_few_times_the_floor_is_not_taken_for_noise() -> None:
     assert p["beyond"] < 0.05
     assert estimate.status is EstimateStatus.LOCATED, estimate.reason
     assert 40.0 / 5 <= estimate.rate_interval_g_s[0] <= 40.0 <= estimate.rate_interval_g_s[1] <= 40.0 * 10
+
+
+def test_the_rate_seen_by_one_detector_is_flagged_uncertain() -> None:
+    """With every detector but the one on the east plant's axis silent, the estimate says its rate is uncertain;
+    with the whole row it does not."""
+    obs = observe(CANDIDATES[1], 200.0, NOW - 900)
+    whole = estimate_source(obs, WIND, CANDIDATES, GRID, CL2, NOW)
+    axis = int(np.argmin(np.abs(DET_E - 600.0)))
+    alone = np.arange(DET_E.shape[0]) == axis
+    one = replace(obs, mean_ppm=np.where(alone[None, :], obs.mean_ppm, np.nan))
+    single = estimate_source(one, WIND, CANDIDATES, GRID, CL2, NOW)
+    assert whole.detectors_seeing >= 3
+    assert not whole.rate_uncertain
+    assert single.detectors_seeing == 1
+    assert single.rate_uncertain

@@ -6,7 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from detectors.stability import solar_elevation_deg, stability_class, stability_from_sigma_theta
+from detectors.stability import (
+    assessment_stability,
+    solar_elevation_deg,
+    stability_class,
+    stability_from_sigma_theta,
+)
 
 LAT, LON = 31.9, 121.1
 NOON_SUMMER = datetime(2024, 6, 21, 4, 0, tzinfo=UTC).timestamp()  # about local solar noon at 121 E
@@ -58,3 +63,37 @@ def test_measured_radiation_overrides_the_estimate() -> None:
 def test_sigma_theta_method(sigma_theta: float, wind: float, time: float, expected: str) -> None:
     """The class from the wind-direction spread and the wind speed, by day and by night."""
     assert stability_from_sigma_theta(sigma_theta, wind, time, LAT, LON) == expected
+
+
+CLEAR_NIGHT_WINTER = datetime(2024, 12, 21, 15, 0, tzinfo=UTC).timestamp()  # 23:00 local at 121 E
+
+
+@pytest.mark.parametrize(
+    ("wind", "time", "cloud", "radiation", "sigma_theta", "expected"),
+    [
+        # a clear summer noon in a light wind: strong insolation, very unstable (Turner: A below 2 m/s, B at 2-3)
+        (2.0, NOON_SUMMER, 0.0, None, None, "B"),
+        (1.8, NOON_SUMMER, None, 850.0, None, "A"),
+        # measured sun or cloud wins over the vane's spread (5 degrees alone would read D by day)
+        (2.0, NOON_SUMMER, 0.0, None, 5.0, "B"),
+        (2.5, NOON_SUMMER, 1.0, None, 25.0, "D"),  # overcast noon
+        (2.0, MIDNIGHT, 1.0, None, None, "D"),  # overcast night
+        (2.0, CLEAR_NIGHT_WINTER, 0.0, None, None, "F"),  # clear night at 2 m/s
+        (4.0, CLEAR_NIGHT_WINTER, 0.1, None, 9.0, "E"),
+        # night, cloud unknown: Turner's night columns, not the vane's meander (9 degrees would read D)
+        (1.5, MIDNIGHT, None, None, 9.0, "F"),
+        (2.5, MIDNIGHT, None, None, 9.0, "E"),
+        (5.5, MIDNIGHT, None, None, 9.0, "D"),
+        # day without sun or cloud data: the sigma-theta method when there is a spread, else Turner at half cloud
+        (3.0, NOON_SUMMER, None, None, 5.0, "D"),
+        (3.0, NOON_SUMMER, None, None, None, "B"),
+    ],
+)
+def test_assessment_stability(
+    wind: float, time: float, cloud: float | None, radiation: float | None, sigma_theta: float | None, expected: str
+) -> None:
+    """The class the release assessment uses: Turner with measured sun or cloud and at night, sigma-theta by day."""
+    got = assessment_stability(
+        wind, time, LAT, LON, sigma_theta_deg=sigma_theta, cloud_fraction=cloud, solar_radiation_w_m2=radiation
+    )
+    assert got == expected
