@@ -1,19 +1,26 @@
 """Throughput and state size of the detection core: 10,000 mixed sensors, live-sized and replay-sized batches.
 
-Also one long generic series through ``backtest`` (what ``hazwatch detect`` runs).
+Also one long generic series through ``backtest`` (the core as ``hazwatch detect`` runs it) and through
+``hazwatch detect`` itself (CSV in and out).
 Run: ``PYTHONPATH=. python bench/core.py`` (prints figures; not a pass/fail test).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import statistics
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 from scipy.signal import lfilter
 
+from daemon.commands.detect import run as detect
 from detectors.backtest import backtest
 from detectors.config import CoreConfig
 from detectors.core import DetectionCore
@@ -121,22 +128,34 @@ def measure(core: DetectionCore, batch: ReadingBatch, batch_size: int) -> tuple[
 
 
 def single_series(n: int, repeats: int) -> None:
-    """Readings/s of one long generic series through ``backtest`` (what ``hazwatch detect`` runs), wall and CPU."""
+    """Readings/s of one long generic series through ``backtest`` and through ``hazwatch detect`` (CSV in and
+    out, in this process), wall and CPU."""
     rng = np.random.default_rng(1)
     innovations = rng.normal(0.0, 1.0, n)
     value = 20.0 + np.asarray(lfilter([1.0], [1.0, -0.9], innovations))  # AR(1) noise, phi = 0.9
     value[n // 2 :] += 10.0  # one lasting change
     t = T0 + 60.0 * np.arange(n)
-    walls, cpus = [], []
-    for _ in range(repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
-        backtest(t, value, Kind.GENERIC)
-        walls.append(n / (time.perf_counter() - wall))
-        cpus.append(n / (time.process_time() - cpu))
-    print(
-        f"detect, one generic series of {n:,} readings: best {max(walls):,.0f} readings/s wall "
-        f"({max(cpus):,.0f} per CPU second; runs: {', '.join(f'{r:,.0f}' for r in walls)})"
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        source, scored = Path(tmp) / "series.csv", Path(tmp) / "scored.csv"
+        columns = np.column_stack((t, value))
+        np.savetxt(source, columns, fmt=("%d", "%.5f"), delimiter=",", header="timestamp,value", comments="")
+        options = argparse.Namespace(score="evidence")
+        runs: dict[str, Callable[[], object]] = {
+            "backtest": lambda: backtest(t, value, Kind.GENERIC),
+            "hazwatch detect (CSV in and out)": lambda: detect(source, "generic", scored, options),
+        }
+        for name, call in runs.items():
+            walls, cpus = [], []
+            for _ in range(repeats):
+                wall, cpu = time.perf_counter(), time.process_time()
+                with contextlib.redirect_stderr(io.StringIO()):
+                    call()
+                walls.append(n / (time.perf_counter() - wall))
+                cpus.append(n / (time.process_time() - cpu))
+            print(
+                f"{name}, one generic series of {n:,} readings: best {max(walls):,.0f} readings/s wall "
+                f"({max(cpus):,.0f} per CPU second; runs: {', '.join(f'{r:,.0f}' for r in walls)})"
+            )
 
 
 def main() -> None:

@@ -11,7 +11,8 @@ then run, from the repository root:
 
 For every data file under ``NAB/data`` this runs ``hazwatch detect`` (kind generic, ``--score context`` by
 default: the context-novelty score of ``detectors.context``; ``--score evidence`` for the live core's AR(1)
-evidence score alone; ``--score cad-ose`` for ``detectors.cad_ose``) and writes NAB's result
+evidence score alone; ``--score cad-ose`` for ``detectors.cad_ose``; ``--score range-context`` for
+``detectors.range_context``) and writes NAB's result
 format (``timestamp,value,anomaly_score,label``) to ``NAB/results/hazwatch/<category>/hazwatch_<file>.csv``,
 then runs ``run.py -d hazwatch --optimize --score --normalize --skipConfirmation`` in the NAB directory and
 prints the normalised standard, reward-low-FP and reward-low-FN scores.

@@ -137,6 +137,19 @@ def _evidence(short: NDArray[np.float64], mean: NDArray[np.float64], var: NDArra
     return out
 
 
+def evidence_of(short: float, mean: float, var: float) -> float:
+    """``_evidence`` of one reading in Python floats (a length-1 array costs far more): the same value."""
+    if var > 0.0:
+        zz = (short - mean) / math.sqrt(var)
+    elif var == 0.0 and short != mean:
+        zz = math.copysign(math.inf, short - mean)
+    else:
+        return 0.0  # a variance that is negative or not a number gives no evidence, as the array form gives
+    if not zz > EVIDENCE_FROM:
+        return 0.0
+    return min(-float(log_ndtr(-zz)) / (_LN10 * ALARM_DECADES), 1.0)
+
+
 def step(
     state: NDArray[np.float64],
     x: NDArray[np.float64],
@@ -248,7 +261,7 @@ def _step_one(
         dn = min(max(dn - uc - SHIFT_K, 0.0), 2 * SHIFT_H)
         shift = max(up, dn)
         short = short + SURPRISE_ALPHA * (min(abs_z, SURPRISE_CAP) - short)
-        evidence = float(_evidence(np.array([short]), np.array([lmean]), np.array([lvar]))[0])
+        evidence = evidence_of(short, lmean, lvar)
         score = evidence if t >= hold_until else 0.0
         dl = short - lmean
         row[LONG_MEAN] = lmean + SURPRISE_LONG_ALPHA * dl
@@ -378,6 +391,26 @@ def _quiet_run(
     return k, out, new
 
 
+def _opens_quiet(row: NDArray[np.float64], x: float, floor: float) -> bool:
+    """Whether ``_quiet_run`` from this state would take its first reading ``x``: its test on that one
+    reading, in Python floats (the same arithmetic as the array form's first element)."""
+    if not math.isnan(row[ALARM_SINCE]):
+        return False
+    m, c0, c1, dprev = float(row[MEAN]), float(row[C0]), float(row[C1]), float(row[LAST_DEV])
+    d = x - m
+    phi = min(max(c1 / c0, 0.0), PHI_MAX) if c0 > 0 else 0.0
+    e = d - phi * dprev
+    s_eff = max(float(row[SCALE]), max(floor, 1e-9 * abs(m)) + 1e-300)
+    z = e / s_eff
+    long_run = s_eff / (1.0 - phi)
+    u = d / long_run
+    # max(walk, 0.0) keeps a NaN walk NaN, so a comparison with it is false, as np.maximum's NaN is.
+    up, down = max(float(row[UP]) + (u - SHIFT_K), 0.0), max(float(row[DOWN]) + (-u - SHIFT_K), 0.0)
+    drift = abs(m - float(row[REFERENCE])) / long_run
+    calm = abs(z) < Z_GATE and abs(u) < Z_CLIP and up < SHIFT_H and down < SHIFT_H and drift < DRIFT_SIGMAS
+    return calm and math.isfinite(z)
+
+
 def run_along_time(
     row: NDArray[np.float64],
     x: NDArray[np.float64],
@@ -402,21 +435,24 @@ def run_along_time(
     i, chunk, misses, stepped_left = 0, 4096, 0, 0
     while i < valid.shape[0]:
         if stepped_left == 0 and state[0, COUNT] >= WARMUP_READINGS:
-            k, out, new = _quiet_run(state[0], xv[i : i + chunk], floor)
-            if k:
-                at = valid[i : i + k]
-                z[at], shift[at], drift[at], tested[at] = out.z, out.shift, out.drift, True
-                # The score is evidence of a new anomaly: an onset holds it at zero for hold_s.
-                ends, hold_until = _hold_ends(tv[i : i + k], out.score, state[0, HOLD_UNTIL], hold_s)
-                score[at] = np.where(tv[i : i + k] < ends, 0.0, out.score)
-                state[0] = new
-                state[0, HOLD_UNTIL] = hold_until
-                i += k
-                # A run that filled its chunk may go on: double it. One that ended inside: the next is likely
-                # about as long (every reading computed past a run's end is thrown away).
-                chunk = min(2 * k, 1 << 16) if k == min(chunk, valid.shape[0] - (i - k)) else max(k + k // 4, 64)
-                misses = 0 if k >= 32 else misses
-                continue
+            # Half the tries on a series that is often in alarm end at their first reading: tell those at the
+            # cost of one reading instead of a chunk.
+            if _opens_quiet(state[0], float(xv[i]), floor):
+                k, out, new = _quiet_run(state[0], xv[i : i + chunk], floor)
+                if k:
+                    at = valid[i : i + k]
+                    z[at], shift[at], drift[at], tested[at] = out.z, out.shift, out.drift, True
+                    # The score is evidence of a new anomaly: an onset holds it at zero for hold_s.
+                    ends, hold_until = _hold_ends(tv[i : i + k], out.score, state[0, HOLD_UNTIL], hold_s)
+                    score[at] = np.where(tv[i : i + k] < ends, 0.0, out.score)
+                    state[0] = new
+                    state[0, HOLD_UNTIL] = hold_until
+                    i += k
+                    # A run that filled its chunk may go on: double it. One that ended inside: the next is likely
+                    # about as long (every reading computed past a run's end is thrown away).
+                    chunk = min(2 * k, 1 << 16) if k == min(chunk, valid.shape[0] - (i - k)) else max(k + k // 4, 64)
+                    misses = 0 if k >= 32 else misses
+                    continue
             misses += 1
             stepped_left = min(1 << misses, 256)
             chunk = 64

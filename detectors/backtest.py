@@ -7,26 +7,44 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from detectors.conditions import ConditionEvents
 from detectors.config import CoreConfig
-from detectors.core import DetectionCore
+from detectors.core import CoreResult, DetectionCore
 from detectors.kinds import Kind
 from detectors.readings import ReadingBatch
+from detectors.streams import merge_events
 from detectors.thresholds import ThresholdParams
 
 # Condition families that are hazard alarms (quality conditions describe the data, not the hazard).
 HAZARD_PREFIXES = ("threshold.", "anomaly.", "gamma.", "gas.", "source.")
+# Readings per batch through the core: large enough to amortise each batch's fixed cost, small enough that
+# the batch's arrays stay in the processor's caches.
+CHUNK_READINGS = 1 << 15
 # Notices, not alarms: the anomaly baseline took a lasting change as the new normal.
 NOTICES = ("anomaly.new_normal",)
 
 
 @dataclass(frozen=True, slots=True)
 class BacktestResult:
-    """Per reading, in input order: anomaly score (0..1), hazard alarm active, quality flags, active conditions."""
+    """Per reading, in input order: anomaly score (0..1), hazard alarm active, quality flags, active conditions.
+
+    ``condition_runs`` are the distinct sets of active conditions in order of first appearance and
+    ``condition_run`` each reading's index into them (what ``active_conditions`` lists reading by reading).
+    """
 
     anomaly_score: NDArray[np.float64]
     alarm: NDArray[np.bool_]
     flags: NDArray[np.uint16]
-    active_conditions: list[tuple[str, ...]]
+    condition_runs: list[tuple[str, ...]]
+    condition_run: NDArray[np.intp]
+
+    @property
+    def active_conditions(self) -> list[tuple[str, ...]]:
+        """The conditions on at each reading."""
+        runs = np.empty(len(self.condition_runs), object)
+        runs[:] = self.condition_runs
+        out: list[tuple[str, ...]] = runs[self.condition_run].tolist()
+        return out
 
 
 def backtest(
@@ -71,10 +89,10 @@ def backtest(
         config = replace(config.with_sources([0], [float(np.nanmedian(v)) if v.shape[0] else 1.0], [5]))
     core = DetectionCore(config)
     n = t.shape[0]
-    result = core.process(ReadingBatch(np.zeros(n, np.int32), t, v, np.zeros(n, np.uint16)))
+    result = _process_in_chunks(core, t, v)
 
     # Rebuild each condition's state after every reading from its transitions.
-    order = np.argsort(t, kind="stable")
+    order = time_order(t)
     rank = np.empty(n, np.intp)
     rank[order] = np.arange(n)
     names: list[str] = []
@@ -91,23 +109,55 @@ def backtest(
         s for name, s in zip(names, states, strict=True) if name.startswith(HAZARD_PREFIXES) and name not in NOTICES
     ]
     alarm = np.logical_or.reduce(hazard) if hazard else np.zeros(n, np.bool_)
-    active = _active_names(names, states, n)
-    return BacktestResult(result.anomaly_score, alarm, result.flags, active)
+    runs, run_of = _active_names(names, states, n)
+    return BacktestResult(result.anomaly_score, alarm, result.flags, runs, run_of)
 
 
-def _active_names(names: list[str], states: list[NDArray[np.bool_]], n: int) -> list[tuple[str, ...]]:
-    """Per reading, the conditions that are on (one tuple per run of equal state, shared by its readings)."""
+def time_order(t: NDArray[np.float64]) -> NDArray[np.intp]:
+    """Positions in time order (stable for equal times); a series already in order costs no sort."""
+    if t.shape[0] < 2 or bool(np.all(t[1:] >= t[:-1])):
+        return np.arange(t.shape[0])
+    return np.argsort(t, kind="stable")
+
+
+def _process_in_chunks(core: DetectionCore, t: NDArray[np.float64], v: NDArray[np.float64]) -> CoreResult:
+    """The series through the core as consecutive batches of ``CHUNK_READINGS`` in time order, as a live feed.
+
+    The core carries its state from batch to batch; batches that fit in the processor's caches make its
+    many whole-array operations several times cheaper than one batch of millions of readings. Conditions are
+    listed in the order the batches first report them (one batch lists them in the core's order).
+    """
+    n = t.shape[0]
+    if n <= CHUNK_READINGS:
+        return core.process(ReadingBatch(np.zeros(n, np.int32), t, v, np.zeros(n, np.uint16)))
+    order = time_order(t)
+    flags = np.zeros(n, np.uint16)
+    score = np.zeros(n)
+    events: list[ConditionEvents] = []
+    for start in range(0, n, CHUNK_READINGS):
+        at = order[start : start + CHUNK_READINGS]
+        part = core.process(
+            ReadingBatch(np.zeros(at.shape[0], np.int32), t[at], v[at], np.zeros(at.shape[0], np.uint16))
+        )
+        flags[at], score[at] = part.flags, part.anomaly_score
+        events.extend(part.conditions)
+    return CoreResult(flags, score, merge_events(events))
+
+
+def _active_names(
+    names: list[str], states: list[NDArray[np.bool_]], n: int
+) -> tuple[list[tuple[str, ...]], NDArray[np.intp]]:
+    """The distinct sets of conditions on, and each reading's index into them."""
     if not names or n == 0:
-        return [()] * n
+        return [()], np.zeros(n, np.intp)
     table = np.stack(states, axis=1)
     change = np.ones(n, np.bool_)
     change[1:] = (table[1:] != table[:-1]).any(axis=1)
     starts = np.flatnonzero(change)
-    runs = np.empty(starts.shape[0], object)
-    runs[:] = [tuple(name for name, on in zip(names, table[i], strict=True) if on) for i in starts]
-    run_of = np.cumsum(change) - 1
-    out: list[tuple[str, ...]] = runs[run_of].tolist()
-    return out
+    # Distinct states among the runs' (few) first readings; each reading takes its run's.
+    distinct, run_state = np.unique(table[starts], axis=0, return_inverse=True)
+    runs = [tuple(name for name, on in zip(names, row, strict=True) if on) for row in distinct.tolist()]
+    return runs, run_state.reshape(-1).astype(np.intp)[np.cumsum(change) - 1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,14 +172,14 @@ class Episode:
 def episodes(result: BacktestResult, time: ArrayLike) -> list[Episode]:
     """Runs of readings with a hazard alarm on, in time order."""
     t = np.asarray(time, np.float64)
-    order = np.argsort(t, kind="stable")
+    order = time_order(t)
     on = result.alarm[order]
     edges = np.diff(np.concatenate(([0], on.astype(np.int8), [0])))
     out: list[Episode] = []
     for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
         seen: dict[str, None] = {}
         for i in order[a:b]:
-            for name in result.active_conditions[i]:
+            for name in result.condition_runs[result.condition_run[i]]:
                 if name.startswith(HAZARD_PREFIXES) and name not in NOTICES:
                     seen.setdefault(name)
         out.append(Episode(int(order[a]), int(order[b - 1]), tuple(seen)))

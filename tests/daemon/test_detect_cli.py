@@ -6,6 +6,8 @@ import csv
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from detectors.substances import SUBSTANCES
 from tests.helpers import run_cli
 
@@ -66,8 +68,10 @@ def test_detect_context_score_keeps_the_columns(tmp_path: Path) -> None:
     assert max(score[24 * 5 : 24 * 25]) < 0.5 * max(score[24 * 25 + 13 : 24 * 25 + 17])
 
 
-def test_detect_cad_ose_score_finds_a_broken_cycle(tmp_path: Path) -> None:
-    """``--score cad-ose`` writes CAD-OSE's score in the same column; a peak that fails to come scores highest."""
+# CAD-OSE's raw score passes its rest level; range-context novelty reaches 3 of its 5 orders new (0.6).
+@pytest.mark.parametrize(("scoring", "at_least"), [("cad-ose", 0.75), ("range-context", 0.5)])
+def test_detect_cycle_scores_find_a_broken_cycle(tmp_path: Path, scoring: str, at_least: float) -> None:
+    """``--score cad-ose`` / ``range-context`` write their score in the same column; a missing peak scores highest."""
     start = datetime(2026, 5, 1, tzinfo=UTC)
     values = [10.0 + 5.0 * ((i % 24) >= 12) for i in range(24 * 40)]
     values[24 * 35 + 13 : 24 * 35 + 17] = [10.0] * 4
@@ -77,7 +81,7 @@ def test_detect_cad_ose_score_finds_a_broken_cycle(tmp_path: Path) -> None:
         writer.writerow(["timestamp", "value"])
         writer.writerows(((start + timedelta(hours=i)).isoformat(), v) for i, v in enumerate(values))
     out = tmp_path / "scored.csv"
-    result = run_cli("detect", str(source), "--score", "cad-ose", "--out", str(out))
+    result = run_cli("detect", str(source), "--score", scoring, "--out", str(out))
     assert result.returncode == 0, result.stderr
     with out.open(newline="") as handle:
         scored = list(csv.DictReader(handle))
@@ -85,5 +89,5 @@ def test_detect_cad_ose_score_finds_a_broken_cycle(tmp_path: Path) -> None:
     score = [float(row["anomaly_score"]) for row in scored]
     assert all(0.0 <= s <= 1.0 for s in score)
     broken = max(score[24 * 35 + 13 : 24 * 35 + 17])
-    assert broken >= 0.75
+    assert broken >= at_least
     assert max(score[24 * 10 : 24 * 35 + 13]) < broken

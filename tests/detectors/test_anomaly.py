@@ -5,6 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from detectors.anomaly import (
+    ALARM_SINCE,
+    C0,
+    C1,
+    COUNT,
+    DOWN,
+    LAST_DEV,
+    MEAN,
+    REFERENCE,
+    SCALE,
+    UP,
+    _evidence,
+    _opens_quiet,
+    _quiet_run,
+    evidence_of,
+    initial_state,
+)
 from detectors.config import CoreConfig
 from detectors.core import CoreResult, DetectionCore
 from detectors.kinds import Kind
@@ -171,3 +188,39 @@ def test_along_time_equals_rank_by_rank() -> None:
         assert got == transitions(parts)
         assert any(name == "anomaly.spike" for name, _, _ in got)
         np.testing.assert_allclose(whole.anomaly.state, pieces.anomaly.state, rtol=1e-9, atol=1e-12)
+
+
+def test_evidence_of_one_reading_equals_the_array_form() -> None:
+    """The scalar evidence the stepped path uses is the array form's, edge cases included."""
+    rng = np.random.default_rng(9)
+    short = np.concatenate((rng.normal(1.0, 0.5, 2000), [1.0, 2.0, 0.5, 3.0, 1.0, np.nan, 2.0, 1e300]))
+    mean = np.concatenate((rng.normal(0.8, 0.1, 2000), [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, np.nan, 0.0]))
+    var = np.concatenate((rng.gamma(1.0, 0.05, 2000), [0.0, 0.0, 0.0, -1.0, np.nan, 0.01, 0.01, 1e-300]))
+    expected = _evidence(short, mean, var)
+    got = [evidence_of(s, m, v) for s, m, v in zip(short.tolist(), mean.tolist(), var.tolist(), strict=True)]
+    np.testing.assert_array_equal(got, expected)
+    assert 0.0 < expected[:2000].max() <= 1.0
+
+
+def test_the_one_reading_quiet_test_equals_the_quiet_run() -> None:
+    """``_opens_quiet`` says yes exactly when ``_quiet_run`` takes the first reading (NaN states included)."""
+    rng = np.random.default_rng(13)
+    agree = []
+    for trial in range(3000):
+        row = initial_state(1)[0]
+        row[COUNT] = 100.0
+        row[MEAN], row[REFERENCE] = rng.normal(0.0, 1.0, 2)
+        row[C0], row[SCALE] = rng.gamma(1.0, 1.0, 2)
+        row[C1] = rng.normal(0.0, 0.5) * row[C0]
+        row[LAST_DEV] = rng.normal()
+        row[UP], row[DOWN] = rng.gamma(1.0, 2.0, 2)
+        if trial % 10 == 0:
+            row[ALARM_SINCE] = T0
+        if trial % 17 == 0:
+            row[rng.choice([MEAN, C0, UP, DOWN, REFERENCE, SCALE])] = np.nan
+        x = rng.normal(row[MEAN], rng.choice([0.5, 3.0, 30.0]), 8)
+        floor = float(rng.choice([0.0, 0.1]))
+        taken = _quiet_run(row.copy(), x, floor)[0] > 0
+        assert _opens_quiet(row, float(x[0]), floor) == taken
+        agree.append(taken)
+    assert 0 < sum(agree) < len(agree)
