@@ -33,6 +33,15 @@ MARK_BY_FIXTURE = {
     "alertmanager_binary": "prometheus",
     "chromium": "browser",
 }
+# The replays of shipped scenarios are the longest tests and share one cache across workers (tests/drills/conftest.py):
+# they run first, so that the longest chain starts at once and short tests fill the workers at the end; the batch by
+# batch references (the longest) before the faithful replays they compare with, then the tests that read the cache.
+SCENARIO_MODULES_FIRST = (
+    "tests/drills/test_block_replay.py",
+    "tests/drills/test_faithful_replay.py",
+    "tests/drills/test_scenario_outcomes.py",
+    "tests/drills/test_replay_is_a_drill.py",
+)
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1/test"
 CHAIN_T0 = 1_800_000_000.0  # when the ``chain`` harness starts its manual clock
 
@@ -198,8 +207,18 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
     return ModuleGroupScheduling(config, log, grouped_modules(config.rootpath))
 
 
+def _scenario_rank(item: pytest.Item) -> int:
+    """Where a test that replays a shipped scenario runs (``SCENARIO_MODULES_FIRST``); every other test after them."""
+    module = item.nodeid.split("::", 1)[0]
+    if "scenario_runs" in getattr(item, "fixturenames", ()) and module in SCENARIO_MODULES_FIRST:
+        return SCENARIO_MODULES_FIRST.index(module)
+    return len(SCENARIO_MODULES_FIRST)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test by the real parts its fixtures reach (broker, postgres), so markers never drift from use."""
+    """Mark each test by the real parts its fixtures reach (broker, postgres), so markers never drift from use; run
+    the scenario replays first (a stable sort: every other test keeps its place and its module's tests together)."""
+    items.sort(key=_scenario_rank)
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         for fixture, marker in MARK_BY_FIXTURE.items():
