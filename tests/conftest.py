@@ -7,6 +7,7 @@ import contextlib
 import shutil
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -51,6 +52,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 10.0) -> None:
+    """Block until something accepts connections on ``port`` (a refused connection costs microseconds: poll often)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"nothing listens on port {port} after {timeout}s")
 
 
 @pytest.fixture(scope="session")
@@ -158,10 +169,7 @@ def own_mosquitto(tmp_path: Path) -> Iterator[tuple[str, int]]:
     config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
     process = subprocess.Popen([binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(100):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-            subprocess.run(["sleep", "0.05"], check=True)
+        wait_port(port)
         yield ("127.0.0.1", port)
     finally:
         process.terminate()
