@@ -176,8 +176,11 @@ def own_mosquitto(tmp_path: Path) -> Iterator[tuple[str, int]]:
         process.wait(timeout=10)
 
 
-def service_config(broker: str, db_url: str, prefix: str, client_id: str) -> ServiceConfig:
-    """A config for an in-process test service: HTTP on a free port, unique topics and client id, no decode worker."""
+def service_config(
+    broker: str, db_url: str, prefix: str, client_id: str, *, render_process: bool = False
+) -> ServiceConfig:
+    """A config for an in-process test service: HTTP on a free port, unique topics and client id, no decode worker;
+    ``render_process``: /metrics renders in a child process, as in production (for tests that scrape it)."""
     config = ServiceConfig()
     config.mqtt.broker = broker
     config.mqtt.topic_prefix = prefix
@@ -190,6 +193,9 @@ def service_config(broker: str, db_url: str, prefix: str, client_id: str) -> Ser
     # machine) and only batches of 100+ messages use it. The tests of the worker path ask for one: the decode pool's
     # own tests (a worker decodes exactly what the service would), the malformed flood, and every real process.
     config.ingest.decode_workers = 0
+    # The /metrics render child starts with every service (~0.5 s of CPU importing numpy and the collectors): only
+    # the tests that scrape /metrics start it; its own tests are in tests/metrics.
+    config.http.metrics_render_process = render_process
     return config
 
 
