@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.signal import lfilter
 
 from daemon.drills.recording import RecordedMessage
 from daemon.drills.scenario import (
@@ -327,9 +328,6 @@ class Simulator:
         decay = math.exp(-math.log(2) * self.step / WASHOUT_HALF_LIFE_S)
         gamma_state = self._washout_state[self._kind_mask(Kind.GAMMA_DOSE_RATE)]
         drive = rain * background[None, :] * WASHOUT_GAIN * self.step
-        # scipy.signal pulls in scipy.stats (about a second of CPU): imported by a simulation, not by every importer.
-        from scipy.signal import lfilter  # noqa: PLC0415
-
         excess, final = lfilter([1.0], [1.0, -decay], drive, axis=0, zi=(decay * gamma_state)[None, :])
         self._washout_state[self._kind_mask(Kind.GAMMA_DOSE_RATE)] = excess[-1] if len(excess) else gamma_state
         del final

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import scipy.signal
 
 from detectors.core import DetectionCore
 from detectors.gas import AEGL_CONDITIONS
@@ -32,8 +33,6 @@ def _cl2_boundary_series() -> tuple[np.ndarray, float, float]:
     # What the cell reads: an electrochemical cell follows the air with a first-order lag (T90 about 60 s for Cl2
     # cells, i.e. a time constant of 60 / ln 10 s), so it cannot fall from tens of ppm to nothing in one report.
     keep = float(np.exp(-STEP_S * np.log(10.0) / 60.0))
-    import scipy.signal  # here: every xdist worker imports this module to collect it, few run this
-
     series = scipy.signal.lfilter([1.0 - keep], [1.0, -keep], air)
     start = T0 + steps_clean * STEP_S
     stop = start + leak_steps * STEP_S
