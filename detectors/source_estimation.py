@@ -40,6 +40,7 @@ from enum import StrEnum
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.optimize import minimize_scalar
 from scipy.special import log_ndtr, ndtr
 
 from detectors.plume import Terrain, briggs_sigmas
@@ -377,9 +378,6 @@ def _most_likely_rate(
     def minus_loglik(log_rate: float) -> float:
         rate = np.array([math.exp(log_rate)])
         return -float(_evaluate(*here, obs, wind, molar_mass, rate, np.array([[start_s]]), error).log_evidence[0])
-
-    # scipy.optimize costs about half a second to import; only a source estimate that found candidates gets here.
-    from scipy.optimize import minimize_scalar  # noqa: PLC0415
 
     found = minimize_scalar(minus_loglik, bounds=(lo, hi), method="bounded", options={"xatol": 0.02})
     return math.exp(float(found.x))
