@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.signal import lfilter
 from scipy.special import log_ndtr
 
 from detectors.conditions import ConditionEvents
@@ -313,6 +312,9 @@ def _filter(
     weight: float, forget: float, inputs: NDArray[np.float64], before: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """``y_t = forget * y_{t-1} + weight * inputs_t`` from ``y_{-1} = before``: values before and after each reading."""
+    # scipy.signal pulls in scipy.stats (about a second of CPU); only back-tests of long single-sensor runs get here.
+    from scipy.signal import lfilter  # noqa: PLC0415
+
     after: NDArray[np.float64] = lfilter([weight], [1.0, -forget], inputs, zi=[forget * before])[0]
     prior = np.empty_like(after)
     prior[0] = before

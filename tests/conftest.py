@@ -7,6 +7,7 @@ import contextlib
 import shutil
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -33,6 +34,15 @@ MARK_BY_FIXTURE = {
     "alertmanager_binary": "prometheus",
     "chromium": "browser",
 }
+# The replays of shipped scenarios are the longest tests and share one cache across workers (tests/drills/conftest.py):
+# they run first, so that the longest chain starts at once and short tests fill the workers at the end; the batch by
+# batch references (the longest) before the faithful replays they compare with, then the tests that read the cache.
+SCENARIO_MODULES_FIRST = (
+    "tests/drills/test_block_replay.py",
+    "tests/drills/test_faithful_replay.py",
+    "tests/drills/test_scenario_outcomes.py",
+    "tests/drills/test_replay_is_a_drill.py",
+)
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1/test"
 CHAIN_T0 = 1_800_000_000.0  # when the ``chain`` harness starts its manual clock
 
@@ -42,6 +52,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 10.0) -> None:
+    """Block until something accepts connections on ``port`` (a refused connection costs microseconds: poll often)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"nothing listens on port {port} after {timeout}s")
 
 
 @pytest.fixture(scope="session")
@@ -149,18 +169,18 @@ def own_mosquitto(tmp_path: Path) -> Iterator[tuple[str, int]]:
     config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
     process = subprocess.Popen([binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(100):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-            subprocess.run(["sleep", "0.05"], check=True)
+        wait_port(port)
         yield ("127.0.0.1", port)
     finally:
         process.terminate()
         process.wait(timeout=10)
 
 
-def service_config(broker: str, db_url: str, prefix: str, client_id: str) -> ServiceConfig:
-    """A config for an in-process test service: HTTP on a free port, unique topics and client id, no decode worker."""
+def service_config(
+    broker: str, db_url: str, prefix: str, client_id: str, *, render_process: bool = False
+) -> ServiceConfig:
+    """A config for an in-process test service: HTTP on a free port, unique topics and client id, no decode worker;
+    ``render_process``: /metrics renders in a child process, as in production (for tests that scrape it)."""
     config = ServiceConfig()
     config.mqtt.broker = broker
     config.mqtt.topic_prefix = prefix
@@ -173,6 +193,9 @@ def service_config(broker: str, db_url: str, prefix: str, client_id: str) -> Ser
     # machine) and only batches of 100+ messages use it. The tests of the worker path ask for one: the decode pool's
     # own tests (a worker decodes exactly what the service would), the malformed flood, and every real process.
     config.ingest.decode_workers = 0
+    # The /metrics render child starts with every service (~0.5 s of CPU importing numpy and the collectors): only
+    # the tests that scrape /metrics start it; its own tests are in tests/metrics.
+    config.http.metrics_render_process = render_process
     return config
 
 
@@ -198,8 +221,18 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
     return ModuleGroupScheduling(config, log, grouped_modules(config.rootpath))
 
 
+def _scenario_rank(item: pytest.Item) -> int:
+    """Where a test that replays a shipped scenario runs (``SCENARIO_MODULES_FIRST``); every other test after them."""
+    module = item.nodeid.split("::", 1)[0]
+    if "scenario_runs" in getattr(item, "fixturenames", ()) and module in SCENARIO_MODULES_FIRST:
+        return SCENARIO_MODULES_FIRST.index(module)
+    return len(SCENARIO_MODULES_FIRST)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test by the real parts its fixtures reach (broker, postgres), so markers never drift from use."""
+    """Mark each test by the real parts its fixtures reach (broker, postgres), so markers never drift from use; run
+    the scenario replays first (a stable sort: every other test keeps its place and its module's tests together)."""
+    items.sort(key=_scenario_rank)
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         for fixture, marker in MARK_BY_FIXTURE.items():

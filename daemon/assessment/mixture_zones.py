@@ -85,6 +85,32 @@ def _survival(h: Hypothesis, threshold_g_s: NDArray[np.float64]) -> NDArray[np.f
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class UnitField:
+    """One place in one wind direction: its weight in the mixture (place probability, direction weight) and the
+    concentration per unit release rate (ppm per g/s) at the points; the same for every level, so a receptor's
+    measures share them."""
+
+    hypothesis: Hypothesis
+    direction_weight: float
+    ppm_per_g_s: NDArray[np.float64]
+
+
+def unit_fields(
+    hypotheses: tuple[Hypothesis, ...],
+    wind: MixtureWind,
+    east_m: NDArray[np.float64],
+    north_m: NDArray[np.float64],
+    now_s: float,
+) -> list[UnitField]:
+    """The plume per unit rate at the points, for every place and wind direction of the mixture."""
+    return [
+        UnitField(h, weight, concentration_ppm(_plume(h, wind, offset, 1.0, now_s), east_m, north_m))
+        for h in hypotheses
+        for offset, weight in _offsets(wind)
+    ]
+
+
 def exceedance(
     hypotheses: tuple[Hypothesis, ...],
     wind: MixtureWind,
@@ -94,13 +120,16 @@ def exceedance(
     now_s: float,
 ) -> NDArray[np.float64]:
     """Probability that the hour-outlook concentration at each point exceeds ``level_ppm``."""
-    out = np.zeros(east_m.shape, np.float64)
-    for h in hypotheses:
-        for offset, weight in _offsets(wind):
-            unit = concentration_ppm(_plume(h, wind, offset, 1.0, now_s), east_m, north_m)
-            with np.errstate(divide="ignore"):
-                needed = np.where(unit > 0, level_ppm / np.maximum(unit, 1e-300), np.inf)
-            out += h.probability * weight * _survival(h, needed)
+    return _exceedance(unit_fields(hypotheses, wind, east_m, north_m, now_s), level_ppm, east_m.shape)
+
+
+def _exceedance(fields: list[UnitField], level_ppm: float, shape: tuple[int, ...]) -> NDArray[np.float64]:
+    out = np.zeros(shape, np.float64)
+    for field in fields:
+        unit = field.ppm_per_g_s
+        with np.errstate(divide="ignore"):
+            needed = np.where(unit > 0, level_ppm / np.maximum(unit, 1e-300), np.inf)
+        out += field.hypothesis.probability * field.direction_weight * _survival(field.hypothesis, needed)
     return np.clip(out, 0.0, 1.0)
 
 
@@ -117,12 +146,16 @@ def reach_probability(
     The largest per-point probability is smaller whenever the direction is uncertain: each direction puts the plume
     on a different part of a wide receptor, and a per-point probability counts only the directions through that
     point."""
+    return _reach_probability(unit_fields(hypotheses, wind, east_m, north_m, now_s), level_ppm)
+
+
+def _reach_probability(fields: list[UnitField], level_ppm: float) -> float:
     total = 0.0
-    for h in hypotheses:
-        for offset, weight in _offsets(wind):
-            unit = float(concentration_ppm(_plume(h, wind, offset, 1.0, now_s), east_m, north_m).max())
-            if unit > 0:
-                total += h.probability * weight * float(_survival(h, np.array([level_ppm / unit]))[0])
+    for field in fields:
+        unit = float(field.ppm_per_g_s.max())
+        if unit > 0:
+            h = field.hypothesis
+            total += h.probability * field.direction_weight * float(_survival(h, np.array([level_ppm / unit]))[0])
     return min(1.0, total)
 
 
@@ -194,17 +227,14 @@ def receptor_points(outline: Polygon) -> tuple[NDArray[np.float64], NDArray[np.f
     return east, north
 
 
-def _median_peak_ppm(
-    hypotheses: tuple[Hypothesis, ...], wind: MixtureWind, east: NDArray[np.float64], north: NDArray[np.float64],
-    now_s: float,
-) -> float:  # fmt: skip
+def _median_peak_ppm(fields: list[UnitField]) -> float:
     """The mixture's median of the highest concentration over the points."""
     values, weights = [], []
-    for h in hypotheses:
-        for offset, weight in _offsets(wind):
-            peak = float(concentration_ppm(_plume(h, wind, offset, 1.0, now_s), east, north).max())
-            values.append(peak * h.rates_g_s)
-            weights.append(h.probability * weight * h.rate_weights)
+    for field in fields:
+        h = field.hypothesis
+        peak = float(field.ppm_per_g_s.max())
+        values.append(peak * h.rates_g_s)
+        weights.append(h.probability * field.direction_weight * h.rate_weights)
     v, w = np.concatenate(values), np.concatenate(weights)
     order = np.argsort(v)
     cdf = np.cumsum(w[order])
@@ -223,12 +253,13 @@ def assess_receptor_mixture(
     expected people over the level when that is >= 50 %, arrival of the zone, the median outdoor and sheltered
     concentrations, and advice."""
     east, north = receptor_points(receptor.outline)
+    fields = unit_fields(hypotheses, wind, east, north, now_s)  # the same for every level
     probability: dict[str, float] = {}
     people: dict[str, int] = {}
     expected_zone = possible_zone = None
     for level in levels:  # highest first
-        p = exceedance(hypotheses, wind, level.ppm, east, north, now_s)
-        reach = reach_probability(hypotheses, wind, level.ppm, east, north, now_s)
+        p = _exceedance(fields, level.ppm, east.shape)
+        reach = _reach_probability(fields, level.ppm)
         probability[level.name] = round(reach, 4)
         if reach >= EXPECTED_PROBABILITY:
             expected_zone = expected_zone or level.name
@@ -236,7 +267,7 @@ def assess_receptor_mixture(
             people[level.name] = round(receptor.population * float(np.mean(p)))
         if reach >= POSSIBLE_PROBABILITY:
             possible_zone = possible_zone or level.name
-    outdoor = _median_peak_ppm(hypotheses, wind, east, north, now_s)
+    outdoor = _median_peak_ppm(fields)
     arrival = None
     zone = expected[levels[-1].name]
     if expected_zone is not None and not zone.is_empty and zone.intersects(receptor.outline):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
-from collections.abc import Awaitable, Callable
+import os
+import pickle
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,7 +56,11 @@ class Run:
     recording: Path
     db: Path | None
     result: ReplayResult
-    registry: CollectorRegistry
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+    def sample(self, name: str, labels: dict[str, str] | None = None) -> float | None:
+        """The value the replay's metrics registry held for ``name`` (with ``labels``) when the replay ended."""
+        return self.samples.get((name, tuple(sorted((labels or {}).items()))))
 
 
 @functools.cache
@@ -86,17 +94,23 @@ async def replay_run(recording: Path, db_url: str, **options: Any) -> Run:
     finally:
         await engine.dispose()
     db = Path(db_url.removeprefix("sqlite:///")) if db_url.startswith("sqlite:///") else None
-    return Run(report, recording, db, result, registry)
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for metric in registry.collect()
+        for sample in metric.samples
+    }
+    return Run(report, recording, db, result, samples)
 
 
 class ScenarioRuns:
-    """Each shipped scenario simulated and replayed once per test session and form. The reports, recordings and
-    databases are shared by every test that needs that replay: read them, never change them."""
+    """Each shipped scenario simulated and replayed once per test session and form, shared by every xdist worker
+    of the session: the first worker that needs a replay makes it under a file lock in the session's shared folder,
+    the others wait for it and read it. The reports, recordings and databases are shared by every test that needs
+    that replay: read them, never change them."""
 
     def __init__(self, work: Path) -> None:
         self._work = work
         self._runs: dict[tuple[str, float | None, bool, bool], Run] = {}
-        self._recordings: dict[tuple[str, float | None, bool], Path] = {}
 
     async def run(
         self, name: str, *, duration_s: float | None = None, columnar: bool = False, blocks: bool = True
@@ -105,13 +119,24 @@ class ScenarioRuns:
         batch through the pipeline on its own (the reference for the block replay)."""
         key = (name, duration_s, columnar, blocks)
         if key not in self._runs:
-            form = (name, duration_s, columnar)
             folder = self._work / f"{name}-{duration_s or 'full'}-{'hzc' if columnar else 'jsonl'}"
-            if form not in self._recordings:
-                folder.mkdir(parents=True, exist_ok=True)
-                self._recordings[form] = simulate(folder, name, duration_s=duration_s, columnar=columnar)
+            folder.mkdir(parents=True, exist_ok=True)
+            with _locked(folder / "recording.lock"):
+                recording = folder / (f"{name}.hzc" if columnar else f"{name}.jsonl")
+                if not recording.exists():
+                    (folder / "partial").mkdir(exist_ok=True)
+                    partial = simulate(folder / "partial", name, duration_s=duration_s, columnar=columnar)
+                    partial.rename(recording)  # complete or absent: a worker killed mid-write leaves no half file
             db = folder / ("drill.db" if blocks else "drill-batch-by-batch.db")
-            self._runs[key] = await replay_run(self._recordings[form], f"sqlite:///{db}", blocks=blocks)
+            with _locked(db.with_suffix(".lock")):
+                saved = db.with_suffix(".run.pickle")
+                if saved.exists():
+                    self._runs[key] = pickle.loads(saved.read_bytes())  # noqa: S301 - written by this session
+                else:
+                    db.unlink(missing_ok=True)  # left by a worker that died mid-replay
+                    run = await replay_run(recording, f"sqlite:///{db}", blocks=blocks)
+                    saved.write_bytes(pickle.dumps(run))
+                    self._runs[key] = run
         return self._runs[key]
 
     async def report(self, name: str, *, duration_s: float | None = None, columnar: bool = False) -> dict[str, Any]:
@@ -119,13 +144,23 @@ class ScenarioRuns:
         return (await self.run(name, duration_s=duration_s, columnar=columnar)).report
 
 
-# The cache is per process: under xdist, the modules that read it mark ``xdist_group("drill-scenario-runs")`` so that
-# ``--dist loadgroup`` (tests/xdist_groups.py) keeps each of them on one worker and a scenario is replayed once per
-# module at most, never once per test.
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing) across processes; waits while another holds it."""
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # a worker that dies releases it with its file descriptors
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def scenario_runs(tmp_path_factory: pytest.TempPathFactory) -> ScenarioRuns:
-    """The session's cache of scenario replays."""
-    return ScenarioRuns(tmp_path_factory.mktemp("scenario-runs"))
+    """The session's cache of scenario replays, in the folder every xdist worker of the session shares (the
+    parent of each worker's own temporary folder; without xdist, the session's)."""
+    base = tmp_path_factory.getbasetemp()
+    return ScenarioRuns((base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "scenario-runs")
 
 
 @pytest.fixture

@@ -79,7 +79,6 @@ async def test_a_short_theft_stores_the_same_rows_in_blocks_as_batch_by_batch(tm
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("drill-scenario-runs")
 @pytest.mark.timeout(900)  # a scenario of hours replayed batch by batch on a machine shared by many runs
 @pytest.mark.parametrize("name", COMPARED)
 async def test_every_shipped_scenario_stores_the_same_rows_in_blocks_as_batch_by_batch(

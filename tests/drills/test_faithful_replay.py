@@ -152,7 +152,6 @@ async def test_two_replays_of_one_recording_at_once_keep_their_readings_apart(tm
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("drill-scenario-runs")
 @pytest.mark.timeout(900)  # two replays of a scenario of hours; a machine shared by many runs stretches them
 @pytest.mark.parametrize("name", SHIPPED)
 async def test_every_shipped_scenario_gives_the_same_outcome_from_json_lines_and_columnar(

@@ -56,7 +56,8 @@ async def test_a_replay_into_the_live_database_never_collides_with_the_live_serv
 ) -> None:
     recording = simulate(tmp_path, "cl2-leak-orange", duration_s=2400)
     prefix = f"hwtest-{unique}"
-    config = service_config(f"mqtt://{machine_broker[0]}:{machine_broker[1]}", db_url, prefix, f"svc-{unique}")
+    broker = f"mqtt://{machine_broker[0]}:{machine_broker[1]}"
+    config = service_config(broker, db_url, prefix, f"svc-{unique}", render_process=True)  # /metrics is scraped
     drill_config = ServiceConfig()
     drill_config.database.url = db_url
     drill_registry = CollectorRegistry()
@@ -135,9 +136,8 @@ async def test_a_crashed_replay_does_not_keep_the_wall_in_drill_mode(
     machine_broker: tuple[str, int], sqlite_url: str, demo_site: Site, unique: str
 ) -> None:
     """A run left ``running`` by a killed replay stops counting once its heartbeat is stale."""
-    config = service_config(
-        f"mqtt://{machine_broker[0]}:{machine_broker[1]}", sqlite_url, f"hwtest-{unique}", f"svc-{unique}"
-    )
+    broker = f"mqtt://{machine_broker[0]}:{machine_broker[1]}"
+    config = service_config(broker, sqlite_url, f"hwtest-{unique}", f"svc-{unique}", render_process=True)
     async with running_service(config, demo_site) as service:
         now = time.time()
         stale = await runs.open_run(service.engine, "killed.jsonl", "max", now - 3600)

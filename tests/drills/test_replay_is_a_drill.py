@@ -15,7 +15,7 @@ from tests.drills.conftest import ScenarioRuns, replay_and_report
 
 # Faithful replays judge every message in its own 20 ms batch: a scenario of hours takes minutes on a loaded
 # machine, more than the suite's default timeout.
-pytestmark = [pytest.mark.timeout(600), pytest.mark.xdist_group("drill-scenario-runs")]
+pytestmark = pytest.mark.timeout(600)
 
 VOLATILE = {"id", "alarm_id"}
 
@@ -63,7 +63,7 @@ async def test_every_stored_row_of_a_replay_is_a_drill_row(scenario_runs: Scenar
     run = await scenario_runs.run("sensor-fault-day", duration_s=8 * 3600)
     assert run.db is not None
     result = run.result
-    assert run.registry.get_sample_value("hazwatch_drill_running") == 0
+    assert run.sample("hazwatch_drill_running") == 0
     engine = sa.create_engine(f"sqlite:///{run.db}")
     try:
         with engine.connect() as connection:

@@ -12,7 +12,7 @@ from tests.drills.conftest import Drill
 
 # Faithful replays judge every message in its own 20 ms batch: a scenario of hours takes minutes on a loaded
 # machine, more than the suite's default timeout.
-pytestmark = [pytest.mark.timeout(600), pytest.mark.xdist_group("drill-scenario-runs")]
+pytestmark = pytest.mark.timeout(600)
 
 HAZARD_CLASSES = {"hazard", "security", "suspicious"}
 PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2, "urgent": 3}

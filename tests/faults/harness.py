@@ -9,7 +9,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -23,23 +22,13 @@ import aiohttp
 import aiomqtt
 
 from daemon.store.reading_chunks import decode_chunk
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_port
 
 GAMMA_DEVICES = [f"gamma-{n:02d}" for n in range(1, 11)]
 REPO = Path(__file__).resolve().parents[2]
 # Mosquitto started as root drops to the `mosquitto` user, which cannot write a persistence file or read a key in
 # a test's private temp dir: it stays the user that runs the tests.
 RUN_AS = pwd.getpwuid(os.getuid()).pw_name
-
-
-def wait_port(port: int, timeout: float = 10.0) -> None:
-    """Block until something accepts connections on ``port``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"nothing listens on port {port} after {timeout}s")
 
 
 @dataclass

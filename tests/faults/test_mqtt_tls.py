@@ -16,8 +16,8 @@ import aiomqtt
 import pytest
 
 from rules.site import Site
-from tests.conftest import free_port, running_service, service_config
-from tests.faults.harness import RUN_AS, wait_port
+from tests.conftest import free_port, running_service, service_config, wait_port
+from tests.faults.harness import RUN_AS
 from tests.helpers import eventually, senml
 
 pytestmark = pytest.mark.timeout(120)

@@ -32,6 +32,7 @@ async def service_factory(folder: Path, site: Site) -> AsyncIterator[ServiceFact
             f"sqlite:///{folder / f'hazwatch-{tag}.db'}",
             f"hw-{tag}",
             f"hazwatch-test-{tag}",
+            render_process=True,  # Prometheus scrapes it
         )
         service = Service(config, site, registry=CollectorRegistry(), demo=demo)
         started.append(service)

@@ -62,7 +62,8 @@ async def test_hj212_modbus_and_mqtt_reach_the_same_alarms_incidents_and_metrics
     await controller.start()
     site = park(controller.port)
     prefix = f"hw-{unique}"
-    config = service_config(f"mqtt://{machine_broker[0]}:{machine_broker[1]}", sqlite_url, prefix, unique)
+    broker = f"mqtt://{machine_broker[0]}:{machine_broker[1]}"
+    config = service_config(broker, sqlite_url, prefix, unique, render_process=True)  # /metrics is scraped
     config.hj212.enabled = True
     config.hj212.port = 0
     try:
