@@ -12,6 +12,11 @@ processes publishing one gamma reading per message at QoS 1 (each reading its ow
 3. /healthz sampled every 0.5 s: how much of the overload it said "degraded" and the figures it gave.
 4. After the load: time until everything is stored, then readings lost / stored twice (every message checked),
    and the service's peak RSS.
+5. Recovery: from the end of the load, one 5,000 nSv/h probe reading on the hazard device every ``--probe-every``
+   seconds (QoS 1, stamped with its sending time); each probe's latency is the time until its reading is visible in
+   the database. Alarm latency has recovered at the first probe from which on every probe is stored within
+   ``--normal-latency`` seconds (the hazard device is in alarm: its readings are alarm-level and jump the
+   look-ahead, so they wait only for what the broker sends before them).
 
 Wall-clock figures depend on the machine's load (say what it was); CPU seconds of the service are printed.
 """
@@ -31,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import aiomqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -203,6 +209,64 @@ def hazard_jump(db_path: Path, hazard_key: tuple[str, float], since: float) -> t
     return jumped, waited
 
 
+class Probes:
+    """Alarm-level readings on the hazard device after the load, and when each became visible in the database."""
+
+    def __init__(self, broker_port: int, prefix: str, db_path: Path) -> None:
+        self.port = broker_port
+        self.topic = f"{prefix}/demo-park/{HAZARD_DEVICE}"
+        self.db_path = db_path
+        self.published: dict[float, float] = {}  # reading time -> monotonic publish time
+        self.stored: dict[float, float] = {}  # reading time -> monotonic time first seen stored
+        self._after_chunk = 0
+
+    async def publish(self, every_s: float, stop: asyncio.Event) -> None:
+        """One probe every ``every_s`` seconds until ``stop``."""
+        async with aiomqtt.Client("127.0.0.1", self.port, identifier=f"probe-{self.topic}") as client:
+            while not stop.is_set():
+                t = round(time.time(), 6)
+                payload = f'[{{"bn":"{HAZARD_DEVICE}:","bt":{t:.6f},"n":"dose_rate","u":"nSv/h","v":5000.0}}]'
+                await client.publish(self.topic, payload, qos=1)
+                self.published[t] = time.monotonic()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(every_s):
+                        await stop.wait()
+
+    def poll(self) -> None:
+        """Note the probes stored since the last poll (only chunks holding the hazard device's sensor)."""
+        now = time.monotonic()
+        with contextlib.closing(sqlite3.connect(self.db_path, timeout=10)) as connection:
+            rows = connection.execute(
+                "SELECT id, format, sensors, data, count FROM reading_chunks WHERE id > ? AND sensors LIKE ?",
+                (self._after_chunk, f'%"{HAZARD_DEVICE}-dose"%'),
+            ).fetchall()
+        for chunk_id, fmt, sensors, data, count in rows:
+            self._after_chunk = max(self._after_chunk, chunk_id)
+            chunk = decode_chunk(fmt, sensors, data, count)
+            for sensor, time_taken in zip(chunk.sensor_id.tolist(), chunk.time.tolist(), strict=True):
+                key = round(time_taken, 6)
+                if sensor == f"{HAZARD_DEVICE}-dose" and key in self.published:
+                    self.stored.setdefault(key, now)
+
+    def latencies(self, since: float) -> list[tuple[float, float | None]]:
+        """(published, seconds after ``since``; latency or None: not stored) per probe, in order."""
+        return [
+            (sent - since, None if t not in self.stored else self.stored[t] - sent)
+            for t, sent in sorted(self.published.items(), key=lambda item: item[1])
+        ]
+
+    def recovered_after(self, since: float, normal_s: float) -> float | None:
+        """Seconds after ``since`` of the first probe from which on every probe was stored within ``normal_s``."""
+        series = self.latencies(since)
+        recovered: float | None = None
+        for sent, latency in series:
+            if latency is None or latency > normal_s:
+                recovered = None
+            elif recovered is None:
+                recovered = sent
+        return recovered
+
+
 async def metric_value(service: ServiceProcess, name: str) -> float | None:
     """One unlabelled sample of the service's /metrics (None: not exposed)."""
     async with (
@@ -231,6 +295,8 @@ async def main() -> None:
     parser.add_argument("--factor", type=float, default=3.0)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--calibrate", type=int, default=30_000)
+    parser.add_argument("--probe-every", type=float, default=2.0, help="seconds between recovery probes")
+    parser.add_argument("--normal-latency", type=float, default=1.0, help="a probe stored within this has recovered")
     parser.add_argument("--timeline", action="store_true", help="print every /healthz sample of the load")
     parser.add_argument("--receive-maximum", type=int, default=None, help="[mqtt] receive_maximum (default 20,000)")
     parser.add_argument("--lookahead", type=int, default=None, help="[ingest] lookahead_messages (default 10,000)")
@@ -285,15 +351,29 @@ async def main() -> None:
                     alarm_latency = time.monotonic() - hazard_at
                 await asyncio.sleep(tick)
             load_ended = time.monotonic()
+            probes = Probes(broker.port, service.prefix, service.db_path)
+            probes_stop = asyncio.Event()
+            prober = asyncio.create_task(probes.publish(args.probe_every, probes_stop))
             stored_at_load_end = stored_count(service.db_path)
             bulk.close()
             published_s = time.monotonic() - started
             expected = calibrated + len(bulk.sent) + 1
-            while stored_count(service.db_path) < expected and time.monotonic() - load_ended < 1800:
+            while (
+                stored_count(service.db_path) < expected + len(probes.stored) and time.monotonic() - load_ended < 1800
+            ):
                 if hazard_at is not None and alarm_latency is None and hazard_alarm_visible(service.db_path):
                     alarm_latency = time.monotonic() - hazard_at
+                probes.poll()
                 await asyncio.sleep(0.25)
             drained_s = time.monotonic() - load_ended
+            for _ in range(int(10 / 0.25)):  # a few probes on the drained service: its normal latency
+                probes.poll()
+                await asyncio.sleep(0.25)
+            probes_stop.set()
+            await prober
+            for _ in range(int(3 / 0.25)):
+                probes.poll()
+                await asyncio.sleep(0.25)
             if alarm_latency is None and hazard_alarm_visible(service.db_path):
                 alarm_latency = time.monotonic() - (hazard_at or 0.0)
             await asyncio.sleep(12.0)  # /healthz judges a finished backlog's tail as history after stall_after_s (10 s)
@@ -322,6 +402,15 @@ async def main() -> None:
     print(f"service CPU {cpu_used:.1f} s over the run; peak RSS {peak_rss / 2**20:.0f} MB")
     latency = "never" if alarm_latency is None else f"{alarm_latency:.1f} s"
     print(f"hazard reading published at {args.seconds / 2:.0f} s: alarm stored after {latency}")
+    recovered = probes.recovered_after(load_ended, args.normal_latency)
+    series = probes.latencies(load_ended)
+    print(
+        f"alarm latency recovered {'never' if recovered is None else f'{recovered:.0f} s'} after the load ended "
+        f"(probe every {args.probe_every:g} s; recovered: every later probe stored within {args.normal_latency:g} s)"
+    )
+    shown = series[:: max(1, len(series) // 20)]
+    text = ", ".join(f"{sent:.0f}: {'not stored' if latency is None else f'{latency:.1f}'}" for sent, latency in shown)
+    print(f"  probes (sent s after the load ended: latency s): {text}")
     print(f"urgent messages judged ahead of the backlog: {urgent_count}")
     if jumped is not None:
         print(f"hazard reading judged ahead of {jumped[0]} readings taken before it; behind {jumped[1]}")
