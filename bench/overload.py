@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -403,6 +404,7 @@ async def main() -> None:
             urgent_count = await metric_value(service, "hazwatch_ingest_urgent_messages_total")
             jumped = hazard_jump(service.db_path, hazard_key, load_started_wall) if hazard_at is not None else None
             service.terminate()
+            reconnects = service.logs().count("lost or refused")
         finally:
             if service.process is not None and service.process.poll() is None:
                 service.kill()
@@ -423,6 +425,12 @@ async def main() -> None:
           f"{offered / capacity:.1f}x capacity; the publishers took {published_s:.0f} s)")  # fmt: skip
     print(f"stored during the load {achieved:.0f} msg/s: offered / stored = {offered / max(achieved, 1e-9):.1f}")
     print(f"stored everything {drained_s:.0f} s after the load ended; lost {len(lost)}, stored twice {len(doubled)}")
+    if lost or doubled:
+        sent_twice = sum(1 for key, n in Counter(bulk.sent).items() if n > 1)
+        print(
+            f"  e.g. lost {lost[:3]}, stored twice {doubled[:3]}; keys the bench sent twice: {sent_twice}; "
+            f"MQTT connections lost: {reconnects}"
+        )
     print(f"service CPU {cpu_used:.1f} s over the run; peak RSS {peak_rss / 2**20:.0f} MB")
     latency = "never" if alarm_latency is None else f"{alarm_latency:.1f} s"
     print(f"hazard reading published at {args.seconds / 2:.0f} s: alarm stored after {latency}")
