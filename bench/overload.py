@@ -377,14 +377,20 @@ async def main() -> None:
             published_s = time.monotonic() - started
             at_broker = await broker_received(broker.port) - len(probes.published)  # probes: +-1 refresh's worth
             expected = calibrated + len(bulk.sent) + 1
-            while (
-                stored_count(service.db_path) < expected + len(probes.stored) and time.monotonic() - load_ended < 1800
-            ):
+            # Everything given to the publishers stored, or nothing more stored for 30 s (what the publishers never
+            # handed the broker is never coming: see the warning below).
+            last_count, last_growth = -1, time.monotonic()
+            while (count := stored_count(service.db_path)) < expected + len(probes.stored):
+                if count != last_count:
+                    last_count, last_growth = count, time.monotonic()
+                elif time.monotonic() - last_growth > 30:
+                    break
                 if hazard_at is not None and alarm_latency is None and hazard_alarm_visible(service.db_path):
                     alarm_latency = time.monotonic() - hazard_at
                 probes.poll()
                 await asyncio.sleep(0.25)
-            drained_s = time.monotonic() - load_ended
+            stalled = count < expected + len(probes.stored)
+            drained_s = (last_growth if stalled else time.monotonic()) - load_ended
             for _ in range(int(10 / 0.25)):  # a few probes on the drained service: its normal latency
                 probes.poll()
                 await asyncio.sleep(0.25)
