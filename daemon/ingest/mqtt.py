@@ -89,6 +89,11 @@ class MqttIngest:
         self.connected = asyncio.Event()
         self._paho: paho.Client | None = None  # the connection acknowledgements go to (None: not connected)
         self._pending_acks = bytearray()  # PUBACKs of committed messages, written together at the next loop turn
+        self._acks_for: paho.Client | None = None  # the connection they go to
+        self._acks_scheduled = False
+        self._receive: BufferedReceive | None = None
+        # The service holds a receive window's worth of unacknowledged messages: stop reading (the service sets it).
+        self.full: Callable[[], bool] = lambda: False
         self.protocol = "3.1.1" if target.embedded else config.protocol  # the embedded broker speaks 3.1.1 only
 
     def _client(self) -> aiomqtt.Client:
@@ -119,7 +124,7 @@ class MqttIngest:
         )
         # Before connecting: the broker redelivers the session's unacknowledged messages right after CONNACK.
         client._client.manual_ack_set(True)
-        BufferedReceive(client._client, functools.partial(self._deliver, client._client))
+        self._receive = BufferedReceive(client._client, functools.partial(self._deliver, client._client), self.full)
         return client
 
     def _deliver(self, connection: paho.Client, topic: str, payload: bytes, qos: int, mid: int) -> None:
@@ -137,8 +142,8 @@ class MqttIngest:
         """
         client = self._paho
         sock = None if client is None else client.socket()
-        if sock is None:
-            return False
+        if sock is None or (self._receive is not None and self._receive.paused):
+            return False  # paused: nothing more is read until something is acknowledged, so do not wait for it
         try:
             readable, _, _ = select.select([sock], [], [], 0)
         except (OSError, ValueError):  # closed under us: nothing more to read from it
@@ -151,6 +156,12 @@ class MqttIngest:
         return functools.partial(self._ack, self._paho, message.mid, message.qos)
 
     def _ack(self, connection: paho.Client, mid: int, qos: int) -> None:
+        # The writer acknowledges a whole committed batch at once: one write for all of them at the next loop turn
+        # (paho's ack() costs a cross-thread wake-up of the loop and a socket write per message), then the socket
+        # is read again if it was paused.
+        if not self._acks_scheduled:
+            self._acks_scheduled = True
+            asyncio.get_running_loop().call_soon(self._send_acks)
         # A message received on an earlier connection is delivered again on this one (same session): its
         # acknowledgement would name a packet id the broker may have reused, so it is not sent.
         if connection is not self._paho:
@@ -158,18 +169,20 @@ class MqttIngest:
         if qos != 1:
             connection.ack(mid, qos)
             return
-        # The writer acknowledges a whole committed batch at once: one write for all of them. paho's ack() costs a
-        # cross-thread wake-up of the loop and a socket write per message.
-        if not self._pending_acks:
-            asyncio.get_running_loop().call_soon(self._send_acks, connection)
+        if connection is not self._acks_for:
+            self._acks_for, self._pending_acks = connection, bytearray()
         self._pending_acks += PUBACK_HEADER + mid.to_bytes(2, "big")
 
-    def _send_acks(self, connection: paho.Client) -> None:
+    def _send_acks(self) -> None:
+        self._acks_scheduled = False
         packets, self._pending_acks = bytes(self._pending_acks), bytearray()
-        if connection is self._paho:
+        connection = self._paho
+        if packets and connection is not None and connection is self._acks_for:
             # One queued "packet" made of many PUBACKs: paho writes its bytes as they are and only looks at the
             # command of a PUBLISH or a DISCONNECT after writing.
             connection._packet_queue(PacketTypes.PUBACK << 4, packets, 0, 0)
+        if self._receive is not None:
+            self._receive.resume()
 
     async def run(self) -> None:
         """Stay connected until cancelled, backing off exponentially after failures."""

@@ -6,12 +6,16 @@ service tests over Mosquitto: test_persistent_session, test_alarm_over_mqtt, tes
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import struct
+from collections.abc import Callable
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from daemon.ingest.mqtt_receive import BufferedReceive
+from tests.helpers import eventually
 
 Delivered = tuple[str, bytes, int, int]
 
@@ -62,14 +66,16 @@ def publish(topic: str, payload: bytes, qos: int, mid: int, v5: bool, properties
     return bytes([0x30 | qos << 1]) + remaining_length(len(body)) + body
 
 
-def client_on(sock: ChunkSocket, v5: bool = True) -> tuple[paho.Client, list[Delivered], list[paho.MQTTMessage]]:
+def client_on(
+    sock: ChunkSocket | socket.socket, v5: bool = True, full: Callable[[], bool] = lambda: False
+) -> tuple[paho.Client, list[Delivered], list[paho.MQTTMessage]]:
     """A paho client reading ``sock`` through BufferedReceive; what it delivered fast, and what paho handled."""
     client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5 if v5 else paho.MQTTv311)
     client.manual_ack_set(True)
     delivered: list[Delivered] = []
     through_paho: list[paho.MQTTMessage] = []
     client.on_message = lambda _client, _userdata, message: through_paho.append(message)
-    BufferedReceive(client, lambda *message: delivered.append(message))
+    BufferedReceive(client, lambda *message: delivered.append(message), full)
     client._sock = sock  # type: ignore[assignment]  # the stand-in has the one method the reader calls
     return client, delivered, through_paho
 
@@ -150,3 +156,43 @@ def test_an_empty_v3_topic_is_malformed_as_paho_says() -> None:
     client, delivered, through_paho = client_on(ChunkSocket([publish("", b"x", 1, 3, v5=False)]), v5=False)
     assert client._packet_read() == MQTTErrorCode.MQTT_ERR_PROTOCOL
     assert delivered == through_paho == []
+
+
+async def test_a_full_service_stops_reading_the_socket_until_resumed() -> None:
+    """While ``full()`` the socket's reader is off the event loop (TCP holds the broker back); ``resume`` once there
+    is room reads on. Mosquitto 2.0.11 stops honouring the Receive Maximum after the first acknowledgements, so this
+    is what bounds the messages held."""
+    ours, broker = socket.socketpair()
+    ours.setblocking(False)
+    full = [False]
+    client, delivered, _ = client_on(ours, full=lambda: full[0])
+    receive = client._packet_read.__self__  # type: ignore[attr-defined]  # the BufferedReceive that took it over
+    assert isinstance(receive, BufferedReceive)
+    loop = asyncio.get_running_loop()
+    loop.add_reader(ours.fileno(), client.loop_read)  # as aiomqtt registers its reader
+    try:
+        first, second = ("p/site/a", b"one", 1, 1), ("p/site/a", b"two", 1, 2)
+        broker.sendall(publish(*first, v5=True))
+
+        async def got(count: int) -> bool:
+            return len(delivered) == count
+
+        await eventually(lambda: got(1))
+        full[0] = True
+        broker.sendall(publish(*second, v5=True))
+
+        async def paused() -> bool:
+            return receive.paused
+
+        await eventually(paused)
+        assert delivered == [first]
+        receive.resume()  # still full: stays paused
+        assert receive.paused
+        full[0] = False
+        receive.resume()
+        await eventually(lambda: got(2))
+        assert delivered == [first, second]
+    finally:
+        loop.remove_reader(ours.fileno())
+        ours.close()
+        broker.close()
