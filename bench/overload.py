@@ -410,7 +410,9 @@ async def main() -> None:
             urgent_count = await metric_value(service, "hazwatch_ingest_urgent_messages_total")
             jumped = hazard_jump(service.db_path, hazard_key, load_started_wall) if hazard_at is not None else None
             service.terminate()
-            reconnects = service.logs().count("lost or refused")
+            logs = service.logs()
+            reconnects = logs.count("lost or refused")
+            write_failures = logs.count("database write failed")
         finally:
             if service.process is not None and service.process.poll() is None:
                 service.kill()
