@@ -437,7 +437,7 @@ async def main() -> None:
         sent_twice = sum(1 for key, n in Counter(bulk.sent).items() if n > 1)
         print(
             f"  e.g. lost {lost[:3]}, stored twice {doubled[:3]}; keys the bench sent twice: {sent_twice}; "
-            f"MQTT connections lost: {reconnects}"
+            f"MQTT connections lost: {reconnects}; failed database writes (retried): {write_failures}"
         )
     print(f"service CPU {cpu_used:.1f} s over the run; peak RSS {peak_rss / 2**20:.0f} MB")
     latency = "never" if alarm_latency is None else f"{alarm_latency:.1f} s"
