@@ -81,7 +81,11 @@ class BufferedReceive:
         self._paused_fd = None
         sock = self._client.socket()
         if sock is not None and sock.fileno() == fd:  # else the connection closed meanwhile: nothing to read
-            asyncio.get_running_loop().add_reader(fd, self._readable)
+            loop = asyncio.get_running_loop()
+            loop.add_reader(fd, self._readable)
+            # TLS: records decrypted before the pause wait in the SSL object, and the socket may not turn readable
+            # again for them (the end of a stream): read once now.
+            loop.call_soon(self._readable)
 
     def _pause(self) -> None:
         sock = self._client.socket()
