@@ -1,6 +1,6 @@
 """Overload: drive the service at a multiple (default 3x) of the rate it sustains and print what happened.
 
-    python bench/overload.py [--factor 3] [--seconds 60] [--calibrate 30000]
+    python bench/overload.py [--factor 3 | --rate MSG_S] [--seconds 60] [--calibrate 150000]
 
 Real processes, as in tests/faults: a Mosquitto with persistence, ``hazwatch run`` on SQLite, and ``mosquitto_pub``
 processes publishing one gamma reading per message at QoS 1 (each reading its own time, so every one is counted).
@@ -12,6 +12,11 @@ processes publishing one gamma reading per message at QoS 1 (each reading its ow
 3. /healthz sampled every 0.5 s: how much of the overload it said "degraded" and the figures it gave.
 4. After the load: time until everything is stored, then readings lost / stored twice (every message checked),
    and the service's peak RSS.
+5. Recovery: from the end of the load, one 5,000 nSv/h probe reading on the hazard device every ``--probe-every``
+   seconds (QoS 1, stamped with its sending time); each probe's latency is the time until its reading is visible in
+   the database. Alarm latency has recovered at the first probe from which on every probe is stored within
+   ``--normal-latency`` seconds (the hazard device is in alarm: its readings are alarm-level and jump the
+   look-ahead, so they wait only for what the broker sends before them).
 
 Wall-clock figures depend on the machine's load (say what it was); CPU seconds of the service are printed.
 """
@@ -27,10 +32,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import aiomqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -163,8 +170,12 @@ async def wait_count(db_path: Path, expected: int, limit_s: float) -> float:
 
 async def calibrate(service: ServiceProcess, broker: Mosquitto, count: int) -> float:
     """Messages per second the service drains from a backlog at the broker."""
-    # Numbered times 10 ms apart, ending a minute ago: recent, so they do not make /healthz "behind" afterwards.
-    bulk = BulkPublisher(broker.port, service.prefix, GAMMA_DEVICES[:-1], time.time() - 60 - count * 0.01)
+    # Numbered times 10 ms apart, ending a minute ago: recent, so they do not make /healthz "behind" afterwards. The
+    # numbers of the hazard device are skipped, so ``count`` messages span count * 10/9 numbers: without that factor
+    # 150,000 of them ran 106 s into the future, into the load's real-time stamps, and a load reading that happened
+    # to fall on the same sensor and millisecond was a second reading with the same key (counted "stored twice").
+    span = count * 0.01 * len(GAMMA_DEVICES) / (len(GAMMA_DEVICES) - 1)
+    bulk = BulkPublisher(broker.port, service.prefix, GAMMA_DEVICES[:-1], time.time() - 60 - span)
     bulk.send(count)
     bulk.close()  # all at the broker now, the service is stopped
     before = stored_count(service.db_path)
@@ -203,6 +214,78 @@ def hazard_jump(db_path: Path, hazard_key: tuple[str, float], since: float) -> t
     return jumped, waited
 
 
+class Probes:
+    """Alarm-level readings on the hazard device after the load, and when each became visible in the database."""
+
+    def __init__(self, broker_port: int, prefix: str, db_path: Path) -> None:
+        self.port = broker_port
+        self.topic = f"{prefix}/demo-park/{HAZARD_DEVICE}"
+        self.db_path = db_path
+        self.published: dict[float, float] = {}  # reading time -> monotonic publish time
+        self.stored: dict[float, float] = {}  # reading time -> monotonic time first seen stored
+        self._after_chunk = 0
+
+    async def publish(self, every_s: float, stop: asyncio.Event) -> None:
+        """One probe every ``every_s`` seconds until ``stop``."""
+        async with aiomqtt.Client("127.0.0.1", self.port, identifier=f"probe-{self.topic}") as client:
+            while not stop.is_set():
+                t = round(time.time(), 6)
+                payload = f'[{{"bn":"{HAZARD_DEVICE}:","bt":{t:.6f},"n":"dose_rate","u":"nSv/h","v":5000.0}}]'
+                await client.publish(self.topic, payload, qos=1)
+                self.published[t] = time.monotonic()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(every_s):
+                        await stop.wait()
+
+    def poll(self) -> None:
+        """Note the probes stored since the last poll (only chunks holding the hazard device's sensor)."""
+        now = time.monotonic()
+        with contextlib.closing(sqlite3.connect(self.db_path, timeout=10)) as connection:
+            rows = connection.execute(
+                "SELECT id, format, sensors, data, count FROM reading_chunks WHERE id > ? AND sensors LIKE ?",
+                (self._after_chunk, f'%"{HAZARD_DEVICE}-dose"%'),
+            ).fetchall()
+        for chunk_id, fmt, sensors, data, count in rows:
+            self._after_chunk = max(self._after_chunk, chunk_id)
+            chunk = decode_chunk(fmt, sensors, data, count)
+            for sensor, time_taken in zip(chunk.sensor_id.tolist(), chunk.time.tolist(), strict=True):
+                key = round(time_taken, 6)
+                if sensor == f"{HAZARD_DEVICE}-dose" and key in self.published:
+                    self.stored.setdefault(key, now)
+
+    def latencies(self, since: float) -> list[tuple[float, float | None]]:
+        """(published, seconds after ``since``; latency or None: not stored) per probe, in order."""
+        return [
+            (sent - since, None if t not in self.stored else self.stored[t] - sent)
+            for t, sent in sorted(self.published.items(), key=lambda item: item[1])
+        ]
+
+    def recovered_after(self, since: float, normal_s: float) -> float | None:
+        """Seconds after ``since`` of the first probe from which on every probe was stored within ``normal_s``."""
+        series = self.latencies(since)
+        recovered: float | None = None
+        for sent, latency in series:
+            if latency is None or latency > normal_s:
+                recovered = None
+            elif recovered is None:
+                recovered = sent
+        return recovered
+
+
+async def broker_received(port: int) -> int:
+    """PUBLISH packets the broker received so far ($SYS, retained, refreshed every 10 s: waits for a fresh one)."""
+    topic = "$SYS/broker/publish/messages/received"
+    async with aiomqtt.Client("127.0.0.1", port, identifier="overload-sys") as client:
+        await client.subscribe(topic)
+        values = []
+        async with asyncio.timeout(30):
+            async for message in client.messages:
+                values.append(int(bytes(message.payload).decode()))
+                if len(values) == 2:  # the retained value, then the next refresh (after every publisher exited)
+                    break
+    return values[-1]
+
+
 async def metric_value(service: ServiceProcess, name: str) -> float | None:
     """One unlabelled sample of the service's /metrics (None: not exposed)."""
     async with (
@@ -230,7 +313,12 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--factor", type=float, default=3.0)
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--calibrate", type=int, default=30_000)
+    # 30,000 drained in under a second once the receive path was cheap (cc83621): the first commit's start-up then
+    # dominates and the rate was 5x too high. Under 65,536 per publisher (mosquitto_pub numbers its queue mod 2^16).
+    parser.add_argument("--calibrate", type=int, default=150_000)
+    parser.add_argument("--rate", type=float, default=None, help="drive this many msg/s instead of factor x capacity")
+    parser.add_argument("--probe-every", type=float, default=2.0, help="seconds between recovery probes")
+    parser.add_argument("--normal-latency", type=float, default=1.0, help="a probe stored within this has recovered")
     parser.add_argument("--timeline", action="store_true", help="print every /healthz sample of the load")
     parser.add_argument("--receive-maximum", type=int, default=None, help="[mqtt] receive_maximum (default 20,000)")
     parser.add_argument("--lookahead", type=int, default=None, help="[ingest] lookahead_messages (default 10,000)")
@@ -256,7 +344,7 @@ async def main() -> None:
             assert service.process is not None
             pid = service.process.pid
             cpu_before = cpu_seconds(pid)
-            rate = args.factor * capacity
+            rate = args.rate or args.factor * capacity
             print(f"capacity {capacity:.0f} msg/s (wall, draining {args.calibrate}); driving {rate:.0f} msg/s "
                   f"for {args.seconds:.0f} s", flush=True)  # fmt: skip
             load_started_wall = time.time()
@@ -285,15 +373,36 @@ async def main() -> None:
                     alarm_latency = time.monotonic() - hazard_at
                 await asyncio.sleep(tick)
             load_ended = time.monotonic()
+            probes = Probes(broker.port, service.prefix, service.db_path)
+            probes_stop = asyncio.Event()
+            prober = asyncio.create_task(probes.publish(args.probe_every, probes_stop))
             stored_at_load_end = stored_count(service.db_path)
             bulk.close()
             published_s = time.monotonic() - started
+            at_broker = await broker_received(broker.port) - len(probes.published)  # probes: +-1 refresh's worth
             expected = calibrated + len(bulk.sent) + 1
-            while stored_count(service.db_path) < expected and time.monotonic() - load_ended < 1800:
+            # Everything given to the publishers stored, or nothing more stored for 30 s (what the publishers never
+            # handed the broker is never coming: see the warning below).
+            last_count, last_growth = -1, time.monotonic()
+            while (count := stored_count(service.db_path)) < expected + len(probes.stored):
+                if count != last_count:
+                    last_count, last_growth = count, time.monotonic()
+                elif time.monotonic() - last_growth > 30:
+                    break
                 if hazard_at is not None and alarm_latency is None and hazard_alarm_visible(service.db_path):
                     alarm_latency = time.monotonic() - hazard_at
+                probes.poll()
                 await asyncio.sleep(0.25)
-            drained_s = time.monotonic() - load_ended
+            stalled = count < expected + len(probes.stored)
+            drained_s = (last_growth if stalled else time.monotonic()) - load_ended
+            for _ in range(int(10 / 0.25)):  # a few probes on the drained service: its normal latency
+                probes.poll()
+                await asyncio.sleep(0.25)
+            probes_stop.set()
+            await prober
+            for _ in range(int(3 / 0.25)):
+                probes.poll()
+                await asyncio.sleep(0.25)
             if alarm_latency is None and hazard_alarm_visible(service.db_path):
                 alarm_latency = time.monotonic() - (hazard_at or 0.0)
             await asyncio.sleep(12.0)  # /healthz judges a finished backlog's tail as history after stall_after_s (10 s)
@@ -305,11 +414,20 @@ async def main() -> None:
             urgent_count = await metric_value(service, "hazwatch_ingest_urgent_messages_total")
             jumped = hazard_jump(service.db_path, hazard_key, load_started_wall) if hazard_at is not None else None
             service.terminate()
+            logs = service.logs()
+            reconnects = logs.count("lost or refused")
+            write_failures = logs.count("database write failed")
         finally:
             if service.process is not None and service.process.poll() is None:
                 service.kill()
             broker.stop()
     lost, doubled = lost_and_doubled(bulk.sent, counts)
+    short = calibrated + len(bulk.sent) + 1 - at_broker
+    if short > 10:
+        print(
+            f"warning: the publishers handed the broker {short} fewer messages than they were given (mosquitto_pub "
+            "drops its queue's tail at exit when it numbered more than 65,535 ahead): 'lost' counts those too"
+        )
     during = [s for s in samples if s["t"] <= load_ended]
     degraded = [s for s in during if s["http_status"] != 200]
     after = [s for s in samples if s["t"] > load_ended + drained_s]
@@ -319,9 +437,24 @@ async def main() -> None:
           f"{offered / capacity:.1f}x capacity; the publishers took {published_s:.0f} s)")  # fmt: skip
     print(f"stored during the load {achieved:.0f} msg/s: offered / stored = {offered / max(achieved, 1e-9):.1f}")
     print(f"stored everything {drained_s:.0f} s after the load ended; lost {len(lost)}, stored twice {len(doubled)}")
+    if lost or doubled:
+        sent_twice = sum(1 for key, n in Counter(bulk.sent).items() if n > 1)
+        print(
+            f"  e.g. lost {lost[:3]}, stored twice {doubled[:3]}; keys the bench sent twice: {sent_twice}; "
+            f"MQTT connections lost: {reconnects}; failed database writes (retried): {write_failures}"
+        )
     print(f"service CPU {cpu_used:.1f} s over the run; peak RSS {peak_rss / 2**20:.0f} MB")
     latency = "never" if alarm_latency is None else f"{alarm_latency:.1f} s"
     print(f"hazard reading published at {args.seconds / 2:.0f} s: alarm stored after {latency}")
+    recovered = probes.recovered_after(load_ended, args.normal_latency)
+    series = probes.latencies(load_ended)
+    print(
+        f"alarm latency recovered {'never' if recovered is None else f'{recovered:.0f} s'} after the load ended "
+        f"(probe every {args.probe_every:g} s; recovered: every later probe stored within {args.normal_latency:g} s)"
+    )
+    shown = series[:: max(1, len(series) // 20)]
+    text = ", ".join(f"{sent:.0f}: {'not stored' if latency is None else f'{latency:.1f}'}" for sent, latency in shown)
+    print(f"  probes (sent s after the load ended: latency s): {text}")
     print(f"urgent messages judged ahead of the backlog: {urgent_count}")
     if jumped is not None:
         print(f"hazard reading judged ahead of {jumped[0]} readings taken before it; behind {jumped[1]}")

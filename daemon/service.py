@@ -219,6 +219,8 @@ class Service:
             )
         self.ingest = MqttIngest(self.target, config.mqtt, handler, self.metrics, self.clock)
         self.intake.input_pending = self.ingest.input_pending
+        window = config.mqtt.receive_maximum
+        self.ingest.full = lambda: self.intake.waiting()[0] + self.writer.unacknowledged() >= window
         self.supervisor.start("batch-flush", self._flush_timer)
         self.supervisor.start("alarm-timers", self._alarm_timer)
         self.supervisor.start("quarantine-retention", self._quarantine_retention)

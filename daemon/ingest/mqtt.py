@@ -27,9 +27,12 @@ from paho.mqtt.properties import Properties
 from daemon.clock import Clock
 from daemon.config import MqttConfig
 from daemon.ingest.broker_url import BrokerTarget
+from daemon.ingest.mqtt_receive import BufferedReceive
 from daemon.metrics.instruments import Metrics
 
 log = logging.getLogger(__name__)
+
+PUBACK_HEADER = bytes([PacketTypes.PUBACK << 4, 2])  # fixed header of a PUBACK without reason code or properties
 
 Ack = Callable[[], None]  # tells the broker one message is safely stored; called at most once
 MessageHandler = Callable[[str, bytes, float, Ack | None], None]
@@ -85,6 +88,12 @@ class MqttIngest:
         self._clock = clock
         self.connected = asyncio.Event()
         self._paho: paho.Client | None = None  # the connection acknowledgements go to (None: not connected)
+        self._pending_acks = bytearray()  # PUBACKs of committed messages, written together at the next loop turn
+        self._acks_for: paho.Client | None = None  # the connection they go to
+        self._acks_scheduled = False
+        self._receive: BufferedReceive | None = None
+        # The service holds a receive window's worth of unacknowledged messages: stop reading (the service sets it).
+        self.full: Callable[[], bool] = lambda: False
         self.protocol = "3.1.1" if target.embedded else config.protocol  # the embedded broker speaks 3.1.1 only
 
     def _client(self) -> aiomqtt.Client:
@@ -115,7 +124,16 @@ class MqttIngest:
         )
         # Before connecting: the broker redelivers the session's unacknowledged messages right after CONNACK.
         client._client.manual_ack_set(True)
+        self._receive = BufferedReceive(client._client, functools.partial(self._deliver, client._client), self.full)
         return client
+
+    def _deliver(self, connection: paho.Client, topic: str, payload: bytes, qos: int, mid: int) -> None:
+        """A PUBLISH read by ``BufferedReceive``: to the handler, as ``direct_delivery`` hands paho's messages."""
+        ack = None if qos == 0 else functools.partial(self._ack, connection, mid, qos)
+        try:
+            self._handler(topic, payload, self._clock.now(), ack)
+        except Exception:
+            log.exception("message handler failed on %s", topic)  # as in direct_delivery: keep receiving
 
     def input_pending(self) -> bool:
         """More bytes wait on the connection than were read (overload: the loop reads them after judging a batch).
@@ -124,8 +142,8 @@ class MqttIngest:
         """
         client = self._paho
         sock = None if client is None else client.socket()
-        if sock is None:
-            return False
+        if sock is None or (self._receive is not None and self._receive.paused):
+            return False  # paused: nothing more is read until something is acknowledged, so do not wait for it
         try:
             readable, _, _ = select.select([sock], [], [], 0)
         except (OSError, ValueError):  # closed under us: nothing more to read from it
@@ -138,10 +156,33 @@ class MqttIngest:
         return functools.partial(self._ack, self._paho, message.mid, message.qos)
 
     def _ack(self, connection: paho.Client, mid: int, qos: int) -> None:
+        # The writer acknowledges a whole committed batch at once: one write for all of them at the next loop turn
+        # (paho's ack() costs a cross-thread wake-up of the loop and a socket write per message), then the socket
+        # is read again if it was paused.
+        if not self._acks_scheduled:
+            self._acks_scheduled = True
+            asyncio.get_running_loop().call_soon(self._send_acks)
         # A message received on an earlier connection is delivered again on this one (same session): its
         # acknowledgement would name a packet id the broker may have reused, so it is not sent.
-        if connection is self._paho:
+        if connection is not self._paho:
+            return
+        if qos != 1:
             connection.ack(mid, qos)
+            return
+        if connection is not self._acks_for:
+            self._acks_for, self._pending_acks = connection, bytearray()
+        self._pending_acks += PUBACK_HEADER + mid.to_bytes(2, "big")
+
+    def _send_acks(self) -> None:
+        self._acks_scheduled = False
+        packets, self._pending_acks = bytes(self._pending_acks), bytearray()
+        connection = self._paho
+        if packets and connection is not None and connection is self._acks_for:
+            # One queued "packet" made of many PUBACKs: paho writes its bytes as they are and only looks at the
+            # command of a PUBLISH or a DISCONNECT after writing.
+            connection._packet_queue(PacketTypes.PUBACK << 4, packets, 0, 0)
+        if self._receive is not None:
+            self._receive.resume()
 
     async def run(self) -> None:
         """Stay connected until cancelled, backing off exponentially after failures."""

@@ -180,6 +180,11 @@ def run_api_fuzz(loop: asyncio.AbstractEventLoop, api: ApiUnderTest, request: tu
     """One request: any answer but a 5xx, and every error a JSON body naming its status; returns the status."""
     method, path, headers, body = request
     status, text = loop.run_until_complete(api.status(method, path, headers, body))
+    if status == 503 and method == "GET" and path.split("?")[0] == "/healthz":
+        # A health verdict, not an error: the probe says 503 when the database does not answer its ping within
+        # PING_TIMEOUT_S, which a SQLite file on a machine at load 18 did once in 8,673 requests (bench/fuzz_api.py).
+        assert json.loads(text)["database_ok"] is False, text[:300]
+        return status
     assert status < 500, (status, method, path, text[:300])
     if status >= 400 and path.startswith("/api/"):
         try:

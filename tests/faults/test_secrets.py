@@ -136,3 +136,17 @@ async def test_the_api_answers_429_after_repeated_bad_tokens(tmp_path: Path) -> 
     assert statuses[:20] == [401] * 20
     assert statuses[20] == 429
     assert good[0] == 429
+
+
+async def test_the_event_stream_takes_its_token_from_the_header_never_the_url(tmp_path: Path) -> None:
+    """The event stream is authenticated like every read (no public reads here), and a token in its URL, where
+    proxies and access logs keep it, is not accepted."""
+    async with api_under_test(tmp_path) as api:
+        token = api.tokens["viewer"]
+        for query in (f"token={token}", f"access_token={token}", f"authorization=Bearer%20{token}"):
+            async with api.session.get(f"{api.base}/api/events?{query}") as response:
+                assert response.status == 401
+        async with api.session.get(f"{api.base}/api/events", headers={"Authorization": f"Bearer {token}"}) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/event-stream")
+            assert (await response.content.readuntil(b"\n\n")).endswith(b"event: hello\ndata: {}\n\n")
