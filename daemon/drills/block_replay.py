@@ -61,17 +61,17 @@ class _Batch:
 
 @dataclass(frozen=True, slots=True)
 class _Span:
-    """Consecutive live batches with no tick between them, held as one step: batch ``k`` is
-    ``readings[bounds[k]:bounds[k + 1]]`` and closed at ``close[k]`` (a columnar replay forms them without a
-    Python object per batch)."""
+    """Consecutive live batches with no tick between them, held as one step: batch ``k`` holds the next
+    ``sizes[k]`` readings and closed at ``close[k]`` (a columnar replay forms them without a Python object per
+    batch)."""
 
     close: NDArray[np.float64]
-    bounds: NDArray[np.intp]
+    sizes: NDArray[np.intp]
     readings: ReadingBatch
 
     def batches(self) -> list[_Batch]:
         """The batches one by one."""
-        bounds = self.bounds.tolist()
+        bounds = [0, *np.cumsum(self.sizes).tolist()]
         return [
             _Batch(close, self.readings.take(slice(bounds[k], bounds[k + 1])))
             for k, close in enumerate(self.close.tolist())
@@ -90,15 +90,11 @@ _Held = _Batch | _Span  # steps that hold readings
 _Single = _Batch | _Tick  # steps run one by one
 
 
-def _received(step: _Held) -> NDArray[np.float64]:
-    """Each held reading's receive time: the close of its batch."""
-    if isinstance(step, _Batch):
-        return np.full(len(step.readings), step.close)
-    return np.repeat(step.close, np.diff(step.bounds))
-
-
-def _batch_sizes(step: _Held) -> NDArray[np.intp]:
-    return np.array([len(step.readings)], np.intp) if isinstance(step, _Batch) else np.diff(step.bounds)
+def _closes_and_sizes(held: Sequence[_Held]) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
+    """Each held batch's close time and number of readings, in order."""
+    closes = [np.array([step.close]) if isinstance(step, _Batch) else step.close for step in held]
+    sizes = [np.array([len(step.readings)], np.intp) if isinstance(step, _Batch) else step.sizes for step in held]
+    return np.concatenate(closes), np.concatenate(sizes)
 
 
 def _one_by_one(steps: Sequence[_Step]) -> list[_Single]:
@@ -157,7 +153,7 @@ class BlockRunner:
         held, self._unheard = self._unheard, []
         sensor = np.concatenate([step.readings.sensor for step in held])
         time = np.concatenate([step.readings.time for step in held])
-        close = np.concatenate([_received(step) for step in held])
+        close = np.repeat(*_closes_and_sizes(held))
         np.fmax.at(self._heard, self._device_of[sensor], np.maximum(time, close))
 
     def batch_may_wait(self, close: float) -> bool:
@@ -177,9 +173,9 @@ class BlockRunner:
         """Whether the tick at ``at`` is certain to do nothing (so it can be held with the batches around it)."""
         if at >= self._chain_due:
             return False
-        assessment = self._chain.assessment
         if at < self._ticks_clear_until:
-            return assessment is None or assessment.idle()
+            return True  # the assessment was idle at that check, and nothing has run since
+        assessment = self._chain.assessment
         self._fold_heard()
         core = self._chain.pipeline.detector
         liveness = core.liveness
@@ -195,12 +191,13 @@ class BlockRunner:
         return True
 
     def _clear_until(self, at: float, watched: NDArray[np.bool_], first_seen: NDArray[np.float64]) -> float:
-        """The time before which a later tick passes the silence and history checks of ``tick_may_wait`` too.
+        """The time before which a later tick passes every check of ``tick_may_wait`` too.
 
-        Until the next ``refresh`` nothing runs: the offline flags and first-seen times stay, a device's last
-        time heard only grows, and a device first heard in a batch held after this tick was heard after it (the
-        batch closed after it). So a tick passes while it is before every watched device's last time heard plus
-        its limit, this tick plus the limit of every device not yet heard, and a day after the first reading.
+        Until the next ``refresh`` nothing runs: the offline flags, first-seen times, conditions and the
+        assessment's schedule stay, a device's last time heard only grows, and a device first heard in a batch
+        held after this tick was heard after it (the batch closed after it). So a tick passes while it is before
+        every watched device's last time heard plus its limit, this tick plus the limit of every device not yet
+        heard, and a day after the first reading.
         """
         with np.errstate(invalid="ignore"):
             heard = np.where(watched, self._heard + self._limit, np.inf)
@@ -219,12 +216,12 @@ class BlockRunner:
         self._held_batches += 1
         self._unheard.append(step)
 
-    def defer_span(self, close: NDArray[np.float64], bounds: NDArray[np.intp], readings: ReadingBatch) -> None:
-        """Hold consecutive batches (call ``batches_may_wait`` first): batch ``k`` is
-        ``readings[bounds[k]:bounds[k + 1]]``, closed at ``close[k]``."""
-        step = _Span(close, bounds, readings)
+    def defer_span(self, close: NDArray[np.float64], sizes: NDArray[np.intp], readings: ReadingBatch) -> None:
+        """Hold consecutive batches (call ``batches_may_wait`` first): batch ``k`` holds the next ``sizes[k]`` of
+        ``readings`` and closed at ``close[k]``."""
+        step = _Span(close, sizes, readings)
         self._steps.append(step)
-        self._held_readings += int(bounds[-1] - bounds[0])
+        self._held_readings += len(readings)
         self._held_batches += len(close)
         self._unheard.append(step)
 
@@ -331,7 +328,8 @@ class BlockRunner:
         and this is the earliest time at which something happened (-inf: unknown)."""
         pipeline = self._chain.pipeline
         readings = ReadingBatch.concat([step.readings for step in held])
-        received = np.concatenate([_received(step) for step in held])
+        closes, sizes = _closes_and_sizes(held)
+        received = np.repeat(closes, sizes)
         by_sensor = np.argsort(readings.sensor, kind="stable")
         sensor, time = readings.sensor[by_sensor], readings.time[by_sensor]
         if bool(np.any((sensor[1:] == sensor[:-1]) & (time[1:] < time[:-1]))):
@@ -354,9 +352,8 @@ class BlockRunner:
             rules.restore_level_states(levels)
             return min(event.time for event in level_events)
         # Quiet: what the batches one by one would have left behind, in the order they would have left it.
-        _remember_by_batch(pipeline.seen, keys, np.concatenate([_batch_sizes(step) for step in held]))
-        last = held[-1]
-        self._clock.set(last.close if isinstance(last, _Batch) else float(last.close[-1]))
+        _remember_by_batch(pipeline.seen, keys, sizes)
+        self._clock.set(float(closes[-1]))
         pipeline.after_detection(flagged)
         return None
 

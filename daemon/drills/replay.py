@@ -497,9 +497,7 @@ class Replayer:
                 held = runner.batches_may_wait(close_at[k:upto], sizes[k:upto])
                 if held:
                     runner.defer_span(
-                        close_at[k : k + held],
-                        bounds[k : k + held + 1] - bounds[k],
-                        combined.take(slice(bounds[k], bounds[k + held])),
+                        close_at[k : k + held], sizes[k : k + held], combined.take(slice(bounds[k], bounds[k + held]))
                     )
                     k += held
                 if k < upto:
