@@ -49,6 +49,8 @@ MIN_BLOCK_BATCHES = 4  # fewer held batches run one by one: a trial costs a stat
 # A held tick is cleared without the full check while it is this far before every limit (the limits are sums of
 # times, the check subtracts them: the margin covers their rounding).
 TICK_MARGIN_S = 1e-3
+_NO_TICKS = np.zeros(0, np.float64)
+_NO_TICKS_AFTER = np.zeros(0, np.intp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,21 +63,30 @@ class _Batch:
 
 @dataclass(frozen=True, slots=True)
 class _Span:
-    """Consecutive live batches with no tick between them, held as one step: batch ``k`` holds the next
-    ``sizes[k]`` readings and closed at ``close[k]`` (a columnar replay forms them without a Python object per
-    batch)."""
+    """Consecutive live batches and the ticks between them, held as one step: batch ``k`` holds the next
+    ``sizes[k]`` readings and closed at ``close[k]``; tick ``j`` is at ``ticks[j]``, after ``tick_after[j]`` of the
+    batches (a columnar replay forms them without a Python object per batch or tick)."""
 
     close: NDArray[np.float64]
     sizes: NDArray[np.intp]
     readings: ReadingBatch
+    ticks: NDArray[np.float64]
+    tick_after: NDArray[np.intp]
 
-    def batches(self) -> list[_Batch]:
-        """The batches one by one."""
+    def steps(self) -> list[_Batch | _Tick]:
+        """The batches and ticks one by one, in order."""
         bounds = [0, *np.cumsum(self.sizes).tolist()]
-        return [
+        batches = [
             _Batch(close, self.readings.take(slice(bounds[k], bounds[k + 1])))
             for k, close in enumerate(self.close.tolist())
         ]
+        out: list[_Batch | _Tick] = []
+        done = 0
+        for at, after in zip(self.ticks.tolist(), self.tick_after.tolist(), strict=True):
+            out += batches[done:after]
+            out.append(_Tick(at))
+            done = after
+        return out + batches[done:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +113,7 @@ def _one_by_one(steps: Sequence[_Step]) -> list[_Single]:
     out: list[_Single] = []
     for step in steps:
         if isinstance(step, _Span):
-            out.extend(step.batches())
+            out.extend(step.steps())
         else:
             out.append(step)
     return out
@@ -216,10 +227,23 @@ class BlockRunner:
         self._held_batches += 1
         self._unheard.append(step)
 
-    def defer_span(self, close: NDArray[np.float64], sizes: NDArray[np.intp], readings: ReadingBatch) -> None:
+    @property
+    def ticks_clear_until(self) -> float:
+        """Ticks before this time may wait (``tick_may_wait`` is true for them without a full check)."""
+        return min(self._ticks_clear_until, self._chain_due)
+
+    def defer_span(
+        self,
+        close: NDArray[np.float64],
+        sizes: NDArray[np.intp],
+        readings: ReadingBatch,
+        ticks: NDArray[np.float64] = _NO_TICKS,
+        tick_after: NDArray[np.intp] = _NO_TICKS_AFTER,
+    ) -> None:
         """Hold consecutive batches (call ``batches_may_wait`` first): batch ``k`` holds the next ``sizes[k]`` of
-        ``readings`` and closed at ``close[k]``."""
-        step = _Span(close, sizes, readings)
+        ``readings`` and closed at ``close[k]``; and the ticks at ``ticks`` (before ``ticks_clear_until``), tick
+        ``j`` after ``tick_after[j]`` of the batches."""
+        step = _Span(close, sizes, readings, ticks, tick_after)
         self._steps.append(step)
         self._held_readings += len(readings)
         self._held_batches += len(close)
@@ -265,8 +289,13 @@ class BlockRunner:
             self._cap = min(self._cap * 2, MAX_BLOCK_BATCHES)
             assessment = self._chain.assessment
             for step in steps:
-                if isinstance(step, _Tick) and assessment is not None:
-                    assessment.tick(step.at)  # idle: it only keeps its schedule (the window holds the block)
+                if assessment is None:
+                    break
+                # Idle: it only keeps its schedule (the window holds the block).
+                for at in (
+                    step.ticks.tolist() if isinstance(step, _Span) else [step.at] if isinstance(step, _Tick) else []
+                ):
+                    assessment.tick(at)
             return
         self._cap = 1  # a busy stretch: hold little, then more while it stays quiet
         singles = _one_by_one(steps)

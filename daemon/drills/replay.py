@@ -492,6 +492,23 @@ class Replayer:
         k = 0
         while True:
             tick = self._next_tick
+            if tick <= until and tick < runner.ticks_clear_until:
+                # Ticks certain to do nothing: held with the batches around them when those may all wait too.
+                clear, ticks = min(runner.ticks_clear_until, math.nextafter(until, math.inf)), [tick]
+                while (at := ticks[-1] + self._tick_interval) < clear:
+                    ticks.append(at)
+                upto = int(np.searchsorted(close_at, ticks[-1], side="right"))
+                if runner.batches_may_wait(close_at[k:upto], sizes[k:upto]) == upto - k:
+                    tick_at = np.array(ticks)
+                    runner.defer_span(
+                        close_at[k:upto],
+                        sizes[k:upto],
+                        combined.take(slice(bounds[k], bounds[upto])),
+                        tick_at,
+                        np.searchsorted(close_at[k:upto], tick_at, side="right"),
+                    )
+                    k, self._now, self._next_tick = upto, ticks[-1], at
+                    continue
             upto = int(np.searchsorted(close_at, tick, side="right")) if tick <= until else len(close_at)
             while k < upto:  # the batches closing before the tick (a close at the tick comes first)
                 held = runner.batches_may_wait(close_at[k:upto], sizes[k:upto])
