@@ -359,12 +359,10 @@ class BlockRunner:
         readings = ReadingBatch.concat([step.readings for step in held])
         closes, sizes = _closes_and_sizes(held)
         received = np.repeat(closes, sizes)
-        by_sensor = np.argsort(readings.sensor, kind="stable")
-        sensor, time = readings.sensor[by_sensor], readings.time[by_sensor]
-        if bool(np.any((sensor[1:] == sensor[:-1]) & (time[1:] < time[:-1]))):
-            return -math.inf  # a sensor's readings out of time order: the core sorts a block, the batches do not
+        if out_of_order_or_repeated(readings):
+            return -math.inf
         keys = reading_keys(readings.sensor, readings.time)
-        if pipeline.seen.any_seen(keys) or len(set(keys)) != len(keys):
+        if pipeline.seen.any_seen(keys):
             return -math.inf  # a repeated reading: the batches one by one drop it where it repeats
         core = pipeline.detector
         kept = _copy_core(core)
@@ -385,6 +383,19 @@ class BlockRunner:
         self._clock.set(float(closes[-1]))
         pipeline.after_detection(flagged)
         return None
+
+
+def out_of_order_or_repeated(readings: ReadingBatch) -> bool:
+    """Whether a sensor's readings are out of time order (the core sorts a block, the batches do not), or one
+    reading (sensor and time to the microsecond, as ``reading_keys``) comes twice (the batches one by one drop it
+    where it repeats): such a block cannot stand for its batches."""
+    by_sensor = np.argsort(readings.sensor, kind="stable")
+    sensor, time = readings.sensor[by_sensor], readings.time[by_sensor]
+    same_sensor = sensor[1:] == sensor[:-1]
+    if bool(np.any(same_sensor & (time[1:] < time[:-1]))):
+        return True
+    micros = np.rint(time * 1e6)  # in time order, a sensor's repeats are neighbours
+    return bool(np.any(same_sensor & (micros[1:] == micros[:-1])))
 
 
 def _remember_by_batch(seen: SeenReadings, keys: list[bytes], sizes: NDArray[np.intp]) -> None:
