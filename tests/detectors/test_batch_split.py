@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from numpy.typing import NDArray
 
 from detectors.conditions import ConditionEvents
 from detectors.core import CoreResult, DetectionCore
@@ -131,9 +132,9 @@ def test_clean_air_in_a_block_folds_into_the_rings_as_the_batches_do(seed: int, 
     site = mixed_site()
     rng = np.random.default_rng(seed)
     steps = 360  # an hour at 10 s: sixty minute slots, two half-hour slots
-    values = {
-        site.cl2: np.round(np.abs(rng.normal(0, 0.02, steps)), 3),
-        site.nh3: np.round(1.0 + rng.normal(0, 0.05, steps), 2),
+    values: dict[int, NDArray[np.float64]] = {
+        site.cl2: np.round(np.abs(rng.normal(0, 0.02, steps)), 3).astype(np.float64),
+        site.nh3: np.round(1.0 + rng.normal(0, 0.05, steps), 2).astype(np.float64),
     }
     batch = stream([site.cl2, site.nh3], T0, 10.0, values)
     bounds = [0, *sorted(cuts), len(batch)]
