@@ -267,21 +267,21 @@ class BlockRunner:
         self.refresh()
 
     async def _run(self, steps: Sequence[_Step]) -> None:
-        held = [step for step in steps if not isinstance(step, _Tick)]
-        if not held:
-            for step in steps:
-                if isinstance(step, _Tick):
-                    await self.run_tick(step.at)
+        held = [step for step in steps if isinstance(step, _Batch) or (isinstance(step, _Span) and len(step.close))]
+        if not held:  # ticks only (a span may hold ticks and no batch)
+            for single in _one_by_one(steps):
+                if isinstance(single, _Tick):
+                    await self.run_tick(single.at)
             return
         n_batches = sum(1 if isinstance(step, _Batch) else len(step.close) for step in held)
         if n_batches < MIN_BLOCK_BATCHES:
             # Too few to be worth a trial (a busy stretch holds few): they run as live, with their ticks in place.
             self._cap = min(self._cap * 2, MAX_BLOCK_BATCHES)
-            for step in _one_by_one(steps):
-                if isinstance(step, _Batch):
-                    await self.run_batch(step.close, step.readings)
+            for single in _one_by_one(steps):
+                if isinstance(single, _Batch):
+                    await self.run_batch(single.close, single.readings)
                 else:
-                    await self.run_tick(step.at)
+                    await self.run_tick(single.at)
             return
         first_change = self._try_block(held)
         if first_change is None:
