@@ -61,11 +61,10 @@ class ThresholdDetector:
         db = p.deadband[s]
         cens = np.zeros_like(valid) if censored is None else censored
         out: list[ConditionEvents] = []
-        for name, level, high_side in (
-            (HIGH, p.high[s], True),
-            (HIGH_HIGH, p.high_high[s], True),
-            (LOW, p.low[s], False),
-        ):
+        for name, levels, high_side in ((HIGH, p.high, True), (HIGH_HIGH, p.high_high, True), (LOW, p.low, False)):
+            if np.isnan(levels).all() and not self.states[name].active.any():
+                continue  # no sensor has this level (a level rule has one or two of the three): skip the gathers
+            level = levels[s]
             has_level = ~np.isnan(level)
             enabled = has_level & valid
             raising = has_level & (valid | cens) if high_side else enabled

@@ -33,7 +33,7 @@ from daemon.assessment.threat_zones import (
     zone_levels,
 )
 from daemon.assessment.triggers import TriggerCheck, check_triggers
-from daemon.assessment.window import Readings, ReadingWindow
+from daemon.assessment.window import NO_READINGS, Readings, ReadingWindow
 from daemon.chain.alarm_flow import AlarmFlow
 from detectors.conditions import ConditionEvents
 from detectors.estimation_bins import bin_edges, bin_gas, bin_wind, direction_sd_deg
@@ -242,7 +242,7 @@ class AssessmentRunner:
         if not self._due(now):
             return
         substances = self.alarmed_substances()
-        self._keep(self._assess_all(substances, self.window.readings(now), now))
+        self._keep(self._assess_all(substances, self._window_readings(substances, now), now))
         self._update_conditions(now, substances)
 
     async def tick_in_thread(self, now: float) -> None:
@@ -253,9 +253,16 @@ class AssessmentRunner:
         if not self._due(now):
             return
         substances = self.alarmed_substances()
-        readings = self.window.readings(now)
+        readings = self._window_readings(substances, now)
         self._keep(await asyncio.to_thread(self._assess_all, substances, readings, now))
         self._update_conditions(now, substances)
+
+    def _window_readings(self, substances: list[str], now: float) -> Readings:
+        """The kept readings when there is a substance to assess; otherwise nothing reads them: only prune."""
+        if substances:
+            return self.window.readings(now)
+        self.window.prune(now)
+        return NO_READINGS
 
     def _keep(self, results: dict[str, Assessment]) -> None:
         self.assessments.update(results)

@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from daemon.chain.build import DrillChain
-from daemon.chain.seen_readings import reading_keys
+from daemon.chain.seen_readings import SeenReadings, reading_keys
 from daemon.clock import ManualClock
 from detectors.core import DetectionCore
 from detectors.readings import ReadingBatch
@@ -45,6 +46,11 @@ CAPTURE_HISTORY_S = 86_400.0  # ``QualityDetector.capture_events``: a sensor is 
 MAX_BLOCK_READINGS = 100_000  # a held stretch is run once it holds this many readings (memory stays bounded)
 MAX_BLOCK_BATCHES = 1 << 16
 MIN_BLOCK_BATCHES = 4  # fewer held batches run one by one: a trial costs a state copy and, if busy, a second pass
+# A held tick is cleared without the full check while it is this far before every limit (the limits are sums of
+# times, the check subtracts them: the margin covers their rounding).
+TICK_MARGIN_S = 1e-3
+_NO_TICKS = np.zeros(0, np.float64)
+_NO_TICKS_AFTER = np.zeros(0, np.intp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +62,61 @@ class _Batch:
 
 
 @dataclass(frozen=True, slots=True)
+class _Span:
+    """Consecutive live batches and the ticks between them, held as one step: batch ``k`` holds the next
+    ``sizes[k]`` readings and closed at ``close[k]``; tick ``j`` is at ``ticks[j]``, after ``tick_after[j]`` of the
+    batches (a columnar replay forms them without a Python object per batch or tick)."""
+
+    close: NDArray[np.float64]
+    sizes: NDArray[np.intp]
+    readings: ReadingBatch
+    ticks: NDArray[np.float64]
+    tick_after: NDArray[np.intp]
+
+    def steps(self) -> list[_Batch | _Tick]:
+        """The batches and ticks one by one, in order."""
+        bounds = [0, *np.cumsum(self.sizes).tolist()]
+        batches = [
+            _Batch(close, self.readings.take(slice(bounds[k], bounds[k + 1])))
+            for k, close in enumerate(self.close.tolist())
+        ]
+        out: list[_Batch | _Tick] = []
+        done = 0
+        for at, after in zip(self.ticks.tolist(), self.tick_after.tolist(), strict=True):
+            out += batches[done:after]
+            out.append(_Tick(at))
+            done = after
+        return out + batches[done:]
+
+
+@dataclass(frozen=True, slots=True)
 class _Tick:
     """A timer tick that was certain to do nothing when it was held."""
 
     at: float
 
 
-_Step = _Batch | _Tick
+_Step = _Batch | _Span | _Tick
+_Held = _Batch | _Span  # steps that hold readings
+_Single = _Batch | _Tick  # steps run one by one
+
+
+def _closes_and_sizes(held: Sequence[_Held]) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
+    """Each held batch's close time and number of readings, in order."""
+    closes = [np.array([step.close]) if isinstance(step, _Batch) else step.close for step in held]
+    sizes = [np.array([len(step.readings)], np.intp) if isinstance(step, _Batch) else step.sizes for step in held]
+    return np.concatenate(closes), np.concatenate(sizes)
+
+
+def _one_by_one(steps: Sequence[_Step]) -> list[_Single]:
+    """The steps with every span opened into its batches."""
+    out: list[_Single] = []
+    for step in steps:
+        if isinstance(step, _Span):
+            out.extend(step.steps())
+        else:
+            out.append(step)
+    return out
 
 
 class BlockRunner:
@@ -86,8 +140,9 @@ class BlockRunner:
         self._device_of = config.device
         self._limit = config.offline_intervals * config.device_interval_s  # silence that makes a device offline
         self._heard = core.liveness.last_seen.copy()  # per device, counting the held batches
-        self._unheard: list[_Batch] = []  # held batches not yet counted in _heard
+        self._unheard: list[_Held] = []  # held batches not yet counted in _heard
         self._chain_due = math.inf
+        self._ticks_clear_until = -math.inf  # held ticks before this need no full check (see ``tick_may_wait``)
         self.blocks = 0  # stretches that ran as one block
         self.single_batches = 0  # batches that went through the pipeline alone
         self.refresh()
@@ -99,22 +154,17 @@ class BlockRunner:
         state = self._chain.pipeline.flow.state
         self._chain_due = min(state.rules.next_due(), state.book.next_due(), state.incidents.next_due())
         self._heard = self._chain.pipeline.detector.liveness.last_seen.copy()
-        self._unheard = []
-        for step in self._steps:
-            if isinstance(step, _Batch):
-                self._hear(step)
-
-    def _hear(self, batch: _Batch) -> None:
-        self._unheard.append(batch)
+        self._ticks_clear_until = -math.inf
+        self._unheard = [step for step in self._steps if not isinstance(step, _Tick)]
 
     def _fold_heard(self) -> None:
         """Count the held batches not yet counted in ``_heard`` (once per tick, not once per batch)."""
         if not self._unheard:
             return
-        batches, self._unheard = self._unheard, []
-        sensor = np.concatenate([b.readings.sensor for b in batches])
-        time = np.concatenate([b.readings.time for b in batches])
-        close = np.repeat(np.array([b.close for b in batches]), [len(b.readings) for b in batches])
+        held, self._unheard = self._unheard, []
+        sensor = np.concatenate([step.readings.sensor for step in held])
+        time = np.concatenate([step.readings.time for step in held])
+        close = np.repeat(*_closes_and_sizes(held))
         np.fmax.at(self._heard, self._device_of[sensor], np.maximum(time, close))
 
     def batch_may_wait(self, close: float) -> bool:
@@ -122,10 +172,21 @@ class BlockRunner:
         full (its size doubles with each quiet block, from one batch after a busy one)."""
         return close < self._chain_due and self._held_readings < MAX_BLOCK_READINGS and self._held_batches < self._cap
 
+    def batches_may_wait(self, close: NDArray[np.float64], sizes: NDArray[np.intp]) -> int:
+        """How many of these consecutive batches (closing at ``close``, holding ``sizes`` readings) can be held,
+        each judged by ``batch_may_wait`` after the ones before it were held."""
+        due = int(np.searchsorted(close, self._chain_due, side="left"))  # close < chain_due
+        before = self._held_readings + np.cumsum(sizes[:due]) - sizes[:due]  # held readings before each batch
+        full = int(np.searchsorted(before, MAX_BLOCK_READINGS, side="left"))  # before < MAX_BLOCK_READINGS
+        return max(0, min(due, full, self._cap - self._held_batches))
+
     def tick_may_wait(self, at: float) -> bool:
         """Whether the tick at ``at`` is certain to do nothing (so it can be held with the batches around it)."""
         if at >= self._chain_due:
             return False
+        if at < self._ticks_clear_until:
+            return True  # the assessment was idle at that check, and nothing has run since
+        assessment = self._chain.assessment
         self._fold_heard()
         core = self._chain.pipeline.detector
         liveness = core.liveness
@@ -135,8 +196,28 @@ class BlockRunner:
         first_seen = core.quality.first_seen
         if not np.isnan(first_seen).all() and at - float(np.nanmin(first_seen)) >= CAPTURE_HISTORY_S:
             return False
-        assessment = self._chain.assessment
-        return assessment is None or assessment.idle()
+        if not (assessment is None or assessment.idle()):
+            return False
+        self._ticks_clear_until = self._clear_until(at, watched, first_seen)
+        return True
+
+    def _clear_until(self, at: float, watched: NDArray[np.bool_], first_seen: NDArray[np.float64]) -> float:
+        """The time before which a later tick passes every check of ``tick_may_wait`` too.
+
+        Until the next ``refresh`` nothing runs: the offline flags, first-seen times, conditions and the
+        assessment's schedule stay, a device's last time heard only grows, and a device first heard in a batch
+        held after this tick was heard after it (the batch closed after it). So a tick passes while it is before
+        every watched device's last time heard plus its limit, this tick plus the limit of every device not yet
+        heard, and a day after the first reading.
+        """
+        with np.errstate(invalid="ignore"):
+            heard = np.where(watched, self._heard + self._limit, np.inf)
+            unheard = ~self._chain.pipeline.detector.liveness.offline & ~watched
+            fresh = np.where(unheard, at + self._limit, np.inf)
+        until = float(np.fmin(heard, fresh).min(initial=math.inf))
+        if not np.isnan(first_seen).all():
+            until = min(until, float(np.nanmin(first_seen)) + CAPTURE_HISTORY_S)
+        return until - TICK_MARGIN_S if not math.isnan(until) else -math.inf
 
     def defer_batch(self, close: float, readings: ReadingBatch) -> None:
         """Hold a batch (call ``batch_may_wait`` first)."""
@@ -144,7 +225,29 @@ class BlockRunner:
         self._steps.append(step)
         self._held_readings += len(readings)
         self._held_batches += 1
-        self._hear(step)
+        self._unheard.append(step)
+
+    @property
+    def ticks_clear_until(self) -> float:
+        """Ticks before this time may wait (``tick_may_wait`` is true for them without a full check)."""
+        return min(self._ticks_clear_until, self._chain_due)
+
+    def defer_span(
+        self,
+        close: NDArray[np.float64],
+        sizes: NDArray[np.intp],
+        readings: ReadingBatch,
+        ticks: NDArray[np.float64] = _NO_TICKS,
+        tick_after: NDArray[np.intp] = _NO_TICKS_AFTER,
+    ) -> None:
+        """Hold consecutive batches (call ``batches_may_wait`` first): batch ``k`` holds the next ``sizes[k]`` of
+        ``readings`` and closed at ``close[k]``; and the ticks at ``ticks`` (before ``ticks_clear_until``), tick
+        ``j`` after ``tick_after[j]`` of the batches."""
+        step = _Span(close, sizes, readings, ticks, tick_after)
+        self._steps.append(step)
+        self._held_readings += len(readings)
+        self._held_batches += len(close)
+        self._unheard.append(step)
 
     def defer_tick(self, at: float) -> None:
         """Hold a tick (call ``tick_may_wait`` first)."""
@@ -163,51 +266,60 @@ class BlockRunner:
         await self._run(steps)
         self.refresh()
 
-    async def _run(self, steps: list[_Step]) -> None:
-        batches = [step for step in steps if isinstance(step, _Batch)]
-        if not batches:
-            for step in steps:
-                if isinstance(step, _Tick):
-                    await self.run_tick(step.at)
+    async def _run(self, steps: Sequence[_Step]) -> None:
+        held = [step for step in steps if isinstance(step, _Batch) or (isinstance(step, _Span) and len(step.close))]
+        if not held:  # ticks only (a span may hold ticks and no batch)
+            for single in _one_by_one(steps):
+                if isinstance(single, _Tick):
+                    await self.run_tick(single.at)
             return
-        if len(batches) < MIN_BLOCK_BATCHES:
+        n_batches = sum(1 if isinstance(step, _Batch) else len(step.close) for step in held)
+        if n_batches < MIN_BLOCK_BATCHES:
             # Too few to be worth a trial (a busy stretch holds few): they run as live, with their ticks in place.
             self._cap = min(self._cap * 2, MAX_BLOCK_BATCHES)
-            for step in steps:
-                if isinstance(step, _Batch):
-                    await self.run_batch(step.close, step.readings)
+            for single in _one_by_one(steps):
+                if isinstance(single, _Batch):
+                    await self.run_batch(single.close, single.readings)
                 else:
-                    await self.run_tick(step.at)
+                    await self.run_tick(single.at)
             return
-        first_change = self._try_block(batches)
+        first_change = self._try_block(held)
         if first_change is None:
             self.blocks += 1
             self._cap = min(self._cap * 2, MAX_BLOCK_BATCHES)
             assessment = self._chain.assessment
             for step in steps:
-                if isinstance(step, _Tick) and assessment is not None:
-                    assessment.tick(step.at)  # idle: it only keeps its schedule (the window holds the block)
+                if assessment is None:
+                    break
+                # Idle: it only keeps its schedule (the window holds the block).
+                for at in (
+                    step.ticks.tolist() if isinstance(step, _Span) else [step.at] if isinstance(step, _Tick) else []
+                ):
+                    assessment.tick(at)
             return
         self._cap = 1  # a busy stretch: hold little, then more while it stays quiet
+        singles = _one_by_one(steps)
         # Whatever changed happened at a reading's time or a batch's close, never after the close of the batch
         # that caused it: the batches that closed before the first change were quiet, and are one block.
-        quiet = next((i for i, step in enumerate(steps) if isinstance(step, _Batch) and step.close >= first_change), 0)
-        if any(isinstance(step, _Batch) for step in steps[:quiet]):
-            await self._run(steps[:quiet])  # quiet, so it runs as one block (or, if short, one by one)
+        quiet = next(
+            (i for i, step in enumerate(singles) if isinstance(step, _Batch) and step.close >= first_change), 0
+        )
+        if any(isinstance(step, _Batch) for step in singles[:quiet]):
+            await self._run(singles[:quiet])  # quiet, so it runs as one block (or, if short, one by one)
             self.refresh()
-            steps = steps[quiet:]
+            singles = singles[quiet:]
         # The first batch that may have changed something runs alone (with the ticks before it); the rest is held
         # again step by step, each step judged against the state that batch left.
-        alone = next(i for i, step in enumerate(steps) if isinstance(step, _Batch))
-        for step in steps[: alone + 1]:
+        alone = next(i for i, step in enumerate(singles) if isinstance(step, _Batch))
+        for step in singles[: alone + 1]:
             if isinstance(step, _Batch):
                 await self.run_batch(step.close, step.readings)
             else:
                 await self.run_tick(step.at)
             self.refresh()
-        await self._feed(steps[alone + 1 :])
+        await self._feed(singles[alone + 1 :])
 
-    async def _feed(self, steps: list[_Step]) -> None:
+    async def _feed(self, steps: list[_Single]) -> None:
         """Hold what may wait, run what may not (after what is held), then run the rest."""
         for step in steps:
             if isinstance(step, _Batch):
@@ -240,20 +352,17 @@ class BlockRunner:
             self._chain.assessment.tick(at)
         await self._after_step()
 
-    def _try_block(self, batches: list[_Batch]) -> float | None:
-        """Run the batches' readings as one block: None when it was quiet (and is done); else nothing changed and
-        this is the earliest time at which something happened (-inf: unknown)."""
+    def _try_block(self, held: list[_Held]) -> float | None:
+        """Run the held batches' readings as one block: None when it was quiet (and is done); else nothing changed
+        and this is the earliest time at which something happened (-inf: unknown)."""
         pipeline = self._chain.pipeline
-        readings = ReadingBatch.concat([b.readings for b in batches])
-        received = np.repeat(
-            np.array([b.close for b in batches]), np.array([len(b.readings) for b in batches], np.intp)
-        )
-        by_sensor = np.argsort(readings.sensor, kind="stable")
-        sensor, time = readings.sensor[by_sensor], readings.time[by_sensor]
-        if bool(np.any((sensor[1:] == sensor[:-1]) & (time[1:] < time[:-1]))):
-            return -math.inf  # a sensor's readings out of time order: the core sorts a block, the batches do not
+        readings = ReadingBatch.concat([step.readings for step in held])
+        closes, sizes = _closes_and_sizes(held)
+        received = np.repeat(closes, sizes)
+        if out_of_order_or_repeated(readings):
+            return -math.inf
         keys = reading_keys(readings.sensor, readings.time)
-        if pipeline.seen.any_seen(keys) or len(set(keys)) != len(keys):
+        if pipeline.seen.any_seen(keys):
             return -math.inf  # a repeated reading: the batches one by one drop it where it repeats
         core = pipeline.detector
         kept = _copy_core(core)
@@ -270,17 +379,37 @@ class BlockRunner:
             rules.restore_level_states(levels)
             return min(event.time for event in level_events)
         # Quiet: what the batches one by one would have left behind, in the order they would have left it.
-        if pipeline.seen.room() >= len(keys):
-            pipeline.seen.remember_keys(keys)  # no generation turns over: one addition is the same as many
-        else:
-            start = 0
-            for batch in batches:
-                end = start + len(batch.readings)
-                pipeline.seen.remember_keys(keys[start:end])
-                start = end
-        self._clock.set(batches[-1].close)
+        _remember_by_batch(pipeline.seen, keys, sizes)
+        self._clock.set(float(closes[-1]))
         pipeline.after_detection(flagged)
         return None
+
+
+def out_of_order_or_repeated(readings: ReadingBatch) -> bool:
+    """Whether a sensor's readings are out of time order (the core sorts a block, the batches do not), or one
+    reading (sensor and time to the microsecond, as ``reading_keys``) comes twice (the batches one by one drop it
+    where it repeats): such a block cannot stand for its batches."""
+    by_sensor = np.argsort(readings.sensor, kind="stable")
+    sensor, time = readings.sensor[by_sensor], readings.time[by_sensor]
+    same_sensor = sensor[1:] == sensor[:-1]
+    if bool(np.any(same_sensor & (time[1:] < time[:-1]))):
+        return True
+    micros = np.rint(time * 1e6)  # in time order, a sensor's repeats are neighbours
+    return bool(np.any(same_sensor & (micros[1:] == micros[:-1])))
+
+
+def _remember_by_batch(seen: SeenReadings, keys: list[bytes], sizes: NDArray[np.intp]) -> None:
+    """Remember the block's keys as its batches one by one would have: batches added together while the current
+    generation has room for them all (no generation turns over: one addition is the same as many), and the batch
+    that turns it over alone."""
+    ends = np.cumsum(sizes)
+    start, done = 0, 0  # batches, keys remembered
+    while start < len(ends):
+        fit = int(np.searchsorted(ends, done + seen.room(), side="right"))  # batches whose keys all fit
+        stop = max(fit, start + 1)
+        end = int(ends[stop - 1])
+        seen.remember_keys(keys[done:end])
+        start, done = stop, end
 
 
 def _copy_core(core: DetectionCore) -> DetectionCore:

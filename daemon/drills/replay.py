@@ -399,6 +399,12 @@ class Replayer:
                     self._open_raw.append(raw[m])
                     m += 1
                     continue
+                if not self._open_raw:
+                    # Up to the next raw message (readings received with it go first), in bulk.
+                    end = n if m == len(raw) else int(np.searchsorted(received, raw[m].received, side="right"))
+                    await self._hold_readings(batch, received, i, end)
+                    i = end
+                    continue
                 await self._arrive_in_blocks(next_reading)
                 if self._open_at is None:
                     self._open_at = next_reading
@@ -426,7 +432,6 @@ class Replayer:
 
     async def _advance_in_blocks(self, until: float) -> None:
         """``_advance``: the closes and ticks due up to ``until`` in time order, held while they change nothing."""
-        runner = self._runner
         while True:
             close = math.inf if self._open_at is None else self._open_at + self._window
             due = min(close, self._next_tick)
@@ -436,14 +441,94 @@ class Replayer:
             if close <= self._next_tick:
                 await self._close_in_blocks(close)
             else:
-                if runner.tick_may_wait(due):
-                    runner.defer_tick(due)
-                else:
-                    await runner.settle()
-                    await runner.run_tick(due)
-                    runner.refresh()
-                self._next_tick = due + self._tick_interval
+                await self._tick_in_blocks(due)
         self._now = max(until, self._now)
+
+    async def _tick_in_blocks(self, due: float) -> None:
+        runner = self._runner
+        if runner.tick_may_wait(due):
+            runner.defer_tick(due)
+        else:
+            await runner.settle()
+            await runner.run_tick(due)
+            runner.refresh()
+        self._next_tick = due + self._tick_interval
+
+    async def _hold_readings(self, batch: ReadingBatch, received: NDArray[np.float64], i: int, end: int) -> None:
+        """``_arrive_in_blocks`` and ``_close_in_blocks`` for readings ``i:end`` of a segment at once (no raw
+        message among them or in the open batch): the same batches (same members, same close times) and the
+        same ticks between them, in the same order, with the runs of batches that may wait held as spans."""
+        self._begin(float(received[i]))
+        window = self._window
+        parts = self._open_parts
+        combined = ReadingBatch.concat([*parts, batch.take(slice(i, end))])
+        shift = len(combined) - (end - i)  # readings of the open batch before reading i
+        closes: list[float] = []
+        starts: list[int] = [0]  # in ``combined``; the last batch stays open
+        s = i
+        if self._open_at is not None:
+            close = self._open_at + window
+            s = min(max(int(np.searchsorted(received, close, side="left")), i), end)
+            if s < end:  # a reading at or after its close arrives: the open batch closes
+                closes.append(close)
+                starts.append(shift + s - i)
+        if s < end:
+            # A batch opens at its first reading and takes every reading received before it closes.
+            base = s
+            opened = received[base:end]
+            after = np.maximum(np.searchsorted(received, opened + window, side="left"), np.arange(base + 1, end + 1))
+            next_start, opened_at = after.tolist(), opened.tolist()
+            while (t := next_start[s - base]) < end:
+                closes.append(opened_at[s - base] + window)
+                starts.append(shift + t - i)
+                s = t
+        if self._open_at is None or closes:
+            self._open_at = float(received[s])
+        until = float(received[s]) if closes or s < end else float(received[i])  # the last arrival
+        close_at = np.array(closes, np.float64)
+        bounds = np.array(starts, np.intp)
+        sizes = np.diff(bounds)
+        runner = self._runner
+        k = 0
+        while True:
+            tick = self._next_tick
+            if tick <= until and tick < runner.ticks_clear_until:
+                # Ticks certain to do nothing: held with the batches around them when those may all wait too.
+                clear, ticks = min(runner.ticks_clear_until, math.nextafter(until, math.inf)), [tick]
+                while (at := ticks[-1] + self._tick_interval) < clear:
+                    ticks.append(at)
+                upto = int(np.searchsorted(close_at, ticks[-1], side="right"))
+                if runner.batches_may_wait(close_at[k:upto], sizes[k:upto]) == upto - k:
+                    tick_at = np.array(ticks)
+                    runner.defer_span(
+                        close_at[k:upto],
+                        sizes[k:upto],
+                        combined.take(slice(bounds[k], bounds[upto])),
+                        tick_at,
+                        np.searchsorted(close_at[k:upto], tick_at, side="right"),
+                    )
+                    k, self._now, self._next_tick = upto, ticks[-1], at
+                    continue
+            upto = int(np.searchsorted(close_at, tick, side="right")) if tick <= until else len(close_at)
+            while k < upto:  # the batches closing before the tick (a close at the tick comes first)
+                held = runner.batches_may_wait(close_at[k:upto], sizes[k:upto])
+                if held:
+                    runner.defer_span(
+                        close_at[k : k + held], sizes[k : k + held], combined.take(slice(bounds[k], bounds[k + held]))
+                    )
+                    k += held
+                if k < upto:
+                    await runner.settle()
+                    await runner.run_batch(float(close_at[k]), combined.take(slice(bounds[k], bounds[k + 1])))
+                    runner.refresh()
+                    k += 1
+            if tick > until:
+                break
+            self._now = tick
+            await self._tick_in_blocks(tick)
+        self._open_parts = [combined.take(slice(int(bounds[-1]), None))]
+        self._now = max(until, self._now)
+        self.sim_end = float(received[end - 1])
 
     async def _close_in_blocks(self, close: float) -> None:
         runner = self._runner

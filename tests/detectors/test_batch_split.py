@@ -7,10 +7,12 @@ import itertools
 import numpy as np
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from numpy.typing import NDArray
 
-from detectors.core import DetectionCore
+from detectors.conditions import ConditionEvents
+from detectors.core import CoreResult, DetectionCore
 from detectors.readings import ReadingBatch
-from tests.detectors.synthetic import eventful_stream, run
+from tests.detectors.synthetic import T0, eventful_stream, mixed_site, run, stream
 
 STEPS = 240
 
@@ -89,6 +91,69 @@ def _gas_loads(core: DetectionCore) -> list[np.ndarray]:
     return [core.gas.minutes.loads.copy(), core.gas.half_hours.loads.copy()]
 
 
+def _arrivals(batch: ReadingBatch, bounds: list[int]) -> list[float]:
+    """When each batch arrives: a little after its newest reading, as a live batch closes after its last message,
+    and after the batch before it (a batch opens when the one before has closed), so a block tells its batches
+    apart by their arrival times. (Two cuts within one time step once gave two batches the same arrival: seed 17,
+    cuts 82/181/187, whose gas load sums the block then added as one group.)"""
+    arrivals: list[float] = []
+    for a, b in itertools.pairwise(bounds):
+        newest = float(batch.time[a:b].max()) + 0.02
+        arrivals.append(max(newest, arrivals[-1] + 0.001) if arrivals else newest)
+    return arrivals
+
+
+def _gas_events(result: CoreResult) -> list[ConditionEvents]:
+    return [e for e in result.conditions if e.condition.startswith("gas.") and len(e)]
+
+
+def _gas_state(core: DetectionCore) -> dict[str, np.ndarray]:
+    """Every array the gas detector carries (both slot rings, the censored and hot slots)."""
+    gas = core.gas
+    out = {f"censored_{k}": v.copy() for k, v in gas.censored_slot.items()}
+    out |= {f"hot_{k}": v.copy() for k, v in gas.hot_slot.items()}
+    for name, ring in (("minutes", gas.minutes), ("half_hours", gas.half_hours)):
+        for field in ("sums", "counts", "loads", "peaks", "current", "window_sum", "window_count", "window_filled"):
+            out[f"{name}.{field}"] = getattr(ring, field).copy()
+    return out
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10_000),
+    cuts=st.lists(st.integers(1, 2 * 360 - 1), min_size=1, max_size=150, unique=True),
+    late=st.booleans(),
+)
+@example(seed=3, cuts=list(range(1, 2 * 360, 2)), late=False)  # every 10-s step its own batch: 360 per sensor
+def test_clean_air_in_a_block_folds_into_the_rings_as_the_batches_do(seed: int, cuts: list[int], late: bool) -> None:
+    """Clean air in a block of many batches is folded into the gas rings a slot at a time (``add_runs_by_slot``):
+    every ring array, the float32 load sums included, equals the batches fed one by one. ``late``: the rings had
+    already moved past the first minutes of the block (late data)."""
+    site = mixed_site()
+    rng = np.random.default_rng(seed)
+    steps = 360  # an hour at 10 s: sixty minute slots, two half-hour slots
+    values: dict[int, NDArray[np.float64]] = {
+        site.cl2: np.round(np.abs(rng.normal(0, 0.02, steps)), 3).astype(np.float64),
+        site.nh3: np.round(1.0 + rng.normal(0, 0.05, steps), 2).astype(np.float64),
+    }
+    batch = stream([site.cl2, site.nh3], T0, 10.0, values)
+    bounds = [0, *sorted(cuts), len(batch)]
+    arrivals = _arrivals(batch, bounds)
+    cores = DetectionCore(site.config), DetectionCore(site.config)
+    if late:
+        ahead = stream([site.cl2, site.nh3], T0 + 1200.0, 10.0, {site.cl2: np.full(1, 0.01), site.nh3: np.full(1, 0.3)})
+        for core in cores:
+            core.process(ahead, received_at=T0 + 1200.02)
+    one_by_one, block = cores
+    for (a, b), arrival in zip(itertools.pairwise(bounds), arrivals, strict=True):
+        assert not _gas_events(one_by_one.process(batch.take(slice(a, b)), received_at=arrival))
+    received = np.repeat(np.array(arrivals), np.diff(bounds))
+    assert not _gas_events(block.process(batch, received_at=received))
+    theirs = _gas_state(one_by_one)
+    for name, mine in _gas_state(block).items():
+        np.testing.assert_array_equal(mine, theirs[name], err_msg=name)
+
+
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), cuts=st.lists(st.integers(1, 15 * STEPS - 1), min_size=1, max_size=40, unique=True))
 @example(seed=17, cuts=[82, 181, 187])
@@ -99,14 +164,7 @@ def test_a_block_with_each_batchs_arrival_equals_the_batches(seed: int, cuts: li
     load sums (whose rounding depends on how readings are grouped) equal the batches fed one by one."""
     site, batch = eventful_stream(seed, STEPS)
     bounds = [0, *sorted(cuts), len(batch)]
-    # Each batch arrives a little after its newest reading, as a live batch closes after its last message, and
-    # after the batch before it (a batch opens when the one before has closed): a block tells its batches apart by
-    # their arrival times. (Two cuts within one time step once gave two batches the same arrival: seed 17, cuts
-    # 82/181/187, whose gas load sums the block then added as one group.)
-    arrivals: list[float] = []
-    for a, b in itertools.pairwise(bounds):
-        newest = float(batch.time[a:b].max()) + 0.02
-        arrivals.append(max(newest, arrivals[-1] + 0.001) if arrivals else newest)
+    arrivals = _arrivals(batch, bounds)
     one_by_one = DetectionCore(site.config)
     events: Events = {}
     flags, scores = [], []

@@ -10,8 +10,14 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from daemon.chain.seen_readings import reading_keys
+from daemon.drills.block_replay import out_of_order_or_repeated
+from detectors.readings import ReadingBatch
 from tests.drills.conftest import Run, ScenarioRuns, replay_run
 from tests.drills.test_faithful_replay import SHIPPED, SHORTENED, _theft
 
@@ -88,3 +94,25 @@ async def test_every_shipped_scenario_stores_the_same_rows_in_blocks_as_batch_by
     blocks = await scenario_runs.run(name, duration_s=duration, columnar=True)
     batches = await scenario_runs.run(name, duration_s=duration, columnar=True, blocks=False)
     _assert_same(blocks, batches)
+
+
+@given(
+    readings=st.lists(
+        st.tuples(st.integers(0, 3), st.sampled_from([0.0, 1.0, 1.0000001, 1.0000004, 2.5, 1e9, 1e9 + 1e-7])),
+        max_size=12,
+    )
+)
+def test_a_block_is_refused_when_a_sensor_goes_back_in_time_or_a_reading_repeats(
+    readings: list[tuple[int, float]],
+) -> None:
+    """The vectorised check equals its plain statement: per sensor, times never decrease, and no two readings share
+    a ``reading_keys`` key (the set the batches one by one drop repeats by)."""
+    sensor = [s for s, _ in readings]
+    time = [t for _, t in readings]
+    batch = ReadingBatch.from_lists(sensor, time, [0.0] * len(readings))
+    keys = reading_keys(batch.sensor, batch.time)
+    backwards = any(s == s2 and t2 < t for i, (s, t) in enumerate(readings) for s2, t2 in readings[i + 1 :])
+    assert out_of_order_or_repeated(batch) == (backwards or len(set(keys)) != len(keys))
+    assert out_of_order_or_repeated(ReadingBatch.from_lists([1, 1], [5.0, 5.0], [0.0, 1.0]))
+    assert not out_of_order_or_repeated(ReadingBatch.from_lists([1, 2, 1], [5.0, 5.0, 6.0], [0.0, 1.0, 2.0]))
+    assert np.array_equal(batch.sensor, np.asarray(sensor, np.int32))  # the check leaves the block as it was
