@@ -56,6 +56,11 @@ from rules.sensor_table import SensorTable
 
 log = logging.getLogger(__name__)
 
+
+class MissingInputError(ValueError):
+    """The network lacks what an estimate needs (e.g. no wind reading): said once in the log, not a traceback."""
+
+
 UPDATE_INTERVAL_S = 60.0
 BIN_S = 60.0
 N_BINS = 25  # 25 minutes of 1-minute bins
@@ -208,6 +213,7 @@ class AssessmentRunner:
         self.assessments: dict[str, Assessment] = {}
         self.history: dict[str, deque[Assessment]] = {}  # the last two hours of assessments per gas
         self._last_run = -math.inf
+        self._missing: dict[str, str] = {}  # substance -> what the last estimate lacked (logged when it changes)
         self._raised: dict[tuple[str, str], int] = {}  # (condition, substance) -> sensor it was raised on
 
     def page_summary(self, alarm_keys: Sequence[str], incident_id: str | None = None) -> str:
@@ -282,6 +288,11 @@ class AssessmentRunner:
         for substance in substances:
             try:
                 out[substance] = self.assess(substance, now, readings)
+                self._missing.pop(substance, None)
+            except MissingInputError as exc:
+                if self._missing.get(substance) != str(exc):
+                    log.warning("no assessment of %s at %s: %s", substance, now, exc)
+                    self._missing[substance] = str(exc)
             except Exception:  # a failed estimate must never stop the alarm chain; it is logged and retried
                 log.exception("assessment of %s failed at %s", substance, now)
         return out
@@ -359,7 +370,7 @@ class AssessmentRunner:
         speed_rows = np.isin(sensor, self.wind_speed)
         dir_rows = np.isin(sensor, self.wind_dir)
         if not speed_rows.any() or not dir_rows.any():
-            raise ValueError("no wind readings in the last half hour: cannot assess the release")
+            raise MissingInputError("no wind readings in the last half hour: cannot assess the release")
         # Pair each direction with the speed of the same device at the nearest time (stations send both at once).
         order = np.argsort(when[speed_rows])
         speed_t, speed_v = when[speed_rows][order], value[speed_rows][order]

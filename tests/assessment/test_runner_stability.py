@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from daemon.assessment.runner import N_BINS, AssessmentRunner
+from daemon.assessment.window import NO_READINGS
 from daemon.chain.alarm_flow import AlarmFlow
 from detectors.estimation_bins import bin_edges
 from detectors.kinds import Kind
@@ -75,3 +76,17 @@ def test_a_stations_cloud_cover_sets_the_class(demo_site: Site, now: float, clou
     """With a cloud channel the class is Turner's with the measured cover: a clear noon in 3 m/s is B (the vane's
     3 degrees alone would say D); an overcast noon or night is D."""
     assert _stability(_site_with_cloud(demo_site), now, 3.0, 3.0, cloud) == expected
+
+
+def test_no_wind_is_said_once_as_a_warning_not_a_traceback(demo_site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    """A park whose weather stations are silent cannot be assessed: one WARNING saying why, not an ERROR with a
+    traceback at every tick (before: ``log.exception`` each minute)."""
+    table = SensorTable.build(demo_site)
+    runner = AssessmentRunner(table, AlarmFlow.__new__(AlarmFlow))
+    with caplog.at_level("WARNING", logger="daemon.assessment.runner"):
+        for minute in range(3):
+            assert runner._assess_all(["cl2"], NO_READINGS, NOON + 60.0 * minute) == {}
+    said = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert [level for level, _ in said] == ["WARNING"]
+    assert "no wind readings" in said[0][1]
+    assert all(r.exc_info is None for r in caplog.records)
