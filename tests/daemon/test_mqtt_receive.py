@@ -196,3 +196,12 @@ async def test_a_full_service_stops_reading_the_socket_until_resumed() -> None:
         loop.remove_reader(ours.fileno())
         ours.close()
         broker.close()
+
+
+def test_paho_still_has_the_private_reader_this_takes_over() -> None:
+    """BufferedReceive replaces paho's private ``_packet_read`` and calls its private helpers: a paho that renamed any
+    of them would leave ingest on paho's slow path or break it, so this says which one went (pyproject pins paho)."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+    for name in ("_packet_read", "_sock_recv", "_packet_handle", "_loop_rc_handle", "_in_packet", "_sock"):
+        assert hasattr(client, name), f"paho.Client has no {name} any more: daemon/ingest/mqtt_receive.py needs a look"
+    assert client._packet_read.__name__ == "_packet_read"  # paho's own reader, until BufferedReceive takes it over
