@@ -39,6 +39,16 @@ MessageHandler = Callable[[str, bytes, float, Ack | None], None]
 AckFactory = Callable[[aiomqtt.Message], Ack | None]
 
 
+def hand_over(handler: MessageHandler, topic: str, payload: bytes, received: float, ack: Ack | None) -> None:
+    """Give one message to the handler, whichever receive path read it."""
+    try:
+        handler(topic, payload, received, ack)
+    except Exception:
+        # The handler quarantines bad input itself; anything escaping is a bug. Keep receiving (the message stays
+        # unacknowledged: the broker delivers it again after a reconnect).
+        log.exception("message handler failed on %s", topic)
+
+
 def direct_delivery(
     handler: MessageHandler, clock: Clock, ack_for: AckFactory = lambda _message: None
 ) -> type[asyncio.Queue[aiomqtt.Message]]:
@@ -56,12 +66,7 @@ def direct_delivery(
             payload = item.payload
             if not isinstance(payload, bytes | bytearray):
                 payload = b"" if payload is None else str(payload).encode()
-            try:
-                handler(item.topic.value, bytes(payload), clock.now(), ack_for(item))
-            except Exception:
-                # The handler quarantines bad input itself; anything escaping is a bug. Keep receiving (the
-                # message stays unacknowledged: the broker delivers it again after a reconnect).
-                log.exception("message handler failed on %s", item.topic.value)
+            hand_over(handler, item.topic.value, bytes(payload), clock.now(), ack_for(item))
 
     return DirectQueue
 
@@ -130,10 +135,7 @@ class MqttIngest:
     def _deliver(self, connection: paho.Client, topic: str, payload: bytes, qos: int, mid: int) -> None:
         """A PUBLISH read by ``BufferedReceive``: to the handler, as ``direct_delivery`` hands paho's messages."""
         ack = None if qos == 0 else functools.partial(self._ack, connection, mid, qos)
-        try:
-            self._handler(topic, payload, self._clock.now(), ack)
-        except Exception:
-            log.exception("message handler failed on %s", topic)  # as in direct_delivery: keep receiving
+        hand_over(self._handler, topic, payload, self._clock.now(), ack)
 
     def input_pending(self) -> bool:
         """More bytes wait on the connection than were read (overload: the loop reads them after judging a batch).
