@@ -23,15 +23,21 @@ against its own long-run distribution, as a normal tail probability in decades (
 of Ahmad et al., Neurocomputing 262 (2017) 134-147); 1 is ``ALARM_DECADES`` decades, the alarm level. After
 an onset the score stays 0 for ``anomaly_hold_s``, so one event is reported once.
 
-Long single-sensor runs (back-tests of one series) are computed along time with linear filters
-(``scipy.signal.lfilter``) and cumulative minima for the CUSUMs, between the readings where the model
-stops learning; those readings are stepped exactly like the rank-by-rank path.
+Long single-sensor runs (back-tests of one series) are computed along time. Given which readings are gated,
+in shift alarm or in drift alarm, every recursion is linear: the baseline, autocovariances and reference are
+``scipy.signal.lfilter`` over the readings they learn from, the scale a linear scan, the CUSUMs walks between
+two barriers (running sums less running extremes). Those regimes are guessed (first all quiet, then what the
+previous pass found), a pass confirms the readings up to its first wrong guess, and the next pass starts
+there; warm-up and re-baselines are stepped exactly like the rank-by-rank path.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -75,6 +81,10 @@ SURPRISE_PRIOR_VAR = (1.0 - 2.0 / np.pi) * SURPRISE_ALPHA / (2.0 - SURPRISE_ALPH
 ALARM_DECADES = 5.0  # tail probability 1e-5 of the recent surprise: score 1
 EVIDENCE_FROM = 1.0  # standard deviations of the recent surprise above its mean before it counts as evidence
 LONG_SEGMENT = 512  # a sensor with this many readings in one batch is computed along time
+STRETCH = 1 << 14  # readings the first pass along time covers (it finds every reading's regime once)
+PASS_WINDOW = 1024  # readings each later pass covers (it ends at its first wrong guess of a regime)
+SCAN_BLOCK = 64  # readings per block of the scale's scan (running products stay near 1 within one)
+BURST_AHEAD = 32  # readings after a new gated one guessed from the model as it stood
 _LN10 = float(np.log(10.0))
 
 # Columns of the per-sensor state matrix.
@@ -312,105 +322,321 @@ def _filter(
     weight: float, forget: float, inputs: NDArray[np.float64], before: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """``y_t = forget * y_{t-1} + weight * inputs_t`` from ``y_{-1} = before``: values before and after each reading."""
-    # scipy.signal pulls in scipy.stats (about a second of CPU); only back-tests of long single-sensor runs get here.
-    from scipy.signal import lfilter  # noqa: PLC0415
-
-    after: NDArray[np.float64] = lfilter([weight], [1.0, -forget], inputs, zi=[forget * before])[0]
+    after = _lfilter(weight, forget, inputs, before)
     prior = np.empty_like(after)
     prior[0] = before
     prior[1:] = after[:-1]
     return prior, after
 
 
-def _lindley(start: float, increments: NDArray[np.float64]) -> NDArray[np.float64]:
-    """``S_t = max(0, S_{t-1} + increments_t)`` from ``S_{-1} = start``, as a running sum less its running minimum."""
-    walk = start + np.cumsum(increments)
-    out: NDArray[np.float64] = walk - np.minimum(np.minimum.accumulate(walk), 0.0)
+def _lfilter(weight: float, forget: float, inputs: NDArray[np.float64], before: float) -> NDArray[np.float64]:
+    """``y_t = forget * y_{t-1} + weight * inputs_t`` from ``y_{-1} = before``, the values after each reading."""
+    coefficients = (np.array([weight]), np.array([1.0, -forget]))
+    out: NDArray[np.float64] = _linear_filter()(*coefficients, inputs, -1, np.array([forget * before]))[0]
     return out
 
 
-def _quiet_run(
-    row: NDArray[np.float64], x: NDArray[np.float64], floor: float
-) -> tuple[int, StepOut, NDArray[np.float64]]:
-    """Readings at the start of ``x`` (all valid, model warm) on which the model learns as usual.
+@functools.cache
+def _linear_filter() -> Callable[..., tuple[NDArray[np.float64], NDArray[np.float64]]]:
+    """scipy's direct-form filter kernel; ``scipy.signal.lfilter`` checks and converts its arguments for tens
+    of microseconds a call, several times the filtering of a pass's thousand readings, and a back-test makes
+    thousands of calls. Falls back to ``lfilter`` itself if a scipy release moves the kernel."""
+    # scipy.signal pulls in scipy.stats (about a second of CPU); only back-tests of long single-sensor runs get here.
+    try:
+        from scipy.signal._sigtools import _linear_filter as kernel  # noqa: PLC0415
+    except ImportError:  # pragma: no cover (depends on the scipy release)
+        from scipy.signal import lfilter as kernel  # noqa: PLC0415
+    return cast("Callable[..., tuple[NDArray[np.float64], NDArray[np.float64]]]", kernel)
 
-    Returns how many there are, their outputs and the state after them. Within such a run every recursion is
-    linear (or a CUSUM reflected at zero), so it is computed along time; the first reading that is gated, in
-    alarm or about to re-baseline ends the run and is left to ``step``.
+
+def _gated_filter(
+    weight: float, forget: float, inputs: NDArray[np.float64], learn: NDArray[np.bool_], before: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]]:
+    """``_filter`` that moves only on the readings where ``learn`` holds (elsewhere it keeps its value).
+
+    The learning readings are one ordinary filter; each reading reads the value after the last one learned.
+    Also returns how many readings were learned up to and including each reading.
     """
-    a = ALPHA
-    m_before, m_after = _filter(a, 1.0 - a, x, row[MEAN])
+    learned: NDArray[np.intp] = np.cumsum(learn, dtype=np.intp)
+    values = np.empty(int(learned[-1]) + 1 if learned.shape[0] else 1)
+    values[0] = before
+    if values.shape[0] > 1:
+        values[1:] = _lfilter(weight, forget, inputs[learn], before)
+    return values[learned - learn.astype(np.intp)], values[learned], learned
+
+
+def _affine_scan(factor: NDArray[np.float64], inputs: NDArray[np.float64], before: float) -> NDArray[np.float64]:
+    """``y_t = factor_t * y_{t-1} + inputs_t`` from ``y_{-1} = before``: the values after each reading.
+
+    Blocks of ``SCAN_BLOCK`` readings are solved with running products (a block's product stays near 1, so
+    dividing by it loses nothing), and the blocks are chained one after another.
+    """
+    n = factor.shape[0]
+    blocks = -(-n // SCAN_BLOCK)
+    pad = blocks * SCAN_BLOCK - n
+    f = np.concatenate((factor, np.ones(pad))).reshape(blocks, SCAN_BLOCK)
+    w = np.concatenate((inputs, np.zeros(pad))).reshape(blocks, SCAN_BLOCK)
+    prod = np.cumprod(f, axis=1)
+    own = prod * np.cumsum(w / prod, axis=1)  # each block's values from a start of zero
+    starts = np.empty(blocks)
+    y = before
+    for b, (p_end, o_end) in enumerate(zip(prod[:, -1].tolist(), own[:, -1].tolist(), strict=True)):
+        starts[b] = y
+        y = p_end * y + o_end
+    out: NDArray[np.float64] = (prod * starts[:, None] + own).reshape(-1)[:n]
+    return out
+
+
+def _capped_lindley(start: float, increments: NDArray[np.float64], cap: float) -> NDArray[np.float64]:
+    """``S_t = min(max(S_{t-1} + increments_t, 0), cap)`` from ``S_{-1} = start``.
+
+    Between touches of the far barrier only one barrier acts, which is a running sum less its running
+    extreme; the walk switches barrier only when it crosses the whole band (rare: many readings each way).
+    """
+    n = increments.shape[0]
+    out = np.empty(n)
+    i, s, low = 0, start, True
+    while i < n:
+        walk = s + np.cumsum(increments[i:])
+        if low:
+            free = walk - np.minimum(np.minimum.accumulate(walk), 0.0)
+            past = np.flatnonzero(free > cap)
+        else:
+            free = walk - np.maximum(np.maximum.accumulate(walk) - cap, 0.0)
+            past = np.flatnonzero(free < 0.0)
+        if past.shape[0] == 0:
+            out[i:] = free
+            break
+        j = int(past[0])
+        out[i : i + j] = free[:j]
+        s = cap if low else 0.0
+        out[i + j] = s
+        i, low = i + j + 1, not low
+    return out
+
+
+@dataclass(slots=True)
+class _Guess:
+    """Which readings of a stretch are gated (too surprising to learn), in shift alarm, in drift alarm, floored."""
+
+    gated: NDArray[np.bool_]
+    shifted: NDArray[np.bool_]
+    drifting: NDArray[np.bool_]
+    floored: NDArray[np.bool_]  # the scale below its floor (which then stands in for it)
+
+    def take(self, start: int, stop: int) -> _Guess:
+        """The guess for readings ``start`` to ``stop`` (a view)."""
+        return _Guess(
+            self.gated[start:stop], self.shifted[start:stop], self.drifting[start:stop], self.floored[start:stop]
+        )
+
+    def put(self, start: int, part: _Guess) -> None:
+        """Take ``part`` as the guess from reading ``start`` on."""
+        stop = start + part.gated.shape[0]
+        self.gated[start:stop], self.shifted[start:stop] = part.gated, part.shifted
+        self.drifting[start:stop], self.floored[start:stop] = part.drifting, part.floored
+
+
+@dataclass(slots=True)
+class _Pass:
+    """One pass of the model along a stretch under a guess of its regimes: every per-reading quantity."""
+
+    exact: int  # readings at the start whose regimes the pass confirmed (they are the recursion's)
+    found: _Guess  # the regimes the pass computed (exact on the first ``exact`` + 1 readings)
+    z: NDArray[np.float64]
+    up: NDArray[np.float64]
+    down: NDArray[np.float64]
+    drift: NDArray[np.float64]
+    m_after: NDArray[np.float64]
+    c0_after: NDArray[np.float64]
+    c1_after: NDArray[np.float64]
+    s_after: NDArray[np.float64]
+    ref_after: NDArray[np.float64]
+    learned: NDArray[np.intp]
+    x: NDArray[np.float64]
+    m_before: NDArray[np.float64]
+    phi: NDArray[np.float64]
+    s_eff: NDArray[np.float64]
+
+
+def _pass(row: NDArray[np.float64], x: NDArray[np.float64], floor: float, guess: _Guess) -> _Pass:
+    """The model along ``x`` (valid readings, warm model) assuming the regimes ``guess``.
+
+    Given which readings are gated and which are in alarm, every learning recursion is a linear filter over
+    the readings it learns from (the scale's, a linear one with a growth factor on gated readings), and the
+    CUSUMs are walks between two barriers. The regimes computed from the result agree with the guess up to
+    ``exact``: those readings are what ``_step_one`` gives them, up to rounding.
+    """
+    a, b = ALPHA, COV_ALPHA
+    learn = ~guess.gated & ~guess.shifted
+    m_before, m_after, learned = _gated_filter(a, 1.0 - a, x, learn, float(row[MEAN]))
     d = x - m_before
-    b = COV_ALPHA
-    c0_before, c0_after = _filter((1.0 - b) * b, 1.0 - b, d * d, row[C0])
     dev_after = x - m_after
     dprev = np.empty_like(x)
     dprev[0] = row[LAST_DEV]
     dprev[1:] = dev_after[:-1]
-    c1_before, c1_after = _filter(b, 1.0 - b, d * dprev, row[C1])
+    c0_before, c0_after, _ = _gated_filter((1.0 - b) * b, 1.0 - b, d * d, learn, float(row[C0]))
+    c1_before, c1_after, _ = _gated_filter(b, 1.0 - b, d * dprev, learn, float(row[C1]))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         phi = np.where(c0_before > 0, np.minimum(np.maximum(c1_before / c0_before, 0.0), PHI_MAX), 0.0)
     e = d - phi * dprev
     abs_e = np.abs(e)
-    s_before, s_after = _filter(a * MAE_TO_SIGMA, 1.0 - a, abs_e, row[SCALE])
-    s_eff = np.maximum(s_before, np.maximum(floor, 1e-9 * np.abs(m_before)) + 1e-300)
-    with np.errstate(over="ignore", invalid="ignore"):
+    # The scale learns outside shift alarms; on a gated reading from its own clipped error, a growth by a
+    # fixed factor (as long as the scale is above its floor, which is checked below).
+    moves = ~guess.shifted
+    bottom = np.maximum(floor, 1e-9 * np.abs(m_before)) + 1e-300
+    clipped = guess.gated[moves]
+    if clipped.any():
+        floored = guess.floored[moves] & clipped
+        grows = clipped & ~floored
+        factor = np.where(grows, 1.0 + a * (MAE_TO_SIGMA * Z_GATE - 1.0), 1.0 - a)
+        inputs = a * MAE_TO_SIGMA * np.where(floored, Z_GATE * bottom[moves], abs_e[moves])
+        inputs[grows] = 0.0
+        scales = np.concatenate(([row[SCALE]], _affine_scan(factor, inputs, float(row[SCALE]))))
+        moved = np.cumsum(moves, dtype=np.intp)
+        s_before, s_after = scales[moved - moves.astype(np.intp)], scales[moved]
+    else:
+        s_before, s_after, _ = _gated_filter(a * MAE_TO_SIGMA, 1.0 - a, abs_e, moves, float(row[SCALE]))
+    s_eff = np.maximum(s_before, bottom)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         z = e / s_eff
         long_run = s_eff / (1.0 - phi)
         u = d / long_run
-    up = _lindley(row[UP], u - SHIFT_K)
-    dn = _lindley(row[DOWN], -u - SHIFT_K)
-    shift = np.maximum(up, dn)
-    ref_before, ref_after = _filter(REFERENCE_ALPHA, 1.0 - REFERENCE_ALPHA, x, row[REFERENCE])
+    uc = np.minimum(np.maximum(u, -Z_CLIP), Z_CLIP)
+    up = _capped_lindley(float(row[UP]), uc - SHIFT_K, 2 * SHIFT_H)
+    down = _capped_lindley(float(row[DOWN]), -uc - SHIFT_K, 2 * SHIFT_H)
+    found_shifted = np.maximum(up, down) >= SHIFT_H
+    # The reference learns what the baseline learns, except in drift alarm: a filter over those readings,
+    # whose drift (from the reference before each reading) is only known once the filter has run. The
+    # guess's drift alarms are taken; a reading where the computed drift disagrees ends the exact stretch.
+    follows = learn & ~guess.drifting
+    ref_before, ref_after, _ = _gated_filter(REFERENCE_ALPHA, 1.0 - REFERENCE_ALPHA, x, follows, float(row[REFERENCE]))
     with np.errstate(over="ignore", invalid="ignore"):
         drift = np.abs(m_before - ref_before) / long_run
-    abs_z = np.abs(z)
-    quiet = (abs_z < Z_GATE) & (np.abs(u) < Z_CLIP) & (shift < SHIFT_H) & (drift < DRIFT_SIGMAS) & np.isfinite(z)
-    if not np.isnan(row[ALARM_SINCE]):
-        quiet[0] = False  # leaving an alarm: let the exact step clear its clock
-    stop = int(np.argmin(quiet)) if not quiet.all() else x.shape[0]
-    if stop == 0:
-        return 0, StepOut(z[:0], z[:0], z[:0], z[:0], np.zeros(0, np.bool_), np.zeros(0, np.bool_)), row
-    k = stop
-    r = np.minimum(abs_z[:k], SURPRISE_CAP)
-    _, short_after = _filter(SURPRISE_ALPHA, 1.0 - SURPRISE_ALPHA, r, row[SHORT])
-    lmean_before, lmean_after = _filter(SURPRISE_LONG_ALPHA, 1.0 - SURPRISE_LONG_ALPHA, short_after, row[LONG_MEAN])
+    found = _Guess(np.abs(z) >= Z_GATE, found_shifted, drift >= DRIFT_SIGMAS, s_before < bottom)
+    found_learn = ~found.gated & ~found.shifted
+    wrong = (found_learn != learn) | (found.shifted != guess.shifted)
+    wrong |= found_learn & (found.drifting != guess.drifting)
+    wrong |= (guess.gated & ~guess.shifted) != (found.gated & ~found.shifted)
+    # Not modelled along time: a non-finite statistic.
+    wrong |= ~(np.isfinite(z) & np.isfinite(u) & np.isfinite(drift))
+    wrong |= guess.gated & ~guess.shifted & (found.floored != guess.floored)
+    exact = int(np.argmax(wrong)) if wrong.any() else x.shape[0]
+    return _Pass(
+        exact,
+        found,
+        z,
+        up,
+        down,
+        drift,
+        m_after,
+        c0_after,
+        c1_after,
+        s_after,
+        ref_after,
+        learned,
+        x,
+        m_before,
+        phi,
+        s_eff,
+    )
+
+
+def _next_guess(guess: _Guess, got: _Pass) -> _Guess:
+    """The guess for the readings from the first wrong one on: what the pass found, with a new shift alarm
+    assumed to last (the pass learned the shift away, so its later readings under-state the alarm), and the
+    readings just after a new gated one gated too while the model as it stood there cannot predict them (the
+    pass learned the first one, so it under-states a burst)."""
+    p = got.exact
+    found = got.found
+    nxt = _Guess(found.gated[p:].copy(), found.shifted[p:].copy(), found.drifting[p:].copy(), found.floored[p:].copy())
+    if got.found.shifted[p] and not guess.shifted[p]:
+        nxt.shifted[:] = True
+    if got.found.gated[p] and not guess.gated[p]:
+        m, phi, s = float(got.m_before[p]), float(got.phi[p]), float(got.s_eff[p])
+        ahead = got.x[p : p + BURST_AHEAD]
+        dev = ahead - m
+        frozen = np.abs(dev[1:] - phi * dev[:-1]) >= Z_GATE * s
+        nxt.gated[1 : ahead.shape[0]] |= frozen
+    return nxt
+
+
+def _alarm_clock(
+    row: NDArray[np.float64], x: NDArray[np.float64], t: NDArray[np.float64], in_alarm: NDArray[np.bool_]
+) -> tuple[NDArray[np.float64], float, float]:
+    """Since when each reading's alarm has been on (NaN outside alarms), and the alarm's reading count and
+    running mean after the last reading (the recursion's own arithmetic, so a re-baseline lands where the
+    reading-by-reading path lands)."""
+    n = x.shape[0]
+    before = np.concatenate(([not np.isnan(row[ALARM_SINCE])], in_alarm[:-1]))
+    onset = in_alarm & ~before
+    first = np.maximum.accumulate(np.where(onset, np.arange(n), -1))
+    since = np.where(first >= 0, t[np.maximum(first, 0)], row[ALARM_SINCE])
+    since = np.where(in_alarm, since, np.nan)
+    count, mean = float(row[ALARM_COUNT]), float(row[ALARM_MEAN])
+    if in_alarm[-1]:
+        begin = int(first[-1]) if first[-1] >= 0 else 0
+        if first[-1] >= 0:
+            count, mean = 0.0, 0.0
+        for value in x[begin:].tolist():
+            count += 1.0
+            mean = mean + (value - mean) / count
+    else:
+        count, mean = 0.0, 0.0
+    return since, count, mean
+
+
+def _run(
+    row: NDArray[np.float64],
+    x: NDArray[np.float64],
+    t: NDArray[np.float64],
+    floor: float,
+    rebaseline_s: float,
+    guess: _Guess,
+) -> tuple[int, _Pass, NDArray[np.float64]]:
+    """One pass along ``x`` (valid readings, model warm) under ``guess``: how many readings it confirmed, the
+    pass, and the state after them. The stretch ends before a re-baseline (left to ``_step_one``)."""
+    got = _pass(row, x, floor, guess)
+    k = got.exact
+    if k == 0:
+        return 0, got, row
+    in_alarm = got.found.shifted[:k] | got.found.drifting[:k]
+    since, count, mean = _alarm_clock(row, x[:k], t[:k], in_alarm)
+    due = np.flatnonzero(since <= t[:k] - rebaseline_s)
+    if due.shape[0]:
+        k = int(due[0])
+        if k == 0:
+            return 0, got, row
+        in_alarm = in_alarm[:k]
+        since, count, mean = _alarm_clock(row, x[:k], t[:k], in_alarm)
+    last = k - 1
+    new = row.copy()
+    new[COUNT] = min(row[COUNT] + float(got.learned[last]), 2.0**30)
+    new[MEAN], new[C0], new[C1] = got.m_after[last], got.c0_after[last], got.c1_after[last]
+    new[LAST_DEV], new[SCALE] = x[last] - got.m_after[last], got.s_after[last]
+    new[UP], new[DOWN], new[REFERENCE] = got.up[last], got.down[last], got.ref_after[last]
+    new[ALARM_SINCE] = since[last]
+    new[ALARM_COUNT], new[ALARM_MEAN] = count, mean
+    return k, got, new
+
+
+def _quiet_guess(n: int) -> _Guess:
+    """No reading gated, no alarm."""
+    return _Guess(np.zeros(n, np.bool_), np.zeros(n, np.bool_), np.zeros(n, np.bool_), np.zeros(n, np.bool_))
+
+
+def _scores(row: NDArray[np.float64], z: NDArray[np.float64], new: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Evidence of each reading of a stretch from its prediction surprises; the surprise state into ``new``."""
+    r = np.minimum(np.abs(z), SURPRISE_CAP)
+    _, short_after = _filter(SURPRISE_ALPHA, 1.0 - SURPRISE_ALPHA, r, float(row[SHORT]))
+    lmean_before, lmean_after = _filter(
+        SURPRISE_LONG_ALPHA, 1.0 - SURPRISE_LONG_ALPHA, short_after, float(row[LONG_MEAN])
+    )
     dl = short_after - lmean_before
     g = SURPRISE_LONG_ALPHA
-    lvar_before, lvar_after = _filter((1.0 - g) * g, 1.0 - g, dl * dl, row[LONG_VAR])
-    evidence = _evidence(short_after, lmean_before, lvar_before)
-    new = row.copy()
-    last = k - 1
-    new[COUNT] = min(row[COUNT] + k, 2.0**30)
-    new[MEAN], new[C0], new[C1] = m_after[last], c0_after[last], c1_after[last]
-    new[LAST_DEV], new[SCALE] = dev_after[last], s_after[last]
-    new[UP], new[DOWN], new[REFERENCE] = up[last], dn[last], ref_after[last]
-    new[SHORT], new[LONG_MEAN], new[LONG_VAR] = short_after[last], lmean_after[last], lvar_after[last]
-    new[ALARM_SINCE] = np.nan
-    new[ALARM_MEAN], new[ALARM_COUNT] = 0.0, 0.0
-    ones = np.ones(k, np.bool_)
-    out = StepOut(z[:k], shift[:k], drift[:k], evidence, ones, ~ones)
-    return k, out, new
-
-
-def _opens_quiet(row: NDArray[np.float64], x: float, floor: float) -> bool:
-    """Whether ``_quiet_run`` from this state would take its first reading ``x``: its test on that one
-    reading, in Python floats (the same arithmetic as the array form's first element)."""
-    if not math.isnan(row[ALARM_SINCE]):
-        return False
-    m, c0, c1, dprev = float(row[MEAN]), float(row[C0]), float(row[C1]), float(row[LAST_DEV])
-    d = x - m
-    phi = min(max(c1 / c0, 0.0), PHI_MAX) if c0 > 0 else 0.0
-    e = d - phi * dprev
-    s_eff = max(float(row[SCALE]), max(floor, 1e-9 * abs(m)) + 1e-300)
-    z = e / s_eff
-    long_run = s_eff / (1.0 - phi)
-    u = d / long_run
-    # max(walk, 0.0) keeps a NaN walk NaN, so a comparison with it is false, as np.maximum's NaN is.
-    up, down = max(float(row[UP]) + (u - SHIFT_K), 0.0), max(float(row[DOWN]) + (-u - SHIFT_K), 0.0)
-    drift = abs(m - float(row[REFERENCE])) / long_run
-    calm = abs(z) < Z_GATE and abs(u) < Z_CLIP and up < SHIFT_H and down < SHIFT_H and drift < DRIFT_SIGMAS
-    return calm and math.isfinite(z)
+    lvar_before, lvar_after = _filter((1.0 - g) * g, 1.0 - g, dl * dl, float(row[LONG_VAR]))
+    new[SHORT], new[LONG_MEAN], new[LONG_VAR] = short_after[-1], lmean_after[-1], lvar_after[-1]
+    return _evidence(short_after, lmean_before, lvar_before)
 
 
 def run_along_time(
@@ -424,47 +650,57 @@ def run_along_time(
 ) -> StepOut:
     """One sensor's readings in time order, computed along time; ``row`` (its state) is updated in place.
 
-    Gives what ``step`` gives reading by reading, up to floating-point rounding of the filters.
+    Gives what ``step`` gives reading by reading, up to floating-point rounding of the filters. Readings
+    are stepped one by one only during warm-up, at a re-baseline and where passes keep failing.
     """
     n = x.shape[0]
     z, shift, drift, score = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
     tested, rebased = np.zeros(n, np.bool_), np.zeros(n, np.bool_)
     valid = np.flatnonzero(ok)
     xv, tv = x[valid], t[valid]
-    state = row.reshape(1, N_STATE).copy()
-    # Chunks grow with the quiet runs found; where runs keep ending at once (a spiky or alarmed stretch) the
-    # readings are stepped one by one, longer each time, before the next try along time.
-    i, chunk, misses, stepped_left = 0, 4096, 0, 0
+    state = row.copy()
+    # The regimes each reading is guessed to be in; the first pass covers the whole run (from a quiet guess)
+    # so that every later pass starts from regimes found once already.
+    plan = _quiet_guess(valid.shape[0])
+    i, window, fresh = 0, STRETCH, False
     while i < valid.shape[0]:
-        if stepped_left == 0 and state[0, COUNT] >= WARMUP_READINGS:
-            # Half the tries on a series that is often in alarm end at their first reading: tell those at the
-            # cost of one reading instead of a chunk.
-            if _opens_quiet(state[0], float(xv[i]), floor):
-                k, out, new = _quiet_run(state[0], xv[i : i + chunk], floor)
-                if k:
-                    at = valid[i : i + k]
-                    z[at], shift[at], drift[at], tested[at] = out.z, out.shift, out.drift, True
-                    # The score is evidence of a new anomaly: an onset holds it at zero for hold_s.
-                    ends, hold_until = _hold_ends(tv[i : i + k], out.score, state[0, HOLD_UNTIL], hold_s)
-                    score[at] = np.where(tv[i : i + k] < ends, 0.0, out.score)
-                    state[0] = new
-                    state[0, HOLD_UNTIL] = hold_until
-                    i += k
-                    # A run that filled its chunk may go on: double it. One that ended inside: the next is likely
-                    # about as long (every reading computed past a run's end is thrown away).
-                    chunk = min(2 * k, 1 << 16) if k == min(chunk, valid.shape[0] - (i - k)) else max(k + k // 4, 64)
-                    misses = 0 if k >= 32 else misses
+        if state[COUNT] >= WARMUP_READINGS:
+            # Each pass confirms the readings up to its first wrong guess of a regime; the next pass starts
+            # there with the regimes this one found (exact at that reading), so a spike or an alarm's start or
+            # end costs one more pass, not a reading-by-reading stretch.
+            stop = min(i + window, valid.shape[0])
+            guess = plan.take(i, stop)
+            k, got, new = _run(state, xv[i:stop], tv[i:stop], floor, rebaseline_s, guess)
+            window = PASS_WINDOW
+            if k:
+                at = valid[i : i + k]
+                z[at], drift[at], tested[at] = got.z[:k], got.drift[:k], True
+                shift[at] = np.maximum(got.up[:k], got.down[:k])
+                evidence = _scores(state, got.z[:k], new)
+                # The score is evidence of a new anomaly: an onset holds it at zero for hold_s.
+                ends, hold_until = _hold_ends(tv[i : i + k], evidence, state[HOLD_UNTIL], hold_s)
+                score[at] = np.where(tv[i : i + k] < ends, 0.0, evidence)
+                state = new
+                state[HOLD_UNTIL] = hold_until
+                i += k
+                if i == stop:
                     continue
-            misses += 1
-            stepped_left = min(1 << misses, 256)
-            chunk = 64
+                if k == got.exact:
+                    plan.put(i, _next_guess(guess, got))
+                    fresh = True
+                    continue
+                plan.put(i, _quiet_guess(stop - i))  # a re-baseline: what the pass found after it is moot
+            elif not fresh and got.exact == 0:
+                plan.put(i, _next_guess(guess, got))
+                fresh = True
+                continue
         j = valid[i]
         z[j], shift[j], drift[j], score[j], tested[j], rebased[j] = _step_one(
-            state[0], float(x[j]), float(t[j]), floor, hold_s, rebaseline_s
+            state, float(x[j]), float(t[j]), floor, hold_s, rebaseline_s
         )
-        stepped_left = max(stepped_left - 1, 0)
+        fresh = False
         i += 1
-    row[:] = state[0]
+    row[:] = state
     return StepOut(z, shift, drift, score, tested, rebased)
 
 

@@ -177,9 +177,11 @@ def episodes(result: BacktestResult, time: ArrayLike) -> list[Episode]:
     edges = np.diff(np.concatenate(([0], on.astype(np.int8), [0])))
     out: list[Episode] = []
     for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+        # The episode's distinct sets of conditions, in order of first appearance (few, however long it is).
+        runs, first = np.unique(result.condition_run[order[a:b]], return_index=True)
         seen: dict[str, None] = {}
-        for i in order[a:b]:
-            for name in result.condition_runs[result.condition_run[i]]:
+        for run in runs[np.argsort(first)].tolist():
+            for name in result.condition_runs[run]:
                 if name.startswith(HAZARD_PREFIXES) and name not in NOTICES:
                     seen.setdefault(name)
         out.append(Episode(int(order[a]), int(order[b - 1]), tuple(seen)))

@@ -6,21 +6,11 @@ import numpy as np
 import pytest
 
 from detectors.anomaly import (
-    ALARM_SINCE,
-    C0,
-    C1,
-    COUNT,
-    DOWN,
-    LAST_DEV,
-    MEAN,
-    REFERENCE,
-    SCALE,
-    UP,
     _evidence,
-    _opens_quiet,
-    _quiet_run,
     evidence_of,
     initial_state,
+    run_along_time,
+    step,
 )
 from detectors.config import CoreConfig
 from detectors.core import CoreResult, DetectionCore
@@ -202,25 +192,93 @@ def test_evidence_of_one_reading_equals_the_array_form() -> None:
     assert 0.0 < expected[:2000].max() <= 1.0
 
 
-def test_the_one_reading_quiet_test_equals_the_quiet_run() -> None:
-    """``_opens_quiet`` says yes exactly when ``_quiet_run`` takes the first reading (NaN states included)."""
-    rng = np.random.default_rng(13)
-    agree = []
-    for trial in range(3000):
-        row = initial_state(1)[0]
-        row[COUNT] = 100.0
-        row[MEAN], row[REFERENCE] = rng.normal(0.0, 1.0, 2)
-        row[C0], row[SCALE] = rng.gamma(1.0, 1.0, 2)
-        row[C1] = rng.normal(0.0, 0.5) * row[C0]
-        row[LAST_DEV] = rng.normal()
-        row[UP], row[DOWN] = rng.gamma(1.0, 2.0, 2)
-        if trial % 10 == 0:
-            row[ALARM_SINCE] = T0
-        if trial % 17 == 0:
-            row[rng.choice([MEAN, C0, UP, DOWN, REFERENCE, SCALE])] = np.nan
-        x = rng.normal(row[MEAN], rng.choice([0.5, 3.0, 30.0]), 8)
-        floor = float(rng.choice([0.0, 0.1]))
-        taken = _quiet_run(row.copy(), x, floor)[0] > 0
-        assert _opens_quiet(row, float(x[0]), floor) == taken
-        agree.append(taken)
-    assert 0 < sum(agree) < len(agree)
+def _messy_series(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """AR(1) noise with lasting steps (re-baselined), spikes and bursts, a drift, flat stretches, NaNs and gaps."""
+    x = 50.0 + 3.0 * _ar1(n, float(rng.uniform(0.0, 0.95)), int(rng.integers(1 << 30)))
+    for _ in range(int(rng.integers(1, 6))):
+        at = int(rng.integers(200, n))
+        x[at:] += rng.choice([-1.0, 1.0]) * rng.uniform(5.0, 60.0)  # a lasting change
+    for _ in range(int(rng.integers(0, 30))):
+        at, width = int(rng.integers(150, n)), int(rng.integers(1, 12))
+        x[at : at + width] += rng.normal(0.0, 40.0, len(x[at : at + width]))  # a spike or a burst
+    at = int(rng.integers(150, n))
+    x[at:] += np.linspace(0.0, rng.uniform(0.0, 30.0), n - at)  # a slow drift
+    for _ in range(int(rng.integers(0, 4))):
+        at, width = int(rng.integers(0, n)), int(rng.integers(20, 400))
+        x[at : at + width] = np.round(x[at], 1)  # a flat stretch (the scale collapses to its floor)
+    x[rng.random(n) < 0.01] = np.nan
+    steps = np.where(rng.random(n) < 0.005, rng.uniform(2.0, 300.0, n), 1.0)  # gaps of up to 300 intervals
+    return T0 + STEP_S * np.cumsum(steps), x
+
+
+def _crossings(
+    ok: np.ndarray, z: np.ndarray, shift: np.ndarray, drift: np.ndarray, score: np.ndarray
+) -> list[np.ndarray]:
+    """Where each alarm statistic is past its on or off level, at the valid readings (an invalid one is not
+    tested; the stepped path passes its old CUSUM on there)."""
+    return [c[ok] for c in (np.abs(z) >= 6.0, shift >= 15.0, shift < 7.5, drift >= 0.75, drift < 0.4, score >= 1.0)]
+
+
+def test_along_time_equals_reading_by_reading_on_random_series() -> None:
+    """The along-time path gives every alarm statistic's crossings, re-baselines and score onsets of the exact
+    recursion stepped one reading at a time, scores to rounding, on random series with everything in them."""
+    rng = np.random.default_rng(2026)
+    hold, rebaseline = 100 * STEP_S, 100 * STEP_S
+    rebases = 0
+    for trial in range(12):
+        t, x = _messy_series(rng, int(rng.integers(1500, 6000)))
+        t = np.asarray(t, np.float64)
+        floor = 0.0 if trial % 3 else 0.05
+        ok = np.isfinite(x)
+        along_row = initial_state(1)[0]
+        along = run_along_time(along_row, x, ok, t, floor, hold, rebaseline)
+        state = initial_state(1)
+        stepped = [
+            step(
+                state,
+                x[j : j + 1],
+                ok[j : j + 1],
+                t[j : j + 1],
+                np.array([floor]),
+                np.array([hold]),
+                np.array([rebaseline]),
+            )
+            for j in range(x.shape[0])
+        ]
+
+        by_step = [np.concatenate([getattr(o, name) for o in stepped]) for name in ("z", "shift", "drift", "score")]
+        mine = _crossings(ok, along.z, along.shift, along.drift, along.score)
+        for got, want in zip(mine, _crossings(ok, *by_step), strict=True):
+            np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(along.rebased, np.concatenate([o.rebased for o in stepped]))
+        np.testing.assert_array_equal(along.tested, np.concatenate([o.tested for o in stepped]))
+        np.testing.assert_allclose(along.score, by_step[3], atol=1e-9)
+        np.testing.assert_allclose(along_row, state[0], rtol=1e-7, atol=1e-9)
+        rebases += int(along.rebased.sum())
+    assert rebases >= 10
+
+
+def test_alarms_and_bursts_are_computed_along_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long series that is often in alarm (lasting steps, bursts) is not stepped reading by reading: only
+    its warm-up and its re-baselines are (the along-time path once stepped every reading of a shift alarm)."""
+    import detectors.anomaly as model
+
+    calls = [0]
+    exact = model._step_one
+
+    def counted(*args: object) -> tuple[float, float, float, float, bool, bool]:
+        calls[0] += 1
+        return exact(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(model, "_step_one", counted)
+    rng = np.random.default_rng(4)
+    n = 20_000
+    x = 100.0 + 5.0 * _ar1(n, 0.7, 4)
+    for at in range(1000, n, 1000):
+        x[at:] += 40.0 if at % 2000 else -40.0  # a lasting change every thousand readings
+        x[at + 500 : at + 505] += rng.normal(0.0, 60.0, 5)  # and a burst between them
+    t = np.asarray(T0 + STEP_S * np.arange(n), np.float64)
+    out = run_along_time(initial_state(1)[0], x, np.ones(n, np.bool_), t, 0.0, 100 * STEP_S, 100 * STEP_S)
+    assert int(out.rebased.sum()) >= 10
+    assert int((out.shift >= 15.0).sum()) > 1000
+    assert calls[0] <= 100 + 2 * int(out.rebased.sum()) + 50
