@@ -1,8 +1,9 @@
 """Throughput and state size of the detection core: 10,000 mixed sensors, live-sized and replay-sized batches.
 
 Also one long generic series through ``backtest`` (the core as ``hazwatch detect`` runs it) and through
-``hazwatch detect`` itself (CSV in and out).
-Run: ``PYTHONPATH=. python bench/core.py`` (prints figures; not a pass/fail test).
+``hazwatch detect`` itself (CSV in and out), a 10 M-reading series through ``backtest``, and with ``--nab DIR``
+the CPU cost per reading of ``hazwatch detect`` over every file of the Numenta Anomaly Benchmark.
+Run: ``PYTHONPATH=. python bench/core.py [--nab /path/to/NAB]`` (prints figures; not a pass/fail test).
 """
 
 from __future__ import annotations
@@ -158,6 +159,39 @@ def single_series(n: int, repeats: int) -> None:
             )
 
 
+def long_series(n: int) -> None:
+    """Readings per CPU second of one long AR(1) series with a lasting change through ``backtest``."""
+    rng = np.random.default_rng(2)
+    value = 20.0 + np.asarray(lfilter([1.0], [1.0, -0.9], rng.normal(0.0, 1.0, n)))
+    value[n // 2 :] += 10.0
+    t = T0 + 60.0 * np.arange(n)
+    wall, cpu = time.perf_counter(), time.process_time()
+    backtest(t, value, Kind.GENERIC)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(
+        f"backtest, one generic series of {n:,} readings: {n / cpu:,.0f} readings per CPU second ({n / wall:,.0f} wall)"
+    )
+
+
+def nab_detect(nab: Path, scoring: str) -> None:
+    """CPU microseconds per reading of ``hazwatch detect`` (CSV in and out) over every NAB data file."""
+    files = sorted((nab / "data").glob("*/*.csv"))
+    options = argparse.Namespace(score=scoring)
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stderr(io.StringIO()):
+        out = Path(tmp) / "scored.csv"
+        detect(files[0], "generic", out, options)  # imports and first-call costs out of the figure
+        readings, wall, cpu = 0, time.perf_counter(), time.process_time()
+        for data in files:
+            detect(data, "generic", out, options)
+            with data.open("rb") as rows:
+                readings += sum(1 for _ in rows) - 1
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(
+        f"hazwatch detect --score {scoring} over {len(files)} NAB files, {readings:,} readings (CSV in and out): "
+        f"{cpu / readings * 1e6:.2f} us CPU per reading ({wall / readings * 1e6:.2f} us wall)"
+    )
+
+
 def main() -> None:
     """Print readings/s for live-sized and replay-sized batches and the per-sensor state size."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -166,7 +200,13 @@ def main() -> None:
     parser.add_argument("--replay-seconds", type=float, default=6 * 3600.0, help="simulated time for replay")
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (the machine may be shared)")
     parser.add_argument("--series", type=int, default=1_000_000, help="readings in the single-series figure")
+    parser.add_argument("--long-series", type=int, default=10_000_000, help="readings of the long backtest figure")
+    parser.add_argument("--nab", type=Path, help="a NAB checkout: also time hazwatch detect over its data files")
+    parser.add_argument("--nab-score", default="range-context", help="hazwatch detect --score for the NAB figure")
     args = parser.parse_args()
+    if args.nab is not None:
+        nab_detect(args.nab, args.nab_score)
+    long_series(args.long_series)
     single_series(args.series, args.repeats)
     rng = np.random.default_rng(0)
     config = build_config(args.sensors)

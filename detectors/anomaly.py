@@ -671,7 +671,9 @@ def run_along_time(
             stop = min(i + window, valid.shape[0])
             guess = plan.take(i, stop)
             k, got, new = _run(state, xv[i:stop], tv[i:stop], floor, rebaseline_s, guess)
-            window = PASS_WINDOW
+            # A pass that confirmed its whole window doubles the next (a quiet series goes in long passes);
+            # one that stopped early starts the short windows in which regimes change.
+            window = min(2 * window, STRETCH) if k == stop - i else PASS_WINDOW
             if k:
                 at = valid[i : i + k]
                 z[at], drift[at], tested[at] = got.z[:k], got.drift[:k], True
