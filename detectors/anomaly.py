@@ -362,7 +362,8 @@ def _gated_filter(
     values[0] = before
     if values.shape[0] > 1:
         values[1:] = _lfilter(weight, forget, inputs[learn], before)
-    return values[learned - learn.astype(np.intp)], values[learned], learned
+    # Readings learned before each one: the running count one reading back.
+    return values[np.concatenate(([0], learned[:-1]))], values[learned], learned
 
 
 def _affine_scan(factor: NDArray[np.float64], inputs: NDArray[np.float64], before: float) -> NDArray[np.float64]:
@@ -494,7 +495,7 @@ def _pass(row: NDArray[np.float64], x: NDArray[np.float64], floor: float, guess:
         inputs[grows] = 0.0
         scales = np.concatenate(([row[SCALE]], _affine_scan(factor, inputs, float(row[SCALE]))))
         moved = np.cumsum(moves, dtype=np.intp)
-        s_before, s_after = scales[moved - moves.astype(np.intp)], scales[moved]
+        s_before, s_after = scales[np.concatenate(([0], moved[:-1]))], scales[moved]
     else:
         s_before, s_after, _ = _gated_filter(a * MAE_TO_SIGMA, 1.0 - a, abs_e, moves, float(row[SCALE]))
     s_eff = np.maximum(s_before, bottom)
