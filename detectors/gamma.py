@@ -2,8 +2,9 @@
 
 The fast test is Page's CUSUM of the sequential probability ratio (a repeated SPRT, Jarman et al. 2004) between
 "background b" and "background + r*b", with a Gaussian approximation whose sigma is the larger of the learned
-scatter and the Poisson counting noise of the probe. A rise needs two consecutive readings at the decision level, so
-one counting fluctuation never raises it (a reading at or above full scale is conclusive on its own).
+scatter and the Poisson counting noise of the probe. A rise needs two elevated readings (one reading's evidence is
+capped just above half the decision level), so one counting fluctuation, however large, never raises it (a reading
+at or above full scale is conclusive on its own).
 
 Every rise is classified, and re-classified at each reading until it ends:
 
@@ -58,6 +59,10 @@ WARMUP_GATE_SIGMA = 6.0  # "far above": 6 sigma of one reading, and at least
 WARMUP_GATE_FRACTION = 0.5  # 50 % of the background learnt so far (wider than any counting or radon scatter)
 BACKGROUND_ALPHA = 1.0 / 60.0  # about an hour of memory at 60 s reports
 SPRT_H = 13.8  # ln(1/alpha) with alpha = 1e-6: ~1 false rise per 10^6 readings with real (non-Poisson) scatter
+# One reading's evidence is capped just above half the decision level (a Huber-clipped likelihood ratio): however
+# far one reading stands out, a rise needs a second elevated reading. Without the cap a single spike filled the
+# CUSUM to its ceiling and the normal readings after it kept it over the level long enough to raise a "rise".
+SPRT_ONE_READING = 0.55 * SPRT_H
 SMOOTH_ALPHA = 0.2  # the excess used for classification: an EWMA over about five readings
 RAIN_MIN_MM_H = 0.5  # rain rate that counts as rain
 RAIN_LOOKBACK_S = 2 * 3600.0  # rain up to this long before the rise began explains it (progeny decay)
@@ -309,13 +314,14 @@ class GammaDetector:
             delta = rise_fraction[:a] * np.maximum(b, 1.0)
             test = (ok | cens) & ~warm
             before = cusum[:a]
-            llr = np.where(test, delta / var * (x - b - delta / 2.0), 0.0)
+            llr = np.where(test, np.minimum(delta / var * (x - b - delta / 2.0), SPRT_ONE_READING), 0.0)
             # A lower bound can only add evidence; one above the rise level is conclusive on its own.
             llr = np.where(cens, np.maximum(llr, 0.0), llr)
             e = np.where(test, np.clip(before + llr, 0.0, 2 * SPRT_H), before)
             conclusive = cens & test & (x >= b + delta)
             e = np.where(conclusive, np.maximum(e, SPRT_H), e)
-            persist[idx] = (before >= SPRT_H) | conclusive
+            # Persistence: the evidence before this reading already held more than one reading can give.
+            persist[idx] = (before >= SPRT_H / 2) | conclusive
             cusum[:a] = e
             # A source that arrives while a station is still learning its background (a network, or a drill,
             # started in the middle of an event) must not become its background: once a few readings are in, one
@@ -356,7 +362,8 @@ class GammaDetector:
         self.smooth[seg], self.wet_peak[seg] = smooth, wet_peak.astype(np.float32)
         self.wet_rate[seg] = wet_rate.astype(np.float32)
 
-        # Two consecutive readings at the decision level (persistence), or one conclusive censored reading.
+        # The decision level reached with evidence from more than one reading (persistence), or one conclusive
+        # censored reading.
         on = tested & (evidence >= SPRT_H) & persist
         off = valid & (evidence < SPRT_H / 2)
         zero = np.zeros(c.n_sensors)

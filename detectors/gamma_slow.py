@@ -9,7 +9,8 @@ ramp, is learnt as it happens and never reaches its 30 % decision level. This te
 * Page's CUSUM (Page, Biometrika 41, 1954) of the relative excess z = mean / expected - 1 with reference value
   k = 5 % (half of the smallest rise it must find, +10 %) and decision interval h = 0.4: a lasting +10 % is found in
   about 8 hours, a doubling over 10 hours (+10 % per hour) in about 4; a 20 % diurnal swing is in the profile and
-  day-to-day swings of a few per cent never add up (each hour must be 5 % high to add anything at all);
+  day-to-day swings of a few per cent never add up (each hour must be 5 % high to add anything at all); one hour
+  adds at most a little over half of h, so a single outlying reading in an hour's mean never raises it alone;
 * hours with rain within the last three hours at the station's gauges are neither tested nor learnt (washout is
   the fast test's business, and the excess is gone about three hours after the rain, see washout.py).
 """
@@ -31,6 +32,10 @@ HOUR_S = 3600.0
 CUSUM_K = 0.05
 CUSUM_H = 0.4
 CUSUM_MAX = 4.0 * CUSUM_H  # bounded, so a rise that ended clears within hours, not days
+# One hour adds at most this much (just over half the decision interval): a slow rise is many modest hours, so the
+# cap never slows it, while one reading far above background (a counting burst, a passing vehicle with a source:
+# the fast test's business) cannot lift one hour's mean enough to raise a slow rise on its own.
+ONE_HOUR_MAX = 0.55 * CUSUM_H
 LEARN_BELOW = 0.1  # the reference and profile learn only while the CUSUM holds less evidence than this
 WARMUP_HOURS = 24  # one full day of hourly means before the first test (a profile needs every hour of day)
 REFERENCE_ALPHA = 1.0 / (7 * 24)  # about a week of hourly means
@@ -173,7 +178,7 @@ class SlowRiseTest:
         if test.any():
             r = rows[test]
             z = mean[test] / expected[test] - 1.0
-            s = np.clip(self.cusum[r] + z - CUSUM_K, 0.0, CUSUM_MAX)
+            s = np.clip(self.cusum[r] + np.minimum(z - CUSUM_K, ONE_HOUR_MAX), 0.0, CUSUM_MAX)
             self.cusum[r] = s
             self.active[r] = np.where(s >= CUSUM_H, True, np.where(s <= 0.0, False, self.active[r]))
             # Learn only hours that carry no evidence: the test never learns the rise it is testing.
