@@ -401,7 +401,8 @@ class GammaDetector:
     def _classify(
         self, batch: SortedBatch, r: _Readings, active: NDArray[np.bool_], change: NDArray[np.intp]
     ) -> list[ConditionEvents]:
-        """Classify every rise at each of its readings from ``CLASSIFY_DELAY_S`` on; clear the class with the rise."""
+        """Classify every rise at each of its readings from ``CLASSIFY_DELAY_S`` on (at once at a reading at or above
+        full scale); clear the class with the rise."""
         c = self.config
         s = batch.sensor
         t = batch.time
@@ -414,7 +415,8 @@ class GammaDetector:
         last_on_idx = np.maximum.accumulate(np.where(is_on, idx, -1)) if n else idx
         in_segment = last_on_idx >= batch.segment_first
         start = np.where(in_segment, t[np.where(in_segment, last_on_idx, 0)], self.rise_start[s])
-        due = active & r.usable & (t - start >= CLASSIFY_DELAY_S)
+        # A reading at or above full scale needs no wait for gauges or neighbours: no washout comes near it.
+        due = active & r.usable & ((t - start >= CLASSIFY_DELAY_S) | r.censored)
         points = np.flatnonzero(changed | due)
         if points.shape[0] == 0:
             return []
@@ -458,8 +460,9 @@ class GammaDetector:
                 self.rain_at_start[j] = r.wet_time[i]
                 self.first_rain[j] = np.nan
                 self.beyond_washout[j] = False
-                continue
-            if changed[i]:  # the rise ended: clear its class
+                if not r.censored[i]:
+                    continue
+            elif changed[i]:  # the rise ended: clear its class
                 self.last_off[j] = ti
                 self.rise_start[j] = np.nan
                 self.beyond_washout[j] = False
