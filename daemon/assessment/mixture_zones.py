@@ -151,14 +151,15 @@ def reach_probability(
 
 def _reach_probability(fields: list[UnitField], level_ppm: float) -> float:
     peaks = [np.array([float(field.ppm_per_g_s.max())]) for field in fields]
-    return float(_reach_probabilities(fields, peaks, level_ppm)[0])
+    return float(_reach_probabilities(fields, peaks, level_ppm, 1)[0])
 
 
 def _reach_probabilities(
-    fields: list[UnitField], peaks: list[NDArray[np.float64]], level_ppm: float
+    fields: list[UnitField], peaks: list[NDArray[np.float64]], level_ppm: float, areas: int
 ) -> NDArray[np.float64]:
-    """``_reach_probability`` for several areas at once: ``peaks[f]`` holds field f's highest value on each area."""
-    total = np.zeros(peaks[0].shape if peaks else (0,), np.float64)
+    """``_reach_probability`` for ``areas`` areas at once: ``peaks[f]`` holds field f's highest value on each area
+    (no fields, no places: 0 everywhere)."""
+    total = np.zeros(areas, np.float64)
     for field, peak in zip(fields, peaks, strict=True):
         reached = peak > 0
         if reached.any():
@@ -288,7 +289,7 @@ def assess_receptors_mixture(
     # Each field's highest value on each receptor (every receptor has at least its outline's vertices).
     peaks = [np.maximum.reduceat(field.ppm_per_g_s, starts[:-1]) for field in fields]
     exceeding = {level.name: _exceedance(fields, level.ppm, east.shape) for level in levels}
-    reaching = {level.name: _reach_probabilities(fields, peaks, level.ppm) for level in levels}
+    reaching = {level.name: _reach_probabilities(fields, peaks, level.ppm, len(receptors)) for level in levels}
     impacts = []
     for i, receptor in enumerate(receptors):
         reach = {name: float(p[i]) for name, p in reaching.items()}

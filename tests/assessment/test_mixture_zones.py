@@ -12,6 +12,7 @@ from daemon.assessment.mixture_zones import (
     assess_receptors_mixture,
     exceedance,
     probability_zones,
+    reach_probability,
     receptor_points,
 )
 from daemon.assessment.threat_zones import PlumeState, ReceptorArea, concentration_ppm, zone_levels
@@ -127,3 +128,4 @@ def test_receptors_assessed_together_get_what_each_gets_alone() -> None:
     alone = [assess_receptor_mixture(r, (west, east), wind, levels, expected, NOW) for r in receptors]
     assert together == alone
     assert {r.id for r in together if r.possible_zone} == {"b", "c"}  # the comparison covers reached and missed
+    assert reach_probability((), wind, 2.0, np.zeros(3), np.ones(3), NOW) == 0.0  # no place: nothing reaches
