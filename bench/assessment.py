@@ -35,7 +35,7 @@ from daemon.assessment.mixture_zones import EXPECTED_PROBABILITY, MixtureWind, e
 from daemon.assessment.threat_zones import PlumeState, footprint
 from daemon.site_file import load_site
 from detectors.estimation_bins import bin_edges, bin_gas, bin_wind, direction_sd_deg
-from detectors.plume import local_metres
+from detectors.plume import briggs_sigmas, local_metres
 from detectors.source_estimation import (
     BinnedWind,
     Candidate,
@@ -84,6 +84,7 @@ class Case:
     mixture_false_in: int = 0
     zone_seconds: float = 0.0  # CPU for the mixture's receptor probabilities
     used_class: str = ""  # the class the estimator was given (the true one, or the inferred one)
+    detail: str = ""  # what drives the estimate: the detectors that see the gas, and the silent ones in the plume
 
 
 def _site() -> tuple[list[Candidate], list[tuple[str, list[str]]], SearchGrid]:
@@ -187,9 +188,37 @@ def run_case(
     wander = direction_sd_deg(dir_b[-15:])  # as the runner: the wander of the minute means, not the turbulence
     agree = _receptor_agreement(estimate, release, gas, float(speed_b[-1]), float(dir_b[-1]), wander, now, used)
     zone_seconds = time.process_time() - started
+    detail = _detail(release, obs, speed_b, dir_b, now)
     return Case(
-        truth_id, n_det, stability, True, estimate, truth_e, truth_n, rate, 600.0, seconds, *agree, zone_seconds, used
-    )
+        truth_id, n_det, stability, True, estimate, truth_e, truth_n, rate, 600.0, seconds, *agree, zone_seconds, used,
+        detail,
+    )  # fmt: skip
+
+
+def _detail(
+    release: TrueRelease, obs: GasObservations, speed_b: NDArray[np.float64], dir_b: NDArray[np.float64], now: float
+) -> str:
+    """Per case, for --per-case: each detector that sees the gas (distance from the true source, angle off the
+    measured mean wind of the last 10 minutes, peak 1-minute mean, S when saturated), and how many silent detectors
+    lie inside the Briggs plume of the measured wind (within 2 sigma_y and reached by the front): those are the
+    zeros that pull the rate down when the true plume is narrower or elsewhere."""
+    de, dn = obs.east_m - release.east_m, obs.north_m - release.north_m
+    towards = math.radians(float(np.degrees(np.angle(np.exp(1j * np.radians(dir_b[-10:])).mean()))) + 180.0)
+    along = de * math.sin(towards) + dn * math.cos(towards)
+    across = -de * math.cos(towards) + dn * math.sin(towards)
+    off_deg = np.degrees(np.arctan2(across, along))
+    full: NDArray[np.bool_] = np.asarray(obs.saturated.any(axis=0))
+    seeing: NDArray[np.bool_] = np.asarray((obs.mean_ppm > obs.detection_limit_ppm[None, :]).any(axis=0) | full)
+    peak = np.nanmax(np.nan_to_num(obs.mean_ppm, nan=0.0), axis=0)
+    sigma_y, _ = briggs_sigmas(np.maximum(along, 1.0), release.stability)
+    reached = (along > 0) & (along < float(np.mean(speed_b[-10:])) * (now - release.start_s))
+    silent_in = int((~seeing & reached & (np.abs(across) < 2 * sigma_y)).sum())
+    parts = [
+        f"{math.hypot(de[d], dn[d]):.0f}m {off_deg[d]:+.0f}deg {peak[d]:.2g}ppm{'S' if full[d] else ''}"
+        for d in np.argsort(-peak)
+        if seeing[d]
+    ]
+    return f"silent in plume {silent_in}; seeing: " + ", ".join(parts[:5])
 
 
 def _inferred_class(
@@ -380,12 +409,30 @@ def _claims(done: list[Case]) -> None:
             )
 
 
+def _per_case(cases: list[Case]) -> None:
+    """One line per alarmed release: class (true/given), rate (true, estimate, factor), plant right, status, and
+    what drives the rate (see ``_detail``)."""
+    print("\nper release: class true/given, rate true -> estimate (factor), right plant, status, detectors")
+    for i, c in enumerate(cases):
+        est = c.estimate
+        if est is None:
+            continue
+        factor = est.rate_g_s / c.rate_g_s
+        mark = "ok " if 0.5 <= factor <= 2 else "BAD"
+        print(
+            f"  #{i:3d} {mark} {c.stability}/{c.used_class} {c.rate_g_s:7.1f} -> {est.rate_g_s:7.1f} g/s "
+            f"(x{factor:5.2f}) {'right' if est.best_candidate == c.truth_id else 'WRONG'} {est.status.value:<13} "
+            f"{c.detail}"
+        )
+
+
 def main() -> None:
     """Run the benchmark and print the table."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cases", type=int, default=120)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--per-case", action="store_true", help="print one line per alarmed listed release")
     parser.add_argument(
         "--infer-class", action="store_true", help="give the estimator the class the live runner infers, not the truth"
     )
@@ -415,6 +462,8 @@ def main() -> None:
             f"    class {s}: {len(done):3d} alarmed, right plant {len(right) / max(len(done), 1):.0%}, "
             f"rate within x2 {len(close) / max(len(done), 1):.0%}   (class given: {given})"
         )
+    if args.per_case:
+        _per_case(cases)
     unlisted = [
         run_case(rng, cands, held, grid, args.minutes, unlisted=True, clock=clock)
         for _ in range(max(10, args.cases // 6))
