@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from detectors.anomaly import (
+    DRIFT_CLEAR_SIGMAS,
+    DRIFT_SIGMAS,
     _evidence,
     evidence_of,
     initial_state,
@@ -216,17 +218,19 @@ def _crossings(
 ) -> list[np.ndarray]:
     """Where each alarm statistic is past its on or off level, at the valid readings (an invalid one is not
     tested; the stepped path passes its old CUSUM on there)."""
-    return [c[ok] for c in (np.abs(z) >= 6.0, shift >= 15.0, shift < 7.5, drift >= 0.75, drift < 0.4, score >= 1.0)]
+    on, off = DRIFT_SIGMAS, DRIFT_CLEAR_SIGMAS
+    return [c[ok] for c in (np.abs(z) >= 6.0, shift >= 15.0, shift < 7.5, drift >= on, drift < off, score >= 1.0)]
 
 
+@pytest.mark.slow
 def test_along_time_equals_reading_by_reading_on_random_series() -> None:
     """The along-time path gives every alarm statistic's crossings, re-baselines and score onsets of the exact
     recursion stepped one reading at a time, scores to rounding, on random series with everything in them."""
     rng = np.random.default_rng(2026)
     hold, rebaseline = 100 * STEP_S, 100 * STEP_S
     rebases = 0
-    for trial in range(12):
-        t, x = _messy_series(rng, int(rng.integers(1500, 6000)))
+    for trial in range(6):
+        t, x = _messy_series(rng, int(rng.integers(1200, 2500)))
         t = np.asarray(t, np.float64)
         floor = 0.0 if trial % 3 else 0.05
         ok = np.isfinite(x)
@@ -255,7 +259,7 @@ def test_along_time_equals_reading_by_reading_on_random_series() -> None:
         np.testing.assert_allclose(along.score, by_step[3], atol=1e-9)
         np.testing.assert_allclose(along_row, state[0], rtol=1e-7, atol=1e-9)
         rebases += int(along.rebased.sum())
-    assert rebases >= 10
+    assert rebases >= 5
 
 
 def test_alarms_and_bursts_are_computed_along_time(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -282,3 +286,20 @@ def test_alarms_and_bursts_are_computed_along_time(monkeypatch: pytest.MonkeyPat
     assert int(out.rebased.sum()) >= 10
     assert int((out.shift >= 15.0).sum()) > 1000
     assert calls[0] <= 100 + 2 * int(out.rebased.sum()) + 50
+
+
+def test_two_sigma_step_on_strongly_correlated_noise_is_one_episode() -> None:
+    """AR(1) noise with phi = 0.9 and a lasting step of two marginal sigmas (0.46 long-run sigmas): one alarm
+    episode, then the new level is normal and says so. The baseline used to learn such a step silently."""
+    from detectors.backtest import backtest
+
+    for seed in (101, 102, 103):
+        values = 100.0 + 5.0 * _ar1(20_000, 0.9, seed)
+        values[10_000:] += 2 * 5.0
+        t = T0 + STEP_S * np.arange(values.shape[0])
+        alarm = backtest(t, values, Kind.GENERIC).alarm.astype(np.int8)
+        assert not alarm[:10_000].any()
+        onsets = np.flatnonzero(np.diff(alarm) == 1) + 1
+        assert onsets.shape[0] == 1, onsets
+        assert 10_000 <= onsets[0] <= 10_000 + 1_000, onsets
+        assert not alarm[-1]  # re-baselined: the alarm did not last for ever
