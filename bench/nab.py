@@ -3,7 +3,7 @@
 Not run in CI; NAB's code and data are never part of this repository. Get NAB and a Python for its scorer:
 
     git clone https://github.com/numenta/NAB /tmp/nab
-    python3 -m venv /tmp/nabenv && /tmp/nabenv/bin/pip install pandas simplejson
+    python3 -m venv /tmp/nabenv && /tmp/nabenv/bin/pip install pandas==1.5.3 numpy==1.23.5 simplejson
 
 then run, from the repository root:
 
