@@ -34,7 +34,7 @@ from daemon.assessment.threat_zones import (
 )
 from daemon.assessment.triggers import TriggerCheck, check_triggers
 from daemon.assessment.window import NO_READINGS, Readings, ReadingWindow
-from daemon.chain.alarm_flow import AlarmFlow
+from daemon.chain.pipeline import AlarmFlow
 from detectors.conditions import ConditionEvents
 from detectors.estimation_bins import bin_edges, bin_gas, bin_wind, direction_sd_deg
 from detectors.kinds import KIND_CODES, Kind
