@@ -338,9 +338,16 @@ async def main() -> None:
             print(f"capacity {capacity:.0f} msg/s stored with the generator running (service CPU "
                   f"{calibration_cpu:.1f} s over the {measured_s:.0f} s measured: "
                   f"{capacity * measured_s / max(calibration_cpu, 1e-9):.0f} msg per CPU second)")  # fmt: skip
+            backlog_before, drain_cpu_before = stored_count(service.db_path), process_cpu_s(pid)
             drained, calibration_drain_s = await wait_drained(service.db_path, calibration.acknowledged)
-            print(f"calibration backlog {'drained' if drained else 'NOT drained'} in {calibration_drain_s:.0f} s")
             calibrated = stored_count(service.db_path)
+            drain_cpu = process_cpu_s(pid) - drain_cpu_before
+            # The same service with the generator stopped: if it stores far more per wall second, but not per CPU
+            # second, the flood only took its CPU; if per CPU second too, the flood itself slows the service down.
+            print(f"calibration backlog {'drained' if drained else 'NOT drained'} in {calibration_drain_s:.0f} s: "
+                  f"{(calibrated - backlog_before) / max(calibration_drain_s, 1e-9):.0f} msg/s, service CPU "
+                  f"{drain_cpu:.1f} s = {(calibrated - backlog_before) / max(drain_cpu, 1e-9):.0f} msg per CPU second; "
+                  f"load average {os.getloadavg()}")  # fmt: skip
             rate = args.rate or args.factor * capacity
             print(f"driving {rate:.0f} msg/s for {args.seconds:.0f} s; load average {os.getloadavg()}", flush=True)
             cpu_before = {

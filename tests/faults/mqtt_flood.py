@@ -123,6 +123,8 @@ class FloodPublisher:
 
     async def connect(self) -> None:
         """Open the connection and wait for CONNACK."""
+        if not 0 < self.window < 65_535:  # ids are 1..65,535: a free one must always exist
+            raise ValueError(f"window {self.window} must be between 1 and 65,534")
         self._templates = [
             MessageTemplate.for_device(f"{self.prefix}/demo-park/{device}", device, self.qos, self.value)
             for device in self.devices
