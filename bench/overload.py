@@ -298,8 +298,9 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--rate", type=float, default=None, help="drive this many msg/s instead of factor x capacity")
     parser.add_argument("--calibrate-rate", type=float, default=30_000, help="offered while measuring the capacity")
-    parser.add_argument("--calibrate-seconds", type=float, default=15.0)
-    parser.add_argument("--calibrate-skip", type=float, default=5.0, help="seconds of the calibration not measured")
+    # Stored counts move in steps of the receive window (20,000) while flooded: 20 s measured hold several steps.
+    parser.add_argument("--calibrate-seconds", type=float, default=30.0)
+    parser.add_argument("--calibrate-skip", type=float, default=10.0, help="seconds of the calibration not measured")
     parser.add_argument("--connections", type=int, default=3, help="generator connections")
     parser.add_argument("--broker-autosave", type=int, default=60, help="Mosquitto autosave_interval (s)")
     parser.add_argument("--probe-every", type=float, default=2.0, help="seconds between recovery probes")
