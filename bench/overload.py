@@ -1,24 +1,27 @@
 """Overload: drive the service at a multiple (default 3x) of the rate it sustains and print what happened.
 
-    python bench/overload.py [--factor 3 | --rate MSG_S] [--seconds 60] [--calibrate 150000]
+    python bench/overload.py [--factor 3 | --rate MSG_S] [--seconds 60] [--calibrate-rate 30000]
 
-Real processes, as in tests/faults: a Mosquitto with persistence, ``hazwatch run`` on SQLite, and ``mosquitto_pub``
-processes publishing one gamma reading per message at QoS 1 (each reading its own time, so every one is counted).
+Real processes, as in tests/faults: a Mosquitto with persistence, ``hazwatch run`` on SQLite, and the raw-socket
+generator of bench/mqtt_flood.py publishing one gamma reading per message at QoS 1 (each stamped with its sending time
+in microseconds, so every one is counted; "published" is what the broker acknowledged).
 
-1. Capacity: ``--calibrate`` messages wait at the broker while the service is stopped; the service is started and
-   the rate from ready to all stored is its capacity (messages/s, wall; its CPU time is printed too).
+1. Sustainable rate, measured under the same conditions as the overload (the generator running): the generator
+   offers ``--calibrate-rate`` for ``--calibrate-seconds``; the rate at which the service stores readings after the
+   first ``--calibrate-skip`` seconds is its capacity (msg/s, wall; CPU seconds are printed too). Then it drains.
 2. Overload: ``factor x capacity`` messages/s for ``--seconds``. Halfway, one 5,000 nSv/h reading on a gamma
    device outside the bulk stream: its alarm latency is the time until the alarm row is visible in the database.
-3. /healthz sampled every 0.5 s: how much of the overload it said "degraded" and the figures it gave.
-4. After the load: time until everything is stored, then readings lost / stored twice (every message checked),
+   Sampled every 0.5 s: /healthz, the service's RSS and the broker's queue ($SYS/broker/store/messages/count).
+3. After the load: time until everything is stored, then readings lost / stored twice (every message checked),
    and the service's peak RSS.
-5. Recovery: from the end of the load, one 5,000 nSv/h probe reading on the hazard device every ``--probe-every``
+4. Recovery: from the end of the load, one 5,000 nSv/h probe reading on the hazard device every ``--probe-every``
    seconds (QoS 1, stamped with its sending time); each probe's latency is the time until its reading is visible in
    the database. Alarm latency has recovered at the first probe from which on every probe is stored within
    ``--normal-latency`` seconds (the hazard device is in alarm: its readings are alarm-level and jump the
    look-ahead, so they wait only for what the broker sends before them).
 
-Wall-clock figures depend on the machine's load (say what it was); CPU seconds of the service are printed.
+Wall-clock figures depend on the machine's load (the load average is printed); CPU seconds of the service, the broker
+and this process (generator, probes and polling) are printed beside them.
 """
 
 from __future__ import annotations
@@ -28,30 +31,26 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import aiomqtt
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from daemon.store.reading_chunks import decode_chunk
-from tests.faults.harness import (
-    GAMMA_DEVICES,
-    Mosquitto,
-    NumberedPublisher,
-    ServiceProcess,
-    lost_and_doubled,
-    stored_readings,
-)
+from tests.faults.harness import GAMMA_DEVICES, Mosquitto, NumberedPublisher, ServiceProcess
+from tests.faults.mqtt_flood import DEVICE_BITS, Flood, process_cpu_s
 
 HAZARD_DEVICE = GAMMA_DEVICES[-1]  # not in the bulk stream: its alarm is the hazard reading's, nobody else's
+BULK_DEVICES = GAMMA_DEVICES[:-1]
+
 # The shipped 2,000 nSv/h rule without its 60 s on-delay: one reading raises the alarm (as in test_alarm_durability).
 RULES = """rules:
   - id: gamma-level-2000
@@ -66,12 +65,6 @@ RULES = """rules:
       zh: "{sensor} 剂量率 {value} {unit} 超过 2000 nSv/h"
       en: "{sensor} dose rate {value} {unit} above 2,000 nSv/h"
 """
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_bytes(pid: int) -> int:
@@ -100,97 +93,101 @@ def hazard_alarm_visible(db_path: Path) -> bool:
     return bool(row[0])
 
 
-class BulkPublisher:
-    """``mosquitto_pub -l`` processes, one per device, fed lines at a paced rate; remembers what it sent."""
-
-    def __init__(self, broker_port: int, prefix: str, devices: list[str], start_time: float) -> None:
-        self.numbers = NumberedPublisher(broker_port, prefix, start_time)
-        self.devices = devices
-        self.processes = {
-            device: subprocess.Popen(
-                ["mosquitto_pub", "-p", str(broker_port), "-q", "1", "-l", "-t", f"{prefix}/demo-park/{device}",
-                 "-i", f"bulk-{prefix}-{device}"],
-                stdin=subprocess.PIPE,
-            )
-            for device in devices
-        }  # fmt: skip
-        self.next_number = 0
-        self.sent: list[tuple[str, float]] = []
-        self.last_time: dict[str, float] = {}
-
-    def send(self, count: int, *, real_time: bool = False) -> None:
-        """Queue ``count`` more messages (round robin over the bulk devices).
-
-        ``real_time``: stamped with the sending time, as live devices do, so the service's ``data_behind_s`` shows how
-        far behind it is (a device's readings at least 1 us apart, which the service keeps apart since its
-        redelivery keys are microseconds); otherwise the publisher's numbered times (10 ms apart).
-        """
-        lines: dict[str, list[bytes]] = {device: [] for device in self.devices}
-        produced = 0
-        now = time.time()
-        while produced < count:
-            number = self.next_number
-            self.next_number += 1
-            device = GAMMA_DEVICES[number % len(GAMMA_DEVICES)]
-            if device not in lines:
-                continue
-            if real_time:
-                # The service takes a sensor's readings a microsecond apart as distinct (seen_readings.py).
-                t = round(max(now, self.last_time.get(device, 0.0) + 1e-6), 6)
-                self.last_time[device] = t
-                payload = f'[{{"bn":"{device}:","bt":{t:.6f},"n":"dose_rate","u":"nSv/h","v":90.0}}]'.encode()
-                key = (f"{device}-dose", float(f"{t:.6f}"))
-            else:
-                _, payload, key = self.numbers.message(number)
-            lines[device].append(payload + b"\n")
-            self.sent.append(key)
-            produced += 1
-        for device, chunk in lines.items():
-            stdin = self.processes[device].stdin
-            assert stdin is not None
-            stdin.write(b"".join(chunk))
-            stdin.flush()
-
-    def close(self) -> None:
-        """Let every mosquitto_pub publish what it was given and exit."""
-        for process in self.processes.values():
-            assert process.stdin is not None
-            process.stdin.close()
-        for process in self.processes.values():
-            process.wait(timeout=600)
+def stored_keys(db_path: Path) -> np.ndarray:
+    """Every stored live reading of the bulk devices as the generator's keys (microseconds * 16 + device index)."""
+    index = {f"{device}-dose": i for i, device in enumerate(BULK_DEVICES)}
+    keys = []
+    with contextlib.closing(sqlite3.connect(db_path, timeout=10)) as connection:
+        rows = connection.execute("SELECT format, sensors, data, count FROM reading_chunks WHERE drill = 0")
+        for fmt, sensors, data, count in rows:
+            chunk = decode_chunk(fmt, sensors, data, count)
+            devices = np.array([index.get(sensor, -1) for sensor in chunk.sensor_id.tolist()], dtype=np.int64)
+            micros = np.round(np.asarray(chunk.time, dtype=np.float64) * 1e6).astype(np.int64)
+            mine = devices >= 0
+            keys.append(micros[mine] * DEVICE_BITS + devices[mine])
+    return np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
 
 
-async def wait_count(db_path: Path, expected: int, limit_s: float) -> float:
-    """Seconds until ``expected`` readings are stored (or ``limit_s`` passed); polls the file (another process)."""
-    started = time.monotonic()
-    while time.monotonic() - started < limit_s and stored_count(db_path) < expected:  # noqa: ASYNC110
+def lost_and_doubled(sent: np.ndarray, stored: np.ndarray) -> tuple[int, int, int]:
+    """(sent but never stored, stored more than once, sent twice by the generator: must be 0)."""
+    unique, counts = np.unique(stored, return_counts=True)
+    sent_unique = np.unique(sent)
+    return (
+        int(np.setdiff1d(sent_unique, unique, assume_unique=True).size),
+        int(np.count_nonzero(counts > 1)),
+        int(sent.size - sent_unique.size),
+    )
+
+
+def rss_bytes(pid: int) -> int:
+    """The process's resident set now (VmRSS)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+@dataclass
+class BrokerQueue:
+    """Messages the broker holds ($SYS/broker/store/messages/count, refreshed every ``sys_interval``), sampled."""
+
+    port: int
+    samples: list[tuple[float, int]] = field(default_factory=list)
+
+    async def follow(self, stop: asyncio.Event) -> None:
+        """Record every refresh until ``stop``."""
+        async with aiomqtt.Client("127.0.0.1", self.port, identifier="overload-sys") as client:
+            await client.subscribe("$SYS/broker/store/messages/count")
+            messages = aiter(client.messages)
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.5):
+                        message = await anext(messages)
+                        self.samples.append((time.monotonic(), int(bytes(message.payload).decode())))
+
+    def peak(self, start: float, end: float) -> int:
+        """The largest queue sampled between ``start`` and ``end`` (monotonic)."""
+        return max((n for t, n in self.samples if start <= t <= end), default=0)
+
+    def at(self, moment: float) -> int:
+        """The last sample at or before ``moment``."""
+        return next((n for t, n in reversed(self.samples) if t <= moment), 0)
+
+
+async def sustainable_rate(
+    service: ServiceProcess, broker: Mosquitto, rate: float, seconds: float, skip: float, connections: int
+) -> tuple[float, Flood, float]:
+    """The service's storing rate while the generator offers ``rate`` (more than it takes) for ``seconds``; the
+    generator (to count what it sent) and the service's CPU seconds over the measured part."""
+    assert service.process is not None
+    flood = Flood(broker.port, service.prefix, BULK_DEVICES, connections, name="calibrate")
+    await flood.connect()
+    publishing = asyncio.create_task(flood.publish(rate, seconds))
+    await asyncio.sleep(skip)  # past the start: the first batches and commits are not the steady state
+    first, first_at, cpu_first = stored_count(service.db_path), time.monotonic(), process_cpu_s(service.process.pid)
+    await publishing
+    last, last_at, cpu_last = stored_count(service.db_path), time.monotonic(), process_cpu_s(service.process.pid)
+    await flood.close()
+    offered = flood.written / seconds
+    print(f"calibration: the generator offered {offered:.0f} msg/s for {seconds:.0f} s "
+          f"({flood.window_full_ticks} ticks limited by its window); stored {first} after {skip:.0f} s, "
+          f"{last} at the end", flush=True)  # fmt: skip
+    if last <= first:
+        raise SystemExit("nothing stored while the generator ran: raise --calibrate-seconds or --calibrate-skip")
+    return (last - first) / (last_at - first_at), flood, cpu_last - cpu_first
+
+
+async def wait_drained(db_path: Path, expected: int, quiet_s: float = 30.0) -> tuple[bool, float]:
+    """Wait until ``expected`` readings are stored, or nothing more was stored for ``quiet_s``; (drained, seconds)."""
+    started = last_growth = time.monotonic()
+    last_count = -1
+    while (count := stored_count(db_path)) < expected:
+        if count != last_count:
+            last_count, last_growth = count, time.monotonic()
+        elif time.monotonic() - last_growth > quiet_s:
+            return False, last_growth - started
         await asyncio.sleep(0.25)
-    return time.monotonic() - started
-
-
-async def calibrate(service: ServiceProcess, broker: Mosquitto, count: int) -> float:
-    """Messages per second the service drains from a backlog at the broker."""
-    # Numbered times 10 ms apart, ending a minute ago: recent, so they do not make /healthz "behind" afterwards. The
-    # numbers of the hazard device are skipped, so ``count`` messages span count * 10/9 numbers: without that factor
-    # 150,000 of them ran 106 s into the future, into the load's real-time stamps, and a load reading that happened
-    # to fall on the same sensor and millisecond was a second reading with the same key (counted "stored twice").
-    span = count * 0.01 * len(GAMMA_DEVICES) / (len(GAMMA_DEVICES) - 1)
-    bulk = BulkPublisher(broker.port, service.prefix, GAMMA_DEVICES[:-1], time.time() - 60 - span)
-    bulk.send(count)
-    bulk.close()  # all at the broker now, the service is stopped
-    before = stored_count(service.db_path)
-    service.start()
-    # The backlog may drain before /healthz answers: rate from the first commit to the last, polled finely.
-    while (first := stored_count(service.db_path)) == before:  # noqa: ASYNC110 - another process's file
-        await asyncio.sleep(0.02)
-    started = time.monotonic()
-    while stored_count(service.db_path) < before + count:  # noqa: ASYNC110
-        await asyncio.sleep(0.02)
-    elapsed = time.monotonic() - started
-    if first - before > count / 2:
-        print(f"warning: {first - before} of {count} stored in the first commit; raise --calibrate")
-    await service.wait_ready()
-    return (before + count - first) / max(elapsed, 1e-3)
+    return True, time.monotonic() - started
 
 
 def hazard_jump(db_path: Path, hazard_key: tuple[str, float], since: float) -> tuple[int, int]:
@@ -272,20 +269,6 @@ class Probes:
         return recovered
 
 
-async def broker_received(port: int) -> int:
-    """PUBLISH packets the broker received so far ($SYS, retained, refreshed every 10 s: waits for a fresh one)."""
-    topic = "$SYS/broker/publish/messages/received"
-    async with aiomqtt.Client("127.0.0.1", port, identifier="overload-sys") as client:
-        await client.subscribe(topic)
-        values = []
-        async with asyncio.timeout(30):
-            async for message in client.messages:
-                values.append(int(bytes(message.payload).decode()))
-                if len(values) == 2:  # the retained value, then the next refresh (after every publisher exited)
-                    break
-    return values[-1]
-
-
 async def metric_value(service: ServiceProcess, name: str) -> float | None:
     """One unlabelled sample of the service's /metrics (None: not exposed)."""
     async with (
@@ -313,20 +296,29 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--factor", type=float, default=3.0)
     parser.add_argument("--seconds", type=float, default=60.0)
-    # 30,000 drained in under a second once the receive path was cheap (cc83621): the first commit's start-up then
-    # dominates and the rate was 5x too high. Under 65,536 per publisher (mosquitto_pub numbers its queue mod 2^16).
-    parser.add_argument("--calibrate", type=int, default=150_000)
     parser.add_argument("--rate", type=float, default=None, help="drive this many msg/s instead of factor x capacity")
+    parser.add_argument("--calibrate-rate", type=float, default=30_000, help="offered while measuring the capacity")
+    # Stored counts move in steps of the receive window (20,000) while flooded: 20 s measured hold several steps.
+    parser.add_argument("--calibrate-seconds", type=float, default=30.0)
+    parser.add_argument("--calibrate-skip", type=float, default=10.0, help="seconds of the calibration not measured")
+    parser.add_argument("--connections", type=int, default=3, help="generator connections")
+    parser.add_argument("--broker-autosave", type=int, default=60, help="Mosquitto autosave_interval (s)")
     parser.add_argument("--probe-every", type=float, default=2.0, help="seconds between recovery probes")
     parser.add_argument("--normal-latency", type=float, default=1.0, help="a probe stored within this has recovered")
     parser.add_argument("--timeline", action="store_true", help="print every /healthz sample of the load")
     parser.add_argument("--receive-maximum", type=int, default=None, help="[mqtt] receive_maximum (default 20,000)")
     parser.add_argument("--lookahead", type=int, default=None, help="[ingest] lookahead_messages (default 10,000)")
     args = parser.parse_args()
+    print(f"load average before: {os.getloadavg()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="hazwatch-overload-") as directory:
         root = Path(directory)
-        broker = Mosquitto(root / "broker")
+        broker = Mosquitto(root / "broker", autosave_interval_s=args.broker_autosave, sys_interval_s=1)
         broker.start()
+        assert broker.process is not None
+        broker_pid = broker.process.pid
+        queue = BrokerQueue(broker.port)
+        queue_stop = asyncio.Event()
+        follower = asyncio.create_task(queue.follow(queue_stop))
         rules = root / "rules.yaml"
         rules.write_text(RULES, encoding="utf-8")
         # No paging: the bench roster has no SMS or voice provider, and "pages reach nobody" would make every
@@ -336,32 +328,50 @@ async def main() -> None:
         config = f'[ingest]\n{ingest}[alarms]\nrule_files = ["{rules}"]\n[notify]\nenabled = false\n'
         service = ServiceProcess(root / "service", broker.port, "overload", config, mqtt_extra=mqtt)
         try:
-            service.start()  # once, to create the persistent session the calibration backlog waits in
+            service.start()
             await service.wait_ready()
-            service.terminate()
-            capacity = await calibrate(service, broker, args.calibrate)
-            calibrated = stored_count(service.db_path)
             assert service.process is not None
             pid = service.process.pid
-            cpu_before = cpu_seconds(pid)
+            capacity, calibration, calibration_cpu = await sustainable_rate(
+                service, broker, args.calibrate_rate, args.calibrate_seconds, args.calibrate_skip, args.connections
+            )
+            measured_s = args.calibrate_seconds - args.calibrate_skip
+            print(f"capacity {capacity:.0f} msg/s stored with the generator running (service CPU "
+                  f"{calibration_cpu:.1f} s over the {measured_s:.0f} s measured: "
+                  f"{capacity * measured_s / max(calibration_cpu, 1e-9):.0f} msg per CPU second)")  # fmt: skip
+            backlog_before, drain_cpu_before = stored_count(service.db_path), process_cpu_s(pid)
+            drained, calibration_drain_s = await wait_drained(service.db_path, calibration.acknowledged)
+            calibrated = stored_count(service.db_path)
+            drain_cpu = process_cpu_s(pid) - drain_cpu_before
+            # The same service with the generator stopped: if it stores far more per wall second, but not per CPU
+            # second, the flood only took its CPU; if per CPU second too, the flood itself slows the service down.
+            print(f"calibration backlog {'drained' if drained else 'NOT drained'} in {calibration_drain_s:.0f} s: "
+                  f"{(calibrated - backlog_before) / max(calibration_drain_s, 1e-9):.0f} msg/s, service CPU "
+                  f"{drain_cpu:.1f} s = {(calibrated - backlog_before) / max(drain_cpu, 1e-9):.0f} msg per CPU second; "
+                  f"load average {os.getloadavg()}")  # fmt: skip
             rate = args.rate or args.factor * capacity
-            print(f"capacity {capacity:.0f} msg/s (wall, draining {args.calibrate}); driving {rate:.0f} msg/s "
-                  f"for {args.seconds:.0f} s", flush=True)  # fmt: skip
+            print(f"driving {rate:.0f} msg/s for {args.seconds:.0f} s; load average {os.getloadavg()}", flush=True)
+            cpu_before = {
+                "service": process_cpu_s(pid),
+                "broker": process_cpu_s(broker_pid),
+                "bench": time.process_time(),
+            }
             load_started_wall = time.time()
-            bulk = BulkPublisher(broker.port, service.prefix, GAMMA_DEVICES[:-1], load_started_wall)
+            load = Flood(broker.port, service.prefix, BULK_DEVICES, args.connections, name="load")
+            await load.connect()
             samples: list[dict[str, Any]] = []
             stop = asyncio.Event()
             sampler = asyncio.create_task(sample_health(service, samples, stop))
             started = time.monotonic()
+            publishing = asyncio.create_task(load.publish(rate, args.seconds))
             hazard_at: float | None = None
             hazard_key = ("", 0.0)
             alarm_latency: float | None = None
-            tick = 0.1
-            while (elapsed := time.monotonic() - started) < args.seconds:
-                bulk.send(int(rate * tick), real_time=True)
+            rss_during: list[int] = []
+            while not publishing.done():
+                elapsed = time.monotonic() - started
                 if hazard_at is None and elapsed >= args.seconds / 2:
                     hazard = NumberedPublisher(broker.port, service.prefix, time.time())
-                    hazard.sent = []
                     number = len(GAMMA_DEVICES) - 1  # message 9 is the hazard device
                     topic, payload, hazard_key = hazard.message(number, 5000.0)
                     one = await asyncio.create_subprocess_exec(
@@ -371,18 +381,16 @@ async def main() -> None:
                     hazard_at = time.monotonic()
                 if hazard_at is not None and alarm_latency is None and hazard_alarm_visible(service.db_path):
                     alarm_latency = time.monotonic() - hazard_at
-                await asyncio.sleep(tick)
+                rss_during.append(rss_bytes(pid))
+                await asyncio.sleep(0.5)
+            published_s = await publishing
             load_ended = time.monotonic()
+            stored_at_load_end = stored_count(service.db_path)
             probes = Probes(broker.port, service.prefix, service.db_path)
             probes_stop = asyncio.Event()
             prober = asyncio.create_task(probes.publish(args.probe_every, probes_stop))
-            stored_at_load_end = stored_count(service.db_path)
-            bulk.close()
-            published_s = time.monotonic() - started
-            at_broker = await broker_received(broker.port) - len(probes.published)  # probes: +-1 refresh's worth
-            expected = calibrated + len(bulk.sent) + 1
-            # Everything given to the publishers stored, or nothing more stored for 30 s (what the publishers never
-            # handed the broker is never coming: see the warning below).
+            await load.close()
+            expected = calibrated + load.acknowledged + 1
             last_count, last_growth = -1, time.monotonic()
             while (count := stored_count(service.db_path)) < expected + len(probes.stored):
                 if count != last_count:
@@ -391,6 +399,7 @@ async def main() -> None:
                     break
                 if hazard_at is not None and alarm_latency is None and hazard_alarm_visible(service.db_path):
                     alarm_latency = time.monotonic() - hazard_at
+                rss_during.append(rss_bytes(pid))
                 probes.poll()
                 await asyncio.sleep(0.25)
             stalled = count < expected + len(probes.stored)
@@ -408,42 +417,55 @@ async def main() -> None:
             await asyncio.sleep(12.0)  # /healthz judges a finished backlog's tail as history after stall_after_s (10 s)
             stop.set()
             await sampler
-            cpu_used = cpu_seconds(pid) - cpu_before
+            cpu_used = {
+                "service": process_cpu_s(pid) - cpu_before["service"],
+                "broker": process_cpu_s(broker_pid) - cpu_before["broker"],
+                "bench": time.process_time() - cpu_before["bench"],
+            }
             peak_rss = peak_rss_bytes(pid)
-            counts = stored_readings(service.db_path)
+            broker_peak_rss = peak_rss_bytes(broker_pid)
             urgent_count = await metric_value(service, "hazwatch_ingest_urgent_messages_total")
             jumped = hazard_jump(service.db_path, hazard_key, load_started_wall) if hazard_at is not None else None
             service.terminate()
             logs = service.logs()
             reconnects = logs.count("lost or refused")
             write_failures = logs.count("database write failed")
+            queue_stop.set()
+            await follower
+            sent = np.concatenate([calibration.sent_keys(), load.sent_keys()])
+            lost, doubled, sent_twice = lost_and_doubled(sent, stored_keys(service.db_path))
+            stored_total = stored_count(service.db_path)
         finally:
             if service.process is not None and service.process.poll() is None:
                 service.kill()
             broker.stop()
-    lost, doubled = lost_and_doubled(bulk.sent, counts)
-    short = calibrated + len(bulk.sent) + 1 - at_broker
-    if short > 10:
-        print(
-            f"warning: the publishers handed the broker {short} fewer messages than they were given (mosquitto_pub "
-            "drops its queue's tail at exit when it numbered more than 65,535 ahead): 'lost' counts those too"
-        )
+    print(f"load average after: {os.getloadavg()}")
     during = [s for s in samples if s["t"] <= load_ended]
     degraded = [s for s in during if s["http_status"] != 200]
     after = [s for s in samples if s["t"] > load_ended + drained_s]
-    offered = len(bulk.sent) / args.seconds
-    achieved = (stored_at_load_end - calibrated) / args.seconds
-    print(f"offered {len(bulk.sent)} messages in {args.seconds:.0f} s ({offered:.0f} msg/s = "
-          f"{offered / capacity:.1f}x capacity; the publishers took {published_s:.0f} s)")  # fmt: skip
+    offered = load.written / published_s
+    achieved = (stored_at_load_end - calibrated) / published_s
+    print(f"published (broker acknowledged) {load.acknowledged} of {load.written} written in {published_s:.1f} s = "
+          f"{offered:.0f} msg/s = {offered / capacity:.2f}x capacity (asked {rate:.0f} = {rate / capacity:.2f}x; "
+          f"{load.window_full_ticks} generator ticks limited by its window)")  # fmt: skip
     print(f"stored during the load {achieved:.0f} msg/s: offered / stored = {offered / max(achieved, 1e-9):.1f}")
-    print(f"stored everything {drained_s:.0f} s after the load ended; lost {len(lost)}, stored twice {len(doubled)}")
+    print(f"stored in all {stored_total} (calibration {calibration.acknowledged} + load {load.acknowledged} + hazard "
+          f"1 + probes {len(probes.published)}); everything stored {drained_s:.0f} s after the load ended"
+          f"{' (STALLED: nothing more stored for 30 s)' if stalled else ''}")  # fmt: skip
+    print(f"lost {lost}, stored twice {doubled} (of {sent.size} generator messages; keys it sent twice: {sent_twice})")
     if lost or doubled:
-        sent_twice = sum(1 for key, n in Counter(bulk.sent).items() if n > 1)
-        print(
-            f"  e.g. lost {lost[:3]}, stored twice {doubled[:3]}; keys the bench sent twice: {sent_twice}; "
-            f"MQTT connections lost: {reconnects}; failed database writes (retried): {write_failures}"
-        )
-    print(f"service CPU {cpu_used:.1f} s over the run; peak RSS {peak_rss / 2**20:.0f} MB")
+        print(f"  MQTT connections lost: {reconnects}; failed database writes (retried): {write_failures}")
+    print(f"service peak RSS {peak_rss / 2**20:.0f} MB (whole run); RSS during the load and drain: max "
+          f"{max(rss_during) / 2**20:.0f} MB, last {rss_during[-1] / 2**20:.0f} MB; broker peak RSS "
+          f"{broker_peak_rss / 2**20:.0f} MB")  # fmt: skip
+    peak_queue = queue.peak(started, load_ended + drained_s)
+    print(f"broker queue ($SYS store count): peak {peak_queue} messages, {queue.at(load_ended)} at the load's end, "
+          f"{queue.at(load_ended + drained_s + 2)} after the drain")  # fmt: skip
+    wall = time.monotonic() - started - 12.0
+    print(
+        f"CPU seconds from the load's start to the drain plus probes ({wall:.0f} s wall): "
+        + ", ".join(f"{name} {seconds:.1f}" for name, seconds in cpu_used.items())
+    )
     latency = "never" if alarm_latency is None else f"{alarm_latency:.1f} s"
     print(f"hazard reading published at {args.seconds / 2:.0f} s: alarm stored after {latency}")
     recovered = probes.recovered_after(load_ended, args.normal_latency)
@@ -470,28 +492,12 @@ async def main() -> None:
         if values:
             print(f"  {key}: max {max(values):.1f}, last {values[-1]:.1f}")
     print(f"  broker_queues_more in {sum(1 for s in during if s.get('broker_queues_more'))} samples")
-    causes = {
-        "stalled": [s for s in degraded if s.get("stalled")],
-        "broker_queues_more": [s for s in degraded if s.get("broker_queues_more")],
-        "data later than usual > 10 s": [s for s in degraded if float(s.get("data_later_than_usual_s") or 0.0) > 10.0],
-        "store failing": [s for s in degraded if s.get("store_failing_s") is not None],
-        "pages_reach_people false": [s for s in degraded if s.get("pages_reach_people") is False],
-        "failed tasks": [s for s in degraded if s.get("failed_tasks")],
-        "ingest lag > 30 s": [s for s in degraded if float(s.get("ingest_lag_s") or 0.0) > 30.0],
-        "database_ok false": [s for s in degraded if s.get("database_ok") is False],
-        "broker not connected": [s for s in degraded if s.get("broker_connected") is False],
-    }
-    print("  degraded samples by cause: " + ", ".join(f"{name} {len(found)}" for name, found in causes.items()))
     print(f"/healthz after the backlog drained: {[s['http_status'] for s in after][-5:]}")
     if args.timeline:
         for sample in samples:
             print(f"  {sample['t'] - started:6.1f} s {sample['http_status']} behind {sample.get('data_behind_s')} "
                   f"later {sample.get('data_later_than_usual_s')} waiting {sample.get('messages_waiting')} "
                   f"unacked {sample.get('unacknowledged_messages')}")  # fmt: skip
-    first_degraded = next((s["t"] - started for s in during if s["http_status"] != 200), None)
-    print(f"/healthz first degraded {first_degraded and round(first_degraded, 1)} s into the load")
-    if after and after[-1]["http_status"] != 200:
-        print(f"  last sample: {after[-1]}")
 
 
 if __name__ == "__main__":

@@ -180,7 +180,16 @@ class Service:
         spooled = read_spool(self.spool_path, remove=False)
         if spooled is not None:  # rows a shutdown could not write: into the database before anything new
             log.info("writing the rows spooled at the last shutdown (%s)", self.spool_path)
-            self.writer.requeue(spooled)
+            if spooled.readings_left_out or spooled.rows_lost:
+                log.error(
+                    "the last shutdown's spool was over its bound: %d readings left out (to come again from the "
+                    "broker), %d other rows lost",
+                    spooled.readings_left_out,
+                    spooled.rows_lost,
+                )
+                self.metrics.spool_readings_left_out.inc(spooled.readings_left_out)
+                self.metrics.spool_rows_lost.inc(spooled.rows_lost)
+            self.writer.requeue(spooled.group)
             await self.writer.flush()
             self.spool_path.unlink()
         self.pipeline = await build_pipeline(

@@ -1,9 +1,10 @@
-"""``hazwatch user add|list|revoke``: API users and their bearer tokens."""
+"""``hazwatch user add|list|revoke|password``: API users, their bearer tokens and passwords."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from daemon.review.workflow import REVIEW_ROLES
 from daemon.store.engine import create_engine, migrate
 from daemon.web.api.auth import ROLES, add_user, list_users, revoke_user
 from daemon.web.api.errors import ApiError
+from daemon.web.api.login import set_password
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,7 +34,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     listing = actions.add_parser("list", help="list users")
     revoke = actions.add_parser("revoke", help="disable a user and revoke their tokens")
     revoke.add_argument("name")
-    for sub in (add, listing, revoke):
+    password = actions.add_parser(
+        "password", help="set a user's password for POST /api/login (read from the terminal, or stdin's first line)"
+    )
+    password.add_argument("name")
+    for sub in (add, listing, revoke, password):
         sub.add_argument("--db", help="database URL (default: from --config or sqlite:///hazwatch.db)")
         sub.add_argument("--config", help="service config (TOML)")
     parser.set_defaults(handler=run)
@@ -59,9 +65,22 @@ async def _run(args: argparse.Namespace, url: str) -> int:
             for user in await list_users(engine):
                 state = "disabled" if user["disabled"] else "active"
                 sys.stdout.write(f"{user['name']}\t{user['role']}\t{state}\ttokens={user['active_tokens']}\n")
+        elif args.user_command == "password":
+            await set_password(engine, args.name, _read_password())
+            sys.stdout.write(f"password of {args.name} set\n")
         else:
             revoked = await revoke_user(engine, args.name)
             sys.stdout.write(f"user {args.name} disabled, {revoked} token(s) revoked\n")
     finally:
         await engine.dispose()
     return 0
+
+
+def _read_password() -> str:
+    """From the terminal without echo (asked twice), else the first line of stdin (never an argument: ps shows it)."""
+    if sys.stdin.isatty():
+        first = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != first:
+            raise HazwatchError("the two passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\n")

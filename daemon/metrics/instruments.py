@@ -76,6 +76,17 @@ class Metrics:
         self.store_backlog = Gauge(
             "hazwatch_store_backlog_items", "Write groups waiting for the database.", registry=registry
         )
+        # At the spool's bound (daemon/store/spool.py): counted at the start that finds the spool, not silent.
+        self.spool_readings_left_out = Counter(
+            "hazwatch_spool_readings_left_out",
+            "Readings a shutdown left out of the bounded spool (their unacknowledged MQTT messages come again).",
+            registry=registry,
+        )
+        self.spool_rows_lost = Counter(
+            "hazwatch_spool_rows_lost",
+            "Rows other than readings a shutdown could not keep in the bounded spool: lost.",
+            registry=registry,
+        )
         self.store_errors = Counter(
             "hazwatch_store_errors_total",
             "Failed database writes (transient ones are retried; refused groups are written row by row).",

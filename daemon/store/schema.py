@@ -245,6 +245,8 @@ users = Table(
     Column("role", String(32), nullable=False),
     Column("created_at", Float, nullable=False),
     Column("disabled", Boolean, nullable=False, default=False),
+    # scrypt hash for the password login (daemon/web/api/passwords.py); null: tokens only
+    Column("password_hash", String(200), nullable=True),
 )
 
 api_tokens = Table(

@@ -39,6 +39,7 @@ ROLES = ("viewer", "operator", "supervisor", "admin")
 ROUTES: tuple[tuple[str, str], ...] = (
     ("GET", "/api/openapi.json"),
     ("GET", "/api/me"),
+    ("POST", "/api/login"),
     ("GET", "/api/site"),
     ("GET", "/api/alarms"),
     ("GET", "/api/alarms/{alarm_id}"),

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from tests.faults.harness import ServiceProcess
 from tests.helpers import senml
 from tests.notify.notify_support import Receiver, start_receiver
 
@@ -85,3 +87,17 @@ def chlorine_messages(prefix: str, t0: float) -> list[tuple[str, bytes]]:
 def for_chlorine(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The documents about the Cl2 sensor's alarm."""
     return [b for b in bodies if b.get("facts", {}).get("sensor_id") == f"{GAS_DEVICE}-cl2"]
+
+
+def duty_paging_service(
+    directory: Path, broker_port: int, prefix: str, url: str, database_extra: str
+) -> ServiceProcess:
+    """The service paging one non-idempotent webhook person ``duty`` at ``url``/duty, stalls reported after 2 s."""
+    return ServiceProcess(
+        directory,
+        broker_port,
+        prefix,
+        extra_config="[ingest]\ndecode_workers = 0\nstall_after_s = 2.0\n"
+        + notify_config([("duty", f"{url}/duty", False)]),
+        database_extra=database_extra,
+    )

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.harness import Mosquitto, NumberedPublisher, ServiceProcess, lost_and_doubled, wait_stored
-from tests.faults.paging_support import CountingReceiver, chlorine_messages, for_chlorine, notify_config
+from tests.faults.paging_support import CountingReceiver, chlorine_messages, duty_paging_service, for_chlorine
 from tests.helpers import eventually, publish
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -57,15 +57,10 @@ async def test_sqlite_fault_keeps_judging_paging_and_catches_up(tmp_path: Path, 
     url = await receiver.start()
     broker = Mosquitto(tmp_path / "broker")
     broker.start()
-    service = ServiceProcess(
-        tmp_path / "service",
-        broker.port,
-        f"disk{unique}",
-        extra_config="[ingest]\ndecode_workers = 0\nstall_after_s = 2.0\n"
-        + notify_config([("duty", f"{url}/duty", False)]),
-        # Retries at most 0.5 s apart: the catch-up starts within 0.5 s of the lift, not after a back-off of up to
-        # 10 s that the fault's length (longer on a loaded machine) decides.
-        database_extra="write_retry_max_s = 0.5\n",
+    # Retries at most 0.5 s apart: the catch-up starts within 0.5 s of the lift, not after a back-off of up to 10 s
+    # that the fault's length (longer on a loaded machine) decides.
+    service = duty_paging_service(
+        tmp_path / "service", broker.port, f"disk{unique}", url, database_extra="write_retry_max_s = 0.5\n"
     )
     publisher = NumberedPublisher(broker.port, service.prefix, time.time() - 120)
     lift: Callable[[], None] | None = None

@@ -33,6 +33,10 @@ class ApiContext:
     roster: Callable[[], Roster] | None = None  # the roster in force (a reload replaces it)
     map: MapConfig = field(default_factory=MapConfig)
     failed_auth: FailedAuthLimiter = field(default_factory=FailedAuthLimiter)
+    # Password logins name their user: 10 failures per user in 15 minutes, from any number of addresses.
+    failed_logins: FailedAuthLimiter = field(
+        default_factory=lambda: FailedAuthLimiter(max_failures=10, window_s=900.0, subject="this user")
+    )
 
 
 API: web.AppKey[ApiContext] = web.AppKey("api", ApiContext)

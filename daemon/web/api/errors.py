@@ -42,6 +42,6 @@ class Conflict(ApiError):
 
 
 class TooManyRequests(ApiError):
-    """Too many failed authentications from this address: wait and retry."""
+    """Too many failed authentications from this address or for this user: wait and retry."""
 
     status = 429

@@ -1,4 +1,5 @@
-"""Failed token checks are rate-limited per client address, so a token cannot be guessed at network speed.
+"""Failed token checks are rate-limited per client address, so a token cannot be guessed at network speed; failed
+password logins per address and per user (``login.py``).
 
 Tokens are 256-bit random values looked up by their SHA-256 (no timing oracle, nothing to guess in practice); the
 limit keeps a scanner from filling the logs and the database's load, and makes a leaked-prefix search pointless.
@@ -14,11 +15,12 @@ from daemon.web.api.errors import TooManyRequests
 
 @dataclass
 class FailedAuthLimiter:
-    """At most ``max_failures`` failed authentications per address in any ``window_s``."""
+    """At most ``max_failures`` failed authentications per key (an address, a user name) in any ``window_s``."""
 
     max_failures: int = 20
     window_s: float = 60.0
-    max_addresses: int = 10_000  # memory bound: the oldest addresses are forgotten first
+    max_addresses: int = 10_000  # memory bound: the oldest keys are forgotten first
+    subject: str = "this address"  # what a key is, for the 429 message
     _failures: dict[str, deque[float]] = field(default_factory=dict)
 
     def check(self, address: str, now: float) -> None:
@@ -32,7 +34,7 @@ class FailedAuthLimiter:
             del self._failures[address]
         elif len(times) >= self.max_failures:
             retry = times[0] + self.window_s - now
-            raise TooManyRequests(f"too many failed authentications from this address; retry in {retry:.0f} s")
+            raise TooManyRequests(f"too many failed authentications for {self.subject}; retry in {retry:.0f} s")
 
     def failed(self, address: str, now: float) -> None:
         """Count one failed authentication."""

@@ -338,6 +338,38 @@ def openapi_document() -> dict[str, Any]:
                 {"name": {"type": "string"}, "role": {"type": "string"}, "may": {"type": "object"}},
             ),
         ),
+        "/api/login": {
+            "post": {
+                "summary": "A new bearer token for a user name and password (failures limited per address and user)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": _obj(
+                                ["user", "password"],
+                                {
+                                    "user": {"type": "string", "maxLength": 64},
+                                    "password": {"type": "string", "maxLength": 1024},
+                                },
+                            )
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json_response(
+                        _obj(
+                            ["token", "user", "role"],
+                            {"token": {"type": "string"}, "user": {"type": "string"}, "role": {"type": "string"}},
+                        )
+                    ),
+                    **{k: _ERRORS[k] for k in ("400", "401", "413")},
+                    "429": {
+                        "description": "Too many failed logins from this address or for this user",
+                        "content": {"application/json": {"schema": _ref("Error")}},
+                    },
+                },
+            }
+        },
         "/api/map": _read(
             "Map centre, zoom, tile sources and the site's offline GeoJSON layers",
             _obj(

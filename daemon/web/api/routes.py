@@ -19,6 +19,7 @@ from daemon.web.api import reads
 from daemon.web.api.auth import User, authenticate, require
 from daemon.web.api.context import API, ENGINE, ApiContext
 from daemon.web.api.errors import ApiError, InvalidRequest, Unauthorized
+from daemon.web.api.login import password_login
 from daemon.web.api.openapi import openapi_document
 from daemon.web.drill_scope import parse_drill_scope
 
@@ -106,6 +107,24 @@ def _text(body: dict[str, Any], name: str, *, required: bool = False, limit: int
     if len(value) > limit:
         raise InvalidRequest(f"{name} is longer than {limit} characters")
     return value
+
+
+async def post_login(request: web.Request) -> web.Response:
+    """Exchange a user name and password for a new bearer token (failures limited per address and per user)."""
+    body = await _body(request)
+    name = _text(body, "user", required=True, limit=64)
+    password = _text(body, "password", required=True, limit=1024)
+    context = request.app[API]
+    token, user = await password_login(
+        request.app[ENGINE],
+        context.failed_auth,
+        context.failed_logins,
+        request.remote or "unknown",
+        name,
+        password,
+        context.clock.now(),
+    )
+    return web.json_response({"token": token, "user": user.name, "role": user.role})
 
 
 def _ascii_digits(raw: str) -> bool:
@@ -399,6 +418,7 @@ def add_api_routes(app: web.Application) -> None:
     router = app.router
     router.add_get("/api/openapi.json", get_openapi)
     router.add_get("/api/me", console_routes.get_me)
+    router.add_post("/api/login", post_login)
     router.add_get("/api/events", get_events)
     router.add_get("/api/site", get_site)
     router.add_get("/api/alarms", get_alarms)
