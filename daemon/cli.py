@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "record": ("daemon.commands.drills", "record what arrives on the broker (or what the store holds)"),
     "simulate": ("daemon.commands.drills", "generate a recording from a scenario (or publish it live)"),
     "replay": ("daemon.commands.drills", "replay a recording through the service as a drill"),
+    "drill": ("daemon.commands.drills", "run drills with people in the loop, compare drill runs"),
     "user": ("daemon.commands.user", "manage API users and tokens"),
     "rules": ("daemon.commands.rules", "show the rules in force, templates rendered"),
 }

@@ -11,7 +11,8 @@ exponentially weighted mean absolute error (a wild reading adds at most ``Z_GATE
 - shift: a two-sided CUSUM (Page 1954) on the level deviation ``x - m`` in units of the *long-run*
   standard deviation ``s / (1 - phi)`` (the standard deviation of a sum of AR(1) deviations per reading),
   so correlated noise walks as far as independent noise would and keeps the CUSUM's design run length.
-- drift: the baseline's distance from a much slower reference level, in the same long-run units.
+- drift: the baseline's distance from a much slower reference level, in standard errors of that distance (the
+  reference is young and uncertain after the warm-up, settled later).
 
 Nothing is learned from a reading beyond ``Z_GATE`` scales, nor while the shift test is in alarm, so an
 ongoing change is not learned away. A shift or drift that has lasted ``anomaly_rebaseline_s`` becomes the
@@ -62,8 +63,15 @@ MAE_TO_SIGMA = 1.2533  # sqrt(pi / 2): mean absolute deviation to standard devia
 # of about 2 x 10^7 readings per side (Siegmund's approximation), a 2-sigma shift found in about 10 readings.
 SHIFT_K = 0.5
 SHIFT_H = 15.0
-DRIFT_SIGMAS = 0.75  # baseline this many long-run sigmas from the reference: drift
-DRIFT_CLEAR_SIGMAS = 0.4
+# Drift: the baseline's distance from the slow reference, in standard errors of that distance (both are
+# exponentially weighted means of the same series, so their difference, in long-run sigmas, has the variance
+# ALPHA / 2 of the baseline plus the reference's: 1 / WARMUP_READINGS at the end of the warm-up, decaying with the
+# reference's weight towards REFERENCE_ALPHA / 2). The baseline follows a level change the shift CUSUM cannot
+# win the race against (on AR(1) noise with phi = 0.9 a lasting step of two marginal sigmas is 0.46 long-run
+# sigmas, under the CUSUM's k = 0.5); the drift test finds it, in one to three hundred readings, at 5.5 standard
+# errors (0.40 long-run sigmas once the reference has settled, 0.67 just after the warm-up, when it is young).
+DRIFT_SIGMAS = 5.5
+DRIFT_CLEAR_SIGMAS = 2.75
 # Evidence score: surprise r = min(|e|/s, SURPRISE_CAP), its short EWMA against the long-run mean and
 # variance of that EWMA. Priors are the values for normal errors: E|Z| = sqrt(2/pi), and the variance of an
 # EWMA with weight a of |Z| is (1 - 2/pi) a / (2 - a).
@@ -122,6 +130,20 @@ def initial_state(n: int) -> NDArray[np.float64]:
     return state
 
 
+def drift_spread(count: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Standard error of baseline minus reference, in long-run sigmas, after ``count`` learnt readings."""
+    young = np.exp(-2.0 * REFERENCE_ALPHA * np.maximum(count - WARMUP_READINGS, 0.0))
+    reference_var = young / WARMUP_READINGS + (1.0 - young) * (REFERENCE_ALPHA / 2.0)
+    out: NDArray[np.float64] = np.sqrt(ALPHA / 2.0 + reference_var)
+    return out
+
+
+def _drift_spread_one(count: float) -> float:
+    """``drift_spread`` of one count, in Python floats."""
+    young = math.exp(-2.0 * REFERENCE_ALPHA * max(count - WARMUP_READINGS, 0.0))
+    return math.sqrt(ALPHA / 2.0 + young / WARMUP_READINGS + (1.0 - young) * (REFERENCE_ALPHA / 2.0))
+
+
 def _evidence(short: NDArray[np.float64], mean: NDArray[np.float64], var: NDArray[np.float64]) -> NDArray[np.float64]:
     """Decades of improbability of ``short`` under N(mean, var), over ``ALARM_DECADES``, clipped to 0..1.
 
@@ -173,7 +195,7 @@ def step(
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         z = e / s_eff
         u = d / long_run
-        drift = np.abs(m - ref) / long_run
+        drift = np.abs(m - ref) / (long_run * drift_spread(count))
     good = ok & seen & np.isfinite(z)
     z = np.where(good, z, 0.0)
     u = np.where(good, u, 0.0)
@@ -248,7 +270,7 @@ def _step_one(
     phi = min(max(c1 / c0, 0.0), PHI_MAX) if c0 > 0 else 0.0
     e = d - phi * dprev
     long_run = s_eff / (1.0 - phi)
-    z, u, drift = e / s_eff, d / long_run, abs(m - ref) / long_run
+    z, u, drift = e / s_eff, d / long_run, abs(m - ref) / (long_run * _drift_spread_one(count))
     if not (seen and math.isfinite(z)):
         z, u, drift = 0.0, 0.0, 0.0
     test = not warm
@@ -362,8 +384,9 @@ def _quiet_run(
     dn = _lindley(row[DOWN], -u - SHIFT_K)
     shift = np.maximum(up, dn)
     ref_before, ref_after = _filter(REFERENCE_ALPHA, 1.0 - REFERENCE_ALPHA, x, row[REFERENCE])
+    count = row[COUNT] + np.arange(x.shape[0], dtype=np.float64)  # every reading of a quiet run is learnt
     with np.errstate(over="ignore", invalid="ignore"):
-        drift = np.abs(m_before - ref_before) / long_run
+        drift = np.abs(m_before - ref_before) / (long_run * drift_spread(count))
     abs_z = np.abs(z)
     quiet = (abs_z < Z_GATE) & (np.abs(u) < Z_CLIP) & (shift < SHIFT_H) & (drift < DRIFT_SIGMAS) & np.isfinite(z)
     if not np.isnan(row[ALARM_SINCE]):
@@ -408,7 +431,7 @@ def _opens_quiet(row: NDArray[np.float64], x: float, floor: float) -> bool:
     u = d / long_run
     # max(walk, 0.0) keeps a NaN walk NaN, so a comparison with it is false, as np.maximum's NaN is.
     up, down = max(float(row[UP]) + (u - SHIFT_K), 0.0), max(float(row[DOWN]) + (-u - SHIFT_K), 0.0)
-    drift = abs(m - float(row[REFERENCE])) / long_run
+    drift = abs(m - float(row[REFERENCE])) / (long_run * _drift_spread_one(float(row[COUNT])))
     calm = abs(z) < Z_GATE and abs(u) < Z_CLIP and up < SHIFT_H and down < SHIFT_H and drift < DRIFT_SIGMAS
     return calm and math.isfinite(z)
 

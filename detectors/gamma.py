@@ -46,7 +46,7 @@ from detectors.config import GAMMA, CoreConfig
 from detectors.gamma_slow import SLOW_RISE, SlowRiseTest
 from detectors.hysteresis import HysteresisState, SortedBatch, step, transitions
 from detectors.streams import rank_plan
-from detectors.washout import washout_bound
+from detectors.washout import WASHOUT_CAP_FACTOR, WASHOUT_MAX_EXCESS, washout_bound
 
 RISE = "gamma.rise"
 RISE_NATURAL = "gamma.rise_natural"
@@ -416,7 +416,8 @@ class GammaDetector:
     def _classify(
         self, batch: SortedBatch, r: _Readings, active: NDArray[np.bool_], change: NDArray[np.intp]
     ) -> list[ConditionEvents]:
-        """Classify every rise at each of its readings from ``CLASSIFY_DELAY_S`` on; clear the class with the rise."""
+        """Classify every rise at each of its readings from ``CLASSIFY_DELAY_S`` on (at once at a reading at or above
+        full scale); clear the class with the rise."""
         c = self.config
         s = batch.sensor
         t = batch.time
@@ -429,7 +430,12 @@ class GammaDetector:
         last_on_idx = np.maximum.accumulate(np.where(is_on, idx, -1)) if n else idx
         in_segment = last_on_idx >= batch.segment_first
         start = np.where(in_segment, t[np.where(in_segment, last_on_idx, 0)], self.rise_start[s])
-        due = active & r.usable & (t - start >= CLASSIFY_DELAY_S)
+        # A reading at or above full scale, or an excess beyond what washout adds in the heaviest rain, needs no wait
+        # for gauges or neighbours: nothing they report can make it washout. (The lowest such ceiling first, as a
+        # cheap filter; _decide checks the station's own.)
+        early = active & r.usable & (t - start < CLASSIFY_DELAY_S)
+        beyond_any = early & (r.censored | (r.excess > WASHOUT_CAP_FACTOR * WASHOUT_MAX_EXCESS + WASHOUT_MARGIN))
+        due = (active & r.usable & ~early) | beyond_any
         points = np.flatnonzero(changed | due)
         if points.shape[0] == 0:
             return []
@@ -473,8 +479,9 @@ class GammaDetector:
                 self.rain_at_start[j] = r.wet_time[i]
                 self.first_rain[j] = np.nan
                 self.beyond_washout[j] = False
-                continue
-            if changed[i]:  # the rise ended: clear its class
+                if not r.censored[i]:
+                    continue
+            elif changed[i]:  # the rise ended: clear its class
                 self.last_off[j] = ti
                 self.rise_start[j] = np.nan
                 self.beyond_washout[j] = False
@@ -529,13 +536,18 @@ class GammaDetector:
         if r.censored[i]:
             return _SUSPICIOUS, "at or above full scale: no washout comes near", np.nan
         excess = float(r.excess[i])
+        b = float(self.background[j])
+        heaviest = washout_bound(0.0, 0.0, WASHOUT_TOLERANCE, WASHOUT_MARGIN, b)
+        if excess > heaviest:
+            return _SUSPICIOUS, _beyond(excess, heaviest, b, "washout in the heaviest rain adds"), heaviest
+        if ti - rise_start < CLASSIFY_DELAY_S:
+            return 0, "waiting for the gauges and neighbours", np.nan
         wet_t = float(r.wet_time[i])
         together = sum(rising(int(k), ti, rise_start, before) for k in neighbours)
         rained_before = bool(self.rain_at_start[j] >= rise_start - RAIN_LOOKBACK_S)
         first_rain = float(self.first_rain[j])
         rained_just_after = bool(first_rain - rise_start <= RAIN_LEAD_S) and (together > 0 or neighbours.shape[0] == 0)
         if rained_before or rained_just_after:
-            b = float(self.background[j])
             peak = float(r.peak[i])
             rate = float(r.rate[i])
             # Washout has a ceiling (washout.py), lower in lighter rain: whatever the rain and the neighbours, a rise

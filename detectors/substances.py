@@ -65,10 +65,35 @@ class Substance:
 
 # Where each reference number comes from, per substance and per row (AEGL-n: its five durations; ERPG-n; IDLH), as
 # checked with the stored public copies the project's search reaches (2026-12). "source:" names the text the number
-# was read from; "UNVERIFIED:" says no text giving the number was reachable, and why the number is kept (it is never
-# a new number). Secondary sources are named as such, with the primary text they cite. tests/detectors/
-# test_substances.py pins every number and every status here, so a change to either is deliberate.
+# was read from; "UNVERIFIED:" would say no text giving the number was reachable, and why the number is kept (it is
+# never a new number); no row is unverified now. Secondary sources are named as such, with the primary text they cite.
+# tests/detectors/test_substances.py pins every number and every status here, so a change to either is deliberate.
 UNVERIFIED = "UNVERIFIED:"
+
+# Two transcriptions of the primary tables, found in the public-code index the project's search reaches (2026-12; the
+# index gives each file an id but hides its repository, so the id and each file's own header are the citation). Both
+# are hand-typed Tcl arrays ("array set AEGL {...}", "array set ERPG {...}") headed "Updated 30 sep 2009".
+# - EPA_AEGL_2009: "AEGL - Acute Exposure Guideline Level ... Number of final AEGLs: 50", transcribing US EPA,
+#   "Compiled AEGL values" (http://www.epa.gov/oppt/aegl/pubs/compiled_aegls_050409.pdf); one line per substance,
+#   "Name (CAS)" { ppm { {AEGL-1 AEGL-2 AEGL-3} per duration 10 min, 30 min, 1 h, 4 h, 8 h } }, a level left blank
+#   where EPA prints "NR" (not recommended). Checked against the EPA table itself where a copy was reachable: its
+#   rows for 1,1-dimethyl hydrazine, methyl hydrazine and magnesium aluminum phosphide equal those of EPA's "Final
+#   AEGLs (162)", October 3, 2014, page 1 (copy at vdocuments.us/final-aegls-162-october-3-2014-final-aegls-page-3-
+#   of-67-74-87-3-methyl-chloride.html), blanks where EPA prints NR. Its chlorine row equals the chlorine table cited
+#   below except the 8-h AEGL-2 (0.70 there, 0.71 in the EPA-sourced table): the file has typing slips, so each value
+#   taken from it is also checked against the NRC derivation where that text was reachable.
+# - AIHA_ERPG_2009: "ERPG - Emergency Response Planning Guideline ... Number of ERPGs: 140 ... correct as of January
+#   1, 2009", transcribing the AIHA ERPG list of 2009 (reference given: AIHA 2007 ERPG & WEEL Handbook, ISBN
+#   978-1-931504-74-4); one line per substance, "Name (CAS)" { ppm { {ERPG-1 ERPG-2 ERPG-3} } }, a tier left blank
+#   where AIHA gives none. Its chlorine ERPG-1/2, HF ERPG-2 and H2S ERPGs equal the other sources cited below.
+EPA_AEGL_2009 = (
+    "EPA compiled final AEGLs of 2009 (compiled_aegls_050409.pdf) as transcribed in the public Tcl file 'AEGL - Acute "
+    "Exposure Guideline Level, Updated 30 sep 2009' (code-index file id 8937842386; secondary)"
+)
+AIHA_ERPG_2009 = (
+    "AIHA ERPG list of 2009 (AIHA 2007 ERPG/WEEL Handbook) as transcribed in the public Tcl file 'ERPG - Emergency "
+    "Response Planning Guideline, Updated 30 sep 2009' (code-index file id 8981707989; secondary)"
+)
 REFERENCE_SOURCES: dict[str, dict[str, str]] = {
     "Cl2": {
         "AEGL-1": "source: Wikipedia 'Acute Exposure Guideline Levels', its chlorine example table (secondary; the EPA "
@@ -78,37 +103,38 @@ REFERENCE_SOURCES: dict[str, dict[str, str]] = {
         "ERPG-1": "source: The Chlorine Institute, 'Chlorine health hazards' (chlorineinstitute.org/chlorine-health-"
         "hazards), quoting AIHA ERPG-1 1 ppm (secondary)",
         "ERPG-2": "source: the same page, AIHA ERPG-2 3 ppm (secondary)",
-        "ERPG-3": f"{UNVERIFIED} 20 ppm not in the reachable part of that page nor any other stored text; kept",
+        "ERPG-3": f"source: {AIHA_ERPG_2009}, line 'Chlorine (7782-50-5) {{ ppm {{ {{ 1 3 20 }} }} }}': ERPG-3 20",
         "IDLH": "source: NIOSH, IDLH documentation, Chlorine, May 1994 (cdc.gov/niosh/idlh/7782505.html): revised "
         "IDLH 10 ppm",
     },
     "HF": {
         "AEGL-1": "source: NRC AEGL Vol. 4 (2004) p. 124 (nap.edu openbook record 10902): 3 ppm / UF 3 = 1 ppm, "
         "applied for up to 8 h",
-        "AEGL-2": f"{UNVERIFIED} 95 / 34 / 24 / 12 / 12: the TSD summary table and the EPA compiled table were not "
-        "reachable; kept, consistent with the TSD's C^2 t = k (p. 124) from the 1-h value",
-        "AEGL-3": f"{UNVERIFIED} 170 / 62 / 44 / 22 / 22: as AEGL-2; kept, consistent with n = 2",
-        "ERPG-1": f"{UNVERIFIED} 2 ppm: no AIHA table reachable; kept",
+        "AEGL-2": f"source: {EPA_AEGL_2009}, line 'Hydrogen fluoride (7664-39-3)' {{1.0 95 170}} {{1.0 34 62}} "
+        "{1.0 24 44} {1.0 12 22} {1.0 12 22}: AEGL-2 95 / 34 / 24 / 12 / 12; the 30-min to 4-h values follow the "
+        "C^2 t = k of NRC Vol. 4 p. 124",
+        "AEGL-3": f"source: {EPA_AEGL_2009}, the same line: AEGL-3 170 / 62 / 44 / 22 / 22",
+        "ERPG-1": f"source: {AIHA_ERPG_2009}, line 'Hydrogen Fluoride (7664-39-3) {{ ppm {{ {{ 2 20 50 }} }} }}': "
+        "ERPG-1 2",
         "ERPG-2": "source: Table 3 of PMC6290397 (pmc.ncbi.nlm.nih.gov/articles/PMC6290397/table/T3), 20 ppm "
-        "'according to AIHA' (secondary)",
-        "ERPG-3": f"{UNVERIFIED} 50 ppm: no AIHA table reachable; kept",
+        f"'according to AIHA' (secondary); also {AIHA_ERPG_2009}, ERPG-2 20",
+        "ERPG-3": f"source: {AIHA_ERPG_2009}, the same line: ERPG-3 50",
         "IDLH": "source: NIOSH, IDLH documentation, Hydrogen fluoride, May 1994 (cdc.gov/niosh/idlh/7664393.html): "
         "original IDLH 30 ppm, not revised; also OSHA Chemical Sampling Information (web archive of osha.gov "
         "CH_246500) and Table 3 of PMC6290397",
     },
     "NH3": {
-        "AEGL-1": f"{UNVERIFIED} 30 at all durations: NRC AEGL Vol. 6 (2008) ch. 2 was reachable only for its "
-        "preface and summary text, not its values; kept",
-        "AEGL-2": f"{UNVERIFIED} 220 / 220 / 160 / 110 / 110: as AEGL-1; kept",
-        "AEGL-3": f"{UNVERIFIED} 2,700 / 1,600 / 1,100 / 550 / 390: as AEGL-1; kept, consistent with n = 2 from the "
-        "1-h value",
+        "AEGL-1": f"source: {EPA_AEGL_2009}, line 'Ammonia (7664-41-7)' {{30 220 2700}} {{30 220 1600}} "
+        "{30 160 1100} {30 110 550} {30 110 390}: AEGL-1 30 at all five durations (NRC AEGL Vol. 6, 2008, ch. 2, "
+        "whose summary table was not reachable)",
+        "AEGL-2": f"source: {EPA_AEGL_2009}, the same line: AEGL-2 220 / 220 / 160 / 110 / 110",
+        "AEGL-3": f"source: {EPA_AEGL_2009}, the same line: AEGL-3 2,700 / 1,600 / 1,100 / 550 / 390",
         "ERPG-1": "source: NIOSH IDLH documentation, Ammonia, May 1994 (cdc.gov/niosh/idlh/7664417.html), quoting the "
-        "1988 AIHA ERPG-1 25 ppm (a superseded edition; the current handbook was not reachable)",
-        "ERPG-2": f"{UNVERIFIED} 150 ppm: the 1994 NIOSH text quotes the 1988 value 200 ppm, since revised; the "
-        "current AIHA handbook (studylib copy of the 2018 ERPG/WEEL Handbook) was reachable only for its preface; "
-        "kept",
-        "ERPG-3": f"{UNVERIFIED} 750 ppm: the 1994 NIOSH text quotes the 1988 value 1,000 ppm; later handbooks may "
-        "give 1,500 ppm (open question); kept",
+        f"1988 AIHA ERPG-1 25 ppm (secondary); also {AIHA_ERPG_2009}, ERPG-1 25",
+        "ERPG-2": f"source: {AIHA_ERPG_2009}, line 'Ammonia (7664-41-7) {{ ppm {{ {{ 25 150 750 }} }} }}': ERPG-2 150 "
+        "(the 1988 value was 200, as the 1994 NIOSH text quotes)",
+        "ERPG-3": f"source: {AIHA_ERPG_2009}, the same line: ERPG-3 750 (the 1988 value was 1,000); a later AIHA "
+        "revision to 1,500 ppm was not found in any reachable text (open question)",
         "IDLH": "source: Minnesota Department of Agriculture ammonia safety page (mda.state.mn.us), 'The IDLH for "
         "ammonia is 300 ppm' (secondary; the NIOSH 1994 text was reachable only up to its original 500 ppm)",
     },
@@ -123,26 +149,28 @@ REFERENCE_SOURCES: dict[str, dict[str, str]] = {
         "IDLH": "source: the same table, NIOSH IDLH 100",
     },
     "COCl2": {
-        "AEGL-1": f"{UNVERIFIED} not recommended (held as None), as NRC AEGL Vol. 1 (2000) is cited for; its text "
-        "was not reachable",
-        "AEGL-2": f"{UNVERIFIED} 0.60 / 0.60 / 0.30 / 0.08 / 0.04: the Vol. 1 summary and the EPA compiled table were "
-        "not reachable; kept, consistent with the TSD's n = 1",
-        "AEGL-3": f"{UNVERIFIED} 3.6 / 1.5 / 0.75 / 0.20 / 0.09: as AEGL-2; kept",
-        "ERPG-1": f"{UNVERIFIED} none published (held as None): no AIHA table reachable; kept",
-        "ERPG-2": f"{UNVERIFIED} 0.5 ppm: no AIHA table reachable; AIHA proposed new phosgene ERPGs for comment "
-        "(aiha.org news 2022-12-15), which may supersede it; kept",
-        "ERPG-3": f"{UNVERIFIED} 1.5 ppm: as ERPG-2; kept",
+        "AEGL-1": f"source: {EPA_AEGL_2009}, line 'Phosgene (75-44-5)' {{0.60 3.6}} {{0.60 1.5}} {{0.30 0.75}} "
+        "{0.080 0.20} {0.040 0.090}: no AEGL-1 at any duration, the blank the file leaves for EPA's NR (not "
+        "recommended; NRC AEGL Vol. 1, 2000)",
+        "AEGL-2": f"source: {EPA_AEGL_2009}, the same line: AEGL-2 0.60 / 0.60 / 0.30 / 0.080 / 0.040",
+        "AEGL-3": f"source: {EPA_AEGL_2009}, the same line: AEGL-3 3.6 / 1.5 / 0.75 / 0.20 / 0.090",
+        "ERPG-1": f"source: {AIHA_ERPG_2009}, line 'Phosgene (75-44-5) {{ ppm {{ {{  0.5 1.5 }} }} }}': no ERPG-1",
+        "ERPG-2": f"source: {AIHA_ERPG_2009}, the same line: ERPG-2 0.5; AIHA proposed new phosgene ERPGs for comment "
+        "(aiha.org news 2022-12-15), not yet reachable, which may supersede it",
+        "ERPG-3": f"source: {AIHA_ERPG_2009}, the same line: ERPG-3 1.5 (the same proposal may supersede it)",
         "IDLH": "source: NIOSH IDLH documentation, Phosgene, May 1994 (origin.cdc.gov/niosh/idlh/75445.html): 2 ppm",
     },
     "HCl": {
         "AEGL-1": "source: NRC AEGL Vol. 4 (2004) p. 78 (nap.edu openbook record 10902): 1.8 ppm at all durations",
-        "AEGL-2": "source for 30 min 43 and 1 h 22 only: the same page (1,300 ppm / 30, scaled with n = 1); "
-        f"{UNVERIFIED} 10 min 100 and 4 / 8 h 11 not printed on any reachable page; kept",
-        "AEGL-3": f"{UNVERIFIED} 620 / 210 / 100 / 26 / 26: NRC Vol. 4 p. 122 states the derivation (n = 1, 4-h value "
-        "adopted for 8 h) without the numbers; kept, consistent with it",
-        "ERPG-1": f"{UNVERIFIED} 3 ppm: no AIHA table reachable; kept",
-        "ERPG-2": f"{UNVERIFIED} 20 ppm: as ERPG-1; kept",
-        "ERPG-3": f"{UNVERIFIED} 150 ppm: as ERPG-1; kept",
+        "AEGL-2": "source: NRC Vol. 4 p. 78 for 30 min 43 and 1 h 22 (1,300 ppm / 30, scaled with n = 1); "
+        f"{EPA_AEGL_2009}, line 'Hydrogen chloride (7647-01-0)' {{1.8 100 620}} {{1.8 43 210}} {{1.8 22 100}} "
+        "{1.8 11 26} {1.8 11 26}: AEGL-2 100 / 43 / 22 / 11 / 11",
+        "AEGL-3": f"source: {EPA_AEGL_2009}, the same line: AEGL-3 620 / 210 / 100 / 26 / 26, as NRC Vol. 4 p. 122 "
+        "derives them (n = 1 from the 1-h value, the 4-h value adopted for 8 h)",
+        "ERPG-1": f"source: {AIHA_ERPG_2009}, line 'Hydrogen Chloride (7647-01-0) {{ ppm {{ {{ 3 20 150 }} }} }}': "
+        "ERPG-1 3 (HCl was under AIHA review in 2009)",
+        "ERPG-2": f"source: {AIHA_ERPG_2009}, the same line: ERPG-2 20",
+        "ERPG-3": f"source: {AIHA_ERPG_2009}, the same line: ERPG-3 150",
         "IDLH": "source: AIHA news 2025-07-24 'Three New IDLH Profiles Available from NIOSH' (copy at "
         "aiha.devurlonly.com): NIOSH IDLH 45 ppm (was 50, OSHA Chemical Sampling Information, HCl)",
     },
@@ -157,8 +185,9 @@ SUBSTANCES: dict[str, Substance] = {
     # All 15 values checked (2026-12) against the EPA chlorine table reproduced in the "Acute Exposure Guideline
     # Levels" encyclopaedia article.
     # IDLH 10 ppm (revised; the original SCP value was 30): NIOSH, "Immediately Dangerous to Life or Health
-    # Concentrations: Chlorine" (May 1994), https://cdc.gov/niosh/idlh/7782505.HTML. ERPGs 1 / 3 / 20: not checked
-    # against the AIHA handbook (a secondary web table gives ERPG-1 0.5; not trusted, left at 1).
+    # Concentrations: Chlorine" (May 1994), https://cdc.gov/niosh/idlh/7782505.HTML. ERPGs 1 / 3 / 20: the AIHA list
+    # of 2009 (AIHA_ERPG_2009 above; a secondary web table gives ERPG-1 0.5, not trusted, left at 1). The EPA 2009
+    # transcription (EPA_AEGL_2009) has 0.70 for the 8-h AEGL-2; 0.71 is kept, as the EPA-sourced table gives it.
     "Cl2": Substance(
         "Cl2",
         70.90,
@@ -175,14 +204,14 @@ SUBSTANCES: dict[str, Substance] = {
     # Hydrogen fluoride: NRC AEGL Vol. 4 (2004). n = 2 (TSD, from rat and mouse lethality).
     # Checked (2026-12) against the TSD summary (NRC Vol. 4, p. 124, http://www.nap.edu/openbook.php?record_id=10902&
     # page=124): C^2 t = k from the lethality regressions, and AEGL-1 1 ppm (3 ppm / UF 3) applied up to 8 h.
-    # AEGL-2/3: no source giving the numbers was reachable (2026-12); they are kept as published in the EPA compiled
-    # table from memory and are only consistent with the TSD's n = 2 (30 min = 1 h x sqrt 2: 34, 62; 4 h = 1 h / 2:
-    # 12, 22; 8 h held at the 4-h value; the 10-min values come from separate short-exposure data).
+    # AEGL-2/3: EPA's compiled final AEGLs of 2009 (EPA_AEGL_2009 above), 95 / 34 / 24 / 12 / 12 and 170 / 62 / 44 /
+    # 22 / 22, consistent with the TSD's n = 2 (30 min = 1 h x sqrt 2: 34, 62; 4 h = 1 h / 2: 12, 22; 8 h held at
+    # the 4-h value; the 10-min values come from separate short-exposure data).
     # IDLH 30 ppm: NIOSH, "Immediately Dangerous to Life or Health Concentrations: Hydrogen fluoride" (May 1994),
     # http://www.cdc.gov/niosh/idlh/7664393.html, and OSHA Chemical Sampling Information, Hydrogen Fluoride
     # (archived https://webarchive.library.unt.edu/web/20090509084351/http://www.osha.gov/dts/chemicalsampling/data/
     # CH_246500.html). ERPG-2 20 ppm (AIHA): Table 3 of PMC6290397 (https://pmc.ncbi.nlm.nih.gov/articles/PMC6290397/
-    # table/T3). ERPG-1 2 and ERPG-3 50 not checked against a source.
+    # table/T3). ERPGs 2 / 20 / 50: the AIHA list of 2009 (AIHA_ERPG_2009 above).
     "HF": Substance(
         "HF",
         20.01,
@@ -198,12 +227,14 @@ SUBSTANCES: dict[str, Substance] = {
     ),
     # Ammonia: NRC AEGL Vol. 6 (2008), chapter 2 (https://www.nap.edu/read/12018/chapter/58.html). n = 2 (TSD, ten
     # Berge from rat and mouse lethality).
-    # AEGL-1/2/3 and n: the Vol. 6 summary table was not reachable in 2026-12; not checked against a source. The
-    # AEGL-3 row is consistent with n = 2 from the 1-h 1,100 ppm (10 min 2,700, 30 min 1,600, 4 h 550, 8 h 390).
+    # AEGL-1/2/3: EPA's compiled final AEGLs of 2009 (EPA_AEGL_2009 above; the Vol. 6 summary table itself was not
+    # reachable in 2026-12). The AEGL-3 row is consistent with n = 2 from the 1-h 1,100 ppm (10 min 2,700, 30 min
+    # 1,600, 4 h 550, 8 h 390).
     # IDLH 300 ppm: Minnesota Department of Agriculture ammonia safety page (https://www.mda.state.mn.us/, search
     # "ammonia IDLH"), quoting NIOSH; the NIOSH 1994 IDLH document (http://www.cdc.gov/niosh/idlh/7664417.html) was
-    # only reachable for its original 500 ppm SCP value. ERPGs 25 / 150 / 750: not checked against the AIHA
-    # handbook (its table was not reachable); the later AIHA handbooks may give ERPG-3 1,500 ppm -- open question.
+    # only reachable for its original 500 ppm SCP value. ERPGs 25 / 150 / 750: the AIHA list of 2009
+    # (AIHA_ERPG_2009 above); whether a later AIHA handbook raised ERPG-3 to 1,500 ppm no reachable text says --
+    # open question.
     "NH3": Substance(
         "NH3",
         17.03,
@@ -239,14 +270,14 @@ SUBSTANCES: dict[str, Substance] = {
     ),
     # Phosgene: NRC AEGL Vol. 1 (2000). AEGL-1 not recommended (NR, held as None, never a number); n = 1 (TSD:
     # Haber's law holds for phosgene).
-    # AEGL-2/3: the Vol. 1 summary table was not reachable in 2026-12; not checked against a source. The rows are
-    # consistent with n = 1 from the 1-h values (AEGL-2 0.30 -> 30 min 0.60, 4 h 0.08, 8 h 0.04, 10 min held at the
-    # 30-min value; AEGL-3 0.75 -> 30 min 1.5, 8 h 0.09).
+    # AEGL-1 (none) and AEGL-2/3: EPA's compiled final AEGLs of 2009 (EPA_AEGL_2009 above; the Vol. 1 summary table
+    # itself was not reachable in 2026-12). The rows are consistent with n = 1 from the 1-h values (AEGL-2 0.30 ->
+    # 30 min 0.60, 4 h 0.08, 8 h 0.04, 10 min held at the 30-min value; AEGL-3 0.75 -> 30 min 1.5, 8 h 0.09).
     # IDLH 2 ppm: NIOSH, "Immediately Dangerous to Life or Health Concentrations: Phosgene" (May 1994),
     # http://origin.cdc.gov/niosh/idlh/75445.html, and NLM WISER, Phosgene, Range of Toxicity
     # (https://webwiser.nlm.nih.gov/substance?substanceId=59&identifier=Phosgene&identifierType=name&menuItemId=70&
-    # catId=86). ERPG-1 none, ERPG-2 0.5, ERPG-3 1.5: not checked against the AIHA handbook; AIHA proposed new
-    # phosgene ERPGs for comment in December 2022 (https://www.aiha.org/news/221215-additional-proposed-erpgs-
+    # catId=86). ERPG-1 none, ERPG-2 0.5, ERPG-3 1.5: the AIHA list of 2009 (AIHA_ERPG_2009 above); AIHA proposed
+    # new phosgene ERPGs for comment in December 2022 (https://www.aiha.org/news/221215-additional-proposed-erpgs-
     # available-for-public-comment), so these may be superseded.
     "COCl2": Substance(
         "COCl2",
@@ -267,12 +298,13 @@ SUBSTANCES: dict[str, Substance] = {
     # 30 = 43 ppm, scaled to 1 h with n = 1 (22 ppm). AEGL-3 checked against the TSD derivation summary (p. 122,
     # http://www.nap.edu/openbook.php?record_id=10902&page=122): n = 1, 10 / 30 min and 4 h scaled from the 1-h
     # value, the 4-h value adopted for 8 h, and 50 ppm "already 2 times" the (8-h) AEGL-3: consistent with 620 / 210
-    # / 100 / 26 / 26, though the page does not print the numbers. AEGL-2 10 min 100 and 4 / 8 h 11: not checked.
+    # / 100 / 26 / 26, though the page does not print the numbers; EPA's compiled final AEGLs of 2009
+    # (EPA_AEGL_2009 above) print them, and the AEGL-2 10 min 100 and 4 / 8 h 11.
     # IDLH 45 ppm (was 50, the 1994 value): NIOSH's IDLH value profile for hydrogen chloride, draft 2023
     # (https://www.aiha.org/news/230817-niosh-requests-technical-review-of-draft-idlh-value-profile-for-hcl;
     # https://cdc.gov/niosh/peer-review/idlh-hydrogen-chloride.html), published 2025 ("Three New IDLH Profiles
     # Available from NIOSH", AIHA news 2025-07-24, /news/250724-three-new-idlh-profiles-available-from-niosh, read
-    # from the copy at aiha.devurlonly.com). ERPGs 3 / 20 / 150: not checked against a source.
+    # from the copy at aiha.devurlonly.com). ERPGs 3 / 20 / 150: the AIHA list of 2009 (AIHA_ERPG_2009 above).
     "HCl": Substance(
         "HCl",
         36.46,

@@ -78,7 +78,12 @@ def comparison_rows(reports: Sequence[dict[str, Any]]) -> list[list[str]]:
         cells = []
         for report in reports:
             found = next((e for e in (report.get("score") or {}).get("events", []) if e["id"] == event_id), None)
-            cells.append("-" if found is None else text(found["detection_delay_s"]) if found["detected"] else "missed")
+            if found is None:
+                cells.append("-")
+            elif found["detected"]:
+                cells.append(text(found["detection_delay_s"]))
+            else:  # rain or a sensor fault is not a hazard to detect: "missed" would read as a failure
+                cells.append("missed" if found.get("real") else "not a hazard")
         rows.append([f"detection delay (s): {event_id}", *cells])
     points: list[str] = []
     for report in reports:

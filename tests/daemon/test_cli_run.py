@@ -134,3 +134,24 @@ async def test_sigterm_while_the_start_waits_on_a_silent_database_ends_the_proce
         silent.close()
     text = output.decode(errors="replace")
     assert "stop requested while starting" in text, text[-2000:]
+
+
+def test_every_registered_command_is_reachable_by_name() -> None:
+    """Each module named in COMMANDS registers only commands COMMANDS lists, so none is unreachable when the
+    parser builds only the chosen module (``hazwatch drill`` was: "invalid choice")."""
+    import argparse
+    import importlib
+
+    from daemon import cli
+
+    for module_name in {module for module, _ in cli.COMMANDS.values()}:
+        parser = argparse.ArgumentParser()
+        subparsers = parser.add_subparsers(dest="command")
+        importlib.import_module(module_name).register(subparsers)
+        assert set(subparsers.choices) <= set(cli.COMMANDS), (module_name, set(subparsers.choices))
+    for argv in (["drill", "start", "--help"], ["drill", "compare", "--help"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "daemon.cli", *argv], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert result.returncode == 0, result.stderr
+        assert "usage: hazwatch drill" in result.stdout

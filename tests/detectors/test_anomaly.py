@@ -224,3 +224,20 @@ def test_the_one_reading_quiet_test_equals_the_quiet_run() -> None:
         assert _opens_quiet(row, float(x[0]), floor) == taken
         agree.append(taken)
     assert 0 < sum(agree) < len(agree)
+
+
+def test_two_sigma_step_on_strongly_correlated_noise_is_one_episode() -> None:
+    """AR(1) noise with phi = 0.9 and a lasting step of two marginal sigmas (0.46 long-run sigmas): one alarm
+    episode, then the new level is normal and says so. The baseline used to learn such a step silently."""
+    from detectors.backtest import backtest
+
+    for seed in (101, 102, 103):
+        values = 100.0 + 5.0 * _ar1(20_000, 0.9, seed)
+        values[10_000:] += 2 * 5.0
+        t = T0 + STEP_S * np.arange(values.shape[0])
+        alarm = backtest(t, values, Kind.GENERIC).alarm.astype(np.int8)
+        assert not alarm[:10_000].any()
+        onsets = np.flatnonzero(np.diff(alarm) == 1) + 1
+        assert onsets.shape[0] == 1, onsets
+        assert 10_000 <= onsets[0] <= 10_000 + 1_000, onsets
+        assert not alarm[-1]  # re-baselined: the alarm did not last for ever

@@ -115,6 +115,9 @@ def test_gamma_probe_pegged_at_full_scale_rises_at_once() -> None:
     assert first_on(events, "gamma.rise", g) == T0 + 120 * 60
     assert [t for _, t, a in events["gamma.rise"] if not a and t < T0 + 200 * 60] == []
     assert first_on(events, "quality.detector_fault", g) == T0 + 120 * 60
+    # No washout comes near a pegged probe: suspicious at once, not after the ten minutes a rise waits for rain
+    # gauges and neighbours.
+    assert first_on(events, "gamma.rise_suspicious", g) == T0 + 120 * 60
 
 
 def test_gamma_fixed_levels_count_a_pegged_probe() -> None:

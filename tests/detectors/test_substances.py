@@ -91,29 +91,8 @@ PINNED: dict[str, dict[str, tuple[float | None, ...] | float | None]] = {
         "IDLH": 45.0,
     },
 }
-UNVERIFIED_ROWS = {
-    ("Cl2", "ERPG-3"),
-    ("HF", "AEGL-2"),
-    ("HF", "AEGL-3"),
-    ("HF", "ERPG-1"),
-    ("HF", "ERPG-3"),
-    ("NH3", "AEGL-1"),
-    ("NH3", "AEGL-2"),
-    ("NH3", "AEGL-3"),
-    ("NH3", "ERPG-2"),
-    ("NH3", "ERPG-3"),
-    ("COCl2", "AEGL-1"),
-    ("COCl2", "AEGL-2"),
-    ("COCl2", "AEGL-3"),
-    ("COCl2", "ERPG-1"),
-    ("COCl2", "ERPG-2"),
-    ("COCl2", "ERPG-3"),
-    ("HCl", "AEGL-2"),
-    ("HCl", "AEGL-3"),
-    ("HCl", "ERPG-1"),
-    ("HCl", "ERPG-2"),
-    ("HCl", "ERPG-3"),
-}
+# Rows no reachable source gave; each would say "UNVERIFIED:" in REFERENCE_SOURCES. Since 2026-12 every row has one.
+UNVERIFIED_ROWS: set[tuple[str, str]] = set()
 ROWS = ("AEGL-1", "AEGL-2", "AEGL-3", "ERPG-1", "ERPG-2", "ERPG-3", "IDLH")
 
 
@@ -129,8 +108,9 @@ def test_reference_levels_are_the_cited_values(formula: str) -> None:
     Agriculture's ammonia page; H2S all fifteen AEGLs, ERPGs and IDLH, Table 3 of PMC5777517 (Nitric Oxide 71,
     2017, citing NRC AEGL Vol. 9, AIHA and NIOSH); COCl2 IDLH, NIOSH IDLH documentation (1994); HCl AEGL-1 and the
     30-min / 1-h AEGL-2, NRC AEGL Vol. 4 p. 78; HCl IDLH 45 ppm, NIOSH's 2025 IDLH profile as AIHA reported it.
-    The rows in UNVERIFIED_ROWS had no reachable source: their numbers are the ones the table carried, not new
-    ones, and their source entry says so.
+    The HF, NH3, COCl2 and HCl AEGL-2/3 rows (and NH3 AEGL-1, COCl2's absent AEGL-1), EPA's compiled final AEGLs
+    of 2009, and the remaining ERPGs (Cl2 ERPG-3; HF, NH3, COCl2, HCl), the AIHA ERPG list of 2009, both as
+    transcribed in public Tcl data files (substances.py EPA_AEGL_2009 / AIHA_ERPG_2009 say which and how checked).
     """
     substance = SUBSTANCES[formula]
     pinned = PINNED[formula]

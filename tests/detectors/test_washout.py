@@ -149,9 +149,12 @@ def test_afternoon_storms_over_24_stations_never_raise_a_suspicious_rise() -> No
     assert "gamma.rise_slow" not in events
 
 
-def _source_case(source_start_h: float, rain_hours: tuple[float, float] | None) -> tuple[float, float, list[Any]]:
-    """Four stations 5 km apart sharing one gauge: a shower over all of them (or none), and a +30 % source at
-    station 0 from ``source_start_h``. Returns (source start, rain end, station 0's class transitions)."""
+def _source_case(
+    source_start_h: float, rain_hours: tuple[float, float] | None, fraction: float = 0.3
+) -> tuple[float, float, list[Any]]:
+    """Four stations 5 km apart sharing one gauge: a shower over all of them (or none), and a source adding
+    ``fraction`` of background at station 0 from ``source_start_h``. Returns (source start, rain end, station 0's
+    class transitions)."""
     net = network(2, 2, own_gauge_every=4)
     steps = 10 * HOUR
     rain = np.zeros((steps, 4))
@@ -162,7 +165,7 @@ def _source_case(source_start_h: float, rain_hours: tuple[float, float] | None) 
     extra = np.zeros(steps)
     at = int(source_start_h * HOUR)
     background = 100.0
-    extra[at:] = 0.3 * background
+    extra[at:] = fraction * background
     batch = _series(net, rain, rng, {0: extra})
     _, events = _feed(net, batch)
     g = net.gamma[0]
@@ -203,6 +206,17 @@ def test_source_during_rain_is_suspicious_within_90_minutes_of_the_rain_ending()
 def test_source_after_rain_is_suspicious_within_90_minutes_of_the_rain_ending() -> None:
     _, rain_end, classes = _source_case(5.5, (4.0, 5.0))
     assert _suspicious_at(classes, rain_end + 90 * 60), classes
+
+
+def test_source_far_beyond_any_washout_is_suspicious_at_once_during_rain() -> None:
+    """A source adding four times background in the middle of a shower: no rain washes out that much, so it is
+    suspicious within five minutes of its start (the station's washout rise before it was natural, rightly).
+    A fresh rise with such an excess is decided at once too, not after the ten minutes a rise waits for gauges
+    and neighbours."""
+    start, _, classes = _source_case(4.5, (4.0, 5.0), fraction=4.0)
+    assert _suspicious_at(classes, start + 5 * 60), classes
+    start, _, classes = _source_case(4.0, None, fraction=4.0)
+    assert _suspicious_at(classes, start + 5 * 60), classes
 
 
 def test_suspicious_class_withdrawn_when_the_rain_reaches_the_gauge_with_the_neighbours() -> None:

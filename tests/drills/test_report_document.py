@@ -99,6 +99,11 @@ def test_the_pdf_has_the_title_block_and_the_verdict(page_file: Path, theft_repo
     assert "Verdict" in text
     assert theft_report["verdict"]["overall"] in text
     assert "Approved (centre director)" in text
+    # The Chinese headings and names are real text in an embedded font on any machine (this one has no CJK system
+    # font: without the record's own font they printed as empty boxes, with no text behind them).
+    packed = "".join(text.split())
+    assert "演练结论" in packed
+    assert "李娜" in packed
 
 
 def test_a_plot_draws_alarm_levels_as_lines_shades_alarm_periods_and_bands_the_tier() -> None:

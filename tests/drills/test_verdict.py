@@ -91,3 +91,14 @@ def test_compare_puts_runs_side_by_side() -> None:
     assert rows["verdict: tier"] == ["PASS (orange)", "FAIL (orange)"]
     table = format_table(comparison_rows([first, second]))
     assert table.splitlines()[0].split() == ["drill", "run", "7", "9"]
+
+
+def test_comparison_says_missed_only_for_real_events() -> None:
+    """Rain is in the ground truth but is not a hazard: the comparison says so instead of "missed"."""
+    events = [
+        {"id": "leak", "real": True, "detected": False, "detection_delay_s": None},
+        {"id": "rain-1", "real": False, "detected": False, "detection_delay_s": None},
+    ]
+    rows = {row[0]: row[1:] for row in comparison_rows([_report(score={"events": events, "false_alarms": []})])}
+    assert rows["detection delay (s): leak"] == ["missed"]
+    assert rows["detection delay (s): rain-1"] == ["not a hazard"]
