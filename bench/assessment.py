@@ -5,7 +5,12 @@ directions and speeds, stability classes A-F and 5-40 detectors, simulated by ``
 meandering puff model with Martin 1976 sigmas: not the estimator's own steady Briggs plume). The estimate is made
 from 1-minute bins at ``--minutes`` after the first alarm.
 
-    python bench/assessment.py [--cases 120] [--seed 1] [--minutes 10]
+    python bench/assessment.py [--cases 120] [--seed 1] [--minutes 10] [--infer-class]
+
+By default the estimator is handed the true stability class. With ``--infer-class`` it gets the class the live runner
+would infer (``detectors.stability.assessment_stability``): each release gets a local time of day that fits its
+class (A-C by day, E-F by night, D either), and the class comes from the sigma-theta method on the weather station's
+minute directions of the last 15 minutes by day, from Turner's night columns with the cloud unknown by night.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import argparse
 import math
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +35,7 @@ from daemon.assessment.mixture_zones import EXPECTED_PROBABILITY, MixtureWind, e
 from daemon.assessment.threat_zones import PlumeState, footprint
 from daemon.site_file import load_site
 from detectors.estimation_bins import bin_edges, bin_gas, bin_wind, direction_sd_deg
-from detectors.plume import local_metres
+from detectors.plume import briggs_sigmas, local_metres
 from detectors.source_estimation import (
     BinnedWind,
     Candidate,
@@ -39,6 +45,7 @@ from detectors.source_estimation import (
     SourceEstimate,
     estimate_source,
 )
+from detectors.stability import assessment_stability
 from detectors.substances import SUBSTANCES
 
 SITE = Path(__file__).resolve().parent.parent / "daemon" / "sites" / "demo-park.yaml"
@@ -47,6 +54,13 @@ LOOKBACK_BINS = 10  # bins before the first alarm the estimator sees (their zero
 CLASSES = ("A", "B", "C", "D", "E", "F")
 # Typical wind speeds per class (Turner 1970 table 1 rows where the class occurs).
 SPEEDS = {"A": (1.5, 2.5), "B": (2.0, 4.5), "C": (2.5, 6.0), "D": (3.0, 9.0), "E": (2.0, 4.5), "F": (1.5, 3.0)}
+# --infer-class: the releases happen on a June day at the demo park (China Standard Time, UTC+8); unstable classes by
+# day (10:00-15:00 local), stable ones by night (22:00-04:00), neutral either (Pasquill: A-C need insolation, E-F a
+# clear night).
+JUNE_DAY_UTC_S = 1_781_481_600.0  # 2026-06-15 00:00 UTC
+LOCAL_OFFSET_S = 8 * 3600.0
+DAY_HOURS, NIGHT_HOURS = (10.0, 15.0), (22.0, 28.0)
+SIGMA_THETA_MINUTES = 15  # as the runner (SIGMA_THETA_WINDOW_S / SIGMA_THETA_MIN_READINGS): 15 minutes, >= 10 readings
 
 
 @dataclass
@@ -69,6 +83,8 @@ class Case:
     mixture_right: int = 0  # the same from the posterior mixture (in: P(AEGL-2) >= 50 % at its most exposed point)
     mixture_false_in: int = 0
     zone_seconds: float = 0.0  # CPU for the mixture's receptor probabilities
+    used_class: str = ""  # the class the estimator was given (the true one, or the inferred one)
+    detail: str = ""  # what drives the estimate: the detectors that see the gas, and the silent ones in the plume
 
 
 def _site() -> tuple[list[Candidate], list[tuple[str, list[str]]], SearchGrid]:
@@ -114,8 +130,10 @@ def run_case(
     minutes: float,
     n_det: int | None = None,
     unlisted: bool = False,
+    clock: np.random.Generator | None = None,
 ) -> Case:
-    """Simulate one release and estimate it ``minutes`` after the first alarm."""
+    """Simulate one release and estimate it ``minutes`` after the first alarm; with a ``clock`` generator, at a
+    time of day drawn for its class and with the class the runner would infer (else the true class)."""
     k = int(rng.integers(len(cands)))
     gas = str(rng.choice(held[k][1]))
     if unlisted:
@@ -151,15 +169,15 @@ def run_case(
     mean, sat = bin_gas(t_all[seen].ravel(), cols[seen].ravel(), reading[seen].ravel(), n_det, ends, BIN_S, full_scale)
     # The weather station reports once a minute with a vane error of a few degrees.
     wx = (times % 60.0) == 0
-    speed_b, dir_b, _ = bin_wind(
-        times[wx],
-        wind_speed[wx] * (1 + 0.05 * rng.standard_normal(int(wx.sum()))),
-        wind_from[wx] + 3.0 * rng.standard_normal(int(wx.sum())),
-        ends,
-        BIN_S,
-    )
+    station_speed = wind_speed[wx] * (1 + 0.05 * rng.standard_normal(int(wx.sum())))
+    station_from = wind_from[wx] + 3.0 * rng.standard_normal(int(wx.sum()))
+    speed_b, dir_b, _ = bin_wind(times[wx], station_speed, station_from, ends, BIN_S)
     obs = GasObservations(det_e, det_n, ends, BIN_S, mean, sat, full_scale, noise, noise)
-    wind = BinnedWind(speed_b, dir_b, stability, ends)
+    used = stability
+    if clock is not None:
+        recent = (times[wx] > now - SIGMA_THETA_MINUTES * 60.0) & (times[wx] <= now)
+        used = _inferred_class(stability, station_from[recent], speed_b, clock)
+    wind = BinnedWind(speed_b, dir_b, used, ends)
     cand_here = [
         Candidate(c.id, c.east_m, c.north_m, c.height_m, gas in subs) for c, (_, subs) in zip(cands, held, strict=True)
     ]
@@ -168,11 +186,52 @@ def run_case(
     seconds = time.process_time() - started
     started = time.process_time()
     wander = direction_sd_deg(dir_b[-15:])  # as the runner: the wander of the minute means, not the turbulence
-    agree = _receptor_agreement(estimate, release, gas, float(speed_b[-1]), float(dir_b[-1]), wander, now)
+    agree = _receptor_agreement(estimate, release, gas, float(speed_b[-1]), float(dir_b[-1]), wander, now, used)
     zone_seconds = time.process_time() - started
+    detail = _detail(release, obs, speed_b, dir_b, now)
     return Case(
-        truth_id, n_det, stability, True, estimate, truth_e, truth_n, rate, 600.0, seconds, *agree, zone_seconds
-    )
+        truth_id, n_det, stability, True, estimate, truth_e, truth_n, rate, 600.0, seconds, *agree, zone_seconds, used,
+        detail,
+    )  # fmt: skip
+
+
+def _detail(
+    release: TrueRelease, obs: GasObservations, speed_b: NDArray[np.float64], dir_b: NDArray[np.float64], now: float
+) -> str:
+    """Per case, for --per-case: each detector that sees the gas (distance from the true source, angle off the
+    measured mean wind of the last 10 minutes, peak 1-minute mean, S when saturated), and how many silent detectors
+    lie inside the Briggs plume of the measured wind (within 2 sigma_y and reached by the front): those are the
+    zeros that pull the rate down when the true plume is narrower or elsewhere."""
+    de, dn = obs.east_m - release.east_m, obs.north_m - release.north_m
+    towards = math.radians(float(np.degrees(np.angle(np.exp(1j * np.radians(dir_b[-10:])).mean()))) + 180.0)
+    along = de * math.sin(towards) + dn * math.cos(towards)
+    across = -de * math.cos(towards) + dn * math.sin(towards)
+    off_deg = np.degrees(np.arctan2(across, along))
+    full: NDArray[np.bool_] = np.asarray(obs.saturated.any(axis=0))
+    seeing: NDArray[np.bool_] = np.asarray((obs.mean_ppm > obs.detection_limit_ppm[None, :]).any(axis=0) | full)
+    peak = np.nanmax(np.nan_to_num(obs.mean_ppm, nan=0.0), axis=0)
+    sigma_y, _ = briggs_sigmas(np.maximum(along, 1.0), release.stability)
+    reached = (along > 0) & (along < float(np.mean(speed_b[-10:])) * (now - release.start_s))
+    silent_in = int((~seeing & reached & (np.abs(across) < 2 * sigma_y)).sum())
+    parts = [
+        f"{math.hypot(de[d], dn[d]):.0f}m {off_deg[d]:+.0f}deg {peak[d]:.2g}ppm{'S' if full[d] else ''}"
+        for d in np.argsort(-peak)
+        if seeing[d]
+    ]
+    return f"silent in plume {silent_in}; seeing: " + ", ".join(parts[:5])
+
+
+def _inferred_class(
+    stability: str, directions: NDArray[np.float64], speed_b: NDArray[np.float64], clock: np.random.Generator
+) -> str:
+    """The class the live runner would infer at a local time of day that fits the true class."""
+    night = stability in ("E", "F") or (stability == "D" and clock.random() < 0.5)
+    low, high = NIGHT_HOURS if night else DAY_HOURS
+    local_h = float(clock.uniform(low, high))
+    clock_s = JUNE_DAY_UTC_S + local_h * 3600.0 - LOCAL_OFFSET_S
+    sigma_theta = direction_sd_deg(directions) if directions.shape[0] >= 10 else None
+    speed = float(speed_b[-1]) if sigma_theta is None else float(np.mean(speed_b[-SIGMA_THETA_MINUTES:]))
+    return assessment_stability(speed, clock_s, SITE_LAT, SITE_LON, sigma_theta_deg=sigma_theta)
 
 
 def _receptors() -> list[Polygon]:
@@ -186,10 +245,19 @@ def _receptors() -> list[Polygon]:
 
 
 RECEPTORS = _receptors()
+_CENTRE = load_site(SITE).center
+SITE_LAT, SITE_LON = _CENTRE.lat, _CENTRE.lon
 
 
 def _receptor_agreement(
-    estimate: SourceEstimate, release: TrueRelease, gas: str, speed: float, wind_from: float, sd: float, now: float
+    estimate: SourceEstimate,
+    release: TrueRelease,
+    gas: str,
+    speed: float,
+    wind_from: float,
+    sd: float,
+    now: float,
+    used_class: str,
 ) -> tuple[int, int, int, int, int]:
     """Receptors inside the AEGL-2 zone drawn from the true source, rate and start (the zone model with the measured
     wind) against (a) the expected zone of the point estimate and (b) the posterior mixture (P >= 50 %): right,
@@ -209,11 +277,11 @@ def _receptor_agreement(
         guess = footprint(
             PlumeState(
                 estimate.east_m, estimate.north_m, release.height_m, estimate.rate_g_s, speed, wind_from,
-                release.stability, release.molar_mass_g_mol, max(0.0, now - estimate.start_s),
+                used_class, release.molar_mass_g_mol, max(0.0, now - estimate.start_s),
             ),
             level,
         )  # fmt: skip
-        wind = MixtureWind(speed, wind_from, sd, release.stability, release.molar_mass_g_mol)
+        wind = MixtureWind(speed, wind_from, sd, used_class, release.molar_mass_g_mol)
         for i, r in enumerate(RECEPTORS):
             east, north = receptor_points(r)
             p = exceedance(estimate.hypotheses, wind, level, east, north, now)
@@ -341,16 +409,40 @@ def _claims(done: list[Case]) -> None:
             )
 
 
+def _per_case(cases: list[Case]) -> None:
+    """One line per alarmed release: class (true/given), rate (true, estimate, factor), plant right, status, and
+    what drives the rate (see ``_detail``)."""
+    print("\nper release: class true/given, rate true -> estimate (factor), right plant, status, detectors")
+    for i, c in enumerate(cases):
+        est = c.estimate
+        if est is None:
+            continue
+        factor = est.rate_g_s / c.rate_g_s
+        mark = "ok " if 0.5 <= factor <= 2 else "BAD"
+        print(
+            f"  #{i:3d} {mark} {c.stability}/{c.used_class} {c.rate_g_s:7.1f} -> {est.rate_g_s:7.1f} g/s "
+            f"(x{factor:5.2f}) {'right' if est.best_candidate == c.truth_id else 'WRONG'} {est.status.value:<13} "
+            f"{c.detail}"
+        )
+
+
 def main() -> None:
     """Run the benchmark and print the table."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cases", type=int, default=120)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--per-case", action="store_true", help="print one line per alarmed listed release")
+    parser.add_argument(
+        "--infer-class", action="store_true", help="give the estimator the class the live runner infers, not the truth"
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
+    # The time of day has its own generator, so the releases are the same with and without --infer-class.
+    clock = np.random.default_rng([args.seed, 15]) if args.infer_class else None
     cands, held, grid = _site()
-    cases = [run_case(rng, cands, held, grid, args.minutes) for _ in range(args.cases)]
+    print(f"stability class given to the estimator: {'inferred as the runner does' if clock else 'the true class'}")
+    cases = [run_case(rng, cands, held, grid, args.minutes, clock=clock) for _ in range(args.cases)]
     summarise(cases, f"listed sources, {args.minutes:g} min after the first alarm")
     summarise(
         [c for c in cases if c.estimate is not None and c.estimate.detectors_seeing >= 3],
@@ -365,13 +457,19 @@ def main() -> None:
         done = [c for c in group if c.estimate is not None]
         right = [c for c in done if c.estimate is not None and c.estimate.best_candidate == c.truth_id]
         close = [c for c in done if c.estimate is not None and 0.5 <= c.estimate.rate_g_s / c.rate_g_s <= 2]
+        given = ", ".join(f"{g} {n}" for g, n in sorted(Counter(c.used_class for c in done).items()))
         print(
             f"    class {s}: {len(done):3d} alarmed, right plant {len(right) / max(len(done), 1):.0%}, "
-            f"rate within x2 {len(close) / max(len(done), 1):.0%}"
+            f"rate within x2 {len(close) / max(len(done), 1):.0%}   (class given: {given})"
         )
-    unlisted = [run_case(rng, cands, held, grid, args.minutes, unlisted=True) for _ in range(max(10, args.cases // 6))]
+    if args.per_case:
+        _per_case(cases)
+    unlisted = [
+        run_case(rng, cands, held, grid, args.minutes, unlisted=True, clock=clock)
+        for _ in range(max(10, args.cases // 6))
+    ]
     summarise(unlisted, "unlisted sources (free search)")
-    big = [run_case(rng, cands, held, grid, args.minutes, n_det=100) for _ in range(5)]
+    big = [run_case(rng, cands, held, grid, args.minutes, n_det=100, clock=clock) for _ in range(5)]
     secs = [c.seconds for c in big if c.alarmed]
     if secs:
         print(f"\n100 detectors: one update {np.median(secs) * 1000:.0f} ms CPU median, {max(secs) * 1000:.0f} ms max")

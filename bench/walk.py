@@ -10,16 +10,26 @@ It prints the files crossed, the hops, and, per room (a folder of ``daemon/``, o
 often a chain re-enters a room it had already left: the figures issue 11 asks about, measured rather than counted by
 hand. ``--tree`` prints the chains as an indented tree. Nothing here is timed.
 
+A second figure counts what a reader follows: the same chains without those that end in a trivial call, i.e. one
+into a dunder protocol method (``ReadingBatch.__len__``, ``ChangeSet.__bool__``; ``__init__`` and ``__call__`` do
+count) or into a function whose body is one ``return`` statement (``RankedEnum.rank``, ``CoreConfig.n_sensors``,
+``WallClock.now``). Such a call is real and stays in the first figure; its file is counted in the second only if a
+chain reaches it for something else. A trivial function that calls further project code leaves the calls below it
+counted.
+
     python bench/walk.py [--tree]
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import asyncio
+import inspect
 import shutil
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from collections import Counter
@@ -49,6 +59,7 @@ class CallChains:
 
     def __init__(self) -> None:
         self.chains: list[tuple[Step, ...]] = []
+        self.trivial: set[tuple[Step, ...]] = set()  # chains that end in a trivial call (see the module docstring)
         self._seen: set[tuple[str, ...]] = set()
 
     def profile(self, frame: FrameType, event: str, _arg: Any) -> None:
@@ -68,8 +79,29 @@ class CallChains:
                 folded.append(step)
         key = tuple(file for file, _ in folded)
         if key not in self._seen:
+            # A new key ends in ``frame``'s file, entered by this very call: the step is ``frame``'s function.
             self._seen.add(key)
             self.chains.append(tuple(folded))
+            if trivial(frame):
+                self.trivial.add(tuple(folded))
+
+
+def trivial(frame: FrameType) -> bool:
+    """Whether the called function is a dunder protocol method (not ``__init__``/``__call__``) or one ``return``."""
+    name = frame.f_code.co_name
+    if name.startswith("__") and name.endswith("__") and name not in ("__init__", "__call__"):
+        return True
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(frame.f_code)))
+    except (OSError, TypeError, SyntaxError):
+        return False
+    function = tree.body[0] if tree.body else None
+    if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+        return False
+    body = function.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]  # the docstring
+    return len(body) == 1 and isinstance(body[0], ast.Return)
 
 
 def room(file: str) -> str:
@@ -140,8 +172,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tree", action="store_true", help="print every chain as an indented tree")
     args = parser.parse_args()
-    chains = asyncio.run(trace()).chains
+    traced = asyncio.run(trace())
+    chains = traced.chains
     files = Counter(file for chain in chains for file, _ in chain)
+    followed = [chain for chain in chains if chain not in traced.trivial]
+    followed_files = {file for chain in followed for file, _ in chain}
     rooms = Counter(room(file) for file in files)
     again = Counter(name for chain in chains for name in reentries(chain))
     if args.tree:
@@ -149,6 +184,7 @@ def main() -> None:
             file, function = chain[-1]
             print(f"{'  ' * (len(chain) - 1)}{file} :: {function}")
     print(f"files crossed: {len(files)}; hops (distinct chains into a new file): {len(chains)}")
+    print(f"without trivial calls (dunders, one-return functions): files {len(followed_files)}; hops {len(followed)}")
     print("files per room: " + ", ".join(f"{name} {count}" for name, count in sorted(rooms.items())))
     print("rooms re-entered within one chain: " + (", ".join(f"{n} x{c}" for n, c in again.most_common()) or "none"))
 

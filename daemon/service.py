@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import time
@@ -225,8 +226,7 @@ class Service:
             )
         self.ingest = MqttIngest(self.target, config.mqtt, handler, self.metrics, self.clock)
         self.intake.input_pending = self.ingest.input_pending
-        window = config.mqtt.receive_maximum
-        self.ingest.full = lambda: self.intake.waiting()[0] + self.writer.unacknowledged() >= window
+        self.ingest.full = functools.partial(self.intake.holds, config.mqtt.receive_maximum)
         self.supervisor.start("batch-flush", self._flush_timer)
         self.supervisor.start("alarm-timers", self._alarm_timer)
         self.supervisor.start("quarantine-retention", self._quarantine_retention)
@@ -346,9 +346,7 @@ class Service:
         # Plan pages carry the release estimate and the gamma search.
         outbox.assessment = PageAssessment(self.assessment, self.gamma_search)
         self.pipeline.flow.outbox = outbox
-        self.pipeline.flow.listeners.append(
-            AlarmNotifier(router, OutboxSink(self.writer, outbox), self.clock, drill=False)
-        )
+        self.pipeline.flow.listeners.append(AlarmNotifier(router, OutboxSink(self.writer, outbox), drill=False))
         if config.enabled:
             self._channels = ChannelSet(config, self.environ, self.demo_inbox)
             self.notifier = DeliveryWorker(

@@ -533,11 +533,13 @@ class GammaDetector:
     ) -> tuple[int, str, float]:
         """The class a rise has at reading ``i`` (0: not decided yet), why, and the excess (fraction of background)
         that washout explains when the rise goes beyond it (nan otherwise)."""
-        if r.censored[i]:
-            return _SUSPICIOUS, "at or above full scale: no washout comes near", np.nan
-        excess = float(r.excess[i])
         b = float(self.background[j])
         heaviest = washout_bound(0.0, 0.0, WASHOUT_TOLERANCE, WASHOUT_MARGIN, b)
+        # A reading at or above full scale is a lower bound: conclusive when even that is beyond any washout; a
+        # saturation flag on a reading near background says nothing the readings around it do not.
+        if r.censored[i] and float(r.value[i]) / max(b, 1.0) - 1.0 > heaviest:
+            return _SUSPICIOUS, "at or above full scale: no washout comes near", np.nan
+        excess = float(r.excess[i])
         if excess > heaviest:
             return _SUSPICIOUS, _beyond(excess, heaviest, b, "washout in the heaviest rain adds"), heaviest
         if ti - rise_start < CLASSIFY_DELAY_S:

@@ -21,7 +21,7 @@ from shapely.geometry.base import BaseGeometry
 
 from daemon.assessment.runner import page_sensors
 from daemon.assessment.threat_zones import region_shape
-from daemon.chain.alarm_flow import AlarmFlow
+from daemon.chain.pipeline import AlarmFlow
 from detectors.gamma import RISE_SLOW, RISE_SUSPICIOUS, WARMUP_READINGS, GammaDetector
 from detectors.kinds import KIND_CODES, Kind
 from detectors.plume import local_metres

@@ -126,10 +126,10 @@ def exceedance(
 def _exceedance(fields: list[UnitField], level_ppm: float, shape: tuple[int, ...]) -> NDArray[np.float64]:
     out = np.zeros(shape, np.float64)
     for field in fields:
-        unit = field.ppm_per_g_s
-        with np.errstate(divide="ignore"):
-            needed = np.where(unit > 0, level_ppm / np.maximum(unit, 1e-300), np.inf)
-        out += field.hypothesis.probability * field.direction_weight * _survival(field.hypothesis, needed)
+        # Only where the plume is: no rate brings a level to a point the plume does not reach (P = 0 there).
+        reached = field.ppm_per_g_s > 0
+        needed = level_ppm / np.maximum(field.ppm_per_g_s[reached], 1e-300)
+        out[reached] += field.hypothesis.probability * field.direction_weight * _survival(field.hypothesis, needed)
     return np.clip(out, 0.0, 1.0)
 
 
@@ -150,13 +150,23 @@ def reach_probability(
 
 
 def _reach_probability(fields: list[UnitField], level_ppm: float) -> float:
-    total = 0.0
-    for field in fields:
-        unit = float(field.ppm_per_g_s.max())
-        if unit > 0:
+    peaks = [np.array([float(field.ppm_per_g_s.max())]) for field in fields]
+    return float(_reach_probabilities(fields, peaks, level_ppm, 1)[0])
+
+
+def _reach_probabilities(
+    fields: list[UnitField], peaks: list[NDArray[np.float64]], level_ppm: float, areas: int
+) -> NDArray[np.float64]:
+    """``_reach_probability`` for ``areas`` areas at once: ``peaks[f]`` holds field f's highest value on each area
+    (no fields, no places: 0 everywhere)."""
+    total = np.zeros(areas, np.float64)
+    for field, peak in zip(fields, peaks, strict=True):
+        reached = peak > 0
+        if reached.any():
             h = field.hypothesis
-            total += h.probability * field.direction_weight * float(_survival(h, np.array([level_ppm / unit]))[0])
-    return min(1.0, total)
+            needed = level_ppm / np.maximum(peak[reached], 1e-300)
+            total[reached] += h.probability * field.direction_weight * _survival(h, needed)
+    return np.minimum(1.0, total)
 
 
 def _bounds(
@@ -206,13 +216,17 @@ def probability_zones(
     prob = exceedance(hypotheses, wind, level_ppm, ee.ravel(), nn.ravel(), now_s).reshape(ee.shape)
     shapes: list[BaseGeometry] = []
     for threshold in thresholds:
-        boxes = []
-        for row, y in enumerate(north.tolist()):
-            on = np.concatenate([[False], prob[row] >= threshold, [False]])
-            edges = np.flatnonzero(np.diff(on.astype(np.int8)))
-            for first, last in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
-                boxes.append(shapely.box(east[first] - cell / 2, y - cell / 2, east[last - 1] + cell / 2, y + cell / 2))
-        shapes.append(shapely.unary_union(boxes) if boxes else Polygon())
+        # Each row's runs of cells over the threshold as one box, all rows at once (row by row, run by run).
+        on = np.zeros((prob.shape[0], prob.shape[1] + 2), np.int8)
+        on[:, 1:-1] = prob >= threshold
+        rows, edges = np.nonzero(np.diff(on, axis=1))
+        row, first, last = rows[::2], edges[::2], edges[1::2]
+        if row.shape[0] == 0:
+            shapes.append(Polygon())
+            continue
+        y = north[row]
+        boxes = shapely.box(east[first] - cell / 2, y - cell / 2, east[last - 1] + cell / 2, y + cell / 2)
+        shapes.append(shapely.unary_union(boxes))
     return shapes
 
 
@@ -227,12 +241,12 @@ def receptor_points(outline: Polygon) -> tuple[NDArray[np.float64], NDArray[np.f
     return east, north
 
 
-def _median_peak_ppm(fields: list[UnitField]) -> float:
-    """The mixture's median of the highest concentration over the points."""
+def _median_peak_ppm(fields: list[UnitField], peaks: list[float] | None = None) -> float:
+    """The mixture's median of the highest concentration over the points (``peaks``: each field's, when known)."""
     values, weights = [], []
-    for field in fields:
+    for index, field in enumerate(fields):
         h = field.hypothesis
-        peak = float(field.ppm_per_g_s.max())
+        peak = float(field.ppm_per_g_s.max()) if peaks is None else peaks[index]
         values.append(peak * h.rates_g_s)
         weights.append(h.probability * field.direction_weight * h.rate_weights)
     v, w = np.concatenate(values), np.concatenate(weights)
@@ -249,25 +263,66 @@ def assess_receptor_mixture(
     expected: dict[str, BaseGeometry],
     now_s: float,
 ) -> ReceptorImpact:
-    """Per level the probability that the zone reaches the receptor (the level exceeded somewhere on it), the
-    expected people over the level when that is >= 50 %, arrival of the zone, the median outdoor and sheltered
-    concentrations, and advice."""
-    east, north = receptor_points(receptor.outline)
-    fields = unit_fields(hypotheses, wind, east, north, now_s)  # the same for every level
+    """``assess_receptors_mixture`` for one receptor."""
+    return assess_receptors_mixture([receptor], hypotheses, wind, levels, expected, now_s)[0]
+
+
+def assess_receptors_mixture(
+    receptors: list[ReceptorArea],
+    hypotheses: tuple[Hypothesis, ...],
+    wind: MixtureWind,
+    levels: list[ZoneLevel],
+    expected: dict[str, BaseGeometry],
+    now_s: float,
+) -> list[ReceptorImpact]:
+    """Per receptor and level the probability that the zone reaches the receptor (the level exceeded somewhere on
+    it), the expected people over the level when that is >= 50 %, arrival of the zone, the median outdoor and
+    sheltered concentrations, and advice. The plume is evaluated once on every receptor's points together (the same
+    for every level): per receptor it cost more in calls than in arithmetic."""
+    if not receptors:
+        return []
+    points = [receptor_points(r.outline) for r in receptors]
+    east = np.concatenate([e for e, _ in points])
+    north = np.concatenate([n for _, n in points])
+    starts = np.cumsum([0, *(e.shape[0] for e, _ in points)])
+    fields = unit_fields(hypotheses, wind, east, north, now_s)
+    # Each field's highest value on each receptor (every receptor has at least its outline's vertices).
+    peaks = [np.maximum.reduceat(field.ppm_per_g_s, starts[:-1]) for field in fields]
+    exceeding = {level.name: _exceedance(fields, level.ppm, east.shape) for level in levels}
+    reaching = {level.name: _reach_probabilities(fields, peaks, level.ppm, len(receptors)) for level in levels}
+    impacts = []
+    for i, receptor in enumerate(receptors):
+        reach = {name: float(p[i]) for name, p in reaching.items()}
+        exceed = {name: p[starts[i] : starts[i + 1]] for name, p in exceeding.items()}
+        outdoor = _median_peak_ppm(fields, [float(peak[i]) for peak in peaks])
+        impacts.append(_receptor_impact(receptor, hypotheses, wind, levels, expected, now_s, reach, exceed, outdoor))
+    return impacts
+
+
+def _receptor_impact(
+    receptor: ReceptorArea,
+    hypotheses: tuple[Hypothesis, ...],
+    wind: MixtureWind,
+    levels: list[ZoneLevel],
+    expected: dict[str, BaseGeometry],
+    now_s: float,
+    reaching: dict[str, float],
+    exceeding: dict[str, NDArray[np.float64]],
+    outdoor: float,
+) -> ReceptorImpact:
+    """One receptor's impact from its reach probabilities, per-point exceedances and median peak per level."""
     probability: dict[str, float] = {}
     people: dict[str, int] = {}
     expected_zone = possible_zone = None
     for level in levels:  # highest first
-        p = _exceedance(fields, level.ppm, east.shape)
-        reach = _reach_probability(fields, level.ppm)
+        reach = reaching[level.name]
         probability[level.name] = round(reach, 4)
         if reach >= EXPECTED_PROBABILITY:
             expected_zone = expected_zone or level.name
             # Where on the receptor is uncertain: the expected number of people over the level.
-            people[level.name] = round(receptor.population * float(np.mean(p)))
+            people[level.name] = round(receptor.population * float(np.mean(exceeding[level.name])))
         if reach >= POSSIBLE_PROBABILITY:
             possible_zone = possible_zone or level.name
-    outdoor = _median_peak_ppm(fields)
     arrival = None
     zone = expected[levels[-1].name]
     if expected_zone is not None and not zone.is_empty and zone.intersects(receptor.outline):

@@ -18,7 +18,7 @@ from shapely.geometry.base import BaseGeometry
 from daemon.assessment.mixture_zones import (
     EXPECTED_PROBABILITY,
     MixtureWind,
-    assess_receptor_mixture,
+    assess_receptors_mixture,
     probability_zones,
 )
 from daemon.assessment.threat_zones import (
@@ -34,7 +34,7 @@ from daemon.assessment.threat_zones import (
 )
 from daemon.assessment.triggers import TriggerCheck, check_triggers
 from daemon.assessment.window import NO_READINGS, Readings, ReadingWindow
-from daemon.chain.alarm_flow import AlarmFlow
+from daemon.chain.pipeline import AlarmFlow
 from detectors.conditions import ConditionEvents
 from detectors.estimation_bins import bin_edges, bin_gas, bin_wind, direction_sd_deg
 from detectors.kinds import KIND_CODES, Kind
@@ -353,10 +353,9 @@ class AssessmentRunner:
             region = region_shape(
                 estimate.region_cells_east_m, estimate.region_cells_north_m, estimate.cell_step_m, in_region
             )
-            impacts = [
-                assess_receptor_mixture(r, estimate.hypotheses, mix_wind, list(levels), expected, now)
-                for r in self.receptors
-            ]
+            impacts = assess_receptors_mixture(
+                list(self.receptors), estimate.hypotheses, mix_wind, list(levels), expected, now
+            )
         triggers = check_triggers(estimate, tuple(impacts), EXPECTED_PROBABILITY)
         return Assessment(
             substance, now, estimate, plume, levels, expected, possible, region, tuple(impacts),

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from daemon.assessment.runner import AssessmentRunner
 from daemon.chain import checkpoint
 from daemon.chain.alarm_chain import AlarmChain
-from daemon.chain.alarm_flow import AlarmFlow, FlowState
-from daemon.chain.pipeline import Pipeline
+from daemon.chain.flow_state import FlowState
+from daemon.chain.pipeline import AlarmFlow, Pipeline
 from daemon.chain.recorder import ChangeRecorder, FlowRowIds
 from daemon.clock import Clock
 from daemon.config import AlarmConfig, ServiceConfig
@@ -113,7 +113,7 @@ async def build_pipeline(
     )
     recorder = ChangeRecorder(table, state, writer, metrics, row_ids=row_ids, page_key_prefix=page_key_prefix)
     flow = AlarmFlow(AlarmChain(table, state), recorder)
-    return Pipeline(table, detector, flow, writer, metrics, clock, store_readings=store_readings)
+    return Pipeline(table, detector, flow, writer, metrics, store_readings=store_readings)
 
 
 async def _close_orphans(

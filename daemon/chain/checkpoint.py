@@ -80,7 +80,7 @@ class Configuration:
 
     def loads(self, data: bytes) -> Any:
         """Read a state saved by ``dumps`` of an equal configuration (or by plain pickle, before there were names)."""
-        unpickler = pickle.Unpickler(io.BytesIO(data))  # noqa: S301 - our own state, from our own database
+        unpickler = _Unpickler(io.BytesIO(data))
         unpickler.persistent_load = self._object  # type: ignore[method-assign]
         return unpickler.load()
 
@@ -90,6 +90,20 @@ class Configuration:
         if type(obj).__qualname__ != type_name:
             raise pickle.UnpicklingError(f"configuration object {number} is not a {type_name}")
         return obj
+
+
+# Classes that moved since checkpoints naming them were written: (old module, class) -> the module it is in now.
+MOVED: dict[tuple[str, str], str] = {
+    ("daemon.chain.alarm_flow", "FlowState"): "daemon.chain.flow_state",
+    ("daemon.chain.alarm_flow", "Episode"): "daemon.chain.flow_state",
+}
+
+
+class _Unpickler(pickle.Unpickler):
+    """Finds a class that moved (``MOVED``) where it lives now, so older checkpoints still load."""
+
+    def find_class(self, module: str, name: str, /) -> Any:
+        return super().find_class(MOVED.get((module, name), module), name)
 
 
 _ATOMS = (str, bytes, int, float, bool, type(None), type, np.generic)

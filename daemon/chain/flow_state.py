@@ -24,7 +24,8 @@ class FlowState:
 
     The engines, ``conditions_on`` and ``levels_on`` are the chain's; ``episodes``, ``incident_rows`` and
     ``checklist_rows`` are the recorder's (which stored row each alarm episode, incident and checklist item is).
-    The field order stays as it was when this lived in ``alarm_flow.py``, so older checkpoints still load.
+    The field order stays as it was when this lived in ``alarm_flow.py`` (``checkpoint.MOVED`` finds it here), so
+    older checkpoints still load.
     """
 
     rules: RuleEngine

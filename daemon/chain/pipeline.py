@@ -1,20 +1,128 @@
-"""One batch of decoded readings through detectors, rules, alarms and plan, then to the store. CPU work only."""
+"""The chain's two coordinators, one file: a batch through detectors, rules, alarms and plan, then to the store.
+
+``Pipeline`` takes one batch of decoded readings (and the time it is judged at, read once where the batch entered)
+through the detection core and hands the conditions to ``AlarmFlow``. ``AlarmFlow`` feeds every input of the alarm
+chain (a batch's conditions, ticks, a person's action, a reload) to the pure ``daemon.chain.alarm_chain`` and gives
+its one change set to ``daemon.chain.recorder``, which queues the rows; the service, drills, API and assessment hold
+it as the one object for both. CPU work only, and no clock: time is passed in.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from daemon.chain.alarm_flow import AlarmFlow
+from daemon.chain.alarm_chain import AlarmChain, ChangeSet
+from daemon.chain.recorder import AlarmListener, ChangeRecorder, FlowRowIds, PageListener
 from daemon.chain.seen_readings import SeenReadings
-from daemon.clock import Clock
 from daemon.metrics.instruments import Metrics
+from daemon.notify.outbox import Outbox
 from daemon.store.writer import StoreWriter
-from detectors.core import DetectionCore
+from detectors.conditions import ConditionEvents
+from detectors.core import CoreResult, DetectionCore
 from detectors.readings import FLAG_NAMES, ReadingBatch
+from plans.incident import IncidentChanges
+from plans.model import Plan
+from plans.roster import Roster
+from rules.alarm import AlarmTransition
+from rules.model import Rule
 from rules.sensor_table import SensorTable
+
+
+class AlarmFlow:
+    """Feeds the chain and records what each step changed."""
+
+    def __init__(self, chain: AlarmChain, recorder: ChangeRecorder) -> None:
+        if chain.state is not recorder.state:
+            raise ValueError("the chain and its recorder must share one state (it is checkpointed as one unit)")
+        self.table = chain.table
+        self.state = chain.state
+        self.chain = chain
+        self.recorder = recorder
+
+    # ---- what the service, drills and API attach to the recorder
+
+    @property
+    def row_ids(self) -> FlowRowIds:
+        """Where new rows are numbered (an HA takeover moves it past the ids the old leader stored)."""
+        return self.recorder.row_ids
+
+    @property
+    def listeners(self) -> list[AlarmListener]:
+        """Told about every stored raise and return to normal."""
+        return self.recorder.listeners
+
+    @property
+    def page_listeners(self) -> list[PageListener]:
+        """Told about every plan page queued."""
+        return self.recorder.page_listeners
+
+    @property
+    def outbox(self) -> Outbox:
+        """Turns plan pages into outbox rows (per-person channel chains)."""
+        return self.recorder.outbox
+
+    @outbox.setter
+    def outbox(self, outbox: Outbox) -> None:
+        self.recorder.outbox = outbox
+
+    @property
+    def condition_changes(self) -> int:
+        """Condition transitions seen so far (the service checkpoints after a batch that changed one)."""
+        return self.chain.condition_changes
+
+    # ---- inputs
+
+    def on_batch(self, now: float, batch: ReadingBatch, detected: CoreResult) -> None:
+        """One pipeline batch (with the core's flags) and what the detection core found in it."""
+        self._record(self.chain.on_batch(now, detected.conditions, batch, batch.valid_mask(), detected.sorted_batch))
+
+    def on_conditions(self, now: float, conditions: Sequence[ConditionEvents]) -> None:
+        """Condition transitions that come without readings (time-driven detectors, device status, reloads)."""
+        self._record(self.chain.on_conditions(now, conditions))
+
+    def tick(self, now: float) -> None:
+        """Time passing: delayed rule events, shelf expiry, re-alarm, escalation and report reminders."""
+        self._record(self.chain.tick(now))
+
+    def apply_transitions(self, transitions: list[AlarmTransition], now: float) -> None:
+        """Store transitions caused by a person (acknowledge, shelve, ...) and let the plan see them."""
+        self._record(self.chain.transitions(transitions, now))
+
+    def apply_incident_changes(self, changes: IncidentChanges, now: float) -> None:
+        """Store incident changes caused by a person (confirm level, comment, close, ...)."""
+        self._record(self.chain.incident_changes(changes, now))
+
+    def reload(self, rules: Sequence[Rule], plan: Plan, roster: Roster, now: float) -> list[str]:
+        """New rules, plan and roster in force; alarms whose rule is gone end. Returns their ids."""
+        dropped = self.chain.reload(rules, plan, roster)
+        for alarm_id in dropped:
+            self.recorder.end_episode(alarm_id, now, "rule removed by a configuration reload")
+        # A new rule on a condition that is already on would otherwise wait for the next transition.
+        self.on_conditions(now, self.chain.active_conditions(now))
+        return dropped
+
+    # ---- service alarms
+
+    def raise_service_alarm(
+        self, rule: str, subject: str, message: str, now: float, *, notify_routes: bool = False
+    ) -> None:
+        """An alarm about the service itself, once until cleared (see ``ChangeRecorder.raise_service_alarm``)."""
+        self.recorder.raise_service_alarm(rule, subject, message, now, notify_routes=notify_routes)
+
+    def clear_service_alarm(self, rule: str, subject: str, now: float) -> None:
+        """Clear a service alarm."""
+        self.recorder.clear_service_alarm(rule, subject, now)
+
+    def end_episode(self, alarm_id: str, now: float, reason: str) -> None:
+        """Close the stored episode of an alarm that no longer exists."""
+        self.recorder.end_episode(alarm_id, now, reason)
+
+    def _record(self, changes: ChangeSet) -> None:
+        if changes:
+            self.recorder.record(changes)
 
 
 class Pipeline:
@@ -27,7 +135,6 @@ class Pipeline:
         flow: AlarmFlow,
         writer: StoreWriter,
         metrics: Metrics,
-        clock: Clock,
         *,
         store_readings: bool = True,
     ) -> None:
@@ -36,7 +143,6 @@ class Pipeline:
         self.flow = flow
         self._writer = writer
         self._metrics = metrics
-        self._clock = clock
         self._store_readings = store_readings
         self.latest_value = np.full(len(table), np.nan)
         self.latest_time = np.full(len(table), np.nan)
@@ -44,8 +150,8 @@ class Pipeline:
         self.batch_listeners: list[Callable[[ReadingBatch], None]] = []  # e.g. the release assessment's window
         self.seen = SeenReadings()  # drops a redelivered reading before it is judged or stored a second time
 
-    def process(self, batch: ReadingBatch) -> None:
-        """Detect, run rules and plan, update latest values, queue the writes."""
+    def process(self, batch: ReadingBatch, now: float) -> None:
+        """Detect, run rules and plan at ``now`` (when the batch is judged), update latest values, queue the writes."""
         if not len(batch):
             return
         fresh = self.seen.fresh(batch)
@@ -55,11 +161,10 @@ class Pipeline:
             if not len(batch):
                 return
         started = time.perf_counter()
-        now = self._clock.now()
         result = self.detector.process(batch, received_at=now)
         # Store and judge the readings with the quality bits the core found (stuck, jump, ...).
         batch = ReadingBatch(batch.sensor, batch.time, batch.value, result.flags)
-        self.flow.on_batch(now, result.conditions, batch, batch.valid_mask(), result.sorted_batch)
+        self.flow.on_batch(now, batch, result)
         self.after_detection(batch)
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
 

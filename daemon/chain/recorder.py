@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Protocol
 
-from daemon.chain.changes import AlarmChange, ChangeSet, IncidentRecord
+from daemon.chain.alarm_chain import AlarmChange, ChangeSet, IncidentRecord
 from daemon.chain.flow_state import Episode, FlowState
 from daemon.metrics.instruments import Metrics
 from daemon.notify.config import NotifyConfig
@@ -32,17 +32,21 @@ LATCHED_STATES = frozenset({AlarmState.LATCHED_UNACK, AlarmState.LATCHED_ACKED})
 
 
 class AlarmListener(Protocol):
-    """Told about every stored raise and return to normal (direct notification routes)."""
+    """Told about every stored raise and return to normal (direct notification routes).
 
-    def alarm_raised(self, alarm: AlarmRow) -> None:
+    ``now`` is the time of the chain step that made the change, read once where the batch (or tick, or action)
+    entered: a listener reads no clock of its own.
+    """
+
+    def alarm_raised(self, alarm: AlarmRow, now: float) -> None:
         """A new alarm row was queued, annunciated (active, unacknowledged)."""
         ...
 
-    def alarm_cleared(self, alarm_row_id: int, time: float) -> None:
+    def alarm_cleared(self, alarm_row_id: int, time: float, now: float) -> None:
         """The alarm's process condition returned to normal at ``time``."""
         ...
 
-    def alarm_reactivated(self, alarm_row_id: int, time: float, value: float | None) -> None:
+    def alarm_reactivated(self, alarm_row_id: int, time: float, value: float | None, now: float) -> None:
         """The condition came back before the episode ended (returned, not yet acknowledged)."""
         ...
 
@@ -104,14 +108,14 @@ class ChangeRecorder:
     def record(self, changes: ChangeSet) -> None:
         """Queue the rows of one change set: alarms first, then the incidents and pages they caused."""
         for change in changes.alarms:
-            self._alarm(change, changes.drill)
+            self._alarm(change, changes.drill, changes.time)
         self._incidents(changes)
         for page in changes.pages:
             self._page(page)
 
     # ---- alarms
 
-    def _alarm(self, change: AlarmChange, drill: bool) -> None:
+    def _alarm(self, change: AlarmChange, drill: bool, now: float) -> None:
         tr = change.transition
         episodes = self.state.episodes
         episode = episodes.get(tr.alarm_id)
@@ -120,7 +124,7 @@ class ChangeRecorder:
                 return  # nothing was ever shown for it
             episode = Episode(self.row_ids.alarms.take(), tr.priority.value)
             episodes[tr.alarm_id] = episode
-            self._insert_alarm(episode.row_id, change)
+            self._insert_alarm(episode.row_id, change, now)
             if tr.to_state is AlarmState.ACTIVE_UNACK:
                 self._metrics.alarms_raised.labels(tr.priority.value).inc()
             log.info(
@@ -138,12 +142,12 @@ class ChangeRecorder:
                     episode.row_id, tr.rule_id, tr.sensor_id, tr.to_state.value, _drill_tag(drill),
                 )  # fmt: skip
                 for listener in self.listeners:
-                    listener.alarm_cleared(episode.row_id, tr.time)
+                    listener.alarm_cleared(episode.row_id, tr.time, now)
             elif tr.process_active and episode.cleared:
                 episode.cleared = False
                 update["cleared_at"] = None
                 for listener in self.listeners:
-                    listener.alarm_reactivated(episode.row_id, tr.time, _finite(tr.value))
+                    listener.alarm_reactivated(episode.row_id, tr.time, _finite(tr.value), now)
             if tr.to_state in ACKED_STATES and tr.from_state not in ACKED_STATES:
                 update["acknowledged_at"] = tr.time
                 update["acknowledged_by"] = tr.actor
@@ -166,7 +170,7 @@ class ChangeRecorder:
         if tr.to_state is AlarmState.NORMAL:
             del episodes[tr.alarm_id]
 
-    def _insert_alarm(self, row_id: int, change: AlarmChange) -> None:
+    def _insert_alarm(self, row_id: int, change: AlarmChange, now: float) -> None:
         tr = change.transition
         table = self.table
         spec = table.sensors[tr.sensor]
@@ -195,7 +199,7 @@ class ChangeRecorder:
         self._writer.add_alarm(row)
         if tr.to_state is AlarmState.ACTIVE_UNACK:
             for listener in self.listeners:
-                listener.alarm_raised(row)
+                listener.alarm_raised(row, now)
 
     def end_episode(self, alarm_id: str, now: float, reason: str) -> None:
         """Close the stored episode of an alarm that no longer exists (its rule was removed)."""
@@ -231,7 +235,7 @@ class ChangeRecorder:
         )  # fmt: skip
         if notify_routes:
             for listener in self.listeners:
-                listener.alarm_raised(row)
+                listener.alarm_raised(row, now)
         self._metrics.alarms_raised.labels("high").inc()
 
     def clear_service_alarm(self, rule: str, subject: str, now: float) -> None:

@@ -342,7 +342,7 @@ class BlockRunner:
         """One batch through the pipeline at its close time, exactly as live."""
         self.single_batches += 1
         self._clock.set(close)
-        self._chain.pipeline.process(readings)
+        self._chain.pipeline.process(readings, close)
         await self._after_step()
 
     async def run_tick(self, at: float) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from daemon.chain.alarm_flow import AlarmFlow
+from daemon.chain.pipeline import AlarmFlow
 from daemon.notify.outbox import engine_page_id
 from daemon.store.schema import alarms, incident_events, incidents, notifications
 from plans.errors import IncidentActionError, UnknownIncidentError

@@ -74,7 +74,7 @@ class DrillDelivery:
             )
             return
         flow = chain.pipeline.flow
-        flow.listeners.append(AlarmNotifier(AlarmRouter(notify, table), self, clock, drill=True))
+        flow.listeners.append(AlarmNotifier(AlarmRouter(notify, table), self, drill=True))
         flow.page_listeners.append(DrillPageRouter(notify, table, self, key_prefix=f"drill-run-{run_id}/"))
         if not notify.enabled:
             log.warning("drill run %d: notify.enabled is false: drill pages are stored, not delivered", run_id)

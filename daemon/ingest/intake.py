@@ -343,7 +343,8 @@ class Intake:
         self._pool_retry_at = self._clock.now() + POOL_RETRY_S
 
     def _apply(self, raw: list[RawMessage], acks: list[Ack], decoded: DecodedBatch) -> None:
-        self.last_applied_at = self._clock.now()
+        now = self._clock.now()  # the one reading of the clock for this batch: the chain is judged at it
+        self.last_applied_at = now
         self._metrics.ingest_messages.inc(len(raw))
         for index, rejection in decoded.rejections:
             topic, payload, received = raw[index]
@@ -356,13 +357,13 @@ class Intake:
         if len(batch):
             # How old the data being judged is: grows without bound while the broker queues more than we take.
             # Judged now, not at receipt: under overload a message may wait in the look-ahead after it was read.
-            judged_at = max(self._clock.now(), self._last_received)
+            judged_at = max(now, self._last_received)
             self.behind_s = max(0.0, judged_at - float(np.median(batch.time)))
             self.behind_excess_s = self._lateness.excess(batch, judged_at)
             if self._late_delay > self._base_delay:
                 self._adapt_window(batch)
             try:
-                self._pipeline.process(batch)
+                self._pipeline.process(batch, now)
                 self._follow()
             except Exception as exc:
                 # A bug in the chain must not lose the input: every message of the batch is kept for inspection
@@ -408,6 +409,13 @@ class Intake:
     def device_status(self, status: DeviceStatus) -> None:
         """A device's online/offline state learnt by another ingest (a Modbus controller that stops answering)."""
         self._status(status)
+
+    def holds(self, window: int) -> bool:
+        """Whether ``window`` messages are unsettled here: waiting, or judged with their rows not yet committed.
+
+        The MQTT receive stops reading while this holds (the broker's receive maximum bounds what is in flight).
+        """
+        return self.waiting()[0] + self._writer.unacknowledged() >= window
 
     def waiting(self) -> tuple[int, float | None]:
         """Messages received but not yet through the pipeline, and the receive time of the oldest of them."""

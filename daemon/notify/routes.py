@@ -13,13 +13,46 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Protocol
 
-from daemon.clock import Clock
-from daemon.notify.checklists import checklist_for
 from daemon.notify.config import PRIORITY_RANK, AlarmRoute, NotifyConfig
-from daemon.notify.model import TIER_OF_PRIORITY, AlertFacts
+from daemon.notify.model import TIER_OF_PRIORITY, AlertFacts, ChecklistLine
 from detectors.kinds import CANONICAL_UNIT, Kind
 from plans.incident import NotificationIntent, NotificationKind
 from rules.sensor_table import SensorTable
+
+# Default first steps per measurement kind, shown under "what to do" until the plan's checklist takes over.
+_COMMON_END = ChecklistLine("在值班台确认报警并记录处置情况", "Acknowledge in the duty console and log what you do")
+
+CHECKLISTS: dict[str, tuple[ChecklistLine, ...]] = {
+    "gas": (
+        ChecklistLine("核对相邻传感器和风向，判断是否为真实泄漏", "Check neighbours and wind: is it a real release?"),
+        ChecklistLine("电话联系涉事企业值班室核实", "Call the plant's control room to confirm"),
+        ChecklistLine("必要时通知下风向人员避险", "If confirmed, warn people downwind to shelter"),
+        _COMMON_END,
+    ),
+    "gamma_dose_rate": (
+        ChecklistLine("核对降雨情况和相邻站点是否同步升高", "Check rain and whether neighbouring stations rose too"),
+        ChecklistLine("联系辐射安全专家研判", "Call the radiation safety expert"),
+        _COMMON_END,
+    ),
+    "source_dose_rate": (
+        ChecklistLine("联系持源单位核实放射源位置和状态", "Call the source's owner: where is it, is it shielded?"),
+        ChecklistLine("联系辐射安全专家研判", "Call the radiation safety expert"),
+        _COMMON_END,
+    ),
+    "tamper": (
+        ChecklistLine("立即联系持源单位和属地公安核实", "Call the source's owner and local police at once"),
+        _COMMON_END,
+    ),
+}
+DEFAULT_CHECKLIST: tuple[ChecklistLine, ...] = (
+    ChecklistLine("核实设备状态和读数是否可信", "Check the device's state and whether the reading is plausible"),
+    _COMMON_END,
+)
+
+
+def checklist_for(kind: str) -> tuple[ChecklistLine, ...]:
+    """The default checklist for a sensor kind."""
+    return CHECKLISTS.get(kind, DEFAULT_CHECKLIST)
 
 
 class IntentSink(Protocol):
@@ -137,39 +170,38 @@ class AlarmNotifier:
     raised before a restart returns to normal without a resolved message (Alertmanager still expires it).
     """
 
-    def __init__(self, router: AlarmRouter, sink: IntentSink, clock: Clock, *, drill: bool = False) -> None:
+    def __init__(self, router: AlarmRouter, sink: IntentSink, *, drill: bool = False) -> None:
         self._router = router
         self._sink = sink
-        self._clock = clock
         self._drill = drill
         self._notified: dict[int, dict[str, Any]] = {}
 
-    def alarm_raised(self, alarm: Mapping[str, Any]) -> None:
+    def alarm_raised(self, alarm: Mapping[str, Any], now: float) -> None:
         """Notify the routes matching a new alarm."""
-        routed = self._router.intent(alarm, self._clock.now(), drill=self._drill)
+        routed = self._router.intent(alarm, now, drill=self._drill)
         if routed is not None:
             self._notified[int(alarm["id"])] = dict(alarm)
             self._sink.add_intent(*routed)
 
-    def alarm_cleared(self, alarm_row_id: int, time: float) -> None:
+    def alarm_cleared(self, alarm_row_id: int, time: float, now: float) -> None:
         """Notify the routes that want to hear an alarm returned to normal."""
         alarm = self._notified.get(alarm_row_id)
         if alarm is None:
             return
-        routed = self._router.intent(alarm, self._clock.now(), drill=self._drill, ended_at=time)
+        routed = self._router.intent(alarm, now, drill=self._drill, ended_at=time)
         if routed is not None:
             intent, facts = routed
             # each return to normal of the episode is its own event
             self._sink.add_intent(replace(intent, notification_id=f"{intent.notification_id}:{time:.3f}"), facts)
 
-    def alarm_reactivated(self, alarm_row_id: int, time: float, value: float | None) -> None:
+    def alarm_reactivated(self, alarm_row_id: int, time: float, value: float | None, now: float) -> None:
         """A returned alarm fired again before anyone acknowledged it: a new event, notified again."""
         alarm = self._notified.get(alarm_row_id)
         if alarm is None:
             return
         alarm = {**alarm, "raised_at": time, "value": value}
         self._notified[alarm_row_id] = alarm
-        routed = self._router.intent(alarm, self._clock.now(), drill=self._drill)
+        routed = self._router.intent(alarm, now, drill=self._drill)
         if routed is not None:
             intent, facts = routed
             self._sink.add_intent(replace(intent, notification_id=f"{intent.notification_id}:{time:.3f}"), facts)

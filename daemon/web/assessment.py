@@ -21,7 +21,7 @@ from shapely.geometry.base import BaseGeometry
 from daemon.assessment.gamma_search import GammaSearch, GammaSearchResult
 from daemon.assessment.runner import Assessment, AssessmentRunner
 from daemon.assessment.threat_zones import ADVICE_LABEL, as_multipolygon
-from daemon.chain.alarm_flow import AlarmFlow
+from daemon.chain.pipeline import AlarmFlow
 from daemon.web.api.errors import NotFound
 from daemon.web.api.routes import may_read
 from detectors.geofence import METRES_PER_DEGREE

@@ -9,8 +9,10 @@ from shapely.geometry import Point, box
 from daemon.assessment.mixture_zones import (
     MixtureWind,
     assess_receptor_mixture,
+    assess_receptors_mixture,
     exceedance,
     probability_zones,
+    reach_probability,
     receptor_points,
 )
 from daemon.assessment.threat_zones import PlumeState, ReceptorArea, concentration_ppm, zone_levels
@@ -107,3 +109,23 @@ def test_a_wide_receptor_is_reached_more_surely_than_any_one_of_its_points() -> 
     assert levels[1].name == "AEGL-2"
     assert impact.zone_probability["AEGL-2"] > per_point + 0.1
     assert impact.zone_probability["AEGL-2"] > 0.9
+
+
+def test_receptors_assessed_together_get_what_each_gets_alone() -> None:
+    """The plume is evaluated once on every receptor's points together: each receptor's share (its highest value,
+    its mean exceedance, its median peak) must be its own points', whatever their number and order."""
+    wind = MixtureWind(3.0, 180.0, 8.0, "D", CL2.molar_mass_g_mol)
+    west, east = place(-750.0, 0.6, 300.0), place(750.0, 0.4, 300.0)
+    receptors = [
+        ReceptorArea("a", "Upwind", "school", box(-100.0, -900.0, 100.0, -700.0), 300, 1.0, 20.0),
+        ReceptorArea("b", "Estate", "residential", box(-1100.0, 800.0, -400.0, 1300.0), 2000, 0.5, 30.0),
+        ReceptorArea("c", "Small", "hospital", box(740.0, 600.0, 760.0, 620.0), 150, 0.5, 120.0),
+        ReceptorArea("d", "Far", "workplace", Point(0.0, 15_000.0).buffer(400.0), 800, 1.0, 20.0),
+    ]
+    levels = zone_levels(CL2)
+    expected = {"AEGL-1": probability_zones((west, east), wind, levels[-1].ppm, NOW)[0]}
+    together = assess_receptors_mixture(receptors, (west, east), wind, levels, expected, NOW)
+    alone = [assess_receptor_mixture(r, (west, east), wind, levels, expected, NOW) for r in receptors]
+    assert together == alone
+    assert {r.id for r in together if r.possible_zone} == {"b", "c"}  # the comparison covers reached and missed
+    assert reach_probability((), wind, 2.0, np.zeros(3), np.ones(3), NOW) == 0.0  # no place: nothing reaches

@@ -9,7 +9,7 @@ import pytest
 
 from daemon.assessment.runner import N_BINS, AssessmentRunner
 from daemon.assessment.window import NO_READINGS
-from daemon.chain.alarm_flow import AlarmFlow
+from daemon.chain.pipeline import AlarmFlow
 from detectors.estimation_bins import bin_edges
 from detectors.kinds import Kind
 from rules.sensor_table import SensorTable

@@ -7,9 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from daemon.chain.alarm_chain import AlarmChain
+from daemon.chain.alarm_chain import AlarmChain, ChangeSet
 from daemon.chain.build import AlarmSetup, fresh_state
-from daemon.chain.changes import ChangeSet
 from daemon.config import DEFAULT_SITE, AlarmConfig
 from daemon.site_file import load_site
 from detectors.conditions import ConditionEvents

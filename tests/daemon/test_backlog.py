@@ -25,7 +25,7 @@ async def test_hour_old_backlog_is_neither_offline_nor_skewed(chain: Chain) -> N
         90 + 5 * rng.random(sensors.shape[0]),
         np.zeros(sensors.shape[0], np.uint16),
     )
-    pipeline.process(batch)
+    pipeline.process(batch, now)
     pipeline.tick(now + 1)
     on = pipeline.flow.state.conditions_on
     assert not [key for key in on if key[0] == "quality.offline"]

@@ -21,7 +21,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from daemon.chain import checkpoint
-from daemon.chain.build import AlarmSetup, build_pipeline, save
+from daemon.chain.build import AlarmSetup, build_pipeline, fresh_state, save
+from daemon.chain.flow_state import Episode, FlowState
 from daemon.chain.pipeline import Pipeline
 from daemon.clock import ManualClock
 from daemon.config import AlarmConfig
@@ -45,7 +46,7 @@ async def test_state_saved_without_a_field_its_class_now_declares_is_not_resumed
         pipeline = await build()
         cl2 = table.index["gas-n01-cl2"]
         high = 6 * SUBSTANCES["Cl2"].occupational_limit_ppm
-        pipeline.process(ReadingBatch.from_lists([cl2] * 2, [100.0, 120.0], [high, high]))
+        pipeline.process(ReadingBatch.from_lists([cl2] * 2, [100.0, 120.0], [high, high]), clock.now())
         assert pipeline.flow.state.episodes  # an alarm is active: there is state worth resuming
         configuration = setup.checkpoint_configuration(table, pipeline.detector.config)
         save(pipeline, configuration, writer, clock.now())
@@ -78,7 +79,9 @@ async def test_a_checkpoint_names_the_configuration_and_resumes_the_same_state(
         cl2 = table.index["gas-n01-cl2"]
         gamma = next(i for i, s in enumerate(table.sensors) if s.kind == "gamma_dose_rate")
         high = 6 * SUBSTANCES["Cl2"].occupational_limit_ppm
-        pipeline.process(ReadingBatch.from_lists([cl2, cl2, gamma], [100.0, 120.0, 120.0], [high, high, 90.0]))
+        pipeline.process(
+            ReadingBatch.from_lists([cl2, cl2, gamma], [100.0, 120.0, 120.0], [high, high, 90.0]), clock.now()
+        )
         saved = pipeline.flow.state
         assert saved.episodes
         configuration = setup.checkpoint_configuration(table, pipeline.detector.config)
@@ -93,6 +96,21 @@ async def test_a_checkpoint_names_the_configuration_and_resumes_the_same_state(
         assert state.rules.rules is setup.rules
         assert state.incidents.plan is setup.plan
         assert _differences((resumed.detector, state), (pipeline.detector, saved), "") == []
+
+
+def test_a_checkpoint_naming_the_old_module_of_the_flow_state_loads(demo_site: Site) -> None:
+    """``FlowState`` and ``Episode`` lived in ``daemon.chain.alarm_flow`` (gone now): such a checkpoint loads."""
+    table = SensorTable.build(demo_site)
+    setup = AlarmSetup.load(AlarmConfig())
+    state = fresh_state(table, setup, drill=False)[1]
+    state.episodes["a"] = Episode(7, "high")
+    configuration = setup.checkpoint_configuration(table, table.core_config())
+    new, old = b"daemon.chain.flow_state", b"daemon.chain.alarm_flow"  # the same length: the pickle stays well formed
+    data = configuration.dumps(state)
+    assert data.count(new) == 1  # the module is written once and referred to by memo after
+    loaded = configuration.loads(data.replace(new, old))
+    assert type(loaded) is FlowState
+    assert loaded.episodes == {"a": Episode(7, "high")}
 
 
 @contextlib.asynccontextmanager

@@ -55,7 +55,7 @@ async def test_writes_and_reads_round_trip(db_url: str, demo_site: Site) -> None
         level2 = 2 * SUBSTANCES["Cl2"].occupational_limit_ppm
         n = 5000
         values = [0.01 * (i % 3) for i in range(n - 2)] + [level2 * 3] * 2
-        pipeline.process(ReadingBatch.from_lists([cl2] * n, [100.0 + 20 * i for i in range(n)], values))
+        pipeline.process(ReadingBatch.from_lists([cl2] * n, [100.0 + 20 * i for i in range(n)], values), clock.now())
         writer.add_quarantine(5.0, "hazwatch/x/y", "invalid_json", "bad", b"\x00\xffraw")
         save(pipeline, setup.checkpoint_configuration(table, pipeline.detector.config), writer, clock.now())
         await writer.flush()
@@ -73,7 +73,7 @@ async def test_writes_and_reads_round_trip(db_url: str, demo_site: Site) -> None
         resumed = await build_pipeline(engine, table, setup, writer, metrics, clock, drill=False)
         assert set(resumed.flow.state.episodes) == {r["alarm_key"] for r in rows}
         # The resumed detector knows the level is exceeded: a normal reading clears the alarms.
-        resumed.process(ReadingBatch.from_lists([cl2], [100.0 + 20 * n], [0.0]))
+        resumed.process(ReadingBatch.from_lists([cl2], [100.0 + 20 * n], [0.0]), clock.now())
         await writer.flush()
         cleared = {r["rule"]: r for r in await queries.list_alarms(engine) if r["rule"] in site_rows}
         assert {r["cleared_at"] for r in cleared.values()} == {100.0 + 20 * n}

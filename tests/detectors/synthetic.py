@@ -137,7 +137,10 @@ def eventful_stream(seed: int, steps: int, step_s: float = 30.0) -> tuple[MixedS
         base = 90.0 + 10 * i + rng.normal(0, 4, steps)
         base[k > steps // 2] *= 1.0 + 0.4 * (i < 2)  # two stations rise half way
         values[g] = base
-        flags[g] = np.where(rng.random(steps) < 0.03, 2, 0).astype(np.uint16)  # occasional saturation flag
+        # Occasional saturation flags (a reading at or above full scale: conclusive, suspicious at once), at the
+        # stations that do not rise, so the two that do can still be judged washout while it rains.
+        saturated = (rng.random(steps) < 0.03) & (i >= 2)
+        flags[g] = np.where(saturated, 2, 0).astype(np.uint16)
     values[site.rain] = np.where((k > steps // 3) & (k < steps // 2 + 5), 5.0, 0.0)
     values[site.temperature] = 20 + rng.normal(0, 0.3, steps)
     values[site.temperature][steps // 4] = 45.0  # a glitch

@@ -133,7 +133,7 @@ async def test_a_chain_bug_quarantines_the_batch_and_the_next_batch_goes_through
     intake = chain.intake()
     original = chain.pipeline.process
 
-    def broken_once(batch: object) -> None:
+    def broken_once(batch: object, now: float) -> None:
         chain.pipeline.process = original  # type: ignore[method-assign]
         raise RuntimeError("a bug in the chain")
 

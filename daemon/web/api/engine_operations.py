@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from daemon.chain.alarm_flow import AlarmFlow
+from daemon.chain.pipeline import AlarmFlow
 from daemon.notify.chains import stop_page
 from daemon.notify.outbox import engine_page_id
 from daemon.store.schema import alarms, incidents, notifications
