@@ -30,17 +30,24 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 TARGET_READINGS = 43_200_000  # a day of a 500-sensor park at 1 Hz
 TARGET_SECONDS = 60.0  # issue 16: the day in under a minute
 
 
-def scenario_yaml(hours: float, *, leak: bool = True) -> str:
+DEMO_SITE = Path(__file__).resolve().parents[1] / "daemon/sites/demo-park.yaml"
+CACHE = Path(tempfile.gettempdir()) / "hazwatch-bench-cache"  # city recordings, simulated once (about 1.3 GB a day)
+
+
+def scenario_yaml(hours: float, *, leak: bool = True, site_file: Path = DEMO_SITE) -> str:
     """A day at 1 Hz with a chlorine leak in the morning (``leak=False``: a quiet day)."""
     events = "" if leak else "events: []\n"
     text = f"""
 name: bench-day
-site_file: {Path(__file__).resolve().parents[1] / "daemon/sites/demo-park.yaml"}
+site_file: {site_file}
 seed: 5
 start: 2024-06-03T00:00:00+08:00
 duration_s: {hours * 3600}
@@ -57,6 +64,7 @@ events:
 def child(args: list[str]) -> None:
     """One measurement in this process; prints a JSON line."""
     mode, path = args[0], Path(args[1])
+    site_file = Path(args[5]) if len(args) > 5 else None
     started, cpu_started = time.perf_counter(), _cpu_seconds()
     figures: dict[str, float] = {}
     if mode == "read-columnar":
@@ -74,7 +82,7 @@ def child(args: list[str]) -> None:
         from daemon.site_file import load_site
         from rules.sensor_table import SensorTable
 
-        table = SensorTable.build(load_site(ServiceConfig().site_file))
+        table = SensorTable.build(load_site(site_file or ServiceConfig().site_file))
         decoder = SenmlDecoder(table, "hazwatch", 1 << 18, 300.0, 7 * 86400.0)
         builder = BatchBuilder()
         count = 0
@@ -93,8 +101,10 @@ def child(args: list[str]) -> None:
 
         config = ServiceConfig()
         config.database.url = f"sqlite:///{args[2]}"
+        if site_file is not None:
+            config.site_file = site_file
         store = mode == "replay-store"
-        window = float(args[3]) if len(args) > 3 and args[3] != "live" else None
+        window = float(args[3]) if len(args) > 3 and args[3] not in ("live", "") else None
         blocks = not (len(args) > 4 and args[4] == "batches")
         options = ReplayOptions(store_readings=store, batch_window_s=window, blocks=blocks)
         started, cpu_started = time.perf_counter(), _cpu_seconds()  # the replay's own figures, imports aside
@@ -113,14 +123,26 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(*args: str) -> dict[str, float]:
-    """Run one child measurement."""
-    out = subprocess.run([sys.executable, __file__, "--child", *args], check=True, capture_output=True, text=True)
+def measure(*args: str, site_file: Path | None = None) -> dict[str, float]:
+    """Run one child measurement (on ``site_file``'s sensors when given, else the configured site's)."""
+    padded = [*args, *[""] * (5 - len(args)), str(site_file)] if site_file is not None else list(args)
+    out = subprocess.run([sys.executable, __file__, "--child", *padded], check=True, capture_output=True, text=True)
     figures: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return figures
 
 
-def simulate(hours: float, out: Path, *, leak: bool = True) -> None:
+def city_site_file(n_sensors: int) -> Path:
+    """The city site of ``n_sensors`` (bench/city_site.py), written to the cache once."""
+    from city_site import city_site  # bench/ is on the path when a script in it runs (as assessment.py does)
+
+    path = CACHE / f"city-{n_sensors}.yaml"
+    if not path.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(city_site(n_sensors), allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def simulate(hours: float, out: Path, *, leak: bool = True, site_file: Path = DEMO_SITE) -> None:
     """Write the bench scenario (columnar for .hzc, else JSON Lines)."""
     from daemon.drills.scenario import load_scenario
     from daemon.drills.simulate_output import write_columnar, write_jsonl
@@ -128,7 +150,7 @@ def simulate(hours: float, out: Path, *, leak: bool = True) -> None:
     from daemon.site_file import load_site
 
     scenario_file = out.with_suffix(".yaml")
-    scenario_file.write_text(scenario_yaml(hours, leak=leak), encoding="utf-8")
+    scenario_file.write_text(scenario_yaml(hours, leak=leak, site_file=site_file), encoding="utf-8")
     scenario = load_scenario(scenario_file)
     simulator = Simulator(scenario, load_site(scenario.site_file))
     started = time.perf_counter()
@@ -155,6 +177,13 @@ def main() -> None:
     parser.add_argument(
         "--blocks-only", action="store_true", help="of the faithful replays, only the columnar one in blocks"
     )
+    parser.add_argument(
+        "--sensors",
+        type=int,
+        help="replay a city network of this many sensors (bench/city_site.py: the demo park repeated as parks "
+        "across a city) instead of the demo park; 500 at 1 Hz for 24 h is the 43.2 M-reading day. Its faithful "
+        f"recording is simulated once and kept in {CACHE}",
+    )
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="hazwatch-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -162,25 +191,34 @@ def main() -> None:
     lines, stored = work / "hour.jsonl", work / "store.hzc"
     faithful_columnar, faithful_lines = work / "faithful.hzc", work / "faithful.jsonl"
     leak = not args.no_leak
-    simulate(args.faithful_hours, faithful_columnar, leak=leak)
+    site_file = DEMO_SITE if args.sensors is None else city_site_file(args.sensors)
+    on_site: dict[str, Any] = {} if args.sensors is None else {"site_file": site_file}
+    if args.sensors is None:
+        simulate(args.faithful_hours, faithful_columnar, leak=leak)
+    else:  # a city day is simulated once and kept (it takes minutes and over a gigabyte)
+        faithful_columnar = CACHE / f"{site_file.stem}-{args.faithful_hours:g}h-{'leak' if leak else 'quiet'}.hzc"
+        if not faithful_columnar.exists():
+            partial = faithful_columnar.with_name(f"partial-{faithful_columnar.name}")
+            simulate(args.faithful_hours, partial, leak=leak, site_file=site_file)
+            partial.replace(faithful_columnar)
     if not args.blocks_only:
-        simulate(args.faithful_hours, faithful_lines, leak=leak)
+        simulate(args.faithful_hours, faithful_lines, leak=leak, site_file=site_file)
     window = f"{args.window:g}"
     rows = []
     if not args.faithful_only:
-        simulate(args.hours, full, leak=leak)
-        simulate(args.hours / 2, half, leak=leak)
-        simulate(args.jsonl_hours, lines, leak=leak)
-        simulate(args.store_hours, stored, leak=leak)
+        simulate(args.hours, full, leak=leak, site_file=site_file)
+        simulate(args.hours / 2, half, leak=leak, site_file=site_file)
+        simulate(args.jsonl_hours, lines, leak=leak, site_file=site_file)
+        simulate(args.store_hours, stored, leak=leak, site_file=site_file)
         for label, path in ((f"columnar, full, {window} s window", full), (f"columnar, half, {window} s window", half)):
-            read = measure("read-columnar", str(path))
-            replay = measure("replay", str(path), str(work / f"{path.stem}.db"), window)
+            read = measure("read-columnar", str(path), **on_site)
+            replay = measure("replay", str(path), str(work / f"{path.stem}.db"), window, **on_site)
             rows.append((label, read, replay))
-        read = measure("read-jsonl", str(lines))
-        replay = measure("replay", str(lines), str(work / "jsonl.db"), window)
+        read = measure("read-jsonl", str(lines), **on_site)
+        replay = measure("replay", str(lines), str(work / "jsonl.db"), window, **on_site)
         rows.append((f"json lines, {window} s window", read, replay))
-        read = measure("read-columnar", str(stored))
-        replay = measure("replay-store", str(stored), str(work / "stored.db"), window)
+        read = measure("read-columnar", str(stored), **on_site)
+        replay = measure("replay-store", str(stored), str(work / "stored.db"), window, **on_site)
         rows.append((f"columnar + store all, {window} s", read, replay))
     faithful = [
         ("columnar, faithful, batch by batch", faithful_columnar, "read-columnar", "batches"),
@@ -189,8 +227,8 @@ def main() -> None:
         ("columnar, faithful, blocks", faithful_columnar, "read-columnar", "blocks"),
     ]
     for label, path, reader, how in faithful[-1:] if args.blocks_only else faithful:
-        read = measure(reader, str(path))
-        replay = measure("replay", str(path), str(work / f"{path.stem}-{how}.db"), "live", how)
+        read = measure(reader, str(path), **on_site)
+        replay = measure("replay", str(path), str(work / f"{path.stem}-{how}.db"), "live", how, **on_site)
         rows.append((label, read, replay))
     print()
     print(
@@ -221,6 +259,13 @@ def main() -> None:
         print(
             f"extrapolation, faithful columnar, {label}: {TARGET_READINGS:,} readings / {rate:,.0f} readings per "
             f"CPU-s = {TARGET_READINGS / rate:,.0f} CPU-s (target {TARGET_SECONDS:.0f} s)"
+        )
+    blocks = rows[-1][2]
+    if args.sensors is not None:
+        print(
+            f"measured, faithful columnar blocks, {args.sensors} sensors x {args.faithful_hours:g} h at 1 Hz: "
+            f"{blocks['readings']:,.0f} readings in {blocks['cpu_seconds']:.1f} CPU-s ({blocks['seconds']:.1f} s wall, "
+            f"load {blocks['load_average']:.1f}; target {TARGET_SECONDS:.0f} s for {TARGET_READINGS:,})"
         )
     print(f"files kept in {work}" if args.keep else f"scratch dir {work} (delete when done)")
 

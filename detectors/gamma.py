@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from detectors import gamma_steady
 from detectors.conditions import ConditionEvents
 from detectors.config import GAMMA, CoreConfig
 from detectors.gamma_slow import SLOW_RISE, SlowRiseTest
@@ -85,6 +86,7 @@ _SUSPICIOUS = 2
 _TRANSIENT = 3
 _NAMES = {_NATURAL: RISE_NATURAL, _SUSPICIOUS: RISE_SUSPICIOUS, _TRANSIENT: RISE_TRANSIENT}
 MAX_WITHDRAWALS_KEPT = 1000
+_STEADY = gamma_steady.SteadyConstants(SPRT_H, SPRT_ONE_READING, BACKGROUND_ALPHA, SMOOTH_ALPHA, 1 << 30)
 _DERIVED = ("gauges", "rate_gauge")  # GammaDetector's tables made from the configuration (see ``_derive``)
 
 log = logging.getLogger(__name__)
@@ -298,69 +300,82 @@ class GammaDetector:
             self.learned[seg],
             self.evidence[seg],
         )
-        smooth, wet_peak = self.smooth[seg], self.wet_peak[seg].astype(np.float64)
-        wet_rate = self.wet_rate[seg].astype(np.float64)
+        smooth = self.smooth[seg]
         counts_per_unit = np.maximum(c.gamma_cps_per_nsv_h[seg] * c.report_interval_s[seg], 1e-12)
         rise_fraction = c.gamma_rise_fraction[seg]
-        for k, a in enumerate(alive):
-            idx = starts[:a] + k
-            x = value[idx]
-            ok = valid[idx]
-            cens = cens_all[idx]
-            b, count = background[:a], learned[:a]
-            warm = count < WARMUP_READINGS
-            # sigma of one reading: Poisson noise of the counts behind it, or the learned scatter if larger.
-            var = np.maximum(variance[:a], np.maximum(b, 1.0) / counts_per_unit[:a])
-            delta = rise_fraction[:a] * np.maximum(b, 1.0)
-            test = (ok | cens) & ~warm
-            before = cusum[:a]
-            llr = np.where(test, np.minimum(delta / var * (x - b - delta / 2.0), SPRT_ONE_READING), 0.0)
-            # A lower bound can only add evidence; one above the rise level is conclusive on its own.
-            llr = np.where(cens, np.maximum(llr, 0.0), llr)
-            e = np.where(test, np.clip(before + llr, 0.0, 2 * SPRT_H), before)
-            conclusive = cens & test & (x >= b + delta)
-            e = np.where(conclusive, np.maximum(e, SPRT_H), e)
-            # Persistence: the evidence before this reading already held more than one reading can give.
-            persist[idx] = (before >= SPRT_H / 2) | conclusive
-            cusum[:a] = e
-            # A source that arrives while a station is still learning its background (a network, or a drill,
-            # started in the middle of an event) must not become its background: once a few readings are in, one
-            # far above them is counted towards the warm-up but not learnt, so the rise test sees it afterwards.
-            rejected = np.zeros(a, np.bool_)
-            if warm.any():  # rare after start-up: skip the gate's arithmetic in steady state
-                gate = np.maximum(WARMUP_GATE_SIGMA * np.sqrt(var), WARMUP_GATE_FRACTION * np.maximum(b, 1.0))
-                rejected = warm & (count >= WARMUP_GATE_READINGS) & (x > b + gate)
-            learn = ok & ((warm & ~rejected) | ((e < SPRT_H / 4) & (x < b + 3.0 * np.sqrt(var))))
-            alpha = np.where(warm, 1.0 / (count + 1.0), BACKGROUND_ALPHA)
-            d = x - b
-            background[:a] = np.where(learn, b + alpha * d, b)
-            variance[:a] = np.where(learn, (1.0 - alpha) * (variance[:a] + alpha * d * d), variance[:a])
-            learned[:a] = np.where(learn | (ok & rejected), np.minimum(count + 1, 1 << 30), count)
-            sm = np.where(np.isnan(smooth[:a]), x, smooth[:a] + SMOOTH_ALPHA * (x - smooth[:a]))
-            smooth[:a] = np.where(ok, sm, smooth[:a])
-            ex = np.where(warm, 0.0, smooth[:a] / np.maximum(background[:a], 1.0) - 1.0)
-            since_rain = batch.time[idx] - wet_time[idx]
-            wet_now = since_rain <= RAIN_END_GRACE_S
-            dry_long = ~(since_rain <= DRY_RESET_S)  # also true when it never rained
-            wet_peak[:a] = np.where(dry_long, 0.0, np.where(wet_now, np.maximum(wet_peak[:a], ex), wet_peak[:a]))
-            # The heaviest rain the station's rate sensor measured while it rained sets how much washout can add. A
-            # sensor that saw no rain while the gauges around did (a blocked funnel, a shower's edge) says nothing
-            # sure about the rain at the station: its rate is unknown there, as without a sensor.
-            wr = np.where(wet_now, np.maximum(wet_rate[:a], station_rate[idx]), wet_rate[:a])
-            wet_rate[:a] = np.where(dry_long, 0.0, wr)
-            rate[idx] = np.where(wet_rate[:a] > 0.0, wet_rate[:a], np.inf)
-            evidence[idx] = e
-            tested[idx] = test
-            excess[idx] = ex
-            peak[idx] = wet_peak[:a]
+        steady_state = gamma_steady.SteadyState(background, variance, learned, cusum, smooth)
+        with np.errstate(invalid="ignore"):
+            dry_all = ~(batch.time - wet_time <= DRY_RESET_S)
+        if gamma_steady.applies(value, valid, cens_all, dry_all, steady_state, WARMUP_READINGS, alive):
+            # Dry and warmed up: the same recursion without the terms that are constant then (gamma_steady.py).
+            steady = gamma_steady.run(starts, alive, value, steady_state, counts_per_unit, rise_fraction, _STEADY)
+            evidence, persist, excess = steady.evidence, steady.persist, steady.excess
+            tested[:] = True
+            rate[:] = np.inf
+            self.wet_peak[seg], self.wet_rate[seg] = 0.0, 0.0
+        else:
+            wet_peak = self.wet_peak[seg].astype(np.float64)
+            wet_rate = self.wet_rate[seg].astype(np.float64)
+            for k, a in enumerate(alive):
+                idx = starts[:a] + k
+                x = value[idx]
+                ok = valid[idx]
+                cens = cens_all[idx]
+                b, count = background[:a], learned[:a]
+                warm = count < WARMUP_READINGS
+                # sigma of one reading: Poisson noise of the counts behind it, or the learned scatter if larger.
+                var = np.maximum(variance[:a], np.maximum(b, 1.0) / counts_per_unit[:a])
+                delta = rise_fraction[:a] * np.maximum(b, 1.0)
+                test = (ok | cens) & ~warm
+                before = cusum[:a]
+                llr = np.where(test, np.minimum(delta / var * (x - b - delta / 2.0), SPRT_ONE_READING), 0.0)
+                # A lower bound can only add evidence; one above the rise level is conclusive on its own.
+                llr = np.where(cens, np.maximum(llr, 0.0), llr)
+                e = np.where(test, np.clip(before + llr, 0.0, 2 * SPRT_H), before)
+                conclusive = cens & test & (x >= b + delta)
+                e = np.where(conclusive, np.maximum(e, SPRT_H), e)
+                # Persistence: the evidence before this reading already held more than one reading can give.
+                persist[idx] = (before >= SPRT_H / 2) | conclusive
+                cusum[:a] = e
+                # A source that arrives while a station is still learning its background (a network, or a
+                # drill, started in the middle of an event) must not become its background: once a few readings
+                # are in, one far above them is counted towards the warm-up but not learnt, so the rise test sees
+                # it afterwards.
+                rejected = np.zeros(a, np.bool_)
+                if warm.any():  # rare after start-up: skip the gate's arithmetic in steady state
+                    gate = np.maximum(WARMUP_GATE_SIGMA * np.sqrt(var), WARMUP_GATE_FRACTION * np.maximum(b, 1.0))
+                    rejected = warm & (count >= WARMUP_GATE_READINGS) & (x > b + gate)
+                learn = ok & ((warm & ~rejected) | ((e < SPRT_H / 4) & (x < b + 3.0 * np.sqrt(var))))
+                alpha = np.where(warm, 1.0 / (count + 1.0), BACKGROUND_ALPHA)
+                d = x - b
+                background[:a] = np.where(learn, b + alpha * d, b)
+                variance[:a] = np.where(learn, (1.0 - alpha) * (variance[:a] + alpha * d * d), variance[:a])
+                learned[:a] = np.where(learn | (ok & rejected), np.minimum(count + 1, 1 << 30), count)
+                sm = np.where(np.isnan(smooth[:a]), x, smooth[:a] + SMOOTH_ALPHA * (x - smooth[:a]))
+                smooth[:a] = np.where(ok, sm, smooth[:a])
+                ex = np.where(warm, 0.0, smooth[:a] / np.maximum(background[:a], 1.0) - 1.0)
+                since_rain = batch.time[idx] - wet_time[idx]
+                wet_now = since_rain <= RAIN_END_GRACE_S
+                dry_long = ~(since_rain <= DRY_RESET_S)  # also true when it never rained
+                wet_peak[:a] = np.where(dry_long, 0.0, np.where(wet_now, np.maximum(wet_peak[:a], ex), wet_peak[:a]))
+                # The heaviest rain the station's rate sensor measured while it rained sets how much washout can
+                # add. A sensor that saw no rain while the gauges around did (a blocked funnel, a shower's edge)
+                # says nothing sure about the rain at the station: its rate is unknown there, as without a sensor.
+                wr = np.where(wet_now, np.maximum(wet_rate[:a], station_rate[idx]), wet_rate[:a])
+                wet_rate[:a] = np.where(dry_long, 0.0, wr)
+                rate[idx] = np.where(wet_rate[:a] > 0.0, wet_rate[:a], np.inf)
+                evidence[idx] = e
+                tested[idx] = test
+                excess[idx] = ex
+                peak[idx] = wet_peak[:a]
+            self.wet_peak[seg], self.wet_rate[seg] = wet_peak.astype(np.float32), wet_rate.astype(np.float32)
         self.background[seg], self.variance[seg], self.learned[seg], self.evidence[seg] = (
             background,
             variance,
             learned,
             cusum,
         )
-        self.smooth[seg], self.wet_peak[seg] = smooth, wet_peak.astype(np.float32)
-        self.wet_rate[seg] = wet_rate.astype(np.float32)
+        self.smooth[seg] = smooth
 
         # The decision level reached with evidence from more than one reading (persistence), or one conclusive
         # censored reading.

@@ -38,6 +38,14 @@ class ThresholdDetector:
         n = self.params.high.shape[0]
         self.states = {name: HysteresisState.new(n) for name in (HIGH, HIGH_HIGH, LOW)}
 
+    def _sensors_with_levels(self) -> NDArray[np.bool_]:
+        """Per sensor: has a level, or carries a state that is on (so a reading may change something)."""
+        p = self.params
+        has = ~(np.isnan(p.high) & np.isnan(p.high_high) & np.isnan(p.low))
+        for state in self.states.values():
+            has |= state.raw | state.active
+        return has
+
     @property
     def state_nbytes(self) -> int:
         """Bytes of carried state for all sensors."""
@@ -57,6 +65,14 @@ class ThresholdDetector:
         full scale; ``value`` is its lower bound) raises a high level it reaches and clears nothing.
         """
         p = self.params
+        # A level rule covers a few kinds of sensor; the rest of a block (most of it, for most rules) has no level
+        # and no state to move here: judge only the sensors that have (whole sensors, so the same result).
+        kept = self._sensors_with_levels()[batch.sensor]
+        if not kept.all():
+            if not kept.any():
+                return []
+            batch, value, valid = batch.subset(kept), value[kept], valid[kept]
+            censored = None if censored is None else censored[kept]
         s = batch.sensor
         db = p.deadband[s]
         cens = np.zeros_like(valid) if censored is None else censored

@@ -43,7 +43,8 @@ from detectors.core import DetectionCore
 from detectors.readings import ReadingBatch
 
 CAPTURE_HISTORY_S = 86_400.0  # ``QualityDetector.capture_events``: a sensor is judged after a day of history
-MAX_BLOCK_READINGS = 100_000  # a held stretch is run once it holds this many readings (memory stays bounded)
+MAX_BLOCK_READINGS = 400_000  # a held stretch is run once it holds this many readings (memory stays bounded; each block
+# costs a state copy and a pass of fixed costs: at 500 sensors x 1 Hz, 100,000 was a block every 200 s)
 MAX_BLOCK_BATCHES = 1 << 16
 MIN_BLOCK_BATCHES = 4  # fewer held batches run one by one: a trial costs a state copy and, if busy, a second pass
 # A held tick is cleared without the full check while it is this far before every limit (the limits are sums of
