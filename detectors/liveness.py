@@ -40,7 +40,8 @@ class LivenessTracker:
         )
 
     def seen(self, sensor: NDArray[np.int32], time: NDArray[np.float64]) -> list[ConditionEvents]:
-        """Record readings; a reading from an offline device brings it back (events at the reading's time)."""
+        """Record readings; a reading from an offline device brings it back, at the first reading heard from it
+        (as when each reading comes in a batch of its own: any split of the readings gives the same events)."""
         if sensor.shape[0] == 0:
             return []
         device = self.config.device[sensor]
@@ -49,7 +50,9 @@ class LivenessTracker:
         fresh = np.flatnonzero(~(self.last_seen == before) & ~np.isnan(self.last_seen))
         # The device is talking again, so an earlier "offline" status is stale.
         self.status_offline[fresh] = False
-        return self._evaluate(fresh, self.last_seen[fresh], back_online_only=True)
+        first = np.full(self.config.n_devices, np.inf)
+        np.fmin.at(first, device, time)
+        return self._evaluate(fresh, self.last_seen[fresh], back_online_only=True, at=first[fresh])
 
     def status(self, device: int, online: bool, now: float) -> list[ConditionEvents]:
         """Apply an MQTT status message (or the last will) for one device."""
@@ -64,8 +67,15 @@ class LivenessTracker:
         return self._evaluate(devices, np.full(devices.shape[0], now), back_online_only=False)
 
     def _evaluate(
-        self, devices: NDArray[np.intp], now: NDArray[np.float64], *, back_online_only: bool
+        self,
+        devices: NDArray[np.intp],
+        now: NDArray[np.float64],
+        *,
+        back_online_only: bool,
+        at: NDArray[np.float64] | None = None,
     ) -> list[ConditionEvents]:
+        """Offline and heartbeat-lost of ``devices`` as of ``now``; transitions are stamped ``at`` (default
+        ``now``)."""
         c = self.config
         limit = c.offline_intervals * c.device_interval_s[devices]
         silent = (now - self.last_seen[devices]) > limit  # nan (never seen) is not silent: nothing expected yet
@@ -83,7 +93,7 @@ class LivenessTracker:
                 ConditionEvents(
                     name,
                     c.device_first_sensor[d].astype(np.int32),
-                    now[changed],
+                    (now if at is None else at)[changed],
                     new[changed],
                     (now - self.last_seen[devices])[changed],
                     limit[changed],
