@@ -132,8 +132,8 @@ def measure(*args: str, site_file: Path | None = None) -> dict[str, float]:
 
 
 def city_site_file(n_sensors: int) -> Path:
-    """The city site of ``n_sensors`` (bench/city_site.py), written to the cache once."""
-    from city_site import city_site  # bench/ is on the path when a script in it runs (as assessment.py does)
+    """The city site of ``n_sensors`` (daemon/sites/city.py), written to the cache once."""
+    from daemon.sites.city import city_site
 
     path = CACHE / f"city-{n_sensors}.yaml"
     if not path.exists():
@@ -180,7 +180,7 @@ def main() -> None:
     parser.add_argument(
         "--sensors",
         type=int,
-        help="replay a city network of this many sensors (bench/city_site.py: the demo park repeated as parks "
+        help="replay a city network of this many sensors (daemon/sites/city.py: the demo park repeated as parks "
         "across a city) instead of the demo park; 500 at 1 Hz for 24 h is the 43.2 M-reading day. Its faithful "
         f"recording is simulated once and kept in {CACHE}",
     )

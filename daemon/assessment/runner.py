@@ -15,6 +15,7 @@ import numpy as np
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
+from daemon.assessment.area import EVERYWHERE, Area
 from daemon.assessment.mixture_zones import (
     EXPECTED_PROBABILITY,
     MixtureWind,
@@ -204,8 +205,10 @@ class AssessmentRunner:
                     r.evacuation_time_min or DEFAULT_EVACUATION_MIN[r.type.value],
                 )
             )  # fmt: skip
-        xs = np.concatenate([self.east[self.gas], [c.east_m for c, _ in self.candidates]])
-        ys = np.concatenate([self.north[self.gas], [c.north_m for c, _ in self.candidates]])
+        self.candidate_east = np.array([c.east_m for c, _ in self.candidates], np.float64)
+        self.candidate_north = np.array([c.north_m for c, _ in self.candidates], np.float64)
+        xs = np.concatenate([self.east[self.gas], self.candidate_east])
+        ys = np.concatenate([self.north[self.gas], self.candidate_north])
         self.grid = SearchGrid(
             float(xs.min()) - GRID_MARGIN_M, float(xs.max()) + GRID_MARGIN_M,
             float(ys.min()) - GRID_MARGIN_M, float(ys.max()) + GRID_MARGIN_M, GRID_STEP_M,
@@ -312,17 +315,27 @@ class AssessmentRunner:
         mean, saturated = bin_gas(
             when[mine], column[sensor[mine]], value[mine], sensors.shape[0], ends, BIN_S, full_scale
         )
+        # Only the place around the detectors that see the gas (another park's detectors, sources and wind are
+        # no evidence about this release).
+        sees = ((mean > floor[None, :]) | saturated).any(axis=0)
+        area = Area.around(self.east[sensors[sees]], self.north[sensors[sees]])
+        local = area.holds(self.east[sensors], self.north[sensors])
+        sensors, mean, saturated = sensors[local], mean[:, local], saturated[:, local]
+        full_scale, floor = full_scale[local], floor[local]
         obs = GasObservations(
             self.east[sensors], self.north[sensors], ends, BIN_S, mean, saturated, full_scale, floor, floor
         )
-        wind = self._wind(sensor, when, value, ends, now)
+        wind = self._wind(sensor, when, value, ends, now, area)
         recent = np.where(np.isnan(mean), -np.inf, mean).max(axis=0)  # loudest over the window, not just now
         loudest = int(sensors[int(np.argmax(recent))]) if sensors.shape[0] else None
+        near = area.holds(self.candidate_east, self.candidate_north)
         candidates = [
-            Candidate(c.id, c.east_m, c.north_m, c.height_m, substance in held) for c, held in self.candidates
+            Candidate(c.id, c.east_m, c.north_m, c.height_m, substance in held)
+            for (c, held), inside in zip(self.candidates, near.tolist(), strict=True)
+            if inside
         ]
         molar = SUBSTANCES[substance].molar_mass_g_mol
-        estimate = estimate_source(obs, wind, candidates, self.grid, molar, now)
+        estimate = estimate_source(obs, wind, candidates, self._search_grid(area), molar, now)
         levels = tuple(zone_levels(SUBSTANCES[substance]))
         plume: PlumeState | None = None
         expected: dict[str, BaseGeometry] = {level.name: Polygon() for level in levels}
@@ -363,11 +376,19 @@ class AssessmentRunner:
         )  # fmt: skip
 
     def _wind(
-        self, sensor: np.ndarray, when: np.ndarray, value: np.ndarray, ends: np.ndarray, now: float
+        self,
+        sensor: np.ndarray,
+        when: np.ndarray,
+        value: np.ndarray,
+        ends: np.ndarray,
+        now: float,
+        area: Area = EVERYWHERE,
     ) -> BinnedWind:
-        """Binned wind from every weather station (their readings pooled), and the stability class."""
-        speed_rows = np.isin(sensor, self.wind_speed)
-        dir_rows = np.isin(sensor, self.wind_dir)
+        """Binned wind from the weather stations in ``area`` (every station when none is; their readings pooled),
+        and the stability class."""
+        speed_sensors, dir_sensors = self._local(self.wind_speed, area), self._local(self.wind_dir, area)
+        speed_rows = np.isin(sensor, speed_sensors)
+        dir_rows = np.isin(sensor, dir_sensors)
         if not speed_rows.any() or not dir_rows.any():
             raise MissingInputError("no wind readings in the last half hour: cannot assess the release")
         # Pair each direction with the speed of the same device at the nearest time (stations send both at once).
@@ -376,7 +397,7 @@ class AssessmentRunner:
         idx = np.clip(np.searchsorted(speed_t, when[dir_rows]), 0, speed_t.shape[0] - 1)
         speed_b, dir_b, _ = bin_wind(when[dir_rows], speed_v[idx], value[dir_rows], ends, BIN_S)
         lat, lon = self.origin
-        sigma_theta = self._sigma_theta(sensor, when, value, now)
+        sigma_theta = self._sigma_theta(sensor, when, value, now, dir_sensors)
         speed = float(speed_b[-1]) if sigma_theta is None else float(np.mean(speed_b[-SIGMA_THETA_BINS:]))
         stability = assessment_stability(
             speed,
@@ -384,17 +405,33 @@ class AssessmentRunner:
             lat,
             lon,
             sigma_theta_deg=sigma_theta,
-            cloud_fraction=_latest(self.cloud, sensor, when, value, now),
-            solar_radiation_w_m2=_latest(self.solar, sensor, when, value, now),
+            cloud_fraction=_latest(self._local(self.cloud, area), sensor, when, value, now),
+            solar_radiation_w_m2=_latest(self._local(self.solar, area), sensor, when, value, now),
         )
         return BinnedWind(speed_b, dir_b, stability, ends)
 
-    def _sigma_theta(self, sensor: np.ndarray, when: np.ndarray, value: np.ndarray, now: float) -> float | None:
-        """The median over the weather stations of each one's wind-direction spread in the last 15 minutes, or None
-        when no station reported often enough. Per station, so that two vanes' offsets are not read as turbulence."""
+    def _search_grid(self, area: Area) -> SearchGrid:
+        """The cells of the site's grid around the gas detectors and candidate sources in ``area``, as the site's
+        grid lies around all of them."""
+        gas = self.gas[area.holds(self.east[self.gas], self.north[self.gas])]
+        near = area.holds(self.candidate_east, self.candidate_north)
+        xs = np.concatenate([self.east[gas], self.candidate_east[near]])
+        ys = np.concatenate([self.north[gas], self.candidate_north[near]])
+        return Area.around(xs, ys, GRID_MARGIN_M).clip(self.grid)
+
+    def _local(self, channels: np.ndarray, area: Area) -> np.ndarray:
+        """The sensors of ``channels`` in ``area``, or all of them when none is (wind from afar beats no wind)."""
+        inside = channels[area.holds(self.east[channels], self.north[channels])]
+        return inside if inside.shape[0] else channels
+
+    def _sigma_theta(
+        self, sensor: np.ndarray, when: np.ndarray, value: np.ndarray, now: float, vanes: np.ndarray
+    ) -> float | None:
+        """The median over the wind vanes ``vanes`` of each one's wind-direction spread in the last 15 minutes, or
+        None when no vane reported often enough. Per vane, so that two vanes' offsets are not read as turbulence."""
         spreads = []
         recent = when > now - SIGMA_THETA_WINDOW_S
-        for station in self.wind_dir.tolist():
+        for station in vanes.tolist():
             mine = recent & (sensor == station)
             if int(mine.sum()) >= SIGMA_THETA_MIN_READINGS:
                 spreads.append(direction_sd_deg(value[mine]))

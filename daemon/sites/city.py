@@ -1,11 +1,11 @@
-"""A city-sized site for the replay bench: the demo park's layout repeated as several parks across a city.
+"""A city-sized site for benchmarks and tests: the demo park's layout repeated as several parks across a city.
 
 The 43.2 M-reading day of issue 16 is 500 sensors at 1 Hz for 24 h. A city centre's network is several chemical
 parks and nuclear-sited gamma rings rather than one ever larger park, so the site here is the demo park (103
 sensors: boundary gas detectors, gamma stations, weather stations, sealed-source monitors) repeated as parks
 12 km apart, with the last park cut (whole devices) so the site has exactly the sensors asked for. Parks that far
 apart share no gamma neighbours or rain gauges, as separate parks would not.
-Usage: ``PYTHONPATH=. python bench/city_site.py 500 > /tmp/city.yaml``.
+Usage: ``python -m daemon.sites.city 500 > /tmp/city.yaml``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-DEMO_SITE = Path(__file__).resolve().parents[1] / "daemon/sites/demo-park.yaml"
+DEMO_SITE = Path(__file__).resolve().parent / "demo-park.yaml"
 PARK_SPACING_M = 12_000.0
 M_PER_DEG_LAT = 111_320.0
 
