@@ -28,6 +28,10 @@ class Priority(RankedEnum):
     URGENT = "urgent"
 
 
+# A stored priority (its value) -> its rank, for rows that carry the priority as text.
+PRIORITY_RANK: dict[str, int] = {priority.value: priority.rank for priority in Priority}
+
+
 class Classification(StrEnum):
     """What an alarm means to the duty officer; plans select on it."""
 
