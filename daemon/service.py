@@ -59,7 +59,7 @@ from daemon.store.reading_retention import DAY_S, apply_retention, ensure_day_pa
 from daemon.store.schema import alarm_events, alarms, incident_events, incidents, notifications
 from daemon.store.spool import read_spool, write_spool
 from daemon.store.writer import StoreWriter, WriteGroup
-from daemon.supervisor import Supervisor, end_task
+from daemon.tasks.supervisor import Supervisor, end_task
 from daemon.web.api.context import ApiContext
 from daemon.web.api.engine_operations import EngineOperations
 from daemon.web.api.errors import Conflict
