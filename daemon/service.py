@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from daemon.assessment.gamma_search import GammaSearch
 from daemon.assessment.page_line import PageAssessment
 from daemon.assessment.runner import AssessmentRunner
-from daemon.chain.build import AlarmSetup, build_intake, build_pipeline, checkpoint_row, reload_rules, save
+from daemon.chain.build import AlarmSetup, build_intake, build_pipeline, reload_rules
+from daemon.chain.checkpoint import checkpoint_row, save
 from daemon.clock import Clock, WallClock
 from daemon.config import ServiceConfig
 from daemon.drills import runs

@@ -27,7 +27,9 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from daemon.chain.pipeline import Pipeline
 from daemon.store.schema import checkpoints
+from daemon.store.writer import StoreWriter
 
 log = logging.getLogger(__name__)
 LIVE = "live"
@@ -177,3 +179,15 @@ async def load(engine: AsyncEngine, name: str, configuration: Configuration) -> 
         )
         return None
     return state
+
+
+def save(pipeline: Pipeline, configuration: Configuration, writer: StoreWriter, now: float) -> None:
+    """Queue a checkpoint of the pipeline's state, committed together with all rows queued before it."""
+    row = checkpoint_row(pipeline, configuration, now)
+    writer.save_checkpoint(LIVE, now, configuration.fingerprint, row["data"])
+
+
+def checkpoint_row(pipeline: Pipeline, configuration: Configuration, now: float) -> dict[str, Any]:
+    """The ``checkpoints`` row of the pipeline's state right now (for a write group about to commit)."""
+    data = configuration.dumps((pipeline.detector, pipeline.flow.state))
+    return {"name": LIVE, "time": now, "fingerprint": configuration.fingerprint, "data": data}

@@ -21,7 +21,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from daemon.chain import checkpoint
-from daemon.chain.build import AlarmSetup, build_pipeline, fresh_state, save
+from daemon.chain.build import AlarmSetup, build_pipeline, fresh_state
+from daemon.chain.checkpoint import save
 from daemon.chain.flow_state import Episode, FlowState
 from daemon.chain.pipeline import Pipeline
 from daemon.clock import ManualClock
