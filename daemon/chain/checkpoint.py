@@ -98,6 +98,7 @@ class Configuration:
 MOVED: dict[tuple[str, str], str] = {
     ("daemon.chain.alarm_flow", "FlowState"): "daemon.chain.flow_state",
     ("daemon.chain.alarm_flow", "Episode"): "daemon.chain.flow_state",
+    ("rules.flood", "FloodDetector"): "rules.book",
 }
 
 
