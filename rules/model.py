@@ -28,7 +28,8 @@ class Priority(RankedEnum):
     URGENT = "urgent"
 
 
-# A stored priority (its value) -> its rank, for rows that carry the priority as text.
+# The priorities as stored and labelled (lowest first); a stored priority -> its rank, for rows that carry it as text.
+PRIORITIES: tuple[str, ...] = tuple(priority.value for priority in Priority)
 PRIORITY_RANK: dict[str, int] = {priority.value: priority.rank for priority in Priority}
 
 
