@@ -306,7 +306,7 @@ class Service:
         started = time.thread_time()
         row = checkpoint_row(self.pipeline, self._checkpoint_config, self.clock.now())
         self._checkpoint_cost_s = time.thread_time() - started
-        group.checkpoints[str(row["name"])] = row
+        group.checkpoints[row["name"]] = row
         self._after_checkpoint(changes)
 
     def _checkpoint_recent(self) -> bool:

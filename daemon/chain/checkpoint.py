@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.chain.pipeline import Pipeline
+from daemon.store.rows import CheckpointRow
 from daemon.store.schema import checkpoints
 from daemon.store.writer import StoreWriter
 
@@ -188,7 +189,7 @@ def save(pipeline: Pipeline, configuration: Configuration, writer: StoreWriter, 
     writer.save_checkpoint(LIVE, now, configuration.fingerprint, row["data"])
 
 
-def checkpoint_row(pipeline: Pipeline, configuration: Configuration, now: float) -> dict[str, Any]:
+def checkpoint_row(pipeline: Pipeline, configuration: Configuration, now: float) -> CheckpointRow:
     """The ``checkpoints`` row of the pipeline's state right now (for a write group about to commit)."""
     data = configuration.dumps((pipeline.detector, pipeline.flow.state))
     return {"name": LIVE, "time": now, "fingerprint": configuration.fingerprint, "data": data}
