@@ -38,6 +38,7 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,8 @@ import yaml
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the stand-ins are the tests'
 
 from daemon.clock import ManualClock
 from daemon.config import DEFAULT_SITE
@@ -57,33 +60,9 @@ from daemon.metrics.status import StatusCollector
 from daemon.web.app import BEFORE_SCRAPE, EXPOSITION, REGISTRY, metrics
 from rules.sensor_table import SensorTable
 from rules.site import Site
+from tests.metrics.standins import NOW, Conditions, Latest
 
-NOW = 1_800_000_000.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class Latest:
-    """Stand-in for the pipeline's arrays."""
-
-    def __init__(self, n: int, rng: np.random.Generator) -> None:
-        self.latest_value = rng.random(n) * 100
-        self.latest_time = NOW - rng.random(n) * 20
-        self.latest_flags = np.zeros(n, np.uint16)
-
-
-class Conditions:
-    """A fixed set of open conditions."""
-
-    def __init__(self, pairs: list[tuple[str, int]]) -> None:
-        self._pairs = pairs
-
-    def active_conditions(self) -> list[tuple[str, int]]:
-        """The pairs."""
-        return self._pairs
-
-    def alarm_states(self) -> list[tuple[str, str]]:
-        """One active_unack high alarm per pair."""
-        return [("high", "active_unack")] * len(self._pairs)
 
 
 def replicated_site(copies: int) -> Site:

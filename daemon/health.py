@@ -9,7 +9,7 @@ from typing import Any
 from daemon.clock import Clock
 from daemon.ingest.intake import Intake
 from daemon.store.writer import StoreWriter
-from daemon.supervisor import Supervisor
+from daemon.tasks.supervisor import Supervisor
 
 # Share of the MQTT receive window in use from which the broker is taken to hold more than the service can see.
 WINDOW_FULL = 0.8

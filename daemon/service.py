@@ -8,7 +8,6 @@ import dataclasses
 import functools
 import logging
 import os
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from daemon.assessment.gamma_search import GammaSearch
 from daemon.assessment.page_line import PageAssessment
 from daemon.assessment.runner import AssessmentRunner
-from daemon.chain.build import AlarmSetup, build_intake, build_pipeline, checkpoint_row, reload_rules, save
+from daemon.chain.build import AlarmSetup, build_intake, build_pipeline, reload_rules
+from daemon.chain.checkpoint import StateCheckpoints
 from daemon.clock import Clock, WallClock
 from daemon.config import ServiceConfig
 from daemon.drills import runs
@@ -56,10 +56,10 @@ from daemon.store.engine import create_engine, migrate
 from daemon.store.quarantine_retention import delete_old_quarantine
 from daemon.store.reading_chunks import latest_readings
 from daemon.store.reading_retention import DAY_S, apply_retention, ensure_day_partitions
-from daemon.store.schema import alarm_events, alarms, incident_events, incidents, notifications
+from daemon.store.schema import alarms, incidents
 from daemon.store.spool import read_spool, write_spool
 from daemon.store.writer import StoreWriter, WriteGroup
-from daemon.supervisor import Supervisor, end_task
+from daemon.tasks.supervisor import Supervisor, end_task
 from daemon.web.api.context import ApiContext
 from daemon.web.api.engine_operations import EngineOperations
 from daemon.web.api.errors import Conflict
@@ -74,9 +74,6 @@ from rules.site import Site
 log = logging.getLogger(__name__)
 DRILL_QUERY_TIMEOUT_S = 2.0  # a scrape waits at most this long for the drill runs
 QUARANTINE_RETENTION_EVERY_S = 3600.0
-# Rows of these tables change what the alarm state means: the state is checkpointed with them (a raised alarm or
-# an acknowledgement survives a crash as it is, not as it was at the last periodic checkpoint).
-ALARM_STATE_TABLES = (alarms, alarm_events, incidents, incident_events)
 
 
 def _recording_handler(recorder: RotatingRecorder, accept: MessageHandler) -> MessageHandler:
@@ -87,18 +84,6 @@ def _recording_handler(recorder: RotatingRecorder, accept: MessageHandler) -> Me
         accept(topic, payload, received, ack)
 
     return handle
-
-
-# A state that pickles this fast (a park-sized site: about a millisecond) commits with every group that changes an
-# alarm or incident. A bigger one (6-13 ms at 10,000 sensors, 15 MB) would make an alarm flood write it with every
-# commit; it keeps the rate limit below, and a crash within that window closes and re-raises those alarms.
-DURABLE_CHECKPOINT_MAX_S = 0.005
-
-
-def _changes_alarm_state(group: WriteGroup) -> bool:
-    return any(table in group.inserts for table in ALARM_STATE_TABLES) or any(
-        table is alarms or table is incidents for table, _, _ in group.updates
-    )
 
 
 @dataclass
@@ -132,11 +117,6 @@ class Service:
         self.supervisor = Supervisor(self.metrics, self.clock)
         self.ready = False  # start() finished: reloads run at once (before, a SIGHUP is queued)
         self._reload_queued = False
-        self._checkpointed_changes = -1
-        self._state_dirty = False  # alarm rows committed without the state: checkpoint at the next timer tick
-        self._last_state_checkpoint = float("-inf")  # time.perf_counter() of the last checkpoint with alarm rows
-        self._checkpoint_cost_s = 0.0  # CPU the last one took (pickling the whole state)
-        self._timer_checkpoint = False  # the queued checkpoint is the timer's: a commit carrying pages may drop it
         self._writer_task: asyncio.Task[None] | None = None
         self.recorder: RotatingRecorder | None = None
         self.bus = EventBus()
@@ -202,9 +182,15 @@ class Service:
             drill=False,
             store_readings=config.database.store_readings,
         )
-        self._checkpoint_config = self.setup.checkpoint_configuration(self.table, self.pipeline.detector.config)
+        self.checkpoints = StateCheckpoints(
+            self.pipeline,
+            self.setup.checkpoint_configuration(self.table, self.pipeline.detector.config),
+            self.writer,
+            self.clock,
+            config.alarms.checkpoint_interval_s,
+        )
         await self._remember_stored_readings()
-        self.writer.before_commit.append(self._checkpoint_alarm_changes)
+        self.writer.before_commit.append(self.checkpoints.before_commit)
         self._plug_metric_sources()
         self.assessment = AssessmentRunner(self.table, self.pipeline.flow)
         self.pipeline.batch_listeners.append(self.assessment.on_batch)
@@ -256,71 +242,6 @@ class Service:
         limit = self.pipeline.seen.generation
         batch = await latest_readings(self.engine, [s.id for s in self.table.sensors], limit)
         self.pipeline.seen.remember(batch.sensor, batch.time)
-
-    def _checkpoint_alarm_changes(self, group: WriteGroup) -> None:
-        """Checkpoint the state with a group that changes alarms or incidents, or after a condition changed.
-
-        Pickling the state costs about a millisecond on a small site and 6-17 ms on a 10,000-sensor one (15 MB of
-        per-sensor arrays: the configuration is named, not copied, see ``checkpoint.Configuration``). A state cheaper
-        than ``DURABLE_CHECKPOINT_MAX_S`` commits with every group that changes an alarm or incident; otherwise it
-        runs at most every max(1 s, 20x its own cost) (at most 5 % of the loop), rows committed in between are covered
-        by the next timer tick, and a crash inside that window still closes and re-raises those alarms.
-        """
-        changes = self.pipeline.flow.condition_changes
-        if _changes_alarm_state(group) and self._checkpoint_cost_s <= DURABLE_CHECKPOINT_MAX_S:
-            # Rows that raise, change or end an alarm or incident commit with a state that knows them, so a crash
-            # right after (a page in flight) does not close the alarm at restart and raise it again with new pages.
-            # A state queued before (the timer's, a stop's) is older than these rows: a fresh one replaces it.
-            self._timer_checkpoint = False
-            self._queue_checkpoint(group, changes)
-            return
-        if group.checkpoints:
-            by_timer, self._timer_checkpoint = self._timer_checkpoint, False
-            if not (by_timer and group.insert_once.get(notifications) and self._checkpoint_recent()):
-                self._after_checkpoint(changes)
-                return
-            # A page does not wait for the write of the pickled state the timer queued just before it (hundreds of
-            # kB): the timer takes the state again at its next tick, with the page's alarm in it. A checkpoint of a
-            # reload or a stop is never dropped, and one commits at least every checkpoint interval.
-            group.checkpoints.clear()
-            self._state_dirty = True
-            return
-        if changes == self._checkpointed_changes and not _changes_alarm_state(group):
-            return
-        if group.insert_once.get(notifications):
-            # A commit that carries pages does not also carry the pickled state (15 MB at 10,000 sensors): the page
-            # goes out after this commit. The state follows at the next timer tick, the same window as the rate
-            # limit below.
-            self._state_dirty = True
-            return
-        if time.perf_counter() - self._last_state_checkpoint < max(1.0, 20 * self._checkpoint_cost_s):
-            self._state_dirty = True
-            return
-        self._queue_checkpoint(group, changes)
-
-    def _queue_checkpoint(self, group: WriteGroup, changes: int) -> None:
-        """Pickle the state now and commit it with ``group`` (replacing a checkpoint queued there before)."""
-        # The cost is this thread's CPU, not wall time: on a loaded machine waiting for a core would make a
-        # park-sized state look expensive and leave it out of the commits that change alarms.
-        started = time.thread_time()
-        row = checkpoint_row(self.pipeline, self._checkpoint_config, self.clock.now())
-        self._checkpoint_cost_s = time.thread_time() - started
-        group.checkpoints[str(row["name"])] = row
-        self._after_checkpoint(changes)
-
-    def _checkpoint_recent(self) -> bool:
-        """The state was checkpointed less than ``alarms.checkpoint_interval_s`` ago."""
-        return time.perf_counter() - self._last_state_checkpoint < self.config.alarms.checkpoint_interval_s
-
-    def _save_state(self, now: float, *, by_timer: bool = False) -> None:
-        """Queue a checkpoint of the state (``by_timer``: a commit carrying pages may leave it to the next tick)."""
-        save(self.pipeline, self._checkpoint_config, self.writer, now)
-        self._timer_checkpoint = by_timer
-
-    def _after_checkpoint(self, changes: int) -> None:
-        self._checkpointed_changes = changes
-        self._state_dirty = False
-        self._last_state_checkpoint = time.perf_counter()
 
     async def _quarantine_retention(self) -> None:
         """Delete quarantine rows past their retention, at start and every hour."""
@@ -594,8 +515,8 @@ class Service:
             self.pipeline.tick(now)
             await self.assessment.tick_in_thread(now)
             await self.gamma_search.tick_in_thread(now)
-            if self._state_dirty or now - last_checkpoint >= alarms.checkpoint_interval_s:
-                self._save_state(now, by_timer=True)
+            if self.checkpoints.dirty or now - last_checkpoint >= alarms.checkpoint_interval_s:
+                self.checkpoints.save(now, by_timer=True)
                 last_checkpoint = now
 
     def request_reload(self) -> None:
@@ -621,12 +542,12 @@ class Service:
         now = self.clock.now()
         reload_rules(self.pipeline, self.setup, new, now)
         self.setup = new
-        self._checkpoint_config = new.checkpoint_configuration(self.table, self.pipeline.detector.config)
+        self.checkpoints.configuration = new.checkpoint_configuration(self.table, self.pipeline.detector.config)
         self._plug_metric_sources()
         self.site_collector.update_levels(new.rules, self.pipeline.detector.config)
         if self.intake.prescreen is not None:
             self.intake.prescreen.update_levels(new.rules, self.pipeline.detector.config)
-        self._save_state(now)
+        self.checkpoints.save(now)
         return True
 
     async def wait_connected(self) -> None:
@@ -656,7 +577,7 @@ class Service:
         if self._intake is not None:
             await self.intake.settle()
             await self.intake.close()
-            self._save_state(self.clock.now())
+            self.checkpoints.save(self.clock.now())
         if self.recorder is not None:
             self.recorder.close()
         if self._writer_task is not None:

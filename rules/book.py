@@ -1,4 +1,8 @@
-"""The alarm book: the ISA-18.2 lifecycle of every alarm, operator actions, and noise control."""
+"""The alarm book: the ISA-18.2 lifecycle of every alarm, operator actions, and noise control.
+
+Noise control per ISA-18.2: chattering is an alarm that changes state too often in a short window (>= 3 in 60 s),
+a flood is more than N new alarms within a sliding window (> 10 in 10 minutes).
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,13 @@ import dataclasses
 import math
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rules import condition_names
 from rules.alarm import ANNUNCIATED_ACTIVE, Alarm, AlarmState, AlarmTransition
-from rules.chatter import count_recent_flips
 from rules.engine import AlarmEvent
 from rules.errors import AlarmActionError, UnknownAlarmError
-from rules.flood import FloodDetector
 from rules.model import Classification, Priority, Rule
 from rules.sensor_table import SensorTable
 
@@ -22,6 +24,38 @@ SYSTEM = "system"
 
 # Alarms a person has already been told about that must never be hidden by a dependent-alarm rule.
 _FAIL_SAFE = frozenset({Classification.HAZARD, Classification.SECURITY})
+
+
+def count_recent_flips(flips: list[float], time: float, window_s: float) -> int:
+    """Record a condition change at ``time``, forget changes older than the window, return how many remain."""
+    flips.append(time)
+    cutoff = time - window_s
+    # flips arrive in time order, so the stale ones are a prefix
+    stale = 0
+    while stale < len(flips) and flips[stale] <= cutoff:
+        stale += 1
+    del flips[:stale]
+    return len(flips)
+
+
+@dataclass
+class FloodDetector:
+    """Counts annunciations in a sliding window; in flood while the count is above the limit."""
+
+    max_alarms: int = 10
+    window_s: float = 600.0
+    times: deque[float] = field(default_factory=deque)
+
+    def add(self, time: float) -> bool:
+        """Count one new alarm; return whether the system is now in flood."""
+        self.times.append(time)
+        return self.in_flood(time)
+
+    def in_flood(self, now: float) -> bool:
+        """Whether more than ``max_alarms`` alarms arrived in the window ending at ``now``."""
+        while self.times and self.times[0] <= now - self.window_s:
+            self.times.popleft()
+        return len(self.times) > self.max_alarms
 
 
 @dataclass(frozen=True, slots=True)

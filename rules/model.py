@@ -28,6 +28,11 @@ class Priority(RankedEnum):
     URGENT = "urgent"
 
 
+# The priorities as stored and labelled (lowest first); a stored priority -> its rank, for rows that carry it as text.
+PRIORITIES: tuple[str, ...] = tuple(priority.value for priority in Priority)
+PRIORITY_RANK: dict[str, int] = {priority.value: priority.rank for priority in Priority}
+
+
 class Classification(StrEnum):
     """What an alarm means to the duty officer; plans select on it."""
 

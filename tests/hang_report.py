@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from daemon.supervisor import await_chain
+from daemon.tasks.supervisor import await_chain
 
 MARGIN_S = 5.0  # printed this long before pytest-timeout fires
 

@@ -77,7 +77,7 @@ def run_cli(*args: str) -> CliResult:
     A subprocess pays 2-7 s of interpreter start and imports per call on a loaded machine; ``main`` here runs the same
     parser, handler and error reporting. Logging goes where ``main``'s ``basicConfig`` sends it in a fresh process (the
     captured stderr): pytest's own root handlers are set aside for the call and put back afterwards, with the levels.
-    ``tests/daemon/test_cli_run.py`` keeps real processes for what only a process shows (start-up imports, signals).
+    ``tests/commands/test_cli_run.py`` keeps real processes for what only a process shows (start-up imports, signals).
     """
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level

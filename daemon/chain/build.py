@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -137,18 +136,6 @@ async def _close_orphans(
                 "reason": "closed at restart: not in the last saved state (unclean stop); raised again if still active",
             }
         )
-
-
-def save(pipeline: Pipeline, configuration: checkpoint.Configuration, writer: StoreWriter, now: float) -> None:
-    """Queue a checkpoint of the pipeline's state, committed together with all rows queued before it."""
-    row = checkpoint_row(pipeline, configuration, now)
-    writer.save_checkpoint(checkpoint.LIVE, now, configuration.fingerprint, row["data"])
-
-
-def checkpoint_row(pipeline: Pipeline, configuration: checkpoint.Configuration, now: float) -> dict[str, Any]:
-    """The ``checkpoints`` row of the pipeline's state right now (for a write group about to commit)."""
-    data = configuration.dumps((pipeline.detector, pipeline.flow.state))
-    return {"name": checkpoint.LIVE, "time": now, "fingerprint": configuration.fingerprint, "data": data}
 
 
 def reload_rules(pipeline: Pipeline, old: AlarmSetup, new: AlarmSetup, now: float) -> None:

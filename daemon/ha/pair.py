@@ -19,7 +19,7 @@ from daemon.ha.standby import StandbyHold
 from daemon.ha.takeover import Takeover
 from daemon.store import queries
 from daemon.store.writer import StoreWriter
-from daemon.supervisor import end_task
+from daemon.tasks.supervisor import end_task
 from daemon.web.api.operations import Operations
 
 log = logging.getLogger(__name__)

@@ -14,11 +14,10 @@ from daemon.ingest.senml import Reason
 from daemon.metrics.sensors import SensorCollector
 from daemon.notify.channels.registry import CHANNEL_KINDS
 from detectors.readings import FLAG_NAMES
-from rules.model import Priority
+from rules.model import PRIORITIES
 
-__all__ = ["NOTIFICATION_CHANNELS", "PRIORITIES", "Metrics", "SensorCollector"]
+__all__ = ["NOTIFICATION_CHANNELS", "Metrics", "SensorCollector"]
 
-PRIORITIES = tuple(priority.value for priority in Priority)
 # Delivery channels the notifier knows; pre-created so every channel's series exists from the start.
 NOTIFICATION_CHANNELS = tuple(CHANNEL_KINDS)
 VERSION = "0.1.0"

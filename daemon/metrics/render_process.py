@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from daemon.metrics.text_format import Frame
-from daemon.supervisor import end_task
+from daemon.tasks.supervisor import end_task
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,12 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from daemon.clock import Clock
-from daemon.metrics.instruments import PRIORITIES
 from daemon.metrics.sensors import sensor_label_values
 from daemon.metrics.sources import MetricSources
 from daemon.metrics.text_format import Frame, Render, family_header, layout_key, series_prefix, value_lines
 from plans.model import Tier
 from rules.alarm import ANNUNCIATED_ACTIVE, AlarmState
+from rules.model import PRIORITIES
 from rules.sensor_table import SensorTable
 from rules.site import DeviceType
 

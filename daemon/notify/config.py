@@ -15,7 +15,6 @@ from rules.model import Priority
 from rules.strict import StrictModel
 
 Language = Literal["zh", "en"]
-PRIORITY_RANK: dict[str, int] = {priority.value: priority.rank for priority in Priority}
 
 
 def channel_destination(channel_type: str) -> str:

@@ -18,11 +18,12 @@ from dataclasses import replace
 
 from daemon.chain.recorder import QueuedPage
 from daemon.errors import ConfigError
-from daemon.notify.config import PRIORITY_RANK, NotifyConfig
+from daemon.notify.config import NotifyConfig
 from daemon.notify.model import AlertFacts
 from daemon.notify.routes import IntentSink
 from plans.incident import NotificationKind
 from plans.roster import Roster
+from rules.model import PRIORITY_RANK
 from rules.sensor_table import SensorTable
 
 

@@ -8,16 +8,12 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from rules.strict import StrictModel
 
 
-class ProviderModel(BaseModel):
-    """Base for provider config: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class AliyunSmsConfig(ProviderModel):
+class AliyunSmsConfig(StrictModel):
     """Alibaba Cloud SMS (Dysmsapi 2017-05-25, SendSms, RPC signature v1)."""
 
     endpoint: str = Field("https://dysmsapi.aliyuncs.com/", description="API endpoint (a local server in tests).")
@@ -32,7 +28,7 @@ class AliyunSmsConfig(ProviderModel):
     )
 
 
-class TencentCredentials(ProviderModel):
+class TencentCredentials(StrictModel):
     """Where Tencent Cloud API 3.0 keys come from, and the region."""
 
     secret_id_env: str = Field(description="Environment variable holding the SecretId.")
@@ -64,7 +60,7 @@ class TencentVoiceConfig(TencentCredentials):
     play_times: int = Field(2, ge=1, le=3, description="How often the text is read (the API allows 1 to 3).")
 
 
-class AliyunVoiceConfig(ProviderModel):
+class AliyunVoiceConfig(StrictModel):
     """Alibaba Cloud voice messages (Dyvmsapi 2017-05-25, SingleCallByTts, RPC signature v1)."""
 
     endpoint: str = Field("https://dyvmsapi.aliyuncs.com/", description="API endpoint (a local server in tests).")
@@ -87,7 +83,7 @@ class AliyunVoiceConfig(ProviderModel):
     speed: int = Field(0, ge=-500, le=500, description="Speed of the speech (-500 to 500).")
 
 
-class HttpTemplateConfig(ProviderModel):
+class HttpTemplateConfig(StrictModel):
     """A generic HTTP request: an on-premises SMS gateway, a GSM modem server or a call server."""
 
     url: str = Field(
@@ -118,7 +114,7 @@ class HttpTemplateConfig(ProviderModel):
         return self
 
 
-class WecomAppConfig(ProviderModel):
+class WecomAppConfig(StrictModel):
     """WeCom (企业微信) application messages to a person by user id (message/send with an access token)."""
 
     api_base: str = Field("https://qyapi.weixin.qq.com", description="API base URL.")
@@ -127,7 +123,7 @@ class WecomAppConfig(ProviderModel):
     agent_id: int = Field(description="Application AgentId.")
 
 
-class DingtalkAppConfig(ProviderModel):
+class DingtalkAppConfig(StrictModel):
     """DingTalk (钉钉) work notification to a person by user id (asyncsend_v2 with an access token)."""
 
     api_base: str = Field("https://oapi.dingtalk.com", description="API base URL.")
@@ -136,7 +132,7 @@ class DingtalkAppConfig(ProviderModel):
     agent_id: int = Field(description="AgentId of the application.")
 
 
-class ProvidersConfig(ProviderModel):
+class ProvidersConfig(StrictModel):
     """Which sender delivers the person channels `sms`, `phone`, `wecom_user` and `dingtalk_user`."""
 
     sms: Literal["aliyun", "tencent", "http"] | None = Field(

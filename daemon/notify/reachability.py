@@ -7,7 +7,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 
-from daemon.notify.channels.http_base import HttpPoster
+from daemon.notify.channels.base import HttpPoster
 from daemon.notify.channels.registry import CHANNEL_KINDS, SenderContext, build_senders, undeliverable_reason
 from daemon.notify.config import NotifyConfig
 from plans.roster import Roster

@@ -13,10 +13,11 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Protocol
 
-from daemon.notify.config import PRIORITY_RANK, AlarmRoute, NotifyConfig
+from daemon.notify.config import AlarmRoute, NotifyConfig
 from daemon.notify.model import TIER_OF_PRIORITY, AlertFacts, ChecklistLine
 from detectors.kinds import CANONICAL_UNIT, Kind
 from plans.incident import NotificationIntent, NotificationKind
+from rules.model import PRIORITY_RANK
 from rules.sensor_table import SensorTable
 
 # Default first steps per measurement kind, shown under "what to do" until the plan's checklist takes over.

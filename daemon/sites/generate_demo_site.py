@@ -2,7 +2,9 @@
 
 The demo site is fictional: a 3 km x 2 km chemical park on a river estuary, its boundary gas
 detectors, three weather stations, a ring of environmental gamma stations and the sealed
-sources used inside the park. Levels cite the shared REFERENCE.md sources.
+sources used inside the park. Its levels come from the original sources: gas from GB/T 50493-2019 and
+GBZ 2.1 (fixed detector alarm levels at 100 %/200 % of the occupational limit), the US EPA AEGLs and the NIOSH IDLH
+list (``detectors/substances.py``); gamma background from the BfS ODL and RIVM networks (50-200 nSv/h).
 """
 
 from __future__ import annotations

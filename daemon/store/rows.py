@@ -172,3 +172,20 @@ class PageLinkRow(TypedDict):
     used_via: str | None
     answer: str | None
     drill: bool
+
+
+class DeviceStatusRow(TypedDict):
+    """A ``device_status`` row: a device's latest online/offline state (upserted by device)."""
+
+    device_id: str
+    online: bool
+    changed_at: float
+
+
+class CheckpointRow(TypedDict):
+    """A ``checkpoints`` row: the engines' pickled state under a name (upserted by name)."""
+
+    name: str
+    time: float
+    fingerprint: str
+    data: bytes

@@ -24,6 +24,8 @@ from daemon.store.rows import (
     AlarmUpdate,
     ChecklistItemRow,
     ChecklistItemUpdate,
+    CheckpointRow,
+    DeviceStatusRow,
     IncidentEventRow,
     IncidentRow,
     IncidentUpdate,
@@ -60,8 +62,8 @@ class WriteGroup:
     insert_once: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)  # skip rows whose key exists
     # (table, id or outbox idempotency key, changes): an outbox row sent from memory has no id yet
     updates: list[tuple[Table, int | str, dict[str, Any]]] = field(default_factory=list)
-    device_status: dict[str, dict[str, Any]] = field(default_factory=dict)
-    checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    device_status: dict[str, DeviceStatusRow] = field(default_factory=dict)
+    checkpoints: dict[str, CheckpointRow] = field(default_factory=dict)
     # Broker acknowledgements of the messages these rows (and every earlier group's) came from: sent after commit.
     acks: list[Callable[[], None]] = field(default_factory=list)
     # Set by the commit, not queued: the outbox rows this commit inserted already claimed for the local delivery

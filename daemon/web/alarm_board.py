@@ -12,9 +12,8 @@ from daemon.web.drill_scope import DrillScope
 from daemon.web.sensor_names import sensor_labels, zone_names
 from daemon.web.units import display_unit
 from rules.alarm import AlarmState
+from rules.model import PRIORITY_RANK
 from rules.sensor_table import SensorTable
-
-PRIORITY_RANK = {"urgent": 0, "high": 1, "medium": 2, "low": 3}
 
 # ISA-18.2 states a person must act on (or watch: an acknowledged alarm still standing), and what they do about it.
 # A returned alarm never acknowledged, a latched one and a shelved one are all still on the board.
@@ -59,5 +58,5 @@ async def needs_action(engine: AsyncEngine, table: SensorTable, scope: DrillScop
         row["zone_name"] = label.zone_name if label else zones.get(row["zone"], row["zone"])
         row["substance"] = label.substance if label else None
         row["reraised_at"] = reraised.get(row["id"])
-    rows.sort(key=lambda r: (PRIORITY_RANK.get(r["priority"], 9), -(r["reraised_at"] or r["raised_at"])))
+    rows.sort(key=lambda r: (-PRIORITY_RANK.get(r["priority"], -9), -(r["reraised_at"] or r["raised_at"])))
     return rows

@@ -9,8 +9,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy import insert
 
-from daemon.notify.channels.base import DeliveryError
-from daemon.notify.channels.http_base import HttpPoster
+from daemon.notify.channels.base import DeliveryError, HttpPoster
 from daemon.redaction import redact
 from daemon.store.engine import create_engine, migrate
 from daemon.store.schema import notifications

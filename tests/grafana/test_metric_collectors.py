@@ -172,8 +172,8 @@ def test_site_collector_exports_info_and_levels(table: SensorTable) -> None:
 def test_status_collector_defaults_give_every_series(table: SensorTable) -> None:
     registry = CollectorRegistry()
     registry.register(StatusCollector(table, ManualClock(NOW), MetricSources(len(table))))
-    for tier in ("blue", "yellow", "orange", "red"):
-        assert registry.get_sample_value("hazwatch_incidents_open", {"tier": tier}) == 0
+    for tier in Tier:
+        assert registry.get_sample_value("hazwatch_incidents_open", {"tier": tier.value}) == 0
     assert registry.get_sample_value("hazwatch_incident_highest_tier") == 0
     assert registry.get_sample_value("hazwatch_alarms", {"priority": "urgent", "state": "shelved"}) == 0
     capture = registry.get_sample_value(

@@ -12,6 +12,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from daemon.service import Service
+from plans.model import Tier
+from rules.model import Priority
 from tests.grafana.conftest import ServiceFactory, run_tool, wait_until
 
 
@@ -41,7 +43,7 @@ def _samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     }
 
 
-TIERS = ("blue", "yellow", "orange", "red")
+TIERS = tuple(tier.value for tier in Tier)
 
 
 def _value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
@@ -87,7 +89,7 @@ async def test_metrics_pass_promtool_and_describe_the_readings(make_service: Ser
     assert _value(samples, "hazwatch_source_status", device="src-gauge-02", status="tamper") == 0.0
     assert _value(samples, "hazwatch_source_status", device="src-gauge-02", status="offline") == 1.0
     assert _value(samples, "hazwatch_alarms", priority="high", state="active_unack") == 1.0
-    for priority in ("low", "medium", "high", "urgent"):
+    for priority in (p.value for p in Priority):
         annunciated = sum(
             _value(samples, "hazwatch_alarms", priority=priority, state=state)
             for state in ("active_unack", "active_acked", "latched_unack", "latched_acked")

@@ -187,7 +187,7 @@ async def test_a_dead_or_hung_render_process_is_replaced_and_a_hung_one_costs_on
     demo_site: Site, caplog: pytest.LogCaptureFixture
 ) -> None:
     collectors, registry = _collectors(demo_site)
-    process = RenderProcess(timeout_s=5.0)  # the demo site renders in milliseconds
+    process = RenderProcess(timeout_s=2.0)  # the demo site renders in milliseconds; a hung child costs this wait
     exposition = Exposition(registry, collectors, process)
     await exposition.start()
 

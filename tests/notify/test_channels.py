@@ -22,8 +22,7 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 
 from daemon.notify.channels.alertmanager import AlertmanagerChannel
-from daemon.notify.channels.base import Delivery, DeliveryError
-from daemon.notify.channels.http_base import HttpPoster
+from daemon.notify.channels.base import Delivery, DeliveryError, HttpPoster
 from daemon.notify.channels.robots import DingtalkChannel, WecomChannel
 from daemon.notify.channels.smtp import SmtpChannel
 from daemon.notify.channels.webhook import SIGNATURE_HEADER, WebhookChannel

@@ -10,8 +10,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from daemon.notify.channels.base import Delivery, expand
-from daemon.notify.channels.http_base import HttpPoster
+from daemon.notify.channels.base import Delivery, HttpPoster, expand
 from daemon.notify.model import AlertFacts
 from daemon.notify.render import render
 

@@ -8,8 +8,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from daemon.notify.channels.aliyun_signing import signed_query
-from daemon.notify.channels.base import DeliveryError
-from daemon.notify.channels.http_base import HttpPoster
+from daemon.notify.channels.base import DeliveryError, HttpPoster
 from daemon.notify.channels.json_answer import json_answer
 
 

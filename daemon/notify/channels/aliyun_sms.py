@@ -13,10 +13,8 @@ import uuid
 from collections.abc import Mapping
 
 from daemon.notify.channels import aliyun_rpc
-from daemon.notify.channels.base import Delivery
-from daemon.notify.channels.http_base import HttpPoster
+from daemon.notify.channels.base import Delivery, HttpPoster, required_env
 from daemon.notify.channels.page_text import fill, page_fields
-from daemon.notify.channels.secrets import required_env
 from daemon.notify.provider_config import AliyunSmsConfig
 
 # Codes after which another attempt to this number cannot succeed: the person's next channel is tried at once.

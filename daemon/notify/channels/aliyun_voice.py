@@ -24,10 +24,8 @@ import uuid
 from collections.abc import Mapping
 
 from daemon.notify.channels import aliyun_rpc
-from daemon.notify.channels.base import Delivery, DeliveryError
-from daemon.notify.channels.http_base import HttpPoster
+from daemon.notify.channels.base import Delivery, DeliveryError, HttpPoster, required_env
 from daemon.notify.channels.page_text import fill, page_fields, shorten
-from daemon.notify.channels.secrets import required_env
 from daemon.notify.provider_config import AliyunVoiceConfig
 
 MAX_TTS_PARAM_CHARS = 249  # "模板变量整体长度必须小于 250 个字符"

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from daemon.notify.channels.base import Channel
+from daemon.notify.channels.base import Channel, HttpPoster
 from daemon.notify.channels.demo_inbox import DemoInbox
-from daemon.notify.channels.http_base import HttpPoster
 from daemon.notify.channels.registry import SenderContext, build_senders
 from daemon.notify.config import NotifyConfig
 

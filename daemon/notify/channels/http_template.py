@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from daemon.notify.channels.base import Delivery, DeliveryError, expand
-from daemon.notify.channels.http_base import HttpPoster
+from daemon.notify.channels.base import Delivery, DeliveryError, HttpPoster, expand
 from daemon.notify.channels.page_text import fill, json_path, page_fields
 from daemon.notify.provider_config import HttpTemplateConfig
 

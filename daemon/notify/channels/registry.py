@@ -13,9 +13,8 @@ from typing import Literal
 from daemon.notify.channels.alertmanager import AlertmanagerChannel
 from daemon.notify.channels.aliyun_sms import AliyunSmsChannel
 from daemon.notify.channels.aliyun_voice import AliyunVoiceChannel
-from daemon.notify.channels.base import Channel
+from daemon.notify.channels.base import Channel, HttpPoster
 from daemon.notify.channels.demo_inbox import DemoInbox, DemoInboxChannel
-from daemon.notify.channels.http_base import HttpPoster
 from daemon.notify.channels.http_template import HttpTemplateChannel
 from daemon.notify.channels.robots import DingtalkChannel, WecomChannel
 from daemon.notify.channels.smtp import SmtpChannel

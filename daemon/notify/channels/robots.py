@@ -11,12 +11,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import urllib.parse
 from collections.abc import Mapping
 
-from daemon.notify.channels.base import Delivery, expand, secret
-from daemon.notify.channels.http_base import HttpPoster, robot_errcode
+from daemon.notify.channels.base import Delivery, DeliveryError, HttpPoster, expand, secret
 from daemon.notify.render import markdown, render
+
+
+def robot_errcode(text: str, channel: str) -> None:
+    """WeCom and DingTalk answer HTTP 200 with ``{"errcode": N}``; anything but 0 is a failure."""
+    try:
+        answer = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DeliveryError(f"{channel}: answer is not JSON: {text[:200]}") from exc
+    if not isinstance(answer, dict) or answer.get("errcode") != 0:
+        raise DeliveryError(f"{channel}: rejected: {text[:200]}")
 
 
 def dingtalk_sign(timestamp_ms: int, key: str) -> str:

@@ -7,10 +7,8 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
-from daemon.notify.channels.base import DeliveryError
-from daemon.notify.channels.http_base import HttpPoster
+from daemon.notify.channels.base import DeliveryError, HttpPoster, required_env
 from daemon.notify.channels.json_answer import json_answer
-from daemon.notify.channels.secrets import required_env
 from daemon.notify.channels.tencent_signing import sign_request
 from daemon.notify.provider_config import TencentCredentials
 

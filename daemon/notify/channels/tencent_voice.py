@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from daemon.notify.channels.base import Delivery, DeliveryError
-from daemon.notify.channels.http_base import HttpPoster
+from daemon.notify.channels.base import Delivery, DeliveryError, HttpPoster
 from daemon.notify.channels.page_text import fill, page_fields, shorten
 from daemon.notify.channels.tencent_api import call
 from daemon.notify.channels.tencent_sms import e164

@@ -8,8 +8,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from daemon.notify.channels.base import Delivery, expand, secret
-from daemon.notify.channels.http_base import HttpPoster
+from daemon.notify.channels.base import Delivery, HttpPoster, expand, secret
 from daemon.notify.render import render
 
 SIGNATURE_HEADER = "X-Hazwatch-Signature"

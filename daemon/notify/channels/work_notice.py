@@ -14,11 +14,9 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
-from daemon.notify.channels.base import Delivery, DeliveryError
-from daemon.notify.channels.http_base import HttpPoster
+from daemon.notify.channels.base import Delivery, DeliveryError, HttpPoster, required_env
 from daemon.notify.channels.json_answer import json_answer
 from daemon.notify.channels.page_text import page_fields
-from daemon.notify.channels.secrets import required_env
 from daemon.notify.provider_config import DingtalkAppConfig, WecomAppConfig
 
 TOKEN_ERRORS = frozenset({40014, 42001, 40001, 88})  # invalid or expired access token: fetch a new one once

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from daemon.store.rows import NOTIFICATION_STATES
-from daemon.web.review_openapi import review_paths
+from daemon.web.review_openapi import NUM, review_paths
 from plans.model import Tier
 from rules.model import Priority
 
 LEVELS = [tier.response_level for tier in reversed(Tier)]  # I (red) .. IV (blue)
 
-NUM = {"type": ["number", "null"]}
 STR = {"type": ["string", "null"]}
 INT = {"type": ["integer", "null"]}
 

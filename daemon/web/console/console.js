@@ -4,7 +4,6 @@
 
 const TOKEN_KEY = "hazwatch.token";
 const SOUND_KEY = "hazwatch.sound";
-const PRIORITY_RANK = { urgent: 0, high: 1, medium: 2, low: 3 };
 const PRIORITY_TEXT = { urgent: "紧急 URGENT", high: "高 HIGH", medium: "中 MEDIUM", low: "低 LOW" };
 const ALERT_PRIORITIES = new Set(["urgent", "high"]); // these sound, notify and flash the title when new
 const STATE_RANK = { alarm: 0, shelved: 1, offline: 2, out_of_service: 3, no_data: 4, ok: 5 };

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from daemon.notify.channels.base import Channel, Delivery, DeliveryError
-from daemon.notify.channels.http_base import HttpPoster
+from daemon.notify.channels.base import Channel, Delivery, DeliveryError, HttpPoster
 from daemon.notify.channels.registry import CHANNEL_KINDS, SenderContext, build_senders, undeliverable_reason
 from daemon.notify.config import ChannelTarget, NotifyConfig
 from daemon.notify.provider_config import ProvidersConfig

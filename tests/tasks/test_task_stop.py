@@ -19,7 +19,7 @@ from daemon.metrics.instruments import Metrics
 from daemon.notify.channels.factory import ChannelSet
 from daemon.notify.worker import DeliveryWorker
 from daemon.store.engine import create_engine, migrate
-from daemon.supervisor import Supervisor, end_task
+from daemon.tasks.supervisor import Supervisor, end_task
 from tests.notify.notify_support import notify_config
 
 
@@ -42,7 +42,7 @@ async def test_a_task_that_swallows_its_cancellation_is_cancelled_again_and_its_
     supervisor = Supervisor(Metrics(CollectorRegistry()), WallClock(), cancel_grace_s=0.5)
     supervisor.start("stubborn", stubborn)
     await asyncio.sleep(0)
-    with caplog.at_level(logging.ERROR, logger="daemon.supervisor"):
+    with caplog.at_level(logging.ERROR, logger="daemon.tasks.supervisor"):
         async with asyncio.timeout(10):
             await supervisor.stop_one("stubborn")
     assert swallowed == 2

@@ -13,6 +13,8 @@ import contextlib
 import dataclasses
 import logging
 import math
+import sys
+import types
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -21,7 +23,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from daemon.chain import checkpoint
-from daemon.chain.build import AlarmSetup, build_pipeline, fresh_state, save
+from daemon.chain.build import AlarmSetup, build_pipeline, fresh_state
+from daemon.chain.checkpoint import save
 from daemon.chain.flow_state import Episode, FlowState
 from daemon.chain.pipeline import Pipeline
 from daemon.clock import ManualClock
@@ -31,6 +34,7 @@ from daemon.store.engine import create_engine, migrate
 from daemon.store.writer import StoreWriter
 from detectors.readings import ReadingBatch
 from detectors.substances import SUBSTANCES
+from rules.book import FloodDetector
 from rules.sensor_table import SensorTable
 from rules.site import Site
 
@@ -111,6 +115,27 @@ def test_a_checkpoint_naming_the_old_module_of_the_flow_state_loads(demo_site: S
     loaded = configuration.loads(data.replace(new, old))
     assert type(loaded) is FlowState
     assert loaded.episodes == {"a": Episode(7, "high")}
+
+
+def test_a_checkpoint_naming_the_old_module_of_the_flood_detector_loads(
+    demo_site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``FloodDetector`` lived in ``rules.flood`` (gone now, merged into ``rules.book``): such a checkpoint loads."""
+    table = SensorTable.build(demo_site)
+    setup = AlarmSetup.load(AlarmConfig())
+    state = fresh_state(table, setup, drill=False)[1]
+    state.book.flood.add(5.0)
+    configuration = setup.checkpoint_configuration(table, table.core_config())
+    old = types.ModuleType("rules.flood")
+    old.FloodDetector = FloodDetector  # type: ignore[attr-defined]
+    with monkeypatch.context() as patch:  # pickle names the class where its __module__ says it lives
+        patch.setitem(sys.modules, "rules.flood", old)
+        patch.setattr(FloodDetector, "__module__", "rules.flood")
+        data = configuration.dumps(state)
+    assert b"rules.flood" in data
+    loaded = configuration.loads(data)
+    assert type(loaded.book.flood) is FloodDetector
+    assert list(loaded.book.flood.times) == [5.0]
 
 
 @contextlib.asynccontextmanager

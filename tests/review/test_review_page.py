@@ -11,8 +11,8 @@ from daemon.web.api.auth import add_user
 from rules.site import Site
 from tests.conftest import running_service, service_config
 from tests.daemon.ingest.hj212_examples import LOGGER_SITE
-from tests.daemon.test_data_review import day_readings
 from tests.helpers import eventually
+from tests.review.test_data_review import day_readings
 
 ZONE = ZoneInfo("Asia/Shanghai")
 

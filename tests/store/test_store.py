@@ -11,7 +11,8 @@ from alembic.migration import MigrationContext
 from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
-from daemon.chain.build import AlarmSetup, build_pipeline, save
+from daemon.chain.build import AlarmSetup, build_pipeline
+from daemon.chain.checkpoint import save
 from daemon.clock import ManualClock
 from daemon.config import AlarmConfig
 from daemon.metrics.instruments import Metrics
