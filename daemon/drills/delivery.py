@@ -31,7 +31,7 @@ from daemon.notify.routes import AlarmNotifier, AlarmRouter
 from daemon.notify.worker import DeliveryWorker
 from daemon.store.schema import notifications
 from daemon.store.writer import WriteGroup
-from daemon.supervisor import end_task
+from daemon.tasks.supervisor import end_task
 from plans.incident import NotificationIntent
 from rules.sensor_table import SensorTable
 

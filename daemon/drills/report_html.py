@@ -15,11 +15,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from daemon.drills.report_fonts import font_faces
-from daemon.drills.report_map import map_svg
+from daemon.drills.report_map import PRIORITY_COLOURS, map_svg
 
 WIDTH, PANEL_HEIGHT, LEFT, RIGHT = 720, 150, 64, 12
 TIER_COLOURS = {"blue": "#1f6feb", "yellow": "#d4a72c", "orange": "#e16f24", "red": "#cf222e"}
-PRIORITY_COLOURS = {"low": "#6e7781", "medium": "#9a6700", "high": "#e16f24", "urgent": "#cf222e"}
 LEVEL_COLOURS = ("#9a6700", "#cf222e", "#8250df", "#bc4c00")
 PLACEHOLDER = re.compile(r"\$\{[A-Z0-9_]+\}")
 STYLE = """

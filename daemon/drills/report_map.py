@@ -20,14 +20,16 @@ from daemon.assessment.runner import Assessment, AssessmentRunner
 from daemon.assessment.summary import REPORT_AFTER_S
 from daemon.assessment.threat_zones import as_multipolygon
 from detectors.plume import local_metres
+from rules.model import PRIORITY_RANK
 from rules.site import Site
+
+# The report's colour of each alarm priority (its plot, its table and its map use the same).
+PRIORITY_COLOURS = {"low": "#6e7781", "medium": "#9a6700", "high": "#e16f24", "urgent": "#cf222e"}
 
 SIZE = 560  # drawing width and height, px (square: the site's metres are not distorted)
 MARGIN = 24
 # ALOHA's threat-zone colours (red AEGL-3, orange AEGL-2, yellow AEGL-1), as the console draws them.
 ZONE_COLOURS = {"AEGL-3": "#cf222e", "AEGL-2": "#e16f24", "AEGL-1": "#d4a72c"}
-PRIORITY_COLOURS = {"low": "#6e7781", "medium": "#9a6700", "high": "#e16f24", "urgent": "#cf222e"}
-PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2, "urgent": 3}
 LAYER_STYLE = {
     "plant": 'fill="#f6f8fa" stroke="#8c959f" stroke-width="1"',
     "zone": 'fill="none" stroke="#8c959f" stroke-width="0.8" stroke-dasharray="4 3"',

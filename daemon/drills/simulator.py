@@ -40,9 +40,11 @@ from rules.site import Site
 
 M_PER_DEG_LAT = 111_320.0
 BLOCK_STEPS = 600  # steps generated per block; fixed so the random stream does not depend on the output form
-# Rain washout of radon progeny (REFERENCE.md): PTB saw 106 -> 196 nSv/h after 14 mm in 15 min, decaying over a
-# few hours. Modelled as first-order build-up with rain and decay with an effective half-life between the
-# Pb-214 (27 min) and Bi-214 (20 min) progeny, capped at +100 % of background.
+# Rain washout of radon progeny: PTB's reference measuring site for environmental radiation in Braunschweig saw
+# 106 -> 196 nSv/h after 14 mm in 15 min (ptb.de, PTB department 6.3, "Measurements"; H. Dombrowski and F. Wissmann,
+# "Meteorological influences on the results of area dose rate measurements", Kerntechnik, doi:10.3139/124.100554),
+# decaying over a few hours. Modelled as first-order build-up with rain and decay with an effective half-life
+# between the Pb-214 (27 min) and Bi-214 (20 min) progeny, capped at +100 % of background.
 WASHOUT_HALF_LIFE_S = 35 * 60.0
 WASHOUT_GAIN = 2.0e-5  # fraction of background added per (mm/h x s) of rain
 WASHOUT_CAP = 1.0

@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from plans.model import Tier
+from rules.model import PRIORITY_RANK
 
 TIERS = tuple(tier.value for tier in Tier)  # lowest first
-PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2, "urgent": 3}
 HAZARD_CLASSES = frozenset({"hazard", "security", "suspicious"})
 
 Point = dict[str, Any]

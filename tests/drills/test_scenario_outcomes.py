@@ -8,6 +8,8 @@ import pytest
 
 from daemon.drills.report_map import map_svg
 from daemon.drills.scenario import SCENARIO_LIBRARY
+from plans.model import Tier
+from rules.model import Priority
 from tests.drills.conftest import Drill
 
 # Faithful replays judge every message in its own 20 ms batch: a scenario of hours takes minutes on a loaded
@@ -15,8 +17,6 @@ from tests.drills.conftest import Drill
 pytestmark = pytest.mark.timeout(600)
 
 HAZARD_CLASSES = {"hazard", "security", "suspicious"}
-PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2, "urgent": 3}
-TIER_RANK = {None: -1, "blue": 0, "yellow": 1, "orange": 2, "red": 3}
 
 
 @pytest.mark.slow
@@ -83,8 +83,8 @@ async def test_stolen_source_tamper_removal_and_gamma_rise_are_detected(drill: D
 async def test_rain_afternoon_raises_no_hazard_alarm_above_low_and_no_incident_above_blue(drill: Drill) -> None:
     report = await drill("rain-afternoon", duration_s=4 * 3600)
     hazard = [a for a in report["alarms"] if a["classification"] in HAZARD_CLASSES]
-    assert all(PRIORITY_RANK[a["priority"]] <= PRIORITY_RANK["low"] for a in hazard), hazard
-    assert TIER_RANK[report["highest_tier"]] <= TIER_RANK["blue"]
+    assert all(Priority(a["priority"]).rank <= Priority.LOW.rank for a in hazard), hazard
+    assert report["highest_tier"] is None or Tier(report["highest_tier"]).rank <= Tier.BLUE.rank
     assert report["score"]["false_alarms"] == []
 
 

@@ -30,7 +30,7 @@ from daemon.ingest.modbus.registers import (
     width,
 )
 from daemon.ingest.senml import BatchBuilder, DeviceStatus, Reason
-from daemon.supervisor import end_task
+from daemon.tasks.supervisor import end_task
 from detectors.readings import FLAG_OUT_OF_RANGE
 from detectors.units import conversion
 from rules.sensor_table import SensorTable
