@@ -36,6 +36,7 @@ from daemon.ingest.embedded_broker import EmbeddedBroker, free_port, port_is_fre
 from daemon.ingest.field_protocols import FieldProtocols, start_field_protocols
 from daemon.ingest.intake import Intake
 from daemon.ingest.mqtt import Ack, MessageHandler, MqttIngest
+from daemon.ingest.priority_lane import Lane, LaneCopies, lane_handler, priority_topics
 from daemon.metrics.adapters import AlarmBookMetrics, IncidentEngineMetrics
 from daemon.metrics.exposition import Exposition
 from daemon.metrics.instruments import Metrics
@@ -125,6 +126,7 @@ class Service:
         self.engine: AsyncEngine = create_engine(self.config.database.url)  # connects lazily
         self.broker: EmbeddedBroker | None = None
         self.ingest: MqttIngest | None = None
+        self.priority_lane: MqttIngest | None = None  # the second session of mqtt.priority_devices (None: off)
         self._intake: Intake | None = None  # built by start(); stop() also runs after a start that failed before it
         self.http_port: int | None = None
         self._runner: web.AppRunner | None = None
@@ -217,10 +219,24 @@ class Service:
         self.intake.on_status(lambda status: self.pipeline.device_status(status.device, status.online, status.time))
         self.intake.start()
         handler: MessageHandler = self.intake.accept
+        priority_handler: MessageHandler = self.intake.accept_priority
         if config.recording.enabled:
             rotate_bytes = config.recording.rotate_mb * 1024 * 1024
             self.recorder = RotatingRecorder(config.recording.dir, rotate_bytes, self.site.site)
             handler = _recording_handler(self.recorder, self.intake.accept)
+            priority_handler = _recording_handler(self.recorder, self.intake.accept_priority)
+        lane_topics = priority_topics(self.table, config.mqtt.topic_prefix, config.mqtt.priority_devices)
+        if lane_topics and not self.target.embedded:  # the embedded broker is the demo's: one session is enough
+            copies = LaneCopies(lane_topics)
+            handler = lane_handler(copies, Lane.MAIN, handler, self.writer.add_acks)
+            priority_handler = lane_handler(copies, Lane.PRIORITY, priority_handler, self.writer.add_acks)
+            lane = MqttIngest(
+                self.target, config.mqtt, priority_handler, self.metrics, self.clock, topics=copies.topics,
+                client_id=f"{config.mqtt.client_id}-priority",
+                receive_maximum=config.mqtt.priority_receive_maximum, main=False,
+            )  # fmt: skip
+            lane.full = lambda: lane.unacknowledged >= config.mqtt.priority_receive_maximum
+            self.priority_lane = lane
         self._register_collectors()
         if self.target.embedded:
             self._pick_embedded_port()
@@ -239,6 +255,9 @@ class Service:
         self.supervisor.start("batch-flush", self._flush_timer)
         self.supervisor.start("alarm-timers", self._alarm_timer)
         self.supervisor.start("quarantine-retention", self._quarantine_retention)
+        if self.priority_lane is not None:
+            # Subscribed before the main session: a message published from then on is queued for both.
+            self.supervisor.start("mqtt-priority-lane", self.priority_lane.run)
         self.supervisor.start("mqtt-ingest", self.ingest.run)
         self.field_protocols = await start_field_protocols(config, self.table, self.intake, self.metrics, self.clock)
         self.exposition.start_soon()
@@ -634,6 +653,8 @@ class Service:
         if self.ingest is None:
             raise RuntimeError("start() the service first")
         await self.ingest.connected.wait()
+        if self.priority_lane is not None:
+            await self.priority_lane.connected.wait()
 
     async def drain(self) -> None:
         """Process the partial batch and commit every queued write (tests and benchmarks)."""
