@@ -69,7 +69,8 @@ class MqttConfig(StrictModel):
         "they are judged within a batch window. The main session still receives every topic; the copy that "
         "arrives second is acknowledged and dropped, so a reading is judged once. Empty: one session. A flood "
         "from the priority devices themselves is queued on the lane as before: list the devices whose alarms "
-        "must not wait (sealed-source monitors, the stations near a facility), not the bulk.",
+        "must not wait (sealed-source monitors, the stations near a facility), not the bulk. Not with the embedded "
+        "broker (the demo's).",
     )
     priority_receive_maximum: int = Field(
         1000,
