@@ -158,8 +158,8 @@ class Intake:
                 self._close(depth + 1)
 
     def accept_priority(self, topic: str, payload: bytes, received: float, ack: Ack | None = None) -> None:
-        """Take one message from the priority lane: judged at once (or, past the early-close bound, at the next timer
-        tick), ahead of everything waiting here, together with any waiting message of the same device."""
+        """Take one message from the priority lane: judged at once (past the early-close bound: at a timer tick within
+        a configured batch window), ahead of everything waiting here, with any waiting message of the same device."""
         self._lane.append((topic, payload, received))
         self._lane_acks.append(ack)
         if self._may_close_early():
@@ -186,7 +186,9 @@ class Intake:
         """
         if self._urgent_topics:
             self._flush_urgent()
-        if self._lane:
+        # The lane's messages the early-close bound held back: once it allows, or a configured window after the
+        # first of them (a flood on the lane costs about one batch per window, not one per tick).
+        if self._lane and (self._clock.now() - self._lane[0][2] >= self._base_delay or self._may_close_early()):
             self._flush_lane()
         if self._urgent_held and self._may_close_early():
             self._close(min(self._urgent_held, len(self._raw)))

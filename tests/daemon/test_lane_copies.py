@@ -119,10 +119,16 @@ async def test_lane_messages_go_ahead_of_the_look_ahead_after_their_device_waiti
     assert len(await _judged_in_order(chain)) == 3002
 
 
-def test_lane_readings_are_counted_as_waiting(chain: Chain) -> None:
+def test_lane_readings_past_the_early_close_bound_wait_at_most_a_window(chain: Chain) -> None:
     rules = AlarmSetup.load(chain.config.alarms).rules
     intake = build_intake(chain.config, chain.pipeline, chain.writer, chain.metrics, chain.clock, rules=rules)
     payload = json.dumps([{"bn": f"{HAZARD}:", "bt": chain.clock.now(), "n": "dose_rate", "v": 1.0}]).encode()
     for _ in range(3):  # past the early-close burst: the third waits for the timer's tick
         intake.accept_priority(chain.topic(HAZARD), payload, chain.clock.now())
     assert intake.waiting()[0] == 1
+    chain.clock.advance(chain.config.ingest.batch_max_delay_s / 10)
+    intake.flush_if_due()
+    assert intake.waiting()[0] == 1  # neither the bound nor a window since it arrived: it waits
+    chain.clock.advance(chain.config.ingest.batch_max_delay_s)
+    intake.flush_if_due()
+    assert intake.waiting()[0] == 0
