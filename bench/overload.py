@@ -482,6 +482,11 @@ async def main() -> None:
         f"alarm latency recovered {'never' if recovered is None else f'{recovered:.0f} s'} after the load ended "
         f"(probe every {args.probe_every:g} s; recovered: every later probe stored within {args.normal_latency:g} s)"
     )
+    stored_latencies = [latency for _, latency in series if latency is not None]
+    worst = f"{max(stored_latencies, default=0.0):.1f} s"
+    if len(stored_latencies) < len(series):
+        worst += f" ({len(series) - len(stored_latencies)} probes never stored)"
+    print(f"  worst probe latency after the load ended: {worst}")
     shown = series[:: max(1, len(series) // 20)]
     text = ", ".join(f"{sent:.0f}: {'not stored' if latency is None else f'{latency:.1f}'}" for sent, latency in shown)
     print(f"  probes (sent s after the load ended: latency s): {text}")
