@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,6 +22,7 @@ from daemon.assessment.gamma_search import GammaSearch
 from daemon.assessment.page_line import PageAssessment
 from daemon.assessment.runner import AssessmentRunner
 from daemon.chain.build import AlarmSetup, build_intake, build_pipeline, checkpoint_row, reload_rules, save
+from daemon.chain.seen_readings import SeenReadings
 from daemon.clock import Clock, WallClock
 from daemon.config import ServiceConfig
 from daemon.drills import runs
@@ -94,6 +96,9 @@ def _recording_handler(recorder: RotatingRecorder, accept: MessageHandler) -> Me
 # alarm or incident. A bigger one (6-13 ms at 10,000 sensors, 15 MB) would make an alarm flood write it with every
 # commit; it keeps the rate limit below, and a crash within that window closes and re-raises those alarms.
 DURABLE_CHECKPOINT_MAX_S = 0.005
+# How far back (in pipeline seen-reading generations, 200,000 readings each) a start looks for the priority lane's
+# readings: a main-session backlog of up to 2 M readings at a restart. hazwatch default.
+LANE_SEEN_SCAN = 10
 
 
 def _changes_alarm_state(group: WriteGroup) -> bool:
@@ -205,6 +210,9 @@ class Service:
             store_readings=config.database.store_readings,
         )
         self._checkpoint_config = self.setup.checkpoint_configuration(self.table, self.pipeline.detector.config)
+        lane_topics = priority_topics(self.table, config.mqtt.topic_prefix, config.mqtt.priority_devices)
+        if lane_topics and not self.target.embedded:  # the embedded broker is the demo's: one session is enough
+            self._remember_lane_sensors(config.mqtt.priority_devices)
         await self._remember_stored_readings()
         self.writer.before_commit.append(self._checkpoint_alarm_changes)
         self._plug_metric_sources()
@@ -225,8 +233,7 @@ class Service:
             self.recorder = RotatingRecorder(config.recording.dir, rotate_bytes, self.site.site)
             handler = _recording_handler(self.recorder, self.intake.accept)
             priority_handler = _recording_handler(self.recorder, self.intake.accept_priority)
-        lane_topics = priority_topics(self.table, config.mqtt.topic_prefix, config.mqtt.priority_devices)
-        if lane_topics and not self.target.embedded:  # the embedded broker is the demo's: one session is enough
+        if self.pipeline.lane_seen is not None:
             copies = LaneCopies(lane_topics)
             handler = lane_handler(copies, Lane.MAIN, handler, self.writer.add_acks)
             priority_handler = lane_handler(copies, Lane.PRIORITY, priority_handler, self.writer.add_acks)
@@ -270,11 +277,26 @@ class Service:
             self._reload_queued = False
             self.reload()
 
+    def _remember_lane_sensors(self, devices: list[str]) -> None:
+        """Give the priority lane's sensors their own memory of seen readings in the pipeline."""
+        wanted = set(devices)
+        lane_devices = [i for i, d in enumerate(self.table.devices) if d.id in wanted or d.type.value in wanted]
+        self.pipeline.lane_sensors = np.isin(self.table.device_of, lane_devices)
+        self.pipeline.lane_seen = SeenReadings()
+
     async def _remember_stored_readings(self) -> None:
         """Fill the pipeline's memory of stored readings, so messages the broker delivers again are dropped."""
         limit = self.pipeline.seen.generation
-        batch = await latest_readings(self.engine, [s.id for s in self.table.sensors], limit)
+        sensor_ids = [s.id for s in self.table.sensors]
+        batch = await latest_readings(self.engine, sensor_ids, limit)
         self.pipeline.seen.remember(batch.sensor, batch.time)
+        lane_seen = self.pipeline.lane_seen
+        if lane_seen is not None:
+            # The lane's sensors among the newest LANE_SEEN_SCAN x generation readings: the main session's copy of
+            # a lane message can come that far behind it (a backlog queued for the main session at the restart).
+            batch = await latest_readings(self.engine, sensor_ids, LANE_SEEN_SCAN * limit)
+            mine = self.pipeline.lane_sensors[batch.sensor]
+            lane_seen.remember(batch.sensor[mine], batch.time[mine])
 
     def _checkpoint_alarm_changes(self, group: WriteGroup) -> None:
         """Checkpoint the state with a group that changes alarms or incidents, or after a condition changed.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from daemon.chain.build import AlarmSetup, build_intake
+from daemon.chain.seen_readings import SeenReadings
 from daemon.ingest.mqtt import Ack
 from daemon.ingest.priority_lane import Lane, LaneCopies, lane_handler, priority_topics
 from tests.daemon.test_priority_lane import HAZARD, ROUTINE, _judged_in_order, _reading
@@ -132,3 +133,37 @@ def test_lane_readings_past_the_early_close_bound_wait_at_most_a_window(chain: C
     chain.clock.advance(chain.config.ingest.batch_max_delay_s)
     intake.flush_if_due()
     assert intake.waiting()[0] == 0
+
+
+async def _copy_after_bulk(chain: Chain, lane_memory: bool) -> list[tuple[str, float]]:
+    """A hazard reading, 300 routine ones (past the small general memory), then the hazard reading's second copy."""
+    chain.pipeline.seen = SeenReadings(generation=100)
+    if lane_memory:
+        chain.pipeline.lane_seen = SeenReadings()
+        hazard_device = next(i for i, device in enumerate(chain.table.devices) if device.id == HAZARD)
+        chain.pipeline.lane_sensors = chain.table.device_of == hazard_device
+    intake = build_intake(chain.config, chain.pipeline, chain.writer, chain.metrics, chain.clock, live=False)
+    t0 = chain.clock.now() - 60
+    hazard = _reading(HAZARD, t0, 5000.0)
+    intake.accept(chain.topic(HAZARD), hazard, chain.clock.now())
+    intake.flush()
+    for number in range(300):
+        device = ROUTINE[number % len(ROUTINE)]
+        intake.accept(chain.topic(device), _reading(device, t0 + 0.01 * (number + 1), 90.0), chain.clock.now())
+        if number % 150 == 149:
+            intake.flush()  # two batches past the generation of 100: both generations turn over
+    intake.accept(chain.topic(HAZARD), hazard, chain.clock.now())
+    intake.flush()
+    await chain.writer.flush()
+    return [entry for entry in await _judged_in_order(chain) if entry[0] == f"{HAZARD}-dose"]
+
+
+async def test_the_lane_sensors_memory_outlasts_the_bulk(chain: Chain) -> None:
+    """The main session's copy of a lane message a backlog later (the pairing lost at a restart) is not judged again:
+    the lane's sensors are remembered apart from the bulk, which would have pushed them out."""
+    assert len(await _copy_after_bulk(chain, lane_memory=True)) == 1
+
+
+async def test_without_the_lane_memory_the_bulk_pushes_the_reading_out(chain: Chain) -> None:
+    """The same stream without it: the general memory forgot the reading, and the copy is stored twice."""
+    assert len(await _copy_after_bulk(chain, lane_memory=False)) == 2
