@@ -243,9 +243,10 @@ class MqttIngest:
             except aiomqtt.MqttError as exc:
                 self._lost()
                 log.warning(
-                    "MQTT connection to %s:%d lost or refused: %s; retrying in %.1fs",
+                    "MQTT connection to %s:%d as %s lost or refused: %s; retrying in %.1fs",
                     self._target.host,
                     self._target.port,
+                    self._client_id,
                     exc,
                     backoff,
                 )
