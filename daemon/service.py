@@ -547,6 +547,9 @@ class Service:
             lag_degraded_s=self.config.ingest.lag_degraded_s, behind_degraded_s=self.config.ingest.behind_degraded_s,
             receive_window=self.config.mqtt.receive_maximum,
         )  # fmt: skip
+        lane = self.priority_lane
+        if lane is not None:
+            health.priority_lane_connected = lane.connected.is_set
         app = create_app(
             self.engine,
             self.registry,

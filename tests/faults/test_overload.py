@@ -156,6 +156,7 @@ async def test_under_overload_an_alarm_reading_jumps_the_backlog_in_order(
     assert any(float(str(body.get("data_later_than_usual_s") or 0)) > 2.0 for body in degraded), samples[:5]
     assert final["status"] == "ok"
     assert final["messages_waiting"] == 0
+    assert final["priority_lane_connected"] is None  # no lane configured
 
 
 @pytest.mark.slow
@@ -207,6 +208,7 @@ async def test_with_a_priority_lane_alarm_readings_overtake_a_broker_backlog(
             await eventually(all_stored, timeout=60, interval=0.2)
             await service.writer.flush()
             duplicates = service.metrics.registry.get_sample_value("hazwatch_duplicate_readings_total") or 0
+            lane_health = (await _health(service))[1]["priority_lane_connected"]
     finally:
         broker.stop()
     judged = _judged_order(db)
@@ -218,6 +220,7 @@ async def test_with_a_priority_lane_alarm_readings_overtake_a_broker_backlog(
     rounded = type(counts)({(s, round(t, 6)): n for (s, t), n in counts.items()})
     assert lost_and_doubled(sent, rounded) == ([], [])
     assert len(judged) == len(sent)
+    assert lane_health is True  # /healthz says whether the lane is up
     # The lane's copies were paired by the bytes, not left to the memory of seen readings: none reached the pipeline.
     assert duplicates == 0
     # Every hazard reading, the last published after the whole backlog, was judged within the first receive windows
