@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,7 +21,6 @@ from daemon.assessment.gamma_search import GammaSearch
 from daemon.assessment.page_line import PageAssessment
 from daemon.assessment.runner import AssessmentRunner
 from daemon.chain.build import AlarmSetup, build_intake, build_pipeline, checkpoint_row, reload_rules, save
-from daemon.chain.seen_readings import SeenReadings
 from daemon.clock import Clock, WallClock
 from daemon.config import ServiceConfig
 from daemon.drills import runs
@@ -38,7 +36,7 @@ from daemon.ingest.embedded_broker import EmbeddedBroker, free_port, port_is_fre
 from daemon.ingest.field_protocols import FieldProtocols, start_field_protocols
 from daemon.ingest.intake import Intake
 from daemon.ingest.mqtt import Ack, MessageHandler, MqttIngest
-from daemon.ingest.priority_lane import Lane, LaneCopies, lane_handler, priority_topics
+from daemon.ingest.priority_lane import LANE_SEEN_SCAN, Lane, LaneCopies, lane_handler, priority_topics
 from daemon.metrics.adapters import AlarmBookMetrics, IncidentEngineMetrics
 from daemon.metrics.exposition import Exposition
 from daemon.metrics.instruments import Metrics
@@ -96,9 +94,6 @@ def _recording_handler(recorder: RotatingRecorder, accept: MessageHandler) -> Me
 # alarm or incident. A bigger one (6-13 ms at 10,000 sensors, 15 MB) would make an alarm flood write it with every
 # commit; it keeps the rate limit below, and a crash within that window closes and re-raises those alarms.
 DURABLE_CHECKPOINT_MAX_S = 0.005
-# How far back (in pipeline seen-reading generations, 200,000 readings each) a start looks for the priority lane's
-# readings: a main-session backlog of up to 2 M readings at a restart. hazwatch default.
-LANE_SEEN_SCAN = 10
 
 
 def _changes_alarm_state(group: WriteGroup) -> bool:
@@ -210,9 +205,6 @@ class Service:
             store_readings=config.database.store_readings,
         )
         self._checkpoint_config = self.setup.checkpoint_configuration(self.table, self.pipeline.detector.config)
-        lane_topics = priority_topics(self.table, config.mqtt.topic_prefix, config.mqtt.priority_devices)
-        if lane_topics and not self.target.embedded:  # the embedded broker is the demo's: one session is enough
-            self._remember_lane_sensors(config.mqtt.priority_devices)
         await self._remember_stored_readings()
         self.writer.before_commit.append(self._checkpoint_alarm_changes)
         self._plug_metric_sources()
@@ -233,7 +225,8 @@ class Service:
             self.recorder = RotatingRecorder(config.recording.dir, rotate_bytes, self.site.site)
             handler = _recording_handler(self.recorder, self.intake.accept)
             priority_handler = _recording_handler(self.recorder, self.intake.accept_priority)
-        if self.pipeline.lane_seen is not None:
+        lane_topics = self._lane_topics()
+        if lane_topics:
             copies = LaneCopies(lane_topics)
             handler = lane_handler(copies, Lane.MAIN, handler, self.writer.add_acks)
             priority_handler = lane_handler(copies, Lane.PRIORITY, priority_handler, self.writer.add_acks)
@@ -277,15 +270,18 @@ class Service:
             self._reload_queued = False
             self.reload()
 
-    def _remember_lane_sensors(self, devices: list[str]) -> None:
-        """Give the priority lane's sensors their own memory of seen readings in the pipeline."""
-        wanted = set(devices)
-        lane_devices = [i for i, d in enumerate(self.table.devices) if d.id in wanted or d.type.value in wanted]
-        self.pipeline.lane_sensors = np.isin(self.table.device_of, lane_devices)
-        self.pipeline.lane_seen = SeenReadings()
+    def _lane_topics(self) -> list[str]:
+        """The priority lane's topics (none: no lane; with the embedded broker, the demo's, one session is enough)."""
+        mqtt = self.config.mqtt
+        return [] if self.target.embedded else priority_topics(self.table, mqtt.topic_prefix, mqtt.priority_devices)
 
     async def _remember_stored_readings(self) -> None:
-        """Fill the pipeline's memory of stored readings, so messages the broker delivers again are dropped."""
+        """Fill the pipeline's memory of stored readings, so messages the broker delivers again are dropped (the
+        priority lane's sensors in a memory of their own)."""
+        if self._lane_topics():
+            wanted = set(self.config.mqtt.priority_devices)
+            devices = [i for i, d in enumerate(self.table.devices) if d.id in wanted or d.type.value in wanted]
+            self.pipeline.keep_apart(devices)
         limit = self.pipeline.seen.generation
         sensor_ids = [s.id for s in self.table.sensors]
         batch = await latest_readings(self.engine, sensor_ids, limit)

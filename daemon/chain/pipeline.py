@@ -176,6 +176,11 @@ class Pipeline:
         self.after_detection(batch)
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
 
+    def keep_apart(self, devices: Sequence[int]) -> None:
+        """Remember these devices' readings in a memory of their own (the priority lane's devices)."""
+        self.lane_sensors = np.isin(self.table.device_of, devices)
+        self.lane_seen = SeenReadings()
+
     def _lane_fresh(
         self, batch: ReadingBatch, lane_seen: SeenReadings, fresh: NDArray[np.bool_] | None
     ) -> NDArray[np.bool_] | None:

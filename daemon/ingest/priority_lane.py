@@ -35,6 +35,9 @@ from rules.sensor_table import SensorTable
 
 # Unmatched copies remembered per topic and session: a priority device's messages during a long main-session backlog.
 UNMATCHED_PER_TOPIC = 100_000
+# How far back (in the pipeline's seen-reading generations, 200,000 readings each) a start looks for the lane's
+# readings (``Pipeline.keep_apart``): a main-session backlog of up to 2 M readings at a restart. hazwatch default.
+LANE_SEEN_SCAN = 10
 
 
 class Lane(IntEnum):

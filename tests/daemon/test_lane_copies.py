@@ -139,9 +139,7 @@ async def _copy_after_bulk(chain: Chain, lane_memory: bool) -> list[tuple[str, f
     """A hazard reading, 300 routine ones (past the small general memory), then the hazard reading's second copy."""
     chain.pipeline.seen = SeenReadings(generation=100)
     if lane_memory:
-        chain.pipeline.lane_seen = SeenReadings()
-        hazard_device = next(i for i, device in enumerate(chain.table.devices) if device.id == HAZARD)
-        chain.pipeline.lane_sensors = chain.table.device_of == hazard_device
+        chain.pipeline.keep_apart([next(i for i, device in enumerate(chain.table.devices) if device.id == HAZARD)])
     intake = build_intake(chain.config, chain.pipeline, chain.writer, chain.metrics, chain.clock, live=False)
     t0 = chain.clock.now() - 60
     hazard = _reading(HAZARD, t0, 5000.0)
