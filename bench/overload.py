@@ -1,6 +1,6 @@
 """Overload: drive the service at a multiple (default 3x) of the rate it sustains and print what happened.
 
-    python bench/overload.py [--factor 3 | --rate MSG_S] [--seconds 60] [--calibrate-rate 30000]
+    python bench/overload.py [--factor 3 | --rate MSG_S] [--seconds 60] [--calibrate-rate 30000] [--priority-lane]
 
 Real processes, as in tests/faults: a Mosquitto with persistence, ``hazwatch run`` on SQLite, and the raw-socket
 generator of bench/mqtt_flood.py publishing one gamma reading per message at QoS 1 (each stamped with its sending time
@@ -19,6 +19,8 @@ in microseconds, so every one is counted; "published" is what the broker acknowl
    the database. Alarm latency has recovered at the first probe from which on every probe is stored within
    ``--normal-latency`` seconds (the hazard device is in alarm: its readings are alarm-level and jump the
    look-ahead, so they wait only for what the broker sends before them).
+   ``--priority-lane``: the hazard device is on its own MQTT session (``mqtt.priority_devices``), so its readings do
+   not wait for the bulk queued at the broker for the main session.
 
 Wall-clock figures depend on the machine's load (the load average is printed); CPU seconds of the service, the broker
 and this process (generator, probes and polling) are printed beside them.
@@ -308,6 +310,9 @@ async def main() -> None:
     parser.add_argument("--timeline", action="store_true", help="print every /healthz sample of the load")
     parser.add_argument("--receive-maximum", type=int, default=None, help="[mqtt] receive_maximum (default 20,000)")
     parser.add_argument("--lookahead", type=int, default=None, help="[ingest] lookahead_messages (default 10,000)")
+    parser.add_argument(
+        "--priority-lane", action="store_true", help="the hazard device on its own session ([mqtt] priority_devices)"
+    )
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="hazwatch-overload-") as directory:
@@ -325,6 +330,8 @@ async def main() -> None:
         # /healthz sample degraded for a reason that has nothing to do with load.
         ingest = "decode_workers = 0\n" + (f"lookahead_messages = {args.lookahead}\n" if args.lookahead else "")
         mqtt = f"receive_maximum = {args.receive_maximum}\n" if args.receive_maximum else ""
+        if args.priority_lane:
+            mqtt += f'priority_devices = ["{HAZARD_DEVICE}"]\n'
         config = f'[ingest]\n{ingest}[alarms]\nrule_files = ["{rules}"]\n[notify]\nenabled = false\n'
         service = ServiceProcess(root / "service", broker.port, "overload", config, mqtt_extra=mqtt)
         try:
@@ -425,6 +432,7 @@ async def main() -> None:
             peak_rss = peak_rss_bytes(pid)
             broker_peak_rss = peak_rss_bytes(broker_pid)
             urgent_count = await metric_value(service, "hazwatch_ingest_urgent_messages_total")
+            duplicates = await metric_value(service, "hazwatch_duplicate_readings_total")
             jumped = hazard_jump(service.db_path, hazard_key, load_started_wall) if hazard_at is not None else None
             service.terminate()
             logs = service.logs()
@@ -474,10 +482,15 @@ async def main() -> None:
         f"alarm latency recovered {'never' if recovered is None else f'{recovered:.0f} s'} after the load ended "
         f"(probe every {args.probe_every:g} s; recovered: every later probe stored within {args.normal_latency:g} s)"
     )
+    stored_latencies = [latency for _, latency in series if latency is not None]
+    worst = f"{max(stored_latencies, default=0.0):.1f} s"
+    if len(stored_latencies) < len(series):
+        worst += f" ({len(series) - len(stored_latencies)} probes never stored)"
+    print(f"  worst probe latency after the load ended: {worst}")
     shown = series[:: max(1, len(series) // 20)]
     text = ", ".join(f"{sent:.0f}: {'not stored' if latency is None else f'{latency:.1f}'}" for sent, latency in shown)
     print(f"  probes (sent s after the load ended: latency s): {text}")
-    print(f"urgent messages judged ahead of the backlog: {urgent_count}")
+    print(f"urgent messages judged ahead of the backlog: {urgent_count}; readings dropped as seen before: {duplicates}")
     if jumped is not None:
         print(f"hazard reading judged ahead of {jumped[0]} readings taken before it; behind {jumped[1]}")
     print(f"/healthz during the load: {len(degraded)} of {len(during)} samples degraded")

@@ -60,6 +60,24 @@ class MqttConfig(StrictModel):
         "of automatic acknowledgements (4,000 lost about a fifth). It also bounds what a stalled database can hold "
         "in memory.",
     )
+    priority_devices: list[str] = Field(
+        default_factory=list,
+        description="Device ids (or device types: `source_monitor`, `gamma_station`, `gas_detector`, "
+        "`weather_station`) whose topics also come over a second MQTT session, the priority lane, with its own "
+        "client id (`<client_id>-priority`), queue and receive window: under overload the broker queues the bulk "
+        "for the main session, and a priority device's readings would wait behind all of it; on their own session "
+        "they are judged within a batch window. The main session still receives every topic; the copy that "
+        "arrives second is acknowledged and dropped, so a reading is judged once. Empty: one session. A flood "
+        "from the priority devices themselves is queued on the lane as before: list the devices whose alarms "
+        "must not wait (sealed-source monitors, the stations near a facility), not the bulk. Not with the embedded "
+        "broker (the demo's).",
+    )
+    priority_receive_maximum: int = Field(
+        1000,
+        ge=1,
+        le=65535,
+        description="MQTT 5 Receive Maximum of the priority lane: what it may hold unacknowledged.",
+    )
 
 
 class DatabaseConfig(StrictModel):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,9 @@ class ServiceHealth:
     lag_degraded_s: float = 30.0
     behind_degraded_s: float = 10.0  # beyond the sensors' usual lateness (ingest/lateness.py)
     receive_window: int = 0  # the MQTT 5 Receive Maximum (0: unknown, not judged)
+    # Whether the priority lane's session is connected (None: no lane). Said, not judged: the main session still
+    # receives every topic, so a lane down delays nothing that one session would not.
+    priority_lane_connected: Callable[[], bool | None] = lambda: None
 
     def check(self) -> tuple[bool, dict[str, Any]]:
         """(healthy, details): unhealthy when a batch is stuck, input piles up, a task failed lately or writes keep
@@ -68,5 +72,6 @@ class ServiceHealth:
             "failed_tasks": tasks,
             "store_failing_s": None if failing_since is None else round(now - failing_since, 1),
             "store_backlog_rows": self.writer.backlog_rows(),
+            "priority_lane_connected": self.priority_lane_connected(),
         }
         return not (stalled or lagging or window_full or behind_far or tasks or store_failing), details

@@ -36,6 +36,7 @@ from daemon.ingest.embedded_broker import EmbeddedBroker, free_port, port_is_fre
 from daemon.ingest.field_protocols import FieldProtocols, start_field_protocols
 from daemon.ingest.intake import Intake
 from daemon.ingest.mqtt import Ack, MessageHandler, MqttIngest
+from daemon.ingest.priority_lane import LANE_SEEN_SCAN, Lane, LaneCopies, lane_handler, priority_topics
 from daemon.metrics.adapters import AlarmBookMetrics, IncidentEngineMetrics
 from daemon.metrics.exposition import Exposition
 from daemon.metrics.instruments import Metrics
@@ -110,6 +111,7 @@ class Service:
         self.engine: AsyncEngine = create_engine(self.config.database.url)  # connects lazily
         self.broker: EmbeddedBroker | None = None
         self.ingest: MqttIngest | None = None
+        self.priority_lane: MqttIngest | None = None  # the second session of mqtt.priority_devices (None: off)
         self._intake: Intake | None = None  # built by start(); stop() also runs after a start that failed before it
         self.http_port: int | None = None
         self._runner: web.AppRunner | None = None
@@ -203,10 +205,24 @@ class Service:
         self.intake.on_status(lambda status: self.pipeline.device_status(status.device, status.online, status.time))
         self.intake.start()
         handler: MessageHandler = self.intake.accept
+        priority_handler: MessageHandler = self.intake.accept_priority
         if config.recording.enabled:
             rotate_bytes = config.recording.rotate_mb * 1024 * 1024
             self.recorder = RotatingRecorder(config.recording.dir, rotate_bytes, self.site.site)
             handler = _recording_handler(self.recorder, self.intake.accept)
+            priority_handler = _recording_handler(self.recorder, self.intake.accept_priority)
+        lane_topics = self._lane_topics()
+        if lane_topics:
+            copies = LaneCopies(lane_topics)
+            handler = lane_handler(copies, Lane.MAIN, handler, self.writer.add_acks)
+            priority_handler = lane_handler(copies, Lane.PRIORITY, priority_handler, self.writer.add_acks)
+            lane = MqttIngest(
+                self.target, config.mqtt, priority_handler, self.metrics, self.clock, topics=copies.topics,
+                client_id=f"{config.mqtt.client_id}-priority",
+                receive_maximum=config.mqtt.priority_receive_maximum, main=False,
+            )  # fmt: skip
+            lane.full = lambda: lane.unacknowledged >= config.mqtt.priority_receive_maximum
+            self.priority_lane = lane
         self._register_collectors()
         if self.target.embedded:
             self._pick_embedded_port()
@@ -225,6 +241,9 @@ class Service:
         self.supervisor.start("batch-flush", self._flush_timer)
         self.supervisor.start("alarm-timers", self._alarm_timer)
         self.supervisor.start("quarantine-retention", self._quarantine_retention)
+        if self.priority_lane is not None:
+            # Subscribed before the main session: a message published from then on is queued for both.
+            self.supervisor.start("mqtt-priority-lane", self.priority_lane.run)
         self.supervisor.start("mqtt-ingest", self.ingest.run)
         self.field_protocols = await start_field_protocols(config, self.table, self.intake, self.metrics, self.clock)
         self.exposition.start_soon()
@@ -237,11 +256,29 @@ class Service:
             self._reload_queued = False
             self.reload()
 
+    def _lane_topics(self) -> list[str]:
+        """The priority lane's topics (none: no lane; with the embedded broker, the demo's, one session is enough)."""
+        mqtt = self.config.mqtt
+        return [] if self.target.embedded else priority_topics(self.table, mqtt.topic_prefix, mqtt.priority_devices)
+
     async def _remember_stored_readings(self) -> None:
-        """Fill the pipeline's memory of stored readings, so messages the broker delivers again are dropped."""
+        """Fill the pipeline's memory of stored readings, so messages the broker delivers again are dropped (the
+        priority lane's sensors in a memory of their own)."""
+        if self._lane_topics():
+            wanted = set(self.config.mqtt.priority_devices)
+            devices = [i for i, d in enumerate(self.table.devices) if d.id in wanted or d.type.value in wanted]
+            self.pipeline.keep_apart(devices)
         limit = self.pipeline.seen.generation
-        batch = await latest_readings(self.engine, [s.id for s in self.table.sensors], limit)
+        sensor_ids = [s.id for s in self.table.sensors]
+        batch = await latest_readings(self.engine, sensor_ids, limit)
         self.pipeline.seen.remember(batch.sensor, batch.time)
+        lane_seen = self.pipeline.lane_seen
+        if lane_seen is not None:
+            # The lane's sensors among the newest LANE_SEEN_SCAN x generation readings: the main session's copy of
+            # a lane message can come that far behind it (a backlog queued for the main session at the restart).
+            batch = await latest_readings(self.engine, sensor_ids, LANE_SEEN_SCAN * limit)
+            mine = self.pipeline.lane_sensors[batch.sensor]
+            lane_seen.remember(batch.sensor[mine], batch.time[mine])
 
     async def _quarantine_retention(self) -> None:
         """Delete quarantine rows past their retention, at start and every hour."""
@@ -427,6 +464,9 @@ class Service:
             lag_degraded_s=self.config.ingest.lag_degraded_s, behind_degraded_s=self.config.ingest.behind_degraded_s,
             receive_window=self.config.mqtt.receive_maximum,
         )  # fmt: skip
+        lane = self.priority_lane
+        if lane is not None:
+            health.priority_lane_connected = lane.connected.is_set
         app = create_app(
             self.engine,
             self.registry,
@@ -555,6 +595,8 @@ class Service:
         if self.ingest is None:
             raise RuntimeError("start() the service first")
         await self.ingest.connected.wait()
+        if self.priority_lane is not None:
+            await self.priority_lane.connected.wait()
 
     async def drain(self) -> None:
         """Process the partial batch and commit every queued write (tests and benchmarks)."""

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from numpy.typing import NDArray
 
 from daemon.chain.alarm_chain import AlarmChain, ChangeSet
 from daemon.chain.recorder import AlarmListener, ChangeRecorder, FlowRowIds, PageListener
@@ -149,12 +150,19 @@ class Pipeline:
         self.latest_flags = np.zeros(len(table), np.uint16)  # quality bits of the latest reading (sensor state)
         self.batch_listeners: list[Callable[[ReadingBatch], None]] = []  # e.g. the release assessment's window
         self.seen = SeenReadings()  # drops a redelivered reading before it is judged or stored a second time
+        # The priority lane's sensors (``daemon/ingest/priority_lane.py``) remembered apart, so the bulk does not push
+        # them out: the main session's copy of a lane message may come a whole backlog later (after a restart, when
+        # the lane's pairing starts empty). None: no lane.
+        self.lane_seen: SeenReadings | None = None
+        self.lane_sensors = np.zeros(len(table), np.bool_)
 
     def process(self, batch: ReadingBatch, now: float) -> None:
         """Detect, run rules and plan at ``now`` (when the batch is judged), update latest values, queue the writes."""
         if not len(batch):
             return
         fresh = self.seen.fresh(batch)
+        if self.lane_seen is not None:
+            fresh = self._lane_fresh(batch, self.lane_seen, fresh)
         if fresh is not None:
             self._metrics.duplicate_readings.inc(int(np.count_nonzero(~fresh)))
             batch = batch.take(fresh)
@@ -167,6 +175,26 @@ class Pipeline:
         self.flow.on_batch(now, batch, result)
         self.after_detection(batch)
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    def keep_apart(self, devices: Sequence[int]) -> None:
+        """Remember these devices' readings in a memory of their own (the priority lane's devices)."""
+        self.lane_sensors = np.isin(self.table.device_of, devices)
+        self.lane_seen = SeenReadings()
+
+    def _lane_fresh(
+        self, batch: ReadingBatch, lane_seen: SeenReadings, fresh: NDArray[np.bool_] | None
+    ) -> NDArray[np.bool_] | None:
+        """``fresh`` with the lane sensors' readings seen before (in the lane's own memory) left out too."""
+        mine = self.lane_sensors[batch.sensor]
+        if not mine.any():
+            return fresh
+        positions = np.flatnonzero(mine)
+        lane_fresh = lane_seen.fresh(batch.take(mine))
+        if lane_fresh is None:
+            return fresh
+        combined = np.ones(len(batch), np.bool_) if fresh is None else fresh.copy()
+        combined[positions[~lane_fresh]] = False
+        return combined
 
     def after_detection(self, batch: ReadingBatch) -> None:
         """What follows the chain for judged readings (with the core's flags): latest values, listeners, counts and

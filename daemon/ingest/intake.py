@@ -109,6 +109,9 @@ class Intake:
         self._lookahead = max(batch_max_messages, lookahead_messages or batch_max_messages)
         self.prescreen = prescreen
         self._urgent_topics: set[str] = set()  # topics whose waiting messages go next, ahead of the backlog
+        # Messages from the priority lane (its own MQTT session, ``priority_lane.py``), judged next, and their acks.
+        self._lane: list[RawMessage] = []
+        self._lane_acks: list[Ack | None] = []
         self._followed_changes = -1
         # Whether more input waits on the connection (the service asks the MQTT socket): while it does and the service
         # is behind, the waiting messages stay until the look-ahead fills instead of closing on the timer.
@@ -154,6 +157,14 @@ class Intake:
             if self._may_close_early():
                 self._close(depth + 1)
 
+    def accept_priority(self, topic: str, payload: bytes, received: float, ack: Ack | None = None) -> None:
+        """Take one message from the priority lane: judged at once (past the early-close bound: at a timer tick within
+        a configured batch window), ahead of everything waiting here, with any waiting message of the same device."""
+        self._lane.append((topic, payload, received))
+        self._lane_acks.append(ack)
+        if self._may_close_early():
+            self._flush_lane()
+
     def accept_decoded(self, batch: ReadingBatch) -> None:
         """Add readings the same codec already decoded (columnar recordings) to the open batch."""
         if not len(batch):
@@ -175,6 +186,10 @@ class Intake:
         """
         if self._urgent_topics:
             self._flush_urgent()
+        # The lane's messages the early-close bound held back: once it allows, or a configured window after the
+        # first of them (a flood on the lane costs about one batch per window, not one per tick).
+        if self._lane and (self._clock.now() - self._lane[0][2] >= self._base_delay or self._may_close_early()):
+            self._flush_lane()
         if self._urgent_held and self._may_close_early():
             self._close(min(self._urgent_held, len(self._raw)))
         if (self._raw or self._predecoded) and self._clock.now() - self._batch_opened_at >= self._max_delay:
@@ -222,10 +237,30 @@ class Intake:
         self._metrics.ingest_urgent.inc(len(taken))
         self._submit([raw[i] for i in taken], [acks[i] for i in taken])
 
+    def _flush_lane(self) -> None:
+        """Close a batch of the priority lane's messages, after any message of their devices waiting here.
+
+        A message of a priority device waits here only when the main session delivered it first (the lane was
+        down or behind): it was published before the lane's messages, so it is judged before them.
+        """
+        lane, lane_acks = self._lane, self._lane_acks
+        self._lane, self._lane_acks = [], []
+        topics = {topic for topic, _, _ in lane}
+        raw, acks = self._raw, self._acks
+        taken = [i for i, message in enumerate(raw) if message[0] in topics]
+        if taken:
+            chosen = set(taken)
+            self._raw = [message for i, message in enumerate(raw) if i not in chosen]
+            self._acks = [ack for i, ack in enumerate(acks) if i not in chosen]
+        self._metrics.ingest_urgent.inc(len(taken) + len(lane))
+        self._submit([raw[i] for i in taken] + lane, [acks[i] for i in taken] + lane_acks)
+
     def flush(self) -> None:
         """Close everything waiting, urgent devices first, in batches of at most ``batch_max_messages``."""
         if self._urgent_topics:
             self._flush_urgent()
+        if self._lane:
+            self._flush_lane()
         while len(self._raw) > self._max_messages:
             self._close(self._max_messages)
         self._close(len(self._raw))
@@ -419,7 +454,7 @@ class Intake:
 
     def waiting(self) -> tuple[int, float | None]:
         """Messages received but not yet through the pipeline, and the receive time of the oldest of them."""
-        count = len(self._raw) + sum(len(raw) for raw, _, _ in self._in_flight)
+        count = len(self._raw) + len(self._lane) + sum(len(raw) for raw, _, _ in self._in_flight)
         oldest: float | None = None
         if self._in_flight and self._in_flight[0][0]:
             oldest = self._in_flight[0][0][0][2]

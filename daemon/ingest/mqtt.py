@@ -81,13 +81,33 @@ def tls_context(config: MqttConfig) -> ssl.SSLContext:
 
 
 class MqttIngest:
-    """Subscribes to ``<prefix>/#`` and hands every message to ``handler(topic, payload, received)``."""
+    """Subscribes to ``<prefix>/#`` and hands every message to ``handler(topic, payload, received)``.
+
+    ``topics``, ``client_id`` and ``receive_maximum`` make another session (the priority lane,
+    ``priority_lane.py``): its own topics, its own queue at the broker, its own receive window; ``main=False`` leaves
+    the connection metrics to the main session.
+    """
 
     def __init__(
-        self, target: BrokerTarget, config: MqttConfig, handler: MessageHandler, metrics: Metrics, clock: Clock
+        self,
+        target: BrokerTarget,
+        config: MqttConfig,
+        handler: MessageHandler,
+        metrics: Metrics,
+        clock: Clock,
+        *,
+        topics: list[str] | None = None,
+        client_id: str | None = None,
+        receive_maximum: int | None = None,
+        main: bool = True,
     ) -> None:
         self._target = target
         self._config = config
+        self._topics = topics if topics is not None else [f"{config.topic_prefix}/#"]
+        self._client_id = client_id or config.client_id
+        self._receive_maximum = receive_maximum or config.receive_maximum
+        self._main = main
+        self.unacknowledged = 0  # messages delivered on the current connection and not yet acknowledged
         self._handler = handler
         self._metrics = metrics
         self._clock = clock
@@ -111,11 +131,11 @@ class MqttIngest:
         if v5:
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho leaves it untyped
             properties.SessionExpiryInterval = config.session_expiry_s
-            properties.ReceiveMaximum = config.receive_maximum
+            properties.ReceiveMaximum = self._receive_maximum
         client = aiomqtt.Client(
             target.host,
             target.port,
-            identifier=config.client_id,
+            identifier=self._client_id,
             protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
             clean_session=None if v5 else False,
             clean_start=False if v5 else paho.MQTT_CLEAN_START_FIRST_ONLY,
@@ -129,12 +149,16 @@ class MqttIngest:
         )
         # Before connecting: the broker redelivers the session's unacknowledged messages right after CONNACK.
         client._client.manual_ack_set(True)
+        self.unacknowledged = 0  # a new connection: the broker delivers again what was not acknowledged
         self._receive = BufferedReceive(client._client, functools.partial(self._deliver, client._client), self.full)
         return client
 
     def _deliver(self, connection: paho.Client, topic: str, payload: bytes, qos: int, mid: int) -> None:
         """A PUBLISH read by ``BufferedReceive``: to the handler, as ``direct_delivery`` hands paho's messages."""
-        ack = None if qos == 0 else functools.partial(self._ack, connection, mid, qos)
+        ack = None
+        if qos:
+            ack = functools.partial(self._ack, connection, mid, qos)
+            self.unacknowledged += 1
         hand_over(self._handler, topic, payload, self._clock.now(), ack)
 
     def input_pending(self) -> bool:
@@ -155,6 +179,7 @@ class MqttIngest:
     def _ack_for(self, message: aiomqtt.Message) -> Ack | None:
         if message.qos == 0 or self._paho is None:
             return None  # QoS 0 is never acknowledged
+        self.unacknowledged += 1
         return functools.partial(self._ack, self._paho, message.mid, message.qos)
 
     def _ack(self, connection: paho.Client, mid: int, qos: int) -> None:
@@ -168,6 +193,7 @@ class MqttIngest:
         # acknowledgement would name a packet id the broker may have reused, so it is not sent.
         if connection is not self._paho:
             return
+        self.unacknowledged -= 1
         if qos != 1:
             connection.ack(mid, qos)
             return
@@ -189,16 +215,26 @@ class MqttIngest:
     async def run(self) -> None:
         """Stay connected until cancelled, backing off exponentially after failures."""
         backoff = self._config.reconnect_min_s
-        topic = f"{self._config.topic_prefix}/#"
+        topics = self._topics
         while True:
             try:
                 client = self._client()
                 self._paho = client._client
                 async with client:
-                    await client.subscribe(topic, qos=1)
-                    self._metrics.mqtt_connected.set(1)
+                    if len(topics) == 1:
+                        await client.subscribe(topics[0], qos=1)
+                    else:  # one SUBSCRIBE for all (a lane may name hundreds of device topics)
+                        await client.subscribe([(topic, 1) for topic in topics])
+                    if self._main:
+                        self._metrics.mqtt_connected.set(1)
                     self.connected.set()
-                    log.info("connected to MQTT %s:%d, subscribed to %s", self._target.host, self._target.port, topic)
+                    log.info(
+                        "connected to MQTT %s:%d as %s, subscribed to %s",
+                        self._target.host,
+                        self._target.port,
+                        self._client_id,
+                        topics[0] if len(topics) == 1 else f"{len(topics)} topics",
+                    )
                     backoff = self._config.reconnect_min_s
                     # Messages go straight to the handler (see direct_delivery); this loop yields
                     # nothing and only ends, with MqttError, when the connection is lost.
@@ -207,9 +243,10 @@ class MqttIngest:
             except aiomqtt.MqttError as exc:
                 self._lost()
                 log.warning(
-                    "MQTT connection to %s:%d lost or refused: %s; retrying in %.1fs",
+                    "MQTT connection to %s:%d as %s lost or refused: %s; retrying in %.1fs",
                     self._target.host,
                     self._target.port,
+                    self._client_id,
                     exc,
                     backoff,
                 )
@@ -217,10 +254,12 @@ class MqttIngest:
                 self._lost()
                 raise
             await asyncio.sleep(backoff)
-            self._metrics.mqtt_reconnects.inc()
+            if self._main:
+                self._metrics.mqtt_reconnects.inc()
             backoff = min(backoff * 2, self._config.reconnect_max_s)
 
     def _lost(self) -> None:
         self._paho = None
-        self._metrics.mqtt_connected.set(0)
+        if self._main:
+            self._metrics.mqtt_connected.set(0)
         self.connected.clear()

@@ -64,8 +64,15 @@ async def test_sigkill_in_steady_flow_and_under_backlog_loses_and_doubles_nothin
 async def test_broker_restarts_mid_stream_lose_and_double_nothing(
     tmp_path: Path, broker: Mosquitto, unique: str
 ) -> None:
-    """The broker restarted twice while readings flow: QoS 1 redelivery is not stored twice."""
-    service = ServiceProcess(tmp_path / "service", broker.port, f"brk{unique}")
+    """The broker restarted twice while readings flow: QoS 1 redelivery is not stored twice.
+
+    One device in ten (gamma-10) is on the priority lane (a second session, ``daemon/ingest/priority_lane.py``): its
+    messages come on both sessions, each session reconnects on its own and the broker delivers again what either had
+    not acknowledged, and still each reading is stored once. (test_broker_outage covers the single session.)
+    """
+    service = ServiceProcess(
+        tmp_path / "service", broker.port, f"brk{unique}", mqtt_extra='priority_devices = ["gamma-10"]\n'
+    )
     publisher = NumberedPublisher(broker.port, service.prefix, time.time() - 120)
     service.start()
     await service.wait_ready()
@@ -82,3 +89,5 @@ async def test_broker_restarts_mid_stream_lose_and_double_nothing(
         assert service.terminate() == 0, service.logs()[-3000:]
     lost, doubled = lost_and_doubled(publisher.sent, counts)
     assert (len(lost), len(doubled)) == (0, 0), (lost[:5], doubled[:5])
+    assert any(sensor == "gamma-10-dose" for sensor, _ in counts)
+    assert f"as svc-{service.prefix}-priority" in service.logs()  # the lane was up (its reconnects are not waited for)
