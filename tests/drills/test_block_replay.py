@@ -4,7 +4,9 @@ device states, row for row, at the same times."""
 
 from __future__ import annotations
 
+import itertools
 import os
+import pickle
 import re
 import sqlite3
 from pathlib import Path
@@ -16,8 +18,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from daemon.chain.seen_readings import reading_keys
-from daemon.drills.block_replay import out_of_order_or_repeated
+from daemon.drills.block_replay import _copy_core, out_of_order_or_repeated
+from detectors.core import CoreResult, DetectionCore
 from detectors.readings import ReadingBatch
+from tests.detectors.synthetic import eventful_stream
 from tests.drills.conftest import Run, ScenarioRuns, replay_run
 from tests.drills.test_faithful_replay import SHIPPED, SHORTENED, _theft
 
@@ -118,3 +122,25 @@ def test_a_block_is_refused_when_a_sensor_goes_back_in_time_or_a_reading_repeats
     assert out_of_order_or_repeated(ReadingBatch.from_lists([1, 1], [5.0, 5.0], [0.0, 1.0]))
     assert not out_of_order_or_repeated(ReadingBatch.from_lists([1, 2, 1], [5.0, 5.0, 6.0], [0.0, 1.0, 2.0]))
     assert np.array_equal(batch.sensor, np.asarray(sensor, np.int32))  # the check leaves the block as it was
+
+
+def _judged(result: CoreResult) -> tuple[Any, ...]:
+    conditions = [(e.condition, e.sensor.tolist(), e.time.tolist(), e.active.tolist()) for e in result.conditions]
+    return conditions, result.flags.tolist(), result.anomaly_score.tolist()
+
+
+def test_a_trial_on_a_copy_of_the_core_leaves_the_core_as_it_was() -> None:
+    """A block is tried on a copy of the detectors' state: running the copy changes nothing in the core (no array,
+    ring or hysteresis state is shared), and the copy judges what follows exactly as the core does."""
+    site, batch = eventful_stream(5, 240)
+    cuts = [0, len(batch) // 3, 2 * len(batch) // 3, len(batch)]
+    core = DetectionCore(site.config)
+    core.process(batch.take(slice(cuts[0], cuts[1])))
+    before = pickle.dumps(core)
+    trial = _copy_core(core)
+    assert trial.config is core.config  # the read-only configuration is shared, not copied
+    tried = [trial.process(batch.take(slice(a, b))) for a, b in itertools.pairwise(cuts[1:])]
+    assert pickle.dumps(core) == before
+    real = [core.process(batch.take(slice(a, b))) for a, b in itertools.pairwise(cuts[1:])]
+    assert any(len(e) for r in real for e in r.conditions), "nothing changes in the stream: the test proves little"
+    assert [_judged(r) for r in tried] == [_judged(r) for r in real]
