@@ -259,12 +259,32 @@ def _obs_loglik(
     intermittency: float = 0.0,
 ) -> NDArray[np.float64]:
     """Log-likelihood of each reading under model mean ``mu`` shaped (detector rows, bins, ...)."""
+    return _reading_loglik(
+        mu,
+        obs.mean_ppm.T[det],
+        obs.saturated.T[det],
+        obs.noise_floor_ppm[det][:, None],
+        obs.detection_limit_ppm[det][:, None],
+        obs.full_scale_ppm[det][:, None],
+        log_sigma,
+        intermittency,
+    )
+
+
+def _reading_loglik(
+    mu: NDArray[np.float64],
+    y: NDArray[np.float64],
+    saturated: NDArray[np.bool_],
+    floor: NDArray[np.float64],
+    limit: NDArray[np.float64],
+    full: NDArray[np.float64],
+    log_sigma: float,
+    intermittency: float,
+) -> NDArray[np.float64]:
+    """Log-likelihood of readings ``y`` (rows, bins) under model means ``mu`` (rows, bins, ...); the floor, detection
+    limit and full scale broadcast against ``y``."""
     extra = (None,) * (mu.ndim - 2)
-    y = obs.mean_ppm.T[det]
-    floor = obs.noise_floor_ppm[det][:, None]
-    limit = obs.detection_limit_ppm[det][:, None]
-    full = obs.full_scale_ppm[det][:, None]
-    above = obs.saturated.T[det] | (y >= full)
+    above = saturated | (y >= full)
     below = ~above & (y <= limit)
     missing = np.isnan(y)
     # One reference level per reading: the value, the detection limit (censored below) or full scale (above).
@@ -295,6 +315,100 @@ def _obs_loglik(
     return out
 
 
+# The likelihood of a reading depends on the model mean mu alone, and mu = Q * (plume per unit rate): on a log grid
+# the rates are equal steps of log mu. So each reading's log-likelihood is tabulated once per update on a grid of
+# log mu a fraction of the rate grid's step, and every (place, start, rate) looks it up by linear interpolation.
+# That replaces a log, a hypot and a log_ndtr per (pair, bin, start, rate) by two gathers, and readings that say
+# the same thing (every censored zero of a detector type) share one row. On the benchmark's recorded inputs the
+# point rates and statuses are unchanged and the 95 % rate intervals move by under 0.4 %; 100 detectors' update
+# fell from 0.2-0.47 s to 0.12-0.15 s CPU median (load 4-5).
+TABLE_STEPS_PER_RATE_STEP = 8
+TABLE_LOW_OF_FLOOR = 1e-4  # below this share of the noise floor a mean is "no gas" (the table's first point)
+TABLE_HIGH_OF_SCALE = 1e4  # above this multiple of full scale every unsaturated reading is already impossible
+
+
+@dataclass(frozen=True, slots=True)
+class _LoglikTable:
+    """Per reading (detector, bin), the tempered log-likelihood on a grid of log mu."""
+
+    values: NDArray[np.float64]  # (rows, points): one row per distinct reading
+    slopes: NDArray[np.float64]  # (rows, points): values[j + 1] - values[j], 0 at the end
+    row: NDArray[np.intp]  # (detectors, bins): the row of each reading
+    log_low: float  # log mu of the first point
+    step: float  # grid step in log mu
+    points: int
+
+
+def _loglik_table(
+    obs: GasObservations, error: SensorErrorModel, rates: NDArray[np.float64], temper: float
+) -> _LoglikTable:
+    """Tabulate every reading's tempered log-likelihood over log mu, with a step that divides the rate grid's."""
+    n_bins, n_det = obs.mean_ppm.shape
+    step = math.log(float(rates[1] / rates[0])) / TABLE_STEPS_PER_RATE_STEP if rates.shape[0] > 1 else 0.05
+    floor = obs.noise_floor_ppm[np.isfinite(obs.noise_floor_ppm) & (obs.noise_floor_ppm > 0)]
+    low = math.log(TABLE_LOW_OF_FLOOR * (float(floor.min()) if floor.shape[0] else 1e-3))
+    levels = np.concatenate(
+        [
+            obs.full_scale_ppm[np.isfinite(obs.full_scale_ppm)],
+            obs.detection_limit_ppm[np.isfinite(obs.detection_limit_ppm)],
+            obs.mean_ppm[np.isfinite(obs.mean_ppm)],
+            [1.0],
+        ]
+    )
+    high = math.log(TABLE_HIGH_OF_SCALE * float(levels.max()))
+    points = max(2, math.ceil((high - low) / step) + 2)
+    # Readings that say the same thing share a row: every censored "nothing here" of a detector type, for one.
+    shape = (n_bins, n_det)
+    floor_b = np.broadcast_to(obs.noise_floor_ppm, shape)
+    limit_b = np.broadcast_to(obs.detection_limit_ppm, shape)
+    full_b = np.broadcast_to(obs.full_scale_ppm, shape)
+    y = obs.mean_ppm
+    above = obs.saturated | (y >= full_b)
+    below = ~above & (y <= limit_b)
+    level = np.where(above, full_b, np.where(below, limit_b, y))
+    keys = np.stack([np.nan_to_num(level, nan=-1.0, posinf=-2.0), above, floor_b, limit_b, full_b], axis=-1)
+    unique, inverse = np.unique(np.nan_to_num(keys.transpose(1, 0, 2).reshape(-1, 5), posinf=-2.0), axis=0,
+                                return_inverse=True)  # fmt: skip
+    first = np.zeros(unique.shape[0], np.intp)
+    first[inverse.ravel()[::-1]] = np.arange(inverse.size)[::-1]  # one reading standing for each row
+    pick = (first // n_bins, first % n_bins)  # (detector, bin) of each representative reading
+    mu = np.broadcast_to(np.exp(low + step * np.arange(points)), (unique.shape[0], 1, points))
+    values = (
+        temper
+        * _reading_loglik(
+            mu,
+            obs.mean_ppm.T[pick][:, None],
+            obs.saturated.T[pick][:, None],
+            obs.noise_floor_ppm[pick[0]][:, None],
+            obs.detection_limit_ppm[pick[0]][:, None],
+            obs.full_scale_ppm[pick[0]][:, None],
+            error.log_sigma,
+            error.intermittency,
+        )[:, 0, :]
+    )
+    slopes = np.zeros_like(values)
+    slopes[:, :-1] = np.diff(values, axis=1)
+    return _LoglikTable(values, slopes, inverse.reshape(n_det, n_bins).astype(np.intp), low, step, points)
+
+
+def _tabulated_loglik(
+    table: _LoglikTable, arrived: NDArray[np.float64], det: NDArray[np.intp], rates: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Sum over bins of the tabulated log-likelihood at mu = arrived * rate: (pairs, starts, rates) from arrived
+    (pairs, bins, starts) for detectors ``det``."""
+    offsets = np.rint(np.log(rates / rates[0]) / table.step).astype(np.intp)
+    position = (np.log(np.maximum(arrived, 1e-300)) + math.log(float(rates[0])) - table.log_low) / table.step
+    # Clipped per rate, not per place: a mean below the table's first point at the lowest rate is not at the
+    # highest. Below the first point the table is flat ("no gas"), above the last one no rate reaches.
+    whole = np.floor(np.maximum(position, -(2.0**40)))
+    frac = (position - whole)[..., None]
+    index = np.clip(whole.astype(np.intp)[..., None] + offsets, 0, table.points - 1)
+    row = table.row[det] * table.points  # (pairs, bins)
+    index += row[:, :, None, None]
+    out: NDArray[np.float64] = (table.values.ravel()[index] + frac * table.slopes.ravel()[index]).sum(axis=1)
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class _Evidence:
     log_evidence: NDArray[np.float64]  # per hypothesis
@@ -314,9 +428,11 @@ def _evaluate(
     rates: NDArray[np.float64],
     starts: NDArray[np.float64],
     error: SensorErrorModel,
+    table: _LoglikTable | None = None,
 ) -> _Evidence:
     """Marginal likelihood of each hypothesis over ``rates`` and its ``starts`` (hypotheses x starts), and its
-    conditional posteriors over rate and start."""
+    conditional posteriors over rate and start; with a ``table`` (rates on its grid) the readings' likelihood is
+    looked up, else computed exactly."""
     n_hyp, n_det = east.shape[0], obs.east_m.shape[0]
     n_bins = obs.bin_end_s.shape[0]
     n_starts = starts.shape[1]
@@ -346,10 +462,11 @@ def _evaluate(
         # same window: the mean of (plume per unit rate) x (front arrived) over its bins, not the product of means
         # (the wind turns inside the window, and the plume with it).
         arrived = _trailing_mean(kp[:, :, None] * ndtr(lag / spread_s[:, :, None]), window)
-        mu = arrived[..., None] * rates[None, None, None, :]
-        ll = (
-            _obs_loglik(mu, obs, error.log_sigma, d, error.intermittency).sum(axis=1) * temper
-        )  # (pairs, starts, rates)
+        if table is None:
+            mu = arrived[..., None] * rates[None, None, None, :]
+            ll = _obs_loglik(mu, obs, error.log_sigma, d, error.intermittency).sum(axis=1) * temper
+        else:
+            ll = _tabulated_loglik(table, arrived, d, rates)  # (pairs, starts, rates)
         np.add.at(loglik, h, ll)
     flat = loglik.reshape(n_hyp, -1)
     peak = flat.max(axis=1)
@@ -475,9 +592,12 @@ def estimate_source(
     cand_e = np.array([c.east_m for c in candidates], np.float64)
     cand_n = np.array([c.north_m for c in candidates], np.float64)
     cand_h = np.array([c.height_m for c in candidates], np.float64)
+    temper = min(1.0, obs.bin_s / max(error.correlation_time_s, error.averaging_s))
+    table = _loglik_table(obs, error, rates, temper)
     cand = _evaluate(
-        cand_e, cand_n, cand_h, obs, wind, molar_mass_g_mol, rates, np.tile(starts, (len(candidates), 1)), error
-    )
+        cand_e, cand_n, cand_h, obs, wind, molar_mass_g_mol, rates, np.tile(starts, (len(candidates), 1)), error,
+        table,
+    )  # fmt: skip
     free_rates = rates[::3]
     free_starts = _arrival_starts(
         cell_e, cell_n, obs, wind, seeing_mask, np.array(settings.free_start_offsets_s), first_seen
@@ -492,6 +612,7 @@ def estimate_source(
         free_rates,
         free_starts,
         error,
+        table,
     )
     holds = np.array([c.holds_substance for c in candidates], np.bool_)
     n_holds, n_other = int(holds.sum()), int((~holds).sum())

@@ -16,7 +16,11 @@ from detectors.source_estimation import (
     EstimateStatus,
     GasObservations,
     SearchGrid,
+    SensorErrorModel,
+    _evaluate,
+    _loglik_table,
     estimate_source,
+    smooth_observations,
     unit_plume_ppm,
 )
 from detectors.substances import SUBSTANCES
@@ -216,3 +220,28 @@ def test_the_rate_seen_by_one_detector_is_flagged_uncertain() -> None:
     assert not whole.rate_uncertain
     assert single.detectors_seeing == 1
     assert single.rate_uncertain
+
+
+def test_tabulated_likelihood_matches_the_exact_one() -> None:
+    """The per-update table of each reading's likelihood over log mu gives the exact evidence and rate posterior
+    (within interpolation error) for every place, with values, censored zeros, saturated and missing readings."""
+    obs = observe(CANDIDATES[1], 2000.0, NOW - 900, full_scale=5.0)
+    obs = replace(obs, mean_ppm=np.where(np.arange(DET_E.shape[0])[None, :] == 3, np.nan, obs.mean_ppm))
+    assert obs.saturated.any()
+    assert (obs.mean_ppm <= obs.detection_limit_ppm[None, :]).any()
+    error = SensorErrorModel()
+    smoothed = smooth_observations(obs, 5)
+    rates = np.geomspace(0.1, 3.0e4, 25)
+    starts = np.tile(np.arange(NOW - 1800.0, NOW - 299.0, 60.0), (3, 1))
+    place = (
+        np.array([c.east_m for c in CANDIDATES]),
+        np.array([c.north_m for c in CANDIDATES]),
+        np.array([c.height_m for c in CANDIDATES]),
+    )
+    table = _loglik_table(smoothed, error, rates, 0.1)
+    for grid_rates in (rates, rates[::3]):
+        exact = _evaluate(*place, smoothed, WIND, CL2, grid_rates, starts, error)
+        looked_up = _evaluate(*place, smoothed, WIND, CL2, grid_rates, starts, error, table)
+        np.testing.assert_allclose(looked_up.log_evidence, exact.log_evidence, atol=0.05)
+        np.testing.assert_allclose(looked_up.rate_post, exact.rate_post, atol=0.01)
+        assert (looked_up.best_rate == exact.best_rate).all()
