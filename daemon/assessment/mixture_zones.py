@@ -36,12 +36,12 @@ from daemon.assessment.threat_zones import (
     ReceptorImpact,
     ZoneLevel,
     advice_for,
-    concentration_ppm,
     footprint,
     indoor_mean_ppm,
 )
-from detectors.plume import Terrain
+from detectors.plume import Terrain, briggs_sigmas
 from detectors.source_estimation import Hypothesis
+from detectors.substances import MOLAR_VOLUME_L
 
 EXPECTED_PROBABILITY = 0.5  # the expected zone: more likely than not over the level
 POSSIBLE_PROBABILITY = 0.05  # the uncertainty zone
@@ -51,6 +51,7 @@ _DIR_WEIGHTS = np.exp(-0.5 * _DIR_OFFSETS**2) / np.exp(-0.5 * _DIR_OFFSETS**2).s
 RASTER_CELLS = 120  # zone raster cells per side (the extent sets the cell size)
 MIN_CELL_M = 10.0
 RECEPTOR_GRID = 7  # interior sample points per side of a receptor's bounding box
+UNIT_FIELD_CHUNK = 20_000  # (place, direction) x points evaluated at once (a raster: one row at a time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +104,47 @@ def unit_fields(
     north_m: NDArray[np.float64],
     now_s: float,
 ) -> list[UnitField]:
-    """The plume per unit rate at the points, for every place and wind direction of the mixture."""
-    return [
-        UnitField(h, weight, concentration_ppm(_plume(h, wind, offset, 1.0, now_s), east_m, north_m))
-        for h in hypotheses
-        for offset, weight in _offsets(wind)
-    ]
+    """The plume per unit rate at the points, for every place and wind direction of the mixture: what
+    ``concentration_ppm`` gives for each (place, direction), the same arithmetic in the same order, computed for all
+    of them at once (one call per field cost more in calls than in arithmetic on a receptor's hundred points, and a
+    gas drill made ~20k of them)."""
+    pairs = [(h, offset, weight) for h in hypotheses for offset, weight in _offsets(wind)]
+    if not pairs:
+        return []
+    rows = len(pairs)
+    points = east_m.shape[0]
+    out = np.zeros((rows, points), np.float64)
+    towards = [math.radians(wind.from_deg + offset + 180.0) for _, offset, _ in pairs]
+    sin_t = np.array([math.sin(t) for t in towards])
+    cos_t = np.array([math.cos(t) for t in towards])
+    source_e = np.array([h.east_m for h, _, _ in pairs])
+    source_n = np.array([h.north_m for h, _, _ in pairs])
+    height = np.array([h.height_m for h, _, _ in pairs])
+    speed = max(wind.speed_m_s, 0.5)
+    reach = np.array([speed * (max(0.0, now_s - h.start_s) + OUTLOOK_S) for h, _, _ in pairs])
+    chunk = max(1, UNIT_FIELD_CHUNK // max(points, 1))
+    for first in range(0, rows, chunk):
+        part = slice(first, min(rows, first + chunk))
+        de = east_m[None, :] - source_e[part, None]
+        dn = north_m[None, :] - source_n[part, None]
+        x = de * sin_t[part, None] + dn * cos_t[part, None]
+        # The plume only where the cloud is: upwind and beyond the cloud's reach stay zero.
+        reached = (x > 1.0) & (x <= reach[part, None])
+        flat = np.flatnonzero(reached)
+        per_row = reached.sum(axis=1)
+        xs, des, dns = x.ravel()[flat], de.ravel()[flat], dn.ravel()[flat]
+        ys = -des * np.repeat(cos_t[part], per_row) + dns * np.repeat(sin_t[part], per_row)
+        sigma_y, sigma_z = briggs_sigmas(xs, wind.stability, wind.terrain)
+        c = (
+            1.0
+            / (math.pi * speed * sigma_y * sigma_z)
+            * np.exp(-0.5 * (ys / sigma_y) ** 2 - 0.5 * (np.repeat(height[part], per_row) / sigma_z) ** 2)
+            * 1000.0
+            * MOLAR_VOLUME_L
+            / wind.molar_mass_g_mol
+        )
+        out[part].ravel()[flat] = c
+    return [UnitField(h, weight, out[i]) for i, (h, _, weight) in enumerate(pairs)]
 
 
 def exceedance(

@@ -14,6 +14,7 @@ from daemon.assessment.mixture_zones import (
     probability_zones,
     reach_probability,
     receptor_points,
+    unit_fields,
 )
 from daemon.assessment.threat_zones import PlumeState, ReceptorArea, concentration_ppm, zone_levels
 from detectors.source_estimation import Hypothesis
@@ -129,3 +130,29 @@ def test_receptors_assessed_together_get_what_each_gets_alone() -> None:
     assert together == alone
     assert {r.id for r in together if r.possible_zone} == {"b", "c"}  # the comparison covers reached and missed
     assert reach_probability((), wind, 2.0, np.zeros(3), np.ones(3), NOW) == 0.0  # no place: nothing reaches
+
+
+@pytest.mark.parametrize("n_points", [7, 5_000])
+def test_unit_fields_are_the_plume_of_each_place_and_direction(n_points: int) -> None:
+    """The fields computed for every (place, direction) at once equal ``concentration_ppm`` of each one's plume
+    (places at different heights and ages, points around and beyond the cloud's reach, few or many points)."""
+    rng = np.random.default_rng(3)
+    places = tuple(
+        Hypothesis(None, float(e), float(n), 2.0 + i, 0.25, RATES, np.full(RATES.shape, 1 / 41), NOW - 300.0 * (i + 1))
+        for i, (e, n) in enumerate(rng.uniform(-800.0, 800.0, (4, 2)))
+    )
+    wind = MixtureWind(2.5, 230.0, 9.0, "E", CL2.molar_mass_g_mol)
+    east, north = rng.uniform(-20_000.0, 20_000.0, (2, n_points))
+    fields = unit_fields(places, wind, east, north, NOW)
+    assert len(fields) == 4 * 7
+    assert sum(f.direction_weight for f in fields) == pytest.approx(4.0)
+    for index, field in enumerate(fields):
+        h = places[index // 7]
+        assert field.hypothesis is h
+        offset = float(np.linspace(-2.0, 2.0, 7)[index % 7]) * 9.0  # +-2 sd on seven directions
+        plume = PlumeState(
+            h.east_m, h.north_m, h.height_m, 1.0, 2.5, 230.0 + offset, "E", CL2.molar_mass_g_mol, NOW - h.start_s
+        )
+        np.testing.assert_array_equal(field.ppm_per_g_s, concentration_ppm(plume, east, north))
+    assert any((f.ppm_per_g_s > 0).any() for f in fields)
+    assert any((f.ppm_per_g_s == 0).any() for f in fields)
