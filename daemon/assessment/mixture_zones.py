@@ -240,30 +240,37 @@ def probability_zones(
     now_s: float,
     thresholds: tuple[float, ...] = (EXPECTED_PROBABILITY, POSSIBLE_PROBABILITY),
 ) -> list[BaseGeometry]:
-    """The areas where P(concentration > level) reaches each threshold, as shapes (a raster, merged by rows)."""
-    bounds = _bounds(hypotheses, wind, level_ppm, now_s, min(thresholds))
+    """The areas where P(concentration > level) reaches each threshold, as shapes (a raster, merged by rows).
+
+    Each threshold gets its own raster over the box it can reach: the possible (5 %) zone's box spans what the
+    rate posterior's upper tail reaches, ~30 km for an AEGL-2 of Cl2 with the class uncertain, and its 120 cells
+    of ~250 m are wider than the expected zone a few hundred metres from the source, which then fell between the
+    cells' centres and came out empty while the smaller AEGL-3 expected zone did not."""
+    return [_probability_zone(hypotheses, wind, level_ppm, now_s, threshold) for threshold in thresholds]
+
+
+def _probability_zone(
+    hypotheses: tuple[Hypothesis, ...], wind: MixtureWind, level_ppm: float, now_s: float, threshold: float
+) -> BaseGeometry:
+    bounds = _bounds(hypotheses, wind, level_ppm, now_s, threshold)
     if bounds is None:
-        return [Polygon() for _ in thresholds]
+        return Polygon()
     e0, n0, e1, n1 = bounds
     cell = max(MIN_CELL_M, max(e1 - e0, n1 - n0) / RASTER_CELLS)
     east = np.arange(e0 + cell / 2, e1, cell)
     north = np.arange(n0 + cell / 2, n1, cell)
     ee, nn = np.meshgrid(east, north)
     prob = exceedance(hypotheses, wind, level_ppm, ee.ravel(), nn.ravel(), now_s).reshape(ee.shape)
-    shapes: list[BaseGeometry] = []
-    for threshold in thresholds:
-        # Each row's runs of cells over the threshold as one box, all rows at once (row by row, run by run).
-        on = np.zeros((prob.shape[0], prob.shape[1] + 2), np.int8)
-        on[:, 1:-1] = prob >= threshold
-        rows, edges = np.nonzero(np.diff(on, axis=1))
-        row, first, last = rows[::2], edges[::2], edges[1::2]
-        if row.shape[0] == 0:
-            shapes.append(Polygon())
-            continue
-        y = north[row]
-        boxes = shapely.box(east[first] - cell / 2, y - cell / 2, east[last - 1] + cell / 2, y + cell / 2)
-        shapes.append(shapely.unary_union(boxes))
-    return shapes
+    # Each row's runs of cells over the threshold as one box, all rows at once (row by row, run by run).
+    on = np.zeros((prob.shape[0], prob.shape[1] + 2), np.int8)
+    on[:, 1:-1] = prob >= threshold
+    rows, edges = np.nonzero(np.diff(on, axis=1))
+    row, first, last = rows[::2], edges[::2], edges[1::2]
+    if row.shape[0] == 0:
+        return Polygon()
+    y = north[row]
+    boxes = shapely.box(east[first] - cell / 2, y - cell / 2, east[last - 1] + cell / 2, y + cell / 2)
+    return shapely.unary_union(boxes)
 
 
 def receptor_points(outline: Polygon) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

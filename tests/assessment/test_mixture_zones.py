@@ -16,7 +16,7 @@ from daemon.assessment.mixture_zones import (
     receptor_points,
     unit_fields,
 )
-from daemon.assessment.threat_zones import PlumeState, ReceptorArea, concentration_ppm, zone_levels
+from daemon.assessment.threat_zones import PlumeState, ReceptorArea, concentration_ppm, footprint, zone_levels
 from detectors.source_estimation import Hypothesis
 from detectors.substances import SUBSTANCES
 
@@ -156,3 +156,22 @@ def test_unit_fields_are_the_plume_of_each_place_and_direction(n_points: int) ->
         np.testing.assert_array_equal(field.ppm_per_g_s, concentration_ppm(plume, east, north))
     assert any((f.ppm_per_g_s > 0).any() for f in fields)
     assert any((f.ppm_per_g_s == 0).any() for f in fields)
+
+
+def test_a_tail_above_five_percent_does_not_coarsen_the_expected_zone() -> None:
+    """90 % of the rate posterior at ~300 g/s and 10 % at 10 kg/s (a class-uncertain posterior's upper tail): the
+    possible zone reaches tens of km, and a raster over that box has cells of ~250 m. The expected zone gets its
+    own raster over what it can reach, so it is the 300 g/s plume's footprint (in the shared raster it came out a
+    few coarse cells or empty)."""
+    weights = np.zeros_like(RATES)
+    weights[int(np.argmin(np.abs(np.log(RATES / 300.0))))] = 0.9
+    weights[-1] = 0.1
+    h = Hypothesis(None, 0.0, 0.0, 2.0, 1.0, RATES, weights, NOW - 600.0)
+    narrow = MixtureWind(3.0, 180.0, 0.0, "E", CL2.molar_mass_g_mol)
+    expected, possible = probability_zones((h,), narrow, 2.0, NOW)
+    rate = float(RATES[int(np.argmin(np.abs(np.log(RATES / 300.0))))])
+    plume = PlumeState(0.0, 0.0, 2.0, rate, 3.0, 180.0, "E", CL2.molar_mass_g_mol, 600.0)
+    truth = footprint(plume, 2.0)
+    assert possible.bounds[3] - possible.bounds[1] > 10_000.0  # the tail's reach
+    assert expected.contains(Point(0.0, 500.0))
+    assert expected.symmetric_difference(truth).area < 0.35 * truth.area
