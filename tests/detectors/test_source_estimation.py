@@ -14,11 +14,13 @@ from detectors.source_estimation import (
     BinnedWind,
     Candidate,
     EstimateStatus,
+    EstimatorSettings,
     GasObservations,
     SearchGrid,
     SensorErrorModel,
     _evaluate,
     _loglik_table,
+    _neighbour_classes,
     estimate_source,
     smooth_observations,
     unit_plume_ppm,
@@ -199,7 +201,9 @@ def test_a_weak_plume_a_few_times_the_floor_is_not_taken_for_noise() -> None:
     seen = obs.mean_ppm[-1][obs.mean_ppm[-1] > 0.1]
     assert seen.shape[0] >= 2
     assert seen.max() < 1.0  # a weak signal
-    estimate = estimate_source(obs, WIND, sources, GRID, CL2, NOW)
+    # The class taken as known: this is about the noise model (the class's neighbours widen the interval further).
+    known_class = EstimatorSettings(class_neighbour_prior=0.0)
+    estimate = estimate_source(obs, WIND, sources, GRID, CL2, NOW, settings=known_class)
     p = {c.id: c.probability for c in estimate.candidates}
     assert p["east"] > 0.9, estimate.reason
     assert p["beyond"] < 0.05
@@ -245,3 +249,33 @@ def test_tabulated_likelihood_matches_the_exact_one() -> None:
         np.testing.assert_allclose(looked_up.log_evidence, exact.log_evidence, atol=0.05)
         np.testing.assert_allclose(looked_up.rate_post, exact.rate_post, atol=0.01)
         assert (looked_up.best_rate == exact.best_rate).all()
+
+
+def test_the_class_and_its_neighbours_are_weighed() -> None:
+    """The class given keeps half the prior and each neighbour a quarter; at the ends the one neighbour a third."""
+    assert dict(_neighbour_classes("D", 0.25)) == pytest.approx({"C": 0.25, "D": 0.5, "E": 0.25})
+    assert dict(_neighbour_classes("A", 0.25)) == pytest.approx({"A": 2 / 3, "B": 1 / 3})
+    assert dict(_neighbour_classes("F", 0.25)) == pytest.approx({"E": 1 / 3, "F": 2 / 3})
+    assert _neighbour_classes("C", 0.0) == [("C", 1.0)]
+
+
+def test_class_uncertainty_widens_the_rate_interval_not_the_point() -> None:
+    """A class-C release read with class D (the runner's vane reads a letter off): with the neighbouring classes
+    weighed in, the 95 % rate interval is wider on both sides and still holds the truth, and the point rate (the
+    most likely rate in the class given) and the located candidate are unchanged."""
+    true_wind = replace(WIND, stability="C")
+    k, x, _ = unit_plume_ppm(np.array([600.0]), np.array([0.0]), np.array([2.0]), DET_E, DET_N, true_wind, CL2)
+    arrived = (WIND.bin_end_s[:, None] - 30.0 - (NOW - 900.0)) >= (x[0].T / 3.0)
+    reading = k[0].T * 200.0 * arrived * np.exp(np.random.default_rng(2).normal(0, 0.3, arrived.shape)) + 0.01
+    n = DET_E.shape[0]
+    obs = GasObservations(
+        DET_E, DET_N, WIND.bin_end_s, 60.0, reading, np.zeros_like(arrived), np.full(n, 1e3), np.full(n, 0.1),
+        np.full(n, 0.2),
+    )  # fmt: skip
+    known = estimate_source(obs, WIND, CANDIDATES, GRID, CL2, NOW, settings=EstimatorSettings(class_neighbour_prior=0))
+    weighed = estimate_source(obs, WIND, CANDIDATES, GRID, CL2, NOW)
+    assert known.best_candidate == weighed.best_candidate == "east"
+    assert weighed.rate_g_s == pytest.approx(known.rate_g_s)
+    assert weighed.rate_interval_g_s[0] < known.rate_interval_g_s[0]
+    assert weighed.rate_interval_g_s[1] > known.rate_interval_g_s[1]
+    assert weighed.rate_interval_g_s[0] <= 200.0 <= weighed.rate_interval_g_s[1]
