@@ -5,8 +5,9 @@ sigmas) over detector readings averaged in time bins, in the spirit of the senso
 literature (Keats, Yee & Lien 2007, Atmos. Environ. 41, 465-479; Hutchinson, Oh & Chen 2017, "A review of source
 term estimation methods for atmospheric dispersion events using static or mobile sensors", Information Fusion 36,
 130-148). The hypotheses are the site's candidate sources plus a grid over the park ("free search"); for each, the
-release rate Q and start time t0 are marginalised on grids (log-uniform prior on Q, uniform on t0), which gives
-the posterior over candidates, the 95 % credible region, and the rate and start-time intervals in one pass.
+release rate Q and start time t0 are marginalised on grids (log-uniform prior on Q, uniform on t0), and so is the
+stability class (the class given and its neighbours: the class is itself an estimate), which gives the posterior
+over candidates, the 95 % credible region, and the rate and start-time intervals in one pass.
 
 Forward model (per bin j, detector i): mu = Q * K_i(wind_j) * F_ij(t0), K the steady plume per unit rate, steered
 by the mean of the minute-mean winds over the gas's travel time, and F the arrival of the plume front carried at the
