@@ -279,3 +279,22 @@ def test_class_uncertainty_widens_the_rate_interval_not_the_point() -> None:
     assert weighed.rate_interval_g_s[0] < known.rate_interval_g_s[0]
     assert weighed.rate_interval_g_s[1] > known.rate_interval_g_s[1]
     assert weighed.rate_interval_g_s[0] <= 200.0 <= weighed.rate_interval_g_s[1]
+
+
+def test_one_saturated_reading_bounds_its_window_from_below_only() -> None:
+    """One 10-s reading at full scale in a minute leaves that minute's mean well below full scale. The windows
+    holding it say "at least this mean", not "at least full scale": the rate stays where the unclipped readings
+    put it (censoring the five 5-minute windows holding it at full scale pushed it up x1.5 here)."""
+    obs = observe(CANDIDATES[1], 200.0, NOW - 15 * 60, full_scale=1e3)
+    axis = int(np.argmax(obs.mean_ppm[-1]))
+    level = float(obs.mean_ppm[-1, axis])
+    spike = replace(
+        obs,
+        full_scale_ppm=np.full(DET_E.shape, 3.0 * level),
+        saturated=obs.saturated | ((np.arange(BINS) == BINS - 3)[:, None] & (np.arange(DET_E.shape[0]) == axis)),
+    )
+    assert not (obs.mean_ppm >= 3.0 * level).any()
+    plain = estimate_source(replace(obs, full_scale_ppm=spike.full_scale_ppm), WIND, CANDIDATES, GRID, CL2, NOW)
+    spiked = estimate_source(spike, WIND, CANDIDATES, GRID, CL2, NOW)
+    assert spiked.best_candidate == plain.best_candidate == "east"
+    assert plain.rate_g_s / 1.25 <= spiked.rate_g_s <= plain.rate_g_s * 1.25
