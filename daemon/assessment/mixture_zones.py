@@ -39,7 +39,7 @@ from daemon.assessment.threat_zones import (
     footprint,
     indoor_mean_ppm,
 )
-from detectors.plume import Terrain, briggs_sigmas
+from detectors.plume import Terrain, briggs_sigma_y_slope, briggs_sigmas
 from detectors.source_estimation import Hypothesis
 from detectors.substances import MOLAR_VOLUME_L
 
@@ -51,6 +51,9 @@ _DIR_WEIGHTS = np.exp(-0.5 * _DIR_OFFSETS**2) / np.exp(-0.5 * _DIR_OFFSETS**2).s
 RASTER_CELLS = 120  # zone raster cells per side (the extent sets the cell size)
 MIN_CELL_M = 10.0
 RECEPTOR_GRID = 7  # interior sample points per side of a receptor's bounding box
+# Points further than this many sigma_y off a plume's axis get zero without computing it: exp(-50) of the axis
+# concentration, which no rate up to 30 kg/s brings to a level above 1e-12 ppm (a probability exactly 0 either way).
+FLANK_SIGMAS = 10.0
 UNIT_FIELD_CHUNK = 20_000  # (place, direction) x points evaluated at once (a raster: one row at a time)
 
 
@@ -103,6 +106,7 @@ def unit_fields(
     east_m: NDArray[np.float64],
     north_m: NDArray[np.float64],
     now_s: float,
+    flank_sigmas: float | None = None,
 ) -> list[UnitField]:
     """The plume per unit rate at the points, for every place and wind direction of the mixture: what
     ``concentration_ppm`` gives for each (place, direction), the same arithmetic in the same order, computed for all
@@ -121,6 +125,7 @@ def unit_fields(
     source_n = np.array([h.north_m for h, _, _ in pairs])
     height = np.array([h.height_m for h, _, _ in pairs])
     speed = max(wind.speed_m_s, 0.5)
+    sigma_y_slope = briggs_sigma_y_slope(wind.stability, wind.terrain)
     reach = np.array([speed * (max(0.0, now_s - h.start_s) + OUTLOOK_S) for h, _, _ in pairs])
     chunk = max(1, UNIT_FIELD_CHUNK // max(points, 1))
     for first in range(0, rows, chunk):
@@ -130,6 +135,11 @@ def unit_fields(
         x = de * sin_t[part, None] + dn * cos_t[part, None]
         # The plume only where the cloud is: upwind and beyond the cloud's reach stay zero.
         reached = (x > 1.0) & (x <= reach[part, None])
+        if flank_sigmas is not None:
+            # Far on the flank the plume is exp(-flank^2 / 2) of its axis or less (sigma_y <= slope x): no rate on
+            # the grids (<= 30 kg/s) lifts that to any level, so those points are left at zero without the sigmas.
+            across = np.abs(-de * cos_t[part, None] + dn * sin_t[part, None])
+            reached &= across <= flank_sigmas * sigma_y_slope * x
         flat = np.flatnonzero(reached)
         per_row = reached.sum(axis=1)
         xs, des, dns = x.ravel()[flat], de.ravel()[flat], dn.ravel()[flat]
@@ -156,7 +166,8 @@ def exceedance(
     now_s: float,
 ) -> NDArray[np.float64]:
     """Probability that the hour-outlook concentration at each point exceeds ``level_ppm``."""
-    return _exceedance(unit_fields(hypotheses, wind, east_m, north_m, now_s), level_ppm, east_m.shape)
+    fields = unit_fields(hypotheses, wind, east_m, north_m, now_s, FLANK_SIGMAS)
+    return _exceedance(fields, level_ppm, east_m.shape)
 
 
 def _exceedance(fields: list[UnitField], level_ppm: float, shape: tuple[int, ...]) -> NDArray[np.float64]:

@@ -8,6 +8,7 @@ from shapely.geometry import Point, box
 
 from daemon.assessment.mixture_zones import (
     MixtureWind,
+    _exceedance,
     assess_receptor_mixture,
     assess_receptors_mixture,
     exceedance,
@@ -175,3 +176,21 @@ def test_a_tail_above_five_percent_does_not_coarsen_the_expected_zone() -> None:
     assert possible.bounds[3] - possible.bounds[1] > 10_000.0  # the tail's reach
     assert expected.contains(Point(0.0, 500.0))
     assert expected.symmetric_difference(truth).area < 0.35 * truth.area
+
+
+@pytest.mark.parametrize("stability", ["A", "D", "F"])
+def test_the_flank_cut_changes_no_probability(stability: str) -> None:
+    """Leaving points more than ten sigma_y off each plume's axis at zero gives the same exceedance, bit for bit,
+    as computing them (on a raster around two places with wide rate posteriors up to the grid's top)."""
+    places = (
+        Hypothesis(None, 0.0, 0.0, 2.0, 0.7, RATES, np.full(RATES.shape, 1 / 41), NOW - 600.0),
+        Hypothesis(None, 400.0, -200.0, 5.0, 0.3, RATES, np.full(RATES.shape, 1 / 41), NOW - 1200.0),
+    )
+    wind = MixtureWind(2.0, 200.0, 6.0, stability, CL2.molar_mass_g_mol)
+    ee, nn = np.meshgrid(np.linspace(-6000.0, 6000.0, 90), np.linspace(-6000.0, 6000.0, 90))
+    east, north = ee.ravel(), nn.ravel()
+    for level in (0.5, 20.0):
+        cut = exceedance(places, wind, level, east, north, NOW)
+        full = _exceedance(unit_fields(places, wind, east, north, NOW), level, east.shape)
+        np.testing.assert_array_equal(cut, full)
+        assert (cut > 0).any()
