@@ -63,6 +63,17 @@ def briggs_sigmas(
     return ay * x * (1.0 + by * x) ** py, az * x * (1.0 + bz * x) ** pz
 
 
+def briggs_sigma_y_slope(stability: str, terrain: Terrain = Terrain.OPEN_COUNTRY) -> float:
+    """The initial slope of Briggs's sigma_y (sigma_y / x at the source), an upper bound on sigma_y / x."""
+    try:
+        (ay, by, py), _ = _BRIGGS[terrain][stability.upper()]
+    except KeyError as exc:
+        raise ValueError(f"stability class must be one of {STABILITY_CLASSES}, got {stability!r}") from exc
+    if by < 0 or py > 0:  # every Briggs sigma_y curve is a x (1 + b x)^-1/2 with b > 0
+        raise ValueError(f"sigma_y of class {stability} grows faster than linearly")
+    return ay
+
+
 def ground_concentration_g_m3(
     east_m: ArrayLike,
     north_m: ArrayLike,

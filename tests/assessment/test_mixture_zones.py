@@ -8,14 +8,16 @@ from shapely.geometry import Point, box
 
 from daemon.assessment.mixture_zones import (
     MixtureWind,
+    _exceedance,
     assess_receptor_mixture,
     assess_receptors_mixture,
     exceedance,
     probability_zones,
     reach_probability,
     receptor_points,
+    unit_fields,
 )
-from daemon.assessment.threat_zones import PlumeState, ReceptorArea, concentration_ppm, zone_levels
+from daemon.assessment.threat_zones import PlumeState, ReceptorArea, concentration_ppm, footprint, zone_levels
 from detectors.source_estimation import Hypothesis
 from detectors.substances import SUBSTANCES
 
@@ -129,3 +131,66 @@ def test_receptors_assessed_together_get_what_each_gets_alone() -> None:
     assert together == alone
     assert {r.id for r in together if r.possible_zone} == {"b", "c"}  # the comparison covers reached and missed
     assert reach_probability((), wind, 2.0, np.zeros(3), np.ones(3), NOW) == 0.0  # no place: nothing reaches
+
+
+@pytest.mark.parametrize("n_points", [7, 5_000])
+def test_unit_fields_are_the_plume_of_each_place_and_direction(n_points: int) -> None:
+    """The fields computed for every (place, direction) at once equal ``concentration_ppm`` of each one's plume
+    (places at different heights and ages, points around and beyond the cloud's reach, few or many points)."""
+    rng = np.random.default_rng(3)
+    places = tuple(
+        Hypothesis(None, float(e), float(n), 2.0 + i, 0.25, RATES, np.full(RATES.shape, 1 / 41), NOW - 300.0 * (i + 1))
+        for i, (e, n) in enumerate(rng.uniform(-800.0, 800.0, (4, 2)))
+    )
+    wind = MixtureWind(2.5, 230.0, 9.0, "E", CL2.molar_mass_g_mol)
+    east, north = rng.uniform(-20_000.0, 20_000.0, (2, n_points))
+    fields = unit_fields(places, wind, east, north, NOW)
+    assert len(fields) == 4 * 7
+    assert sum(f.direction_weight for f in fields) == pytest.approx(4.0)
+    for index, field in enumerate(fields):
+        h = places[index // 7]
+        assert field.hypothesis is h
+        offset = float(np.linspace(-2.0, 2.0, 7)[index % 7]) * 9.0  # +-2 sd on seven directions
+        plume = PlumeState(
+            h.east_m, h.north_m, h.height_m, 1.0, 2.5, 230.0 + offset, "E", CL2.molar_mass_g_mol, NOW - h.start_s
+        )
+        np.testing.assert_array_equal(field.ppm_per_g_s, concentration_ppm(plume, east, north))
+    assert any((f.ppm_per_g_s > 0).any() for f in fields)
+    assert any((f.ppm_per_g_s == 0).any() for f in fields)
+
+
+def test_a_tail_above_five_percent_does_not_coarsen_the_expected_zone() -> None:
+    """90 % of the rate posterior at ~300 g/s and 10 % at 10 kg/s (a class-uncertain posterior's upper tail): the
+    possible zone reaches tens of km, and a raster over that box has cells of ~250 m. The expected zone gets its
+    own raster over what it can reach, so it is the 300 g/s plume's footprint (in the shared raster it came out a
+    few coarse cells or empty)."""
+    weights = np.zeros_like(RATES)
+    weights[int(np.argmin(np.abs(np.log(RATES / 300.0))))] = 0.9
+    weights[-1] = 0.1
+    h = Hypothesis(None, 0.0, 0.0, 2.0, 1.0, RATES, weights, NOW - 600.0)
+    narrow = MixtureWind(3.0, 180.0, 0.0, "E", CL2.molar_mass_g_mol)
+    expected, possible = probability_zones((h,), narrow, 2.0, NOW)
+    rate = float(RATES[int(np.argmin(np.abs(np.log(RATES / 300.0))))])
+    plume = PlumeState(0.0, 0.0, 2.0, rate, 3.0, 180.0, "E", CL2.molar_mass_g_mol, 600.0)
+    truth = footprint(plume, 2.0)
+    assert possible.bounds[3] - possible.bounds[1] > 10_000.0  # the tail's reach
+    assert expected.contains(Point(0.0, 500.0))
+    assert expected.symmetric_difference(truth).area < 0.35 * truth.area
+
+
+@pytest.mark.parametrize("stability", ["A", "D", "F"])
+def test_the_flank_cut_changes_no_probability(stability: str) -> None:
+    """Leaving points more than ten sigma_y off each plume's axis at zero gives the same exceedance, bit for bit,
+    as computing them (on a raster around two places with wide rate posteriors up to the grid's top)."""
+    places = (
+        Hypothesis(None, 0.0, 0.0, 2.0, 0.7, RATES, np.full(RATES.shape, 1 / 41), NOW - 600.0),
+        Hypothesis(None, 400.0, -200.0, 5.0, 0.3, RATES, np.full(RATES.shape, 1 / 41), NOW - 1200.0),
+    )
+    wind = MixtureWind(2.0, 200.0, 6.0, stability, CL2.molar_mass_g_mol)
+    ee, nn = np.meshgrid(np.linspace(-6000.0, 6000.0, 90), np.linspace(-6000.0, 6000.0, 90))
+    east, north = ee.ravel(), nn.ravel()
+    for level in (0.5, 20.0):
+        cut = exceedance(places, wind, level, east, north, NOW)
+        full = _exceedance(unit_fields(places, wind, east, north, NOW), level, east.shape)
+        np.testing.assert_array_equal(cut, full)
+        assert (cut > 0).any()

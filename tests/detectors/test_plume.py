@@ -8,6 +8,7 @@ import pytest
 from detectors.plume import (
     STABILITY_CLASSES,
     Terrain,
+    briggs_sigma_y_slope,
     briggs_sigmas,
     g_m3_to_ppm,
     ground_concentration_g_m3,
@@ -81,3 +82,14 @@ def test_validity_range_and_errors() -> None:
         ground_concentration_g_m3([100.0], [0.0], 1.0, 0.0, 270.0, "D")
     with pytest.raises(ValueError, match="stability"):
         briggs_sigmas(100.0, "G")
+
+
+@pytest.mark.parametrize("terrain", list(Terrain))
+@pytest.mark.parametrize("stability", STABILITY_CLASSES)
+def test_sigma_y_grows_no_faster_than_its_initial_slope(stability: str, terrain: Terrain) -> None:
+    """sigma_y / x never exceeds the slope at the source (the zones' flank cut relies on it)."""
+    x = np.geomspace(1.0, 100_000.0, 200)
+    sigma_y, _ = briggs_sigmas(x, stability, terrain)
+    slope = briggs_sigma_y_slope(stability, terrain)
+    assert (sigma_y / x <= slope).all()
+    assert sigma_y[0] / x[0] == pytest.approx(slope, rel=1e-3)

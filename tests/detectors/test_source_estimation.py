@@ -14,9 +14,15 @@ from detectors.source_estimation import (
     BinnedWind,
     Candidate,
     EstimateStatus,
+    EstimatorSettings,
     GasObservations,
     SearchGrid,
+    SensorErrorModel,
+    _evaluate,
+    _loglik_table,
+    _neighbour_classes,
     estimate_source,
+    smooth_observations,
     unit_plume_ppm,
 )
 from detectors.substances import SUBSTANCES
@@ -195,7 +201,9 @@ def test_a_weak_plume_a_few_times_the_floor_is_not_taken_for_noise() -> None:
     seen = obs.mean_ppm[-1][obs.mean_ppm[-1] > 0.1]
     assert seen.shape[0] >= 2
     assert seen.max() < 1.0  # a weak signal
-    estimate = estimate_source(obs, WIND, sources, GRID, CL2, NOW)
+    # The class taken as known: this is about the noise model (the class's neighbours widen the interval further).
+    known_class = EstimatorSettings(class_neighbour_prior=0.0)
+    estimate = estimate_source(obs, WIND, sources, GRID, CL2, NOW, settings=known_class)
     p = {c.id: c.probability for c in estimate.candidates}
     assert p["east"] > 0.9, estimate.reason
     assert p["beyond"] < 0.05
@@ -216,3 +224,77 @@ def test_the_rate_seen_by_one_detector_is_flagged_uncertain() -> None:
     assert not whole.rate_uncertain
     assert single.detectors_seeing == 1
     assert single.rate_uncertain
+
+
+def test_tabulated_likelihood_matches_the_exact_one() -> None:
+    """The per-update table of each reading's likelihood over log mu gives the exact evidence and rate posterior
+    (within interpolation error) for every place, with values, censored zeros, saturated and missing readings."""
+    obs = observe(CANDIDATES[1], 2000.0, NOW - 900, full_scale=5.0)
+    obs = replace(obs, mean_ppm=np.where(np.arange(DET_E.shape[0])[None, :] == 3, np.nan, obs.mean_ppm))
+    assert obs.saturated.any()
+    assert (obs.mean_ppm <= obs.detection_limit_ppm[None, :]).any()
+    error = SensorErrorModel()
+    smoothed = smooth_observations(obs, 5)
+    rates = np.geomspace(0.1, 3.0e4, 25)
+    starts = np.tile(np.arange(NOW - 1800.0, NOW - 299.0, 60.0), (3, 1))
+    place = (
+        np.array([c.east_m for c in CANDIDATES]),
+        np.array([c.north_m for c in CANDIDATES]),
+        np.array([c.height_m for c in CANDIDATES]),
+    )
+    table = _loglik_table(smoothed, error, rates, 0.1)
+    for grid_rates in (rates, rates[::3]):
+        exact = _evaluate(*place, smoothed, WIND, CL2, grid_rates, starts, error)
+        looked_up = _evaluate(*place, smoothed, WIND, CL2, grid_rates, starts, error, table)
+        np.testing.assert_allclose(looked_up.log_evidence, exact.log_evidence, atol=0.05)
+        np.testing.assert_allclose(looked_up.rate_post, exact.rate_post, atol=0.01)
+        assert (looked_up.best_rate == exact.best_rate).all()
+
+
+def test_the_class_and_its_neighbours_are_weighed() -> None:
+    """The class given keeps half the prior and each neighbour a quarter; at the ends the one neighbour a third."""
+    assert dict(_neighbour_classes("D", 0.25)) == pytest.approx({"C": 0.25, "D": 0.5, "E": 0.25})
+    assert dict(_neighbour_classes("A", 0.25)) == pytest.approx({"A": 2 / 3, "B": 1 / 3})
+    assert dict(_neighbour_classes("F", 0.25)) == pytest.approx({"E": 1 / 3, "F": 2 / 3})
+    assert _neighbour_classes("C", 0.0) == [("C", 1.0)]
+
+
+def test_class_uncertainty_widens_the_rate_interval_not_the_point() -> None:
+    """A class-C release read with class D (the runner's vane reads a letter off): with the neighbouring classes
+    weighed in, the 95 % rate interval is wider on both sides and still holds the truth, and the point rate (the
+    most likely rate in the class given) and the located candidate are unchanged."""
+    true_wind = replace(WIND, stability="C")
+    k, x, _ = unit_plume_ppm(np.array([600.0]), np.array([0.0]), np.array([2.0]), DET_E, DET_N, true_wind, CL2)
+    arrived = (WIND.bin_end_s[:, None] - 30.0 - (NOW - 900.0)) >= (x[0].T / 3.0)
+    reading = k[0].T * 200.0 * arrived * np.exp(np.random.default_rng(2).normal(0, 0.3, arrived.shape)) + 0.01
+    n = DET_E.shape[0]
+    obs = GasObservations(
+        DET_E, DET_N, WIND.bin_end_s, 60.0, reading, np.zeros_like(arrived), np.full(n, 1e3), np.full(n, 0.1),
+        np.full(n, 0.2),
+    )  # fmt: skip
+    known = estimate_source(obs, WIND, CANDIDATES, GRID, CL2, NOW, settings=EstimatorSettings(class_neighbour_prior=0))
+    weighed = estimate_source(obs, WIND, CANDIDATES, GRID, CL2, NOW)
+    assert known.best_candidate == weighed.best_candidate == "east"
+    assert weighed.rate_g_s == pytest.approx(known.rate_g_s)
+    assert weighed.rate_interval_g_s[0] < known.rate_interval_g_s[0]
+    assert weighed.rate_interval_g_s[1] > known.rate_interval_g_s[1]
+    assert weighed.rate_interval_g_s[0] <= 200.0 <= weighed.rate_interval_g_s[1]
+
+
+def test_one_saturated_reading_bounds_its_window_from_below_only() -> None:
+    """One 10-s reading at full scale in a minute leaves that minute's mean well below full scale. The windows
+    holding it say "at least this mean", not "at least full scale": the rate stays where the unclipped readings
+    put it (censoring the five 5-minute windows holding it at full scale pushed it up x1.5 here)."""
+    obs = observe(CANDIDATES[1], 200.0, NOW - 15 * 60, full_scale=1e3)
+    axis = int(np.argmax(obs.mean_ppm[-1]))
+    level = float(obs.mean_ppm[-1, axis])
+    spike = replace(
+        obs,
+        full_scale_ppm=np.full(DET_E.shape, 3.0 * level),
+        saturated=obs.saturated | ((np.arange(BINS) == BINS - 3)[:, None] & (np.arange(DET_E.shape[0]) == axis)),
+    )
+    assert not (obs.mean_ppm >= 3.0 * level).any()
+    plain = estimate_source(replace(obs, full_scale_ppm=spike.full_scale_ppm), WIND, CANDIDATES, GRID, CL2, NOW)
+    spiked = estimate_source(spike, WIND, CANDIDATES, GRID, CL2, NOW)
+    assert spiked.best_candidate == plain.best_candidate == "east"
+    assert plain.rate_g_s / 1.25 <= spiked.rate_g_s <= plain.rate_g_s * 1.25
