@@ -303,3 +303,22 @@ def test_two_sigma_step_on_strongly_correlated_noise_is_one_episode() -> None:
         assert onsets.shape[0] == 1, onsets
         assert 10_000 <= onsets[0] <= 10_000 + 1_000, onsets
         assert not alarm[-1]  # re-baselined: the alarm did not last for ever
+
+
+def test_drift_spread_table_equals_the_formula_at_every_count() -> None:
+    """The along-time path reads the drift's standard error from a table that stops where the formula stops
+    changing in floating point: the same values below, at and far beyond its end."""
+    from detectors.anomaly import _spread_of, _spread_table, drift_spread
+
+    last = _spread_table().shape[0] - 1
+    counts = np.concatenate(
+        (np.arange(0, 3000), np.arange(last - 50, last + 50), [2 * last, 10 * last, 2.0**30 - 1, 2.0**30])
+    ).astype(np.int64)
+    np.testing.assert_array_equal(
+        _spread_of(0, counts.astype(np.intp), counts.shape[0]), drift_spread(counts.astype(np.float64))
+    )
+    for first, n in ((100, 500), (last - 10, 40), (last + 5, 7), (2**30, 3)):
+        np.testing.assert_array_equal(
+            np.broadcast_to(_spread_of(first, None, n), (n,)),
+            drift_spread(np.arange(first, first + n, dtype=np.float64)),
+        )
