@@ -60,17 +60,6 @@ _ISO_SEPARATORS = np.frombuffer(b"--::", np.uint8)
 _ISO_DATE_END = 10  # a space or a "T"
 
 
-def _place_values() -> NDArray[np.int64]:
-    """Place value of each of the 14 digits of ``YYYY-MM-DD HH:MM:SS`` in its year, month, day, hour, minute, second."""
-    places = np.zeros((14, 6), np.int64)
-    for field, (first, count) in enumerate(((0, 4), (4, 2), (6, 2), (8, 2), (10, 2), (12, 2))):
-        places[first : first + count, field] = 10 ** np.arange(count - 1, -1, -1)
-    return places
-
-
-_ISO_PLACES = _place_values()
-
-
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``detect`` parser."""
     parser = subparsers.add_parser("detect", help="back-test the detectors on a CSV of timestamp,value")
@@ -137,7 +126,10 @@ def _iso_seconds(texts: Texts) -> NDArray[np.float64] | None:
     n = texts.start.shape[0]
     if n == 0 or not bool(np.all(texts.length == ISO_SECOND_LENGTH)):
         return None
-    chars = texts.buffer[texts.start[:, None] + np.arange(ISO_SECOND_LENGTH)]
+    # Every 19-byte window of the buffer as one item (overlapping views), so a gather copies whole times.
+    windows = texts.buffer.shape[0] - ISO_SECOND_LENGTH + 1
+    items = np.ndarray((max(windows, 0),), f"S{ISO_SECOND_LENGTH}", texts.buffer, strides=(1,))
+    chars = items[texts.start].view(np.uint8).reshape(n, ISO_SECOND_LENGTH)
     digits = chars[:, _ISO_DIGIT_AT] - np.uint8(ord("0"))  # a byte below "0" wraps round, above 9 too
     middle = chars[:, _ISO_DATE_END]
     if (
@@ -146,7 +138,10 @@ def _iso_seconds(texts: Texts) -> NDArray[np.float64] | None:
         or bool(np.any((middle != ord(" ")) & (middle != ord("T"))))
     ):
         return None
-    year, month, day, hour, minute, second = (digits.astype(np.int64) @ _ISO_PLACES).T
+    pairs = digits.astype(np.int64)
+    pairs = pairs[:, 0::2] * 10 + pairs[:, 1::2]  # century, year of century, month, day, hour, minute, second
+    year = pairs[:, 0] * 100 + pairs[:, 1]
+    month, day, hour, minute, second = pairs[:, 2:].T
     months = (year - 1970) * 12 + (month - 1)
     first = months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
     days_in_month = (months + 1).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64) - first
