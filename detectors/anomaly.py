@@ -89,9 +89,9 @@ SURPRISE_PRIOR_VAR = (1.0 - 2.0 / np.pi) * SURPRISE_ALPHA / (2.0 - SURPRISE_ALPH
 ALARM_DECADES = 5.0  # tail probability 1e-5 of the recent surprise: score 1
 EVIDENCE_FROM = 1.0  # standard deviations of the recent surprise above its mean before it counts as evidence
 LONG_SEGMENT = 512  # a sensor with this many readings in one batch is computed along time
-STRETCH = 1 << 14  # readings the first pass along time covers (it finds every reading's regime once)
-PASS_WINDOW = 1024  # readings each later pass covers (it ends at its first wrong guess of a regime)
-SCAN_BLOCK = 64  # readings per block of the scale's scan (running products stay near 1 within one)
+FIRST_PASS = 1 << 14  # readings the first pass along time covers (it finds every reading's regime once)
+PASS_WINDOW = 256  # readings a pass covers after one that ended at its first wrong guess of a regime
+STRETCH = 1 << 14  # the longest pass (each pass that confirms its whole window doubles the next)
 BURST_AHEAD = 32  # readings after a new gated one guessed from the model as it stood
 _LN10 = float(np.log(10.0))
 
@@ -371,28 +371,6 @@ def _linear_filter() -> Callable[..., tuple[NDArray[np.float64], NDArray[np.floa
     return cast("Callable[..., tuple[NDArray[np.float64], NDArray[np.float64]]]", kernel)
 
 
-def _affine_scan(factor: NDArray[np.float64], inputs: NDArray[np.float64], before: float) -> NDArray[np.float64]:
-    """``y_t = factor_t * y_{t-1} + inputs_t`` from ``y_{-1} = before``: the values after each reading.
-
-    Blocks of ``SCAN_BLOCK`` readings are solved with running products (a block's product stays near 1, so
-    dividing by it loses nothing), and the blocks are chained one after another.
-    """
-    n = factor.shape[0]
-    blocks = -(-n // SCAN_BLOCK)
-    pad = blocks * SCAN_BLOCK - n
-    f = np.concatenate((factor, np.ones(pad))).reshape(blocks, SCAN_BLOCK)
-    w = np.concatenate((inputs, np.zeros(pad))).reshape(blocks, SCAN_BLOCK)
-    prod = np.cumprod(f, axis=1)
-    own = prod * np.cumsum(w / prod, axis=1)  # each block's values from a start of zero
-    starts = np.empty(blocks)
-    y = before
-    for b, (p_end, o_end) in enumerate(zip(prod[:, -1].tolist(), own[:, -1].tolist(), strict=True)):
-        starts[b] = y
-        y = p_end * y + o_end
-    out: NDArray[np.float64] = (prod * starts[:, None] + own).reshape(-1)[:n]
-    return out
-
-
 def _past_cap(free: NDArray[np.float64], increments: NDArray[np.float64], cap: float) -> NDArray[np.float64]:
     """The capped walk from ``free``, the walk with its lower barrier alone (right up to its first touch of the
     cap): in place.
@@ -526,6 +504,43 @@ def _spread_of(first: int, offsets: NDArray[np.intp] | None, n: int) -> NDArray[
     return tail
 
 
+# A gated reading (above its floor) moves the scale by its clipped error, Z_GATE scales: it grows by this
+# fraction of the scale before it, on top of the forgetting every reading has.
+GROWTH = ALPHA * MAE_TO_SIGMA * Z_GATE
+_JUMPS = _coefficients(1.0, 1.0 - ALPHA)
+
+
+def _scales_past_gated(
+    abs_e: NDArray[np.float64],
+    clipped: NDArray[np.bool_],
+    floored: NDArray[np.bool_],
+    bottom: NDArray[np.float64],
+    scale0: float,
+) -> NDArray[np.float64]:
+    """The scale before the first and after each of the readings that move it, some of them gated: a gated
+    reading learns Z_GATE floors when the scale is below its floor, and Z_GATE scales otherwise.
+
+    The scale is the ordinary filter of every other reading's error plus, from each gated reading on, a
+    jump of GROWTH times the scale before it, fading as the filter forgets. The jumps are found in order,
+    one Python step each (gated readings are few); one more filter spreads them.
+    """
+    inputs = abs_e.copy()
+    floor_in = floored & clipped
+    inputs[floor_in] = Z_GATE * bottom[floor_in]
+    grows = np.flatnonzero(clipped & ~floor_in)
+    inputs[grows] = 0.0
+    scales = _values_along(_SCALE, inputs, scale0)
+    jumps = np.zeros(inputs.shape[0])
+    forget = 1.0 - ALPHA
+    carried, last = 0.0, -1  # the jumps' part of the scale after reading ``last``
+    for j, base in zip(grows.tolist(), scales[grows].tolist(), strict=True):
+        before = carried * forget ** (j - 1 - last) if last >= 0 else 0.0
+        jumps[j] = GROWTH * (base + before)
+        carried, last = before * forget + jumps[j], j
+    scales[1:] += _values_along(_JUMPS, jumps, 0.0)[1:]
+    return scales
+
+
 def _pass(row: NDArray[np.float64], x: NDArray[np.float64], floor: float, guess: _Guess) -> _Pass:
     """The model along ``x`` (valid readings, warm model) assuming the regimes ``guess``.
 
@@ -537,7 +552,7 @@ def _pass(row: NDArray[np.float64], x: NDArray[np.float64], floor: float, guess:
     views where gated ones take gathers.
     """
     n = x.shape[0]
-    a, b = ALPHA, COV_ALPHA
+    b = COV_ALPHA
     count0, mean0, c00, c10, dev0, scale0, up0, down0, ref0 = row[: REFERENCE + 1].tolist()
     gated, shifted = guess.gated, guess.shifted
     stopped = gated | shifted
@@ -590,12 +605,7 @@ def _pass(row: NDArray[np.float64], x: NDArray[np.float64], floor: float, guess:
         clipped = gated[moves]
         moved = np.cumsum(moves, dtype=np.intp)
         if clipped.any():
-            floored = guess.floored[moves] & clipped
-            grows = clipped & ~floored
-            factor = np.where(grows, 1.0 + a * (MAE_TO_SIGMA * Z_GATE - 1.0), 1.0 - a)
-            inputs = a * MAE_TO_SIGMA * np.where(floored, Z_GATE * bottom[moves], abs_e[moves])
-            inputs[grows] = 0.0
-            scales = np.concatenate(([scale0], _affine_scan(factor, inputs, scale0)))
+            scales = _scales_past_gated(abs_e[moves], clipped, guess.floored[moves], bottom[moves], scale0)
         else:
             scales = _values_along(_SCALE, abs_e[moves], scale0)
         s_before, s_after = scales[moved - moves], scales[moved]
@@ -616,9 +626,8 @@ def _pass(row: NDArray[np.float64], x: NDArray[np.float64], floor: float, guess:
     lows = np.minimum.accumulate(walks, axis=1)
     np.minimum(lows, 0.0, out=lows)
     walks -= lows
-    if walks.max() > 2 * SHIFT_H:
-        for side in (0, 1):
-            _past_cap(walks[side], steps[side], 2 * SHIFT_H)
+    for side in np.flatnonzero(walks.max(axis=1) > 2 * SHIFT_H).tolist():
+        _past_cap(walks[side], steps[side], 2 * SHIFT_H)
     shift = walks.max(axis=0)
     found_shifted = shift >= SHIFT_H
     # The reference learns what the baseline learns, except in drift alarm: a filter over those readings,
@@ -813,7 +822,7 @@ def run_along_time(
     # The regimes each reading is guessed to be in; the first pass covers the whole run (from a quiet guess)
     # so that every later pass starts from regimes found once already.
     plan = _quiet_guess(nv)
-    i, window, fresh = 0, STRETCH, False
+    i, window, fresh = 0, FIRST_PASS, False
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         while i < nv:
             if state[COUNT] >= WARMUP_READINGS:
