@@ -389,10 +389,10 @@ def _past_cap(free: NDArray[np.float64], increments: NDArray[np.float64], cap: f
     while i < n:
         walk = cap + np.cumsum(increments[i:]) if not low else np.cumsum(increments[i:])
         if low:
-            part = walk - np.minimum(np.minimum.accumulate(walk), 0.0)
+            part = walk - np.minimum(np.fmin.accumulate(walk), 0.0)
             past = np.flatnonzero(part > cap)
         else:
-            part = walk - np.maximum(np.maximum.accumulate(walk) - cap, 0.0)
+            part = walk - np.maximum(np.fmax.accumulate(walk) - cap, 0.0)
             past = np.flatnonzero(part < 0.0)
         if past.shape[0] == 0:
             out[i:] = part
@@ -454,9 +454,9 @@ class _Pass:
         return last + 1 if self.learned is None else int(self.learned[last])
 
 
-def _coefficients(weight: float, forget: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """lfilter's numerator and denominator of ``y_t = forget * y_{t-1} + weight * inputs_t``."""
-    return np.array([weight]), np.array([1.0, -forget])
+def _coefficients(weight: float, forget: float) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
+    """lfilter's numerator and denominator of ``y_t = forget * y_{t-1} + weight * inputs_t``, and ``forget``."""
+    return np.array([weight]), np.array([1.0, -forget]), forget
 
 
 # The along-time recursions' filters, made once (a pass of a hundred readings would spend a visible part of its
@@ -468,17 +468,30 @@ _REFERENCE = _coefficients(REFERENCE_ALPHA, 1.0 - REFERENCE_ALPHA)
 
 
 def _values_along(
-    coefficients: tuple[NDArray[np.float64], NDArray[np.float64]],
-    inputs: NDArray[np.float64],
-    start: float | NDArray[np.float64],
+    coefficients: tuple[NDArray[np.float64], NDArray[np.float64], float], inputs: NDArray[np.float64], start: float
 ) -> NDArray[np.float64]:
-    """The filter's value from ``start`` and after each input along the last axis (one more than the inputs)."""
-    begin = np.asarray(start, np.float64)
-    out = np.empty((*inputs.shape[:-1], inputs.shape[-1] + 1))
-    out[..., 0] = begin
-    if inputs.shape[-1]:
-        initial = (-coefficients[1][1] * begin)[..., None]
-        out[..., 1:] = _linear_filter()(*coefficients, inputs, -1, initial)[0]
+    """The filter's value from ``start`` and after each input (one more than the inputs)."""
+    numerator, denominator, forget = coefficients
+    out = np.empty(inputs.shape[0] + 1)
+    out[0] = start
+    if inputs.shape[0]:
+        out[1:] = _linear_filter()(numerator, denominator, inputs, -1, np.array([forget * start]))[0]
+    return out
+
+
+def _pairs_along(
+    coefficients: tuple[NDArray[np.float64], NDArray[np.float64], float],
+    inputs: NDArray[np.float64],
+    first: float,
+    second: float,
+) -> NDArray[np.float64]:
+    """``_values_along`` of two rows of inputs (shape (2, n)) from ``first`` and ``second``, in one call."""
+    numerator, denominator, forget = coefficients
+    out = np.empty((2, inputs.shape[1] + 1))
+    out[0, 0], out[1, 0] = first, second
+    if inputs.shape[1]:
+        initial = np.array([[forget * first], [forget * second]])
+        out[:, 1:] = _linear_filter()(numerator, denominator, inputs, -1, initial)[0]
     return out
 
 
@@ -530,15 +543,31 @@ def _scales_past_gated(
     grows = np.flatnonzero(clipped & ~floor_in)
     inputs[grows] = 0.0
     scales = _values_along(_SCALE, inputs, scale0)
-    jumps = np.zeros(inputs.shape[0])
+    n = inputs.shape[0]
+    jumps = np.zeros(n)
     forget = 1.0 - ALPHA
     carried, last = 0.0, -1  # the jumps' part of the scale after reading ``last``
     for j, base in zip(grows.tolist(), scales[grows].tolist(), strict=True):
         before = carried * forget ** (j - 1 - last) if last >= 0 else 0.0
         jumps[j] = GROWTH * (base + before)
         carried, last = before * forget + jumps[j], j
-    scales[1:] += _values_along(_JUMPS, jumps, 0.0)[1:]
+    if grows.shape[0] > FEW_JUMPS:
+        scales[1:] += _values_along(_JUMPS, jumps, 0.0)[1:]
+    else:
+        fading = _fading()
+        for j in grows.tolist():
+            scales[j + 1 :] += jumps[j] * fading[: n - j]
     return scales
+
+
+FEW_JUMPS = 4  # spread one by one (two array operations each) rather than by one more filter
+
+
+@functools.cache
+def _fading() -> NDArray[np.float64]:
+    """``(1 - ALPHA) ** k`` for every reading a pass can hold: what is left of a jump in the scale k readings on."""
+    out: NDArray[np.float64] = (1.0 - ALPHA) ** np.arange(max(FIRST_PASS, STRETCH) + 1, dtype=np.float64)
+    return out
 
 
 def _pass(row: NDArray[np.float64], x: NDArray[np.float64], floor: float, guess: _Guess) -> _Pass:
@@ -580,7 +609,7 @@ def _pass(row: NDArray[np.float64], x: NDArray[np.float64], floor: float, guess:
     np.multiply(dl, dl, out=pairs[0])
     pairs[0] *= 1.0 - b
     np.multiply(dl, pl, out=pairs[1])
-    covariances = _values_along(_COVARIANCES, pairs, np.array([c00, c10]))
+    covariances = _pairs_along(_COVARIANCES, pairs, c00, c10)
     if every:
         c_before, c_after = covariances[:, :-1], covariances[:, 1:]
     else:
@@ -623,7 +652,7 @@ def _pass(row: NDArray[np.float64], x: NDArray[np.float64], floor: float, guess:
     walks = np.cumsum(steps, axis=1)
     walks[0] += up0
     walks[1] += down0
-    lows = np.minimum.accumulate(walks, axis=1)
+    lows = np.fmin.accumulate(walks, axis=1)  # fmin's loop is faster; a NaN reading is never confirmed
     np.minimum(lows, 0.0, out=lows)
     walks -= lows
     for side in np.flatnonzero(walks.max(axis=1) > 2 * SHIFT_H).tolist():
