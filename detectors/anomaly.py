@@ -590,7 +590,8 @@ def _pass(row: NDArray[np.float64], x: NDArray[np.float64], floor: float, guess:
     # Readings learned before each one and through each one (a filter's value before and after the reading).
     learned: NDArray[np.intp] | None = None
     before_index: NDArray[np.intp] | None = None
-    values = _values_along(_BASELINE, x if every else x[learn], mean0)
+    learnt = x if every else x[learn]
+    values = _values_along(_BASELINE, learnt, mean0)
     if every:
         m_before, m_after = values[:-1], values[1:]
     else:
@@ -629,6 +630,9 @@ def _pass(row: NDArray[np.float64], x: NDArray[np.float64], floor: float, guess:
     if every:
         scales = _values_along(_SCALE, abs_e, scale0)
         s_before, s_after = scales[:-1], scales[1:]
+    elif not shifted.any():  # gated readings only: every reading moves the scale
+        scales = _scales_past_gated(abs_e, gated, guess.floored, bottom, scale0)
+        s_before, s_after = scales[:-1], scales[1:]
     else:
         moves = ~shifted
         clipped = gated[moves]
@@ -663,7 +667,7 @@ def _pass(row: NDArray[np.float64], x: NDArray[np.float64], floor: float, guess:
     # whose drift (from the reference before each reading) is only known once the filter has run. The
     # guess's drift alarms are taken; a reading where the computed drift disagrees ends the exact stretch.
     if not guess.drifting.any():
-        references = _values_along(_REFERENCE, x if every else x[learn], ref0)
+        references = _values_along(_REFERENCE, learnt, ref0)
         if every:
             ref_before, ref_after = references[:-1], references[1:]
         else:
