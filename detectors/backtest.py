@@ -70,7 +70,8 @@ def backtest(
         raise ValueError("time and value must have the same length")
     if report_interval_s is None:
         spacing = np.diff(np.sort(t))
-        report_interval_s = float(np.median(spacing)) if spacing.shape[0] and np.median(spacing) > 0 else 60.0
+        typical = float(np.median(spacing)) if spacing.shape[0] else 0.0
+        report_interval_s = typical if typical > 0 else 60.0
     nan = float("nan")
     thresholds = ThresholdParams(
         np.array([nan if high is None else high]),

@@ -210,8 +210,11 @@ def _summary(
     lines = [
         f"{len(t)} readings{kept}, {len(found)} alarm episode(s), alarm on for {int(result.alarm.sum())} reading(s)"
     ]
-    for e in found[:MAX_EPISODES_LISTED]:
-        readings = int(np.sum((t >= t[e.start]) & (t <= t[e.end])))
+    listed = found[:MAX_EPISODES_LISTED]
+    in_order = t[time_order(t)]
+    first = np.searchsorted(in_order, t[[e.start for e in listed]], side="left")
+    last = np.searchsorted(in_order, t[[e.end for e in listed]], side="right")
+    for e, readings in zip(listed, (last - first).tolist(), strict=True):
         span = f"{series.time_text(int(row_of[e.start]))} .. {series.time_text(int(row_of[e.end]))}"
         lines.append(f"  {span} ({readings} readings): {', '.join(e.conditions)}")
     if len(found) > MAX_EPISODES_LISTED:
