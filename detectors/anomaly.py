@@ -340,6 +340,46 @@ def _step_one(
     return z, shift, drift, score, test, rebased
 
 
+def _warm_up(row: NDArray[np.float64], x: list[float], floor: float) -> tuple[list[float], list[float]]:
+    """``_step_one`` over readings of the warm-up (every one learns, none is tested) in one loop of Python
+    floats, ``row`` updated in place; returns each reading's z and drift (shift, score, tested and re-baselined
+    are all zero there). Same formulas in the same order."""
+    count, m, c0, c1, dprev, scale, ref = (float(row[i]) for i in (COUNT, MEAN, C0, C1, LAST_DEV, SCALE, REFERENCE))
+    zs, drifts = [], []
+    for value in x:
+        seen = count > 0
+        d = value - m
+        s_eff = max(scale, max(floor, 1e-9 * abs(m)) + 1e-300)
+        phi = min(max(c1 / c0, 0.0), PHI_MAX) if c0 > 0 else 0.0
+        long_run = s_eff / (1.0 - phi)
+        z, drift = (d - phi * dprev) / s_eff, abs(m - ref) / (long_run * _drift_spread_one(count))
+        if not (seen and math.isfinite(z)):
+            z, drift = 0.0, 0.0
+        zs.append(z)
+        drifts.append(drift)
+        alpha = 1.0 / (count + 1.0)
+        c0 = (1.0 - alpha) * (c0 + alpha * d * d)
+        if seen:
+            c1 = c1 + alpha * (d * dprev - c1)
+        scale = math.sqrt(c0)
+        ref = ref + alpha * (value - ref)
+        count = min(count + 1.0, 2.0**30)
+        m = m + alpha * d
+        dprev = value - m
+    row[COUNT], row[MEAN], row[C0], row[C1], row[LAST_DEV], row[SCALE], row[REFERENCE] = (
+        count,
+        m,
+        c0,
+        c1,
+        dprev,
+        scale,
+        ref,
+    )
+    if row[ALARM_COUNT] == 0.0:
+        row[ALARM_MEAN] = 0.0
+    return zs, drifts
+
+
 def _filter(
     weight: float, forget: float, inputs: NDArray[np.float64], before: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -858,32 +898,36 @@ def run_along_time(
     i, window, fresh = 0, FIRST_PASS, False
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         while i < nv:
-            if state[COUNT] >= WARMUP_READINGS:
-                # Each pass confirms the readings up to its first wrong guess of a regime; the next pass starts
-                # there with the regimes this one found (exact at that reading), so a spike or an alarm's start
-                # or end costs one more pass, not a reading-by-reading stretch.
-                stop = min(i + window, nv)
-                guess = plan.take(i, stop)
-                k, got, new = _run(state, xv[i:stop], tv[i:stop], floor, rebaseline_s, guess)
-                # A pass that confirmed its whole window doubles the next (a quiet series goes in long passes);
-                # one that stopped early starts the short windows in which regimes change.
-                window = min(2 * window, STRETCH) if k == stop - i else PASS_WINDOW
-                if k:
-                    z[i : i + k], shift[i : i + k], drift[i : i + k] = got.z[:k], got.shift[:k], got.drift[:k]
-                    tested[i : i + k] = True
-                    state = new
-                    i += k
-                    if i == stop:
-                        continue
-                    if k == got.exact:
-                        plan.put(i, _next_guess(guess, got))
-                        fresh = True
-                        continue
-                    plan.put(i, _quiet_guess(stop - i))  # a re-baseline: what the pass found after it is moot
-                elif not fresh and got.exact == 0:
+            if state[COUNT] < WARMUP_READINGS:  # the next readings are all warm-up: each one counts
+                stop = min(i + int(WARMUP_READINGS - state[COUNT]), nv)
+                z[i:stop], drift[i:stop] = _warm_up(state, xv[i:stop].tolist(), floor)
+                i = stop
+                continue
+            # Each pass confirms the readings up to its first wrong guess of a regime; the next pass starts
+            # there with the regimes this one found (exact at that reading), so a spike or an alarm's start
+            # or end costs one more pass, not a reading-by-reading stretch.
+            stop = min(i + window, nv)
+            guess = plan.take(i, stop)
+            k, got, new = _run(state, xv[i:stop], tv[i:stop], floor, rebaseline_s, guess)
+            # A pass that confirmed its whole window doubles the next (a quiet series goes in long passes);
+            # one that stopped early starts the short windows in which regimes change.
+            window = min(2 * window, STRETCH) if k == stop - i else PASS_WINDOW
+            if k:
+                z[i : i + k], shift[i : i + k], drift[i : i + k] = got.z[:k], got.shift[:k], got.drift[:k]
+                tested[i : i + k] = True
+                state = new
+                i += k
+                if i == stop:
+                    continue
+                if k == got.exact:
                     plan.put(i, _next_guess(guess, got))
                     fresh = True
                     continue
+                plan.put(i, _quiet_guess(stop - i))  # a re-baseline: what the pass found after it is moot
+            elif not fresh and got.exact == 0:
+                plan.put(i, _next_guess(guess, got))
+                fresh = True
+                continue
             z[i], shift[i], drift[i], _, tested[i], rebased[i] = _step_one(
                 state, float(xv[i]), float(tv[i]), floor, hold_s, rebaseline_s
             )

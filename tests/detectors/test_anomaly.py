@@ -322,3 +322,20 @@ def test_drift_spread_table_equals_the_formula_at_every_count() -> None:
             np.broadcast_to(_spread_of(first, None, n), (n,)),
             drift_spread(np.arange(first, first + n, dtype=np.float64)),
         )
+
+
+def test_warm_up_loop_equals_stepping_each_reading() -> None:
+    """The along-time path runs the warm-up in one loop of Python floats: the state, z and drift of stepping
+    each reading with ``_step_one``, bit for bit (a floor, a flat start and a jump included)."""
+    from detectors.anomaly import WARMUP_READINGS, _step_one, _warm_up
+
+    rng = np.random.default_rng(21)
+    x = np.concatenate(([5.0] * 10, 5.0 + rng.normal(0.0, 2.0, WARMUP_READINGS - 20), [40.0], rng.normal(5, 2, 9)))
+    for floor in (0.0, 0.5):
+        stepped_row, looped_row = initial_state(1)[0], initial_state(1)[0]
+        stepped = [_step_one(stepped_row, v, T0 + i, floor, 100.0, 100.0) for i, v in enumerate(x.tolist())]
+        z, drift = _warm_up(looped_row, x.tolist(), floor)
+        np.testing.assert_array_equal(z, [s[0] for s in stepped])
+        np.testing.assert_array_equal(drift, [s[2] for s in stepped])
+        assert not any(s[1] or s[3] or s[4] or s[5] for s in stepped)
+        np.testing.assert_array_equal(looped_row, stepped_row)
