@@ -726,11 +726,15 @@ def _pass(row: NDArray[np.float64], x: NDArray[np.float64], floor: float, guess:
     # that came or went; outside shift alarms, a gated reading that came or went, a gated reading's floor,
     # a learnt reading's drift alarm. Not modelled along time: a non-finite statistic.
     wrong = found.gated != gated
-    wrong |= (found.floored != guess.floored) & gated
+    if not every:  # (a floor only matters on a gated reading)
+        wrong |= (found.floored != guess.floored) & gated
     wrong |= (found.drifting != guess.drifting) & ~found.gated
     wrong &= ~found_shifted
     wrong |= found_shifted != shifted
-    wrong |= ~np.isfinite(z + u + drift)
+    total = z + u
+    total += drift
+    if not np.isfinite(total).all():
+        wrong |= ~np.isfinite(total)
     exact = int(np.argmax(wrong))
     if not wrong[exact]:
         exact = n
