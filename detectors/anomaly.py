@@ -94,6 +94,10 @@ PASS_WINDOW = 256  # readings a pass covers after one that ended at its first wr
 STRETCH = 1 << 14  # the longest pass (each pass that confirms its whole window doubles the next)
 BURST_AHEAD = 32  # readings after a new gated one guessed from the model as it stood
 _LN10 = float(np.log(10.0))
+# Reductions called as ufuncs: the ndarray methods (.any(), .max(), ...) go through a Python wrapper that costs
+# about as much as the reduction of a pass's few hundred readings, and a back-test makes thousands of passes.
+_any, _every = np.logical_or.reduce, np.logical_and.reduce
+_most, _least = np.maximum.reduce, np.minimum.reduce
 
 # Columns of the per-sensor state matrix.
 (
@@ -419,7 +423,7 @@ def _past_cap(free: NDArray[np.float64], increments: NDArray[np.float64], cap: f
     extreme; the walk switches barrier only when it crosses the whole band (rare: many readings each way).
     """
     n = increments.shape[0]
-    past = np.flatnonzero(free > cap)
+    past = (free > cap).nonzero()[0]
     if past.shape[0] == 0:
         return free
     out = free
@@ -427,13 +431,13 @@ def _past_cap(free: NDArray[np.float64], increments: NDArray[np.float64], cap: f
     out[i] = cap
     i, low = i + 1, False
     while i < n:
-        walk = cap + np.cumsum(increments[i:]) if not low else np.cumsum(increments[i:])
+        walk = cap + increments[i:].cumsum() if not low else increments[i:].cumsum()
         if low:
             part = walk - np.minimum(np.fmin.accumulate(walk), 0.0)
-            past = np.flatnonzero(part > cap)
+            past = (part > cap).nonzero()[0]
         else:
             part = walk - np.maximum(np.fmax.accumulate(walk) - cap, 0.0)
-            past = np.flatnonzero(part < 0.0)
+            past = (part < 0.0).nonzero()[0]
         if past.shape[0] == 0:
             out[i:] = part
             break
@@ -580,7 +584,7 @@ def _scales_past_gated(
     inputs = abs_e.copy()
     floor_in = floored & clipped
     inputs[floor_in] = Z_GATE * bottom[floor_in]
-    grows = np.flatnonzero(clipped & ~floor_in)
+    grows = (clipped & ~floor_in).nonzero()[0]
     inputs[grows] = 0.0
     scales = _values_along(_SCALE, inputs, scale0)
     n = inputs.shape[0]
@@ -625,7 +629,7 @@ def _pass(row: NDArray[np.float64], x: NDArray[np.float64], floor: float, guess:
     count0, mean0, c00, c10, dev0, scale0, up0, down0, ref0 = row[: REFERENCE + 1].tolist()
     gated, shifted = guess.gated, guess.shifted
     stopped = gated | shifted
-    every = not stopped.any()
+    every = not _any(stopped)
     learn = ~stopped
     # Readings learned before each one and through each one (a filter's value before and after the reading).
     learned: NDArray[np.intp] | None = None
@@ -635,7 +639,7 @@ def _pass(row: NDArray[np.float64], x: NDArray[np.float64], floor: float, guess:
     if every:
         m_before, m_after = values[:-1], values[1:]
     else:
-        learned = np.cumsum(learn, dtype=np.intp)
+        learned = learn.cumsum(dtype=np.intp)
         before_index = learned - learn
         m_before, m_after = values[before_index], values[learned]
     d = x - m_before
@@ -659,7 +663,7 @@ def _pass(row: NDArray[np.float64], x: NDArray[np.float64], floor: float, guess:
     phi = c_before[1] / c0_before
     np.maximum(phi, 0.0, out=phi)
     np.minimum(phi, PHI_MAX, out=phi)
-    if not c0_before.min() > 0:
+    if not _least(c0_before) > 0:
         phi = np.where(c0_before > 0, phi, 0.0)
     e = d - phi * dprev
     abs_e = np.abs(e)
@@ -670,14 +674,14 @@ def _pass(row: NDArray[np.float64], x: NDArray[np.float64], floor: float, guess:
     if every:
         scales = _values_along(_SCALE, abs_e, scale0)
         s_before, s_after = scales[:-1], scales[1:]
-    elif not shifted.any():  # gated readings only: every reading moves the scale
+    elif not _any(shifted):  # gated readings only: every reading moves the scale
         scales = _scales_past_gated(abs_e, gated, guess.floored, bottom, scale0)
         s_before, s_after = scales[:-1], scales[1:]
     else:
         moves = ~shifted
         clipped = gated[moves]
-        moved = np.cumsum(moves, dtype=np.intp)
-        if clipped.any():
+        moved = moves.cumsum(dtype=np.intp)
+        if _any(clipped):
             scales = _scales_past_gated(abs_e[moves], clipped, guess.floored[moves], bottom[moves], scale0)
         else:
             scales = _values_along(_SCALE, abs_e[moves], scale0)
@@ -693,20 +697,21 @@ def _pass(row: NDArray[np.float64], x: NDArray[np.float64], floor: float, guess:
     np.subtract(uc, SHIFT_K, out=steps[0])
     np.negative(uc, out=steps[1])
     steps[1] -= SHIFT_K
-    walks = np.cumsum(steps, axis=1)
+    walks = steps.cumsum(axis=1)
     walks[0] += up0
     walks[1] += down0
     lows = np.fmin.accumulate(walks, axis=1)  # fmin's loop is faster; a NaN reading is never confirmed
     np.minimum(lows, 0.0, out=lows)
     walks -= lows
-    for side in np.flatnonzero(walks.max(axis=1) > 2 * SHIFT_H).tolist():
-        _past_cap(walks[side], steps[side], 2 * SHIFT_H)
-    shift = walks.max(axis=0)
+    for side, peak in enumerate(_most(walks, axis=1).tolist()):
+        if peak > 2 * SHIFT_H:
+            _past_cap(walks[side], steps[side], 2 * SHIFT_H)
+    shift = _most(walks, axis=0)
     found_shifted = shift >= SHIFT_H
     # The reference learns what the baseline learns, except in drift alarm: a filter over those readings,
     # whose drift (from the reference before each reading) is only known once the filter has run. The
     # guess's drift alarms are taken; a reading where the computed drift disagrees ends the exact stretch.
-    if not guess.drifting.any():
+    if not _any(guess.drifting):
         references = _values_along(_REFERENCE, learnt, ref0)
         if every:
             ref_before, ref_after = references[:-1], references[1:]
@@ -714,7 +719,7 @@ def _pass(row: NDArray[np.float64], x: NDArray[np.float64], floor: float, guess:
             ref_before, ref_after = references[before_index], references[learned]
     else:
         follows = learn & ~guess.drifting
-        followed = np.cumsum(follows, dtype=np.intp)
+        followed = follows.cumsum(dtype=np.intp)
         references = _values_along(_REFERENCE, x[follows], ref0)
         ref_before, ref_after = references[followed - follows], references[followed]
     # The drift's standard error follows the count of readings learnt before each one.
@@ -733,9 +738,9 @@ def _pass(row: NDArray[np.float64], x: NDArray[np.float64], floor: float, guess:
     wrong |= found_shifted != shifted
     total = z + u
     total += drift
-    if not np.isfinite(total).all():
+    if not _every(np.isfinite(total)):
         wrong |= ~np.isfinite(total)
-    exact = int(np.argmax(wrong))
+    exact = int(wrong.argmax())
     if not wrong[exact]:
         exact = n
     return _Pass(
@@ -819,11 +824,11 @@ def _run(
     if k == 0:
         return 0, got, row
     in_alarm = got.found.shifted[:k] | got.found.drifting[:k]
-    if math.isnan(row[ALARM_SINCE]) and not in_alarm.any():
+    if math.isnan(row[ALARM_SINCE]) and not _any(in_alarm):
         since_last, count, mean = math.nan, 0.0, 0.0  # no alarm before or during the stretch
     else:
         since, count, mean = _alarm_clock(row, x[:k], t[:k], in_alarm)
-        due = np.flatnonzero(since <= t[:k] - rebaseline_s)
+        due = (since <= t[:k] - rebaseline_s).nonzero()[0]
         if due.shape[0]:
             k = int(due[0])
             if k == 0:
