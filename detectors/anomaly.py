@@ -783,30 +783,20 @@ def _next_guess(guess: _Guess, got: _Pass) -> _Guess:
     return nxt
 
 
-def _alarm_clock(
-    row: NDArray[np.float64], x: NDArray[np.float64], t: NDArray[np.float64], in_alarm: NDArray[np.bool_]
-) -> tuple[NDArray[np.float64], float, float]:
-    """Since when each reading's alarm has been on (NaN outside alarms), and the alarm's reading count and
-    mean level after the last reading (the reading-by-reading path keeps it as a running mean: the same to
-    rounding)."""
-    n = x.shape[0]
-    before = np.concatenate(([not np.isnan(row[ALARM_SINCE])], in_alarm[:-1]))
-    onset = in_alarm & ~before
-    first = np.maximum.accumulate(np.where(onset, np.arange(n), -1))
-    since = np.where(first >= 0, t[np.maximum(first, 0)], row[ALARM_SINCE])
-    since = np.where(in_alarm, since, np.nan)
-    count, mean = float(row[ALARM_COUNT]), float(row[ALARM_MEAN])
+def _alarm_runs(since0: float, t: NDArray[np.float64], in_alarm: NDArray[np.bool_]) -> list[tuple[int, int, float]]:
+    """The stretch's alarm runs: first reading, end (exclusive) and onset time; a run at the start carries on
+    the alarm from before the stretch (onset ``since0``) unless there was none (NaN)."""
+    on = in_alarm.view(np.int8)
+    edges = on[1:] - on[:-1]
+    starts = ((edges == 1).nonzero()[0] + 1).tolist()
+    stops = ((edges == -1).nonzero()[0] + 1).tolist()
+    if in_alarm[0]:
+        starts.insert(0, 0)
     if in_alarm[-1]:
-        begin = int(first[-1]) if first[-1] >= 0 else 0
-        if first[-1] >= 0:
-            count, mean = 0.0, 0.0
-        seen = x[begin:]
-        total = count + seen.shape[0]
-        mean = mean + (float(seen.sum()) - seen.shape[0] * mean) / total
-        count = total
-    else:
-        count, mean = 0.0, 0.0
-    return since, count, mean
+        stops.append(in_alarm.shape[0])
+    return [
+        (a, b, since0 if a == 0 and not math.isnan(since0) else float(t[a])) for a, b in zip(starts, stops, strict=True)
+    ]
 
 
 def _run(
@@ -824,18 +814,26 @@ def _run(
     if k == 0:
         return 0, got, row
     in_alarm = got.found.shifted[:k] | got.found.drifting[:k]
-    if math.isnan(row[ALARM_SINCE]) and not _any(in_alarm):
-        since_last, count, mean = math.nan, 0.0, 0.0  # no alarm before or during the stretch
-    else:
-        since, count, mean = _alarm_clock(row, x[:k], t[:k], in_alarm)
-        due = (since <= t[:k] - rebaseline_s).nonzero()[0]
-        if due.shape[0]:
-            k = int(due[0])
-            if k == 0:
-                return 0, got, row
-            in_alarm = in_alarm[:k]
-            since, count, mean = _alarm_clock(row, x[:k], t[:k], in_alarm)
-        since_last = since[k - 1]
+    since0 = float(row[ALARM_SINCE])
+    since_last, count, mean = math.nan, 0.0, 0.0  # unless the stretch ends in an alarm
+    if not math.isnan(since0) or _any(in_alarm):
+        for start, run_end, since in _alarm_runs(since0, t[:k], in_alarm):
+            # A shift or drift that has lasted rebaseline_s is re-baselined: the stretch ends before it.
+            due = (since <= t[start:run_end] - rebaseline_s).nonzero()[0]
+            stop = run_end
+            if due.shape[0]:
+                k = stop = start + int(due[0])
+                if k == 0:
+                    return 0, got, row
+            if stop == k and k > start:  # the alarm the stretch ends in: its count and mean level
+                carried = start == 0 and not math.isnan(since0)
+                count, mean = (float(row[ALARM_COUNT]), float(row[ALARM_MEAN])) if carried else (0.0, 0.0)
+                seen = x[start:k]
+                total = count + seen.shape[0]
+                mean = mean + (float(seen.sum()) - seen.shape[0] * mean) / total
+                count, since_last = total, since
+            if due.shape[0]:
+                break
     last = k - 1
     new = row.copy()
     new[COUNT] = min(row[COUNT] + got.learned_through(last), 2.0**30)
