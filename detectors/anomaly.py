@@ -582,9 +582,11 @@ def _scales_past_gated(
     one Python step each (gated readings are few); one more filter spreads them.
     """
     inputs = abs_e.copy()
-    floor_in = floored & clipped
-    inputs[floor_in] = Z_GATE * bottom[floor_in]
-    grows = (clipped & ~floor_in).nonzero()[0]
+    if _any(floored):
+        floor_in = floored & clipped
+        inputs[floor_in] = Z_GATE * bottom[floor_in]
+        clipped = clipped & ~floor_in
+    grows = clipped.nonzero()[0]
     inputs[grows] = 0.0
     scales = _values_along(_SCALE, inputs, scale0)
     n = inputs.shape[0]
