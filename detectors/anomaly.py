@@ -89,11 +89,15 @@ SURPRISE_PRIOR_VAR = (1.0 - 2.0 / np.pi) * SURPRISE_ALPHA / (2.0 - SURPRISE_ALPH
 ALARM_DECADES = 5.0  # tail probability 1e-5 of the recent surprise: score 1
 EVIDENCE_FROM = 1.0  # standard deviations of the recent surprise above its mean before it counts as evidence
 LONG_SEGMENT = 512  # a sensor with this many readings in one batch is computed along time
-STRETCH = 1 << 14  # readings the first pass along time covers (it finds every reading's regime once)
-PASS_WINDOW = 1024  # readings each later pass covers (it ends at its first wrong guess of a regime)
-SCAN_BLOCK = 64  # readings per block of the scale's scan (running products stay near 1 within one)
+FIRST_PASS = 1 << 14  # readings the first pass along time covers (it finds every reading's regime once)
+PASS_WINDOW = 256  # readings a pass covers after one that ended at its first wrong guess of a regime
+STRETCH = 1 << 14  # the longest pass (each pass that confirms its whole window doubles the next)
 BURST_AHEAD = 32  # readings after a new gated one guessed from the model as it stood
 _LN10 = float(np.log(10.0))
+# Reductions called as ufuncs: the ndarray methods (.any(), .max(), ...) go through a Python wrapper that costs
+# about as much as the reduction of a pass's few hundred readings, and a back-test makes thousands of passes.
+_any, _every = np.logical_or.reduce, np.logical_and.reduce
+_most, _least = np.maximum.reduce, np.minimum.reduce
 
 # Columns of the per-sensor state matrix.
 (
@@ -340,6 +344,46 @@ def _step_one(
     return z, shift, drift, score, test, rebased
 
 
+def _warm_up(row: NDArray[np.float64], x: list[float], floor: float) -> tuple[list[float], list[float]]:
+    """``_step_one`` over readings of the warm-up (every one learns, none is tested) in one loop of Python
+    floats, ``row`` updated in place; returns each reading's z and drift (shift, score, tested and re-baselined
+    are all zero there). Same formulas in the same order."""
+    count, m, c0, c1, dprev, scale, ref = (float(row[i]) for i in (COUNT, MEAN, C0, C1, LAST_DEV, SCALE, REFERENCE))
+    zs, drifts = [], []
+    for value in x:
+        seen = count > 0
+        d = value - m
+        s_eff = max(scale, max(floor, 1e-9 * abs(m)) + 1e-300)
+        phi = min(max(c1 / c0, 0.0), PHI_MAX) if c0 > 0 else 0.0
+        long_run = s_eff / (1.0 - phi)
+        z, drift = (d - phi * dprev) / s_eff, abs(m - ref) / (long_run * _drift_spread_one(count))
+        if not (seen and math.isfinite(z)):
+            z, drift = 0.0, 0.0
+        zs.append(z)
+        drifts.append(drift)
+        alpha = 1.0 / (count + 1.0)
+        c0 = (1.0 - alpha) * (c0 + alpha * d * d)
+        if seen:
+            c1 = c1 + alpha * (d * dprev - c1)
+        scale = math.sqrt(c0)
+        ref = ref + alpha * (value - ref)
+        count = min(count + 1.0, 2.0**30)
+        m = m + alpha * d
+        dprev = value - m
+    row[COUNT], row[MEAN], row[C0], row[C1], row[LAST_DEV], row[SCALE], row[REFERENCE] = (
+        count,
+        m,
+        c0,
+        c1,
+        dprev,
+        scale,
+        ref,
+    )
+    if row[ALARM_COUNT] == 0.0:
+        row[ALARM_MEAN] = 0.0
+    return zs, drifts
+
+
 def _filter(
     weight: float, forget: float, inputs: NDArray[np.float64], before: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -371,67 +415,34 @@ def _linear_filter() -> Callable[..., tuple[NDArray[np.float64], NDArray[np.floa
     return cast("Callable[..., tuple[NDArray[np.float64], NDArray[np.float64]]]", kernel)
 
 
-def _gated_filter(
-    weight: float, forget: float, inputs: NDArray[np.float64], learn: NDArray[np.bool_], before: float
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]]:
-    """``_filter`` that moves only on the readings where ``learn`` holds (elsewhere it keeps its value).
-
-    The learning readings are one ordinary filter; each reading reads the value after the last one learned.
-    Also returns how many readings were learned up to and including each reading.
-    """
-    learned: NDArray[np.intp] = np.cumsum(learn, dtype=np.intp)
-    values = np.empty(int(learned[-1]) + 1 if learned.shape[0] else 1)
-    values[0] = before
-    if values.shape[0] > 1:
-        values[1:] = _lfilter(weight, forget, inputs[learn], before)
-    # Readings learned before each one: the running count one reading back.
-    return values[np.concatenate(([0], learned[:-1]))], values[learned], learned
-
-
-def _affine_scan(factor: NDArray[np.float64], inputs: NDArray[np.float64], before: float) -> NDArray[np.float64]:
-    """``y_t = factor_t * y_{t-1} + inputs_t`` from ``y_{-1} = before``: the values after each reading.
-
-    Blocks of ``SCAN_BLOCK`` readings are solved with running products (a block's product stays near 1, so
-    dividing by it loses nothing), and the blocks are chained one after another.
-    """
-    n = factor.shape[0]
-    blocks = -(-n // SCAN_BLOCK)
-    pad = blocks * SCAN_BLOCK - n
-    f = np.concatenate((factor, np.ones(pad))).reshape(blocks, SCAN_BLOCK)
-    w = np.concatenate((inputs, np.zeros(pad))).reshape(blocks, SCAN_BLOCK)
-    prod = np.cumprod(f, axis=1)
-    own = prod * np.cumsum(w / prod, axis=1)  # each block's values from a start of zero
-    starts = np.empty(blocks)
-    y = before
-    for b, (p_end, o_end) in enumerate(zip(prod[:, -1].tolist(), own[:, -1].tolist(), strict=True)):
-        starts[b] = y
-        y = p_end * y + o_end
-    out: NDArray[np.float64] = (prod * starts[:, None] + own).reshape(-1)[:n]
-    return out
-
-
-def _capped_lindley(start: float, increments: NDArray[np.float64], cap: float) -> NDArray[np.float64]:
-    """``S_t = min(max(S_{t-1} + increments_t, 0), cap)`` from ``S_{-1} = start``.
+def _past_cap(free: NDArray[np.float64], increments: NDArray[np.float64], cap: float) -> NDArray[np.float64]:
+    """The capped walk from ``free``, the walk with its lower barrier alone (right up to its first touch of the
+    cap): in place.
 
     Between touches of the far barrier only one barrier acts, which is a running sum less its running
     extreme; the walk switches barrier only when it crosses the whole band (rare: many readings each way).
     """
     n = increments.shape[0]
-    out = np.empty(n)
-    i, s, low = 0, start, True
+    past = (free > cap).nonzero()[0]
+    if past.shape[0] == 0:
+        return free
+    out = free
+    i = int(past[0])
+    out[i] = cap
+    i, low = i + 1, False
     while i < n:
-        walk = s + np.cumsum(increments[i:])
+        walk = cap + increments[i:].cumsum() if not low else increments[i:].cumsum()
         if low:
-            free = walk - np.minimum(np.minimum.accumulate(walk), 0.0)
-            past = np.flatnonzero(free > cap)
+            part = walk - np.minimum(np.fmin.accumulate(walk), 0.0)
+            past = (part > cap).nonzero()[0]
         else:
-            free = walk - np.maximum(np.maximum.accumulate(walk) - cap, 0.0)
-            past = np.flatnonzero(free < 0.0)
+            part = walk - np.maximum(np.fmax.accumulate(walk) - cap, 0.0)
+            past = (part < 0.0).nonzero()[0]
         if past.shape[0] == 0:
-            out[i:] = free
+            out[i:] = part
             break
         j = int(past[0])
-        out[i : i + j] = free[:j]
+        out[i : i + j] = part[:j]
         s = cap if low else 0.0
         out[i + j] = s
         i, low = i + j + 1, not low
@@ -469,17 +480,140 @@ class _Pass:
     z: NDArray[np.float64]
     up: NDArray[np.float64]
     down: NDArray[np.float64]
+    shift: NDArray[np.float64]
     drift: NDArray[np.float64]
     m_after: NDArray[np.float64]
     c0_after: NDArray[np.float64]
     c1_after: NDArray[np.float64]
     s_after: NDArray[np.float64]
     ref_after: NDArray[np.float64]
-    learned: NDArray[np.intp]
+    learned: NDArray[np.intp] | None  # readings learned up to and including each (None: every one)
     x: NDArray[np.float64]
     m_before: NDArray[np.float64]
     phi: NDArray[np.float64]
     s_eff: NDArray[np.float64]
+
+    def learned_through(self, last: int) -> int:
+        """Readings learned up to and including reading ``last``."""
+        return last + 1 if self.learned is None else int(self.learned[last])
+
+
+def _coefficients(weight: float, forget: float) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
+    """lfilter's numerator and denominator of ``y_t = forget * y_{t-1} + weight * inputs_t``, and ``forget``."""
+    return np.array([weight]), np.array([1.0, -forget]), forget
+
+
+# The along-time recursions' filters, made once (a pass of a hundred readings would spend a visible part of its
+# time building them). Both autocovariances go through one call; c0's inputs carry its extra (1 - COV_ALPHA).
+_BASELINE = _coefficients(ALPHA, 1.0 - ALPHA)
+_COVARIANCES = _coefficients(COV_ALPHA, 1.0 - COV_ALPHA)
+_SCALE = _coefficients(ALPHA * MAE_TO_SIGMA, 1.0 - ALPHA)
+_REFERENCE = _coefficients(REFERENCE_ALPHA, 1.0 - REFERENCE_ALPHA)
+
+
+def _values_along(
+    coefficients: tuple[NDArray[np.float64], NDArray[np.float64], float], inputs: NDArray[np.float64], start: float
+) -> NDArray[np.float64]:
+    """The filter's value from ``start`` and after each input (one more than the inputs)."""
+    numerator, denominator, forget = coefficients
+    out = np.empty(inputs.shape[0] + 1)
+    out[0] = start
+    if inputs.shape[0]:
+        out[1:] = _linear_filter()(numerator, denominator, inputs, -1, np.array([forget * start]))[0]
+    return out
+
+
+def _pairs_along(
+    coefficients: tuple[NDArray[np.float64], NDArray[np.float64], float],
+    inputs: NDArray[np.float64],
+    first: float,
+    second: float,
+) -> NDArray[np.float64]:
+    """``_values_along`` of two rows of inputs (shape (2, n)) from ``first`` and ``second``, in one call."""
+    numerator, denominator, forget = coefficients
+    out = np.empty((2, inputs.shape[1] + 1))
+    out[0, 0], out[1, 0] = first, second
+    if inputs.shape[1]:
+        initial = np.array([[forget * first], [forget * second]])
+        out[:, 1:] = _linear_filter()(numerator, denominator, inputs, -1, initial)[0]
+    return out
+
+
+@functools.cache
+def _spread_table() -> NDArray[np.float64]:
+    """``drift_spread`` of every count up to the one from which it no longer changes in floating point (the
+    reference's youth, ``exp(-2 REFERENCE_ALPHA (count - WARMUP_READINGS))``, under 1e-28 by then)."""
+    return drift_spread(np.arange(WARMUP_READINGS + 2**17, dtype=np.float64))
+
+
+def _spread_of(first: int, offsets: NDArray[np.intp] | None, n: int) -> NDArray[np.float64] | float:
+    """``drift_spread`` at counts ``first + offsets`` (``first + 0 .. n - 1`` when ``offsets`` is None)."""
+    table = _spread_table()
+    last = table.shape[0] - 1
+    if offsets is not None:
+        out: NDArray[np.float64] = table[np.minimum(offsets + first, last)]
+        return out
+    if first + n <= last:
+        return table[first : first + n]
+    if first >= last:
+        return float(table[last])
+    tail: NDArray[np.float64] = table[np.minimum(np.arange(first, first + n), last)]
+    return tail
+
+
+# A gated reading (above its floor) moves the scale by its clipped error, Z_GATE scales: it grows by this
+# fraction of the scale before it, on top of the forgetting every reading has.
+GROWTH = ALPHA * MAE_TO_SIGMA * Z_GATE
+_JUMPS = _coefficients(1.0, 1.0 - ALPHA)
+
+
+def _scales_past_gated(
+    abs_e: NDArray[np.float64],
+    clipped: NDArray[np.bool_],
+    floored: NDArray[np.bool_],
+    bottom: NDArray[np.float64],
+    scale0: float,
+) -> NDArray[np.float64]:
+    """The scale before the first and after each of the readings that move it, some of them gated: a gated
+    reading learns Z_GATE floors when the scale is below its floor, and Z_GATE scales otherwise.
+
+    The scale is the ordinary filter of every other reading's error plus, from each gated reading on, a
+    jump of GROWTH times the scale before it, fading as the filter forgets. The jumps are found in order,
+    one Python step each (gated readings are few); one more filter spreads them.
+    """
+    inputs = abs_e.copy()
+    if _any(floored):
+        floor_in = floored & clipped
+        inputs[floor_in] = Z_GATE * bottom[floor_in]
+        clipped = clipped & ~floor_in
+    grows = clipped.nonzero()[0]
+    inputs[grows] = 0.0
+    scales = _values_along(_SCALE, inputs, scale0)
+    n = inputs.shape[0]
+    jumps = np.zeros(n)
+    forget = 1.0 - ALPHA
+    carried, last = 0.0, -1  # the jumps' part of the scale after reading ``last``
+    for j, base in zip(grows.tolist(), scales[grows].tolist(), strict=True):
+        before = carried * forget ** (j - 1 - last) if last >= 0 else 0.0
+        jumps[j] = GROWTH * (base + before)
+        carried, last = before * forget + jumps[j], j
+    if grows.shape[0] > FEW_JUMPS:
+        scales[1:] += _values_along(_JUMPS, jumps, 0.0)[1:]
+    else:
+        fading = _fading()
+        for j in grows.tolist():
+            scales[j + 1 :] += jumps[j] * fading[: n - j]
+    return scales
+
+
+FEW_JUMPS = 4  # spread one by one (two array operations each) rather than by one more filter
+
+
+@functools.cache
+def _fading() -> NDArray[np.float64]:
+    """``(1 - ALPHA) ** k`` for every reading a pass can hold: what is left of a jump in the scale k readings on."""
+    out: NDArray[np.float64] = (1.0 - ALPHA) ** np.arange(max(FIRST_PASS, STRETCH) + 1, dtype=np.float64)
+    return out
 
 
 def _pass(row: NDArray[np.float64], x: NDArray[np.float64], floor: float, guess: _Guess) -> _Pass:
@@ -488,75 +622,140 @@ def _pass(row: NDArray[np.float64], x: NDArray[np.float64], floor: float, guess:
     Given which readings are gated and which are in alarm, every learning recursion is a linear filter over
     the readings it learns from (the scale's, a linear one with a growth factor on gated readings), and the
     CUSUMs are walks between two barriers. The regimes computed from the result agree with the guess up to
-    ``exact``: those readings are what ``_step_one`` gives them, up to rounding.
+    ``exact``: those readings are what ``_step_one`` gives them, up to rounding. Every array operation counts
+    here (a back-test makes thousands of passes, most of a hundred readings): readings that all learn take
+    views where gated ones take gathers.
     """
-    a, b = ALPHA, COV_ALPHA
-    learn = ~guess.gated & ~guess.shifted
-    m_before, m_after, learned = _gated_filter(a, 1.0 - a, x, learn, float(row[MEAN]))
+    n = x.shape[0]
+    b = COV_ALPHA
+    count0, mean0, c00, c10, dev0, scale0, up0, down0, ref0 = row[: REFERENCE + 1].tolist()
+    gated, shifted = guess.gated, guess.shifted
+    stopped = gated | shifted
+    every = not _any(stopped)
+    learn = ~stopped
+    # Readings learned before each one and through each one (a filter's value before and after the reading).
+    learned: NDArray[np.intp] | None = None
+    before_index: NDArray[np.intp] | None = None
+    learnt = x if every else x[learn]
+    values = _values_along(_BASELINE, learnt, mean0)
+    if every:
+        m_before, m_after = values[:-1], values[1:]
+    else:
+        learned = learn.cumsum(dtype=np.intp)
+        before_index = learned - learn
+        m_before, m_after = values[before_index], values[learned]
     d = x - m_before
-    dev_after = x - m_after
-    dprev = np.empty_like(x)
-    dprev[0] = row[LAST_DEV]
-    dprev[1:] = dev_after[:-1]
-    c0_before, c0_after, _ = _gated_filter((1.0 - b) * b, 1.0 - b, d * d, learn, float(row[C0]))
-    c1_before, c1_after, _ = _gated_filter(b, 1.0 - b, d * dprev, learn, float(row[C1]))
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        phi = np.where(c0_before > 0, np.minimum(np.maximum(c1_before / c0_before, 0.0), PHI_MAX), 0.0)
+    dprev = np.empty(n)
+    dprev[0] = dev0
+    np.subtract(x[:-1], m_after[:-1], out=dprev[1:])
+    if every:
+        dl, pl = d, dprev
+    else:
+        dl, pl = d[learn], dprev[learn]
+    pairs = np.empty((2, dl.shape[0]))
+    np.multiply(dl, dl, out=pairs[0])
+    pairs[0] *= 1.0 - b
+    np.multiply(dl, pl, out=pairs[1])
+    covariances = _pairs_along(_COVARIANCES, pairs, c00, c10)
+    if every:
+        c_before, c_after = covariances[:, :-1], covariances[:, 1:]
+    else:
+        c_before, c_after = covariances[:, before_index], covariances[:, learned]
+    c0_before = c_before[0]
+    phi = c_before[1] / c0_before
+    np.maximum(phi, 0.0, out=phi)
+    np.minimum(phi, PHI_MAX, out=phi)
+    if not _least(c0_before) > 0:
+        phi = np.where(c0_before > 0, phi, 0.0)
     e = d - phi * dprev
     abs_e = np.abs(e)
+    bottom = np.maximum(floor, 1e-9 * np.abs(m_before))
+    bottom += 1e-300
     # The scale learns outside shift alarms; on a gated reading from its own clipped error, a growth by a
     # fixed factor (as long as the scale is above its floor, which is checked below).
-    moves = ~guess.shifted
-    bottom = np.maximum(floor, 1e-9 * np.abs(m_before)) + 1e-300
-    clipped = guess.gated[moves]
-    if clipped.any():
-        floored = guess.floored[moves] & clipped
-        grows = clipped & ~floored
-        factor = np.where(grows, 1.0 + a * (MAE_TO_SIGMA * Z_GATE - 1.0), 1.0 - a)
-        inputs = a * MAE_TO_SIGMA * np.where(floored, Z_GATE * bottom[moves], abs_e[moves])
-        inputs[grows] = 0.0
-        scales = np.concatenate(([row[SCALE]], _affine_scan(factor, inputs, float(row[SCALE]))))
-        moved = np.cumsum(moves, dtype=np.intp)
-        s_before, s_after = scales[np.concatenate(([0], moved[:-1]))], scales[moved]
+    if every:
+        scales = _values_along(_SCALE, abs_e, scale0)
+        s_before, s_after = scales[:-1], scales[1:]
+    elif not _any(shifted):  # gated readings only: every reading moves the scale
+        scales = _scales_past_gated(abs_e, gated, guess.floored, bottom, scale0)
+        s_before, s_after = scales[:-1], scales[1:]
     else:
-        s_before, s_after, _ = _gated_filter(a * MAE_TO_SIGMA, 1.0 - a, abs_e, moves, float(row[SCALE]))
+        moves = ~shifted
+        clipped = gated[moves]
+        moved = moves.cumsum(dtype=np.intp)
+        if _any(clipped):
+            scales = _scales_past_gated(abs_e[moves], clipped, guess.floored[moves], bottom[moves], scale0)
+        else:
+            scales = _values_along(_SCALE, abs_e[moves], scale0)
+        s_before, s_after = scales[moved - moves], scales[moved]
     s_eff = np.maximum(s_before, bottom)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        z = e / s_eff
-        long_run = s_eff / (1.0 - phi)
-        u = d / long_run
-    uc = np.minimum(np.maximum(u, -Z_CLIP), Z_CLIP)
-    up = _capped_lindley(float(row[UP]), uc - SHIFT_K, 2 * SHIFT_H)
-    down = _capped_lindley(float(row[DOWN]), -uc - SHIFT_K, 2 * SHIFT_H)
-    found_shifted = np.maximum(up, down) >= SHIFT_H
+    z = e / s_eff
+    long_run = s_eff / (1.0 - phi)
+    u = d / long_run
+    uc = np.maximum(u, -Z_CLIP)
+    np.minimum(uc, Z_CLIP, out=uc)
+    # Both CUSUMs at once: a running sum less its running minimum, unless a walk reaches its cap (then stepwise).
+    steps = np.empty((2, n))
+    np.subtract(uc, SHIFT_K, out=steps[0])
+    np.negative(uc, out=steps[1])
+    steps[1] -= SHIFT_K
+    walks = steps.cumsum(axis=1)
+    walks[0] += up0
+    walks[1] += down0
+    lows = np.fmin.accumulate(walks, axis=1)  # fmin's loop is faster; a NaN reading is never confirmed
+    np.minimum(lows, 0.0, out=lows)
+    walks -= lows
+    for side, peak in enumerate(_most(walks, axis=1).tolist()):
+        if peak > 2 * SHIFT_H:
+            _past_cap(walks[side], steps[side], 2 * SHIFT_H)
+    shift = _most(walks, axis=0)
+    found_shifted = shift >= SHIFT_H
     # The reference learns what the baseline learns, except in drift alarm: a filter over those readings,
     # whose drift (from the reference before each reading) is only known once the filter has run. The
     # guess's drift alarms are taken; a reading where the computed drift disagrees ends the exact stretch.
-    follows = learn & ~guess.drifting
-    ref_before, ref_after, _ = _gated_filter(REFERENCE_ALPHA, 1.0 - REFERENCE_ALPHA, x, follows, float(row[REFERENCE]))
+    if not _any(guess.drifting):
+        references = _values_along(_REFERENCE, learnt, ref0)
+        if every:
+            ref_before, ref_after = references[:-1], references[1:]
+        else:
+            ref_before, ref_after = references[before_index], references[learned]
+    else:
+        follows = learn & ~guess.drifting
+        followed = follows.cumsum(dtype=np.intp)
+        references = _values_along(_REFERENCE, x[follows], ref0)
+        ref_before, ref_after = references[followed - follows], references[followed]
     # The drift's standard error follows the count of readings learnt before each one.
-    count = np.minimum(row[COUNT] + np.concatenate(([0], learned[:-1])), 2.0**30)
-    with np.errstate(over="ignore", invalid="ignore"):
-        drift = np.abs(m_before - ref_before) / (long_run * drift_spread(count))
+    spread = _spread_of(int(count0), before_index, n)
+    drift = np.abs(m_before - ref_before)
+    drift /= long_run * spread
     found = _Guess(np.abs(z) >= Z_GATE, found_shifted, drift >= DRIFT_SIGMAS, s_before < bottom)
-    found_learn = ~found.gated & ~found.shifted
-    wrong = (found_learn != learn) | (found.shifted != guess.shifted)
-    wrong |= found_learn & (found.drifting != guess.drifting)
-    wrong |= (guess.gated & ~guess.shifted) != (found.gated & ~found.shifted)
-    # Not modelled along time: a non-finite statistic.
-    wrong |= ~(np.isfinite(z) & np.isfinite(u) & np.isfinite(drift))
-    wrong |= guess.gated & ~guess.shifted & (found.floored != guess.floored)
-    exact = int(np.argmax(wrong)) if wrong.any() else x.shape[0]
+    # Where the guess of a regime was wrong (the recursion's own tests, reading by reading): a shift alarm
+    # that came or went; outside shift alarms, a gated reading that came or went, a gated reading's floor,
+    # a learnt reading's drift alarm. Not modelled along time: a non-finite statistic.
+    wrong = found.gated != gated
+    if not every:  # (a floor only matters on a gated reading)
+        wrong |= (found.floored != guess.floored) & gated
+    wrong |= (found.drifting != guess.drifting) & ~found.gated
+    wrong &= ~found_shifted
+    wrong |= found_shifted != shifted
+    total = z + u
+    total += drift
+    if not _every(np.isfinite(total)):
+        wrong |= ~np.isfinite(total)
+    exact = int(wrong.argmax())
+    if not wrong[exact]:
+        exact = n
     return _Pass(
         exact,
         found,
         z,
-        up,
-        down,
+        walks[0],
+        walks[1],
+        shift,
         drift,
         m_after,
-        c0_after,
-        c1_after,
+        c_after[0],
+        c_after[1],
         s_after,
         ref_after,
         learned,
@@ -571,13 +770,13 @@ def _next_guess(guess: _Guess, got: _Pass) -> _Guess:
     """The guess for the readings from the first wrong one on: what the pass found, with a new shift alarm
     assumed to last (the pass learned the shift away, so its later readings under-state the alarm), and the
     readings just after a new gated one gated too while the model as it stood there cannot predict them (the
-    pass learned the first one, so it under-states a burst)."""
+    pass learned the first one, so it under-states a burst). Views of the pass's own arrays."""
     p = got.exact
     found = got.found
-    nxt = _Guess(found.gated[p:].copy(), found.shifted[p:].copy(), found.drifting[p:].copy(), found.floored[p:].copy())
-    if got.found.shifted[p] and not guess.shifted[p]:
+    nxt = _Guess(found.gated[p:], found.shifted[p:], found.drifting[p:], found.floored[p:])
+    if found.shifted[p] and not guess.shifted[p]:
         nxt.shifted[:] = True
-    if got.found.gated[p] and not guess.gated[p]:
+    if found.gated[p] and not guess.gated[p]:
         m, phi, s = float(got.m_before[p]), float(got.phi[p]), float(got.s_eff[p])
         ahead = got.x[p : p + BURST_AHEAD]
         dev = ahead - m
@@ -586,29 +785,20 @@ def _next_guess(guess: _Guess, got: _Pass) -> _Guess:
     return nxt
 
 
-def _alarm_clock(
-    row: NDArray[np.float64], x: NDArray[np.float64], t: NDArray[np.float64], in_alarm: NDArray[np.bool_]
-) -> tuple[NDArray[np.float64], float, float]:
-    """Since when each reading's alarm has been on (NaN outside alarms), and the alarm's reading count and
-    running mean after the last reading (the recursion's own arithmetic, so a re-baseline lands where the
-    reading-by-reading path lands)."""
-    n = x.shape[0]
-    before = np.concatenate(([not np.isnan(row[ALARM_SINCE])], in_alarm[:-1]))
-    onset = in_alarm & ~before
-    first = np.maximum.accumulate(np.where(onset, np.arange(n), -1))
-    since = np.where(first >= 0, t[np.maximum(first, 0)], row[ALARM_SINCE])
-    since = np.where(in_alarm, since, np.nan)
-    count, mean = float(row[ALARM_COUNT]), float(row[ALARM_MEAN])
+def _alarm_runs(since0: float, t: NDArray[np.float64], in_alarm: NDArray[np.bool_]) -> list[tuple[int, int, float]]:
+    """The stretch's alarm runs: first reading, end (exclusive) and onset time; a run at the start carries on
+    the alarm from before the stretch (onset ``since0``) unless there was none (NaN)."""
+    on = in_alarm.view(np.int8)
+    edges = on[1:] - on[:-1]
+    starts = ((edges == 1).nonzero()[0] + 1).tolist()
+    stops = ((edges == -1).nonzero()[0] + 1).tolist()
+    if in_alarm[0]:
+        starts.insert(0, 0)
     if in_alarm[-1]:
-        begin = int(first[-1]) if first[-1] >= 0 else 0
-        if first[-1] >= 0:
-            count, mean = 0.0, 0.0
-        for value in x[begin:].tolist():
-            count += 1.0
-            mean = mean + (value - mean) / count
-    else:
-        count, mean = 0.0, 0.0
-    return since, count, mean
+        stops.append(in_alarm.shape[0])
+    return [
+        (a, b, since0 if a == 0 and not math.isnan(since0) else float(t[a])) for a, b in zip(starts, stops, strict=True)
+    ]
 
 
 def _run(
@@ -626,21 +816,33 @@ def _run(
     if k == 0:
         return 0, got, row
     in_alarm = got.found.shifted[:k] | got.found.drifting[:k]
-    since, count, mean = _alarm_clock(row, x[:k], t[:k], in_alarm)
-    due = np.flatnonzero(since <= t[:k] - rebaseline_s)
-    if due.shape[0]:
-        k = int(due[0])
-        if k == 0:
-            return 0, got, row
-        in_alarm = in_alarm[:k]
-        since, count, mean = _alarm_clock(row, x[:k], t[:k], in_alarm)
+    since0 = float(row[ALARM_SINCE])
+    since_last, count, mean = math.nan, 0.0, 0.0  # unless the stretch ends in an alarm
+    if not math.isnan(since0) or _any(in_alarm):
+        for start, run_end, since in _alarm_runs(since0, t[:k], in_alarm):
+            # A shift or drift that has lasted rebaseline_s is re-baselined: the stretch ends before it.
+            due = (since <= t[start:run_end] - rebaseline_s).nonzero()[0]
+            stop = run_end
+            if due.shape[0]:
+                k = stop = start + int(due[0])
+                if k == 0:
+                    return 0, got, row
+            if stop == k and k > start:  # the alarm the stretch ends in: its count and mean level
+                carried = start == 0 and not math.isnan(since0)
+                count, mean = (float(row[ALARM_COUNT]), float(row[ALARM_MEAN])) if carried else (0.0, 0.0)
+                seen = x[start:k]
+                total = count + seen.shape[0]
+                mean = mean + (float(seen.sum()) - seen.shape[0] * mean) / total
+                count, since_last = total, since
+            if due.shape[0]:
+                break
     last = k - 1
     new = row.copy()
-    new[COUNT] = min(row[COUNT] + float(got.learned[last]), 2.0**30)
+    new[COUNT] = min(row[COUNT] + got.learned_through(last), 2.0**30)
     new[MEAN], new[C0], new[C1] = got.m_after[last], got.c0_after[last], got.c1_after[last]
     new[LAST_DEV], new[SCALE] = x[last] - got.m_after[last], got.s_after[last]
     new[UP], new[DOWN], new[REFERENCE] = got.up[last], got.down[last], got.ref_after[last]
-    new[ALARM_SINCE] = since[last]
+    new[ALARM_SINCE] = since_last
     new[ALARM_COUNT], new[ALARM_MEAN] = count, mean
     return k, got, new
 
@@ -650,9 +852,16 @@ def _quiet_guess(n: int) -> _Guess:
     return _Guess(np.zeros(n, np.bool_), np.zeros(n, np.bool_), np.zeros(n, np.bool_), np.zeros(n, np.bool_))
 
 
-def _scores(row: NDArray[np.float64], z: NDArray[np.float64], new: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Evidence of each reading of a stretch from its prediction surprises; the surprise state into ``new``."""
-    r = np.minimum(np.abs(z), SURPRISE_CAP)
+def _surprise_scores(
+    row: NDArray[np.float64], z: NDArray[np.float64], tested: NDArray[np.bool_], t: NDArray[np.float64], hold_s: float
+) -> NDArray[np.float64]:
+    """Each reading's score from the prediction surprises of the tested ones, and the surprise state and hold
+    after them into ``row``. The surprise feeds no test of the model, so it runs once over a whole run."""
+    score = np.zeros(z.shape[0])
+    at = np.flatnonzero(tested)
+    if at.shape[0] == 0:
+        return score
+    r = np.minimum(np.abs(z[at]), SURPRISE_CAP)
     _, short_after = _filter(SURPRISE_ALPHA, 1.0 - SURPRISE_ALPHA, r, float(row[SHORT]))
     lmean_before, lmean_after = _filter(
         SURPRISE_LONG_ALPHA, 1.0 - SURPRISE_LONG_ALPHA, short_after, float(row[LONG_MEAN])
@@ -660,8 +869,14 @@ def _scores(row: NDArray[np.float64], z: NDArray[np.float64], new: NDArray[np.fl
     dl = short_after - lmean_before
     g = SURPRISE_LONG_ALPHA
     lvar_before, lvar_after = _filter((1.0 - g) * g, 1.0 - g, dl * dl, float(row[LONG_VAR]))
-    new[SHORT], new[LONG_MEAN], new[LONG_VAR] = short_after[-1], lmean_after[-1], lvar_after[-1]
-    return _evidence(short_after, lmean_before, lvar_before)
+    evidence = _evidence(short_after, lmean_before, lvar_before)
+    # The score is evidence of a new anomaly: an onset holds it at zero for hold_s.
+    times = t[at]
+    ends, hold_until = _hold_ends(times, evidence, float(row[HOLD_UNTIL]), hold_s)
+    score[at] = np.where(times < ends, 0.0, evidence)
+    row[SHORT], row[LONG_MEAN], row[LONG_VAR] = short_after[-1], lmean_after[-1], lvar_after[-1]
+    row[HOLD_UNTIL] = hold_until
+    return score
 
 
 def run_along_time(
@@ -679,36 +894,37 @@ def run_along_time(
     are stepped one by one only during warm-up, at a re-baseline and where passes keep failing.
     """
     n = x.shape[0]
-    z, shift, drift, score = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
-    tested, rebased = np.zeros(n, np.bool_), np.zeros(n, np.bool_)
-    valid = np.flatnonzero(ok)
-    xv, tv = x[valid], t[valid]
+    every_valid = bool(ok.all())
+    valid = np.arange(n) if every_valid else np.flatnonzero(ok)
+    xv, tv = (x, t) if every_valid else (x[valid], t[valid])
+    nv = xv.shape[0]
+    z, shift, drift = np.zeros(nv), np.zeros(nv), np.zeros(nv)
+    tested, rebased = np.zeros(nv, np.bool_), np.zeros(nv, np.bool_)
     state = row.copy()
     # The regimes each reading is guessed to be in; the first pass covers the whole run (from a quiet guess)
     # so that every later pass starts from regimes found once already.
-    plan = _quiet_guess(valid.shape[0])
-    i, window, fresh = 0, STRETCH, False
-    while i < valid.shape[0]:
-        if state[COUNT] >= WARMUP_READINGS:
+    plan = _quiet_guess(nv)
+    i, window, fresh = 0, FIRST_PASS, False
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        while i < nv:
+            if state[COUNT] < WARMUP_READINGS:  # the next readings are all warm-up: each one counts
+                stop = min(i + int(WARMUP_READINGS - state[COUNT]), nv)
+                z[i:stop], drift[i:stop] = _warm_up(state, xv[i:stop].tolist(), floor)
+                i = stop
+                continue
             # Each pass confirms the readings up to its first wrong guess of a regime; the next pass starts
-            # there with the regimes this one found (exact at that reading), so a spike or an alarm's start or
-            # end costs one more pass, not a reading-by-reading stretch.
-            stop = min(i + window, valid.shape[0])
+            # there with the regimes this one found (exact at that reading), so a spike or an alarm's start
+            # or end costs one more pass, not a reading-by-reading stretch.
+            stop = min(i + window, nv)
             guess = plan.take(i, stop)
             k, got, new = _run(state, xv[i:stop], tv[i:stop], floor, rebaseline_s, guess)
             # A pass that confirmed its whole window doubles the next (a quiet series goes in long passes);
             # one that stopped early starts the short windows in which regimes change.
             window = min(2 * window, STRETCH) if k == stop - i else PASS_WINDOW
             if k:
-                at = valid[i : i + k]
-                z[at], drift[at], tested[at] = got.z[:k], got.drift[:k], True
-                shift[at] = np.maximum(got.up[:k], got.down[:k])
-                evidence = _scores(state, got.z[:k], new)
-                # The score is evidence of a new anomaly: an onset holds it at zero for hold_s.
-                ends, hold_until = _hold_ends(tv[i : i + k], evidence, state[HOLD_UNTIL], hold_s)
-                score[at] = np.where(tv[i : i + k] < ends, 0.0, evidence)
+                z[i : i + k], shift[i : i + k], drift[i : i + k] = got.z[:k], got.shift[:k], got.drift[:k]
+                tested[i : i + k] = True
                 state = new
-                state[HOLD_UNTIL] = hold_until
                 i += k
                 if i == stop:
                     continue
@@ -721,14 +937,20 @@ def run_along_time(
                 plan.put(i, _next_guess(guess, got))
                 fresh = True
                 continue
-        j = valid[i]
-        z[j], shift[j], drift[j], score[j], tested[j], rebased[j] = _step_one(
-            state, float(x[j]), float(t[j]), floor, hold_s, rebaseline_s
-        )
-        fresh = False
-        i += 1
+            z[i], shift[i], drift[i], _, tested[i], rebased[i] = _step_one(
+                state, float(xv[i]), float(tv[i]), floor, hold_s, rebaseline_s
+            )
+            fresh = False
+            i += 1
+        state[SHORT : HOLD_UNTIL + 1] = row[SHORT : HOLD_UNTIL + 1]  # the stepped readings moved them too
+        score = _surprise_scores(state, z, tested, tv, hold_s)
     row[:] = state
-    return StepOut(z, shift, drift, score, tested, rebased)
+    if every_valid:
+        return StepOut(z, shift, drift, score, tested, rebased)
+    out = StepOut(np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n, np.bool_), np.zeros(n, np.bool_))
+    out.z[valid], out.shift[valid], out.drift[valid], out.score[valid] = z, shift, drift, score
+    out.tested[valid], out.rebased[valid] = tested, rebased
+    return out
 
 
 def _hold_ends(

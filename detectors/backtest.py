@@ -70,7 +70,8 @@ def backtest(
         raise ValueError("time and value must have the same length")
     if report_interval_s is None:
         spacing = np.diff(np.sort(t))
-        report_interval_s = float(np.median(spacing)) if spacing.shape[0] and np.median(spacing) > 0 else 60.0
+        typical = float(np.median(spacing)) if spacing.shape[0] else 0.0
+        report_interval_s = typical if typical > 0 else 60.0
     nan = float("nan")
     thresholds = ThresholdParams(
         np.array([nan if high is None else high]),
@@ -93,18 +94,25 @@ def backtest(
 
     # Rebuild each condition's state after every reading from its transitions.
     order = time_order(t)
-    rank = np.empty(n, np.intp)
-    rank[order] = np.arange(n)
+    in_order = t[order]
+    rank: NDArray[np.intp] | None = None  # each reading's place in time order (None: the input's own order)
+    if not bool(np.all(order == np.arange(n))):
+        rank = np.empty(n, np.intp)
+        rank[order] = np.arange(n)
     names: list[str] = []
     states: list[NDArray[np.bool_]] = []
     for events in result.conditions:
-        state = np.zeros(n, np.bool_)
         # Events come in time order; each holds until the next one. Position = reading index in time order.
-        at = np.searchsorted(t[order], events.time, side="left")
-        for start, stop, active in zip(at, [*at[1:], n], events.active, strict=True):
-            state[start:stop] = active
+        at = np.searchsorted(in_order, events.time, side="left")
+        state = np.zeros(n, np.bool_)
+        held = np.diff(np.append(at, n))
+        if at.shape[0] and bool(np.all(held >= 0)):
+            state[at[0] :] = np.repeat(events.active.astype(np.bool_), held)
+        else:  # (events out of time order: each still holds until the next one, where that comes later)
+            for start, stop, active in zip(at, [*at[1:], n], events.active, strict=True):
+                state[start:stop] = active
         names.append(events.condition)
-        states.append(state[rank])
+        states.append(state if rank is None else state[rank])
     hazard = [
         s for name, s in zip(names, states, strict=True) if name.startswith(HAZARD_PREFIXES) and name not in NOTICES
     ]

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -51,6 +53,11 @@ EXIT_BAD_INPUT = 2
 MAX_EPISODES_LISTED = 50
 DATE_LENGTH = len("2026-01-01")  # a '-' past the date is a zone offset
 SCORES = ("evidence", "context", "cad-ose", "range-context")
+ISO_SECOND_LENGTH = len("2026-01-01 00:00:00")
+_ISO_DIGIT_AT = np.array([0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18])
+_ISO_SEPARATOR_AT = np.array([4, 7, 13, 16])
+_ISO_SEPARATORS = np.frombuffer(b"--::", np.uint8)
+_ISO_DATE_END = 10  # a space or a "T"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -112,44 +119,164 @@ def _parse_times_in_bulk(texts: NDArray[np.str_]) -> NDArray[np.float64] | None:
     return out
 
 
+def _iso_seconds(texts: Texts) -> NDArray[np.float64] | None:
+    """Unix seconds of times all written ``YYYY-MM-DD HH:MM:SS`` (or with a ``T``), read as UTC as numpy reads
+    them, by arithmetic on their digits (numpy's own parser costs about 0.5 us a time); None if any time is
+    written otherwise or is not a valid date and time of day (the general parsers then read them all)."""
+    n = texts.start.shape[0]
+    if n == 0 or not bool(np.all(texts.length == ISO_SECOND_LENGTH)):
+        return None
+    # Every 19-byte window of the buffer as one item (overlapping views), so a gather copies whole times.
+    windows = texts.buffer.shape[0] - ISO_SECOND_LENGTH + 1
+    items = np.ndarray((max(windows, 0),), f"S{ISO_SECOND_LENGTH}", texts.buffer, strides=(1,))
+    chars = items[texts.start].view(np.uint8).reshape(n, ISO_SECOND_LENGTH)
+    digits = chars[:, _ISO_DIGIT_AT] - np.uint8(ord("0"))  # a byte below "0" wraps round, above 9 too
+    middle = chars[:, _ISO_DATE_END]
+    if (
+        bool(np.any(digits > 9))
+        or bool(np.any(chars[:, _ISO_SEPARATOR_AT] != _ISO_SEPARATORS))
+        or bool(np.any((middle != ord(" ")) & (middle != ord("T"))))
+    ):
+        return None
+    pairs = digits.astype(np.int64)
+    pairs = pairs[:, 0::2] * 10 + pairs[:, 1::2]  # century, year of century, month, day, hour, minute, second
+    year = pairs[:, 0] * 100 + pairs[:, 1]
+    month, day, hour, minute, second = pairs[:, 2:].T
+    months = (year - 1970) * 12 + (month - 1)
+    first = months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    days_in_month = (months + 1).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64) - first
+    valid = (month >= 1) & (month <= 12) & (day >= 1) & (day <= days_in_month)
+    valid &= (hour < 24) & (minute < 60) & (second < 60)
+    if not bool(valid.all()):
+        return None
+    out: NDArray[np.float64] = ((first + day - 1) * 86400 + hour * 3600 + minute * 60 + second).astype(np.float64)
+    return out
+
+
+def _times(csv_in: Path, series: SeriesFile) -> NDArray[np.float64] | None:
+    """Every row's time in unix seconds; None (after logging the first row whose time is not one) otherwise."""
+    fast = [_iso_seconds(block.times) for block in series.blocks]
+    if fast and all(part is not None for part in fast):
+        return np.concatenate([part for part in fast if part is not None])
+    try:
+        t = _parse_times_in_bulk(series.time_texts().astype(np.str_))
+        return parse_times(series.times_decoded()) if t is None else t
+    except ValueError:
+        _first_bad_time(csv_in, series.times_decoded())
+        return None
+
+
+def _values(series: SeriesFile) -> NDArray[np.float64]:
+    """Every row's value; NaN where the row holds no number (empty or not a number: a gap in the series)."""
+    try:
+        return series.value_numbers()
+    except ValueError:
+        return np.array([_number_or_gap(text) for text in series.values_decoded()], np.float64)
+
+
+def _number_or_gap(text: str) -> float:
+    """The number written, or NaN."""
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
 def _parse(csv_in: Path, series: SeriesFile) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
-    """Times (unix seconds) and values; None (after logging the first bad row) if a row is not a time and a number."""
+    """Times (unix seconds) and values (NaN for a gap); None (after logging the first bad row) if a time is not one."""
     both = series.numbers()
     if both is not None:
         return both[:, 0].copy(), both[:, 1].copy()
-    try:
-        t = _parse_times_in_bulk(series.time_texts().astype(np.str_))
-        if t is None:
-            t = parse_times(series.times_decoded())
-        values = series.value_numbers()
-    except ValueError:
-        _first_bad(csv_in, series.times_decoded(), series.values_decoded())
-        return None
-    return t, values
+    t = _times(csv_in, series)
+    return None if t is None else (t, _values(series))
 
 
-def _first_bad(csv_in: Path, times: list[str], values: list[str]) -> None:
-    """Log the first row that is not a time and a number."""
-    for line, (t, v) in enumerate(zip(times, values, strict=True), start=2):
+def _first_bad_time(csv_in: Path, times: list[str]) -> None:
+    """Log the first row whose time is not a time."""
+    for line, text in enumerate(times, start=2):
         try:
-            parse_times([t])
-            float(v)
+            parse_times([text])
         except ValueError:
-            log.error("%s:%d: %r, %r is not a time and a number", csv_in, line, t, v)  # noqa: TRY400
+            log.error("%s:%d: %r is not a time", csv_in, line, text)  # noqa: TRY400
             return
 
 
-def _summary(result: BacktestResult, series: SeriesFile, t: NDArray[np.float64]) -> list[str]:
-    """Lines describing the alarm episodes, for standard error."""
+def _summary(
+    result: BacktestResult, series: SeriesFile, t: NDArray[np.float64], row_of: NDArray[np.intp], gaps: int
+) -> list[str]:
+    """Lines describing the alarm episodes, for standard error (``row_of``: each reading's row in the file)."""
     found = episodes(result, t)
-    lines = [f"{len(t)} readings, {len(found)} alarm episode(s), alarm on for {int(result.alarm.sum())} reading(s)"]
-    for e in found[:MAX_EPISODES_LISTED]:
-        readings = int(np.sum((t >= t[e.start]) & (t <= t[e.end])))
-        span = f"{series.time_text(e.start)} .. {series.time_text(e.end)}"
+    kept = f" and {gaps} gap(s) (rows without a number, not tested)" if gaps else ""
+    lines = [
+        f"{len(t)} readings{kept}, {len(found)} alarm episode(s), alarm on for {int(result.alarm.sum())} reading(s)"
+    ]
+    listed = found[:MAX_EPISODES_LISTED]
+    in_order = t[time_order(t)]
+    first = np.searchsorted(in_order, t[[e.start for e in listed]], side="left")
+    last = np.searchsorted(in_order, t[[e.end for e in listed]], side="right")
+    for e, readings in zip(listed, (last - first).tolist(), strict=True):
+        span = f"{series.time_text(int(row_of[e.start]))} .. {series.time_text(int(row_of[e.end]))}"
         lines.append(f"  {span} ({readings} readings): {', '.join(e.conditions)}")
     if len(found) > MAX_EPISODES_LISTED:
         lines.append(f"  ... and {len(found) - MAX_EPISODES_LISTED} more")
     return lines
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """The added columns for every row of the file: a gap (no number) has no score and no flags, and the alarm
+    and conditions that stood at its time (those of the last reading at or before it)."""
+
+    score: NDArray[np.float64]
+    alarm: NDArray[np.intp]
+    flags: NDArray[np.uint16]
+    condition_runs: list[tuple[str, ...]]
+    condition_run: NDArray[np.intp]
+    gap: NDArray[np.bool_] | None
+
+    @classmethod
+    def of(
+        cls,
+        result: BacktestResult,
+        score: NDArray[np.float64],
+        t: NDArray[np.float64],
+        t_rows: NDArray[np.float64],
+        reading: NDArray[np.bool_] | None,
+    ) -> _Rows:
+        """The readings' columns, spread over the rows."""
+        alarm = result.alarm.astype(np.intp)
+        if reading is None:
+            return cls(score, alarm, result.flags, result.condition_runs, result.condition_run, None)
+        n, gap = t_rows.shape[0], ~reading
+        runs = [*result.condition_runs, ()]
+        out = cls(np.full(n, np.nan), np.zeros(n, np.intp), np.zeros(n, np.uint16), runs, np.zeros(n, np.intp), gap)
+        out.score[reading], out.alarm[reading], out.flags[reading] = score, alarm, result.flags
+        out.condition_run[reading] = result.condition_run
+        gap_rows = np.flatnonzero(gap)
+        out.condition_run[gap_rows] = len(runs) - 1  # no reading before it: nothing on
+        order = time_order(t)
+        before = np.searchsorted(t[order], t_rows[gap_rows], side="right") - 1
+        after_one = before >= 0
+        at = order[before[after_one]]
+        out.alarm[gap_rows[after_one]] = alarm[at]
+        out.condition_run[gap_rows[after_one]] = result.condition_run[at]
+        return out
+
+    def texts(self, rows: slice) -> list[Texts]:
+        """The added columns' texts for ``rows``."""
+        conditions = Texts.of([";".join(names).encode() for names in self.condition_runs])
+        score, flags = fixed_point(self.score[rows], 4), integers(self.flags[rows])
+        if self.gap is not None:
+            score, flags = _blank(score, self.gap[rows]), _blank(flags, self.gap[rows])
+        return [score, _ALARM.pick(self.alarm[rows]), flags, conditions.pick(self.condition_run[rows])]
+
+
+_ALARM = Texts.of([b"0", b"1"])
+
+
+def _blank(texts: Texts, where: NDArray[np.bool_]) -> Texts:
+    """The texts, empty where ``where`` holds."""
+    return Texts(texts.buffer, texts.start, np.where(where, 0, texts.length))
 
 
 def _write(target: BinaryIO | None, data: bytes) -> None:
@@ -190,7 +317,11 @@ def run(csv_in: Path, kind: str, out: Path | None, options: argparse.Namespace |
     parsed = _parse(csv_in, series)
     if parsed is None:
         return EXIT_BAD_INPUT
-    t, values = parsed
+    t_rows, values_rows = parsed
+    gap = np.isnan(values_rows)
+    gaps = int(np.count_nonzero(gap))
+    reading = ~gap if gaps else None
+    t, values = (t_rows, values_rows) if reading is None else (t_rows[reading], values_rows[reading])
     result = backtest(
         t,
         values,
@@ -209,26 +340,20 @@ def run(csv_in: Path, kind: str, out: Path | None, options: argparse.Namespace |
         score = in_time_order(t, values, lambda _, v: cad_ose_score(v))
     elif scoring == "range-context":
         score = in_time_order(t, values, range_context_score)
+    columns = _Rows.of(result, score, t, t_rows, reading)
     header = f"{series.time_column},value,anomaly_score,alarm,flags,conditions".encode() + LINE_END
-    conditions = Texts.of([";".join(names).encode() for names in result.condition_runs])
-    alarm = Texts.of([b"0", b"1"])
     target = out.open("wb") if out is not None else None
     try:
         _write(target, header)
         first = 0
         for block in series.blocks:
             rows = slice(first, first + block.times.start.shape[0])
-            added = [
-                fixed_point(score[rows], 4),
-                alarm.pick(result.alarm[rows].astype(np.intp)),
-                integers(result.flags[rows]),
-                conditions.pick(result.condition_run[rows]),
-            ]
-            _write(target, join_rows([*block.written(), *added]))
+            _write(target, join_rows([*block.written(), *columns.texts(rows)]))
             first = rows.stop
     finally:
         if target is not None:
             target.close()
-    for line in _summary(result, series, t):
+    row_of = np.arange(t.shape[0]) if reading is None else np.flatnonzero(reading)
+    for line in _summary(result, series, t, row_of, gaps):
         print(line, file=sys.stderr)
     return 0

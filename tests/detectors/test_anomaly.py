@@ -303,3 +303,39 @@ def test_two_sigma_step_on_strongly_correlated_noise_is_one_episode() -> None:
         assert onsets.shape[0] == 1, onsets
         assert 10_000 <= onsets[0] <= 10_000 + 1_000, onsets
         assert not alarm[-1]  # re-baselined: the alarm did not last for ever
+
+
+def test_drift_spread_table_equals_the_formula_at_every_count() -> None:
+    """The along-time path reads the drift's standard error from a table that stops where the formula stops
+    changing in floating point: the same values below, at and far beyond its end."""
+    from detectors.anomaly import _spread_of, _spread_table, drift_spread
+
+    last = _spread_table().shape[0] - 1
+    counts = np.concatenate(
+        (np.arange(0, 3000), np.arange(last - 50, last + 50), [2 * last, 10 * last, 2.0**30 - 1, 2.0**30])
+    ).astype(np.int64)
+    np.testing.assert_array_equal(
+        _spread_of(0, counts.astype(np.intp), counts.shape[0]), drift_spread(counts.astype(np.float64))
+    )
+    for first, n in ((100, 500), (last - 10, 40), (last + 5, 7), (2**30, 3)):
+        np.testing.assert_array_equal(
+            np.broadcast_to(_spread_of(first, None, n), (n,)),
+            drift_spread(np.arange(first, first + n, dtype=np.float64)),
+        )
+
+
+def test_warm_up_loop_equals_stepping_each_reading() -> None:
+    """The along-time path runs the warm-up in one loop of Python floats: the state, z and drift of stepping
+    each reading with ``_step_one``, bit for bit (a floor, a flat start and a jump included)."""
+    from detectors.anomaly import WARMUP_READINGS, _step_one, _warm_up
+
+    rng = np.random.default_rng(21)
+    x = np.concatenate(([5.0] * 10, 5.0 + rng.normal(0.0, 2.0, WARMUP_READINGS - 20), [40.0], rng.normal(5, 2, 9)))
+    for floor in (0.0, 0.5):
+        stepped_row, looped_row = initial_state(1)[0], initial_state(1)[0]
+        stepped = [_step_one(stepped_row, v, T0 + i, floor, 100.0, 100.0) for i, v in enumerate(x.tolist())]
+        z, drift = _warm_up(looped_row, x.tolist(), floor)
+        np.testing.assert_array_equal(z, [s[0] for s in stepped])
+        np.testing.assert_array_equal(drift, [s[2] for s in stepped])
+        assert not any(s[1] or s[3] or s[4] or s[5] for s in stepped)
+        np.testing.assert_array_equal(looped_row, stepped_row)

@@ -62,7 +62,7 @@ def test_detect_command_round_trip(tmp_path: Path) -> None:
     assert "gamma.rise" in got[120]["conditions"]
     assert run(src, "no_such_kind", out) == 2
     bad = tmp_path / "bad.csv"
-    bad.write_text("time,value\n1,x\n")
+    bad.write_text("time,value\n1,2\nnoon,3\n")
     assert run(bad, "gas", out) == 2
 
 
