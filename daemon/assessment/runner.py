@@ -241,6 +241,13 @@ class AssessmentRunner:
                     out.add(substance)
         return sorted(out)
 
+    def quiet_until(self) -> float:
+        """Ticks before this time do nothing (a replay may hold them): the next update when there is something to
+        assess, never when there is nothing (``idle``)."""
+        if self.idle():
+            return math.inf
+        return self._last_run + UPDATE_INTERVAL_S
+
     def idle(self) -> bool:
         """Whether a ``tick`` now would only keep the schedule: no gas alarm to assess, no assessment condition on,
         nothing restored from a checkpoint to take over (a replay holds such ticks)."""

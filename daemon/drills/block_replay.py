@@ -22,8 +22,9 @@ each reading stamped with the time its own batch closed.
 
 A tick is held only while it is certain to do nothing: no device can fall silent by then (from the last time each
 was heard, counting the held batches), no sensor has the day of history the capture check needs, no rule, alarm
-or incident timer is due, and the release assessment has no gas alarm to assess. A tick that may act, and a batch
-that closes when an alarm timer is due, run the held stretch first and then themselves, as live.
+or incident timer is due, and the release assessment has no gas alarm to assess or its next update (once a minute)
+is not due. A tick that may act, and a batch that closes when an alarm timer is due, run the held stretch first and
+then themselves, as live.
 """
 
 from __future__ import annotations
@@ -186,7 +187,7 @@ class BlockRunner:
         if at >= self._chain_due:
             return False
         if at < self._ticks_clear_until:
-            return True  # the assessment was idle at that check, and nothing has run since
+            return True  # before the assessment's next update at that check, and nothing has run since
         assessment = self._chain.assessment
         self._fold_heard()
         core = self._chain.pipeline.detector
@@ -197,9 +198,10 @@ class BlockRunner:
         first_seen = core.quality.first_seen
         if not np.isnan(first_seen).all() and at - float(np.nanmin(first_seen)) >= CAPTURE_HISTORY_S:
             return False
-        if not (assessment is None or assessment.idle()):
-            return False
-        self._ticks_clear_until = self._clear_until(at, watched, first_seen)
+        quiet_until = math.inf if assessment is None else assessment.quiet_until()
+        if at >= quiet_until:
+            return False  # the assessment's update is due
+        self._ticks_clear_until = min(self._clear_until(at, watched, first_seen), quiet_until - TICK_MARGIN_S)
         return True
 
     def _clear_until(self, at: float, watched: NDArray[np.bool_], first_seen: NDArray[np.float64]) -> float:
@@ -292,7 +294,7 @@ class BlockRunner:
             for step in steps:
                 if assessment is None:
                     break
-                # Idle: it only keeps its schedule (the window holds the block).
+                # Idle or not due: it only keeps its schedule (the window holds the block).
                 for at in (
                     step.ticks.tolist() if isinstance(step, _Span) else [step.at] if isinstance(step, _Tick) else []
                 ):
