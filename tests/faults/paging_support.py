@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from aiohttp import web
 
 from tests.faults.harness import ServiceProcess
 from tests.helpers import senml
 from tests.notify.notify_support import Receiver, start_receiver
 
+SHIPPED_ROSTER = Path(__file__).resolve().parents[2] / "plans" / "defaults" / "roster.yaml"
 GAS_DEVICE = "gas-n01"  # demo park: 2.0 ppm of Cl2 is over its high-high level (an orange page)
 
 
@@ -89,6 +91,21 @@ def for_chlorine(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [b for b in bodies if b.get("facts", {}).get("sensor_id") == f"{GAS_DEVICE}-cl2"]
 
 
+def reachable_roster(directory: Path, url: str) -> str:
+    """The [alarms] table of a copy of the shipped roster whose every person is a webhook at ``url``/roster-<id>.
+
+    The plan pages the roster too (an incident's duty officer). The shipped roster's phones have no sender in a
+    test, so that page reaches nobody, ``notify.page_undeliverable`` is raised and /healthz says degraded, correctly;
+    a test about another fault would then race that alarm."""
+    roster = yaml.safe_load(SHIPPED_ROSTER.read_text(encoding="utf-8"))
+    for person in roster["people"]:
+        person["channels"] = [{"type": "webhook", "address": f"{url}/roster-{person['id']}"}]
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "roster.yaml"
+    path.write_text(yaml.safe_dump(roster, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return f'[alarms]\nroster_file = "{path}"\n'
+
+
 def duty_paging_service(
     directory: Path, broker_port: int, prefix: str, url: str, database_extra: str
 ) -> ServiceProcess:
@@ -98,6 +115,7 @@ def duty_paging_service(
         broker_port,
         prefix,
         extra_config="[ingest]\ndecode_workers = 0\nstall_after_s = 2.0\n"
-        + notify_config([("duty", f"{url}/duty", False)]),
+        + notify_config([("duty", f"{url}/duty", False)])
+        + reachable_roster(directory, url),
         database_extra=database_extra,
     )
