@@ -105,3 +105,4 @@ async def test_crash_loop_loses_doubles_and_leaves_nothing(tmp_path: Path, uniqu
     assert all(len(helpers) >= 3 for helpers in helpers_at_kill), helpers_at_kill
     assert left == [[]] * (len(KILL_AFTER_HEALTHY_S) + 1), left
     assert directories_left == []
+    assert "Traceback" not in service.logs()  # not the service's, nor a child's (they write to its log)
