@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from daemon.metrics.render_worker import STOP
 from daemon.metrics.text_format import Frame
 from daemon.tasks.supervisor import end_task
 
@@ -90,10 +91,10 @@ class RenderProcess:
     async def start(self) -> None:
         """Start the child (again) and wait until it is ready; raises ``OSError`` when it cannot be started."""
         await self._stop_child()
-        if self._directory is None:
+        if self._directory is None or not self._directory.is_dir():  # a child cut mid-request removed it
             self._directory = Path(tempfile.mkdtemp(prefix="hazwatch-metrics-", dir=_scratch_parent()))
         self._process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "daemon.metrics.render_worker", str(self._directory), str(os.getpid()),
+            sys.executable, "-m", "daemon.metrics.render_worker", str(self._directory),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         self._known = set()
@@ -187,10 +188,15 @@ class RenderProcess:
         process, self._process = self._process, None
         if process is None or process.returncode is not None:
             return
-        if process.stdin is not None:
-            process.stdin.close()  # end of requests: the child exits
         try:
             async with asyncio.timeout(2.0):
+                if process.stdin is not None:
+                    # STOP, then the end of requests: the child exits and leaves the directory to this process (the
+                    # end of requests alone means this process died, and the child removes the directory)
+                    with contextlib.suppress(OSError):  # the child is gone already (a broken or reset pipe)
+                        process.stdin.write(STOP)
+                        await process.stdin.drain()
+                    process.stdin.close()
                 await process.wait()
         except TimeoutError:  # hung or stopped: SIGKILL ends a stopped process too (signal(7))
             with contextlib.suppress(ProcessLookupError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import pwd
 import shutil
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,6 +158,78 @@ class ServiceProcess:
     def logs(self) -> str:
         """Everything every run of the service wrote."""
         return "\n".join(path.read_text(errors="replace") for path in sorted(self.directory.glob("service-*.log")))
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry))
+    found: set[int] = set()
+    stack = [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.add(child)
+            stack.append(child)
+    return found
+
+
+def command_line(pid: int) -> bytes:
+    """The start of a process's command line."""
+    return Path(f"/proc/{pid}/cmdline").read_bytes()[:120]
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+PR_SET_CHILD_SUBREAPER = 36  # prctl(2)
+
+
+@contextlib.contextmanager
+def adopting_orphans() -> Iterator[set[int]]:
+    """Make this process the subreaper of its descendants (prctl(2)): whatever a killed service leaves running becomes
+    a child of this process, not of init, so ``left_behind`` finds it however deep it was. Yields the descendants
+    that existed before (not the test's business)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+    try:
+        yield descendants(os.getpid())
+    finally:
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+async def left_behind(keep: set[int], timeout: float = 30.0) -> list[bytes]:
+    """The command lines of this process's descendants outside ``keep`` still running after up to ``timeout``
+    seconds (empty as soon as none is); those that ended are reaped (``adopting_orphans`` made them ours)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        running = []
+        for pid in descendants(os.getpid()) - keep:
+            if alive(pid):
+                running.append(pid)
+            else:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 - WNOHANG: does not wait
+        if not running or time.monotonic() > deadline:
+            found = []
+            for pid in running:
+                with contextlib.suppress(OSError):
+                    found.append(command_line(pid))
+            return found
+        await asyncio.sleep(0.1)
 
 
 def stored_readings(db_path: Path) -> Counter[tuple[str, float]]:

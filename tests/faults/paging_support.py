@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from tests.faults.harness import ServiceProcess
+from tests.faults.harness import Mosquitto, ServiceProcess
 from tests.helpers import senml
 from tests.notify.notify_support import Receiver, start_receiver
 
@@ -80,15 +82,15 @@ def notify_config(people: list[tuple[str, str, bool]], *, request_timeout_s: flo
     return "\n".join(lines) + "\n"
 
 
-def chlorine_messages(prefix: str, t0: float) -> list[tuple[str, bytes]]:
+def chlorine_messages(prefix: str, t0: float, device: str = GAS_DEVICE) -> list[tuple[str, bytes]]:
     """Two Cl2 readings over the high-high level 11 s apart (the alarm's on-delay passes): one orange alarm."""
-    topic = f"{prefix}/demo-park/{GAS_DEVICE}"
-    return [(topic, senml(GAS_DEVICE, [("cl2", 2.0, "ppm")], t)) for t in (t0, t0 + 11)]
+    topic = f"{prefix}/demo-park/{device}"
+    return [(topic, senml(device, [("cl2", 2.0, "ppm")], t)) for t in (t0, t0 + 11)]
 
 
-def for_chlorine(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The documents about the Cl2 sensor's alarm."""
-    return [b for b in bodies if b.get("facts", {}).get("sensor_id") == f"{GAS_DEVICE}-cl2"]
+def for_chlorine(bodies: list[dict[str, Any]], device: str = GAS_DEVICE) -> list[dict[str, Any]]:
+    """The documents about the Cl2 sensor's alarm (of ``device``)."""
+    return [b for b in bodies if b.get("facts", {}).get("sensor_id") == f"{device}-cl2"]
 
 
 def reachable_roster(directory: Path, url: str) -> str:
@@ -119,3 +121,22 @@ def duty_paging_service(
         + reachable_roster(directory, url),
         database_extra=database_extra,
     )
+
+
+@asynccontextmanager
+async def duty_paging_processes(
+    directory: Path, prefix: str, database_extra: str = ""
+) -> AsyncIterator[tuple[CountingReceiver, Mosquitto, ServiceProcess]]:
+    """A counting receiver, a broker and ``duty_paging_service`` (not started yet); all stopped at the end."""
+    receiver = CountingReceiver()
+    url = await receiver.start()
+    broker = Mosquitto(directory / "broker")
+    broker.start()
+    service = duty_paging_service(directory / "service", broker.port, prefix, url, database_extra)
+    try:
+        yield receiver, broker, service
+    finally:
+        if service.process is not None and service.process.poll() is None:
+            service.kill()
+        broker.stop()
+        await receiver.stop()

@@ -7,48 +7,13 @@ per crash; and a backlog delivered right after a start waited 3-10 s for the wor
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import Mosquitto, ServiceProcess
+from tests.faults.harness import Mosquitto, ServiceProcess, alive, command_line, descendants
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
-
-
-def descendants(pid: int) -> set[int]:
-    """Every process below ``pid`` (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(parent, []).append(int(entry))
-    found: set[int] = set()
-    stack = [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.add(child)
-            stack.append(child)
-    return found
-
-
-def command_line(pid: int) -> bytes:
-    """The start of a process's command line."""
-    return Path(f"/proc/{pid}/cmdline").read_bytes()[:120]
-
-
-def alive(pid: int) -> bool:
-    """The process exists and is not a zombie."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 async def test_decode_worker_is_ready_at_subscribe_and_dies_with_the_service(tmp_path: Path, unique: str) -> None:

@@ -3,15 +3,17 @@ left in /dev/shm (a kill-and-restart test found its traceback in the killed serv
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import pickle
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from daemon.metrics.render_worker import serve
+from daemon.metrics.render_worker import STOP, serve
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,6 +43,46 @@ def test_a_service_killed_while_its_render_process_starts_leaves_no_traceback(tm
     """The service starts the render process at its own start; a SIGKILL before "ready" was read made the child's
     "ready" a broken pipe, and its traceback landed in the service's log (seen in test_kill_and_restart)."""
     _kill_the_service(tmp_path, "")
+
+
+@contextlib.contextmanager
+def _worker(directory: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A render process started as the service starts it, once it said "ready"; its pipes closed at the end."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "daemon.metrics.render_worker", str(directory)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    ) as worker:
+        assert worker.stdout is not None
+        assert worker.stdout.readline() == b"ready\n"
+        yield worker
+
+
+def test_the_end_of_requests_while_the_service_is_still_its_parent_removes_the_files(tmp_path: Path) -> None:
+    """A SIGKILLed service's pipes close before the kernel re-parents its children: the render process saw the end
+    of its requests while getppid() still named the dying service, kept the files, and 3 of 4 kills of a crash loop
+    (tests/faults/test_crash_loop.py) left a directory in /dev/shm. The end of requests without STOP is a death."""
+    directory = tmp_path / "shm"
+    directory.mkdir()
+    with _worker(directory) as worker:  # this test is the service: its parent, alive throughout
+        assert worker.stdin is not None
+        worker.stdin.close()
+        assert worker.wait(timeout=30) == 0
+    assert not directory.exists()
+
+
+def test_stop_leaves_the_files_to_the_service(tmp_path: Path) -> None:
+    """STOP is the service ending the child on purpose (a restart reuses the directory): the files stay."""
+    directory = tmp_path / "shm"
+    directory.mkdir()
+    with _worker(directory) as worker:
+        assert worker.stdin is not None
+        worker.stdin.write(STOP)
+        worker.stdin.close()
+        assert worker.wait(timeout=30) == 0
+    assert directory.is_dir()
 
 
 def _kill_the_service(tmp_path: Path, then: str) -> None:
