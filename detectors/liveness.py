@@ -50,9 +50,13 @@ class LivenessTracker:
         fresh = np.flatnonzero(~(self.last_seen == before) & ~np.isnan(self.last_seen))
         # The device is talking again, so an earlier "offline" status is stale.
         self.status_offline[fresh] = False
-        first = np.full(self.config.n_devices, np.inf)
-        np.fmin.at(first, device, time)
-        return self._evaluate(fresh, self.last_seen[fresh], back_online_only=True, at=first[fresh])
+        at = None
+        # Only a device coming back has an event to date; most batches hold none (a second pass over them is spared).
+        if (self.offline[fresh] | self.heartbeat_lost[fresh]).any():
+            first = np.full(self.config.n_devices, np.inf)
+            np.fmin.at(first, device, time)
+            at = first[fresh]
+        return self._evaluate(fresh, self.last_seen[fresh], back_online_only=True, at=at)
 
     def status(self, device: int, online: bool, now: float) -> list[ConditionEvents]:
         """Apply an MQTT status message (or the last will) for one device."""
