@@ -342,7 +342,7 @@ class AssessmentRunner:
             if inside
         ]
         molar = SUBSTANCES[substance].molar_mass_g_mol
-        estimate = estimate_source(obs, wind, candidates, self._search_grid(area), molar, now)
+        estimate = estimate_source(obs, wind, candidates, self._search_grid(area, near), molar, now)
         levels = tuple(zone_levels(SUBSTANCES[substance]))
         plume: PlumeState | None = None
         expected: dict[str, BaseGeometry] = {level.name: Polygon() for level in levels}
@@ -417,11 +417,10 @@ class AssessmentRunner:
         )
         return BinnedWind(speed_b, dir_b, stability, ends)
 
-    def _search_grid(self, area: Area) -> SearchGrid:
-        """The cells of the site's grid around the gas detectors and candidate sources in ``area``, as the site's
-        grid lies around all of them."""
+    def _search_grid(self, area: Area, near: np.ndarray) -> SearchGrid:
+        """The cells of the site's grid around the gas detectors and the candidate sources (``near``: which are) in
+        ``area``, as the site's grid lies around all of them."""
         gas = self.gas[area.holds(self.east[self.gas], self.north[self.gas])]
-        near = area.holds(self.candidate_east, self.candidate_north)
         xs = np.concatenate([self.east[gas], self.candidate_east[near]])
         ys = np.concatenate([self.north[gas], self.candidate_north[near]])
         return Area.around(xs, ys, GRID_MARGIN_M).clip(self.grid)
