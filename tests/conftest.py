@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import gc
 import hashlib
 import shutil
 import socket
@@ -25,6 +26,11 @@ from daemon.store.engine import MIGRATIONS, create_engine, migrate
 from rules.site import Site
 from tests.hang_report import report_tasks_before_a_timeout  # noqa: F401 - an autouse fixture for every test
 from tests.seam import Chain, live_chain
+
+# What this file imported (the daemon, numpy, scipy, SQLAlchemy) lives as long as the process: out of the cyclic
+# collector's full passes, which otherwise walk all of it again (about 0.1 CPU-s each, and a worker makes dozens).
+# The test modules and items follow at the end of collection (pytest_collection_finish).
+gc.freeze()
 
 MACHINE_BROKER = ("127.0.0.1", 1883)
 # A test that uses one of these fixtures talks to that real part: it is marked so `-m "not broker"` etc. select it.
@@ -304,6 +310,11 @@ async def running_service(config: ServiceConfig, site: Site, **kwargs: object) -
         yield service
     finally:
         await service.stop()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The collected test modules and items live to the end of the session: out of the collector's full passes."""
+    gc.freeze()
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
