@@ -14,23 +14,23 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from daemon.config import DEFAULT_SITE, ServiceConfig
-from daemon.service import Service
-from daemon.site_file import load_site
-from daemon.store.engine import MIGRATIONS, create_engine, migrate
-from rules.site import Site
 from tests.hang_report import report_tasks_before_a_timeout  # noqa: F401 - an autouse fixture for every test
-from tests.seam import Chain, live_chain
 
-# What this file imported (the daemon, numpy, scipy, SQLAlchemy) lives as long as the process: out of the cyclic
-# collector's full passes, which otherwise walk all of it again (about 0.1 CPU-s each, and a worker makes dozens).
-# The test modules and items follow at the end of collection (pytest_collection_finish).
-gc.freeze()
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from daemon.config import ServiceConfig
+    from daemon.service import Service
+    from rules.site import Site
+    from tests.seam import Chain
+
+# The daemon, SQLAlchemy and the harness are imported inside the fixtures that first need them: the xdist
+# controller loads this file too and runs no test, and importing them cost it about 2 CPU-s a run. The workers import
+# them with the test modules anyway.
 
 MACHINE_BROKER = ("127.0.0.1", 1883)
 # A test that uses one of these fixtures talks to that real part: it is marked so `-m "not broker"` etc. select it.
@@ -77,6 +77,9 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 @pytest.fixture(scope="session")
 def demo_site() -> Site:
     """The shipped demo site."""
+    from daemon.config import DEFAULT_SITE
+    from daemon.site_file import load_site
+
     return load_site(DEFAULT_SITE)
 
 
@@ -90,6 +93,8 @@ def unique() -> str:
 def migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file at the newest schema, made once per worker: ``sqlite_url`` hands each test a copy, so a test's
     service or chain finds its schema in place instead of running every migration again (about 0.1 CPU-s each)."""
+    from daemon.store.engine import create_engine, migrate
+
     path = tmp_path_factory.mktemp("schema") / "hazwatch.db"
 
     async def build() -> None:
@@ -121,6 +126,8 @@ def sqlite_url(tmp_path: Path, migrated_sqlite_file: Path) -> str:
 
 def _schema_digest() -> str:
     """A digest of the migrations: a migrated template is reused only while they are the same."""
+    from daemon.store.engine import MIGRATIONS
+
     files = [MIGRATIONS / "env.py", *sorted((MIGRATIONS / "versions").glob("*.py"))]
     return hashlib.sha256(b"".join(path.read_bytes() for path in files)).hexdigest()[:16]
 
@@ -133,6 +140,10 @@ async def postgres_template() -> str:
     for a set of migrations and kept (every worker and every session on the machine uses it; a migrated copy costs
     the test nothing where migrating costs about 0.1 CPU-s here and more in the server). Never connected to once made
     (``ALLOW_CONNECTIONS false``): a template with a connection cannot be copied."""
+    from sqlalchemy import text
+
+    from daemon.store.engine import create_engine, migrate
+
     name = f"hazwatch_template_{_schema_digest()}"
     if name in _POSTGRES_TEMPLATES:
         return name
@@ -164,6 +175,10 @@ async def postgres_template() -> str:
 async def fresh_postgres(name: str, *, migrated: bool = False) -> AsyncIterator[str]:
     """Create a database on the machine's PostgreSQL for one test (empty, or ``migrated`` to the newest schema as a
     copy of ``postgres_template``); drop it afterwards."""
+    from sqlalchemy import text
+
+    from daemon.store.engine import create_engine
+
     template = f' TEMPLATE "{await postgres_template()}"' if migrated else ""
     admin = create_engine(POSTGRES_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
     async with admin.connect() as connection:
@@ -186,6 +201,8 @@ async def postgres_url(unique: str) -> AsyncIterator[str]:
 @pytest.fixture
 async def engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
     """An engine on the test's own SQLite file at the newest schema."""
+    from daemon.store.engine import create_engine
+
     db = create_engine(sqlite_url)
     yield db
     await db.dispose()
@@ -217,6 +234,8 @@ async def migrated_db_url(
 async def chain(sqlite_url: str, demo_site: Site) -> AsyncIterator[Chain]:
     """The default harness: the demo site's live chain from ``Intake.accept`` to a SQLite file, on a manual clock
     (``tests/seam.py``). No broker, no wall time: use it unless the test is about the broker or the process."""
+    from tests.seam import live_chain
+
     async with live_chain(sqlite_url, demo_site, CHAIN_T0) as built:
         yield built
 
@@ -281,6 +300,8 @@ def service_config(
 ) -> ServiceConfig:
     """A config for an in-process test service: HTTP on a free port, unique topics and client id, no decode worker;
     ``render_process``: /metrics renders in a child process, as in production (for tests that scrape it)."""
+    from daemon.config import ServiceConfig
+
     config = ServiceConfig()
     config.mqtt.broker = broker
     config.mqtt.topic_prefix = prefix
@@ -302,6 +323,8 @@ def service_config(
 @contextlib.asynccontextmanager
 async def running_service(config: ServiceConfig, site: Site, **kwargs: object) -> AsyncIterator[Service]:
     """Start a service, wait for its subscription, stop it afterwards."""
+    from daemon.service import Service
+
     service = Service(config, site, **kwargs)  # type: ignore[arg-type]
     await service.start()
     try:
@@ -313,7 +336,9 @@ async def running_service(config: ServiceConfig, site: Site, **kwargs: object) -
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """The collected test modules and items live to the end of the session: out of the collector's full passes."""
+    """What collection imported (the daemon, numpy, scipy, SQLAlchemy) and the test items live as long as the process:
+    out of the cyclic collector's full passes, which otherwise walk all of it again (about 0.1 CPU-s each, dozens a
+    worker)."""
     gc.freeze()
 
 
