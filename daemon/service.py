@@ -214,8 +214,8 @@ class Service:
         lane_topics = self._lane_topics()
         if lane_topics:
             copies = LaneCopies(lane_topics)
-            handler = lane_handler(copies, Lane.MAIN, handler, self.writer.add_acks)
-            priority_handler = lane_handler(copies, Lane.PRIORITY, priority_handler, self.writer.add_acks)
+            handler = lane_handler(copies, Lane.MAIN, handler, self.writer.add_acks, self.metrics)
+            priority_handler = lane_handler(copies, Lane.PRIORITY, priority_handler, self.writer.add_acks, self.metrics)
             lane = MqttIngest(
                 self.target, config.mqtt, priority_handler, self.metrics, self.clock, topics=copies.topics,
                 client_id=f"{config.mqtt.client_id}-priority",

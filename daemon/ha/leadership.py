@@ -91,6 +91,12 @@ class Leadership:
         try:
             if self._connection is None or self._connection.is_closed():
                 await self._close()
+                if self.leader:
+                    # The session that held the lock has ended (the server ends one idle for lease_s: this instance
+                    # was paused), and the lock with it; a new session would not hold it. Follow, then try again.
+                    log.warning("HA: the lock's session has ended (paused past the %.0f s lease?)", self._lease_s)
+                    await self._set(leader=False)
+                    return
                 self._connection = await asyncpg.connect(
                     **self._dsn,
                     timeout=self._interval * 3,

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable
 from enum import IntEnum
 
 from daemon.ingest.mqtt import Ack, MessageHandler
+from daemon.metrics.instruments import Metrics
 from rules.sensor_table import SensorTable
 
 # Unmatched copies remembered per topic and session: a priority device's messages during a long main-session backlog.
@@ -92,15 +93,35 @@ class LaneCopies:
         """Copies remembered in all (memory)."""
         return sum(len(main) + len(priority) for main, priority in self._unmatched.values())
 
+    def unmatched_from(self, lane: Lane) -> int:
+        """Copies ``lane`` delivered that the other session has not (yet): from PRIORITY, how many messages the main
+        session's queue is behind the lane."""
+        return sum(len(queues[lane]) for queues in self._unmatched.values())
+
+    def is_priority(self, topic: str) -> bool:
+        """Whether ``topic`` is one of the lane's."""
+        return topic in self._unmatched
+
 
 def lane_handler(
-    copies: LaneCopies, lane: Lane, handler: MessageHandler, acknowledge: Callable[[list[Ack]], None]
+    copies: LaneCopies,
+    lane: Lane,
+    handler: MessageHandler,
+    acknowledge: Callable[[list[Ack]], None],
+    metrics: Metrics | None = None,
 ) -> MessageHandler:
     """``handler`` for the first copy of each message from ``lane``; the second copy is acknowledged with
-    ``acknowledge`` (once everything queued so far has committed) and dropped."""
+    ``acknowledge`` (once everything queued so far has committed) and dropped. ``metrics``: the lane's figures
+    (``hazwatch_priority_lane_*``), updated with each priority topic's message."""
+    judged_first = metrics.priority_lane_messages.labels(lane.name.lower()) if metrics is not None else None
 
     def handle(topic: str, payload: bytes, received: float, ack: Ack | None) -> None:
-        if copies.first_copy(lane, topic, payload):
+        first = copies.first_copy(lane, topic, payload)
+        if metrics is not None and judged_first is not None and copies.is_priority(topic):
+            if first:
+                judged_first.inc()
+            metrics.priority_lane_main_behind.set(copies.unmatched_from(Lane.PRIORITY))
+        if first:
             handler(topic, payload, received, ack)
         elif ack is not None:
             acknowledge([ack])

@@ -109,6 +109,22 @@ class Metrics:
             "QoS 1 messages acknowledged to the broker (after the rows they produced committed).",
             registry=registry,
         )
+        # The priority lane (mqtt.priority_devices, daemon/ingest/priority_lane.py); stay 0 without one.
+        self.priority_lane_messages = Counter(
+            "hazwatch_priority_lane_messages_total",
+            "Messages of the priority devices judged, by the MQTT session that delivered them first (priority: the "
+            "lane was ahead; main: the lane was behind or down).",
+            ["first_on"],
+            registry=registry,
+        )
+        for session in ("priority", "main"):
+            self.priority_lane_messages.labels(session)
+        self.priority_lane_main_behind = Gauge(
+            "hazwatch_priority_lane_main_behind_messages",
+            "Priority devices' messages the lane delivered that the main session has not delivered yet (how far the "
+            "main session's broker queue is behind the lane), as of the last such message.",
+            registry=registry,
+        )
         self.duplicate_readings = Counter(
             "hazwatch_duplicate_readings_total",
             "Readings dropped because the same sensor and time was already stored (a broker's redelivery).",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import Mosquitto, NumberedPublisher, ServiceProcess
+from tests.faults.harness import Mosquitto, NumberedPublisher, ServiceProcess, lost_and_doubled, stored_readings
 from tests.helpers import eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -85,10 +85,12 @@ async def test_alarm_raised_once_across_kills(tmp_path: Path, unique: str) -> No
         )
         pages = _rows(db, "SELECT idempotency_key FROM notifications WHERE alarm_id IS NOT NULL")
         assert service.terminate() == 0
+        stored = stored_readings(db)
     finally:
         if service.process is not None and service.process.poll() is None:
             service.kill()
         broker.stop()
+    assert lost_and_doubled(publisher.sent, stored) == ([], [])  # the reading itself: stored once (before: lost)
     assert len(first) == 1
     assert after == [(first[0][0], first[0][1], None)], after  # the same row, still active
     assert raises == [(1,)]

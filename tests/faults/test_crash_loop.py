@@ -1,6 +1,8 @@
 """A crash loop: the service SIGKILLed 1-4 s after each time it reports healthy, four times in a row, while readings
-flow steadily. Every reading is stored once, and nothing of a killed service (decode worker, forkserver, resource
-tracker, metrics render process, the render files) outlives it.
+flow steadily. Every reading is stored once, the decode worker is up whenever the service first says it is healthy
+(it subscribes only then), and nothing of a killed service (decode worker, forkserver, resource tracker, metrics
+render process, the render files) outlives it. (This test took over test_decode_worker_lifecycle, which started a
+service of its own for one start and one kill that every round here repeats.)
 
 Before: 26-57 % of the readings were lost (backlogs waited 3-10 s for the decode worker to start, already
 acknowledged), and the forkserver, worker and resource tracker (about 222 MB) outlived every SIGKILL.
@@ -59,6 +61,7 @@ async def test_crash_loop_loses_doubles_and_leaves_nothing(tmp_path: Path, uniqu
         while flowing:
             await publisher.publish(RATE // 2, rate=RATE)
 
+    helpers_at_ready: list[list[bytes]] = []
     helpers_at_kill: list[list[bytes]] = []
     left: list[list[bytes]] = []
     directories_left: list[Path] = []
@@ -70,6 +73,8 @@ async def test_crash_loop_loses_doubles_and_leaves_nothing(tmp_path: Path, uniqu
             for delay in KILL_AFTER_HEALTHY_S:
                 service.start()
                 await service.wait_ready(timeout=120)
+                assert service.process is not None
+                helpers_at_ready.append([command_line(pid) for pid in descendants(service.process.pid)])
                 if flow is None:  # from the first subscription on, the broker keeps the service's session
                     flow = asyncio.create_task(steady_flow())
                 await asyncio.sleep(delay)  # the fault: a kill a few seconds after the service said it is healthy
@@ -100,8 +105,10 @@ async def test_crash_loop_loses_doubles_and_leaves_nothing(tmp_path: Path, uniqu
     lost, doubled = lost_and_doubled(publisher.sent, counts)
     assert (len(lost), len(doubled)) == (0, 0), (len(publisher.sent), lost[:5], doubled[:5])
     assert sum(counts.values()) == len(publisher.sent)
-    # forkserver, resource tracker and a decode worker were running at every kill (the render process may still be
-    # starting 1 s in); none of them, nor anything else, outlived a kill or the final stop
+    # forkserver, resource tracker and a decode worker were running as soon as the service said it was connected
+    # (before: a backlog waited 3-10 s for them) and at every kill (the render process may still be starting 1 s
+    # in); none of them, nor anything else, outlived a kill or the final stop
+    assert all(len(helpers) >= 3 for helpers in helpers_at_ready), helpers_at_ready
     assert all(len(helpers) >= 3 for helpers in helpers_at_kill), helpers_at_kill
     assert left == [[]] * (len(KILL_AFTER_HEALTHY_S) + 1), left
     assert directories_left == []

@@ -7,6 +7,8 @@ Before, paho acknowledged each message on receipt: a SIGKILL lost what had been 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,7 @@ from tests.faults.harness import (
     lost_and_doubled,
     wait_stored,
 )
+from tests.helpers import publish
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -37,7 +40,11 @@ async def test_sigkill_in_steady_flow_and_under_backlog_loses_and_doubles_nothin
     tmp_path: Path, broker: Mosquitto, unique: str
 ) -> None:
     """Kill -9 twice while 200 msg/s flow (each restart meets the backlog that queued while it was down); every
-    reading stored once. (A third kill proved nothing more and cost a restart.)"""
+    reading stored once. (A third kill proved nothing more and cost a restart.)
+
+    Then a 5 KB payload of nested '[' before the last 200 readings, which are fewer than a batch and so go only by
+    the flush timer: before, its RecursionError escaped the codec, dropped the batch and killed the timer (nothing
+    more stored at a normal rate, /healthz "ok", SIGTERM exit 1). Now it is one quarantined message."""
     service = ServiceProcess(tmp_path / "service", broker.port, f"kill{unique}")
     publisher = NumberedPublisher(broker.port, service.prefix, time.time() - 120)
     service.start()
@@ -50,11 +57,15 @@ async def test_sigkill_in_steady_flow_and_under_backlog_loses_and_doubles_nothin
             await publishing  # the broker queues what arrives meanwhile: a backlog for the next start
             service.start()
             await service.wait_ready()
+        await publish(("127.0.0.1", broker.port), [(f"{service.prefix}/demo-park/gamma-01", b"[" * 5000)])
         await publisher.publish(200, rate=400)
         counts = await wait_stored(service.db_path, len(publisher.sent))
     finally:
         if service.process is not None and service.process.poll() is None:
             assert service.terminate() == 0, service.logs()[-3000:]
+    with contextlib.closing(sqlite3.connect(service.db_path)) as connection:
+        quarantined = connection.execute("SELECT reason FROM quarantine").fetchall()
+    assert quarantined == [("too_deep",)]
     lost, doubled = lost_and_doubled(publisher.sent, counts)
     assert (len(lost), len(doubled)) == (0, 0), (lost[:5], doubled[:5])
     assert sum(counts.values()) == len(publisher.sent)

@@ -201,14 +201,22 @@ async def test_with_a_priority_lane_alarm_readings_overtake_a_broker_backlog(
             after = {d: [_line(d, hazard_base + 0.01 + k * 1e-4, 90.0) for k in range(100)] for d in ROUTINE}
             _publish(broker.port, prefix, after)
             total = 10 + len(ROUTINE) * PER_DEVICE + len(hazard_times) + len(ROUTINE) * 100
+            registry = service.metrics.registry
+            main_behind: list[float] = []  # the lane's gauge while the backlog drains
 
             async def all_stored() -> bool:
-                return (service.metrics.registry.get_sample_value("hazwatch_ingest_readings_total") or 0) >= total
+                main_behind.append(registry.get_sample_value("hazwatch_priority_lane_main_behind_messages") or 0)
+                return (registry.get_sample_value("hazwatch_ingest_readings_total") or 0) >= total
 
             await eventually(all_stored, timeout=60, interval=0.2)
             await service.writer.flush()
-            duplicates = service.metrics.registry.get_sample_value("hazwatch_duplicate_readings_total") or 0
+            duplicates = registry.get_sample_value("hazwatch_duplicate_readings_total") or 0
             lane_health = (await _health(service))[1]["priority_lane_connected"]
+            lane_messages = {
+                session: registry.get_sample_value("hazwatch_priority_lane_messages_total", {"first_on": session})
+                for session in ("priority", "main")
+            }
+            main_behind_at_end = registry.get_sample_value("hazwatch_priority_lane_main_behind_messages")
     finally:
         broker.stop()
     judged = _judged_order(db)
@@ -221,6 +229,12 @@ async def test_with_a_priority_lane_alarm_readings_overtake_a_broker_backlog(
     assert lost_and_doubled(sent, rounded) == ([], [])
     assert len(judged) == len(sent)
     assert lane_health is True  # /healthz says whether the lane is up
+    # /metrics says what the lane did: each of the hazard device's 7 messages judged once, the 6 published behind the
+    # backlog first from the lane; the main session was behind the lane while it drained, and caught up.
+    assert sum(value or 0 for value in lane_messages.values()) == 1 + len(hazard_times), lane_messages
+    assert (lane_messages["priority"] or 0) >= len(hazard_times), lane_messages
+    assert max(main_behind) >= 1, main_behind
+    assert main_behind_at_end == 0
     # The lane's copies were paired by the bytes, not left to the memory of seen readings: none reached the pipeline.
     assert duplicates == 0
     # Every hazard reading, the last published after the whole backlog, was judged within the first receive windows

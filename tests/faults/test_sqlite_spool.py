@@ -100,7 +100,9 @@ async def test_sigterm_while_sqlite_is_read_only_keeps_the_spool_and_writes_it_a
     """The database turns read-only (``chattr +i``, EPERM as on a filesystem remounted read-only); readings and a
     Cl2 alarm arrive, are paged from memory; SIGTERM: exit 0 within the stop timeout, the spool file written. The
     database is writable again and the service started: the spool is written, every reading stored once, the page
-    received once. ``tight``: the bound leaves the readings out (counted in /metrics), the broker gives them back."""
+    received once. ``tight``: the bound leaves the readings out (counted in /metrics), the broker gives them back.
+    ``roomy`` needs no volume (everything fits whatever the count): 1,000 readings in the fault, not tight's 5,000
+    that its bound is measured against (the 4,000 more cost it a publish, a redelivery and a catch-up)."""
     receiver = CountingReceiver()
     url = await receiver.start()
     broker = Mosquitto(tmp_path / "broker")
@@ -109,6 +111,7 @@ async def test_sigterm_while_sqlite_is_read_only_keeps_the_spool_and_writes_it_a
     # Measured: the alarm, incident and page rows with the chain's checkpoints take about 190 KB, readings about 25
     # bytes each (the fault's 5,000: about 125 KB). tight: the rows fit, the rows and the readings do not.
     limit = "" if bound == "roomy" else "spool_max_bytes = 260_000\n"
+    in_fault = 1_000 if bound == "roomy" else 5_000
     service = duty_paging_service(
         tmp_path / "service",
         broker.port,
@@ -125,7 +128,7 @@ async def test_sigterm_while_sqlite_is_read_only_keeps_the_spool_and_writes_it_a
         await wait_stored(service.db_path, 200, timeout=60)
         locked = [service.db_path, Path(f"{service.db_path}-wal")]
         _chattr(locked, "+")
-        await publisher.publish(5_000, rate=5_000)
+        await publisher.publish(in_fault, rate=5_000)
         await publish(("127.0.0.1", broker.port), chlorine_messages(service.prefix, time.time() - 60))
 
         async def degraded_and_paged() -> bool:
