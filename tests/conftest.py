@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import gc
+import hashlib
 import shutil
 import socket
 import subprocess
@@ -11,17 +14,23 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from sqlalchemy import text
 
-from daemon.config import DEFAULT_SITE, ServiceConfig
-from daemon.service import Service
-from daemon.site_file import load_site
-from daemon.store.engine import create_engine
-from rules.site import Site
 from tests.hang_report import report_tasks_before_a_timeout  # noqa: F401 - an autouse fixture for every test
-from tests.seam import Chain, live_chain
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from daemon.config import ServiceConfig
+    from daemon.service import Service
+    from rules.site import Site
+    from tests.seam import Chain
+
+# The daemon, SQLAlchemy and the harness are imported inside the fixtures that first need them: the xdist
+# controller loads this file too and runs no test, and importing them cost it about 2 CPU-s a run. The workers import
+# them with the test modules anyway.
 
 MACHINE_BROKER = ("127.0.0.1", 1883)
 # A test that uses one of these fixtures talks to that real part: it is marked so `-m "not broker"` etc. select it.
@@ -44,6 +53,7 @@ SCENARIO_MODULES_FIRST = (
     "tests/drills/test_replay_is_a_drill.py",
 )
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1/test"
+POSTGRES_TEMPLATE_LOCK = 0x68617A77  # the advisory lock the maker of the migrated template holds ("hazw")
 CHAIN_T0 = 1_800_000_000.0  # when the ``chain`` harness starts its manual clock
 
 
@@ -67,6 +77,9 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 @pytest.fixture(scope="session")
 def demo_site() -> Site:
     """The shipped demo site."""
+    from daemon.config import DEFAULT_SITE
+    from daemon.site_file import load_site
+
     return load_site(DEFAULT_SITE)
 
 
@@ -76,18 +89,100 @@ def unique() -> str:
     return uuid.uuid4().hex[:10]
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file at the newest schema, made once per worker: ``sqlite_url`` hands each test a copy, so a test's
+    service or chain finds its schema in place instead of running every migration again (about 0.1 CPU-s each)."""
+    from daemon.store.engine import create_engine, migrate
+
+    path = tmp_path_factory.mktemp("schema") / "hazwatch.db"
+
+    async def build() -> None:
+        engine = create_engine(f"sqlite:///{path}")
+        try:
+            await migrate(engine)
+        finally:
+            await engine.dispose()
+
+    # On a thread of its own: the event loops of this thread belong to pytest-asyncio.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, build()).result()
+    assert not path.with_name(f"{path.name}-wal").exists(), "the last connection left a WAL: the copy would lack it"
+    return path
+
+
+def _copy_of(migrated: Path, path: Path) -> str:
+    """The URL of a copy of the migrated SQLite file at ``path``."""
+    shutil.copyfile(migrated, path)
+    return f"sqlite:///{path}"
+
+
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    """A fresh SQLite file."""
-    return f"sqlite:///{tmp_path / 'hazwatch.db'}"
+def sqlite_url(tmp_path: Path, migrated_sqlite_file: Path) -> str:
+    """A SQLite file of the test's own at the newest schema, as a service leaves a new database (``db_url`` gives an
+    empty one, for the migration tests)."""
+    return _copy_of(migrated_sqlite_file, tmp_path / "hazwatch.db")
+
+
+def _schema_digest() -> str:
+    """A digest of the migrations: a migrated template is reused only while they are the same."""
+    from daemon.store.engine import MIGRATIONS
+
+    files = [MIGRATIONS / "env.py", *sorted((MIGRATIONS / "versions").glob("*.py"))]
+    return hashlib.sha256(b"".join(path.read_bytes() for path in files)).hexdigest()[:16]
+
+
+_POSTGRES_TEMPLATES: set[str] = set()  # the templates this process has seen made
+
+
+async def postgres_template() -> str:
+    """A database at the newest schema on the machine's PostgreSQL for ``CREATE DATABASE ... TEMPLATE``: made once
+    for a set of migrations and kept (every worker and every session on the machine uses it; a migrated copy costs
+    the test nothing where migrating costs about 0.1 CPU-s here and more in the server). Never connected to once made
+    (``ALLOW_CONNECTIONS false``): a template with a connection cannot be copied."""
+    from sqlalchemy import text
+
+    from daemon.store.engine import create_engine, migrate
+
+    name = f"hazwatch_template_{_schema_digest()}"
+    if name in _POSTGRES_TEMPLATES:
+        return name
+    admin = create_engine(POSTGRES_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            # One maker at a time on the machine; the lock goes with the connection if the process dies.
+            await connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": POSTGRES_TEMPLATE_LOCK})
+            made = await connection.scalar(
+                text("SELECT datistemplate FROM pg_database WHERE datname = :name"), {"name": name}
+            )
+            if not made:
+                await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))  # a maker died
+                await connection.execute(text(f'CREATE DATABASE "{name}"'))
+                engine = create_engine(f"postgresql://postgres@127.0.0.1/{name}")
+                try:
+                    await migrate(engine)
+                finally:
+                    await engine.dispose()
+                await connection.execute(text(f'ALTER DATABASE "{name}" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false'))
+            await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": POSTGRES_TEMPLATE_LOCK})
+    finally:
+        await admin.dispose()
+    _POSTGRES_TEMPLATES.add(name)
+    return name
 
 
 @contextlib.asynccontextmanager
-async def fresh_postgres(name: str) -> AsyncIterator[str]:
-    """Create a database on the machine's PostgreSQL for one test; drop it afterwards."""
+async def fresh_postgres(name: str, *, migrated: bool = False) -> AsyncIterator[str]:
+    """Create a database on the machine's PostgreSQL for one test (empty, or ``migrated`` to the newest schema as a
+    copy of ``postgres_template``); drop it afterwards."""
+    from sqlalchemy import text
+
+    from daemon.store.engine import create_engine
+
+    template = f' TEMPLATE "{await postgres_template()}"' if migrated else ""
     admin = create_engine(POSTGRES_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
     async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        await connection.execute(text(f'CREATE DATABASE "{name}"{template}'))
     try:
         yield f"postgresql://postgres@127.0.0.1/{name}"
     finally:
@@ -103,9 +198,19 @@ async def postgres_url(unique: str) -> AsyncIterator[str]:
         yield url
 
 
+@pytest.fixture
+async def engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on the test's own SQLite file at the newest schema."""
+    from daemon.store.engine import create_engine
+
+    db = create_engine(sqlite_url)
+    yield db
+    await db.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 async def db_url(request: pytest.FixtureRequest, tmp_path: Path, unique: str) -> AsyncIterator[str]:
-    """Each store test runs on a SQLite file and on the machine's PostgreSQL."""
+    """Each store test runs on an empty SQLite file and on an empty database on the machine's PostgreSQL."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'hazwatch.db'}"
         return
@@ -113,10 +218,24 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path, unique: str) ->
         yield url
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+async def migrated_db_url(
+    request: pytest.FixtureRequest, tmp_path: Path, unique: str, migrated_sqlite_file: Path
+) -> AsyncIterator[str]:
+    """As ``db_url``, at the newest schema: a copy of the migrated SQLite file or of the PostgreSQL template."""
+    if request.param == "sqlite":
+        yield _copy_of(migrated_sqlite_file, tmp_path / "hazwatch.db")
+        return
+    async with fresh_postgres(f"hazwatch_test_{unique}", migrated=True) as url:
+        yield url
+
+
 @pytest.fixture
 async def chain(sqlite_url: str, demo_site: Site) -> AsyncIterator[Chain]:
     """The default harness: the demo site's live chain from ``Intake.accept`` to a SQLite file, on a manual clock
     (``tests/seam.py``). No broker, no wall time: use it unless the test is about the broker or the process."""
+    from tests.seam import live_chain
+
     async with live_chain(sqlite_url, demo_site, CHAIN_T0) as built:
         yield built
 
@@ -181,6 +300,8 @@ def service_config(
 ) -> ServiceConfig:
     """A config for an in-process test service: HTTP on a free port, unique topics and client id, no decode worker;
     ``render_process``: /metrics renders in a child process, as in production (for tests that scrape it)."""
+    from daemon.config import ServiceConfig
+
     config = ServiceConfig()
     config.mqtt.broker = broker
     config.mqtt.topic_prefix = prefix
@@ -202,6 +323,8 @@ def service_config(
 @contextlib.asynccontextmanager
 async def running_service(config: ServiceConfig, site: Site, **kwargs: object) -> AsyncIterator[Service]:
     """Start a service, wait for its subscription, stop it afterwards."""
+    from daemon.service import Service
+
     service = Service(config, site, **kwargs)  # type: ignore[arg-type]
     await service.start()
     try:
@@ -210,6 +333,13 @@ async def running_service(config: ServiceConfig, site: Site, **kwargs: object) -
         yield service
     finally:
         await service.stop()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What collection imported (the daemon, numpy, scipy, SQLAlchemy) and the test items live as long as the process:
+    out of the cyclic collector's full passes, which otherwise walk all of it again (about 0.1 CPU-s each, dozens a
+    worker)."""
+    gc.freeze()
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
@@ -239,5 +369,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             if fixture in names:
                 item.add_marker(marker)
         callspec = getattr(item, "callspec", None)
-        if callspec is not None and callspec.params.get("db_url") == "postgres":
+        if callspec is not None and "postgres" in (
+            callspec.params.get("db_url"),
+            callspec.params.get("migrated_db_url"),
+        ):
             item.add_marker("postgres")

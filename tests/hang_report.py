@@ -16,8 +16,6 @@ from typing import Any
 
 import pytest
 
-from daemon.tasks.supervisor import await_chain
-
 MARGIN_S = 5.0  # printed this long before pytest-timeout fires
 
 
@@ -29,6 +27,9 @@ def _timeout_of(item: pytest.Item) -> float:
 
 
 def _report(name: str) -> None:
+    # Imported here: tests/conftest.py imports this module, and the xdist controller should not pay for the daemon.
+    from daemon.tasks.supervisor import await_chain
+
     # asyncio keeps every task of every loop in this WeakSet; read from this thread (the loop is stuck anyway).
     every: set[asyncio.Task[Any]] = getattr(asyncio.tasks, "_all_tasks")  # noqa: B009 - private, untyped
     try:

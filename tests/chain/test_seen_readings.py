@@ -35,16 +35,18 @@ def _count(chain: Chain, name: str) -> float:
     return chain.metrics.registry.get_sample_value(name) or 0.0
 
 
-async def test_sub_millisecond_readings_are_kept_and_redeliveries_dropped(db_url: str, demo_site: Site) -> None:
+async def test_sub_millisecond_readings_are_kept_and_redeliveries_dropped(
+    migrated_db_url: str, demo_site: Site
+) -> None:
     """Four readings within 1 ms all stored and judged; the same four delivered again after a restart: none."""
-    async with live_chain(db_url, demo_site, T0 + 1) as chain:
+    async with live_chain(migrated_db_url, demo_site, T0 + 1) as chain:
         for t in TIMES:
             chain.accept("gamma-01", _message(t))
         await chain.settle()
         assert await _stored(chain) == list(TIMES)
         assert _count(chain, "hazwatch_duplicate_readings_total") == 0
         assert _count(chain, "hazwatch_ingest_readings_total") == len(TIMES)
-    async with live_chain(db_url, demo_site, T0 + 2) as chain:  # a restart: memory refilled from the store
+    async with live_chain(migrated_db_url, demo_site, T0 + 2) as chain:  # a restart: memory refilled from the store
         assert len(chain.pipeline.seen) == 0
         stored = await latest_readings(chain.engine, [s.id for s in chain.table.sensors], 1000)
         chain.pipeline.seen.remember(stored.sensor, stored.time)

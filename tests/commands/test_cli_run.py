@@ -103,6 +103,7 @@ def test_help_lists_every_command_without_importing_them() -> None:
     assert result.stdout.strip() == "[] True"
 
 
+@pytest.mark.slow  # a real interpreter with cold imports, stopped by a signal: about 2 CPU-s
 async def test_sigterm_while_the_start_waits_on_a_silent_database_ends_the_process(tmp_path: Path) -> None:
     """A database that accepts connections and never answers holds the start (migrations wait on it); SIGTERM then
     abandons the start and the process exits instead of waiting for an answer that never comes."""

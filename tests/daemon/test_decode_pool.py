@@ -56,6 +56,7 @@ async def test_a_worker_decodes_exactly_what_the_service_would(demo_site: Site) 
     assert len(in_worker.statuses) == 8
 
 
+@pytest.mark.slow  # a worker process killed and replaced under a running service: about 3 CPU-s
 async def test_a_backlog_goes_through_the_worker_in_order_and_survives_a_killed_worker(
     machine_broker: tuple[str, int], sqlite_url: str, demo_site: Site, unique: str, caplog: pytest.LogCaptureFixture
 ) -> None:

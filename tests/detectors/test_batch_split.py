@@ -5,7 +5,8 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from hypothesis import HealthCheck, example, given, settings
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
@@ -76,15 +77,26 @@ def test_one_reading_at_a_time_equals_one_batch() -> None:
     _assert_same(whole, _feed(DetectionCore(site.config), batch, list(range(1, len(batch)))))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 10_000), cuts=st.lists(st.integers(1, 15 * STEPS - 1), max_size=25, unique=True))
-# Found by this test: the rain starts in the same minute as a gamma reading, and the rain gauge's reading comes
-# after it in the stream; the whole batch let the gamma reading see it (natural), the cut did not (transient).
-@example(seed=892, cuts=[1216])
-def test_any_split_equals_one_batch(seed: int, cuts: list[int]) -> None:
-    """Any cut of the stream into batches gives the same transitions, flags and scores (one pass each way)."""
+def _check_any_split(seed: int, cuts: list[int]) -> None:
+    """The stream of ``seed`` fed whole and cut at ``cuts`` gives the same transitions, flags and scores."""
     site, batch = eventful_stream(seed, STEPS)
     _assert_same(_feed(DetectionCore(site.config), batch, []), _feed(DetectionCore(site.config), batch, sorted(cuts)))
+
+
+# Found by the search below: the rain starts in the same minute as a gamma reading, and the rain gauge's reading comes
+# after it in the stream; the whole batch let the gamma reading see it (natural), the cut did not (transient).
+@pytest.mark.parametrize(("seed", "cuts"), [(892, [1216])])
+def test_a_split_that_once_differed_equals_one_batch(seed: int, cuts: list[int]) -> None:
+    """The cut the search below once found to differ gives the same transitions, flags and scores."""
+    _check_any_split(seed, cuts)
+
+
+@pytest.mark.slow  # 25 streams of a whole mixed site through the detection core twice: about 6 CPU-s
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), cuts=st.lists(st.integers(1, 15 * STEPS - 1), max_size=25, unique=True))
+def test_any_split_equals_one_batch(seed: int, cuts: list[int]) -> None:
+    """Any cut of the stream into batches gives the same transitions, flags and scores (one pass each way)."""
+    _check_any_split(seed, cuts)
 
 
 def _gas_loads(core: DetectionCore) -> list[np.ndarray]:
@@ -118,17 +130,8 @@ def _gas_state(core: DetectionCore) -> dict[str, np.ndarray]:
     return out
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    seed=st.integers(0, 10_000),
-    cuts=st.lists(st.integers(1, 2 * 360 - 1), min_size=1, max_size=150, unique=True),
-    late=st.booleans(),
-)
-@example(seed=3, cuts=list(range(1, 2 * 360, 2)), late=False)  # every 10-s step its own batch: 360 per sensor
-def test_clean_air_in_a_block_folds_into_the_rings_as_the_batches_do(seed: int, cuts: list[int], late: bool) -> None:
-    """Clean air in a block of many batches is folded into the gas rings a slot at a time (``add_runs_by_slot``):
-    every ring array, the float32 load sums included, equals the batches fed one by one. ``late``: the rings had
-    already moved past the first minutes of the block (late data)."""
+def _check_clean_air_block(seed: int, cuts: list[int], late: bool) -> None:
+    """An hour of clean air on two gas sensors, fed batch by batch and as one block: the same ring arrays."""
     site = mixed_site()
     rng = np.random.default_rng(seed)
     steps = 360  # an hour at 10 s: sixty minute slots, two half-hour slots
@@ -154,14 +157,32 @@ def test_clean_air_in_a_block_folds_into_the_rings_as_the_batches_do(seed: int, 
         np.testing.assert_array_equal(mine, theirs[name], err_msg=name)
 
 
+@pytest.mark.parametrize(
+    ("seed", "cuts", "late"), [(3, list(range(1, 2 * 360, 2)), False)]
+)  # every 10-s step its own batch
+def test_clean_air_in_a_block_of_single_steps_folds_into_the_rings_as_the_batches_do(
+    seed: int, cuts: list[int], late: bool
+) -> None:
+    """As below, for the hour cut into 360 batches of one step per sensor."""
+    _check_clean_air_block(seed, cuts, late)
+
+
+@pytest.mark.slow  # 15 hours of two gas sensors, each fed twice: about 4 CPU-s
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 10_000), cuts=st.lists(st.integers(1, 15 * STEPS - 1), min_size=1, max_size=40, unique=True))
-@example(seed=17, cuts=[82, 181, 187])
-@example(seed=828, cuts=[63, 160, 187, 190, 321])
-def test_a_block_with_each_batchs_arrival_equals_the_batches(seed: int, cuts: list[int]) -> None:
-    """A replay runs quiet batches as one block, each reading stamped with its own batch's arrival
-    (daemon/drills/block_replay.py): transitions, flags, scores, device last-heard times and the gas rings' float
-    load sums (whose rounding depends on how readings are grouped) equal the batches fed one by one."""
+@given(
+    seed=st.integers(0, 10_000),
+    cuts=st.lists(st.integers(1, 2 * 360 - 1), min_size=1, max_size=150, unique=True),
+    late=st.booleans(),
+)
+def test_clean_air_in_a_block_folds_into_the_rings_as_the_batches_do(seed: int, cuts: list[int], late: bool) -> None:
+    """Clean air in a block of many batches is folded into the gas rings a slot at a time (``add_runs_by_slot``):
+    every ring array, the float32 load sums included, equals the batches fed one by one. ``late``: the rings had
+    already moved past the first minutes of the block (late data)."""
+    _check_clean_air_block(seed, cuts, late)
+
+
+def _check_block_with_arrivals(seed: int, cuts: list[int]) -> None:
+    """Feed the cut stream batch by batch and as one block stamped with each batch's arrival; compare everything."""
     site, batch = eventful_stream(seed, STEPS)
     bounds = [0, *sorted(cuts), len(batch)]
     arrivals = _arrivals(batch, bounds)
@@ -190,3 +211,19 @@ def test_a_block_with_each_batchs_arrival_equals_the_batches(seed: int, cuts: li
     np.testing.assert_array_equal(block.liveness.last_seen, one_by_one.liveness.last_seen)
     for mine, theirs in zip(_gas_loads(block), _gas_loads(one_by_one), strict=True):
         np.testing.assert_array_equal(mine, theirs)
+
+
+@pytest.mark.parametrize(("seed", "cuts"), [(17, [82, 181, 187]), (828, [63, 160, 187, 190, 321])])
+def test_a_block_cut_where_it_once_differed_equals_the_batches(seed: int, cuts: list[int]) -> None:
+    """The cuts the search below once found to differ (``_arrivals`` says what went wrong) give equal results."""
+    _check_block_with_arrivals(seed, cuts)
+
+
+@pytest.mark.slow  # 15 streams of a whole mixed site through the detection core twice: about 4 CPU-s
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), cuts=st.lists(st.integers(1, 15 * STEPS - 1), min_size=1, max_size=40, unique=True))
+def test_a_block_with_each_batchs_arrival_equals_the_batches(seed: int, cuts: list[int]) -> None:
+    """A replay runs quiet batches as one block, each reading stamped with its own batch's arrival
+    (daemon/drills/block_replay.py): transitions, flags, scores, device last-heard times and the gas rings' float
+    load sums (whose rounding depends on how readings are grouped) equal the batches fed one by one."""
+    _check_block_with_arrivals(seed, cuts)

@@ -23,15 +23,15 @@ def _gap(times: list[float], t: float) -> float:
     return min(abs(times[j] - t) for j in (i - 1, i) if 0 <= j < len(times))
 
 
-def _config(db: Path) -> ServiceConfig:
+def _config(db_url: str) -> ServiceConfig:
     config = ServiceConfig()
-    config.database.url = f"sqlite:///{db}"
+    config.database.url = db_url
     return config
 
 
 @pytest.mark.parametrize("columnar", [False, True], ids=["jsonl", "hzc"])
 async def test_speed_60_keeps_the_recording_clock_at_sixty_times_an_injected_wall(
-    tmp_path: Path, columnar: bool
+    tmp_path: Path, sqlite_url: str, columnar: bool
 ) -> None:
     """With a manual wall clock that moves only while the replay waits, every wait ends exactly on schedule,
     whichever form the recording has."""
@@ -46,7 +46,7 @@ async def test_speed_60_keeps_the_recording_clock_at_sixty_times_an_injected_wal
         wall.advance(seconds)
         woke_at.append(wall.now())
 
-    config = _config(tmp_path / "paced.db")
+    config = _config(sqlite_url)
     result = await replay_recording(
         recording, config, load_site(config.site_file), ReplayOptions(speed=SPEED), wall=wall, sleep=sleep
     )
@@ -66,11 +66,11 @@ async def test_speed_60_keeps_the_recording_clock_at_sixty_times_an_injected_wal
 
 @pytest.mark.parametrize("columnar", [False, True], ids=["jsonl", "hzc"])
 async def test_speed_60_takes_about_a_sixtieth_of_the_recording_on_the_real_wall(
-    tmp_path: Path, columnar: bool
+    tmp_path: Path, sqlite_url: str, columnar: bool
 ) -> None:
     """Two minutes of recording take about two seconds (generous bounds: a loaded machine only adds time)."""
     recording = simulate(tmp_path, "cl2-leak-orange", duration_s=120, columnar=columnar)
-    config = _config(tmp_path / "wall.db")
+    config = _config(sqlite_url)
     result = await replay_recording(
         recording, config, load_site(config.site_file), ReplayOptions(speed=SPEED), wall=WallClock()
     )

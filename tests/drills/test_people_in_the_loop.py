@@ -29,10 +29,12 @@ from tests.drills.test_faithful_replay import _theft
 WALL_START = 1_800_000_000.0  # when the drill started on the wall clock the console stamps actions with
 
 
-async def test_console_actions_during_a_drill_run_are_recorded_with_who_when_and_delay(tmp_path: Path) -> None:
+async def test_console_actions_during_a_drill_run_are_recorded_with_who_when_and_delay(
+    tmp_path: Path, sqlite_url: str
+) -> None:
     recording = _theft(tmp_path, columnar=True)
     config = ServiceConfig()
-    config.database.url = f"sqlite:///{tmp_path / 'service.db'}"
+    config.database.url = sqlite_url
     site = load_site(config.site_file)
     table = SensorTable.build(site)
     result = await replay_recording(recording, config, site, ReplayOptions(), wall=WallClock())

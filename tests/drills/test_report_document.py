@@ -50,6 +50,7 @@ def test_the_page_shows_no_raw_data_structures_or_address_placeholders(page_file
 
 
 @pytest.mark.browser
+@pytest.mark.slow  # a real Chromium: about 1.5 CPU-s a start
 async def test_the_report_opens_in_a_browser_with_title_block_verdict_people_and_plots(
     page_file: Path, theft_report: dict[str, Any]
 ) -> None:
@@ -87,6 +88,7 @@ async def test_the_report_opens_in_a_browser_with_title_block_verdict_people_and
 
 
 @pytest.mark.browser
+@pytest.mark.slow  # a real Chromium: about 1.5 CPU-s a start
 def test_the_pdf_has_the_title_block_and_the_verdict(page_file: Path, theft_report: dict[str, Any]) -> None:
     pdf = print_pdf(page_file, page_file.with_suffix(".pdf"))
     reader = PdfReader(pdf)

@@ -177,6 +177,7 @@ async def test_every_dashboard_query_and_rule_runs_on_real_prometheus(
     assert checked > 60
 
 
+@pytest.mark.slow  # a real Prometheus and the service it scrapes, shared with the test above
 async def test_prometheus_loaded_the_rules_and_scrapes_the_service(prometheus: Prometheus) -> None:
     """The rules file loads in a real Prometheus and the target is up; the service's own alerts stay quiet."""
     rules = await prometheus.get("/api/v1/rules")

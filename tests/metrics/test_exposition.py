@@ -183,6 +183,7 @@ def test_state_text_is_reused_while_no_state_changes_and_redone_when_one_does(de
     assert changed == generate_latest(reference)
 
 
+@pytest.mark.slow  # render processes killed, stopped and started again: about 1.3 CPU-s
 async def test_a_dead_or_hung_render_process_is_replaced_and_a_hung_one_costs_one_scrape_in_threads(
     demo_site: Site, caplog: pytest.LogCaptureFixture
 ) -> None:

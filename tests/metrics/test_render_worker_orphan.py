@@ -13,6 +13,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from daemon.metrics.render_worker import STOP, serve
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,6 +29,7 @@ def test_an_answer_nobody_reads_ends_the_worker_quietly(tmp_path: Path) -> None:
         serve(tmp_path, requests, answers)  # returns, no BrokenPipeError
 
 
+@pytest.mark.slow  # two interpreters started, one SIGKILLed
 def test_a_killed_service_leaves_no_render_process_no_files_and_no_traceback(tmp_path: Path) -> None:
     _kill_the_service(
         tmp_path,
@@ -39,6 +42,7 @@ worker.stdin.flush()
     )
 
 
+@pytest.mark.slow  # two interpreters started, one SIGKILLed
 def test_a_service_killed_while_its_render_process_starts_leaves_no_traceback(tmp_path: Path) -> None:
     """The service starts the render process at its own start; a SIGKILL before "ready" was read made the child's
     "ready" a broken pipe, and its traceback landed in the service's log (seen in test_kill_and_restart)."""

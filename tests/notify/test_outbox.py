@@ -26,7 +26,7 @@ from daemon.notify.channels.factory import ChannelSet
 from daemon.notify.config import ChannelTarget
 from daemon.notify.outbox import Outbox, OutboxSink, PageRows
 from daemon.notify.worker import CHANNEL_FAILING_RULE, DeliveryWorker, backoff
-from daemon.store.engine import create_engine, migrate
+from daemon.store.engine import create_engine
 from daemon.store.rows import AlarmRow
 from daemon.store.schema import alarms, notifications
 from daemon.store.writer import StoreWriter
@@ -212,7 +212,7 @@ async def test_channel_down_for_an_hour_then_delivered_exactly_once(engine: Asyn
         await receiver.runner.cleanup()
 
 
-async def test_killed_before_delivery_then_delivered_exactly_once_after_restart(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_killed_before_delivery_then_delivered_exactly_once_after_restart(sqlite_url: str) -> None:
     arrived = asyncio.Event()
 
     async def hook(_: web.Request) -> web.Response:
@@ -220,9 +220,7 @@ async def test_killed_before_delivery_then_delivered_exactly_once_after_restart(
         return web.Response(text="ok")
 
     receiver = await start_receiver(hook)
-    url = f"sqlite:///{tmp_path / 'restart.db'}"
-    first = create_engine(url)
-    await migrate(first)
+    first = create_engine(sqlite_url)
     target = ChannelTarget(type="webhook", url=receiver.url + "/hook")
     writer = StoreWriter(first, [], Metrics(CollectorRegistry()))
     writer_task = asyncio.create_task(writer.run())
@@ -235,7 +233,7 @@ async def test_killed_before_delivery_then_delivered_exactly_once_after_restart(
     await first.dispose()
     assert receiver.requests == []
 
-    second = create_engine(url)  # the restarted service
+    second = create_engine(sqlite_url)  # the restarted service
     config = notify_config(poll_interval_s=0.05)
     channels = ChannelSet(config, {})
     worker = DeliveryWorker(second, channels.channels, WallClock(), Metrics(CollectorRegistry()), config)

@@ -24,7 +24,7 @@ from daemon.notify.channels.factory import ChannelSet
 from daemon.notify.config import ChannelTarget
 from daemon.notify.outbox import Outbox, OutboxSink
 from daemon.notify.worker import DeliveryWorker
-from daemon.store.engine import create_engine, migrate
+from daemon.store.engine import create_engine
 from daemon.store.schema import notifications
 from daemon.store.writer import StoreWriter, WriteGroup
 from plans.incident import NotificationIntent, NotificationKind, Recipient
@@ -45,10 +45,9 @@ class Paging:
 
 
 @pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+async def engine(migrated_db_url: str) -> AsyncIterator[AsyncEngine]:
     """A migrated database: a SQLite file, then the machine's PostgreSQL (the insert returns ids on both)."""
-    db = create_engine(db_url)
-    await migrate(db)
+    db = create_engine(migrated_db_url)
     yield db
     await db.dispose()
 

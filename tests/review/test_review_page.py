@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from playwright.async_api import async_playwright
 
 from daemon.web.api.auth import add_user
@@ -17,6 +18,7 @@ from tests.review.test_data_review import day_readings
 ZONE = ZoneInfo("Asia/Shanghai")
 
 
+@pytest.mark.slow  # a service and a real Chromium: about 2.7 CPU-s
 async def test_review_a_day_from_the_page(
     machine_broker: tuple[str, int], sqlite_url: str, unique: str, chromium: str
 ) -> None:

@@ -62,10 +62,9 @@ async def _store(engine: AsyncEngine, batch: ReadingBatch, *, drill: bool) -> No
         await connection.execute(sa.insert(reading_chunks), encode_chunks(batch, IDS, drill=drill))
 
 
-async def test_range_sensor_and_drill_queries(db_url: str) -> None:
-    engine = create_engine(db_url)
+async def test_range_sensor_and_drill_queries(migrated_db_url: str) -> None:
+    engine = create_engine(migrated_db_url)
     try:
-        await migrate(engine)
         live = [random_batch(3000, seed) for seed in range(4)]
         for batch in live:
             await _store(engine, batch, drill=False)

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import insert
 
 from daemon.store import queries
-from daemon.store.engine import create_engine, migrate
+from daemon.store.engine import create_engine
 from daemon.store.row_ids import RUN_SPAN, IdRange, IdRangeExhaustedError, RowIds
 from daemon.store.schema import alarms
 
@@ -16,10 +16,9 @@ def _alarm(row_id: int, *, drill: bool) -> dict[str, object]:
             "priority": "low", "state": "normal", "raised_at": 1.0, "updated_at": 1.0, "drill": drill}  # fmt: skip
 
 
-async def test_a_restarted_service_numbers_on_below_the_drill_runs(db_url: str) -> None:
-    engine = create_engine(db_url)
+async def test_a_restarted_service_numbers_on_below_the_drill_runs(migrated_db_url: str) -> None:
+    engine = create_engine(migrated_db_url)
     try:
-        await migrate(engine)
         assert (await queries.next_ids(engine))["alarms"] == 1
         assert (await queries.next_ids(engine, IdRange.drill_run(3)))["alarms"] == 3 * RUN_SPAN + 1
         async with engine.begin() as connection:

@@ -40,15 +40,14 @@ async def test_migrations_build_exactly_the_schema(db_url: str) -> None:
         await engine.dispose()
 
 
-async def test_writes_and_reads_round_trip(db_url: str, demo_site: Site) -> None:
+async def test_writes_and_reads_round_trip(migrated_db_url: str, demo_site: Site) -> None:
     """Readings, quarantine, alarms and their journal are stored and read back; a checkpoint resumes the state."""
     table = SensorTable.build(demo_site)
     metrics = Metrics(CollectorRegistry())
     setup = AlarmSetup.load(AlarmConfig())
     clock = ManualClock(10_000.0)
-    engine = create_engine(db_url)
+    engine = create_engine(migrated_db_url)
     try:
-        await migrate(engine)
         writer = StoreWriter(engine, [s.id for s in table.sensors], metrics)
         task = asyncio.create_task(writer.run())
         pipeline = await build_pipeline(engine, table, setup, writer, metrics, clock, drill=False)
