@@ -6,8 +6,9 @@ literature (Keats, Yee & Lien 2007, Atmos. Environ. 41, 465-479; Hutchinson, Oh 
 term estimation methods for atmospheric dispersion events using static or mobile sensors", Information Fusion 36,
 130-148). The hypotheses are the site's candidate sources plus a grid over the park ("free search"); for each, the
 release rate Q and start time t0 are marginalised on grids (log-uniform prior on Q, uniform on t0), and so is the
-stability class (the class given and its neighbours: the class is itself an estimate), which gives the posterior
-over candidates, the 95 % credible region, and the rate and start-time intervals in one pass.
+stability class (the class given and its neighbours: the class is itself an estimate), and for the candidates the
+direction of the steered axis (a normal error of a few degrees: the vane's and the steering's), which gives the
+posterior over candidates, the 95 % credible region, and the rate and start-time intervals in one pass.
 
 Forward model (per bin j, detector i): mu = Q * K_i(wind_j) * F_ij(t0), K the steady plume per unit rate, steered
 by the mean of the minute-mean winds over the gas's travel time, and F the arrival of the plume front carried at the
@@ -881,9 +882,15 @@ def estimate_source(
                 int(evidence.best_rate[index]), error,
             )
         )  # fmt: skip
-    point_place = candidates[top] if status is EstimateStatus.LOCATED else candidates[best] if best < n_cand else None
-    if saturated_only and point_place is not None:
-        rate_q[1] = math.log(_lowest_consistent_rate(point_place, obs, wind, molar_mass_g_mol, rates, starts, error))
+    if saturated_only:
+        if status is EstimateStatus.LOCATED or best < n_cand:
+            place = candidates[top] if status is EstimateStatus.LOCATED else candidates[best]
+            lowest = _lowest_consistent_rate(place, obs, wind, molar_mass_g_mol, rates, starts, error)
+        else:
+            place = Candidate("cell", best_e, best_n, settings.release_height_m)
+            cell_starts = free_starts[best - n_cand]
+            lowest = _lowest_consistent_rate(place, obs, wind, molar_mass_g_mol, free_rates, cell_starts, error)
+        rate_q[1] = math.log(lowest)
     return SourceEstimate(
         status=status,
         reason=reason,
