@@ -165,7 +165,7 @@ class EstimatorSettings:
     # nodes); 0 takes the steered axis as exact. The free-search cells keep the steered axis (time budget: they are
     # many, and their rate grid is already coarse). The point rate stays the maximum likelihood on the steered axis.
     direction_error_deg: float = 3.0
-    direction_nodes: int = 5
+    direction_nodes: int = 3
 
 
 @dataclass(frozen=True, slots=True)
