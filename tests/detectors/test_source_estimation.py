@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -339,3 +340,17 @@ def test_detectors_all_at_full_scale_give_a_lower_bound() -> None:
     assert estimate.rate_interval_g_s[0] <= estimate.rate_g_s <= 2000.0
     unclipped = estimate_source(observe(CANDIDATES[1], 2000.0, NOW - 900), WIND, CANDIDATES, GRID, CL2, NOW)
     assert not unclipped.rate_lower_bound
+
+
+def test_an_unlisted_place_at_full_scale_gives_a_lower_bound_too() -> None:
+    """The same for a release from an unlisted place (a free-search cell is the most probable place): the point is
+    the plateau's lower edge, in the lower half of the interval (the maximum likelihood on the plateau sat in its
+    upper half, 981 g/s in 19-28,385 g/s here, while the estimate said "lower bound")."""
+    far = [Candidate("far", 1400.0, -900.0)]
+    obs = observe(Candidate("unlisted", 125.0, 375.0), 2000.0, NOW - 900, full_scale=0.3)
+    estimate = estimate_source(obs, WIND, far, GRID, CL2, NOW)
+    assert estimate.status is EstimateStatus.UNLISTED_SOURCE
+    assert estimate.rate_lower_bound
+    low, high = estimate.rate_interval_g_s
+    assert low <= estimate.rate_g_s <= math.sqrt(low * high)
+    assert estimate.rate_g_s <= 2000.0
