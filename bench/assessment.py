@@ -355,6 +355,14 @@ def summarise(cases: list[Case], label: str) -> None:
             ok = np.mean([c.estimate is not None and 0.5 <= c.estimate.rate_g_s / c.rate_g_s <= 2 for c in group])
             label = "flagged 'rate uncertain'" if uncertain else "not flagged"
             print(f"    {label:<30} {ok:6.1%}   ({len(group)} releases)")
+    bounds = [c for c in flagged if c.estimate is not None and c.estimate.rate_lower_bound]
+    if bounds:
+        held = np.mean([c.estimate is not None and c.rate_g_s >= c.estimate.rate_g_s for c in bounds])
+        print(
+            f"    of which 'lower bound' (full scale) {len(bounds):3d} releases, true rate at or above it {held:6.1%}"
+        )
+    expect = [_within_two_probability(c.estimate) for c in flagged if c.estimate is not None]
+    print(f"  the estimator's own P(within x2)   {np.mean(expect):6.1%}   (rate posterior mass within x2 of the point)")
     inside = np.array(
         [c.estimate.rate_interval_g_s[0] <= c.rate_g_s <= c.estimate.rate_interval_g_s[1] for c in done if c.estimate]
     )
@@ -381,6 +389,21 @@ def summarise(cases: list[Case], label: str) -> None:
     print(f"  CPU per update median / max        {np.median(secs) * 1000:6.0f} / {secs.max() * 1000:.0f} ms")
     zone_secs = np.array([c.zone_seconds for c in done])
     print(f"  CPU receptor probabilities med/max {np.median(zone_secs) * 1000:6.0f} / {zone_secs.max() * 1000:.0f} ms")
+
+
+def _within_two_probability(estimate: SourceEstimate) -> float:
+    """The posterior mass of the rate within x2 of the point rate, given the most probable place: what the
+    estimator itself expects the benchmark's 'rate within x2' to be for this release, if it is calibrated."""
+    if not estimate.hypotheses:
+        return 0.0
+    h = max(estimate.hypotheses, key=lambda h: h.probability)
+    log_rates = np.log(h.rates_g_s)
+    edges = log_rates + (log_rates[1] - log_rates[0]) / 2  # the grid's cells: weights up to each upper edge
+    cdf = np.cumsum(h.rate_weights) / max(float(h.rate_weights.sum()), 1e-300)
+    point = math.log(estimate.rate_g_s)
+    high = float(np.interp(point + math.log(2.0), edges, cdf, left=0.0, right=1.0))
+    low = float(np.interp(point - math.log(2.0), edges, cdf, left=0.0, right=1.0))
+    return high - low
 
 
 def _claims(done: list[Case]) -> None:

@@ -6,8 +6,9 @@ literature (Keats, Yee & Lien 2007, Atmos. Environ. 41, 465-479; Hutchinson, Oh 
 term estimation methods for atmospheric dispersion events using static or mobile sensors", Information Fusion 36,
 130-148). The hypotheses are the site's candidate sources plus a grid over the park ("free search"); for each, the
 release rate Q and start time t0 are marginalised on grids (log-uniform prior on Q, uniform on t0), and so is the
-stability class (the class given and its neighbours: the class is itself an estimate), which gives the posterior
-over candidates, the 95 % credible region, and the rate and start-time intervals in one pass.
+stability class (the class given and its neighbours: the class is itself an estimate), and for the candidates the
+direction of the steered axis (a normal error of a few degrees: the vane's and the steering's), which gives the
+posterior over candidates, the 95 % credible region, and the rate and start-time intervals in one pass.
 
 Forward model (per bin j, detector i): mu = Q * K_i(wind_j) * F_ij(t0), K the steady plume per unit rate, steered
 by the mean of the minute-mean winds over the gas's travel time, and F the arrival of the plume front carried at the
@@ -39,6 +40,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import partial
 
 import numpy as np
 from numpy.typing import NDArray
@@ -156,6 +158,14 @@ class EstimatorSettings:
     # releases). The evidence and the rate posterior are marginalised over the class given and its neighbours, each
     # neighbour with this prior (the class given keeps the rest); 0 takes the class as known.
     class_neighbour_prior: float = 0.25
+    # The steered axis is itself uncertain: the vane's error (a few degrees for a good vane; WMO asks for 5 degrees),
+    # the station's distance from the plume and the minutes between its readings. A detector on the plume's flank
+    # then reads what a range of rates would give, depending on where the axis really is. The candidates' evidence
+    # and rate posteriors are marginalised over a normal error of the axis of this standard deviation (Gauss-Hermite
+    # nodes); 0 takes the steered axis as exact. The free-search cells keep the steered axis (time budget: they are
+    # many, and their rate grid is already coarse). The point rate stays the maximum likelihood on the steered axis.
+    direction_error_deg: float = 3.0
+    direction_nodes: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,14 +216,17 @@ class SourceEstimate:
     # from the single point above (which is only the most probable place).
     hypotheses: tuple[Hypothesis, ...] = ()
     rate_factor_90: float = math.inf  # high / low of the 90 % rate interval given the most probable place
+    # Every detector that sees the gas reads full scale in its latest window: the readings bound the rate from below
+    # only, and rate_g_s is the lowest rate they allow (the lower half-maximum of its likelihood), not a measurement.
+    rate_lower_bound: bool = False
 
     @property
     def rate_uncertain(self) -> bool:
         """The point rate is a guess, not a measurement: only one detector sees the gas, so the rate hangs on where
-        across the plume it sits, which a few degrees of wind direction decide. (Benchmark, seeds 1-3: within x2
-        in 59 % of such releases against 70 % with two or more; the 95 % interval holds the truth in 92 % of both.)
-        Pages and the console say so beside the rate and point to the interval."""
-        return self.detectors_seeing < 2
+        across the plume it sits, which a few degrees of wind direction decide; or every detector that sees it is at
+        full scale, so the rate is only bounded from below. Pages and the console say so beside the rate and point to
+        the interval."""
+        return self.detectors_seeing < 2 or self.rate_lower_bound
 
 
 def unit_plume_ppm(
@@ -567,11 +580,18 @@ def _over_classes(evaluate: Callable[[BinnedWind], _Evidence], wind: BinnedWind,
     estimate stays the class given, the intervals carry the class's uncertainty)."""
     classes = _neighbour_classes(wind.stability, neighbour_prior)
     parts = [evaluate(wind if cls == wind.stability else replace(wind, stability=cls)) for cls, _ in classes]
+    return _marginalised(parts, [w for _, w in classes])
+
+
+def _marginalised(parts: list[_Evidence], weights: list[float]) -> _Evidence:
+    """The evidence marginalised over a nuisance (one part per value, with its prior weight): the rate and start
+    posteriors are the mixtures weighted by each value's posterior given the place; the most likely rate and start
+    are the first part's (the nominal value)."""
     if len(parts) == 1:
         return parts[0]
-    joint = np.stack([part.log_evidence + math.log(w) for part, (_, w) in zip(parts, classes, strict=True)])
+    joint = np.stack([part.log_evidence + math.log(w) for part, w in zip(parts, weights, strict=True)])
     total = logsumexp(joint, axis=0)
-    share = np.exp(joint - total[None, :])  # (classes, hypotheses): the class's posterior given the place
+    share = np.exp(joint - total[None, :])  # (values, hypotheses): the value's posterior given the place
     return _Evidence(
         total,
         sum((share[i][:, None] * part.rate_post for i, part in enumerate(parts)), np.zeros_like(parts[0].rate_post)),
@@ -579,6 +599,16 @@ def _over_classes(evaluate: Callable[[BinnedWind], _Evidence], wind: BinnedWind,
         parts[0].best_start,
         parts[0].best_rate,
     )
+
+
+def direction_offsets(error_deg: float, nodes: int) -> list[tuple[float, float]]:
+    """Offsets of the wind direction (degrees) and their weights for a normal error: Gauss-Hermite nodes, the
+    nominal direction first."""
+    if error_deg <= 0 or nodes <= 1:
+        return [(0.0, 1.0)]
+    x, w = np.polynomial.hermite_e.hermegauss(nodes | 1)  # odd: the nominal direction is a node
+    order = np.argsort(np.abs(x), kind="stable")
+    return [(float(x[i] * error_deg), float(w[i] / w.sum())) for i in order]
 
 
 @dataclass(frozen=True, slots=True)
@@ -599,17 +629,43 @@ class _PlaceEvidence:
         height: NDArray[np.float64],
         rates: NDArray[np.float64],
         starts: NDArray[np.float64],
+        directions: tuple[tuple[float, float], ...] = ((0.0, 1.0),),
     ) -> _Evidence:
-        """``_evaluate`` marginalised over the class; the geometry (the steered axis) is the same for every class."""
-        geometry = _plume_geometry(east, north, self.obs.east_m, self.obs.north_m, self.wind)
-        return _over_classes(
-            lambda w: _evaluate(
-                east, north, height, self.obs, w, self.molar_mass_g_mol, rates, starts, self.error, self.table,
-                geometry,
-            ),
-            self.wind,
-            self.neighbour_prior,
-        )  # fmt: skip
+        """``_evaluate`` marginalised over the class and over the axis's ``directions`` (offset in degrees, prior
+        weight; the nominal first); the geometry (the steered axis) of a direction is the same for every class."""
+        parts = []
+        for offset, _ in directions:
+            wind = self.wind if offset == 0 else replace(self.wind, from_deg=self.wind.from_deg + offset)
+            geometry = _plume_geometry(east, north, self.obs.east_m, self.obs.north_m, wind)
+            evaluate = partial(
+                _evaluate, east, north, height, self.obs, molar_mass=self.molar_mass_g_mol, rates=rates,
+                starts=starts, error=self.error, table=self.table, geometry=geometry,
+            )  # fmt: skip
+            parts.append(_over_classes(evaluate, wind, self.neighbour_prior))
+        return _marginalised(parts, [w for _, w in directions])
+
+
+def _lowest_consistent_rate(
+    place: Candidate,
+    obs: GasObservations,
+    wind: BinnedWind,
+    molar_mass: float,
+    rates: NDArray[np.float64],
+    starts: NDArray[np.float64],
+    error: SensorErrorModel,
+) -> float:
+    """The lower half-maximum of the rate's likelihood (marginal over the start) at one place: where readings
+    censored at full scale make the likelihood flat above a threshold, its maximum is anywhere on the plateau and
+    only its lower edge is a statement the readings support ("at least this much")."""
+    here = (np.array([place.east_m]), np.array([place.north_m]), np.array([place.height_m]))
+    weights = _evaluate(*here, obs, wind, molar_mass, rates, starts[None, :], error).rate_post[0]
+    half = 0.5 * float(weights.max())
+    i = int(np.argmax(weights >= half))
+    if i == 0:
+        return float(rates[0])
+    # Interpolated in log rate between the last grid point below half the maximum and the first at or above it.
+    share = (half - weights[i - 1]) / max(float(weights[i] - weights[i - 1]), 1e-300)
+    return float(np.exp(np.log(rates[i - 1]) + share * np.log(rates[i] / rates[i - 1])))
 
 
 def _most_likely_rate(
@@ -711,6 +767,8 @@ def estimate_source(
     seeing_mask = (obs.mean_ppm > obs.detection_limit_ppm[None, :]) | obs.saturated
     seeing = int(seeing_mask.any(axis=0).sum())
     obs = smooth_observations(obs, max(1, round(error.averaging_s / obs.bin_s)))
+    # The latest window of every detector that sees the gas is censored at full scale: a lower bound on the rate.
+    saturated_only = seeing > 0 and bool(obs.saturated[-1, seeing_mask.any(axis=0)].all())
     n_det = int(obs.east_m.shape[0])
     cell_e, cell_n = grid.centres()
     if seeing == 0:
@@ -724,7 +782,8 @@ def estimate_source(
     temper = min(1.0, obs.bin_s / max(error.correlation_time_s, error.averaging_s))
     table = _loglik_table(obs, error, rates, temper)
     weigh = _PlaceEvidence(obs, wind, molar_mass_g_mol, error, table, settings.class_neighbour_prior)
-    cand = weigh(cand_e, cand_n, cand_h, rates, np.tile(starts, (len(candidates), 1)))
+    directions = tuple(direction_offsets(settings.direction_error_deg, settings.direction_nodes))
+    cand = weigh(cand_e, cand_n, cand_h, rates, np.tile(starts, (len(candidates), 1)), directions)
     free_rates = rates[::3]
     free_starts = _arrival_starts(
         cell_e, cell_n, obs, wind, seeing_mask, np.array(settings.free_start_offsets_s), first_seen
@@ -823,6 +882,15 @@ def estimate_source(
                 int(evidence.best_rate[index]), error,
             )
         )  # fmt: skip
+    if saturated_only:
+        if status is EstimateStatus.LOCATED or best < n_cand:
+            place = candidates[top] if status is EstimateStatus.LOCATED else candidates[best]
+            lowest = _lowest_consistent_rate(place, obs, wind, molar_mass_g_mol, rates, starts, error)
+        else:
+            place = Candidate("cell", best_e, best_n, settings.release_height_m)
+            cell_starts = free_starts[best - n_cand]
+            lowest = _lowest_consistent_rate(place, obs, wind, molar_mass_g_mol, free_rates, cell_starts, error)
+        rate_q[1] = math.log(lowest)
     return SourceEstimate(
         status=status,
         reason=reason,
@@ -846,6 +914,7 @@ def estimate_source(
             post, candidates, cand, rates, starts, cell_e, cell_n, free, free_rates, free_starts, settings
         ),
         rate_factor_90=top_factor if status is EstimateStatus.LOCATED else _rate_factor(rate_post, rates),
+        rate_lower_bound=saturated_only,
     )
 
 

@@ -224,11 +224,44 @@ def _bounds(
     The mixture is an average over places, so a point reaches it only if some place's P(Q > needed rate) does: the
     rate that matters is one grid step above the highest rate with at least that much posterior at or above it.
     (The highest rate with any weight at all, up to 30 kg/s, made the box ~40 km wide and the raster cells ~330 m,
-    wider than a plume 1 km out, so the expected zone of a well-located release could come out empty.)"""
+    wider than a plume 1 km out, so the expected zone of a well-located release could come out empty.)
+
+    That box still lets a place with 1 % of the posterior set it (its own median rate reaching far), so it is cut
+    by a second one that weighs the places: outside the reach of a set of places at tail tau = p/2, P <= (its
+    mass) + tau (1 - its mass), so P >= p needs places of mass at least m = (p - tau) / (1 - tau) reaching the point
+    at tail tau, and one of them is among the most probable places holding more than 1 - m. For the expected zone
+    (p = 50 %) that is the places holding two thirds, at their upper quartile rate. (With the class's and the
+    wind's uncertainty in the rate posteriors, the light places' boxes reached the cloud's whole hour of travel:
+    a 40 km box, 330 m cells, and the expected AEGL-2 zone of the Cl2 drill came out empty.) Both boxes hold every
+    such point, so their intersection does."""
+    every = _reach_boxes(hypotheses, wind, level_ppm, now_s, min_probability)
+    tau = min_probability / 2.0
+    mass = (min_probability - tau) / (1.0 - tau)
+    order = sorted(hypotheses, key=lambda h: -h.probability)
+    held = np.cumsum([h.probability for h in order]) / max(sum(h.probability for h in order), 1e-300)
+    heavy = tuple(order[: int(np.searchsorted(held, 1.0 - mass, side="right")) + 1])
+    weighed = _reach_boxes(heavy, wind, level_ppm, now_s, tau)
+    if not every or not weighed:
+        return None
+    a, b = np.array(every), np.array(weighed)
+    box = (
+        max(float(a[:, 0].min()), float(b[:, 0].min())),
+        max(float(a[:, 1].min()), float(b[:, 1].min())),
+        min(float(a[:, 2].max()), float(b[:, 2].max())),
+        min(float(a[:, 3].max()), float(b[:, 3].max())),
+    )
+    return box if box[0] < box[2] and box[1] < box[3] else None
+
+
+def _reach_boxes(
+    hypotheses: tuple[Hypothesis, ...], wind: MixtureWind, level_ppm: float, now_s: float, tail: float
+) -> list[tuple[float, float, float, float]]:
+    """Per place, the box (in any direction) its footprint reaches at the rate one grid step above the highest
+    with at least ``tail`` of its posterior at or above it."""
     boxes = []
     for h in hypotheses:
-        tail = np.cumsum(h.rate_weights[::-1])[::-1]
-        reaching = np.nonzero(tail >= min_probability)[0]
+        above = np.cumsum(h.rate_weights[::-1])[::-1]
+        reaching = np.nonzero(above >= tail)[0]
         top = float(h.rates_g_s[min(int(reaching[-1]) + 1, h.rates_g_s.shape[0] - 1)]) if reaching.shape[0] else 0.0
         if top <= 0.0:
             continue
@@ -238,10 +271,7 @@ def _bounds(
         ring = np.asarray(shape.exterior.coords)
         radius = float(np.hypot(ring[:, 0] - h.east_m, ring[:, 1] - h.north_m).max())
         boxes.append((h.east_m - radius, h.north_m - radius, h.east_m + radius, h.north_m + radius))
-    if not boxes:
-        return None
-    arr = np.array(boxes)
-    return float(arr[:, 0].min()), float(arr[:, 1].min()), float(arr[:, 2].max()), float(arr[:, 3].max())
+    return boxes
 
 
 def probability_zones(

@@ -133,10 +133,14 @@ class Assessment:
 
 
 def _rate_caveat(e: SourceEstimate) -> str:
-    """What a line says beside the rate when only one detector sees the gas (SourceEstimate.rate_uncertain)."""
+    """What a line says beside the rate when it is a guess (SourceEstimate.rate_uncertain): only one detector sees
+    the gas, or every one that does reads full scale (then the rate is a lower bound)."""
     if not e.rate_uncertain:
         return ""
-    return f", rate uncertain (one detector; 95 % {e.rate_interval_g_s[0]:.3g}-{e.rate_interval_g_s[1]:.3g} g/s)"
+    interval = f"95 % {e.rate_interval_g_s[0]:.3g}-{e.rate_interval_g_s[1]:.3g} g/s"
+    if e.rate_lower_bound:
+        return f", rate is a lower bound (detectors at full scale; {interval})"
+    return f", rate uncertain (one detector; {interval})"
 
 
 def _latest(stations: np.ndarray, sensor: np.ndarray, when: np.ndarray, value: np.ndarray, now: float) -> float | None:

@@ -27,6 +27,7 @@ def _entry(assessment: Assessment) -> dict[str, Any]:
         "rate_g_s": _finite(e.rate_g_s),
         "rate_interval_g_s": [_finite(v) for v in e.rate_interval_g_s],
         "rate_uncertain": e.rate_uncertain,
+        "rate_lower_bound": e.rate_lower_bound,
         "start_time": _finite(e.start_s),
         "region_candidates": list(e.region_candidates),
         "candidates": {c.id: round(c.probability, 3) for c in e.candidates},

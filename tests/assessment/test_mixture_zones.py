@@ -178,6 +178,28 @@ def test_a_tail_above_five_percent_does_not_coarsen_the_expected_zone() -> None:
     assert expected.symmetric_difference(truth).area < 0.35 * truth.area
 
 
+def test_a_light_place_with_a_huge_rate_does_not_coarsen_the_expected_zone() -> None:
+    """92 % of the posterior on a place at ~300 g/s, 8 % on a place 1 km east at 10 kg/s (a far free-search cell
+    that only a huge rate would fit). The light place cannot bring any point to 50 %, but its own median rate
+    reaches the cloud's whole hour of travel: a raster over that box had cells wider than the heavy place's
+    plume, and its expected zone came out coarse or empty (the Cl2 drill once the rate posteriors carried the
+    wind's uncertainty). The expected zone is the heavy place's footprint."""
+    heavy, light = place(0.0, 0.92, 300.0), place(1000.0, 0.08, 10_000.0)
+    narrow = MixtureWind(3.0, 180.0, 0.0, "E", CL2.molar_mass_g_mol)
+    expected, possible = probability_zones((heavy, light), narrow, 2.0, NOW)
+    assert possible.contains(Point(1000.0, 3000.0))  # the light place is only possible
+    assert not expected.contains(Point(1000.0, 3000.0))
+    # The expected zone on a 10-m raster over the heavy place's footprint: P >= 50 % there, cell by cell.
+    rate = float(RATES[heavy.rate_weights.argmax()])
+    west, south, east, north = footprint(
+        PlumeState(0.0, 0.0, 2.0, rate, 3.0, 180.0, "E", CL2.molar_mass_g_mol, 600.0), 2.0
+    ).bounds
+    ee, nn = np.meshgrid(np.arange(west - 50.0, east + 50.0, 10.0), np.arange(south - 50.0, north + 50.0, 10.0))
+    fine = exceedance((heavy, light), narrow, 2.0, ee.ravel(), nn.ravel(), NOW) >= 0.5
+    assert fine.sum() * 100.0 == pytest.approx(expected.area, rel=0.25)
+    assert all(expected.contains(Point(0.0, n)) for n in (300.0, 1000.0))
+
+
 @pytest.mark.parametrize("stability", ["A", "D", "F"])
 def test_the_flank_cut_changes_no_probability(stability: str) -> None:
     """Leaving points more than ten sigma_y off each plume's axis at zero gives the same exceedance, bit for bit,

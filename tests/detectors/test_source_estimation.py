@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -298,3 +299,58 @@ def test_one_saturated_reading_bounds_its_window_from_below_only() -> None:
     spiked = estimate_source(spike, WIND, CANDIDATES, GRID, CL2, NOW)
     assert spiked.best_candidate == plain.best_candidate == "east"
     assert plain.rate_g_s / 1.25 <= spiked.rate_g_s <= plain.rate_g_s * 1.25
+
+
+def test_the_rate_interval_allows_for_the_wind_vanes_error() -> None:
+    """A class-F plume 35 m wide, its true axis 5 degrees off the vane's: the one detector that sees it, on the
+    vane's axis, sits on the true plume's flank and reads a fifteenth of the axis value. Marginalised over the axis's
+    error, the 95 % rate interval holds the true rate; taking the vane's axis as exact, the interval is too narrow
+    and lies below it."""
+    night = replace(WIND, speed_m_s=np.full(BINS, 2.0), stability="F")
+    truth = replace(night, from_deg=np.full(BINS, 185.0))
+    east = CANDIDATES[1]
+    det_e, det_n = np.array([east.east_m]), np.array([1000.0])
+    k, x, _ = unit_plume_ppm(np.array([east.east_m]), np.array([0.0]), np.array([2.0]), det_e, det_n, truth, CL2)
+    arrived = (night.bin_end_s[:, None] - 30.0 - (NOW - 1200.0)) >= (x[0].T / 2.0)
+    reading = k[0].T * 200.0 * arrived + 0.01
+    obs = GasObservations(
+        det_e, det_n, night.bin_end_s, 60.0, reading, np.zeros_like(arrived), np.full(1, 1e3), np.full(1, 0.1),
+        np.full(1, 0.2),
+    )  # fmt: skip
+    marginal = estimate_source(obs, night, CANDIDATES, GRID, CL2, NOW)
+    exact_axis = estimate_source(
+        obs, night, CANDIDATES, GRID, CL2, NOW, settings=EstimatorSettings(direction_error_deg=0.0)
+    )
+    assert marginal.best_candidate == exact_axis.best_candidate == "east"
+    assert marginal.rate_interval_g_s[0] <= 200.0 <= marginal.rate_interval_g_s[1]
+    assert exact_axis.rate_interval_g_s[1] < 200.0
+
+
+def test_detectors_all_at_full_scale_give_a_lower_bound() -> None:
+    """A big release saturating every detector that sees it: the likelihood is flat above the rate that reaches
+    full scale, so the estimate says the rate is a lower bound (and uncertain), and its point is the plateau's
+    lower edge, at or below the true rate and inside the interval, not an arbitrary point on the plateau."""
+    obs = observe(CANDIDATES[1], 2000.0, NOW - 900, full_scale=0.3)
+    seeing = (obs.mean_ppm > obs.detection_limit_ppm[None, :]).any(axis=0)
+    assert obs.saturated[-1, seeing].all()
+    estimate = estimate_source(obs, WIND, CANDIDATES, GRID, CL2, NOW)
+    assert estimate.best_candidate == "east"
+    assert estimate.rate_lower_bound
+    assert estimate.rate_uncertain
+    assert estimate.rate_interval_g_s[0] <= estimate.rate_g_s <= 2000.0
+    unclipped = estimate_source(observe(CANDIDATES[1], 2000.0, NOW - 900), WIND, CANDIDATES, GRID, CL2, NOW)
+    assert not unclipped.rate_lower_bound
+
+
+def test_an_unlisted_place_at_full_scale_gives_a_lower_bound_too() -> None:
+    """The same for a release from an unlisted place (a free-search cell is the most probable place): the point is
+    the plateau's lower edge, in the lower half of the interval (the maximum likelihood on the plateau sat in its
+    upper half, 981 g/s in 19-28,385 g/s here, while the estimate said "lower bound")."""
+    far = [Candidate("far", 1400.0, -900.0)]
+    obs = observe(Candidate("unlisted", 125.0, 375.0), 2000.0, NOW - 900, full_scale=0.3)
+    estimate = estimate_source(obs, WIND, far, GRID, CL2, NOW)
+    assert estimate.status is EstimateStatus.UNLISTED_SOURCE
+    assert estimate.rate_lower_bound
+    low, high = estimate.rate_interval_g_s
+    assert low <= estimate.rate_g_s <= math.sqrt(low * high)
+    assert estimate.rate_g_s <= 2000.0
