@@ -72,6 +72,8 @@ def assessment_features(assessment: Assessment, origin: tuple[float, float]) -> 
                     "rate_g_s": _finite(e.rate_g_s),
                     "rate_interval_g_s": [_finite(v) for v in e.rate_interval_g_s],
                     "rate_uncertain": e.rate_uncertain,
+                    # Every detector that sees the gas is at full scale: the rate is at least rate_g_s, not about it.
+                    "rate_lower_bound": e.rate_lower_bound,
                     "start_time": _finite(e.start_s),
                     "start_interval": [_finite(v) for v in e.start_interval_s],
                     "detectors_seeing": e.detectors_seeing,

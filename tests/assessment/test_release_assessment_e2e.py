@@ -67,6 +67,7 @@ async def test_cl2_release_assessment_in_the_api(
     low, high = source["properties"]["rate_interval_g_s"]
     assert low <= 350 * 2
     assert high >= 350 / 2
+    assert source["properties"]["rate_lower_bound"] is False  # the nearest detectors read below full scale
     zones = {
         (f["properties"]["level"], f["properties"]["certainty"])
         for f in features
