@@ -365,7 +365,7 @@ class BlockRunner:
         if out_of_order_or_repeated(readings):
             return -math.inf
         keys = reading_keys(readings.sensor, readings.time)
-        if pipeline.seen.any_seen(keys):
+        if pipeline.seen.any_seen_readings(readings.sensor, readings.time, keys):
             return -math.inf  # a repeated reading: the batches one by one drop it where it repeats
         core = pipeline.detector
         kept = _copy_core(core)
@@ -382,7 +382,7 @@ class BlockRunner:
             rules.restore_level_states(levels)
             return min(event.time for event in level_events)
         # Quiet: what the batches one by one would have left behind, in the order they would have left it.
-        _remember_by_batch(pipeline.seen, keys, sizes)
+        _remember_by_batch(pipeline.seen, keys, readings, sizes)
         self._clock.set(float(closes[-1]))
         pipeline.after_detection(flagged)
         return None
@@ -401,7 +401,7 @@ def out_of_order_or_repeated(readings: ReadingBatch) -> bool:
     return bool(np.any(same_sensor & (micros[1:] == micros[:-1])))
 
 
-def _remember_by_batch(seen: SeenReadings, keys: list[bytes], sizes: NDArray[np.intp]) -> None:
+def _remember_by_batch(seen: SeenReadings, keys: list[bytes], readings: ReadingBatch, sizes: NDArray[np.intp]) -> None:
     """Remember the block's keys as its batches one by one would have: batches added together while the current
     generation has room for them all (no generation turns over: one addition is the same as many), and the batch
     that turns it over alone."""
@@ -411,7 +411,7 @@ def _remember_by_batch(seen: SeenReadings, keys: list[bytes], sizes: NDArray[np.
         fit = int(np.searchsorted(ends, done + seen.room(), side="right"))  # batches whose keys all fit
         stop = max(fit, start + 1)
         end = int(ends[stop - 1])
-        seen.remember_keys(keys[done:end])
+        seen.remember_keys(keys[done:end], readings.sensor[done:end], readings.time[done:end])
         start, done = stop, end
 
 
