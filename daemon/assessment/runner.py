@@ -398,8 +398,8 @@ class AssessmentRunner:
         """Binned wind from the weather stations in ``area`` (every station when none is; their readings pooled),
         and the stability class."""
         speed_sensors, dir_sensors = self._local(self.wind_speed, area), self._local(self.wind_dir, area)
-        speed_rows = np.isin(sensor, speed_sensors)
-        dir_rows = np.isin(sensor, dir_sensors)
+        speed_rows = self._rows_of(speed_sensors, sensor)
+        dir_rows = self._rows_of(dir_sensors, sensor)
         if not speed_rows.any() or not dir_rows.any():
             raise MissingInputError("no wind readings in the last half hour: cannot assess the release")
         # Pair each direction with the speed of the same device at the nearest time (stations send both at once).
@@ -408,7 +408,7 @@ class AssessmentRunner:
         idx = np.clip(np.searchsorted(speed_t, when[dir_rows]), 0, speed_t.shape[0] - 1)
         speed_b, dir_b, _ = bin_wind(when[dir_rows], speed_v[idx], value[dir_rows], ends, BIN_S)
         lat, lon = self.origin
-        sigma_theta = self._sigma_theta(sensor, when, value, now, dir_sensors)
+        sigma_theta = self._sigma_theta(sensor[dir_rows], when[dir_rows], value[dir_rows], now, dir_sensors)
         speed = float(speed_b[-1]) if sigma_theta is None else float(np.mean(speed_b[-SIGMA_THETA_BINS:]))
         stability = assessment_stability(
             speed,
@@ -416,10 +416,27 @@ class AssessmentRunner:
             lat,
             lon,
             sigma_theta_deg=sigma_theta,
-            cloud_fraction=_latest(self._local(self.cloud, area), sensor, when, value, now),
-            solar_radiation_w_m2=_latest(self._local(self.solar, area), sensor, when, value, now),
+            cloud_fraction=self._latest_of(self._local(self.cloud, area), sensor, when, value, now),
+            solar_radiation_w_m2=self._latest_of(self._local(self.solar, area), sensor, when, value, now),
         )
         return BinnedWind(speed_b, dir_b, stability, ends)
+
+    def _rows_of(self, sensors: np.ndarray, sensor: np.ndarray) -> np.ndarray:
+        """Which readings (of sensor ``sensor``) are of ``sensors``: ``np.isin`` by one lookup per reading (the half
+        hour of a city's gas and weather readings is hundreds of thousands)."""
+        wanted = np.zeros(len(self.table), np.bool_)
+        wanted[sensors] = True
+        rows: np.ndarray = wanted[sensor]
+        return rows
+
+    def _latest_of(
+        self, stations: np.ndarray, sensor: np.ndarray, when: np.ndarray, value: np.ndarray, now: float
+    ) -> float | None:
+        """``_latest`` over the readings of ``stations`` only (the same readings in the same order)."""
+        if not stations.shape[0]:
+            return None
+        rows = self._rows_of(stations, sensor)
+        return _latest(stations, sensor[rows], when[rows], value[rows], now)
 
     def _search_grid(self, area: Area, near: np.ndarray) -> SearchGrid:
         """The cells of the site's grid around the gas detectors and the candidate sources (``near``: which are) in
@@ -438,7 +455,8 @@ class AssessmentRunner:
         self, sensor: np.ndarray, when: np.ndarray, value: np.ndarray, now: float, vanes: np.ndarray
     ) -> float | None:
         """The median over the wind vanes ``vanes`` of each one's wind-direction spread in the last 15 minutes, or
-        None when no vane reported often enough. Per vane, so that two vanes' offsets are not read as turbulence."""
+        None when no vane reported often enough. Per vane, so that two vanes' offsets are not read as turbulence.
+        (The readings given may be the vanes' alone: the other readings are never looked at.)"""
         spreads = []
         recent = when > now - SIGMA_THETA_WINDOW_S
         for station in vanes.tolist():

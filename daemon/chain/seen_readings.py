@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from detectors.readings import ReadingBatch
 
 KEY = np.dtype([("sensor", "<i4"), ("micros", "<i8")])
+_NEVER = np.iinfo(np.int64).min
 
 
 def reading_keys(sensor: NDArray[np.int32], time: NDArray[np.float64]) -> list[bytes]:
@@ -40,6 +41,9 @@ class SeenReadings:
         self._generation = generation
         self._current: set[bytes] = set()
         self._previous: set[bytes] = set()
+        # Per sensor, the latest time (microseconds) ever remembered: a reading later than that cannot be in the
+        # sets (forgetting a generation leaves it as it is, so it only errs towards looking in the sets).
+        self._newest = np.full(0, _NEVER, np.int64)
 
     @property
     def generation(self) -> int:
@@ -51,14 +55,14 @@ class SeenReadings:
 
     def remember(self, sensor: NDArray[np.int32], time: NDArray[np.float64]) -> None:
         """Mark readings as seen (stored readings loaded at start)."""
-        self._add(reading_keys(sensor, time))
+        self._add(reading_keys(sensor, time), sensor, time)
 
     def fresh(self, batch: ReadingBatch) -> NDArray[np.bool_] | None:
         """Mark the batch's readings seen; return a mask of the new ones, or None when all are new (the usual case)."""
         listed = reading_keys(batch.sensor, batch.time)
         hits = self._current.intersection(listed) | self._previous.intersection(listed)
         before = len(self._current)
-        self._add(listed)
+        self._add(listed, batch.sensor, batch.time)
         if not hits and len(self._current) - before == len(listed):
             return None
         # Rare: a redelivery, or one message naming a reading twice. Keep each reading's first copy only.
@@ -74,15 +78,37 @@ class SeenReadings:
         """Whether any of these keys (``reading_keys``) was seen already; remembers nothing."""
         return not (self._current.isdisjoint(keys) and self._previous.isdisjoint(keys))
 
+    def any_seen_readings(self, sensor: NDArray[np.int32], time: NDArray[np.float64], keys: list[bytes]) -> bool:
+        """``any_seen(keys)`` for the readings ``keys`` was made of: without looking in the sets when every reading
+        is later than the latest remembered of its sensor (a replay's readings, almost always)."""
+        if not len(keys):
+            return False
+        if int(sensor.max()) < self._newest.shape[0] and bool(np.all(_micros(time) > self._newest[sensor])):
+            return False
+        return self.any_seen(keys)
+
     def room(self) -> int:
         """How many more keys the current generation takes before it turns over."""
         return self._generation - len(self._current)
 
-    def remember_keys(self, keys: list[bytes]) -> None:
-        """Mark keys seen, as ``fresh`` does for a batch of new readings."""
-        self._add(keys)
+    def remember_keys(self, keys: list[bytes], sensor: NDArray[np.int32], time: NDArray[np.float64]) -> None:
+        """Mark keys seen (``reading_keys(sensor, time)``), as ``fresh`` does for a batch of new readings."""
+        self._add(keys, sensor, time)
 
-    def _add(self, keys: list[bytes]) -> None:
+    def _add(self, keys: list[bytes], sensor: NDArray[np.int32], time: NDArray[np.float64]) -> None:
         if len(self._current) + len(keys) > self._generation:
             self._previous, self._current = self._current, set()
         self._current.update(keys)
+        if keys:
+            top = int(sensor.max())
+            if top >= self._newest.shape[0]:
+                grown = np.full(top + 1, _NEVER, np.int64)
+                grown[: self._newest.shape[0]] = self._newest
+                self._newest = grown
+            np.maximum.at(self._newest, sensor, _micros(time))
+
+
+def _micros(time: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Times in whole microseconds, as in a key."""
+    micros: NDArray[np.int64] = np.rint(time * 1e6).astype(np.int64)
+    return micros

@@ -14,11 +14,15 @@ each reading stamped with the time its own batch closed.
   reached the alarm chain, and the block's flags, latest values and stored readings are what the batches one by
   one would have produced.
 - Otherwise the core and the level rules are put back as they were. Nothing happens after the close of the batch
-  that caused it, so the batches that closed before the first change run again as one (quiet) block; the next
-  batch goes through the pipeline alone, exactly as live (``Pipeline.process`` at its close time), and the rest
-  is held again, in blocks that start at one batch and double while they stay quiet (fewer than four held
-  batches run one by one, without a trial). So every batch that does
-  change something is judged alone, at its own time.
+  that caused it, so the batches that closed before the first change run again as one (quiet) block. The trial
+  also saw which batches held the readings at which something changed (a change is stamped with its reading's
+  time, and a reading may arrive many batches after its time, so its time alone points too early): each of them
+  goes through the pipeline alone, exactly as live (``Pipeline.process`` at its close time), and the batches
+  between them are held again and tried again (what ran alone changed the state they start from, so a foreseen
+  quiet stretch is only a guess until its trial says so). When the trial cannot tell (a reading repeated or out
+  of order), the next batch runs alone and the rest is held in blocks that start at one batch and double while
+  they stay quiet. Fewer than four held batches run one by one, without a trial. So every batch that does change
+  something is judged alone, at its own time.
 
 A tick is held only while it is certain to do nothing: no device can fall silent by then (from the last time each
 was heard, counting the held batches), no sensor has the day of history the capture check needs, no rule, alarm
@@ -137,6 +141,8 @@ class BlockRunner:
         self._held_readings = 0
         self._held_batches = 0
         self._cap = MAX_BLOCK_BATCHES
+        # Times at which the last busy trial saw something change, after what has run since (see ``_run``).
+        self._foreseen = _NO_TICKS
         core = chain.pipeline.detector
         config = core.config
         self._device_of = config.device
@@ -172,12 +178,27 @@ class BlockRunner:
     def batch_may_wait(self, close: float) -> bool:
         """Whether a batch closing at ``close`` can be held: no alarm timer is due by then, and the block is not
         full (its size doubles with each quiet block, from one batch after a busy one)."""
-        return close < self._chain_due and self._held_readings < MAX_BLOCK_READINGS and self._held_batches < self._cap
+        return (
+            close < self._chain_due
+            and close < self._next_change
+            and self._held_readings < MAX_BLOCK_READINGS
+            and self._held_batches < self._cap
+        )
+
+    @property
+    def _next_change(self) -> float:
+        """The earliest foreseen change: the batch that closes at or after it runs alone, without a trial."""
+        return float(self._foreseen[0]) if len(self._foreseen) else math.inf
+
+    def passed(self, close: float) -> None:
+        """Batches up to ``close`` have run: forget the changes foreseen by then."""
+        if len(self._foreseen):
+            self._foreseen = self._foreseen[int(np.searchsorted(self._foreseen, close, side="right")) :]
 
     def batches_may_wait(self, close: NDArray[np.float64], sizes: NDArray[np.intp]) -> int:
         """How many of these consecutive batches (closing at ``close``, holding ``sizes`` readings) can be held,
         each judged by ``batch_may_wait`` after the ones before it were held."""
-        due = int(np.searchsorted(close, self._chain_due, side="left"))  # close < chain_due
+        due = int(np.searchsorted(close, min(self._chain_due, self._next_change), side="left"))
         before = self._held_readings + np.cumsum(sizes[:due]) - sizes[:due]  # held readings before each batch
         full = int(np.searchsorted(before, MAX_BLOCK_READINGS, side="left"))  # before < MAX_BLOCK_READINGS
         return max(0, min(due, full, self._cap - self._held_batches))
@@ -286,8 +307,8 @@ class BlockRunner:
                 else:
                     await self.run_tick(single.at)
             return
-        first_change = self._try_block(held)
-        if first_change is None:
+        trial = self._try_block(held)
+        if trial is None:
             self.blocks += 1
             self._cap = min(self._cap * 2, MAX_BLOCK_BATCHES)
             assessment = self._chain.assessment
@@ -300,7 +321,7 @@ class BlockRunner:
                 ):
                     assessment.tick(at)
             return
-        self._cap = 1  # a busy stretch: hold little, then more while it stays quiet
+        first_change, foreseen = trial
         singles = _one_by_one(steps)
         # Whatever changed happened at a reading's time or a batch's close, never after the close of the batch
         # that caused it: the batches that closed before the first change were quiet, and are one block.
@@ -311,6 +332,15 @@ class BlockRunner:
             await self._run(singles[:quiet])  # quiet, so it runs as one block (or, if short, one by one)
             self.refresh()
             singles = singles[quiet:]
+        if len(foreseen):
+            # The trial saw which batches held the readings that changed something: each of them runs alone, the
+            # batches between them are held again (and tried: what runs alone changes the state a trial starts
+            # from). A batch foreseen wrongly only costs a trial; the held stretches get shorter each time.
+            self._foreseen = foreseen
+            self._cap = max(n_batches, MIN_BLOCK_BATCHES)
+            await self._feed(singles)
+            return
+        self._cap = 1  # nothing foreseen: hold little, then more while it stays quiet
         # The first batch that may have changed something runs alone (with the ticks before it); the rest is held
         # again step by step, each step judged against the state that batch left.
         alone = next(i for i, step in enumerate(singles) if isinstance(step, _Batch))
@@ -345,6 +375,7 @@ class BlockRunner:
         self.single_batches += 1
         self._clock.set(close)
         self._chain.pipeline.process(readings, close)
+        self.passed(close)
         await self._after_step()
 
     async def run_tick(self, at: float) -> None:
@@ -355,18 +386,19 @@ class BlockRunner:
             self._chain.assessment.tick(at)
         await self._after_step()
 
-    def _try_block(self, held: list[_Held]) -> float | None:
-        """Run the held batches' readings as one block: None when it was quiet (and is done); else nothing changed
-        and this is the earliest time at which something happened (-inf: unknown)."""
+    def _try_block(self, held: list[_Held]) -> tuple[float, NDArray[np.float64]] | None:
+        """Run the held batches' readings as one block: None when it was quiet (and is done); else nothing changed,
+        and this is the earliest time at which something happened (-inf: unknown) and the close times of the
+        batches whose readings changed something (empty: unknown)."""
         pipeline = self._chain.pipeline
         readings = ReadingBatch.concat([step.readings for step in held])
         closes, sizes = _closes_and_sizes(held)
         received = np.repeat(closes, sizes)
         if out_of_order_or_repeated(readings):
-            return -math.inf
+            return -math.inf, _NO_TICKS
         keys = reading_keys(readings.sensor, readings.time)
-        if pipeline.seen.any_seen(keys):
-            return -math.inf  # a repeated reading: the batches one by one drop it where it repeats
+        if pipeline.seen.any_seen_readings(readings.sensor, readings.time, keys):
+            return -math.inf, _NO_TICKS  # a repeated reading: the batches one by one drop it where it repeats
         core = pipeline.detector
         kept = _copy_core(core)
         rules = pipeline.flow.state.rules
@@ -374,17 +406,22 @@ class BlockRunner:
         result = core.process(readings, received_at=received)
         if any(len(events) for events in result.conditions):
             pipeline.detector = kept
-            return min(float(events.time.min()) for events in result.conditions if len(events))
+            sensor = np.concatenate([events.sensor for events in result.conditions])
+            time = np.concatenate([events.time for events in result.conditions])
+            return float(time.min()), _closes_of(readings, received, sensor, time)
         flagged = ReadingBatch(readings.sensor, readings.time, readings.value, result.flags)
         level_events = rules.level_events(flagged, flagged.valid_mask(), result.sorted_batch)
         if level_events:
             pipeline.detector = kept
             rules.restore_level_states(levels)
-            return min(event.time for event in level_events)
+            sensor = np.array([event.sensor for event in level_events], np.int64)
+            time = np.array([event.time for event in level_events], np.float64)
+            return float(time.min()), _closes_of(readings, received, sensor, time)
         # Quiet: what the batches one by one would have left behind, in the order they would have left it.
-        _remember_by_batch(pipeline.seen, keys, sizes)
+        _remember_by_batch(pipeline.seen, keys, readings, sizes)
         self._clock.set(float(closes[-1]))
         pipeline.after_detection(flagged)
+        self.passed(float(closes[-1]))
         return None
 
 
@@ -401,7 +438,30 @@ def out_of_order_or_repeated(readings: ReadingBatch) -> bool:
     return bool(np.any(same_sensor & (micros[1:] == micros[:-1])))
 
 
-def _remember_by_batch(seen: SeenReadings, keys: list[bytes], sizes: NDArray[np.intp]) -> None:
+def _closes_of(
+    readings: ReadingBatch, received: NDArray[np.float64], sensor: NDArray[np.integer], time: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """The close times (``received``, per reading) of the batches holding the readings of ``sensor`` at ``time``
+    (a change is found at the reading that caused it, which may come batches after its time), sorted and unique;
+    empty when one of them is not a reading of the block."""
+    wanted = np.zeros(int(max(int(readings.sensor.max()), int(sensor.max()))) + 1, np.bool_)
+    wanted[sensor] = True
+    rows = np.flatnonzero(wanted[readings.sensor])
+    order = np.lexsort((readings.time[rows], readings.sensor[rows]))  # by sensor, then time
+    rows = rows[order]
+    by_sensor, by_time = readings.sensor[rows], readings.time[rows]
+    first = np.searchsorted(by_sensor, sensor, side="left")
+    last = np.searchsorted(by_sensor, sensor, side="right")
+    closes = []
+    for lo, hi, at in zip(first.tolist(), last.tolist(), time.tolist(), strict=True):
+        i = lo + int(np.searchsorted(by_time[lo:hi], at, side="left"))
+        if i >= hi or by_time[i] != at:
+            return _NO_TICKS
+        closes.append(received[rows[i]])
+    return np.unique(np.array(closes, np.float64))
+
+
+def _remember_by_batch(seen: SeenReadings, keys: list[bytes], readings: ReadingBatch, sizes: NDArray[np.intp]) -> None:
     """Remember the block's keys as its batches one by one would have: batches added together while the current
     generation has room for them all (no generation turns over: one addition is the same as many), and the batch
     that turns it over alone."""
@@ -411,7 +471,7 @@ def _remember_by_batch(seen: SeenReadings, keys: list[bytes], sizes: NDArray[np.
         fit = int(np.searchsorted(ends, done + seen.room(), side="right"))  # batches whose keys all fit
         stop = max(fit, start + 1)
         end = int(ends[stop - 1])
-        seen.remember_keys(keys[done:end])
+        seen.remember_keys(keys[done:end], readings.sensor[done:end], readings.time[done:end])
         start, done = stop, end
 
 

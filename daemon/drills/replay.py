@@ -545,6 +545,7 @@ class Replayer:
                 intake.accept_decoded(part)
             self._clock.set(close)
             intake.flush()
+            runner.passed(close)
             await self._after_step()
             runner.refresh()
             return

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 
-from daemon.chain.seen_readings import SeenReadings
+from daemon.chain.seen_readings import SeenReadings, reading_keys
 from daemon.store.reading_chunks import latest_readings, read_readings
 from detectors.readings import ReadingBatch
 from rules.site import Site
@@ -66,3 +68,22 @@ def test_keys_tell_microseconds_apart_and_not_less() -> None:
     mask = seen.fresh(ReadingBatch(sensors, times, np.ones(4), flags))
     assert mask is not None
     assert mask.tolist() == [True, True, False, True]
+
+
+@given(
+    remembered=st.lists(st.tuples(st.integers(0, 5), st.sampled_from([0.0, 1.0, 1.000001, 2.5, 7.0])), max_size=12),
+    asked=st.lists(st.tuples(st.integers(0, 7), st.sampled_from([0.0, 1.0, 1.000001, 2.5, 7.0, 9.0])), max_size=8),
+    generation=st.integers(1, 6),
+)
+def test_the_quick_answer_for_later_readings_is_the_sets_answer(
+    remembered: list[tuple[int, float]], asked: list[tuple[int, float]], generation: int
+) -> None:
+    """``any_seen_readings`` skips the sets when every reading is later than its sensor's latest remembered one:
+    its answer is always the sets' (``any_seen``), whatever was remembered, forgotten by a turnover, or asked."""
+    seen = SeenReadings(generation=generation)
+    for sensor, time in remembered:
+        seen.remember(np.array([sensor], np.int32), np.array([T0 + time]))
+    sensors = np.array([s for s, _ in asked], np.int32)
+    times = np.array([T0 + t for _, t in asked], np.float64)
+    keys = reading_keys(sensors, times)
+    assert seen.any_seen_readings(sensors, times, keys) == seen.any_seen(keys)

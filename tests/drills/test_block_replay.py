@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from daemon.chain.seen_readings import reading_keys
-from daemon.drills.block_replay import _copy_core, out_of_order_or_repeated
+from daemon.drills.block_replay import _closes_of, _copy_core, out_of_order_or_repeated
 from detectors.core import CoreResult, DetectionCore
 from detectors.readings import ReadingBatch
 from tests.detectors.synthetic import eventful_stream
@@ -144,3 +144,17 @@ def test_a_trial_on_a_copy_of_the_core_leaves_the_core_as_it_was() -> None:
     real = [core.process(batch.take(slice(a, b))) for a, b in itertools.pairwise(cuts[1:])]
     assert any(len(e) for r in real for e in r.conditions), "nothing changes in the stream: the test proves little"
     assert [_judged(r) for r in tried] == [_judged(r) for r in real]
+
+
+def test_a_busy_trial_finds_the_batch_that_holds_each_changing_reading() -> None:
+    """A change is stamped with its reading's time, and the reading may arrive batches later: the batch that runs
+    alone is the one holding the reading (sensor and time), not the first one closing after its time; a change at
+    no reading of the block leaves the batches unknown."""
+    # Sensor 2's reading at t=1.0 arrives late, in the batch that closes at 3.02.
+    readings = ReadingBatch.from_lists([0, 1, 0, 1, 2, 0], [1.0, 1.0, 2.0, 2.0, 1.0, 3.0], [0.0] * 6)
+    received = np.array([1.02, 1.02, 2.02, 2.02, 3.02, 3.02])
+    closes = _closes_of(readings, received, np.array([2, 1]), np.array([1.0, 2.0]))
+    assert closes.tolist() == [2.02, 3.02]
+    assert _closes_of(readings, received, np.array([0, 0]), np.array([3.0, 1.0])).tolist() == [1.02, 3.02]
+    assert len(_closes_of(readings, received, np.array([1]), np.array([1.5]))) == 0
+    assert len(_closes_of(readings, received, np.array([7]), np.array([1.0]))) == 0
