@@ -31,6 +31,8 @@ class ServiceHealth:
     # Whether the priority lane's session is connected (None: no lane). Said, not judged: the main session still
     # receives every topic, so a lane down delays nothing that one session would not.
     priority_lane_connected: Callable[[], bool | None] = lambda: None
+    # Supervisors stopped apart from the service's own (a high-availability pair's, which must stop last).
+    more_supervisors: tuple[Supervisor, ...] = ()
 
     def check(self) -> tuple[bool, dict[str, Any]]:
         """(healthy, details): unhealthy when a batch is stuck, input piles up, a task failed lately or writes keep
@@ -47,6 +49,8 @@ class ServiceHealth:
         window_full = self.receive_window > 0 and unacknowledged >= WINDOW_FULL * self.receive_window
         lagging = lag > self.lag_degraded_s
         tasks = self.supervisor.problems(now)
+        for supervisor in self.more_supervisors:
+            tasks |= supervisor.problems(now)
         failing_since = self.writer.failing_since
         store_failing = failing_since is not None and now - failing_since > self.stall_after_s
         behind = self.intake.behind_s

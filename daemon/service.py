@@ -357,6 +357,7 @@ class Service:
             start_delivery=self._start_delivery,
             stop_delivery=self._stop_delivery,
             local_operations=self._engine_operations(),
+            supervisor=Supervisor(self.metrics, self.clock),
             registry=self.registry,
         )
         if self.notifier is not None:
@@ -467,6 +468,8 @@ class Service:
         lane = self.priority_lane
         if lane is not None:
             health.priority_lane_connected = lane.connected.is_set
+        if self.ha is not None:
+            health.more_supervisors = (self.ha.supervisor,)
         app = create_app(
             self.engine,
             self.registry,

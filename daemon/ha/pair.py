@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -19,7 +18,7 @@ from daemon.ha.standby import StandbyHold
 from daemon.ha.takeover import Takeover
 from daemon.store import queries
 from daemon.store.writer import StoreWriter
-from daemon.tasks.supervisor import end_task
+from daemon.tasks.supervisor import Supervisor
 from daemon.web.api.operations import Operations
 
 log = logging.getLogger(__name__)
@@ -40,8 +39,12 @@ class HaPair:
         start_delivery: Callable[[], None],
         stop_delivery: Callable[[], Awaitable[None]],
         local_operations: Operations,
+        supervisor: Supervisor,
         registry: CollectorRegistry | None = None,
     ) -> None:
+        # The pair's own supervisor: a failed leadership check or action listener is restarted, counted and shown on
+        # /healthz like every other task, yet stopped last (the lock goes with the leadership task's session).
+        self.supervisor = supervisor
         self._engine = engine
         # Exactly one instance of a pair reports 1: alert on sum() != 1 across the pair.
         self._leader_gauge = Gauge(
@@ -78,7 +81,6 @@ class HaPair:
             resync_ids=self._resync_ids,
             catch_up=self.actions.mirror_applied,
         )
-        self._tasks: list[asyncio.Task[None]] = []
         self._lock_key = config.lock_key
 
     @property
@@ -96,16 +98,13 @@ class HaPair:
         await self.leadership.check()
         if not self.leadership.leader:
             log.warning("HA: following; the leader holds lock %d (writes held, no pages sent)", self._lock_key)
-        self._tasks = [
-            asyncio.create_task(self.leadership.run(), name="ha-leadership"),
-            asyncio.create_task(self.actions.run(), name="ha-operator-actions"),
-        ]
+        self.supervisor.start("ha-leadership", self.leadership.run)
+        self.supervisor.start("ha-operator-actions", self.actions.run)
 
     async def stop(self) -> None:
         """Stop listening for actions, give up the lock (by closing its session)."""
-        for task in reversed(self._tasks):
-            await end_task(task)
-        self._tasks = []
+        await self.supervisor.stop_one("ha-operator-actions")
+        await self.supervisor.stop_one("ha-leadership")
 
     async def _promote(self) -> None:
         await self.takeover.promote()
