@@ -1024,16 +1024,19 @@ class AnomalyDetector:
             z[sl], shift_stat[sl], drift_stat[sl], score[sl] = out.z, out.shift, out.drift, out.score
             scored[sl], rebased[sl] = out.tested, out.rebased
         starts, alive = rank_plan(batch, ~long_runs)
-        # Per-segment copies of the state, longest segment first: step k works on a contiguous prefix.
+        # Per-segment copies of the state, longest segment first: step k works on a contiguous prefix. Stored
+        # one state column after another, so that each column step reads and writes is contiguous.
         seg = batch.sensor[starts]
-        rows = self.state[self.slot[seg]]
+        columns = np.array(self.state[self.slot[seg]].T)
         floor, seg_hold, seg_rebase = c.sigma_floor[seg], hold[seg], rebase[seg]
         for k, a in enumerate(alive):
             idx = starts[:a] + k
-            out = step(rows[:a], value[idx], valid[idx], batch.time[idx], floor[:a], seg_hold[:a], seg_rebase[:a])
+            out = step(
+                columns[:, :a].T, value[idx], valid[idx], batch.time[idx], floor[:a], seg_hold[:a], seg_rebase[:a]
+            )
             z[idx], shift_stat[idx], drift_stat[idx], score[idx] = out.z, out.shift, out.drift, out.score
             scored[idx], rebased[idx] = out.tested, out.rebased
-        self.state[self.slot[seg]] = rows
+        self.state[self.slot[seg]] = columns.T
 
         interval = c.report_interval_s
         zero = np.zeros(c.n_sensors)
