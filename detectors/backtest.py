@@ -183,14 +183,23 @@ def episodes(result: BacktestResult, time: ArrayLike) -> list[Episode]:
     order = time_order(t)
     on = result.alarm[order]
     edges = np.diff(np.concatenate(([0], on.astype(np.int8), [0])))
-    out: list[Episode] = []
-    for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
-        # The episode's distinct sets of conditions, in order of first appearance (few, however long it is).
-        runs, first = np.unique(result.condition_run[order[a:b]], return_index=True)
-        seen: dict[str, None] = {}
-        for run in runs[np.argsort(first)].tolist():
-            for name in result.condition_runs[run]:
-                if name.startswith(HAZARD_PREFIXES) and name not in NOTICES:
-                    seen.setdefault(name)
-        out.append(Episode(int(order[a]), int(order[b - 1]), tuple(seen)))
-    return out
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    if starts.shape[0] == 0:
+        return []
+    # Each episode's distinct sets of conditions in order of first appearance (few, however long it is), for
+    # every episode at once: the first reading of each (episode, set) pair, ordered by episode, then by it.
+    inside = np.flatnonzero(on)
+    episode = np.searchsorted(starts, inside, side="right") - 1
+    n_runs = len(result.condition_runs)
+    pairs, first = np.unique(episode * n_runs + result.condition_run[order[inside]], return_index=True)
+    by_first = np.lexsort((first, pairs // n_runs))
+    names: list[dict[str, None]] = [{} for _ in range(starts.shape[0])]
+    for pair in pairs[by_first].tolist():
+        seen = names[pair // n_runs]
+        for name in result.condition_runs[pair % n_runs]:
+            if name.startswith(HAZARD_PREFIXES) and name not in NOTICES:
+                seen.setdefault(name)
+    return [
+        Episode(a, b, tuple(seen))
+        for a, b, seen in zip(order[starts].tolist(), order[stops - 1].tolist(), names, strict=True)
+    ]

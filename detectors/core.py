@@ -60,6 +60,10 @@ class DetectionCore:
         self.sources = SourceDetector(config)
         self.geofence = GeofenceDetector(config)
         self.liveness = LivenessTracker(config)
+        # Which sensors are sealed-source channels and GNSS channels of a source monitor (fixed by the config).
+        of_source = config.device_is_source[config.device]
+        self._source_channel = of_source & np.isin(config.kind, _SOURCE_CHANNELS)
+        self._gnss_channel = of_source & np.isin(config.kind, _GNSS_CHANNELS)
 
     @property
     def state_nbytes(self) -> int:
@@ -142,8 +146,7 @@ class DetectionCore:
                 received_at[gas] if isinstance(received_at, np.ndarray) else None,
             )
 
-        source = c.device_is_source[c.device[s]]
-        channels = source & np.isin(kind, _SOURCE_CHANNELS)
+        channels = self._source_channel[s]
         if channels.any():
             events += self.sources.process(
                 sorted_batch.subset(channels),
@@ -151,7 +154,7 @@ class DetectionCore:
                 valid[channels],
                 None if cens is None else cens[channels],
             )
-        gnss = source & np.isin(kind, _GNSS_CHANNELS)
+        gnss = self._gnss_channel[s]
         if gnss.any():
             events.append(self.geofence.process(s[gnss], sorted_batch.time[gnss], value[gnss], valid[gnss]))
 

@@ -378,8 +378,14 @@ class GasDetector:
             if minutes > 60
         ]
         half_hour_windows.append((TWA_8H, 16, c.gas_twa, False))
-        out += self._windows(batch, value, valid, cens, self.minutes, minute_windows, arrival)
-        out += self._windows(batch, value, valid, cens, self.half_hours, half_hour_windows, arrival)
+        # What both rings take from each reading: the value counted (0 if none) and its toxic load.
+        taken = np.nan_to_num(value)
+        load = self._load(batch.sensor.astype(np.intp), taken)
+        if not counted.all():
+            taken = np.where(counted, taken, 0.0)
+            load = np.where(counted, load, 0.0)
+        out += self._windows(batch, valid, cens, self.minutes, minute_windows, arrival, taken, load)
+        out += self._windows(batch, valid, cens, self.half_hours, half_hour_windows, arrival, taken, load)
         return out
 
     def _load(self, rows: NDArray[np.intp], value: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -430,14 +436,18 @@ class GasDetector:
     def _windows(
         self,
         batch: SortedBatch,
-        value: NDArray[np.float64],
         valid: NDArray[np.bool_],
         censored: NDArray[np.bool_],
         ring: SlotRing,
         windows: list[tuple[str, int, NDArray[np.float64], bool]],
-        arrival: NDArray[np.float64] | None = None,
+        arrival: NDArray[np.float64] | None,
+        taken: NDArray[np.float64],
+        load: NDArray[np.float64],
     ) -> list[ConditionEvents]:
         """Fold readings into ``ring`` run by run and judge every window at every reading.
+
+        ``taken`` is each reading's value as counted (0 where it is not counted, finite), ``load`` its toxic load
+        (0 where not counted): the same for both rings, so made once.
 
         The window ending at a reading at time t spans (t - W, t]: the whole slots after the one holding t - W,
         the readings so far of the current slot, and the part of the trailing slot after t - W. How that slot's
@@ -445,7 +455,7 @@ class GasDetector:
         the judged mean and load are never below the true sliding ones, and equal them when that slot was level
         (an exposure of exactly W that starts mid-slot is caught).
         """
-        n = value.shape[0]
+        n = taken.shape[0]
         if n == 0:
             return []
         counted = valid | censored
@@ -456,14 +466,13 @@ class GasDetector:
         if arrival is not None:
             run_start[1:] |= arrival[1:] != arrival[:-1]
         first = np.flatnonzero(run_start)
-        micro = np.where(counted, np.rint(np.nan_to_num(value) * ring.scale), 0).astype(np.int64)
-        load = np.where(counted, self._load(rows_r, value), 0.0)
+        micro = np.rint(taken * ring.scale).astype(np.int64)
         count = counted.astype(np.int64)
         cens_count = censored.astype(np.int64)
         run_sum = np.add.reduceat(micro, first)
         run_count = np.add.reduceat(count, first)
         run_load = np.add.reduceat(load, first)
-        run_peak = _round_up_half(np.maximum.reduceat(np.where(counted, np.nan_to_num(value), 0.0), first))
+        run_peak = _round_up_half(np.maximum.reduceat(taken, first))
         run_censored = np.add.reduceat(cens_count, first) > 0
         runs = SortedBatch.from_sorted(first, batch.sensor[first], batch.time[first])
         run_slot = slot[first]
@@ -490,7 +499,7 @@ class GasDetector:
             lowest = np.fmin(lowest, levels[self.row_sensor])
             active |= self.states[name].active | self.states[name].raw
         with np.errstate(invalid="ignore"):
-            hot_reading = counted & (value >= lowest[rows_r])
+            hot_reading = counted & (taken >= lowest[rows_r])
         run_hot = np.add.reduceat(hot_reading.astype(np.int64), first) > 0
         hot_slot = self.hot_slot[ring.slot_s]
         touched = np.zeros(self.row_sensor.shape[0], np.bool_)

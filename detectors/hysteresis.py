@@ -46,6 +46,8 @@ class SortedBatch:
     time: NDArray[np.float64]
     segment_first: NDArray[np.intp]  # for each reading, index of the first reading of its sensor
     is_last: NDArray[np.bool_]  # the last reading of its sensor in this batch
+    # Sorted-order index of the first reading of each sensor present (made once: most detectors ask for it).
+    segment_starts: NDArray[np.intp]
 
     @classmethod
     def build(cls, sensor: NDArray[np.int32], time: NDArray[np.float64]) -> SortedBatch:
@@ -63,11 +65,6 @@ class SortedBatch:
         """The readings where ``keep`` (sorted order) is true, still sorted; ``order`` keeps batch positions."""
         return SortedBatch.from_sorted(self.order[keep], self.sensor[keep], self.time[keep])
 
-    @property
-    def segment_starts(self) -> NDArray[np.intp]:
-        """Sorted-order index of the first reading of each sensor present."""
-        return np.flatnonzero(self.segment_first == np.arange(self.sensor.shape[0]))
-
     @classmethod
     def from_sorted(cls, order: NDArray[np.intp], s: NDArray[np.int32], time: NDArray[np.float64]) -> SortedBatch:
         """Wrap arrays already sorted by (sensor, time)."""
@@ -80,7 +77,7 @@ class SortedBatch:
         is_last = np.ones(n, np.bool_)
         if n:
             is_last[:-1] = starts[1:]
-        return cls(order, s, time, segment_first, is_last)
+        return cls(order, s, time, segment_first, is_last, np.flatnonzero(starts))
 
 
 def _carry_last(

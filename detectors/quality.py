@@ -22,7 +22,7 @@ from detectors.readings import (
     FLAG_STUCK,
     INVALID_MASK,
 )
-from detectors.streams import consecutive, debounce, previous, run_since
+from detectors.streams import debounce, hit_runs, previous
 
 STUCK = "quality.stuck"
 FLATLINE = "quality.flatline"
@@ -159,10 +159,10 @@ class QualityDetector:
         # or a flatline (a dose rate of zero), which has its own test.
         # Nor is a hazard detector held at full scale: that is a censored reading (an alarm), not a frozen one.
         same = (value == prev_value) & finite & (value > c.range_min[s]) & ~saturated
-        run = consecutive(batch, same, ~same, self.same_count) + 1
         # Stated in time: the run of identical readings began at the reading before its first repeat, and each
         # reading stands for one report interval (ten readings a minute apart are ten minutes of data).
-        since = run_since(batch, same, prev_time, self.same_since)
+        run, since = hit_runs(batch, same, prev_time, self.same_count, self.same_since)
+        run += 1
         interval = c.report_interval_s[s]
         with np.errstate(invalid="ignore"):
             lasted = t - since + interval
@@ -173,8 +173,7 @@ class QualityDetector:
         # scale are saturated, above).
         with np.errstate(invalid="ignore"):
             pinned = zero | (~c.hazard[s] & (value >= c.full_scale[s]))
-        pinned_run = consecutive(batch, pinned, ~pinned, self.pinned_count)
-        pinned_since = run_since(batch, pinned, t, self.pinned_since)
+        pinned_run, pinned_since = hit_runs(batch, pinned, t, self.pinned_count, self.pinned_since)
         with np.errstate(invalid="ignore"):
             flat = pinned & (pinned_run >= 2) & (t - pinned_since + interval >= FLATLINE_S)
         _mark(found, flat, FLAG_FLATLINE)
