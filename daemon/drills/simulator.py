@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.signal import lfilter
 
 from daemon.drills.recording import RecordedMessage
 from daemon.drills.scenario import (
@@ -330,6 +329,10 @@ class Simulator:
         decay = math.exp(-math.log(2) * self.step / WASHOUT_HALF_LIFE_S)
         gamma_state = self._washout_state[self._kind_mask(Kind.GAMMA_DOSE_RATE)]
         drive = rain * background[None, :] * WASHOUT_GAIN * self.step
+        # Imported here: scipy.signal pulls in scipy.stats (about a CPU-second), which every process that merely
+        # imports the simulator (the CLI, each test worker) would pay; only a simulation with rain needs it.
+        from scipy.signal import lfilter  # noqa: PLC0415
+
         excess, final = lfilter([1.0], [1.0, -decay], drive, axis=0, zi=(decay * gamma_state)[None, :])
         self._washout_state[self._kind_mask(Kind.GAMMA_DOSE_RATE)] = excess[-1] if len(excess) else gamma_state
         del final
