@@ -43,6 +43,9 @@ class Mosquitto:
     # Seconds between saves of the whole in-memory store: 1 keeps a kill's loss small in the fault tests; a bench with
     # a million queued messages would spend its broker writing them out every second.
     autosave_interval_s: int = 1
+    # Count changes instead of seconds: with an interval of 1 the store is saved after every queued message, so a
+    # SIGKILL loses nothing the broker acknowledged (a test can then blame any loss on the service).
+    autosave_on_changes: bool = False
     sys_interval_s: int = 10  # how often $SYS topics are refreshed
 
     def start(self) -> None:
@@ -52,6 +55,7 @@ class Mosquitto:
         config.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\nuser {RUN_AS}\n"
             f"persistence true\npersistence_location {self.directory}/\nautosave_interval {self.autosave_interval_s}\n"
+            f"autosave_on_changes {str(self.autosave_on_changes).lower()}\n"
             f"sys_interval {self.sys_interval_s}\n"
             "max_queued_messages 0\nmax_queued_bytes 0\nmax_inflight_messages 0\n"
         )
@@ -65,6 +69,13 @@ class Mosquitto:
         """Stop cleanly (Mosquitto saves its persistence file on SIGTERM)."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL: the broker keeps only its last autosave (what it acknowledged since then is its own loss)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
             self.process.wait(timeout=10)
         self.process = None
 
