@@ -25,11 +25,17 @@ KEY = np.dtype([("sensor", "<i4"), ("micros", "<i8")])
 _NEVER = np.iinfo(np.int64).min
 
 
+def _micros(time: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Times in whole microseconds: a key's, and what ``SeenReadings`` compares with the latest remembered."""
+    micros: NDArray[np.int64] = np.rint(time * 1e6).astype(np.int64)
+    return micros
+
+
 def reading_keys(sensor: NDArray[np.int32], time: NDArray[np.float64]) -> list[bytes]:
     """One key per reading: its sensor and its time in whole microseconds, packed into 12 bytes."""
     keys = np.empty(sensor.shape[0], KEY)
     keys["sensor"] = sensor
-    keys["micros"] = np.rint(time * 1e6)
+    keys["micros"] = _micros(time)
     listed: list[bytes] = keys.view(f"V{KEY.itemsize}").tolist()
     return listed
 
@@ -106,9 +112,3 @@ class SeenReadings:
                 grown[: self._newest.shape[0]] = self._newest
                 self._newest = grown
             np.maximum.at(self._newest, sensor, _micros(time))
-
-
-def _micros(time: NDArray[np.float64]) -> NDArray[np.int64]:
-    """Times in whole microseconds, as in a key."""
-    micros: NDArray[np.int64] = np.rint(time * 1e6).astype(np.int64)
-    return micros
