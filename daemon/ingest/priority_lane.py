@@ -113,13 +113,12 @@ def lane_handler(
     """``handler`` for the first copy of each message from ``lane``; the second copy is acknowledged with
     ``acknowledge`` (once everything queued so far has committed) and dropped. ``metrics``: the lane's figures
     (``hazwatch_priority_lane_*``), updated with each priority topic's message."""
-    judged_first = metrics.priority_lane_messages.labels(lane.name.lower()) if metrics is not None else None
 
     def handle(topic: str, payload: bytes, received: float, ack: Ack | None) -> None:
         first = copies.first_copy(lane, topic, payload)
-        if metrics is not None and judged_first is not None and copies.is_priority(topic):
+        if metrics is not None and copies.is_priority(topic):
             if first:
-                judged_first.inc()
+                metrics.priority_lane_messages.labels(lane.name.lower()).inc()
             metrics.priority_lane_main_behind.set(copies.unmatched_from(Lane.PRIORITY))
         if first:
             handler(topic, payload, received, ack)
