@@ -131,3 +131,38 @@ async def test_a_failed_commit_is_retried_with_pauses_doubling_up_to_the_ceiling
         await engine.dispose()
     assert pauses == [0.1, 0.2, 0.25, 0.25, 0.25]
     assert writer.failing_since is None
+
+
+async def test_rows_in_a_transaction_that_waits_count_as_held(tmp_path: Path) -> None:
+    """``backlog_rows`` (``/healthz`` ``store_backlog_rows``) counts the rows in the transaction under way, not just
+    the queue beside it: during a database fault the rows spend most of their time in the retried transaction, and the
+    figure said 0 then (CI, tests/faults/test_sqlite_disk_faults.py[full_disk])."""
+    import sqlite3
+
+    path = tmp_path / "hazwatch.db"
+    url = f"sqlite:///{path}"
+    engine = create_engine(url)
+    await migrate(engine)
+    writer = StoreWriter(engine, [], Metrics(CollectorRegistry()))
+    locker = sqlite3.connect(path, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")  # the writer's transaction waits on the lock (busy_timeout) with its rows
+    task = asyncio.create_task(writer.run())
+    try:
+        writer.add_quarantine(5.0, "hazwatch/x/y", "invalid_json", "bad", b"held")
+        writer.add_quarantine(6.0, "hazwatch/x/y", "invalid_json", "bad", b"held too")
+        for _ in range(1000):  # until the rows are in the transaction, nothing queued beside it
+            if writer.unwritten() is not writer._pending and not writer._pending:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the writer never began its transaction")
+        assert writer.backlog_rows() == 2
+        locker.execute("COMMIT")
+        async with asyncio.timeout(30):
+            await writer.flush()
+        assert writer.backlog_rows() == 0
+    finally:
+        locker.close()
+        writer.close()
+        await task
+        await engine.dispose()
