@@ -41,15 +41,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import partial
+from typing import ParamSpec
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import minimize_scalar
 from scipy.special import log_ndtr, logsumexp, ndtr
 
 from detectors.plume import STABILITY_CLASSES, Terrain, briggs_sigmas
 from detectors.substances import MOLAR_VOLUME_L
 
+_P = ParamSpec("_P")
 NOISE_SIGMAS_AT_LIMIT = 3.0  # the detection limit is three standard deviations of the sensor's blank noise
 MIN_DISTANCE_M = 20.0  # the plume formula blows up at the source; no detector is treated as closer
 LOCATED_PROBABILITY = 0.6  # a candidate (or the free search) must hold this much posterior to be "located"
@@ -163,9 +164,18 @@ class EstimatorSettings:
     # then reads what a range of rates would give, depending on where the axis really is. The candidates' evidence
     # and rate posteriors are marginalised over a normal error of the axis of this standard deviation (Gauss-Hermite
     # nodes); 0 takes the steered axis as exact. The free-search cells keep the steered axis (time budget: they are
-    # many, and their rate grid is already coarse). The point rate stays the maximum likelihood on the steered axis.
+    # many, and their rate grid is already coarse). The point rate stays on the steered axis.
     direction_error_deg: float = 3.0
     direction_nodes: int = 3
+    # The plume's width about the steered axis is uncertain by about a factor of two whatever the scheme: the
+    # published sigma curves (Pasquill-Gifford, Briggs, Martin) differ by that much past a few hundred metres, a
+    # plume steered by minute-mean winds is narrower than a ten-minute curve by an amount that depends on the
+    # meander, and dispersion models are validated to within a factor of two of the observations (Hanna, Briggs &
+    # Hosker 1982, Handbook on Atmospheric Diffusion, ch. 9; Chang & Hanna 2004, Meteorol. Atmos. Phys. 87, 167-196:
+    # FAC2). The point rate's likelihood is marginalised over sigma_y times s, log s uniform over [-log f, log f]
+    # (midpoints of equal steps); 1 or a factor of 1 takes Briggs's sigma_y as exact.
+    spread_error_factor: float = 2.0
+    spread_nodes: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,11 +294,17 @@ def _plume_geometry(
 
 
 def _unit_plume(
-    geometry: _PlumeGeometry, height_m: NDArray[np.float64], wind: BinnedWind, molar_mass_g_mol: float
+    geometry: _PlumeGeometry,
+    height_m: NDArray[np.float64],
+    wind: BinnedWind,
+    molar_mass_g_mol: float,
+    spread_scale: float = 1.0,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """``unit_plume_ppm`` from the geometry, in the wind's stability class."""
+    """``unit_plume_ppm`` from the geometry, in the wind's stability class, with Briggs's sigma_y times
+    ``spread_scale``."""
     x, crosswind, ahead = geometry.downwind_m, geometry.crosswind_m, geometry.ahead
     sigma_y, sigma_z = briggs_sigmas(x, wind.stability, wind.terrain)
+    sigma_y = sigma_y * spread_scale
     u = np.maximum(wind.speed_m_s, 0.5)[None, None, :]
     to_ppm = 1000.0 * MOLAR_VOLUME_L / molar_mass_g_mol
     c = (
@@ -496,7 +512,7 @@ class _Evidence:
     best_rate: NDArray[np.intp]  # per hypothesis, grid index of the most likely rate
 
 
-def _evaluate(
+def _loglik_grid(
     east: NDArray[np.float64],
     north: NDArray[np.float64],
     height: NDArray[np.float64],
@@ -508,17 +524,18 @@ def _evaluate(
     error: SensorErrorModel,
     table: _LoglikTable | None = None,
     geometry: _PlumeGeometry | None = None,
-) -> _Evidence:
-    """Marginal likelihood of each hypothesis over ``rates`` and its ``starts`` (hypotheses x starts), and its
-    conditional posteriors over rate and start; with a ``table`` (rates on its grid) the readings' likelihood is
-    looked up, else computed exactly."""
+    spread_scale: float = 1.0,
+) -> NDArray[np.float64]:
+    """Log-likelihood of each hypothesis at every (start, rate), (hypotheses, starts, rates), for ``rates`` and its
+    ``starts`` (hypotheses x starts), with sigma_y times ``spread_scale``; with a ``table`` (rates on its grid) the
+    readings' likelihood is looked up, else computed exactly."""
     n_hyp, n_det = east.shape[0], obs.east_m.shape[0]
     n_bins = obs.bin_end_s.shape[0]
     n_starts = starts.shape[1]
     window = max(1, round(error.averaging_s / obs.bin_s))
     temper = min(1.0, obs.bin_s / max(error.correlation_time_s, error.averaging_s))
     geometry = geometry or _plume_geometry(east, north, obs.east_m, obs.north_m, wind)
-    k, x, sigma_y = _unit_plume(geometry, height, wind, molar_mass)
+    k, x, sigma_y = _unit_plume(geometry, height, wind, molar_mass, spread_scale)
     # Readings where a hypothesis puts no gas (mu = 0 for every rate and start) add a constant per reading.
     zero_ll = _obs_loglik(np.zeros((n_det, n_bins)), obs, error.log_sigma, np.arange(n_det), error.intermittency)
     zero_by_det = temper * zero_ll.sum(axis=1)
@@ -548,6 +565,13 @@ def _evaluate(
         else:
             ll = _tabulated_loglik(table, arrived, d, rates)  # (pairs, starts, rates)
         np.add.at(loglik, h, ll)
+    return loglik
+
+
+def _evidence(loglik: NDArray[np.float64]) -> _Evidence:
+    """Marginal likelihood of each hypothesis over the (start, rate) grid of ``loglik`` (hypotheses, starts,
+    rates), and its conditional posteriors over rate and start."""
+    n_hyp = loglik.shape[0]
     flat = loglik.reshape(n_hyp, -1)
     peak = flat.max(axis=1)
     weights = np.exp(flat - peak[:, None]).reshape(loglik.shape)
@@ -558,9 +582,22 @@ def _evaluate(
         log_evidence,
         weights.sum(axis=1) / total[:, None],
         weights.sum(axis=2) / total[:, None],
-        best // rates.shape[0],
-        best % rates.shape[0],
+        best // loglik.shape[2],
+        best % loglik.shape[2],
     )
+
+
+def _as_evidence(grid: Callable[_P, NDArray[np.float64]]) -> Callable[_P, _Evidence]:
+    """``grid``'s log-likelihood grid turned into each hypothesis's evidence and posteriors."""
+
+    def evaluate(*args: _P.args, **kwargs: _P.kwargs) -> _Evidence:
+        return _evidence(grid(*args, **kwargs))
+
+    return evaluate
+
+
+# Marginal likelihood of each hypothesis over ``rates`` and its ``starts``, and its posteriors over rate and start.
+_evaluate = _as_evidence(_loglik_grid)
 
 
 def _neighbour_classes(stability: str, neighbour_prior: float) -> list[tuple[str, float]]:
@@ -609,6 +646,16 @@ def direction_offsets(error_deg: float, nodes: int) -> list[tuple[float, float]]
     x, w = np.polynomial.hermite_e.hermegauss(nodes | 1)  # odd: the nominal direction is a node
     order = np.argsort(np.abs(x), kind="stable")
     return [(float(x[i] * error_deg), float(w[i] / w.sum())) for i in order]
+
+
+def spread_scales(error_factor: float, nodes: int) -> list[tuple[float, float]]:
+    """Scales of sigma_y and their weights for a log-uniform uncertainty over [1/f, f]: the midpoints of equal steps
+    in log scale, equally weighted, the nominal (1) first when the count is odd."""
+    if error_factor <= 1.0 or nodes <= 1:
+        return [(1.0, 1.0)]
+    step = 2.0 * math.log(error_factor) / nodes
+    logs = [-math.log(error_factor) + step * (i + 0.5) for i in range(nodes)]
+    return [(math.exp(v), 1.0 / nodes) for v in sorted(logs, key=abs)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -668,29 +715,46 @@ def _lowest_consistent_rate(
     return float(np.exp(np.log(rates[i - 1]) + share * np.log(rates[i] / rates[i - 1])))
 
 
-def _most_likely_rate(
-    candidate: Candidate,
+POINT_RATE_REFINEMENT = 4  # the point's rate grid is this many times finer than the evidence's
+
+
+def _point_rate(
+    place: Candidate,
     obs: GasObservations,
     wind: BinnedWind,
     molar_mass: float,
     rates: NDArray[np.float64],
-    start_s: float,
-    rate_index: int,
+    starts: NDArray[np.float64],
     error: SensorErrorModel,
+    table: _LoglikTable,
+    scales: tuple[tuple[float, float], ...],
 ) -> float:
-    """The maximum-likelihood rate for one source and start, refined between the grid's neighbours."""
-    lo = math.log(rates[max(rate_index - 1, 0)])
-    hi = math.log(rates[min(rate_index + 1, rates.shape[0] - 1)])
-    if hi <= lo:
-        return float(rates[rate_index])
-    here = (np.array([candidate.east_m]), np.array([candidate.north_m]), np.array([candidate.height_m]))
+    """The point rate at one place: the median of its likelihood (log-uniform prior) at the most likely start, the
+    likelihood marginalised over sigma_y's ``scales`` (scale, prior weight).
 
-    def minus_loglik(log_rate: float) -> float:
-        rate = np.array([math.exp(log_rate)])
-        return -float(_evaluate(*here, obs, wind, molar_mass, rate, np.array([[start_s]]), error).log_evidence[0])
-
-    found = minimize_scalar(minus_loglik, bounds=(lo, hi), method="bounded", options={"xatol": 0.02})
-    return math.exp(float(found.x))
+    Why not the maximum: a detector's place across the plume is uncertain (the width, the axis), and any such error
+    can only put the detector further from the axis than the model thinks. So the likelihood in the rate rises
+    steeply to the rate that puts the detector on the axis and falls slowly above it (a flank explains any larger
+    rate); its maximum sits at that lower edge, which is why most of the maximum-likelihood misses were low. The
+    median of the marginal is the point with even odds either way in log rate."""
+    here = (np.array([place.east_m]), np.array([place.north_m]), np.array([place.height_m]))
+    log_weights = np.log([w for _, w in scales])
+    grids = np.stack(
+        [
+            _loglik_grid(*here, obs, wind, molar_mass, rates, starts[None, :], error, table, None, scale)[0]
+            for scale, _ in scales
+        ]
+    )
+    marginal = logsumexp(grids + log_weights[:, None, None], axis=0)  # (starts, rates)
+    start_index = int(np.argmax(marginal.max(axis=1)))
+    # At that start, the exact likelihood on a finer rate grid (the table's grid is a factor ~1.7 a step).
+    fine = np.geomspace(rates[0], rates[-1], POINT_RATE_REFINEMENT * (rates.shape[0] - 1) + 1)
+    at = starts[None, start_index : start_index + 1]
+    exact = np.stack(
+        [_loglik_grid(*here, obs, wind, molar_mass, fine, at, error, None, None, s)[0, 0] for s, _ in scales]
+    )
+    along = logsumexp(exact + log_weights[:, None], axis=0)
+    return math.exp(_quantiles(np.log(fine), np.exp(along - along.max()), (0.5,))[0])
 
 
 def _trailing_mean(values: NDArray[np.float64], window: int) -> NDArray[np.float64]:
@@ -783,6 +847,7 @@ def estimate_source(
     table = _loglik_table(obs, error, rates, temper)
     weigh = _PlaceEvidence(obs, wind, molar_mass_g_mol, error, table, settings.class_neighbour_prior)
     directions = tuple(direction_offsets(settings.direction_error_deg, settings.direction_nodes))
+    scales = tuple(spread_scales(settings.spread_error_factor, settings.spread_nodes))
     cand = weigh(cand_e, cand_n, cand_h, rates, np.tile(starts, (len(candidates), 1)), directions)
     free_rates = rates[::3]
     free_starts = _arrival_starts(
@@ -841,12 +906,10 @@ def estimate_source(
         # rates that far-off or nearby cells need, which are not this release's).
         rate_q = _quantiles(np.log(rates), cand.rate_post[top], (0.025, 0.5, 0.975))
         start_q = _quantiles(starts, cand.start_post[top], (0.025, 0.5, 0.975))
-        # The point estimate is the maximum likelihood (scipy.optimize), not the posterior median: with weak
-        # signals the posterior is one-sided ("at most this much") and its median follows the prior's lower end.
-        best_rate = _most_likely_rate(
-            candidates[top], obs, wind, molar_mass_g_mol, rates, float(starts[cand.best_start[top]]),
-            int(cand.best_rate[top]), error,
-        )  # fmt: skip
+        # The point estimate is the median of the rate's likelihood at the most likely start with the plume's width
+        # marginalised (``_point_rate``), not the posterior median marginal over the start: that favours a plume
+        # that arrived long ago, which needs a lower rate.
+        best_rate = _point_rate(candidates[top], obs, wind, molar_mass_g_mol, rates, starts, error, table, scales)
         rate_q[1] = math.log(best_rate)
     elif p_free.sum() >= LOCATED_PROBABILITY and region_area <= 0.15 * park_area:
         status = EstimateStatus.UNLISTED_SOURCE
@@ -867,21 +930,15 @@ def estimate_source(
             f"(best candidates {listing or 'none'}, 95 % region {region_area / 1e4:.0f} ha)"
         )
     if status is not EstimateStatus.LOCATED:
-        # The point rate is the maximum likelihood at the most probable place; the interval stays the mixture's.
+        # The point rate is that of the most probable place (``_point_rate``); the interval stays the mixture's.
         if best < n_cand:
-            place, evidence, index = candidates[best], cand, best
+            place, grid_rates, grid_starts = candidates[best], rates, starts
         else:
-            index = best - n_cand
             place = Candidate("cell", best_e, best_n, settings.release_height_m)
-            evidence = free
-        grid_rates = rates if best < n_cand else free_rates
-        grid_starts = starts if best < n_cand else free_starts[index]
+            grid_rates, grid_starts = free_rates, free_starts[best - n_cand]
         rate_q[1] = math.log(
-            _most_likely_rate(
-                place, obs, wind, molar_mass_g_mol, grid_rates, float(grid_starts[evidence.best_start[index]]),
-                int(evidence.best_rate[index]), error,
-            )
-        )  # fmt: skip
+            _point_rate(place, obs, wind, molar_mass_g_mol, grid_rates, grid_starts, error, table, scales)
+        )
     if saturated_only:
         if status is EstimateStatus.LOCATED or best < n_cand:
             place = candidates[top] if status is EstimateStatus.LOCATED else candidates[best]
