@@ -348,6 +348,10 @@ def summarise(cases: list[Case], label: str) -> None:
     if factors.size:
         within = np.mean(factors <= 2)
         print(f"  rate within x2                     {within:6.1%}   (median factor {np.median(factors):.2f})")
+        ratio = np.array(
+            [c.estimate.rate_g_s / c.rate_g_s for c in done if c.estimate and math.isfinite(c.estimate.rate_g_s)]
+        )
+        print(f"    below half / above twice the truth {np.mean(ratio < 0.5):6.1%} / {np.mean(ratio > 2):.1%}")
     flagged = [c for c in done if c.estimate is not None and math.isfinite(c.estimate.rate_g_s)]
     for uncertain in (True, False):
         group = [c for c in flagged if c.estimate is not None and c.estimate.rate_uncertain is uncertain]
