@@ -173,7 +173,7 @@ class EstimatorSettings:
     # meander, and dispersion models are validated to within a factor of two of the observations (Hanna, Briggs &
     # Hosker 1982, Handbook on Atmospheric Diffusion, ch. 9; Chang & Hanna 2004, Meteorol. Atmos. Phys. 87, 167-196:
     # FAC2). The point rate's likelihood is marginalised over sigma_y times s, log s uniform over [-log f, log f]
-    # (midpoints of equal steps); 1 or a factor of 1 takes Briggs's sigma_y as exact.
+    # (midpoints of equal steps); one node or a factor of 1 takes Briggs's sigma_y as exact.
     spread_error_factor: float = 2.0
     spread_nodes: int = 3
 
