@@ -19,6 +19,7 @@ the smallest rate that reaches any of its points, then the mixture); the plan tr
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -216,13 +217,32 @@ def exceedance(
 
 
 def _exceedance(fields: list[UnitField], level_ppm: float, shape: tuple[int, ...]) -> NDArray[np.float64]:
-    out = np.zeros(shape, np.float64)
-    for field in fields:
-        # Only where the plume is: no rate brings a level to a point the plume does not reach (P = 0 there).
-        reached = field.ppm_per_g_s > 0
-        needed = level_ppm / np.maximum(field.ppm_per_g_s[reached], 1e-300)
-        out[reached] += field.hypothesis.probability * field.direction_weight * _survival(field.hypothesis, needed)
-    return np.clip(out, 0.0, 1.0)
+    values = np.stack([field.ppm_per_g_s for field in fields]) if fields else np.zeros((0, math.prod(shape)))
+    return np.clip(_mixture_sum(fields, values, level_ppm).reshape(shape), 0.0, 1.0)
+
+
+def _mixture_sum(fields: list[UnitField], values: NDArray[np.float64], level_ppm: float) -> NDArray[np.float64]:
+    """Per column of ``values`` (field x column: each field's ppm per g/s there), the sum over the fields of place
+    probability x direction weight x P(Q > level / value), the fields that do not reach it (0) left out.
+
+    Field after field and column by column, as adding each field's share to a running total would (bincount adds
+    its weights in the order given), a place's directions in one pass through its survival function."""
+    field_index, column = np.nonzero(values > 0)  # field by field, columns in order
+    reached = values[field_index, column]
+    share = np.empty(reached.shape, np.float64)
+    ends = np.searchsorted(field_index, np.arange(len(fields) + 1))
+    first = 0
+    while first < len(fields):  # runs of fields of one place
+        h = fields[first].hypothesis
+        last = first + 1
+        while last < len(fields) and fields[last].hypothesis is h:
+            last += 1
+        part = slice(int(ends[first]), int(ends[last]))
+        weight = np.array([h.probability * field.direction_weight for field in fields[first:last]])
+        needed = level_ppm / np.maximum(reached[part], 1e-300)
+        share[part] = weight[field_index[part] - first] * _survival(h, needed)
+        first = last
+    return np.bincount(column, share, minlength=values.shape[1]).astype(np.float64, copy=False)
 
 
 def reach_probability(
@@ -396,23 +416,16 @@ def _within(count: NDArray[np.intp]) -> NDArray[np.intp]:
 
 
 def _reach_probability(fields: list[UnitField], level_ppm: float) -> float:
-    peaks = [np.array([float(field.ppm_per_g_s.max())]) for field in fields]
+    peaks = np.array([float(field.ppm_per_g_s.max()) for field in fields])
     return float(_reach_probabilities(fields, peaks, level_ppm, 1)[0])
 
 
 def _reach_probabilities(
-    fields: list[UnitField], peaks: list[NDArray[np.float64]], level_ppm: float, areas: int
+    fields: list[UnitField], peaks: NDArray[np.float64], level_ppm: float, areas: int
 ) -> NDArray[np.float64]:
     """``_reach_probability`` for ``areas`` areas at once: ``peaks[f]`` holds field f's highest value on each area
     (no fields, no places: 0 everywhere)."""
-    total = np.zeros(areas, np.float64)
-    for field, peak in zip(fields, peaks, strict=True):
-        reached = peak > 0
-        if reached.any():
-            h = field.hypothesis
-            needed = level_ppm / np.maximum(peak[reached], 1e-300)
-            total[reached] += h.probability * field.direction_weight * _survival(h, needed)
-    return np.minimum(1.0, total)
+    return np.minimum(1.0, _mixture_sum(fields, peaks.reshape(len(fields), areas), level_ppm))
 
 
 def _bounds(
@@ -510,6 +523,15 @@ def _probability_zone(
     return shapely.unary_union(boxes)
 
 
+@functools.lru_cache(maxsize=4096)
+def _receptor_points(outline: Polygon) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``receptor_points``, once per outline (a site's receptors are assessed every minute of an alarm), read-only."""
+    east, north = receptor_points(outline)
+    east.setflags(write=False)
+    north.setflags(write=False)
+    return east, north
+
+
 def receptor_points(outline: Polygon) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Sample points of a receptor: its vertices, centroid and a grid over its inside."""
     ring = np.asarray(outline.exterior.coords)
@@ -521,18 +543,22 @@ def receptor_points(outline: Polygon) -> tuple[NDArray[np.float64], NDArray[np.f
     return east, north
 
 
-def _median_peak_ppm(fields: list[UnitField], peaks: list[float] | None = None) -> float:
-    """The mixture's median of the highest concentration over the points (``peaks``: each field's, when known)."""
-    values, weights = [], []
-    for index, field in enumerate(fields):
-        h = field.hypothesis
-        peak = float(field.ppm_per_g_s.max()) if peaks is None else peaks[index]
-        values.append(peak * h.rates_g_s)
-        weights.append(h.probability * field.direction_weight * h.rate_weights)
-    v, w = np.concatenate(values), np.concatenate(weights)
-    order = np.argsort(v)
-    cdf = np.cumsum(w[order])
-    return float(v[order][min(int(np.searchsorted(cdf, 0.5 * cdf[-1])), v.shape[0] - 1)])
+def _median_peak_ppms(fields: list[UnitField], peaks: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per area, the mixture's median of the highest concentration over its points (``peaks``: field x area, each
+    field's highest value there): each place's rate grid scaled by the peak, weighed by place probability,
+    direction weight and rate posterior, sorted, and the value where the cumulative weight reaches half."""
+    rates = np.concatenate([field.hypothesis.rates_g_s for field in fields])
+    of_field = np.repeat(np.arange(len(fields)), [field.hypothesis.rates_g_s.shape[0] for field in fields])
+    weights = np.concatenate(
+        [field.hypothesis.probability * field.direction_weight * field.hypothesis.rate_weights for field in fields]
+    )
+    values = peaks[of_field, :].T * rates[None, :]  # area x (field, rate)
+    order = np.argsort(values, axis=1)
+    cdf = np.cumsum(weights[order], axis=1)
+    # The first value whose cumulative weight reaches half the total (the cumulative weights never fall).
+    index = np.minimum((cdf < 0.5 * cdf[:, -1:]).sum(axis=1), values.shape[1] - 1)
+    median: NDArray[np.float64] = np.take_along_axis(values, order, axis=1)[np.arange(values.shape[0]), index]
+    return median
 
 
 def assess_receptor_mixture(
@@ -561,21 +587,33 @@ def assess_receptors_mixture(
     for every level): per receptor it cost more in calls than in arithmetic."""
     if not receptors:
         return []
-    points = [receptor_points(r.outline) for r in receptors]
+    points = [_receptor_points(r.outline) for r in receptors]
     east = np.concatenate([e for e, _ in points])
     north = np.concatenate([n for _, n in points])
     starts = np.cumsum([0, *(e.shape[0] for e, _ in points)])
     fields = unit_fields(hypotheses, wind, east, north, now_s)
+    ppm = np.stack([field.ppm_per_g_s for field in fields]) if fields else np.zeros((0, east.shape[0]))
     # Each field's highest value on each receptor (every receptor has at least its outline's vertices).
-    peaks = [np.maximum.reduceat(field.ppm_per_g_s, starts[:-1]) for field in fields]
-    exceeding = {level.name: _exceedance(fields, level.ppm, east.shape) for level in levels}
+    peaks = np.maximum.reduceat(ppm, starts[:-1], axis=1) if fields else np.zeros((0, len(receptors)))
     reaching = {level.name: _reach_probabilities(fields, peaks, level.ppm, len(receptors)) for level in levels}
+    # The points' exceedance counts the people of a receptor the zone reaches more likely than not, and only
+    # theirs: only those points are summed.
+    exceeding: list[dict[str, NDArray[np.float64]]] = [{} for _ in receptors]
+    for level in levels:
+        reached = np.flatnonzero(reaching[level.name] >= EXPECTED_PROBABILITY).tolist()
+        if reached:
+            columns = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in reached])
+            each = np.clip(_mixture_sum(fields, ppm[:, columns], level.ppm), 0.0, 1.0)
+            ends = np.cumsum([0, *(starts[i + 1] - starts[i] for i in reached)])
+            for k, i in enumerate(reached):
+                exceeding[i][level.name] = each[ends[k] : ends[k + 1]]
+    outdoor = _median_peak_ppms(fields, peaks).tolist() if fields else [0.0] * len(receptors)
     impacts = []
     for i, receptor in enumerate(receptors):
         reach = {name: float(p[i]) for name, p in reaching.items()}
-        exceed = {name: p[starts[i] : starts[i + 1]] for name, p in exceeding.items()}
-        outdoor = _median_peak_ppm(fields, [float(peak[i]) for peak in peaks])
-        impacts.append(_receptor_impact(receptor, hypotheses, wind, levels, expected, now_s, reach, exceed, outdoor))
+        impacts.append(
+            _receptor_impact(receptor, hypotheses, wind, levels, expected, now_s, reach, exceeding[i], outdoor[i])
+        )
     return impacts
 
 
