@@ -19,6 +19,7 @@ the smallest rate that reaches any of its points, then the mixture); the plan tr
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -36,7 +37,7 @@ from daemon.assessment.threat_zones import (
     ReceptorImpact,
     ZoneLevel,
     advice_for,
-    footprint,
+    footprint_radius,
     indoor_mean_ppm,
 )
 from detectors.plume import Terrain, briggs_sigma_y_slope, briggs_sigmas
@@ -54,6 +55,13 @@ RECEPTOR_GRID = 7  # interior sample points per side of a receptor's bounding bo
 # Points further than this many sigma_y off a plume's axis get zero without computing it: exp(-50) of the axis
 # concentration, which no rate up to 30 kg/s brings to a level above 1e-12 ppm (a probability exactly 0 either way).
 FLANK_SIGMAS = 10.0
+# The cells where a place's plume can exceed a level are bounded on LIVE_SEGMENTS stretches downwind, each from
+# LIVE_STEPS geometric steps of the plume's length (more segments hug the plume closer and cost more runs).
+LIVE_SEGMENTS = 12
+LIVE_STEPS = 256
+# A run of cells found in closed form is widened by this much of a cell each side: its rounding is ~1e-12 of a
+# cell (the point-by-point test decides on the cells inside).
+RUN_SLACK = 1e-3
 UNIT_FIELD_CHUNK = 20_000  # (place, direction) x points evaluated at once (a raster: one row at a time)
 
 
@@ -100,6 +108,73 @@ class UnitField:
     ppm_per_g_s: NDArray[np.float64]
 
 
+@dataclass(frozen=True, slots=True)
+class _Pairs:
+    """Every (place, direction) of the mixture, place by place and each place's directions in the order of
+    ``_offsets``, and what its plume needs: the unit vector it blows towards, the source, the release height and
+    how far the cloud gets within the outlook."""
+
+    wind: MixtureWind
+    hypotheses: list[Hypothesis]
+    weights: list[float]
+    sin_t: NDArray[np.float64]
+    cos_t: NDArray[np.float64]
+    source_e: NDArray[np.float64]
+    source_n: NDArray[np.float64]
+    height: NDArray[np.float64]
+    reach: NDArray[np.float64]
+
+    @classmethod
+    def of(cls, hypotheses: tuple[Hypothesis, ...], wind: MixtureWind, now_s: float) -> _Pairs:
+        """The pairs of ``hypotheses`` under ``wind`` at ``now_s``."""
+        pairs = [(h, offset, weight) for h in hypotheses for offset, weight in _offsets(wind)]
+        towards = [math.radians(wind.from_deg + offset + 180.0) for _, offset, _ in pairs]
+        speed = max(wind.speed_m_s, 0.5)
+        return cls(
+            wind,
+            [h for h, _, _ in pairs],
+            [weight for _, _, weight in pairs],
+            np.array([math.sin(t) for t in towards]),
+            np.array([math.cos(t) for t in towards]),
+            np.array([h.east_m for h, _, _ in pairs]),
+            np.array([h.north_m for h, _, _ in pairs]),
+            np.array([h.height_m for h, _, _ in pairs]),
+            np.array([speed * (max(0.0, now_s - h.start_s) + OUTLOOK_S) for h, _, _ in pairs]),
+        )
+
+    def ppm_per_g_s(
+        self, row: NDArray[np.intp], de: NDArray[np.float64], dn: NDArray[np.float64], flank_sigmas: float | None
+    ) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+        """Which of the points (offsets ``de``, ``dn`` from the source of pair ``row``, which broadcasts against
+        them) the plume reaches, and its ppm per g/s at those in ``flatnonzero`` order: ``concentration_ppm``'s
+        arithmetic in its order, point by point (so any way of choosing the points gives the same values)."""
+        wind = self.wind
+        sin_t, cos_t = self.sin_t[row], self.cos_t[row]
+        x = de * sin_t + dn * cos_t
+        sin_t, cos_t = np.broadcast_to(sin_t, x.shape), np.broadcast_to(cos_t, x.shape)
+        # The plume only where the cloud is: upwind and beyond the cloud's reach stay zero.
+        reached = (x > 1.0) & (x <= self.reach[row])
+        if flank_sigmas is not None:
+            # Far on the flank the plume is exp(-flank^2 / 2) of its axis or less (sigma_y <= slope x): no rate on
+            # the grids (<= 30 kg/s) lifts that to any level, so those points are left at zero without the sigmas.
+            across = np.abs(-de * cos_t + dn * sin_t)
+            reached &= across <= flank_sigmas * briggs_sigma_y_slope(wind.stability, wind.terrain) * x
+        xs, des, dns = x[reached], de[reached], dn[reached]
+        ys = -des * cos_t[reached] + dns * sin_t[reached]
+        sigma_y, sigma_z = briggs_sigmas(xs, wind.stability, wind.terrain)
+        c = (
+            1.0
+            / (math.pi * max(wind.speed_m_s, 0.5) * sigma_y * sigma_z)
+            * np.exp(
+                -0.5 * (ys / sigma_y) ** 2 - 0.5 * (np.broadcast_to(self.height[row], x.shape)[reached] / sigma_z) ** 2
+            )
+            * 1000.0
+            * MOLAR_VOLUME_L
+            / wind.molar_mass_g_mol
+        )
+        return reached, c
+
+
 def unit_fields(
     hypotheses: tuple[Hypothesis, ...],
     wind: MixtureWind,
@@ -112,49 +187,20 @@ def unit_fields(
     ``concentration_ppm`` gives for each (place, direction), the same arithmetic in the same order, computed for all
     of them at once (one call per field cost more in calls than in arithmetic on a receptor's hundred points, and a
     gas drill made ~20k of them)."""
-    pairs = [(h, offset, weight) for h in hypotheses for offset, weight in _offsets(wind)]
-    if not pairs:
+    pairs = _Pairs.of(hypotheses, wind, now_s)
+    rows = len(pairs.hypotheses)
+    if not rows:
         return []
-    rows = len(pairs)
     points = east_m.shape[0]
     out = np.zeros((rows, points), np.float64)
-    towards = [math.radians(wind.from_deg + offset + 180.0) for _, offset, _ in pairs]
-    sin_t = np.array([math.sin(t) for t in towards])
-    cos_t = np.array([math.cos(t) for t in towards])
-    source_e = np.array([h.east_m for h, _, _ in pairs])
-    source_n = np.array([h.north_m for h, _, _ in pairs])
-    height = np.array([h.height_m for h, _, _ in pairs])
-    speed = max(wind.speed_m_s, 0.5)
-    sigma_y_slope = briggs_sigma_y_slope(wind.stability, wind.terrain)
-    reach = np.array([speed * (max(0.0, now_s - h.start_s) + OUTLOOK_S) for h, _, _ in pairs])
     chunk = max(1, UNIT_FIELD_CHUNK // max(points, 1))
     for first in range(0, rows, chunk):
-        part = slice(first, min(rows, first + chunk))
-        de = east_m[None, :] - source_e[part, None]
-        dn = north_m[None, :] - source_n[part, None]
-        x = de * sin_t[part, None] + dn * cos_t[part, None]
-        # The plume only where the cloud is: upwind and beyond the cloud's reach stay zero.
-        reached = (x > 1.0) & (x <= reach[part, None])
-        if flank_sigmas is not None:
-            # Far on the flank the plume is exp(-flank^2 / 2) of its axis or less (sigma_y <= slope x): no rate on
-            # the grids (<= 30 kg/s) lifts that to any level, so those points are left at zero without the sigmas.
-            across = np.abs(-de * cos_t[part, None] + dn * sin_t[part, None])
-            reached &= across <= flank_sigmas * sigma_y_slope * x
-        flat = np.flatnonzero(reached)
-        per_row = reached.sum(axis=1)
-        xs, des, dns = x.ravel()[flat], de.ravel()[flat], dn.ravel()[flat]
-        ys = -des * np.repeat(cos_t[part], per_row) + dns * np.repeat(sin_t[part], per_row)
-        sigma_y, sigma_z = briggs_sigmas(xs, wind.stability, wind.terrain)
-        c = (
-            1.0
-            / (math.pi * speed * sigma_y * sigma_z)
-            * np.exp(-0.5 * (ys / sigma_y) ** 2 - 0.5 * (np.repeat(height[part], per_row) / sigma_z) ** 2)
-            * 1000.0
-            * MOLAR_VOLUME_L
-            / wind.molar_mass_g_mol
-        )
-        out[part].ravel()[flat] = c
-    return [UnitField(h, weight, out[i]) for i, (h, _, weight) in enumerate(pairs)]
+        row = np.arange(first, min(rows, first + chunk))[:, None]
+        de = east_m[None, :] - pairs.source_e[row]
+        dn = north_m[None, :] - pairs.source_n[row]
+        reached, c = pairs.ppm_per_g_s(row, de, dn, flank_sigmas)
+        out[first : first + row.shape[0]].ravel()[np.flatnonzero(reached)] = c
+    return [UnitField(h, w, out[i]) for i, (h, w) in enumerate(zip(pairs.hypotheses, pairs.weights, strict=True))]
 
 
 def exceedance(
@@ -171,13 +217,32 @@ def exceedance(
 
 
 def _exceedance(fields: list[UnitField], level_ppm: float, shape: tuple[int, ...]) -> NDArray[np.float64]:
-    out = np.zeros(shape, np.float64)
-    for field in fields:
-        # Only where the plume is: no rate brings a level to a point the plume does not reach (P = 0 there).
-        reached = field.ppm_per_g_s > 0
-        needed = level_ppm / np.maximum(field.ppm_per_g_s[reached], 1e-300)
-        out[reached] += field.hypothesis.probability * field.direction_weight * _survival(field.hypothesis, needed)
-    return np.clip(out, 0.0, 1.0)
+    values = np.stack([field.ppm_per_g_s for field in fields]) if fields else np.zeros((0, math.prod(shape)))
+    return np.clip(_mixture_sum(fields, values, level_ppm).reshape(shape), 0.0, 1.0)
+
+
+def _mixture_sum(fields: list[UnitField], values: NDArray[np.float64], level_ppm: float) -> NDArray[np.float64]:
+    """Per column of ``values`` (field x column: each field's ppm per g/s there), the sum over the fields of place
+    probability x direction weight x P(Q > level / value), the fields that do not reach it (0) left out.
+
+    Field after field and column by column, as adding each field's share to a running total would (bincount adds
+    its weights in the order given), a place's directions in one pass through its survival function."""
+    field_index, column = np.nonzero(values > 0)  # field by field, columns in order
+    reached = values[field_index, column]
+    share = np.empty(reached.shape, np.float64)
+    ends = np.searchsorted(field_index, np.arange(len(fields) + 1))
+    first = 0
+    while first < len(fields):  # runs of fields of one place
+        h = fields[first].hypothesis
+        last = first + 1
+        while last < len(fields) and fields[last].hypothesis is h:
+            last += 1
+        part = slice(int(ends[first]), int(ends[last]))
+        weight = np.array([h.probability * field.direction_weight for field in fields[first:last]])
+        needed = level_ppm / np.maximum(reached[part], 1e-300)
+        share[part] = weight[field_index[part] - first] * _survival(h, needed)
+        first = last
+    return np.bincount(column, share, minlength=values.shape[1]).astype(np.float64, copy=False)
 
 
 def reach_probability(
@@ -196,24 +261,171 @@ def reach_probability(
     return _reach_probability(unit_fields(hypotheses, wind, east_m, north_m, now_s), level_ppm)
 
 
+@dataclass(frozen=True, slots=True)
+class ZoneRaster:
+    """The cell centres ``np.meshgrid(east_m, north_m)`` of a zone's raster (evenly spaced axes)."""
+
+    east_m: NDArray[np.float64]
+    north_m: NDArray[np.float64]
+
+    def exceedance(
+        self, hypotheses: tuple[Hypothesis, ...], wind: MixtureWind, level_ppm: float, now_s: float
+    ) -> NDArray[np.float64]:
+        """``exceedance`` at every cell centre, as an array of shape (north, east): the same value, bit for bit,
+        from only the cells where some rate of a place's posterior can exceed the level.
+
+        Everywhere else a (place, direction) adds P(Q > needed) = 0 to the cell, so leaving it out changes no sum.
+        The cells that can are, segment by segment downwind, within a bound on the level's half-width
+        (``_live_segments``): rectangles in the plume's axes, so on each raster row one run of cells per segment,
+        found in closed form. Those cells (RUN_SLACK more each side for rounding) are evaluated point by point with
+        the same arithmetic and the same test as ``exceedance``. (Evaluating every (place, direction) on every
+        cell took most of a zone's time: the level is reached on a few per cent of them.)"""
+        east_m, north_m = self.east_m, self.north_m
+        shape = (north_m.shape[0], east_m.shape[0])
+        pairs = _Pairs.of(hypotheses, wind, now_s)
+        if not pairs.hypotheses or not shape[0] or not shape[1]:
+            return np.zeros(shape, np.float64)
+        row, north_index, east_index = self._cells(pairs, _live_segments(pairs, level_ppm))
+        de = east_m[east_index] - pairs.source_e[row]
+        dn = north_m[north_index] - pairs.source_n[row]
+        reached, ppm_per_g_s = pairs.ppm_per_g_s(row, de, dn, FLANK_SIGMAS)
+        # As ``_exceedance``: only where the plume is, each field's share added in the fields' order (bincount
+        # adds its weights in the order given, so every cell's sum is the one of adding field after field).
+        at = np.flatnonzero(reached)[ppm_per_g_s > 0]
+        row, cell, ppm_per_g_s = row[at], north_index[at] * shape[1] + east_index[at], ppm_per_g_s[ppm_per_g_s > 0]
+        share = np.empty(ppm_per_g_s.shape, np.float64)
+        ends = np.searchsorted(row, np.arange(len(pairs.hypotheses) + 1))
+        for index, (h, weight) in enumerate(zip(pairs.hypotheses, pairs.weights, strict=True)):
+            part = slice(int(ends[index]), int(ends[index + 1]))
+            if part.start == part.stop:
+                continue
+            needed = level_ppm / np.maximum(ppm_per_g_s[part], 1e-300)
+            share[part] = h.probability * weight * _survival(h, needed)
+        return np.clip(np.bincount(cell, share, minlength=shape[0] * shape[1]).reshape(shape), 0.0, 1.0)
+
+    def _cells(
+        self, pairs: _Pairs, segments: _LiveSegments
+    ) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp]]:
+        """The cells (pair, north index, east index) that may be in some segment of their pair, each once per pair,
+        pair by pair (the fields' order): a segment is held in the rectangle x_from <= x <= x_to, |y| <= its
+        half-width (in the plume's own axes), whose rows are found from its extent and on each row a run of cells in
+        closed form; a row takes the span of its segments' runs, and RUN_SLACK of a cell more each side (the closed
+        form rounds differently from the point-by-point test, which decides)."""
+        east_m, north_m = self.east_m, self.north_m
+        columns, rows = east_m.shape[0], north_m.shape[0]
+        step_e = float(east_m[1] - east_m[0]) if columns > 1 else 1.0
+        step_n = float(north_m[1] - north_m[0]) if rows > 1 else 1.0
+        pair, segment = np.nonzero(segments.half_width > 0)
+        sin_t, cos_t = pairs.sin_t[pair], pairs.cos_t[pair]
+        x_from, x_to = segments.start[pair, segment], segments.start[pair, segment + 1]
+        w = segments.half_width[pair, segment]
+        # The rows the rectangle spans: its centre's north +- half its extent north (north = x cos + y sin).
+        north_mid = pairs.source_n[pair] + (x_from + x_to) / 2.0 * cos_t
+        north_span = (x_to - x_from) / 2.0 * np.abs(cos_t) + w * np.abs(sin_t)
+        first_row = np.clip(np.ceil((north_mid - north_span - north_m[0]) / step_n - RUN_SLACK), 0.0, float(rows))
+        last_row = np.clip(np.floor((north_mid + north_span - north_m[0]) / step_n + RUN_SLACK), -1.0, float(rows - 1))
+        count = np.maximum(last_row - first_row + 1.0, 0.0).astype(np.intp)
+        which = np.repeat(np.arange(count.shape[0]), count)
+        north_index = np.repeat(first_row.astype(np.intp), count) + _within(count)
+        pair, sin_t, cos_t, x_from, x_to, w = (v[which] for v in (pair, sin_t, cos_t, x_from, x_to, w))
+        # Along a raster row x and y are linear in the column j: x = x0 + j dx, y = y0 + j dy.
+        de0 = east_m[0] - pairs.source_e[pair]
+        dn = north_m[north_index] - pairs.source_n[pair]
+        x0, y0 = de0 * sin_t + dn * cos_t, -de0 * cos_t + dn * sin_t
+        dx, dy = step_e * sin_t, -step_e * cos_t
+        first = np.zeros(x0.shape, np.float64)
+        last = np.full(x0.shape, float(columns - 1))
+        # Each side as a + b j >= 0; a side parallel to the row holds on all of it or on none.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for a, b in ((x0 - x_from, dx), (x_to - x0, -dx), (w - y0, -dy), (w + y0, dy)):
+                root = -a / b
+                rising, falling = b > 1e-12 * step_e, b < -1e-12 * step_e
+                first = np.where(rising, np.maximum(first, root), first)
+                last = np.where(falling, np.minimum(last, root), last)
+                last = np.where(~rising & ~falling & (a < -1e-6 * (np.abs(x0) + np.abs(y0) + step_e)), -1.0, last)
+        # One run per (pair, row): the span of its segments' runs.
+        key = pair * rows + north_index
+        lo_of = np.full(len(pairs.hypotheses) * rows, np.inf)
+        hi_of = np.full(len(pairs.hypotheses) * rows, -np.inf)
+        empty = last < first
+        np.minimum.at(lo_of, key[~empty], first[~empty])
+        np.maximum.at(hi_of, key[~empty], last[~empty])
+        lo = np.clip(np.ceil(lo_of - RUN_SLACK), 0.0, float(columns))
+        hi = np.clip(np.floor(hi_of + RUN_SLACK), -1.0, float(columns - 1))
+        count = np.maximum(hi - lo + 1.0, 0.0).astype(np.intp)
+        which = np.repeat(np.arange(count.shape[0]), count)
+        east_index = np.repeat(lo.astype(np.intp), count) + _within(count)
+        return which // rows, which % rows, east_index
+
+
+@dataclass(frozen=True, slots=True)
+class _LiveSegments:
+    """Per pair, LIVE_SEGMENTS stretches downwind [start[s], start[s + 1]] and on each a bound on |y| beyond
+    which no rate of the place's posterior exceeds the level (0: nothing exceeds on the stretch)."""
+
+    start: NDArray[np.float64]  # (pairs, LIVE_SEGMENTS + 1)
+    half_width: NDArray[np.float64]  # (pairs, LIVE_SEGMENTS)
+
+
+def _live_segments(pairs: _Pairs, level_ppm: float) -> _LiveSegments:
+    """Where each pair's plume can exceed ``level_ppm`` at the highest rate its posterior gives any weight.
+
+    Bounds, not estimates: the axis concentration is at most G(x) = Q to_ppm / (pi u sigma_y sigma_z) (the
+    release height only lowers it), which falls with x because Briggs's sigmas grow with x (each is
+    a x (1 + b x)^p with b >= 0 and p >= -1). So past the first x where G <= level nothing exceeds it, and on
+    [x0, x1] the half-width sigma_y sqrt(2 ln(G / level)) is at most sigma_y(x1) sqrt(2 ln(G(x0) / level)); a
+    fine geometric grid of x up to the cloud's reach gives those per step, a segment takes its steps' largest.
+    Each bound gets a little slack, far more than the rounding of the concentration."""
+    wind = pairs.wind
+    # A place's directions (its len(_DIR_OFFSETS) pairs in a row) share its reach and its top rate: the bounds are
+    # per place, then per pair.
+    places = pairs.hypotheses[:: len(_DIR_OFFSETS)]
+    top = np.zeros(len(places), np.float64)
+    for index, h in enumerate(places):
+        weighted = np.flatnonzero(h.rate_weights > 0)
+        top[index] = h.rates_g_s[weighted[-1]] if weighted.shape[0] else 0.0
+    reach = np.maximum(pairs.reach[:: len(_DIR_OFFSETS)], 1.0)
+    x = np.exp(np.linspace(0.0, 1.0, LIVE_STEPS + 1)[None, :] * np.log(reach)[:, None])
+    x[:, 0], x[:, -1] = 1.0, reach
+    sigma_y, sigma_z = briggs_sigmas(x, wind.stability, wind.terrain)
+    speed = max(wind.speed_m_s, 0.5)
+    to_ppm = 1000.0 * MOLAR_VOLUME_L / wind.molar_mass_g_mol
+    ratio = top[:, None] * to_ppm / (math.pi * speed * sigma_y * sigma_z) / level_ppm  # G(x) / level
+    # Steps [x_i, x_i+1] from the source up to the first x_i where G <= level (the rest: nothing there).
+    over = ratio[:, :-1] > 1.0
+    live = np.where(over.all(axis=1), LIVE_STEPS, np.argmin(over, axis=1))
+    half = np.where(over, sigma_y[:, 1:] * np.sqrt(2.0 * np.log(np.where(over, ratio[:, :-1], 1.0))), 0.0)
+    cuts = np.rint(np.linspace(0.0, 1.0, LIVE_SEGMENTS + 1)[None, :] * live[:, None]).astype(np.intp)
+    start = np.take_along_axis(x, cuts, axis=1)
+    start[:, -1] = start[:, -1] * (1.0 + 1e-9) + 1.0
+    step = np.arange(LIVE_STEPS)[None, :]
+    half_width = np.zeros((len(places), LIVE_SEGMENTS), np.float64)
+    for s in range(LIVE_SEGMENTS):  # each segment's widest step (none: nothing exceeds there)
+        inside = (step >= cuts[:, s : s + 1]) & (step < cuts[:, s + 1 : s + 2])
+        half_width[:, s] = np.where(inside, half, 0.0).max(axis=1)
+    half_width = np.where(half_width > 0, half_width * (1.0 + 1e-9) + 1.0, 0.0)
+    start = np.repeat(start, len(_DIR_OFFSETS), axis=0)
+    half_width = np.repeat(half_width, len(_DIR_OFFSETS), axis=0)
+    return _LiveSegments(start, half_width)
+
+
+def _within(count: NDArray[np.intp]) -> NDArray[np.intp]:
+    """0, 1, ..., count[i] - 1 for each i in turn (the positions inside runs of those lengths)."""
+    out: NDArray[np.intp] = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    return out
+
+
 def _reach_probability(fields: list[UnitField], level_ppm: float) -> float:
-    peaks = [np.array([float(field.ppm_per_g_s.max())]) for field in fields]
+    peaks = np.array([float(field.ppm_per_g_s.max()) for field in fields])
     return float(_reach_probabilities(fields, peaks, level_ppm, 1)[0])
 
 
 def _reach_probabilities(
-    fields: list[UnitField], peaks: list[NDArray[np.float64]], level_ppm: float, areas: int
+    fields: list[UnitField], peaks: NDArray[np.float64], level_ppm: float, areas: int
 ) -> NDArray[np.float64]:
     """``_reach_probability`` for ``areas`` areas at once: ``peaks[f]`` holds field f's highest value on each area
     (no fields, no places: 0 everywhere)."""
-    total = np.zeros(areas, np.float64)
-    for field, peak in zip(fields, peaks, strict=True):
-        reached = peak > 0
-        if reached.any():
-            h = field.hypothesis
-            needed = level_ppm / np.maximum(peak[reached], 1e-300)
-            total[reached] += h.probability * field.direction_weight * _survival(h, needed)
-    return np.minimum(1.0, total)
+    return np.minimum(1.0, _mixture_sum(fields, peaks.reshape(len(fields), areas), level_ppm))
 
 
 def _bounds(
@@ -265,11 +477,9 @@ def _reach_boxes(
         top = float(h.rates_g_s[min(int(reaching[-1]) + 1, h.rates_g_s.shape[0] - 1)]) if reaching.shape[0] else 0.0
         if top <= 0.0:
             continue
-        shape = footprint(_plume(h, wind, 0.0, top, now_s), level_ppm)
-        if shape.is_empty:
+        radius = footprint_radius(_plume(h, wind, 0.0, top, now_s), level_ppm)
+        if radius is None:
             continue
-        ring = np.asarray(shape.exterior.coords)
-        radius = float(np.hypot(ring[:, 0] - h.east_m, ring[:, 1] - h.north_m).max())
         boxes.append((h.east_m - radius, h.north_m - radius, h.east_m + radius, h.north_m + radius))
     return boxes
 
@@ -300,8 +510,7 @@ def _probability_zone(
     cell = max(MIN_CELL_M, max(e1 - e0, n1 - n0) / RASTER_CELLS)
     east = np.arange(e0 + cell / 2, e1, cell)
     north = np.arange(n0 + cell / 2, n1, cell)
-    ee, nn = np.meshgrid(east, north)
-    prob = exceedance(hypotheses, wind, level_ppm, ee.ravel(), nn.ravel(), now_s).reshape(ee.shape)
+    prob = ZoneRaster(east, north).exceedance(hypotheses, wind, level_ppm, now_s)
     # Each row's runs of cells over the threshold as one box, all rows at once (row by row, run by run).
     on = np.zeros((prob.shape[0], prob.shape[1] + 2), np.int8)
     on[:, 1:-1] = prob >= threshold
@@ -312,6 +521,15 @@ def _probability_zone(
     y = north[row]
     boxes = shapely.box(east[first] - cell / 2, y - cell / 2, east[last - 1] + cell / 2, y + cell / 2)
     return shapely.unary_union(boxes)
+
+
+@functools.lru_cache(maxsize=4096)
+def _receptor_points(outline: Polygon) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``receptor_points``, once per outline (a site's receptors are assessed every minute of an alarm), read-only."""
+    east, north = receptor_points(outline)
+    east.setflags(write=False)
+    north.setflags(write=False)
+    return east, north
 
 
 def receptor_points(outline: Polygon) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -325,18 +543,22 @@ def receptor_points(outline: Polygon) -> tuple[NDArray[np.float64], NDArray[np.f
     return east, north
 
 
-def _median_peak_ppm(fields: list[UnitField], peaks: list[float] | None = None) -> float:
-    """The mixture's median of the highest concentration over the points (``peaks``: each field's, when known)."""
-    values, weights = [], []
-    for index, field in enumerate(fields):
-        h = field.hypothesis
-        peak = float(field.ppm_per_g_s.max()) if peaks is None else peaks[index]
-        values.append(peak * h.rates_g_s)
-        weights.append(h.probability * field.direction_weight * h.rate_weights)
-    v, w = np.concatenate(values), np.concatenate(weights)
-    order = np.argsort(v)
-    cdf = np.cumsum(w[order])
-    return float(v[order][min(int(np.searchsorted(cdf, 0.5 * cdf[-1])), v.shape[0] - 1)])
+def _median_peak_ppms(fields: list[UnitField], peaks: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per area, the mixture's median of the highest concentration over its points (``peaks``: field x area, each
+    field's highest value there): each place's rate grid scaled by the peak, weighed by place probability,
+    direction weight and rate posterior, sorted, and the value where the cumulative weight reaches half."""
+    rates = np.concatenate([field.hypothesis.rates_g_s for field in fields])
+    of_field = np.repeat(np.arange(len(fields)), [field.hypothesis.rates_g_s.shape[0] for field in fields])
+    weights = np.concatenate(
+        [field.hypothesis.probability * field.direction_weight * field.hypothesis.rate_weights for field in fields]
+    )
+    values = peaks[of_field, :].T * rates[None, :]  # area x (field, rate)
+    order = np.argsort(values, axis=1)
+    cdf = np.cumsum(weights[order], axis=1)
+    # The first value whose cumulative weight reaches half the total (the cumulative weights never fall).
+    index = np.minimum((cdf < 0.5 * cdf[:, -1:]).sum(axis=1), values.shape[1] - 1)
+    median: NDArray[np.float64] = np.take_along_axis(values, order, axis=1)[np.arange(values.shape[0]), index]
+    return median
 
 
 def assess_receptor_mixture(
@@ -365,21 +587,33 @@ def assess_receptors_mixture(
     for every level): per receptor it cost more in calls than in arithmetic."""
     if not receptors:
         return []
-    points = [receptor_points(r.outline) for r in receptors]
+    points = [_receptor_points(r.outline) for r in receptors]
     east = np.concatenate([e for e, _ in points])
     north = np.concatenate([n for _, n in points])
     starts = np.cumsum([0, *(e.shape[0] for e, _ in points)])
     fields = unit_fields(hypotheses, wind, east, north, now_s)
+    ppm = np.stack([field.ppm_per_g_s for field in fields]) if fields else np.zeros((0, east.shape[0]))
     # Each field's highest value on each receptor (every receptor has at least its outline's vertices).
-    peaks = [np.maximum.reduceat(field.ppm_per_g_s, starts[:-1]) for field in fields]
-    exceeding = {level.name: _exceedance(fields, level.ppm, east.shape) for level in levels}
+    peaks = np.maximum.reduceat(ppm, starts[:-1], axis=1) if fields else np.zeros((0, len(receptors)))
     reaching = {level.name: _reach_probabilities(fields, peaks, level.ppm, len(receptors)) for level in levels}
+    # The points' exceedance counts the people of a receptor the zone reaches more likely than not, and only
+    # theirs: only those points are summed.
+    exceeding: list[dict[str, NDArray[np.float64]]] = [{} for _ in receptors]
+    for level in levels:
+        reached = np.flatnonzero(reaching[level.name] >= EXPECTED_PROBABILITY).tolist()
+        if reached:
+            columns = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in reached])
+            each = np.clip(_mixture_sum(fields, ppm[:, columns], level.ppm), 0.0, 1.0)
+            ends = np.cumsum([0, *(starts[i + 1] - starts[i] for i in reached)])
+            for k, i in enumerate(reached):
+                exceeding[i][level.name] = each[ends[k] : ends[k + 1]]
+    outdoor = _median_peak_ppms(fields, peaks).tolist() if fields else [0.0] * len(receptors)
     impacts = []
     for i, receptor in enumerate(receptors):
         reach = {name: float(p[i]) for name, p in reaching.items()}
-        exceed = {name: p[starts[i] : starts[i + 1]] for name, p in exceeding.items()}
-        outdoor = _median_peak_ppm(fields, [float(peak[i]) for peak in peaks])
-        impacts.append(_receptor_impact(receptor, hypotheses, wind, levels, expected, now_s, reach, exceed, outdoor))
+        impacts.append(
+            _receptor_impact(receptor, hypotheses, wind, levels, expected, now_s, reach, exceeding[i], outdoor[i])
+        )
     return impacts
 
 

@@ -188,6 +188,8 @@ class AssessmentRunner:
         self.wind_dir = np.flatnonzero(table.kind == KIND_CODES[Kind.WIND_DIRECTION])
         self.solar = np.flatnonzero(table.kind == KIND_CODES[Kind.SOLAR_RADIATION])
         self.cloud = np.flatnonzero(table.kind == KIND_CODES[Kind.CLOUD_COVER])
+        self._weather = np.zeros(len(table), np.bool_)  # the sensors ``_wind`` reads
+        self._weather[np.concatenate([self.wind_speed, self.wind_dir, self.solar, self.cloud])] = True
         lat = np.array([table.devices[int(table.device_of[i])].position.lat for i in range(len(table))])
         lon = np.array([table.devices[int(table.device_of[i])].position.lon for i in range(len(table))])
         self.east, self.north = local_metres(lat, lon, *self.origin)
@@ -397,6 +399,10 @@ class AssessmentRunner:
     ) -> BinnedWind:
         """Binned wind from the weather stations in ``area`` (every station when none is; their readings pooled),
         and the stability class."""
+        # The weather readings only, in their order (a half hour of a city's gas readings is most of the window,
+        # and every step below would pass over them again).
+        weather = self._weather[sensor]
+        sensor, when, value = sensor[weather], when[weather], value[weather]
         speed_sensors, dir_sensors = self._local(self.wind_speed, area), self._local(self.wind_dir, area)
         speed_rows = self._rows_of(speed_sensors, sensor)
         dir_rows = self._rows_of(dir_sensors, sensor)

@@ -37,6 +37,9 @@ from detectors.substances import MOLAR_VOLUME_L, Substance
 
 OUTLOOK_S = 3600.0
 MAX_REACH_M = 20_000.0
+# A footprint outline at least this wide everywhere is a simple polygon whatever the rounding of its vertices
+# (site coordinates round at ~1e-11 m).
+SIMPLE_OUTLINE_M = 1e-6
 ADVICE_LABEL = "advice for the duty officer, not an order"
 # Ventilation off (Chan et al. 2005 for dwellings; larger, leakier buildings higher) and minutes to get
 # everyone out (planning figures for a city emergency plan; tune per site in the site file).
@@ -96,9 +99,44 @@ class PlumeState:
 
 def footprint(plume: PlumeState, level_ppm: float, outlook_s: float = OUTLOOK_S) -> Polygon:
     """Where the ground-level concentration exceeds ``level_ppm`` within the outlook (site metres)."""
+    outline = _footprint_outline(plume, level_ppm, outlook_s)
+    if outline is None:
+        return Polygon()
+    east, north, _ = outline
+    shape = Polygon(np.column_stack([east, north])).buffer(0)
+    return shape if isinstance(shape, Polygon) else Polygon()
+
+
+def footprint_radius(plume: PlumeState, level_ppm: float, outlook_s: float = OUTLOOK_S) -> float | None:
+    """How far from the source ``footprint`` reaches (its vertices' largest distance), None when it is empty.
+
+    Without building the shape when the outline is one lobe nowhere narrower than SIMPLE_OUTLINE_M (after a spike
+    of no width along the axis when the level is first reached further out): ``buffer(0)`` keeps the lobe with
+    its vertices and drops the spike, whose points are nearer the source, so the distance is the outline's. When
+    the outline pinches between lobes ``buffer(0)`` may drop parts or give up (a multipolygon: no footprint), and
+    the shape is built as ``footprint`` does."""
+    outline = _footprint_outline(plume, level_ppm, outlook_s)
+    if outline is None:
+        return None
+    east, north, narrowest = outline
+    if narrowest > SIMPLE_OUTLINE_M:
+        return float(np.hypot(east - plume.east_m, north - plume.north_m).max())
+    shape = footprint(plume, level_ppm, outlook_s)
+    if shape.is_empty:
+        return None
+    ring = np.asarray(shape.exterior.coords)
+    return float(np.hypot(ring[:, 0] - plume.east_m, ring[:, 1] - plume.north_m).max())
+
+
+def _footprint_outline(
+    plume: PlumeState, level_ppm: float, outlook_s: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64], float] | None:
+    """The footprint's outline (east, north of its vertices: the source, then out along one side and back along
+    the other) and the narrowest half-width of its lobe from where the level is first reached (0: it pinches);
+    None when the level is reached nowhere."""
     reach = min(MAX_REACH_M, max(plume.wind_speed_m_s, 0.5) * (plume.travelled_s + outlook_s))
     if reach <= 10.0:
-        return Polygon()
+        return None
     x = np.geomspace(10.0, reach, 160)
     sigma_y, sigma_z = briggs_sigmas(x, plume.stability, plume.terrain)
     to_ppm = 1000.0 * MOLAR_VOLUME_L / plume.molar_mass_g_mol
@@ -110,17 +148,19 @@ def footprint(plume: PlumeState, level_ppm: float, outlook_s: float = OUTLOOK_S)
     )
     over = centre > level_ppm
     if not over.any():
-        return Polygon()
+        return None
     half = np.where(over, sigma_y * np.sqrt(2.0 * np.log(np.maximum(centre / level_ppm, 1.0))), 0.0)
-    last = int(np.nonzero(over)[0][-1])
+    where = np.nonzero(over)[0]
+    first, last = int(where[0]), int(where[-1])
     xs, ws = x[: last + 1], half[: last + 1]
     along = np.concatenate([[0.0], xs, xs[::-1]])
     across = np.concatenate([[0.0], ws, -ws[::-1]])
     towards = math.radians(plume.wind_from_deg + 180.0)
     east = plume.east_m + along * math.sin(towards) - across * math.cos(towards)
     north = plume.north_m + along * math.cos(towards) + across * math.sin(towards)
-    shape = Polygon(np.column_stack([east, north])).buffer(0)
-    return shape if isinstance(shape, Polygon) else Polygon()
+    # Where the level is first reached further out (a raised release), the outline runs out to there along the
+    # axis and back: a spike of no width, nearer the source than any point of the lobe.
+    return east, north, float(ws[first:].min())
 
 
 def possible_footprint(

@@ -48,5 +48,6 @@ class ReadingWindow:
             return NO_READINGS
         sensor, time, value, flags = (np.concatenate(p) for p in zip(*self._parts, strict=True))
         recent = time >= now - self.keep_s
-        self._parts = [(sensor[recent], time[recent], value[recent], flags[recent])]
-        return sensor[recent], time[recent], value[recent], flags[recent]
+        kept = (sensor[recent], time[recent], value[recent], flags[recent])
+        self._parts = [kept]  # nothing writes to them: the caller reads the same arrays
+        return kept

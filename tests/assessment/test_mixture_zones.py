@@ -8,6 +8,7 @@ from shapely.geometry import Point, box
 
 from daemon.assessment.mixture_zones import (
     MixtureWind,
+    ZoneRaster,
     _exceedance,
     assess_receptor_mixture,
     assess_receptors_mixture,
@@ -216,3 +217,35 @@ def test_the_flank_cut_changes_no_probability(stability: str) -> None:
         full = _exceedance(unit_fields(places, wind, east, north, NOW), level, east.shape)
         np.testing.assert_array_equal(cut, full)
         assert (cut > 0).any()
+
+
+@pytest.mark.parametrize(("stability", "direction_sd"), [("A", 0.0), ("D", 6.0), ("F", 15.0)])
+def test_the_raster_gives_every_cell_the_exceedance_of_its_centre(stability: str, direction_sd: float) -> None:
+    """The zone raster evaluates only the cells a plume can bring over the level, and every cell still gets what
+    ``exceedance`` gives its centre, bit for bit: places at ground level and raised, young and old, sharp and wide
+    rate posteriors (one reaching the grid's top), levels from AEGL-1 to far above any plume, rasters coarse and
+    fine, the wind from any quarter."""
+    rng = np.random.default_rng(11)
+    sharp = np.zeros_like(RATES)
+    sharp[20] = 1.0
+    tail = np.full(RATES.shape, 1e-6)
+    tail[15] = 1.0 - 1e-6 * (RATES.shape[0] - 1)
+    places = (
+        Hypothesis(None, 0.0, 0.0, 2.0, 0.6, RATES, sharp, NOW - 600.0),
+        Hypothesis(None, 400.0, -250.0, 25.0, 0.3, RATES, np.full(RATES.shape, 1 / 41), NOW - 3000.0),
+        Hypothesis(None, -300.0, 500.0, 0.0, 0.1, RATES, tail, NOW - 60.0),
+    )
+    covered = 0
+    for wind_from in (180.0, 47.0, 301.0):
+        wind = MixtureWind(2.0, wind_from, direction_sd, stability, CL2.molar_mass_g_mol)
+        for level, cells, extent in ((0.5, 120, 15_000.0), (20.0, 80, 3_000.0), (2.0, 33, 800.0), (1e6, 50, 2_000.0)):
+            e0, n0 = rng.uniform(-extent, 0.0, 2)
+            cell = 2.0 * extent / cells
+            east = np.arange(e0 + cell / 2, e0 + 2.0 * extent, cell)
+            north = np.arange(n0 + cell / 2, n0 + 2.0 * extent, cell)
+            ee, nn = np.meshgrid(east, north)
+            fast = ZoneRaster(east, north).exceedance(places, wind, level, NOW)
+            every = exceedance(places, wind, level, ee.ravel(), nn.ravel(), NOW).reshape(ee.shape)
+            np.testing.assert_array_equal(fast, every)
+            covered += int((every > 0).any())
+    assert covered >= 6  # most rasters hold some of a zone

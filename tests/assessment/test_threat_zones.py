@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from shapely.geometry import Point, box
@@ -14,6 +16,7 @@ from daemon.assessment.threat_zones import (
     assess_receptor,
     concentration_ppm,
     footprint,
+    footprint_radius,
     indoor_mean_ppm,
     possible_footprint,
     zone_levels,
@@ -119,3 +122,22 @@ def test_advice_evacuates_only_when_there_is_time_and_shelter_is_not_enough() ->
     expected, possible = zones([20.0, 2.0, 0.5], soon)
     impact = assess_receptor(homes, soon, expected, possible, zone_levels(CL2))
     assert impact.advice == "shelter in place"
+
+
+@pytest.mark.parametrize("stability", ["A", "D", "F"])
+def test_footprint_radius_is_the_footprints_own(stability: str) -> None:
+    """The reach of a footprint from its source, found without building the shape when its outline is simple,
+    is the built shape's, bit for bit: ground-level and raised releases (whose outline runs out along the axis to
+    where the level is first reached), small and huge rates, every direction, and none when nothing exceeds."""
+    built_ones = raised = 0
+    cases = itertools.product((0.0, 2.0, 15.0, 40.0), (0.3, 5.0, 350.0, 30_000.0), (0.5, 20.0), (0.0, 137.0, 185.0))
+    for height, rate, level, wind_from in cases:
+        plume = PlumeState(120.0, -40.0, height, rate, 2.5, wind_from, stability, CL2.molar_mass_g_mol, 900.0)
+        shape = footprint(plume, level)
+        ring = None if shape.is_empty else np.asarray(shape.exterior.coords)
+        built = None if ring is None else float(np.hypot(ring[:, 0] - 120.0, ring[:, 1] + 40.0).max())
+        assert footprint_radius(plume, level) == built
+        built_ones += built is not None
+        raised += built is not None and height > 0
+    assert built_ones > 40  # the comparison covers footprints
+    assert raised > 10  # raised releases among them
