@@ -20,6 +20,8 @@ import pytest
 
 from tests.hang_report import report_tasks_before_a_timeout  # noqa: F401 - an autouse fixture for every test
 
+pytest_plugins = ["tests.cpu_report"]  # --cpu-durations=N: the tests that cost the most CPU
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
