@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from aiohttp import web
 
 from daemon.clock import WallClock
@@ -20,7 +19,6 @@ from daemon.notify.render import DRILL_LINE
 from daemon.site_file import load_site
 from daemon.store.engine import create_engine
 from daemon.store.row_ids import IdRange
-from daemon.store.schema import notifications
 from rules.sensor_table import SensorTable
 from tests.drills.conftest import simulate
 from tests.notify.notify_support import Receiver, start_receiver
@@ -131,28 +129,3 @@ async def test_without_a_drill_route_pages_stay_on_the_console_and_the_replay_sa
     assert "console only" in report["delivery"]["note"]
     assert report["notifications"]
     assert {(n["channel"], n["state"], n["drill"]) for n in report["notifications"]} == {("console", "pending", True)}
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(300)  # two replays
-async def test_two_drills_into_one_database_each_record_their_own_pages(tmp_path: Path) -> None:
-    """Plan page ids repeat between replays of one file; the second run's pages must not be taken as duplicates."""
-    recording = simulate(tmp_path, "cl2-leak-orange", duration_s=LEAK_S)
-    config = ServiceConfig()
-    config.database.url = f"sqlite:///{tmp_path / 'twice.db'}"
-    first = await _replay(recording, config)
-    second = await _replay(recording, config)
-    assert first["notifications"]
-    assert len(second["notifications"]) == len(first["notifications"])
-    engine = sa.create_engine(config.database.url)
-    try:
-        with engine.connect() as connection:
-            runs = connection.execute(
-                sa.select(notifications.c.drill_run_id, sa.func.count()).group_by(notifications.c.drill_run_id)
-            ).all()
-    finally:
-        engine.dispose()
-    assert dict(runs) == {
-        first["drill_run"]: len(first["notifications"]),
-        second["drill_run"]: len(first["notifications"]),
-    }
