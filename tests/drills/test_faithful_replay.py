@@ -217,6 +217,7 @@ def _replay_input(recording: Path, site: Site) -> tuple[ReadingBatch, NDArray[np
     )
 
 
+@pytest.mark.slow  # 0.2-1.8 CPU-s each, 7 in all; the quick subset replays the short theft from both forms
 @pytest.mark.parametrize("name", SHIPPED)
 def test_every_shipped_scenario_gives_the_replay_the_same_input_from_json_lines_and_columnar(
     scenario_runs: ScenarioRuns, name: str

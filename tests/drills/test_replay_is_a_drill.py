@@ -45,7 +45,8 @@ async def test_two_replays_of_one_file_give_identical_alarms(scenario_runs: Scen
 async def test_replaying_twice_into_one_database_reports_only_its_own_run(
     scenario_runs: ScenarioRuns, tmp_path: Path
 ) -> None:
-    shared = await scenario_runs.run("cl2-leak-orange")
+    # The theft: an alarm, an incident and its pages in a replay of well under a CPU-second (Cl2's cost 13).
+    shared = await scenario_runs.run("source-theft-out-of-park")
     assert shared.db is not None
     db = tmp_path / "shared.db"
     shutil.copyfile(shared.db, db)  # the session's database, with its run, plus a second run of the same file
