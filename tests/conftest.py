@@ -7,9 +7,11 @@ import concurrent.futures
 import contextlib
 import gc
 import hashlib
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -19,6 +21,29 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.hang_report import report_tasks_before_a_timeout  # noqa: F401 - an autouse fixture for every test
+
+pytest_plugins = ["tests.cpu_report"]  # --cpu-durations=N: the tests that cost the most CPU
+
+
+def _keep_compiled_modules() -> None:
+    """Write compiled modules under the virtualenv when the environment says not to write them (as .ci/run does).
+
+    This machine sets PYTHONDONTWRITEBYTECODE: then every test process (each xdist worker, each service, decode
+    worker and render child a test starts) compiles every source it imports and pytest rewrites every test module
+    again, ~3.5 of the ~7 CPU-s a worker spends collecting the quick subset, and as much again in every started
+    service. Under ``sys.prefix`` (the virtualenv, which git ignores) the sources stay clean. Processes the tests
+    start inherit it through the environment.
+    """
+    if not sys.dont_write_bytecode:
+        return
+    prefix = os.environ.get("PYTHONPYCACHEPREFIX") or str(Path(sys.prefix) / "pycache")
+    sys.dont_write_bytecode = False
+    sys.pycache_prefix = prefix
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = prefix
+
+
+_keep_compiled_modules()
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine

@@ -119,15 +119,8 @@ class ScenarioRuns:
         batch through the pipeline on its own (the reference for the block replay)."""
         key = (name, duration_s, columnar, blocks)
         if key not in self._runs:
-            folder = self._work / f"{name}-{duration_s or 'full'}-{'hzc' if columnar else 'jsonl'}"
-            folder.mkdir(parents=True, exist_ok=True)
-            with _locked(folder / "recording.lock"):
-                recording = folder / (f"{name}.hzc" if columnar else f"{name}.jsonl")
-                if not recording.exists():
-                    (folder / "partial").mkdir(exist_ok=True)
-                    partial = simulate(folder / "partial", name, duration_s=duration_s, columnar=columnar)
-                    partial.rename(recording)  # complete or absent: a worker killed mid-write leaves no half file
-            db = folder / ("drill.db" if blocks else "drill-batch-by-batch.db")
+            recording = self.recording(name, duration_s=duration_s, columnar=columnar)
+            db = recording.parent / ("drill.db" if blocks else "drill-batch-by-batch.db")
             with _locked(db.with_suffix(".lock")):
                 saved = db.with_suffix(".run.pickle")
                 if saved.exists():
@@ -138,6 +131,18 @@ class ScenarioRuns:
                     saved.write_bytes(pickle.dumps(run))
                     self._runs[key] = run
         return self._runs[key]
+
+    def recording(self, name: str, *, duration_s: float | None = None, columnar: bool = False) -> Path:
+        """The recording of ``name`` in JSON Lines (or ``.hzc``), simulated once per session."""
+        folder = self._work / f"{name}-{duration_s or 'full'}-{'hzc' if columnar else 'jsonl'}"
+        folder.mkdir(parents=True, exist_ok=True)
+        recording = folder / (f"{name}.hzc" if columnar else f"{name}.jsonl")
+        with _locked(folder / "recording.lock"):
+            if not recording.exists():
+                (folder / "partial").mkdir(exist_ok=True)
+                partial = simulate(folder / "partial", name, duration_s=duration_s, columnar=columnar)
+                partial.rename(recording)  # complete or absent: a worker killed mid-write leaves no half file
+        return recording
 
     async def report(self, name: str, *, duration_s: float | None = None, columnar: bool = False) -> dict[str, Any]:
         """The report of ``name`` replayed from JSON Lines (or ``.hzc``), from the session's cache."""

@@ -5,7 +5,6 @@ device states, row for row, at the same times."""
 from __future__ import annotations
 
 import itertools
-import os
 import pickle
 import re
 import sqlite3
@@ -23,7 +22,7 @@ from detectors.core import CoreResult, DetectionCore
 from detectors.readings import ReadingBatch
 from tests.detectors.synthetic import eventful_stream
 from tests.drills.conftest import Run, ScenarioRuns, replay_run
-from tests.drills.test_faithful_replay import SHIPPED, SHORTENED, _theft
+from tests.drills.test_faithful_replay import COMPARED, SHORTENED, _theft
 
 # Every table a replay writes its judgement to (readings are compared by count and by the report's signals).
 JUDGEMENT_TABLES = (
@@ -39,14 +38,9 @@ JUDGEMENT_TABLES = (
 # Each page carries a fresh random acknowledgement link and code (daemon/notify): the one thing two runs never share.
 _ACK_TOKEN = re.compile(r'"ack_(url|code)": "[^"]*"')
 # The batch-by-batch reference replay costs what every drill test cost before the block replay (minutes each on a
-# shared CI machine, all on one worker through the scenario cache): the suite compares four scenarios that between
-# them exercise gas load sums, incidents and pages, rain and gamma, a sealed source and full scale.
-# HAZWATCH_COMPARE_ALL_SCENARIOS=1 compares all of them (done by hand for this change: identical on all ten).
-COMPARED = (
-    SHIPPED
-    if os.environ.get("HAZWATCH_COMPARE_ALL_SCENARIOS") == "1"
-    else ["cl2-leak-orange", "gamma-source-in-rain", "stolen-radiography-source", "detector-saturating-in-plume"]
-)
+# shared CI machine, all on one worker through the scenario cache): the suite compares the scenarios of COMPARED
+# (tests/drills/test_faithful_replay.py; HAZWATCH_COMPARE_ALL_SCENARIOS=1 compares all of them: done by hand for the
+# block replay, identical on all ten).
 
 
 def _rows(db: Path) -> dict[str, list[tuple[Any, ...]]]:
