@@ -36,12 +36,17 @@ def write_columnar(sim: Simulator, path: Path) -> int:
 
 async def publish_live(sim: Simulator, target: BrokerTarget, wall: Clock, client_id: str) -> int:
     """Publish the scenario to a broker at real speed, shifted to start now (status messages retained)."""
-    shift = wall.now() - sim.t0
+    shift: float | None = None
     sent = 0
     async with aiomqtt.Client(
         target.host, target.port, identifier=client_id, username=target.username, password=target.password
     ) as client:
         for message in sim.messages():
+            if shift is None:
+                # Start "now" once the first message is ready: connecting and the simulator's first step (about a
+                # CPU-second of setup, several seconds on a loaded machine) would otherwise make the first seconds
+                # of the scenario overdue, sent in one burst instead of at real speed.
+                shift = wall.now() - sim.t0
             due = message.received + shift
             wait = due - wall.now()
             if wait > 0:
