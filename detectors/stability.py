@@ -178,8 +178,8 @@ def class_weights(
 ) -> tuple[tuple[str, float], ...]:
     """The probability of each class given what ``assessment_stability`` was given, the most probable first; empty
     when the inference says nothing beyond its one class (``sky_measured``: a station's cloud cover or solar
-    radiation; or Turner by day with the cloud unknown: the estimator then takes the class's neighbours with its own
-    prior).
+    radiation; Turner by day with the cloud unknown; or one class whatever the spread or the cloud): the estimator
+    then takes the class's neighbours with its own prior, the class's generic uncertainty.
 
     - Day, sigma-theta method (``sigma_theta``: the spread in degrees and how many directions it came from): log
       sigma-theta is taken as normal about the measured value with the sampling error of that many directions and
@@ -194,7 +194,7 @@ def class_weights(
     if night:
         row = next(i for i, bound in enumerate(_WIND_BOUNDS_M_S) if wind_speed_m_s < bound)
         cloudy, clear = _TABLE[row][3], _TABLE[row][4]
-        return ((cloudy, 1.0),) if cloudy == clear else ((cloudy, 0.5), (clear, 0.5))
+        return () if cloudy == clear else ((cloudy, 0.5), (clear, 0.5))
     if sigma_theta is None:
         return ()
     sigma_theta_deg, samples = sigma_theta
@@ -209,6 +209,8 @@ def class_weights(
         final = _adjusted(initial, wind_speed_m_s, day=True)
         shares[final] = shares.get(final, 0.0) + max(0.0, high - low)
     kept = sorted(((c, w) for c, w in shares.items() if w >= 0.02), key=lambda cw: -cw[1])
+    if len(kept) == 1:
+        return ()  # one class whatever the spread (e.g. D in a strong wind by day): nothing beyond the class
     total = sum(w for _, w in kept)
     return tuple((c, w / total) for c, w in kept)
 
