@@ -622,14 +622,14 @@ def _neighbour_classes(stability: str, neighbour_prior: float) -> list[tuple[str
 
 
 def _class_prior(wind: BinnedWind, neighbour_prior: float) -> list[tuple[str, float]]:
-    """The classes to marginalise over and their prior weights, the class given first: the inference's own weights
-    when the wind carries them, else the class given and its neighbours."""
+    """The classes to marginalise over and their prior weights, the class given first (if the inference's weights
+    hold it): the inference's own weights when the wind carries them, else the class given and its neighbours."""
     if not wind.class_weights:
         return _neighbour_classes(wind.stability, neighbour_prior)
     total = sum(w for _, w in wind.class_weights)
     given = [(c, w / total) for c, w in wind.class_weights if c == wind.stability and w > 0]
     others = [(c, w / total) for c, w in wind.class_weights if c != wind.stability and w > 0]
-    return given + others if given else [(wind.stability, 1.0)]
+    return given + others  # the inference's most probable first when it weighs the class given at nothing
 
 
 def _over_classes(evaluate: Callable[[BinnedWind], _Evidence], wind: BinnedWind, neighbour_prior: float) -> _Evidence:

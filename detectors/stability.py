@@ -186,6 +186,7 @@ def class_weights(
       the method's own (``SIGMA_THETA_METHOD_LOG_SD``); each class's share is the probability of its sigma-theta
       interval (EPA-454/R-99-005 table 6-7), then moved by the wind-speed adjustment as the point class is (table
       6-8).
+      Those shares are weighed by Turner's table with the cloud unknown (each okta equally likely) as the prior.
     - Night, cloud unknown: Turner's two night columns (>= 4/8 and <= 3/8 cloud) at even odds.
     """
     if sky_measured:
@@ -208,6 +209,18 @@ def class_weights(
         low = 0.0 if lower <= 0.0 else _normal_cdf((math.log(lower) - centre) / spread)
         final = _adjusted(initial, wind_speed_m_s, day=True)
         shares[final] = shares.get(final, 0.0) + max(0.0, high - low)
+    # The sun and the wind are evidence too: Turner's table (EPA's recommended method, EPA-454/R-99-005 s. 6.4.1;
+    # the sigma-theta method is its alternative) with the cloud unknown, each okta 0-8 equally likely, is the prior
+    # the spread's likelihood is weighed by. A light wind under a high sun is A-B whatever the cloud short of
+    # overcast, which the 15-minute spread alone reads a letter or two too stable when the wind's slow swings are
+    # longer than the window. When the two leave nothing in common, the spread alone.
+    prior: dict[str, float] = {}
+    for okta in range(9):
+        turner = stability_class(wind_speed_m_s, unix_time_s, lat_deg, lon_deg, cloud_fraction=okta / 8.0)
+        prior[turner] = prior.get(turner, 0.0) + 1.0 / 9.0
+    joint = {c: w * prior.get(c, 0.0) for c, w in shares.items()}
+    if sum(joint.values()) > 0.02:
+        shares = joint
     kept = sorted(((c, w) for c, w in shares.items() if w >= 0.02), key=lambda cw: -cw[1])
     if len(kept) == 1:
         return ()  # one class whatever the spread (e.g. D in a strong wind by day): nothing beyond the class

@@ -129,22 +129,30 @@ def test_sigma_theta_needs_the_raw_samples_not_the_minute_means() -> None:
 
 def test_a_sigma_theta_on_a_class_boundary_is_even_odds() -> None:
     """12.5 degrees is the C/D boundary: from 900 samples in 3 m/s by day, C and D get even odds and most of the
-    weight; 10 degrees (mid-D) is mostly D."""
+    weight (Turner's table with the cloud unknown gives C and D one okta each: it does not tip them); 10 degrees
+    (mid-D) leaves D alone (no weights: the estimator's neighbour prior)."""
     boundary = dict(class_weights(3.0, NOON_SUMMER, LAT, LON, sigma_theta=(12.5, 900)))
     assert boundary["C"] == pytest.approx(boundary["D"], abs=0.05)
     assert boundary["C"] + boundary["D"] > 0.7
-    inside = class_weights(3.0, NOON_SUMMER, LAT, LON, sigma_theta=(10.0, 900))
-    assert inside[0][0] == "D"
-    assert inside[0][1] > 0.6
-    assert sum(w for _, w in inside) == pytest.approx(1.0)
+    assert class_weights(3.0, NOON_SUMMER, LAT, LON, sigma_theta=(10.0, 900)) == ()
 
 
 def test_fewer_vane_samples_make_the_class_less_sure() -> None:
     """15 directions (a station reporting once a minute) leave the class less sure than 900 (once a second)."""
-    many = dict(class_weights(3.0, NOON_SUMMER, LAT, LON, sigma_theta=(10.0, 900)))
-    few = dict(class_weights(3.0, NOON_SUMMER, LAT, LON, sigma_theta=(10.0, 15)))
-    assert few["D"] < many["D"]
-    assert few.get("C", 0.0) > many.get("C", 0.0)
+    many = class_weights(5.5, NOON_SUMMER, LAT, LON, sigma_theta=(15.0, 900))
+    few = class_weights(5.5, NOON_SUMMER, LAT, LON, sigma_theta=(15.0, 15))
+    assert many[0][0] == few[0][0] == "C"
+    assert few[0][1] < many[0][1]
+    assert sum(w for _, w in few) == pytest.approx(1.0)
+
+
+def test_a_light_wind_under_a_high_sun_weighs_the_unstable_classes() -> None:
+    """2 m/s at noon in June, spread 14 degrees from 15 directions: the spread alone says C; Turner's table, with
+    the cloud unknown, says B unless overcast (then D), so the weights are B's first and C's are gone."""
+    assert stability_from_sigma_theta(14.0, 2.0, NOON_SUMMER, LAT, LON) == "C"
+    weights = dict(class_weights(2.0, NOON_SUMMER, LAT, LON, sigma_theta=(14.0, 15)))
+    assert max(weights, key=lambda c: weights[c]) == "B"
+    assert "C" not in weights
 
 
 def test_the_wind_adjustment_applies_to_every_class_weighed() -> None:
