@@ -158,11 +158,11 @@ def assessment_stability(
 
 
 # How sure the class is. The sigma-theta of n direction samples is a sample standard deviation: for independent
-# normal samples log(s) has the standard deviation 1 / sqrt(2 (n - 1)) about log(sigma) (the chi distribution; e.g.
-# Wilks 2011, Statistical Methods in the Atmospheric Sciences, 3rd ed., s. 5.2), 0.19 for a station that reports
-# once a minute over 15 minutes. On top of that the method itself: its class boundaries are empirical, and a class
-# either way of Turner's or of the Monin-Obukhov length is common (EPA-454/R-99-005 s. 6.4.5). A class's step is a
-# factor 1.4 (0.34 in log) in sigma-theta, so a reading near a boundary is nearly a coin toss between two classes.
+# normal samples (n - 1) s^2 / sigma^2 is chi-square with n - 1 degrees of freedom, so log(s) has the standard
+# deviation 1 / sqrt(2 (n - 1)) about log(sigma) for large n: 0.19 for a station that reports once a minute over 15
+# minutes (autocorrelated samples count as fewer). On top of that the method itself: its class boundaries are
+# empirical (EPA-454/R-99-005 s. 6.4.5 on the accuracy of the class estimates). A class's step is a factor 1.4 (0.34
+# in log) in sigma-theta, so a reading near a boundary is nearly a coin toss between two classes.
 SIGMA_THETA_METHOD_LOG_SD = 0.15
 _SIGMA_THETA_UPPER_DEG = {"A": math.inf, "B": 22.5, "C": 17.5, "D": 12.5, "E": 7.5, "F": 3.8}
 
@@ -209,9 +209,9 @@ def class_weights(
         low = 0.0 if lower <= 0.0 else _normal_cdf((math.log(lower) - centre) / spread)
         final = _adjusted(initial, wind_speed_m_s, day=True)
         shares[final] = shares.get(final, 0.0) + max(0.0, high - low)
-    # The sun and the wind are evidence too: Turner's table (EPA's recommended method, EPA-454/R-99-005 s. 6.4.1;
-    # the sigma-theta method is its alternative) with the cloud unknown, each okta 0-8 equally likely, is the prior
-    # the spread's likelihood is weighed by. A light wind under a high sun is A-B whatever the cloud short of
+    # The sun and the wind are evidence too: Turner's table (EPA's recommended method, EPA-454/R-99-005 s. 6.9
+    # and 6.4.1; the sigma-theta method is its alternative) with the cloud unknown, each okta 0-8 equally likely, is
+    # the prior the spread's likelihood is weighed by. A light wind under a high sun is A-B whatever the cloud short of
     # overcast, which the 15-minute spread alone reads a letter or two too stable when the wind's slow swings are
     # longer than the window. When the two leave nothing in common, the spread alone.
     prior: dict[str, float] = {}
