@@ -45,7 +45,7 @@ from detectors.source_estimation import (
     SourceEstimate,
     estimate_source,
 )
-from detectors.stability import assessment_stability
+from detectors.stability import assessment_stability, class_weights
 from detectors.substances import SUBSTANCES
 
 SITE = Path(__file__).resolve().parent.parent / "daemon" / "sites" / "demo-park.yaml"
@@ -173,11 +173,12 @@ def run_case(
     station_from = wind_from[wx] + 3.0 * rng.standard_normal(int(wx.sum()))
     speed_b, dir_b, _ = bin_wind(times[wx], station_speed, station_from, ends, BIN_S)
     obs = GasObservations(det_e, det_n, ends, BIN_S, mean, sat, full_scale, noise, noise)
-    used = stability
+    used: str = stability
+    weights: tuple[tuple[str, float], ...] = ()  # the true class: no weights (the estimator's neighbour prior)
     if clock is not None:
         recent = (times[wx] > now - SIGMA_THETA_MINUTES * 60.0) & (times[wx] <= now)
-        used = _inferred_class(stability, station_from[recent], speed_b, clock)
-    wind = BinnedWind(speed_b, dir_b, used, ends)
+        used, weights = _inferred_class(stability, station_from[recent], speed_b, clock)
+    wind = BinnedWind(speed_b, dir_b, used, ends, class_weights=weights)
     cand_here = [
         Candidate(c.id, c.east_m, c.north_m, c.height_m, gas in subs) for c, (_, subs) in zip(cands, held, strict=True)
     ]
@@ -223,15 +224,18 @@ def _detail(
 
 def _inferred_class(
     stability: str, directions: NDArray[np.float64], speed_b: NDArray[np.float64], clock: np.random.Generator
-) -> str:
-    """The class the live runner would infer at a local time of day that fits the true class."""
+) -> tuple[str, tuple[tuple[str, float], ...]]:
+    """The class the live runner would infer at a local time of day that fits the true class, and how sure it is
+    (``detectors.stability.class_weights``, as the runner)."""
     night = stability in ("E", "F") or (stability == "D" and clock.random() < 0.5)
     low, high = NIGHT_HOURS if night else DAY_HOURS
     local_h = float(clock.uniform(low, high))
     clock_s = JUNE_DAY_UTC_S + local_h * 3600.0 - LOCAL_OFFSET_S
     sigma_theta = direction_sd_deg(directions) if directions.shape[0] >= 10 else None
     speed = float(speed_b[-1]) if sigma_theta is None else float(np.mean(speed_b[-SIGMA_THETA_MINUTES:]))
-    return assessment_stability(speed, clock_s, SITE_LAT, SITE_LON, sigma_theta_deg=sigma_theta)
+    spread = None if sigma_theta is None else (sigma_theta, int(directions.shape[0]))
+    weights = class_weights(speed, clock_s, SITE_LAT, SITE_LON, sigma_theta=spread)
+    return assessment_stability(speed, clock_s, SITE_LAT, SITE_LON, sigma_theta_deg=sigma_theta), weights
 
 
 def _receptors() -> list[Polygon]:

@@ -107,6 +107,9 @@ class BinnedWind:
     stability: str
     bin_end_s: NDArray[np.float64]  # the bins' end times (as the observations')
     terrain: Terrain = Terrain.OPEN_COUNTRY
+    # How sure the class is: (class, probability) pairs from the inference (``detectors.stability.class_weights``),
+    # ``stability`` among them. Empty: ``stability`` and its neighbours with the estimator's neighbour prior.
+    class_weights: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +179,13 @@ class EstimatorSettings:
     # (midpoints of equal steps); one node or a factor of 1 takes Briggs's sigma_y as exact.
     spread_error_factor: float = 2.0
     spread_nodes: int = 3
+    # When the class inference says how sure it is (the wind's ``class_weights``: a sigma-theta near a class
+    # boundary, or a night with the cloud unknown), the point rate's likelihood is marginalised over those classes
+    # too: a class one letter too stable puts the detectors on a plume several times too concentrated, and the rate
+    # several times too low. Without them (the class taken as given) the point stays in the class given: the generic
+    # neighbour prior in the point was measured a few points either way with the true class (docs/assessment.md).
+    # False: the class given alone.
+    point_over_classes: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -611,11 +621,22 @@ def _neighbour_classes(stability: str, neighbour_prior: float) -> list[tuple[str
     return [(cls, w / total) for cls, w in weights.items()]
 
 
+def _class_prior(wind: BinnedWind, neighbour_prior: float) -> list[tuple[str, float]]:
+    """The classes to marginalise over and their prior weights, the class given first (if the inference's weights
+    hold it): the inference's own weights when the wind carries them, else the class given and its neighbours."""
+    if not wind.class_weights:
+        return _neighbour_classes(wind.stability, neighbour_prior)
+    total = sum(w for _, w in wind.class_weights)
+    given = [(c, w / total) for c, w in wind.class_weights if c == wind.stability and w > 0]
+    others = [(c, w / total) for c, w in wind.class_weights if c != wind.stability and w > 0]
+    return given + others  # the inference's most probable first when it weighs the class given at nothing
+
+
 def _over_classes(evaluate: Callable[[BinnedWind], _Evidence], wind: BinnedWind, neighbour_prior: float) -> _Evidence:
     """The evidence of each hypothesis marginalised over the class and its neighbours, its rate and start
     posteriors the class-weighted mixtures; the most likely rate and start are the given class's (the point
     estimate stays the class given, the intervals carry the class's uncertainty)."""
-    classes = _neighbour_classes(wind.stability, neighbour_prior)
+    classes = _class_prior(wind, neighbour_prior)
     parts = [evaluate(wind if cls == wind.stability else replace(wind, stability=cls)) for cls, _ in classes]
     return _marginalised(parts, [w for _, w in classes])
 
@@ -728,9 +749,11 @@ def _point_rate(
     error: SensorErrorModel,
     table: _LoglikTable,
     scales: tuple[tuple[float, float], ...],
+    classes: tuple[tuple[str, float], ...] = (),
 ) -> float:
     """The point rate at one place: the median of its likelihood (log-uniform prior) at the most likely start, the
-    likelihood marginalised over sigma_y's ``scales`` (scale, prior weight).
+    likelihood marginalised over sigma_y's ``scales`` (scale, prior weight) and over the stability ``classes``
+    (class, prior weight; none: the wind's class alone).
 
     Why not the maximum: a detector's place across the plume is uncertain (the width, the axis), and any such error
     can only put the detector further from the axis than the model thinks. So the likelihood in the rate rises
@@ -738,11 +761,17 @@ def _point_rate(
     rate); its maximum sits at that lower edge, which is why most of the maximum-likelihood misses were low. The
     median of the marginal is the point with even odds either way in log rate."""
     here = (np.array([place.east_m]), np.array([place.north_m]), np.array([place.height_m]))
-    log_weights = np.log([w for _, w in scales])
+    # Every (class, width scale) node with its prior weight: the class's times the scale's.
+    nodes = [
+        (wind if c == wind.stability else replace(wind, stability=c), scale, w_class * w_scale)
+        for c, w_class in (classes or ((wind.stability, 1.0),))
+        for scale, w_scale in scales
+    ]
+    log_weights = np.log([w for _, _, w in nodes])
     grids = np.stack(
         [
-            _loglik_grid(*here, obs, wind, molar_mass, rates, starts[None, :], error, table, None, scale)[0]
-            for scale, _ in scales
+            _loglik_grid(*here, obs, node_wind, molar_mass, rates, starts[None, :], error, table, None, scale)[0]
+            for node_wind, scale, _ in nodes
         ]
     )
     marginal = logsumexp(grids + log_weights[:, None, None], axis=0)  # (starts, rates)
@@ -751,7 +780,7 @@ def _point_rate(
     fine = np.geomspace(rates[0], rates[-1], POINT_RATE_REFINEMENT * (rates.shape[0] - 1) + 1)
     at = starts[None, start_index : start_index + 1]
     exact = np.stack(
-        [_loglik_grid(*here, obs, wind, molar_mass, fine, at, error, None, None, s)[0, 0] for s, _ in scales]
+        [_loglik_grid(*here, obs, w, molar_mass, fine, at, error, None, None, s)[0, 0] for w, s, _ in nodes]
     )
     along = logsumexp(exact + log_weights[:, None], axis=0)
     return math.exp(_quantiles(np.log(fine), np.exp(along - along.max()), (0.5,))[0])
@@ -848,6 +877,8 @@ def estimate_source(
     weigh = _PlaceEvidence(obs, wind, molar_mass_g_mol, error, table, settings.class_neighbour_prior)
     directions = tuple(direction_offsets(settings.direction_error_deg, settings.direction_nodes))
     scales = tuple(spread_scales(settings.spread_error_factor, settings.spread_nodes))
+    use_weights = settings.point_over_classes and bool(wind.class_weights)
+    classes = tuple(_class_prior(wind, settings.class_neighbour_prior)) if use_weights else ()
     cand = weigh(cand_e, cand_n, cand_h, rates, np.tile(starts, (len(candidates), 1)), directions)
     free_rates = rates[::3]
     free_starts = _arrival_starts(
@@ -909,7 +940,9 @@ def estimate_source(
         # The point estimate is the median of the rate's likelihood at the most likely start with the plume's width
         # marginalised (``_point_rate``), not the posterior median marginal over the start: that favours a plume
         # that arrived long ago, which needs a lower rate.
-        best_rate = _point_rate(candidates[top], obs, wind, molar_mass_g_mol, rates, starts, error, table, scales)
+        best_rate = _point_rate(
+            candidates[top], obs, wind, molar_mass_g_mol, rates, starts, error, table, scales, classes
+        )
         rate_q[1] = math.log(best_rate)
     elif p_free.sum() >= LOCATED_PROBABILITY and region_area <= 0.15 * park_area:
         status = EstimateStatus.UNLISTED_SOURCE
@@ -937,7 +970,7 @@ def estimate_source(
             place = Candidate("cell", best_e, best_n, settings.release_height_m)
             grid_rates, grid_starts = free_rates, free_starts[best - n_cand]
         rate_q[1] = math.log(
-            _point_rate(place, obs, wind, molar_mass_g_mol, grid_rates, grid_starts, error, table, scales)
+            _point_rate(place, obs, wind, molar_mass_g_mol, grid_rates, grid_starts, error, table, scales, classes)
         )
     if saturated_only:
         if status is EstimateStatus.LOCATED or best < n_cand:

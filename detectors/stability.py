@@ -112,7 +112,11 @@ def stability_from_sigma_theta(
     """Pasquill-Gifford class A-F from the wind direction's standard deviation and the wind speed (sigma-theta
     method); day and night from the sun's elevation."""
     initial = next(c for lower, c in _SIGMA_THETA_LOWER_DEG if sigma_theta_deg >= lower)
-    day = solar_elevation_deg(unix_time_s, lat_deg, lon_deg) > 0.0
+    return _adjusted(initial, wind_speed_m_s, day=solar_elevation_deg(unix_time_s, lat_deg, lon_deg) > 0.0)
+
+
+def _adjusted(initial: str, wind_speed_m_s: float, day: bool) -> str:
+    """The sigma-theta method's final class from its initial one and the wind speed (table 6-8)."""
     table = _DAY_ADJUST if day else _NIGHT_ADJUST
     return next(c for bound, c in table[initial] if wind_speed_m_s < bound)
 
@@ -151,3 +155,78 @@ def assessment_stability(
             solar_radiation_w_m2=solar_radiation_w_m2,
         )
     return stability_from_sigma_theta(sigma_theta_deg, wind_speed_m_s, unix_time_s, lat_deg, lon_deg)
+
+
+# How sure the class is. The sigma-theta of n direction samples is a sample standard deviation: for independent
+# normal samples (n - 1) s^2 / sigma^2 is chi-square with n - 1 degrees of freedom, so log(s) has the standard
+# deviation 1 / sqrt(2 (n - 1)) about log(sigma) for large n: 0.19 for a station that reports once a minute over 15
+# minutes (autocorrelated samples count as fewer). On top of that the method itself: its class boundaries are
+# empirical (EPA-454/R-99-005 s. 6.4.5 on the accuracy of the class estimates). A class's step is a factor 1.4 (0.34
+# in log) in sigma-theta, so a reading near a boundary is nearly a coin toss between two classes.
+SIGMA_THETA_METHOD_LOG_SD = 0.15
+_SIGMA_THETA_UPPER_DEG = {"A": math.inf, "B": 22.5, "C": 17.5, "D": 12.5, "E": 7.5, "F": 3.8}
+
+
+def class_weights(
+    wind_speed_m_s: float,
+    unix_time_s: float,
+    lat_deg: float,
+    lon_deg: float,
+    *,
+    sigma_theta: tuple[float, int] | None = None,
+    sky_measured: bool = False,
+) -> tuple[tuple[str, float], ...]:
+    """The probability of each class given what ``assessment_stability`` was given, the most probable first; empty
+    when the inference says nothing beyond its one class (``sky_measured``: a station's cloud cover or solar
+    radiation; Turner by day with the cloud unknown; or one class whatever the spread or the cloud): the estimator
+    then takes the class's neighbours with its own prior, the class's generic uncertainty.
+
+    - Day, sigma-theta method (``sigma_theta``: the spread in degrees and how many directions it came from): log
+      sigma-theta is taken as normal about the measured value with the sampling error of that many directions and
+      the method's own (``SIGMA_THETA_METHOD_LOG_SD``); each class's share is the probability of its sigma-theta
+      interval (EPA-454/R-99-005 table 6-7), then moved by the wind-speed adjustment as the point class is (table
+      6-8).
+      Those shares are weighed by Turner's table with the cloud unknown (each okta equally likely) as the prior.
+    - Night, cloud unknown: Turner's two night columns (>= 4/8 and <= 3/8 cloud) at even odds.
+    """
+    if sky_measured:
+        return ()
+    night = solar_elevation_deg(unix_time_s, lat_deg, lon_deg) <= 0.0
+    if night:
+        row = next(i for i, bound in enumerate(_WIND_BOUNDS_M_S) if wind_speed_m_s < bound)
+        cloudy, clear = _TABLE[row][3], _TABLE[row][4]
+        return () if cloudy == clear else ((cloudy, 0.5), (clear, 0.5))
+    if sigma_theta is None:
+        return ()
+    sigma_theta_deg, samples = sigma_theta
+    sampling = 1.0 / math.sqrt(2.0 * max(samples - 1, 1))
+    spread = math.hypot(sampling, SIGMA_THETA_METHOD_LOG_SD)
+    centre = math.log(max(sigma_theta_deg, 1e-3))
+    shares: dict[str, float] = {}
+    for lower, initial in _SIGMA_THETA_LOWER_DEG:
+        upper = _SIGMA_THETA_UPPER_DEG[initial]
+        high = 1.0 if math.isinf(upper) else _normal_cdf((math.log(upper) - centre) / spread)
+        low = 0.0 if lower <= 0.0 else _normal_cdf((math.log(lower) - centre) / spread)
+        final = _adjusted(initial, wind_speed_m_s, day=True)
+        shares[final] = shares.get(final, 0.0) + max(0.0, high - low)
+    # The sun and the wind are evidence too: Turner's table (EPA's recommended method, EPA-454/R-99-005 s. 6.9
+    # and 6.4.1; the sigma-theta method is its alternative) with the cloud unknown, each okta 0-8 equally likely, is
+    # the prior the spread's likelihood is weighed by. A light wind under a high sun is A-B whatever the cloud short of
+    # overcast, which the 15-minute spread alone reads a letter or two too stable when the wind's slow swings are
+    # longer than the window. When the two leave nothing in common, the spread alone.
+    prior: dict[str, float] = {}
+    for okta in range(9):
+        turner = stability_class(wind_speed_m_s, unix_time_s, lat_deg, lon_deg, cloud_fraction=okta / 8.0)
+        prior[turner] = prior.get(turner, 0.0) + 1.0 / 9.0
+    joint = {c: w * prior.get(c, 0.0) for c, w in shares.items()}
+    if sum(joint.values()) > 0.02:
+        shares = joint
+    kept = sorted(((c, w) for c, w in shares.items() if w >= 0.02), key=lambda cw: -cw[1])
+    if len(kept) == 1:
+        return ()  # one class whatever the spread (e.g. D in a strong wind by day): nothing beyond the class
+    total = sum(w for _, w in kept)
+    return tuple((c, w / total) for c, w in kept)
+
+
+def _normal_cdf(z: float) -> float:
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))

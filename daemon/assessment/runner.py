@@ -50,7 +50,7 @@ from detectors.source_estimation import (
     SourceEstimate,
     estimate_source,
 )
-from detectors.stability import assessment_stability
+from detectors.stability import assessment_stability, class_weights
 from detectors.substances import SUBSTANCES
 from rules.condition_names import ASSESSMENT_AEGL2_RESIDENTIAL, ASSESSMENT_AEGL3_SCHOOL_HOSPITAL
 from rules.sensor_table import SensorTable
@@ -414,18 +414,18 @@ class AssessmentRunner:
         idx = np.clip(np.searchsorted(speed_t, when[dir_rows]), 0, speed_t.shape[0] - 1)
         speed_b, dir_b, _ = bin_wind(when[dir_rows], speed_v[idx], value[dir_rows], ends, BIN_S)
         lat, lon = self.origin
-        sigma_theta = self._sigma_theta(sensor[dir_rows], when[dir_rows], value[dir_rows], now, dir_sensors)
+        sigma_theta, samples = self._sigma_theta(sensor[dir_rows], when[dir_rows], value[dir_rows], now, dir_sensors)
         speed = float(speed_b[-1]) if sigma_theta is None else float(np.mean(speed_b[-SIGMA_THETA_BINS:]))
+        cloud = self._latest_of(self._local(self.cloud, area), sensor, when, value, now)
+        solar = self._latest_of(self._local(self.solar, area), sensor, when, value, now)
         stability = assessment_stability(
-            speed,
-            now,
-            lat,
-            lon,
-            sigma_theta_deg=sigma_theta,
-            cloud_fraction=self._latest_of(self._local(self.cloud, area), sensor, when, value, now),
-            solar_radiation_w_m2=self._latest_of(self._local(self.solar, area), sensor, when, value, now),
+            speed, now, lat, lon, sigma_theta_deg=sigma_theta, cloud_fraction=cloud, solar_radiation_w_m2=solar
         )
-        return BinnedWind(speed_b, dir_b, stability, ends)
+        # How sure that class is (the estimator marginalises its rate and places over these classes).
+        spread = None if sigma_theta is None else (sigma_theta, samples)
+        measured = cloud is not None or solar is not None
+        weights = class_weights(speed, now, lat, lon, sigma_theta=spread, sky_measured=measured)
+        return BinnedWind(speed_b, dir_b, stability, ends, class_weights=weights)
 
     def _rows_of(self, sensors: np.ndarray, sensor: np.ndarray) -> np.ndarray:
         """Which readings (of sensor ``sensor``) are of ``sensors``: ``np.isin`` by one lookup per reading (the half
@@ -459,17 +459,22 @@ class AssessmentRunner:
 
     def _sigma_theta(
         self, sensor: np.ndarray, when: np.ndarray, value: np.ndarray, now: float, vanes: np.ndarray
-    ) -> float | None:
+    ) -> tuple[float | None, int]:
         """The median over the wind vanes ``vanes`` of each one's wind-direction spread in the last 15 minutes, or
-        None when no vane reported often enough. Per vane, so that two vanes' offsets are not read as turbulence.
-        (The readings given may be the vanes' alone: the other readings are never looked at.)"""
-        spreads = []
+        None when no vane reported often enough, and the median number of readings it came from. Per vane, so that
+        two vanes' offsets are not read as turbulence. The spread is of the readings as the vanes sent them (every
+        one in the window, not the bins' means, which would drop the turbulence inside a minute). (The readings
+        given may be the vanes' alone: the other readings are never looked at.)"""
+        spreads, counts = [], []
         recent = when > now - SIGMA_THETA_WINDOW_S
         for station in vanes.tolist():
             mine = recent & (sensor == station)
             if int(mine.sum()) >= SIGMA_THETA_MIN_READINGS:
                 spreads.append(direction_sd_deg(value[mine]))
-        return float(np.median(spreads)) if spreads else None
+                counts.append(int(mine.sum()))
+        if not spreads:
+            return None, 0
+        return float(np.median(spreads)), int(np.median(counts))
 
     def _update_conditions(self, now: float, substances: list[str]) -> None:
         """Raise AEGL-2-at-residential and AEGL-3-at-school-or-hospital on the substance's highest sensor."""

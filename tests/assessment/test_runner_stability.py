@@ -90,3 +90,35 @@ def test_no_wind_is_said_once_as_a_warning_not_a_traceback(demo_site: Site, capl
     assert [level for level, _ in said] == ["WARNING"]
     assert "no wind readings" in said[0][1]
     assert all(r.exc_info is None for r in caplog.records)
+
+
+def test_the_vanes_spread_is_taken_from_every_reading_not_the_minute_means(demo_site: Site) -> None:
+    """Vanes reporting every 5 s with a 20-degree turbulent spread (10-s correlation) in 2 m/s at noon: class B
+    from the readings' own spread (their minute means spread about half as much, which would read D), and no other
+    class is the more probable in the weights the wind carries."""
+    table = SensorTable.build(demo_site)
+    runner = AssessmentRunner(table, AlarmFlow.__new__(AlarmFlow))
+    rng = np.random.default_rng(5)
+    times = NOON - 5.0 * np.arange(N_BINS * 12)[::-1]
+    phi = np.exp(-5.0 / 10.0)
+    sensor, when, value = [], [], []
+    for i, spec in enumerate(table.sensors):
+        if spec.kind is Kind.WIND_SPEED:
+            level = np.full(times.shape, 2.0)
+        elif spec.kind is Kind.WIND_DIRECTION:
+            shocks = rng.normal(0.0, 20.0 * np.sqrt(1.0 - phi**2), times.shape[0])
+            level = np.empty(times.shape)
+            level[0] = rng.normal(0.0, 20.0)
+            for k in range(1, times.shape[0]):
+                level[k] = phi * level[k - 1] + shocks[k]
+            level = 200.0 + level
+        else:
+            continue
+        sensor.append(np.full(times.shape, i))
+        when.append(times)
+        value.append(level)
+    wind = runner._wind(
+        np.concatenate(sensor), np.concatenate(when), np.concatenate(value), bin_edges(NOON, 60.0, N_BINS), NOON
+    )
+    assert wind.stability == "B"
+    assert all(c == "B" or w < 0.5 for c, w in wind.class_weights)
