@@ -61,6 +61,8 @@ MILLI = 1_000.0
 # One reading counts at most LOAD_CAP reference units of (C / reference)^n: far past every AEGL-3, and far from
 # overflowing the float32 slot sums however many readings a slot holds.
 LOAD_CAP = 1.0e30
+# Runs per row, on average, from which a batch's clean rows are folded into a ring at once (``SlotRing.fold_runs``).
+FOLD_RUNS_PER_ROW = 3
 PEAK_MAX = 65504.0  # largest float16: slot peaks above it (6.5 % by volume) are kept as it, past every AEGL-3
 
 
@@ -461,6 +463,20 @@ class GasDetector:
         flat = self._load(np.repeat(rows.astype(np.intp), peaks.shape[1]), peaks.ravel())
         return flat.reshape(peaks.shape)
 
+    def _lowest_levels(
+        self, ring: SlotRing, windows: list[tuple[str, int, NDArray[np.float64], bool]]
+    ) -> NDArray[np.float64]:
+        """The lowest level judged on ``ring`` per row (nan: none). Configuration: made once per ring and kept as a
+        plain attribute, not a dataclass field, so that checkpoints saved before it load as they are."""
+        cache: dict[float, NDArray[np.float64]] = self.__dict__.setdefault("_lowest_by_ring", {})
+        lowest = cache.get(ring.slot_s)
+        if lowest is None:
+            lowest = np.full(self.row_sensor.shape[0], np.nan)
+            for _, _, levels, _ in windows:
+                lowest = np.fmin(lowest, levels[self.row_sensor])
+            cache[ring.slot_s] = lowest
+        return lowest
+
     def _may_change(
         self,
         rows: NDArray[np.intp],
@@ -554,10 +570,9 @@ class GasDetector:
         # A window can reach its level only if some reading in it (or in its trailing slot) does: rows with no
         # reading at or above the ring's lowest level within its widest window, no window on and no earlier
         # candidate run in this batch are not judged, and their window state is not even gathered.
-        lowest = np.full(self.row_sensor.shape[0], np.nan)
+        lowest = self._lowest_levels(ring, windows)
         active = np.zeros(self.row_sensor.shape[0], np.bool_)
-        for name, _, levels, _ in windows:
-            lowest = np.fmin(lowest, levels[self.row_sensor])
+        for name, _, _, _ in windows:
             active |= self.states[name].active | self.states[name].raw
         with np.errstate(invalid="ignore"):
             hot_reading = counted & (taken >= lowest[rows_r])
@@ -567,6 +582,9 @@ class GasDetector:
         reach = int(widths.max())
         run_rows = runs.sensor.astype(np.intp)
         near = run_hot | (hot_slot[run_rows] >= run_slot - reach) | active[run_rows]
+        # Folding a row's runs at once sums its windows again from the whole ring: cheaper than going run by run
+        # only when a row has several runs (a replay's block; a live batch holds a slot or two of each sensor).
+        several = runs.segment_starts.shape[0] * FOLD_RUNS_PER_ROW <= n_runs
         if not near.any():
             # Clean air everywhere in the batch (the common case): only fold the readings in.
             if arrival is not None and ring.add_runs_by_slot(
@@ -574,7 +592,11 @@ class GasDetector:
             ):
                 np.maximum.at(last_censored, run_rows[run_censored], run_slot[run_censored].astype(np.int32))
                 return []
-            if arrival is None and ring.fold_runs(run_rows, run_slot, run_sum, run_count, run_load, run_peak):
+            if (
+                arrival is None
+                and several
+                and ring.fold_runs(run_rows, run_slot, run_sum, run_count, run_load, run_peak)
+            ):
                 np.maximum.at(last_censored, run_rows[run_censored], run_slot[run_censored].astype(np.int32))
                 return []
             for idx in rank_steps(runs):
@@ -587,7 +609,7 @@ class GasDetector:
         # within the widest window before) are never judged in this batch: they are folded in at once, and only the
         # others go run by run.
         stepped = runs
-        if arrival is None:
+        if arrival is None and several:
             row_near = np.logical_or.reduceat(near, runs.segment_starts)
             cold = ~row_near[np.cumsum(runs.segment_first == np.arange(n_runs)) - 1]
             if cold.any() and ring.fold_runs(
@@ -626,13 +648,18 @@ class GasDetector:
             hot_slot[rows[warm]] = np.maximum(hot_slot[rows[warm]], run_slot[idx][warm])
         if not judged_run.any():
             return []
-        may = judged_run & self._may_change(
-            runs.sensor.astype(np.intp),
+        cand = np.flatnonzero(judged_run)  # (bounds of the other runs are not gathered: they are not judged)
+        may = np.zeros(n_runs, np.bool_)
+        may[cand] = self._may_change(
+            run_rows[cand],
             ring,
             windows,
-            (base_sum + np.maximum(run_sum, 0)[:, None]) / ring.scale + trail_count * trail_peak,
-            base_load + run_load[:, None] + trail_count * self._load_grid(runs.sensor, trail_peak),
-            np.maximum(base_count, 1),
+            (base_sum[cand] + np.maximum(run_sum[cand], 0)[:, None]) / ring.scale
+            + trail_count[cand] * trail_peak[cand],
+            base_load[cand]
+            + run_load[cand][:, None]
+            + trail_count[cand] * self._load_grid(run_rows[cand], trail_peak[cand]),
+            np.maximum(base_count[cand], 1),
         )
         # Once a run of a row may change a state, every later run of that row in the batch is judged too (the state
         # it may have turned on must be able to turn off again).
