@@ -125,6 +125,9 @@ def step(
     return out
 
 
+# Readings in a batch from which stepping only its busy sensors pays for cutting them out (a small batch's cost is
+# the number of array operations, not their length).
+BUSY_FROM = 2048
 Mask = NDArray[np.bool_]
 Seconds = NDArray[np.float64]
 # What ``step_busy`` gives: the positions of the readings it stepped (None: all), their sub-batch, their states.
@@ -153,7 +156,7 @@ def step_busy(
         # unchanged in every way that matters (raw_since only counts while raw is on or the alarm is active).
         return None
     at: NDArray[np.intp] | None = None
-    if starts.shape[0] > 1:
+    if starts.shape[0] > 1 and n >= BUSY_FROM:
         busy = carried | np.logical_or.reduceat(on, starts) if any_on else carried
         lengths = np.diff(np.append(starts, n))
         if 2 * int(lengths[busy].sum()) < n:

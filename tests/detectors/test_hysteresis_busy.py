@@ -17,7 +17,7 @@ def _batches(seed: int) -> list[tuple[SortedBatch, np.ndarray, np.ndarray]]:
     hot = rng.choice(N_SENSORS, 6, replace=False)
     out = []
     for block in range(10):
-        size = int(rng.integers(200, 3000))
+        size = int(rng.integers(200, 6000))  # from BUSY_FROM (2048) readings on, only the busy sensors step
         sensor = rng.integers(0, N_SENSORS, size).astype(np.int32)
         time = np.sort(100.0 * block + rng.uniform(0, 100, size))
         value = rng.uniform(0.0, 1.0, size)
