@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from detectors.conditions import ConditionEvents
 from detectors.config import AEGL_WINDOWS, SUBSTANCE_ORDER, CoreConfig
 from detectors.hysteresis import HysteresisState, SortedBatch
-from detectors.streams import debounce, debounce_stacked, rank_steps
+from detectors.streams import debounce, rank_steps
 from detectors.substances import SUBSTANCES
 
 LEVEL1 = "gas.level1"
@@ -470,18 +470,6 @@ class GasDetector:
         flat = self._load(np.repeat(rows.astype(np.intp), peaks.shape[1]), peaks.ravel())
         return flat.reshape(peaks.shape)
 
-    def _window_levels(
-        self, ring: SlotRing, windows: list[tuple[str, int, NDArray[np.float64], bool]]
-    ) -> NDArray[np.float64]:
-        """Each window's level per row, shape (rows, windows): configuration, made once per ring (see
-        ``_lowest_levels``)."""
-        cache: dict[float, NDArray[np.float64]] = self.__dict__.setdefault("_levels_by_ring", {})
-        levels = cache.get(ring.slot_s)
-        if levels is None:
-            levels = np.stack([window_levels[self.row_sensor] for _, _, window_levels, _ in windows], axis=1)
-            cache[ring.slot_s] = levels
-        return levels
-
     def _lowest_levels(
         self, ring: SlotRing, windows: list[tuple[str, int, NDArray[np.float64], bool]]
     ) -> NDArray[np.float64]:
@@ -723,36 +711,32 @@ class GasDetector:
         equivalent = np.where(covered, np.fmax(equivalent, mean), np.nan)
         bounded = base_bounded[r] | (own_cens > 0)[:, None]
         judged_batch = batch.subset(judged)
-        column = {width: i for i, width in enumerate(ring.widths)}
-        # Every window at once, one column each: exposures, levels, on and off; then one debounce pass over the
-        # windows that have a reading on or a sensor in alarm.
-        cols = [column[width] for _, width, _, _ in windows]
-        toxic = np.array([toxic_load for *_, toxic_load in windows])
-        exposure = np.where(toxic, equivalent[:, cols], mean[:, cols])
-        lower_bound = bounded[:, cols]
-        level = self._window_levels(ring, windows)[row]
-        with np.errstate(invalid="ignore"):
-            on = exposure >= level
-            # A lower-bound exposure below the level says nothing about the true one: it never clears.
-            off = (exposure < level * (1.0 - WINDOW_DEADBAND)) & ~lower_bound
-        any_on = on.any(axis=0)
-        judged_windows = [
-            i
-            for i, (name, _, _, _) in enumerate(windows)
-            if any_on[i] or self.states[name].active[judged_batch.sensor].any()
-        ]
-        if not judged_windows:
-            return []
         zero = np.zeros(self.row_sensor.shape[0])
-        return debounce_stacked(
-            [windows[i][0] for i in judged_windows],
-            judged_batch,
-            on[:, judged_windows].T,
-            off[:, judged_windows].T,
-            (zero, zero),
-            [self.states[windows[i][0]] for i in judged_windows],
-            exposure[:, judged_windows].T,
-            level[:, judged_windows].T,
-            self.row_sensor,
-            censored=lower_bound[:, judged_windows].T,
-        )
+        column = {width: i for i, width in enumerate(ring.widths)}
+        out = []
+        for name, width, levels, toxic_load in windows:
+            col = column[width]
+            exposure = equivalent[:, col] if toxic_load else mean[:, col]
+            lower_bound = bounded[:, col]
+            level = levels[self.row_sensor[row]]
+            with np.errstate(invalid="ignore"):
+                on = exposure >= level
+                # A lower-bound exposure below the level says nothing about the true one: it never clears.
+                off = (exposure < level * (1.0 - WINDOW_DEADBAND)) & ~lower_bound
+            if on.any() or self.states[name].active[judged_batch.sensor].any():
+                out.append(
+                    debounce(
+                        name,
+                        judged_batch,
+                        on,
+                        off,
+                        zero,
+                        zero,
+                        self.states[name],
+                        exposure,
+                        level,
+                        self.row_sensor,
+                        censored=lower_bound,
+                    )
+                )
+        return out

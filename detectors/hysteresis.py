@@ -12,7 +12,6 @@ decisive reading forward is a ``maximum.accumulate`` of indices, bounded by segm
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,10 +93,9 @@ class SortedBatch:
 def _carry_last(
     decisive: NDArray[np.bool_], segment_first: NDArray[np.intp]
 ) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
-    """Index of the last decisive reading at or before each reading in the same segment, and whether one exists
-    (along the last axis: one row per condition)."""
-    idx = np.arange(decisive.shape[-1], dtype=np.intp)
-    last = np.maximum.accumulate(np.where(decisive, idx, -1), axis=-1) if decisive.shape[-1] else idx
+    """Index of the last decisive reading at or before each reading in the same segment, and whether one exists."""
+    idx = np.arange(decisive.shape[0], dtype=np.intp)
+    last = np.maximum.accumulate(np.where(decisive, idx, -1)) if decisive.shape[0] else idx
     found = last >= segment_first
     return np.where(found, last, 0), found
 
@@ -170,55 +168,37 @@ def step_busy(
             state.raw_since[left_out] = np.where(np.isnan(since_before), batch.time[starts[quiet]], since_before)
             at, batch = batch.segments(busy)
             on, off = on[at], off[at]
-    return at, batch, step_stacked(batch, on[None], off[None], (on_delay,), (off_delay,), (state,))[0]
-
-
-def step_stacked(
-    batch: SortedBatch,
-    on: NDArray[np.bool_],
-    off: NDArray[np.bool_],
-    on_delays: Sequence[Seconds],
-    off_delays: Sequence[Seconds],
-    states: Sequence[HysteresisState],
-) -> NDArray[np.bool_]:
-    """The state machine over every reading of ``batch`` for several conditions at once, without ``step``'s
-    shortcuts: ``on``/``off`` have one row per condition, with its delays (per sensor) and state; returns the
-    debounced states, one row per condition. Each row is what ``step`` of that condition alone gives: the same
-    operations, element by element."""
     n = batch.sensor.shape[0]
     s, t, first = batch.sensor, batch.time, batch.segment_first
-    carried_raw = np.stack([state.raw[s] for state in states])
     # 1. raw state with hysteresis: the last decisive reading wins, else the carried state.
     last, found = _carry_last(on | off, first)
-    raw = np.where(found, np.take_along_axis(on, last, axis=1), carried_raw)
+    raw = np.where(found, on[last], state.raw[s])
 
     # 2. when did the current raw state begin? At the last change inside the segment, else carried.
-    prev_raw = np.empty_like(raw)
-    prev_raw[:, 1:] = raw[:, :-1]
+    prev_raw = np.empty(n, np.bool_)
+    prev_raw[1:] = raw[:-1]
     seg_start = first == np.arange(n)
-    prev_raw[:, seg_start] = carried_raw[:, seg_start]
+    prev_raw[seg_start] = state.raw[s[seg_start]]
     changed = raw != prev_raw
     last_change, change_found = _carry_last(changed, first)
-    carried_since = np.stack([state.raw_since[s] for state in states])
+    carried_since = state.raw_since[s]
     # A sensor never seen before starts its raw state at its first reading.
     carried_since = np.where(np.isnan(carried_since), t[first], carried_since)
     since = np.where(change_found, t[last_change], carried_since)
 
     # 3. debounced state: on after on_delay of raw on, off after off_delay of raw off.
     held = t - since
-    set_now = raw & (held >= np.stack([delay[s] for delay in on_delays]))
-    reset_now = ~raw & (held >= np.stack([delay[s] for delay in off_delays]))
+    set_now = raw & (held >= on_delay[s])
+    reset_now = ~raw & (held >= off_delay[s])
     last_set, set_found = _carry_last(set_now | reset_now, first)
-    carried_active = np.stack([state.active[s] for state in states])
-    active = np.where(set_found, np.take_along_axis(set_now, last_set, axis=1), carried_active)
+    active = np.where(set_found, set_now[last_set], state.active[s])
 
     ends = batch.is_last
     end_sensors = s[ends]
-    for row, state in enumerate(states):
-        state.raw[end_sensors] = raw[row, ends]
-        state.raw_since[end_sensors] = since[row, ends]
-        state.active[end_sensors] = active[row, ends]
-    return active
+    state.raw[end_sensors] = raw[ends]
+    state.raw_since[end_sensors] = since[ends]
+    state.active[end_sensors] = active[ends]
+    return at, batch, active
 
 
 def transitions(batch: SortedBatch, active: NDArray[np.bool_], before: NDArray[np.bool_]) -> NDArray[np.intp]:

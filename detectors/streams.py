@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors.conditions import ConditionEvents
-from detectors.hysteresis import HysteresisState, SortedBatch, step_busy, step_stacked, transitions
+from detectors.hysteresis import HysteresisState, SortedBatch, step_busy, transitions
 
 
 def previous(batch: SortedBatch, values: NDArray[np.float64], carried: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -176,52 +176,6 @@ def debounce(
     sensors = batch.sensor[idx] if report_as is None else report_as[batch.sensor[idx]]
     cens = None if censored is None or not censored[idx].any() else censored[idx]
     return ConditionEvents(name, sensors.astype(np.int32), batch.time[idx], now_active, value[idx], level[idx], cens)
-
-
-def debounce_stacked(
-    names: list[str],
-    batch: SortedBatch,
-    on: NDArray[np.bool_],
-    off: NDArray[np.bool_],
-    delays: tuple[NDArray[np.float64], NDArray[np.float64]],
-    states: list[HysteresisState],
-    value: NDArray[np.float64],
-    level: NDArray[np.float64],
-    report_as: NDArray[np.int32] | None = None,
-    censored: NDArray[np.bool_] | None = None,
-) -> list[ConditionEvents]:
-    """``debounce`` of several conditions over the same readings in one pass: ``on``, ``off``, ``value``, ``level``
-    and ``censored`` have one row per condition, ``delays`` (on, off; per sensor) are shared. For conditions each of
-    which has a reading on or an active sensor in the batch (``debounce``'s shortcuts do not apply to them), the
-    events and carried states are those of ``debounce`` one condition at a time; a small batch costs its count of
-    array operations, which this divides by the number of conditions."""
-    if batch.sensor.shape[0] == 0 or not names:
-        return [ConditionEvents.empty(name) for name in names]
-    before = [state.active[batch.sensor] for state in states]
-    k = len(names)
-    active = step_stacked(batch, on, off, (delays[0],) * k, (delays[1],) * k, states)
-    previous_active = np.empty_like(active)
-    previous_active[:, 1:] = active[:, :-1]
-    starts = batch.segment_starts
-    for row in range(k):
-        previous_active[row, starts] = before[row][starts]
-    out = []
-    for row, name in enumerate(names):
-        idx = np.flatnonzero(active[row] != previous_active[row])
-        sensors = batch.sensor[idx] if report_as is None else report_as[batch.sensor[idx]]
-        cens = None if censored is None or not censored[row, idx].any() else censored[row, idx]
-        out.append(
-            ConditionEvents(
-                name,
-                sensors.astype(np.int32),
-                batch.time[idx],
-                active[row, idx],
-                value[row, idx],
-                level[row, idx],
-                cens,
-            )
-        )
-    return out
 
 
 def events_in_time_order(events: ConditionEvents) -> ConditionEvents:

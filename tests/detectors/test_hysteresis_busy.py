@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from detectors.hysteresis import HysteresisState, SortedBatch, step
-from detectors.streams import debounce, debounce_stacked
+from detectors.streams import debounce
 
 N_SENSORS = 300
 
@@ -85,36 +85,4 @@ def test_debounce_of_busy_sensors_alone_gives_every_transition(seed: int) -> Non
         assert np.array_equal(got.active, active[changed])
         assert np.array_equal(got.value, value[changed])
         events += len(got)
-    assert events > 0
-
-
-@pytest.mark.parametrize("seed", [7, 8])
-def test_debouncing_conditions_together_equals_one_at_a_time(seed: int) -> None:
-    """Three conditions with their own levels over the same readings: one stacked pass gives each one's events and
-    carried state as its own ``debounce`` does."""
-    rng = np.random.default_rng(seed)
-    on_delay, off_delay = np.full(N_SENSORS, 3.0), np.full(N_SENSORS, 15.0)
-    names = ["a", "b", "c"]
-    together = [HysteresisState.new(N_SENSORS) for _ in names]
-    alone = [HysteresisState.new(N_SENSORS) for _ in names]
-    events = 0
-    for block in range(8):
-        size = int(rng.integers(50, 800))
-        sensor = rng.integers(0, 40, size).astype(np.int32)
-        batch = SortedBatch.build(sensor, np.sort(100.0 * block + rng.uniform(0, 100, size)))
-        value = rng.uniform(0.0, 2.0, (3, size))
-        level = np.array([[0.9], [1.4], [1.8]]) * np.ones(size)
-        on, off = value >= level, value < 0.9 * level
-        got = debounce_stacked(names, batch, on, off, (on_delay, off_delay), together, value, level)
-        for row, name in enumerate(names):
-            want = debounce(name, batch, on[row], off[row], on_delay, off_delay, alone[row], value[row], level[row])
-            assert np.array_equal(got[row].sensor, want.sensor)
-            assert np.array_equal(got[row].time, want.time)
-            assert np.array_equal(got[row].active, want.active)
-            assert np.array_equal(got[row].value, want.value)
-            assert np.array_equal(together[row].active, alone[row].active)
-            assert np.array_equal(together[row].raw, alone[row].raw)
-            counts = alone[row].raw | alone[row].active
-            assert np.array_equal(together[row].raw_since[counts], alone[row].raw_since[counts], equal_nan=True)
-            events += len(want)
     assert events > 0
