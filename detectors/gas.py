@@ -374,9 +374,9 @@ class GasDetector:
         exponents = np.array([SUBSTANCES[name].ten_berge_n for name in SUBSTANCE_ORDER], np.float64)
         self.load_exponent = exponents[c.substance[self.row_sensor]] if n_rows else np.zeros(0)
 
-    # Configuration derived on first use (per ring: each window's level per row, the lowest of them), kept out of
-    # pickled state: checkpoints carry state, and these are rebuilt from the configuration when missing.
-    _CACHES = ("_levels_by_ring", "_lowest_by_ring")
+    # Configuration derived on first use (per ring, the lowest level judged per row), kept out of pickled state:
+    # checkpoints carry state, and this is rebuilt from the configuration when missing.
+    _CACHES = ("_lowest_by_ring",)
 
     def __getstate__(self) -> dict[str, Any]:
         return {key: value for key, value in self.__dict__.items() if key not in self._CACHES}
