@@ -3,7 +3,9 @@
 Also one long generic series through ``backtest`` (the core as ``hazwatch detect`` runs it) and through
 ``hazwatch detect`` itself (CSV in and out), a 10 M-reading series through ``backtest``, and with ``--nab DIR``
 the CPU cost per reading of ``hazwatch detect`` over every file of the Numenta Anomaly Benchmark.
-Run: ``PYTHONPATH=. python bench/core.py [--nab /path/to/NAB]`` (prints figures; not a pass/fail test).
+Gas detectors read clean air (a fifth of their substance's lowest published level), and the 10,000-sensor figures
+are given twice: all quiet, and with a fraction of the gas detectors (``--alarming``, 5 %) above their levels.
+Run: ``PYTHONPATH=. python bench/core.py [--nab /path/to/NAB] [--core-only]`` (prints figures; not a pass/fail test).
 """
 
 from __future__ import annotations
@@ -19,14 +21,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.signal import lfilter
 
 from daemon.commands.detect import run as detect
 from detectors.backtest import backtest
-from detectors.config import CoreConfig
+from detectors.config import GAS, SUBSTANCE_ORDER, CoreConfig
 from detectors.core import DetectionCore
 from detectors.kinds import Kind
 from detectors.readings import ReadingBatch
+from detectors.substances import SUBSTANCES
 
 T0 = 1_750_000_000.0
 SOURCE_CHANNELS = [
@@ -39,6 +43,8 @@ SOURCE_CHANNELS = [
     Kind.HDOP,
 ]
 GASES = ["Cl2", "HF", "NH3", "H2S", "COCl2", "HCl"]
+QUIET_FRACTION = 0.2  # clean air reads a fifth of the substance's lowest level
+ALARM_MULTIPLE = 3.0  # an alarming gas detector reads three times its substance's lowest level
 
 
 def build_config(n_sensors: int) -> CoreConfig:
@@ -101,8 +107,24 @@ def build_config(n_sensors: int) -> CoreConfig:
     )
 
 
-def readings(config: CoreConfig, seconds: float, rng: np.random.Generator) -> ReadingBatch:
-    """Every sensor at its report interval for ``seconds``, in time order, with plausible values."""
+def quiet_gas_ppm(config: CoreConfig) -> NDArray[np.float64]:
+    """Per sensor, a gas detector's typical clean-air reading: a fifth of its substance's lowest published level
+    (``Substance.lowest_level_ppm``), so that no level, AEGL, ERPG, STEL or TWA test is near alarm; nan elsewhere."""
+    lowest = np.array([SUBSTANCES[name].lowest_level_ppm for name in SUBSTANCE_ORDER] + [np.nan])
+    return QUIET_FRACTION * lowest[config.substance]  # substance -1 (not a gas) takes the trailing nan
+
+
+def readings(
+    config: CoreConfig,
+    seconds: float,
+    rng: np.random.Generator,
+    alarming: NDArray[np.bool_] | None = None,
+) -> ReadingBatch:
+    """Every sensor at its report interval for ``seconds``, in time order, with plausible values.
+
+    Gas detectors read clean air (``quiet_gas_ppm``, 25 % spread) except those in ``alarming`` (per sensor), which
+    read ``ALARM_MULTIPLE`` times their substance's lowest level (5 % spread): above at least one of its levels.
+    """
     n = config.n_sensors
     per_sensor = np.maximum((seconds // config.report_interval_s).astype(np.int64), 1)
     sensor = np.repeat(np.arange(n, dtype=np.int32), per_sensor)
@@ -110,9 +132,18 @@ def readings(config: CoreConfig, seconds: float, rng: np.random.Generator) -> Re
     phase = rng.uniform(0, 1, n)[sensor]
     t = T0 + (k + phase) * config.report_interval_s[sensor]
     kind = config.kind[sensor]
-    typical = np.array([100.0, 1500.0, 0.05, 3.0, 180.0, 0.0, 15.0, 12.5, 1.0, 0.0, 31.9, 121.1, 1.2])
-    spread = np.array([4.0, 30.0, 0.02, 1.0, 30.0, 0.0, 0.5, 0.05, 0.0, 0.0, 1e-4, 1e-4, 0.2])
-    value = np.abs(typical[kind] + spread[kind] * rng.standard_normal(sensor.shape[0]))
+    typical = np.array([100.0, 1500.0, np.nan, 3.0, 180.0, 0.0, 15.0, 12.5, 1.0, 0.0, 31.9, 121.1, 1.2])
+    spread = np.array([4.0, 30.0, np.nan, 1.0, 30.0, 0.0, 0.5, 0.05, 0.0, 0.0, 1e-4, 1e-4, 0.2])
+    quiet = quiet_gas_ppm(config)
+    mean, sd = typical[kind], spread[kind]
+    gas = kind == GAS
+    mean[gas] = quiet[sensor[gas]]
+    sd[gas] = 0.25 * mean[gas]
+    if alarming is not None:
+        hot = alarming[sensor]
+        mean[hot] = quiet[sensor[hot]] * (ALARM_MULTIPLE / QUIET_FRACTION)
+        sd[hot] = 0.05 * mean[hot]
+    value = np.abs(mean + sd * rng.standard_normal(sensor.shape[0]))
     order = np.argsort(t, kind="stable")
     return ReadingBatch(sensor[order], t[order], value[order], np.zeros(sensor.shape[0], np.uint16))
 
@@ -205,11 +236,14 @@ def main() -> None:
     parser.add_argument("--long-series", type=int, default=10_000_000, help="readings of the long backtest figure")
     parser.add_argument("--nab", type=Path, help="a NAB checkout: also time hazwatch detect over its data files")
     parser.add_argument("--nab-score", default="range-context", help="hazwatch detect --score for the NAB figure")
+    parser.add_argument("--alarming", type=float, default=0.05, help="fraction of gas detectors in the alarming case")
+    parser.add_argument("--core-only", action="store_true", help="only the 10,000-sensor figures (and NAB if asked)")
     args = parser.parse_args()
     if args.nab is not None:
         nab_detect(args.nab, args.nab_score)
-    long_series(args.long_series)
-    single_series(args.series, args.repeats)
+    if not args.core_only:
+        long_series(args.long_series)
+        single_series(args.series, args.repeats)
     rng = np.random.default_rng(0)
     config = build_config(args.sensors)
     kinds, counts = np.unique(config.kind, return_counts=True)
@@ -217,26 +251,29 @@ def main() -> None:
         f"sensors: {config.n_sensors}, devices: {config.n_devices}, kinds: "
         + ", ".join(f"{list(Kind)[k].value}={c}" for k, c in zip(kinds, counts, strict=True))
     )
-
-    warm = readings(config, 3600.0, rng)  # an hour to get past every warm-up
-    replay = readings(config, args.replay_seconds, rng)
-    replay = ReadingBatch(replay.sensor, replay.time + 3600.0, replay.value, replay.flags)
-    live = readings(config, args.live_seconds, rng)
-    live = ReadingBatch(live.sensor, live.time + 3600.0, live.value, live.flags)
-    for name, batch, size in (("replay", replay, 1_000_000), ("live", live, 1_000)):
-        rates, cpu_rates = [], []
-        for _ in range(args.repeats):
-            core = DetectionCore(config)
-            measure(core, warm, 1_000_000)
-            wall, cpu = measure(core, batch, size)
-            rates.append(wall)
-            cpu_rates.append(cpu)
-        figures = ", ".join(f"{r:,.0f}" for r in rates)
-        print(
-            f"{name}: {len(batch):,} readings in batches of {size:,}: best {max(rates):,.0f} readings/s, "
-            f"median {statistics.median(rates):,.0f} (runs: {figures}); "
-            f"best {max(cpu_rates):,.0f} per CPU second"
-        )
+    gas = np.flatnonzero(config.kind == GAS)
+    alarming = np.zeros(config.n_sensors, np.bool_)
+    alarming[rng.choice(gas, round(args.alarming * gas.shape[0]), replace=False)] = True
+    warm = readings(config, 3600.0, rng)  # an hour of clean air to get past every warm-up
+    for case, hot in (("quiet", None), (f"{args.alarming:.0%} of gas detectors alarming", alarming)):
+        replay = readings(config, args.replay_seconds, rng, hot)
+        replay = ReadingBatch(replay.sensor, replay.time + 3600.0, replay.value, replay.flags)
+        live = readings(config, args.live_seconds, rng, hot)
+        live = ReadingBatch(live.sensor, live.time + 3600.0, live.value, live.flags)
+        for name, batch, size in (("replay", replay, 1_000_000), ("live", live, 1_000)):
+            rates, cpu_rates = [], []
+            for _ in range(args.repeats):
+                core = DetectionCore(config)
+                measure(core, warm, 1_000_000)
+                wall, cpu = measure(core, batch, size)
+                rates.append(wall)
+                cpu_rates.append(cpu)
+            figures = ", ".join(f"{r:,.0f}" for r in rates)
+            print(
+                f"{name}, {case}: {len(batch):,} readings in batches of {size:,}: best {max(rates):,.0f} "
+                f"readings/s, median {statistics.median(rates):,.0f} (runs: {figures}); "
+                f"best {max(cpu_rates):,.0f} per CPU second (runs: {', '.join(f'{r:,.0f}' for r in cpu_rates)})"
+            )
     print(f"state: {core.state_nbytes:,} bytes = {core.state_nbytes / config.n_sensors:,.0f} bytes per sensor")
 
 

@@ -181,7 +181,8 @@ def _evidence(short: NDArray[np.float64], mean: NDArray[np.float64], var: NDArra
         zz = (short - mean) / np.sqrt(var)
     out = np.zeros(zz.shape[0])
     hit = zz > EVIDENCE_FROM
-    out[hit] = np.minimum(-log_ndtr(-zz[hit]) / (_LN10 * ALARM_DECADES), 1.0)
+    if _any(hit):
+        out[hit] = np.minimum(-log_ndtr(-zz[hit]) / (_LN10 * ALARM_DECADES), 1.0)
     return out
 
 
@@ -222,7 +223,7 @@ def step(
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         z = e / s_eff
         u = d / long_run
-        drift = np.abs(m - ref) / (long_run * drift_spread(count))
+        drift = np.abs(m - ref) / (long_run * _spread_at(count))
     good = ok & seen & np.isfinite(z)
     z = np.where(good, z, 0.0)
     u = np.where(good, u, 0.0)
@@ -557,6 +558,14 @@ def _spread_table() -> NDArray[np.float64]:
     """``drift_spread`` of every count up to the one from which it no longer changes in floating point (the
     reference's youth, ``exp(-2 REFERENCE_ALPHA (count - WARMUP_READINGS))``, under 1e-28 by then)."""
     return drift_spread(np.arange(WARMUP_READINGS + 2**17, dtype=np.float64))
+
+
+def _spread_at(count: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``drift_spread`` of learnt-reading counts (whole numbers), looked up: the same values in three array operations
+    instead of ten (``drift_spread`` is constant from the table's last count on)."""
+    table = _spread_table()
+    out: NDArray[np.float64] = table[np.minimum(count, table.shape[0] - 1).astype(np.intp)]
+    return out
 
 
 def _spread_of(first: int, offsets: NDArray[np.intp] | None, n: int) -> NDArray[np.float64] | float:

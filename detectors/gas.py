@@ -61,7 +61,15 @@ MILLI = 1_000.0
 # One reading counts at most LOAD_CAP reference units of (C / reference)^n: far past every AEGL-3, and far from
 # overflowing the float32 slot sums however many readings a slot holds.
 LOAD_CAP = 1.0e30
+# Runs per row, on average, from which a batch's clean rows are folded into a ring at once (``SlotRing.fold_runs``).
+FOLD_RUNS_PER_ROW = 3
 PEAK_MAX = 65504.0  # largest float16: slot peaks above it (6.5 % by volume) are kept as it, past every AEGL-3
+
+
+Rows = NDArray[np.intp]
+Ints = NDArray[np.int64]
+Floats = NDArray[np.float64]
+Peaks = NDArray[np.float16]
 
 
 @dataclass
@@ -220,6 +228,58 @@ class SlotRing:
                 self.loads[r[more], col[more]] += loads[start[more] + k]
         return True
 
+    def fold_runs(self, rows: Rows, slot: Ints, sums: Ints, counts: Ints, loads: Floats, peaks: Peaks) -> bool:
+        """``advance_and_add`` of every run in turn, for runs sorted by row with each row's slots increasing (one run
+        a slot), in one go: each row moves to its newest slot at once (clearing the slots entered), the runs whose
+        slots are still in the ring then are added, and the window sums are summed again from the ring. A slot takes
+        one run whichever way, and the windows are the sums of their slots, so the ring ends as the runs one by one
+        leave it, bit for bit. False (nothing done) when a sum could be clipped or a count wrap.
+        """
+        n = rows.shape[0]
+        if n == 0:
+            return True
+        row_start = np.ones(n, np.bool_)
+        row_start[1:] = rows[1:] != rows[:-1]
+        starts = np.flatnonzero(row_start)
+        touched = rows[starts]
+        if (
+            int(counts.max()) + int(self.counts[touched].max()) >= 65535
+            or int(np.abs(sums).max()) + int(np.abs(self.sums[touched]).max()) > self._sum_max
+        ):
+            return False
+        lengths = np.diff(np.append(starts, n))
+        before = self.current[touched]
+        newest = np.maximum(before, slot[starts + lengths - 1])
+        # Slots entered (after the row's newest before, up to its newest now) are cleared, as ``_advance`` clears
+        # them; a row never seen holds nothing to clear.
+        gap = newest - before
+        moved = (gap > 0) & (before >= 0)
+        if moved.any():
+            self._clear_entered(touched[moved], before[moved], gap[moved])
+        self.current[touched] = newest
+        # A run whose slot has left the ring by the row's newest slot is either dropped as late data or overwritten
+        # by a later slot in its place: either way it is not in the ring at the end.
+        keep = slot > np.repeat(newest, lengths) - self.n_slots
+        r, col = rows[keep], slot[keep] % self.n_slots
+        before_sum = self.sums[r, col].astype(np.int64)
+        self.sums[r, col] = np.clip(before_sum + sums[keep], -self._sum_max, self._sum_max)
+        self.counts[r, col] += np.minimum(counts[keep], 65535).astype(np.uint16)
+        self.loads[r, col] += loads[keep]
+        self.peaks[r, col] = np.maximum(self.peaks[r, col], peaks[keep])
+        self._sum_windows(touched)
+        return True
+
+    def _sum_windows(self, rows: NDArray[np.intp]) -> None:
+        """Window sums, counts and filled slots of ``rows`` summed from their slots (the newest slot back)."""
+        depth = int(self._widths.max())
+        cols = (self.current[rows][:, None] - np.arange(depth)[None, :]) % self.n_slots
+        r = rows[:, None]
+        counts = self.counts[r, cols]
+        last = self._widths - 1
+        self.window_sum[rows] = np.cumsum(self.sums[r, cols], axis=1, dtype=np.int64)[:, last]
+        self.window_count[rows] = np.cumsum(counts, axis=1, dtype=np.int64)[:, last]
+        self.window_filled[rows] = np.cumsum(counts > 0, axis=1, dtype=np.int64)[:, last]
+
     def advance(self, rows: NDArray[np.intp], slot: NDArray[np.int64]) -> None:
         """Move rows (unique) whose newest slot is older than ``slot`` on to it."""
         cur = self.current[rows]
@@ -251,14 +311,17 @@ class SlotRing:
             self.peaks[rs, col1] = 0.0
         wide = ~single
         if wide.any():
-            k = np.arange(self.n_slots)[None, :]
-            clear = ((k - (c[wide] + 1)[:, None]) % self.n_slots) < np.minimum(gap[wide], self.n_slots)[:, None]
-            rw = r[wide]
-            self.sums[rw] = np.where(clear, 0, self.sums[rw])
-            self.counts[rw] = np.where(clear, 0, self.counts[rw])
-            self.loads[rw] = np.where(clear, 0.0, self.loads[rw])
-            self.peaks[rw] = np.where(clear, np.float16(0.0), self.peaks[rw])
+            self._clear_entered(r[wide], c[wide], gap[wide])
         self.current[rows] = slot
+
+    def _clear_entered(self, rows: Rows, cur: Ints, gap: Ints) -> None:
+        """Clear the ring slots of ``rows`` that moving ``gap`` slots on from ``cur`` enters (all, past the ring)."""
+        k = np.arange(self.n_slots)[None, :]
+        clear = ((k - (cur + 1)[:, None]) % self.n_slots) < np.minimum(gap, self.n_slots)[:, None]
+        self.sums[rows] = np.where(clear, 0, self.sums[rows])
+        self.counts[rows] = np.where(clear, 0, self.counts[rows])
+        self.loads[rows] = np.where(clear, 0.0, self.loads[rows])
+        self.peaks[rows] = np.where(clear, np.float16(0.0), self.peaks[rows])
 
 
 def _round_up_half(x: NDArray[np.float64]) -> NDArray[np.float16]:
@@ -310,6 +373,13 @@ class GasDetector:
         self.load_reference = np.where(np.isfinite(reference), reference, 1.0)
         exponents = np.array([SUBSTANCES[name].ten_berge_n for name in SUBSTANCE_ORDER], np.float64)
         self.load_exponent = exponents[c.substance[self.row_sensor]] if n_rows else np.zeros(0)
+
+    # Configuration derived on first use (per ring, the lowest level judged per row), kept out of pickled state:
+    # checkpoints carry state, and this is rebuilt from the configuration when missing.
+    _CACHES = ("_lowest_by_ring",)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {key: value for key, value in self.__dict__.items() if key not in self._CACHES}
 
     @property
     def state_nbytes(self) -> int:
@@ -399,6 +469,20 @@ class GasDetector:
         """``_load`` of a (rows, widths) grid of concentrations."""
         flat = self._load(np.repeat(rows.astype(np.intp), peaks.shape[1]), peaks.ravel())
         return flat.reshape(peaks.shape)
+
+    def _lowest_levels(
+        self, ring: SlotRing, windows: list[tuple[str, int, NDArray[np.float64], bool]]
+    ) -> NDArray[np.float64]:
+        """The lowest level judged on ``ring`` per row (nan: none). Configuration: made once per ring and kept as a
+        plain attribute, not a dataclass field, so that checkpoints saved before it load as they are."""
+        cache: dict[float, NDArray[np.float64]] = self.__dict__.setdefault("_lowest_by_ring", {})
+        lowest = cache.get(ring.slot_s)
+        if lowest is None:
+            lowest = np.full(self.row_sensor.shape[0], np.nan)
+            for _, _, levels, _ in windows:
+                lowest = np.fmin(lowest, levels[self.row_sensor])
+            cache[ring.slot_s] = lowest
+        return lowest
 
     def _may_change(
         self,
@@ -493,10 +577,9 @@ class GasDetector:
         # A window can reach its level only if some reading in it (or in its trailing slot) does: rows with no
         # reading at or above the ring's lowest level within its widest window, no window on and no earlier
         # candidate run in this batch are not judged, and their window state is not even gathered.
-        lowest = np.full(self.row_sensor.shape[0], np.nan)
+        lowest = self._lowest_levels(ring, windows)
         active = np.zeros(self.row_sensor.shape[0], np.bool_)
-        for name, _, levels, _ in windows:
-            lowest = np.fmin(lowest, levels[self.row_sensor])
+        for name, _, _, _ in windows:
             active |= self.states[name].active | self.states[name].raw
         with np.errstate(invalid="ignore"):
             hot_reading = counted & (taken >= lowest[rows_r])
@@ -505,10 +588,21 @@ class GasDetector:
         touched = np.zeros(self.row_sensor.shape[0], np.bool_)
         reach = int(widths.max())
         run_rows = runs.sensor.astype(np.intp)
-        if not (run_hot | (hot_slot[run_rows] >= run_slot - reach) | active[run_rows]).any():
+        near = run_hot | (hot_slot[run_rows] >= run_slot - reach) | active[run_rows]
+        # Folding a row's runs at once sums its windows again from the whole ring: cheaper than going run by run
+        # only when a row has several runs (a replay's block; a live batch holds a slot or two of each sensor).
+        several = runs.segment_starts.shape[0] * FOLD_RUNS_PER_ROW <= n_runs
+        if not near.any():
             # Clean air everywhere in the batch (the common case): only fold the readings in.
             if arrival is not None and ring.add_runs_by_slot(
                 run_rows, run_slot, run_sum, run_count, run_load, run_peak
+            ):
+                np.maximum.at(last_censored, run_rows[run_censored], run_slot[run_censored].astype(np.int32))
+                return []
+            if (
+                arrival is None
+                and several
+                and ring.fold_runs(run_rows, run_slot, run_sum, run_count, run_load, run_peak)
             ):
                 np.maximum.at(last_censored, run_rows[run_censored], run_slot[run_censored].astype(np.int32))
                 return []
@@ -518,7 +612,24 @@ class GasDetector:
                 hit = run_censored[idx]
                 last_censored[rows[hit]] = np.maximum(last_censored[rows[hit]], run_slot[idx][hit])
             return []
-        for idx in rank_steps(runs):
+        # Rows none of whose runs is near a level (no window on, no reading at or above the lowest level, none
+        # within the widest window before) are never judged in this batch: they are folded in at once, and only the
+        # others go run by run.
+        stepped = runs
+        if arrival is None and several:
+            row_near = np.logical_or.reduceat(near, runs.segment_starts)
+            cold = ~row_near[np.cumsum(runs.segment_first == np.arange(n_runs)) - 1]
+            if cold.any() and ring.fold_runs(
+                run_rows[cold], run_slot[cold], run_sum[cold], run_count[cold], run_load[cold], run_peak[cold]
+            ):
+                hit = cold & run_censored
+                np.maximum.at(last_censored, run_rows[hit], run_slot[hit].astype(np.int32))
+                warm_runs = ~cold
+                stepped = SortedBatch.from_sorted(
+                    np.flatnonzero(warm_runs), runs.sensor[warm_runs], runs.time[warm_runs]
+                )
+        for step_at in rank_steps(stepped):
+            idx = step_at if stepped is runs else stepped.order[step_at]
             rows = runs.sensor[idx].astype(np.intp)
             ring.advance(rows, run_slot[idx])
             cur = ring.current[rows]
@@ -544,13 +655,18 @@ class GasDetector:
             hot_slot[rows[warm]] = np.maximum(hot_slot[rows[warm]], run_slot[idx][warm])
         if not judged_run.any():
             return []
-        may = judged_run & self._may_change(
-            runs.sensor.astype(np.intp),
+        cand = np.flatnonzero(judged_run)  # (bounds of the other runs are not gathered: they are not judged)
+        may = np.zeros(n_runs, np.bool_)
+        may[cand] = self._may_change(
+            run_rows[cand],
             ring,
             windows,
-            (base_sum + np.maximum(run_sum, 0)[:, None]) / ring.scale + trail_count * trail_peak,
-            base_load + run_load[:, None] + trail_count * self._load_grid(runs.sensor, trail_peak),
-            np.maximum(base_count, 1),
+            (base_sum[cand] + np.maximum(run_sum[cand], 0)[:, None]) / ring.scale
+            + trail_count[cand] * trail_peak[cand],
+            base_load[cand]
+            + run_load[cand][:, None]
+            + trail_count[cand] * self._load_grid(run_rows[cand], trail_peak[cand]),
+            np.maximum(base_count[cand], 1),
         )
         # Once a run of a row may change a state, every later run of that row in the batch is judged too (the state
         # it may have turned on must be able to turn off again).

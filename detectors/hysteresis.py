@@ -65,6 +65,16 @@ class SortedBatch:
         """The readings where ``keep`` (sorted order) is true, still sorted; ``order`` keeps batch positions."""
         return SortedBatch.from_sorted(self.order[keep], self.sensor[keep], self.time[keep])
 
+    def segments(self, keep: NDArray[np.bool_]) -> tuple[NDArray[np.intp], SortedBatch]:
+        """The readings of the segments (sensors) where ``keep`` (one per segment, at least one true) holds: their
+        sorted-order positions and the sub-batch. Index ranges built from the segments, not a whole-batch mask."""
+        starts = self.segment_starts
+        lengths = np.diff(np.append(starts, self.sensor.shape[0]))
+        kept_lengths = lengths[keep]
+        offsets = np.cumsum(kept_lengths) - kept_lengths
+        at = np.arange(int(offsets[-1] + kept_lengths[-1])) + np.repeat(starts[keep] - offsets, kept_lengths)
+        return at, SortedBatch.from_sorted(self.order[at], self.sensor[at], self.time[at])
+
     @classmethod
     def from_sorted(cls, order: NDArray[np.intp], s: NDArray[np.int32], time: NDArray[np.float64]) -> SortedBatch:
         """Wrap arrays already sorted by (sensor, time)."""
@@ -104,14 +114,62 @@ def step(
     ``state`` is updated in place for the sensors in the batch.
     """
     n = batch.sensor.shape[0]
+    busy = step_busy(batch, on, off, on_delay, off_delay, state)
+    if busy is None:
+        return np.zeros(n, np.bool_)
+    at, _, active = busy
+    if at is None:
+        return active
+    out = np.zeros(n, np.bool_)
+    out[at] = active
+    return out
+
+
+# Readings in a batch from which stepping only its busy sensors pays for cutting them out (a small batch's cost is
+# the number of array operations, not their length).
+BUSY_FROM = 2048
+Mask = NDArray[np.bool_]
+Seconds = NDArray[np.float64]
+# What ``step_busy`` gives: the positions of the readings it stepped (None: all), their sub-batch, their states.
+Busy = tuple[NDArray[np.intp] | None, SortedBatch, NDArray[np.bool_]]
+
+
+def step_busy(
+    batch: SortedBatch, on: Mask, off: Mask, on_delay: Seconds, off_delay: Seconds, state: HysteresisState
+) -> Busy | None:
+    """``step`` over the sensors that can be on in this batch: None if no sensor can, else the positions of their
+    readings (None: the whole batch), their sub-batch and the debounced state after each of those readings.
+
+    A sensor with no reading on and neither raw-on nor active before the batch stays off at every reading (no
+    reading can turn it on), so only its ``raw_since`` moves, as the full pass moves it. When such sensors hold
+    most of the batch (one alarm among thousands of quiet channels) the pass runs over the others alone.
+    """
+    n = batch.sensor.shape[0]
     if n == 0:
-        return np.zeros(0, np.bool_)
-    s, t, first = batch.sensor, batch.time, batch.segment_first
-    if not on.any() and not state.raw[s].any() and not state.active[s].any():
+        return None
+    starts = batch.segment_starts
+    seg_sensor = batch.sensor[starts]
+    carried = state.raw[seg_sensor] | state.active[seg_sensor]
+    any_on = bool(on.any())
+    if not any_on and not carried.any():
         # Nothing raw-on before or during the batch: every reading stays off and the carried state is
         # unchanged in every way that matters (raw_since only counts while raw is on or the alarm is active).
-        return np.zeros(n, np.bool_)
-
+        return None
+    at: NDArray[np.intp] | None = None
+    if starts.shape[0] > 1 and n >= BUSY_FROM:
+        busy = carried | np.logical_or.reduceat(on, starts) if any_on else carried
+        lengths = np.diff(np.append(starts, n))
+        if 2 * int(lengths[busy].sum()) < n:
+            # The sensors left out: raw and active stay off; raw_since as the full pass leaves it (carried, or the
+            # first reading's time for a sensor never seen).
+            quiet = ~busy
+            left_out = seg_sensor[quiet]
+            since_before = state.raw_since[left_out]
+            state.raw_since[left_out] = np.where(np.isnan(since_before), batch.time[starts[quiet]], since_before)
+            at, batch = batch.segments(busy)
+            on, off = on[at], off[at]
+    n = batch.sensor.shape[0]
+    s, t, first = batch.sensor, batch.time, batch.segment_first
     # 1. raw state with hysteresis: the last decisive reading wins, else the carried state.
     last, found = _carry_last(on | off, first)
     raw = np.where(found, on[last], state.raw[s])
@@ -140,7 +198,7 @@ def step(
     state.raw[end_sensors] = raw[ends]
     state.raw_since[end_sensors] = since[ends]
     state.active[end_sensors] = active[ends]
-    return active
+    return at, batch, active
 
 
 def transitions(batch: SortedBatch, active: NDArray[np.bool_], before: NDArray[np.bool_]) -> NDArray[np.intp]:

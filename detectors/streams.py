@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors.conditions import ConditionEvents
-from detectors.hysteresis import HysteresisState, SortedBatch, step, transitions
+from detectors.hysteresis import HysteresisState, SortedBatch, step_busy, transitions
 
 
 def previous(batch: SortedBatch, values: NDArray[np.float64], carried: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -105,15 +105,11 @@ def hit_runs(
     if n == 0 or not hit.any() or starts.shape[0] < 2:
         return consecutive(batch, hit, ~hit, count), run_since(batch, hit, opens_at, since)
     with_hit = np.logical_or.reduceat(hit, starts)
-    lengths = np.diff(np.append(starts, n))
     quiet = ~with_hit
     count[batch.sensor[starts[quiet]]] = 0
     since[batch.sensor[starts[quiet]]] = np.nan
     # The readings of the sensors with a hit, as one sorted sub-batch (index ranges built from the few segments).
-    kept_lengths = lengths[with_hit]
-    offsets = np.cumsum(kept_lengths) - kept_lengths
-    at = np.arange(int(offsets[-1] + kept_lengths[-1])) + np.repeat(starts[with_hit] - offsets, kept_lengths)
-    sub = SortedBatch.from_sorted(batch.order[at], batch.sensor[at], batch.time[at])
+    at, sub = batch.segments(with_hit)
     sub_hit = hit[at]
     counts = np.zeros(n, np.int32)
     began = np.full(n, np.nan)
@@ -170,11 +166,16 @@ def debounce(
     if batch.sensor.shape[0] == 0:
         return ConditionEvents.empty(name)
     before = state.active.copy()
-    active = step(batch, on, off, on_delay_s, off_delay_s, state)
-    idx = transitions(batch, active, before)
+    busy = step_busy(batch, on, off, on_delay_s, off_delay_s, state)
+    if busy is None:  # every reading off, and off before: no transition
+        return ConditionEvents.empty(name)
+    at, sub, active = busy
+    changes = transitions(sub, active, before)
+    now_active = active[changes]
+    idx = changes if at is None else at[changes]
     sensors = batch.sensor[idx] if report_as is None else report_as[batch.sensor[idx]]
     cens = None if censored is None or not censored[idx].any() else censored[idx]
-    return ConditionEvents(name, sensors.astype(np.int32), batch.time[idx], active[idx], value[idx], level[idx], cens)
+    return ConditionEvents(name, sensors.astype(np.int32), batch.time[idx], now_active, value[idx], level[idx], cens)
 
 
 def events_in_time_order(events: ConditionEvents) -> ConditionEvents:

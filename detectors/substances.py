@@ -62,6 +62,16 @@ class Substance:
         """The occupational limit that GB/T 50493 detector alarm levels are based on, in ppm."""
         return self.mg_m3_to_ppm(self.occupational_limit_mg_m3)
 
+    @property
+    def lowest_level_ppm(self) -> float:
+        """The lowest concentration any published level of this gas sets (occupational limits, every AEGL at every
+        duration, ERPGs, IDLH): clean air reads below it, and a reading at or above it may raise an alarm."""
+        levels = [self.occupational_limit_ppm, *self.aegl2_all, *self.aegl3_all, self.idlh]
+        levels += [value for value in (*(self.aegl1_all or ()), *self.erpg) if value is not None]
+        if self.twa_limit_mg_m3 is not None:
+            levels.append(self.mg_m3_to_ppm(self.twa_limit_mg_m3))
+        return min(levels)
+
 
 # Where each reference number comes from, per substance and per row (AEGL-n: its five durations; ERPG-n; IDLH), as
 # checked with the stored public copies the project's search reaches (2026-12). "source:" names the text the number

@@ -9,6 +9,8 @@ from detectors.anomaly import (
     DRIFT_CLEAR_SIGMAS,
     DRIFT_SIGMAS,
     _evidence,
+    _spread_at,
+    drift_spread,
     evidence_of,
     initial_state,
     run_along_time,
@@ -339,3 +341,13 @@ def test_warm_up_loop_equals_stepping_each_reading() -> None:
         np.testing.assert_array_equal(drift, [s[2] for s in stepped])
         assert not any(s[1] or s[3] or s[4] or s[5] for s in stepped)
         np.testing.assert_array_equal(looped_row, stepped_row)
+
+
+def test_looked_up_drift_spread_is_the_formula_at_every_count() -> None:
+    """The rank-by-rank model looks the drift's standard error up by count: the same values as the formula, from the
+    first reading to the cap of 2^30 learnt readings, in any order."""
+    rng = np.random.default_rng(3)
+    counts = np.concatenate([rng.permutation(200_000), rng.integers(200_000, 2**30, 100_000), [2**30]]).astype(
+        np.float64
+    )
+    assert np.array_equal(_spread_at(counts), drift_spread(counts))

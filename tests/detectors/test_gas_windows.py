@@ -7,6 +7,8 @@ steady level above the AEGL of that duration is an exceedance wherever it starts
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -146,3 +148,18 @@ def test_erpg_levels_are_judged_on_the_sliding_hour() -> None:
     short = _exposure(10.0, 1830.0, 2400.0, 160.0, total_s=3 * 3600.0)
     events = run(_one_gas("NH3"), stream([0], T0, 10.0, {0: short}))
     assert "gas.erpg2_60min" not in events
+
+
+def test_a_restored_detector_judges_windows_as_the_one_it_was_saved_from() -> None:
+    """A checkpoint carries state, not what the gas detector derives from its configuration: a detector pickled in
+    the middle of an exposure and restored turns the same windows on and off as the one that went on running."""
+    series = _exposure(10.0, 900.0, 1800.0, 1.5 * CL2_AEGL2_10MIN, total_s=7200.0)
+    batch = stream([0], T0, 10.0, {0: series})
+    running = _one_gas("Cl2")
+    first = run(running, batch.take(slice(0, 180)))  # 30 minutes: 15 of them above the 10-min AEGL-2
+    assert first_on(first, "gas.aegl2_10min") > 0
+    saved = pickle.dumps(running)
+    assert b"_lowest_by_ring" not in saved
+    restored = pickle.loads(saved)  # noqa: S301 (the bytes pickled just above)
+    rest = batch.take(slice(180, len(batch)))
+    assert run(restored, rest) == run(running, rest)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import pytest
 
+from detectors.config import CoreConfig
+from detectors.kinds import Kind
 from detectors.substances import AEGL_DURATIONS_MIN, REFERENCE_SOURCES, SUBSTANCES, UNVERIFIED, Substance
 
 
@@ -129,3 +132,22 @@ def test_every_reference_row_names_its_source_or_says_it_is_unverified() -> None
             unverified = UNVERIFIED in text
             assert unverified == ((formula, row) in UNVERIFIED_ROWS), (formula, row, text)
             assert unverified or text.startswith("source"), (formula, row, text)
+
+
+@pytest.mark.parametrize("formula", sorted(SUBSTANCES))
+def test_lowest_level_is_at_or_below_every_level_the_gas_detector_judges(formula: str) -> None:
+    config = CoreConfig.build([Kind.GAS], substances=[formula])
+    judged = np.concatenate(
+        (config.gas_level1, config.gas_level2, config.gas_stel, config.gas_twa, config.gas_aegl[0], config.gas_erpg[0])
+    )
+    judged = judged[np.isfinite(judged)]
+    lowest = SUBSTANCES[formula].lowest_level_ppm
+    assert lowest > 0
+    assert lowest <= judged.min()
+
+
+def test_lowest_levels_are_the_tables_smallest_numbers() -> None:
+    # Phosgene: AEGL-2 8 h (no AEGL-1, no ERPG-1); hydrogen sulfide: ERPG-1; chlorine: GBZ 2.1 MAC 1 mg/m3.
+    assert SUBSTANCES["COCl2"].lowest_level_ppm == 0.04
+    assert SUBSTANCES["H2S"].lowest_level_ppm == 0.1
+    assert SUBSTANCES["Cl2"].lowest_level_ppm == pytest.approx(1.0 * 24.45 / 70.90)
