@@ -338,7 +338,15 @@ class AssessmentRunner:
         obs = GasObservations(
             self.east[sensors], self.north[sensors], ends, BIN_S, mean, saturated, full_scale, floor, floor
         )
-        wind = self._wind(sensor, when, value, ends, now, area)
+        if sees.any():
+            wind = self._wind(sensor, when, value, ends, now, area)
+        else:
+            # No detector sees the gas: ``estimate_source`` answers "not enough information" from the gas alone
+            # (it returns before it reads the wind), and nothing below reads the wind then. The alarm's tail is a
+            # few hundred such updates, each binning half an hour of weather for nothing; only the missing-wind
+            # error is kept, so an update fails exactly when it did.
+            self._wind_rows(sensor[self._weather[sensor]], area)
+            wind = BinnedWind(np.full(N_BINS, math.nan), np.full(N_BINS, math.nan), "D", ends)
         recent = np.where(np.isnan(mean), -np.inf, mean).max(axis=0)  # loudest over the window, not just now
         loudest = int(sensors[int(np.argmax(recent))]) if sensors.shape[0] else None
         near = area.holds(self.candidate_east, self.candidate_north)
@@ -403,11 +411,7 @@ class AssessmentRunner:
         # and every step below would pass over them again).
         weather = self._weather[sensor]
         sensor, when, value = sensor[weather], when[weather], value[weather]
-        speed_sensors, dir_sensors = self._local(self.wind_speed, area), self._local(self.wind_dir, area)
-        speed_rows = self._rows_of(speed_sensors, sensor)
-        dir_rows = self._rows_of(dir_sensors, sensor)
-        if not speed_rows.any() or not dir_rows.any():
-            raise MissingInputError("no wind readings in the last half hour: cannot assess the release")
+        speed_rows, dir_rows, dir_sensors = self._wind_rows(sensor, area)
         # Pair each direction with the speed of the same device at the nearest time (stations send both at once).
         order = np.argsort(when[speed_rows])
         speed_t, speed_v = when[speed_rows][order], value[speed_rows][order]
@@ -426,6 +430,16 @@ class AssessmentRunner:
         measured = cloud is not None or solar is not None
         weights = class_weights(speed, now, lat, lon, sigma_theta=spread, sky_measured=measured)
         return BinnedWind(speed_b, dir_b, stability, ends, class_weights=weights)
+
+    def _wind_rows(self, sensor: np.ndarray, area: Area) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Which weather readings are of the wind speed and direction sensors in ``area``, and those direction
+        sensors; ``MissingInputError`` when either is missing."""
+        speed_sensors, dir_sensors = self._local(self.wind_speed, area), self._local(self.wind_dir, area)
+        speed_rows = self._rows_of(speed_sensors, sensor)
+        dir_rows = self._rows_of(dir_sensors, sensor)
+        if not speed_rows.any() or not dir_rows.any():
+            raise MissingInputError("no wind readings in the last half hour: cannot assess the release")
+        return speed_rows, dir_rows, dir_sensors
 
     def _rows_of(self, sensors: np.ndarray, sensor: np.ndarray) -> np.ndarray:
         """Which readings (of sensor ``sensor``) are of ``sensors``: ``np.isin`` by one lookup per reading (the half

@@ -12,6 +12,11 @@ The most recent readings are remembered as 12-byte keys (sensor int32, microseco
 until year 294,000) in two generations of Python sets (set operations on bytes run in C, about 0.4 us per reading;
 no per-reading Python loop), so at least ``generation`` of the latest readings are always remembered, at most twice
 that, and memory stays bounded. After a restart the set is filled from the newest stored chunks.
+
+A replay's quiet block hands over readings known to be new (``remember_new``: each later than anything remembered of
+its sensor, none twice): those are kept as the packed key array and turned into set members only when a lookup needs
+the sets (``_settle``). A generation forgotten before anything looked in it never builds its set, which is most of a
+quiet day's keys. What is remembered, and when a generation turns over, are the same as adding the keys at once.
 """
 
 from __future__ import annotations
@@ -47,6 +52,10 @@ class SeenReadings:
         self._generation = generation
         self._current: set[bytes] = set()
         self._previous: set[bytes] = set()
+        # Keys of each generation not yet in its set (``remember_new``'s: distinct and in neither set), packed.
+        self._current_pending: list[NDArray[np.void]] = []
+        self._previous_pending: list[NDArray[np.void]] = []
+        self._current_count = 0  # len(self._current) + the pending keys of the current generation
         # Per sensor, the latest time (microseconds) ever remembered: a reading later than that cannot be in the
         # sets (forgetting a generation leaves it as it is, so it only errs towards looking in the sets).
         self._newest = np.full(0, _NEVER, np.int64)
@@ -57,7 +66,7 @@ class SeenReadings:
         return self._generation
 
     def __len__(self) -> int:
-        return len(self._current) + len(self._previous)
+        return self._current_count + len(self._previous) + sum(len(keys) for keys in self._previous_pending)
 
     def remember(self, sensor: NDArray[np.int32], time: NDArray[np.float64]) -> None:
         """Mark readings as seen (stored readings loaded at start)."""
@@ -66,10 +75,11 @@ class SeenReadings:
     def fresh(self, batch: ReadingBatch) -> NDArray[np.bool_] | None:
         """Mark the batch's readings seen; return a mask of the new ones, or None when all are new (the usual case)."""
         listed = reading_keys(batch.sensor, batch.time)
+        self._settle()
         hits = self._current.intersection(listed) | self._previous.intersection(listed)
         before = len(self._current)
         self._add(listed, batch.sensor, batch.time)
-        if not hits and len(self._current) - before == len(listed):
+        if not hits and len(self._current) - before == len(listed):  # settled: no pending keys
             return None
         # Rare: a redelivery, or one message naming a reading twice. Keep each reading's first copy only.
         mask = np.zeros(len(listed), np.bool_)
@@ -82,6 +92,7 @@ class SeenReadings:
 
     def any_seen(self, keys: list[bytes]) -> bool:
         """Whether any of these keys (``reading_keys``) was seen already; remembers nothing."""
+        self._settle()
         return not (self._current.isdisjoint(keys) and self._previous.isdisjoint(keys))
 
     def any_seen_readings(self, sensor: NDArray[np.int32], time: NDArray[np.float64], keys: list[bytes]) -> bool:
@@ -89,22 +100,58 @@ class SeenReadings:
         is later than the latest remembered of its sensor (a replay's readings, almost always)."""
         if not len(keys):
             return False
-        if int(sensor.max()) < self._newest.shape[0] and bool(np.all(_micros(time) > self._newest[sensor])):
-            return False
-        return self.any_seen(keys)
+        return not self.all_later(sensor, time) and self.any_seen(keys)
+
+    def all_later(self, sensor: NDArray[np.int32], time: NDArray[np.float64]) -> bool:
+        """Whether every reading is later than the latest remembered of its sensor (then none was seen)."""
+        if not sensor.shape[0]:
+            return True
+        return int(sensor.max()) < self._newest.shape[0] and bool(np.all(_micros(time) > self._newest[sensor]))
 
     def room(self) -> int:
         """How many more keys the current generation takes before it turns over."""
-        return self._generation - len(self._current)
+        return self._generation - self._current_count
 
     def remember_keys(self, keys: list[bytes], sensor: NDArray[np.int32], time: NDArray[np.float64]) -> None:
         """Mark keys seen (``reading_keys(sensor, time)``), as ``fresh`` does for a batch of new readings."""
         self._add(keys, sensor, time)
 
-    def _add(self, keys: list[bytes], sensor: NDArray[np.int32], time: NDArray[np.float64]) -> None:
-        if len(self._current) + len(keys) > self._generation:
+    def remember_new(self, sensor: NDArray[np.int32], time: NDArray[np.float64]) -> bool:
+        """Mark readings seen when each is later than the latest remembered of its sensor and no reading comes
+        twice (the caller's promise: a block in time order without repeats), without building their set members
+        yet; False (and nothing remembered) when some reading is not later."""
+        if not self.all_later(sensor, time):
+            return False
+        self._turn_over_for(sensor.shape[0])  # as ``_add``: even for no readings, when the generation is over
+        if not sensor.shape[0]:
+            return True
+        micros = _micros(time)
+        keys = np.empty(sensor.shape[0], KEY)
+        keys["sensor"] = sensor
+        keys["micros"] = micros
+        self._current_pending.append(keys.view(f"V{KEY.itemsize}"))
+        self._current_count += keys.shape[0]
+        np.maximum.at(self._newest, sensor, micros)
+        return True
+
+    def _settle(self) -> None:
+        """Put the pending keys into their generations' sets (before a lookup)."""
+        for pending, members in ((self._current_pending, self._current), (self._previous_pending, self._previous)):
+            for keys in pending:
+                members.update(keys.tolist())
+            pending.clear()
+
+    def _turn_over_for(self, n: int) -> None:
+        if self._current_count + n > self._generation:
             self._previous, self._current = self._current, set()
+            self._previous_pending, self._current_pending = self._current_pending, []
+            self._current_count = 0
+
+    def _add(self, keys: list[bytes], sensor: NDArray[np.int32], time: NDArray[np.float64]) -> None:
+        self._settle()  # the count of a set update is the set's growth: repeats are counted once
+        self._turn_over_for(len(keys))
         self._current.update(keys)
+        self._current_count = len(self._current)
         if keys:
             top = int(sensor.max())
             if top >= self._newest.shape[0]:

@@ -396,8 +396,8 @@ class BlockRunner:
         received = np.repeat(closes, sizes)
         if out_of_order_or_repeated(readings):
             return -math.inf, _NO_TICKS
-        keys = reading_keys(readings.sensor, readings.time)
-        if pipeline.seen.any_seen_readings(readings.sensor, readings.time, keys):
+        later = pipeline.seen.all_later(readings.sensor, readings.time)  # then none was seen (keys not needed)
+        if not later and pipeline.seen.any_seen(reading_keys(readings.sensor, readings.time)):
             return -math.inf, _NO_TICKS  # a repeated reading: the batches one by one drop it where it repeats
         core = pipeline.detector
         kept = _copy_core(core)
@@ -418,7 +418,7 @@ class BlockRunner:
             time = np.array([event.time for event in level_events], np.float64)
             return float(time.min()), _closes_of(readings, received, sensor, time)
         # Quiet: what the batches one by one would have left behind, in the order they would have left it.
-        _remember_by_batch(pipeline.seen, keys, readings, sizes)
+        _remember_by_batch(pipeline.seen, readings, sizes)
         self._clock.set(float(closes[-1]))
         pipeline.after_detection(flagged)
         self.passed(float(closes[-1]))
@@ -461,17 +461,20 @@ def _closes_of(
     return np.unique(np.array(closes, np.float64))
 
 
-def _remember_by_batch(seen: SeenReadings, keys: list[bytes], readings: ReadingBatch, sizes: NDArray[np.intp]) -> None:
+def _remember_by_batch(seen: SeenReadings, readings: ReadingBatch, sizes: NDArray[np.intp]) -> None:
     """Remember the block's keys as its batches one by one would have: batches added together while the current
     generation has room for them all (no generation turns over: one addition is the same as many), and the batch
-    that turns it over alone."""
+    that turns it over alone. The block is in time order without repeats (``out_of_order_or_repeated``), so when
+    its readings are later than anything remembered they go in as ``remember_new`` (no set members built yet)."""
     ends = np.cumsum(sizes)
     start, done = 0, 0  # batches, keys remembered
     while start < len(ends):
         fit = int(np.searchsorted(ends, done + seen.room(), side="right"))  # batches whose keys all fit
         stop = max(fit, start + 1)
         end = int(ends[stop - 1])
-        seen.remember_keys(keys[done:end], readings.sensor[done:end], readings.time[done:end])
+        sensor, time = readings.sensor[done:end], readings.time[done:end]
+        if not seen.remember_new(sensor, time):
+            seen.remember_keys(reading_keys(sensor, time), sensor, time)
         start, done = stop, end
 
 

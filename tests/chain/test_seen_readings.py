@@ -87,3 +87,45 @@ def test_the_quick_answer_for_later_readings_is_the_sets_answer(
     times = np.array([T0 + t for _, t in asked], np.float64)
     keys = reading_keys(sensors, times)
     assert seen.any_seen_readings(sensors, times, keys) == seen.any_seen(keys)
+
+
+@given(
+    blocks=st.lists(
+        st.lists(st.tuples(st.integers(0, 4), st.sampled_from([0.0, 1.0, 1.000001, 2.5, 7.0, 9.0])), max_size=6),
+        max_size=6,
+    ),
+    look=st.lists(st.booleans(), min_size=6, max_size=6),
+    generation=st.integers(1, 6),
+)
+def test_new_readings_kept_packed_are_remembered_as_the_sets_would(
+    blocks: list[list[tuple[int, float]]], look: list[bool], generation: int
+) -> None:
+    """``remember_new`` (a block's keys packed, set members built only when a lookup needs them) leaves the same
+    readings remembered, the same count and the same room (so generations turn over at the same readings) as
+    ``remember_keys``, with lookups in between or not; readings not all later are refused and nothing is kept."""
+    sets, packed = SeenReadings(generation=generation), SeenReadings(generation=generation)
+    probe_s = np.repeat(np.arange(5, dtype=np.int32), 6)
+    probe_t = T0 + np.tile(np.array([0.0, 1.0, 1.000001, 2.5, 7.0, 9.0]), 5)
+    probes = reading_keys(probe_s, probe_t)
+    shift = 0.0
+    for block, lookup in zip(blocks, look, strict=False):
+        # A block as the replay hands it over: each sensor's readings in time order, none twice.
+        readings = sorted({(s, t + shift) for s, t in block}, key=lambda r: r[1])
+        shift += 5.0 if len(readings) % 2 else 0.0  # sometimes later than all before, sometimes not
+        sensor = np.array([s for s, _ in readings], np.int32)
+        time = T0 + np.array([t for _, t in readings], np.float64)
+        later = packed.all_later(sensor, time)
+        before = len(packed)
+        assert packed.remember_new(sensor, time) == later
+        if not later:
+            assert len(packed) == before
+            packed.remember_keys(reading_keys(sensor, time), sensor, time)
+        sets.remember_keys(reading_keys(sensor, time), sensor, time)
+        assert (len(packed), packed.room()) == (len(sets), sets.room())
+        if lookup:
+            assert [packed.any_seen([k]) for k in probes] == [sets.any_seen([k]) for k in probes]
+    probe_t = probe_t + shift
+    assert [packed.any_seen([k]) for k in probes] == [sets.any_seen([k]) for k in probes]
+    assert [packed.any_seen([k]) for k in reading_keys(probe_s, probe_t)] == [
+        sets.any_seen([k]) for k in reading_keys(probe_s, probe_t)
+    ]
