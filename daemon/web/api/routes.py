@@ -48,14 +48,21 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if exc.status < 400:
             raise
         return web.json_response({"error": exc.reason, "status": exc.status}, status=exc.status)
-    except ConnectionError:
-        # The client went away mid-answer (a Prometheus scrape that timed out, a closed browser tab): not a bug, and
-        # nobody to answer. aiohttp drops a response it cannot write; 499 is what its access log then shows.
-        log.info("client closed the connection during %s %s", request.method, redact(request.path))
-        return web.Response(status=499, reason="Client Closed Request")
-    except Exception:
+    except Exception as exc:
+        if isinstance(exc, ConnectionError) and _client_gone(request):
+            # The client went away mid-answer (a Prometheus scrape that timed out, a closed browser tab): not a bug,
+            # and nobody to answer. aiohttp drops a response it cannot write; 499 is what its access log then shows.
+            log.info("client closed the connection during %s %s", request.method, redact(request.path))
+            return web.Response(status=499, reason="Client Closed Request")
         log.exception("internal error answering %s %s", request.method, redact(request.path))
         return web.json_response({"error": "internal error (logged)", "status": 500}, status=500)
+
+
+def _client_gone(request: web.Request) -> bool:
+    """Whether the request's own connection is closed. A ``ConnectionError`` from elsewhere (a database or broker
+    refusing a connection while the client still waits) stays an internal error."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def _bearer(request: web.Request) -> str | None:
