@@ -420,8 +420,8 @@ class AssessmentRunner:
         lat, lon = self.origin
         sigma_theta, samples = self._sigma_theta(sensor[dir_rows], when[dir_rows], value[dir_rows], now, dir_sensors)
         speed = float(speed_b[-1]) if sigma_theta is None else float(np.mean(speed_b[-SIGMA_THETA_BINS:]))
-        cloud = self._latest_of(self._local(self.cloud, area), sensor, when, value, now)
-        solar = self._latest_of(self._local(self.solar, area), sensor, when, value, now)
+        cloud = _latest(self._local(self.cloud, area), sensor, when, value, now)
+        solar = _latest(self._local(self.solar, area), sensor, when, value, now)
         stability = assessment_stability(
             speed, now, lat, lon, sigma_theta_deg=sigma_theta, cloud_fraction=cloud, solar_radiation_w_m2=solar
         )
@@ -448,15 +448,6 @@ class AssessmentRunner:
         wanted[sensors] = True
         rows: np.ndarray = wanted[sensor]
         return rows
-
-    def _latest_of(
-        self, stations: np.ndarray, sensor: np.ndarray, when: np.ndarray, value: np.ndarray, now: float
-    ) -> float | None:
-        """``_latest`` over the readings of ``stations`` only (the same readings in the same order)."""
-        if not stations.shape[0]:
-            return None
-        rows = self._rows_of(stations, sensor)
-        return _latest(stations, sensor[rows], when[rows], value[rows], now)
 
     def _search_grid(self, area: Area, near: np.ndarray) -> SearchGrid:
         """The cells of the site's grid around the gas detectors and the candidate sources (``near``: which are) in
