@@ -36,12 +36,18 @@ def _micros(time: NDArray[np.float64]) -> NDArray[np.int64]:
     return micros
 
 
-def reading_keys(sensor: NDArray[np.int32], time: NDArray[np.float64]) -> list[bytes]:
-    """One key per reading: its sensor and its time in whole microseconds, packed into 12 bytes."""
+def _packed(sensor: NDArray[np.int32], micros: NDArray[np.int64]) -> NDArray[np.void]:
+    """The readings' keys as one array of 12-byte items (``tolist`` gives the ``bytes`` the sets hold)."""
     keys = np.empty(sensor.shape[0], KEY)
     keys["sensor"] = sensor
-    keys["micros"] = _micros(time)
-    listed: list[bytes] = keys.view(f"V{KEY.itemsize}").tolist()
+    keys["micros"] = micros
+    packed: NDArray[np.void] = keys.view(f"V{KEY.itemsize}")
+    return packed
+
+
+def reading_keys(sensor: NDArray[np.int32], time: NDArray[np.float64]) -> list[bytes]:
+    """One key per reading: its sensor and its time in whole microseconds, packed into 12 bytes."""
+    listed: list[bytes] = _packed(sensor, _micros(time)).tolist()
     return listed
 
 
@@ -95,12 +101,10 @@ class SeenReadings:
         self._settle()
         return not (self._current.isdisjoint(keys) and self._previous.isdisjoint(keys))
 
-    def any_seen_readings(self, sensor: NDArray[np.int32], time: NDArray[np.float64], keys: list[bytes]) -> bool:
-        """``any_seen(keys)`` for the readings ``keys`` was made of: without looking in the sets when every reading
-        is later than the latest remembered of its sensor (a replay's readings, almost always)."""
-        if not len(keys):
-            return False
-        return not self.all_later(sensor, time) and self.any_seen(keys)
+    def any_seen_readings(self, sensor: NDArray[np.int32], time: NDArray[np.float64]) -> bool:
+        """``any_seen`` for these readings: without making their keys or looking in the sets when every reading is
+        later than the latest remembered of its sensor (a replay's readings, almost always)."""
+        return not self.all_later(sensor, time) and self.any_seen(reading_keys(sensor, time))
 
     def all_later(self, sensor: NDArray[np.int32], time: NDArray[np.float64]) -> bool:
         """Whether every reading is later than the latest remembered of its sensor (then none was seen)."""
@@ -126,11 +130,8 @@ class SeenReadings:
         if not sensor.shape[0]:
             return True
         micros = _micros(time)
-        keys = np.empty(sensor.shape[0], KEY)
-        keys["sensor"] = sensor
-        keys["micros"] = micros
-        self._current_pending.append(keys.view(f"V{KEY.itemsize}"))
-        self._current_count += keys.shape[0]
+        self._current_pending.append(_packed(sensor, micros))
+        self._current_count += sensor.shape[0]
         np.maximum.at(self._newest, sensor, micros)
         return True
 

@@ -396,8 +396,7 @@ class BlockRunner:
         received = np.repeat(closes, sizes)
         if out_of_order_or_repeated(readings):
             return -math.inf, _NO_TICKS
-        later = pipeline.seen.all_later(readings.sensor, readings.time)  # then none was seen (keys not needed)
-        if not later and pipeline.seen.any_seen(reading_keys(readings.sensor, readings.time)):
+        if pipeline.seen.any_seen_readings(readings.sensor, readings.time):
             return -math.inf, _NO_TICKS  # a repeated reading: the batches one by one drop it where it repeats
         core = pipeline.detector
         kept = _copy_core(core)

@@ -86,7 +86,7 @@ def test_the_quick_answer_for_later_readings_is_the_sets_answer(
     sensors = np.array([s for s, _ in asked], np.int32)
     times = np.array([T0 + t for _, t in asked], np.float64)
     keys = reading_keys(sensors, times)
-    assert seen.any_seen_readings(sensors, times, keys) == seen.any_seen(keys)
+    assert seen.any_seen_readings(sensors, times) == seen.any_seen(keys)
 
 
 @given(
