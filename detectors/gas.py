@@ -593,16 +593,11 @@ class GasDetector:
         # only when a row has several runs (a replay's block; a live batch holds a slot or two of each sensor).
         several = runs.segment_starts.shape[0] * FOLD_RUNS_PER_ROW <= n_runs
         if not near.any():
-            # Clean air everywhere in the batch (the common case): only fold the readings in.
-            if arrival is not None and ring.add_runs_by_slot(
-                run_rows, run_slot, run_sum, run_count, run_load, run_peak
-            ):
-                np.maximum.at(last_censored, run_rows[run_censored], run_slot[run_censored].astype(np.int32))
-                return []
-            if (
-                arrival is None
-                and several
-                and ring.fold_runs(run_rows, run_slot, run_sum, run_count, run_load, run_peak)
+            # Clean air everywhere in the batch (the common case): only fold the readings in, at once where a way
+            # applies (by slot for live arrivals, by row for a replay's block), else run by run below.
+            ring_runs = (run_rows, run_slot, run_sum, run_count, run_load, run_peak)
+            if (arrival is not None and ring.add_runs_by_slot(*ring_runs)) or (
+                arrival is None and several and ring.fold_runs(*ring_runs)
             ):
                 np.maximum.at(last_censored, run_rows[run_censored], run_slot[run_censored].astype(np.int32))
                 return []
