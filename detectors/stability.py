@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 
+from scipy.special import ndtr
+
 # Turner (1970) table 1 columns: day strong / moderate / slight insolation, night >= 4/8 cloud / <= 3/8 cloud.
 # Rows are upper wind-speed bounds (m/s, at 10 m). Intermediate classes (A-B, B-C, C-D) are resolved to the more
 # stable letter: more stable gives the higher ground-level concentration downwind, the cautious side.
@@ -164,7 +166,6 @@ def assessment_stability(
 # empirical (EPA-454/R-99-005 s. 6.4.5 on the accuracy of the class estimates). A class's step is a factor 1.4 (0.34
 # in log) in sigma-theta, so a reading near a boundary is nearly a coin toss between two classes.
 SIGMA_THETA_METHOD_LOG_SD = 0.15
-_SIGMA_THETA_UPPER_DEG = {"A": math.inf, "B": 22.5, "C": 17.5, "D": 12.5, "E": 7.5, "F": 3.8}
 
 
 def class_weights(
@@ -203,12 +204,13 @@ def class_weights(
     spread = math.hypot(sampling, SIGMA_THETA_METHOD_LOG_SD)
     centre = math.log(max(sigma_theta_deg, 1e-3))
     shares: dict[str, float] = {}
+    upper = math.inf  # each class's upper bound is the lower bound of the class before it (A has none)
     for lower, initial in _SIGMA_THETA_LOWER_DEG:
-        upper = _SIGMA_THETA_UPPER_DEG[initial]
-        high = 1.0 if math.isinf(upper) else _normal_cdf((math.log(upper) - centre) / spread)
-        low = 0.0 if lower <= 0.0 else _normal_cdf((math.log(lower) - centre) / spread)
+        high = 1.0 if math.isinf(upper) else float(ndtr((math.log(upper) - centre) / spread))
+        low = 0.0 if lower <= 0.0 else float(ndtr((math.log(lower) - centre) / spread))
         final = _adjusted(initial, wind_speed_m_s, day=True)
         shares[final] = shares.get(final, 0.0) + max(0.0, high - low)
+        upper = lower
     # The sun and the wind are evidence too: Turner's table (EPA's recommended method, EPA-454/R-99-005 s. 6.9
     # and 6.4.1; the sigma-theta method is its alternative) with the cloud unknown, each okta 0-8 equally likely, is
     # the prior the spread's likelihood is weighed by. A light wind under a high sun is A-B whatever the cloud short of
@@ -226,7 +228,3 @@ def class_weights(
         return ()  # one class whatever the spread (e.g. D in a strong wind by day): nothing beyond the class
     total = sum(w for _, w in kept)
     return tuple((c, w / total) for c, w in kept)
-
-
-def _normal_cdf(z: float) -> float:
-    return 0.5 * math.erfc(-z / math.sqrt(2.0))
