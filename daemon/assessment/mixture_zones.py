@@ -223,26 +223,49 @@ def _exceedance(fields: list[UnitField], level_ppm: float, shape: tuple[int, ...
 
 def _mixture_sum(fields: list[UnitField], values: NDArray[np.float64], level_ppm: float) -> NDArray[np.float64]:
     """Per column of ``values`` (field x column: each field's ppm per g/s there), the sum over the fields of place
-    probability x direction weight x P(Q > level / value), the fields that do not reach it (0) left out.
-
-    Field after field and column by column, as adding each field's share to a running total would (bincount adds
-    its weights in the order given), a place's directions in one pass through its survival function."""
+    probability x direction weight x P(Q > level / value), the fields that do not reach it (0) left out."""
     field_index, column = np.nonzero(values > 0)  # field by field, columns in order
-    reached = values[field_index, column]
-    share = np.empty(reached.shape, np.float64)
-    ends = np.searchsorted(field_index, np.arange(len(fields) + 1))
+    return _summed_shares(
+        [field.hypothesis for field in fields],
+        [field.direction_weight for field in fields],
+        field_index,
+        column,
+        values[field_index, column],
+        level_ppm,
+        values.shape[1],
+    )
+
+
+def _summed_shares(
+    hypotheses: list[Hypothesis],
+    weights: list[float],
+    field_index: NDArray[np.intp],
+    column: NDArray[np.intp],
+    ppm_per_g_s: NDArray[np.float64],
+    level_ppm: float,
+    columns: int,
+) -> NDArray[np.float64]:
+    """Per column, the sum of place probability x direction weight x P(Q > level / ppm per g/s) over the (field,
+    column, ppm per g/s) given, field by field (``field_index`` non-decreasing; field i is ``hypotheses[i]`` blown
+    with direction weight ``weights[i]``, a place's directions next to each other).
+
+    Field after field, and in each field in the order given, as adding each share to a running total would
+    (bincount adds its weights in the order given); a place's directions in one pass through its survival
+    function."""
+    share = np.empty(ppm_per_g_s.shape, np.float64)
+    ends = np.searchsorted(field_index, np.arange(len(hypotheses) + 1))
     first = 0
-    while first < len(fields):  # runs of fields of one place
-        h = fields[first].hypothesis
+    while first < len(hypotheses):  # runs of fields of one place
+        h = hypotheses[first]
         last = first + 1
-        while last < len(fields) and fields[last].hypothesis is h:
+        while last < len(hypotheses) and hypotheses[last] is h:
             last += 1
         part = slice(int(ends[first]), int(ends[last]))
-        weight = np.array([h.probability * field.direction_weight for field in fields[first:last]])
-        needed = level_ppm / np.maximum(reached[part], 1e-300)
+        weight = np.array([h.probability * w for w in weights[first:last]])
+        needed = level_ppm / np.maximum(ppm_per_g_s[part], 1e-300)
         share[part] = weight[field_index[part] - first] * _survival(h, needed)
         first = last
-    return np.bincount(column, share, minlength=values.shape[1]).astype(np.float64, copy=False)
+    return np.bincount(column, share, minlength=columns).astype(np.float64, copy=False)
 
 
 def reach_probability(
@@ -293,15 +316,8 @@ class ZoneRaster:
         # adds its weights in the order given, so every cell's sum is the one of adding field after field).
         at = np.flatnonzero(reached)[ppm_per_g_s > 0]
         row, cell, ppm_per_g_s = row[at], north_index[at] * shape[1] + east_index[at], ppm_per_g_s[ppm_per_g_s > 0]
-        share = np.empty(ppm_per_g_s.shape, np.float64)
-        ends = np.searchsorted(row, np.arange(len(pairs.hypotheses) + 1))
-        for index, (h, weight) in enumerate(zip(pairs.hypotheses, pairs.weights, strict=True)):
-            part = slice(int(ends[index]), int(ends[index + 1]))
-            if part.start == part.stop:
-                continue
-            needed = level_ppm / np.maximum(ppm_per_g_s[part], 1e-300)
-            share[part] = h.probability * weight * _survival(h, needed)
-        return np.clip(np.bincount(cell, share, minlength=shape[0] * shape[1]).reshape(shape), 0.0, 1.0)
+        summed = _summed_shares(pairs.hypotheses, pairs.weights, row, cell, ppm_per_g_s, level_ppm, shape[0] * shape[1])
+        return np.clip(summed.reshape(shape), 0.0, 1.0)
 
     def _cells(
         self, pairs: _Pairs, segments: _LiveSegments
