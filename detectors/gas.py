@@ -594,8 +594,9 @@ class GasDetector:
         # reading at or above the ring's lowest level within its widest window, no window on and no earlier
         # candidate run in this batch are not judged, and their window state is not even gathered.
         lowest = self._lowest_levels(ring, windows)
-        states = [self.states[name] for name, _, _, _ in windows]
-        active = np.logical_or.reduce([s.active for s in states] + [s.raw for s in states])
+        active = np.zeros(self.row_sensor.shape[0], np.bool_)
+        for name, _, _, _ in windows:
+            active |= self.states[name].active | self.states[name].raw
         with np.errstate(invalid="ignore"):
             hot_reading = counted & (taken >= lowest[rows_r])
         run_hot = np.add.reduceat(hot_reading.astype(np.int64), first) > 0
@@ -667,15 +668,17 @@ class GasDetector:
             return []
         cand = np.flatnonzero(judged_run)  # (bounds of the other runs are not gathered: they are not judged)
         may = np.zeros(n_runs, np.bool_)
+        # The toxic load of each candidate run's trailing slot at its peak: the bound below, and the judged readings'
+        # own trailing load further down (a judged reading's run is a candidate).
+        trail_load = np.zeros((n_runs, n_widths))
+        trail_load[cand] = self._load_grid(run_rows[cand], trail_peak[cand])
         may[cand] = self._may_change(
             run_rows[cand],
             ring,
             windows,
             (base_sum[cand] + np.maximum(run_sum[cand], 0)[:, None]) / ring.scale
             + trail_count[cand] * trail_peak[cand],
-            base_load[cand]
-            + run_load[cand][:, None]
-            + trail_count[cand] * self._load_grid(run_rows[cand], trail_peak[cand]),
+            base_load[cand] + run_load[cand][:, None] + trail_count[cand] * trail_load[cand],
             np.maximum(base_count[cand], 1),
             active,
         )
@@ -708,7 +711,7 @@ class GasDetector:
         time = batch.time[judged]
         fraction = np.clip(run_slot[r] + 1 - time / ring.slot_s, 0.0, 1.0)[:, None]
         trail_n = fraction * trail_count[r]
-        peak_load = self._load(np.repeat(row, n_widths), trail_peak[r].ravel()).reshape(trail_n.shape)
+        peak_load = trail_load[r]
         n_total = base_count[r] + own_count + trail_n
         filled = base_filled[r] + (slot_empty[r][:, None] & (own_count > 0))
         covered = (filled >= MIN_COVERAGE * widths[None, :]) & (base_count[r] + own_count > 0)
