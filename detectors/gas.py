@@ -376,7 +376,7 @@ class GasDetector:
 
     # Configuration derived on first use (per ring, the lowest level judged per row), kept out of pickled state:
     # checkpoints carry state, and this is rebuilt from the configuration when missing.
-    _CACHES = ("_lowest_by_ring",)
+    _CACHES = ("_lowest_by_ring", "_levels_by_ring")
 
     def __getstate__(self) -> dict[str, Any]:
         return {key: value for key, value in self.__dict__.items() if key not in self._CACHES}
@@ -484,6 +484,24 @@ class GasDetector:
             cache[ring.slot_s] = lowest
         return lowest
 
+    def _level_table(
+        self, ring: SlotRing, windows: list[tuple[str, int, NDArray[np.float64], bool]]
+    ) -> tuple[NDArray[np.float64], NDArray[np.intp], NDArray[np.bool_]]:
+        """Per ring: every window's level per row (rows, windows), each window's column in the ring's widths, and
+        whether it judges the toxic load. Configuration, cached like ``_lowest_levels``: with it a batch judges all
+        of a ring's windows in a few array operations instead of a few per window."""
+        cache: dict[float, tuple[NDArray[np.float64], NDArray[np.intp], NDArray[np.bool_]]] = self.__dict__.setdefault(
+            "_levels_by_ring", {}
+        )
+        table = cache.get(ring.slot_s)
+        if table is None:
+            column = {width: i for i, width in enumerate(ring.widths)}
+            levels = np.stack([levels[self.row_sensor] for _, _, levels, _ in windows], axis=1)
+            columns = np.array([column[width] for _, width, _, _ in windows], np.intp)
+            toxic = np.array([toxic_load for _, _, _, toxic_load in windows], np.bool_)
+            table = cache[ring.slot_s] = (levels, columns, toxic)
+        return table
+
     def _may_change(
         self,
         rows: NDArray[np.intp],
@@ -492,29 +510,27 @@ class GasDetector:
         sum_bound: NDArray[np.float64],
         load_bound: NDArray[np.float64],
         count_bound: NDArray[np.int64],
+        on_or_raw: NDArray[np.bool_],
     ) -> NDArray[np.bool_]:
         """Runs whose readings may turn a window on or off: an upper bound of any of their exposures reaches the
         lowest level judged on that window, or a window of theirs is on. In clean air this skips nearly every
         reading, which changes nothing: an off state with no reading above its level stays off.
 
         ``sum_bound``, ``load_bound`` (rows, widths): the largest concentration and load sums any reading of the run
-        can see (its whole run, the whole trailing slot at its peak); ``count_bound``: the fewest readings.
+        can see (its whole run, the whole trailing slot at its peak); ``count_bound``: the fewest readings;
+        ``on_or_raw`` (per row): some window of the ring on, or raw on.
         """
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             mean = sum_bound / count_bound
             equivalent = self.load_reference[rows][:, None] * (load_bound / count_bound) ** (
                 1.0 / self.load_exponent[rows][:, None]
             )
-        column = {width: i for i, width in enumerate(ring.widths)}
-        may = np.zeros(rows.shape[0], np.bool_)
-        for name, width, levels, toxic_load in windows:
-            exposure = (
-                np.fmax(mean[:, column[width]], equivalent[:, column[width]]) if toxic_load else mean[:, column[width]]
-            )
-            with np.errstate(invalid="ignore"):
-                may |= exposure >= levels[self.row_sensor[rows]]
-            state = self.states[name]
-            may |= state.active[rows] | state.raw[rows]
+        levels, columns, toxic = self._level_table(ring, windows)
+        mean = mean[:, columns]
+        exposure = np.where(toxic, np.fmax(mean, equivalent[:, columns]), mean)
+        with np.errstate(invalid="ignore"):
+            reaches = exposure >= levels[rows]
+        may: NDArray[np.bool_] = reaches.any(axis=1) | on_or_raw[rows]
         return may
 
     def _windows(
@@ -652,16 +668,19 @@ class GasDetector:
             return []
         cand = np.flatnonzero(judged_run)  # (bounds of the other runs are not gathered: they are not judged)
         may = np.zeros(n_runs, np.bool_)
+        # The toxic load of each candidate run's trailing slot at its peak: the bound below, and the judged readings'
+        # own trailing load further down (a judged reading's run is a candidate).
+        trail_load = np.zeros((n_runs, n_widths))
+        trail_load[cand] = self._load_grid(run_rows[cand], trail_peak[cand])
         may[cand] = self._may_change(
             run_rows[cand],
             ring,
             windows,
             (base_sum[cand] + np.maximum(run_sum[cand], 0)[:, None]) / ring.scale
             + trail_count[cand] * trail_peak[cand],
-            base_load[cand]
-            + run_load[cand][:, None]
-            + trail_count[cand] * self._load_grid(run_rows[cand], trail_peak[cand]),
+            base_load[cand] + run_load[cand][:, None] + trail_count[cand] * trail_load[cand],
             np.maximum(base_count[cand], 1),
+            active,
         )
         # Once a run of a row may change a state, every later run of that row in the batch is judged too (the state
         # it may have turned on must be able to turn off again).
@@ -692,7 +711,7 @@ class GasDetector:
         time = batch.time[judged]
         fraction = np.clip(run_slot[r] + 1 - time / ring.slot_s, 0.0, 1.0)[:, None]
         trail_n = fraction * trail_count[r]
-        peak_load = self._load(np.repeat(row, n_widths), trail_peak[r].ravel()).reshape(trail_n.shape)
+        peak_load = trail_load[r]
         n_total = base_count[r] + own_count + trail_n
         filled = base_filled[r] + (slot_empty[r][:, None] & (own_count > 0))
         covered = (filled >= MIN_COVERAGE * widths[None, :]) & (base_count[r] + own_count > 0)
@@ -707,31 +726,32 @@ class GasDetector:
         bounded = base_bounded[r] | (own_cens > 0)[:, None]
         judged_batch = batch.subset(judged)
         zero = np.zeros(self.row_sensor.shape[0])
-        column = {width: i for i, width in enumerate(ring.widths)}
+        # Every window of the ring at once (judged readings x windows): the exposure it judges, its level, on, off.
+        levels, columns, toxic = self._level_table(ring, windows)
+        exposures = np.where(toxic, equivalent[:, columns], mean[:, columns])
+        lower_bounds = bounded[:, columns]
+        level = levels[row]
+        with np.errstate(invalid="ignore"):
+            on = exposures >= level
+            # A lower-bound exposure below the level says nothing about the true one: it never clears.
+            off = (exposures < level * (1.0 - WINDOW_DEADBAND)) & ~lower_bounds
+        any_on = on.any(axis=0).tolist()
         out = []
-        for name, width, levels, toxic_load in windows:
-            col = column[width]
-            exposure = equivalent[:, col] if toxic_load else mean[:, col]
-            lower_bound = bounded[:, col]
-            level = levels[self.row_sensor[row]]
-            with np.errstate(invalid="ignore"):
-                on = exposure >= level
-                # A lower-bound exposure below the level says nothing about the true one: it never clears.
-                off = (exposure < level * (1.0 - WINDOW_DEADBAND)) & ~lower_bound
-            if on.any() or self.states[name].active[judged_batch.sensor].any():
+        for k, (name, _, _, _) in enumerate(windows):
+            if any_on[k] or self.states[name].active[judged_batch.sensor].any():
                 out.append(
                     debounce(
                         name,
                         judged_batch,
-                        on,
-                        off,
+                        on[:, k],
+                        off[:, k],
                         zero,
                         zero,
                         self.states[name],
-                        exposure,
-                        level,
+                        exposures[:, k],
+                        level[:, k],
                         self.row_sensor,
-                        censored=lower_bound,
+                        censored=lower_bounds[:, k],
                     )
                 )
         return out
