@@ -34,7 +34,7 @@ from assessment_truth import TrueRelease, measure, simulate
 from daemon.assessment.mixture_zones import EXPECTED_PROBABILITY, MixtureWind, exceedance, receptor_points
 from daemon.assessment.threat_zones import PlumeState, footprint
 from daemon.site_file import load_site
-from detectors.estimation_bins import bin_edges, bin_gas, bin_wind, direction_sd_deg
+from detectors.estimation_bins import bin_edges, bin_gas, bin_wind, direction_effective_samples, direction_sd_deg
 from detectors.plume import briggs_sigmas, local_metres
 from detectors.source_estimation import (
     BinnedWind,
@@ -226,14 +226,14 @@ def _inferred_class(
     stability: str, directions: NDArray[np.float64], speed_b: NDArray[np.float64], clock: np.random.Generator
 ) -> tuple[str, tuple[tuple[str, float], ...]]:
     """The class the live runner would infer at a local time of day that fits the true class, and how sure it is
-    (``detectors.stability.class_weights``, as the runner)."""
+    (``detectors.stability.class_weights`` with the directions' effective count, as the runner)."""
     night = stability in ("E", "F") or (stability == "D" and clock.random() < 0.5)
     low, high = NIGHT_HOURS if night else DAY_HOURS
     local_h = float(clock.uniform(low, high))
     clock_s = JUNE_DAY_UTC_S + local_h * 3600.0 - LOCAL_OFFSET_S
     sigma_theta = direction_sd_deg(directions) if directions.shape[0] >= 10 else None
     speed = float(speed_b[-1]) if sigma_theta is None else float(np.mean(speed_b[-SIGMA_THETA_MINUTES:]))
-    spread = None if sigma_theta is None else (sigma_theta, int(directions.shape[0]))
+    spread = None if sigma_theta is None else (sigma_theta, direction_effective_samples(directions))
     weights = class_weights(speed, clock_s, SITE_LAT, SITE_LON, sigma_theta=spread)
     return assessment_stability(speed, clock_s, SITE_LAT, SITE_LON, sigma_theta_deg=sigma_theta), weights
 

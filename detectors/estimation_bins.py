@@ -91,3 +91,27 @@ def direction_sd_deg(directions_deg: NDArray[np.float64]) -> float:
     rad = np.radians(directions_deg)
     eps = math.sqrt(max(0.0, 1.0 - (float(np.mean(np.sin(rad))) ** 2 + float(np.mean(np.cos(rad))) ** 2)))
     return math.degrees(math.asin(eps) * (1.0 + 0.1547 * eps**3))
+
+
+# Successive vane readings are not independent: the direction wanders on time scales of minutes, longer than the
+# minute between a station's reports. For a first-order autoregressive series with lag-1 autocorrelation r, n samples
+# carry the information of n (1 - r) / (1 + r) independent ones about their variance (Bayley & Hammersley 1946,
+# J. R. Stat. Soc. Suppl. 8, 184-197; von Storch & Zwiers 1999, Statistical Analysis in Climate Research, s. 6.6).
+# r is estimated from the same readings, so it is capped: 15 samples cannot tell 0.95 from 0.99.
+MAX_DIRECTION_AUTOCORRELATION = 0.95
+
+
+def direction_effective_samples(directions_deg: NDArray[np.float64]) -> float:
+    """How many independent directions a time-ordered series of directions (degrees) is worth for its spread: n
+    (1 - r) / (1 + r), r the lag-1 autocorrelation of the deviations from the circular mean (0 to
+    ``MAX_DIRECTION_AUTOCORRELATION``), at least 2."""
+    n = int(directions_deg.shape[0])
+    if n < 3:
+        return float(n)
+    unit = np.exp(1j * np.radians(directions_deg))
+    deviation = np.degrees(np.angle(unit * np.conj(unit.mean())))
+    deviation = deviation - deviation.mean()
+    power = float((deviation**2).sum())
+    lag1 = float((deviation[1:] * deviation[:-1]).sum()) / power if power > 1e-9 * n else 0.0  # 0: no spread
+    r = min(max(lag1, 0.0), MAX_DIRECTION_AUTOCORRELATION)
+    return max(2.0, n * (1.0 - r) / (1.0 + r))

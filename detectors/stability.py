@@ -162,9 +162,11 @@ def assessment_stability(
 # How sure the class is. The sigma-theta of n direction samples is a sample standard deviation: for independent
 # normal samples (n - 1) s^2 / sigma^2 is chi-square with n - 1 degrees of freedom, so log(s) has the standard
 # deviation 1 / sqrt(2 (n - 1)) about log(sigma) for large n: 0.19 for a station that reports once a minute over 15
-# minutes (autocorrelated samples count as fewer). On top of that the method itself: its class boundaries are
-# empirical (EPA-454/R-99-005 s. 6.4.5 on the accuracy of the class estimates). A class's step is a factor 1.4 (0.34
-# in log) in sigma-theta, so a reading near a boundary is nearly a coin toss between two classes.
+# minutes if they were independent; they are not (the direction wanders for minutes), so the caller gives the
+# effective number, n (1 - r) / (1 + r) for lag-1 autocorrelation r (``direction_effective_samples``). On top of
+# that the method itself: its class boundaries are empirical (EPA-454/R-99-005 s. 6.4.5 on the accuracy of the
+# class estimates). A class's step is a factor 1.4 (0.34 in log) in sigma-theta, so a reading near a boundary is
+# nearly a coin toss between two classes.
 SIGMA_THETA_METHOD_LOG_SD = 0.15
 
 
@@ -174,7 +176,7 @@ def class_weights(
     lat_deg: float,
     lon_deg: float,
     *,
-    sigma_theta: tuple[float, int] | None = None,
+    sigma_theta: tuple[float, float] | None = None,
     sky_measured: bool = False,
 ) -> tuple[tuple[str, float], ...]:
     """The probability of each class given what ``assessment_stability`` was given, the most probable first; empty
@@ -182,7 +184,8 @@ def class_weights(
     radiation; Turner by day with the cloud unknown; or one class whatever the spread or the cloud): the estimator
     then takes the class's neighbours with its own prior, the class's generic uncertainty.
 
-    - Day, sigma-theta method (``sigma_theta``: the spread in degrees and how many directions it came from): log
+    - Day, sigma-theta method (``sigma_theta``: the spread in degrees and how many independent directions it came
+      from, ``detectors.estimation_bins.direction_effective_samples``): log
       sigma-theta is taken as normal about the measured value with the sampling error of that many directions and
       the method's own (``SIGMA_THETA_METHOD_LOG_SD``); each class's share is the probability of its sigma-theta
       interval (EPA-454/R-99-005 table 6-7), then moved by the wind-speed adjustment as the point class is (table
@@ -200,7 +203,7 @@ def class_weights(
     if sigma_theta is None:
         return ()
     sigma_theta_deg, samples = sigma_theta
-    sampling = 1.0 / math.sqrt(2.0 * max(samples - 1, 1))
+    sampling = 1.0 / math.sqrt(2.0 * max(samples - 1.0, 1.0))
     spread = math.hypot(sampling, SIGMA_THETA_METHOD_LOG_SD)
     centre = math.log(max(sigma_theta_deg, 1e-3))
     shares: dict[str, float] = {}

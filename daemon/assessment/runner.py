@@ -37,7 +37,7 @@ from daemon.assessment.triggers import TriggerCheck, check_triggers
 from daemon.assessment.window import NO_READINGS, Readings, ReadingWindow
 from daemon.chain.pipeline import AlarmFlow
 from detectors.conditions import ConditionEvents
-from detectors.estimation_bins import bin_edges, bin_gas, bin_wind, direction_sd_deg
+from detectors.estimation_bins import bin_edges, bin_gas, bin_wind, direction_effective_samples, direction_sd_deg
 from detectors.kinds import KIND_CODES, Kind
 from detectors.plume import local_metres
 from detectors.readings import INVALID_MASK, ReadingBatch
@@ -464,9 +464,10 @@ class AssessmentRunner:
 
     def _sigma_theta(
         self, sensor: np.ndarray, when: np.ndarray, value: np.ndarray, now: float, vanes: np.ndarray
-    ) -> tuple[float | None, int]:
+    ) -> tuple[float | None, float]:
         """The median over the wind vanes ``vanes`` of each one's wind-direction spread in the last 15 minutes, or
-        None when no vane reported often enough, and the median number of readings it came from. Per vane, so that
+        None when no vane reported often enough, and the median number of independent readings it came from (the
+        readings' count discounted by their autocorrelation: ``direction_effective_samples``). Per vane, so that
         two vanes' offsets are not read as turbulence. The spread is of the readings as the vanes sent them (every
         one in the window, not the bins' means, which would drop the turbulence inside a minute). (The readings
         given may be the vanes' alone: the other readings are never looked at.)"""
@@ -476,10 +477,10 @@ class AssessmentRunner:
             mine = recent & (sensor == station)
             if int(mine.sum()) >= SIGMA_THETA_MIN_READINGS:
                 spreads.append(direction_sd_deg(value[mine]))
-                counts.append(int(mine.sum()))
+                counts.append(direction_effective_samples(value[mine][np.argsort(when[mine], kind="stable")]))
         if not spreads:
-            return None, 0
-        return float(np.median(spreads)), int(np.median(counts))
+            return None, 0.0
+        return float(np.median(spreads)), float(np.median(counts))
 
     def _update_conditions(self, now: float, substances: list[str]) -> None:
         """Raise AEGL-2-at-residential and AEGL-3-at-school-or-hospital on the substance's highest sensor."""

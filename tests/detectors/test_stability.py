@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from detectors.estimation_bins import direction_sd_deg
+from detectors.estimation_bins import direction_effective_samples, direction_sd_deg
 from detectors.stability import (
     assessment_stability,
     class_weights,
@@ -144,6 +144,25 @@ def test_fewer_vane_samples_make_the_class_less_sure() -> None:
     assert many[0][0] == few[0][0] == "C"
     assert few[0][1] < many[0][1]
     assert sum(w for _, w in few) == pytest.approx(1.0)
+
+
+def test_wandering_vane_readings_leave_the_class_less_sure() -> None:
+    """15 minute-readings of a wind that wanders for minutes are worth fewer independent directions (their effective
+    count): the weights spread over more classes, and the most probable one is less sure, than for 15 independent
+    ones with the same spread."""
+    rng = np.random.default_rng(3)
+    wander = np.empty(15)
+    wander[0] = rng.normal(0.0, 15.0)
+    for i in range(1, 15):
+        wander[i] = 0.85 * wander[i - 1] + rng.normal(0.0, 15.0 * np.sqrt(1.0 - 0.85**2))
+    directions = 200.0 + wander
+    spread = direction_sd_deg(directions)
+    effective = direction_effective_samples(directions)
+    assert effective < 8.0
+    independent = class_weights(5.5, NOON_SUMMER, LAT, LON, sigma_theta=(spread, 15.0))
+    wandering = class_weights(5.5, NOON_SUMMER, LAT, LON, sigma_theta=(spread, effective))
+    assert wandering[0][1] < independent[0][1]
+    assert len(wandering) >= len(independent)
 
 
 def test_a_light_wind_under_a_high_sun_weighs_the_unstable_classes() -> None:
