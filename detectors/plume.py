@@ -65,8 +65,8 @@ def briggs_sigmas(
 
 def _curve(x: NDArray[np.float64], a: float, b: float, p: float) -> NDArray[np.float64]:
     """``a x (1 + b x)^p``; the common p = -1/2 as ``a x / sqrt(1 + b x)``, Briggs's own form (numpy takes a power
-    of -0.5 element by element through ``pow``, ten times the cost of a square root: most of a gas drill's zone
-    rasters went into it)."""
+    of -0.5 element by element through ``pow``, ten times the cost of a square root: it was about a seventh of the
+    Cl2 drill's replay, through the assessment's zone rasters)."""
     if p == -0.5:
         return a * x / np.sqrt(1.0 + b * x)
     return a * x * (1.0 + b * x) ** p
