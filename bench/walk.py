@@ -17,7 +17,21 @@ count) or into a function whose body is one ``return`` statement (``RankedEnum.r
 chain reaches it for something else. A trivial function that calls further project code leaves the calls below it
 counted.
 
-    python bench/walk.py [--tree]
+A third figure is the reading's own data path, the one to compare with the issue's hand count (23 files, 38 hops
+"along the reading's path"): the calls that carry the reading, or something made from it, to the channel that
+sends the page. A value carries the reading when it is the message's payload or was returned by a call that took a
+carrying value (so the decoded batch, the detectors' result, the alarm transitions, the change set, the page's
+facts and its JSON carry it); an argument carries when it is such a value or holds one within two levels of lists,
+tuples, sets, dict values or dataclass fields. Strings and bytes count by value, so the page's JSON is followed
+through the database to the worker that sends it. From every carrying call into ``daemon/notify/channels/`` (the
+``send`` and what it calls to make the request) the figure goes back through the calls whose results those took, to
+the message; the files on those calls' chains (every project frame above them) and their distinct chains (hops)
+are counted. Calls that carry the reading elsewhere (the readings to the store, state to the checkpoints, the
+signalling that a commit happened: ids, not the reading) are not on its path to the page. It is a lower bound:
+what a function computes inline from a carrying value (``batch.value[mask]``) is not followed into the calls it is
+passed to, only what calls return. ``--data`` prints those chains.
+
+    python bench/walk.py [--tree] [--data]
 """
 
 from __future__ import annotations
@@ -25,6 +39,7 @@ from __future__ import annotations
 import argparse
 import ast
 import asyncio
+import dataclasses
 import inspect
 import shutil
 import sys
@@ -33,7 +48,7 @@ import textwrap
 import threading
 import time
 from collections import Counter
-from itertools import pairwise
+from itertools import islice, pairwise
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -55,16 +70,23 @@ Step = tuple[str, str]  # (file relative to the repository, function)
 
 
 class CallChains:
-    """Every distinct chain of project frames seen at a call, consecutive frames of one file folded into one step."""
+    """Every distinct chain of project frames seen at a call, consecutive frames of one file folded into one step;
+    and which calls carry the reading (``DataPath``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, data: DataPath) -> None:
         self.chains: list[tuple[Step, ...]] = []
         self.trivial: set[tuple[Step, ...]] = set()  # chains that end in a trivial call (see the module docstring)
+        self.data = data
         self._seen: set[tuple[str, ...]] = set()
 
-    def profile(self, frame: FrameType, event: str, _arg: Any) -> None:
+    def profile(self, frame: FrameType, event: str, arg: Any) -> None:
         """A ``sys.setprofile`` hook: note the chain above each call into project code."""
-        if event != "call" or not frame.f_code.co_filename.startswith(PACKAGES):
+        if not frame.f_code.co_filename.startswith(PACKAGES):
+            return
+        if event == "return":
+            self.data.returned(frame, arg)
+            return
+        if event != "call":
             return
         steps: list[Step] = []
         current: FrameType | None = frame
@@ -77,6 +99,7 @@ class CallChains:
         for step in reversed(steps):
             if not folded or folded[-1][0] != step[0]:
                 folded.append(step)
+        self.data.called(frame, tuple(folded))
         key = tuple(file for file, _ in folded)
         if key not in self._seen:
             # A new key ends in ``frame``'s file, entered by this very call: the step is ``frame``'s function.
@@ -84,6 +107,92 @@ class CallChains:
             self.chains.append(tuple(folded))
             if trivial(frame):
                 self.trivial.add(tuple(folded))
+
+
+class DataPath:
+    """Which calls carry the reading, and which of them lead to the page that is sent (see the module docstring).
+
+    A value carries the reading when it is the message's payload, or was returned by a call that took a carrying
+    value; an argument carries when it is such a value or holds one (within two levels of lists, tuples, sets,
+    dict values and dataclass fields). Strings and bytes count by value (16 characters or more), so the page's JSON
+    is followed through the database to the worker that sends it; every other value by identity.
+    """
+
+    def __init__(self, payload: bytes) -> None:
+        self.calls: list[tuple[tuple[Step, ...], frozenset[int]]] = []  # per carrying call: its chain, its sources
+        self._made_by: dict[int, int] = {}  # id of a carrying value -> the call that returned it (-1: the message)
+        self._kept: list[object] = []  # the carrying values, kept alive so that no other object takes their id
+        self._by_value: dict[str | bytes, int] = {payload: -1}
+        self._running: dict[int, int] = {}  # id of a carrying call's frame -> the call's number
+
+    def called(self, frame: FrameType, chain: tuple[Step, ...]) -> None:
+        """A call into project code: a carrying one when one of its arguments carries the reading."""
+        code = frame.f_code
+        count = code.co_argcount + code.co_kwonlyargcount
+        count += bool(code.co_flags & inspect.CO_VARARGS) + bool(code.co_flags & inspect.CO_VARKEYWORDS)
+        local = frame.f_locals
+        sources: set[int] = set()
+        for name in code.co_varnames[:count]:
+            if name in local:
+                sources |= self._sources(local[name], 2)
+        if sources:
+            self._running[id(frame)] = len(self.calls)
+            self.calls.append((chain, frozenset(sources)))
+
+    def returned(self, frame: FrameType, value: object) -> None:
+        """A project function returns (or a coroutine or generator yields): what a carrying call gives carries."""
+        call = self._running.pop(id(frame), None)
+        if call is not None:
+            self._mark(value, call, 2)
+
+    def sent(self) -> list[tuple[Step, ...]]:
+        """The chains of the calls that carried the reading into a channel (its ``send`` and what that calls to make
+        the request) and of every call whose result those took, back to the message; oldest first."""
+        wanted: set[int] = set()
+        todo = [i for i, (chain, _) in enumerate(self.calls) if chain[-1][0].startswith("daemon/notify/channels/")]
+        if not todo:
+            raise RuntimeError("no channel sent anything made from the reading")
+        while todo:
+            call = todo.pop()
+            if call >= 0 and call not in wanted:
+                wanted.add(call)
+                todo += self.calls[call][1]
+        return [self.calls[i][0] for i in sorted(wanted)]
+
+    def _mark(self, value: object, call: int, depth: int) -> None:
+        if value is None or isinstance(value, bool | int | float):
+            return  # small numbers and flags are shared objects: they carry nothing by identity
+        if isinstance(value, str | bytes):
+            if len(value) >= 16:
+                self._by_value.setdefault(value, call)
+            return
+        if id(value) not in self._made_by:
+            self._made_by[id(value)] = call
+            self._kept.append(value)
+        if depth:
+            for item in _parts(value):
+                self._mark(item, call, depth - 1)
+
+    def _sources(self, value: object, depth: int) -> set[int]:
+        if isinstance(value, str | bytes):
+            made = self._by_value.get(value) if len(value) >= 16 else None
+            return set() if made is None else {made}
+        found = {self._made_by[id(value)]} if id(value) in self._made_by else set()
+        if depth:
+            for item in _parts(value):
+                found |= self._sources(item, depth - 1)
+        return found
+
+
+def _parts(value: object) -> list[object]:
+    """What a value holds, for ``DataPath``: up to 64 items of a list, tuple, set or dict, or a dataclass's fields."""
+    if isinstance(value, list | tuple | set | frozenset):
+        return list(islice(value, 64))
+    if isinstance(value, dict):
+        return list(islice(value.values(), 64))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [getattr(value, field.name, None) for field in dataclasses.fields(value)]
+    return []
 
 
 def trivial(frame: FrameType) -> bool:
@@ -139,7 +248,6 @@ async def trace() -> CallChains:
 
     runner, hook_url = await start_receiver(hook)
     config = webhook_paging_config(port, workdir, hook_url, f"bench-walk-{port}")
-    chains = CallChains()
     service = Service(config, site)
     await service.start()
     try:
@@ -150,10 +258,12 @@ async def trace() -> CallChains:
         async with aiomqtt.Client("127.0.0.1", port, identifier="bench-walk") as client:
             await client.publish(topic, senml(device, [("cl2", 0.0, t - 30)]), qos=1)
             await asyncio.sleep(2)  # the sensor is known and clean before the traced message
+            payload = senml(device, [("cl2", 2.0, t), ("cl2", 2.0, t + 11)])
+            chains = CallChains(DataPath(payload))
             threading.setprofile(chains.profile)
             sys.setprofile(chains.profile)
             try:
-                await client.publish(topic, senml(device, [("cl2", 2.0, t), ("cl2", 2.0, t + 11)]), qos=1)
+                await client.publish(topic, payload, qos=1)
                 await asyncio.wait_for(paged.wait(), 20)
             finally:
                 sys.setprofile(None)
@@ -171,8 +281,10 @@ def main() -> None:
     """Trace one reading and print the walk's figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tree", action="store_true", help="print every chain as an indented tree")
+    parser.add_argument("--data", action="store_true", help="print the chains of the reading's data path")
     args = parser.parse_args()
     traced = asyncio.run(trace())
+    carried = traced.data.sent()
     chains = traced.chains
     files = Counter(file for chain in chains for file, _ in chain)
     followed = [chain for chain in chains if chain not in traced.trivial]
@@ -183,8 +295,16 @@ def main() -> None:
         for chain in chains:
             file, function = chain[-1]
             print(f"{'  ' * (len(chain) - 1)}{file} :: {function}")
+    if args.data:
+        for chain in dict.fromkeys(carried):
+            print(" -> ".join(f"{file}::{function}" for file, function in chain))
     print(f"files crossed: {len(files)}; hops (distinct chains into a new file): {len(chains)}")
     print(f"without trivial calls (dunders, one-return functions): files {len(followed_files)}; hops {len(followed)}")
+    carried_files = {file for chain in carried for file, _ in chain}
+    print(
+        f"on the reading's data path (the calls that carry it to the sender): files {len(carried_files)}; "
+        f"hops {len({tuple(f for f, _ in chain) for chain in carried})}"
+    )
     print("files per room: " + ", ".join(f"{name} {count}" for name, count in sorted(rooms.items())))
     print("rooms re-entered within one chain: " + (", ".join(f"{n} x{c}" for n, c in again.most_common()) or "none"))
 

@@ -17,7 +17,6 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from daemon.assessment.gamma_search import GammaSearch
-from daemon.assessment.page_line import PageAssessment
 from daemon.assessment.runner import AssessmentRunner
 from daemon.chain.build import AlarmSetup, build_intake, build_pipeline, reload_rules
 from daemon.chain.checkpoint import StateCheckpoints
@@ -311,7 +310,7 @@ class Service:
         self.link_key = link_key(self.environ, config.ack_link_key_env)
         outbox = Outbox(config, self.link_key)  # plan pages and alarm routes: one intent type, one outbox
         # Plan pages carry the release estimate and the gamma search.
-        outbox.assessment = PageAssessment(self.assessment, self.gamma_search)
+        outbox.assessments = (self.assessment.page_summary, self.gamma_search.page_summary)
         self.pipeline.flow.outbox = outbox
         self.pipeline.flow.listeners.append(AlarmNotifier(router, OutboxSink(self.writer, outbox), drill=False))
         if config.enabled:

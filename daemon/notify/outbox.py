@@ -82,10 +82,6 @@ def engine_page_id(payload: str | None) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _no_assessment(alarm_keys: Sequence[str], incident_id: str | None) -> str:
-    return ""
-
-
 def step_timeout_s(note: NotificationIntent, channels: int) -> float:
     """Time each channel gets: the tier's per-channel timeout, else the ack deadline shared among the channels."""
     if note.channel_timeout_s is not None:
@@ -102,9 +98,9 @@ class Outbox:
         self._config = config
         self._key = key
         self.site = ("", "")  # (site id, site name) of plan pages; the recorder sets it
-        # The live release assessment's lines for the alarms and incident a plan page is about (the service sets
-        # it to daemon.assessment's page_summary); none by default.
-        self.assessment: Callable[[Sequence[str], str | None], str] = _no_assessment
+        # The assessments whose lines a plan page carries, each for the alarms and incident the page is about ("" when
+        # it has nothing for them): the service sets the release estimate's and the gamma search's page_summary.
+        self.assessments: tuple[Callable[[Sequence[str], str | None], str], ...] = ()
 
     def rows(
         self,
@@ -150,15 +146,18 @@ class Outbox:
             incident_id=incident_row,
             site=self.site[0],
             site_name=self.site[1],
-            assessment=self._assessment_of(intent),
+            assessment=self.assessment(intent.alarm_ids, intent.incident_id, intent.notification_id),
         )
 
-    def _assessment_of(self, intent: NotificationIntent) -> str:
-        try:
-            return self.assessment(intent.alarm_ids, intent.incident_id)
-        except Exception:  # the assessment is extra: a page goes out without it rather than not at all
-            log.exception("could not add the release assessment to page %s", intent.notification_id)
-            return ""
+    def assessment(self, alarm_keys: Sequence[str], incident_id: str | None, page: str = "") -> str:
+        """The assessments' lines for a plan page about these alarms and incident, one per assessment that has one."""
+        lines = []
+        for summary in self.assessments:
+            try:
+                lines.append(summary(alarm_keys, incident_id))
+            except Exception:  # an assessment is extra: a page goes out without its line rather than not at all
+                log.exception("could not add an assessment to page %s", page)
+        return "\n".join(line for line in lines if line)
 
     def _person(
         self,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import pytest
@@ -134,6 +134,27 @@ async def test_a_failed_commit_keeps_neither_the_alarm_nor_its_notification(engi
         event.remove(engine.sync_engine, "before_cursor_execute", fail_the_outbox_insert)
     assert await _alarm_ids(engine) == [7]
     assert len(await _rows(engine)) == 1
+
+
+def test_a_plan_page_carries_each_assessments_line_and_survives_a_failing_one() -> None:
+    """The release estimate's and the gamma search's lines (the service's two ``assessments``) are joined in order,
+    an assessment with nothing for the page adds no line, and one that fails costs its own line only."""
+    outbox = Outbox(notify_config(), b"unused: no person is paged")
+    asked: list[tuple[tuple[str, ...], str | None]] = []
+
+    def release(alarm_keys: Sequence[str], incident_id: str | None) -> str:
+        asked.append((tuple(alarm_keys), incident_id))
+        return "Cl2 release near the plant"
+
+    def broken(alarm_keys: Sequence[str], incident_id: str | None) -> str:
+        raise RuntimeError("no fit")
+
+    assert outbox.assessment(["a"], "i-1") == ""  # none set: a page without assessment lines
+    outbox.assessments = (release, lambda keys, incident: "", lambda keys, incident: "gamma search: 2 stations")
+    assert outbox.assessment(["a"], "i-1") == "Cl2 release near the plant\ngamma search: 2 stations"
+    assert asked == [(("a",), "i-1")]
+    outbox.assessments = (broken, release)
+    assert outbox.assessment([], None, "page-9") == "Cl2 release near the plant"
 
 
 def test_backoff_grows_and_is_capped() -> None:
